@@ -1,0 +1,50 @@
+# warren — see README.md. Every target works on a fresh clone: Go fetches
+# the modules it needs from the proxy.
+GO        ?= go
+BIN       := bin/warren
+PKGS      := ./...
+# Packages whose tests start goroutines or processes run under -race.
+RACE_PKGS := ./isolate/... ./node/... ./cmd/...
+EX        ?= examples/hello.ts
+
+.PHONY: all build run test test-race test-short bench soak lint fmt vet cross clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/warren
+
+# run: build, then run the example Workers in the embedded runtime (sandboxed).
+run: build
+	@./scripts/demo.sh $(BIN)
+
+test: vet
+	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
+	$(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e /isolate -e /node -e /cmd)
+
+test-short:
+	$(GO) test -count=1 -short $(PKGS)
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet $(PKGS)
+
+bench: build
+	$(GO) run ./bench -out bench/results.json
+
+soak: build
+	$(GO) run ./bench -soak 1000000
+
+lint: vet
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+cross:
+	@for os in linux darwin windows; do for arch in amd64 arm64; do \
+		echo "build $$os/$$arch"; GOOS=$$os GOARCH=$$arch $(GO) build -o /dev/null ./cmd/warren || exit 1; \
+	done; done
+
+clean:
+	rm -rf bin

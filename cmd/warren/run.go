@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/warrenmesh/warren/node"
+)
+
+func newRunCmd() *cobra.Command {
+	var (
+		nodeURL, method, data, path string
+		headers, allowNet           []string
+		asJSON, inProcess           bool
+		cpuMs, memoryMb, wallMs     int64
+	)
+	c := &cobra.Command{
+		Use:   "run [flags] FILE",
+		Short: "Run a Worker (JS, TS or WASM) once and print its response",
+		Long: `Run FILE (and the files it imports) once in a fresh isolate and print the
+response body to stdout, logs to stderr. With no --node (and no WARREN_NODE)
+it runs in an embedded single-node runtime in sandbox worker processes.
+Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError{fmt.Errorf("run takes exactly one FILE\n%s", c.UsageString())}
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			if nodeURL == "" {
+				nodeURL = os.Getenv("WARREN_NODE")
+			}
+			if nodeURL != "" {
+				return fmt.Errorf("--node: submitting to a mesh node is not built yet (issue 3); run without --node for the embedded runtime")
+			}
+			code, err := node.LoadCode(args[0])
+			if err != nil {
+				return err
+			}
+			if cpuMs != 0 || memoryMb != 0 || wallMs != 0 {
+				if code.Limits == nil {
+					code.Limits = &node.Limits{}
+				}
+				code.Limits.CPUMs, code.Limits.MemoryMB, code.Limits.WallMs = pick(cpuMs, code.Limits.CPUMs), pick(memoryMb, code.Limits.MemoryMB), pick(wallMs, code.Limits.WallMs)
+			}
+			req := &node.Request{Method: strings.ToUpper(method), URL: "http://localhost" + path, Headers: map[string]string{}}
+			for _, h := range headers {
+				k, v, ok := strings.Cut(h, ":")
+				if !ok {
+					return usageError{fmt.Errorf("-H %q: want 'Name: value'", h)}
+				}
+				req.Headers[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
+			}
+			if c.Flags().Changed("data") {
+				body, err := readData(data)
+				if err != nil {
+					return err
+				}
+				req.Body = body
+				if !c.Flags().Changed("request") {
+					req.Method = "POST"
+				}
+			}
+			cache := ""
+			if d, err := os.UserCacheDir(); err == nil {
+				cache = filepath.Join(d, "warren", "wasm")
+			}
+			rt, err := node.NewLocal(node.LocalOptions{InProcess: inProcess, Workers: 1, AllowNet: allowNet, CacheDir: cache})
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			defer stop()
+			res := rt.Run(ctx, &node.Invocation{Code: code, Request: req})
+			if asJSON {
+				enc := json.NewEncoder(os.Stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(res); err != nil {
+					return err
+				}
+			} else {
+				printResult(res)
+			}
+			if !res.OK() {
+				return &exitError{1}
+			}
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&nodeURL, "node", "", "submit to this node's API (default $WARREN_NODE; none: embedded runtime)")
+	f.BoolVar(&asJSON, "json", false, "print the whole result (DESIGN.md §3.2) as JSON")
+	f.StringVarP(&method, "request", "X", "GET", "request method")
+	f.StringArrayVarP(&headers, "header", "H", nil, "request header 'Name: value' (repeatable)")
+	f.StringVarP(&data, "data", "d", "", "request body; @FILE reads a file, @- standard input (implies POST)")
+	f.StringVar(&path, "path", "/", "request path and query")
+	f.Int64Var(&cpuMs, "cpu-ms", 0, "CPU limit in ms (default 1000)")
+	f.Int64Var(&memoryMb, "memory-mb", 0, "memory limit in MiB (default 128)")
+	f.Int64Var(&wallMs, "wall-ms", 0, "wall-time limit in ms (default 30000)")
+	f.StringSliceVar(&allowNet, "allow-net", nil, "grant egress to these hosts (name, *.domain, address, prefix; optional :port)")
+	f.BoolVar(&inProcess, "in-process", false, "run in this process instead of a sandbox worker (trusted code only)")
+	return c
+}
+
+func pick(flag, code int64) int64 {
+	if flag != 0 {
+		return flag
+	}
+	return code
+}
+
+func readData(d string) ([]byte, error) {
+	switch {
+	case d == "@-":
+		return io.ReadAll(os.Stdin)
+	case strings.HasPrefix(d, "@"):
+		return os.ReadFile(d[1:])
+	}
+	return []byte(d), nil
+}
+
+func printResult(res *node.Result) {
+	for _, l := range res.Logs {
+		fmt.Fprintf(os.Stderr, "[%s] %s\n", l.Level, l.Message)
+	}
+	if res.Response != nil {
+		os.Stdout.Write(res.Response.Body)
+		if n := len(res.Response.Body); n > 0 && res.Response.Body[n-1] != '\n' && isTerminal(os.Stdout) {
+			fmt.Println()
+		}
+	}
+	if !res.OK() {
+		fmt.Fprintf(os.Stderr, "outcome: %s", res.Outcome)
+		if res.Error != "" {
+			fmt.Fprintf(os.Stderr, ": %s", res.Error)
+		}
+		fmt.Fprintln(os.Stderr)
+		for _, e := range res.Exceptions {
+			fmt.Fprintf(os.Stderr, "%s: %s\n", e.Name, e.Message)
+			if e.Stack != "" {
+				fmt.Fprintln(os.Stderr, indent(e.Stack))
+			}
+		}
+	}
+}
+
+func indent(s string) string { return "    " + strings.ReplaceAll(s, "\n", "\n    ") }
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

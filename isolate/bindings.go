@@ -1,0 +1,121 @@
+package isolate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Binding says what a name in env reaches (DESIGN.md §3.3): exactly one of
+// its fields is set.
+type Binding struct {
+	// KV names a KV namespace.
+	KV string `json:"kv,omitempty"`
+	// DurableObject names a Durable Object class of a deployed Worker.
+	DurableObject *DurableObjectBinding `json:"durableObject,omitempty"`
+}
+
+// DurableObjectBinding names a Durable Object namespace.
+type DurableObjectBinding struct {
+	Worker string `json:"worker"`
+	Class  string `json:"class"`
+}
+
+func (b Binding) validate() error {
+	switch {
+	case b.KV != "" && b.DurableObject != nil:
+		return errors.New("a binding has exactly one of kv, durableObject")
+	case b.KV != "":
+		return nil
+	case b.DurableObject != nil:
+		if b.DurableObject.Worker == "" || b.DurableObject.Class == "" {
+			return errors.New("durableObject needs worker and class")
+		}
+		return nil
+	}
+	return errors.New("empty binding: want {\"kv\": namespace} or {\"durableObject\": {...}}")
+}
+
+// ValidateBindings checks a bindings map; names must not collide with env.
+func ValidateBindings(bindings map[string]Binding, env map[string]json.RawMessage) error {
+	for name, b := range bindings {
+		if err := b.validate(); err != nil {
+			return &CodeError{Field: fmt.Sprintf("bindings[%q]", name), Err: err}
+		}
+		if _, dup := env[name]; dup {
+			return &CodeError{Field: fmt.Sprintf("bindings[%q]", name), Err: errors.New("name is also a plain env value")}
+		}
+	}
+	return nil
+}
+
+// Host is what the node lends to guest code: egress and the storage behind
+// bindings. Its methods may be called from any goroutine, concurrently. A nil
+// Host denies all egress and has no bindings.
+type Host interface {
+	// Fetch performs an egress request on the guest's behalf; the Host
+	// applies policy (which hosts are granted). A refusal is an error whose
+	// text the guest sees.
+	Fetch(ctx context.Context, req *Request) (*Response, error)
+	// KV opens a KV namespace.
+	KV(namespace string) (KVNamespace, error)
+	// DurableObjects opens a Durable Object namespace.
+	DurableObjects(b DurableObjectBinding) (DurableObjectNamespace, error)
+}
+
+// KVNamespace is the storage behind a KV binding (Workers KV semantics).
+type KVNamespace interface {
+	// Get returns the entry, or (nil, nil) when the key is absent or expired.
+	Get(ctx context.Context, key string) (*KVEntry, error)
+	Put(ctx context.Context, key string, value []byte, opts KVPutOptions) error
+	Delete(ctx context.Context, key string) error
+	List(ctx context.Context, opts KVListOptions) (*KVList, error)
+}
+
+// KVEntry is a stored value.
+type KVEntry struct {
+	Value      []byte          `json:"value"`
+	Metadata   json.RawMessage `json:"metadata,omitempty"`
+	Expiration int64           `json:"expiration,omitempty"` // unix seconds; 0 = never
+}
+
+// KVPutOptions are the options of put.
+type KVPutOptions struct {
+	Expiration    int64           `json:"expiration,omitempty"`    // unix seconds
+	ExpirationTTL int64           `json:"expirationTtl,omitempty"` // seconds from now
+	Metadata      json.RawMessage `json:"metadata,omitempty"`
+}
+
+// KVListOptions are the options of list.
+type KVListOptions struct {
+	Prefix string `json:"prefix,omitempty"`
+	Cursor string `json:"cursor,omitempty"`
+	Limit  int    `json:"limit,omitempty"` // 0 = 1000
+}
+
+// KVList is one page of keys.
+type KVList struct {
+	Keys         []KVKey `json:"keys"`
+	ListComplete bool    `json:"list_complete"`
+	Cursor       string  `json:"cursor,omitempty"`
+}
+
+// KVKey is one listed key.
+type KVKey struct {
+	Name       string          `json:"name"`
+	Expiration int64           `json:"expiration,omitempty"`
+	Metadata   json.RawMessage `json:"metadata,omitempty"`
+}
+
+// DurableObjectNamespace reaches the Durable Objects of one class. The node
+// routes each call to the object's owner.
+type DurableObjectNamespace interface {
+	// Fetch sends an HTTP request to the object named by id.
+	Fetch(ctx context.Context, id string, req *Request) (*Response, error)
+	// Call invokes an RPC method with JSON-encoded arguments.
+	Call(ctx context.Context, id, method string, args json.RawMessage) (json.RawMessage, error)
+}
+
+// ErrNoEgress is what a nil Host answers to fetch.
+var ErrNoEgress = errors.New("network access is not granted to this Worker (globalOutbound is null; grant hosts by policy, e.g. warren run --allow-net)")

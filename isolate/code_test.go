@@ -1,0 +1,110 @@
+package isolate
+
+import (
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestDecodeCode(t *testing.T) {
+	wasm := base64.StdEncoding.EncodeToString([]byte("\x00asm\x01\x00\x00\x00"))
+	tests := []struct {
+		name, in  string
+		wantField string // "" = valid
+		check     func(t *testing.T, c *Code)
+	}{
+		{"string module", `{"mainModule":"main.js","modules":{"main.js":"export default {}"}}`, "", func(t *testing.T, c *Code) {
+			if m := c.Modules["main.js"]; m.Kind != ModuleESM || m.Source != "export default {}" {
+				t.Errorf("module = %+v", m)
+			}
+		}},
+		{"every kind", `{"compatibilityDate":"2026-01-01","mainModule":"m.js","modules":{"m.js":{"js":"x"},"c.cjs":{"cjs":"y"},"t.txt":{"text":"t"},"d.bin":{"data":"AAE="},"j.json":{"json":{"a":[1]}},"w.wasm":{"wasm":"` + wasm + `"}},"env":{"A":"b","N":1},"globalOutbound":null,"limits":{"cpuMs":50,"memoryMb":64,"subRequests":10,"wallMs":30000}}`, "", func(t *testing.T, c *Code) {
+			if c.Modules["d.bin"].Kind != ModuleData || string(c.Modules["d.bin"].Data) != "\x00\x01" {
+				t.Errorf("data = %+v", c.Modules["d.bin"])
+			}
+			if c.Modules["j.json"].Kind != ModuleJSON || string(c.Modules["j.json"].JSON) != `{"a":[1]}` {
+				t.Errorf("json = %s", c.Modules["j.json"].JSON)
+			}
+			if c.Limits.CPUMs != 50 || c.Limits.WallMs != 30000 {
+				t.Errorf("limits = %+v", c.Limits)
+			}
+		}},
+		{"wasm main", `{"mainModule":"w.wasm","modules":{"w.wasm":{"wasm":"` + wasm + `"}}}`, "", nil},
+		{"unknown top-level field", `{"mainModule":"m.js","modules":{"m.js":"x"},"mainModul":"y"}`, "mainModul", nil},
+		{"unknown module type", `{"mainModule":"m.js","modules":{"m.js":{"python":"x"}}}`, "", nil},
+		{"two module types", `{"mainModule":"m.js","modules":{"m.js":{"js":"x","text":"y"}}}`, "", nil},
+		{"missing mainModule", `{"modules":{"m.js":"x"}}`, "mainModule", nil},
+		{"mainModule absent from modules", `{"mainModule":"n.js","modules":{"m.js":"x"}}`, "mainModule", nil},
+		{"text main", `{"mainModule":"t.txt","modules":{"t.txt":{"text":"x"}}}`, "mainModule", nil},
+		{"no modules", `{"mainModule":"m.js"}`, "modules", nil},
+		{"dotdot name", `{"mainModule":"m.js","modules":{"m.js":"x","../e.js":"y"}}`, `modules["../e.js"]`, nil},
+		{"bad base64", `{"mainModule":"m.js","modules":{"m.js":"x","d":{"data":"!!"}}}`, "", nil},
+		{"globalOutbound set", `{"mainModule":"m.js","modules":{"m.js":"x"},"globalOutbound":{"fetch":"x"}}`, "globalOutbound", nil},
+		{"negative limit", `{"mainModule":"m.js","modules":{"m.js":"x"},"limits":{"cpuMs":-1}}`, "limits", nil},
+		{"unknown limit", `{"mainModule":"m.js","modules":{"m.js":"x"},"limits":{"cpu":1}}`, "limits.cpu", nil},
+		{"wrong type", `{"mainModule":5,"modules":{"m.js":"x"}}`, "mainModule", nil},
+		{"oversize env", `{"mainModule":"m.js","modules":{"m.js":"x"},"env":{"BIG":"` + strings.Repeat("x", MaxEnvBytes) + `"}}`, "env", nil},
+		{"oversize code", `{"mainModule":"m.js","modules":{"m.js":"` + strings.Repeat("x", MaxCodeBytes/2+1) + `","n.js":"` + strings.Repeat("y", MaxCodeBytes/2+1) + `"}}`, "modules", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := DecodeCode([]byte(tt.in))
+			valid := tt.wantField == "" && !strings.HasPrefix(tt.name, "unknown module") && !strings.HasPrefix(tt.name, "two module") && tt.name != "bad base64"
+			if valid {
+				if err != nil {
+					t.Fatalf("DecodeCode: %v", err)
+				}
+				if tt.check != nil {
+					tt.check(t, c)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("DecodeCode succeeded, want an error")
+			}
+			if !errors.Is(err, ErrInvalidCode) {
+				t.Errorf("error %v is not ErrInvalidCode", err)
+			}
+			var ce *CodeError
+			if tt.wantField != "" && (!errors.As(err, &ce) || ce.Field != tt.wantField) {
+				t.Errorf("error %v does not name field %q", err, tt.wantField)
+			}
+		})
+	}
+}
+
+func TestCodeHash(t *testing.T) {
+	a := js("main.js", "x", "b.js", "y")
+	b := js("main.js", "x", "b.js", "y")
+	if a.Hash() != b.Hash() {
+		t.Error("equal code, different hashes")
+	}
+	c := js("main.js", "x", "b.js", "z")
+	if a.Hash() == c.Hash() {
+		t.Error("different module content, same hash")
+	}
+	d := js("main.js", "xb.js", "", "y")
+	if a.Hash() == d.Hash() {
+		t.Error("length-prefixing failed: shifted content hashes equal")
+	}
+}
+
+func FuzzDecodeCode(f *testing.F) {
+	f.Add([]byte(`{"mainModule":"m.js","modules":{"m.js":"x"}}`))
+	f.Add([]byte(`{"mainModule":"m.js","modules":{"m.js":{"js":"x"},"d":{"data":"AA=="},"j":{"json":[1]}},"env":{"a":1},"limits":{"cpuMs":1}}`))
+	f.Add([]byte(`{"mainModule":"w.wasm","modules":{"w.wasm":{"wasm":"AGFzbQ=="}}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := DecodeCode(b)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidCode) {
+				t.Fatalf("error %v is not ErrInvalidCode", err)
+			}
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("decoded code fails Validate: %v", err)
+		}
+		_ = c.Hash()
+	})
+}

@@ -1,0 +1,237 @@
+package isolate
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// corpusCase is a real Worker-style script and what it must produce.
+type corpusCase struct {
+	name    string
+	code    *Code
+	req     *Request
+	outcome Outcome
+	status  int
+	body    string // exact, unless bodyHas is set
+	bodyHas []string
+	logHas  []string
+	excHas  []string // substrings of the first exception's name+message+stack
+}
+
+func corpus() []corpusCase {
+	tsMulti := js(
+		"main.ts", `import { greet, Counter } from "./lib/greet";
+import { VERSION } from "./version";
+export default {
+  async fetch(request: Request): Promise<Response> {
+    const c = new Counter();
+    c.inc(); c.inc();
+    return new Response(greet("ts") + " v" + VERSION + " n=" + c.value);
+  },
+};`,
+		"lib/greet.ts", `export function greet(name: string): string { return "hello " + name; }
+export class Counter { #n: number = 0; inc(): void { this.#n++; } get value(): number { return this.#n; } }`,
+		"version.ts", `export const VERSION: string = "1.2";`,
+	)
+	router := js("router.js", `
+const routes = {
+  "/users": (url) => Response.json({ users: ["ada", "bob"], page: Number(url.searchParams.get("page") ?? 1) }),
+  "/echo-headers": (url, req) => new Response([...req.headers].map(([k, v]) => k + "=" + v).join(";")),
+};
+export default {
+  fetch(req) {
+    const url = new URL(req.url);
+    const h = routes[url.pathname];
+    if (!h) return new Response("no route " + url.pathname, { status: 404, headers: { "X-Thing": "a", "x-thing": "b" } });
+    return h(url, req);
+  },
+};`)
+	throwing := js(
+		"main.ts", `import { explode } from "./util";
+export default {
+  async fetch(): Promise<Response> {
+    return explode(3);
+  },
+};`,
+		"util.ts", `type N = number;
+export function explode(n: N): Response {
+  if (n > 2) throw new TypeError("boom at " + n);
+  return new Response("ok");
+}`,
+	)
+	withData := js("main.js", `import cfg from "./cfg.json"; import txt from "./note.txt";
+export default { fetch() { return new Response(cfg.name + ":" + txt.trim()); } };`)
+	withData.Modules["cfg.json"] = &Module{Kind: ModuleJSON, JSON: []byte(`{"name":"cfg"}`)}
+	withData.Modules["note.txt"] = &Module{Kind: ModuleText, Source: "a note\n"}
+	withEnv := js("main.js", `export default { fetch(req, env) { return Response.json({ g: env.GREETING, n: env.OBJ.n, kv: typeof env.KV.get }); } };`)
+	withEnv.Env = map[string]json.RawMessage{"GREETING": json.RawMessage(`"hello"`), "OBJ": json.RawMessage(`{"n":1}`)}
+	return []corpusCase{
+		{name: "hello", code: js("main.js", `export default { fetch() { return new Response("hi") } }`), outcome: OutcomeOK, status: 200, body: "hi"},
+		{name: "ts multi-module", code: tsMulti, outcome: OutcomeOK, status: 200, body: "hello ts v1.2 n=2"},
+		{name: "router URL", code: router, req: &Request{URL: "https://x.test/users?page=3"}, outcome: OutcomeOK, status: 200, body: `{"users":["ada","bob"],"page":3}`},
+		{name: "router headers", code: router, req: &Request{URL: "https://x.test/echo-headers", Headers: map[string]string{"X-B": "2", "x-a": "1"}}, outcome: OutcomeOK, status: 200, body: "x-a=1;x-b=2"},
+		{name: "router 404 combines headers", code: router, req: &Request{URL: "https://x.test/nope"}, outcome: OutcomeOK, status: 404, body: "no route /nope"},
+		{name: "crypto digest", code: js("main.js", `export default { async fetch() {
+  const d = await crypto.subtle.digest("SHA-256", new TextEncoder().encode("abc"));
+  return new Response([...new Uint8Array(d)].map(b => b.toString(16).padStart(2, "0")).join(""));
+} }`), outcome: OutcomeOK, status: 200, body: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+		{name: "text encoding", code: js("main.js", `export default { fetch() {
+  const bytes = new TextEncoder().encode("héllo ✓");
+  return new Response(bytes.length + ":" + new TextDecoder().decode(bytes) + ":" + btoa("hi") + ":" + atob("aGk="));
+} }`), outcome: OutcomeOK, status: 200, body: "10:héllo ✓:aGk=:hi"},
+		{name: "timers and promises", code: js("main.js", `const sleep = (ms, v) => new Promise(r => setTimeout(() => r(v), ms));
+export default { async fetch() {
+  const order = [];
+  queueMicrotask(() => order.push("micro"));
+  const t = setTimeout(() => order.push("cleared"), 1); clearTimeout(t);
+  let n = 0; const iv = setInterval(() => { if (++n === 3) clearInterval(iv); }, 1);
+  const vals = await Promise.all([sleep(5, "a"), sleep(1, "b")]);
+  await sleep(10);
+  return new Response(order.join(",") + "|" + vals.join("") + "|" + n);
+} }`), outcome: OutcomeOK, status: 200, body: "micro|ab|3"},
+		{name: "thrown error maps to TS line", code: throwing, outcome: OutcomeException, excHas: []string{"TypeError", "boom at 3", "util.ts:3"}},
+		{name: "request json and Response.json", code: js("main.js", `export default { async fetch(req) {
+  const body = await req.json();
+  return Response.json({ got: body.x * 2, method: req.method }, { status: 201 });
+} }`), req: &Request{Method: "POST", Body: []byte(`{"x":21}`)}, outcome: OutcomeOK, status: 201, body: `{"got":42,"method":"POST"}`},
+		{name: "body used once", code: js("main.js", `export default { async fetch(req) {
+  await req.text();
+  try { await req.text(); return new Response("read twice"); } catch (e) { return new Response(e.name + " " + req.bodyUsed); }
+} }`), req: &Request{Method: "POST", Body: []byte("x")}, outcome: OutcomeOK, status: 200, body: "TypeError true"},
+		{name: "data modules", code: withData, outcome: OutcomeOK, status: 200, body: "cfg:a note"},
+		{name: "console levels", code: js("main.js", `export default { fetch() {
+  console.log("one", 2, { three: 3 }); console.warn("careful"); console.error(new Error("bad"));
+  return new Response("logged");
+} }`), outcome: OutcomeOK, status: 200, body: "logged", logHas: []string{"log:one 2", "warn:careful", "error:"}},
+		{name: "waitUntil runs", code: js("main.js", `export default { fetch(req, env, ctx) {
+  ctx.waitUntil(new Promise(r => setTimeout(() => { console.log("after"); r(); }, 5)));
+  return new Response("early");
+} }`), outcome: OutcomeOK, status: 200, body: "early", logHas: []string{"log:after"}},
+		{name: "no fetch handler", code: js("main.js", `export default {}`), outcome: OutcomeException, excHas: []string{"fetch"}},
+		{name: "not a Response", code: js("main.js", `export default { fetch() { return "text" } }`), outcome: OutcomeException, excHas: []string{"Response"}},
+		{name: "hung promise", code: js("main.js", `export default { fetch() { return new Promise(() => {}) } }`), outcome: OutcomeException, excHas: []string{"hung"}},
+		{name: "egress denied", code: js("main.js", `export default { async fetch() {
+  try { await fetch("https://example.com/"); return new Response("reached"); } catch (e) { return new Response(e.name + ": " + e.message, { status: 502 }); }
+} }`), outcome: OutcomeOK, status: 502, bodyHas: []string{"TypeError", "not granted"}},
+		{name: "egress granted", code: js("main.js", `export default { async fetch() {
+  const r = await fetch("https://echo.test/x", { method: "POST", body: "ping" });
+  return new Response(r.status + " " + await r.text());
+} }`), outcome: OutcomeOK, status: 200, body: "200 echo:POST:ping"},
+		{name: "kv round trip", code: js("main.js", `export default { async fetch(req, env) {
+  await env.KV.put("k1", "v1", { metadata: { by: "test" } });
+  await env.KV.put("k2", JSON.stringify({ n: 7 }));
+  const v = await env.KV.get("k1");
+  const j = await env.KV.get("k2", "json");
+  const m = await env.KV.getWithMetadata("k1");
+  const l = await env.KV.list({ prefix: "k" });
+  await env.KV.delete("k1");
+  const gone = await env.KV.get("k1");
+  return new Response([v, j.n, m.metadata.by, l.keys.map(k => k.name).join("+"), gone].join(","));
+} }`), outcome: OutcomeOK, status: 200, body: "v1,7,test,k1+k2,"},
+		{name: "structuredClone", code: js("main.js", `export default { fetch() {
+  const a = { d: new Date(0), m: new Map([[1, 2]]) }; a.self = a;
+  const b = structuredClone(a);
+  return new Response(String(b.self === b && b !== a && b.m.get(1) === 2 && b.d.getTime() === 0));
+} }`), outcome: OutcomeOK, status: 200, body: "true"},
+		{name: "for await lowered", code: js("main.js", `async function* gen() { yield 1; yield 2; }
+export default { async fetch() { let s = 0; for await (const v of gen()) s += v; return new Response(String(s)); } }`), outcome: OutcomeOK, status: 200, body: "3"},
+		{name: "syntax error names the line", code: js("main.ts", "export default {\n  fetch() { return new Response(\"x\" }\n}"), outcome: OutcomeException, excHas: []string{"main.ts:2"}},
+		{name: "abort controller", code: js("main.js", `export default { fetch() {
+  const c = new AbortController(); let seen = "";
+  c.signal.addEventListener("abort", () => seen = "aborted");
+  c.abort();
+  return new Response(seen + " " + c.signal.aborted);
+} }`), outcome: OutcomeOK, status: 200, body: "aborted true"},
+		{name: "env values and bindings", code: withEnv, outcome: OutcomeOK, status: 200, body: `{"g":"hello","n":1,"kv":"function"}`},
+	}
+}
+
+func checkCase(t *testing.T, tc corpusCase, res *Result) {
+	t.Helper()
+	if res.Outcome != tc.outcome {
+		t.Fatalf("outcome = %s, want %s (error %q, exceptions %+v)", res.Outcome, tc.outcome, res.Error, res.Exceptions)
+	}
+	if tc.outcome == OutcomeOK {
+		if res.Response == nil {
+			t.Fatal("no response")
+		}
+		if res.Response.Status != tc.status {
+			t.Errorf("status = %d, want %d", res.Response.Status, tc.status)
+		}
+		body := string(res.Response.Body)
+		if tc.bodyHas == nil && body != tc.body {
+			t.Errorf("body = %q, want %q", body, tc.body)
+		}
+		for _, s := range tc.bodyHas {
+			if !strings.Contains(body, s) {
+				t.Errorf("body %q lacks %q", body, s)
+			}
+		}
+	}
+	var logs []string
+	for _, l := range res.Logs {
+		logs = append(logs, l.Level+":"+l.Message)
+		if l.Timestamp == 0 {
+			t.Errorf("log %q has no timestamp", l.Message)
+		}
+	}
+	for _, s := range tc.logHas {
+		if !strings.Contains(strings.Join(logs, "\n"), s) {
+			t.Errorf("logs %q lack %q", logs, s)
+		}
+	}
+	if len(tc.excHas) > 0 {
+		if len(res.Exceptions) == 0 {
+			t.Fatalf("no exception; want %q", tc.excHas)
+		}
+		e := res.Exceptions[0]
+		all := e.Name + ": " + e.Message + "\n" + e.Stack
+		for _, s := range tc.excHas {
+			if !strings.Contains(all, s) {
+				t.Errorf("exception %q lacks %q", all, s)
+			}
+		}
+	}
+}
+
+func TestCorpus(t *testing.T) {
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			rt := testRuntime(t, kind)
+			for _, tc := range corpus() {
+				t.Run(tc.name, func(t *testing.T) {
+					checkCase(t, tc, run(t, rt, tc.code, tc.req))
+				})
+			}
+		})
+	}
+}
+
+// TestDifferential runs the corpus through both executors and demands the
+// same results, timings aside.
+func TestDifferential(t *testing.T) {
+	in, sb := testRuntime(t, InProcess), testRuntime(t, Sandboxed)
+	for _, tc := range corpus() {
+		a, b := normalize(run(t, in, tc.code, tc.req)), normalize(run(t, sb, tc.code, tc.req))
+		if ja, jb := mustJSONString(t, a), mustJSONString(t, b); ja != jb {
+			t.Errorf("%s: executors disagree\n in-process: %s\n sandboxed:  %s", tc.name, ja, jb)
+		}
+	}
+}
+
+// normalize drops what legitimately differs between runs: timings,
+// timestamps, cache state and the executor's name.
+func normalize(r *Result) *Result {
+	c := *r
+	c.Telemetry = Telemetry{Node: r.Telemetry.Node}
+	c.Logs = append([]Log(nil), r.Logs...)
+	for i := range c.Logs {
+		c.Logs[i].Timestamp = 0
+	}
+	c.Exceptions = append([]Exception(nil), r.Exceptions...)
+	for i := range c.Exceptions {
+		c.Exceptions[i].Timestamp = 0
+	}
+	return &c
+}

@@ -1,0 +1,29 @@
+// Package isolate runs one invocation of guest code — a JavaScript or
+// TypeScript Worker (goja, bundled by esbuild) or a WASI command (wazero) —
+// in a fresh isolate under enforced CPU, memory, wall-time and subrequest
+// limits, and returns the result contract of DESIGN.md §3.2.
+//
+// A Runtime prepares code once per hash (bundling, with inline source maps so
+// exception stacks name the author's files and lines) and hands each call to
+// an executor: Sandboxed (the default) runs it in a pool of pre-started
+// worker processes, each with a hard memory cap, one invocation at a time,
+// killed and replaced on overrun; InProcess runs it in the calling process,
+// for tests and trusted code. Both give the same results on the same inputs.
+//
+// Guest code reaches the outside world only through a Host (egress fetch,
+// KV, Durable Objects) that the node implements; in a sandbox worker those
+// calls cross the process boundary as callback frames to the node.
+//
+// The limits, in the order they act:
+//   - CPU: the time the guest spends running JS is accounted per slice; a
+//     watchdog interrupts it within ~2 ms of the budget (exceededCpu).
+//   - Memory: in a worker, the watchdog samples the heap and interrupts at
+//     memoryMb (exceededMemory); a huge single allocation that the
+//     interrupt cannot stop hits the worker's hard cap and the worker dies,
+//     which is reported the same way.
+//   - Wall time: timers and host calls wait at most wallMs (exceededWallTime);
+//     the node kills a worker that has not answered a second later.
+//   - Native calls that ignore interrupts (huge sorts, regexps) are bounded
+//     by RegexpMatchTimeout and by the watchdog ending the worker process.
+//   - Recursion depth is bounded (a RangeError, as in V8).
+package isolate

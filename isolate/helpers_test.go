@@ -1,0 +1,120 @@
+package isolate
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// js builds a code object from name/source pairs; the first is the main module.
+func js(pairs ...string) *Code {
+	c := &Code{MainModule: pairs[0], Modules: map[string]*Module{}}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		c.Modules[pairs[i]] = &Module{Kind: ModuleESM, Source: pairs[i+1]}
+	}
+	return c
+}
+
+// testRuntime starts a runtime of the given kind for one test.
+func testRuntime(t testing.TB, kind ExecutorKind) *Runtime {
+	t.Helper()
+	rt, err := New(Options{Executor: kind, Workers: 2, Host: newMemHost(), Node: "test"})
+	if err != nil {
+		t.Fatalf("New(%s): %v", kind, err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	return rt
+}
+
+func run(t testing.TB, rt *Runtime, c *Code, req *Request) *Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return rt.Run(ctx, &Invocation{Code: c, Request: req, Bindings: map[string]Binding{"KV": {KV: "test"}}})
+}
+
+// memHost is an in-memory Host for tests: KV namespaces in maps, no egress.
+type memHost struct {
+	mu sync.Mutex
+	ns map[string]*memKV
+}
+
+func newMemHost() *memHost { return &memHost{ns: map[string]*memKV{}} }
+
+func (h *memHost) Fetch(ctx context.Context, r *Request) (*Response, error) {
+	if strings.HasPrefix(r.URL, "https://echo.test/") {
+		return &Response{Status: 200, Headers: map[string]string{"content-type": "text/plain"}, Body: []byte("echo:" + r.Method + ":" + string(r.Body))}, nil
+	}
+	return nil, ErrNoEgress
+}
+
+func (h *memHost) KV(name string) (KVNamespace, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ns[name] == nil {
+		h.ns[name] = &memKV{m: map[string]KVEntry{}}
+	}
+	return h.ns[name], nil
+}
+
+func (h *memHost) DurableObjects(DurableObjectBinding) (DurableObjectNamespace, error) {
+	return nil, ErrNoEgress
+}
+
+type memKV struct {
+	mu sync.Mutex
+	m  map[string]KVEntry
+}
+
+func (k *memKV) Get(_ context.Context, key string) (*KVEntry, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	e, ok := k.m[key]
+	if !ok {
+		return nil, nil
+	}
+	return &e, nil
+}
+
+func (k *memKV) Put(_ context.Context, key string, v []byte, o KVPutOptions) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.m[key] = KVEntry{Value: v, Metadata: o.Metadata, Expiration: o.Expiration}
+	return nil
+}
+
+func (k *memKV) Delete(_ context.Context, key string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.m, key)
+	return nil
+}
+
+func (k *memKV) List(_ context.Context, o KVListOptions) (*KVList, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var keys []string
+	for name := range k.m {
+		if strings.HasPrefix(name, o.Prefix) {
+			keys = append(keys, name)
+		}
+	}
+	sort.Strings(keys)
+	out := &KVList{ListComplete: true, Keys: []KVKey{}}
+	for _, name := range keys {
+		out.Keys = append(out.Keys, KVKey{Name: name, Metadata: k.m[name].Metadata})
+	}
+	return out, nil
+}
+
+func mustJSONString(t testing.TB, v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,96 @@
+package isolate
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+// hostileBudget is how soon every hostile script must get its outcome.
+const hostileBudget = 2 * time.Second
+
+// TestHostileScripts runs each hostile script in the sandbox while honest
+// calls keep succeeding on the same runtime, and demands that each hostile
+// call ends with its outcome within hostileBudget.
+func TestHostileScripts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	rt, err := New(Options{Executor: Sandboxed, Workers: 3, Host: newMemHost(), Node: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	lim := func(cpu, mem int64) *Limits { return &Limits{CPUMs: cpu, MemoryMB: mem, WallMs: 10_000} }
+	cases := []struct {
+		name   string
+		src    string
+		limits *Limits
+		want   []Outcome
+	}{
+		{"infinite loop", `export default { fetch() { for (;;) {} } }`, lim(50, 0), []Outcome{OutcomeExceededCPU}},
+		{"memory bomb", `export default { fetch() { const a = []; for (;;) a.push(new Array(1 << 16).fill(a.length)); } }`, lim(5000, 64), []Outcome{OutcomeExceededMemory}},
+		{"huge string", `export default { fetch() { return new Response('x'.repeat(2 ** 30).length + "") } }`, lim(1000, 64), []Outcome{OutcomeExceededMemory, OutcomeException}},
+		{"huge ArrayBuffer", `export default { fetch() { return new Response(new ArrayBuffer(2 ** 40).byteLength + "") } }`, lim(1000, 64), []Outcome{OutcomeExceededMemory, OutcomeException}},
+		{"deep recursion", `function f(n) { return f(n + 1) + 1 } export default { fetch() { return new Response(String(f(0))) } }`, lim(1000, 64), []Outcome{OutcomeException}},
+		{"catastrophic regexp", `export default { fetch() { return new Response(String(/^(a+)+(?!x)$/.test("a".repeat(40) + "b"))) } }`, lim(200, 64), []Outcome{OutcomeExceededCPU}},
+		{"huge native sort", `export default { fetch() { const a = []; for (let i = 0; i < 3e6; i++) a.push((i * 7919) % 1000003); a.sort((x, y) => x - y); return new Response("sorted") } }`, lim(100, 256), []Outcome{OutcomeExceededCPU}},
+		{"timer flood past wall", `export default { fetch() { return new Promise(r => setTimeout(r, 60000)) } }`, &Limits{WallMs: 300}, []Outcome{OutcomeExceededWallTime}},
+	}
+	stop := make(chan struct{})
+	var honestWG sync.WaitGroup
+	var honestMu sync.Mutex
+	honestOK, honestBad := 0, []string{}
+	honestWG.Add(1)
+	go func() {
+		defer honestWG.Done()
+		hello := js("main.js", `export default { fetch() { return new Response("hi") } }`)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			r := rt.Run(ctx, &Invocation{Code: hello})
+			cancel()
+			honestMu.Lock()
+			if r.OK() && string(r.Response.Body) == "hi" {
+				honestOK++
+			} else {
+				honestBad = append(honestBad, string(r.Outcome)+": "+r.Error)
+			}
+			honestMu.Unlock()
+		}
+	}()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code := js("main.js", tc.src)
+			code.Limits = tc.limits
+			start := time.Now()
+			res := rt.Run(context.Background(), &Invocation{Code: code})
+			took := time.Since(start)
+			ok := false
+			for _, w := range tc.want {
+				ok = ok || res.Outcome == w
+			}
+			if !ok {
+				t.Errorf("outcome = %s (%s %+v), want one of %v", res.Outcome, res.Error, res.Exceptions, tc.want)
+			}
+			if took > hostileBudget {
+				t.Errorf("took %v, want <= %v", took, hostileBudget)
+			}
+			t.Logf("%s -> %s in %v (%s)", tc.name, res.Outcome, took.Round(time.Millisecond), res.Error)
+		})
+	}
+	close(stop)
+	honestWG.Wait()
+	if len(honestBad) > 0 {
+		t.Errorf("honest calls failed during the hostile ones: %q", honestBad)
+	}
+	if honestOK == 0 {
+		t.Error("no honest call completed")
+	}
+	t.Logf("honest calls succeeded meanwhile: %d", honestOK)
+}

@@ -1,0 +1,271 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+const cgroupLayer = "cgroup-v1-memory"
+
+// cgroupPool is the per-pool cgroup v1 memory directory; each worker gets a child.
+type cgroupPool struct {
+	dir string
+}
+
+type workerCgroup struct {
+	dir string
+}
+
+var (
+	// ownedCgroups holds the pool directories this process created, so that a
+	// warren-<our pid>-* directory that is not ours (pid reuse) is recognised as stale.
+	ownedCgroups sync.Map
+	cgroupSeq    atomic.Uint64
+	staleName    = regexp.MustCompile(`^warren-(\d+)(?:-\d+)?$`)
+)
+
+// openCgroup prepares the pool's cgroup directory. root: "" autodetects this process's
+// cgroup v1 memory directory and uses a fresh warren-<pid>-<n> child of it; anything else is
+// the pool directory itself. Leftover directories of dead pools beside it are removed first.
+func openCgroup(root string) (*cgroupPool, []string, error) {
+	var dir string
+	if root == "" {
+		own, err := ownMemoryCgroup()
+		if err != nil {
+			return nil, nil, err
+		}
+		dir = filepath.Join(own, fmt.Sprintf("warren-%d-%d", os.Getpid(), cgroupSeq.Add(1)))
+	} else {
+		dir = filepath.Clean(root)
+	}
+	cleaned := cleanStaleCgroups(filepath.Dir(dir))
+	if _, owned := ownedCgroups.Load(dir); owned {
+		return nil, cleaned, fmt.Errorf("sandbox: cgroup %s is in use by another pool", dir)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		// Left over from an earlier pool of the same name: empty it.
+		removeCgroupTree(dir, false)
+		cleaned = append(cleaned, dir)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, cleaned, fmt.Errorf("sandbox: creating cgroup: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "memory.limit_in_bytes")); err != nil {
+		os.Remove(dir)
+		return nil, cleaned, fmt.Errorf("sandbox: %s is not a cgroup v1 memory directory", dir)
+	}
+	ownedCgroups.Store(dir, true)
+	return &cgroupPool{dir: dir}, cleaned, nil
+}
+
+// ownMemoryCgroup finds this process's directory in the cgroup v1 memory hierarchy.
+func ownMemoryCgroup() (string, error) {
+	b, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return "", err
+	}
+	var path string
+	for _, line := range strings.Split(string(b), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			if c == "memory" {
+				path = parts[2]
+			}
+		}
+	}
+	if path == "" {
+		return "", errors.New("sandbox: no cgroup v1 memory controller for this process")
+	}
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	sc := bufio.NewScanner(bytes.NewReader(mi))
+	for sc.Scan() {
+		left, right, ok := strings.Cut(sc.Text(), " - ")
+		if !ok {
+			continue
+		}
+		lf, rf := strings.Fields(left), strings.Fields(right)
+		if len(lf) < 5 || len(rf) < 3 || rf[0] != "cgroup" {
+			continue
+		}
+		memory := false
+		for _, o := range strings.Split(rf[2], ",") {
+			if o == "memory" {
+				memory = true
+			}
+		}
+		if !memory {
+			continue
+		}
+		mroot, mpoint := lf[3], lf[4]
+		rel := path
+		if mroot != "/" {
+			var ok bool
+			if rel, ok = strings.CutPrefix(path, mroot); !ok || (rel != "" && rel[0] != '/') {
+				continue
+			}
+		}
+		dir := filepath.Join(mpoint, rel)
+		if _, err := os.Stat(filepath.Join(dir, "memory.limit_in_bytes")); err == nil {
+			return dir, nil
+		}
+	}
+	return "", errors.New("sandbox: cgroup v1 memory hierarchy not mounted")
+}
+
+// cleanStaleCgroups removes warren-<pid>[-n] directories in parent whose pool process is
+// gone (or that carry our pid but were not created by this process). Returns what it removed.
+func cleanStaleCgroups(parent string) []string {
+	ents, err := os.ReadDir(parent)
+	if err != nil {
+		return nil
+	}
+	var removed []string
+	self := os.Getpid()
+	for _, e := range ents {
+		m := staleName.FindStringSubmatch(e.Name())
+		if m == nil || !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(parent, e.Name())
+		if _, owned := ownedCgroups.Load(dir); owned {
+			continue
+		}
+		pid, err := strconv.Atoi(m[1])
+		if err != nil {
+			continue
+		}
+		if pid != self {
+			if err := syscall.Kill(pid, 0); err == nil || err == syscall.EPERM {
+				continue // that pool is alive
+			}
+		}
+		if removeCgroupTree(dir, true) == nil {
+			removed = append(removed, dir)
+		}
+	}
+	return removed
+}
+
+// removeCgroupTree kills every process left in dir's subtree and removes the child
+// directories (and dir itself if self).
+func removeCgroupTree(dir string, self bool) error {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.IsDir() {
+			removeCgroupTree(filepath.Join(dir, e.Name()), true)
+		}
+	}
+	if !self {
+		return nil
+	}
+	return rmdirCgroup(dir, true)
+}
+
+// rmdirCgroup removes one cgroup directory, killing its processes first if kill is set,
+// and polls for up to two seconds while the kernel finishes tearing them down.
+func rmdirCgroup(dir string, kill bool) error {
+	deadline := time.Now().Add(2 * time.Second)
+	wait := 100 * time.Microsecond
+	for {
+		if kill {
+			if b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs")); err == nil {
+				for _, f := range strings.Fields(string(b)) {
+					if pid, err := strconv.Atoi(f); err == nil && pid > 0 {
+						syscall.Kill(pid, syscall.SIGKILL)
+					}
+				}
+			}
+		}
+		err := syscall.Rmdir(dir)
+		if err == nil || err == syscall.ENOENT {
+			return nil
+		}
+		if err != syscall.EBUSY || time.Now().After(deadline) {
+			return fmt.Errorf("sandbox: removing cgroup %s: %w", dir, err)
+		}
+		time.Sleep(wait)
+		wait = min(wait*2, 50*time.Millisecond)
+	}
+}
+
+// newWorker creates a worker's cgroup with the hard memory limit.
+func (c *cgroupPool) newWorker(name string, limit int64) (*workerCgroup, error) {
+	d := filepath.Join(c.dir, name)
+	if err := os.Mkdir(d, 0o755); err != nil {
+		return nil, fmt.Errorf("sandbox: creating worker cgroup: %w", err)
+	}
+	if err := writeCgroupFile(d, "memory.limit_in_bytes", strconv.FormatInt(limit, 10)); err != nil {
+		syscall.Rmdir(d)
+		return nil, fmt.Errorf("sandbox: setting memory limit: %w", err)
+	}
+	// Best effort: no swapping past the limit, and charge the worker's start-up pages
+	// (allocated before it was moved in) to its own cgroup.
+	writeCgroupFile(d, "memory.memsw.limit_in_bytes", strconv.FormatInt(limit, 10))
+	writeCgroupFile(d, "memory.swappiness", "0")
+	writeCgroupFile(d, "memory.move_charge_at_immigrate", "3")
+	return &workerCgroup{dir: d}, nil
+}
+
+func (w *workerCgroup) add(pid int) error {
+	return writeCgroupFile(w.dir, "cgroup.procs", strconv.Itoa(pid))
+}
+
+// memoryEvidence reports whether the cgroup's OOM killer fired (oom_kill > 0) and whether
+// the usage ever hit the limit (failcnt > 0).
+func (w *workerCgroup) memoryEvidence() (oomKilled, hitLimit bool) {
+	if b, err := os.ReadFile(filepath.Join(w.dir, "memory.oom_control")); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
+				n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				oomKilled = n > 0
+			}
+			if v, ok := strings.CutPrefix(line, "under_oom "); ok && strings.TrimSpace(v) == "1" {
+				oomKilled = true
+			}
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(w.dir, "memory.failcnt")); err == nil {
+		n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		hitLimit = n > 0
+	}
+	return
+}
+
+func (w *workerCgroup) remove() error { return rmdirCgroup(w.dir, true) }
+
+func (c *cgroupPool) close() error {
+	err := removeCgroupTree(c.dir, true)
+	ownedCgroups.Delete(c.dir)
+	return err
+}
+
+func writeCgroupFile(dir, name, value string) error {
+	f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(value)
+	if err2 := f.Close(); err == nil {
+		err = err2
+	}
+	return err
+}

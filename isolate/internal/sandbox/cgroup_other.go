@@ -1,0 +1,24 @@
+//go:build !linux
+
+package sandbox
+
+import "errors"
+
+const cgroupLayer = "cgroup-v1-memory"
+
+type cgroupPool struct{}
+
+type workerCgroup struct{}
+
+func openCgroup(root string) (*cgroupPool, []string, error) {
+	return nil, nil, errors.New("sandbox: cgroups are linux-only")
+}
+
+func (c *cgroupPool) newWorker(name string, limit int64) (*workerCgroup, error) {
+	return nil, errors.New("sandbox: cgroups are linux-only")
+}
+
+func (w *workerCgroup) add(pid int) error                          { return nil }
+func (w *workerCgroup) memoryEvidence() (oomKilled, hitLimit bool) { return false, false }
+func (w *workerCgroup) remove() error                              { return nil }
+func (c *cgroupPool) close() error                                 { return nil }

@@ -1,0 +1,74 @@
+// Package sandbox runs guest code in sandbox worker processes: the same binary re-executed
+// in a hidden worker mode, pre-started in a pool, one invocation at a time each, with a hard
+// memory limit, killed and replaced on overrun or crash. It is payload-agnostic: requests,
+// callback messages and results are opaque bytes; the engines and the invocation protocol
+// live above it.
+//
+// # Use
+//
+// The binary checks IsWorker early in main and, if set, calls Serve with its Handler (Serve
+// then never returns; the process exits when the pool closes the channel). The host side
+// creates a Pool with NewPool and runs invocations with Pool.Call; Pool.Stats feeds
+// /healthz and metrics.
+//
+//	func main() {
+//		if sandbox.IsWorker() {
+//			log.Fatal(sandbox.Serve(handler))
+//		}
+//		pool, err := sandbox.NewPool(sandbox.Config{})
+//		...
+//		res, err := pool.Call(ctx, req, sandbox.CallOptions{Deadline: d}, onCall)
+//	}
+//
+// # Protocol
+//
+// Host and worker talk over one channel: on unix a socketpair whose worker end is passed
+// as an extra fd (its number in WARREN_SANDBOX_FD, next to WARREN_SANDBOX=1); elsewhere the
+// worker's stdin/stdout. Every message is a frame: 1 byte type, 4 bytes big-endian length,
+// payload. A frame larger than MaxFrameSize (64 MiB + 64 KiB) is an IPC error.
+//
+//	host -> worker  init (6)            [8] memory limit, [1] flags (bit 0: set RLIMIT_AS)
+//	worker -> host  ready (7)           [1] flags (bit 0: RLIMIT_AS set), [8] vsz, [8] cap
+//	host -> worker  request (1)         opaque request
+//	worker -> host  callback-request (2)  opaque message (the handler called call)
+//	host -> worker  callback-response (3) onCall's answer
+//	host -> worker  error (5)           onCall's error text (call returns *CallError)
+//	worker -> host  response (4)        opaque result; ends the invocation
+//
+// After init/ready, each invocation is one request, any number of callback round trips in
+// order, and one response. Both sides use buffered readers/writers; the host reads and
+// writes on the calling goroutine (no per-call goroutines), the worker with blocking
+// syscalls. Any unexpected frame, oversize frame or I/O failure ends the worker: the host
+// kills it (Reason "ipc") and a replacement is started asynchronously.
+//
+// # Isolation layers
+//
+//   - process: guest code runs in a separate process; a crash, a panic, a Go fatal error or
+//     a kill never touches the host or a call on another worker.
+//   - process-group (unix) and pdeathsig (linux): each worker leads its own process group,
+//     killed as a whole; the kernel SIGKILLs workers when the host dies.
+//   - cgroup-v1-memory (linux, where the v1 memory controller is writable): one cgroup per
+//     worker under warren-<pid>-<n> in the host's own memory cgroup (or Config.CgroupRoot),
+//     memory.limit_in_bytes = MemoryLimitBytes; the kernel OOM-kills a worker that goes
+//     over, detected through memory.oom_control. Directories of dead pools are removed
+//     at start-up, the pool's own at Close. (cgroup v2 is not used yet.)
+//   - rlimit-as (linux, when no cgroup is in force for the worker): the worker sets its own
+//     RLIMIT_AS to its virtual size at start plus MemoryLimitBytes (the Go runtime reserves
+//     far more address space than it uses, so a fixed cap set before exec would keep it
+//     from starting); allocation beyond it fails and Go dies with "out of memory".
+//   - in-process settings in every worker: GOMAXPROCS=1, GOGC=400, and a Go soft memory
+//     limit of 7/8 of MemoryLimitBytes.
+//   - deadlines: CallOptions.Deadline SIGKILLs the worker; it does not depend on the guest
+//     engine's cooperation (native built-ins ignore interrupts).
+//
+// Stats.Layers reports which of these are in force. On darwin and the BSDs only process and
+// process-group apply (plus the Go soft limit); on windows only process.
+//
+// # Pool
+//
+// Config.Workers slots (default 2 per CPU) each hold one live worker; Config.Spares hot
+// spares (default 1) wait outside the slots and are promoted the moment a worker is killed
+// or dies (a fresh start takes 6–16 ms). Refills are asynchronous, with backoff when starts
+// fail. Call waits FIFO for an idle worker, honouring ctx. Close kills every worker, waits
+// until each is reaped and its goroutines are gone, and removes the cgroups.
+package sandbox

@@ -1,0 +1,955 @@
+package sandbox
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config configures a Pool. The zero value is usable.
+type Config struct {
+	// Command builds the command for a new worker. Default: os.Executable() with no
+	// arguments. The pool adds its environment variables (to cmd.Env, or to os.Environ()
+	// when cmd.Env is nil), the IPC channel (an extra fd on unix, stdin/stdout elsewhere),
+	// stdout/stderr (captured: the last 4 KiB are kept for CrashError) and, on unix, the
+	// process-group and parent-death settings of cmd.SysProcAttr.
+	Command func() *exec.Cmd
+	// Workers is the number of concurrent invocations (worker slots). 0: 2 per CPU.
+	Workers int
+	// Spares is the number of hot spare workers kept started beyond Workers. A spare
+	// takes no calls: it is promoted into a slot the moment a worker is killed or dies,
+	// so callers wait ~0.1 ms instead of a 6–16 ms start. Refills (of slots and spares)
+	// are always asynchronous. 0: 1 spare; negative: none.
+	Spares int
+	// MemoryLimitBytes is the hard per-worker memory cap: a cgroup v1 memory.limit_in_bytes
+	// where a cgroup is writable, else an RLIMIT_AS the worker sets on itself at its
+	// current virtual size plus this amount. The worker's Go soft limit
+	// (debug.SetMemoryLimit) is 7/8 of it. 0: 512 MiB.
+	MemoryLimitBytes int64
+	// CgroupRoot is the pool's cgroup v1 memory directory (e.g.
+	// /sys/fs/cgroup/memory/warren-<pid>); each worker gets a child directory. "":
+	// autodetect (a warren-<pid>-<n> child of this process's own memory cgroup); "-":
+	// disable cgroups.
+	CgroupRoot string
+	// Logger receives pool events (spawn failures, crashes). nil: discard.
+	Logger *slog.Logger
+
+	// testHookSpawn, if set, is called with the pid of every started worker.
+	testHookSpawn func(pid int)
+}
+
+// CallOptions are per-call options for Pool.Call.
+type CallOptions struct {
+	// Deadline is a hard deadline: the worker is killed at this time if it has not
+	// answered, and Call returns a *CrashError with Reason "deadline". Zero: none.
+	Deadline time.Time
+}
+
+// CrashError reports a call whose worker was killed or died.
+type CrashError struct {
+	// Reason is "deadline" (killed at CallOptions.Deadline), "memory" (the memory limit
+	// was hit), "crash" (the worker exited on its own: panic, os.Exit, fatal error) or "ipc"
+	// (malformed or oversized frame, or the channel failed).
+	Reason string
+	// ExitCode is the worker's exit status, -1 if it was killed by a signal or is unknown.
+	ExitCode int
+	// Signal names the signal that killed the worker (e.g. "SIGKILL"), if any.
+	Signal string
+	// MemoryExceeded is set when there is evidence the memory limit was hit: the cgroup's
+	// OOM killer fired, Go reported "out of memory" / "cannot allocate memory" on stderr,
+	// or the worker was SIGKILLed by the kernel's OOM killer.
+	MemoryExceeded bool
+	// Stderr is the worker's stdout+stderr, bounded: the first 1 KiB (where Go prints
+	// "fatal error:" and "panic:") and the last 3 KiB, with a marker for the gap.
+	Stderr string
+}
+
+func (e *CrashError) Error() string {
+	var b strings.Builder
+	b.WriteString("sandbox: worker ")
+	switch e.Reason {
+	case "deadline":
+		b.WriteString("killed at deadline")
+	case "memory":
+		b.WriteString("exceeded its memory limit")
+	case "ipc":
+		b.WriteString("killed after an IPC error")
+	default:
+		b.WriteString("crashed")
+	}
+	if e.Signal != "" {
+		b.WriteString(" (signal " + e.Signal + ")")
+	} else if e.ExitCode >= 0 {
+		b.WriteString(" (exit status " + strconv.Itoa(e.ExitCode) + ")")
+	}
+	if line := summary(e.Stderr); line != "" {
+		b.WriteString(": " + line)
+	}
+	return b.String()
+}
+
+// Stats is a snapshot of the pool for health checks and metrics.
+type Stats struct {
+	Workers  int // live workers in slots (Idle + Busy)
+	Idle     int
+	Busy     int
+	Spares   int // started hot spares
+	Starting int // workers being started
+	Waiting  int // callers waiting for a worker
+
+	Spawned uint64 // workers started successfully since NewPool
+	Killed  uint64 // workers the pool killed (deadline, cancel, IPC error)
+	Crashed uint64 // workers that died on their own (crash, memory)
+	// StartFailures counts failed worker starts (retried with backoff up to 2 s).
+	StartFailures uint64
+
+	MemoryLimitBytes int64
+	// Layers lists the isolation layers in force: "process", "process-group",
+	// "pdeathsig", and per-worker memory layers "cgroup-v1-memory" / "rlimit-as" (those
+	// applied to at least one current worker).
+	Layers []string
+}
+
+var (
+	// ErrClosed is returned by Call on a closed pool (or one closed during the call).
+	ErrClosed = errors.New("sandbox: pool closed")
+
+	errNoRlimit = errors.New("sandbox: RLIMIT_AS not supported on this platform")
+)
+
+const (
+	defaultMemoryLimit = 512 << 20
+	startTimeout       = 10 * time.Second
+	// exitGrace bounds how long a call waits for a worker that closed its channel to
+	// exit on its own before it is killed (normally well under a millisecond).
+	exitGrace = 500 * time.Millisecond
+	// reapWait bounds how long a failed call waits for a killed worker's exit status.
+	reapWait = 5 * time.Second
+)
+
+// worker states (guarded by Pool.mu)
+const (
+	stStarting = iota
+	stSpare
+	stIdle
+	stBusy
+	stRetired
+)
+
+// abort reasons (besides the CrashError reasons)
+const (
+	abortCanceled = "canceled"
+	abortClosed   = "closed"
+)
+
+type worker struct {
+	p     *Pool
+	id    uint64
+	cmd   *exec.Cmd
+	pid   int
+	conn  hostConn
+	br    *bufio.Reader
+	bw    *bufio.Writer
+	cg    *workerCgroup
+	rlim  bool // RLIMIT_AS applied
+	cgOn  bool // the worker runs in its cgroup
+	timer *time.Timer
+	oom0  int64 // system OOM-kill counter at start
+
+	out        output        // stdout+stderr head/tail; written by the drainer only
+	stderrDone chan struct{} // closed when the drainer hit EOF
+	exited     chan struct{} // closed when the worker is reaped and the fields below are set
+	state      *os.ProcessState
+	memByCg    bool // cgroup OOM evidence
+	memByOS    bool // system OOM killer fired during its life
+
+	state_ int // pool state, guarded by p.mu
+
+	mu          sync.Mutex
+	abortReason string // first reason the pool killed it for
+	reaping     bool   // the reaper is about to reap: the group id may be reused after
+}
+
+// Pool is a pool of sandbox worker processes. It is safe for concurrent use.
+type Pool struct {
+	cfg     Config
+	command func() *exec.Cmd
+	log     *slog.Logger
+	cg      *cgroupPool
+	workers int
+	spares  int
+	limit   int64
+
+	mu        sync.Mutex
+	closed    bool
+	done      chan struct{}
+	idle      []*worker
+	waiters   []chan *worker
+	spareList []*worker
+	live      int // workers in slots
+	starting  int
+	all       map[*worker]struct{} // every started, unreaped worker
+	nextID    uint64
+	forks     chan func() // run by forkLoop on its locked OS thread
+	started   chan error  // NewPool's first outcome (buffered, written once)
+	reported  bool       // the first outcome was sent
+
+	spawned, killed, crashed, startFailures uint64
+
+	wg sync.WaitGroup
+}
+
+// NewPool starts the workers and returns once at least one is ready, or with the error that
+// kept the first one from starting.
+func NewPool(cfg Config) (*Pool, error) {
+	p := &Pool{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		workers: cfg.Workers,
+		spares:  cfg.Spares,
+		limit:   cfg.MemoryLimitBytes,
+		done:    make(chan struct{}),
+		all:     make(map[*worker]struct{}),
+		started: make(chan error, 1),
+		forks:   make(chan func()),
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.workers <= 0 {
+		p.workers = 2 * runtime.NumCPU()
+	}
+	if p.spares == 0 {
+		p.spares = 1
+	} else if p.spares < 0 {
+		p.spares = 0
+	}
+	if p.limit <= 0 {
+		p.limit = defaultMemoryLimit
+	}
+	p.command = cfg.Command
+	if p.command == nil {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: finding own executable: %w", err)
+		}
+		p.command = func() *exec.Cmd { return exec.Command(exe) }
+	}
+	if cfg.CgroupRoot != "-" {
+		cg, cleaned, err := openCgroup(cfg.CgroupRoot)
+		for _, d := range cleaned {
+			p.log.Info("sandbox: removed stale cgroup", "dir", d)
+		}
+		if err != nil {
+			p.log.Info("sandbox: no cgroup memory limit, using RLIMIT_AS", "err", err)
+		} else {
+			p.cg = cg
+		}
+	}
+	p.wg.Add(1)
+	go p.forkLoop()
+	p.mu.Lock()
+	p.rebalance()
+	p.mu.Unlock()
+	if err := <-p.started; err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// rebalance promotes spares into free slots and starts workers for the remaining deficit.
+// Called with p.mu held.
+func (p *Pool) rebalance() {
+	if p.closed {
+		return
+	}
+	for p.live < p.workers && len(p.spareList) > 0 {
+		w := p.spareList[0]
+		p.spareList = slices.Delete(p.spareList, 0, 1)
+		p.live++
+		p.deliver(w)
+	}
+	need := (p.workers - p.live) + (p.spares - len(p.spareList)) - p.starting
+	for range need {
+		p.starting++
+		p.wg.Add(1)
+		go p.startLoop()
+	}
+}
+
+// forkLoop starts worker processes from one OS thread that stays alive while the pool is
+// open: Pdeathsig fires when the *thread* that forked a child exits, and the Go runtime
+// terminates a thread when a goroutine locked to it exits; a fork from an arbitrary
+// thread could thus kill a healthy worker long after.
+func (p *Pool) forkLoop() {
+	defer p.wg.Done()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread() // unlocked, the thread lives on
+	for {
+		select {
+		case f := <-p.forks:
+			f()
+		case <-p.done:
+			return
+		}
+	}
+}
+
+// startProcess runs cmd.Start on the fork thread.
+func (p *Pool) startProcess(cmd *exec.Cmd) error {
+	done := make(chan error, 1)
+	select {
+	case p.forks <- func() { done <- cmd.Start() }:
+		return <-done
+	case <-p.done:
+		return ErrClosed
+	}
+}
+
+// report sends NewPool the first start-up outcome. p.mu held.
+func (p *Pool) report(err error) {
+	if !p.reported {
+		p.reported = true
+		p.started <- err
+	}
+}
+
+// deliver hands a slot worker to the first waiter, or parks it idle. p.mu held.
+func (p *Pool) deliver(w *worker) {
+	if len(p.waiters) > 0 {
+		ch := p.waiters[0]
+		p.waiters = slices.Delete(p.waiters, 0, 1)
+		w.state_ = stBusy
+		ch <- w
+		return
+	}
+	w.state_ = stIdle
+	p.idle = append(p.idle, w)
+}
+
+// Causes for retire, for the counters.
+const (
+	causeNone    = iota // closing, or a worker that never served
+	causeKilled         // the pool kills it
+	causeCrashed        // it died on its own
+)
+
+// retire takes w out of service (it is being killed or has died) and refills. p.mu held.
+func (p *Pool) retire(w *worker, cause int) {
+	switch w.state_ {
+	case stRetired:
+		return
+	case stStarting:
+		cause = causeNone
+	case stIdle:
+		if i := slices.Index(p.idle, w); i >= 0 {
+			p.idle = slices.Delete(p.idle, i, i+1)
+		}
+		p.live--
+	case stBusy:
+		p.live--
+	case stSpare:
+		if i := slices.Index(p.spareList, w); i >= 0 {
+			p.spareList = slices.Delete(p.spareList, i, i+1)
+		}
+	}
+	w.state_ = stRetired
+	switch {
+	case p.closed:
+	case cause == causeKilled:
+		p.killed++
+	case cause == causeCrashed:
+		p.crashed++
+	}
+	p.rebalance()
+}
+
+// startLoop starts one worker, retrying with backoff until it succeeds or the pool closes.
+func (p *Pool) startLoop() {
+	defer p.wg.Done()
+	backoff := 10 * time.Millisecond
+	for {
+		w, err := p.startWorker()
+		p.mu.Lock()
+		if err == nil {
+			p.starting--
+			if p.closed {
+				p.mu.Unlock()
+				w.abort(abortClosed)
+				return
+			}
+			p.spawned++
+			if p.live < p.workers {
+				p.live++
+				p.deliver(w)
+			} else {
+				w.state_ = stSpare
+				p.spareList = append(p.spareList, w)
+			}
+			p.report(nil)
+			p.mu.Unlock()
+			return
+		}
+		p.startFailures++
+		p.report(err)
+		if p.closed {
+			p.starting--
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		p.log.Warn("sandbox: starting worker failed", "err", err, "retry_in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-p.done:
+			t.Stop()
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+// startWorker starts a worker process and completes the init handshake.
+func (p *Pool) startWorker() (*worker, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, ErrClosed
+	}
+	p.nextID++
+	id := p.nextID
+	p.mu.Unlock()
+
+	cmd := p.command()
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, envWorker+"=1")
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: stderr pipe: %w", err)
+	}
+	cmd.Stdin = nil
+	cmd.Stdout = outW
+	cmd.Stderr = outW
+	conn, afterStart, err := newIPC(cmd)
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, err
+	}
+	prepareCmd(cmd)
+
+	var cg *workerCgroup
+	if p.cg != nil {
+		cg, err = p.cg.newWorker("w"+strconv.FormatUint(id, 10), p.limit)
+		if err != nil {
+			p.log.Warn("sandbox: worker cgroup failed, using RLIMIT_AS", "err", err)
+			cg = nil
+		}
+	}
+	w := &worker{
+		p:          p,
+		id:         id,
+		cmd:        cmd,
+		conn:       conn,
+		br:         bufio.NewReaderSize(conn, 64<<10),
+		bw:         bufio.NewWriterSize(conn, 64<<10),
+		cg:         cg,
+		stderrDone: make(chan struct{}),
+		exited:     make(chan struct{}),
+		oom0:       systemOOMKills(),
+		state_:     stStarting,
+	}
+	err = p.startProcess(cmd)
+	afterStart()
+	outW.Close()
+	if err != nil {
+		outR.Close()
+		conn.Close()
+		if cg != nil {
+			cg.remove()
+		}
+		return nil, fmt.Errorf("sandbox: starting worker: %w", err)
+	}
+	w.pid = cmd.Process.Pid
+	w.timer = time.AfterFunc(time.Hour, func() { w.abort("deadline") })
+	w.timer.Stop()
+	if p.cfg.testHookSpawn != nil {
+		p.cfg.testHookSpawn(w.pid)
+	}
+	p.mu.Lock()
+	p.all[w] = struct{}{}
+	closed := p.closed
+	p.wg.Add(2)
+	p.mu.Unlock()
+	go w.drain(outR)
+	go w.reap()
+	if closed {
+		w.abort(abortClosed)
+		return nil, ErrClosed
+	}
+
+	if cg != nil {
+		if err := cg.add(w.pid); err != nil {
+			p.log.Warn("sandbox: moving worker into cgroup failed, using RLIMIT_AS", "err", err)
+			cg = nil // w.cg stays set so that the reaper removes the directory
+		}
+	}
+	// Handshake, bounded by startTimeout.
+	w.timer.Reset(startTimeout)
+	var init [9]byte
+	binary.BigEndian.PutUint64(init[:8], uint64(p.limit))
+	if cg == nil && rlimitASSupported {
+		init[8] |= initFlagRlimitAS
+	}
+	err = writeFrame(w.bw, frameInit, init[:])
+	var typ byte
+	var payload []byte
+	if err == nil {
+		typ, payload, err = readFrame(w.br)
+	}
+	stopped := w.timer.Stop()
+	if err == nil && (typ != frameReady || len(payload) < 1) {
+		err = &protocolError{fmt.Sprintf("expected ready frame, got type %d", typ)}
+	}
+	if err == nil && !stopped {
+		err = errors.New("start-up timed out")
+	}
+	if err != nil {
+		w.abort("ipc")
+		w.waitExit(reapWait)
+		return nil, fmt.Errorf("sandbox: worker did not start: %w%s", err, tailSuffix(w))
+	}
+	w.rlim = payload[0]&readyFlagRlimitAS != 0
+	if cg == nil && !w.rlim {
+		p.log.Warn("sandbox: worker runs without a hard memory limit", "pid", w.pid)
+	}
+	w.cgOn = cg != nil
+	p.log.Debug("sandbox: worker started", "pid", w.pid, "cgroup", cg != nil, "rlimit_as", w.rlim)
+	return w, nil
+}
+
+func tailSuffix(w *worker) string {
+	select {
+	case <-w.exited:
+		if line := summary(w.out.String()); line != "" {
+			return ": " + line
+		}
+	default:
+	}
+	return ""
+}
+
+// drain keeps the tail of the worker's stdout+stderr until EOF.
+func (w *worker) drain(r *os.File) {
+	defer w.p.wg.Done()
+	defer close(w.stderrDone)
+	defer r.Close()
+	buf := make([]byte, 4096)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			w.out.write(buf[:n])
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// reap waits for the worker to exit, kills any remnant of its process group, collects its
+// status and memory evidence, removes its cgroup and takes it out of service.
+func (w *worker) reap() {
+	p := w.p
+	defer p.wg.Done()
+	// On linux this returns at exit without reaping, so the group id is still ours and any
+	// process the worker left in its group can be killed before stderr is drained.
+	if waitExited(w.pid) {
+		w.mu.Lock()
+		killGroup(w.pid)
+		w.mu.Unlock()
+	}
+	<-w.stderrDone
+	w.mu.Lock()
+	w.reaping = true
+	w.mu.Unlock()
+	w.cmd.Wait()
+	w.state = w.cmd.ProcessState
+	w.conn.Close()
+	w.timer.Stop()
+	if w.cg != nil {
+		w.memByCg, _ = w.cg.memoryEvidence()
+	}
+	if w.oom0 >= 0 {
+		if n := systemOOMKills(); n > w.oom0 {
+			w.memByOS = true
+		}
+	}
+	w.mu.Lock()
+	killedByUs := w.abortReason != ""
+	w.mu.Unlock()
+	p.mu.Lock()
+	delete(p.all, w)
+	wasLive := w.state_ == stIdle || w.state_ == stSpare
+	cause := causeCrashed
+	if killedByUs {
+		cause = causeKilled
+	}
+	p.retire(w, cause)
+	p.mu.Unlock()
+	close(w.exited)
+	if wasLive && !killedByUs {
+		p.log.Warn("sandbox: idle worker died", "pid", w.pid, "err", w.crashError(""))
+	}
+	if w.cg != nil {
+		if err := w.cg.remove(); err != nil {
+			p.log.Warn("sandbox: removing worker cgroup", "err", err)
+		}
+	}
+}
+
+// abort kills the worker (once it is killed, it stays so) and records why.
+func (w *worker) abort(reason string) {
+	w.mu.Lock()
+	if w.abortReason == "" {
+		w.abortReason = reason
+	}
+	if !w.reaping {
+		killGroup(w.pid)
+	}
+	w.mu.Unlock()
+	w.cmd.Process.Kill() // pidfd-based where available: safe even after reaping
+	w.conn.SetDeadline(time.Unix(1, 0))
+}
+
+func (w *worker) reason() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.abortReason
+}
+
+// waitExit waits up to d for the worker to be reaped.
+func (w *worker) waitExit(d time.Duration) bool {
+	select {
+	case <-w.exited:
+		return true
+	default:
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-w.exited:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// crashError builds the error for a dead worker (call after exited is closed, or with
+// partial information if it is not).
+func (w *worker) crashError(reason string) *CrashError {
+	ce := &CrashError{Reason: reason, ExitCode: -1}
+	select {
+	case <-w.exited:
+	default:
+		if ce.Reason == "" {
+			ce.Reason = "crash"
+		}
+		return ce
+	}
+	st := w.state
+	sigkill := false
+	if st != nil {
+		ce.ExitCode = st.ExitCode()
+		ce.Signal, sigkill = exitSignal(st)
+	}
+	ce.Stderr = w.out.String()
+	ce.MemoryExceeded = w.memByCg || w.out.oom ||
+		(sigkill && reason == "" && w.memByOS)
+	switch {
+	case ce.MemoryExceeded:
+		ce.Reason = "memory"
+	case ce.Reason == "":
+		ce.Reason = "crash"
+	}
+	return ce
+}
+
+// acquire takes an idle worker, waiting (FIFO) if all are busy.
+func (p *Pool) acquire(ctx context.Context) (*worker, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if n := len(p.idle); n > 0 {
+		w := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		w.state_ = stBusy
+		p.mu.Unlock()
+		return w, nil
+	}
+	ch := make(chan *worker, 1)
+	p.waiters = append(p.waiters, ch)
+	p.mu.Unlock()
+	select {
+	case w := <-ch:
+		if w == nil {
+			return nil, ErrClosed
+		}
+		return w, nil
+	case <-ctx.Done():
+		p.mu.Lock()
+		if i := slices.Index(p.waiters, ch); i >= 0 {
+			p.waiters = slices.Delete(p.waiters, i, i+1)
+			p.mu.Unlock()
+		} else {
+			p.mu.Unlock()
+			if w := <-ch; w != nil { // handed over meanwhile: give it back
+				p.release(w)
+			}
+		}
+		return nil, fmt.Errorf("sandbox: waiting for a worker: %w", ctx.Err())
+	}
+}
+
+// release returns a healthy worker after a call.
+func (p *Pool) release(w *worker) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if w.state_ == stRetired {
+		return
+	}
+	if p.closed {
+		p.retire(w, causeNone)
+		return
+	}
+	p.deliver(w)
+}
+
+// kill retires w and kills it.
+func (p *Pool) kill(w *worker, reason string) {
+	p.mu.Lock()
+	p.retire(w, causeKilled)
+	p.mu.Unlock()
+	w.abort(reason)
+}
+
+// Call sends req to an idle worker (waiting for one if all are busy, honouring ctx), relays
+// the worker's callback messages to onCall (in order, on the calling goroutine) and returns
+// the worker's answer.
+//
+// A worker that is killed or dies yields a *CrashError and is replaced asynchronously. If ctx
+// is canceled while waiting for a worker, Call returns ctx.Err() wrapped; if it is canceled
+// during the call, the worker is killed and ctx.Err() is returned wrapped. onCall runs
+// synchronously: while it runs the worker is blocked, and a deadline or cancellation that
+// falls meanwhile takes effect when it returns, so onCall should itself honour ctx.
+// If onCall is nil, callback requests fail inside the worker with a *CallError.
+func (p *Pool) Call(ctx context.Context, req []byte, opts CallOptions, onCall func(msg []byte) ([]byte, error)) ([]byte, error) {
+	if len(req) > MaxFrameSize {
+		return nil, ErrTooLarge
+	}
+	if !opts.Deadline.IsZero() && !time.Now().Before(opts.Deadline) {
+		return nil, &CrashError{Reason: "deadline", ExitCode: -1}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("sandbox: waiting for a worker: %w", err)
+	}
+	w, err := p.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	var stopCtx func() bool
+	if ctx.Done() != nil {
+		stopCtx = context.AfterFunc(ctx, func() { w.abort(abortCanceled) })
+	}
+	if !opts.Deadline.IsZero() {
+		w.timer.Reset(time.Until(opts.Deadline))
+	}
+	resp, err := p.roundTrip(w, req, onCall)
+	clean := true
+	if !opts.Deadline.IsZero() && !w.timer.Stop() {
+		clean = false
+	}
+	if stopCtx != nil && !stopCtx() {
+		clean = false
+	}
+	if err == nil {
+		if clean {
+			p.release(w)
+		} else {
+			// The answer is complete, but a deadline or cancellation fired at the same
+			// moment and the worker is being killed: keep the answer, retire the worker.
+			p.kill(w, abortCanceled)
+		}
+		return resp, nil
+	}
+	return nil, p.failed(ctx, w, err)
+}
+
+// roundTrip runs one request on w's channel.
+func (p *Pool) roundTrip(w *worker, req []byte, onCall func([]byte) ([]byte, error)) (resp []byte, err error) {
+	if err := writeFrame(w.bw, frameRequest, req); err != nil {
+		return nil, err
+	}
+	for {
+		typ, payload, err := readFrame(w.br)
+		if err != nil {
+			return nil, err
+		}
+		switch typ {
+		case frameResponse:
+			return payload, nil
+		case frameCallback:
+			ans, cerr := p.callback(w, onCall, payload)
+			if cerr == nil && len(ans) > MaxFrameSize {
+				cerr = ErrTooLarge
+			}
+			if cerr != nil {
+				err = writeFrame(w.bw, frameError, []byte(cerr.Error()))
+			} else {
+				err = writeFrame(w.bw, frameCallbackResult, ans)
+			}
+			if err != nil {
+				return nil, err
+			}
+		default:
+			return nil, &protocolError{fmt.Sprintf("unexpected frame type %d from worker", typ)}
+		}
+	}
+}
+
+var errNoCallback = errors.New("no callback handler")
+
+func (p *Pool) callback(w *worker, onCall func([]byte) ([]byte, error), msg []byte) (ans []byte, err error) {
+	if onCall == nil {
+		return nil, errNoCallback
+	}
+	panicked := true
+	defer func() {
+		if panicked { // leave no worker checked out mid-call
+			p.kill(w, "ipc")
+		}
+	}()
+	ans, err = onCall(msg)
+	panicked = false
+	return ans, err
+}
+
+// failed handles a call whose channel failed: decides why, makes sure the worker is dead,
+// and builds the error.
+func (p *Pool) failed(ctx context.Context, w *worker, ioErr error) error {
+	reason := w.reason()
+	if reason == "" {
+		var pe *protocolError
+		if errors.As(ioErr, &pe) {
+			reason = "ipc"
+		} else if !w.waitExit(exitGrace) {
+			// The channel failed but the worker lives on: an IPC failure.
+			reason = "ipc"
+		}
+	}
+	if reason != "" {
+		p.kill(w, reason)
+	} else {
+		p.mu.Lock()
+		p.retire(w, causeCrashed)
+		p.mu.Unlock()
+	}
+	switch reason {
+	case abortCanceled:
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("sandbox: call aborted: %w", err)
+		}
+		return fmt.Errorf("sandbox: call aborted: %w", context.Canceled)
+	case abortClosed:
+		return ErrClosed
+	}
+	w.waitExit(reapWait)
+	ce := w.crashError(reason)
+	p.log.Info("sandbox: worker lost", "pid", w.pid, "reason", ce.Reason, "err", ce)
+	return ce
+}
+
+// Stats returns a snapshot of the pool.
+func (p *Pool) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := Stats{
+		Workers:          p.live,
+		Idle:             len(p.idle),
+		Busy:             p.live - len(p.idle),
+		Spares:           len(p.spareList),
+		Starting:         p.starting,
+		Waiting:          len(p.waiters),
+		Spawned:          p.spawned,
+		Killed:           p.killed,
+		Crashed:          p.crashed,
+		StartFailures:    p.startFailures,
+		MemoryLimitBytes: p.limit,
+		Layers:           slices.Clone(platformLayers),
+	}
+	var cg, rl bool
+	for w := range p.all {
+		if w.state_ == stStarting || w.state_ == stRetired {
+			continue
+		}
+		cg = cg || w.cgOn
+		rl = rl || w.rlim
+	}
+	if cg {
+		s.Layers = append(s.Layers, cgroupLayer)
+	}
+	if rl {
+		s.Layers = append(s.Layers, "rlimit-as")
+	}
+	return s
+}
+
+// Close kills all workers, waits for them to be reaped, and removes the pool's cgroups.
+// Calls in progress return ErrClosed; later calls too.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		p.wg.Wait()
+		return nil
+	}
+	p.closed = true
+	close(p.done)
+	for _, ch := range p.waiters {
+		close(ch)
+	}
+	p.waiters = nil
+	ws := make([]*worker, 0, len(p.all))
+	for w := range p.all {
+		ws = append(ws, w)
+	}
+	p.mu.Unlock()
+	for _, w := range ws {
+		w.abort(abortClosed)
+	}
+	p.wg.Wait()
+	var err error
+	if p.cg != nil {
+		err = p.cg.close()
+	}
+	return err
+}
+
+var _ io.Closer = (*Pool)(nil)

@@ -1,0 +1,108 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Process layers this platform provides to every worker.
+var platformLayers = []string{"process", "process-group", "pdeathsig"}
+
+// prepareCmd puts the worker in its own process group and has the kernel SIGKILL it when
+// the thread that started it dies (Pdeathsig).
+func prepareCmd(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	cmd.SysProcAttr.Pgid = 0
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+}
+
+// killGroup SIGKILLs the worker's process group. Only call it while the worker has not
+// been reaped (its pid, and so the group id, cannot have been reused).
+func killGroup(pid int) {
+	if pid > 0 {
+		syscall.Kill(-pid, syscall.SIGKILL)
+	}
+}
+
+// waitExited blocks until the process has exited, without reaping it (WNOWAIT), so that its
+// process group can still be killed safely afterwards.
+func waitExited(pid int) bool {
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != syscall.EINTR {
+			return err == nil
+		}
+	}
+}
+
+// exitSignal returns the name of the signal that ended the process ("" if none).
+func exitSignal(st *os.ProcessState) (string, bool) {
+	ws, ok := st.Sys().(syscall.WaitStatus)
+	if !ok || !ws.Signaled() {
+		return "", false
+	}
+	sig := ws.Signal()
+	name := unix.SignalName(sig)
+	if name == "" {
+		name = sig.String()
+	}
+	return name, sig == syscall.SIGKILL
+}
+
+// systemOOMKills reads the kernel's global OOM-kill counter (-1 if unknown).
+func systemOOMKills() int64 {
+	b, err := os.ReadFile("/proc/vmstat")
+	if err != nil {
+		return -1
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if v, ok := bytes.CutPrefix(sc.Bytes(), []byte("oom_kill ")); ok {
+			n, err := strconv.ParseInt(string(v), 10, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
+}
+
+// rlimitASSupported reports whether applyRlimitAS does anything here.
+const rlimitASSupported = true
+
+// applyRlimitAS caps this process's address space at its current virtual size plus limit.
+// It returns the virtual size it measured and the cap it set.
+func applyRlimitAS(limit int64) (vsz, cap int64, err error) {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, 0, err
+	}
+	f := bytes.Fields(b)
+	if len(f) == 0 {
+		return 0, 0, fmt.Errorf("sandbox: malformed /proc/self/statm")
+	}
+	pages, err := strconv.ParseInt(string(f[0]), 10, 64)
+	if err != nil {
+		return 0, 0, err
+	}
+	vsz = pages * int64(os.Getpagesize())
+	cap = vsz + limit
+	rl := unix.Rlimit{Cur: uint64(cap), Max: uint64(cap)}
+	if err := unix.Setrlimit(unix.RLIMIT_AS, &rl); err != nil {
+		return vsz, cap, err
+	}
+	return vsz, cap, nil
+}

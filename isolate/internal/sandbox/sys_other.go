@@ -1,0 +1,25 @@
+//go:build !unix
+
+package sandbox
+
+import (
+	"os"
+	"os/exec"
+)
+
+var platformLayers = []string{"process"}
+
+func prepareCmd(cmd *exec.Cmd) {}
+
+// killGroup is a no-op: there are no process groups; the pool kills the process itself.
+func killGroup(pid int) {}
+
+func waitExited(pid int) bool { return false }
+
+func exitSignal(st *os.ProcessState) (string, bool) { return "", false }
+
+func systemOOMKills() int64 { return -1 }
+
+const rlimitASSupported = false
+
+func applyRlimitAS(limit int64) (int64, int64, error) { return 0, 0, errNoRlimit }

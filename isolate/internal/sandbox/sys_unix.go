@@ -1,0 +1,44 @@
+//go:build unix && !linux
+
+package sandbox
+
+import (
+	"os"
+	"os/exec"
+	"syscall"
+)
+
+var platformLayers = []string{"process", "process-group"}
+
+func prepareCmd(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	cmd.SysProcAttr.Pgid = 0
+}
+
+func killGroup(pid int) {
+	if pid > 0 {
+		syscall.Kill(-pid, syscall.SIGKILL)
+	}
+}
+
+// waitExited has no non-reaping wait here; the reaper relies on stderr EOF instead.
+func waitExited(pid int) bool { return false }
+
+func exitSignal(st *os.ProcessState) (string, bool) {
+	ws, ok := st.Sys().(syscall.WaitStatus)
+	if !ok || !ws.Signaled() {
+		return "", false
+	}
+	return ws.Signal().String(), ws.Signal() == syscall.SIGKILL
+}
+
+func systemOOMKills() int64 { return -1 }
+
+// RLIMIT_AS is not reliably enforced on darwin and the BSDs differ; only the Go soft
+// memory limit applies there.
+const rlimitASSupported = false
+
+func applyRlimitAS(limit int64) (int64, int64, error) { return 0, 0, errNoRlimit }

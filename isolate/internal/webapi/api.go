@@ -1,0 +1,234 @@
+package webapi
+
+import (
+	"crypto/rand"
+	"io"
+	"time"
+
+	"github.com/dop251/goja"
+)
+
+// Header is one HTTP header field crossing the Go/JS boundary.
+type Header struct{ Name, Value string }
+
+// HTTPRequest is a request crossing the Go/JS boundary.
+type HTTPRequest struct {
+	Method  string
+	URL     string
+	Headers []Header
+	Body    []byte // nil: no body
+}
+
+// HTTPResponse is a response crossing the Go/JS boundary.
+type HTTPResponse struct {
+	Status     int
+	StatusText string
+	// Headers has lower-case names in Headers iteration order: sorted, values
+	// of a repeated name combined with ", ", set-cookie kept separate.
+	Headers []Header
+	Body    []byte
+}
+
+// Options configures Install. The zero value is usable.
+type Options struct {
+	// Log receives console.* output; level is "log", "info", "warn", "error"
+	// or "debug". Nil discards (and skips formatting).
+	Log func(level, message string)
+	// Rand feeds crypto.getRandomValues and crypto.randomUUID; nil means
+	// crypto/rand.
+	Rand io.Reader
+	// Now is the clock for performance.now(), performance.timeOrigin and
+	// Event.timeStamp; nil means time.Now.
+	Now func() time.Time
+}
+
+// API is the Web API surface installed into one goja runtime. It belongs to
+// that runtime: use it only from the goroutine that runs the runtime.
+type API struct {
+	vm     *goja.Runtime
+	log    func(level, message string)
+	rand   io.Reader
+	now    func() time.Time
+	origin time.Time
+
+	globals  *lazyGlobals
+	classes  [numClasses]*class
+	intr     intrinsics
+	events   *eventsJS
+	domExc   *goja.Object
+	iterBase *goja.Object
+	console  *consoleState
+}
+
+// Install makes the Web API globals available in vm and returns the handle
+// used to move requests and responses across the Go/JS boundary.
+//
+// Install does almost no work: every global is built on its first use, by a
+// lazy object placed between the global object and its prototype, and then
+// becomes an ordinary (writable, configurable, non-enumerable) property of
+// the global object.
+func Install(vm *goja.Runtime, opts Options) *API {
+	a := &API{vm: vm, log: opts.Log, rand: opts.Rand, now: opts.Now}
+	if a.rand == nil {
+		a.rand = rand.Reader
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	a.origin = a.now()
+	a.globals = &lazyGlobals{a: a}
+	g := vm.GlobalObject()
+	lazy := vm.NewDynamicObject(a.globals)
+	_ = lazy.SetPrototype(g.Prototype())
+	_ = g.SetPrototype(lazy)
+	return a
+}
+
+// globalID names one lazily built global.
+type globalID int
+
+const (
+	gRequest globalID = iota
+	gResponse
+	gHeaders
+	gBlob
+	gURL
+	gURLSearchParams
+	gTextEncoder
+	gTextDecoder
+	gAtob
+	gBtoa
+	gConsole
+	gCrypto
+	gCryptoKey
+	gStructuredClone
+	gAbortController
+	gAbortSignal
+	gEvent
+	gEventTarget
+	gDOMException
+	gPerformance
+	gNavigator
+	gSelf
+	numGlobals
+)
+
+var globalNames = map[string]globalID{
+	"Request":         gRequest,
+	"Response":        gResponse,
+	"Headers":         gHeaders,
+	"Blob":            gBlob,
+	"URL":             gURL,
+	"URLSearchParams": gURLSearchParams,
+	"TextEncoder":     gTextEncoder,
+	"TextDecoder":     gTextDecoder,
+	"atob":            gAtob,
+	"btoa":            gBtoa,
+	"console":         gConsole,
+	"crypto":          gCrypto,
+	"CryptoKey":       gCryptoKey,
+	"structuredClone": gStructuredClone,
+	"AbortController": gAbortController,
+	"AbortSignal":     gAbortSignal,
+	"Event":           gEvent,
+	"EventTarget":     gEventTarget,
+	"DOMException":    gDOMException,
+	"performance":     gPerformance,
+	"navigator":       gNavigator,
+	"self":            gSelf,
+}
+
+func (a *API) buildGlobal(id globalID) goja.Value {
+	switch id {
+	case gRequest:
+		return a.classCtor(clsRequest)
+	case gResponse:
+		return a.classCtor(clsResponse)
+	case gHeaders:
+		return a.classCtor(clsHeaders)
+	case gBlob:
+		return a.classCtor(clsBlob)
+	case gURL:
+		return a.classCtor(clsURL)
+	case gURLSearchParams:
+		return a.classCtor(clsURLSearchParams)
+	case gTextEncoder:
+		return a.classCtor(clsTextEncoder)
+	case gTextDecoder:
+		return a.classCtor(clsTextDecoder)
+	case gCryptoKey:
+		return a.classCtor(clsCryptoKey)
+	case gAtob:
+		return a.newFunc("atob", 1, a.atob)
+	case gBtoa:
+		return a.newFunc("btoa", 1, a.btoa)
+	case gStructuredClone:
+		return a.newFunc("structuredClone", 1, a.structuredClone)
+	case gConsole:
+		return a.newLazyObject(consoleMembers, true, nil)
+	case gCrypto:
+		return a.newLazyObject(cryptoMembers, true, nil)
+	case gPerformance:
+		return a.newLazyObject(performanceMembers, true, nil)
+	case gNavigator:
+		return a.newLazyObject(navigatorMembers, true, nil)
+	case gAbortController:
+		return a.eventClasses().Get("AbortController")
+	case gAbortSignal:
+		return a.eventClasses().Get("AbortSignal")
+	case gEvent:
+		return a.eventClasses().Get("Event")
+	case gEventTarget:
+		return a.eventClasses().Get("EventTarget")
+	case gDOMException:
+		return a.domExceptionClass()
+	case gSelf:
+		return a.vm.GlobalObject()
+	}
+	return goja.Undefined()
+}
+
+// lazyGlobals is the dynamic object between the global object and its
+// prototype. A global name that was never touched is answered here; the
+// first Get builds the value and defines it on the global object itself, so
+// later lookups never come back here (and a deleted global stays deleted).
+type lazyGlobals struct {
+	a    *API
+	done [numGlobals]bool
+	vals [numGlobals]goja.Value
+}
+
+func (l *lazyGlobals) Get(key string) goja.Value {
+	id, ok := globalNames[key]
+	if !ok || l.done[id] {
+		return nil
+	}
+	v := l.vals[id]
+	if v == nil {
+		v = l.a.buildGlobal(id)
+		l.vals[id] = v
+	}
+	// A frozen global object refuses the definition; the value then keeps
+	// being answered from here.
+	if l.a.vm.GlobalObject().DefineDataProperty(key, v, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE) == nil {
+		l.done[id] = true
+		l.vals[id] = nil
+	}
+	return v
+}
+
+func (l *lazyGlobals) Set(key string, val goja.Value) bool { return false }
+
+func (l *lazyGlobals) Has(key string) bool {
+	id, ok := globalNames[key]
+	return ok && !l.done[id]
+}
+
+func (l *lazyGlobals) Delete(key string) bool {
+	if id, ok := globalNames[key]; ok {
+		l.done[id] = true
+	}
+	return true
+}
+
+func (l *lazyGlobals) Keys() []string { return nil }

@@ -1,0 +1,74 @@
+package webapi
+
+import (
+	"testing"
+
+	"github.com/dop251/goja"
+)
+
+func BenchmarkGojaNew(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = goja.New()
+	}
+}
+
+func BenchmarkInstall(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		vm := goja.New()
+		Install(vm, Options{})
+	}
+}
+
+var helloProgram = goja.MustCompile("hello.js", `new Response("hi")`, true)
+
+func BenchmarkHelloResponse(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		vm := goja.New()
+		a := Install(vm, Options{})
+		v, err := vm.RunProgram(helloProgram)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := a.ExportResponse(v)
+		if err != nil || string(r.Body) != "hi" {
+			b.Fatal(r, err)
+		}
+	}
+}
+
+var echoProgram = goja.MustCompile("echo.js", `(function (req) {
+  const u = new URL(req.url);
+  return new Response(JSON.stringify({ path: u.pathname, q: u.searchParams.get("q"), ua: req.headers.get("user-agent") }), {
+    headers: { "content-type": "application/json" },
+  });
+})`, true)
+
+// BenchmarkEchoRequest is a more typical handler: a Request in, URL and
+// Headers used, a JSON Response out.
+func BenchmarkEchoRequest(b *testing.B) {
+	b.ReportAllocs()
+	req := &HTTPRequest{Method: "GET", URL: "https://example.com/a/b?q=1", Headers: []Header{{"User-Agent", "bench"}}}
+	for b.Loop() {
+		vm := goja.New()
+		a := Install(vm, Options{})
+		fn, err := vm.RunProgram(echoProgram)
+		if err != nil {
+			b.Fatal(err)
+		}
+		call, _ := goja.AssertFunction(fn)
+		jr, err := a.NewRequest(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		v, err := call(goja.Undefined(), jr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := a.ExportResponse(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

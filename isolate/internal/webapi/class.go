@@ -1,0 +1,438 @@
+package webapi
+
+import (
+	"reflect"
+
+	"github.com/dop251/goja"
+)
+
+// Classes are built per runtime on first use, cheaply: a native constructor,
+// a prototype that creates each method's function object only when the
+// method is first looked up (a lazyObject), statics likewise (a lazyObject
+// placed between the constructor and Function.prototype), and instances that
+// are goja dynamic objects over a Go state (a hostObject), which answer their
+// attributes (status, url, href...) directly. A function object costs about
+// a microsecond in goja; a hello-world invocation must cost a few tens.
+
+type classID int
+
+const (
+	clsRequest classID = iota
+	clsResponse
+	clsHeaders
+	clsBlob
+	clsURL
+	clsURLSearchParams
+	clsTextEncoder
+	clsTextDecoder
+	clsCryptoKey
+	clsIterator
+	numClasses
+)
+
+// memberFunc builds the value of one lazily created member.
+type memberFunc func(a *API) goja.Value
+
+// members is an immutable, package-level table of lazily built members.
+type members struct {
+	names []string
+	make  map[string]memberFunc
+}
+
+func newMembers(list ...member) *members {
+	m := &members{make: make(map[string]memberFunc, len(list))}
+	for _, e := range list {
+		m.names = append(m.names, e.name)
+		m.make[e.name] = e.make
+	}
+	return m
+}
+
+type member struct {
+	name string
+	make memberFunc
+}
+
+// method declares a function member.
+func method(name string, length int, fn func(a *API, call goja.FunctionCall) goja.Value) member {
+	return member{name, func(a *API) goja.Value {
+		return a.newFunc(name, length, func(call goja.FunctionCall) goja.Value { return fn(a, call) })
+	}}
+}
+
+// value declares a non-function member.
+func value(name string, fn func(a *API) goja.Value) member { return member{name, fn} }
+
+type classDef struct {
+	name   string
+	length int
+	// construct builds an instance; proto is the prototype it must get
+	// (new.target's). Nil means the constructor is illegal.
+	construct func(a *API, call goja.ConstructorCall, proto *goja.Object) *goja.Object
+	methods   *members
+	statics   *members
+	// iterable names the method that Symbol.iterator aliases.
+	iterable string
+	// tag gives the prototype chain a Symbol.toStringTag.
+	tag bool
+}
+
+var classDefs [numClasses]*classDef
+
+func init() {
+	classDefs = [numClasses]*classDef{
+		clsRequest:         requestClass,
+		clsResponse:        responseClass,
+		clsHeaders:         headersClass,
+		clsBlob:            blobClass,
+		clsURL:             urlClass,
+		clsURLSearchParams: searchParamsClass,
+		clsTextEncoder:     textEncoderClass,
+		clsTextDecoder:     textDecoderClass,
+		clsCryptoKey:       cryptoKeyClass,
+		clsIterator:        iteratorClass,
+	}
+}
+
+type class struct {
+	def   *classDef
+	proto *goja.Object
+	ctor  *goja.Object // nil until the global or proto.constructor is used
+}
+
+// class returns the prototype side of class id. Instances made from Go
+// (a request's Headers, a URL's searchParams) need no constructor, so that
+// is built separately, by classCtor.
+func (a *API) class(id classID) *class {
+	if c := a.classes[id]; c != nil {
+		return c
+	}
+	def := classDefs[id]
+	vm := a.vm
+	c := &class{def: def}
+	a.classes[id] = c
+
+	lo := &lazyObject{a: a, m: def.methods, cls: id, hasCls: true}
+	c.proto = vm.NewDynamicObject(lo)
+	// Symbols cannot live on a dynamic object, so they go one step further
+	// up the chain. Each costs an ordered map in goja, so only classes that
+	// need Symbol.iterator or that libraries recognise by tag get one.
+	if def.iterable != "" || def.tag {
+		up := vm.NewObject()
+		if id == clsIterator {
+			_ = up.SetPrototype(a.iteratorPrototype())
+		}
+		_ = up.DefineDataPropertySymbol(goja.SymToStringTag, vm.ToValue(def.name), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+		if def.iterable != "" {
+			_ = up.DefineDataPropertySymbol(goja.SymIterator, lo.Get(def.iterable), goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+		}
+		_ = c.proto.SetPrototype(up)
+	}
+	return c
+}
+
+// classCtor returns the constructor of class id.
+func (a *API) classCtor(id classID) *goja.Object {
+	c := a.class(id)
+	if c.ctor != nil {
+		return c.ctor
+	}
+	def, vm := c.def, a.vm
+	// goja passes no new.target for a plain `new C()`, so a call without
+	// new cannot be told apart and constructs too.
+	ctor := vm.ToValue(func(call goja.ConstructorCall) *goja.Object {
+		if def.construct == nil {
+			panic(vm.NewTypeError("Illegal constructor"))
+		}
+		proto := call.This.Prototype()
+		if proto == nil {
+			proto = c.proto
+		}
+		return def.construct(a, call, proto)
+	}).(*goja.Object)
+	_ = ctor.DefineDataProperty("name", vm.ToValue(def.name), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+	if def.length != 0 {
+		_ = ctor.DefineDataProperty("length", vm.ToValue(def.length), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+	}
+	_ = ctor.DefineDataProperty("prototype", c.proto, goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
+	if def.statics != nil {
+		st := vm.NewDynamicObject(&lazyObject{a: a, m: def.statics})
+		_ = st.SetPrototype(ctor.Prototype())
+		_ = ctor.SetPrototype(st)
+	}
+	c.ctor = ctor
+	return ctor
+}
+
+// wrap makes a JS instance of class id over state st.
+func (a *API) wrap(id classID, st hostState) *goja.Object {
+	return a.wrapProto(a.class(id).proto, st)
+}
+
+func (a *API) wrapProto(proto *goja.Object, st hostState) *goja.Object {
+	o := a.vm.NewDynamicObject(&hostObject{a: a, st: st})
+	_ = o.SetPrototype(proto)
+	return o
+}
+
+// newFunc makes a native function with a proper name and length.
+func (a *API) newFunc(name string, length int, fn func(goja.FunctionCall) goja.Value) *goja.Object {
+	f := a.vm.ToValue(fn).(*goja.Object)
+	_ = f.DefineDataProperty("name", a.vm.ToValue(name), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+	if length != 0 {
+		_ = f.DefineDataProperty("length", a.vm.ToValue(length), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+	}
+	return f
+}
+
+// lazyObject is a dynamic object whose members are built on first lookup.
+// Guest code may overwrite or delete members as on an ordinary object; all
+// its properties look like writable configurable data properties.
+type lazyObject struct {
+	a *API
+	m *members
+	// cls is the class whose prototype this is, when hasCls; it answers
+	// "constructor".
+	cls    classID
+	hasCls bool
+	// vals holds built or assigned members; a nil value marks a deletion.
+	vals map[string]goja.Value
+	// extra lists assigned names that are not members, in order.
+	extra      []string
+	enumerable bool
+}
+
+func (a *API) newLazyObject(m *members, enumerable bool, proto *goja.Object) *goja.Object {
+	o := a.vm.NewDynamicObject(&lazyObject{a: a, m: m, enumerable: enumerable})
+	if proto != nil {
+		_ = o.SetPrototype(proto)
+	}
+	return o
+}
+
+func (l *lazyObject) Get(key string) goja.Value {
+	if v, ok := l.vals[key]; ok {
+		return v
+	}
+	if key == "constructor" && l.hasCls {
+		v := l.a.classCtor(l.cls)
+		l.put(key, v)
+		return v
+	}
+	mk := l.m.make[key]
+	if mk == nil {
+		return nil
+	}
+	v := mk(l.a)
+	l.put(key, v)
+	return v
+}
+
+func (l *lazyObject) put(key string, v goja.Value) {
+	if l.vals == nil {
+		l.vals = make(map[string]goja.Value, 4)
+	}
+	l.vals[key] = v
+}
+
+func (l *lazyObject) Set(key string, val goja.Value) bool {
+	_, known := l.vals[key]
+	if !known && l.m.make[key] == nil && !(key == "constructor" && l.hasCls) {
+		l.extra = append(l.extra, key)
+	}
+	if val == nil {
+		val = goja.Undefined()
+	}
+	l.put(key, val)
+	return true
+}
+
+func (l *lazyObject) Has(key string) bool {
+	if v, ok := l.vals[key]; ok {
+		return v != nil
+	}
+	return l.m.make[key] != nil || (key == "constructor" && l.hasCls)
+}
+
+func (l *lazyObject) Delete(key string) bool {
+	if l.Has(key) {
+		l.put(key, nil)
+	}
+	return true
+}
+
+func (l *lazyObject) Keys() []string {
+	var keys []string
+	if l.enumerable {
+		for _, k := range l.m.names {
+			if l.Has(k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	for _, k := range l.extra {
+		if l.vals[k] != nil {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// hostState is the Go side of an instance of one of our classes.
+type hostState interface {
+	// get returns the attribute key, or nil when key is not an attribute.
+	get(a *API, key string) goja.Value
+	// set assigns attribute key. known reports whether key is an attribute
+	// at all; ok whether it could be assigned.
+	set(a *API, key string, v goja.Value) (known, ok bool)
+}
+
+// hostObject is the dynamic object of an instance: attributes come from the
+// state, anything else assigned by guest code is kept as an own property.
+type hostObject struct {
+	a     *API
+	st    hostState
+	vals  map[string]goja.Value
+	order []string
+}
+
+func (h *hostObject) Get(key string) goja.Value {
+	if v := h.st.get(h.a, key); v != nil {
+		return v
+	}
+	return h.vals[key]
+}
+
+func (h *hostObject) Set(key string, val goja.Value) bool {
+	if known, ok := h.st.set(h.a, key, val); known {
+		return ok
+	}
+	if h.vals == nil {
+		h.vals = make(map[string]goja.Value, 2)
+	}
+	if _, ok := h.vals[key]; !ok {
+		h.order = append(h.order, key)
+	}
+	h.vals[key] = val
+	return true
+}
+
+func (h *hostObject) Has(key string) bool {
+	if h.st.get(h.a, key) != nil {
+		return true
+	}
+	_, ok := h.vals[key]
+	return ok
+}
+
+func (h *hostObject) Delete(key string) bool {
+	if h.st.get(h.a, key) != nil {
+		return false
+	}
+	if _, ok := h.vals[key]; ok {
+		delete(h.vals, key)
+		for i, k := range h.order {
+			if k == key {
+				h.order = append(h.order[:i:i], h.order[i+1:]...)
+				break
+			}
+		}
+	}
+	return true
+}
+
+func (h *hostObject) Keys() []string { return h.order }
+
+// noAttrs is embedded by states without attributes.
+type noAttrs struct{}
+
+func (noAttrs) get(*API, string) goja.Value                   { return nil }
+func (noAttrs) set(*API, string, goja.Value) (known, ok bool) { return false, false }
+
+var hostObjectType = reflect.TypeOf((*hostObject)(nil))
+
+// asHost returns the hostObject behind o, checking the type before Export
+// (which on an ordinary object would copy the whole graph).
+func asHost(o *goja.Object) (*hostObject, bool) {
+	if o == nil || o.ExportType() != hostObjectType {
+		return nil, false
+	}
+	h, ok := o.Export().(*hostObject)
+	return h, ok
+}
+
+// stateOf returns the state of v when v is one of our instances of type T.
+func stateOf[T hostState](v goja.Value) (T, bool) {
+	var zero T
+	o, ok := v.(*goja.Object)
+	if !ok {
+		return zero, false
+	}
+	h, ok := asHost(o)
+	if !ok {
+		return zero, false
+	}
+	s, ok := h.st.(T)
+	return s, ok
+}
+
+// this returns the state of call.This or throws "Illegal invocation".
+func this[T hostState](a *API, call goja.FunctionCall) T {
+	s, ok := stateOf[T](call.This)
+	if !ok {
+		panic(a.vm.NewTypeError("Illegal invocation"))
+	}
+	return s
+}
+
+// iteratorPrototype returns %IteratorPrototype% of this runtime.
+func (a *API) iteratorPrototype() *goja.Object {
+	if a.iterBase != nil {
+		return a.iterBase
+	}
+	base := a.vm.NewObject()
+	if fn, ok := goja.AssertFunction(a.vm.NewArray().GetSymbol(goja.SymIterator)); ok {
+		if it, err := fn(a.vm.NewArray()); err == nil {
+			if o, ok := it.(*goja.Object); ok && o.Prototype() != nil && o.Prototype().Prototype() != nil {
+				base = o.Prototype().Prototype()
+			}
+		}
+	}
+	a.iterBase = base
+	return base
+}
+
+// iterState is an iterator over a Go-computed sequence (Headers,
+// URLSearchParams). next returns nil when done.
+type iterState struct {
+	noAttrs
+	next func() goja.Value
+}
+
+var iteratorClass = &classDef{
+	name: "Iterator",
+	tag:  true, // and %IteratorPrototype% in the chain
+	methods: newMembers(
+		method("next", 0, func(a *API, call goja.FunctionCall) goja.Value {
+			it := this[*iterState](a, call)
+			res := a.vm.NewObject()
+			var v goja.Value
+			if it.next != nil {
+				v = it.next()
+			}
+			if v == nil {
+				it.next = nil
+				_ = res.Set("value", goja.Undefined())
+				_ = res.Set("done", true)
+			} else {
+				_ = res.Set("value", v)
+				_ = res.Set("done", false)
+			}
+			return res
+		}),
+	),
+}
+
+func (a *API) newIterator(next func() goja.Value) goja.Value {
+	return a.wrap(clsIterator, &iterState{next: next})
+}

@@ -1,0 +1,201 @@
+package webapi
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+
+	"github.com/dop251/goja"
+)
+
+// maxCloneDepth bounds the nesting structuredClone follows: the walk is
+// recursive in Go, and a Go stack overflow would kill the process.
+const maxCloneDepth = 2000
+
+var proxyType = reflect.TypeOf(goja.Proxy{})
+
+type cloner struct {
+	a    *API
+	memo map[*goja.Object]*goja.Object
+}
+
+func (a *API) structuredClone(call goja.FunctionCall) goja.Value {
+	if len(call.Arguments) == 0 {
+		a.typeError("Failed to execute 'structuredClone': 1 argument required, but only 0 present.")
+	}
+	if opts := a.dict(call.Argument(1), "Failed to execute 'structuredClone': options"); opts != nil {
+		if t := field(opts, "transfer"); t != nil {
+			n := int64(0)
+			if to, ok := t.(*goja.Object); ok {
+				n = to.Get("length").ToInteger()
+			}
+			if n > 0 {
+				panic(a.domException("Transferring objects is not supported by structuredClone here.", "DataCloneError"))
+			}
+		}
+	}
+	c := &cloner{a: a, memo: map[*goja.Object]*goja.Object{}}
+	return c.clone(call.Argument(0), 0)
+}
+
+func (c *cloner) fail(what string) {
+	panic(c.a.domException(what+" could not be cloned.", "DataCloneError"))
+}
+
+func (c *cloner) clone(v goja.Value, depth int) goja.Value {
+	a := c.a
+	if _, ok := v.(*goja.Symbol); ok {
+		c.fail("Symbol()")
+	}
+	o, ok := v.(*goja.Object)
+	if !ok {
+		return v
+	}
+	if r, ok := c.memo[o]; ok {
+		return r
+	}
+	if depth > maxCloneDepth {
+		panic(a.domException(fmt.Sprintf("The object is nested more than %d levels deep.", maxCloneDepth), "DataCloneError"))
+	}
+	if _, ok := goja.AssertFunction(o); ok {
+		c.fail("function")
+	}
+	if o.ExportType() == proxyType {
+		c.fail("#<Object>")
+	}
+	if h, ok := asHost(o); ok {
+		if b, ok := h.st.(*blobState); ok {
+			r := a.wrap(clsBlob, &blobState{data: b.data, typ: b.typ})
+			c.memo[o] = r
+			return r
+		}
+		c.fail(o.ClassName() + " object")
+	}
+	if ab, ok := asArrayBuffer(o); ok {
+		r := a.vm.NewArrayBuffer(slices.Clone(ab.Bytes()))
+		ro := a.vm.ToValue(r).(*goja.Object)
+		c.memo[o] = ro
+		return ro
+	}
+	if isTypedArray(o) || (a.intrinsic("DataView") != nil && a.vm.InstanceOf(o, a.intrinsic("DataView"))) {
+		return c.view(o, depth)
+	}
+	switch o.ClassName() {
+	case "Date":
+		r := a.construct("Date", a.callIntrinsic(o, nil, "Date", "prototype", "getTime"))
+		c.memo[o] = r
+		return r
+	case "RegExp":
+		r := a.construct("RegExp", o.Get("source"), o.Get("flags"))
+		c.memo[o] = r
+		return r
+	case "Boolean", "Number", "String":
+		r := a.vm.ToValue(o.Export()).ToObject(a.vm)
+		c.memo[o] = r
+		return r
+	case "Error":
+		return c.error(o, depth)
+	case "Map", "Set":
+		return c.collection(o, depth)
+	case "Array":
+		r := a.vm.NewArray()
+		c.memo[o] = r
+		_ = r.Set("length", o.Get("length"))
+		c.props(o, r, depth)
+		return r
+	case "Object", "Arguments", "Math", "JSON", "global":
+		r := a.vm.NewObject()
+		c.memo[o] = r
+		c.props(o, r, depth)
+		return r
+	}
+	c.fail("#<" + o.ClassName() + ">")
+	return nil
+}
+
+func (c *cloner) props(src, dst *goja.Object, depth int) {
+	for _, k := range src.Keys() {
+		v := c.clone(src.Get(k), depth+1)
+		if err := dst.DefineDataProperty(k, v, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_TRUE); err != nil {
+			c.a.rethrow(err)
+		}
+	}
+}
+
+func (c *cloner) view(o *goja.Object, depth int) goja.Value {
+	a := c.a
+	name := o.GetSymbol(goja.SymToStringTag)
+	ctorName := "DataView"
+	if name != nil && goja.IsString(name) {
+		ctorName = name.String()
+	}
+	switch ctorName {
+	case "Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array", "Uint16Array", "Int32Array", "Uint32Array",
+		"Float32Array", "Float64Array", "BigInt64Array", "BigUint64Array", "DataView":
+	default:
+		c.fail("#<" + ctorName + ">")
+	}
+	buf := c.clone(o.Get("buffer"), depth+1)
+	length := o.Get("length")
+	if ctorName == "DataView" {
+		length = o.Get("byteLength")
+	}
+	r := a.construct(ctorName, buf, o.Get("byteOffset"), length)
+	c.memo[o] = r
+	return r
+}
+
+func (c *cloner) error(o *goja.Object, depth int) goja.Value {
+	a := c.a
+	name := "Error"
+	if n := o.Get("name"); n != nil && goja.IsString(n) {
+		switch n.String() {
+		case "EvalError", "RangeError", "ReferenceError", "SyntaxError", "TypeError", "URIError":
+			name = n.String()
+		}
+	}
+	var msg goja.Value = goja.Undefined()
+	if m := o.Get("message"); m != nil && !goja.IsUndefined(m) {
+		msg = a.vm.ToValue(a.str(m))
+	}
+	r := a.construct(name, msg)
+	c.memo[o] = r
+	if s := o.Get("stack"); s != nil && goja.IsString(s) {
+		_ = r.DefineDataProperty("stack", s, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+	}
+	if cause := o.Get("cause"); cause != nil && !goja.IsUndefined(cause) {
+		_ = r.DefineDataProperty("cause", c.clone(cause, depth+1), goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+	}
+	return r
+}
+
+func (c *cloner) collection(o *goja.Object, depth int) goja.Value {
+	a := c.a
+	isMap := o.ClassName() == "Map"
+	name, add := "Set", "add"
+	if isMap {
+		name, add = "Map", "set"
+	}
+	r := a.construct(name)
+	c.memo[o] = r
+	// Entries are read before any is cloned: cloning runs getters, which
+	// may modify the collection.
+	var entries []goja.Value
+	a.forOf(a.callIntrinsic(o, nil, name, "prototype", "entries"), func(e goja.Value) bool {
+		entries = append(entries, e)
+		return true
+	})
+	for _, e := range entries {
+		eo, ok := e.(*goja.Object)
+		if !ok {
+			continue
+		}
+		k := c.clone(eo.Get("0"), depth+1)
+		args := []goja.Value{k}
+		if isMap {
+			args = append(args, c.clone(eo.Get("1"), depth+1))
+		}
+		a.callIntrinsic(r, args, name, "prototype", add)
+	}
+	return r
+}

@@ -1,0 +1,622 @@
+package webapi
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dop251/goja"
+)
+
+// Limits of console formatting, so that logging a huge value stays cheap.
+const (
+	inspectDepth      = 2
+	inspectMaxItems   = 100
+	inspectMaxKeys    = 200
+	inspectMaxString  = 10000
+	maxConsoleMessage = 1 << 20
+)
+
+type consoleState struct {
+	counts map[string]int
+	timers map[string]time.Time
+	indent int
+}
+
+func (a *API) consoleState() *consoleState {
+	if a.console == nil {
+		a.console = &consoleState{}
+	}
+	return a.console
+}
+
+func logMethod(name, level string) member {
+	return method(name, 0, func(a *API, call goja.FunctionCall) goja.Value {
+		if a.log != nil {
+			a.emit(level, a.format(call.Arguments))
+		}
+		return goja.Undefined()
+	})
+}
+
+func (a *API) emit(level, msg string) {
+	if a.log == nil {
+		return
+	}
+	if n := a.consoleState().indent; n > 0 {
+		pad := strings.Repeat("  ", n)
+		msg = pad + strings.ReplaceAll(msg, "\n", "\n"+pad)
+	}
+	if len(msg) > maxConsoleMessage {
+		msg = msg[:maxConsoleMessage] + "… (truncated)"
+	}
+	a.log(level, msg)
+}
+
+func (a *API) label(call goja.FunctionCall) string {
+	if v := call.Argument(0); !goja.IsUndefined(v) {
+		return a.str(v)
+	}
+	return "default"
+}
+
+var consoleMembers = newMembers(
+	logMethod("log", "log"),
+	logMethod("info", "info"),
+	logMethod("warn", "warn"),
+	logMethod("error", "error"),
+	logMethod("debug", "debug"),
+	logMethod("dir", "log"),
+	logMethod("dirxml", "log"),
+	method("trace", 0, func(a *API, call goja.FunctionCall) goja.Value {
+		if a.log != nil {
+			msg := "Trace"
+			if len(call.Arguments) > 0 {
+				msg += ": " + a.format(call.Arguments)
+			}
+			for _, f := range a.vm.CaptureCallStack(10, nil) {
+				var b strings.Builder
+				b.WriteString("\n    at ")
+				if n := f.FuncName(); n != "" {
+					b.WriteString(n + " ")
+				}
+				b.WriteString("(" + f.Position().String() + ")")
+				msg += b.String()
+			}
+			a.emit("log", msg)
+		}
+		return goja.Undefined()
+	}),
+	method("assert", 0, func(a *API, call goja.FunctionCall) goja.Value {
+		if call.Argument(0).ToBoolean() {
+			return goja.Undefined()
+		}
+		msg := "Assertion failed"
+		if len(call.Arguments) > 1 {
+			msg += ": " + a.format(call.Arguments[1:])
+		}
+		a.emit("error", msg)
+		return goja.Undefined()
+	}),
+	method("count", 0, func(a *API, call goja.FunctionCall) goja.Value {
+		c, l := a.consoleState(), a.label(call)
+		if c.counts == nil {
+			c.counts = map[string]int{}
+		}
+		c.counts[l]++
+		a.emit("info", fmt.Sprintf("%s: %d", l, c.counts[l]))
+		return goja.Undefined()
+	}),
+	method("countReset", 0, func(a *API, call goja.FunctionCall) goja.Value {
+		delete(a.consoleState().counts, a.label(call))
+		return goja.Undefined()
+	}),
+	method("time", 0, func(a *API, call goja.FunctionCall) goja.Value {
+		c, l := a.consoleState(), a.label(call)
+		if c.timers == nil {
+			c.timers = map[string]time.Time{}
+		}
+		c.timers[l] = a.now()
+		return goja.Undefined()
+	}),
+	method("timeLog", 0, func(a *API, call goja.FunctionCall) goja.Value {
+		a.timeLog(call, false)
+		return goja.Undefined()
+	}),
+	method("timeEnd", 0, func(a *API, call goja.FunctionCall) goja.Value {
+		a.timeLog(call, true)
+		return goja.Undefined()
+	}),
+	method("group", 0, func(a *API, call goja.FunctionCall) goja.Value {
+		if len(call.Arguments) > 0 {
+			a.emit("log", a.format(call.Arguments))
+		}
+		a.consoleState().indent++
+		return goja.Undefined()
+	}),
+	method("groupCollapsed", 0, func(a *API, call goja.FunctionCall) goja.Value {
+		if len(call.Arguments) > 0 {
+			a.emit("log", a.format(call.Arguments))
+		}
+		a.consoleState().indent++
+		return goja.Undefined()
+	}),
+	method("groupEnd", 0, func(a *API, call goja.FunctionCall) goja.Value {
+		if c := a.consoleState(); c.indent > 0 {
+			c.indent--
+		}
+		return goja.Undefined()
+	}),
+)
+
+func (a *API) timeLog(call goja.FunctionCall, end bool) {
+	c, l := a.consoleState(), a.label(call)
+	start, ok := c.timers[l]
+	if !ok {
+		a.emit("warn", fmt.Sprintf("Timer '%s' does not exist", l))
+		return
+	}
+	if end {
+		delete(c.timers, l)
+	}
+	ms := float64(a.now().Sub(start).Microseconds()) / 1000
+	msg := fmt.Sprintf("%s: %sms", l, strconv.FormatFloat(ms, 'f', -1, 64))
+	if !end && len(call.Arguments) > 1 {
+		msg += " " + a.format(call.Arguments[1:])
+	}
+	a.emit("info", msg)
+}
+
+// format renders console arguments the way Workers (V8/Node) roughly does:
+// printf-style directives in a leading string, strings raw, other values
+// inspected.
+func (a *API) format(args []goja.Value) string {
+	var b strings.Builder
+	rest := args
+	if len(args) > 0 && goja.IsString(args[0]) {
+		f := args[0].String()
+		rest = args[1:]
+		for {
+			i := strings.IndexByte(f, '%')
+			if i < 0 || i == len(f)-1 {
+				break
+			}
+			b.WriteString(f[:i])
+			d := f[i+1]
+			f = f[i+2:]
+			if d == '%' {
+				b.WriteByte('%')
+				continue
+			}
+			if strings.IndexByte("sdifjoOc", d) < 0 || len(rest) == 0 {
+				b.WriteByte('%')
+				b.WriteByte(d)
+				continue
+			}
+			v := rest[0]
+			rest = rest[1:]
+			switch d {
+			case 's':
+				if goja.IsString(v) {
+					b.WriteString(v.String())
+				} else {
+					b.WriteString(a.inspect(v, 1))
+				}
+			case 'd', 'i':
+				if _, ok := v.(*goja.Object); ok {
+					b.WriteString("NaN")
+				} else if goja.IsBigInt(v) {
+					b.WriteString(v.String() + "n")
+				} else {
+					n := v.ToFloat()
+					if d == 'i' {
+						n = math.Trunc(n)
+					}
+					b.WriteString(a.vm.ToValue(n).String())
+				}
+			case 'f':
+				b.WriteString(a.vm.ToValue(v.ToFloat()).String())
+			case 'j':
+				if s, ok := a.tryStringify(v); ok {
+					b.WriteString(s)
+				} else {
+					b.WriteString("undefined")
+				}
+			case 'o', 'O':
+				b.WriteString(a.inspect(v, inspectDepth))
+			case 'c':
+			}
+		}
+		b.WriteString(f)
+	}
+	for i, v := range rest {
+		if i > 0 || len(rest) < len(args) {
+			b.WriteByte(' ')
+		}
+		if goja.IsString(v) {
+			b.WriteString(v.String())
+		} else {
+			b.WriteString(a.inspect(v, inspectDepth))
+		}
+		if b.Len() > maxConsoleMessage {
+			break
+		}
+	}
+	return b.String()
+}
+
+func (a *API) tryStringify(v goja.Value) (s string, ok bool) {
+	if ex := a.vm.Try(func() { s, ok = a.jsonStringify(v) }); ex != nil {
+		return "[Circular]", true
+	}
+	return s, ok
+}
+
+type inspector struct {
+	a     *API
+	b     strings.Builder
+	seen  []*goja.Object
+	limit int
+}
+
+// inspect renders v in the style of Node's util.inspect, to depth levels.
+func (a *API) inspect(v goja.Value, depth int) string {
+	in := &inspector{a: a}
+	in.value(v, depth, false)
+	return in.b.String()
+}
+
+func quoteJS(s string) string {
+	if len(s) > inspectMaxString {
+		s = s[:inspectMaxString] + "…"
+	}
+	q := "'"
+	if strings.Contains(s, "'") && !strings.Contains(s, `"`) {
+		q = `"`
+	}
+	r := strings.NewReplacer("\\", `\\`, "\n", `\n`, "\r", `\r`, "\t", `\t`, q, `\`+q)
+	return q + r.Replace(s) + q
+}
+
+func isIdentifier(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		if !(c == '_' || c == '$' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func (in *inspector) value(v goja.Value, depth int, nested bool) {
+	b := &in.b
+	if b.Len() > maxConsoleMessage {
+		return
+	}
+	switch {
+	case v == nil || goja.IsUndefined(v):
+		b.WriteString("undefined")
+		return
+	case goja.IsNull(v):
+		b.WriteString("null")
+		return
+	case goja.IsString(v):
+		if nested {
+			b.WriteString(quoteJS(v.String()))
+		} else {
+			b.WriteString(v.String())
+		}
+		return
+	case goja.IsBigInt(v):
+		b.WriteString(v.String() + "n")
+		return
+	case goja.IsNumber(v):
+		f := v.ToFloat()
+		if f == 0 && math.Signbit(f) {
+			b.WriteString("-0")
+		} else {
+			b.WriteString(v.String())
+		}
+		return
+	}
+	if s, ok := v.(*goja.Symbol); ok {
+		b.WriteString("Symbol(" + s.String() + ")")
+		return
+	}
+	o, ok := v.(*goja.Object)
+	if !ok {
+		b.WriteString(v.String())
+		return
+	}
+	for _, s := range in.seen {
+		if s == o {
+			b.WriteString("[Circular]")
+			return
+		}
+	}
+	in.seen = append(in.seen, o)
+	defer func() { in.seen = in.seen[:len(in.seen)-1] }()
+	in.object(o, depth)
+}
+
+// get reads a property without letting a throwing getter escape.
+func (in *inspector) get(o *goja.Object, key string) (v goja.Value) {
+	if ex := in.a.vm.Try(func() { v = o.Get(key) }); ex != nil {
+		return in.a.vm.ToValue("[Thrown: " + ex.Value().String() + "]")
+	}
+	return v
+}
+
+func (in *inspector) ctorName(o *goja.Object) string {
+	if c, ok := in.get(o, "constructor").(*goja.Object); ok {
+		if n := in.get(c, "name"); n != nil && goja.IsString(n) {
+			return n.String()
+		}
+	}
+	return ""
+}
+
+func (in *inspector) object(o *goja.Object, depth int) {
+	a, b := in.a, &in.b
+	if _, ok := goja.AssertFunction(o); ok {
+		name := ""
+		if n := in.get(o, "name"); n != nil && goja.IsString(n) {
+			name = n.String()
+		}
+		if name == "" {
+			b.WriteString("[Function (anonymous)]")
+		} else {
+			b.WriteString("[Function: " + name + "]")
+		}
+		return
+	}
+	if h, ok := asHost(o); ok {
+		in.host(o, h, depth)
+		return
+	}
+	if ab, ok := asArrayBuffer(o); ok {
+		data := ab.Bytes()
+		fmt.Fprintf(b, "ArrayBuffer { [Uint8Contents]: <%s>, byteLength: %d }", hexPreview(data), len(data))
+		return
+	}
+	if isTypedArray(o) {
+		name := in.ctorName(o)
+		n := in.get(o, "length").ToInteger()
+		fmt.Fprintf(b, "%s(%d) ", name, n)
+		in.list(o, n, depth)
+		return
+	}
+	switch o.ClassName() {
+	case "Error":
+		if s := in.get(o, "stack"); s != nil && goja.IsString(s) && s.String() != "" {
+			b.WriteString(s.String())
+		} else {
+			b.WriteString(in.get(o, "name").String() + ": " + in.get(o, "message").String())
+		}
+		return
+	case "Date":
+		var s string
+		if ex := a.vm.Try(func() { s = a.callIntrinsic(o, nil, "Date", "prototype", "toISOString").String() }); ex != nil {
+			s = "Invalid Date"
+		}
+		b.WriteString(s)
+		return
+	case "RegExp":
+		b.WriteString(o.String())
+		return
+	case "Promise":
+		b.WriteString("Promise { ")
+		if p, ok := o.Export().(*goja.Promise); ok {
+			switch p.State() {
+			case goja.PromiseStatePending:
+				b.WriteString("<pending>")
+			case goja.PromiseStateRejected:
+				b.WriteString("<rejected> ")
+				in.value(p.Result(), depth-1, true)
+			default:
+				in.value(p.Result(), depth-1, true)
+			}
+		}
+		b.WriteString(" }")
+		return
+	case "Array":
+		n := in.get(o, "length").ToInteger()
+		if depth < 0 {
+			b.WriteString("[Array]")
+			return
+		}
+		in.list(o, n, depth)
+		return
+	case "Map", "Set":
+		in.collection(o, o.ClassName() == "Map", depth)
+		return
+	}
+	name := in.ctorName(o)
+	if name == "Object" {
+		name = ""
+	}
+	if depth < 0 {
+		if name == "" {
+			name = "Object"
+		}
+		b.WriteString("[" + name + "]")
+		return
+	}
+	if name != "" {
+		b.WriteString(name + " ")
+	}
+	in.props(o, o.Keys(), depth)
+}
+
+func (in *inspector) list(o *goja.Object, n int64, depth int) {
+	b := &in.b
+	if n == 0 {
+		b.WriteString("[]")
+		return
+	}
+	b.WriteString("[ ")
+	for i := int64(0); i < n && i < inspectMaxItems; i++ {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		in.value(in.get(o, strconv.FormatInt(i, 10)), depth-1, true)
+	}
+	if n > inspectMaxItems {
+		fmt.Fprintf(b, ", ... %d more item%s", n-inspectMaxItems, plural(n-inspectMaxItems))
+	}
+	b.WriteString(" ]")
+}
+
+func plural(n int64) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func (in *inspector) props(o *goja.Object, keys []string, depth int) {
+	b := &in.b
+	if len(keys) == 0 {
+		b.WriteString("{}")
+		return
+	}
+	b.WriteString("{ ")
+	for i, k := range keys {
+		if i == inspectMaxKeys {
+			fmt.Fprintf(b, ", ... %d more", len(keys)-i)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if isIdentifier(k) {
+			b.WriteString(k)
+		} else {
+			b.WriteString(quoteJS(k))
+		}
+		b.WriteString(": ")
+		in.value(in.get(o, k), depth-1, true)
+	}
+	b.WriteString(" }")
+}
+
+func (in *inspector) collection(o *goja.Object, isMap bool, depth int) {
+	a, b := in.a, &in.b
+	kind := "Set"
+	if isMap {
+		kind = "Map"
+	}
+	size := in.get(o, "size").ToInteger()
+	fmt.Fprintf(b, "%s(%d) ", kind, size)
+	if depth < 0 {
+		b.WriteString("{...}")
+		return
+	}
+	if size == 0 {
+		b.WriteString("{}")
+		return
+	}
+	b.WriteString("{ ")
+	n := 0
+	ex := a.vm.Try(func() {
+		a.forOf(o, func(item goja.Value) bool {
+			if n > 0 {
+				b.WriteString(", ")
+			}
+			if n == inspectMaxItems {
+				b.WriteString("...")
+				return false
+			}
+			n++
+			if isMap {
+				if e, ok := item.(*goja.Object); ok {
+					in.value(e.Get("0"), depth-1, true)
+					b.WriteString(" => ")
+					in.value(e.Get("1"), depth-1, true)
+				}
+			} else {
+				in.value(item, depth-1, true)
+			}
+			return true
+		})
+	})
+	if ex != nil {
+		b.WriteString("[Thrown]")
+	}
+	b.WriteString(" }")
+}
+
+// host renders one of our instances by its attributes.
+func (in *inspector) host(o *goja.Object, h *hostObject, depth int) {
+	b := &in.b
+	name := in.ctorName(o)
+	switch st := h.st.(type) {
+	case *headerList:
+		list := st.sortAndCombine()
+		fmt.Fprintf(b, "%s(%d) {", name, len(list))
+		for i, e := range list {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(" " + quoteJS(e.Name) + " => " + quoteJS(e.Value))
+		}
+		b.WriteString(" }")
+		return
+	case *searchParams:
+		fmt.Fprintf(b, "%s {", name)
+		for i, nv := range st.list {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(" " + quoteJS(nv.name) + " => " + quoteJS(nv.value))
+		}
+		b.WriteString(" }")
+		return
+	case *urlState:
+		fmt.Fprintf(b, "%s { href: %s }", name, quoteJS(st.u.Href(false)))
+		return
+	}
+	var keys []string
+	switch h.st.(type) {
+	case *requestState:
+		keys = []string{"method", "url", "headers", "redirect", "bodyUsed"}
+	case *responseState:
+		keys = []string{"status", "statusText", "ok", "headers", "redirected", "type", "url", "bodyUsed"}
+	case *blobState:
+		keys = []string{"size", "type"}
+	case *cryptoKey:
+		keys = []string{"type", "extractable", "algorithm", "usages"}
+	case *textDecoder:
+		keys = []string{"encoding", "fatal", "ignoreBOM"}
+	case textEncoder:
+		keys = []string{"encoding"}
+	}
+	keys = append(keys, h.order...)
+	if depth < 0 {
+		b.WriteString("[" + name + "]")
+		return
+	}
+	if name != "" {
+		b.WriteString(name + " ")
+	}
+	in.props(o, keys, depth)
+}
+
+func hexPreview(b []byte) string {
+	var s strings.Builder
+	for i, c := range b {
+		if i == inspectMaxItems/2 {
+			fmt.Fprintf(&s, " ... %d more byte%s", len(b)-i, plural(int64(len(b)-i)))
+			break
+		}
+		if i > 0 {
+			s.WriteByte(' ')
+		}
+		fmt.Fprintf(&s, "%02x", c)
+	}
+	return s.String()
+}

@@ -1,0 +1,56 @@
+// Package webapi installs the Web API surface a Worker may use (Request,
+// Response, Headers, URL, TextEncoder, crypto, console, ...) into a goja
+// runtime, and moves requests and responses across the Go/JS boundary.
+//
+// # Cost
+//
+// A fresh runtime is made for every invocation, so Install only places one
+// lazy object in the global object's prototype chain. A global is built on
+// its first lookup and then becomes an ordinary global property. Classes are
+// cheap to build and to instantiate: prototypes and statics create each
+// method's function object on first lookup, and instances are goja dynamic
+// objects over Go state whose attributes (status, url, href, ...) are answered
+// directly, without accessor functions. Event, EventTarget, AbortSignal,
+// AbortController and DOMException are JS compiled once per process and run
+// in a runtime only when one of them is first used.
+//
+// # Semantics
+//
+// WHATWG and Cloudflare Workers semantics; Workers win where they differ
+// from Node (headers of incoming requests and of fetch responses are
+// immutable; request methods including PATCH are upper-cased; MD5 digests
+// and crypto.subtle.timingSafeEqual exist). URL parsing is
+// github.com/nlnwa/whatwg-url with two patches for changes of the URL
+// Standard made after its release ("^" percent-encoded in paths; a space
+// ending an opaque path before "?" or "#" encoded as %20).
+//
+// Instances of the Go-backed classes differ from browser objects in ways
+// ordinary code does not notice: their attributes are own properties
+// (resp.hasOwnProperty("status") is true), a subclass cannot override an
+// attribute with a getter, and they cannot carry private fields (#x) or
+// symbol-keyed properties, nor be frozen. Prototype members are not listed
+// by Object.getOwnPropertyNames.
+//
+// # Not implemented
+//
+//   - ReadableStream, WritableStream, TransformStream and every stream body:
+//     Request/Response.body and Blob.stream are undefined. Bodies are
+//     buffered; read them with text(), json(), arrayBuffer(), bytes() or
+//     blob().
+//   - FormData, File, request.formData(), response.formData().
+//   - Intl, TextDecoderStream, TextEncoderStream, CompressionStream.
+//   - TextDecoder encodings other than utf-8, utf-16le, utf-16be and
+//     windows-1252 (with their labels): the constructor throws RangeError.
+//   - crypto.subtle beyond digest (SHA-1/256/384/512, MD5), importKey("raw")
+//     of HMAC keys, exportKey("raw"), sign, verify and timingSafeEqual:
+//     encrypt, decrypt, generateKey, deriveKey, deriveBits, wrapKey,
+//     unwrapKey and other algorithms are undefined or reject with
+//     NotSupportedError. crypto.DigestStream is undefined.
+//   - structuredClone's transfer option (a non-empty list throws
+//     DataCloneError).
+//   - request.cf, request.fetcher, WebSocket, WebSocketPair, caches,
+//     HTMLRewriter, scheduler, EventSource, MessageChannel, BroadcastChannel.
+//   - performance.mark/measure and other performance entries.
+//   - fetch, setTimeout, queueMicrotask: installed by the event loop, not
+//     here. AbortSignal.timeout uses the global setTimeout when one exists.
+package webapi

@@ -1,0 +1,406 @@
+package webapi
+
+import (
+	"encoding/base64"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/dop251/goja"
+)
+
+// utf8Decoder is the Encoding Standard's UTF-8 decoder. Unlike Go's
+// conversions it replaces each maximal ill-formed subpart with one U+FFFD,
+// and it keeps state across chunks for streaming.
+type utf8Decoder struct {
+	cp           rune
+	needed, seen int
+	lower, upper byte
+}
+
+func (d *utf8Decoder) reset() { *d = utf8Decoder{} }
+
+// decode appends the decoding of in to out. With fatal it stops at the
+// first error and reports false.
+func (d *utf8Decoder) decode(out []byte, in []byte, flush, fatal bool) ([]byte, bool) {
+	if d.lower == 0 {
+		d.lower, d.upper = 0x80, 0xBF
+	}
+	if d.needed == 0 && utf8.Valid(in) {
+		return append(out, in...), true
+	}
+	for i := 0; i < len(in); i++ {
+		b := in[i]
+		if d.needed == 0 {
+			switch {
+			case b < 0x80:
+				out = append(out, b)
+			case b >= 0xC2 && b <= 0xDF:
+				d.needed, d.cp = 1, rune(b&0x1F)
+			case b >= 0xE0 && b <= 0xEF:
+				if b == 0xE0 {
+					d.lower = 0xA0
+				} else if b == 0xED {
+					d.upper = 0x9F
+				}
+				d.needed, d.cp = 2, rune(b&0xF)
+			case b >= 0xF0 && b <= 0xF4:
+				if b == 0xF0 {
+					d.lower = 0x90
+				} else if b == 0xF4 {
+					d.upper = 0x8F
+				}
+				d.needed, d.cp = 3, rune(b&0x7)
+			default:
+				if fatal {
+					return out, false
+				}
+				out = utf8.AppendRune(out, utf8.RuneError)
+			}
+			continue
+		}
+		if b < d.lower || b > d.upper {
+			d.cp, d.needed, d.seen, d.lower, d.upper = 0, 0, 0, 0x80, 0xBF
+			if fatal {
+				return out, false
+			}
+			out = utf8.AppendRune(out, utf8.RuneError)
+			i-- // process b again
+			continue
+		}
+		d.lower, d.upper = 0x80, 0xBF
+		d.cp = d.cp<<6 | rune(b&0x3F)
+		d.seen++
+		if d.seen == d.needed {
+			out = utf8.AppendRune(out, d.cp)
+			d.cp, d.needed, d.seen = 0, 0, 0
+		}
+	}
+	if flush && d.needed != 0 {
+		d.reset()
+		if fatal {
+			return out, false
+		}
+		out = utf8.AppendRune(out, utf8.RuneError)
+	}
+	return out, true
+}
+
+const bom = "\uFEFF"
+
+// decodeUTF8 is the Encoding Standard's "UTF-8 decode" (BOM stripped) or,
+// with keepBOM, "UTF-8 decode without BOM".
+func decodeUTF8(b []byte, fatal, keepBOM bool) string {
+	var d utf8Decoder
+	out, _ := d.decode(nil, b, true, false)
+	s := string(out)
+	if !keepBOM {
+		s = strings.TrimPrefix(s, bom)
+	}
+	return s
+}
+
+// utf16Decoder is the Encoding Standard's shared UTF-16 decoder.
+type utf16Decoder struct {
+	be       bool
+	lead     int // -1: none
+	surrogate int // -1: none
+}
+
+func (d *utf16Decoder) reset() { d.lead, d.surrogate = -1, -1 }
+
+func (d *utf16Decoder) decode(out []byte, in []byte, flush, fatal bool) ([]byte, bool) {
+	for _, b := range in {
+		if d.lead < 0 {
+			d.lead = int(b)
+			continue
+		}
+		var cu int
+		if d.be {
+			cu = d.lead<<8 | int(b)
+		} else {
+			cu = int(b)<<8 | d.lead
+		}
+		d.lead = -1
+		if d.surrogate >= 0 {
+			lead := d.surrogate
+			d.surrogate = -1
+			if cu >= 0xDC00 && cu <= 0xDFFF {
+				out = utf8.AppendRune(out, rune(0x10000+(lead-0xD800)<<10+(cu-0xDC00)))
+				continue
+			}
+			if fatal {
+				return out, false
+			}
+			out = utf8.AppendRune(out, utf8.RuneError)
+		}
+		switch {
+		case cu >= 0xD800 && cu <= 0xDBFF:
+			d.surrogate = cu
+		case cu >= 0xDC00 && cu <= 0xDFFF:
+			if fatal {
+				return out, false
+			}
+			out = utf8.AppendRune(out, utf8.RuneError)
+		default:
+			out = utf8.AppendRune(out, rune(cu))
+		}
+	}
+	if flush && (d.lead >= 0 || d.surrogate >= 0) {
+		d.reset()
+		if fatal {
+			return out, false
+		}
+		out = utf8.AppendRune(out, utf8.RuneError)
+	}
+	return out, true
+}
+
+// windows1252High maps bytes 0x80-0x9F; other bytes are their code point.
+var windows1252High = [32]rune{
+	0x20AC, 0x0081, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x008D, 0x017D, 0x008F,
+	0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
+}
+
+// encodingName resolves a TextDecoder label to the encodings we decode.
+func encodingName(label string) string {
+	switch strings.ToLower(strings.Trim(label, "\t\n\f\r ")) {
+	case "unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "utf-8", "utf8", "x-unicode20utf8":
+		return "utf-8"
+	case "csunicode", "iso-10646-ucs-2", "ucs-2", "unicode", "unicodefeff", "utf-16", "utf-16le":
+		return "utf-16le"
+	case "unicodefffe", "utf-16be":
+		return "utf-16be"
+	case "ansi_x3.4-1968", "ascii", "cp1252", "cp819", "csisolatin1", "ibm819", "iso-8859-1", "iso-ir-100",
+		"iso8859-1", "iso88591", "iso_8859-1", "iso_8859-1:1987", "l1", "latin1", "us-ascii", "windows-1252", "x-cp1252":
+		return "windows-1252"
+	}
+	return ""
+}
+
+type textDecoder struct {
+	encoding   string
+	fatal      bool
+	ignoreBOM  bool
+	bomSeen    bool
+	doNotFlush bool
+	u8         utf8Decoder
+	u16        utf16Decoder
+}
+
+func (d *textDecoder) get(a *API, key string) goja.Value {
+	switch key {
+	case "encoding":
+		return a.vm.ToValue(d.encoding)
+	case "fatal":
+		return a.vm.ToValue(d.fatal)
+	case "ignoreBOM":
+		return a.vm.ToValue(d.ignoreBOM)
+	}
+	return nil
+}
+
+func (d *textDecoder) set(a *API, key string, v goja.Value) (known, ok bool) {
+	return d.get(a, key) != nil, false
+}
+
+func (d *textDecoder) decode(in []byte, flush bool) (string, bool) {
+	var out []byte
+	ok := true
+	switch d.encoding {
+	case "utf-8":
+		out, ok = d.u8.decode(nil, in, flush, d.fatal)
+	case "utf-16le", "utf-16be":
+		out, ok = d.u16.decode(nil, in, flush, d.fatal)
+	default:
+		out = make([]byte, 0, len(in))
+		for _, b := range in {
+			r := rune(b)
+			if b >= 0x80 && b <= 0x9F {
+				r = windows1252High[b-0x80]
+			}
+			out = utf8.AppendRune(out, r)
+		}
+	}
+	if !ok {
+		return "", false
+	}
+	s := string(out)
+	if !d.ignoreBOM && !d.bomSeen && s != "" && d.encoding != "windows-1252" {
+		d.bomSeen = true
+		s = strings.TrimPrefix(s, bom)
+	}
+	return s, true
+}
+
+func (d *textDecoder) resetStream() {
+	d.u8.reset()
+	d.u16.reset()
+	d.u16.be = d.encoding == "utf-16be"
+	d.bomSeen = false
+}
+
+var textDecoderClass = &classDef{
+	name:   "TextDecoder",
+	length: 0,
+	construct: func(a *API, call goja.ConstructorCall, proto *goja.Object) *goja.Object {
+		label := "utf-8"
+		if v := call.Argument(0); !goja.IsUndefined(v) {
+			label = a.str(v)
+		}
+		enc := encodingName(label)
+		if enc == "" {
+			a.rangeError("Failed to construct 'TextDecoder': The encoding label provided ('%s') is invalid.", label)
+		}
+		opts := a.dict(call.Argument(1), "Failed to construct 'TextDecoder': options")
+		d := &textDecoder{encoding: enc}
+		if v := field(opts, "fatal"); v != nil {
+			d.fatal = v.ToBoolean()
+		}
+		if v := field(opts, "ignoreBOM"); v != nil {
+			d.ignoreBOM = v.ToBoolean()
+		}
+		d.resetStream()
+		return a.wrapProto(proto, d)
+	},
+	methods: newMembers(
+		method("decode", 0, func(a *API, call goja.FunctionCall) goja.Value {
+			d := this[*textDecoder](a, call)
+			var in []byte
+			if v := call.Argument(0); !isNullish(v) {
+				b, ok := a.bufferSource(v)
+				if !ok {
+					a.typeError("Failed to execute 'decode' on 'TextDecoder': parameter 1 is not of type 'ArrayBuffer' or 'ArrayBufferView'.")
+				}
+				in = b
+			}
+			opts := a.dict(call.Argument(1), "Failed to execute 'decode' on 'TextDecoder': options")
+			stream := false
+			if v := field(opts, "stream"); v != nil {
+				stream = v.ToBoolean()
+			}
+			if !d.doNotFlush {
+				d.resetStream()
+			}
+			d.doNotFlush = stream
+			s, ok := d.decode(in, !stream)
+			if !ok {
+				d.doNotFlush = false
+				a.typeError("Failed to execute 'decode' on 'TextDecoder': The encoded data was not valid for encoding %s", d.encoding)
+			}
+			return a.vm.ToValue(s)
+		}),
+	),
+}
+
+type textEncoder struct{}
+
+func (textEncoder) get(a *API, key string) goja.Value {
+	if key == "encoding" {
+		return a.vm.ToValue("utf-8")
+	}
+	return nil
+}
+
+func (textEncoder) set(a *API, key string, v goja.Value) (known, ok bool) {
+	return key == "encoding", false
+}
+
+var textEncoderClass = &classDef{
+	name:   "TextEncoder",
+	length: 0,
+	construct: func(a *API, call goja.ConstructorCall, proto *goja.Object) *goja.Object {
+		return a.wrapProto(proto, textEncoder{})
+	},
+	methods: newMembers(
+		method("encode", 0, func(a *API, call goja.FunctionCall) goja.Value {
+			this[textEncoder](a, call)
+			s := ""
+			if v := call.Argument(0); !goja.IsUndefined(v) {
+				s = a.str(v)
+			}
+			return a.newUint8Array([]byte(s))
+		}),
+		method("encodeInto", 2, func(a *API, call goja.FunctionCall) goja.Value {
+			this[textEncoder](a, call)
+			s := a.str(call.Argument(0))
+			dst, ok := call.Argument(1).(*goja.Object)
+			var buf []byte
+			if !ok || dst.ExportType() != typeBytes || a.vm.ExportTo(dst, &buf) != nil {
+				a.typeError("Failed to execute 'encodeInto' on 'TextEncoder': parameter 2 is not of type 'Uint8Array'.")
+			}
+			read, written := 0, 0
+			for _, r := range s {
+				n := utf8.RuneLen(r)
+				if written+n > len(buf) {
+					break
+				}
+				utf8.EncodeRune(buf[written:], r)
+				written += n
+				read++
+				if r > 0xFFFF {
+					read++
+				}
+			}
+			res := a.vm.NewObject()
+			_ = res.Set("read", read)
+			_ = res.Set("written", written)
+			return res
+		}),
+	),
+}
+
+// atob implements forgiving-base64 decode.
+func (a *API) atob(call goja.FunctionCall) goja.Value {
+	if len(call.Arguments) == 0 {
+		a.typeError("Failed to execute 'atob': 1 argument required, but only 0 present.")
+	}
+	s := a.str(call.Argument(0))
+	clean := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\t', '\n', '\f', '\r', ' ':
+		default:
+			clean = append(clean, c)
+		}
+	}
+	if len(clean)%4 == 0 {
+		if n := len(clean); n > 0 && clean[n-1] == '=' {
+			clean = clean[:n-1]
+			if n > 1 && clean[n-2] == '=' {
+				clean = clean[:n-2]
+			}
+		}
+	}
+	bad := len(clean)%4 == 1
+	for _, c := range clean {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/') {
+			bad = true
+			break
+		}
+	}
+	var out []byte
+	if !bad {
+		var err error
+		out, err = base64.RawStdEncoding.DecodeString(string(clean))
+		bad = err != nil
+	}
+	if bad {
+		panic(a.domException("The string to be decoded is not correctly encoded.", "InvalidCharacterError"))
+	}
+	return a.latin1Value(string(out))
+}
+
+func (a *API) btoa(call goja.FunctionCall) goja.Value {
+	if len(call.Arguments) == 0 {
+		a.typeError("Failed to execute 'btoa': 1 argument required, but only 0 present.")
+	}
+	s := a.str(call.Argument(0))
+	b := make([]byte, 0, len(s))
+	for _, r := range s {
+		if r > 0xFF {
+			panic(a.domException("The string to be encoded contains characters outside of the Latin1 range.", "InvalidCharacterError"))
+		}
+		b = append(b, byte(r))
+	}
+	return a.vm.ToValue(base64.StdEncoding.EncodeToString(b))
+}

@@ -1,0 +1,354 @@
+package webapi
+
+import (
+	"sync"
+
+	"github.com/dop251/goja"
+)
+
+// Event, EventTarget, AbortSignal, AbortController and DOMException are
+// written in JS: they are ordinary classes that guest code subclasses (with
+// private fields, which goja's dynamic objects cannot carry), and event
+// dispatch is mostly calling JS. The sources are compiled once per process
+// and run in a runtime only when one of these globals is first used.
+
+const domExceptionSource = `(function () {
+'use strict';
+const codes = {
+  IndexSizeError: 1, HierarchyRequestError: 3, WrongDocumentError: 4, InvalidCharacterError: 5,
+  NoModificationAllowedError: 7, NotFoundError: 8, NotSupportedError: 9, InvalidStateError: 11,
+  SyntaxError: 12, InvalidModificationError: 13, NamespaceError: 14, InvalidAccessError: 15,
+  TypeMismatchError: 17, SecurityError: 18, NetworkError: 19, AbortError: 20, URLMismatchError: 21,
+  QuotaExceededError: 22, TimeoutError: 23, InvalidNodeTypeError: 24, DataCloneError: 25,
+};
+class DOMException extends Error {
+  #name;
+  constructor(message = '', options = undefined) {
+    super(String(message));
+    let name = 'Error';
+    if (options !== null && typeof options === 'object') {
+      if (options.name !== undefined) name = String(options.name);
+      if ('cause' in options) Object.defineProperty(this, 'cause', { value: options.cause, writable: true, configurable: true });
+    } else if (options !== undefined) {
+      name = String(options);
+    }
+    this.#name = name;
+    const st = this.stack, nl = typeof st === 'string' ? st.indexOf('\n') : -1;
+    Object.defineProperty(this, 'stack', { value: name + ': ' + this.message + (nl >= 0 ? st.slice(nl) : ''), writable: true, configurable: true });
+  }
+  get name() { return this.#name; }
+  get code() { return codes[this.#name] || 0; }
+}
+Object.defineProperty(DOMException.prototype, Symbol.toStringTag, { value: 'DOMException', configurable: true });
+const names = ['INDEX_SIZE_ERR', 1, 'DOMSTRING_SIZE_ERR', 2, 'HIERARCHY_REQUEST_ERR', 3, 'WRONG_DOCUMENT_ERR', 4,
+  'INVALID_CHARACTER_ERR', 5, 'NO_DATA_ALLOWED_ERR', 6, 'NO_MODIFICATION_ALLOWED_ERR', 7, 'NOT_FOUND_ERR', 8,
+  'NOT_SUPPORTED_ERR', 9, 'INUSE_ATTRIBUTE_ERR', 10, 'INVALID_STATE_ERR', 11, 'SYNTAX_ERR', 12,
+  'INVALID_MODIFICATION_ERR', 13, 'NAMESPACE_ERR', 14, 'INVALID_ACCESS_ERR', 15, 'VALIDATION_ERR', 16,
+  'TYPE_MISMATCH_ERR', 17, 'SECURITY_ERR', 18, 'NETWORK_ERR', 19, 'ABORT_ERR', 20, 'URL_MISMATCH_ERR', 21,
+  'QUOTA_EXCEEDED_ERR', 22, 'TIMEOUT_ERR', 23, 'INVALID_NODE_TYPE_ERR', 24, 'DATA_CLONE_ERR', 25];
+for (let i = 0; i < names.length; i += 2) {
+  Object.defineProperty(DOMException, names[i], { value: names[i + 1], enumerable: true });
+  Object.defineProperty(DOMException.prototype, names[i], { value: names[i + 1], enumerable: true });
+}
+return DOMException;
+})`
+
+const eventsSource = `(function (hooks) {
+'use strict';
+const DOMException = hooks.DOMException;
+const now = hooks.now;
+const reportError = hooks.reportError;
+const NONE = 0, CAPTURING_PHASE = 1, AT_TARGET = 2, BUBBLING_PHASE = 3;
+
+let eventInternals;
+class Event {
+  #type; #bubbles; #cancelable; #composed; #timeStamp;
+  #defaultPrevented = false; #target = null; #currentTarget = null; #phase = NONE;
+  #stop = false; #stopImmediate = false; #dispatching = false; #passive = false; #trusted = false;
+  constructor(type, init = undefined) {
+    if (arguments.length === 0) throw new TypeError("Failed to construct 'Event': 1 argument required, but only 0 present.");
+    if (init !== undefined && init !== null && typeof init !== 'object' && typeof init !== 'function')
+      throw new TypeError("Failed to construct 'Event': The provided value is not of type 'EventInit'.");
+    this.#type = String(type);
+    this.#bubbles = !!(init && init.bubbles);
+    this.#cancelable = !!(init && init.cancelable);
+    this.#composed = !!(init && init.composed);
+    this.#timeStamp = now();
+  }
+  get type() { return this.#type; }
+  get target() { return this.#target; }
+  get srcElement() { return this.#target; }
+  get currentTarget() { return this.#currentTarget; }
+  get eventPhase() { return this.#phase; }
+  get bubbles() { return this.#bubbles; }
+  get cancelable() { return this.#cancelable; }
+  get composed() { return this.#composed; }
+  get defaultPrevented() { return this.#defaultPrevented; }
+  get isTrusted() { return this.#trusted; }
+  get timeStamp() { return this.#timeStamp; }
+  get returnValue() { return !this.#defaultPrevented; }
+  set returnValue(v) { if (!v) this.preventDefault(); }
+  get cancelBubble() { return this.#stop; }
+  set cancelBubble(v) { if (v) this.#stop = true; }
+  composedPath() { return this.#currentTarget ? [this.#currentTarget] : []; }
+  preventDefault() { if (this.#cancelable && !this.#passive) this.#defaultPrevented = true; }
+  stopPropagation() { this.#stop = true; }
+  stopImmediatePropagation() { this.#stop = true; this.#stopImmediate = true; }
+  static {
+    eventInternals = {
+      is: (e) => typeof e === 'object' && e !== null && #type in e,
+      begin(e, target) {
+        if (e.#dispatching) throw new DOMException('The event is already being dispatched.', 'InvalidStateError');
+        e.#dispatching = true; e.#target = target; e.#currentTarget = target; e.#phase = AT_TARGET;
+      },
+      end(e) { e.#dispatching = false; e.#currentTarget = null; e.#phase = NONE; e.#stop = false; e.#stopImmediate = false; },
+      stopped: (e) => e.#stopImmediate,
+      passive(e, p) { e.#passive = p; },
+      trust(e) { e.#trusted = true; return e; },
+    };
+  }
+}
+for (const [k, v] of [['NONE', NONE], ['CAPTURING_PHASE', CAPTURING_PHASE], ['AT_TARGET', AT_TARGET], ['BUBBLING_PHASE', BUBBLING_PHASE]]) {
+  Object.defineProperty(Event, k, { value: v, enumerable: true });
+  Object.defineProperty(Event.prototype, k, { value: v, enumerable: true });
+}
+Object.defineProperty(Event.prototype, Symbol.toStringTag, { value: 'Event', configurable: true });
+
+function flatten(options) {
+  if (typeof options === 'boolean') return { capture: options, once: false, passive: false, signal: undefined };
+  if (options === null || options === undefined) return { capture: false, once: false, passive: false, signal: undefined };
+  if (typeof options !== 'object' && typeof options !== 'function') return { capture: !!options, once: false, passive: false, signal: undefined };
+  return { capture: !!options.capture, once: !!options.once, passive: !!options.passive, signal: options.signal };
+}
+
+let signalInternals;
+class EventTarget {
+  #listeners = new Map();
+  addEventListener(type, callback, options = undefined) {
+    if (arguments.length < 2) throw new TypeError("Failed to execute 'addEventListener' on 'EventTarget': 2 arguments required.");
+    const o = flatten(options);
+    if (o.signal !== undefined && !signalInternals.is(o.signal))
+      throw new TypeError("Failed to execute 'addEventListener' on 'EventTarget': member signal is not of type AbortSignal.");
+    if (callback === null || callback === undefined) return;
+    if (typeof callback !== 'function' && typeof callback !== 'object')
+      throw new TypeError("Failed to execute 'addEventListener' on 'EventTarget': The callback provided as parameter 2 is not an object.");
+    if (o.signal !== undefined && o.signal.aborted) return;
+    type = String(type);
+    let list = this.#listeners.get(type);
+    if (!list) { list = []; this.#listeners.set(type, list); }
+    if (list.some((l) => l.callback === callback && l.capture === o.capture)) return;
+    const l = { callback, capture: o.capture, once: o.once, passive: o.passive, removed: false };
+    list.push(l);
+    if (o.signal !== undefined) signalInternals.onAbort(o.signal, () => this.removeEventListener(type, callback, { capture: o.capture }));
+  }
+  removeEventListener(type, callback, options = undefined) {
+    const capture = flatten(options).capture;
+    const list = this.#listeners.get(String(type));
+    if (!list) return;
+    const i = list.findIndex((l) => l.callback === callback && l.capture === capture);
+    if (i >= 0) { list[i].removed = true; list.splice(i, 1); }
+  }
+  dispatchEvent(event) {
+    if (!eventInternals.is(event)) throw new TypeError("Failed to execute 'dispatchEvent' on 'EventTarget': parameter 1 is not of type 'Event'.");
+    eventInternals.begin(event, this);
+    try {
+      const list = this.#listeners.get(event.type);
+      if (list) {
+        for (const l of list.slice()) {
+          if (l.removed) continue;
+          if (l.once) this.removeEventListener(event.type, l.callback, { capture: l.capture });
+          eventInternals.passive(event, l.passive);
+          try {
+            if (typeof l.callback === 'function') {
+              l.callback.call(this, event);
+            } else {
+              const h = l.callback.handleEvent;
+              if (typeof h !== 'function') throw new TypeError("'handleEvent' property of event listener should be callable");
+              h.call(l.callback, event);
+            }
+          } catch (err) {
+            reportError(err);
+          }
+          eventInternals.passive(event, false);
+          if (eventInternals.stopped(event)) break;
+        }
+      }
+    } finally {
+      eventInternals.end(event);
+    }
+    return !event.defaultPrevented;
+  }
+}
+Object.defineProperty(EventTarget.prototype, Symbol.toStringTag, { value: 'EventTarget', configurable: true });
+
+const token = {};
+const abortError = () => new DOMException('This operation was aborted', 'AbortError');
+class AbortSignal extends EventTarget {
+  #aborted = false; #reason = undefined; #handler = null; #handlerListener = null; #algorithms = [];
+  constructor(key = undefined) {
+    if (key !== token) throw new TypeError('Illegal constructor');
+    super();
+  }
+  get aborted() { return this.#aborted; }
+  get reason() { return this.#reason; }
+  throwIfAborted() { if (this.#aborted) throw this.#reason; }
+  get onabort() { return this.#handler; }
+  set onabort(v) {
+    this.#handler = (typeof v === 'function' || (typeof v === 'object' && v !== null)) ? v : null;
+    if (this.#handler !== null && this.#handlerListener === null) {
+      this.#handlerListener = (e) => { const h = this.#handler; if (typeof h === 'function') h.call(this, e); };
+      this.addEventListener('abort', this.#handlerListener);
+    }
+  }
+  static abort(reason = undefined) {
+    const s = new AbortSignal(token);
+    s.#aborted = true;
+    s.#reason = reason === undefined ? abortError() : reason;
+    return s;
+  }
+  static timeout(ms) {
+    ms = Number(ms);
+    if (!(ms >= 0) || ms > Number.MAX_SAFE_INTEGER) throw new TypeError("Failed to execute 'timeout' on 'AbortSignal': Value is outside the 'unsigned long long' value range.");
+    const set = globalThis.setTimeout;
+    if (typeof set !== 'function') throw new TypeError('AbortSignal.timeout needs setTimeout, which this runtime does not provide');
+    const s = new AbortSignal(token);
+    set(() => AbortSignal.#signalAbort(s, new DOMException('The operation was aborted due to timeout', 'TimeoutError')), ms);
+    return s;
+  }
+  static any(signals) {
+    const list = [];
+    for (const s of signals) {
+      if (!AbortSignal.#is(s)) throw new TypeError("Failed to execute 'any' on 'AbortSignal': member is not of type AbortSignal.");
+      list.push(s);
+    }
+    const r = new AbortSignal(token);
+    for (const s of list) {
+      if (s.#aborted) { r.#aborted = true; r.#reason = s.#reason; return r; }
+    }
+    for (const s of list) s.#algorithms.push(() => AbortSignal.#signalAbort(r, s.#reason));
+    return r;
+  }
+  static #is(s) { return typeof s === 'object' && s !== null && #aborted in s; }
+  static #signalAbort(s, reason) {
+    if (s.#aborted) return;
+    s.#aborted = true;
+    s.#reason = reason === undefined ? abortError() : reason;
+    const algs = s.#algorithms;
+    s.#algorithms = [];
+    for (const f of algs) {
+      try { f(); } catch (err) { reportError(err); }
+    }
+    s.dispatchEvent(eventInternals.trust(new Event('abort')));
+  }
+  static {
+    signalInternals = {
+      is: (s) => AbortSignal.#is(s),
+      create: () => new AbortSignal(token),
+      abort: (s, reason) => AbortSignal.#signalAbort(s, reason),
+      onAbort: (s, f) => { s.#algorithms.push(f); },
+    };
+  }
+}
+Object.defineProperty(AbortSignal.prototype, Symbol.toStringTag, { value: 'AbortSignal', configurable: true });
+
+class AbortController {
+  #signal = new AbortSignal(token);
+  get signal() { return this.#signal; }
+  abort(reason = undefined) { signalInternals.abort(this.#signal, reason); }
+}
+Object.defineProperty(AbortController.prototype, Symbol.toStringTag, { value: 'AbortController', configurable: true });
+
+return {
+  Event, EventTarget, AbortSignal, AbortController,
+  isSignal: signalInternals.is, newSignal: signalInternals.create, abortSignal: signalInternals.abort,
+};
+})`
+
+var (
+	domExceptionProgram = sync.OnceValue(func() *goja.Program {
+		return goja.MustCompile("webapi:DOMException", domExceptionSource, true)
+	})
+	eventsProgram = sync.OnceValue(func() *goja.Program {
+		return goja.MustCompile("webapi:events", eventsSource, true)
+	})
+)
+
+// runFactory runs a compiled factory function expression and calls it.
+func (a *API) runFactory(p *goja.Program, args ...goja.Value) goja.Value {
+	f, err := a.vm.RunProgram(p)
+	if err != nil {
+		a.rethrow(err)
+	}
+	fn, ok := goja.AssertFunction(f)
+	if !ok {
+		panic(a.vm.NewTypeError("webapi: internal factory is not a function"))
+	}
+	v, err := fn(goja.Undefined(), args...)
+	if err != nil {
+		a.rethrow(err)
+	}
+	return v
+}
+
+func (a *API) domExceptionClass() *goja.Object {
+	if a.domExc == nil {
+		a.domExc = a.runFactory(domExceptionProgram()).(*goja.Object)
+	}
+	return a.domExc
+}
+
+// domException makes a DOMException to throw.
+func (a *API) domException(msg, name string) *goja.Object {
+	o, err := a.vm.New(a.domExceptionClass(), a.vm.ToValue(msg), a.vm.ToValue(name))
+	if err != nil {
+		a.rethrow(err)
+	}
+	return o
+}
+
+type eventsJS struct {
+	obj         *goja.Object
+	isSignal    goja.Callable
+	newSignal   goja.Callable
+	abortSignal goja.Callable
+}
+
+func (a *API) eventClasses() *goja.Object {
+	return a.eventsJS().obj
+}
+
+func (a *API) eventsJS() *eventsJS {
+	if a.events != nil {
+		return a.events
+	}
+	hooks := a.vm.NewObject()
+	_ = hooks.Set("DOMException", a.domExceptionClass())
+	_ = hooks.Set("now", a.newFunc("now", 0, func(goja.FunctionCall) goja.Value { return a.vm.ToValue(a.perfNow()) }))
+	_ = hooks.Set("reportError", a.newFunc("reportError", 1, func(call goja.FunctionCall) goja.Value {
+		a.emit("error", "Uncaught "+a.inspect(call.Argument(0), inspectDepth))
+		return goja.Undefined()
+	}))
+	o := a.runFactory(eventsProgram(), hooks).(*goja.Object)
+	ev := &eventsJS{obj: o}
+	ev.isSignal, _ = goja.AssertFunction(o.Get("isSignal"))
+	ev.newSignal, _ = goja.AssertFunction(o.Get("newSignal"))
+	ev.abortSignal, _ = goja.AssertFunction(o.Get("abortSignal"))
+	a.events = ev
+	return ev
+}
+
+func (a *API) isAbortSignal(v goja.Value) bool {
+	r, err := a.eventsJS().isSignal(goja.Undefined(), v)
+	if err != nil {
+		a.rethrow(err)
+	}
+	return r.ToBoolean()
+}
+
+func (a *API) newAbortSignal() goja.Value {
+	r, err := a.eventsJS().newSignal(goja.Undefined())
+	if err != nil {
+		a.rethrow(err)
+	}
+	return r
+}

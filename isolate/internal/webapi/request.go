@@ -1,0 +1,232 @@
+package webapi
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/dop251/goja"
+)
+
+type requestState struct {
+	body
+	method     string
+	url        string
+	headers    *headerList
+	headersObj *goja.Object
+	redirect   string
+	signal     goja.Value // nil until asked for or given
+	integrity  string
+}
+
+func (r *requestState) get(a *API, key string) goja.Value {
+	switch key {
+	case "method":
+		return a.vm.ToValue(r.method)
+	case "url":
+		return a.vm.ToValue(r.url)
+	case "headers":
+		return a.headersObject(r.headers, &r.headersObj)
+	case "redirect":
+		return a.vm.ToValue(r.redirect)
+	case "signal":
+		if r.signal == nil {
+			r.signal = a.newAbortSignal()
+		}
+		return r.signal
+	case "bodyUsed":
+		return a.vm.ToValue(r.used)
+	case "integrity":
+		return a.vm.ToValue(r.integrity)
+	case "keepalive":
+		return a.vm.ToValue(false)
+	}
+	return nil
+}
+
+func (r *requestState) set(a *API, key string, v goja.Value) (known, ok bool) {
+	return r.get(a, key) != nil, false
+}
+
+func (r *requestState) clone() *requestState {
+	c := *r
+	c.headers = r.headers.clone()
+	c.headersObj = nil
+	return &c
+}
+
+var requestClass = &classDef{
+	name:   "Request",
+	length: 1,
+	construct: func(a *API, call goja.ConstructorCall, proto *goja.Object) *goja.Object {
+		return a.wrapProto(proto, a.newRequestState(call.Argument(0), call.Argument(1)))
+	},
+	methods: newMembers(append(bodyMethods(func(a *API, call goja.FunctionCall) (*body, *headerList) {
+		r := this[*requestState](a, call)
+		return &r.body, r.headers
+	}),
+		method("clone", 0, func(a *API, call goja.FunctionCall) goja.Value {
+			r := this[*requestState](a, call)
+			if r.used {
+				a.typeError("Failed to execute 'clone' on 'Request': Request body is already used")
+			}
+			return a.wrap(clsRequest, r.clone())
+		}),
+	)...),
+}
+
+var methodNormal = []string{"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}
+
+// newRequestState implements new Request(input, init), throwing to JS.
+func (a *API) newRequestState(input, initV goja.Value) *requestState {
+	r := &requestState{method: "GET", redirect: "follow", headers: &headerList{}}
+	var src *requestState
+	if s, ok := stateOf[*requestState](input); ok {
+		src = s
+		r.method, r.url, r.redirect, r.integrity, r.signal = s.method, s.url, s.redirect, s.integrity, s.signal
+	} else {
+		raw := a.str(input)
+		u, err := parseURL(raw, nil)
+		if err != nil {
+			a.typeError("Failed to construct 'Request': Invalid URL %q", raw)
+		}
+		if u.Username() != "" || u.Password() != "" {
+			a.typeError("Failed to construct 'Request': Request cannot be constructed from a URL that includes credentials: %q", raw)
+		}
+		r.url = u.Href(false)
+	}
+	init := a.dict(initV, "Failed to construct 'Request': init")
+
+	if v := field(init, "method"); v != nil {
+		m := a.byteString(v, "Request method")
+		if !isToken(m) {
+			a.typeError("Failed to construct 'Request': %q is not a valid HTTP method.", m)
+		}
+		up := strings.ToUpper(m)
+		switch up {
+		case "CONNECT", "TRACE", "TRACK":
+			a.typeError("Failed to construct 'Request': %q HTTP method is unsupported.", m)
+		}
+		if slices.Contains(methodNormal, up) {
+			m = up
+		}
+		r.method = m
+	}
+	if v := field(init, "redirect"); v != nil {
+		switch s := a.str(v); s {
+		case "follow", "error", "manual":
+			r.redirect = s
+		default:
+			a.typeError("Failed to construct 'Request': redirect must be one of follow, error, manual; got %q", s)
+		}
+	}
+	if v := field(init, "integrity"); v != nil {
+		r.integrity = a.str(v)
+	}
+	if init != nil {
+		if v := init.Get("signal"); v != nil && !goja.IsUndefined(v) {
+			if goja.IsNull(v) {
+				r.signal = nil
+			} else if !a.isAbortSignal(v) {
+				a.typeError("Failed to construct 'Request': member signal is not of type AbortSignal.")
+			} else {
+				r.signal = v
+			}
+		}
+	}
+
+	if hv := field(init, "headers"); hv != nil {
+		a.fillHeaders(r.headers, hv)
+	} else if src != nil {
+		r.headers.list = slices.Clone(src.headers.list)
+	}
+
+	var bodyV goja.Value
+	if init != nil {
+		bodyV = init.Get("body")
+	}
+	hasInitBody := !isNullish(bodyV)
+	if (hasInitBody || (src != nil && src.has)) && (r.method == "GET" || r.method == "HEAD") {
+		a.typeError("Failed to construct 'Request': Request with GET/HEAD method cannot have body.")
+	}
+	switch {
+	case hasInitBody:
+		data, ct, _ := a.extractBody(bodyV)
+		r.data, r.has = data, true
+		if ct != "" && !r.headers.has("content-type") {
+			r.headers.append("content-type", ct)
+		}
+	case src != nil && src.has:
+		data, ok := src.take()
+		if !ok {
+			a.typeError("Failed to construct 'Request': Cannot construct a Request with a Request object that has already been used.")
+		}
+		r.data, r.has = data, true
+	}
+	return r
+}
+
+// NewRequest makes the JS Request a fetch handler receives. Its headers are
+// immutable, as on Cloudflare.
+func (a *API) NewRequest(hr *HTTPRequest) (*goja.Object, error) {
+	u, err := parseURL(hr.URL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("webapi: request URL %q: %w", hr.URL, err)
+	}
+	method := hr.Method
+	if method == "" {
+		method = "GET"
+	}
+	if !isToken(method) {
+		return nil, fmt.Errorf("webapi: invalid request method %q", method)
+	}
+	h, err := goHeaders(hr.Headers)
+	if err != nil {
+		return nil, err
+	}
+	h.immutable = true
+	r := &requestState{
+		method:   method,
+		url:      u.Href(false),
+		headers:  h,
+		redirect: "follow",
+		body:     body{data: hr.Body, has: hr.Body != nil},
+	}
+	return a.wrap(clsRequest, r), nil
+}
+
+// goHeaders validates headers coming from Go.
+func goHeaders(hs []Header) (*headerList, error) {
+	h := &headerList{list: make([]Header, 0, len(hs))}
+	for _, e := range hs {
+		if !isToken(e.Name) {
+			return nil, fmt.Errorf("webapi: invalid header name %q", e.Name)
+		}
+		v, ok := normalizeHeaderValue(e.Value)
+		if !ok {
+			return nil, fmt.Errorf("webapi: invalid value for header %q", e.Name)
+		}
+		h.list = append(h.list, Header{strings.ToLower(e.Name), v})
+	}
+	return h, nil
+}
+
+// ExportRequest implements the argument handling of fetch(input, init):
+// the same semantics as new Request(input, init). A request body is
+// consumed. An error is usually a *goja.Exception whose Value is the
+// TypeError to reject the fetch promise with.
+func (a *API) ExportRequest(input, init goja.Value) (*HTTPRequest, error) {
+	var r *requestState
+	if ex := a.vm.Try(func() { r = a.newRequestState(input, init) }); ex != nil {
+		return nil, ex
+	}
+	hr := &HTTPRequest{Method: r.method, URL: r.url, Headers: exportHeaders(r.headers)}
+	if r.has {
+		data, _ := r.take()
+		hr.Body = slices.Clone(data)
+		if hr.Body == nil {
+			hr.Body = []byte{}
+		}
+	}
+	return hr, nil
+}

@@ -1,0 +1,331 @@
+package webapi
+
+import (
+	"fmt"
+	"reflect"
+	"unicode/utf8"
+
+	"github.com/dop251/goja"
+)
+
+// intrinsics caches built-ins looked up by name on first use. They are read
+// from the global object, so guest code that replaced one before our first
+// use gets what it asked for; every use checks the type, so that can only
+// change results, never break the host.
+type intrinsics struct {
+	byName map[string]*goja.Object
+}
+
+func (a *API) intrinsic(path ...string) *goja.Object {
+	key := path[len(path)-1]
+	if len(path) > 1 {
+		key = path[0] + "." + key
+	}
+	if o := a.intr.byName[key]; o != nil {
+		return o
+	}
+	var v goja.Value = a.vm.GlobalObject()
+	for _, p := range path {
+		o, ok := v.(*goja.Object)
+		if !ok {
+			return nil
+		}
+		v = o.Get(p)
+	}
+	o, ok := v.(*goja.Object)
+	if !ok {
+		return nil
+	}
+	if a.intr.byName == nil {
+		a.intr.byName = make(map[string]*goja.Object)
+	}
+	a.intr.byName[key] = o
+	return o
+}
+
+// construct calls new on the named built-in constructor.
+func (a *API) construct(name string, args ...goja.Value) *goja.Object {
+	ctor := a.intrinsic(name)
+	if ctor == nil {
+		panic(a.vm.NewTypeError("%s is not available", name))
+	}
+	o, err := a.vm.New(ctor, args...)
+	if err != nil {
+		a.rethrow(err)
+	}
+	return o
+}
+
+// callIntrinsic calls the built-in function at path with this and args.
+func (a *API) callIntrinsic(this goja.Value, args []goja.Value, path ...string) goja.Value {
+	fn, ok := goja.AssertFunction(a.intrinsic(path...))
+	if !ok {
+		panic(a.vm.NewTypeError("%s is not available", path[len(path)-1]))
+	}
+	v, err := fn(this, args...)
+	if err != nil {
+		a.rethrow(err)
+	}
+	return v
+}
+
+// rethrow turns an error from a goja call back into a JS throw.
+func (a *API) rethrow(err error) {
+	if ex, ok := err.(*goja.Exception); ok {
+		panic(ex.Value())
+	}
+	panic(a.vm.NewGoError(err))
+}
+
+func (a *API) typeError(format string, args ...any) {
+	panic(a.vm.NewTypeError(fmt.Sprintf(format, args...)))
+}
+
+func (a *API) rangeError(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	ctor := a.intrinsic("RangeError")
+	if ctor != nil {
+		if o, err := a.vm.New(ctor, a.vm.ToValue(msg)); err == nil {
+			panic(o)
+		}
+	}
+	panic(a.vm.NewTypeError(msg))
+}
+
+// str converts v like WebIDL's DOMString/USVString: lone surrogates become
+// U+FFFD (goja's UTF-16 to Go conversion does that) and symbols throw.
+func (a *API) str(v goja.Value) string {
+	if _, ok := v.(*goja.Symbol); ok {
+		a.typeError("Cannot convert a Symbol value to a string")
+	}
+	if v == nil {
+		return "undefined"
+	}
+	return v.String()
+}
+
+// byteString converts v like WebIDL's ByteString: every code unit must be
+// below 256 and becomes one byte.
+func (a *API) byteString(v goja.Value, what string) string {
+	s := a.str(v)
+	return a.latin1Bytes(s, what)
+}
+
+func (a *API) latin1Bytes(s string, what string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for _, r := range s {
+		if r > 0xFF {
+			a.typeError("%s contains a character outside the Latin-1 range", what)
+		}
+		b = append(b, byte(r))
+	}
+	return string(b)
+}
+
+// latin1Value makes a JS string whose code units are the bytes of s.
+func (a *API) latin1Value(s string) goja.Value {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			r := make([]rune, len(s))
+			for j := 0; j < len(s); j++ {
+				r[j] = rune(s[j])
+			}
+			return a.vm.ToValue(string(r))
+		}
+	}
+	return a.vm.ToValue(s)
+}
+
+func isNullish(v goja.Value) bool {
+	return v == nil || goja.IsUndefined(v) || goja.IsNull(v)
+}
+
+// typedArrayKinds maps the Go export types of goja's typed arrays.
+var typedArrayKinds = map[reflect.Type]bool{
+	reflect.TypeOf([]uint8(nil)):   true, // Uint8Array, Uint8ClampedArray
+	reflect.TypeOf([]int8(nil)):    true,
+	reflect.TypeOf([]uint16(nil)):  true,
+	reflect.TypeOf([]int16(nil)):   true,
+	reflect.TypeOf([]uint32(nil)):  true,
+	reflect.TypeOf([]int32(nil)):   true,
+	reflect.TypeOf([]float32(nil)): true,
+	reflect.TypeOf([]float64(nil)): true,
+	reflect.TypeOf([]int64(nil)):   true,
+	reflect.TypeOf([]uint64(nil)):  true,
+}
+
+// integerTypedArray reports the types crypto.getRandomValues accepts.
+var integerTypedArray = map[reflect.Type]bool{
+	reflect.TypeOf([]uint8(nil)):  true,
+	reflect.TypeOf([]int8(nil)):   true,
+	reflect.TypeOf([]uint16(nil)): true,
+	reflect.TypeOf([]int16(nil)):  true,
+	reflect.TypeOf([]uint32(nil)): true,
+	reflect.TypeOf([]int32(nil)):  true,
+	reflect.TypeOf([]int64(nil)):  true,
+	reflect.TypeOf([]uint64(nil)): true,
+}
+
+var (
+	arrayBufferType = reflect.TypeOf(goja.ArrayBuffer{})
+	typeBytes       = reflect.TypeOf([]byte(nil))
+)
+
+// asArrayBuffer returns o as an ArrayBuffer. Export is only called once the
+// type is known: on an ordinary object it would copy the whole graph.
+func asArrayBuffer(o *goja.Object) (goja.ArrayBuffer, bool) {
+	if o.ExportType() != arrayBufferType {
+		return goja.ArrayBuffer{}, false
+	}
+	ab, ok := o.Export().(goja.ArrayBuffer)
+	return ab, ok
+}
+
+// isTypedArray reports whether o is a genuine typed array. The export type
+// comes from goja's internal object kind, which guest code cannot fake.
+func isTypedArray(o *goja.Object) bool {
+	return typedArrayKinds[o.ExportType()]
+}
+
+// bufferSource returns the bytes viewed by an ArrayBuffer, typed array or
+// DataView, aliasing the JS memory (copy before keeping them).
+func (a *API) bufferSource(v goja.Value) ([]byte, bool) {
+	o, ok := v.(*goja.Object)
+	if !ok {
+		return nil, false
+	}
+	if ab, ok := asArrayBuffer(o); ok {
+		return ab.Bytes(), true
+	}
+	if isTypedArray(o) {
+		var b []byte
+		if err := a.vm.ExportTo(o, &b); err != nil {
+			return nil, false
+		}
+		return b, true
+	}
+	if dv := a.intrinsic("DataView"); dv != nil && a.vm.InstanceOf(o, dv) {
+		return a.dataViewBytes(o)
+	}
+	return nil, false
+}
+
+// dataViewBytes reads a DataView through its accessors and checks every
+// answer, so an object that only pretends to be a DataView yields at most
+// some bytes of a real ArrayBuffer it holds.
+func (a *API) dataViewBytes(o *goja.Object) ([]byte, bool) {
+	bo, ok := o.Get("buffer").(*goja.Object)
+	if !ok {
+		return nil, false
+	}
+	ab, ok := asArrayBuffer(bo)
+	if !ok {
+		return nil, false
+	}
+	buf := ab.Bytes()
+	off, n := o.Get("byteOffset").ToInteger(), o.Get("byteLength").ToInteger()
+	if off < 0 || n < 0 || off > int64(len(buf)) || n > int64(len(buf))-off {
+		return nil, false
+	}
+	return buf[off : off+n], true
+}
+
+func (a *API) newArrayBuffer(b []byte) goja.Value {
+	return a.vm.ToValue(a.vm.NewArrayBuffer(b))
+}
+
+func (a *API) newUint8Array(b []byte) goja.Value {
+	return a.construct("Uint8Array", a.newArrayBuffer(b))
+}
+
+// promiseTry runs f and returns a promise of its result; a throw becomes a
+// rejection, as WebIDL requires of promise-returning operations.
+func (a *API) promiseTry(f func() goja.Value) goja.Value {
+	p, resolve, reject := a.vm.NewPromise()
+	var v goja.Value
+	if ex := a.vm.Try(func() { v = f() }); ex != nil {
+		_ = reject(ex.Value())
+	} else {
+		_ = resolve(v)
+	}
+	return a.vm.ToValue(p)
+}
+
+func (a *API) jsonParse(s string) goja.Value {
+	return a.callIntrinsic(goja.Undefined(), []goja.Value{a.vm.ToValue(s)}, "JSON", "parse")
+}
+
+// jsonStringify returns JSON.stringify(v) and false when that is undefined.
+func (a *API) jsonStringify(v goja.Value) (string, bool) {
+	r := a.callIntrinsic(goja.Undefined(), []goja.Value{v}, "JSON", "stringify")
+	if goja.IsUndefined(r) {
+		return "", false
+	}
+	return r.String(), true
+}
+
+// dict reads an optional WebIDL dictionary argument.
+func (a *API) dict(v goja.Value, what string) *goja.Object {
+	if isNullish(v) {
+		return nil
+	}
+	o, ok := v.(*goja.Object)
+	if !ok {
+		a.typeError("%s must be an object", what)
+	}
+	return o
+}
+
+// field returns dictionary member name, nil when absent (undefined).
+func field(o *goja.Object, name string) goja.Value {
+	if o == nil {
+		return nil
+	}
+	v := o.Get(name)
+	if v == nil || goja.IsUndefined(v) {
+		return nil
+	}
+	return v
+}
+
+// forOf iterates v with the iteration protocol.
+func (a *API) forOf(v goja.Value, step func(goja.Value) bool) {
+	a.vm.ForOf(v, step)
+}
+
+// isIterable reports whether o has a callable Symbol.iterator.
+func isIterable(o *goja.Object) bool {
+	_, ok := goja.AssertFunction(o.GetSymbol(goja.SymIterator))
+	return ok
+}
+
+// pair reads a two-element sequence (a header or search-param pair).
+func (a *API) pair(v goja.Value, what string) (goja.Value, goja.Value) {
+	o, ok := v.(*goja.Object)
+	if !ok || !isIterable(o) {
+		a.typeError("%s: each pair must be an iterable [name, value]", what)
+	}
+	var items [2]goja.Value
+	n := 0
+	a.forOf(o, func(x goja.Value) bool {
+		if n < 2 {
+			items[n] = x
+		}
+		n++
+		return n <= 2
+	})
+	if n != 2 {
+		a.typeError("%s: each pair must have exactly two items", what)
+	}
+	return items[0], items[1]
+}

@@ -1,0 +1,552 @@
+package isolate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dop251/goja"
+
+	"github.com/warrenmesh/warren/isolate/internal/webapi"
+)
+
+// maxCallStackSize bounds guest recursion: goja keeps its stack on the heap,
+// so without a bound deep recursion is a memory bomb.
+const maxCallStackSize = 4096
+
+// watchdogPeriod is how often a running invocation's CPU and memory use is
+// checked; an overrun is noticed within about one period.
+const watchdogPeriod = 2 * time.Millisecond
+
+// stuckAfter is how long an interrupted guest may take to stop before the
+// watchdog calls stuck: a native built-in (a huge sort, a huge string)
+// ignores goja's Interrupt.
+const stuckAfter = 250 * time.Millisecond
+
+// limitHit is the value passed to goja's Interrupt when a limit ends a call.
+type limitHit struct {
+	outcome Outcome
+	msg     string
+}
+
+// jsCall is everything one JS invocation needs.
+type jsCall struct {
+	prog     *goja.Program
+	req      *Request
+	env      map[string]json.RawMessage
+	bindings map[string]Binding
+	limits   Limits
+	host     hostFunc
+	// heap samples the heap in use; nil disables the memory limit (the
+	// in-process executor shares its heap with other calls).
+	heap func() int64
+	// stuck is called from the watchdog when an interrupted guest does not
+	// stop within stuckAfter; the sandbox ends the worker process.
+	stuck func(Outcome)
+}
+
+// runJS runs one invocation in a fresh goja runtime and returns its result
+// (telemetry other than CPU, wall, startup and memory is the caller's).
+func runJS(ctx context.Context, c *jsCall) *Result {
+	start := time.Now()
+	res := &Result{Logs: []Log{}, Exceptions: []Exception{}}
+	ctx, cancel := context.WithTimeout(ctx, c.limits.wall())
+	defer cancel()
+
+	vm := goja.New()
+	vm.SetMaxCallStackSize(maxCallStackSize)
+	l := &loop{vm: vm, ctx: ctx, call: c, start: start}
+	var heap0 int64
+	if c.heap != nil {
+		heap0 = c.heap()
+		l.heapBase = heap0
+	}
+	l.api = webapi.Install(vm, webapi.Options{Log: func(level, msg string) {
+		res.Logs = append(res.Logs, Log{Timestamp: time.Now().UnixMilli(), Level: level, Message: msg})
+	}})
+	l.installGlobals()
+	l.startWatchdog()
+	defer l.stopWatchdog()
+
+	err := l.run(func() error {
+		_, err := vm.RunProgram(c.prog)
+		return err
+	})
+	res.Telemetry.StartupMs = ms(time.Since(start))
+	var handlerErr error
+	if err == nil {
+		handlerErr = l.invoke(res)
+	} else {
+		handlerErr = err
+	}
+	l.stopWatchdog()
+	l.finish(res, handlerErr)
+	res.Telemetry.CPUTime = ms(time.Duration(l.cpu.Load()))
+	res.Telemetry.WallTime = ms(time.Since(start))
+	if c.heap != nil {
+		if m := l.heapPeak.Load() - heap0; m > 0 {
+			res.Telemetry.MemoryBytes = m
+		}
+	}
+	return res
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// loop is the event loop of one invocation: it runs JS in slices (the top
+// level, the handler, each timer and host completion), drains promise jobs
+// after each, and accounts the CPU each slice uses.
+type loop struct {
+	vm    *goja.Runtime
+	api   *webapi.API
+	ctx   context.Context
+	call  *jsCall
+	start time.Time
+
+	timers    timerHeap
+	timerSeq  int64
+	timerByID map[int64]*timer
+	pending   int         // host calls in flight
+	done      chan func() // completions of host calls, run on the loop
+	waitUntil []*goja.Promise
+	subreqs   int64
+	hostMu    sync.Mutex // host calls are serialised: a sandbox channel carries one at a time
+
+	cpu        atomic.Int64 // nanoseconds of JS run so far, excluding the current slice
+	sliceStart atomic.Int64 // unix nanos when the current slice began, 0 when idle
+	heapBase   int64
+	heapPeak   atomic.Int64
+	hit        atomic.Pointer[limitHit]
+	hitAt      atomic.Int64
+	wd         *time.Timer
+	wdMu       sync.Mutex
+	wdStopped  bool
+}
+
+// run executes one slice of JS with CPU accounting. A limit that interrupts
+// the slice comes back as a *limitHit error.
+func (l *loop) run(f func() error) error {
+	t0 := time.Now()
+	l.sliceStart.Store(t0.UnixNano())
+	err := f()
+	used := time.Since(t0)
+	l.sliceStart.Store(0)
+	l.cpu.Add(int64(used))
+	var ie *goja.InterruptedError
+	if errors.As(err, &ie) {
+		if h, ok := ie.Value().(*limitHit); ok {
+			return h
+		}
+	}
+	if h := l.hit.Load(); h != nil {
+		return h
+	}
+	// A native call (a regexp with its match timeout, a huge sort) may run
+	// past the budget without ever seeing the interrupt.
+	if time.Duration(l.cpu.Load()) > l.call.limits.cpu() {
+		return l.cpuHit()
+	}
+	return err
+}
+
+func (l *loop) cpuHit() *limitHit {
+	return &limitHit{OutcomeExceededCPU, fmt.Sprintf("Worker exceeded its CPU time limit of %d ms", l.call.limits.CPUMs)}
+}
+
+// interrupt stops the guest for a limit; the first limit to hit wins.
+func (l *loop) interrupt(h *limitHit) {
+	if l.hit.CompareAndSwap(nil, h) {
+		l.hitAt.Store(time.Now().UnixNano())
+		l.vm.Interrupt(h)
+	}
+}
+
+func (l *loop) startWatchdog() {
+	first := watchdogPeriod
+	if b := l.call.limits.cpu(); b < first {
+		first = b
+	}
+	l.wd = time.AfterFunc(first, l.watch)
+}
+
+func (l *loop) stopWatchdog() {
+	l.wdMu.Lock()
+	l.wdStopped = true
+	if l.wd != nil {
+		l.wd.Stop()
+	}
+	l.wdMu.Unlock()
+}
+
+// watch runs on the timer's goroutine: it checks CPU and memory and
+// re-arms itself.
+func (l *loop) watch() {
+	now := time.Now().UnixNano()
+	used := l.cpu.Load()
+	if s := l.sliceStart.Load(); s != 0 {
+		used += now - s
+	}
+	if time.Duration(used) > l.call.limits.cpu() {
+		l.interrupt(l.cpuHit())
+	}
+	if l.call.heap != nil {
+		h := l.call.heap()
+		if h > l.heapPeak.Load() {
+			l.heapPeak.Store(h)
+		}
+		if h-l.heapBase > l.call.limits.memoryBytes() {
+			l.interrupt(&limitHit{OutcomeExceededMemory, fmt.Sprintf("Worker exceeded its memory limit of %d MiB", l.call.limits.MemoryMB)})
+		}
+	}
+	if h := l.hit.Load(); h != nil && l.call.stuck != nil && l.sliceStart.Load() != 0 &&
+		time.Duration(now-l.hitAt.Load()) > stuckAfter {
+		l.call.stuck(h.outcome)
+	}
+	l.wdMu.Lock()
+	if !l.wdStopped {
+		l.wd.Reset(watchdogPeriod)
+	}
+	l.wdMu.Unlock()
+}
+
+// invoke calls the default export's fetch handler and runs the loop until
+// its response settles (and then until ctx.waitUntil promises settle).
+func (l *loop) invoke(res *Result) error {
+	vm := l.vm
+	mainV := vm.Get("__warrenMain")
+	var handler goja.Callable
+	var this goja.Value
+	if mainV != nil && !goja.IsUndefined(mainV) {
+		def := mainV.ToObject(vm).Get("default")
+		if def != nil && !goja.IsUndefined(def) && !goja.IsNull(def) {
+			this = def
+			if obj, ok := def.(*goja.Object); ok {
+				handler, _ = goja.AssertFunction(obj.Get("fetch"))
+			}
+		}
+	}
+	if handler == nil {
+		return &guestError{name: "Error", message: "the main module has no default export with a fetch(request, env, ctx) handler"}
+	}
+	req, err := l.api.NewRequest(l.httpRequest())
+	if err != nil {
+		return fmt.Errorf("building the request: %w", err)
+	}
+	env, err := l.envObject()
+	if err != nil {
+		return err
+	}
+	var ret goja.Value
+	err = l.run(func() (err error) {
+		ret, err = handler(this, req, env, l.ctxObject())
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	settled := func() bool { return true }
+	var p *goja.Promise
+	if o, ok := ret.(*goja.Object); ok {
+		if pp, ok := o.Export().(*goja.Promise); ok {
+			p = pp
+			settled = func() bool { return p.State() != goja.PromiseStatePending }
+		}
+	}
+	if err := l.loopUntil(settled); err != nil {
+		return err
+	}
+	if p != nil {
+		if p.State() == goja.PromiseStateRejected {
+			return l.thrown(p.Result())
+		}
+		ret = p.Result()
+	}
+	var resp *webapi.HTTPResponse
+	err = l.run(func() (err error) {
+		resp, err = l.api.ExportResponse(ret)
+		return err
+	})
+	if err != nil {
+		var h *limitHit
+		if errors.As(err, &h) {
+			return h
+		}
+		if _, ok := err.(*goja.Exception); ok {
+			return err
+		}
+		return &guestError{name: "TypeError", message: err.Error()}
+	}
+	res.Response = toResponse(resp)
+	// ctx.waitUntil work finishes before the result is returned, within the
+	// same limits.
+	if err := l.loopUntil(func() bool {
+		for _, w := range l.waitUntil {
+			if w.State() == goja.PromiseStatePending {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		var h *limitHit
+		if errors.As(err, &h) {
+			return h
+		}
+		// A hung waitUntil does not undo the response.
+	}
+	for _, w := range l.waitUntil {
+		if w.State() == goja.PromiseStateRejected {
+			res.Exceptions = append(res.Exceptions, l.exception(w.Result()))
+		}
+	}
+	return nil
+}
+
+var errHung = &guestError{name: "Error", message: "The Workers runtime canceled this request because it detected that your Worker's code had hung and would never generate a response."}
+
+// loopUntil runs timers and host completions until done reports true.
+func (l *loop) loopUntil(done func() bool) error {
+	var tm *time.Timer
+	defer func() {
+		if tm != nil {
+			tm.Stop()
+		}
+	}()
+	for !done() {
+		select {
+		case f := <-l.done:
+			l.pending--
+			if err := l.run(func() error { f(); return nil }); err != nil {
+				return err
+			}
+			continue
+		default:
+		}
+		if len(l.timers) == 0 && l.pending == 0 {
+			return errHung
+		}
+		var timerC <-chan time.Time
+		if len(l.timers) > 0 {
+			d := time.Until(l.timers[0].due)
+			if d <= 0 {
+				if err := l.fireTimer(); err != nil {
+					return err
+				}
+				continue
+			}
+			if tm == nil {
+				tm = time.NewTimer(d)
+			} else {
+				tm.Reset(d)
+			}
+			timerC = tm.C
+		}
+		select {
+		case f := <-l.done:
+			l.pending--
+			if err := l.run(func() error { f(); return nil }); err != nil {
+				return err
+			}
+		case <-timerC:
+			if err := l.fireTimer(); err != nil {
+				return err
+			}
+		case <-l.ctx.Done():
+			if h := l.hit.Load(); h != nil {
+				return h
+			}
+			if errors.Is(l.ctx.Err(), context.DeadlineExceeded) {
+				return &limitHit{OutcomeExceededWallTime, fmt.Sprintf("Worker exceeded its wall-time limit of %d ms", l.call.limits.WallMs)}
+			}
+			return &limitHit{OutcomeCanceled, "the invocation was canceled"}
+		}
+	}
+	return nil
+}
+
+// finish turns the error that ended the invocation into the result's outcome.
+func (l *loop) finish(res *Result, err error) {
+	if err == nil {
+		res.Outcome = OutcomeOK
+		return
+	}
+	res.Response = nil
+	var h *limitHit
+	var ge *guestError
+	var ex *goja.Exception
+	var so *goja.StackOverflowError
+	switch {
+	case errors.As(err, &h):
+		res.Outcome = h.outcome
+		res.Error = h.msg
+	case errors.As(err, &so):
+		res.Outcome = OutcomeException
+		res.Exceptions = append(res.Exceptions, Exception{Timestamp: time.Now().UnixMilli(), Name: "RangeError", Message: "Maximum call stack size exceeded", Stack: cleanStack(so.String())})
+	case errors.As(err, &ex):
+		res.Outcome = OutcomeException
+		res.Exceptions = append(res.Exceptions, l.exception(ex.Value()))
+	case errors.As(err, &ge):
+		res.Outcome = OutcomeException
+		res.Exceptions = append(res.Exceptions, Exception{Timestamp: time.Now().UnixMilli(), Name: ge.name, Message: ge.message, Stack: ge.stack})
+	default:
+		res.Outcome = OutcomeInternalError
+		res.Error = err.Error()
+	}
+}
+
+// guestError is an error to report as the guest's exception.
+type guestError struct{ name, message, stack string }
+
+func (e *guestError) Error() string { return e.name + ": " + e.message }
+
+func (h *limitHit) Error() string { return h.msg }
+
+// thrown wraps a rejection value as the error that ends the invocation.
+func (l *loop) thrown(v goja.Value) error {
+	e := l.exception(v)
+	return &guestError{name: e.Name, message: e.Message, stack: e.Stack}
+}
+
+// exception describes a thrown JS value.
+func (l *loop) exception(v goja.Value) Exception {
+	e := Exception{Timestamp: time.Now().UnixMilli(), Name: "Error"}
+	if v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
+		e.Message = fmt.Sprint(v)
+		return e
+	}
+	if o, ok := v.(*goja.Object); ok {
+		if n := o.Get("name"); n != nil && !goja.IsUndefined(n) {
+			e.Name = n.String()
+		}
+		if m := o.Get("message"); m != nil && !goja.IsUndefined(m) {
+			e.Message = m.String()
+		}
+		if s := o.Get("stack"); s != nil && !goja.IsUndefined(s) {
+			e.Stack = cleanStack(s.String())
+		}
+		if e.Message == "" && e.Stack == "" {
+			e.Message = v.String()
+		}
+		return e
+	}
+	e.Name = "Uncaught"
+	e.Message = v.String()
+	return e
+}
+
+// pcSuffix matches goja's bytecode offset after a position: "main.ts:3:9(12)".
+var pcSuffix = regexp.MustCompile(`(:\d+:\d+)\(\d+\)`)
+
+// cleanStack drops goja's bytecode offsets and native frames so stacks read
+// like the author's code.
+func cleanStack(s string) string {
+	lines := strings.Split(pcSuffix.ReplaceAllString(s, "$1"), "\n")
+	out := lines[:0]
+	for _, ln := range lines {
+		if strings.Contains(ln, "<native>") && len(out) > 0 {
+			continue
+		}
+		out = append(out, ln)
+	}
+	return strings.TrimSpace(strings.Join(out, "\n"))
+}
+
+func (l *loop) httpRequest() *webapi.HTTPRequest {
+	r := l.call.req
+	hr := &webapi.HTTPRequest{Method: r.Method, URL: r.URL, Body: r.Body}
+	if hr.Method == "" {
+		hr.Method = "GET"
+	}
+	if hr.URL == "" {
+		hr.URL = DefaultURL
+	}
+	for _, k := range sortedKeys(r.Headers) {
+		hr.Headers = append(hr.Headers, webapi.Header{Name: k, Value: r.Headers[k]})
+	}
+	return hr
+}
+
+func toResponse(r *webapi.HTTPResponse) *Response {
+	names := make([]string, len(r.Headers))
+	values := make([]string, len(r.Headers))
+	for i, h := range r.Headers {
+		names[i], values[i] = h.Name, h.Value
+	}
+	body := r.Body
+	if body == nil {
+		body = []byte{}
+	}
+	return &Response{Status: r.Status, Headers: headerMap(names, values), Body: body}
+}
+
+func fromResponse(r *Response) *webapi.HTTPResponse {
+	hr := &webapi.HTTPResponse{Status: r.Status, Body: r.Body}
+	for _, k := range sortedKeys(r.Headers) {
+		hr.Headers = append(hr.Headers, webapi.Header{Name: k, Value: r.Headers[k]})
+	}
+	return hr
+}
+
+// envObject builds the handler's env: plain values and bindings.
+func (l *loop) envObject() (*goja.Object, error) {
+	vm := l.vm
+	env := vm.NewObject()
+	if len(l.call.env) > 0 {
+		var parse goja.Callable
+		for _, k := range sortedKeys(l.call.env) {
+			raw := l.call.env[k]
+			var s string
+			if len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
+				_ = env.Set(k, s)
+				continue
+			}
+			if parse == nil {
+				parse, _ = goja.AssertFunction(vm.Get("JSON").ToObject(vm).Get("parse"))
+			}
+			v, err := parse(goja.Undefined(), vm.ToValue(string(raw)))
+			if err != nil {
+				return nil, fmt.Errorf("env[%q]: %w", k, err)
+			}
+			_ = env.Set(k, v)
+		}
+	}
+	for _, k := range sortedKeys(l.call.bindings) {
+		b := l.call.bindings[k]
+		switch {
+		case b.KV != "":
+			_ = env.Set(k, l.kvBinding(k))
+		case b.DurableObject != nil:
+			_ = env.Set(k, l.unavailableBinding(k, "Durable Object namespaces are not available yet"))
+		}
+	}
+	return env, nil
+}
+
+func (l *loop) unavailableBinding(name, why string) *goja.Object {
+	o := l.vm.NewObject()
+	_ = o.Set("toString", func() string { return fmt.Sprintf("[binding %s: %s]", name, why) })
+	return o
+}
+
+// ctxObject is the handler's third argument.
+func (l *loop) ctxObject() *goja.Object {
+	vm := l.vm
+	o := vm.NewObject()
+	_ = o.Set("waitUntil", func(call goja.FunctionCall) goja.Value {
+		v := call.Argument(0)
+		if obj, ok := v.(*goja.Object); ok {
+			if p, ok := obj.Export().(*goja.Promise); ok {
+				l.waitUntil = append(l.waitUntil, p)
+			}
+		}
+		return goja.Undefined()
+	})
+	_ = o.Set("passThroughOnException", func() {})
+	_ = o.Set("props", vm.NewObject())
+	return o
+}

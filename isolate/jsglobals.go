@@ -1,0 +1,388 @@
+package isolate
+
+import (
+	"container/heap"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/dop251/goja"
+
+	"github.com/warrenmesh/warren/isolate/internal/webapi"
+)
+
+// maxTimers bounds the timers one invocation may have pending.
+const maxTimers = 10_000
+
+type timer struct {
+	id       int64
+	seq      int64
+	due      time.Time
+	fn       goja.Callable
+	args     []goja.Value
+	interval time.Duration // > 0 for setInterval
+	index    int
+}
+
+type timerHeap []*timer
+
+func (h timerHeap) Len() int { return len(h) }
+func (h timerHeap) Less(i, j int) bool {
+	if h[i].due.Equal(h[j].due) {
+		return h[i].seq < h[j].seq
+	}
+	return h[i].due.Before(h[j].due)
+}
+func (h timerHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i]; h[i].index = i; h[j].index = j }
+func (h *timerHeap) Push(x any)   { t := x.(*timer); t.index = len(*h); *h = append(*h, t) }
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
+	t.index = -1
+	return t
+}
+func (l *loop) installGlobals() {
+	vm := l.vm
+	g := vm.GlobalObject()
+	_ = g.Set("setTimeout", func(call goja.FunctionCall) goja.Value { return l.addTimer(call, false) })
+	_ = g.Set("setInterval", func(call goja.FunctionCall) goja.Value { return l.addTimer(call, true) })
+	_ = g.Set("clearTimeout", l.clearTimer)
+	_ = g.Set("clearInterval", l.clearTimer)
+	_ = g.Set("queueMicrotask", func(call goja.FunctionCall) goja.Value {
+		fn, ok := goja.AssertFunction(call.Argument(0))
+		if !ok {
+			panic(vm.NewTypeError("queueMicrotask: argument is not a function"))
+		}
+		p, resolve, _ := vm.NewPromise()
+		_ = resolve(goja.Undefined())
+		then, _ := goja.AssertFunction(vm.ToValue(p).ToObject(vm).Get("then"))
+		_, _ = then(vm.ToValue(p), vm.ToValue(func(goja.FunctionCall) goja.Value {
+			if _, err := fn(goja.Undefined()); err != nil {
+				panic(err)
+			}
+			return goja.Undefined()
+		}))
+		return goja.Undefined()
+	})
+	_ = g.Set("fetch", l.fetch)
+}
+
+func (l *loop) addTimer(call goja.FunctionCall, interval bool) goja.Value {
+	fn, ok := goja.AssertFunction(call.Argument(0))
+	if !ok {
+		panic(l.vm.NewTypeError("setTimeout: the callback is not a function"))
+	}
+	if len(l.timers) >= maxTimers {
+		panic(l.vm.NewGoError(fmt.Errorf("too many pending timers (limit %d)", maxTimers)))
+	}
+	delay := time.Duration(call.Argument(1).ToFloat() * float64(time.Millisecond))
+	if delay < 0 || delay != delay {
+		delay = 0
+	}
+	if delay > l.call.limits.wall() {
+		delay = l.call.limits.wall() + time.Millisecond
+	}
+	l.timerSeq++
+	t := &timer{id: l.timerSeq, seq: l.timerSeq, due: time.Now().Add(delay), fn: fn}
+	if len(call.Arguments) > 2 {
+		t.args = append([]goja.Value(nil), call.Arguments[2:]...)
+	}
+	if interval {
+		t.interval = max(delay, time.Millisecond)
+	}
+	if l.timerByID == nil {
+		l.timerByID = make(map[int64]*timer)
+	}
+	l.timerByID[t.id] = t
+	heap.Push(&l.timers, t)
+	return l.vm.ToValue(t.id)
+}
+
+func (l *loop) clearTimer(call goja.FunctionCall) goja.Value {
+	id := call.Argument(0).ToInteger()
+	if t, ok := l.timerByID[id]; ok {
+		delete(l.timerByID, id)
+		if t.index >= 0 {
+			heap.Remove(&l.timers, t.index)
+		}
+	}
+	return goja.Undefined()
+}
+
+// fireTimer runs the earliest timer; an exception thrown by it ends the
+// invocation, as an uncaught exception does on Workers.
+func (l *loop) fireTimer() error {
+	t := heap.Pop(&l.timers).(*timer)
+	if t.interval > 0 {
+		l.timerSeq++
+		t.seq = l.timerSeq
+		t.due = time.Now().Add(t.interval)
+		heap.Push(&l.timers, t)
+	} else {
+		delete(l.timerByID, t.id)
+	}
+	return l.run(func() error {
+		_, err := t.fn(goja.Undefined(), t.args...)
+		return err
+	})
+}
+
+// hostAsync sends c to the host on another goroutine and runs then on the
+// loop when the answer comes back.
+func (l *loop) hostAsync(c *hostCall, then func(*hostReply, error)) {
+	if l.done == nil {
+		l.done = make(chan func(), 16)
+	}
+	l.pending++
+	ctx := l.ctx
+	go func() {
+		rep, err := l.call.host(ctx, c)
+		select {
+		case l.done <- func() { then(rep, err) }:
+		case <-ctx.Done():
+		}
+	}()
+}
+
+// subrequest counts one fetch or binding call against the limit.
+func (l *loop) subrequest() error {
+	l.subreqs++
+	if l.subreqs > l.call.limits.SubRequests {
+		return fmt.Errorf("Too many subrequests: the limit is %d per invocation", l.call.limits.SubRequests)
+	}
+	return nil
+}
+
+func (l *loop) fetch(call goja.FunctionCall) goja.Value {
+	vm := l.vm
+	p, resolve, reject := vm.NewPromise()
+	hr, err := l.api.ExportRequest(call.Argument(0), call.Argument(1))
+	if err != nil {
+		_ = reject(vm.NewTypeError(err.Error()))
+		return vm.ToValue(p)
+	}
+	if err := l.subrequest(); err != nil {
+		_ = reject(vm.NewGoError(err))
+		return vm.ToValue(p)
+	}
+	names := make([]string, len(hr.Headers))
+	values := make([]string, len(hr.Headers))
+	for i, h := range hr.Headers {
+		names[i], values[i] = h.Name, h.Value
+	}
+	req := &Request{Method: hr.Method, URL: hr.URL, Headers: headerMap(names, values), Body: hr.Body}
+	l.hostAsync(&hostCall{Op: "fetch", Request: req}, func(rep *hostReply, err error) {
+		switch {
+		case err != nil:
+			_ = reject(vm.NewTypeError("fetch failed: " + err.Error()))
+		case rep.Error != "":
+			_ = reject(vm.NewTypeError("fetch to " + req.URL + " failed: " + rep.Error))
+		case rep.Response == nil:
+			_ = reject(vm.NewTypeError("fetch failed: the host returned no response"))
+		default:
+			obj, err := l.api.NewResponse(fromResponse(rep.Response))
+			if err != nil {
+				_ = reject(vm.NewGoError(err))
+				return
+			}
+			_ = resolve(obj)
+		}
+	})
+	return vm.ToValue(p)
+}
+
+// kvBinding is a Workers KV namespace object backed by host calls.
+func (l *loop) kvBinding(name string) *goja.Object {
+	vm := l.vm
+	o := vm.NewObject()
+	// call starts a KV host call and returns its promise; conv turns the
+	// reply into the resolved value.
+	call := func(c *hostCall, conv func(*hostReply) (goja.Value, error)) goja.Value {
+		p, resolve, reject := vm.NewPromise()
+		if err := l.subrequest(); err != nil {
+			_ = reject(vm.NewGoError(err))
+			return vm.ToValue(p)
+		}
+		c.Op, c.Binding = "kv", name
+		l.hostAsync(c, func(rep *hostReply, err error) {
+			if err == nil && rep.Error != "" {
+				err = fmt.Errorf("KV %s.%s: %s", name, c.Method, rep.Error)
+			}
+			if err != nil {
+				_ = reject(vm.NewGoError(err))
+				return
+			}
+			v, err := conv(rep)
+			if err != nil {
+				_ = reject(vm.NewGoError(err))
+				return
+			}
+			_ = resolve(v)
+		})
+		return vm.ToValue(p)
+	}
+	getType := func(v goja.Value) (string, error) {
+		t := "text"
+		if o, ok := v.(*goja.Object); ok {
+			if tv := o.Get("type"); tv != nil && !goja.IsUndefined(tv) {
+				t = tv.String()
+			}
+		} else if v != nil && !goja.IsUndefined(v) && !goja.IsNull(v) {
+			t = v.String()
+		}
+		switch t {
+		case "text", "json", "arrayBuffer":
+			return t, nil
+		}
+		return "", fmt.Errorf("KV get: unsupported type %q (want text, json or arrayBuffer)", t)
+	}
+	decode := func(e *KVEntry, t string) (goja.Value, error) {
+		if e == nil {
+			return goja.Null(), nil
+		}
+		switch t {
+		case "json":
+			var parse goja.Callable
+			parse, _ = goja.AssertFunction(vm.Get("JSON").ToObject(vm).Get("parse"))
+			return parse(goja.Undefined(), vm.ToValue(string(e.Value)))
+		case "arrayBuffer":
+			return vm.ToValue(vm.NewArrayBuffer(append([]byte(nil), e.Value...))), nil
+		}
+		return vm.ToValue(string(e.Value)), nil
+	}
+	meta := func(e *KVEntry) goja.Value {
+		if e == nil || len(e.Metadata) == 0 {
+			return goja.Null()
+		}
+		parse, _ := goja.AssertFunction(vm.Get("JSON").ToObject(vm).Get("parse"))
+		v, err := parse(goja.Undefined(), vm.ToValue(string(e.Metadata)))
+		if err != nil {
+			return goja.Null()
+		}
+		return v
+	}
+	stringify := func(v goja.Value) (json.RawMessage, error) {
+		if v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
+			return nil, nil
+		}
+		s, _ := goja.AssertFunction(vm.Get("JSON").ToObject(vm).Get("stringify"))
+		out, err := s(goja.Undefined(), v)
+		if err != nil {
+			return nil, err
+		}
+		return json.RawMessage(out.String()), nil
+	}
+	_ = o.Set("get", func(c goja.FunctionCall) goja.Value {
+		t, err := getType(c.Argument(1))
+		if err != nil {
+			panic(vm.NewTypeError(err.Error()))
+		}
+		return call(&hostCall{Method: "get", Key: c.Argument(0).String()}, func(r *hostReply) (goja.Value, error) { return decode(r.Entry, t) })
+	})
+	_ = o.Set("getWithMetadata", func(c goja.FunctionCall) goja.Value {
+		t, err := getType(c.Argument(1))
+		if err != nil {
+			panic(vm.NewTypeError(err.Error()))
+		}
+		return call(&hostCall{Method: "get", Key: c.Argument(0).String()}, func(r *hostReply) (goja.Value, error) {
+			v, err := decode(r.Entry, t)
+			if err != nil {
+				return nil, err
+			}
+			out := vm.NewObject()
+			_ = out.Set("value", v)
+			_ = out.Set("metadata", meta(r.Entry))
+			return out, nil
+		})
+	})
+	_ = o.Set("put", func(c goja.FunctionCall) goja.Value {
+		value, err := bytesOf(vm, c.Argument(1))
+		if err != nil {
+			panic(vm.NewTypeError("KV put: " + err.Error()))
+		}
+		opts := &KVPutOptions{}
+		if ov, ok := c.Argument(2).(*goja.Object); ok {
+			if v := ov.Get("expiration"); v != nil && !goja.IsUndefined(v) {
+				opts.Expiration = v.ToInteger()
+			}
+			if v := ov.Get("expirationTtl"); v != nil && !goja.IsUndefined(v) {
+				opts.ExpirationTTL = v.ToInteger()
+			}
+			if opts.Metadata, err = stringify(ov.Get("metadata")); err != nil {
+				panic(err)
+			}
+		}
+		return call(&hostCall{Method: "put", Key: c.Argument(0).String(), Value: value, Put: opts}, func(*hostReply) (goja.Value, error) { return goja.Undefined(), nil })
+	})
+	_ = o.Set("delete", func(c goja.FunctionCall) goja.Value {
+		return call(&hostCall{Method: "delete", Key: c.Argument(0).String()}, func(*hostReply) (goja.Value, error) { return goja.Undefined(), nil })
+	})
+	_ = o.Set("list", func(c goja.FunctionCall) goja.Value {
+		opts := &KVListOptions{}
+		if ov, ok := c.Argument(0).(*goja.Object); ok {
+			if v := ov.Get("prefix"); v != nil && !goja.IsUndefined(v) && !goja.IsNull(v) {
+				opts.Prefix = v.String()
+			}
+			if v := ov.Get("cursor"); v != nil && !goja.IsUndefined(v) && !goja.IsNull(v) {
+				opts.Cursor = v.String()
+			}
+			if v := ov.Get("limit"); v != nil && !goja.IsUndefined(v) {
+				opts.Limit = int(v.ToInteger())
+			}
+		}
+		return call(&hostCall{Method: "list", List: opts}, func(r *hostReply) (goja.Value, error) {
+			out := vm.NewObject()
+			keys := make([]any, 0)
+			if r.Keys != nil {
+				for _, k := range r.Keys.Keys {
+					ko := vm.NewObject()
+					_ = ko.Set("name", k.Name)
+					if k.Expiration != 0 {
+						_ = ko.Set("expiration", k.Expiration)
+					}
+					if len(k.Metadata) > 0 {
+						_ = ko.Set("metadata", meta(&KVEntry{Metadata: k.Metadata}))
+					}
+					keys = append(keys, ko)
+				}
+				_ = out.Set("list_complete", r.Keys.ListComplete)
+				if r.Keys.Cursor != "" {
+					_ = out.Set("cursor", r.Keys.Cursor)
+				}
+			} else {
+				_ = out.Set("list_complete", true)
+			}
+			_ = out.Set("keys", vm.NewArray(keys...))
+			return out, nil
+		})
+	})
+	return o
+}
+
+// bytesOf converts a string, ArrayBuffer or typed array to bytes.
+func bytesOf(vm *goja.Runtime, v goja.Value) ([]byte, error) {
+	switch x := v.Export().(type) {
+	case string:
+		return []byte(x), nil
+	case goja.ArrayBuffer:
+		return append([]byte(nil), x.Bytes()...), nil
+	case []byte:
+		return append([]byte(nil), x...), nil
+	}
+	if o, ok := v.(*goja.Object); ok {
+		if buf := o.Get("buffer"); buf != nil {
+			if ab, ok := buf.Export().(goja.ArrayBuffer); ok {
+				off := o.Get("byteOffset").ToInteger()
+				n := o.Get("byteLength").ToInteger()
+				b := ab.Bytes()
+				if off >= 0 && n >= 0 && off+n <= int64(len(b)) {
+					return append([]byte(nil), b[off:off+n]...), nil
+				}
+			}
+		}
+	}
+	return nil, fmt.Errorf("value must be a string, ArrayBuffer or ArrayBufferView, not %s", v.String())
+}
+
+var _ = webapi.Header{}

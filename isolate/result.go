@@ -1,0 +1,208 @@
+package isolate
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
+
+// Outcome is how an invocation ended; the names are Cloudflare's (DESIGN.md §3.2).
+type Outcome string
+
+// Outcomes.
+const (
+	OutcomeOK               Outcome = "ok"
+	OutcomeException        Outcome = "exception"
+	OutcomeExceededCPU      Outcome = "exceededCpu"
+	OutcomeExceededMemory   Outcome = "exceededMemory"
+	OutcomeExceededWallTime Outcome = "exceededWallTime"
+	OutcomeCanceled         Outcome = "canceled"
+	OutcomeLoadShed         Outcome = "loadShed"
+	OutcomeInternalError    Outcome = "internalError"
+	OutcomeDenied           Outcome = "denied"
+)
+
+// Request is the HTTP request handed to the Worker's fetch handler.
+type Request struct {
+	Method  string            `json:"method,omitempty"`
+	URL     string            `json:"url,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    []byte            `json:"-"`
+}
+
+type requestJSON struct {
+	Method     string            `json:"method,omitempty"`
+	URL        string            `json:"url,omitempty"`
+	Headers    map[string]string `json:"headers,omitempty"`
+	Body       *string           `json:"body,omitempty"`
+	BodyBase64 *string           `json:"bodyBase64,omitempty"`
+}
+
+// DefaultURL is the URL of a request that names none.
+const DefaultURL = "http://localhost/"
+
+// UnmarshalJSON accepts body (UTF-8 text) or bodyBase64, and rejects unknown fields.
+func (r *Request) UnmarshalJSON(b []byte) error {
+	var j requestJSON
+	if err := strictUnmarshal(b, &j); err != nil {
+		return err
+	}
+	*r = Request{Method: j.Method, URL: j.URL, Headers: j.Headers}
+	switch {
+	case j.Body != nil && j.BodyBase64 != nil:
+		return errors.New("request: give body or bodyBase64, not both")
+	case j.Body != nil:
+		r.Body = []byte(*j.Body)
+	case j.BodyBase64 != nil:
+		d, err := base64.StdEncoding.DecodeString(*j.BodyBase64)
+		if err != nil {
+			return fmt.Errorf("request.bodyBase64: %w", err)
+		}
+		r.Body = d
+	}
+	return nil
+}
+
+// MarshalJSON writes body as text when it is valid UTF-8, else as bodyBase64.
+func (r Request) MarshalJSON() ([]byte, error) {
+	j := requestJSON{Method: r.Method, URL: r.URL, Headers: r.Headers}
+	j.Body, j.BodyBase64 = encodeBody(r.Body)
+	return json.Marshal(j)
+}
+
+// Response is what the Worker answered.
+type Response struct {
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers"`
+	Body    []byte            `json:"-"`
+}
+
+type responseJSON struct {
+	Status     int               `json:"status"`
+	Headers    map[string]string `json:"headers"`
+	Body       *string           `json:"body,omitempty"`
+	BodyBase64 *string           `json:"bodyBase64,omitempty"`
+}
+
+// MarshalJSON writes body as text when it is valid UTF-8, else as bodyBase64.
+func (r Response) MarshalJSON() ([]byte, error) {
+	j := responseJSON{Status: r.Status, Headers: r.Headers}
+	if j.Headers == nil {
+		j.Headers = map[string]string{}
+	}
+	j.Body, j.BodyBase64 = encodeBody(r.Body)
+	if j.Body == nil && j.BodyBase64 == nil {
+		empty := ""
+		j.Body = &empty
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads body or bodyBase64.
+func (r *Response) UnmarshalJSON(b []byte) error {
+	var j responseJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*r = Response{Status: j.Status, Headers: j.Headers}
+	if j.Body != nil {
+		r.Body = []byte(*j.Body)
+	} else if j.BodyBase64 != nil {
+		d, err := base64.StdEncoding.DecodeString(*j.BodyBase64)
+		if err != nil {
+			return fmt.Errorf("response.bodyBase64: %w", err)
+		}
+		r.Body = d
+	}
+	return nil
+}
+
+func encodeBody(b []byte) (text, b64 *string) {
+	if b == nil {
+		return nil, nil
+	}
+	if utf8.Valid(b) {
+		s := string(b)
+		return &s, nil
+	}
+	s := base64.StdEncoding.EncodeToString(b)
+	return nil, &s
+}
+
+// Log is one console.* call.
+type Log struct {
+	Timestamp int64  `json:"timestamp"`
+	Level     string `json:"level"`
+	Message   string `json:"message"`
+}
+
+// Exception is an uncaught error, with its stack mapped to the author's sources.
+type Exception struct {
+	Timestamp int64  `json:"timestamp"`
+	Name      string `json:"name"`
+	Message   string `json:"message"`
+	Stack     string `json:"stack,omitempty"`
+}
+
+// Telemetry says where and how an invocation ran.
+type Telemetry struct {
+	Node        string   `json:"node,omitempty"`
+	Hops        []string `json:"hops,omitempty"`
+	ColdStart   bool     `json:"coldStart"`
+	StartupMs   float64  `json:"startupMs"`
+	CPUTime     float64  `json:"cpuTime"`
+	WallTime    float64  `json:"wallTime"`
+	MemoryBytes int64    `json:"memoryBytes"`
+	// Executor is "sandbox" or "inprocess".
+	Executor string `json:"executor,omitempty"`
+}
+
+// Result is the outcome of one invocation (DESIGN.md §3.2).
+type Result struct {
+	Outcome    Outcome     `json:"outcome"`
+	Response   *Response   `json:"response,omitempty"`
+	Logs       []Log       `json:"logs"`
+	Exceptions []Exception `json:"exceptions"`
+	Telemetry  Telemetry   `json:"telemetry"`
+	// Error explains an outcome other than ok and exception (which limit, why denied).
+	Error string `json:"error,omitempty"`
+}
+
+// OK reports whether the outcome is ok.
+func (r *Result) OK() bool { return r.Outcome == OutcomeOK }
+
+// headerMap flattens header pairs into the result's map, joining repeats
+// with ", " (set-cookie included: the map cannot hold repeats).
+func headerMap(names, values []string) map[string]string {
+	m := make(map[string]string, len(names))
+	for i, n := range names {
+		n = strings.ToLower(n)
+		if prev, ok := m[n]; ok {
+			m[n] = prev + ", " + values[i]
+		} else {
+			m[n] = values[i]
+		}
+	}
+	return m
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func strictUnmarshal(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}

@@ -1,0 +1,271 @@
+package isolate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dlclark/regexp2/v2"
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/warrenmesh/warren/isolate/internal/bundle"
+)
+
+// ExecutorKind selects where guest code runs.
+type ExecutorKind string
+
+const (
+	// Sandboxed runs each invocation in a pre-started sandbox worker process
+	// with a hard memory limit; the default.
+	Sandboxed ExecutorKind = "sandbox"
+	// InProcess runs guest code in the calling process: for tests and
+	// trusted code only (no memory limit; a native built-in can stall it).
+	InProcess ExecutorKind = "inprocess"
+)
+
+// RegexpMatchTimeout bounds one regular-expression match. goja's regexp
+// engine ignores Interrupt, so a catastrophic pattern would otherwise run
+// for ever; after the timeout the match fails and the CPU limit ends the call.
+const RegexpMatchTimeout = time.Second
+
+var regexpOnce sync.Once
+
+func boundRegexps() {
+	regexpOnce.Do(func() { regexp2.DefaultMatchTimeout = RegexpMatchTimeout })
+}
+
+// Options configure a Runtime. The zero value is usable: a sandboxed
+// executor with 2 workers per CPU.
+type Options struct {
+	// Executor is Sandboxed (default) or InProcess.
+	Executor ExecutorKind
+	// Workers is the number of sandbox worker processes (0: 2 per CPU).
+	Workers int
+	// MaxMemoryMB is the largest memoryMb an invocation may ask for, and the
+	// base of each worker's hard memory cap (default 512).
+	MaxMemoryMB int64
+	// Defaults fill the limits a code object leaves out (default DefaultLimits).
+	Defaults Limits
+	// CacheDir holds the on-disk wasm compilation cache ("" = memory only).
+	CacheDir string
+	// CacheSize is the number of prepared programs kept in memory (default 256).
+	CacheSize int
+	// Host provides egress and bindings to invocations that bring none.
+	Host Host
+	// Node names this node in telemetry.
+	Node string
+	// WorkerCommand builds the command of a sandbox worker; default: this
+	// executable, which must call ServeWorker when IsWorker reports true.
+	WorkerCommand func() *exec.Cmd
+	// Logger receives operational logs (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Invocation is one call: code, the request for its fetch handler, and
+// what its bindings reach.
+type Invocation struct {
+	Code     *Code
+	Request  *Request
+	Bindings map[string]Binding
+	// Host overrides Options.Host for this call (e.g. with the caller's grants).
+	Host Host
+}
+
+// Runtime runs invocations: it prepares code (bundling, cached by hash) and
+// hands each call to its executor.
+type Runtime struct {
+	opts     Options
+	programs *lru.Cache[string, *program]
+	bundleMu sync.Mutex // one bundle per hash at a time
+	exec     executor
+}
+
+// executor runs a prepared invocation somewhere.
+type executor interface {
+	execute(ctx context.Context, r *execRequest, host hostFunc) *Result
+	close() error
+	name() string
+}
+
+// New starts a runtime (and, when sandboxed, its worker processes).
+func New(opts Options) (*Runtime, error) {
+	if opts.Executor == "" {
+		opts.Executor = Sandboxed
+	}
+	if opts.MaxMemoryMB == 0 {
+		opts.MaxMemoryMB = 512
+	}
+	opts.Defaults = opts.Defaults.withDefaults(DefaultLimits)
+	if opts.CacheSize <= 0 {
+		opts.CacheSize = 256
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	progs, err := lru.New[string, *program](opts.CacheSize)
+	if err != nil {
+		return nil, fmt.Errorf("isolate: %w", err)
+	}
+	rt := &Runtime{opts: opts, programs: progs}
+	switch opts.Executor {
+	case InProcess:
+		boundRegexps()
+		e, err := newEngine(opts.CacheSize, opts.CacheDir, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		rt.exec = &inProcess{e: e}
+	case Sandboxed:
+		s, err := newSandboxed(opts)
+		if err != nil {
+			return nil, err
+		}
+		rt.exec = s
+	default:
+		return nil, fmt.Errorf("isolate: unknown executor %q (want %q or %q)", opts.Executor, Sandboxed, InProcess)
+	}
+	return rt, nil
+}
+
+// Close stops the runtime's workers.
+func (rt *Runtime) Close() error { return rt.exec.close() }
+
+// Run runs one invocation and returns its result; every failure, the
+// guest's or ours, is described in the result rather than returned.
+func (rt *Runtime) Run(ctx context.Context, inv *Invocation) *Result {
+	start := time.Now()
+	res := rt.run(ctx, inv)
+	res.Telemetry.Node = rt.opts.Node
+	res.Telemetry.Executor = rt.exec.name()
+	if res.Telemetry.WallTime == 0 || res.Outcome == OutcomeLoadShed {
+		res.Telemetry.WallTime = ms(time.Since(start))
+	}
+	if res.Logs == nil {
+		res.Logs = []Log{}
+	}
+	if res.Exceptions == nil {
+		res.Exceptions = []Exception{}
+	}
+	return res
+}
+
+func (rt *Runtime) run(ctx context.Context, inv *Invocation) *Result {
+	if inv == nil || inv.Code == nil {
+		return failure(OutcomeInternalError, "isolate: no code")
+	}
+	c := inv.Code
+	if err := c.Validate(); err != nil {
+		return exceptionResult("Error", err.Error(), "")
+	}
+	if err := ValidateBindings(inv.Bindings, c.Env); err != nil {
+		return exceptionResult("Error", err.Error(), "")
+	}
+	limits := Limits{}
+	if c.Limits != nil {
+		limits = *c.Limits
+	}
+	limits = limits.withDefaults(rt.opts.Defaults)
+	if limits.MemoryMB > rt.opts.MaxMemoryMB {
+		return failure(OutcomeDenied, fmt.Sprintf("limits.memoryMb %d exceeds this runtime's maximum of %d", limits.MemoryMB, rt.opts.MaxMemoryMB))
+	}
+	p, res := rt.prepare(c)
+	if res != nil {
+		return res
+	}
+	req := inv.Request
+	if req == nil {
+		req = &Request{}
+	}
+	host := inv.Host
+	if host == nil {
+		host = rt.opts.Host
+	}
+	d := &dispatcher{rt: rt, bindings: inv.Bindings, host: host}
+	// The program stays reachable for this call's "code" host call even if
+	// the cache evicts it meanwhile.
+	hf := func(ctx context.Context, hc *hostCall) (*hostReply, error) {
+		if hc.Op == "code" && hc.Hash == p.Hash {
+			return &hostReply{Program: p}, nil
+		}
+		return d.call(ctx, hc)
+	}
+	return rt.exec.execute(ctx, &execRequest{
+		Hash: p.Hash, Wasm: p.Wasm != nil, Request: req, Env: c.Env,
+		Bindings: inv.Bindings, Limits: limits,
+	}, hf)
+}
+
+// prepare bundles the code (once per hash).
+func (rt *Runtime) prepare(c *Code) (*program, *Result) {
+	hash := c.Hash()
+	if p, ok := rt.programs.Get(hash); ok {
+		return p, nil
+	}
+	rt.bundleMu.Lock()
+	defer rt.bundleMu.Unlock()
+	if p, ok := rt.programs.Get(hash); ok {
+		return p, nil
+	}
+	main := c.Modules[c.MainModule]
+	p := &program{Hash: hash, Name: c.MainModule}
+	if main.Kind == ModuleWasm {
+		p.Wasm = main.Data
+	} else {
+		mods := make([]bundle.Module, 0, len(c.Modules))
+		names := make([]string, 0, len(c.Modules))
+		for name := range c.Modules {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			m := c.Modules[name]
+			bm := bundle.Module{Name: name, Source: m.Source, Data: m.Data, JSON: m.JSON}
+			switch m.Kind {
+			case ModuleESM:
+				bm.Kind = bundle.ESM
+			case ModuleCommonJS:
+				bm.Kind = bundle.CommonJS
+			case ModuleText:
+				bm.Kind = bundle.Text
+			case ModuleData:
+				bm.Kind = bundle.Data
+			case ModuleJSON:
+				bm.Kind = bundle.JSON
+			case ModuleWasm:
+				bm.Kind = bundle.Wasm
+			}
+			mods = append(mods, bm)
+		}
+		out, err := bundle.Bundle(c.MainModule, mods)
+		if err != nil {
+			var be *bundle.Error
+			if errors.As(err, &be) {
+				return nil, exceptionResult("SyntaxError", be.Error(), fmt.Sprintf("at %s:%d:%d", be.File, be.Line, be.Column))
+			}
+			return nil, exceptionResult("Error", err.Error(), "")
+		}
+		p.Script = out.Script
+		p.Name = strings.TrimSuffix(path.Base(c.MainModule), path.Ext(c.MainModule)) + ".bundle.js"
+	}
+	rt.programs.Add(hash, p)
+	return p, nil
+}
+
+// inProcess runs guest code on the caller's goroutine.
+type inProcess struct{ e *engine }
+
+func (x *inProcess) name() string { return string(InProcess) }
+func (x *inProcess) close() error { return x.e.close() }
+func (x *inProcess) execute(ctx context.Context, r *execRequest, host hostFunc) *Result {
+	return x.e.execute(ctx, r, host)
+}
+
+var _ = os.Getpid

@@ -1,0 +1,204 @@
+package isolate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime/metrics"
+	"sync"
+	"time"
+
+	"github.com/warrenmesh/warren/isolate/internal/sandbox"
+)
+
+// Exit codes a sandbox worker uses when its watchdog ends a guest that did
+// not respond to an interrupt (a long native call).
+const (
+	exitCPU    = 71
+	exitMemory = 72
+	exitWall   = 73
+)
+
+// workerOverheadMB is added to MaxMemoryMB for a worker's hard cap: the Go
+// runtime, goja and the engine's caches.
+const workerOverheadMB = 192
+
+// killGrace is how long after a call's wall deadline the node kills a
+// worker that has not answered.
+const killGrace = time.Second
+
+// IsWorker reports whether this process was started as a sandbox worker;
+// main should then call ServeWorker and exit.
+func IsWorker() bool { return sandbox.IsWorker() }
+
+// ServeWorker runs the sandbox worker loop until the node closes the
+// channel. It is the hidden worker mode of the warren binary.
+func ServeWorker() error {
+	boundRegexps()
+	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	var sampleMu sync.Mutex
+	heap := func() int64 {
+		sampleMu.Lock()
+		defer sampleMu.Unlock()
+		metrics.Read(samples)
+		return int64(samples[0].Value.Uint64())
+	}
+	stuck := func(o Outcome) {
+		code := exitCPU
+		switch o {
+		case OutcomeExceededMemory:
+			code = exitMemory
+		case OutcomeExceededWallTime:
+			code = exitWall
+		}
+		os.Exit(code)
+	}
+	cacheDir := os.Getenv("WARREN_WASM_CACHE")
+	e, err := newEngine(64, cacheDir, heap, stuck)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	return sandbox.Serve(func(ctx context.Context, req []byte, call func([]byte) ([]byte, error)) []byte {
+		var r execRequest
+		if err := json.Unmarshal(req, &r); err != nil {
+			return mustJSON(failure(OutcomeInternalError, fmt.Sprintf("worker: bad request: %v", err)))
+		}
+		// Host calls are serialised on the channel, and none may be in
+		// flight when the answer goes back.
+		var mu sync.Mutex
+		closed := false
+		host := func(ctx context.Context, c *hostCall) (*hostReply, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if closed {
+				return nil, errors.New("the invocation has ended")
+			}
+			b, err := json.Marshal(c)
+			if err != nil {
+				return nil, err
+			}
+			out, err := call(b)
+			if err != nil {
+				return nil, err
+			}
+			var rep hostReply
+			if err := json.Unmarshal(out, &rep); err != nil {
+				return nil, fmt.Errorf("worker: bad host reply: %w", err)
+			}
+			return &rep, nil
+		}
+		res := e.execute(ctx, &r, host)
+		mu.Lock()
+		closed = true
+		mu.Unlock()
+		return mustJSON(res)
+	})
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		b, _ = json.Marshal(failure(OutcomeInternalError, "encoding the result: "+err.Error()))
+	}
+	return b
+}
+
+// sandboxed runs invocations in the pool's worker processes.
+type sandboxed struct {
+	pool *sandbox.Pool
+}
+
+func newSandboxed(opts Options) (*sandboxed, error) {
+	cmd := opts.WorkerCommand
+	if opts.CacheDir != "" {
+		base := cmd
+		cmd = func() *exec.Cmd {
+			var c *exec.Cmd
+			if base != nil {
+				c = base()
+			} else {
+				exe, _ := os.Executable()
+				c = exec.Command(exe)
+			}
+			c.Env = append(c.Environ(), "WARREN_WASM_CACHE="+opts.CacheDir)
+			return c
+		}
+	}
+	p, err := sandbox.NewPool(sandbox.Config{
+		Command:          cmd,
+		Workers:          opts.Workers,
+		MemoryLimitBytes: (opts.MaxMemoryMB + workerOverheadMB) << 20,
+		Logger:           opts.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("isolate: starting sandbox workers: %w", err)
+	}
+	return &sandboxed{pool: p}, nil
+}
+
+func (s *sandboxed) name() string { return string(Sandboxed) }
+func (s *sandboxed) close() error { return s.pool.Close() }
+
+// Stats describes the worker pool (for /healthz and metrics).
+func (rt *Runtime) Stats() any {
+	if s, ok := rt.exec.(*sandboxed); ok {
+		return s.pool.Stats()
+	}
+	return map[string]string{"executor": string(InProcess)}
+}
+
+func (s *sandboxed) execute(ctx context.Context, r *execRequest, host hostFunc) *Result {
+	req, err := json.Marshal(r)
+	if err != nil {
+		return failure(OutcomeInternalError, fmt.Sprintf("encoding the invocation: %v", err))
+	}
+	deadline := time.Now().Add(r.Limits.wall() + killGrace)
+	out, err := s.pool.Call(ctx, req, sandbox.CallOptions{Deadline: deadline}, func(msg []byte) ([]byte, error) {
+		var c hostCall
+		if err := json.Unmarshal(msg, &c); err != nil {
+			return nil, fmt.Errorf("bad host call: %w", err)
+		}
+		rep, err := host(ctx, &c)
+		if err != nil {
+			rep = &hostReply{Error: err.Error()}
+		}
+		return json.Marshal(rep)
+	})
+	if err != nil {
+		return crashResult(ctx, r, err)
+	}
+	var res Result
+	if err := json.Unmarshal(out, &res); err != nil {
+		return failure(OutcomeInternalError, fmt.Sprintf("decoding the worker's result: %v", err))
+	}
+	return &res
+}
+
+// crashResult maps a worker that died or was killed to an outcome.
+func crashResult(ctx context.Context, r *execRequest, err error) *Result {
+	var ce *sandbox.CrashError
+	if !errors.As(err, &ce) {
+		if ctx.Err() != nil {
+			return failure(OutcomeCanceled, "the invocation was canceled: "+err.Error())
+		}
+		return failure(OutcomeInternalError, "sandbox: "+err.Error())
+	}
+	cpuMsg := fmt.Sprintf("Worker exceeded its CPU time limit of %d ms", r.Limits.CPUMs)
+	memMsg := fmt.Sprintf("Worker exceeded its memory limit of %d MiB", r.Limits.MemoryMB)
+	wallMsg := fmt.Sprintf("Worker exceeded its wall-time limit of %d ms", r.Limits.WallMs)
+	switch {
+	case ce.MemoryExceeded || ce.ExitCode == exitMemory:
+		return failure(OutcomeExceededMemory, memMsg)
+	case ce.ExitCode == exitCPU:
+		return failure(OutcomeExceededCPU, cpuMsg)
+	case ce.ExitCode == exitWall || ce.Reason == "deadline":
+		return failure(OutcomeExceededWallTime, wallMsg)
+	case ctx.Err() != nil:
+		return failure(OutcomeCanceled, "the invocation was canceled")
+	}
+	return failure(OutcomeInternalError, fmt.Sprintf("sandbox worker died (%s, exit %d %s): %s", ce.Reason, ce.ExitCode, ce.Signal, ce.Stderr))
+}

@@ -1,0 +1,99 @@
+package isolate
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+var (
+	echoOnce sync.Once
+	echoWasm []byte
+	echoErr  error
+)
+
+// echoModule builds a Go WASI command that echoes stdin (upper-cased when
+// SHOUT is set in env) and fails with exit 3 on input "fail".
+func echoModule(t *testing.T) []byte {
+	t.Helper()
+	echoOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "warren-wasm")
+		if err != nil {
+			echoErr = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		src := `package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+func main() {
+	b, _ := io.ReadAll(os.Stdin)
+	s := string(b)
+	if s == "fail" {
+		fmt.Fprintln(os.Stderr, "asked to fail")
+		os.Exit(3)
+	}
+	if os.Getenv("SHOUT") != "" {
+		s = strings.ToUpper(s)
+	}
+	fmt.Print(s)
+}
+`
+		if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644); err != nil {
+			echoErr = err
+			return
+		}
+		out := filepath.Join(dir, "echo.wasm")
+		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", out, "main.go")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GO111MODULE=off")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			echoErr = err
+			t.Logf("go build: %s", b)
+			return
+		}
+		echoWasm, echoErr = os.ReadFile(out)
+	})
+	if echoErr != nil {
+		t.Fatalf("building the echo module: %v", echoErr)
+	}
+	return echoWasm
+}
+
+func TestWasmEcho(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a wasm module")
+	}
+	wasm := echoModule(t)
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			rt := testRuntime(t, kind)
+			code := &Code{MainModule: "echo.wasm", Modules: map[string]*Module{"echo.wasm": {Kind: ModuleWasm, Data: wasm}}}
+			res := run(t, rt, code, &Request{Method: "POST", Body: []byte("hello wasm")})
+			if !res.OK() || string(res.Response.Body) != "hello wasm" {
+				t.Fatalf("echo: %s %q %+v", res.Outcome, res.Error, res.Exceptions)
+			}
+			shout := *code
+			shout.Env = map[string]json.RawMessage{"SHOUT": json.RawMessage(`"1"`)}
+			res = run(t, rt, &shout, &Request{Method: "POST", Body: []byte("hey")})
+			if !res.OK() || string(res.Response.Body) != "HEY" {
+				t.Fatalf("env: %s %+v %+v", res.Outcome, res.Response, res.Exceptions)
+			}
+			res = run(t, rt, code, &Request{Method: "POST", Body: []byte("fail")})
+			if res.Outcome != OutcomeException || len(res.Exceptions) == 0 || !strings.Contains(res.Exceptions[0].Message, "asked to fail") {
+				t.Fatalf("non-zero exit: %s %+v", res.Outcome, res.Exceptions)
+			}
+		})
+	}
+}

@@ -1,0 +1,133 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/warrenmesh/warren/isolate"
+	"github.com/warrenmesh/warren/policy"
+)
+
+// MaxEgressBody caps the body of a response fetched for a guest.
+const MaxEgressBody = 32 << 20
+
+// Egress is an isolate.Host that performs guests' fetch calls under an
+// egress policy, checking the host before resolution and every address it
+// dials after; it has no bindings.
+type Egress struct {
+	Policy policy.Egress
+	client *http.Client
+}
+
+// NewEgress returns an egress host for the given grants.
+func NewEgress(p policy.Egress) *Egress {
+	e := &Egress{Policy: p}
+	dialer := &net.Dialer{
+		Timeout: 10 * time.Second,
+		Control: func(network, address string, _ syscall.RawConn) error {
+			host, port, err := net.SplitHostPort(address)
+			if err != nil {
+				return err
+			}
+			a, err := netip.ParseAddr(host)
+			if err != nil {
+				return fmt.Errorf("egress: dialing %q: %w", address, err)
+			}
+			return e.Policy.CheckAddr(host, a, port)
+		},
+	}
+	e.client = &http.Client{
+		Transport: &http.Transport{
+			Proxy:               nil,
+			DialContext:         dialer.DialContext,
+			TLSHandshakeTimeout: 10 * time.Second,
+			MaxIdleConns:        64,
+			IdleConnTimeout:     30 * time.Second,
+		},
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 10 {
+				return errors.New("stopped after 10 redirects")
+			}
+			return e.checkURL(req.URL)
+		},
+	}
+	return e
+}
+
+func (e *Egress) checkURL(u *url.URL) error {
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("unsupported scheme %q: fetch reaches http and https only", u.Scheme)
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return e.Policy.CheckHost(u.Hostname(), port)
+}
+
+// Fetch performs one egress request.
+func (e *Egress) Fetch(ctx context.Context, r *isolate.Request) (*isolate.Response, error) {
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		return nil, fmt.Errorf("invalid URL %q: %w", r.URL, err)
+	}
+	if err := e.checkURL(u); err != nil {
+		return nil, err
+	}
+	method := r.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	var body io.Reader
+	if r.Body != nil {
+		body = strings.NewReader(string(r.Body))
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range r.Headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxEgressBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the response: %w", err)
+	}
+	if len(b) > MaxEgressBody {
+		return nil, fmt.Errorf("response body exceeds %d bytes", MaxEgressBody)
+	}
+	h := make(map[string]string, len(resp.Header))
+	for k, vs := range resp.Header {
+		h[strings.ToLower(k)] = strings.Join(vs, ", ")
+	}
+	return &isolate.Response{Status: resp.StatusCode, Headers: h, Body: b}, nil
+}
+
+// ErrNoKV is returned for KV bindings on a runtime without storage.
+var ErrNoKV = errors.New("this runtime has no KV storage (KV arrives with the replication issue)")
+
+// KV has no storage here.
+func (e *Egress) KV(string) (isolate.KVNamespace, error) { return nil, ErrNoKV }
+
+// DurableObjects has no storage here.
+func (e *Egress) DurableObjects(isolate.DurableObjectBinding) (isolate.DurableObjectNamespace, error) {
+	return nil, errors.New("this runtime has no Durable Objects yet")
+}
