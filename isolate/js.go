@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"sync"
@@ -90,6 +91,9 @@ func runJS(ctx context.Context, c *jsCall) *Result {
 	res.Telemetry.CPUTime = ms(time.Duration(l.cpu.Load()))
 	res.Telemetry.WallTime = ms(time.Since(start))
 	if c.heap != nil {
+		if h := c.heap(); h > l.heapPeak.Load() {
+			l.heapPeak.Store(h)
+		}
 		if m := l.heapPeak.Load() - heap0; m > 0 {
 			res.Telemetry.MemoryBytes = m
 		}
@@ -98,6 +102,9 @@ func runJS(ctx context.Context, c *jsCall) *Result {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// round3 rounds milliseconds to microseconds, so sums print cleanly.
+func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
 
 // loop is the event loop of one invocation: it runs JS in slices (the top
 // level, the handler, each timer and host completion), drains promise jobs

@@ -148,6 +148,8 @@ func (rt *Runtime) Run(ctx context.Context, inv *Invocation) *Result {
 	if res.Telemetry.WallTime == 0 || res.Outcome == OutcomeLoadShed {
 		res.Telemetry.WallTime = ms(time.Since(start))
 	}
+	t := &res.Telemetry
+	t.StartupMs, t.CPUTime, t.WallTime = round3(t.StartupMs), round3(t.CPUTime), round3(t.WallTime)
 	if res.Logs == nil {
 		res.Logs = []Log{}
 	}

@@ -146,9 +146,10 @@ func printResult(res *node.Result) {
 		}
 		fmt.Fprintln(os.Stderr)
 		for _, e := range res.Exceptions {
-			fmt.Fprintf(os.Stderr, "%s: %s\n", e.Name, e.Message)
-			if e.Stack != "" {
-				fmt.Fprintln(os.Stderr, indent(e.Stack))
+			head := e.Name + ": " + e.Message
+			fmt.Fprintln(os.Stderr, head)
+			if stack := strings.TrimPrefix(strings.TrimPrefix(e.Stack, head), "\n"); stack != "" {
+				fmt.Fprintln(os.Stderr, indent(strings.ReplaceAll(stack, "\t", "")))
 			}
 		}
 	}

@@ -147,6 +147,7 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 	lowerFields := o.lowerFields
 	byName := make(map[string]*Module, len(mods))
 	hasCJS := false
+	symbols := false // whether the knownSymbols banner is needed
 	for i := range mods {
 		m := &mods[i]
 		if m.Name == "" {
@@ -160,6 +161,9 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 		}
 		if m.Kind == CommonJS {
 			hasCJS = true
+		}
+		if (m.Kind == ESM || m.Kind == CommonJS) && !symbols && needsKnownSymbols(m.Source) {
+			symbols = true
 		}
 		if (m.Kind == ESM || m.Kind == CommonJS) && !lowerFields && hasSuperProperty(m.Source) {
 			lowerFields = true
@@ -179,6 +183,14 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 	if lowerFields {
 		supported = gojaUnsupportedFields
 	}
+	// A bundle of ES modules is emitted as an ES module and wrapped by hand
+	// (see esmToScript): esbuild's IIFE form builds the namespace with
+	// __export/__toCommonJS helpers whose run costs ~80 µs per fresh
+	// runtime, more than the rest of a hello-world invocation.
+	format, globalName := api.FormatESModule, ""
+	if hasCJS {
+		format, globalName = api.FormatIIFE, GlobalName
+	}
 	opts := api.BuildOptions{
 		// The entry point resolves to main whatever its spelling (see
 		// resolve); a fixed one keeps esbuild's glob and path logic away from
@@ -188,8 +200,8 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 		Write:         false,
 		Outfile:       "bundle.js",
 		AbsWorkingDir: noFS,
-		Format:        api.FormatIIFE,
-		GlobalName:    GlobalName,
+		Format:        format,
+		GlobalName:    globalName,
 		Platform:      api.PlatformNeutral,
 		Target:        api.ESNext,
 		Supported:     supported,
@@ -205,16 +217,22 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 		Plugins:     []api.Plugin{{Name: "warren", Setup: b.setup}},
 		KeepNames:   o.keepNames,
 	}
+	banner := ""
+	if symbols {
+		banner = knownSymbols
+	}
 	if hasCJS {
-		opts.Banner = map[string]string{"js": knownSymbols}
+		opts.Banner = map[string]string{"js": banner}
 	} else {
-		opts.Banner = map[string]string{"js": `"use strict";` + knownSymbols}
+		opts.Banner = map[string]string{"js": `"use strict";` + banner + esmOpen}
+		opts.Footer = map[string]string{"js": esmClose}
 	}
 	res := api.Build(opts)
 	if len(res.Errors) > 0 {
 		return nil, toError(res.Errors)
 	}
 	var js, sm []byte
+	var err error
 	for _, f := range res.OutputFiles {
 		switch {
 		case strings.HasSuffix(f.Path, ".js.map"):
@@ -225,6 +243,11 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 	}
 	if js == nil || sm == nil {
 		return nil, plainError("esbuild produced no output")
+	}
+	if !hasCJS {
+		if js, err = esmToScript(js); err != nil {
+			return nil, err
+		}
 	}
 	script, err := inlineSourceMap(js, sm)
 	if err != nil {

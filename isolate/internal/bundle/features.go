@@ -15,6 +15,7 @@ var gojaUnsupported = map[string]bool{
 	"dynamic-import":  false, // import() of a bundled module becomes a resolved promise
 	"decorators":      false, // JS (TC39) decorators and `accessor` fields
 	"using":           false, // `using` / `await using` (needs knownSymbols below)
+	"import-meta":     false, // a classic script has no import.meta: it becomes {} (with a warning)
 
 	// esbuild cannot lower these regexp flags; marking them unsupported turns
 	// the literal into `new RegExp(...)`, so only the code that uses the regexp
@@ -69,4 +70,13 @@ func isIdentByte(c byte) bool {
 // Symbol[name] is missing. Defining the missing ones as exactly those symbols
 // makes author code that names them (`[Symbol.asyncIterator]() {...}`) agree
 // with the lowered helpers. A host that defines them first keeps its own.
+//
+// It runs only when some module names one of them (see needsKnownSymbols):
+// touching Symbol and iterating an array materialise goja's lazy built-ins,
+// ~40 µs per fresh runtime, most of a hello-world call.
 const knownSymbols = `for (const n of ["asyncIterator", "dispose", "asyncDispose"]) Symbol[n] ??= Symbol.for("Symbol." + n);`
+
+// needsKnownSymbols reports whether src names a symbol knownSymbols defines.
+func needsKnownSymbols(src string) bool {
+	return strings.Contains(src, "Symbol.asyncIterator") || strings.Contains(src, "Symbol.dispose") || strings.Contains(src, "Symbol.asyncDispose")
+}

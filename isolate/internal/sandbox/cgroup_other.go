@@ -6,7 +6,7 @@ import "errors"
 
 const cgroupLayer = "cgroup-v1-memory"
 
-type cgroupPool struct{}
+type cgroupPool struct{ dir string }
 
 type workerCgroup struct{}
 

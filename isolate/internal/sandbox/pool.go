@@ -204,7 +204,7 @@ type Pool struct {
 	nextID    uint64
 	forks     chan func() // run by forkLoop on its locked OS thread
 	started   chan error  // NewPool's first outcome (buffered, written once)
-	reported  bool       // the first outcome was sent
+	reported  bool        // the first outcome was sent
 
 	spawned, killed, crashed, startFailures uint64
 
@@ -769,11 +769,47 @@ func (p *Pool) Call(ctx context.Context, req []byte, opts CallOptions, onCall fu
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("sandbox: waiting for a worker: %w", err)
 	}
-	w, err := p.acquire(ctx)
-	if err != nil {
-		return nil, err
+	for attempt := 0; ; attempt++ {
+		w, err := p.acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := p.callOn(ctx, w, req, opts, onCall)
+		if err == nil {
+			return resp, nil
+		}
+		if attempt == 0 && p.lostBeforeCall(w, err) {
+			continue
+		}
+		return nil, p.failed(ctx, w, err)
 	}
+}
 
+// lostBeforeCall reports (and retires w) if w was gone before it could read the request:
+// it died while idle and was not reaped yet. Nothing ran, so the call can go to another
+// worker.
+func (p *Pool) lostBeforeCall(w *worker, err error) bool {
+	var rwe *requestWriteError
+	if !errors.As(err, &rwe) || w.reason() != "" {
+		return false
+	}
+	p.mu.Lock()
+	p.retire(w, causeCrashed)
+	p.mu.Unlock()
+	w.abort("ipc")
+	p.log.Info("sandbox: worker lost before the call, retrying", "pid", w.pid, "err", rwe.err)
+	return true
+}
+
+// requestWriteError reports that the request could not be handed to the worker.
+type requestWriteError struct{ err error }
+
+func (e *requestWriteError) Error() string { return "sandbox: sending request: " + e.err.Error() }
+func (e *requestWriteError) Unwrap() error { return e.err }
+
+// callOn runs one call on w. On success w is back in the pool (or retired if a deadline or
+// cancellation fired at the same moment); on error the caller handles w.
+func (p *Pool) callOn(ctx context.Context, w *worker, req []byte, opts CallOptions, onCall func([]byte) ([]byte, error)) ([]byte, error) {
 	var stopCtx func() bool
 	if ctx.Done() != nil {
 		stopCtx = context.AfterFunc(ctx, func() { w.abort(abortCanceled) })
@@ -799,13 +835,13 @@ func (p *Pool) Call(ctx context.Context, req []byte, opts CallOptions, onCall fu
 		}
 		return resp, nil
 	}
-	return nil, p.failed(ctx, w, err)
+	return nil, err
 }
 
 // roundTrip runs one request on w's channel.
 func (p *Pool) roundTrip(w *worker, req []byte, onCall func([]byte) ([]byte, error)) (resp []byte, err error) {
 	if err := writeFrame(w.bw, frameRequest, req); err != nil {
-		return nil, err
+		return nil, &requestWriteError{err}
 	}
 	for {
 		typ, payload, err := readFrame(w.br)
@@ -882,7 +918,7 @@ func (p *Pool) failed(ctx context.Context, w *worker, ioErr error) error {
 	}
 	w.waitExit(reapWait)
 	ce := w.crashError(reason)
-	p.log.Info("sandbox: worker lost", "pid", w.pid, "reason", ce.Reason, "err", ce)
+	p.log.Info("sandbox: worker lost", "pid", w.pid, "reason", ce.Reason, "err", ce, "io", ioErr)
 	return ce
 }
 

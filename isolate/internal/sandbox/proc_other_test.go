@@ -17,3 +17,13 @@ func processGone(pid int) error {
 	p.Release()
 	return errors.New("still exists")
 }
+
+func killProcess(pid int) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	return p.Kill()
+}
+
+func exitedUnreaped(pid int) bool { return false }

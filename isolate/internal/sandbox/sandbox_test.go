@@ -419,6 +419,26 @@ func TestConcurrentCallsWhileKilling(t *testing.T) {
 	}
 }
 
+// A worker that dies while idle is replaced; calls do not fail because of it, even when
+// they pick it up before the pool has noticed.
+func TestIdleWorkerDeath(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("uses unix signals")
+	}
+	p := newTestPool(t, Config{Workers: 1, Spares: -1})
+	for i := range 5 {
+		pid, _ := strconv.Atoi(call(t, p, "pid"))
+		if err := killProcess(pid); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, "the worker to exit", func() bool { return processGone(pid) == nil || exitedUnreaped(pid) })
+		if got := call(t, p, "echo "+strconv.Itoa(i)); got != strconv.Itoa(i) {
+			t.Fatalf("echo: %q", got)
+		}
+	}
+	waitFor(t, 10*time.Second, "crash count", func() bool { return p.Stats().Crashed == 5 })
+}
+
 func TestCtxCanceledWhileWaiting(t *testing.T) {
 	p := newTestPool(t, Config{Workers: 1, Spares: -1})
 	entered := make(chan struct{})

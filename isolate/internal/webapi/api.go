@@ -37,8 +37,9 @@ type Options struct {
 	// Rand feeds crypto.getRandomValues and crypto.randomUUID; nil means
 	// crypto/rand.
 	Rand io.Reader
-	// Now is the clock for performance.now(), performance.timeOrigin and
-	// Event.timeStamp; nil means time.Now.
+	// Now is the clock for performance.now(), performance.timeOrigin,
+	// Event.timeStamp and console.time; nil means time.Now. Date is not
+	// affected.
 	Now func() time.Time
 }
 

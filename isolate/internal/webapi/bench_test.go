@@ -72,3 +72,32 @@ func BenchmarkEchoRequest(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkFirstUse measures a fresh runtime plus the first use of one
+// global (which builds it); subtract BenchmarkInstall for the global alone.
+func BenchmarkFirstUse(b *testing.B) {
+	for _, c := range []struct{ name, src string }{
+		{"URL", `new URL("https://example.com/a?b=1").searchParams.get("b")`},
+		{"Headers", `new Headers({a: "1"}).get("a")`},
+		{"Request", `new Request("https://example.com/", {method: "POST", body: "x"})`},
+		{"TextEncoder", `new TextEncoder().encode("x")`},
+		{"console.log", `console.log("x", {a: 1})`},
+		{"crypto.randomUUID", `crypto.randomUUID()`},
+		{"structuredClone", `structuredClone({a: [1]})`},
+		{"btoa", `btoa("x")`},
+		{"AbortController", `new AbortController().abort()`},
+		{"DOMException", `new DOMException("x", "AbortError")`},
+	} {
+		p := goja.MustCompile(c.name, c.src, true)
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				vm := goja.New()
+				Install(vm, Options{Log: func(string, string) {}})
+				if _, err := vm.RunProgram(p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -88,7 +88,7 @@ var blobClass = &classDef{
 		}),
 		method("text", 0, func(a *API, call goja.FunctionCall) goja.Value {
 			b := this[*blobState](a, call)
-			return a.promiseTry(func() goja.Value { return a.vm.ToValue(decodeUTF8(b.data, false, false)) })
+			return a.promiseTry(func() goja.Value { return a.vm.ToValue(decodeUTF8(b.data, false)) })
 		}),
 		method("arrayBuffer", 0, func(a *API, call goja.FunctionCall) goja.Value {
 			b := this[*blobState](a, call)

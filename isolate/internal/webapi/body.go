@@ -38,6 +38,10 @@ func (a *API) extractBody(v goja.Value) (data []byte, contentType string, has bo
 	if b, ok := a.bufferSource(o); ok {
 		return slices.Clone(b), "", true
 	}
+	// A stream would otherwise become the text "[object ReadableStream]".
+	if _, ok := goja.AssertFunction(o.Get("getReader")); ok {
+		a.typeError("ReadableStream bodies are not supported by warren; pass a string, ArrayBuffer, typed array, Blob or URLSearchParams")
+	}
 	return []byte(a.str(v)), "text/plain;charset=UTF-8", true
 }
 
@@ -70,9 +74,9 @@ func (a *API) read(b *body, kind int, contentType func() string) goja.Value {
 		}
 		switch kind {
 		case readText:
-			return a.vm.ToValue(decodeUTF8(data, false, false))
+			return a.vm.ToValue(decodeUTF8(data, false))
 		case readJSON:
-			return a.jsonParse(decodeUTF8(data, false, false))
+			return a.jsonParse(decodeUTF8(data, false))
 		case readArrayBuffer:
 			return a.newArrayBuffer(slices.Clone(data))
 		case readBytes:

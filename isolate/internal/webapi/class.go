@@ -12,7 +12,7 @@ import (
 // placed between the constructor and Function.prototype), and instances that
 // are goja dynamic objects over a Go state (a hostObject), which answer their
 // attributes (status, url, href...) directly. A function object costs about
-// a microsecond in goja; a hello-world invocation must cost a few tens.
+// a microsecond in goja; a hello-world invocation must cost a few tens of µs.
 
 type classID int
 
@@ -36,21 +36,21 @@ type memberFunc func(a *API) goja.Value
 // members is an immutable, package-level table of lazily built members.
 type members struct {
 	names []string
-	make  map[string]memberFunc
+	build map[string]memberFunc
 }
 
 func newMembers(list ...member) *members {
-	m := &members{make: make(map[string]memberFunc, len(list))}
+	m := &members{build: make(map[string]memberFunc, len(list))}
 	for _, e := range list {
 		m.names = append(m.names, e.name)
-		m.make[e.name] = e.make
+		m.build[e.name] = e.build
 	}
 	return m
 }
 
 type member struct {
-	name string
-	make memberFunc
+	name  string
+	build memberFunc
 }
 
 // method declares a function member.
@@ -219,7 +219,7 @@ func (l *lazyObject) Get(key string) goja.Value {
 		l.put(key, v)
 		return v
 	}
-	mk := l.m.make[key]
+	mk := l.m.build[key]
 	if mk == nil {
 		return nil
 	}
@@ -237,7 +237,7 @@ func (l *lazyObject) put(key string, v goja.Value) {
 
 func (l *lazyObject) Set(key string, val goja.Value) bool {
 	_, known := l.vals[key]
-	if !known && l.m.make[key] == nil && !(key == "constructor" && l.hasCls) {
+	if !known && l.m.build[key] == nil && !(key == "constructor" && l.hasCls) {
 		l.extra = append(l.extra, key)
 	}
 	if val == nil {
@@ -251,7 +251,7 @@ func (l *lazyObject) Has(key string) bool {
 	if v, ok := l.vals[key]; ok {
 		return v != nil
 	}
-	return l.m.make[key] != nil || (key == "constructor" && l.hasCls)
+	return l.m.build[key] != nil || (key == "constructor" && l.hasCls)
 }
 
 func (l *lazyObject) Delete(key string) bool {
@@ -317,8 +317,18 @@ func (h *hostObject) Set(key string, val goja.Value) bool {
 	return true
 }
 
+// attrChecker is implemented by states whose get is costly for some key.
+type attrChecker interface{ hasAttr(key string) bool }
+
+func (h *hostObject) isAttr(key string) bool {
+	if c, ok := h.st.(attrChecker); ok {
+		return c.hasAttr(key)
+	}
+	return h.st.get(h.a, key) != nil
+}
+
 func (h *hostObject) Has(key string) bool {
-	if h.st.get(h.a, key) != nil {
+	if h.isAttr(key) {
 		return true
 	}
 	_, ok := h.vals[key]
@@ -326,7 +336,7 @@ func (h *hostObject) Has(key string) bool {
 }
 
 func (h *hostObject) Delete(key string) bool {
-	if h.st.get(h.a, key) != nil {
+	if h.isAttr(key) {
 		return false
 	}
 	if _, ok := h.vals[key]; ok {

@@ -60,8 +60,14 @@ func (c *cloner) clone(v goja.Value, depth int) goja.Value {
 	if _, ok := goja.AssertFunction(o); ok {
 		c.fail("function")
 	}
-	if o.ExportType() == proxyType {
+	switch o.ExportType() {
+	case proxyType:
 		c.fail("#<Object>")
+	case promiseType:
+		c.fail("#<Promise>")
+	}
+	if isMap(o) || isSet(o) {
+		return c.collection(o, isMap(o), depth)
 	}
 	if h, ok := asHost(o); ok {
 		if b, ok := h.st.(*blobState); ok {
@@ -77,7 +83,7 @@ func (c *cloner) clone(v goja.Value, depth int) goja.Value {
 		c.memo[o] = ro
 		return ro
 	}
-	if isTypedArray(o) || (a.intrinsic("DataView") != nil && a.vm.InstanceOf(o, a.intrinsic("DataView"))) {
+	if isTypedArray(o) || a.isDataView(o) {
 		return c.view(o, depth)
 	}
 	switch o.ClassName() {
@@ -89,21 +95,30 @@ func (c *cloner) clone(v goja.Value, depth int) goja.Value {
 		r := a.construct("RegExp", o.Get("source"), o.Get("flags"))
 		c.memo[o] = r
 		return r
-	case "Boolean", "Number", "String":
+	case "Boolean", "Number":
 		r := a.vm.ToValue(o.Export()).ToObject(a.vm)
+		c.memo[o] = r
+		return r
+	case "String":
+		r := a.vm.ToValue(o.String()).ToObject(a.vm)
 		c.memo[o] = r
 		return r
 	case "Error":
 		return c.error(o, depth)
-	case "Map", "Set":
-		return c.collection(o, depth)
 	case "Array":
 		r := a.vm.NewArray()
 		c.memo[o] = r
 		_ = r.Set("length", o.Get("length"))
 		c.props(o, r, depth)
 		return r
-	case "Object", "Arguments", "Math", "JSON", "global":
+	case "Object", "Arguments":
+		for _, weak := range []string{"WeakMap", "WeakSet"} {
+			if hasTag(o, weak) {
+				if w := a.intrinsic(weak); w != nil && a.vm.InstanceOf(o, w) {
+					c.fail("#<" + weak + ">")
+				}
+			}
+		}
 		r := a.vm.NewObject()
 		c.memo[o] = r
 		c.props(o, r, depth)
@@ -169,9 +184,8 @@ func (c *cloner) error(o *goja.Object, depth int) goja.Value {
 	return r
 }
 
-func (c *cloner) collection(o *goja.Object, depth int) goja.Value {
+func (c *cloner) collection(o *goja.Object, isMap bool, depth int) goja.Value {
 	a := c.a
-	isMap := o.ClassName() == "Map"
 	name, add := "Set", "add"
 	if isMap {
 		name, add = "Map", "set"

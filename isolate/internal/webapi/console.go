@@ -344,11 +344,20 @@ func (in *inspector) value(v goja.Value, depth int, nested bool) {
 }
 
 // get reads a property without letting a throwing getter escape.
-func (in *inspector) get(o *goja.Object, key string) (v goja.Value) {
-	if ex := in.a.vm.Try(func() { v = o.Get(key) }); ex != nil {
-		return in.a.vm.ToValue("[Thrown: " + ex.Value().String() + "]")
-	}
+func (in *inspector) get(o *goja.Object, key string) goja.Value {
+	v, _ := in.tryGet(o, key)
 	return v
+}
+
+func (in *inspector) tryGet(o *goja.Object, key string) (v goja.Value, thrown string) {
+	if ex := in.a.vm.Try(func() { v = o.Get(key) }); ex != nil {
+		var msg string
+		if ex := in.a.vm.Try(func() { msg = ex.Value().String() }); ex != nil {
+			msg = "exception"
+		}
+		return goja.Undefined(), msg
+	}
+	return v, ""
 }
 
 func (in *inspector) ctorName(o *goja.Object) string {
@@ -408,7 +417,12 @@ func (in *inspector) object(o *goja.Object, depth int) {
 	case "RegExp":
 		b.WriteString(o.String())
 		return
-	case "Promise":
+	}
+	if isMap(o) || isSet(o) {
+		in.collection(o, isMap(o), depth)
+		return
+	}
+	if o.ExportType() == promiseType {
 		b.WriteString("Promise { ")
 		if p, ok := o.Export().(*goja.Promise); ok {
 			switch p.State() {
@@ -423,6 +437,8 @@ func (in *inspector) object(o *goja.Object, depth int) {
 		}
 		b.WriteString(" }")
 		return
+	}
+	switch o.ClassName() {
 	case "Array":
 		n := in.get(o, "length").ToInteger()
 		if depth < 0 {
@@ -430,9 +446,6 @@ func (in *inspector) object(o *goja.Object, depth int) {
 			return
 		}
 		in.list(o, n, depth)
-		return
-	case "Map", "Set":
-		in.collection(o, o.ClassName() == "Map", depth)
 		return
 	}
 	name := in.ctorName(o)
@@ -499,7 +512,11 @@ func (in *inspector) props(o *goja.Object, keys []string, depth int) {
 			b.WriteString(quoteJS(k))
 		}
 		b.WriteString(": ")
-		in.value(in.get(o, k), depth-1, true)
+		if v, thrown := in.tryGet(o, k); thrown != "" {
+			b.WriteString("[Thrown: " + thrown + "]")
+		} else {
+			in.value(v, depth-1, true)
+		}
 	}
 	b.WriteString(" }")
 }

@@ -24,12 +24,19 @@
 // Standard made after its release ("^" percent-encoded in paths; a space
 // ending an opaque path before "?" or "#" encoded as %20).
 //
-// Instances of the Go-backed classes differ from browser objects in ways
-// ordinary code does not notice: their attributes are own properties
-// (resp.hasOwnProperty("status") is true), a subclass cannot override an
-// attribute with a getter, and they cannot carry private fields (#x) or
-// symbol-keyed properties, nor be frozen. Prototype members are not listed
-// by Object.getOwnPropertyNames.
+// Instances of the Go-backed classes (Request, Response, Headers, URL,
+// URLSearchParams, Blob, TextEncoder, TextDecoder, CryptoKey) differ from
+// browser objects in ways ordinary code does not notice: their attributes
+// are own properties (resp.hasOwnProperty("status") is true), a subclass
+// cannot override an attribute with a getter, and they cannot carry private
+// fields (#x), symbol-keyed or accessor own properties, nor be frozen.
+// Prototype members are not listed by Object.getOwnPropertyNames, and only
+// Headers, URLSearchParams and Blob have a Symbol.toStringTag. Calling one of
+// these constructors without new constructs (goja cannot tell the calls
+// apart). A global that was never used cannot be deleted (it has no own
+// property yet); assigning to it works. Event, EventTarget, AbortSignal,
+// AbortController and DOMException are ordinary JS classes and have none of
+// these differences.
 //
 // # Not implemented
 //
@@ -46,6 +53,8 @@
 //     encrypt, decrypt, generateKey, deriveKey, deriveBits, wrapKey,
 //     unwrapKey and other algorithms are undefined or reject with
 //     NotSupportedError. crypto.DigestStream is undefined.
+//   - DOMException's legacy code constants (DOMException.ABORT_ERR, ...);
+//     the code attribute is there.
 //   - structuredClone's transfer option (a non-empty list throws
 //     DataCloneError).
 //   - request.cf, request.fetcher, WebSocket, WebSocketPair, caches,

@@ -89,7 +89,7 @@ const bom = "\uFEFF"
 
 // decodeUTF8 is the Encoding Standard's "UTF-8 decode" (BOM stripped) or,
 // with keepBOM, "UTF-8 decode without BOM".
-func decodeUTF8(b []byte, fatal, keepBOM bool) string {
+func decodeUTF8(b []byte, keepBOM bool) string {
 	var d utf8Decoder
 	out, _ := d.decode(nil, b, true, false)
 	s := string(out)
@@ -101,8 +101,8 @@ func decodeUTF8(b []byte, fatal, keepBOM bool) string {
 
 // utf16Decoder is the Encoding Standard's shared UTF-16 decoder.
 type utf16Decoder struct {
-	be       bool
-	lead     int // -1: none
+	be        bool
+	lead      int // -1: none
 	surrogate int // -1: none
 }
 

@@ -12,7 +12,7 @@ import (
 // dispatch is mostly calling JS. The sources are compiled once per process
 // and run in a runtime only when one of these globals is first used.
 
-const domExceptionSource = `(function () {
+const domExceptionSource = `(function (toStringTag) {
 'use strict';
 const codes = {
   IndexSizeError: 1, HierarchyRequestError: 3, WrongDocumentError: 4, InvalidCharacterError: 5,
@@ -24,13 +24,13 @@ const codes = {
 class DOMException extends Error {
   #name;
   constructor(message = '', options = undefined) {
-    super(String(message));
+    super(` + "`${message}`" + `);
     let name = 'Error';
     if (options !== null && typeof options === 'object') {
-      if (options.name !== undefined) name = String(options.name);
+      if (options.name !== undefined) name = ` + "`${options.name}`" + `;
       if ('cause' in options) Object.defineProperty(this, 'cause', { value: options.cause, writable: true, configurable: true });
     } else if (options !== undefined) {
-      name = String(options);
+      name = ` + "`${options}`" + `;
     }
     this.#name = name;
     const st = this.stack, nl = typeof st === 'string' ? st.indexOf('\n') : -1;
@@ -38,27 +38,23 @@ class DOMException extends Error {
   }
   get name() { return this.#name; }
   get code() { return codes[this.#name] || 0; }
-}
-Object.defineProperty(DOMException.prototype, Symbol.toStringTag, { value: 'DOMException', configurable: true });
-const names = ['INDEX_SIZE_ERR', 1, 'DOMSTRING_SIZE_ERR', 2, 'HIERARCHY_REQUEST_ERR', 3, 'WRONG_DOCUMENT_ERR', 4,
-  'INVALID_CHARACTER_ERR', 5, 'NO_DATA_ALLOWED_ERR', 6, 'NO_MODIFICATION_ALLOWED_ERR', 7, 'NOT_FOUND_ERR', 8,
-  'NOT_SUPPORTED_ERR', 9, 'INUSE_ATTRIBUTE_ERR', 10, 'INVALID_STATE_ERR', 11, 'SYNTAX_ERR', 12,
-  'INVALID_MODIFICATION_ERR', 13, 'NAMESPACE_ERR', 14, 'INVALID_ACCESS_ERR', 15, 'VALIDATION_ERR', 16,
-  'TYPE_MISMATCH_ERR', 17, 'SECURITY_ERR', 18, 'NETWORK_ERR', 19, 'ABORT_ERR', 20, 'URL_MISMATCH_ERR', 21,
-  'QUOTA_EXCEEDED_ERR', 22, 'TIMEOUT_ERR', 23, 'INVALID_NODE_TYPE_ERR', 24, 'DATA_CLONE_ERR', 25];
-for (let i = 0; i < names.length; i += 2) {
-  Object.defineProperty(DOMException, names[i], { value: names[i + 1], enumerable: true });
-  Object.defineProperty(DOMException.prototype, names[i], { value: names[i + 1], enumerable: true });
+  get [toStringTag]() { return 'DOMException'; }
 }
 return DOMException;
 })`
 
+// The sources avoid Map, Symbol, for-of and Array methods where they can:
+// touching one materializes goja's lazy built-in (Map.prototype alone is a
+// dozen function objects), which costs more than the classes themselves.
 const eventsSource = `(function (hooks) {
 'use strict';
-const DOMException = hooks.DOMException;
+const domException = hooks.domException;
 const now = hooks.now;
 const reportError = hooks.reportError;
+const toStringTag = hooks.toStringTag;
+const defineProperty = Object.defineProperty;
 const NONE = 0, CAPTURING_PHASE = 1, AT_TARGET = 2, BUBBLING_PHASE = 3;
+const tag = (C, name) => defineProperty(C.prototype, toStringTag, { value: name, configurable: true });
 
 let eventInternals;
 class Event {
@@ -69,10 +65,14 @@ class Event {
     if (arguments.length === 0) throw new TypeError("Failed to construct 'Event': 1 argument required, but only 0 present.");
     if (init !== undefined && init !== null && typeof init !== 'object' && typeof init !== 'function')
       throw new TypeError("Failed to construct 'Event': The provided value is not of type 'EventInit'.");
-    this.#type = String(type);
-    this.#bubbles = !!(init && init.bubbles);
-    this.#cancelable = !!(init && init.cancelable);
-    this.#composed = !!(init && init.composed);
+    this.#type = ` + "`${type}`" + `;
+    if (init) {
+      this.#bubbles = !!init.bubbles;
+      this.#cancelable = !!init.cancelable;
+      this.#composed = !!init.composed;
+    } else {
+      this.#bubbles = this.#cancelable = this.#composed = false;
+    }
     this.#timeStamp = now();
   }
   get type() { return this.#type; }
@@ -94,11 +94,15 @@ class Event {
   preventDefault() { if (this.#cancelable && !this.#passive) this.#defaultPrevented = true; }
   stopPropagation() { this.#stop = true; }
   stopImmediatePropagation() { this.#stop = true; this.#stopImmediate = true; }
+  static NONE = NONE;
+  static CAPTURING_PHASE = CAPTURING_PHASE;
+  static AT_TARGET = AT_TARGET;
+  static BUBBLING_PHASE = BUBBLING_PHASE;
   static {
     eventInternals = {
       is: (e) => typeof e === 'object' && e !== null && #type in e,
       begin(e, target) {
-        if (e.#dispatching) throw new DOMException('The event is already being dispatched.', 'InvalidStateError');
+        if (e.#dispatching) throw domException('The event is already being dispatched.', 'InvalidStateError');
         e.#dispatching = true; e.#target = target; e.#currentTarget = target; e.#phase = AT_TARGET;
       },
       end(e) { e.#dispatching = false; e.#currentTarget = null; e.#phase = NONE; e.#stop = false; e.#stopImmediate = false; },
@@ -108,53 +112,64 @@ class Event {
     };
   }
 }
-for (const [k, v] of [['NONE', NONE], ['CAPTURING_PHASE', CAPTURING_PHASE], ['AT_TARGET', AT_TARGET], ['BUBBLING_PHASE', BUBBLING_PHASE]]) {
-  Object.defineProperty(Event, k, { value: v, enumerable: true });
-  Object.defineProperty(Event.prototype, k, { value: v, enumerable: true });
-}
-Object.defineProperty(Event.prototype, Symbol.toStringTag, { value: 'Event', configurable: true });
+tag(Event, 'Event');
 
-function flatten(options) {
-  if (typeof options === 'boolean') return { capture: options, once: false, passive: false, signal: undefined };
-  if (options === null || options === undefined) return { capture: false, once: false, passive: false, signal: undefined };
-  if (typeof options !== 'object' && typeof options !== 'function') return { capture: !!options, once: false, passive: false, signal: undefined };
-  return { capture: !!options.capture, once: !!options.once, passive: !!options.passive, signal: options.signal };
+function capture(options) {
+  if (options === null || options === undefined) return false;
+  if (typeof options === 'object' || typeof options === 'function') return !!options.capture;
+  return !!options;
+}
+
+function indexOf(list, callback, capture) {
+  for (let i = 0; i < list.length; i++) {
+    if (list[i].callback === callback && list[i].capture === capture) return i;
+  }
+  return -1;
 }
 
 let signalInternals;
 class EventTarget {
-  #listeners = new Map();
+  #listeners = null; // type -> listener records, created on first use
   addEventListener(type, callback, options = undefined) {
     if (arguments.length < 2) throw new TypeError("Failed to execute 'addEventListener' on 'EventTarget': 2 arguments required.");
-    const o = flatten(options);
-    if (o.signal !== undefined && !signalInternals.is(o.signal))
-      throw new TypeError("Failed to execute 'addEventListener' on 'EventTarget': member signal is not of type AbortSignal.");
+    const cap = capture(options);
+    let once = false, passive = false, signal;
+    if (options !== null && (typeof options === 'object' || typeof options === 'function')) {
+      once = !!options.once; passive = !!options.passive; signal = options.signal;
+      if (signal !== undefined && !signalInternals.is(signal))
+        throw new TypeError("Failed to execute 'addEventListener' on 'EventTarget': member signal is not of type AbortSignal.");
+    }
     if (callback === null || callback === undefined) return;
     if (typeof callback !== 'function' && typeof callback !== 'object')
       throw new TypeError("Failed to execute 'addEventListener' on 'EventTarget': The callback provided as parameter 2 is not an object.");
-    if (o.signal !== undefined && o.signal.aborted) return;
-    type = String(type);
-    let list = this.#listeners.get(type);
-    if (!list) { list = []; this.#listeners.set(type, list); }
-    if (list.some((l) => l.callback === callback && l.capture === o.capture)) return;
-    const l = { callback, capture: o.capture, once: o.once, passive: o.passive, removed: false };
-    list.push(l);
-    if (o.signal !== undefined) signalInternals.onAbort(o.signal, () => this.removeEventListener(type, callback, { capture: o.capture }));
+    if (signal !== undefined && signal.aborted) return;
+    type = ` + "`${type}`" + `;
+    if (this.#listeners === null) this.#listeners = Object.create(null);
+    let list = this.#listeners[type];
+    if (!list) list = this.#listeners[type] = [];
+    if (indexOf(list, callback, cap) >= 0) return;
+    list[list.length] = { callback, capture: cap, once, passive, removed: false };
+    if (signal !== undefined) signalInternals.onAbort(signal, () => this.removeEventListener(type, callback, { capture: cap }));
   }
   removeEventListener(type, callback, options = undefined) {
-    const capture = flatten(options).capture;
-    const list = this.#listeners.get(String(type));
+    const list = this.#listeners === null ? undefined : this.#listeners[` + "`${type}`" + `];
     if (!list) return;
-    const i = list.findIndex((l) => l.callback === callback && l.capture === capture);
-    if (i >= 0) { list[i].removed = true; list.splice(i, 1); }
+    const i = indexOf(list, callback, capture(options));
+    if (i < 0) return;
+    list[i].removed = true;
+    for (let j = i; j < list.length - 1; j++) list[j] = list[j + 1];
+    list.length--;
   }
   dispatchEvent(event) {
     if (!eventInternals.is(event)) throw new TypeError("Failed to execute 'dispatchEvent' on 'EventTarget': parameter 1 is not of type 'Event'.");
     eventInternals.begin(event, this);
     try {
-      const list = this.#listeners.get(event.type);
-      if (list) {
-        for (const l of list.slice()) {
+      const live = this.#listeners === null ? undefined : this.#listeners[event.type];
+      if (live) {
+        const list = [];
+        for (let i = 0; i < live.length; i++) list[i] = live[i];
+        for (let i = 0; i < list.length; i++) {
+          const l = list[i];
           if (l.removed) continue;
           if (l.once) this.removeEventListener(event.type, l.callback, { capture: l.capture });
           eventInternals.passive(event, l.passive);
@@ -179,12 +194,12 @@ class EventTarget {
     return !event.defaultPrevented;
   }
 }
-Object.defineProperty(EventTarget.prototype, Symbol.toStringTag, { value: 'EventTarget', configurable: true });
+tag(EventTarget, 'EventTarget');
 
 const token = {};
-const abortError = () => new DOMException('This operation was aborted', 'AbortError');
+const abortError = () => domException('This operation was aborted', 'AbortError');
 class AbortSignal extends EventTarget {
-  #aborted = false; #reason = undefined; #handler = null; #handlerListener = null; #algorithms = [];
+  #aborted = false; #reason = undefined; #handler = null; #handlerListener = null; #algorithms = null;
   constructor(key = undefined) {
     if (key !== token) throw new TypeError('Illegal constructor');
     super();
@@ -207,36 +222,45 @@ class AbortSignal extends EventTarget {
     return s;
   }
   static timeout(ms) {
-    ms = Number(ms);
-    if (!(ms >= 0) || ms > Number.MAX_SAFE_INTEGER) throw new TypeError("Failed to execute 'timeout' on 'AbortSignal': Value is outside the 'unsigned long long' value range.");
+    ms = +ms;
+    if (!(ms >= 0) || ms > 9007199254740991) throw new TypeError("Failed to execute 'timeout' on 'AbortSignal': Value is outside the 'unsigned long long' value range.");
     const set = globalThis.setTimeout;
     if (typeof set !== 'function') throw new TypeError('AbortSignal.timeout needs setTimeout, which this runtime does not provide');
     const s = new AbortSignal(token);
-    set(() => AbortSignal.#signalAbort(s, new DOMException('The operation was aborted due to timeout', 'TimeoutError')), ms);
+    set(() => AbortSignal.#signalAbort(s, domException('The operation was aborted due to timeout', 'TimeoutError')), ms);
     return s;
   }
   static any(signals) {
     const list = [];
     for (const s of signals) {
       if (!AbortSignal.#is(s)) throw new TypeError("Failed to execute 'any' on 'AbortSignal': member is not of type AbortSignal.");
-      list.push(s);
+      list[list.length] = s;
     }
     const r = new AbortSignal(token);
-    for (const s of list) {
-      if (s.#aborted) { r.#aborted = true; r.#reason = s.#reason; return r; }
+    for (let i = 0; i < list.length; i++) {
+      if (list[i].#aborted) { r.#aborted = true; r.#reason = list[i].#reason; return r; }
     }
-    for (const s of list) s.#algorithms.push(() => AbortSignal.#signalAbort(r, s.#reason));
+    for (let i = 0; i < list.length; i++) {
+      const s = list[i];
+      AbortSignal.#onAbort(s, () => AbortSignal.#signalAbort(r, s.#reason));
+    }
     return r;
   }
   static #is(s) { return typeof s === 'object' && s !== null && #aborted in s; }
+  static #onAbort(s, f) {
+    if (s.#algorithms === null) s.#algorithms = [];
+    s.#algorithms[s.#algorithms.length] = f;
+  }
   static #signalAbort(s, reason) {
     if (s.#aborted) return;
     s.#aborted = true;
     s.#reason = reason === undefined ? abortError() : reason;
     const algs = s.#algorithms;
-    s.#algorithms = [];
-    for (const f of algs) {
-      try { f(); } catch (err) { reportError(err); }
+    s.#algorithms = null;
+    if (algs !== null) {
+      for (let i = 0; i < algs.length; i++) {
+        try { algs[i](); } catch (err) { reportError(err); }
+      }
     }
     s.dispatchEvent(eventInternals.trust(new Event('abort')));
   }
@@ -245,22 +269,22 @@ class AbortSignal extends EventTarget {
       is: (s) => AbortSignal.#is(s),
       create: () => new AbortSignal(token),
       abort: (s, reason) => AbortSignal.#signalAbort(s, reason),
-      onAbort: (s, f) => { s.#algorithms.push(f); },
+      onAbort: (s, f) => AbortSignal.#onAbort(s, f),
     };
   }
 }
-Object.defineProperty(AbortSignal.prototype, Symbol.toStringTag, { value: 'AbortSignal', configurable: true });
+tag(AbortSignal, 'AbortSignal');
 
 class AbortController {
   #signal = new AbortSignal(token);
   get signal() { return this.#signal; }
   abort(reason = undefined) { signalInternals.abort(this.#signal, reason); }
 }
-Object.defineProperty(AbortController.prototype, Symbol.toStringTag, { value: 'AbortController', configurable: true });
+tag(AbortController, 'AbortController');
 
 return {
   Event, EventTarget, AbortSignal, AbortController,
-  isSignal: signalInternals.is, newSignal: signalInternals.create, abortSignal: signalInternals.abort,
+  isSignal: signalInternals.is, newSignal: signalInternals.create,
 };
 })`
 
@@ -292,7 +316,7 @@ func (a *API) runFactory(p *goja.Program, args ...goja.Value) goja.Value {
 
 func (a *API) domExceptionClass() *goja.Object {
 	if a.domExc == nil {
-		a.domExc = a.runFactory(domExceptionProgram()).(*goja.Object)
+		a.domExc = a.runFactory(domExceptionProgram(), goja.SymToStringTag).(*goja.Object)
 	}
 	return a.domExc
 }
@@ -307,10 +331,9 @@ func (a *API) domException(msg, name string) *goja.Object {
 }
 
 type eventsJS struct {
-	obj         *goja.Object
-	isSignal    goja.Callable
-	newSignal   goja.Callable
-	abortSignal goja.Callable
+	obj       *goja.Object
+	isSignal  goja.Callable
+	newSignal goja.Callable
 }
 
 func (a *API) eventClasses() *goja.Object {
@@ -322,7 +345,10 @@ func (a *API) eventsJS() *eventsJS {
 		return a.events
 	}
 	hooks := a.vm.NewObject()
-	_ = hooks.Set("DOMException", a.domExceptionClass())
+	_ = hooks.Set("domException", a.newFunc("domException", 2, func(call goja.FunctionCall) goja.Value {
+		return a.domException(a.str(call.Argument(0)), a.str(call.Argument(1)))
+	}))
+	_ = hooks.Set("toStringTag", goja.SymToStringTag)
 	_ = hooks.Set("now", a.newFunc("now", 0, func(goja.FunctionCall) goja.Value { return a.vm.ToValue(a.perfNow()) }))
 	_ = hooks.Set("reportError", a.newFunc("reportError", 1, func(call goja.FunctionCall) goja.Value {
 		a.emit("error", "Uncaught "+a.inspect(call.Argument(0), inspectDepth))
@@ -332,7 +358,6 @@ func (a *API) eventsJS() *eventsJS {
 	ev := &eventsJS{obj: o}
 	ev.isSignal, _ = goja.AssertFunction(o.Get("isSignal"))
 	ev.newSignal, _ = goja.AssertFunction(o.Get("newSignal"))
-	ev.abortSignal, _ = goja.AssertFunction(o.Get("abortSignal"))
 	a.events = ev
 	return ev
 }

@@ -44,8 +44,18 @@ func (r *requestState) get(a *API, key string) goja.Value {
 	return nil
 }
 
+// hasAttr answers without building the attribute: "signal" would run the
+// events prelude.
+func (r *requestState) hasAttr(key string) bool {
+	switch key {
+	case "method", "url", "headers", "redirect", "signal", "bodyUsed", "integrity", "keepalive":
+		return true
+	}
+	return false
+}
+
 func (r *requestState) set(a *API, key string, v goja.Value) (known, ok bool) {
-	return r.get(a, key) != nil, false
+	return r.hasAttr(key), false
 }
 
 func (r *requestState) clone() *requestState {
@@ -167,7 +177,8 @@ func (a *API) newRequestState(input, initV goja.Value) *requestState {
 }
 
 // NewRequest makes the JS Request a fetch handler receives. Its headers are
-// immutable, as on Cloudflare.
+// immutable, as on Cloudflare. The body is not copied: do not modify
+// hr.Body afterwards.
 func (a *API) NewRequest(hr *HTTPRequest) (*goja.Object, error) {
 	u, err := parseURL(hr.URL, nil)
 	if err != nil {

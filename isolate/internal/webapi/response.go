@@ -159,7 +159,7 @@ var responseClass = &classDef{
 }
 
 // NewResponse makes a JS Response, as fetch() resolves to. Its headers are
-// immutable.
+// immutable. The body is not copied: do not modify hr.Body afterwards.
 func (a *API) NewResponse(hr *HTTPResponse) (*goja.Object, error) {
 	if hr.Status < 0 || hr.Status > 999 {
 		return nil, fmt.Errorf("webapi: invalid response status %d", hr.Status)
@@ -215,6 +215,8 @@ func (a *API) ExportResponse(v goja.Value) (*HTTPResponse, error) {
 	return hr, nil
 }
 
+var promiseType = reflect.TypeOf((*goja.Promise)(nil))
+
 // describe names a JS value for error messages: "undefined", "a string",
 // "an object (Object)", "a Promise". It may be called from Go, outside any
 // JS call, so guest getters run under Try.
@@ -241,22 +243,31 @@ func (a *API) describe(v goja.Value) string {
 		}
 		return "a primitive"
 	}
+	desc := "an object"
+	_ = a.vm.Try(func() { describeObject(o, &desc) })
+	return desc
+}
+
+// describeObject may run guest code (getters, proxy traps) and throw, so it
+// improves *desc step by step.
+func describeObject(o *goja.Object, desc *string) {
 	if _, ok := goja.AssertFunction(o); ok {
-		return "a function"
+		*desc = "a function"
+		return
 	}
-	switch o.ClassName() {
-	case "Promise":
-		return "a Promise (did you forget to await it?)"
-	case "Array":
-		return "an array"
+	if o.ExportType() == promiseType {
+		*desc = "a Promise (did you forget to await it?)"
+		return
 	}
 	name := o.ClassName()
-	_ = a.vm.Try(func() {
-		if c, ok := o.Get("constructor").(*goja.Object); ok {
-			if n := c.Get("name"); n != nil && goja.IsString(n) && n.String() != "" {
-				name = n.String()
-			}
+	if name == "Array" {
+		*desc = "an array"
+		return
+	}
+	*desc = "an object (" + name + ")"
+	if c, ok := o.Get("constructor").(*goja.Object); ok {
+		if n := c.Get("name"); n != nil && goja.IsString(n) && n.String() != "" {
+			*desc = "an object (" + n.String() + ")"
 		}
-	})
-	return "an object (" + name + ")"
+	}
 }

@@ -81,7 +81,7 @@ func formDecode(s string) string {
 			b = append(b, c)
 		}
 	}
-	return decodeUTF8(b, false, true)
+	return decodeUTF8(b, true)
 }
 
 // toValidUTF8 is decodeUTF8 for strings, free when s is valid already.
@@ -89,7 +89,7 @@ func toValidUTF8(s string) string {
 	if utf8.ValidString(s) {
 		return s
 	}
-	return decodeUTF8([]byte(s), false, true)
+	return decodeUTF8([]byte(s), true)
 }
 
 // formEncode is the application/x-www-form-urlencoded byte serializer.

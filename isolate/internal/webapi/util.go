@@ -191,6 +191,19 @@ func asArrayBuffer(o *goja.Object) (goja.ArrayBuffer, bool) {
 	return ab, ok
 }
 
+var (
+	mapExportType   = reflect.TypeOf([][2]any(nil))
+	sliceExportType = reflect.TypeOf([]any(nil))
+)
+
+// isMap and isSet recognise Map and Set objects by goja's export types,
+// which guest code cannot fake (goja gives them no class name).
+func isMap(o *goja.Object) bool { return o.ExportType() == mapExportType && o.ClassName() == "Object" }
+
+func isSet(o *goja.Object) bool {
+	return o.ExportType() == sliceExportType && o.ClassName() == "Object"
+}
+
 // isTypedArray reports whether o is a genuine typed array. The export type
 // comes from goja's internal object kind, which guest code cannot fake.
 func isTypedArray(o *goja.Object) bool {
@@ -214,10 +227,28 @@ func (a *API) bufferSource(v goja.Value) ([]byte, bool) {
 		}
 		return b, true
 	}
-	if dv := a.intrinsic("DataView"); dv != nil && a.vm.InstanceOf(o, dv) {
+	if a.isDataView(o) {
 		return a.dataViewBytes(o)
 	}
 	return nil, false
+}
+
+// hasTag reports whether o's Symbol.toStringTag is tag. It is a cheap first
+// check: looking up a built-in constructor by name would build it (goja
+// creates built-ins lazily), and most objects we see are plain.
+func hasTag(o *goja.Object, tag string) bool {
+	v := o.GetSymbol(goja.SymToStringTag)
+	return v != nil && goja.IsString(v) && v.String() == tag
+}
+
+// isDataView reports whether o is (or claims well enough to be) a DataView;
+// dataViewBytes validates what such an object answers.
+func (a *API) isDataView(o *goja.Object) bool {
+	if !hasTag(o, "DataView") {
+		return false
+	}
+	dv := a.intrinsic("DataView")
+	return dv != nil && a.vm.InstanceOf(o, dv)
 }
 
 // dataViewBytes reads a DataView through its accessors and checks every

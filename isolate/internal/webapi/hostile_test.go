@@ -1,0 +1,129 @@
+package webapi
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/dop251/goja"
+)
+
+// TestNoGoPanics calls every method of every class and namespace with odd
+// receivers and arguments. Any Go panic (as opposed to a JS exception)
+// crashes the test binary.
+func TestNoGoPanics(t *testing.T) {
+	e := newEnv(t)
+	var targets []string
+	for _, def := range classDefs {
+		for _, m := range def.methods.names {
+			targets = append(targets, def.name+".prototype."+m)
+		}
+		if def.statics != nil {
+			for _, m := range def.statics.names {
+				targets = append(targets, def.name+"."+m)
+			}
+		}
+	}
+	for _, ns := range []struct {
+		name string
+		m    *members
+	}{{"console", consoleMembers}, {"crypto", cryptoMembers}, {"crypto.subtle", subtleMembers}, {"performance", performanceMembers}} {
+		for _, m := range ns.m.names {
+			targets = append(targets, ns.name+"."+m)
+		}
+	}
+	for _, g := range []string{"atob", "btoa", "structuredClone", "Request", "Response", "Headers", "URL", "URLSearchParams", "Blob", "TextEncoder", "TextDecoder", "CryptoKey"} {
+		targets = append(targets, g)
+	}
+	_ = e.vm.Set("targets", targets)
+	out := e.eval(`
+		globalThis.Iterator = Object.getPrototypeOf(new Headers().keys()).constructor;
+		const dv = new DataView(new ArrayBuffer(8), 2, 4);
+		const fakeView = Object.create(DataView.prototype, {buffer: {value: new ArrayBuffer(4)}, byteOffset: {value: 2}, byteLength: {value: 2 ** 40}});
+		const trap = new Proxy({}, {get() { throw new Error("trap") }, ownKeys() { throw new Error("trap") }, has() { throw new Error("trap") }});
+		const weird = [undefined, null, 0, -1, 2 ** 53, NaN, -0, 1e300, "", "x".repeat(3000), "\uD800", Symbol("s"), {}, [], [[]], [["a"]], [[1, 2, 3]],
+			trap, {toString() { throw new Error("ts") }}, {[Symbol.iterator]() { throw new Error("it") }}, {length: 2 ** 32},
+			new Uint8Array(3), new Float32Array(2), new ArrayBuffer(5), dv, fakeView, () => 1, 10n, new Date(NaN), /x/,
+			new Headers({a: "1"}), new URLSearchParams("a=1"), new URL("https://e.com/"), new Response("r"), new Request("https://e.com/"),
+			new Blob(["b"]), new TextDecoder(), new AbortController().signal, {name: "HMAC", hash: "SHA-256"}, {name: "HMAC", hash: trap}, "sha-256", "raw"];
+		const key = await crypto.subtle.importKey("raw", new Uint8Array(8), {name: "HMAC", hash: "SHA-256"}, true, ["sign", "verify"]);
+		weird.push(key);
+		const instances = {Request: () => new Request("https://e.com/", {method: "POST", body: "x"}), Response: () => new Response("x"),
+			Headers: () => new Headers({a: "1"}), URL: () => new URL("https://e.com/?a=1"), URLSearchParams: () => new URLSearchParams("a=1"),
+			Blob: () => new Blob(["x"]), TextEncoder: () => new TextEncoder(), TextDecoder: () => new TextDecoder(), CryptoKey: () => key,
+			Iterator: () => new Headers({a: "1"}).keys()};
+		let calls = 0;
+		const resolve = (path) => path.split(".").reduce((o, k) => o[k], globalThis);
+		const swallow = (v) => { if (v && typeof v.then === "function") v.then(() => {}, () => {}); };
+		for (const target of targets) {
+			const fn = resolve(target);
+			const cls = target.split(".")[0];
+			const isCtor = !target.includes(".");
+			const thisValues = [undefined, {}, instances[cls] ? instances[cls]() : globalThis];
+			for (const self of thisValues) {
+				for (const a of weird) {
+					for (const b of [undefined, a, weird[20], weird[24], weird[36]]) {
+						calls++;
+						try {
+							if (isCtor) swallow(new fn(a, b)); else swallow(fn.call(self, a, b, a, b, a));
+						} catch (err) {}
+					}
+				}
+			}
+		}
+		for (const make of Object.values(instances)) {
+			const o = make();
+			for (const k of ["status", "headers", "url", "href", "searchParams", "size", "type", "method", "bodyUsed", "origin", "encoding", "algorithm", "usages", "signal"]) {
+				try { o[k]; o[k] = weird[12]; o[k] = "x"; } catch (err) {}
+			}
+			try { console.log(o); structuredClone(o); JSON.stringify(o); String(o); Object.keys(o); } catch (err) {}
+		}
+		return calls;
+	`)
+	if strings.HasPrefix(out, "rejected") {
+		t.Fatal(out)
+	}
+	t.Logf("%s calls, no Go panic", out)
+}
+
+// TestExportHostile feeds guest values to the Go-side API outside any JS
+// call, where a throwing getter would otherwise escape as a Go panic.
+func TestExportHostile(t *testing.T) {
+	e := newEnv(t)
+	for _, src := range []string{
+		`new Proxy({}, {get() { throw new Error("trap") }, getPrototypeOf() { throw new Error("trap") }})`,
+		`({get constructor() { throw new Error("x") }})`,
+		`Object.create(null)`,
+		`(() => { const r = Proxy.revocable({}, {}); r.revoke(); return r.proxy })()`,
+		`(() => { const r = Proxy.revocable(function () {}, {}); r.revoke(); return r.proxy })()`,
+		`Object.create(Response.prototype)`,
+		`Symbol("s")`,
+		`({then() {}})`,
+	} {
+		v, err := e.vm.RunString("(" + src + ")")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.api.ExportResponse(v); err == nil {
+			t.Errorf("ExportResponse(%s) succeeded", src)
+		}
+		if _, err := e.api.ExportRequest(v, goja.Undefined()); err == nil {
+			t.Errorf("ExportRequest(%s) succeeded", src)
+		}
+		_, err = e.api.ExportRequest(e.vm.ToValue("https://e.com/"), v)
+		if wantErr := strings.Contains(src, "Proxy") || strings.Contains(src, "Symbol") || strings.Contains(src, "revoke"); (err != nil) != wantErr {
+			t.Errorf("ExportRequest(url, %s): error %v", src, err)
+		}
+	}
+}
+
+// TestHugeInputs checks the places that allocate from guest sizes.
+func TestHugeInputs(t *testing.T) {
+	runCases(t, []jsCase{
+		{"many headers sort fast", `const h = new Headers(); for (let i = 0; i < 20000; i++) h.append("h" + i, "v"); return [...h].length`, "20000"},
+		{"many same-name headers", `const h = new Headers(); for (let i = 0; i < 20000; i++) h.append("x", "v"); return h.get("x").length`, "59998"},
+		{"fake huge view", `const f = Object.create(DataView.prototype, {buffer: {value: new ArrayBuffer(4)}, byteOffset: {value: 0}, byteLength: {value: 2 ** 40}});
+			try { return await new Response(f).text() } catch (e) { return e.name }`, "[object DataView]"},
+		{"array-like with huge length", `return await new Response({length: 2 ** 32}).text()`, "[object Object]"},
+		{"Blob of many parts", `return new Blob(new Array(10000).fill("ab")).size`, "20000"},
+	})
+}
