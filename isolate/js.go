@@ -68,10 +68,12 @@ func runJS(ctx context.Context, c *jsCall) *Result {
 		heap0 = c.heap()
 		l.heapBase = heap0
 	}
-	l.api = webapi.Install(vm, webapi.Options{Log: func(level, msg string) {
-		res.Logs = append(res.Logs, Log{Timestamp: time.Now().UnixMilli(), Level: level, Message: msg})
-	}})
-	l.installGlobals()
+	l.api = webapi.Install(vm, webapi.Options{
+		Log: func(level, msg string) {
+			res.Logs = append(res.Logs, Log{Timestamp: time.Now().UnixMilli(), Level: level, Message: msg})
+		},
+		Extra: &webapi.ExtraGlobals{Names: loopGlobals, Build: l.buildGlobal},
+	})
 	l.startWatchdog()
 	defer l.stopWatchdog()
 
@@ -249,6 +251,7 @@ func (l *loop) invoke(res *Result) error {
 	if err != nil {
 		return err
 	}
+	_ = vm.Set("__warrenEnv", env) // the env export of "cloudflare:workers"
 	var ret goja.Value
 	err = l.run(func() (err error) {
 		ret, err = handler(this, req, env, l.ctxObject())
@@ -540,20 +543,61 @@ func (l *loop) unavailableBinding(name, why string) *goja.Object {
 	return o
 }
 
-// ctxObject is the handler's third argument.
+// ctxObject is the handler's third argument. Its methods are built on
+// first use: most handlers never touch ctx.
 func (l *loop) ctxObject() *goja.Object {
-	vm := l.vm
-	o := vm.NewObject()
-	_ = o.Set("waitUntil", func(call goja.FunctionCall) goja.Value {
-		v := call.Argument(0)
-		if obj, ok := v.(*goja.Object); ok {
-			if p, ok := obj.Export().(*goja.Promise); ok {
-				l.waitUntil = append(l.waitUntil, p)
-			}
-		}
-		return goja.Undefined()
-	})
-	_ = o.Set("passThroughOnException", func() {})
-	_ = o.Set("props", vm.NewObject())
-	return o
+	return l.vm.NewDynamicObject(&ctxMethods{l: l})
 }
+
+// ctxMethods backs the ctx object (waitUntil, passThroughOnException, props).
+type ctxMethods struct {
+	l    *loop
+	vals map[string]goja.Value
+}
+
+func (c *ctxMethods) Get(key string) goja.Value {
+	if v, ok := c.vals[key]; ok {
+		return v
+	}
+	vm := c.l.vm
+	var v goja.Value
+	switch key {
+	case "waitUntil":
+		v = vm.ToValue(func(call goja.FunctionCall) goja.Value {
+			if obj, ok := call.Argument(0).(*goja.Object); ok {
+				if p, ok := obj.Export().(*goja.Promise); ok {
+					c.l.waitUntil = append(c.l.waitUntil, p)
+				}
+			}
+			return goja.Undefined()
+		})
+	case "passThroughOnException":
+		v = vm.ToValue(func() {})
+	case "props":
+		v = vm.NewObject()
+	default:
+		return nil
+	}
+	if c.vals == nil {
+		c.vals = map[string]goja.Value{}
+	}
+	c.vals[key] = v
+	return v
+}
+
+func (c *ctxMethods) Set(key string, val goja.Value) bool {
+	if c.vals == nil {
+		c.vals = map[string]goja.Value{}
+	}
+	c.vals[key] = val
+	return true
+}
+
+func (c *ctxMethods) Has(key string) bool { return c.Get(key) != nil }
+
+func (c *ctxMethods) Delete(key string) bool {
+	delete(c.vals, key)
+	return true
+}
+
+func (c *ctxMethods) Keys() []string { return []string{"waitUntil", "passThroughOnException", "props"} }

@@ -42,30 +42,44 @@ func (h *timerHeap) Pop() any {
 	t.index = -1
 	return t
 }
-func (l *loop) installGlobals() {
+// loopGlobals are the globals the event loop adds to the Web API's, built
+// on first use (most Workers never touch a timer).
+var loopGlobals = map[string]int{
+	"setTimeout": 0, "setInterval": 1, "clearTimeout": 2, "clearInterval": 3,
+	"queueMicrotask": 4, "fetch": 5,
+}
+
+// buildGlobal makes the loop global with the given index of loopGlobals.
+func (l *loop) buildGlobal(i int) goja.Value {
 	vm := l.vm
-	g := vm.GlobalObject()
-	_ = g.Set("setTimeout", func(call goja.FunctionCall) goja.Value { return l.addTimer(call, false) })
-	_ = g.Set("setInterval", func(call goja.FunctionCall) goja.Value { return l.addTimer(call, true) })
-	_ = g.Set("clearTimeout", l.clearTimer)
-	_ = g.Set("clearInterval", l.clearTimer)
-	_ = g.Set("queueMicrotask", func(call goja.FunctionCall) goja.Value {
-		fn, ok := goja.AssertFunction(call.Argument(0))
-		if !ok {
-			panic(vm.NewTypeError("queueMicrotask: argument is not a function"))
-		}
-		p, resolve, _ := vm.NewPromise()
-		_ = resolve(goja.Undefined())
-		then, _ := goja.AssertFunction(vm.ToValue(p).ToObject(vm).Get("then"))
-		_, _ = then(vm.ToValue(p), vm.ToValue(func(goja.FunctionCall) goja.Value {
-			if _, err := fn(goja.Undefined()); err != nil {
-				panic(err)
+	switch i {
+	case 0:
+		return vm.ToValue(func(call goja.FunctionCall) goja.Value { return l.addTimer(call, false) })
+	case 1:
+		return vm.ToValue(func(call goja.FunctionCall) goja.Value { return l.addTimer(call, true) })
+	case 2, 3:
+		return vm.ToValue(l.clearTimer)
+	case 4:
+		return vm.ToValue(func(call goja.FunctionCall) goja.Value {
+			fn, ok := goja.AssertFunction(call.Argument(0))
+			if !ok {
+				panic(vm.NewTypeError("queueMicrotask: argument is not a function"))
 			}
+			p, resolve, _ := vm.NewPromise()
+			_ = resolve(goja.Undefined())
+			then, _ := goja.AssertFunction(vm.ToValue(p).ToObject(vm).Get("then"))
+			_, _ = then(vm.ToValue(p), vm.ToValue(func(goja.FunctionCall) goja.Value {
+				if _, err := fn(goja.Undefined()); err != nil {
+					panic(err)
+				}
+				return goja.Undefined()
+			}))
 			return goja.Undefined()
-		}))
-		return goja.Undefined()
-	})
-	_ = g.Set("fetch", l.fetch)
+		})
+	case 5:
+		return vm.ToValue(l.fetch)
+	}
+	return goja.Undefined()
 }
 
 func (l *loop) addTimer(call goja.FunctionCall, interval bool) goja.Value {

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strconv"
 	"syscall"
+	"unsafe"
 )
 
 // hostConn wraps the host end; on unix it is a *net.UnixConn driven by the netpoller,
@@ -44,16 +45,62 @@ func newIPC(cmd *exec.Cmd) (hostConn, func(), error) {
 	return conn, func() { childFile.Close() }, nil
 }
 
-// workerConn opens the worker's end of the channel. The fd is in blocking mode (os/exec
-// hands it over that way), so reads are plain blocking syscalls: no netpoller round trip.
+// workerConn opens the worker's end of the channel: the fd os/exec handed
+// over, in blocking mode, read and written with raw system calls.
+//
+// Why raw: a worker runs one goroutine that matters (GOMAXPROCS=1) and waits
+// for the node almost all the time. Through the netpoller or os.File, every
+// read and write enters the scheduler's syscall path, which wakes the
+// runtime's sysmon thread whenever it sleeps (entersyscall): two extra
+// context switches per call, and on a paravirtualised VM a context switch
+// costs more than the invocation. A raw blocking read parks the thread in the
+// kernel with the scheduler unaware; nothing else needs the P meanwhile (the
+// worker's timers only matter while guest code runs, and the node enforces
+// its own deadline), and a signal (async preemption) ends the read with EINTR,
+// which is retried.
 func workerConn() (io.ReadWriter, error) {
 	fd, err := strconv.Atoi(os.Getenv(envFD))
 	if err != nil || fd < 3 {
 		return nil, errors.New("sandbox: " + envFD + " missing or invalid")
 	}
-	f := os.NewFile(uintptr(fd), "sandbox-ipc")
-	if f == nil {
-		return nil, errors.New("sandbox: invalid IPC fd")
+	if err := syscall.SetNonblock(fd, false); err != nil {
+		return nil, fmt.Errorf("sandbox: IPC fd: %w", err)
 	}
-	return f, nil
+	return rawFD(fd), nil
+}
+
+// rawFD reads and writes a blocking fd with raw system calls.
+type rawFD int
+
+func (f rawFD) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for {
+		n, _, errno := syscall.RawSyscall(syscall.SYS_READ, uintptr(f), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch {
+		case errno == syscall.EINTR:
+			continue
+		case errno != 0:
+			return 0, errno
+		case n == 0:
+			return 0, io.EOF
+		}
+		return int(n), nil
+	}
+}
+
+func (f rawFD) Write(p []byte) (int, error) {
+	written := 0
+	for written < len(p) {
+		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(f), uintptr(unsafe.Pointer(&p[written])), uintptr(len(p)-written))
+		switch {
+		case errno == syscall.EINTR:
+			continue
+		case errno != 0:
+			return written, errno
+		}
+		written += int(n)
+	}
+	return written, nil
 }

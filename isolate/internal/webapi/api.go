@@ -41,6 +41,17 @@ type Options struct {
 	// Event.timeStamp and console.time; nil means time.Now. Date is not
 	// affected.
 	Now func() time.Time
+	// Extra adds globals of the embedder's, built lazily like the Web API's
+	// own (nil: none).
+	Extra *ExtraGlobals
+}
+
+// ExtraGlobals are globals an embedder adds (timers, fetch): Names maps each
+// name to an index below 64 and is read-only (share one map between
+// runtimes); Build makes the value on first use.
+type ExtraGlobals struct {
+	Names map[string]int
+	Build func(index int) goja.Value
 }
 
 // API is the Web API surface installed into one goja runtime. It belongs to
@@ -53,6 +64,7 @@ type API struct {
 	origin time.Time
 
 	globals  *lazyGlobals
+	extra    *ExtraGlobals
 	classes  [numClasses]*class
 	intr     intrinsics
 	events   *eventsJS
@@ -69,7 +81,7 @@ type API struct {
 // becomes an ordinary (writable, configurable, non-enumerable) property of
 // the global object.
 func Install(vm *goja.Runtime, opts Options) *API {
-	a := &API{vm: vm, log: opts.Log, rand: opts.Rand, now: opts.Now}
+	a := &API{vm: vm, log: opts.Log, rand: opts.Rand, now: opts.Now, extra: opts.Extra}
 	if a.rand == nil {
 		a.rand = rand.Reader
 	}
@@ -194,14 +206,18 @@ func (a *API) buildGlobal(id globalID) goja.Value {
 // first Get builds the value and defines it on the global object itself, so
 // later lookups never come back here (and a deleted global stays deleted).
 type lazyGlobals struct {
-	a    *API
-	done [numGlobals]bool
-	vals [numGlobals]goja.Value
+	a         *API
+	done      [numGlobals]bool
+	vals      [numGlobals]goja.Value
+	extraDone uint64 // bit i: extra global i was defined or deleted
 }
 
 func (l *lazyGlobals) Get(key string) goja.Value {
 	id, ok := globalNames[key]
-	if !ok || l.done[id] {
+	if !ok {
+		return l.getExtra(key)
+	}
+	if l.done[id] {
 		return nil
 	}
 	v := l.vals[id]
@@ -218,16 +234,43 @@ func (l *lazyGlobals) Get(key string) goja.Value {
 	return v
 }
 
+func (l *lazyGlobals) getExtra(key string) goja.Value {
+	x := l.a.extra
+	if x == nil {
+		return nil
+	}
+	i, ok := x.Names[key]
+	if !ok || l.extraDone&(1<<i) != 0 {
+		return nil
+	}
+	v := x.Build(i)
+	if l.a.vm.GlobalObject().DefineDataProperty(key, v, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE) == nil {
+		l.extraDone |= 1 << i
+	}
+	return v
+}
+
 func (l *lazyGlobals) Set(key string, val goja.Value) bool { return false }
 
 func (l *lazyGlobals) Has(key string) bool {
 	id, ok := globalNames[key]
-	return ok && !l.done[id]
+	if !ok {
+		if x := l.a.extra; x != nil {
+			i, ok := x.Names[key]
+			return ok && l.extraDone&(1<<i) == 0
+		}
+		return false
+	}
+	return !l.done[id]
 }
 
 func (l *lazyGlobals) Delete(key string) bool {
 	if id, ok := globalNames[key]; ok {
 		l.done[id] = true
+	} else if x := l.a.extra; x != nil {
+		if i, ok := x.Names[key]; ok {
+			l.extraDone |= 1 << i
+		}
 	}
 	return true
 }
