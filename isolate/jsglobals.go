@@ -42,6 +42,7 @@ func (h *timerHeap) Pop() any {
 	t.index = -1
 	return t
 }
+
 // loopGlobals are the globals the event loop adds to the Web API's, built
 // on first use (most Workers never touch a timer).
 var loopGlobals = map[string]int{
