@@ -63,9 +63,9 @@ func ServeWorker() error {
 	}
 	defer e.close()
 	return sandbox.Serve(func(ctx context.Context, req []byte, call func([]byte) ([]byte, error)) []byte {
-		var r execRequest
-		if err := json.Unmarshal(req, &r); err != nil {
-			return mustJSON(failure(OutcomeInternalError, fmt.Sprintf("worker: bad request: %v", err)))
+		r, err := decodeExec(req)
+		if err != nil {
+			return encodeResult(failure(OutcomeInternalError, fmt.Sprintf("worker: bad request: %v", err)))
 		}
 		// Host calls are serialised on the channel, and none may be in
 		// flight when the answer goes back.
@@ -91,20 +91,12 @@ func ServeWorker() error {
 			}
 			return &rep, nil
 		}
-		res := e.execute(ctx, &r, host)
+		res := e.execute(ctx, r, host)
 		mu.Lock()
 		closed = true
 		mu.Unlock()
-		return mustJSON(res)
+		return encodeResult(res)
 	})
-}
-
-func mustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		b, _ = json.Marshal(failure(OutcomeInternalError, "encoding the result: "+err.Error()))
-	}
-	return b
 }
 
 // sandboxed runs invocations in the pool's worker processes.
@@ -152,7 +144,7 @@ func (rt *Runtime) Stats() any {
 }
 
 func (s *sandboxed) execute(ctx context.Context, r *execRequest, host hostFunc) *Result {
-	req, err := json.Marshal(r)
+	req, err := encodeExec(r)
 	if err != nil {
 		return failure(OutcomeInternalError, fmt.Sprintf("encoding the invocation: %v", err))
 	}
@@ -171,11 +163,11 @@ func (s *sandboxed) execute(ctx context.Context, r *execRequest, host hostFunc) 
 	if err != nil {
 		return crashResult(ctx, r, err)
 	}
-	var res Result
-	if err := json.Unmarshal(out, &res); err != nil {
+	res, err := decodeResult(out)
+	if err != nil {
 		return failure(OutcomeInternalError, fmt.Sprintf("decoding the worker's result: %v", err))
 	}
-	return &res
+	return res
 }
 
 // crashResult maps a worker that died or was killed to an outcome.

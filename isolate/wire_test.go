@@ -1,0 +1,86 @@
+package isolate
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+func TestWireRoundTrip(t *testing.T) {
+	x := &execRequest{
+		Hash: "abc", Wasm: true,
+		Request:  &Request{Method: "POST", URL: "http://x/y", Headers: map[string]string{"a": "1", "b": "2"}, Body: []byte{0, 1, 2}},
+		Env:      map[string]json.RawMessage{"A": json.RawMessage(`"x"`), "N": json.RawMessage(`{"n":1}`)},
+		Bindings: map[string]Binding{"KV": {KV: "ns"}},
+		Limits:   Limits{CPUMs: 1, MemoryMB: 2, SubRequests: 3, WallMs: 4},
+	}
+	b, err := encodeExec(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeExec(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, x) {
+		t.Errorf("exec round trip:\n got %+v\nwant %+v", got, x)
+	}
+	// An absent body stays absent; an empty one stays empty.
+	for _, body := range [][]byte{nil, {}} {
+		x := &execRequest{Request: &Request{Body: body}}
+		b, _ := encodeExec(x)
+		got, err := decodeExec(b)
+		if err != nil || (got.Request.Body == nil) != (body == nil) {
+			t.Errorf("body %#v came back %#v (%v)", body, got.Request.Body, err)
+		}
+	}
+
+	res := &Result{
+		Outcome:    OutcomeException,
+		Error:      "e",
+		Response:   &Response{Status: 201, Headers: map[string]string{"content-type": "text/plain"}, Body: []byte("hi")},
+		Logs:       []Log{{Timestamp: 5, Level: "warn", Message: "m"}},
+		Exceptions: []Exception{{Timestamp: 6, Name: "TypeError", Message: "x", Stack: "at a.ts:1:2"}},
+		Telemetry:  Telemetry{ColdStart: true, StartupMs: 1.5, CPUTime: 0.25, WallTime: 3, MemoryBytes: 1 << 20},
+	}
+	gotRes, err := decodeResult(encodeResult(res))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(gotRes, res) {
+		t.Errorf("result round trip:\n got %+v\nwant %+v", gotRes, res)
+	}
+}
+
+func FuzzDecodeExec(f *testing.F) {
+	b, _ := encodeExec(&execRequest{Hash: "h", Request: &Request{Method: "GET", Headers: map[string]string{"a": "b"}}, Env: map[string]json.RawMessage{"E": json.RawMessage(`1`)}})
+	f.Add(b)
+	f.Add([]byte{wireVersion})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		x, err := decodeExec(b)
+		if err != nil {
+			return
+		}
+		again, err := encodeExec(x)
+		if err != nil {
+			t.Fatalf("re-encoding a decoded frame: %v", err)
+		}
+		if _, err := decodeExec(again); err != nil {
+			t.Fatalf("decoding a re-encoded frame: %v", err)
+		}
+	})
+}
+
+func FuzzDecodeResult(f *testing.F) {
+	f.Add(encodeResult(&Result{Outcome: OutcomeOK, Response: &Response{Status: 200, Body: []byte("x")}, Logs: []Log{{Message: "m"}}}))
+	f.Add([]byte{wireVersion, 2, 'o', 'k'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		res, err := decodeResult(b)
+		if err != nil {
+			return
+		}
+		if _, err := decodeResult(encodeResult(res)); err != nil {
+			t.Fatalf("decoding a re-encoded result: %v", err)
+		}
+	})
+}
