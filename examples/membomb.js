@@ -3,6 +3,6 @@
 export default {
   fetch() {
     const keep = [];
-    for (;;) keep.push(new Array(1 << 16).fill(keep.length));
+    for (;;) keep.push(new Uint8Array(1 << 20));
   },
 };
