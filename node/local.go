@@ -2,6 +2,7 @@ package node
 
 import (
 	"github.com/warrenmesh/warren/isolate"
+	"github.com/warrenmesh/warren/mesh"
 	"github.com/warrenmesh/warren/policy"
 )
 
@@ -53,3 +54,12 @@ type (
 	// Invocation is one call.
 	Invocation = isolate.Invocation
 )
+
+// InitSecret writes a new mesh secret to path (mode 0600; never overwrites).
+func InitSecret(path string) error {
+	s, err := mesh.GenerateSecret()
+	if err != nil {
+		return err
+	}
+	return mesh.WriteSecret(path, s)
+}

@@ -39,9 +39,6 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 			if nodeURL == "" {
 				nodeURL = os.Getenv("WARREN_NODE")
 			}
-			if nodeURL != "" {
-				return fmt.Errorf("--node: submitting to a mesh node is not built yet (issue 3); run without --node for the embedded runtime")
-			}
 			code, err := node.LoadCode(args[0])
 			if err != nil {
 				return err
@@ -70,18 +67,28 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 					req.Method = "POST"
 				}
 			}
-			cache := ""
-			if d, err := os.UserCacheDir(); err == nil {
-				cache = filepath.Join(d, "warren", "wasm")
-			}
-			rt, err := node.NewLocal(node.LocalOptions{InProcess: inProcess, Workers: 1, AllowNet: allowNet, CacheDir: cache})
-			if err != nil {
-				return err
-			}
-			defer rt.Close()
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
-			res := rt.Run(ctx, &node.Invocation{Code: code, Request: req})
+			var res *node.Result
+			if nodeURL != "" {
+				if len(allowNet) > 0 {
+					return usageError{fmt.Errorf("--allow-net applies to the embedded runtime; a mesh node's egress is granted by its policy")}
+				}
+				if res, err = node.NewClient(nodeURL).Run(ctx, code, req, nil); err != nil {
+					return err
+				}
+			} else {
+				cache := ""
+				if d, err := os.UserCacheDir(); err == nil {
+					cache = filepath.Join(d, "warren", "wasm")
+				}
+				rt, err := node.NewLocal(node.LocalOptions{InProcess: inProcess, Workers: 1, AllowNet: allowNet, CacheDir: cache})
+				if err != nil {
+					return err
+				}
+				defer rt.Close()
+				res = rt.Run(ctx, &node.Invocation{Code: code, Request: req})
+			}
 			if asJSON {
 				enc := json.NewEncoder(os.Stdout)
 				enc.SetIndent("", "  ")

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/warrenmesh/warren/node"
+)
+
+func newNodeCmd() *cobra.Command {
+	var (
+		cfg       node.Config
+		join      []string
+		tags      []string
+		inProcess bool
+	)
+	c := &cobra.Command{
+		Use:   "node",
+		Short: "Run a warren node: join the mesh and serve the HTTP API",
+		Long: `Run a node. Nodes started with the same --secret form one mesh: the first
+with 'warren secret init s && warren node --secret s', the next ones with
+'warren node --secret s --join FIRST_HOST:7946'. Without --secret the node
+uses DATA/secret, creating it on first start.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			cfg.Join = join
+			if inProcess {
+				cfg.Executor = "inprocess"
+			}
+			if len(tags) > 0 {
+				cfg.Tags = map[string]string{}
+				for _, t := range tags {
+					k, v, ok := strings.Cut(t, "=")
+					if !ok || k == "" {
+						return usageError{fmt.Errorf("--tags %q: want k=v", t)}
+					}
+					cfg.Tags[k] = v
+				}
+			}
+			if cfg.SecretPath == "" {
+				cfg.SecretPath = os.Getenv("WARREN_SECRET")
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			n, err := node.Start(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "warren node %s: API %s, mesh %s\n", n.Name(), n.APIURL(), n.Mesh().Addr())
+			<-ctx.Done()
+			fmt.Fprintf(os.Stderr, "warren node %s: leaving the mesh\n", n.Name())
+			return n.Close()
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&cfg.Name, "name", "", "node name (default: stored in --data, else host name + id)")
+	f.StringVar(&cfg.Data, "data", "", "data directory: identity, secret, caches (default ~/.warren)")
+	f.StringVar(&cfg.Listen, "listen", node.DefaultListen, "UDP address for QUIC and gossip")
+	f.StringVar(&cfg.Advertise, "advertise", "", "address peers use to reach --listen (default: derived)")
+	f.StringVar(&cfg.API, "api", node.DefaultAPI, "HTTP API address")
+	f.StringSliceVar(&join, "join", nil, "peers to join (HOST:PORT of their --listen)")
+	f.StringVar(&cfg.SecretPath, "secret", "", "mesh secret file (default $WARREN_SECRET, else DATA/secret)")
+	f.IntVar(&cfg.Slots, "slots", 0, "concurrent invocations this node accepts (default 2 per CPU)")
+	f.StringSliceVar(&tags, "tags", nil, "tags k=v,... gossiped with the node")
+	f.BoolVar(&inProcess, "in-process", false, "run guest code in the node process (trusted code only)")
+	_ = f.MarkHidden("in-process")
+	return c
+}
+
+func newSecretCmd() *cobra.Command {
+	c := &cobra.Command{Use: "secret", Short: "Manage the mesh secret"}
+	c.AddCommand(&cobra.Command{
+		Use:   "init FILE",
+		Short: "Write a new mesh secret (CA and gossip key) to FILE, mode 0600",
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError{fmt.Errorf("secret init takes exactly one FILE")}
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := node.InitSecret(args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "wrote the mesh secret to %s; start nodes with --secret %s (copy it to their hosts; keep it private)\n", args[0], args[0])
+			return nil
+		},
+	})
+	return c
+}

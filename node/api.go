@@ -1,0 +1,139 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// apiError is an error answered as JSON {"error", "code"} with a status.
+type apiError struct {
+	status    int
+	code, msg string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		ae = &apiError{status: http.StatusInternalServerError, code: "internal", msg: err.Error()}
+	}
+	writeJSON(w, ae.status, map[string]string{"error": ae.msg, "code": ae.code})
+}
+
+func (n *Node) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/run", n.handleRun)
+	mux.HandleFunc("GET /v1/members", n.handleMembers)
+	mux.HandleFunc("GET /healthz", n.handleHealth)
+	notYet := func(what string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, &apiError{status: http.StatusNotImplemented, code: "not_implemented", msg: what + " is not built yet"})
+		}
+	}
+	mux.HandleFunc("/v1/workers/", notYet("deploying Workers"))
+	mux.HandleFunc("/v1/workers", notYet("deploying Workers"))
+	mux.HandleFunc("/w/", notYet("serving deployed Workers"))
+	mux.HandleFunc("/v1/kv/", notYet("KV storage"))
+	mux.HandleFunc("GET /metrics", notYet("Prometheus metrics"))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &apiError{status: http.StatusNotFound, code: "not_found", msg: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)})
+	})
+	return mux
+}
+
+// handleRun is POST /v1/run: decode, route, answer the result. The body
+// streams through the JSON decoder under a size cap.
+func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
+	body := http.MaxBytesReader(w, r.Body, MaxRunBody)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	var req RunRequest
+	if err := dec.Decode(&req); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large", msg: fmt.Sprintf("request body exceeds %d bytes", MaxRunBody)})
+			return
+		}
+		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "decoding the run request: " + err.Error()})
+		return
+	}
+	if dec.More() {
+		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "trailing data after the run request"})
+		return
+	}
+	if len(req.Hops) > 0 {
+		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "hops is set by nodes, not clients"})
+		return
+	}
+	inv, err := req.decode()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, n.route(r.Context(), inv, &req))
+}
+
+// Member is one entry of GET /v1/members.
+type Member struct {
+	Name      string            `json:"name"`
+	ID        string            `json:"id"`
+	State     string            `json:"state"`
+	Addr      string            `json:"addr"`
+	API       string            `json:"api,omitempty"`
+	RTTMs     *float64          `json:"rttMs"` // null: unknown
+	RTTSource string            `json:"rttSource,omitempty"`
+	Slots     int               `json:"slots"`
+	Free      int               `json:"free"`
+	Load      float64           `json:"load"`
+	Tags      map[string]string `json:"tags,omitempty"`
+	Local     bool              `json:"local,omitempty"`
+	Updated   time.Time         `json:"updated"`
+}
+
+// Members lists the peer table as the API shows it.
+func (n *Node) Members() []Member {
+	var out []Member
+	for _, p := range n.mesh.Members() {
+		m := Member{Name: p.Name, ID: p.ID, State: p.State, Addr: p.Addr, API: p.API, RTTSource: p.RTTSource,
+			Slots: p.Slots, Free: p.Free, Load: p.Load, Tags: p.Tags, Local: p.Local, Updated: p.Updated}
+		if p.Local {
+			m.Free = n.cfg.Slots - len(n.slots)
+			zero := 0.0
+			m.RTTMs = &zero
+		} else if p.RTTSource != "" {
+			v := float64(p.RTT.Microseconds()) / 1000
+			m.RTTMs = &v
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"node": n.id.Name, "members": n.Members()})
+}
+
+func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
+	alive := 0
+	for _, p := range n.mesh.Members() {
+		if p.State == "alive" {
+			alive++
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"status": "ok", "node": n.id.Name, "slots": n.cfg.Slots, "free": n.cfg.Slots - len(n.slots),
+		"alive": alive, "isolation": n.rt.Stats(), "mesh": n.mesh.Addr().String(),
+	})
+}

@@ -1,0 +1,259 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/warrenmesh/warren/isolate"
+	"github.com/warrenmesh/warren/mesh"
+)
+
+// protoInvoke is the mesh stream protocol that forwards an invocation.
+const protoInvoke byte = 32
+
+// Replies of the peer to a forwarded invocation, before the result.
+const (
+	fwdAccepted byte = 'A' // it holds a slot: the invocation starts, it will never be retried
+	fwdFull     byte = 'F' // no slot: try the next peer
+	fwdRefused  byte = 'E' // a bad frame; a message follows
+)
+
+// maxForwardFrame caps a forwarded frame (the code object, the request, the result).
+const maxForwardFrame = MaxRunBody
+
+// queuePoll is how often a queued invocation looks for room again.
+const queuePoll = 20 * time.Millisecond
+
+// RunRequest is the body of POST /v1/run and of a forwarded invocation.
+type RunRequest struct {
+	Code     json.RawMessage            `json:"code"`
+	Request  *isolate.Request           `json:"request,omitempty"`
+	Bindings map[string]isolate.Binding `json:"bindings,omitempty"`
+	// Hops lists the nodes the invocation went through (set by nodes).
+	Hops []string `json:"hops,omitempty"`
+}
+
+// decode validates a run request into an invocation.
+func (r *RunRequest) decode() (*isolate.Invocation, error) {
+	if len(r.Code) == 0 {
+		return nil, &apiError{status: 400, code: "invalid_code", msg: "code: missing"}
+	}
+	c, err := isolate.DecodeCode(r.Code)
+	if err != nil {
+		return nil, &apiError{status: 400, code: "invalid_code", msg: err.Error()}
+	}
+	if err := isolate.ValidateBindings(r.Bindings, c.Env); err != nil {
+		return nil, &apiError{status: 400, code: "invalid_bindings", msg: err.Error()}
+	}
+	return &isolate.Invocation{Code: c, Request: r.Request, Bindings: r.Bindings}, nil
+}
+
+// Run routes one invocation: here when a slot is free, else to the nearest
+// peer with room, else it waits up to QueueTimeout and is shed. raw is the
+// request as received, forwarded verbatim to a peer.
+func (n *Node) Run(ctx context.Context, raw *RunRequest) *isolate.Result {
+	inv, err := raw.decode()
+	if err != nil {
+		return &isolate.Result{Outcome: isolate.OutcomeException, Error: err.Error(), Logs: []isolate.Log{},
+			Exceptions: []isolate.Exception{{Timestamp: time.Now().UnixMilli(), Name: "Error", Message: err.Error()}}}
+	}
+	return n.route(ctx, inv, raw)
+}
+
+func (n *Node) route(ctx context.Context, inv *isolate.Invocation, raw *RunRequest) *isolate.Result {
+	if n.tryAcquire() {
+		return n.runHere(ctx, inv)
+	}
+	deadline := time.Now().Add(n.cfg.QueueTimeout)
+	var ticker *time.Ticker
+	for {
+		for _, name := range n.ranked() {
+			if name == n.id.Name {
+				if n.tryAcquire() {
+					return n.runHere(ctx, inv)
+				}
+				continue
+			}
+			if res, started := n.forward(ctx, name, raw); started {
+				return res
+			}
+		}
+		if ticker == nil {
+			ticker = time.NewTicker(queuePoll)
+			defer ticker.Stop()
+		}
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return shed(n.cfg.QueueTimeout)
+		}
+		select {
+		case n.slots <- struct{}{}:
+			n.publish()
+			return n.runHere(ctx, inv)
+		case <-ticker.C:
+		case <-time.After(wait):
+			return shed(n.cfg.QueueTimeout)
+		case <-ctx.Done():
+			return &isolate.Result{Outcome: isolate.OutcomeCanceled, Error: "canceled while waiting for room: " + ctx.Err().Error(), Logs: []isolate.Log{}, Exceptions: []isolate.Exception{}}
+		}
+	}
+}
+
+func shed(waited time.Duration) *isolate.Result {
+	return &isolate.Result{Outcome: isolate.OutcomeLoadShed, Logs: []isolate.Log{}, Exceptions: []isolate.Exception{},
+		Error: fmt.Sprintf("no node of the mesh had room for %v", waited)}
+}
+
+// runHere runs an invocation on this node; the caller holds a slot.
+func (n *Node) runHere(ctx context.Context, inv *isolate.Invocation) *isolate.Result {
+	defer n.release()
+	res := n.rt.Run(ctx, inv)
+	res.Telemetry.Hops = []string{n.id.Name}
+	return res
+}
+
+// ranked orders the nodes that may take an invocation now.
+func (n *Node) ranked() []string {
+	members := n.mesh.Members()
+	cands := make([]mesh.Candidate, 0, len(members))
+	for _, p := range members {
+		c := p.Candidate()
+		if p.Local {
+			c.Free = n.cfg.Slots - len(n.slots)
+		}
+		cands = append(cands, c)
+	}
+	return mesh.Rank(cands)
+}
+
+// forward hands the invocation to peer. started reports whether the peer
+// accepted it; from then on it is never retried elsewhere, and a failure
+// is reported as internalError naming the peer.
+func (n *Node) forward(ctx context.Context, peer string, raw *RunRequest) (res *isolate.Result, started bool) {
+	s, err := n.mesh.Open(ctx, peer, protoInvoke)
+	if err != nil {
+		n.log.Debug("forward: open", "peer", peer, "err", err)
+		return nil, false
+	}
+	defer s.Close()
+	stop := context.AfterFunc(ctx, s.Abort)
+	defer stop()
+	fr := *raw
+	fr.Hops = append(append([]string(nil), raw.Hops...), n.id.Name)
+	body, err := json.Marshal(&fr)
+	if err != nil {
+		return internalError(fmt.Sprintf("encoding the invocation for %s: %v", peer, err)), true
+	}
+	if err := writeFrame(s, body); err != nil {
+		n.log.Debug("forward: send", "peer", peer, "err", err)
+		return nil, false
+	}
+	r := bufio.NewReader(s)
+	reply, err := r.ReadByte()
+	if err != nil {
+		n.log.Debug("forward: no answer", "peer", peer, "err", err)
+		return nil, false
+	}
+	switch reply {
+	case fwdAccepted:
+	case fwdRefused:
+		msg, _ := readFrame(r)
+		n.log.Warn("forward: refused", "peer", peer, "why", string(msg))
+		return nil, false
+	default:
+		return nil, false
+	}
+	out, err := readFrame(r)
+	if err != nil {
+		if ctx.Err() != nil {
+			return &isolate.Result{Outcome: isolate.OutcomeCanceled, Error: "canceled while running on " + peer, Logs: []isolate.Log{}, Exceptions: []isolate.Exception{}}, true
+		}
+		return internalError(fmt.Sprintf("node %s failed during the invocation: %v", peer, err)), true
+	}
+	var result isolate.Result
+	if err := json.Unmarshal(out, &result); err != nil {
+		return internalError(fmt.Sprintf("node %s sent an unreadable result: %v", peer, err)), true
+	}
+	result.Telemetry.Hops = append([]string{n.id.Name}, result.Telemetry.Hops...)
+	return &result, true
+}
+
+func internalError(msg string) *isolate.Result {
+	return &isolate.Result{Outcome: isolate.OutcomeInternalError, Error: msg, Logs: []isolate.Log{}, Exceptions: []isolate.Exception{}}
+}
+
+// serveForward runs an invocation a peer forwarded, here or not at all: a
+// forwarded invocation is never forwarded again.
+func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
+	defer s.Close()
+	r := bufio.NewReader(s)
+	body, err := readFrame(r)
+	if err != nil {
+		return
+	}
+	var raw RunRequest
+	if err := json.Unmarshal(body, &raw); err != nil {
+		_, _ = s.Write([]byte{fwdRefused})
+		_ = writeFrame(s, []byte("bad frame: "+err.Error()))
+		return
+	}
+	inv, err := raw.decode()
+	if err != nil {
+		_, _ = s.Write([]byte{fwdRefused})
+		_ = writeFrame(s, []byte(err.Error()))
+		return
+	}
+	if !n.tryAcquire() {
+		_, _ = s.Write([]byte{fwdFull})
+		return
+	}
+	if _, err := s.Write([]byte{fwdAccepted}); err != nil {
+		n.release()
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		// The caller going away (stream reset) cancels the invocation.
+		_, _ = io.Copy(io.Discard, r)
+		cancel()
+	}()
+	res := n.runHere(ctx, inv)
+	out, err := json.Marshal(res)
+	if err != nil {
+		out, _ = json.Marshal(internalError("encoding the result: " + err.Error()))
+	}
+	if err := writeFrame(s, out); err != nil {
+		n.log.Debug("forward: returning the result", "peer", from.Name, "err", err)
+	}
+}
+
+func writeFrame(w io.Writer, b []byte) error {
+	var hdr [binary.MaxVarintLen64]byte
+	k := binary.PutUvarint(hdr[:], uint64(len(b)))
+	if _, err := w.Write(hdr[:k]); err != nil {
+		return err
+	}
+	_, err := w.Write(b)
+	return err
+}
+
+func readFrame(r *bufio.Reader) ([]byte, error) {
+	size, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, err
+	}
+	if size > maxForwardFrame {
+		return nil, fmt.Errorf("frame of %d bytes exceeds %d", size, maxForwardFrame)
+	}
+	b := make([]byte, size)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}

@@ -1,0 +1,235 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/warrenmesh/warren/isolate"
+	"github.com/warrenmesh/warren/mesh"
+	"github.com/warrenmesh/warren/policy"
+)
+
+// Defaults of a node's configuration.
+const (
+	DefaultListen       = "0.0.0.0:7946"
+	DefaultAPI          = "127.0.0.1:7070"
+	DefaultQueueTimeout = time.Second
+	// MaxRunBody caps a POST /v1/run body: the 64 MiB code limit plus room
+	// for the request and JSON's base64.
+	MaxRunBody = 96 << 20
+)
+
+// Config configures a node. The zero value of each field means its default.
+type Config struct {
+	// Name of the node in the mesh (default: stored in Data, else host name
+	// plus a short id).
+	Name string
+	// Data holds the node's identity (default ~/.warren).
+	Data string
+	// Listen is the UDP address carrying QUIC and gossip (default DefaultListen).
+	Listen string
+	// Advertise is the address peers use to reach Listen (default: derived).
+	Advertise string
+	// API is the HTTP API address (default DefaultAPI).
+	API string
+	// Join lists peers' Listen addresses.
+	Join []string
+	// SecretPath is the mesh secret file (default Data/secret, created if absent).
+	SecretPath string
+	// Slots is how many invocations run here at once (default 2 per CPU).
+	Slots int
+	// Tags are gossiped with the node.
+	Tags map[string]string
+	// QueueTimeout is how long an invocation waits for room anywhere before
+	// it is shed (default DefaultQueueTimeout).
+	QueueTimeout time.Duration
+	// Executor is isolate.Sandboxed (default) or isolate.InProcess.
+	Executor isolate.ExecutorKind
+	// PacketConn replaces the UDP socket (tests inject a fault-injecting one).
+	PacketConn net.PacketConn
+	// APIListener replaces the API's TCP listener.
+	APIListener net.Listener
+	// MeshTuning adjusts the mesh configuration (tests shorten timeouts).
+	MeshTuning func(*mesh.Config)
+	// Logger receives operational logs (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Node is one running warren node: the isolate runtime, the mesh, and the
+// HTTP API.
+type Node struct {
+	cfg   Config
+	id    identity
+	log   *slog.Logger
+	rt    *isolate.Runtime
+	mesh  *mesh.Mesh
+	slots chan struct{} // a token per running invocation
+	http  *http.Server
+	ln    net.Listener
+	done  chan struct{}
+	once  sync.Once
+	host  isolate.Host
+}
+
+// Start brings a node up: identity, secret, runtime, mesh, API.
+func Start(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.Data == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return nil, fmt.Errorf("node: no --data dir and no home directory: %w", err)
+		}
+		cfg.Data = filepath.Join(home, ".warren")
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.API == "" {
+		cfg.API = DefaultAPI
+	}
+	if cfg.Slots <= 0 {
+		cfg.Slots = 2 * runtime.NumCPU()
+	}
+	if cfg.QueueTimeout <= 0 {
+		cfg.QueueTimeout = DefaultQueueTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	id, err := loadIdentity(cfg.Data, cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := loadOrCreateSecret(cfg)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, id: id, log: cfg.Logger.With("node", id.Name), slots: make(chan struct{}, cfg.Slots), done: make(chan struct{})}
+	n.host = NewEgress(policy.Egress{})
+	n.rt, err = isolate.New(isolate.Options{
+		Executor: cfg.Executor, Workers: cfg.Slots, Node: id.Name, Logger: n.log,
+		CacheDir: filepath.Join(cfg.Data, "wasm-cache"), Host: n.host,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ln := cfg.APIListener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.API); err != nil {
+			n.rt.Close()
+			return nil, fmt.Errorf("node: API listener: %w", err)
+		}
+	}
+	n.ln = ln
+	mc := mesh.Config{
+		Name: id.Name, ID: id.ID, Secret: secret, Bind: cfg.Listen, PacketConn: cfg.PacketConn,
+		Advertise: cfg.Advertise, Tags: cfg.Tags, API: apiURL(ln.Addr()), Logger: n.log,
+	}
+	if cfg.MeshTuning != nil {
+		cfg.MeshTuning(&mc)
+	}
+	if n.mesh, err = mesh.Start(ctx, mc); err != nil {
+		ln.Close()
+		n.rt.Close()
+		return nil, err
+	}
+	n.mesh.Handle(protoInvoke, n.serveForward)
+	n.publish()
+	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := n.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("API server stopped", "err", err)
+		}
+	}()
+	if len(cfg.Join) > 0 {
+		if _, err := n.mesh.Join(cfg.Join); err != nil {
+			// Not fatal: peers may come up later; the mesh keeps trying
+			// dead members, and a later `--join` restart fixes a typo.
+			n.log.Warn("joining the mesh", "join", cfg.Join, "err", err)
+		}
+	}
+	return n, nil
+}
+
+func loadOrCreateSecret(cfg Config) (*mesh.Secret, error) {
+	path := cfg.SecretPath
+	if path == "" {
+		path = filepath.Join(cfg.Data, "secret")
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			s, err := mesh.GenerateSecret()
+			if err != nil {
+				return nil, err
+			}
+			if err := mesh.WriteSecret(path, s); err != nil {
+				return nil, err
+			}
+			cfg.Logger.Info("created a new mesh secret; give this file to the nodes that should join", "secret", path)
+			return s, nil
+		}
+	}
+	return mesh.LoadSecret(path)
+}
+
+func apiURL(a net.Addr) string { return "http://" + a.String() }
+
+// Name is the node's name in the mesh.
+func (n *Node) Name() string { return n.id.Name }
+
+// APIURL is the base URL of the node's HTTP API.
+func (n *Node) APIURL() string { return apiURL(n.ln.Addr()) }
+
+// Mesh is the node's mesh endpoint.
+func (n *Node) Mesh() *mesh.Mesh { return n.mesh }
+
+// Close stops the API, leaves the mesh and stops the workers.
+func (n *Node) Close() error {
+	var err error
+	n.once.Do(func() {
+		close(n.done)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		err = n.http.Shutdown(ctx)
+		_ = n.mesh.Leave(time.Second)
+		err = errors.Join(err, n.mesh.Close(), n.rt.Close())
+	})
+	return err
+}
+
+// Kill stops the node without leaving the mesh, as a crash would (tests).
+func (n *Node) Kill() error {
+	var err error
+	n.once.Do(func() {
+		close(n.done)
+		err = errors.Join(n.http.Close(), n.mesh.Close(), n.rt.Close())
+	})
+	return err
+}
+
+// publish tells the mesh how much room this node has.
+func (n *Node) publish() {
+	used := len(n.slots)
+	n.mesh.SetLoad(mesh.LocalState{Slots: n.cfg.Slots, Free: n.cfg.Slots - used, Load: float64(used) / float64(n.cfg.Slots)})
+}
+
+func (n *Node) tryAcquire() bool {
+	select {
+	case n.slots <- struct{}{}:
+		n.publish()
+		return true
+	default:
+		return false
+	}
+}
+
+func (n *Node) release() {
+	<-n.slots
+	n.publish()
+}
