@@ -1,0 +1,94 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/warrenmesh/warren/isolate"
+)
+
+func TestAPI(t *testing.T) {
+	c := newCluster(t, 6, "api")
+	n := c.start("api", c.secret, 2)
+	post := func(body string) (int, map[string]any) {
+		t.Helper()
+		resp, err := http.Post(n.APIURL()+"/v1/run", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		b, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatalf("status %d, non-JSON body %q", resp.StatusCode, b)
+		}
+		return resp.StatusCode, out
+	}
+	okBody := `{"code":{"mainModule":"m.js","modules":{"m.js":"export default { async fetch(req) { return new Response(req.method + ' ' + await req.text()) } }"}},"request":{"method":"PUT","url":"http://x/","body":"hi"}}`
+	status, out := post(okBody)
+	if status != 200 || out["outcome"] != "ok" || out["response"].(map[string]any)["body"] != "PUT hi" {
+		t.Fatalf("run: %d %v", status, out)
+	}
+	if hops := out["telemetry"].(map[string]any)["hops"]; len(hops.([]any)) != 1 {
+		t.Errorf("hops %v", hops)
+	}
+	for _, tc := range []struct {
+		name, body string
+		status     int
+		has        string
+	}{
+		{"unknown field", `{"code":{"mainModule":"m.js","modules":{"m.js":"x"}},"extra":1}`, 400, "extra"},
+		{"invalid code names the field", `{"code":{"mainModule":"n.js","modules":{"m.js":"x"}}}`, 400, "mainModule"},
+		{"missing code", `{}`, 400, "code"},
+		{"bad JSON", `{"code":`, 400, "decoding"},
+		{"bad binding", `{"code":{"mainModule":"m.js","modules":{"m.js":"x"}},"bindings":{"B":{}}}`, 400, "binding"},
+	} {
+		status, out := post(tc.body)
+		if status != tc.status || !strings.Contains(out["error"].(string), tc.has) || out["code"] == "" {
+			t.Errorf("%s: %d %v, want %d mentioning %q", tc.name, status, out, tc.status, tc.has)
+		}
+	}
+	// Oversize bodies are refused with 413, not read to the end.
+	big := bytes.NewReader(append([]byte(`{"code":{"mainModule":"m.js","modules":{"m.js":"`), bytes.Repeat([]byte("x"), MaxRunBody+10)...))
+	resp, err := http.Post(n.APIURL()+"/v1/run", "application/json", big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversize: status %d", resp.StatusCode)
+	}
+	// Unknown routes and routes of later issues answer JSON errors.
+	for path, want := range map[string]int{"/nope": 404, "/v1/kv/ns/k": 501} {
+		resp, err := http.Get(n.APIURL() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e map[string]string
+		json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if resp.StatusCode != want || e["error"] == "" {
+			t.Errorf("GET %s: %d %v", path, resp.StatusCode, e)
+		}
+	}
+	// The client and the members/health endpoints.
+	cl := NewClient(n.APIURL())
+	ms, err := cl.Members(context.Background())
+	if err != nil || len(ms) != 1 || ms[0].Name != "api" || !ms[0].Local || ms[0].Slots != 2 {
+		t.Errorf("members: %+v %v", ms, err)
+	}
+	res, err := cl.Run(context.Background(), &isolate.Code{MainModule: "m.js", Modules: map[string]*isolate.Module{"m.js": {Kind: isolate.ModuleESM, Source: `export default { fetch() { return new Response(new Uint8Array([0, 255])) } }`}}}, nil, nil)
+	if err != nil || !res.OK() || !bytes.Equal(res.Response.Body, []byte{0, 255}) {
+		t.Errorf("client run: %+v %v", res, err)
+	}
+	resp, err = http.Get(n.APIURL() + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}

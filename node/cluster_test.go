@@ -1,0 +1,329 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/warrenmesh/warren/isolate"
+	"github.com/warrenmesh/warren/mesh"
+	"github.com/warrenmesh/warren/testnet"
+)
+
+// cluster is N in-process nodes over a fault-injecting fabric.
+type cluster struct {
+	t      *testing.T
+	fabric *testnet.Fabric
+	secret string
+	nodes  map[string]*Node
+	dir    string
+}
+
+func newCluster(t *testing.T, seed int64, names ...string) *cluster {
+	t.Helper()
+	t.Logf("fabric seed %d", seed)
+	dir := t.TempDir()
+	c := &cluster{t: t, fabric: testnet.NewFabric(seed), nodes: map[string]*Node{}, dir: dir, secret: filepath.Join(dir, "secret")}
+	if err := InitSecret(c.secret); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, n := range c.nodes {
+			n.Kill()
+		}
+		c.fabric.Close()
+	})
+	return c
+}
+
+// tuning makes failure detection fast enough for tests.
+func tuning(mc *mesh.Config) {
+	mc.ProbeInterval = 200 * time.Millisecond
+	mc.ProbeTimeout = 100 * time.Millisecond
+	mc.GossipInterval = 50 * time.Millisecond
+	mc.RefreshInterval = 100 * time.Millisecond
+}
+
+func (c *cluster) start(name, secret string, slots int, join ...string) *Node {
+	c.t.Helper()
+	pc, err := c.fabric.Listen(name)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var joinAddrs []string
+	for _, j := range join {
+		joinAddrs = append(joinAddrs, c.fabric.Addr(j).String())
+	}
+	n, err := Start(context.Background(), Config{
+		Name: name, Data: filepath.Join(c.dir, name), SecretPath: secret, Slots: slots,
+		Join: joinAddrs, PacketConn: pc, APIListener: ln, Executor: isolate.InProcess,
+		QueueTimeout: 300 * time.Millisecond, MeshTuning: tuning,
+	})
+	if err != nil {
+		c.t.Fatalf("start %s: %v", name, err)
+	}
+	c.nodes[name] = n
+	return n
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Since(start) > within {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		<-tick.C
+	}
+	return time.Since(start)
+}
+
+// sees reports whether n lists exactly want as alive members.
+func sees(n *Node, want ...string) bool {
+	var alive []string
+	for _, p := range n.Mesh().Members() {
+		if p.State == mesh.StateAlive {
+			alive = append(alive, p.Name)
+		}
+	}
+	sort.Strings(alive)
+	sort.Strings(want)
+	return strings.Join(alive, ",") == strings.Join(want, ",")
+}
+
+// hasRTT reports whether n has measured its RTT to each of peers over a
+// QUIC connection (Vivaldi coordinates take many rounds to settle).
+func hasRTT(n *Node, peers ...string) bool {
+	known := map[string]bool{}
+	for _, p := range n.Mesh().Members() {
+		known[p.Name] = p.RTTSource == mesh.RTTQUIC
+	}
+	for _, p := range peers {
+		if !known[p] {
+			return false
+		}
+	}
+	return true
+}
+
+func code(src string) json.RawMessage {
+	b, _ := json.Marshal(&isolate.Code{MainModule: "main.js", Modules: map[string]*isolate.Module{"main.js": {Kind: isolate.ModuleESM, Source: src}}})
+	return b
+}
+
+// sleeper holds its slot for the requested milliseconds without using CPU.
+var sleeper = code(`export default { async fetch(req) {
+  const ms = Number(new URL(req.url).searchParams.get("ms") ?? 0);
+  await new Promise(r => setTimeout(r, ms));
+  return new Response("slept " + ms);
+} }`)
+
+func sleepReq(ms int) *RunRequest {
+	return &RunRequest{Code: sleeper, Request: &isolate.Request{URL: fmt.Sprintf("http://x/?ms=%d", ms)}}
+}
+
+// TestSpillToNearest: with a latency matrix, overflow from a full n1 runs
+// on the nearest peer with room, then the next nearest.
+func TestSpillToNearest(t *testing.T) {
+	c := newCluster(t, 1, "n1", "n2", "n3", "n4", "n5")
+	// One-way latencies from n1: n2 5 ms, n3 10 ms, n4 20 ms, n5 30 ms.
+	for i, peer := range []string{"n2", "n3", "n4", "n5"} {
+		c.fabric.SetLatency("n1", peer, []time.Duration{5, 10, 20, 30}[i]*time.Millisecond)
+	}
+	n1 := c.start("n1", c.secret, 1)
+	for _, name := range []string{"n2", "n3", "n4", "n5"} {
+		c.start(name, c.secret, 1, "n1")
+	}
+	took := waitFor(t, 10*time.Second, "convergence", func() bool {
+		for _, n := range c.nodes {
+			if !sees(n, "n1", "n2", "n3", "n4", "n5") {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("5 nodes converged in %v", took)
+	// Forwarding needs RTTs; open a connection to each peer the way a
+	// forward would, then wait for the measurements.
+	for _, p := range []string{"n2", "n3", "n4", "n5"} {
+		if s, err := n1.Mesh().Open(context.Background(), p, 99); err == nil {
+			s.Abort()
+		}
+	}
+	waitFor(t, 10*time.Second, "RTTs from n1", func() bool { return hasRTT(n1, "n2", "n3", "n4", "n5") })
+
+	// Fill n1, then n2, then n3, each with a long sleeper, and check where
+	// each next call lands.
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	results := make(chan *isolate.Result, 8)
+	for i, want := range []string{"n1", "n2", "n3", "n4"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results <- n1.Run(ctx, sleepReq(1500))
+		}()
+		// Wait until the call occupies its node before sending the next.
+		waitFor(t, 5*time.Second, "slot taken on "+want, func() bool {
+			for _, p := range c.nodes[want].Mesh().Members() {
+				if p.Local {
+					return len(c.nodes[want].slots) == 1
+				}
+			}
+			return false
+		})
+		_ = i
+	}
+	wg.Wait()
+	close(results)
+	var ran []string
+	for r := range results {
+		if !r.OK() {
+			t.Fatalf("outcome %s: %s", r.Outcome, r.Error)
+		}
+		ran = append(ran, strings.Join(r.Telemetry.Hops, ">"))
+	}
+	sort.Strings(ran)
+	want := []string{"n1", "n1>n2", "n1>n3", "n1>n4"}
+	if strings.Join(ran, " ") != strings.Join(want, " ") {
+		t.Errorf("ran on %v, want %v", ran, want)
+	}
+}
+
+// TestLoadShed: with no room anywhere, a call waits QueueTimeout and is shed.
+func TestLoadShed(t *testing.T) {
+	c := newCluster(t, 2, "a")
+	a := c.start("a", c.secret, 1)
+	go a.Run(context.Background(), sleepReq(2000))
+	waitFor(t, 5*time.Second, "slot taken", func() bool { return len(a.slots) == 1 })
+	start := time.Now()
+	r := a.Run(context.Background(), sleepReq(0))
+	if r.Outcome != isolate.OutcomeLoadShed {
+		t.Fatalf("outcome %s, want loadShed", r.Outcome)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("shed after %v, before the queue timeout", d)
+	}
+}
+
+// TestWrongSecretRefused: a node with another secret never appears in the
+// mesh, and cannot open streams to its members.
+func TestWrongSecretRefused(t *testing.T) {
+	c := newCluster(t, 3, "good1", "good2", "evil")
+	g1 := c.start("good1", c.secret, 1)
+	c.start("good2", c.secret, 1, "good1")
+	waitFor(t, 10*time.Second, "good nodes converge", func() bool { return sees(g1, "good1", "good2") })
+	other := filepath.Join(c.dir, "other-secret")
+	if err := InitSecret(other); err != nil {
+		t.Fatal(err)
+	}
+	evil := c.start("evil", other, 1, "good1")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if s, err := evil.Mesh().Open(ctx, "good1", protoInvoke); err == nil {
+		s.Abort()
+		t.Error("a node with the wrong secret opened a stream")
+	}
+	// Give gossip many rounds to let evil in; it must never appear.
+	deadline := time.After(2 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for watching := true; watching; {
+		for _, p := range g1.Mesh().Members() {
+			if p.Name == "evil" {
+				t.Fatalf("good1 lists evil as %s", p.State)
+			}
+		}
+		select {
+		case <-deadline:
+			watching = false
+		case <-tick.C:
+		}
+	}
+	if !sees(g1, "good1", "good2") || !sees(evil, "evil") {
+		t.Error("membership changed")
+	}
+}
+
+// TestKilledNode: a killed node stops receiving work within the detection
+// time, and a call in flight on it ends with internalError naming it.
+func TestKilledNode(t *testing.T) {
+	c := newCluster(t, 4, "k1", "k2", "k3")
+	k1 := c.start("k1", c.secret, 1)
+	c.start("k2", c.secret, 1, "k1")
+	c.start("k3", c.secret, 1, "k1")
+	waitFor(t, 10*time.Second, "convergence", func() bool { return sees(k1, "k1", "k2", "k3") })
+	c.fabric.SetLatency("k1", "k3", 40*time.Millisecond) // k2 is nearer
+	for _, p := range []string{"k2", "k3"} {
+		if s, err := k1.Mesh().Open(context.Background(), p, 99); err == nil {
+			s.Abort()
+		}
+	}
+	waitFor(t, 10*time.Second, "RTTs", func() bool { return hasRTT(k1, "k2", "k3") })
+	// Occupy k1; the next call goes to k2, which dies during it.
+	go k1.Run(context.Background(), sleepReq(5000))
+	waitFor(t, 5*time.Second, "k1 busy", func() bool { return len(k1.slots) == 1 })
+	inflight := make(chan *isolate.Result, 1)
+	go func() { inflight <- k1.Run(context.Background(), sleepReq(5000)) }()
+	waitFor(t, 5*time.Second, "k2 busy", func() bool {
+		if len(c.nodes["k3"].slots) == 1 {
+			for _, p := range k1.Mesh().Members() {
+				t.Logf("k1 sees %s: %s rtt %v (%s) free %d", p.Name, p.State, p.RTT, p.RTTSource, p.Free)
+			}
+			t.Fatal("the call went to k3, not the nearer k2")
+		}
+		return len(c.nodes["k2"].slots) == 1
+	})
+	killed := time.Now()
+	c.fabric.Kill("k2")
+	c.nodes["k2"].Kill()
+	r := <-inflight
+	if r.Outcome != isolate.OutcomeInternalError || !strings.Contains(r.Error, "k2") {
+		t.Errorf("in-flight call: %s %q, want internalError naming k2", r.Outcome, r.Error)
+	}
+	t.Logf("in-flight call ended after %v: %s", time.Since(killed).Round(time.Millisecond), r.Error)
+	took := waitFor(t, 5*time.Second, "k2 declared dead", func() bool { return sees(k1, "k1", "k3") })
+	t.Logf("k2 detected dead in %v", took)
+	// New work goes to k3 now.
+	if r := k1.Run(context.Background(), sleepReq(0)); !r.OK() || strings.Join(r.Telemetry.Hops, ">") != "k1>k3" {
+		t.Errorf("after the kill: %s hops %v", r.Outcome, r.Telemetry.Hops)
+	}
+}
+
+// TestPartitionHeals: a node cut off from the others is declared dead;
+// after the partition heals every table converges again.
+func TestPartitionHeals(t *testing.T) {
+	c := newCluster(t, 5, "p1", "p2", "p3", "p4", "p5")
+	p1 := c.start("p1", c.secret, 1)
+	for _, n := range []string{"p2", "p3", "p4", "p5"} {
+		c.start(n, c.secret, 1, "p1")
+	}
+	all := []string{"p1", "p2", "p3", "p4", "p5"}
+	waitFor(t, 10*time.Second, "convergence", func() bool { return sees(p1, all...) })
+	c.fabric.Isolate("p5")
+	waitFor(t, 10*time.Second, "p5 dead on p1", func() bool { return sees(p1, "p1", "p2", "p3", "p4") })
+	c.fabric.Heal()
+	took := waitFor(t, 30*time.Second, "reconvergence", func() bool {
+		for _, n := range c.nodes {
+			if !sees(n, all...) {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("converged %v after the heal", took)
+}
