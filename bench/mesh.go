@@ -1,0 +1,375 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/warrenmesh/warren/isolate"
+	"github.com/warrenmesh/warren/mesh"
+	"github.com/warrenmesh/warren/node"
+	"github.com/warrenmesh/warren/testnet"
+)
+
+// benchCluster starts n nodes on real loopback sockets (or on the fabric
+// when f is set) sharing one secret.
+func benchCluster(dir string, n, slots int, f *testnet.Fabric) ([]*node.Node, error) {
+	return benchClusterCounting(dir, n, slots, f, nil)
+}
+
+func benchClusterCounting(dir string, n, slots int, f *testnet.Fabric, counter *atomic.Int64) ([]*node.Node, error) {
+	secret := filepath.Join(dir, "secret")
+	if err := node.InitSecret(secret); err != nil {
+		return nil, err
+	}
+	var nodes []*node.Node
+	var first string
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("b%d", i+1)
+		cfg := node.Config{Name: name, Data: filepath.Join(dir, name), SecretPath: secret, Slots: slots,
+			Listen: "127.0.0.1:0", API: "127.0.0.1:0", Logger: quietLogger()}
+		if f != nil {
+			pc, err := f.Listen(name)
+			if err != nil {
+				return nil, err
+			}
+			cfg.PacketConn = pc
+			if counter != nil {
+				cfg.PacketConn = countingConn{pc, counter}
+			}
+		}
+		if first != "" {
+			cfg.Join = []string{first}
+		}
+		nd, err := node.Start(context.Background(), cfg)
+		if err != nil {
+			return nil, err
+		}
+		if first == "" {
+			first = nd.Mesh().Addr().String()
+		}
+		nodes = append(nodes, nd)
+	}
+	return nodes, nil
+}
+
+func closeAll(nodes []*node.Node) {
+	for _, n := range nodes {
+		n.Close()
+	}
+}
+
+func converged(nodes []*node.Node, want int) bool {
+	for _, n := range nodes {
+		alive := 0
+		for _, p := range n.Mesh().Members() {
+			if p.State == mesh.StateAlive {
+				alive++
+			}
+		}
+		if alive != want {
+			return false
+		}
+	}
+	return true
+}
+
+func poll(within time.Duration, cond func() bool) (time.Duration, error) {
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > within {
+			return 0, fmt.Errorf("condition not met within %v", within)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return time.Since(start), nil
+}
+
+var helloRun = func() []byte {
+	code, _ := json.Marshal(hello())
+	b, _ := json.Marshal(map[string]any{"code": json.RawMessage(code)})
+	return b
+}()
+
+// httpRun posts one hello to /v1/run.
+func httpRun(cl *http.Client, url string) error {
+	resp, err := cl.Post(url+"/v1/run", "application/json", bytes.NewReader(helloRun))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != 200 || !bytes.Contains(b, []byte(`"outcome":"ok"`)) {
+		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, b)
+	}
+	return nil
+}
+
+func httpClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
+}
+
+func init() {
+	benchmarks = append(benchmarks,
+		benchmark{"mesh/http", benchHTTP},
+		benchmark{"mesh/forward", benchForward},
+		benchmark{"mesh/converge", benchConverge},
+		benchmark{"mesh/detect", benchDetect},
+		benchmark{"mesh/gossip", benchGossip},
+	)
+}
+
+// benchHTTP: fresh-isolate hello through POST /v1/run on one node.
+func benchHTTP() ([]Row, error) {
+	dir, _ := os.MkdirTemp("", "warren-bench")
+	defer os.RemoveAll(dir)
+	nodes, err := benchCluster(dir, 1, 0, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(nodes)
+	url, cl := nodes[0].APIURL(), httpClient()
+	for i := 0; i < 200; i++ {
+		if err := httpRun(cl, url); err != nil {
+			return nil, err
+		}
+	}
+	var d []time.Duration
+	for i := 0; i < 3000; i++ {
+		t0 := time.Now()
+		if err := httpRun(cl, url); err != nil {
+			return nil, err
+		}
+		d = append(d, time.Since(t0))
+	}
+	p50, p99 := latencies(d)
+	rate, n, err := parallel(16, 3*time.Second, func() error { return httpRun(cl, url) })
+	if err != nil {
+		return nil, err
+	}
+	return []Row{
+		{Name: "mesh/hello via POST /v1/run, serial latency (one node)", Unit: "ms", Value: p50, P50: p50, P99: p99, N: len(d), Target: "p50 <= 0.2 ms, p99 <= 3 ms"},
+		{Name: "mesh/hello via POST /v1/run, 16 clients (one node)", Unit: "inv/s", Value: rate, N: n, Target: ">= 10000/s"},
+	}, nil
+}
+
+func parallel(clients int, dur time.Duration, f func() error) (float64, int, error) {
+	var n atomic.Int64
+	var first atomic.Pointer[error]
+	deadline := time.Now().Add(dur)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				if err := f(); err != nil {
+					first.CompareAndSwap(nil, &err)
+					return
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if e := first.Load(); e != nil {
+		return 0, 0, *e
+	}
+	return float64(n.Load()) / time.Since(t0).Seconds(), int(n.Load()), nil
+}
+
+// benchForward: the added latency and the rate of invocations forwarded
+// from a node with no slot free to a peer, against local ones.
+func benchForward() ([]Row, error) {
+	dir, _ := os.MkdirTemp("", "warren-bench")
+	defer os.RemoveAll(dir)
+	nodes, err := benchCluster(dir, 2, 4, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(nodes)
+	if _, err := poll(10*time.Second, func() bool { return converged(nodes, 2) }); err != nil {
+		return nil, err
+	}
+	a, b := nodes[0], nodes[1]
+	req := &node.RunRequest{Code: mustCode()}
+	run := func(n *node.Node) (*isolate.Result, error) {
+		r := n.Run(context.Background(), req)
+		if !r.OK() {
+			return r, fmt.Errorf("%s: %s", r.Outcome, r.Error)
+		}
+		return r, nil
+	}
+	measure := func(n *node.Node, want int) ([]time.Duration, error) {
+		var d []time.Duration
+		for i := 0; i < 3000; i++ {
+			t0 := time.Now()
+			r, err := run(n)
+			if err != nil {
+				return nil, err
+			}
+			d = append(d, time.Since(t0))
+			if len(r.Telemetry.Hops) != want {
+				return nil, fmt.Errorf("hops %v, want %d", r.Telemetry.Hops, want)
+			}
+		}
+		return d, nil
+	}
+	for i := 0; i < 200; i++ {
+		run(a)
+	}
+	local, err := measure(a, 1)
+	if err != nil {
+		return nil, err
+	}
+	localRate, _, err := parallel(8, 2*time.Second, func() error { _, err := run(a); return err })
+	if err != nil {
+		return nil, err
+	}
+	// Fill a's slots with sleepers so everything it gets is forwarded to b.
+	hold, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sleeper := &node.RunRequest{Code: mustSleeper(), Request: &isolate.Request{URL: "http://x/"}}
+	for i := 0; i < 4; i++ {
+		go a.Run(hold, sleeper)
+	}
+	if _, err := poll(5*time.Second, func() bool {
+		for _, m := range a.Members() {
+			if m.Local {
+				return m.Free == 0
+			}
+		}
+		return false
+	}); err != nil {
+		return nil, err
+	}
+	for i := 0; i < 200; i++ {
+		run(a)
+	}
+	fwd, err := measure(a, 2)
+	if err != nil {
+		return nil, err
+	}
+	fwdRate, n, err := parallel(8, 2*time.Second, func() error { _, err := run(a); return err })
+	if err != nil {
+		return nil, err
+	}
+	lp50, _ := latencies(local)
+	fp50, fp99 := latencies(fwd)
+	_ = b
+	return []Row{
+		{Name: "mesh/forwarded invocation added latency over local (loopback)", Unit: "ms", Value: fp50 - lp50, P50: fp50 - lp50, P99: fp99, N: len(fwd), Target: "p50 <= 0.3 ms"},
+		{Name: "mesh/forwarded fresh-isolate invocations/s, 8 clients (2 nodes)", Unit: "inv/s", Value: fwdRate, N: n, Target: fmt.Sprintf(">= 50%% of local (%.0f/s)", localRate)},
+		{Name: "mesh/local invocations/s through Node.Run, 8 clients", Unit: "inv/s", Value: localRate, N: 1},
+	}, nil
+}
+
+func mustCode() json.RawMessage {
+	b, _ := json.Marshal(hello())
+	return b
+}
+
+func mustSleeper() json.RawMessage {
+	b, _ := json.Marshal(&isolate.Code{MainModule: "s.js", Modules: map[string]*isolate.Module{"s.js": {Kind: isolate.ModuleESM,
+		Source: `export default { fetch() { return new Promise(r => setTimeout(() => r(new Response("z")), 25000)) } }`}},
+		Limits: &isolate.Limits{WallMs: 30000}})
+	return b
+}
+
+// benchConverge: join-to-converged time for 5 and 10 nodes.
+func benchConverge() ([]Row, error) {
+	var rows []Row
+	for _, n := range []int{5, 10} {
+		dir, _ := os.MkdirTemp("", "warren-bench")
+		t0 := time.Now()
+		nodes, err := benchCluster(dir, n, 1, nil)
+		if err != nil {
+			return nil, err
+		}
+		started := time.Since(t0)
+		took, err := poll(30*time.Second, func() bool { return converged(nodes, n) })
+		closeAll(nodes)
+		os.RemoveAll(dir)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, Row{Name: fmt.Sprintf("mesh/join-to-converged, %d nodes (after the last join)", n), Unit: "s", Value: took.Seconds(), N: 1,
+			Target: fmt.Sprintf("<= 1 s (starting all %d took %.2f s)", n, started.Seconds())})
+	}
+	return rows, nil
+}
+
+// benchDetect: time from killing a node to every other marking it dead.
+func benchDetect() ([]Row, error) {
+	dir, _ := os.MkdirTemp("", "warren-bench")
+	defer os.RemoveAll(dir)
+	f := testnet.NewFabric(1)
+	defer f.Close()
+	nodes, err := benchCluster(dir, 5, 1, f)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(nodes)
+	if _, err := poll(10*time.Second, func() bool { return converged(nodes, 5) }); err != nil {
+		return nil, err
+	}
+	victim := nodes[4]
+	f.Kill("b5")
+	victim.Kill()
+	took, err := poll(20*time.Second, func() bool { return converged(nodes[:4], 4) })
+	if err != nil {
+		return nil, err
+	}
+	return []Row{{Name: "mesh/failure detection (all 4 survivors mark the dead node)", Unit: "s", Value: took.Seconds(), N: 1, Target: "<= 3 s"}}, nil
+}
+
+// benchGossip: idle gossip traffic per node in a 10-node mesh.
+func benchGossip() ([]Row, error) {
+	dir, _ := os.MkdirTemp("", "warren-bench")
+	defer os.RemoveAll(dir)
+	f := testnet.NewFabric(1)
+	defer f.Close()
+	var sent atomic.Int64
+	nodes, err := benchClusterCounting(dir, 10, 1, f, &sent)
+	if err != nil {
+		return nil, err
+	}
+	defer closeAll(nodes)
+	if _, err := poll(20*time.Second, func() bool { return converged(nodes, 10) }); err != nil {
+		return nil, err
+	}
+	before := sent.Load()
+	t0 := time.Now()
+	time.Sleep(10 * time.Second) // measuring a rate over an interval, not waiting for a condition
+	rate := float64(sent.Load()-before) / time.Since(t0).Seconds() / float64(len(nodes))
+	return []Row{{Name: "mesh/idle gossip per node, 10-node mesh (UDP payload sent)", Unit: "bytes/s", Value: rate, N: 10}}, nil
+}
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// countingConn counts the bytes a node sends.
+type countingConn struct {
+	net.PacketConn
+	sent *atomic.Int64
+}
+
+func (c countingConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	c.sent.Add(int64(len(b)))
+	return c.PacketConn.WriteTo(b, addr)
+}
