@@ -7,7 +7,7 @@ PKGS      := ./...
 RACE_PKGS := ./isolate/... ./node/... ./cmd/...
 EX        ?= examples/hello.ts
 
-.PHONY: all build run test test-race test-short bench soak lint fmt vet cross clean
+.PHONY: stop all build run test test-race test-short bench soak lint fmt vet cross clean
 
 all: build
 
@@ -48,3 +48,7 @@ cross:
 
 clean:
 	rm -rf bin
+
+# stop: end the mesh that `make run` left running.
+stop:
+	@test -x $(BIN) && $(BIN) testnet down --dir .testnet || true

@@ -1,24 +1,39 @@
 #!/usr/bin/env bash
-# make run: run the example Workers through the embedded runtime (each call
-# in a fresh isolate inside a sandbox worker process) and say what to try next.
+# make run: start a 3-node mesh on this machine, run the example Workers
+# against different nodes (one spills to peers because its node is full),
+# and leave the mesh running with the next commands to try.
 set -u
 bin=${1:-bin/warren}
+dir=${TESTNET_DIR:-.testnet}
+bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; echo "(exit status $?)"; }
 
+"$bin" testnet down --dir "$dir" >/dev/null 2>&1
+bold "Starting a 3-node mesh (2 slots each) in $dir ..."
+"$bin" testnet up -n 3 --dir "$dir" -- --slots 2 || exit 1
+n1=$("$bin" testnet url --dir "$dir" n1); n2=$("$bin" testnet url --dir "$dir" n2); n3=$("$bin" testnet url --dir "$dir" n3)
+
+step "$bin" members --node "$n1"
+step "$bin" run --node "$n1" examples/hello.ts
+step "$bin" run --node "$n2" --path /greet/Ada examples/router/main.ts
+step "$bin" run --node "$n3" --path /fail examples/router/main.ts
+step "$bin" run --node "$n3" --cpu-ms 50 examples/spin.js
+
+bold "Six 800 ms jobs sent to n1 at once: it has 2 slots, the rest spill to its peers"
+for i in 1 2 3 4 5 6; do
+  "$bin" run --node "$n1" --path '/?ms=800' examples/busy.js 2>&1 | grep '^\[warren\]' &
+done
+wait
+
+bold "The embedded runtime, no mesh involved:"
 step "$bin" run examples/hello.ts
-step "$bin" run --path /greet/Ada examples/router/main.ts
-step "$bin" run --json --path /hash -d 'warren' examples/router/main.ts
-step "$bin" run --path /fail examples/router/main.ts
-step "$bin" run --cpu-ms 50 examples/spin.js
-step "$bin" run --memory-mb 64 examples/membomb.js
 
 cat <<EOT
 
-Each call above ran in a fresh isolate in a sandbox worker process; the
-hostile ones (spin.js, membomb.js) were stopped at their limits.
-Next:
-  $bin run --json examples/hello.ts        # the whole result: logs, telemetry
-  $bin run --help                          # methods, headers, bodies, limits, --allow-net
-  make test                                # the test suite
-  make bench                               # benchmarks -> bench/results.json
+The mesh is still running ($dir/testnet.json). Next:
+  $bin members --node $n1
+  $bin run --node $n2 --json examples/router/main.ts
+  $bin testnet stop --dir $dir n3 && $bin members --node $n1   # watch n3 go dead
+  $bin testnet start --dir $dir n3
+  make stop                                                      # end the mesh
 EOT

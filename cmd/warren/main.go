@@ -61,6 +61,6 @@ func newRoot() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w\n%s", err, c.UsageString())}
 	})
-	root.AddCommand(newRunCmd(), newNodeCmd(), newSecretCmd(), newMembersCmd())
+	root.AddCommand(newRunCmd(), newNodeCmd(), newSecretCmd(), newMembersCmd(), newTestnetCmd())
 	return root
 }

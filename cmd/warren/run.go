@@ -97,6 +97,9 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 				}
 			} else {
 				printResult(res)
+				if nodeURL != "" {
+					fmt.Fprintf(os.Stderr, "[warren] %s on %s (route %s), %.2f ms\n", res.Outcome, res.Telemetry.Node, strings.Join(res.Telemetry.Hops, " -> "), res.Telemetry.WallTime)
+				}
 			}
 			if !res.OK() {
 				return &exitError{1}
