@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -591,6 +592,18 @@ func TestHarnessMultiProcess(t *testing.T) {
 	for _, n := range others {
 		if !healthy(ctx, n.API) {
 			t.Errorf("%s not healthy", n.Name)
+		}
+		// And they still run code.
+		body := `{"code":{"mainModule":"m.js","modules":{"m.js":"export default { fetch() { return new Response('still here') } }"}}}`
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, n.API+"/v1/run", strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s /v1/run after %s died: %v", n.Name, victim.Name, err)
+		}
+		out, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(out), `"outcome":"ok"`) || !strings.Contains(string(out), "still here") {
+			t.Errorf("%s /v1/run after %s died: %d %s", n.Name, victim.Name, resp.StatusCode, out)
 		}
 	}
 
