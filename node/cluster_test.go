@@ -263,11 +263,11 @@ func TestWrongSecretRefused(t *testing.T) {
 // time, and a call in flight on it ends with internalError naming it.
 func TestKilledNode(t *testing.T) {
 	c := newCluster(t, 4, "k1", "k2", "k3")
+	c.fabric.SetLatency("k1", "k3", 40*time.Millisecond) // k2 is nearer
 	k1 := c.start("k1", c.secret, 1)
 	c.start("k2", c.secret, 1, "k1")
 	c.start("k3", c.secret, 1, "k1")
 	waitFor(t, 10*time.Second, "convergence", func() bool { return sees(k1, "k1", "k2", "k3") })
-	c.fabric.SetLatency("k1", "k3", 40*time.Millisecond) // k2 is nearer
 	for _, p := range []string{"k2", "k3"} {
 		if s, err := k1.Mesh().Open(context.Background(), p, 99); err == nil {
 			s.Abort()
