@@ -181,7 +181,11 @@ func (l *loop) startWatchdog() {
 	if b := l.call.limits.cpu(); b < first {
 		first = b
 	}
+	// The timer may fire before AfterFunc returns: watch takes wdMu before
+	// it touches l.wd.
+	l.wdMu.Lock()
 	l.wd = time.AfterFunc(first, l.watch)
+	l.wdMu.Unlock()
 }
 
 func (l *loop) stopWatchdog() {
