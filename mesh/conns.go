@@ -1,0 +1,490 @@
+package mesh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/quic-go/quic-go"
+)
+
+// Stream protocol bytes: the first byte of every QUIC stream says what it
+// carries. Bytes below FirstUserProto are the mesh's own.
+const (
+	protoGossip    byte = 0x01 // memberlist's stream operations (push/pull, fallback ping)
+	FirstUserProto byte = 16   // the lowest protocol byte callers may use
+)
+
+// QUIC error codes the mesh uses.
+const (
+	codeStreamClosed quic.StreamErrorCode = 0x100 // we are done reading (Close)
+	codeNoHandler    quic.StreamErrorCode = 0x101 // no handler for the protocol byte
+	codeAbort        quic.StreamErrorCode = 0x102 // Abort
+
+	codeShutdown quic.ApplicationErrorCode = 0x200 // node closing
+	codePeerGone quic.ApplicationErrorCode = 0x201 // peer declared dead, left, or restarted
+	codeBadPeer  quic.ApplicationErrorCode = 0x202 // certificate names no node
+)
+
+// streamHeaderTimeout bounds the wait for an inbound stream's protocol byte.
+const streamHeaderTimeout = 10 * time.Second
+
+// dialTimeout bounds one QUIC dial (handshake included).
+const dialTimeout = 10 * time.Second
+
+var (
+	// ErrClosed is returned by operations on a closed Mesh.
+	ErrClosed = errors.New("mesh: closed")
+	// ErrUnknownPeer: the peer table has no member of that name.
+	ErrUnknownPeer = errors.New("mesh: unknown peer")
+	// ErrPeerDown: the peer is dead or has left.
+	ErrPeerDown = errors.New("mesh: peer is down")
+	// ErrNoHandler: the peer serves no handler for the stream's protocol.
+	ErrNoHandler = errors.New("mesh: peer has no handler for the protocol")
+)
+
+// Handler serves one inbound stream. from is the peer as its verified
+// certificate names it (Name, ID) completed from the peer table. The stream
+// is closed when the handler returns.
+type Handler func(from Peer, s *Stream)
+
+// meshConn is one QUIC connection to a peer, dialled or accepted.
+type meshConn struct {
+	c        *quic.Conn
+	name, id string // from the peer's verified certificate
+	addr     string // remote address
+	outbound bool
+}
+
+type dialCall struct {
+	done chan struct{}
+	mc   *meshConn
+	err  error
+}
+
+// Stream is a bidirectional QUIC stream to a peer. It is a net.Conn:
+// Close ends both directions (FIN after what was written, and telling the
+// peer we read no more), CloseWrite only the sending one. An opened stream
+// sends nothing until its first Write (or Read or Close): its protocol
+// byte travels with the first data.
+type Stream struct {
+	qs    *quic.Stream
+	conn  *quic.Conn
+	peer  string
+	proto byte
+
+	hdrPending atomic.Bool // the protocol byte is not sent yet
+	hdrMu      sync.Mutex
+}
+
+var _ net.Conn = (*Stream)(nil)
+
+// Peer is the name of the node at the other end (from its certificate).
+func (s *Stream) Peer() string { return s.peer }
+
+// Proto is the stream's protocol byte.
+func (s *Stream) Proto() byte { return s.proto }
+
+// flushHeader sends the pending protocol byte followed by p; wrote is
+// false when the byte had been sent already (and p was not written).
+func (s *Stream) flushHeader(p []byte) (n int, wrote bool, err error) {
+	s.hdrMu.Lock()
+	defer s.hdrMu.Unlock()
+	if !s.hdrPending.Load() {
+		return 0, false, nil
+	}
+	s.hdrPending.Store(false)
+	buf := make([]byte, 1+len(p))
+	buf[0] = s.proto
+	copy(buf[1:], p)
+	n, err = s.qs.Write(buf)
+	return max(n-1, 0), true, err
+}
+
+// Read reads from the stream; a peer without a handler for the protocol
+// shows up as an error wrapping ErrNoHandler.
+func (s *Stream) Read(p []byte) (int, error) {
+	if s.hdrPending.Load() {
+		if _, _, err := s.flushHeader(nil); err != nil {
+			return 0, mapStreamErr(err)
+		}
+	}
+	n, err := s.qs.Read(p)
+	if err != nil && err != io.EOF {
+		err = mapStreamErr(err)
+	}
+	return n, err
+}
+
+// Write writes to the stream.
+func (s *Stream) Write(p []byte) (n int, err error) {
+	wrote := false
+	if s.hdrPending.Load() {
+		n, wrote, err = s.flushHeader(p)
+	}
+	if !wrote {
+		n, err = s.qs.Write(p)
+	}
+	if err != nil {
+		err = mapStreamErr(err)
+	}
+	return n, err
+}
+
+func mapStreamErr(err error) error {
+	var se *quic.StreamError
+	if errors.As(err, &se) && se.ErrorCode == codeNoHandler && se.Remote {
+		return fmt.Errorf("%w: %w", ErrNoHandler, err)
+	}
+	return err
+}
+
+// CloseWrite closes the sending side: the peer reads EOF after what was
+// written. Reading goes on.
+func (s *Stream) CloseWrite() error {
+	if s.hdrPending.Load() {
+		s.flushHeader(nil)
+	}
+	return s.qs.Close()
+}
+
+// Close closes both directions.
+func (s *Stream) Close() error {
+	if s.hdrPending.Load() {
+		s.flushHeader(nil)
+	}
+	s.qs.CancelRead(codeStreamClosed)
+	return s.qs.Close()
+}
+
+// CancelRead tells the peer we read no more (STOP_SENDING).
+func (s *Stream) CancelRead(code quic.StreamErrorCode) { s.qs.CancelRead(code) }
+
+// CancelWrite resets the sending side; unsent data is dropped.
+func (s *Stream) CancelWrite(code quic.StreamErrorCode) { s.qs.CancelWrite(code) }
+
+// SetDeadline sets the read and write deadlines.
+func (s *Stream) SetDeadline(t time.Time) error { return s.qs.SetDeadline(t) }
+
+// SetReadDeadline sets the read deadline.
+func (s *Stream) SetReadDeadline(t time.Time) error { return s.qs.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the write deadline.
+func (s *Stream) SetWriteDeadline(t time.Time) error { return s.qs.SetWriteDeadline(t) }
+
+// Context is done when the sending side is closed or reset, or the
+// connection ends.
+func (s *Stream) Context() context.Context { return s.qs.Context() }
+
+// Abort resets both directions at once; unsent data is dropped.
+func (s *Stream) Abort() {
+	s.qs.CancelRead(codeAbort)
+	s.qs.CancelWrite(codeAbort)
+}
+
+// LocalAddr is this node's socket address.
+func (s *Stream) LocalAddr() net.Addr { return s.conn.LocalAddr() }
+
+// RemoteAddr is the peer's address.
+func (s *Stream) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
+
+// Handle serves inbound streams whose protocol byte is proto with h
+// (each in its own goroutine), replacing any previous handler. It panics
+// when proto is reserved (below FirstUserProto) or h is nil.
+func (m *Mesh) Handle(proto byte, h Handler) {
+	if proto < FirstUserProto {
+		panic(fmt.Sprintf("mesh: protocol byte %d is reserved (use %d or more)", proto, FirstUserProto))
+	}
+	if h == nil {
+		panic("mesh: nil handler")
+	}
+	m.mu.Lock()
+	m.handlers[proto] = h
+	m.mu.Unlock()
+}
+
+// Open opens a stream of protocol proto to the peer named peerName (this
+// node's own name works too). It reuses the one QUIC connection kept per
+// peer, dialling it on demand and once more when the kept one has failed.
+func (m *Mesh) Open(ctx context.Context, peerName string, proto byte) (*Stream, error) {
+	if proto < FirstUserProto {
+		return nil, fmt.Errorf("mesh: protocol byte %d is reserved (use %d or more)", proto, FirstUserProto)
+	}
+	var lastErr error
+	for range 2 {
+		mc, err := m.connTo(ctx, peerName)
+		if err != nil {
+			return nil, err
+		}
+		s, err := m.openOn(ctx, mc, proto)
+		if err == nil {
+			return s, nil
+		}
+		lastErr = fmt.Errorf("mesh: open stream to %s: %w", peerName, err)
+		if ctx.Err() != nil || mc.c.Context().Err() == nil {
+			return nil, lastErr // not the connection's fault
+		}
+		m.removeConn(mc)
+	}
+	return nil, lastErr
+}
+
+// openOn opens a stream on mc; the protocol byte goes out with the first
+// write.
+func (m *Mesh) openOn(ctx context.Context, mc *meshConn, proto byte) (*Stream, error) {
+	qs, err := mc.c.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := &Stream{qs: qs, conn: mc.c, peer: mc.name, proto: proto}
+	s.hdrPending.Store(true)
+	return s, nil
+}
+
+// connTo returns a live connection to the named peer, dialling it if
+// needed (one dial per peer at a time; concurrent callers share it).
+func (m *Mesh) connTo(ctx context.Context, name string) (*meshConn, error) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if mc := m.byName[name]; mc != nil && mc.c.Context().Err() == nil {
+		m.mu.Unlock()
+		return mc, nil
+	}
+	var addr string
+	if name == m.cfg.Name {
+		addr = m.addr.String()
+	} else {
+		e := m.peers[name]
+		if e == nil {
+			m.mu.Unlock()
+			return nil, fmt.Errorf("%w: %q", ErrUnknownPeer, name)
+		}
+		if e.state == StateDead || e.state == StateLeft {
+			m.mu.Unlock()
+			return nil, fmt.Errorf("%w: %s is %s", ErrPeerDown, name, e.state)
+		}
+		addr = e.addr
+	}
+	dc := m.dialing[name]
+	if dc == nil {
+		dc = &dialCall{done: make(chan struct{})}
+		m.dialing[name] = dc
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			dctx, cancel := context.WithTimeout(m.ctx, dialTimeout)
+			defer cancel()
+			mc, err := m.dialAddr(dctx, addr, name)
+			m.mu.Lock()
+			delete(m.dialing, name)
+			dc.mc, dc.err = mc, err
+			m.mu.Unlock()
+			close(dc.done)
+		}()
+	}
+	m.mu.Unlock()
+	select {
+	case <-dc.done:
+		return dc.mc, dc.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("mesh: connecting to %s: %w", name, ctx.Err())
+	}
+}
+
+// connToAddr is connTo for memberlist, which may know only an address.
+func (m *Mesh) connToAddr(ctx context.Context, name string, ua *net.UDPAddr) (*meshConn, error) {
+	as := ua.String()
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if mc := m.byName[name]; name != "" && mc != nil && mc.addr == as && mc.c.Context().Err() == nil {
+		m.mu.Unlock()
+		return mc, nil
+	}
+	if name == "" {
+		for _, mc := range m.conns {
+			if mc.addr == as && mc.c.Context().Err() == nil {
+				m.mu.Unlock()
+				return mc, nil
+			}
+		}
+	}
+	m.mu.Unlock()
+	return m.dialAddr(ctx, as, name)
+}
+
+// dialAddr dials a QUIC connection to addr; when name is not empty the
+// peer's certificate must name it.
+func (m *Mesh) dialAddr(ctx context.Context, addr, name string) (*meshConn, error) {
+	ua, err := resolveUDP(addr)
+	if err != nil {
+		return nil, err
+	}
+	c, err := m.tr.Dial(ctx, ua, m.secret.ClientTLSConfig(m.cert, name), m.qconf)
+	if err != nil {
+		if name == "" {
+			name = "?"
+		}
+		return nil, fmt.Errorf("mesh: dial %s at %s: %w", name, addr, err)
+	}
+	pname, pid, err := PeerIdentity(c.ConnectionState().TLS)
+	if err != nil { // verified in the handshake already
+		c.CloseWithError(codeBadPeer, "bad certificate")
+		return nil, err
+	}
+	mc := m.addConn(c, pname, pid, true)
+	if mc == nil {
+		return nil, ErrClosed
+	}
+	return mc, nil
+}
+
+// acceptConns accepts inbound QUIC connections (mutual TLS already
+// verified them against the mesh CA).
+func (m *Mesh) acceptConns() {
+	defer m.wg.Done()
+	for {
+		c, err := m.ln.Accept(m.ctx)
+		if err != nil {
+			return
+		}
+		name, id, err := PeerIdentity(c.ConnectionState().TLS)
+		if err != nil {
+			c.CloseWithError(codeBadPeer, "bad certificate")
+			continue
+		}
+		m.addConn(c, name, id, false)
+	}
+}
+
+// addConn registers c (the newest connection to a peer is the one Open
+// uses) and serves the streams the peer opens on it. It returns nil, having
+// closed c, when the Mesh is closed.
+func (m *Mesh) addConn(c *quic.Conn, name, id string, outbound bool) *meshConn {
+	mc := &meshConn{c: c, name: name, id: id, addr: c.RemoteAddr().String(), outbound: outbound}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		c.CloseWithError(codeShutdown, "node shutting down")
+		return nil
+	}
+	m.conns[c] = mc
+	m.byName[name] = mc
+	m.wg.Add(1)
+	m.mu.Unlock()
+	go m.acceptStreams(mc)
+	return mc
+}
+
+// removeConn forgets mc (closing it if it is still open).
+func (m *Mesh) removeConn(mc *meshConn) {
+	m.mu.Lock()
+	delete(m.conns, mc.c)
+	if m.byName[mc.name] == mc {
+		delete(m.byName, mc.name)
+		for _, o := range m.conns { // fall back to another live one
+			if o.name == mc.name && o.c.Context().Err() == nil {
+				m.byName[mc.name] = o
+				break
+			}
+		}
+	}
+	m.mu.Unlock()
+	if mc.c.Context().Err() == nil {
+		mc.c.CloseWithError(codePeerGone, "connection failed")
+	}
+}
+
+// connsToLocked returns every connection to name.
+func (m *Mesh) connsToLocked(name string) []*quic.Conn {
+	var out []*quic.Conn
+	for c, mc := range m.conns {
+		if mc.name == name {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// bestConnLocked is the live connection Open would use for name, else any
+// live one to it.
+func (m *Mesh) bestConnLocked(name string) *meshConn {
+	if mc := m.byName[name]; mc != nil && mc.c.Context().Err() == nil {
+		return mc
+	}
+	return nil
+}
+
+// acceptStreams serves the streams the peer opens on mc until it closes.
+func (m *Mesh) acceptStreams(mc *meshConn) {
+	defer m.wg.Done()
+	defer m.removeConn(mc)
+	for {
+		qs, err := mc.c.AcceptStream(m.ctx)
+		if err != nil {
+			return
+		}
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			qs.CancelRead(codeAbort)
+			qs.CancelWrite(codeAbort)
+			return
+		}
+		m.wg.Add(1)
+		m.mu.Unlock()
+		go m.serveStream(mc, qs)
+	}
+}
+
+// serveStream reads an inbound stream's protocol byte and dispatches it.
+func (m *Mesh) serveStream(mc *meshConn, qs *quic.Stream) {
+	defer m.wg.Done()
+	s := &Stream{qs: qs, conn: mc.c, peer: mc.name}
+	var hdr [1]byte
+	qs.SetReadDeadline(time.Now().Add(streamHeaderTimeout))
+	if _, err := io.ReadFull(qs, hdr[:]); err != nil {
+		s.Abort()
+		return
+	}
+	qs.SetReadDeadline(time.Time{})
+	s.proto = hdr[0]
+	if s.proto == protoGossip {
+		select {
+		case m.gt.streamCh <- s: // memberlist closes it
+		case <-m.gt.down:
+			s.Abort()
+		case <-m.ctx.Done():
+			s.Abort()
+		}
+		return
+	}
+	m.mu.Lock()
+	h := m.handlers[s.proto]
+	from := Peer{Name: mc.name, ID: mc.id, Addr: mc.addr, State: StateAlive}
+	if e := m.peers[mc.name]; e != nil {
+		from = m.peerLocked(e)
+		from.Name, from.ID = mc.name, mc.id // the certificate says who it is
+	} else if mc.name == m.cfg.Name {
+		from = m.localPeerLocked()
+		from.Name, from.ID = mc.name, mc.id
+	}
+	m.mu.Unlock()
+	if h == nil {
+		qs.CancelRead(codeNoHandler)
+		qs.CancelWrite(codeNoHandler)
+		return
+	}
+	h(from, s)
+	s.Close()
+}
