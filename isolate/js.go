@@ -332,6 +332,9 @@ func (l *loop) loopUntil(done func() bool) error {
 		}
 	}()
 	for !done() {
+		if l.ctx.Err() != nil {
+			return l.ctxHit()
+		}
 		select {
 		case f := <-l.done:
 			l.pending--
@@ -371,16 +374,21 @@ func (l *loop) loopUntil(done func() bool) error {
 				return err
 			}
 		case <-l.ctx.Done():
-			if h := l.hit.Load(); h != nil {
-				return h
-			}
-			if errors.Is(l.ctx.Err(), context.DeadlineExceeded) {
-				return &limitHit{OutcomeExceededWallTime, fmt.Sprintf("Worker exceeded its wall-time limit of %d ms", l.call.limits.WallMs)}
-			}
-			return &limitHit{OutcomeCanceled, "the invocation was canceled"}
+			return l.ctxHit()
 		}
 	}
 	return nil
+}
+
+// ctxHit is the limit that ended the call when its context is done.
+func (l *loop) ctxHit() *limitHit {
+	if h := l.hit.Load(); h != nil {
+		return h
+	}
+	if errors.Is(l.ctx.Err(), context.DeadlineExceeded) {
+		return &limitHit{OutcomeExceededWallTime, fmt.Sprintf("Worker exceeded its wall-time limit of %d ms", l.call.limits.WallMs)}
+	}
+	return &limitHit{OutcomeCanceled, "the invocation was canceled"}
 }
 
 // finish turns the error that ended the invocation into the result's outcome.

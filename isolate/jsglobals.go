@@ -95,8 +95,10 @@ func (l *loop) addTimer(call goja.FunctionCall, interval bool) goja.Value {
 	if delay < 0 || delay != delay {
 		delay = 0
 	}
-	if delay > l.call.limits.wall() {
-		delay = l.call.limits.wall() + time.Millisecond
+	// A timer past the wall limit can never fire before the limit ends the
+	// call; clamping only keeps the arithmetic finite.
+	if limit := l.call.limits.wall() + time.Second; delay > limit {
+		delay = limit
 	}
 	l.timerSeq++
 	t := &timer{id: l.timerSeq, seq: l.timerSeq, due: time.Now().Add(delay), fn: fn}

@@ -90,19 +90,28 @@ func (s *Stream) Peer() string { return s.peer }
 // Proto is the stream's protocol byte.
 func (s *Stream) Proto() byte { return s.proto }
 
-// flushHeader sends the pending protocol byte followed by p; wrote is
-// false when the byte had been sent already (and p was not written).
+// firstChunk caps the data written together with the protocol byte while
+// holding hdrMu, so that a concurrent Read never waits long (a write that
+// large cannot block on flow control at the start of a stream).
+const firstChunk = 16 << 10
+
+// flushHeader sends the pending protocol byte followed by (a first chunk
+// of) p. wrote is false when the byte had been sent already and nothing
+// was written. The pending flag drops only after the write, so no other
+// write can overtake or overlap the header (quic-go forbids concurrent
+// writes).
 func (s *Stream) flushHeader(p []byte) (n int, wrote bool, err error) {
 	s.hdrMu.Lock()
 	defer s.hdrMu.Unlock()
 	if !s.hdrPending.Load() {
 		return 0, false, nil
 	}
-	s.hdrPending.Store(false)
-	buf := make([]byte, 1+len(p))
+	first := p[:min(len(p), firstChunk)]
+	buf := make([]byte, 1+len(first))
 	buf[0] = s.proto
-	copy(buf[1:], p)
+	copy(buf[1:], first)
 	n, err = s.qs.Write(buf)
+	s.hdrPending.Store(false)
 	return max(n-1, 0), true, err
 }
 
@@ -123,20 +132,26 @@ func (s *Stream) Read(p []byte) (int, error) {
 
 // Write writes to the stream.
 func (s *Stream) Write(p []byte) (n int, err error) {
-	wrote := false
 	if s.hdrPending.Load() {
+		var wrote bool
 		n, wrote, err = s.flushHeader(p)
+		if wrote && err == nil && n < len(p) {
+			var m int
+			m, err = s.qs.Write(p[n:])
+			n += m
+		}
+		if wrote {
+			return n, mapStreamErr(err)
+		}
 	}
-	if !wrote {
-		n, err = s.qs.Write(p)
-	}
-	if err != nil {
-		err = mapStreamErr(err)
-	}
-	return n, err
+	n, err = s.qs.Write(p)
+	return n, mapStreamErr(err)
 }
 
 func mapStreamErr(err error) error {
+	if err == nil {
+		return nil
+	}
 	var se *quic.StreamError
 	if errors.As(err, &se) && se.ErrorCode == codeNoHandler && se.Remote {
 		return fmt.Errorf("%w: %w", ErrNoHandler, err)
@@ -194,8 +209,10 @@ func (s *Stream) LocalAddr() net.Addr { return s.conn.LocalAddr() }
 func (s *Stream) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
 
 // Handle serves inbound streams whose protocol byte is proto with h
-// (each in its own goroutine), replacing any previous handler. It panics
-// when proto is reserved (below FirstUserProto) or h is nil.
+// (each in its own goroutine), replacing any previous handler. Register
+// handlers before Join: a stream for a protocol without a handler is
+// refused, and the opener's Read or Write fails with ErrNoHandler. It
+// panics when proto is reserved (below FirstUserProto) or h is nil.
 func (m *Mesh) Handle(proto byte, h Handler) {
 	if proto < FirstUserProto {
 		panic(fmt.Sprintf("mesh: protocol byte %d is reserved (use %d or more)", proto, FirstUserProto))
@@ -211,6 +228,9 @@ func (m *Mesh) Handle(proto byte, h Handler) {
 // Open opens a stream of protocol proto to the peer named peerName (this
 // node's own name works too). It reuses the one QUIC connection kept per
 // peer, dialling it on demand and once more when the kept one has failed.
+// It fails at once, wrapping ErrUnknownPeer or ErrPeerDown, for a peer the
+// table does not have or has as dead or left. Nothing is sent before the
+// first Write (or Read or Close) on the stream.
 func (m *Mesh) Open(ctx context.Context, peerName string, proto byte) (*Stream, error) {
 	if proto < FirstUserProto {
 		return nil, fmt.Errorf("mesh: protocol byte %d is reserved (use %d or more)", proto, FirstUserProto)

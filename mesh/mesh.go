@@ -70,8 +70,8 @@ type Config struct {
 	// (default DefaultBind).
 	Bind string
 	// PacketConn, when set, is the socket to use (any net.PacketConn whose
-	// addresses are *net.UDPAddr; tests inject fault-injecting ones). The
-	// Mesh owns it from then on and closes it in Close.
+	// addresses are *net.UDPAddr; tests inject fault-injecting ones). Start
+	// takes ownership: Close closes it, and so does a failed Start.
 	PacketConn net.PacketConn
 	// Advertise is the "host:port" others should use to reach this node;
 	// default: the socket's address (a private IP of this host when bound
@@ -192,7 +192,14 @@ type Mesh struct {
 // Start opens the socket, starts QUIC and gossip and returns the running
 // node, alone in its mesh until Join. ctx bounds the start only; the node
 // runs until Close.
-func Start(ctx context.Context, cfg Config) (*Mesh, error) {
+func Start(ctx context.Context, cfg Config) (m *Mesh, err error) {
+	if cfg.PacketConn != nil {
+		defer func() {
+			if err != nil {
+				cfg.PacketConn.Close() // ours from the start, also on failure
+			}
+		}()
+	}
 	if cfg.Name == "" {
 		return nil, errors.New("mesh: Config.Name is required")
 	}
@@ -213,7 +220,7 @@ func Start(ctx context.Context, cfg Config) (*Mesh, error) {
 	var bootb [4]byte
 	rand.Read(bootb[:])
 
-	m := &Mesh{
+	m = &Mesh{
 		cfg:      cfg,
 		log:      cfg.Logger.With("mesh", cfg.Name),
 		secret:   cfg.Secret,

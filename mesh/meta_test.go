@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"math"
+	"net"
 	"reflect"
 	"strings"
 	"testing"
@@ -121,4 +122,22 @@ func FuzzDecodeCoord(f *testing.F) {
 			t.Fatal("invalid coordinate accepted")
 		}
 	})
+}
+
+func TestAdvertiseAddr(t *testing.T) {
+	a, err := advertiseAddr("", &net.UDPAddr{IP: net.IPv4zero, Port: 7946})
+	if err != nil || a.IP.IsUnspecified() || a.Port != 7946 {
+		t.Fatalf("unspecified bind: %v %v", a, err)
+	}
+	a, err = advertiseAddr("", &net.UDPAddr{IP: net.ParseIP("127.0.0.2"), Port: 1})
+	if err != nil || a.String() != "127.0.0.2:1" {
+		t.Fatalf("bound address: %v %v", a, err)
+	}
+	a, err = advertiseAddr("[::ffff:10.1.2.3]:9", &net.UDPAddr{IP: net.IPv4zero, Port: 7946})
+	if err != nil || a.String() != "10.1.2.3:9" {
+		t.Fatalf("explicit: %v %v", a, err)
+	}
+	if _, err := advertiseAddr("nonsense", nil); err == nil {
+		t.Fatal("bad advertise address accepted")
+	}
 }
