@@ -3,8 +3,8 @@
 GO        ?= go
 BIN       := bin/warren
 PKGS      := ./...
-# Packages whose tests start goroutines or processes run under -race.
-RACE_PKGS := ./isolate/... ./node/... ./cmd/...
+# Every package runs under -race: most start goroutines or processes.
+RACE_PKGS := ./...
 EX        ?= examples/hello.ts
 
 .PHONY: stop all build run test test-race test-short bench soak lint fmt vet cross clean
@@ -19,8 +19,7 @@ run: build
 	@./scripts/demo.sh $(BIN)
 
 test: vet
-	$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)
-	$(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v -e /isolate -e /node -e /cmd)
+	$(GO) test -count=1 -race -timeout 25m $(RACE_PKGS)
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// warren builds the binary once and runs it with args, returning stdout,
+// stderr and the exit status: the command line is a contract (DESIGN §3.4).
+func warren(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "warren-cli")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "warren")
+		out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = errors.New(string(out))
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("building warren: %v", buildErr)
+	}
+	cmd := exec.Command(binPath, args...)
+	cmd.Dir = filepath.Join("..", "..")
+	cmd.Env = append(os.Environ(), "WARREN_NODE=")
+	var so, se strings.Builder
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		t.Fatal(err)
+	}
+	return so.String(), se.String(), code
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+func TestRunCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	out, errOut, code := warren(t, "run", "examples/hello.ts")
+	if code != 0 || !strings.Contains(out, "Hello from warren") || !strings.Contains(errOut, "[log] hello from /") {
+		t.Errorf("run hello: %d %q %q", code, out, errOut)
+	}
+	out, _, code = warren(t, "run", "--json", "--path", "/greet/Ada", "examples/router/main.ts")
+	var res struct {
+		Outcome  string
+		Response struct {
+			Status int
+			Body   string
+		}
+		Telemetry struct {
+			Node     string
+			Executor string
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 {
+		t.Fatalf("run --json: %d %v %q", code, err, out)
+	}
+	if res.Outcome != "ok" || res.Response.Body != "Hello, Ada!\n" || res.Telemetry.Executor != "sandbox" {
+		t.Errorf("run --json: %+v", res)
+	}
+	if _, errOut, code := warren(t, "run", "--cpu-ms", "50", "examples/spin.js"); code != 1 || !strings.Contains(errOut, "exceededCpu") {
+		t.Errorf("spin: %d %q", code, errOut)
+	}
+	if _, errOut, code := warren(t, "run", "--path", "/fail", "examples/router/main.ts"); code != 1 || !strings.Contains(errOut, "main.ts:15") {
+		t.Errorf("fail: %d %q", code, errOut)
+	}
+	if out, _, code := warren(t, "run", "-d", "echo me", "--in-process", "examples/router/main.ts", "--path", "/hash"); code != 0 || !strings.Contains(out, `"bytes":7`) {
+		t.Errorf("POST body: %d %q", code, out)
+	}
+	for _, args := range [][]string{{"run"}, {"run", "a", "b"}, {"run", "--no-such-flag", "x.js"}, {"run", "-H", "nocolon", "examples/hello.ts"}} {
+		if _, errOut, code := warren(t, args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%q)", args, code, errOut)
+		}
+	}
+	if _, errOut, code := warren(t, "run", "does-not-exist.ts"); code != 1 || !strings.Contains(errOut, "does-not-exist.ts") {
+		t.Errorf("missing file: %d %q", code, errOut)
+	}
+}
+
+func TestSecretInit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	path := filepath.Join(t.TempDir(), "s")
+	if _, errOut, code := warren(t, "secret", "init", path); code != 0 {
+		t.Fatalf("secret init: %d %q", code, errOut)
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("secret mode: %v %v", st.Mode(), err)
+	}
+	if _, _, code := warren(t, "secret", "init", path); code == 0 {
+		t.Error("secret init overwrote an existing secret")
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := warren(t, "node", "--secret", path, "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0")
+	if code == 0 || !strings.Contains(errOut, "chmod 600") {
+		t.Errorf("node with a world-readable secret: %d %q", code, errOut)
+	}
+}
