@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,7 +44,20 @@ func main() {
 	out := flag.String("out", "bench/results.json", "where to write the rows")
 	soak := flag.Int("soak", 0, "run this many fresh invocations, reporting RSS along the way, instead of the benchmarks")
 	only := flag.String("only", "", "run only the benchmarks whose name contains this")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of this process (not the sandbox workers) here")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *soak > 0 {
 		if err := runSoak(*soak); err != nil {
 			fmt.Fprintln(os.Stderr, "soak:", err)
@@ -60,6 +74,7 @@ func main() {
 		rs, err := b.run()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "%s: %v\n", b.name, err)
+			pprof.StopCPUProfile()
 			os.Exit(1)
 		}
 		rows = append(rows, rs...)

@@ -10,7 +10,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -160,10 +163,56 @@ func benchHTTP() ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []Row{
+	rows := []Row{
 		{Name: "mesh/hello via POST /v1/run, serial latency (one node)", Unit: "ms", Value: p50, P50: p50, P99: p99, N: len(d), Target: "p50 <= 0.2 ms, p99 <= 3 ms"},
-		{Name: "mesh/hello via POST /v1/run, 16 clients (one node)", Unit: "inv/s", Value: rate, N: n, Target: ">= 10000/s"},
-	}, nil
+		{Name: "mesh/hello via POST /v1/run, 16 Go clients in the bench process (one node)", Unit: "inv/s", Value: rate, N: n},
+	}
+	// A load generator in its own process, as the figure is meant:
+	// wrk with one thread and 16 connections, when it is installed.
+	if wrkRate, wrkN, err := wrkRun(url, 16, 5*time.Second); err == nil {
+		rows = append(rows, Row{Name: "mesh/hello via POST /v1/run, 16 clients (wrk, one node)", Unit: "inv/s", Value: wrkRate, N: wrkN, Target: ">= 10000/s"})
+	} else {
+		fmt.Fprintln(os.Stderr, "mesh/http: skipping the wrk row:", err)
+	}
+	return rows, nil
+}
+
+// wrkRun drives url's /v1/run with wrk and returns requests/s.
+func wrkRun(url string, conns int, dur time.Duration) (float64, int, error) {
+	path, err := exec.LookPath("wrk")
+	if err != nil {
+		return 0, 0, fmt.Errorf("wrk is not installed (apt-get install wrk)")
+	}
+	dir, err := os.MkdirTemp("", "warren-wrk")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.RemoveAll(dir)
+	script := filepath.Join(dir, "post.lua")
+	body, _ := json.Marshal(string(helloRun))
+	lua := "wrk.method = \"POST\"\nwrk.body = " + string(body) + "\nwrk.headers[\"Content-Type\"] = \"application/json\"\n" +
+		"done = function(summary, latency, requests)\n  io.write(string.format(\"WARREN %d %d\\n\", summary.requests, summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))\nend\n"
+	if err := os.WriteFile(script, []byte(lua), 0o644); err != nil {
+		return 0, 0, err
+	}
+	out, err := exec.Command(path, "-t1", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", int(dur.Seconds())), "-s", script, url+"/v1/run").CombinedOutput()
+	if err != nil {
+		return 0, 0, fmt.Errorf("wrk: %v: %s", err, out)
+	}
+	var reqs, errs int
+	var rate float64
+	for _, ln := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(ln, "WARREN ") {
+			fmt.Sscanf(ln, "WARREN %d %d", &reqs, &errs)
+		}
+		if v, ok := strings.CutPrefix(strings.TrimSpace(ln), "Requests/sec:"); ok {
+			rate, _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	if errs > 0 || reqs == 0 {
+		return 0, 0, fmt.Errorf("wrk: %d requests, %d errors: %s", reqs, errs, out)
+	}
+	return rate, reqs, nil
 }
 
 func parallel(clients int, dur time.Duration, f func() error) (float64, int, error) {

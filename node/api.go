@@ -77,7 +77,7 @@ func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "hops is set by nodes, not clients"})
 		return
 	}
-	inv, err := req.decode()
+	inv, err := req.decode(n.codes)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -3,11 +3,14 @@ package node
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/warrenmesh/warren/isolate"
 	"github.com/warrenmesh/warren/mesh"
@@ -38,14 +41,21 @@ type RunRequest struct {
 	Hops []string `json:"hops,omitempty"`
 }
 
-// decode validates a run request into an invocation.
-func (r *RunRequest) decode() (*isolate.Invocation, error) {
+// decode validates a run request into an invocation. Decoded code objects
+// are cached by the hash of their JSON (agents resend the same code), and
+// shared: nothing downstream mutates a Code.
+func (r *RunRequest) decode(cache *lru.Cache[[32]byte, *isolate.Code]) (*isolate.Invocation, error) {
 	if len(r.Code) == 0 {
 		return nil, &apiError{status: 400, code: "invalid_code", msg: "code: missing"}
 	}
-	c, err := isolate.DecodeCode(r.Code)
-	if err != nil {
-		return nil, &apiError{status: 400, code: "invalid_code", msg: err.Error()}
+	key := sha256.Sum256(r.Code)
+	c, ok := cache.Get(key)
+	if !ok {
+		var err error
+		if c, err = isolate.DecodeCode(r.Code); err != nil {
+			return nil, &apiError{status: 400, code: "invalid_code", msg: err.Error()}
+		}
+		cache.Add(key, c)
 	}
 	if err := isolate.ValidateBindings(r.Bindings, c.Env); err != nil {
 		return nil, &apiError{status: 400, code: "invalid_bindings", msg: err.Error()}
@@ -57,7 +67,7 @@ func (r *RunRequest) decode() (*isolate.Invocation, error) {
 // peer with room, else it waits up to QueueTimeout and is shed. raw is the
 // request as received, forwarded verbatim to a peer.
 func (n *Node) Run(ctx context.Context, raw *RunRequest) *isolate.Result {
-	inv, err := raw.decode()
+	inv, err := raw.decode(n.codes)
 	if err != nil {
 		return &isolate.Result{Outcome: isolate.OutcomeException, Error: err.Error(), Logs: []isolate.Log{},
 			Exceptions: []isolate.Exception{{Timestamp: time.Now().UnixMilli(), Name: "Error", Message: err.Error()}}}
@@ -202,7 +212,7 @@ func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 		_ = writeFrame(s, []byte("bad frame: "+err.Error()))
 		return
 	}
-	inv, err := raw.decode()
+	inv, err := raw.decode(n.codes)
 	if err != nil {
 		_, _ = s.Write([]byte{fwdRefused})
 		_ = writeFrame(s, []byte(err.Error()))

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"github.com/warrenmesh/warren/isolate"
 	"github.com/warrenmesh/warren/mesh"
 	"github.com/warrenmesh/warren/policy"
@@ -78,6 +80,7 @@ type Node struct {
 	done  chan struct{}
 	once  sync.Once
 	host  isolate.Host
+	codes *lru.Cache[[32]byte, *isolate.Code] // decoded code objects by JSON hash
 }
 
 // Start brings a node up: identity, secret, runtime, mesh, API.
@@ -114,6 +117,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, id: id, log: cfg.Logger.With("node", id.Name), slots: make(chan struct{}, cfg.Slots), done: make(chan struct{})}
 	n.host = NewEgress(policy.Egress{})
+	n.codes, _ = lru.New[[32]byte, *isolate.Code](256)
 	n.rt, err = isolate.New(isolate.Options{
 		Executor: cfg.Executor, Workers: cfg.Slots, Node: id.Name, Logger: n.log,
 		CacheDir: filepath.Join(cfg.Data, "wasm-cache"), Host: n.host,
