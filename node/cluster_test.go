@@ -327,3 +327,31 @@ func TestPartitionHeals(t *testing.T) {
 	})
 	t.Logf("converged %v after the heal", took)
 }
+
+// TestFailoverBeforeStart: a peer that turns out to be full (its gossiped
+// free slots are stale) refuses before starting, and the call goes to the
+// next peer in the ranking.
+func TestFailoverBeforeStart(t *testing.T) {
+	c := newCluster(t, 8, "f1", "f2", "f3")
+	c.fabric.SetLatency("f1", "f3", 30*time.Millisecond) // f2 is nearer
+	f1 := c.start("f1", c.secret, 1)
+	c.start("f2", c.secret, 1, "f1")
+	c.start("f3", c.secret, 1, "f1")
+	waitFor(t, 10*time.Second, "convergence", func() bool { return sees(f1, "f1", "f2", "f3") })
+	for _, p := range []string{"f2", "f3"} {
+		if s, err := f1.Mesh().Open(context.Background(), p, 99); err == nil {
+			s.Abort()
+		}
+	}
+	waitFor(t, 10*time.Second, "RTTs", func() bool { return hasRTT(f1, "f2", "f3") })
+	go f1.Run(context.Background(), sleepReq(3000))
+	waitFor(t, 5*time.Second, "f1 busy", func() bool { return len(f1.slots) == 1 })
+	// Take f2's slot behind the mesh's back: f1 still believes it is free.
+	f2 := c.nodes["f2"]
+	f2.slots <- struct{}{}
+	defer func() { <-f2.slots }()
+	r := f1.Run(context.Background(), sleepReq(0))
+	if !r.OK() || strings.Join(r.Telemetry.Hops, ">") != "f1>f3" {
+		t.Errorf("outcome %s, hops %v; want ok via f1>f3", r.Outcome, r.Telemetry.Hops)
+	}
+}
