@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -170,32 +171,13 @@ func serial(rt *isolate.Runtime, code *isolate.Code, n int) ([]time.Duration, er
 
 // throughput runs invocations from `clients` goroutines for dur.
 func throughput(rt *isolate.Runtime, code *isolate.Code, clients int, dur time.Duration) (float64, int, error) {
-	var n atomic.Int64
-	var failed atomic.Pointer[string]
 	ctx := context.Background()
-	deadline := time.Now().Add(dur)
-	var wg sync.WaitGroup
-	t0 := time.Now()
-	for c := 0; c < clients; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for time.Now().Before(deadline) {
-				r := rt.Run(ctx, &isolate.Invocation{Code: code})
-				if !r.OK() {
-					s := string(r.Outcome) + ": " + r.Error
-					failed.Store(&s)
-					return
-				}
-				n.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	if f := failed.Load(); f != nil {
-		return 0, 0, fmt.Errorf("an invocation failed: %s", *f)
-	}
-	return float64(n.Load()) / time.Since(t0).Seconds(), int(n.Load()), nil
+	return parallel(clients, dur, func() error {
+		if r := rt.Run(ctx, &isolate.Invocation{Code: code}); !r.OK() {
+			return fmt.Errorf("an invocation failed: %s: %s", r.Outcome, r.Error)
+		}
+		return nil
+	})
 }
 
 func newRuntime(kind isolate.ExecutorKind) (*isolate.Runtime, error) {
@@ -287,12 +269,14 @@ var benchmarks = []benchmark{
 		if _, err := serial(rt, hello(), 100); err != nil {
 			return nil, err
 		}
+		debug.FreeOSMemory() // what earlier benchmarks in this process left behind
 		idle := treeRSS(os.Getpid())
 		for done := 0; done < 10_000; done += 1000 {
 			if _, err := serial(rt, hello(), 1000); err != nil {
 				return nil, err
 			}
 		}
+		debug.FreeOSMemory()
 		after := treeRSS(os.Getpid())
 		growth := float64(after-idle) / (1 << 20)
 		return []Row{
@@ -302,28 +286,45 @@ var benchmarks = []benchmark{
 	}},
 }
 
-// treeRSS sums the resident set of pid and its children (the sandbox
-// workers), from /proc. Zero where /proc is missing.
+// treeRSS sums the resident set of pid and its descendants (the sandbox
+// workers), from /proc; it scans every process's PPid, since
+// /proc/PID/task/TID/children lists only the children one thread started.
+// Zero where /proc is missing.
 func treeRSS(pid int) int64 {
-	total := rss(pid)
-	children, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	for _, f := range strings.Fields(string(children)) {
-		if c, err := strconv.Atoi(f); err == nil {
-			total += treeRSS(c)
+	parents := map[int][]int{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if pp := statusField(child, "PPid:"); pp > 0 {
+			parents[int(pp)] = append(parents[int(pp)], child)
 		}
 	}
-	return total
+	var sum func(int) int64
+	sum = func(p int) int64 {
+		total := rss(p)
+		for _, c := range parents[p] {
+			total += sum(c)
+		}
+		return total
+	}
+	return sum(pid)
 }
 
-func rss(pid int) int64 {
+func rss(pid int) int64 { return statusField(pid, "VmRSS:") << 10 }
+
+// statusField reads a numeric field of /proc/PID/status (kB for sizes).
+func statusField(pid int, field string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for _, ln := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(ln, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
+		if v, ok := strings.CutPrefix(ln, field); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return n
 		}
 	}
 	return 0

@@ -215,6 +215,8 @@ func wrkRun(url string, conns int, dur time.Duration) (float64, int, error) {
 	return rate, reqs, nil
 }
 
+// parallel calls f from `clients` goroutines for dur and returns calls/s;
+// the first error stops its goroutine and is returned.
 func parallel(clients int, dur time.Duration, f func() error) (float64, int, error) {
 	var n atomic.Int64
 	var first atomic.Pointer[error]
