@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/dop251/goja"
-
-	"github.com/warrenmesh/warren/isolate/internal/webapi"
 )
 
 // maxTimers bounds the timers one invocation may have pending.
@@ -401,5 +399,3 @@ func bytesOf(vm *goja.Runtime, v goja.Value) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("value must be a string, ArrayBuffer or ArrayBufferView, not %s", v.String())
 }
-
-var _ = webapi.Header{}

@@ -1,7 +1,6 @@
 package isolate
 
 import (
-	"errors"
 	"fmt"
 	"time"
 )
@@ -65,5 +64,3 @@ func (l Limits) withDefaults(d Limits) Limits {
 func (l Limits) cpu() time.Duration  { return time.Duration(l.CPUMs) * time.Millisecond }
 func (l Limits) wall() time.Duration { return time.Duration(l.WallMs) * time.Millisecond }
 func (l Limits) memoryBytes() int64  { return l.MemoryMB << 20 }
-
-var errLimits = errors.New("limits")

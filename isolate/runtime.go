@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"os/exec"
 	"path"
 	"sort"
@@ -269,5 +268,3 @@ func (x *inProcess) close() error { return x.e.close() }
 func (x *inProcess) execute(ctx context.Context, r *execRequest, host hostFunc) *Result {
 	return x.e.execute(ctx, r, host)
 }
-
-var _ = os.Getpid
