@@ -226,6 +226,12 @@ func encodeResult(res *Result) []byte {
 	w.float(t.CPUTime)
 	w.float(t.WallTime)
 	w.int(t.MemoryBytes)
+	w.str(t.Node)
+	w.uint(uint64(len(t.Hops)))
+	for _, h := range t.Hops {
+		w.str(h)
+	}
+	w.str(t.Executor)
 	return w.b
 }
 
@@ -257,6 +263,14 @@ func decodeResult(b []byte) (*Result, error) {
 	t.ColdStart = r.bool()
 	t.StartupMs, t.CPUTime, t.WallTime = r.float(), r.float(), r.float()
 	t.MemoryBytes = r.int()
+	t.Node = r.str()
+	if n := r.n(); n > 0 && r.err == nil {
+		t.Hops = make([]string, 0, n)
+		for i := 0; i < n && r.err == nil; i++ {
+			t.Hops = append(t.Hops, r.str())
+		}
+	}
+	t.Executor = r.str()
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -264,4 +278,18 @@ func decodeResult(b []byte) (*Result, error) {
 		return nil, fmt.Errorf("%w: %d trailing bytes", errWire, len(r.b))
 	}
 	return res, nil
+}
+
+// MarshalBinary encodes the result in warren's compact binary form (what
+// sandbox workers and forwarding nodes send); UnmarshalBinary reads it.
+func (r *Result) MarshalBinary() ([]byte, error) { return encodeResult(r), nil }
+
+// UnmarshalBinary decodes what MarshalBinary wrote.
+func (r *Result) UnmarshalBinary(b []byte) error {
+	res, err := decodeResult(b)
+	if err != nil {
+		return err
+	}
+	*r = *res
+	return nil
 }

@@ -41,7 +41,7 @@ func TestWireRoundTrip(t *testing.T) {
 		Response:   &Response{Status: 201, Headers: map[string]string{"content-type": "text/plain"}, Body: []byte("hi")},
 		Logs:       []Log{{Timestamp: 5, Level: "warn", Message: "m"}},
 		Exceptions: []Exception{{Timestamp: 6, Name: "TypeError", Message: "x", Stack: "at a.ts:1:2"}},
-		Telemetry:  Telemetry{ColdStart: true, StartupMs: 1.5, CPUTime: 0.25, WallTime: 3, MemoryBytes: 1 << 20},
+		Telemetry:  Telemetry{ColdStart: true, StartupMs: 1.5, CPUTime: 0.25, WallTime: 3, MemoryBytes: 1 << 20, Node: "n2", Hops: []string{"n1", "n2"}, Executor: "sandbox"},
 	}
 	gotRes, err := decodeResult(encodeResult(res))
 	if err != nil {

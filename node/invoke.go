@@ -186,7 +186,7 @@ func (n *Node) forward(ctx context.Context, peer string, raw *RunRequest) (res *
 		return internalError(fmt.Sprintf("node %s failed during the invocation: %v", peer, err)), true
 	}
 	var result isolate.Result
-	if err := json.Unmarshal(out, &result); err != nil {
+	if err := result.UnmarshalBinary(out); err != nil {
 		return internalError(fmt.Sprintf("node %s sent an unreadable result: %v", peer, err)), true
 	}
 	result.Telemetry.Hops = append([]string{n.id.Name}, result.Telemetry.Hops...)
@@ -234,10 +234,7 @@ func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 		cancel()
 	}()
 	res := n.runHere(ctx, inv)
-	out, err := json.Marshal(res)
-	if err != nil {
-		out, _ = json.Marshal(internalError("encoding the result: " + err.Error()))
-	}
+	out, _ := res.MarshalBinary()
 	if err := writeFrame(s, out); err != nil {
 		n.log.Debug("forward: returning the result", "peer", from.Name, "err", err)
 	}
