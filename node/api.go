@@ -73,8 +73,8 @@ func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "trailing data after the run request"})
 		return
 	}
-	if len(req.Hops) > 0 {
-		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "hops is set by nodes, not clients"})
+	if len(req.Hops) > 0 || req.WaitMs != 0 {
+		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "hops and waitMs are set by nodes, not clients"})
 		return
 	}
 	inv, err := req.decode(n.codes)

@@ -32,6 +32,11 @@ const maxForwardFrame = MaxRunBody
 // queuePoll is how often a queued invocation looks for room again.
 const queuePoll = 20 * time.Millisecond
 
+// peerWait bounds how long a full peer holds a retried forward waiting for a
+// slot: gossiped free-slot counts are up to a second old, so a queued call
+// asks peers to wait for a slot instead of polling them.
+const peerWait = 50 * time.Millisecond
+
 // RunRequest is the body of POST /v1/run and of a forwarded invocation.
 type RunRequest struct {
 	Code     json.RawMessage            `json:"code"`
@@ -39,6 +44,9 @@ type RunRequest struct {
 	Bindings map[string]isolate.Binding `json:"bindings,omitempty"`
 	// Hops lists the nodes the invocation went through (set by nodes).
 	Hops []string `json:"hops,omitempty"`
+	// WaitMs lets a peer that is full wait this long for a slot before it
+	// answers "full" (set by nodes on their retries).
+	WaitMs int64 `json:"waitMs,omitempty"`
 }
 
 // decode validates a run request into an invocation. Decoded code objects
@@ -81,15 +89,21 @@ func (n *Node) route(ctx context.Context, inv *isolate.Invocation, raw *RunReque
 	}
 	deadline := time.Now().Add(n.cfg.QueueTimeout)
 	var ticker *time.Ticker
-	for {
-		for _, name := range n.ranked() {
+	for pass := 0; ; pass++ {
+		// The first pass trusts gossip and asks peers not to wait; later
+		// passes try every alive peer and let a full one wait briefly.
+		wait := time.Duration(0)
+		if pass > 0 {
+			wait = min(peerWait, time.Until(deadline))
+		}
+		for _, name := range n.ranked(pass > 0) {
 			if name == n.id.Name {
 				if n.tryAcquire() {
 					return n.runHere(ctx, inv)
 				}
 				continue
 			}
-			if res, started := n.forward(ctx, name, raw); started {
+			if res, started := n.forward(ctx, name, raw, wait); started {
 				return res
 			}
 		}
@@ -97,8 +111,8 @@ func (n *Node) route(ctx context.Context, inv *isolate.Invocation, raw *RunReque
 			ticker = time.NewTicker(queuePoll)
 			defer ticker.Stop()
 		}
-		wait := time.Until(deadline)
-		if wait <= 0 {
+		left := time.Until(deadline)
+		if left <= 0 {
 			return shed(n.cfg.QueueTimeout)
 		}
 		select {
@@ -106,7 +120,7 @@ func (n *Node) route(ctx context.Context, inv *isolate.Invocation, raw *RunReque
 			n.publish()
 			return n.runHere(ctx, inv)
 		case <-ticker.C:
-		case <-time.After(wait):
+		case <-time.After(left):
 			return shed(n.cfg.QueueTimeout)
 		case <-ctx.Done():
 			return &isolate.Result{Outcome: isolate.OutcomeCanceled, Error: "canceled while waiting for room: " + ctx.Err().Error(), Logs: []isolate.Log{}, Exceptions: []isolate.Exception{}}
@@ -127,14 +141,18 @@ func (n *Node) runHere(ctx context.Context, inv *isolate.Invocation) *isolate.Re
 	return res
 }
 
-// ranked orders the nodes that may take an invocation now.
-func (n *Node) ranked() []string {
+// ranked orders the nodes that may take an invocation now. optimistic
+// treats every alive peer as having room (their gossiped counts are stale).
+func (n *Node) ranked(optimistic bool) []string {
 	members := n.mesh.Members()
 	cands := make([]mesh.Candidate, 0, len(members))
 	for _, p := range members {
 		c := p.Candidate()
-		if p.Local {
+		switch {
+		case p.Local:
 			c.Free = n.cfg.Slots - len(n.slots)
+		case optimistic:
+			c.Free = max(c.Free, 1)
 		}
 		cands = append(cands, c)
 	}
@@ -144,7 +162,7 @@ func (n *Node) ranked() []string {
 // forward hands the invocation to peer. started reports whether the peer
 // accepted it; from then on it is never retried elsewhere, and a failure
 // is reported as internalError naming the peer.
-func (n *Node) forward(ctx context.Context, peer string, raw *RunRequest) (res *isolate.Result, started bool) {
+func (n *Node) forward(ctx context.Context, peer string, raw *RunRequest, wait time.Duration) (res *isolate.Result, started bool) {
 	s, err := n.mesh.Open(ctx, peer, protoInvoke)
 	if err != nil {
 		n.log.Debug("forward: open", "peer", peer, "err", err)
@@ -155,6 +173,7 @@ func (n *Node) forward(ctx context.Context, peer string, raw *RunRequest) (res *
 	defer stop()
 	fr := *raw
 	fr.Hops = append(append([]string(nil), raw.Hops...), n.id.Name)
+	fr.WaitMs = wait.Milliseconds()
 	body, err := json.Marshal(&fr)
 	if err != nil {
 		return internalError(fmt.Sprintf("encoding the invocation for %s: %v", peer, err)), true
@@ -218,7 +237,7 @@ func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 		_ = writeFrame(s, []byte(err.Error()))
 		return
 	}
-	if !n.tryAcquire() {
+	if !n.tryAcquire() && !n.waitSlot(time.Duration(min(raw.WaitMs, peerWait.Milliseconds()))*time.Millisecond) {
 		_, _ = s.Write([]byte{fwdFull})
 		return
 	}
@@ -263,4 +282,22 @@ func readFrame(r *bufio.Reader) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// waitSlot waits up to d for a free slot and takes it.
+func (n *Node) waitSlot(d time.Duration) bool {
+	if d <= 0 {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case n.slots <- struct{}{}:
+		n.publish()
+		return true
+	case <-t.C:
+		return false
+	case <-n.done:
+		return false
+	}
 }
