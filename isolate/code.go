@@ -135,6 +135,8 @@ func (m Module) MarshalJSON() ([]byte, error) {
 }
 
 // Code is the code object of DESIGN.md §3.1: the same shape as Cloudflare's WorkerCode.
+// A Code returned by DecodeCode is validated and remembers its hash: treat it
+// as read-only (it may be shared between concurrent invocations).
 type Code struct {
 	CompatibilityDate  string             `json:"compatibilityDate,omitempty"`
 	CompatibilityFlags []string           `json:"compatibilityFlags,omitempty"`
@@ -145,6 +147,10 @@ type Code struct {
 	// GlobalOutbound must be null or absent: egress is granted by policy, never by the code.
 	GlobalOutbound json.RawMessage `json:"globalOutbound,omitempty"`
 	Limits         *Limits         `json:"limits,omitempty"`
+
+	// sealed is the hash of a code object DecodeCode validated: such a Code
+	// is read-only, and the runtime neither validates nor hashes it again.
+	sealed string
 }
 
 // CodeError reports an invalid code object; Field names the offending field.
@@ -203,6 +209,7 @@ func DecodeCode(b []byte) (*Code, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	c.sealed = c.Hash()
 	return &c, nil
 }
 
@@ -303,7 +310,12 @@ func checkModuleName(name string) error {
 // Hash identifies the program of a code object: the main module and every
 // module's name, kind and content. Env and limits are not part of it: they
 // are per-call data.
+//
+// The hash of a Code returned by DecodeCode is computed once.
 func (c *Code) Hash() string {
+	if c.sealed != "" {
+		return c.sealed
+	}
 	h := sha256.New()
 	var n [8]byte
 	put := func(b []byte) {

@@ -1,6 +1,7 @@
 package isolate
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"strings"
@@ -107,4 +108,25 @@ func FuzzDecodeCode(f *testing.F) {
 		}
 		_ = c.Hash()
 	})
+}
+
+// TestSealedCode: a decoded code object keeps its hash, equal to the hash
+// of the same code built by hand, and runs without being validated again.
+func TestSealedCode(t *testing.T) {
+	c, err := DecodeCode([]byte(`{"mainModule":"main.js","modules":{"main.js":"x","b.js":"y"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.sealed == "" || c.Hash() != js("main.js", "x", "b.js", "y").Hash() {
+		t.Errorf("sealed hash %q differs from the computed one", c.sealed)
+	}
+}
+
+func TestDurableObjectBindingRefused(t *testing.T) {
+	rt := testRuntime(t, InProcess)
+	res := rt.Run(context.Background(), &Invocation{Code: js("main.js", `export default { fetch() { return new Response("x") } }`),
+		Bindings: map[string]Binding{"OBJ": {DurableObject: &DurableObjectBinding{Worker: "w", Class: "C"}}}})
+	if res.Outcome != OutcomeException || len(res.Exceptions) == 0 || !strings.Contains(res.Exceptions[0].Message, "Durable Object") {
+		t.Errorf("outcome %s %+v, want a clear exception", res.Outcome, res.Exceptions)
+	}
 }

@@ -33,21 +33,15 @@ type hostReply struct {
 // hostFunc carries host calls out of the isolate.
 type hostFunc func(ctx context.Context, c *hostCall) (*hostReply, error)
 
-// dispatcher answers host calls for one invocation, on the node's side.
+// dispatcher answers an invocation's fetch and binding calls, on the
+// node's side ("code" calls are answered by Runtime.run).
 type dispatcher struct {
-	rt       *Runtime
 	bindings map[string]Binding
 	host     Host
 }
 
 func (d *dispatcher) call(ctx context.Context, c *hostCall) (*hostReply, error) {
 	switch c.Op {
-	case "code":
-		p, ok := d.rt.programs.Get(c.Hash)
-		if !ok {
-			return nil, fmt.Errorf("host: program %s is no longer cached", c.Hash)
-		}
-		return &hostReply{Program: p}, nil
 	case "fetch":
 		if c.Request == nil {
 			return nil, errors.New("host: fetch without a request")

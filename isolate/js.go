@@ -538,21 +538,11 @@ func (l *loop) envObject() (*goja.Object, error) {
 		}
 	}
 	for _, k := range sortedKeys(l.call.bindings) {
-		b := l.call.bindings[k]
-		switch {
-		case b.KV != "":
+		if l.call.bindings[k].KV != "" { // Runtime.run refuses Durable Object bindings for now
 			_ = env.Set(k, l.kvBinding(k))
-		case b.DurableObject != nil:
-			_ = env.Set(k, l.unavailableBinding(k, "Durable Object namespaces are not available yet"))
 		}
 	}
 	return env, nil
-}
-
-func (l *loop) unavailableBinding(name, why string) *goja.Object {
-	o := l.vm.NewObject()
-	_ = o.Set("toString", func() string { return fmt.Sprintf("[binding %s: %s]", name, why) })
-	return o
 }
 
 // ctxObject is the handler's third argument. Its methods are built on

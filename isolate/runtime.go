@@ -163,11 +163,18 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation) *Result {
 		return failure(OutcomeInternalError, "isolate: no code")
 	}
 	c := inv.Code
-	if err := c.Validate(); err != nil {
-		return exceptionResult("Error", err.Error(), "")
+	if c.sealed == "" { // DecodeCode validated the sealed ones
+		if err := c.Validate(); err != nil {
+			return exceptionResult("Error", err.Error(), "")
+		}
 	}
 	if err := ValidateBindings(inv.Bindings, c.Env); err != nil {
 		return exceptionResult("Error", err.Error(), "")
+	}
+	for _, name := range sortedKeys(inv.Bindings) {
+		if inv.Bindings[name].DurableObject != nil {
+			return exceptionResult("Error", fmt.Sprintf("binding %q: Durable Object namespaces are not available yet", name), "")
+		}
 	}
 	limits := Limits{}
 	if c.Limits != nil {
@@ -189,9 +196,9 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation) *Result {
 	if host == nil {
 		host = rt.opts.Host
 	}
-	d := &dispatcher{rt: rt, bindings: inv.Bindings, host: host}
-	// The program stays reachable for this call's "code" host call even if
-	// the cache evicts it meanwhile.
+	d := &dispatcher{bindings: inv.Bindings, host: host}
+	// The engine asks for the code by hash on a cache miss; the program
+	// stays reachable for this call even if the cache evicts it meanwhile.
 	hf := func(ctx context.Context, hc *hostCall) (*hostReply, error) {
 		if hc.Op == "code" && hc.Hash == p.Hash {
 			return &hostReply{Program: p}, nil

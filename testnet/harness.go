@@ -622,17 +622,26 @@ func (st *State) nodePtr(name string) *NodeInfo {
 	return n
 }
 
+// loadNode loads the testnet in dir and finds the node called name in it.
+func loadNode(dir, name string) (*State, *NodeInfo, error) {
+	st, err := Load(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	n, ok := st.Node(name)
+	if !ok {
+		return nil, nil, fmt.Errorf("testnet: no node %q in %s (nodes: %s)", name, dir, strings.Join(st.names(), ", "))
+	}
+	return st, n, nil
+}
+
 // Stop kills (SIGKILL) the node called name and waits until it is gone. It
 // stays in testnet.json, with pid 0, its ports and its data. Stopping a
 // stopped node is not an error.
 func Stop(dir, name string) error {
-	st, err := Load(dir)
+	st, n, err := loadNode(dir, name)
 	if err != nil {
 		return err
-	}
-	n, ok := st.Node(name)
-	if !ok {
-		return fmt.Errorf("testnet: no node %q in %s (nodes: %s)", name, dir, strings.Join(st.names(), ", "))
 	}
 	if n.Running() {
 		signalNode(*n, os.Kill)
@@ -650,13 +659,9 @@ func Stop(dir, name string) error {
 // (itself included) lists all running nodes alive. Without a deadline in
 // ctx it waits at most 30 s. Starting a running node is an error.
 func Start(ctx context.Context, dir, name string) error {
-	st, err := Load(dir)
+	st, n, err := loadNode(dir, name)
 	if err != nil {
 		return err
-	}
-	n, ok := st.Node(name)
-	if !ok {
-		return fmt.Errorf("testnet: no node %q in %s (nodes: %s)", name, dir, strings.Join(st.names(), ", "))
 	}
 	if n.Running() {
 		return fmt.Errorf("testnet: %s is already running (pid %d)", name, n.PID)

@@ -208,13 +208,12 @@ func newTestnetURLCmd(dir *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			for _, n := range st.Nodes {
-				if n.Name == args[0] {
-					fmt.Fprintln(c.OutOrStdout(), n.API)
-					return nil
-				}
+			n, ok := st.Node(args[0])
+			if !ok {
+				return fmt.Errorf("no node %q in %s", args[0], *dir)
 			}
-			return fmt.Errorf("no node %q in %s", args[0], *dir)
+			fmt.Fprintln(c.OutOrStdout(), n.API)
+			return nil
 		},
 	}
 }
