@@ -24,6 +24,7 @@ type cluster struct {
 	secret string
 	nodes  map[string]*Node
 	dir    string
+	host   func(node string) isolate.Host // the nodes' Host, if set
 }
 
 func newCluster(t *testing.T, seed int64, names ...string) *cluster {
@@ -65,11 +66,15 @@ func (c *cluster) start(name, secret string, slots int, join ...string) *Node {
 	for _, j := range join {
 		joinAddrs = append(joinAddrs, c.fabric.Addr(j).String())
 	}
-	n, err := Start(context.Background(), Config{
+	cfg := Config{
 		Name: name, Data: filepath.Join(c.dir, name), SecretPath: secret, Slots: slots,
 		Join: joinAddrs, PacketConn: pc, APIListener: ln, Executor: isolate.InProcess,
 		QueueTimeout: 300 * time.Millisecond, MeshTuning: tuning,
-	})
+	}
+	if c.host != nil {
+		cfg.Host = c.host(name)
+	}
+	n, err := Start(context.Background(), cfg)
 	if err != nil {
 		c.t.Fatalf("start %s: %v", name, err)
 	}
@@ -280,13 +285,13 @@ func TestKilledNode(t *testing.T) {
 	inflight := make(chan *isolate.Result, 1)
 	go func() { inflight <- k1.Run(context.Background(), sleepReq(5000)) }()
 	waitFor(t, 5*time.Second, "k2 busy", func() bool {
-		if len(c.nodes["k3"].slots) == 1 {
+		if c.nodes["k3"].running.Load() == 1 {
 			for _, p := range k1.Mesh().Members() {
 				t.Logf("k1 sees %s: %s rtt %v (%s) free %d", p.Name, p.State, p.RTT, p.RTTSource, p.Free)
 			}
 			t.Fatal("the call went to k3, not the nearer k2")
 		}
-		return len(c.nodes["k2"].slots) == 1
+		return c.nodes["k2"].running.Load() == 1 && k1.remote.Load() == 1
 	})
 	killed := time.Now()
 	c.fabric.Kill("k2")
@@ -353,5 +358,90 @@ func TestFailoverBeforeStart(t *testing.T) {
 	r := f1.Run(context.Background(), sleepReq(0))
 	if !r.OK() || strings.Join(r.Telemetry.Hops, ">") != "f1>f3" {
 		t.Errorf("outcome %s, hops %v; want ok via f1>f3", r.Outcome, r.Telemetry.Hops)
+	}
+}
+
+// effects is a Host that counts each node's subrequests.
+type effects struct {
+	mu    sync.Mutex
+	count map[string]int
+}
+
+func (e *effects) host(node string) isolate.Host { return &effectHost{e, node} }
+
+func (e *effects) of(node string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.count[node]
+}
+
+type effectHost struct {
+	e    *effects
+	node string
+}
+
+func (h *effectHost) Fetch(_ context.Context, r *isolate.Request) (*isolate.Response, error) {
+	h.e.mu.Lock()
+	defer h.e.mu.Unlock()
+	if h.e.count == nil {
+		h.e.count = map[string]int{}
+	}
+	h.e.count[h.node]++
+	return &isolate.Response{Status: 200, Body: []byte("done by " + h.node)}, nil
+}
+
+func (h *effectHost) KV(string) (isolate.KVNamespace, error) { return nil, ErrNoKV }
+
+func (h *effectHost) DurableObjects(isolate.DurableObjectBinding) (isolate.DurableObjectNamespace, error) {
+	return nil, ErrNoKV
+}
+
+// effectful makes one subrequest and returns what it answered.
+var effectful = code(`export default { async fetch() {
+  const r = await fetch("http://effect.test/");
+  return new Response(await r.text());
+} }`)
+
+// TestUnansweredPeerMakesNoEffect: a peer whose answers are lost (a
+// one-way partition; gossip still finds it alive through others) may start
+// the call, but its effects wait for the caller's go-ahead, which never
+// comes: the caller gives up on it, and the call's effect happens once, on
+// the next peer.
+func TestUnansweredPeerMakesNoEffect(t *testing.T) {
+	c := newCluster(t, 9, "u1", "u2", "u3")
+	fx := &effects{}
+	c.host = fx.host
+	c.fabric.SetLatency("u1", "u3", 30*time.Millisecond) // u2 is nearer
+	u1 := c.start("u1", c.secret, 1)
+	u2 := c.start("u2", c.secret, 1, "u1")
+	c.start("u3", c.secret, 1, "u1")
+	waitFor(t, 10*time.Second, "convergence", func() bool { return sees(u1, "u1", "u2", "u3") })
+	for _, p := range []string{"u2", "u3"} {
+		if s, err := u1.Mesh().Open(context.Background(), p, 99); err == nil {
+			s.Abort()
+		}
+	}
+	waitFor(t, 10*time.Second, "RTTs", func() bool { return hasRTT(u1, "u2", "u3") })
+	// Effects pass through a forward that works.
+	r := u1.Run(context.Background(), &RunRequest{Code: effectful})
+	if !r.OK() || r.Response == nil || string(r.Response.Body) != "done by u1" {
+		t.Fatalf("local effect: %s %q", r.Outcome, r.Error)
+	}
+	go u1.Run(context.Background(), sleepReq(10000))
+	waitFor(t, 5*time.Second, "u1 busy", func() bool { return u1.running.Load() == 1 })
+	r = u1.Run(context.Background(), &RunRequest{Code: effectful})
+	if !r.OK() || string(r.Response.Body) != "done by u2" || fx.of("u2") != 1 {
+		t.Fatalf("forwarded effect: %s %q hops %v, u2 made %d", r.Outcome, r.Error, r.Telemetry.Hops, fx.of("u2"))
+	}
+	c.fabric.PartitionOneWay("u2", "u1")
+	t0 := time.Now()
+	r = u1.Run(context.Background(), &RunRequest{Code: effectful})
+	if !r.OK() || strings.Join(r.Telemetry.Hops, ">") != "u1>u3" || string(r.Response.Body) != "done by u3" {
+		t.Errorf("outcome %s %q, hops %v; want ok via u1>u3", r.Outcome, r.Error, r.Telemetry.Hops)
+	}
+	t.Logf("ran on u3 after %v", time.Since(t0).Round(time.Millisecond))
+	waitFor(t, 10*time.Second, "u2 releases its slot", func() bool { return len(u2.slots) == 0 })
+	if fx.of("u2") != 1 || fx.of("u3") != 1 {
+		t.Errorf("effects: u2 %d (want 1, from before the partition), u3 %d (want 1)", fx.of("u2"), fx.of("u3"))
 	}
 }

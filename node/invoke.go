@@ -16,19 +16,6 @@ import (
 	"github.com/warrenmesh/warren/mesh"
 )
 
-// protoInvoke is the mesh stream protocol that forwards an invocation.
-const protoInvoke byte = 32
-
-// Replies of the peer to a forwarded invocation, before the result.
-const (
-	fwdAccepted byte = 'A' // it holds a slot: the invocation starts, it will never be retried
-	fwdFull     byte = 'F' // no slot: try the next peer
-	fwdRefused  byte = 'E' // a bad frame; a message follows
-)
-
-// maxForwardFrame caps a forwarded frame (the code object, the request, the result).
-const maxForwardFrame = MaxRunBody
-
 // queuePoll is how often a queued invocation looks for room again.
 const queuePoll = 20 * time.Millisecond
 
@@ -107,6 +94,10 @@ func (n *Node) route(ctx context.Context, inv *isolate.Invocation, raw *RunReque
 				return res
 			}
 		}
+		if pass == 0 {
+			// Gossip was stale: ask again at once, letting peers wait.
+			continue
+		}
 		if ticker == nil {
 			ticker = time.NewTicker(queuePoll)
 			defer ticker.Stop()
@@ -136,6 +127,9 @@ func shed(waited time.Duration) *isolate.Result {
 // runHere runs an invocation on this node; the caller holds a slot.
 func (n *Node) runHere(ctx context.Context, inv *isolate.Invocation) *isolate.Result {
 	defer n.release()
+	n.running.Add(1)
+	n.ran.Add(1)
+	defer n.running.Add(-1)
 	res := n.rt.Run(ctx, inv)
 	res.Telemetry.Hops = []string{n.id.Name}
 	return res
@@ -159,104 +153,13 @@ func (n *Node) ranked(optimistic bool) []string {
 	return mesh.Rank(cands)
 }
 
-// forward hands the invocation to peer. started reports whether the peer
-// accepted it; from then on it is never retried elsewhere, and a failure
-// is reported as internalError naming the peer.
-func (n *Node) forward(ctx context.Context, peer string, raw *RunRequest, wait time.Duration) (res *isolate.Result, started bool) {
-	s, err := n.mesh.Open(ctx, peer, protoInvoke)
-	if err != nil {
-		n.log.Debug("forward: open", "peer", peer, "err", err)
-		return nil, false
-	}
-	defer s.Close()
-	stop := context.AfterFunc(ctx, s.Abort)
-	defer stop()
-	fr := *raw
-	fr.Hops = append(append([]string(nil), raw.Hops...), n.id.Name)
-	fr.WaitMs = wait.Milliseconds()
-	body, err := json.Marshal(&fr)
-	if err != nil {
-		return internalError(fmt.Sprintf("encoding the invocation for %s: %v", peer, err)), true
-	}
-	if err := writeFrame(s, body); err != nil {
-		n.log.Debug("forward: send", "peer", peer, "err", err)
-		return nil, false
-	}
-	r := bufio.NewReader(s)
-	reply, err := r.ReadByte()
-	if err != nil {
-		n.log.Debug("forward: no answer", "peer", peer, "err", err)
-		return nil, false
-	}
-	switch reply {
-	case fwdAccepted:
-	case fwdRefused:
-		msg, _ := readFrame(r)
-		n.log.Warn("forward: refused", "peer", peer, "why", string(msg))
-		return nil, false
-	default:
-		return nil, false
-	}
-	out, err := readFrame(r)
-	if err != nil {
-		if ctx.Err() != nil {
-			return &isolate.Result{Outcome: isolate.OutcomeCanceled, Error: "canceled while running on " + peer, Logs: []isolate.Log{}, Exceptions: []isolate.Exception{}}, true
-		}
-		return internalError(fmt.Sprintf("node %s failed during the invocation: %v", peer, err)), true
-	}
-	var result isolate.Result
-	if err := result.UnmarshalBinary(out); err != nil {
-		return internalError(fmt.Sprintf("node %s sent an unreadable result: %v", peer, err)), true
-	}
-	result.Telemetry.Hops = append([]string{n.id.Name}, result.Telemetry.Hops...)
-	return &result, true
-}
-
 func internalError(msg string) *isolate.Result {
 	return &isolate.Result{Outcome: isolate.OutcomeInternalError, Error: msg, Logs: []isolate.Log{}, Exceptions: []isolate.Exception{}}
 }
 
-// serveForward runs an invocation a peer forwarded, here or not at all: a
-// forwarded invocation is never forwarded again.
-func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
-	defer s.Close()
-	r := bufio.NewReader(s)
-	body, err := readFrame(r)
-	if err != nil {
-		return
-	}
-	var raw RunRequest
-	if err := json.Unmarshal(body, &raw); err != nil {
-		_, _ = s.Write([]byte{fwdRefused})
-		_ = writeFrame(s, []byte("bad frame: "+err.Error()))
-		return
-	}
-	inv, err := raw.decode(n.codes)
-	if err != nil {
-		_, _ = s.Write([]byte{fwdRefused})
-		_ = writeFrame(s, []byte(err.Error()))
-		return
-	}
-	if !n.tryAcquire() && !n.waitSlot(time.Duration(min(raw.WaitMs, peerWait.Milliseconds()))*time.Millisecond) {
-		_, _ = s.Write([]byte{fwdFull})
-		return
-	}
-	if _, err := s.Write([]byte{fwdAccepted}); err != nil {
-		n.release()
-		return
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		// The caller going away (stream reset) cancels the invocation.
-		_, _ = io.Copy(io.Discard, r)
-		cancel()
-	}()
-	res := n.runHere(ctx, inv)
-	out, _ := res.MarshalBinary()
-	if err := writeFrame(s, out); err != nil {
-		n.log.Debug("forward: returning the result", "peer", from.Name, "err", err)
-	}
+// appendFrame appends b with its length prefix.
+func appendFrame(dst, b []byte) []byte {
+	return append(binary.AppendUvarint(dst, uint64(len(b))), b...)
 }
 
 func writeFrame(w io.Writer, b []byte) error {

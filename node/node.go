@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -64,6 +65,9 @@ type Config struct {
 	MeshTuning func(*mesh.Config)
 	// Logger receives operational logs (default slog.Default()).
 	Logger *slog.Logger
+	// Host replaces the node's egress and bindings (for embedding, and for
+	// tests that watch a guest's effects). Default: no egress granted.
+	Host isolate.Host
 }
 
 // Node is one running warren node: the isolate runtime, the mesh, and the
@@ -81,6 +85,14 @@ type Node struct {
 	once  sync.Once
 	host  isolate.Host
 	codes *lru.Cache[[32]byte, *isolate.Code] // decoded code objects by JSON hash
+	// running counts the invocations running here (a slot can also be
+	// held by a forwarded one awaiting its go-ahead).
+	running atomic.Int64
+	// ran counts the invocations started here since the node started.
+	ran atomic.Int64
+	// remote counts the invocations this node forwarded that a peer has
+	// started and not yet answered.
+	remote atomic.Int64
 }
 
 // Start brings a node up: identity, secret, runtime, mesh, API.
@@ -116,7 +128,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, id: id, log: cfg.Logger.With("node", id.Name), slots: make(chan struct{}, cfg.Slots), done: make(chan struct{})}
-	n.host = NewEgress(policy.Egress{})
+	n.host = cfg.Host
+	if n.host == nil {
+		n.host = NewEgress(policy.Egress{})
+	}
 	n.codes, _ = lru.New[[32]byte, *isolate.Code](256)
 	n.rt, err = isolate.New(isolate.Options{
 		Executor: cfg.Executor, Workers: cfg.Slots, Node: id.Name, Logger: n.log,

@@ -1,0 +1,352 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/warrenmesh/warren/isolate"
+	"github.com/warrenmesh/warren/mesh"
+)
+
+// protoInvoke is the mesh stream protocol that forwards an invocation.
+const protoInvoke byte = 32
+
+// Forwarding an invocation, and why it never runs twice.
+//
+// The caller sends the invocation in one frame. The peer answers fwdFull
+// or fwdRefused (the caller tries the next peer), or takes a slot and runs
+// it at once, holding back its effects: the first subrequest, KV write or
+// Durable Object call first asks the caller (fwdPermit) and waits for its
+// go-ahead (fwdGo). The peer tells the caller it has started with the first
+// of fwdStarted (sent once the invocation has run for announceAfter),
+// fwdPermit, or fwdResult and the result frame.
+//
+// Until the caller hears one of those, it may give up on the peer (no
+// answer within acceptTimeout, a dead connection) and try the next one: the
+// peer can have run only the effect-free part of the invocation, because
+// its go-ahead never comes, and the caller's reset cancels it. Once it has
+// heard one, the invocation is started: a failure is reported as
+// internalError naming the peer, never retried. An effect-free call, the
+// common case, costs one packet each way.
+const (
+	fwdFull    byte = 'F' // no slot: try the next peer
+	fwdRefused byte = 'E' // a bad frame; a message follows
+	fwdStarted byte = 'A' // it has been running for announceAfter
+	fwdPermit  byte = 'P' // it wants to make its first effect
+	fwdResult  byte = 'R' // the result frame follows
+	fwdGo      byte = 'G' // the caller's go-ahead for effects
+)
+
+const (
+	// announceAfter is how long a forwarded invocation runs before the
+	// peer says it has started (a quicker one just returns its result).
+	announceAfter = 5 * time.Millisecond
+	// acceptTimeout bounds how long a caller waits for the first answer
+	// beyond the time it let the peer wait for a slot. It matters only for
+	// a peer that is alive to gossip but does not answer (a one-way
+	// partition, a wedged process): a dead one is noticed sooner.
+	acceptTimeout = 2 * time.Second
+	// permitTimeout bounds how long a peer holds an effect for the go-ahead.
+	permitTimeout = acceptTimeout + peerWait + time.Second
+	// drainTimeout bounds how long a peer waits for the caller to close its
+	// side after the result.
+	drainTimeout = 5 * time.Second
+	// finWait bounds how long a caller waits for the peer's FIN after the
+	// result (it comes in the same packet).
+	finWait = 100 * time.Millisecond
+)
+
+// maxForwardFrame caps a forwarded frame (the code object, the request, the result).
+const maxForwardFrame = MaxRunBody
+
+// errNoGoAhead is what a held effect fails with when the caller never
+// allowed it.
+var errNoGoAhead = errors.New("the node that forwarded this invocation did not allow its effects")
+
+// forward hands the invocation to peer. started reports whether the peer
+// has started it; from then on it is never retried elsewhere, and a failure
+// is reported as internalError naming the peer.
+func (n *Node) forward(ctx context.Context, peer string, raw *RunRequest, wait time.Duration) (res *isolate.Result, started bool) {
+	s, err := n.mesh.Open(ctx, peer, protoInvoke)
+	if err != nil {
+		n.log.Debug("forward: open", "peer", peer, "err", err)
+		return nil, false
+	}
+	defer s.Close()
+	stop := context.AfterFunc(ctx, s.Abort)
+	defer stop()
+	fr := *raw
+	fr.Hops = append(append([]string(nil), raw.Hops...), n.id.Name)
+	fr.WaitMs = wait.Milliseconds()
+	body, err := json.Marshal(&fr)
+	if err != nil {
+		return internalError(fmt.Sprintf("encoding the invocation for %s: %v", peer, err)), true
+	}
+	if err := writeFrame(s, body); err != nil {
+		n.log.Debug("forward: send", "peer", peer, "err", err)
+		s.Abort()
+		return nil, false
+	}
+	r := bufio.NewReader(s)
+	_ = s.SetReadDeadline(time.Now().Add(wait + acceptTimeout))
+	failed := func(err error) *isolate.Result {
+		if ctx.Err() != nil {
+			return &isolate.Result{Outcome: isolate.OutcomeCanceled, Error: "canceled while running on " + peer, Logs: []isolate.Log{}, Exceptions: []isolate.Exception{}}
+		}
+		return internalError(fmt.Sprintf("node %s failed during the invocation: %v", peer, err))
+	}
+	for {
+		msg, err := r.ReadByte()
+		if err != nil {
+			if !started {
+				// The peer may hold the invocation, but without our
+				// go-ahead it made no effect; the reset cancels it.
+				n.log.Debug("forward: no answer", "peer", peer, "err", err)
+				s.Abort()
+				return nil, false
+			}
+			return failed(err), true
+		}
+		switch msg {
+		case fwdFull:
+			return nil, false
+		case fwdRefused:
+			why, _ := readFrame(r)
+			n.log.Warn("forward: refused", "peer", peer, "why", string(why))
+			return nil, false
+		case fwdStarted:
+		case fwdPermit:
+			if _, err := s.Write([]byte{fwdGo}); err != nil {
+				return failed(err), true
+			}
+		case fwdResult:
+			out, err := readFrame(r)
+			if err != nil {
+				return failed(err), true
+			}
+			var result isolate.Result
+			if err := result.UnmarshalBinary(out); err != nil {
+				return internalError(fmt.Sprintf("node %s sent an unreadable result: %v", peer, err)), true
+			}
+			result.Telemetry.Hops = append([]string{n.id.Name}, result.Telemetry.Hops...)
+			// Close both sides cleanly: our FIN, then the peer's (which
+			// came with the result), so that no reset follows.
+			_ = s.CloseWrite()
+			_ = s.SetReadDeadline(time.Now().Add(finWait))
+			_, _ = r.ReadByte()
+			return &result, true
+		default:
+			if !started {
+				s.Abort()
+				n.log.Warn("forward: bad answer", "peer", peer, "byte", msg)
+				return nil, false
+			}
+			return failed(fmt.Errorf("unexpected message %q", msg)), true
+		}
+		if !started {
+			started = true
+			_ = s.SetReadDeadline(time.Time{})
+			n.remote.Add(1)
+			defer n.remote.Add(-1)
+		}
+	}
+}
+
+// serveForward runs an invocation a peer forwarded, here or not at all: a
+// forwarded invocation is never forwarded again.
+func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
+	r := bufio.NewReader(s)
+	body, err := readFrame(r)
+	if err != nil {
+		return
+	}
+	var raw RunRequest
+	if err := json.Unmarshal(body, &raw); err != nil {
+		_, _ = s.Write([]byte{fwdRefused})
+		_ = writeFrame(s, []byte("bad frame: "+err.Error()))
+		return
+	}
+	inv, err := raw.decode(n.codes)
+	if err != nil {
+		_, _ = s.Write([]byte{fwdRefused})
+		_ = writeFrame(s, []byte(err.Error()))
+		return
+	}
+	if !n.tryAcquire() && !n.waitSlot(time.Duration(min(raw.WaitMs, peerWait.Milliseconds()))*time.Millisecond) {
+		_, _ = s.Write([]byte{fwdFull})
+		return
+	}
+	fc := &fwdCall{s: s, goAhead: make(chan struct{}), drained: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go fc.read(r, cancel)
+	inv.Host = &gatedHost{inner: n.host, permit: fc.permit}
+	announce := time.AfterFunc(announceAfter, func() { fc.announce(fwdStarted) })
+	res := n.runHere(ctx, inv)
+	announce.Stop()
+	out, _ := res.MarshalBinary()
+	if err := fc.sendResult(out); err != nil {
+		n.log.Debug("forward: returning the result", "peer", from.Name, "err", err)
+		return
+	}
+	// Wait for the caller's FIN, so that closing the stream sends nothing more.
+	select {
+	case <-fc.drained:
+	case <-time.After(drainTimeout):
+	}
+}
+
+// fwdCall is the peer's side of one forwarded invocation.
+type fwdCall struct {
+	s         *mesh.Stream
+	mu        sync.Mutex // serialises writes
+	announced bool       // the caller knows it started
+	asked     bool       // fwdPermit was sent
+	goAhead   chan struct{}
+	goErr     error // set before goAhead closes
+	drained   chan struct{}
+}
+
+// read reads what the caller sends after the invocation: the go-ahead (or
+// a refusal), then its FIN. A reset means the caller went away: cancel.
+func (f *fwdCall) read(r *bufio.Reader, cancel context.CancelFunc) {
+	defer close(f.drained)
+	b, err := r.ReadByte()
+	switch {
+	case err == nil && b == fwdGo:
+	case err == nil:
+		f.goErr = errNoGoAhead
+	case errors.Is(err, io.EOF):
+		f.goErr = errNoGoAhead
+	default:
+		f.goErr = errNoGoAhead
+		close(f.goAhead)
+		cancel()
+		return
+	}
+	close(f.goAhead)
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		cancel()
+	}
+}
+
+// announce sends msg unless the caller already knows the call started.
+func (f *fwdCall) announce(msg byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.announced {
+		f.announced = true
+		_, _ = f.s.Write([]byte{msg})
+	}
+}
+
+// permit holds an effect until the caller allows it.
+func (f *fwdCall) permit(ctx context.Context) error {
+	f.mu.Lock()
+	if !f.asked {
+		f.asked, f.announced = true, true
+		if _, err := f.s.Write([]byte{fwdPermit}); err != nil {
+			f.mu.Unlock()
+			return fmt.Errorf("%w: %w", errNoGoAhead, err)
+		}
+	}
+	f.mu.Unlock()
+	t := time.NewTimer(permitTimeout)
+	defer t.Stop()
+	select {
+	case <-f.goAhead:
+		return f.goErr
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return errNoGoAhead
+	}
+}
+
+// sendResult sends the result and our FIN.
+func (f *fwdCall) sendResult(out []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.announced = true
+	buf := make([]byte, 0, 1+10+len(out))
+	buf = append(buf, fwdResult)
+	buf = appendFrame(buf, out)
+	if _, err := f.s.Write(buf); err != nil {
+		return err
+	}
+	return f.s.CloseWrite()
+}
+
+// gatedHost holds a forwarded invocation's effects (subrequests, KV writes,
+// Durable Object calls) until its caller allows them; reads pass.
+type gatedHost struct {
+	inner  isolate.Host
+	permit func(context.Context) error
+}
+
+func (g *gatedHost) Fetch(ctx context.Context, req *isolate.Request) (*isolate.Response, error) {
+	if err := g.permit(ctx); err != nil {
+		return nil, err
+	}
+	return g.inner.Fetch(ctx, req)
+}
+
+func (g *gatedHost) KV(namespace string) (isolate.KVNamespace, error) {
+	ns, err := g.inner.KV(namespace)
+	if err != nil {
+		return nil, err
+	}
+	return &gatedKV{KVNamespace: ns, permit: g.permit}, nil
+}
+
+func (g *gatedHost) DurableObjects(b isolate.DurableObjectBinding) (isolate.DurableObjectNamespace, error) {
+	ns, err := g.inner.DurableObjects(b)
+	if err != nil {
+		return nil, err
+	}
+	return &gatedDO{inner: ns, permit: g.permit}, nil
+}
+
+type gatedKV struct {
+	isolate.KVNamespace
+	permit func(context.Context) error
+}
+
+func (g *gatedKV) Put(ctx context.Context, key string, value []byte, opts isolate.KVPutOptions) error {
+	if err := g.permit(ctx); err != nil {
+		return err
+	}
+	return g.KVNamespace.Put(ctx, key, value, opts)
+}
+
+func (g *gatedKV) Delete(ctx context.Context, key string) error {
+	if err := g.permit(ctx); err != nil {
+		return err
+	}
+	return g.KVNamespace.Delete(ctx, key)
+}
+
+type gatedDO struct {
+	inner  isolate.DurableObjectNamespace
+	permit func(context.Context) error
+}
+
+func (g *gatedDO) Fetch(ctx context.Context, id string, req *isolate.Request) (*isolate.Response, error) {
+	if err := g.permit(ctx); err != nil {
+		return nil, err
+	}
+	return g.inner.Fetch(ctx, id, req)
+}
+
+func (g *gatedDO) Call(ctx context.Context, id, method string, args json.RawMessage) (json.RawMessage, error) {
+	if err := g.permit(ctx); err != nil {
+		return nil, err
+	}
+	return g.inner.Call(ctx, id, method, args)
+}
