@@ -135,5 +135,8 @@ func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"status": "ok", "node": n.id.Name, "slots": n.cfg.Slots, "free": n.cfg.Slots - len(n.slots),
 		"alive": alive, "isolation": n.rt.Stats(), "mesh": n.mesh.Addr().String(),
+		// Invocations running here, started here since the node started,
+		// and forwarded from here and running on peers.
+		"running": n.running.Load(), "ran": n.ran.Load(), "runningOnPeers": n.remote.Load(),
 	})
 }

@@ -90,5 +90,12 @@ func TestAPI(t *testing.T) {
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
+	var h map[string]any
+	err = json.NewDecoder(resp.Body).Decode(&h)
 	resp.Body.Close()
+	// Two successful runs above, plus the bad-binding request, which fails
+	// validation before it runs.
+	if err != nil || h["status"] != "ok" || h["ran"] != 2.0 || h["running"] != 0.0 || h["free"] != 2.0 {
+		t.Errorf("healthz: %v %v", h, err)
+	}
 }

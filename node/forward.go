@@ -94,7 +94,9 @@ func (n *Node) forward(ctx context.Context, peer string, raw *RunRequest, wait t
 		return nil, false
 	}
 	r := bufio.NewReader(s)
-	_ = s.SetReadDeadline(time.Now().Add(wait + acceptTimeout))
+	// A big code object takes the peer a while to read and decode before
+	// it can answer: allow for it at a slow 8 MB/s.
+	_ = s.SetReadDeadline(time.Now().Add(wait + acceptTimeout + time.Duration(len(body))*time.Second/(8<<20)))
 	failed := func(err error) *isolate.Result {
 		if ctx.Err() != nil {
 			return &isolate.Result{Outcome: isolate.OutcomeCanceled, Error: "canceled while running on " + peer, Logs: []isolate.Log{}, Exceptions: []isolate.Exception{}}

@@ -77,18 +77,20 @@ func (n *Node) route(ctx context.Context, inv *isolate.Invocation, raw *RunReque
 	deadline := time.Now().Add(n.cfg.QueueTimeout)
 	var ticker *time.Ticker
 	for pass := 0; ; pass++ {
-		// The first pass trusts gossip and asks peers not to wait; later
-		// passes try every alive peer and let a full one wait briefly.
-		wait := time.Duration(0)
-		if pass > 0 {
-			wait = min(peerWait, time.Until(deadline))
-		}
-		for _, name := range n.ranked(pass > 0) {
+		// The first pass trusts gossip and asks peers not to wait, but for
+		// its last (there is nothing else to try); later passes try every
+		// alive peer and let a full one wait briefly.
+		names := n.ranked(pass > 0)
+		for i, name := range names {
 			if name == n.id.Name {
 				if n.tryAcquire() {
 					return n.runHere(ctx, inv)
 				}
 				continue
+			}
+			wait := time.Duration(0)
+			if pass > 0 || i == len(names)-1 {
+				wait = min(peerWait, time.Until(deadline))
 			}
 			if res, started := n.forward(ctx, name, raw, wait); started {
 				return res
