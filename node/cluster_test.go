@@ -220,6 +220,9 @@ func TestLoadShed(t *testing.T) {
 	if r.Outcome != isolate.OutcomeLoadShed {
 		t.Fatalf("outcome %s, want loadShed", r.Outcome)
 	}
+	if r.Telemetry.Node != "a" || len(r.Telemetry.Hops) != 1 {
+		t.Errorf("shed call's telemetry: node %q hops %v, want a", r.Telemetry.Node, r.Telemetry.Hops)
+	}
 	if d := time.Since(start); d < 300*time.Millisecond {
 		t.Errorf("shed after %v, before the queue timeout", d)
 	}
@@ -299,6 +302,9 @@ func TestKilledNode(t *testing.T) {
 	r := <-inflight
 	if r.Outcome != isolate.OutcomeInternalError || !strings.Contains(r.Error, "k2") {
 		t.Errorf("in-flight call: %s %q, want internalError naming k2", r.Outcome, r.Error)
+	}
+	if r.Telemetry.Node != "k2" || strings.Join(r.Telemetry.Hops, ">") != "k1>k2" {
+		t.Errorf("in-flight call's telemetry: node %q hops %v, want k2 via k1>k2", r.Telemetry.Node, r.Telemetry.Hops)
 	}
 	t.Logf("in-flight call ended after %v: %s", time.Since(killed).Round(time.Millisecond), r.Error)
 	took := waitFor(t, 5*time.Second, "k2 declared dead", func() bool { return sees(k1, "k1", "k3") })

@@ -98,10 +98,12 @@ func (n *Node) forward(ctx context.Context, peer string, raw *RunRequest, wait t
 	// it can answer: allow for it at a slow 8 MB/s.
 	_ = s.SetReadDeadline(time.Now().Add(wait + acceptTimeout + time.Duration(len(body))*time.Second/(8<<20)))
 	failed := func(err error) *isolate.Result {
+		res := internalError(fmt.Sprintf("node %s failed during the invocation: %v", peer, err))
 		if ctx.Err() != nil {
-			return &isolate.Result{Outcome: isolate.OutcomeCanceled, Error: "canceled while running on " + peer, Logs: []isolate.Log{}, Exceptions: []isolate.Exception{}}
+			res.Outcome, res.Error = isolate.OutcomeCanceled, "canceled while running on "+peer
 		}
-		return internalError(fmt.Sprintf("node %s failed during the invocation: %v", peer, err))
+		res.Telemetry.Node, res.Telemetry.Hops = peer, []string{n.id.Name, peer}
+		return res
 	}
 	for {
 		msg, err := r.ReadByte()
@@ -134,7 +136,7 @@ func (n *Node) forward(ctx context.Context, peer string, raw *RunRequest, wait t
 			}
 			var result isolate.Result
 			if err := result.UnmarshalBinary(out); err != nil {
-				return internalError(fmt.Sprintf("node %s sent an unreadable result: %v", peer, err)), true
+				return failed(fmt.Errorf("an unreadable result: %w", err)), true
 			}
 			result.Telemetry.Hops = append([]string{n.id.Name}, result.Telemetry.Hops...)
 			// Close both sides cleanly: our FIN, then the peer's (which

@@ -70,7 +70,21 @@ func (n *Node) Run(ctx context.Context, raw *RunRequest) *isolate.Result {
 	return n.route(ctx, inv, raw)
 }
 
+// route runs inv where there is room (see Run). Every result says where it
+// ended: a call that ran carries its route from the node that ran it; a
+// call shed or canceled while queued ended here.
 func (n *Node) route(ctx context.Context, inv *isolate.Invocation, raw *RunRequest) *isolate.Result {
+	res := n.place(ctx, inv, raw)
+	if len(res.Telemetry.Hops) == 0 {
+		res.Telemetry.Hops = []string{n.id.Name}
+	}
+	if res.Telemetry.Node == "" {
+		res.Telemetry.Node = res.Telemetry.Hops[len(res.Telemetry.Hops)-1]
+	}
+	return res
+}
+
+func (n *Node) place(ctx context.Context, inv *isolate.Invocation, raw *RunRequest) *isolate.Result {
 	if n.tryAcquire() {
 		return n.runHere(ctx, inv)
 	}

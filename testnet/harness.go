@@ -594,6 +594,9 @@ func Down(dir string) error {
 	for _, n := range st.Nodes {
 		if n.Running() {
 			signalNode(n, syscall.SIGTERM)
+			if resumeSignal != nil && n.Paused() {
+				signalNode(n, resumeSignal) // so that it sees the SIGTERM
+			}
 			running = append(running, n)
 		}
 	}
@@ -822,6 +825,8 @@ type NodeStatus struct {
 	NodeInfo
 	// Live: the process is alive.
 	Live bool
+	// Paused: the process is stopped (Pause); it is not probed.
+	Paused bool
 	// Healthy: it answered /healthz.
 	Healthy bool
 	// Alive lists the members it sees alive (nil if it did not answer).
@@ -842,7 +847,7 @@ func Status(ctx context.Context, dir string) ([]NodeStatus, error) {
 		wg.Go(func() {
 			s := &out[i]
 			s.Live = n.Running()
-			if !s.Live {
+			if s.Paused = s.Live && n.Paused(); !s.Live || s.Paused {
 				return
 			}
 			s.Healthy = healthy(ctx, n.API)

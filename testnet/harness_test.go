@@ -631,3 +631,123 @@ func TestHarnessMultiProcess(t *testing.T) {
 		}
 	}
 }
+
+// runBody is a POST /v1/run body whose Worker sleeps ms, then answers.
+func runBody(ms int) string {
+	return fmt.Sprintf(`{"code":{"mainModule":"m.js","modules":{"m.js":"export default { async fetch() { await new Promise(r => setTimeout(r, %d)); return new Response('slept') } }"}}}`, ms)
+}
+
+// postRun posts body to api's /v1/run and returns the response body.
+func postRun(ctx context.Context, api, body string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, api+"/v1/run", strings.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// health reads one field of api's /healthz.
+func health(ctx context.Context, api, field string) float64 {
+	b, err := get(ctx, api+"/healthz")
+	if err != nil {
+		return -1
+	}
+	var h map[string]any
+	if json.Unmarshal(b, &h) != nil {
+		return -1
+	}
+	v, _ := h[field].(float64)
+	return v
+}
+
+// TestHarnessPause: a node stopped with SIGSTOP (a wedged host) while it
+// runs a call forwarded to it. The caller does not hang: the call ends with
+// internalError naming the paused node once the mesh declares it dead. The
+// others keep serving, and after SIGCONT the node rejoins and serves again.
+func TestHarnessPause(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the multi-process testnet")
+	}
+	if pauseSignal == nil {
+		t.Skip("no SIGSTOP on this platform")
+	}
+	bin := buildWarren(t)
+	dir := t.TempDir()
+	downAtEnd(t, dir)
+	st, err := Up(harnessCtx(t, 2*time.Minute), Options{Binary: bin, Dir: dir, N: 3, NodeArgs: []string{"--slots", "1"}, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n1, n2, n3 := st.Nodes[0], st.Nodes[1], st.Nodes[2]
+	ctx := harnessCtx(t, time.Minute)
+	poll := func(what string, cond func() bool) {
+		t.Helper()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for !cond() {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s: not within the test's minute", what)
+			case <-tick.C:
+			}
+		}
+	}
+	// Occupy n1 and n2, so that n1 forwards the next call to n3.
+	hold, release := context.WithCancel(ctx)
+	defer release()
+	for _, n := range []NodeInfo{n1, n2} {
+		go postRun(hold, n.API, runBody(20000))
+		poll(n.Name+" busy", func() bool { return health(ctx, n.API, "running") == 1 })
+	}
+	type answer struct {
+		body string
+		err  error
+	}
+	inflight := make(chan answer, 1)
+	go func() {
+		b, err := postRun(ctx, n1.API, runBody(20000))
+		inflight <- answer{b, err}
+	}()
+	poll("the call running on n3", func() bool { return health(ctx, n3.API, "running") == 1 })
+	if err := Pause(dir, n3.Name); err != nil {
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	if sts, err := Status(ctx, dir); err != nil || !sts[2].Paused {
+		t.Errorf("status after pause: %+v %v", sts, err)
+	}
+	select {
+	case a := <-inflight:
+		if a.err != nil || !strings.Contains(a.body, `"outcome":"internalError"`) || !strings.Contains(a.body, `"hops":["n1","n3"]`) {
+			t.Errorf("the call on the paused node: %v %s", a.err, a.body)
+		}
+		t.Logf("the call on the paused node ended after %v: %.200s", time.Since(paused).Round(time.Millisecond), a.body)
+	case <-time.After(15 * time.Second):
+		t.Fatal("the call on the paused node still hangs after 15 s")
+	}
+	// The others serve once their slots are free again.
+	release()
+	for _, n := range []NodeInfo{n1, n2} {
+		poll(n.Name+" free", func() bool { return health(ctx, n.API, "free") == 1 })
+		if b, err := postRun(ctx, n.API, runBody(0)); err != nil || !strings.Contains(b, `"outcome":"ok"`) {
+			t.Errorf("%s while %s is paused: %v %s", n.Name, n3.Name, err, b)
+		}
+	}
+	if err := Resume(dir, n3.Name); err != nil {
+		t.Fatal(err)
+	}
+	resumed := time.Now()
+	if err := WaitConverged(ctx, st, 3); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s rejoined %v after SIGCONT", n3.Name, time.Since(resumed).Round(time.Millisecond))
+	if b, err := postRun(ctx, n3.API, runBody(0)); err != nil || !strings.Contains(b, `"outcome":"ok"`) {
+		t.Errorf("%s after resume: %v %s", n3.Name, err, b)
+	}
+}

@@ -130,3 +130,46 @@ func TestSecretInit(t *testing.T) {
 		t.Errorf("node with a world-readable secret: %d %q", code, errOut)
 	}
 }
+
+// TestTestnetCommands drives a two-node testnet through the command line:
+// up, members and run against it, pause and resume one node, down.
+func TestTestnetCommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the multi-process testnet")
+	}
+	if runtime.GOOS == "windows" {
+		t.Skip("no SIGSTOP for pause")
+	}
+	dir := t.TempDir()
+	t.Cleanup(func() { warren(t, "testnet", "down", "--dir", dir) })
+	out, errOut, code := warren(t, "testnet", "up", "-n", "2", "--dir", dir)
+	if code != 0 {
+		t.Fatalf("testnet up: %d %s %s", code, out, errOut)
+	}
+	url, _, code := warren(t, "testnet", "url", "--dir", dir, "n2")
+	url = strings.TrimSpace(url)
+	if code != 0 || !strings.HasPrefix(url, "http://127.0.0.1:") {
+		t.Fatalf("testnet url n2: %d %q", code, url)
+	}
+	if out, errOut, code := warren(t, "run", "--node", url, "examples/hello.ts"); code != 0 || out == "" {
+		t.Errorf("run --node n2: %d %q %s", code, out, errOut)
+	}
+	if out, errOut, code := warren(t, "members", "--node", url); code != 0 || !strings.Contains(out, "n1") || !strings.Contains(out, "n2") {
+		t.Errorf("members: %d %s %s", code, out, errOut)
+	}
+	if out, errOut, code := warren(t, "testnet", "pause", "--dir", dir, "n2"); code != 0 || !strings.Contains(out, "paused n2") {
+		t.Fatalf("pause: %d %s %s", code, out, errOut)
+	}
+	if out, _, _ := warren(t, "testnet", "status", "--dir", dir); !strings.Contains(out, "paused") {
+		t.Errorf("status after pause does not say paused:\n%s", out)
+	}
+	if out, errOut, code := warren(t, "testnet", "resume", "--dir", dir, "n2"); code != 0 || !strings.Contains(out, "resumed n2") {
+		t.Fatalf("resume: %d %s %s", code, out, errOut)
+	}
+	if _, errOut, code := warren(t, "testnet", "pause", "--dir", dir, "n9"); code == 0 || !strings.Contains(errOut, "n9") {
+		t.Errorf("pause of an unknown node: %d %s", code, errOut)
+	}
+	if out, errOut, code := warren(t, "testnet", "down", "--dir", dir); code != 0 {
+		t.Errorf("down: %d %s %s", code, out, errOut)
+	}
+}

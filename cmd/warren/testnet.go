@@ -22,7 +22,7 @@ func newTestnetCmd() *cobra.Command {
 	var dir string
 	c := &cobra.Command{
 		Use:   "testnet",
-		Short: "Run a local mesh of node processes on loopback (up, down, stop, start, status)",
+		Short: "Run a local mesh of node processes on loopback (up, down, stop, start, pause, resume, status)",
 		Long: `Run a mesh of warren node processes on this machine, on loopback with free
 ports and a fresh secret. The nodes run detached: they outlive this command
 until 'warren testnet down'. DIR holds testnet.json (names, API URLs, UDP
@@ -30,13 +30,14 @@ addresses, pids), the secret, each node's data directory DIR/<name>/ and its
 log DIR/<name>.log.`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			return usageError{fmt.Errorf("testnet needs a subcommand: up, down, stop, start or status\n%s", c.UsageString())}
+			return usageError{fmt.Errorf("testnet needs a subcommand: up, down, stop, start, pause, resume or status\n%s", c.UsageString())}
 		},
 	}
 	c.PersistentFlags().StringVar(&dir, "dir", ".testnet", "testnet directory (testnet.json, secret, node data and logs)")
 	c.AddCommand(newTestnetURLCmd(&dir))
 	c.AddCommand(newTestnetUpCmd(&dir), newTestnetDownCmd(&dir), newTestnetStopCmd(&dir),
-		newTestnetStartCmd(&dir), newTestnetStatusCmd(&dir))
+		newTestnetStartCmd(&dir), newTestnetPauseCmd(&dir, false), newTestnetPauseCmd(&dir, true),
+		newTestnetStatusCmd(&dir))
 	return c
 }
 
@@ -126,6 +127,7 @@ Next:
   %[1]s testnet status%[4]s
   %[1]s testnet stop%[4]s %[5]s       # kill -9 one node
   %[1]s testnet start%[4]s %[5]s      # restart it on its data and ports
+  %[1]s testnet pause%[4]s %[5]s      # SIGSTOP it (a wedged host); resume continues it
   %[1]s testnet down%[4]s             # stop them all
 `, prog, first.API, last.API, d, last.Name)
 }
@@ -159,6 +161,25 @@ func newTestnetStopCmd(dir *string) *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(c.OutOrStdout(), "killed %s\n", args[0])
+			return nil
+		},
+	}
+}
+
+func newTestnetPauseCmd(dir *string, resume bool) *cobra.Command {
+	use, short, done, f := "pause", "Stop one node with SIGSTOP: a wedged host (it answers nothing)", "paused", testnet.Pause
+	if resume {
+		use, short, done, f = "resume", "Continue a paused node (SIGCONT); it rejoins by itself", "resumed", testnet.Resume
+	}
+	return &cobra.Command{
+		Use:   use + " [--dir DIR] NAME",
+		Short: short,
+		Args:  oneName,
+		RunE: func(c *cobra.Command, args []string) error {
+			if err := f(*dir, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.OutOrStdout(), "%s %s\n", done, args[0])
 			return nil
 		},
 	}
@@ -235,6 +256,8 @@ func newTestnetStatusCmd(dir *string) *cobra.Command {
 			for _, s := range sts {
 				proc, health, sees := "stopped", "-", "-"
 				switch {
+				case s.Paused:
+					proc = "paused"
 				case s.Live:
 					proc, health = "running", "down"
 					if s.Healthy {
