@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -16,10 +17,11 @@ import (
 
 func newNodeCmd() *cobra.Command {
 	var (
-		cfg       node.Config
-		join      []string
-		tags      []string
-		inProcess bool
+		cfg        node.Config
+		join       []string
+		tags       []string
+		inProcess  bool
+		cpuprofile string
 	)
 	c := &cobra.Command{
 		Use:   "node",
@@ -50,6 +52,16 @@ uses DATA/secret, creating it on first start.`,
 			if !inProcess {
 				nodeProcs()
 			}
+			if cpuprofile != "" {
+				f, err := os.Create(cpuprofile)
+				if err != nil {
+					return err
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			n, err := node.Start(ctx, cfg)
@@ -74,6 +86,8 @@ uses DATA/secret, creating it on first start.`,
 	f.StringSliceVar(&tags, "tags", nil, "tags k=v,... gossiped with the node")
 	f.BoolVar(&inProcess, "in-process", false, "run guest code in the node process (trusted code only)")
 	_ = f.MarkHidden("in-process")
+	f.StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the node process here until it stops")
+	_ = f.MarkHidden("cpuprofile")
 	return c
 }
 
