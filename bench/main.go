@@ -81,7 +81,7 @@ func main() {
 		rows = append(rows, rs...)
 	}
 	printTable(rows)
-	if err := mergeRows(*out, rows); err != nil {
+	if err := mergeRows(*out, rows, *only); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -93,11 +93,22 @@ type benchmark struct {
 }
 
 // mergeRows replaces rows of the same name in the results file, so that
-// other packages' rows (added by later issues) survive a partial run.
-func mergeRows(path string, rows []Row) error {
-	var all []Row
+// other groups' rows survive a partial run; rows named under the prefix of
+// the run (all of them when it is empty) that it did not produce are stale
+// (a renamed or removed benchmark) and go.
+func mergeRows(path string, rows []Row, prefix string) error {
+	var old, all []Row
 	if b, err := os.ReadFile(path); err == nil {
-		_ = json.Unmarshal(b, &all)
+		_ = json.Unmarshal(b, &old)
+	}
+	fresh := map[string]bool{}
+	for _, r := range rows {
+		fresh[r.Name] = true
+	}
+	for _, r := range old {
+		if fresh[r.Name] || !strings.HasPrefix(r.Name, prefix) {
+			all = append(all, r)
+		}
 	}
 	idx := map[string]int{}
 	for i, r := range all {
