@@ -125,6 +125,19 @@ func hasRTT(n *Node, peers ...string) bool {
 	return true
 }
 
+// measureRTTs opens a connection from n to each peer, the way a forward
+// would, and waits until n has measured its RTT to each over QUIC: ranking
+// by the latency matrix needs them.
+func measureRTTs(t *testing.T, n *Node, peers ...string) {
+	t.Helper()
+	for _, p := range peers {
+		if s, err := n.Mesh().Open(context.Background(), p, 99); err == nil {
+			s.Abort()
+		}
+	}
+	waitFor(t, 10*time.Second, "RTTs from "+n.Name(), func() bool { return hasRTT(n, peers...) })
+}
+
 func code(src string) json.RawMessage {
 	b, _ := json.Marshal(&isolate.Code{MainModule: "main.js", Modules: map[string]*isolate.Module{"main.js": {Kind: isolate.ModuleESM, Source: src}}})
 	return b
@@ -162,14 +175,7 @@ func TestSpillToNearest(t *testing.T) {
 		return true
 	})
 	t.Logf("5 nodes converged in %v", took)
-	// Forwarding needs RTTs; open a connection to each peer the way a
-	// forward would, then wait for the measurements.
-	for _, p := range []string{"n2", "n3", "n4", "n5"} {
-		if s, err := n1.Mesh().Open(context.Background(), p, 99); err == nil {
-			s.Abort()
-		}
-	}
-	waitFor(t, 10*time.Second, "RTTs from n1", func() bool { return hasRTT(n1, "n2", "n3", "n4", "n5") })
+	measureRTTs(t, n1, "n2", "n3", "n4", "n5")
 
 	// Fill n1, then n2, then n3, each with a long sleeper, and check where
 	// each next call lands.
@@ -276,12 +282,7 @@ func TestKilledNode(t *testing.T) {
 	c.start("k2", c.secret, 1, "k1")
 	c.start("k3", c.secret, 1, "k1")
 	waitFor(t, 10*time.Second, "convergence", func() bool { return sees(k1, "k1", "k2", "k3") })
-	for _, p := range []string{"k2", "k3"} {
-		if s, err := k1.Mesh().Open(context.Background(), p, 99); err == nil {
-			s.Abort()
-		}
-	}
-	waitFor(t, 10*time.Second, "RTTs", func() bool { return hasRTT(k1, "k2", "k3") })
+	measureRTTs(t, k1, "k2", "k3")
 	// Occupy k1; the next call goes to k2, which dies during it.
 	go k1.Run(context.Background(), sleepReq(5000))
 	waitFor(t, 5*time.Second, "k1 busy", func() bool { return len(k1.slots) == 1 })
@@ -349,12 +350,7 @@ func TestFailoverBeforeStart(t *testing.T) {
 	c.start("f2", c.secret, 1, "f1")
 	c.start("f3", c.secret, 1, "f1")
 	waitFor(t, 10*time.Second, "convergence", func() bool { return sees(f1, "f1", "f2", "f3") })
-	for _, p := range []string{"f2", "f3"} {
-		if s, err := f1.Mesh().Open(context.Background(), p, 99); err == nil {
-			s.Abort()
-		}
-	}
-	waitFor(t, 10*time.Second, "RTTs", func() bool { return hasRTT(f1, "f2", "f3") })
+	measureRTTs(t, f1, "f2", "f3")
 	go f1.Run(context.Background(), sleepReq(3000))
 	waitFor(t, 5*time.Second, "f1 busy", func() bool { return len(f1.slots) == 1 })
 	// Take f2's slot behind the mesh's back: f1 still believes it is free.
@@ -422,12 +418,7 @@ func TestUnansweredPeerMakesNoEffect(t *testing.T) {
 	u2 := c.start("u2", c.secret, 1, "u1")
 	c.start("u3", c.secret, 1, "u1")
 	waitFor(t, 10*time.Second, "convergence", func() bool { return sees(u1, "u1", "u2", "u3") })
-	for _, p := range []string{"u2", "u3"} {
-		if s, err := u1.Mesh().Open(context.Background(), p, 99); err == nil {
-			s.Abort()
-		}
-	}
-	waitFor(t, 10*time.Second, "RTTs", func() bool { return hasRTT(u1, "u2", "u3") })
+	measureRTTs(t, u1, "u2", "u3")
 	// Effects pass through a forward that works.
 	r := u1.Run(context.Background(), &RunRequest{Code: effectful})
 	if !r.OK() || r.Response == nil || string(r.Response.Body) != "done by u1" {
