@@ -35,5 +35,6 @@ The mesh is still running ($dir/testnet.json). Next:
   $bin run --node $n2 --json examples/router/main.ts
   $bin testnet stop --dir $dir n3 && $bin members --node $n1   # watch n3 go dead
   $bin testnet start --dir $dir n3
+  $bin testnet pause --dir $dir n2   # SIGSTOP: a wedged host; then: testnet resume --dir $dir n2
   make stop                                                      # end the mesh
 EOT
