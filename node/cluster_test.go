@@ -442,3 +442,28 @@ func TestUnansweredPeerMakesNoEffect(t *testing.T) {
 		t.Errorf("effects: u2 %d (want 1, from before the partition), u3 %d (want 1)", fx.of("u2"), fx.of("u3"))
 	}
 }
+
+// TestForwardedCancel: a caller that gives up on a forwarded call (its
+// client went away) cancels it on the peer, which frees its slot at once
+// instead of running the call to its end.
+func TestForwardedCancel(t *testing.T) {
+	c := newCluster(t, 10, "c1", "c2")
+	c1 := c.start("c1", c.secret, 1)
+	c2 := c.start("c2", c.secret, 1, "c1")
+	waitFor(t, 10*time.Second, "convergence", func() bool { return sees(c1, "c1", "c2") })
+	hold, release := context.WithCancel(context.Background())
+	defer release()
+	go c1.Run(hold, sleepReq(20000))
+	waitFor(t, 5*time.Second, "c1 busy", func() bool { return c1.running.Load() == 1 })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan *isolate.Result, 1)
+	go func() { done <- c1.Run(ctx, sleepReq(20000)) }()
+	waitFor(t, 5*time.Second, "the call started on c2", func() bool { return c2.running.Load() == 1 && c1.remote.Load() == 1 })
+	cancel()
+	r := <-done
+	if r.Outcome != isolate.OutcomeCanceled || strings.Join(r.Telemetry.Hops, ">") != "c1>c2" {
+		t.Errorf("canceled forwarded call: %s %q hops %v", r.Outcome, r.Error, r.Telemetry.Hops)
+	}
+	took := waitFor(t, 5*time.Second, "c2 frees its slot", func() bool { return len(c2.slots) == 0 && c2.running.Load() == 0 })
+	t.Logf("c2 freed its slot %v after the cancel", took)
+}
