@@ -140,7 +140,7 @@ func (rt *Runtime) Stats() any {
 	if s, ok := rt.exec.(*sandboxed); ok {
 		return s.pool.Stats()
 	}
-	return map[string]string{"executor": string(InProcess)}
+	return map[string]any{"executor": string(InProcess), "layers": []string{}}
 }
 
 func (s *sandboxed) execute(ctx context.Context, r *execRequest, host hostFunc) *Result {

@@ -47,6 +47,12 @@
 //     a kill never touches the host or a call on another worker.
 //   - process-group (unix) and pdeathsig (linux): each worker leads its own process group,
 //     killed as a whole; the kernel SIGKILLs workers when the host dies.
+//   - netns (linux, where the kernel allows: root, or unprivileged user namespaces): each
+//     worker starts in a new network namespace holding only a loopback device that is
+//     down, so guest code has no network of its own (egress goes through the host's
+//     policy). Without root the worker also gets a user namespace mapping its uid and gid
+//     to the host's. If the kernel refuses, the pool logs it once and goes on without;
+//     Config.HostNetwork turns it off.
 //   - cgroup-v1-memory (linux, where the v1 memory controller is writable): one cgroup per
 //     worker under warren-<pid>-<n> in the host's own memory cgroup (or Config.CgroupRoot),
 //     memory.limit_in_bytes = MemoryLimitBytes; the kernel OOM-kills a worker that goes

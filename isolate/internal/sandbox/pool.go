@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -43,6 +44,10 @@ type Config struct {
 	// autodetect (a warren-<pid>-<n> child of this process's own memory cgroup); "-":
 	// disable cgroups.
 	CgroupRoot string
+	// HostNetwork leaves workers in the host's network namespace. By default (linux)
+	// each worker starts in a new, empty one where the kernel allows it (root, or
+	// unprivileged user namespaces), and the pool falls back to the host's otherwise.
+	HostNetwork bool
 	// Logger receives pool events (spawn failures, crashes). nil: discard.
 	Logger *slog.Logger
 
@@ -102,24 +107,24 @@ func (e *CrashError) Error() string {
 
 // Stats is a snapshot of the pool for health checks and metrics.
 type Stats struct {
-	Workers  int // live workers in slots (Idle + Busy)
-	Idle     int
-	Busy     int
-	Spares   int // started hot spares
-	Starting int // workers being started
-	Waiting  int // callers waiting for a worker
+	Workers  int `json:"workers"` // live workers in slots (Idle + Busy)
+	Idle     int `json:"idle"`
+	Busy     int `json:"busy"`
+	Spares   int `json:"spares"`   // started hot spares
+	Starting int `json:"starting"` // workers being started
+	Waiting  int `json:"waiting"`  // callers waiting for a worker
 
-	Spawned uint64 // workers started successfully since NewPool
-	Killed  uint64 // workers the pool killed (deadline, cancel, IPC error)
-	Crashed uint64 // workers that died on their own (crash, memory)
+	Spawned uint64 `json:"spawned"` // workers started successfully since NewPool
+	Killed  uint64 `json:"killed"`  // workers the pool killed (deadline, cancel, IPC error)
+	Crashed uint64 `json:"crashed"` // workers that died on their own (crash, memory)
 	// StartFailures counts failed worker starts (retried with backoff up to 2 s).
-	StartFailures uint64
+	StartFailures uint64 `json:"startFailures"`
 
-	MemoryLimitBytes int64
+	MemoryLimitBytes int64 `json:"memoryLimitBytes"`
 	// Layers lists the isolation layers in force: "process", "process-group",
-	// "pdeathsig", and per-worker memory layers "cgroup-v1-memory" / "rlimit-as" (those
-	// applied to at least one current worker).
-	Layers []string
+	// "pdeathsig", "netns", and per-worker memory layers "cgroup-v1-memory" /
+	// "rlimit-as" (those applied to at least one current worker).
+	Layers []string `json:"layers"`
 }
 
 var (
@@ -165,6 +170,7 @@ type worker struct {
 	cg    *workerCgroup
 	rlim  bool // RLIMIT_AS applied
 	cgOn  bool // the worker runs in its cgroup
+	netns bool // the worker runs in its own network namespace
 	timer *time.Timer
 	oom0  int64 // system OOM-kill counter at start
 
@@ -188,6 +194,7 @@ type Pool struct {
 	command func() *exec.Cmd
 	log     *slog.Logger
 	cg      *cgroupPool
+	netns   atomic.Bool // start workers in a new network namespace
 	workers int
 	spares  int
 	limit   int64
@@ -228,6 +235,7 @@ func NewPool(cfg Config) (*Pool, error) {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
+	p.netns.Store(netnsSupported && !cfg.HostNetwork)
 	if p.workers <= 0 {
 		p.workers = 2 * runtime.NumCPU()
 	}
@@ -306,6 +314,17 @@ func (p *Pool) forkLoop() {
 			return
 		}
 	}
+}
+
+// retryCmd copies a command whose Start failed (a Cmd starts at most once).
+func retryCmd(c *exec.Cmd) *exec.Cmd {
+	n := &exec.Cmd{Path: c.Path, Args: c.Args, Env: c.Env, Dir: c.Dir, Stdin: c.Stdin, Stdout: c.Stdout,
+		Stderr: c.Stderr, ExtraFiles: c.ExtraFiles}
+	if c.SysProcAttr != nil {
+		attr := *c.SysProcAttr
+		n.SysProcAttr = &attr
+	}
+	return n
 }
 
 // startProcess runs cmd.Start on the fork thread.
@@ -451,7 +470,8 @@ func (p *Pool) startWorker() (*worker, error) {
 		outW.Close()
 		return nil, err
 	}
-	prepareCmd(cmd)
+	netns := p.netns.Load()
+	prepareCmd(cmd, netns)
 
 	var cg *workerCgroup
 	if p.cg != nil {
@@ -475,6 +495,17 @@ func (p *Pool) startWorker() (*worker, error) {
 		state_:     stStarting,
 	}
 	err = p.startProcess(cmd)
+	if err != nil && netns && netnsRefused(err) {
+		// Namespaces are not allowed here: go on without them, once for the pool.
+		if p.netns.CompareAndSwap(true, false) {
+			p.log.Info("sandbox: workers share the host's network namespace: the kernel refused a new one", "err", err)
+		}
+		netns = false
+		cmd = retryCmd(cmd)
+		prepareCmd(cmd, false)
+		w.cmd = cmd
+		err = p.startProcess(cmd)
+	}
 	afterStart()
 	outW.Close()
 	if err != nil {
@@ -539,6 +570,7 @@ func (p *Pool) startWorker() (*worker, error) {
 		p.log.Warn("sandbox: worker runs without a hard memory limit", "pid", w.pid)
 	}
 	w.cgOn = cg != nil
+	w.netns = netns
 	p.log.Debug("sandbox: worker started", "pid", w.pid, "cgroup", cg != nil, "rlimit_as", w.rlim)
 	return w, nil
 }
@@ -940,13 +972,17 @@ func (p *Pool) Stats() Stats {
 		MemoryLimitBytes: p.limit,
 		Layers:           slices.Clone(platformLayers),
 	}
-	var cg, rl bool
+	var cg, rl, ns bool
 	for w := range p.all {
 		if w.state_ == stStarting || w.state_ == stRetired {
 			continue
 		}
 		cg = cg || w.cgOn
 		rl = rl || w.rlim
+		ns = ns || w.netns
+	}
+	if ns {
+		s.Layers = append(s.Layers, netnsLayer)
 	}
 	if cg {
 		s.Layers = append(s.Layers, cgroupLayer)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,6 +44,13 @@ func testHandler(ctx context.Context, req []byte, call func([]byte) ([]byte, err
 		return []byte(arg)
 	case "pid":
 		return []byte(strconv.Itoa(os.Getpid()))
+	case "dial": // a TCP connection to arg
+		c, err := net.DialTimeout("tcp", arg, 2*time.Second)
+		if err != nil {
+			return []byte("error: " + err.Error())
+		}
+		c.Close()
+		return []byte("connected")
 	case "cb": // n callbacks, answers joined by ","
 		var out []string
 		for i := range n {

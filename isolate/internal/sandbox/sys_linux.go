@@ -5,6 +5,7 @@ package sandbox
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,15 +18,44 @@ import (
 // Process layers this platform provides to every worker.
 var platformLayers = []string{"process", "process-group", "pdeathsig"}
 
+// netnsLayer names the network-namespace layer in Stats.Layers.
+const netnsLayer = "netns"
+
+// netnsSupported reports whether prepareCmd can give workers a network namespace.
+const netnsSupported = true
+
 // prepareCmd puts the worker in its own process group and has the kernel SIGKILL it when
-// the thread that started it dies (Pdeathsig).
-func prepareCmd(cmd *exec.Cmd) {
+// the thread that started it dies (Pdeathsig). With netns it also starts the worker in a
+// new, empty network namespace (only a loopback device, down): guest code has no network
+// of its own; its egress goes through the host. Without root that needs a user namespace
+// too, which maps the worker's uid and gid to ours.
+func prepareCmd(cmd *exec.Cmd, netns bool) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Setpgid = true
 	cmd.SysProcAttr.Pgid = 0
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	cmd.SysProcAttr.Cloneflags &^= syscall.CLONE_NEWNET | syscall.CLONE_NEWUSER
+	cmd.SysProcAttr.UidMappings, cmd.SysProcAttr.GidMappings = nil, nil
+	if !netns {
+		return
+	}
+	cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWNET
+	if uid := os.Geteuid(); uid != 0 {
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
+		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
+		gid := os.Getegid()
+		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = false
+	}
+}
+
+// netnsRefused reports whether a failed start is the kernel refusing namespaces (no
+// privilege, user namespaces disabled or exhausted), so the pool goes on without them.
+func netnsRefused(err error) bool {
+	return errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EINVAL) ||
+		errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EUSERS) || errors.Is(err, syscall.EACCES)
 }
 
 // killGroup SIGKILLs the worker's process group. Only call it while the worker has not

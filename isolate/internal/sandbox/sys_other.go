@@ -9,7 +9,13 @@ import (
 
 var platformLayers = []string{"process"}
 
-func prepareCmd(cmd *exec.Cmd) {}
+const netnsLayer = "netns"
+
+const netnsSupported = false
+
+func netnsRefused(error) bool { return false }
+
+func prepareCmd(cmd *exec.Cmd, _ bool) {}
 
 // killGroup is a no-op: there are no process groups; the pool kills the process itself.
 func killGroup(pid int) {}

@@ -10,7 +10,13 @@ import (
 
 var platformLayers = []string{"process", "process-group"}
 
-func prepareCmd(cmd *exec.Cmd) {
+const netnsLayer = "netns"
+
+const netnsSupported = false
+
+func netnsRefused(error) bool { return false }
+
+func prepareCmd(cmd *exec.Cmd, _ bool) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
