@@ -53,6 +53,11 @@
 //     policy). Without root the worker also gets a user namespace mapping its uid and gid
 //     to the host's. If the kernel refuses, the pool logs it once and goes on without;
 //     Config.HostNetwork turns it off.
+//   - seccomp (linux on amd64 and arm64): once started, each worker installs on all its
+//     threads a filter that fails with EPERM the system calls it never needs (new
+//     sockets, exec, ptrace, mounts, namespaces, bpf, io_uring, kernel modules, clock and
+//     host settings) and kills it on a call of another architecture. Config.NoSeccomp
+//     turns it off.
 //   - cgroup-v1-memory (linux, where the v1 memory controller is writable): one cgroup per
 //     worker under warren-<pid>-<n> in the host's own memory cgroup (or Config.CgroupRoot),
 //     memory.limit_in_bytes = MemoryLimitBytes; the kernel OOM-kills a worker that goes

@@ -48,6 +48,10 @@ type Config struct {
 	// each worker starts in a new, empty one where the kernel allows it (root, or
 	// unprivileged user namespaces), and the pool falls back to the host's otherwise.
 	HostNetwork bool
+	// NoSeccomp leaves out the seccomp filter that workers (linux on amd64 and
+	// arm64) install on themselves: it refuses system calls a worker never needs
+	// (new sockets, exec, ptrace, mounts, namespaces, bpf, io_uring, ...).
+	NoSeccomp bool
 	// Logger receives pool events (spawn failures, crashes). nil: discard.
 	Logger *slog.Logger
 
@@ -160,19 +164,20 @@ const (
 )
 
 type worker struct {
-	p     *Pool
-	id    uint64
-	cmd   *exec.Cmd
-	pid   int
-	conn  hostConn
-	br    *bufio.Reader
-	bw    *bufio.Writer
-	cg    *workerCgroup
-	rlim  bool // RLIMIT_AS applied
-	cgOn  bool // the worker runs in its cgroup
-	netns bool // the worker runs in its own network namespace
-	timer *time.Timer
-	oom0  int64 // system OOM-kill counter at start
+	p       *Pool
+	id      uint64
+	cmd     *exec.Cmd
+	pid     int
+	conn    hostConn
+	br      *bufio.Reader
+	bw      *bufio.Writer
+	cg      *workerCgroup
+	rlim    bool // RLIMIT_AS applied
+	cgOn    bool // the worker runs in its cgroup
+	netns   bool // the worker runs in its own network namespace
+	seccomp bool // the worker installed its seccomp filter
+	timer   *time.Timer
+	oom0    int64 // system OOM-kill counter at start
 
 	out        output        // stdout+stderr head/tail; written by the drainer only
 	stderrDone chan struct{} // closed when the drainer hit EOF
@@ -547,6 +552,9 @@ func (p *Pool) startWorker() (*worker, error) {
 	if cg == nil && rlimitASSupported {
 		init[8] |= initFlagRlimitAS
 	}
+	if seccompSupported && !p.cfg.NoSeccomp {
+		init[8] |= initFlagSeccomp
+	}
 	err = writeFrame(w.bw, frameInit, init[:])
 	var typ byte
 	var payload []byte
@@ -566,6 +574,7 @@ func (p *Pool) startWorker() (*worker, error) {
 		return nil, fmt.Errorf("sandbox: worker did not start: %w%s", err, tailSuffix(w))
 	}
 	w.rlim = payload[0]&readyFlagRlimitAS != 0
+	w.seccomp = payload[0]&readyFlagSeccomp != 0
 	if cg == nil && !w.rlim {
 		p.log.Warn("sandbox: worker runs without a hard memory limit", "pid", w.pid)
 	}
@@ -972,7 +981,7 @@ func (p *Pool) Stats() Stats {
 		MemoryLimitBytes: p.limit,
 		Layers:           slices.Clone(platformLayers),
 	}
-	var cg, rl, ns bool
+	var cg, rl, ns, sc bool
 	for w := range p.all {
 		if w.state_ == stStarting || w.state_ == stRetired {
 			continue
@@ -980,9 +989,13 @@ func (p *Pool) Stats() Stats {
 		cg = cg || w.cgOn
 		rl = rl || w.rlim
 		ns = ns || w.netns
+		sc = sc || w.seccomp
 	}
 	if ns {
 		s.Layers = append(s.Layers, netnsLayer)
+	}
+	if sc {
+		s.Layers = append(s.Layers, seccompLayer)
 	}
 	if cg {
 		s.Layers = append(s.Layers, cgroupLayer)

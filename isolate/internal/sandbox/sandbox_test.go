@@ -44,6 +44,11 @@ func testHandler(ctx context.Context, req []byte, call func([]byte) ([]byte, err
 		return []byte(arg)
 	case "pid":
 		return []byte(strconv.Itoa(os.Getpid()))
+	case "exec": // start the program arg
+		if err := exec.Command(arg).Run(); err != nil {
+			return []byte("error: " + err.Error())
+		}
+		return []byte("ran")
 	case "dial": // a TCP connection to arg
 		c, err := net.DialTimeout("tcp", arg, 2*time.Second)
 		if err != nil {

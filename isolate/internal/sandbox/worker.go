@@ -39,10 +39,16 @@ func (e *CallError) Error() string { return "sandbox: host callback failed: " + 
 func IsWorker() bool { return os.Getenv(envWorker) == "1" }
 
 // init-frame flags
-const initFlagRlimitAS = 1 << 0
+const (
+	initFlagRlimitAS = 1 << 0
+	initFlagSeccomp  = 1 << 1
+)
 
 // ready-frame flags
-const readyFlagRlimitAS = 1 << 0
+const (
+	readyFlagRlimitAS = 1 << 0
+	readyFlagSeccomp  = 1 << 1
+)
 
 // Serve runs the worker loop on the IPC channel given by the parent. It first applies the
 // worker's in-process settings — GOMAXPROCS=1, GC percent 400, a Go soft memory limit of 7/8
@@ -117,6 +123,14 @@ func serveConn(rw io.ReadWriter, h Handler) error {
 		}
 		binary.BigEndian.PutUint64(ready[1:9], uint64(vsz))
 		binary.BigEndian.PutUint64(ready[9:17], uint64(cap))
+	}
+	if flags&initFlagSeccomp != 0 {
+		// Last, once everything this process sets up is done.
+		if err := applySeccomp(); err == nil {
+			ready[0] |= readyFlagSeccomp
+		} else {
+			fmt.Fprintf(os.Stderr, "sandbox worker: seccomp filter not applied: %v\n", err)
+		}
 	}
 	if err := writeFrame(s.bw, frameReady, ready[:]); err != nil {
 		return fmt.Errorf("writing ready: %w", err)
