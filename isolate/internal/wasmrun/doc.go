@@ -69,5 +69,7 @@
 // compiles a known module in tens of milliseconds instead of seconds. The
 // hash is trusted: the caller must make it identify the bytes (a sha256 of
 // them; Run computes one when Hash is empty). Concurrent cold calls for one
-// hash compile once.
+// hash compile once. A disk cache that cannot store a module (a full or
+// read-only disk) does not fail the call: the module compiles in memory,
+// and so do all later ones of that Engine.
 package wasmrun

@@ -100,6 +100,13 @@ type Engine struct {
 	rt    wazero.Runtime
 	cache wazero.CompilationCache // nil without CacheDir
 	base  wazero.ModuleConfig
+	// mem is a memory-only runtime, made the first time a compile fails
+	// with the disk cache on. wazero fails a compile whose module the disk
+	// cache cannot store (a full or read-only disk), and a call must not
+	// fail for a cache: when mem compiles the module, it takes over all
+	// compiling (memOnly). Both under mu.
+	mem     wazero.Runtime
+	memOnly bool
 
 	mu       sync.Mutex
 	lru      *simplelru.LRU[string, *entry]
@@ -110,6 +117,7 @@ type Engine struct {
 // entry is one compiled module in the LRU. refs counts Runs using it; an
 // evicted entry is closed when its last user releases it.
 type entry struct {
+	rt       wazero.Runtime // the runtime that compiled cm (it runs only there)
 	cm       wazero.CompiledModule
 	minBytes uint64 // largest declared initial memory
 	hasStart bool
@@ -182,8 +190,12 @@ func (e *Engine) Close(ctx context.Context) error {
 	}
 	e.closed = true
 	e.lru.Purge()
+	mem := e.mem
 	e.mu.Unlock()
 	err := e.rt.Close(ctx)
+	if mem != nil {
+		err = errors.Join(err, mem.Close(ctx))
+	}
 	if e.cache != nil {
 		err = errors.Join(err, e.cache.Close(ctx))
 	}
@@ -326,7 +338,7 @@ func (e *Engine) Run(ctx context.Context, in Input) (*Output, error) {
 	actx := experimental.WithMemoryAllocator(runCtx, alloc)
 
 	t1 := time.Now()
-	runErr := e.instantiateAndStart(actx, en.cm, cfg)
+	runErr := e.instantiateAndStart(actx, en.rt, en.cm, cfg)
 	out.RunTime = time.Since(t1)
 	out.Stdout = stdout.buf
 	out.Stderr = stderr.buf
@@ -336,8 +348,8 @@ func (e *Engine) Run(ctx context.Context, in Input) (*Output, error) {
 	return out, classify(runCtx, runErr, out, stdout, stdoutLimit, alloc, limit)
 }
 
-func (e *Engine) instantiateAndStart(ctx context.Context, cm wazero.CompiledModule, cfg wazero.ModuleConfig) error {
-	mod, err := e.rt.InstantiateModule(ctx, cm, cfg)
+func (e *Engine) instantiateAndStart(ctx context.Context, rt wazero.Runtime, cm wazero.CompiledModule, cfg wazero.ModuleConfig) error {
+	mod, err := rt.InstantiateModule(ctx, cm, cfg)
 	if err != nil {
 		var exit *sys.ExitError
 		if errors.As(err, &exit) {
@@ -460,16 +472,55 @@ func (e *Engine) acquire(ctx context.Context, hash string, wasm []byte) (en *ent
 }
 
 func (e *Engine) compile(ctx context.Context, wasm []byte) (*entry, error) {
-	cm, err := e.rt.CompileModule(ctx, wasm)
+	rt := e.rt
+	e.mu.Lock()
+	if e.memOnly {
+		rt = e.mem
+	}
+	e.mu.Unlock()
+	cm, err := rt.CompileModule(ctx, wasm)
+	if err != nil && rt == e.rt && e.cache != nil {
+		// The module may be bad, or the disk cache failed to store it: a
+		// memory-only compile tells which, and in the second case takes
+		// over from the disk cache for good.
+		if mem, merr := e.memRuntime(ctx); merr == nil {
+			if mcm, merr := mem.CompileModule(ctx, wasm); merr == nil {
+				e.mu.Lock()
+				e.memOnly = true
+				e.mu.Unlock()
+				rt, cm, err = mem, mcm, nil
+			}
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("wasm: compile: %w", err)
 	}
 	fn, ok := cm.ExportedFunctions()["_start"]
 	return &entry{
+		rt:       rt,
 		cm:       cm,
 		minBytes: minMemoryPages(wasm) * pageSize,
 		hasStart: ok && len(fn.ParamTypes()) == 0 && len(fn.ResultTypes()) == 0,
 	}, nil
+}
+
+// memRuntime returns the memory-only runtime, made on first use.
+func (e *Engine) memRuntime(ctx context.Context) (wazero.Runtime, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.mem != nil {
+		return e.mem, nil
+	}
+	if e.closed {
+		return nil, ErrClosed
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(true))
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		_ = rt.Close(ctx)
+		return nil, fmt.Errorf("wasm: wasi: %w", err)
+	}
+	e.mem = rt
+	return rt, nil
 }
 
 func (e *Engine) release(en *entry) {

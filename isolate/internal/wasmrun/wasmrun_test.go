@@ -638,3 +638,40 @@ func BenchmarkGoEcho(b *testing.B) {
 		}
 	}
 }
+
+// TestDiskCacheFailure: a disk cache that cannot store modules (here its
+// directory is replaced by a file, as a full or read-only disk would fail
+// the write) does not fail calls: modules compile in memory from then on.
+// A bad module still fails, without switching the cache off.
+func TestDiskCacheFailure(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	e := newEngine(t, Options{CacheDir: dir})
+	if _, err := run(t, e, Input{Hash: "garbage", Wasm: []byte("not wasm")}); err == nil {
+		t.Fatal("garbage compiled")
+	}
+	e.mu.Lock()
+	memOnly := e.memOnly
+	e.mu.Unlock()
+	if memOnly {
+		t.Fatal("a bad module turned the disk cache off")
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i, msg := range []string{"hi", "ho"} {
+		wasm := tinyModule(1, msg, insHi)
+		out, err := run(t, e, Input{Hash: hashOf(wasm), Wasm: wasm})
+		if err != nil || string(out.Stdout) != msg {
+			t.Fatalf("module %d with a failing disk cache: %v %+v", i, err, out)
+		}
+	}
+	e.mu.Lock()
+	memOnly = e.memOnly
+	e.mu.Unlock()
+	if !memOnly {
+		t.Error("the engine still compiles through the failing disk cache")
+	}
+}
