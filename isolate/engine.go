@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -52,6 +53,9 @@ func newEngine(cacheSize int, wasmCacheDir string, heap func() int64, stuck func
 	w, err := wasmrun.NewEngine(context.Background(), wasmrun.Options{CacheDir: wasmCacheDir, MaxCompiled: cacheSize})
 	if err != nil {
 		return nil, fmt.Errorf("isolate: wasm engine: %w", err)
+	}
+	if err := w.DiskCacheError(); err != nil {
+		fmt.Fprintln(os.Stderr, "isolate: running without the wasm disk cache:", err)
 	}
 	return &engine{compiled: c, wasm: w, heap: heap, stuck: stuck}, nil
 }

@@ -107,6 +107,8 @@ type Engine struct {
 	// compiling (memOnly). Both under mu.
 	mem     wazero.Runtime
 	memOnly bool
+	// cacheErr is why Options.CacheDir is not in use, if it is not.
+	cacheErr error
 
 	mu       sync.Mutex
 	lru      *simplelru.LRU[string, *entry]
@@ -140,13 +142,16 @@ func NewEngine(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(true)
 	var cache wazero.CompilationCache
+	var cacheErr error
 	if opts.CacheDir != "" {
-		c, err := wazero.NewCompilationCacheWithDir(opts.CacheDir)
-		if err != nil {
-			return nil, fmt.Errorf("wasm: compilation cache %s: %w", opts.CacheDir, err)
+		// A cache directory that cannot be made (full disk, permissions)
+		// leaves the engine memory-only: slower cold starts, not a failure.
+		if c, err := wazero.NewCompilationCacheWithDir(opts.CacheDir); err != nil {
+			cacheErr = fmt.Errorf("wasm: compilation cache %s: %w", opts.CacheDir, err)
+		} else {
+			cache = c
+			cfg = cfg.WithCompilationCache(c)
 		}
-		cache = c
-		cfg = cfg.WithCompilationCache(c)
 	}
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
@@ -157,8 +162,9 @@ func NewEngine(ctx context.Context, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("wasm: wasi: %w", err)
 	}
 	e := &Engine{
-		rt:    rt,
-		cache: cache,
+		rt:       rt,
+		cache:    cache,
+		cacheErr: cacheErr,
 		// Anonymous instances (so many may run at once), and no automatic
 		// start functions: Run calls _start itself so it can inspect the
 		// instance before closing it.
@@ -200,6 +206,17 @@ func (e *Engine) Close(ctx context.Context) error {
 		err = errors.Join(err, e.cache.Close(ctx))
 	}
 	return err
+}
+
+// DiskCacheError says why the engine runs without the disk cache that
+// Options.CacheDir asked for (nil: it uses it, or none was asked for).
+func (e *Engine) DiskCacheError() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.memOnly {
+		return errors.New("wasm: the compilation cache failed to store a module; compiling in memory")
+	}
+	return e.cacheErr
 }
 
 // Cached reports whether a compiled module is cached in memory under hash.

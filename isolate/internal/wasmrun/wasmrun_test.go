@@ -668,10 +668,18 @@ func TestDiskCacheFailure(t *testing.T) {
 			t.Fatalf("module %d with a failing disk cache: %v %+v", i, err, out)
 		}
 	}
-	e.mu.Lock()
-	memOnly = e.memOnly
-	e.mu.Unlock()
-	if !memOnly {
+	if e.DiskCacheError() == nil {
 		t.Error("the engine still compiles through the failing disk cache")
+	}
+
+	// A cache directory that cannot even be made: the engine starts anyway.
+	e2 := newEngine(t, Options{CacheDir: filepath.Join(dir, "under-a-file")})
+	if out, err := run(t, e2, Input{Hash: hashOf(tinyHi), Wasm: tinyHi}); err != nil || string(out.Stdout) != "hi" {
+		t.Fatalf("engine without its cache dir: %v %+v", err, out)
+	}
+	if err := e2.DiskCacheError(); err == nil {
+		t.Error("no DiskCacheError for a cache dir that cannot be made")
+	} else {
+		t.Log(err)
 	}
 }
