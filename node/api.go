@@ -4,8 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/warrenmesh/warren/isolate"
 )
 
 // apiError is an error answered as JSON {"error", "code"} with a status.
@@ -56,33 +61,38 @@ func (n *Node) routes() http.Handler {
 // handleRun is POST /v1/run: decode, route, answer the result. The body
 // streams through the JSON decoder under a size cap.
 func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
-	body := http.MaxBytesReader(w, r.Body, MaxRunBody)
+	req, inv, err := parseRun(http.MaxBytesReader(w, r.Body, MaxRunBody), n.codes)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, n.route(r.Context(), inv, req))
+}
+
+// parseRun reads and validates a POST /v1/run body. Every error is an
+// *apiError with a 4xx status.
+func parseRun(body io.Reader, codes *lru.Cache[[32]byte, *isolate.Code]) (*RunRequest, *isolate.Invocation, error) {
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	var req RunRequest
 	if err := dec.Decode(&req); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(w, &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large", msg: fmt.Sprintf("request body exceeds %d bytes", MaxRunBody)})
-			return
+			return nil, nil, &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large", msg: fmt.Sprintf("request body exceeds %d bytes", MaxRunBody)}
 		}
-		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "decoding the run request: " + err.Error()})
-		return
+		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "decoding the run request: " + err.Error()}
 	}
 	if dec.More() {
-		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "trailing data after the run request"})
-		return
+		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "trailing data after the run request"}
 	}
 	if len(req.Hops) > 0 || req.WaitMs != 0 {
-		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "hops and waitMs are set by nodes, not clients"})
-		return
+		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "hops and waitMs are set by nodes, not clients"}
 	}
-	inv, err := req.decode(n.codes)
+	inv, err := req.decode(codes)
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, nil, err
 	}
-	writeJSON(w, http.StatusOK, n.route(r.Context(), inv, &req))
+	return &req, inv, nil
 }
 
 // Member is one entry of GET /v1/members.

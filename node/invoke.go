@@ -2,6 +2,7 @@ package node
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -196,11 +197,17 @@ func readFrame(r *bufio.Reader) ([]byte, error) {
 	if size > maxForwardFrame {
 		return nil, fmt.Errorf("frame of %d bytes exceeds %d", size, maxForwardFrame)
 	}
-	b := make([]byte, size)
-	if _, err := io.ReadFull(r, b); err != nil {
+	// Memory grows with the bytes that arrive, not with what the header
+	// claims.
+	var buf bytes.Buffer
+	buf.Grow(int(min(size, 64<<10)))
+	if _, err := buf.ReadFrom(io.LimitReader(r, int64(size))); err != nil {
 		return nil, err
 	}
-	return b, nil
+	if uint64(buf.Len()) != size {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return buf.Bytes(), nil
 }
 
 // waitSlot waits up to d for a free slot and takes it.
