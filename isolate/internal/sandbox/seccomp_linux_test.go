@@ -4,6 +4,7 @@ package sandbox
 
 import (
 	"net"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -35,6 +36,10 @@ func TestSeccomp(t *testing.T) {
 
 	p := newTestPool(t, Config{Workers: 1, Spares: -1, HostNetwork: true})
 	if !slices.Contains(p.Stats().Layers, seccompLayer) {
+		// Only a kernel without seccomp filters excuses it.
+		if status, _ := os.ReadFile("/proc/self/status"); !strings.Contains(string(status), "Seccomp_filters:") {
+			t.Skipf("this kernel has no seccomp filters (layers %v)", p.Stats().Layers)
+		}
 		t.Fatalf("no seccomp layer: %v", p.Stats().Layers)
 	}
 	for _, req := range []string{dial, run} {
