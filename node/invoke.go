@@ -144,6 +144,9 @@ func shed(waited time.Duration) *isolate.Result {
 // runHere runs an invocation on this node; the caller holds a slot.
 func (n *Node) runHere(ctx context.Context, inv *isolate.Invocation) *isolate.Result {
 	defer n.release()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(n.life, cancel)()
 	n.running.Add(1)
 	n.ran.Add(1)
 	defer n.running.Add(-1)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // TestMain doubles as the sandbox worker of the nodes the tests start.
@@ -15,5 +17,6 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	// Every test stops its nodes: nothing of theirs may outlive the tests.
+	goleak.VerifyTestMain(m)
 }

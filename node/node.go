@@ -82,6 +82,10 @@ type Node struct {
 	http  *http.Server
 	ln    net.Listener
 	done  chan struct{}
+	// life ends when the node stops: invocations still running then are
+	// canceled (an in-process one would otherwise run on to its limit).
+	life context.Context
+	end  context.CancelFunc
 	once  sync.Once
 	host  isolate.Host
 	codes *lru.Cache[[32]byte, *isolate.Code] // decoded code objects by JSON hash
@@ -160,6 +164,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.rt.Close()
 		return nil, err
 	}
+	n.life, n.end = context.WithCancel(context.Background()) // nothing fails from here on
 	n.mesh.Handle(protoInvoke, n.serveForward)
 	n.publish()
 	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
@@ -213,6 +218,7 @@ func (n *Node) Close() error {
 	var err error
 	n.once.Do(func() {
 		close(n.done)
+		n.end()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		err = n.http.Shutdown(ctx)
@@ -227,6 +233,7 @@ func (n *Node) Kill() error {
 	var err error
 	n.once.Do(func() {
 		close(n.done)
+		n.end()
 		err = errors.Join(n.http.Close(), n.mesh.Close(), n.rt.Close())
 	})
 	return err
