@@ -309,18 +309,21 @@ func benchForward() ([]Row, error) {
 	}
 	a, b := nodes[0], nodes[1]
 	req := &node.RunRequest{Code: mustCode()}
-	run := func(n *node.Node) (*isolate.Result, error) {
+	bigCode, _ := json.Marshal(bundle50K())
+	big := &node.RunRequest{Code: bigCode}
+	runReq := func(n *node.Node, req *node.RunRequest) (*isolate.Result, error) {
 		r := n.Run(context.Background(), req)
 		if !r.OK() {
 			return r, fmt.Errorf("%s: %s", r.Outcome, r.Error)
 		}
 		return r, nil
 	}
-	measure := func(n *node.Node, want int) ([]time.Duration, error) {
+	run := func(n *node.Node) (*isolate.Result, error) { return runReq(n, req) }
+	measureReq := func(n *node.Node, req *node.RunRequest, count, want int) ([]time.Duration, error) {
 		var d []time.Duration
-		for i := 0; i < 3000; i++ {
+		for i := 0; i < count; i++ {
 			t0 := time.Now()
-			r, err := run(n)
+			r, err := runReq(n, req)
 			if err != nil {
 				return nil, err
 			}
@@ -331,10 +334,15 @@ func benchForward() ([]Row, error) {
 		}
 		return d, nil
 	}
+	measure := func(n *node.Node, want int) ([]time.Duration, error) { return measureReq(n, req, 3000, want) }
 	for i := 0; i < 200; i++ {
 		run(a)
 	}
 	local, err := measure(a, 1)
+	if err != nil {
+		return nil, err
+	}
+	localBig, err := measureReq(a, big, 500, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -366,15 +374,22 @@ func benchForward() ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
+	fwdBig, err := measureReq(a, big, 500, 2)
+	if err != nil {
+		return nil, err
+	}
 	fwdRate, n, err := parallel(8, 2*time.Second, func() error { _, err := run(a); return err })
 	if err != nil {
 		return nil, err
 	}
 	lp50, _ := latencies(local)
 	fp50, fp99 := latencies(fwd)
+	lbp50, _ := latencies(localBig)
+	fbp50, fbp99 := latencies(fwdBig)
 	_ = b
 	return []Row{
 		{Name: "mesh/forwarded invocation added latency over local (loopback)", Unit: "ms", Value: fp50 - lp50, P50: fp50 - lp50, P99: fp99, N: len(fwd), Target: "p50 <= 0.3 ms"},
+		{Name: "mesh/forwarded 50KB-bundle invocation added latency over local (loopback)", Unit: "ms", Value: fbp50 - lbp50, P50: fbp50 - lbp50, P99: fbp99, N: len(fwdBig)},
 		{Name: "mesh/forwarded fresh-isolate invocations/s, 8 clients (2 nodes)", Unit: "inv/s", Value: fwdRate, N: n, Target: fmt.Sprintf(">= 50%% of local (%.0f/s)", localRate)},
 		{Name: "mesh/local invocations/s through Node.Run, 8 clients", Unit: "inv/s", Value: localRate, N: 1},
 	}, nil

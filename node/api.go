@@ -85,8 +85,8 @@ func parseRun(body io.Reader, codes *lru.Cache[[32]byte, *isolate.Code]) (*RunRe
 	if dec.More() {
 		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "trailing data after the run request"}
 	}
-	if len(req.Hops) > 0 || req.WaitMs != 0 {
-		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "hops and waitMs are set by nodes, not clients"}
+	if len(req.Hops) > 0 || req.WaitMs != 0 || req.CodeRef != "" {
+		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "hops, waitMs and codeRef are set by nodes, not clients"}
 	}
 	inv, err := req.decode(codes)
 	if err != nil {

@@ -467,3 +467,41 @@ func TestForwardedCancel(t *testing.T) {
 	took := waitFor(t, 5*time.Second, "c2 frees its slot", func() bool { return len(c2.slots) == 0 && c2.running.Load() == 0 })
 	t.Logf("c2 freed its slot %v after the cancel", took)
 }
+
+// TestCodeByReference: a large code object crosses to a peer once; later
+// forwards of the same code carry only its hash.
+func TestCodeByReference(t *testing.T) {
+	c := newCluster(t, 11, "r1", "r2")
+	r1 := c.start("r1", c.secret, 1)
+	c.start("r2", c.secret, 1, "r1")
+	waitFor(t, 10*time.Second, "convergence", func() bool { return sees(r1, "r1", "r2") })
+	hold, release := context.WithCancel(context.Background())
+	defer release()
+	go r1.Run(hold, sleepReq(20000))
+	waitFor(t, 5*time.Second, "r1 busy", func() bool { return r1.running.Load() == 1 })
+	var src strings.Builder
+	for i := 0; src.Len() < 4*inlineCode; i++ {
+		fmt.Fprintf(&src, "export const v%d = %q;\n", i, strings.Repeat("x", 60))
+	}
+	src.WriteString(`export default { fetch() { return new Response(v1) } }`)
+	big := &RunRequest{Code: code(src.String())}
+	received := func() uint64 { return c.fabric.ReceivedBytes("r2") }
+	var got []uint64
+	for i := range 3 {
+		before := received()
+		r := r1.Run(context.Background(), big)
+		if !r.OK() || strings.Join(r.Telemetry.Hops, ">") != "r1>r2" {
+			t.Fatalf("call %d: %s %q hops %v", i, r.Outcome, r.Error, r.Telemetry.Hops)
+		}
+		got = append(got, received()-before)
+	}
+	t.Logf("bytes r2 received per call of a %d-byte code object: %v", len(big.Code), got)
+	if got[0] < uint64(len(big.Code)) {
+		t.Errorf("the first call carried %d bytes, less than the code's %d", got[0], len(big.Code))
+	}
+	for _, g := range got[1:] {
+		if g > uint64(len(big.Code))/4 {
+			t.Errorf("a later call carried %d bytes: the code travelled again", g)
+		}
+	}
+}

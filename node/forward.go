@@ -3,6 +3,7 @@ package node
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,11 @@ const protoInvoke byte = 32
 // heard one, the invocation is started: a failure is reported as
 // internalError naming the peer, never retried. An effect-free call, the
 // common case, costs one packet each way.
+//
+// A code object over inlineCode goes by reference: the request carries the
+// SHA-256 of its JSON (codeRef), and a peer that has not decoded that code
+// before answers fwdNeed; the caller then sends it again with the code. An
+// agent resending the same 50 KB Worker pays for the transfer once per peer.
 const (
 	fwdFull    byte = 'F' // no slot: try the next peer
 	fwdRefused byte = 'E' // a bad frame; a message follows
@@ -41,7 +47,12 @@ const (
 	fwdPermit  byte = 'P' // it wants to make its first effect
 	fwdResult  byte = 'R' // the result frame follows
 	fwdGo      byte = 'G' // the caller's go-ahead for effects
+	fwdNeed    byte = 'C' // it holds no code under the request's codeRef: send it
 )
+
+// inlineCode is the largest code object a forward always carries; a larger
+// one goes by reference (codeRef), and travels only to a peer that asks.
+const inlineCode = 8 << 10
 
 const (
 	// announceAfter is how long a forwarded invocation runs before the
@@ -73,10 +84,20 @@ var errNoGoAhead = errors.New("the node that forwarded this invocation did not a
 // has started it; from then on it is never retried elsewhere, and a failure
 // is reported as internalError naming the peer.
 func (n *Node) forward(ctx context.Context, peer string, raw *RunRequest, wait time.Duration) (res *isolate.Result, started bool) {
+	res, started, needCode := n.forwardOnce(ctx, peer, raw, wait, len(raw.Code) <= inlineCode)
+	if needCode {
+		res, started, _ = n.forwardOnce(ctx, peer, raw, wait, true)
+	}
+	return res, started
+}
+
+// forwardOnce is one attempt of forward, carrying the code or a reference
+// to it; needCode reports that the peer asked for the code.
+func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wait time.Duration, withCode bool) (res *isolate.Result, started, needCode bool) {
 	s, err := n.mesh.Open(ctx, peer, protoInvoke)
 	if err != nil {
 		n.log.Debug("forward: open", "peer", peer, "err", err)
-		return nil, false
+		return nil, false, false
 	}
 	defer s.Close()
 	stop := context.AfterFunc(ctx, s.Abort)
@@ -84,14 +105,17 @@ func (n *Node) forward(ctx context.Context, peer string, raw *RunRequest, wait t
 	fr := *raw
 	fr.Hops = append(append([]string(nil), raw.Hops...), n.id.Name)
 	fr.WaitMs = wait.Milliseconds()
+	if !withCode {
+		fr.Code, fr.CodeRef = nil, hex.EncodeToString(raw.key[:])
+	}
 	body, err := json.Marshal(&fr)
 	if err != nil {
-		return internalError(fmt.Sprintf("encoding the invocation for %s: %v", peer, err)), true
+		return internalError(fmt.Sprintf("encoding the invocation for %s: %v", peer, err)), true, false
 	}
 	if err := writeFrame(s, body); err != nil {
 		n.log.Debug("forward: send", "peer", peer, "err", err)
 		s.Abort()
-		return nil, false
+		return nil, false, false
 	}
 	r := bufio.NewReader(s)
 	// A big code object takes the peer a while to read and decode before
@@ -113,30 +137,32 @@ func (n *Node) forward(ctx context.Context, peer string, raw *RunRequest, wait t
 				// go-ahead it made no effect; the reset cancels it.
 				n.log.Debug("forward: no answer", "peer", peer, "err", err)
 				s.Abort()
-				return nil, false
+				return nil, false, false
 			}
-			return failed(err), true
+			return failed(err), true, false
 		}
 		switch msg {
 		case fwdFull:
-			return nil, false
+			return nil, false, false
+		case fwdNeed:
+			return nil, false, !withCode
 		case fwdRefused:
 			why, _ := readFrame(r)
 			n.log.Warn("forward: refused", "peer", peer, "why", string(why))
-			return nil, false
+			return nil, false, false
 		case fwdStarted:
 		case fwdPermit:
 			if _, err := s.Write([]byte{fwdGo}); err != nil {
-				return failed(err), true
+				return failed(err), true, false
 			}
 		case fwdResult:
 			out, err := readFrame(r)
 			if err != nil {
-				return failed(err), true
+				return failed(err), true, false
 			}
 			var result isolate.Result
 			if err := result.UnmarshalBinary(out); err != nil {
-				return failed(fmt.Errorf("an unreadable result: %w", err)), true
+				return failed(fmt.Errorf("an unreadable result: %w", err)), true, false
 			}
 			result.Telemetry.Hops = append([]string{n.id.Name}, result.Telemetry.Hops...)
 			// Close both sides cleanly: our FIN, then the peer's (which
@@ -144,14 +170,14 @@ func (n *Node) forward(ctx context.Context, peer string, raw *RunRequest, wait t
 			_ = s.CloseWrite()
 			_ = s.SetReadDeadline(time.Now().Add(finWait))
 			_, _ = r.ReadByte()
-			return &result, true
+			return &result, true, false
 		default:
 			if !started {
 				s.Abort()
 				n.log.Warn("forward: bad answer", "peer", peer, "byte", msg)
-				return nil, false
+				return nil, false, false
 			}
-			return failed(fmt.Errorf("unexpected message %q", msg)), true
+			return failed(fmt.Errorf("unexpected message %q", msg)), true, false
 		}
 		if !started {
 			started = true
@@ -177,6 +203,10 @@ func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 		return
 	}
 	inv, err := raw.decode(n.codes)
+	if errors.Is(err, errCodeMissing) {
+		_, _ = s.Write([]byte{fwdNeed})
+		return
+	}
 	if err != nil {
 		_, _ = s.Write([]byte{fwdRefused})
 		_ = writeFrame(s, []byte(err.Error()))

@@ -6,7 +6,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -27,7 +29,7 @@ const peerWait = 50 * time.Millisecond
 
 // RunRequest is the body of POST /v1/run and of a forwarded invocation.
 type RunRequest struct {
-	Code     json.RawMessage            `json:"code"`
+	Code     json.RawMessage            `json:"code,omitempty"`
 	Request  *isolate.Request           `json:"request,omitempty"`
 	Bindings map[string]isolate.Binding `json:"bindings,omitempty"`
 	// Hops lists the nodes the invocation went through (set by nodes).
@@ -35,17 +37,38 @@ type RunRequest struct {
 	// WaitMs lets a peer that is full wait this long for a slot before it
 	// answers "full" (set by nodes on their retries).
 	WaitMs int64 `json:"waitMs,omitempty"`
+	// CodeRef, set by nodes in place of a large code object, is the hex
+	// SHA-256 of its JSON: the peer runs the code it decoded under that
+	// hash before, or asks for the code.
+	CodeRef string `json:"codeRef,omitempty"`
+
+	key [32]byte // SHA-256 of Code, set by decode
 }
+
+// errCodeMissing: a CodeRef this node holds no code for.
+var errCodeMissing = errors.New("node: no code under this codeRef")
 
 // decode validates a run request into an invocation. Decoded code objects
 // are cached by the hash of their JSON (agents resend the same code), and
 // shared: nothing downstream mutates a Code.
 func (r *RunRequest) decode(cache *lru.Cache[[32]byte, *isolate.Code]) (*isolate.Invocation, error) {
-	if len(r.Code) == 0 {
+	var key [32]byte
+	switch {
+	case len(r.Code) > 0:
+		key = sha256.Sum256(r.Code)
+	case r.CodeRef != "":
+		if b, err := hex.DecodeString(r.CodeRef); err != nil || len(b) != len(key) {
+			return nil, &apiError{status: 400, code: "invalid_code", msg: "codeRef: not a hex SHA-256"}
+		}
+		hex.Decode(key[:], []byte(r.CodeRef))
+	default:
 		return nil, &apiError{status: 400, code: "invalid_code", msg: "code: missing"}
 	}
-	key := sha256.Sum256(r.Code)
+	r.key = key
 	c, ok := cache.Get(key)
+	if !ok && len(r.Code) == 0 {
+		return nil, errCodeMissing
+	}
 	if !ok {
 		var err error
 		if c, err = isolate.DecodeCode(r.Code); err != nil {

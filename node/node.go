@@ -84,8 +84,8 @@ type Node struct {
 	done  chan struct{}
 	// life ends when the node stops: invocations still running then are
 	// canceled (an in-process one would otherwise run on to its limit).
-	life context.Context
-	end  context.CancelFunc
+	life  context.Context
+	end   context.CancelFunc
 	once  sync.Once
 	host  isolate.Host
 	codes *lru.Cache[[32]byte, *isolate.Code] // decoded code objects by JSON hash

@@ -252,6 +252,7 @@ func (c *fabricConn) enqueueLocked(p fabricPacket) {
 	c.queue = append(c.queue, p)
 	c.queued += len(p.data)
 	c.host.received.Add(1)
+	c.host.receivedBytes.Add(uint64(len(p.data)))
 	c.broadcastLocked()
 }
 

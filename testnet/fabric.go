@@ -72,6 +72,7 @@ type fabricHost struct {
 	conns map[*fabricConn]struct{} // open endpoints
 
 	sent, received, dropped atomic.Uint64
+	receivedBytes           atomic.Uint64
 }
 
 // NewFabric returns an empty fabric. seed drives the loss decisions; log it
@@ -267,6 +268,19 @@ func (f *Fabric) Stats(name string) (sent, received, dropped uint64) {
 		return 0, 0, 0
 	}
 	return h.sent.Load(), h.received.Load(), h.dropped.Load()
+}
+
+// ReceivedBytes is the payload delivered into host name's receive queues
+// since the fabric was made (the bytes of the datagrams Stats counts as
+// received).
+func (f *Fabric) ReceivedBytes(name string) uint64 {
+	f.mu.Lock()
+	h := f.hosts[name]
+	f.mu.Unlock()
+	if h == nil {
+		return 0
+	}
+	return h.receivedBytes.Load()
 }
 
 // Close closes every endpoint; Listen fails afterwards. Close is idempotent

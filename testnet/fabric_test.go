@@ -125,6 +125,10 @@ func TestAddressesAndDelivery(t *testing.T) {
 		t.Errorf("source %#v, want *net.UDPAddr %v", from, f.Addr("a"))
 	}
 
+	if n := f.ReceivedBytes("b"); n != 5 {
+		t.Errorf("ReceivedBytes(b) = %d after one 5-byte datagram", n)
+	}
+
 	// A reply to the source address reaches a.
 	send(t, b, from, []byte("pong"))
 	if got, _ := recv(t, a); string(got) != "pong" {
