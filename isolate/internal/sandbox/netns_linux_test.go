@@ -13,21 +13,7 @@ import (
 // can. Where the kernel refuses namespaces, the pool must say so by leaving
 // the layer out.
 func TestNetworkNamespace(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	dial := "dial " + ln.Addr().String()
+	dial := "dial " + hostListener(t)
 
 	// Without seccomp, which would refuse the socket before the namespace matters.
 	p := newTestPool(t, Config{Workers: 1, Spares: -1, NoSeccomp: true})
@@ -56,4 +42,25 @@ func TestNetworkNamespace(t *testing.T) {
 	if slices.Contains(host.Stats().Layers, netnsLayer) {
 		t.Errorf("HostNetwork pool reports layers %v", host.Stats().Layers)
 	}
+}
+
+// hostListener listens on the host's loopback for the test, accepting and
+// closing connections, and returns its address.
+func hostListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().String()
 }

@@ -3,7 +3,6 @@
 package sandbox
 
 import (
-	"net"
 	"os"
 	"os/exec"
 	"slices"
@@ -14,25 +13,11 @@ import (
 // TestSeccomp: a worker cannot open a socket or start a program, even in the
 // host's network namespace; with NoSeccomp it can (so the test can fail).
 func TestSeccomp(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
 	prog, err := exec.LookPath("true")
 	if err != nil {
 		t.Skip("no true(1) to start")
 	}
-	dial, run := "dial "+ln.Addr().String(), "exec "+prog
+	dial, run := "dial "+hostListener(t), "exec "+prog
 
 	p := newTestPool(t, Config{Workers: 1, Spares: -1, HostNetwork: true})
 	if !slices.Contains(p.Stats().Layers, seccompLayer) {
