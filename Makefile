@@ -38,6 +38,7 @@ bench: build
 soak: build
 	$(GO) build -o bin/bench ./bench
 	bin/bench -soak 1000000
+	WARREN_CHAOS=2m $(GO) test -count=1 -race -timeout 10m -run TestChaos -v ./node
 
 lint: vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
