@@ -49,6 +49,10 @@ func (h *memHost) Fetch(ctx context.Context, r *Request) (*Response, error) {
 	if strings.HasPrefix(r.URL, "https://echo.test/") {
 		return &Response{Status: 200, Headers: map[string]string{"content-type": "text/plain"}, Body: []byte("echo:" + r.Method + ":" + string(r.Body))}, nil
 	}
+	if strings.HasPrefix(r.URL, "https://hang.test/") {
+		<-ctx.Done() // a host that never answers on its own
+		return nil, ctx.Err()
+	}
 	return nil, ErrNoEgress
 }
 

@@ -94,3 +94,23 @@ func TestHostileScripts(t *testing.T) {
 	}
 	t.Logf("honest calls succeeded meanwhile: %d", honestOK)
 }
+
+// TestHungHostCall: a host call that never answers on its own (a hung
+// egress or storage backend) ends with the call's wall-time limit, on
+// both executors; the slot is not held beyond it.
+func TestHungHostCall(t *testing.T) {
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			rt := testRuntime(t, kind)
+			c := js("main.js", `export default { async fetch() { await fetch("https://hang.test/"); return new Response("no") } }`)
+			c.Limits = &Limits{WallMs: 300}
+			t0 := time.Now()
+			res := run(t, rt, c, nil)
+			took := time.Since(t0)
+			if res.OK() || took > 5*time.Second {
+				t.Fatalf("outcome %s %q after %v", res.Outcome, res.Error, took)
+			}
+			t.Logf("%s after %v: %s", res.Outcome, took.Round(time.Millisecond), res.Error)
+		})
+	}
+}

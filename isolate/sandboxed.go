@@ -149,12 +149,16 @@ func (s *sandboxed) execute(ctx context.Context, r *execRequest, host hostFunc) 
 		return failure(OutcomeInternalError, fmt.Sprintf("encoding the invocation: %v", err))
 	}
 	deadline := time.Now().Add(r.Limits.wall() + killGrace)
+	// A host call (egress, KV, a held effect) ends by the wall-time limit
+	// too: the pool waits for it, so it must not outlive the call.
+	hctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	out, err := s.pool.Call(ctx, req, sandbox.CallOptions{Deadline: deadline}, func(msg []byte) ([]byte, error) {
 		var c hostCall
 		if err := json.Unmarshal(msg, &c); err != nil {
 			return nil, fmt.Errorf("bad host call: %w", err)
 		}
-		rep, err := host(ctx, &c)
+		rep, err := host(hctx, &c)
 		if err != nil {
 			rep = &hostReply{Error: err.Error()}
 		}
