@@ -148,5 +148,6 @@ func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
 		// Invocations running here, started here since the node started,
 		// and forwarded from here and running on peers.
 		"running": n.running.Load(), "ran": n.ran.Load(), "runningOnPeers": n.remote.Load(),
+		"queued": n.queued.Load(),
 	})
 }

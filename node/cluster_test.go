@@ -219,6 +219,7 @@ func TestSpillToNearest(t *testing.T) {
 func TestLoadShed(t *testing.T) {
 	c := newCluster(t, 2, "a")
 	a := c.start("a", c.secret, 1)
+	a.cfg.MaxQueued = 2
 	go a.Run(context.Background(), sleepReq(2000))
 	waitFor(t, 5*time.Second, "slot taken", func() bool { return len(a.slots) == 1 })
 	start := time.Now()
@@ -231,6 +232,16 @@ func TestLoadShed(t *testing.T) {
 	}
 	if d := time.Since(start); d < 300*time.Millisecond {
 		t.Errorf("shed after %v, before the queue timeout", d)
+	}
+	// The queue is bounded: with MaxQueued calls waiting, the next is shed
+	// at once.
+	for range 2 {
+		go a.Run(context.Background(), sleepReq(0))
+	}
+	waitFor(t, 5*time.Second, "two calls queued", func() bool { return a.queued.Load() == 2 })
+	r = a.Run(context.Background(), sleepReq(0))
+	if r.Outcome != isolate.OutcomeLoadShed || !strings.Contains(r.Error, "2 invocations waiting") {
+		t.Errorf("past the queue bound: %s %q", r.Outcome, r.Error)
 	}
 }
 

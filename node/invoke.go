@@ -112,6 +112,12 @@ func (n *Node) place(ctx context.Context, inv *isolate.Invocation, raw *RunReque
 	if n.tryAcquire() {
 		return n.runHere(ctx, inv)
 	}
+	if n.queued.Add(1) > int64(n.cfg.MaxQueued) {
+		n.queued.Add(-1)
+		return &isolate.Result{Outcome: isolate.OutcomeLoadShed, Logs: []isolate.Log{}, Exceptions: []isolate.Exception{},
+			Error: fmt.Sprintf("node %s is full and already has %d invocations waiting for room", n.id.Name, n.cfg.MaxQueued)}
+	}
+	defer n.queued.Add(-1)
 	deadline := time.Now().Add(n.cfg.QueueTimeout)
 	var ticker *time.Ticker
 	for pass := 0; ; pass++ {

@@ -55,6 +55,9 @@ type Config struct {
 	// QueueTimeout is how long an invocation waits for room anywhere before
 	// it is shed (default DefaultQueueTimeout).
 	QueueTimeout time.Duration
+	// MaxQueued bounds the invocations waiting for room at once; more are
+	// shed at once (default 64 per slot).
+	MaxQueued int
 	// Executor is isolate.Sandboxed (default) or isolate.InProcess.
 	Executor isolate.ExecutorKind
 	// PacketConn replaces the UDP socket (tests inject a fault-injecting one).
@@ -97,6 +100,8 @@ type Node struct {
 	// remote counts the invocations this node forwarded that a peer has
 	// started and not yet answered.
 	remote atomic.Int64
+	// queued counts the invocations waiting for room (here or at a peer).
+	queued atomic.Int64
 }
 
 // Start brings a node up: identity, secret, runtime, mesh, API.
@@ -119,6 +124,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if cfg.QueueTimeout <= 0 {
 		cfg.QueueTimeout = DefaultQueueTimeout
+	}
+	if cfg.MaxQueued <= 0 {
+		cfg.MaxQueued = 64 * cfg.Slots
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -167,7 +175,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.life, n.end = context.WithCancel(context.Background()) // nothing fails from here on
 	n.mesh.Handle(protoInvoke, n.serveForward)
 	n.publish()
-	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
+	// No overall read or write timeout: a body may be large and a call may
+	// run for its whole wall-time limit. Idle keep-alive connections of
+	// vanished clients do not pile up.
+	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {
 		if err := n.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("API server stopped", "err", err)
