@@ -114,12 +114,12 @@ func (n *Node) place(ctx context.Context, inv *isolate.Invocation, raw *RunReque
 	}
 	if n.queued.Add(1) > int64(n.cfg.MaxQueued) {
 		n.queued.Add(-1)
-		return &isolate.Result{Outcome: isolate.OutcomeLoadShed, Logs: []isolate.Log{}, Exceptions: []isolate.Exception{},
-			Error: fmt.Sprintf("node %s is full and already has %d invocations waiting for room", n.id.Name, n.cfg.MaxQueued)}
+		return shed(fmt.Sprintf("node %s is full and already has %d invocations waiting for room", n.id.Name, n.cfg.MaxQueued))
 	}
 	defer n.queued.Add(-1)
 	deadline := time.Now().Add(n.cfg.QueueTimeout)
 	var ticker *time.Ticker
+	var expire *time.Timer
 	for pass := 0; ; pass++ {
 		// The first pass trusts gossip and asks peers not to wait, but for
 		// its last (there is nothing else to try); later passes try every
@@ -144,30 +144,31 @@ func (n *Node) place(ctx context.Context, inv *isolate.Invocation, raw *RunReque
 			// Gossip was stale: ask again at once, letting peers wait.
 			continue
 		}
-		if ticker == nil {
-			ticker = time.NewTicker(queuePoll)
-			defer ticker.Stop()
-		}
 		left := time.Until(deadline)
 		if left <= 0 {
-			return shed(n.cfg.QueueTimeout)
+			return shed(fmt.Sprintf("no node of the mesh had room for %v", n.cfg.QueueTimeout))
+		}
+		if ticker == nil {
+			ticker, expire = time.NewTicker(queuePoll), time.NewTimer(left)
+			defer ticker.Stop()
+			defer expire.Stop()
 		}
 		select {
 		case n.slots <- struct{}{}:
 			n.publish()
 			return n.runHere(ctx, inv)
 		case <-ticker.C:
-		case <-time.After(left):
-			return shed(n.cfg.QueueTimeout)
+		case <-expire.C:
+			return shed(fmt.Sprintf("no node of the mesh had room for %v", n.cfg.QueueTimeout))
 		case <-ctx.Done():
 			return &isolate.Result{Outcome: isolate.OutcomeCanceled, Error: "canceled while waiting for room: " + ctx.Err().Error(), Logs: []isolate.Log{}, Exceptions: []isolate.Exception{}}
 		}
 	}
 }
 
-func shed(waited time.Duration) *isolate.Result {
-	return &isolate.Result{Outcome: isolate.OutcomeLoadShed, Logs: []isolate.Log{}, Exceptions: []isolate.Exception{},
-		Error: fmt.Sprintf("no node of the mesh had room for %v", waited)}
+// shed is the loadShed result, saying why.
+func shed(why string) *isolate.Result {
+	return &isolate.Result{Outcome: isolate.OutcomeLoadShed, Error: why, Logs: []isolate.Log{}, Exceptions: []isolate.Exception{}}
 }
 
 // runHere runs an invocation on this node; the caller holds a slot.
