@@ -264,9 +264,14 @@ func Start(ctx context.Context, cfg Config) (m *Mesh, err error) {
 	copy(resetKey[:], cfg.Secret.DeriveKey("quic stateless reset/"+cfg.ID))
 	m.tr = &quic.Transport{Conn: m.pc, StatelessResetKey: &resetKey}
 	m.qconf = &quic.Config{
-		HandshakeIdleTimeout:  3 * time.Second,
-		MaxIdleTimeout:        15 * time.Second,
-		KeepAlivePeriod:       5 * time.Second,
+		HandshakeIdleTimeout: 3 * time.Second,
+		// A connection that hears nothing for this long is closed, and the
+		// calls in flight on it end. Gossip notices a dead peer sooner (and
+		// closes its connections); this bounds the gray failure, a peer alive
+		// to gossip through others whose link to us is cut. Keep-alives keep
+		// an idle but working link open.
+		MaxIdleTimeout:        6 * time.Second,
+		KeepAlivePeriod:       2 * time.Second,
 		MaxIncomingStreams:    1 << 14,
 		MaxIncomingUniStreams: -1,
 	}
