@@ -311,6 +311,11 @@ func benchForward() ([]Row, error) {
 	req := &node.RunRequest{Code: mustCode()}
 	bigCode, _ := json.Marshal(bundle50K())
 	big := &node.RunRequest{Code: bigCode}
+	// One subrequest (refused by the default egress policy, after the
+	// forwarded call's permission round trip): the cost of holding effects.
+	fxCode, _ := json.Marshal(&isolate.Code{MainModule: "fx.js", Modules: map[string]*isolate.Module{"fx.js": {Kind: isolate.ModuleESM,
+		Source: `export default { async fetch() { try { await fetch("http://example.com/") } catch {} return new Response("hi") } }`}}})
+	fx := &node.RunRequest{Code: fxCode}
 	runReq := func(n *node.Node, req *node.RunRequest) (*isolate.Result, error) {
 		r := n.Run(context.Background(), req)
 		if !r.OK() {
@@ -346,6 +351,10 @@ func benchForward() ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
+	localFx, err := measureReq(a, fx, 1000, 1)
+	if err != nil {
+		return nil, err
+	}
 	localRate, _, err := parallel(8, 2*time.Second, func() error { _, err := run(a); return err })
 	if err != nil {
 		return nil, err
@@ -378,6 +387,10 @@ func benchForward() ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
+	fwdFx, err := measureReq(a, fx, 1000, 2)
+	if err != nil {
+		return nil, err
+	}
 	fwdRate, n, err := parallel(8, 2*time.Second, func() error { _, err := run(a); return err })
 	if err != nil {
 		return nil, err
@@ -386,10 +399,13 @@ func benchForward() ([]Row, error) {
 	fp50, fp99 := latencies(fwd)
 	lbp50, _ := latencies(localBig)
 	fbp50, fbp99 := latencies(fwdBig)
+	lxp50, _ := latencies(localFx)
+	fxp50, fxp99 := latencies(fwdFx)
 	_ = b
 	return []Row{
 		{Name: "mesh/forwarded invocation added latency over local (loopback)", Unit: "ms", Value: fp50 - lp50, P50: fp50 - lp50, P99: fp99, N: len(fwd), Target: "p50 <= 0.3 ms"},
 		{Name: "mesh/forwarded 50KB-bundle invocation added latency over local (loopback)", Unit: "ms", Value: fbp50 - lbp50, P50: fbp50 - lbp50, P99: fbp99, N: len(fwdBig)},
+		{Name: "mesh/forwarded invocation with one subrequest (effect permission round trip) added latency over local", Unit: "ms", Value: fxp50 - lxp50, P50: fxp50 - lxp50, P99: fxp99, N: len(fwdFx)},
 		{Name: "mesh/forwarded fresh-isolate invocations/s, 8 clients (2 nodes)", Unit: "inv/s", Value: fwdRate, N: n, Target: fmt.Sprintf(">= 50%% of local (%.0f/s)", localRate)},
 		{Name: "mesh/local invocations/s through Node.Run, 8 clients", Unit: "inv/s", Value: localRate, N: 1},
 	}, nil
