@@ -29,7 +29,7 @@ const protoInvoke byte = 32
 // fwdPermit, or fwdResult and the result frame.
 //
 // Until the caller hears one of those, it may give up on the peer (no
-// answer within acceptTimeout, a dead connection) and try the next one: the
+// answer in time, a dead connection) and try the next one: the
 // peer can have run only the effect-free part of the invocation, because
 // its go-ahead never comes, and the caller's reset cancels it. Once it has
 // heard one, the invocation is started: a failure is reported as
@@ -58,11 +58,14 @@ const (
 	// announceAfter is how long a forwarded invocation runs before the
 	// peer says it has started (a quicker one just returns its result).
 	announceAfter = 5 * time.Millisecond
-	// acceptTimeout bounds how long a caller waits for the first answer
-	// beyond the time it let the peer wait for a slot. It matters only for
-	// a peer that is alive to gossip but does not answer (a one-way
-	// partition, a wedged process): a dead one is noticed sooner.
-	acceptTimeout = 2 * time.Second
+	// minAnswer is the least time a caller gives a peer to answer, beyond
+	// the time it let the peer wait for a slot; otherwise the call's queue
+	// deadline bounds it. It matters only for a peer that is alive to
+	// gossip but does not answer (a one-way partition, a wedged process):
+	// a dead one is noticed sooner. A healthy peer answers within a few
+	// milliseconds; one that answers too late has its run canceled,
+	// without effects.
+	minAnswer = 250 * time.Millisecond
 	// drainTimeout bounds how long a peer waits for the caller to close its
 	// side after the result.
 	drainTimeout = 5 * time.Second
@@ -81,17 +84,19 @@ var errNoGoAhead = errors.New("the node that forwarded this invocation did not a
 // forward hands the invocation to peer. started reports whether the peer
 // has started it; from then on it is never retried elsewhere, and a failure
 // is reported as internalError naming the peer.
-func (n *Node) forward(ctx context.Context, peer string, raw *RunRequest, wait time.Duration) (res *isolate.Result, started bool) {
-	res, started, needCode := n.forwardOnce(ctx, peer, raw, wait, len(raw.Code) <= inlineCode)
+// The peer must answer by answerBy (but it gets at least minAnswer plus
+// wait).
+func (n *Node) forward(ctx context.Context, peer string, raw *RunRequest, wait time.Duration, answerBy time.Time) (res *isolate.Result, started bool) {
+	res, started, needCode := n.forwardOnce(ctx, peer, raw, wait, answerBy, len(raw.Code) <= inlineCode)
 	if needCode {
-		res, started, _ = n.forwardOnce(ctx, peer, raw, wait, true)
+		res, started, _ = n.forwardOnce(ctx, peer, raw, wait, answerBy, true)
 	}
 	return res, started
 }
 
 // forwardOnce is one attempt of forward, carrying the code or a reference
 // to it; needCode reports that the peer asked for the code.
-func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wait time.Duration, withCode bool) (res *isolate.Result, started, needCode bool) {
+func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wait time.Duration, answerBy time.Time, withCode bool) (res *isolate.Result, started, needCode bool) {
 	s, err := n.mesh.Open(ctx, peer, protoInvoke)
 	if err != nil {
 		n.log.Debug("forward: open", "peer", peer, "err", err)
@@ -118,7 +123,10 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 	r := bufio.NewReader(s)
 	// A big code object takes the peer a while to read and decode before
 	// it can answer: allow for it at a slow 8 MB/s.
-	_ = s.SetReadDeadline(time.Now().Add(wait + acceptTimeout + time.Duration(len(body))*time.Second/(8<<20)))
+	if least := time.Now().Add(wait + minAnswer); answerBy.Before(least) {
+		answerBy = least
+	}
+	_ = s.SetReadDeadline(answerBy.Add(time.Duration(len(body)) * time.Second / (8 << 20)))
 	failed := func(err error) *isolate.Result {
 		res := internalError(fmt.Sprintf("node %s failed during the invocation: %v", peer, err))
 		if ctx.Err() != nil {

@@ -136,7 +136,7 @@ func (n *Node) place(ctx context.Context, inv *isolate.Invocation, raw *RunReque
 			if pass > 0 || i == len(names)-1 {
 				wait = min(peerWait, time.Until(deadline))
 			}
-			if res, started := n.forward(ctx, name, raw, wait); started {
+			if res, started := n.forward(ctx, name, raw, wait, deadline); started {
 				return res
 			}
 		}

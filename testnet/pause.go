@@ -5,21 +5,25 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Pause stops the node called name with SIGSTOP, as a wedged or swapped-out
 // host would be: its sockets stay open but it answers nothing. Peers see it
-// die; Resume lets it go on. Not available on Windows.
+// die; Resume lets it go on. Where /proc shows process states, it returns
+// once the process is stopped. Not available on Windows.
 func Pause(dir, name string) error {
-	return signalRunning(dir, name, pauseSignal, "pause")
+	return signalRunning(dir, name, pauseSignal, "pause", true)
 }
 
 // Resume continues a paused node (SIGCONT); it rejoins the mesh by itself.
 func Resume(dir, name string) error {
-	return signalRunning(dir, name, resumeSignal, "resume")
+	return signalRunning(dir, name, resumeSignal, "resume", false)
 }
 
-func signalRunning(dir, name string, sig os.Signal, what string) error {
+// signalRunning sends sig to the node called name and, where /proc shows
+// process states, waits until the process is (or is no longer) stopped.
+func signalRunning(dir, name string, sig os.Signal, what string, stopped bool) error {
 	if sig == nil {
 		return fmt.Errorf("testnet: %s is not supported on this platform", what)
 	}
@@ -37,6 +41,17 @@ func signalRunning(dir, name string, sig os.Signal, what string) error {
 	defer p.Release()
 	if err := p.Signal(sig); err != nil {
 		return fmt.Errorf("testnet: %s %s (pid %d): %w", what, name, n.PID, err)
+	}
+	if _, err := os.Stat("/proc/" + strconv.Itoa(n.PID) + "/stat"); err != nil {
+		return nil // no process states to watch here
+	}
+	// The signal is delivered asynchronously.
+	deadline := time.Now().Add(killWait)
+	for n.Paused() != stopped {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("testnet: %s %s (pid %d): its state did not change within %v", what, name, n.PID, killWait)
+		}
+		time.Sleep(pollEvery / 10)
 	}
 	return nil
 }
