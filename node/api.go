@@ -142,8 +142,12 @@ func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
 			alive++
 		}
 	}
+	status := "ok"
+	if n.draining.Load() {
+		status = "draining"
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"status": "ok", "node": n.id.Name, "slots": n.cfg.Slots, "free": n.cfg.Slots - len(n.slots),
+		"status": status, "node": n.id.Name, "slots": n.cfg.Slots, "free": n.cfg.Slots - len(n.slots),
 		"alive": alive, "isolation": n.rt.Stats(), "mesh": n.mesh.Addr().String(),
 		// Invocations running here, started here since the node started,
 		// and forwarded from here and running on peers.

@@ -155,8 +155,9 @@ func (n *Node) place(ctx context.Context, inv *isolate.Invocation, raw *RunReque
 		}
 		select {
 		case n.slots <- struct{}{}:
-			n.publish()
-			return n.runHere(ctx, inv)
+			if n.admitted() {
+				return n.runHere(ctx, inv)
+			}
 		case <-ticker.C:
 		case <-expire.C:
 			return shed(fmt.Sprintf("no node of the mesh had room for %v", n.cfg.QueueTimeout))
@@ -252,8 +253,7 @@ func (n *Node) waitSlot(d time.Duration) bool {
 	defer t.Stop()
 	select {
 	case n.slots <- struct{}{}:
-		n.publish()
-		return true
+		return n.admitted()
 	case <-t.C:
 		return false
 	case <-n.done:

@@ -26,6 +26,9 @@ const (
 	DefaultListen       = "0.0.0.0:7946"
 	DefaultAPI          = "127.0.0.1:7070"
 	DefaultQueueTimeout = time.Second
+	// DefaultDrainTimeout is how long Close lets running invocations
+	// finish: the default wall-time limit.
+	DefaultDrainTimeout = 30 * time.Second
 	// MaxRunBody caps a POST /v1/run body: the 64 MiB code limit plus room
 	// for the request and JSON's base64.
 	MaxRunBody = 96 << 20
@@ -58,6 +61,9 @@ type Config struct {
 	// MaxQueued bounds the invocations waiting for room at once; more are
 	// shed at once (default 64 per slot).
 	MaxQueued int
+	// DrainTimeout is how long Close waits for running invocations before
+	// it cancels them (default DefaultDrainTimeout).
+	DrainTimeout time.Duration
 	// Executor is isolate.Sandboxed (default) or isolate.InProcess.
 	Executor isolate.ExecutorKind
 	// PacketConn replaces the UDP socket (tests inject a fault-injecting one).
@@ -102,6 +108,9 @@ type Node struct {
 	remote atomic.Int64
 	// queued counts the invocations waiting for room (here or at a peer).
 	queued atomic.Int64
+	// draining is set by Close: the node takes no new invocations (its
+	// own callers' go to peers) while the running ones finish.
+	draining atomic.Bool
 }
 
 // Start brings a node up: identity, secret, runtime, mesh, API.
@@ -127,6 +136,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if cfg.MaxQueued <= 0 {
 		cfg.MaxQueued = 64 * cfg.Slots
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -224,19 +236,42 @@ func (n *Node) APIURL() string { return apiURL(n.ln.Addr()) }
 // Mesh is the node's mesh endpoint.
 func (n *Node) Mesh() *mesh.Mesh { return n.mesh }
 
-// Close stops the API, leaves the mesh and stops the workers.
+// Close drains the node, then stops it. Draining, the node takes no new
+// invocations: it gossips no free slot, answers peers "full", sends its
+// own callers' calls to peers, and stops accepting API connections. The
+// invocations already running finish, for up to DrainTimeout; then the
+// rest are canceled, the node leaves the mesh and stops its workers.
 func (n *Node) Close() error {
 	var err error
 	n.once.Do(func() {
+		n.draining.Store(true)
+		n.publish()
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.DrainTimeout)
+		defer cancel()
+		err = n.http.Shutdown(ctx) // API calls in flight finish, here or on peers
+		if !n.waitIdle(ctx) {
+			n.log.Warn("canceling the invocations still running after the drain timeout", "running", len(n.slots), "timeout", n.cfg.DrainTimeout)
+		}
 		close(n.done)
 		n.end()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		err = n.http.Shutdown(ctx)
 		_ = n.mesh.Leave(time.Second)
 		err = errors.Join(err, n.mesh.Close(), n.rt.Close())
 	})
 	return err
+}
+
+// waitIdle waits until no slot is held, or ctx ends.
+func (n *Node) waitIdle(ctx context.Context) bool {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for len(n.slots) > 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+	return true
 }
 
 // Kill stops the node without leaving the mesh, as a crash would (tests).
@@ -250,20 +285,34 @@ func (n *Node) Kill() error {
 	return err
 }
 
-// publish tells the mesh how much room this node has.
+// publish tells the mesh how much room this node has (none, draining).
 func (n *Node) publish() {
 	used := len(n.slots)
-	n.mesh.SetLoad(mesh.LocalState{Slots: n.cfg.Slots, Free: n.cfg.Slots - used, Load: float64(used) / float64(n.cfg.Slots)})
+	free := n.cfg.Slots - used
+	if n.draining.Load() {
+		free = 0
+	}
+	n.mesh.SetLoad(mesh.LocalState{Slots: n.cfg.Slots, Free: free, Load: float64(used) / float64(n.cfg.Slots)})
 }
 
 func (n *Node) tryAcquire() bool {
 	select {
 	case n.slots <- struct{}{}:
-		n.publish()
-		return true
+		return n.admitted()
 	default:
 		return false
 	}
+}
+
+// admitted completes taking a slot: it keeps it unless the node is
+// draining.
+func (n *Node) admitted() bool {
+	if n.draining.Load() {
+		<-n.slots
+		return false
+	}
+	n.publish()
+	return true
 }
 
 func (n *Node) release() {

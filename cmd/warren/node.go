@@ -70,7 +70,9 @@ uses DATA/secret, creating it on first start.`,
 			}
 			fmt.Fprintf(os.Stderr, "warren node %s: API %s, mesh %s\n", n.Name(), n.APIURL(), n.Mesh().Addr())
 			<-ctx.Done()
-			fmt.Fprintf(os.Stderr, "warren node %s: leaving the mesh\n", n.Name())
+			stop() // a second signal ends the process at once
+			fmt.Fprintf(os.Stderr, "warren node %s: draining (running calls may finish for up to %v; signal again to quit now), then leaving the mesh\n",
+				n.Name(), node.DefaultDrainTimeout)
 			return n.Close()
 		},
 	}
