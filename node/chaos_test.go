@@ -216,6 +216,34 @@ func TestChaos(t *testing.T) {
 	clients.Wait()
 	t.Logf("faults: %s", strings.Join(actions, ", "))
 
+	// Once the faults end, the mesh heals: every node sees every other.
+	c.fabric.Heal()
+	for _, x := range names {
+		for _, y := range names {
+			if x != y {
+				c.fabric.SetLoss(x, y, 0)
+			}
+		}
+	}
+	for n := range down {
+		var join []string
+		for _, m := range names {
+			if !down[m] {
+				join = append(join, m)
+			}
+		}
+		c.start(n, c.secret, 2, join...)
+	}
+	healed := waitFor(t, 30*time.Second, "the mesh converging after the faults", func() bool {
+		for _, n := range names {
+			if !sees(c.nodes[n], names...) {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("converged %v after the faults ended", healed.Round(time.Millisecond))
+
 	outcomes := map[isolate.Outcome]int{}
 	var slowest time.Duration
 	for _, cl := range calls {
