@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/dop251/goja"
-	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/warrenmesh/warren/internal/sizedlru"
 	"github.com/warrenmesh/warren/isolate/internal/wasmrun"
 )
 
@@ -39,17 +39,21 @@ type execRequest struct {
 // engine runs invocations where the guest runs: in the node's process
 // (in-process executor) or in a sandbox worker. It caches compiled programs.
 type engine struct {
-	compiled *lru.Cache[string, *goja.Program]
+	compiled *sizedlru.Cache[string, *goja.Program]
 	wasm     *wasmrun.Engine
 	heap     func() int64
 	stuck    func(Outcome)
 }
 
+// compiledCacheBytes bounds the compiled programs an engine keeps (per
+// sandbox worker), by an estimate of their size (compiledSize).
+const compiledCacheBytes = 128 << 20
+
+// compiledSize estimates the memory of a compiled program from its source.
+func compiledSize(script string) int64 { return 2 * int64(len(script)) }
+
 func newEngine(cacheSize int, wasmCacheDir string, heap func() int64, stuck func(Outcome)) (*engine, error) {
-	c, err := lru.New[string, *goja.Program](cacheSize)
-	if err != nil {
-		return nil, fmt.Errorf("isolate: program cache: %w", err)
-	}
+	c := sizedlru.New[string, *goja.Program](cacheSize, compiledCacheBytes)
 	w, err := wasmrun.NewEngine(context.Background(), wasmrun.Options{CacheDir: wasmCacheDir, MaxCompiled: cacheSize})
 	if err != nil {
 		return nil, fmt.Errorf("isolate: wasm engine: %w", err)
@@ -106,7 +110,7 @@ func (e *engine) program(ctx context.Context, hash string, host hostFunc) (*goja
 	if err != nil {
 		return nil, false, exceptionResult("SyntaxError", err.Error(), "")
 	}
-	e.compiled.Add(hash, p)
+	e.compiled.Add(hash, p, compiledSize(rep.Program.Script))
 	return p, true, nil
 }
 

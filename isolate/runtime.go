@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/dlclark/regexp2/v2"
-	lru "github.com/hashicorp/golang-lru/v2"
 
+	"github.com/warrenmesh/warren/internal/sizedlru"
 	"github.com/warrenmesh/warren/isolate/internal/bundle"
 )
 
@@ -55,7 +55,8 @@ type Options struct {
 	Defaults Limits
 	// CacheDir holds the on-disk wasm compilation cache ("" = memory only).
 	CacheDir string
-	// CacheSize is the number of prepared programs kept in memory (default 256).
+	// CacheSize is the number of prepared programs kept in memory (default
+	// 256); they are also bounded by size (see programCacheBytes).
 	CacheSize int
 	// Host provides egress and bindings to invocations that bring none.
 	Host Host
@@ -82,7 +83,7 @@ type Invocation struct {
 // hands each call to its executor.
 type Runtime struct {
 	opts     Options
-	programs *lru.Cache[string, *program]
+	programs *sizedlru.Cache[string, *program]
 	bundleMu sync.Mutex // one bundle per hash at a time
 	exec     executor
 }
@@ -93,6 +94,10 @@ type executor interface {
 	close() error
 	name() string
 }
+
+// programCacheBytes bounds the bundled programs a runtime keeps; one over
+// a quarter of it is bundled again for each call instead.
+const programCacheBytes = 256 << 20
 
 // New starts a runtime (and, when sandboxed, its worker processes).
 func New(opts Options) (*Runtime, error) {
@@ -109,11 +114,7 @@ func New(opts Options) (*Runtime, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	progs, err := lru.New[string, *program](opts.CacheSize)
-	if err != nil {
-		return nil, fmt.Errorf("isolate: %w", err)
-	}
-	rt := &Runtime{opts: opts, programs: progs}
+	rt := &Runtime{opts: opts, programs: sizedlru.New[string, *program](opts.CacheSize, programCacheBytes)}
 	switch opts.Executor {
 	case InProcess:
 		boundRegexps()
@@ -263,7 +264,7 @@ func (rt *Runtime) prepare(c *Code) (*program, *Result) {
 		p.Script = out.Script
 		p.Name = strings.TrimSuffix(path.Base(c.MainModule), path.Ext(c.MainModule)) + ".bundle.js"
 	}
-	rt.programs.Add(hash, p)
+	rt.programs.Add(hash, p, int64(len(p.Script)+len(p.Wasm)))
 	return p, nil
 }
 

@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
-
 	"github.com/warrenmesh/warren/isolate"
 )
 
@@ -71,7 +69,7 @@ func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 
 // parseRun reads and validates a POST /v1/run body. Every error is an
 // *apiError with a 4xx status.
-func parseRun(body io.Reader, codes *lru.Cache[[32]byte, *isolate.Code]) (*RunRequest, *isolate.Invocation, error) {
+func parseRun(body io.Reader, codes *codeCache) (*RunRequest, *isolate.Invocation, error) {
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	var req RunRequest

@@ -5,10 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"testing"
-
-	lru "github.com/hashicorp/golang-lru/v2"
-
-	"github.com/warrenmesh/warren/isolate"
 )
 
 // FuzzParseRun: any POST /v1/run body either parses into a valid invocation
@@ -23,7 +19,7 @@ func FuzzParseRun(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	codes, _ := lru.New[[32]byte, *isolate.Code](16)
+	codes := newCodeCache()
 	f.Fuzz(func(t *testing.T, body []byte) {
 		req, inv, err := parseRun(bytes.NewReader(body), codes)
 		if err != nil {

@@ -13,8 +13,7 @@ import (
 	"io"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
-
+	"github.com/warrenmesh/warren/internal/sizedlru"
 	"github.com/warrenmesh/warren/isolate"
 	"github.com/warrenmesh/warren/mesh"
 )
@@ -45,13 +44,20 @@ type RunRequest struct {
 	key [32]byte // SHA-256 of Code, set by decode
 }
 
+// codeCache holds decoded code objects by the SHA-256 of their JSON,
+// bounded by count and by the bytes of that JSON: 256 MiB in all, and none
+// over a quarter of it.
+type codeCache = sizedlru.Cache[[32]byte, *isolate.Code]
+
+func newCodeCache() *codeCache { return sizedlru.New[[32]byte, *isolate.Code](256, 256<<20) }
+
 // errCodeMissing: a CodeRef this node holds no code for.
 var errCodeMissing = errors.New("node: no code under this codeRef")
 
 // decode validates a run request into an invocation. Decoded code objects
 // are cached by the hash of their JSON (agents resend the same code), and
 // shared: nothing downstream mutates a Code.
-func (r *RunRequest) decode(cache *lru.Cache[[32]byte, *isolate.Code]) (*isolate.Invocation, error) {
+func (r *RunRequest) decode(cache *codeCache) (*isolate.Invocation, error) {
 	var key [32]byte
 	switch {
 	case len(r.Code) > 0:
@@ -74,7 +80,7 @@ func (r *RunRequest) decode(cache *lru.Cache[[32]byte, *isolate.Code]) (*isolate
 		if c, err = isolate.DecodeCode(r.Code); err != nil {
 			return nil, &apiError{status: 400, code: "invalid_code", msg: err.Error()}
 		}
-		cache.Add(key, c)
+		cache.Add(key, c, int64(len(r.Code)))
 	}
 	if err := isolate.ValidateBindings(r.Bindings, c.Env); err != nil {
 		return nil, &apiError{status: 400, code: "invalid_bindings", msg: err.Error()}

@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
-
 	"github.com/warrenmesh/warren/isolate"
 	"github.com/warrenmesh/warren/mesh"
 	"github.com/warrenmesh/warren/policy"
@@ -97,7 +95,7 @@ type Node struct {
 	end   context.CancelFunc
 	once  sync.Once
 	host  isolate.Host
-	codes *lru.Cache[[32]byte, *isolate.Code] // decoded code objects by JSON hash
+	codes *codeCache // decoded code objects by JSON hash
 	// running counts the invocations running here (a slot can also be
 	// held by a forwarded one awaiting its go-ahead).
 	running atomic.Int64
@@ -156,7 +154,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.host == nil {
 		n.host = NewEgress(policy.Egress{})
 	}
-	n.codes, _ = lru.New[[32]byte, *isolate.Code](256)
+	n.codes = newCodeCache()
 	n.rt, err = isolate.New(isolate.Options{
 		Executor: cfg.Executor, Workers: cfg.Slots, Node: id.Name, Logger: n.log,
 		CacheDir: filepath.Join(cfg.Data, "wasm-cache"), Host: n.host,
