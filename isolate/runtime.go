@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os/exec"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -84,8 +85,18 @@ type Invocation struct {
 type Runtime struct {
 	opts     Options
 	programs *sizedlru.Cache[string, *program]
-	bundleMu sync.Mutex // one bundle per hash at a time
 	exec     executor
+
+	flightMu sync.Mutex
+	flights  map[string]*flight // bundles in progress, by code hash
+}
+
+// flight is one code hash being bundled; callers wanting the same code wait
+// for it instead of bundling it again.
+type flight struct {
+	done chan struct{}
+	p    *program
+	res  *Result // the bundling failure, if any
 }
 
 // executor runs a prepared invocation somewhere.
@@ -212,17 +223,46 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation) *Result {
 	}, hf)
 }
 
-// prepare bundles the code (once per hash).
+// prepare bundles the code, once per hash at a time: concurrent callers of
+// one hash share its bundle; different hashes bundle in parallel.
 func (rt *Runtime) prepare(c *Code) (*program, *Result) {
 	hash := c.Hash()
 	if p, ok := rt.programs.Get(hash); ok {
 		return p, nil
 	}
-	rt.bundleMu.Lock()
-	defer rt.bundleMu.Unlock()
-	if p, ok := rt.programs.Get(hash); ok {
-		return p, nil
+	rt.flightMu.Lock()
+	if f := rt.flights[hash]; f != nil {
+		rt.flightMu.Unlock()
+		<-f.done
+		return f.p, copyResult(f.res)
 	}
+	f := &flight{done: make(chan struct{})}
+	if rt.flights == nil {
+		rt.flights = map[string]*flight{}
+	}
+	rt.flights[hash] = f
+	rt.flightMu.Unlock()
+	f.p, f.res = rt.build(c, hash)
+	rt.flightMu.Lock()
+	delete(rt.flights, hash)
+	rt.flightMu.Unlock()
+	close(f.done)
+	return f.p, copyResult(f.res)
+}
+
+// copyResult gives each caller sharing a bundling failure its own result
+// (callers fill in telemetry).
+func copyResult(r *Result) *Result {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	c.Logs, c.Exceptions = slices.Clone(r.Logs), slices.Clone(r.Exceptions)
+	return &c
+}
+
+// build bundles c and caches the program under hash.
+func (rt *Runtime) build(c *Code, hash string) (*program, *Result) {
 	main := c.Modules[c.MainModule]
 	p := &program{Hash: hash, Name: c.MainModule}
 	if main.Kind == ModuleWasm {
