@@ -125,7 +125,6 @@ type loop struct {
 	done      chan func() // completions of host calls, run on the loop
 	waitUntil []*goja.Promise
 	subreqs   int64
-	hostMu    sync.Mutex // host calls are serialised: a sandbox channel carries one at a time
 
 	cpu        atomic.Int64 // nanoseconds of JS run so far, excluding the current slice
 	sliceStart atomic.Int64 // unix nanos when the current slice began, 0 when idle

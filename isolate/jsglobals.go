@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/dop251/goja"
@@ -89,10 +90,11 @@ func (l *loop) addTimer(call goja.FunctionCall, interval bool) goja.Value {
 	if len(l.timers) >= maxTimers {
 		panic(l.vm.NewGoError(fmt.Errorf("too many pending timers (limit %d)", maxTimers)))
 	}
-	delay := time.Duration(call.Argument(1).ToFloat() * float64(time.Millisecond))
-	if delay < 0 || delay != delay {
-		delay = 0
+	ms := call.Argument(1).ToFloat()
+	if math.IsNaN(ms) || ms < 0 {
+		ms = 0
 	}
+	delay := time.Duration(ms * float64(time.Millisecond))
 	// A timer past the wall limit can never fire before the limit ends the
 	// call; clamping only keeps the arithmetic finite.
 	if limit := l.call.limits.wall() + time.Second; delay > limit {
@@ -164,6 +166,7 @@ func (l *loop) hostAsync(c *hostCall, then func(*hostReply, error)) {
 func (l *loop) subrequest() error {
 	l.subreqs++
 	if l.subreqs > l.call.limits.SubRequests {
+		//lint:ignore ST1005 Cloudflare's wording, which Workers may match on
 		return fmt.Errorf("Too many subrequests: the limit is %d per invocation", l.call.limits.SubRequests)
 	}
 	return nil

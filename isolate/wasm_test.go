@@ -5,10 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/warrenmesh/warren/internal/gotool"
 )
 
 var (
@@ -55,7 +56,12 @@ func main() {
 			return
 		}
 		out := filepath.Join(dir, "echo.wasm")
-		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", out, "main.go")
+		goCmd, err := gotool.Path()
+		if err != nil {
+			echoErr = err
+			return
+		}
+		cmd := exec.Command(goCmd, "build", "-o", out, "main.go")
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GO111MODULE=off")
 		if b, err := cmd.CombinedOutput(); err != nil {

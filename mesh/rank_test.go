@@ -9,8 +9,6 @@ import (
 	"time"
 )
 
-const rankMS = time.Millisecond
-
 // rankPeer is a shorthand for an alive peer with a known RTT.
 func rankPeer(name string, free int, load float64, rtt time.Duration) Candidate {
 	return Candidate{Name: name, Alive: true, Free: free, Load: load, RTT: rtt, HasRTT: true}
@@ -25,7 +23,7 @@ func rankUnknown(name string, free int, load float64) Candidate {
 }
 
 func TestRank(t *testing.T) {
-	dead := rankPeer("dead", 4, 0, 1*rankMS)
+	dead := rankPeer("dead", 4, 0, 1*time.Millisecond)
 	dead.Alive = false
 	deadSelf := rankSelf("self", 4)
 	deadSelf.Alive = false
@@ -38,7 +36,7 @@ func TestRank(t *testing.T) {
 		{"empty input", nil, []string{}},
 		{
 			"local free runs locally first",
-			[]Candidate{rankPeer("n2", 8, 0, 1*rankMS), rankSelf("n1", 1)},
+			[]Candidate{rankPeer("n2", 8, 0, 1*time.Millisecond), rankSelf("n1", 1)},
 			[]string{"n1", "n2"},
 		},
 		{
@@ -50,25 +48,25 @@ func TestRank(t *testing.T) {
 			"local full goes to the nearest peer",
 			[]Candidate{
 				rankSelf("n1", 0),
-				rankPeer("n4", 4, 0, 80*rankMS),
-				rankPeer("n2", 4, 0.9, 10*rankMS),
-				rankPeer("n3", 4, 0, 40*rankMS),
+				rankPeer("n4", 4, 0, 80*time.Millisecond),
+				rankPeer("n2", 4, 0.9, 10*time.Millisecond),
+				rankPeer("n3", 4, 0, 40*time.Millisecond),
 			},
 			[]string{"n2", "n3", "n4"},
 		},
 		{
 			"nearer wins over less loaded outside the tie window",
-			[]Candidate{rankPeer("near", 1, 0.99, 10*rankMS), rankPeer("far", 9, 0, 11100*time.Microsecond)},
+			[]Candidate{rankPeer("near", 1, 0.99, 10*time.Millisecond), rankPeer("far", 9, 0, 11100*time.Microsecond)},
 			[]string{"near", "far"},
 		},
 		{
 			"equal RTT: lower load first",
-			[]Candidate{rankPeer("a", 4, 0.7, 10*rankMS), rankPeer("b", 4, 0.2, 10*rankMS)},
+			[]Candidate{rankPeer("a", 4, 0.7, 10*time.Millisecond), rankPeer("b", 4, 0.2, 10*time.Millisecond)},
 			[]string{"b", "a"},
 		},
 		{
 			"within 10% of RTT: lower load first",
-			[]Candidate{rankPeer("a", 4, 0.7, 10*rankMS), rankPeer("b", 4, 0.2, 11*rankMS)},
+			[]Candidate{rankPeer("a", 4, 0.7, 10*time.Millisecond), rankPeer("b", 4, 0.2, 11*time.Millisecond)},
 			[]string{"b", "a"},
 		},
 		{
@@ -93,21 +91,21 @@ func TestRank(t *testing.T) {
 		},
 		{
 			"equal RTT and load: by name",
-			[]Candidate{rankPeer("n3", 1, 0.5, 5*rankMS), rankPeer("n1", 1, 0.5, 5*rankMS), rankPeer("n2", 1, 0.5, 5*rankMS)},
+			[]Candidate{rankPeer("n3", 1, 0.5, 5*time.Millisecond), rankPeer("n1", 1, 0.5, 5*time.Millisecond), rankPeer("n2", 1, 0.5, 5*time.Millisecond)},
 			[]string{"n1", "n2", "n3"},
 		},
 		{
 			"same load in a group: nearer first",
-			[]Candidate{rankPeer("z", 1, 0.5, 5*rankMS), rankPeer("y", 1, 0.5, 5100*time.Microsecond)},
+			[]Candidate{rankPeer("z", 1, 0.5, 5*time.Millisecond), rankPeer("y", 1, 0.5, 5100*time.Microsecond)},
 			[]string{"z", "y"},
 		},
 		{
 			"unknown RTT after every known one",
 			[]Candidate{
 				rankUnknown("u1", 8, 0),
-				rankPeer("far", 1, 0.99, 900*rankMS),
+				rankPeer("far", 1, 0.99, 900*time.Millisecond),
 				rankUnknown("u0", 8, 0.5),
-				rankPeer("near", 1, 0.5, 1*rankMS),
+				rankPeer("near", 1, 0.5, 1*time.Millisecond),
 			},
 			[]string{"near", "far", "u1", "u0"},
 		},
@@ -123,52 +121,52 @@ func TestRank(t *testing.T) {
 		},
 		{
 			"dead and suspect peers excluded",
-			[]Candidate{dead, rankPeer("n2", 1, 0, 20*rankMS), {Name: "suspect", Free: 3, RTT: rankMS, HasRTT: true}},
+			[]Candidate{dead, rankPeer("n2", 1, 0, 20*time.Millisecond), {Name: "suspect", Free: 3, RTT: time.Millisecond, HasRTT: true}},
 			[]string{"n2"},
 		},
 		{
 			"full peers excluded",
-			[]Candidate{rankPeer("full", 0, 0, 1*rankMS), rankPeer("n2", 1, 0, 20*rankMS), rankUnknown("fullu", 0, 0)},
+			[]Candidate{rankPeer("full", 0, 0, 1*time.Millisecond), rankPeer("n2", 1, 0, 20*time.Millisecond), rankUnknown("fullu", 0, 0)},
 			[]string{"n2"},
 		},
 		{
 			"negative free counts as full",
-			[]Candidate{rankPeer("neg", -1, 0, 1*rankMS), rankSelf("self", -2)},
+			[]Candidate{rankPeer("neg", -1, 0, 1*time.Millisecond), rankSelf("self", -2)},
 			[]string{},
 		},
 		{
 			"local not alive (draining) excluded",
-			[]Candidate{deadSelf, rankPeer("n2", 1, 0, 20*rankMS)},
+			[]Candidate{deadSelf, rankPeer("n2", 1, 0, 20*time.Millisecond)},
 			[]string{"n2"},
 		},
 		{
 			"all full: no room anywhere",
-			[]Candidate{rankSelf("n1", 0), rankPeer("n2", 0, 0, 1*rankMS), rankUnknown("n3", 0, 0), dead},
+			[]Candidate{rankSelf("n1", 0), rankPeer("n2", 0, 0, 1*time.Millisecond), rankUnknown("n3", 0, 0), dead},
 			[]string{},
 		},
 		{
 			"NaN load sorts as most loaded",
-			[]Candidate{rankPeer("nan", 1, math.NaN(), 5*rankMS), rankPeer("busy", 1, 3, 5*rankMS)},
+			[]Candidate{rankPeer("nan", 1, math.NaN(), 5*time.Millisecond), rankPeer("busy", 1, 3, 5*time.Millisecond)},
 			[]string{"busy", "nan"},
 		},
 		{
 			"negative RTT counts as zero",
-			[]Candidate{rankPeer("neg", 1, 0.9, -5*rankMS), rankPeer("zero", 1, 0.1, 0)},
+			[]Candidate{rankPeer("neg", 1, 0.9, -5*time.Millisecond), rankPeer("zero", 1, 0.1, 0)},
 			[]string{"zero", "neg"},
 		},
 		{
 			"repeated name appears once at its best place",
-			[]Candidate{rankPeer("x", 1, 0, 50*rankMS), rankPeer("y", 1, 0, 20*rankMS), rankPeer("x", 1, 0, 10*rankMS)},
+			[]Candidate{rankPeer("x", 1, 0, 50*time.Millisecond), rankPeer("y", 1, 0, 20*time.Millisecond), rankPeer("x", 1, 0, 10*time.Millisecond)},
 			[]string{"x", "y"},
 		},
 		{
 			"latency matrix of the mesh issue: n1 full spills per the matrix",
 			[]Candidate{
 				rankSelf("n1", 0),
-				rankPeer("n2", 2, 0.5, 10*rankMS),
-				rankPeer("n3", 2, 0.1, 40*rankMS),
-				rankPeer("n4", 2, 0.0, 80*rankMS),
-				rankPeer("n5", 0, 0.0, 2*rankMS),
+				rankPeer("n2", 2, 0.5, 10*time.Millisecond),
+				rankPeer("n3", 2, 0.1, 40*time.Millisecond),
+				rankPeer("n4", 2, 0.0, 80*time.Millisecond),
+				rankPeer("n5", 0, 0.0, 2*time.Millisecond),
 				rankUnknown("n6", 2, 0),
 			},
 			[]string{"n2", "n3", "n4", "n6"},
@@ -231,7 +229,7 @@ func rankRandomCandidates(rng *rand.Rand, n int) []Candidate {
 			HasRTT: rng.IntN(4) != 0,
 		}
 		if rng.IntN(10) == 0 {
-			c.RTT = c.RTT.Truncate(rankMS) // exact RTT ties
+			c.RTT = c.RTT.Truncate(time.Millisecond) // exact RTT ties
 		}
 		cands[i] = c
 	}

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warrenmesh/warren/internal/gotool"
 )
 
 // The test binary doubles as a fake `warren` for the harness tests that do
@@ -488,11 +490,9 @@ func buildWarren(t *testing.T) string {
 		}
 		root = up
 	}
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goTool); err != nil {
-		if goTool, err = exec.LookPath("go"); err != nil {
-			t.Skip("no go tool to build cmd/warren")
-		}
+	goTool, err := gotool.Path()
+	if err != nil {
+		t.Skip("no go tool to build cmd/warren")
 	}
 	out := filepath.Join(t.TempDir(), "warren")
 	if runtime.GOOS == "windows" {

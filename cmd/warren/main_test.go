@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/warrenmesh/warren/internal/gotool"
 )
 
 var (
@@ -29,7 +31,12 @@ func warren(t *testing.T, args ...string) (stdout, stderr string, code int) {
 			return
 		}
 		binPath = filepath.Join(dir, "warren")
-		out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", binPath, ".").CombinedOutput()
+		goCmd, err := gotool.Path()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		out, err := exec.Command(goCmd, "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
 			buildErr = errors.New(string(out))
 		}

@@ -134,8 +134,6 @@ type Stats struct {
 var (
 	// ErrClosed is returned by Call on a closed pool (or one closed during the call).
 	ErrClosed = errors.New("sandbox: pool closed")
-
-	errNoRlimit = errors.New("sandbox: RLIMIT_AS not supported on this platform")
 )
 
 const (

@@ -68,9 +68,11 @@ func testHandler(ctx context.Context, req []byte, call func([]byte) ([]byte, err
 		return []byte(strings.Join(out, ","))
 	case "cbspin": // one callback, then spin forever
 		call([]byte("spin"))
+		//lint:ignore SA5002 the worker must spin
 		for {
 		}
 	case "spin":
+		//lint:ignore SA5002 the worker must spin
 		for {
 		}
 	case "alloc": // n MiB, every page touched

@@ -3,6 +3,7 @@
 package sandbox
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 )
@@ -27,5 +28,7 @@ func exitSignal(st *os.ProcessState) (string, bool) { return "", false }
 func systemOOMKills() int64 { return -1 }
 
 const rlimitASSupported = false
+
+var errNoRlimit = errors.New("sandbox: RLIMIT_AS not supported on this platform")
 
 func applyRlimitAS(limit int64) (int64, int64, error) { return 0, 0, errNoRlimit }

@@ -3,6 +3,7 @@
 package sandbox
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"syscall"
@@ -46,5 +47,7 @@ func systemOOMKills() int64 { return -1 }
 // RLIMIT_AS is not reliably enforced on darwin and the BSDs differ; only the Go soft
 // memory limit applies there.
 const rlimitASSupported = false
+
+var errNoRlimit = errors.New("sandbox: RLIMIT_AS not supported on this platform")
 
 func applyRlimitAS(limit int64) (int64, int64, error) { return 0, 0, errNoRlimit }

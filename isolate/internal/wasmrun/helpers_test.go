@@ -7,9 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
+
+	"github.com/warrenmesh/warren/internal/gotool"
 )
 
 // ---- hand-assembled tiny WASI modules ----
@@ -118,14 +119,8 @@ func TestMain(m *testing.M) {
 }
 
 func goTool() string {
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return ""
+	p, _ := gotool.Path()
+	return p
 }
 
 // goGuest returns the Go test guest built for wasip1, building it once per

@@ -255,10 +255,9 @@ func (a *API) tryStringify(v goja.Value) (s string, ok bool) {
 }
 
 type inspector struct {
-	a     *API
-	b     strings.Builder
-	seen  []*goja.Object
-	limit int
+	a    *API
+	b    strings.Builder
+	seen []*goja.Object
 }
 
 // inspect renders v in the style of Node's util.inspect, to depth levels.

@@ -141,7 +141,7 @@ func normalizeHeaderValue(v string) (string, bool) {
 		j--
 	}
 	v = v[i:j]
-	return v, strings.IndexAny(v, "\x00\r\n") < 0
+	return v, !strings.ContainsAny(v, "\x00\r\n")
 }
 
 func (a *API) headerName(v goja.Value) string {

@@ -31,9 +31,7 @@ func TestNoGoPanics(t *testing.T) {
 			targets = append(targets, ns.name+"."+m)
 		}
 	}
-	for _, g := range []string{"atob", "btoa", "structuredClone", "Request", "Response", "Headers", "URL", "URLSearchParams", "Blob", "TextEncoder", "TextDecoder", "CryptoKey"} {
-		targets = append(targets, g)
-	}
+	targets = append(targets, "atob", "btoa", "structuredClone", "Request", "Response", "Headers", "URL", "URLSearchParams", "Blob", "TextEncoder", "TextDecoder", "CryptoKey")
 	_ = e.vm.Set("targets", targets)
 	out := e.eval(`
 		globalThis.Iterator = Object.getPrototypeOf(new Headers().keys()).constructor;
