@@ -32,6 +32,9 @@ const (
 	StateSuspect = "suspect" // this node's own probe of it failed; not yet declared dead
 	StateDead    = "dead"
 	StateLeft    = "left"
+	// StateDraining is an alive member finishing its invocations before it
+	// stops: it takes no new ones.
+	StateDraining = "draining"
 )
 
 // RTT sources.
@@ -110,12 +113,13 @@ type Config struct {
 type LocalState struct {
 	Slots, Free int     // concurrent invocations it accepts / has free
 	Load        float64 // utilisation, 0..1 (may exceed 1)
+	Draining    bool    // it is stopping: peers must send it no work
 }
 
 // Peer is one member in the peer table.
 type Peer struct {
 	Name, ID, Addr, API string
-	State               string // StateAlive, StateSuspect, StateDead, StateLeft
+	State               string // StateAlive, StateSuspect, StateDraining, StateDead, StateLeft
 	Tags                map[string]string
 	RTT                 time.Duration // from this node; valid when RTTSource != ""
 	RTTSource           string        // RTTQUIC, RTTVivaldi or "" (unknown)
@@ -466,8 +470,11 @@ func (m *Mesh) Local() Peer {
 
 func (m *Mesh) localPeerLocked() Peer {
 	st := StateAlive
-	if m.leaving {
+	switch {
+	case m.leaving:
 		st = StateLeft
+	case m.local.Draining:
+		st = StateDraining
 	}
 	return Peer{
 		Name: m.cfg.Name, ID: m.cfg.ID, Addr: m.addr.String(), API: m.cfg.API,
@@ -519,6 +526,9 @@ func (m *Mesh) peerLocked(e *peerEntry) Peer {
 	}
 	if p.State == StateSuspect && time.Since(e.updated) > m.suspectExpiry(len(m.peers)+1) {
 		p.State = StateAlive // memberlist would have declared it dead by now
+	}
+	if p.State == StateAlive && e.Draining {
+		p.State = StateDraining
 	}
 	if mc := m.bestConnLocked(e.name); mc != nil {
 		if rtt := quicRTT(mc.c.ConnectionStats()); rtt > 0 {
@@ -614,7 +624,7 @@ func (m *Mesh) shutdownTransport() {
 // metaLocked is the local node's metadata.
 func (m *Mesh) metaLocked() nodeMeta {
 	return nodeMeta{
-		ID: m.cfg.ID, API: m.cfg.API, Boot: m.boot, Leaving: m.leaving,
+		ID: m.cfg.ID, API: m.cfg.API, Boot: m.boot, Leaving: m.leaving, Draining: m.local.Draining,
 		Slots: m.local.Slots, Free: m.local.Free, Load: m.local.Load,
 		Tags: m.cfg.Tags,
 	}

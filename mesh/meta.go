@@ -13,7 +13,10 @@ import (
 // metaVersion is the first byte of the gossiped node metadata.
 const metaVersion = 1
 
-const metaFlagLeaving = 1 << 0
+const (
+	metaFlagLeaving  = 1 << 0
+	metaFlagDraining = 1 << 1
+)
 
 // nodeMeta is what a node gossips about itself in memberlist's node
 // metadata (at most memberlist.MetaMaxSize = 512 bytes).
@@ -27,10 +30,12 @@ type nodeMeta struct {
 	API     string
 	Boot    uint32 // random per process: a change means the node restarted
 	Leaving bool
-	Slots   int
-	Free    int
-	Load    float64
-	Tags    map[string]string
+	// Draining: it finishes what it runs and takes no new invocations.
+	Draining bool
+	Slots    int
+	Free     int
+	Load     float64
+	Tags     map[string]string
 }
 
 var errMetaShort = errors.New("node metadata truncated")
@@ -40,6 +45,9 @@ func (nm nodeMeta) encode() []byte {
 	var flags byte
 	if nm.Leaving {
 		flags |= metaFlagLeaving
+	}
+	if nm.Draining {
+		flags |= metaFlagDraining
 	}
 	b = append(b, metaVersion, flags)
 	b = binary.BigEndian.AppendUint32(b, nm.Boot)
@@ -80,6 +88,7 @@ func decodeMeta(b []byte) (nodeMeta, error) {
 		return nm, fmt.Errorf("node metadata version %d, want %d", b[0], metaVersion)
 	}
 	nm.Leaving = b[1]&metaFlagLeaving != 0
+	nm.Draining = b[1]&metaFlagDraining != 0
 	nm.Boot = binary.BigEndian.Uint32(b[2:6])
 	r := metaReader{b: b[6:]}
 	nm.Slots = r.int()

@@ -17,6 +17,7 @@ func TestMetaRoundTrip(t *testing.T) {
 		{ID: "abc", API: "10.0.0.1:7070", Boot: 0xdeadbeef, Leaving: true, Slots: 16, Free: 3, Load: 0.8125,
 			Tags: map[string]string{"zone": "eu-1", "gpu": "", "": "empty key"}},
 		{ID: "x", Slots: math.MaxInt32, Free: math.MaxInt32, Load: 2},
+		{ID: "d", Draining: true, Slots: 4},
 	}
 	for _, in := range cases {
 		got, err := decodeMeta(in.encode())

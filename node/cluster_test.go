@@ -525,7 +525,7 @@ func TestDrain(t *testing.T) {
 	d2 := c.start("d2", c.secret, 1, "d1")
 	waitFor(t, 10*time.Second, "convergence", func() bool { return sees(d1, "d1", "d2") && sees(d2, "d1", "d2") })
 	running := make(chan *isolate.Result, 1)
-	go func() { running <- d1.Run(context.Background(), sleepReq(400)) }()
+	go func() { running <- d1.Run(context.Background(), sleepReq(1500)) }()
 	waitFor(t, 5*time.Second, "d1 busy", func() bool { return d1.running.Load() == 1 })
 	closed := make(chan error, 1)
 	go func() { closed <- d1.Close() }()
@@ -534,10 +534,10 @@ func TestDrain(t *testing.T) {
 	if r := d1.Run(context.Background(), sleepReq(0)); !r.OK() || strings.Join(r.Telemetry.Hops, ">") != "d1>d2" {
 		t.Errorf("a call during the drain: %s %q hops %v, want ok via d1>d2", r.Outcome, r.Error, r.Telemetry.Hops)
 	}
-	// The peer learns that the draining node has no room.
-	waitFor(t, 5*time.Second, "d2 sees d1 full", func() bool {
+	// The peer learns that the draining node takes no work.
+	waitFor(t, 5*time.Second, "d2 sees d1 draining", func() bool {
 		p, ok := d2.Mesh().Peer("d1")
-		return !ok || p.Free == 0
+		return ok && p.State == mesh.StateDraining && !p.Candidate().Alive
 	})
 	if r := <-running; !r.OK() {
 		t.Errorf("the call running at Close: %s %q, want it to finish", r.Outcome, r.Error)

@@ -290,7 +290,7 @@ func (n *Node) publish() {
 	if n.draining.Load() {
 		free = 0
 	}
-	n.mesh.SetLoad(mesh.LocalState{Slots: n.cfg.Slots, Free: free, Load: float64(used) / float64(n.cfg.Slots)})
+	n.mesh.SetLoad(mesh.LocalState{Slots: n.cfg.Slots, Free: free, Load: float64(used) / float64(n.cfg.Slots), Draining: n.draining.Load()})
 }
 
 func (n *Node) tryAcquire() bool {
