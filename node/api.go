@@ -57,10 +57,16 @@ func (n *Node) routes() http.Handler {
 }
 
 // handleRun is POST /v1/run: decode, route, answer the result. The body
-// streams through the JSON decoder under a size cap.
+// streams through the JSON decoder under a size cap, and draws on the
+// node's body budget until the call ends.
 func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
-	req, inv, err := parseRun(http.MaxBytesReader(w, r.Body, MaxRunBody), n.codes)
+	body := &budgetReader{r: http.MaxBytesReader(w, r.Body, MaxRunBody), b: n.bodies}
+	defer body.Close()
+	req, inv, err := parseRun(body, n.codes)
 	if err != nil {
+		if body.empty {
+			err = budgetError(n.cfg.BodyBudget)
+		}
 		writeError(w, err)
 		return
 	}

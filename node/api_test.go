@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/warrenmesh/warren/isolate"
 )
@@ -86,6 +87,21 @@ func TestAPI(t *testing.T) {
 	if err != nil || !res.OK() || !bytes.Equal(res.Response.Body, []byte{0, 255}) {
 		t.Errorf("client run: %+v %v", res, err)
 	}
+	// The body budget: a body larger than what is left is refused with
+	// 503, and the budget comes back when requests end.
+	n.bodies = &byteBudget{left: 1 << 20}
+	n.cfg.BodyBudget = 1 << 20
+	fat := `{"code":{"mainModule":"m.js","modules":{"m.js":"export default { fetch() { return new Response('` + strings.Repeat("y", 2<<20) + `') } }"}}}`
+	if status, out := post(fat); status != http.StatusServiceUnavailable || out["code"] != "busy" {
+		t.Errorf("body over the budget: %d %v", status, out["code"])
+	}
+	for range 3 {
+		if status, out := post(okBody); status != 200 || out["outcome"] != "ok" {
+			t.Errorf("after the refusal: %d %v", status, out)
+		}
+	}
+	// (A handler gives its share back just after its response is sent.)
+	waitFor(t, 5*time.Second, "the whole budget back", func() bool { return n.bodies.available() == 1<<20 })
 	resp, err = http.Get(n.APIURL() + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", resp, err)
@@ -93,9 +109,9 @@ func TestAPI(t *testing.T) {
 	var h map[string]any
 	err = json.NewDecoder(resp.Body).Decode(&h)
 	resp.Body.Close()
-	// Two successful runs above, plus the bad-binding request, which fails
-	// validation before it runs.
-	if err != nil || h["status"] != "ok" || h["ran"] != 2.0 || h["running"] != 0.0 || h["free"] != 2.0 {
+	// Five successful runs above; the bad-binding request fails validation
+	// before it runs.
+	if err != nil || h["status"] != "ok" || h["ran"] != 5.0 || h["running"] != 0.0 || h["free"] != 2.0 {
 		t.Errorf("healthz: %v %v", h, err)
 	}
 }

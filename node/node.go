@@ -62,6 +62,9 @@ type Config struct {
 	// DrainTimeout is how long Close waits for running invocations before
 	// it cancels them (default DefaultDrainTimeout).
 	DrainTimeout time.Duration
+	// BodyBudget bounds the bytes of API request bodies held at once
+	// (default DefaultBodyBudget); past it, requests are answered 503.
+	BodyBudget int64
 	// Executor is isolate.Sandboxed (default) or isolate.InProcess.
 	Executor isolate.ExecutorKind
 	// PacketConn replaces the UDP socket (tests inject a fault-injecting one).
@@ -91,11 +94,12 @@ type Node struct {
 	done  chan struct{}
 	// life ends when the node stops: invocations still running then are
 	// canceled (an in-process one would otherwise run on to its limit).
-	life  context.Context
-	end   context.CancelFunc
-	once  sync.Once
-	host  isolate.Host
-	codes *codeCache // decoded code objects by JSON hash
+	life   context.Context
+	end    context.CancelFunc
+	once   sync.Once
+	host   isolate.Host
+	codes  *codeCache  // decoded code objects by JSON hash
+	bodies *byteBudget // for API request bodies
 	// running counts the invocations running here (a slot can also be
 	// held by a forwarded one awaiting its go-ahead).
 	running atomic.Int64
@@ -138,6 +142,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = DefaultDrainTimeout
 	}
+	if cfg.BodyBudget <= 0 {
+		cfg.BodyBudget = DefaultBodyBudget
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -155,6 +162,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.host = NewEgress(policy.Egress{})
 	}
 	n.codes = newCodeCache()
+	n.bodies = &byteBudget{left: cfg.BodyBudget}
 	n.rt, err = isolate.New(isolate.Options{
 		Executor: cfg.Executor, Workers: cfg.Slots, Node: id.Name, Logger: n.log,
 		CacheDir: filepath.Join(cfg.Data, "wasm-cache"), Host: n.host,
