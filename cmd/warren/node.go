@@ -71,8 +71,12 @@ uses DATA/secret, creating it on first start.`,
 			fmt.Fprintf(os.Stderr, "warren node %s: API %s, mesh %s\n", n.Name(), n.APIURL(), n.Mesh().Addr())
 			<-ctx.Done()
 			stop() // a second signal ends the process at once
+			drain := cfg.DrainTimeout
+			if drain <= 0 {
+				drain = node.DefaultDrainTimeout
+			}
 			fmt.Fprintf(os.Stderr, "warren node %s: draining (running calls may finish for up to %v; signal again to quit now), then leaving the mesh\n",
-				n.Name(), node.DefaultDrainTimeout)
+				n.Name(), drain)
 			return n.Close()
 		},
 	}
@@ -86,6 +90,7 @@ uses DATA/secret, creating it on first start.`,
 	f.StringVar(&cfg.SecretPath, "secret", "", "mesh secret file (default $WARREN_SECRET, else DATA/secret)")
 	f.IntVar(&cfg.Slots, "slots", 0, "concurrent invocations this node accepts (default 2 per CPU)")
 	f.StringSliceVar(&tags, "tags", nil, "tags k=v,... gossiped with the node")
+	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", node.DefaultDrainTimeout, "on SIGTERM or Ctrl-C, how long running calls may finish before they are canceled")
 	f.BoolVar(&inProcess, "in-process", false, "run guest code in the node process (trusted code only)")
 	_ = f.MarkHidden("in-process")
 	f.StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the node process here until it stops")
