@@ -66,9 +66,9 @@ const (
 	// milliseconds; one that answers too late has its run canceled,
 	// without effects.
 	minAnswer = 250 * time.Millisecond
-	// drainTimeout bounds how long a peer waits for the caller to close its
+	// callerFINWait bounds how long a peer waits for the caller to close its
 	// side after the result.
-	drainTimeout = 5 * time.Second
+	callerFINWait = 5 * time.Second
 	// finWait bounds how long a caller waits for the peer's FIN after the
 	// result (it comes in the same packet).
 	finWait = 100 * time.Millisecond
@@ -238,7 +238,7 @@ func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 	// Wait for the caller's FIN, so that closing the stream sends nothing more.
 	select {
 	case <-fc.drained:
-	case <-time.After(drainTimeout):
+	case <-time.After(callerFINWait):
 	}
 }
 
