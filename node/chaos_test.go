@@ -16,7 +16,8 @@ import (
 	"github.com/warrenmesh/warren/isolate"
 )
 
-// ledger is a Host that records each call's effect by the id in its URL.
+// ledger is a Host that records each subrequest (an effect) by the id in
+// its URL ("" without one) and the node that made it.
 type ledger struct {
 	mu      sync.Mutex
 	effects map[string][]string // id -> the nodes that made its effect
@@ -28,6 +29,21 @@ func (l *ledger) of(id string) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.effects[id]
+}
+
+// by counts the effects node made.
+func (l *ledger) by(node string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, nodes := range l.effects {
+		for _, m := range nodes {
+			if m == node {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 type ledgerHost struct {

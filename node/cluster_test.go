@@ -374,41 +374,6 @@ func TestFailoverBeforeStart(t *testing.T) {
 	}
 }
 
-// effects is a Host that counts each node's subrequests.
-type effects struct {
-	mu    sync.Mutex
-	count map[string]int
-}
-
-func (e *effects) host(node string) isolate.Host { return &effectHost{e, node} }
-
-func (e *effects) of(node string) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.count[node]
-}
-
-type effectHost struct {
-	e    *effects
-	node string
-}
-
-func (h *effectHost) Fetch(_ context.Context, r *isolate.Request) (*isolate.Response, error) {
-	h.e.mu.Lock()
-	defer h.e.mu.Unlock()
-	if h.e.count == nil {
-		h.e.count = map[string]int{}
-	}
-	h.e.count[h.node]++
-	return &isolate.Response{Status: 200, Body: []byte("done by " + h.node)}, nil
-}
-
-func (h *effectHost) KV(string) (isolate.KVNamespace, error) { return nil, ErrNoKV }
-
-func (h *effectHost) DurableObjects(isolate.DurableObjectBinding) (isolate.DurableObjectNamespace, error) {
-	return nil, ErrNoKV
-}
-
 // effectful makes one subrequest and returns what it answered.
 var effectful = code(`export default { async fetch() {
   const r = await fetch("http://effect.test/");
@@ -422,7 +387,7 @@ var effectful = code(`export default { async fetch() {
 // the next peer.
 func TestUnansweredPeerMakesNoEffect(t *testing.T) {
 	c := newCluster(t, 9, "u1", "u2", "u3")
-	fx := &effects{}
+	fx := &ledger{effects: map[string][]string{}}
 	c.host = fx.host
 	c.fabric.SetLatency("u1", "u3", 30*time.Millisecond) // u2 is nearer
 	u1 := c.start("u1", c.secret, 1)
@@ -438,8 +403,8 @@ func TestUnansweredPeerMakesNoEffect(t *testing.T) {
 	go u1.Run(context.Background(), sleepReq(10000))
 	waitFor(t, 5*time.Second, "u1 busy", func() bool { return u1.running.Load() == 1 })
 	r = u1.Run(context.Background(), &RunRequest{Code: effectful})
-	if !r.OK() || string(r.Response.Body) != "done by u2" || fx.of("u2") != 1 {
-		t.Fatalf("forwarded effect: %s %q hops %v, u2 made %d", r.Outcome, r.Error, r.Telemetry.Hops, fx.of("u2"))
+	if !r.OK() || string(r.Response.Body) != "done by u2" || fx.by("u2") != 1 {
+		t.Fatalf("forwarded effect: %s %q hops %v, u2 made %d", r.Outcome, r.Error, r.Telemetry.Hops, fx.by("u2"))
 	}
 	c.fabric.PartitionOneWay("u2", "u1")
 	t0 := time.Now()
@@ -449,8 +414,8 @@ func TestUnansweredPeerMakesNoEffect(t *testing.T) {
 	}
 	t.Logf("ran on u3 after %v", time.Since(t0).Round(time.Millisecond))
 	waitFor(t, 10*time.Second, "u2 releases its slot", func() bool { return len(u2.slots) == 0 })
-	if fx.of("u2") != 1 || fx.of("u3") != 1 {
-		t.Errorf("effects: u2 %d (want 1, from before the partition), u3 %d (want 1)", fx.of("u2"), fx.of("u3"))
+	if fx.by("u2") != 1 || fx.by("u3") != 1 {
+		t.Errorf("effects: u2 %d (want 1, from before the partition), u3 %d (want 1)", fx.by("u2"), fx.by("u3"))
 	}
 }
 
