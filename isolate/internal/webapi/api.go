@@ -123,32 +123,36 @@ const (
 	gPerformance
 	gNavigator
 	gSelf
+	gReadableStream
+	gStreamReader
 	numGlobals
 )
 
 var globalNames = map[string]globalID{
-	"Request":         gRequest,
-	"Response":        gResponse,
-	"Headers":         gHeaders,
-	"Blob":            gBlob,
-	"URL":             gURL,
-	"URLSearchParams": gURLSearchParams,
-	"TextEncoder":     gTextEncoder,
-	"TextDecoder":     gTextDecoder,
-	"atob":            gAtob,
-	"btoa":            gBtoa,
-	"console":         gConsole,
-	"crypto":          gCrypto,
-	"CryptoKey":       gCryptoKey,
-	"structuredClone": gStructuredClone,
-	"AbortController": gAbortController,
-	"AbortSignal":     gAbortSignal,
-	"Event":           gEvent,
-	"EventTarget":     gEventTarget,
-	"DOMException":    gDOMException,
-	"performance":     gPerformance,
-	"navigator":       gNavigator,
-	"self":            gSelf,
+	"Request":                     gRequest,
+	"Response":                    gResponse,
+	"Headers":                     gHeaders,
+	"Blob":                        gBlob,
+	"ReadableStream":              gReadableStream,
+	"ReadableStreamDefaultReader": gStreamReader,
+	"URL":                         gURL,
+	"URLSearchParams":             gURLSearchParams,
+	"TextEncoder":                 gTextEncoder,
+	"TextDecoder":                 gTextDecoder,
+	"atob":                        gAtob,
+	"btoa":                        gBtoa,
+	"console":                     gConsole,
+	"crypto":                      gCrypto,
+	"CryptoKey":                   gCryptoKey,
+	"structuredClone":             gStructuredClone,
+	"AbortController":             gAbortController,
+	"AbortSignal":                 gAbortSignal,
+	"Event":                       gEvent,
+	"EventTarget":                 gEventTarget,
+	"DOMException":                gDOMException,
+	"performance":                 gPerformance,
+	"navigator":                   gNavigator,
+	"self":                        gSelf,
 }
 
 func (a *API) buildGlobal(id globalID) goja.Value {
@@ -161,6 +165,10 @@ func (a *API) buildGlobal(id globalID) goja.Value {
 		return a.classCtor(clsHeaders)
 	case gBlob:
 		return a.classCtor(clsBlob)
+	case gReadableStream:
+		return a.classCtor(clsReadableStream)
+	case gStreamReader:
+		return a.classCtor(clsStreamReader)
 	case gURL:
 		return a.classCtor(clsURL)
 	case gURLSearchParams:

@@ -7,12 +7,14 @@ import (
 	"github.com/dop251/goja"
 )
 
-// body is the body of a Request or Response. Bodies live in memory
-// (ReadableStream is not implemented), so reading one completes at once.
+// body is the body of a Request or Response. Bodies live in memory, so
+// reading one completes at once; as a stream (the body attribute) it is a
+// single chunk.
 type body struct {
-	data []byte // never modified once set; readers get copies
-	has  bool   // false: null body
-	used bool
+	data   []byte // never modified once set; readers get copies
+	has    bool   // false: null body
+	used   bool
+	stream *goja.Object // the body attribute, once asked for
 }
 
 const bodyUsedMsg = "Body has already been used. It can only be used once. Use tee() first if you need to read it twice."
@@ -33,6 +35,8 @@ func (a *API) extractBody(v goja.Value) (data []byte, contentType string, has bo
 			return []byte(st.serialize()), "application/x-www-form-urlencoded;charset=UTF-8", true
 		case *blobState:
 			return st.data, st.typ, true
+		case *streamState:
+			return a.streamBody(st), "", true
 		}
 	}
 	if b, ok := a.bufferSource(o); ok {
@@ -40,7 +44,7 @@ func (a *API) extractBody(v goja.Value) (data []byte, contentType string, has bo
 	}
 	// A stream would otherwise become the text "[object ReadableStream]".
 	if _, ok := goja.AssertFunction(o.Get("getReader")); ok {
-		a.typeError("ReadableStream bodies are not supported by warren; pass a string, ArrayBuffer, typed array, Blob or URLSearchParams")
+		a.typeError("warren supports as a stream body only another Request's or Response's body; pass a string, ArrayBuffer, typed array, Blob or URLSearchParams")
 	}
 	return []byte(a.str(v)), "text/plain;charset=UTF-8", true
 }

@@ -27,6 +27,8 @@ const (
 	clsTextDecoder
 	clsCryptoKey
 	clsIterator
+	clsReadableStream
+	clsStreamReader
 	numClasses
 )
 
@@ -91,6 +93,8 @@ func init() {
 		clsTextDecoder:     textDecoderClass,
 		clsCryptoKey:       cryptoKeyClass,
 		clsIterator:        iteratorClass,
+		clsReadableStream:  readableStreamClass,
+		clsStreamReader:    streamReaderClass,
 	}
 }
 

@@ -40,10 +40,12 @@
 //
 // # Not implemented
 //
-//   - ReadableStream, WritableStream, TransformStream and every stream body:
-//     Request/Response.body and Blob.stream are undefined. Bodies are
-//     buffered; read them with text(), json(), arrayBuffer(), bytes() or
-//     blob().
+//   - Streams beyond a body's own: Request/Response.body is a ReadableStream
+//     of the buffered body (one chunk) that a reader can read (getReader,
+//     read, releaseLock, cancel) and that can be the body of a new Request
+//     or Response (the Workers way of re-wrapping one). ReadableStreams made
+//     by Workers (new ReadableStream), tee, pipeTo, async iteration,
+//     WritableStream, TransformStream and Blob.stream are not there.
 //   - FormData, File, request.formData(), response.formData().
 //   - Intl, TextDecoderStream, TextEncoderStream, CompressionStream.
 //   - TextDecoder encodings other than utf-8, utf-16le, utf-16be and

@@ -96,7 +96,6 @@ func TestResponse(t *testing.T) {
 		{"body object stringified", `return await new Response({}).text()`, "[object Object]"},
 		{"blob()", `const b = await new Response("abc", {headers: {"content-type": "text/x"}}).blob(); return b.size + b.type + (await b.text())`, "3text/xabc"},
 		{"stream body refused", `try { new Response({getReader() {}}); } catch (e) { return e.name }`, "TypeError"},
-		{"body property not implemented", `return typeof new Response("x").body`, "undefined"},
 		{"subclass", `class R extends Response { constructor() { super("sub"); this.extra = 1; } get kind() { return "mine"; } }
 			const r = new R(); return [r instanceof R, r instanceof Response, r.kind, r.extra, await r.text()].join("|")`, "true|true|mine|1|sub"},
 		{"attributes read-only", `"use strict"; const r = new Response(""); try { r.status = 5; } catch (e) { return e.name + r.status }`, "TypeError200"},
@@ -293,4 +292,29 @@ func TestExportRequest(t *testing.T) {
 			t.Errorf("%s: threw %s", args, name)
 		}
 	}
+}
+
+// TestBodyStream: a body as a ReadableStream, read with a reader or handed
+// on to a new Response or Request, the Workers way of re-wrapping one.
+func TestBodyStream(t *testing.T) {
+	runCases(t, []jsCase{
+		{"null body", `return String(new Response(null).body) + "|" + String(new Request("http://x/").body)`, "null|null"},
+		{"same stream", `const r = new Response("hi"); return (r.body === r.body) + " " + (r.body instanceof ReadableStream) + " " + Object.prototype.toString.call(r.body)`,
+			"true true [object ReadableStream]"},
+		{"re-wrap keeps the bytes and headers", `const r = new Response("hello body", {status: 201, headers: {"x-a": "1", "content-type": "text/x"}});
+			const r2 = new Response(r.body, r);
+			return [await r2.text(), r2.status, r2.headers.get("x-a"), r2.headers.get("content-type"), r.bodyUsed].join("|")`,
+			"hello body|201|1|text/x|true"},
+		{"request body to a new request", `const q = new Request("http://x/", {method: "POST", body: "abc"});
+			const q2 = new Request("http://y/", {method: "PUT", body: q.body}); return (await q2.text()) + q.bodyUsed`, "abctrue"},
+		{"reader", `const r = new Response("abc"); const rd = r.body.getReader();
+			const a = await rd.read(); const b = await rd.read();
+			return [a.done, a.value instanceof Uint8Array, a.value.join(","), b.done, b.value, r.bodyUsed, r.body.locked].join("|")`,
+			"false|true|97,98,99|true||true|true"},
+		{"locked stream", `const r = new Response("abc"); r.body.getReader(); try { r.body.getReader() } catch (e) { return e.name }`, "TypeError"},
+		{"read stream cannot be a body", `const r = new Response("abc"); await r.text(); try { new Response(r.body) } catch (e) { return e.name }`, "TypeError"},
+		{"released reader", `const r = new Response("abc"); const rd = r.body.getReader(); rd.releaseLock(); return r.body.locked + " " + (await r.text())`, "false abc"},
+		{"clone has its own stream", `const r = new Response("abc"); const s = r.body; const c = r.clone(); return (c.body !== s) + " " + (await new Response(c.body).text()) + " " + (await r.text())`, "true abc abc"},
+		{"streams made by Workers", `try { new ReadableStream({start(c) { c.close() }}) } catch (e) { return e.name }`, "TypeError"},
+	})
 }

@@ -36,6 +36,8 @@ func (r *requestState) get(a *API, key string) goja.Value {
 		return r.signal
 	case "bodyUsed":
 		return a.vm.ToValue(r.used)
+	case "body":
+		return a.bodyStream(&r.body)
 	case "integrity":
 		return a.vm.ToValue(r.integrity)
 	case "keepalive":
@@ -61,7 +63,7 @@ func (r *requestState) set(a *API, key string, v goja.Value) (known, ok bool) {
 func (r *requestState) clone() *requestState {
 	c := *r
 	c.headers = r.headers.clone()
-	c.headersObj = nil
+	c.headersObj, c.stream = nil, nil
 	return &c
 }
 

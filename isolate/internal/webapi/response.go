@@ -39,6 +39,8 @@ func (r *responseState) get(a *API, key string) goja.Value {
 		return a.vm.ToValue(r.redirected)
 	case "bodyUsed":
 		return a.vm.ToValue(r.used)
+	case "body":
+		return a.bodyStream(&r.body)
 	case "webSocket":
 		return goja.Null()
 	}
@@ -52,7 +54,7 @@ func (r *responseState) set(a *API, key string, v goja.Value) (known, ok bool) {
 func (r *responseState) clone() *responseState {
 	c := *r
 	c.headers = r.headers.clone()
-	c.headersObj = nil
+	c.headersObj, c.stream = nil, nil
 	return &c
 }
 
