@@ -125,6 +125,7 @@ const (
 	gSelf
 	gReadableStream
 	gStreamReader
+	gFormData
 	numGlobals
 )
 
@@ -135,6 +136,7 @@ var globalNames = map[string]globalID{
 	"Blob":                        gBlob,
 	"ReadableStream":              gReadableStream,
 	"ReadableStreamDefaultReader": gStreamReader,
+	"FormData":                    gFormData,
 	"URL":                         gURL,
 	"URLSearchParams":             gURLSearchParams,
 	"TextEncoder":                 gTextEncoder,
@@ -169,6 +171,8 @@ func (a *API) buildGlobal(id globalID) goja.Value {
 		return a.classCtor(clsReadableStream)
 	case gStreamReader:
 		return a.classCtor(clsStreamReader)
+	case gFormData:
+		return a.classCtor(clsFormData)
 	case gURL:
 		return a.classCtor(clsURL)
 	case gURLSearchParams:

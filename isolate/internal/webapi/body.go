@@ -37,6 +37,9 @@ func (a *API) extractBody(v goja.Value) (data []byte, contentType string, has bo
 			return st.data, st.typ, true
 		case *streamState:
 			return a.streamBody(st), "", true
+		case *formData:
+			data, ct := a.encodeForm(st)
+			return data, ct, true
 		}
 	}
 	if b, ok := a.bufferSource(o); ok {
@@ -67,6 +70,7 @@ const (
 	readArrayBuffer
 	readBytes
 	readBlob
+	readForm
 )
 
 // read implements text(), json(), arrayBuffer(), bytes() and blob().
@@ -85,6 +89,8 @@ func (a *API) read(b *body, kind int, contentType func() string) goja.Value {
 			return a.newArrayBuffer(slices.Clone(data))
 		case readBytes:
 			return a.newUint8Array(slices.Clone(data))
+		case readForm:
+			return a.wrap(clsFormData, a.parseForm(data, contentType()))
 		default:
 			return a.wrap(clsBlob, &blobState{data: data, typ: blobType(contentType())})
 		}
@@ -107,6 +113,7 @@ func bodyMethods(get func(a *API, call goja.FunctionCall) (*body, *headerList)) 
 		reader("arrayBuffer", readArrayBuffer),
 		reader("bytes", readBytes),
 		reader("blob", readBlob),
+		reader("formData", readForm),
 	}
 }
 

@@ -29,6 +29,7 @@ const (
 	clsIterator
 	clsReadableStream
 	clsStreamReader
+	clsFormData
 	numClasses
 )
 
@@ -95,6 +96,7 @@ func init() {
 		clsIterator:        iteratorClass,
 		clsReadableStream:  readableStreamClass,
 		clsStreamReader:    streamReaderClass,
+		clsFormData:        formDataClass,
 	}
 }
 

@@ -46,7 +46,8 @@
 //     or Response (the Workers way of re-wrapping one). ReadableStreams made
 //     by Workers (new ReadableStream), tee, pipeTo, async iteration,
 //     WritableStream, TransformStream and Blob.stream are not there.
-//   - FormData, File, request.formData(), response.formData().
+//   - File: FormData file entries are Blobs with a name property.
+//     FormData cannot be built from an HTML form (there is none).
 //   - Intl, TextDecoderStream, TextEncoderStream, CompressionStream.
 //   - TextDecoder encodings other than utf-8, utf-16le, utf-16be and
 //     windows-1252 (with their labels): the constructor throws RangeError.

@@ -318,3 +318,24 @@ func TestBodyStream(t *testing.T) {
 		{"streams made by Workers", `try { new ReadableStream({start(c) { c.close() }}) } catch (e) { return e.name }`, "TypeError"},
 	})
 }
+
+// TestFormData: the class, and bodies read as and made from it.
+func TestFormData(t *testing.T) {
+	runCases(t, []jsCase{
+		{"entries", `const f = new FormData(); f.append("a", "1"); f.append("b", "2"); f.append("a", "3");
+			return [f.get("a"), f.getAll("a").join("+"), f.has("b"), String(f.get("z")), [...f.keys()].join(""), [...f].map(([k, v]) => k + "=" + v).join("&")].join("|")`,
+			"1|1+3|true|null|aba|a=1&b=2&a=3"},
+		{"set and delete", `const f = new FormData(); f.append("a", "1"); f.append("b", "2"); f.append("a", "3"); f.set("a", "x"); f.delete("b");
+			return [...f.entries()].map(e => e.join("=")).join("&")`, "a=x"},
+		{"urlencoded body", `const r = new Request("http://x/", {method: "POST", body: "name=Ada+L&lang=%F0%9F%A6%80", headers: {"content-type": "application/x-www-form-urlencoded"}});
+			const f = await r.formData(); return f.get("name") + "|" + f.get("lang") + "|" + r.bodyUsed`, "Ada L|🦀|true"},
+		{"round trip through multipart", `const f = new FormData(); f.append("title", "héllo"); f.append("doc", new Blob(["file body"], {type: "text/plain"}), "a.txt");
+			const r = new Response(f); const ct = r.headers.get("content-type");
+			const g = await r.formData(); const doc = g.get("doc");
+			return [ct.startsWith("multipart/form-data; boundary="), g.get("title"), doc instanceof Blob, doc.name, doc.type, await doc.text()].join("|")`,
+			"true|héllo|true|a.txt|text/plain|file body"},
+		{"not a form", `return new Response("x", {headers: {"content-type": "text/plain"}}).formData().then(() => "ok", e => e.name)`, "TypeError"},
+		{"bad multipart", `return new Response("garbage", {headers: {"content-type": "multipart/form-data; boundary=zz"}}).formData().then(() => "ok", e => e.name)`, "TypeError"},
+		{"no form element", `try { new FormData({}) } catch (e) { return e.name }`, "TypeError"},
+	})
+}

@@ -42,14 +42,15 @@ func TestNoGoPanics(t *testing.T) {
 			trap, {toString() { throw new Error("ts") }}, {[Symbol.iterator]() { throw new Error("it") }}, {length: 2 ** 32},
 			new Uint8Array(3), new Float32Array(2), new ArrayBuffer(5), dv, fakeView, () => 1, 10n, new Date(NaN), /x/,
 			new Headers({a: "1"}), new URLSearchParams("a=1"), new URL("https://e.com/"), new Response("r"), new Request("https://e.com/"),
-			new Blob(["b"]), new TextDecoder(), new AbortController().signal, new Response("w").body, {name: "HMAC", hash: "SHA-256"}, {name: "HMAC", hash: trap}, "sha-256", "raw"];
+			new Blob(["b"]), new TextDecoder(), new AbortController().signal, new Response("w").body, new FormData(), {name: "HMAC", hash: "SHA-256"}, {name: "HMAC", hash: trap}, "sha-256", "raw"];
 		const key = await crypto.subtle.importKey("raw", new Uint8Array(8), {name: "HMAC", hash: "SHA-256"}, true, ["sign", "verify"]);
 		weird.push(key);
 		const instances = {Request: () => new Request("https://e.com/", {method: "POST", body: "x"}), Response: () => new Response("x"),
 			Headers: () => new Headers({a: "1"}), URL: () => new URL("https://e.com/?a=1"), URLSearchParams: () => new URLSearchParams("a=1"),
 			Blob: () => new Blob(["x"]), TextEncoder: () => new TextEncoder(), TextDecoder: () => new TextDecoder(), CryptoKey: () => key,
 			Iterator: () => new Headers({a: "1"}).keys(), ReadableStream: () => new Response("s").body,
-			ReadableStreamDefaultReader: () => new Response("s").body.getReader()};
+			ReadableStreamDefaultReader: () => new Response("s").body.getReader(),
+			FormData: () => { const f = new FormData(); f.append("a", "1"); f.append("f", new Blob(["x"]), "x.txt"); return f }};
 		let calls = 0;
 		const resolve = (path) => path.split(".").reduce((o, k) => o[k], globalThis);
 		const swallow = (v) => { if (v && typeof v.then === "function") v.then(() => {}, () => {}); };

@@ -1,0 +1,238 @@
+package webapi
+
+import (
+	"bytes"
+	"encoding/hex"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/textproto"
+	"slices"
+	"strings"
+
+	"github.com/dop251/goja"
+)
+
+// formEntry is one entry of a FormData: a string, or a file (a Blob with a
+// name).
+type formEntry struct {
+	name     string
+	value    string
+	file     *blobState // nil for a string entry
+	filename string
+}
+
+// formData is the Go side of FormData.
+type formData struct{ list []formEntry }
+
+func (f *formData) get(a *API, key string) goja.Value                     { return nil }
+func (f *formData) set(a *API, key string, v goja.Value) (known, ok bool) { return false, false }
+
+// entry converts an append/set argument pair: a Blob becomes a file entry
+// (named by the third argument, else "blob"), anything else its string.
+func (a *API) formEntry(call goja.FunctionCall) formEntry {
+	e := formEntry{name: a.str(call.Argument(0))}
+	if o, ok := call.Argument(1).(*goja.Object); ok {
+		if b, ok := stateOf[*blobState](o); ok {
+			e.file, e.filename = b, "blob"
+			if n := o.Get("name"); n != nil && !goja.IsUndefined(n) {
+				e.filename = a.str(n)
+			}
+			if fn := call.Argument(2); !goja.IsUndefined(fn) {
+				e.filename = a.str(fn)
+			}
+			return e
+		}
+	}
+	e.value = a.str(call.Argument(1))
+	return e
+}
+
+// formValue is an entry's value as the guest sees it: a string, or a Blob
+// with a name property (warren has no File class).
+func (a *API) formValue(e formEntry) goja.Value {
+	if e.file == nil {
+		return a.vm.ToValue(e.value)
+	}
+	o := a.wrap(clsBlob, e.file)
+	_ = o.Set("name", e.filename)
+	return o
+}
+
+// parseForm reads a body as FormData, by its Content-Type:
+// application/x-www-form-urlencoded or multipart/form-data.
+func (a *API) parseForm(data []byte, contentType string) *formData {
+	f := &formData{}
+	mt, params, err := mime.ParseMediaType(contentType)
+	switch {
+	case err == nil && mt == "application/x-www-form-urlencoded":
+		var p searchParams
+		p.parse(string(data))
+		for _, nv := range p.list {
+			f.list = append(f.list, formEntry{name: nv.name, value: nv.value})
+		}
+		return f
+	case err == nil && mt == "multipart/form-data" && params["boundary"] != "":
+		r := multipart.NewReader(bytes.NewReader(data), params["boundary"])
+		for {
+			part, err := r.NextPart()
+			if err == io.EOF {
+				return f
+			}
+			if err != nil {
+				a.typeError("Could not parse content as FormData: %v", err)
+			}
+			content, err := io.ReadAll(part)
+			if err != nil {
+				a.typeError("Could not parse content as FormData: %v", err)
+			}
+			e := formEntry{name: part.FormName()}
+			// A part with a filename parameter (even an empty one) is a file.
+			_, disp, _ := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
+			if _, isFile := disp["filename"]; isFile {
+				e.file, e.filename = &blobState{data: content, typ: blobType(part.Header.Get("Content-Type"))}, part.FileName()
+			} else {
+				e.value = decodeUTF8(content, false)
+			}
+			f.list = append(f.list, e)
+		}
+	}
+	a.typeError("Could not parse content as FormData: the Content-Type is not multipart/form-data or application/x-www-form-urlencoded")
+	return nil
+}
+
+// encodeForm serializes f as multipart/form-data with a random boundary.
+func (a *API) encodeForm(f *formData) ([]byte, string) {
+	var rnd [12]byte
+	a.randomFill(rnd[:])
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	_ = w.SetBoundary("----warrenFormBoundary" + hex.EncodeToString(rnd[:]))
+	quote := strings.NewReplacer("\n", "%0A", "\r", "%0D", `"`, "%22")
+	for _, e := range f.list {
+		h := textproto.MIMEHeader{}
+		disp := `form-data; name="` + quote.Replace(e.name) + `"`
+		if e.file != nil {
+			disp += `; filename="` + quote.Replace(e.filename) + `"`
+			typ := e.file.typ
+			if typ == "" {
+				typ = "application/octet-stream"
+			}
+			h.Set("Content-Type", typ)
+		}
+		h.Set("Content-Disposition", disp)
+		pw, _ := w.CreatePart(h)
+		if e.file != nil {
+			_, _ = pw.Write(e.file.data)
+		} else {
+			_, _ = io.WriteString(pw, e.value)
+		}
+	}
+	_ = w.Close()
+	return buf.Bytes(), "multipart/form-data; boundary=" + w.Boundary()
+}
+
+func (a *API) formIterator(f *formData, kind int) goja.Value {
+	i := 0
+	return a.newIterator(func() goja.Value {
+		if i >= len(f.list) {
+			return nil
+		}
+		e := f.list[i]
+		i++
+		switch kind {
+		case iterKeys:
+			return a.vm.ToValue(e.name)
+		case iterValues:
+			return a.formValue(e)
+		}
+		return a.vm.NewArray(e.name, a.formValue(e))
+	})
+}
+
+var formDataClass = &classDef{
+	name: "FormData",
+	construct: func(a *API, call goja.ConstructorCall, proto *goja.Object) *goja.Object {
+		if !goja.IsUndefined(call.Argument(0)) {
+			a.typeError("FormData: warren has no HTML form to read entries from; construct it empty and append")
+		}
+		return a.wrapProto(proto, &formData{})
+	},
+	iterable: "entries",
+	tag:      true,
+	methods: newMembers(
+		method("append", 2, func(a *API, call goja.FunctionCall) goja.Value {
+			f := this[*formData](a, call)
+			f.list = append(f.list, a.formEntry(call))
+			return goja.Undefined()
+		}),
+		method("delete", 1, func(a *API, call goja.FunctionCall) goja.Value {
+			f := this[*formData](a, call)
+			name := a.str(call.Argument(0))
+			f.list = slices.DeleteFunc(f.list, func(e formEntry) bool { return e.name == name })
+			return goja.Undefined()
+		}),
+		method("get", 1, func(a *API, call goja.FunctionCall) goja.Value {
+			f := this[*formData](a, call)
+			name := a.str(call.Argument(0))
+			for _, e := range f.list {
+				if e.name == name {
+					return a.formValue(e)
+				}
+			}
+			return goja.Null()
+		}),
+		method("getAll", 1, func(a *API, call goja.FunctionCall) goja.Value {
+			f := this[*formData](a, call)
+			name := a.str(call.Argument(0))
+			out := []any{}
+			for _, e := range f.list {
+				if e.name == name {
+					out = append(out, a.formValue(e))
+				}
+			}
+			return a.vm.NewArray(out...)
+		}),
+		method("has", 1, func(a *API, call goja.FunctionCall) goja.Value {
+			f := this[*formData](a, call)
+			name := a.str(call.Argument(0))
+			return a.vm.ToValue(slices.ContainsFunc(f.list, func(e formEntry) bool { return e.name == name }))
+		}),
+		method("set", 2, func(a *API, call goja.FunctionCall) goja.Value {
+			f := this[*formData](a, call)
+			e := a.formEntry(call)
+			i := slices.IndexFunc(f.list, func(x formEntry) bool { return x.name == e.name })
+			if i < 0 {
+				f.list = append(f.list, e)
+				return goja.Undefined()
+			}
+			f.list[i] = e
+			rest := f.list[i+1:]
+			f.list = append(f.list[:i+1], slices.DeleteFunc(rest, func(x formEntry) bool { return x.name == e.name })...)
+			return goja.Undefined()
+		}),
+		method("forEach", 1, func(a *API, call goja.FunctionCall) goja.Value {
+			f := this[*formData](a, call)
+			fn, ok := goja.AssertFunction(call.Argument(0))
+			if !ok {
+				a.typeError("FormData.forEach: callback is not a function")
+			}
+			for i := 0; i < len(f.list); i++ {
+				e := f.list[i]
+				if _, err := fn(call.Argument(1), a.formValue(e), a.vm.ToValue(e.name), call.This); err != nil {
+					a.rethrow(err)
+				}
+			}
+			return goja.Undefined()
+		}),
+		method("entries", 0, func(a *API, call goja.FunctionCall) goja.Value {
+			return a.formIterator(this[*formData](a, call), iterEntries)
+		}),
+		method("keys", 0, func(a *API, call goja.FunctionCall) goja.Value {
+			return a.formIterator(this[*formData](a, call), iterKeys)
+		}),
+		method("values", 0, func(a *API, call goja.FunctionCall) goja.Value {
+			return a.formIterator(this[*formData](a, call), iterValues)
+		}),
+	),
+}
