@@ -125,7 +125,7 @@ func New(opts Options) (*Runtime, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	rt := &Runtime{opts: opts, programs: sizedlru.New[string, *program](opts.CacheSize, programCacheBytes)}
+	rt := &Runtime{opts: opts, programs: sizedlru.New[string, *program](opts.CacheSize, programCacheBytes), flights: map[string]*flight{}}
 	switch opts.Executor {
 	case InProcess:
 		boundRegexps()
@@ -237,9 +237,6 @@ func (rt *Runtime) prepare(c *Code) (*program, *Result) {
 		return f.p, copyResult(f.res)
 	}
 	f := &flight{done: make(chan struct{})}
-	if rt.flights == nil {
-		rt.flights = map[string]*flight{}
-	}
 	rt.flights[hash] = f
 	rt.flightMu.Unlock()
 	f.p, f.res = rt.build(c, hash)

@@ -138,6 +138,27 @@ func measureRTTs(t *testing.T, n *Node, peers ...string) {
 	waitFor(t, 10*time.Second, "RTTs from "+n.Name(), func() bool { return hasRTT(n, peers...) })
 }
 
+// nearAndFar starts three nodes of one slot each: a, then near and far
+// joining it, far with the given one-way latency from a. It returns a once
+// it sees both and has measured their RTTs, so that ranking prefers near.
+func (c *cluster) nearAndFar(a, near, far string, farLatency time.Duration) *Node {
+	c.t.Helper()
+	c.fabric.SetLatency(a, far, farLatency)
+	n := c.start(a, c.secret, 1)
+	c.start(near, c.secret, 1, a)
+	c.start(far, c.secret, 1, a)
+	waitFor(c.t, 10*time.Second, "convergence", func() bool { return sees(n, a, near, far) })
+	measureRTTs(c.t, n, near, far)
+	return n
+}
+
+// occupy starts a sleeper of ms on n and waits until it runs there.
+func occupy(t *testing.T, n *Node, ms int) {
+	t.Helper()
+	go n.Run(context.Background(), sleepReq(ms))
+	waitFor(t, 5*time.Second, n.Name()+" busy", func() bool { return n.running.Load() == 1 })
+}
+
 func code(src string) json.RawMessage {
 	b, _ := json.Marshal(&isolate.Code{MainModule: "main.js", Modules: map[string]*isolate.Module{"main.js": {Kind: isolate.ModuleESM, Source: src}}})
 	return b
@@ -288,15 +309,9 @@ func TestWrongSecretRefused(t *testing.T) {
 // time, and a call in flight on it ends with internalError naming it.
 func TestKilledNode(t *testing.T) {
 	c := newCluster(t, 4, "k1", "k2", "k3")
-	c.fabric.SetLatency("k1", "k3", 40*time.Millisecond) // k2 is nearer
-	k1 := c.start("k1", c.secret, 1)
-	c.start("k2", c.secret, 1, "k1")
-	c.start("k3", c.secret, 1, "k1")
-	waitFor(t, 10*time.Second, "convergence", func() bool { return sees(k1, "k1", "k2", "k3") })
-	measureRTTs(t, k1, "k2", "k3")
+	k1 := c.nearAndFar("k1", "k2", "k3", 40*time.Millisecond)
 	// Occupy k1; the next call goes to k2, which dies during it.
-	go k1.Run(context.Background(), sleepReq(5000))
-	waitFor(t, 5*time.Second, "k1 busy", func() bool { return len(k1.slots) == 1 })
+	occupy(t, k1, 5000)
 	inflight := make(chan *isolate.Result, 1)
 	go func() { inflight <- k1.Run(context.Background(), sleepReq(5000)) }()
 	waitFor(t, 5*time.Second, "k2 busy", func() bool {
@@ -356,14 +371,8 @@ func TestPartitionHeals(t *testing.T) {
 // next peer in the ranking.
 func TestFailoverBeforeStart(t *testing.T) {
 	c := newCluster(t, 8, "f1", "f2", "f3")
-	c.fabric.SetLatency("f1", "f3", 30*time.Millisecond) // f2 is nearer
-	f1 := c.start("f1", c.secret, 1)
-	c.start("f2", c.secret, 1, "f1")
-	c.start("f3", c.secret, 1, "f1")
-	waitFor(t, 10*time.Second, "convergence", func() bool { return sees(f1, "f1", "f2", "f3") })
-	measureRTTs(t, f1, "f2", "f3")
-	go f1.Run(context.Background(), sleepReq(3000))
-	waitFor(t, 5*time.Second, "f1 busy", func() bool { return len(f1.slots) == 1 })
+	f1 := c.nearAndFar("f1", "f2", "f3", 30*time.Millisecond)
+	occupy(t, f1, 3000)
 	// Take f2's slot behind the mesh's back: f1 still believes it is free.
 	f2 := c.nodes["f2"]
 	f2.slots <- struct{}{}
@@ -389,19 +398,14 @@ func TestUnansweredPeerMakesNoEffect(t *testing.T) {
 	c := newCluster(t, 9, "u1", "u2", "u3")
 	fx := &ledger{effects: map[string][]string{}}
 	c.host = fx.host
-	c.fabric.SetLatency("u1", "u3", 30*time.Millisecond) // u2 is nearer
-	u1 := c.start("u1", c.secret, 1)
-	u2 := c.start("u2", c.secret, 1, "u1")
-	c.start("u3", c.secret, 1, "u1")
-	waitFor(t, 10*time.Second, "convergence", func() bool { return sees(u1, "u1", "u2", "u3") })
-	measureRTTs(t, u1, "u2", "u3")
+	u1 := c.nearAndFar("u1", "u2", "u3", 30*time.Millisecond)
+	u2 := c.nodes["u2"]
 	// Effects pass through a forward that works.
 	r := u1.Run(context.Background(), &RunRequest{Code: effectful})
 	if !r.OK() || r.Response == nil || string(r.Response.Body) != "done by u1" {
 		t.Fatalf("local effect: %s %q", r.Outcome, r.Error)
 	}
-	go u1.Run(context.Background(), sleepReq(10000))
-	waitFor(t, 5*time.Second, "u1 busy", func() bool { return u1.running.Load() == 1 })
+	occupy(t, u1, 10000)
 	r = u1.Run(context.Background(), &RunRequest{Code: effectful})
 	if !r.OK() || string(r.Response.Body) != "done by u2" || fx.by("u2") != 1 {
 		t.Fatalf("forwarded effect: %s %q hops %v, u2 made %d", r.Outcome, r.Error, r.Telemetry.Hops, fx.by("u2"))

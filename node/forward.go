@@ -258,20 +258,14 @@ type fwdCall struct {
 func (f *fwdCall) read(r *bufio.Reader, cancel context.CancelFunc) {
 	defer close(f.drained)
 	b, err := r.ReadByte()
-	switch {
-	case err == nil && b == fwdGo:
-	case err == nil:
+	if err != nil || b != fwdGo {
 		f.goErr = errNoGoAhead
-	case errors.Is(err, io.EOF):
-		f.goErr = errNoGoAhead
-	default:
-		f.goErr = errNoGoAhead
-		close(f.goAhead)
-		cancel()
-		return
 	}
 	close(f.goAhead)
-	if _, err := io.Copy(io.Discard, r); err != nil {
+	if err == nil || errors.Is(err, io.EOF) {
+		_, err = io.Copy(io.Discard, r) // nil at the caller's FIN
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
 		cancel()
 	}
 }

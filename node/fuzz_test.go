@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -47,4 +48,19 @@ func FuzzForwardFrame(f *testing.F) {
 			t.Fatalf("frame of %d bytes from %d bytes of input", len(out), len(b))
 		}
 	})
+}
+
+// TestCodeRefDecode: a peer's codeRef is checked before it is decoded.
+func TestCodeRefDecode(t *testing.T) {
+	codes := newCodeCache()
+	for _, ref := range []string{"zz", strings.Repeat("a", 63), strings.Repeat("a", 66), strings.Repeat("g", 64)} {
+		r := &RunRequest{CodeRef: ref}
+		if _, err := r.decode(codes); err == nil || errors.Is(err, errCodeMissing) {
+			t.Errorf("codeRef %q: %v, want a refusal", ref, err)
+		}
+	}
+	r := &RunRequest{CodeRef: strings.Repeat("ab", 32)}
+	if _, err := r.decode(codes); !errors.Is(err, errCodeMissing) {
+		t.Errorf("well-formed unknown codeRef: %v", err)
+	}
 }

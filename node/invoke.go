@@ -63,10 +63,12 @@ func (r *RunRequest) decode(cache *codeCache) (*isolate.Invocation, error) {
 	case len(r.Code) > 0:
 		key = sha256.Sum256(r.Code)
 	case r.CodeRef != "":
-		if b, err := hex.DecodeString(r.CodeRef); err != nil || len(b) != len(key) {
+		if len(r.CodeRef) != hex.EncodedLen(len(key)) {
 			return nil, &apiError{status: 400, code: "invalid_code", msg: "codeRef: not a hex SHA-256"}
 		}
-		hex.Decode(key[:], []byte(r.CodeRef))
+		if _, err := hex.Decode(key[:], []byte(r.CodeRef)); err != nil {
+			return nil, &apiError{status: 400, code: "invalid_code", msg: "codeRef: not a hex SHA-256"}
+		}
 	default:
 		return nil, &apiError{status: 400, code: "invalid_code", msg: "code: missing"}
 	}
