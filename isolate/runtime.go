@@ -2,21 +2,16 @@ package isolate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os/exec"
-	"path"
 	"slices"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/dlclark/regexp2/v2"
 
 	"github.com/warrenmesh/warren/internal/sizedlru"
-	"github.com/warrenmesh/warren/isolate/internal/bundle"
 )
 
 // ExecutorKind selects where guest code runs.
@@ -66,6 +61,10 @@ type Options struct {
 	// WorkerCommand builds the command of a sandbox worker; default: this
 	// executable, which must call ServeWorker when IsWorker reports true.
 	WorkerCommand func() *exec.Cmd
+	// PrepareTimeout bounds the preparation (bundling) of one code object
+	// not seen before (default DefaultPrepareTimeout). A sandboxed runtime
+	// prepares code in a worker process, under its memory cap.
+	PrepareTimeout time.Duration
 	// Logger receives operational logs (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -85,7 +84,9 @@ type Invocation struct {
 type Runtime struct {
 	opts     Options
 	programs *sizedlru.Cache[string, *program]
+	failures *sizedlru.Cache[string, *failed] // preparation failures by code hash; under flightMu
 	exec     executor
+	sandbox  *sandboxed // exec, when sandboxed: it prepares code too
 
 	flightMu sync.Mutex
 	flights  map[string]*flight // bundles in progress, by code hash
@@ -106,6 +107,9 @@ type executor interface {
 	name() string
 }
 
+// failureCacheSize is the number of preparation failures remembered.
+const failureCacheSize = 1024
+
 // programCacheBytes bounds the bundled programs a runtime keeps; one over
 // a quarter of it is bundled again for each call instead.
 const programCacheBytes = 256 << 20
@@ -125,7 +129,11 @@ func New(opts Options) (*Runtime, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	rt := &Runtime{opts: opts, programs: sizedlru.New[string, *program](opts.CacheSize, programCacheBytes), flights: map[string]*flight{}}
+	if opts.PrepareTimeout <= 0 {
+		opts.PrepareTimeout = DefaultPrepareTimeout
+	}
+	rt := &Runtime{opts: opts, programs: sizedlru.New[string, *program](opts.CacheSize, programCacheBytes),
+		failures: sizedlru.New[string, *failed](failureCacheSize, failureCacheSize), flights: map[string]*flight{}}
 	switch opts.Executor {
 	case InProcess:
 		boundRegexps()
@@ -139,7 +147,7 @@ func New(opts Options) (*Runtime, error) {
 		if err != nil {
 			return nil, err
 		}
-		rt.exec = s
+		rt.exec, rt.sandbox = s, s
 	default:
 		return nil, fmt.Errorf("isolate: unknown executor %q (want %q or %q)", opts.Executor, Sandboxed, InProcess)
 	}
@@ -196,7 +204,7 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation) *Result {
 	if limits.MemoryMB > rt.opts.MaxMemoryMB {
 		return failure(OutcomeDenied, fmt.Sprintf("limits.memoryMb %d exceeds this runtime's maximum of %d", limits.MemoryMB, rt.opts.MaxMemoryMB))
 	}
-	p, res := rt.prepare(c)
+	p, res := rt.prepare(ctx, c)
 	if res != nil {
 		return res
 	}
@@ -224,24 +232,38 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation) *Result {
 }
 
 // prepare bundles the code, once per hash at a time: concurrent callers of
-// one hash share its bundle; different hashes bundle in parallel.
-func (rt *Runtime) prepare(c *Code) (*program, *Result) {
+// one hash share its bundle; different hashes bundle in parallel. A
+// failure that describes the code is remembered, so resending bad code
+// costs a map lookup.
+func (rt *Runtime) prepare(ctx context.Context, c *Code) (*program, *Result) {
 	hash := c.Hash()
 	if p, ok := rt.programs.Get(hash); ok {
 		return p, nil
 	}
 	rt.flightMu.Lock()
+	if f, ok := rt.failures.Get(hash); ok && time.Now().Before(f.expires) {
+		rt.flightMu.Unlock()
+		return nil, copyResult(f.res)
+	}
 	if f := rt.flights[hash]; f != nil {
 		rt.flightMu.Unlock()
-		<-f.done
-		return f.p, copyResult(f.res)
+		select {
+		case <-f.done:
+			return f.p, copyResult(f.res)
+		case <-ctx.Done():
+			return nil, failure(OutcomeCanceled, "the invocation was canceled while its code was prepared")
+		}
 	}
 	f := &flight{done: make(chan struct{})}
 	rt.flights[hash] = f
 	rt.flightMu.Unlock()
-	f.p, f.res = rt.build(c, hash)
+	// The bundle is shared: one caller giving up must not fail the others.
+	f.p, f.res = rt.build(context.WithoutCancel(ctx), c, hash)
 	rt.flightMu.Lock()
 	delete(rt.flights, hash)
+	if f.res != nil && cacheableFailure(f.res) {
+		rt.failures.Add(hash, &failed{res: f.res, expires: time.Now().Add(failureTTL)}, 1)
+	}
 	rt.flightMu.Unlock()
 	close(f.done)
 	return f.p, copyResult(f.res)
@@ -258,48 +280,22 @@ func copyResult(r *Result) *Result {
 	return &c
 }
 
-// build bundles c and caches the program under hash.
-func (rt *Runtime) build(c *Code, hash string) (*program, *Result) {
-	main := c.Modules[c.MainModule]
-	p := &program{Hash: hash, Name: c.MainModule}
-	if main.Kind == ModuleWasm {
-		p.Wasm = main.Data
-	} else {
-		mods := make([]bundle.Module, 0, len(c.Modules))
-		names := make([]string, 0, len(c.Modules))
-		for name := range c.Modules {
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		for _, name := range names {
-			m := c.Modules[name]
-			bm := bundle.Module{Name: name, Source: m.Source, Data: m.Data, JSON: m.JSON}
-			switch m.Kind {
-			case ModuleESM:
-				bm.Kind = bundle.ESM
-			case ModuleCommonJS:
-				bm.Kind = bundle.CommonJS
-			case ModuleText:
-				bm.Kind = bundle.Text
-			case ModuleData:
-				bm.Kind = bundle.Data
-			case ModuleJSON:
-				bm.Kind = bundle.JSON
-			case ModuleWasm:
-				bm.Kind = bundle.Wasm
-			}
-			mods = append(mods, bm)
-		}
-		out, err := bundle.Bundle(c.MainModule, mods)
-		if err != nil {
-			var be *bundle.Error
-			if errors.As(err, &be) {
-				return nil, exceptionResult("SyntaxError", be.Error(), fmt.Sprintf("at %s:%d:%d", be.File, be.Line, be.Column))
-			}
-			return nil, exceptionResult("Error", err.Error(), "")
-		}
-		p.Script = out.Script
-		p.Name = strings.TrimSuffix(path.Base(c.MainModule), path.Ext(c.MainModule)) + ".bundle.js"
+// build prepares c (in a sandbox worker when the runtime has them) and
+// caches the program under hash.
+func (rt *Runtime) build(ctx context.Context, c *Code, hash string) (*program, *Result) {
+	var p *program
+	var res *Result
+	switch main := c.Modules[c.MainModule]; {
+	case main.Kind == ModuleWasm:
+		// Compiled by the worker that runs it, under its limits.
+		p = &program{Hash: hash, Name: c.MainModule, Wasm: main.Data}
+	case rt.sandbox != nil:
+		p, res = rt.sandbox.prepare(ctx, c, hash, rt.opts.PrepareTimeout)
+	default:
+		p, res = bundleCode(c, hash)
+	}
+	if res != nil {
+		return nil, res
 	}
 	rt.programs.Add(hash, p, int64(len(p.Script)+len(p.Wasm)))
 	return p, nil

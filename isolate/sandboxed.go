@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"runtime/metrics"
 	"sync"
 	"time"
 
+	"github.com/warrenmesh/warren/internal/memtrim"
 	"github.com/warrenmesh/warren/isolate/internal/sandbox"
 )
 
@@ -62,7 +64,16 @@ func ServeWorker() error {
 		return err
 	}
 	defer e.close()
+	// A guest that used much of its memory, or a large preparation, leaves
+	// the heap at its peak until the next collection, which an idle worker
+	// may not run for minutes.
+	trimCtx, stopTrim := context.WithCancel(context.Background())
+	defer stopTrim()
+	go memtrim.Run(trimCtx, 2*time.Second, 64<<20)
 	return sandbox.Serve(func(ctx context.Context, req []byte, call func([]byte) ([]byte, error)) []byte {
+		if len(req) > 0 && req[0] == wirePrepare {
+			return servePrepare(req)
+		}
 		r, err := decodeExec(req)
 		if err != nil {
 			return encodeResult(failure(OutcomeInternalError, fmt.Sprintf("worker: bad request: %v", err)))
@@ -102,6 +113,7 @@ func ServeWorker() error {
 // sandboxed runs invocations in the pool's worker processes.
 type sandboxed struct {
 	pool *sandbox.Pool
+	log  *slog.Logger
 }
 
 func newSandboxed(opts Options) (*sandboxed, error) {
@@ -129,7 +141,7 @@ func newSandboxed(opts Options) (*sandboxed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("isolate: starting sandbox workers: %w", err)
 	}
-	return &sandboxed{pool: p}, nil
+	return &sandboxed{pool: p, log: opts.Logger}, nil
 }
 
 func (s *sandboxed) name() string { return string(Sandboxed) }
@@ -165,7 +177,7 @@ func (s *sandboxed) execute(ctx context.Context, r *execRequest, host hostFunc) 
 		return json.Marshal(rep)
 	})
 	if err != nil {
-		return crashResult(ctx, r, err)
+		return s.crashResult(ctx, r, err)
 	}
 	res, err := decodeResult(out)
 	if err != nil {
@@ -174,14 +186,17 @@ func (s *sandboxed) execute(ctx context.Context, r *execRequest, host hostFunc) 
 	return res
 }
 
-// crashResult maps a worker that died or was killed to an outcome.
-func crashResult(ctx context.Context, r *execRequest, err error) *Result {
+// crashResult maps a worker that died or was killed to an outcome. What
+// the worker printed (a Go stack trace, the host's paths) goes to the
+// node's log, never to the caller.
+func (s *sandboxed) crashResult(ctx context.Context, r *execRequest, err error) *Result {
 	var ce *sandbox.CrashError
 	if !errors.As(err, &ce) {
 		if ctx.Err() != nil {
-			return failure(OutcomeCanceled, "the invocation was canceled: "+err.Error())
+			return failure(OutcomeCanceled, "the invocation was canceled")
 		}
-		return failure(OutcomeInternalError, "sandbox: "+err.Error())
+		s.log.Warn("sandbox call failed", "code", r.Hash, "err", err)
+		return failure(OutcomeInternalError, "the sandbox failed to run the invocation")
 	}
 	cpuMsg := fmt.Sprintf("Worker exceeded its CPU time limit of %d ms", r.Limits.CPUMs)
 	memMsg := fmt.Sprintf("Worker exceeded its memory limit of %d MiB", r.Limits.MemoryMB)
@@ -196,5 +211,12 @@ func crashResult(ctx context.Context, r *execRequest, err error) *Result {
 	case ctx.Err() != nil:
 		return failure(OutcomeCanceled, "the invocation was canceled")
 	}
-	return failure(OutcomeInternalError, fmt.Sprintf("sandbox worker died (%s, exit %d %s): %s", ce.Reason, ce.ExitCode, ce.Signal, ce.Stderr))
+	s.log.Warn("sandbox worker died", "code", r.Hash, "reason", ce.Reason, "exit", ce.ExitCode, "signal", ce.Signal, "output", ce.Stderr)
+	msg := fmt.Sprintf("the sandbox worker running the invocation died (%s", ce.Reason)
+	if ce.Signal != "" {
+		msg += ", signal " + ce.Signal
+	} else if ce.ExitCode >= 0 {
+		msg += fmt.Sprintf(", exit status %d", ce.ExitCode)
+	}
+	return failure(OutcomeInternalError, msg+")")
 }

@@ -162,6 +162,16 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 		if m.Kind == CommonJS {
 			hasCJS = true
 		}
+		switch m.Kind {
+		case ESM, CommonJS:
+			if err := checkNesting(m.Name, m.Source, MaxNesting); err != nil {
+				return nil, err
+			}
+		case JSON:
+			if err := checkNesting(m.Name, string(m.JSON), MaxNesting); err != nil {
+				return nil, err
+			}
+		}
 		if (m.Kind == ESM || m.Kind == CommonJS) && !symbols && needsKnownSymbols(m.Source) {
 			symbols = true
 		}

@@ -1,0 +1,41 @@
+package memtrim
+
+import (
+	"runtime/debug"
+	"runtime/metrics"
+	"testing"
+)
+
+func released() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+var sink [][]byte
+
+func TestTrimAfterSpike(t *testing.T) {
+	debug.FreeOSMemory()
+	if Trim(64 << 20) {
+		t.Fatal("trimmed a heap without a spike")
+	}
+	// No collection while the spike builds: the test wants all of it dead at once.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	for range 256 {
+		sink = append(sink, make([]byte, 1<<20))
+	}
+	sink = nil
+	if e := Excess(); e < 192<<20 {
+		t.Fatalf("excess after dropping 256 MiB: %d MiB, want ≥ 192", e>>20)
+	}
+	before := released()
+	if !Trim(64 << 20) {
+		t.Fatal("did not trim after a 256 MiB spike")
+	}
+	if got := released() - before; got < 192<<20 {
+		t.Fatalf("released %d MiB, want ≥ 192", got>>20)
+	}
+	if e := Excess(); e > 64<<20 {
+		t.Fatalf("excess after trimming: %d MiB", e>>20)
+	}
+}

@@ -1,0 +1,223 @@
+package isolate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/warrenmesh/warren/internal/memtrim"
+	"github.com/warrenmesh/warren/isolate/internal/bundle"
+	"github.com/warrenmesh/warren/isolate/internal/sandbox"
+)
+
+// Preparing code (bundling it with esbuild) is work on hostile input like
+// running it: a module of deeply nested literals overflows esbuild's
+// stack, one of nested blocks grows its output with the square of the
+// depth, a huge one takes seconds of CPU. So a sandboxed runtime prepares
+// code in a worker process, under the worker's memory cap, a stack cap and a
+// deadline; the node only ever sees a bounded script or a failure.
+
+// DefaultPrepareTimeout bounds the preparation of one code object
+// (Options.PrepareTimeout). esbuild bundles 50 KB in about 20 ms here; a
+// module that needs more than this is far outside what Workers are.
+const DefaultPrepareTimeout = time.Second
+
+// prepareMaxStack is the goroutine stack a worker allows while it
+// prepares code (Go's default is 1 GB): a parser recursing without end
+// stops at this instead of at the worker's memory cap.
+const prepareMaxStack = 64 << 20
+
+// maxBundleBytes bounds a bundle by the size of its source: esbuild's
+// output grows with helpers and source maps, never by this much for real
+// code.
+func maxBundleBytes(sourceBytes int) int {
+	return min(8*sourceBytes+8<<20, sandbox.MaxFrameSize-64<<10)
+}
+
+// failureTTL is how long a preparation failure is remembered by code hash,
+// so the same bad code does not cost the work again.
+const failureTTL = 10 * time.Minute
+
+// failed is a remembered preparation failure.
+type failed struct {
+	res     *Result
+	expires time.Time
+}
+
+// bundleCode bundles a JavaScript code object into a program. It runs
+// where the limits apply: in a sandbox worker, or in the caller's process
+// for the in-process executor.
+func bundleCode(c *Code, hash string) (*program, *Result) {
+	mods := make([]bundle.Module, 0, len(c.Modules))
+	names := make([]string, 0, len(c.Modules))
+	size := 0
+	for name := range c.Modules {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		m := c.Modules[name]
+		size += len(m.Source) + len(m.Data) + len(m.JSON)
+		// bundle's kinds are the code object's, in the same order.
+		mods = append(mods, bundle.Module{Name: name, Kind: bundle.Kind(m.Kind), Source: m.Source, Data: m.Data, JSON: m.JSON})
+	}
+	out, err := bundle.Bundle(c.MainModule, mods)
+	if err != nil {
+		var be *bundle.Error
+		if errors.As(err, &be) {
+			name := "SyntaxError"
+			if strings.Contains(be.Text, "nests deeper than") {
+				name = "RangeError"
+			}
+			return nil, exceptionResult(name, be.Error(), fmt.Sprintf("at %s:%d:%d", be.File, be.Line, be.Column))
+		}
+		return nil, exceptionResult("Error", err.Error(), "")
+	}
+	if limit := maxBundleBytes(size); len(out.Script) > limit {
+		return nil, exceptionResult("RangeError", fmt.Sprintf("the bundled code is %d bytes, more than the %d allowed for %d bytes of source", len(out.Script), limit, size), "")
+	}
+	name := strings.TrimSuffix(path.Base(c.MainModule), path.Ext(c.MainModule)) + ".bundle.js"
+	return &program{Hash: hash, Name: name, Script: out.Script}, nil
+}
+
+// The prepare frames: the node sends wirePrepare, then the code object's
+// main module and modules; the worker answers prepOK with the program's
+// name and script, or prepFailed with an encoded Result.
+const (
+	wirePrepare byte = 0x50 // 'P': never a wireVersion
+	prepOK      byte = 0
+	prepFailed  byte = 1
+)
+
+func encodePrepare(c *Code) []byte {
+	size := 64
+	for name, m := range c.Modules {
+		size += len(name) + len(m.Source) + len(m.Data) + len(m.JSON) + 16
+	}
+	w := &wbuf{b: make([]byte, 0, size)}
+	w.b = append(w.b, wirePrepare)
+	w.str(c.MainModule)
+	w.uint(uint64(len(c.Modules)))
+	for _, name := range sortedKeys(c.Modules) {
+		m := c.Modules[name]
+		w.str(name)
+		w.uint(uint64(m.Kind))
+		w.str(m.Source)
+		w.bytes(m.Data)
+		w.bytes(m.JSON)
+	}
+	return w.b
+}
+
+func decodePrepare(b []byte) (*Code, error) {
+	if len(b) == 0 || b[0] != wirePrepare {
+		return nil, fmt.Errorf("%w: not a prepare frame", errWire)
+	}
+	r := &rbuf{b: b[1:]}
+	c := &Code{MainModule: r.str()}
+	n := r.n()
+	c.Modules = make(map[string]*Module, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		name := r.str()
+		kind := r.uint()
+		if kind > uint64(ModuleWasm) {
+			r.fail()
+			break
+		}
+		c.Modules[name] = &Module{Kind: ModuleKind(kind), Source: r.str(), Data: r.bytes(), JSON: r.bytes()}
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if len(r.b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", errWire, len(r.b))
+	}
+	return c, nil
+}
+
+// servePrepare is a worker's answer to a prepare frame. The stack cap
+// holds only while it runs: guest code has its own bound on recursion.
+func servePrepare(req []byte) []byte {
+	c, err := decodePrepare(req)
+	if err != nil {
+		return append([]byte{prepFailed}, encodeResult(failure(OutcomeInternalError, "worker: bad prepare request: "+err.Error()))...)
+	}
+	old := debug.SetMaxStack(prepareMaxStack)
+	p, res := bundleCode(c, "")
+	debug.SetMaxStack(old)
+	// esbuild's garbage for a large module is the worker's largest; give
+	// it back now rather than keep the worker at its peak.
+	defer memtrim.Trim(32 << 20)
+	if res != nil {
+		return append([]byte{prepFailed}, encodeResult(res)...)
+	}
+	w := &wbuf{b: make([]byte, 0, len(p.Script)+64)}
+	w.b = append(w.b, prepOK)
+	w.str(p.Name)
+	w.str(p.Script)
+	return w.b
+}
+
+// prepare bundles c in a sandbox worker.
+func (s *sandboxed) prepare(ctx context.Context, c *Code, hash string, timeout time.Duration) (*program, *Result) {
+	out, err := s.pool.Call(ctx, encodePrepare(c), sandbox.CallOptions{Deadline: time.Now().Add(timeout)}, nil)
+	if err != nil {
+		return nil, s.prepareCrash(ctx, err, timeout)
+	}
+	if len(out) > 0 && out[0] == prepFailed {
+		res, err := decodeResult(out[1:])
+		if err != nil {
+			return nil, failure(OutcomeInternalError, fmt.Sprintf("decoding the worker's preparation: %v", err))
+		}
+		return nil, res
+	}
+	r := &rbuf{b: out}
+	if len(out) == 0 || out[0] != prepOK {
+		r.fail()
+	} else {
+		r.b = out[1:]
+	}
+	p := &program{Hash: hash, Name: r.str(), Script: r.str()}
+	if r.err != nil || len(r.b) != 0 {
+		return nil, failure(OutcomeInternalError, "decoding the worker's preparation: malformed frame")
+	}
+	return p, nil
+}
+
+// prepareCrash names what ended a preparation whose worker died or was
+// killed. The worker's own output stays in the node's log.
+func (s *sandboxed) prepareCrash(ctx context.Context, err error, timeout time.Duration) *Result {
+	var ce *sandbox.CrashError
+	if errors.As(err, &ce) && ce.Reason != "deadline" {
+		s.log.Info("a preparation ended its sandbox worker", "reason", ce.Reason, "exit", ce.ExitCode, "output", ce.Stderr)
+	}
+	switch {
+	case errors.Is(err, sandbox.ErrTooLarge):
+		return exceptionResult("RangeError", "the code is too large to prepare", "")
+	case !errors.As(err, &ce):
+		if ctx.Err() != nil {
+			return failure(OutcomeCanceled, "the invocation was canceled while its code was prepared")
+		}
+		return failure(OutcomeInternalError, "preparing the code: the sandbox failed")
+	case ce.Reason == "deadline":
+		return exceptionResult("Error", fmt.Sprintf("preparing the code took longer than %v: it is too large or too complex", timeout), "")
+	case ce.MemoryExceeded:
+		return exceptionResult("RangeError", "preparing the code exceeded the sandbox's memory limit: it is too large or too complex", "")
+	case strings.Contains(ce.Stderr, "stack overflow") || strings.Contains(ce.Stderr, "stack exceeds"):
+		return exceptionResult("RangeError", "the code is nested too deeply to prepare", "")
+	case ctx.Err() != nil:
+		return failure(OutcomeCanceled, "the invocation was canceled while its code was prepared")
+	}
+	return failure(OutcomeInternalError, "preparing the code: the sandbox worker crashed")
+}
+
+// cacheableFailure reports whether a preparation failure describes the code
+// itself (and so will recur for the same hash), rather than this moment.
+func cacheableFailure(res *Result) bool {
+	return res.Outcome == OutcomeException
+}

@@ -1,0 +1,92 @@
+package isolate
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// hostilePreparations is code built to break bundling rather than
+// running: each must end with a clear outcome, fast, and leave the
+// runtime serving.
+func hostilePreparations() []struct {
+	name string
+	code *Code
+	want string // in the exception's name + message
+} {
+	handler := func(expr string) string {
+		return "export default { fetch() { return new Response(String(" + expr + ")) } }"
+	}
+	nest := func(open, close, mid string, n int) string {
+		return strings.Repeat(open, n) + mid + strings.Repeat(close, n)
+	}
+	many := &Code{MainModule: "main.js", Modules: map[string]*Module{}}
+	var imports strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&imports, "import m%d from './m%d.js';\n", i, i)
+		many.Modules[fmt.Sprintf("m%d.js", i)] = &Module{Kind: ModuleESM, Source: fmt.Sprintf("export default %d;", i)}
+	}
+	many.Modules["main.js"] = &Module{Kind: ModuleESM, Source: imports.String() + handler("m0 + m1999")}
+	huge := "export default { fetch() { return new Response('x') } };\n" + strings.Repeat("var a = [1,2,3,4,5,6,7,8,9,10].map(x => x * 2 + Math.max(x, 3));\n", 30<<20/64)
+	return []struct {
+		name string
+		code *Code
+		want string
+	}{
+		{"arrays 250k deep", js("main.js", handler(nest("[", "]", "1", 250000))), "RangeError: main.js:1:"},
+		{"objects 100k deep", js("main.js", handler(nest("{a:", "}", "1", 100000))), "nests deeper than"},
+		{"parentheses 200k deep", js("main.js", handler(nest("(", ")", "1", 200000))), "nests deeper than"},
+		{"templates 50k deep", js("main.js", handler(nest("`${", "}`", "1", 50000))), "nests deeper than"},
+		{"blocks 20k deep", js("main.js", nest("if(1){", "}", "", 20000)+handler("1")), "nests deeper than"},
+		{"json 100k deep", &Code{MainModule: "main.js", Modules: map[string]*Module{
+			"main.js": {Kind: ModuleESM, Source: "import d from './d.json';\n" + handler("d")},
+			"d.json":  {Kind: ModuleJSON, JSON: []byte(nest("[", "]", "", 100000))},
+		}}, "nests deeper than"},
+		{"arrows 100k deep", js("main.js", handler(strings.Repeat("x=>", 100000)+"1")), "RangeError"},
+		{"unary 300k deep", js("main.js", handler(strings.Repeat("!", 300000)+"1")), "RangeError"},
+		{"ifs without braces 20k deep", js("main.js", strings.Repeat("if(1)", 20000)+"1;\n"+handler("1")), ""},
+		{"30 MB module", js("main.js", huge), "Error: preparing the code took longer than"},
+		{"import cycle", js("main.js", "import b from './b.js'; export const a = 1;\n"+handler("b"), "b.js", "import {a} from './main.js'; export default a + 1;"), ""},
+		{"2000 modules", many, ""},
+	}
+}
+
+func TestHostilePreparation(t *testing.T) {
+	rt := testRuntime(t, Sandboxed)
+	hello := js("main.js", "export default { fetch() { return new Response('hi') } }")
+	for _, tc := range hostilePreparations() {
+		start := time.Now()
+		res := run(t, rt, tc.code, nil)
+		took := time.Since(start)
+		t.Logf("%s: %s in %v %s %v", tc.name, res.Outcome, took.Round(time.Millisecond), res.Error, res.Exceptions)
+		// The preparation deadline is 1 s; the rest is slack for a loaded
+		// machine under -race.
+		if took > 2500*time.Millisecond {
+			t.Errorf("%s: took %v", tc.name, took)
+		}
+		switch {
+		case res.Outcome == OutcomeOK:
+		case res.Outcome == OutcomeException && len(res.Exceptions) == 1:
+			e := res.Exceptions[0]
+			if got := e.Name + ": " + e.Message; !strings.Contains(got, tc.want) {
+				t.Errorf("%s: exception %q, want it to contain %q", tc.name, got, tc.want)
+			}
+		default:
+			t.Errorf("%s: outcome %s (%s), want ok or one exception", tc.name, res.Outcome, res.Error)
+		}
+		if r := run(t, rt, hello, nil); r.Outcome != OutcomeOK {
+			t.Fatalf("after %s, hello: %s %s", tc.name, r.Outcome, r.Error)
+		}
+		if res.Outcome != OutcomeException {
+			continue
+		}
+		// The failure is remembered by code hash: no second preparation.
+		start = time.Now()
+		again := run(t, rt, tc.code, nil)
+		if took := time.Since(start); took > 100*time.Millisecond || again.Outcome != res.Outcome ||
+			len(again.Exceptions) != 1 || again.Exceptions[0].Message != res.Exceptions[0].Message {
+			t.Errorf("%s again: %s %v in %v, want the same failure at once", tc.name, again.Outcome, again.Exceptions, took)
+		}
+	}
+}
