@@ -28,12 +28,15 @@ type program struct {
 // a sandbox worker receives): code by hash only, fetched with a "code" host
 // call on a cache miss.
 type execRequest struct {
-	Hash     string                     `json:"hash"`
-	Wasm     bool                       `json:"wasm,omitempty"`
-	Request  *Request                   `json:"request"`
-	Env      map[string]json.RawMessage `json:"env,omitempty"`
-	Bindings map[string]Binding         `json:"bindings,omitempty"`
-	Limits   Limits                     `json:"limits"`
+	Hash string `json:"hash"`
+	Wasm bool   `json:"wasm,omitempty"`
+	// Deterministic seeds a WASI command's random_get from the code hash
+	// (compatibility flag DeterministicRandomFlag).
+	Deterministic bool                       `json:"deterministic,omitempty"`
+	Request       *Request                   `json:"request"`
+	Env           map[string]json.RawMessage `json:"env,omitempty"`
+	Bindings      map[string]Binding         `json:"bindings,omitempty"`
+	Limits        Limits                     `json:"limits"`
 }
 
 // engine runs invocations where the guest runs: in the node's process
@@ -140,7 +143,7 @@ func (e *engine) executeWasm(ctx context.Context, r *execRequest, host hostFunc)
 	}
 	in := wasmrun.Input{
 		Hash: r.Hash, Stdin: r.Request.Body, Args: []string{"worker.wasm"}, Env: env,
-		MemoryLimitBytes: r.Limits.memoryBytes(), Seed: seedOf(r.Hash), RunTimeout: limit,
+		MemoryLimitBytes: r.Limits.memoryBytes(), Deterministic: r.Deterministic, Seed: seedOf(r.Hash), RunTimeout: limit,
 	}
 	out, err := e.wasm.Run(ctx, in)
 	if errors.Is(err, wasmrun.ErrNotCached) {
@@ -200,8 +203,8 @@ func tail(b []byte, n int) string {
 	return strings.TrimSpace(string(b))
 }
 
-// seedOf derives the WASI random seed from the code hash: deterministic per
-// program, as the fake clock is.
+// seedOf derives the WASI random seed from the code hash, for the
+// deterministic mode: the same per program, as the fake clock is.
 func seedOf(hash string) int64 {
 	var s int64
 	for i := 0; i < len(hash) && i < 16; i++ {

@@ -107,6 +107,11 @@ type executor interface {
 	name() string
 }
 
+// DeterministicRandomFlag is the compatibility flag that makes a WASI
+// command's random_get repeat: a stream seeded from the code hash, the same
+// on every call. Without it each call draws from the OS's CSPRNG.
+const DeterministicRandomFlag = "wasi_deterministic_random"
+
 // failureCacheSize is the number of preparation failures remembered.
 const failureCacheSize = 1024
 
@@ -226,7 +231,8 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation) *Result {
 		return d.call(ctx, hc)
 	}
 	return rt.exec.execute(ctx, &execRequest{
-		Hash: p.Hash, Wasm: p.Wasm != nil, Request: req, Env: c.Env,
+		Hash: p.Hash, Wasm: p.Wasm != nil, Deterministic: slices.Contains(c.CompatibilityFlags, DeterministicRandomFlag),
+		Request: req, Env: c.Env,
 		Bindings: inv.Bindings, Limits: limits,
 	}, hf)
 }

@@ -19,7 +19,8 @@ var (
 )
 
 // echoModule builds a Go WASI command that echoes stdin (upper-cased when
-// SHOUT is set in env) and fails with exit 3 on input "fail".
+// SHOUT is set in env), fails with exit 3 on input "fail" and prints 16
+// random bytes in hex on input "rand".
 func echoModule(t *testing.T) []byte {
 	t.Helper()
 	echoOnce.Do(func() {
@@ -32,6 +33,7 @@ func echoModule(t *testing.T) []byte {
 		src := `package main
 
 import (
+	"crypto/rand"
 	"fmt"
 	"io"
 	"os"
@@ -41,6 +43,12 @@ import (
 func main() {
 	b, _ := io.ReadAll(os.Stdin)
 	s := string(b)
+	if s == "rand" {
+		r := make([]byte, 16)
+		rand.Read(r)
+		fmt.Printf("%x", r)
+		return
+	}
 	if s == "fail" {
 		fmt.Fprintln(os.Stderr, "asked to fail")
 		os.Exit(3)
@@ -101,5 +109,25 @@ func TestWasmEcho(t *testing.T) {
 				t.Fatalf("non-zero exit: %s %+v", res.Outcome, res.Exceptions)
 			}
 		})
+	}
+}
+
+// A WASI command's random_get comes from the OS's CSPRNG on every call,
+// unless the code asks for the deterministic stream.
+func TestWasmRandom(t *testing.T) {
+	rt := testRuntime(t, Sandboxed)
+	draw := func(flags ...string) string {
+		c := &Code{MainModule: "m.wasm", Modules: map[string]*Module{"m.wasm": {Kind: ModuleWasm, Data: echoModule(t)}}, CompatibilityFlags: flags}
+		res := run(t, rt, c, &Request{Method: "POST", Body: []byte("rand")})
+		if res.Outcome != OutcomeOK || len(res.Response.Body) != 32 {
+			t.Fatalf("rand: %s %s %+v", res.Outcome, res.Error, res.Response)
+		}
+		return string(res.Response.Body)
+	}
+	if a, b := draw(), draw(); a == b {
+		t.Errorf("two calls drew the same random bytes %s", a)
+	}
+	if a, b := draw(DeterministicRandomFlag), draw(DeterministicRandomFlag); a != b {
+		t.Errorf("with %s, two calls drew %s and %s", DeterministicRandomFlag, a, b)
 	}
 }

@@ -131,6 +131,7 @@ func encodeExec(x *execRequest) ([]byte, error) {
 	w.b = append(w.b, wireVersion)
 	w.str(x.Hash)
 	w.bool(x.Wasm)
+	w.bool(x.Deterministic)
 	w.str(x.Request.Method)
 	w.str(x.Request.URL)
 	w.strMap(x.Request.Headers)
@@ -165,6 +166,7 @@ func decodeExec(b []byte) (*execRequest, error) {
 	x := &execRequest{Request: &Request{}}
 	x.Hash = r.str()
 	x.Wasm = r.bool()
+	x.Deterministic = r.bool()
 	x.Request.Method = r.str()
 	x.Request.URL = r.str()
 	x.Request.Headers = r.strMap()

@@ -3,11 +3,13 @@ package wasmrun
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -234,8 +236,12 @@ type Input struct {
 	Args             []string          // argv (argv[0] = module name); empty = ["main.wasm"]
 	Env              map[string]string // WASI environ (sorted by key)
 	MemoryLimitBytes int64             // cap on linear memory, rounded down to 64 KiB pages; 0 = no cap beyond wazero's
-	Seed             int64             // seed of the random_get stream
-	StdoutLimit      int               // bytes; beyond it the call fails with ErrOutputTooLarge; 0 = 16 MiB
+	// Deterministic makes random_get a ChaCha8 stream seeded from Seed, the
+	// same on every run; otherwise it reads the operating system's CSPRNG,
+	// so a guest's keys are unpredictable.
+	Deterministic bool
+	Seed          int64
+	StdoutLimit   int // bytes; beyond it the call fails with ErrOutputTooLarge; 0 = 16 MiB
 	// RunTimeout, when positive, bounds the run of _start only: compiling a
 	// module the first time is the host's cost, not the guest's.
 	RunTimeout time.Duration
@@ -326,7 +332,7 @@ func (e *Engine) Run(ctx context.Context, in Input) (*Output, error) {
 		WithStdin(bytes.NewReader(in.Stdin)).
 		WithStdout(stdout).
 		WithStderr(stderr).
-		WithRandSource(seededRand(in.Seed))
+		WithRandSource(randSource(in))
 	if len(in.Args) > 0 {
 		cfg = cfg.WithArgs(in.Args...)
 	} else {
@@ -574,6 +580,13 @@ func (w *limitWriter) Write(p []byte) (int, error) {
 	w.overflow = true
 	w.onOverflow()
 	return room, ErrOutputTooLarge
+}
+
+func randSource(in Input) io.Reader {
+	if in.Deterministic {
+		return seededRand(in.Seed)
+	}
+	return crand.Reader
 }
 
 func seededRand(seed int64) *rand.ChaCha8 {

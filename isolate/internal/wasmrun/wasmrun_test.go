@@ -494,7 +494,7 @@ func TestGoNoFilesystem(t *testing.T) {
 
 func TestGoRandomIsSeeded(t *testing.T) {
 	get := func(seed int64) string {
-		out, err := goRun(t, t.Context(), Input{Args: []string{"guest", "rand"}, Seed: seed})
+		out, err := goRun(t, t.Context(), Input{Args: []string{"guest", "rand"}, Deterministic: true, Seed: seed})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -506,6 +506,19 @@ func TestGoRandomIsSeeded(t *testing.T) {
 	}
 	if a1 == b {
 		t.Fatalf("different seeds, same random: %q", a1)
+	}
+}
+
+func TestGoRandomIsUnpredictable(t *testing.T) {
+	get := func() string {
+		out, err := goRun(t, t.Context(), Input{Args: []string{"guest", "rand"}, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out.Stdout)
+	}
+	if a, b := get(), get(); a == b || a == "" {
+		t.Fatalf("two runs drew the same random bytes: %q", a)
 	}
 }
 
