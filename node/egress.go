@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -100,11 +101,7 @@ func (e *Egress) Fetch(ctx context.Context, r *isolate.Request) (*isolate.Respon
 	}
 	resp, err := e.client.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, err
+		return nil, guestSafe(err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxEgressBody+1))
@@ -119,6 +116,44 @@ func (e *Egress) Fetch(ctx context.Context, r *isolate.Request) (*isolate.Respon
 		h[strings.ToLower(k)] = strings.Join(vs, ", ")
 	}
 	return &isolate.Response{Status: resp.StatusCode, Headers: h, Body: b}, nil
+}
+
+// guestSafe rewrites an error of the HTTP client for guest code: the
+// guest learns what failed and for which address it asked, never the
+// host's resolver, local addresses or ports.
+func guestSafe(err error) error {
+	var dns *net.DNSError
+	var op *net.OpError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return errors.New("the request timed out")
+	case errors.Is(err, context.Canceled):
+		return errors.New("the request was canceled")
+	case errors.As(err, &dns):
+		why := "the lookup failed"
+		switch {
+		case dns.IsNotFound:
+			why = "no such host"
+		case dns.IsTimeout:
+			why = "the lookup timed out"
+		}
+		return fmt.Errorf("lookup %s: %s", dns.Name, why)
+	case errors.As(err, &op):
+		msg := op.Op + " " + op.Net
+		if op.Addr != nil && op.Op == "dial" {
+			msg += " " + op.Addr.String()
+		}
+		inner := op.Err
+		if se, ok := inner.(*os.SyscallError); ok {
+			inner = se.Err
+		}
+		return fmt.Errorf("%s: %w", msg, inner)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // ErrNoKV is returned for KV bindings on a runtime without storage.
