@@ -1,6 +1,7 @@
 // Command bench runs warren's benchmarks and writes bench/results.json: a
-// list of {"name","unit","value","p50","p99","n"} rows (DESIGN.md §6), plus
-// a table on stdout. `make bench` runs it; `make soak` runs the long soak.
+// list of {"name","unit","value","p50","p99","n"} rows (README.md,
+// Performance), plus a table on stdout. `make bench` runs it; `make soak`
+// runs the long soak.
 package main
 
 import (

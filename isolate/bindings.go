@@ -7,7 +7,7 @@ import (
 	"fmt"
 )
 
-// Binding says what a name in env reaches (DESIGN.md §3.3): exactly one of
+// Binding says what a name in env reaches (docs/http-api.md): exactly one of
 // its fields is set.
 type Binding struct {
 	// KV names a KV namespace.

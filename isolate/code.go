@@ -14,7 +14,7 @@ import (
 	"strings"
 )
 
-// Size limits of a code object (DESIGN.md §3.1).
+// Size limits of a code object (docs/code-object.md).
 const (
 	// MaxCodeBytes caps the summed size of all modules.
 	MaxCodeBytes = 64 << 20
@@ -134,7 +134,7 @@ func (m Module) MarshalJSON() ([]byte, error) {
 	return nil, fmt.Errorf("unknown module kind %d", m.Kind)
 }
 
-// Code is the code object of DESIGN.md §3.1: the same shape as Cloudflare's WorkerCode.
+// Code is the code object of docs/code-object.md: the same shape as Cloudflare's WorkerCode.
 // A Code returned by DecodeCode is validated and remembers its hash: treat it
 // as read-only (it may be shared between concurrent invocations).
 type Code struct {

@@ -1,7 +1,7 @@
 // Package isolate runs one invocation of guest code — a JavaScript or
 // TypeScript Worker (goja, bundled by esbuild) or a WASI command (wazero) —
 // in a fresh isolate under enforced CPU, memory, wall-time and subrequest
-// limits, and returns the result contract of DESIGN.md §3.2.
+// limits, and returns the result contract of docs/result.md.
 //
 // A Runtime prepares code once per hash (bundling, with inline source maps so
 // exception stacks name the author's files and lines) and hands each call to

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Limits bound one invocation (DESIGN.md §3.1). A zero field means "the default".
+// Limits bound one invocation (docs/code-object.md). A zero field means "the default".
 type Limits struct {
 	// CPUMs is the CPU time the guest may use, in milliseconds (default 1000).
 	CPUMs int64 `json:"cpuMs,omitempty"`

@@ -11,7 +11,7 @@ import (
 	"unicode/utf8"
 )
 
-// Outcome is how an invocation ended; the names are Cloudflare's (DESIGN.md §3.2).
+// Outcome is how an invocation ended; the names are Cloudflare's (docs/result.md).
 type Outcome string
 
 // Outcomes.
@@ -162,7 +162,7 @@ type Telemetry struct {
 	Executor string `json:"executor,omitempty"`
 }
 
-// Result is the outcome of one invocation (DESIGN.md §3.2).
+// Result is the outcome of one invocation (docs/result.md).
 type Result struct {
 	Outcome    Outcome     `json:"outcome"`
 	Response   *Response   `json:"response,omitempty"`

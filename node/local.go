@@ -43,11 +43,11 @@ func NewLocal(o LocalOptions) (*isolate.Runtime, error) {
 
 // The contract types, for the binary's commands (cmd imports node only).
 type (
-	// Code is the code object (DESIGN.md §3.1).
+	// Code is the code object (docs/code-object.md).
 	Code = isolate.Code
 	// Request is a Worker's HTTP request.
 	Request = isolate.Request
-	// Result is the result contract (DESIGN.md §3.2).
+	// Result is the result contract (docs/result.md).
 	Result = isolate.Result
 	// Limits bound an invocation.
 	Limits = isolate.Limits

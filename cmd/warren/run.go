@@ -109,7 +109,7 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 	}
 	f := c.Flags()
 	f.StringVar(&nodeURL, "node", "", "submit to this node's API (default $WARREN_NODE; none: embedded runtime)")
-	f.BoolVar(&asJSON, "json", false, "print the whole result (DESIGN.md §3.2) as JSON")
+	f.BoolVar(&asJSON, "json", false, "print the whole result (docs/result.md) as JSON")
 	f.StringVarP(&method, "request", "X", "GET", "request method")
 	f.StringArrayVarP(&headers, "header", "H", nil, "request header 'Name: value' (repeatable)")
 	f.StringVarP(&data, "data", "d", "", "request body; @FILE reads a file, @- standard input (implies POST)")

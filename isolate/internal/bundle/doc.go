@@ -1,5 +1,5 @@
-// Package bundle turns the modules of a code object (DESIGN.md §3.1) into one
-// classic script that goja can run, with esbuild's Go API.
+// Package bundle turns the modules of a code object (docs/code-object.md)
+// into one classic script that goja can run, with esbuild's Go API.
 //
 // # Resolution
 //
