@@ -18,6 +18,12 @@ import (
 const (
 	// MaxCodeBytes caps the summed size of all modules.
 	MaxCodeBytes = 64 << 20
+	// MaxScriptBytes caps the summed source of the JavaScript and
+	// TypeScript modules: they are bundled before they run, and bundling
+	// (about 4 MB/s of real code here) has a deadline of its own
+	// (DefaultPrepareTimeout). Text, JSON, data and wasm modules count
+	// towards MaxCodeBytes only.
+	MaxScriptBytes = 8 << 20
 	// MaxEnvBytes caps the JSON size of env.
 	MaxEnvBytes = 1 << 20
 	// MaxModules caps the number of modules in one code object.
@@ -238,7 +244,7 @@ func (c *Code) Validate() error {
 	if len(c.Modules) > MaxModules {
 		return &CodeError{Field: "modules", Err: fmt.Errorf("%d modules exceed the limit of %d", len(c.Modules), MaxModules)}
 	}
-	total := 0
+	total, script := 0, 0
 	for name, m := range c.Modules {
 		field := fmt.Sprintf("modules[%q]", name)
 		if m == nil {
@@ -249,6 +255,7 @@ func (c *Code) Validate() error {
 		}
 		total += m.size()
 		if m.Kind == ModuleESM || m.Kind == ModuleCommonJS {
+			script += len(m.Source)
 			switch ext := path.Ext(name); ext {
 			case ".wasm":
 				return &CodeError{Field: field, Err: errors.New("a .wasm module must be given as {\"wasm\": <base64>}")}
@@ -257,6 +264,9 @@ func (c *Code) Validate() error {
 	}
 	if total > MaxCodeBytes {
 		return &CodeError{Field: "modules", Err: fmt.Errorf("code of %d bytes exceeds the limit of %d bytes (64 MiB)", total, MaxCodeBytes)}
+	}
+	if script > MaxScriptBytes {
+		return &CodeError{Field: "modules", Err: fmt.Errorf("JavaScript and TypeScript source of %d bytes exceeds the limit of %d bytes (8 MiB)", script, MaxScriptBytes)}
 	}
 	main, ok := c.Modules[c.MainModule]
 	if !ok {

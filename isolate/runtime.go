@@ -275,6 +275,15 @@ func (rt *Runtime) prepare(ctx context.Context, c *Code) (*program, *Result) {
 	return f.p, copyResult(f.res)
 }
 
+// PrepareFailed reports whether preparing c failed in a way that will
+// recur: the node drops such code from its caches rather than hold it.
+func (rt *Runtime) PrepareFailed(c *Code) bool {
+	rt.flightMu.Lock()
+	defer rt.flightMu.Unlock()
+	_, ok := rt.failures.Get(c.Hash())
+	return ok
+}
+
 // copyResult gives each caller sharing a bundling failure its own result
 // (callers fill in telemetry).
 func copyResult(r *Result) *Result {

@@ -70,7 +70,9 @@ func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, n.route(r.Context(), inv, req))
+	res := n.route(r.Context(), inv, req)
+	n.forgetFailed(req.key, inv, res)
+	writeJSON(w, http.StatusOK, res)
 }
 
 // parseRun reads and validates a POST /v1/run body. Every error is an

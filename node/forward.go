@@ -230,6 +230,7 @@ func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 	announce := time.AfterFunc(announceAfter, func() { fc.announce(fwdStarted) })
 	res := n.runHere(ctx, inv)
 	announce.Stop()
+	n.forgetFailed(raw.key, inv, res)
 	out, _ := res.MarshalBinary()
 	if err := fc.sendResult(out); err != nil {
 		n.log.Debug("forward: returning the result", "peer", from.Name, "err", err)

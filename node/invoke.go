@@ -268,3 +268,12 @@ func (n *Node) waitSlot(d time.Duration) bool {
 		return false
 	}
 }
+
+// forgetFailed drops code whose preparation failed from the code cache:
+// the runtime remembers the failure by hash, and hostile code (up to
+// 64 MiB a time) must not stay resident after its call.
+func (n *Node) forgetFailed(key [32]byte, inv *isolate.Invocation, res *isolate.Result) {
+	if res.Outcome == isolate.OutcomeException && n.rt.PrepareFailed(inv.Code) {
+		n.codes.Remove(key)
+	}
+}

@@ -9,9 +9,11 @@ import (
 	"runtime/pprof"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/warrenmesh/warren/internal/memtrim"
 	"github.com/warrenmesh/warren/node"
 )
 
@@ -69,6 +71,9 @@ uses DATA/secret, creating it on first start.`,
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "warren node %s: API %s, mesh %s\n", n.Name(), n.APIURL(), n.Mesh().Addr())
+			// After a burst (large bodies, many code objects) an idle node
+			// would keep its peak heap for minutes.
+			go memtrim.Run(ctx, memtrimInterval, memtrimExcess)
 			<-ctx.Done()
 			stop() // a second signal ends the process at once
 			drain := cfg.DrainTimeout
@@ -97,6 +102,13 @@ uses DATA/secret, creating it on first start.`,
 	_ = f.MarkHidden("cpuprofile")
 	return c
 }
+
+// A node gives memory back once its heap holds more than memtrimExcess
+// beyond its live data, checking every memtrimInterval.
+const (
+	memtrimInterval = 2 * time.Second
+	memtrimExcess   = 32 << 20
+)
 
 // nodeProcs gives the node's own Go work (HTTP, QUIC, gossip, routing) half
 // the CPUs, unless GOMAXPROCS says otherwise: guests run in the sandbox
