@@ -245,7 +245,22 @@ var benchmarks = []benchmark{
 			return nil, err
 		}
 		p50, p99 := latencies(d)
-		return []Row{{Name: "isolate/50KB bundle fresh isolate, code cached (sandbox)", Unit: "ms", Value: p50, P50: p50, P99: p99, N: len(d), Target: "p50 <= 2.5 ms"}}, nil
+		rows := []Row{{Name: "isolate/50KB bundle fresh isolate, code cached (sandbox)", Unit: "ms", Value: p50, P50: p50, P99: p99, N: len(d), Target: "p50 <= 2.5 ms"}}
+		// Each call a new code hash: bundling in a worker, compiling and
+		// running it.
+		d = d[:0]
+		for i := range 60 {
+			c := bundle50K()
+			c.Modules["main.js"].Source += fmt.Sprintf("// variant %d\n", i)
+			t, err := serial(rt, c, 1)
+			if err != nil {
+				return nil, err
+			}
+			d = append(d, t...)
+		}
+		p50, p99 = latencies(d)
+		rows = append(rows, Row{Name: "isolate/50KB bundle, first call of new code (preparation in a sandbox worker included)", Unit: "ms", Value: p50, P50: p50, P99: p99, N: len(d), Target: "report"})
+		return rows, nil
 	}},
 	{"isolate/wasm", func() ([]Row, error) {
 		var rows []Row

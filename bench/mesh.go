@@ -138,38 +138,12 @@ func init() {
 // `warren node` process, as users run it, driven by wrk (a load generator in
 // its own process) when it is installed, else by Go clients.
 func benchHTTP() ([]Row, error) {
-	bin, err := warrenBinary()
+	url, _, stop, err := startNodeProcess()
 	if err != nil {
 		return nil, err
 	}
-	dir, _ := os.MkdirTemp("", "warren-bench")
-	defer os.RemoveAll(dir)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	api := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(bin, "node", "--data", dir, "--listen", "127.0.0.1:0", "--api", api)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	defer func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-	}()
-	url, cl := "http://"+api, httpClient()
-	if _, err := poll(20*time.Second, func() bool {
-		resp, err := cl.Get(url + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil && resp.StatusCode == 200
-	}); err != nil {
-		return nil, fmt.Errorf("warren node did not come up: %v: %s", err, logs.String())
-	}
+	defer stop()
+	cl := httpClient()
 	for i := 0; i < 500; i++ {
 		if err := httpRun(cl, url); err != nil {
 			return nil, err
@@ -206,6 +180,45 @@ func benchHTTP() ([]Row, error) {
 		{Name: serialName + ", Go client", Unit: "ms", Value: p50, P50: p50, P99: p99, N: len(d), Target: "p50 <= 0.2 ms, p99 <= 3 ms"},
 		{Name: rateName + ", Go clients", Unit: "inv/s", Value: rate, N: n, Target: ">= 10000/s"},
 	}, nil
+}
+
+// startNodeProcess starts a `warren node` process (built by make build) on
+// free loopback ports and waits until its API answers.
+func startNodeProcess() (url string, pid int, stop func(), err error) {
+	bin, err := warrenBinary()
+	if err != nil {
+		return "", 0, nil, err
+	}
+	dir, _ := os.MkdirTemp("", "warren-bench")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", 0, nil, err
+	}
+	api := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, "node", "--data", dir, "--listen", "127.0.0.1:0", "--api", api)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		return "", 0, nil, err
+	}
+	stop = func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		os.RemoveAll(dir)
+	}
+	url, cl := "http://"+api, httpClient()
+	if _, err := poll(20*time.Second, func() bool {
+		resp, err := cl.Get(url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == 200
+	}); err != nil {
+		stop()
+		return "", 0, nil, fmt.Errorf("warren node did not come up: %v: %s", err, logs.String())
+	}
+	return url, cmd.Process.Pid, stop, nil
 }
 
 // warrenBinary finds the warren binary that `make build` wrote.
