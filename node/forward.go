@@ -128,7 +128,14 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 	}
 	_ = s.SetReadDeadline(answerBy.Add(time.Duration(len(body)) * time.Second / (8 << 20)))
 	failed := func(err error) *isolate.Result {
-		res := internalError(fmt.Sprintf("node %s failed during the invocation: %v", peer, err))
+		// A transport error names addresses and sockets: the node's log
+		// keeps it, the caller learns which peer failed and how.
+		n.log.Info("forward: the peer failed during the invocation", "peer", peer, "err", err)
+		why := "the connection to it was lost"
+		if errors.Is(err, errPeerProtocol) {
+			why = err.Error()
+		}
+		res := internalError(fmt.Sprintf("node %s failed during the invocation: %s", peer, why))
 		if ctx.Err() != nil {
 			res.Outcome, res.Error = isolate.OutcomeCanceled, "canceled while running on "+peer
 		}
@@ -168,7 +175,7 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 			}
 			var result isolate.Result
 			if err := result.UnmarshalBinary(out); err != nil {
-				return failed(fmt.Errorf("an unreadable result: %w", err)), true, false
+				return failed(fmt.Errorf("%w: an unreadable result", errPeerProtocol)), true, false
 			}
 			result.Telemetry.Hops = append([]string{n.id.Name}, result.Telemetry.Hops...)
 			// Close both sides cleanly: our FIN, then the peer's (which
@@ -183,7 +190,7 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 				n.log.Warn("forward: bad answer", "peer", peer, "byte", msg)
 				return nil, false, false
 			}
-			return failed(fmt.Errorf("unexpected message %q", msg)), true, false
+			return failed(fmt.Errorf("%w: unexpected message %q", errPeerProtocol, msg)), true, false
 		}
 		if !started {
 			started = true
@@ -193,6 +200,10 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 		}
 	}
 }
+
+// errPeerProtocol marks a peer that answered what the protocol does not
+// allow (as opposed to a lost connection).
+var errPeerProtocol = errors.New("it broke the forwarding protocol")
 
 // serveForward runs an invocation a peer forwarded, here or not at all: a
 // forwarded invocation is never forwarded again.
