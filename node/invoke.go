@@ -54,10 +54,14 @@ func newCodeCache() *codeCache { return sizedlru.New[[32]byte, *isolate.Code](25
 // errCodeMissing: a CodeRef this node holds no code for.
 var errCodeMissing = errors.New("node: no code under this codeRef")
 
-// decode validates a run request into an invocation. Decoded code objects
-// are cached by the hash of their JSON (agents resend the same code), and
-// shared: nothing downstream mutates a Code.
+// decode validates a run request into an invocation: the API's, a peer's
+// and an embedder's alike. Decoded code objects are cached by the hash of
+// their JSON (agents resend the same code), and shared: nothing downstream
+// mutates a Code.
 func (r *RunRequest) decode(cache *codeCache) (*isolate.Invocation, error) {
+	if err := validateRequest(r.Request); err != nil {
+		return nil, err
+	}
 	var key [32]byte
 	switch {
 	case len(r.Code) > 0:
