@@ -57,19 +57,26 @@ func (n *Node) routes() http.Handler {
 }
 
 // handleRun is POST /v1/run: decode, route, answer the result. The body
-// streams through the JSON decoder under a size cap, and draws on the
-// node's body budget until the call ends.
+// streams through the JSON decoder under a size cap and a minimum rate,
+// and draws on the node's body budget, and on its client's share of it,
+// until the call ends.
 func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
-	body := &budgetReader{r: http.MaxBytesReader(w, r.Body, MaxRunBody), b: n.bodies}
+	client := clientOf(r)
+	clock := n.newBodyClock(w, r)
+	body := &budgetReader{r: http.MaxBytesReader(w, clock, MaxRunBody), b: n.bodies, client: client}
 	defer body.Close()
 	req, inv, err := parseRun(body, n.codes)
 	if err != nil {
-		if body.empty {
-			err = budgetError(n.cfg.BodyBudget)
+		switch {
+		case body.refused != nil:
+			err = n.budgetError(body.refused, client)
+		case clock.late:
+			err = clock.slowError()
 		}
 		writeError(w, err)
 		return
 	}
+	clock.end()
 	writeJSON(w, http.StatusOK, n.route(r.Context(), inv, req))
 }
 

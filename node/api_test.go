@@ -125,8 +125,8 @@ func TestAPI(t *testing.T) {
 	}
 	// The body budget: a body larger than what is left is refused with
 	// 503, and the budget comes back when requests end.
-	n.bodies = &byteBudget{left: 1 << 20}
-	n.cfg.BodyBudget = 1 << 20
+	n.bodies = newByteBudget(1<<20, 1<<20)
+	n.cfg.BodyBudget, n.cfg.ClientBodyBudget = 1<<20, 1<<20
 	fat := `{"code":{"mainModule":"m.js","modules":{"m.js":"export default { fetch() { return new Response('` + strings.Repeat("y", 2<<20) + `') } }"}}}`
 	if status, out := post(fat); status != http.StatusServiceUnavailable || out["code"] != "busy" {
 		t.Errorf("body over the budget: %d %v", status, out["code"])

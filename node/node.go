@@ -65,6 +65,18 @@ type Config struct {
 	// BodyBudget bounds the bytes of API request bodies held at once
 	// (default DefaultBodyBudget); past it, requests are answered 503.
 	BodyBudget int64
+	// ClientBodyBudget bounds the part of BodyBudget one client holds
+	// (default a quarter of it): a few clients cannot take it all.
+	ClientBodyBudget int64
+	// BodyGrace, BodyMinRate (bytes/s) and BodyTimeout bound how slowly a
+	// request body may arrive (defaults DefaultBodyGrace,
+	// DefaultBodyMinRate, DefaultBodyTimeout): it may pause at most
+	// BodyGrace, must keep up BodyMinRate on average from BodyGrace after
+	// its start, and must end within BodyTimeout; else it is answered 408
+	// and its bytes are given back.
+	BodyGrace   time.Duration
+	BodyMinRate int64
+	BodyTimeout time.Duration
 	// Executor is isolate.Sandboxed (default) or isolate.InProcess.
 	Executor isolate.ExecutorKind
 	// PacketConn replaces the UDP socket (tests inject a fault-injecting one).
@@ -145,6 +157,18 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.BodyBudget <= 0 {
 		cfg.BodyBudget = DefaultBodyBudget
 	}
+	if cfg.ClientBodyBudget <= 0 {
+		cfg.ClientBodyBudget = cfg.BodyBudget / 4
+	}
+	if cfg.BodyGrace <= 0 {
+		cfg.BodyGrace = DefaultBodyGrace
+	}
+	if cfg.BodyMinRate <= 0 {
+		cfg.BodyMinRate = DefaultBodyMinRate
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -162,7 +186,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.host = NewEgress(policy.Egress{})
 	}
 	n.codes = newCodeCache()
-	n.bodies = &byteBudget{left: cfg.BodyBudget}
+	n.bodies = newByteBudget(cfg.BodyBudget, cfg.ClientBodyBudget)
 	n.rt, err = isolate.New(isolate.Options{
 		Executor: cfg.Executor, Workers: cfg.Slots, Node: id.Name, Logger: n.log,
 		CacheDir: filepath.Join(cfg.Data, "wasm-cache"), Host: n.host,
@@ -194,8 +218,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.mesh.Handle(protoInvoke, n.serveForward)
 	n.publish()
 	// No overall read or write timeout: a body may be large and a call may
-	// run for its whole wall-time limit. Idle keep-alive connections of
-	// vanished clients do not pile up.
+	// run for its whole wall-time limit; a run body's reads have deadlines
+	// of their own (bodyClock). Idle keep-alive connections of vanished
+	// clients do not pile up.
 	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {
 		if err := n.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
