@@ -110,7 +110,14 @@ func (n *Node) Run(ctx context.Context, raw *RunRequest) *isolate.Result {
 // ended: a call that ran carries its route from the node that ran it; a
 // call shed or canceled while queued ended here.
 func (n *Node) route(ctx context.Context, inv *isolate.Invocation, raw *RunRequest) *isolate.Result {
-	res := n.place(ctx, inv, raw)
+	var res *isolate.Result
+	if l := inv.Code.Limits; l != nil && l.WallMs > n.cfg.MaxWallMs {
+		// Checked here as well as by the runtime: a call forwarded to a
+		// peer must not escape this node's ceiling.
+		res = denied(fmt.Sprintf("limits.wallMs %d exceeds this node's maximum of %d (warren node --max-wall-ms)", l.WallMs, n.cfg.MaxWallMs))
+	} else {
+		res = n.place(ctx, inv, raw)
+	}
 	if len(res.Telemetry.Hops) == 0 {
 		res.Telemetry.Hops = []string{n.id.Name}
 	}
@@ -177,6 +184,11 @@ func (n *Node) place(ctx context.Context, inv *isolate.Invocation, raw *RunReque
 			return &isolate.Result{Outcome: isolate.OutcomeCanceled, Error: "canceled while waiting for room: " + ctx.Err().Error(), Logs: []isolate.Log{}, Exceptions: []isolate.Exception{}}
 		}
 	}
+}
+
+// denied is the denied result, saying why.
+func denied(why string) *isolate.Result {
+	return &isolate.Result{Outcome: isolate.OutcomeDenied, Error: why, Logs: []isolate.Log{}, Exceptions: []isolate.Exception{}}
 }
 
 // shed is the loadShed result, saying why.

@@ -30,6 +30,10 @@ const (
 	// MaxRunBody caps a POST /v1/run body: the 64 MiB code limit plus room
 	// for the request and JSON's base64.
 	MaxRunBody = 96 << 20
+	// DefaultMaxWallMs is the longest wall time a call may ask for: the
+	// default wall-time limit. A call that only waits holds its slot as
+	// long as one that computes.
+	DefaultMaxWallMs = 30_000
 )
 
 // Config configures a node. The zero value of each field means its default.
@@ -77,6 +81,10 @@ type Config struct {
 	BodyGrace   time.Duration
 	BodyMinRate int64
 	BodyTimeout time.Duration
+	// MaxWallMs is the largest limits.wallMs a call run here may ask for
+	// (default DefaultMaxWallMs; at most isolate.MaxLimits.WallMs, 15
+	// min). A call asking for more is denied, never clipped.
+	MaxWallMs int64
 	// Executor is isolate.Sandboxed (default) or isolate.InProcess.
 	Executor isolate.ExecutorKind
 	// PacketConn replaces the UDP socket (tests inject a fault-injecting one).
@@ -169,6 +177,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.BodyTimeout <= 0 {
 		cfg.BodyTimeout = DefaultBodyTimeout
 	}
+	if cfg.MaxWallMs <= 0 {
+		cfg.MaxWallMs = DefaultMaxWallMs
+	}
+	if cfg.MaxWallMs > isolate.MaxLimits.WallMs {
+		return nil, fmt.Errorf("node: a maximum wall time of %d ms exceeds the runtime's %d ms", cfg.MaxWallMs, isolate.MaxLimits.WallMs)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -190,6 +204,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.rt, err = isolate.New(isolate.Options{
 		Executor: cfg.Executor, Workers: cfg.Slots, Node: id.Name, Logger: n.log,
 		CacheDir: filepath.Join(cfg.Data, "wasm-cache"), Host: n.host,
+		// A call that asks for no wall time gets the default, or the
+		// maximum where an operator set it lower.
+		MaxWallMs: cfg.MaxWallMs, Defaults: isolate.Limits{WallMs: min(isolate.DefaultLimits.WallMs, cfg.MaxWallMs)},
 	})
 	if err != nil {
 		return nil, err
