@@ -77,6 +77,7 @@ func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	clock.end()
+	req.Client = client
 	writeJSON(w, http.StatusOK, n.route(r.Context(), inv, req))
 }
 
@@ -96,8 +97,8 @@ func parseRun(body io.Reader, codes *codeCache) (*RunRequest, *isolate.Invocatio
 	if dec.More() {
 		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "trailing data after the run request"}
 	}
-	if len(req.Hops) > 0 || req.WaitMs != 0 || req.CodeRef != "" {
-		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "hops, waitMs and codeRef are set by nodes, not clients"}
+	if len(req.Hops) > 0 || req.WaitMs != 0 || req.CodeRef != "" || req.Client != "" {
+		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "hops, waitMs, codeRef and client are set by nodes, not clients"}
 	}
 	inv, err := req.decode(codes)
 	if err != nil {

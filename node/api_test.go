@@ -71,6 +71,7 @@ func TestAPI(t *testing.T) {
 		{"missing code", `{}`, 400, "code"},
 		{"bad JSON", `{"code":`, 400, "decoding"},
 		{"bad binding", `{"code":{"mainModule":"m.js","modules":{"m.js":"x"}},"bindings":{"B":{}}}`, 400, "binding"},
+		{"node-set field", `{"code":{"mainModule":"m.js","modules":{"m.js":"x"}},"client":"10.0.0.1"}`, 400, "client"},
 		// The guest's Request is checked before it reaches the runtime.
 		{"CRLF in the method", runWith(`{"method":"GET\r\nX-Evil: 1"}`), 400, "request.method"},
 		{"space in the method", runWith(`{"method":"GET /"}`), 400, "request.method"},

@@ -63,6 +63,13 @@ type Config struct {
 	// MaxQueued bounds the invocations waiting for room at once; more are
 	// shed at once (default 64 per slot).
 	MaxQueued int
+	// ClientSlots and ClientQueued bound the slots and queue places one
+	// client (see RunRequest.Client) holds on this node (default
+	// clientShare of Slots and of MaxQueued: three quarters, at least one,
+	// leaving at least one to the others). Its calls past them wait, or
+	// go to peers, which apply their own.
+	ClientSlots  int
+	ClientQueued int
 	// DrainTimeout is how long Close waits for running invocations before
 	// it cancels them (default DefaultDrainTimeout).
 	DrainTimeout time.Duration
@@ -120,6 +127,7 @@ type Node struct {
 	host   isolate.Host
 	codes  *codeCache  // decoded code objects by JSON hash
 	bodies *byteBudget // for API request bodies
+	share  *shares     // what each client holds of the slots and queue
 	// running counts the invocations running here (a slot can also be
 	// held by a forwarded one awaiting its go-ahead).
 	running atomic.Int64
@@ -158,6 +166,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if cfg.MaxQueued <= 0 {
 		cfg.MaxQueued = 64 * cfg.Slots
+	}
+	if cfg.ClientSlots <= 0 {
+		cfg.ClientSlots = clientShare(cfg.Slots)
+	}
+	if cfg.ClientQueued <= 0 {
+		cfg.ClientQueued = clientShare(cfg.MaxQueued)
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = DefaultDrainTimeout
@@ -201,6 +215,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.codes = newCodeCache()
 	n.bodies = newByteBudget(cfg.BodyBudget, cfg.ClientBodyBudget)
+	n.share = newShares(cfg.ClientSlots, cfg.ClientQueued)
 	n.rt, err = isolate.New(isolate.Options{
 		Executor: cfg.Executor, Workers: cfg.Slots, Node: id.Name, Logger: n.log,
 		CacheDir: filepath.Join(cfg.Data, "wasm-cache"), Host: n.host,
@@ -343,13 +358,21 @@ func (n *Node) publish() {
 	n.mesh.SetLoad(mesh.LocalState{Slots: n.cfg.Slots, Free: free, Load: float64(used) / float64(n.cfg.Slots), Draining: n.draining.Load()})
 }
 
-func (n *Node) tryAcquire() bool {
-	select {
-	case n.slots <- struct{}{}:
-		return n.admitted()
-	default:
+// tryAcquire takes a slot for a call of cs, if one is free and cs has not
+// taken its share.
+func (n *Node) tryAcquire(cs *clientState) bool {
+	if !cs.takeToken() {
 		return false
 	}
+	select {
+	case n.slots <- struct{}{}:
+		if n.admitted() {
+			return true
+		}
+	default:
+	}
+	cs.putToken()
+	return false
 }
 
 // admitted completes taking a slot: it keeps it unless the node is
@@ -363,7 +386,8 @@ func (n *Node) admitted() bool {
 	return true
 }
 
-func (n *Node) release() {
+func (n *Node) release(cs *clientState) {
 	<-n.slots
+	cs.putToken()
 	n.publish()
 }
