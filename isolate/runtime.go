@@ -47,6 +47,9 @@ type Options struct {
 	// MaxMemoryMB is the largest memoryMb an invocation may ask for, and the
 	// base of each worker's hard memory cap (default 512).
 	MaxMemoryMB int64
+	// MaxWallMs is the largest wallMs an invocation may ask for (default
+	// MaxLimits.WallMs): a call that only waits still holds its worker.
+	MaxWallMs int64
 	// Defaults fill the limits a code object leaves out (default DefaultLimits).
 	Defaults Limits
 	// CacheDir holds the on-disk wasm compilation cache ("" = memory only).
@@ -126,6 +129,9 @@ func New(opts Options) (*Runtime, error) {
 	}
 	if opts.MaxMemoryMB == 0 {
 		opts.MaxMemoryMB = 512
+	}
+	if opts.MaxWallMs == 0 {
+		opts.MaxWallMs = MaxLimits.WallMs
 	}
 	opts.Defaults = opts.Defaults.withDefaults(DefaultLimits)
 	if opts.CacheSize <= 0 {
@@ -208,6 +214,9 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation) *Result {
 	limits = limits.withDefaults(rt.opts.Defaults)
 	if limits.MemoryMB > rt.opts.MaxMemoryMB {
 		return failure(OutcomeDenied, fmt.Sprintf("limits.memoryMb %d exceeds this runtime's maximum of %d", limits.MemoryMB, rt.opts.MaxMemoryMB))
+	}
+	if limits.WallMs > rt.opts.MaxWallMs {
+		return failure(OutcomeDenied, fmt.Sprintf("limits.wallMs %d exceeds this runtime's maximum of %d", limits.WallMs, rt.opts.MaxWallMs))
 	}
 	p, res := rt.prepare(ctx, c)
 	if res != nil {

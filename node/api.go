@@ -57,19 +57,27 @@ func (n *Node) routes() http.Handler {
 }
 
 // handleRun is POST /v1/run: decode, route, answer the result. The body
-// streams through the JSON decoder under a size cap, and draws on the
-// node's body budget until the call ends.
+// streams through the JSON decoder under a size cap and a minimum rate,
+// and draws on the node's body budget, and on its client's share of it,
+// until the call ends.
 func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
-	body := &budgetReader{r: http.MaxBytesReader(w, r.Body, MaxRunBody), b: n.bodies}
+	client := clientOf(r)
+	clock := n.newBodyClock(w, r)
+	body := &budgetReader{r: http.MaxBytesReader(w, clock, MaxRunBody), b: n.bodies, client: client}
 	defer body.Close()
 	req, inv, err := parseRun(body, n.codes)
 	if err != nil {
-		if body.empty {
-			err = budgetError(n.cfg.BodyBudget)
+		switch {
+		case body.refused != nil:
+			err = n.budgetError(body.refused, client)
+		case clock.late:
+			err = clock.slowError()
 		}
 		writeError(w, err)
 		return
 	}
+	clock.end()
+	req.Client = client
 	res := n.route(r.Context(), inv, req)
 	n.forgetFailed(req.key, inv, res)
 	writeJSON(w, http.StatusOK, res)
@@ -91,8 +99,8 @@ func parseRun(body io.Reader, codes *codeCache) (*RunRequest, *isolate.Invocatio
 	if dec.More() {
 		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "trailing data after the run request"}
 	}
-	if len(req.Hops) > 0 || req.WaitMs != 0 || req.CodeRef != "" {
-		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "hops, waitMs and codeRef are set by nodes, not clients"}
+	if len(req.Hops) > 0 || req.WaitMs != 0 || req.CodeRef != "" || req.Client != "" {
+		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "hops, waitMs, codeRef and client are set by nodes, not clients"}
 	}
 	inv, err := req.decode(codes)
 	if err != nil {

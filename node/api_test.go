@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -12,6 +13,20 @@ import (
 
 	"github.com/warrenmesh/warren/isolate"
 )
+
+// runWith is a run body whose Worker answers its request's method.
+func runWith(request string) string {
+	return `{"code":{"mainModule":"m.js","modules":{"m.js":"export default { fetch(req) { return new Response(req.method) } }"}},"request":` + request + `}`
+}
+
+// manyHeaders is a request with k headers.
+func manyHeaders(k int) string {
+	hs := make([]string, k)
+	for i := range hs {
+		hs[i] = fmt.Sprintf(`"h%d":"v"`, i)
+	}
+	return `{"headers":{` + strings.Join(hs, ",") + `}}`
+}
 
 func TestAPI(t *testing.T) {
 	c := newCluster(t, 6, "api")
@@ -38,6 +53,14 @@ func TestAPI(t *testing.T) {
 	if hops := out["telemetry"].(map[string]any)["hops"]; len(hops.([]any)) != 1 {
 		t.Errorf("hops %v", hops)
 	}
+	// What the checks of the request allow runs.
+	status, out = post(runWith(`{"method":"PROPFIND","url":"https://[::1]:8443/a b?q=1#f","headers":{"X-A":" padded\t","Accept":"*/*"}}`))
+	if status != 200 || out["outcome"] != "ok" {
+		t.Fatalf("a valid unusual request: %d %v", status, out)
+	}
+	if status, out := post(runWith(manyHeaders(maxRequestHeaders))); status != 200 || out["outcome"] != "ok" {
+		t.Fatalf("%d headers: %d %v", maxRequestHeaders, status, out)
+	}
 	for _, tc := range []struct {
 		name, body string
 		status     int
@@ -48,6 +71,20 @@ func TestAPI(t *testing.T) {
 		{"missing code", `{}`, 400, "code"},
 		{"bad JSON", `{"code":`, 400, "decoding"},
 		{"bad binding", `{"code":{"mainModule":"m.js","modules":{"m.js":"x"}},"bindings":{"B":{}}}`, 400, "binding"},
+		{"node-set field", `{"code":{"mainModule":"m.js","modules":{"m.js":"x"}},"client":"10.0.0.1"}`, 400, "client"},
+		// The guest's Request is checked before it reaches the runtime.
+		{"CRLF in the method", runWith(`{"method":"GET\r\nX-Evil: 1"}`), 400, "request.method"},
+		{"space in the method", runWith(`{"method":"GET /"}`), 400, "request.method"},
+		{"CRLF in a header name", runWith(`{"headers":{"a\r\nb":"c"}}`), 400, "request.headers"},
+		{"empty header name", runWith(`{"headers":{"":"c"}}`), 400, "request.headers"},
+		{"CRLF in a header value", runWith(`{"headers":{"a":"b\r\nc: d"}}`), 400, `request.headers["a"]`},
+		{"NUL in a header value", runWith(`{"headers":{"a":"b\u0000"}}`), 400, `request.headers["a"]`},
+		{"LF in the URL", runWith(`{"url":"http://x/\nfoo"}`), 400, "request.url"},
+		{"relative URL", runWith(`{"url":"/path"}`), 400, "request.url"},
+		{"not http", runWith(`{"url":"ftp://x/"}`), 400, "request.url"},
+		{"no host", runWith(`{"url":"http:///p"}`), 400, "request.url"},
+		{"bad escape", runWith(`{"url":"http://x/%zz"}`), 400, "request.url"},
+		{"too many headers", runWith(manyHeaders(maxRequestHeaders + 1)), 400, "request.headers"},
 	} {
 		status, out := post(tc.body)
 		if status != tc.status || !strings.Contains(out["error"].(string), tc.has) || out["code"] == "" {
@@ -89,8 +126,8 @@ func TestAPI(t *testing.T) {
 	}
 	// The body budget: a body larger than what is left is refused with
 	// 503, and the budget comes back when requests end.
-	n.bodies = &byteBudget{left: 1 << 20}
-	n.cfg.BodyBudget = 1 << 20
+	n.bodies = newByteBudget(1<<20, 1<<20)
+	n.cfg.BodyBudget, n.cfg.ClientBodyBudget = 1<<20, 1<<20
 	fat := `{"code":{"mainModule":"m.js","modules":{"m.js":"export default { fetch() { return new Response('` + strings.Repeat("y", 2<<20) + `') } }"}}}`
 	if status, out := post(fat); status != http.StatusServiceUnavailable || out["code"] != "busy" {
 		t.Errorf("body over the budget: %d %v", status, out["code"])
@@ -109,9 +146,9 @@ func TestAPI(t *testing.T) {
 	var h map[string]any
 	err = json.NewDecoder(resp.Body).Decode(&h)
 	resp.Body.Close()
-	// Five successful runs above; the bad-binding request fails validation
-	// before it runs.
-	if err != nil || h["status"] != "ok" || h["ran"] != 5.0 || h["running"] != 0.0 || h["free"] != 2.0 {
+	// Seven successful runs above; the bad requests fail validation before
+	// they run.
+	if err != nil || h["status"] != "ok" || h["ran"] != 7.0 || h["running"] != 0.0 || h["free"] != 2.0 {
 		t.Errorf("healthz: %v %v", h, err)
 	}
 }

@@ -25,6 +25,7 @@ type cluster struct {
 	nodes  map[string]*Node
 	dir    string
 	host   func(node string) isolate.Host // the nodes' Host, if set
+	tune   func(*Config)                  // adjusts each node's Config, if set
 }
 
 func newCluster(t *testing.T, seed int64, names ...string) *cluster {
@@ -73,6 +74,9 @@ func (c *cluster) start(name, secret string, slots int, join ...string) *Node {
 	}
 	if c.host != nil {
 		cfg.Host = c.host(name)
+	}
+	if c.tune != nil {
+		c.tune(&cfg)
 	}
 	n, err := Start(context.Background(), cfg)
 	if err != nil {

@@ -229,7 +229,10 @@ func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 		_ = writeFrame(s, []byte(err.Error()))
 		return
 	}
-	if !n.tryAcquire() && !n.waitSlot(time.Duration(min(raw.WaitMs, peerWait.Milliseconds()))*time.Millisecond) {
+	// The share is the originating client's, wherever the call came from.
+	cs := n.share.get(raw.Client)
+	defer n.share.put(cs)
+	if !n.tryAcquire(cs) && !n.waitSlotFor(cs, time.Duration(min(raw.WaitMs, peerWait.Milliseconds()))*time.Millisecond) {
 		_, _ = s.Write([]byte{fwdFull})
 		return
 	}
@@ -239,7 +242,7 @@ func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 	go fc.read(r, cancel)
 	inv.Host = &gatedHost{inner: n.host, permit: fc.permit}
 	announce := time.AfterFunc(announceAfter, func() { fc.announce(fwdStarted) })
-	res := n.runHere(ctx, inv)
+	res := n.runHere(ctx, inv, cs)
 	announce.Stop()
 	n.forgetFailed(raw.key, inv, res)
 	out, _ := res.MarshalBinary()

@@ -3,9 +3,13 @@ package node
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/warrenmesh/warren/isolate"
 )
 
 // FuzzParseRun: any POST /v1/run body either parses into a valid invocation
@@ -17,6 +21,9 @@ func FuzzParseRun(f *testing.F) {
 		`{"code":{"mainModule":"m.wasm","modules":{"m.wasm":{"wasm":"AGFzbQEAAAA="}}},"request":{"bodyBase64":"AAE="}}`,
 		`{"code":{}}`, `{}`, `[]`, `{"code":`, `{"code":{"mainModule":"m.js","modules":{"m.js":"x"}},"hops":["a"]}`,
 		`{"code":{"mainModule":"m.js","modules":{"m.js":"x"}}} {}`,
+		`{"code":{"mainModule":"m.js","modules":{"m.js":"x"}},"request":{"method":"GET\r\nX: y","url":"http://x/\n","headers":{"a\r\nb":"c\u0000"}}}`,
+		`{"code":{"mainModule":"m.js","modules":{"m.js":"x"}},"request":{"method":"PATCH","url":"https://h:1/p?q#f","headers":{"x":" y "}}}`,
+		`{"code":{"mainModule":"m.js","modules":{"m.js":"x"}},"request":{"url":"//x/"}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -32,6 +39,17 @@ func FuzzParseRun(f *testing.F) {
 		}
 		if req == nil || inv == nil || inv.Code == nil || inv.Code.Validate() != nil {
 			t.Fatalf("accepted %q without a valid invocation", body)
+		}
+		// What the guest's Request is built from cannot split a header.
+		if r := inv.Request; r != nil {
+			for k, v := range r.Headers {
+				if strings.ContainsAny(r.Method+k+v, "\r\n\x00") {
+					t.Fatalf("accepted a CR, LF or NUL in %q", body)
+				}
+			}
+			if strings.ContainsAny(r.Method, "\r\n\x00 ") {
+				t.Fatalf("accepted method %q", r.Method)
+			}
 		}
 	})
 }
@@ -62,5 +80,32 @@ func TestCodeRefDecode(t *testing.T) {
 	r := &RunRequest{CodeRef: strings.Repeat("ab", 32)}
 	if _, err := r.decode(codes); !errors.Is(err, errCodeMissing) {
 		t.Errorf("well-formed unknown codeRef: %v", err)
+	}
+}
+
+// TestPeerValidatesRequest: a peer checks a forwarded request as the API
+// does, and refuses a malformed one without running it.
+func TestPeerValidatesRequest(t *testing.T) {
+	c := newCluster(t, 14, "v1", "v2")
+	v1 := c.start("v1", c.secret, 1)
+	v2 := c.start("v2", c.secret, 1, "v1")
+	waitFor(t, 10*time.Second, "convergence", func() bool { return sees(v1, "v1", "v2") })
+	ok := &RunRequest{Code: sleeper}
+	if res, started := v1.forward(context.Background(), "v2", ok, 0, time.Now().Add(time.Second)); !started || !res.OK() {
+		t.Fatalf("a valid forward: started %v, %+v", started, res)
+	}
+	for _, r := range []*isolate.Request{
+		{Method: "GET\r\nX-Evil: 1"},
+		{Headers: map[string]string{"a\r\nb": "c"}},
+		{Headers: map[string]string{"a": "b\nc"}},
+		{URL: "file:///etc/passwd"},
+	} {
+		res, started := v1.forward(context.Background(), "v2", &RunRequest{Code: sleeper, Request: r}, 0, time.Now().Add(time.Second))
+		if started {
+			t.Errorf("v2 started %+v: %s %q", r, res.Outcome, res.Error)
+		}
+	}
+	if ran := v2.ran.Load(); ran != 1 {
+		t.Errorf("v2 ran %d calls, want only the valid one", ran)
 	}
 }

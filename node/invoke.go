@@ -40,6 +40,13 @@ type RunRequest struct {
 	// SHA-256 of its JSON: the peer runs the code it decoded under that
 	// hash before, or asks for the code.
 	CodeRef string `json:"codeRef,omitempty"`
+	// Client names the client the invocation came from, for the share of
+	// slots and queue it may hold on each node (Config.ClientSlots): the
+	// API sets its address, and it travels with a forwarded invocation so
+	// that a peer counts the client, not the node that forwarded it. A
+	// caller of Node.Run may name one; with none, a call is held to no
+	// share.
+	Client string `json:"client,omitempty"`
 
 	key [32]byte // SHA-256 of Code, set by decode
 }
@@ -54,10 +61,14 @@ func newCodeCache() *codeCache { return sizedlru.New[[32]byte, *isolate.Code](25
 // errCodeMissing: a CodeRef this node holds no code for.
 var errCodeMissing = errors.New("node: no code under this codeRef")
 
-// decode validates a run request into an invocation. Decoded code objects
-// are cached by the hash of their JSON (agents resend the same code), and
-// shared: nothing downstream mutates a Code.
+// decode validates a run request into an invocation: the API's, a peer's
+// and an embedder's alike. Decoded code objects are cached by the hash of
+// their JSON (agents resend the same code), and shared: nothing downstream
+// mutates a Code.
 func (r *RunRequest) decode(cache *codeCache) (*isolate.Invocation, error) {
+	if err := validateRequest(r.Request); err != nil {
+		return nil, err
+	}
 	var key [32]byte
 	switch {
 	case len(r.Code) > 0:
@@ -106,7 +117,14 @@ func (n *Node) Run(ctx context.Context, raw *RunRequest) *isolate.Result {
 // ended: a call that ran carries its route from the node that ran it; a
 // call shed or canceled while queued ended here.
 func (n *Node) route(ctx context.Context, inv *isolate.Invocation, raw *RunRequest) *isolate.Result {
-	res := n.place(ctx, inv, raw)
+	var res *isolate.Result
+	if l := inv.Code.Limits; l != nil && l.WallMs > n.cfg.MaxWallMs {
+		// Checked here as well as by the runtime: a call forwarded to a
+		// peer must not escape this node's ceiling.
+		res = denied(fmt.Sprintf("limits.wallMs %d exceeds this node's maximum of %d (warren node --max-wall-ms)", l.WallMs, n.cfg.MaxWallMs))
+	} else {
+		res = n.place(ctx, inv, raw)
+	}
 	if len(res.Telemetry.Hops) == 0 {
 		res.Telemetry.Hops = []string{n.id.Name}
 	}
@@ -117,14 +135,20 @@ func (n *Node) route(ctx context.Context, inv *isolate.Invocation, raw *RunReque
 }
 
 func (n *Node) place(ctx context.Context, inv *isolate.Invocation, raw *RunRequest) *isolate.Result {
-	if n.tryAcquire() {
-		return n.runHere(ctx, inv)
+	cs := n.share.get(raw.Client)
+	defer n.share.put(cs)
+	if n.tryAcquire(cs) {
+		return n.runHere(ctx, inv, cs)
 	}
 	if n.queued.Add(1) > int64(n.cfg.MaxQueued) {
 		n.queued.Add(-1)
 		return shed(fmt.Sprintf("node %s is full and already has %d invocations waiting for room", n.id.Name, n.cfg.MaxQueued))
 	}
 	defer n.queued.Add(-1)
+	if !n.share.enqueue(cs) {
+		return shed(fmt.Sprintf("client %s already has %d invocations waiting for room on node %s", raw.Client, n.cfg.ClientQueued, n.id.Name))
+	}
+	defer n.share.dequeue(cs)
 	deadline := time.Now().Add(n.cfg.QueueTimeout)
 	var ticker *time.Ticker
 	var expire *time.Timer
@@ -132,11 +156,11 @@ func (n *Node) place(ctx context.Context, inv *isolate.Invocation, raw *RunReque
 		// The first pass trusts gossip and asks peers not to wait, but for
 		// its last (there is nothing else to try); later passes try every
 		// alive peer and let a full one wait briefly.
-		names := n.ranked(pass > 0)
+		names := n.ranked(pass > 0, cs)
 		for i, name := range names {
 			if name == n.id.Name {
-				if n.tryAcquire() {
-					return n.runHere(ctx, inv)
+				if n.tryAcquire(cs) {
+					return n.runHere(ctx, inv, cs)
 				}
 				continue
 			}
@@ -161,18 +185,49 @@ func (n *Node) place(ctx context.Context, inv *isolate.Invocation, raw *RunReque
 			defer ticker.Stop()
 			defer expire.Stop()
 		}
-		select {
-		case n.slots <- struct{}{}:
-			if n.admitted() {
-				return n.runHere(ctx, inv)
-			}
-		case <-ticker.C:
-		case <-expire.C:
+		if n.waitSlot(cs, ticker.C, expire.C, ctx.Done()) {
+			return n.runHere(ctx, inv, cs)
+		}
+		if err := ctx.Err(); err != nil {
+			return &isolate.Result{Outcome: isolate.OutcomeCanceled, Error: "canceled while waiting for room: " + err.Error(), Logs: []isolate.Log{}, Exceptions: []isolate.Exception{}}
+		}
+		if !time.Now().Before(deadline) {
 			return shed(fmt.Sprintf("no node of the mesh had room for %v", n.cfg.QueueTimeout))
-		case <-ctx.Done():
-			return &isolate.Result{Outcome: isolate.OutcomeCanceled, Error: "canceled while waiting for room: " + ctx.Err().Error(), Logs: []isolate.Log{}, Exceptions: []isolate.Exception{}}
 		}
 	}
+}
+
+// waitSlot waits for a slot for a call of cs, until tick, expire or done:
+// first for one of the client's own (the wait of a client at its share),
+// then for one of the node's.
+func (n *Node) waitSlot(cs *clientState, tick, expire <-chan time.Time, done <-chan struct{}) bool {
+	if cs != nil {
+		select {
+		case cs.slots <- struct{}{}:
+		case <-tick:
+			return false
+		case <-expire:
+			return false
+		case <-done:
+			return false
+		}
+	}
+	select {
+	case n.slots <- struct{}{}:
+		if n.admitted() {
+			return true
+		}
+	case <-tick:
+	case <-expire:
+	case <-done:
+	}
+	cs.putToken()
+	return false
+}
+
+// denied is the denied result, saying why.
+func denied(why string) *isolate.Result {
+	return &isolate.Result{Outcome: isolate.OutcomeDenied, Error: why, Logs: []isolate.Log{}, Exceptions: []isolate.Exception{}}
 }
 
 // shed is the loadShed result, saying why.
@@ -180,9 +235,9 @@ func shed(why string) *isolate.Result {
 	return &isolate.Result{Outcome: isolate.OutcomeLoadShed, Error: why, Logs: []isolate.Log{}, Exceptions: []isolate.Exception{}}
 }
 
-// runHere runs an invocation on this node; the caller holds a slot.
-func (n *Node) runHere(ctx context.Context, inv *isolate.Invocation) *isolate.Result {
-	defer n.release()
+// runHere runs an invocation of cs on this node; the caller holds a slot.
+func (n *Node) runHere(ctx context.Context, inv *isolate.Invocation, cs *clientState) *isolate.Result {
+	defer n.release(cs)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(n.life, cancel)()
@@ -194,16 +249,16 @@ func (n *Node) runHere(ctx context.Context, inv *isolate.Invocation) *isolate.Re
 	return res
 }
 
-// ranked orders the nodes that may take an invocation now. optimistic
+// ranked orders the nodes that may take an invocation of cs now. optimistic
 // treats every alive peer as having room (their gossiped counts are stale).
-func (n *Node) ranked(optimistic bool) []string {
+func (n *Node) ranked(optimistic bool, cs *clientState) []string {
 	members := n.mesh.Members()
 	cands := make([]mesh.Candidate, 0, len(members))
 	for _, p := range members {
 		c := p.Candidate()
 		switch {
 		case p.Local:
-			c.Free = n.cfg.Slots - len(n.slots)
+			c.Free = min(n.cfg.Slots-len(n.slots), cs.room())
 		case optimistic:
 			c.Free = max(c.Free, 1)
 		}
@@ -252,21 +307,14 @@ func readFrame(r *bufio.Reader) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// waitSlot waits up to d for a free slot and takes it.
-func (n *Node) waitSlot(d time.Duration) bool {
+// waitSlotFor waits up to d for a free slot for a call of cs and takes it.
+func (n *Node) waitSlotFor(cs *clientState, d time.Duration) bool {
 	if d <= 0 {
 		return false
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case n.slots <- struct{}{}:
-		return n.admitted()
-	case <-t.C:
-		return false
-	case <-n.done:
-		return false
-	}
+	return n.waitSlot(cs, nil, t.C, n.done)
 }
 
 // forgetFailed drops code whose preparation failed from the code cache:

@@ -30,6 +30,10 @@ const (
 	// MaxRunBody caps a POST /v1/run body: the 64 MiB code limit plus room
 	// for the request and JSON's base64.
 	MaxRunBody = 96 << 20
+	// DefaultMaxWallMs is the longest wall time a call may ask for: the
+	// default wall-time limit. A call that only waits holds its slot as
+	// long as one that computes.
+	DefaultMaxWallMs = 30_000
 )
 
 // Config configures a node. The zero value of each field means its default.
@@ -59,12 +63,35 @@ type Config struct {
 	// MaxQueued bounds the invocations waiting for room at once; more are
 	// shed at once (default 64 per slot).
 	MaxQueued int
+	// ClientSlots and ClientQueued bound the slots and queue places one
+	// client (see RunRequest.Client) holds on this node (default
+	// clientShare of Slots and of MaxQueued: three quarters, at least one,
+	// leaving at least one to the others). Its calls past them wait, or
+	// go to peers, which apply their own.
+	ClientSlots  int
+	ClientQueued int
 	// DrainTimeout is how long Close waits for running invocations before
 	// it cancels them (default DefaultDrainTimeout).
 	DrainTimeout time.Duration
 	// BodyBudget bounds the bytes of API request bodies held at once
 	// (default DefaultBodyBudget); past it, requests are answered 503.
 	BodyBudget int64
+	// ClientBodyBudget bounds the part of BodyBudget one client holds
+	// (default a quarter of it): a few clients cannot take it all.
+	ClientBodyBudget int64
+	// BodyGrace, BodyMinRate (bytes/s) and BodyTimeout bound how slowly a
+	// request body may arrive (defaults DefaultBodyGrace,
+	// DefaultBodyMinRate, DefaultBodyTimeout): it may pause at most
+	// BodyGrace, must keep up BodyMinRate on average from BodyGrace after
+	// its start, and must end within BodyTimeout; else it is answered 408
+	// and its bytes are given back.
+	BodyGrace   time.Duration
+	BodyMinRate int64
+	BodyTimeout time.Duration
+	// MaxWallMs is the largest limits.wallMs a call run here may ask for
+	// (default DefaultMaxWallMs; at most isolate.MaxLimits.WallMs, 15
+	// min). A call asking for more is denied, never clipped.
+	MaxWallMs int64
 	// Executor is isolate.Sandboxed (default) or isolate.InProcess.
 	Executor isolate.ExecutorKind
 	// PacketConn replaces the UDP socket (tests inject a fault-injecting one).
@@ -100,6 +127,7 @@ type Node struct {
 	host   isolate.Host
 	codes  *codeCache  // decoded code objects by JSON hash
 	bodies *byteBudget // for API request bodies
+	share  *shares     // what each client holds of the slots and queue
 	// running counts the invocations running here (a slot can also be
 	// held by a forwarded one awaiting its go-ahead).
 	running atomic.Int64
@@ -139,11 +167,35 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.MaxQueued <= 0 {
 		cfg.MaxQueued = 64 * cfg.Slots
 	}
+	if cfg.ClientSlots <= 0 {
+		cfg.ClientSlots = clientShare(cfg.Slots)
+	}
+	if cfg.ClientQueued <= 0 {
+		cfg.ClientQueued = clientShare(cfg.MaxQueued)
+	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = DefaultDrainTimeout
 	}
 	if cfg.BodyBudget <= 0 {
 		cfg.BodyBudget = DefaultBodyBudget
+	}
+	if cfg.ClientBodyBudget <= 0 {
+		cfg.ClientBodyBudget = cfg.BodyBudget / 4
+	}
+	if cfg.BodyGrace <= 0 {
+		cfg.BodyGrace = DefaultBodyGrace
+	}
+	if cfg.BodyMinRate <= 0 {
+		cfg.BodyMinRate = DefaultBodyMinRate
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
+	}
+	if cfg.MaxWallMs <= 0 {
+		cfg.MaxWallMs = DefaultMaxWallMs
+	}
+	if cfg.MaxWallMs > isolate.MaxLimits.WallMs {
+		return nil, fmt.Errorf("node: a maximum wall time of %d ms exceeds the runtime's %d ms", cfg.MaxWallMs, isolate.MaxLimits.WallMs)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -162,10 +214,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.host = NewEgress(policy.Egress{})
 	}
 	n.codes = newCodeCache()
-	n.bodies = &byteBudget{left: cfg.BodyBudget}
+	n.bodies = newByteBudget(cfg.BodyBudget, cfg.ClientBodyBudget)
+	n.share = newShares(cfg.ClientSlots, cfg.ClientQueued)
 	n.rt, err = isolate.New(isolate.Options{
 		Executor: cfg.Executor, Workers: cfg.Slots, Node: id.Name, Logger: n.log,
 		CacheDir: filepath.Join(cfg.Data, "wasm-cache"), Host: n.host,
+		// A call that asks for no wall time gets the default, or the
+		// maximum where an operator set it lower.
+		MaxWallMs: cfg.MaxWallMs, Defaults: isolate.Limits{WallMs: min(isolate.DefaultLimits.WallMs, cfg.MaxWallMs)},
 	})
 	if err != nil {
 		return nil, err
@@ -194,8 +250,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.mesh.Handle(protoInvoke, n.serveForward)
 	n.publish()
 	// No overall read or write timeout: a body may be large and a call may
-	// run for its whole wall-time limit. Idle keep-alive connections of
-	// vanished clients do not pile up.
+	// run for its whole wall-time limit; a run body's reads have deadlines
+	// of their own (bodyClock). Idle keep-alive connections of vanished
+	// clients do not pile up.
 	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {
 		if err := n.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -301,13 +358,21 @@ func (n *Node) publish() {
 	n.mesh.SetLoad(mesh.LocalState{Slots: n.cfg.Slots, Free: free, Load: float64(used) / float64(n.cfg.Slots), Draining: n.draining.Load()})
 }
 
-func (n *Node) tryAcquire() bool {
-	select {
-	case n.slots <- struct{}{}:
-		return n.admitted()
-	default:
+// tryAcquire takes a slot for a call of cs, if one is free and cs has not
+// taken its share.
+func (n *Node) tryAcquire(cs *clientState) bool {
+	if !cs.takeToken() {
 		return false
 	}
+	select {
+	case n.slots <- struct{}{}:
+		if n.admitted() {
+			return true
+		}
+	default:
+	}
+	cs.putToken()
+	return false
 }
 
 // admitted completes taking a slot: it keeps it unless the node is
@@ -321,7 +386,8 @@ func (n *Node) admitted() bool {
 	return true
 }
 
-func (n *Node) release() {
+func (n *Node) release(cs *clientState) {
 	<-n.slots
+	cs.putToken()
 	n.publish()
 }

@@ -180,3 +180,14 @@ func TestTestnetCommands(t *testing.T) {
 		t.Errorf("down: %d %s %s", code, out, errOut)
 	}
 }
+
+// TestNodeMaxWall: a node refuses a --max-wall-ms past the runtime's 15 min.
+func TestNodeMaxWall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	_, errOut, code := warren(t, "node", "--max-wall-ms", "900001", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0")
+	if code == 0 || !strings.Contains(errOut, "900001") || !strings.Contains(errOut, "900000") {
+		t.Errorf("node --max-wall-ms 900001: %d %q", code, errOut)
+	}
+}

@@ -1,0 +1,38 @@
+package isolate
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestMaxWallMs: a runtime denies a call that asks for more wall time than
+// its ceiling, rather than clipping it; without a ceiling the limits' own
+// maximum holds.
+func TestMaxWallMs(t *testing.T) {
+	rt, err := New(Options{Executor: InProcess, Workers: 1, MaxWallMs: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	hello := func(wallMs int64) *Invocation {
+		c := js("main.js", `export default { fetch() { return new Response("hi") } }`)
+		c.Limits = &Limits{WallMs: wallMs}
+		return &Invocation{Code: c}
+	}
+	if res := rt.Run(context.Background(), hello(1000)); !res.OK() {
+		t.Errorf("at the ceiling: %s %q", res.Outcome, res.Error)
+	}
+	res := rt.Run(context.Background(), hello(1001))
+	if res.Outcome != OutcomeDenied || !strings.Contains(res.Error, "limits.wallMs 1001") || !strings.Contains(res.Error, "1000") {
+		t.Errorf("over the ceiling: %s %q, want denied naming both", res.Outcome, res.Error)
+	}
+	open, err := New(Options{Executor: InProcess, Workers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer open.Close()
+	if res := open.Run(context.Background(), hello(MaxLimits.WallMs)); !res.OK() {
+		t.Errorf("no ceiling, the maximum: %s %q", res.Outcome, res.Error)
+	}
+}

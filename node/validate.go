@@ -1,0 +1,93 @@
+package node
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/warrenmesh/warren/isolate"
+)
+
+// Caps on a run request's HTTP request, checked before it reaches a
+// runtime: a malformed one is the client's mistake (400), not the guest's
+// or the node's.
+const (
+	// maxRequestHeaders bounds the headers of a run request.
+	maxRequestHeaders = 256
+	// maxMethodLen bounds a request method (the longest registered one has 17 bytes).
+	maxMethodLen = 64
+	// maxURLLen is the longest URL the Web API inside the isolate accepts.
+	maxURLLen = 1 << 20
+)
+
+// validateRequest checks what the guest's Request is built from: the method
+// is an HTTP token, the URL an absolute http(s) URL, header names tokens and
+// header values free of CR, LF and NUL. An empty method or URL means the
+// default (GET, isolate.DefaultURL).
+func validateRequest(r *isolate.Request) error {
+	if r == nil {
+		return nil
+	}
+	bad := func(format string, args ...any) error {
+		return &apiError{status: http.StatusBadRequest, code: "bad_request", msg: fmt.Sprintf(format, args...)}
+	}
+	if r.Method != "" && (len(r.Method) > maxMethodLen || !isToken(r.Method)) {
+		return bad("request.method: %s is not an HTTP method (a token of at most %d bytes)", quote(r.Method), maxMethodLen)
+	}
+	if r.URL != "" {
+		if len(r.URL) > maxURLLen {
+			return bad("request.url: %d bytes, more than %d", len(r.URL), maxURLLen)
+		}
+		if i := strings.IndexFunc(r.URL, func(c rune) bool { return c < 0x20 || c == 0x7f }); i >= 0 {
+			return bad("request.url: a control character (%q) at byte %d", r.URL[i], i)
+		}
+		u, err := url.Parse(r.URL)
+		if err != nil {
+			// url.Error repeats the whole URL; the client has it.
+			if ue, ok := err.(*url.Error); ok {
+				err = ue.Err
+			}
+			return bad("request.url: %v", err)
+		}
+		if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+			return bad("request.url: %s is not an absolute http or https URL", quote(r.URL))
+		}
+	}
+	if len(r.Headers) > maxRequestHeaders {
+		return bad("request.headers: %d headers, more than %d", len(r.Headers), maxRequestHeaders)
+	}
+	for name, value := range r.Headers {
+		if !isToken(name) {
+			return bad("request.headers: the name %s is not an HTTP token", quote(name))
+		}
+		if strings.ContainsAny(value, "\r\n\x00") {
+			return bad("request.headers[%q]: the value has a CR, LF or NUL", name)
+		}
+	}
+	return nil
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110 §5.6.2).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// quote quotes s for an error message, cut short: it names the field, it
+// need not echo a megabyte back.
+func quote(s string) string {
+	const most = 64
+	if len(s) > most {
+		return fmt.Sprintf("%q...", s[:most])
+	}
+	return fmt.Sprintf("%q", s)
+}
