@@ -177,7 +177,7 @@ func (l *loop) fetch(call goja.FunctionCall) goja.Value {
 	p, resolve, reject := vm.NewPromise()
 	hr, err := l.api.ExportRequest(call.Argument(0), call.Argument(1))
 	if err != nil {
-		_ = reject(vm.NewTypeError(err.Error()))
+		_ = reject(vm.NewTypeError("%s", err.Error()))
 		return vm.ToValue(p)
 	}
 	if err := l.subrequest(); err != nil {
@@ -193,9 +193,9 @@ func (l *loop) fetch(call goja.FunctionCall) goja.Value {
 	l.hostAsync(&hostCall{Op: "fetch", Request: req}, func(rep *hostReply, err error) {
 		switch {
 		case err != nil:
-			_ = reject(vm.NewTypeError("fetch failed: " + err.Error()))
+			_ = reject(vm.NewTypeError("fetch failed: %s", err.Error()))
 		case rep.Error != "":
-			_ = reject(vm.NewTypeError("fetch to " + req.URL + " failed: " + rep.Error))
+			_ = reject(vm.NewTypeError("fetch to %s failed: %s", req.URL, rep.Error))
 		case rep.Response == nil:
 			_ = reject(vm.NewTypeError("fetch failed: the host returned no response"))
 		default:
@@ -294,14 +294,14 @@ func (l *loop) kvBinding(name string) *goja.Object {
 	_ = o.Set("get", func(c goja.FunctionCall) goja.Value {
 		t, err := getType(c.Argument(1))
 		if err != nil {
-			panic(vm.NewTypeError(err.Error()))
+			panic(vm.NewTypeError("%s", err.Error()))
 		}
 		return call(&hostCall{Method: "get", Key: c.Argument(0).String()}, func(r *hostReply) (goja.Value, error) { return decode(r.Entry, t) })
 	})
 	_ = o.Set("getWithMetadata", func(c goja.FunctionCall) goja.Value {
 		t, err := getType(c.Argument(1))
 		if err != nil {
-			panic(vm.NewTypeError(err.Error()))
+			panic(vm.NewTypeError("%s", err.Error()))
 		}
 		return call(&hostCall{Method: "get", Key: c.Argument(0).String()}, func(r *hostReply) (goja.Value, error) {
 			v, err := decode(r.Entry, t)
@@ -317,7 +317,7 @@ func (l *loop) kvBinding(name string) *goja.Object {
 	_ = o.Set("put", func(c goja.FunctionCall) goja.Value {
 		value, err := bytesOf(vm, c.Argument(1))
 		if err != nil {
-			panic(vm.NewTypeError("KV put: " + err.Error()))
+			panic(vm.NewTypeError("KV put: %s", err.Error()))
 		}
 		opts := &KVPutOptions{}
 		if ov, ok := c.Argument(2).(*goja.Object); ok {
