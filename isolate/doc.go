@@ -26,4 +26,11 @@
 //   - Native calls that ignore interrupts (huge sorts, regexps) are bounded
 //     by RegexpMatchTimeout and by the watchdog ending the worker process.
 //   - Recursion depth is bounded (a RangeError, as in V8).
+//
+// What a call reports is bounded too, so that it always fits the frame a
+// worker answers in: logs by MaxLogBytes, MaxLogs and MaxLogMessageBytes,
+// exceptions by MaxExceptions and MaxExceptionFieldBytes, the response by
+// MaxResponseBytes. Whatever is cut or dropped is marked ("… [N more bytes
+// cut]", a final "warren: N more log messages ... dropped" entry), and the
+// outcome is never lost to it.
 package isolate

@@ -73,6 +73,7 @@ func (e *engine) execute(ctx context.Context, r *execRequest, host hostFunc) (re
 		if p := recover(); p != nil {
 			res = &Result{Outcome: OutcomeInternalError, Error: fmt.Sprintf("isolate: panic: %v", p), Logs: []Log{}, Exceptions: []Exception{}}
 		}
+		boundResult(res)
 		res.Telemetry.WallTime = ms(time.Since(start))
 	}()
 	if r.Wasm {
@@ -185,9 +186,11 @@ func (e *engine) executeWasm(ctx context.Context, r *execRequest, host hostFunc)
 		res.Telemetry.MemoryBytes = int64(out.MemoryBytes)
 		if len(out.Stderr) > 0 && res.Outcome == OutcomeOK {
 			now := time.Now().UnixMilli()
+			var logs logBook
 			for _, line := range strings.Split(strings.TrimRight(string(out.Stderr), "\n"), "\n") {
-				res.Logs = append(res.Logs, Log{Timestamp: now, Level: "error", Message: line})
+				logs.add(now, "error", line)
 			}
+			res.Logs = logs.list(now)
 		}
 	}
 	return res

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dop251/goja"
 
@@ -70,9 +71,10 @@ func runJS(ctx context.Context, c *jsCall) *Result {
 	}
 	l.api = webapi.Install(vm, webapi.Options{
 		Log: func(level, msg string) {
-			res.Logs = append(res.Logs, Log{Timestamp: time.Now().UnixMilli(), Level: level, Message: msg})
+			l.logs.add(time.Now().UnixMilli(), level, msg)
 		},
-		Extra: &webapi.ExtraGlobals{Names: loopGlobals, Build: l.buildGlobal},
+		MaxMessage: MaxLogMessageBytes,
+		Extra:      &webapi.ExtraGlobals{Names: loopGlobals, Build: l.buildGlobal},
 	})
 	l.startWatchdog()
 	defer l.stopWatchdog()
@@ -88,8 +90,13 @@ func runJS(ctx context.Context, c *jsCall) *Result {
 	} else {
 		handlerErr = err
 	}
+	// The exception that ended the call is read with the watchdog still
+	// on: its fields may be guest getters.
+	last := l.finish(res, handlerErr)
 	l.stopWatchdog()
-	l.finish(res, handlerErr)
+	now := time.Now().UnixMilli()
+	res.Logs = l.logs.list(now)
+	res.Exceptions = l.excs.result(last, now)
 	res.Telemetry.CPUTime = ms(time.Duration(l.cpu.Load()))
 	res.Telemetry.WallTime = ms(time.Since(start))
 	if c.heap != nil {
@@ -125,6 +132,8 @@ type loop struct {
 	done      chan func() // completions of host calls, run on the loop
 	waitUntil []*goja.Promise
 	subreqs   int64
+	logs      logBook
+	excs      exceptionBook
 
 	cpu        atomic.Int64 // nanoseconds of JS run so far, excluding the current slice
 	sliceStart atomic.Int64 // unix nanos when the current slice began, 0 when idle
@@ -283,12 +292,19 @@ func (l *loop) invoke(res *Result) error {
 	var resp *webapi.HTTPResponse
 	err = l.run(func() (err error) {
 		resp, err = l.api.ExportResponse(ret)
+		if err == nil {
+			err = checkResponseSize(resp)
+		}
 		return err
 	})
 	if err != nil {
 		var h *limitHit
-		if errors.As(err, &h) {
+		var ge *guestError
+		switch {
+		case errors.As(err, &h):
 			return h
+		case errors.As(err, &ge):
+			return ge
 		}
 		if _, ok := err.(*goja.Exception); ok {
 			return err
@@ -314,7 +330,7 @@ func (l *loop) invoke(res *Result) error {
 	}
 	for _, w := range l.waitUntil {
 		if w.State() == goja.PromiseStateRejected {
-			res.Exceptions = append(res.Exceptions, l.exception(w.Result()))
+			l.excs.add(l.exception(w.Result()))
 		}
 	}
 	return nil
@@ -390,34 +406,41 @@ func (l *loop) ctxHit() *limitHit {
 	return &limitHit{OutcomeCanceled, "the invocation was canceled"}
 }
 
-// finish turns the error that ended the invocation into the result's outcome.
-func (l *loop) finish(res *Result, err error) {
+// finish turns the error that ended the invocation into the result's
+// outcome, and returns the exception that ended it, if any.
+func (l *loop) finish(res *Result, err error) *Exception {
 	if err == nil {
 		res.Outcome = OutcomeOK
-		return
+		return nil
 	}
 	res.Response = nil
 	var h *limitHit
 	var ge *guestError
 	var ex *goja.Exception
 	var so *goja.StackOverflowError
+	var e Exception
 	switch {
 	case errors.As(err, &h):
 		res.Outcome = h.outcome
 		res.Error = h.msg
+		return nil
 	case errors.As(err, &so):
-		res.Outcome = OutcomeException
-		res.Exceptions = append(res.Exceptions, Exception{Timestamp: time.Now().UnixMilli(), Name: "RangeError", Message: "Maximum call stack size exceeded", Stack: cleanStack(so.String())})
+		e = Exception{Timestamp: time.Now().UnixMilli(), Name: "RangeError", Message: "Maximum call stack size exceeded", Stack: cutStack(so.String())}
 	case errors.As(err, &ex):
-		res.Outcome = OutcomeException
-		res.Exceptions = append(res.Exceptions, l.exception(ex.Value()))
+		e = l.exception(ex.Value())
 	case errors.As(err, &ge):
-		res.Outcome = OutcomeException
-		res.Exceptions = append(res.Exceptions, Exception{Timestamp: time.Now().UnixMilli(), Name: ge.name, Message: ge.message, Stack: ge.stack})
+		e = Exception{Timestamp: time.Now().UnixMilli(), Name: ge.name, Message: ge.message, Stack: ge.stack}
 	default:
 		res.Outcome = OutcomeInternalError
 		res.Error = err.Error()
+		return nil
 	}
+	res.Outcome = OutcomeException
+	// Reading the exception's fields may have run into a limit.
+	if h := l.hit.Load(); h != nil {
+		res.Outcome, res.Error = h.outcome, h.msg
+	}
+	return &e
 }
 
 // guestError is an error to report as the guest's exception.
@@ -433,31 +456,88 @@ func (l *loop) thrown(v goja.Value) error {
 	return &guestError{name: e.Name, message: e.Message, stack: e.Stack}
 }
 
-// exception describes a thrown JS value.
+// exception describes a thrown JS value, its fields bounded. Its
+// properties may be guest getters: they run as a slice of the guest's
+// (CPU accounted, interruptible), and one that throws leaves its field
+// out.
 func (l *loop) exception(v goja.Value) Exception {
 	e := Exception{Timestamp: time.Now().UnixMilli(), Name: "Error"}
 	if v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
 		e.Message = fmt.Sprint(v)
 		return e
 	}
-	if o, ok := v.(*goja.Object); ok {
-		if n := o.Get("name"); n != nil && !goja.IsUndefined(n) {
-			e.Name = n.String()
-		}
-		if m := o.Get("message"); m != nil && !goja.IsUndefined(m) {
-			e.Message = m.String()
-		}
-		if s := o.Get("stack"); s != nil && !goja.IsUndefined(s) {
-			e.Stack = cleanStack(s.String())
-		}
-		if e.Message == "" && e.Stack == "" {
-			e.Message = v.String()
-		}
+	str := func(v goja.Value) string { return cutText(v.String(), MaxExceptionFieldBytes, 0) }
+	o, ok := v.(*goja.Object)
+	if !ok {
+		e.Name = "Uncaught"
+		l.guard(func() { e.Message = str(v) })
 		return e
 	}
-	e.Name = "Uncaught"
-	e.Message = v.String()
+	l.guard(func() {
+		if n := o.Get("name"); n != nil && !goja.IsUndefined(n) {
+			e.Name = str(n)
+		}
+	})
+	l.guard(func() {
+		if m := o.Get("message"); m != nil && !goja.IsUndefined(m) {
+			e.Message = str(m)
+		}
+	})
+	l.guard(func() {
+		if s := o.Get("stack"); s != nil && !goja.IsUndefined(s) {
+			e.Stack = cutStack(s.String())
+		}
+	})
+	if e.Message == "" && e.Stack == "" {
+		l.guard(func() { e.Message = str(v) })
+	}
 	return e
+}
+
+// guard runs f, which reads guest values, as a slice of the guest's: a
+// throw or a limit ends f early. A limit stays recorded in l.hit.
+func (l *loop) guard(f func()) {
+	_ = l.run(func() (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				ie, ok := r.(*goja.InterruptedError)
+				if !ok {
+					panic(r)
+				}
+				err = ie
+			}
+		}()
+		if ex := l.vm.Try(f); ex != nil {
+			return ex
+		}
+		return nil
+	})
+}
+
+// cutStack cleans a stack and bounds it to MaxExceptionFieldBytes; only
+// the part that can be kept is cleaned, so a huge stack costs little.
+func cutStack(s string) string {
+	extra := 0
+	if limit := 2 * MaxExceptionFieldBytes; len(s) > limit {
+		n := limit
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		extra, s = len(s)-n, s[:n]
+	}
+	return cutText(cleanStack(s), MaxExceptionFieldBytes, extra)
+}
+
+// checkResponseSize refuses a response larger than MaxResponseBytes.
+func checkResponseSize(r *webapi.HTTPResponse) error {
+	n := len(r.Body)
+	for _, h := range r.Headers {
+		n += len(h.Name) + len(h.Value)
+	}
+	if n > MaxResponseBytes {
+		return &guestError{name: "RangeError", message: fmt.Sprintf("the response is %d bytes (body and headers), more than the limit of %d", n, MaxResponseBytes)}
+	}
+	return nil
 }
 
 // pcSuffix matches goja's bytecode offset after a position: "main.ts:3:9(12)".
