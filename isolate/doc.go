@@ -15,8 +15,10 @@
 // calls cross the process boundary as callback frames to the node.
 //
 // The limits, in the order they act:
-//   - CPU: the time the guest spends running JS is accounted per slice; a
-//     watchdog interrupts it within ~2 ms of the budget (exceededCpu).
+//   - CPU: the time the call's event loop is busy (running JS, and its own
+//     work between slices; not waiting for timers or host calls) is
+//     accounted; a watchdog interrupts the guest within ~2 ms of the
+//     budget (exceededCpu).
 //   - Memory: in a worker, the watchdog samples the heap and interrupts at
 //     memoryMb (exceededMemory); a huge single allocation that the
 //     interrupt cannot stop hits the worker's hard cap and the worker dies,

@@ -79,6 +79,7 @@ func runJS(ctx context.Context, c *jsCall) *Result {
 	l.startWatchdog()
 	defer l.stopWatchdog()
 
+	l.busy()
 	err := l.run(func() error {
 		_, err := vm.RunProgram(c.prog)
 		return err
@@ -93,6 +94,7 @@ func runJS(ctx context.Context, c *jsCall) *Result {
 	// The exception that ended the call is read with the watchdog still
 	// on: its fields may be guest getters.
 	last := l.finish(res, handlerErr)
+	l.idle()
 	l.stopWatchdog()
 	now := time.Now().UnixMilli()
 	res.Logs = l.logs.list(now)
@@ -116,8 +118,9 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
 
 // loop is the event loop of one invocation: it runs JS in slices (the top
-// level, the handler, each timer and host completion), drains promise jobs
-// after each, and accounts the CPU each slice uses.
+// level, the handler, each timer and host completion) and drains promise
+// jobs after each. Its CPU time is the time it is busy: everything but the
+// waits for a timer to come due or a host call to answer.
 type loop struct {
 	vm    *goja.Runtime
 	api   *webapi.API
@@ -135,26 +138,40 @@ type loop struct {
 	logs      logBook
 	excs      exceptionBook
 
-	cpu        atomic.Int64 // nanoseconds of JS run so far, excluding the current slice
-	sliceStart atomic.Int64 // unix nanos when the current slice began, 0 when idle
-	heapBase   int64
-	heapPeak   atomic.Int64
-	hit        atomic.Pointer[limitHit]
-	hitAt      atomic.Int64
-	wd         *time.Timer
-	wdMu       sync.Mutex
-	wdStopped  bool
+	cpu       atomic.Int64 // nanoseconds busy so far, excluding the current stretch
+	busySince atomic.Int64 // unix nanos when the loop last became busy, 0 while it waits
+	heapBase  int64
+	heapPeak  atomic.Int64
+	hit       atomic.Pointer[limitHit]
+	hitAt     atomic.Int64
+	wd        *time.Timer
+	wdMu      sync.Mutex
+	wdStopped bool
 }
 
-// run executes one slice of JS with CPU accounting. A limit that interrupts
-// the slice comes back as a *limitHit error.
+// busy starts a stretch of the loop's own work, counted as CPU time.
+func (l *loop) busy() { l.busySince.Store(time.Now().UnixNano()) }
+
+// idle ends a stretch of work: the loop is about to wait.
+func (l *loop) idle() {
+	if s := l.busySince.Swap(0); s != 0 {
+		l.cpu.Add(time.Now().UnixNano() - s)
+	}
+}
+
+// used is the CPU time so far.
+func (l *loop) used() time.Duration {
+	c := l.cpu.Load()
+	if s := l.busySince.Load(); s != 0 {
+		c += time.Now().UnixNano() - s
+	}
+	return time.Duration(c)
+}
+
+// run executes one slice of JS. A limit that interrupts the slice comes
+// back as a *limitHit error.
 func (l *loop) run(f func() error) error {
-	t0 := time.Now()
-	l.sliceStart.Store(t0.UnixNano())
 	err := f()
-	used := time.Since(t0)
-	l.sliceStart.Store(0)
-	l.cpu.Add(int64(used))
 	var ie *goja.InterruptedError
 	if errors.As(err, &ie) {
 		if h, ok := ie.Value().(*limitHit); ok {
@@ -166,7 +183,7 @@ func (l *loop) run(f func() error) error {
 	}
 	// A native call (a regexp with its match timeout, a huge sort) may run
 	// past the budget without ever seeing the interrupt.
-	if time.Duration(l.cpu.Load()) > l.call.limits.cpu() {
+	if l.used() > l.call.limits.cpu() {
 		return l.cpuHit()
 	}
 	return err
@@ -210,8 +227,9 @@ func (l *loop) stopWatchdog() {
 func (l *loop) watch() {
 	now := time.Now().UnixNano()
 	used := l.cpu.Load()
-	if s := l.sliceStart.Load(); s != 0 {
-		used += now - s
+	busy := l.busySince.Load()
+	if busy != 0 {
+		used += now - busy
 	}
 	if time.Duration(used) > l.call.limits.cpu() {
 		l.interrupt(l.cpuHit())
@@ -225,7 +243,7 @@ func (l *loop) watch() {
 			l.interrupt(&limitHit{OutcomeExceededMemory, fmt.Sprintf("Worker exceeded its memory limit of %d MiB", l.call.limits.MemoryMB)})
 		}
 	}
-	if h := l.hit.Load(); h != nil && l.call.stuck != nil && l.sliceStart.Load() != 0 &&
+	if h := l.hit.Load(); h != nil && l.call.stuck != nil && busy != 0 &&
 		time.Duration(now-l.hitAt.Load()) > stuckAfter {
 		l.call.stuck(h.outcome)
 	}
@@ -364,7 +382,7 @@ func (l *loop) loopUntil(done func() bool) error {
 		}
 		var timerC <-chan time.Time
 		if len(l.timers) > 0 {
-			d := time.Until(l.timers[0].due)
+			d := l.timers[0].due - l.now()
 			if d <= 0 {
 				if err := l.fireTimer(); err != nil {
 					return err
@@ -378,22 +396,33 @@ func (l *loop) loopUntil(done func() bool) error {
 			}
 			timerC = tm.C
 		}
+		l.idle()
+		var f func()
 		select {
-		case f := <-l.done:
+		case f = <-l.done:
+		case <-timerC:
+		case <-l.ctx.Done():
+		}
+		l.busy()
+		switch {
+		case f != nil:
 			l.pending--
 			if err := l.run(func() error { f(); return nil }); err != nil {
 				return err
 			}
-		case <-timerC:
+		case l.ctx.Err() != nil:
+			return l.ctxHit()
+		default:
 			if err := l.fireTimer(); err != nil {
 				return err
 			}
-		case <-l.ctx.Done():
-			return l.ctxHit()
 		}
 	}
 	return nil
 }
+
+// now is the loop's clock: the time since the call began, monotonic.
+func (l *loop) now() time.Duration { return time.Since(l.start) }
 
 // ctxHit is the limit that ended the call when its context is done.
 func (l *loop) ctxHit() *limitHit {
