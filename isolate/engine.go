@@ -67,7 +67,7 @@ func newEngine(cacheSize int, wasmCacheDir string, heap func() int64, stuck func
 func (e *engine) close() error { return e.wasm.Close(context.Background()) }
 
 // execute runs one invocation. It never panics on guest behaviour.
-func (e *engine) execute(ctx context.Context, r *execRequest, host hostFunc) (res *Result) {
+func (e *engine) execute(ctx context.Context, r *execRequest, host hostConn) (res *Result) {
 	start := time.Now()
 	defer func() {
 		if p := recover(); p != nil {
@@ -96,11 +96,11 @@ func (e *engine) execute(ctx context.Context, r *execRequest, host hostFunc) (re
 
 // program returns the compiled program for hash, fetching its source from
 // the host on a miss.
-func (e *engine) program(ctx context.Context, hash string, host hostFunc) (*goja.Program, bool, *Result) {
+func (e *engine) program(ctx context.Context, hash string, host hostConn) (*goja.Program, bool, *Result) {
 	if p, ok := e.compiled.Get(hash); ok {
 		return p, false, nil
 	}
-	rep, err := host(ctx, &hostCall{Op: "code", Hash: hash})
+	rep, err := host.call(ctx, &hostCall{Op: "code", Hash: hash})
 	if err != nil {
 		return nil, false, failure(OutcomeInternalError, fmt.Sprintf("fetching code %s: %v", hash, err))
 	}
@@ -128,7 +128,7 @@ func exceptionResult(name, msg, stack string) *Result {
 // executeWasm runs a WASI command: the request body on stdin, stdout as the
 // response body. CPU and wall limits both bound it: a command does not wait
 // on timers, so its wall time is its CPU time.
-func (e *engine) executeWasm(ctx context.Context, r *execRequest, host hostFunc) *Result {
+func (e *engine) executeWasm(ctx context.Context, r *execRequest, host hostConn) *Result {
 	limit := min(r.Limits.cpu(), r.Limits.wall())
 	env := map[string]string{}
 	for k, v := range r.Env {
@@ -145,7 +145,7 @@ func (e *engine) executeWasm(ctx context.Context, r *execRequest, host hostFunc)
 	}
 	out, err := e.wasm.Run(ctx, in)
 	if errors.Is(err, wasmrun.ErrNotCached) {
-		rep, herr := host(ctx, &hostCall{Op: "code", Hash: r.Hash})
+		rep, herr := host.call(ctx, &hostCall{Op: "code", Hash: r.Hash})
 		if herr != nil || rep.Program == nil || rep.Program.Wasm == nil {
 			return failure(OutcomeInternalError, fmt.Sprintf("fetching wasm %s: %v", r.Hash, herr))
 		}

@@ -44,7 +44,7 @@ type jsCall struct {
 	env      map[string]json.RawMessage
 	bindings map[string]Binding
 	limits   Limits
-	host     hostFunc
+	host     hostConn
 	// heap samples the heap in use; nil disables the memory limit (the
 	// in-process executor shares its heap with other calls).
 	heap func() int64
@@ -58,12 +58,13 @@ type jsCall struct {
 func runJS(ctx context.Context, c *jsCall) *Result {
 	start := time.Now()
 	res := &Result{Logs: []Log{}, Exceptions: []Exception{}}
-	ctx, cancel := context.WithTimeout(ctx, c.limits.wall())
+	deadline := start.Add(c.limits.wall())
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 
 	vm := goja.New()
 	vm.SetMaxCallStackSize(maxCallStackSize)
-	l := &loop{vm: vm, ctx: ctx, call: c, start: start}
+	l := &loop{vm: vm, ctx: ctx, call: c, start: start, deadline: deadline}
 	var heap0 int64
 	if c.heap != nil {
 		heap0 = c.heap()
@@ -131,8 +132,10 @@ type loop struct {
 	timers    timerHeap
 	timerSeq  int64
 	timerByID map[int64]*timer
-	pending   int         // host calls in flight
-	done      chan func() // completions of host calls, run on the loop
+	pending   int                                       // host calls in flight
+	callSeq   int64                                     // ids of started host calls
+	waiting   map[int64]func(rep *hostReply, err error) // their completions, run on the loop
+	deadline  time.Time                                 // the wall-time limit
 	waitUntil []*goja.Promise
 	subreqs   int64
 	logs      logBook
@@ -365,22 +368,27 @@ func (l *loop) loopUntil(done func() bool) error {
 		}
 	}()
 	for !done() {
-		if l.ctx.Err() != nil {
+		if l.ctx.Err() != nil || !time.Now().Before(l.deadline) {
 			return l.ctxHit()
 		}
-		select {
-		case f := <-l.done:
-			l.pending--
-			if err := l.run(func() error { f(); return nil }); err != nil {
+		// A host answer that is in goes before due timers.
+		if l.pending > 0 {
+			a, ok, err := l.call.host.next(l.ctx, 0)
+			if err != nil {
 				return err
 			}
-			continue
-		default:
+			if ok {
+				if err := l.answer(a); err != nil {
+					return err
+				}
+				continue
+			}
 		}
 		if len(l.timers) == 0 && l.pending == 0 {
 			return errHung
 		}
-		var timerC <-chan time.Time
+		// Wait for the next timer, a host answer or the deadline.
+		wait := time.Until(l.deadline)
 		if len(l.timers) > 0 {
 			d := l.timers[0].due - l.now()
 			if d <= 0 {
@@ -389,30 +397,35 @@ func (l *loop) loopUntil(done func() bool) error {
 				}
 				continue
 			}
-			if tm == nil {
-				tm = time.NewTimer(d)
-			} else {
-				tm.Reset(d)
-			}
-			timerC = tm.C
+			wait = min(wait, d)
 		}
+		wait = max(wait, time.Microsecond)
 		l.idle()
-		var f func()
-		select {
-		case f = <-l.done:
-		case <-timerC:
-		case <-l.ctx.Done():
+		var a hostAnswer
+		var ok bool
+		var err error
+		if l.pending > 0 {
+			a, ok, err = l.call.host.next(l.ctx, wait)
+		} else {
+			if tm == nil {
+				tm = time.NewTimer(wait)
+			} else {
+				tm.Reset(wait)
+			}
+			select {
+			case <-tm.C:
+			case <-l.ctx.Done():
+			}
 		}
 		l.busy()
 		switch {
-		case f != nil:
-			l.pending--
-			if err := l.run(func() error { f(); return nil }); err != nil {
+		case err != nil:
+			return err
+		case ok:
+			if err := l.answer(a); err != nil {
 				return err
 			}
-		case l.ctx.Err() != nil:
-			return l.ctxHit()
-		default:
+		case len(l.timers) > 0 && l.timers[0].due <= l.now():
 			if err := l.fireTimer(); err != nil {
 				return err
 			}
@@ -421,15 +434,27 @@ func (l *loop) loopUntil(done func() bool) error {
 	return nil
 }
 
+// answer runs the completion of a started host call.
+func (l *loop) answer(a hostAnswer) error {
+	then, ok := l.waiting[a.id]
+	if !ok {
+		return fmt.Errorf("isolate: the host answered call %d, which is not pending", a.id)
+	}
+	delete(l.waiting, a.id)
+	l.pending--
+	return l.run(func() error { then(a.rep, a.err); return nil })
+}
+
 // now is the loop's clock: the time since the call began, monotonic.
 func (l *loop) now() time.Duration { return time.Since(l.start) }
 
-// ctxHit is the limit that ended the call when its context is done.
+// ctxHit is the limit that ended the call when its context is done or its
+// deadline passed.
 func (l *loop) ctxHit() *limitHit {
 	if h := l.hit.Load(); h != nil {
 		return h
 	}
-	if errors.Is(l.ctx.Err(), context.DeadlineExceeded) {
+	if !time.Now().Before(l.deadline) || errors.Is(l.ctx.Err(), context.DeadlineExceeded) {
 		return &limitHit{OutcomeExceededWallTime, fmt.Sprintf("Worker exceeded its wall-time limit of %d ms", l.call.limits.WallMs)}
 	}
 	return &limitHit{OutcomeCanceled, "the invocation was canceled"}

@@ -147,21 +147,15 @@ func (l *loop) fireTimer() error {
 	})
 }
 
-// hostAsync sends c to the host on another goroutine and runs then on the
-// loop when the answer comes back.
+// hostAsync starts c and runs then on the loop when the answer comes back.
 func (l *loop) hostAsync(c *hostCall, then func(*hostReply, error)) {
-	if l.done == nil {
-		l.done = make(chan func(), 16)
+	if l.waiting == nil {
+		l.waiting = make(map[int64]func(*hostReply, error))
 	}
+	l.callSeq++
+	l.waiting[l.callSeq] = then
 	l.pending++
-	ctx := l.ctx
-	go func() {
-		rep, err := l.call.host(ctx, c)
-		select {
-		case l.done <- func() { then(rep, err) }:
-		case <-ctx.Done():
-		}
-	}()
+	l.call.host.start(l.ctx, c, l.callSeq)
 }
 
 // rangeError makes a RangeError with msg.

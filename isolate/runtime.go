@@ -311,5 +311,5 @@ type inProcess struct{ e *engine }
 func (x *inProcess) name() string { return string(InProcess) }
 func (x *inProcess) close() error { return x.e.close() }
 func (x *inProcess) execute(ctx context.Context, r *execRequest, host hostFunc) *Result {
-	return x.e.execute(ctx, r, host)
+	return x.e.execute(ctx, r, newGoHost(host))
 }

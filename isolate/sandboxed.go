@@ -71,7 +71,7 @@ func ServeWorker() error {
 		// flight when the answer goes back.
 		var mu sync.Mutex
 		closed := false
-		host := func(ctx context.Context, c *hostCall) (*hostReply, error) {
+		send := func(c *hostCall) (*hostReply, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			if closed {
@@ -91,7 +91,7 @@ func ServeWorker() error {
 			}
 			return &rep, nil
 		}
-		res := e.execute(ctx, r, host)
+		res := e.execute(ctx, r, &ipcHost{send: send})
 		mu.Lock()
 		closed = true
 		mu.Unlock()
@@ -153,14 +153,22 @@ func (s *sandboxed) execute(ctx context.Context, r *execRequest, host hostFunc) 
 	// too: the pool waits for it, so it must not outlive the call.
 	hctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
+	started := &startedCalls{answers: make(chan *hostReply, 16), done: make(chan struct{})}
+	defer close(started.done)
 	out, err := s.pool.Call(ctx, req, sandbox.CallOptions{Deadline: deadline}, func(msg []byte) ([]byte, error) {
 		var c hostCall
 		if err := json.Unmarshal(msg, &c); err != nil {
 			return nil, fmt.Errorf("bad host call: %w", err)
 		}
-		rep, err := host(hctx, &c)
-		if err != nil {
-			rep = &hostReply{Error: err.Error()}
+		var rep *hostReply
+		switch {
+		case c.ID != 0:
+			started.start(hctx, host, &c)
+			rep = &hostReply{}
+		case c.Op == "wait":
+			rep = started.wait(hctx, time.Duration(c.WaitUs)*time.Microsecond)
+		default:
+			rep = callHost(hctx, host, &c)
 		}
 		return json.Marshal(rep)
 	})
@@ -172,6 +180,56 @@ func (s *sandboxed) execute(ctx context.Context, r *execRequest, host hostFunc) 
 		return failure(OutcomeInternalError, fmt.Sprintf("decoding the worker's result: %v", err))
 	}
 	return res
+}
+
+// callHost makes a host call for a worker; a failure is the reply's error.
+func callHost(ctx context.Context, host hostFunc, c *hostCall) *hostReply {
+	rep, err := host(ctx, c)
+	if err != nil {
+		rep = &hostReply{Error: err.Error()}
+	}
+	return rep
+}
+
+// startedCalls runs the host calls a worker started (see ipcHost) until
+// its "wait" calls collect their answers.
+type startedCalls struct {
+	answers chan *hostReply
+	done    chan struct{} // closed when the invocation is over
+}
+
+func (s *startedCalls) start(ctx context.Context, host hostFunc, c *hostCall) {
+	id := c.ID
+	c.ID = 0
+	go func() {
+		rep := *callHost(ctx, host, c)
+		rep.ID = id
+		select {
+		case s.answers <- &rep:
+		case <-s.done:
+		}
+	}()
+}
+
+// wait returns the next answer, or an empty reply if none comes within d.
+func (s *startedCalls) wait(ctx context.Context, d time.Duration) *hostReply {
+	if d <= 0 {
+		select {
+		case rep := <-s.answers:
+			return rep
+		default:
+			return &hostReply{}
+		}
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case rep := <-s.answers:
+		return rep
+	case <-tm.C:
+	case <-ctx.Done():
+	}
+	return &hostReply{}
 }
 
 // crashResult maps a worker that died or was killed to an outcome.
