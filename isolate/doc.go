@@ -24,7 +24,12 @@
 //     interrupt cannot stop hits the worker's hard cap and the worker dies,
 //     which is reported the same way.
 //   - Wall time: timers and host calls wait at most wallMs (exceededWallTime);
-//     the node kills a worker that has not answered a second later.
+//     the node kills a worker that has not answered a second after its
+//     last deadline.
+//   - ctx.waitUntil work goes on after the response (Invocation.OnResponse)
+//     for at most BackgroundLimit, or wallMs if smaller, within the same
+//     CPU and memory limits; what cuts it short is reported in the final
+//     result's Error, and the response stands.
 //   - Native calls that ignore interrupts (huge sorts, regexps) are bounded
 //     by RegexpMatchTimeout and by the watchdog ending the worker process.
 //   - Recursion depth is bounded (a RangeError, as in V8).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,9 +70,13 @@ func (e *engine) close() error { return e.wasm.Close(context.Background()) }
 // execute runs one invocation. It never panics on guest behaviour.
 func (e *engine) execute(ctx context.Context, r *execRequest, host hostConn) (res *Result) {
 	start := time.Now()
+	var sent *Result // the result so far, once the response is out
 	defer func() {
 		if p := recover(); p != nil {
 			res = &Result{Outcome: OutcomeInternalError, Error: fmt.Sprintf("isolate: panic: %v", p), Logs: []Log{}, Exceptions: []Exception{}}
+			if sent != nil { // the response stands
+				res = afterResponse(sent, res.Error)
+			}
 		}
 		boundResult(res)
 		res.Telemetry.WallTime = ms(time.Since(start))
@@ -83,15 +88,39 @@ func (e *engine) execute(ctx context.Context, r *execRequest, host hostConn) (re
 	if res != nil {
 		return res
 	}
+	pre := ms(time.Since(start)) // fetching and compiling the code
+	telemetry := func(res *Result) {
+		res.Telemetry.ColdStart = cold
+		if cold {
+			res.Telemetry.StartupMs += pre
+		}
+	}
 	res = runJS(ctx, &jsCall{
 		prog: prog, req: r.Request, env: r.Env, bindings: r.Bindings,
 		limits: r.Limits, host: host, heap: e.heap, stuck: e.stuck,
+		respond: func(partial *Result) {
+			telemetry(partial)
+			partial.Telemetry.WallTime = ms(time.Since(start))
+			boundResult(partial)
+			sent = partial
+			// A failure to hand it over shows in the final result.
+			_, _ = host.call(ctx, &hostCall{Op: "respond", Result: partial})
+		},
 	})
-	res.Telemetry.ColdStart = cold
-	if cold {
-		res.Telemetry.StartupMs += ms(time.Since(start)) - res.Telemetry.WallTime
-	}
+	telemetry(res)
 	return res
+}
+
+// afterResponse is the final result of a call whose response went out
+// (sent, the result then) when a failure, described by why, ended its
+// ctx.waitUntil work: the response stands.
+func afterResponse(sent *Result, why string) *Result {
+	res := *sent
+	res.Logs = slices.Clone(sent.Logs)
+	res.Exceptions = slices.Clone(sent.Exceptions)
+	res.Error = "ctx.waitUntil work was canceled: " + why
+	res.Telemetry.WallTime = 0 // the caller's to fill in
+	return &res
 }
 
 // program returns the compiled program for hash, fetching its source from

@@ -2,6 +2,7 @@ package isolate
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -11,7 +12,7 @@ import (
 // callback frames between a sandbox worker and the node, and the argument of
 // the in-process dispatcher, so that both executors take one path.
 type hostCall struct {
-	Op      string         `json:"op"` // "code", "fetch", "kv"; from a sandbox worker also "wait"
+	Op      string         `json:"op"` // "code", "fetch", "kv", "respond"; from a sandbox worker also "wait"
 	Hash    string         `json:"hash,omitempty"`
 	Binding string         `json:"binding,omitempty"` // the name in env
 	Method  string         `json:"method,omitempty"`  // kv: get, put, delete, list
@@ -26,6 +27,33 @@ type hostCall struct {
 	// WaitUs bounds how long a "wait" call waits for an answer, in
 	// microseconds.
 	WaitUs int64 `json:"waitUs,omitempty"`
+	// Result is the result so far of a "respond" call: the response is
+	// ready, ctx.waitUntil work goes on. It crosses a worker's channel in
+	// the binary form of results (see encodeRespond).
+	Result *Result `json:"-"`
+}
+
+// respondTag starts a "respond" call on a worker's channel, where other
+// calls are JSON objects.
+const respondTag = 0
+
+// encodeRespond encodes a "respond" call for a worker's channel.
+func encodeRespond(res *Result) []byte { return append([]byte{respondTag}, encodeResult(res)...) }
+
+// decodeHostCall decodes a call from a worker's channel.
+func decodeHostCall(msg []byte) (*hostCall, error) {
+	if len(msg) > 0 && msg[0] == respondTag {
+		res, err := decodeResult(msg[1:])
+		if err != nil {
+			return nil, fmt.Errorf("bad respond call: %w", err)
+		}
+		return &hostCall{Op: "respond", Result: res}, nil
+	}
+	var c hostCall
+	if err := json.Unmarshal(msg, &c); err != nil {
+		return nil, fmt.Errorf("bad host call: %w", err)
+	}
+	return &c, nil
 }
 
 // hostReply answers a hostCall.

@@ -51,24 +51,36 @@ type jsCall struct {
 	// stuck is called from the watchdog when an interrupted guest does not
 	// stop within stuckAfter; the sandbox ends the worker process.
 	stuck func(Outcome)
+	// respond, if set, is given the result so far when the response is
+	// ready while ctx.waitUntil work is still pending (telemetry other
+	// than CPU, wall, startup and memory is the caller's).
+	respond func(*Result)
 }
+
+// backgroundPeriod is how long ctx.waitUntil work may go on after the
+// response: BackgroundLimit, or the call's wall-time limit if smaller.
+func backgroundPeriod(l Limits) time.Duration { return min(BackgroundLimit, l.wall()) }
+
+// errDeadline is the cause of a loop's context ending at its deadline.
+var errDeadline = errors.New("isolate: deadline")
 
 // runJS runs one invocation in a fresh goja runtime and returns its result
 // (telemetry other than CPU, wall, startup and memory is the caller's).
 func runJS(ctx context.Context, c *jsCall) *Result {
 	start := time.Now()
 	res := &Result{Logs: []Log{}, Exceptions: []Exception{}}
-	deadline := start.Add(c.limits.wall())
-	ctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-
+	// The deadline moves when the response goes out before ctx.waitUntil
+	// work is done, so it is a timer rather than the context's own.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	vm := goja.New()
 	vm.SetMaxCallStackSize(maxCallStackSize)
-	l := &loop{vm: vm, ctx: ctx, call: c, start: start, deadline: deadline}
-	var heap0 int64
+	l := &loop{vm: vm, ctx: ctx, call: c, start: start}
+	l.deadline = start.Add(c.limits.wall())
+	l.deadlineTimer = time.AfterFunc(c.limits.wall(), func() { cancel(errDeadline) })
+	defer l.deadlineTimer.Stop()
 	if c.heap != nil {
-		heap0 = c.heap()
-		l.heapBase = heap0
+		l.heapBase = c.heap()
 	}
 	l.api = webapi.Install(vm, webapi.Options{
 		Log: func(level, msg string) {
@@ -100,17 +112,22 @@ func runJS(ctx context.Context, c *jsCall) *Result {
 	now := time.Now().UnixMilli()
 	res.Logs = l.logs.list(now)
 	res.Exceptions = l.excs.result(last, now)
-	res.Telemetry.CPUTime = ms(time.Duration(l.cpu.Load()))
-	res.Telemetry.WallTime = ms(time.Since(start))
-	if c.heap != nil {
-		if h := c.heap(); h > l.heapPeak.Load() {
+	l.telemetry(res)
+	return res
+}
+
+// telemetry fills in the CPU, wall time and memory used so far.
+func (l *loop) telemetry(res *Result) {
+	res.Telemetry.CPUTime = ms(l.used())
+	res.Telemetry.WallTime = ms(time.Since(l.start))
+	if l.call.heap != nil {
+		if h := l.call.heap(); h > l.heapPeak.Load() {
 			l.heapPeak.Store(h)
 		}
-		if m := l.heapPeak.Load() - heap0; m > 0 {
+		if m := l.heapPeak.Load() - l.heapBase; m > 0 {
 			res.Telemetry.MemoryBytes = m
 		}
 	}
-	return res
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -129,17 +146,20 @@ type loop struct {
 	call  *jsCall
 	start time.Time
 
-	timers    timerHeap
-	timerSeq  int64
-	timerByID map[int64]*timer
-	pending   int                                       // host calls in flight
-	callSeq   int64                                     // ids of started host calls
-	waiting   map[int64]func(rep *hostReply, err error) // their completions, run on the loop
-	deadline  time.Time                                 // the wall-time limit
-	waitUntil []*goja.Promise
-	subreqs   int64
-	logs      logBook
-	excs      exceptionBook
+	timers        timerHeap
+	timerSeq      int64
+	timerByID     map[int64]*timer
+	pending       int                                       // host calls in flight
+	callSeq       int64                                     // ids of started host calls
+	waiting       map[int64]func(rep *hostReply, err error) // their completions, run on the loop
+	deadline      time.Time                                 // the wall-time limit, or the background's
+	deadlineTimer *time.Timer                               // ends ctx at the deadline
+	background    bool                                      // the response is out; ctx.waitUntil work goes on
+	waitUntil     int                                       // ctx.waitUntil promises not settled yet
+	promiseThen   goja.Callable                             // Promise.prototype.then, read on the first waitUntil
+	subreqs       int64
+	logs          logBook
+	excs          exceptionBook
 
 	cpu       atomic.Int64 // nanoseconds busy so far, excluding the current stretch
 	busySince atomic.Int64 // unix nanos when the loop last became busy, 0 while it waits
@@ -258,7 +278,8 @@ func (l *loop) watch() {
 }
 
 // invoke calls the default export's fetch handler and runs the loop until
-// its response settles (and then until ctx.waitUntil promises settle).
+// its response settles, and then until ctx.waitUntil promises settle (see
+// runBackground).
 func (l *loop) invoke(res *Result) error {
 	vm := l.vm
 	mainV := vm.Get("__warrenMain")
@@ -333,28 +354,56 @@ func (l *loop) invoke(res *Result) error {
 		return &guestError{name: "TypeError", message: err.Error()}
 	}
 	res.Response = toResponse(resp)
-	// ctx.waitUntil work finishes before the result is returned, within the
-	// same limits.
-	if err := l.loopUntil(func() bool {
-		for _, w := range l.waitUntil {
-			if w.State() == goja.PromiseStatePending {
-				return false
-			}
-		}
-		return true
-	}); err != nil {
-		var h *limitHit
-		if errors.As(err, &h) {
-			return h
-		}
-		// A hung waitUntil does not undo the response.
-	}
-	for _, w := range l.waitUntil {
-		if w.State() == goja.PromiseStateRejected {
-			l.excs.add(l.exception(w.Result()))
-		}
+	if l.waitUntil > 0 {
+		l.runBackground(res)
 	}
 	return nil
+}
+
+// runBackground sends the response (the result so far) while ctx.waitUntil
+// work is pending, and runs that work until it settles or is cut short:
+// by BackgroundLimit after the response (or the wall-time limit, if
+// smaller), the CPU or memory limit, an uncaught exception, or nothing
+// left that could settle it. None of these changes the response; the
+// final result says what cut the work short in its Error.
+func (l *loop) runBackground(res *Result) {
+	// The background's clock starts with the response: handing it over
+	// is part of that time.
+	period := backgroundPeriod(l.call.limits)
+	if l.deadlineTimer.Stop() {
+		l.deadline = time.Now().Add(period)
+		l.deadlineTimer.Reset(period)
+	} // else the wall-time limit fell just now: the loop stops at once
+	if l.call.respond != nil {
+		partial := &Result{Outcome: OutcomeOK, Response: res.Response, Telemetry: res.Telemetry}
+		now := time.Now().UnixMilli()
+		partial.Logs = l.logs.list(now)
+		partial.Exceptions = l.excs.result(nil, now)
+		l.telemetry(partial)
+		// Handing the response over is the host's work, not the guest's.
+		l.idle()
+		l.call.respond(partial)
+		l.busy()
+	}
+	l.background = true
+	err := l.loopUntil(func() bool { return l.waitUntil == 0 })
+	if err == nil {
+		return
+	}
+	const cut = "ctx.waitUntil work was canceled: "
+	var h *limitHit
+	var ex *goja.Exception
+	switch {
+	case errors.As(err, &h):
+		res.Error = cut + h.msg
+	case err == errHung:
+		res.Error = cut + fmt.Sprintf("%d promise%s can never settle (no timer or host call is pending)", l.waitUntil, plural(l.waitUntil))
+	case errors.As(err, &ex):
+		l.excs.add(l.exception(ex.Value()))
+		res.Error = cut + "an uncaught exception (see exceptions)"
+	default:
+		res.Error = cut + err.Error()
+	}
 }
 
 var errHung = &guestError{name: "Error", message: "The Workers runtime canceled this request because it detected that your Worker's code had hung and would never generate a response."}
@@ -454,7 +503,10 @@ func (l *loop) ctxHit() *limitHit {
 	if h := l.hit.Load(); h != nil {
 		return h
 	}
-	if !time.Now().Before(l.deadline) || errors.Is(l.ctx.Err(), context.DeadlineExceeded) {
+	if !time.Now().Before(l.deadline) || context.Cause(l.ctx) == errDeadline {
+		if l.background {
+			return &limitHit{OutcomeExceededWallTime, fmt.Sprintf("it did not finish within %d ms after the response", backgroundPeriod(l.call.limits).Milliseconds())}
+		}
 		return &limitHit{OutcomeExceededWallTime, fmt.Sprintf("Worker exceeded its wall-time limit of %d ms", l.call.limits.WallMs)}
 	}
 	return &limitHit{OutcomeCanceled, "the invocation was canceled"}
@@ -700,8 +752,8 @@ func (c *ctxMethods) Get(key string) goja.Value {
 	case "waitUntil":
 		v = vm.ToValue(func(call goja.FunctionCall) goja.Value {
 			if obj, ok := call.Argument(0).(*goja.Object); ok {
-				if p, ok := obj.Export().(*goja.Promise); ok {
-					c.l.waitUntil = append(c.l.waitUntil, p)
+				if _, ok := obj.Export().(*goja.Promise); ok {
+					c.l.addWaitUntil(obj)
 				}
 			}
 			return goja.Undefined()
@@ -718,6 +770,41 @@ func (c *ctxMethods) Get(key string) goja.Value {
 	}
 	c.vals[key] = v
 	return v
+}
+
+// addWaitUntil counts p as pending ctx.waitUntil work until it settles; a
+// rejection is reported as an exception when it happens.
+func (l *loop) addWaitUntil(p *goja.Object) {
+	vm := l.vm
+	if l.promiseThen == nil {
+		// Read from the guest's realm, like every intrinsic: a guest that
+		// replaced it gets what it asked for.
+		then, ok := goja.AssertFunction(vm.Get("Promise").ToObject(vm).Get("prototype").ToObject(vm).Get("then"))
+		if !ok {
+			panic(vm.NewTypeError("ctx.waitUntil: Promise.prototype.then is not a function"))
+		}
+		l.promiseThen = then
+	}
+	settled := false
+	onFulfilled := func(goja.FunctionCall) goja.Value {
+		if !settled {
+			settled = true
+			l.waitUntil--
+		}
+		return goja.Undefined()
+	}
+	onRejected := func(call goja.FunctionCall) goja.Value {
+		if !settled {
+			settled = true
+			l.waitUntil--
+			l.excs.add(l.exception(call.Argument(0)))
+		}
+		return goja.Undefined()
+	}
+	if _, err := l.promiseThen(p, vm.ToValue(onFulfilled), vm.ToValue(onRejected)); err != nil {
+		panic(err)
+	}
+	l.waitUntil++
 }
 
 func (c *ctxMethods) Set(key string, val goja.Value) bool {

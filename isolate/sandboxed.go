@@ -70,21 +70,25 @@ func ServeWorker() error {
 		// Host calls are serialised on the channel, and none may be in
 		// flight when the answer goes back.
 		var mu sync.Mutex
-		closed := false
+		closed, responded := false, false
 		send := func(c *hostCall) (*hostReply, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			if closed {
 				return nil, errors.New("the invocation has ended")
 			}
-			b, err := json.Marshal(c)
-			if err != nil {
+			var b []byte
+			var err error
+			if c.Op == "respond" {
+				b = encodeRespond(c.Result)
+			} else if b, err = json.Marshal(c); err != nil {
 				return nil, err
 			}
 			out, err := call(b)
 			if err != nil {
 				return nil, err
 			}
+			responded = responded || c.Op == "respond"
 			var rep hostReply
 			if err := json.Unmarshal(out, &rep); err != nil {
 				return nil, fmt.Errorf("worker: bad host reply: %w", err)
@@ -95,6 +99,12 @@ func ServeWorker() error {
 		mu.Lock()
 		closed = true
 		mu.Unlock()
+		if responded && res.Outcome == OutcomeOK {
+			// The node has the response already (see sandboxed.execute).
+			stripped := *res
+			stripped.Response = nil
+			return encodeResult(&stripped)
+		}
 		return encodeResult(res)
 	})
 }
@@ -148,36 +158,54 @@ func (s *sandboxed) execute(ctx context.Context, r *execRequest, host hostFunc) 
 	if err != nil {
 		return failure(OutcomeInternalError, fmt.Sprintf("encoding the invocation: %v", err))
 	}
-	deadline := time.Now().Add(r.Limits.wall() + killGrace)
+	// ctx.waitUntil work may go on for backgroundPeriod after the response.
+	deadline := time.Now().Add(r.Limits.wall() + backgroundPeriod(r.Limits) + killGrace)
 	// A host call (egress, KV, a held effect) ends by the wall-time limit
 	// too: the pool waits for it, so it must not outlive the call.
 	hctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	started := &startedCalls{answers: make(chan *hostReply, 16), done: make(chan struct{})}
 	defer close(started.done)
+	var sent *Result // the result so far, once the response is out
 	out, err := s.pool.Call(ctx, req, sandbox.CallOptions{Deadline: deadline}, func(msg []byte) ([]byte, error) {
-		var c hostCall
-		if err := json.Unmarshal(msg, &c); err != nil {
-			return nil, fmt.Errorf("bad host call: %w", err)
+		c, err := decodeHostCall(msg)
+		if err != nil {
+			return nil, err
 		}
 		var rep *hostReply
 		switch {
 		case c.ID != 0:
-			started.start(hctx, host, &c)
+			started.start(hctx, host, c)
 			rep = &hostReply{}
 		case c.Op == "wait":
 			rep = started.wait(hctx, time.Duration(c.WaitUs)*time.Microsecond)
+		case c.Op == "respond":
+			// The host may keep the result it is given: sent is a copy.
+			cp := *c.Result
+			sent = &cp
+			rep = callHost(hctx, host, c)
 		default:
-			rep = callHost(hctx, host, &c)
+			rep = callHost(hctx, host, c)
 		}
 		return json.Marshal(rep)
 	})
 	if err != nil {
-		return crashResult(ctx, r, err)
+		res := crashResult(ctx, r, err)
+		if sent != nil { // the response stands
+			return afterResponse(sent, res.Error)
+		}
+		return res
 	}
 	res, err := decodeResult(out)
 	if err != nil {
-		return failure(OutcomeInternalError, fmt.Sprintf("decoding the worker's result: %v", err))
+		res = failure(OutcomeInternalError, fmt.Sprintf("decoding the worker's result: %v", err))
+		if sent != nil {
+			return afterResponse(sent, res.Error)
+		}
+		return res
+	}
+	if sent != nil && res.Outcome == OutcomeOK && res.Response == nil {
+		res.Response = sent.Response // the worker left it out
 	}
 	return res
 }
