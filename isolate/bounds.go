@@ -81,6 +81,9 @@ func (b *logBook) add(ts int64, level, msg string) {
 // list returns the logs kept, followed by an entry about those dropped.
 // The slice is the caller's.
 func (b *logBook) list(now int64) []Log {
+	if len(b.logs) == 0 && b.dropped == 0 {
+		return []Log{}
+	}
 	out := make([]Log, len(b.logs), len(b.logs)+1)
 	copy(out, b.logs)
 	if b.dropped > 0 {
@@ -125,6 +128,9 @@ func (b *exceptionBook) add(e Exception) {
 // call, if any), then an entry about those dropped. The slice is the
 // caller's.
 func (b *exceptionBook) result(last *Exception, now int64) []Exception {
+	if len(b.list) == 0 && last == nil && b.dropped == 0 {
+		return []Exception{}
+	}
 	out := make([]Exception, len(b.list), len(b.list)+2)
 	copy(out, b.list)
 	if last != nil {

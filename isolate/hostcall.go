@@ -99,11 +99,14 @@ type goHost struct {
 	tm      *time.Timer
 }
 
-func newGoHost(f hostFunc) *goHost { return &goHost{f: f, answers: make(chan hostAnswer, 16)} }
+func newGoHost(f hostFunc) *goHost { return &goHost{f: f} }
 
 func (h *goHost) call(ctx context.Context, c *hostCall) (*hostReply, error) { return h.f(ctx, c) }
 
 func (h *goHost) start(ctx context.Context, c *hostCall, id int64) {
+	if h.answers == nil { // most calls make none
+		h.answers = make(chan hostAnswer, 16)
+	}
 	go func() {
 		rep, err := h.f(ctx, c)
 		select {

@@ -164,8 +164,12 @@ func (s *sandboxed) execute(ctx context.Context, r *execRequest, host hostFunc) 
 	// too: the pool waits for it, so it must not outlive the call.
 	hctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	started := &startedCalls{answers: make(chan *hostReply, 16), done: make(chan struct{})}
-	defer close(started.done)
+	var started *startedCalls // made on the first call started: most calls make none
+	defer func() {
+		if started != nil {
+			close(started.done)
+		}
+	}()
 	var sent *Result // the result so far, once the response is out
 	out, err := s.pool.Call(ctx, req, sandbox.CallOptions{Deadline: deadline}, func(msg []byte) ([]byte, error) {
 		c, err := decodeHostCall(msg)
@@ -175,6 +179,9 @@ func (s *sandboxed) execute(ctx context.Context, r *execRequest, host hostFunc) 
 		var rep *hostReply
 		switch {
 		case c.ID != 0:
+			if started == nil {
+				started = &startedCalls{answers: make(chan *hostReply, 16), done: make(chan struct{})}
+			}
 			started.start(hctx, host, c)
 			rep = &hostReply{}
 		case c.Op == "wait":
@@ -241,6 +248,9 @@ func (s *startedCalls) start(ctx context.Context, host hostFunc, c *hostCall) {
 
 // wait returns the next answer, or an empty reply if none comes within d.
 func (s *startedCalls) wait(ctx context.Context, d time.Duration) *hostReply {
+	if s == nil {
+		return &hostReply{}
+	}
 	if d <= 0 {
 		select {
 		case rep := <-s.answers:
