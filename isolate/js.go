@@ -162,7 +162,7 @@ type loop struct {
 	excs          exceptionBook
 
 	cpu       atomic.Int64 // nanoseconds busy so far, excluding the current stretch
-	busySince atomic.Int64 // unix nanos when the loop last became busy, 0 while it waits
+	busySince atomic.Int64 // mono() when the loop last became busy, 0 while it waits
 	heapBase  int64
 	heapPeak  atomic.Int64
 	hit       atomic.Pointer[limitHit]
@@ -172,13 +172,17 @@ type loop struct {
 	wdStopped bool
 }
 
+// mono reads the monotonic clock as nanoseconds since the call began,
+// plus one, so that it is never 0.
+func (l *loop) mono() int64 { return int64(time.Since(l.start)) + 1 }
+
 // busy starts a stretch of the loop's own work, counted as CPU time.
-func (l *loop) busy() { l.busySince.Store(time.Now().UnixNano()) }
+func (l *loop) busy() { l.busySince.Store(l.mono()) }
 
 // idle ends a stretch of work: the loop is about to wait.
 func (l *loop) idle() {
 	if s := l.busySince.Swap(0); s != 0 {
-		l.cpu.Add(time.Now().UnixNano() - s)
+		l.cpu.Add(l.mono() - s)
 	}
 }
 
@@ -186,7 +190,7 @@ func (l *loop) idle() {
 func (l *loop) used() time.Duration {
 	c := l.cpu.Load()
 	if s := l.busySince.Load(); s != 0 {
-		c += time.Now().UnixNano() - s
+		c += l.mono() - s
 	}
 	return time.Duration(c)
 }
@@ -252,7 +256,7 @@ func (l *loop) watch() {
 	used := l.cpu.Load()
 	busy := l.busySince.Load()
 	if busy != 0 {
-		used += now - busy
+		used += l.mono() - busy
 	}
 	if time.Duration(used) > l.call.limits.cpu() {
 		l.interrupt(l.cpuHit())

@@ -87,9 +87,9 @@ type Invocation struct {
 	// running the call, as soon as the response is ready while
 	// ctx.waitUntil work is still pending, with the result so far: outcome
 	// ok, the response, the logs and exceptions up to then, telemetry as
-	// far as known. The work goes on meanwhile only once OnResponse
-	// returns, and its time after the response counts against it, so
-	// OnResponse should hand the result over and return. Run then returns
+	// far as known. That work resumes when OnResponse returns, but its
+	// background period runs from the response, so OnResponse should hand
+	// the result over and return promptly. Run then returns
 	// the final result once that work settles or is cut short (see
 	// BackgroundLimit): the same response, with every log and exception,
 	// the background's included; an Error with outcome ok says what cut
