@@ -28,8 +28,9 @@ func checkLogBounds(t *testing.T, logs []Log) {
 	}
 }
 
-// slowLimits leave room for big strings under the race detector.
-var slowLimits = &Limits{CPUMs: 20_000, WallMs: 60_000}
+// slowLimits leave room for big strings and their garbage, under the race
+// detector and on a loaded machine (CPU time is time busy).
+var slowLimits = &Limits{CPUMs: 20_000, WallMs: 60_000, MemoryMB: 512}
 
 // cutBytes reads the number of bytes cut from the marker ending s, or -1.
 func cutBytes(s string) int {
@@ -52,7 +53,7 @@ func TestLogFlood(t *testing.T) {
 		t.Run(string(kind), func(t *testing.T) {
 			rt := testRuntime(t, kind)
 			c := js("main.js", `export default { fetch() {
-  const m = "x".repeat(1 << 20);
+  const m = "x".repeat(1 << 10).repeat(1 << 10);
   for (let i = 0; i < 70; i++) console.log(m);
   return new Response("done");
 } }`)
@@ -119,7 +120,7 @@ func TestHugeStack(t *testing.T) {
 			rt := testRuntime(t, kind)
 			c := js("main.js", `export default { fetch() {
   const e = new Error("m".repeat(1e6));
-  e.stack = "s".repeat(100e6);
+  e.stack = "s".repeat(1e4).repeat(1e4); // 100 MB; repeat appends its unit n times
   e.name = "N".repeat(1e5);
   throw e;
 } }`)
@@ -175,15 +176,15 @@ func TestResponseTooLarge(t *testing.T) {
 	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
 		t.Run(string(kind), func(t *testing.T) {
 			rt := testRuntime(t, kind)
-			c := js("main.js", fmt.Sprintf(`export default { fetch() { return new Response("x".repeat(%d)) } }`, MaxResponseBytes+1))
+			c := js("main.js", fmt.Sprintf(`export default { fetch() { return new Response("x".repeat(1024).repeat(%d) + "x") } }`, MaxResponseBytes/1024))
 			c.Limits = slowLimits
 			res := run(t, rt, c, nil)
 			if res.Outcome != OutcomeException || len(res.Exceptions) != 1 || res.Exceptions[0].Name != "RangeError" {
 				t.Fatalf("outcome %s %q %+v", res.Outcome, res.Error, res.Exceptions)
 			}
-			c = js("main.js", fmt.Sprintf(`export default { fetch() { return new Response("x".repeat(%d)) } }`, MaxResponseBytes-100))
+			c = js("main.js", fmt.Sprintf(`export default { fetch() { return new Response("x".repeat(1024).repeat(%d)) } }`, MaxResponseBytes/1024-1))
 			c.Limits = slowLimits
-			if res := run(t, rt, c, nil); !res.OK() || len(res.Response.Body) != MaxResponseBytes-100 {
+			if res := run(t, rt, c, nil); !res.OK() || len(res.Response.Body) != MaxResponseBytes-1024 {
 				t.Fatalf("outcome %s %q %+v", res.Outcome, res.Error, res.Exceptions)
 			}
 		})
