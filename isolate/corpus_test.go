@@ -108,6 +108,10 @@ export default { async fetch() {
   ctx.waitUntil(new Promise(r => setTimeout(() => { console.log("after"); r(); }, 5)));
   return new Response("early");
 } }`), outcome: OutcomeOK, status: 200, body: "early", logHas: []string{"log:after"}},
+		{name: "waitUntil rejected after the response", code: js("main.js", `export default { fetch(req, env, ctx) {
+  ctx.waitUntil(new Promise((_, reject) => setTimeout(() => { console.log("after"); reject(new RangeError("late")); }, 5)));
+  return new Response("early");
+} }`), outcome: OutcomeOK, status: 200, body: "early", logHas: []string{"log:after"}, excHas: []string{"RangeError", "late"}},
 		{name: "no fetch handler", code: js("main.js", `export default {}`), outcome: OutcomeException, excHas: []string{"fetch"}},
 		{name: "not a Response", code: js("main.js", `export default { fetch() { return "text" } }`), outcome: OutcomeException, excHas: []string{"Response"}},
 		{name: "hung promise", code: js("main.js", `export default { fetch() { return new Promise(() => {}) } }`), outcome: OutcomeException, excHas: []string{"hung"}},

@@ -15,15 +15,29 @@
 // calls cross the process boundary as callback frames to the node.
 //
 // The limits, in the order they act:
-//   - CPU: the time the guest spends running JS is accounted per slice; a
-//     watchdog interrupts it within ~2 ms of the budget (exceededCpu).
+//   - CPU: the time the call's event loop is busy (running JS, and its own
+//     work between slices; not waiting for timers or host calls) is
+//     accounted; a watchdog interrupts the guest within ~2 ms of the
+//     budget (exceededCpu).
 //   - Memory: in a worker, the watchdog samples the heap and interrupts at
 //     memoryMb (exceededMemory); a huge single allocation that the
 //     interrupt cannot stop hits the worker's hard cap and the worker dies,
 //     which is reported the same way.
 //   - Wall time: timers and host calls wait at most wallMs (exceededWallTime);
-//     the node kills a worker that has not answered a second later.
+//     the node kills a worker that has not answered a second after its
+//     last deadline.
+//   - ctx.waitUntil work goes on after the response (Invocation.OnResponse)
+//     for at most BackgroundLimit, or wallMs if smaller, within the same
+//     CPU and memory limits; what cuts it short is reported in the final
+//     result's Error, and the response stands.
 //   - Native calls that ignore interrupts (huge sorts, regexps) are bounded
 //     by RegexpMatchTimeout and by the watchdog ending the worker process.
 //   - Recursion depth is bounded (a RangeError, as in V8).
+//
+// What a call reports is bounded too, so that it always fits the frame a
+// worker answers in: logs by MaxLogBytes, MaxLogs and MaxLogMessageBytes,
+// exceptions by MaxExceptions and MaxExceptionFieldBytes, the response by
+// MaxResponseBytes. Whatever is cut or dropped is marked ("… [N more bytes
+// cut]", a final "warren: N more log messages ... dropped" entry), and the
+// outcome is never lost to it.
 package isolate

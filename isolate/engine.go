@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -70,12 +71,17 @@ func newEngine(cacheSize int, wasmCacheDir string, heap func() int64, stuck func
 func (e *engine) close() error { return e.wasm.Close(context.Background()) }
 
 // execute runs one invocation. It never panics on guest behaviour.
-func (e *engine) execute(ctx context.Context, r *execRequest, host hostFunc) (res *Result) {
+func (e *engine) execute(ctx context.Context, r *execRequest, host hostConn) (res *Result) {
 	start := time.Now()
+	var sent *Result // the result so far, once the response is out
 	defer func() {
 		if p := recover(); p != nil {
 			res = &Result{Outcome: OutcomeInternalError, Error: fmt.Sprintf("isolate: panic: %v", p), Logs: []Log{}, Exceptions: []Exception{}}
+			if sent != nil { // the response stands
+				res = afterResponse(sent, res.Error)
+			}
 		}
+		boundResult(res)
 		res.Telemetry.WallTime = ms(time.Since(start))
 	}()
 	if r.Wasm {
@@ -85,24 +91,48 @@ func (e *engine) execute(ctx context.Context, r *execRequest, host hostFunc) (re
 	if res != nil {
 		return res
 	}
+	pre := ms(time.Since(start)) // fetching and compiling the code
+	telemetry := func(res *Result) {
+		res.Telemetry.ColdStart = cold
+		if cold {
+			res.Telemetry.StartupMs += pre
+		}
+	}
 	res = runJS(ctx, &jsCall{
 		prog: prog, req: r.Request, env: r.Env, bindings: r.Bindings,
 		limits: r.Limits, host: host, heap: e.heap, stuck: e.stuck,
+		respond: func(partial *Result) {
+			telemetry(partial)
+			partial.Telemetry.WallTime = ms(time.Since(start))
+			boundResult(partial)
+			sent = partial
+			// A failure to hand it over shows in the final result.
+			_, _ = host.call(ctx, &hostCall{Op: "respond", Result: partial})
+		},
 	})
-	res.Telemetry.ColdStart = cold
-	if cold {
-		res.Telemetry.StartupMs += ms(time.Since(start)) - res.Telemetry.WallTime
-	}
+	telemetry(res)
 	return res
+}
+
+// afterResponse is the final result of a call whose response went out
+// (sent, the result then) when a failure, described by why, ended its
+// ctx.waitUntil work: the response stands.
+func afterResponse(sent *Result, why string) *Result {
+	res := *sent
+	res.Logs = slices.Clone(sent.Logs)
+	res.Exceptions = slices.Clone(sent.Exceptions)
+	res.Error = "ctx.waitUntil work was canceled: " + why
+	res.Telemetry.WallTime = 0 // the caller's to fill in
+	return &res
 }
 
 // program returns the compiled program for hash, fetching its source from
 // the host on a miss.
-func (e *engine) program(ctx context.Context, hash string, host hostFunc) (*goja.Program, bool, *Result) {
+func (e *engine) program(ctx context.Context, hash string, host hostConn) (*goja.Program, bool, *Result) {
 	if p, ok := e.compiled.Get(hash); ok {
 		return p, false, nil
 	}
-	rep, err := host(ctx, &hostCall{Op: "code", Hash: hash})
+	rep, err := host.call(ctx, &hostCall{Op: "code", Hash: hash})
 	if err != nil {
 		return nil, false, failure(OutcomeInternalError, fmt.Sprintf("fetching code %s: %v", hash, err))
 	}
@@ -130,7 +160,7 @@ func exceptionResult(name, msg, stack string) *Result {
 // executeWasm runs a WASI command: the request body on stdin, stdout as the
 // response body. CPU and wall limits both bound it: a command does not wait
 // on timers, so its wall time is its CPU time.
-func (e *engine) executeWasm(ctx context.Context, r *execRequest, host hostFunc) *Result {
+func (e *engine) executeWasm(ctx context.Context, r *execRequest, host hostConn) *Result {
 	limit := min(r.Limits.cpu(), r.Limits.wall())
 	env := map[string]string{}
 	for k, v := range r.Env {
@@ -147,7 +177,7 @@ func (e *engine) executeWasm(ctx context.Context, r *execRequest, host hostFunc)
 	}
 	out, err := e.wasm.Run(ctx, in)
 	if errors.Is(err, wasmrun.ErrNotCached) {
-		rep, herr := host(ctx, &hostCall{Op: "code", Hash: r.Hash})
+		rep, herr := host.call(ctx, &hostCall{Op: "code", Hash: r.Hash})
 		if herr != nil || rep.Program == nil || rep.Program.Wasm == nil {
 			return failure(OutcomeInternalError, fmt.Sprintf("fetching wasm %s: %v", r.Hash, herr))
 		}
@@ -188,9 +218,11 @@ func (e *engine) executeWasm(ctx context.Context, r *execRequest, host hostFunc)
 		res.Telemetry.MemoryBytes = int64(out.MemoryBytes)
 		if len(out.Stderr) > 0 && res.Outcome == OutcomeOK {
 			now := time.Now().UnixMilli()
+			var logs logBook
 			for _, line := range strings.Split(strings.TrimRight(string(out.Stderr), "\n"), "\n") {
-				res.Logs = append(res.Logs, Log{Timestamp: now, Level: "error", Message: line})
+				logs.add(now, "error", line)
 			}
+			res.Logs = logs.list(now)
 		}
 	}
 	return res

@@ -53,6 +53,21 @@ func (h *memHost) Fetch(ctx context.Context, r *Request) (*Response, error) {
 		<-ctx.Done() // a host that never answers on its own
 		return nil, ctx.Err()
 	}
+	if rest, ok := strings.CutPrefix(r.URL, "https://slow.test/"); ok {
+		// Answers after the number of milliseconds in the path.
+		d, err := time.ParseDuration(rest + "ms")
+		if err != nil {
+			return nil, err
+		}
+		tm := time.NewTimer(d)
+		defer tm.Stop()
+		select {
+		case <-tm.C:
+			return &Response{Status: 200, Headers: map[string]string{}, Body: []byte("slow " + rest)}, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	return nil, ErrNoEgress
 }
 

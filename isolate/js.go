@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dop251/goja"
 
@@ -43,40 +44,55 @@ type jsCall struct {
 	env      map[string]json.RawMessage
 	bindings map[string]Binding
 	limits   Limits
-	host     hostFunc
+	host     hostConn
 	// heap samples the heap in use; nil disables the memory limit (the
 	// in-process executor shares its heap with other calls).
 	heap func() int64
 	// stuck is called from the watchdog when an interrupted guest does not
 	// stop within stuckAfter; the sandbox ends the worker process.
 	stuck func(Outcome)
+	// respond, if set, is given the result so far when the response is
+	// ready while ctx.waitUntil work is still pending (telemetry other
+	// than CPU, wall, startup and memory is the caller's).
+	respond func(*Result)
 }
+
+// backgroundPeriod is how long ctx.waitUntil work may go on after the
+// response: BackgroundLimit, or the call's wall-time limit if smaller.
+func backgroundPeriod(l Limits) time.Duration { return min(BackgroundLimit, l.wall()) }
+
+// errDeadline is the cause of a loop's context ending at its deadline.
+var errDeadline = errors.New("isolate: deadline")
 
 // runJS runs one invocation in a fresh goja runtime and returns its result
 // (telemetry other than CPU, wall, startup and memory is the caller's).
 func runJS(ctx context.Context, c *jsCall) *Result {
 	start := time.Now()
 	res := &Result{Logs: []Log{}, Exceptions: []Exception{}}
-	ctx, cancel := context.WithTimeout(ctx, c.limits.wall())
-	defer cancel()
-
+	// The deadline moves when the response goes out before ctx.waitUntil
+	// work is done, so it is a timer rather than the context's own.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	vm := goja.New()
 	vm.SetMaxCallStackSize(maxCallStackSize)
 	l := &loop{vm: vm, ctx: ctx, call: c, start: start}
-	var heap0 int64
+	l.deadline = start.Add(c.limits.wall())
+	l.deadlineTimer = time.AfterFunc(c.limits.wall(), func() { cancel(errDeadline) })
+	defer l.deadlineTimer.Stop()
 	if c.heap != nil {
-		heap0 = c.heap()
-		l.heapBase = heap0
+		l.heapBase = c.heap()
 	}
 	l.api = webapi.Install(vm, webapi.Options{
 		Log: func(level, msg string) {
-			res.Logs = append(res.Logs, Log{Timestamp: time.Now().UnixMilli(), Level: level, Message: msg})
+			l.logs.add(time.Now().UnixMilli(), level, msg)
 		},
-		Extra: &webapi.ExtraGlobals{Names: loopGlobals, Build: l.buildGlobal},
+		MaxMessage: MaxLogMessageBytes,
+		Extra:      &webapi.ExtraGlobals{Names: loopGlobals, Build: l.buildGlobal},
 	})
 	l.startWatchdog()
 	defer l.stopWatchdog()
 
+	l.busy()
 	err := l.run(func() error {
 		_, err := vm.RunProgram(c.prog)
 		return err
@@ -88,19 +104,30 @@ func runJS(ctx context.Context, c *jsCall) *Result {
 	} else {
 		handlerErr = err
 	}
+	// The exception that ended the call is read with the watchdog still
+	// on: its fields may be guest getters.
+	last := l.finish(res, handlerErr)
+	l.idle()
 	l.stopWatchdog()
-	l.finish(res, handlerErr)
-	res.Telemetry.CPUTime = ms(time.Duration(l.cpu.Load()))
-	res.Telemetry.WallTime = ms(time.Since(start))
-	if c.heap != nil {
-		if h := c.heap(); h > l.heapPeak.Load() {
+	now := time.Now().UnixMilli()
+	res.Logs = l.logs.list(now)
+	res.Exceptions = l.excs.result(last, now)
+	l.telemetry(res)
+	return res
+}
+
+// telemetry fills in the CPU, wall time and memory used so far.
+func (l *loop) telemetry(res *Result) {
+	res.Telemetry.CPUTime = ms(l.used())
+	res.Telemetry.WallTime = ms(time.Since(l.start))
+	if l.call.heap != nil {
+		if h := l.call.heap(); h > l.heapPeak.Load() {
 			l.heapPeak.Store(h)
 		}
-		if m := l.heapPeak.Load() - heap0; m > 0 {
+		if m := l.heapPeak.Load() - l.heapBase; m > 0 {
 			res.Telemetry.MemoryBytes = m
 		}
 	}
-	return res
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -109,8 +136,9 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
 
 // loop is the event loop of one invocation: it runs JS in slices (the top
-// level, the handler, each timer and host completion), drains promise jobs
-// after each, and accounts the CPU each slice uses.
+// level, the handler, each timer and host completion) and drains promise
+// jobs after each. Its CPU time is the time it is busy: everything but the
+// waits for a timer to come due or a host call to answer.
 type loop struct {
 	vm    *goja.Runtime
 	api   *webapi.API
@@ -118,34 +146,59 @@ type loop struct {
 	call  *jsCall
 	start time.Time
 
-	timers    timerHeap
-	timerSeq  int64
-	timerByID map[int64]*timer
-	pending   int         // host calls in flight
-	done      chan func() // completions of host calls, run on the loop
-	waitUntil []*goja.Promise
-	subreqs   int64
+	timers        timerHeap
+	timerSeq      int64
+	timerByID     map[int64]*timer
+	pending       int                                       // host calls in flight
+	callSeq       int64                                     // ids of started host calls
+	waiting       map[int64]func(rep *hostReply, err error) // their completions, run on the loop
+	deadline      time.Time                                 // the wall-time limit, or the background's
+	deadlineTimer *time.Timer                               // ends ctx at the deadline
+	background    bool                                      // the response is out; ctx.waitUntil work goes on
+	waitUntil     int                                       // ctx.waitUntil promises not settled yet
+	promiseThen   goja.Callable                             // Promise.prototype.then, read on the first waitUntil
+	subreqs       int64
+	logs          logBook
+	excs          exceptionBook
 
-	cpu        atomic.Int64 // nanoseconds of JS run so far, excluding the current slice
-	sliceStart atomic.Int64 // unix nanos when the current slice began, 0 when idle
-	heapBase   int64
-	heapPeak   atomic.Int64
-	hit        atomic.Pointer[limitHit]
-	hitAt      atomic.Int64
-	wd         *time.Timer
-	wdMu       sync.Mutex
-	wdStopped  bool
+	cpu       atomic.Int64 // nanoseconds busy so far, excluding the current stretch
+	busySince atomic.Int64 // mono() when the loop last became busy, 0 while it waits
+	heapBase  int64
+	heapPeak  atomic.Int64
+	hit       atomic.Pointer[limitHit]
+	hitAt     atomic.Int64
+	wd        *time.Timer
+	wdMu      sync.Mutex
+	wdStopped bool
 }
 
-// run executes one slice of JS with CPU accounting. A limit that interrupts
-// the slice comes back as a *limitHit error.
+// mono reads the monotonic clock as nanoseconds since the call began,
+// plus one, so that it is never 0.
+func (l *loop) mono() int64 { return int64(time.Since(l.start)) + 1 }
+
+// busy starts a stretch of the loop's own work, counted as CPU time.
+func (l *loop) busy() { l.busySince.Store(l.mono()) }
+
+// idle ends a stretch of work: the loop is about to wait.
+func (l *loop) idle() {
+	if s := l.busySince.Swap(0); s != 0 {
+		l.cpu.Add(l.mono() - s)
+	}
+}
+
+// used is the CPU time so far.
+func (l *loop) used() time.Duration {
+	c := l.cpu.Load()
+	if s := l.busySince.Load(); s != 0 {
+		c += l.mono() - s
+	}
+	return time.Duration(c)
+}
+
+// run executes one slice of JS. A limit that interrupts the slice comes
+// back as a *limitHit error.
 func (l *loop) run(f func() error) error {
-	t0 := time.Now()
-	l.sliceStart.Store(t0.UnixNano())
 	err := f()
-	used := time.Since(t0)
-	l.sliceStart.Store(0)
-	l.cpu.Add(int64(used))
 	var ie *goja.InterruptedError
 	if errors.As(err, &ie) {
 		if h, ok := ie.Value().(*limitHit); ok {
@@ -157,7 +210,7 @@ func (l *loop) run(f func() error) error {
 	}
 	// A native call (a regexp with its match timeout, a huge sort) may run
 	// past the budget without ever seeing the interrupt.
-	if time.Duration(l.cpu.Load()) > l.call.limits.cpu() {
+	if l.used() > l.call.limits.cpu() {
 		return l.cpuHit()
 	}
 	return err
@@ -201,8 +254,9 @@ func (l *loop) stopWatchdog() {
 func (l *loop) watch() {
 	now := time.Now().UnixNano()
 	used := l.cpu.Load()
-	if s := l.sliceStart.Load(); s != 0 {
-		used += now - s
+	busy := l.busySince.Load()
+	if busy != 0 {
+		used += l.mono() - busy
 	}
 	if time.Duration(used) > l.call.limits.cpu() {
 		l.interrupt(l.cpuHit())
@@ -216,7 +270,7 @@ func (l *loop) watch() {
 			l.interrupt(&limitHit{OutcomeExceededMemory, fmt.Sprintf("Worker exceeded its memory limit of %d MiB", l.call.limits.MemoryMB)})
 		}
 	}
-	if h := l.hit.Load(); h != nil && l.call.stuck != nil && l.sliceStart.Load() != 0 &&
+	if h := l.hit.Load(); h != nil && l.call.stuck != nil && busy != 0 &&
 		time.Duration(now-l.hitAt.Load()) > stuckAfter {
 		l.call.stuck(h.outcome)
 	}
@@ -228,7 +282,8 @@ func (l *loop) watch() {
 }
 
 // invoke calls the default export's fetch handler and runs the loop until
-// its response settles (and then until ctx.waitUntil promises settle).
+// its response settles, and then until ctx.waitUntil promises settle (see
+// runBackground).
 func (l *loop) invoke(res *Result) error {
 	vm := l.vm
 	mainV := vm.Get("__warrenMain")
@@ -283,12 +338,19 @@ func (l *loop) invoke(res *Result) error {
 	var resp *webapi.HTTPResponse
 	err = l.run(func() (err error) {
 		resp, err = l.api.ExportResponse(ret)
+		if err == nil {
+			err = checkResponseSize(resp)
+		}
 		return err
 	})
 	if err != nil {
 		var h *limitHit
-		if errors.As(err, &h) {
+		var ge *guestError
+		switch {
+		case errors.As(err, &h):
 			return h
+		case errors.As(err, &ge):
+			return ge
 		}
 		if _, ok := err.(*goja.Exception); ok {
 			return err
@@ -296,28 +358,56 @@ func (l *loop) invoke(res *Result) error {
 		return &guestError{name: "TypeError", message: err.Error()}
 	}
 	res.Response = toResponse(resp)
-	// ctx.waitUntil work finishes before the result is returned, within the
-	// same limits.
-	if err := l.loopUntil(func() bool {
-		for _, w := range l.waitUntil {
-			if w.State() == goja.PromiseStatePending {
-				return false
-			}
-		}
-		return true
-	}); err != nil {
-		var h *limitHit
-		if errors.As(err, &h) {
-			return h
-		}
-		// A hung waitUntil does not undo the response.
-	}
-	for _, w := range l.waitUntil {
-		if w.State() == goja.PromiseStateRejected {
-			res.Exceptions = append(res.Exceptions, l.exception(w.Result()))
-		}
+	if l.waitUntil > 0 {
+		l.runBackground(res)
 	}
 	return nil
+}
+
+// runBackground sends the response (the result so far) while ctx.waitUntil
+// work is pending, and runs that work until it settles or is cut short:
+// by BackgroundLimit after the response (or the wall-time limit, if
+// smaller), the CPU or memory limit, an uncaught exception, or nothing
+// left that could settle it. None of these changes the response; the
+// final result says what cut the work short in its Error.
+func (l *loop) runBackground(res *Result) {
+	// The background's clock starts with the response: handing it over
+	// is part of that time.
+	period := backgroundPeriod(l.call.limits)
+	if l.deadlineTimer.Stop() {
+		l.deadline = time.Now().Add(period)
+		l.deadlineTimer.Reset(period)
+	} // else the wall-time limit fell just now: the loop stops at once
+	if l.call.respond != nil {
+		partial := &Result{Outcome: OutcomeOK, Response: res.Response, Telemetry: res.Telemetry}
+		now := time.Now().UnixMilli()
+		partial.Logs = l.logs.list(now)
+		partial.Exceptions = l.excs.result(nil, now)
+		l.telemetry(partial)
+		// Handing the response over is the host's work, not the guest's.
+		l.idle()
+		l.call.respond(partial)
+		l.busy()
+	}
+	l.background = true
+	err := l.loopUntil(func() bool { return l.waitUntil == 0 })
+	if err == nil {
+		return
+	}
+	const cut = "ctx.waitUntil work was canceled: "
+	var h *limitHit
+	var ex *goja.Exception
+	switch {
+	case errors.As(err, &h):
+		res.Error = cut + h.msg
+	case err == errHung:
+		res.Error = cut + fmt.Sprintf("%d promise%s can never settle (no timer or host call is pending)", l.waitUntil, plural(l.waitUntil))
+	case errors.As(err, &ex):
+		l.excs.add(l.exception(ex.Value()))
+		res.Error = cut + "an uncaught exception (see exceptions)"
+	default:
+		res.Error = cut + err.Error()
+	}
 }
 
 var errHung = &guestError{name: "Error", message: "The Workers runtime canceled this request because it detected that your Worker's code had hung and would never generate a response."}
@@ -331,93 +421,136 @@ func (l *loop) loopUntil(done func() bool) error {
 		}
 	}()
 	for !done() {
-		if l.ctx.Err() != nil {
+		if l.ctx.Err() != nil || !time.Now().Before(l.deadline) {
 			return l.ctxHit()
 		}
-		select {
-		case f := <-l.done:
-			l.pending--
-			if err := l.run(func() error { f(); return nil }); err != nil {
+		// A host answer that is in goes before due timers.
+		if l.pending > 0 {
+			a, ok, err := l.call.host.next(l.ctx, 0)
+			if err != nil {
 				return err
 			}
-			continue
-		default:
+			if ok {
+				if err := l.answer(a); err != nil {
+					return err
+				}
+				continue
+			}
 		}
 		if len(l.timers) == 0 && l.pending == 0 {
 			return errHung
 		}
-		var timerC <-chan time.Time
+		// Wait for the next timer, a host answer or the deadline.
+		wait := time.Until(l.deadline)
 		if len(l.timers) > 0 {
-			d := time.Until(l.timers[0].due)
+			d := l.timers[0].due - l.now()
 			if d <= 0 {
 				if err := l.fireTimer(); err != nil {
 					return err
 				}
 				continue
 			}
-			if tm == nil {
-				tm = time.NewTimer(d)
-			} else {
-				tm.Reset(d)
-			}
-			timerC = tm.C
+			wait = min(wait, d)
 		}
-		select {
-		case f := <-l.done:
-			l.pending--
-			if err := l.run(func() error { f(); return nil }); err != nil {
+		wait = max(wait, time.Microsecond)
+		l.idle()
+		var a hostAnswer
+		var ok bool
+		var err error
+		if l.pending > 0 {
+			a, ok, err = l.call.host.next(l.ctx, wait)
+		} else {
+			if tm == nil {
+				tm = time.NewTimer(wait)
+			} else {
+				tm.Reset(wait)
+			}
+			select {
+			case <-tm.C:
+			case <-l.ctx.Done():
+			}
+		}
+		l.busy()
+		switch {
+		case err != nil:
+			return err
+		case ok:
+			if err := l.answer(a); err != nil {
 				return err
 			}
-		case <-timerC:
+		case len(l.timers) > 0 && l.timers[0].due <= l.now():
 			if err := l.fireTimer(); err != nil {
 				return err
 			}
-		case <-l.ctx.Done():
-			return l.ctxHit()
 		}
 	}
 	return nil
 }
 
-// ctxHit is the limit that ended the call when its context is done.
+// answer runs the completion of a started host call.
+func (l *loop) answer(a hostAnswer) error {
+	then, ok := l.waiting[a.id]
+	if !ok {
+		return fmt.Errorf("isolate: the host answered call %d, which is not pending", a.id)
+	}
+	delete(l.waiting, a.id)
+	l.pending--
+	return l.run(func() error { then(a.rep, a.err); return nil })
+}
+
+// now is the loop's clock: the time since the call began, monotonic.
+func (l *loop) now() time.Duration { return time.Since(l.start) }
+
+// ctxHit is the limit that ended the call when its context is done or its
+// deadline passed.
 func (l *loop) ctxHit() *limitHit {
 	if h := l.hit.Load(); h != nil {
 		return h
 	}
-	if errors.Is(l.ctx.Err(), context.DeadlineExceeded) {
+	if !time.Now().Before(l.deadline) || context.Cause(l.ctx) == errDeadline {
+		if l.background {
+			return &limitHit{OutcomeExceededWallTime, fmt.Sprintf("it did not finish within %d ms after the response", backgroundPeriod(l.call.limits).Milliseconds())}
+		}
 		return &limitHit{OutcomeExceededWallTime, fmt.Sprintf("Worker exceeded its wall-time limit of %d ms", l.call.limits.WallMs)}
 	}
 	return &limitHit{OutcomeCanceled, "the invocation was canceled"}
 }
 
-// finish turns the error that ended the invocation into the result's outcome.
-func (l *loop) finish(res *Result, err error) {
+// finish turns the error that ended the invocation into the result's
+// outcome, and returns the exception that ended it, if any.
+func (l *loop) finish(res *Result, err error) *Exception {
 	if err == nil {
 		res.Outcome = OutcomeOK
-		return
+		return nil
 	}
 	res.Response = nil
 	var h *limitHit
 	var ge *guestError
 	var ex *goja.Exception
 	var so *goja.StackOverflowError
+	var e Exception
 	switch {
 	case errors.As(err, &h):
 		res.Outcome = h.outcome
 		res.Error = h.msg
+		return nil
 	case errors.As(err, &so):
-		res.Outcome = OutcomeException
-		res.Exceptions = append(res.Exceptions, Exception{Timestamp: time.Now().UnixMilli(), Name: "RangeError", Message: "Maximum call stack size exceeded", Stack: cleanStack(so.String())})
+		e = Exception{Timestamp: time.Now().UnixMilli(), Name: "RangeError", Message: "Maximum call stack size exceeded", Stack: cutStack(so.String())}
 	case errors.As(err, &ex):
-		res.Outcome = OutcomeException
-		res.Exceptions = append(res.Exceptions, l.exception(ex.Value()))
+		e = l.exception(ex.Value())
 	case errors.As(err, &ge):
-		res.Outcome = OutcomeException
-		res.Exceptions = append(res.Exceptions, Exception{Timestamp: time.Now().UnixMilli(), Name: ge.name, Message: ge.message, Stack: ge.stack})
+		e = Exception{Timestamp: time.Now().UnixMilli(), Name: ge.name, Message: ge.message, Stack: ge.stack}
 	default:
 		res.Outcome = OutcomeInternalError
 		res.Error = err.Error()
+		return nil
 	}
+	res.Outcome = OutcomeException
+	// Reading the exception's fields may have run into a limit.
+	if h := l.hit.Load(); h != nil {
+		res.Outcome, res.Error = h.outcome, h.msg
+	}
+	return &e
 }
 
 // guestError is an error to report as the guest's exception.
@@ -433,31 +566,88 @@ func (l *loop) thrown(v goja.Value) error {
 	return &guestError{name: e.Name, message: e.Message, stack: e.Stack}
 }
 
-// exception describes a thrown JS value.
+// exception describes a thrown JS value, its fields bounded. Its
+// properties may be guest getters: they run as a slice of the guest's
+// (CPU accounted, interruptible), and one that throws leaves its field
+// out.
 func (l *loop) exception(v goja.Value) Exception {
 	e := Exception{Timestamp: time.Now().UnixMilli(), Name: "Error"}
 	if v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
 		e.Message = fmt.Sprint(v)
 		return e
 	}
-	if o, ok := v.(*goja.Object); ok {
-		if n := o.Get("name"); n != nil && !goja.IsUndefined(n) {
-			e.Name = n.String()
-		}
-		if m := o.Get("message"); m != nil && !goja.IsUndefined(m) {
-			e.Message = m.String()
-		}
-		if s := o.Get("stack"); s != nil && !goja.IsUndefined(s) {
-			e.Stack = cleanStack(s.String())
-		}
-		if e.Message == "" && e.Stack == "" {
-			e.Message = v.String()
-		}
+	str := func(v goja.Value) string { return cutText(v.String(), MaxExceptionFieldBytes, 0) }
+	o, ok := v.(*goja.Object)
+	if !ok {
+		e.Name = "Uncaught"
+		l.guard(func() { e.Message = str(v) })
 		return e
 	}
-	e.Name = "Uncaught"
-	e.Message = v.String()
+	l.guard(func() {
+		if n := o.Get("name"); n != nil && !goja.IsUndefined(n) {
+			e.Name = str(n)
+		}
+	})
+	l.guard(func() {
+		if m := o.Get("message"); m != nil && !goja.IsUndefined(m) {
+			e.Message = str(m)
+		}
+	})
+	l.guard(func() {
+		if s := o.Get("stack"); s != nil && !goja.IsUndefined(s) {
+			e.Stack = cutStack(s.String())
+		}
+	})
+	if e.Message == "" && e.Stack == "" {
+		l.guard(func() { e.Message = str(v) })
+	}
 	return e
+}
+
+// guard runs f, which reads guest values, as a slice of the guest's: a
+// throw or a limit ends f early. A limit stays recorded in l.hit.
+func (l *loop) guard(f func()) {
+	_ = l.run(func() (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				ie, ok := r.(*goja.InterruptedError)
+				if !ok {
+					panic(r)
+				}
+				err = ie
+			}
+		}()
+		if ex := l.vm.Try(f); ex != nil {
+			return ex
+		}
+		return nil
+	})
+}
+
+// cutStack cleans a stack and bounds it to MaxExceptionFieldBytes; only
+// the part that can be kept is cleaned, so a huge stack costs little.
+func cutStack(s string) string {
+	extra := 0
+	if limit := 2 * MaxExceptionFieldBytes; len(s) > limit {
+		n := limit
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
+		extra, s = len(s)-n, s[:n]
+	}
+	return cutText(cleanStack(s), MaxExceptionFieldBytes, extra)
+}
+
+// checkResponseSize refuses a response larger than MaxResponseBytes.
+func checkResponseSize(r *webapi.HTTPResponse) error {
+	n := len(r.Body)
+	for _, h := range r.Headers {
+		n += len(h.Name) + len(h.Value)
+	}
+	if n > MaxResponseBytes {
+		return &guestError{name: "RangeError", message: fmt.Sprintf("the response is %d bytes (body and headers), more than the limit of %d", n, MaxResponseBytes)}
+	}
+	return nil
 }
 
 // pcSuffix matches goja's bytecode offset after a position: "main.ts:3:9(12)".
@@ -566,8 +756,8 @@ func (c *ctxMethods) Get(key string) goja.Value {
 	case "waitUntil":
 		v = vm.ToValue(func(call goja.FunctionCall) goja.Value {
 			if obj, ok := call.Argument(0).(*goja.Object); ok {
-				if p, ok := obj.Export().(*goja.Promise); ok {
-					c.l.waitUntil = append(c.l.waitUntil, p)
+				if _, ok := obj.Export().(*goja.Promise); ok {
+					c.l.addWaitUntil(obj)
 				}
 			}
 			return goja.Undefined()
@@ -584,6 +774,41 @@ func (c *ctxMethods) Get(key string) goja.Value {
 	}
 	c.vals[key] = v
 	return v
+}
+
+// addWaitUntil counts p as pending ctx.waitUntil work until it settles; a
+// rejection is reported as an exception when it happens.
+func (l *loop) addWaitUntil(p *goja.Object) {
+	vm := l.vm
+	if l.promiseThen == nil {
+		// Read from the guest's realm, like every intrinsic: a guest that
+		// replaced it gets what it asked for.
+		then, ok := goja.AssertFunction(vm.Get("Promise").ToObject(vm).Get("prototype").ToObject(vm).Get("then"))
+		if !ok {
+			panic(vm.NewTypeError("ctx.waitUntil: Promise.prototype.then is not a function"))
+		}
+		l.promiseThen = then
+	}
+	settled := false
+	onFulfilled := func(goja.FunctionCall) goja.Value {
+		if !settled {
+			settled = true
+			l.waitUntil--
+		}
+		return goja.Undefined()
+	}
+	onRejected := func(call goja.FunctionCall) goja.Value {
+		if !settled {
+			settled = true
+			l.waitUntil--
+			l.excs.add(l.exception(call.Argument(0)))
+		}
+		return goja.Undefined()
+	}
+	if _, err := l.promiseThen(p, vm.ToValue(onFulfilled), vm.ToValue(onRejected)); err != nil {
+		panic(err)
+	}
+	l.waitUntil++
 }
 
 func (c *ctxMethods) Set(key string, val goja.Value) bool {

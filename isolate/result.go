@@ -169,7 +169,11 @@ type Result struct {
 	Logs       []Log       `json:"logs"`
 	Exceptions []Exception `json:"exceptions"`
 	Telemetry  Telemetry   `json:"telemetry"`
-	// Error explains an outcome other than ok and exception (which limit, why denied).
+	// Error explains an outcome other than ok and exception (which limit,
+	// why denied). With outcome ok, it says what cut ctx.waitUntil work
+	// short after the response went out (a limit, BackgroundLimit, an
+	// uncaught exception, promises that can never settle); the response
+	// stands.
 	Error string `json:"error,omitempty"`
 }
 

@@ -72,6 +72,11 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// BackgroundLimit bounds the ctx.waitUntil work of a call after its
+// response is out, as on Cloudflare; a call's wall-time limit, if smaller,
+// bounds it instead. The call's CPU and memory limits cover that work too.
+const BackgroundLimit = 30 * time.Second
+
 // Invocation is one call: code, the request for its fetch handler, and
 // what its bindings reach.
 type Invocation struct {
@@ -80,6 +85,20 @@ type Invocation struct {
 	Bindings map[string]Binding
 	// Host overrides Options.Host for this call (e.g. with the caller's grants).
 	Host Host
+	// OnResponse, when set, is called at most once, from the goroutine
+	// running the call, as soon as the response is ready while
+	// ctx.waitUntil work is still pending, with the result so far: outcome
+	// ok, the response, the logs and exceptions up to then, telemetry as
+	// far as known. That work resumes when OnResponse returns, but its
+	// background period runs from the response, so OnResponse should hand
+	// the result over and return promptly. Run then returns
+	// the final result once that work settles or is cut short (see
+	// BackgroundLimit): the same response, with every log and exception,
+	// the background's included; an Error with outcome ok says what cut
+	// the work short. When OnResponse is nil, or no ctx.waitUntil work is
+	// pending when the response is ready, Run simply returns the final
+	// result.
+	OnResponse func(*Result)
 }
 
 // Runtime runs invocations: it prepares code (bundling, cached by hash) and
@@ -172,7 +191,13 @@ func (rt *Runtime) Close() error { return rt.exec.close() }
 // guest's or ours, is described in the result rather than returned.
 func (rt *Runtime) Run(ctx context.Context, inv *Invocation) *Result {
 	start := time.Now()
-	res := rt.run(ctx, inv)
+	res := rt.run(ctx, inv, start)
+	rt.finishResult(res, start)
+	return res
+}
+
+// finishResult fills in what the runtime knows of every result.
+func (rt *Runtime) finishResult(res *Result, start time.Time) {
 	res.Telemetry.Node = rt.opts.Node
 	res.Telemetry.Executor = rt.exec.name()
 	if res.Telemetry.WallTime == 0 || res.Outcome == OutcomeLoadShed {
@@ -186,10 +211,9 @@ func (rt *Runtime) Run(ctx context.Context, inv *Invocation) *Result {
 	if res.Exceptions == nil {
 		res.Exceptions = []Exception{}
 	}
-	return res
 }
 
-func (rt *Runtime) run(ctx context.Context, inv *Invocation) *Result {
+func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *Result {
 	if inv == nil || inv.Code == nil {
 		return failure(OutcomeInternalError, "isolate: no code")
 	}
@@ -231,11 +255,20 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation) *Result {
 		host = rt.opts.Host
 	}
 	d := &dispatcher{bindings: inv.Bindings, host: host}
+	responded := false
 	// The engine asks for the code by hash on a cache miss; the program
 	// stays reachable for this call even if the cache evicts it meanwhile.
 	hf := func(ctx context.Context, hc *hostCall) (*hostReply, error) {
-		if hc.Op == "code" && hc.Hash == p.Hash {
+		switch {
+		case hc.Op == "code" && hc.Hash == p.Hash:
 			return &hostReply{Program: p}, nil
+		case hc.Op == "respond":
+			if hc.Result != nil && inv.OnResponse != nil && !responded {
+				responded = true
+				rt.finishResult(hc.Result, start)
+				inv.OnResponse(hc.Result)
+			}
+			return &hostReply{}, nil
 		}
 		return d.call(ctx, hc)
 	}
@@ -331,5 +364,5 @@ type inProcess struct{ e *engine }
 func (x *inProcess) name() string { return string(InProcess) }
 func (x *inProcess) close() error { return x.e.close() }
 func (x *inProcess) execute(ctx context.Context, r *execRequest, host hostFunc) *Result {
-	return x.e.execute(ctx, r, host)
+	return x.e.execute(ctx, r, newGoHost(host))
 }

@@ -81,31 +81,41 @@ func ServeWorker() error {
 		// Host calls are serialised on the channel, and none may be in
 		// flight when the answer goes back.
 		var mu sync.Mutex
-		closed := false
-		host := func(ctx context.Context, c *hostCall) (*hostReply, error) {
+		closed, responded := false, false
+		send := func(c *hostCall) (*hostReply, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			if closed {
 				return nil, errors.New("the invocation has ended")
 			}
-			b, err := json.Marshal(c)
-			if err != nil {
+			var b []byte
+			var err error
+			if c.Op == "respond" {
+				b = encodeRespond(c.Result)
+			} else if b, err = json.Marshal(c); err != nil {
 				return nil, err
 			}
 			out, err := call(b)
 			if err != nil {
 				return nil, err
 			}
+			responded = responded || c.Op == "respond"
 			var rep hostReply
 			if err := json.Unmarshal(out, &rep); err != nil {
 				return nil, fmt.Errorf("worker: bad host reply: %w", err)
 			}
 			return &rep, nil
 		}
-		res := e.execute(ctx, r, host)
+		res := e.execute(ctx, r, &ipcHost{send: send})
 		mu.Lock()
 		closed = true
 		mu.Unlock()
+		if responded && res.Outcome == OutcomeOK {
+			// The node has the response already (see sandboxed.execute).
+			stripped := *res
+			stripped.Response = nil
+			return encodeResult(&stripped)
+		}
 		return encodeResult(res)
 	})
 }
@@ -160,30 +170,116 @@ func (s *sandboxed) execute(ctx context.Context, r *execRequest, host hostFunc) 
 	if err != nil {
 		return failure(OutcomeInternalError, fmt.Sprintf("encoding the invocation: %v", err))
 	}
-	deadline := time.Now().Add(r.Limits.wall() + killGrace)
+	// ctx.waitUntil work may go on for backgroundPeriod after the response.
+	deadline := time.Now().Add(r.Limits.wall() + backgroundPeriod(r.Limits) + killGrace)
 	// A host call (egress, KV, a held effect) ends by the wall-time limit
 	// too: the pool waits for it, so it must not outlive the call.
 	hctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	out, err := s.pool.Call(ctx, req, sandbox.CallOptions{Deadline: deadline}, func(msg []byte) ([]byte, error) {
-		var c hostCall
-		if err := json.Unmarshal(msg, &c); err != nil {
-			return nil, fmt.Errorf("bad host call: %w", err)
+	var started *startedCalls // made on the first call started: most calls make none
+	defer func() {
+		if started != nil {
+			close(started.done)
 		}
-		rep, err := host(hctx, &c)
+	}()
+	var sent *Result // the result so far, once the response is out
+	out, err := s.pool.Call(ctx, req, sandbox.CallOptions{Deadline: deadline}, func(msg []byte) ([]byte, error) {
+		c, err := decodeHostCall(msg)
 		if err != nil {
-			rep = &hostReply{Error: err.Error()}
+			return nil, err
+		}
+		var rep *hostReply
+		switch {
+		case c.ID != 0:
+			if started == nil {
+				started = &startedCalls{answers: make(chan *hostReply, 16), done: make(chan struct{})}
+			}
+			started.start(hctx, host, c)
+			rep = &hostReply{}
+		case c.Op == "wait":
+			rep = started.wait(hctx, time.Duration(c.WaitUs)*time.Microsecond)
+		case c.Op == "respond":
+			// The host may keep the result it is given: sent is a copy.
+			cp := *c.Result
+			sent = &cp
+			rep = callHost(hctx, host, c)
+		default:
+			rep = callHost(hctx, host, c)
 		}
 		return json.Marshal(rep)
 	})
 	if err != nil {
-		return s.crashResult(ctx, r, err)
+		res := s.crashResult(ctx, r, err)
+		if sent != nil { // the response stands
+			return afterResponse(sent, res.Error)
+		}
+		return res
 	}
 	res, err := decodeResult(out)
 	if err != nil {
-		return failure(OutcomeInternalError, fmt.Sprintf("decoding the worker's result: %v", err))
+		res = failure(OutcomeInternalError, fmt.Sprintf("decoding the worker's result: %v", err))
+		if sent != nil {
+			return afterResponse(sent, res.Error)
+		}
+		return res
+	}
+	if sent != nil && res.Outcome == OutcomeOK && res.Response == nil {
+		res.Response = sent.Response // the worker left it out
 	}
 	return res
+}
+
+// callHost makes a host call for a worker; a failure is the reply's error.
+func callHost(ctx context.Context, host hostFunc, c *hostCall) *hostReply {
+	rep, err := host(ctx, c)
+	if err != nil {
+		rep = &hostReply{Error: err.Error()}
+	}
+	return rep
+}
+
+// startedCalls runs the host calls a worker started (see ipcHost) until
+// its "wait" calls collect their answers.
+type startedCalls struct {
+	answers chan *hostReply
+	done    chan struct{} // closed when the invocation is over
+}
+
+func (s *startedCalls) start(ctx context.Context, host hostFunc, c *hostCall) {
+	id := c.ID
+	c.ID = 0
+	go func() {
+		rep := *callHost(ctx, host, c)
+		rep.ID = id
+		select {
+		case s.answers <- &rep:
+		case <-s.done:
+		}
+	}()
+}
+
+// wait returns the next answer, or an empty reply if none comes within d.
+func (s *startedCalls) wait(ctx context.Context, d time.Duration) *hostReply {
+	if s == nil {
+		return &hostReply{}
+	}
+	if d <= 0 {
+		select {
+		case rep := <-s.answers:
+			return rep
+		default:
+			return &hostReply{}
+		}
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case rep := <-s.answers:
+		return rep
+	case <-tm.C:
+	case <-ctx.Done():
+	}
+	return &hostReply{}
 }
 
 // crashResult maps a worker that died or was killed to an outcome. What

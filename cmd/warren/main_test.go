@@ -112,6 +112,18 @@ func TestRunCommand(t *testing.T) {
 	if _, errOut, code := warren(t, "run", "does-not-exist.ts"); code != 1 || !strings.Contains(errOut, "does-not-exist.ts") {
 		t.Errorf("missing file: %d %q", code, errOut)
 	}
+	// ctx.waitUntil work ends after the response; its logs and exceptions
+	// are printed all the same.
+	bg := filepath.Join(t.TempDir(), "bg.js")
+	if err := os.WriteFile(bg, []byte(`export default { fetch(req, env, ctx) {
+  ctx.waitUntil(new Promise((_, reject) => setTimeout(() => { console.log("later"); reject(new Error("background failed")); }, 10)));
+  return new Response("early");
+} }`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := warren(t, "run", bg); code != 0 || out != "early" || !strings.Contains(errOut, "[log] later") || !strings.Contains(errOut, "Error: background failed") {
+		t.Errorf("waitUntil: %d %q %q", code, out, errOut)
+	}
 }
 
 func TestSecretInit(t *testing.T) {

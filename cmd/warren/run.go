@@ -155,12 +155,16 @@ func printResult(res *node.Result) {
 			fmt.Fprintf(os.Stderr, ": %s", res.Error)
 		}
 		fmt.Fprintln(os.Stderr)
-		for _, e := range res.Exceptions {
-			head := e.Name + ": " + e.Message
-			fmt.Fprintln(os.Stderr, head)
-			if stack := strings.TrimPrefix(strings.TrimPrefix(e.Stack, head), "\n"); stack != "" {
-				fmt.Fprintln(os.Stderr, indent(strings.ReplaceAll(stack, "\t", "")))
-			}
+	} else if res.Error != "" {
+		// The response went out, but ctx.waitUntil work was cut short.
+		fmt.Fprintf(os.Stderr, "[warren] %s\n", res.Error)
+	}
+	// An ok call has exceptions too: rejected ctx.waitUntil promises.
+	for _, e := range res.Exceptions {
+		head := e.Name + ": " + e.Message
+		fmt.Fprintln(os.Stderr, head)
+		if stack := strings.TrimPrefix(strings.TrimPrefix(e.Stack, head), "\n"); stack != "" {
+			fmt.Fprintln(os.Stderr, indent(strings.ReplaceAll(stack, "\t", "")))
 		}
 	}
 }

@@ -34,6 +34,10 @@ type Options struct {
 	// Log receives console.* output; level is "log", "info", "warn", "error"
 	// or "debug". Nil discards (and skips formatting).
 	Log func(level, message string)
+	// MaxMessage bounds the bytes of one console message: a longer one is
+	// cut, with a marker saying how many bytes were cut, to MaxMessage
+	// bytes in all (0: DefaultMaxMessage).
+	MaxMessage int
 	// Rand feeds crypto.getRandomValues and crypto.randomUUID; nil means
 	// crypto/rand.
 	Rand io.Reader
@@ -57,11 +61,13 @@ type ExtraGlobals struct {
 // API is the Web API surface installed into one goja runtime. It belongs to
 // that runtime: use it only from the goroutine that runs the runtime.
 type API struct {
-	vm     *goja.Runtime
-	log    func(level, message string)
-	rand   io.Reader
-	now    func() time.Time
-	origin time.Time
+	vm  *goja.Runtime
+	log func(level, message string)
+	// maxMessage is Options.MaxMessage, defaulted.
+	maxMessage int
+	rand       io.Reader
+	now        func() time.Time
+	origin     time.Time
 
 	globals  *lazyGlobals
 	extra    *ExtraGlobals
@@ -81,7 +87,10 @@ type API struct {
 // becomes an ordinary (writable, configurable, non-enumerable) property of
 // the global object.
 func Install(vm *goja.Runtime, opts Options) *API {
-	a := &API{vm: vm, log: opts.Log, rand: opts.Rand, now: opts.Now, extra: opts.Extra}
+	a := &API{vm: vm, log: opts.Log, maxMessage: opts.MaxMessage, rand: opts.Rand, now: opts.Now, extra: opts.Extra}
+	if a.maxMessage <= 0 {
+		a.maxMessage = DefaultMaxMessage
+	}
 	if a.rand == nil {
 		a.rand = rand.Reader
 	}

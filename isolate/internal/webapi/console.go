@@ -6,17 +6,24 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dop251/goja"
 )
 
 // Limits of console formatting, so that logging a huge value stays cheap.
 const (
-	inspectDepth      = 2
-	inspectMaxItems   = 100
-	inspectMaxKeys    = 200
-	inspectMaxString  = 10000
-	maxConsoleMessage = 1 << 20
+	inspectDepth    = 2
+	inspectMaxItems = 100
+	inspectMaxKeys  = 200
+	// inspectMaxString bounds a string nested in an inspected value.
+	inspectMaxString = 10000
+	// DefaultMaxMessage is the bytes of one console message kept when
+	// Options.MaxMessage is 0.
+	DefaultMaxMessage = 1 << 20
+	// maxIndent bounds the console.group depth that indents messages, so a
+	// million groups cannot turn every newline into megabytes of padding.
+	maxIndent = 32
 )
 
 type consoleState struct {
@@ -32,27 +39,118 @@ func (a *API) consoleState() *consoleState {
 	return a.console
 }
 
+// message is one console message being built. It keeps at most max bytes
+// (and a partial character) and only counts the rest, so a huge argument
+// costs a bounded copy and the cut can be reported. Newlines are followed
+// by pad (console.group indentation) as they are written.
+type message struct {
+	b     strings.Builder
+	max   int
+	pad   string
+	total int  // bytes written, kept or not
+	short bool // a rendering stopped early: total is a lower bound
+}
+
+// newMessage starts a message, indented by the current console.group depth.
+func (a *API) newMessage() *message {
+	m := &message{max: a.maxMessage}
+	if n := min(a.consoleState().indent, maxIndent); n > 0 {
+		m.pad = strings.Repeat("  ", n)
+		m.put(m.pad)
+	}
+	return m
+}
+
+func (m *message) put(s string) {
+	m.total += len(s)
+	if room := m.max + utf8.UTFMax - m.b.Len(); room > 0 {
+		m.b.WriteString(s[:min(len(s), room)])
+	}
+}
+
+func (m *message) WriteString(s string) (int, error) {
+	n := len(s)
+	switch {
+	case m.pad == "":
+		m.put(s)
+	case m.full():
+		m.total += len(s) + strings.Count(s, "\n")*len(m.pad)
+	default:
+		for {
+			i := strings.IndexByte(s, '\n')
+			if i < 0 {
+				break
+			}
+			m.put(s[:i+1])
+			m.put(m.pad)
+			s = s[i+1:]
+		}
+		m.put(s)
+	}
+	return n, nil
+}
+
+func (m *message) Write(p []byte) (int, error) { return m.WriteString(string(p)) }
+
+func (m *message) WriteByte(c byte) error {
+	_, err := m.WriteString(string([]byte{c}))
+	return err
+}
+
+// full reports whether the message holds all it will keep: writing more
+// only counts.
+func (m *message) full() bool { return m.total > m.max }
+
+// String is the message, cut to at most max bytes (on a character
+// boundary) with a marker, included in the max, saying how many bytes
+// were cut.
+func (m *message) String() string {
+	s := m.b.String()
+	if m.total <= m.max {
+		return s
+	}
+	marker := func(cut int) string {
+		if m.short {
+			return fmt.Sprintf("… [at least %d more bytes cut]", cut)
+		}
+		return fmt.Sprintf("… [%d more bytes cut]", cut)
+	}
+	// The marker is sized for the most bytes it could report.
+	n := min(max(m.max-len(marker(m.total)), 0), len(s))
+	for n > 0 && n < len(s) && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + marker(m.total-n)
+}
+
 func logMethod(name, level string) member {
 	return method(name, 0, func(a *API, call goja.FunctionCall) goja.Value {
 		if a.log != nil {
-			a.emit(level, a.format(call.Arguments))
+			m := a.newMessage()
+			a.format(m, call.Arguments)
+			a.emit(level, m)
 		}
 		return goja.Undefined()
 	})
 }
 
-func (a *API) emit(level, msg string) {
+func (a *API) emit(level string, m *message) {
 	if a.log == nil {
 		return
 	}
-	if n := a.consoleState().indent; n > 0 {
-		pad := strings.Repeat("  ", n)
-		msg = pad + strings.ReplaceAll(msg, "\n", "\n"+pad)
+	a.log(level, m.String())
+}
+
+// emitString logs a message made of the given parts.
+func (a *API) emitString(level string, parts ...string) {
+	if a.log == nil {
+		return
 	}
-	if len(msg) > maxConsoleMessage {
-		msg = msg[:maxConsoleMessage] + "… (truncated)"
+	m := a.newMessage()
+	for _, p := range parts {
+		m.WriteString(p)
 	}
-	a.log(level, msg)
+	a.emit(level, m)
 }
 
 func (a *API) label(call goja.FunctionCall) string {
@@ -72,20 +170,20 @@ var consoleMembers = newMembers(
 	logMethod("dirxml", "log"),
 	method("trace", 0, func(a *API, call goja.FunctionCall) goja.Value {
 		if a.log != nil {
-			msg := "Trace"
+			m := a.newMessage()
+			m.WriteString("Trace")
 			if len(call.Arguments) > 0 {
-				msg += ": " + a.format(call.Arguments)
+				m.WriteString(": ")
+				a.format(m, call.Arguments)
 			}
 			for _, f := range a.vm.CaptureCallStack(10, nil) {
-				var b strings.Builder
-				b.WriteString("\n    at ")
+				m.WriteString("\n    at ")
 				if n := f.FuncName(); n != "" {
-					b.WriteString(n + " ")
+					m.WriteString(n + " ")
 				}
-				b.WriteString("(" + f.Position().String() + ")")
-				msg += b.String()
+				m.WriteString("(" + f.Position().String() + ")")
 			}
-			a.emit("log", msg)
+			a.emit("log", m)
 		}
 		return goja.Undefined()
 	}),
@@ -93,11 +191,16 @@ var consoleMembers = newMembers(
 		if call.Argument(0).ToBoolean() {
 			return goja.Undefined()
 		}
-		msg := "Assertion failed"
-		if len(call.Arguments) > 1 {
-			msg += ": " + a.format(call.Arguments[1:])
+		if a.log == nil {
+			return goja.Undefined()
 		}
-		a.emit("error", msg)
+		m := a.newMessage()
+		m.WriteString("Assertion failed")
+		if len(call.Arguments) > 1 {
+			m.WriteString(": ")
+			a.format(m, call.Arguments[1:])
+		}
+		a.emit("error", m)
 		return goja.Undefined()
 	}),
 	method("count", 0, func(a *API, call goja.FunctionCall) goja.Value {
@@ -106,7 +209,7 @@ var consoleMembers = newMembers(
 			c.counts = map[string]int{}
 		}
 		c.counts[l]++
-		a.emit("info", fmt.Sprintf("%s: %d", l, c.counts[l]))
+		a.emitString("info", l, ": ", strconv.Itoa(c.counts[l]))
 		return goja.Undefined()
 	}),
 	method("countReset", 0, func(a *API, call goja.FunctionCall) goja.Value {
@@ -130,15 +233,19 @@ var consoleMembers = newMembers(
 		return goja.Undefined()
 	}),
 	method("group", 0, func(a *API, call goja.FunctionCall) goja.Value {
-		if len(call.Arguments) > 0 {
-			a.emit("log", a.format(call.Arguments))
+		if len(call.Arguments) > 0 && a.log != nil {
+			m := a.newMessage()
+			a.format(m, call.Arguments)
+			a.emit("log", m)
 		}
 		a.consoleState().indent++
 		return goja.Undefined()
 	}),
 	method("groupCollapsed", 0, func(a *API, call goja.FunctionCall) goja.Value {
-		if len(call.Arguments) > 0 {
-			a.emit("log", a.format(call.Arguments))
+		if len(call.Arguments) > 0 && a.log != nil {
+			m := a.newMessage()
+			a.format(m, call.Arguments)
+			a.emit("log", m)
 		}
 		a.consoleState().indent++
 		return goja.Undefined()
@@ -155,25 +262,29 @@ func (a *API) timeLog(call goja.FunctionCall, end bool) {
 	c, l := a.consoleState(), a.label(call)
 	start, ok := c.timers[l]
 	if !ok {
-		a.emit("warn", fmt.Sprintf("Timer '%s' does not exist", l))
+		a.emitString("warn", "Timer '", l, "' does not exist")
 		return
 	}
 	if end {
 		delete(c.timers, l)
 	}
-	ms := float64(a.now().Sub(start).Microseconds()) / 1000
-	msg := fmt.Sprintf("%s: %sms", l, strconv.FormatFloat(ms, 'f', -1, 64))
-	if !end && len(call.Arguments) > 1 {
-		msg += " " + a.format(call.Arguments[1:])
+	if a.log == nil {
+		return
 	}
-	a.emit("info", msg)
+	ms := float64(a.now().Sub(start).Microseconds()) / 1000
+	m := a.newMessage()
+	m.WriteString(l + ": " + strconv.FormatFloat(ms, 'f', -1, 64) + "ms")
+	if !end && len(call.Arguments) > 1 {
+		m.WriteString(" ")
+		a.format(m, call.Arguments[1:])
+	}
+	a.emit("info", m)
 }
 
 // format renders console arguments the way Workers (V8/Node) roughly does:
 // printf-style directives in a leading string, strings raw, other values
-// inspected.
-func (a *API) format(args []goja.Value) string {
-	var b strings.Builder
+// inspected. It writes into b, which bounds what it keeps.
+func (a *API) format(b *message, args []goja.Value) {
 	rest := args
 	if len(args) > 0 && goja.IsString(args[0]) {
 		f := args[0].String()
@@ -202,7 +313,7 @@ func (a *API) format(args []goja.Value) string {
 				if goja.IsString(v) {
 					b.WriteString(v.String())
 				} else {
-					b.WriteString(a.inspect(v, 1))
+					a.inspect(b, v, 1)
 				}
 			case 'd', 'i':
 				if _, ok := v.(*goja.Object); ok {
@@ -225,7 +336,7 @@ func (a *API) format(args []goja.Value) string {
 					b.WriteString("undefined")
 				}
 			case 'o', 'O':
-				b.WriteString(a.inspect(v, inspectDepth))
+				a.inspect(b, v, inspectDepth)
 			case 'c':
 			}
 		}
@@ -238,13 +349,9 @@ func (a *API) format(args []goja.Value) string {
 		if goja.IsString(v) {
 			b.WriteString(v.String())
 		} else {
-			b.WriteString(a.inspect(v, inspectDepth))
-		}
-		if b.Len() > maxConsoleMessage {
-			break
+			a.inspect(b, v, inspectDepth)
 		}
 	}
-	return b.String()
 }
 
 func (a *API) tryStringify(v goja.Value) (s string, ok bool) {
@@ -256,15 +363,15 @@ func (a *API) tryStringify(v goja.Value) (s string, ok bool) {
 
 type inspector struct {
 	a    *API
-	b    strings.Builder
+	b    *message
 	seen []*goja.Object
 }
 
-// inspect renders v in the style of Node's util.inspect, to depth levels.
-func (a *API) inspect(v goja.Value, depth int) string {
-	in := &inspector{a: a}
+// inspect renders v into b in the style of Node's util.inspect, to depth
+// levels.
+func (a *API) inspect(b *message, v goja.Value, depth int) {
+	in := &inspector{a: a, b: b}
 	in.value(v, depth, false)
-	return in.b.String()
 }
 
 func quoteJS(s string) string {
@@ -292,8 +399,9 @@ func isIdentifier(s string) bool {
 }
 
 func (in *inspector) value(v goja.Value, depth int, nested bool) {
-	b := &in.b
-	if b.Len() > maxConsoleMessage {
+	b := in.b
+	if b.full() {
+		b.short = true // what is not rendered is not counted
 		return
 	}
 	switch {
@@ -369,7 +477,7 @@ func (in *inspector) ctorName(o *goja.Object) string {
 }
 
 func (in *inspector) object(o *goja.Object, depth int) {
-	a, b := in.a, &in.b
+	a, b := in.a, in.b
 	if _, ok := goja.AssertFunction(o); ok {
 		name := ""
 		if n := in.get(o, "name"); n != nil && goja.IsString(n) {
@@ -465,7 +573,7 @@ func (in *inspector) object(o *goja.Object, depth int) {
 }
 
 func (in *inspector) list(o *goja.Object, n int64, depth int) {
-	b := &in.b
+	b := in.b
 	if n == 0 {
 		b.WriteString("[]")
 		return
@@ -491,7 +599,7 @@ func plural(n int64) string {
 }
 
 func (in *inspector) props(o *goja.Object, keys []string, depth int) {
-	b := &in.b
+	b := in.b
 	if len(keys) == 0 {
 		b.WriteString("{}")
 		return
@@ -521,7 +629,7 @@ func (in *inspector) props(o *goja.Object, keys []string, depth int) {
 }
 
 func (in *inspector) collection(o *goja.Object, isMap bool, depth int) {
-	a, b := in.a, &in.b
+	a, b := in.a, in.b
 	kind := "Set"
 	if isMap {
 		kind = "Map"
@@ -568,7 +676,7 @@ func (in *inspector) collection(o *goja.Object, isMap bool, depth int) {
 
 // host renders one of our instances by its attributes.
 func (in *inspector) host(o *goja.Object, h *hostObject, depth int) {
-	b := &in.b
+	b := in.b
 	name := in.ctorName(o)
 	switch st := h.st.(type) {
 	case *headerList:

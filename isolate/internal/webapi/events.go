@@ -351,7 +351,12 @@ func (a *API) eventsJS() *eventsJS {
 	_ = hooks.Set("toStringTag", goja.SymToStringTag)
 	_ = hooks.Set("now", a.newFunc("now", 0, func(goja.FunctionCall) goja.Value { return a.vm.ToValue(a.perfNow()) }))
 	_ = hooks.Set("reportError", a.newFunc("reportError", 1, func(call goja.FunctionCall) goja.Value {
-		a.emit("error", "Uncaught "+a.inspect(call.Argument(0), inspectDepth))
+		if a.log != nil {
+			m := a.newMessage()
+			m.WriteString("Uncaught ")
+			a.inspect(m, call.Argument(0), inspectDepth)
+			a.emit("error", m)
+		}
 		return goja.Undefined()
 	}))
 	o := a.runFactory(eventsProgram(), hooks).(*goja.Object)

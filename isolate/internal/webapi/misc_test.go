@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/dop251/goja"
 )
@@ -270,5 +271,64 @@ func TestConcurrentRuntimes(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestConsoleMessageCap: a message over Options.MaxMessage is cut on a
+// character boundary with a marker of the bytes cut, wherever its bytes
+// come from (a string, a format directive, an inspected value, the
+// indentation of console.group).
+func TestConsoleMessageCap(t *testing.T) {
+	var logs []string
+	vm := goja.New()
+	Install(vm, Options{MaxMessage: 100, Log: func(_, msg string) { logs = append(logs, msg) }})
+	_, err := vm.RunString(`
+		console.log("x".repeat(1000));
+		console.log("é".repeat(100));
+		console.log("%s|%s", "a".repeat(60), "b".repeat(60));
+		console.log("short", "x".repeat(60), "y".repeat(60));
+		console.log({ list: new Array(100).fill("z".repeat(50)) });
+		for (let i = 0; i < 100000; i++) console.group();
+		console.log("l1\nl2");
+		console.log("\n".repeat(1000));
+		console.log("fits");
+	`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pad := strings.Repeat("  ", maxIndent)
+	// cut is s cut to 100 bytes with the marker, sized for len(s), included.
+	cut := func(s string) string {
+		n := 100 - len(fmt.Sprintf("… [%d more bytes cut]", len(s)))
+		for !utf8.RuneStart(s[n]) {
+			n--
+		}
+		return s[:n] + fmt.Sprintf("… [%d more bytes cut]", len(s)-n)
+	}
+	want := []string{
+		cut(strings.Repeat("x", 1000)),
+		cut(strings.Repeat("é", 100)),
+		cut(strings.Repeat("a", 60) + "|" + strings.Repeat("b", 60)),
+		cut("short " + strings.Repeat("x", 60) + " " + strings.Repeat("y", 60)),
+		"", // inspected: checked below
+		cut(pad + "l1\n" + pad + "l2"),
+		cut(pad + strings.Repeat("\n"+pad, 1000)),
+		pad + "fits",
+	}
+	for i, l := range logs {
+		if len(l) > 100 {
+			t.Errorf("message %d is %d bytes", i, len(l))
+		}
+	}
+	if len(logs) != len(want) {
+		t.Fatalf("%d messages, want %d: %q", len(logs), len(want), logs)
+	}
+	for i, w := range want {
+		if w != "" && logs[i] != w {
+			t.Errorf("message %d:\n got %q\nwant %q", i, logs[i], w)
+		}
+	}
+	if m := logs[4]; !strings.HasPrefix(m, "{ list: [ 'zzz") || !strings.Contains(m, "… [at least ") {
+		t.Errorf("inspected message = %q, want a cut marked as a lower bound", m)
 	}
 }

@@ -78,7 +78,7 @@ func (a *API) rethrow(err error) {
 }
 
 func (a *API) typeError(format string, args ...any) {
-	panic(a.vm.NewTypeError(fmt.Sprintf(format, args...)))
+	panic(a.vm.NewTypeError("%s", fmt.Sprintf(format, args...)))
 }
 
 func (a *API) rangeError(format string, args ...any) {
@@ -89,7 +89,7 @@ func (a *API) rangeError(format string, args ...any) {
 			panic(o)
 		}
 	}
-	panic(a.vm.NewTypeError(msg))
+	panic(a.vm.NewTypeError("%s", msg))
 }
 
 // str converts v like WebIDL's DOMString/USVString: lone surrogates become

@@ -1,0 +1,224 @@
+package isolate
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/warrenmesh/warren/isolate/internal/sandbox"
+)
+
+// checkLogBounds checks that logs respect the bounds: the kept messages
+// within MaxLogBytes, each within MaxLogMessageBytes and its marker.
+func checkLogBounds(t *testing.T, logs []Log) {
+	t.Helper()
+	total := 0
+	for _, l := range logs {
+		if len(l.Message) > MaxLogMessageBytes+64 {
+			t.Errorf("a log message of %d bytes", len(l.Message))
+		}
+		total += len(l.Message)
+	}
+	if total > MaxLogBytes+1024 {
+		t.Errorf("logs hold %d bytes", total)
+	}
+	if len(logs) > MaxLogs+1 {
+		t.Errorf("%d log entries", len(logs))
+	}
+}
+
+// slowLimits leave room for big strings and their garbage, under the race
+// detector and on a loaded machine (CPU time is time busy).
+var slowLimits = &Limits{CPUMs: 20_000, WallMs: 60_000, MemoryMB: 512}
+
+// cutBytes reads the number of bytes cut from the marker ending s, or -1.
+func cutBytes(s string) int {
+	var n int
+	i := strings.LastIndex(s, "… [")
+	if i < 0 {
+		return -1
+	}
+	if _, err := fmt.Sscanf(s[i:], "… [%d more bytes cut]", &n); err != nil {
+		return -1
+	}
+	return n
+}
+
+// TestLogFlood: 70 messages of 1 MiB would make a 70 MiB result, past the
+// frame a worker answers in; the call keeps its outcome and response, the
+// first messages cut with a marker, and one final entry about the rest.
+func TestLogFlood(t *testing.T) {
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			rt := testRuntime(t, kind)
+			c := js("main.js", `export default { fetch() {
+  const m = "x".repeat(1 << 10).repeat(1 << 10);
+  for (let i = 0; i < 70; i++) console.log(m);
+  return new Response("done");
+} }`)
+			c.Limits = slowLimits
+			res := run(t, rt, c, nil)
+			if !res.OK() || string(res.Response.Body) != "done" {
+				t.Fatalf("outcome %s %q %+v", res.Outcome, res.Error, res.Exceptions)
+			}
+			checkLogBounds(t, res.Logs)
+			n := len(res.Logs)
+			if n < 2 {
+				t.Fatalf("%d log entries", n)
+			}
+			for _, l := range res.Logs[:n-1] {
+				if !strings.HasPrefix(l.Message, "xxxx") || len(l.Message) > MaxLogMessageBytes || cutBytes(l.Message) != 1<<20-strings.Count(l.Message, "x") {
+					t.Errorf("kept message: %q...%q", l.Message[:8], l.Message[len(l.Message)-40:])
+				}
+			}
+			last := res.Logs[n-1]
+			want := fmt.Sprintf("warren: %d more log messages", 70-(n-1))
+			if last.Level != "warn" || !strings.Contains(last.Message, want) {
+				t.Errorf("last entry %s %q, want a warning with %q", last.Level, last.Message, want)
+			}
+			t.Logf("%d messages kept; %s", n-1, last.Message)
+		})
+	}
+}
+
+// TestManySmallLogs: a call keeps at most MaxLogs entries, then says how
+// many more there were.
+func TestManySmallLogs(t *testing.T) {
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			rt := testRuntime(t, kind)
+			c := js("main.js", `export default { fetch() {
+  for (let i = 0; i < 50000; i++) console.log("line", i);
+  return new Response("done");
+} }`)
+			res := run(t, rt, c, nil)
+			if !res.OK() {
+				t.Fatalf("outcome %s %q %+v", res.Outcome, res.Error, res.Exceptions)
+			}
+			checkLogBounds(t, res.Logs)
+			if len(res.Logs) != MaxLogs+1 {
+				t.Fatalf("%d log entries, want %d", len(res.Logs), MaxLogs+1)
+			}
+			if l := res.Logs[MaxLogs-1]; l.Message != fmt.Sprintf("line %d", MaxLogs-1) {
+				t.Errorf("last kept message %q", l.Message)
+			}
+			want := fmt.Sprintf("warren: %d more log messages (%d bytes) dropped", 50000-MaxLogs, 40000*len("line 12345"))
+			if l := res.Logs[MaxLogs]; l.Level != "warn" || !strings.HasPrefix(l.Message, want) {
+				t.Errorf("last entry %s %q, want %q", l.Level, l.Message, want)
+			}
+		})
+	}
+}
+
+// TestHugeStack: a thrown error whose stack is 100 MB (one byte a
+// character: goja keeps ASCII strings as bytes) ends the call with the
+// exception, its stack cut with a marker.
+func TestHugeStack(t *testing.T) {
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			rt := testRuntime(t, kind)
+			c := js("main.js", `export default { fetch() {
+  const e = new Error("m".repeat(1e6));
+  e.stack = "s".repeat(1e4).repeat(1e4); // 100 MB; repeat appends its unit n times
+  e.name = "N".repeat(1e5);
+  throw e;
+} }`)
+			c.Limits = slowLimits // the race detector slows the 100 MB strings ten-fold
+			t0 := time.Now()
+			res := run(t, rt, c, nil)
+			if res.Outcome != OutcomeException || len(res.Exceptions) != 1 {
+				t.Fatalf("outcome %s %q, %d exceptions", res.Outcome, res.Error, len(res.Exceptions))
+			}
+			e := res.Exceptions[0]
+			for _, f := range []struct{ name, v, head string }{{"stack", e.Stack, "ssss"}, {"message", e.Message, "mmmm"}, {"name", e.Name, "NNNN"}} {
+				if len(f.v) > MaxExceptionFieldBytes+64 || !strings.HasPrefix(f.v, f.head) || !strings.Contains(f.v, "more bytes cut]") {
+					t.Errorf("%s: %d bytes, ending %q", f.name, len(f.v), f.v[max(0, len(f.v)-40):])
+				}
+			}
+			kept := strings.Count(e.Stack[:strings.LastIndex(e.Stack, "…")], "s")
+			if n := cutBytes(e.Stack); n != 100_000_000-kept {
+				t.Errorf("stack ends %q: %d bytes cut, want %d", e.Stack[len(e.Stack)-40:], n, 100_000_000-kept)
+			}
+			t.Logf("took %v", time.Since(t0))
+		})
+	}
+}
+
+// TestManyExceptions: the rejections of a thousand ctx.waitUntil promises
+// are reported up to MaxExceptions, then one entry says how many more.
+func TestManyExceptions(t *testing.T) {
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			rt := testRuntime(t, kind)
+			c := js("main.js", `export default { fetch(req, env, ctx) {
+  for (let i = 0; i < 1000; i++) ctx.waitUntil(Promise.reject(new Error("no " + i)));
+  return new Response("done");
+} }`)
+			res := run(t, rt, c, nil)
+			if !res.OK() {
+				t.Fatalf("outcome %s %q", res.Outcome, res.Error)
+			}
+			if len(res.Exceptions) != MaxExceptions {
+				t.Fatalf("%d exceptions, want %d", len(res.Exceptions), MaxExceptions)
+			}
+			last := res.Exceptions[MaxExceptions-1]
+			if want := fmt.Sprintf("warren: %d more exceptions dropped", 1000-(MaxExceptions-1)); last.Name != truncatedName || !strings.HasPrefix(last.Message, want) {
+				t.Errorf("last exception %+v, want %q", last, want)
+			}
+		})
+	}
+}
+
+// TestResponseTooLarge: a response past MaxResponseBytes is a RangeError,
+// the same in both executors (it would not fit the worker's frame).
+func TestResponseTooLarge(t *testing.T) {
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			rt := testRuntime(t, kind)
+			c := js("main.js", fmt.Sprintf(`export default { fetch() { return new Response("x".repeat(1024).repeat(%d) + "x") } }`, MaxResponseBytes/1024))
+			c.Limits = slowLimits
+			res := run(t, rt, c, nil)
+			if res.Outcome != OutcomeException || len(res.Exceptions) != 1 || res.Exceptions[0].Name != "RangeError" {
+				t.Fatalf("outcome %s %q %+v", res.Outcome, res.Error, res.Exceptions)
+			}
+			c = js("main.js", fmt.Sprintf(`export default { fetch() { return new Response("x".repeat(1024).repeat(%d)) } }`, MaxResponseBytes/1024-1))
+			c.Limits = slowLimits
+			if res := run(t, rt, c, nil); !res.OK() || len(res.Response.Body) != MaxResponseBytes-1024 {
+				t.Fatalf("outcome %s %q %+v", res.Outcome, res.Error, res.Exceptions)
+			}
+		})
+	}
+}
+
+// TestWorstResultFitsAFrame: the largest result the bounds allow still
+// fits the frame a worker answers in.
+func TestWorstResultFitsAFrame(t *testing.T) {
+	var logs logBook
+	msg := strings.Repeat("\x01", MaxLogMessageBytes) // escaped six-fold in JSON
+	for range 100 {
+		logs.add(1, "log", msg)
+	}
+	tiny := ""
+	for range MaxLogs {
+		logs.add(1, "log", tiny)
+	}
+	var excs exceptionBook
+	big := strings.Repeat("\x01", 10*MaxExceptionFieldBytes)
+	for range 100 {
+		excs.add(Exception{Timestamp: 1, Name: big, Message: big, Stack: big})
+	}
+	last := Exception{Name: big, Message: big, Stack: big}
+	res := &Result{
+		Outcome: OutcomeOK, Error: big,
+		Response:   &Response{Status: 200, Headers: map[string]string{"x": strings.Repeat("h", MaxResponseBytes/2)}, Body: []byte(strings.Repeat("b", MaxResponseBytes/2))},
+		Logs:       logs.list(1),
+		Exceptions: excs.result(&last, 1),
+	}
+	boundResult(res)
+	if n := len(encodeResult(res)); n > sandbox.MaxFrameSize {
+		t.Fatalf("the worst result encodes to %d bytes, more than a frame (%d)", n, sandbox.MaxFrameSize)
+	} else {
+		t.Logf("worst result: %.1f MiB", float64(n)/(1<<20))
+	}
+}
