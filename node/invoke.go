@@ -236,17 +236,58 @@ func shed(why string) *isolate.Result {
 }
 
 // runHere runs an invocation of cs on this node; the caller holds a slot.
+//
+// The result returns as soon as the response is ready. When ctx.waitUntil
+// work is still pending then, it goes on after the caller has its answer,
+// detached from the caller's cancellation and still holding the slot (its
+// worker is busy), until it ends (isolate.BackgroundLimit at most); its
+// final result, with the background's logs and exceptions, goes to
+// Config.OnFinish and the node's log.
 func (n *Node) runHere(ctx context.Context, inv *isolate.Invocation, cs *clientState) *isolate.Result {
-	defer n.release(cs)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(n.life, cancel)()
 	n.running.Add(1)
 	n.ran.Add(1)
-	defer n.running.Add(-1)
-	res := n.rt.Run(ctx, inv)
-	res.Telemetry.Hops = []string{n.id.Name}
-	return res
+	// The call's own context: canceled by the caller until the response
+	// is out, and by the node's end always.
+	run, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	detach := context.AfterFunc(ctx, cancel)
+	stopLife := context.AfterFunc(n.life, cancel)
+	early := make(chan *isolate.Result, 1)
+	call := *inv
+	call.OnResponse = func(r *isolate.Result) { early <- r }
+	final := make(chan *isolate.Result, 1)
+	go func() {
+		res := n.rt.Run(run, &call)
+		res.Telemetry.Hops = []string{n.id.Name}
+		stopLife()
+		cancel()
+		n.release(cs)
+		n.running.Add(-1)
+		final <- res
+	}()
+	select {
+	case res := <-final:
+		detach()
+		n.finished(res, false)
+		return res
+	case res := <-early:
+		detach()
+		res.Telemetry.Hops = []string{n.id.Name}
+		go func() { n.finished(<-final, true) }()
+		return res
+	}
+}
+
+// finished reports the final result of an invocation run here.
+// background says its ctx.waitUntil work outlived the response, so the
+// caller has not seen this result.
+func (n *Node) finished(res *isolate.Result, background bool) {
+	if background {
+		n.log.Debug("ctx.waitUntil work ended after the response", "outcome", res.Outcome, "cut", res.Error,
+			"logs", len(res.Logs), "exceptions", len(res.Exceptions))
+	}
+	if n.cfg.OnFinish != nil {
+		n.cfg.OnFinish(res, background)
+	}
 }
 
 // ranked orders the nodes that may take an invocation of cs now. optimistic

@@ -70,6 +70,13 @@ type Config struct {
 	// go to peers, which apply their own.
 	ClientSlots  int
 	ClientQueued int
+	// OnFinish, if set, is called once for every invocation this node ran,
+	// with its final result: after its ctx.waitUntil work ended, so with
+	// that work's logs and exceptions too. background reports that the
+	// work outlived the response, so the caller never saw this result.
+	// It runs on the invocation's goroutine: hand the result on and
+	// return; do not modify it.
+	OnFinish func(res *isolate.Result, background bool)
 	// DrainTimeout is how long Close waits for running invocations before
 	// it cancels them (default DefaultDrainTimeout).
 	DrainTimeout time.Duration

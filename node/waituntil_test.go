@@ -1,0 +1,92 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/warrenmesh/warren/isolate"
+)
+
+// ctx.waitUntil work goes on after the response: the caller (over HTTP,
+// and through a forwarding peer) has the response at once, while the work
+// completes later, still holding its slot, and its final result, with the
+// background's logs, is reported on the node that ran it.
+func TestWaitUntilAfterResponse(t *testing.T) {
+	c := newCluster(t, 1, "w1", "w2")
+	var mu sync.Mutex
+	finals := map[string][]*isolate.Result{}
+	c.tune = func(cfg *Config) {
+		name := cfg.Name
+		cfg.OnFinish = func(res *isolate.Result, background bool) {
+			if background {
+				mu.Lock()
+				finals[name] = append(finals[name], res)
+				mu.Unlock()
+			}
+		}
+	}
+	w1 := c.start("w1", c.secret, 1)
+	w2 := c.start("w2", c.secret, 1, "w1")
+	waitFor(t, 10*time.Second, "convergence", func() bool { return sees(w1, "w1", "w2") && sees(w2, "w1", "w2") })
+	body, _ := json.Marshal(map[string]any{"code": code(`export default { fetch(req, env, ctx) {
+  ctx.waitUntil(new Promise(r => setTimeout(r, 400)).then(() => console.log("background done")));
+  console.log("responding");
+  return new Response("at once");
+} }`)})
+	post := func() (map[string]any, time.Duration) {
+		t0 := time.Now()
+		resp, err := http.Post(w1.APIURL()+"/v1/run", "application/json", strings.NewReader(string(body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var res map[string]any
+		if err := json.Unmarshal(b, &res); err != nil {
+			t.Fatalf("%v: %s", err, b)
+		}
+		return res, time.Since(t0)
+	}
+	// The first runs on w1; while its background holds w1's only slot,
+	// the second goes to w2.
+	for i, where := range []string{"w1", "w2"} {
+		res, took := post()
+		t.Logf("call %d: %s in %v on %v", i, res["outcome"], took, res["telemetry"].(map[string]any)["node"])
+		if res["outcome"] != "ok" || res["response"].(map[string]any)["body"] != "at once" || took > 300*time.Millisecond {
+			t.Fatalf("call %d: %v after %v, want the response before the 400 ms of background work", i, res, took)
+		}
+		if got := res["telemetry"].(map[string]any)["node"]; got != where {
+			t.Fatalf("call %d ran on %v, want %s", i, got, where)
+		}
+		logs, _ := json.Marshal(res["logs"])
+		if !strings.Contains(string(logs), "responding") || strings.Contains(string(logs), "background done") {
+			t.Errorf("call %d: logs %s, want the handler's log only", i, logs)
+		}
+	}
+	waitFor(t, 5*time.Second, "background results", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(finals["w1"]) == 1 && len(finals["w2"]) == 1
+	})
+	for _, name := range []string{"w1", "w2"} {
+		f := finals[name][0]
+		var logs []string
+		for _, l := range f.Logs {
+			logs = append(logs, l.Message)
+		}
+		if f.Outcome != isolate.OutcomeOK || f.Error != "" || strings.Join(logs, ",") != "responding,background done" {
+			t.Errorf("%s final: %s %q %v", name, f.Outcome, f.Error, logs)
+		}
+	}
+	// The slots come back once the work ends.
+	waitFor(t, 5*time.Second, "slots free", func() bool { return w1.running.Load() == 0 && w2.running.Load() == 0 })
+	if r := w1.Run(context.Background(), sleepReq(1)); r.Outcome != isolate.OutcomeOK {
+		t.Fatalf("after: %s %s", r.Outcome, r.Error)
+	}
+}
