@@ -248,3 +248,29 @@ func TestSlowBodies(t *testing.T) {
 		return n.bodies.available() == budget && n.bodies.heldBy(attempt) == 0
 	})
 }
+
+// A reader given a buffer far larger than the body draws on the budget
+// only for what arrives, plus less than a chunk.
+func TestBudgetReaderDrawsWhatArrives(t *testing.T) {
+	b := newByteBudget(1<<30, 256<<20)
+	br := &budgetReader{r: strings.NewReader(strings.Repeat("x", 1<<20)), b: b, client: "c"}
+	buf := make([]byte, 64<<20)
+	total := 0
+	for {
+		n, err := br.Read(buf[total:])
+		total += n
+		if err != nil {
+			break
+		}
+	}
+	if total != 1<<20 {
+		t.Fatalf("read %d bytes", total)
+	}
+	if held := b.heldBy("c"); held > 1<<20+budgetChunk {
+		t.Fatalf("holds %d bytes for a 1 MiB body", held)
+	}
+	br.Close()
+	if held := b.heldBy("c"); held != 0 {
+		t.Fatalf("holds %d bytes after Close", held)
+	}
+}

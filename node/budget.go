@@ -89,7 +89,9 @@ func (b *byteBudget) give(client string, n int64) {
 // budgetChunk is how much a budgetReader draws at a time.
 const budgetChunk = 256 << 10
 
-// budgetReader reads r, drawing on the budget for every byte it returns.
+// budgetReader reads r, drawing on the budget for every byte it returns,
+// a chunk at a time: what it holds exceeds what arrived by less than one
+// chunk.
 // Close gives everything back.
 type budgetReader struct {
 	r       io.Reader
@@ -101,13 +103,17 @@ type budgetReader struct {
 }
 
 func (br *budgetReader) Read(p []byte) (int, error) {
-	if br.used+int64(len(p)) > br.held {
-		want := max(int64(budgetChunk), br.used+int64(len(p))-br.held)
-		if err := br.b.take(br.client, want); err != nil {
+	if br.used == br.held {
+		if err := br.b.take(br.client, budgetChunk); err != nil {
 			br.refused = err
 			return 0, err
 		}
-		br.held += want
+		br.held += budgetChunk
+	}
+	// Read no more than was drawn: a decoder offers its whole buffer
+	// (tens of MiB for a large body), which the body may never fill.
+	if room := br.held - br.used; int64(len(p)) > room {
+		p = p[:room]
 	}
 	n, err := br.r.Read(p)
 	br.used += int64(n)
