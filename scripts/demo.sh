@@ -19,7 +19,8 @@ step "$bin" run --node "$n2" --path /greet/Ada examples/router/main.ts
 step "$bin" run --node "$n3" --path /fail examples/router/main.ts
 step "$bin" run --node "$n3" --cpu-ms 50 examples/spin.js
 
-bold "Six 800 ms jobs sent to n1 at once: it has 2 slots, the rest spill to its peers"
+bold "Six 800 ms jobs sent to n1 at once by one client: a node lets one client hold 1 of its 2 slots"
+bold "(the other stays free for other clients), so the jobs spread over the mesh and queue for room"
 for i in 1 2 3 4 5 6; do
   "$bin" run --node "$n1" --path '/?ms=800' examples/busy.js 2>&1 | grep '^\[warren\]' &
 done
