@@ -78,9 +78,7 @@ func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 	}
 	clock.end()
 	req.Client = client
-	res := n.route(r.Context(), inv, req)
-	n.forgetFailed(req.key, inv, res)
-	writeJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, n.route(r.Context(), inv, req))
 }
 
 // parseRun reads and validates a POST /v1/run body. Every error is an

@@ -124,6 +124,7 @@ func (n *Node) route(ctx context.Context, inv *isolate.Invocation, raw *RunReque
 		res = denied(fmt.Sprintf("limits.wallMs %d exceeds this node's maximum of %d (warren node --max-wall-ms)", l.WallMs, n.cfg.MaxWallMs))
 	} else {
 		res = n.place(ctx, inv, raw)
+		n.forgetFailed(raw.key, inv, res)
 	}
 	if len(res.Telemetry.Hops) == 0 {
 		res.Telemetry.Hops = []string{n.id.Name}
@@ -360,9 +361,15 @@ func (n *Node) waitSlotFor(cs *clientState, d time.Duration) bool {
 
 // forgetFailed drops code whose preparation failed from the code cache:
 // the runtime remembers the failure by hash, and hostile code (up to
-// 64 MiB a time) must not stay resident after its call.
+// 64 MiB a time) must not stay resident after its call. A call that ran
+// on a peer failed there if it ended in an exception before any of its
+// JavaScript ran (no CPU time, no response).
 func (n *Node) forgetFailed(key [32]byte, inv *isolate.Invocation, res *isolate.Result) {
-	if res.Outcome == isolate.OutcomeException && n.rt.PrepareFailed(inv.Code) {
+	if res.Outcome != isolate.OutcomeException {
+		return
+	}
+	onPeer := res.Telemetry.Node != n.id.Name && res.Response == nil && res.Telemetry.CPUTime == 0
+	if onPeer || n.rt.PrepareFailed(inv.Code) {
 		n.codes.Remove(key)
 	}
 }

@@ -90,3 +90,35 @@ func TestWaitUntilAfterResponse(t *testing.T) {
 		t.Fatalf("after: %s %s", r.Outcome, r.Error)
 	}
 }
+
+// Code that fails to prepare leaves the code caches of the node that
+// prepared it and of the node that forwarded it.
+func TestFailedCodeLeavesCaches(t *testing.T) {
+	c := newCluster(t, 1, "f1", "f2")
+	f1 := c.start("f1", c.secret, 1)
+	f2 := c.start("f2", c.secret, 1, "f1")
+	waitFor(t, 10*time.Second, "convergence", func() bool { return sees(f1, "f1", "f2") && sees(f2, "f1", "f2") })
+	bad := &RunRequest{Code: code("export default { fetch() { return " + strings.Repeat("[", 5000) + strings.Repeat("]", 5000) + " } }")}
+	good := sleepReq(1)
+	for _, tc := range []struct {
+		name string
+		busy bool // f1 full, so the call runs on f2
+	}{{"here", false}, {"forwarded", true}} {
+		if tc.busy {
+			occupy(t, f1, 3000)
+		}
+		for _, r := range []*RunRequest{good, bad} {
+			raw := *r
+			res := f1.Run(context.Background(), &raw)
+			want := map[bool]isolate.Outcome{true: isolate.OutcomeOK, false: isolate.OutcomeException}[r == good]
+			if res.Outcome != want {
+				t.Fatalf("%s: %s %s %v", tc.name, res.Outcome, res.Error, res.Exceptions)
+			}
+			n1, n2 := f1.codes.Len(), f2.codes.Len()
+			t.Logf("%s, %s: ran on %s; cached codes f1 %d, f2 %d", tc.name, res.Outcome, res.Telemetry.Node, n1, n2)
+		}
+		if f1.codes.Len() != 1 || (tc.busy && f2.codes.Len() != 1) {
+			t.Errorf("%s: f1 caches %d codes, f2 %d; want only the good one", tc.name, f1.codes.Len(), f2.codes.Len())
+		}
+	}
+}
