@@ -209,7 +209,8 @@ func TestSlowBodies(t *testing.T) {
 				a = &x
 				return true
 			default:
-				return n.bodies.heldBy(attempt) >= before+1<<20
+				// Every byte sent is drawn for: it cannot be refused later.
+				return n.bodies.heldBy(attempt) >= before+int64(len(mib))
 			}
 		})
 		if held := n.bodies.heldBy(attempt); held > share {
