@@ -122,3 +122,45 @@ func TestFailedCodeLeavesCaches(t *testing.T) {
 		}
 	}
 }
+
+// ctx.waitUntil work of a forwarded call may make effects after the
+// response: the caller, having its result, can no longer retry the call
+// elsewhere, so the effect happens, once.
+func TestForwardedEffectAfterResponse(t *testing.T) {
+	c := newCluster(t, 1, "e1", "e2")
+	fx := &ledger{effects: map[string][]string{}}
+	c.host = fx.host
+	var mu sync.Mutex
+	var final *isolate.Result
+	c.tune = func(cfg *Config) {
+		cfg.OnFinish = func(res *isolate.Result, background bool) {
+			if background {
+				mu.Lock()
+				final = res
+				mu.Unlock()
+			}
+		}
+	}
+	e1 := c.start("e1", c.secret, 1)
+	e2 := c.start("e2", c.secret, 1, "e1")
+	waitFor(t, 10*time.Second, "convergence", func() bool { return sees(e1, "e1", "e2") && sees(e2, "e1", "e2") })
+	occupy(t, e1, 3000)
+	res := e1.Run(context.Background(), &RunRequest{Code: code(`export default { fetch(req, env, ctx) {
+  ctx.waitUntil(new Promise(r => setTimeout(r, 100)).then(() => fetch("http://effect.test/?id=bg")).then(r => r.text()).then(t => console.log(t)));
+  return new Response("at once");
+} }`)})
+	if res.Outcome != isolate.OutcomeOK || res.Telemetry.Node != "e2" {
+		t.Fatalf("%s on %s: %s", res.Outcome, res.Telemetry.Node, res.Error)
+	}
+	waitFor(t, 5*time.Second, "the background's final result", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return final != nil
+	})
+	if made := fx.of("bg"); len(made) != 1 || made[0] != "e2" {
+		t.Errorf("the effect was made on %v, want once on e2", made)
+	}
+	if final.Error != "" || len(final.Logs) != 1 || final.Logs[0].Message != "done by e2" {
+		t.Errorf("final: %q %+v %+v", final.Error, final.Logs, final.Exceptions)
+	}
+}

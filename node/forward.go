@@ -265,7 +265,9 @@ type fwdCall struct {
 	asked     bool       // fwdPermit was sent
 	goAhead   chan struct{}
 	goErr     error // set before goAhead closes
+	sent      bool  // the result went out (under mu)
 	drained   chan struct{}
+	finClean  bool // the caller ended its side with a FIN, not a reset; set before drained closes
 }
 
 // read reads what the caller sends after the invocation: the go-ahead (or
@@ -282,7 +284,9 @@ func (f *fwdCall) read(r *bufio.Reader, cancel context.CancelFunc) {
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		cancel()
+		return
 	}
+	f.finClean = true
 }
 
 // announce sends msg unless the caller already knows the call started.
@@ -296,13 +300,32 @@ func (f *fwdCall) announce(msg byte) {
 }
 
 // permit holds an effect until the caller allows it.
+//
+// After the result (ctx.waitUntil work goes on past the response), the
+// stream can carry no more questions. The caller retries a call on
+// another peer only when it heard nothing from this one, and then it
+// resets the stream; a caller that ends its side with a FIN has heard
+// from this peer and never retries. So an effect after the result waits
+// for the caller's end of the stream, and a FIN allows it.
 func (f *fwdCall) permit(ctx context.Context) error {
 	f.mu.Lock()
+	if f.sent && !f.asked {
+		f.mu.Unlock()
+		select {
+		case <-f.drained:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if !f.finClean {
+			return fmt.Errorf("%w: the caller went away", errNoGoAhead)
+		}
+		return nil
+	}
 	if !f.asked {
 		f.asked, f.announced = true, true
 		if _, err := f.s.Write([]byte{fwdPermit}); err != nil {
 			f.mu.Unlock()
-			return fmt.Errorf("%w: %w", errNoGoAhead, err)
+			return errNoGoAhead // the stream is gone; its error names sockets
 		}
 	}
 	f.mu.Unlock()
@@ -322,7 +345,7 @@ func (f *fwdCall) permit(ctx context.Context) error {
 func (f *fwdCall) sendResult(out []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.announced = true
+	f.announced, f.sent = true, true
 	buf := make([]byte, 0, 1+10+len(out))
 	buf = append(buf, fwdResult)
 	buf = appendFrame(buf, out)
