@@ -39,9 +39,14 @@ func maxBundleBytes(sourceBytes int) int {
 	return min(8*sourceBytes+8<<20, sandbox.MaxFrameSize-64<<10)
 }
 
-// failureTTL is how long a preparation failure is remembered by code hash,
-// so the same bad code does not cost the work again.
-const failureTTL = 10 * time.Minute
+// How long a preparation failure is remembered by code hash, so the same
+// bad code does not cost the work again: failures of the code itself
+// (syntax, nesting) for failureTTL; running out of time or memory, which a
+// busy machine makes likelier, for transientFailureTTL.
+const (
+	failureTTL          = 10 * time.Minute
+	transientFailureTTL = 30 * time.Second
+)
 
 // failed is a remembered preparation failure.
 type failed struct {
@@ -163,18 +168,19 @@ func servePrepare(req []byte) []byte {
 	return w.b
 }
 
-// prepare bundles c in a sandbox worker.
-func (s *sandboxed) prepare(ctx context.Context, c *Code, hash string, timeout time.Duration) (*program, *Result) {
+// prepare bundles c in a sandbox worker. A failure comes with how long to
+// remember it (0: not at all).
+func (s *sandboxed) prepare(ctx context.Context, c *Code, hash string, timeout time.Duration) (*program, *Result, time.Duration) {
 	out, err := s.pool.Call(ctx, encodePrepare(c), sandbox.CallOptions{Deadline: time.Now().Add(timeout)}, nil)
 	if err != nil {
-		return nil, s.prepareCrash(ctx, err, timeout)
+		return s.prepareCrash(ctx, err, timeout)
 	}
 	if len(out) > 0 && out[0] == prepFailed {
 		res, err := decodeResult(out[1:])
 		if err != nil {
-			return nil, failure(OutcomeInternalError, fmt.Sprintf("decoding the worker's preparation: %v", err))
+			return nil, failure(OutcomeInternalError, fmt.Sprintf("decoding the worker's preparation: %v", err)), 0
 		}
-		return nil, res
+		return nil, res, failureTTL
 	}
 	r := &rbuf{b: out}
 	if len(out) == 0 || out[0] != prepOK {
@@ -184,40 +190,34 @@ func (s *sandboxed) prepare(ctx context.Context, c *Code, hash string, timeout t
 	}
 	p := &program{Hash: hash, Name: r.str(), Script: r.str()}
 	if r.err != nil || len(r.b) != 0 {
-		return nil, failure(OutcomeInternalError, "decoding the worker's preparation: malformed frame")
+		return nil, failure(OutcomeInternalError, "decoding the worker's preparation: malformed frame"), 0
 	}
-	return p, nil
+	return p, nil, 0
 }
 
 // prepareCrash names what ended a preparation whose worker died or was
 // killed. The worker's own output stays in the node's log.
-func (s *sandboxed) prepareCrash(ctx context.Context, err error, timeout time.Duration) *Result {
+func (s *sandboxed) prepareCrash(ctx context.Context, err error, timeout time.Duration) (*program, *Result, time.Duration) {
 	var ce *sandbox.CrashError
 	if errors.As(err, &ce) && ce.Reason != "deadline" {
 		s.log.Info("a preparation ended its sandbox worker", "reason", ce.Reason, "exit", ce.ExitCode, "output", ce.Stderr)
 	}
 	switch {
 	case errors.Is(err, sandbox.ErrTooLarge):
-		return exceptionResult("RangeError", "the code is too large to prepare", "")
+		return nil, exceptionResult("RangeError", "the code is too large to prepare", ""), failureTTL
 	case !errors.As(err, &ce):
 		if ctx.Err() != nil {
-			return failure(OutcomeCanceled, "the invocation was canceled while its code was prepared")
+			return nil, failure(OutcomeCanceled, "the invocation was canceled while its code was prepared"), 0
 		}
-		return failure(OutcomeInternalError, "preparing the code: the sandbox failed")
+		return nil, failure(OutcomeInternalError, "preparing the code: the sandbox failed"), 0
 	case ce.Reason == "deadline":
-		return exceptionResult("Error", fmt.Sprintf("preparing the code took longer than %v: it is too large or too complex", timeout), "")
+		return nil, exceptionResult("Error", fmt.Sprintf("preparing the code took longer than %v: it is too large or too complex", timeout), ""), transientFailureTTL
 	case ce.MemoryExceeded:
-		return exceptionResult("RangeError", "preparing the code exceeded the sandbox's memory limit: it is too large or too complex", "")
+		return nil, exceptionResult("RangeError", "preparing the code exceeded the sandbox's memory limit: it is too large or too complex", ""), transientFailureTTL
 	case strings.Contains(ce.Stderr, "stack overflow") || strings.Contains(ce.Stderr, "stack exceeds"):
-		return exceptionResult("RangeError", "the code is nested too deeply to prepare", "")
+		return nil, exceptionResult("RangeError", "the code is nested too deeply to prepare", ""), failureTTL
 	case ctx.Err() != nil:
-		return failure(OutcomeCanceled, "the invocation was canceled while its code was prepared")
+		return nil, failure(OutcomeCanceled, "the invocation was canceled while its code was prepared"), 0
 	}
-	return failure(OutcomeInternalError, "preparing the code: the sandbox worker crashed")
-}
-
-// cacheableFailure reports whether a preparation failure describes the code
-// itself (and so will recur for the same hash), rather than this moment.
-func cacheableFailure(res *Result) bool {
-	return res.Outcome == OutcomeException
+	return nil, failure(OutcomeInternalError, "preparing the code: the sandbox worker crashed"), 0
 }

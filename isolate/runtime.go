@@ -306,11 +306,12 @@ func (rt *Runtime) prepare(ctx context.Context, c *Code) (*program, *Result) {
 	rt.flights[hash] = f
 	rt.flightMu.Unlock()
 	// The bundle is shared: one caller giving up must not fail the others.
-	f.p, f.res = rt.build(context.WithoutCancel(ctx), c, hash)
+	var ttl time.Duration
+	f.p, f.res, ttl = rt.build(context.WithoutCancel(ctx), c, hash)
 	rt.flightMu.Lock()
 	delete(rt.flights, hash)
-	if f.res != nil && cacheableFailure(f.res) {
-		rt.failures.Add(hash, &failed{res: f.res, expires: time.Now().Add(failureTTL)}, 1)
+	if f.res != nil && ttl > 0 {
+		rt.failures.Add(hash, &failed{res: f.res, expires: time.Now().Add(ttl)}, 1)
 	}
 	rt.flightMu.Unlock()
 	close(f.done)
@@ -339,23 +340,25 @@ func copyResult(r *Result) *Result {
 
 // build prepares c (in a sandbox worker when the runtime has them) and
 // caches the program under hash.
-func (rt *Runtime) build(ctx context.Context, c *Code, hash string) (*program, *Result) {
+func (rt *Runtime) build(ctx context.Context, c *Code, hash string) (*program, *Result, time.Duration) {
 	var p *program
 	var res *Result
+	var ttl time.Duration
 	switch main := c.Modules[c.MainModule]; {
 	case main.Kind == ModuleWasm:
 		// Compiled by the worker that runs it, under its limits.
 		p = &program{Hash: hash, Name: c.MainModule, Wasm: main.Data}
 	case rt.sandbox != nil:
-		p, res = rt.sandbox.prepare(ctx, c, hash, rt.opts.PrepareTimeout)
+		p, res, ttl = rt.sandbox.prepare(ctx, c, hash, rt.opts.PrepareTimeout)
 	default:
 		p, res = bundleCode(c, hash)
+		ttl = failureTTL // it failed on the code alone: the process has no caps
 	}
 	if res != nil {
-		return nil, res
+		return nil, res, ttl
 	}
 	rt.programs.Add(hash, p, int64(len(p.Script)+len(p.Wasm)))
-	return p, nil
+	return p, nil, 0
 }
 
 // inProcess runs guest code on the caller's goroutine.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/warrenmesh/warren/internal/sizedlru"
@@ -283,7 +284,13 @@ func (n *Node) runHere(ctx context.Context, inv *isolate.Invocation, cs *clientS
 // caller has not seen this result.
 func (n *Node) finished(res *isolate.Result, background bool) {
 	if background {
-		n.log.Debug("ctx.waitUntil work ended after the response", "outcome", res.Outcome, "cut", res.Error,
+		// Nobody else sees this result (until the live tail exists): a
+		// background that was cut short or threw is worth the log.
+		level := slog.LevelDebug
+		if res.Error != "" || len(res.Exceptions) > 0 {
+			level = slog.LevelInfo
+		}
+		n.log.Log(context.Background(), level, "ctx.waitUntil work ended after the response", "outcome", res.Outcome, "cut", res.Error,
 			"logs", len(res.Logs), "exceptions", len(res.Exceptions))
 	}
 	if n.cfg.OnFinish != nil {
