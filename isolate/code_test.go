@@ -3,6 +3,7 @@ package isolate
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -119,6 +120,34 @@ func TestSealedCode(t *testing.T) {
 	}
 	if c.sealed == "" || c.Hash() != js("main.js", "x", "b.js", "y").Hash() {
 		t.Errorf("sealed hash %q differs from the computed one", c.sealed)
+	}
+}
+
+// TestValidateBindings: each error names the binding as it sits beside the
+// code object, bindings["NAME"].
+func TestValidateBindings(t *testing.T) {
+	do := &DurableObjectBinding{Worker: "w", Class: "C"}
+	env := map[string]json.RawMessage{"E": json.RawMessage(`"v"`)}
+	for _, tc := range []struct {
+		name     string
+		bindings map[string]Binding
+		want     string // "" = valid
+	}{
+		{"kv", map[string]Binding{"KV": {KV: "ns"}}, ""},
+		{"none", nil, ""},
+		{"empty", map[string]Binding{"B": {}}, `bindings["B"]: empty binding`},
+		{"both", map[string]Binding{"B": {KV: "ns", DurableObject: do}}, `bindings["B"]: a binding has exactly one`},
+		{"no class", map[string]Binding{"B": {DurableObject: &DurableObjectBinding{Worker: "w"}}}, `bindings["B"]: durableObject needs worker and class`},
+		{"env name", map[string]Binding{"E": {KV: "ns"}}, `bindings["E"]: name is also a plain env value`},
+	} {
+		err := ValidateBindings(tc.bindings, env)
+		var be *BindingError
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want) || !errors.As(err, &be)):
+			t.Errorf("%s: %v, want a *BindingError starting %q", tc.name, err, tc.want)
+		}
 	}
 }
 
