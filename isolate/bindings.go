@@ -32,10 +32,14 @@ func (b Binding) validate() error {
 		if b.DurableObject.Worker == "" || b.DurableObject.Class == "" {
 			return errors.New("durableObject needs worker and class")
 		}
-		return nil
+		return ErrNoDurableObjects
 	}
 	return errors.New("empty binding: want {\"kv\": namespace} or {\"durableObject\": {...}}")
 }
+
+// ErrNoDurableObjects refuses a well-formed Durable Object binding: there
+// is nothing behind one yet.
+var ErrNoDurableObjects = errors.New("Durable Object namespaces are not available yet")
 
 // BindingError is an invalid binding, named as the bindings map beside
 // the code object holds it: bindings["NAME"].
@@ -48,8 +52,8 @@ func (e *BindingError) Error() string { return fmt.Sprintf("bindings[%q]: %v", e
 func (e *BindingError) Unwrap() error { return e.Err }
 
 // ValidateBindings checks a bindings map, in the order of its names:
-// each binding is well formed, and no name is also one of env's. Every
-// error is a *BindingError.
+// each binding is well formed and available, and no name is also one of
+// env's. Every error is a *BindingError.
 func ValidateBindings(bindings map[string]Binding, env map[string]json.RawMessage) error {
 	for _, name := range sortedKeys(bindings) {
 		if err := bindings[name].validate(); err != nil {

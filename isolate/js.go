@@ -727,7 +727,7 @@ func (l *loop) envObject() (*goja.Object, error) {
 		}
 	}
 	for _, k := range sortedKeys(l.call.bindings) {
-		if l.call.bindings[k].KV != "" { // Runtime.run refuses Durable Object bindings for now
+		if l.call.bindings[k].KV != "" { // ValidateBindings refuses Durable Object bindings for now
 			_ = env.Set(k, l.kvBinding(k))
 		}
 	}

@@ -223,13 +223,10 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 			return exceptionResult("Error", err.Error(), "")
 		}
 	}
+	// A node refuses bad bindings (Durable Object ones included) with a
+	// 400 before they get here; an embedder's get an exception.
 	if err := ValidateBindings(inv.Bindings, c.Env); err != nil {
 		return exceptionResult("Error", err.Error(), "")
-	}
-	for _, name := range sortedKeys(inv.Bindings) {
-		if inv.Bindings[name].DurableObject != nil {
-			return exceptionResult("Error", fmt.Sprintf("binding %q: Durable Object namespaces are not available yet", name), "")
-		}
 	}
 	limits := Limits{}
 	if c.Limits != nil {

@@ -155,12 +155,14 @@ func TestAPI(t *testing.T) {
 }
 
 // TestRunBindingErrors: bad bindings are 400 invalid_bindings named as
-// they sit beside the code object.
+// they sit beside the code object, Durable Object ones included, before
+// anything runs.
 func TestRunBindingErrors(t *testing.T) {
 	const code = `{"code":{"mainModule":"m.js","modules":{"m.js":"x"},"env":{"E":"v"}},"bindings":`
 	for _, tc := range []struct{ bindings, want string }{
 		{`{"B":{}}`, `bindings["B"]: empty binding`},
 		{`{"E":{"kv":"ns"}}`, `bindings["E"]: name is also a plain env value`},
+		{`{"OBJ":{"durableObject":{"worker":"w","class":"C"}}}`, `bindings["OBJ"]: Durable Object namespaces are not available yet`},
 	} {
 		_, _, err := parseRun(strings.NewReader(code+tc.bindings+"}"), newCodeCache())
 		var ae *apiError
