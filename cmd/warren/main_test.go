@@ -203,3 +203,31 @@ func TestNodeMaxWall(t *testing.T) {
 		t.Errorf("node --max-wall-ms 900001: %d %q", code, errOut)
 	}
 }
+
+// echoWorker writes a Worker that answers its request's URL, content-type
+// and body, one per line, and returns its path.
+func echoWorker(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "echo.js")
+	if err := os.WriteFile(p, []byte(`export default { async fetch(req) {
+  return new Response(req.url + "\n" + req.headers.get("content-type") + "\n" + await req.text());
+} }`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestRunPath: --path without a leading slash is the path it names, not
+// part of the host.
+func TestRunPath(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	echo := echoWorker(t)
+	for path, want := range map[string]string{"greet": "http://localhost/greet", "/greet": "http://localhost/greet", "a/b?q=1": "http://localhost/a/b?q=1", "": "http://localhost/"} {
+		out, errOut, code := warren(t, "run", "--in-process", "--path", path, echo)
+		if got, _, _ := strings.Cut(out, "\n"); code != 0 || got != want {
+			t.Errorf("--path %q: %d url %q, want %q (%q)", path, code, got, want, errOut)
+		}
+	}
+}

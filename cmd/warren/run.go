@@ -49,6 +49,9 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 				}
 				code.Limits.CPUMs, code.Limits.MemoryMB, code.Limits.WallMs = pick(cpuMs, code.Limits.CPUMs), pick(memoryMb, code.Limits.MemoryMB), pick(wallMs, code.Limits.WallMs)
 			}
+			if !strings.HasPrefix(path, "/") {
+				path = "/" + path // --path greet means /greet, not http://localhostgreet
+			}
 			req := &node.Request{Method: strings.ToUpper(method), URL: "http://localhost" + path, Headers: map[string]string{}}
 			for _, h := range headers {
 				k, v, ok := strings.Cut(h, ":")
@@ -113,7 +116,7 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 	f.StringVarP(&method, "request", "X", "GET", "request method")
 	f.StringArrayVarP(&headers, "header", "H", nil, "request header 'Name: value' (repeatable)")
 	f.StringVarP(&data, "data", "d", "", "request body; @FILE reads a file, @- standard input (implies POST)")
-	f.StringVar(&path, "path", "/", "request path and query")
+	f.StringVar(&path, "path", "/", "request path and query (a leading / is added if missing)")
 	f.Int64Var(&cpuMs, "cpu-ms", 0, "CPU limit in ms (default 1000)")
 	f.Int64Var(&memoryMb, "memory-mb", 0, "memory limit in MiB (default 128)")
 	f.Int64Var(&wallMs, "wall-ms", 0, "wall-time limit in ms (default 30000)")
