@@ -104,7 +104,8 @@ func TestRunCommand(t *testing.T) {
 	if out, _, code := warren(t, "run", "-d", "echo me", "--in-process", "examples/router/main.ts", "--path", "/hash"); code != 0 || !strings.Contains(out, `"bytes":7`) {
 		t.Errorf("POST body: %d %q", code, out)
 	}
-	for _, args := range [][]string{{"run"}, {"run", "a", "b"}, {"run", "--no-such-flag", "x.js"}, {"run", "-H", "nocolon", "examples/hello.ts"}} {
+	for _, args := range [][]string{{"run"}, {"run", "a", "b"}, {"run", "--no-such-flag", "x.js"}, {"run", "-H", "nocolon", "examples/hello.ts"},
+		{"run", "--node", "127.0.0.1:1", "--allow-net", "example.com", "examples/hello.ts"}} {
 		if _, errOut, code := warren(t, args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%q)", args, code, errOut)
 		}
@@ -229,5 +230,18 @@ func TestRunPath(t *testing.T) {
 		if got, _, _ := strings.Cut(out, "\n"); code != 0 || got != want {
 			t.Errorf("--path %q: %d url %q, want %q (%q)", path, code, got, want, errOut)
 		}
+	}
+}
+
+// TestRunInProcessWithNode: --in-process is a flag of the embedded runtime;
+// with a node it is a usage error, not silently ignored.
+func TestRunInProcessWithNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	// Nothing listens on port 1: the error must come before any call.
+	_, errOut, code := warren(t, "run", "--node", "127.0.0.1:1", "--in-process", "examples/hello.ts")
+	if code != 2 || !strings.Contains(errOut, "--in-process") || strings.Contains(errOut, "connection refused") {
+		t.Errorf("run --node --in-process: exit %d %q, want 2 naming --in-process", code, errOut)
 	}
 }

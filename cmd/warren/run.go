@@ -39,6 +39,15 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 			if nodeURL == "" {
 				nodeURL = os.Getenv("WARREN_NODE")
 			}
+			if nodeURL != "" {
+				// Flags of the embedded runtime would be ignored.
+				if inProcess {
+					return usageError{fmt.Errorf("--in-process applies to the embedded runtime; it cannot be used with a node (--node or $WARREN_NODE)")}
+				}
+				if len(allowNet) > 0 {
+					return usageError{fmt.Errorf("--allow-net applies to the embedded runtime; a mesh node's egress is granted by its policy")}
+				}
+			}
 			code, err := node.LoadCode(args[0])
 			if err != nil {
 				return err
@@ -74,9 +83,6 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 			defer stop()
 			var res *node.Result
 			if nodeURL != "" {
-				if len(allowNet) > 0 {
-					return usageError{fmt.Errorf("--allow-net applies to the embedded runtime; a mesh node's egress is granted by its policy")}
-				}
 				if res, err = node.NewClient(nodeURL).Run(ctx, code, req, nil); err != nil {
 					return err
 				}
@@ -121,7 +127,7 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 	f.Int64Var(&memoryMb, "memory-mb", 0, "memory limit in MiB (default 128)")
 	f.Int64Var(&wallMs, "wall-ms", 0, "wall-time limit in ms (default 30000)")
 	f.StringSliceVar(&allowNet, "allow-net", nil, "grant egress to these hosts (name, *.domain, address, prefix; optional :port)")
-	f.BoolVar(&inProcess, "in-process", false, "run in this process instead of a sandbox worker (trusted code only)")
+	f.BoolVar(&inProcess, "in-process", false, "run in this process instead of a sandbox worker (trusted code only; not with --node)")
 	return c
 }
 
