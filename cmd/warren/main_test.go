@@ -245,3 +245,26 @@ func TestRunInProcessWithNode(t *testing.T) {
 		t.Errorf("run --node --in-process: exit %d %q, want 2 naming --in-process", code, errOut)
 	}
 }
+
+// TestRunData: a -d body comes as text/plain;charset=UTF-8 unless -H
+// names its type; without -d there is no content-type.
+func TestRunData(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	echo := echoWorker(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-d", "hi"}, "text/plain;charset=UTF-8\nhi"},
+		{[]string{"-d", `{"a":1}`, "-H", "Content-Type: application/json"}, "application/json\n{\"a\":1}"},
+		{[]string{"-H", "content-type: text/csv", "-d", "a,b"}, "text/csv\na,b"},
+		{nil, "null\n"},
+	} {
+		out, errOut, code := warren(t, append(append([]string{"run", "--in-process"}, tc.args...), echo)...)
+		if _, got, _ := strings.Cut(out, "\n"); code != 0 || got != tc.want {
+			t.Errorf("%q: %d %q, want %q (%q)", tc.args, code, got, tc.want, errOut)
+		}
+	}
+}

@@ -78,6 +78,10 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 				if !c.Flags().Changed("request") {
 					req.Method = "POST"
 				}
+				// What curl-like tools send with a body; -H overrides it.
+				if _, ok := req.Headers["content-type"]; !ok {
+					req.Headers["content-type"] = defaultDataType
+				}
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
@@ -121,7 +125,7 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 	f.BoolVar(&asJSON, "json", false, "print the whole result (docs/result.md) as JSON")
 	f.StringVarP(&method, "request", "X", "GET", "request method")
 	f.StringArrayVarP(&headers, "header", "H", nil, "request header 'Name: value' (repeatable)")
-	f.StringVarP(&data, "data", "d", "", "request body; @FILE reads a file, @- standard input (implies POST)")
+	f.StringVarP(&data, "data", "d", "", "request body; @FILE reads a file, @- standard input (implies POST; content-type "+defaultDataType+" unless -H sets one)")
 	f.StringVar(&path, "path", "/", "request path and query (a leading / is added if missing)")
 	f.Int64Var(&cpuMs, "cpu-ms", 0, "CPU limit in ms (default 1000)")
 	f.Int64Var(&memoryMb, "memory-mb", 0, "memory limit in MiB (default 128)")
@@ -130,6 +134,9 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 	f.BoolVar(&inProcess, "in-process", false, "run in this process instead of a sandbox worker (trusted code only; not with --node)")
 	return c
 }
+
+// defaultDataType is the content-type of a -d body without one from -H.
+const defaultDataType = "text/plain;charset=UTF-8"
 
 func pick(flag, code int64) int64 {
 	if flag != 0 {
