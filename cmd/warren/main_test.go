@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -265,6 +266,33 @@ func TestRunData(t *testing.T) {
 		out, errOut, code := warren(t, append(append([]string{"run", "--in-process"}, tc.args...), echo)...)
 		if _, got, _ := strings.Cut(out, "\n"); code != 0 || got != tc.want {
 			t.Errorf("%q: %d %q, want %q (%q)", tc.args, code, got, tc.want, errOut)
+		}
+	}
+}
+
+// TestTestnetHelp: the help of warren testnet and its "needs a subcommand"
+// error name every subcommand.
+func TestTestnetHelp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	help, _, code := warren(t, "help")
+	if code != 0 {
+		t.Fatalf("help: exit %d", code)
+	}
+	_, bare, code := warren(t, "testnet")
+	if code != 2 {
+		t.Errorf("testnet: exit %d, want 2", code)
+	}
+	short, _, _ := strings.Cut(help[strings.Index(help, "testnet"):], "\n")
+	need, _, _ := strings.Cut(bare, "\n")
+	for _, sub := range newTestnetCmd().Commands() {
+		word := regexp.MustCompile(`\b` + sub.Name() + `\b`)
+		if !word.MatchString(short) {
+			t.Errorf("warren help lists testnet as %q, without %s", short, sub.Name())
+		}
+		if !word.MatchString(need) {
+			t.Errorf("warren testnet says %q, without %s", need, sub.Name())
 		}
 	}
 }
