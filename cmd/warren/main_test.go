@@ -105,12 +105,6 @@ func TestRunCommand(t *testing.T) {
 	if out, _, code := warren(t, "run", "-d", "echo me", "--in-process", "examples/router/main.ts", "--path", "/hash"); code != 0 || !strings.Contains(out, `"bytes":7`) {
 		t.Errorf("POST body: %d %q", code, out)
 	}
-	for _, args := range [][]string{{"run"}, {"run", "a", "b"}, {"run", "--no-such-flag", "x.js"}, {"run", "-H", "nocolon", "examples/hello.ts"},
-		{"run", "--node", "127.0.0.1:1", "--allow-net", "example.com", "examples/hello.ts"}} {
-		if _, errOut, code := warren(t, args...); code != 2 {
-			t.Errorf("%v: exit %d, want 2 (%q)", args, code, errOut)
-		}
-	}
 	if _, errOut, code := warren(t, "run", "does-not-exist.ts"); code != 1 || !strings.Contains(errOut, "does-not-exist.ts") {
 		t.Errorf("missing file: %d %q", code, errOut)
 	}
@@ -125,6 +119,58 @@ func TestRunCommand(t *testing.T) {
 	}
 	if out, errOut, code := warren(t, "run", bg); code != 0 || out != "early" || !strings.Contains(errOut, "[log] later") || !strings.Contains(errOut, "Error: background failed") {
 		t.Errorf("waitUntil: %d %q %q", code, out, errOut)
+	}
+}
+
+// TestUsageErrors: every wrong use of the command line exits 2 with a
+// message on stderr saying what is wrong, and runs nothing.
+func TestUsageErrors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	for _, tc := range []struct {
+		args []string
+		want string // in stderr
+	}{
+		{[]string{"deploy"}, `unknown command "deploy" for "warren"`},
+		{[]string{"membres"}, "did you mean members?"},
+		{[]string{"--no-such-flag"}, "unknown flag: --no-such-flag"},
+		{[]string{"help", "deploy"}, `unknown help topic "deploy"`},
+		{[]string{"run"}, "exactly one FILE"},
+		{[]string{"run", "a", "b"}, "exactly one FILE"},
+		{[]string{"run", "--no-such-flag", "x.js"}, "unknown flag: --no-such-flag"},
+		{[]string{"run", "--cpu-ms", "many", "x.js"}, `invalid argument "many"`},
+		{[]string{"run", "-H", "nocolon", "examples/hello.ts"}, "want 'Name: value'"},
+		{[]string{"run", "--node", "127.0.0.1:1", "--allow-net", "example.com", "examples/hello.ts"}, "--allow-net"},
+		{[]string{"node", "extra"}, "warren node takes no arguments"},
+		{[]string{"node", "--slots", "x"}, `invalid argument "x"`},
+		{[]string{"members", "extra"}, "warren members takes no arguments"},
+		{[]string{"secret"}, "needs a subcommand: init"},
+		{[]string{"secret", "bogus"}, `unknown command "bogus" for "warren secret"`},
+		{[]string{"secret", "init"}, "exactly one FILE"},
+		{[]string{"secret", "init", "a", "b"}, "exactly one FILE"},
+		{[]string{"testnet"}, "testnet needs a subcommand"},
+		{[]string{"testnet", "bogus"}, `unknown command "bogus" for "warren testnet"`},
+		{[]string{"testnet", "up", "x"}, "only after --"},
+		{[]string{"testnet", "up", "-n", "0"}, "at least 1"},
+		{[]string{"testnet", "status", "x"}, "takes no arguments"},
+		{[]string{"testnet", "url"}, "exactly one NAME"},
+		{[]string{"testnet", "stop"}, "exactly one node NAME"},
+		{[]string{"testnet", "pause", "a", "b"}, "exactly one node NAME"},
+		{[]string{"completion"}, "needs a subcommand: bash, fish, powershell, zsh"},
+		{[]string{"completion", "csh"}, `unknown command "csh" for "warren completion"`},
+		{[]string{"completion", "bash", "extra"}, `"extra"`},
+	} {
+		out, errOut, code := warren(t, tc.args...)
+		if code != 2 || !strings.HasPrefix(errOut, "warren: ") || !strings.Contains(errOut, tc.want) || out != "" {
+			t.Errorf("warren %s: exit %d, stdout %q, stderr %q; want exit 2 saying %q", strings.Join(tc.args, " "), code, out, errOut, tc.want)
+		}
+	}
+	// Help is not an error.
+	for _, args := range [][]string{nil, {"help"}, {"help", "testnet", "up"}, {"run", "--help"}} {
+		if out, errOut, code := warren(t, args...); code != 0 || out == "" {
+			t.Errorf("warren %s: exit %d %q", strings.Join(args, " "), code, errOut)
+		}
 	}
 }
 

@@ -32,7 +32,7 @@ func newNodeCmd() *cobra.Command {
 with 'warren secret init s && warren node --secret s', the next ones with
 'warren node --secret s --join FIRST_HOST:7946'. Without --secret the node
 uses DATA/secret, creating it on first start.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			cfg.Join = join
 			if inProcess {

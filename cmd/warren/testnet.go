@@ -28,7 +28,6 @@ ports and a fresh secret. The nodes run detached: they outlive this command
 until 'warren testnet down'. DIR holds testnet.json (names, API URLs, UDP
 addresses, pids), the secret, each node's data directory DIR/<name>/ and its
 log DIR/<name>.log.`,
-		Args: noArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			return usageError{fmt.Errorf("testnet needs a subcommand: up, down, status, url, stop, start, pause or resume\n%s", c.UsageString())}
 		},
