@@ -342,3 +342,15 @@ func TestTestnetHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeMaxMemory: --max-memory-mb reaches the node, which refuses one
+// past the runtime's 4096 MiB.
+func TestNodeMaxMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	_, errOut, code := warren(t, "node", "--max-memory-mb", "4097", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0")
+	if code == 0 || !strings.Contains(errOut, "4097") || !strings.Contains(errOut, "4096") {
+		t.Errorf("node --max-memory-mb 4097: %d %q", code, errOut)
+	}
+}
