@@ -32,19 +32,35 @@ func (b Binding) validate() error {
 		if b.DurableObject.Worker == "" || b.DurableObject.Class == "" {
 			return errors.New("durableObject needs worker and class")
 		}
-		return nil
+		return ErrNoDurableObjects
 	}
 	return errors.New("empty binding: want {\"kv\": namespace} or {\"durableObject\": {...}}")
 }
 
-// ValidateBindings checks a bindings map; names must not collide with env.
+// ErrNoDurableObjects refuses a well-formed Durable Object binding: there
+// is nothing behind one yet.
+var ErrNoDurableObjects = errors.New("Durable Object namespaces are not available yet")
+
+// BindingError is an invalid binding, named as the bindings map beside
+// the code object holds it: bindings["NAME"].
+type BindingError struct {
+	Name string
+	Err  error
+}
+
+func (e *BindingError) Error() string { return fmt.Sprintf("bindings[%q]: %v", e.Name, e.Err) }
+func (e *BindingError) Unwrap() error { return e.Err }
+
+// ValidateBindings checks a bindings map, in the order of its names:
+// each binding is well formed and available, and no name is also one of
+// env's. Every error is a *BindingError.
 func ValidateBindings(bindings map[string]Binding, env map[string]json.RawMessage) error {
-	for name, b := range bindings {
-		if err := b.validate(); err != nil {
-			return &CodeError{Field: fmt.Sprintf("bindings[%q]", name), Err: err}
+	for _, name := range sortedKeys(bindings) {
+		if err := bindings[name].validate(); err != nil {
+			return &BindingError{Name: name, Err: err}
 		}
 		if _, dup := env[name]; dup {
-			return &CodeError{Field: fmt.Sprintf("bindings[%q]", name), Err: errors.New("name is also a plain env value")}
+			return &BindingError{Name: name, Err: errors.New("name is also a plain env value")}
 		}
 	}
 	return nil

@@ -2,9 +2,13 @@ package isolate
 
 import (
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dop251/goja"
 
 	"github.com/warrenmesh/warren/isolate/internal/sandbox"
 )
@@ -220,5 +224,63 @@ func TestWorstResultFitsAFrame(t *testing.T) {
 		t.Fatalf("the worst result encodes to %d bytes, more than a frame (%d)", n, sandbox.MaxFrameSize)
 	} else {
 		t.Logf("worst result: %.1f MiB", float64(n)/(1<<20))
+	}
+}
+
+// TestStackOverflowStack: the stack of "Maximum call stack size exceeded"
+// keeps its innermost overflowHead frames and its outermost overflowTail,
+// with one line between saying how many more there were, instead of
+// thousands of frames; a huge function name still leaves it bounded.
+func TestStackOverflowStack(t *testing.T) {
+	elided := regexp.MustCompile(`^\t\.\.\. (\d+) more frames$`)
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			rt := testRuntime(t, kind)
+			res := run(t, rt, js("main.js", `function f(n) { return f(n + 1) + 1 }
+export default { fetch() { return new Response(String(f(0))) } }`), nil)
+			if res.Outcome != OutcomeException || len(res.Exceptions) != 1 {
+				t.Fatalf("outcome %s %q, %d exceptions", res.Outcome, res.Error, len(res.Exceptions))
+			}
+			e := res.Exceptions[0]
+			lines := strings.Split(e.Stack, "\n")
+			if e.Name != "RangeError" || e.Message != "Maximum call stack size exceeded" || len(lines) != 1+overflowHead+1+overflowTail ||
+				lines[0] != "RangeError: Maximum call stack size exceeded" {
+				t.Fatalf("%s: %s, stack of %d lines:\n%s", e.Name, e.Message, len(lines), e.Stack)
+			}
+			for i, l := range lines[1:] {
+				want := "\tat f (main.js:1:"
+				switch {
+				case i == overflowHead:
+					n := -1
+					if m := elided.FindStringSubmatch(l); m != nil {
+						n, _ = strconv.Atoi(m[1])
+					}
+					if n+overflowHead+overflowTail < maxCallStackSize-1 {
+						t.Errorf("line %d: %q, want the number of frames left out", i+1, l)
+					}
+					continue
+				case i == len(lines)-2:
+					want = "\tat fetch (main.js:2:"
+				}
+				if !strings.HasPrefix(l, want) {
+					t.Errorf("line %d: %q, want %q...", i+1, l, want)
+				}
+			}
+			// A recursion through a 1 MB name: kept to the bound, cut with
+			// the marker.
+			long := strings.Repeat("g", 1<<20)
+			c := js("main.js", `function `+long+`(n) { return `+long+`(n + 1) + 1 }
+export default { fetch() { return new Response(String(`+long+`(0))) } }`)
+			c.Limits = slowLimits
+			res = run(t, rt, c, nil)
+			if s := res.Exceptions[0].Stack; res.Outcome != OutcomeException || len(s) > MaxExceptionFieldBytes || !strings.HasSuffix(s, "more bytes cut]") {
+				t.Errorf("a huge name: %s, a stack of %d bytes ending %q", res.Outcome, len(s), s[max(0, len(s)-40):])
+			}
+		})
+	}
+	for n, want := range map[int]string{overflowHead + overflowTail: "", overflowHead + overflowTail + 1: "\t... 1 more frame\n"} {
+		if s := overflowStack(make([]goja.StackFrame, n)); strings.Count(s, "\n") != min(n, overflowHead+overflowTail+1) || !strings.Contains(s, want) {
+			t.Errorf("%d frames: %q", n, s)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package isolate
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -122,11 +123,46 @@ func TestSealedCode(t *testing.T) {
 	}
 }
 
+// TestValidateBindings: each error names the binding as it sits beside the
+// code object, bindings["NAME"], and a Durable Object binding, well formed
+// but not available yet, is refused up front.
+func TestValidateBindings(t *testing.T) {
+	do := &DurableObjectBinding{Worker: "w", Class: "C"}
+	env := map[string]json.RawMessage{"E": json.RawMessage(`"v"`)}
+	for _, tc := range []struct {
+		name     string
+		bindings map[string]Binding
+		want     string // "" = valid
+	}{
+		{"kv", map[string]Binding{"KV": {KV: "ns"}}, ""},
+		{"none", nil, ""},
+		{"empty", map[string]Binding{"B": {}}, `bindings["B"]: empty binding`},
+		{"both", map[string]Binding{"B": {KV: "ns", DurableObject: do}}, `bindings["B"]: a binding has exactly one`},
+		{"no class", map[string]Binding{"B": {DurableObject: &DurableObjectBinding{Worker: "w"}}}, `bindings["B"]: durableObject needs worker and class`},
+		{"env name", map[string]Binding{"E": {KV: "ns"}}, `bindings["E"]: name is also a plain env value`},
+		{"durable object", map[string]Binding{"A": {KV: "ns"}, "OBJ": {DurableObject: do}}, `bindings["OBJ"]: Durable Object namespaces are not available yet`},
+	} {
+		err := ValidateBindings(tc.bindings, env)
+		var be *BindingError
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want) || !errors.As(err, &be)):
+			t.Errorf("%s: %v, want a *BindingError starting %q", tc.name, err, tc.want)
+		}
+	}
+	if err := ValidateBindings(map[string]Binding{"OBJ": {DurableObject: do}}, nil); !errors.Is(err, ErrNoDurableObjects) {
+		t.Errorf("a Durable Object binding: %v, want ErrNoDurableObjects", err)
+	}
+}
+
+// TestDurableObjectBindingRefused: an embedder that calls Run with a
+// Durable Object binding gets an exception naming it.
 func TestDurableObjectBindingRefused(t *testing.T) {
 	rt := testRuntime(t, InProcess)
 	res := rt.Run(context.Background(), &Invocation{Code: js("main.js", `export default { fetch() { return new Response("x") } }`),
 		Bindings: map[string]Binding{"OBJ": {DurableObject: &DurableObjectBinding{Worker: "w", Class: "C"}}}})
-	if res.Outcome != OutcomeException || len(res.Exceptions) == 0 || !strings.Contains(res.Exceptions[0].Message, "Durable Object") {
+	if res.Outcome != OutcomeException || len(res.Exceptions) == 0 || res.Exceptions[0].Message != `bindings["OBJ"]: Durable Object namespaces are not available yet` {
 		t.Errorf("outcome %s %+v, want a clear exception", res.Outcome, res.Exceptions)
 	}
 }

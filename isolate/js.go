@@ -1,6 +1,7 @@
 package isolate
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -535,7 +536,7 @@ func (l *loop) finish(res *Result, err error) *Exception {
 		res.Error = h.msg
 		return nil
 	case errors.As(err, &so):
-		e = Exception{Timestamp: time.Now().UnixMilli(), Name: "RangeError", Message: "Maximum call stack size exceeded", Stack: cutStack(so.String())}
+		e = Exception{Timestamp: time.Now().UnixMilli(), Name: "RangeError", Message: "Maximum call stack size exceeded", Stack: overflowStack(so.Stack())}
 	case errors.As(err, &ex):
 		e = l.exception(ex.Value())
 	case errors.As(err, &ge):
@@ -638,6 +639,37 @@ func cutStack(s string) string {
 	return cutText(cleanStack(s), MaxExceptionFieldBytes, extra)
 }
 
+// A stack overflow's stack keeps its first overflowHead frames (the
+// innermost, where the stack ran out) and its last overflowTail (the
+// outermost, down to the handler that started the recursion); the
+// thousands between are one line saying how many.
+const (
+	overflowHead = 10
+	overflowTail = 5
+)
+
+// overflowStack is the stack of a "Maximum call stack size exceeded"
+// RangeError, innermost frame first like any other, with the middle of
+// the recursion elided and the whole bounded as cutStack bounds a stack.
+func overflowStack(frames []goja.StackFrame) string {
+	var b bytes.Buffer
+	b.WriteString("RangeError: Maximum call stack size exceeded")
+	write := func(frames []goja.StackFrame) {
+		for i := range frames {
+			b.WriteString("\n\tat ")
+			frames[i].Write(&b)
+		}
+	}
+	if n := len(frames); n > overflowHead+overflowTail {
+		write(frames[:overflowHead])
+		fmt.Fprintf(&b, "\n\t... %d more frame%s", n-overflowHead-overflowTail, plural(n-overflowHead-overflowTail))
+		write(frames[n-overflowTail:])
+	} else {
+		write(frames)
+	}
+	return cutStack(b.String())
+}
+
 // checkResponseSize refuses a response larger than MaxResponseBytes.
 func checkResponseSize(r *webapi.HTTPResponse) error {
 	n := len(r.Body)
@@ -727,7 +759,7 @@ func (l *loop) envObject() (*goja.Object, error) {
 		}
 	}
 	for _, k := range sortedKeys(l.call.bindings) {
-		if l.call.bindings[k].KV != "" { // Runtime.run refuses Durable Object bindings for now
+		if l.call.bindings[k].KV != "" { // ValidateBindings refuses Durable Object bindings for now
 			_ = env.Set(k, l.kvBinding(k))
 		}
 	}

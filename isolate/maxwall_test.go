@@ -36,3 +36,27 @@ func TestMaxWallMs(t *testing.T) {
 		t.Errorf("no ceiling, the maximum: %s %q", res.Outcome, res.Error)
 	}
 }
+
+// TestMaxMemoryMB: a runtime denies a call that asks for more memory than
+// its ceiling, rather than clipping it, and says what the ceiling is and
+// how an operator raises it.
+func TestMaxMemoryMB(t *testing.T) {
+	rt, err := New(Options{Executor: InProcess, Workers: 1, MaxMemoryMB: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	hello := func(memoryMB int64) *Invocation {
+		c := js("main.js", `export default { fetch() { return new Response("hi") } }`)
+		c.Limits = &Limits{MemoryMB: memoryMB, CPUMs: 5000}
+		return &Invocation{Code: c}
+	}
+	if res := rt.Run(context.Background(), hello(64)); !res.OK() {
+		t.Errorf("at the ceiling: %s %q", res.Outcome, res.Error)
+	}
+	res := rt.Run(context.Background(), hello(65))
+	if res.Outcome != OutcomeDenied || !strings.Contains(res.Error, "limits.memoryMb 65") || !strings.Contains(res.Error, "maximum of 64") ||
+		!strings.Contains(res.Error, "--max-memory-mb") || !strings.Contains(res.Error, "4096") {
+		t.Errorf("over the ceiling: %s %q, want denied naming the ceiling and how to raise it", res.Outcome, res.Error)
+	}
+}

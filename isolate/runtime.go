@@ -45,7 +45,7 @@ type Options struct {
 	// Workers is the number of sandbox worker processes (0: 2 per CPU).
 	Workers int
 	// MaxMemoryMB is the largest memoryMb an invocation may ask for, and the
-	// base of each worker's hard memory cap (default 512).
+	// base of each worker's hard memory cap (default DefaultMaxMemoryMB).
 	MaxMemoryMB int64
 	// MaxWallMs is the largest wallMs an invocation may ask for (default
 	// MaxLimits.WallMs): a call that only waits still holds its worker.
@@ -137,6 +137,11 @@ const DeterministicRandomFlag = "wasi_deterministic_random"
 // failureCacheSize is the number of preparation failures remembered.
 const failureCacheSize = 1024
 
+// DefaultMaxMemoryMB is the default of Options.MaxMemoryMB: a sandbox
+// worker's hard cap is this plus workerOverheadMB, for every worker a node
+// keeps.
+const DefaultMaxMemoryMB = 512
+
 // programCacheBytes bounds the bundled programs a runtime keeps; one over
 // a quarter of it is bundled again for each call instead.
 const programCacheBytes = 256 << 20
@@ -147,7 +152,7 @@ func New(opts Options) (*Runtime, error) {
 		opts.Executor = Sandboxed
 	}
 	if opts.MaxMemoryMB == 0 {
-		opts.MaxMemoryMB = 512
+		opts.MaxMemoryMB = DefaultMaxMemoryMB
 	}
 	if opts.MaxWallMs == 0 {
 		opts.MaxWallMs = MaxLimits.WallMs
@@ -223,13 +228,10 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 			return exceptionResult("Error", err.Error(), "")
 		}
 	}
+	// A node refuses bad bindings (Durable Object ones included) with a
+	// 400 before they get here; an embedder's get an exception.
 	if err := ValidateBindings(inv.Bindings, c.Env); err != nil {
 		return exceptionResult("Error", err.Error(), "")
-	}
-	for _, name := range sortedKeys(inv.Bindings) {
-		if inv.Bindings[name].DurableObject != nil {
-			return exceptionResult("Error", fmt.Sprintf("binding %q: Durable Object namespaces are not available yet", name), "")
-		}
 	}
 	limits := Limits{}
 	if c.Limits != nil {
@@ -237,7 +239,8 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 	}
 	limits = limits.withDefaults(rt.opts.Defaults)
 	if limits.MemoryMB > rt.opts.MaxMemoryMB {
-		return failure(OutcomeDenied, fmt.Sprintf("limits.memoryMb %d exceeds this runtime's maximum of %d", limits.MemoryMB, rt.opts.MaxMemoryMB))
+		return failure(OutcomeDenied, fmt.Sprintf("limits.memoryMb %d exceeds this runtime's maximum of %d; its operator can raise that up to %d (warren node --max-memory-mb)",
+			limits.MemoryMB, rt.opts.MaxMemoryMB, MaxLimits.MemoryMB))
 	}
 	if limits.WallMs > rt.opts.MaxWallMs {
 		return failure(OutcomeDenied, fmt.Sprintf("limits.wallMs %d exceeds this runtime's maximum of %d", limits.WallMs, rt.opts.MaxWallMs))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/warrenmesh/warren/isolate"
@@ -40,6 +41,8 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("POST /v1/run", n.handleRun)
 	mux.HandleFunc("GET /v1/members", n.handleMembers)
 	mux.HandleFunc("GET /healthz", n.handleHealth)
+	// Planned routes answer 501 (docs/http-api.md), with their methods:
+	// another method on them is a 405 like on a built route.
 	notYet := func(what string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			writeError(w, &apiError{status: http.StatusNotImplemented, code: "not_implemented", msg: what + " is not built yet"})
@@ -49,11 +52,47 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("/v1/workers", notYet("deploying Workers"))
 	mux.HandleFunc("/w/", notYet("serving deployed Workers"))
 	mux.HandleFunc("/v1/kv/", notYet("KV storage"))
+	mux.HandleFunc("GET /v1/groups", notYet("Raft groups"))
+	mux.HandleFunc("GET /v1/tail", notYet("the live stream of invocations"))
+	mux.HandleFunc("POST /mcp", notYet("the Model Context Protocol endpoint"))
+	mux.HandleFunc("GET /{$}", notYet("the dashboard"))
 	mux.HandleFunc("GET /metrics", notYet("Prometheus metrics"))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	// The catch-all shadows ServeMux's own 405 for a known path asked
+	// with another method, so it answers that itself.
+	mux.HandleFunc(catchAll, func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, &apiError{status: http.StatusMethodNotAllowed, code: "method_not_allowed",
+				msg: fmt.Sprintf("%s %s: method not allowed; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", "))})
+			return
+		}
 		writeError(w, &apiError{status: http.StatusNotFound, code: "not_found", msg: fmt.Sprintf("no route %s %s", r.Method, r.URL.Path)})
 	})
 	return mux
+}
+
+// catchAll is the pattern of the API's 404 and 405 handler.
+const catchAll = "/"
+
+// probedMethods are the methods allowedMethods tries.
+var probedMethods = []string{
+	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodOptions,
+}
+
+// allowedMethods lists the methods that some route other than the
+// catch-all serves on r's path, as ServeMux would in a 405's Allow header.
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allow []string
+	for _, m := range probedMethods {
+		if m == r.Method {
+			continue
+		}
+		if _, pattern := mux.Handler(&http.Request{Method: m, Host: r.Host, URL: r.URL}); pattern != "" && pattern != catchAll {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // handleRun is POST /v1/run: decode, route, answer the result. The body

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -150,5 +151,26 @@ func TestAPI(t *testing.T) {
 	// they run.
 	if err != nil || h["status"] != "ok" || h["ran"] != 7.0 || h["running"] != 0.0 || h["free"] != 2.0 {
 		t.Errorf("healthz: %v %v", h, err)
+	}
+}
+
+// TestRunBindingErrors: bad bindings are 400 invalid_bindings named as
+// they sit beside the code object, Durable Object ones included, before
+// anything runs.
+func TestRunBindingErrors(t *testing.T) {
+	const code = `{"code":{"mainModule":"m.js","modules":{"m.js":"x"},"env":{"E":"v"}},"bindings":`
+	for _, tc := range []struct{ bindings, want string }{
+		{`{"B":{}}`, `bindings["B"]: empty binding`},
+		{`{"E":{"kv":"ns"}}`, `bindings["E"]: name is also a plain env value`},
+		{`{"OBJ":{"durableObject":{"worker":"w","class":"C"}}}`, `bindings["OBJ"]: Durable Object namespaces are not available yet`},
+	} {
+		_, _, err := parseRun(strings.NewReader(code+tc.bindings+"}"), newCodeCache())
+		var ae *apiError
+		if !errors.As(err, &ae) || ae.status != 400 || ae.code != "invalid_bindings" || !strings.HasPrefix(ae.msg, tc.want) {
+			t.Errorf("bindings %s: %#v, want 400 invalid_bindings starting %q", tc.bindings, err, tc.want)
+		}
+	}
+	if _, inv, err := parseRun(strings.NewReader(code+`{"KV":{"kv":"ns"}}}`), newCodeCache()); err != nil || inv.Bindings["KV"].KV != "ns" {
+		t.Errorf("a KV binding: %v", err)
 	}
 }

@@ -233,3 +233,79 @@ func TestClientSlotShareMesh(t *testing.T) {
 		<-held
 	}
 }
+
+// withMemory is the sleeper asking for memoryMb of memory.
+func withMemory(ms int, memoryMB int64) *RunRequest {
+	r := withWall(ms, 0)
+	var c isolate.Code
+	if err := json.Unmarshal(r.Code, &c); err != nil {
+		panic(err)
+	}
+	c.Limits = &isolate.Limits{MemoryMB: memoryMB}
+	r.Code, _ = json.Marshal(&c)
+	return r
+}
+
+// TestMaxMemoryMB: a node's ceiling on limits.memoryMb is its operator's
+// (Config.MaxMemoryMB, warren node --max-memory-mb), above the default of
+// 512 as well as below it. A call over it is denied, whether it would run
+// there or on a peer that allows more, with a message naming the ceiling
+// and the flag; a call that asks for nothing gets the lower of the
+// default and the ceiling.
+func TestMaxMemoryMB(t *testing.T) {
+	n, err := Start(context.Background(), Config{MaxMemoryMB: 4097, Data: t.TempDir(), Listen: "127.0.0.1:0", API: "127.0.0.1:0", Executor: isolate.InProcess})
+	if err == nil {
+		n.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "4097") || !strings.Contains(err.Error(), "4096") {
+		t.Errorf("MaxMemoryMB 4097: %v, want an error naming it and the runtime's 4096", err)
+	}
+	c := newCluster(t, 17, "low", "high")
+	c.tune = func(cfg *Config) {
+		cfg.MaxMemoryMB = map[string]int64{"low": 64, "high": 1024}[cfg.Name]
+	}
+	low := c.start("low", c.secret, 1)
+	high := c.start("high", c.secret, 1, "low")
+	waitFor(t, 10*time.Second, "convergence", func() bool { return sees(low, "low", "high") && sees(high, "low", "high") })
+	ctx := context.Background()
+	for _, tc := range []struct {
+		n    *Node
+		req  *RunRequest
+		want isolate.Outcome
+	}{
+		{low, withMemory(0, 64), isolate.OutcomeOK},
+		{low, withMemory(0, 65), isolate.OutcomeDenied},
+		{low, sleepReq(0), isolate.OutcomeOK}, // 64, not the default 128
+		{high, withMemory(0, 1024), isolate.OutcomeOK},
+		{high, withMemory(0, DefaultMaxMemoryMB+1), isolate.OutcomeOK},
+		{high, withMemory(0, 1025), isolate.OutcomeDenied},
+	} {
+		r := tc.n.Run(ctx, tc.req)
+		if r.Outcome != tc.want || strings.Join(r.Telemetry.Hops, ">") != tc.n.Name() {
+			t.Errorf("on %s: %s %q hops %v, want %s there", tc.n.Name(), r.Outcome, r.Error, r.Telemetry.Hops, tc.want)
+		}
+		if r.Outcome == isolate.OutcomeDenied && (!strings.Contains(r.Error, fmt.Sprintf("maximum of %d", tc.n.cfg.MaxMemoryMB)) || !strings.Contains(r.Error, "--max-memory-mb")) {
+			t.Errorf("on %s: %q, want the ceiling and the flag named", tc.n.Name(), r.Error)
+		}
+	}
+	// low is full: a call over its ceiling is denied, not sent to high.
+	hold, release := context.WithCancel(ctx)
+	defer release()
+	go low.Run(hold, sleepReq(20000))
+	waitFor(t, 5*time.Second, "low busy", func() bool { return low.running.Load() == 1 })
+	ran := high.ran.Load()
+	if r := low.Run(ctx, withMemory(0, 128)); r.Outcome != isolate.OutcomeDenied || high.ran.Load() != ran {
+		t.Errorf("over low's ceiling while low is full: %s %q, high ran %d more", r.Outcome, r.Error, high.ran.Load()-ran)
+	}
+	// high is full: a call within its ceiling but over low's, forwarded to
+	// low, is denied there.
+	holdHigh, releaseHigh := context.WithCancel(ctx)
+	defer releaseHigh()
+	go high.Run(holdHigh, sleepReq(20000))
+	waitFor(t, 5*time.Second, "high busy", func() bool { return high.running.Load() == 1 })
+	release()
+	waitFor(t, 5*time.Second, "low free", func() bool { return low.running.Load() == 0 && len(low.slots) == 0 })
+	if r := high.Run(ctx, withMemory(0, 128)); r.Outcome != isolate.OutcomeDenied || strings.Join(r.Telemetry.Hops, ">") != "high>low" || !strings.Contains(r.Error, "maximum of 64") {
+		t.Errorf("over low's ceiling, forwarded to low: %s %q hops %v", r.Outcome, r.Error, r.Telemetry.Hops)
+	}
+}

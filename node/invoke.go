@@ -119,11 +119,15 @@ func (n *Node) Run(ctx context.Context, raw *RunRequest) *isolate.Result {
 // call shed or canceled while queued ended here.
 func (n *Node) route(ctx context.Context, inv *isolate.Invocation, raw *RunRequest) *isolate.Result {
 	var res *isolate.Result
-	if l := inv.Code.Limits; l != nil && l.WallMs > n.cfg.MaxWallMs {
-		// Checked here as well as by the runtime: a call forwarded to a
-		// peer must not escape this node's ceiling.
+	// Ceilings are checked here as well as by the runtime: a call
+	// forwarded to a peer must not escape this node's.
+	switch l := inv.Code.Limits; {
+	case l != nil && l.WallMs > n.cfg.MaxWallMs:
 		res = denied(fmt.Sprintf("limits.wallMs %d exceeds this node's maximum of %d (warren node --max-wall-ms)", l.WallMs, n.cfg.MaxWallMs))
-	} else {
+	case l != nil && l.MemoryMB > n.cfg.MaxMemoryMB:
+		res = denied(fmt.Sprintf("limits.memoryMb %d exceeds this node's maximum of %d; its operator can raise that up to %d (warren node --max-memory-mb)",
+			l.MemoryMB, n.cfg.MaxMemoryMB, isolate.MaxLimits.MemoryMB))
+	default:
 		res = n.place(ctx, inv, raw)
 		n.forgetFailed(raw.key, inv, res)
 	}

@@ -34,6 +34,10 @@ const (
 	// default wall-time limit. A call that only waits holds its slot as
 	// long as one that computes.
 	DefaultMaxWallMs = 30_000
+	// DefaultMaxMemoryMB is the most memory a call may ask for, in MiB.
+	// Each sandbox worker's hard cap is sized from it, and a node keeps a
+	// worker per slot.
+	DefaultMaxMemoryMB = isolate.DefaultMaxMemoryMB
 )
 
 // Config configures a node. The zero value of each field means its default.
@@ -99,6 +103,12 @@ type Config struct {
 	// (default DefaultMaxWallMs; at most isolate.MaxLimits.WallMs, 15
 	// min). A call asking for more is denied, never clipped.
 	MaxWallMs int64
+	// MaxMemoryMB is the largest limits.memoryMb a call run here may ask
+	// for, in MiB (default DefaultMaxMemoryMB; at most
+	// isolate.MaxLimits.MemoryMB, 4096). A call asking for more is denied,
+	// never clipped. Each sandbox worker's hard memory cap is this plus
+	// the runtime's overhead (192 MiB).
+	MaxMemoryMB int64
 	// Executor is isolate.Sandboxed (default) or isolate.InProcess.
 	Executor isolate.ExecutorKind
 	// PacketConn replaces the UDP socket (tests inject a fault-injecting one).
@@ -204,6 +214,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.MaxWallMs > isolate.MaxLimits.WallMs {
 		return nil, fmt.Errorf("node: a maximum wall time of %d ms exceeds the runtime's %d ms", cfg.MaxWallMs, isolate.MaxLimits.WallMs)
 	}
+	if cfg.MaxMemoryMB <= 0 {
+		cfg.MaxMemoryMB = DefaultMaxMemoryMB
+	}
+	if cfg.MaxMemoryMB > isolate.MaxLimits.MemoryMB {
+		return nil, fmt.Errorf("node: a maximum memory of %d MiB exceeds the runtime's %d MiB", cfg.MaxMemoryMB, isolate.MaxLimits.MemoryMB)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -226,9 +242,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.rt, err = isolate.New(isolate.Options{
 		Executor: cfg.Executor, Workers: cfg.Slots, Node: id.Name, Logger: n.log,
 		CacheDir: filepath.Join(cfg.Data, "wasm-cache"), Host: n.host,
-		// A call that asks for no wall time gets the default, or the
-		// maximum where an operator set it lower.
-		MaxWallMs: cfg.MaxWallMs, Defaults: isolate.Limits{WallMs: min(isolate.DefaultLimits.WallMs, cfg.MaxWallMs)},
+		// A call that asks for no wall time or memory gets the default, or
+		// the maximum where an operator set it lower.
+		MaxWallMs: cfg.MaxWallMs, MaxMemoryMB: cfg.MaxMemoryMB,
+		Defaults: isolate.Limits{WallMs: min(isolate.DefaultLimits.WallMs, cfg.MaxWallMs), MemoryMB: min(isolate.DefaultLimits.MemoryMB, cfg.MaxMemoryMB)},
 	})
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -104,11 +105,6 @@ func TestRunCommand(t *testing.T) {
 	if out, _, code := warren(t, "run", "-d", "echo me", "--in-process", "examples/router/main.ts", "--path", "/hash"); code != 0 || !strings.Contains(out, `"bytes":7`) {
 		t.Errorf("POST body: %d %q", code, out)
 	}
-	for _, args := range [][]string{{"run"}, {"run", "a", "b"}, {"run", "--no-such-flag", "x.js"}, {"run", "-H", "nocolon", "examples/hello.ts"}} {
-		if _, errOut, code := warren(t, args...); code != 2 {
-			t.Errorf("%v: exit %d, want 2 (%q)", args, code, errOut)
-		}
-	}
 	if _, errOut, code := warren(t, "run", "does-not-exist.ts"); code != 1 || !strings.Contains(errOut, "does-not-exist.ts") {
 		t.Errorf("missing file: %d %q", code, errOut)
 	}
@@ -123,6 +119,58 @@ func TestRunCommand(t *testing.T) {
 	}
 	if out, errOut, code := warren(t, "run", bg); code != 0 || out != "early" || !strings.Contains(errOut, "[log] later") || !strings.Contains(errOut, "Error: background failed") {
 		t.Errorf("waitUntil: %d %q %q", code, out, errOut)
+	}
+}
+
+// TestUsageErrors: every wrong use of the command line exits 2 with a
+// message on stderr saying what is wrong, and runs nothing.
+func TestUsageErrors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	for _, tc := range []struct {
+		args []string
+		want string // in stderr
+	}{
+		{[]string{"deploy"}, `unknown command "deploy" for "warren"`},
+		{[]string{"membres"}, "did you mean members?"},
+		{[]string{"--no-such-flag"}, "unknown flag: --no-such-flag"},
+		{[]string{"help", "deploy"}, `unknown help topic "deploy"`},
+		{[]string{"run"}, "exactly one FILE"},
+		{[]string{"run", "a", "b"}, "exactly one FILE"},
+		{[]string{"run", "--no-such-flag", "x.js"}, "unknown flag: --no-such-flag"},
+		{[]string{"run", "--cpu-ms", "many", "x.js"}, `invalid argument "many"`},
+		{[]string{"run", "-H", "nocolon", "examples/hello.ts"}, "want 'Name: value'"},
+		{[]string{"run", "--node", "127.0.0.1:1", "--allow-net", "example.com", "examples/hello.ts"}, "--allow-net"},
+		{[]string{"node", "extra"}, "warren node takes no arguments"},
+		{[]string{"node", "--slots", "x"}, `invalid argument "x"`},
+		{[]string{"members", "extra"}, "warren members takes no arguments"},
+		{[]string{"secret"}, "needs a subcommand: init"},
+		{[]string{"secret", "bogus"}, `unknown command "bogus" for "warren secret"`},
+		{[]string{"secret", "init"}, "exactly one FILE"},
+		{[]string{"secret", "init", "a", "b"}, "exactly one FILE"},
+		{[]string{"testnet"}, "testnet needs a subcommand"},
+		{[]string{"testnet", "bogus"}, `unknown command "bogus" for "warren testnet"`},
+		{[]string{"testnet", "up", "x"}, "only after --"},
+		{[]string{"testnet", "up", "-n", "0"}, "at least 1"},
+		{[]string{"testnet", "status", "x"}, "takes no arguments"},
+		{[]string{"testnet", "url"}, "exactly one NAME"},
+		{[]string{"testnet", "stop"}, "exactly one node NAME"},
+		{[]string{"testnet", "pause", "a", "b"}, "exactly one node NAME"},
+		{[]string{"completion"}, "needs a subcommand: bash, fish, powershell, zsh"},
+		{[]string{"completion", "csh"}, `unknown command "csh" for "warren completion"`},
+		{[]string{"completion", "bash", "extra"}, `"extra"`},
+	} {
+		out, errOut, code := warren(t, tc.args...)
+		if code != 2 || !strings.HasPrefix(errOut, "warren: ") || !strings.Contains(errOut, tc.want) || out != "" {
+			t.Errorf("warren %s: exit %d, stdout %q, stderr %q; want exit 2 saying %q", strings.Join(tc.args, " "), code, out, errOut, tc.want)
+		}
+	}
+	// Help is not an error.
+	for _, args := range [][]string{nil, {"help"}, {"help", "testnet", "up"}, {"run", "--help"}} {
+		if out, errOut, code := warren(t, args...); code != 0 || out == "" {
+			t.Errorf("warren %s: exit %d %q", strings.Join(args, " "), code, errOut)
+		}
 	}
 }
 
@@ -201,5 +249,108 @@ func TestNodeMaxWall(t *testing.T) {
 	_, errOut, code := warren(t, "node", "--max-wall-ms", "900001", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0")
 	if code == 0 || !strings.Contains(errOut, "900001") || !strings.Contains(errOut, "900000") {
 		t.Errorf("node --max-wall-ms 900001: %d %q", code, errOut)
+	}
+}
+
+// echoWorker writes a Worker that answers its request's URL, content-type
+// and body, one per line, and returns its path.
+func echoWorker(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "echo.js")
+	if err := os.WriteFile(p, []byte(`export default { async fetch(req) {
+  return new Response(req.url + "\n" + req.headers.get("content-type") + "\n" + await req.text());
+} }`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestRunPath: --path without a leading slash is the path it names, not
+// part of the host.
+func TestRunPath(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	echo := echoWorker(t)
+	for path, want := range map[string]string{"greet": "http://localhost/greet", "/greet": "http://localhost/greet", "a/b?q=1": "http://localhost/a/b?q=1", "": "http://localhost/"} {
+		out, errOut, code := warren(t, "run", "--in-process", "--path", path, echo)
+		if got, _, _ := strings.Cut(out, "\n"); code != 0 || got != want {
+			t.Errorf("--path %q: %d url %q, want %q (%q)", path, code, got, want, errOut)
+		}
+	}
+}
+
+// TestRunInProcessWithNode: --in-process is a flag of the embedded runtime;
+// with a node it is a usage error, not silently ignored.
+func TestRunInProcessWithNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	// Nothing listens on port 1: the error must come before any call.
+	_, errOut, code := warren(t, "run", "--node", "127.0.0.1:1", "--in-process", "examples/hello.ts")
+	if code != 2 || !strings.Contains(errOut, "--in-process") || strings.Contains(errOut, "connection refused") {
+		t.Errorf("run --node --in-process: exit %d %q, want 2 naming --in-process", code, errOut)
+	}
+}
+
+// TestRunData: a -d body comes as text/plain;charset=UTF-8 unless -H
+// names its type; without -d there is no content-type.
+func TestRunData(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	echo := echoWorker(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-d", "hi"}, "text/plain;charset=UTF-8\nhi"},
+		{[]string{"-d", `{"a":1}`, "-H", "Content-Type: application/json"}, "application/json\n{\"a\":1}"},
+		{[]string{"-H", "content-type: text/csv", "-d", "a,b"}, "text/csv\na,b"},
+		{nil, "null\n"},
+	} {
+		out, errOut, code := warren(t, append(append([]string{"run", "--in-process"}, tc.args...), echo)...)
+		if _, got, _ := strings.Cut(out, "\n"); code != 0 || got != tc.want {
+			t.Errorf("%q: %d %q, want %q (%q)", tc.args, code, got, tc.want, errOut)
+		}
+	}
+}
+
+// TestTestnetHelp: the help of warren testnet and its "needs a subcommand"
+// error name every subcommand.
+func TestTestnetHelp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	help, _, code := warren(t, "help")
+	if code != 0 {
+		t.Fatalf("help: exit %d", code)
+	}
+	_, bare, code := warren(t, "testnet")
+	if code != 2 {
+		t.Errorf("testnet: exit %d, want 2", code)
+	}
+	short, _, _ := strings.Cut(help[strings.Index(help, "testnet"):], "\n")
+	need, _, _ := strings.Cut(bare, "\n")
+	for _, sub := range newTestnetCmd().Commands() {
+		word := regexp.MustCompile(`\b` + sub.Name() + `\b`)
+		if !word.MatchString(short) {
+			t.Errorf("warren help lists testnet as %q, without %s", short, sub.Name())
+		}
+		if !word.MatchString(need) {
+			t.Errorf("warren testnet says %q, without %s", need, sub.Name())
+		}
+	}
+}
+
+// TestNodeMaxMemory: --max-memory-mb reaches the node, which refuses one
+// past the runtime's 4096 MiB.
+func TestNodeMaxMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	_, errOut, code := warren(t, "node", "--max-memory-mb", "4097", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0")
+	if code == 0 || !strings.Contains(errOut, "4097") || !strings.Contains(errOut, "4096") {
+		t.Errorf("node --max-memory-mb 4097: %d %q", code, errOut)
 	}
 }

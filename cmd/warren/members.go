@@ -32,7 +32,7 @@ func newMembersCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "members",
 		Short: "List the members of the mesh as a node sees them",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()

@@ -32,7 +32,7 @@ func newNodeCmd() *cobra.Command {
 with 'warren secret init s && warren node --secret s', the next ones with
 'warren node --secret s --join FIRST_HOST:7946'. Without --secret the node
 uses DATA/secret, creating it on first start.`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			cfg.Join = join
 			if inProcess {
@@ -96,6 +96,7 @@ uses DATA/secret, creating it on first start.`,
 	f.IntVar(&cfg.Slots, "slots", 0, "concurrent invocations this node accepts (default 2 per CPU)")
 	f.StringSliceVar(&tags, "tags", nil, "tags k=v,... gossiped with the node")
 	f.Int64Var(&cfg.MaxWallMs, "max-wall-ms", node.DefaultMaxWallMs, "the longest wall time (limits.wallMs) a call may ask for, in ms; calls asking for more are denied (at most 900000, 15 min)")
+	f.Int64Var(&cfg.MaxMemoryMB, "max-memory-mb", node.DefaultMaxMemoryMB, "the most memory (limits.memoryMb) a call may ask for, in MiB; calls asking for more are denied (at most 4096); each sandbox worker's hard memory cap is this plus 192 MiB")
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", node.DefaultDrainTimeout, "on SIGTERM or Ctrl-C, how long running calls may finish before they are canceled")
 	f.BoolVar(&inProcess, "in-process", false, "run guest code in the node process (trusted code only)")
 	_ = f.MarkHidden("in-process")

@@ -39,6 +39,15 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 			if nodeURL == "" {
 				nodeURL = os.Getenv("WARREN_NODE")
 			}
+			if nodeURL != "" {
+				// Flags of the embedded runtime would be ignored.
+				if inProcess {
+					return usageError{fmt.Errorf("--in-process applies to the embedded runtime; it cannot be used with a node (--node or $WARREN_NODE)")}
+				}
+				if len(allowNet) > 0 {
+					return usageError{fmt.Errorf("--allow-net applies to the embedded runtime; a mesh node's egress is granted by its policy")}
+				}
+			}
 			code, err := node.LoadCode(args[0])
 			if err != nil {
 				return err
@@ -48,6 +57,9 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 					code.Limits = &node.Limits{}
 				}
 				code.Limits.CPUMs, code.Limits.MemoryMB, code.Limits.WallMs = pick(cpuMs, code.Limits.CPUMs), pick(memoryMb, code.Limits.MemoryMB), pick(wallMs, code.Limits.WallMs)
+			}
+			if !strings.HasPrefix(path, "/") {
+				path = "/" + path // --path greet means /greet, not http://localhostgreet
 			}
 			req := &node.Request{Method: strings.ToUpper(method), URL: "http://localhost" + path, Headers: map[string]string{}}
 			for _, h := range headers {
@@ -66,14 +78,15 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 				if !c.Flags().Changed("request") {
 					req.Method = "POST"
 				}
+				// What curl-like tools send with a body; -H overrides it.
+				if _, ok := req.Headers["content-type"]; !ok {
+					req.Headers["content-type"] = defaultDataType
+				}
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
 			var res *node.Result
 			if nodeURL != "" {
-				if len(allowNet) > 0 {
-					return usageError{fmt.Errorf("--allow-net applies to the embedded runtime; a mesh node's egress is granted by its policy")}
-				}
 				if res, err = node.NewClient(nodeURL).Run(ctx, code, req, nil); err != nil {
 					return err
 				}
@@ -112,15 +125,18 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 	f.BoolVar(&asJSON, "json", false, "print the whole result (docs/result.md) as JSON")
 	f.StringVarP(&method, "request", "X", "GET", "request method")
 	f.StringArrayVarP(&headers, "header", "H", nil, "request header 'Name: value' (repeatable)")
-	f.StringVarP(&data, "data", "d", "", "request body; @FILE reads a file, @- standard input (implies POST)")
-	f.StringVar(&path, "path", "/", "request path and query")
+	f.StringVarP(&data, "data", "d", "", "request body; @FILE reads a file, @- standard input (implies POST; content-type "+defaultDataType+" unless -H sets one)")
+	f.StringVar(&path, "path", "/", "request path and query (a leading / is added if missing)")
 	f.Int64Var(&cpuMs, "cpu-ms", 0, "CPU limit in ms (default 1000)")
 	f.Int64Var(&memoryMb, "memory-mb", 0, "memory limit in MiB (default 128)")
 	f.Int64Var(&wallMs, "wall-ms", 0, "wall-time limit in ms (default 30000)")
 	f.StringSliceVar(&allowNet, "allow-net", nil, "grant egress to these hosts (name, *.domain, address, prefix; optional :port)")
-	f.BoolVar(&inProcess, "in-process", false, "run in this process instead of a sandbox worker (trusted code only)")
+	f.BoolVar(&inProcess, "in-process", false, "run in this process instead of a sandbox worker (trusted code only; not with --node)")
 	return c
 }
+
+// defaultDataType is the content-type of a -d body without one from -H.
+const defaultDataType = "text/plain;charset=UTF-8"
 
 func pick(flag, code int64) int64 {
 	if flag != 0 {

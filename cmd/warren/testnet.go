@@ -22,22 +22,20 @@ func newTestnetCmd() *cobra.Command {
 	var dir string
 	c := &cobra.Command{
 		Use:   "testnet",
-		Short: "Run a local mesh of node processes on loopback (up, down, stop, start, pause, resume, status)",
+		Short: "Run a local mesh of node processes on loopback (up, down, status, url, stop, start, pause, resume)",
 		Long: `Run a mesh of warren node processes on this machine, on loopback with free
 ports and a fresh secret. The nodes run detached: they outlive this command
 until 'warren testnet down'. DIR holds testnet.json (names, API URLs, UDP
 addresses, pids), the secret, each node's data directory DIR/<name>/ and its
 log DIR/<name>.log.`,
-		Args: noArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			return usageError{fmt.Errorf("testnet needs a subcommand: up, down, stop, start, pause, resume or status\n%s", c.UsageString())}
+			return usageError{fmt.Errorf("testnet needs a subcommand: up, down, status, url, stop, start, pause or resume\n%s", c.UsageString())}
 		},
 	}
 	c.PersistentFlags().StringVar(&dir, "dir", ".testnet", "testnet directory (testnet.json, secret, node data and logs)")
-	c.AddCommand(newTestnetURLCmd(&dir))
-	c.AddCommand(newTestnetUpCmd(&dir), newTestnetDownCmd(&dir), newTestnetStopCmd(&dir),
-		newTestnetStartCmd(&dir), newTestnetPauseCmd(&dir, false), newTestnetPauseCmd(&dir, true),
-		newTestnetStatusCmd(&dir))
+	c.AddCommand(newTestnetUpCmd(&dir), newTestnetDownCmd(&dir), newTestnetStatusCmd(&dir),
+		newTestnetURLCmd(&dir), newTestnetStopCmd(&dir), newTestnetStartCmd(&dir),
+		newTestnetPauseCmd(&dir, false), newTestnetPauseCmd(&dir, true))
 	return c
 }
 

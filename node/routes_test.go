@@ -1,0 +1,47 @@
+package node
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"testing"
+)
+
+// TestRoutes: planned routes answer 501, a known path asked with another
+// method 405 with an Allow header, anything else 404; all as JSON errors.
+// None of these reach a node, so a bare one serves them.
+func TestRoutes(t *testing.T) {
+	h := (&Node{}).routes()
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		code, allow  string
+	}{
+		{"GET", "/v1/workers", 501, "not_implemented", ""},
+		{"PUT", "/v1/workers/w", 501, "not_implemented", ""},
+		{"DELETE", "/w/w/some/path", 501, "not_implemented", ""},
+		{"GET", "/v1/kv/ns/k", 501, "not_implemented", ""},
+		{"GET", "/metrics", 501, "not_implemented", ""},
+		{"GET", "/v1/groups", 501, "not_implemented", ""},
+		{"GET", "/v1/tail", 501, "not_implemented", ""},
+		{"POST", "/mcp", 501, "not_implemented", ""},
+		{"GET", "/", 501, "not_implemented", ""},
+		{"GET", "/v1/run", 405, "method_not_allowed", "POST"},
+		{"POST", "/metrics", 405, "method_not_allowed", "GET, HEAD"},
+		{"DELETE", "/healthz", 405, "method_not_allowed", "GET, HEAD"},
+		{"PUT", "/v1/members", 405, "method_not_allowed", "GET, HEAD"},
+		{"GET", "/mcp", 405, "method_not_allowed", "POST"},
+		{"POST", "/", 405, "method_not_allowed", "GET, HEAD"},
+		{"GET", "/nope", 404, "not_found", ""},
+		{"POST", "/v1/run/x", 404, "not_found", ""},
+		{"GET", "/v1/groupsx", 404, "not_found", ""},
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(tc.method, tc.path, nil))
+		var e map[string]string
+		err := json.Unmarshal(w.Body.Bytes(), &e)
+		if w.Code != tc.status || err != nil || e["code"] != tc.code || e["error"] == "" ||
+			w.Header().Get("Content-Type") != "application/json" || w.Header().Get("Allow") != tc.allow {
+			t.Errorf("%s %s: %d Allow %q %s, want %d %s with Allow %q", tc.method, tc.path, w.Code, w.Header().Get("Allow"), w.Body, tc.status, tc.code, tc.allow)
+		}
+	}
+}
