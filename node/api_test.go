@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -34,17 +33,7 @@ func TestAPI(t *testing.T) {
 	n := c.start("api", c.secret, 2)
 	post := func(body string) (int, map[string]any) {
 		t.Helper()
-		resp, err := http.Post(n.APIURL()+"/v1/run", "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		b, _ := io.ReadAll(resp.Body)
-		if err := json.Unmarshal(b, &out); err != nil {
-			t.Fatalf("status %d, non-JSON body %q", resp.StatusCode, b)
-		}
-		return resp.StatusCode, out
+		return runFrom(t, http.DefaultClient, n, body)
 	}
 	okBody := `{"code":{"mainModule":"m.js","modules":{"m.js":"export default { async fetch(req) { return new Response(req.method + ' ' + await req.text()) } }"}},"request":{"method":"PUT","url":"http://x/","body":"hi"}}`
 	status, out := post(okBody)
