@@ -65,8 +65,8 @@ func TestHostilePreparation(t *testing.T) {
 		took := time.Since(start)
 		t.Logf("%s: %s in %v %s %v", tc.name, res.Outcome, took.Round(time.Millisecond), res.Error, res.Exceptions)
 		// The preparation deadline is 1 s; the rest is slack for a loaded
-		// machine under -race.
-		if took > 2500*time.Millisecond {
+		// machine under -race (a hang would take 30 s).
+		if took > 5*time.Second {
 			t.Errorf("%s: took %v", tc.name, took)
 		}
 		switch {

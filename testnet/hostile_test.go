@@ -122,9 +122,11 @@ func TestHostilePreparationLiveNode(t *testing.T) {
 			if err != nil || !clear {
 				t.Errorf("%s: %v %.300s, want one exception or a 400", h.name, err, out)
 			}
-			// The preparation deadline is 1 s; the rest is transfer, JSON
-			// and a busy 2-core machine.
-			if took > 4*time.Second {
+			// The preparation deadline is 1 s; reading and decoding 30 MB
+			// take 1-2 s more on a quiet 2-core machine (three at once
+			// share it). This bound catches a hang, not a slow machine:
+			// the figures are in the log above.
+			if took > 10*time.Second {
 				t.Errorf("%s: took %v", h.name, took)
 			}
 		}()
