@@ -2,6 +2,8 @@ package isolate
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os/exec"
@@ -349,8 +351,11 @@ func (rt *Runtime) build(ctx context.Context, c *Code, hash string) (*program, *
 	var ttl time.Duration
 	switch main := c.Modules[c.MainModule]; {
 	case main.Kind == ModuleWasm:
-		// Compiled by the worker that runs it, under its limits.
-		p = &program{Hash: hash, Name: c.MainModule, Wasm: main.Data}
+		// Compiled by the worker that runs it, under its limits, and
+		// cached there by the module's own hash: code objects that differ
+		// only in env, limits or flags share one compilation.
+		sum := sha256.Sum256(main.Data)
+		p = &program{Hash: hex.EncodeToString(sum[:]), Name: c.MainModule, Wasm: main.Data}
 	case rt.sandbox != nil:
 		p, res, ttl = rt.sandbox.prepare(ctx, c, hash, rt.opts.PrepareTimeout)
 	default:
