@@ -31,7 +31,7 @@ type program struct {
 type execRequest struct {
 	Hash string `json:"hash"`
 	Wasm bool   `json:"wasm,omitempty"`
-	// Deterministic seeds a WASI command's random_get from the code hash
+	// Deterministic seeds a WASI command's random_get from the module's hash
 	// (compatibility flag DeterministicRandomFlag).
 	Deterministic bool                       `json:"deterministic,omitempty"`
 	Request       *Request                   `json:"request"`
@@ -235,7 +235,7 @@ func tail(b []byte, n int) string {
 	return strings.TrimSpace(string(b))
 }
 
-// seedOf derives the WASI random seed from the code hash, for the
+// seedOf derives the WASI random seed from the module's hash, for the
 // deterministic mode: the same per program, as the fake clock is.
 func seedOf(hash string) int64 {
 	var s int64

@@ -132,7 +132,7 @@ type executor interface {
 }
 
 // DeterministicRandomFlag is the compatibility flag that makes a WASI
-// command's random_get repeat: a stream seeded from the code hash, the same
+// command's random_get repeat: a stream seeded from the module's hash, the same
 // on every call. Without it each call draws from the OS's CSPRNG.
 const DeterministicRandomFlag = "wasi_deterministic_random"
 
