@@ -1,0 +1,80 @@
+// Package kvsm is the KV state machine of a Raft group: Workers KV
+// semantics (get, put with expiration and metadata, delete, list with
+// prefix and cursor), strongly consistent because every change is a command
+// in the group's log, applied in order by every replica.
+//
+// The package knows nothing of Raft. The group wrapper proposes the bytes of
+// EncodePut, EncodeDelete and EncodeExpire, hands committed entries to
+// ApplyBatch, serves reads with Get and List (after whatever it does to make
+// them linearizable), and adapts Snapshot, Restore and Applied to its Raft
+// library. Its types map one to one onto the guest-facing ones of isolate
+// (Value = KVEntry, ListOptions = KVListOptions, ListResult = KVList, Key =
+// KVKey); ValidatePut turns KVPutOptions into the absolute expiration that a
+// put command carries.
+//
+// # Determinism
+//
+// Applying depends only on the state and the entries: never on a clock (the
+// leader proposes expire(now) with its own clock; replicas use that now),
+// never on badger's options. Validation on apply repeats the rules that
+// need no clock (see the limits) and rejects a command as ErrInvalid,
+// changing nothing; the rules that need a clock (an expiration in the
+// future) are checked once, before proposing, by ValidatePut. Reads filter
+// keys whose expiration is at or before the reader's now, so an expired key
+// is gone for readers before expire removes it.
+//
+// # Layout
+//
+// One badger DB per node holds every group; a group owns the keys under its
+// prefix (prefixes must be prefix-free, e.g. fixed length):
+//
+//	prefix|'a'                                   applied index, be64
+//	prefix|'d'|uvarint(len ns)|ns|key            record
+//	prefix|'v'|uvarint(len ns)|ns|key            value of an external record
+//	prefix|'x'|be64(expiration)|uvarint(len ns)|ns|key   expiration index, empty
+//	prefix|'r'                                   restore under way, empty
+//
+// A record is a format byte, the expiration (be64 unix seconds, 0 = never),
+// uvarint(len metadata), the metadata (JSON, maybe empty) and, for format 1
+// (inline), the value. A value over 4 KiB is stored under its 'v' key and
+// the record has format 2, so that List, which reads the record of every
+// key it returns, never reads large values. The expiration index lets
+// expire find due keys without a scan; put and delete read the old record
+// to keep it exact.
+//
+// # Applying
+//
+// ApplyBatch writes a batch in one badger transaction, together with the
+// applied index, so that a restarted node skips what it applied (entries
+// at or below Applied()). A batch larger than badger's transaction size is
+// split between entries, each part committing its own last index: every
+// entry is atomic and the applied index always matches the data. Open
+// requires badger's MaxBatchSize to hold the largest single entry (2 MiB;
+// the default is 9.6 MiB).
+//
+// The applied index makes the state machine safe without synced writes of
+// its own: a write lost in a crash is an entry above the persisted applied
+// index, which Raft gives again from its log (badger's SyncWrites is per
+// DB, so a DB shared with a synced Raft log store syncs both anyway).
+//
+// # For the group wrapper
+//
+// Give ApplyBatch the committed command entries in order (gaps are fine).
+// Treat a Result whose Err wraps ErrStorage as fatal for the group or retry
+// from Applied(); one wrapping ErrInvalid is a normal answer to the
+// proposer. After a restart, if the Raft library's latest snapshot is above
+// Applied() (the node lost unsynced applies, or a restore was interrupted),
+// Restore that snapshot before applying; otherwise skip the restore and let
+// ApplyBatch skip the entries at or below Applied(). Propose EncodeExpire
+// periodically from the leader, again at once while a Result says More.
+//
+// # Snapshots
+//
+// Snapshot captures a badger read transaction; WriteTo streams the group's
+// keys from it (one value in memory at a time), in a versioned format with a
+// count and a CRC-32C. Restore deletes the group's keys and loads a stream
+// in batches; a mark written first and removed last, with the applied
+// index, makes a restore that crashed roll back to an empty group at index 0
+// when the Store is opened again. Hash is the SHA-256 of the snapshot
+// stream, to compare replicas.
+package kvsm

@@ -1,0 +1,459 @@
+package kvsm
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Entry is one committed Raft log entry.
+type Entry struct {
+	// Index is the entry's Raft index: increasing, not necessarily dense.
+	Index uint64
+	// Data is an encoded command. ApplyBatch may keep references to it
+	// until it returns; it never keeps them after.
+	Data []byte
+}
+
+// Result is the outcome of applying one Entry.
+type Result struct {
+	// Index is the entry's index.
+	Index uint64
+	// Op is the decoded command's op, OpInvalid if it did not decode.
+	Op Op
+	// Skipped means Index was at or below the applied index: the entry was
+	// applied before (say, before a restart) and nothing was done now.
+	Skipped bool
+	// Err is nil when the command took effect. If it wraps ErrInvalid the
+	// command was rejected deterministically (every replica rejects it):
+	// nothing changed but the entry counts as applied. If it wraps
+	// ErrStorage (and maybe ErrUnavailable) the entry was not applied,
+	// and neither was any later entry of the batch: the state is as of
+	// Applied(); the caller may retry from there or stop the group.
+	Err error
+	// Expired (OpExpire) is how many keys the command removed.
+	Expired int
+	// More (OpExpire) says that keys with expiration <= Now remain beyond
+	// the command's limit: propose another expire.
+	More bool
+}
+
+// minBatchSize is the smallest badger max batch size (15% of MemTableSize)
+// that holds any single entry: a put writes at most ~1 MiB inline (badger's
+// largest value threshold) plus keys, an expire at most 3*MaxExpireLimit
+// deletions.
+const minBatchSize = 2 << 20
+
+// chunkBytes caps the bytes of entry data put into one transaction, so that
+// a batch of large values does not hold them all in memory at once.
+const chunkBytes = 64 << 20
+
+// Store is the KV state machine of one Raft group: its data lives in a
+// badger DB shared with other groups, under the group's prefix.
+//
+// Apply, ApplyBatch and Restore must be called by one goroutine at a time
+// (they serialize on a mutex anyway); reads (Get, List, Snapshot, Hash) may
+// run concurrently with them and with each other.
+type Store struct {
+	db *badger.DB
+	l  layout
+
+	mu          sync.Mutex
+	applied     atomic.Uint64
+	unavailable atomic.Bool
+
+	// commits counts committed apply transactions, tooBig the retries after
+	// ErrTxnTooBig (tests observe splitting).
+	commits, tooBig atomic.Uint64
+	// budget overrides the estimated transaction budget (tests force
+	// badger's ErrTxnTooBig path); 0 = derived from the DB.
+	budget int64
+	// noSync skips the explicit syncs of Restore and Open (fuzzing restores
+	// thousands of times a second, where msync dominates).
+	noSync bool
+}
+
+// Open returns the Store of the group under prefix in db. The caller owns db
+// (Open does not close it) and must give each group a prefix that is not a
+// prefix of another group's (fixed-length group ids do). At most one Store
+// may be open per prefix.
+//
+// A Restore that a crash interrupted is rolled back here: the group is made
+// empty with applied index 0, so that it is restored again (or replays its
+// log from the start). db must be on disk (not Options.InMemory) and its
+// MaxBatchSize at least 2 MiB (the default MemTableSize of 64 MiB gives
+// 9.6 MiB).
+func Open(db *badger.DB, prefix []byte) (*Store, error) {
+	if len(prefix) == 0 {
+		return nil, errors.New("kvsm: empty group prefix")
+	}
+	if db.IsClosed() {
+		return nil, fmt.Errorf("kvsm: open: %w", badger.ErrDBClosed)
+	}
+	if db.Opts().InMemory {
+		// It keeps every value in the LSM tree, so a large value does not
+		// fit a transaction (and badger v4.9.6 crashes on values of 1 MiB
+		// or more in that mode).
+		return nil, errors.New("kvsm: an in-memory badger DB cannot hold KV values: open it on a directory")
+	}
+	if n := db.MaxBatchSize(); n < minBatchSize {
+		return nil, fmt.Errorf("kvsm: badger's max batch size %d is below %d: raise MemTableSize (the batch size is 15%% of it)", n, minBatchSize)
+	}
+	if n := db.MaxBatchCount(); n < 4*MaxExpireLimit+16 {
+		return nil, fmt.Errorf("kvsm: badger's max batch count %d is below %d", n, 4*MaxExpireLimit+16)
+	}
+	s := &Store{db: db, l: layout{prefix: bytes.Clone(prefix)}}
+	var restoring bool
+	var applied uint64
+	err := db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get(s.l.restoreKey())
+		switch {
+		case err == nil:
+			restoring = true
+		case !errors.Is(err, badger.ErrKeyNotFound):
+			return err
+		}
+		applied, err = readApplied(txn, s.l)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kvsm: open: %w", storageErr(err))
+	}
+	if restoring {
+		if err := s.wipe(); err != nil {
+			return nil, fmt.Errorf("kvsm: open: rolling back an interrupted restore: %w", storageErr(err))
+		}
+		if err := s.update(func(txn *badger.Txn) error {
+			if err := txn.Delete(s.l.appliedKey()); err != nil {
+				return err
+			}
+			return txn.Delete(s.l.restoreKey())
+		}); err != nil {
+			return nil, fmt.Errorf("kvsm: open: rolling back an interrupted restore: %w", storageErr(err))
+		}
+		applied = 0
+	}
+	s.applied.Store(applied)
+	return s, nil
+}
+
+func readApplied(txn *badger.Txn, l layout) (uint64, error) {
+	item, err := txn.Get(l.appliedKey())
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	err = item.Value(func(v []byte) error {
+		if len(v) != 8 {
+			return fmt.Errorf("applied index of %d bytes", len(v))
+		}
+		n = binary.BigEndian.Uint64(v)
+		return nil
+	})
+	return n, err
+}
+
+// update runs fn in a read-write transaction and commits it, synced to disk.
+func (s *Store) update(fn func(txn *badger.Txn) error) error {
+	if err := s.db.Update(fn); err != nil {
+		return err
+	}
+	return s.sync()
+}
+
+func (s *Store) sync() error {
+	if s.noSync {
+		return nil
+	}
+	return s.db.Sync()
+}
+
+// Applied returns the index of the last applied entry, 0 if none. It is
+// persisted in the transaction that applies the entry, so after a restart
+// it says which entries to skip.
+func (s *Store) Applied() uint64 { return s.applied.Load() }
+
+// Apply applies one entry: ApplyBatch of one.
+func (s *Store) Apply(e Entry) Result { return s.ApplyBatch([]Entry{e})[0] }
+
+// ApplyBatch applies entries in order and returns one Result per entry, in
+// the same order. Entries at or below Applied() are skipped. The batch is
+// applied in as few badger transactions as fit (one, unless it is larger
+// than badger's transaction size); each transaction holds whole entries and
+// records the index of its last entry as the applied index, so every entry
+// is applied atomically and exactly once, even across crashes.
+//
+// Applying is deterministic: it depends only on the entries and the state,
+// never on a clock or on the badger options (given the minimum Open
+// checks). A command that breaks a rule is rejected with ErrInvalid and
+// changes nothing. On a storage failure the failed entry and the rest of the
+// batch get ErrStorage.
+func (s *Store) ApplyBatch(entries []Entry) []Result {
+	results := make([]Result, len(entries))
+	for i, e := range entries {
+		results[i].Index = e.Index
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := 0; i < len(entries); {
+		var n int
+		var err error
+		if s.unavailable.Load() {
+			err = ErrUnavailable
+		} else if s.db.IsClosed() {
+			err = badger.ErrDBClosed
+		} else {
+			n, err = s.applyChunk(entries[i:], results[i:])
+		}
+		if err != nil {
+			err = fmt.Errorf("kvsm: entries from %d on not applied: %w", entries[i].Index, storageErr(err))
+			for j := i; j < len(entries); j++ {
+				results[j] = Result{Index: entries[j].Index, Err: err}
+			}
+			break
+		}
+		i += n
+	}
+	return results
+}
+
+// applyChunk applies a prefix of entries (at least one) in one transaction
+// and returns its length.
+func (s *Store) applyChunk(entries []Entry, results []Result) (int, error) {
+	end := s.chunkEnd(entries)
+	for conflicts := 0; ; {
+		n, err := s.tryChunk(entries[:end], results)
+		switch {
+		case err == nil:
+			return end, nil
+		case errors.Is(err, badger.ErrTxnTooBig) && n > 0:
+			s.tooBig.Add(1)
+			// entries[:n] fit; n == end means all did but the applied index
+			// did not. Retry with fewer.
+			if n >= end {
+				end--
+			} else {
+				end = n
+			}
+			if end == 0 {
+				return 0, fmt.Errorf("entry %d alone exceeds badger's transaction size: %w", entries[0].Index, err)
+			}
+		case errors.Is(err, badger.ErrTxnTooBig):
+			return 0, fmt.Errorf("entry %d alone exceeds badger's transaction size: %w", entries[0].Index, err)
+		case errors.Is(err, badger.ErrConflict) && conflicts < 8:
+			// Someone else wrote a key this group read: only a fingerprint
+			// collision with another group can do that. Run it again.
+			conflicts++
+		default:
+			return 0, err
+		}
+	}
+}
+
+// chunkEnd estimates how many leading entries fit in one transaction, at
+// least one. badger's ErrTxnTooBig remains the authority (see applyChunk).
+func (s *Store) chunkEnd(entries []Entry) int {
+	budget := s.budget
+	if budget == 0 {
+		budget = min(s.db.MaxBatchSize()*3/4, chunkBytes)
+	}
+	count := s.db.MaxBatchCount() / 2
+	keyCost := int64(len(s.l.prefix)) + 1 + 8 + binary.MaxVarintLen64 + MaxNamespaceLen + MaxKeyLen + 2 + 10
+	var size, n int64
+	for i, e := range entries {
+		es, en := int64(len(e.Data))+4*keyCost, int64(4)
+		if len(e.Data) > 1 && Op(e.Data[1]) == OpExpire {
+			es, en = 3*MaxExpireLimit*keyCost, 3*MaxExpireLimit
+		}
+		size, n = size+es, n+en
+		if i > 0 && (size > budget || n > count) {
+			return i
+		}
+	}
+	return len(entries)
+}
+
+// tryChunk applies entries in one transaction and commits it. On
+// ErrTxnTooBig it returns how many leading entries were written in full.
+func (s *Store) tryChunk(entries []Entry, results []Result) (int, error) {
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	last := s.applied.Load()
+	wrote := false
+	for i, e := range entries {
+		if e.Index <= last {
+			results[i] = Result{Index: e.Index, Skipped: true}
+			continue
+		}
+		r, err := s.execute(txn, e)
+		if err != nil {
+			return i, err
+		}
+		results[i] = r
+		last, wrote = e.Index, true
+	}
+	if !wrote {
+		return len(entries), nil
+	}
+	if err := txn.Set(s.l.appliedKey(), binary.BigEndian.AppendUint64(nil, last)); err != nil {
+		return len(entries), err
+	}
+	if err := txn.Commit(); err != nil {
+		return 0, err
+	}
+	s.applied.Store(last)
+	s.commits.Add(1)
+	return len(entries), nil
+}
+
+// execute applies one entry's command to txn. A rule broken is a Result
+// error; the returned error is a storage failure (or ErrTxnTooBig), after
+// which txn must be discarded.
+func (s *Store) execute(txn *badger.Txn, e Entry) (Result, error) {
+	r := Result{Index: e.Index}
+	c, err := DecodeCommand(e.Data)
+	if err != nil {
+		r.Err = err
+		return r, nil
+	}
+	r.Op = c.Op
+	if err := c.validate(); err != nil {
+		r.Err = err
+		return r, nil
+	}
+	switch c.Op {
+	case OpPut:
+		return r, s.put(txn, &c)
+	case OpDelete:
+		return r, s.delete(txn, c.Namespace, c.Key)
+	case OpExpire:
+		r.Expired, r.More, err = s.expire(txn, c.Now, c.Limit)
+		return r, err
+	}
+	r.Err = badCommand("unknown op %d", c.Op) // unreachable: validate checked
+	return r, nil
+}
+
+// readRecord reads the record under dk; found is false if there is none.
+func readRecord(txn *badger.Txn, dk []byte) (rec record, found bool, err error) {
+	item, err := txn.Get(dk)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return record{}, false, nil
+	}
+	if err != nil {
+		return record{}, false, err
+	}
+	err = item.Value(func(v []byte) error {
+		rec, err = parseRecord(v)
+		rec.meta, rec.value = nil, nil // v is only valid in here
+		return err
+	})
+	return rec, err == nil, err
+}
+
+func (s *Store) put(txn *badger.Txn, c *Command) error {
+	dk := s.l.dataKey(c.Namespace, c.Key)
+	old, found, err := readRecord(txn, dk)
+	if err != nil {
+		return err
+	}
+	external := len(c.Value) > inlineMax
+	if found && old.exp != 0 && old.exp != c.Expiration {
+		if err := txn.Delete(s.l.expiryKey(old.exp, c.Namespace, c.Key)); err != nil {
+			return err
+		}
+	}
+	if found && old.external() && !external {
+		if err := txn.Delete(s.l.blobKey(c.Namespace, c.Key)); err != nil {
+			return err
+		}
+	}
+	if external {
+		// c.Value aliases the entry's data, which outlives the transaction.
+		if err := txn.Set(s.l.blobKey(c.Namespace, c.Key), c.Value); err != nil {
+			return err
+		}
+	}
+	if err := txn.Set(dk, newRecord(c.Expiration, c.Metadata, c.Value)); err != nil {
+		return err
+	}
+	if c.Expiration != 0 && !(found && old.exp == c.Expiration) {
+		return txn.Set(s.l.expiryKey(c.Expiration, c.Namespace, c.Key), nil)
+	}
+	return nil
+}
+
+func (s *Store) delete(txn *badger.Txn, ns, key string) error {
+	dk := s.l.dataKey(ns, key)
+	old, found, err := readRecord(txn, dk)
+	if err != nil || !found {
+		return err
+	}
+	return s.remove(txn, dk, old, ns, key)
+}
+
+// remove deletes a present key: its record, blob and expiration index entry.
+func (s *Store) remove(txn *badger.Txn, dk []byte, old record, ns, key string) error {
+	if err := txn.Delete(dk); err != nil {
+		return err
+	}
+	if old.external() {
+		if err := txn.Delete(s.l.blobKey(ns, key)); err != nil {
+			return err
+		}
+	}
+	if old.exp != 0 {
+		return txn.Delete(s.l.expiryKey(old.exp, ns, key))
+	}
+	return nil
+}
+
+// expire removes up to limit keys whose expiration is <= now, in the order
+// of the expiration index (expiration, then namespace, then key).
+func (s *Store) expire(txn *badger.Txn, now int64, limit int) (n int, more bool, err error) {
+	if now <= 0 {
+		return 0, false, nil
+	}
+	xp := s.l.tag(tagExpiry)
+	var due [][]byte
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: xp})
+	for it.Seek(xp); it.Valid(); it.Next() {
+		k := it.Item().Key()
+		if len(k) < len(xp)+8 || int64(binary.BigEndian.Uint64(k[len(xp):])) > now {
+			break
+		}
+		if len(due) == limit {
+			more = true
+			break
+		}
+		due = append(due, it.Item().KeyCopy(nil))
+	}
+	it.Close()
+	for _, xk := range due {
+		exp, ns, key, ok := s.l.parseExpiryKey(xk)
+		if !ok {
+			return 0, false, fmt.Errorf("%w: expiration index key %q", errCorrupt, xk)
+		}
+		dk := s.l.dataKey(ns, key)
+		rec, found, err := readRecord(txn, dk)
+		if err != nil {
+			return 0, false, err
+		}
+		if !found || rec.exp != exp {
+			return 0, false, fmt.Errorf("%w: expiration index entry %q has no matching record", errCorrupt, xk)
+		}
+		if err := s.remove(txn, dk, rec, ns, key); err != nil {
+			return 0, false, err
+		}
+		n++
+	}
+	return n, more, nil
+}
