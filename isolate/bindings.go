@@ -39,6 +39,8 @@ func (b Binding) validate() error {
 
 // ErrNoDurableObjects refuses a well-formed Durable Object binding: there
 // is nothing behind one yet.
+//
+//lint:ignore ST1005 "Durable Object" is a proper noun
 var ErrNoDurableObjects = errors.New("Durable Object namespaces are not available yet")
 
 // BindingError is an invalid binding, named as the bindings map beside
