@@ -21,9 +21,16 @@ var (
 	buildErr  error
 )
 
-// warren builds the binary once and runs it with args, returning stdout,
-// stderr and the exit status: the command line is a contract (DESIGN §3.4).
+// warren builds the binary once and runs it with args in the repository's
+// root, returning stdout, stderr and the exit status: the command line is a
+// contract (DESIGN §3.4).
 func warren(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	return warrenIn(t, filepath.Join("..", ".."), args...)
+}
+
+// warrenIn is warren run in the directory dir.
+func warrenIn(t *testing.T, dir string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "warren-cli")
@@ -46,7 +53,7 @@ func warren(t *testing.T, args ...string) (stdout, stderr string, code int) {
 		t.Fatalf("building warren: %v", buildErr)
 	}
 	cmd := exec.Command(binPath, args...)
-	cmd.Dir = filepath.Join("..", "..")
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "WARREN_NODE=")
 	var so, se strings.Builder
 	cmd.Stdout, cmd.Stderr = &so, &se
@@ -142,6 +149,11 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--cpu-ms", "many", "x.js"}, `invalid argument "many"`},
 		{[]string{"run", "-H", "nocolon", "examples/hello.ts"}, "want 'Name: value'"},
 		{[]string{"run", "--node", "127.0.0.1:1", "--allow-net", "example.com", "examples/hello.ts"}, "--allow-net"},
+		{[]string{"run", "--node", "127.0.0.1:1", "--state", "d", "examples/hello.ts"}, "--state applies to the embedded runtime"},
+		{[]string{"run", "--kv", "VISITS", "examples/hello.ts"}, "want NAME=namespace"},
+		{[]string{"run", "--kv", "=visits", "examples/hello.ts"}, "want NAME=namespace"},
+		{[]string{"run", "--kv", "VISITS=a/b", "examples/hello.ts"}, "namespace: byte 0x2f"},
+		{[]string{"run", "--kv", "V=a", "--kv", "V=b", "examples/hello.ts"}, "V is bound twice"},
 		{[]string{"node", "extra"}, "warren node takes no arguments"},
 		{[]string{"node", "--slots", "x"}, `invalid argument "x"`},
 		{[]string{"members", "extra"}, "warren members takes no arguments"},
@@ -220,6 +232,11 @@ func TestTestnetCommands(t *testing.T) {
 	}
 	if out, errOut, code := warren(t, "run", "--node", url, "examples/hello.ts"); code != 0 || out == "" {
 		t.Errorf("run --node n2: %d %q %s", code, out, errOut)
+	}
+	// The node has no KV storage yet: a binding is passed, and its calls
+	// reject.
+	if _, errOut, code := warren(t, "run", "--node", url, "--kv", "VISITS=visits", "examples/counter.js"); code != 1 || !strings.Contains(errOut, "KV VISITS.get: this runtime has no KV storage") {
+		t.Errorf("run --node --kv: %d %s", code, errOut)
 	}
 	if out, errOut, code := warren(t, "members", "--node", url); code != 0 || !strings.Contains(out, "n1") || !strings.Contains(out, "n2") {
 		t.Errorf("members: %d %s %s", code, out, errOut)
@@ -352,5 +369,96 @@ func TestNodeMaxMemory(t *testing.T) {
 	_, errOut, code := warren(t, "node", "--max-memory-mb", "4097", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0")
 	if code == 0 || !strings.Contains(errOut, "4097") || !strings.Contains(errOut, "4096") {
 		t.Errorf("node --max-memory-mb 4097: %d %q", code, errOut)
+	}
+}
+
+// writeWorker writes a Worker's source into a new temporary directory and
+// returns its path.
+func writeWorker(t *testing.T, name, src string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestRunKV: --kv binds a namespace of a store on disk that outlives each
+// warren run, in --state or else in .warren/state under the current
+// directory.
+func TestRunKV(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	counter := writeWorker(t, "counter.js", `export default { async fetch(req, env) {
+  const n = Number(await env.VISITS.get("count") ?? 0) + 1;
+  await env.VISITS.put("count", String(n));
+  return new Response(String(n));
+} }`)
+	state := t.TempDir()
+	for _, want := range []string{"1", "2", "3"} {
+		out, errOut, code := warren(t, "run", "--kv", "VISITS=visits", "--state", state, counter)
+		if code != 0 || out != want {
+			t.Fatalf("visit: exit %d, %q, want %q (%s)", code, out, want, errOut)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(state, "kv")); err != nil {
+		t.Errorf("no store in --state: %v", err)
+	}
+	// Another namespace of the same store starts from nothing; another
+	// binding name reaches the same namespace.
+	if out, errOut, code := warren(t, "run", "--kv", "VISITS=other", "--state", state, counter); code != 0 || out != "1" {
+		t.Errorf("other namespace: %d %q %s", code, out, errOut)
+	}
+	both := writeWorker(t, "both.js", `export default { async fetch(req, env) {
+  return new Response(await env.A.get("count") + " " + await env.B.get("count"));
+} }`)
+	if out, errOut, code := warren(t, "run", "--kv", "A=visits", "--kv", "B=other", "--state", state, both); code != 0 || out != "3 1" {
+		t.Errorf("two bindings: %d %q %s", code, out, errOut)
+	}
+
+	list := writeWorker(t, "list.js", `export default { async fetch(req, env) {
+  for (const k of ["a1", "a2", "a3", "a4", "a5", "b1"]) await env.VISITS.put(k, k.toUpperCase());
+  const pages = [];
+  let cursor;
+  do {
+    const page = await env.VISITS.list({ prefix: "a", limit: 2, cursor });
+    pages.push(page.keys.map((k) => k.name).join(","));
+    cursor = page.list_complete ? undefined : page.cursor;
+  } while (cursor);
+  return new Response(pages.join("|"));
+} }`)
+	if out, errOut, code := warren(t, "run", "--kv", "VISITS=list", "--state", state, list); code != 0 || out != "a1,a2|a3,a4|a5" {
+		t.Errorf("list: %d %q %s", code, out, errOut)
+	}
+
+	// A broken rule of Workers KV is the Worker's exception, saying which.
+	bad := writeWorker(t, "bad.js", `export default { async fetch(req, env) {
+  await env.VISITS.put("k".repeat(600), "v");
+  return new Response("stored");
+} }`)
+	out, errOut, code := warren(t, "run", "--kv", "VISITS=visits", "--state", state, bad)
+	if code != 1 || out != "" || !strings.Contains(errOut, "outcome: exception") ||
+		!strings.Contains(errOut, "KV VISITS.put: key: UTF-8 encoded length of 600 exceeds key length limit of 512") ||
+		strings.Contains(errOut, "internalError") || strings.Contains(errOut, "kvsm") {
+		t.Errorf("600-byte key: exit %d %q\n%s", code, out, errOut)
+	}
+
+	// Without --state the store is .warren/state/kv in the current
+	// directory, made on first use; without --kv there is none.
+	cwd := t.TempDir()
+	if out, errOut, code := warrenIn(t, cwd, "run", writeWorker(t, "hi.js", `export default { fetch() { return new Response("hi") } }`)); code != 0 || out != "hi" {
+		t.Fatalf("run without --kv: %d %q %s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(cwd, ".warren")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a run without --kv made .warren: %v", err)
+	}
+	for _, want := range []string{"1", "2"} {
+		if out, errOut, code := warrenIn(t, cwd, "run", "--kv", "VISITS=visits", counter); code != 0 || out != want {
+			t.Fatalf("default state: exit %d, %q, want %q (%s)", code, out, want, errOut)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(cwd, ".warren", "state", "kv")); err != nil {
+		t.Errorf("no default store: %v", err)
 	}
 }

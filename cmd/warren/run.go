@@ -18,7 +18,8 @@ import (
 func newRunCmd() *cobra.Command {
 	var (
 		nodeURL, method, data, path string
-		headers, allowNet           []string
+		headers, allowNet, kvs      []string
+		state                       string
 		asJSON, inProcess           bool
 		cpuMs, memoryMb, wallMs     int64
 	)
@@ -28,6 +29,13 @@ func newRunCmd() *cobra.Command {
 		Long: `Run FILE (and the files it imports) once in a fresh isolate and print the
 response body to stdout, logs to stderr. With no --node (and no WARREN_NODE)
 it runs in an embedded single-node runtime in sandbox worker processes.
+
+--kv NAME=namespace binds env.NAME to a KV namespace. The embedded runtime
+keeps KV in a store on disk, --state DIR/kv (default .warren/state/kv under
+the current directory, created on first use; one warren run at a time may
+use it). With --node the binding is sent to the node, which has no KV
+storage yet: the Worker's KV calls reject there.
+
 Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) != 1 {
@@ -47,6 +55,13 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 				if len(allowNet) > 0 {
 					return usageError{fmt.Errorf("--allow-net applies to the embedded runtime; a mesh node's egress is granted by its policy")}
 				}
+				if c.Flags().Changed("state") {
+					return usageError{fmt.Errorf("--state applies to the embedded runtime; it cannot be used with a node (--node or $WARREN_NODE)")}
+				}
+			}
+			bindings, err := parseKV(kvs)
+			if err != nil {
+				return err
 			}
 			code, err := node.LoadCode(args[0])
 			if err != nil {
@@ -87,7 +102,7 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 			defer stop()
 			var res *node.Result
 			if nodeURL != "" {
-				if res, err = node.NewClient(nodeURL).Run(ctx, code, req, nil); err != nil {
+				if res, err = node.NewClient(nodeURL).Run(ctx, code, req, bindings); err != nil {
 					return err
 				}
 			} else {
@@ -95,12 +110,16 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 				if d, err := os.UserCacheDir(); err == nil {
 					cache = filepath.Join(d, "warren", "wasm")
 				}
-				rt, err := node.NewLocal(node.LocalOptions{InProcess: inProcess, Workers: 1, AllowNet: allowNet, CacheDir: cache})
+				opts := node.LocalOptions{InProcess: inProcess, Workers: 1, AllowNet: allowNet, CacheDir: cache}
+				if len(bindings) > 0 {
+					opts.KVDir = filepath.Join(state, "kv")
+				}
+				rt, err := node.NewLocal(opts)
 				if err != nil {
 					return err
 				}
 				defer rt.Close()
-				res = rt.Run(ctx, &node.Invocation{Code: code, Request: req})
+				res = rt.Run(ctx, &node.Invocation{Code: code, Request: req, Bindings: bindings})
 			}
 			if asJSON {
 				enc := json.NewEncoder(os.Stdout)
@@ -131,8 +150,32 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 	f.Int64Var(&memoryMb, "memory-mb", 0, "memory limit in MiB (default 128)")
 	f.Int64Var(&wallMs, "wall-ms", 0, "wall-time limit in ms (default 30000)")
 	f.StringSliceVar(&allowNet, "allow-net", nil, "grant egress to these hosts (name, *.domain, address, prefix; optional :port)")
+	f.StringArrayVar(&kvs, "kv", nil, "bind env.NAME to a KV namespace, NAME=namespace (repeatable); stored under --state without --node")
+	f.StringVar(&state, "state", filepath.Join(".warren", "state"), "directory of the embedded runtime's local state: KV in DIR/kv (not with --node)")
 	f.BoolVar(&inProcess, "in-process", false, "run in this process instead of a sandbox worker (trusted code only; not with --node)")
 	return c
+}
+
+// parseKV parses --kv NAME=namespace flags into bindings (nil for none).
+func parseKV(kvs []string) (map[string]node.Binding, error) {
+	if len(kvs) == 0 {
+		return nil, nil
+	}
+	bindings := make(map[string]node.Binding, len(kvs))
+	for _, kv := range kvs {
+		name, ns, ok := strings.Cut(kv, "=")
+		if !ok || name == "" {
+			return nil, usageError{fmt.Errorf("--kv %q: want NAME=namespace", kv)}
+		}
+		if err := node.ValidateKVNamespace(ns); err != nil {
+			return nil, usageError{fmt.Errorf("--kv %q: %w", kv, err)}
+		}
+		if _, dup := bindings[name]; dup {
+			return nil, usageError{fmt.Errorf("--kv %q: %s is bound twice", kv, name)}
+		}
+		bindings[name] = node.Binding{KV: ns}
+	}
+	return bindings, nil
 }
 
 // defaultDataType is the content-type of a -d body without one from -H.
