@@ -2,10 +2,14 @@ package replication
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -52,6 +56,7 @@ var testSecret = sync.OnceValue(func() *mesh.Secret {
 type cluster struct {
 	t      testing.TB
 	fabric *testnet.Fabric
+	udp    bool // real loopback sockets instead of the fabric (benchmarks)
 	dir    string
 	nodes  []*testNode
 }
@@ -61,12 +66,19 @@ type testNode struct {
 	m             *mesh.Mesh
 	tr            *Transport
 	db            *badger.DB
+	groups        map[string]*Group
+	fsms          map[string]*kvFSM
 	up            bool
 }
 
-func newCluster(t testing.TB, n int) *cluster {
+func newCluster(t testing.TB, n int) *cluster { return newClusterOn(t, n, false) }
+
+// newClusterOn is newCluster, on loopback UDP sockets when udp is set:
+// the fabric's in-memory delivery costs CPU of its own, which the
+// benchmarks must not count.
+func newClusterOn(t testing.TB, n int, udp bool) *cluster {
 	t.Helper()
-	c := &cluster{t: t, fabric: testnet.NewFabric(1), dir: t.TempDir()}
+	c := &cluster{t: t, fabric: testnet.NewFabric(1), udp: udp, dir: t.TempDir()}
 	for i := range n {
 		nd := &testNode{name: fmt.Sprintf("n%d", i), id: fmt.Sprintf("id-%d", i)}
 		nd.dir = filepath.Join(c.dir, nd.name)
@@ -89,7 +101,13 @@ func newCluster(t testing.TB, n int) *cluster {
 // joins the others.
 func (c *cluster) start(nd *testNode) {
 	c.t.Helper()
-	pc, err := c.fabric.Listen(nd.name)
+	var pc net.PacketConn
+	var err error
+	if c.udp {
+		pc, err = net.ListenPacket("udp", "127.0.0.1:0")
+	} else {
+		pc, err = c.fabric.Listen(nd.name)
+	}
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -106,11 +124,11 @@ func (c *cluster) start(nd *testNode) {
 	if nd.db, err = OpenDB(filepath.Join(nd.dir, "db"), testLogger()); err != nil {
 		c.t.Fatal(err)
 	}
-	nd.up = true
+	nd.groups, nd.fsms, nd.up = map[string]*Group{}, map[string]*kvFSM{}, true
 	var others []string
 	for _, o := range c.nodes {
 		if o != nd && o.up {
-			others = append(others, c.fabric.Addr(o.name).String())
+			others = append(others, o.m.Addr().String())
 		}
 	}
 	if len(others) > 0 {
@@ -126,6 +144,9 @@ func (c *cluster) stop(nd *testNode) {
 		return
 	}
 	nd.up = false
+	for _, g := range nd.groups {
+		g.Close()
+	}
 	nd.m.Close()
 	nd.db.Close()
 }
@@ -168,6 +189,46 @@ func (c *cluster) upCount() int {
 	return n
 }
 
+func (c *cluster) servers() []Server {
+	var s []Server
+	for _, nd := range c.nodes {
+		s = append(s, Server{ID: nd.id, Name: nd.name})
+	}
+	return s
+}
+
+// startGroup starts group id on nd with a fresh kvFSM.
+func (c *cluster) startGroup(nd *testNode, id string, tune func(*GroupConfig)) *Group {
+	c.t.Helper()
+	f := newKV()
+	cfg := GroupConfig{ID: id, Transport: nd.tr, DB: nd.db, Dir: nd.dir, FSM: f, Logger: testLogger().With("node", nd.name)}
+	if tune != nil {
+		tune(&cfg)
+	}
+	g, err := StartGroup(cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	nd.groups[id], nd.fsms[id] = g, f
+	return g
+}
+
+// leader waits for a node that is up to lead group id, and returns it.
+func (c *cluster) leader(id string, within time.Duration) *testNode {
+	c.t.Helper()
+	var l *testNode
+	waitFor(c.t, within, "a leader of "+id, func() bool {
+		for _, nd := range c.nodes {
+			if g := nd.groups[id]; nd.up && g != nil && g.IsLeader() {
+				l = nd
+				return true
+			}
+		}
+		return false
+	})
+	return l
+}
+
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) time.Duration {
 	t.Helper()
@@ -182,3 +243,68 @@ func waitFor(t testing.TB, within time.Duration, what string, cond func() bool) 
 	}
 	return time.Since(start)
 }
+
+// kvFSM is a map of strings; a command is "key=value". Apply returns the
+// number of keys.
+type kvFSM struct {
+	mu       sync.Mutex
+	m        map[string]string
+	applied  uint64
+	restores int
+}
+
+func newKV() *kvFSM { return &kvFSM{m: map[string]string{}} }
+
+func (f *kvFSM) Apply(index uint64, cmd []byte) any {
+	k, v, ok := strings.Cut(string(cmd), "=")
+	if !ok {
+		return fmt.Errorf("bad command %q", cmd)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.m[k] = v
+	f.applied = index
+	return len(f.m)
+}
+
+func (f *kvFSM) Snapshot() (Snapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, err := json.Marshal(f.m)
+	return kvSnap(b), err
+}
+
+func (f *kvFSM) Restore(r io.Reader) error {
+	m := map[string]string{}
+	if err := json.NewDecoder(r).Decode(&m); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.m = m
+	f.restores++
+	return nil
+}
+
+func (f *kvFSM) len() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.m)
+}
+
+func (f *kvFSM) get(k string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.m[k]
+}
+
+func (f *kvFSM) restored() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.restores
+}
+
+type kvSnap []byte
+
+func (s kvSnap) Write(w io.Writer) error { _, err := w.Write(s); return err }
+func (s kvSnap) Release()                {}
