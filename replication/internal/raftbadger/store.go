@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -52,11 +53,13 @@ type Store struct {
 	logPrefix []byte // prefix + tagLog
 	stPrefix  []byte // prefix + tagStable
 
-	// mu guards the cached first and last indexes (0, 0 when the log is
-	// empty), which raft asks for on every append; it also orders the
-	// writers, so the cache always describes what is committed.
-	mu          sync.Mutex
-	first, last uint64
+	// mu orders the writers and guards first and last, the log's bounds
+	// (0, 0 when it is empty) as of the last commit. Readers get the
+	// copies in pubFirst and pubLast, so that asking for the bounds never
+	// waits behind a writer's fsync.
+	mu                sync.Mutex
+	first, last       uint64
+	pubFirst, pubLast atomic.Uint64
 }
 
 var (
@@ -87,7 +90,13 @@ func New(db *badger.DB, prefix []byte) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("raftbadger: reading the log bounds: %w", err)
 	}
+	s.publishLocked()
 	return s, nil
+}
+
+func (s *Store) publishLocked() {
+	s.pubFirst.Store(s.first)
+	s.pubLast.Store(s.last)
 }
 
 func (s *Store) logKey(index uint64) []byte {
@@ -114,18 +123,10 @@ func (s *Store) seekLocked(txn *badger.Txn, from uint64, reverse bool) (uint64, 
 }
 
 // FirstIndex returns the first index in the log, 0 when it is empty.
-func (s *Store) FirstIndex() (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.first, nil
-}
+func (s *Store) FirstIndex() (uint64, error) { return s.pubFirst.Load(), nil }
 
 // LastIndex returns the last index in the log, 0 when it is empty.
-func (s *Store) LastIndex() (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.last, nil
-}
+func (s *Store) LastIndex() (uint64, error) { return s.pubLast.Load(), nil }
 
 // GetLog reads the entry at index into l; raft.ErrLogNotFound if there is
 // none. l's byte slices are its own (they do not alias the database).
@@ -204,6 +205,7 @@ func (s *Store) noteStoredLocked(lo, hi uint64) {
 		s.first = lo
 	}
 	s.last = max(s.last, hi)
+	s.publishLocked()
 }
 
 // deleteChunk bounds the keys one delete transaction collects, well
@@ -246,25 +248,30 @@ func (s *Store) DeleteRange(from, to uint64) error {
 	}
 	// Raft deletes a prefix (compaction) or a suffix (a follower's
 	// conflicting tail); the new bounds are the nearest survivors.
+	first, last := s.first, s.last
 	err := s.db.View(func(txn *badger.Txn) error {
 		var err error
-		if s.first >= lo && s.first <= hi {
-			if s.first, err = s.seekLocked(txn, hi+1, false); err != nil {
+		if first >= lo && first <= hi {
+			if first, err = s.seekLocked(txn, hi+1, false); err != nil {
 				return err
 			}
 		}
-		if s.last >= lo && s.last <= hi {
+		if last >= lo && last <= hi {
 			if lo == 0 {
-				s.last = 0
-			} else if s.last, err = s.seekLocked(txn, lo-1, true); err != nil {
+				last = 0
+			} else if last, err = s.seekLocked(txn, lo-1, true); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	if err == nil && (s.first == 0 || s.last == 0) {
-		s.first, s.last = 0, 0
+	if err == nil {
+		if first == 0 || last == 0 {
+			first, last = 0, 0
+		}
+		s.first, s.last = first, last
 	}
+	s.publishLocked()
 	if err != nil {
 		return fmt.Errorf("raftbadger: reading the log bounds: %w", err)
 	}

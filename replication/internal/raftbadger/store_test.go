@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -447,4 +448,66 @@ func FuzzDecodeLog(f *testing.F) {
 			t.Fatalf("round trip of %x: %+v vs %+v (%v)", b, l, again, err)
 		}
 	})
+}
+
+// TestConcurrentAppendAndCompact is raft's pattern: the main goroutine
+// appends while the snapshot goroutine compacts the head and others read
+// the bounds.
+func TestConcurrentAppendAndCompact(t *testing.T) {
+	s := newStore(t, openMem(t), "g")
+	const n = 3000
+	appended := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	wg.Add(2)
+	go func() { // appender
+		defer wg.Done()
+		defer close(appended)
+		for i := uint64(1); i <= n; i += 10 {
+			var logs []*raft.Log
+			for j := i; j < i+10; j++ {
+				logs = append(logs, entry(j, 1, "x"))
+			}
+			if err := s.StoreLogs(logs); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	go func() { // compactor: keeps the last 100
+		defer wg.Done()
+		for {
+			select {
+			case <-appended:
+				return
+			default:
+			}
+			if last, _ := s.LastIndex(); last > 100 {
+				if err := s.DeleteRange(0, last-100); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}
+	}()
+	for running := true; running; {
+		select {
+		case <-appended:
+			running = false
+		default:
+		}
+		first, _ := s.FirstIndex()
+		last, _ := s.LastIndex()
+		if last != 0 && first > last+1 {
+			t.Errorf("bounds %d > %d", first, last)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if f, l := bounds(t, s); l != n || f == 0 || f > n-99 {
+		t.Fatalf("final bounds %d, %d", f, l)
+	}
 }
