@@ -120,12 +120,12 @@ func (s *Stream) flushHeader(p []byte) (n int, wrote bool, err error) {
 func (s *Stream) Read(p []byte) (int, error) {
 	if s.hdrPending.Load() {
 		if _, _, err := s.flushHeader(nil); err != nil {
-			return 0, mapStreamErr(err)
+			return 0, s.mapErr(err)
 		}
 	}
 	n, err := s.qs.Read(p)
 	if err != nil && err != io.EOF {
-		err = mapStreamErr(err)
+		err = s.mapErr(err)
 	}
 	return n, err
 }
@@ -141,20 +141,21 @@ func (s *Stream) Write(p []byte) (n int, err error) {
 			n += m
 		}
 		if wrote {
-			return n, mapStreamErr(err)
+			return n, s.mapErr(err)
 		}
 	}
 	n, err = s.qs.Write(p)
-	return n, mapStreamErr(err)
+	return n, s.mapErr(err)
 }
 
-func mapStreamErr(err error) error {
+// mapErr names a refusal by the peer: which peer, which protocol.
+func (s *Stream) mapErr(err error) error {
 	if err == nil {
 		return nil
 	}
 	var se *quic.StreamError
 	if errors.As(err, &se) && se.ErrorCode == codeNoHandler && se.Remote {
-		return fmt.Errorf("%w: %w", ErrNoHandler, err)
+		return fmt.Errorf("%w %s (byte %d) on %s: %w", ErrNoHandler, ProtoName(s.proto), s.proto, s.peer, err)
 	}
 	return err
 }

@@ -40,7 +40,11 @@
 // Every QUIC stream starts with one protocol byte (sent with the first
 // data, so a request is one packet). Bytes below FirstUserProto (16) belong
 // to the mesh; callers register handlers for the others with Handle and
-// open streams with Open. One QUIC connection is
+// open streams with Open. Every byte in use is listed in protos.go
+// (ProtoInvoke, ProtoRaft, ...) with its version, so that two packages never
+// collide and a peer can refuse a version it does not know; a stream for a
+// byte nobody handles is reset, and the opener's error wraps ErrNoHandler
+// and names the protocol. One QUIC connection is
 // kept per peer (dialled on demand, shared by concurrent callers, redialled
 // when it fails; a connection the peer opened is used too). Connections to
 // a peer that is declared dead or left, or that restarted (its gossiped

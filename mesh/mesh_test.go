@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -521,7 +522,7 @@ func TestStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.SetDeadline(time.Now().Add(3 * time.Second))
-	if _, err := io.ReadAll(s); !errors.Is(err, ErrNoHandler) {
+	if _, err := io.ReadAll(s); !errors.Is(err, ErrNoHandler) || !strings.Contains(err.Error(), "protocol 99") || !strings.Contains(err.Error(), "n1") {
 		t.Fatalf("unhandled protocol: %v", err)
 	}
 	s.Close()

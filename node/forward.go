@@ -15,8 +15,9 @@ import (
 	"github.com/warrenmesh/warren/mesh"
 )
 
-// protoInvoke is the mesh stream protocol that forwards an invocation.
-const protoInvoke byte = 32
+// protoInvoke is the mesh stream protocol that forwards an invocation
+// (registered with the others in mesh).
+const protoInvoke = mesh.ProtoInvoke
 
 // Forwarding an invocation, and why it never runs twice.
 //

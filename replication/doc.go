@@ -1,8 +1,64 @@
-// Package replication holds the Raft groups on badger: the meta group, the
-// slot map, data groups and the KV and Durable Object state machines.
+// Package replication runs warren's Raft groups (hashicorp/raft) on a
+// node: their logs in one badger database per node, their traffic over the
+// mesh's QUIC connections. It imports nothing of warren but mesh.
 //
-// Built so far: the KV state machine (internal/kvsm) and LocalKV, a
-// single-node KV store on it for the embedded runtime of warren run, which
-// applies each command at once instead of through a group. The Raft groups
-// are not built yet.
+// # What exists
+//
+//   - OpenDB opens a node's one badger database, with synced writes (an
+//     acknowledged entry survives power loss) and small-memory options
+//     (about 6 MB of heap instead of badger's ~86 MB). Every group keeps
+//     its log and stable state in it under its own key prefix
+//     (internal/raftbadger).
+//   - Transport carries the Raft RPCs of every group of a node on one mesh
+//     protocol (mesh.ProtoRaft): a stream's header names its group and the
+//     protocol version, and a peer refuses a stream for a group it does
+//     not run, or in a version it does not speak, with a reason the opener
+//     sees (ErrRefused). Raft addresses are mesh member names; server ids
+//     are mesh node ids.
+//   - Group is this node's replica of one group: StartGroup, Bootstrap,
+//     Apply, Leader, Status, Snapshot, Close, over a caller's FSM.
+//     Snapshots are files under the node's directory
+//     (Dir/groups/<id>/snapshots); a replica that was down while the log
+//     was compacted catches up from the leader's snapshot.
+//   - internal/kvsm is the KV state machine with Workers KV semantics
+//     (get, put with expiration and metadata, delete, list with prefix and
+//     cursor), applied in batches, snapshotted from badger.
+//   - placement decides where groups live: a pure function from
+//     membership (alive, dead past a grace period, draining) to membership
+//     changes (add a non-voter, promote it, remove), never losing quorum.
+//   - LocalKV is a single-node KV store on kvsm for the embedded runtime of
+//     warren run: it applies each command at once instead of through a
+//     group.
+//
+// # Timing
+//
+// Idle groups must be cheap, because a node hosts many. Raft's defaults
+// send each follower a message every 50 ms per group (CommitTimeout) on
+// top of heartbeats; CommitTimeout is 1 s here (it only bounds how late a
+// follower learns the commit index once writes stop). Heartbeat and
+// election timeouts stay at 1 s, lease 500 ms: a leader's crash is
+// followed by a new leader in about 1.2-2.4 s (measured in the end-to-end
+// test), and the leader heartbeats each follower 10 times a second (raft's
+// fixed HeartbeatTimeout/10). Measured on 2 shared vCPUs, three nodes in
+// one process on loopback UDP, 32 groups with a replica on each
+// (BenchmarkIdleGroups): 3.3-4.4 % of a core per node for the groups, about
+// 1 % for the mesh itself; with 2 s timeouts the groups cost 2.6 %, which
+// is why heartbeats per pair of nodes are next rather than longer
+// timeouts. One Apply with the log synced on three nodes (BenchmarkApply):
+// p50 0.66-0.84 ms, p99 1.4-1.8 ms on a quiet machine; 16 concurrent
+// clients: 5.8-6.2k writes/s.
+//
+// # What is next
+//
+//   - Heartbeats coalesced per pair of nodes rather than per group (as
+//     etcd and CockroachDB do), so that idle cost stops growing with the
+//     number of groups.
+//   - Value-log GC for the badger database (values above 256 KiB live in
+//     its value log, which frees space only when collected).
+//   - Wiring it together on nodes: the meta group holding the slot map,
+//     the data groups running kvsm, the meta leader carrying out placement
+//     (add non-voter, catch up, promote, remove), KV on mesh nodes, and
+//     the Durable Object state machine with owner epochs. kvsm wants a
+//     badger batch of at least 2 MiB, so OpenDB's 4 MiB memtables must
+//     grow to 16 MiB (as LocalKV's) before kvsm runs on it.
 package replication

@@ -1,0 +1,51 @@
+package mesh
+
+import "fmt"
+
+// The stream protocols of warren, in one list so that two packages never
+// pick the same byte. The first byte of every QUIC stream is one of these
+// (bytes below FirstUserProto are the mesh's own; see conns.go). A new
+// protocol takes the next free byte here, with a name for ProtoName and a
+// version constant.
+//
+// Versions: a versioned protocol sends its version as the first byte after
+// the protocol byte, and the receiver refuses, with a message naming the
+// versions it speaks, a version it does not know. Changing a protocol's
+// wire format in a way an older peer cannot read means a new version; a
+// node may serve several at once during a rolling upgrade. A peer with no
+// handler at all for a protocol byte resets the stream, and the opener's
+// error wraps ErrNoHandler and names the protocol.
+const (
+	// ProtoInvoke forwards an invocation to the peer that runs it
+	// (package node). Its frames carry no version byte yet; see
+	// ProtoInvokeVersion.
+	ProtoInvoke byte = 32
+	// ProtoRaft carries the Raft RPCs of every replication group on a
+	// node; a stream names its group after the version byte (package
+	// replication).
+	ProtoRaft byte = 33
+)
+
+// Current versions of the protocols above.
+const (
+	// ProtoInvokeVersion 0 means the forwarding frames are not versioned
+	// on the wire yet: the first version byte will be 1.
+	ProtoInvokeVersion byte = 0
+	// ProtoRaftVersion is the version of the Raft stream header
+	// (replication).
+	ProtoRaftVersion byte = 1
+)
+
+// ProtoName names a protocol byte for logs and errors: "invoke", "raft",
+// "gossip", or "protocol 40" for a byte the list does not have.
+func ProtoName(proto byte) string {
+	switch proto {
+	case protoGossip:
+		return "gossip"
+	case ProtoInvoke:
+		return "invoke"
+	case ProtoRaft:
+		return "raft"
+	}
+	return fmt.Sprintf("protocol %d", proto)
+}

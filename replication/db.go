@@ -1,0 +1,21 @@
+package replication
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/warrenmesh/warren/replication/internal/raftbadger"
+)
+
+// OpenDB opens (creating it if needed) a node's database in dir: the one
+// badger database that holds the logs of all the node's groups, with
+// synced writes and small-memory options. logger nil means slog.Default();
+// badger's routine messages go to it at debug level.
+func OpenDB(dir string, logger *slog.Logger) (*badger.DB, error) {
+	db, err := raftbadger.OpenDB(dir, logger)
+	if err != nil {
+		return nil, fmt.Errorf("replication: %w", err)
+	}
+	return db, nil
+}

@@ -1,0 +1,397 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/hashicorp/raft"
+	"github.com/warrenmesh/warren/mesh"
+	"github.com/warrenmesh/warren/replication/internal/raftbadger"
+)
+
+// Timing of a group. Raft's defaults cost an idle group a message per
+// follower every 50 ms (CommitTimeout) on top of heartbeats; a node hosts
+// many mostly idle groups, so the commit timeout is 1 s: it only bounds how
+// late a follower learns the commit index when writes stop (a write's own
+// commit on the leader does not wait for it). Failover is what the
+// heartbeat timeout sets: a follower that hears no leader for 1-2 s
+// (HeartbeatTimeout, randomised up to twice) stands for election, so a
+// dead leader is replaced in about 1-2 s; the leader heartbeats every
+// HeartbeatTimeout/10 (raft's fixed ratio). The lease (a leader that
+// cannot reach a quorum steps down) must not exceed the heartbeat timeout.
+const (
+	DefaultHeartbeatTimeout   = time.Second
+	DefaultElectionTimeout    = time.Second
+	DefaultLeaderLeaseTimeout = 500 * time.Millisecond
+	DefaultCommitTimeout      = time.Second
+	// DefaultSnapshotInterval is how often a group checks whether its log
+	// has grown SnapshotThreshold entries past the last snapshot.
+	DefaultSnapshotInterval = 30 * time.Second
+	// DefaultSnapshotThreshold and DefaultTrailingLogs: a snapshot every
+	// 8192 entries, keeping the last 10240 in the log, so that a follower
+	// down for fewer writes catches up from the log and one down longer
+	// gets the snapshot, then the log after it.
+	DefaultSnapshotThreshold = 8192
+	DefaultTrailingLogs      = 10240
+	// DefaultSnapshotsRetained snapshots stay on disk.
+	DefaultSnapshotsRetained = 2
+	// DefaultRPCTimeout bounds one Raft RPC on the wire (a snapshot's
+	// scales with its size).
+	DefaultRPCTimeout = 5 * time.Second
+)
+
+// logCacheSize is how many recent entries a group keeps in memory, so that
+// the leader replicates them to followers without reading the store.
+const logCacheSize = 128
+
+var (
+	// ErrNotLeader: this node does not lead the group; the error names
+	// the leader when one is known.
+	ErrNotLeader = errors.New("replication: not the leader")
+	// ErrLeadershipLost: the leader lost its office while the command was
+	// in flight. The command may or may not commit.
+	ErrLeadershipLost = errors.New("replication: leadership lost; the command may or may not commit")
+)
+
+// FSM is the state machine a Group replicates. Apply, Snapshot and Restore
+// are called from one goroutine, never concurrently.
+type FSM interface {
+	// Apply applies the command committed at index. On the leader, what it
+	// returns is Group.Apply's result (an error value as the error).
+	Apply(index uint64, cmd []byte) any
+	// Snapshot captures the current state. It runs between Applies, so it
+	// must be quick: copy or pin a point-in-time view and return; the
+	// returned snapshot is written out while later commands apply.
+	Snapshot() (Snapshot, error)
+	// Restore replaces the whole state with what a Snapshot wrote (maybe
+	// another node's).
+	Restore(r io.Reader) error
+}
+
+// Snapshot is a point-in-time view of an FSM's state.
+type Snapshot interface {
+	// Write writes the state out.
+	Write(w io.Writer) error
+	// Release is called when the snapshot is done with, written or not.
+	Release()
+}
+
+// Server is a member of a group: its node's mesh id and name.
+type Server struct {
+	ID   string // the node id (mesh.Config.ID): raft's server id
+	Name string // the mesh member name: raft's address
+}
+
+// ServerOf is the Server of a mesh peer.
+func ServerOf(p mesh.Peer) Server { return Server{ID: p.ID, Name: p.Name} }
+
+// GroupConfig configures a group's replica on this node.
+type GroupConfig struct {
+	ID        string     // the group id (ValidGroupID); required
+	Transport *Transport // the node's Raft transport; required
+	// DB is the node's database (OpenDB), shared by all its groups;
+	// required.
+	DB *badger.DB
+	// Dir is the node's replication directory: the group's snapshots go
+	// under Dir/groups/<id>/snapshots. Required.
+	Dir    string
+	FSM    FSM          // required
+	Logger *slog.Logger // default slog.Default()
+
+	// Tuning; zero means the default above.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	SnapshotInterval   time.Duration
+	SnapshotThreshold  uint64
+	TrailingLogs       uint64
+	SnapshotsRetained  int
+	RPCTimeout         time.Duration
+}
+
+func (c *GroupConfig) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	dur := func(d *time.Duration, def time.Duration) {
+		if *d == 0 {
+			*d = def
+		}
+	}
+	dur(&c.HeartbeatTimeout, DefaultHeartbeatTimeout)
+	dur(&c.ElectionTimeout, DefaultElectionTimeout)
+	dur(&c.LeaderLeaseTimeout, DefaultLeaderLeaseTimeout)
+	dur(&c.CommitTimeout, DefaultCommitTimeout)
+	dur(&c.SnapshotInterval, DefaultSnapshotInterval)
+	dur(&c.RPCTimeout, DefaultRPCTimeout)
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = DefaultSnapshotThreshold
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = DefaultTrailingLogs
+	}
+	if c.SnapshotsRetained == 0 {
+		c.SnapshotsRetained = DefaultSnapshotsRetained
+	}
+}
+
+// Group is this node's replica of one Raft group.
+type Group struct {
+	id    string
+	r     *raft.Raft
+	trans *raft.NetworkTransport
+	log   *slog.Logger
+}
+
+// StartGroup starts this node's replica of a group. A replica with state
+// on disk (log, snapshots) resumes from it; a new group needs Bootstrap on
+// one of its nodes.
+func StartGroup(cfg GroupConfig) (*Group, error) {
+	if err := ValidGroupID(cfg.ID); err != nil {
+		return nil, err
+	}
+	switch {
+	case cfg.Transport == nil:
+		return nil, fmt.Errorf("replication: group %q: GroupConfig.Transport is required", cfg.ID)
+	case cfg.DB == nil:
+		return nil, fmt.Errorf("replication: group %q: GroupConfig.DB is required", cfg.ID)
+	case cfg.Dir == "":
+		return nil, fmt.Errorf("replication: group %q: GroupConfig.Dir is required", cfg.ID)
+	case cfg.FSM == nil:
+		return nil, fmt.Errorf("replication: group %q: GroupConfig.FSM is required", cfg.ID)
+	}
+	cfg.setDefaults()
+	log := cfg.Logger.With("group", cfg.ID)
+	local := cfg.Transport.m.Local()
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(local.ID)
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.CommitTimeout = cfg.CommitTimeout
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.TrailingLogs = cfg.TrailingLogs
+	// Concurrent Applies share one log append (and one fsync) anyway:
+	// the leader drains what waits on its apply channel. BatchApplyCh
+	// would buffer that channel, and raft never answers what sits in the
+	// buffer at shutdown: an Apply racing Close would wait forever.
+	rc.BatchApplyCh = false
+	rc.Logger = raftLogger(log, "raft")
+	if err := raft.ValidateConfig(rc); err != nil {
+		return nil, fmt.Errorf("replication: group %q: %w", cfg.ID, err)
+	}
+
+	store, err := raftbadger.New(cfg.DB, raftbadger.GroupPrefix(cfg.ID))
+	if err != nil {
+		return nil, fmt.Errorf("replication: group %q: %w", cfg.ID, err)
+	}
+	logs, err := raft.NewLogCache(logCacheSize, store)
+	if err != nil {
+		return nil, fmt.Errorf("replication: group %q: %w", cfg.ID, err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(cfg.Dir, "groups", cfg.ID), cfg.SnapshotsRetained, raftLogger(log, "snapshots"))
+	if err != nil {
+		return nil, fmt.Errorf("replication: group %q: snapshot store: %w", cfg.ID, err)
+	}
+	layer, err := cfg.Transport.layer(cfg.ID)
+	if err != nil {
+		return nil, err
+	}
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  layer,
+		MaxPool: 3,
+		Timeout: cfg.RPCTimeout,
+		Logger:  raftLogger(log, "raft-net"),
+	})
+	r, err := raft.NewRaft(rc, fsmAdapter{cfg.FSM}, logs, store, snaps, trans)
+	if err != nil {
+		trans.Close()
+		return nil, fmt.Errorf("replication: group %q: %w", cfg.ID, err)
+	}
+	return &Group{id: cfg.ID, r: r, trans: trans, log: log}, nil
+}
+
+// ID is the group's id.
+func (g *Group) ID() string { return g.id }
+
+// Bootstrap makes servers the group's first configuration, all voters. Call
+// it on one node of a new group (the others learn the configuration from
+// the first leader) or on each with the same servers. It fails, wrapping
+// raft.ErrCantBootstrap, when this replica has state already.
+func (g *Group) Bootstrap(servers ...Server) error {
+	var c raft.Configuration
+	for _, s := range servers {
+		c.Servers = append(c.Servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(s.ID), Address: raft.ServerAddress(s.Name)})
+	}
+	if err := g.r.BootstrapCluster(c).Error(); err != nil {
+		return fmt.Errorf("replication: group %q: bootstrap: %w", g.id, err)
+	}
+	return nil
+}
+
+// Apply replicates cmd and applies it, returning what the FSM's Apply
+// returned on this node (an error value comes back as the error). It
+// fails with ErrNotLeader on a follower. When ctx ends first, the error
+// wraps ctx.Err() and the command may still commit.
+func (g *Group) Apply(ctx context.Context, cmd []byte) (any, error) {
+	var timeout time.Duration // raft's bound on queueing the command
+	if dl, ok := ctx.Deadline(); ok {
+		if timeout = time.Until(dl); timeout <= 0 {
+			return nil, fmt.Errorf("replication: group %q: %w", g.id, ctx.Err())
+		}
+	}
+	f := g.r.Apply(cmd, timeout)
+	if ctx.Done() == nil {
+		return g.result(f)
+	}
+	type res struct {
+		v   any
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		v, err := g.result(f)
+		ch <- res{v, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("replication: group %q: %w (the command may still commit)", g.id, ctx.Err())
+	}
+}
+
+func (g *Group) result(f raft.ApplyFuture) (any, error) {
+	if err := f.Error(); err != nil {
+		return nil, g.mapErr(err)
+	}
+	v := f.Response()
+	if err, ok := v.(error); ok {
+		return nil, err
+	}
+	return v, nil
+}
+
+func (g *Group) mapErr(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrNotLeader):
+		if name, _ := g.Leader(); name != "" {
+			return fmt.Errorf("%w of group %q (the leader is %s)", ErrNotLeader, g.id, name)
+		}
+		return fmt.Errorf("%w of group %q (no leader known)", ErrNotLeader, g.id)
+	case errors.Is(err, raft.ErrLeadershipLost):
+		return fmt.Errorf("group %q: %w", g.id, ErrLeadershipLost)
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return fmt.Errorf("replication: group %q: %w", g.id, ErrClosed)
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		return fmt.Errorf("replication: group %q: %w: %w", g.id, context.DeadlineExceeded, err)
+	}
+	return fmt.Errorf("replication: group %q: %w", g.id, err)
+}
+
+// Leader returns the mesh name and node id of the group's leader as this
+// replica knows it; empty when it knows none.
+func (g *Group) Leader() (name, id string) {
+	a, i := g.r.LeaderWithID()
+	return string(a), string(i)
+}
+
+// IsLeader reports whether this replica leads the group.
+func (g *Group) IsLeader() bool { return g.r.State() == raft.Leader }
+
+// Status is a replica's view of its group.
+type Status struct {
+	ID           string
+	State        string // "leader", "follower", "candidate" or "shutdown"
+	Term         uint64
+	LastIndex    uint64 // of the log
+	CommitIndex  uint64
+	AppliedIndex uint64 // applied to the FSM
+	Leader       string // mesh name; "" when unknown
+	LeaderID     string
+}
+
+// Status returns this replica's view of the group.
+func (g *Group) Status() Status {
+	name, id := g.Leader()
+	return Status{
+		ID:           g.id,
+		State:        strings.ToLower(g.r.State().String()),
+		Term:         g.r.CurrentTerm(),
+		LastIndex:    g.r.LastIndex(),
+		CommitIndex:  g.r.CommitIndex(),
+		AppliedIndex: g.r.AppliedIndex(),
+		Leader:       name,
+		LeaderID:     id,
+	}
+}
+
+// Snapshot takes a snapshot now and compacts the log behind it (keeping
+// TrailingLogs entries).
+func (g *Group) Snapshot() error {
+	if err := g.r.Snapshot().Error(); err != nil {
+		return fmt.Errorf("replication: group %q: snapshot: %w", g.id, err)
+	}
+	return nil
+}
+
+// Raft is the underlying raft.Raft, for what Group does not wrap yet
+// (membership changes, leadership transfer, observers).
+func (g *Group) Raft() *raft.Raft { return g.r }
+
+// Close stops this replica: raft, then its streams. Its state stays on
+// disk; the database is the caller's to close, after every group.
+func (g *Group) Close() error {
+	err := g.r.Shutdown().Error()
+	g.trans.CloseStreams()
+	g.trans.Close()
+	if err != nil {
+		return fmt.Errorf("replication: group %q: shutdown: %w", g.id, err)
+	}
+	return nil
+}
+
+// fsmAdapter is the raft.FSM over an FSM.
+type fsmAdapter struct{ f FSM }
+
+func (a fsmAdapter) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand { // raft passes only commands today
+		return nil
+	}
+	return a.f.Apply(l.Index, l.Data)
+}
+
+func (a fsmAdapter) Snapshot() (raft.FSMSnapshot, error) {
+	s, err := a.f.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	return snapAdapter{s}, nil
+}
+
+func (a fsmAdapter) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	return a.f.Restore(rc)
+}
+
+type snapAdapter struct{ s Snapshot }
+
+func (a snapAdapter) Persist(sink raft.SnapshotSink) error {
+	if err := a.s.Write(sink); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (a snapAdapter) Release() { a.s.Release() }

@@ -1,0 +1,56 @@
+package replication
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// raftLogger is an hclog.Logger (what raft logs to) that passes raft's
+// structured messages on to slog. hclog's own output is off: its sink
+// interface sees every message with its key-value pairs, which slog takes
+// as they are.
+func raftLogger(l *slog.Logger, name string) hclog.Logger {
+	il := hclog.NewInterceptLogger(&hclog.LoggerOptions{
+		Name:   name,
+		Level:  hclog.Off,
+		Output: io.Discard,
+	})
+	il.RegisterSink(slogSink{l})
+	return il
+}
+
+type slogSink struct{ l *slog.Logger }
+
+// Accept maps hclog's levels to slog's. raft's INFO (state changes,
+// elections) stays INFO; its TRACE goes to debug.
+func (s slogSink) Accept(name string, level hclog.Level, msg string, args ...any) {
+	var lv slog.Level
+	switch level {
+	case hclog.Trace, hclog.Debug:
+		lv = slog.LevelDebug
+	case hclog.Info, hclog.NoLevel, hclog.DefaultLevel:
+		lv = slog.LevelInfo
+	case hclog.Warn:
+		lv = slog.LevelWarn
+	case hclog.Error:
+		lv = slog.LevelError
+	default:
+		return // hclog.Off
+	}
+	ctx := context.Background()
+	if !s.l.Enabled(ctx, lv) {
+		return
+	}
+	for i, a := range args {
+		if f, ok := a.(hclog.Format); ok && len(f) > 0 { // hclog.Fmt("%+v", x)
+			if format, ok := f[0].(string); ok {
+				args[i] = fmt.Sprintf(format, f[1:]...)
+			}
+		}
+	}
+	s.l.Log(ctx, lv, msg, append(args, "logger", name)...)
+}
