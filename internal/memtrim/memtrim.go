@@ -48,16 +48,56 @@ func Trim(threshold uint64) bool {
 	return true
 }
 
-// Run calls Trim every interval until ctx is done.
+// Run gives memory back every interval until ctx is done, when the
+// process has been quiet (no collection since the last check) and its heap
+// holds more than threshold beyond what it held after the last trim.
+//
+// Excess alone misses the common case: the last collection ran at the
+// peak, while the spike's objects were live, so the live figure it left is
+// the peak and nothing looks in excess; an idle process then runs no
+// collection for minutes. The heap after a forced collection is the true
+// baseline. Waiting for quiet keeps a busy process, which collects often
+// anyway, from being forced to collect every interval.
 func Run(ctx context.Context, interval time.Duration, threshold uint64) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var tr trimmer
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			Trim(threshold)
+			tr.step(threshold)
 		}
 	}
+}
+
+// trimmer is Run's state between checks.
+type trimmer struct {
+	cycles   uint64 // collections seen at the last check
+	baseline uint64 // heap held after the last trim
+}
+
+// step checks once and reports whether it trimmed.
+func (tr *trimmer) step(threshold uint64) bool {
+	held, cycles := heldAndCycles()
+	quiet := cycles == tr.cycles
+	tr.cycles = cycles
+	if !quiet || held <= tr.baseline+threshold {
+		return false
+	}
+	debug.FreeOSMemory()
+	tr.baseline, tr.cycles = heldAndCycles()
+	return true
+}
+
+func heldAndCycles() (held, cycles uint64) {
+	s := []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/gc/cycles/total:gc-cycles"},
+	}
+	metrics.Read(s)
+	return s[0].Value.Uint64() + s[1].Value.Uint64() + s[2].Value.Uint64(), s[3].Value.Uint64()
 }

@@ -1,6 +1,7 @@
 package memtrim
 
 import (
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"testing"
@@ -37,5 +38,37 @@ func TestTrimAfterSpike(t *testing.T) {
 	}
 	if e := Excess(); e > 64<<20 {
 		t.Fatalf("excess after trimming: %d MiB", e>>20)
+	}
+}
+
+var live [][]byte
+
+// The last collection ran while the spike was live, so nothing looks in
+// excess; once the process is quiet, the trimmer still gives the spike
+// back, and only once.
+func TestTrimmerAfterALiveSpike(t *testing.T) {
+	debug.FreeOSMemory()
+	var tr trimmer
+	tr.step(64 << 20) // learn the collection count
+	for range 256 {
+		live = append(live, make([]byte, 1<<20))
+	}
+	runtime.GC() // at the peak: 256 MiB live
+	live = nil
+	if e := Excess(); e > 64<<20 {
+		t.Fatalf("excess %d MiB: the test wants a collection at the peak", e>>20)
+	}
+	if tr.step(64 << 20) {
+		t.Fatal("trimmed right after a collection: the process is not quiet")
+	}
+	before := released()
+	if !tr.step(64 << 20) {
+		t.Fatal("a quiet process holding a dead 256 MiB spike was not trimmed")
+	}
+	if got := released() - before; got < 192<<20 {
+		t.Fatalf("released %d MiB, want ≥ 192", got>>20)
+	}
+	if tr.step(64 << 20) {
+		t.Fatal("trimmed again with nothing new to give back")
 	}
 }
