@@ -34,6 +34,7 @@ bench: build
 	$(GO) build -o bin/bench ./bench
 	bin/bench -only isolate/ -out bench/results.json
 	bin/bench -only mesh/ -out bench/results.json
+	bin/bench -only replication/ -out bench/results.json
 
 soak: build
 	$(GO) build -o bin/bench ./bench
