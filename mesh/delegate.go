@@ -119,7 +119,7 @@ func (m *Mesh) nodeEvent(n *memberlist.Node, gone bool) {
 		if had && (oldBoot != meta.Boot || oldAddr != addr) {
 			// It restarted (or moved): connections to the old process
 			// are dead even if QUIC has not noticed yet.
-			stale, reason = m.connsToLocked(n.Name), "peer restarted"
+			stale, reason = m.connsToLocked(n.Name), reasonRestarted
 		}
 	}
 	if len(stale) > 0 && !m.closed {
@@ -181,3 +181,7 @@ func (w *mlLogWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// reasonRestarted is the close reason of connections to a peer's previous
+// process (Join matches it: memberlist passes errors on as text).
+const reasonRestarted = "peer restarted"

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -443,10 +444,24 @@ func (m *Mesh) Join(addrs []string) (int, error) {
 		return 0, errors.New("mesh: join: no addresses")
 	}
 	n, err := m.ml.Join(addrs)
+	// A node that restarts on its old address may find its join's own
+	// connection closed by a peer that just learned of the restart and
+	// drops every connection to the old process. The peer knows the new
+	// one by then: asking again succeeds.
+	for try := 0; err != nil && try < 2 && peerGone(err); try++ {
+		n, err = m.ml.Join(addrs)
+	}
 	if err != nil {
 		return n, fmt.Errorf("mesh: join: %w", err)
 	}
 	return n, nil
+}
+
+// peerGone reports whether err is a connection a peer closed because it
+// learned we restarted. memberlist flattens its join errors to text
+// ("failed to join ...: %v"), so the reason we close with is matched.
+func peerGone(err error) bool {
+	return strings.Contains(err.Error(), reasonRestarted)
 }
 
 // SetLoad sets the load this node gossips. It is cheap; changes reach the
