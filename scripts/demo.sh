@@ -28,6 +28,9 @@ wait
 
 bold "The embedded runtime, no mesh involved:"
 step "$bin" run examples/hello.ts
+bold "with a KV namespace kept on disk (.warren/state/kv): the count goes on across runs"
+step "$bin" run --kv VISITS=visits examples/counter.js
+step "$bin" run --kv VISITS=visits examples/counter.js
 
 cat <<EOT
 
