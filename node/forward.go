@@ -112,7 +112,7 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 	if !withCode {
 		fr.Code, fr.CodeRef = nil, hex.EncodeToString(raw.key[:])
 	}
-	body, err := json.Marshal(&fr)
+	body, err := encodeForward(&fr)
 	if err != nil {
 		return internalError(fmt.Sprintf("encoding the invocation for %s: %v", peer, err)), true, false
 	}
@@ -200,6 +200,32 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 			defer n.remote.Add(-1)
 		}
 	}
+}
+
+// encodeForward encodes a forwarded invocation's frame as json.Marshal
+// does, but for the code object, which goes verbatim: json.Marshal would
+// compact it and escape its <, > and &, at a cost that grows with the code,
+// and the peer would cache it under the hash of those other bytes, which
+// a later codeRef (the hash of the code as received) would never name.
+func encodeForward(fr *RunRequest) ([]byte, error) {
+	code := fr.Code
+	if len(code) == 0 || !json.Valid(code) {
+		return json.Marshal(fr)
+	}
+	rest := *fr
+	rest.Code = nil
+	tail, err := json.Marshal(&rest)
+	if err != nil {
+		return nil, err
+	}
+	// tail is an object, "{}" at least; "code" is the first field.
+	const head = `{"code":`
+	b := make([]byte, 0, len(head)+len(code)+len(tail))
+	b = append(append(b, head...), code...)
+	if len(tail) > 2 {
+		b = append(b, ',')
+	}
+	return append(b, tail[1:]...), nil
 }
 
 // errPeerProtocol marks a peer that answered what the protocol does not
