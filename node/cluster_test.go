@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -467,8 +468,17 @@ func TestCodeByReference(t *testing.T) {
 	for i := 0; src.Len() < 4*inlineCode; i++ {
 		fmt.Fprintf(&src, "export const v%d = %q;\n", i, strings.Repeat("x", 60))
 	}
-	src.WriteString(`export default { fetch() { return new Response(v1) } }`)
-	big := &RunRequest{Code: code(src.String())}
+	src.WriteString(`export default { fetch() { return new Response(v1 && 1 < 2 ? v1 : "") } }`)
+	// As a client other than Go's encoder sends it: indented, with <
+	// and & as they are (the hash names these bytes).
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(&isolate.Code{MainModule: "main.js", Modules: map[string]*isolate.Module{"main.js": {Kind: isolate.ModuleESM, Source: src.String()}}}); err != nil {
+		t.Fatal(err)
+	}
+	big := &RunRequest{Code: bytes.TrimSpace(buf.Bytes())}
 	received := func() uint64 { return c.fabric.ReceivedBytes("r2") }
 	var got []uint64
 	for i := range 3 {

@@ -3,6 +3,7 @@ package node
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -75,6 +76,14 @@ const (
 	finWait = 100 * time.Millisecond
 )
 
+// oneWrite is the largest frame a caller sends in a single write.
+const oneWrite = 64 << 10
+
+// fwdReadBuf sizes the buffered readers of a forwarded invocation's stream:
+// they read single bytes and frame headers, and a frame's body bigger than
+// the buffer is read past it, straight into the frame.
+const fwdReadBuf = 512
+
 // maxForwardFrame caps a forwarded frame (the code object, the request, the result).
 const maxForwardFrame = MaxRunBody
 
@@ -112,16 +121,24 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 	if !withCode {
 		fr.Code, fr.CodeRef = nil, hex.EncodeToString(raw.key[:])
 	}
-	body, err := json.Marshal(&fr)
+	body, err := encodeForward(&fr)
 	if err != nil {
 		return internalError(fmt.Sprintf("encoding the invocation for %s: %v", peer, err)), true, false
 	}
-	if err := writeFrame(s, body); err != nil {
+	// One write, so that the frame leaves in one packet (a write of its
+	// own would send the length ahead of the body).
+	if len(body) <= oneWrite {
+		body = appendFrame(make([]byte, 0, binary.MaxVarintLen64+len(body)), body)
+		_, err = s.Write(body)
+	} else {
+		err = writeFrame(s, body)
+	}
+	if err != nil {
 		n.log.Debug("forward: send", "peer", peer, "err", err)
 		s.Abort()
 		return nil, false, false
 	}
-	r := bufio.NewReader(s)
+	r := bufio.NewReaderSize(s, fwdReadBuf)
 	// A big code object takes the peer a while to read and decode before
 	// it can answer: allow for it at a slow 8 MB/s.
 	if least := time.Now().Add(wait + minAnswer); answerBy.Before(least) {
@@ -202,6 +219,32 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 	}
 }
 
+// encodeForward encodes a forwarded invocation's frame as json.Marshal
+// does, but for the code object, which goes verbatim: json.Marshal would
+// compact it and escape its <, > and &, at a cost that grows with the code,
+// and the peer would cache it under the hash of those other bytes, which
+// a later codeRef (the hash of the code as received) would never name.
+func encodeForward(fr *RunRequest) ([]byte, error) {
+	code := fr.Code
+	if len(code) == 0 || !json.Valid(code) {
+		return json.Marshal(fr)
+	}
+	rest := *fr
+	rest.Code = nil
+	tail, err := json.Marshal(&rest)
+	if err != nil {
+		return nil, err
+	}
+	// tail is an object, "{}" at least; "code" is the first field.
+	const head = `{"code":`
+	b := make([]byte, 0, len(head)+len(code)+len(tail))
+	b = append(append(b, head...), code...)
+	if len(tail) > 2 {
+		b = append(b, ',')
+	}
+	return append(b, tail[1:]...), nil
+}
+
 // errPeerProtocol marks a peer that answered what the protocol does not
 // allow (as opposed to a lost connection).
 var errPeerProtocol = errors.New("it broke the forwarding protocol")
@@ -209,7 +252,7 @@ var errPeerProtocol = errors.New("it broke the forwarding protocol")
 // serveForward runs an invocation a peer forwarded, here or not at all: a
 // forwarded invocation is never forwarded again.
 func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
-	r := bufio.NewReader(s)
+	r := bufio.NewReaderSize(s, fwdReadBuf)
 	body, err := readFrame(r)
 	if err != nil {
 		return
