@@ -212,7 +212,9 @@ func TestSpillToNearest(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			results <- n1.Run(ctx, sleepReq(1500))
+			// Long enough that the first still runs when the last is
+			// placed, on a loaded machine too.
+			results <- n1.Run(ctx, sleepReq(4000))
 		}()
 		// Wait until the call occupies its node before sending the next.
 		waitFor(t, 5*time.Second, "slot taken on "+want, func() bool {
