@@ -451,7 +451,7 @@ func TestForwardedCancel(t *testing.T) {
 	if r.Outcome != isolate.OutcomeCanceled || strings.Join(r.Telemetry.Hops, ">") != "c1>c2" {
 		t.Errorf("canceled forwarded call: %s %q hops %v", r.Outcome, r.Error, r.Telemetry.Hops)
 	}
-	took := waitFor(t, 5*time.Second, "c2 frees its slot", func() bool { return len(c2.slots) == 0 && c2.running.Load() == 0 })
+	took := waitFor(t, 15*time.Second, "c2 frees its slot", func() bool { return len(c2.slots) == 0 && c2.running.Load() == 0 })
 	t.Logf("c2 freed its slot %v after the cancel", took)
 }
 
