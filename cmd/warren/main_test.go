@@ -258,17 +258,6 @@ func TestTestnetCommands(t *testing.T) {
 	}
 }
 
-// TestNodeMaxWall: a node refuses a --max-wall-ms past the runtime's 15 min.
-func TestNodeMaxWall(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	_, errOut, code := warren(t, "node", "--max-wall-ms", "900001", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0")
-	if code == 0 || !strings.Contains(errOut, "900001") || !strings.Contains(errOut, "900000") {
-		t.Errorf("node --max-wall-ms 900001: %d %q", code, errOut)
-	}
-}
-
 // echoWorker writes a Worker that answers its request's URL, content-type
 // and body, one per line, and returns its path.
 func echoWorker(t *testing.T) string {
@@ -360,15 +349,20 @@ func TestTestnetHelp(t *testing.T) {
 	}
 }
 
-// TestNodeMaxMemory: --max-memory-mb reaches the node, which refuses one
-// past the runtime's 4096 MiB.
-func TestNodeMaxMemory(t *testing.T) {
+// TestNodeCeilings: --max-wall-ms and --max-memory-mb reach the node,
+// which refuses one past what the runtime allows (15 min, 4096 MiB).
+func TestNodeCeilings(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	_, errOut, code := warren(t, "node", "--max-memory-mb", "4097", "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0")
-	if code == 0 || !strings.Contains(errOut, "4097") || !strings.Contains(errOut, "4096") {
-		t.Errorf("node --max-memory-mb 4097: %d %q", code, errOut)
+	for _, tc := range []struct{ flag, value, max string }{
+		{"--max-wall-ms", "900001", "900000"},
+		{"--max-memory-mb", "4097", "4096"},
+	} {
+		_, errOut, code := warren(t, "node", tc.flag, tc.value, "--data", t.TempDir(), "--listen", "127.0.0.1:0", "--api", "127.0.0.1:0")
+		if code == 0 || !strings.Contains(errOut, tc.value) || !strings.Contains(errOut, tc.max) {
+			t.Errorf("node %s %s: %d %q", tc.flag, tc.value, code, errOut)
+		}
 	}
 }
 

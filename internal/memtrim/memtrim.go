@@ -14,23 +14,25 @@ import (
 	"time"
 )
 
-var names = []string{
-	"/memory/classes/heap/objects:bytes", // live and not yet swept dead objects
-	"/memory/classes/heap/unused:bytes",
-	"/memory/classes/heap/free:bytes", // free spans not yet returned
-	"/gc/heap/live:bytes",             // live heap as of the last collection
+// heap reads the heap the process holds (live and not yet swept dead
+// objects, unused parts of spans, free spans not yet returned), its live
+// heap as of the last collection, and the number of collections so far.
+func heap() (held, live, cycles uint64) {
+	s := []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/gc/heap/live:bytes"},
+		{Name: "/gc/cycles/total:gc-cycles"},
+	}
+	metrics.Read(s)
+	return s[0].Value.Uint64() + s[1].Value.Uint64() + s[2].Value.Uint64(), s[3].Value.Uint64(), s[4].Value.Uint64()
 }
 
 // Excess is the heap memory the process holds beyond its live data: dead
 // objects, unused parts of spans and free spans not returned to the OS.
 func Excess() uint64 {
-	s := make([]metrics.Sample, len(names))
-	for i, n := range names {
-		s[i].Name = n
-	}
-	metrics.Read(s)
-	held := s[0].Value.Uint64() + s[1].Value.Uint64() + s[2].Value.Uint64()
-	live := s[3].Value.Uint64()
+	held, live, _ := heap()
 	if held <= live {
 		return 0
 	}
@@ -80,24 +82,13 @@ type trimmer struct {
 
 // step checks once and reports whether it trimmed.
 func (tr *trimmer) step(threshold uint64) bool {
-	held, cycles := heldAndCycles()
+	held, _, cycles := heap()
 	quiet := cycles == tr.cycles
 	tr.cycles = cycles
 	if !quiet || held <= tr.baseline+threshold {
 		return false
 	}
 	debug.FreeOSMemory()
-	tr.baseline, tr.cycles = heldAndCycles()
+	tr.baseline, _, tr.cycles = heap()
 	return true
-}
-
-func heldAndCycles() (held, cycles uint64) {
-	s := []metrics.Sample{
-		{Name: "/memory/classes/heap/objects:bytes"},
-		{Name: "/memory/classes/heap/unused:bytes"},
-		{Name: "/memory/classes/heap/free:bytes"},
-		{Name: "/gc/cycles/total:gc-cycles"},
-	}
-	metrics.Read(s)
-	return s[0].Value.Uint64() + s[1].Value.Uint64() + s[2].Value.Uint64(), s[3].Value.Uint64()
 }
