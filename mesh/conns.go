@@ -288,9 +288,9 @@ func (m *Mesh) connTo(ctx context.Context, name string) (*meshConn, error) {
 			m.mu.Unlock()
 			return nil, fmt.Errorf("%w: %q", ErrUnknownPeer, name)
 		}
-		if e.state == StateDead || e.state == StateLeft {
+		if st := e.state; st == StateDead || st == StateLeft {
 			m.mu.Unlock()
-			return nil, fmt.Errorf("%w: %s is %s", ErrPeerDown, name, e.state)
+			return nil, fmt.Errorf("%w: %s is %s", ErrPeerDown, name, st)
 		}
 		addr = e.addr
 	}
