@@ -115,7 +115,7 @@ type localKV struct {
 }
 
 func (n *localKV) Get(ctx context.Context, key string) (*isolate.KVEntry, error) {
-	v, err := n.kv.GetWithMetadata(ctx, n.ns, key)
+	v, err := n.kv.GetWithMetadata(ctx, n.ns, key, replication.Strong)
 	if errors.Is(err, replication.ErrKVNotFound) {
 		return nil, nil // null in the Worker, as in Workers KV
 	}
@@ -139,7 +139,7 @@ func (n *localKV) Delete(ctx context.Context, key string) error {
 }
 
 func (n *localKV) List(ctx context.Context, opts isolate.KVListOptions) (*isolate.KVList, error) {
-	res, err := n.kv.List(ctx, n.ns, replication.KVListOptions(opts))
+	res, err := n.kv.List(ctx, n.ns, replication.KVListOptions(opts), replication.Strong)
 	if err != nil {
 		return nil, guestKVError(err)
 	}

@@ -211,13 +211,14 @@ func (l *LocalKV) apply(cmd []byte) (kvsm.Result, error) {
 // (absent or expired), ErrKVInvalid (a bad namespace or key), ErrKVStorage
 // or ErrKVClosed.
 func (l *LocalKV) Get(ctx context.Context, ns, key string) ([]byte, error) {
-	v, err := l.GetWithMetadata(ctx, ns, key)
+	v, err := l.GetWithMetadata(ctx, ns, key, Strong)
 	return v.Value, err
 }
 
 // GetWithMetadata returns the value of key in namespace ns with its
-// metadata and expiration. Errors are those of Get.
-func (l *LocalKV) GetWithMetadata(ctx context.Context, ns, key string) (KVValue, error) {
+// metadata and expiration. Errors are those of Get. A local store has one
+// copy, so every read is both strong and eventual.
+func (l *LocalKV) GetWithMetadata(ctx context.Context, ns, key string, _ Consistency) (KVValue, error) {
 	if err := l.acquire(ctx); err != nil {
 		return KVValue{}, err
 	}
@@ -269,7 +270,7 @@ func (l *LocalKV) Delete(ctx context.Context, ns, key string) error {
 // hold fewer keys than the limit and still not be the last. Errors wrap
 // ErrKVInvalid (a bad namespace, limit or cursor), ErrKVStorage or
 // ErrKVClosed.
-func (l *LocalKV) List(ctx context.Context, ns string, opts KVListOptions) (KVListResult, error) {
+func (l *LocalKV) List(ctx context.Context, ns string, opts KVListOptions, _ Consistency) (KVListResult, error) {
 	if err := l.acquire(ctx); err != nil {
 		return KVListResult{}, err
 	}
@@ -356,3 +357,4 @@ func (l *LocalKV) Close() error {
 // ValidateKVNamespace checks a KV namespace name: 1 to 64 bytes of
 // [A-Za-z0-9_.-], and not "." or "..". The error wraps ErrKVInvalid.
 func ValidateKVNamespace(ns string) error { return kvsm.ValidateNamespace(ns) }
+var _ KV = (*LocalKV)(nil)

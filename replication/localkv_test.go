@@ -70,11 +70,11 @@ func TestLocalKVSemantics(t *testing.T) {
 	if err := l.Put(ctx, "ns", "b", []byte{}, KVPutOptions{ExpirationTTL: 3600}); err != nil {
 		t.Fatal(err)
 	}
-	v, err := l.GetWithMetadata(ctx, "ns", "b")
+	v, err := l.GetWithMetadata(ctx, "ns", "b", Strong)
 	if err != nil || v.Value == nil || len(v.Value) != 0 || v.Metadata != nil || v.Expiration < before+3600 || v.Expiration > time.Now().Unix()+3600 {
 		t.Fatalf("GetWithMetadata(b) = %+v, %v", v, err)
 	}
-	if v, err := l.GetWithMetadata(ctx, "ns", "a"); err != nil || string(v.Metadata) != `{"n":1}` || v.Expiration != 0 {
+	if v, err := l.GetWithMetadata(ctx, "ns", "a", Strong); err != nil || string(v.Metadata) != `{"n":1}` || v.Expiration != 0 {
 		t.Fatalf("GetWithMetadata(a) = %+v, %v", v, err)
 	}
 	// Namespaces are separate.
@@ -108,8 +108,8 @@ func TestLocalKVSemantics(t *testing.T) {
 		{"bad namespace", l.Put(ctx, "n/s", "k", []byte("x"), KVPutOptions{}), http.StatusBadRequest},
 		{"delete long key", l.Delete(ctx, "ns", long), http.StatusRequestURITooLong},
 		{"get long key", func() error { _, err := l.Get(ctx, "ns", long); return err }(), http.StatusRequestURITooLong},
-		{"list limit", func() error { _, err := l.List(ctx, "ns", KVListOptions{Limit: 1001}); return err }(), http.StatusBadRequest},
-		{"list cursor", func() error { _, err := l.List(ctx, "ns", KVListOptions{Cursor: "nope"}); return err }(), http.StatusBadRequest},
+		{"list limit", func() error { _, err := l.List(ctx, "ns", KVListOptions{Limit: 1001}, Strong); return err }(), http.StatusBadRequest},
+		{"list cursor", func() error { _, err := l.List(ctx, "ns", KVListOptions{Cursor: "nope"}, Strong); return err }(), http.StatusBadRequest},
 	} {
 		var ie *KVInvalidError
 		if !errors.Is(c.err, ErrKVInvalid) || !errors.As(c.err, &ie) || ie.Status != c.status {
@@ -150,7 +150,7 @@ func TestLocalKVList(t *testing.T) {
 	var got []string
 	opts := KVListOptions{Prefix: "user:", Limit: 10}
 	for pages := 1; ; pages++ {
-		res, err := l.List(ctx, "ns", opts)
+		res, err := l.List(ctx, "ns", opts, Strong)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -175,11 +175,11 @@ func TestLocalKVList(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("listed %q, want %q", got, want)
 	}
-	res, err := l.List(ctx, "ns", KVListOptions{})
+	res, err := l.List(ctx, "ns", KVListOptions{}, Strong)
 	if err != nil || len(res.Keys) != 28 || !res.ListComplete || res.Keys[0].Name != "admin" || res.Keys[27].Name != "v" {
 		t.Errorf("List() = %d keys %v, %v", len(res.Keys), res.ListComplete, err)
 	}
-	if res, err := l.List(ctx, "empty", KVListOptions{}); err != nil || res.Keys == nil || len(res.Keys) != 0 || !res.ListComplete {
+	if res, err := l.List(ctx, "empty", KVListOptions{}, Strong); err != nil || res.Keys == nil || len(res.Keys) != 0 || !res.ListComplete {
 		t.Errorf("List of an empty namespace = %+v, %v", res, err)
 	}
 }
@@ -256,7 +256,7 @@ func TestLocalKVExpire(t *testing.T) {
 		t.Fatalf("the pass at open removed %d keys", n)
 	}
 	count := func() int {
-		res, err := l.List(ctx, "ns", KVListOptions{})
+		res, err := l.List(ctx, "ns", KVListOptions{}, Strong)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -326,7 +326,7 @@ func TestLocalKVConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	res, err := l.List(ctx, "ns", KVListOptions{})
+	res, err := l.List(ctx, "ns", KVListOptions{}, Strong)
 	if err != nil || len(res.Keys) != writers*each {
 		t.Fatalf("List: %d keys, %v", len(res.Keys), err)
 	}
