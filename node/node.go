@@ -17,6 +17,7 @@ import (
 	"github.com/warrenmesh/warren/isolate"
 	"github.com/warrenmesh/warren/mesh"
 	"github.com/warrenmesh/warren/policy"
+	"github.com/warrenmesh/warren/replication"
 )
 
 // Defaults of a node's configuration.
@@ -122,6 +123,12 @@ type Config struct {
 	// Host replaces the node's egress and bindings (for embedding, and for
 	// tests that watch a guest's effects). Default: no egress granted.
 	Host isolate.Host
+	// KV replaces the node's replicated KV store (tests that exercise the
+	// API against a local store). Default: the mesh's Raft groups.
+	KV replication.KV
+	// Groups replaces what GET /v1/groups reports (default: the mesh's
+	// Raft groups).
+	Groups replication.Groups
 }
 
 // Node is one running warren node: the isolate runtime, the mesh, and the
@@ -145,6 +152,10 @@ type Node struct {
 	codes  *codeCache  // decoded code objects by JSON hash
 	bodies *byteBudget // for API request bodies
 	share  *shares     // what each client holds of the slots and queue
+	// kv is the KV store behind the API and bindings, groups the status of
+	// its Raft groups; nil when the node has none.
+	kv     replication.KV
+	groups replication.Groups
 	// running counts the invocations running here (a slot can also be
 	// held by a forwarded one awaiting its go-ahead).
 	running atomic.Int64
@@ -236,6 +247,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.host == nil {
 		n.host = NewEgress(policy.Egress{})
 	}
+	n.kv, n.groups = cfg.KV, cfg.Groups
 	n.codes = newCodeCache()
 	n.bodies = newByteBudget(cfg.BodyBudget, cfg.ClientBodyBudget)
 	n.share = newShares(cfg.ClientSlots, cfg.ClientQueued)
