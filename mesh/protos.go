@@ -24,6 +24,11 @@ const (
 	// node; a stream names its group after the version byte (package
 	// replication).
 	ProtoRaft byte = 33
+	// ProtoRepl carries replication's requests between nodes: KV
+	// operations sent to a group's leader, group status, the meta
+	// group's view, and placement's orders (package replication). One
+	// request and one response per stream.
+	ProtoRepl byte = 34
 )
 
 // Current versions of the protocols above.
@@ -34,6 +39,8 @@ const (
 	// ProtoRaftVersion is the version of the Raft stream header
 	// (replication).
 	ProtoRaftVersion byte = 1
+	// ProtoReplVersion is the version of replication's request frames.
+	ProtoReplVersion byte = 1
 )
 
 // ProtoName names a protocol byte for logs and errors: "invoke", "raft",
@@ -46,6 +53,8 @@ func ProtoName(proto byte) string {
 		return "invoke"
 	case ProtoRaft:
 		return "raft"
+	case ProtoRepl:
+		return "repl"
 	}
 	return fmt.Sprintf("protocol %d", proto)
 }

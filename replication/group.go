@@ -104,6 +104,11 @@ type GroupConfig struct {
 	Dir    string
 	FSM    FSM          // required
 	Logger *slog.Logger // default slog.Default()
+	// PersistentFSM says the FSM keeps its state on disk, synced, and
+	// resumes from it (it skips entries it applied before): a restart
+	// does not restore the last snapshot into it, and raft replays only
+	// the log after that snapshot.
+	PersistentFSM bool
 
 	// Tuning; zero means the default above.
 	HeartbeatTimeout   time.Duration
@@ -186,6 +191,7 @@ func StartGroup(cfg GroupConfig) (*Group, error) {
 	// would buffer that channel, and raft never answers what sits in the
 	// buffer at shutdown: an Apply racing Close would wait forever.
 	rc.BatchApplyCh = false
+	rc.NoSnapshotRestoreOnStart = cfg.PersistentFSM
 	rc.Logger = raftLogger(log, "raft")
 	if err := raft.ValidateConfig(rc); err != nil {
 		return nil, fmt.Errorf("replication: group %q: %w", cfg.ID, err)

@@ -57,6 +57,10 @@ type cluster struct {
 	t      testing.TB
 	fabric *testnet.Fabric
 	udp    bool // real loopback sockets instead of the fabric (benchmarks)
+	// kv starts a Cluster on each node (the first founds it), tuned by
+	// tune.
+	kv   bool
+	tune func(*ClusterConfig)
 	dir    string
 	nodes  []*testNode
 }
@@ -68,6 +72,7 @@ type testNode struct {
 	db            *badger.DB
 	groups        map[string]*Group
 	fsms          map[string]*kvFSM
+	cl            *Cluster
 	up            bool
 }
 
@@ -78,7 +83,13 @@ func newCluster(t testing.TB, n int) *cluster { return newClusterOn(t, n, false)
 // benchmarks must not count.
 func newClusterOn(t testing.TB, n int, udp bool) *cluster {
 	t.Helper()
-	c := &cluster{t: t, fabric: testnet.NewFabric(1), udp: udp, dir: t.TempDir()}
+	return newClusterWith(t, n, &cluster{udp: udp})
+}
+
+// newClusterWith starts n nodes as c describes.
+func newClusterWith(t testing.TB, n int, c *cluster) *cluster {
+	t.Helper()
+	c.t, c.fabric, c.dir = t, testnet.NewFabric(1), t.TempDir()
 	for i := range n {
 		nd := &testNode{name: fmt.Sprintf("n%d", i), id: fmt.Sprintf("id-%d", i)}
 		nd.dir = filepath.Join(c.dir, nd.name)
@@ -125,6 +136,18 @@ func (c *cluster) start(nd *testNode) {
 		c.t.Fatal(err)
 	}
 	nd.groups, nd.fsms, nd.up = map[string]*Group{}, map[string]*kvFSM{}, true
+	if c.kv {
+		cc := ClusterConfig{
+			Mesh: nd.m, Transport: nd.tr, DB: nd.db, Dir: nd.dir,
+			Logger: testLogger().With("node", nd.name), Bootstrap: nd == c.nodes[0],
+		}
+		if c.tune != nil {
+			c.tune(&cc)
+		}
+		if nd.cl, err = StartCluster(cc); err != nil {
+			c.t.Fatal(err)
+		}
+	}
 	var others []string
 	for _, o := range c.nodes {
 		if o != nd && o.up {
@@ -144,6 +167,10 @@ func (c *cluster) stop(nd *testNode) {
 		return
 	}
 	nd.up = false
+	if nd.cl != nil {
+		nd.cl.Close()
+		nd.cl = nil
+	}
 	for _, g := range nd.groups {
 		g.Close()
 	}

@@ -357,4 +357,5 @@ func (l *LocalKV) Close() error {
 // ValidateKVNamespace checks a KV namespace name: 1 to 64 bytes of
 // [A-Za-z0-9_.-], and not "." or "..". The error wraps ErrKVInvalid.
 func ValidateKVNamespace(ns string) error { return kvsm.ValidateNamespace(ns) }
+
 var _ KV = (*LocalKV)(nil)

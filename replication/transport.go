@@ -70,6 +70,18 @@ type Transport struct {
 
 	mu     sync.Mutex
 	groups map[string]*streamLayer
+	// unknown, when set, is asked to start a group that a peer's stream
+	// names and this node does not run; it reports whether it did.
+	unknown func(group string) bool
+}
+
+// onUnknownGroup sets the hook that may start a group a peer's stream names
+// (a leader adding this node to a group reaches it before the node learns
+// of the change from the meta group).
+func (t *Transport) onUnknownGroup(f func(group string) bool) {
+	t.mu.Lock()
+	t.unknown = f
+	t.mu.Unlock()
 }
 
 // NewTransport registers the Raft protocol handler on m. logger nil means
@@ -133,8 +145,13 @@ func (t *Transport) serve(from mesh.Peer, s *mesh.Stream) {
 	group := string(gb)
 
 	t.mu.Lock()
-	l := t.groups[group]
+	l, unknown := t.groups[group], t.unknown
 	t.mu.Unlock()
+	if l == nil && unknown != nil && unknown(group) {
+		t.mu.Lock()
+		l = t.groups[group]
+		t.mu.Unlock()
+	}
 	if l == nil {
 		t.log.Debug("raft stream for an unknown group", "group", group, "from", from.Name)
 		refuse(s, statusNoGroup, fmt.Sprintf("no such group on %s", t.m.Name()))

@@ -241,3 +241,15 @@ func decodeCursor(c, prefix string) ([]byte, error) {
 	}
 	return last, nil
 }
+
+// CursorAfter is the cursor of a list with prefix that resumes after key:
+// what a page ending at key returns. Lists merged from several groups'
+// pages use it to resume after the merged page.
+func CursorAfter(prefix, key string) string { return encodeCursor(prefix, []byte(key)) }
+
+// CursorKey returns the key a cursor of a list with prefix resumes after.
+// Errors wrap ErrInvalid.
+func CursorKey(cursor, prefix string) (string, error) {
+	k, err := decodeCursor(cursor, prefix)
+	return string(k), err
+}

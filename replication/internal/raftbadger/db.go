@@ -13,8 +13,10 @@ import (
 // Small-memory settings. badger's defaults reserve about 86 MB of Go heap
 // per database (64 MB memtables ×5, a 256 MB block cache filled on use); a
 // node keeps one database for all its groups, and most nodes are small.
+// The memtables are 16 MiB because a batch (15 % of one) must hold the
+// largest single entry of the KV state machine, about 2 MiB.
 const (
-	memTableSize   = 4 << 20
+	memTableSize   = 16 << 20
 	numMemtables   = 2
 	blockCacheSize = 8 << 20
 	// valueThreshold: larger values go to the value log. badger refuses

@@ -1,0 +1,522 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/hashicorp/raft"
+
+	"github.com/warrenmesh/warren/mesh"
+	"github.com/warrenmesh/warren/replication/internal/kvsm"
+	"github.com/warrenmesh/warren/replication/internal/raftbadger"
+	"github.com/warrenmesh/warren/replication/placement"
+)
+
+// Timing of a cluster's background work.
+const (
+	// reconcileEvery is how often a node compares the groups it runs with
+	// the view, and the meta leader plans placement.
+	reconcileEvery = 500 * time.Millisecond
+	// viewEvery is how often a node outside the meta group asks a meta
+	// member for the view.
+	viewEvery = 2 * time.Second
+	// dropAfter is how long a replica must be missing from the view
+	// before the node asks its leader whether to delete it.
+	dropAfter = time.Minute
+	// DefaultSettle is how long a new meta leader waits before it creates
+	// the data groups, so that nodes started together all get replicas
+	// at once rather than by moves.
+	DefaultSettle = 2 * time.Second
+	// expireEvery is how often a data group's leader removes expired keys.
+	expireEvery = time.Minute
+	// caughtUpSlack: a nonvoter this close to the leader's commit index
+	// is promoted.
+	caughtUpSlack = 64
+	// changeTimeout bounds one membership change.
+	changeTimeout = 20 * time.Second
+)
+
+// ClusterConfig configures a node's part in the mesh's replication.
+type ClusterConfig struct {
+	Mesh      *mesh.Mesh // required
+	Transport *Transport // the node's Raft transport (NewTransport); required
+	DB        *badger.DB // the node's database (OpenDB); required
+	// Dir holds the groups' snapshots and the node's marker of having
+	// joined a cluster; required.
+	Dir    string
+	Logger *slog.Logger // default slog.Default()
+	// Bootstrap lets this node found the cluster: if it has never held a
+	// replica, it starts the meta group with itself as its one voter.
+	// Set it on the mesh's first node (a node started without --join).
+	Bootstrap bool
+	// Grace is how long a dead node keeps its replicas before they are
+	// rebuilt elsewhere (default placement.DefaultGrace).
+	Grace time.Duration
+	// Settle is how long a new meta leader waits before creating data
+	// groups (default DefaultSettle).
+	Settle time.Duration
+	// Tune adjusts each group's configuration (tests shorten timeouts).
+	Tune func(*GroupConfig)
+}
+
+// Cluster is a node's part in replication: its replicas of the meta group
+// and of data groups, the view of where every group lives, the routing of
+// KV operations to the leaders of their groups, and, while this node
+// leads the meta group, placement. It implements KV and Groups.
+type Cluster struct {
+	cfg   ClusterConfig
+	m     *mesh.Mesh
+	log   *slog.Logger
+	slots placement.SlotMap
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	kick   chan struct{}
+
+	mu       sync.Mutex
+	closed   bool
+	replicas map[placement.GroupID]*replica
+	hints    map[placement.GroupID]string // leaders learned from answers
+	view     *metaView                    // the newest view known
+	absent   map[placement.GroupID]time.Time
+	dropping map[placement.GroupID]bool
+
+	// Placement, while this node leads the meta group; only the loop
+	// goroutine touches leaderTerm and leaderSince.
+	pmu         sync.Mutex
+	pending     map[placement.GroupID]placement.Change
+	leaderTerm  uint64
+	leaderSince time.Time
+	viewAsked   time.Time
+}
+
+// replica is this node's replica of one group.
+type replica struct {
+	id   placement.GroupID
+	g    *Group
+	kv   *kvsm.Store // data groups
+	meta *metaFSM    // the meta group
+	// readyTerm is the term in which this replica, as leader, applied a
+	// barrier: from then on its state machine holds every write
+	// acknowledged before, and a read needs only VerifyLeader.
+	readyTerm  atomic.Uint64
+	lastExpire time.Time
+}
+
+// StartCluster starts the node's replication: the replicas it has on disk,
+// the meta group if cfg.Bootstrap finds a node that never held one, and
+// the background work. Call it after NewTransport and before the mesh
+// joins others.
+func StartCluster(cfg ClusterConfig) (*Cluster, error) {
+	switch {
+	case cfg.Mesh == nil, cfg.Transport == nil, cfg.DB == nil, cfg.Dir == "":
+		return nil, errors.New("replication: ClusterConfig needs Mesh, Transport, DB and Dir")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Settle <= 0 {
+		cfg.Settle = DefaultSettle
+	}
+	c := &Cluster{
+		cfg: cfg, m: cfg.Mesh, log: cfg.Logger.With("component", "replication"),
+		slots:    placement.NewSlotMap(placement.DefaultGroups),
+		kick:     make(chan struct{}, 1),
+		replicas: map[placement.GroupID]*replica{},
+		hints:    map[placement.GroupID]string{},
+		absent:   map[placement.GroupID]time.Time{},
+		dropping: map[placement.GroupID]bool{},
+		pending:  map[placement.GroupID]placement.Change{},
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if err := os.MkdirAll(filepath.Join(cfg.Dir, "groups"), 0o700); err != nil {
+		return nil, fmt.Errorf("replication: %w", err)
+	}
+	founded := c.hasMarker()
+	ents, err := os.ReadDir(filepath.Join(cfg.Dir, "groups"))
+	if err != nil {
+		return nil, fmt.Errorf("replication: %w", err)
+	}
+	for _, e := range ents {
+		if gid, ok := parseGroupID(e.Name()); ok && e.IsDir() {
+			if _, err := c.ensure(gid); err != nil {
+				c.closeAll()
+				return nil, err
+			}
+		}
+	}
+	if cfg.Bootstrap && !founded {
+		r, err := c.ensure(placement.Meta)
+		if err != nil {
+			c.closeAll()
+			return nil, err
+		}
+		local := c.m.Local()
+		if err := r.g.Bootstrap(Server{ID: local.ID, Name: local.Name}); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			c.closeAll()
+			return nil, err
+		}
+		c.log.Info("founded the cluster: this node holds the meta group")
+	}
+	cfg.Mesh.Handle(mesh.ProtoRepl, c.serve)
+	cfg.Transport.onUnknownGroup(c.startUnknown)
+	c.wg.Add(1)
+	go c.loop()
+	return c, nil
+}
+
+// markerPath is the file that says this node has held a replica: it never
+// founds a cluster again, even if it has since lost every replica.
+func (c *Cluster) markerPath() string { return filepath.Join(c.cfg.Dir, "member") }
+
+func (c *Cluster) hasMarker() bool {
+	_, err := os.Stat(c.markerPath())
+	return err == nil
+}
+
+// parseGroupID reads "meta" or "g<n>" for a data group of the slot map.
+func parseGroupID(s string) (placement.GroupID, bool) {
+	if s == "meta" {
+		return placement.Meta, true
+	}
+	n, err := strconv.ParseUint(strings.TrimPrefix(s, "g"), 10, 32)
+	if !strings.HasPrefix(s, "g") || err != nil || n < 1 || n > placement.DefaultGroups || "g"+strconv.FormatUint(n, 10) != s {
+		return 0, false
+	}
+	return placement.GroupID(n), true
+}
+
+// ensure returns this node's replica of gid, starting it if needed.
+func (c *Cluster) ensure(gid placement.GroupID) (*replica, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if r := c.replicas[gid]; r != nil {
+		return r, nil
+	}
+	if c.dropping[gid] {
+		return nil, fmt.Errorf("replication: group %v is being removed from this node", gid)
+	}
+	if !c.hasMarker() {
+		if err := os.WriteFile(c.markerPath(), []byte("this node has held a replica; it never founds a cluster again\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("replication: %w", err)
+		}
+	}
+	r := &replica{id: gid}
+	gc := GroupConfig{
+		ID: gid.String(), Transport: c.cfg.Transport, DB: c.cfg.DB, Dir: c.cfg.Dir,
+		Logger: c.cfg.Logger,
+	}
+	if gid == placement.Meta {
+		r.meta = newMetaFSM(c.setView)
+		gc.FSM = r.meta
+	} else {
+		s, err := kvsm.Open(c.cfg.DB, kvPrefixOf(gid))
+		if err != nil {
+			return nil, fmt.Errorf("replication: group %v: %w", gid, err)
+		}
+		r.kv = s
+		gc.FSM = &dataFSM{s: s, failed: func(err error) { c.fail(gid, err) }}
+		gc.PersistentFSM = true
+	}
+	if c.cfg.Tune != nil {
+		c.cfg.Tune(&gc)
+	}
+	g, err := StartGroup(gc)
+	if err != nil {
+		return nil, err
+	}
+	r.g = g
+	c.replicas[gid] = r
+	c.log.Debug("replica started", "group", gid)
+	return r, nil
+}
+
+// fail stops a replica whose state machine could not apply a command: it
+// must not go on without it. A restart replays the command.
+func (c *Cluster) fail(gid placement.GroupID, err error) {
+	c.log.Error("a replica's state machine failed; stopping the replica", "group", gid, "err", err)
+	go func() {
+		c.mu.Lock()
+		r := c.replicas[gid]
+		delete(c.replicas, gid)
+		c.mu.Unlock()
+		if r != nil {
+			r.g.Close()
+		}
+	}()
+}
+
+// startUnknown starts a replica of a group that a peer's Raft stream names:
+// a leader adding this node to the group reaches it before the view does.
+func (c *Cluster) startUnknown(id string) bool {
+	gid, ok := parseGroupID(id)
+	if !ok {
+		return false
+	}
+	_, err := c.ensure(gid)
+	return err == nil
+}
+
+// replica returns this node's replica of gid, nil if none.
+func (c *Cluster) replica(gid placement.GroupID) *replica {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.replicas[gid]
+}
+
+// setView adopts v if it is newer than the view known.
+func (c *Cluster) setView(v *metaView) {
+	c.mu.Lock()
+	if c.view == nil || v.Version > c.view.Version {
+		c.view = v
+	}
+	c.mu.Unlock()
+	c.poke()
+}
+
+func (c *Cluster) currentView() *metaView {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.view
+}
+
+func (c *Cluster) poke() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Close stops the node's replicas and background work. The database is
+// the caller's to close, after Close.
+func (c *Cluster) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.mu.Unlock()
+	c.cancel()
+	c.wg.Wait()
+	return c.closeAll()
+}
+
+func (c *Cluster) closeAll() error {
+	c.mu.Lock()
+	rs := make([]*replica, 0, len(c.replicas))
+	for _, r := range c.replicas {
+		rs = append(rs, r)
+	}
+	c.replicas = map[placement.GroupID]*replica{}
+	c.closed = true
+	c.mu.Unlock()
+	errs := make([]error, len(rs))
+	var wg sync.WaitGroup
+	for i, r := range rs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = r.g.Close()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// loop is the node's background work.
+func (c *Cluster) loop() {
+	defer c.wg.Done()
+	tick := time.NewTicker(reconcileEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-tick.C:
+		case <-c.kick:
+		}
+		c.refreshView()
+		c.reconcile()
+		c.leaderDuties()
+	}
+}
+
+// refreshView keeps the view of a node outside the meta group fresh by
+// asking a meta member (or, knowing none, any peer) for theirs.
+func (c *Cluster) refreshView() {
+	if r := c.replica(placement.Meta); r != nil {
+		c.setView(r.meta.current())
+		return
+	}
+	if time.Since(c.viewAsked) < viewEvery {
+		return
+	}
+	c.viewAsked = time.Now()
+	v := c.currentView()
+	var targets []string
+	if v != nil {
+		for _, r := range v.Groups[placement.Meta] {
+			targets = append(targets, r.Name)
+		}
+	}
+	if len(targets) == 0 {
+		for _, p := range c.m.Members() {
+			if !p.Local && p.State == mesh.StateAlive {
+				targets = append(targets, p.Name)
+			}
+		}
+	}
+	rand.Shuffle(len(targets), func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })
+	for i, t := range targets {
+		if i == 3 || t == c.m.Name() {
+			break
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, time.Second)
+		resp, _, _, err := c.call(ctx, t, &rpcReq{Op: opView}, nil)
+		cancel()
+		if err == nil && resp.View != nil {
+			c.setView(resp.View)
+			return
+		}
+	}
+}
+
+// reconcile starts the replicas the view gives this node and removes
+// those it no longer gives it, once their group's leader confirms.
+func (c *Cluster) reconcile() {
+	v := c.currentView()
+	if v == nil || v.Version == 0 {
+		return
+	}
+	me := c.m.Name()
+	for gid := range v.Groups {
+		if v.has(gid, me) && c.replica(gid) == nil {
+			if _, err := c.ensure(gid); err != nil {
+				c.log.Warn("starting a replica", "group", gid, "err", err)
+			}
+		}
+	}
+	now := time.Now()
+	c.mu.Lock()
+	var check []placement.GroupID
+	for gid := range c.replicas {
+		if v.has(gid, me) {
+			delete(c.absent, gid)
+			continue
+		}
+		since, ok := c.absent[gid]
+		if !ok {
+			c.absent[gid] = now
+			continue
+		}
+		if now.Sub(since) >= dropAfter && !c.dropping[gid] {
+			check = append(check, gid)
+		}
+	}
+	c.mu.Unlock()
+	for _, gid := range check {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.maybeDrop(gid)
+		}()
+	}
+}
+
+// maybeDrop removes this node's replica of gid, with its log and state,
+// if the group's leader confirms that this node is no longer a member.
+func (c *Cluster) maybeDrop(gid placement.GroupID) {
+	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+	defer cancel()
+	resp, _, err := c.toLeader(ctx, gid, &rpcReq{Op: opStatus, Group: gid.String()}, nil, false)
+	if err != nil || resp.Status == nil || resp.Status.Leader == c.m.Name() {
+		return
+	}
+	for _, s := range resp.Status.Config {
+		if s.Name == c.m.Name() {
+			return
+		}
+	}
+	c.mu.Lock()
+	r := c.replicas[gid]
+	if r == nil || c.closed {
+		c.mu.Unlock()
+		return
+	}
+	delete(c.replicas, gid)
+	delete(c.absent, gid)
+	c.dropping[gid] = true
+	c.mu.Unlock()
+	c.log.Info("removing a replica this node no longer holds", "group", gid, "leader", resp.Status.Leader)
+	err = r.g.Close()
+	if err == nil {
+		err = c.cfg.DB.DropPrefix(raftbadger.GroupPrefix(gid.String()), kvPrefixOf(gid))
+	}
+	if err == nil {
+		err = os.RemoveAll(filepath.Join(c.cfg.Dir, "groups", gid.String()))
+	}
+	if err != nil {
+		c.log.Warn("removing a replica", "group", gid, "err", err)
+	}
+	c.mu.Lock()
+	delete(c.dropping, gid)
+	c.mu.Unlock()
+}
+
+// leaderDuties: placement while this node leads the meta group; expiry
+// for each data group it leads.
+func (c *Cluster) leaderDuties() {
+	if r := c.replica(placement.Meta); r != nil && r.g.IsLeader() {
+		c.place(r)
+	} else {
+		c.leaderTerm = 0
+	}
+	c.mu.Lock()
+	var lead []*replica
+	for _, r := range c.replicas {
+		if r.kv != nil && r.g.IsLeader() && time.Since(r.lastExpire) >= expireEvery {
+			r.lastExpire = time.Now()
+			lead = append(lead, r)
+		}
+	}
+	c.mu.Unlock()
+	for _, r := range lead {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.expire(r)
+		}()
+	}
+}
+
+// expire removes the group's expired keys, through the log, in commands
+// of at most kvsm.MaxExpireLimit keys.
+func (c *Cluster) expire(r *replica) {
+	for range 64 {
+		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+		v, err := r.g.Apply(ctx, kvsm.EncodeExpire(time.Now(), kvsm.MaxExpireLimit))
+		cancel()
+		if err != nil {
+			return
+		}
+		if res, ok := v.(kvsm.Result); !ok || !res.More {
+			return
+		}
+	}
+}

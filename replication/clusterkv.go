@@ -1,0 +1,569 @@
+package replication
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/warrenmesh/warren/mesh"
+	"github.com/warrenmesh/warren/replication/internal/kvsm"
+	"github.com/warrenmesh/warren/replication/placement"
+)
+
+var _ KV = (*Cluster)(nil)
+
+// slotKey is what a KV key hashes on: its namespace and name.
+func slotKey(ns, key string) string { return ns + "\x00" + key }
+
+// groupOfKey is the data group that owns key of namespace ns.
+func (c *Cluster) groupOfKey(ns, key string) placement.GroupID {
+	return c.slots[placement.SlotOf(slotKey(ns, key))]
+}
+
+// withDeadline bounds ctx by kvDeadline when it has no deadline.
+func withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, kvDeadline)
+}
+
+// GetWithMetadata implements KV. A strong read goes to the key's group
+// leader, which confirms with a quorum that it still leads before it
+// answers; an eventual one answers from this node's replica when it has
+// one.
+func (c *Cluster) GetWithMetadata(ctx context.Context, ns, key string, cons Consistency) (KVValue, error) {
+	if err := kvsm.ValidateNamespace(ns); err != nil {
+		return KVValue{}, err
+	}
+	if err := kvsm.ValidateKey(key); err != nil {
+		return KVValue{}, err
+	}
+	ctx, cancel := withDeadline(ctx)
+	defer cancel()
+	gid := c.groupOfKey(ns, key)
+	req := &rpcReq{Op: opGet, Group: gid.String(), NS: ns, Key: key, Eventual: cons == Eventual}
+	resp, body, err := c.read(ctx, gid, req)
+	if err != nil {
+		return KVValue{}, c.kvErr(gid, err)
+	}
+	if resp.Value == nil {
+		return KVValue{}, fmt.Errorf("%w: an answer without a value", ErrKVStorage)
+	}
+	v := *resp.Value
+	v.Value = body
+	if v.Value == nil {
+		v.Value = []byte{}
+	}
+	return v, nil
+}
+
+// read routes a read: eventual ones to this node's replica if it has one.
+func (c *Cluster) read(ctx context.Context, gid placement.GroupID, req *rpcReq) (*rpcResp, []byte, error) {
+	if req.Eventual && c.replica(gid) != nil {
+		resp, body, err := c.local(ctx, req, nil)
+		if err == nil {
+			return resp, body, nil
+		}
+	}
+	return c.toLeader(ctx, gid, req, nil, false)
+}
+
+// Put implements KV.
+func (c *Cluster) Put(ctx context.Context, ns, key string, value []byte, opts KVPutOptions) error {
+	exp, err := kvsm.ValidatePut(ns, key, value, opts.Metadata, opts.Expiration, opts.ExpirationTTL, time.Now())
+	if err != nil {
+		return err
+	}
+	return c.write(ctx, c.groupOfKey(ns, key), kvsm.EncodePut(ns, key, value, opts.Metadata, exp))
+}
+
+// Delete implements KV.
+func (c *Cluster) Delete(ctx context.Context, ns, key string) error {
+	if err := kvsm.ValidateNamespace(ns); err != nil {
+		return err
+	}
+	if err := kvsm.ValidateKey(key); err != nil {
+		return err
+	}
+	return c.write(ctx, c.groupOfKey(ns, key), kvsm.EncodeDelete(ns, key))
+}
+
+func (c *Cluster) write(ctx context.Context, gid placement.GroupID, cmd []byte) error {
+	ctx, cancel := withDeadline(ctx)
+	defer cancel()
+	_, _, err := c.toLeader(ctx, gid, &rpcReq{Op: opApply, Group: gid.String()}, cmd, true)
+	if err != nil {
+		return c.kvErr(gid, err)
+	}
+	return nil
+}
+
+// kvErr is the error a KV caller sees.
+func (c *Cluster) kvErr(gid placement.GroupID, err error) error {
+	switch {
+	case errors.Is(err, ErrKVInvalid), errors.Is(err, ErrKVNotFound), errors.Is(err, ErrKVStorage):
+		return err
+	case errors.Is(err, errOutcomeUnknown):
+		return fmt.Errorf("%w: group %v: %w", ErrKVUnavailable, gid, err)
+	}
+	return fmt.Errorf("%w: group %v: %w", ErrKVUnavailable, gid, err)
+}
+
+// List implements KV: each data group lists its part of the namespace,
+// and the pages merge. Each group's part is read as cons asks; the page is
+// not one snapshot of every group at once.
+func (c *Cluster) List(ctx context.Context, ns string, opts KVListOptions, cons Consistency) (KVListResult, error) {
+	if err := kvsm.ValidateNamespace(ns); err != nil {
+		return KVListResult{}, err
+	}
+	limit := opts.Limit
+	if limit == 0 {
+		limit = kvsm.MaxListLimit
+	}
+	if limit < 0 || limit > kvsm.MaxListLimit {
+		return KVListResult{}, &KVInvalidError{Field: "limit", Reason: fmt.Sprintf("%d is not in 1..%d", opts.Limit, kvsm.MaxListLimit), Status: 400}
+	}
+	if opts.Cursor != "" {
+		if _, err := kvsm.CursorKey(opts.Cursor, opts.Prefix); err != nil {
+			return KVListResult{}, err
+		}
+	}
+	ctx, cancel := withDeadline(ctx)
+	defer cancel()
+	groups := c.slots.Groups()
+	pages := make([]KVListResult, len(groups))
+	errs := make([]error, len(groups))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i, gid := range groups {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			o := opts
+			o.Limit = limit
+			resp, _, err := c.read(ctx, gid, &rpcReq{Op: opList, Group: gid.String(), NS: ns, List: &o, Eventual: cons == Eventual})
+			if err == nil && resp.List == nil {
+				err = fmt.Errorf("%w: an answer without a list", ErrKVStorage)
+			}
+			if err != nil {
+				errs[i] = c.kvErr(gid, err)
+				return
+			}
+			pages[i] = *resp.List
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return KVListResult{}, err
+		}
+	}
+	return mergePages(pages, opts.Prefix, limit)
+}
+
+// mergePages merges the groups' pages of one list into one page. A group
+// whose page is not complete may hold keys past its last one: the merged
+// page stops at the smallest such key.
+func mergePages(pages []KVListResult, prefix string, limit int) (KVListResult, error) {
+	var bound string
+	bounded := false
+	var keys []KVKey
+	for _, p := range pages {
+		keys = append(keys, p.Keys...)
+		if !p.ListComplete {
+			last, err := kvsm.CursorKey(p.Cursor, prefix)
+			if err != nil {
+				return KVListResult{}, fmt.Errorf("%w: a group's cursor: %w", ErrKVStorage, err)
+			}
+			if !bounded || last < bound {
+				bound, bounded = last, true
+			}
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].Name < keys[j].Name })
+	if bounded {
+		n := sort.Search(len(keys), func(i int) bool { return keys[i].Name > bound })
+		keys = keys[:n]
+	}
+	res := KVListResult{Keys: keys, ListComplete: !bounded}
+	if len(keys) > limit {
+		res.Keys, res.ListComplete = keys[:limit], false
+		res.Cursor = kvsm.CursorAfter(prefix, keys[limit-1].Name)
+	} else if bounded {
+		res.Cursor = kvsm.CursorAfter(prefix, bound)
+	}
+	if res.Keys == nil {
+		res.Keys = []KVKey{}
+	}
+	return res, nil
+}
+
+// leaderHint is where to send a request for gid first: the leader this
+// node's replica knows, else the last leader learned, else a replica from
+// the view (the attempt-th), else "".
+func (c *Cluster) leaderHint(gid placement.GroupID, attempt int) string {
+	if r := c.replica(gid); r != nil {
+		if name, _ := r.g.Leader(); name != "" {
+			return name
+		}
+	}
+	c.mu.Lock()
+	h := c.hints[gid]
+	var rs []viewReplica
+	if c.view != nil {
+		rs = c.view.Groups[gid]
+	}
+	c.mu.Unlock()
+	if h != "" && attempt == 0 {
+		return h
+	}
+	if len(rs) > 0 {
+		return rs[attempt%len(rs)].Name
+	}
+	return h
+}
+
+func (c *Cluster) setHint(gid placement.GroupID, name string) {
+	c.mu.Lock()
+	c.hints[gid] = name
+	c.mu.Unlock()
+}
+
+// toLeader sends req to gid's leader, following redirects and retrying
+// until ctx ends. For a write, an attempt that may have reached a leader
+// makes the final error, if any, one of unknown outcome.
+func (c *Cluster) toLeader(ctx context.Context, gid placement.GroupID, req *rpcReq, body []byte, write bool) (*rpcResp, []byte, error) {
+	var lastErr error
+	unknown := false
+	backoff := 2 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		target := c.leaderHint(gid, attempt)
+		if target != "" {
+			resp, rbody, sent, err := c.attempt(ctx, target, req, body)
+			if err == nil {
+				c.setHint(gid, target)
+				return resp, rbody, nil
+			}
+			lastErr = err
+			var re *rpcError
+			isRPC := errors.As(err, &re)
+			switch {
+			case errors.Is(err, ErrKVInvalid), errors.Is(err, ErrKVNotFound), errors.Is(err, ErrKVStorage):
+				return nil, nil, err
+			case isRPC && re.Code == codeNotLeader:
+				if re.Leader != "" && re.Leader != target {
+					c.setHint(gid, re.Leader)
+					continue
+				}
+				c.setHint(gid, "")
+			case isRPC && re.Code == codeUnknown:
+				unknown = true
+			case isRPC:
+				c.setHint(gid, "")
+			default: // the network: the request may have reached the leader
+				unknown = unknown || (write && sent)
+				c.setHint(gid, "")
+			}
+		} else if lastErr == nil {
+			lastErr = fmt.Errorf("no replica of group %v is known yet", gid)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			if unknown {
+				return nil, nil, fmt.Errorf("%w (%w; last: %w)", errOutcomeUnknown, ctx.Err(), lastErr)
+			}
+			return nil, nil, fmt.Errorf("%w: %w (last: %w)", ErrKVUnavailable, ctx.Err(), lastErr)
+		case <-t.C:
+		}
+		backoff = min(backoff*2, 100*time.Millisecond)
+	}
+}
+
+// attempt sends req to target, or serves it here when target is this
+// node.
+func (c *Cluster) attempt(ctx context.Context, target string, req *rpcReq, body []byte) (*rpcResp, []byte, bool, error) {
+	if target == c.m.Name() {
+		resp, rbody, err := c.local(ctx, req, body)
+		return resp, rbody, true, err
+	}
+	return c.call(ctx, target, req, body)
+}
+
+// to sends req to one node (maybe this one), without retries.
+func (c *Cluster) to(ctx context.Context, target string, req *rpcReq, body []byte) (*rpcResp, []byte, error) {
+	resp, rbody, _, err := c.attempt(ctx, target, req, body)
+	return resp, rbody, err
+}
+
+// local serves req on this node, with call's errors.
+func (c *Cluster) local(ctx context.Context, req *rpcReq, body []byte) (*rpcResp, []byte, error) {
+	resp, rbody := c.handle(ctx, c.m.Local(), req, body)
+	if resp.Code != "" {
+		if resp.Code == codeInvalid && resp.Invalid != nil {
+			return nil, nil, resp.Invalid
+		}
+		return resp, nil, &rpcError{Peer: c.m.Name(), Code: resp.Code, Msg: resp.Error, Leader: resp.Leader}
+	}
+	return resp, rbody, nil
+}
+
+// handle serves one request on this node.
+func (c *Cluster) handle(ctx context.Context, from mesh.Peer, req *rpcReq, body []byte) (*rpcResp, []byte) {
+	if req.Op == opView {
+		v := c.currentView()
+		if r := c.replica(placement.Meta); r != nil {
+			v = r.meta.current()
+		}
+		if v == nil {
+			return &rpcResp{Code: codeUnavail, Error: "this node knows no view yet"}, nil
+		}
+		return &rpcResp{View: v}, nil
+	}
+	gid, ok := parseGroupID(req.Group)
+	if !ok {
+		return &rpcResp{Code: codeBadRequest, Error: fmt.Sprintf("no group %q", req.Group)}, nil
+	}
+	if req.Op == opCreate {
+		if err := c.create(gid, req.Servers); err != nil {
+			return c.errResp(err), nil
+		}
+		return &rpcResp{}, nil
+	}
+	r := c.replica(gid)
+	if r == nil {
+		return &rpcResp{Code: codeNoGroup, Error: fmt.Sprintf("%s runs no replica of group %v", c.m.Name(), gid), Leader: c.hintOnly(gid)}, nil
+	}
+	switch req.Op {
+	case opStatus:
+		return &rpcResp{Status: r.status()}, nil
+	case opChange:
+		if req.Change == nil {
+			return &rpcResp{Code: codeBadRequest, Error: "change without a change"}, nil
+		}
+		cfg, err := c.changeLocal(r, req.Change)
+		if err != nil {
+			return c.errResp(err), nil
+		}
+		return &rpcResp{Config: cfg}, nil
+	}
+	if r.kv == nil {
+		return &rpcResp{Code: codeBadRequest, Error: fmt.Sprintf("group %v holds no KV data", gid)}, nil
+	}
+	switch req.Op {
+	case opApply:
+		if !r.g.IsLeader() {
+			return c.errResp(c.notLeader(r)), nil
+		}
+		v, err := r.g.Apply(ctx, body)
+		if err != nil {
+			if errors.Is(err, ErrNotLeader) {
+				return c.errResp(c.notLeader(r)), nil
+			}
+			if errors.Is(err, raft.ErrEnqueueTimeout) {
+				return c.errResp(fmt.Errorf("%w: %w", ErrKVUnavailable, err)), nil
+			}
+			return &rpcResp{Code: codeUnknown, Error: err.Error()}, nil
+		}
+		res, ok := v.(kvsm.Result)
+		if !ok {
+			return &rpcResp{Code: codeStorage, Error: fmt.Sprintf("unexpected result %T", v)}, nil
+		}
+		if res.Err != nil {
+			if isInvalid(res.Err) {
+				return c.errResp(res.Err), nil
+			}
+			// The entry is committed but this replica could not apply
+			// it; another will, or this one after a restart.
+			return &rpcResp{Code: codeUnknown, Error: res.Err.Error()}, nil
+		}
+		return &rpcResp{}, nil
+	case opGet, opList:
+		if !req.Eventual {
+			if err := c.linearizable(ctx, r); err != nil {
+				return c.errResp(err), nil
+			}
+		}
+		if req.Op == opGet {
+			v, err := r.kv.Get(req.NS, req.Key, time.Now())
+			if err != nil {
+				return c.errResp(err), nil
+			}
+			val := v.Value
+			v.Value = nil
+			return &rpcResp{Value: &v}, val
+		}
+		if req.List == nil {
+			return &rpcResp{Code: codeBadRequest, Error: "list without options"}, nil
+		}
+		l, err := r.kv.List(req.NS, *req.List, time.Now())
+		if err != nil {
+			return c.errResp(err), nil
+		}
+		return &rpcResp{List: &l}, nil
+	case opHash:
+		h, err := r.kv.Hash()
+		if err != nil {
+			return c.errResp(err), nil
+		}
+		return &rpcResp{Hash: hex.EncodeToString(h[:])}, nil
+	}
+	return &rpcResp{Code: codeBadRequest, Error: fmt.Sprintf("unknown op %q", req.Op)}, nil
+}
+
+func isInvalid(err error) bool { return errors.Is(err, kvsm.ErrInvalid) }
+
+// hintOnly is the leader this node knows for a group it does not run.
+func (c *Cluster) hintOnly(gid placement.GroupID) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hints[gid]
+}
+
+// linearizable returns once a read of r's state machine sees every write
+// acknowledged before it was called: r leads its group, has applied a
+// barrier in its current term (so every entry of earlier terms is
+// applied), and a quorum confirms it still leads (so no other leader has
+// acknowledged a write it lacks).
+func (c *Cluster) linearizable(ctx context.Context, r *replica) error {
+	rf := r.g.r
+	if rf.State() != raft.Leader {
+		return c.notLeader(r)
+	}
+	term := rf.CurrentTerm()
+	if r.readyTerm.Load() != term {
+		timeout := time.Second
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = time.Until(dl)
+		}
+		if err := rf.Barrier(timeout).Error(); err != nil {
+			return r.g.mapErr(err)
+		}
+		if rf.CurrentTerm() != term {
+			return fmt.Errorf("%w: the term changed", ErrKVUnavailable)
+		}
+		r.readyTerm.Store(term)
+	}
+	if err := rf.VerifyLeader().Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return c.notLeader(r)
+		}
+		return r.g.mapErr(err)
+	}
+	return nil
+}
+
+// status is the replica's view of its group.
+func (r *replica) status() *replicaStatus {
+	st := r.g.Status()
+	s := &replicaStatus{State: st.State, Term: st.Term, LastIndex: st.LastIndex, CommitIndex: st.CommitIndex, Applied: st.AppliedIndex, Leader: st.Leader}
+	if r.kv != nil {
+		s.Applied = r.kv.Applied()
+	}
+	if f := r.g.r.GetConfiguration(); f.Error() == nil {
+		s.Config = configOf(f.Configuration())
+	}
+	return s
+}
+
+// Groups implements the Groups interface: every group of the view, with
+// the status its replicas report, and placement's verdict on it.
+func (c *Cluster) Groups(ctx context.Context) ([]GroupInfo, error) {
+	v := c.currentView()
+	if v == nil {
+		return nil, fmt.Errorf("%w: this node knows no view of the groups yet", ErrKVUnavailable)
+	}
+	ctx, cancel := withDeadline(ctx)
+	defer cancel()
+	nodes, _ := nodesOf(c.m.Members())
+	st := placement.State{Slots: c.slots, Nodes: nodes, Now: time.Now()}
+	var ids []placement.GroupID
+	for gid, rs := range v.Groups {
+		ids = append(ids, gid)
+		g := placement.Group{ID: gid}
+		for _, r := range rs {
+			g.Replicas = append(g.Replicas, placement.Replica{Node: placement.NodeID(r.Name), Voter: r.Voter, CaughtUp: true})
+		}
+		st.Groups = append(st.Groups, g)
+	}
+	slices.Sort(ids)
+	_, statuses := placement.Plan(st, placement.Config{Grace: c.cfg.Grace})
+	verdict := map[placement.GroupID]placement.GroupStatus{}
+	for _, s := range statuses {
+		verdict[s.Group] = s
+	}
+	// Ask every replica of every group at once.
+	sts := make([][]*replicaStatus, len(ids))
+	var wg sync.WaitGroup
+	for i, gid := range ids {
+		rs := v.Groups[gid]
+		sts[i] = make([]*replicaStatus, len(rs))
+		for j, r := range rs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				defer cancel()
+				if resp, _, err := c.to(rctx, r.Name, &rpcReq{Op: opStatus, Group: gid.String()}, nil); err == nil {
+					sts[i][j] = resp.Status
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	out := make([]GroupInfo, len(ids))
+	for i, gid := range ids {
+		out[i] = groupInfo(gid, v.Groups[gid], sts[i], verdict[gid])
+	}
+	return out, nil
+}
+
+// groupInfo sums up one group from its replicas' answers (nil: none).
+func groupInfo(gid placement.GroupID, rs []viewReplica, sts []*replicaStatus, verdict placement.GroupStatus) GroupInfo {
+	g := GroupInfo{ID: gid.String(), Wanted: verdict.Wanted, Degraded: verdict.Degraded, Unavailable: verdict.Unavailable}
+	var leader *replicaStatus
+	for _, s := range sts {
+		if s != nil && s.State == "leader" && (leader == nil || s.Term > leader.Term) {
+			leader = s
+		}
+	}
+	for j, r := range rs {
+		ri := ReplicaInfo{Node: r.Name, Voter: r.Voter}
+		if sts[j] == nil {
+			ri.Unreachable = true
+		} else {
+			ri.Applied = sts[j].Applied
+			if sts[j] == leader {
+				ri.Leader = true
+				g.Leader = r.Name
+			}
+		}
+		g.Replicas = append(g.Replicas, ri)
+	}
+	if leader != nil {
+		g.Term, g.CommitIndex = leader.Term, leader.CommitIndex
+	} else {
+		for _, s := range sts {
+			if s != nil {
+				g.Term, g.CommitIndex = max(g.Term, s.Term), max(g.CommitIndex, s.CommitIndex)
+			}
+		}
+		g.Error = "no leader answered"
+	}
+	for j := range g.Replicas {
+		if !g.Replicas[j].Unreachable && g.CommitIndex > g.Replicas[j].Applied {
+			g.Replicas[j].Lag = g.CommitIndex - g.Replicas[j].Applied
+		}
+	}
+	return g
+}

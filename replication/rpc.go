@@ -1,0 +1,280 @@
+package replication
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/warrenmesh/warren/mesh"
+)
+
+// Replication's requests between nodes travel on mesh.ProtoRepl, one
+// request and one answer per stream:
+//
+//	request: version byte | uvarint n | n bytes of JSON rpcReq | uvarint m | m bytes of body
+//	answer:  uvarint n | n bytes of JSON rpcResp | uvarint m | m bytes of body
+//
+// The body carries what may be large (a command, a value) as raw bytes.
+// A peer refuses a version it does not speak with an answer whose code is
+// codeBadVersion.
+const (
+	maxRPCHeader = 1 << 20
+	maxRPCBody   = 32 << 20
+	// rpcHeaderTimeout bounds how long a peer may take to send a request.
+	rpcHeaderTimeout = 10 * time.Second
+	// maxRPCTimeout bounds the time a request may ask to be served in.
+	maxRPCTimeout = 30 * time.Second
+)
+
+// The ops of rpcReq.
+const (
+	opApply  = "apply"  // apply Body (a command) on the group's leader
+	opGet    = "get"    // read NS/Key
+	opList   = "list"   // list NS
+	opStatus = "status" // this replica's status and configuration
+	opView   = "view"   // the meta group's view as this node knows it
+	opCreate = "create" // start Group here and bootstrap it with Servers
+	opChange = "change" // on the leader: a membership change
+	opHash   = "hash"   // the state machine's hash (tests)
+)
+
+// Error codes of rpcResp.
+const (
+	codeNotLeader  = "not_leader" // Leader names the leader when known
+	codeNoGroup    = "no_group"   // this node runs no replica of the group
+	codeUnavail    = "unavailable"
+	codeUnknown    = "unknown_outcome" // a write may or may not have applied
+	codeInvalid    = "invalid"         // Invalid holds the broken rule
+	codeNotFound   = "not_found"
+	codeStorage    = "storage"
+	codeBadRequest = "bad_request"
+	codeBadVersion = "bad_version"
+)
+
+type rpcReq struct {
+	Op        string         `json:"op"`
+	Group     string         `json:"group,omitempty"`
+	NS        string         `json:"ns,omitempty"`
+	Key       string         `json:"key,omitempty"`
+	Eventual  bool           `json:"eventual,omitempty"`
+	List      *KVListOptions `json:"list,omitempty"`
+	Servers   []Server       `json:"servers,omitempty"`
+	Change    *changeReq     `json:"change,omitempty"`
+	TimeoutMs int64          `json:"timeoutMs,omitempty"`
+}
+
+// changeReq is a membership change for a group's leader to make.
+type changeReq struct {
+	Op   string `json:"op"` // "add-nonvoter", "promote", "remove"
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+type rpcResp struct {
+	Code    string           `json:"code,omitempty"`
+	Error   string           `json:"error,omitempty"`
+	Leader  string           `json:"leader,omitempty"`
+	Invalid *KVInvalidError  `json:"invalid,omitempty"`
+	Value   *KVValue         `json:"value,omitempty"` // Value.Value in the body
+	List    *KVListResult    `json:"list,omitempty"`
+	Status  *replicaStatus   `json:"status,omitempty"`
+	View    *metaView        `json:"view,omitempty"`
+	Config  []viewReplica    `json:"config,omitempty"`
+	Hash    string           `json:"hash,omitempty"`
+	Result  *json.RawMessage `json:"result,omitempty"`
+}
+
+// replicaStatus is one replica's view of its group.
+type replicaStatus struct {
+	State       string        `json:"state"`
+	Term        uint64        `json:"term"`
+	LastIndex   uint64        `json:"lastIndex"`
+	CommitIndex uint64        `json:"commitIndex"`
+	Applied     uint64        `json:"applied"`
+	Leader      string        `json:"leader"`
+	Config      []viewReplica `json:"config"`
+}
+
+// rpcError is an error answer from a peer.
+type rpcError struct {
+	Peer   string
+	Code   string
+	Msg    string
+	Leader string
+}
+
+func (e *rpcError) Error() string { return fmt.Sprintf("%s: %s", e.Peer, e.Msg) }
+
+// Unwrap maps the code to the package's errors.
+func (e *rpcError) Unwrap() error {
+	switch e.Code {
+	case codeNotLeader:
+		return ErrNotLeader
+	case codeUnavail, codeNoGroup:
+		return ErrKVUnavailable
+	case codeUnknown:
+		return errOutcomeUnknown
+	case codeNotFound:
+		return ErrKVNotFound
+	case codeStorage:
+		return ErrKVStorage
+	}
+	return nil
+}
+
+// errOutcomeUnknown: a write was sent and no answer says whether it
+// applied.
+var errOutcomeUnknown = errors.New("the write may or may not have been applied")
+
+// ErrKVOutcomeUnknown is wrapped, with ErrKVUnavailable, by the error of a
+// put or delete whose outcome is unknown: it reached a leader that lost
+// its office, or its answer was lost. It may have been applied, or may be
+// applied later by the group's next leader; retrying is safe.
+var ErrKVOutcomeUnknown = errOutcomeUnknown
+
+func writeFrame(w *bufio.Writer, hdr any, body []byte) error {
+	h, err := json.Marshal(hdr)
+	if err != nil {
+		return err
+	}
+	var n [binary.MaxVarintLen64]byte
+	w.Write(n[:binary.PutUvarint(n[:], uint64(len(h)))])
+	w.Write(h)
+	w.Write(n[:binary.PutUvarint(n[:], uint64(len(body)))])
+	w.Write(body)
+	return w.Flush()
+}
+
+func readFrame(r *bufio.Reader, hdr any) ([]byte, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, err
+	}
+	if n > maxRPCHeader {
+		return nil, fmt.Errorf("header of %d bytes (at most %d)", n, maxRPCHeader)
+	}
+	h := make([]byte, n)
+	if _, err := io.ReadFull(r, h); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(h, hdr); err != nil {
+		return nil, fmt.Errorf("header: %w", err)
+	}
+	m, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, err
+	}
+	if m > maxRPCBody {
+		return nil, fmt.Errorf("body of %d bytes (at most %d)", m, maxRPCBody)
+	}
+	if m == 0 {
+		return nil, nil
+	}
+	body := make([]byte, m)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
+// call sends req to peer and returns its answer. sent reports whether the
+// request may have reached the peer (the error came after the first
+// write), which for a write means its outcome is unknown.
+func (c *Cluster) call(ctx context.Context, peer string, req *rpcReq, body []byte) (resp *rpcResp, rbody []byte, sent bool, err error) {
+	if dl, ok := ctx.Deadline(); ok {
+		req.TimeoutMs = max(time.Until(dl).Milliseconds(), 1)
+	}
+	s, err := c.m.Open(ctx, peer, mesh.ProtoRepl)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	defer s.Close()
+	stop := context.AfterFunc(ctx, func() { s.SetDeadline(time.Now()) })
+	defer stop()
+	if dl, ok := ctx.Deadline(); ok {
+		s.SetDeadline(dl)
+	}
+	w := bufio.NewWriter(s)
+	w.WriteByte(mesh.ProtoReplVersion)
+	if err := writeFrame(w, req, body); err != nil {
+		return nil, nil, true, c.ctxErr(ctx, err)
+	}
+	s.CloseWrite()
+	resp = new(rpcResp)
+	rbody, err = readFrame(bufio.NewReader(s), resp)
+	if err != nil {
+		return nil, nil, true, c.ctxErr(ctx, err)
+	}
+	if resp.Code != "" {
+		if resp.Code == codeInvalid && resp.Invalid != nil {
+			return nil, nil, true, resp.Invalid
+		}
+		return resp, nil, true, &rpcError{Peer: peer, Code: resp.Code, Msg: resp.Error, Leader: resp.Leader}
+	}
+	return resp, rbody, true, nil
+}
+
+func (c *Cluster) ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", ctx.Err(), err)
+	}
+	return err
+}
+
+// serve is the mesh handler of ProtoRepl.
+func (c *Cluster) serve(from mesh.Peer, s *mesh.Stream) {
+	s.SetReadDeadline(time.Now().Add(rpcHeaderTimeout))
+	r := bufio.NewReader(s)
+	w := bufio.NewWriter(s)
+	v, err := r.ReadByte()
+	if err != nil {
+		return
+	}
+	s.SetWriteDeadline(time.Now().Add(rpcHeaderTimeout))
+	if v != mesh.ProtoReplVersion {
+		writeFrame(w, &rpcResp{Code: codeBadVersion, Error: fmt.Sprintf("%s speaks replication requests version %d, not %d", c.m.Name(), mesh.ProtoReplVersion, v)}, nil)
+		return
+	}
+	var req rpcReq
+	body, err := readFrame(r, &req)
+	if err != nil {
+		writeFrame(w, &rpcResp{Code: codeBadRequest, Error: err.Error()}, nil)
+		return
+	}
+	s.SetReadDeadline(time.Time{})
+	timeout := time.Duration(req.TimeoutMs) * time.Millisecond
+	if timeout <= 0 || timeout > maxRPCTimeout {
+		timeout = maxRPCTimeout
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, timeout)
+	defer cancel()
+	stop := context.AfterFunc(s.Context(), cancel) // the caller went away
+	defer stop()
+	resp, rbody := c.handle(ctx, from, &req, body)
+	s.SetWriteDeadline(time.Now().Add(rpcHeaderTimeout + time.Duration(len(rbody)>>16)*time.Millisecond))
+	writeFrame(w, resp, rbody)
+}
+
+// errResp is the answer for err.
+func (c *Cluster) errResp(err error) *rpcResp {
+	var ie *KVInvalidError
+	var re *rpcError
+	switch {
+	case errors.As(err, &ie):
+		return &rpcResp{Code: codeInvalid, Error: err.Error(), Invalid: ie}
+	case errors.As(err, &re) && re.Code == codeNotLeader:
+		return &rpcResp{Code: codeNotLeader, Error: err.Error(), Leader: re.Leader}
+	case errors.Is(err, errOutcomeUnknown):
+		return &rpcResp{Code: codeUnknown, Error: err.Error()}
+	case errors.Is(err, ErrKVNotFound):
+		return &rpcResp{Code: codeNotFound, Error: err.Error()}
+	case errors.Is(err, ErrKVUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), errors.Is(err, ErrClosed):
+		return &rpcResp{Code: codeUnavail, Error: err.Error()}
+	}
+	return &rpcResp{Code: codeStorage, Error: err.Error()}
+}
