@@ -66,8 +66,11 @@ func (r *Recorder) Begin(client int, op Op) Call {
 // End records how the call c ended: res is a Get's answer when out is OK.
 // A call that Failed, and a Get that did not end OK, are dropped; a Put or
 // Delete whose outcome is Unknown is kept as a write that never returns.
-// End panics if c is not a pending call of r.
+// End panics if c is not a pending call of r, or out is not an Outcome.
 func (r *Recorder) End(c Call, res Result, out Outcome) {
+	if out > Unknown {
+		panic(fmt.Sprintf("lincheck: End with %v", out))
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p, ok := r.pending[c.id]
