@@ -2,11 +2,13 @@ package lincheck
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/anishathalye/porcupine"
 )
@@ -118,5 +120,24 @@ func TestCheckNamesTheFailingKeyAndWritesTheVisualization(t *testing.T) {
 	}
 	if !strings.Contains(string(html), `get(\"b\")`) { // JSON-escaped
 		t.Errorf("visualization (%d bytes) does not describe the get of b", len(html))
+	}
+}
+
+func TestCheckTimeout(t *testing.T) {
+	// Many concurrent writes of unknown outcome, then a read of a value
+	// never written: illegal, but the checker must try every subset of
+	// the writes to know it.
+	var history []porcupine.Operation
+	for i := range 200 {
+		history = append(history, put(i, "k", fmt.Sprint(i), int64(i), never))
+	}
+	history = append(history, get(200, "k", "never", 1000, 1001))
+	start := time.Now()
+	err := Check(history, t.TempDir(), 50*time.Millisecond)
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Check = %v, want ErrTimeout", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Check took %v with a timeout of 50ms", d)
 	}
 }
