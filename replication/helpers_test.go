@@ -59,10 +59,10 @@ type cluster struct {
 	udp    bool // real loopback sockets instead of the fabric (benchmarks)
 	// kv starts a Cluster on each node (the first founds it), tuned by
 	// tune.
-	kv   bool
-	tune func(*ClusterConfig)
-	dir    string
-	nodes  []*testNode
+	kv    bool
+	tune  func(*ClusterConfig)
+	dir   string
+	nodes []*testNode
 }
 
 type testNode struct {
