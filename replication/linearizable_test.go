@@ -1,0 +1,156 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/warrenmesh/warren/replication/internal/lincheck"
+)
+
+// TestLinearizableUnderFaults runs clients on every node of a 3-node
+// cluster, putting, getting and deleting a few keys while a nemesis
+// isolates nodes from the network, and kills and restarts them, and checks
+// the history with porcupine. WARREN_LIN_DURATION sets how long the
+// workload runs (default 6 s; make soak runs it longer) and
+// WARREN_LIN_SEEDS how many seeds run (default 2).
+func TestLinearizableUnderFaults(t *testing.T) {
+	dur := 6 * time.Second
+	if s := os.Getenv("WARREN_LIN_DURATION"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dur = d
+	}
+	seeds := 2
+	if s := os.Getenv("WARREN_LIN_SEEDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds = n
+	}
+	base := rand.Uint64()
+	for i := range seeds {
+		seed := base + uint64(i)
+		t.Run("seed="+strconv.FormatUint(seed, 10), func(t *testing.T) { linearizableRun(t, seed, dur) })
+	}
+}
+
+func linearizableRun(t *testing.T, seed uint64, dur time.Duration) {
+	c := newKVCluster(t, 3)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	ctx, cancel := context.WithTimeout(context.Background(), dur+60*time.Second)
+	defer cancel()
+
+	// The nemesis: every 0.7-1.5 s, heal and then isolate a random node,
+	// or kill one and start it again on its data.
+	var mu sync.Mutex // guards the nodes' up state against the clients
+	stop := make(chan struct{})
+	nemesisDone := make(chan struct{})
+	go func() {
+		defer close(nemesisDone)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Duration(700+rng.IntN(800)) * time.Millisecond):
+			}
+			nd := c.nodes[rng.IntN(len(c.nodes))]
+			switch rng.IntN(3) {
+			case 0:
+				c.fabric.Heal()
+			case 1:
+				c.fabric.Heal()
+				t.Logf("nemesis: isolate %s", nd.name)
+				c.fabric.Isolate(nd.name)
+			case 2:
+				c.fabric.Heal()
+				t.Logf("nemesis: kill and restart %s", nd.name)
+				mu.Lock()
+				c.kill(nd)
+				mu.Unlock()
+				c.fabric.Heal()
+				mu.Lock()
+				c.start(nd)
+				mu.Unlock()
+			}
+		}
+	}()
+
+	clients := 6
+	do := func(ctx context.Context, client int, op lincheck.Op) (lincheck.Result, lincheck.Outcome) {
+		mu.Lock()
+		nd := c.nodes[client%len(c.nodes)]
+		cl := nd.cl
+		mu.Unlock()
+		if cl == nil {
+			return lincheck.Result{}, lincheck.Failed
+		}
+		octx, ocancel := context.WithTimeout(ctx, 3*time.Second)
+		defer ocancel()
+		switch op.Kind {
+		case lincheck.Get:
+			v, err := cl.GetWithMetadata(octx, "lin", op.Key, Strong)
+			if errors.Is(err, ErrKVNotFound) {
+				return lincheck.Result{}, lincheck.OK
+			}
+			if err != nil {
+				return lincheck.Result{}, lincheck.Failed
+			}
+			return lincheck.Result{Value: string(v.Value), Found: true}, lincheck.OK
+		case lincheck.Put:
+			return lincheck.Result{}, writeOutcome(cl.Put(octx, "lin", op.Key, []byte(op.Value), KVPutOptions{}))
+		default:
+			return lincheck.Result{}, writeOutcome(cl.Delete(octx, "lin", op.Key))
+		}
+	}
+	rec, err := lincheck.Run(ctx, lincheck.Config{Clients: clients, Keys: 4, Duration: dur, Seed: seed, Logf: t.Logf}, do)
+	close(stop)
+	<-nemesisDone
+	c.fabric.Heal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.Check(os.TempDir(), 60*time.Second); err != nil {
+		if errors.Is(err, lincheck.ErrTimeout) {
+			t.Logf("the checker ran out of time; no violation found: %v", err)
+			return
+		}
+		t.Fatalf("seed %d: %v", seed, err)
+	}
+	ok := 0
+	for _, o := range rec.Operations() {
+		if o.Return != 1<<63-1 {
+			ok++
+		}
+	}
+	t.Logf("seed %d: %d operations linearizable", seed, ok)
+	if ok < 50 {
+		t.Fatalf("only %d operations completed: the cluster made too little progress to check", ok)
+	}
+}
+
+// writeOutcome classifies a put's or delete's error for the checker.
+func writeOutcome(err error) lincheck.Outcome {
+	switch {
+	case err == nil:
+		return lincheck.OK
+	case errors.Is(err, ErrKVOutcomeUnknown):
+		return lincheck.Unknown
+	case errors.Is(err, ErrKVInvalid):
+		return lincheck.Failed
+	}
+	// Unavailable without an attempt that may have reached a leader: the
+	// write was never proposed. Anything else is treated as unknown.
+	if errors.Is(err, ErrKVUnavailable) && !errors.Is(err, ErrKVOutcomeUnknown) {
+		return lincheck.Failed
+	}
+	return lincheck.Unknown
+}
