@@ -71,7 +71,7 @@ func (c *cluster) start(name, secret string, slots int, join ...string) *Node {
 	cfg := Config{
 		Name: name, Data: filepath.Join(c.dir, name), SecretPath: secret, Slots: slots,
 		Join: joinAddrs, PacketConn: pc, APIListener: ln, Executor: isolate.InProcess,
-		QueueTimeout: 300 * time.Millisecond, MeshTuning: tuning,
+		QueueTimeout: 300 * time.Millisecond, MeshTuning: tuning, NoReplication: true,
 	}
 	if c.host != nil {
 		cfg.Host = c.host(name)

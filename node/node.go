@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/warrenmesh/warren/isolate"
 	"github.com/warrenmesh/warren/mesh"
 	"github.com/warrenmesh/warren/policy"
@@ -129,6 +131,15 @@ type Config struct {
 	// Groups replaces what GET /v1/groups reports (default: the mesh's
 	// Raft groups).
 	Groups replication.Groups
+	// NoReplication runs the node without KV storage: it holds no
+	// replica and its KV API and bindings answer that it has no store
+	// (tests of other parts, which need not pay for 33 Raft groups).
+	NoReplication bool
+	// ReplicaGrace is how long a dead node keeps its replicas before
+	// they are rebuilt elsewhere (default 5 min).
+	ReplicaGrace time.Duration
+	// ReplicationTuning adjusts the replication configuration (tests).
+	ReplicationTuning func(*replication.ClusterConfig)
 }
 
 // Node is one running warren node: the isolate runtime, the mesh, and the
@@ -154,8 +165,10 @@ type Node struct {
 	share  *shares     // what each client holds of the slots and queue
 	// kv is the KV store behind the API and bindings, groups the status of
 	// its Raft groups; nil when the node has none.
-	kv     replication.KV
-	groups replication.Groups
+	kv      replication.KV
+	groups  replication.Groups
+	cluster *replication.Cluster // nil without replication
+	db      *badger.DB           // the replication database
 	// running counts the invocations running here (a slot can also be
 	// held by a forwarded one awaiting its go-ahead).
 	running atomic.Int64
@@ -282,6 +295,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.rt.Close()
 		return nil, err
 	}
+	if n.kv == nil && !cfg.NoReplication {
+		if err := n.startReplication(); err != nil {
+			n.mesh.Close()
+			ln.Close()
+			n.rt.Close()
+			return nil, err
+		}
+	}
 	n.life, n.end = context.WithCancel(context.Background()) // nothing fails from here on
 	n.mesh.Handle(protoInvoke, n.serveForward)
 	n.publish()
@@ -303,6 +324,40 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 	}
 	return n, nil
+}
+
+// startReplication opens the node's replication database in
+// Data/replication and starts its part of the cluster; the mesh's first
+// node (started without Join) founds it.
+func (n *Node) startReplication() error {
+	dir := filepath.Join(n.cfg.Data, "replication")
+	db, err := replication.OpenDB(filepath.Join(dir, "db"), n.log)
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	cc := replication.ClusterConfig{
+		Mesh: n.mesh, Transport: replication.NewTransport(n.mesh, n.log), DB: db, Dir: dir,
+		Logger: n.log, Bootstrap: len(n.cfg.Join) == 0, Grace: n.cfg.ReplicaGrace,
+	}
+	if n.cfg.ReplicationTuning != nil {
+		n.cfg.ReplicationTuning(&cc)
+	}
+	cl, err := replication.StartCluster(cc)
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("node: %w", err)
+	}
+	n.cluster, n.db = cl, db
+	n.kv, n.groups = cl, cl
+	return nil
+}
+
+// stopReplication stops the node's replicas and closes their database.
+func (n *Node) stopReplication() error {
+	if n.cluster == nil {
+		return nil
+	}
+	return errors.Join(n.cluster.Close(), n.db.Close())
 }
 
 func loadOrCreateSecret(cfg Config) (*mesh.Secret, error) {
@@ -353,6 +408,7 @@ func (n *Node) Close() error {
 		}
 		close(n.done)
 		n.end()
+		err = errors.Join(err, n.stopReplication())
 		_ = n.mesh.Leave(time.Second)
 		err = errors.Join(err, n.mesh.Close(), n.rt.Close())
 	})
@@ -379,7 +435,7 @@ func (n *Node) Kill() error {
 	n.once.Do(func() {
 		close(n.done)
 		n.end()
-		err = errors.Join(n.http.Close(), n.mesh.Close(), n.rt.Close())
+		err = errors.Join(n.http.Close(), n.stopReplication(), n.mesh.Close(), n.rt.Close())
 	})
 	return err
 }

@@ -45,6 +45,13 @@ const (
 	caughtUpSlack = 64
 	// changeTimeout bounds one membership change.
 	changeTimeout = 20 * time.Second
+	// DataHeartbeatTimeout is the heartbeat and election timeout of data
+	// groups (the meta group keeps DefaultHeartbeatTimeout). A leader
+	// heartbeats each follower every tenth of it, and a node hosts up to
+	// 33 groups: at 1 s, three idle nodes cost about 6 % of a core each
+	// in packets; at 2 s half that, for a failover of 2-4 s instead of
+	// 1-2 s.
+	DataHeartbeatTimeout = 2 * time.Second
 )
 
 // ClusterConfig configures a node's part in the mesh's replication.
@@ -232,6 +239,8 @@ func (c *Cluster) ensure(gid placement.GroupID) (*replica, error) {
 		r.kv = s
 		gc.FSM = &dataFSM{s: s, failed: func(err error) { c.fail(gid, err) }}
 		gc.PersistentFSM = true
+		gc.HeartbeatTimeout, gc.ElectionTimeout = DataHeartbeatTimeout, DataHeartbeatTimeout
+		gc.LeaderLeaseTimeout = DataHeartbeatTimeout / 2
 	}
 	if c.cfg.Tune != nil {
 		c.cfg.Tune(&gc)
@@ -282,11 +291,14 @@ func (c *Cluster) replica(gid placement.GroupID) *replica {
 // setView adopts v if it is newer than the view known.
 func (c *Cluster) setView(v *metaView) {
 	c.mu.Lock()
-	if c.view == nil || v.Version > c.view.Version {
+	newer := c.view == nil || v.Version > c.view.Version
+	if newer {
 		c.view = v
 	}
 	c.mu.Unlock()
-	c.poke()
+	if newer {
+		c.poke()
+	}
 }
 
 func (c *Cluster) currentView() *metaView {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -25,17 +26,36 @@ func raftLogger(l *slog.Logger, name string) hclog.Logger {
 
 type slogSink struct{ l *slog.Logger }
 
-// Accept maps hclog's levels to slog's. raft's INFO (state changes,
-// elections) stays INFO; its TRACE goes to debug.
+// routineWarnings are raft warnings that a healthy cluster logs whenever
+// a group starts, elects or catches a replica up: with 33 groups per node
+// they would drown the rest at warn level.
+var routineWarnings = []string{
+	"heartbeat timeout reached",
+	"rejecting pre-vote request",
+	"rejecting vote request",
+	"appendEntries rejected, sending older logs",
+	"failed to contact",
+	"failed to get previous log",
+	"no known peers, aborting election",
+}
+
+// Accept maps hclog's levels to slog's. A node runs dozens of groups, so
+// raft's INFO (state changes, elections, pipelining) goes to debug, as do
+// its routine warnings; warren logs what matters (leadership of the meta
+// group, placement) itself.
 func (s slogSink) Accept(name string, level hclog.Level, msg string, args ...any) {
 	var lv slog.Level
 	switch level {
-	case hclog.Trace, hclog.Debug:
+	case hclog.Trace, hclog.Debug, hclog.Info, hclog.NoLevel, hclog.DefaultLevel:
 		lv = slog.LevelDebug
-	case hclog.Info, hclog.NoLevel, hclog.DefaultLevel:
-		lv = slog.LevelInfo
 	case hclog.Warn:
 		lv = slog.LevelWarn
+		for _, r := range routineWarnings {
+			if strings.HasPrefix(msg, r) {
+				lv = slog.LevelDebug
+				break
+			}
+		}
 	case hclog.Error:
 		lv = slog.LevelError
 	default:

@@ -87,7 +87,7 @@ uses DATA/secret, creating it on first start.`,
 	}
 	f := c.Flags()
 	f.StringVar(&cfg.Name, "name", "", "node name (default: stored in --data, else host name + id)")
-	f.StringVar(&cfg.Data, "data", "", "data directory: identity, secret, caches (default ~/.warren)")
+	f.StringVar(&cfg.Data, "data", "", "data directory: identity, secret, caches, KV replicas (default ~/.warren)")
 	f.StringVar(&cfg.Listen, "listen", node.DefaultListen, "UDP address for QUIC and gossip")
 	f.StringVar(&cfg.Advertise, "advertise", "", "address peers use to reach --listen (default: derived)")
 	f.StringVar(&cfg.API, "api", node.DefaultAPI, "HTTP API address")
@@ -98,6 +98,7 @@ uses DATA/secret, creating it on first start.`,
 	f.Int64Var(&cfg.MaxWallMs, "max-wall-ms", node.DefaultMaxWallMs, "the longest wall time (limits.wallMs) a call may ask for, in ms; calls asking for more are denied (at most 900000, 15 min)")
 	f.Int64Var(&cfg.MaxMemoryMB, "max-memory-mb", node.DefaultMaxMemoryMB, "the most memory (limits.memoryMb) a call may ask for, in MiB; calls asking for more are denied (at most 4096); each sandbox worker's hard memory cap is this plus 192 MiB")
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", node.DefaultDrainTimeout, "on SIGTERM or Ctrl-C, how long running calls may finish before they are canceled")
+	f.DurationVar(&cfg.ReplicaGrace, "replica-grace", 5*time.Minute, "how long a dead node keeps its KV replicas before they are rebuilt on other nodes")
 	f.BoolVar(&inProcess, "in-process", false, "run guest code in the node process (trusted code only)")
 	_ = f.MarkHidden("in-process")
 	f.StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the node process here until it stops")
