@@ -178,6 +178,27 @@ func (c *cluster) stop(nd *testNode) {
 	nd.db.Close()
 }
 
+// add starts one more node, n<len>, and returns it.
+func (c *cluster) add() *testNode {
+	c.t.Helper()
+	i := len(c.nodes)
+	nd := &testNode{name: fmt.Sprintf("n%d", i), id: fmt.Sprintf("id-%d", i)}
+	nd.dir = filepath.Join(c.dir, nd.name)
+	c.nodes = append(c.nodes, nd)
+	c.start(nd)
+	return nd
+}
+
+// leave stops nd after it leaves the mesh, as warren node does on SIGTERM.
+func (c *cluster) leave(nd *testNode) {
+	if nd.cl != nil {
+		nd.cl.Close()
+		nd.cl = nil
+	}
+	nd.m.Leave(time.Second)
+	c.stop(nd)
+}
+
 // kill cuts nd off the network first, as a crash would (no goodbye of any
 // kind), then stops it.
 func (c *cluster) kill(nd *testNode) {

@@ -27,10 +27,11 @@ func nodesOf(members []mesh.Peer) ([]placement.Node, map[string]string) {
 			n.Health = placement.Suspect
 		case mesh.StateDraining:
 			n.Health, n.Draining = placement.Alive, true
-		case mesh.StateDead:
-			n.Health, n.DeadSince = placement.Dead, p.Updated
 		default:
-			n.Health = placement.Left
+			// A node that left the mesh (warren node stops gracefully
+			// that way) is given the grace period to come back, as a
+			// dead one is: a restart must not rebuild every replica.
+			n.Health, n.DeadSince = placement.Dead, p.Updated
 		}
 		nodes = append(nodes, n)
 		ids[p.Name] = p.ID
