@@ -74,6 +74,11 @@ func NewLocal(o LocalOptions) (*Local, error) {
 	return &Local{Runtime: rt, kv: kv}, nil
 }
 
+// OpenLocalKV opens (creating if needed) a KV store on disk in dir, such as
+// the embedded runtime keeps: for Config.KV of a node that serves a store
+// of its own (tests, one machine). Close it after the node.
+func OpenLocalKV(dir string) (*replication.LocalKV, error) { return replication.OpenLocalKV(dir) }
+
 // Close stops the runtime, then closes the KV store.
 func (l *Local) Close() error {
 	err := l.Runtime.Close()
