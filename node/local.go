@@ -102,16 +102,15 @@ func ValidateKVNamespace(ns string) error {
 // replication.LocalKV, a mesh node's its Raft groups.
 type kvHost struct {
 	inner isolate.Host
-	kv    replication.KV
+	// store is the KV store, looked up at each binding's first call (a
+	// node's may be set after its runtime starts); nil: none, and inner
+	// answers.
+	store func() replication.KV
 }
 
-// hostWithKV is inner with KV namespaces in kv; inner itself when kv is
-// nil.
+// hostWithKV is inner with KV namespaces in kv.
 func hostWithKV(inner isolate.Host, kv replication.KV) isolate.Host {
-	if kv == nil {
-		return inner
-	}
-	return &kvHost{inner: inner, kv: kv}
+	return &kvHost{inner: inner, store: func() replication.KV { return kv }}
 }
 
 func (h *kvHost) Fetch(ctx context.Context, req *isolate.Request) (*isolate.Response, error) {
@@ -119,10 +118,14 @@ func (h *kvHost) Fetch(ctx context.Context, req *isolate.Request) (*isolate.Resp
 }
 
 func (h *kvHost) KV(namespace string) (isolate.KVNamespace, error) {
+	kv := h.store()
+	if kv == nil {
+		return h.inner.KV(namespace)
+	}
 	if err := ValidateKVNamespace(namespace); err != nil {
 		return nil, err
 	}
-	return &storeKV{kv: h.kv, ns: namespace}, nil
+	return &storeKV{kv: kv, ns: namespace}, nil
 }
 
 func (h *kvHost) DurableObjects(b isolate.DurableObjectBinding) (isolate.DurableObjectNamespace, error) {
