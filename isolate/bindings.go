@@ -83,12 +83,33 @@ type Host interface {
 }
 
 // KVNamespace is the storage behind a KV binding (Workers KV semantics).
+//
+// An error a guest should tell apart carries a code: a *KVError, or any
+// error with a KVCode method (KVCoder) in its chain. Without one it counts
+// as KVCodeStorage.
 type KVNamespace interface {
-	// Get returns the entry, or (nil, nil) when the key is absent or expired.
-	Get(ctx context.Context, key string) (*KVEntry, error)
+	// Get returns the entry, or (nil, nil) when the key is absent or
+	// expired, read as opts.Consistency asks.
+	Get(ctx context.Context, key string, opts KVGetOptions) (*KVEntry, error)
 	Put(ctx context.Context, key string, value []byte, opts KVPutOptions) error
 	Delete(ctx context.Context, key string) error
 	List(ctx context.Context, opts KVListOptions) (*KVList, error)
+}
+
+// The consistencies of a KV read: the Consistency of KVGetOptions and
+// KVListOptions ("" means strong).
+const (
+	// KVStrong reads see every write acknowledged before they began.
+	KVStrong = "strong"
+	// KVEventual reads answer from the nearest replica, which may lag.
+	KVEventual = "eventual"
+)
+
+// KVGetOptions are the options of get and getWithMetadata that reach the
+// host (the type of the value is the binding's business).
+type KVGetOptions struct {
+	// Consistency is "", KVStrong or KVEventual.
+	Consistency string `json:"consistency,omitempty"`
 }
 
 // KVEntry is a stored value.
@@ -110,6 +131,8 @@ type KVListOptions struct {
 	Prefix string `json:"prefix,omitempty"`
 	Cursor string `json:"cursor,omitempty"`
 	Limit  int    `json:"limit,omitempty"` // 0 = 1000
+	// Consistency is "", KVStrong or KVEventual.
+	Consistency string `json:"consistency,omitempty"`
 }
 
 // KVList is one page of keys.
@@ -124,6 +147,56 @@ type KVKey struct {
 	Name       string          `json:"name"`
 	Expiration int64           `json:"expiration,omitempty"`
 	Metadata   json.RawMessage `json:"metadata,omitempty"`
+}
+
+// The codes of KV errors (KVError.Code). A Worker sees them as err.code,
+// upper-cased with a KV_ prefix (docs/workers-api.md): "KV_INVALID", ...
+const (
+	// KVCodeInvalid: an argument broke a rule of Workers KV (a key over
+	// 512 bytes, a TTL under 60 s, a bad cursor). The guest's TypeError.
+	KVCodeInvalid = "invalid"
+	// KVCodeUnavailable: the store cannot answer now (no quorum, a
+	// deadline, no storage on this runtime); retrying may succeed.
+	KVCodeUnavailable = "unavailable"
+	// KVCodeDenied: the call was not allowed (a forwarded invocation whose
+	// caller withheld its go-ahead).
+	KVCodeDenied = "denied"
+	// KVCodeStorage: the store failed; any error without a code.
+	KVCodeStorage = "storage"
+)
+
+// KVCoder is an error that names its KV code.
+type KVCoder interface {
+	KVCode() string
+}
+
+// KVError is a KV failure with its code, for Host implementations to
+// return: the message is what the guest reads.
+type KVError struct {
+	// Code is one of the KVCode constants.
+	Code string
+	// Err is the failure; its text is the guest's message.
+	Err error
+}
+
+func (e *KVError) Error() string  { return e.Err.Error() }
+func (e *KVError) Unwrap() error  { return e.Err }
+func (e *KVError) KVCode() string { return e.Code }
+
+// KVErrorCode is the code of a KV error: that of the first KVCoder in its
+// chain, KVCodeUnavailable for a context's deadline or cancellation, else
+// KVCodeStorage. It is "" for nil.
+func KVErrorCode(err error) string {
+	var c KVCoder
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &c) && c.KVCode() != "":
+		return c.KVCode()
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return KVCodeUnavailable
+	}
+	return KVCodeStorage
 }
 
 // DurableObjectNamespace reaches the Durable Objects of one class. The node

@@ -133,6 +133,26 @@ export default { async fetch() {
   const gone = await env.KV.get("k1");
   return new Response([v, j.n, m.metadata.by, l.keys.map(k => k.name).join("+"), gone].join(","));
 } }`), outcome: OutcomeOK, status: 200, body: "v1,7,test,k1+k2,"},
+		{name: "kv consistency and error codes", code: js("main.js", `export default { async fetch(req, env) {
+  const out = [];
+  out.push(await env.KV.get("echo-consistency", { consistency: "eventual" }));
+  out.push(await env.KV.get("echo-consistency"));
+  out.push((await env.KV.getWithMetadata("echo-consistency", { type: "text", consistency: "strong" })).value);
+  out.push((await env.KV.list({ prefix: "echo-consistency", consistency: "eventual" })).keys[0].name);
+  for (const f of [() => env.KV.get("k", { consistency: "weak" }), () => env.KV.list({ consistency: 1 }),
+      () => env.KV.get("fail:unavailable"), () => env.KV.put("fail:denied", "v"), () => env.KV.delete("fail:invalid"),
+      () => env.KV.get("fail:storage"), () => env.KV.put("k", {})]) {
+    try { await f(); out.push("no error"); } catch (e) { out.push([e.name, e.code, e instanceof Error, e.message].join(" ")); }
+  }
+  return Response.json(out);
+} }`), outcome: OutcomeOK, status: 200, body: `["eventual","","strong","eventual",` +
+			`"TypeError KV_INVALID true KV get: consistency must be \"strong\" or \"eventual\", not weak",` +
+			`"TypeError KV_INVALID true KV list: consistency must be \"strong\" or \"eventual\", not 1",` +
+			`"Error KV_UNAVAILABLE true KV KV.get: refused by the test store",` +
+			`"Error KV_DENIED true KV KV.put: refused by the test store",` +
+			`"TypeError KV_INVALID true KV KV.delete: refused by the test store",` +
+			`"Error KV_STORAGE true KV KV.get: the test store failed",` +
+			`"TypeError KV_INVALID true KV put: value must be a string, ArrayBuffer or ArrayBufferView, not [object Object]"]`},
 		{name: "structuredClone", code: js("main.js", `export default { fetch() {
   const a = { d: new Date(0), m: new Map([[1, 2]]) }; a.self = a;
   const b = structuredClone(a);

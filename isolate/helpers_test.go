@@ -3,6 +3,7 @@ package isolate
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sort"
 	"strings"
 	"sync"
@@ -89,7 +90,28 @@ type memKV struct {
 	m  map[string]KVEntry
 }
 
-func (k *memKV) Get(_ context.Context, key string) (*KVEntry, error) {
+// memFail is the error of a key "fail:CODE": a *KVError with that code,
+// or a plain error for "fail:storage".
+func memFail(key string) error {
+	code, ok := strings.CutPrefix(key, "fail:")
+	switch {
+	case !ok:
+		return nil
+	case code == KVCodeStorage:
+		return errors.New("the test store failed")
+	}
+	return &KVError{Code: code, Err: errors.New("refused by the test store")}
+}
+
+// Get answers the key "echo-consistency" with the consistency it was asked
+// for, and fails for "fail:CODE" (memFail).
+func (k *memKV) Get(_ context.Context, key string, o KVGetOptions) (*KVEntry, error) {
+	if err := memFail(key); err != nil {
+		return nil, err
+	}
+	if key == "echo-consistency" {
+		return &KVEntry{Value: []byte(o.Consistency)}, nil
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	e, ok := k.m[key]
@@ -100,6 +122,9 @@ func (k *memKV) Get(_ context.Context, key string) (*KVEntry, error) {
 }
 
 func (k *memKV) Put(_ context.Context, key string, v []byte, o KVPutOptions) error {
+	if err := memFail(key); err != nil {
+		return err
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.m[key] = KVEntry{Value: v, Metadata: o.Metadata, Expiration: o.Expiration}
@@ -107,13 +132,21 @@ func (k *memKV) Put(_ context.Context, key string, v []byte, o KVPutOptions) err
 }
 
 func (k *memKV) Delete(_ context.Context, key string) error {
+	if err := memFail(key); err != nil {
+		return err
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	delete(k.m, key)
 	return nil
 }
 
+// List answers the prefix "echo-consistency" with one key named by the
+// consistency it was asked for.
 func (k *memKV) List(_ context.Context, o KVListOptions) (*KVList, error) {
+	if o.Prefix == "echo-consistency" {
+		return &KVList{Keys: []KVKey{{Name: o.Consistency}}, ListComplete: true}, nil
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	var keys []string

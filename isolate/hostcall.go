@@ -18,6 +18,7 @@ type hostCall struct {
 	Method  string         `json:"method,omitempty"`  // kv: get, put, delete, list
 	Key     string         `json:"key,omitempty"`
 	Value   []byte         `json:"value,omitempty"`
+	Get     *KVGetOptions  `json:"get,omitempty"`
 	Put     *KVPutOptions  `json:"put,omitempty"`
 	List    *KVListOptions `json:"list,omitempty"`
 	Request *Request       `json:"request,omitempty"`
@@ -60,8 +61,10 @@ func decodeHostCall(msg []byte) (*hostCall, error) {
 type hostReply struct {
 	// ID, in the answer to a "wait" call, names the started call answered
 	// (0: none answered in time).
-	ID       int64     `json:"id,omitempty"`
-	Error    string    `json:"error,omitempty"`
+	ID    int64  `json:"id,omitempty"`
+	Error string `json:"error,omitempty"`
+	// Code is a KV error's code (a KVCode constant), set with Error.
+	Code     string    `json:"code,omitempty"`
 	Response *Response `json:"response,omitempty"`
 	Program  *program  `json:"program,omitempty"`
 	Entry    *KVEntry  `json:"entry,omitempty"`
@@ -221,22 +224,27 @@ func (d *dispatcher) call(ctx context.Context, c *hostCall) (*hostReply, error) 
 }
 
 func (d *dispatcher) kv(ctx context.Context, c *hostCall) *hostReply {
+	fail := func(err error) *hostReply { return &hostReply{Error: err.Error(), Code: KVErrorCode(err)} }
 	b, ok := d.bindings[c.Binding]
 	if !ok || b.KV == "" {
-		return &hostReply{Error: fmt.Sprintf("%q is not a KV binding", c.Binding)}
+		return &hostReply{Error: fmt.Sprintf("%q is not a KV binding", c.Binding), Code: KVCodeInvalid}
 	}
 	if d.host == nil {
-		return &hostReply{Error: "this runtime has no KV storage"}
+		return &hostReply{Error: "this runtime has no KV storage", Code: KVCodeUnavailable}
 	}
 	ns, err := d.host.KV(b.KV)
 	if err != nil {
-		return &hostReply{Error: err.Error()}
+		return fail(err)
 	}
 	switch c.Method {
 	case "get":
-		e, err := ns.Get(ctx, c.Key)
+		var opts KVGetOptions
+		if c.Get != nil {
+			opts = *c.Get
+		}
+		e, err := ns.Get(ctx, c.Key, opts)
 		if err != nil {
-			return &hostReply{Error: err.Error()}
+			return fail(err)
 		}
 		return &hostReply{Entry: e}
 	case "put":
@@ -245,12 +253,12 @@ func (d *dispatcher) kv(ctx context.Context, c *hostCall) *hostReply {
 			opts = *c.Put
 		}
 		if err := ns.Put(ctx, c.Key, c.Value, opts); err != nil {
-			return &hostReply{Error: err.Error()}
+			return fail(err)
 		}
 		return &hostReply{}
 	case "delete":
 		if err := ns.Delete(ctx, c.Key); err != nil {
-			return &hostReply{Error: err.Error()}
+			return fail(err)
 		}
 		return &hostReply{}
 	case "list":
@@ -260,9 +268,9 @@ func (d *dispatcher) kv(ctx context.Context, c *hostCall) *hostReply {
 		}
 		l, err := ns.List(ctx, opts)
 		if err != nil {
-			return &hostReply{Error: err.Error()}
+			return fail(err)
 		}
 		return &hostReply{Keys: l}
 	}
-	return &hostReply{Error: fmt.Sprintf("unknown KV method %q", c.Method)}
+	return &hostReply{Error: fmt.Sprintf("unknown KV method %q", c.Method), Code: KVCodeInvalid}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/dop251/goja"
@@ -230,11 +231,16 @@ func (l *loop) kvBinding(name string) *goja.Object {
 		}
 		c.Op, c.Binding = "kv", name
 		l.hostAsync(c, func(rep *hostReply, err error) {
-			if err == nil && rep.Error != "" {
-				err = fmt.Errorf("KV %s.%s: %s", name, c.Method, rep.Error)
-			}
-			if err != nil {
-				_ = reject(vm.NewGoError(err))
+			switch {
+			case err != nil: // the host is out of reach
+				_ = reject(kvException(vm, KVCodeUnavailable, fmt.Sprintf("KV %s.%s: %s", name, c.Method, err)))
+				return
+			case rep.Error != "":
+				code := rep.Code
+				if code == "" {
+					code = KVCodeStorage
+				}
+				_ = reject(kvException(vm, code, fmt.Sprintf("KV %s.%s: %s", name, c.Method, rep.Error)))
 				return
 			}
 			v, err := conv(rep)
@@ -246,20 +252,28 @@ func (l *loop) kvBinding(name string) *goja.Object {
 		})
 		return vm.ToValue(p)
 	}
-	getType := func(v goja.Value) (string, error) {
+	// getType reads the type and consistency of get's options: a string
+	// (the type) or an object.
+	getType := func(v goja.Value) (string, *KVGetOptions, error) {
 		t := "text"
+		opts := &KVGetOptions{}
 		if o, ok := v.(*goja.Object); ok {
 			if tv := o.Get("type"); tv != nil && !goja.IsUndefined(tv) {
 				t = tv.String()
 			}
+			c, err := consistency(o, "get")
+			if err != nil {
+				return "", nil, err
+			}
+			opts.Consistency = c
 		} else if v != nil && !goja.IsUndefined(v) && !goja.IsNull(v) {
 			t = v.String()
 		}
 		switch t {
 		case "text", "json", "arrayBuffer":
-			return t, nil
+			return t, opts, nil
 		}
-		return "", fmt.Errorf("KV get: unsupported type %q (want text, json or arrayBuffer)", t)
+		return "", nil, fmt.Errorf("KV get: unsupported type %q (want text, json or arrayBuffer)", t)
 	}
 	decode := func(e *KVEntry, t string) (goja.Value, error) {
 		if e == nil {
@@ -298,18 +312,18 @@ func (l *loop) kvBinding(name string) *goja.Object {
 		return json.RawMessage(out.String()), nil
 	}
 	_ = o.Set("get", func(c goja.FunctionCall) goja.Value {
-		t, err := getType(c.Argument(1))
+		t, opts, err := getType(c.Argument(1))
 		if err != nil {
-			panic(vm.NewTypeError("%s", err.Error()))
+			panic(kvException(vm, KVCodeInvalid, err.Error()))
 		}
-		return call(&hostCall{Method: "get", Key: c.Argument(0).String()}, func(r *hostReply) (goja.Value, error) { return decode(r.Entry, t) })
+		return call(&hostCall{Method: "get", Key: c.Argument(0).String(), Get: opts}, func(r *hostReply) (goja.Value, error) { return decode(r.Entry, t) })
 	})
 	_ = o.Set("getWithMetadata", func(c goja.FunctionCall) goja.Value {
-		t, err := getType(c.Argument(1))
+		t, opts, err := getType(c.Argument(1))
 		if err != nil {
-			panic(vm.NewTypeError("%s", err.Error()))
+			panic(kvException(vm, KVCodeInvalid, err.Error()))
 		}
-		return call(&hostCall{Method: "get", Key: c.Argument(0).String()}, func(r *hostReply) (goja.Value, error) {
+		return call(&hostCall{Method: "get", Key: c.Argument(0).String(), Get: opts}, func(r *hostReply) (goja.Value, error) {
 			v, err := decode(r.Entry, t)
 			if err != nil {
 				return nil, err
@@ -323,7 +337,7 @@ func (l *loop) kvBinding(name string) *goja.Object {
 	_ = o.Set("put", func(c goja.FunctionCall) goja.Value {
 		value, err := bytesOf(vm, c.Argument(1))
 		if err != nil {
-			panic(vm.NewTypeError("KV put: %s", err.Error()))
+			panic(kvException(vm, KVCodeInvalid, "KV put: "+err.Error()))
 		}
 		opts := &KVPutOptions{}
 		if ov, ok := c.Argument(2).(*goja.Object); ok {
@@ -354,6 +368,11 @@ func (l *loop) kvBinding(name string) *goja.Object {
 			if v := ov.Get("limit"); v != nil && !goja.IsUndefined(v) {
 				opts.Limit = int(v.ToInteger())
 			}
+			c, err := consistency(ov, "list")
+			if err != nil {
+				panic(kvException(vm, KVCodeInvalid, err.Error()))
+			}
+			opts.Consistency = c
 		}
 		return call(&hostCall{Method: "list", List: opts}, func(r *hostReply) (goja.Value, error) {
 			out := vm.NewObject()
@@ -382,6 +401,34 @@ func (l *loop) kvBinding(name string) *goja.Object {
 		})
 	})
 	return o
+}
+
+// consistency reads the consistency option of a KV read: undefined, null,
+// "strong" or "eventual".
+func consistency(o *goja.Object, method string) (string, error) {
+	v := o.Get("consistency")
+	if v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
+		return "", nil
+	}
+	if s, ok := v.Export().(string); ok && (s == KVStrong || s == KVEventual) {
+		return s, nil
+	}
+	return "", fmt.Errorf("KV %s: consistency must be %q or %q, not %s", method, KVStrong, KVEventual, v.String())
+}
+
+// kvException is the exception a KV call rejects with: a TypeError for
+// KVCodeInvalid, else an Error, with err.code "KV_" and the code
+// upper-cased (KV_UNAVAILABLE). The intrinsic prototypes are used, whatever
+// the guest did to the globals.
+func kvException(vm *goja.Runtime, code, msg string) *goja.Object {
+	e := vm.NewTypeError("%s", msg)
+	if code != KVCodeInvalid {
+		if p := e.Prototype(); p != nil && p.Prototype() != nil {
+			_ = e.SetPrototype(p.Prototype()) // Error.prototype
+		}
+	}
+	_ = e.Set("code", "KV_"+strings.ToUpper(code))
+	return e
 }
 
 // bytesOf converts a string, ArrayBuffer or typed array to bytes.

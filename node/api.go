@@ -41,6 +41,11 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("POST /v1/run", n.handleRun)
 	mux.HandleFunc("GET /v1/members", n.handleMembers)
 	mux.HandleFunc("GET /healthz", n.handleHealth)
+	mux.HandleFunc("GET /v1/kv/{namespace}", n.handleKVList)
+	mux.HandleFunc("GET /v1/kv/{namespace}/{key...}", n.handleKVGet)
+	mux.HandleFunc("PUT /v1/kv/{namespace}/{key...}", n.handleKVPut)
+	mux.HandleFunc("DELETE /v1/kv/{namespace}/{key...}", n.handleKVDelete)
+	mux.HandleFunc("GET /v1/groups", n.handleGroups)
 	// Planned routes answer 501 (docs/http-api.md), with their methods:
 	// another method on them is a 405 like on a built route.
 	notYet := func(what string) http.HandlerFunc {
@@ -51,8 +56,6 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("/v1/workers/", notYet("deploying Workers"))
 	mux.HandleFunc("/v1/workers", notYet("deploying Workers"))
 	mux.HandleFunc("/w/", notYet("serving deployed Workers"))
-	mux.HandleFunc("/v1/kv/", notYet("KV storage"))
-	mux.HandleFunc("GET /v1/groups", notYet("Raft groups"))
 	mux.HandleFunc("GET /v1/tail", notYet("the live stream of invocations"))
 	mux.HandleFunc("POST /mcp", notYet("the Model Context Protocol endpoint"))
 	mux.HandleFunc("GET /{$}", notYet("the dashboard"))

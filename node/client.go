@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/warrenmesh/warren/isolate"
+	"github.com/warrenmesh/warren/replication"
 )
 
 // Client talks to a node's HTTP API.
@@ -83,4 +86,191 @@ func (c *Client) Members(ctx context.Context) ([]Member, error) {
 		return nil, err
 	}
 	return out.Members, nil
+}
+
+// The types of the KV and groups routes, for the binary's commands.
+type (
+	// KVKey is one key of a KV list page.
+	KVKey = replication.KVKey
+	// GroupInfo is one Raft group of GET /v1/groups.
+	GroupInfo = replication.GroupInfo
+	// ReplicaInfo is one replica of a group.
+	ReplicaInfo = replication.ReplicaInfo
+)
+
+// KVValue is a value as GET /v1/kv/{namespace}/{key} answers it.
+type KVValue struct {
+	Value []byte
+	// Metadata is the key's metadata JSON (nil: none).
+	Metadata json.RawMessage
+	// Expiration is unix seconds (0: none).
+	Expiration int64
+}
+
+// KVPutOptions are the options of KVPut.
+type KVPutOptions struct {
+	// Expiration (unix seconds) and ExpirationTTL (seconds from now; it
+	// wins) set an expiration; 0 means none.
+	Expiration, ExpirationTTL int64
+	// Metadata is JSON (nil: none).
+	Metadata json.RawMessage
+}
+
+// KVListOptions are the options of KVList.
+type KVListOptions struct {
+	Prefix, Cursor string
+	Limit          int
+	// Eventual reads from the nearest replica.
+	Eventual bool
+}
+
+// kvPath is the path of a KV route; the key is escaped whole, its slashes
+// included.
+func kvPath(ns, key string) string {
+	p := "/v1/kv/" + url.PathEscape(ns)
+	if key != "" {
+		p += "/" + url.PathEscape(key)
+	}
+	return p
+}
+
+// raw makes a request whose body and answer are not JSON: it returns the
+// answer of a 200, or the node's error.
+func (c *Client) raw(ctx context.Context, method, path string, body io.Reader, header http.Header) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.URL+path, body)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", c.URL, err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var e struct{ Error, Code string }
+	if json.Unmarshal(b, &e) == nil && e.Error != "" {
+		return nil, &APIError{Status: resp.StatusCode, Code: e.Code, Message: fmt.Sprintf("node %s: %s (%s)", c.URL, e.Error, e.Code)}
+	}
+	return nil, &APIError{Status: resp.StatusCode, Message: fmt.Sprintf("node %s: HTTP %d: %s", c.URL, resp.StatusCode, bytes.TrimSpace(b))}
+}
+
+// APIError is an error answer of a node's API.
+type APIError struct {
+	Status  int
+	Code    string // the answer's code ("not_found", "invalid", ...)
+	Message string
+}
+
+func (e *APIError) Error() string { return e.Message }
+
+// KVGet reads a key; a missing key is an *APIError of code "not_found".
+func (c *Client) KVGet(ctx context.Context, ns, key string, eventual bool) (*KVValue, error) {
+	p := kvPath(ns, key)
+	if eventual {
+		p += "?consistency=eventual"
+	}
+	resp, err := c.raw(ctx, http.MethodGet, p, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	v := &KVValue{}
+	if v.Value, err = io.ReadAll(io.LimitReader(resp.Body, MaxKVValue+1)); err != nil {
+		return nil, fmt.Errorf("node %s: reading the value: %w", c.URL, err)
+	}
+	if m := resp.Header.Get(HeaderKVMetadata); m != "" {
+		v.Metadata = json.RawMessage(m)
+	}
+	if e := resp.Header.Get(HeaderKVExpiration); e != "" {
+		if v.Expiration, err = strconv.ParseInt(e, 10, 64); err != nil {
+			return nil, fmt.Errorf("node %s: a bad %s header %q", c.URL, HeaderKVExpiration, e)
+		}
+	}
+	return v, nil
+}
+
+// KVPut stores value under key.
+func (c *Client) KVPut(ctx context.Context, ns, key string, value io.Reader, opts KVPutOptions) error {
+	q := url.Values{}
+	if opts.Expiration != 0 {
+		q.Set("expiration", strconv.FormatInt(opts.Expiration, 10))
+	}
+	if opts.ExpirationTTL != 0 {
+		q.Set("expiration_ttl", strconv.FormatInt(opts.ExpirationTTL, 10))
+	}
+	p := kvPath(ns, key)
+	if len(q) > 0 {
+		p += "?" + q.Encode()
+	}
+	h := http.Header{"Content-Type": {"application/octet-stream"}}
+	if len(opts.Metadata) > 0 {
+		h.Set(HeaderKVMetadata, string(opts.Metadata))
+	}
+	resp, err := c.raw(ctx, http.MethodPut, p, value, h)
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
+}
+
+// KVDelete removes key; a missing key is not an error.
+func (c *Client) KVDelete(ctx context.Context, ns, key string) error {
+	resp, err := c.raw(ctx, http.MethodDelete, kvPath(ns, key), nil, nil)
+	if err != nil {
+		return err
+	}
+	return resp.Body.Close()
+}
+
+// KVList reads a page of keys.
+func (c *Client) KVList(ctx context.Context, ns string, opts KVListOptions) (*KVListPage, error) {
+	q := url.Values{}
+	if opts.Prefix != "" {
+		q.Set("prefix", opts.Prefix)
+	}
+	if opts.Cursor != "" {
+		q.Set("cursor", opts.Cursor)
+	}
+	if opts.Limit != 0 {
+		q.Set("limit", strconv.Itoa(opts.Limit))
+	}
+	if opts.Eventual {
+		q.Set("consistency", "eventual")
+	}
+	p := kvPath(ns, "")
+	if len(q) > 0 {
+		p += "?" + q.Encode()
+	}
+	resp, err := c.raw(ctx, http.MethodGet, p, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var page KVListPage
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&page); err != nil {
+		return nil, fmt.Errorf("node %s: reading the list: %w", c.URL, err)
+	}
+	return &page, nil
+}
+
+// Groups reads the status of the node's Raft groups.
+func (c *Client) Groups(ctx context.Context) ([]GroupInfo, error) {
+	resp, err := c.raw(ctx, http.MethodGet, "/v1/groups", nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Groups []GroupInfo `json:"groups"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&out); err != nil {
+		return nil, fmt.Errorf("node %s: reading the groups: %w", c.URL, err)
+	}
+	return out.Groups, nil
 }

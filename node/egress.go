@@ -157,10 +157,13 @@ func guestSafe(err error) error {
 }
 
 // ErrNoKV is returned for KV bindings on a runtime without storage.
-var ErrNoKV = errors.New("this runtime has no KV storage (KV arrives with the replication issue)")
+var ErrNoKV = errors.New("this runtime has no KV storage")
 
-// KV has no storage here.
-func (e *Egress) KV(string) (isolate.KVNamespace, error) { return nil, ErrNoKV }
+// KV has no storage here: an error of code isolate.KVCodeUnavailable
+// wrapping ErrNoKV.
+func (e *Egress) KV(string) (isolate.KVNamespace, error) {
+	return nil, &isolate.KVError{Code: isolate.KVCodeUnavailable, Err: ErrNoKV}
+}
 
 // DurableObjects has no storage here.
 func (e *Egress) DurableObjects(isolate.DurableObjectBinding) (isolate.DurableObjectNamespace, error) {

@@ -418,7 +418,7 @@ func (g *gatedHost) KV(namespace string) (isolate.KVNamespace, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &gatedKV{KVNamespace: ns, permit: g.permit}, nil
+	return &gatedKV{inner: ns, permit: g.permit}, nil
 }
 
 func (g *gatedHost) DurableObjects(b isolate.DurableObjectBinding) (isolate.DurableObjectNamespace, error) {
@@ -429,23 +429,47 @@ func (g *gatedHost) DurableObjects(b isolate.DurableObjectBinding) (isolate.Dura
 	return &gatedDO{inner: ns, permit: g.permit}, nil
 }
 
+// gatedKV holds a namespace's writes until the caller allows them; reads
+// pass. It spells out every method of isolate.KVNamespace rather than
+// embedding it, so that a method added there does not compile here until it
+// is gated (or let through) on purpose.
 type gatedKV struct {
-	isolate.KVNamespace
+	inner  isolate.KVNamespace
 	permit func(context.Context) error
 }
 
+var _ isolate.KVNamespace = (*gatedKV)(nil)
+
+// allow asks the caller for the go-ahead; a refusal is the guest's
+// KVCodeDenied error.
+func (g *gatedKV) allow(ctx context.Context) error {
+	err := g.permit(ctx)
+	if errors.Is(err, errNoGoAhead) {
+		return &isolate.KVError{Code: isolate.KVCodeDenied, Err: err}
+	}
+	return err
+}
+
+func (g *gatedKV) Get(ctx context.Context, key string, opts isolate.KVGetOptions) (*isolate.KVEntry, error) {
+	return g.inner.Get(ctx, key, opts)
+}
+
 func (g *gatedKV) Put(ctx context.Context, key string, value []byte, opts isolate.KVPutOptions) error {
-	if err := g.permit(ctx); err != nil {
+	if err := g.allow(ctx); err != nil {
 		return err
 	}
-	return g.KVNamespace.Put(ctx, key, value, opts)
+	return g.inner.Put(ctx, key, value, opts)
 }
 
 func (g *gatedKV) Delete(ctx context.Context, key string) error {
-	if err := g.permit(ctx); err != nil {
+	if err := g.allow(ctx); err != nil {
 		return err
 	}
-	return g.KVNamespace.Delete(ctx, key)
+	return g.inner.Delete(ctx, key)
+}
+
+func (g *gatedKV) List(ctx context.Context, opts isolate.KVListOptions) (*isolate.KVList, error) {
+	return g.inner.List(ctx, opts)
 }
 
 type gatedDO struct {

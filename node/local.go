@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/warrenmesh/warren/isolate"
 	"github.com/warrenmesh/warren/mesh"
@@ -55,7 +56,7 @@ func NewLocal(o LocalOptions) (*Local, error) {
 		if kv, err = replication.OpenLocalKV(o.KVDir); err != nil {
 			return nil, err
 		}
-		host = &localHost{egress: egress, kv: kv}
+		host = hostWithKV(egress, kv)
 	}
 	rt, err := isolate.New(isolate.Options{
 		Executor: kind,
@@ -73,6 +74,11 @@ func NewLocal(o LocalOptions) (*Local, error) {
 	return &Local{Runtime: rt, kv: kv}, nil
 }
 
+// OpenLocalKV opens (creating if needed) a KV store on disk in dir, such as
+// the embedded runtime keeps: for Config.KV of a node that serves a store
+// of its own (tests, one machine). Close it after the node.
+func OpenLocalKV(dir string) (*replication.LocalKV, error) { return replication.OpenLocalKV(dir) }
+
 // Close stops the runtime, then closes the KV store.
 func (l *Local) Close() error {
 	err := l.Runtime.Close()
@@ -84,38 +90,66 @@ func (l *Local) Close() error {
 
 // ValidateKVNamespace checks a KV namespace name: 1 to 64 bytes of
 // [A-Za-z0-9_.-], not "." or "..".
-func ValidateKVNamespace(ns string) error { return guestKVError(replication.ValidateKVNamespace(ns)) }
-
-// localHost is the embedded runtime's Host with a KV store: egress as
-// Egress does it, KV namespaces in the store.
-type localHost struct {
-	egress *Egress
-	kv     *replication.LocalKV
+func ValidateKVNamespace(ns string) error {
+	if err := replication.ValidateKVNamespace(ns); err != nil {
+		return guestKVError(err)
+	}
+	return nil
 }
 
-func (h *localHost) Fetch(ctx context.Context, req *isolate.Request) (*isolate.Response, error) {
-	return h.egress.Fetch(ctx, req)
+// kvHost is a Host with a KV store: egress and Durable Objects as inner
+// does them, KV namespaces in the store. The embedded runtime's store is a
+// replication.LocalKV, a mesh node's its Raft groups.
+type kvHost struct {
+	inner isolate.Host
+	// store is the KV store, looked up at each binding's first call (a
+	// node's may be set after its runtime starts); nil: none, and inner
+	// answers.
+	store func() replication.KV
 }
 
-func (h *localHost) KV(namespace string) (isolate.KVNamespace, error) {
+// hostWithKV is inner with KV namespaces in kv.
+func hostWithKV(inner isolate.Host, kv replication.KV) isolate.Host {
+	return &kvHost{inner: inner, store: func() replication.KV { return kv }}
+}
+
+func (h *kvHost) Fetch(ctx context.Context, req *isolate.Request) (*isolate.Response, error) {
+	return h.inner.Fetch(ctx, req)
+}
+
+func (h *kvHost) KV(namespace string) (isolate.KVNamespace, error) {
+	kv := h.store()
+	if kv == nil {
+		return h.inner.KV(namespace)
+	}
 	if err := ValidateKVNamespace(namespace); err != nil {
 		return nil, err
 	}
-	return &localKV{kv: h.kv, ns: namespace}, nil
+	return &storeKV{kv: kv, ns: namespace}, nil
 }
 
-func (h *localHost) DurableObjects(b isolate.DurableObjectBinding) (isolate.DurableObjectNamespace, error) {
-	return h.egress.DurableObjects(b)
+func (h *kvHost) DurableObjects(b isolate.DurableObjectBinding) (isolate.DurableObjectNamespace, error) {
+	return h.inner.DurableObjects(b)
 }
 
-// localKV is one namespace of the local store, as a binding sees it.
-type localKV struct {
-	kv *replication.LocalKV
+// storeKV is one namespace of a store, as a binding sees it.
+type storeKV struct {
+	kv replication.KV
 	ns string
 }
 
-func (n *localKV) Get(ctx context.Context, key string) (*isolate.KVEntry, error) {
-	v, err := n.kv.GetWithMetadata(ctx, n.ns, key, replication.Strong)
+// kvCallTimeout bounds one KV call of a binding or the API: the store's
+// own deadline, should the caller's context have none.
+const kvCallTimeout = 10 * time.Second
+
+func (n *storeKV) Get(ctx context.Context, key string, opts isolate.KVGetOptions) (*isolate.KVEntry, error) {
+	c, err := replication.ParseConsistency(opts.Consistency)
+	if err != nil {
+		return nil, guestKVError(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, kvCallTimeout)
+	defer cancel()
+	v, err := n.kv.GetWithMetadata(ctx, n.ns, key, c)
 	if errors.Is(err, replication.ErrKVNotFound) {
 		return nil, nil // null in the Worker, as in Workers KV
 	}
@@ -126,7 +160,9 @@ func (n *localKV) Get(ctx context.Context, key string) (*isolate.KVEntry, error)
 	return &e, nil
 }
 
-func (n *localKV) Put(ctx context.Context, key string, value []byte, opts isolate.KVPutOptions) error {
+func (n *storeKV) Put(ctx context.Context, key string, value []byte, opts isolate.KVPutOptions) error {
+	ctx, cancel := context.WithTimeout(ctx, kvCallTimeout)
+	defer cancel()
 	return guestKVError(n.kv.Put(ctx, n.ns, key, value, replication.KVPutOptions{
 		Expiration:    opts.Expiration,
 		ExpirationTTL: opts.ExpirationTTL,
@@ -134,12 +170,20 @@ func (n *localKV) Put(ctx context.Context, key string, value []byte, opts isolat
 	}))
 }
 
-func (n *localKV) Delete(ctx context.Context, key string) error {
+func (n *storeKV) Delete(ctx context.Context, key string) error {
+	ctx, cancel := context.WithTimeout(ctx, kvCallTimeout)
+	defer cancel()
 	return guestKVError(n.kv.Delete(ctx, n.ns, key))
 }
 
-func (n *localKV) List(ctx context.Context, opts isolate.KVListOptions) (*isolate.KVList, error) {
-	res, err := n.kv.List(ctx, n.ns, replication.KVListOptions(opts), replication.Strong)
+func (n *storeKV) List(ctx context.Context, opts isolate.KVListOptions) (*isolate.KVList, error) {
+	c, err := replication.ParseConsistency(opts.Consistency)
+	if err != nil {
+		return nil, guestKVError(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, kvCallTimeout)
+	defer cancel()
+	res, err := n.kv.List(ctx, n.ns, replication.KVListOptions{Prefix: opts.Prefix, Cursor: opts.Cursor, Limit: opts.Limit}, c)
 	if err != nil {
 		return nil, guestKVError(err)
 	}
@@ -150,14 +194,33 @@ func (n *localKV) List(ctx context.Context, opts isolate.KVListOptions) (*isolat
 	return l, nil
 }
 
-// guestKVError is the error a Worker sees: a broken rule of Workers KV
-// names the field and the rule, without the store's package names.
+// guestKVError is the error a Worker sees: an *isolate.KVError carrying
+// the code of the store's error, and for a broken rule of Workers KV a
+// message naming the field and the rule, without the store's package
+// names. nil stays nil.
 func guestKVError(err error) error {
+	if err == nil {
+		return nil
+	}
 	var ie *replication.KVInvalidError
 	if errors.As(err, &ie) {
-		return kvRuleError{ie}
+		err = kvRuleError{ie}
 	}
-	return err
+	return &isolate.KVError{Code: guestKVCode(err), Err: err}
+}
+
+// guestKVCode maps replication.KVErrorCode to the codes of isolate.
+func guestKVCode(err error) string {
+	switch replication.KVErrorCode(err) {
+	case "invalid":
+		return isolate.KVCodeInvalid
+	case "unavailable", "closed":
+		return isolate.KVCodeUnavailable
+	}
+	if errors.Is(err, context.Canceled) {
+		return isolate.KVCodeUnavailable
+	}
+	return isolate.KVCodeStorage
 }
 
 // kvRuleError is a broken rule of Workers KV, as guests read it.

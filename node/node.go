@@ -257,8 +257,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, id: id, log: cfg.Logger.With("node", id.Name), slots: make(chan struct{}, cfg.Slots), done: make(chan struct{})}
 	n.host = cfg.Host
-	if n.host == nil {
-		n.host = NewEgress(policy.Egress{})
+	if n.host == nil { // no egress granted; KV bindings reach n.kv, if any
+		n.host = &kvHost{inner: NewEgress(policy.Egress{}), store: func() replication.KV { return n.kv }}
 	}
 	n.kv, n.groups = cfg.KV, cfg.Groups
 	n.codes = newCodeCache()

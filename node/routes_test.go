@@ -6,7 +6,8 @@ import (
 	"testing"
 )
 
-// TestRoutes: planned routes answer 501, a known path asked with another
+// TestRoutes: planned routes answer 501, KV routes on a node without a
+// store 503, a known path asked with another
 // method 405 with an Allow header, anything else 404; all as JSON errors.
 // None of these reach a node, so a bare one serves them.
 func TestRoutes(t *testing.T) {
@@ -19,9 +20,13 @@ func TestRoutes(t *testing.T) {
 		{"GET", "/v1/workers", 501, "not_implemented", ""},
 		{"PUT", "/v1/workers/w", 501, "not_implemented", ""},
 		{"DELETE", "/w/w/some/path", 501, "not_implemented", ""},
-		{"GET", "/v1/kv/ns/k", 501, "not_implemented", ""},
+		{"GET", "/v1/kv/ns/k", 503, "no_kv", ""},
+		{"GET", "/v1/kv/ns", 503, "no_kv", ""},
+		{"PUT", "/v1/kv/ns/a/b", 503, "no_kv", ""},
+		{"POST", "/v1/kv/ns/k", 405, "method_not_allowed", "GET, HEAD, PUT, DELETE"},
+		{"GET", "/v1/kv/", 404, "not_found", ""},
 		{"GET", "/metrics", 501, "not_implemented", ""},
-		{"GET", "/v1/groups", 501, "not_implemented", ""},
+		{"GET", "/v1/groups", 503, "no_kv", ""},
 		{"GET", "/v1/tail", 501, "not_implemented", ""},
 		{"POST", "/mcp", 501, "not_implemented", ""},
 		{"GET", "/", 501, "not_implemented", ""},

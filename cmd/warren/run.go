@@ -33,8 +33,8 @@ it runs in an embedded single-node runtime in sandbox worker processes.
 --kv NAME=namespace binds env.NAME to a KV namespace. The embedded runtime
 keeps KV in a store on disk, --state DIR/kv (default .warren/state/kv under
 the current directory, created on first use; one warren run at a time may
-use it). With --node the binding is sent to the node, which has no KV
-storage yet: the Worker's KV calls reject there.
+use it). With --node the binding is sent to the node, whose KV store
+(the mesh's) the Worker reaches; warren kv reads and writes it too.
 
 Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 		Args: func(c *cobra.Command, args []string) error {
