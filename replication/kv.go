@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/warrenmesh/warren/replication/internal/kvsm"
 )
 
 // KV is a store of KV namespaces with the semantics of Workers KV: LocalKV
@@ -67,7 +69,7 @@ func KVErrorCode(err error) string {
 		return "not_found"
 	case errors.Is(err, ErrKVInvalid):
 		return "invalid"
-	case errors.Is(err, ErrKVUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, ErrKVUnavailable), errors.Is(err, kvsm.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return "unavailable"
 	case errors.Is(err, ErrKVClosed):
 		return "closed"

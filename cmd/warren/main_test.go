@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/warrenmesh/warren/internal/gotool"
 )
@@ -233,10 +234,30 @@ func TestTestnetCommands(t *testing.T) {
 	if out, errOut, code := warren(t, "run", "--node", url, "examples/hello.ts"); code != 0 || out == "" {
 		t.Errorf("run --node n2: %d %q %s", code, out, errOut)
 	}
-	// The node has no KV storage yet: a binding is passed, and its calls
-	// reject.
-	if _, errOut, code := warren(t, "run", "--node", url, "--kv", "VISITS=visits", "examples/counter.js"); code != 1 || !strings.Contains(errOut, "KV VISITS.get: this runtime has no KV storage") {
-		t.Errorf("run --node --kv: %d %s", code, errOut)
+	// A Worker counts its visits in the mesh's KV store: one visit
+	// through n2, the next through n1, which sees it at once. The first
+	// may wait for the new mesh to place its groups.
+	url1, _, _ := warren(t, "testnet", "url", "--dir", dir, "n1")
+	url1 = strings.TrimSpace(url1)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, errOut, code := warren(t, "run", "--node", url, "--kv", "VISITS=visits", "examples/counter.js")
+		if code == 0 {
+			if out != "visit 1\n" {
+				t.Fatalf("first visit: %q", out)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run --node --kv: %d %s", code, errOut)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if out, errOut, code := warren(t, "run", "--node", url1, "--kv", "VISITS=visits", "examples/counter.js"); code != 0 || out != "visit 2\n" {
+		t.Errorf("second visit, through n1: %d %q %s", code, out, errOut)
+	}
+	if out, errOut, code := warren(t, "kv", "get", "--node", url1, "visits", "count"); code != 0 || out != "2" {
+		t.Errorf("kv get count: %d %q %s", code, out, errOut)
 	}
 	if out, errOut, code := warren(t, "members", "--node", url); code != 0 || !strings.Contains(out, "n1") || !strings.Contains(out, "n2") {
 		t.Errorf("members: %d %s %s", code, out, errOut)
