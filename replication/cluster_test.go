@@ -179,3 +179,168 @@ func TestClusterSurvivesANode(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterRebalances writes 10,000 keys on 3 nodes, adds 2 nodes, has
+// one leave and kills another. At the end every key reads its value,
+// every group is back to 3 voters on live nodes, and the replicas of each
+// group hold the same state. Snapshots are frequent, so that new replicas
+// start from one rather than the whole log.
+func TestClusterRebalances(t *testing.T) {
+	keys := 10000
+	if testing.Short() {
+		keys = 2000
+	}
+	c := newClusterWith(t, 3, &cluster{kv: true, tune: func(cc *ClusterConfig) {
+		fastGroups(cc)
+		tune := cc.Tune
+		cc.Tune = func(g *GroupConfig) {
+			tune(g)
+			g.SnapshotInterval = 200 * time.Millisecond
+			g.SnapshotThreshold = 64
+			g.TrailingLogs = 32
+		}
+	}})
+	c.waitPlaced(3, 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	put := func(cl *Cluster, from, to int, val string) {
+		t.Helper()
+		errs := make(chan error, 16)
+		next := make(chan int)
+		go func() {
+			defer close(next)
+			for i := from; i < to; i++ {
+				next <- i
+			}
+		}()
+		for range 16 {
+			go func() {
+				for i := range next {
+					if err := cl.Put(ctx, "ns", fmt.Sprintf("k%05d", i), []byte(val), KVPutOptions{}); err != nil {
+						errs <- fmt.Errorf("put k%05d: %w", i, err)
+						for range next {
+						}
+						return
+					}
+				}
+				errs <- nil
+			}()
+		}
+		for range 16 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t0 := time.Now()
+	put(c.nodes[0].cl, 0, keys, "a")
+	t.Logf("%d puts in %v", keys, time.Since(t0).Round(time.Millisecond))
+
+	c.add()
+	c.add()
+	// New nodes take replicas from the others (balance), while writes go
+	// on.
+	put(c.nodes[3].cl, 0, keys/10, "b")
+	waitFor(t, 90*time.Second, "the new nodes hold replicas", func() bool {
+		v := c.nodes[0].cl.currentView()
+		held := map[string]int{}
+		for gid, rs := range v.Groups {
+			if gid != 0 {
+				for _, r := range rs {
+					held[r.Name]++
+				}
+			}
+		}
+		return held["n3"] >= 10 && held["n4"] >= 10
+	})
+	// One node leaves; once its grace period has passed, its replicas are
+	// rebuilt on the others. Only then does another die: two of a group's
+	// three voters lost at once would leave it without a quorum.
+	c.leave(c.nodes[1])
+	c.waitPlaced(3, 2*time.Minute)
+	c.kill(c.nodes[2])
+	put(c.nodes[4].cl, keys/10, keys/5, "c")
+	c.waitPlaced(3, 2*time.Minute)
+
+	for i := range keys {
+		want := "a"
+		switch {
+		case i < keys/10:
+			want = "b"
+		case i < keys/5:
+			want = "c"
+		}
+		k := fmt.Sprintf("k%05d", i)
+		v, err := c.nodes[3].cl.GetWithMetadata(ctx, "ns", k, Strong)
+		if err != nil || string(v.Value) != want {
+			t.Fatalf("get %s: %q, %v; want %q", k, v.Value, err, want)
+		}
+	}
+	c.checkReplicasAgree(ctx)
+}
+
+// checkReplicasAgree waits until the replicas of every data group on the
+// up nodes have applied the same index, and compares their state hashes.
+func (c *cluster) checkReplicasAgree(ctx context.Context) {
+	c.t.Helper()
+	sm := placement.NewSlotMap(placement.DefaultGroups)
+	for _, gid := range sm.Groups() {
+		var hashes map[string]string
+		waitFor(c.t, 30*time.Second, fmt.Sprintf("the replicas of %v agree", gid), func() bool {
+			hashes = map[string]string{}
+			var applied uint64
+			for i, nd := range c.nodes {
+				if !nd.up {
+					continue
+				}
+				r := nd.cl.replica(gid)
+				if r == nil {
+					continue
+				}
+				a := r.kv.Applied()
+				if i > 0 && applied != 0 && a != applied {
+					return false
+				}
+				applied = a
+				h, err := r.kv.Hash()
+				if err != nil {
+					return false
+				}
+				hashes[nd.name] = fmt.Sprintf("%x@%d", h[:8], a)
+			}
+			seen := ""
+			for _, h := range hashes {
+				if seen != "" && h != seen {
+					return false
+				}
+				seen = h
+			}
+			return len(hashes) == 3
+		})
+	}
+}
+
+// TestClusterRestartAll stops every node at once and starts them again:
+// everything acknowledged is still there.
+func TestClusterRestartAll(t *testing.T) {
+	c := newKVCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for i := range 100 {
+		if err := c.nodes[i%3].cl.Put(ctx, "ns", fmt.Sprintf("k%d", i), []byte(fmt.Sprint(i)), KVPutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, nd := range c.nodes {
+		c.kill(nd)
+	}
+	for _, nd := range c.nodes {
+		c.start(nd)
+	}
+	for i := range 100 {
+		v, err := c.nodes[(i+1)%3].cl.GetWithMetadata(ctx, "ns", fmt.Sprintf("k%d", i), Strong)
+		if err != nil || string(v.Value) != fmt.Sprint(i) {
+			t.Fatalf("after restarting all, get k%d: %q, %v", i, v.Value, err)
+		}
+	}
+}

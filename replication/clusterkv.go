@@ -239,8 +239,16 @@ func (c *Cluster) setHint(gid placement.GroupID, name string) {
 }
 
 // toLeader sends req to gid's leader, following redirects and retrying
-// until ctx ends. For a write, an attempt that may have reached a leader
-// makes the final error, if any, one of unknown outcome.
+// until ctx ends. A write is retried only after attempts that surely did
+// not apply it (no leader, a redirect, a refused connection): once an
+// attempt may have reached a leader, its outcome is unknown and toLeader
+// returns that. Retrying it could apply the write twice, the second time
+// after writes of others that followed the first.
+//
+// Closing that gap would take requests with ids, remembered by the state
+// machine, so that a retry of an applied write is recognised; until then
+// an unknown outcome is the caller's to resolve (reading the key, or
+// writing again).
 func (c *Cluster) toLeader(ctx context.Context, gid placement.GroupID, req *rpcReq, body []byte, write bool) (*rpcResp, []byte, error) {
 	var lastErr error
 	unknown := false
@@ -272,6 +280,9 @@ func (c *Cluster) toLeader(ctx context.Context, gid placement.GroupID, req *rpcR
 			default: // the network: the request may have reached the leader
 				unknown = unknown || (write && sent)
 				c.setHint(gid, "")
+			}
+			if unknown {
+				return nil, nil, fmt.Errorf("%w (%w)", errOutcomeUnknown, lastErr)
 			}
 		} else if lastErr == nil {
 			lastErr = fmt.Errorf("no replica of group %v is known yet", gid)

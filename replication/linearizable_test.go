@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
+	"sort"
 	"strconv"
 	"sync"
 	"testing"
@@ -122,6 +123,17 @@ func linearizableRun(t *testing.T, seed uint64, dur time.Duration) {
 		if errors.Is(err, lincheck.ErrTimeout) {
 			t.Logf("the checker ran out of time; no violation found: %v", err)
 			return
+		}
+		var nl *lincheck.NotLinearizableError
+		if errors.As(err, &nl) {
+			ops := rec.Operations()
+			sort.Slice(ops, func(i, j int) bool { return ops[i].Call < ops[j].Call })
+			t0 := ops[0].Call
+			for _, o := range ops {
+				if op := o.Input.(lincheck.Op); op.Key == nl.Key {
+					t.Logf("client %2d  %8.3f..%8.3f ms  %v -> %+v", o.ClientId, float64(o.Call-t0)/1e6, float64(o.Return-t0)/1e6, op, o.Output)
+				}
+			}
 		}
 		t.Fatalf("seed %d: %v", seed, err)
 	}
