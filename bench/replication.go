@@ -42,6 +42,7 @@ type replNode struct {
 	tr            *replication.Transport
 	db            *badger.DB
 	groups        map[string]*replication.Group
+	cl            *replication.Cluster // replication/kv's rows
 	up            bool
 }
 
@@ -49,7 +50,11 @@ type replNode struct {
 // the idle measurement CPU.
 var replLogger = slog.New(slog.DiscardHandler)
 
-func newReplCluster(n int) (*replCluster, error) {
+func newReplCluster(n int) (*replCluster, error) { return newReplClusterWith(n, nil) }
+
+// newReplClusterWith is newReplCluster; setup, if set, runs on each node
+// once its transport and database are open, before it joins the others.
+func newReplClusterWith(n int, setup func(i int, nd *replNode) error) (*replCluster, error) {
 	secret, err := mesh.GenerateSecret()
 	if err != nil {
 		return nil, err
@@ -85,6 +90,12 @@ func newReplCluster(n int) (*replCluster, error) {
 			c.close()
 			return nil, err
 		}
+		if setup != nil {
+			if err := setup(i, nd); err != nil {
+				c.close()
+				return nil, err
+			}
+		}
 		if i > 0 {
 			if _, err := nd.m.Join([]string{c.nodes[0].m.Addr().String()}); err != nil {
 				c.close()
@@ -112,12 +123,16 @@ func newReplCluster(n int) (*replCluster, error) {
 	return c, nil
 }
 
-// stop closes nd's groups, then its mesh and database.
+// stop closes nd's Cluster and groups, then its mesh and database.
 func (c *replCluster) stop(nd *replNode) {
 	if !nd.up {
 		return
 	}
 	nd.up = false
+	if nd.cl != nil {
+		nd.cl.Close()
+		nd.cl = nil
+	}
 	for _, g := range nd.groups {
 		g.Close()
 	}

@@ -1,0 +1,407 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/warrenmesh/warren/replication"
+	"github.com/warrenmesh/warren/replication/placement"
+)
+
+func init() {
+	benchmarks = append(benchmarks,
+		benchmark{"replication/kv", benchKVStore},
+		benchmark{"replication/kv re-replication", benchKVRereplication},
+	)
+}
+
+// kvNS is the namespace of the benchmark's keys.
+const kvNS = "bench"
+
+// kvValue is a value of about the size of a small KV write.
+var kvValue = []byte("a value of about the size of a small KV write, sixty-four bytes!")
+
+// newKVCluster starts n in-process nodes on loopback UDP (newReplCluster),
+// each with a replication.Cluster of default group timings, the first
+// founding it, and waits until every group has a leader and 3 voters in
+// every node's view.
+func newKVCluster(n int, grace time.Duration) (*replCluster, error) {
+	c, err := newReplClusterWith(n, func(i int, nd *replNode) error {
+		cl, err := replication.StartCluster(replication.ClusterConfig{
+			Mesh: nd.m, Transport: nd.tr, DB: nd.db, Dir: nd.dir, Logger: replLogger,
+			Bootstrap: i == 0, Grace: grace,
+			// Short, but past the others' joins: every group is created
+			// on its final nodes, not moved there.
+			Settle: time.Second,
+		})
+		nd.cl = cl
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	up := map[string]bool{}
+	for _, nd := range c.nodes {
+		up[nd.name] = true
+	}
+	if _, err := pollEvery(90*time.Second, 100*time.Millisecond, func() bool {
+		for _, nd := range c.nodes {
+			if !kvPlaced(nd.cl, up) {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		c.close()
+		return nil, fmt.Errorf("replication/kv: every group placed: %w", err)
+	}
+	return c, nil
+}
+
+// kvPlaced says whether cl's Groups shows the meta group and every data
+// group with a leader and as many voters as placement wants (3 for data
+// groups), every replica a voter on a node of up.
+func kvPlaced(cl *replication.Cluster, up map[string]bool) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	gs, err := cl.Groups(ctx)
+	return err == nil && groupsPlaced(gs, up)
+}
+
+func groupsPlaced(gs []replication.GroupInfo, up map[string]bool) bool {
+	if len(gs) != 1+placement.DefaultGroups {
+		return false
+	}
+	for _, g := range gs {
+		if g.Leader == "" || g.Error != "" || len(g.Replicas) != g.Wanted || (g.ID != "meta" && g.Wanted != 3) {
+			return false
+		}
+		for _, r := range g.Replicas {
+			if !r.Voter || r.Unreachable || !up[r.Node] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// pollEvery checks cond every `every` until it holds or within passes.
+func pollEvery(within, every time.Duration, cond func() bool) (time.Duration, error) {
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > within {
+			return 0, fmt.Errorf("condition not met within %v", within)
+		}
+		time.Sleep(every)
+	}
+	return time.Since(start), nil
+}
+
+// kvGroupOf is the data group ("g1".."g32") of key in kvNS: the slot of
+// namespace and key, as replication's slotKey hashes it, on the slot map
+// of a new mesh. It must follow replication/clusterkv.go; the local and
+// forwarded rows would show the same latency if it did not.
+func kvGroupOf(key string) string {
+	return kvSlots[placement.SlotOf(kvNS+"\x00"+key)].String()
+}
+
+var kvSlots = placement.NewSlotMap(placement.DefaultGroups)
+
+// kvLeaders maps each group's id to its leader, as cl sees it.
+func kvLeaders(cl *replication.Cluster) (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	gs, err := cl.Groups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, g := range gs {
+		m[g.ID] = g.Leader
+	}
+	return m, nil
+}
+
+// kvProfile writes a CPU profile of one phase to
+// $WARREN_BENCH_KV_PROFILE/<name>.pprof when that is set (and no
+// -cpuprofile runs); the returned func stops it.
+func kvProfile(name string) func() {
+	dir := os.Getenv("WARREN_BENCH_KV_PROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, name+".pprof"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return func() {}
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
+}
+
+// kvSample is one timed operation and whether its key's group leader was
+// the client node.
+type kvSample struct {
+	d     time.Duration
+	local bool
+}
+
+// kvRows is three latency rows of samples: all of them (keys drawn at
+// random, so about a third local), those whose key's leader was the client
+// node, and those forwarded to a leader elsewhere.
+func kvRows(name string, s []kvSample, target string) []Row {
+	var all, local, fwd []time.Duration
+	for _, x := range s {
+		all = append(all, x.d)
+		if x.local {
+			local = append(local, x.d)
+		} else {
+			fwd = append(fwd, x.d)
+		}
+	}
+	row := func(suffix string, d []time.Duration) Row {
+		if len(d) == 0 {
+			return Row{Name: name + suffix, Unit: "ms", Target: target}
+		}
+		p50, p99 := latencies(d)
+		return Row{Name: name + suffix, Unit: "ms", Value: p50, P50: p50, P99: p99, N: len(d), Target: target}
+	}
+	return []Row{
+		row(", random keys from one node", all),
+		row(", key's leader on the client node", local),
+		row(", key's leader on another node (forwarded)", fwd),
+	}
+}
+
+// benchKVStore: three nodes, each with a Cluster (33 groups: meta and 32 data
+// groups, 3 voters each). First the idle CPU once placement has settled,
+// then one client's put and get latencies from one node, then 16 clients'
+// put rate.
+func benchKVStore() ([]Row, error) {
+	c, err := newKVCluster(3, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	var rows []Row
+
+	// Idle: past the followers' commit-index catch-up and placement's
+	// last changes.
+	time.Sleep(3 * time.Second)
+	stop := kvProfile("kv-idle")
+	const window = 10 * time.Second
+	t0, c0 := time.Now(), cpuTime()
+	time.Sleep(window) // measuring CPU over an interval, not waiting for a condition
+	cores := (cpuTime() - c0).Seconds() / time.Since(t0).Seconds()
+	stop()
+	rows = append(rows, Row{Name: "replication/kv idle CPU per node, 33 groups (3 nodes), mesh's own cost included", Unit: "% core",
+		Value: 100 * cores / float64(len(c.nodes)), N: 1 + placement.DefaultGroups, Target: "<= 3 %"})
+
+	// One client on n1; n0 founded the cluster and leads the meta group.
+	cl := c.nodes[1].cl
+	leaders, err := kvLeaders(cl)
+	if err != nil {
+		return nil, err
+	}
+	lead := map[string]int{}
+	for _, l := range leaders {
+		lead[l]++
+	}
+	fmt.Fprintf(os.Stderr, "  group leaders per node (meta included): %v\n", lead)
+	const keys = 1000
+	key := func(i int) string { return fmt.Sprintf("key-%04d", i) }
+	isLocal := func(k string) bool { return leaders[kvGroupOf(k)] == c.nodes[1].name }
+	ctx := context.Background()
+	put := func(k string) error { return cl.Put(ctx, kvNS, k, kvValue, replication.KVPutOptions{}) }
+	for i := range keys { // every key exists; connections, pipelines, caches
+		if err := put(key(i)); err != nil {
+			return nil, err
+		}
+	}
+	timed := func(n int, op func(k string) error) ([]kvSample, error) {
+		s := make([]kvSample, 0, n)
+		for range n {
+			k := key(rand.IntN(keys))
+			t0 := time.Now()
+			if err := op(k); err != nil {
+				return nil, err
+			}
+			s = append(s, kvSample{time.Since(t0), isLocal(k)})
+		}
+		return s, nil
+	}
+
+	stop = kvProfile("kv-put-serial")
+	s, err := timed(3000, put)
+	stop()
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, kvRows("replication/kv put, 3 nodes, synced log, serial latency", s, "p50 <= 1 ms")...)
+
+	get := func(cons replication.Consistency) func(string) error {
+		return func(k string) error {
+			v, err := cl.GetWithMetadata(ctx, kvNS, k, cons)
+			if err == nil && len(v.Value) != len(kvValue) {
+				err = fmt.Errorf("get %s: %d bytes, want %d", k, len(v.Value), len(kvValue))
+			}
+			return err
+		}
+	}
+	stop = kvProfile("kv-get-strong")
+	s, err = timed(3000, get(replication.Strong))
+	stop()
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, kvRows("replication/kv strong get p50", s, "<= 0.5 ms")...)
+	// Every node has a replica of every group: eventual reads are local.
+	stop = kvProfile("kv-get-eventual")
+	s, err = timed(3000, get(replication.Eventual))
+	stop()
+	if err != nil {
+		return nil, err
+	}
+	d := make([]time.Duration, len(s))
+	for i, x := range s {
+		d[i] = x.d
+	}
+	p50, p99 := latencies(d)
+	rows = append(rows, Row{Name: "replication/kv eventual get p50, from the client node's replica", Unit: "ms", Value: p50, P50: p50, P99: p99, N: len(d), Target: "report"})
+
+	// 16 clients, spread over the three nodes, random keys.
+	var next atomic.Int64
+	stop = kvProfile("kv-put-16")
+	rate, n, err := parallel(16, 3*time.Second, func() error {
+		i := next.Add(1)
+		nd := c.nodes[i%int64(len(c.nodes))]
+		return nd.cl.Put(ctx, kvNS, key(rand.IntN(keys)), kvValue, replication.KVPutOptions{})
+	})
+	stop()
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, Row{Name: "replication/kv put, 3 nodes, synced log, 16 clients spread over the nodes, random keys", Unit: "writes/s", Value: rate, N: n, Target: ">= 10000/s"})
+	return rows, nil
+}
+
+// benchKVRereplication: four nodes, Grace 1 s; a node that does not lead
+// the meta group is killed (its mesh closes first, with no leave, then its
+// Cluster and database), and the time until every group again has a
+// leader and 3 voters, all on live nodes, in the meta leader's view is
+// measured. A poll of Groups starts every 50 ms, each in its own goroutine
+// (one that asks the dead node waits for its timeout); the figure is the
+// start of the first poll that sees the groups whole, as Groups reads the
+// view when it starts.
+func benchKVRereplication() ([]Row, error) {
+	t0 := time.Now()
+	c, err := newKVCluster(4, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	fmt.Fprintf(os.Stderr, "  4 nodes placed in %v\n", time.Since(t0).Round(time.Millisecond))
+	leaders, err := kvLeaders(c.nodes[0].cl)
+	if err != nil {
+		return nil, err
+	}
+	var watcher, victim *replNode
+	for _, nd := range c.nodes {
+		if nd.name == leaders["meta"] {
+			watcher = nd
+		}
+	}
+	if watcher == nil {
+		return nil, fmt.Errorf("no meta leader in %v", leaders)
+	}
+	for _, nd := range slices.Backward(c.nodes) {
+		if nd != watcher {
+			victim = nd
+			break
+		}
+	}
+	ctx := context.Background()
+	for i := range 200 { // some data in every group
+		if err := watcher.cl.Put(ctx, kvNS, fmt.Sprintf("key-%04d", i), kvValue, replication.KVPutOptions{}); err != nil {
+			return nil, err
+		}
+	}
+	gs, err := watcher.cl.Groups(ctx)
+	if err != nil {
+		return nil, err
+	}
+	held, led := 0, 0
+	for _, g := range gs {
+		for _, r := range g.Replicas {
+			if r.Node == victim.name {
+				held++
+			}
+		}
+		if g.Leader == victim.name {
+			led++
+		}
+	}
+	fmt.Fprintf(os.Stderr, "  killing %s: it holds %d replicas and leads %d groups; watching from %s, the meta leader\n", victim.name, held, led, watcher.name)
+	time.Sleep(2 * time.Second)
+
+	up := map[string]bool{}
+	for _, nd := range c.nodes {
+		up[nd.name] = nd != victim
+	}
+	stop := kvProfile("kv-rereplication")
+	defer stop()
+	killed := time.Now()
+	victim.m.Close() // a crash: no leave, no goodbye to Raft
+	c.stop(victim)
+
+	var (
+		mu    sync.Mutex
+		first time.Time
+		wg    sync.WaitGroup
+	)
+	deadline := killed.Add(3 * time.Minute)
+	for tick := time.NewTicker(50 * time.Millisecond); ; <-tick.C {
+		mu.Lock()
+		done := !first.IsZero()
+		mu.Unlock()
+		if done {
+			tick.Stop()
+			break
+		}
+		if time.Now().After(deadline) {
+			tick.Stop()
+			wg.Wait()
+			return nil, fmt.Errorf("re-replication: the groups are not whole %v after the kill", time.Since(killed).Round(time.Second))
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			at := time.Now()
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			gs, err := watcher.cl.Groups(pctx)
+			if err != nil || !groupsPlaced(gs, up) {
+				return
+			}
+			mu.Lock()
+			if first.IsZero() || at.Before(first) {
+				first = at
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	took := first.Sub(killed).Seconds()
+	return []Row{{Name: "replication/kv re-replication after a node dies, 4 nodes, Grace 1 s: kill to every group whole again", Unit: "s", Value: took, P50: took, N: 1, Target: "report"}}, nil
+}
