@@ -371,10 +371,17 @@ func (c *Cluster) loop() {
 
 // refreshView keeps the view of a node outside the meta group fresh by
 // asking a meta member (or, knowing none, any peer) for theirs.
+//
+// A meta replica that is not the leader may have been removed from the
+// group without learning it, and would then never hear of a newer view:
+// so only the leader relies on its own replica alone; the others also ask
+// (setView keeps the newest).
 func (c *Cluster) refreshView() {
 	if r := c.replica(placement.Meta); r != nil {
 		c.setView(r.meta.current())
-		return
+		if r.g.IsLeader() {
+			return
+		}
 	}
 	if time.Since(c.viewAsked) < viewEvery {
 		return
@@ -395,10 +402,15 @@ func (c *Cluster) refreshView() {
 		}
 	}
 	rand.Shuffle(len(targets), func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })
-	for i, t := range targets {
-		if i == 3 || t == c.m.Name() {
+	asked := 0
+	for _, t := range targets {
+		if asked == 3 {
 			break
 		}
+		if t == c.m.Name() {
+			continue
+		}
+		asked++
 		ctx, cancel := context.WithTimeout(c.ctx, time.Second)
 		resp, _, _, err := c.call(ctx, t, &rpcReq{Op: opView}, nil)
 		cancel()
@@ -478,7 +490,7 @@ func (c *Cluster) maybeDrop(gid placement.GroupID) {
 	c.log.Info("removing a replica this node no longer holds", "group", gid, "leader", resp.Status.Leader)
 	err = r.g.Close()
 	if err == nil {
-		err = c.cfg.DB.DropPrefix(raftbadger.GroupPrefix(gid.String()), kvPrefixOf(gid))
+		err = deletePrefixes(c.cfg.DB, raftbadger.GroupPrefix(gid.String()), kvPrefixOf(gid))
 	}
 	if err == nil {
 		err = os.RemoveAll(filepath.Join(c.cfg.Dir, "groups", gid.String()))
@@ -531,4 +543,29 @@ func (c *Cluster) expire(r *replica) {
 			return
 		}
 	}
+}
+
+// deletePrefixes deletes every key under the prefixes, in write batches.
+// (badger's DropPrefix would block the writes of every other group of the
+// node while it runs.)
+func deletePrefixes(db *badger.DB, prefixes ...[]byte) error {
+	wb := db.NewWriteBatch()
+	defer wb.Cancel()
+	err := db.View(func(txn *badger.Txn) error {
+		for _, p := range prefixes {
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+			for it.Seek(p); it.Valid(); it.Next() {
+				if err := wb.Delete(it.Item().KeyCopy(nil)); err != nil {
+					it.Close()
+					return err
+				}
+			}
+			it.Close()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return wb.Flush()
 }

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -38,6 +41,22 @@ func (c *cluster) waitPlaced(voters int, within time.Duration) {
 	for _, nd := range c.nodes {
 		up[nd.name] = nd.up
 	}
+	defer func() {
+		if c.t.Failed() {
+			if f, err := os.Create(filepath.Join(os.TempDir(), "warren-placement-goroutines.txt")); err == nil {
+				pprof.Lookup("goroutine").WriteTo(f, 2)
+				f.Close()
+				c.t.Logf("goroutines: %s", f.Name())
+			}
+			for _, nd := range c.nodes {
+				if nd.up {
+					v := nd.cl.currentView()
+					c.t.Logf("%s: view %d: %v", nd.name, v.Version, v.Groups)
+					break
+				}
+			}
+		}
+	}()
 	d := waitFor(c.t, within, fmt.Sprintf("every group placed with %d voters", voters), func() bool {
 		for _, nd := range c.nodes {
 			if !nd.up {
@@ -216,7 +235,16 @@ func TestClusterRebalances(t *testing.T) {
 		for range 16 {
 			go func() {
 				for i := range next {
-					if err := cl.Put(ctx, "ns", fmt.Sprintf("k%05d", i), []byte(val), KVPutOptions{}); err != nil {
+					// Moves change leaders: a put in flight then has an
+					// unknown outcome, and this writer, alone on its
+					// keys, may simply put again.
+					var err error
+					for range 5 {
+						if err = cl.Put(ctx, "ns", fmt.Sprintf("k%05d", i), []byte(val), KVPutOptions{}); !errors.Is(err, ErrKVOutcomeUnknown) {
+							break
+						}
+					}
+					if err != nil {
 						errs <- fmt.Errorf("put k%05d: %w", i, err)
 						for range next {
 						}

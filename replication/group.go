@@ -192,6 +192,11 @@ func StartGroup(cfg GroupConfig) (*Group, error) {
 	// buffer at shutdown: an Apply racing Close would wait forever.
 	rc.BatchApplyCh = false
 	rc.NoSnapshotRestoreOnStart = cfg.PersistentFSM
+	// A replica removed from its group keeps running until its node
+	// deletes it (Cluster does, once the leader confirms the removal):
+	// raft's default would shut it down under the node's feet, and a
+	// leader that removes itself would take the group's view with it.
+	rc.ShutdownOnRemove = false
 	rc.Logger = raftLogger(log, "raft")
 	if err := raft.ValidateConfig(rc); err != nil {
 		return nil, fmt.Errorf("replication: group %q: %w", cfg.ID, err)

@@ -58,6 +58,12 @@ func (s slogSink) Accept(name string, level hclog.Level, msg string, args ...any
 		}
 	case hclog.Error:
 		lv = slog.LevelError
+		// A replica removed from its group never learns that the entry
+		// removing it committed, so it cannot snapshot; it is deleted
+		// once the leader confirms the removal.
+		if msg == "failed to take snapshot" {
+			lv = slog.LevelDebug
+		}
 	default:
 		return // hclog.Off
 	}

@@ -90,6 +90,11 @@ func (c *Cluster) place(meta *replica) {
 		if ch.Op == placement.CreateGroup && !settled {
 			continue
 		}
+		// A change that finished since v was read is recorded in a newer
+		// view: the plan from v would repeat it.
+		if meta.meta.current().Version != v.Version {
+			break
+		}
 		c.startChange(ch, func(ctx context.Context) error { return c.execute(ctx, ch) })
 	}
 }
