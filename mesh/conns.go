@@ -275,14 +275,12 @@ func (m *Mesh) connTo(ctx context.Context, name string) (*meshConn, error) {
 		m.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if mc := m.byName[name]; mc != nil && mc.c.Context().Err() == nil {
-		m.mu.Unlock()
-		return mc, nil
-	}
 	var addr string
 	if name == m.cfg.Name {
 		addr = m.addr.String()
 	} else {
+		// The table first: a dead peer's connections are closed by a
+		// goroutine of their own, and may not be yet.
 		e := m.peers[name]
 		if e == nil {
 			m.mu.Unlock()
@@ -293,6 +291,10 @@ func (m *Mesh) connTo(ctx context.Context, name string) (*meshConn, error) {
 			return nil, fmt.Errorf("%w: %s is %s", ErrPeerDown, name, st)
 		}
 		addr = e.addr
+	}
+	if mc := m.byName[name]; mc != nil && mc.c.Context().Err() == nil {
+		m.mu.Unlock()
+		return mc, nil
 	}
 	dc := m.dialing[name]
 	if dc == nil {

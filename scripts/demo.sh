@@ -26,6 +26,18 @@ for i in 1 2 3 4 5 6; do
 done
 wait
 
+bold "KV replicated across the mesh: written through n1, read at once through n3"
+# A new mesh places its Raft groups a few seconds after it forms.
+for _ in $(seq 1 60); do "$bin" kv put --node "$n1" greetings hello 'hi there' 2>/dev/null && break; sleep 0.5; done
+step "$bin" kv get --node "$n3" greetings hello
+echo
+bold "A Worker counting its visits in KV, called through each node in turn"
+step "$bin" run --node "$n1" --kv VISITS=visits examples/counter.js
+step "$bin" run --node "$n2" --kv VISITS=visits examples/counter.js
+step "$bin" run --node "$n3" --kv VISITS=visits examples/counter.js
+bold "Where the KV store's Raft groups live (first lines):"
+"$bin" groups --node "$n2" | head -8
+
 bold "The embedded runtime, no mesh involved:"
 step "$bin" run examples/hello.ts
 bold "with a KV namespace kept on disk (.warren/state/kv): the count goes on across runs"
@@ -37,7 +49,10 @@ cat <<EOT
 The mesh is still running ($dir/testnet.json). Next:
   $bin members --node $n1
   $bin run --node $n2 --json examples/router/main.ts
-  $bin testnet stop --dir $dir n3 && $bin members --node $n1   # watch n3 go dead
+  $bin kv list --node $n2 greetings
+  $bin groups --node $n1                                         # replicas, leaders, terms, lag
+  $bin testnet stop --dir $dir n3 && $bin members --node $n1   # watch n3 go dead; KV keeps serving:
+  $bin run --node $n1 --kv VISITS=visits examples/counter.js
   $bin testnet start --dir $dir n3
   $bin testnet pause --dir $dir n2   # SIGSTOP: a wedged host; then: testnet resume --dir $dir n2
   make stop                                                      # end the mesh

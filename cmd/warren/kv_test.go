@@ -29,6 +29,7 @@ func kvTestNode(t *testing.T, withStore bool) string {
 		Name: "cli", Data: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", API: "127.0.0.1:0",
 		Executor: "inprocess", Slots: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
+	cfg.NoReplication = !withStore
 	if withStore {
 		kv, err := node.OpenLocalKV(filepath.Join(dir, "kv"))
 		if err != nil {
