@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 
 	"github.com/warrenmesh/warren/mesh"
@@ -238,7 +239,10 @@ func (c *Cluster) ensure(gid placement.GroupID) (*replica, error) {
 		}
 		r.kv = s
 		gc.FSM = &dataFSM{s: s, failed: func(err error) { c.fail(gid, err) }}
-		gc.PersistentFSM = true
+		// The state machine's writes are not synced: after a crash it may
+		// be behind the latest snapshot, whose log entries are gone; it
+		// must then be restored from the snapshot.
+		gc.PersistentFSM = latestSnapshot(filepath.Join(c.cfg.Dir, "groups", gid.String())) <= s.Applied()
 		gc.HeartbeatTimeout, gc.ElectionTimeout = DataHeartbeatTimeout, DataHeartbeatTimeout
 		gc.LeaderLeaseTimeout = DataHeartbeatTimeout / 2
 	}
@@ -568,4 +572,21 @@ func deletePrefixes(db *badger.DB, prefixes ...[]byte) error {
 		return err
 	}
 	return wb.Flush()
+}
+
+// latestSnapshot is the index of the newest snapshot in a group's snapshot
+// directory, 0 if none.
+func latestSnapshot(dir string) uint64 {
+	if _, err := os.Stat(dir); err != nil {
+		return 0
+	}
+	fs, err := raft.NewFileSnapshotStoreWithLogger(dir, DefaultSnapshotsRetained, hclog.NewNullLogger())
+	if err != nil {
+		return 0
+	}
+	metas, err := fs.List()
+	if err != nil || len(metas) == 0 {
+		return 0
+	}
+	return metas[0].Index
 }

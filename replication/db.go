@@ -10,7 +10,8 @@ import (
 
 // OpenDB opens (creating it if needed) a node's database in dir: the one
 // badger database that holds the logs of all the node's groups, with
-// synced writes and small-memory options. logger nil means slog.Default();
+// small-memory options; log appends are synced (several groups' at once)
+// before raft counts them stored. logger nil means slog.Default();
 // badger's routine messages go to it at debug level.
 func OpenDB(dir string, logger *slog.Logger) (*badger.DB, error) {
 	db, err := raftbadger.OpenDB(dir, logger)

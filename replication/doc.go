@@ -4,11 +4,16 @@
 //
 // # What exists
 //
-//   - OpenDB opens a node's one badger database, with synced writes (an
-//     acknowledged entry survives power loss) and small-memory options
-//     (about 6 MB of heap instead of badger's ~86 MB). Every group keeps
-//     its log and stable state in it under its own key prefix
-//     (internal/raftbadger).
+//   - OpenDB opens a node's one badger database with small-memory options
+//     (two 16 MiB memtables and an 8 MiB block cache instead of badger's
+//     ~86 MB). Every group keeps its log, stable state and state machine
+//     in it under its own key prefix (internal/raftbadger, kvsm). Log
+//     appends and stable-state writes are synced before raft counts them
+//     done (an acknowledged entry survives power loss), concurrent ones of
+//     different groups with one fsync; the state machines' writes are not
+//     synced, as their applied index lets raft give lost ones again.
+//   - Cluster is a node's part in the replicated KV store: see
+//     docs/architecture.md ("Replication") and cluster.go.
 //   - Transport carries the Raft RPCs of every group of a node on one mesh
 //     protocol (mesh.ProtoRaft): a stream's header names its group and the
 //     protocol version, and a peer refuses a stream for a group it does

@@ -30,8 +30,9 @@ const (
 )
 
 // Options returns the badger options of a node's database in dir: the
-// small-memory settings above, SyncWrites (a write is acknowledged only
-// once it is on disk, as Raft requires of its log), no conflict detection
+// small-memory settings above, commits unsynced (the log store syncs its
+// own, several groups' appends with one fsync, before raft counts them as
+// stored; the KV state machine needs no sync of its own), no conflict detection
 // (each group writes from one goroutine), no metrics, and badger's log
 // sent to logger (nil: slog.Default()) with its chatter at debug level.
 func Options(dir string, logger *slog.Logger) badger.Options {
@@ -39,7 +40,7 @@ func Options(dir string, logger *slog.Logger) badger.Options {
 		logger = slog.Default()
 	}
 	return badger.DefaultOptions(dir).
-		WithSyncWrites(true).
+		WithSyncWrites(false). // the log store syncs its commits together (syncer.go)
 		WithMemTableSize(memTableSize).
 		WithNumMemtables(numMemtables).
 		WithNumLevelZeroTables(numMemtables).

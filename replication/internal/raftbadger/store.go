@@ -172,6 +172,9 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 		if err := txn.Commit(); err != nil {
 			return err
 		}
+		if err := syncerOf(s.db).sync(); err != nil {
+			return err
+		}
 		s.noteStoredLocked(lo, hi)
 		return nil
 	}
@@ -305,6 +308,9 @@ func (s *Store) keysFrom(from, hi uint64) (keys [][]byte, more bool, err error) 
 func (s *Store) Set(key, val []byte) error {
 	k := append(append([]byte(nil), s.stPrefix...), key...)
 	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(k, val) }); err != nil {
+		return fmt.Errorf("raftbadger: setting %q: %w", key, err)
+	}
+	if err := syncerOf(s.db).sync(); err != nil {
 		return fmt.Errorf("raftbadger: setting %q: %w", key, err)
 	}
 	return nil

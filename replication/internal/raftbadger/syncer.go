@@ -1,0 +1,77 @@
+package raftbadger
+
+import (
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// A node's groups share one database, opened without SyncWrites: a
+// synced commit holds up every later transaction of the database until
+// its fsync ends (badger's oracle waits for earlier commits), so 32
+// groups writing at once would queue behind each other's fsyncs. Instead
+// each log append commits unsynced and then waits for a sync that began
+// after its commit; one sync covers every append committed before it
+// began, whichever group made it (group commit).
+type syncer struct {
+	db *badger.DB
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	started uint64 // syncs begun
+	done    uint64 // syncs ended
+	running bool
+	errs    map[uint64]error // the error of each failed sync still awaited
+}
+
+var syncers sync.Map // *badger.DB -> *syncer
+
+func syncerOf(db *badger.DB) *syncer {
+	if s, ok := syncers.Load(db); ok {
+		return s.(*syncer)
+	}
+	s := &syncer{db: db, errs: map[uint64]error{}}
+	s.cond = sync.NewCond(&s.mu)
+	actual, _ := syncers.LoadOrStore(db, s)
+	return actual.(*syncer)
+}
+
+// sync returns once what the caller committed before calling it is on
+// disk. With SyncWrites on, commits are synced already.
+func (s *syncer) sync() error {
+	if s.db.Opts().SyncWrites {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	need := s.started + 1 // the first sync to begin from now on covers us
+	for s.done < need {
+		if s.running {
+			s.cond.Wait()
+			continue
+		}
+		s.running = true
+		s.started++
+		n := s.started
+		s.mu.Unlock()
+		err := s.db.Sync()
+		s.mu.Lock()
+		s.running = false
+		s.done = n
+		if err != nil {
+			s.errs[n] = err
+		}
+		s.cond.Broadcast()
+	}
+	// Sync number need is the first to begin after the call: it decides.
+	// Failures are kept for the waiters that may still read them.
+	err := s.errs[need]
+	if len(s.errs) > 64 {
+		for n := range s.errs {
+			if n+1024 < s.done {
+				delete(s.errs, n)
+			}
+		}
+	}
+	return err
+}
