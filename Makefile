@@ -40,6 +40,7 @@ soak: build
 	$(GO) build -o bin/bench ./bench
 	bin/bench -soak 1000000
 	WARREN_CHAOS=2m $(GO) test -count=1 -race -timeout 10m -run TestChaos -v ./node
+	WARREN_LIN_DURATION=1m WARREN_LIN_SEEDS=5 $(GO) test -count=1 -timeout 20m -run TestLinearizableUnderFaults -v ./replication
 
 lint: vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
