@@ -103,6 +103,13 @@ type Cluster struct {
 
 	// Placement, while this node leads the meta group; only the loop
 	// goroutine touches leaderTerm and leaderSince.
+	// The last answer of Groups, and the gathering under way.
+	gmu      sync.Mutex
+	gcache   []GroupInfo
+	gcacheAt time.Time
+	gerr     error
+	gwait    chan struct{}
+
 	pmu         sync.Mutex
 	pending     map[placement.GroupID]placement.Change
 	leaderTerm  uint64

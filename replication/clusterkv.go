@@ -487,9 +487,53 @@ func (r *replica) status() *replicaStatus {
 	return s
 }
 
+// groupsTTL is how long an answer of Groups is reused: each one asks every
+// replica of every group (about a hundred requests on three nodes), and
+// callers of GET /v1/groups must not be able to multiply that.
+const groupsTTL = time.Second
+
 // Groups implements the Groups interface: every group of the view, with
-// the status its replicas report, and placement's verdict on it.
+// the status its replicas report, and placement's verdict on it. Callers
+// within groupsTTL of an answer share it; concurrent callers share one
+// gathering.
 func (c *Cluster) Groups(ctx context.Context) ([]GroupInfo, error) {
+	c.gmu.Lock()
+	if c.gcache != nil && time.Since(c.gcacheAt) < groupsTTL {
+		out := c.gcache
+		c.gmu.Unlock()
+		return out, nil
+	}
+	wait := c.gwait
+	if wait == nil {
+		wait = make(chan struct{})
+		c.gwait = wait
+		c.gmu.Unlock()
+		out, err := c.gatherGroups(ctx)
+		c.gmu.Lock()
+		if err == nil {
+			c.gcache, c.gcacheAt = out, time.Now()
+		}
+		c.gerr, c.gwait = err, nil
+		c.gmu.Unlock()
+		close(wait)
+		return out, err
+	}
+	c.gmu.Unlock()
+	select {
+	case <-wait:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	c.gmu.Lock()
+	defer c.gmu.Unlock()
+	if c.gerr != nil {
+		return nil, c.gerr
+	}
+	return c.gcache, nil
+}
+
+// gatherGroups asks every replica of every group for its status.
+func (c *Cluster) gatherGroups(ctx context.Context) ([]GroupInfo, error) {
 	v := c.currentView()
 	if v == nil {
 		return nil, fmt.Errorf("%w: this node knows no view of the groups yet", ErrKVUnavailable)
