@@ -31,11 +31,21 @@ func (o Op) String() string {
 	return fmt.Sprintf("Op(%d)", uint8(o))
 }
 
-// commandV1 is the first byte of every command this package encodes. A
-// replica rejects (deterministically, as ErrInvalid) versions it does not
-// know, so a new version may be proposed only once every replica of the
-// group understands it.
-const commandV1 = 1
+// The first byte of a command is its version: 1 for a command without a
+// request id, 2 for one with (EncodePutOnce, EncodeDeleteOnce). A replica
+// rejects (deterministically, as ErrInvalid) versions it does not know, so a
+// new version may be proposed only once every replica of the group
+// understands it.
+const (
+	commandV1 = 1
+	commandV2 = 2
+)
+
+// DedupWindow is how long, in seconds, a proposer should ask the replicas
+// to remember a request id: the deadline of EncodePutOnce and
+// EncodeDeleteOnce is the proposer's now plus DedupWindow, and the proposer
+// must stop retrying well before it.
+const DedupWindow = 60
 
 // Command is a decoded command.
 type Command struct {
@@ -51,9 +61,21 @@ type Command struct {
 	// expiration is <= Now are removed.
 	Now int64
 	// Limit is how many expiration-index entries an expire command may
-	// visit (1..MaxExpireLimit).
+	// visit (1..MaxExpireLimit), and how many recorded request ids it may
+	// forget.
 	Limit int
+	// ID is the request id of a put or delete encoded with EncodePutOnce or
+	// EncodeDeleteOnce, all zero for a command without one (a version 2
+	// command with a zero id is rejected).
+	ID [16]byte
+	// Deadline (with ID) is when the replicas may forget the id, unix
+	// seconds of the proposer's clock: an expire command whose Now is after
+	// it removes it.
+	Deadline int64
 }
+
+// HasID reports whether the command carries a request id.
+func (c *Command) HasID() bool { return c.ID != [16]byte{} }
 
 // Encoding, after the version byte and the Op byte (uvarints are
 // encoding/binary's, varints its zig-zag signed form):
@@ -61,6 +83,11 @@ type Command struct {
 //	put:    uvarint len(ns) | ns | uvarint len(key) | key | varint expiration | uvarint len(meta) | meta | value (the rest)
 //	delete: uvarint len(ns) | ns | uvarint len(key) | key
 //	expire: varint now | uvarint limit
+//
+// Version 2 (put and delete only) puts a request id and its deadline
+// between the Op byte and the version 1 body:
+//
+//	id (16 bytes) | varint deadline | body
 
 // EncodePut encodes put(ns, key, value, expiration, metadata). expiration is
 // absolute (unix seconds, 0 = never): compute it with ValidatePut, which
@@ -82,6 +109,33 @@ func EncodeDelete(ns, key string) []byte {
 	b = append(b, commandV1, byte(OpDelete))
 	b = appendString(b, ns)
 	return appendString(b, key)
+}
+
+// EncodePutOnce encodes put(ns, key, value, expiration, metadata) (see
+// EncodePut) with request id id, applied at most once: a replica that
+// applied a command with id id skips another until an expire command
+// forgets id, which happens after deadline (unix seconds of the proposer's
+// clock, now + DedupWindow). Every attempt of one logical operation must
+// carry the same id and deadline; id must not be zero and deadline must be
+// positive, or the replicas reject the command. The result is a new slice.
+func EncodePutOnce(id [16]byte, deadline int64, ns, key string, value, metadata []byte, expiration int64) []byte {
+	return appendOnce(EncodePut(ns, key, value, metadata, expiration), id, deadline)
+}
+
+// EncodeDeleteOnce encodes delete(ns, key) with request id id, applied at
+// most once (see EncodePutOnce). The result is a new slice.
+func EncodeDeleteOnce(id [16]byte, deadline int64, ns, key string) []byte {
+	return appendOnce(EncodeDelete(ns, key), id, deadline)
+}
+
+// appendOnce turns a version 1 command into a version 2 one with id and
+// deadline.
+func appendOnce(v1 []byte, id [16]byte, deadline int64) []byte {
+	b := make([]byte, 0, len(v1)+len(id)+binary.MaxVarintLen64)
+	b = append(b, commandV2, v1[1])
+	b = append(b, id[:]...)
+	b = binary.AppendVarint(b, deadline)
+	return append(b, v1[2:]...)
 }
 
 // EncodeExpire encodes expire(now): remove the keys whose expiration is at
@@ -111,10 +165,20 @@ func DecodeCommand(data []byte) (Command, error) {
 	if d.err != nil {
 		return Command{}, d.err
 	}
-	if ver != commandV1 {
+	if ver != commandV1 && ver != commandV2 {
 		return Command{}, badCommand("unknown version %d", ver)
 	}
 	c := Command{Op: op}
+	if ver == commandV2 {
+		if op != OpPut && op != OpDelete {
+			return Command{}, badCommand("version %d of %s", ver, op)
+		}
+		copy(c.ID[:], d.fixed(len(c.ID)))
+		c.Deadline = d.varint()
+		if d.err == nil && !c.HasID() {
+			return Command{}, badCommand("zero request id")
+		}
+	}
 	switch op {
 	case OpPut:
 		c.Namespace = string(d.bytes())
@@ -146,6 +210,9 @@ func DecodeCommand(data []byte) (Command, error) {
 
 // validate checks a decoded command against the rules that need no clock.
 func (c *Command) validate() error {
+	if c.HasID() && c.Deadline <= 0 {
+		return badCommand("request id deadline %d is not positive", c.Deadline)
+	}
 	switch c.Op {
 	case OpPut:
 		return validatePutStatic(c.Namespace, c.Key, c.Value, c.Metadata, c.Expiration)
@@ -213,6 +280,20 @@ func (d *decoder) varint() int64 {
 		d.fail("varint")
 		return 0
 	}
+	d.b = d.b[n:]
+	return v
+}
+
+// fixed returns the next n bytes (aliasing the input).
+func (d *decoder) fixed(n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n > len(d.b) {
+		d.fail("request id")
+		return nil
+	}
+	v := d.b[:n:n]
 	d.b = d.b[n:]
 	return v
 }

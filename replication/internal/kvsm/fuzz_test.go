@@ -14,6 +14,10 @@ func commandSeeds() [][]byte {
 		EncodeDelete("ns", "key"),
 		EncodeExpire(t0, 10),
 		EncodeExpire(time.Unix(-1, 0), -1),
+		EncodePutOnce([16]byte{1}, 1_700_000_060, "ns", "key", []byte("value"), nil, 0),
+		EncodeDeleteOnce([16]byte{15: 2}, 1_700_000_060, "ns", "key"),
+		EncodeDeleteOnce([16]byte{3}, 0, "ns", "key"),
+		{commandV2, byte(OpDelete), 1, 2},
 		{commandV1, byte(OpPut), 0x80},
 		{commandV1, byte(OpDelete), 5, 'a'},
 		{},
@@ -38,8 +42,14 @@ func FuzzDecodeCommand(f *testing.F) {
 		switch c.Op {
 		case OpPut:
 			enc = EncodePut(c.Namespace, c.Key, c.Value, c.Metadata, c.Expiration)
+			if c.HasID() {
+				enc = EncodePutOnce(c.ID, c.Deadline, c.Namespace, c.Key, c.Value, c.Metadata, c.Expiration)
+			}
 		case OpDelete:
 			enc = EncodeDelete(c.Namespace, c.Key)
+			if c.HasID() {
+				enc = EncodeDeleteOnce(c.ID, c.Deadline, c.Namespace, c.Key)
+			}
 		case OpExpire:
 			enc = EncodeExpire(time.Unix(c.Now, 0), c.Limit)
 		default:
@@ -47,7 +57,8 @@ func FuzzDecodeCommand(f *testing.F) {
 		}
 		c2, err := DecodeCommand(enc)
 		if err != nil || c2.Op != c.Op || c2.Namespace != c.Namespace || c2.Key != c.Key || !bytes.Equal(c2.Value, c.Value) ||
-			!bytes.Equal(c2.Metadata, c.Metadata) || c2.Expiration != c.Expiration || c2.Now != c.Now || c2.Limit != c.Limit {
+			!bytes.Equal(c2.Metadata, c.Metadata) || c2.Expiration != c.Expiration || c2.Now != c.Now || c2.Limit != c.Limit ||
+			c2.ID != c.ID || c2.Deadline != c.Deadline {
 			t.Fatalf("%+v re-decodes as %+v, %v", c, c2, err)
 		}
 	})
@@ -65,7 +76,7 @@ func FuzzApply(f *testing.F) {
 		g.next++
 		_, derr := DecodeCommand(data)
 		switch {
-		case r.Skipped || errors.Is(r.Err, ErrStorage):
+		case r.Skipped || errors.Is(r.Err, ErrStorage) || r.Duplicate && r.Err != nil:
 			t.Fatalf("%+v", r)
 		case derr != nil && !errors.Is(r.Err, ErrInvalid):
 			t.Fatalf("undecodable command gave %+v", r)

@@ -451,7 +451,7 @@ func TestBatchSplit(t *testing.T) {
 		if force {
 			g.s.budget = 1 << 50 // estimate says everything fits
 		}
-		value := bytes.Repeat([]byte("v"), 200<<10) // 40 of them: 8 MB > 2.4 MB
+		value := bytes.Repeat([]byte("v"), 300<<10) // 40 of them: 12 MB > 2.4 MB
 		var cmds [][]byte
 		for i := 0; i < 40; i++ {
 			cmds = append(cmds, EncodePut("ns", keyN(i), value, nil, at(1000).Unix()), EncodeExpire(at(1), MaxExpireLimit))

@@ -14,6 +14,8 @@ const (
 	tagRestore = 'r' // prefix|r -> empty: a Restore is under way
 	tagBlob    = 'v' // prefix|v|uvarint(len ns)|ns|key -> value of an external record
 	tagExpiry  = 'x' // prefix|x|be64(expiration)|uvarint(len ns)|ns|key -> empty
+	tagID      = 'q' // prefix|q|id -> be64(deadline): an applied request id
+	tagIDIndex = 'Q' // prefix|Q|be64(deadline)|id -> empty: request ids by deadline
 )
 
 // Record formats: the first byte of a data record.
@@ -67,6 +69,57 @@ func (l layout) expiryKey(exp int64, ns, key string) []byte {
 	k = binary.AppendUvarint(k, uint64(len(ns)))
 	k = append(k, ns...)
 	return append(k, key...)
+}
+
+func (l layout) idKey(id [16]byte) []byte {
+	k := make([]byte, 0, len(l.prefix)+1+len(id))
+	k = append(k, l.prefix...)
+	k = append(k, tagID)
+	return append(k, id[:]...)
+}
+
+func (l layout) idIndexKey(deadline int64, id [16]byte) []byte {
+	k := make([]byte, 0, len(l.prefix)+1+8+len(id))
+	k = append(k, l.prefix...)
+	k = append(k, tagIDIndex)
+	k = binary.BigEndian.AppendUint64(k, uint64(deadline))
+	return append(k, id[:]...)
+}
+
+// parseIDKey parses a key under prefix|q.
+func (l layout) parseIDKey(k []byte) (id [16]byte, ok bool) {
+	b := k[len(l.prefix)+1:]
+	if len(b) != len(id) {
+		return id, false
+	}
+	copy(id[:], b)
+	return id, true
+}
+
+// parseIDIndexKey parses a key under prefix|Q.
+func (l layout) parseIDIndexKey(k []byte) (deadline int64, id [16]byte, ok bool) {
+	b := k[len(l.prefix)+1:]
+	if len(b) != 8+len(id) {
+		return 0, id, false
+	}
+	u := binary.BigEndian.Uint64(b)
+	if u > math.MaxInt64 {
+		return 0, id, false
+	}
+	copy(id[:], b[8:])
+	return int64(u), id, true
+}
+
+// parseDeadline parses the value of an id key.
+func parseDeadline(v []byte) (int64, error) {
+	if len(v) != 8 {
+		return 0, fmt.Errorf("%w: request id deadline of %d bytes", errCorrupt, len(v))
+	}
+	u := binary.BigEndian.Uint64(v)
+	if u == 0 || u > math.MaxInt64 {
+		return 0, fmt.Errorf("%w: request id deadline %d", errCorrupt, u)
+	}
+	return int64(u), nil
 }
 
 // splitNameKey parses uvarint(len ns)|ns|key.

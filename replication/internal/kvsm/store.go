@@ -29,6 +29,11 @@ type Result struct {
 	// Skipped means Index was at or below the applied index: the entry was
 	// applied before (say, before a restart) and nothing was done now.
 	Skipped bool
+	// Duplicate means the command's request id was applied before (by an
+	// earlier entry carrying the same id: another attempt of the same
+	// operation), so the command changed nothing but the applied index. Err
+	// is nil: the operation took effect, once.
+	Duplicate bool
 	// Err is nil when the command took effect. If it wraps ErrInvalid the
 	// command was rejected deterministically (every replica rejects it):
 	// nothing changed but the entry counts as applied. If it wraps
@@ -38,15 +43,18 @@ type Result struct {
 	Err error
 	// Expired (OpExpire) is how many keys the command removed.
 	Expired int
-	// More (OpExpire) says that keys with expiration <= Now remain beyond
-	// the command's limit: propose another expire.
+	// Forgotten (OpExpire) is how many request ids the command removed.
+	Forgotten int
+	// More (OpExpire) says that keys with expiration <= Now, or request ids
+	// with a deadline before Now, remain beyond the command's limit: propose
+	// another expire.
 	More bool
 }
 
 // minBatchSize is the smallest badger max batch size (15% of MemTableSize)
 // that holds any single entry: a put writes at most ~1 MiB inline (badger's
-// largest value threshold) plus keys, an expire at most 3*MaxExpireLimit
-// deletions.
+// largest value threshold) plus keys, an expire at most 5*MaxExpireLimit
+// deletions (3 per key, 2 per request id).
 const minBatchSize = 2 << 20
 
 // chunkBytes caps the bytes of entry data put into one transaction, so that
@@ -104,8 +112,8 @@ func Open(db *badger.DB, prefix []byte) (*Store, error) {
 	if n := db.MaxBatchSize(); n < minBatchSize {
 		return nil, fmt.Errorf("kvsm: badger's max batch size %d is below %d: raise MemTableSize (the batch size is 15%% of it)", n, minBatchSize)
 	}
-	if n := db.MaxBatchCount(); n < 4*MaxExpireLimit+16 {
-		return nil, fmt.Errorf("kvsm: badger's max batch count %d is below %d", n, 4*MaxExpireLimit+16)
+	if n := db.MaxBatchCount(); n < 6*MaxExpireLimit+16 {
+		return nil, fmt.Errorf("kvsm: badger's max batch count %d is below %d", n, 6*MaxExpireLimit+16)
 	}
 	s := &Store{db: db, l: layout{prefix: bytes.Clone(prefix)}}
 	var restoring bool
@@ -269,9 +277,9 @@ func (s *Store) chunkEnd(entries []Entry) int {
 	keyCost := int64(len(s.l.prefix)) + 1 + 8 + binary.MaxVarintLen64 + MaxNamespaceLen + MaxKeyLen + 2 + 10
 	var size, n int64
 	for i, e := range entries {
-		es, en := int64(len(e.Data))+4*keyCost, int64(4)
+		es, en := int64(len(e.Data))+6*keyCost, int64(6)
 		if len(e.Data) > 1 && Op(e.Data[1]) == OpExpire {
-			es, en = 3*MaxExpireLimit*keyCost, 3*MaxExpireLimit
+			es, en = 5*MaxExpireLimit*keyCost, 5*MaxExpireLimit
 		}
 		size, n = size+es, n+en
 		if i > 0 && (size > budget || n > count) {
@@ -329,17 +337,105 @@ func (s *Store) execute(txn *badger.Txn, e Entry) (Result, error) {
 		r.Err = err
 		return r, nil
 	}
+	if c.HasID() {
+		seen, err := s.seen(txn, c.ID)
+		if err != nil {
+			return r, err
+		}
+		if seen {
+			r.Duplicate = true
+			return r, nil
+		}
+		if err := s.record(txn, c.ID, c.Deadline); err != nil {
+			return r, err
+		}
+	}
 	switch c.Op {
 	case OpPut:
 		return r, s.put(txn, &c)
 	case OpDelete:
 		return r, s.delete(txn, c.Namespace, c.Key)
 	case OpExpire:
-		r.Expired, r.More, err = s.expire(txn, c.Now, c.Limit)
+		var moreKeys, moreIDs bool
+		r.Expired, moreKeys, err = s.expire(txn, c.Now, c.Limit)
+		if err != nil {
+			return r, err
+		}
+		r.Forgotten, moreIDs, err = s.forget(txn, c.Now, c.Limit)
+		r.More = moreKeys || moreIDs
 		return r, err
 	}
 	r.Err = badCommand("unknown op %d", c.Op) // unreachable: validate checked
 	return r, nil
+}
+
+// seen reports whether request id id is recorded.
+func (s *Store) seen(txn *badger.Txn, id [16]byte) (bool, error) {
+	item, err := txn.Get(s.l.idKey(id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, item.Value(func(v []byte) error {
+		_, err := parseDeadline(v)
+		return err
+	})
+}
+
+// record records request id id (not recorded yet) until deadline.
+func (s *Store) record(txn *badger.Txn, id [16]byte, deadline int64) error {
+	if err := txn.Set(s.l.idKey(id), binary.BigEndian.AppendUint64(nil, uint64(deadline))); err != nil {
+		return err
+	}
+	return txn.Set(s.l.idIndexKey(deadline, id), nil)
+}
+
+// forget removes up to limit request ids whose deadline is before now, in
+// the order of their index (deadline, then id).
+func (s *Store) forget(txn *badger.Txn, now int64, limit int) (n int, more bool, err error) {
+	qp := s.l.tag(tagIDIndex)
+	var due [][]byte
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: qp})
+	for it.Seek(qp); it.Valid(); it.Next() {
+		k := it.Item().Key()
+		if len(k) < len(qp)+8 || int64(binary.BigEndian.Uint64(k[len(qp):])) >= now {
+			break
+		}
+		if len(due) == limit {
+			more = true
+			break
+		}
+		due = append(due, it.Item().KeyCopy(nil))
+	}
+	it.Close()
+	for _, qk := range due {
+		deadline, id, ok := s.l.parseIDIndexKey(qk)
+		if !ok {
+			return 0, false, fmt.Errorf("%w: request id index key %q", errCorrupt, qk)
+		}
+		ik := s.l.idKey(id)
+		item, err := txn.Get(ik)
+		if err != nil {
+			return 0, false, fmt.Errorf("request id index entry %q: %w", qk, err)
+		}
+		var d int64
+		if err := item.Value(func(v []byte) (err error) { d, err = parseDeadline(v); return err }); err != nil {
+			return 0, false, err
+		}
+		if d != deadline {
+			return 0, false, fmt.Errorf("%w: request id index entry %q does not match deadline %d", errCorrupt, qk, d)
+		}
+		if err := txn.Delete(ik); err != nil {
+			return 0, false, err
+		}
+		if err := txn.Delete(qk); err != nil {
+			return 0, false, err
+		}
+		n++
+	}
+	return n, more, nil
 }
 
 // readRecord reads the record under dk; found is false if there is none.

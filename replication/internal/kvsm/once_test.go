@@ -1,0 +1,194 @@
+package kvsm
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+func reqID(n byte) [16]byte { return [16]byte{15: n, 0: 0xa0} }
+
+func TestCommandOnceRoundTrip(t *testing.T) {
+	id := [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	dl := at(DedupWindow).Unix()
+	for _, c := range []struct {
+		data []byte
+		want Command
+	}{
+		{EncodePutOnce(id, dl, "ns", "k", []byte("v"), []byte(`{"a":1}`), 1_700_000_100),
+			Command{Op: OpPut, Namespace: "ns", Key: "k", Value: []byte("v"), Metadata: []byte(`{"a":1}`), Expiration: 1_700_000_100, ID: id, Deadline: dl}},
+		{EncodePutOnce(id, 1, "ns", "k", nil, nil, 0), Command{Op: OpPut, Namespace: "ns", Key: "k", ID: id, Deadline: 1}},
+		{EncodeDeleteOnce(id, dl, "ns", "k"), Command{Op: OpDelete, Namespace: "ns", Key: "k", ID: id, Deadline: dl}},
+		{EncodePut("ns", "k", []byte("v"), nil, 0), Command{Op: OpPut, Namespace: "ns", Key: "k", Value: []byte("v")}},
+		{EncodeDelete("ns", "k"), Command{Op: OpDelete, Namespace: "ns", Key: "k"}},
+	} {
+		got, err := DecodeCommand(c.data)
+		if err != nil || got.Op != c.want.Op || got.Namespace != c.want.Namespace || got.Key != c.want.Key ||
+			!bytes.Equal(got.Value, c.want.Value) || !bytes.Equal(got.Metadata, c.want.Metadata) ||
+			got.Expiration != c.want.Expiration || got.ID != c.want.ID || got.Deadline != c.want.Deadline {
+			t.Errorf("DecodeCommand(%x) = %+v, %v; want %+v", c.data, got, err, c.want)
+		}
+		if got.HasID() != (c.want.ID != [16]byte{}) {
+			t.Errorf("%+v: HasID = %v", got, got.HasID())
+		}
+		if len(c.data) < 2 || Op(c.data[1]) != c.want.Op {
+			t.Errorf("%x: op is not the second byte", c.data)
+		}
+	}
+	expire := EncodeExpire(t0, 1)
+	for name, data := range map[string][]byte{
+		"zero id":      EncodePutOnce([16]byte{}, dl, "ns", "k", nil, nil, 0),
+		"zero id del":  EncodeDeleteOnce([16]byte{}, dl, "ns", "k"),
+		"short id":     EncodeDeleteOnce(id, dl, "ns", "k")[:10],
+		"no deadline":  EncodeDeleteOnce(id, dl, "ns", "k")[:18],
+		"v2 expire":    appendOnce(expire, id, dl),
+		"trailing":     append(EncodeDeleteOnce(id, dl, "ns", "k"), 0),
+		"version 3":    append([]byte{3}, EncodeDeleteOnce(id, dl, "ns", "k")[1:]...),
+		"v1 with id":   append([]byte{commandV1}, EncodeDeleteOnce(id, dl, "ns", "k")[1:]...),
+		"only version": {commandV2},
+	} {
+		if c, err := DecodeCommand(data); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %+v, %v", name, c, err)
+		}
+	}
+}
+
+func TestApplyOnce(t *testing.T) {
+	g := newGroup(t, openDB(t, "", false), "g1")
+	dl := at(DedupWindow).Unix()
+	putA := EncodePutOnce(reqID(1), dl, "ns", "k", []byte("a"), nil, 0)
+	rs := g.must(putA, EncodePutOnce(reqID(2), dl, "ns", "k", []byte("b"), nil, 0))
+	if rs[0].Duplicate || rs[1].Duplicate || rs[0].Op != OpPut {
+		t.Fatalf("first attempts: %+v", rs)
+	}
+	h := g.hash()
+	// The retry of put(a) comes after put(b): it must not undo it.
+	r := g.must(putA)[0]
+	if !r.Duplicate || r.Op != OpPut || r.Err != nil {
+		t.Fatalf("retry: %+v", r)
+	}
+	if v, err := g.s.Get("ns", "k", t0); err != nil || string(v.Value) != "b" {
+		t.Fatalf("after retry: %q, %v", v.Value, err)
+	}
+	if g.s.Applied() != 3 {
+		t.Fatalf("Applied = %d", g.s.Applied())
+	}
+	// Nothing but the applied index changed: a replica that saw no retry,
+	// at the same index, has the same hash.
+	g2 := newGroup(t, g.s.db, "g2")
+	g2.must(putA, EncodePutOnce(reqID(2), dl, "ns", "k", []byte("b"), nil, 0), EncodePut("ns", "k", []byte("b"), nil, 0))
+	if g2.hash() != g.hash() || h == g.hash() {
+		t.Fatal("a duplicate changed more than the applied index")
+	}
+	// Repeats in one batch: only the first takes effect. The id is the
+	// operation's, not the op's: a delete with put(a)'s id is a repeat too.
+	rs = g.must(
+		EncodeDeleteOnce(reqID(3), dl, "ns", "k"),
+		EncodePut("ns", "k", []byte("c"), nil, 0),
+		EncodeDeleteOnce(reqID(3), dl, "ns", "k"),
+		EncodeDeleteOnce(reqID(1), dl, "ns", "k"),
+	)
+	if rs[0].Duplicate || !rs[2].Duplicate || !rs[3].Duplicate || rs[2].Op != OpDelete {
+		t.Fatalf("batch: %+v", rs)
+	}
+	if v, err := g.s.Get("ns", "k", t0); err != nil || string(v.Value) != "c" {
+		t.Fatalf("after repeated delete: %q, %v", v.Value, err)
+	}
+	if n := countKeys(t, g.s, tagID); n != 3 {
+		t.Fatalf("%d ids recorded, want 3", n)
+	}
+	if n := countKeys(t, g.s, tagIDIndex); n != 3 {
+		t.Fatalf("%d id index entries, want 3", n)
+	}
+	// A command without an id is never a duplicate.
+	if r := g.must(EncodePut("ns", "k", []byte("c"), nil, 0))[0]; r.Duplicate {
+		t.Fatalf("v1 put: %+v", r)
+	}
+}
+
+// A rejected command records nothing: its retry is rejected the same way.
+func TestApplyOnceInvalid(t *testing.T) {
+	g := newGroup(t, openDB(t, "", false), "g1")
+	dl := at(DedupWindow).Unix()
+	for _, cmd := range [][]byte{
+		EncodePutOnce(reqID(1), dl, "ns", "k", nil, []byte("{"), 0),
+		EncodePutOnce(reqID(2), dl, "ns", "..", nil, nil, 0),
+		EncodeDeleteOnce(reqID(3), dl, "n s", "k"),
+		EncodeDeleteOnce(reqID(4), 0, "ns", "k"),
+		EncodePutOnce(reqID(5), -1, "ns", "k", nil, nil, 0),
+	} {
+		rs := g.apply(cmd, cmd)
+		for _, r := range rs {
+			if !errors.Is(r.Err, ErrInvalid) || r.Duplicate {
+				t.Fatalf("%x: %+v", cmd, rs)
+			}
+		}
+		if rs[0].Err.Error() != rs[1].Err.Error() {
+			t.Fatalf("retry error %q, first %q", rs[1].Err, rs[0].Err)
+		}
+	}
+	if n := countKeys(t, g.s, tagID) + countKeys(t, g.s, tagIDIndex) + countKeys(t, g.s, tagData); n != 0 {
+		t.Fatalf("invalid commands left %d keys", n)
+	}
+	// The id of a rejected command is free for a valid one.
+	if r := g.must(EncodePutOnce(reqID(1), dl, "ns", "k", nil, nil, 0))[0]; r.Duplicate {
+		t.Fatalf("valid command with a rejected id: %+v", r)
+	}
+}
+
+func TestExpireForgetsIDs(t *testing.T) {
+	g := newGroup(t, openDB(t, "", false), "g1")
+	g.must(
+		EncodeDeleteOnce(reqID(1), at(10).Unix(), "ns", "a"),
+		EncodeDeleteOnce(reqID(2), at(20).Unix(), "ns", "a"),
+		EncodeDeleteOnce(reqID(3), at(20).Unix(), "ns", "a"),
+		EncodeDeleteOnce(reqID(4), at(30).Unix(), "ns", "a"),
+		EncodePut("ns", "x", nil, nil, at(5).Unix()),
+	)
+	// Ids go when their deadline is before now, not at it.
+	if r := g.must(EncodeExpire(at(10), 100))[0]; r.Forgotten != 0 || r.Expired != 1 || r.More {
+		t.Fatalf("expire(10) = %+v", r)
+	}
+	if r := g.must(EncodeExpire(at(21), 2))[0]; r.Forgotten != 2 || r.Expired != 0 || !r.More {
+		t.Fatalf("expire(21, limit 2) = %+v", r)
+	}
+	// Index order is deadline, then id: ids 1 and 2 went, 3 remains.
+	if r := g.must(EncodeDeleteOnce(reqID(3), at(20).Unix(), "ns", "a"))[0]; !r.Duplicate {
+		t.Fatalf("id 3 after the first expire: %+v", r)
+	}
+	if r := g.must(EncodeDeleteOnce(reqID(2), at(20).Unix(), "ns", "a"))[0]; r.Duplicate {
+		t.Fatalf("id 2 after the first expire: %+v", r)
+	}
+	if r := g.must(EncodeExpire(at(21), 2))[0]; r.Forgotten != 2 || r.More {
+		t.Fatalf("second expire(21) = %+v", r) // id 3, and id 2 again
+	}
+	// Keys and ids each have their own limit; More if either remains.
+	g.must(EncodePut("ns", "y", nil, nil, at(25).Unix()), EncodePut("ns", "z", nil, nil, at(25).Unix()))
+	if r := g.must(EncodeExpire(at(1000), 1))[0]; r.Forgotten != 1 || r.Expired != 1 || !r.More {
+		t.Fatalf("expire(1000, limit 1) = %+v", r)
+	}
+	if r := g.must(EncodeExpire(at(1000), 1))[0]; r.Forgotten != 0 || r.Expired != 1 || r.More {
+		t.Fatalf("second expire(1000, limit 1) = %+v", r)
+	}
+	if n := countKeys(t, g.s, tagID) + countKeys(t, g.s, tagIDIndex); n != 0 {
+		t.Fatalf("%d id keys left", n)
+	}
+}
+
+func TestReopenKeepsIDs(t *testing.T) {
+	dir := t.TempDir()
+	db := openDB(t, dir, true)
+	g := newGroup(t, db, "g1")
+	put := EncodePutOnce(reqID(1), at(DedupWindow).Unix(), "ns", "k", []byte("a"), nil, 0)
+	g.must(put, EncodePut("ns", "k", []byte("b"), nil, 0))
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	g = newGroup(t, openDB(t, dir, true), "g1")
+	if r := g.must(put)[0]; !r.Duplicate {
+		t.Fatalf("retry after reopen: %+v", r)
+	}
+	if v, err := g.s.Get("ns", "k", t0); err != nil || string(v.Value) != "b" {
+		t.Fatalf("after retry: %q, %v", v.Value, err)
+	}
+}
