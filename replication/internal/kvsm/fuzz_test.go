@@ -95,10 +95,12 @@ func FuzzRestore(f *testing.F) {
 	db := openDB(f, "", false)
 	src := newGroup(f, db, "src")
 	src.must(EncodePut("ns", "a", []byte("1"), []byte("[]"), 1_700_000_000), EncodePut("ns", "b", make([]byte, inlineMax+1), nil, 0))
+	src.must(EncodeDeleteOnce([16]byte{1}, 1_700_000_060, "ns", "c"), EncodeDeleteOnce([16]byte{2}, 1_700_000_000, "ns", "c"))
 	good := src.snapshot()
 	f.Add(good)
 	f.Add(good[:len(good)-3])
 	f.Add([]byte(snapMagic))
+	f.Add(append([]byte(snapMagicV1), make([]byte, 8+2+4)...))
 	g := newGroup(f, db, "dst")
 	g.s.noSync = true
 	f.Fuzz(func(t *testing.T, data []byte) {

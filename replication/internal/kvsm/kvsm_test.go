@@ -621,11 +621,12 @@ func reorder(t *testing.T, snap []byte) []byte {
 	g.must(EncodePut("ns", "a", []byte("1"), nil, 0))
 	one := g.snapshot()
 	head := len(snapMagic) + 8
-	entryA := one[head : len(one)-6] // tag 0, count 1, crc 4
-	entryB := snap[head+len(entryA) : len(snap)-6]
+	const tail = 7 // tag 0, 1 key, 0 ids, crc 4
+	entryA := one[head : len(one)-tail]
+	entryB := snap[head+len(entryA) : len(snap)-tail]
 	out := append(slices.Clone(snap[:head]), entryB...)
 	out = append(out, entryA...)
-	out = append(out, snap[len(snap)-6:len(snap)-4]...)
+	out = append(out, snap[len(snap)-tail:len(snap)-4]...)
 	return append(out, crcOf(out)...)
 }
 
@@ -641,6 +642,7 @@ func TestInterruptedRestore(t *testing.T) {
 	db := openDB(t, dir, true)
 	g := newGroup(t, db, "g1")
 	g.must(EncodePut("ns", "a", []byte("1"), nil, at(10).Unix()), EncodePut("ns", "b", make([]byte, 8<<10), nil, 0))
+	g.must(EncodeDeleteOnce([16]byte{1}, at(10).Unix(), "ns", "c"))
 	snap := g.snapshot()
 	other := newGroup(t, db, "g2")
 	other.must(EncodePut("ns", "a", nil, nil, 0))
@@ -656,7 +658,7 @@ func TestInterruptedRestore(t *testing.T) {
 	if g.s.Applied() != 0 {
 		t.Fatalf("Applied = %d after an interrupted restore", g.s.Applied())
 	}
-	for _, tag := range []byte{tagData, tagBlob, tagExpiry, tagRestore, tagApplied} {
+	for _, tag := range []byte{tagData, tagBlob, tagExpiry, tagID, tagIDIndex, tagRestore, tagApplied} {
 		if n := countKeys(t, g.s, tag); n != 0 {
 			t.Fatalf("%d keys under %q", n, tag)
 		}
@@ -664,7 +666,7 @@ func TestInterruptedRestore(t *testing.T) {
 	if _, err := newGroup(t, db, "g2").s.Get("ns", "a", t0); err != nil {
 		t.Fatalf("other group: %v", err)
 	}
-	if err := g.s.Restore(bytes.NewReader(snap)); err != nil || g.s.Applied() != 2 {
+	if err := g.s.Restore(bytes.NewReader(snap)); err != nil || g.s.Applied() != 3 {
 		t.Fatalf("restore again: %v", err)
 	}
 }

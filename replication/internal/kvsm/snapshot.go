@@ -15,21 +15,31 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// Snapshot stream, version 1:
+// Snapshot stream, version 2:
 //
-//	"wkvsnap" | 0x01 | be64 applied index
+//	"wkvsnap" | 0x02 | be64 applied index
 //	per key, in data-key order (namespace length, namespace, key):
 //	  0x01 | uvarint len(ns) | ns | uvarint len(key) | key | uvarint expiration
 //	       | uvarint len(meta) | meta | uvarint len(value) | value
-//	0x00 | uvarint number of keys | be32 CRC-32C of every byte before it
+//	per recorded request id, in id order:
+//	  0x02 | id (16 bytes) | uvarint deadline
+//	0x00 | uvarint number of keys | uvarint number of ids
+//	     | be32 CRC-32C of every byte before it
 //
-// It holds the logical state only (the expiration index and the split of
-// large values are rebuilt by Restore), so equal states give equal streams.
-const snapMagic = "wkvsnap\x01"
+// It holds the logical state only (the expiration index, the request id
+// index and the split of large values are rebuilt by Restore), so equal
+// states give equal streams. Restore also accepts version 1 streams
+// ("wkvsnap" | 0x01, no id entries, no id count: the format before request
+// ids), which restore a state without recorded ids.
+const (
+	snapMagic   = "wkvsnap\x02"
+	snapMagicV1 = "wkvsnap\x01"
+)
 
 const (
 	snapEnd   = 0
 	snapEntry = 1
+	snapID    = 2
 )
 
 // Snapshot is a consistent, point-in-time view of a group's state, read
@@ -82,8 +92,13 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	if err != nil {
 		return cw.n, fmt.Errorf("kvsm: snapshot: %w", err)
 	}
+	ids, err := sn.writeIDs(bw)
+	if err != nil {
+		return cw.n, fmt.Errorf("kvsm: snapshot: %w", err)
+	}
 	scratch = append(scratch[:0], snapEnd)
 	scratch = binary.AppendUvarint(scratch, count)
+	scratch = binary.AppendUvarint(scratch, ids)
 	if _, err := bw.Write(scratch); err != nil {
 		return cw.n, fmt.Errorf("kvsm: snapshot: %w", err)
 	}
@@ -132,6 +147,39 @@ func (sn *Snapshot) writeEntries(bw *bufio.Writer) (uint64, error) {
 		}
 		if err != nil {
 			return count, storageErr(fmt.Errorf("%s/%q: %w", ns, key, err))
+		}
+		count++
+	}
+	return count, nil
+}
+
+// writeIDs writes the recorded request ids, in id order.
+func (sn *Snapshot) writeIDs(bw *bufio.Writer) (uint64, error) {
+	l := sn.s.l
+	qp := l.tag(tagID)
+	it := sn.txn.NewIterator(badger.IteratorOptions{Prefix: qp})
+	defer it.Close()
+	var count uint64
+	var b []byte
+	for it.Seek(qp); it.Valid(); it.Next() {
+		item := it.Item()
+		id, ok := l.parseIDKey(item.Key())
+		if !ok {
+			return count, storageErr(fmt.Errorf("%w: request id key %q", errCorrupt, item.Key()))
+		}
+		err := item.Value(func(v []byte) error {
+			deadline, err := parseDeadline(v)
+			if err != nil {
+				return err
+			}
+			b = append(b[:0], snapID)
+			b = append(b, id[:]...)
+			b = binary.AppendUvarint(b, uint64(deadline))
+			_, err = bw.Write(b)
+			return err
+		})
+		if err != nil {
+			return count, storageErr(fmt.Errorf("request id %x: %w", id, err))
 		}
 		count++
 	}
@@ -236,13 +284,13 @@ func (s *Store) Restore(r io.Reader) error {
 	return nil
 }
 
-// wipe deletes the group's data, blobs and expiration index (not the
-// applied index or the restore mark).
+// wipe deletes the group's data, blobs, expiration index and request ids
+// (not the applied index or the restore mark).
 func (s *Store) wipe() error {
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
 	err := s.db.View(func(txn *badger.Txn) error {
-		for _, t := range []byte{tagData, tagBlob, tagExpiry} {
+		for _, t := range []byte{tagData, tagBlob, tagExpiry, tagID, tagIDIndex} {
 			p := s.l.tag(t)
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
 			for it.Seek(p); it.Valid(); it.Next() {
@@ -266,31 +314,36 @@ func (s *Store) wipe() error {
 func (s *Store) load(r io.Reader) (uint64, error) {
 	sr := &snapReader{r: bufio.NewReaderSize(r, 64<<10), crc: crc32.New(castagnoli)}
 	head := sr.read(len(snapMagic) + 8)
-	if sr.err == nil && !bytes.Equal(head[:len(snapMagic)], []byte(snapMagic)) {
-		return 0, errors.New("not a kvsm snapshot (or an unknown version)")
-	}
 	if sr.err != nil {
 		return 0, sr.err
+	}
+	v1 := bytes.Equal(head[:len(snapMagicV1)], []byte(snapMagicV1))
+	if !v1 && !bytes.Equal(head[:len(snapMagic)], []byte(snapMagic)) {
+		return 0, errors.New("not a kvsm snapshot (or an unknown version)")
 	}
 	index := binary.BigEndian.Uint64(head[len(snapMagic):])
 	wb := s.db.NewWriteBatch()
 	defer func() { wb.Cancel() }()
-	var count uint64
+	var count, ids uint64
 	var pending int
-	var prev []byte
+	var prev, prevID []byte
 	for {
 		switch tag := sr.byte(); {
 		case sr.err != nil:
 			return 0, sr.err
 		case tag == snapEnd:
 			n := sr.uvarint()
+			var nids uint64
+			if !v1 {
+				nids = sr.uvarint()
+			}
 			sum := sr.crc.Sum32()
 			crc := sr.read(4)
 			if sr.err != nil {
 				return 0, sr.err
 			}
-			if n != count {
-				return 0, fmt.Errorf("snapshot ends after %d keys but says %d", count, n)
+			if n != count || nids != ids {
+				return 0, fmt.Errorf("snapshot ends after %d keys and %d request ids but says %d and %d", count, ids, n, nids)
 			}
 			if binary.BigEndian.Uint32(crc) != sum {
 				return 0, errors.New("snapshot checksum mismatch")
@@ -299,8 +352,35 @@ func (s *Store) load(r io.Reader) (uint64, error) {
 				return 0, storageErr(err)
 			}
 			return index, nil
-		case tag != snapEntry:
-			return 0, fmt.Errorf("bad snapshot entry tag %d after %d keys", tag, count)
+		case tag == snapID && !v1:
+			id := sr.read(16)
+			deadline := sr.uvarint()
+			if sr.err != nil {
+				return 0, sr.err
+			}
+			if deadline == 0 || deadline > math.MaxInt64 || [16]byte(id) == [16]byte{} {
+				return 0, fmt.Errorf("snapshot request id %d: id %x, deadline %d", ids, id, deadline)
+			}
+			if prevID != nil && bytes.Compare(prevID, id) >= 0 {
+				return 0, fmt.Errorf("snapshot request id %d (%x) is out of order", ids, id)
+			}
+			prevID = id
+			if err := wb.Set(s.l.idKey([16]byte(id)), binary.BigEndian.AppendUint64(nil, deadline)); err != nil {
+				return 0, storageErr(err)
+			}
+			if err := wb.Set(s.l.idIndexKey(int64(deadline), [16]byte(id)), nil); err != nil {
+				return 0, storageErr(err)
+			}
+			ids++
+			if pending += 64; pending > restoreFlush {
+				if err := wb.Flush(); err != nil {
+					return 0, storageErr(err)
+				}
+				wb, pending = s.db.NewWriteBatch(), 0
+			}
+			continue
+		case tag != snapEntry || ids > 0:
+			return 0, fmt.Errorf("bad snapshot entry tag %d after %d keys and %d request ids", tag, count, ids)
 		}
 		ns := string(sr.field(MaxNamespaceLen, "namespace"))
 		key := string(sr.field(MaxKeyLen, "key"))
