@@ -50,6 +50,41 @@ func (m model) expire(now int64, limit int) (int, bool) {
 	return len(due), more
 }
 
+// idModel is the recorded request ids and their deadlines.
+type idModel map[[16]byte]int64
+
+// forget mirrors the forgetting of ids by the expire command: ids whose
+// deadline is before now, in (deadline, id) order, at most limit of them.
+func (ids idModel) forget(now int64, limit int) (int, bool) {
+	var due [][16]byte
+	for id, d := range ids {
+		if d < now {
+			due = append(due, id)
+		}
+	}
+	slices.SortFunc(due, func(a, b [16]byte) int {
+		return cmp.Or(cmp.Compare(ids[a], ids[b]), bytes.Compare(a[:], b[:]))
+	})
+	more := len(due) > limit
+	if more {
+		due = due[:limit]
+	}
+	for _, id := range due {
+		delete(ids, id)
+	}
+	return len(due), more
+}
+
+// once applies a command with request id id: fn, unless id is recorded.
+func (ids idModel) once(id [16]byte, deadline int64, op Op, fn func()) Result {
+	if _, ok := ids[id]; ok {
+		return Result{Op: op, Duplicate: true}
+	}
+	ids[id] = deadline
+	fn()
+	return Result{Op: op}
+}
+
 var (
 	modelNamespaces = []string{"a", "bb", "c-1"}
 	modelKeys       = []string{"a", "ab", "abc", "b", "b/1", "b/2", "é", "z", "zz"}
@@ -60,13 +95,13 @@ var (
 type step struct {
 	cmd     []byte
 	invalid bool
-	apply   func(m model) Result // the expected result; nil for invalid
+	apply   func(m model, ids idModel) Result // the expected result; nil for invalid
 }
 
 func drawStep(t *rapid.T, i int) step {
 	ns := rapid.SampledFrom(modelNamespaces).Draw(t, "ns")
 	key := rapid.SampledFrom(modelKeys).Draw(t, "key")
-	switch kind := rapid.IntRange(0, 9).Draw(t, "kind"); {
+	switch kind := rapid.IntRange(0, 11).Draw(t, "kind"); {
 	case kind <= 4:
 		n := rapid.SampledFrom([]int{0, 1, 10, inlineMax, inlineMax + 1, 3 * inlineMax}).Draw(t, "len")
 		value := bytes.Repeat([]byte{byte('a' + i%26)}, n)
@@ -78,21 +113,47 @@ func drawStep(t *rapid.T, i int) step {
 		if rapid.Bool().Draw(t, "expires") {
 			exp = base + rapid.Int64Range(1, 100).Draw(t, "exp")
 		}
-		return step{cmd: EncodePut(ns, key, value, meta, exp), apply: func(m model) Result {
+		if rapid.IntRange(0, 2).Draw(t, "once") == 0 {
+			id, deadline := drawID(t)
+			return step{cmd: EncodePutOnce(id, deadline, ns, key, value, meta, exp), apply: func(m model, ids idModel) Result {
+				return ids.once(id, deadline, OpPut, func() { m[nsKey{ns, key}] = modelKV{value: value, meta: meta, exp: exp} })
+			}}
+		}
+		return step{cmd: EncodePut(ns, key, value, meta, exp), apply: func(m model, _ idModel) Result {
 			m[nsKey{ns, key}] = modelKV{value: value, meta: meta, exp: exp}
 			return Result{Op: OpPut}
 		}}
 	case kind <= 6:
-		return step{cmd: EncodeDelete(ns, key), apply: func(m model) Result {
+		if rapid.IntRange(0, 2).Draw(t, "once") == 0 {
+			id, deadline := drawID(t)
+			return step{cmd: EncodeDeleteOnce(id, deadline, ns, key), apply: func(m model, ids idModel) Result {
+				return ids.once(id, deadline, OpDelete, func() { delete(m, nsKey{ns, key}) })
+			}}
+		}
+		return step{cmd: EncodeDelete(ns, key), apply: func(m model, _ idModel) Result {
 			delete(m, nsKey{ns, key})
 			return Result{Op: OpDelete}
 		}}
 	case kind <= 8:
 		now := rapid.Int64Range(0, 110).Draw(t, "now")
 		limit := rapid.IntRange(1, 4).Draw(t, "limit")
-		return step{cmd: EncodeExpire(at(now), limit), apply: func(m model) Result {
-			n, more := m.expire(base+now, limit)
-			return Result{Op: OpExpire, Expired: n, More: more}
+		return step{cmd: EncodeExpire(at(now), limit), apply: func(m model, ids idModel) Result {
+			n, moreKeys := m.expire(base+now, limit)
+			f, moreIDs := ids.forget(base+now, limit)
+			return Result{Op: OpExpire, Expired: n, Forgotten: f, More: moreKeys || moreIDs}
+		}}
+	case kind <= 10:
+		// A retry of a recent operation: the same id with a put or a
+		// delete (what the client sends again is the same command; any
+		// command with a recorded id is skipped).
+		id, deadline := drawID(t)
+		if rapid.Bool().Draw(t, "retry put") {
+			return step{cmd: EncodePutOnce(id, deadline, ns, key, []byte("r"), nil, 0), apply: func(m model, ids idModel) Result {
+				return ids.once(id, deadline, OpPut, func() { m[nsKey{ns, key}] = modelKV{value: []byte("r")} })
+			}}
+		}
+		return step{cmd: EncodeDeleteOnce(id, deadline, ns, key), apply: func(m model, ids idModel) Result {
+			return ids.once(id, deadline, OpDelete, func() { delete(m, nsKey{ns, key}) })
 		}}
 	}
 	bad := rapid.SampledFrom([][]byte{
@@ -103,8 +164,17 @@ func drawStep(t *rapid.T, i int) step {
 		EncodeDelete(ns, ""),
 		EncodeExpire(at(5), 0),
 		{commandV1, byte(OpDelete), 200},
+		EncodePutOnce(reqID(1), base+50, ns, "..", nil, nil, 0),
+		EncodeDeleteOnce(reqID(2), 0, ns, key),
+		EncodeDeleteOnce([16]byte{}, base+50, ns, key),
 	}).Draw(t, "bad")
 	return step{cmd: bad, invalid: true}
+}
+
+// drawID draws a request id from a small pool, so that ids repeat, and a
+// deadline in the model's time range.
+func drawID(t *rapid.T) ([16]byte, int64) {
+	return reqID(byte(rapid.IntRange(1, 4).Draw(t, "id"))), base + rapid.Int64Range(1, 100).Draw(t, "deadline")
 }
 
 // checkSame compares every namespace of the store with the model at now,
@@ -147,8 +217,9 @@ func checkSame(t *rapid.T, s *Store, m model, now int64) {
 }
 
 // TestModel applies random command sequences, in random batches, to a
-// Store and to a map, and checks they agree: results, Get and List at random
-// times, the expiration index and blobs, and that snapshot → restore into a
+// Store and to a map, and checks they agree: results (duplicates of request
+// ids included), Get and List at random times, the expiration index, blobs
+// and recorded ids, and that snapshot → restore into a
 // fresh prefix gives the same hash and contents.
 func TestModel(t *testing.T) {
 	db := openDB(t, "", false)
@@ -160,6 +231,7 @@ func TestModel(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		g := fresh(t)
 		m := model{}
+		ids := idModel{}
 		steps := 0
 		t.Repeat(map[string]func(*rapid.T){
 			"batch": func(t *rapid.T) {
@@ -173,7 +245,7 @@ func TestModel(t *testing.T) {
 					if st.invalid {
 						want = append(want, Result{})
 					} else {
-						want = append(want, st.apply(m))
+						want = append(want, st.apply(m, ids))
 					}
 				}
 				got := g.apply(cmds...)
@@ -182,7 +254,8 @@ func TestModel(t *testing.T) {
 						if !errors.Is(got[i].Err, ErrInvalid) {
 							t.Fatalf("command %d: %+v, want ErrInvalid", i, got[i])
 						}
-					} else if got[i].Err != nil || got[i].Op != w.Op || got[i].Expired != w.Expired || got[i].More != w.More {
+					} else if got[i].Err != nil || got[i].Op != w.Op || got[i].Expired != w.Expired || got[i].More != w.More ||
+						got[i].Duplicate != w.Duplicate || got[i].Forgotten != w.Forgotten {
 						t.Fatalf("command %d: %+v, want %+v", i, got[i], w)
 					}
 				}
@@ -227,6 +300,9 @@ func TestModel(t *testing.T) {
 				}
 				if n := countKeys(t, g.s, tagBlob); n != blobs {
 					t.Fatalf("%d blobs, want %d", n, blobs)
+				}
+				if n, q := countKeys(t, g.s, tagID), countKeys(t, g.s, tagIDIndex); n != len(ids) || q != len(ids) {
+					t.Fatalf("%d request ids and %d index entries, want %d", n, q, len(ids))
 				}
 			},
 		})
