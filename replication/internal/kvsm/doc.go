@@ -4,7 +4,8 @@
 // in the group's log, applied in order by every replica.
 //
 // The package knows nothing of Raft. The group wrapper proposes the bytes of
-// EncodePut, EncodeDelete and EncodeExpire, hands committed entries to
+// EncodePutOnce, EncodeDeleteOnce (or EncodePut, EncodeDelete) and
+// EncodeExpire, hands committed entries to
 // ApplyBatch, serves reads with Get and List (after whatever it does to make
 // them linearizable), and adapts Snapshot, Restore and Applied to its Raft
 // library. Its types map one to one onto the guest-facing ones of isolate
@@ -23,6 +24,26 @@
 // keys whose expiration is at or before the reader's now, so an expired key
 // is gone for readers before expire removes it.
 //
+// # Request ids
+//
+// A proposer whose answer is lost (the leader crashed, or lost its
+// leadership) cannot know whether its put or delete was applied, and a
+// retry could apply it twice, the second time after other clients' writes,
+// which breaks linearizability. So a put or delete may carry a request id
+// (EncodePutOnce, EncodeDeleteOnce), shared by every attempt of one logical
+// operation, and a deadline. Applying a command whose id is recorded changes
+// nothing but the applied index (Result.Duplicate); otherwise the command is
+// applied and, unless it was rejected as ErrInvalid, its id is recorded in
+// the same transaction. A rejected command records nothing, so its retry is
+// rejected again. An expire command forgets the ids whose deadline is before
+// its now (bounded by its limit, like keys), so an attempt applied after its
+// deadline may apply again: the proposer must stop retrying well before it
+// (the deadline is the proposer's clock and expire's now the leader's, so
+// their skew shortens the window). Recorded ids are state: snapshots carry
+// them and Hash covers them. Replicas that predate request ids reject these
+// commands as ErrInvalid (unknown version 2): propose them only once every
+// replica of the group understands them.
+//
 // # Layout
 //
 // One badger DB per node holds every group; a group owns the keys under its
@@ -33,6 +54,8 @@
 //	prefix|'v'|uvarint(len ns)|ns|key            value of an external record
 //	prefix|'x'|be64(expiration)|uvarint(len ns)|ns|key   expiration index, empty
 //	prefix|'r'                                   restore under way, empty
+//	prefix|'q'|id                                applied request id, be64 deadline
+//	prefix|'Q'|be64(deadline)|id                 request id index, empty
 //
 // A record is a format byte, the expiration (be64 unix seconds, 0 = never),
 // uvarint(len metadata), the metadata (JSON, maybe empty) and, for format 1
@@ -40,7 +63,7 @@
 // the record has format 2, so that List, which reads the record of every
 // key it returns, never reads large values. The expiration index lets
 // expire find due keys without a scan; put and delete read the old record
-// to keep it exact.
+// to keep it exact. The request id index does the same for forgetting ids.
 //
 // # Applying
 //
@@ -59,20 +82,27 @@
 //
 // # For the group wrapper
 //
-// Give ApplyBatch the committed command entries in order (gaps are fine).
-// Treat a Result whose Err wraps ErrStorage as fatal for the group or retry
-// from Applied(); one wrapping ErrInvalid is a normal answer to the
-// proposer. After a restart, if the Raft library's latest snapshot is above
+// Propose puts and deletes with EncodePutOnce and EncodeDeleteOnce: draw a
+// random id (crypto/rand, 16 bytes) and a deadline (now + DedupWindow) once
+// per logical operation, before the first attempt, and keep both across
+// every retry of that operation (a new leader, a lost answer, a timeout);
+// stop retrying before the deadline. A Result with Duplicate set is a
+// success: an earlier attempt took effect. Give ApplyBatch the committed
+// command entries in order (gaps are fine). Treat a Result whose Err wraps
+// ErrStorage as fatal for the group or retry from Applied(); one wrapping
+// ErrInvalid is a normal answer to the proposer. After a restart, if the Raft library's latest snapshot is above
 // Applied() (the node lost unsynced applies, or a restore was interrupted),
 // Restore that snapshot before applying; otherwise skip the restore and let
 // ApplyBatch skip the entries at or below Applied(). Propose EncodeExpire
-// periodically from the leader, again at once while a Result says More.
+// periodically from the leader, again at once while a Result says More: it
+// also forgets the request ids whose deadline has passed.
 //
 // # Snapshots
 //
 // Snapshot captures a badger read transaction; WriteTo streams the group's
-// keys from it (one value in memory at a time), in a versioned format with a
-// count and a CRC-32C. Restore deletes the group's keys and loads a stream
+// keys and recorded request ids from it (one value in memory at a time), in
+// a versioned format (2; Restore also reads 1, which has no ids) with counts
+// and a CRC-32C. Restore deletes the group's keys and loads a stream
 // in batches; a mark written first and removed last, with the applied
 // index, makes a restore that crashed roll back to an empty group at index 0
 // when the Store is opened again. Hash is the SHA-256 of the snapshot
