@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -78,11 +79,13 @@ func (c *Cluster) read(ctx context.Context, gid placement.GroupID, req *rpcReq) 
 
 // Put implements KV.
 func (c *Cluster) Put(ctx context.Context, ns, key string, value []byte, opts KVPutOptions) error {
-	exp, err := kvsm.ValidatePut(ns, key, value, opts.Metadata, opts.Expiration, opts.ExpirationTTL, time.Now())
+	now := time.Now()
+	exp, err := kvsm.ValidatePut(ns, key, value, opts.Metadata, opts.Expiration, opts.ExpirationTTL, now)
 	if err != nil {
 		return err
 	}
-	return c.write(ctx, c.groupOfKey(ns, key), kvsm.EncodePut(ns, key, value, opts.Metadata, exp))
+	id, deadline := newRequestID(now)
+	return c.write(ctx, c.groupOfKey(ns, key), kvsm.EncodePutOnce(id, deadline, ns, key, value, opts.Metadata, exp))
 }
 
 // Delete implements KV.
@@ -93,12 +96,36 @@ func (c *Cluster) Delete(ctx context.Context, ns, key string) error {
 	if err := kvsm.ValidateKey(key); err != nil {
 		return err
 	}
-	return c.write(ctx, c.groupOfKey(ns, key), kvsm.EncodeDelete(ns, key))
+	id, deadline := newRequestID(time.Now())
+	return c.write(ctx, c.groupOfKey(ns, key), kvsm.EncodeDeleteOnce(id, deadline, ns, key))
 }
+
+// newRequestID draws the id that every attempt of one write carries: the
+// state machine applies a command with a given id at most once, for
+// kvsm.DedupWindow seconds from now.
+func newRequestID(now time.Time) (id [16]byte, deadline int64) {
+	if _, err := rand.Read(id[:]); err != nil {
+		panic(fmt.Sprintf("replication: no randomness for a request id: %v", err))
+	}
+	return id, now.Unix() + kvsm.DedupWindow
+}
+
+// Timing of a write's attempts. An attempt that gets no answer within
+// attemptTimeout is given up and the write sent again (to the leader as
+// then known): with its request id, a repeat of an applied write is
+// skipped, so retrying cannot apply it twice. Retries stop at
+// maxWriteTime, well inside the id's window (kvsm.DedupWindow), so that no
+// attempt can still arrive once the id is forgotten.
+const (
+	attemptTimeout = 3 * time.Second
+	maxWriteTime   = kvsm.DedupWindow * time.Second / 3
+)
 
 func (c *Cluster) write(ctx context.Context, gid placement.GroupID, cmd []byte) error {
 	ctx, cancel := withDeadline(ctx)
 	defer cancel()
+	ctx, cancel2 := context.WithTimeout(ctx, maxWriteTime)
+	defer cancel2()
 	_, _, err := c.toLeader(ctx, gid, &rpcReq{Op: opApply, Group: gid.String()}, cmd, true)
 	if err != nil {
 		return c.kvErr(gid, err)
@@ -239,16 +266,13 @@ func (c *Cluster) setHint(gid placement.GroupID, name string) {
 }
 
 // toLeader sends req to gid's leader, following redirects and retrying
-// until ctx ends. A write is retried only after attempts that surely did
-// not apply it (no leader, a redirect, a refused connection): once an
-// attempt may have reached a leader, its outcome is unknown and toLeader
-// returns that. Retrying it could apply the write twice, the second time
-// after writes of others that followed the first.
-//
-// Closing that gap would take requests with ids, remembered by the state
-// machine, so that a retry of an applied write is recognised; until then
-// an unknown outcome is the caller's to resolve (reading the key, or
-// writing again).
+// until ctx ends. A write (write set) carries a request id (Put, Delete),
+// so it is retried after any failure, also one that may have reached a
+// leader: the state machine skips a repeat of an applied id. Without the
+// id, a retry could apply the write twice, the second time after other
+// clients' writes that followed the first (porcupine found exactly that).
+// When ctx ends after an attempt that may have reached a leader, the
+// outcome is unknown, and the error says so.
 func (c *Cluster) toLeader(ctx context.Context, gid placement.GroupID, req *rpcReq, body []byte, write bool) (*rpcResp, []byte, error) {
 	var lastErr error
 	unknown := false
@@ -256,7 +280,12 @@ func (c *Cluster) toLeader(ctx context.Context, gid placement.GroupID, req *rpcR
 	for attempt := 0; ; attempt++ {
 		target := c.leaderHint(gid, attempt)
 		if target != "" {
-			resp, rbody, sent, err := c.attempt(ctx, target, req, body)
+			actx, acancel := ctx, context.CancelFunc(func() {})
+			if write {
+				actx, acancel = context.WithTimeout(ctx, attemptTimeout)
+			}
+			resp, rbody, sent, err := c.attempt(actx, target, req, body)
+			acancel()
 			if err == nil {
 				c.setHint(gid, target)
 				return resp, rbody, nil
@@ -281,9 +310,7 @@ func (c *Cluster) toLeader(ctx context.Context, gid placement.GroupID, req *rpcR
 				unknown = unknown || (write && sent)
 				c.setHint(gid, "")
 			}
-			if unknown {
-				return nil, nil, fmt.Errorf("%w (%w)", errOutcomeUnknown, lastErr)
-			}
+
 		} else if lastErr == nil {
 			lastErr = fmt.Errorf("no replica of group %v is known yet", gid)
 		}
@@ -390,6 +417,8 @@ func (c *Cluster) handle(ctx context.Context, from mesh.Peer, req *rpcReq, body 
 		if !ok {
 			return &rpcResp{Code: codeStorage, Error: fmt.Sprintf("unexpected result %T", v)}, nil
 		}
+		// res.Duplicate: an earlier attempt of this write applied it.
+		// That is this attempt's success too.
 		if res.Err != nil {
 			if isInvalid(res.Err) {
 				return c.errResp(res.Err), nil
