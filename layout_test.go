@@ -22,7 +22,7 @@ var allowed = map[string][]string{
 	"policy":      {},
 	"replication": {"mesh"},
 	"node":        {"isolate", "mesh", "replication", "policy"},
-	"testnet":     {"node", "mesh"},
+	"testnet":     {"node", "mesh", "policy"},
 	"cmd":         {"node", "testnet"},
 	"internal":    {},
 	"bench":       {"isolate", "node", "mesh", "replication", "policy", "testnet"},

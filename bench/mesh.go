@@ -121,7 +121,22 @@ func httpRun(cl *http.Client, url string) error {
 }
 
 func httpClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
+	return &http.Client{Transport: bearer{&http.Transport{MaxIdleConnsPerHost: 64}}, Timeout: 30 * time.Second}
+}
+
+// apiToken is an admin token of the node process startNodeProcess started
+// last, set before any client uses it.
+var apiToken string
+
+// bearer adds apiToken to each request.
+type bearer struct{ inner http.RoundTripper }
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	if apiToken != "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+apiToken)
+	}
+	return b.inner.RoundTrip(r)
 }
 
 func init() {
@@ -218,6 +233,11 @@ func startNodeProcess() (url string, pid int, stop func(), err error) {
 		stop()
 		return "", 0, nil, fmt.Errorf("warren node did not come up: %v: %s", err, logs.String())
 	}
+	// The node created its secret in its data directory.
+	if apiToken, err = node.MintTokenFile(filepath.Join(dir, "secret"), "bench", node.Grants{Admin: true}, time.Hour); err != nil {
+		stop()
+		return "", 0, nil, err
+	}
 	return url, cmd.Process.Pid, stop, nil
 }
 
@@ -256,6 +276,7 @@ func wrkRun(url string, conns int, dur time.Duration) (wrkResult, error) {
 	script := filepath.Join(dir, "post.lua")
 	body, _ := json.Marshal(string(helloRun))
 	lua := "wrk.method = \"POST\"\nwrk.body = " + string(body) + "\nwrk.headers[\"Content-Type\"] = \"application/json\"\n" +
+		"wrk.headers[\"Authorization\"] = \"Bearer " + apiToken + "\"\n" +
 		"done = function(summary, latency, requests)\n" +
 		"  io.write(string.format(\"WARREN %d %d %d %d %d\\n\", summary.requests, summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, summary.duration, latency:percentile(50), latency:percentile(99)))\nend\n"
 	if err := os.WriteFile(script, []byte(lua), 0o644); err != nil {

@@ -120,7 +120,9 @@ func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 	}
 	clock.end()
 	req.Client = client
-	writeJSON(w, http.StatusOK, n.route(r.Context(), inv, req))
+	c := callerOf(r)
+	req.Token = c.raw
+	writeJSON(w, http.StatusOK, n.route(r.Context(), inv, req, &c.tok.Grants))
 }
 
 // parseRun reads and validates a POST /v1/run body. Every error is an
@@ -139,8 +141,17 @@ func parseRun(body io.Reader, codes *codeCache) (*RunRequest, *isolate.Invocatio
 	if dec.More() {
 		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "trailing data after the run request"}
 	}
-	if len(req.Hops) > 0 || req.WaitMs != 0 || req.CodeRef != "" || req.Client != "" {
-		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "hops, waitMs, codeRef and client are set by nodes, not clients"}
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"hops", len(req.Hops) > 0}, {"waitMs", req.WaitMs != 0}, {"codeRef", req.CodeRef != ""},
+		{"client", req.Client != ""}, {"token", req.Token != ""},
+	} {
+		if f.set {
+			return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request",
+				msg: f.name + " is set by nodes, not clients (hops, waitMs, codeRef, client and token; a token goes in the Authorization header)"}
+		}
 	}
 	inv, err := req.decode(codes)
 	if err != nil {

@@ -25,7 +25,7 @@ func dialerFrom(from string) *net.Dialer {
 func clientFrom(t *testing.T, from string) *http.Client {
 	tr := &http.Transport{DialContext: dialerFrom(from).DialContext}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	return &http.Client{Transport: &authTransport{inner: tr}, Timeout: 30 * time.Second}
 }
 
 // runFrom posts a run body from the client and decodes the JSON answer.
@@ -68,7 +68,7 @@ func startUpload(t *testing.T, from, addr string, length int) *upload {
 	}
 	t.Cleanup(func() { conn.Close() })
 	u := &upload{conn: conn, start: time.Now(), done: make(chan answer, 1)}
-	fmt.Fprintf(conn, "POST /v1/run HTTP/1.1\r\nHost: warren\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", length)
+	fmt.Fprintf(conn, "POST /v1/run HTTP/1.1\r\nHost: warren\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", testToken(addr), length)
 	go func() {
 		var a answer
 		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)

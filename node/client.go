@@ -21,6 +21,8 @@ type Client struct {
 	// URL is the node's API base URL, e.g. http://127.0.0.1:7070.
 	URL  string
 	HTTP *http.Client
+	// Token, if set, goes with every call (Authorization: Bearer).
+	Token string
 }
 
 // NewClient returns a client for the node at url (a bare host:port gets http://).
@@ -45,6 +47,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	c.authorize(req)
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return fmt.Errorf("node %s: %w", c.URL, err)
@@ -62,6 +65,13 @@ func (c *Client) do(ctx context.Context, method, path string, body any, out any)
 		return fmt.Errorf("node %s: HTTP %d: %s", c.URL, resp.StatusCode, bytes.TrimSpace(b))
 	}
 	return json.Unmarshal(b, out)
+}
+
+// authorize adds the client's token to req.
+func (c *Client) authorize(req *http.Request) {
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
 }
 
 // Run submits code to the node.
@@ -144,6 +154,7 @@ func (c *Client) raw(ctx context.Context, method, path string, body io.Reader, h
 	for k, v := range header {
 		req.Header[k] = v
 	}
+	c.authorize(req)
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", c.URL, err)

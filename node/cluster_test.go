@@ -84,6 +84,7 @@ func (c *cluster) start(name, secret string, slots int, join ...string) *Node {
 		c.t.Fatalf("start %s: %v", name, err)
 	}
 	c.nodes[name] = n
+	registerToken(n, adminToken(c.t, secret))
 	return n
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/warrenmesh/warren/isolate"
 	"github.com/warrenmesh/warren/mesh"
+	"github.com/warrenmesh/warren/policy"
 )
 
 // protoInvoke is the mesh stream protocol that forwards an invocation
@@ -118,6 +119,15 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 	fr := *raw
 	fr.Hops = append(append([]string(nil), raw.Hops...), n.id.Name)
 	fr.WaitMs = wait.Milliseconds()
+	if fr.Token == "" {
+		// A call without a caller's token (an embedder's Node.Run, a
+		// node without auth) goes as this node's administrator.
+		tok, err := n.nodeToken()
+		if err != nil {
+			return internalError(fmt.Sprintf("a token for %s: %v", peer, err)), true, false
+		}
+		fr.Token = tok
+	}
 	if !withCode {
 		fr.Code, fr.CodeRef = nil, hex.EncodeToString(raw.key[:])
 	}
@@ -263,6 +273,15 @@ func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 		_ = writeFrame(s, []byte("bad frame: "+err.Error()))
 		return
 	}
+	// The caller's token, verified again here: a peer trusts no grant it
+	// cannot check itself.
+	tok, err := policy.ParseToken(n.tokenKey, raw.Token, time.Now())
+	if err != nil {
+		n.log.Warn("forward: refused a call without a valid token", "peer", from.Name, "err", err)
+		_, _ = s.Write([]byte{fwdRefused})
+		_ = writeFrame(s, []byte(fmt.Sprintf("%v: %v", errNoToken, err)))
+		return
+	}
 	inv, err := raw.decode(n.codes)
 	if errors.Is(err, errCodeMissing) {
 		_, _ = s.Write([]byte{fwdNeed})
@@ -271,6 +290,12 @@ func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 	if err != nil {
 		_, _ = s.Write([]byte{fwdRefused})
 		_ = writeFrame(s, []byte(err.Error()))
+		return
+	}
+	inv, refused := n.grant(inv, &tok.Grants)
+	if refused != nil {
+		_, _ = s.Write([]byte{fwdRefused})
+		_ = writeFrame(s, []byte(refused.Error))
 		return
 	}
 	// The share is the originating client's, wherever the call came from.
@@ -284,7 +309,11 @@ func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go fc.read(r, cancel)
-	inv.Host = &gatedHost{inner: n.host, permit: fc.permit}
+	inner := inv.Host // the grants'
+	if inner == nil {
+		inner = n.host
+	}
+	inv.Host = &gatedHost{inner: inner, permit: fc.permit}
 	announce := time.AfterFunc(announceAfter, func() { fc.announce(fwdStarted) })
 	res := n.runHere(ctx, inv, cs)
 	announce.Stop()

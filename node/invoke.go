@@ -17,6 +17,7 @@ import (
 	"github.com/warrenmesh/warren/internal/sizedlru"
 	"github.com/warrenmesh/warren/isolate"
 	"github.com/warrenmesh/warren/mesh"
+	"github.com/warrenmesh/warren/policy"
 )
 
 // queuePoll is how often a queued invocation looks for room again.
@@ -48,6 +49,10 @@ type RunRequest struct {
 	// caller of Node.Run may name one; with none, a call is held to no
 	// share.
 	Client string `json:"client,omitempty"`
+	// Token is the caller's token, which a forwarded invocation carries
+	// so that the peer verifies it again and applies the same grants (set
+	// by nodes from the API call's Authorization header).
+	Token string `json:"token,omitempty"`
 
 	key [32]byte // SHA-256 of Code, set by decode
 }
@@ -111,13 +116,13 @@ func (n *Node) Run(ctx context.Context, raw *RunRequest) *isolate.Result {
 		return &isolate.Result{Outcome: isolate.OutcomeException, Error: err.Error(), Logs: []isolate.Log{},
 			Exceptions: []isolate.Exception{{Timestamp: time.Now().UnixMilli(), Name: "Error", Message: err.Error()}}}
 	}
-	return n.route(ctx, inv, raw)
+	return n.route(ctx, inv, raw, nil)
 }
 
-// route runs inv where there is room (see Run). Every result says where it
-// ended: a call that ran carries its route from the node that ran it; a
-// call shed or canceled while queued ended here.
-func (n *Node) route(ctx context.Context, inv *isolate.Invocation, raw *RunRequest) *isolate.Result {
+// route runs inv where there is room (see Run), as grants allow (nil: all).
+// Every result says where it ended: a call that ran carries its route from
+// the node that ran it; a call shed or canceled while queued ended here.
+func (n *Node) route(ctx context.Context, inv *isolate.Invocation, raw *RunRequest, grants *policy.Grants) *isolate.Result {
 	var res *isolate.Result
 	// Ceilings are checked here as well as by the runtime: a call
 	// forwarded to a peer must not escape this node's.
@@ -128,7 +133,12 @@ func (n *Node) route(ctx context.Context, inv *isolate.Invocation, raw *RunReque
 		res = denied(fmt.Sprintf("limits.memoryMb %d exceeds this node's maximum of %d; its operator can raise that up to %d (warren node --max-memory-mb)",
 			l.MemoryMB, n.cfg.MaxMemoryMB, isolate.MaxLimits.MemoryMB))
 	default:
-		res = n.place(ctx, inv, raw)
+		granted, refused := n.grant(inv, grants)
+		if refused != nil {
+			res = refused
+			break
+		}
+		res = n.place(ctx, granted, raw)
 		n.forgetFailed(raw.key, inv, res)
 	}
 	if len(res.Telemetry.Hops) == 0 {

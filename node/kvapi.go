@@ -95,6 +95,10 @@ func kvTarget(r *http.Request) (ns, key string, c replication.Consistency, err e
 // handleKVGet is GET /v1/kv/{namespace}/{key...}: the value as the body,
 // its metadata and expiration in headers.
 func (n *Node) handleKVGet(w http.ResponseWriter, r *http.Request) {
+	if err := checkKV(r, r.PathValue("namespace"), false); err != nil {
+		writeError(w, err)
+		return
+	}
 	kv, err := n.kvStore()
 	if err != nil {
 		writeError(w, err)
@@ -139,6 +143,10 @@ func (n *Node) handleKVGet(w http.ResponseWriter, r *http.Request) {
 // X-Warren-KV-Metadata header its metadata. The body is read as a run's
 // is: under a size cap, a minimum rate and the node's body budget.
 func (n *Node) handleKVPut(w http.ResponseWriter, r *http.Request) {
+	if err := checkKV(r, r.PathValue("namespace"), true); err != nil {
+		writeError(w, err)
+		return
+	}
 	kv, err := n.kvStore()
 	if err != nil {
 		writeError(w, err)
@@ -220,6 +228,10 @@ func tooLargeValue() error {
 // handleKVDelete is DELETE /v1/kv/{namespace}/{key...}; a missing key is
 // not an error.
 func (n *Node) handleKVDelete(w http.ResponseWriter, r *http.Request) {
+	if err := checkKV(r, r.PathValue("namespace"), true); err != nil {
+		writeError(w, err)
+		return
+	}
 	kv, err := n.kvStore()
 	if err != nil {
 		writeError(w, err)
@@ -253,6 +265,10 @@ type KVListPage struct {
 
 // handleKVList is GET /v1/kv/{namespace}?prefix=&cursor=&limit=.
 func (n *Node) handleKVList(w http.ResponseWriter, r *http.Request) {
+	if err := checkKV(r, r.PathValue("namespace"), false); err != nil {
+		writeError(w, err)
+		return
+	}
 	kv, err := n.kvStore()
 	if err != nil {
 		writeError(w, err)

@@ -140,6 +140,10 @@ type Config struct {
 	ReplicaGrace time.Duration
 	// ReplicationTuning adjusts the replication configuration (tests).
 	ReplicationTuning func(*replication.ClusterConfig)
+	// NoAuth serves the API without tokens, every caller an administrator
+	// (development on one machine): the API must then listen on loopback.
+	// Forwarded calls from peers still need a valid token.
+	NoAuth bool
 }
 
 // Node is one running warren node: the isolate runtime, the mesh, and the
@@ -156,13 +160,15 @@ type Node struct {
 	done  chan struct{}
 	// life ends when the node stops: invocations still running then are
 	// canceled (an in-process one would otherwise run on to its limit).
-	life   context.Context
-	end    context.CancelFunc
-	once   sync.Once
-	host   isolate.Host
-	codes  *codeCache  // decoded code objects by JSON hash
-	bodies *byteBudget // for API request bodies
-	share  *shares     // what each client holds of the slots and queue
+	life context.Context
+	end  context.CancelFunc
+	once sync.Once
+	host isolate.Host
+	// tokenKey verifies the mesh's tokens (TokenKey).
+	tokenKey []byte
+	codes    *codeCache  // decoded code objects by JSON hash
+	bodies   *byteBudget // for API request bodies
+	share    *shares     // what each client holds of the slots and queue
 	// kv is the KV store behind the API and bindings, groups the status of
 	// its Raft groups; nil when the node has none.
 	kv      replication.KV
@@ -256,6 +262,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, id: id, log: cfg.Logger.With("node", id.Name), slots: make(chan struct{}, cfg.Slots), done: make(chan struct{})}
+	n.tokenKey = TokenKey(secret)
 	n.host = cfg.Host
 	if n.host == nil { // no egress granted; KV bindings reach n.kv, if any
 		n.host = &kvHost{inner: NewEgress(policy.Egress{}), store: func() replication.KV { return n.kv }}
@@ -281,6 +288,14 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 			n.rt.Close()
 			return nil, fmt.Errorf("node: API listener: %w", err)
 		}
+	}
+	if cfg.NoAuth {
+		if err := checkNoAuth(cfg, ln); err != nil {
+			ln.Close()
+			n.rt.Close()
+			return nil, err
+		}
+		n.log.Warn("the API needs no token (--no-auth): anyone who reaches " + apiURL(ln.Addr()) + " may run code and read and write KV; for development on one machine only")
 	}
 	n.ln = ln
 	mc := mesh.Config{
@@ -310,7 +325,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	// run for its whole wall-time limit; a run body's reads have deadlines
 	// of their own (bodyClock). Idle keep-alive connections of vanished
 	// clients do not pile up.
-	n.http = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	n.http = &http.Server{Handler: n.authenticate(n.routes()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {
 		if err := n.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("API server stopped", "err", err)

@@ -9,9 +9,11 @@ import (
 // TestRoutes: planned routes answer 501, KV routes on a node without a
 // store 503, a known path asked with another
 // method 405 with an Allow header, anything else 404; all as JSON errors.
-// None of these reach a node, so a bare one serves them.
+// None of these reach a node, so a bare one serves them (without auth,
+// which TestAPIAuth tests).
 func TestRoutes(t *testing.T) {
-	h := (&Node{}).routes()
+	bare := &Node{cfg: Config{NoAuth: true}}
+	h := bare.authenticate(bare.routes())
 	for _, tc := range []struct {
 		method, path string
 		status       int

@@ -41,6 +41,10 @@ func buildWarren(t *testing.T) string {
 // httpKV is a client of one node's /v1/kv API.
 type httpKV struct{ api string }
 
+// apiToken is the admin token of the testnet under test (set once, after
+// testnet.Up, before any call).
+var apiToken string
+
 var kvClient = &http.Client{Timeout: 15 * time.Second}
 
 func (h httpKV) do(ctx context.Context, method, path, body string) (int, string, error) {
@@ -48,6 +52,7 @@ func (h httpKV) do(ctx context.Context, method, path, body string) (int, string,
 	if err != nil {
 		return 0, "", err
 	}
+	req.Header.Set("Authorization", "Bearer "+apiToken)
 	resp, err := kvClient.Do(req)
 	if err != nil {
 		return 0, "", err
@@ -106,6 +111,9 @@ func TestKVAcrossProcesses(t *testing.T) {
 	defer cancel()
 	st, err := testnet.Up(ctx, testnet.Options{Binary: bin, Dir: dir, N: 3, Timeout: time.Minute})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if apiToken, err = st.Token(time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	nodes := st.Nodes

@@ -11,6 +11,8 @@ step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; echo "(exit status $?)"; }
 "$bin" testnet down --dir "$dir" >/dev/null 2>&1
 bold "Starting a 3-node mesh (2 slots each) in $dir ..."
 "$bin" testnet up -n 3 --dir "$dir" -- --slots 2 || exit 1
+# Client commands mint their API tokens from the mesh secret ($WARREN_SECRET).
+export WARREN_SECRET="$dir/secret"
 n1=$("$bin" testnet url --dir "$dir" n1); n2=$("$bin" testnet url --dir "$dir" n2); n3=$("$bin" testnet url --dir "$dir" n3)
 
 step "$bin" members --node "$n1"
@@ -46,7 +48,10 @@ step "$bin" run --kv VISITS=visits examples/counter.js
 
 cat <<EOT
 
-The mesh is still running ($dir/testnet.json). Next:
+The mesh is still running ($dir/testnet.json). Its API needs a token: the
+commands below mint one from the mesh secret, so first
+  export WARREN_SECRET=$dir/secret
+Next:
   $bin members --node $n1
   $bin run --node $n2 --json examples/router/main.ts
   $bin kv list --node $n2 greetings
@@ -55,5 +60,6 @@ The mesh is still running ($dir/testnet.json). Next:
   $bin run --node $n1 --kv VISITS=visits examples/counter.js
   $bin testnet start --dir $dir n3
   $bin testnet pause --dir $dir n2   # SIGSTOP: a wedged host; then: testnet resume --dir $dir n2
+  $bin token create --kv visits:r --name reader   # a token that may only read the visits namespace
   make stop                                                      # end the mesh
 EOT

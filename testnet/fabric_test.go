@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 	"syscall"
@@ -16,6 +17,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// Requests through http.DefaultTransport carry the token registered
+	// for their node (authorize).
+	http.DefaultTransport = &authTransport{inner: http.DefaultTransport}
 	goleak.VerifyTestMain(m)
 }
 

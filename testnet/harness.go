@@ -37,6 +37,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/warrenmesh/warren/mesh"
+	"github.com/warrenmesh/warren/policy"
 )
 
 // StateFile is the name of the state file inside a testnet directory.
@@ -707,10 +710,13 @@ var httpClient = &http.Client{
 	Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true},
 }
 
-func get(ctx context.Context, url string) ([]byte, error) {
+func get(ctx context.Context, url, token string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
 		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
@@ -728,13 +734,14 @@ func get(ctx context.Context, url string) ([]byte, error) {
 }
 
 func healthy(ctx context.Context, api string) bool {
-	_, err := get(ctx, api+"/healthz")
+	_, err := get(ctx, api+"/healthz", "")
 	return err == nil
 }
 
-// Members returns the members the node at api lists (GET /v1/members).
-func Members(ctx context.Context, api string) (all, alive []string, err error) {
-	b, err := get(ctx, api+"/v1/members")
+// Members returns the members the node at api lists (GET /v1/members),
+// asked with token (Token).
+func Members(ctx context.Context, api, token string) (all, alive []string, err error) {
+	b, err := get(ctx, api+"/v1/members", token)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -763,6 +770,10 @@ func WaitConverged(ctx context.Context, st *State, want int) error {
 		ctx, cancel = context.WithTimeout(ctx, defaultTimeout)
 		defer cancel()
 	}
+	token, err := st.Token(time.Hour)
+	if err != nil {
+		return err
+	}
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	for {
@@ -776,7 +787,7 @@ func WaitConverged(ctx context.Context, st *State, want int) error {
 			if !n.Running() {
 				return fmt.Errorf("%s (pid %d) has exited; %s", n.Name, n.PID, logTail(n.Log))
 			}
-			all, alive, err := Members(ctx, n.API)
+			all, alive, err := Members(ctx, n.API, token)
 			switch {
 			case err != nil:
 				lagging, why = n, err.Error()
@@ -840,6 +851,9 @@ func Status(ctx context.Context, dir string) ([]NodeStatus, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Without a readable secret, the nodes are probed without a token:
+	// /v1/members then refuses, and Alive stays nil.
+	token, _ := st.Token(time.Minute)
 	out := make([]NodeStatus, len(st.Nodes))
 	var wg sync.WaitGroup
 	for i, n := range st.Nodes {
@@ -851,11 +865,24 @@ func Status(ctx context.Context, dir string) ([]NodeStatus, error) {
 				return
 			}
 			s.Healthy = healthy(ctx, n.API)
-			if _, alive, err := Members(ctx, n.API); err == nil {
+			if _, alive, err := Members(ctx, n.API, token); err == nil {
 				s.Alive = alive
 			}
 		})
 	}
 	wg.Wait()
 	return out, nil
+}
+
+// Token mints an admin token of the testnet's mesh, valid for ttl, for
+// calls to its nodes' APIs.
+func (st *State) Token(ttl time.Duration) (string, error) {
+	s, err := mesh.LoadSecret(st.Secret)
+	if err != nil {
+		return "", fmt.Errorf("testnet: %w", err)
+	}
+	now := time.Now()
+	return policy.SignToken(s.DeriveKey(policy.TokenKeyPurpose), &policy.Token{
+		Name: "testnet", IssuedAt: now.Unix(), Expiry: now.Add(ttl).Unix(), Grants: policy.Grants{Admin: true},
+	})
 }

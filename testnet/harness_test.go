@@ -16,11 +16,46 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/warrenmesh/warren/internal/gotool"
+	"github.com/warrenmesh/warren/mesh"
 )
+
+// testTokens maps a node's API host:port to an admin token of its testnet.
+var testTokens sync.Map
+
+// authorize registers an admin token of st for each of its nodes' APIs.
+func authorize(t *testing.T, st *State) {
+	t.Helper()
+	tok, err := st.Token(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range st.Nodes {
+		testTokens.Store(strings.TrimPrefix(n.API, "http://"), tok)
+	}
+}
+
+// tokenFor is the token registered for api ("" none).
+func tokenFor(api string) string {
+	tok, _ := testTokens.Load(strings.TrimPrefix(api, "http://"))
+	s, _ := tok.(string)
+	return s
+}
+
+// authTransport adds the registered token to a request without one.
+type authTransport struct{ inner http.RoundTripper }
+
+func (a *authTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if tok := tokenFor(r.URL.Host); tok != "" && r.Header.Get("Authorization") == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+tok)
+	}
+	return a.inner.RoundTrip(r)
+}
 
 // The test binary doubles as a fake `warren` for the harness tests that do
 // not need the real one: with harnessFakeEnv set it runs fakeWarren instead
@@ -49,7 +84,11 @@ func init() {
 
 func fakeWarren(args []string) error {
 	if len(args) == 3 && args[0] == "secret" && args[1] == "init" {
-		return os.WriteFile(args[2], []byte("fake secret\n"), 0o600)
+		s, err := mesh.GenerateSecret()
+		if err != nil {
+			return err
+		}
+		return mesh.WriteSecret(args[2], s)
 	}
 	if len(args) == 0 || args[0] != "node" {
 		return fmt.Errorf("unexpected command line %q", args)
@@ -524,6 +563,7 @@ func TestHarnessMultiProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	authorize(t, st)
 	t.Logf("Up of 3 nodes, converged: %v", time.Since(t0).Round(time.Millisecond))
 
 	// testnet.json as documented.
@@ -566,7 +606,7 @@ func TestHarnessMultiProcess(t *testing.T) {
 			if !healthy(ctx, n.API) {
 				t.Fatalf("%s stopped answering /healthz after %s died", n.Name, victim.Name)
 			}
-			all, alive, err := Members(ctx, n.API)
+			all, alive, err := Members(ctx, n.API, tokenFor(n.API))
 			if err != nil {
 				t.Fatalf("%s /v1/members: %v", n.Name, err)
 			}
@@ -654,7 +694,7 @@ func postRun(ctx context.Context, api, body string) (string, error) {
 
 // health reads one field of api's /healthz.
 func health(ctx context.Context, api, field string) float64 {
-	b, err := get(ctx, api+"/healthz")
+	b, err := get(ctx, api+"/healthz", "")
 	if err != nil {
 		return -1
 	}
@@ -684,6 +724,7 @@ func TestHarnessPause(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	authorize(t, st)
 	n1, n2, n3 := st.Nodes[0], st.Nodes[1], st.Nodes[2]
 	ctx := harnessCtx(t, time.Minute)
 	poll := func(what string, cond func() bool) {

@@ -55,6 +55,7 @@ func TestHostilePreparationLiveNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	authorize(t, st)
 	n := st.Nodes[0]
 	handler := func(expr string) string {
 		return "export default { fetch() { return new Response(String(" + expr + ")) } }"

@@ -68,12 +68,14 @@ func newKVCmd() *cobra.Command {
 /v1/kv/...): the same namespaces Workers reach through KV bindings.`,
 	}
 	c.PersistentFlags().StringVar(&url, "node", "", "the node's API URL (default $WARREN_NODE, else "+node.DefaultAPI+")")
-	client := func() *node.Client { return node.NewClient(nodeURL(url)) }
+	var a auth
+	a.flags(c)
+	client := func() (*node.Client, error) { return a.client(url) }
 	c.AddCommand(newKVGetCmd(client), newKVPutCmd(client), newKVDeleteCmd(client), newKVListCmd(client))
 	return c
 }
 
-func newKVGetCmd(client func() *node.Client) *cobra.Command {
+func newKVGetCmd(client func() (*node.Client, error)) *cobra.Command {
 	var (
 		consistency      string
 		metadata, asJSON bool
@@ -94,7 +96,11 @@ A missing key is an error (exit 1).`,
 			}
 			ctx, cancel := kvContext(kvTimeout)
 			defer cancel()
-			v, err := client().KVGet(ctx, args[0], args[1], ev)
+			cl, err := client()
+			if err != nil {
+				return err
+			}
+			v, err := cl.KVGet(ctx, args[0], args[1], ev)
 			if err != nil {
 				return err
 			}
@@ -126,7 +132,7 @@ A missing key is an error (exit 1).`,
 	return c
 }
 
-func newKVPutCmd(client func() *node.Client) *cobra.Command {
+func newKVPutCmd(client func() (*node.Client, error)) *cobra.Command {
 	var (
 		file, metadata string
 		ttl, expires   int64
@@ -167,7 +173,11 @@ VALUE is "-". Values are at most 25 MiB.`,
 			if metadata != "" {
 				opts.Metadata = json.RawMessage(metadata)
 			}
-			return client().KVPut(ctx, args[0], args[1], value, opts)
+			cl, err := client()
+			if err != nil {
+				return err
+			}
+			return cl.KVPut(ctx, args[0], args[1], value, opts)
 		},
 	}
 	c.Flags().StringVar(&file, "file", "", "read the value from this file")
@@ -177,7 +187,7 @@ VALUE is "-". Values are at most 25 MiB.`,
 	return c
 }
 
-func newKVDeleteCmd(client func() *node.Client) *cobra.Command {
+func newKVDeleteCmd(client func() (*node.Client, error)) *cobra.Command {
 	return &cobra.Command{
 		Use:   "delete [flags] NAMESPACE KEY",
 		Short: "Remove a key (a missing key is not an error)",
@@ -188,12 +198,16 @@ func newKVDeleteCmd(client func() *node.Client) *cobra.Command {
 			}
 			ctx, cancel := kvContext(kvTimeout)
 			defer cancel()
-			return client().KVDelete(ctx, args[0], args[1])
+			cl, err := client()
+			if err != nil {
+				return err
+			}
+			return cl.KVDelete(ctx, args[0], args[1])
 		},
 	}
 }
 
-func newKVListCmd(client func() *node.Client) *cobra.Command {
+func newKVListCmd(client func() (*node.Client, error)) *cobra.Command {
 	var (
 		consistency string
 		opts        node.KVListOptions
@@ -215,7 +229,11 @@ there are more, it says on stderr which --cursor reads the next page.`,
 			}
 			ctx, cancel := kvContext(kvTimeout)
 			defer cancel()
-			page, err := client().KVList(ctx, args[0], opts)
+			cl, err := client()
+			if err != nil {
+				return err
+			}
+			page, err := cl.KVList(ctx, args[0], opts)
 			if err != nil {
 				return err
 			}
@@ -243,6 +261,7 @@ func newGroupsCmd() *cobra.Command {
 	var (
 		url    string
 		asJSON bool
+		a      auth
 	)
 	c := &cobra.Command{
 		Use:   "groups",
@@ -251,7 +270,11 @@ func newGroupsCmd() *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, cancel := kvContext(30 * time.Second)
 			defer cancel()
-			gs, err := node.NewClient(nodeURL(url)).Groups(ctx)
+			cl, err := a.client(url)
+			if err != nil {
+				return err
+			}
+			gs, err := cl.Groups(ctx)
 			if err != nil {
 				return err
 			}
@@ -272,6 +295,7 @@ func newGroupsCmd() *cobra.Command {
 	}
 	c.Flags().StringVar(&url, "node", "", "the node's API URL (default $WARREN_NODE, else "+node.DefaultAPI+")")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the groups array of GET /v1/groups as JSON")
+	a.flags(c)
 	return c
 }
 

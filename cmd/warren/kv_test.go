@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/warrenmesh/warren/node"
@@ -20,13 +21,35 @@ type fakeGroups []node.GroupInfo
 
 func (f fakeGroups) Groups(context.Context) ([]node.GroupInfo, error) { return f, nil }
 
+// testSecret is the mesh secret of the nodes a test starts, which the
+// commands it runs mint their tokens from ($WARREN_SECRET).
+func testSecret(t *testing.T) string {
+	t.Helper()
+	if s, ok := testSecrets.Load(t); ok {
+		return s.(string)
+	}
+	path := filepath.Join(t.TempDir(), "secret")
+	if err := node.InitSecret(path); err != nil {
+		t.Fatal(err)
+	}
+	testSecrets.Store(t, path)
+	t.Cleanup(func() { testSecrets.Delete(t) })
+	t.Setenv("WARREN_SECRET", path)
+	t.Setenv("WARREN_TOKEN", "")
+	return path
+}
+
+// testSecrets holds each running test's secret path.
+var testSecrets sync.Map
+
 // kvTestNode starts a node in this process whose KV store is a local one,
-// and returns its API URL.
+// and returns its API URL. Its secret is the test's (testSecret).
 func kvTestNode(t *testing.T, withStore bool) string {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := node.Config{
-		Name: "cli", Data: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", API: "127.0.0.1:0",
+		SecretPath: testSecret(t),
+		Name:       "cli", Data: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", API: "127.0.0.1:0",
 		Executor: "inprocess", Slots: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	cfg.NoReplication = !withStore

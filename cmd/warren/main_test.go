@@ -226,6 +226,9 @@ func TestTestnetCommands(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("testnet up: %d %s %s", code, out, errOut)
 	}
+	// The client commands mint their tokens from the testnet's secret.
+	t.Setenv("WARREN_SECRET", filepath.Join(dir, "secret"))
+	t.Setenv("WARREN_TOKEN", "")
 	url, _, code := warren(t, "testnet", "url", "--dir", dir, "n2")
 	url = strings.TrimSpace(url)
 	if code != 0 || !strings.HasPrefix(url, "http://127.0.0.1:") {

@@ -28,6 +28,7 @@ func newMembersCmd() *cobra.Command {
 	var (
 		url    string
 		asJSON bool
+		a      auth
 	)
 	c := &cobra.Command{
 		Use:   "members",
@@ -36,7 +37,11 @@ func newMembersCmd() *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			ms, err := node.NewClient(nodeURL(url)).Members(ctx)
+			cl, err := a.client(url)
+			if err != nil {
+				return err
+			}
+			ms, err := cl.Members(ctx)
 			if err != nil {
 				return err
 			}
@@ -62,5 +67,6 @@ func newMembersCmd() *cobra.Command {
 	}
 	c.Flags().StringVar(&url, "node", "", "the node's API URL (default $WARREN_NODE, else "+node.DefaultAPI+")")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	a.flags(c)
 	return c
 }

@@ -22,6 +22,7 @@ func newRunCmd() *cobra.Command {
 		state                       string
 		asJSON, inProcess           bool
 		cpuMs, memoryMb, wallMs     int64
+		a                           auth
 	)
 	c := &cobra.Command{
 		Use:   "run [flags] FILE",
@@ -102,7 +103,11 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 			defer stop()
 			var res *node.Result
 			if nodeURL != "" {
-				if res, err = node.NewClient(nodeURL).Run(ctx, code, req, bindings); err != nil {
+				cl, err := a.client(nodeURL)
+				if err != nil {
+					return err
+				}
+				if res, err = cl.Run(ctx, code, req, bindings); err != nil {
 					return err
 				}
 			} else {
@@ -153,6 +158,7 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 	f.StringArrayVar(&kvs, "kv", nil, "bind env.NAME to a KV namespace, NAME=namespace (repeatable); stored under --state without --node")
 	f.StringVar(&state, "state", filepath.Join(".warren", "state"), "directory of the embedded runtime's local state: KV in DIR/kv (not with --node)")
 	f.BoolVar(&inProcess, "in-process", false, "run in this process instead of a sandbox worker (trusted code only; not with --node)")
+	a.flags(c)
 	return c
 }
 

@@ -119,6 +119,8 @@ func printUp(w io.Writer, st *testnet.State, dir string, took time.Duration) {
 	tw.Flush()
 	first, last := st.Nodes[0], st.Nodes[len(st.Nodes)-1]
 	fmt.Fprintf(w, `
+The API needs a token; client commands mint one from the secret:
+  export WARREN_SECRET=%[6]s
 Next:
   %[1]s members --node %[2]s
   %[1]s run --node %[3]s examples/hello.ts
@@ -127,7 +129,7 @@ Next:
   %[1]s testnet start%[4]s %[5]s      # restart it on its data and ports
   %[1]s testnet pause%[4]s %[5]s      # SIGSTOP it (a wedged host); resume continues it
   %[1]s testnet down%[4]s             # stop them all
-`, prog, first.API, last.API, d, last.Name)
+`, prog, first.API, last.API, d, last.Name, st.Secret)
 }
 
 func newTestnetDownCmd(dir *string) *cobra.Command {

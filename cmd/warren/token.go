@@ -1,0 +1,132 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/warrenmesh/warren/node"
+)
+
+// mintedTTL is how long a token the CLI mints for one command lasts.
+const mintedTTL = 5 * time.Minute
+
+// auth holds the flags with which a command proves itself to a node.
+type auth struct{ token, secret string }
+
+// flags adds --token and --secret to c (persistent: for its subcommands too).
+func (a *auth) flags(c *cobra.Command) {
+	c.PersistentFlags().StringVar(&a.token, "token", "", "the token to call the node with (default $WARREN_TOKEN)")
+	c.PersistentFlags().StringVar(&a.secret, "secret", "", "without a token, mint a 5-minute admin token from this mesh secret file (default $WARREN_SECRET)")
+}
+
+// client is a client of the node at url with the token: --token, else
+// $WARREN_TOKEN, else one minted from --secret or $WARREN_SECRET (a
+// 5-minute admin token), else none.
+func (a *auth) client(url string) (*node.Client, error) {
+	cl := node.NewClient(nodeURL(url))
+	switch {
+	case a.token != "":
+		cl.Token = a.token
+	case a.secret != "":
+		tok, err := mintAdmin(a.secret)
+		if err != nil {
+			return nil, err
+		}
+		cl.Token = tok
+	case os.Getenv("WARREN_TOKEN") != "":
+		cl.Token = os.Getenv("WARREN_TOKEN")
+	case os.Getenv("WARREN_SECRET") != "":
+		tok, err := mintAdmin(os.Getenv("WARREN_SECRET"))
+		if err != nil {
+			return nil, err
+		}
+		cl.Token = tok
+	}
+	return cl, nil
+}
+
+func mintAdmin(secret string) (string, error) {
+	who := "cli"
+	if u := os.Getenv("USER"); u != "" {
+		who = "cli " + u
+	}
+	tok, err := node.MintTokenFile(secret, who, node.Grants{Admin: true}, mintedTTL)
+	if err != nil {
+		return "", fmt.Errorf("minting a token from %s: %w", secret, err)
+	}
+	return tok, nil
+}
+
+func newTokenCmd() *cobra.Command {
+	c := &cobra.Command{Use: "token", Short: "Manage API tokens: create"}
+	var (
+		secret, name           string
+		kvs, allowNet, dos     []string
+		cpuMs, memoryMb, subrq int64
+		ttl                    time.Duration
+		admin                  bool
+	)
+	create := &cobra.Command{
+		Use:   "create --secret FILE [flags]",
+		Short: "Print a new token signed with the mesh secret",
+		Long: `Print a token for the API of any node of the mesh whose secret is FILE.
+With no grant flags it may run code with the nodes' default limits and no
+bindings, and list members and groups. --kv ns:r grants reading namespace ns
+(API and bindings), --kv ns:rw reading and writing. --cpu-ms, --memory-mb and
+--subrequests are ceilings: a call asking for more is denied, and a call
+asking for nothing gets the ceiling where it is below the default. --admin
+grants everything.`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if secret == "" {
+				secret = os.Getenv("WARREN_SECRET")
+			}
+			if secret == "" {
+				return usageError{fmt.Errorf("token create needs --secret FILE (or $WARREN_SECRET)\n%s", c.UsageString())}
+			}
+			if ttl <= 0 {
+				return usageError{fmt.Errorf("--ttl %v: want a positive duration", ttl)}
+			}
+			g := node.Grants{Admin: admin, AllowNet: allowNet, DO: dos, CPUMs: cpuMs, MemoryMB: memoryMb, Subrequests: subrq}
+			for _, kv := range kvs {
+				ns, access, ok := strings.Cut(kv, ":")
+				if !ok || (access != "r" && access != "rw") {
+					return usageError{fmt.Errorf("--kv %q: want namespace:r or namespace:rw", kv)}
+				}
+				if err := node.ValidateKVNamespace(ns); err != nil {
+					return usageError{fmt.Errorf("--kv %q: %w", kv, err)}
+				}
+				if g.KV == nil {
+					g.KV = map[string]string{}
+				}
+				g.KV[ns] = access
+			}
+			if cpuMs < 0 || memoryMb < 0 || subrq < 0 {
+				return usageError{fmt.Errorf("--cpu-ms, --memory-mb and --subrequests cannot be negative")}
+			}
+			tok, err := node.MintTokenFile(secret, name, g, ttl)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(c.OutOrStdout(), tok)
+			return nil
+		},
+	}
+	f := create.Flags()
+	f.StringVar(&secret, "secret", "", "mesh secret file (default $WARREN_SECRET)")
+	f.StringVar(&name, "name", "", "who the token is for (shown in logs)")
+	f.StringArrayVar(&kvs, "kv", nil, "grant a KV namespace, ns:r or ns:rw (repeatable)")
+	f.StringArrayVar(&allowNet, "allow-net", nil, "grant egress to a host (recorded; mesh nodes grant no egress yet)")
+	f.StringArrayVar(&dos, "do", nil, "grant a Durable Object class worker.Class (recorded; not enforced yet)")
+	f.Int64Var(&cpuMs, "cpu-ms", 0, "ceiling on limits.cpuMs (0: the node's)")
+	f.Int64Var(&memoryMb, "memory-mb", 0, "ceiling on limits.memoryMb (0: the node's)")
+	f.Int64Var(&subrq, "subrequests", 0, "ceiling on limits.subRequests (0: the node's)")
+	f.DurationVar(&ttl, "ttl", 24*time.Hour, "how long the token is valid")
+	f.BoolVar(&admin, "admin", false, "grant everything")
+	c.AddCommand(create)
+	return c
+}

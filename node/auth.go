@@ -1,0 +1,274 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/warrenmesh/warren/isolate"
+	"github.com/warrenmesh/warren/mesh"
+	"github.com/warrenmesh/warren/policy"
+)
+
+// Authentication of the API, and the grants of a call.
+//
+// Every route but GET /healthz needs "Authorization: Bearer TOKEN", a token
+// of this mesh (policy.ParseToken under the key derived from the mesh
+// secret). The token's grants decide what the call may do, here and on the
+// peer a call is forwarded to: the forward frame carries the token, and the
+// peer verifies it again.
+
+// TokenKey derives the key that signs and verifies the tokens of the mesh
+// whose secret is s.
+func TokenKey(s *mesh.Secret) []byte { return s.DeriveKey(policy.TokenKeyPurpose) }
+
+// MintToken signs a token for name with grants, valid from now for ttl,
+// under the key of secret s.
+func MintToken(s *mesh.Secret, name string, g policy.Grants, ttl time.Duration) (string, error) {
+	now := time.Now()
+	return policy.SignToken(TokenKey(s), &policy.Token{Name: name, IssuedAt: now.Unix(), Expiry: now.Add(ttl).Unix(), Grants: g})
+}
+
+// noAuthToken is the caller of a node started with Config.NoAuth: an
+// administrator.
+var noAuthToken = &policy.Token{Name: "no-auth", Grants: policy.Grants{Admin: true}}
+
+type callerKey struct{}
+
+// caller is who made an API call: the verified token and its text (which
+// travels with a forwarded call; "" on a node without auth).
+type caller struct {
+	tok *policy.Token
+	raw string
+}
+
+// callerOf is the caller of an authenticated request.
+func callerOf(r *http.Request) caller {
+	c, _ := r.Context().Value(callerKey{}).(caller)
+	return c
+}
+
+// unauthorized is the answer to a request without a valid token.
+func unauthorized(w http.ResponseWriter, msg string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="warren"`)
+	writeError(w, &apiError{status: http.StatusUnauthorized, code: "unauthorized", msg: msg})
+}
+
+// forbidden is the 403 of a valid token that lacks a grant.
+func forbidden(format string, args ...any) error {
+	return &apiError{status: http.StatusForbidden, code: "denied", msg: fmt.Sprintf(format, args...)}
+}
+
+// authenticate wraps the API: every route but GET /healthz needs a valid
+// token, unless the node runs without auth.
+func (n *Node) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if n.cfg.NoAuth {
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller{tok: noAuthToken})))
+			return
+		}
+		h := r.Header.Get("Authorization")
+		if h == "" {
+			unauthorized(w, "this API needs a token: Authorization: Bearer TOKEN (warren token create)")
+			return
+		}
+		scheme, raw, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			unauthorized(w, "the Authorization header must be: Bearer TOKEN")
+			return
+		}
+		raw = strings.TrimSpace(raw)
+		tok, err := policy.ParseToken(n.tokenKey, raw, time.Now())
+		if err != nil {
+			unauthorized(w, "invalid token: "+err.Error())
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller{tok: tok, raw: raw})))
+	})
+}
+
+// checkKV is the 403 of an API call on a KV namespace the token does not
+// grant (write: read-write).
+func checkKV(r *http.Request, ns string, write bool) error {
+	c := callerOf(r)
+	if c.tok == nil {
+		return forbidden("no token")
+	}
+	if err := c.tok.CheckKV(ns, write); err != nil {
+		return forbidden("%s", err)
+	}
+	return nil
+}
+
+// grant applies g to an invocation before it runs: limits above the
+// token's ceilings and bindings to namespaces it does not grant are
+// refused (the denied result, saying why); limits it leaves out are
+// filled with the token's ceilings where those are lower than the
+// defaults; the invocation's Host reaches KV and the network only as
+// granted. A nil g (an embedder's call of Node.Run) grants everything.
+func (n *Node) grant(inv *isolate.Invocation, g *policy.Grants) (*isolate.Invocation, *isolate.Result) {
+	if g == nil || g.Admin {
+		return inv, nil
+	}
+	var asked policy.Limits
+	if l := inv.Code.Limits; l != nil {
+		asked = policy.Limits{CPUMs: l.CPUMs, MemoryMB: l.MemoryMB, Subrequests: l.SubRequests}
+	}
+	if err := g.CheckLimits(asked); err != nil {
+		return nil, denied(err.Error())
+	}
+	for name, b := range inv.Bindings {
+		if b.KV == "" {
+			continue
+		}
+		if r, _ := g.KVAccess(b.KV); !r {
+			return nil, denied(fmt.Sprintf("binding %s: %v", name, g.CheckKV(b.KV, false)))
+		}
+	}
+	out := *inv
+	def := policy.Limits{CPUMs: isolate.DefaultLimits.CPUMs, MemoryMB: min(isolate.DefaultLimits.MemoryMB, n.cfg.MaxMemoryMB), Subrequests: isolate.DefaultLimits.SubRequests}
+	if filled := g.Defaults(asked, def); filled != asked {
+		// The Code is shared (the code cache): change a copy. Its hash,
+		// which keys the runtime's caches, does not cover the limits.
+		c := *inv.Code
+		l := isolate.Limits{}
+		if c.Limits != nil {
+			l = *c.Limits
+		}
+		l.CPUMs, l.MemoryMB, l.SubRequests = filled.CPUMs, filled.MemoryMB, filled.Subrequests
+		c.Limits = &l
+		out.Code = &c
+	}
+	host := inv.Host
+	if host == nil {
+		host = n.host
+	}
+	out.Host = &grantedHost{inner: host, g: g}
+	return &out, nil
+}
+
+// grantedHost is a Host as a token's grants allow it: KV namespaces as
+// granted (writes to a read-only one reject with KVCodeDenied), fetch to
+// granted hosts only (and then as the inner host allows).
+type grantedHost struct {
+	inner isolate.Host
+	g     *policy.Grants
+}
+
+func (h *grantedHost) Fetch(ctx context.Context, req *isolate.Request) (*isolate.Response, error) {
+	u, err := url.Parse(req.URL)
+	if err != nil {
+		return nil, fmt.Errorf("fetch: %w", err)
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	if err := (policy.Egress{Grants: h.g.AllowNet}).CheckHost(u.Hostname(), port); err != nil {
+		return nil, err
+	}
+	return h.inner.Fetch(ctx, req)
+}
+
+func (h *grantedHost) KV(namespace string) (isolate.KVNamespace, error) {
+	r, w := h.g.KVAccess(namespace)
+	if !r {
+		return nil, &isolate.KVError{Code: isolate.KVCodeDenied, Err: h.g.CheckKV(namespace, false)}
+	}
+	ns, err := h.inner.KV(namespace)
+	if err != nil || w {
+		return ns, err
+	}
+	return &readOnlyKV{inner: ns, ns: namespace}, nil
+}
+
+func (h *grantedHost) DurableObjects(b isolate.DurableObjectBinding) (isolate.DurableObjectNamespace, error) {
+	// Durable Object grants are not enforced yet; only admins reach here
+	// with bindings the API accepted.
+	return h.inner.DurableObjects(b)
+}
+
+// readOnlyKV is a namespace the token grants reading only. It spells out
+// every method of isolate.KVNamespace, so that one added there does not
+// compile here until it is decided on.
+type readOnlyKV struct {
+	inner isolate.KVNamespace
+	ns    string
+}
+
+var _ isolate.KVNamespace = (*readOnlyKV)(nil)
+
+func (k *readOnlyKV) denied() error {
+	return &isolate.KVError{Code: isolate.KVCodeDenied, Err: fmt.Errorf("the token grants only reading KV namespace %s, not writing it", k.ns)}
+}
+
+func (k *readOnlyKV) Get(ctx context.Context, key string, opts isolate.KVGetOptions) (*isolate.KVEntry, error) {
+	return k.inner.Get(ctx, key, opts)
+}
+
+func (k *readOnlyKV) Put(context.Context, string, []byte, isolate.KVPutOptions) error {
+	return k.denied()
+}
+
+func (k *readOnlyKV) Delete(context.Context, string) error { return k.denied() }
+
+func (k *readOnlyKV) List(ctx context.Context, opts isolate.KVListOptions) (*isolate.KVList, error) {
+	return k.inner.List(ctx, opts)
+}
+
+// checkNoAuth refuses a node without auth whose API is not on loopback.
+func checkNoAuth(cfg Config, ln net.Listener) error {
+	addr := cfg.API
+	if ln != nil {
+		addr = ln.Addr().String()
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("node: --api %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("node: without auth (--no-auth) the API must listen on loopback, not %s: anyone who reaches it could run code", addr)
+	}
+	return nil
+}
+
+// errNoToken is a forward frame's refusal when it carries no valid token.
+var errNoToken = errors.New("the forwarded call carries no valid token")
+
+// nodeTokenTTL is how long a token this node mints for its own forwards
+// lasts: one call's forward, with room for clock skew.
+const nodeTokenTTL = 5 * time.Minute
+
+// nodeToken is an administrator's token in this node's name, for the
+// forwards of calls that came with none.
+func (n *Node) nodeToken() (string, error) {
+	now := time.Now()
+	return policy.SignToken(n.tokenKey, &policy.Token{Name: "node " + n.id.Name, IssuedAt: now.Unix(), Expiry: now.Add(nodeTokenTTL).Unix(),
+		Grants: policy.Grants{Admin: true}})
+}
+
+// Grants are what a token allows (policy.Grants), for the binary's commands.
+type Grants = policy.Grants
+
+// MintTokenFile signs a token for name with grants, valid from now for
+// ttl, under the mesh secret in the file at path.
+func MintTokenFile(path, name string, g Grants, ttl time.Duration) (string, error) {
+	s, err := mesh.LoadSecret(path)
+	if err != nil {
+		return "", err
+	}
+	return MintToken(s, name, g, ttl)
+}
