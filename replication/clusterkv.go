@@ -506,10 +506,9 @@ func (c *Cluster) linearizable(ctx context.Context, r *replica) error {
 // status is the replica's view of its group.
 func (r *replica) status() *replicaStatus {
 	st := r.g.Status()
+	// Applied is raft's: the state machine's own index counts commands
+	// only, and would show a lag after every configuration entry.
 	s := &replicaStatus{State: st.State, Term: st.Term, LastIndex: st.LastIndex, CommitIndex: st.CommitIndex, Applied: st.AppliedIndex, Leader: st.Leader}
-	if r.kv != nil {
-		s.Applied = r.kv.Applied()
-	}
 	if f := r.g.r.GetConfiguration(); f.Error() == nil {
 		s.Config = configOf(f.Configuration())
 	}

@@ -31,8 +31,8 @@ wait
 bold "KV replicated across the mesh: written through n1, read at once through n3"
 # A new mesh places its Raft groups a few seconds after it forms.
 for _ in $(seq 1 60); do "$bin" kv put --node "$n1" greetings hello 'hi there' 2>/dev/null && break; sleep 0.5; done
-step "$bin" kv get --node "$n3" greetings hello
-echo
+printf '\n\033[1m$ %s\033[0m\n' "$bin kv get --node $n3 greetings hello"
+"$bin" kv get --node "$n3" greetings hello; echo
 bold "A Worker counting its visits in KV, called through each node in turn"
 step "$bin" run --node "$n1" --kv VISITS=visits examples/counter.js
 step "$bin" run --node "$n2" --kv VISITS=visits examples/counter.js
