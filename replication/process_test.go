@@ -99,7 +99,8 @@ func waitGroupsPlaced(t *testing.T, api string, want int, within time.Duration) 
 // one node is read at once on the others; a Worker counts its visits in
 // KV through every node; one node is killed with SIGKILL and restarted
 // while clients on every node put, get and delete a few keys over HTTP,
-// and the history is checked with porcupine; nothing acknowledged is lost.
+// and the history is checked with porcupine; nothing acknowledged is lost,
+// also when every node is killed at once and started again.
 func TestKVAcrossProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the multi-process KV test (builds cmd/warren, runs 3 node processes)")
@@ -228,6 +229,29 @@ func TestKVAcrossProcesses(t *testing.T) {
 	}
 	if got := visit(victim.API); got != "ok visit 7" {
 		t.Fatalf("visit after the kill: %q", got)
+	}
+
+	// Every node killed at once, then started again: everything
+	// acknowledged is still there.
+	for _, n := range nodes {
+		if err := testnet.Stop(dir, n.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range nodes {
+		if err := testnet.Start(ctx, dir, n.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitGroupsPlaced(t, nodes[2].API, 3, time.Minute)
+	for i := range 20 {
+		k := fmt.Sprintf("k%d", i)
+		if code, body, err := (httpKV{nodes[i%3].API}).get(ctx, "ns", k); err != nil || code != 200 || body != "v"+k {
+			t.Fatalf("after restarting every node, get %s: %d %q %v", k, code, body, err)
+		}
+	}
+	if got := visit(nodes[0].API); got != "ok visit 8" {
+		t.Fatalf("visit after restarting every node: %q", got)
 	}
 }
 
