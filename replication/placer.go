@@ -66,11 +66,26 @@ func (c *Cluster) place(meta *replica) {
 	st := placement.State{Slots: c.slots, Nodes: nodes, Now: time.Now()}
 	metaCfg := configOf(f.Configuration())
 	st.Groups = append(st.Groups, c.groupOf(placement.Meta, metaCfg, meta))
+	// Groups with nonvoters ask their replicas how far they are: at once,
+	// so that slow or dead peers cost one timeout, not one per group.
+	data := make([]placement.Group, 0, len(v.Groups))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for gid, rs := range v.Groups {
-		if gid != placement.Meta {
-			st.Groups = append(st.Groups, c.groupOf(gid, rs, nil))
+		if gid == placement.Meta {
+			continue
 		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g := c.groupOf(gid, rs, nil)
+			mu.Lock()
+			data = append(data, g)
+			mu.Unlock()
+		}()
 	}
+	wg.Wait()
+	st.Groups = append(st.Groups, data...)
 	c.pmu.Lock()
 	for _, ch := range c.pending {
 		st.Pending = append(st.Pending, ch)
