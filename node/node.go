@@ -167,6 +167,7 @@ type Node struct {
 	// tokenKey verifies the mesh's tokens (TokenKey).
 	tokenKey []byte
 	codes    *codeCache  // decoded code objects by JSON hash
+	workers  *deployments // deployed Workers this node read
 	bodies   *byteBudget // for API request bodies
 	share    *shares     // what each client holds of the slots and queue
 	// kv is the KV store behind the API and bindings, groups the status of
@@ -269,6 +270,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.kv, n.groups = cfg.KV, cfg.Groups
 	n.codes = newCodeCache()
+	n.workers = newDeployments()
 	n.bodies = newByteBudget(cfg.BodyBudget, cfg.ClientBodyBudget)
 	n.share = newShares(cfg.ClientSlots, cfg.ClientQueued)
 	n.rt, err = isolate.New(isolate.Options{
