@@ -46,6 +46,13 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("PUT /v1/kv/{namespace}/{key...}", n.handleKVPut)
 	mux.HandleFunc("DELETE /v1/kv/{namespace}/{key...}", n.handleKVDelete)
 	mux.HandleFunc("GET /v1/groups", n.handleGroups)
+	mux.HandleFunc("GET /v1/workers", n.handleWorkers)
+	mux.HandleFunc("GET /v1/workers/{name}", n.handleWorker)
+	mux.HandleFunc("PUT /v1/workers/{name}", n.handleDeploy)
+	mux.HandleFunc("DELETE /v1/workers/{name}", n.handleUndeploy)
+	// A deployed Worker's public face, any method; no token (authenticate).
+	mux.HandleFunc("/w/{name}", n.handleServe)
+	mux.HandleFunc("/w/{name}/{path...}", n.handleServe)
 	// Planned routes answer 501 (docs/http-api.md), with their methods:
 	// another method on them is a 405 like on a built route.
 	notYet := func(what string) http.HandlerFunc {
@@ -53,9 +60,6 @@ func (n *Node) routes() http.Handler {
 			writeError(w, &apiError{status: http.StatusNotImplemented, code: "not_implemented", msg: what + " is not built yet"})
 		}
 	}
-	mux.HandleFunc("/v1/workers/", notYet("deploying Workers"))
-	mux.HandleFunc("/v1/workers", notYet("deploying Workers"))
-	mux.HandleFunc("/w/", notYet("serving deployed Workers"))
 	mux.HandleFunc("GET /v1/tail", notYet("the live stream of invocations"))
 	mux.HandleFunc("POST /mcp", notYet("the Model Context Protocol endpoint"))
 	mux.HandleFunc("GET /{$}", notYet("the dashboard"))

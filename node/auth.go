@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path"
 	"strings"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 
 // Authentication of the API, and the grants of a call.
 //
-// Every route but GET /healthz needs "Authorization: Bearer TOKEN", a token
+// Every route but GET /healthz and a deployed Worker's /w/ needs "Authorization: Bearer TOKEN", a token
 // of this mesh (policy.ParseToken under the key derived from the mesh
 // secret). The token's grants decide what the call may do, here and on the
 // peer a call is forwarded to: the forward frame carries the token, and the
@@ -64,11 +65,12 @@ func forbidden(format string, args ...any) error {
 	return &apiError{status: http.StatusForbidden, code: "denied", msg: fmt.Sprintf(format, args...)}
 }
 
-// authenticate wraps the API: every route but GET /healthz needs a valid
-// token, unless the node runs without auth.
+// authenticate wraps the API: every route but GET /healthz and /w/ (a
+// deployed Worker's, run with its deploy-time grants) needs a valid token,
+// unless the node runs without auth.
 func (n *Node) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" {
+		if r.URL.Path == "/healthz" || isWorkerPath(r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -96,9 +98,19 @@ func (n *Node) authenticate(next http.Handler) http.Handler {
 	})
 }
 
-// checkKV is the 403 of an API call on a KV namespace the token does not
-// grant (write: read-write).
+// isWorkerPath reports whether p is a deployed Worker's, /w/{name}/...,
+// which needs no token: only a path that stays under /w/ once cleaned
+// (the mux redirects an unclean one rather than serve it).
+func isWorkerPath(p string) bool {
+	return strings.HasPrefix(p, "/w/") && strings.HasPrefix(path.Clean(p), "/w/")
+}
+
+// checkKV is the 400 of a reserved KV namespace and the 403 of an API
+// call on a namespace the token does not grant (write: read-write).
 func checkKV(r *http.Request, ns string, write bool) error {
+	if err := reservedNamespace(ns); err != nil {
+		return kvAPIError(err)
+	}
 	c := callerOf(r)
 	if c.tok == nil {
 		return forbidden("no token")

@@ -285,3 +285,36 @@ func (c *Client) Groups(ctx context.Context) ([]GroupInfo, error) {
 	}
 	return out.Groups, nil
 }
+
+// Deploy stores code with its bindings as the next version of the Worker
+// name, and returns that version.
+func (c *Client) Deploy(ctx context.Context, name string, code *isolate.Code, bindings map[string]isolate.Binding) (int64, error) {
+	raw, err := json.Marshal(code)
+	if err != nil {
+		return 0, err
+	}
+	var out struct {
+		Version int64 `json:"version"`
+	}
+	if err := c.do(ctx, http.MethodPut, "/v1/workers/"+url.PathEscape(name), &deployRequest{Code: raw, Bindings: bindings}, &out); err != nil {
+		return 0, err
+	}
+	return out.Version, nil
+}
+
+// Workers lists the deployed Workers.
+func (c *Client) Workers(ctx context.Context) ([]WorkerInfo, error) {
+	var out struct {
+		Workers []WorkerInfo `json:"workers"`
+	}
+	if err := c.do(ctx, http.MethodGet, "/v1/workers", nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Workers, nil
+}
+
+// Undeploy removes the Worker name; a missing one is an error.
+func (c *Client) Undeploy(ctx context.Context, name string) error {
+	var out struct{}
+	return c.do(ctx, http.MethodDelete, "/v1/workers/"+url.PathEscape(name), nil, &out)
+}

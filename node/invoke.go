@@ -104,6 +104,11 @@ func (r *RunRequest) decode(cache *codeCache) (*isolate.Invocation, error) {
 	if err := isolate.ValidateBindings(r.Bindings, c.Env); err != nil {
 		return nil, &apiError{status: 400, code: "invalid_bindings", msg: err.Error()}
 	}
+	for _, name := range sortedNames(r.Bindings) {
+		if err := reservedNamespace(r.Bindings[name].KV); err != nil {
+			return nil, &apiError{status: 400, code: "invalid_bindings", msg: fmt.Sprintf("bindings[%q]: %v", name, kvRuleError{err})}
+		}
+	}
 	return &isolate.Invocation{Code: c, Request: r.Request, Bindings: r.Bindings}, nil
 }
 

@@ -125,6 +125,9 @@ func (h *kvHost) KV(namespace string) (isolate.KVNamespace, error) {
 	if err := ValidateKVNamespace(namespace); err != nil {
 		return nil, err
 	}
+	if err := reservedNamespace(namespace); err != nil {
+		return nil, guestKVError(err)
+	}
 	return &storeKV{kv: kv, ns: namespace}, nil
 }
 

@@ -166,9 +166,10 @@ type Node struct {
 	host isolate.Host
 	// tokenKey verifies the mesh's tokens (TokenKey).
 	tokenKey []byte
-	codes    *codeCache  // decoded code objects by JSON hash
-	bodies   *byteBudget // for API request bodies
-	share    *shares     // what each client holds of the slots and queue
+	codes    *codeCache   // decoded code objects by JSON hash
+	workers  *deployments // deployed Workers this node read
+	bodies   *byteBudget  // for API request bodies
+	share    *shares      // what each client holds of the slots and queue
 	// kv is the KV store behind the API and bindings, groups the status of
 	// its Raft groups; nil when the node has none.
 	kv      replication.KV
@@ -269,6 +270,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n.kv, n.groups = cfg.KV, cfg.Groups
 	n.codes = newCodeCache()
+	n.workers = newDeployments()
 	n.bodies = newByteBudget(cfg.BodyBudget, cfg.ClientBodyBudget)
 	n.share = newShares(cfg.ClientSlots, cfg.ClientQueued)
 	n.rt, err = isolate.New(isolate.Options{

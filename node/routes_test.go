@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// TestRoutes: planned routes answer 501, KV routes on a node without a
-// store 503, a known path asked with another
+// TestRoutes: planned routes answer 501, KV and Workers routes on a node
+// without a store 503, a known path asked with another
 // method 405 with an Allow header, anything else 404; all as JSON errors.
 // None of these reach a node, so a bare one serves them (without auth,
 // which TestAPIAuth tests).
@@ -19,9 +19,15 @@ func TestRoutes(t *testing.T) {
 		status       int
 		code, allow  string
 	}{
-		{"GET", "/v1/workers", 501, "not_implemented", ""},
-		{"PUT", "/v1/workers/w", 501, "not_implemented", ""},
-		{"DELETE", "/w/w/some/path", 501, "not_implemented", ""},
+		{"GET", "/v1/workers", 503, "no_kv", ""},
+		{"PUT", "/v1/workers/w", 503, "no_kv", ""},
+		{"GET", "/v1/workers/w", 503, "no_kv", ""},
+		{"DELETE", "/w/w/some/path", 503, "no_kv", ""},
+		{"GET", "/w/w", 503, "no_kv", ""},
+		{"GET", "/w/Bad_Name/", 404, "not_found", ""},
+		{"PUT", "/v1/workers/-bad", 400, "invalid", ""},
+		{"POST", "/v1/workers", 405, "method_not_allowed", "GET, HEAD"},
+		{"POST", "/v1/workers/w", 405, "method_not_allowed", "GET, HEAD, PUT, DELETE"},
 		{"GET", "/v1/kv/ns/k", 503, "no_kv", ""},
 		{"GET", "/v1/kv/ns", 503, "no_kv", ""},
 		{"PUT", "/v1/kv/ns/a/b", 503, "no_kv", ""},

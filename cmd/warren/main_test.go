@@ -140,10 +140,11 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string // in stderr
 	}{
-		{[]string{"deploy"}, `unknown command "deploy" for "warren"`},
+		{[]string{"tail"}, `unknown command "tail" for "warren"`},
+		{[]string{"deploy"}, "takes NAME FILE"},
 		{[]string{"membres"}, "did you mean members?"},
 		{[]string{"--no-such-flag"}, "unknown flag: --no-such-flag"},
-		{[]string{"help", "deploy"}, `unknown help topic "deploy"`},
+		{[]string{"help", "tail"}, `unknown help topic "tail"`},
 		{[]string{"run"}, "exactly one FILE"},
 		{[]string{"run", "a", "b"}, "exactly one FILE"},
 		{[]string{"run", "--no-such-flag", "x.js"}, "unknown flag: --no-such-flag"},

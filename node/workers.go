@@ -1,0 +1,586 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/warrenmesh/warren/internal/sizedlru"
+	"github.com/warrenmesh/warren/isolate"
+	"github.com/warrenmesh/warren/policy"
+	"github.com/warrenmesh/warren/replication"
+)
+
+// Deployed Workers (docs/http-api.md, "Workers").
+//
+// A deployment is one key of the reserved KV namespace warren.workers,
+// in the replicated store: every node sees it, and it outlives the node it
+// was deployed to. Its value is a Deployment as JSON; its metadata, when
+// it fits, the WorkerInfo that GET /v1/workers lists, so that a listing
+// reads no code.
+//
+// ANY /w/{name}/{path...} runs the current version as a fresh invocation
+// through the node's routing, with the grants recorded at deploy time,
+// and answers the Worker's response as plain HTTP.
+const (
+	// ReservedKVPrefix starts the namespaces warren keeps for itself: the
+	// KV API and bindings refuse them.
+	ReservedKVPrefix = "warren."
+	// workersNS holds the deployments, by name.
+	workersNS = ReservedKVPrefix + "workers"
+	// maxWorkerName is the longest Worker name (a DNS label).
+	maxWorkerName = 63
+	// MaxWorkerRequestBody caps the body of a request to a deployed
+	// Worker: with the code (at most 25 MiB, a KV value) and JSON's
+	// base64, a forwarded call stays within a forward frame.
+	MaxWorkerRequestBody = 32 << 20
+	// deploymentTTL is how long a node serves a deployment it read
+	// before it reads it again: a new version is seen within it (plus a
+	// replica's lag).
+	deploymentTTL = time.Second
+	// workerTokenTTL is the life of the token a /w/ call carries to a
+	// peer, in the deployment's grants.
+	workerTokenTTL = nodeTokenTTL
+)
+
+// Deployment is a deployed Worker as it is stored.
+type Deployment struct {
+	Name     string                     `json:"name"`
+	Version  int64                      `json:"version"`
+	Code     json.RawMessage            `json:"code"`
+	Bindings map[string]isolate.Binding `json:"bindings,omitempty"`
+	// DeployedAt is when this version was deployed; DeployedBy the name
+	// of the deployer's token.
+	DeployedAt time.Time `json:"deployedAt"`
+	DeployedBy string    `json:"deployedBy"`
+	// Grants are the deployer's token's grants at deploy time: every call
+	// of the Worker runs with them.
+	Grants policy.Grants `json:"grants"`
+}
+
+// WorkerInfo is a deployment as GET /v1/workers shows it: all but its
+// code and grants.
+type WorkerInfo struct {
+	Name       string                     `json:"name"`
+	Version    int64                      `json:"version"`
+	DeployedAt time.Time                  `json:"deployedAt"`
+	DeployedBy string                     `json:"deployedBy"`
+	Bindings   map[string]isolate.Binding `json:"bindings"`
+}
+
+func (d *Deployment) info() WorkerInfo {
+	b := d.Bindings
+	if b == nil {
+		b = map[string]isolate.Binding{}
+	}
+	return WorkerInfo{Name: d.Name, Version: d.Version, DeployedAt: d.DeployedAt, DeployedBy: d.DeployedBy, Bindings: b}
+}
+
+// ValidateWorkerName checks a Worker's name: 1 to 63 of [a-z0-9-], not
+// starting or ending with '-' (a DNS label).
+func ValidateWorkerName(name string) error {
+	if name == "" || len(name) > maxWorkerName {
+		return fmt.Errorf("a Worker name has 1 to %d characters, not %d", maxWorkerName, len(name))
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
+			return fmt.Errorf("a Worker name has only a-z, 0-9 and '-', not %q", c)
+		}
+	}
+	if name[0] == '-' || name[len(name)-1] == '-' {
+		return errors.New("a Worker name does not start or end with '-'")
+	}
+	return nil
+}
+
+// reservedNamespace refuses a namespace warren keeps for itself.
+func reservedNamespace(ns string) *replication.KVInvalidError {
+	if strings.HasPrefix(ns, ReservedKVPrefix) {
+		return &replication.KVInvalidError{Field: "namespace", Status: http.StatusBadRequest,
+			Reason: fmt.Sprintf("%s is reserved: namespaces starting with %q are warren's own", quote(ns), ReservedKVPrefix)}
+	}
+	return nil
+}
+
+// deployments caches the deployments this node read, by name.
+type deployments struct {
+	mu     sync.Mutex // serializes this node's deploys of a name: read, then write the next version
+	cached *sizedlru.Cache[string, *cachedDeployment]
+}
+
+type cachedDeployment struct {
+	d    *Deployment
+	read time.Time
+}
+
+func newDeployments() *deployments {
+	return &deployments{cached: sizedlru.New[string, *cachedDeployment](1024, 128<<20)}
+}
+
+// readDeployment reads a deployment; a missing one is an *apiError 404.
+func (n *Node) readDeployment(ctx context.Context, kv replication.KV, name string, c replication.Consistency) (*Deployment, error) {
+	ctx, cancel := context.WithTimeout(ctx, kvAPITimeout)
+	defer cancel()
+	v, err := kv.GetWithMetadata(ctx, workersNS, name, c)
+	if errors.Is(err, replication.ErrKVNotFound) {
+		return nil, &apiError{status: http.StatusNotFound, code: "not_found", msg: fmt.Sprintf("no Worker %s is deployed", quote(name))}
+	}
+	if err != nil {
+		return nil, kvAPIError(err)
+	}
+	var d Deployment
+	if err := json.Unmarshal(v.Value, &d); err != nil {
+		return nil, &apiError{status: http.StatusInternalServerError, code: "storage", msg: fmt.Sprintf("the deployment of %s is not readable: %v", quote(name), err)}
+	}
+	return &d, nil
+}
+
+// deployment is the deployment /w/ serves: the cached one while it is
+// younger than deploymentTTL, else read again (eventual). A read that
+// answers an older version than the cache holds (a lagging replica) keeps
+// the cached one.
+func (n *Node) deployment(ctx context.Context, name string) (*Deployment, error) {
+	kv, err := n.kvStore()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	old, ok := n.workers.cached.Get(name)
+	if ok && now.Sub(old.read) < deploymentTTL {
+		return old.d, nil
+	}
+	d, err := n.readDeployment(ctx, kv, name, replication.Eventual)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.status == http.StatusNotFound {
+		n.workers.cached.Remove(name)
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ok && old.d.Version > d.Version && old.d.DeployedAt.After(d.DeployedAt) {
+		d = old.d
+	}
+	n.workers.cached.Add(name, &cachedDeployment{d: d, read: now}, int64(len(d.Code)))
+	return d, nil
+}
+
+// readLimitedBody reads a request body as a run's is read: under a size
+// cap (tooLarge past it), a minimum rate and the node's body budget. The
+// caller closes the reader to give the budget back.
+func (n *Node) readLimitedBody(w http.ResponseWriter, r *http.Request, limit int64, tooLarge func() error) ([]byte, *budgetReader, error) {
+	client := clientOf(r)
+	clock := n.newBodyClock(w, r)
+	body := &budgetReader{r: http.MaxBytesReader(w, clock, limit), b: n.bodies, client: client}
+	b, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case body.refused != nil:
+			err = n.budgetError(body.refused, client)
+		case clock.late:
+			err = clock.slowError()
+		case errors.As(err, &mbe):
+			err = tooLarge()
+		default:
+			err = &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "reading the body: " + err.Error()}
+		}
+		return nil, body, err
+	}
+	clock.end()
+	return b, body, nil
+}
+
+func tooLargeDeployment(n int) error {
+	what := "the deployment"
+	if n > 0 {
+		what = fmt.Sprintf("the deployment (%d bytes)", n)
+	}
+	return &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large",
+		msg: fmt.Sprintf("%s exceeds the KV value limit of %d bytes (25 MiB), which a deployment is stored in", what, MaxKVValue)}
+}
+
+// needAdmin is the 403 of a call that needs an admin token.
+func needAdmin(r *http.Request, what string) error {
+	if c := callerOf(r); c.tok == nil || !c.tok.Admin {
+		return forbidden("%s needs an admin token", what)
+	}
+	return nil
+}
+
+// workerName reads the route's {name}: a malformed one is 400.
+func workerName(r *http.Request) (string, error) {
+	name := r.PathValue("name")
+	if err := ValidateWorkerName(name); err != nil {
+		return "", &apiError{status: http.StatusBadRequest, code: "invalid", msg: "name: " + err.Error()}
+	}
+	return name, nil
+}
+
+// deployRequest is the body of PUT /v1/workers/{name}.
+type deployRequest struct {
+	Code     json.RawMessage            `json:"code"`
+	Bindings map[string]isolate.Binding `json:"bindings,omitempty"`
+}
+
+// handleDeploy is PUT /v1/workers/{name}: store the next version.
+func (n *Node) handleDeploy(w http.ResponseWriter, r *http.Request) {
+	if err := needAdmin(r, "deploying a Worker"); err != nil {
+		writeError(w, err)
+		return
+	}
+	name, err := workerName(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	kv, err := n.kvStore()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if r.ContentLength > MaxKVValue {
+		writeError(w, tooLargeDeployment(0))
+		return
+	}
+	b, body, err := n.readLimitedBody(w, r, MaxKVValue, func() error { return tooLargeDeployment(0) })
+	defer body.Close()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var req deployRequest
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "decoding the deployment: " + err.Error()})
+		return
+	}
+	if dec.More() {
+		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "trailing data after the deployment"})
+		return
+	}
+	// The same checks as a run's: the code decodes, the bindings are
+	// well formed and allowed.
+	if _, err := (&RunRequest{Code: req.Code, Bindings: req.Bindings}).decode(n.codes); err != nil {
+		writeError(w, err)
+		return
+	}
+	c := callerOf(r)
+	d := &Deployment{Name: name, Code: req.Code, Bindings: req.Bindings, DeployedAt: time.Now().UTC(), DeployedBy: c.tok.Name, Grants: c.tok.Grants}
+	ctx, cancel := context.WithTimeout(r.Context(), kvAPITimeout)
+	defer cancel()
+	// Read, then write the next version. This node's deploys are
+	// serialized; two nodes deploying the same name at once may both
+	// write the same version, and the later write wins.
+	n.workers.mu.Lock()
+	defer n.workers.mu.Unlock()
+	switch old, err := n.readDeployment(ctx, kv, name, replication.Strong); {
+	case err == nil:
+		d.Version = old.Version + 1
+	case isNotFound(err):
+		d.Version = 1
+	default:
+		writeError(w, err)
+		return
+	}
+	value, err := json.Marshal(d)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if len(value) > MaxKVValue {
+		writeError(w, tooLargeDeployment(len(value)))
+		return
+	}
+	if err := kv.Put(ctx, workersNS, name, value, replication.KVPutOptions{Metadata: infoMetadata(d)}); err != nil {
+		writeError(w, kvAPIError(err))
+		return
+	}
+	n.workers.cached.Remove(name)
+	writeJSON(w, http.StatusOK, map[string]any{"name": name, "version": d.Version})
+}
+
+func isNotFound(err error) bool {
+	var ae *apiError
+	return errors.As(err, &ae) && ae.status == http.StatusNotFound
+}
+
+// infoMetadata is the deployment's WorkerInfo as the key's metadata, or
+// when that is over the KV metadata limit, only its name and version (a
+// listing then reads the value).
+func infoMetadata(d *Deployment) json.RawMessage {
+	const maxMetadata = 1024
+	if b, err := json.Marshal(d.info()); err == nil && len(b) <= maxMetadata {
+		return b
+	}
+	b, _ := json.Marshal(map[string]any{"name": d.Name, "version": d.Version})
+	return b
+}
+
+// handleWorkers is GET /v1/workers: every deployment, without code.
+func (n *Node) handleWorkers(w http.ResponseWriter, r *http.Request) {
+	kv, err := n.kvStore()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), kvAPITimeout)
+	defer cancel()
+	out := []WorkerInfo{}
+	opts := replication.KVListOptions{}
+	for {
+		page, err := kv.List(ctx, workersNS, opts, replication.Strong)
+		if err != nil {
+			writeError(w, kvAPIError(err))
+			return
+		}
+		for _, k := range page.Keys {
+			var info WorkerInfo
+			if json.Unmarshal(k.Metadata, &info) != nil || info.Bindings == nil {
+				// The metadata did not hold it all: read the deployment.
+				d, err := n.readDeployment(ctx, kv, k.Name, replication.Strong)
+				if isNotFound(err) {
+					continue // deleted meanwhile
+				}
+				if err != nil {
+					writeError(w, err)
+					return
+				}
+				info = d.info()
+			}
+			out = append(out, info)
+		}
+		if page.ListComplete || page.Cursor == "" {
+			break
+		}
+		opts.Cursor = page.Cursor
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	writeJSON(w, http.StatusOK, map[string]any{"workers": out})
+}
+
+// handleWorker is GET /v1/workers/{name}.
+func (n *Node) handleWorker(w http.ResponseWriter, r *http.Request) {
+	name, err := workerName(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	kv, err := n.kvStore()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	d, err := n.readDeployment(r.Context(), kv, name, replication.Strong)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d.info())
+}
+
+// handleUndeploy is DELETE /v1/workers/{name}; a missing one is 404.
+func (n *Node) handleUndeploy(w http.ResponseWriter, r *http.Request) {
+	if err := needAdmin(r, "removing a Worker"); err != nil {
+		writeError(w, err)
+		return
+	}
+	name, err := workerName(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	kv, err := n.kvStore()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	n.workers.mu.Lock()
+	defer n.workers.mu.Unlock()
+	d, err := n.readDeployment(r.Context(), kv, name, replication.Strong)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), kvAPITimeout)
+	defer cancel()
+	if err := kv.Delete(ctx, workersNS, name); err != nil {
+		writeError(w, kvAPIError(err))
+		return
+	}
+	n.workers.cached.Remove(name)
+	writeJSON(w, http.StatusOK, map[string]any{"name": name, "version": d.Version, "deleted": true})
+}
+
+// hopByHop are the headers of one connection, which neither reach the
+// Worker nor leave from its response; Authorization does not reach it
+// either (it is for the mesh's API, and /w/ takes none).
+var hopByHop = map[string]bool{
+	"connection": true, "keep-alive": true, "proxy-authenticate": true, "proxy-authorization": true,
+	"te": true, "trailer": true, "transfer-encoding": true, "upgrade": true, "proxy-connection": true,
+}
+
+// workerRequest is the Worker's view of r: its method, the public URL as
+// the client sent it with the path after /w/{name}, its headers less the
+// hop-by-hop ones and Authorization, and body.
+func workerRequest(r *http.Request, name string, body []byte) *isolate.Request {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	rest := strings.TrimPrefix(r.URL.EscapedPath(), "/w/"+name)
+	if !strings.HasPrefix(rest, "/") {
+		rest = "/" + rest
+	}
+	u := scheme + "://" + r.Host + rest
+	if r.URL.RawQuery != "" {
+		u += "?" + r.URL.RawQuery
+	}
+	drop := map[string]bool{}
+	for _, v := range r.Header.Values("Connection") {
+		for _, f := range strings.Split(v, ",") {
+			drop[strings.ToLower(strings.TrimSpace(f))] = true
+		}
+	}
+	h := make(map[string]string, len(r.Header)+1)
+	for k, vs := range r.Header {
+		k = strings.ToLower(k)
+		if hopByHop[k] || drop[k] || k == "authorization" {
+			continue
+		}
+		h[k] = strings.Join(vs, ", ")
+	}
+	h["host"] = r.Host
+	if len(body) == 0 {
+		body = nil
+	}
+	return &isolate.Request{Method: r.Method, URL: u, Headers: h, Body: body}
+}
+
+// outcomeStatus maps an outcome other than ok to the status of a /w/
+// answer, with what the answer's body says.
+func outcomeStatus(o isolate.Outcome) (int, string) {
+	switch o {
+	case isolate.OutcomeException:
+		return http.StatusInternalServerError, "the Worker threw an exception"
+	case isolate.OutcomeExceededCPU:
+		return http.StatusServiceUnavailable, "the Worker exceeded its CPU time limit"
+	case isolate.OutcomeExceededMemory:
+		return http.StatusServiceUnavailable, "the Worker exceeded its memory limit"
+	case isolate.OutcomeExceededWallTime:
+		return http.StatusGatewayTimeout, "the Worker exceeded its wall-time limit"
+	case isolate.OutcomeLoadShed:
+		return http.StatusServiceUnavailable, "no node of the mesh had room for the call; retry later"
+	case isolate.OutcomeCanceled:
+		return http.StatusServiceUnavailable, "the call was canceled"
+	case isolate.OutcomeDenied:
+		return http.StatusInternalServerError, "the deployment's grants do not allow this call"
+	case isolate.OutcomeInternalError:
+		return http.StatusBadGateway, "the node running the call failed"
+	}
+	return http.StatusInternalServerError, "the call ended without a response"
+}
+
+// HeaderOutcome names the outcome of a /w/ call that did not end ok.
+const HeaderOutcome = "X-Warren-Outcome"
+
+// handleServe is ANY /w/{name}/{path...}: run the deployed Worker's
+// current version on the request, and answer its response. It takes no
+// token: the call runs with the deployment's grants.
+func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if ValidateWorkerName(name) != nil {
+		writeError(w, &apiError{status: http.StatusNotFound, code: "not_found", msg: fmt.Sprintf("no Worker %s is deployed", quote(name))})
+		return
+	}
+	d, err := n.deployment(r.Context(), name)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if r.ContentLength > MaxWorkerRequestBody {
+		writeError(w, tooLargeRequest())
+		return
+	}
+	b, body, err := n.readLimitedBody(w, r, MaxWorkerRequestBody, tooLargeRequest)
+	defer body.Close()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	req := &RunRequest{Code: d.Code, Request: workerRequest(r, name, b), Bindings: d.Bindings, Client: clientOf(r)}
+	inv, err := req.decode(n.codes)
+	if err != nil {
+		// The request (its headers, its URL) is the client's mistake; a
+		// deployment that no longer decodes is the node's.
+		var ae *apiError
+		if errors.As(err, &ae) && ae.code == "bad_request" {
+			writeError(w, err)
+		} else {
+			n.log.Warn("a deployed Worker does not decode", "worker", name, "version", d.Version, "err", err)
+			writeError(w, &apiError{status: http.StatusInternalServerError, code: "internal", msg: "the deployment does not decode"})
+		}
+		return
+	}
+	// A call forwarded to a peer carries the deployment's grants, in a
+	// token this node signs: the peer applies them as its own.
+	now := time.Now()
+	req.Token, err = policy.SignToken(n.tokenKey, &policy.Token{Name: "worker " + name + " (deployed by " + d.DeployedBy + ")",
+		IssuedAt: now.Unix(), Expiry: now.Add(workerTokenTTL).Unix(), Grants: d.Grants})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	grants := d.Grants
+	res := n.route(r.Context(), inv, req, &grants)
+	if res.Outcome != isolate.OutcomeOK || res.Response == nil {
+		status, msg := outcomeStatus(res.Outcome)
+		n.log.Debug("a deployed Worker's call failed", "worker", name, "version", d.Version, "outcome", res.Outcome, "error", res.Error)
+		w.Header().Set(HeaderOutcome, string(res.Outcome))
+		if res.Outcome == isolate.OutcomeLoadShed {
+			w.Header().Set("Retry-After", "1")
+		}
+		writeJSON(w, status, map[string]string{"error": msg, "code": "worker_" + string(res.Outcome), "outcome": string(res.Outcome)})
+		return
+	}
+	h := w.Header()
+	for k, v := range res.Response.Headers {
+		if hopByHop[strings.ToLower(k)] || strings.EqualFold(k, "content-length") {
+			continue
+		}
+		h.Set(k, v)
+	}
+	status := res.Response.Status
+	if status < 200 || status > 599 {
+		// A Worker's Response has a status from 200 to 599; anything else
+		// is not one to pass on.
+		status = http.StatusBadGateway
+	}
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(res.Response.Body)
+	}
+}
+
+func tooLargeRequest() error {
+	return &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large", msg: fmt.Sprintf("request body exceeds %d bytes", MaxWorkerRequestBody)}
+}
+
+// sortedNames is the names of bindings in order.
+func sortedNames(bindings map[string]isolate.Binding) []string {
+	names := make([]string, 0, len(bindings))
+	for name := range bindings {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
