@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/warrenmesh/warren/replication/placement"
+	"github.com/warrenmesh/warren/testnet"
 )
 
 // fastGroups shortens a group's timeouts for tests on one machine.
@@ -205,6 +206,7 @@ func TestClusterSurvivesANode(t *testing.T) {
 // group hold the same state. Snapshots are frequent, so that new replicas
 // start from one rather than the whole log.
 func TestClusterRebalances(t *testing.T) {
+	testnet.Exclusive(t)
 	keys := 10000
 	if testing.Short() {
 		keys = 2000

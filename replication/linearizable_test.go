@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/warrenmesh/warren/replication/internal/lincheck"
+	"github.com/warrenmesh/warren/testnet"
 )
 
 // TestLinearizableUnderFaults runs clients on every node of a 3-node
@@ -21,6 +22,7 @@ import (
 // workload runs (default 6 s; make soak runs it longer) and
 // WARREN_LIN_SEEDS how many seeds run (default 2).
 func TestLinearizableUnderFaults(t *testing.T) {
+	testnet.Exclusive(t)
 	dur := 6 * time.Second
 	if s := os.Getenv("WARREN_LIN_DURATION"); s != "" {
 		d, err := time.ParseDuration(s)

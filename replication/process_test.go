@@ -105,6 +105,7 @@ func TestKVAcrossProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the multi-process KV test (builds cmd/warren, runs 3 node processes)")
 	}
+	testnet.Exclusive(t)
 	bin := buildWarren(t)
 	dir := t.TempDir()
 	t.Cleanup(func() { testnet.Down(dir) })

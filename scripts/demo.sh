@@ -37,6 +37,10 @@ bold "A Worker counting its visits in KV, called through each node in turn"
 step "$bin" run --node "$n1" --kv VISITS=visits examples/counter.js
 step "$bin" run --node "$n2" --kv VISITS=visits examples/counter.js
 step "$bin" run --node "$n3" --kv VISITS=visits examples/counter.js
+bold "Deployed by name through n1, served as plain HTTP by n2 (no token: it is the Worker's public face)"
+step "$bin" deploy --node "$n1" --kv VISITS=visits counter examples/counter.js
+printf '\n\033[1m$ %s\033[0m\n' "curl $n2/w/counter/"
+curl -s "$n2/w/counter/"
 bold "Where the KV store's Raft groups live (first lines):"
 "$bin" groups --node "$n2" | head -8
 
@@ -55,6 +59,7 @@ Next:
   $bin members --node $n1
   $bin run --node $n2 --json examples/router/main.ts
   $bin kv list --node $n2 greetings
+  curl $n3/w/counter/                                            # the deployed Worker, through any node
   $bin groups --node $n1                                         # replicas, leaders, terms, lag
   $bin testnet stop --dir $dir n3 && $bin members --node $n1   # watch n3 go dead; KV keeps serving:
   $bin run --node $n1 --kv VISITS=visits examples/counter.js

@@ -554,6 +554,7 @@ func TestHarnessMultiProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the multi-process testnet (builds cmd/warren, runs 3 node processes)")
 	}
+	Exclusive(t)
 	bin := buildWarren(t)
 	dir := t.TempDir()
 	downAtEnd(t, dir)
@@ -717,6 +718,7 @@ func TestHarnessPause(t *testing.T) {
 	if pauseSignal == nil {
 		t.Skip("no SIGSTOP on this platform")
 	}
+	Exclusive(t)
 	bin := buildWarren(t)
 	dir := t.TempDir()
 	downAtEnd(t, dir)

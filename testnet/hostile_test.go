@@ -47,6 +47,7 @@ func TestHostilePreparationLiveNode(t *testing.T) {
 	if testing.Short() || runtime.GOOS != "linux" {
 		t.Skip("runs a node process and reads /proc")
 	}
+	Exclusive(t)
 	bin := buildWarren(t)
 	dir := t.TempDir()
 	downAtEnd(t, dir)

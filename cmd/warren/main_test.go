@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/warrenmesh/warren/internal/gotool"
+	"github.com/warrenmesh/warren/testnet"
 )
 
 var (
@@ -221,6 +222,7 @@ func TestTestnetCommands(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("no SIGSTOP for pause")
 	}
+	testnet.Exclusive(t)
 	dir := t.TempDir()
 	t.Cleanup(func() { warren(t, "testnet", "down", "--dir", dir) })
 	out, errOut, code := warren(t, "testnet", "up", "-n", "2", "--dir", dir)
