@@ -19,7 +19,7 @@ const deployTimeout = 5 * time.Minute
 // checkWorkerName makes a malformed Worker name a usage error.
 func checkWorkerName(name string) error {
 	if err := node.ValidateWorkerName(name); err != nil {
-		return usageError{fmt.Errorf("Worker name %q: %w", name, err)}
+		return usageError{fmt.Errorf("the Worker name %q: %w", name, err)}
 	}
 	return nil
 }
