@@ -284,6 +284,8 @@ func decodeResult(b []byte) (*Result, error) {
 
 // MarshalBinary encodes the result in warren's compact binary form (what
 // sandbox workers and forwarding nodes send); UnmarshalBinary reads it.
+// Nodes of different releases exchange it, so a change an older reader
+// cannot decode needs a new mesh.ProtoInvokeVersion.
 func (r *Result) MarshalBinary() ([]byte, error) { return encodeResult(r), nil }
 
 // UnmarshalBinary decodes what MarshalBinary wrote.

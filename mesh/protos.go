@@ -17,8 +17,8 @@ import "fmt"
 // error wraps ErrNoHandler and names the protocol.
 const (
 	// ProtoInvoke forwards an invocation to the peer that runs it
-	// (package node). Its frames carry no version byte yet; see
-	// ProtoInvokeVersion.
+	// (package node); the version byte comes before the invocation's
+	// frame.
 	ProtoInvoke byte = 32
 	// ProtoRaft carries the Raft RPCs of every replication group on a
 	// node; a stream names its group after the version byte (package
@@ -33,9 +33,11 @@ const (
 
 // Current versions of the protocols above.
 const (
-	// ProtoInvokeVersion 0 means the forwarding frames are not versioned
-	// on the wire yet: the first version byte will be 1.
-	ProtoInvokeVersion byte = 0
+	// ProtoInvokeVersion is the version of the forwarding frames
+	// (node). Version 1 is the first with a version byte: a node from
+	// before it sent none, and it and a node of version 1 refuse each
+	// other's frames (as a bad frame, or an unknown answer).
+	ProtoInvokeVersion byte = 1
 	// ProtoRaftVersion is the version of the Raft stream header
 	// (replication).
 	ProtoRaftVersion byte = 1

@@ -307,7 +307,7 @@ func sendFrame(t *testing.T, m *mesh.Mesh, peer string, fr *RunRequest) (byte, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := writeFrame(s, body); err != nil {
+	if _, err := s.Write(appendFrame([]byte{mesh.ProtoInvokeVersion}, body)); err != nil {
 		t.Fatal(err)
 	}
 	_ = s.SetReadDeadline(time.Now().Add(10 * time.Second))

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,9 +25,15 @@ const protoInvoke = mesh.ProtoInvoke
 
 // Forwarding an invocation, and why it never runs twice.
 //
-// The caller sends the invocation in one frame. The peer answers fwdFull
-// or fwdRefused (the caller tries the next peer), or takes a slot and runs
-// it at once, holding back its effects: the first subrequest, KV write or
+// The caller sends the version it speaks (mesh.ProtoInvokeVersion, one
+// byte) and the invocation in one frame. A peer that does not speak that
+// version answers fwdBadVersion and a frame listing the versions it speaks,
+// one byte each, and runs nothing; the caller tries the next peer, as for
+// fwdRefused, and logs versionRefusal's error. The refusal's format is the
+// same in every version.
+//
+// The peer answers fwdFull or fwdRefused (the caller tries the next peer),
+// or takes a slot and runs it at once, holding back its effects: the first subrequest, KV write or
 // Durable Object call first asks the caller (fwdPermit) and waits for its
 // go-ahead (fwdGo). The peer tells the caller it has started with the first
 // of fwdStarted (sent once the invocation has run for announceAfter),
@@ -51,6 +59,9 @@ const (
 	fwdResult  byte = 'R' // the result frame follows
 	fwdGo      byte = 'G' // the caller's go-ahead for effects
 	fwdNeed    byte = 'C' // it holds no code under the request's codeRef: send it
+	// fwdBadVersion: it does not speak the caller's version; a frame
+	// listing the versions it speaks follows.
+	fwdBadVersion byte = 'V'
 )
 
 // inlineCode is the largest code object a forward always carries; a larger
@@ -135,12 +146,13 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 	if err != nil {
 		return internalError(fmt.Sprintf("encoding the invocation for %s: %v", peer, err)), true, false
 	}
-	// One write, so that the frame leaves in one packet (a write of its
-	// own would send the length ahead of the body).
+	// One write, so that the version and the frame leave in one packet
+	// (a write of its own would send the length ahead of the body).
 	if len(body) <= oneWrite {
-		body = appendFrame(make([]byte, 0, binary.MaxVarintLen64+len(body)), body)
+		msg := append(make([]byte, 0, 1+binary.MaxVarintLen64+len(body)), mesh.ProtoInvokeVersion)
+		body = appendFrame(msg, body)
 		_, err = s.Write(body)
-	} else {
+	} else if _, err = s.Write([]byte{mesh.ProtoInvokeVersion}); err == nil {
 		err = writeFrame(s, body)
 	}
 	if err != nil {
@@ -190,6 +202,10 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 		case fwdRefused:
 			why, _ := readFrame(r)
 			n.log.Warn("forward: refused", "peer", peer, "why", string(why))
+			return nil, false, false
+		case fwdBadVersion:
+			speaks, _ := readFrame(r)
+			n.log.Warn("forward: refused", "peer", peer, "err", versionRefusal(peer, mesh.ProtoInvokeVersion, speaks))
 			return nil, false, false
 		case fwdStarted:
 		case fwdPermit:
@@ -255,6 +271,34 @@ func encodeForward(fr *RunRequest) ([]byte, error) {
 	return append(b, tail[1:]...), nil
 }
 
+// errInvokeVersion marks a peer's refusal of the caller's version of the
+// forwarding protocol.
+var errInvokeVersion = errors.New("a version of the forwarding protocol the peer does not speak")
+
+// versionRefusal is the error for peer's fwdBadVersion answer to version
+// sent: "peer n2 speaks invoke version 1, not 2". speaks is the answer's
+// frame, the versions the peer speaks. It wraps errInvokeVersion.
+func versionRefusal(peer string, sent byte, speaks []byte) error {
+	if len(speaks) == 0 {
+		return &versionError{fmt.Sprintf("peer %s refused invoke version %d", peer, sent)}
+	}
+	vs := make([]string, len(speaks))
+	for i, v := range speaks {
+		vs[i] = strconv.Itoa(int(v))
+	}
+	noun := "version"
+	if len(vs) > 1 {
+		noun = "versions"
+	}
+	return &versionError{fmt.Sprintf("peer %s speaks invoke %s %s, not %d", peer, noun, strings.Join(vs, ", "), sent)}
+}
+
+// versionError is versionRefusal's error.
+type versionError struct{ msg string }
+
+func (e *versionError) Error() string        { return e.msg }
+func (e *versionError) Is(target error) bool { return target == errInvokeVersion }
+
 // errPeerProtocol marks a peer that answered what the protocol does not
 // allow (as opposed to a lost connection).
 var errPeerProtocol = errors.New("it broke the forwarding protocol")
@@ -263,6 +307,15 @@ var errPeerProtocol = errors.New("it broke the forwarding protocol")
 // forwarded invocation is never forwarded again.
 func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 	r := bufio.NewReaderSize(s, fwdReadBuf)
+	v, err := r.ReadByte()
+	if err != nil {
+		return
+	}
+	if v != mesh.ProtoInvokeVersion {
+		n.log.Warn("forward: refused a version it does not speak", "peer", from.Name, "version", v, "speaks", mesh.ProtoInvokeVersion)
+		_, _ = s.Write(appendFrame([]byte{fwdBadVersion}, []byte{mesh.ProtoInvokeVersion}))
+		return
+	}
 	body, err := readFrame(r)
 	if err != nil {
 		return
