@@ -44,6 +44,8 @@ const (
 	// caughtUpSlack: a nonvoter this close to the leader's commit index
 	// is promoted.
 	caughtUpSlack = 64
+	// maxLists is how many KV lists a node gathers at once.
+	maxLists = 4
 	// changeTimeout bounds one membership change.
 	changeTimeout = 20 * time.Second
 	// DataHeartbeatTimeout is the heartbeat and election timeout of data
@@ -92,6 +94,7 @@ type Cluster struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	kick   chan struct{}
+	lists  chan struct{} // a token per list under way (maxLists)
 
 	mu       sync.Mutex
 	closed   bool
@@ -149,6 +152,7 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 		cfg: cfg, m: cfg.Mesh, log: cfg.Logger.With("component", "replication"),
 		slots:    placement.NewSlotMap(placement.DefaultGroups),
 		kick:     make(chan struct{}, 1),
+		lists:    make(chan struct{}, maxLists),
 		replicas: map[placement.GroupID]*replica{},
 		hints:    map[placement.GroupID]string{},
 		absent:   map[placement.GroupID]time.Time{},

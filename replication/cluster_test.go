@@ -145,6 +145,18 @@ func TestClusterKVAcrossNodes(t *testing.T) {
 			t.Fatalf("list out of order: %v", got)
 		}
 	}
+	// Lists take turns: with every turn taken, one waits, then gives up.
+	for range maxLists {
+		n2.lists <- struct{}{}
+	}
+	short, cancelShort := context.WithTimeout(ctx, 100*time.Millisecond)
+	if _, err := n2.List(short, "ns", KVListOptions{}, Strong); !errors.Is(err, ErrKVUnavailable) {
+		t.Fatalf("list with every turn taken: %v, want unavailable", err)
+	}
+	cancelShort()
+	for range maxLists {
+		<-n2.lists
+	}
 	// Bad input changes nothing and says what is wrong.
 	if err := n0.Put(ctx, "ns", string(make([]byte, 513)), []byte("x"), KVPutOptions{}); !errors.Is(err, ErrKVInvalid) {
 		t.Fatalf("oversize key: %v", err)

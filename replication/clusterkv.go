@@ -165,6 +165,15 @@ func (c *Cluster) List(ctx context.Context, ns string, opts KVListOptions, cons 
 	}
 	ctx, cancel := withDeadline(ctx)
 	defer cancel()
+	// A list gathers up to a page from every group (32 × 1000 keys of up
+	// to 1.5 KiB with metadata: tens of MB at worst) before it merges
+	// them: only a few run at once on a node.
+	select {
+	case c.lists <- struct{}{}:
+		defer func() { <-c.lists }()
+	case <-ctx.Done():
+		return KVListResult{}, fmt.Errorf("%w: waiting for a turn to list: %w", ErrKVUnavailable, ctx.Err())
+	}
 	groups := c.slots.Groups()
 	pages := make([]KVListResult, len(groups))
 	errs := make([]error, len(groups))
