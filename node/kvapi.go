@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -191,27 +190,12 @@ func (n *Node) handleKVPut(w http.ResponseWriter, r *http.Request) {
 		writeError(w, tooLargeValue())
 		return
 	}
-	client := clientOf(r)
-	clock := n.newBodyClock(w, r)
-	body := &budgetReader{r: http.MaxBytesReader(w, clock, MaxKVValue), b: n.bodies, client: client}
+	value, body, err := n.readLimitedBody(w, r, MaxKVValue, tooLargeValue)
 	defer body.Close()
-	value, err := io.ReadAll(body)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		switch {
-		case body.refused != nil:
-			err = n.budgetError(body.refused, client)
-		case clock.late:
-			err = clock.slowError()
-		case errors.As(err, &mbe):
-			err = tooLargeValue()
-		default:
-			err = &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "reading the value: " + err.Error()}
-		}
 		writeError(w, err)
 		return
 	}
-	clock.end()
 	ctx, cancel := context.WithTimeout(r.Context(), kvAPITimeout)
 	defer cancel()
 	if err := kv.Put(ctx, ns, key, value, opts); err != nil {
