@@ -110,10 +110,26 @@ func reservedNamespace(ns string) *replication.KVInvalidError {
 	return nil
 }
 
-// deployments caches the deployments this node read, by name.
+// deployments caches the deployments this node read, by name, and the
+// names it found missing: /w/ needs no token, so a flood of calls for
+// names that do not exist must not each cost a read, nor evict the
+// deployments that do exist.
 type deployments struct {
-	mu     sync.Mutex // serializes this node's deploys of a name: read, then write the next version
-	cached *sizedlru.Cache[string, *cachedDeployment]
+	mu      sync.Mutex // serializes this node's deploys of a name: read, then write the next version
+	cached  *sizedlru.Cache[string, *cachedDeployment]
+	missing *sizedlru.Cache[string, time.Time] // when each name was found missing
+
+	// reads holds the reads under way, by name: concurrent calls for a
+	// name whose cache entry expired share one read.
+	rmu   sync.Mutex
+	reads map[string]*deploymentRead
+}
+
+// deploymentRead is one read of a deployment that callers share.
+type deploymentRead struct {
+	done chan struct{}
+	d    *Deployment
+	err  error
 }
 
 type cachedDeployment struct {
@@ -122,7 +138,11 @@ type cachedDeployment struct {
 }
 
 func newDeployments() *deployments {
-	return &deployments{cached: sizedlru.New[string, *cachedDeployment](1024, 128<<20)}
+	return &deployments{
+		cached:  sizedlru.New[string, *cachedDeployment](1024, 128<<20),
+		missing: sizedlru.New[string, time.Time](4096, 1<<20),
+		reads:   map[string]*deploymentRead{},
+	}
 }
 
 // readDeployment reads a deployment; a missing one is an *apiError 404.
@@ -131,7 +151,7 @@ func (n *Node) readDeployment(ctx context.Context, kv replication.KV, name strin
 	defer cancel()
 	v, err := kv.GetWithMetadata(ctx, workersNS, name, c)
 	if errors.Is(err, replication.ErrKVNotFound) {
-		return nil, &apiError{status: http.StatusNotFound, code: "not_found", msg: fmt.Sprintf("no Worker %s is deployed", quote(name))}
+		return nil, notDeployed(name)
 	}
 	if err != nil {
 		return nil, kvAPIError(err)
@@ -157,20 +177,60 @@ func (n *Node) deployment(ctx context.Context, name string) (*Deployment, error)
 	if ok && now.Sub(old.read) < deploymentTTL {
 		return old.d, nil
 	}
-	d, err := n.readDeployment(ctx, kv, name, replication.Eventual)
+	if at, gone := n.workers.missing.Get(name); gone && now.Sub(at) < deploymentTTL {
+		return nil, notDeployed(name)
+	}
+	d, err := n.sharedRead(ctx, kv, name)
 	var ae *apiError
 	if errors.As(err, &ae) && ae.status == http.StatusNotFound {
 		n.workers.cached.Remove(name)
+		n.workers.missing.Add(name, now, int64(len(name))+32)
 		return nil, err
 	}
 	if err != nil {
 		return nil, err
 	}
+	n.workers.missing.Remove(name)
 	if ok && old.d.Version > d.Version && old.d.DeployedAt.After(d.DeployedAt) {
 		d = old.d
 	}
 	n.workers.cached.Add(name, &cachedDeployment{d: d, read: now}, int64(len(d.Code)))
 	return d, nil
+}
+
+// sharedRead reads a deployment (eventual), sharing the read with the
+// calls for the same name that arrive while it is under way.
+func (n *Node) sharedRead(ctx context.Context, kv replication.KV, name string) (*Deployment, error) {
+	w := n.workers
+	w.rmu.Lock()
+	rd, ok := w.reads[name]
+	if !ok {
+		rd = &deploymentRead{done: make(chan struct{})}
+		w.reads[name] = rd
+		w.rmu.Unlock()
+		// The read is everyone's: it does not end with the first
+		// caller's request.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), kvAPITimeout)
+		rd.d, rd.err = n.readDeployment(rctx, kv, name, replication.Eventual)
+		cancel()
+		w.rmu.Lock()
+		delete(w.reads, name)
+		w.rmu.Unlock()
+		close(rd.done)
+		return rd.d, rd.err
+	}
+	w.rmu.Unlock()
+	select {
+	case <-rd.done:
+		return rd.d, rd.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// notDeployed is the error for a name with no deployment.
+func notDeployed(name string) error {
+	return &apiError{status: http.StatusNotFound, code: "not_found", msg: fmt.Sprintf("no Worker %s is deployed", quote(name))}
 }
 
 // readLimitedBody reads a request body as a run's is read: under a size
@@ -306,6 +366,7 @@ func (n *Node) handleDeploy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.workers.cached.Remove(name)
+	n.workers.missing.Remove(name)
 	writeJSON(w, http.StatusOK, map[string]any{"name": name, "version": d.Version})
 }
 

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -323,4 +325,56 @@ func TestServeFromAnotherNode(t *testing.T) {
 		status, _, _ := serve(t, b, "GET", "/w/echo/x", "", nil)
 		return status == 404
 	})
+}
+
+// countingKV counts the reads of deployments.
+type countingKV struct {
+	replication.KV
+	reads atomic.Int64
+}
+
+func (c *countingKV) GetWithMetadata(ctx context.Context, ns, key string, cons replication.Consistency) (replication.KVValue, error) {
+	if ns == workersNS {
+		c.reads.Add(1)
+	}
+	return c.KV.GetWithMetadata(ctx, ns, key, cons)
+}
+
+// TestServeMissingWorkerCached: /w/ needs no token, so a flood of calls for
+// a name that is not deployed costs one read per second, not one each; and
+// deploying the name through the node serves it at once.
+func TestServeMissingWorkerCached(t *testing.T) {
+	local, err := replication.OpenLocalKV(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv := &countingKV{KV: local}
+	c := newCluster(t, 22, "missing")
+	t.Cleanup(func() { local.Close() })
+	c.tune = func(cfg *Config) { cfg.KV, cfg.Groups = kv, testGroups }
+	n := c.start("missing", c.secret, 2)
+
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if status, _, _ := serve(t, n, "GET", "/w/nope/", "", nil); status != http.StatusNotFound {
+				t.Errorf("missing worker: %d, want 404", status)
+			}
+		}()
+	}
+	wg.Wait()
+	// Calls that came before the first answer may have shared its read,
+	// or made their own if they began after it ended: within a second,
+	// far fewer reads than calls.
+	if r := kv.reads.Load(); r > 3 {
+		t.Errorf("20 calls for a missing worker made %d reads", r)
+	}
+	if status, _, b := call(t, n, "PUT", "/v1/workers/nope", strings.NewReader(deployBody(echoWorker(7), "", nil)), nil); status != 200 {
+		t.Fatalf("deploy: %d %s", status, b)
+	}
+	if status, _, body := serve(t, n, "GET", "/w/nope/", "", nil); status != 201 || !strings.Contains(body, `"v":7`) {
+		t.Fatalf("after deploying it: %d %s", status, body)
+	}
 }
