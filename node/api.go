@@ -41,6 +41,7 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("POST /v1/run", n.handleRun)
 	mux.HandleFunc("GET /v1/members", n.handleMembers)
 	mux.HandleFunc("GET /healthz", n.handleHealth)
+	mux.HandleFunc("GET /metrics", n.handleMetrics)
 	mux.HandleFunc("GET /v1/kv/{namespace}", n.handleKVList)
 	mux.HandleFunc("GET /v1/kv/{namespace}/{key...}", n.handleKVGet)
 	mux.HandleFunc("PUT /v1/kv/{namespace}/{key...}", n.handleKVPut)
@@ -63,7 +64,6 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /v1/tail", notYet("the live stream of invocations"))
 	mux.HandleFunc("POST /mcp", notYet("the Model Context Protocol endpoint"))
 	mux.HandleFunc("GET /{$}", notYet("the dashboard"))
-	mux.HandleFunc("GET /metrics", notYet("Prometheus metrics"))
 	// The catch-all shadows ServeMux's own 405 for a known path asked
 	// with another method, so it answers that itself.
 	mux.HandleFunc(catchAll, func(w http.ResponseWriter, r *http.Request) {

@@ -306,6 +306,7 @@ var errPeerProtocol = errors.New("it broke the forwarding protocol")
 // serveForward runs an invocation a peer forwarded, here or not at all: a
 // forwarded invocation is never forwarded again.
 func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
+	start := time.Now()
 	r := bufio.NewReaderSize(s, fwdReadBuf)
 	v, err := r.ReadByte()
 	if err != nil {
@@ -368,8 +369,9 @@ func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 	}
 	inv.Host = &gatedHost{inner: inner, permit: fc.permit}
 	announce := time.AfterFunc(announceAfter, func() { fc.announce(fwdStarted) })
-	res := n.runHere(ctx, inv, cs)
+	res := n.runHere(ctx, inv, cs, whereForwardedIn)
 	announce.Stop()
+	n.metrics.took(start, whereForwardedIn)
 	n.forgetFailed(raw.key, inv, res)
 	out, _ := res.MarshalBinary()
 	if err := fc.sendResult(out); err != nil {

@@ -128,6 +128,7 @@ func (n *Node) Run(ctx context.Context, raw *RunRequest) *isolate.Result {
 // Every result says where it ended: a call that ran carries its route from
 // the node that ran it; a call shed or canceled while queued ended here.
 func (n *Node) route(ctx context.Context, inv *isolate.Invocation, raw *RunRequest, grants *policy.Grants) *isolate.Result {
+	start := time.Now()
 	var res *isolate.Result
 	// Ceilings are checked here as well as by the runtime: a call
 	// forwarded to a peer must not escape this node's.
@@ -146,6 +147,13 @@ func (n *Node) route(ctx context.Context, inv *isolate.Invocation, raw *RunReque
 		res = n.place(ctx, granted, raw)
 		n.forgetFailed(raw.key, inv, res)
 	}
+	// runHere counted a call run here (its final result); the rest are
+	// counted here.
+	where := whereRan(res)
+	n.metrics.took(start, where)
+	if where != whereLocal {
+		n.metrics.ended(res, where)
+	}
 	if len(res.Telemetry.Hops) == 0 {
 		res.Telemetry.Hops = []string{n.id.Name}
 	}
@@ -159,7 +167,7 @@ func (n *Node) place(ctx context.Context, inv *isolate.Invocation, raw *RunReque
 	cs := n.share.get(raw.Client)
 	defer n.share.put(cs)
 	if n.tryAcquire(cs) {
-		return n.runHere(ctx, inv, cs)
+		return n.runHere(ctx, inv, cs, whereLocal)
 	}
 	if n.queued.Add(1) > int64(n.cfg.MaxQueued) {
 		n.queued.Add(-1)
@@ -181,7 +189,7 @@ func (n *Node) place(ctx context.Context, inv *isolate.Invocation, raw *RunReque
 		for i, name := range names {
 			if name == n.id.Name {
 				if n.tryAcquire(cs) {
-					return n.runHere(ctx, inv, cs)
+					return n.runHere(ctx, inv, cs, whereLocal)
 				}
 				continue
 			}
@@ -207,7 +215,7 @@ func (n *Node) place(ctx context.Context, inv *isolate.Invocation, raw *RunReque
 			defer expire.Stop()
 		}
 		if n.waitSlot(cs, ticker.C, expire.C, ctx.Done()) {
-			return n.runHere(ctx, inv, cs)
+			return n.runHere(ctx, inv, cs, whereLocal)
 		}
 		if err := ctx.Err(); err != nil {
 			return &isolate.Result{Outcome: isolate.OutcomeCanceled, Error: "canceled while waiting for room: " + err.Error(), Logs: []isolate.Log{}, Exceptions: []isolate.Exception{}}
@@ -264,7 +272,9 @@ func shed(why string) *isolate.Result {
 // worker is busy), until it ends (isolate.BackgroundLimit at most); its
 // final result, with the background's logs and exceptions, goes to
 // Config.OnFinish and the node's log.
-func (n *Node) runHere(ctx context.Context, inv *isolate.Invocation, cs *clientState) *isolate.Result {
+//
+// where is whereLocal or whereForwardedIn, for the metrics.
+func (n *Node) runHere(ctx context.Context, inv *isolate.Invocation, cs *clientState, where string) *isolate.Result {
 	n.running.Add(1)
 	n.ran.Add(1)
 	// The call's own context: canceled by the caller until the response
@@ -288,12 +298,12 @@ func (n *Node) runHere(ctx context.Context, inv *isolate.Invocation, cs *clientS
 	select {
 	case res := <-final:
 		detach()
-		n.finished(res, false)
+		n.finished(res, false, where)
 		return res
 	case res := <-early:
 		detach()
 		res.Telemetry.Hops = []string{n.id.Name}
-		go func() { n.finished(<-final, true) }()
+		go func() { n.finished(<-final, true, where) }()
 		return res
 	}
 }
@@ -301,7 +311,8 @@ func (n *Node) runHere(ctx context.Context, inv *isolate.Invocation, cs *clientS
 // finished reports the final result of an invocation run here.
 // background says its ctx.waitUntil work outlived the response, so the
 // caller has not seen this result.
-func (n *Node) finished(res *isolate.Result, background bool) {
+func (n *Node) finished(res *isolate.Result, background bool, where string) {
+	n.metrics.ended(res, where)
 	if background {
 		// Nobody else sees this result (until the live tail exists): a
 		// background that was cut short or threw is worth the log.
@@ -314,6 +325,19 @@ func (n *Node) finished(res *isolate.Result, background bool) {
 	}
 	if n.cfg.OnFinish != nil {
 		n.cfg.OnFinish(res, background)
+	}
+}
+
+// whereRan says where a result of place ran, by its hops (before route
+// fills them in for a call that ran nowhere).
+func whereRan(res *isolate.Result) string {
+	switch len(res.Telemetry.Hops) {
+	case 0:
+		return whereNone
+	case 1:
+		return whereLocal
+	default:
+		return whereForwardedOut
 	}
 }
 

@@ -189,6 +189,7 @@ type Node struct {
 	// draining is set by Close: the node takes no new invocations (its
 	// own callers' go to peers) while the running ones finish.
 	draining atomic.Bool
+	metrics  *metrics // GET /metrics
 }
 
 // Start brings a node up: identity, secret, runtime, mesh, API.
@@ -321,6 +322,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		}
 	}
 	n.life, n.end = context.WithCancel(context.Background()) // nothing fails from here on
+	n.metrics = newMetrics(n)
 	n.mesh.Handle(protoInvoke, n.serveForward)
 	n.publish()
 	// No overall read or write timeout: a body may be large and a call may

@@ -33,7 +33,6 @@ func TestRoutes(t *testing.T) {
 		{"PUT", "/v1/kv/ns/a/b", 503, "no_kv", ""},
 		{"POST", "/v1/kv/ns/k", 405, "method_not_allowed", "GET, HEAD, PUT, DELETE"},
 		{"GET", "/v1/kv/", 404, "not_found", ""},
-		{"GET", "/metrics", 501, "not_implemented", ""},
 		{"GET", "/v1/groups", 503, "no_kv", ""},
 		{"GET", "/v1/tail", 501, "not_implemented", ""},
 		{"POST", "/mcp", 501, "not_implemented", ""},
