@@ -184,14 +184,8 @@ func (n *Node) handleKVPut(w http.ResponseWriter, r *http.Request) {
 		_ = json.Compact(&b, []byte(m))
 		opts.Metadata = b.Bytes()
 	}
-	// Refuse a value over the limit before reading it, when its length is
-	// known; else stop reading one byte past the limit.
-	if r.ContentLength > MaxKVValue {
-		writeError(w, tooLargeValue())
-		return
-	}
-	value, body, err := n.readLimitedBody(w, r, MaxKVValue, tooLargeValue)
-	defer body.Close()
+	value, release, err := n.readLimitedBody(w, r, MaxKVValue, tooLargeValue)
+	defer release()
 	if err != nil {
 		writeError(w, err)
 		return

@@ -234,13 +234,18 @@ func notDeployed(name string) error {
 }
 
 // readLimitedBody reads a request body as a run's is read: under a size
-// cap (tooLarge past it), a minimum rate and the node's body budget. The
-// caller closes the reader to give the budget back.
-func (n *Node) readLimitedBody(w http.ResponseWriter, r *http.Request, limit int64, tooLarge func() error) ([]byte, *budgetReader, error) {
+// cap (tooLarge past it, at once when Content-Length announces more), a
+// minimum rate and the node's body budget. The caller calls release, never
+// nil, once done with the bytes, to give the budget back.
+func (n *Node) readLimitedBody(w http.ResponseWriter, r *http.Request, limit int64, tooLarge func() error) (b []byte, release func(), err error) {
+	if r.ContentLength > limit {
+		return nil, func() {}, tooLarge()
+	}
 	client := clientOf(r)
 	clock := n.newBodyClock(w, r)
 	body := &budgetReader{r: http.MaxBytesReader(w, clock, limit), b: n.bodies, client: client}
-	b, err := io.ReadAll(body)
+	release = func() { body.Close() }
+	b, err = io.ReadAll(body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {
@@ -253,10 +258,10 @@ func (n *Node) readLimitedBody(w http.ResponseWriter, r *http.Request, limit int
 		default:
 			err = &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "reading the body: " + err.Error()}
 		}
-		return nil, body, err
+		return nil, release, err
 	}
 	clock.end()
-	return b, body, nil
+	return b, release, nil
 }
 
 func tooLargeDeployment(n int) error {
@@ -307,12 +312,8 @@ func (n *Node) handleDeploy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if r.ContentLength > MaxKVValue {
-		writeError(w, tooLargeDeployment(0))
-		return
-	}
-	b, body, err := n.readLimitedBody(w, r, MaxKVValue, func() error { return tooLargeDeployment(0) })
-	defer body.Close()
+	b, release, err := n.readLimitedBody(w, r, MaxKVValue, func() error { return tooLargeDeployment(0) })
+	defer release()
 	if err != nil {
 		writeError(w, err)
 		return
@@ -568,12 +569,8 @@ func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if r.ContentLength > MaxWorkerRequestBody {
-		writeError(w, tooLargeRequest())
-		return
-	}
-	b, body, err := n.readLimitedBody(w, r, MaxWorkerRequestBody, tooLargeRequest)
-	defer body.Close()
+	b, release, err := n.readLimitedBody(w, r, MaxWorkerRequestBody, tooLargeRequest)
+	defer release()
 	if err != nil {
 		writeError(w, err)
 		return

@@ -3,7 +3,6 @@ package replication
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -135,12 +134,10 @@ func (c *Cluster) write(ctx context.Context, gid placement.GroupID, cmd []byte) 
 
 // kvErr is the error a KV caller sees.
 func (c *Cluster) kvErr(gid placement.GroupID, err error) error {
-	switch {
-	case errors.Is(err, ErrKVInvalid), errors.Is(err, ErrKVNotFound), errors.Is(err, ErrKVStorage):
+	if errors.Is(err, ErrKVInvalid) || errors.Is(err, ErrKVNotFound) || errors.Is(err, ErrKVStorage) {
 		return err
-	case errors.Is(err, errOutcomeUnknown):
-		return fmt.Errorf("%w: group %v: %w", ErrKVUnavailable, gid, err)
 	}
+	// An unknown outcome stays visible through the wrap.
 	return fmt.Errorf("%w: group %v: %w", ErrKVUnavailable, gid, err)
 }
 
@@ -356,11 +353,8 @@ func (c *Cluster) to(ctx context.Context, target string, req *rpcReq, body []byt
 // local serves req on this node, with call's errors.
 func (c *Cluster) local(ctx context.Context, req *rpcReq, body []byte) (*rpcResp, []byte, error) {
 	resp, rbody := c.handle(ctx, c.m.Local(), req, body)
-	if resp.Code != "" {
-		if resp.Code == codeInvalid && resp.Invalid != nil {
-			return nil, nil, resp.Invalid
-		}
-		return resp, nil, &rpcError{Peer: c.m.Name(), Code: resp.Code, Msg: resp.Error, Leader: resp.Leader}
+	if err := resp.err(c.m.Name()); err != nil {
+		return resp, nil, err
 	}
 	return resp, rbody, nil
 }
@@ -460,12 +454,6 @@ func (c *Cluster) handle(ctx context.Context, from mesh.Peer, req *rpcReq, body 
 			return c.errResp(err), nil
 		}
 		return &rpcResp{List: &l}, nil
-	case opHash:
-		h, err := r.kv.Hash()
-		if err != nil {
-			return c.errResp(err), nil
-		}
-		return &rpcResp{Hash: hex.EncodeToString(h[:])}, nil
 	}
 	return &rpcResp{Code: codeBadRequest, Error: fmt.Sprintf("unknown op %q", req.Op)}, nil
 }

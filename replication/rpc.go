@@ -40,7 +40,6 @@ const (
 	opView   = "view"   // the meta group's view as this node knows it
 	opCreate = "create" // start Group here and bootstrap it with Servers
 	opChange = "change" // on the leader: a membership change
-	opHash   = "hash"   // the state machine's hash (tests)
 )
 
 // Error codes of rpcResp.
@@ -76,17 +75,27 @@ type changeReq struct {
 }
 
 type rpcResp struct {
-	Code    string           `json:"code,omitempty"`
-	Error   string           `json:"error,omitempty"`
-	Leader  string           `json:"leader,omitempty"`
-	Invalid *KVInvalidError  `json:"invalid,omitempty"`
-	Value   *KVValue         `json:"value,omitempty"` // Value.Value in the body
-	List    *KVListResult    `json:"list,omitempty"`
-	Status  *replicaStatus   `json:"status,omitempty"`
-	View    *metaView        `json:"view,omitempty"`
-	Config  []viewReplica    `json:"config,omitempty"`
-	Hash    string           `json:"hash,omitempty"`
-	Result  *json.RawMessage `json:"result,omitempty"`
+	Code    string          `json:"code,omitempty"`
+	Error   string          `json:"error,omitempty"`
+	Leader  string          `json:"leader,omitempty"`
+	Invalid *KVInvalidError `json:"invalid,omitempty"`
+	Value   *KVValue        `json:"value,omitempty"` // Value.Value in the body
+	List    *KVListResult   `json:"list,omitempty"`
+	Status  *replicaStatus  `json:"status,omitempty"`
+	View    *metaView       `json:"view,omitempty"`
+	Config  []viewReplica   `json:"config,omitempty"`
+}
+
+// err is the error an answer from peer carries, nil if none: the broken
+// rule of an invalid request, else an *rpcError.
+func (r *rpcResp) err(peer string) error {
+	switch {
+	case r.Code == "":
+		return nil
+	case r.Code == codeInvalid && r.Invalid != nil:
+		return r.Invalid
+	}
+	return &rpcError{Peer: peer, Code: r.Code, Msg: r.Error, Leader: r.Leader}
 }
 
 // replicaStatus is one replica's view of its group.
@@ -210,11 +219,8 @@ func (c *Cluster) call(ctx context.Context, peer string, req *rpcReq, body []byt
 	if err != nil {
 		return nil, nil, true, c.ctxErr(ctx, err)
 	}
-	if resp.Code != "" {
-		if resp.Code == codeInvalid && resp.Invalid != nil {
-			return nil, nil, true, resp.Invalid
-		}
-		return resp, nil, true, &rpcError{Peer: peer, Code: resp.Code, Msg: resp.Error, Leader: resp.Leader}
+	if err := resp.err(peer); err != nil {
+		return resp, nil, true, err
 	}
 	return resp, rbody, true, nil
 }
