@@ -104,11 +104,12 @@ func (e *encoder) float(tag byte, f float64) error {
 
 func (e *encoder) number(f float64) error {
 	if f == math.Trunc(f) && math.Abs(f) < maxSafe && !(f == 0 && math.Signbit(f)) {
-		if err := e.room(1 + binary.MaxVarintLen64); err != nil {
+		i := int64(f)
+		if err := e.room(1 + uvarintLen(uint64(i<<1^i>>63))); err != nil {
 			return err
 		}
 		e.buf = append(e.buf, tagInt)
-		e.buf = binary.AppendVarint(e.buf, int64(f))
+		e.buf = binary.AppendVarint(e.buf, i)
 		return nil
 	}
 	return e.float(tagFloat, f)
@@ -124,7 +125,11 @@ func (e *encoder) bigint(tag byte, x any) error {
 	if n.Sign() < 0 {
 		l |= 1
 	}
-	if err := e.room(2 + uvarintLen(l) + len(mag)); err != nil {
+	n0 := 1 + uvarintLen(l) + len(mag)
+	if tag != tagBigInt {
+		n0++
+	}
+	if err := e.room(n0); err != nil {
 		return err
 	}
 	if tag != tagBigInt {
@@ -596,7 +601,11 @@ func (e *encoder) error(o *goja.Object, depth int) error {
 	e.register(o)
 	var flags byte
 	var msg, stack goja.String
-	if m := o.Get("message"); m != nil && !goja.IsUndefined(m) {
+	hasMessage, err := e.call("Object.prototype.hasOwnProperty", o, e.vm.ToValue("message"))
+	if err != nil {
+		return err
+	}
+	if m := o.Get("message"); hasMessage.ToBoolean() && m != nil && !goja.IsUndefined(m) {
 		ms, ok := m.ToString().(goja.String)
 		if !ok {
 			return cloneError("#<Error>")
