@@ -3,6 +3,7 @@ package sclone
 import (
 	"bytes"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -388,5 +389,66 @@ func TestDecodeNoAmplification(t *testing.T) {
 	_ = vm.Set("v", v)
 	if ok, err := vm.RunString(`v.length === 2000 && v[1999].length === 8192 && v[1999][4095] === null && Object.keys(v[0]).join() === "4095"`); err != nil || !ok.ToBoolean() {
 		t.Fatalf("check: %v %v", ok, err)
+	}
+}
+
+func TestFromJS(t *testing.T) {
+	// Encode and Decode called from a Go function JS calls, as the isolate
+	// does: a throwing getter is an error, and JS may catch what the
+	// function throws for it.
+	vm := goja.New()
+	_ = vm.Set("rt", func(c goja.FunctionCall) goja.Value {
+		b, err := Encode(vm, c.Argument(0), 1000)
+		if err != nil {
+			var ex *goja.Exception
+			if errors.As(err, &ex) {
+				panic(ex.Value())
+			}
+			panic(vm.ToValue("DataCloneError: " + err.Error()))
+		}
+		v, err := Decode(vm, b)
+		if err != nil {
+			panic(vm.NewGoError(err))
+		}
+		return v
+	})
+	v, err := vm.RunString(`
+		const out = [];
+		const c = rt({a: [1, {b: 2}]});
+		out.push(c.a[1].b === 2);
+		try { rt({get x() { throw new TypeError("inner") }}) } catch (e) { out.push(e instanceof TypeError && e.message === "inner") }
+		try { rt({f() {}}) } catch (e) { out.push(e === "DataCloneError: function could not be cloned.") }
+		try { rt("x".repeat(2000)) } catch (e) { out.push(/larger than 1000 bytes/.test(e)) }
+		out.push(rt(new Map([[1, 2]])).get(1) === 2);
+		out.join()`)
+	if err != nil || v.String() != "true,true,true,true,true" {
+		t.Fatalf("got %v, %v", v, err)
+	}
+}
+
+func TestDecodeMemory(t *testing.T) {
+	// Hostile shapes: allocation stays a small multiple of the input.
+	sparse := []byte{tagArray, 0x80, 0x40, tagUTF8, 4, '4', '0', '9', '5', tagNull, tagEnd}
+	for name, b := range map[string][]byte{
+		"sparse arrays": append(append([]byte{version, tagDenseArray, 0xd0, 0x0f}, bytes.Repeat(sparse, 2000)...), tagEnd),
+		"long array":    append([]byte{version, tagArray, 0xff, 0xff, 0xff, 0xff, 0x0f}, tagEnd),
+		"objects":       append(append([]byte{version, tagDenseArray, 0xd0, 0x0f}, bytes.Repeat([]byte{tagObject, tagEnd}, 2000)...), tagEnd),
+		"maps":          append(append([]byte{version, tagDenseArray, 0xd0, 0x0f}, bytes.Repeat([]byte{tagMap, tagEnd}, 2000)...), tagEnd),
+		"errors":        append(append([]byte{version, tagDenseArray, 0xd0, 0x0f}, bytes.Repeat([]byte{tagError, 0, 0}, 2000)...), tagEnd),
+		"views":         append(append([]byte{version, tagDenseArray, 0xd0, 0x0f, tagView, 1, tagBuffer, 0, 0, 0}, bytes.Repeat([]byte{tagView, 1, tagRef, 1, 0, 0}, 1999)...), tagEnd),
+		"refs":          append(append([]byte{version, tagDenseArray, 0xd0, 0x0f, tagObject, tagEnd}, bytes.Repeat([]byte{tagRef, 0}, 1999)...), tagEnd),
+	} {
+		vm := goja.New()
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		if _, err := Decode(vm, b); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		runtime.ReadMemStats(&after)
+		t.Logf("%s: %d bytes -> %d allocated", name, len(b), after.TotalAlloc-before.TotalAlloc)
+		if n := after.TotalAlloc - before.TotalAlloc; n > uint64(512*len(b)+64<<10) {
+			t.Errorf("%s: decoding %d bytes allocated %d", name, len(b), n)
+		}
 	}
 }
