@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"strconv"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/dop251/goja"
@@ -169,6 +170,10 @@ func (d *decoder) str() (v goja.Value, goStr string, exact bool, err error) {
 			units[i] = binary.LittleEndian.Uint16(d.b[2*i:])
 		}
 		d.b = d.b[2*n:]
+		if !hasLoneSurrogate(units) {
+			s := string(utf16.Decode(units))
+			return d.vm.ToValue(s), s, true, nil
+		}
 		return goja.StringFromUTF16(units), "", false, nil
 	}
 	return nil, "", false, malformed("tag %q where a string belongs", t)
@@ -322,7 +327,7 @@ func (d *decoder) value(depth int) (goja.Value, error) {
 	case tagObject:
 		o := vm.NewObject()
 		d.add(o)
-		return o, d.props(o, depth)
+		return o, d.props(o, depth, false, false)
 	case tagMap, tagSet:
 		return d.collection(t == tagMap, depth)
 	case tagBuffer:
@@ -369,8 +374,11 @@ func (d *decoder) define(o *goja.Object, key goja.Value, goKey string, exact boo
 	return err
 }
 
-// props reads properties into o up to the end tag.
-func (d *decoder) props(o *goja.Object, depth int) error {
+// props reads properties into o up to the end tag. For an array (isArray),
+// "length" is refused, and so are indexes after dense elements (dense):
+// Encode writes neither, and either could make goja give the array memory
+// its input did not pay for.
+func (d *decoder) props(o *goja.Object, depth int, isArray, dense bool) error {
 	for {
 		if len(d.b) == 0 {
 			return errShort
@@ -382,6 +390,11 @@ func (d *decoder) props(o *goja.Object, depth int) error {
 		k, gk, exact, err := d.str()
 		if err != nil {
 			return err
+		}
+		if isArray && exact {
+			if _, isIndex := arrayIndex(gk); gk == "length" || dense && isIndex {
+				return malformed("array property %q", gk)
+			}
 		}
 		v, err := d.value(depth + 1)
 		if err != nil {
@@ -412,7 +425,7 @@ func (d *decoder) denseArray(depth int) (goja.Value, error) {
 			return nil, err
 		}
 	}
-	return a, d.props(a, depth)
+	return a, d.props(a, depth, true, true)
 }
 
 // farIndex is the last array index. Defined first, it makes goja keep the
@@ -438,7 +451,7 @@ func (d *decoder) sparseArray(depth int) (goja.Value, error) {
 	if err := a.DefineDataProperty(farIndex, far, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_TRUE); err != nil {
 		return nil, err
 	}
-	if err := d.props(a, depth); err != nil {
+	if err := d.props(a, depth, true, false); err != nil {
 		return nil, err
 	}
 	if n < math.MaxUint32 {

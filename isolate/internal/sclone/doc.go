@@ -58,7 +58,8 @@
 //	                                     ReferenceError, SyntaxError, TypeError, URIError); flags bit 0: a message
 //	                                     follows, bit 1: a stack, bit 2: a cause
 //
-// properties are (string value, value)* then '}'. Every object record ('D' to
+// properties are (string value, value)* then '}'; an Array's never include
+// "length", nor, in 'A', an index. Every object record ('D' to
 // 'E') gets the next id, counting from 0, when its tag is read, except a
 // view, which gets its id after its buffer.
 //

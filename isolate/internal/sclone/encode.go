@@ -164,20 +164,10 @@ func (e *encoder) str(s goja.String) error {
 		return err
 	}
 	units := make([]uint16, n)
-	lone := false
 	for i := range units {
 		units[i] = s.CharAt(i)
 	}
-	for i := 0; i < n; i++ {
-		c := units[i]
-		switch {
-		case utf16.IsSurrogate(rune(c)) && c < 0xDC00 && i+1 < n && units[i+1] >= 0xDC00 && units[i+1] <= 0xDFFF:
-			i++
-		case utf16.IsSurrogate(rune(c)):
-			lone = true
-		}
-	}
-	if !lone {
+	if !hasLoneSurrogate(units) {
 		return e.goString(string(utf16.Decode(units)))
 	}
 	if err := e.room(1 + uvarintLen(uint64(n)) + 2*n); err != nil {
@@ -189,6 +179,19 @@ func (e *encoder) str(s goja.String) error {
 		e.buf = binary.LittleEndian.AppendUint16(e.buf, c)
 	}
 	return nil
+}
+
+// hasLoneSurrogate reports whether s is not valid UTF-16.
+func hasLoneSurrogate(s []uint16) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 0xD800 <= c && c < 0xDC00 && i+1 < len(s) && 0xDC00 <= s[i+1] && s[i+1] < 0xE000:
+			i++
+		case 0xD800 <= c && c < 0xE000:
+			return true
+		}
+	}
+	return false
 }
 
 func (e *encoder) value(v goja.Value, depth int) error {
