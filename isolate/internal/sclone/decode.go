@@ -129,9 +129,12 @@ func (d *decoder) method(ctor, name string) (goja.Callable, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := lookup(d.vm, ctor, "prototype", name)
+	f, _ := c.Get("prototype").(*goja.Object)
+	if f != nil {
+		f, _ = f.Get(name).(*goja.Object)
+	}
 	fn, ok := goja.AssertFunction(f)
-	if !ok || c == nil {
+	if !ok {
 		return nil, fmt.Errorf("sclone: %s is not available", key)
 	}
 	d.fns[key] = f

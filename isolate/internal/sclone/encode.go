@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"strconv"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -460,7 +461,7 @@ func (e *encoder) propsExact(o *goja.Object, want []string, depth int) error {
 	}
 	n := ko.Get("length").ToInteger()
 	for i := int64(0); i < n; i++ {
-		k, ok := ko.Get(fmt.Sprint(i)).(goja.String)
+		k, ok := ko.Get(strconv.FormatInt(i, 10)).(goja.String)
 		if !ok || !set[k.String()] {
 			continue
 		}
