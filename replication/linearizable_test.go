@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/warrenmesh/warren/replication/internal/lincheck"
+	"github.com/warrenmesh/warren/internal/lincheck"
 	"github.com/warrenmesh/warren/testnet"
 )
 

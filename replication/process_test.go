@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/warrenmesh/warren/internal/gotool"
-	"github.com/warrenmesh/warren/replication/internal/lincheck"
+	"github.com/warrenmesh/warren/internal/lincheck"
 	"github.com/warrenmesh/warren/testnet"
 )
 

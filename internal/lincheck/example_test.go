@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/warrenmesh/warren/replication/internal/lincheck"
+	"github.com/warrenmesh/warren/internal/lincheck"
 )
 
 // A store under test would be a cluster's KV client; here it is a map.
