@@ -12,10 +12,11 @@ import (
 )
 
 // objectWorkers is how many sandbox workers a runtime keeps live Durable
-// Objects in: 1, or 2 when it has more than 3 workers. Each is a leased
-// worker (sandbox.Lease) beyond Options.Workers, so objects never take a
-// slot from one-shot calls; objects are spread over them by a hash of
-// their key, and each runs one event at a time.
+// Objects in: 1, or 2 when it has more than 3 workers (and up to
+// extraObjectWorkers more, for nested calls: see place). Each is a leased
+// worker (sandbox.Lease) beyond Options.Workers, taken on first use, so
+// objects never take a slot from one-shot calls; objects are spread over
+// them by a hash of their key, and each runs one event at a time.
 func objectWorkers(workers int) int { return min(2, max(1, workers/2)) }
 
 // objectWorker is one leased worker holding live objects; sem serialises
@@ -29,10 +30,67 @@ type objectWorker struct {
 	replace bool                // too many evictions: a new worker at the next event
 }
 
-func (s *sandboxed) objectWorker(key string) *objectWorker {
+// extraObjectWorkers are the object workers beyond objectWorkers that
+// nested events use (see place).
+const extraObjectWorkers = 2
+
+// heldWorkersKey is the context key of the object workers an event's
+// chain of calls holds: a bit mask of indexes into sandboxed.objw.
+type heldWorkersKey struct{}
+
+// home is the index of the worker key's instance normally lives in.
+func (s *sandboxed) home(key string) int {
 	h := fnv.New32a()
 	h.Write([]byte(key))
-	return s.objw[int(h.Sum32()%uint32(len(s.objw)))]
+	return int(h.Sum32() % uint32(s.homes))
+}
+
+// place picks the worker for an event of key, given the workers the
+// calling chain holds (an object calling another, synchronously, through
+// the node, holds its worker while the callee runs): the instance's
+// worker when it is free of the chain, else the first worker the chain
+// does not hold, the instance moving there (it is evicted where it was).
+// It returns -1 when the chain holds every worker.
+func (s *sandboxed) place(key string, held uint64) int {
+	s.movedMu.Lock()
+	defer s.movedMu.Unlock()
+	home := s.home(key)
+	cur, moved := s.moved[key]
+	if !moved {
+		cur = home
+	}
+	pick := -1
+	switch {
+	case held&(1<<home) == 0:
+		pick = home
+	case held&(1<<cur) == 0:
+		pick = cur
+	default:
+		for i := range s.objw {
+			if held&(1<<i) == 0 {
+				pick = i
+				break
+			}
+		}
+	}
+	if pick < 0 || pick == cur {
+		return pick
+	}
+	// The instance moves: the one where it was is stale from now on.
+	s.objw[cur].evict(key)
+	if pick == home {
+		delete(s.moved, key)
+	} else {
+		if len(s.moved) >= maxPendingEvictions {
+			for k, i := range s.moved { // forget them: their workers drop them
+				s.objw[s.home(k)].evict(k)
+				s.objw[i].evict(k)
+			}
+			clear(s.moved)
+		}
+		s.moved[key] = pick
+	}
+	return pick
 }
 
 func (w *objectWorker) lock(ctx context.Context) error {
@@ -47,7 +105,13 @@ func (w *objectWorker) lock(ctx context.Context) error {
 func (w *objectWorker) unlock() { <-w.sem }
 
 func (s *sandboxed) runObject(ctx context.Context, r *objectRequest, host hostFunc) *ObjectResult {
-	w := s.objectWorker(r.Object.Key())
+	held, _ := ctx.Value(heldWorkersKey{}).(uint64)
+	idx := s.place(r.Object.Key(), held)
+	if idx < 0 {
+		return objectFailure(OutcomeInternalError, fmt.Sprintf("a chain of Durable Object calls holds all %d object workers of this runtime", len(s.objw)))
+	}
+	ctx = context.WithValue(ctx, heldWorkersKey{}, held|1<<idx)
+	w := s.objw[idx]
 	if err := w.lock(ctx); err != nil {
 		return objectFailure(OutcomeCanceled, "the event was canceled while waiting for its object's worker")
 	}
@@ -105,7 +169,15 @@ const maxPendingEvictions = 4096
 // when its object's next event arrives (and, unused, it goes by the
 // worker's idle sweep). It never waits for a running event.
 func (s *sandboxed) evictObject(key string) {
-	w := s.objectWorker(key)
+	s.movedMu.Lock()
+	if i, ok := s.moved[key]; ok {
+		s.objw[i].evict(key)
+	}
+	s.movedMu.Unlock()
+	s.objw[s.home(key)].evict(key)
+}
+
+func (w *objectWorker) evict(key string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.evicted == nil {

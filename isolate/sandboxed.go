@@ -146,7 +146,11 @@ func workerSend(call func([]byte) ([]byte, error)) (send func(*hostCall) (*hostR
 type sandboxed struct {
 	pool *sandbox.Pool
 	log  *slog.Logger
-	objw []*objectWorker // the workers live objects are kept in
+	objw  []*objectWorker // the workers live objects are kept in
+	homes int             // objw[:homes] are the objects' homes; the rest take nested events
+
+	movedMu sync.Mutex
+	moved   map[string]int // objects whose instance is away from home, by worker index
 }
 
 func newSandboxed(opts Options) (*sandboxed, error) {
@@ -178,8 +182,8 @@ func newSandboxed(opts Options) (*sandboxed, error) {
 	if workers <= 0 {
 		workers = 2 * runtime.NumCPU()
 	}
-	s := &sandboxed{pool: p, log: opts.Logger}
-	s.objw = make([]*objectWorker, objectWorkers(workers))
+	s := &sandboxed{pool: p, log: opts.Logger, homes: objectWorkers(workers), moved: map[string]int{}}
+	s.objw = make([]*objectWorker, s.homes+extraObjectWorkers)
 	for i := range s.objw {
 		s.objw[i] = &objectWorker{sem: make(chan struct{}, 1)}
 	}
