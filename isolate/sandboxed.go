@@ -144,8 +144,8 @@ func workerSend(call func([]byte) ([]byte, error)) (send func(*hostCall) (*hostR
 
 // sandboxed runs invocations in the pool's worker processes.
 type sandboxed struct {
-	pool *sandbox.Pool
-	log  *slog.Logger
+	pool  *sandbox.Pool
+	log   *slog.Logger
 	objw  []*objectWorker // the workers live objects are kept in
 	homes int             // objw[:homes] are the objects' homes; the rest take nested events
 

@@ -302,7 +302,6 @@ func (r *Result) UnmarshalBinary(b []byte) error {
 // objectRequest); it is never a wireVersion or wirePrepare.
 const wireObject byte = 0x4f // 'O'
 
-
 // encodeObject encodes an object event for a worker.
 func encodeObject(r *objectRequest) ([]byte, error) {
 	exec, err := encodeExec(&r.execRequest)
