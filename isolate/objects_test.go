@@ -346,3 +346,96 @@ func TestObjectCPUOverrun(t *testing.T) {
 		}
 	})
 }
+
+// TestObjectMemoryBomb: in a sandbox worker, an event that grows the heap
+// past memoryMb ends exceededMemory and drops the instance; one that kills
+// the worker drops every instance in it; the runtime keeps working.
+func TestObjectMemoryBomb(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	w := newObjWorld(t, Sandboxed, `import { DurableObject } from "cloudflare:workers";
+export class Counter extends DurableObject {
+  constructor(ctx, env) { super(ctx, env); this.n = 0; }
+  inc() { return ++this.n; }
+  bomb() { const a = []; for (;;) a.push(new Uint8Array(1 << 20)); }
+  crash() { return new ArrayBuffer(2 ** 40).byteLength; }
+}`)
+	w.code.Limits = &Limits{CPUMs: 5000, MemoryMB: 64, WallMs: 10_000}
+	a, b := ref("Counter", "a"), ref("Counter", "b")
+	w.call(a, "inc")
+	w.call(b, "inc")
+	res := w.call(a, "bomb")
+	if res.Outcome != OutcomeExceededMemory || !res.Reset {
+		t.Fatalf("bomb: %s %s reset=%v", res.Outcome, res.Error, res.Reset)
+	}
+	if res := w.call(a, "inc"); res.Outcome != OutcomeOK || decodeValue(t, res.Value) != int64(1) {
+		t.Fatalf("after the bomb: %s %v", res.Outcome, decodeValue(t, res.Value))
+	}
+	if res := w.call(b, "inc"); decodeValue(t, res.Value) != int64(2) && decodeValue(t, res.Value) != int64(1) {
+		t.Fatalf("another object: %v", decodeValue(t, res.Value))
+	}
+	res = w.call(a, "crash")
+	if res.Outcome == OutcomeOK || (res.Outcome != OutcomeException && !res.Reset) {
+		t.Fatalf("crash: %s %s reset=%v", res.Outcome, res.Error, res.Reset)
+	}
+	for _, r := range []ObjectRef{a, b} {
+		if res := w.call(r, "inc"); res.Outcome != OutcomeOK {
+			t.Fatalf("after the crash: %s %s", res.Outcome, res.Error)
+		}
+	}
+	if r := run(t, w.rt, js("m.js", `export default { fetch() { return new Response("one-shot") } }`), nil); r.Outcome != OutcomeOK {
+		t.Fatalf("a one-shot call after: %s %s", r.Outcome, r.Error)
+	}
+}
+
+// TestObjectBlockConcurrencyWhileFails: a constructor whose
+// blockConcurrencyWhile callback rejects fails the event and leaves no
+// instance.
+func TestObjectBlockConcurrencyWhileFails(t *testing.T) {
+	bothExecutors(t, func(t *testing.T, kind ExecutorKind) {
+		w := newObjWorld(t, kind, `import { DurableObject } from "cloudflare:workers";
+let made = 0;
+export class Counter extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    made++;
+    ctx.blockConcurrencyWhile(async () => { await null; if (made === 1) throw new Error("not ready"); });
+  }
+  made() { return made; }
+}`)
+		a := ref("Counter", "a")
+		res := w.call(a, "made")
+		if res.Outcome != OutcomeException || !res.Reset || res.Thrown == nil || res.Thrown.Message != "not ready" {
+			t.Fatalf("first: %s reset=%v %+v", res.Outcome, res.Reset, res.Thrown)
+		}
+		// A new runtime (module state is per instance): made is 1 again.
+		res = w.call(a, "made")
+		if res.Outcome != OutcomeException || !res.Reset {
+			t.Fatalf("second: %s reset=%v %+v", res.Outcome, res.Reset, res.Thrown)
+		}
+	})
+}
+
+// BenchmarkObjectCall is one "call" event to a live instance.
+func BenchmarkObjectCall(b *testing.B) {
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		b.Run(string(kind), func(b *testing.B) {
+			w := newObjWorld(b, kind, counterSrc)
+			a := ref("Counter", "a")
+			args := encodeArgs(b, 1)
+			ctx := context.Background()
+			host := &objHost{w: w, ref: a}
+			ev := &ObjectEvent{Object: a, Kind: ObjectCall, Method: "inc", Args: args, Code: w.code, Bindings: testBindings, Epoch: 1}
+			if res := w.rt.RunObject(ctx, ev, host); res.Outcome != OutcomeOK {
+				b.Fatalf("%s %s", res.Outcome, res.Error)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if res := w.rt.RunObject(ctx, ev, host); res.Outcome != OutcomeOK {
+					b.Fatalf("%s %s", res.Outcome, res.Error)
+				}
+			}
+		})
+	}
+}
