@@ -3,7 +3,6 @@ package isolate
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -325,6 +324,3 @@ func (rt *Runtime) runObject(ctx context.Context, ev *ObjectEvent, host ObjectHo
 // EvictObject drops the live instance of ref, if any (idempotent): its
 // next event re-creates it.
 func (rt *Runtime) EvictObject(ref ObjectRef) { rt.exec.evictObject(ref.Key()) }
-
-// errObjectsClosed is the failure of an event on a closed runtime.
-var errObjectsClosed = errors.New("isolate: the runtime is closed")

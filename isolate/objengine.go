@@ -95,13 +95,6 @@ func (t *objectTable) evict(key string) {
 	delete(t.m, key)
 }
 
-// len is the number of live instances.
-func (t *objectTable) len() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.m)
-}
-
 // runObject runs one object event. It never panics on guest behaviour.
 func (e *engine) runObject(ctx context.Context, r *objectRequest, host hostConn) (res *ObjectResult) {
 	start := time.Now()
