@@ -170,7 +170,7 @@ func (e *ObjectError) Error() string { return e.Name + ": " + e.Message }
 
 // ObjectIdleTimeout is how long a live instance may go without an event
 // before it is evicted (lazily, when the engine holding it runs its next
-// event).
+// event). It is read at each event.
 var ObjectIdleTimeout = 30 * time.Second
 
 // Bounds of Durable Object storage (Cloudflare's).
@@ -202,6 +202,9 @@ type objectRequest struct {
 	// Fresh drops the object's live instance, if any, first (it was
 	// evicted since its last event).
 	Fresh bool
+	// Idle is ObjectIdleTimeout as the node has it (a worker's own copy
+	// of the variable is not the node's).
+	Idle time.Duration
 }
 
 // RunObject runs one event of a Durable Object in its live instance,
@@ -317,6 +320,7 @@ func (rt *Runtime) runObject(ctx context.Context, ev *ObjectEvent, host ObjectHo
 	r := &objectRequest{
 		execRequest: execRequest{Hash: p.Hash, Request: req, Env: env, Bindings: ev.Bindings, Limits: limits},
 		Object:      ev.Object, Epoch: ev.Epoch, Kind: ev.Kind, Method: ev.Method, Args: ev.Args,
+		Idle: ObjectIdleTimeout,
 	}
 	return rt.exec.runObject(ctx, r, hf)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -437,5 +438,67 @@ func BenchmarkObjectCall(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestObjectEvictionBounds: idle instances go after ObjectIdleTimeout, and
+// at most maxLiveObjects stay live (the least recently used goes).
+func TestObjectEvictionBounds(t *testing.T) {
+	w := newObjWorld(t, InProcess, counterSrc)
+	a, b := ref("Counter", "a"), ref("Counter", "b")
+	inc := func(r ObjectRef) any { return decodeValue(t, w.call(r, "inc").Value) }
+	inc(a)
+	inc(a)
+	old := ObjectIdleTimeout
+	ObjectIdleTimeout = 0
+	inc(b) // sweeps a, idle for more than 0
+	ObjectIdleTimeout = old
+	if got := inc(a); got != int64(1) {
+		t.Fatalf("after the idle timeout: %v, want a new instance", got)
+	}
+	for i := range maxLiveObjects {
+		inc(ref("Counter", fmt.Sprint(i)))
+	}
+	if got := inc(a); got != int64(1) {
+		t.Fatalf("after %d other objects: %v, want a new instance", maxLiveObjects, got)
+	}
+	if got := inc(ref("Counter", fmt.Sprint(maxLiveObjects-1))); got != int64(2) {
+		t.Fatalf("a recent object: %v, want its instance kept", got)
+	}
+}
+
+// TestObjectWorkerLost: a leased worker that dies between events takes
+// its instances with it; the next event runs on a new worker, unharmed.
+func TestObjectWorkerLost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	w := newObjWorld(t, Sandboxed, counterSrc)
+	a := ref("Counter", "a")
+	w.call(a, "inc")
+	w.call(a, "inc")
+	s := w.rt.sandbox
+	lease := s.objw[s.home(a.Key())].lease
+	pid := lease.PID()
+	if pid == 0 {
+		t.Fatal("no leased worker")
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.pool.Stats().Leased != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the killed worker was not reaped")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	res := w.call(a, "inc")
+	if res.Outcome != OutcomeOK || decodeValue(t, res.Value) != int64(1) {
+		t.Fatalf("after the worker died: %s %s %v", res.Outcome, res.Error, decodeValue(t, res.Value))
 	}
 }

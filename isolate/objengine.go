@@ -40,11 +40,11 @@ type objectTable struct {
 
 // take returns the live instance for key made from hash under epoch, if
 // any, after evicting idle instances (and key's, if stale).
-func (t *objectTable) take(key, hash string, epoch uint64, now time.Time) *liveObject {
+func (t *objectTable) take(key, hash string, epoch uint64, now time.Time, idle time.Duration) *liveObject {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for k, o := range t.m {
-		if k != key && now.Sub(o.lastUsed) > ObjectIdleTimeout && o.mu.TryLock() {
+		if k != key && now.Sub(o.lastUsed) > idle && o.mu.TryLock() {
 			delete(t.m, k)
 			o.mu.Unlock()
 		}
@@ -112,7 +112,7 @@ func (e *engine) runObject(ctx context.Context, r *objectRequest, host hostConn)
 	if r.Fresh {
 		e.objects.evict(r.Object.Key())
 	}
-	o = e.objects.take(r.Object.Key(), r.Hash, r.Epoch, start)
+	o = e.objects.take(r.Object.Key(), r.Hash, r.Epoch, start, r.Idle)
 	var prog *goja.Program
 	cold := false
 	if o == nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 )
 
 // The binary encoding of the two hot frames between the node and a sandbox
@@ -320,6 +321,7 @@ func encodeObject(r *objectRequest) ([]byte, error) {
 	w.str(r.Method)
 	w.bytes(r.Args)
 	w.bool(r.Fresh)
+	w.int(int64(r.Idle))
 	return w.b, nil
 }
 
@@ -346,6 +348,7 @@ func decodeObject(b []byte) (*objectRequest, error) {
 		o.Args = args
 	}
 	o.Fresh = r.bool()
+	o.Idle = time.Duration(r.int())
 	if r.err != nil {
 		return nil, r.err
 	}
