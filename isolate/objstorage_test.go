@@ -113,6 +113,7 @@ export class Store extends DurableObject {
     await s.put("after", 2);
     return await r.text();
   }
+  async putThenThrow(s) { s.put("kept", 1); await null; throw new Error("after the write"); }
   async cached(s) { return show(await s.get(["a", "b", "nope"])); }
 }
 export default { fetch() { return new Response("main") } };
@@ -201,6 +202,10 @@ func TestObjectWriteBatch(t *testing.T) {
 		b := res.Writes
 		if res.Outcome != OutcomeOK || b == nil || len(b.Puts) != 2 || b.Puts[0].Key != "p" || b.Puts[1].Key != "q" || len(b.Deletes) != 1 || b.Deletes[0] != "r" {
 			t.Fatalf("batch: %s %+v", res.Outcome, b)
+		}
+		res = w.call(s, "run", "putThenThrow")
+		if res.Outcome != OutcomeException || res.Reset || res.Writes == nil || len(res.Writes.Puts) != 1 || res.Thrown.Message != "after the write" {
+			t.Fatalf("putThenThrow: %s reset=%v %+v %+v", res.Outcome, res.Reset, res.Writes, res.Thrown)
 		}
 		w.takeLog()
 		w.call(s, "run", "seed")
