@@ -181,6 +181,11 @@ const (
 	MaxStorageValueBytes = 128 << 10
 	// MaxStorageKeysPerCall bounds the keys of one get, put or delete.
 	MaxStorageKeysPerCall = 128
+	// MaxStorageBatchBytes bounds the keys and values of the writes one
+	// StorageBatch carries: an event's writes past it are committed in
+	// more than one batch (each put, delete or transaction stays whole),
+	// and one put, delete or transaction over it is a RangeError.
+	MaxStorageBatchBytes = 4 << 20
 	// MaxObjectRPCBytes bounds the encoded arguments and return value of a
 	// Durable Object RPC call.
 	MaxObjectRPCBytes = 32 << 20

@@ -23,7 +23,8 @@ type objStorage struct {
 	cacheBytes int
 	allKnown   bool // cache holds every key (after deleteAll)
 
-	dirty     map[string][]byte // this event's writes not committed (nil: delete)
+	dirty      map[string][]byte // this event's writes not committed (nil: delete)
+	dirtyBytes int               // their keys and values
 	deleteAll bool              // this event deleted everything first
 	alarm     *int64            // this event's alarm change (0: delete)
 
@@ -35,6 +36,7 @@ type objStorage struct {
 // callback succeeds.
 type txnLayer struct {
 	writes     map[string][]byte
+	bytes      int // of writes' keys and values
 	rolledBack bool
 	done       bool
 }
@@ -56,12 +58,16 @@ func (s *objStorage) write(k string, v []byte) {
 	if s.dirty == nil {
 		s.dirty = map[string][]byte{}
 	}
+	if old, ok := s.dirty[k]; ok {
+		s.dirtyBytes -= len(k) + len(old)
+	}
 	s.dirty[k] = v
+	s.dirtyBytes += len(k) + len(v)
 }
 
 func (s *objStorage) clearAll() {
 	s.cache, s.cacheBytes, s.allKnown = map[string][]byte{}, 0, true
-	s.dirty, s.deleteAll = map[string][]byte{}, true
+	s.dirty, s.dirtyBytes, s.deleteAll = map[string][]byte{}, 0, true
 }
 
 // takeBatch returns the event's writes so far, nil if none, and forgets
@@ -78,7 +84,7 @@ func (s *objStorage) takeBatch() *StorageBatch {
 			b.Deletes = append(b.Deletes, k)
 		}
 	}
-	s.dirty, s.deleteAll, s.alarm = nil, false, nil
+	s.dirty, s.dirtyBytes, s.deleteAll, s.alarm = nil, 0, false, nil
 	return b
 }
 
@@ -149,6 +155,32 @@ func (l *loop) flushWrites() error {
 		return errors.New(h.msg)
 	}
 	return nil
+}
+
+// writeSize is what writing keys with values adds to a batch.
+func writeSize(keys []string, values [][]byte) int {
+	n := 0
+	for i, k := range keys {
+		n += len(k)
+		if values != nil {
+			n += len(values[i])
+		}
+	}
+	return n
+}
+
+// makeRoom keeps the event's buffered writes within MaxStorageBatchBytes:
+// a write of n bytes that would take them over commits them first
+// ("scommit"); one over the bound alone is a RangeError.
+func (l *loop) makeRoom(n int) {
+	if n > MaxStorageBatchBytes {
+		l.throwError("RangeError", fmt.Sprintf("one put, delete or transaction may write at most %d bytes of keys and values; this one writes %d", MaxStorageBatchBytes, n))
+	}
+	if l.obj.store.dirtyBytes+n > MaxStorageBatchBytes {
+		if err := l.flushWrites(); err != nil {
+			l.throwError("Error", err.Error())
+		}
+	}
 }
 
 // readKeys returns the present values of keys (through t, if set).
@@ -342,14 +374,25 @@ func (l *loop) storagePrimitives(p *goja.Object) {
 			}
 			enc[i] = b
 		}
-		for i, k := range keys {
-			if t != nil {
-				if !t.rolledBack {
-					t.writes[k] = enc[i]
-				}
-			} else {
-				o.store.write(k, enc[i])
+		if t != nil {
+			if t.rolledBack {
+				return
 			}
+			for i, k := range keys {
+				if old, ok := t.writes[k]; ok {
+					t.bytes -= len(k) + len(old)
+				}
+				t.writes[k] = enc[i]
+			}
+			t.bytes += writeSize(keys, enc)
+			if t.bytes > MaxStorageBatchBytes {
+				l.throwError("RangeError", fmt.Sprintf("a transaction may write at most %d bytes of keys and values", MaxStorageBatchBytes))
+			}
+			return
+		}
+		l.makeRoom(writeSize(keys, enc))
+		for i, k := range keys {
+			o.store.write(k, enc[i])
 		}
 	})
 	_ = p.Set("del", func(keysV, txnV goja.Value) int {
@@ -357,6 +400,9 @@ func (l *loop) storagePrimitives(p *goja.Object) {
 		keys := keysOf(keysV)
 		t := txnOf(txnV)
 		got := l.readKeys(keys, t)
+		if t == nil {
+			l.makeRoom(writeSize(keys, nil))
+		}
 		for _, k := range keys {
 			if t != nil {
 				if !t.rolledBack {
@@ -398,6 +444,7 @@ func (l *loop) storagePrimitives(p *goja.Object) {
 		t := txnOf(txnV)
 		t.done = true
 		if commit && !t.rolledBack {
+			l.makeRoom(t.bytes)
 			for _, k := range sortedKeys(t.writes) {
 				o.store.write(k, t.writes[k])
 			}

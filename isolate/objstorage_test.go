@@ -114,6 +114,13 @@ export class Store extends DurableObject {
     return await r.text();
   }
   async putThenThrow(s) { s.put("kept", 1); await null; throw new Error("after the write"); }
+  async bigBatch(s) {
+    const v = "x".repeat(100000);
+    for (let i = 0; i < 60; i++) s.put("big" + i, v);
+    const one = {};
+    for (let i = 0; i < 50; i++) one["one" + i] = v;
+    return [await s.get("big0") === v, await (async () => { try { await s.put(one); return "no error"; } catch (e) { return e.name; } })()].join(" ");
+  }
   async cached(s) { return show(await s.get(["a", "b", "nope"])); }
 }
 export default { fetch() { return new Response("main") } };
@@ -208,6 +215,13 @@ func TestObjectWriteBatch(t *testing.T) {
 			t.Fatalf("putThenThrow: %s reset=%v %+v %+v", res.Outcome, res.Reset, res.Writes, res.Thrown)
 		}
 		w.takeLog()
+		res = w.call(s, "run", "bigBatch")
+		if decodeValue(t, res.Value) != "true RangeError" || res.Writes == nil || len(res.Writes.Puts) >= 60 {
+			t.Fatalf("bigBatch: %v %+v", decodeValue(t, res.Value), res.Exceptions)
+		}
+		if log := w.takeLog(); len(log) != 1 || !strings.HasPrefix(log[0], "commit ") {
+			t.Errorf("bigBatch host calls %q, want one commit", log)
+		}
 		w.call(s, "run", "seed")
 		w.call(s, "run", "cached")
 		if log := w.takeLog(); len(log) != 1 || log[0] != "get nope" {
