@@ -25,8 +25,8 @@ type objStorage struct {
 
 	dirty      map[string][]byte // this event's writes not committed (nil: delete)
 	dirtyBytes int               // their keys and values
-	deleteAll bool              // this event deleted everything first
-	alarm     *int64            // this event's alarm change (0: delete)
+	deleteAll  bool              // this event deleted everything first
+	alarm      *int64            // this event's alarm change (0: delete)
 
 	alarmKnown bool // alarmVal is the alarm as this event sees it
 	alarmVal   int64
