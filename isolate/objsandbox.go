@@ -129,6 +129,9 @@ func (s *sandboxed) runObject(ctx context.Context, r *objectRequest, host hostFu
 	for attempt := 0; ; attempt++ {
 		if w.lease == nil {
 			l, err := s.pool.Lease(ctx)
+			for try := 0; errors.Is(err, sandbox.ErrLeaseLost) && try < 3; try++ {
+				l, err = s.pool.Lease(ctx) // the worker died as it was handed over
+			}
 			if err != nil {
 				if ctx.Err() != nil {
 					return objectFailure(OutcomeCanceled, "the event was canceled while waiting for a worker")
