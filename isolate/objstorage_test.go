@@ -215,9 +215,10 @@ func TestObjectWriteBatch(t *testing.T) {
 			t.Fatalf("putThenThrow: %s reset=%v %+v %+v", res.Outcome, res.Reset, res.Writes, res.Thrown)
 		}
 		w.takeLog()
+		w.code.Limits = &Limits{CPUMs: 20_000} // 10 MB of JSON, under -race too
 		res = w.call(s, "run", "bigBatch")
 		if decodeValue(t, res.Value) != "true RangeError" || res.Writes == nil || len(res.Writes.Puts) >= 60 {
-			t.Fatalf("bigBatch: %v %+v", decodeValue(t, res.Value), res.Exceptions)
+			t.Fatalf("bigBatch: %s %s %v %+v", res.Outcome, res.Error, decodeValue(t, res.Value), res.Exceptions)
 		}
 		if log := w.takeLog(); len(log) != 1 || !strings.HasPrefix(log[0], "commit ") {
 			t.Errorf("bigBatch host calls %q, want one commit", log)
