@@ -29,19 +29,13 @@ func (b Binding) validate() error {
 	case b.KV != "":
 		return nil
 	case b.DurableObject != nil:
-		if b.DurableObject.Worker == "" || b.DurableObject.Class == "" {
-			return errors.New("durableObject needs worker and class")
+		if err := validObjectName("worker", b.DurableObject.Worker); err != nil {
+			return err
 		}
-		return ErrNoDurableObjects
+		return validObjectName("class", b.DurableObject.Class)
 	}
 	return errors.New("empty binding: want {\"kv\": namespace} or {\"durableObject\": {...}}")
 }
-
-// ErrNoDurableObjects refuses a well-formed Durable Object binding: there
-// is nothing behind one yet.
-//
-//lint:ignore ST1005 "Durable Object" is a proper noun
-var ErrNoDurableObjects = errors.New("Durable Object namespaces are not available yet")
 
 // BindingError is an invalid binding, named as the bindings map beside
 // the code object holds it: bindings["NAME"].
@@ -201,11 +195,18 @@ func KVErrorCode(err error) string {
 
 // DurableObjectNamespace reaches the Durable Objects of one class. The node
 // routes each call to the object's owner.
+//
+// An error from Fetch or Call that the object threw is an *ObjectError
+// {Name, Message}: the stub rethrows it with that name and message. Any
+// other error rejects the stub's promise with an Error whose message is the
+// error's text.
 type DurableObjectNamespace interface {
-	// Fetch sends an HTTP request to the object named by id.
-	Fetch(ctx context.Context, id string, req *Request) (*Response, error)
-	// Call invokes an RPC method with JSON-encoded arguments.
-	Call(ctx context.Context, id, method string, args json.RawMessage) (json.RawMessage, error)
+	// Fetch sends an HTTP request to the object's fetch handler.
+	Fetch(ctx context.Context, obj ObjectRef, req *Request) (*Response, error)
+	// Call invokes an RPC method; args is the arguments array and the
+	// result the return value, both structured-clone encoded (the result
+	// is nil for undefined).
+	Call(ctx context.Context, obj ObjectRef, method string, args []byte) ([]byte, error)
 }
 
 // ErrNoEgress is what a nil Host answers to fetch.

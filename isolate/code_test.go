@@ -124,8 +124,8 @@ func TestSealedCode(t *testing.T) {
 }
 
 // TestValidateBindings: each error names the binding as it sits beside the
-// code object, bindings["NAME"], and a Durable Object binding, well formed
-// but not available yet, is refused up front.
+// code object, bindings["NAME"]; a Durable Object binding needs sound
+// worker and class names.
 func TestValidateBindings(t *testing.T) {
 	do := &DurableObjectBinding{Worker: "w", Class: "C"}
 	env := map[string]json.RawMessage{"E": json.RawMessage(`"v"`)}
@@ -138,9 +138,12 @@ func TestValidateBindings(t *testing.T) {
 		{"none", nil, ""},
 		{"empty", map[string]Binding{"B": {}}, `bindings["B"]: empty binding`},
 		{"both", map[string]Binding{"B": {KV: "ns", DurableObject: do}}, `bindings["B"]: a binding has exactly one`},
-		{"no class", map[string]Binding{"B": {DurableObject: &DurableObjectBinding{Worker: "w"}}}, `bindings["B"]: durableObject needs worker and class`},
+		{"no class", map[string]Binding{"B": {DurableObject: &DurableObjectBinding{Worker: "w"}}}, `bindings["B"]: durableObject needs class`},
+		{"no worker", map[string]Binding{"B": {DurableObject: &DurableObjectBinding{Class: "C"}}}, `bindings["B"]: durableObject needs worker`},
+		{"bad class", map[string]Binding{"B": {DurableObject: &DurableObjectBinding{Worker: "w", Class: "a b"}}}, `bindings["B"]: durableObject class "a b": only printable ASCII`},
+		{"long worker", map[string]Binding{"B": {DurableObject: &DurableObjectBinding{Worker: strings.Repeat("w", 300), Class: "C"}}}, `bindings["B"]: durableObject worker is 300 bytes`},
 		{"env name", map[string]Binding{"E": {KV: "ns"}}, `bindings["E"]: name is also a plain env value`},
-		{"durable object", map[string]Binding{"A": {KV: "ns"}, "OBJ": {DurableObject: do}}, `bindings["OBJ"]: Durable Object namespaces are not available yet`},
+		{"durable object", map[string]Binding{"A": {KV: "ns"}, "OBJ": {DurableObject: do}}, ""},
 	} {
 		err := ValidateBindings(tc.bindings, env)
 		var be *BindingError
@@ -151,18 +154,21 @@ func TestValidateBindings(t *testing.T) {
 			t.Errorf("%s: %v, want a *BindingError starting %q", tc.name, err, tc.want)
 		}
 	}
-	if err := ValidateBindings(map[string]Binding{"OBJ": {DurableObject: do}}, nil); !errors.Is(err, ErrNoDurableObjects) {
-		t.Errorf("a Durable Object binding: %v, want ErrNoDurableObjects", err)
-	}
 }
 
-// TestDurableObjectBindingRefused: an embedder that calls Run with a
-// Durable Object binding gets an exception naming it.
-func TestDurableObjectBindingRefused(t *testing.T) {
+// TestDurableObjectBindingWithoutObjects: a Worker with a Durable Object
+// binding runs on a host that has none; a stub call rejects with the
+// host's error.
+func TestDurableObjectBindingWithoutObjects(t *testing.T) {
 	rt := testRuntime(t, InProcess)
-	res := rt.Run(context.Background(), &Invocation{Code: js("main.js", `export default { fetch() { return new Response("x") } }`),
+	res := rt.Run(context.Background(), &Invocation{Code: js("main.js", `export default { async fetch(req, env) {
+		const id = env.OBJ.idFromName("a");
+		try { await env.OBJ.get(id).hello(); } catch (e) { return new Response(e.name + ": " + e.message + " " + id); }
+		return new Response("no error");
+	} }`),
 		Bindings: map[string]Binding{"OBJ": {DurableObject: &DurableObjectBinding{Worker: "w", Class: "C"}}}})
-	if res.Outcome != OutcomeException || len(res.Exceptions) == 0 || res.Exceptions[0].Message != `bindings["OBJ"]: Durable Object namespaces are not available yet` {
-		t.Errorf("outcome %s %+v, want a clear exception", res.Outcome, res.Exceptions)
+	want := "Error: no Durable Objects here " + objectID("w", "C", "a")
+	if res.Outcome != OutcomeOK || string(res.Response.Body) != want {
+		t.Errorf("outcome %s %+v %+v, want %q", res.Outcome, res.Exceptions, res.Response, want)
 	}
 }

@@ -14,6 +14,21 @@
 // KV, Durable Objects) that the node implements; in a sandbox worker those
 // calls cross the process boundary as callback frames to the node.
 //
+// Durable Objects: RunObject runs one event (fetch, RPC call, alarm) of an
+// object in its live instance — a goja runtime holding the exported class's
+// instance across events, one event at a time, made again after EvictObject,
+// a new epoch or code, an idle period (ObjectIdleTimeout) or a failure. The
+// InProcess executor keeps instances in the engine of the calling process;
+// Sandboxed keeps them in a few sandbox workers leased from the pool
+// (sandbox.Lease, beyond Options.Workers), the object's key choosing the
+// worker. The instance's ctx.storage caches and buffers writes; the event's
+// writes come back in ObjectResult.Writes, or go through
+// ObjectHost.StorageCommit before an outbound call. An event that calls
+// another object synchronously (a stub) holds its worker meanwhile: the
+// node must pass that call's context on to RunObject, which then runs the
+// callee in another worker; an object calling itself (or a cycle) waits for
+// itself until its wall-time limit.
+//
 // The limits, in the order they act:
 //   - CPU: the time the call's event loop is busy (running JS, and its own
 //     work between slices; not waiting for timers or host calls) is

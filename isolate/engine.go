@@ -47,6 +47,7 @@ type engine struct {
 	wasm     *wasmrun.Engine
 	heap     func() int64
 	stuck    func(Outcome)
+	objects  objectTable // live Durable Object instances
 }
 
 // compiledCacheBytes bounds the compiled programs an engine keeps (per

@@ -82,7 +82,7 @@ func (h *memHost) KV(name string) (KVNamespace, error) {
 }
 
 func (h *memHost) DurableObjects(DurableObjectBinding) (DurableObjectNamespace, error) {
-	return nil, ErrNoEgress
+	return nil, errors.New("no Durable Objects here")
 }
 
 type memKV struct {

@@ -12,7 +12,10 @@ import (
 // callback frames between a sandbox worker and the node, and the argument of
 // the in-process dispatcher, so that both executors take one path.
 type hostCall struct {
-	Op      string         `json:"op"` // "code", "fetch", "kv", "respond"; from a sandbox worker also "wait"
+	// Op is "code", "fetch", "kv", "respond"; from a sandbox worker also
+	// "wait"; Durable Object stubs: "do.fetch", "do.call"; a live
+	// object's storage: "sget", "slist", "scommit", "salarm".
+	Op      string         `json:"op"`
 	Hash    string         `json:"hash,omitempty"`
 	Binding string         `json:"binding,omitempty"` // the name in env
 	Method  string         `json:"method,omitempty"`  // kv: get, put, delete, list
@@ -22,6 +25,15 @@ type hostCall struct {
 	Put     *KVPutOptions  `json:"put,omitempty"`
 	List    *KVListOptions `json:"list,omitempty"`
 	Request *Request       `json:"request,omitempty"`
+	// Object is the object a stub call ("do.fetch", "do.call") reaches;
+	// Args the encoded arguments of "do.call" (Method names the method).
+	Object *ObjectRef `json:"object,omitempty"`
+	Args   []byte     `json:"args,omitempty"`
+	// Keys are the keys of "sget"; StorageList the options of "slist";
+	// Batch the writes of "scommit".
+	Keys        []string            `json:"keys,omitempty"`
+	StorageList *StorageListOptions `json:"storageList,omitempty"`
+	Batch       *StorageBatch       `json:"batch,omitempty"`
 	// ID, from a sandbox worker, starts the call instead of making it: the
 	// node answers at once, and a later "wait" call collects the answer.
 	ID int64 `json:"id,omitempty"`
@@ -69,6 +81,13 @@ type hostReply struct {
 	Program  *program  `json:"program,omitempty"`
 	Entry    *KVEntry  `json:"entry,omitempty"`
 	Keys     *KVList   `json:"keys,omitempty"`
+	// Entries answer "sget" and "slist"; Alarm answers "salarm".
+	Entries []StorageEntry `json:"entries,omitempty"`
+	Alarm   int64          `json:"alarm,omitempty"`
+	// Value is the encoded return value of "do.call" (nil: undefined);
+	// Thrown the error the object threw.
+	Value  []byte       `json:"value,omitempty"`
+	Thrown *ObjectError `json:"thrown,omitempty"`
 }
 
 // hostFunc carries host calls out of the isolate.
@@ -219,9 +238,61 @@ func (d *dispatcher) call(ctx context.Context, c *hostCall) (*hostReply, error) 
 		return &hostReply{Response: resp}, nil
 	case "kv":
 		return d.kv(ctx, c), nil
+	case "do.fetch", "do.call":
+		return d.object(ctx, c), nil
 	}
 	return nil, fmt.Errorf("host: unknown call %q", c.Op)
 }
+
+// object makes a Durable Object stub's call.
+func (d *dispatcher) object(ctx context.Context, c *hostCall) *hostReply {
+	b, ok := d.bindings[c.Binding]
+	if !ok || b.DurableObject == nil {
+		return &hostReply{Error: fmt.Sprintf("%q is not a Durable Object binding", c.Binding)}
+	}
+	if c.Object == nil {
+		return &hostReply{Error: "no object named"}
+	}
+	ref := ObjectRef{Worker: b.DurableObject.Worker, Class: b.DurableObject.Class, ID: c.Object.ID, Name: c.Object.Name}
+	if err := ref.validate(); err != nil {
+		return &hostReply{Error: err.Error()}
+	}
+	if d.host == nil {
+		return &hostReply{Error: errNoObjects.Error()}
+	}
+	ns, err := d.host.DurableObjects(*b.DurableObject)
+	if err != nil {
+		return &hostReply{Error: err.Error()}
+	}
+	fail := func(err error) *hostReply {
+		var oe *ObjectError
+		if errors.As(err, &oe) {
+			return &hostReply{Thrown: &ObjectError{Name: oe.Name, Message: oe.Message}}
+		}
+		return &hostReply{Error: err.Error()}
+	}
+	if c.Op == "do.fetch" {
+		if c.Request == nil {
+			return &hostReply{Error: "no request"}
+		}
+		resp, err := ns.Fetch(ctx, ref, c.Request)
+		if err != nil {
+			return fail(err)
+		}
+		if resp == nil {
+			return &hostReply{Error: "the object returned no response"}
+		}
+		return &hostReply{Response: resp}
+	}
+	v, err := ns.Call(ctx, ref, c.Method, c.Args)
+	if err != nil {
+		return fail(err)
+	}
+	return &hostReply{Value: v}
+}
+
+//lint:ignore ST1005 "Durable Objects" is a proper noun
+var errNoObjects = errors.New("Durable Objects are not available on this runtime")
 
 func (d *dispatcher) kv(ctx context.Context, c *hostCall) *hostReply {
 	fail := func(err error) *hostReply { return &hostReply{Error: err.Error(), Code: KVErrorCode(err)} }

@@ -68,21 +68,34 @@ var errDeadline = errors.New("isolate: deadline")
 // runJS runs one invocation in a fresh goja runtime and returns its result
 // (telemetry other than CPU, wall, startup and memory is the caller's).
 func runJS(ctx context.Context, c *jsCall) *Result {
-	start := time.Now()
+	l := newLoop()
 	res := &Result{Logs: []Log{}, Exceptions: []Exception{}}
-	// The deadline moves when the response goes out before ctx.waitUntil
-	// work is done, so it is a timer rather than the context's own.
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	end := l.begin(ctx, c)
+	defer end()
+
+	l.busy()
+	err := l.run(func() error {
+		_, err := l.vm.RunProgram(c.prog)
+		return err
+	})
+	res.Telemetry.StartupMs = ms(time.Since(l.start))
+	var handlerErr error
+	if err == nil {
+		handlerErr = l.invoke(res)
+	} else {
+		handlerErr = err
+	}
+	l.conclude(res, handlerErr)
+	return res
+}
+
+// newLoop makes a goja runtime with the Web API and the loop's globals. The
+// runtime may outlive one call (a live Durable Object): each call (event)
+// runs between begin and its end function.
+func newLoop() *loop {
 	vm := goja.New()
 	vm.SetMaxCallStackSize(maxCallStackSize)
-	l := &loop{vm: vm, ctx: ctx, call: c, start: start}
-	l.deadline = start.Add(c.limits.wall())
-	l.deadlineTimer = time.AfterFunc(c.limits.wall(), func() { cancel(errDeadline) })
-	defer l.deadlineTimer.Stop()
-	if c.heap != nil {
-		l.heapBase = c.heap()
-	}
+	l := &loop{vm: vm}
 	l.api = webapi.Install(vm, webapi.Options{
 		Log: func(level, msg string) {
 			l.logs.add(time.Now().UnixMilli(), level, msg)
@@ -90,31 +103,56 @@ func runJS(ctx context.Context, c *jsCall) *Result {
 		MaxMessage: MaxLogMessageBytes,
 		Extra:      &webapi.ExtraGlobals{Names: loopGlobals, Build: l.buildGlobal},
 	})
-	l.startWatchdog()
-	defer l.stopWatchdog()
+	return l
+}
 
-	l.busy()
-	err := l.run(func() error {
-		_, err := vm.RunProgram(c.prog)
-		return err
-	})
-	res.Telemetry.StartupMs = ms(time.Since(start))
-	var handlerErr error
-	if err == nil {
-		handlerErr = l.invoke(res)
-	} else {
-		handlerErr = err
+// begin starts one call (event) on the loop: fresh limits, clocks, logs
+// and exceptions, no timers or host calls pending. The function it returns
+// ends the call: it stops the watchdog and the deadline, and cancels what
+// the call started.
+func (l *loop) begin(ctx context.Context, c *jsCall) (end func()) {
+	start := time.Now()
+	// The deadline moves when the response goes out before ctx.waitUntil
+	// work is done, so it is a timer rather than the context's own.
+	ctx, cancel := context.WithCancelCause(ctx)
+	l.ctx, l.call, l.start = ctx, c, start
+	l.timers, l.timerByID = nil, nil
+	l.pending, l.waiting = 0, nil
+	l.background, l.waitUntil, l.subreqs = false, 0, 0
+	l.logs, l.excs = logBook{}, exceptionBook{}
+	l.cpu.Store(0)
+	l.busySince.Store(0)
+	l.heapPeak.Store(0)
+	l.hit.Store(nil)
+	l.hitAt.Store(0)
+	l.vm.ClearInterrupt()
+	l.deadline = start.Add(c.limits.wall())
+	l.deadlineTimer = time.AfterFunc(c.limits.wall(), func() { cancel(errDeadline) })
+	l.heapBase = 0
+	if c.heap != nil {
+		l.heapBase = c.heap()
 	}
-	// The exception that ended the call is read with the watchdog still
-	// on: its fields may be guest getters.
-	last := l.finish(res, handlerErr)
+	l.startWatchdog()
+	return func() {
+		l.stopWatchdog()
+		l.deadlineTimer.Stop()
+		cancel(nil)
+	}
+}
+
+// conclude turns the error that ended the call into res's outcome, logs,
+// exceptions and telemetry, and stops the watchdog (the exception that
+// ended the call is read with the watchdog still on: its fields may be
+// guest getters). It returns the exception that ended the call, if any.
+func (l *loop) conclude(res *Result, err error) *Exception {
+	last := l.finish(res, err)
 	l.idle()
 	l.stopWatchdog()
 	now := time.Now().UnixMilli()
 	res.Logs = l.logs.list(now)
 	res.Exceptions = l.excs.result(last, now)
 	l.telemetry(res)
-	return res
+	return last
 }
 
 // telemetry fills in the CPU, wall time and memory used so far.
@@ -171,6 +209,12 @@ type loop struct {
 	wd        *time.Timer
 	wdMu      sync.Mutex
 	wdStopped bool
+	wdGen     uint64 // the call the watchdog watches (begin starts a new one)
+
+	// obj is the live Durable Object the loop runs, nil for a one-shot call.
+	obj *liveObject
+	// sup is the Durable Object prelude, run on first use.
+	sup *objSupport
 }
 
 // mono reads the monotonic clock as nanoseconds since the call began,
@@ -237,7 +281,10 @@ func (l *loop) startWatchdog() {
 	// The timer may fire before AfterFunc returns: watch takes wdMu before
 	// it touches l.wd.
 	l.wdMu.Lock()
-	l.wd = time.AfterFunc(first, l.watch)
+	l.wdGen++
+	l.wdStopped = false
+	gen := l.wdGen
+	l.wd = time.AfterFunc(first, func() { l.watch(gen) })
 	l.wdMu.Unlock()
 }
 
@@ -251,8 +298,14 @@ func (l *loop) stopWatchdog() {
 }
 
 // watch runs on the timer's goroutine: it checks CPU and memory and
-// re-arms itself.
-func (l *loop) watch() {
+// re-arms itself. It holds wdMu throughout, so that a call that ended (or
+// a later call on the same loop) is never watched by a stale timer.
+func (l *loop) watch(gen uint64) {
+	l.wdMu.Lock()
+	defer l.wdMu.Unlock()
+	if l.wdStopped || gen != l.wdGen {
+		return
+	}
 	now := time.Now().UnixNano()
 	used := l.cpu.Load()
 	busy := l.busySince.Load()
@@ -275,11 +328,7 @@ func (l *loop) watch() {
 		time.Duration(now-l.hitAt.Load()) > stuckAfter {
 		l.call.stuck(h.outcome)
 	}
-	l.wdMu.Lock()
-	if !l.wdStopped {
-		l.wd.Reset(watchdogPeriod)
-	}
-	l.wdMu.Unlock()
+	l.wd.Reset(watchdogPeriod)
 }
 
 // invoke calls the default export's fetch handler and runs the loop until
@@ -319,25 +368,44 @@ func (l *loop) invoke(res *Result) error {
 	if err != nil {
 		return err
 	}
-	settled := func() bool { return true }
-	var p *goja.Promise
-	if o, ok := ret.(*goja.Object); ok {
-		if pp, ok := o.Export().(*goja.Promise); ok {
-			p = pp
-			settled = func() bool { return p.State() != goja.PromiseStatePending }
-		}
-	}
-	if err := l.loopUntil(settled); err != nil {
+	if ret, err = l.await(ret); err != nil {
 		return err
 	}
-	if p != nil {
-		if p.State() == goja.PromiseStateRejected {
-			return l.thrown(p.Result())
-		}
-		ret = p.Result()
+	resp, err := l.exportResponse(ret)
+	if err != nil {
+		return err
 	}
+	res.Response = resp
+	if l.waitUntil > 0 {
+		l.runBackground(res)
+	}
+	return nil
+}
+
+// await runs the loop until ret, if a promise, settles, and returns its
+// value; a rejection is the error.
+func (l *loop) await(ret goja.Value) (goja.Value, error) {
+	o, ok := ret.(*goja.Object)
+	if !ok {
+		return ret, nil
+	}
+	p, ok := o.Export().(*goja.Promise)
+	if !ok {
+		return ret, nil
+	}
+	if err := l.loopUntil(func() bool { return p.State() != goja.PromiseStatePending }); err != nil {
+		return nil, err
+	}
+	if p.State() == goja.PromiseStateRejected {
+		return nil, l.thrown(p.Result())
+	}
+	return p.Result(), nil
+}
+
+// exportResponse reads the Response a handler returned.
+func (l *loop) exportResponse(ret goja.Value) (*Response, error) {
 	var resp *webapi.HTTPResponse
-	err = l.run(func() (err error) {
+	err := l.run(func() (err error) {
 		resp, err = l.api.ExportResponse(ret)
 		if err == nil {
 			err = checkResponseSize(resp)
@@ -349,20 +417,16 @@ func (l *loop) invoke(res *Result) error {
 		var ge *guestError
 		switch {
 		case errors.As(err, &h):
-			return h
+			return nil, h
 		case errors.As(err, &ge):
-			return ge
+			return nil, ge
 		}
 		if _, ok := err.(*goja.Exception); ok {
-			return err
+			return nil, err
 		}
-		return &guestError{name: "TypeError", message: err.Error()}
+		return nil, &guestError{name: "TypeError", message: err.Error()}
 	}
-	res.Response = toResponse(resp)
-	if l.waitUntil > 0 {
-		l.runBackground(res)
-	}
-	return nil
+	return toResponse(resp), nil
 }
 
 // runBackground sends the response (the result so far) while ctx.waitUntil
@@ -759,8 +823,22 @@ func (l *loop) envObject() (*goja.Object, error) {
 		}
 	}
 	for _, k := range sortedKeys(l.call.bindings) {
-		if l.call.bindings[k].KV != "" { // ValidateBindings refuses Durable Object bindings for now
+		switch b := l.call.bindings[k]; {
+		case b.KV != "":
 			_ = env.Set(k, l.kvBinding(k))
+		case b.DurableObject != nil:
+			var ns goja.Value
+			err := l.run(func() error {
+				sup, err := l.loadSupport()
+				if err == nil {
+					ns, err = sup.makeNamespace(goja.Undefined(), vm.ToValue(k))
+				}
+				return err
+			})
+			if err != nil {
+				return nil, err
+			}
+			_ = env.Set(k, ns)
 		}
 	}
 	return env, nil

@@ -180,14 +180,25 @@ func (l *loop) subrequest() error {
 }
 
 func (l *loop) fetch(call goja.FunctionCall) goja.Value {
+	return l.fetchVia("fetch", "", nil, call.Argument(0), call.Argument(1))
+}
+
+// fetchVia makes a fetch host call: egress ("fetch"), or a Durable Object
+// stub's fetch ("do.fetch" to ref through the named binding). A live
+// object's buffered writes are committed first.
+func (l *loop) fetchVia(op, binding string, ref *ObjectRef, input, init goja.Value) goja.Value {
 	vm := l.vm
 	p, resolve, reject := vm.NewPromise()
-	hr, err := l.api.ExportRequest(call.Argument(0), call.Argument(1))
+	hr, err := l.api.ExportRequest(input, init)
 	if err != nil {
 		_ = reject(vm.NewTypeError("%s", err.Error()))
 		return vm.ToValue(p)
 	}
 	if err := l.subrequest(); err != nil {
+		_ = reject(vm.NewGoError(err))
+		return vm.ToValue(p)
+	}
+	if err := l.flushWrites(); err != nil {
 		_ = reject(vm.NewGoError(err))
 		return vm.ToValue(p)
 	}
@@ -197,8 +208,12 @@ func (l *loop) fetch(call goja.FunctionCall) goja.Value {
 		names[i], values[i] = h.Name, h.Value
 	}
 	req := &Request{Method: hr.Method, URL: hr.URL, Headers: headerMap(names, values), Body: hr.Body}
-	l.hostAsync(&hostCall{Op: "fetch", Request: req}, func(rep *hostReply, err error) {
+	l.hostAsync(&hostCall{Op: op, Binding: binding, Object: ref, Request: req}, func(rep *hostReply, err error) {
 		switch {
+		case op != "fetch" && err == nil && rep.Thrown != nil:
+			_ = reject(l.jsError(rep.Thrown.Name, rep.Thrown.Message))
+		case op != "fetch" && err == nil && rep.Error != "":
+			_ = reject(l.jsError("Error", rep.Error))
 		case err != nil:
 			_ = reject(vm.NewTypeError("fetch failed: %s", err.Error()))
 		case rep.Error != "":

@@ -127,6 +127,8 @@ type flight struct {
 // executor runs a prepared invocation somewhere.
 type executor interface {
 	execute(ctx context.Context, r *execRequest, host hostFunc) *Result
+	runObject(ctx context.Context, r *objectRequest, host hostFunc) *ObjectResult
+	evictObject(key string)
 	close() error
 	name() string
 }
@@ -377,3 +379,9 @@ func (x *inProcess) close() error { return x.e.close() }
 func (x *inProcess) execute(ctx context.Context, r *execRequest, host hostFunc) *Result {
 	return x.e.execute(ctx, r, newGoHost(host))
 }
+
+func (x *inProcess) runObject(ctx context.Context, r *objectRequest, host hostFunc) *ObjectResult {
+	return x.e.runObject(ctx, r, newGoHost(host))
+}
+
+func (x *inProcess) evictObject(key string) { x.e.objects.evict(key) }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"runtime"
 	"runtime/metrics"
 	"sync"
 	"time"
@@ -74,43 +75,24 @@ func ServeWorker() error {
 		if len(req) > 0 && req[0] == wirePrepare {
 			return servePrepare(req)
 		}
+		switch {
+		case len(req) > 0 && req[0] == wireObject:
+			r, err := decodeObject(req)
+			if err != nil {
+				return encodeObjectResult(objectFailure(OutcomeInternalError, fmt.Sprintf("worker: bad request: %v", err)))
+			}
+			send, end := workerSend(call)
+			res := e.runObject(ctx, r, &ipcHost{send: send})
+			end()
+			return encodeObjectResult(res)
+		}
 		r, err := decodeExec(req)
 		if err != nil {
 			return encodeResult(failure(OutcomeInternalError, fmt.Sprintf("worker: bad request: %v", err)))
 		}
-		// Host calls are serialised on the channel, and none may be in
-		// flight when the answer goes back.
-		var mu sync.Mutex
-		closed, responded := false, false
-		send := func(c *hostCall) (*hostReply, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			if closed {
-				return nil, errors.New("the invocation has ended")
-			}
-			var b []byte
-			var err error
-			if c.Op == "respond" {
-				b = encodeRespond(c.Result)
-			} else if b, err = json.Marshal(c); err != nil {
-				return nil, err
-			}
-			out, err := call(b)
-			if err != nil {
-				return nil, err
-			}
-			responded = responded || c.Op == "respond"
-			var rep hostReply
-			if err := json.Unmarshal(out, &rep); err != nil {
-				return nil, fmt.Errorf("worker: bad host reply: %w", err)
-			}
-			return &rep, nil
-		}
+		send, end := workerSend(call)
 		res := e.execute(ctx, r, &ipcHost{send: send})
-		mu.Lock()
-		closed = true
-		mu.Unlock()
-		if responded && res.Outcome == OutcomeOK {
+		if responded := end(); responded && res.Outcome == OutcomeOK {
 			// The node has the response already (see sandboxed.execute).
 			stripped := *res
 			stripped.Response = nil
@@ -120,10 +102,55 @@ func ServeWorker() error {
 	})
 }
 
+// workerSend makes the function a worker's engine sends host calls with,
+// over call, for one request; end closes it (no call may be in flight
+// when the answer goes back) and reports whether a "respond" call went.
+func workerSend(call func([]byte) ([]byte, error)) (send func(*hostCall) (*hostReply, error), end func() bool) {
+	// Host calls are serialised on the channel.
+	var mu sync.Mutex
+	closed, responded := false, false
+	send = func(c *hostCall) (*hostReply, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if closed {
+			return nil, errors.New("the invocation has ended")
+		}
+		var b []byte
+		var err error
+		if c.Op == "respond" {
+			b = encodeRespond(c.Result)
+		} else if b, err = json.Marshal(c); err != nil {
+			return nil, err
+		}
+		out, err := call(b)
+		if err != nil {
+			return nil, err
+		}
+		responded = responded || c.Op == "respond"
+		var rep hostReply
+		if err := json.Unmarshal(out, &rep); err != nil {
+			return nil, fmt.Errorf("worker: bad host reply: %w", err)
+		}
+		return &rep, nil
+	}
+	end = func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		closed = true
+		return responded
+	}
+	return send, end
+}
+
 // sandboxed runs invocations in the pool's worker processes.
 type sandboxed struct {
-	pool *sandbox.Pool
-	log  *slog.Logger
+	pool  *sandbox.Pool
+	log   *slog.Logger
+	objw  []*objectWorker // the workers live objects are kept in
+	homes int             // objw[:homes] are the objects' homes; the rest take nested events
+
+	movedMu sync.Mutex
+	moved   map[string]int // objects whose instance is away from home, by worker index
 }
 
 func newSandboxed(opts Options) (*sandboxed, error) {
@@ -151,7 +178,16 @@ func newSandboxed(opts Options) (*sandboxed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("isolate: starting sandbox workers: %w", err)
 	}
-	return &sandboxed{pool: p, log: opts.Logger}, nil
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = 2 * runtime.NumCPU()
+	}
+	s := &sandboxed{pool: p, log: opts.Logger, homes: objectWorkers(workers), moved: map[string]int{}}
+	s.objw = make([]*objectWorker, s.homes+extraObjectWorkers)
+	for i := range s.objw {
+		s.objw[i] = &objectWorker{sem: make(chan struct{}, 1)}
+	}
+	return s, nil
 }
 
 func (s *sandboxed) name() string { return string(Sandboxed) }
@@ -176,38 +212,14 @@ func (s *sandboxed) execute(ctx context.Context, r *execRequest, host hostFunc) 
 	// too: the pool waits for it, so it must not outlive the call.
 	hctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	var started *startedCalls // made on the first call started: most calls make none
-	defer func() {
-		if started != nil {
-			close(started.done)
-		}
-	}()
 	var sent *Result // the result so far, once the response is out
-	out, err := s.pool.Call(ctx, req, sandbox.CallOptions{Deadline: deadline}, func(msg []byte) ([]byte, error) {
-		c, err := decodeHostCall(msg)
-		if err != nil {
-			return nil, err
-		}
-		var rep *hostReply
-		switch {
-		case c.ID != 0:
-			if started == nil {
-				started = &startedCalls{answers: make(chan *hostReply, 16), done: make(chan struct{})}
-			}
-			started.start(hctx, host, c)
-			rep = &hostReply{}
-		case c.Op == "wait":
-			rep = started.wait(hctx, time.Duration(c.WaitUs)*time.Microsecond)
-		case c.Op == "respond":
-			// The host may keep the result it is given: sent is a copy.
-			cp := *c.Result
-			sent = &cp
-			rep = callHost(hctx, host, c)
-		default:
-			rep = callHost(hctx, host, c)
-		}
-		return json.Marshal(rep)
+	onCall, done := relayHostCalls(hctx, host, func(c *hostCall) {
+		// The host may keep the result it is given: sent is a copy.
+		cp := *c.Result
+		sent = &cp
 	})
+	defer done()
+	out, err := s.pool.Call(ctx, req, sandbox.CallOptions{Deadline: deadline}, onCall)
 	if err != nil {
 		res := s.crashResult(ctx, r, err)
 		if sent != nil { // the response stands
@@ -227,6 +239,45 @@ func (s *sandboxed) execute(ctx context.Context, r *execRequest, host hostFunc) 
 		res.Response = sent.Response // the worker left it out
 	}
 	return res
+}
+
+// relayHostCalls answers a worker's callback frames with host: started
+// calls run on their own goroutines until "wait" calls collect them;
+// onRespond sees a "respond" call before the host does. done ends the
+// started calls' relay when the request is over.
+func relayHostCalls(hctx context.Context, host hostFunc, onRespond func(*hostCall)) (onCall func([]byte) ([]byte, error), done func()) {
+	var started *startedCalls // made on the first call started: most calls make none
+	onCall = func(msg []byte) ([]byte, error) {
+		c, err := decodeHostCall(msg)
+		if err != nil {
+			return nil, err
+		}
+		var rep *hostReply
+		switch {
+		case c.ID != 0:
+			if started == nil {
+				started = &startedCalls{answers: make(chan *hostReply, 16), done: make(chan struct{})}
+			}
+			started.start(hctx, host, c)
+			rep = &hostReply{}
+		case c.Op == "wait":
+			rep = started.wait(hctx, time.Duration(c.WaitUs)*time.Microsecond)
+		case c.Op == "respond":
+			if onRespond != nil {
+				onRespond(c)
+			}
+			rep = callHost(hctx, host, c)
+		default:
+			rep = callHost(hctx, host, c)
+		}
+		return json.Marshal(rep)
+	}
+	done = func() {
+		if started != nil {
+			close(started.done)
+		}
+	}
+	return onCall, done
 }
 
 // callHost makes a host call for a worker; a failure is the reply's error.

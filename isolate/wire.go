@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 )
 
 // The binary encoding of the two hot frames between the node and a sandbox
@@ -296,4 +297,122 @@ func (r *Result) UnmarshalBinary(b []byte) error {
 	}
 	*r = *res
 	return nil
+}
+
+// wireObject starts an object event's frame (then the binary form of
+// objectRequest); it is never a wireVersion or wirePrepare.
+const wireObject byte = 0x4f // 'O'
+
+// encodeObject encodes an object event for a worker.
+func encodeObject(r *objectRequest) ([]byte, error) {
+	exec, err := encodeExec(&r.execRequest)
+	if err != nil {
+		return nil, err
+	}
+	w := &wbuf{b: make([]byte, 0, 128+len(exec)+len(r.Args))}
+	w.b = append(w.b, wireObject)
+	w.bytes(exec)
+	w.str(r.Object.Worker)
+	w.str(r.Object.Class)
+	w.str(r.Object.ID)
+	w.str(r.Object.Name)
+	w.uint(r.Epoch)
+	w.str(r.Kind)
+	w.str(r.Method)
+	w.bytes(r.Args)
+	w.bool(r.Fresh)
+	w.int(int64(r.Idle))
+	return w.b, nil
+}
+
+// decodeObject is encodeObject's inverse.
+func decodeObject(b []byte) (*objectRequest, error) {
+	if len(b) == 0 || b[0] != wireObject {
+		return nil, fmt.Errorf("%w: not an object event", errWire)
+	}
+	r := &rbuf{b: b[1:]}
+	exec := r.bytes()
+	if r.err != nil {
+		return nil, r.err
+	}
+	x, err := decodeExec(exec)
+	if err != nil {
+		return nil, err
+	}
+	o := &objectRequest{execRequest: *x}
+	o.Object = ObjectRef{Worker: r.str(), Class: r.str(), ID: r.str(), Name: r.str()}
+	o.Epoch = r.uint()
+	o.Kind = r.str()
+	o.Method = r.str()
+	if args := r.bytes(); len(args) > 0 {
+		o.Args = args
+	}
+	o.Fresh = r.bool()
+	o.Idle = time.Duration(r.int())
+	if r.err != nil {
+		return nil, r.err
+	}
+	if len(r.b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", errWire, len(r.b))
+	}
+	return o, nil
+}
+
+// encodeObjectResult encodes an object event's result for the node.
+func encodeObjectResult(res *ObjectResult) []byte {
+	w := &wbuf{b: make([]byte, 0, 256)}
+	w.b = append(w.b, wireVersion)
+	w.bytes(encodeResult(&res.Result))
+	w.bool(res.Value != nil)
+	w.bytes(res.Value)
+	var writes []byte
+	if res.Writes != nil {
+		writes, _ = json.Marshal(res.Writes) // plain data: never fails
+	}
+	w.bytes(writes)
+	w.bool(res.Thrown != nil)
+	if res.Thrown != nil {
+		w.str(res.Thrown.Name)
+		w.str(res.Thrown.Message)
+	}
+	w.bool(res.Reset)
+	return w.b
+}
+
+// decodeObjectResult is encodeObjectResult's inverse.
+func decodeObjectResult(b []byte) (*ObjectResult, error) {
+	if len(b) == 0 || b[0] != wireVersion {
+		return nil, fmt.Errorf("%w: unknown version", errWire)
+	}
+	r := &rbuf{b: b[1:]}
+	inner := r.bytes()
+	if r.err != nil {
+		return nil, r.err
+	}
+	base, err := decodeResult(inner)
+	if err != nil {
+		return nil, err
+	}
+	res := &ObjectResult{Result: *base}
+	hasValue := r.bool()
+	if v := r.bytes(); hasValue {
+		res.Value = v
+	}
+	if writes := r.bytes(); len(writes) > 0 && r.err == nil {
+		res.Writes = &StorageBatch{}
+		if err := json.Unmarshal(writes, res.Writes); err != nil {
+			return nil, fmt.Errorf("%w: writes: %w", errWire, err)
+		}
+	}
+	if r.bool() {
+		res.Thrown = &ObjectError{Name: r.str(), Message: r.str()}
+	}
+	res.Reset = r.bool()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if len(r.b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", errWire, len(r.b))
+	}
+	return res, nil
 }

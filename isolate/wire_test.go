@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+	"time"
 )
 
 func TestWireRoundTrip(t *testing.T) {
@@ -83,4 +84,47 @@ func FuzzDecodeResult(f *testing.F) {
 			t.Fatalf("decoding a re-encoded result: %v", err)
 		}
 	})
+}
+
+func TestWireObjectRoundTrip(t *testing.T) {
+	x := &objectRequest{
+		execRequest: execRequest{Hash: "abc", Request: &Request{Method: "GET", URL: "http://do/", Headers: map[string]string{}},
+			Bindings: map[string]Binding{"D": {DurableObject: &DurableObjectBinding{Worker: "w", Class: "C"}}}, Limits: Limits{CPUMs: 9}},
+		Object: ObjectRef{Worker: "w", Class: "C", ID: objectID("w", "C", "n"), Name: "n"},
+		Epoch:  7, Kind: ObjectCall, Method: "m", Args: []byte{1, 2}, Fresh: true, Idle: time.Second,
+	}
+	b, err := encodeObject(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeObject(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Request.Headers = map[string]string{}
+	if !reflect.DeepEqual(got, x) {
+		t.Errorf("object round trip:\n got %+v\nwant %+v", got, x)
+	}
+	at := int64(5)
+	res := &ObjectResult{
+		Result: Result{Outcome: OutcomeException, Logs: []Log{}, Exceptions: []Exception{{Name: "E"}}},
+		Value:  []byte{}, Thrown: &ObjectError{Name: "TypeError", Message: "m"},
+		Writes: &StorageBatch{DeleteAll: true, Puts: []StoragePut{{Key: "k", Value: []byte{1}}}, Deletes: []string{"d"}, Alarm: &at},
+		Reset:  true,
+	}
+	gotRes, err := decodeObjectResult(encodeObjectResult(res))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(gotRes, res) {
+		t.Errorf("object result round trip:\n got %+v\nwant %+v", gotRes, res)
+	}
+	// Hostile bytes never panic.
+	for i := range b {
+		_, _ = decodeObject(b[:i])
+	}
+	enc := encodeObjectResult(res)
+	for i := range enc {
+		_, _ = decodeObjectResult(enc[:i])
+	}
 }

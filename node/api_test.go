@@ -151,7 +151,7 @@ func TestRunBindingErrors(t *testing.T) {
 	for _, tc := range []struct{ bindings, want string }{
 		{`{"B":{}}`, `bindings["B"]: empty binding`},
 		{`{"E":{"kv":"ns"}}`, `bindings["E"]: name is also a plain env value`},
-		{`{"OBJ":{"durableObject":{"worker":"w","class":"C"}}}`, `bindings["OBJ"]: Durable Object namespaces are not available yet`},
+		{`{"OBJ":{"durableObject":{"worker":"w","class":"a b"}}}`, `bindings["OBJ"]: durableObject class "a b"`},
 	} {
 		_, _, err := parseRun(strings.NewReader(code+tc.bindings+"}"), newCodeCache())
 		var ae *apiError

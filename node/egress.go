@@ -165,7 +165,13 @@ func (e *Egress) KV(string) (isolate.KVNamespace, error) {
 	return nil, &isolate.KVError{Code: isolate.KVCodeUnavailable, Err: ErrNoKV}
 }
 
-// DurableObjects has no storage here.
+// ErrNoDurableObjects is what DurableObjects answers where no node routes
+// Durable Object calls.
+//
+//lint:ignore ST1005 "Durable Objects" is a proper noun
+var ErrNoDurableObjects = errors.New("Durable Objects are not available on this runtime")
+
+// DurableObjects has no objects here: ErrNoDurableObjects.
 func (e *Egress) DurableObjects(isolate.DurableObjectBinding) (isolate.DurableObjectNamespace, error) {
-	return nil, errors.New("this runtime has no Durable Objects yet")
+	return nil, ErrNoDurableObjects
 }

@@ -561,16 +561,16 @@ type gatedDO struct {
 	permit func(context.Context) error
 }
 
-func (g *gatedDO) Fetch(ctx context.Context, id string, req *isolate.Request) (*isolate.Response, error) {
+func (g *gatedDO) Fetch(ctx context.Context, obj isolate.ObjectRef, req *isolate.Request) (*isolate.Response, error) {
 	if err := g.permit(ctx); err != nil {
 		return nil, err
 	}
-	return g.inner.Fetch(ctx, id, req)
+	return g.inner.Fetch(ctx, obj, req)
 }
 
-func (g *gatedDO) Call(ctx context.Context, id, method string, args json.RawMessage) (json.RawMessage, error) {
+func (g *gatedDO) Call(ctx context.Context, obj isolate.ObjectRef, method string, args []byte) ([]byte, error) {
 	if err := g.permit(ctx); err != nil {
 		return nil, err
 	}
-	return g.inner.Call(ctx, id, method, args)
+	return g.inner.Call(ctx, obj, method, args)
 }

@@ -82,4 +82,11 @@
 // or dies (a fresh start takes 6–16 ms). Refills are asynchronous, with backoff when starts
 // fail. Call waits FIFO for an idle worker, honouring ctx. Close kills every worker, waits
 // until each is reaped and its goroutines are gone, and removes the cgroups.
+//
+// Lease takes a worker out of the rotation for one holder that keeps state in it across
+// calls (live Durable Objects): a hot spare if one is started, else the next idle slot
+// worker, and the pool refills the spare or slot at once, so leased workers are beyond
+// Config.Workers and one-shot calls keep every slot. Lease.Call has Call's contract on
+// that one worker; once the worker is gone, the lease is lost (ErrLeaseLost) and the
+// holder takes a new one. Release ends the worker.
 package sandbox

@@ -115,6 +115,7 @@ type Stats struct {
 	Idle     int `json:"idle"`
 	Busy     int `json:"busy"`
 	Spares   int `json:"spares"`   // started hot spares
+	Leased   int `json:"leased"`   // workers held by a Lease (beyond Workers)
 	Starting int `json:"starting"` // workers being started
 	Waiting  int `json:"waiting"`  // callers waiting for a worker
 
@@ -153,6 +154,7 @@ const (
 	stIdle
 	stBusy
 	stRetired
+	stLeased // out of the rotation, for a Lease
 )
 
 // abort reasons (besides the CrashError reasons)
@@ -209,6 +211,7 @@ type Pool struct {
 	waiters   []chan *worker
 	spareList []*worker
 	live      int // workers in slots
+	leased    int // workers out of the rotation, held by a Lease
 	starting  int
 	all       map[*worker]struct{} // every started, unreaped worker
 	nextID    uint64
@@ -387,6 +390,8 @@ func (p *Pool) retire(w *worker, cause int) {
 		if i := slices.Index(p.spareList, w); i >= 0 {
 			p.spareList = slices.Delete(p.spareList, i, i+1)
 		}
+	case stLeased:
+		p.leased--
 	}
 	w.state_ = stRetired
 	switch {
@@ -970,6 +975,7 @@ func (p *Pool) Stats() Stats {
 		Idle:             len(p.idle),
 		Busy:             p.live - len(p.idle),
 		Spares:           len(p.spareList),
+		Leased:           p.leased,
 		Starting:         p.starting,
 		Waiting:          len(p.waiters),
 		Spawned:          p.spawned,

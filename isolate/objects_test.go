@@ -1,0 +1,504 @@
+package isolate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dop251/goja"
+
+	"github.com/warrenmesh/warren/isolate/internal/sclone"
+)
+
+// objWorld is the node's part in object tests: committed storage per
+// object, the objects' namespaces (events run in order through the same
+// runtime, their writes committed as the node would), and a log of what
+// the objects asked of it.
+type objWorld struct {
+	t    testing.TB
+	rt   *Runtime
+	code *Code
+	*memHost
+
+	mu     sync.Mutex
+	data   map[string]map[string][]byte // by object key
+	alarms map[string]int64
+	log    []string
+	epoch  uint64
+}
+
+func newObjWorld(t testing.TB, kind ExecutorKind, src string) *objWorld {
+	return &objWorld{t: t, rt: testRuntime(t, kind), code: js("main.js", src), memHost: newMemHost(),
+		data: map[string]map[string][]byte{}, alarms: map[string]int64{}, epoch: 1}
+}
+
+func (w *objWorld) note(s string) {
+	w.mu.Lock()
+	w.log = append(w.log, s)
+	w.mu.Unlock()
+}
+
+func (w *objWorld) takeLog() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	l := w.log
+	w.log = nil
+	return l
+}
+
+var testBindings = map[string]Binding{
+	"KV":      {KV: "test"},
+	"COUNTER": {DurableObject: &DurableObjectBinding{Worker: "w", Class: "Counter"}},
+	"STORE":   {DurableObject: &DurableObjectBinding{Worker: "w", Class: "Store"}},
+}
+
+func ref(class, name string) ObjectRef {
+	return ObjectRef{Worker: "w", Class: class, ID: objectID("w", class, name), Name: name}
+}
+
+// event runs one event and commits its writes.
+func (w *objWorld) event(ctx context.Context, ev *ObjectEvent) *ObjectResult {
+	ev.Code, ev.Bindings, ev.Epoch = w.code, testBindings, w.epoch
+	res := w.rt.RunObject(ctx, ev, &objHost{w: w, ref: ev.Object})
+	if res.Writes != nil {
+		w.apply(ev.Object, res.Writes)
+	}
+	return res
+}
+
+func (w *objWorld) call(ref ObjectRef, method string, args ...any) *ObjectResult {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return w.event(ctx, &ObjectEvent{Object: ref, Kind: ObjectCall, Method: method, Args: encodeArgs(w.t, args...)})
+}
+
+func (w *objWorld) apply(r ObjectRef, b *StorageBatch) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	m := w.data[r.Key()]
+	if m == nil || b.DeleteAll {
+		m = map[string][]byte{}
+		w.data[r.Key()] = m
+	}
+	for _, p := range b.Puts {
+		m[p.Key] = p.Value
+	}
+	for _, k := range b.Deletes {
+		delete(m, k)
+	}
+	if b.Alarm != nil {
+		w.alarms[r.Key()] = *b.Alarm
+	}
+}
+
+func (w *objWorld) DurableObjects(b DurableObjectBinding) (DurableObjectNamespace, error) {
+	return &objNS{w: w}, nil
+}
+
+type objNS struct{ w *objWorld }
+
+func (n *objNS) Fetch(ctx context.Context, r ObjectRef, req *Request) (*Response, error) {
+	n.w.note("do.fetch " + r.Name)
+	res := n.w.event(ctx, &ObjectEvent{Object: r, Kind: ObjectFetch, Request: req})
+	if res.Thrown != nil {
+		return nil, res.Thrown
+	}
+	if res.Outcome != OutcomeOK {
+		return nil, errors.New(string(res.Outcome) + " " + res.Error)
+	}
+	return res.Response, nil
+}
+
+func (n *objNS) Call(ctx context.Context, r ObjectRef, method string, args []byte) ([]byte, error) {
+	n.w.note("do.call " + r.Name + "." + method)
+	res := n.w.event(ctx, &ObjectEvent{Object: r, Kind: ObjectCall, Method: method, Args: args})
+	if res.Thrown != nil {
+		return nil, res.Thrown
+	}
+	if res.Outcome != OutcomeOK {
+		return nil, errors.New(string(res.Outcome) + " " + res.Error)
+	}
+	return res.Value, nil
+}
+
+// objHost is one object's ObjectHost.
+type objHost struct {
+	w   *objWorld
+	ref ObjectRef
+}
+
+func (h *objHost) Fetch(ctx context.Context, r *Request) (*Response, error) {
+	h.w.note("fetch " + r.URL)
+	return h.w.memHost.Fetch(ctx, r)
+}
+func (h *objHost) KV(ns string) (KVNamespace, error) { return h.w.memHost.KV(ns) }
+func (h *objHost) DurableObjects(b DurableObjectBinding) (DurableObjectNamespace, error) {
+	return h.w.DurableObjects(b)
+}
+
+func (h *objHost) StorageGet(_ context.Context, keys []string) (map[string][]byte, error) {
+	h.w.note("get " + strings.Join(keys, ","))
+	h.w.mu.Lock()
+	defer h.w.mu.Unlock()
+	out := map[string][]byte{}
+	for _, k := range keys {
+		if v, ok := h.w.data[h.ref.Key()][k]; ok {
+			out[k] = v
+		}
+	}
+	return out, nil
+}
+
+func (h *objHost) StorageList(_ context.Context, o StorageListOptions) ([]StorageEntry, error) {
+	h.w.note("list")
+	h.w.mu.Lock()
+	defer h.w.mu.Unlock()
+	var keys []string
+	for k := range h.w.data[h.ref.Key()] {
+		if inRange(k, &o) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	if o.Reverse {
+		slices.Reverse(keys)
+	}
+	if o.Limit > 0 && len(keys) > o.Limit {
+		keys = keys[:o.Limit]
+	}
+	out := []StorageEntry{}
+	for _, k := range keys {
+		out = append(out, StorageEntry{Key: k, Value: h.w.data[h.ref.Key()][k]})
+	}
+	return out, nil
+}
+
+func (h *objHost) StorageCommit(_ context.Context, b *StorageBatch) error {
+	h.w.note(fmt.Sprintf("commit %d", len(b.Puts)+len(b.Deletes)))
+	h.w.apply(h.ref, b)
+	return nil
+}
+
+func (h *objHost) GetAlarm(context.Context) (int64, error) {
+	h.w.mu.Lock()
+	defer h.w.mu.Unlock()
+	return h.w.alarms[h.ref.Key()], nil
+}
+
+// encodeArgs encodes Go values (as goja exports them) as an arguments array.
+func encodeArgs(t testing.TB, args ...any) []byte {
+	vm := goja.New()
+	b, err := sclone.Encode(vm, vm.ToValue(args), MaxObjectRPCBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// decodeValue decodes a call's return value to its goja export.
+func decodeValue(t testing.TB, b []byte) any {
+	if b == nil {
+		return nil
+	}
+	vm := goja.New()
+	v, err := sclone.Decode(vm, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.Export()
+}
+
+// bothExecutors runs f with each executor (InProcess only under -short).
+func bothExecutors(t *testing.T, f func(t *testing.T, kind ExecutorKind)) {
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			if kind == Sandboxed && testing.Short() {
+				t.Skip("short")
+			}
+			f(t, kind)
+		})
+	}
+}
+
+const counterSrc = `import { DurableObject } from "cloudflare:workers";
+export class Counter extends DurableObject {
+  constructor(ctx, env) { super(ctx, env); this.n = 0; this.made = Date.now(); }
+  inc(by = 1) { this.n += by; return this.n; }
+  async stored() { const v = (await this.ctx.storage.get("n")) ?? 0; await this.ctx.storage.put("n", v + 1); return v + 1; }
+  whoami() { return { id: this.ctx.id.toString(), name: this.ctx.id.name, same: this.ctx.id.equals(this.ctx.id) }; }
+  boom(msg) { const e = new RangeError(msg); throw e; }
+  async rejects() { await null; throw new TypeError("nope"); }
+  spin() { for (;;) {} }
+  async fetch(req) { return new Response("n=" + this.n + " " + new URL(req.url).pathname); }
+  async alarm() { this.n += 100; }
+}
+export default { fetch() { return new Response("main") } };
+`
+
+// TestObjectCounter: an instance keeps its fields across events, and is
+// made again after EvictObject, a new epoch, or an overrun.
+func TestObjectCounter(t *testing.T) {
+	bothExecutors(t, func(t *testing.T, kind ExecutorKind) {
+		w := newObjWorld(t, kind, counterSrc)
+		a := ref("Counter", "a")
+		for i := 1; i <= 3; i++ {
+			res := w.call(a, "inc")
+			if res.Outcome != OutcomeOK || res.Reset || decodeValue(t, res.Value) != int64(i) {
+				t.Fatalf("inc %d: %s %s %v %+v", i, res.Outcome, res.Error, decodeValue(t, res.Value), res.Exceptions)
+			}
+		}
+		if res := w.call(ref("Counter", "b"), "inc", 5); decodeValue(t, res.Value) != int64(5) {
+			t.Fatalf("another object: %v", decodeValue(t, res.Value))
+		}
+		w.rt.EvictObject(a)
+		w.rt.EvictObject(a) // idempotent
+		if res := w.call(a, "inc"); decodeValue(t, res.Value) != int64(1) {
+			t.Fatalf("after EvictObject: %v, want 1", decodeValue(t, res.Value))
+		}
+		w.call(a, "inc")
+		w.epoch++
+		if res := w.call(a, "inc"); decodeValue(t, res.Value) != int64(1) {
+			t.Fatalf("after a new epoch: %v, want 1", decodeValue(t, res.Value))
+		}
+		// Storage outlives the instance.
+		for i := 1; i <= 2; i++ {
+			if res := w.call(a, "stored"); decodeValue(t, res.Value) != int64(i) {
+				t.Fatalf("stored %d: %v %+v", i, decodeValue(t, res.Value), res.Exceptions)
+			}
+		}
+		w.rt.EvictObject(a)
+		if res := w.call(a, "stored"); decodeValue(t, res.Value) != int64(3) {
+			t.Fatalf("stored after eviction: %v", decodeValue(t, res.Value))
+		}
+		// ctx.id.
+		res := w.call(a, "whoami")
+		who, _ := decodeValue(t, res.Value).(map[string]any)
+		if who["id"] != a.ID || who["name"] != "a" || who["same"] != true {
+			t.Fatalf("whoami: %v", who)
+		}
+		// fetch and alarm events.
+		w.call(a, "inc", 2)
+		ctx := context.Background()
+		if res := w.event(ctx, &ObjectEvent{Object: a, Kind: ObjectAlarm}); res.Outcome != OutcomeOK {
+			t.Fatalf("alarm: %s %+v", res.Outcome, res.Exceptions)
+		}
+		res = w.event(ctx, &ObjectEvent{Object: a, Kind: ObjectFetch, Request: &Request{URL: "http://do/x"}})
+		if res.Outcome != OutcomeOK || string(res.Response.Body) != "n=102 /x" {
+			t.Fatalf("fetch: %s %+v %+v", res.Outcome, res.Response, res.Exceptions)
+		}
+	})
+}
+
+// TestObjectThrows: a method's exception reaches the caller by name and
+// message and keeps the instance; a missing method is a TypeError.
+func TestObjectThrows(t *testing.T) {
+	bothExecutors(t, func(t *testing.T, kind ExecutorKind) {
+		w := newObjWorld(t, kind, counterSrc)
+		a := ref("Counter", "a")
+		w.call(a, "inc")
+		for _, tc := range []struct {
+			method string
+			args   []any
+			want   ObjectError
+		}{
+			{"boom", []any{"too far"}, ObjectError{"RangeError", "too far"}},
+			{"rejects", nil, ObjectError{"TypeError", "nope"}},
+			{"nothere", nil, ObjectError{"TypeError", `The RPC receiver does not implement the method "nothere".`}},
+			{"constructor", nil, ObjectError{"TypeError", `The RPC receiver does not implement the method "constructor".`}},
+		} {
+			res := w.call(a, tc.method, tc.args...)
+			if res.Outcome != OutcomeException || res.Thrown == nil || *res.Thrown != tc.want || res.Reset {
+				t.Errorf("%s: %s reset=%v thrown %+v, want %+v", tc.method, res.Outcome, res.Reset, res.Thrown, tc.want)
+			}
+		}
+		if res := w.call(a, "inc"); decodeValue(t, res.Value) != int64(2) {
+			t.Fatalf("the instance was not kept: %v", decodeValue(t, res.Value))
+		}
+		// No such class.
+		res := w.call(ref("Nope", "x"), "inc")
+		if res.Outcome != OutcomeException || !res.Reset || res.Thrown == nil || !strings.Contains(res.Thrown.Message, `class named "Nope"`) {
+			t.Errorf("no class: %s %+v", res.Outcome, res.Thrown)
+		}
+	})
+}
+
+// TestObjectCPUOverrun: an event over its CPU limit ends exceededCpu and
+// drops the instance; the next event makes a new one.
+func TestObjectCPUOverrun(t *testing.T) {
+	bothExecutors(t, func(t *testing.T, kind ExecutorKind) {
+		w := newObjWorld(t, kind, counterSrc)
+		w.code.Limits = &Limits{CPUMs: 50}
+		a := ref("Counter", "a")
+		w.call(a, "inc")
+		w.call(a, "inc")
+		res := w.call(a, "spin")
+		if res.Outcome != OutcomeExceededCPU || !res.Reset || res.Writes != nil {
+			t.Fatalf("spin: %s %s reset=%v", res.Outcome, res.Error, res.Reset)
+		}
+		if res := w.call(a, "inc"); res.Outcome != OutcomeOK || decodeValue(t, res.Value) != int64(1) {
+			t.Fatalf("after the overrun: %s %v, want a new instance", res.Outcome, decodeValue(t, res.Value))
+		}
+	})
+}
+
+// TestObjectMemoryBomb: in a sandbox worker, an event that grows the heap
+// past memoryMb ends exceededMemory and drops the instance; one that kills
+// the worker drops every instance in it; the runtime keeps working.
+func TestObjectMemoryBomb(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	w := newObjWorld(t, Sandboxed, `import { DurableObject } from "cloudflare:workers";
+export class Counter extends DurableObject {
+  constructor(ctx, env) { super(ctx, env); this.n = 0; }
+  inc() { return ++this.n; }
+  bomb() { const a = []; for (;;) a.push(new Uint8Array(1 << 20)); }
+  crash() { return new ArrayBuffer(2 ** 40).byteLength; }
+}`)
+	w.code.Limits = &Limits{CPUMs: 5000, MemoryMB: 64, WallMs: 10_000}
+	a, b := ref("Counter", "a"), ref("Counter", "b")
+	w.call(a, "inc")
+	w.call(b, "inc")
+	res := w.call(a, "bomb")
+	if res.Outcome != OutcomeExceededMemory || !res.Reset {
+		t.Fatalf("bomb: %s %s reset=%v", res.Outcome, res.Error, res.Reset)
+	}
+	if res := w.call(a, "inc"); res.Outcome != OutcomeOK || decodeValue(t, res.Value) != int64(1) {
+		t.Fatalf("after the bomb: %s %v", res.Outcome, decodeValue(t, res.Value))
+	}
+	if res := w.call(b, "inc"); decodeValue(t, res.Value) != int64(2) && decodeValue(t, res.Value) != int64(1) {
+		t.Fatalf("another object: %v", decodeValue(t, res.Value))
+	}
+	res = w.call(a, "crash")
+	if res.Outcome == OutcomeOK || (res.Outcome != OutcomeException && !res.Reset) {
+		t.Fatalf("crash: %s %s reset=%v", res.Outcome, res.Error, res.Reset)
+	}
+	for _, r := range []ObjectRef{a, b} {
+		if res := w.call(r, "inc"); res.Outcome != OutcomeOK {
+			t.Fatalf("after the crash: %s %s", res.Outcome, res.Error)
+		}
+	}
+	if r := run(t, w.rt, js("m.js", `export default { fetch() { return new Response("one-shot") } }`), nil); r.Outcome != OutcomeOK {
+		t.Fatalf("a one-shot call after: %s %s", r.Outcome, r.Error)
+	}
+}
+
+// TestObjectBlockConcurrencyWhileFails: a constructor whose
+// blockConcurrencyWhile callback rejects fails the event and leaves no
+// instance.
+func TestObjectBlockConcurrencyWhileFails(t *testing.T) {
+	bothExecutors(t, func(t *testing.T, kind ExecutorKind) {
+		w := newObjWorld(t, kind, `import { DurableObject } from "cloudflare:workers";
+let made = 0;
+export class Counter extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    made++;
+    ctx.blockConcurrencyWhile(async () => { await null; if (made === 1) throw new Error("not ready"); });
+  }
+  made() { return made; }
+}`)
+		a := ref("Counter", "a")
+		res := w.call(a, "made")
+		if res.Outcome != OutcomeException || !res.Reset || res.Thrown == nil || res.Thrown.Message != "not ready" {
+			t.Fatalf("first: %s reset=%v %+v", res.Outcome, res.Reset, res.Thrown)
+		}
+		// A new runtime (module state is per instance): made is 1 again.
+		res = w.call(a, "made")
+		if res.Outcome != OutcomeException || !res.Reset {
+			t.Fatalf("second: %s reset=%v %+v", res.Outcome, res.Reset, res.Thrown)
+		}
+	})
+}
+
+// BenchmarkObjectCall is one "call" event to a live instance.
+func BenchmarkObjectCall(b *testing.B) {
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		b.Run(string(kind), func(b *testing.B) {
+			w := newObjWorld(b, kind, counterSrc)
+			a := ref("Counter", "a")
+			args := encodeArgs(b, 1)
+			ctx := context.Background()
+			host := &objHost{w: w, ref: a}
+			ev := &ObjectEvent{Object: a, Kind: ObjectCall, Method: "inc", Args: args, Code: w.code, Bindings: testBindings, Epoch: 1}
+			if res := w.rt.RunObject(ctx, ev, host); res.Outcome != OutcomeOK {
+				b.Fatalf("%s %s", res.Outcome, res.Error)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if res := w.rt.RunObject(ctx, ev, host); res.Outcome != OutcomeOK {
+					b.Fatalf("%s %s", res.Outcome, res.Error)
+				}
+			}
+		})
+	}
+}
+
+// TestObjectEvictionBounds: idle instances go after ObjectIdleTimeout, and
+// at most maxLiveObjects stay live (the least recently used goes).
+func TestObjectEvictionBounds(t *testing.T) {
+	w := newObjWorld(t, InProcess, counterSrc)
+	a, b := ref("Counter", "a"), ref("Counter", "b")
+	inc := func(r ObjectRef) any { return decodeValue(t, w.call(r, "inc").Value) }
+	inc(a)
+	inc(a)
+	old := ObjectIdleTimeout
+	ObjectIdleTimeout = 0
+	inc(b) // sweeps a, idle for more than 0
+	ObjectIdleTimeout = old
+	if got := inc(a); got != int64(1) {
+		t.Fatalf("after the idle timeout: %v, want a new instance", got)
+	}
+	for i := range maxLiveObjects {
+		inc(ref("Counter", fmt.Sprint(i)))
+	}
+	if got := inc(a); got != int64(1) {
+		t.Fatalf("after %d other objects: %v, want a new instance", maxLiveObjects, got)
+	}
+	if got := inc(ref("Counter", fmt.Sprint(maxLiveObjects-1))); got != int64(2) {
+		t.Fatalf("a recent object: %v, want its instance kept", got)
+	}
+}
+
+// TestObjectWorkerLost: a leased worker that dies between events takes
+// its instances with it; the next event runs on a new worker, unharmed.
+func TestObjectWorkerLost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	w := newObjWorld(t, Sandboxed, counterSrc)
+	a := ref("Counter", "a")
+	w.call(a, "inc")
+	w.call(a, "inc")
+	s := w.rt.sandbox
+	lease := s.objw[s.home(a.Key())].lease
+	pid := lease.PID()
+	if pid == 0 {
+		t.Fatal("no leased worker")
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.pool.Stats().Leased != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the killed worker was not reaped")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	res := w.call(a, "inc")
+	if res.Outcome != OutcomeOK || decodeValue(t, res.Value) != int64(1) {
+		t.Fatalf("after the worker died: %s %s %v", res.Outcome, res.Error, decodeValue(t, res.Value))
+	}
+}
