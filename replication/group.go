@@ -63,9 +63,11 @@ var (
 // FSM is the state machine a Group replicates. Apply, Snapshot and Restore
 // are called from one goroutine, never concurrently.
 type FSM interface {
-	// Apply applies the command committed at index. On the leader, what it
-	// returns is Group.Apply's result (an error value as the error).
-	Apply(index uint64, cmd []byte) any
+	// Apply applies the command committed at index, in a log entry of
+	// term term (the term of the leader that appended it, which a
+	// command may check: see ObjectStore). On the leader, what it returns
+	// is Group.Apply's result (an error value as the error).
+	Apply(index, term uint64, cmd []byte) any
 	// Snapshot captures the current state. It runs between Applies, so it
 	// must be quick: copy or pin a point-in-time view and return; the
 	// returned snapshot is written out while later commands apply.
@@ -379,7 +381,7 @@ func (a fsmAdapter) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand { // raft passes only commands today
 		return nil
 	}
-	return a.f.Apply(l.Index, l.Data)
+	return a.f.Apply(l.Index, l.Term, l.Data)
 }
 
 func (a fsmAdapter) Snapshot() (raft.FSMSnapshot, error) {
