@@ -257,13 +257,27 @@ func (g *Group) Bootstrap(servers ...Server) error {
 // fails with ErrNotLeader on a follower. When ctx ends first, the error
 // wraps ctx.Err() and the command may still commit.
 func (g *Group) Apply(ctx context.Context, cmd []byte) (any, error) {
+	f, err := g.propose(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	return g.await(ctx, f)
+}
+
+// propose hands cmd to raft: commands proposed one after another commit
+// in that order. The future's error says whether it was queued.
+func (g *Group) propose(ctx context.Context, cmd []byte) (raft.ApplyFuture, error) {
 	var timeout time.Duration // raft's bound on queueing the command
 	if dl, ok := ctx.Deadline(); ok {
 		if timeout = time.Until(dl); timeout <= 0 {
 			return nil, fmt.Errorf("replication: group %q: %w", g.id, ctx.Err())
 		}
 	}
-	f := g.r.Apply(cmd, timeout)
+	return g.r.Apply(cmd, timeout), nil
+}
+
+// await waits for a proposed command's result, as Apply returns it.
+func (g *Group) await(ctx context.Context, f raft.ApplyFuture) (any, error) {
 	if ctx.Done() == nil {
 		return g.result(f)
 	}
