@@ -287,7 +287,7 @@ func (s *ObjectStore) Verify(ctx context.Context) error {
 	if rf.CurrentTerm() != s.epoch {
 		return stale()
 	}
-	if err := s.r.verifier.verify(ctx, rf); err != nil {
+	if err := s.r.verifier.verify(ctx, func() error { return rf.VerifyLeader().Error() }); err != nil {
 		switch {
 		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost):
 			return fmt.Errorf("%w: %w", ErrNotOwner, s.c.notLeader(s.r))
@@ -350,19 +350,23 @@ type verifier struct {
 }
 
 type verifyRound struct {
-	done chan struct{}
-	err  error
+	done    chan struct{}
+	err     error
+	waiters int // callers that joined (tests)
 }
 
-func (v *verifier) verify(ctx context.Context, rf *raft.Raft) error {
+// verify runs fn (raft's VerifyLeader) in a round that starts after it
+// was called, shared with other callers, and returns its error.
+func (v *verifier) verify(ctx context.Context, fn func() error) error {
 	v.mu.Lock()
 	if v.next == nil {
 		v.next = &verifyRound{done: make(chan struct{})}
 	}
 	rd := v.next
+	rd.waiters++
 	if !v.running {
 		v.running = true
-		go v.run(rf)
+		go v.run(fn)
 	}
 	v.mu.Unlock()
 	select {
@@ -374,7 +378,7 @@ func (v *verifier) verify(ctx context.Context, rf *raft.Raft) error {
 }
 
 // run runs rounds while callers wait for one.
-func (v *verifier) run(rf *raft.Raft) {
+func (v *verifier) run(fn func() error) {
 	for {
 		v.mu.Lock()
 		rd := v.next
@@ -386,7 +390,7 @@ func (v *verifier) run(rf *raft.Raft) {
 		}
 		v.mu.Unlock()
 		v.rounds.Add(1)
-		rd.err = rf.VerifyLeader().Error()
+		rd.err = fn()
 		close(rd.done)
 	}
 }
