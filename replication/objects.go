@@ -1,10 +1,12 @@
 package replication
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -325,13 +327,7 @@ func (c *Cluster) DueAlarms(now time.Time, limit int) []DueAlarm {
 		out = append(out, due...)
 	}
 	slices.SortFunc(out, func(a, b DueAlarm) int {
-		if a.At != b.At {
-			return int(min(max(a.At-b.At, -1), 1))
-		}
-		if a.ObjectKey < b.ObjectKey {
-			return -1
-		}
-		return 1
+		return cmp.Or(cmp.Compare(a.At, b.At), strings.Compare(a.ObjectKey, b.ObjectKey))
 	})
 	if len(out) > limit {
 		out = out[:limit]
