@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -301,5 +302,76 @@ func TestVerifierBatches(t *testing.T) {
 		v.mu.Lock()
 		defer v.mu.Unlock()
 		return !v.running
+	})
+}
+
+// A replica that was down while the log was compacted catches up from the
+// leader's snapshot, object data and alarms included.
+func TestObjectSnapshotCatchUp(t *testing.T) {
+	testnet.Exclusive(t)
+	c := newClusterWith(t, 3, &cluster{kv: true, tune: func(cc *ClusterConfig) {
+		fastGroups(cc)
+		tune := cc.Tune
+		cc.Tune = func(g *GroupConfig) {
+			tune(g)
+			g.SnapshotThreshold = 16
+			g.TrailingLogs = 8
+		}
+	}})
+	c.waitPlaced(3, 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	owner := c.ownerOf(testObject, 20*time.Second)
+	gid := owner.cl.groupOfObject(testObject)
+	var down *testNode
+	for _, nd := range c.nodes {
+		if nd != owner {
+			down = nd
+			break
+		}
+	}
+	c.kill(down)
+	s, err := owner.cl.OpenObject(ctx, testObject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 60 {
+		b := ObjectBatch{Puts: []ObjectPut{{Key: string(rune('a' + i%26)), Value: []byte{byte(i)}}}}
+		if i == 30 {
+			b.DeleteAll = true
+		}
+		if err := s.Commit(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Commit(ctx, ObjectBatch{Alarm: alarmAt(12345)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := owner.cl.replica(gid).g.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	want, err := s.List(ObjectListOptions{})
+	if err != nil || len(want) != 26 {
+		t.Fatalf("%d entries, %v", len(want), err)
+	}
+	c.start(down)
+	waitFor(t, 30*time.Second, down.name+" catches up", func() bool {
+		r := down.cl.replica(gid)
+		if r == nil {
+			return false
+		}
+		got, err := r.kv.ObjectList(testObject, ObjectListOptions{})
+		at, _ := r.kv.ObjectAlarm(testObject)
+		return err == nil && at == 12345 && slices.EqualFunc(got, want, func(x, y ObjectEntry) bool {
+			return x.Key == y.Key && string(x.Value) == string(y.Value)
+		})
+	})
+	if latestSnapshot(filepath.Join(down.dir, "groups", gid.String())) == 0 {
+		t.Fatal("the replica caught up without a snapshot")
+	}
+	waitFor(t, 10*time.Second, "equal state hashes", func() bool {
+		h1, err1 := owner.cl.replica(gid).kv.Hash()
+		h2, err2 := down.cl.replica(gid).kv.Hash()
+		return err1 == nil && err2 == nil && h1 == h2
 	})
 }
