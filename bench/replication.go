@@ -341,7 +341,7 @@ type benchKV struct {
 
 func newBenchKV() *benchKV { return &benchKV{m: map[string]string{}} }
 
-func (f *benchKV) Apply(_ uint64, cmd []byte) any {
+func (f *benchKV) Apply(_, _ uint64, cmd []byte) any {
 	k, v, ok := strings.Cut(string(cmd), "=")
 	if !ok {
 		return fmt.Errorf("bad command %q", cmd)

@@ -131,6 +131,8 @@ type replica struct {
 	// acknowledged before, and a read needs only VerifyLeader.
 	readyTerm  atomic.Uint64
 	lastExpire time.Time
+	// verifier shares VerifyLeader among the object owners' confirmations.
+	verifier verifier
 }
 
 // StartCluster starts the node's replication: the replicas it has on disk,

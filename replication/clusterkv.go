@@ -473,9 +473,26 @@ func (c *Cluster) hintOnly(gid placement.GroupID) string {
 // applied), and a quorum confirms it still leads (so no other leader has
 // acknowledged a write it lacks).
 func (c *Cluster) linearizable(ctx context.Context, r *replica) error {
+	if _, err := c.barrier(ctx, r); err != nil {
+		return err
+	}
+	rf := r.g.r
+	if err := rf.VerifyLeader().Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return c.notLeader(r)
+		}
+		return r.g.mapErr(err)
+	}
+	return nil
+}
+
+// barrier makes sure that r leads its group and has applied a barrier in
+// its current term (so every entry of earlier terms is applied), and
+// returns that term. A leader runs one barrier per term.
+func (c *Cluster) barrier(ctx context.Context, r *replica) (uint64, error) {
 	rf := r.g.r
 	if rf.State() != raft.Leader {
-		return c.notLeader(r)
+		return 0, c.notLeader(r)
 	}
 	term := rf.CurrentTerm()
 	if r.readyTerm.Load() != term {
@@ -484,20 +501,14 @@ func (c *Cluster) linearizable(ctx context.Context, r *replica) error {
 			timeout = time.Until(dl)
 		}
 		if err := rf.Barrier(timeout).Error(); err != nil {
-			return r.g.mapErr(err)
+			return 0, r.g.mapErr(err)
 		}
 		if rf.CurrentTerm() != term {
-			return fmt.Errorf("%w: the term changed", ErrKVUnavailable)
+			return 0, fmt.Errorf("%w: the term changed", ErrKVUnavailable)
 		}
 		r.readyTerm.Store(term)
 	}
-	if err := rf.VerifyLeader().Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-			return c.notLeader(r)
-		}
-		return r.g.mapErr(err)
-	}
-	return nil
+	return term, nil
 }
 
 // status is the replica's view of its group.

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"encoding/binary"
+	"errors"
 	"io"
 
 	"github.com/warrenmesh/warren/replication/internal/kvsm"
@@ -24,9 +25,9 @@ type dataFSM struct {
 	failed func(error)
 }
 
-func (f *dataFSM) Apply(index uint64, cmd []byte) any {
-	r := f.s.Apply(kvsm.Entry{Index: index, Data: cmd})
-	if r.Err != nil && !isInvalid(r.Err) && f.failed != nil {
+func (f *dataFSM) Apply(index, term uint64, cmd []byte) any {
+	r := f.s.Apply(kvsm.Entry{Index: index, Term: term, Data: cmd})
+	if r.Err != nil && !isInvalid(r.Err) && !errors.Is(r.Err, kvsm.ErrStaleOwner) && f.failed != nil {
 		f.failed(r.Err)
 	}
 	return r

@@ -31,6 +31,12 @@
 //   - placement decides where groups live: a pure function from
 //     membership (alive, dead past a grace period, draining) to membership
 //     changes (add a non-voter, promote it, remove), never losing quorum.
+//   - Durable Object storage (objects.go) on the data groups: an object
+//     belongs to the group its key hashes to and is owned by that group's
+//     leader; OpenObject gives the owner a handle whose epoch is its term,
+//     and Commit applies a batch only in a log entry of that term
+//     (ErrStaleOwner otherwise). The FSM's Apply sees each entry's term
+//     for that.
 //   - LocalKV is a single-node KV store on kvsm for the embedded runtime of
 //     warren run: it applies each command at once instead of through a
 //     group.
@@ -63,7 +69,7 @@
 //   - Wiring it together on nodes: the meta group holding the slot map,
 //     the data groups running kvsm, the meta leader carrying out placement
 //     (add non-voter, catch up, promote, remove), KV on mesh nodes, and
-//     the Durable Object state machine with owner epochs. kvsm wants a
+//     Durable Objects routed to their owners. kvsm wants a
 //     badger batch of at least 2 MiB, so OpenDB's 4 MiB memtables must
 //     grow to 16 MiB (as LocalKV's) before kvsm runs on it.
 package replication

@@ -63,9 +63,11 @@ var (
 // FSM is the state machine a Group replicates. Apply, Snapshot and Restore
 // are called from one goroutine, never concurrently.
 type FSM interface {
-	// Apply applies the command committed at index. On the leader, what it
-	// returns is Group.Apply's result (an error value as the error).
-	Apply(index uint64, cmd []byte) any
+	// Apply applies the command committed at index, in a log entry of
+	// term term (the term of the leader that appended it, which a
+	// command may check: see ObjectStore). On the leader, what it returns
+	// is Group.Apply's result (an error value as the error).
+	Apply(index, term uint64, cmd []byte) any
 	// Snapshot captures the current state. It runs between Applies, so it
 	// must be quick: copy or pin a point-in-time view and return; the
 	// returned snapshot is written out while later commands apply.
@@ -255,13 +257,27 @@ func (g *Group) Bootstrap(servers ...Server) error {
 // fails with ErrNotLeader on a follower. When ctx ends first, the error
 // wraps ctx.Err() and the command may still commit.
 func (g *Group) Apply(ctx context.Context, cmd []byte) (any, error) {
+	f, err := g.propose(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	return g.await(ctx, f)
+}
+
+// propose hands cmd to raft: commands proposed one after another commit
+// in that order. The future's error says whether it was queued.
+func (g *Group) propose(ctx context.Context, cmd []byte) (raft.ApplyFuture, error) {
 	var timeout time.Duration // raft's bound on queueing the command
 	if dl, ok := ctx.Deadline(); ok {
 		if timeout = time.Until(dl); timeout <= 0 {
 			return nil, fmt.Errorf("replication: group %q: %w", g.id, ctx.Err())
 		}
 	}
-	f := g.r.Apply(cmd, timeout)
+	return g.r.Apply(cmd, timeout), nil
+}
+
+// await waits for a proposed command's result, as Apply returns it.
+func (g *Group) await(ctx context.Context, f raft.ApplyFuture) (any, error) {
 	if ctx.Done() == nil {
 		return g.result(f)
 	}
@@ -379,7 +395,7 @@ func (a fsmAdapter) Apply(l *raft.Log) any {
 	if l.Type != raft.LogCommand { // raft passes only commands today
 		return nil
 	}
-	return a.f.Apply(l.Index, l.Data)
+	return a.f.Apply(l.Index, l.Term, l.Data)
 }
 
 func (a fsmAdapter) Snapshot() (raft.FSMSnapshot, error) {

@@ -303,7 +303,7 @@ type kvFSM struct {
 
 func newKV() *kvFSM { return &kvFSM{m: map[string]string{}} }
 
-func (f *kvFSM) Apply(index uint64, cmd []byte) any {
+func (f *kvFSM) Apply(index, _ uint64, cmd []byte) any {
 	k, v, ok := strings.Cut(string(cmd), "=")
 	if !ok {
 		return fmt.Errorf("bad command %q", cmd)

@@ -67,7 +67,7 @@ func (f *metaFSM) current() *metaView {
 	return f.view
 }
 
-func (f *metaFSM) Apply(index uint64, cmd []byte) any {
+func (f *metaFSM) Apply(index, _ uint64, cmd []byte) any {
 	var c metaCmd
 	if err := json.Unmarshal(cmd, &c); err != nil {
 		return fmt.Errorf("meta: bad command: %w", err)

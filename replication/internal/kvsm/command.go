@@ -17,6 +17,9 @@ const (
 	OpPut     Op = 1
 	OpDelete  Op = 2
 	OpExpire  Op = 3
+	// OpObject is an atomic batch of writes to one Durable Object's
+	// storage (EncodeObjectBatch).
+	OpObject Op = 4
 )
 
 func (o Op) String() string {
@@ -27,6 +30,8 @@ func (o Op) String() string {
 		return "delete"
 	case OpExpire:
 		return "expire"
+	case OpObject:
+		return "object"
 	}
 	return fmt.Sprintf("Op(%d)", uint8(o))
 }
@@ -72,6 +77,14 @@ type Command struct {
 	// seconds of the proposer's clock: an expire command whose Now is after
 	// it removes it.
 	Deadline int64
+	// Epoch (OpObject) is the term of the owner that proposed the batch:
+	// the batch applies only in a log entry of that term.
+	Epoch uint64
+	// Object (OpObject) is the object key.
+	Object string
+	// Batch (OpObject) is the batch; its values alias the slice given to
+	// DecodeCommand.
+	Batch ObjectBatch
 }
 
 // HasID reports whether the command carries a request id.
@@ -83,6 +96,7 @@ func (c *Command) HasID() bool { return c.ID != [16]byte{} }
 //	put:    uvarint len(ns) | ns | uvarint len(key) | key | varint expiration | uvarint len(meta) | meta | value (the rest)
 //	delete: uvarint len(ns) | ns | uvarint len(key) | key
 //	expire: varint now | uvarint limit
+//	object: see EncodeObjectBatch
 //
 // Version 2 (put and delete only) puts a request id and its deadline
 // between the Op byte and the version 1 body:
@@ -196,6 +210,8 @@ func DecodeCommand(data []byte) (Command, error) {
 			n = math.MaxInt32 // out of range either way; validate says so
 		}
 		c.Limit = int(n)
+	case OpObject:
+		d.object(&c)
 	default:
 		return Command{}, badCommand("unknown op %d", op)
 	}
@@ -226,6 +242,8 @@ func (c *Command) validate() error {
 			return invalid("limit", http.StatusBadRequest, "expire limit %d is not in 1..%d", c.Limit, MaxExpireLimit)
 		}
 		return nil
+	case OpObject:
+		return ValidateObjectBatch(c.Object, &c.Batch)
 	}
 	return badCommand("unknown op %d", c.Op)
 }

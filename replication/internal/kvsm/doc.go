@@ -5,7 +5,8 @@
 //
 // The package knows nothing of Raft. The group wrapper proposes the bytes of
 // EncodePutOnce, EncodeDeleteOnce (or EncodePut, EncodeDelete) and
-// EncodeExpire, hands committed entries to
+// EncodeExpire (and EncodeObjectBatch), hands committed entries, with their
+// terms, to
 // ApplyBatch, serves reads with Get and List (after whatever it does to make
 // them linearizable), and adapts Snapshot, Restore and Applied to its Raft
 // library. Its types map one to one onto the guest-facing ones of isolate
@@ -56,6 +57,11 @@
 //	prefix|'r'                                   restore under way, empty
 //	prefix|'q'|id                                applied request id, be64 deadline
 //	prefix|'Q'|be64(deadline)|id                 request id index, empty
+//	prefix|'o'|uvarint(len obj)|obj|be64(gen)|key   Durable Object storage value
+//	prefix|'g'|obj                               the object's data generation, be64
+//	prefix|'G'|uvarint(len obj)|obj|be64(gen)    a generation to collect, empty
+//	prefix|'l'|obj                               the object's alarm, be64 unix ms
+//	prefix|'L'|be64(unix ms)|obj                 alarm index, empty
 //
 // A record is a format byte, the expiration (be64 unix seconds, 0 = never),
 // uvarint(len metadata), the metadata (JSON, maybe empty) and, for format 1
@@ -64,6 +70,24 @@
 // key it returns, never reads large values. The expiration index lets
 // expire find due keys without a scan; put and delete read the old record
 // to keep it exact. The request id index does the same for forgetting ids.
+//
+// # Durable Objects
+//
+// An object batch (EncodeObjectBatch) is one atomic group of writes to one
+// Durable Object's storage: delete all, puts, deletes, and the alarm. It
+// carries the owner's epoch, the Raft term in which the owner (the group's
+// leader) opened the object, and applies only in a log entry of that term
+// (Entry.Term): a batch of an owner that lost its office, even one that
+// got it back in a later term, is rejected with ErrStaleOwner by every
+// replica, changing nothing. Object storage lives under its own tags, so it
+// never mixes with KV namespaces; keys are any bytes up to
+// MaxStorageKeyLen, ordered as bytes. Delete all is one write whatever the
+// object holds: it moves the object to a new generation of keys, and the
+// expire commands collect the old generation's keys (Result.Collected),
+// bounded by their limit like expired keys. The alarm index lets the
+// leader find due alarms (DueAlarms) without a scan. A batch is bounded
+// (MaxObjectBatchKeys, MaxObjectBatchBytes) so that it fits one badger
+// transaction of the smallest size Open accepts.
 //
 // # Applying
 //
@@ -100,9 +124,10 @@
 // # Snapshots
 //
 // Snapshot captures a badger read transaction; WriteTo streams the group's
-// keys and recorded request ids from it (one value in memory at a time), in
-// a versioned format (2; Restore also reads 1, which has no ids) with counts
-// and a CRC-32C. Restore deletes the group's keys and loads a stream
+// keys, recorded request ids, object storage (the current generation) and
+// alarms from it (one value in memory at a time), in a versioned format (3;
+// Restore also reads 2, which has no objects, and 1, which has no ids
+// either) with counts and a CRC-32C. Restore deletes the group's keys and loads a stream
 // in batches; a mark written first and removed last, with the applied
 // index, makes a restore that crashed roll back to an empty group at index 0
 // when the Store is opened again. Hash is the SHA-256 of the snapshot

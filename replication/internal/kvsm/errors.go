@@ -24,6 +24,12 @@ var (
 	// running or failed. Only a successful Restore (or Open, which rolls an
 	// interrupted restore back to an empty group) clears it (HTTP 503).
 	ErrUnavailable = errors.New("kvsm: group state unavailable (restore in progress or failed)")
+	// ErrStaleOwner means an object batch was not applied because the
+	// term of its log entry is not the batch's epoch: it was proposed by
+	// an owner that no longer leads in the term it opened the object in.
+	// Like ErrInvalid, every replica rejects it and the entry counts as
+	// applied.
+	ErrStaleOwner = errors.New("kvsm: stale object owner (the epoch is not the entry's term)")
 )
 
 // InvalidError is the error for a broken rule. errors.Is(err, ErrInvalid)
@@ -53,7 +59,7 @@ func invalid(field string, status int, format string, args ...any) *InvalidError
 
 // HTTPStatus maps an error of this package to the status the KV HTTP API
 // answers: 200 for nil, 404 ErrNotFound, 400/413/414 ErrInvalid, 503
-// ErrUnavailable, 500 anything else.
+// ErrUnavailable, 409 ErrStaleOwner, 500 anything else.
 func HTTPStatus(err error) int {
 	var ie *InvalidError
 	switch {
@@ -67,6 +73,8 @@ func HTTPStatus(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ErrUnavailable):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, ErrStaleOwner):
+		return http.StatusConflict
 	}
 	return http.StatusInternalServerError
 }

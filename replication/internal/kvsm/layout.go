@@ -16,6 +16,13 @@ const (
 	tagExpiry  = 'x' // prefix|x|be64(expiration)|uvarint(len ns)|ns|key -> empty
 	tagID      = 'q' // prefix|q|id -> be64(deadline): an applied request id
 	tagIDIndex = 'Q' // prefix|Q|be64(deadline)|id -> empty: request ids by deadline
+
+	// Durable Object storage.
+	tagObjData    = 'o' // prefix|o|uvarint(len obj)|obj|be64(gen)|key -> value
+	tagObjGen     = 'g' // prefix|g|obj -> be64(gen): the object's data generation (absent = 0)
+	tagObjGarbage = 'G' // prefix|G|uvarint(len obj)|obj|be64(gen) -> empty: a generation DeleteAll left
+	tagAlarm      = 'l' // prefix|l|obj -> be64(unix ms): the object's alarm
+	tagAlarmIndex = 'L' // prefix|L|be64(unix ms)|obj -> empty: alarms by time
 )
 
 // Record formats: the first byte of a data record.
@@ -84,6 +91,76 @@ func (l layout) idIndexKey(deadline int64, id [16]byte) []byte {
 	k = append(k, tagIDIndex)
 	k = binary.BigEndian.AppendUint64(k, uint64(deadline))
 	return append(k, id[:]...)
+}
+
+// objPrefix is prefix|t|uvarint(len obj)|obj|be64(gen), with room for
+// extra bytes.
+func (l layout) objPrefix(t byte, obj string, gen uint64, extra int) []byte {
+	k := make([]byte, 0, len(l.prefix)+1+binary.MaxVarintLen64+len(obj)+8+extra)
+	k = append(k, l.prefix...)
+	k = append(k, t)
+	k = binary.AppendUvarint(k, uint64(len(obj)))
+	k = append(k, obj...)
+	return binary.BigEndian.AppendUint64(k, gen)
+}
+
+// objDataPrefix is the prefix of the keys of generation gen of object obj.
+func (l layout) objDataPrefix(obj string, gen uint64, extra int) []byte {
+	return l.objPrefix(tagObjData, obj, gen, extra)
+}
+
+func (l layout) objDataKey(obj string, gen uint64, key string) []byte {
+	return append(l.objDataPrefix(obj, gen, len(key)), key...)
+}
+
+func (l layout) objGarbageKey(obj string, gen uint64) []byte {
+	return l.objPrefix(tagObjGarbage, obj, gen, 0)
+}
+
+func (l layout) objGenKey(obj string) []byte { return append(l.tag(tagObjGen), obj...) }
+func (l layout) alarmKey(obj string) []byte  { return append(l.tag(tagAlarm), obj...) }
+func (l layout) alarmIndexKey(at int64, obj string) []byte {
+	k := make([]byte, 0, len(l.prefix)+1+8+len(obj))
+	k = append(k, l.prefix...)
+	k = append(k, tagAlarmIndex)
+	k = binary.BigEndian.AppendUint64(k, uint64(at))
+	return append(k, obj...)
+}
+
+// parseObjKey parses uvarint(len obj)|obj|be64(gen)|rest.
+func parseObjKey(b []byte) (obj string, gen uint64, rest []byte, ok bool) {
+	n, w := binary.Uvarint(b)
+	if w <= 0 || n > uint64(len(b)-w) || len(b)-w-int(n) < 8 {
+		return "", 0, nil, false
+	}
+	obj = string(b[w : w+int(n)])
+	b = b[w+int(n):]
+	return obj, binary.BigEndian.Uint64(b), b[8:], true
+}
+
+// parseObjDataKey parses a key under prefix|o.
+func (l layout) parseObjDataKey(k []byte) (obj string, gen uint64, key string, ok bool) {
+	obj, gen, rest, ok := parseObjKey(k[len(l.prefix)+1:])
+	return obj, gen, string(rest), ok
+}
+
+// parseObjGarbageKey parses a key under prefix|G.
+func (l layout) parseObjGarbageKey(k []byte) (obj string, gen uint64, ok bool) {
+	obj, gen, rest, ok := parseObjKey(k[len(l.prefix)+1:])
+	return obj, gen, ok && len(rest) == 0
+}
+
+// parseAlarmIndexKey parses a key under prefix|L.
+func (l layout) parseAlarmIndexKey(k []byte) (at int64, obj string, ok bool) {
+	b := k[len(l.prefix)+1:]
+	if len(b) < 9 {
+		return 0, "", false
+	}
+	u := binary.BigEndian.Uint64(b)
+	if u == 0 || u > math.MaxInt64 {
+		return 0, "", false
+	}
+	return int64(u), string(b[8:]), true
 }
 
 // parseIDKey parses a key under prefix|q.

@@ -240,10 +240,10 @@ func TestRestoreV1Snapshot(t *testing.T) {
 	db := openDB(t, "", false)
 	src := newGroup(t, db, "src")
 	src.must(EncodePut("ns", "a", []byte("1"), nil, at(10).Unix()), EncodePut("ns", "b", make([]byte, inlineMax+1), nil, 0))
-	v2 := src.snapshot()
-	// Version 2 without ids is version 1 with one more uvarint (0) before
-	// the CRC.
-	v1 := append([]byte(snapMagicV1), v2[len(snapMagic):len(v2)-5]...)
+	v3 := src.snapshot()
+	// Version 3 without ids and objects is version 1 with three more
+	// uvarints (0) before the CRC.
+	v1 := append([]byte(snapMagicV1), v3[len(snapMagic):len(v3)-7]...)
 	v1 = append(v1, crcOf(v1)...)
 	dst := newGroup(t, db, "dst")
 	dst.must(EncodeDeleteOnce(reqID(1), at(10).Unix(), "ns", "x"))
@@ -257,7 +257,7 @@ func TestRestoreV1Snapshot(t *testing.T) {
 	g := newGroup(t, db, "ids")
 	g.must(EncodeDeleteOnce(reqID(1), at(10).Unix(), "ns", "x"))
 	withIDs := g.snapshot()
-	bad := append([]byte(snapMagicV1), withIDs[len(snapMagic):len(withIDs)-5]...)
+	bad := append([]byte(snapMagicV1), withIDs[len(snapMagic):len(withIDs)-7]...)
 	bad = append(bad, crcOf(bad)...)
 	if err := dst.s.Restore(bytes.NewReader(bad)); err == nil {
 		t.Fatal("restored a v1 stream with request ids")

@@ -15,31 +15,42 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// Snapshot stream, version 2:
+// Snapshot stream, version 3:
 //
-//	"wkvsnap" | 0x02 | be64 applied index
+//	"wkvsnap" | 0x03 | be64 applied index
 //	per key, in data-key order (namespace length, namespace, key):
 //	  0x01 | uvarint len(ns) | ns | uvarint len(key) | key | uvarint expiration
 //	       | uvarint len(meta) | meta | uvarint len(value) | value
 //	per recorded request id, in id order:
 //	  0x02 | id (16 bytes) | uvarint deadline
+//	per key of Durable Object storage, in order of (object key length,
+//	object key, key):
+//	  0x03 | uvarint len(object) | object | uvarint len(key) | key | uvarint len(value) | value
+//	per object alarm, in object key order:
+//	  0x04 | uvarint len(object) | object | uvarint at (unix ms)
 //	0x00 | uvarint number of keys | uvarint number of ids
+//	     | uvarint number of object keys | uvarint number of alarms
 //	     | be32 CRC-32C of every byte before it
 //
 // It holds the logical state only (the expiration index, the request id
-// index and the split of large values are rebuilt by Restore), so equal
-// states give equal streams. Restore also accepts version 1 streams
-// ("wkvsnap" | 0x01, no id entries, no id count: the format before request
-// ids), which restore a state without recorded ids.
+// index, the alarm index, the split of large values and the generations
+// of object data are rebuilt by Restore), so equal states give equal
+// streams. Restore also accepts version 2 streams ("wkvsnap" | 0x02, no
+// object entries and no counts of them: the format before Durable
+// Objects) and version 1 streams ("wkvsnap" | 0x01, no id entries either,
+// no id count: the format before request ids).
 const (
-	snapMagic   = "wkvsnap\x02"
+	snapMagic   = "wkvsnap\x03"
+	snapMagicV2 = "wkvsnap\x02"
 	snapMagicV1 = "wkvsnap\x01"
 )
 
 const (
-	snapEnd   = 0
-	snapEntry = 1
-	snapID    = 2
+	snapEnd    = 0
+	snapEntry  = 1
+	snapID     = 2
+	snapObject = 3
+	snapAlarm  = 4
 )
 
 // Snapshot is a consistent, point-in-time view of a group's state, read
@@ -96,9 +107,19 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	if err != nil {
 		return cw.n, fmt.Errorf("kvsm: snapshot: %w", err)
 	}
+	objs, err := sn.writeObjects(bw)
+	if err != nil {
+		return cw.n, fmt.Errorf("kvsm: snapshot: %w", err)
+	}
+	alarms, err := sn.writeAlarms(bw)
+	if err != nil {
+		return cw.n, fmt.Errorf("kvsm: snapshot: %w", err)
+	}
 	scratch = append(scratch[:0], snapEnd)
 	scratch = binary.AppendUvarint(scratch, count)
 	scratch = binary.AppendUvarint(scratch, ids)
+	scratch = binary.AppendUvarint(scratch, objs)
+	scratch = binary.AppendUvarint(scratch, alarms)
 	if _, err := bw.Write(scratch); err != nil {
 		return cw.n, fmt.Errorf("kvsm: snapshot: %w", err)
 	}
@@ -180,6 +201,83 @@ func (sn *Snapshot) writeIDs(bw *bufio.Writer) (uint64, error) {
 		})
 		if err != nil {
 			return count, storageErr(fmt.Errorf("request id %x: %w", id, err))
+		}
+		count++
+	}
+	return count, nil
+}
+
+// writeObjects writes the keys of the current generation of every
+// object's data, in order of (object, key).
+func (sn *Snapshot) writeObjects(bw *bufio.Writer) (uint64, error) {
+	l := sn.s.l
+	op := l.tag(tagObjData)
+	it := sn.txn.NewIterator(badger.IteratorOptions{Prefix: op})
+	defer it.Close()
+	var count uint64
+	var b []byte
+	var lastObj string
+	var lastGen uint64
+	haveObj := false
+	for it.Seek(op); it.Valid(); it.Next() {
+		item := it.Item()
+		obj, gen, key, ok := l.parseObjDataKey(item.Key())
+		if !ok {
+			return count, storageErr(fmt.Errorf("%w: object data key %q", errCorrupt, item.Key()))
+		}
+		if !haveObj || obj != lastObj {
+			cur, err := readGen(sn.txn, l, obj)
+			if err != nil {
+				return count, storageErr(err)
+			}
+			lastObj, lastGen, haveObj = obj, cur, true
+		}
+		if gen != lastGen {
+			continue // garbage that DeleteAll left
+		}
+		err := item.Value(func(v []byte) error {
+			b = append(b[:0], snapObject)
+			b = appendString(b, obj)
+			b = appendString(b, key)
+			b = binary.AppendUvarint(b, uint64(len(v)))
+			if _, err := bw.Write(b); err != nil {
+				return err
+			}
+			_, err := bw.Write(v)
+			return err
+		})
+		if err != nil {
+			return count, storageErr(fmt.Errorf("object %q key %q: %w", obj, key, err))
+		}
+		count++
+	}
+	return count, nil
+}
+
+// writeAlarms writes the objects' alarms, in object key order.
+func (sn *Snapshot) writeAlarms(bw *bufio.Writer) (uint64, error) {
+	l := sn.s.l
+	ap := l.tag(tagAlarm)
+	it := sn.txn.NewIterator(badger.IteratorOptions{Prefix: ap})
+	defer it.Close()
+	var count uint64
+	var b []byte
+	for it.Seek(ap); it.Valid(); it.Next() {
+		item := it.Item()
+		obj := item.Key()[len(ap):]
+		err := item.Value(func(v []byte) error {
+			at, err := parseAlarm(v)
+			if err != nil {
+				return err
+			}
+			b = append(b[:0], snapAlarm)
+			b = appendString(b, string(obj))
+			b = binary.AppendUvarint(b, uint64(at))
+			_, err = bw.Write(b)
+			return err
+		})
+		if err != nil {
+			return count, storageErr(fmt.Errorf("alarm of %q: %w", obj, err))
 		}
 		count++
 	}
@@ -284,13 +382,13 @@ func (s *Store) Restore(r io.Reader) error {
 	return nil
 }
 
-// wipe deletes the group's data, blobs, expiration index and request ids
-// (not the applied index or the restore mark).
+// wipe deletes the group's data, blobs, expiration index, request ids and
+// object storage (not the applied index or the restore mark).
 func (s *Store) wipe() error {
 	wb := s.db.NewWriteBatch()
 	defer wb.Cancel()
 	err := s.db.View(func(txn *badger.Txn) error {
-		for _, t := range []byte{tagData, tagBlob, tagExpiry, tagID, tagIDIndex} {
+		for _, t := range []byte{tagData, tagBlob, tagExpiry, tagID, tagIDIndex, tagObjData, tagObjGen, tagObjGarbage, tagAlarm, tagAlarmIndex} {
 			p := s.l.tag(t)
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
 			for it.Seek(p); it.Valid(); it.Next() {
@@ -317,33 +415,69 @@ func (s *Store) load(r io.Reader) (uint64, error) {
 	if sr.err != nil {
 		return 0, sr.err
 	}
-	v1 := bytes.Equal(head[:len(snapMagicV1)], []byte(snapMagicV1))
-	if !v1 && !bytes.Equal(head[:len(snapMagic)], []byte(snapMagic)) {
+	var version int
+	switch string(head[:len(snapMagic)]) {
+	case snapMagic:
+		version = 3
+	case snapMagicV2:
+		version = 2
+	case snapMagicV1:
+		version = 1
+	default:
 		return 0, errors.New("not a kvsm snapshot (or an unknown version)")
 	}
+	// The highest entry tag of the version: entries come in tag order.
+	maxTag := map[int]byte{1: snapEntry, 2: snapID, 3: snapAlarm}[version]
 	index := binary.BigEndian.Uint64(head[len(snapMagic):])
 	wb := s.db.NewWriteBatch()
 	defer func() { wb.Cancel() }()
-	var count, ids uint64
+	var counts [snapAlarm + 1]uint64
 	var pending int
-	var prev, prevID []byte
+	var prev []byte
+	var phase byte = snapEntry
+	// added counts bytes written since the last flush, and flushes.
+	added := func(n int) error {
+		if pending += n; pending > restoreFlush {
+			if err := wb.Flush(); err != nil {
+				return storageErr(err)
+			}
+			wb, pending = s.db.NewWriteBatch(), 0
+		}
+		return nil
+	}
+	// ordered checks that key k follows the previous one of its kind.
+	ordered := func(tag byte, k []byte) error {
+		if tag != phase {
+			phase, prev = tag, nil
+		}
+		if prev != nil && bytes.Compare(prev, k) >= 0 {
+			return fmt.Errorf("snapshot entry %d of kind %d is out of order", counts[tag], tag)
+		}
+		prev = k
+		return nil
+	}
 	for {
-		switch tag := sr.byte(); {
+		tag := sr.byte()
+		switch {
 		case sr.err != nil:
 			return 0, sr.err
 		case tag == snapEnd:
-			n := sr.uvarint()
-			var nids uint64
-			if !v1 {
-				nids = sr.uvarint()
+			var n [snapAlarm + 1]uint64
+			n[snapEntry] = sr.uvarint()
+			if version >= 2 {
+				n[snapID] = sr.uvarint()
+			}
+			if version >= 3 {
+				n[snapObject] = sr.uvarint()
+				n[snapAlarm] = sr.uvarint()
 			}
 			sum := sr.crc.Sum32()
 			crc := sr.read(4)
 			if sr.err != nil {
 				return 0, sr.err
 			}
-			if n != count || nids != ids {
-				return 0, fmt.Errorf("snapshot ends after %d keys and %d request ids but says %d and %d", count, ids, n, nids)
+			if n != counts {
+				return 0, fmt.Errorf("snapshot ends after %v entries of each kind but says %v", counts[1:], n[1:])
 			}
 			if binary.BigEndian.Uint32(crc) != sum {
 				return 0, errors.New("snapshot checksum mismatch")
@@ -352,74 +486,113 @@ func (s *Store) load(r io.Reader) (uint64, error) {
 				return 0, storageErr(err)
 			}
 			return index, nil
-		case tag == snapID && !v1:
+		case tag > maxTag || tag < phase:
+			return 0, fmt.Errorf("bad snapshot entry tag %d after %v entries of each kind", tag, counts[1:])
+		case tag == snapID:
 			id := sr.read(16)
 			deadline := sr.uvarint()
 			if sr.err != nil {
 				return 0, sr.err
 			}
 			if deadline == 0 || deadline > math.MaxInt64 || [16]byte(id) == [16]byte{} {
-				return 0, fmt.Errorf("snapshot request id %d: id %x, deadline %d", ids, id, deadline)
+				return 0, fmt.Errorf("snapshot request id %d: id %x, deadline %d", counts[tag], id, deadline)
 			}
-			if prevID != nil && bytes.Compare(prevID, id) >= 0 {
-				return 0, fmt.Errorf("snapshot request id %d (%x) is out of order", ids, id)
+			if err := ordered(tag, id); err != nil {
+				return 0, err
 			}
-			prevID = id
 			if err := wb.Set(s.l.idKey([16]byte(id)), binary.BigEndian.AppendUint64(nil, deadline)); err != nil {
 				return 0, storageErr(err)
 			}
 			if err := wb.Set(s.l.idIndexKey(int64(deadline), [16]byte(id)), nil); err != nil {
 				return 0, storageErr(err)
 			}
-			ids++
-			if pending += 64; pending > restoreFlush {
-				if err := wb.Flush(); err != nil {
+			counts[tag]++
+			if err := added(64); err != nil {
+				return 0, err
+			}
+		case tag == snapObject:
+			obj := string(sr.field(MaxObjectKeyLen, "object key"))
+			key := string(sr.field(MaxStorageKeyLen, "storage key"))
+			value := sr.field(MaxStorageValueLen, "storage value")
+			if sr.err != nil {
+				return 0, sr.err
+			}
+			if err := ValidateObjectKey(obj); err != nil {
+				return 0, fmt.Errorf("snapshot object key %d: %w", counts[tag], err)
+			}
+			dk := s.l.objDataKey(obj, 0, key)
+			if err := ordered(tag, dk); err != nil {
+				return 0, err
+			}
+			if err := wb.Set(dk, value); err != nil {
+				return 0, storageErr(err)
+			}
+			counts[tag]++
+			if err := added(len(dk) + len(value)); err != nil {
+				return 0, err
+			}
+		case tag == snapAlarm:
+			obj := string(sr.field(MaxObjectKeyLen, "object key"))
+			at := sr.uvarint()
+			if sr.err != nil {
+				return 0, sr.err
+			}
+			if err := ValidateObjectKey(obj); err != nil {
+				return 0, fmt.Errorf("snapshot alarm %d: %w", counts[tag], err)
+			}
+			if at == 0 || at > math.MaxInt64 {
+				return 0, fmt.Errorf("snapshot alarm %d: at %d", counts[tag], at)
+			}
+			ak := s.l.alarmKey(obj)
+			if err := ordered(tag, ak); err != nil {
+				return 0, err
+			}
+			if err := wb.Set(ak, binary.BigEndian.AppendUint64(nil, at)); err != nil {
+				return 0, storageErr(err)
+			}
+			if err := wb.Set(s.l.alarmIndexKey(int64(at), obj), nil); err != nil {
+				return 0, storageErr(err)
+			}
+			counts[tag]++
+			if err := added(2*len(ak) + 16); err != nil {
+				return 0, err
+			}
+		default: // snapEntry
+			ns := string(sr.field(MaxNamespaceLen, "namespace"))
+			key := string(sr.field(MaxKeyLen, "key"))
+			exp := sr.uvarint()
+			meta := sr.field(MaxMetadataLen, "metadata")
+			value := sr.field(MaxValueLen, "value")
+			if sr.err != nil {
+				return 0, sr.err
+			}
+			if exp > math.MaxInt64 {
+				return 0, fmt.Errorf("snapshot key %d: expiration %d", counts[tag], exp)
+			}
+			if err := validatePutStatic(ns, key, value, meta, int64(exp)); err != nil {
+				return 0, fmt.Errorf("snapshot key %d: %w", counts[tag], err)
+			}
+			dk := s.l.dataKey(ns, key)
+			if err := ordered(tag, dk); err != nil {
+				return 0, fmt.Errorf("snapshot key %d (%s/%q) is out of order", counts[tag], ns, key)
+			}
+			if len(value) > inlineMax {
+				if err := wb.Set(s.l.blobKey(ns, key), value); err != nil {
 					return 0, storageErr(err)
 				}
-				wb, pending = s.db.NewWriteBatch(), 0
 			}
-			continue
-		case tag != snapEntry || ids > 0:
-			return 0, fmt.Errorf("bad snapshot entry tag %d after %d keys and %d request ids", tag, count, ids)
-		}
-		ns := string(sr.field(MaxNamespaceLen, "namespace"))
-		key := string(sr.field(MaxKeyLen, "key"))
-		exp := sr.uvarint()
-		meta := sr.field(MaxMetadataLen, "metadata")
-		value := sr.field(MaxValueLen, "value")
-		if sr.err != nil {
-			return 0, sr.err
-		}
-		if exp > math.MaxInt64 {
-			return 0, fmt.Errorf("snapshot key %d: expiration %d", count, exp)
-		}
-		if err := validatePutStatic(ns, key, value, meta, int64(exp)); err != nil {
-			return 0, fmt.Errorf("snapshot key %d: %w", count, err)
-		}
-		dk := s.l.dataKey(ns, key)
-		if prev != nil && bytes.Compare(prev, dk) >= 0 {
-			return 0, fmt.Errorf("snapshot key %d (%s/%q) is out of order", count, ns, key)
-		}
-		prev = dk
-		if len(value) > inlineMax {
-			if err := wb.Set(s.l.blobKey(ns, key), value); err != nil {
+			if err := wb.Set(dk, newRecord(int64(exp), meta, value)); err != nil {
 				return 0, storageErr(err)
 			}
-		}
-		if err := wb.Set(dk, newRecord(int64(exp), meta, value)); err != nil {
-			return 0, storageErr(err)
-		}
-		if exp != 0 {
-			if err := wb.Set(s.l.expiryKey(int64(exp), ns, key), nil); err != nil {
-				return 0, storageErr(err)
+			if exp != 0 {
+				if err := wb.Set(s.l.expiryKey(int64(exp), ns, key), nil); err != nil {
+					return 0, storageErr(err)
+				}
 			}
-		}
-		count++
-		if pending += len(value) + len(meta) + len(dk); pending > restoreFlush {
-			if err := wb.Flush(); err != nil {
-				return 0, storageErr(err)
+			counts[tag]++
+			if err := added(len(value) + len(meta) + len(dk)); err != nil {
+				return 0, err
 			}
-			wb, pending = s.db.NewWriteBatch(), 0
 		}
 	}
 }

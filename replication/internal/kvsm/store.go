@@ -18,6 +18,9 @@ type Entry struct {
 	// Data is an encoded command. ApplyBatch may keep references to it
 	// until it returns; it never keeps them after.
 	Data []byte
+	// Term is the entry's Raft term. Only object batches look at it: they
+	// apply only when it is their epoch.
+	Term uint64
 }
 
 // Result is the outcome of applying one Entry.
@@ -36,7 +39,8 @@ type Result struct {
 	Duplicate bool
 	// Err is nil when the command took effect. If it wraps ErrInvalid the
 	// command was rejected deterministically (every replica rejects it):
-	// nothing changed but the entry counts as applied. If it wraps
+	// nothing changed but the entry counts as applied; so too if it wraps
+	// ErrStaleOwner (an object batch of an earlier epoch). If it wraps
 	// ErrStorage (and maybe ErrUnavailable) the entry was not applied,
 	// and neither was any later entry of the batch: the state is as of
 	// Applied(); the caller may retry from there or stop the group.
@@ -45,9 +49,13 @@ type Result struct {
 	Expired int
 	// Forgotten (OpExpire) is how many request ids the command removed.
 	Forgotten int
-	// More (OpExpire) says that keys with expiration <= Now, or request ids
-	// with a deadline before Now, remain beyond the command's limit: propose
-	// another expire.
+	// Collected (OpExpire) is how many keys of object data that DeleteAll
+	// left behind the command removed (with the marks of the
+	// generations it finished).
+	Collected int
+	// More (OpExpire) says that keys with expiration <= Now, request ids
+	// with a deadline before Now, or object data to collect remain beyond
+	// the command's limit: propose another expire.
 	More bool
 }
 
@@ -275,11 +283,16 @@ func (s *Store) chunkEnd(entries []Entry) int {
 	}
 	count := s.db.MaxBatchCount() / 2
 	keyCost := int64(len(s.l.prefix)) + 1 + 8 + binary.MaxVarintLen64 + MaxNamespaceLen + MaxKeyLen + 2 + 10
+	objKeyCost := int64(len(s.l.prefix)) + 1 + binary.MaxVarintLen64 + MaxObjectKeyLen + 8 + MaxStorageKeyLen + 2 + 10
 	var size, n int64
 	for i, e := range entries {
 		es, en := int64(len(e.Data))+6*keyCost, int64(6)
 		if len(e.Data) > 1 && Op(e.Data[1]) == OpExpire {
-			es, en = 5*MaxExpireLimit*keyCost, 5*MaxExpireLimit
+			es, en = 5*MaxExpireLimit*keyCost+MaxExpireLimit*objKeyCost, 6*MaxExpireLimit
+		}
+		if len(e.Data) > 1 && Op(e.Data[1]) == OpObject {
+			keys := min(int64(len(e.Data))/2, MaxObjectBatchKeys) + 8
+			es, en = int64(len(e.Data))+keys*(objKeyCost-MaxStorageKeyLen), keys
 		}
 		size, n = size+es, n+en
 		if i > 0 && (size > budget || n > count) {
@@ -356,14 +369,20 @@ func (s *Store) execute(txn *badger.Txn, e Entry) (Result, error) {
 	case OpDelete:
 		return r, s.delete(txn, c.Namespace, c.Key)
 	case OpExpire:
-		var moreKeys, moreIDs bool
+		var moreKeys, moreIDs, moreData bool
 		r.Expired, moreKeys, err = s.expire(txn, c.Now, c.Limit)
 		if err != nil {
 			return r, err
 		}
 		r.Forgotten, moreIDs, err = s.forget(txn, c.Now, c.Limit)
-		r.More = moreKeys || moreIDs
+		if err != nil {
+			return r, err
+		}
+		r.Collected, moreData, err = s.collect(txn, c.Limit)
+		r.More = moreKeys || moreIDs || moreData
 		return r, err
+	case OpObject:
+		return r, s.applyObject(txn, &r, &c, e.Term)
 	}
 	r.Err = badCommand("unknown op %d", c.Op) // unreachable: validate checked
 	return r, nil
