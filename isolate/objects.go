@@ -185,7 +185,11 @@ const (
 	// StorageBatch carries: an event's writes past it are committed in
 	// more than one batch (each put, delete or transaction stays whole),
 	// and one put, delete or transaction over it is a RangeError.
-	MaxStorageBatchBytes = 4 << 20
+	// It is the replicated store's bound on one atomic batch.
+	MaxStorageBatchBytes = 1 << 20
+	// MaxStorageBatchKeys bounds the keys one StorageBatch writes, in the
+	// same way.
+	MaxStorageBatchKeys = 1024
 	// MaxObjectRPCBytes bounds the encoded arguments and return value of a
 	// Durable Object RPC call.
 	MaxObjectRPCBytes = 32 << 20

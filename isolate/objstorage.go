@@ -169,14 +169,19 @@ func writeSize(keys []string, values [][]byte) int {
 	return n
 }
 
-// makeRoom keeps the event's buffered writes within MaxStorageBatchBytes:
-// a write of n bytes that would take them over commits them first
-// ("scommit"); one over the bound alone is a RangeError.
-func (l *loop) makeRoom(n int) {
+// makeRoom keeps the event's buffered writes within MaxStorageBatchBytes
+// and MaxStorageBatchKeys: a write of n bytes to keys keys that would take
+// them over commits them first ("scommit"); one over a bound alone is a
+// RangeError.
+func (l *loop) makeRoom(n, keys int) {
 	if n > MaxStorageBatchBytes {
 		l.throwError("RangeError", fmt.Sprintf("one put, delete or transaction may write at most %d bytes of keys and values; this one writes %d", MaxStorageBatchBytes, n))
 	}
-	if l.obj.store.dirtyBytes+n > MaxStorageBatchBytes {
+	if keys > MaxStorageBatchKeys {
+		l.throwError("RangeError", fmt.Sprintf("one transaction may write at most %d keys; this one writes %d", MaxStorageBatchKeys, keys))
+	}
+	s := &l.obj.store
+	if s.dirtyBytes+n > MaxStorageBatchBytes || len(s.dirty)+keys > MaxStorageBatchKeys {
 		if err := l.flushWrites(); err != nil {
 			l.throwError("Error", err.Error())
 		}
@@ -390,7 +395,7 @@ func (l *loop) storagePrimitives(p *goja.Object) {
 			}
 			return
 		}
-		l.makeRoom(writeSize(keys, enc))
+		l.makeRoom(writeSize(keys, enc), len(keys))
 		for i, k := range keys {
 			o.store.write(k, enc[i])
 		}
@@ -401,7 +406,7 @@ func (l *loop) storagePrimitives(p *goja.Object) {
 		t := txnOf(txnV)
 		got := l.readKeys(keys, t)
 		if t == nil {
-			l.makeRoom(writeSize(keys, nil))
+			l.makeRoom(writeSize(keys, nil), len(keys))
 		}
 		for _, k := range keys {
 			if t != nil {
@@ -444,7 +449,7 @@ func (l *loop) storagePrimitives(p *goja.Object) {
 		t := txnOf(txnV)
 		t.done = true
 		if commit && !t.rolledBack {
-			l.makeRoom(t.bytes)
+			l.makeRoom(t.bytes, len(t.writes))
 			for _, k := range sortedKeys(t.writes) {
 				o.store.write(k, t.writes[k])
 			}

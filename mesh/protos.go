@@ -29,6 +29,9 @@ const (
 	// group's view, and placement's orders (package replication). One
 	// request and one response per stream.
 	ProtoRepl byte = 34
+	// ProtoObject carries a call to a Durable Object to the node that
+	// owns it (package node). One call and one reply per stream.
+	ProtoObject byte = 35
 )
 
 // Current versions of the protocols above.
@@ -43,6 +46,9 @@ const (
 	ProtoRaftVersion byte = 1
 	// ProtoReplVersion is the version of replication's request frames.
 	ProtoReplVersion byte = 1
+	// ProtoObjectVersion is the version of the object call frames
+	// (node).
+	ProtoObjectVersion byte = 1
 )
 
 // ProtoName names a protocol byte for logs and errors: "invoke", "raft",
@@ -57,6 +63,8 @@ func ProtoName(proto byte) string {
 		return "raft"
 	case ProtoRepl:
 		return "repl"
+	case ProtoObject:
+		return "object"
 	}
 	return fmt.Sprintf("protocol %d", proto)
 }

@@ -5,7 +5,7 @@ import "testing"
 func TestProtocolRegistry(t *testing.T) {
 	// Every registered protocol is a user byte and has its own name.
 	seen := map[string]byte{}
-	for _, p := range []byte{ProtoInvoke, ProtoRaft, ProtoRepl} {
+	for _, p := range []byte{ProtoInvoke, ProtoRaft, ProtoRepl, ProtoObject} {
 		if p < FirstUserProto {
 			t.Errorf("protocol byte %d is reserved for the mesh", p)
 		}
@@ -18,7 +18,7 @@ func TestProtocolRegistry(t *testing.T) {
 	for _, tc := range []struct {
 		b    byte
 		want string
-	}{{protoGossip, "gossip"}, {ProtoInvoke, "invoke"}, {ProtoRaft, "raft"}, {ProtoRepl, "repl"}, {99, "protocol 99"}} {
+	}{{protoGossip, "gossip"}, {ProtoInvoke, "invoke"}, {ProtoRaft, "raft"}, {ProtoRepl, "repl"}, {ProtoObject, "object"}, {99, "protocol 99"}} {
 		if got := ProtoName(tc.b); got != tc.want {
 			t.Errorf("ProtoName(%d) = %q, want %q", tc.b, got, tc.want)
 		}

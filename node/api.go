@@ -51,6 +51,7 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /v1/workers/{name}", n.handleWorker)
 	mux.HandleFunc("PUT /v1/workers/{name}", n.handleDeploy)
 	mux.HandleFunc("DELETE /v1/workers/{name}", n.handleUndeploy)
+	mux.HandleFunc("GET /v1/objects/{worker}/{class}", n.handleObject)
 	// A deployed Worker's public face, any method; no token (authenticate).
 	mux.HandleFunc("/w/{name}", n.handleServe)
 	mux.HandleFunc("/w/{name}/{path...}", n.handleServe)

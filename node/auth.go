@@ -146,6 +146,9 @@ func (n *Node) grant(inv *isolate.Invocation, g *policy.Grants) (*isolate.Invoca
 			return nil, denied(fmt.Sprintf("binding %s: %v", name, g.CheckKV(b.KV, false)))
 		}
 	}
+	if err := checkObjects(g, inv.Bindings); err != nil {
+		return nil, denied(err.Error())
+	}
 	out := *inv
 	def := policy.Limits{CPUMs: isolate.DefaultLimits.CPUMs, MemoryMB: min(isolate.DefaultLimits.MemoryMB, n.cfg.MaxMemoryMB), Subrequests: isolate.DefaultLimits.SubRequests}
 	if filled := g.Defaults(asked, def); filled != asked {
@@ -204,8 +207,8 @@ func (h *grantedHost) KV(namespace string) (isolate.KVNamespace, error) {
 }
 
 func (h *grantedHost) DurableObjects(b isolate.DurableObjectBinding) (isolate.DurableObjectNamespace, error) {
-	// Durable Object grants are not enforced yet; only admins reach here
-	// with bindings the API accepted.
+	// The bindings were checked against the grants (checkObjects) before
+	// the call ran; a guest reaches no namespace it was not bound to.
 	return h.inner.DurableObjects(b)
 }
 

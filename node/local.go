@@ -106,6 +106,8 @@ type kvHost struct {
 	// node's may be set after its runtime starts); nil: none, and inner
 	// answers.
 	store func() replication.KV
+	// objects opens Durable Object namespaces; nil: inner answers.
+	objects func(isolate.DurableObjectBinding) (isolate.DurableObjectNamespace, error)
 }
 
 // hostWithKV is inner with KV namespaces in kv.
@@ -132,6 +134,9 @@ func (h *kvHost) KV(namespace string) (isolate.KVNamespace, error) {
 }
 
 func (h *kvHost) DurableObjects(b isolate.DurableObjectBinding) (isolate.DurableObjectNamespace, error) {
+	if h.objects != nil {
+		return h.objects(b)
+	}
 	return h.inner.DurableObjects(b)
 }
 
@@ -244,8 +249,11 @@ type (
 	Limits = isolate.Limits
 	// Invocation is one call.
 	Invocation = isolate.Invocation
-	// Binding is what a name in env reaches (a KV namespace).
+	// Binding is what a name in env reaches (a KV namespace, a Durable
+	// Object namespace).
 	Binding = isolate.Binding
+	// DurableObjectBinding names a Durable Object namespace.
+	DurableObjectBinding = isolate.DurableObjectBinding
 )
 
 // InitSecret writes a new mesh secret to path (mode 0600; never overwrites).

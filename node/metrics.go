@@ -20,6 +20,7 @@ const (
 	whereForwardedOut = "forwarded-out" // on a peer, for a caller of this node
 	whereForwardedIn  = "forwarded-in"  // here, for a peer's caller
 	whereNone         = "none"          // nowhere: denied, shed or canceled while queued
+	whereObject       = "object"        // here, an event of a Durable Object this node owns
 )
 
 // metrics are a node's Prometheus metrics, in a registry of its own: a

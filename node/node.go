@@ -190,6 +190,8 @@ type Node struct {
 	// own callers' go to peers) while the running ones finish.
 	draining atomic.Bool
 	metrics  *metrics // GET /metrics
+	// objects are the Durable Objects this node owns.
+	objects *objects
 }
 
 // Start brings a node up: identity, secret, runtime, mesh, API.
@@ -265,9 +267,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, id: id, log: cfg.Logger.With("node", id.Name), slots: make(chan struct{}, cfg.Slots), done: make(chan struct{})}
 	n.tokenKey = TokenKey(secret)
+	n.objects = newObjects(n)
 	n.host = cfg.Host
 	if n.host == nil { // no egress granted; KV bindings reach n.kv, if any
-		n.host = &kvHost{inner: NewEgress(policy.Egress{}), store: func() replication.KV { return n.kv }}
+		n.host = &kvHost{inner: NewEgress(policy.Egress{}), store: func() replication.KV { return n.kv }, objects: n.objects.namespace}
 	}
 	n.kv, n.groups = cfg.KV, cfg.Groups
 	n.codes = newCodeCache()
@@ -324,6 +327,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.life, n.end = context.WithCancel(context.Background()) // nothing fails from here on
 	n.metrics = newMetrics(n)
 	n.mesh.Handle(protoInvoke, n.serveForward)
+	if n.cluster != nil {
+		n.mesh.Handle(mesh.ProtoObject, n.serveObject)
+		go n.sweepObjects()
+	}
 	n.publish()
 	// No overall read or write timeout: a body may be large and a call may
 	// run for its whole wall-time limit; a run body's reads have deadlines

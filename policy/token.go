@@ -57,7 +57,8 @@ type Grants struct {
 	Admin bool `json:"admin,omitempty"`
 	// KV maps a namespace to KVRead or KVReadWrite.
 	KV map[string]string `json:"kv,omitempty"`
-	// DO lists Durable Object classes ("worker.Class"); not enforced yet.
+	// DO lists the Durable Object namespaces a call may bind:
+	// "worker.Class", or "worker.*" for every class of a Worker.
 	DO []string `json:"do,omitempty"`
 	// AllowNet lists egress grants (see Egress).
 	AllowNet []string `json:"allowNet,omitempty"`

@@ -7,6 +7,7 @@ bin=${1:-bin/warren}
 dir=${TESTNET_DIR:-.testnet}
 bold() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; echo "(exit status $?)"; }
+shown() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; echo; }
 
 "$bin" testnet down --dir "$dir" >/dev/null 2>&1
 bold "Starting a 3-node mesh (2 slots each) in $dir ..."
@@ -41,6 +42,11 @@ bold "Deployed by name through n1, served as plain HTTP by n2 (no token: it is t
 step "$bin" deploy --node "$n1" --kv VISITS=visits counter examples/counter.js
 printf '\n\033[1m$ %s\033[0m\n' "curl $n2/w/counter/"
 curl -s "$n2/w/counter/"
+bold "A chat room as a Durable Object: one live object in the mesh, its messages replicated"
+step "$bin" deploy --node "$n1" --do ROOMS=Room chat examples/chat.js
+shown curl -s -d '{"from":"ada","text":"hello from n1"}' "$n1/w/chat/lobby"
+shown curl -s -d '{"from":"bob","text":"hi from n2"}' "$n2/w/chat/lobby"
+shown curl -s "$n3/w/chat/lobby?since=0"
 bold "Where the KV store's Raft groups live (first lines):"
 "$bin" groups --node "$n2" | head -8
 
@@ -60,6 +66,8 @@ Next:
   $bin run --node $n2 --json examples/router/main.ts
   $bin kv list --node $n2 greetings
   curl $n3/w/counter/                                            # the deployed Worker, through any node
+  curl "$n2/w/chat/lobby?since=1"                                 # the chat room's messages after the first
+  $bin testnet stop --dir $dir n1; curl "$n2/w/chat/lobby?since=0" # the room outlives any one node
   $bin groups --node $n1                                         # replicas, leaders, terms, lag
   $bin testnet stop --dir $dir n3 && $bin members --node $n1   # watch n3 go dead; KV keeps serving:
   $bin run --node $n1 --kv VISITS=visits examples/counter.js

@@ -28,6 +28,7 @@ func newDeployCmd() *cobra.Command {
 	var (
 		url string
 		kvs []string
+		dos []string
 		a   auth
 	)
 	c := &cobra.Command{
@@ -41,6 +42,9 @@ at /w/NAME/ without a token, with the grants of the token that deployed it
 
 NAME has 1 to 63 of a-z, 0-9 and '-', not starting or ending with '-'.
 --kv NAME=namespace binds env.NAME to a KV namespace (repeatable).
+--do NAME=Class binds env.NAME to the Durable Object namespace of the class
+Class that this Worker exports; --do NAME=worker.Class to one another
+deployed Worker exports (repeatable).
 warren undeploy NAME removes it.`,
 		Args: nArgs(2, 2, "NAME FILE"),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -50,6 +54,9 @@ warren undeploy NAME removes it.`,
 			}
 			bindings, err := parseKV(kvs)
 			if err != nil {
+				return err
+			}
+			if bindings, err = parseDO(bindings, dos, name); err != nil {
 				return err
 			}
 			code, err := node.LoadCode(file)
@@ -72,8 +79,35 @@ warren undeploy NAME removes it.`,
 	}
 	c.Flags().StringVar(&url, "node", "", "the node's API URL (default $WARREN_NODE, else "+node.DefaultAPI+")")
 	c.Flags().StringArrayVar(&kvs, "kv", nil, "bind env.NAME to a KV namespace, NAME=namespace (repeatable)")
+	c.Flags().StringArrayVar(&dos, "do", nil, "bind env.NAME to a Durable Object namespace, NAME=Class or NAME=worker.Class (repeatable)")
 	a.flags(c)
 	return c
+}
+
+// parseDO adds --do bindings to bindings: NAME=Class names a class of the
+// Worker self, NAME=worker.Class one of another Worker.
+func parseDO(bindings map[string]node.Binding, dos []string, self string) (map[string]node.Binding, error) {
+	for _, d := range dos {
+		name, target, ok := strings.Cut(d, "=")
+		if !ok || name == "" || target == "" {
+			return nil, usageError{fmt.Errorf("--do %q: want NAME=Class or NAME=worker.Class", d)}
+		}
+		worker, class, dotted := strings.Cut(target, ".")
+		if !dotted {
+			worker, class = self, target
+		}
+		if err := node.ValidateWorkerName(worker); err != nil || class == "" {
+			return nil, usageError{fmt.Errorf("--do %q: want NAME=Class or NAME=worker.Class", d)}
+		}
+		if bindings == nil {
+			bindings = map[string]node.Binding{}
+		}
+		if _, dup := bindings[name]; dup {
+			return nil, usageError{fmt.Errorf("--do %q: %s is bound twice", d, name)}
+		}
+		bindings[name] = node.Binding{DurableObject: &node.DurableObjectBinding{Worker: worker, Class: class}}
+	}
+	return bindings, nil
 }
 
 func newWorkersCmd() *cobra.Command {

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/warrenmesh/warren/isolate"
+	"github.com/warrenmesh/warren/node"
+	"github.com/warrenmesh/warren/policy"
+)
+
+func init() {
+	benchmarks = append(benchmarks, benchmark{"objects", benchObjects})
+}
+
+// objectsWorker is the benchmark's Worker: a counter object per name,
+// incremented through /w/bench/inc?name=X.
+const objectsWorker = `import { DurableObject } from "cloudflare:workers";
+export class Counter extends DurableObject {
+  async increment() {
+    const n = ((await this.ctx.storage.get("n")) ?? 0) + 1;
+    this.ctx.storage.put("n", n);
+    return n;
+  }
+}
+export default {
+  async fetch(req, env) {
+    const name = new URL(req.url).searchParams.get("name") ?? "a";
+    return new Response(String(await env.COUNTER.getByName(name).increment()));
+  }
+};`
+
+// objNodes is three warren nodes in this process, on loopback, with
+// sandboxed isolates and replication, as `warren node` runs them.
+type objNodes struct {
+	dir    string
+	secret string
+	token  string
+	nodes  []*node.Node
+	cfgs   []node.Config
+}
+
+func startObjNodes() (*objNodes, error) {
+	dir, err := os.MkdirTemp("", "warren-bench-objects")
+	if err != nil {
+		return nil, err
+	}
+	o := &objNodes{dir: dir, secret: filepath.Join(dir, "secret")}
+	if err := node.InitSecret(o.secret); err != nil {
+		return nil, err
+	}
+	if o.token, err = node.MintTokenFile(o.secret, "bench", policy.Grants{Admin: true}, time.Hour); err != nil {
+		return nil, err
+	}
+	var first string
+	for i := range 3 {
+		name := fmt.Sprintf("n%d", i)
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		cfg := node.Config{
+			Name: name, Data: filepath.Join(dir, name), SecretPath: o.secret, API: "127.0.0.1:0",
+			PacketConn: pc, Executor: isolate.Sandboxed, Logger: slog.New(slog.DiscardHandler),
+		}
+		if first != "" {
+			cfg.Join = []string{first}
+		} else {
+			first = pc.LocalAddr().String()
+		}
+		n, err := node.Start(context.Background(), cfg)
+		if err != nil {
+			o.close()
+			return nil, err
+		}
+		cfg.PacketConn = nil
+		cfg.Listen = pc.LocalAddr().String()
+		o.nodes = append(o.nodes, n)
+		o.cfgs = append(o.cfgs, cfg)
+	}
+	// Every group placed with a leader: a deploy goes through then.
+	if _, err := pollEvery(2*time.Minute, 200*time.Millisecond, func() bool {
+		code, _ := o.do(o.nodes[0], "PUT", "/v1/workers/bench", deployJSON())
+		return code == 200
+	}); err != nil {
+		o.close()
+		return nil, fmt.Errorf("deploying the benchmark Worker: %w", err)
+	}
+	return o, nil
+}
+
+func deployJSON() string {
+	b, _ := json.Marshal(map[string]any{
+		"code":     map[string]any{"mainModule": "m.js", "modules": map[string]string{"m.js": objectsWorker}},
+		"bindings": map[string]any{"COUNTER": map[string]any{"durableObject": map[string]string{"worker": "bench", "class": "Counter"}}},
+	})
+	return string(b)
+}
+
+var objClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+func (o *objNodes) do(n *node.Node, method, path, body string) (int, string) {
+	req, _ := http.NewRequest(method, n.APIURL()+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+o.token)
+	resp, err := objClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (o *objNodes) close() {
+	for _, n := range o.nodes {
+		if n != nil {
+			n.Close()
+		}
+	}
+	os.RemoveAll(o.dir)
+}
+
+// owner is the node that owns the object name.
+func (o *objNodes) owner(name string) (*node.Node, error) {
+	code, body := o.do(o.nodes[0], "GET", "/v1/objects/bench/Counter?name="+name, "")
+	var info node.ObjectInfo
+	if code != 200 || json.Unmarshal([]byte(body), &info) != nil {
+		return nil, fmt.Errorf("locating %s: %d %s", name, code, body)
+	}
+	for _, n := range o.nodes {
+		if n != nil && n.Name() == info.Owner {
+			return n, nil
+		}
+	}
+	return nil, fmt.Errorf("the owner of %s is %q, not a running node", name, info.Owner)
+}
+
+// objectRate runs clients that call pick() for d, and returns calls/s.
+func (o *objNodes) objectRate(clients int, d time.Duration, pick func(client, i int) (*node.Node, string)) (float64, int, error) {
+	var done atomic.Int64
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	stop := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(stop); i++ {
+				n, name := pick(c, i)
+				code, body := o.do(n, "POST", "/w/bench/inc?name="+name, "")
+				if code != 200 {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %s", code, body))
+					continue
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if f := failed.Load(); f > 0 {
+		return 0, 0, fmt.Errorf("%d calls failed, the first: %v", f, firstErr.Load())
+	}
+	return float64(done.Load()) / d.Seconds(), int(done.Load()), nil
+}
+
+func (o *objNodes) serialCalls(n *node.Node, name string, count int) ([]time.Duration, error) {
+	d := make([]time.Duration, 0, count)
+	for range count {
+		start := time.Now()
+		if code, body := o.do(n, "POST", "/w/bench/inc?name="+name, ""); code != 200 {
+			return nil, fmt.Errorf("%d %s", code, body)
+		}
+		d = append(d, time.Since(start))
+	}
+	return d, nil
+}
+
+func benchObjects() ([]Row, error) {
+	o, err := startObjNodes()
+	if err != nil {
+		return nil, err
+	}
+	defer o.close()
+	var rows []Row
+	owner, err := o.owner("hot")
+	if err != nil {
+		return nil, err
+	}
+	var remote *node.Node
+	for _, n := range o.nodes {
+		if n != owner {
+			remote = n
+			break
+		}
+	}
+	// Warm up: the live instance, the code in every worker.
+	if _, err := o.serialCalls(owner, "hot", 50); err != nil {
+		return nil, err
+	}
+	rate, n, err := o.objectRate(16, 5*time.Second, func(int, int) (*node.Node, string) { return owner, "hot" })
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, Row{Name: "objects/calls to one object from its owner's node, 16 clients (each a Worker call through /w/ that increments a counter object and persists it)", Unit: "calls/s", Value: rate, N: n, Target: ">= 2000/s"})
+
+	for _, tc := range []struct {
+		label string
+		n     *node.Node
+	}{{"local owner", owner}, {"remote owner", remote}} {
+		d, err := o.serialCalls(tc.n, "hot", 300)
+		if err != nil {
+			return nil, err
+		}
+		p50, p99 := latencies(d)
+		rows = append(rows, Row{Name: "objects/call p50, " + tc.label + " (HTTP /w/ call, one-shot Worker, RPC to the object, one persisted write)", Unit: "ms", Value: p50, P50: p50, P99: p99, N: len(d), Target: "report"})
+	}
+
+	rate, n, err = o.objectRate(24, 5*time.Second, func(c, i int) (*node.Node, string) {
+		return o.nodes[c%3], fmt.Sprintf("obj-%d", (c*7919+i*104729)%1000)
+	})
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, Row{Name: "objects/calls across 1000 objects on 3 nodes, 24 clients", Unit: "calls/s", Value: rate, N: n, Target: "report"})
+
+	// Failover: kill the owner of an object, time until a call through a
+	// survivor succeeds; restart it; three times.
+	var fail []time.Duration
+	for trial := range 3 {
+		name := fmt.Sprintf("failover-%d", trial)
+		if _, err := o.serialCalls(o.nodes[trial%3], name, 5); err != nil {
+			return nil, err
+		}
+		victim, err := o.owner(name)
+		if err != nil {
+			return nil, err
+		}
+		idx := -1
+		for i, n := range o.nodes {
+			if n == victim {
+				idx = i
+			}
+		}
+		survivor := o.nodes[(idx+1)%3]
+		killed := time.Now()
+		victim.Kill()
+		o.nodes[idx] = nil
+		for {
+			if code, _ := o.do(survivor, "POST", "/w/bench/inc?name="+name, ""); code == 200 {
+				break
+			}
+			if time.Since(killed) > time.Minute {
+				return nil, fmt.Errorf("object %s did not serve within a minute of its owner's death", name)
+			}
+		}
+		fail = append(fail, time.Since(killed))
+		cfg := o.cfgs[idx]
+		if cfg.Listen != "" {
+			cfg.Join = []string{o.cfgs[(idx+1)%3].Listen}
+		}
+		if o.nodes[idx], err = node.Start(context.Background(), cfg); err != nil {
+			return nil, fmt.Errorf("restarting %s: %w", cfg.Name, err)
+		}
+		// Let it rejoin its groups before the next trial.
+		if _, err := pollEvery(time.Minute, 200*time.Millisecond, func() bool {
+			code, _ := o.do(o.nodes[idx], "GET", "/w/bench/inc?name=probe", "")
+			return code == 200
+		}); err != nil {
+			return nil, err
+		}
+	}
+	p50, p99 := latencies(fail)
+	rows = append(rows, Row{Name: "objects/time from the owner's death (in-process kill) to the object serving again", Unit: "ms", Value: p50, P50: p50, P99: p99, N: len(fail), Target: "p50 <= 2000 ms"})
+	return rows, nil
+}

@@ -1,0 +1,792 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/warrenmesh/warren/isolate"
+	"github.com/warrenmesh/warren/policy"
+	"github.com/warrenmesh/warren/replication"
+)
+
+// Durable Objects on a node.
+//
+// An object lives on the leader of the data group its key hashes to (its
+// owner). A call from anywhere in the mesh, a stub's fetch or RPC method,
+// goes to the owner (objectCall.route): run here when this node owns the
+// object, sent over ProtoObject otherwise. A node that turns out not to
+// own it answers so, naming the owner it knows, and the caller tries
+// there, until the call's deadline.
+//
+// On the owner each object has an actor: a mailbox that lets one event
+// run at a time, the storage handle of the owner's epoch (opened with a
+// barrier, so that it reads every write committed before), and an output
+// gate. An event runs in the object's live instance (isolate.Runtime
+// keeps it across events); the writes it made come back as one batch,
+// which the gate commits to Raft with the epoch before the event's reply
+// leaves. The next event may run meanwhile: the gate commits the batches
+// of several events as one entry, and a read of a key the instance has
+// not cached waits until every earlier batch committed. A reply with no
+// writes leaves once the owner confirmed it still leads (one check shared
+// by the replies waiting). A batch that fails to commit fails its reply
+// and every later one of the object, and drops the live instance: its
+// memory may hold what was never committed.
+
+const (
+	// objectCallTimeout bounds a call to an object that its caller did
+	// not bound sooner: finding the owner through a failover included.
+	objectCallTimeout = 30 * time.Second
+	// objectIdle is how long an actor without events is kept.
+	objectIdle = time.Minute
+	// maxObjectQueue bounds the events waiting for one object: beyond it
+	// a call fails at once rather than queueing for ever.
+	maxObjectQueue = 1024
+	// commitTimeout bounds one commit of the output gate. It is not the
+	// caller's: a commit abandoned halfway has an unknown outcome.
+	commitTimeout = 10 * time.Second
+)
+
+// errNoObjects is the answer of a node without replication.
+var errNoObjects = errors.New("Durable Objects need the replicated store, which this node does not run") //lint:ignore ST1005 proper noun
+
+// objectCall is one call to an object: an HTTP request or an RPC method.
+type objectCall struct {
+	Ref     isolate.ObjectRef `json:"ref"`
+	Kind    string            `json:"kind"` // "fetch", "call"
+	Request *isolate.Request  `json:"request,omitempty"`
+	Method  string            `json:"method,omitempty"`
+	Args    []byte            `json:"args,omitempty"`
+}
+
+// objectReply is what a call gave: exactly one of its fields set, or none
+// (an RPC method that returned undefined).
+type objectReply struct {
+	Response *isolate.Response `json:"response,omitempty"`
+	Value    []byte            `json:"value,omitempty"`
+	// Thrown is the exception the object's code threw, rethrown at the
+	// caller.
+	Thrown *isolate.ObjectError `json:"thrown,omitempty"`
+	// Error is any other failure (a limit, storage, the owner's loss).
+	Error string `json:"error,omitempty"`
+	// NotOwner says the node does not own the object; Owner names the one
+	// it believes does ("" when it knows none).
+	NotOwner bool   `json:"notOwner,omitempty"`
+	Owner    string `json:"owner,omitempty"`
+}
+
+// objects holds the actors of the objects this node owns.
+type objects struct {
+	n      *Node
+	mu     sync.Mutex
+	actors map[string]*actor
+}
+
+func newObjects(n *Node) *objects { return &objects{n: n, actors: map[string]*actor{}} }
+
+// namespace is the isolate.DurableObjectNamespace of a binding.
+type namespace struct {
+	o *objects
+	b isolate.DurableObjectBinding
+}
+
+// DurableObjects opens a binding's namespace; grants were checked when the
+// binding was.
+func (o *objects) namespace(b isolate.DurableObjectBinding) (isolate.DurableObjectNamespace, error) {
+	if o == nil || o.n.cluster == nil {
+		return nil, errNoObjects
+	}
+	return &namespace{o: o, b: b}, nil
+}
+
+func (ns *namespace) check(ref isolate.ObjectRef) error {
+	if ref.Worker != ns.b.Worker || ref.Class != ns.b.Class {
+		return fmt.Errorf("the id belongs to %s.%s, not to this namespace (%s.%s)", ref.Worker, ref.Class, ns.b.Worker, ns.b.Class)
+	}
+	return nil
+}
+
+func (ns *namespace) Fetch(ctx context.Context, ref isolate.ObjectRef, req *isolate.Request) (*isolate.Response, error) {
+	if err := ns.check(ref); err != nil {
+		return nil, err
+	}
+	rep := ns.o.route(ctx, &objectCall{Ref: ref, Kind: "fetch", Request: req})
+	if err := rep.err(); err != nil {
+		return nil, err
+	}
+	if rep.Response == nil {
+		return nil, errors.New("the Durable Object gave no response")
+	}
+	return rep.Response, nil
+}
+
+func (ns *namespace) Call(ctx context.Context, ref isolate.ObjectRef, method string, args []byte) ([]byte, error) {
+	if err := ns.check(ref); err != nil {
+		return nil, err
+	}
+	rep := ns.o.route(ctx, &objectCall{Ref: ref, Kind: "call", Method: method, Args: args})
+	if err := rep.err(); err != nil {
+		return nil, err
+	}
+	return rep.Value, nil
+}
+
+func (r *objectReply) err() error {
+	switch {
+	case r.Thrown != nil:
+		return r.Thrown
+	case r.Error != "":
+		return errors.New(r.Error)
+	case r.NotOwner:
+		return errors.New("no node owns the Durable Object now (its group has no leader)")
+	}
+	return nil
+}
+
+// route takes a call to the object's owner, and on through a change of
+// owner, until the call's deadline.
+func (o *objects) route(ctx context.Context, c *objectCall) *objectReply {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, objectCallTimeout)
+		defer cancel()
+	}
+	key := c.Ref.Key()
+	hint := ""
+	wait := 5 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		owner, local := o.n.cluster.ObjectOwner(key)
+		if hint != "" && !local {
+			owner = hint
+		}
+		if owner == "" {
+			// This node holds no replica of the object's group: ask
+			// those that do.
+			fctx, cancel := context.WithTimeout(ctx, time.Second)
+			owner, _ = o.n.cluster.FindObjectOwner(fctx, key)
+			cancel()
+		}
+		var rep *objectReply
+		switch {
+		case local || owner == o.n.id.Name:
+			rep = o.runHere(ctx, c)
+		case owner != "":
+			rep = o.forward(ctx, owner, c)
+		default:
+			rep = &objectReply{NotOwner: true}
+		}
+		if !rep.NotOwner {
+			return rep
+		}
+		hint = rep.Owner
+		if hint == owner { // it named itself: it is becoming the owner
+			hint = ""
+		}
+		// The group is electing a leader, or this node's view of it is
+		// behind: wait a little, more each time.
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return &objectReply{Error: fmt.Sprintf("no owner of the Durable Object answered in time (%d attempts): %v", attempt+1, context.Cause(ctx))}
+		case <-t.C:
+		}
+		wait = min(2*wait, 200*time.Millisecond)
+	}
+}
+
+// runHere runs a call on this node, which should own the object.
+func (o *objects) runHere(ctx context.Context, c *objectCall) *objectReply {
+	if err := validRef(c.Ref); err != nil {
+		return &objectReply{Error: err.Error()}
+	}
+	a, err := o.actor(c.Ref)
+	if err != nil {
+		return &objectReply{Error: err.Error()}
+	}
+	return a.call(ctx, c)
+}
+
+// validRef checks an object's name as it came from a peer or a guest.
+func validRef(r isolate.ObjectRef) error {
+	if ValidateWorkerName(r.Worker) != nil {
+		return fmt.Errorf("no Worker %s is deployed", quote(r.Worker))
+	}
+	if len(r.ID) != 64 {
+		return errors.New("a Durable Object id is 64 hex digits")
+	}
+	for i := 0; i < len(r.ID); i++ {
+		if c := r.ID[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return errors.New("a Durable Object id is 64 hex digits")
+		}
+	}
+	if r.Class == "" || len(r.Class) > 128 || len(r.Name) > 2048 {
+		return errors.New("a Durable Object's class name is 1 to 128 bytes, its name at most 2048")
+	}
+	return nil
+}
+
+// actor returns the object's actor, made on first use.
+func (o *objects) actor(ref isolate.ObjectRef) (*actor, error) {
+	key := ref.Key()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if a, ok := o.actors[key]; ok {
+		a.used.Store(time.Now().UnixNano())
+		return a, nil
+	}
+	a := &actor{o: o, ref: ref, key: key, turn: make(chan struct{}, 1)}
+	a.used.Store(time.Now().UnixNano())
+	o.actors[key] = a
+	return a, nil
+}
+
+// sweep drops the actors idle for objectIdle (their live instances are
+// evicted by the runtime on its own clock).
+func (o *objects) sweep(now time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for k, a := range o.actors {
+		if a.waiting.Load() == 0 && now.Sub(time.Unix(0, a.used.Load())) > objectIdle {
+			delete(o.actors, k)
+		}
+	}
+}
+
+// count is the number of actors, for metrics and tests.
+func (o *objects) count() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.actors)
+}
+
+// actor runs the events of one object owned here, one at a time.
+type actor struct {
+	o   *objects
+	ref isolate.ObjectRef
+	key string
+	// turn is the mailbox's token: an event runs while it holds it.
+	turn    chan struct{}
+	waiting atomic.Int64
+	used    atomic.Int64 // unix nanoseconds of the last call
+
+	// Guarded by turn:
+	store *replication.ObjectStore
+	gate  *outputGate
+	dep   *Deployment // the deployment the code below came from
+	code  *isolate.Code
+	binds map[string]isolate.Binding
+	host  isolate.Host
+}
+
+// call runs one event of the object and waits for its output gate.
+func (a *actor) call(ctx context.Context, c *objectCall) *objectReply {
+	if a.waiting.Add(1) > maxObjectQueue {
+		a.waiting.Add(-1)
+		return &objectReply{Error: fmt.Sprintf("the Durable Object is overloaded (%d calls waiting)", maxObjectQueue)}
+	}
+	select {
+	case a.turn <- struct{}{}:
+	case <-ctx.Done():
+		a.waiting.Add(-1)
+		return &objectReply{Error: fmt.Sprintf("the call waited too long for the Durable Object: %v", context.Cause(ctx))}
+	}
+	rep, t := a.event(ctx, c)
+	<-a.turn
+	a.waiting.Add(-1)
+	if t == nil {
+		return rep
+	}
+	if err := t.wait(ctx); err != nil {
+		return &objectReply{Error: err.Error()}
+	}
+	return rep
+}
+
+// event runs c in the live instance, holding the turn; the ticket, if
+// any, releases the reply.
+func (a *actor) event(ctx context.Context, c *objectCall) (*objectReply, *ticket) {
+	n := a.o.n
+	if owner, local := n.cluster.ObjectOwner(a.key); !local {
+		// Leadership moved: what this node holds of the object is stale.
+		if a.store != nil {
+			n.rt.EvictObject(a.ref)
+			a.store, a.gate = nil, nil
+		}
+		return &objectReply{NotOwner: true, Owner: owner}, nil
+	}
+	if err := a.open(ctx); err != nil {
+		var no *replication.NotOwnerError
+		if errors.As(err, &no) || errors.Is(err, replication.ErrNotOwner) {
+			owner, _ := n.cluster.ObjectOwner(a.key)
+			return &objectReply{NotOwner: true, Owner: owner}, nil
+		}
+		return &objectReply{Error: err.Error()}, nil
+	}
+	if err := a.load(ctx); err != nil {
+		return &objectReply{Error: err.Error()}, nil
+	}
+	ev := &isolate.ObjectEvent{
+		Object: c.Ref, Epoch: a.store.Epoch(), Code: a.code, Env: a.code.Env, Bindings: a.binds,
+		Kind: c.Kind, Request: c.Request, Method: c.Method, Args: c.Args,
+	}
+	if a.code.Limits != nil {
+		ev.Limits = *a.code.Limits
+	}
+	res := n.rt.RunObject(ctx, ev, &objectHost{Host: a.host, a: a})
+	n.metrics.ended(&res.Result, whereObject)
+	rep := &objectReply{}
+	switch {
+	case res.Outcome == isolate.OutcomeOK:
+		rep.Response, rep.Value = res.Response, res.Value
+		if c.Kind == "fetch" && rep.Response == nil {
+			rep.Error = "the Durable Object's fetch gave no response"
+		}
+	case res.Outcome == isolate.OutcomeException:
+		rep.Thrown = thrown(&res.Result)
+	default:
+		rep.Error = objectFailure(&res.Result)
+	}
+	// The writes the event made before it failed stand, as on Cloudflare:
+	// they go through the gate like any other.
+	t := a.gate.submit(res.Writes)
+	return rep, t
+}
+
+// thrown is the exception a call ended with, for its caller.
+func thrown(r *isolate.Result) *isolate.ObjectError {
+	if len(r.Exceptions) == 0 {
+		return &isolate.ObjectError{Name: "Error", Message: r.Error}
+	}
+	e := r.Exceptions[len(r.Exceptions)-1]
+	return &isolate.ObjectError{Name: e.Name, Message: e.Message}
+}
+
+// objectFailure describes an event that did not end with the object's
+// own answer or exception.
+func objectFailure(r *isolate.Result) string {
+	msg := r.Error
+	if msg == "" {
+		msg = string(r.Outcome)
+	}
+	return "Durable Object: " + msg
+}
+
+// open makes sure the actor holds a storage handle of the current epoch.
+func (a *actor) open(ctx context.Context) error {
+	if a.store != nil && a.gate.healthy() {
+		return nil
+	}
+	if a.store != nil { // a commit failed: the instance is stale
+		a.o.n.rt.EvictObject(a.ref)
+	}
+	a.store, a.gate = nil, nil
+	st, err := a.o.n.cluster.OpenObject(ctx, a.key)
+	if err != nil {
+		return err
+	}
+	a.store, a.gate = st, &outputGate{st: st}
+	a.o.n.rt.EvictObject(a.ref) // an instance of an older epoch must not go on
+	return nil
+}
+
+// load reads the deployment that defines the object's class, when the
+// one held is older than the node's cache allows.
+func (a *actor) load(ctx context.Context) error {
+	n := a.o.n
+	d, err := n.deployment(ctx, a.ref.Worker)
+	if err != nil {
+		return err
+	}
+	if d == a.dep {
+		return nil
+	}
+	inv, err := (&RunRequest{Code: d.Code, Bindings: d.Bindings}).decode(n.codes)
+	if err != nil {
+		return fmt.Errorf("the deployment of %s does not decode: %w", a.ref.Worker, err)
+	}
+	g := d.Grants
+	granted, refused := n.grant(inv, &g)
+	if refused != nil {
+		return errors.New(refused.Error)
+	}
+	host := granted.Host
+	if host == nil {
+		host = n.host
+	}
+	a.dep, a.code, a.binds, a.host = d, granted.Code, inv.Bindings, host
+	return nil
+}
+
+// objectHost is what a live object reaches: its deployment's host, and
+// its own storage behind the output gate.
+type objectHost struct {
+	isolate.Host
+	a *actor
+}
+
+func (h *objectHost) StorageGet(ctx context.Context, keys []string) (map[string][]byte, error) {
+	if err := h.a.gate.settled(ctx); err != nil {
+		return nil, err
+	}
+	return h.a.store.Get(keys)
+}
+
+func (h *objectHost) StorageList(ctx context.Context, opts isolate.StorageListOptions) ([]isolate.StorageEntry, error) {
+	if err := h.a.gate.settled(ctx); err != nil {
+		return nil, err
+	}
+	es, err := h.a.store.List(replication.ObjectListOptions{
+		Start: opts.Start, StartAfter: opts.StartAfter, End: opts.End, Prefix: opts.Prefix, Reverse: opts.Reverse, Limit: opts.Limit,
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]isolate.StorageEntry, len(es))
+	for i, e := range es {
+		out[i] = isolate.StorageEntry{Key: e.Key, Value: e.Value}
+	}
+	return out, nil
+}
+
+func (h *objectHost) StorageCommit(ctx context.Context, b *isolate.StorageBatch) error {
+	return h.a.gate.submit(b).wait(ctx)
+}
+
+func (h *objectHost) GetAlarm(ctx context.Context) (int64, error) {
+	if err := h.a.gate.settled(ctx); err != nil {
+		return 0, err
+	}
+	return h.a.store.Alarm()
+}
+
+// outputGate commits an object's batches in order and releases replies
+// once what they depend on is durable.
+type outputGate struct {
+	st *replication.ObjectStore
+
+	mu      sync.Mutex
+	queue   []*ticket
+	running bool
+	failed  error // once a commit failed, every later ticket fails
+	// submitted and done count tickets; settledCh is closed (and
+	// replaced) each time done advances.
+	submitted, done uint64
+	settledCh       chan struct{}
+}
+
+// ticket is one reply waiting at the gate.
+type ticket struct {
+	batch *isolate.StorageBatch // nil: the reply only needs the owner confirmed
+	seq   uint64
+	done  chan struct{}
+	err   error
+}
+
+func (t *ticket) wait(ctx context.Context) error {
+	select {
+	case <-t.done:
+		return t.err
+	case <-ctx.Done():
+		return fmt.Errorf("the Durable Object's reply waited too long for its storage to commit: %w", context.Cause(ctx))
+	}
+}
+
+func (g *outputGate) healthy() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.failed == nil
+}
+
+// submit queues a reply and the writes its event made.
+func (g *outputGate) submit(b *isolate.StorageBatch) *ticket {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.submitted++
+	t := &ticket{batch: b, seq: g.submitted, done: make(chan struct{})}
+	if g.failed != nil {
+		g.done = t.seq
+		t.err = g.failed
+		close(t.done)
+		return t
+	}
+	g.queue = append(g.queue, t)
+	if !g.running {
+		g.running = true
+		go g.flush()
+	}
+	return t
+}
+
+// settled waits until every ticket submitted so far is through the gate:
+// the store then holds every write the instance made.
+func (g *outputGate) settled(ctx context.Context) error {
+	g.mu.Lock()
+	for {
+		if g.failed != nil {
+			err := g.failed
+			g.mu.Unlock()
+			return err
+		}
+		if g.done >= g.submitted {
+			g.mu.Unlock()
+			return nil
+		}
+		if g.settledCh == nil {
+			g.settledCh = make(chan struct{})
+		}
+		ch := g.settledCh
+		g.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the Durable Object's writes to commit: %w", context.Cause(ctx))
+		}
+		g.mu.Lock()
+	}
+}
+
+// flush commits what is queued, as one batch, until nothing is.
+func (g *outputGate) flush() {
+	for {
+		g.mu.Lock()
+		q := g.queue
+		g.queue = nil
+		if len(q) == 0 {
+			g.running = false
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
+
+		// The tickets' batches, merged into as few as the store's bound
+		// on one batch allows, committed in order.
+		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+		var waits []func(context.Context) error
+		for _, c := range chunks(q) {
+			if merged := mergeBatches(c); merged != nil {
+				waits = append(waits, g.st.Start(ctx, toObjectBatch(merged)))
+			}
+		}
+		var err error
+		if len(waits) == 0 {
+			err = g.st.Verify(ctx)
+		}
+		for _, wait := range waits {
+			if e := wait(ctx); e != nil && err == nil {
+				err = e
+			}
+		}
+		cancel()
+		if err != nil {
+			err = fmt.Errorf("the Durable Object was reset: its storage could not be confirmed (%w)", err)
+		}
+
+		g.mu.Lock()
+		if err != nil && g.failed == nil {
+			g.failed = err
+		}
+		fail := g.failed
+		for _, t := range q {
+			t.err = fail
+			close(t.done)
+		}
+		if fail != nil { // those queued meanwhile fail too
+			for _, t := range g.queue {
+				t.err = fail
+				close(t.done)
+			}
+			g.queue = nil
+		}
+		g.done = g.submitted
+		if len(g.queue) > 0 {
+			g.done = g.queue[0].seq - 1
+		}
+		if g.settledCh != nil {
+			close(g.settledCh)
+			g.settledCh = nil
+		}
+		g.mu.Unlock()
+	}
+}
+
+// chunks splits consecutive tickets into runs whose batches together stay
+// within the store's bound on one batch (each batch alone is within it:
+// the isolate keeps them so).
+func chunks(q []*ticket) [][]*ticket {
+	var out [][]*ticket
+	start, bytes, keys := 0, 0, 0
+	for i, t := range q {
+		b, k := batchSize(t.batch)
+		if i > start && (bytes+b > replication.MaxObjectBatchBytes || keys+k > replication.MaxObjectBatchKeys) {
+			out = append(out, q[start:i])
+			start, bytes, keys = i, 0, 0
+		}
+		bytes += b
+		keys += k
+	}
+	return append(out, q[start:])
+}
+
+// batchSize is the bytes of keys and values, and the keys, b writes.
+func batchSize(b *isolate.StorageBatch) (bytes, keys int) {
+	if b == nil {
+		return 0, 0
+	}
+	for _, p := range b.Puts {
+		bytes += len(p.Key) + len(p.Value)
+	}
+	for _, k := range b.Deletes {
+		bytes += len(k)
+	}
+	return bytes, len(b.Puts) + len(b.Deletes)
+}
+
+// mergeBatches folds the batches of consecutive events into one with the
+// same effect; nil when none wrote.
+func mergeBatches(q []*ticket) *isolate.StorageBatch {
+	var out *isolate.StorageBatch
+	puts := map[string][]byte{}
+	dels := map[string]bool{}
+	var order []string // first-write order, for a deterministic batch
+	for _, t := range q {
+		b := t.batch
+		if b == nil {
+			continue
+		}
+		if out == nil {
+			out = &isolate.StorageBatch{}
+		}
+		if b.DeleteAll {
+			out.DeleteAll = true
+			clear(puts)
+			clear(dels)
+			order = order[:0]
+		}
+		for _, k := range b.Deletes {
+			if _, seen := puts[k]; !seen && !dels[k] {
+				order = append(order, k)
+			}
+			delete(puts, k)
+			dels[k] = true
+		}
+		for _, p := range b.Puts {
+			if _, seen := puts[p.Key]; !seen && !dels[p.Key] {
+				order = append(order, p.Key)
+			}
+			delete(dels, p.Key)
+			puts[p.Key] = p.Value
+		}
+		if b.Alarm != nil {
+			v := *b.Alarm
+			out.Alarm = &v
+		}
+	}
+	if out == nil {
+		return nil
+	}
+	for _, k := range order {
+		if v, ok := puts[k]; ok {
+			out.Puts = append(out.Puts, isolate.StoragePut{Key: k, Value: v})
+		} else if dels[k] {
+			out.Deletes = append(out.Deletes, k)
+		}
+	}
+	return out
+}
+
+func toObjectBatch(b *isolate.StorageBatch) replication.ObjectBatch {
+	ob := replication.ObjectBatch{DeleteAll: b.DeleteAll, Deletes: b.Deletes, Alarm: b.Alarm}
+	for _, p := range b.Puts {
+		ob.Puts = append(ob.Puts, replication.ObjectPut{Key: p.Key, Value: p.Value})
+	}
+	return ob
+}
+
+// checkObjects refuses Durable Object bindings the grants do not cover:
+// "worker.Class" or "worker.*" in Grants.DO.
+func checkObjects(g *policy.Grants, bindings map[string]isolate.Binding) error {
+	if g == nil || g.Admin {
+		return nil
+	}
+	for _, name := range sortedNames(bindings) {
+		b := bindings[name].DurableObject
+		if b == nil {
+			continue
+		}
+		ok := false
+		for _, d := range g.DO {
+			if d == b.Worker+"."+b.Class || d == b.Worker+".*" {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return fmt.Errorf("binding %s: the token does not grant the Durable Object namespace %s.%s", name, b.Worker, b.Class)
+		}
+	}
+	return nil
+}
+
+// sweepObjects drops idle actors until the node stops.
+func (n *Node) sweepObjects() {
+	t := time.NewTicker(objectIdle / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.life.Done():
+			return
+		case now := <-t.C:
+			n.objects.sweep(now)
+		}
+	}
+}
+
+// ObjectIDFromName is the id of the object named name in the class of a
+// Worker: what idFromName gives in the Worker (64 hex digits).
+func ObjectIDFromName(worker, class, name string) string {
+	sum := sha256.Sum256([]byte("warren do v1\x00" + worker + "\x00" + class + "\x00" + name))
+	return hex.EncodeToString(sum[:])
+}
+
+// ObjectInfo is where a Durable Object lives (GET /v1/objects).
+type ObjectInfo struct {
+	Worker string `json:"worker"`
+	Class  string `json:"class"`
+	ID     string `json:"id"`
+	Name   string `json:"name,omitempty"`
+	// Owner is the node that runs it now, as this node knows ("" during
+	// an election).
+	Owner string `json:"owner"`
+}
+
+// handleObject is GET /v1/objects/{worker}/{class}?name=NAME (or ?id=HEX):
+// the object's id and the node that owns it. It needs an admin token.
+func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
+	if err := needAdmin(r, "locate Durable Objects"); err != nil {
+		writeError(w, err)
+		return
+	}
+	if n.cluster == nil {
+		writeError(w, &apiError{status: http.StatusServiceUnavailable, code: "unavailable", msg: errNoObjects.Error()})
+		return
+	}
+	q := r.URL.Query()
+	ref := isolate.ObjectRef{Worker: r.PathValue("worker"), Class: r.PathValue("class"), ID: strings.ToLower(q.Get("id")), Name: q.Get("name")}
+	if ref.ID == "" && ref.Name != "" {
+		ref.ID = ObjectIDFromName(ref.Worker, ref.Class, ref.Name)
+	}
+	if err := validRef(ref); err != nil {
+		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: err.Error() + " (give ?name=NAME or ?id=HEX)"})
+		return
+	}
+	owner, _ := n.cluster.ObjectOwner(ref.Key())
+	writeJSON(w, http.StatusOK, ObjectInfo{Worker: ref.Worker, Class: ref.Class, ID: ref.ID, Name: ref.Name, Owner: owner})
+}

@@ -1,0 +1,330 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/warrenmesh/warren/isolate"
+	"github.com/warrenmesh/warren/replication"
+	"github.com/warrenmesh/warren/testnet"
+)
+
+// counterWorker exports a Durable Object class Counter and routes
+// /w/NAME/{inc,get,fetch,boom}?name=X to the object X.
+const counterWorker = `import { DurableObject } from "cloudflare:workers";
+export class Counter extends DurableObject {
+  constructor(ctx, env) { super(ctx, env); this.calls = 0; }
+  async increment(by = 1) {
+    this.calls++;
+    const n = ((await this.ctx.storage.get("n")) ?? 0) + by;
+    await this.ctx.storage.put("n", n);
+    return n;
+  }
+  async get() { return (await this.ctx.storage.get("n")) ?? 0; }
+  calls_() { return this.calls; }
+  boom() { throw new RangeError("out of range: " + this.ctx.id.name); }
+  async fetch(req) { return new Response("fetched " + await this.increment()); }
+}
+export default {
+  async fetch(req, env) {
+    const url = new URL(req.url);
+    const stub = env.COUNTER.getByName(url.searchParams.get("name") ?? "a");
+    const op = url.pathname.split("/").pop();
+    try {
+      switch (op) {
+      case "inc": return new Response(String(await stub.increment()));
+      case "get": return new Response(String(await stub.get()));
+      case "calls": return new Response(String(await stub.calls_()));
+      case "fetch": return await stub.fetch(req);
+      case "boom": await stub.boom(); return new Response("no throw");
+      }
+    } catch (e) {
+      return new Response(e.name + ": " + e.message, {status: 500});
+    }
+    return new Response("unknown op", {status: 404});
+  }
+};`
+
+// doDeployBody is a deploy of src with env.COUNTER bound to its own Counter.
+func doDeployBody(worker, src string) string {
+	code := map[string]any{"mainModule": "m.js", "modules": map[string]string{"m.js": src}}
+	out, _ := json.Marshal(map[string]any{"code": code, "bindings": map[string]any{
+		"COUNTER": map[string]any{"durableObject": map[string]string{"worker": worker, "class": "Counter"}},
+	}})
+	return string(out)
+}
+
+// objectCluster starts n in-process nodes that replicate, and waits until
+// every data group has a leader.
+func objectCluster(t *testing.T, names ...string) (*cluster, []*Node) {
+	t.Helper()
+	testnet.Exclusive(t)
+	c := newCluster(t, 41, names...)
+	c.tune = func(cfg *Config) {
+		cfg.NoReplication = false
+		cfg.Logger = slog.New(slog.DiscardHandler) // raft's complaints as nodes die
+		cfg.ReplicaGrace = 3 * time.Second
+		cfg.ReplicationTuning = func(cc *replication.ClusterConfig) {
+			cc.Settle = 300 * time.Millisecond
+			cc.Tune = func(g *replication.GroupConfig) {
+				g.HeartbeatTimeout = 500 * time.Millisecond
+				g.ElectionTimeout = 500 * time.Millisecond
+				g.LeaderLeaseTimeout = 250 * time.Millisecond
+			}
+		}
+	}
+	var nodes []*Node
+	for i, name := range names {
+		var join []string
+		if i > 0 {
+			join = []string{names[0]}
+		}
+		nodes = append(nodes, c.start(name, c.secret, 4, join...))
+	}
+	waitFor(t, time.Minute, "every group placed with a leader", func() bool {
+		gs, err := nodes[0].groups.Groups(t.Context())
+		if err != nil || len(gs) < 2 {
+			return false
+		}
+		for _, g := range gs {
+			if g.Leader == "" || len(g.Replicas) < min(3, len(names)) {
+				return false
+			}
+		}
+		return true
+	})
+	return c, nodes
+}
+
+func TestObjectsAcrossNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping a 3-node replicated cluster")
+	}
+	_, nodes := objectCluster(t, "a", "b", "c")
+	if status, _, body := call(t, nodes[0], "PUT", "/v1/workers/count", strings.NewReader(doDeployBody("count", counterWorker)), nil); status != 200 {
+		t.Fatalf("deploy: %d %s", status, body)
+	}
+	// Sequential increments through each node in turn: one object, one
+	// count.
+	for i := 1; i <= 6; i++ {
+		status, _, body := serve(t, nodes[i%3], "POST", "/w/count/inc?name=x", "", nil)
+		if status != 200 || body != strconv.Itoa(i) {
+			t.Fatalf("increment %d through %s: %d %q", i, nodes[i%3].Name(), status, body)
+		}
+	}
+	// The live instance kept its field across those calls (one owner).
+	if status, _, body := serve(t, nodes[0], "GET", "/w/count/calls?name=x", "", nil); status != 200 || body != "6" {
+		t.Errorf("calls seen by the live instance: %d %q, want 6", status, body)
+	}
+	// fetch on a stub, and an exception rethrown at the caller.
+	if status, _, body := serve(t, nodes[1], "GET", "/w/count/fetch?name=x", "", nil); status != 200 || body != "fetched 7" {
+		t.Errorf("stub.fetch: %d %q", status, body)
+	}
+	if status, _, body := serve(t, nodes[2], "GET", "/w/count/boom?name=x", "", nil); status != 500 || body != "RangeError: out of range: x" {
+		t.Errorf("a thrown error: %d %q", status, body)
+	}
+	// Another name is another object.
+	if status, _, body := serve(t, nodes[2], "GET", "/w/count/get?name=y", "", nil); status != 200 || body != "0" {
+		t.Errorf("object y: %d %q", status, body)
+	}
+	// GET /v1/objects says who owns x.
+	status, _, b := call(t, nodes[1], "GET", "/v1/objects/count/Counter?name=x", nil, nil)
+	var info ObjectInfo
+	if status != 200 || json.Unmarshal(b, &info) != nil || info.ID != ObjectIDFromName("count", "Counter", "x") || info.Owner == "" {
+		t.Fatalf("GET /v1/objects: %d %s", status, b)
+	}
+
+	// Clients on every node at once: every acknowledged increment counts
+	// once.
+	var acked atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 15 {
+				status, _, body := serve(t, nodes[i%3], "POST", "/w/count/inc?name=x", "", nil)
+				if status == 200 {
+					acked.Add(1)
+				} else {
+					t.Errorf("increment through %s: %d %q", nodes[i%3].Name(), status, body)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	_, _, body := serve(t, nodes[0], "GET", "/w/count/get?name=x", "", nil)
+	if want := 7 + acked.Load(); body != strconv.FormatInt(want, 10) {
+		t.Fatalf("final count %s, want %d", body, want)
+	}
+
+	// The chat room example: clients on different nodes see each other's
+	// messages.
+	src, err := os.ReadFile("../examples/chat.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep, _ := json.Marshal(map[string]any{
+		"code":     map[string]any{"mainModule": "chat.js", "modules": map[string]string{"chat.js": string(src)}},
+		"bindings": map[string]any{"ROOMS": map[string]any{"durableObject": map[string]string{"worker": "chat", "class": "Room"}}},
+	})
+	if status, _, body := call(t, nodes[2], "PUT", "/v1/workers/chat", strings.NewReader(string(dep)), nil); status != 200 {
+		t.Fatalf("deploy chat: %d %s", status, body)
+	}
+	for i, n := range nodes {
+		msg := fmt.Sprintf(`{"from":"user%d","text":"hello from %s"}`, i, n.Name())
+		if status, _, body := serve(t, n, "POST", "/w/chat/lobby", msg, nil); status != 200 || body != fmt.Sprintf(`{"seq":%d}`, i+1) {
+			t.Fatalf("post through %s: %d %s", n.Name(), status, body)
+		}
+	}
+	for _, n := range nodes {
+		status, _, body := serve(t, n, "GET", "/w/chat/lobby?since=1", "", nil)
+		var msgs []struct {
+			Seq  int
+			From string
+			Text string
+		}
+		if status != 200 || json.Unmarshal([]byte(body), &msgs) != nil || len(msgs) != 2 || msgs[0].Seq != 2 || msgs[1].Text != "hello from c" {
+			t.Fatalf("poll through %s: %d %s", n.Name(), status, body)
+		}
+	}
+	if status, _, body := serve(t, nodes[0], "GET", "/w/chat/other?since=0", "", nil); status != 200 || body != "[]" {
+		t.Errorf("another room: %d %s", status, body)
+	}
+}
+
+func TestObjectSurvivesItsOwner(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping a 3-node replicated cluster")
+	}
+	_, nodes := objectCluster(t, "a", "b", "c")
+	if status, _, body := call(t, nodes[0], "PUT", "/v1/workers/count", strings.NewReader(doDeployBody("count", counterWorker)), nil); status != 200 {
+		t.Fatalf("deploy: %d %s", status, body)
+	}
+	for i := 1; i <= 3; i++ {
+		if status, _, body := serve(t, nodes[0], "POST", "/w/count/inc?name=x", "", nil); status != 200 || body != strconv.Itoa(i) {
+			t.Fatalf("increment %d: %d %q", i, status, body)
+		}
+	}
+	_, _, b := call(t, nodes[0], "GET", "/v1/objects/count/Counter?name=x", nil, nil)
+	var info ObjectInfo
+	if err := json.Unmarshal(b, &info); err != nil || info.Owner == "" {
+		t.Fatalf("owner: %s", b)
+	}
+	var owner *Node
+	var others []*Node
+	for _, n := range nodes {
+		if n.Name() == info.Owner {
+			owner = n
+		} else {
+			others = append(others, n)
+		}
+	}
+	if owner == nil {
+		t.Fatalf("owner %q is none of the nodes", info.Owner)
+	}
+	// Increments through the survivors while the owner dies.
+	var acked, attempted atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				attempted.Add(1)
+				status, _, _ := serve(t, others[i%2], "POST", "/w/count/inc?name=x", "", nil)
+				if status == 200 {
+					acked.Add(1)
+				}
+			}
+		}()
+	}
+	waitFor(t, 10*time.Second, "some increments", func() bool { return acked.Load() > 20 })
+	t.Logf("killing the owner %s", owner.Name())
+	owner.Kill()
+	before := acked.Load()
+	serving := waitFor(t, 30*time.Second, "increments after the owner's death", func() bool { return acked.Load() > before+20 })
+	t.Logf("the object served again within %v of its owner's death", serving)
+	close(stop)
+	wg.Wait()
+	var final int64
+	waitFor(t, 20*time.Second, "a final read", func() bool {
+		status, _, body := serve(t, others[0], "GET", "/w/count/get?name=x", "", nil)
+		if status != 200 {
+			return false
+		}
+		final, _ = strconv.ParseInt(body, 10, 64)
+		return true
+	})
+	lo, hi := 3+acked.Load(), 3+attempted.Load()
+	t.Logf("acknowledged %d, attempted %d, final %d", acked.Load(), attempted.Load(), final)
+	if final < lo || final > hi {
+		t.Fatalf("final count %d outside [acknowledged %d, attempted %d]", final, lo, hi)
+	}
+}
+
+func TestMergeBatches(t *testing.T) {
+	v := func(s string) []byte { return []byte(s) }
+	alarm := int64(5)
+	q := []*ticket{
+		{batch: &isolate.StorageBatch{Puts: []isolate.StoragePut{{Key: "a", Value: v("1")}, {Key: "b", Value: v("1")}}}},
+		{batch: nil},
+		{batch: &isolate.StorageBatch{Deletes: []string{"a"}, Puts: []isolate.StoragePut{{Key: "c", Value: v("2")}}, Alarm: &alarm}},
+		{batch: &isolate.StorageBatch{Puts: []isolate.StoragePut{{Key: "b", Value: v("3")}}}},
+	}
+	got := mergeBatches(q)
+	want := &isolate.StorageBatch{Puts: []isolate.StoragePut{{Key: "b", Value: v("3")}, {Key: "c", Value: v("2")}}, Deletes: []string{"a"}, Alarm: &alarm}
+	if fmt.Sprint(got.Puts) != fmt.Sprint(want.Puts) || fmt.Sprint(got.Deletes) != fmt.Sprint(want.Deletes) || *got.Alarm != 5 || got.DeleteAll {
+		t.Fatalf("merged %+v, want %+v", got, want)
+	}
+	// deleteAll drops what came before it, not what came after.
+	q = append(q, &ticket{batch: &isolate.StorageBatch{DeleteAll: true}}, &ticket{batch: &isolate.StorageBatch{Puts: []isolate.StoragePut{{Key: "z", Value: v("9")}}}})
+	got = mergeBatches(q)
+	if !got.DeleteAll || len(got.Puts) != 1 || got.Puts[0].Key != "z" || len(got.Deletes) != 0 {
+		t.Fatalf("after deleteAll: %+v", got)
+	}
+	if mergeBatches([]*ticket{{}, {}}) != nil {
+		t.Fatal("no writes merge to a batch")
+	}
+	// Merged batches stay within the store's bound on one.
+	big := func(k string) *ticket {
+		return &ticket{batch: &isolate.StorageBatch{Puts: []isolate.StoragePut{{Key: k, Value: make([]byte, 600<<10)}}}}
+	}
+	if cs := chunks([]*ticket{big("a"), {}, big("b"), big("c")}); len(cs) != 3 || len(cs[0]) != 2 || len(cs[1]) != 1 {
+		t.Fatalf("chunks of 600 KiB batches: %d %v", len(cs), cs)
+	}
+	many := &ticket{batch: &isolate.StorageBatch{Deletes: make([]string, 600)}}
+	if cs := chunks([]*ticket{many, many, many}); len(cs) != 3 {
+		t.Fatalf("chunks of 600-key batches: %d", len(cs))
+	}
+}
+
+func TestObjectGrants(t *testing.T) {
+	b := map[string]isolate.Binding{"C": {DurableObject: &isolate.DurableObjectBinding{Worker: "w", Class: "Counter"}}}
+	for _, tc := range []struct {
+		do []string
+		ok bool
+	}{{nil, false}, {[]string{"w.Counter"}, true}, {[]string{"w.*"}, true}, {[]string{"w.Other", "x.Counter"}, false}} {
+		err := checkObjects(&Grants{DO: tc.do}, b)
+		if (err == nil) != tc.ok {
+			t.Errorf("grants %v: %v", tc.do, err)
+		}
+	}
+	if checkObjects(&Grants{Admin: true}, b) != nil {
+		t.Error("an admin is refused")
+	}
+}

@@ -1,0 +1,122 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/warrenmesh/warren/mesh"
+)
+
+// A call to a Durable Object crosses the mesh on a ProtoObject stream:
+// the caller sends the version it speaks (mesh.ProtoObjectVersion) and
+// one frame, the JSON of an objectWireCall; the owner answers one frame,
+// the JSON of an objectReply, or objBadVersion and a frame of the versions
+// it speaks. A reply that says NotOwner ran nothing, so the caller may try
+// elsewhere; any other failure after the call was sent is reported, never
+// retried: the object may have run it.
+
+// objBadVersion starts the answer of a node that does not speak the
+// caller's version ('{' starts every reply).
+const objBadVersion byte = 'V'
+
+// objectWireCall is an objectCall with the time its caller gives it.
+type objectWireCall struct {
+	objectCall
+	// TimeoutMs is what is left of the caller's deadline.
+	TimeoutMs int64 `json:"timeoutMs"`
+}
+
+// forward sends a call to the node that owns the object.
+func (o *objects) forward(ctx context.Context, peer string, c *objectCall) *objectReply {
+	n := o.n
+	dl, _ := ctx.Deadline()
+	body, err := json.Marshal(&objectWireCall{objectCall: *c, TimeoutMs: max(time.Until(dl).Milliseconds(), 1)})
+	if err != nil {
+		return &objectReply{Error: fmt.Sprintf("encoding the call: %v", err)}
+	}
+	if len(body) > maxForwardFrame {
+		return &objectReply{Error: fmt.Sprintf("the call is %d bytes, more than the %d a call to a Durable Object may carry", len(body), maxForwardFrame)}
+	}
+	s, err := n.mesh.Open(ctx, peer, mesh.ProtoObject)
+	if err != nil {
+		// Nothing was sent: the owner may be gone; look again.
+		n.log.Debug("object: opening a stream", "peer", peer, "err", err)
+		return &objectReply{NotOwner: true}
+	}
+	defer s.Close()
+	stop := context.AfterFunc(ctx, s.Abort)
+	defer stop()
+	if _, err := s.Write(appendFrame([]byte{mesh.ProtoObjectVersion}, body)); err != nil {
+		return &objectReply{NotOwner: true}
+	}
+	_ = s.CloseWrite()
+	r := bufio.NewReaderSize(s, fwdReadBuf)
+	first, err := r.Peek(1)
+	if err == nil && first[0] == objBadVersion {
+		_, _ = r.ReadByte()
+		speaks, _ := readFrame(r)
+		n.log.Warn("object: refused", "peer", peer, "err", versionRefusal(peer, mesh.ProtoObjectVersion, speaks))
+		return &objectReply{Error: fmt.Sprintf("node %s does not speak this node's version of Durable Object calls", peer)}
+	}
+	out, err := readFrame(r)
+	if err != nil {
+		if ctx.Err() != nil {
+			return &objectReply{Error: fmt.Sprintf("the call to the Durable Object on %s was canceled: %v", peer, context.Cause(ctx))}
+		}
+		n.log.Info("object: the owner failed during the call", "peer", peer, "err", err)
+		return &objectReply{Error: fmt.Sprintf("node %s, the Durable Object's owner, failed during the call: the connection to it was lost", peer)}
+	}
+	var rep objectReply
+	if err := json.Unmarshal(out, &rep); err != nil {
+		return &objectReply{Error: fmt.Sprintf("node %s answered an unreadable reply", peer)}
+	}
+	return &rep
+}
+
+// serveObject answers a peer's call to an object this node should own.
+func (n *Node) serveObject(from mesh.Peer, s *mesh.Stream) {
+	defer s.Close()
+	r := bufio.NewReaderSize(s, fwdReadBuf)
+	_ = s.SetReadDeadline(time.Now().Add(10 * time.Second))
+	v, err := r.ReadByte()
+	if err != nil {
+		return
+	}
+	if v != mesh.ProtoObjectVersion {
+		n.log.Warn("object: refused a version it does not speak", "peer", from.Name, "version", v)
+		_, _ = s.Write(appendFrame([]byte{objBadVersion}, []byte{mesh.ProtoObjectVersion}))
+		return
+	}
+	body, err := readFrame(r)
+	if err != nil {
+		return
+	}
+	_ = s.SetReadDeadline(time.Time{})
+	var c objectWireCall
+	var rep *objectReply
+	if err := json.Unmarshal(body, &c); err != nil {
+		rep = &objectReply{Error: "a bad call frame: " + err.Error()}
+	} else if c.Kind != "fetch" && c.Kind != "call" {
+		rep = &objectReply{Error: fmt.Sprintf("a bad call frame: kind %q", c.Kind)}
+	} else {
+		timeout := min(time.Duration(max(c.TimeoutMs, 1))*time.Millisecond, objectCallTimeout)
+		ctx, cancel := context.WithTimeout(s.Context(), timeout)
+		stopLife := context.AfterFunc(n.life, cancel)
+		rep = n.objects.runHere(ctx, &c.objectCall)
+		stopLife()
+		cancel()
+	}
+	out, err := json.Marshal(rep)
+	if err != nil {
+		out, _ = json.Marshal(&objectReply{Error: "encoding the reply: " + err.Error()})
+	}
+	if len(out) > maxForwardFrame {
+		out, _ = json.Marshal(&objectReply{Error: errors.New("the Durable Object's reply is too large to send").Error()})
+	}
+	_ = s.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_ = writeFrame(s, out)
+}
