@@ -19,6 +19,14 @@ import (
 // elsewhere; any other failure after the call was sent is reported, never
 // retried: the object may have run it.
 
+// objectOpenTimeout bounds opening a stream to an object's owner: a live
+// peer's connection is up already, or is dialled in a round trip.
+const objectOpenTimeout = 500 * time.Millisecond
+
+// objectWatchEvery is how often a caller waiting on an object's owner
+// checks that the owner still is one.
+const objectWatchEvery = 50 * time.Millisecond
+
 // objBadVersion starts the answer of a node that does not speak the
 // caller's version ('{' starts every reply).
 const objBadVersion byte = 'V'
@@ -41,7 +49,11 @@ func (o *objects) forward(ctx context.Context, peer string, c *objectCall) *obje
 	if len(body) > maxForwardFrame {
 		return &objectReply{Error: fmt.Sprintf("the call is %d bytes, more than the %d a call to a Durable Object may carry", len(body), maxForwardFrame)}
 	}
-	s, err := n.mesh.Open(ctx, peer, mesh.ProtoObject)
+	// A dead owner must not hold the call until its deadline: the stream
+	// opens within objectOpenTimeout or the owner is looked up again.
+	octx, cancel := context.WithTimeout(ctx, objectOpenTimeout)
+	s, err := n.mesh.Open(octx, peer, mesh.ProtoObject)
+	cancel()
 	if err != nil {
 		// Nothing was sent: the owner may be gone; look again.
 		n.log.Debug("object: opening a stream", "peer", peer, "err", err)
@@ -54,15 +66,51 @@ func (o *objects) forward(ctx context.Context, peer string, c *objectCall) *obje
 		return &objectReply{NotOwner: true}
 	}
 	_ = s.CloseWrite()
-	r := bufio.NewReaderSize(s, fwdReadBuf)
-	first, err := r.Peek(1)
-	if err == nil && first[0] == objBadVersion {
-		_, _ = r.ReadByte()
-		speaks, _ := readFrame(r)
-		n.log.Warn("object: refused", "peer", peer, "err", versionRefusal(peer, mesh.ProtoObjectVersion, speaks))
+	type answer struct {
+		out        []byte
+		badVersion bool
+		err        error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		r := bufio.NewReaderSize(s, fwdReadBuf)
+		first, err := r.Peek(1)
+		if err == nil && first[0] == objBadVersion {
+			_, _ = r.ReadByte()
+			speaks, _ := readFrame(r)
+			n.log.Warn("object: refused", "peer", peer, "err", versionRefusal(peer, mesh.ProtoObjectVersion, speaks))
+			answered <- answer{badVersion: true}
+			return
+		}
+		out, err := readFrame(r)
+		answered <- answer{out: out, err: err}
+	}()
+	// The owner may die with the call: a stream to a dead peer stays open
+	// until its connection times out. Once the object's group has another
+	// leader, or the mesh has marked the peer dead, the call ends with an
+	// error rather than wait; it is not sent again, since the old owner
+	// may have run it.
+	watch := time.NewTicker(objectWatchEvery)
+	defer watch.Stop()
+	var a answer
+wait:
+	for {
+		select {
+		case a = <-answered:
+			break wait
+		case <-watch.C:
+			now, _ := o.n.cluster.ObjectOwner(c.Ref.Key())
+			p, known := n.mesh.Peer(peer)
+			if (now != "" && now != peer) || (known && (p.State == mesh.StateDead || p.State == mesh.StateLeft)) {
+				s.Abort()
+				return &objectReply{Error: fmt.Sprintf("node %s, the Durable Object's owner, was lost during the call (the object is moving to another node): the call may or may not have run", peer)}
+			}
+		}
+	}
+	if a.badVersion {
 		return &objectReply{Error: fmt.Sprintf("node %s does not speak this node's version of Durable Object calls", peer)}
 	}
-	out, err := readFrame(r)
+	out, err := a.out, a.err
 	if err != nil {
 		if ctx.Err() != nil {
 			return &objectReply{Error: fmt.Sprintf("the call to the Durable Object on %s was canceled: %v", peer, context.Cause(ctx))}

@@ -55,6 +55,12 @@ const (
 	// in packets; at 2 s half that, for a failover of 2-4 s instead of
 	// 1-2 s.
 	DataHeartbeatTimeout = 2 * time.Second
+	// leaderSilence is how long a data group's leader may be silent (it
+	// heartbeats every 200-400 ms) before its followers stand for
+	// election, checked every watchEvery (see Group.Watch): a failover
+	// of 1-1.5 s without the packets of a shorter heartbeat timeout.
+	leaderSilence = DataHeartbeatTimeout / 2
+	watchEvery    = 100 * time.Millisecond
 )
 
 // ClusterConfig configures a node's part in the mesh's replication.
@@ -193,8 +199,9 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 	}
 	cfg.Mesh.Handle(mesh.ProtoRepl, c.serve)
 	cfg.Transport.onUnknownGroup(c.startUnknown)
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.loop()
+	go c.watchLeaders()
 	return c, nil
 }
 
@@ -383,6 +390,33 @@ func (c *Cluster) loop() {
 		c.refreshView()
 		c.reconcile()
 		c.leaderDuties()
+	}
+}
+
+// watchLeaders has the data groups' followers stand for election as soon
+// as their leader has been silent for leaderSilence (Group.Watch).
+func (c *Cluster) watchLeaders() {
+	defer c.wg.Done()
+	tick := time.NewTicker(watchEvery)
+	defer tick.Stop()
+	var rs []*replica
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		rs = rs[:0]
+		c.mu.Lock()
+		for gid, r := range c.replicas {
+			if gid != placement.Meta && r.g != nil {
+				rs = append(rs, r)
+			}
+		}
+		c.mu.Unlock()
+		for _, r := range rs {
+			r.g.Watch(leaderSilence)
+		}
 	}
 }
 

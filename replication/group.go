@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -156,6 +158,13 @@ type Group struct {
 	r     *raft.Raft
 	trans *raft.NetworkTransport
 	log   *slog.Logger
+	// hb is the configured heartbeat timeout; quick is set while a
+	// silent leader has it shortened (Watch).
+	hb, et time.Duration
+	quick  atomic.Bool
+	// jitter staggers Watch among a group's followers, so that one of
+	// them stands first and the others vote for it.
+	jitter time.Duration
 }
 
 // StartGroup starts this node's replica of a group. A replica with state
@@ -231,7 +240,7 @@ func StartGroup(cfg GroupConfig) (*Group, error) {
 		trans.Close()
 		return nil, fmt.Errorf("replication: group %q: %w", cfg.ID, err)
 	}
-	return &Group{id: cfg.ID, r: r, trans: trans, log: log}, nil
+	return &Group{id: cfg.ID, r: r, trans: trans, log: log, hb: cfg.HeartbeatTimeout, et: cfg.ElectionTimeout}, nil
 }
 
 // ID is the group's id.
@@ -422,3 +431,46 @@ func (a snapAdapter) Persist(sink raft.SnapshotSink) error {
 }
 
 func (a snapAdapter) Release() { a.s.Release() }
+
+// Watch makes a follower whose leader has been silent for longer than
+// silence (plus a jitter of up to half of it, different on each replica)
+// stand for election at once, instead of at its heartbeat timeout
+// (randomised up to twice that). A leader heartbeats every tenth of the
+// timeout, so a silence well above that means the leader is gone: with a
+// 2 s timeout (quiet groups, few packets) and a silence of 1 s, a dead
+// leader is replaced in 1-1.5 s rather than 2-4 s. It does so by
+// shortening the replica's heartbeat and election timeouts to silence
+// (raft checks a shortened heartbeat timeout at once), and restores them
+// once the group has a leader again. A follower still in touch with the
+// leader refuses to vote, so a replica cut off alone cannot unseat it.
+// Call it periodically; it does nothing unless silence is below the
+// heartbeat timeout and at least the leader lease.
+func (g *Group) Watch(silence time.Duration) {
+	if silence >= g.hb {
+		return
+	}
+	if g.jitter == 0 {
+		g.jitter = time.Duration(rand.Int64N(int64(silence/2))) + 1
+	}
+	switch st := g.r.State(); {
+	case st == raft.Follower && time.Since(g.r.LastContact()) > silence+g.jitter:
+		if g.quick.Load() || g.r.LastContact().IsZero() {
+			return // shortened already, or never had a leader (a new replica)
+		}
+		if g.reload(silence, silence) == nil {
+			g.quick.Store(true)
+			g.log.Info("raft: the leader is silent; standing for election early", "group", g.id, "silent", time.Since(g.r.LastContact()).Round(time.Millisecond))
+		}
+	case g.quick.Load() && (st == raft.Leader || st == raft.Follower && time.Since(g.r.LastContact()) < silence):
+		if g.reload(g.hb, g.et) == nil {
+			g.quick.Store(false)
+		}
+	}
+}
+
+// reload sets the replica's heartbeat and election timeouts.
+func (g *Group) reload(hb, et time.Duration) error {
+	rc := g.r.ReloadableConfig()
+	rc.HeartbeatTimeout, rc.ElectionTimeout = hb, et
+	return g.r.ReloadConfig(rc)
+}
