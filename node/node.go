@@ -330,6 +330,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.cluster != nil {
 		n.mesh.Handle(mesh.ProtoObject, n.serveObject)
 		go n.sweepObjects()
+		go n.runAlarms()
 	}
 	n.publish()
 	// No overall read or write timeout: a body may be large and a call may

@@ -284,6 +284,8 @@ type actor struct {
 	code  *isolate.Code
 	binds map[string]isolate.Binding
 	host  isolate.Host
+	// alarmFailures counts the alarm's runs that failed in a row.
+	alarmFailures int
 }
 
 // call runs one event of the object and waits for its output gate.
@@ -333,6 +335,20 @@ func (a *actor) event(ctx context.Context, c *objectCall) (*objectReply, *ticket
 	if err := a.load(ctx); err != nil {
 		return &objectReply{Error: err.Error()}, nil
 	}
+	if c.Kind == isolate.ObjectAlarm {
+		// The alarm may have been moved or deleted since it was found
+		// due, by this owner or a previous one.
+		if err := a.gate.settled(ctx); err != nil {
+			return &objectReply{Error: err.Error()}, nil
+		}
+		at, err := a.store.Alarm()
+		if err != nil {
+			return &objectReply{Error: err.Error()}, nil
+		}
+		if at == 0 || at > time.Now().UnixMilli() {
+			return &objectReply{}, nil
+		}
+	}
 	ev := &isolate.ObjectEvent{
 		Object: c.Ref, Epoch: a.store.Epoch(), Code: a.code, Env: a.code.Env, Bindings: a.binds,
 		Kind: c.Kind, Request: c.Request, Method: c.Method, Args: c.Args,
@@ -354,9 +370,13 @@ func (a *actor) event(ctx context.Context, c *objectCall) (*objectReply, *ticket
 	default:
 		rep.Error = objectFailure(&res.Result)
 	}
+	writes := res.Writes
+	if c.Kind == isolate.ObjectAlarm {
+		writes = a.afterAlarm(res)
+	}
 	// The writes the event made before it failed stand, as on Cloudflare:
 	// they go through the gate like any other.
-	t := a.gate.submit(res.Writes)
+	t := a.gate.submit(writes)
 	return rep, t
 }
 

@@ -53,12 +53,72 @@ export default {
   }
 };`
 
+// alarmWorker exports Counter (as counterWorker) and Alarmed, whose alarm
+// counts its runs and fails the first `failures` of them:
+// /w/NAME/arm?name=X&ms=M&failures=F, /w/NAME/state?name=X.
+const alarmWorker = `import { DurableObject } from "cloudflare:workers";
+export class Counter extends DurableObject {
+  async increment() {
+    const n = ((await this.ctx.storage.get("n")) ?? 0) + 1;
+    await this.ctx.storage.put("n", n);
+    return n;
+  }
+  async get() { return (await this.ctx.storage.get("n")) ?? 0; }
+}
+export class Alarmed extends DurableObject {
+  async arm(ms, failures) {
+    this.ctx.storage.put("failures", failures);
+    await this.ctx.storage.setAlarm(Date.now() + ms);
+  }
+  async alarm() {
+    const fired = ((await this.ctx.storage.get("fired")) ?? 0) + 1;
+    await this.ctx.storage.put("fired", fired);
+    if (fired <= ((await this.ctx.storage.get("failures")) ?? 0)) throw new Error("failing on purpose, run " + fired);
+  }
+  async state() {
+    return JSON.stringify({ fired: (await this.ctx.storage.get("fired")) ?? 0, alarm: await this.ctx.storage.getAlarm() });
+  }
+}
+export default {
+  async fetch(req, env) {
+    const url = new URL(req.url);
+    const name = url.searchParams.get("name") ?? "a";
+    switch (url.pathname.split("/").pop()) {
+    case "inc": return new Response(String(await env.COUNTER.getByName(name).increment()));
+    case "get": return new Response(String(await env.COUNTER.getByName(name).get()));
+    case "arm":
+      await env.ALARMED.getByName(name).arm(Number(url.searchParams.get("ms")), Number(url.searchParams.get("failures") ?? 0));
+      return new Response("armed");
+    case "state": return new Response(await env.ALARMED.getByName(name).state());
+    }
+    return new Response("unknown op", {status: 404});
+  }
+};`
+
+// alarmState is what /state answers.
+type alarmState struct {
+	Fired int    `json:"fired"`
+	Alarm *int64 `json:"alarm"`
+}
+
+func readAlarm(t *testing.T, n *Node, name string) (alarmState, bool) {
+	t.Helper()
+	status, _, body := serve(t, n, "GET", "/w/count/state?name="+name, "", nil)
+	var st alarmState
+	if status != 200 || json.Unmarshal([]byte(body), &st) != nil {
+		return st, false
+	}
+	return st, true
+}
+
 // doDeployBody is a deploy of src with env.COUNTER bound to its own Counter.
 func doDeployBody(worker, src string) string {
 	code := map[string]any{"mainModule": "m.js", "modules": map[string]string{"m.js": src}}
-	out, _ := json.Marshal(map[string]any{"code": code, "bindings": map[string]any{
-		"COUNTER": map[string]any{"durableObject": map[string]string{"worker": worker, "class": "Counter"}},
-	}})
+	bindings := map[string]any{"COUNTER": map[string]any{"durableObject": map[string]string{"worker": worker, "class": "Counter"}}}
+	if strings.Contains(src, "class Alarmed") {
+		bindings["ALARMED"] = map[string]any{"durableObject": map[string]string{"worker": worker, "class": "Alarmed"}}
+	}
+	out, _ := json.Marshal(map[string]any{"code": code, "bindings": bindings})
 	return string(out)
 }
 
@@ -205,10 +265,20 @@ func TestObjectSurvivesItsOwner(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping a 3-node replicated cluster")
 	}
+	alarmBackoff = 100 * time.Millisecond
+	t.Cleanup(func() { alarmBackoff = time.Second })
 	_, nodes := objectCluster(t, "a", "b", "c")
-	if status, _, body := call(t, nodes[0], "PUT", "/v1/workers/count", strings.NewReader(doDeployBody("count", counterWorker)), nil); status != 200 {
+	if status, _, body := call(t, nodes[0], "PUT", "/v1/workers/count", strings.NewReader(doDeployBody("count", alarmWorker)), nil); status != 200 {
 		t.Fatalf("deploy: %d %s", status, body)
 	}
+	// An alarm that fails twice runs three times, then is gone.
+	if status, _, body := serve(t, nodes[1], "POST", "/w/count/arm?name=retry&ms=50&failures=2", "", nil); status != 200 {
+		t.Fatalf("arm: %d %s", status, body)
+	}
+	waitFor(t, 20*time.Second, "the alarm's third run", func() bool {
+		st, ok := readAlarm(t, nodes[2], "retry")
+		return ok && st.Fired == 3 && st.Alarm == nil
+	})
 	for i := 1; i <= 3; i++ {
 		if status, _, body := serve(t, nodes[0], "POST", "/w/count/inc?name=x", "", nil); status != 200 || body != strconv.Itoa(i) {
 			t.Fatalf("increment %d: %d %q", i, status, body)
@@ -230,6 +300,23 @@ func TestObjectSurvivesItsOwner(t *testing.T) {
 	}
 	if owner == nil {
 		t.Fatalf("owner %q is none of the nodes", info.Owner)
+	}
+	// An alarm of an object of the same owner, set to fire after the
+	// owner's death.
+	alarmed := ""
+	for i := 0; alarmed == "" && i < 200; i++ {
+		name := fmt.Sprintf("al%d", i)
+		_, _, b := call(t, nodes[0], "GET", "/v1/objects/count/Alarmed?name="+name, nil, nil)
+		var ai ObjectInfo
+		if json.Unmarshal(b, &ai) == nil && ai.Owner == owner.Name() {
+			alarmed = name
+		}
+	}
+	if alarmed == "" {
+		t.Fatal("no Alarmed object owned by the counter's owner")
+	}
+	if status, _, body := serve(t, owner, "POST", "/w/count/arm?name="+alarmed+"&ms=1500", "", nil); status != 200 {
+		t.Fatalf("arm: %d %s", status, body)
 	}
 	// Increments through the survivors while the owner dies.
 	var acked, attempted atomic.Int64
@@ -274,6 +361,15 @@ func TestObjectSurvivesItsOwner(t *testing.T) {
 	t.Logf("acknowledged %d, attempted %d, final %d", acked.Load(), attempted.Load(), final)
 	if final < lo || final > hi {
 		t.Fatalf("final count %d outside [acknowledged %d, attempted %d]", final, lo, hi)
+	}
+	// The alarm set before the owner died fired once, on a new owner,
+	// and is gone.
+	waitFor(t, 20*time.Second, "the alarm on the new owner", func() bool {
+		st, ok := readAlarm(t, others[0], alarmed)
+		return ok && st.Fired >= 1 && st.Alarm == nil
+	})
+	if st, _ := readAlarm(t, others[1], alarmed); st.Fired != 1 {
+		t.Fatalf("the alarm fired %d times", st.Fired)
 	}
 }
 

@@ -1,0 +1,141 @@
+package node
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/warrenmesh/warren/isolate"
+)
+
+// Alarms.
+//
+// An object's alarm (ctx.storage.setAlarm) is stored with its storage, in
+// its group, so it survives its owner. The leader of each data group, the
+// owner of its objects, looks for alarms due every alarmEvery and runs
+// each as an "alarm" event of its object, one at a time with the object's
+// other events. A run that succeeds deletes the alarm, unless the handler
+// set a new one; one that fails (an exception, a limit) is retried after
+// 1 s, 2 s, 4 s, ... (alarmRetries times), as on Cloudflare. An alarm
+// runs at least once: an owner that dies after running it but before
+// its deletion committed leaves it to the next owner, which runs it
+// again.
+
+const (
+	// alarmEvery is how often an owner looks for alarms due.
+	alarmEvery = 100 * time.Millisecond
+	// alarmRetries is how many times a failing alarm is retried.
+	alarmRetries = 6
+	// alarmsAtOnce bounds the alarms an owner runs at once.
+	alarmsAtOnce = 16
+)
+
+// alarmBackoff is the wait before the first retry of a failed alarm; it
+// doubles with each failure (a variable for tests).
+var alarmBackoff = time.Second
+
+// afterAlarm returns the writes to commit after an alarm event: the
+// event's own, and the alarm deleted (it ran) or moved (it failed and is
+// retried), unless the handler set or deleted it itself.
+func (a *actor) afterAlarm(res *isolate.ObjectResult) *isolate.StorageBatch {
+	var w isolate.StorageBatch
+	if res.Writes != nil {
+		w = *res.Writes
+	}
+	if w.Alarm != nil {
+		a.alarmFailures = 0
+		return &w
+	}
+	next := int64(0)
+	if res.Outcome != isolate.OutcomeOK {
+		if a.alarmFailures < alarmRetries {
+			next = time.Now().Add(alarmBackoff << a.alarmFailures).UnixMilli()
+			a.alarmFailures++
+		} else {
+			a.o.n.log.Warn("a Durable Object's alarm failed too often; dropping it", "object", a.ref.Worker+"."+a.ref.Class+" "+a.ref.ID, "tries", a.alarmFailures+1, "outcome", res.Outcome, "error", res.Error)
+			a.alarmFailures = 0
+		}
+	} else {
+		a.alarmFailures = 0
+	}
+	w.Alarm = &next
+	return &w
+}
+
+// alarms runs the alarms due in the groups this node leads.
+type alarms struct {
+	o       *objects
+	mu      sync.Mutex
+	running map[string]bool // object keys whose alarm is running
+	slots   chan struct{}
+}
+
+func (n *Node) runAlarms() {
+	al := &alarms{o: n.objects, running: map[string]bool{}, slots: make(chan struct{}, alarmsAtOnce)}
+	t := time.NewTicker(alarmEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.life.Done():
+			return
+		case now := <-t.C:
+			al.fire(now)
+		}
+	}
+}
+
+// fire starts the due alarms that are not running already.
+func (al *alarms) fire(now time.Time) {
+	n := al.o.n
+	for _, d := range n.cluster.DueAlarms(now, alarmsAtOnce) {
+		ref, ok := parseObjectKey(d.ObjectKey)
+		if !ok {
+			continue
+		}
+		al.mu.Lock()
+		busy := al.running[d.ObjectKey]
+		if !busy {
+			select {
+			case al.slots <- struct{}{}:
+				al.running[d.ObjectKey] = true
+			default:
+				busy = true // as many as it runs at once: the rest wait
+			}
+		}
+		al.mu.Unlock()
+		if busy {
+			continue
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(n.life, objectCallTimeout)
+			rep := al.o.runHere(ctx, &objectCall{Ref: ref, Kind: isolate.ObjectAlarm})
+			cancel()
+			if rep.Error != "" {
+				n.log.Debug("a Durable Object's alarm did not run", "object", d.ObjectKey, "error", rep.Error)
+				// Not run (no deployment, no leadership): look again
+				// after a while rather than at every tick.
+				t := time.NewTimer(alarmBackoff)
+				select {
+				case <-t.C:
+				case <-n.life.Done():
+					t.Stop()
+				}
+			}
+			al.mu.Lock()
+			delete(al.running, d.ObjectKey)
+			<-al.slots
+			al.mu.Unlock()
+		}()
+	}
+}
+
+// parseObjectKey splits an isolate.ObjectRef's Key.
+func parseObjectKey(key string) (isolate.ObjectRef, bool) {
+	parts := strings.Split(key, "\x00")
+	if len(parts) != 3 {
+		return isolate.ObjectRef{}, false
+	}
+	ref := isolate.ObjectRef{Worker: parts[0], Class: parts[1], ID: parts[2]}
+	return ref, validRef(ref) == nil
+}
