@@ -52,8 +52,9 @@ const (
 	// groups (the meta group keeps DefaultHeartbeatTimeout). A leader
 	// heartbeats each follower every tenth of it, and a node hosts up to
 	// 33 groups: at 1 s, three idle nodes cost about 6 % of a core each
-	// in packets; at 2 s half that, for a failover of 2-4 s instead of
-	// 1-2 s.
+	// in packets; at 2 s half that. A dead leader is still replaced in
+	// about 1-1.5 s: followers stand early once it has been silent for
+	// leaderSilence (Group.Watch), rather than at 2-4 s.
 	DataHeartbeatTimeout = 2 * time.Second
 	// leaderSilence is how long a data group's leader may be silent (it
 	// heartbeats every 200-400 ms) before its followers stand for

@@ -165,6 +165,8 @@ type Group struct {
 	// jitter staggers Watch among a group's followers, so that one of
 	// them stands first and the others vote for it.
 	jitter time.Duration
+	// early counts the elections Watch started.
+	early atomic.Int64
 }
 
 // StartGroup starts this node's replica of a group. A replica with state
@@ -459,6 +461,7 @@ func (g *Group) Watch(silence time.Duration) {
 		}
 		if g.reload(silence, silence) == nil {
 			g.quick.Store(true)
+			g.early.Add(1)
 			g.log.Info("raft: the leader is silent; standing for election early", "group", g.id, "silent", time.Since(g.r.LastContact()).Round(time.Millisecond))
 		}
 	case g.quick.Load() && (st == raft.Leader || st == raft.Follower && time.Since(g.r.LastContact()) < silence):

@@ -216,3 +216,71 @@ func TestGroupErrors(t *testing.T) {
 	}
 	delete(follower.groups, id)
 }
+
+// TestGroupWatch: followers of a silent leader stand for election once
+// Watch sees the silence, and get their timeouts back once a leader leads.
+func TestGroupWatch(t *testing.T) {
+	c := newCluster(t, 3)
+	const id = "g1"
+	tune := func(cfg *GroupConfig) {
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 2*time.Second, 2*time.Second, time.Second
+	}
+	for _, nd := range c.nodes {
+		c.startGroup(nd, id, tune)
+	}
+	if err := c.nodes[0].groups[id].Bootstrap(c.servers()...); err != nil {
+		t.Fatal(err)
+	}
+	old := c.leader(id, 20*time.Second)
+	applyN(t, c, id, "a", 10, 1)
+	var survivors []*Group
+	for _, nd := range c.nodes {
+		if nd != old {
+			survivors = append(survivors, nd.groups[id])
+		}
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // as Cluster.watchLeaders does
+		defer close(done)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				for _, g := range survivors {
+					g.Watch(time.Second)
+				}
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for _, g := range survivors {
+		if n := g.early.Load(); n != 0 {
+			t.Fatalf("Watch started %d elections under a live leader", n)
+		}
+	}
+	c.kill(old)
+	nl := c.leader(id, 20*time.Second)
+	if nl == old {
+		t.Fatal("the killed node leads")
+	}
+	early := int64(0)
+	for _, g := range survivors {
+		early += g.early.Load()
+	}
+	if early == 0 {
+		t.Error("a new leader was elected without Watch standing a follower early")
+	}
+	waitFor(t, 10*time.Second, "the survivors' timeouts restored", func() bool {
+		for _, g := range survivors {
+			if rc := g.r.ReloadableConfig(); rc.HeartbeatTimeout != 2*time.Second || rc.ElectionTimeout != 2*time.Second || g.quick.Load() {
+				return false
+			}
+		}
+		return true
+	})
+	applyN(t, c, id, "b", 10, 1)
+}
