@@ -35,6 +35,7 @@ type execRequest struct {
 	// (compatibility flag DeterministicRandomFlag).
 	Deterministic bool                       `json:"deterministic,omitempty"`
 	Request       *Request                   `json:"request"`
+	Scheduled     *ScheduledEvent            `json:"scheduled,omitempty"` // run the scheduled handler, not fetch
 	Env           map[string]json.RawMessage `json:"env,omitempty"`
 	Bindings      map[string]Binding         `json:"bindings,omitempty"`
 	Limits        Limits                     `json:"limits"`
@@ -100,7 +101,7 @@ func (e *engine) execute(ctx context.Context, r *execRequest, host hostConn) (re
 		}
 	}
 	res = runJS(ctx, &jsCall{
-		prog: prog, req: r.Request, env: r.Env, bindings: r.Bindings,
+		prog: prog, req: r.Request, scheduled: r.Scheduled, env: r.Env, bindings: r.Bindings,
 		limits: r.Limits, host: host, heap: e.heap, stuck: e.stuck,
 		respond: func(partial *Result) {
 			telemetry(partial)

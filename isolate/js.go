@@ -40,12 +40,14 @@ type limitHit struct {
 
 // jsCall is everything one JS invocation needs.
 type jsCall struct {
-	prog     *goja.Program
-	req      *Request
-	env      map[string]json.RawMessage
-	bindings map[string]Binding
-	limits   Limits
-	host     hostConn
+	prog *goja.Program
+	req  *Request
+	// scheduled, when set, runs the scheduled handler instead of fetch.
+	scheduled *ScheduledEvent
+	env       map[string]json.RawMessage
+	bindings  map[string]Binding
+	limits    Limits
+	host      hostConn
 	// heap samples the heap in use; nil disables the memory limit (the
 	// in-process executor shares its heap with other calls).
 	heap func() int64
@@ -86,6 +88,7 @@ func runJS(ctx context.Context, c *jsCall) *Result {
 		handlerErr = err
 	}
 	l.conclude(res, handlerErr)
+	res.NoRetry = l.noRetry
 	return res
 }
 
@@ -119,6 +122,7 @@ func (l *loop) begin(ctx context.Context, c *jsCall) (end func()) {
 	l.timers, l.timerByID = nil, nil
 	l.pending, l.waiting = 0, nil
 	l.background, l.waitUntil, l.subreqs = false, 0, 0
+	l.rejected, l.noRetry = 0, false
 	l.logs, l.excs = logBook{}, exceptionBook{}
 	l.cpu.Store(0)
 	l.busySince.Store(0)
@@ -195,6 +199,8 @@ type loop struct {
 	deadlineTimer *time.Timer                               // ends ctx at the deadline
 	background    bool                                      // the response is out; ctx.waitUntil work goes on
 	waitUntil     int                                       // ctx.waitUntil promises not settled yet
+	rejected      int                                       // ctx.waitUntil promises that rejected
+	noRetry       bool                                      // a scheduled handler called controller.noRetry()
 	promiseThen   goja.Callable                             // Promise.prototype.then, read on the first waitUntil
 	subreqs       int64
 	logs          logBook
@@ -333,36 +339,36 @@ func (l *loop) watch(gen uint64) {
 
 // invoke calls the default export's fetch handler and runs the loop until
 // its response settles, and then until ctx.waitUntil promises settle (see
-// runBackground).
+// runBackground); or, for a scheduled event, its scheduled handler and
+// then its ctx.waitUntil work (see runScheduled).
 func (l *loop) invoke(res *Result) error {
-	vm := l.vm
-	mainV := vm.Get("__warrenMain")
-	var handler goja.Callable
-	var this goja.Value
-	if mainV != nil && !goja.IsUndefined(mainV) {
-		def := mainV.ToObject(vm).Get("default")
-		if def != nil && !goja.IsUndefined(def) && !goja.IsNull(def) {
-			this = def
-			if obj, ok := def.(*goja.Object); ok {
-				handler, _ = goja.AssertFunction(obj.Get("fetch"))
-			}
-		}
+	ev := l.call.scheduled
+	name, sig := "fetch", "fetch(request, env, ctx)"
+	if ev != nil {
+		name, sig = "scheduled", "scheduled(controller, env, ctx)"
 	}
-	if handler == nil {
-		return &guestError{name: "Error", message: "the main module has no default export with a fetch(request, env, ctx) handler"}
-	}
-	req, err := l.api.NewRequest(l.httpRequest())
+	handler, this, err := l.handler(name, sig)
 	if err != nil {
-		return fmt.Errorf("building the request: %w", err)
+		return err
+	}
+	var arg goja.Value
+	if ev != nil {
+		arg = l.controller(ev)
+	} else {
+		req, err := l.api.NewRequest(l.httpRequest())
+		if err != nil {
+			return fmt.Errorf("building the request: %w", err)
+		}
+		arg = req
 	}
 	env, err := l.envObject()
 	if err != nil {
 		return err
 	}
-	_ = vm.Set("__warrenEnv", env) // the env export of "cloudflare:workers"
+	_ = l.vm.Set("__warrenEnv", env) // the env export of "cloudflare:workers"
 	var ret goja.Value
 	err = l.run(func() (err error) {
-		ret, err = handler(this, req, env, l.ctxObject())
+		ret, err = handler(this, arg, env, l.ctxObject())
 		return err
 	})
 	if err != nil {
@@ -371,6 +377,9 @@ func (l *loop) invoke(res *Result) error {
 	if ret, err = l.await(ret); err != nil {
 		return err
 	}
+	if ev != nil {
+		return l.runScheduled()
+	}
 	resp, err := l.exportResponse(ret)
 	if err != nil {
 		return err
@@ -378,6 +387,71 @@ func (l *loop) invoke(res *Result) error {
 	res.Response = resp
 	if l.waitUntil > 0 {
 		l.runBackground(res)
+	}
+	return nil
+}
+
+// handler finds the default export's method name; sig names it in the
+// exception when it is missing.
+func (l *loop) handler(name, sig string) (goja.Callable, goja.Value, error) {
+	vm := l.vm
+	var def goja.Value
+	if mainV := vm.Get("__warrenMain"); mainV != nil && !goja.IsUndefined(mainV) {
+		def = mainV.ToObject(vm).Get("default")
+	}
+	if def == nil || goja.IsUndefined(def) || goja.IsNull(def) {
+		return nil, nil, &guestError{name: "Error", message: "the main module has no default export with a " + sig + " handler"}
+	}
+	var fn goja.Callable
+	if obj, ok := def.(*goja.Object); ok {
+		fn, _ = goja.AssertFunction(obj.Get(name))
+	}
+	if fn == nil {
+		if name == "fetch" { // as it always said
+			return nil, nil, &guestError{name: "Error", message: "the main module has no default export with a " + sig + " handler"}
+		}
+		return nil, nil, &guestError{name: "Error", message: "the main module's default export has no " + sig + " handler"}
+	}
+	return fn, def, nil
+}
+
+// controller is a scheduled handler's first argument, as on Cloudflare.
+func (l *loop) controller(ev *ScheduledEvent) *goja.Object {
+	c := l.vm.NewObject()
+	_ = c.Set("cron", ev.Cron)
+	_ = c.Set("scheduledTime", ev.ScheduledTime)
+	_ = c.Set("type", "scheduled")
+	_ = c.Set("noRetry", func() { l.noRetry = true })
+	return c
+}
+
+// errWorkRejected ends a scheduled event one of whose ctx.waitUntil
+// promises rejected (the rejection is among the exceptions already).
+var errWorkRejected = errors.New("isolate: a ctx.waitUntil promise rejected")
+
+// runScheduled runs a scheduled handler's ctx.waitUntil work once the
+// handler has settled. There is no response for it to follow, so the
+// work is part of the event: it has BackgroundLimit from then (or the
+// wall-time limit, if smaller), and whatever cuts it short, or a
+// rejection, is the event's outcome.
+func (l *loop) runScheduled() error {
+	if l.waitUntil > 0 {
+		period := backgroundPeriod(l.call.limits)
+		if l.deadlineTimer.Stop() {
+			l.deadline = time.Now().Add(period)
+			l.deadlineTimer.Reset(period)
+		} // else the wall-time limit fell just now: the loop stops at once
+		l.background = true
+		err := l.loopUntil(func() bool { return l.waitUntil == 0 })
+		if err == errHung {
+			return &guestError{name: "Error", message: fmt.Sprintf("ctx.waitUntil: %d promise%s can never settle (no timer or host call is pending)", l.waitUntil, plural(l.waitUntil))}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if l.rejected > 0 {
+		return errWorkRejected
 	}
 	return nil
 }
@@ -573,6 +647,9 @@ func (l *loop) ctxHit() *limitHit {
 		return h
 	}
 	if !time.Now().Before(l.deadline) || context.Cause(l.ctx) == errDeadline {
+		if l.background && l.call.scheduled != nil {
+			return &limitHit{OutcomeExceededWallTime, fmt.Sprintf("ctx.waitUntil work did not finish within %d ms after the scheduled handler settled", backgroundPeriod(l.call.limits).Milliseconds())}
+		}
 		if l.background {
 			return &limitHit{OutcomeExceededWallTime, fmt.Sprintf("it did not finish within %d ms after the response", backgroundPeriod(l.call.limits).Milliseconds())}
 		}
@@ -598,6 +675,9 @@ func (l *loop) finish(res *Result, err error) *Exception {
 	case errors.As(err, &h):
 		res.Outcome = h.outcome
 		res.Error = h.msg
+		return nil
+	case err == errWorkRejected:
+		res.Outcome = OutcomeException
 		return nil
 	case errors.As(err, &so):
 		e = Exception{Timestamp: time.Now().UnixMilli(), Name: "RangeError", Message: "Maximum call stack size exceeded", Stack: overflowStack(so.Stack())}
@@ -911,6 +991,7 @@ func (l *loop) addWaitUntil(p *goja.Object) {
 		if !settled {
 			settled = true
 			l.waitUntil--
+			l.rejected++
 			l.excs.add(l.exception(call.Argument(0)))
 		}
 		return goja.Undefined()

@@ -175,6 +175,9 @@ type Result struct {
 	// uncaught exception, promises that can never settle); the response
 	// stands.
 	Error string `json:"error,omitempty"`
+	// NoRetry reports that a scheduled handler called
+	// controller.noRetry(): the Worker asks not to be retried.
+	NoRetry bool `json:"noRetry,omitempty"`
 }
 
 // OK reports whether the outcome is ok.

@@ -79,12 +79,25 @@ type Options struct {
 // bounds it instead. The call's CPU and memory limits cover that work too.
 const BackgroundLimit = 30 * time.Second
 
-// Invocation is one call: code, the request for its fetch handler, and
-// what its bindings reach.
+// ScheduledEvent asks an invocation to run the Worker's scheduled handler,
+// as a Cloudflare Cron Trigger does.
+type ScheduledEvent struct {
+	Cron          string `json:"cron"`          // the cron expression that fired ("" when run by hand)
+	ScheduledTime int64  `json:"scheduledTime"` // unix ms of the tick
+}
+
+// Invocation is one call: code, the request for its fetch handler (or the
+// event for its scheduled handler), and what its bindings reach.
 type Invocation struct {
-	Code     *Code
-	Request  *Request
-	Bindings map[string]Binding
+	Code    *Code
+	Request *Request
+	// Scheduled, when set, runs the default export's
+	// scheduled(controller, env, ctx) handler instead of fetch; Request is
+	// then ignored (it may be nil). The result has no response; its
+	// outcome covers the handler and its ctx.waitUntil work (see
+	// docs/workers-api.md), and OnResponse is never called.
+	Scheduled *ScheduledEvent
+	Bindings  map[string]Binding
 	// Host overrides Options.Host for this call (e.g. with the caller's grants).
 	Host Host
 	// OnResponse, when set, is called at most once, from the goroutine
@@ -237,6 +250,11 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 	if err := ValidateBindings(inv.Bindings, c.Env); err != nil {
 		return exceptionResult("Error", err.Error(), "")
 	}
+	if inv.Scheduled != nil {
+		if m := c.Modules[c.MainModule]; m != nil && m.Kind == ModuleWasm {
+			return exceptionResult("Error", "scheduled handlers are for JavaScript Workers: this code's main module is WebAssembly", "")
+		}
+	}
 	limits := Limits{}
 	if c.Limits != nil {
 		limits = *c.Limits
@@ -281,7 +299,7 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 	}
 	return rt.exec.execute(ctx, &execRequest{
 		Hash: p.Hash, Wasm: p.Wasm != nil, Deterministic: slices.Contains(c.CompatibilityFlags, DeterministicRandomFlag),
-		Request: req, Env: c.Env,
+		Request: req, Scheduled: inv.Scheduled, Env: c.Env,
 		Bindings: inv.Bindings, Limits: limits,
 	}, hf)
 }

@@ -155,6 +155,11 @@ func encodeExec(x *execRequest) ([]byte, error) {
 	w.int(x.Limits.MemoryMB)
 	w.int(x.Limits.SubRequests)
 	w.int(x.Limits.WallMs)
+	w.bool(x.Scheduled != nil)
+	if x.Scheduled != nil {
+		w.str(x.Scheduled.Cron)
+		w.int(x.Scheduled.ScheduledTime)
+	}
 	return w.b, nil
 }
 
@@ -189,6 +194,9 @@ func decodeExec(b []byte) (*execRequest, error) {
 		}
 	}
 	x.Limits = Limits{CPUMs: r.int(), MemoryMB: r.int(), SubRequests: r.int(), WallMs: r.int()}
+	if r.bool() {
+		x.Scheduled = &ScheduledEvent{Cron: r.str(), ScheduledTime: r.int()}
+	}
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -235,6 +243,11 @@ func encodeResult(res *Result) []byte {
 		w.str(h)
 	}
 	w.str(t.Executor)
+	// Optional trailing fields, written only when set, so that a reader
+	// from before them still decodes every result that does not use them.
+	if res.NoRetry {
+		w.bool(true)
+	}
 	return w.b
 }
 
@@ -274,6 +287,11 @@ func decodeResult(b []byte) (*Result, error) {
 		}
 	}
 	t.Executor = r.str()
+	if len(r.b) > 0 && r.err == nil {
+		if res.NoRetry = r.bool(); !res.NoRetry {
+			r.fail() // written only when true
+		}
+	}
 	if r.err != nil {
 		return nil, r.err
 	}

@@ -26,6 +26,17 @@ func TestWireRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(got, x) {
 		t.Errorf("exec round trip:\n got %+v\nwant %+v", got, x)
 	}
+	// A scheduled event travels too.
+	x.Scheduled = &ScheduledEvent{Cron: "*/5 * * * *", ScheduledTime: 1764300000000}
+	if b, err = encodeExec(x); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = decodeExec(b); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, x) {
+		t.Errorf("scheduled exec round trip:\n got %+v\nwant %+v", got, x)
+	}
 	// An absent body stays absent; an empty one stays empty.
 	for _, body := range [][]byte{nil, {}} {
 		x := &execRequest{Request: &Request{Body: body}}
@@ -50,6 +61,20 @@ func TestWireRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(gotRes, res) {
 		t.Errorf("result round trip:\n got %+v\nwant %+v", gotRes, res)
+	}
+	// NoRetry is a trailing field, written only when set: a result
+	// without it encodes as before.
+	before := encodeResult(res)
+	res.NoRetry = true
+	withFlag := encodeResult(res)
+	if len(withFlag) != len(before)+1 {
+		t.Errorf("NoRetry added %d bytes, want 1", len(withFlag)-len(before))
+	}
+	if gotRes, err = decodeResult(withFlag); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(gotRes, res) {
+		t.Errorf("NoRetry round trip:\n got %+v\nwant %+v", gotRes, res)
 	}
 }
 
