@@ -10,6 +10,11 @@
 // killed and replaced on overrun; InProcess runs it in the calling process,
 // for tests and trusted code. Both give the same results on the same inputs.
 //
+// An Invocation runs the Worker's fetch handler, or, with Scheduled set,
+// its scheduled(controller, env, ctx) handler, as a Cron Trigger does: no
+// response, the ctx.waitUntil work part of the event, controller.noRetry()
+// reported in Result.NoRetry.
+//
 // Guest code reaches the outside world only through a Host (egress fetch,
 // KV, Durable Objects) that the node implements; in a sandbox worker those
 // calls cross the process boundary as callback frames to the node.
