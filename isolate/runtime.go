@@ -272,7 +272,7 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 		return res
 	}
 	req := inv.Request
-	if req == nil {
+	if req == nil || inv.Scheduled != nil { // a scheduled event has no request
 		req = &Request{}
 	}
 	host := inv.Host
