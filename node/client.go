@@ -289,6 +289,11 @@ func (c *Client) Groups(ctx context.Context) ([]GroupInfo, error) {
 // Deploy stores code with its bindings as the next version of the Worker
 // name, and returns that version.
 func (c *Client) Deploy(ctx context.Context, name string, code *isolate.Code, bindings map[string]isolate.Binding) (int64, error) {
+	return c.DeployWith(ctx, name, code, bindings, nil)
+}
+
+// DeployWith is Deploy with the deployment's triggers (nil: none).
+func (c *Client) DeployWith(ctx context.Context, name string, code *isolate.Code, bindings map[string]isolate.Binding, triggers *Triggers) (int64, error) {
 	raw, err := json.Marshal(code)
 	if err != nil {
 		return 0, err
@@ -296,7 +301,7 @@ func (c *Client) Deploy(ctx context.Context, name string, code *isolate.Code, bi
 	var out struct {
 		Version int64 `json:"version"`
 	}
-	if err := c.do(ctx, http.MethodPut, "/v1/workers/"+url.PathEscape(name), &deployRequest{Code: raw, Bindings: bindings}, &out); err != nil {
+	if err := c.do(ctx, http.MethodPut, "/v1/workers/"+url.PathEscape(name), &deployRequest{Code: raw, Bindings: bindings, Triggers: triggers}, &out); err != nil {
 		return 0, err
 	}
 	return out.Version, nil

@@ -49,6 +49,10 @@ type RunRequest struct {
 	// caller of Node.Run may name one; with none, a call is held to no
 	// share.
 	Client string `json:"client,omitempty"`
+	// Scheduled, when set, runs the Worker's scheduled handler instead of
+	// fetch (a cron trigger's tick, or one run by hand); Request is then
+	// not needed.
+	Scheduled *isolate.ScheduledEvent `json:"scheduled,omitempty"`
 	// Token is the caller's token, which a forwarded invocation carries
 	// so that the peer verifies it again and applies the same grants (set
 	// by nodes from the API call's Authorization header).
@@ -109,7 +113,7 @@ func (r *RunRequest) decode(cache *codeCache) (*isolate.Invocation, error) {
 			return nil, &apiError{status: 400, code: "invalid_bindings", msg: fmt.Sprintf("bindings[%q]: %v", name, kvRuleError{err})}
 		}
 	}
-	return &isolate.Invocation{Code: c, Request: r.Request, Bindings: r.Bindings}, nil
+	return &isolate.Invocation{Code: c, Request: r.Request, Bindings: r.Bindings, Scheduled: r.Scheduled}, nil
 }
 
 // Run routes one invocation: here when a slot is free, else to the nearest

@@ -331,6 +331,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.mesh.Handle(mesh.ProtoObject, n.serveObject)
 		go n.sweepObjects()
 		go n.runAlarms()
+		go n.runCrons()
 	}
 	n.publish()
 	// No overall read or write timeout: a body may be large and a call may

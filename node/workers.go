@@ -64,6 +64,8 @@ type Deployment struct {
 	// Grants are the deployer's token's grants at deploy time: every call
 	// of the Worker runs with them.
 	Grants policy.Grants `json:"grants"`
+	// Triggers are its cron triggers.
+	Triggers *Triggers `json:"triggers,omitempty"`
 }
 
 // WorkerInfo is a deployment as GET /v1/workers shows it: all but its
@@ -74,6 +76,10 @@ type WorkerInfo struct {
 	DeployedAt time.Time                  `json:"deployedAt"`
 	DeployedBy string                     `json:"deployedBy"`
 	Bindings   map[string]isolate.Binding `json:"bindings"`
+	Triggers   *Triggers                  `json:"triggers,omitempty"`
+	// CronRuns are the outcomes of its last cron runs, newest first (GET
+	// /v1/workers/{name} only).
+	CronRuns []CronRun `json:"cronRuns,omitempty"`
 }
 
 func (d *Deployment) info() WorkerInfo {
@@ -81,7 +87,7 @@ func (d *Deployment) info() WorkerInfo {
 	if b == nil {
 		b = map[string]isolate.Binding{}
 	}
-	return WorkerInfo{Name: d.Name, Version: d.Version, DeployedAt: d.DeployedAt, DeployedBy: d.DeployedBy, Bindings: b}
+	return WorkerInfo{Name: d.Name, Version: d.Version, DeployedAt: d.DeployedAt, DeployedBy: d.DeployedBy, Bindings: b, Triggers: d.Triggers}
 }
 
 // ValidateWorkerName checks a Worker's name: 1 to 63 of [a-z0-9-], not
@@ -294,6 +300,7 @@ func workerName(r *http.Request) (string, error) {
 type deployRequest struct {
 	Code     json.RawMessage            `json:"code"`
 	Bindings map[string]isolate.Binding `json:"bindings,omitempty"`
+	Triggers *Triggers                  `json:"triggers,omitempty"`
 }
 
 // handleDeploy is PUT /v1/workers/{name}: store the next version.
@@ -335,8 +342,15 @@ func (n *Node) handleDeploy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if err := req.Triggers.validate(); err != nil {
+		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: err.Error()})
+		return
+	}
+	if req.Triggers != nil && len(req.Triggers.Crons) == 0 {
+		req.Triggers = nil
+	}
 	c := callerOf(r)
-	d := &Deployment{Name: name, Code: req.Code, Bindings: req.Bindings, DeployedAt: time.Now().UTC(), DeployedBy: c.tok.Name, Grants: c.tok.Grants}
+	d := &Deployment{Name: name, Code: req.Code, Bindings: req.Bindings, DeployedAt: time.Now().UTC(), DeployedBy: c.tok.Name, Grants: c.tok.Grants, Triggers: req.Triggers}
 	ctx, cancel := context.WithTimeout(r.Context(), kvAPITimeout)
 	defer cancel()
 	// Read, then write the next version. This node's deploys are
@@ -447,7 +461,16 @@ func (n *Node) handleWorker(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, d.info())
+	info := d.info()
+	if d.Triggers != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), kvAPITimeout)
+		defer cancel()
+		if info.CronRuns, err = n.cronRuns(ctx, name); err != nil {
+			writeError(w, kvAPIError(err))
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, info)
 }
 
 // handleUndeploy is DELETE /v1/workers/{name}; a missing one is 404.

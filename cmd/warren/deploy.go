@@ -28,8 +28,9 @@ func newDeployCmd() *cobra.Command {
 	var (
 		url string
 		kvs []string
-		dos []string
-		a   auth
+		dos   []string
+		crons []string
+		a     auth
 	)
 	c := &cobra.Command{
 		Use:   "deploy [flags] NAME FILE",
@@ -45,6 +46,11 @@ NAME has 1 to 63 of a-z, 0-9 and '-', not starting or ending with '-'.
 --do NAME=Class binds env.NAME to the Durable Object namespace of the class
 Class that this Worker exports; --do NAME=worker.Class to one another
 deployed Worker exports (repeatable).
+--cron EXPR runs the Worker's scheduled(controller, env, ctx) handler at
+each tick of EXPR, once in the mesh (repeatable): five fields (minute hour
+day-of-month month day-of-week), an optional sixth in front for seconds,
+or a descriptor such as @hourly or "@every 30s". GET /v1/workers/NAME
+shows the last runs.
 warren undeploy NAME removes it.`,
 		Args: nArgs(2, 2, "NAME FILE"),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -69,7 +75,11 @@ warren undeploy NAME removes it.`,
 			if err != nil {
 				return err
 			}
-			v, err := cl.Deploy(ctx, name, code, bindings)
+			var triggers *node.Triggers
+			if len(crons) > 0 {
+				triggers = &node.Triggers{Crons: crons}
+			}
+			v, err := cl.DeployWith(ctx, name, code, bindings, triggers)
 			if err != nil {
 				return err
 			}
@@ -79,6 +89,7 @@ warren undeploy NAME removes it.`,
 	}
 	c.Flags().StringVar(&url, "node", "", "the node's API URL (default $WARREN_NODE, else "+node.DefaultAPI+")")
 	c.Flags().StringArrayVar(&kvs, "kv", nil, "bind env.NAME to a KV namespace, NAME=namespace (repeatable)")
+	c.Flags().StringArrayVar(&crons, "cron", nil, "run the scheduled handler at each tick of this cron expression (repeatable)")
 	c.Flags().StringArrayVar(&dos, "do", nil, "bind env.NAME to a Durable Object namespace, NAME=Class or NAME=worker.Class (repeatable)")
 	a.flags(c)
 	return c
@@ -138,14 +149,22 @@ func newWorkersCmd() *cobra.Command {
 				return printJSON(ws)
 			}
 			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tVERSION\tDEPLOYED\tBY\tBINDINGS")
+			fmt.Fprintln(tw, "NAME\tVERSION\tDEPLOYED\tBY\tBINDINGS\tCRONS")
 			for _, w := range ws {
 				var bs []string
 				for name, b := range w.Bindings {
-					bs = append(bs, name+"=kv:"+b.KV)
+					if d := b.DurableObject; d != nil {
+						bs = append(bs, name+"=do:"+d.Worker+"."+d.Class)
+					} else {
+						bs = append(bs, name+"=kv:"+b.KV)
+					}
 				}
 				sort.Strings(bs)
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", w.Name, w.Version, w.DeployedAt.Local().Format(time.DateTime), w.DeployedBy, strings.Join(bs, " "))
+				var crons []string
+				if w.Triggers != nil {
+					crons = w.Triggers.Crons
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", w.Name, w.Version, w.DeployedAt.Local().Format(time.DateTime), w.DeployedBy, strings.Join(bs, " "), strings.Join(crons, ", "))
 			}
 			return tw.Flush()
 		},
