@@ -1,8 +1,8 @@
 package isolate
 
 import (
-	"fmt"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"

@@ -26,8 +26,8 @@ func checkWorkerName(name string) error {
 
 func newDeployCmd() *cobra.Command {
 	var (
-		url string
-		kvs []string
+		url   string
+		kvs   []string
 		dos   []string
 		crons []string
 		a     auth
