@@ -76,12 +76,21 @@ func (c *Client) authorize(req *http.Request) {
 
 // Run submits code to the node.
 func (c *Client) Run(ctx context.Context, code *isolate.Code, req *isolate.Request, bindings map[string]isolate.Binding) (*isolate.Result, error) {
+	return c.RunWith(ctx, code, req, bindings, nil)
+}
+
+// RunWith is Run, or with scheduled set a run of the Worker's scheduled
+// handler (req is then not sent).
+func (c *Client) RunWith(ctx context.Context, code *isolate.Code, req *isolate.Request, bindings map[string]isolate.Binding, scheduled *isolate.ScheduledEvent) (*isolate.Result, error) {
 	raw, err := json.Marshal(code)
 	if err != nil {
 		return nil, err
 	}
+	if scheduled != nil {
+		req = nil
+	}
 	var res isolate.Result
-	if err := c.do(ctx, http.MethodPost, "/v1/run", &RunRequest{Code: raw, Request: req, Bindings: bindings}, &res); err != nil {
+	if err := c.do(ctx, http.MethodPost, "/v1/run", &RunRequest{Code: raw, Request: req, Bindings: bindings, Scheduled: scheduled}, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil

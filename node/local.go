@@ -254,6 +254,8 @@ type (
 	Binding = isolate.Binding
 	// DurableObjectBinding names a Durable Object namespace.
 	DurableObjectBinding = isolate.DurableObjectBinding
+	// ScheduledEvent asks for a Worker's scheduled handler.
+	ScheduledEvent = isolate.ScheduledEvent
 )
 
 // InitSecret writes a new mesh secret to path (mode 0600; never overwrites).

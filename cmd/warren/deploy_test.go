@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/warrenmesh/warren/node"
 )
 
 // TestDeployCommands drives warren deploy, workers and undeploy against a
@@ -82,5 +87,94 @@ export default { async fetch(req, env) {
 	}
 	if out, _, code := warren(t, "workers", "--node", url, "--json"); code != 0 || strings.TrimSpace(out) != "[]" {
 		t.Errorf("workers after undeploy: %d %q", code, out)
+	}
+}
+
+// TestDeployObjectsAndCrons: warren deploy --do and --cron against a node
+// that replicates (a mesh of one).
+func TestDeployObjectsAndCrons(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	n, err := node.Start(context.Background(), node.Config{
+		SecretPath: testSecret(t), Name: "solo", Data: filepath.Join(dir, "data"), Listen: "127.0.0.1:0", API: "127.0.0.1:0",
+		Executor: "inprocess", Slots: 2, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	url := n.APIURL()
+	example, err := filepath.Abs("../../examples/objects-counter.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first deploy waits for the groups to be placed.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, errOut, code := warren(t, "deploy", "--node", url, "--do", "COUNTERS=Counter", "objects-counter", example)
+		if code == 0 {
+			if out != "deployed objects-counter version 1\n"+url+"/w/objects-counter/\n" {
+				t.Fatalf("deploy: %q", out)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deploy: exit %d: %s", code, errOut)
+		}
+		time.Sleep(200 * time.Millisecond) // the store is being placed
+	}
+	for _, want := range []string{"apples: 1\n", "apples: 2\n"} {
+		resp, err := http.Get(url + "/w/objects-counter/apples")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != want {
+			t.Fatalf("counter: %d %q, want %q", resp.StatusCode, b, want)
+		}
+	}
+	// A cron trigger: the scheduled handler counts its ticks in KV.
+	file := writeWorker(t, "tick.js", `export default {
+  async scheduled(controller, env) { await env.KV.put("cron", controller.cron); },
+  async fetch(req, env) { return new Response(await env.KV.get("cron")); },
+}`)
+	if out, errOut, code := warren(t, "deploy", "--node", url, "--kv", "KV=ticks", "--cron", "@every 1s", "tick", file); code != 0 {
+		t.Fatalf("deploy --cron: exit %d %q %s", code, out, errOut)
+	}
+	if out, _, _ := warren(t, "workers", "--node", url); !strings.Contains(out, "@every 1s") || !strings.Contains(out, "COUNTERS=do:objects-counter.Counter") {
+		t.Errorf("workers: %q", out)
+	}
+	for start := time.Now(); ; {
+		out, _, _ := warren(t, "kv", "get", "--node", url, "ticks", "cron")
+		if out == "@every 1s" {
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("the cron trigger did not run: %q", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// Usage: a bad cron is the node's 400.
+	if _, errOut, code := warren(t, "deploy", "--node", url, "--cron", "nope", "tick", file); code != 1 || !strings.Contains(errOut, "triggers.crons[0]") {
+		t.Errorf("bad cron: exit %d %s", code, errOut)
+	}
+}
+
+// TestRunScheduled: warren run --scheduled runs the scheduled handler.
+func TestRunScheduled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	file := writeWorker(t, "s.js", `export default {
+  scheduled(controller) { console.log("tick " + controller.cron + " " + (controller.scheduledTime > 0)); },
+}`)
+	if out, errOut, code := warren(t, "run", "--in-process", "--scheduled", "--cron", "*/5 * * * *", file); code != 0 || out != "" || !strings.Contains(errOut, "tick */5 * * * * true") {
+		t.Errorf("run --scheduled: exit %d %q %q", code, out, errOut)
+	}
+	if _, errOut, code := warren(t, "run", "--cron", "* * * * *", file); code != 2 || !strings.Contains(errOut, "--scheduled") {
+		t.Errorf("--cron alone: exit %d %q", code, errOut)
 	}
 }

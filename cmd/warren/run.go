@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,7 +21,8 @@ func newRunCmd() *cobra.Command {
 		nodeURL, method, data, path string
 		headers, allowNet, kvs      []string
 		state                       string
-		asJSON, inProcess           bool
+		asJSON, inProcess, sched    bool
+		cronExpr                    string
 		cpuMs, memoryMb, wallMs     int64
 		a                           auth
 	)
@@ -30,6 +32,10 @@ func newRunCmd() *cobra.Command {
 		Long: `Run FILE (and the files it imports) once in a fresh isolate and print the
 response body to stdout, logs to stderr. With no --node (and no WARREN_NODE)
 it runs in an embedded single-node runtime in sandbox worker processes.
+
+--scheduled runs the Worker's scheduled(controller, env, ctx) handler
+instead of fetch, with controller.cron set to --cron and
+controller.scheduledTime to now.
 
 --kv NAME=namespace binds env.NAME to a KV namespace. The embedded runtime
 keeps KV in a store on disk, --state DIR/kv (default .warren/state/kv under
@@ -99,6 +105,12 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 					req.Headers["content-type"] = defaultDataType
 				}
 			}
+			var scheduled *node.ScheduledEvent
+			if sched {
+				scheduled = &node.ScheduledEvent{Cron: cronExpr, ScheduledTime: time.Now().UnixMilli()}
+			} else if cronExpr != "" {
+				return usageError{fmt.Errorf("--cron goes with --scheduled")}
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
 			var res *node.Result
@@ -107,7 +119,7 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 				if err != nil {
 					return err
 				}
-				if res, err = cl.Run(ctx, code, req, bindings); err != nil {
+				if res, err = cl.RunWith(ctx, code, req, bindings, scheduled); err != nil {
 					return err
 				}
 			} else {
@@ -124,7 +136,7 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 					return err
 				}
 				defer rt.Close()
-				res = rt.Run(ctx, &node.Invocation{Code: code, Request: req, Bindings: bindings})
+				res = rt.Run(ctx, &node.Invocation{Code: code, Request: req, Bindings: bindings, Scheduled: scheduled})
 			}
 			if asJSON {
 				enc := json.NewEncoder(os.Stdout)
@@ -157,6 +169,8 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 	f.StringSliceVar(&allowNet, "allow-net", nil, "grant egress to these hosts (name, *.domain, address, prefix; optional :port)")
 	f.StringArrayVar(&kvs, "kv", nil, "bind env.NAME to a KV namespace, NAME=namespace (repeatable); stored under --state without --node")
 	f.StringVar(&state, "state", filepath.Join(".warren", "state"), "directory of the embedded runtime's local state: KV in DIR/kv (not with --node)")
+	f.BoolVar(&sched, "scheduled", false, "run the scheduled handler instead of fetch (scheduledTime: now)")
+	f.StringVar(&cronExpr, "cron", "", "the cron expression the scheduled handler sees in controller.cron (with --scheduled)")
 	f.BoolVar(&inProcess, "in-process", false, "run in this process instead of a sandbox worker (trusted code only; not with --node)")
 	a.flags(c)
 	return c
