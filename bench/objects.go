@@ -314,6 +314,49 @@ func benchObjects() ([]Row, error) {
 		}
 	}
 	p50, p99 := latencies(fail)
-	rows = append(rows, Row{Name: "objects/time from the owner's death (its mesh socket closed) to the object serving again through a survivor", Unit: "ms", Value: p50, P50: p50, P99: p99, N: len(fail), Target: "p50 <= 2000 ms"})
+	failRow := Row{Name: "objects/time from the owner's death (its mesh socket closed) to the object serving again through a survivor", Unit: "ms", Value: p50, P50: p50, P99: p99, N: len(fail), Target: "p50 <= 2000 ms"}
+	rows = append(rows, failRow)
+
+	// Placement toward demand: an object called only through one other
+	// node moves there (the default window: 10 s, 200 calls, 80 %).
+	owner, err = o.owner("demand")
+	if err != nil {
+		return nil, err
+	}
+	var caller *node.Node
+	for _, n := range o.nodes {
+		if n != owner {
+			caller = n
+			break
+		}
+	}
+	before, err := o.serialCalls(caller, "demand", 200)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	for {
+		if _, err := o.serialCalls(caller, "demand", 50); err != nil {
+			return nil, err
+		}
+		if now, err := o.owner("demand"); err == nil && now == caller {
+			break
+		}
+		if time.Since(start) > time.Minute {
+			return nil, fmt.Errorf("the object did not move to its caller's node within a minute")
+		}
+	}
+	moved := time.Since(start)
+	after, err := o.serialCalls(caller, "demand", 200)
+	if err != nil {
+		return nil, err
+	}
+	b50, b99 := latencies(before)
+	a50, a99 := latencies(after)
+	rows = append(rows,
+		Row{Name: "objects/call p50 from a node that is not the owner, before the object moves there", Unit: "ms", Value: b50, P50: b50, P99: b99, N: len(before), Target: "report"},
+		Row{Name: "objects/call p50 from the same node once the object moved there (placement toward demand)", Unit: "ms", Value: a50, P50: a50, P99: a99, N: len(after), Target: "report"},
+		Row{Name: "objects/time until an object called through one node moves there (10 s windows)", Unit: "s", Value: moved.Seconds(), N: 1, Target: "report"},
+	)
 	return rows, nil
 }

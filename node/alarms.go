@@ -31,10 +31,6 @@ const (
 	alarmsAtOnce = 16
 )
 
-// alarmBackoff is the wait before the first retry of a failed alarm; it
-// doubles with each failure (a variable for tests).
-var alarmBackoff = time.Second
-
 // afterAlarm returns the writes to commit after an alarm event: the
 // event's own, and the alarm deleted (it ran) or moved (it failed and is
 // retried), unless the handler set or deleted it itself.
@@ -50,7 +46,7 @@ func (a *actor) afterAlarm(res *isolate.ObjectResult) *isolate.StorageBatch {
 	next := int64(0)
 	if res.Outcome != isolate.OutcomeOK {
 		if a.alarmFailures < alarmRetries {
-			next = time.Now().Add(alarmBackoff << a.alarmFailures).UnixMilli()
+			next = time.Now().Add(a.o.ot.alarmBackoff << a.alarmFailures).UnixMilli()
 			a.alarmFailures++
 		} else {
 			a.o.n.log.Warn("a Durable Object's alarm failed too often; dropping it", "object", a.ref.Worker+"."+a.ref.Class+" "+a.ref.ID, "tries", a.alarmFailures+1, "outcome", res.Outcome, "error", res.Error)
@@ -109,13 +105,13 @@ func (al *alarms) fire(now time.Time) {
 		}
 		go func() {
 			ctx, cancel := context.WithTimeout(n.life, objectCallTimeout)
-			rep := al.o.runHere(ctx, &objectCall{Ref: ref, Kind: isolate.ObjectAlarm})
+			rep := al.o.runHere(ctx, &objectCall{Ref: ref, Kind: isolate.ObjectAlarm}, "")
 			cancel()
 			if rep.Error != "" {
 				n.log.Debug("a Durable Object's alarm did not run", "object", d.ObjectKey, "error", rep.Error)
 				// Not run (no deployment, no leadership): look again
 				// after a while rather than at every tick.
-				t := time.NewTimer(alarmBackoff)
+				t := time.NewTimer(al.o.ot.alarmBackoff)
 				select {
 				case <-t.C:
 				case <-n.life.Done():

@@ -332,6 +332,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		go n.sweepObjects()
 		go n.runAlarms()
 		go n.runCrons()
+		go n.placeObjects()
 	}
 	n.publish()
 	// No overall read or write timeout: a body may be large and a call may

@@ -87,9 +87,14 @@ type objects struct {
 	n      *Node
 	mu     sync.Mutex
 	actors map[string]*actor
+	demand *demand // where the calls come from
+	ot     objectTimings
 }
 
-func newObjects(n *Node) *objects { return &objects{n: n, actors: map[string]*actor{}} }
+func newObjects(n *Node) *objects {
+	ot := defaultObjectTimings
+	return &objects{n: n, actors: map[string]*actor{}, demand: newDemand(ot), ot: ot}
+}
 
 // namespace is the isolate.DurableObjectNamespace of a binding.
 type namespace struct {
@@ -176,7 +181,7 @@ func (o *objects) route(ctx context.Context, c *objectCall) *objectReply {
 		var rep *objectReply
 		switch {
 		case local || owner == o.n.id.Name:
-			rep = o.runHere(ctx, c)
+			rep = o.runHere(ctx, c, o.n.id.Name)
 		case owner != "":
 			rep = o.forward(ctx, owner, c)
 		default:
@@ -202,10 +207,14 @@ func (o *objects) route(ctx context.Context, c *objectCall) *objectReply {
 	}
 }
 
-// runHere runs a call on this node, which should own the object.
-func (o *objects) runHere(ctx context.Context, c *objectCall) *objectReply {
+// runHere runs a call on this node, which should own the object; origin
+// names the node the call came from ("" for the owner's own alarms).
+func (o *objects) runHere(ctx context.Context, c *objectCall, origin string) *objectReply {
 	if err := validRef(c.Ref); err != nil {
 		return &objectReply{Error: err.Error()}
+	}
+	if origin != "" {
+		o.demand.note(o.n.cluster.ObjectGroup(c.Ref.Key()), origin)
 	}
 	a, err := o.actor(c.Ref)
 	if err != nil {

@@ -265,8 +265,8 @@ func TestObjectSurvivesItsOwner(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping a 3-node replicated cluster")
 	}
-	alarmBackoff = 100 * time.Millisecond
-	t.Cleanup(func() { alarmBackoff = time.Second })
+	defaultObjectTimings.alarmBackoff = 100 * time.Millisecond
+	t.Cleanup(func() { defaultObjectTimings.alarmBackoff = time.Second })
 	_, nodes := objectCluster(t, "a", "b", "c")
 	if status, _, body := call(t, nodes[0], "PUT", "/v1/workers/count", strings.NewReader(doDeployBody("count", alarmWorker)), nil); status != 200 {
 		t.Fatalf("deploy: %d %s", status, body)
@@ -512,5 +512,80 @@ func TestCronAcrossFailover(t *testing.T) {
 	}
 	if ok == 0 {
 		t.Errorf("no run recorded ok: %s", b)
+	}
+}
+
+// TestObjectsMoveTowardCallers: an object called mostly through another
+// node moves there.
+func TestObjectsMoveTowardCallers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping a 3-node replicated cluster")
+	}
+	saved := defaultObjectTimings
+	defaultObjectTimings.demandEvery, defaultObjectTimings.demandMin = 500*time.Millisecond, 20
+	t.Cleanup(func() { defaultObjectTimings = saved })
+	_, nodes := objectCluster(t, "a", "b", "c")
+	if status, _, body := call(t, nodes[0], "PUT", "/v1/workers/count", strings.NewReader(doDeployBody("count", counterWorker)), nil); status != 200 {
+		t.Fatalf("deploy: %d %s", status, body)
+	}
+	owner := func() string {
+		_, _, b := call(t, nodes[0], "GET", "/v1/objects/count/Counter?name=hot", nil, nil)
+		var info ObjectInfo
+		json.Unmarshal(b, &info)
+		return info.Owner
+	}
+	first := owner()
+	var caller *Node
+	for _, n := range nodes {
+		if n.Name() != first {
+			caller = n
+			break
+		}
+	}
+	if first == "" || caller == nil {
+		t.Fatalf("owner %q", first)
+	}
+	acked, attempted := 0, 0
+	waitFor(t, 30*time.Second, "the object moving to "+caller.Name(), func() bool {
+		for range 10 {
+			attempted++
+			if status, _, _ := serve(t, caller, "POST", "/w/count/inc?name=hot", "", nil); status == 200 {
+				acked++
+			}
+		}
+		return owner() == caller.Name()
+	})
+	t.Logf("moved from %s to %s after %d calls", first, caller.Name(), attempted)
+	_, _, body := serve(t, caller, "GET", "/w/count/get?name=hot", "", nil)
+	final, _ := strconv.Atoi(body)
+	if final < acked || final > attempted {
+		t.Fatalf("final count %d outside [acknowledged %d, attempted %d]", final, acked, attempted)
+	}
+}
+
+func TestDemandDecide(t *testing.T) {
+	d := newDemand(objectTimings{demandMin: 10, demandShare: 0.8, demandCooldown: time.Minute})
+	now := time.Now()
+	note := func(gid, origin string, n int) {
+		for range n {
+			d.note(gid, origin)
+		}
+	}
+	note("g1", "b", 9)  // too few
+	note("g2", "b", 18) // 90 % from b
+	note("g2", "a", 2)
+	note("g3", "b", 12) // 60 %: no clear caller
+	note("g3", "c", 8)
+	note("g4", "a", 50) // from this node itself
+	if got := d.decide("a", now); len(got) != 1 || got["g2"] != "b" {
+		t.Fatalf("decide: %v", got)
+	}
+	note("g2", "c", 20) // moved a moment ago: stays
+	if got := d.decide("a", now.Add(time.Second)); len(got) != 0 {
+		t.Fatalf("decide within the cooldown: %v", got)
+	}
+	note("g2", "c", 20)
+	if got := d.decide("a", now.Add(2*time.Minute)); got["g2"] != "c" {
+		t.Fatalf("decide after the cooldown: %v", got)
 	}
 }

@@ -154,7 +154,7 @@ func (n *Node) serveObject(from mesh.Peer, s *mesh.Stream) {
 		timeout := min(time.Duration(max(c.TimeoutMs, 1))*time.Millisecond, objectCallTimeout)
 		ctx, cancel := context.WithTimeout(s.Context(), timeout)
 		stopLife := context.AfterFunc(n.life, cancel)
-		rep = n.objects.runHere(ctx, &c.objectCall)
+		rep = n.objects.runHere(ctx, &c.objectCall, from.Name)
 		stopLife()
 		cancel()
 	}

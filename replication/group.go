@@ -477,3 +477,25 @@ func (g *Group) reload(hb, et time.Duration) error {
 	rc.HeartbeatTimeout, rc.ElectionTimeout = hb, et
 	return g.r.ReloadConfig(rc)
 }
+
+// TransferTo hands this replica's leadership to the group's voter on the
+// node named name, and returns once it has taken it or the transfer
+// failed. This replica must lead the group.
+func (g *Group) TransferTo(name string) error {
+	if !g.IsLeader() {
+		return fmt.Errorf("replication: group %q: %w", g.id, ErrNotLeader)
+	}
+	f := g.r.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return fmt.Errorf("replication: group %q: %w", g.id, err)
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.Address) == name && s.Suffrage == raft.Voter {
+			if err := g.r.LeadershipTransferToServer(s.ID, s.Address).Error(); err != nil {
+				return fmt.Errorf("replication: group %q: transferring leadership to %s: %w", g.id, name, err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("replication: group %q: %s holds no voter of it", g.id, name)
+}

@@ -390,3 +390,21 @@ func (v *verifier) run(fn func() error) {
 		close(rd.done)
 	}
 }
+
+// ObjectGroup names the data group that holds an object's storage.
+func (c *Cluster) ObjectGroup(objectKey string) string { return c.groupOfObject(objectKey).String() }
+
+// MoveObjects hands the leadership of data group gid, and so the
+// ownership of its objects, to its voter on node toNode. This node must
+// lead the group.
+func (c *Cluster) MoveObjects(gid, toNode string) error {
+	id, ok := parseGroupID(gid)
+	if !ok || id == placement.Meta {
+		return fmt.Errorf("replication: %q is not a data group", gid)
+	}
+	r := c.replica(id)
+	if r == nil {
+		return fmt.Errorf("replication: group %s: %w", gid, ErrNotLeader)
+	}
+	return r.g.TransferTo(toNode)
+}
