@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,6 +65,37 @@ type objectCall struct {
 	Request *isolate.Request  `json:"request,omitempty"`
 	Method  string            `json:"method,omitempty"`
 	Args    []byte            `json:"args,omitempty"`
+	// Chain lists the objects whose events led to this call, outermost
+	// first: an object that is one of them would wait for itself.
+	Chain []string `json:"chain,omitempty"`
+}
+
+// maxObjectChain bounds how deep calls between objects may nest.
+const maxObjectChain = 16
+
+// chainKey carries the objects whose events a context runs under.
+type chainKey struct{}
+
+// chainOf is the chain of objects ctx runs under.
+func chainOf(ctx context.Context) []string {
+	c, _ := ctx.Value(chainKey{}).([]string)
+	return c
+}
+
+// checkChain refuses a call to key from within an event of key itself
+// (events run one at a time: it would wait for itself until its
+// deadline), and chains deeper than maxObjectChain.
+func checkChain(chain []string, key string) error {
+	if len(chain) >= maxObjectChain {
+		return fmt.Errorf("calls between Durable Objects nest more than %d deep", maxObjectChain)
+	}
+	for _, k := range chain {
+		if k == key {
+			ref, _ := parseObjectKey(key)
+			return fmt.Errorf("the Durable Object %s.%s %s called itself while handling an event: it handles one event at a time, so the call would wait for itself", ref.Worker, ref.Class, ref.ID)
+		}
+	}
+	return nil
 }
 
 // objectReply is what a call gave: exactly one of its fields set, or none
@@ -164,6 +196,12 @@ func (o *objects) route(ctx context.Context, c *objectCall) *objectReply {
 		defer cancel()
 	}
 	key := c.Ref.Key()
+	if c.Chain == nil {
+		c.Chain = chainOf(ctx)
+	}
+	if err := checkChain(c.Chain, key); err != nil {
+		return &objectReply{Error: err.Error()}
+	}
 	hint := ""
 	wait := 5 * time.Millisecond
 	for attempt := 0; ; attempt++ {
@@ -211,6 +249,9 @@ func (o *objects) route(ctx context.Context, c *objectCall) *objectReply {
 // names the node the call came from ("" for the owner's own alarms).
 func (o *objects) runHere(ctx context.Context, c *objectCall, origin string) *objectReply {
 	if err := validRef(c.Ref); err != nil {
+		return &objectReply{Error: err.Error()}
+	}
+	if err := checkChain(c.Chain, c.Ref.Key()); err != nil {
 		return &objectReply{Error: err.Error()}
 	}
 	if origin != "" {
@@ -365,7 +406,8 @@ func (a *actor) event(ctx context.Context, c *objectCall) (*objectReply, *ticket
 	if a.code.Limits != nil {
 		ev.Limits = *a.code.Limits
 	}
-	res := n.rt.RunObject(ctx, ev, &objectHost{Host: a.host, a: a})
+	ectx := context.WithValue(ctx, chainKey{}, append(slices.Clip(c.Chain), a.key))
+	res := n.rt.RunObject(ectx, ev, &objectHost{Host: a.host, a: a})
 	n.metrics.ended(&res.Result, whereObject)
 	rep := &objectReply{}
 	switch {

@@ -1,8 +1,10 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strconv"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/warrenmesh/warren/isolate"
+	"github.com/warrenmesh/warren/mesh"
 	"github.com/warrenmesh/warren/replication"
 	"github.com/warrenmesh/warren/testnet"
 )
@@ -31,6 +34,7 @@ export class Counter extends DurableObject {
   async get() { return (await this.ctx.storage.get("n")) ?? 0; }
   calls_() { return this.calls; }
   boom() { throw new RangeError("out of range: " + this.ctx.id.name); }
+  async selfCall() { return await this.env.COUNTER.get(this.ctx.id).get(); }
   async fetch(req) { return new Response("fetched " + await this.increment()); }
 }
 export default {
@@ -45,6 +49,7 @@ export default {
       case "calls": return new Response(String(await stub.calls_()));
       case "fetch": return await stub.fetch(req);
       case "boom": await stub.boom(); return new Response("no throw");
+      case "self": return new Response(String(await stub.selfCall()));
       }
     } catch (e) {
       return new Response(e.name + ": " + e.message, {status: 500});
@@ -191,6 +196,11 @@ func TestObjectsAcrossNodes(t *testing.T) {
 	if status, _, body := serve(t, nodes[2], "GET", "/w/count/boom?name=x", "", nil); status != 500 || body != "RangeError: out of range: x" {
 		t.Errorf("a thrown error: %d %q", status, body)
 	}
+	// An object that calls itself is told so at once, rather than wait
+	// for itself until its deadline.
+	if status, _, body := serve(t, nodes[1], "GET", "/w/count/self?name=x", "", nil); status != 500 || !strings.Contains(body, "called itself") {
+		t.Errorf("a self call: %d %q", status, body)
+	}
 	// Another name is another object.
 	if status, _, body := serve(t, nodes[2], "GET", "/w/count/get?name=y", "", nil); status != 200 || body != "0" {
 		t.Errorf("object y: %d %q", status, body)
@@ -225,6 +235,8 @@ func TestObjectsAcrossNodes(t *testing.T) {
 	if want := 7 + acked.Load(); body != strconv.FormatInt(want, 10) {
 		t.Fatalf("final count %s, want %d", body, want)
 	}
+
+	hostileObjectFrames(t, nodes[0], nodes[1])
 
 	// The chat room example: clients on different nodes see each other's
 	// messages.
@@ -587,5 +599,57 @@ func TestDemandDecide(t *testing.T) {
 	note("g2", "c", 20)
 	if got := d.decide("a", now.Add(2*time.Minute)); got["g2"] != "c" {
 		t.Fatalf("decide after the cooldown: %v", got)
+	}
+}
+
+// hostileObjectFrames sends b malformed object calls from a, over the
+// mesh as a peer would: each gets an error answer, and b serves on.
+func hostileObjectFrames(t *testing.T, a, b *Node) {
+	t.Helper()
+	send := func(msg []byte) []byte {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s, err := a.mesh.Open(ctx, b.Name(), mesh.ProtoObject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		_ = s.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := s.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		_ = s.CloseWrite()
+		out, _ := io.ReadAll(s)
+		return out
+	}
+	frame := func(body string) []byte { return appendFrame([]byte{mesh.ProtoObjectVersion}, []byte(body)) }
+	id := ObjectIDFromName("count", "Counter", "x")
+	for _, tc := range []struct {
+		name string
+		msg  []byte
+		want string
+	}{
+		{"unknown version", appendFrame([]byte{99}, []byte("{}")), "V"},
+		{"not JSON", frame("{nope"), "a bad call frame"},
+		{"unknown kind", frame(`{"ref":{"worker":"count","class":"Counter","id":"` + id + `"},"kind":"evil"}`), "a bad call frame"},
+		{"bad id", frame(`{"ref":{"worker":"count","class":"Counter","id":"../../x"},"kind":"call","method":"get"}`), "64 hex digits"},
+		{"bad worker", frame(`{"ref":{"worker":"No Such","class":"Counter","id":"` + id + `"},"kind":"call","method":"get"}`), "is deployed"},
+		{"deep chain", frame(`{"ref":{"worker":"count","class":"Counter","id":"` + id + `"},"kind":"call","method":"get","chain":["a","b","c","d","e","f","g","h","i","j","k","l","m","n","o","p"]}`), "nest more than"},
+		{"truncated", append([]byte{mesh.ProtoObjectVersion, 0xff, 0xff, 0x03}, "{}"...), ""},
+	} {
+		out := send(tc.msg)
+		if tc.want == "V" {
+			if len(out) == 0 || out[0] != objBadVersion {
+				t.Errorf("%s: answer %q", tc.name, out)
+			}
+			continue
+		}
+		if !strings.Contains(string(out), tc.want) {
+			t.Errorf("%s: answer %q, want %q in it", tc.name, out, tc.want)
+		}
+	}
+	if status, _, body := serve(t, b, "GET", "/w/count/get?name=x", "", nil); status != 200 {
+		t.Fatalf("b after hostile frames: %d %s", status, body)
 	}
 }
