@@ -179,19 +179,8 @@ func (e *KVError) KVCode() string { return e.Code }
 
 // KVErrorCode is the code of a KV error: that of the first KVCoder in its
 // chain, KVCodeUnavailable for a context's deadline or cancellation, else
-// KVCodeStorage. It is "" for nil.
-func KVErrorCode(err error) string {
-	var c KVCoder
-	switch {
-	case err == nil:
-		return ""
-	case errors.As(err, &c) && c.KVCode() != "":
-		return c.KVCode()
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return KVCodeUnavailable
-	}
-	return KVCodeStorage
-}
+// KVCodeStorage (errorCode, for KV calls). It is "" for nil.
+func KVErrorCode(err error) string { return string(errorCode(opKV, err)) }
 
 // DurableObjectNamespace reaches the Durable Objects of one class. The node
 // routes each call to the object's owner.

@@ -17,7 +17,14 @@
 //
 // Guest code reaches the outside world only through a Host (egress fetch,
 // KV, Durable Objects) that the node implements; in a sandbox worker those
-// calls cross the process boundary as callback frames to the node.
+// calls cross the process boundary as callback frames to the node. These
+// host calls are typed operations (hostOp), described in one table
+// (hostOps): each op's wire name, whether the guest may start it and
+// collect its answer later, which side answers it (the Runtime, the Host,
+// a live object's ObjectHost) and the error code of a failure that names
+// none. Every failed call's answer carries a code (invalid, unavailable,
+// denied, storage, internal; errorCode); a Worker sees those of KV as
+// err.code.
 //
 // Durable Objects: RunObject runs one event (fetch, RPC call, alarm) of an
 // object in its live instance — a goja runtime holding the exported class's

@@ -26,7 +26,7 @@ type program struct {
 }
 
 // execRequest is one invocation as an engine sees it (and the request frame
-// a sandbox worker receives): code by hash only, fetched with a "code" host
+// a sandbox worker receives): code by hash only, fetched with an opCode host
 // call on a cache miss.
 type execRequest struct {
 	Hash string `json:"hash"`
@@ -109,7 +109,7 @@ func (e *engine) execute(ctx context.Context, r *execRequest, host hostConn) (re
 			boundResult(partial)
 			sent = partial
 			// A failure to hand it over shows in the final result.
-			_, _ = host.call(ctx, &hostCall{Op: "respond", Result: partial})
+			_, _ = host.call(ctx, &hostCall{Op: opRespond, Result: partial})
 		},
 	})
 	telemetry(res)
@@ -134,7 +134,7 @@ func (e *engine) program(ctx context.Context, hash string, host hostConn) (*goja
 	if p, ok := e.compiled.Get(hash); ok {
 		return p, false, nil
 	}
-	rep, err := host.call(ctx, &hostCall{Op: "code", Hash: hash})
+	rep, err := host.call(ctx, &hostCall{Op: opCode, Hash: hash})
 	if err != nil {
 		return nil, false, failure(OutcomeInternalError, fmt.Sprintf("fetching code %s: %v", hash, err))
 	}
@@ -179,7 +179,7 @@ func (e *engine) executeWasm(ctx context.Context, r *execRequest, host hostConn)
 	}
 	out, err := e.wasm.Run(ctx, in)
 	if errors.Is(err, wasmrun.ErrNotCached) {
-		rep, herr := host.call(ctx, &hostCall{Op: "code", Hash: r.Hash})
+		rep, herr := host.call(ctx, &hostCall{Op: opCode, Hash: r.Hash})
 		if herr != nil || rep.Program == nil || rep.Program.Wasm == nil {
 			return failure(OutcomeInternalError, fmt.Sprintf("fetching wasm %s: %v", r.Hash, herr))
 		}

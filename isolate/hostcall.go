@@ -12,10 +12,8 @@ import (
 // callback frames between a sandbox worker and the node, and the argument of
 // the in-process dispatcher, so that both executors take one path.
 type hostCall struct {
-	// Op is "code", "fetch", "kv", "respond"; from a sandbox worker also
-	// "wait"; Durable Object stubs: "do.fetch", "do.call"; a live
-	// object's storage: "sget", "slist", "scommit", "salarm".
-	Op      string         `json:"op"`
+	// Op is the operation (see hostOps); on the wire, its name.
+	Op      hostOp         `json:"op"`
 	Hash    string         `json:"hash,omitempty"`
 	Binding string         `json:"binding,omitempty"` // the name in env
 	Method  string         `json:"method,omitempty"`  // kv: get, put, delete, list
@@ -25,69 +23,87 @@ type hostCall struct {
 	Put     *KVPutOptions  `json:"put,omitempty"`
 	List    *KVListOptions `json:"list,omitempty"`
 	Request *Request       `json:"request,omitempty"`
-	// Object is the object a stub call ("do.fetch", "do.call") reaches;
-	// Args the encoded arguments of "do.call" (Method names the method).
+	// Object is the object a stub call (opDOFetch, opDOCall) reaches;
+	// Args the encoded arguments of opDOCall (Method names the method).
 	Object *ObjectRef `json:"object,omitempty"`
 	Args   []byte     `json:"args,omitempty"`
-	// Keys are the keys of "sget"; StorageList the options of "slist";
-	// Batch the writes of "scommit".
+	// Keys are the keys of opStorageGet; StorageList the options of
+	// opStorageList; Batch the writes of opStorageCommit.
 	Keys        []string            `json:"keys,omitempty"`
 	StorageList *StorageListOptions `json:"storageList,omitempty"`
 	Batch       *StorageBatch       `json:"batch,omitempty"`
 	// ID, from a sandbox worker, starts the call instead of making it: the
-	// node answers at once, and a later "wait" call collects the answer.
+	// node answers at once, and a later opWait call collects the answer.
+	// Only an async op (hostOpInfo.async) may be started.
 	ID int64 `json:"id,omitempty"`
-	// WaitUs bounds how long a "wait" call waits for an answer, in
+	// WaitUs bounds how long an opWait call waits for an answer, in
 	// microseconds.
 	WaitUs int64 `json:"waitUs,omitempty"`
-	// Result is the result so far of a "respond" call: the response is
+	// Result is the result so far of an opRespond call: the response is
 	// ready, ctx.waitUntil work goes on. It crosses a worker's channel in
 	// the binary form of results (see encodeRespond).
 	Result *Result `json:"-"`
 }
 
-// respondTag starts a "respond" call on a worker's channel, where other
+// respondTag starts an opRespond call on a worker's channel, where other
 // calls are JSON objects.
 const respondTag = 0
 
-// encodeRespond encodes a "respond" call for a worker's channel.
+// encodeRespond encodes an opRespond call for a worker's channel.
 func encodeRespond(res *Result) []byte { return append([]byte{respondTag}, encodeResult(res)...) }
 
-// decodeHostCall decodes a call from a worker's channel.
+// decodeHostCall decodes a call from a worker's channel, refusing one
+// without a known op, and the start of one that is not async.
 func decodeHostCall(msg []byte) (*hostCall, error) {
 	if len(msg) > 0 && msg[0] == respondTag {
 		res, err := decodeResult(msg[1:])
 		if err != nil {
 			return nil, fmt.Errorf("bad respond call: %w", err)
 		}
-		return &hostCall{Op: "respond", Result: res}, nil
+		return &hostCall{Op: opRespond, Result: res}, nil
 	}
 	var c hostCall
 	if err := json.Unmarshal(msg, &c); err != nil {
 		return nil, fmt.Errorf("bad host call: %w", err)
+	}
+	if !c.Op.valid() {
+		return nil, errors.New("bad host call: no op")
+	}
+	if c.ID != 0 && !c.Op.info().async {
+		return nil, fmt.Errorf("bad host call: %s cannot be started", c.Op)
 	}
 	return &c, nil
 }
 
 // hostReply answers a hostCall.
 type hostReply struct {
-	// ID, in the answer to a "wait" call, names the started call answered
-	// (0: none answered in time).
-	ID    int64  `json:"id,omitempty"`
-	Error string `json:"error,omitempty"`
-	// Code is a KV error's code (a KVCode constant), set with Error.
-	Code     string    `json:"code,omitempty"`
-	Response *Response `json:"response,omitempty"`
-	Program  *program  `json:"program,omitempty"`
-	Entry    *KVEntry  `json:"entry,omitempty"`
-	Keys     *KVList   `json:"keys,omitempty"`
-	// Entries answer "sget" and "slist"; Alarm answers "salarm".
+	// ID, in the answer to an opWait call, names the started call
+	// answered (0: none answered in time).
+	ID int64 `json:"id,omitempty"`
+	// Error is the failure of the call, Code its code (see errorCode);
+	// the guest sees KV codes as err.code.
+	Error    string      `json:"error,omitempty"`
+	Code     hostErrCode `json:"code,omitempty"`
+	Response *Response   `json:"response,omitempty"`
+	Program  *program    `json:"program,omitempty"`
+	Entry    *KVEntry    `json:"entry,omitempty"`
+	Keys     *KVList     `json:"keys,omitempty"`
+	// Entries answer opStorageGet and opStorageList; Alarm answers
+	// opStorageAlarm.
 	Entries []StorageEntry `json:"entries,omitempty"`
 	Alarm   int64          `json:"alarm,omitempty"`
-	// Value is the encoded return value of "do.call" (nil: undefined);
+	// Value is the encoded return value of opDOCall (nil: undefined);
 	// Thrown the error the object threw.
 	Value  []byte       `json:"value,omitempty"`
 	Thrown *ObjectError `json:"thrown,omitempty"`
+}
+
+// err is the reply's failure as an error with its code, nil if none.
+func (r *hostReply) err() error {
+	if r.Error == "" {
+		return nil
+	}
+	return &hostError{code: r.Code, msg: r.Error}
 }
 
 // hostFunc carries host calls out of the isolate.
@@ -95,10 +111,10 @@ type hostFunc func(ctx context.Context, c *hostCall) (*hostReply, error)
 
 // hostConn is how an engine reaches its host during one invocation.
 type hostConn interface {
-	// call makes a host call and waits for its answer ("code").
+	// call makes a host call and waits for its answer.
 	call(ctx context.Context, c *hostCall) (*hostReply, error)
-	// start begins a host call whose answer next returns later, under id
-	// (fetch, KV): the event loop goes on meanwhile.
+	// start begins a host call of an async op, whose answer next returns
+	// later, under id: the event loop goes on meanwhile.
 	start(ctx context.Context, c *hostCall, id int64)
 	// next waits at most d (d < 0: until ctx ends) for the answer of a
 	// started call; ok is false when none came. d == 0 asks for one
@@ -169,7 +185,7 @@ func (h *goHost) next(ctx context.Context, d time.Duration) (hostAnswer, bool, e
 // ipcHost is the hostConn of a sandbox worker. The worker's channel to the
 // node carries one call at a time, so a call that answers later (a fetch)
 // must not hold it: it is started (the node runs it and answers at once)
-// and its answer is collected by a "wait" call when the event loop would
+// and its answer is collected by an opWait call when the event loop would
 // otherwise block. All calls go from the loop's goroutine, so the channel
 // is free whenever the guest runs: for other calls, and for the response.
 type ipcHost struct {
@@ -178,7 +194,7 @@ type ipcHost struct {
 	lastPoll time.Time
 }
 
-// pollEvery spaces the "wait" calls that only ask whether an answer is in
+// pollEvery spaces the opWait calls that only ask whether an answer is in
 // (while timers are due), so a timer flood does not make one round trip
 // per timer.
 const pollEvery = time.Millisecond
@@ -205,7 +221,7 @@ func (h *ipcHost) next(_ context.Context, d time.Duration) (hostAnswer, bool, er
 	h.lastPoll = now
 	// The loop bounds d by its deadline; a worker has no other way to
 	// end a wait.
-	rep, err := h.send(&hostCall{Op: "wait", WaitUs: max(d.Microseconds(), 0)})
+	rep, err := h.send(&hostCall{Op: opWait, WaitUs: max(d.Microseconds(), 0)})
 	if err != nil {
 		return hostAnswer{}, false, fmt.Errorf("waiting for the host: %w", err)
 	}
@@ -215,72 +231,117 @@ func (h *ipcHost) next(_ context.Context, d time.Duration) (hostAnswer, bool, er
 	return hostAnswer{id: rep.ID, rep: rep}, true, nil
 }
 
-// dispatcher answers an invocation's fetch and binding calls, on the
-// node's side ("code" calls are answered by Runtime.run).
+// dispatcher answers an invocation's host calls on the node's side, each
+// by its op's side (see hostOps): the Runtime's (program, onRespond), the
+// Host's, or the ObjectHost's (obj).
 type dispatcher struct {
 	bindings map[string]Binding
 	host     Host
+	// obj answers the sideObject ops of a live object's event (nil:
+	// none).
+	obj ObjectHost
+	// program answers opCode for its hash.
+	program *program
+	// onRespond answers opRespond (nil: refused).
+	onRespond func(*Result)
 }
 
 func (d *dispatcher) call(ctx context.Context, c *hostCall) (*hostReply, error) {
+	switch c.Op.info().side {
+	case sideRuntime:
+		return d.runtime(c)
+	case sideHost:
+		return d.hostOp(ctx, c)
+	case sideObject:
+		if d.obj != nil {
+			return d.storage(ctx, c), nil
+		}
+	}
+	return nil, hostErrorf(codeInvalid, "host: %s calls are not answered here", c.Op)
+}
+
+// runtime answers the sideRuntime ops.
+func (d *dispatcher) runtime(c *hostCall) (*hostReply, error) {
 	switch c.Op {
-	case "fetch":
+	case opCode:
+		if d.program != nil && c.Hash == d.program.Hash {
+			return &hostReply{Program: d.program}, nil
+		}
+		return nil, hostErrorf(codeInternal, "host: no code %s", c.Hash)
+	case opRespond:
+		if d.onRespond != nil {
+			if c.Result != nil {
+				d.onRespond(c.Result)
+			}
+			return &hostReply{}, nil
+		}
+	}
+	return nil, hostErrorf(codeInvalid, "host: %s calls are not answered here", c.Op)
+}
+
+// hostOp answers the sideHost ops.
+func (d *dispatcher) hostOp(ctx context.Context, c *hostCall) (*hostReply, error) {
+	switch c.Op {
+	case opFetch:
 		if c.Request == nil {
-			return nil, errors.New("host: fetch without a request")
+			return nil, hostErrorf(codeInvalid, "host: fetch without a request")
 		}
 		if d.host == nil {
-			return &hostReply{Error: ErrNoEgress.Error()}, nil
+			return failReply(c.Op, hostErrorf(codeUnavailable, "%s", ErrNoEgress)), nil
 		}
 		resp, err := d.host.Fetch(ctx, c.Request)
 		if err != nil {
-			return &hostReply{Error: err.Error()}, nil
+			return failReply(c.Op, err), nil
 		}
 		return &hostReply{Response: resp}, nil
-	case "kv":
+	case opKV:
 		return d.kv(ctx, c), nil
-	case "do.fetch", "do.call":
+	case opDOFetch, opDOCall:
 		return d.object(ctx, c), nil
 	}
-	return nil, fmt.Errorf("host: unknown call %q", c.Op)
+	return nil, hostErrorf(codeInvalid, "host: %s calls are not answered here", c.Op)
 }
 
 // object makes a Durable Object stub's call.
 func (d *dispatcher) object(ctx context.Context, c *hostCall) *hostReply {
+	invalid := func(format string, args ...any) *hostReply {
+		return failReply(c.Op, hostErrorf(codeInvalid, format, args...))
+	}
 	b, ok := d.bindings[c.Binding]
 	if !ok || b.DurableObject == nil {
-		return &hostReply{Error: fmt.Sprintf("%q is not a Durable Object binding", c.Binding)}
+		return invalid("%q is not a Durable Object binding", c.Binding)
 	}
 	if c.Object == nil {
-		return &hostReply{Error: "no object named"}
+		return invalid("no object named")
 	}
 	ref := ObjectRef{Worker: b.DurableObject.Worker, Class: b.DurableObject.Class, ID: c.Object.ID, Name: c.Object.Name}
 	if err := ref.validate(); err != nil {
-		return &hostReply{Error: err.Error()}
+		return invalid("%s", err)
 	}
 	if d.host == nil {
-		return &hostReply{Error: errNoObjects.Error()}
+		return failReply(c.Op, hostErrorf(codeUnavailable, "%s", errNoObjects))
 	}
 	ns, err := d.host.DurableObjects(*b.DurableObject)
 	if err != nil {
-		return &hostReply{Error: err.Error()}
+		return failReply(c.Op, err)
 	}
 	fail := func(err error) *hostReply {
 		var oe *ObjectError
 		if errors.As(err, &oe) {
 			return &hostReply{Thrown: &ObjectError{Name: oe.Name, Message: oe.Message}}
 		}
-		return &hostReply{Error: err.Error()}
+		return failReply(c.Op, err)
 	}
-	if c.Op == "do.fetch" {
+	if c.Op == opDOFetch {
 		if c.Request == nil {
-			return &hostReply{Error: "no request"}
+			return invalid("no request")
 		}
 		resp, err := ns.Fetch(ctx, ref, c.Request)
 		if err != nil {
 			return fail(err)
 		}
 		if resp == nil {
-			return &hostReply{Error: "the object returned no response"}
+			return failReply(c.Op, hostErrorf(codeInternal, "the object returned no response"))
 		}
 		return &hostReply{Response: resp}
 	}
@@ -294,14 +355,57 @@ func (d *dispatcher) object(ctx context.Context, c *hostCall) *hostReply {
 //lint:ignore ST1005 "Durable Objects" is a proper noun
 var errNoObjects = errors.New("Durable Objects are not available on this runtime")
 
+// storage answers the sideObject ops: a live object's storage.
+func (d *dispatcher) storage(ctx context.Context, c *hostCall) *hostReply {
+	switch c.Op {
+	case opStorageGet:
+		m, err := d.obj.StorageGet(ctx, c.Keys)
+		if err != nil {
+			return failReply(c.Op, err)
+		}
+		entries := make([]StorageEntry, 0, len(m))
+		for _, k := range c.Keys {
+			if v, ok := m[k]; ok {
+				entries = append(entries, StorageEntry{Key: k, Value: v})
+			}
+		}
+		return &hostReply{Entries: entries}
+	case opStorageList:
+		var opts StorageListOptions
+		if c.StorageList != nil {
+			opts = *c.StorageList
+		}
+		entries, err := d.obj.StorageList(ctx, opts)
+		if err != nil {
+			return failReply(c.Op, err)
+		}
+		return &hostReply{Entries: entries}
+	case opStorageCommit:
+		if c.Batch == nil {
+			return &hostReply{}
+		}
+		if err := d.obj.StorageCommit(ctx, c.Batch); err != nil {
+			return failReply(c.Op, err)
+		}
+		return &hostReply{}
+	case opStorageAlarm:
+		t, err := d.obj.GetAlarm(ctx)
+		if err != nil {
+			return failReply(c.Op, err)
+		}
+		return &hostReply{Alarm: t}
+	}
+	return failReply(c.Op, hostErrorf(codeInvalid, "host: %s calls are not answered here", c.Op))
+}
+
 func (d *dispatcher) kv(ctx context.Context, c *hostCall) *hostReply {
-	fail := func(err error) *hostReply { return &hostReply{Error: err.Error(), Code: KVErrorCode(err)} }
+	fail := func(err error) *hostReply { return failReply(c.Op, err) }
 	b, ok := d.bindings[c.Binding]
 	if !ok || b.KV == "" {
-		return &hostReply{Error: fmt.Sprintf("%q is not a KV binding", c.Binding), Code: KVCodeInvalid}
+		return fail(hostErrorf(codeInvalid, "%q is not a KV binding", c.Binding))
 	}
 	if d.host == nil {
-		return &hostReply{Error: "this runtime has no KV storage", Code: KVCodeUnavailable}
+		return fail(hostErrorf(codeUnavailable, "this runtime has no KV storage"))
 	}
 	ns, err := d.host.KV(b.KV)
 	if err != nil {
@@ -343,5 +447,5 @@ func (d *dispatcher) kv(ctx context.Context, c *hostCall) *hostReply {
 		}
 		return &hostReply{Keys: l}
 	}
-	return &hostReply{Error: fmt.Sprintf("unknown KV method %q", c.Method), Code: KVCodeInvalid}
+	return fail(hostErrorf(codeInvalid, "unknown KV method %q", c.Method))
 }

@@ -180,13 +180,13 @@ func (l *loop) subrequest() error {
 }
 
 func (l *loop) fetch(call goja.FunctionCall) goja.Value {
-	return l.fetchVia("fetch", "", nil, call.Argument(0), call.Argument(1))
+	return l.fetchVia(opFetch, "", nil, call.Argument(0), call.Argument(1))
 }
 
-// fetchVia makes a fetch host call: egress ("fetch"), or a Durable Object
-// stub's fetch ("do.fetch" to ref through the named binding). A live
+// fetchVia makes a fetch host call: egress (opFetch), or a Durable Object
+// stub's fetch (opDOFetch to ref through the named binding). A live
 // object's buffered writes are committed first.
-func (l *loop) fetchVia(op, binding string, ref *ObjectRef, input, init goja.Value) goja.Value {
+func (l *loop) fetchVia(op hostOp, binding string, ref *ObjectRef, input, init goja.Value) goja.Value {
 	vm := l.vm
 	p, resolve, reject := vm.NewPromise()
 	hr, err := l.api.ExportRequest(input, init)
@@ -210,9 +210,9 @@ func (l *loop) fetchVia(op, binding string, ref *ObjectRef, input, init goja.Val
 	req := &Request{Method: hr.Method, URL: hr.URL, Headers: headerMap(names, values), Body: hr.Body}
 	l.hostAsync(&hostCall{Op: op, Binding: binding, Object: ref, Request: req}, func(rep *hostReply, err error) {
 		switch {
-		case op != "fetch" && err == nil && rep.Thrown != nil:
+		case op != opFetch && err == nil && rep.Thrown != nil:
 			_ = reject(l.jsError(rep.Thrown.Name, rep.Thrown.Message))
-		case op != "fetch" && err == nil && rep.Error != "":
+		case op != opFetch && err == nil && rep.Error != "":
 			_ = reject(l.jsError("Error", rep.Error))
 		case err != nil:
 			_ = reject(vm.NewTypeError("fetch failed: %s", err.Error()))
@@ -244,7 +244,7 @@ func (l *loop) kvBinding(name string) *goja.Object {
 			_ = reject(vm.NewGoError(err))
 			return vm.ToValue(p)
 		}
-		c.Op, c.Binding = "kv", name
+		c.Op, c.Binding = opKV, name
 		l.hostAsync(c, func(rep *hostReply, err error) {
 			switch {
 			case err != nil: // the host is out of reach
@@ -435,14 +435,14 @@ func consistency(o *goja.Object, method string) (string, error) {
 // KVCodeInvalid, else an Error, with err.code "KV_" and the code
 // upper-cased (KV_UNAVAILABLE). The intrinsic prototypes are used, whatever
 // the guest did to the globals.
-func kvException(vm *goja.Runtime, code, msg string) *goja.Object {
+func kvException(vm *goja.Runtime, code hostErrCode, msg string) *goja.Object {
 	e := vm.NewTypeError("%s", msg)
 	if code != KVCodeInvalid {
 		if p := e.Prototype(); p != nil && p.Prototype() != nil {
 			_ = e.SetPrototype(p.Prototype()) // Error.prototype
 		}
 	}
-	_ = e.Set("code", "KV_"+strings.ToUpper(code))
+	_ = e.Set("code", "KV_"+strings.ToUpper(string(code)))
 	return e
 }
 

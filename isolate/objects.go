@@ -279,59 +279,13 @@ func (rt *Runtime) runObject(ctx context.Context, ev *ObjectEvent, host ObjectHo
 	if req == nil {
 		req = &Request{}
 	}
-	d := &dispatcher{bindings: ev.Bindings, host: host}
-	hf := func(ctx context.Context, hc *hostCall) (*hostReply, error) {
-		switch hc.Op {
-		case "code":
-			if hc.Hash == p.Hash {
-				return &hostReply{Program: p}, nil
-			}
-			return nil, fmt.Errorf("host: no code %s", hc.Hash)
-		case "sget":
-			m, err := host.StorageGet(ctx, hc.Keys)
-			if err != nil {
-				return &hostReply{Error: err.Error()}, nil
-			}
-			entries := make([]StorageEntry, 0, len(m))
-			for _, k := range hc.Keys {
-				if v, ok := m[k]; ok {
-					entries = append(entries, StorageEntry{Key: k, Value: v})
-				}
-			}
-			return &hostReply{Entries: entries}, nil
-		case "slist":
-			var opts StorageListOptions
-			if hc.StorageList != nil {
-				opts = *hc.StorageList
-			}
-			entries, err := host.StorageList(ctx, opts)
-			if err != nil {
-				return &hostReply{Error: err.Error()}, nil
-			}
-			return &hostReply{Entries: entries}, nil
-		case "scommit":
-			if hc.Batch == nil {
-				return &hostReply{}, nil
-			}
-			if err := host.StorageCommit(ctx, hc.Batch); err != nil {
-				return &hostReply{Error: err.Error()}, nil
-			}
-			return &hostReply{}, nil
-		case "salarm":
-			t, err := host.GetAlarm(ctx)
-			if err != nil {
-				return &hostReply{Error: err.Error()}, nil
-			}
-			return &hostReply{Alarm: t}, nil
-		}
-		return d.call(ctx, hc)
-	}
+	d := &dispatcher{bindings: ev.Bindings, host: host, obj: host, program: p}
 	r := &objectRequest{
 		execRequest: execRequest{Hash: p.Hash, Request: req, Env: env, Bindings: ev.Bindings, Limits: limits},
 		Object:      ev.Object, Epoch: ev.Epoch, Kind: ev.Kind, Method: ev.Method, Args: ev.Args,
 		Idle: ObjectIdleTimeout,
 	}
-	return rt.exec.runObject(ctx, r, hf)
+	return rt.exec.runObject(ctx, r, d.call)
 }
 
 // EvictObject drops the live instance of ref, if any (idempotent): its

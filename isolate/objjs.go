@@ -298,7 +298,7 @@ func (l *loop) primitives() *goja.Object {
 	})
 	_ = p.Set("fetch", func(call goja.FunctionCall) goja.Value {
 		ref := &ObjectRef{ID: call.Argument(1).String(), Name: call.Argument(2).String()}
-		return l.fetchVia("do.fetch", call.Argument(0).String(), ref, call.Argument(3), call.Argument(4))
+		return l.fetchVia(opDOFetch, call.Argument(0).String(), ref, call.Argument(3), call.Argument(4))
 	})
 	_ = p.Set("call", func(call goja.FunctionCall) goja.Value {
 		ref := &ObjectRef{ID: call.Argument(1).String(), Name: call.Argument(2).String()}
@@ -326,7 +326,7 @@ func (l *loop) stubCall(binding string, ref *ObjectRef, method string, args goja
 		_ = reject(l.jsError("Error", err.Error()))
 		return vm.ToValue(p)
 	}
-	l.hostAsync(&hostCall{Op: "do.call", Binding: binding, Object: ref, Method: method, Args: enc}, func(rep *hostReply, err error) {
+	l.hostAsync(&hostCall{Op: opDOCall, Binding: binding, Object: ref, Method: method, Args: enc}, func(rep *hostReply, err error) {
 		switch {
 		case err != nil:
 			_ = reject(l.jsError("Error", err.Error()))

@@ -129,14 +129,14 @@ func (l *loop) hostSync(c *hostCall) (*hostReply, error) {
 	l.idle()
 	rep, err := l.call.host.call(l.ctx, c)
 	l.busy()
-	if err == nil && rep.Error != "" {
-		err = errors.New(rep.Error)
+	if err == nil {
+		err = rep.err()
 	}
 	return rep, err
 }
 
 // flushWrites commits a live object's buffered writes before an outbound
-// call ("scommit"), so that nothing leaves before the writes it may depend
+// call (opStorageCommit), so that nothing leaves before the writes it may depend
 // on. A failure ends the event.
 func (l *loop) flushWrites() error {
 	if l.obj == nil {
@@ -146,7 +146,7 @@ func (l *loop) flushWrites() error {
 	if b == nil {
 		return nil
 	}
-	if _, err := l.hostSync(&hostCall{Op: "scommit", Batch: b}); err != nil {
+	if _, err := l.hostSync(&hostCall{Op: opStorageCommit, Batch: b}); err != nil {
 		h := &limitHit{OutcomeInternalError, "Durable Object storage failed: committing writes: " + err.Error()}
 		if l.ctx.Err() != nil {
 			h = l.ctxHit()
@@ -171,7 +171,7 @@ func writeSize(keys []string, values [][]byte) int {
 
 // makeRoom keeps the event's buffered writes within MaxStorageBatchBytes
 // and MaxStorageBatchKeys: a write of n bytes to keys keys that would take
-// them over commits them first ("scommit"); one over a bound alone is a
+// them over commits them first (opStorageCommit); one over a bound alone is a
 // RangeError.
 func (l *loop) makeRoom(n, keys int) {
 	if n > MaxStorageBatchBytes {
@@ -215,7 +215,7 @@ func (l *loop) readKeys(keys []string, t *txnLayer) map[string][]byte {
 	if len(miss) == 0 {
 		return out
 	}
-	rep, err := l.hostSync(&hostCall{Op: "sget", Keys: miss})
+	rep, err := l.hostSync(&hostCall{Op: opStorageGet, Keys: miss})
 	if err != nil {
 		l.storageFailed(err)
 	}
@@ -270,7 +270,7 @@ func (l *loop) list(o StorageListOptions, t *txnLayer) []StorageEntry {
 			// Keys deleted in the overlay may take places in the host's answer.
 			q.Limit += len(overlay)
 		}
-		rep, err := l.hostSync(&hostCall{Op: "slist", StorageList: &q})
+		rep, err := l.hostSync(&hostCall{Op: opStorageList, StorageList: &q})
 		if err != nil {
 			l.storageFailed(err)
 		}
@@ -463,7 +463,7 @@ func (l *loop) storagePrimitives(p *goja.Object) {
 	_ = p.Set("getAlarm", func() goja.Value {
 		s := &obj().store
 		if !s.alarmKnown {
-			rep, err := l.hostSync(&hostCall{Op: "salarm"})
+			rep, err := l.hostSync(&hostCall{Op: opStorageAlarm})
 			if err != nil {
 				l.storageFailed(err)
 			}

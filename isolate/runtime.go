@@ -279,29 +279,21 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 	if host == nil {
 		host = rt.opts.Host
 	}
-	d := &dispatcher{bindings: inv.Bindings, host: host}
 	responded := false
 	// The engine asks for the code by hash on a cache miss; the program
 	// stays reachable for this call even if the cache evicts it meanwhile.
-	hf := func(ctx context.Context, hc *hostCall) (*hostReply, error) {
-		switch {
-		case hc.Op == "code" && hc.Hash == p.Hash:
-			return &hostReply{Program: p}, nil
-		case hc.Op == "respond":
-			if hc.Result != nil && inv.OnResponse != nil && !responded {
-				responded = true
-				rt.finishResult(hc.Result, start)
-				inv.OnResponse(hc.Result)
-			}
-			return &hostReply{}, nil
+	d := &dispatcher{bindings: inv.Bindings, host: host, program: p, onRespond: func(res *Result) {
+		if inv.OnResponse != nil && !responded {
+			responded = true
+			rt.finishResult(res, start)
+			inv.OnResponse(res)
 		}
-		return d.call(ctx, hc)
-	}
+	}}
 	return rt.exec.execute(ctx, &execRequest{
 		Hash: p.Hash, Wasm: p.Wasm != nil, Deterministic: slices.Contains(c.CompatibilityFlags, DeterministicRandomFlag),
 		Request: req, Scheduled: inv.Scheduled, Env: c.Env,
 		Bindings: inv.Bindings, Limits: limits,
-	}, hf)
+	}, d.call)
 }
 
 // prepare bundles the code, once per hash at a time: concurrent callers of

@@ -104,7 +104,7 @@ func ServeWorker() error {
 
 // workerSend makes the function a worker's engine sends host calls with,
 // over call, for one request; end closes it (no call may be in flight
-// when the answer goes back) and reports whether a "respond" call went.
+// when the answer goes back) and reports whether an opRespond call went.
 func workerSend(call func([]byte) ([]byte, error)) (send func(*hostCall) (*hostReply, error), end func() bool) {
 	// Host calls are serialised on the channel.
 	var mu sync.Mutex
@@ -117,7 +117,7 @@ func workerSend(call func([]byte) ([]byte, error)) (send func(*hostCall) (*hostR
 		}
 		var b []byte
 		var err error
-		if c.Op == "respond" {
+		if c.Op == opRespond {
 			b = encodeRespond(c.Result)
 		} else if b, err = json.Marshal(c); err != nil {
 			return nil, err
@@ -126,7 +126,7 @@ func workerSend(call func([]byte) ([]byte, error)) (send func(*hostCall) (*hostR
 		if err != nil {
 			return nil, err
 		}
-		responded = responded || c.Op == "respond"
+		responded = responded || c.Op == opRespond
 		var rep hostReply
 		if err := json.Unmarshal(out, &rep); err != nil {
 			return nil, fmt.Errorf("worker: bad host reply: %w", err)
@@ -242,8 +242,8 @@ func (s *sandboxed) execute(ctx context.Context, r *execRequest, host hostFunc) 
 }
 
 // relayHostCalls answers a worker's callback frames with host: started
-// calls run on their own goroutines until "wait" calls collect them;
-// onRespond sees a "respond" call before the host does. done ends the
+// calls run on their own goroutines until opWait calls collect them;
+// onRespond sees an opRespond call before the host does. done ends the
 // started calls' relay when the request is over.
 func relayHostCalls(hctx context.Context, host hostFunc, onRespond func(*hostCall)) (onCall func([]byte) ([]byte, error), done func()) {
 	var started *startedCalls // made on the first call started: most calls make none
@@ -260,9 +260,9 @@ func relayHostCalls(hctx context.Context, host hostFunc, onRespond func(*hostCal
 			}
 			started.start(hctx, host, c)
 			rep = &hostReply{}
-		case c.Op == "wait":
+		case c.Op == opWait:
 			rep = started.wait(hctx, time.Duration(c.WaitUs)*time.Microsecond)
-		case c.Op == "respond":
+		case c.Op == opRespond:
 			if onRespond != nil {
 				onRespond(c)
 			}
@@ -284,13 +284,13 @@ func relayHostCalls(hctx context.Context, host hostFunc, onRespond func(*hostCal
 func callHost(ctx context.Context, host hostFunc, c *hostCall) *hostReply {
 	rep, err := host(ctx, c)
 	if err != nil {
-		rep = &hostReply{Error: err.Error()}
+		rep = failReply(c.Op, err)
 	}
 	return rep
 }
 
 // startedCalls runs the host calls a worker started (see ipcHost) until
-// its "wait" calls collect their answers.
+// its opWait calls collect their answers.
 type startedCalls struct {
 	answers chan *hostReply
 	done    chan struct{} // closed when the invocation is over
