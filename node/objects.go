@@ -310,13 +310,6 @@ func (o *objects) sweep(now time.Time) {
 	}
 }
 
-// count is the number of actors, for metrics and tests.
-func (o *objects) count() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return len(o.actors)
-}
-
 // actor runs the events of one object owned here, one at a time.
 type actor struct {
 	o   *objects
