@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -93,15 +92,12 @@ func TestObjectsAcrossProcesses(t *testing.T) {
 		t.Skip("-short: skipping the multi-process Durable Object test (builds cmd/warren, runs 3 node processes)")
 	}
 	testnet.Exclusive(t)
-	goTool, err := gotool.Path()
-	if err != nil {
+	if _, err := gotool.Path(); err != nil {
 		t.Skip("no go tool to build cmd/warren")
 	}
 	bin := filepath.Join(t.TempDir(), "warren")
-	build := exec.Command(goTool, "build", "-o", bin, "./cmd/warren")
-	build.Dir = ".."
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/warren: %v\n%s", err, b)
+	if err := gotool.BuildWarren(bin); err != nil {
+		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	t.Cleanup(func() { testnet.Down(dir) })

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -25,15 +24,12 @@ import (
 // buildWarren builds cmd/warren into a temporary directory.
 func buildWarren(t *testing.T) string {
 	t.Helper()
-	goTool, err := gotool.Path()
-	if err != nil {
+	if _, err := gotool.Path(); err != nil {
 		t.Skip("no go tool to build cmd/warren")
 	}
 	out := filepath.Join(t.TempDir(), "warren")
-	cmd := exec.Command(goTool, "build", "-o", out, "./cmd/warren")
-	cmd.Dir = ".."
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/warren: %v\n%s", err, b)
+	if err := gotool.BuildWarren(out); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

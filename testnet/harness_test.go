@@ -514,23 +514,7 @@ func readFile(t *testing.T, p string) string {
 // buildWarren builds ./cmd/warren into a temporary directory.
 func buildWarren(t *testing.T) string {
 	t.Helper()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := wd
-	for {
-		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
-			break
-		}
-		up := filepath.Dir(root)
-		if up == root {
-			t.Fatalf("no go.mod above %s", wd)
-		}
-		root = up
-	}
-	goTool, err := gotool.Path()
-	if err != nil {
+	if _, err := gotool.Path(); err != nil {
 		t.Skip("no go tool to build cmd/warren")
 	}
 	out := filepath.Join(t.TempDir(), "warren")
@@ -538,10 +522,8 @@ func buildWarren(t *testing.T) string {
 		out += ".exe"
 	}
 	t0 := time.Now()
-	cmd := exec.Command(goTool, "build", "-o", out, "./cmd/warren")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/warren: %v\n%s", err, b)
+	if err := gotool.BuildWarren(out); err != nil {
+		t.Fatal(err)
 	}
 	t.Logf("built %s in %v", out, time.Since(t0).Round(time.Millisecond))
 	return out

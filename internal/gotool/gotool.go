@@ -4,6 +4,7 @@ package gotool
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,4 +23,34 @@ func Path() (string, error) {
 		}
 	}
 	return "", errors.New("no go command on PATH or in $GOROOT/bin")
+}
+
+// BuildWarren builds the warren binary (./cmd/warren of the module that
+// holds the working directory) at out.
+func BuildWarren(out string) error {
+	goTool, err := Path()
+	if err != nil {
+		return err
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	root := wd
+	for {
+		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
+			break
+		}
+		up := filepath.Dir(root)
+		if up == root {
+			return fmt.Errorf("gotool: no go.mod above %s", wd)
+		}
+		root = up
+	}
+	cmd := exec.Command(goTool, "build", "-o", out, "./cmd/warren")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/warren: %w\n%s", err, b)
+	}
+	return nil
 }

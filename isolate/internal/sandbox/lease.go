@@ -104,21 +104,7 @@ func (l *Lease) Call(ctx context.Context, req []byte, opts CallOptions, onCall f
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("sandbox: call aborted: %w", err)
 	}
-	var stopCtx func() bool
-	if ctx.Done() != nil {
-		stopCtx = context.AfterFunc(ctx, func() { w.abort(abortCanceled) })
-	}
-	if !opts.Deadline.IsZero() {
-		w.timer.Reset(time.Until(opts.Deadline))
-	}
-	resp, err := p.roundTrip(w, req, onCall)
-	clean := true
-	if !opts.Deadline.IsZero() && !w.timer.Stop() {
-		clean = false
-	}
-	if stopCtx != nil && !stopCtx() {
-		clean = false
-	}
+	resp, clean, err := p.guardedRoundTrip(ctx, w, req, opts, onCall)
 	p.mu.Lock()
 	retired := w.state_ == stRetired // a callback panicked: the pool killed it
 	p.mu.Unlock()

@@ -854,21 +854,7 @@ func (e *requestWriteError) Unwrap() error { return e.err }
 // callOn runs one call on w. On success w is back in the pool (or retired if a deadline or
 // cancellation fired at the same moment); on error the caller handles w.
 func (p *Pool) callOn(ctx context.Context, w *worker, req []byte, opts CallOptions, onCall func([]byte) ([]byte, error)) ([]byte, error) {
-	var stopCtx func() bool
-	if ctx.Done() != nil {
-		stopCtx = context.AfterFunc(ctx, func() { w.abort(abortCanceled) })
-	}
-	if !opts.Deadline.IsZero() {
-		w.timer.Reset(time.Until(opts.Deadline))
-	}
-	resp, err := p.roundTrip(w, req, onCall)
-	clean := true
-	if !opts.Deadline.IsZero() && !w.timer.Stop() {
-		clean = false
-	}
-	if stopCtx != nil && !stopCtx() {
-		clean = false
-	}
+	resp, clean, err := p.guardedRoundTrip(ctx, w, req, opts, onCall)
 	if err == nil {
 		if clean {
 			p.release(w)
@@ -880,6 +866,28 @@ func (p *Pool) callOn(ctx context.Context, w *worker, req []byte, opts CallOptio
 		return resp, nil
 	}
 	return nil, err
+}
+
+// guardedRoundTrip runs one request on w's channel with ctx's cancellation
+// and opts' deadline armed to kill w; clean is false when one of them
+// fired (w is being killed, whatever the answer).
+func (p *Pool) guardedRoundTrip(ctx context.Context, w *worker, req []byte, opts CallOptions, onCall func([]byte) ([]byte, error)) (resp []byte, clean bool, err error) {
+	var stopCtx func() bool
+	if ctx.Done() != nil {
+		stopCtx = context.AfterFunc(ctx, func() { w.abort(abortCanceled) })
+	}
+	if !opts.Deadline.IsZero() {
+		w.timer.Reset(time.Until(opts.Deadline))
+	}
+	resp, err = p.roundTrip(w, req, onCall)
+	clean = true
+	if !opts.Deadline.IsZero() && !w.timer.Stop() {
+		clean = false
+	}
+	if stopCtx != nil && !stopCtx() {
+		clean = false
+	}
+	return resp, clean, err
 }
 
 // roundTrip runs one request on w's channel.
