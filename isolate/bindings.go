@@ -97,7 +97,7 @@ func (e *KVError) KVCode() string { return e.Code }
 
 // KVErrorCode is the code of a KV error: that of the first KVCoder in its
 // chain, KVCodeUnavailable for a context's deadline or cancellation, else
-// KVCodeStorage (errorCode, for KV calls). It is "" for nil.
+// KVCodeStorage (ErrorCode, for KV calls). It is "" for nil.
 func KVErrorCode(err error) string { return string(contract.ErrorCode(contract.OpKV, err)) }
 
 // DurableObjectNamespace reaches the Durable Objects of one class. The node

@@ -228,7 +228,7 @@ func TestWorstResultFitsAFrame(t *testing.T) {
 }
 
 // TestStackOverflowStack: the stack of "Maximum call stack size exceeded"
-// keeps its innermost overflowHead frames and its outermost overflowTail,
+// keeps its innermost OverflowHead frames and its outermost OverflowTail,
 // with one line between saying how many more there were, instead of
 // thousands of frames; a huge function name still leaves it bounded.
 func TestStackOverflowStack(t *testing.T) {

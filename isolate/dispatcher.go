@@ -8,17 +8,17 @@ import (
 )
 
 // dispatcher answers an invocation's host calls on the node's side, each
-// by its op's side (see hostOps): the Runtime's (program, onRespond), the
+// by its op's side (see HostOps): the Runtime's (program, onRespond), the
 // Host's, or the ObjectHost's (obj).
 type dispatcher struct {
 	bindings map[string]Binding
 	host     Host
-	// obj answers the sideObject ops of a live object's event (nil:
+	// obj answers the SideObject ops of a live object's event (nil:
 	// none).
 	obj ObjectHost
-	// program answers opCode for its hash.
+	// program answers OpCode for its hash.
 	program *contract.Program
-	// onRespond answers opRespond (nil: refused).
+	// onRespond answers OpRespond (nil: refused).
 	onRespond func(*Result)
 }
 
@@ -36,7 +36,7 @@ func (d *dispatcher) call(ctx context.Context, c *contract.HostCall) (*contract.
 	return nil, contract.HostErrorf(contract.CodeInvalid, "host: %s calls are not answered here", c.Op)
 }
 
-// runtime answers the sideRuntime ops.
+// runtime answers the SideRuntime ops.
 func (d *dispatcher) runtime(c *contract.HostCall) (*contract.HostReply, error) {
 	switch c.Op {
 	case contract.OpCode:
@@ -55,7 +55,7 @@ func (d *dispatcher) runtime(c *contract.HostCall) (*contract.HostReply, error) 
 	return nil, contract.HostErrorf(contract.CodeInvalid, "host: %s calls are not answered here", c.Op)
 }
 
-// hostOp answers the sideHost ops.
+// hostOp answers the SideHost ops.
 func (d *dispatcher) hostOp(ctx context.Context, c *contract.HostCall) (*contract.HostReply, error) {
 	switch c.Op {
 	case contract.OpFetch:
@@ -131,7 +131,7 @@ func (d *dispatcher) object(ctx context.Context, c *contract.HostCall) *contract
 //lint:ignore ST1005 "Durable Objects" is a proper noun
 var errNoObjects = errors.New("Durable Objects are not available on this runtime")
 
-// storage answers the sideObject ops: a live object's storage.
+// storage answers the SideObject ops: a live object's storage.
 func (d *dispatcher) storage(ctx context.Context, c *contract.HostCall) *contract.HostReply {
 	switch c.Op {
 	case contract.OpStorageGet:

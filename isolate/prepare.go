@@ -95,7 +95,7 @@ func bundleCode(c *Code, hash string) (*contract.Program, *Result) {
 // main module and modules; the worker answers prepOK with the program's
 // name and script, or prepFailed with an encoded Result.
 const (
-	wirePrepare byte = 0x50 // 'P': never a wireVersion
+	wirePrepare byte = 0x50 // 'P': never a WireVersion
 	prepOK      byte = 0
 	prepFailed  byte = 1
 )

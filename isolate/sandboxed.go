@@ -105,7 +105,7 @@ func ServeWorker() error {
 
 // workerSend makes the function a worker's engine sends host calls with,
 // over call, for one request; end closes it (no call may be in flight
-// when the answer goes back) and reports whether an opRespond call went.
+// when the answer goes back) and reports whether an OpRespond call went.
 func workerSend(call func([]byte) ([]byte, error)) (send func(*contract.HostCall) (*contract.HostReply, error), end func() bool) {
 	// Host calls are serialised on the channel.
 	var mu sync.Mutex
@@ -207,7 +207,7 @@ func (s *sandboxed) execute(ctx context.Context, r *contract.ExecRequest, host c
 	if err != nil {
 		return contract.Failure(OutcomeInternalError, fmt.Sprintf("encoding the invocation: %v", err))
 	}
-	// ctx.waitUntil work may go on for backgroundPeriod after the response.
+	// ctx.waitUntil work may go on for BackgroundPeriod after the response.
 	deadline := time.Now().Add(contract.LimitWall(r.Limits) + contract.BackgroundPeriod(r.Limits) + killGrace)
 	// A host call (egress, KV, a held effect) ends by the wall-time limit
 	// too: the pool waits for it, so it must not outlive the call.
@@ -243,8 +243,8 @@ func (s *sandboxed) execute(ctx context.Context, r *contract.ExecRequest, host c
 }
 
 // relayHostCalls answers a worker's callback frames with host: started
-// calls run on their own goroutines until opWait calls collect them;
-// onRespond sees an opRespond call before the host does. done ends the
+// calls run on their own goroutines until OpWait calls collect them;
+// onRespond sees an OpRespond call before the host does. done ends the
 // started calls' relay when the request is over.
 func relayHostCalls(hctx context.Context, host contract.HostFunc, onRespond func(*contract.HostCall)) (onCall func([]byte) ([]byte, error), done func()) {
 	var started *startedCalls // made on the first call started: most calls make none
@@ -290,8 +290,8 @@ func callHost(ctx context.Context, host contract.HostFunc, c *contract.HostCall)
 	return rep
 }
 
-// startedCalls runs the host calls a worker started (see ipcHost) until
-// its opWait calls collect their answers.
+// startedCalls runs the host calls a worker started (see IPCHost) until
+// its OpWait calls collect their answers.
 type startedCalls struct {
 	answers chan *contract.HostReply
 	done    chan struct{} // closed when the invocation is over

@@ -27,7 +27,7 @@ type Program struct {
 }
 
 // ExecRequest is one invocation as an engine sees it (and the request frame
-// a sandbox worker receives): code by hash only, fetched with an opCode host
+// a sandbox worker receives): code by hash only, fetched with an OpCode host
 // call on a cache miss.
 type ExecRequest struct {
 	Hash string `json:"hash"`

@@ -12,7 +12,7 @@ import (
 // callback frames between a sandbox worker and the node, and the argument of
 // the in-process dispatcher, so that both executors take one path.
 type HostCall struct {
-	// Op is the operation (see hostOps); on the wire, its name.
+	// Op is the operation (see HostOps); on the wire, its name.
 	Op      HostOp         `json:"op"`
 	Hash    string         `json:"hash,omitempty"`
 	Binding string         `json:"binding,omitempty"` // the name in env
@@ -23,33 +23,33 @@ type HostCall struct {
 	Put     *KVPutOptions  `json:"put,omitempty"`
 	List    *KVListOptions `json:"list,omitempty"`
 	Request *Request       `json:"request,omitempty"`
-	// Object is the object a stub call (opDOFetch, opDOCall) reaches;
-	// Args the encoded arguments of opDOCall (Method names the method).
+	// Object is the object a stub call (OpDOFetch, OpDOCall) reaches;
+	// Args the encoded arguments of OpDOCall (Method names the method).
 	Object *ObjectRef `json:"object,omitempty"`
 	Args   []byte     `json:"args,omitempty"`
-	// Keys are the keys of opStorageGet; StorageList the options of
-	// opStorageList; Batch the writes of opStorageCommit.
+	// Keys are the keys of OpStorageGet; StorageList the options of
+	// OpStorageList; Batch the writes of OpStorageCommit.
 	Keys        []string            `json:"keys,omitempty"`
 	StorageList *StorageListOptions `json:"storageList,omitempty"`
 	Batch       *StorageBatch       `json:"batch,omitempty"`
 	// ID, from a sandbox worker, starts the call instead of making it: the
-	// node answers at once, and a later opWait call collects the answer.
-	// Only an async op (hostOpInfo.Async) may be started.
+	// node answers at once, and a later OpWait call collects the answer.
+	// Only an async op (HostOpInfo.Async) may be started.
 	ID int64 `json:"id,omitempty"`
-	// WaitUs bounds how long an opWait call waits for an answer, in
+	// WaitUs bounds how long an OpWait call waits for an answer, in
 	// microseconds.
 	WaitUs int64 `json:"waitUs,omitempty"`
-	// Result is the result so far of an opRespond call: the response is
+	// Result is the result so far of an OpRespond call: the response is
 	// ready, ctx.waitUntil work goes on. It crosses a worker's channel in
-	// the binary form of results (see encodeRespond).
+	// the binary form of results (see EncodeRespond).
 	Result *Result `json:"-"`
 }
 
-// respondTag starts an opRespond call on a worker's channel, where other
+// respondTag starts an OpRespond call on a worker's channel, where other
 // calls are JSON objects.
 const respondTag = 0
 
-// EncodeRespond encodes an opRespond call for a worker's channel.
+// EncodeRespond encodes an OpRespond call for a worker's channel.
 func EncodeRespond(res *Result) []byte { return append([]byte{respondTag}, EncodeResult(res)...) }
 
 // DecodeHostCall decodes a call from a worker's channel, refusing one
@@ -75,12 +75,12 @@ func DecodeHostCall(msg []byte) (*HostCall, error) {
 	return &c, nil
 }
 
-// HostReply answers a hostCall.
+// HostReply answers a HostCall.
 type HostReply struct {
-	// ID, in the answer to an opWait call, names the started call
+	// ID, in the answer to an OpWait call, names the started call
 	// answered (0: none answered in time).
 	ID int64 `json:"id,omitempty"`
-	// Error is the failure of the call, Code its code (see errorCode);
+	// Error is the failure of the call, Code its code (see ErrorCode);
 	// the guest sees KV codes as err.code.
 	Error    string      `json:"error,omitempty"`
 	Code     HostErrCode `json:"code,omitempty"`
@@ -88,11 +88,11 @@ type HostReply struct {
 	Program  *Program    `json:"program,omitempty"`
 	Entry    *KVEntry    `json:"entry,omitempty"`
 	Keys     *KVList     `json:"keys,omitempty"`
-	// Entries answer opStorageGet and opStorageList; Alarm answers
-	// opStorageAlarm.
+	// Entries answer OpStorageGet and OpStorageList; Alarm answers
+	// OpStorageAlarm.
 	Entries []StorageEntry `json:"entries,omitempty"`
 	Alarm   int64          `json:"alarm,omitempty"`
-	// Value is the encoded return value of opDOCall (nil: undefined);
+	// Value is the encoded return value of OpDOCall (nil: undefined);
 	// Thrown the error the object threw.
 	Value  []byte       `json:"value,omitempty"`
 	Thrown *ObjectError `json:"thrown,omitempty"`
@@ -129,7 +129,7 @@ type HostAnswer struct {
 	Err error
 }
 
-// goHost is the hostConn of an engine in the node's process: a started
+// goHost is the HostConn of an engine in the node's process: a started
 // call runs on its own goroutine.
 type goHost struct {
 	f       HostFunc
@@ -184,10 +184,10 @@ func (h *goHost) Next(ctx context.Context, d time.Duration) (HostAnswer, bool, e
 	return HostAnswer{}, false, nil
 }
 
-// IPCHost is the hostConn of a sandbox worker. The worker's channel to the
+// IPCHost is the HostConn of a sandbox worker. The worker's channel to the
 // node carries one call at a time, so a call that answers later (a fetch)
 // must not hold it: it is started (the node runs it and answers at once)
-// and its answer is collected by an opWait call when the event loop would
+// and its answer is collected by an OpWait call when the event loop would
 // otherwise block. All calls go from the loop's goroutine, so the channel
 // is free whenever the guest runs: for other calls, and for the response.
 type IPCHost struct {
@@ -196,7 +196,7 @@ type IPCHost struct {
 	lastPoll time.Time
 }
 
-// pollEvery spaces the opWait calls that only ask whether an answer is in
+// pollEvery spaces the OpWait calls that only ask whether an answer is in
 // (while timers are due), so a timer flood does not make one round trip
 // per timer.
 const pollEvery = time.Millisecond

@@ -7,10 +7,10 @@ import (
 )
 
 // HostOp is the operation of a host call: what guest code asks of its
-// host. Each op's properties are in hostOps, the one table of them.
+// host. Each op's properties are in HostOps, the one table of them.
 type HostOp uint8
 
-// The host call operations. The zero hostOp is none: a call without an op
+// The host call operations. The zero HostOp is none: a call without an op
 // is refused.
 const (
 	OpCode          HostOp = iota + 1 // the program of a hash
@@ -31,15 +31,15 @@ const (
 type HostSide uint8
 
 const (
-	// sideRuntime: the Runtime running the invocation (the program it
+	// SideRuntime: the Runtime running the invocation (the program it
 	// prepared, the response so far).
 	SideRuntime HostSide = iota + 1
 	// sideChannel: the relay of a sandbox worker's channel to the node;
 	// such calls never reach a dispatcher.
 	sideChannel
-	// sideHost: the node, through the invocation's Host.
+	// SideHost: the node, through the invocation's Host.
 	SideHost
-	// sideObject: the node, through the ObjectHost of a live object's
+	// SideObject: the node, through the ObjectHost of a live object's
 	// event; refused outside one.
 	SideObject
 )
@@ -49,12 +49,12 @@ type HostOpInfo struct {
 	// Name is the op on the wire between a sandbox worker and the node.
 	Name string
 	// Async: the guest may start the call and collect its answer later
-	// (hostConn.start); otherwise the loop waits for it (hostConn.call).
+	// (HostConn.Start); otherwise the loop waits for it (HostConn.Call).
 	Async bool
 	// Side answers the call.
 	Side HostSide
 	// Fallback is the code of a failure whose error names none (see
-	// errorCode).
+	// ErrorCode).
 	Fallback HostErrCode
 }
 
@@ -87,7 +87,7 @@ var hostOpByName = func() map[string]HostOp {
 // Valid reports whether op is one of the table's.
 func (op HostOp) Valid() bool { return op > 0 && op < NumHostOps }
 
-// Info is op's entry in hostOps (the zero entry for an invalid op).
+// Info is op's entry in HostOps (the zero entry for an invalid op).
 func (op HostOp) Info() HostOpInfo {
 	if !op.Valid() {
 		return HostOpInfo{Fallback: CodeInternal}
@@ -120,29 +120,29 @@ func (op *HostOp) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// HostErrCode is the code of a failed host call (hostReply.Code): part of
+// HostErrCode is the code of a failed host call (HostReply.Code): part of
 // every op's answer. The KV codes are the guest-visible ones of KV errors
 // (err.code "KV_INVALID", ...; see docs/workers-api.md).
 type HostErrCode string
 
 const (
-	// codeInvalid: the call broke a rule (a bad argument, not a binding
+	// CodeInvalid: the call broke a rule (a bad argument, not a binding
 	// of that kind).
 	CodeInvalid HostErrCode = KVCodeInvalid
-	// codeUnavailable: the host cannot answer now (no such service on
+	// CodeUnavailable: the host cannot answer now (no such service on
 	// this runtime, a deadline, a store without quorum); retrying may
 	// succeed.
 	CodeUnavailable HostErrCode = KVCodeUnavailable
-	// codeDenied: the call was not allowed.
+	// CodeDenied: the call was not allowed.
 	CodeDenied HostErrCode = KVCodeDenied
-	// codeStorage: a store failed.
+	// CodeStorage: a store failed.
 	CodeStorage HostErrCode = KVCodeStorage
-	// codeInternal: the host itself failed.
+	// CodeInternal: the host itself failed.
 	CodeInternal HostErrCode = "internal"
 )
 
 // ErrorCode is the code of a failure of an op: that of the first KVCoder
-// in err's chain (hostError is one), codeUnavailable for a context's
+// in err's chain (HostError is one), CodeUnavailable for a context's
 // deadline or cancellation, else the op's fallback. It is "" for nil.
 func ErrorCode(op HostOp, err error) HostErrCode {
 	var c interface{ KVCode() string } // isolate.KVCoder
@@ -163,17 +163,17 @@ type HostError struct {
 	msg  string
 }
 
-// HostErrorf makes a hostError.
+// HostErrorf makes a HostError.
 func HostErrorf(code HostErrCode, format string, args ...any) *HostError {
 	return &HostError{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
 func (e *HostError) Error() string { return e.msg }
 
-// KVCode makes a hostError a KVCoder, so that errorCode reads its code.
+// KVCode makes a HostError a KVCoder, so that ErrorCode reads its code.
 func (e *HostError) KVCode() string { return string(e.code) }
 
-// FailReply is the reply of op failed with err; its code is errorCode's.
+// FailReply is the reply of op failed with err; its code is ErrorCode's.
 func FailReply(op HostOp, err error) *HostReply {
 	return &HostReply{Error: err.Error(), Code: ErrorCode(op, err)}
 }

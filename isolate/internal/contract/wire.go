@@ -10,7 +10,7 @@ import (
 )
 
 // The binary encoding of the two hot frames between the node and a sandbox
-// worker: the invocation (execRequest) and its Result. JSON cost more CPU
+// worker: the invocation (ExecRequest) and its Result. JSON cost more CPU
 // than the invocation itself; this is a flat sequence of uvarint-prefixed
 // fields, in a fixed order, behind a version byte. Host calls (rare) stay
 // JSON.
@@ -163,7 +163,7 @@ func EncodeExec(x *ExecRequest) ([]byte, error) {
 	return w.B, nil
 }
 
-// DecodeExec is encodeExec's inverse.
+// DecodeExec is EncodeExec's inverse.
 func DecodeExec(b []byte) (*ExecRequest, error) {
 	if len(b) == 0 || b[0] != WireVersion {
 		return nil, fmt.Errorf("%w: unknown version", ErrWire)
@@ -251,7 +251,7 @@ func EncodeResult(res *Result) []byte {
 	return w.B
 }
 
-// DecodeResult is encodeResult's inverse.
+// DecodeResult is EncodeResult's inverse.
 func DecodeResult(b []byte) (*Result, error) {
 	if len(b) == 0 || b[0] != WireVersion {
 		return nil, fmt.Errorf("%w: unknown version", ErrWire)
@@ -318,7 +318,7 @@ func (r *Result) UnmarshalBinary(b []byte) error {
 }
 
 // WireObject starts an object event's frame (then the binary form of
-// objectRequest); it is never a wireVersion or wirePrepare.
+// ObjectRequest); it is never a WireVersion or wirePrepare.
 const WireObject byte = 0x4f // 'O'
 
 // EncodeObject encodes an object event for a worker.
@@ -343,7 +343,7 @@ func EncodeObject(r *ObjectRequest) ([]byte, error) {
 	return w.B, nil
 }
 
-// DecodeObject is encodeObject's inverse.
+// DecodeObject is EncodeObject's inverse.
 func DecodeObject(b []byte) (*ObjectRequest, error) {
 	if len(b) == 0 || b[0] != WireObject {
 		return nil, fmt.Errorf("%w: not an object event", ErrWire)
@@ -397,7 +397,7 @@ func EncodeObjectResult(res *ObjectResult) []byte {
 	return w.B
 }
 
-// DecodeObjectResult is encodeObjectResult's inverse.
+// DecodeObjectResult is EncodeObjectResult's inverse.
 func DecodeObjectResult(b []byte) (*ObjectResult, error) {
 	if len(b) == 0 || b[0] != WireVersion {
 		return nil, fmt.Errorf("%w: unknown version", ErrWire)

@@ -774,8 +774,8 @@ func cutStack(s string) string {
 	return contract.CutText(cleanStack(s), contract.MaxExceptionFieldBytes, extra)
 }
 
-// A stack overflow's stack keeps its first overflowHead frames (the
-// innermost, where the stack ran out) and its last overflowTail (the
+// A stack overflow's stack keeps its first OverflowHead frames (the
+// innermost, where the stack ran out) and its last OverflowTail (the
 // outermost, down to the handler that started the recursion); the
 // thousands between are one line saying how many.
 const (

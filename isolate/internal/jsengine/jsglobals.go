@@ -184,8 +184,8 @@ func (l *loop) fetch(call goja.FunctionCall) goja.Value {
 	return l.fetchVia(contract.OpFetch, "", nil, call.Argument(0), call.Argument(1))
 }
 
-// fetchVia makes a fetch host call: egress (opFetch), or a Durable Object
-// stub's fetch (opDOFetch to ref through the named binding). A live
+// fetchVia makes a fetch host call: egress (OpFetch), or a Durable Object
+// stub's fetch (OpDOFetch to ref through the named binding). A live
 // object's buffered writes are committed first.
 func (l *loop) fetchVia(op contract.HostOp, binding string, ref *contract.ObjectRef, input, init goja.Value) goja.Value {
 	vm := l.vm

@@ -137,7 +137,7 @@ func (l *loop) hostSync(c *contract.HostCall) (*contract.HostReply, error) {
 }
 
 // flushWrites commits a live object's buffered writes before an outbound
-// call (opStorageCommit), so that nothing leaves before the writes it may depend
+// call (OpStorageCommit), so that nothing leaves before the writes it may depend
 // on. A failure ends the event.
 func (l *loop) flushWrites() error {
 	if l.obj == nil {
@@ -172,7 +172,7 @@ func writeSize(keys []string, values [][]byte) int {
 
 // makeRoom keeps the event's buffered writes within MaxStorageBatchBytes
 // and MaxStorageBatchKeys: a write of n bytes to keys keys that would take
-// them over commits them first (opStorageCommit); one over a bound alone is a
+// them over commits them first (OpStorageCommit); one over a bound alone is a
 // RangeError.
 func (l *loop) makeRoom(n, keys int) {
 	if n > contract.MaxStorageBatchBytes {
