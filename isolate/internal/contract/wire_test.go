@@ -1,28 +1,26 @@
-package isolate
+package contract
 
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
-
-	"github.com/warrenmesh/warren/isolate/internal/contract"
-	"github.com/warrenmesh/warren/isolate/internal/jsengine"
 )
 
 func TestWireRoundTrip(t *testing.T) {
-	x := &contract.ExecRequest{
+	x := &ExecRequest{
 		Hash: "abc", Wasm: true,
 		Request:  &Request{Method: "POST", URL: "http://x/y", Headers: map[string]string{"a": "1", "b": "2"}, Body: []byte{0, 1, 2}},
 		Env:      map[string]json.RawMessage{"A": json.RawMessage(`"x"`), "N": json.RawMessage(`{"n":1}`)},
 		Bindings: map[string]Binding{"KV": {KV: "ns"}},
 		Limits:   Limits{CPUMs: 1, MemoryMB: 2, SubRequests: 3, WallMs: 4},
 	}
-	b, err := contract.EncodeExec(x)
+	b, err := EncodeExec(x)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := contract.DecodeExec(b)
+	got, err := DecodeExec(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,10 +29,10 @@ func TestWireRoundTrip(t *testing.T) {
 	}
 	// A scheduled event travels too.
 	x.Scheduled = &ScheduledEvent{Cron: "*/5 * * * *", ScheduledTime: 1764300000000}
-	if b, err = contract.EncodeExec(x); err != nil {
+	if b, err = EncodeExec(x); err != nil {
 		t.Fatal(err)
 	}
-	if got, err = contract.DecodeExec(b); err != nil {
+	if got, err = DecodeExec(b); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, x) {
@@ -42,9 +40,9 @@ func TestWireRoundTrip(t *testing.T) {
 	}
 	// An absent body stays absent; an empty one stays empty.
 	for _, body := range [][]byte{nil, {}} {
-		x := &contract.ExecRequest{Request: &Request{Body: body}}
-		b, _ := contract.EncodeExec(x)
-		got, err := contract.DecodeExec(b)
+		x := &ExecRequest{Request: &Request{Body: body}}
+		b, _ := EncodeExec(x)
+		got, err := DecodeExec(b)
 		if err != nil || (got.Request.Body == nil) != (body == nil) {
 			t.Errorf("body %#v came back %#v (%v)", body, got.Request.Body, err)
 		}
@@ -58,7 +56,7 @@ func TestWireRoundTrip(t *testing.T) {
 		Exceptions: []Exception{{Timestamp: 6, Name: "TypeError", Message: "x", Stack: "at a.ts:1:2"}},
 		Telemetry:  Telemetry{ColdStart: true, StartupMs: 1.5, CPUTime: 0.25, WallTime: 3, MemoryBytes: 1 << 20, Node: "n2", Hops: []string{"n1", "n2"}, Executor: "sandbox"},
 	}
-	gotRes, err := contract.DecodeResult(contract.EncodeResult(res))
+	gotRes, err := DecodeResult(EncodeResult(res))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,13 +65,13 @@ func TestWireRoundTrip(t *testing.T) {
 	}
 	// NoRetry is a trailing field, written only when set: a result
 	// without it encodes as before.
-	before := contract.EncodeResult(res)
+	before := EncodeResult(res)
 	res.NoRetry = true
-	withFlag := contract.EncodeResult(res)
+	withFlag := EncodeResult(res)
 	if len(withFlag) != len(before)+1 {
 		t.Errorf("NoRetry added %d bytes, want 1", len(withFlag)-len(before))
 	}
-	if gotRes, err = contract.DecodeResult(withFlag); err != nil {
+	if gotRes, err = DecodeResult(withFlag); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(gotRes, res) {
@@ -82,50 +80,50 @@ func TestWireRoundTrip(t *testing.T) {
 }
 
 func FuzzDecodeExec(f *testing.F) {
-	b, _ := contract.EncodeExec(&contract.ExecRequest{Hash: "h", Request: &Request{Method: "GET", Headers: map[string]string{"a": "b"}}, Env: map[string]json.RawMessage{"E": json.RawMessage(`1`)}})
+	b, _ := EncodeExec(&ExecRequest{Hash: "h", Request: &Request{Method: "GET", Headers: map[string]string{"a": "b"}}, Env: map[string]json.RawMessage{"E": json.RawMessage(`1`)}})
 	f.Add(b)
-	f.Add([]byte{contract.WireVersion})
+	f.Add([]byte{WireVersion})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		x, err := contract.DecodeExec(b)
+		x, err := DecodeExec(b)
 		if err != nil {
 			return
 		}
-		again, err := contract.EncodeExec(x)
+		again, err := EncodeExec(x)
 		if err != nil {
 			t.Fatalf("re-encoding a decoded frame: %v", err)
 		}
-		if _, err := contract.DecodeExec(again); err != nil {
+		if _, err := DecodeExec(again); err != nil {
 			t.Fatalf("decoding a re-encoded frame: %v", err)
 		}
 	})
 }
 
 func FuzzDecodeResult(f *testing.F) {
-	f.Add(contract.EncodeResult(&Result{Outcome: OutcomeOK, Response: &Response{Status: 200, Body: []byte("x")}, Logs: []Log{{Message: "m"}}}))
-	f.Add([]byte{contract.WireVersion, 2, 'o', 'k'})
+	f.Add(EncodeResult(&Result{Outcome: OutcomeOK, Response: &Response{Status: 200, Body: []byte("x")}, Logs: []Log{{Message: "m"}}}))
+	f.Add([]byte{WireVersion, 2, 'o', 'k'})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		res, err := contract.DecodeResult(b)
+		res, err := DecodeResult(b)
 		if err != nil {
 			return
 		}
-		if _, err := contract.DecodeResult(contract.EncodeResult(res)); err != nil {
+		if _, err := DecodeResult(EncodeResult(res)); err != nil {
 			t.Fatalf("decoding a re-encoded result: %v", err)
 		}
 	})
 }
 
 func TestWireObjectRoundTrip(t *testing.T) {
-	x := &contract.ObjectRequest{
-		ExecRequest: contract.ExecRequest{Hash: "abc", Request: &Request{Method: "GET", URL: "http://do/", Headers: map[string]string{}},
+	x := &ObjectRequest{
+		ExecRequest: ExecRequest{Hash: "abc", Request: &Request{Method: "GET", URL: "http://do/", Headers: map[string]string{}},
 			Bindings: map[string]Binding{"D": {DurableObject: &DurableObjectBinding{Worker: "w", Class: "C"}}}, Limits: Limits{CPUMs: 9}},
-		Object: ObjectRef{Worker: "w", Class: "C", ID: jsengine.ObjectID("w", "C", "n"), Name: "n"},
+		Object: ObjectRef{Worker: "w", Class: "C", ID: strings.Repeat("ab", 32), Name: "n"},
 		Epoch:  7, Kind: ObjectCall, Method: "m", Args: []byte{1, 2}, Fresh: true, Idle: time.Second,
 	}
-	b, err := contract.EncodeObject(x)
+	b, err := EncodeObject(x)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := contract.DecodeObject(b)
+	got, err := DecodeObject(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +138,7 @@ func TestWireObjectRoundTrip(t *testing.T) {
 		Writes: &StorageBatch{DeleteAll: true, Puts: []StoragePut{{Key: "k", Value: []byte{1}}}, Deletes: []string{"d"}, Alarm: &at},
 		Reset:  true,
 	}
-	gotRes, err := contract.DecodeObjectResult(contract.EncodeObjectResult(res))
+	gotRes, err := DecodeObjectResult(EncodeObjectResult(res))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,10 +147,10 @@ func TestWireObjectRoundTrip(t *testing.T) {
 	}
 	// Hostile bytes never panic.
 	for i := range b {
-		_, _ = contract.DecodeObject(b[:i])
+		_, _ = DecodeObject(b[:i])
 	}
-	enc := contract.EncodeObjectResult(res)
+	enc := EncodeObjectResult(res)
 	for i := range enc {
-		_, _ = contract.DecodeObjectResult(enc[:i])
+		_, _ = DecodeObjectResult(enc[:i])
 	}
 }
