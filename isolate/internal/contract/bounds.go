@@ -94,6 +94,7 @@ func (b *LogBook) List(now int64) []Log {
 	return out
 }
 
+// Plural is "s" unless n is 1.
 func Plural(n int) string {
 	if n == 1 {
 		return ""

@@ -42,10 +42,12 @@ type ExecRequest struct {
 	Limits        Limits                     `json:"limits"`
 }
 
+// Failure is a result with outcome o, explained by msg.
 func Failure(o Outcome, msg string) *Result {
 	return &Result{Outcome: o, Error: msg, Logs: []Log{}, Exceptions: []Exception{}}
 }
 
+// ExceptionResult is a result with outcome exception, of one exception.
 func ExceptionResult(name, msg, stack string) *Result {
 	r := Failure(OutcomeException, "")
 	r.Exceptions = append(r.Exceptions, Exception{Timestamp: time.Now().UnixMilli(), Name: name, Message: msg, Stack: stack})

@@ -211,6 +211,7 @@ func SortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
+// StrictUnmarshal is json.Unmarshal refusing unknown fields.
 func StrictUnmarshal(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

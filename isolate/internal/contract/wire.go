@@ -15,10 +15,13 @@ import (
 // fields, in a fixed order, behind a version byte. Host calls (rare) stay
 // JSON.
 
+// WireVersion starts the frames of invocations and results.
 const WireVersion = 1
 
+// ErrWire is the error of a malformed frame.
 var ErrWire = errors.New("isolate: malformed frame")
 
+// WBuf builds a binary frame.
 type WBuf struct{ B []byte }
 
 func (w *WBuf) Uint(v uint64)   { w.B = binary.AppendUvarint(w.B, v) }
@@ -43,6 +46,7 @@ func (w *WBuf) StrMap(m map[string]string) {
 	}
 }
 
+// RBuf reads a binary frame; the first error sticks in Err.
 type RBuf struct {
 	B   []byte
 	Err error

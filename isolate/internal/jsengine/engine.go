@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dop251/goja"
+
 	"github.com/warrenmesh/warren/internal/sizedlru"
 	"github.com/warrenmesh/warren/isolate/internal/contract"
 )
