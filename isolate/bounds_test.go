@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dop251/goja"
-
-	"github.com/warrenmesh/warren/isolate/internal/sandbox"
+	"github.com/warrenmesh/warren/isolate/internal/contract"
+	"github.com/warrenmesh/warren/isolate/internal/jsengine"
 )
 
 // checkLogBounds checks that logs respect the bounds: the kept messages
@@ -167,7 +166,7 @@ func TestManyExceptions(t *testing.T) {
 				t.Fatalf("%d exceptions, want %d", len(res.Exceptions), MaxExceptions)
 			}
 			last := res.Exceptions[MaxExceptions-1]
-			if want := fmt.Sprintf("warren: %d more exceptions dropped", 1000-(MaxExceptions-1)); last.Name != truncatedName || !strings.HasPrefix(last.Message, want) {
+			if want := fmt.Sprintf("warren: %d more exceptions dropped", 1000-(MaxExceptions-1)); last.Name != contract.TruncatedName || !strings.HasPrefix(last.Message, want) {
 				t.Errorf("last exception %+v, want %q", last, want)
 			}
 		})
@@ -195,40 +194,8 @@ func TestResponseTooLarge(t *testing.T) {
 	}
 }
 
-// TestWorstResultFitsAFrame: the largest result the bounds allow still
-// fits the frame a worker answers in.
-func TestWorstResultFitsAFrame(t *testing.T) {
-	var logs logBook
-	msg := strings.Repeat("\x01", MaxLogMessageBytes) // escaped six-fold in JSON
-	for range 100 {
-		logs.add(1, "log", msg)
-	}
-	tiny := ""
-	for range MaxLogs {
-		logs.add(1, "log", tiny)
-	}
-	var excs exceptionBook
-	big := strings.Repeat("\x01", 10*MaxExceptionFieldBytes)
-	for range 100 {
-		excs.add(Exception{Timestamp: 1, Name: big, Message: big, Stack: big})
-	}
-	last := Exception{Name: big, Message: big, Stack: big}
-	res := &Result{
-		Outcome: OutcomeOK, Error: big,
-		Response:   &Response{Status: 200, Headers: map[string]string{"x": strings.Repeat("h", MaxResponseBytes/2)}, Body: []byte(strings.Repeat("b", MaxResponseBytes/2))},
-		Logs:       logs.list(1),
-		Exceptions: excs.result(&last, 1),
-	}
-	boundResult(res)
-	if n := len(encodeResult(res)); n > sandbox.MaxFrameSize {
-		t.Fatalf("the worst result encodes to %d bytes, more than a frame (%d)", n, sandbox.MaxFrameSize)
-	} else {
-		t.Logf("worst result: %.1f MiB", float64(n)/(1<<20))
-	}
-}
-
 // TestStackOverflowStack: the stack of "Maximum call stack size exceeded"
-// keeps its innermost overflowHead frames and its outermost overflowTail,
+// keeps its innermost OverflowHead frames and its outermost OverflowTail,
 // with one line between saying how many more there were, instead of
 // thousands of frames; a huge function name still leaves it bounded.
 func TestStackOverflowStack(t *testing.T) {
@@ -243,19 +210,19 @@ export default { fetch() { return new Response(String(f(0))) } }`), nil)
 			}
 			e := res.Exceptions[0]
 			lines := strings.Split(e.Stack, "\n")
-			if e.Name != "RangeError" || e.Message != "Maximum call stack size exceeded" || len(lines) != 1+overflowHead+1+overflowTail ||
+			if e.Name != "RangeError" || e.Message != "Maximum call stack size exceeded" || len(lines) != 1+jsengine.OverflowHead+1+jsengine.OverflowTail ||
 				lines[0] != "RangeError: Maximum call stack size exceeded" {
 				t.Fatalf("%s: %s, stack of %d lines:\n%s", e.Name, e.Message, len(lines), e.Stack)
 			}
 			for i, l := range lines[1:] {
 				want := "\tat f (main.js:1:"
 				switch {
-				case i == overflowHead:
+				case i == jsengine.OverflowHead:
 					n := -1
 					if m := elided.FindStringSubmatch(l); m != nil {
 						n, _ = strconv.Atoi(m[1])
 					}
-					if n+overflowHead+overflowTail < maxCallStackSize-1 {
+					if n+jsengine.OverflowHead+jsengine.OverflowTail < jsengine.MaxCallStackSize-1 {
 						t.Errorf("line %d: %q, want the number of frames left out", i+1, l)
 					}
 					continue
@@ -277,10 +244,5 @@ export default { fetch() { return new Response(String(`+long+`(0))) } }`)
 				t.Errorf("a huge name: %s, a stack of %d bytes ending %q", res.Outcome, len(s), s[max(0, len(s)-40):])
 			}
 		})
-	}
-	for n, want := range map[int]string{overflowHead + overflowTail: "", overflowHead + overflowTail + 1: "\t... 1 more frame\n"} {
-		if s := overflowStack(make([]goja.StackFrame, n)); strings.Count(s, "\n") != min(n, overflowHead+overflowTail+1) || !strings.Contains(s, want) {
-			t.Errorf("%d frames: %q", n, s)
-		}
 	}
 }

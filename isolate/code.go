@@ -12,6 +12,8 @@ import (
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/warrenmesh/warren/isolate/internal/contract"
 )
 
 // Size limits of a code object (docs/code-object.md).
@@ -205,7 +207,7 @@ func DecodeCode(b []byte) (*Code, error) {
 	}
 	if l := bytes.TrimSpace(cj.Limits); len(l) > 0 && string(l) != "null" {
 		c.Limits = new(Limits)
-		if err := strictUnmarshal(l, c.Limits); err != nil {
+		if err := contract.StrictUnmarshal(l, c.Limits); err != nil {
 			if ce, ok := decodeError(err).(*CodeError); ok {
 				ce.Field = "limits." + ce.Field
 				return nil, ce
@@ -291,7 +293,7 @@ func (c *Code) Validate() error {
 		return &CodeError{Field: "globalOutbound", Err: errors.New("must be null: egress is granted by policy (warren run --allow-net), never by the code")}
 	}
 	if c.Limits != nil {
-		if err := c.Limits.validate(); err != nil {
+		if err := validateLimits(c.Limits); err != nil {
 			return &CodeError{Field: "limits", Err: err}
 		}
 	}

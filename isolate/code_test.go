@@ -7,6 +7,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/warrenmesh/warren/isolate/internal/jsengine"
 )
 
 func TestDecodeCode(t *testing.T) {
@@ -167,7 +169,7 @@ func TestDurableObjectBindingWithoutObjects(t *testing.T) {
 		return new Response("no error");
 	} }`),
 		Bindings: map[string]Binding{"OBJ": {DurableObject: &DurableObjectBinding{Worker: "w", Class: "C"}}}})
-	want := "Error: no Durable Objects here " + objectID("w", "C", "a")
+	want := "Error: no Durable Objects here " + jsengine.ObjectID("w", "C", "a")
 	if res.Outcome != OutcomeOK || string(res.Response.Body) != want {
 		t.Errorf("outcome %s %+v %+v, want %q", res.Outcome, res.Exceptions, res.Response, want)
 	}

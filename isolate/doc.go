@@ -18,13 +18,22 @@
 // Guest code reaches the outside world only through a Host (egress fetch,
 // KV, Durable Objects) that the node implements; in a sandbox worker those
 // calls cross the process boundary as callback frames to the node. These
-// host calls are typed operations (hostOp), described in one table
-// (hostOps): each op's wire name, whether the guest may start it and
-// collect its answer later, which side answers it (the Runtime, the Host,
-// a live object's ObjectHost) and the error code of a failure that names
-// none. Every failed call's answer carries a code (invalid, unavailable,
-// denied, storage, internal; errorCode); a Worker sees those of KV as
-// err.code.
+// host calls are typed operations, described in one table
+// (internal/contract's HostOps): each op's wire name, whether the guest
+// may start it and collect its answer later, which side answers it (the
+// Runtime, the Host, a live object's ObjectHost) and the error code of a
+// failure that names none. Every failed call's answer carries a code
+// (invalid, unavailable, denied, storage, internal); a Worker sees those
+// of KV as err.code.
+//
+// The layout: this package keeps the public contract (Code, Result,
+// Limits, Runtime and its executors, the Host interfaces). The types it
+// shares with the engines (the result and its encoding, limits, the
+// binding, object and host call types) are defined in internal/contract
+// and aliased here. The engines run where the guest runs (the node's
+// process or a sandbox worker): internal/jsengine runs JavaScript, both
+// one-shot calls and Durable Objects' live instances, and
+// internal/wasmrun runs WASI commands; engine.go dispatches between them.
 //
 // Durable Objects: RunObject runs one event (fetch, RPC call, alarm) of an
 // object in its live instance — a goja runtime holding the exported class's

@@ -1,21 +1,6 @@
 package isolate
 
-import (
-	"fmt"
-	"time"
-)
-
-// Limits bound one invocation (docs/code-object.md). A zero field means "the default".
-type Limits struct {
-	// CPUMs is the CPU time the guest may use, in milliseconds (default 1000).
-	CPUMs int64 `json:"cpuMs,omitempty"`
-	// MemoryMB caps the guest's heap, in MiB (default 128).
-	MemoryMB int64 `json:"memoryMb,omitempty"`
-	// SubRequests caps the number of fetch and binding calls (default 50).
-	SubRequests int64 `json:"subRequests,omitempty"`
-	// WallMs caps the invocation's duration, in milliseconds (default 30000).
-	WallMs int64 `json:"wallMs,omitempty"`
-}
+import "fmt"
 
 // DefaultLimits are applied to every field a caller leaves at zero.
 var DefaultLimits = Limits{CPUMs: 1000, MemoryMB: 128, SubRequests: 50, WallMs: 30_000}
@@ -24,7 +9,8 @@ var DefaultLimits = Limits{CPUMs: 1000, MemoryMB: 128, SubRequests: 50, WallMs: 
 // set lower ceilings.
 var MaxLimits = Limits{CPUMs: 300_000, MemoryMB: 4096, SubRequests: 10_000, WallMs: 900_000}
 
-func (l *Limits) validate() error {
+// validateLimits checks l against MaxLimits.
+func validateLimits(l *Limits) error {
 	for _, f := range []struct {
 		name   string
 		v, max int64
@@ -44,8 +30,8 @@ func (l *Limits) validate() error {
 	return nil
 }
 
-// withDefaults returns l with zero fields taken from d.
-func (l Limits) withDefaults(d Limits) Limits {
+// limitsWithDefaults returns l with zero fields taken from d.
+func limitsWithDefaults(l, d Limits) Limits {
 	if l.CPUMs == 0 {
 		l.CPUMs = d.CPUMs
 	}
@@ -60,7 +46,3 @@ func (l Limits) withDefaults(d Limits) Limits {
 	}
 	return l
 }
-
-func (l Limits) cpu() time.Duration  { return time.Duration(l.CPUMs) * time.Millisecond }
-func (l Limits) wall() time.Duration { return time.Duration(l.WallMs) * time.Millisecond }
-func (l Limits) memoryBytes() int64  { return l.MemoryMB << 20 }

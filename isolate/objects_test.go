@@ -13,6 +13,7 @@ import (
 
 	"github.com/dop251/goja"
 
+	"github.com/warrenmesh/warren/isolate/internal/jsengine"
 	"github.com/warrenmesh/warren/isolate/internal/sclone"
 )
 
@@ -59,7 +60,7 @@ var testBindings = map[string]Binding{
 }
 
 func ref(class, name string) ObjectRef {
-	return ObjectRef{Worker: "w", Class: class, ID: objectID("w", class, name), Name: name}
+	return ObjectRef{Worker: "w", Class: class, ID: jsengine.ObjectID("w", class, name), Name: name}
 }
 
 // event runs one event and commits its writes.
@@ -162,7 +163,7 @@ func (h *objHost) StorageList(_ context.Context, o StorageListOptions) ([]Storag
 	defer h.w.mu.Unlock()
 	var keys []string
 	for k := range h.w.data[h.ref.Key()] {
-		if inRange(k, &o) {
+		if jsengine.InRange(k, &o) {
 			keys = append(keys, k)
 		}
 	}
@@ -308,10 +309,10 @@ func TestObjectThrows(t *testing.T) {
 			args   []any
 			want   ObjectError
 		}{
-			{"boom", []any{"too far"}, ObjectError{"RangeError", "too far"}},
-			{"rejects", nil, ObjectError{"TypeError", "nope"}},
-			{"nothere", nil, ObjectError{"TypeError", `The RPC receiver does not implement the method "nothere".`}},
-			{"constructor", nil, ObjectError{"TypeError", `The RPC receiver does not implement the method "constructor".`}},
+			{"boom", []any{"too far"}, ObjectError{Name: "RangeError", Message: "too far"}},
+			{"rejects", nil, ObjectError{Name: "TypeError", Message: "nope"}},
+			{"nothere", nil, ObjectError{Name: "TypeError", Message: `The RPC receiver does not implement the method "nothere".`}},
+			{"constructor", nil, ObjectError{Name: "TypeError", Message: `The RPC receiver does not implement the method "constructor".`}},
 		} {
 			res := w.call(a, tc.method, tc.args...)
 			if res.Outcome != OutcomeException || res.Thrown == nil || *res.Thrown != tc.want || res.Reset {
@@ -442,7 +443,7 @@ func BenchmarkObjectCall(b *testing.B) {
 }
 
 // TestObjectEvictionBounds: idle instances go after ObjectIdleTimeout, and
-// at most maxLiveObjects stay live (the least recently used goes).
+// at most jsengine.MaxLiveObjects stay live (the least recently used goes).
 func TestObjectEvictionBounds(t *testing.T) {
 	w := newObjWorld(t, InProcess, counterSrc)
 	a, b := ref("Counter", "a"), ref("Counter", "b")
@@ -456,13 +457,13 @@ func TestObjectEvictionBounds(t *testing.T) {
 	if got := inc(a); got != int64(1) {
 		t.Fatalf("after the idle timeout: %v, want a new instance", got)
 	}
-	for i := range maxLiveObjects {
+	for i := range jsengine.MaxLiveObjects {
 		inc(ref("Counter", fmt.Sprint(i)))
 	}
 	if got := inc(a); got != int64(1) {
-		t.Fatalf("after %d other objects: %v, want a new instance", maxLiveObjects, got)
+		t.Fatalf("after %d other objects: %v, want a new instance", jsengine.MaxLiveObjects, got)
 	}
-	if got := inc(ref("Counter", fmt.Sprint(maxLiveObjects-1))); got != int64(2) {
+	if got := inc(ref("Counter", fmt.Sprint(jsengine.MaxLiveObjects-1))); got != int64(2) {
 		t.Fatalf("a recent object: %v, want its instance kept", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/warrenmesh/warren/isolate/internal/contract"
 	"github.com/warrenmesh/warren/isolate/internal/sandbox"
 )
 
@@ -104,16 +105,16 @@ func (w *objectWorker) lock(ctx context.Context) error {
 
 func (w *objectWorker) unlock() { <-w.sem }
 
-func (s *sandboxed) runObject(ctx context.Context, r *objectRequest, host hostFunc) *ObjectResult {
+func (s *sandboxed) runObject(ctx context.Context, r *contract.ObjectRequest, host contract.HostFunc) *ObjectResult {
 	held, _ := ctx.Value(heldWorkersKey{}).(uint64)
 	idx := s.place(r.Object.Key(), held)
 	if idx < 0 {
-		return objectFailure(OutcomeInternalError, fmt.Sprintf("a chain of Durable Object calls holds all %d object workers of this runtime", len(s.objw)))
+		return contract.ObjectFailure(OutcomeInternalError, fmt.Sprintf("a chain of Durable Object calls holds all %d object workers of this runtime", len(s.objw)))
 	}
 	ctx = context.WithValue(ctx, heldWorkersKey{}, held|1<<idx)
 	w := s.objw[idx]
 	if err := w.lock(ctx); err != nil {
-		return objectFailure(OutcomeCanceled, "the event was canceled while waiting for its object's worker")
+		return contract.ObjectFailure(OutcomeCanceled, "the event was canceled while waiting for its object's worker")
 	}
 	defer w.unlock()
 	evicted, replace := w.takeEviction(r.Object.Key())
@@ -122,9 +123,9 @@ func (s *sandboxed) runObject(ctx context.Context, r *objectRequest, host hostFu
 		w.lease = nil
 	}
 	r.Fresh = evicted
-	req, err := encodeObject(r)
+	req, err := contract.EncodeObject(r)
 	if err != nil {
-		return objectFailure(OutcomeInternalError, fmt.Sprintf("encoding the event: %v", err))
+		return contract.ObjectFailure(OutcomeInternalError, fmt.Sprintf("encoding the event: %v", err))
 	}
 	for attempt := 0; ; attempt++ {
 		if w.lease == nil {
@@ -134,23 +135,23 @@ func (s *sandboxed) runObject(ctx context.Context, r *objectRequest, host hostFu
 			}
 			if err != nil {
 				if ctx.Err() != nil {
-					return objectFailure(OutcomeCanceled, "the event was canceled while waiting for a worker")
+					return contract.ObjectFailure(OutcomeCanceled, "the event was canceled while waiting for a worker")
 				}
 				s.log.Warn("leasing a sandbox worker for objects failed", "err", err)
-				return objectFailure(OutcomeInternalError, "the sandbox failed to run the event")
+				return contract.ObjectFailure(OutcomeInternalError, "the sandbox failed to run the event")
 			}
 			w.lease = l
 		}
-		deadline := time.Now().Add(r.Limits.wall() + killGrace)
+		deadline := time.Now().Add(contract.LimitWall(r.Limits) + killGrace)
 		hctx, cancel := context.WithDeadline(ctx, deadline)
 		onCall, done := relayHostCalls(hctx, host, nil)
 		out, err := w.lease.Call(ctx, req, sandbox.CallOptions{Deadline: deadline}, onCall)
 		done()
 		cancel()
 		if err == nil {
-			res, err := decodeObjectResult(out)
+			res, err := contract.DecodeObjectResult(out)
 			if err != nil {
-				return objectFailure(OutcomeInternalError, fmt.Sprintf("decoding the worker's result: %v", err))
+				return contract.ObjectFailure(OutcomeInternalError, fmt.Sprintf("decoding the worker's result: %v", err))
 			}
 			return res
 		}
@@ -159,7 +160,7 @@ func (s *sandboxed) runObject(ctx context.Context, r *objectRequest, host hostFu
 		if errors.Is(err, sandbox.ErrLeaseLost) && attempt == 0 {
 			continue // nothing ran: on a new worker
 		}
-		return &ObjectResult{Result: *s.crashResult(ctx, &r.execRequest, err), Reset: true}
+		return &ObjectResult{Result: *s.crashResult(ctx, &r.ExecRequest, err), Reset: true}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/warrenmesh/warren/internal/memtrim"
 	"github.com/warrenmesh/warren/isolate/internal/bundle"
+	"github.com/warrenmesh/warren/isolate/internal/contract"
 	"github.com/warrenmesh/warren/isolate/internal/sandbox"
 )
 
@@ -57,7 +58,7 @@ type failed struct {
 // bundleCode bundles a JavaScript code object into a program. It runs
 // where the limits apply: in a sandbox worker, or in the caller's process
 // for the in-process executor.
-func bundleCode(c *Code, hash string) (*program, *Result) {
+func bundleCode(c *Code, hash string) (*contract.Program, *Result) {
 	mods := make([]bundle.Module, 0, len(c.Modules))
 	names := make([]string, 0, len(c.Modules))
 	size := 0
@@ -79,22 +80,22 @@ func bundleCode(c *Code, hash string) (*program, *Result) {
 			if strings.Contains(be.Text, "nests deeper than") {
 				name = "RangeError"
 			}
-			return nil, exceptionResult(name, be.Error(), fmt.Sprintf("at %s:%d:%d", be.File, be.Line, be.Column))
+			return nil, contract.ExceptionResult(name, be.Error(), fmt.Sprintf("at %s:%d:%d", be.File, be.Line, be.Column))
 		}
-		return nil, exceptionResult("Error", err.Error(), "")
+		return nil, contract.ExceptionResult("Error", err.Error(), "")
 	}
 	if limit := maxBundleBytes(size); len(out.Script) > limit {
-		return nil, exceptionResult("RangeError", fmt.Sprintf("the bundled code is %d bytes, more than the %d allowed for %d bytes of source", len(out.Script), limit, size), "")
+		return nil, contract.ExceptionResult("RangeError", fmt.Sprintf("the bundled code is %d bytes, more than the %d allowed for %d bytes of source", len(out.Script), limit, size), "")
 	}
 	name := strings.TrimSuffix(path.Base(c.MainModule), path.Ext(c.MainModule)) + ".bundle.js"
-	return &program{Hash: hash, Name: name, Script: out.Script}, nil
+	return &contract.Program{Hash: hash, Name: name, Script: out.Script}, nil
 }
 
 // The prepare frames: the node sends wirePrepare, then the code object's
 // main module and modules; the worker answers prepOK with the program's
 // name and script, or prepFailed with an encoded Result.
 const (
-	wirePrepare byte = 0x50 // 'P': never a wireVersion
+	wirePrepare byte = 0x50 // 'P': never a WireVersion
 	prepOK      byte = 0
 	prepFailed  byte = 1
 )
@@ -104,43 +105,43 @@ func encodePrepare(c *Code) []byte {
 	for name, m := range c.Modules {
 		size += len(name) + len(m.Source) + len(m.Data) + len(m.JSON) + 16
 	}
-	w := &wbuf{b: make([]byte, 0, size)}
-	w.b = append(w.b, wirePrepare)
-	w.str(c.MainModule)
-	w.uint(uint64(len(c.Modules)))
-	for _, name := range sortedKeys(c.Modules) {
+	w := &contract.WBuf{B: make([]byte, 0, size)}
+	w.B = append(w.B, wirePrepare)
+	w.Str(c.MainModule)
+	w.Uint(uint64(len(c.Modules)))
+	for _, name := range contract.SortedKeys(c.Modules) {
 		m := c.Modules[name]
-		w.str(name)
-		w.uint(uint64(m.Kind))
-		w.str(m.Source)
-		w.bytes(m.Data)
-		w.bytes(m.JSON)
+		w.Str(name)
+		w.Uint(uint64(m.Kind))
+		w.Str(m.Source)
+		w.Bytes(m.Data)
+		w.Bytes(m.JSON)
 	}
-	return w.b
+	return w.B
 }
 
 func decodePrepare(b []byte) (*Code, error) {
 	if len(b) == 0 || b[0] != wirePrepare {
-		return nil, fmt.Errorf("%w: not a prepare frame", errWire)
+		return nil, fmt.Errorf("%w: not a prepare frame", contract.ErrWire)
 	}
-	r := &rbuf{b: b[1:]}
-	c := &Code{MainModule: r.str()}
-	n := r.n()
+	r := &contract.RBuf{B: b[1:]}
+	c := &Code{MainModule: r.Str()}
+	n := r.N()
 	c.Modules = make(map[string]*Module, n)
-	for i := 0; i < n && r.err == nil; i++ {
-		name := r.str()
-		kind := r.uint()
+	for i := 0; i < n && r.Err == nil; i++ {
+		name := r.Str()
+		kind := r.Uint()
 		if kind > uint64(ModuleWasm) {
-			r.fail()
+			r.Fail()
 			break
 		}
-		c.Modules[name] = &Module{Kind: ModuleKind(kind), Source: r.str(), Data: r.bytes(), JSON: r.bytes()}
+		c.Modules[name] = &Module{Kind: ModuleKind(kind), Source: r.Str(), Data: r.Bytes(), JSON: r.Bytes()}
 	}
-	if r.err != nil {
-		return nil, r.err
+	if r.Err != nil {
+		return nil, r.Err
 	}
-	if len(r.b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", errWire, len(r.b))
+	if len(r.B) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", contract.ErrWire, len(r.B))
 	}
 	return c, nil
 }
@@ -150,7 +151,7 @@ func decodePrepare(b []byte) (*Code, error) {
 func servePrepare(req []byte) []byte {
 	c, err := decodePrepare(req)
 	if err != nil {
-		return append([]byte{prepFailed}, encodeResult(failure(OutcomeInternalError, "worker: bad prepare request: "+err.Error()))...)
+		return append([]byte{prepFailed}, contract.EncodeResult(contract.Failure(OutcomeInternalError, "worker: bad prepare request: "+err.Error()))...)
 	}
 	old := debug.SetMaxStack(prepareMaxStack)
 	p, res := bundleCode(c, "")
@@ -159,65 +160,65 @@ func servePrepare(req []byte) []byte {
 	// it back now rather than keep the worker at its peak.
 	defer memtrim.Trim(32 << 20)
 	if res != nil {
-		return append([]byte{prepFailed}, encodeResult(res)...)
+		return append([]byte{prepFailed}, contract.EncodeResult(res)...)
 	}
-	w := &wbuf{b: make([]byte, 0, len(p.Script)+64)}
-	w.b = append(w.b, prepOK)
-	w.str(p.Name)
-	w.str(p.Script)
-	return w.b
+	w := &contract.WBuf{B: make([]byte, 0, len(p.Script)+64)}
+	w.B = append(w.B, prepOK)
+	w.Str(p.Name)
+	w.Str(p.Script)
+	return w.B
 }
 
 // prepare bundles c in a sandbox worker. A failure comes with how long to
 // remember it (0: not at all).
-func (s *sandboxed) prepare(ctx context.Context, c *Code, hash string, timeout time.Duration) (*program, *Result, time.Duration) {
+func (s *sandboxed) prepare(ctx context.Context, c *Code, hash string, timeout time.Duration) (*contract.Program, *Result, time.Duration) {
 	out, err := s.pool.Call(ctx, encodePrepare(c), sandbox.CallOptions{Deadline: time.Now().Add(timeout)}, nil)
 	if err != nil {
 		return s.prepareCrash(ctx, err, timeout)
 	}
 	if len(out) > 0 && out[0] == prepFailed {
-		res, err := decodeResult(out[1:])
+		res, err := contract.DecodeResult(out[1:])
 		if err != nil {
-			return nil, failure(OutcomeInternalError, fmt.Sprintf("decoding the worker's preparation: %v", err)), 0
+			return nil, contract.Failure(OutcomeInternalError, fmt.Sprintf("decoding the worker's preparation: %v", err)), 0
 		}
 		return nil, res, failureTTL
 	}
-	r := &rbuf{b: out}
+	r := &contract.RBuf{B: out}
 	if len(out) == 0 || out[0] != prepOK {
-		r.fail()
+		r.Fail()
 	} else {
-		r.b = out[1:]
+		r.B = out[1:]
 	}
-	p := &program{Hash: hash, Name: r.str(), Script: r.str()}
-	if r.err != nil || len(r.b) != 0 {
-		return nil, failure(OutcomeInternalError, "decoding the worker's preparation: malformed frame"), 0
+	p := &contract.Program{Hash: hash, Name: r.Str(), Script: r.Str()}
+	if r.Err != nil || len(r.B) != 0 {
+		return nil, contract.Failure(OutcomeInternalError, "decoding the worker's preparation: malformed frame"), 0
 	}
 	return p, nil, 0
 }
 
 // prepareCrash names what ended a preparation whose worker died or was
 // killed. The worker's own output stays in the node's log.
-func (s *sandboxed) prepareCrash(ctx context.Context, err error, timeout time.Duration) (*program, *Result, time.Duration) {
+func (s *sandboxed) prepareCrash(ctx context.Context, err error, timeout time.Duration) (*contract.Program, *Result, time.Duration) {
 	var ce *sandbox.CrashError
 	if errors.As(err, &ce) && ce.Reason != "deadline" {
 		s.log.Info("a preparation ended its sandbox worker", "reason", ce.Reason, "exit", ce.ExitCode, "output", ce.Stderr)
 	}
 	switch {
 	case errors.Is(err, sandbox.ErrTooLarge):
-		return nil, exceptionResult("RangeError", "the code is too large to prepare", ""), failureTTL
+		return nil, contract.ExceptionResult("RangeError", "the code is too large to prepare", ""), failureTTL
 	case !errors.As(err, &ce):
 		if ctx.Err() != nil {
-			return nil, failure(OutcomeCanceled, "the invocation was canceled while its code was prepared"), 0
+			return nil, contract.Failure(OutcomeCanceled, "the invocation was canceled while its code was prepared"), 0
 		}
-		return nil, failure(OutcomeInternalError, "preparing the code: the sandbox failed"), 0
+		return nil, contract.Failure(OutcomeInternalError, "preparing the code: the sandbox failed"), 0
 	case ce.Reason == "deadline":
-		return nil, exceptionResult("Error", fmt.Sprintf("preparing the code took longer than %v: it is too large or too complex", timeout), ""), transientFailureTTL
+		return nil, contract.ExceptionResult("Error", fmt.Sprintf("preparing the code took longer than %v: it is too large or too complex", timeout), ""), transientFailureTTL
 	case ce.MemoryExceeded:
-		return nil, exceptionResult("RangeError", "preparing the code exceeded the sandbox's memory limit: it is too large or too complex", ""), transientFailureTTL
+		return nil, contract.ExceptionResult("RangeError", "preparing the code exceeded the sandbox's memory limit: it is too large or too complex", ""), transientFailureTTL
 	case strings.Contains(ce.Stderr, "stack overflow") || strings.Contains(ce.Stderr, "stack exceeds"):
-		return nil, exceptionResult("RangeError", "the code is nested too deeply to prepare", ""), failureTTL
+		return nil, contract.ExceptionResult("RangeError", "the code is nested too deeply to prepare", ""), failureTTL
 	case ctx.Err() != nil:
-		return nil, failure(OutcomeCanceled, "the invocation was canceled while its code was prepared"), 0
+		return nil, contract.Failure(OutcomeCanceled, "the invocation was canceled while its code was prepared"), 0
 	}
-	return nil, failure(OutcomeInternalError, "preparing the code: the sandbox worker crashed"), 0
+	return nil, contract.Failure(OutcomeInternalError, "preparing the code: the sandbox worker crashed"), 0
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/dlclark/regexp2/v2"
 
 	"github.com/warrenmesh/warren/internal/sizedlru"
+	"github.com/warrenmesh/warren/isolate/internal/contract"
 )
 
 // ExecutorKind selects where guest code runs.
@@ -74,18 +75,6 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// BackgroundLimit bounds the ctx.waitUntil work of a call after its
-// response is out, as on Cloudflare; a call's wall-time limit, if smaller,
-// bounds it instead. The call's CPU and memory limits cover that work too.
-const BackgroundLimit = 30 * time.Second
-
-// ScheduledEvent asks an invocation to run the Worker's scheduled handler,
-// as a Cloudflare Cron Trigger does.
-type ScheduledEvent struct {
-	Cron          string `json:"cron"`          // the cron expression that fired ("" when run by hand)
-	ScheduledTime int64  `json:"scheduledTime"` // unix ms of the tick
-}
-
 // Invocation is one call: code, the request for its fetch handler (or the
 // event for its scheduled handler), and what its bindings reach.
 type Invocation struct {
@@ -120,7 +109,7 @@ type Invocation struct {
 // hands each call to its executor.
 type Runtime struct {
 	opts     Options
-	programs *sizedlru.Cache[string, *program]
+	programs *sizedlru.Cache[string, *contract.Program]
 	failures *sizedlru.Cache[string, *failed] // preparation failures by code hash; under flightMu
 	exec     executor
 	sandbox  *sandboxed // exec, when sandboxed: it prepares code too
@@ -133,14 +122,14 @@ type Runtime struct {
 // for it instead of bundling it again.
 type flight struct {
 	done chan struct{}
-	p    *program
+	p    *contract.Program
 	res  *Result // the bundling failure, if any
 }
 
 // executor runs a prepared invocation somewhere.
 type executor interface {
-	execute(ctx context.Context, r *execRequest, host hostFunc) *Result
-	runObject(ctx context.Context, r *objectRequest, host hostFunc) *ObjectResult
+	execute(ctx context.Context, r *contract.ExecRequest, host contract.HostFunc) *Result
+	runObject(ctx context.Context, r *contract.ObjectRequest, host contract.HostFunc) *ObjectResult
 	evictObject(key string)
 	close() error
 	name() string
@@ -174,7 +163,7 @@ func New(opts Options) (*Runtime, error) {
 	if opts.MaxWallMs == 0 {
 		opts.MaxWallMs = MaxLimits.WallMs
 	}
-	opts.Defaults = opts.Defaults.withDefaults(DefaultLimits)
+	opts.Defaults = limitsWithDefaults(opts.Defaults, DefaultLimits)
 	if opts.CacheSize <= 0 {
 		opts.CacheSize = 256
 	}
@@ -184,7 +173,7 @@ func New(opts Options) (*Runtime, error) {
 	if opts.PrepareTimeout <= 0 {
 		opts.PrepareTimeout = DefaultPrepareTimeout
 	}
-	rt := &Runtime{opts: opts, programs: sizedlru.New[string, *program](opts.CacheSize, programCacheBytes),
+	rt := &Runtime{opts: opts, programs: sizedlru.New[string, *contract.Program](opts.CacheSize, programCacheBytes),
 		failures: sizedlru.New[string, *failed](failureCacheSize, failureCacheSize), flights: map[string]*flight{}}
 	switch opts.Executor {
 	case InProcess:
@@ -223,10 +212,10 @@ func (rt *Runtime) finishResult(res *Result, start time.Time) {
 	res.Telemetry.Node = rt.opts.Node
 	res.Telemetry.Executor = rt.exec.name()
 	if res.Telemetry.WallTime == 0 || res.Outcome == OutcomeLoadShed {
-		res.Telemetry.WallTime = ms(time.Since(start))
+		res.Telemetry.WallTime = contract.Millis(time.Since(start))
 	}
 	t := &res.Telemetry
-	t.StartupMs, t.CPUTime, t.WallTime = round3(t.StartupMs), round3(t.CPUTime), round3(t.WallTime)
+	t.StartupMs, t.CPUTime, t.WallTime = contract.Round3(t.StartupMs), contract.Round3(t.CPUTime), contract.Round3(t.WallTime)
 	if res.Logs == nil {
 		res.Logs = []Log{}
 	}
@@ -237,35 +226,35 @@ func (rt *Runtime) finishResult(res *Result, start time.Time) {
 
 func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *Result {
 	if inv == nil || inv.Code == nil {
-		return failure(OutcomeInternalError, "isolate: no code")
+		return contract.Failure(OutcomeInternalError, "isolate: no code")
 	}
 	c := inv.Code
 	if c.sealed == "" { // DecodeCode validated the sealed ones
 		if err := c.Validate(); err != nil {
-			return exceptionResult("Error", err.Error(), "")
+			return contract.ExceptionResult("Error", err.Error(), "")
 		}
 	}
 	// A node refuses bad bindings (Durable Object ones included) with a
 	// 400 before they get here; an embedder's get an exception.
 	if err := ValidateBindings(inv.Bindings, c.Env); err != nil {
-		return exceptionResult("Error", err.Error(), "")
+		return contract.ExceptionResult("Error", err.Error(), "")
 	}
 	if inv.Scheduled != nil {
 		if m := c.Modules[c.MainModule]; m != nil && m.Kind == ModuleWasm {
-			return exceptionResult("Error", "scheduled handlers are for JavaScript Workers: this code's main module is WebAssembly", "")
+			return contract.ExceptionResult("Error", "scheduled handlers are for JavaScript Workers: this code's main module is WebAssembly", "")
 		}
 	}
 	limits := Limits{}
 	if c.Limits != nil {
 		limits = *c.Limits
 	}
-	limits = limits.withDefaults(rt.opts.Defaults)
+	limits = limitsWithDefaults(limits, rt.opts.Defaults)
 	if limits.MemoryMB > rt.opts.MaxMemoryMB {
-		return failure(OutcomeDenied, fmt.Sprintf("limits.memoryMb %d exceeds this runtime's maximum of %d; its operator can raise that up to %d (warren node --max-memory-mb)",
+		return contract.Failure(OutcomeDenied, fmt.Sprintf("limits.memoryMb %d exceeds this runtime's maximum of %d; its operator can raise that up to %d (warren node --max-memory-mb)",
 			limits.MemoryMB, rt.opts.MaxMemoryMB, MaxLimits.MemoryMB))
 	}
 	if limits.WallMs > rt.opts.MaxWallMs {
-		return failure(OutcomeDenied, fmt.Sprintf("limits.wallMs %d exceeds this runtime's maximum of %d", limits.WallMs, rt.opts.MaxWallMs))
+		return contract.Failure(OutcomeDenied, fmt.Sprintf("limits.wallMs %d exceeds this runtime's maximum of %d", limits.WallMs, rt.opts.MaxWallMs))
 	}
 	p, res := rt.prepare(ctx, c)
 	if res != nil {
@@ -289,7 +278,7 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 			inv.OnResponse(res)
 		}
 	}}
-	return rt.exec.execute(ctx, &execRequest{
+	return rt.exec.execute(ctx, &contract.ExecRequest{
 		Hash: p.Hash, Wasm: p.Wasm != nil, Deterministic: slices.Contains(c.CompatibilityFlags, DeterministicRandomFlag),
 		Request: req, Scheduled: inv.Scheduled, Env: c.Env,
 		Bindings: inv.Bindings, Limits: limits,
@@ -300,7 +289,7 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 // one hash share its bundle; different hashes bundle in parallel. A
 // failure that describes the code is remembered, so resending bad code
 // costs a map lookup.
-func (rt *Runtime) prepare(ctx context.Context, c *Code) (*program, *Result) {
+func (rt *Runtime) prepare(ctx context.Context, c *Code) (*contract.Program, *Result) {
 	hash := c.Hash()
 	if p, ok := rt.programs.Get(hash); ok {
 		return p, nil
@@ -316,7 +305,7 @@ func (rt *Runtime) prepare(ctx context.Context, c *Code) (*program, *Result) {
 		case <-f.done:
 			return f.p, copyResult(f.res)
 		case <-ctx.Done():
-			return nil, failure(OutcomeCanceled, "the invocation was canceled while its code was prepared")
+			return nil, contract.Failure(OutcomeCanceled, "the invocation was canceled while its code was prepared")
 		}
 	}
 	f := &flight{done: make(chan struct{})}
@@ -357,8 +346,8 @@ func copyResult(r *Result) *Result {
 
 // build prepares c (in a sandbox worker when the runtime has them) and
 // caches the program under hash.
-func (rt *Runtime) build(ctx context.Context, c *Code, hash string) (*program, *Result, time.Duration) {
-	var p *program
+func (rt *Runtime) build(ctx context.Context, c *Code, hash string) (*contract.Program, *Result, time.Duration) {
+	var p *contract.Program
 	var res *Result
 	var ttl time.Duration
 	switch main := c.Modules[c.MainModule]; {
@@ -367,7 +356,7 @@ func (rt *Runtime) build(ctx context.Context, c *Code, hash string) (*program, *
 		// cached there by the module's own hash: code objects that differ
 		// only in env, limits or flags share one compilation.
 		sum := sha256.Sum256(main.Data)
-		p = &program{Hash: hex.EncodeToString(sum[:]), Name: c.MainModule, Wasm: main.Data}
+		p = &contract.Program{Hash: hex.EncodeToString(sum[:]), Name: c.MainModule, Wasm: main.Data}
 	case rt.sandbox != nil:
 		p, res, ttl = rt.sandbox.prepare(ctx, c, hash, rt.opts.PrepareTimeout)
 	default:
@@ -386,12 +375,12 @@ type inProcess struct{ e *engine }
 
 func (x *inProcess) name() string { return string(InProcess) }
 func (x *inProcess) close() error { return x.e.close() }
-func (x *inProcess) execute(ctx context.Context, r *execRequest, host hostFunc) *Result {
-	return x.e.execute(ctx, r, newGoHost(host))
+func (x *inProcess) execute(ctx context.Context, r *contract.ExecRequest, host contract.HostFunc) *Result {
+	return x.e.execute(ctx, r, contract.NewGoHost(host))
 }
 
-func (x *inProcess) runObject(ctx context.Context, r *objectRequest, host hostFunc) *ObjectResult {
-	return x.e.runObject(ctx, r, newGoHost(host))
+func (x *inProcess) runObject(ctx context.Context, r *contract.ObjectRequest, host contract.HostFunc) *ObjectResult {
+	return x.e.runObject(ctx, r, contract.NewGoHost(host))
 }
 
-func (x *inProcess) evictObject(key string) { x.e.objects.evict(key) }
+func (x *inProcess) evictObject(key string) { x.e.evictObject(key) }

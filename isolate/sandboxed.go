@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/warrenmesh/warren/internal/memtrim"
+	"github.com/warrenmesh/warren/isolate/internal/contract"
 	"github.com/warrenmesh/warren/isolate/internal/sandbox"
 )
 
@@ -76,40 +77,40 @@ func ServeWorker() error {
 			return servePrepare(req)
 		}
 		switch {
-		case len(req) > 0 && req[0] == wireObject:
-			r, err := decodeObject(req)
+		case len(req) > 0 && req[0] == contract.WireObject:
+			r, err := contract.DecodeObject(req)
 			if err != nil {
-				return encodeObjectResult(objectFailure(OutcomeInternalError, fmt.Sprintf("worker: bad request: %v", err)))
+				return contract.EncodeObjectResult(contract.ObjectFailure(OutcomeInternalError, fmt.Sprintf("worker: bad request: %v", err)))
 			}
 			send, end := workerSend(call)
-			res := e.runObject(ctx, r, &ipcHost{send: send})
+			res := e.runObject(ctx, r, &contract.IPCHost{Send: send})
 			end()
-			return encodeObjectResult(res)
+			return contract.EncodeObjectResult(res)
 		}
-		r, err := decodeExec(req)
+		r, err := contract.DecodeExec(req)
 		if err != nil {
-			return encodeResult(failure(OutcomeInternalError, fmt.Sprintf("worker: bad request: %v", err)))
+			return contract.EncodeResult(contract.Failure(OutcomeInternalError, fmt.Sprintf("worker: bad request: %v", err)))
 		}
 		send, end := workerSend(call)
-		res := e.execute(ctx, r, &ipcHost{send: send})
+		res := e.execute(ctx, r, &contract.IPCHost{Send: send})
 		if responded := end(); responded && res.Outcome == OutcomeOK {
 			// The node has the response already (see sandboxed.execute).
 			stripped := *res
 			stripped.Response = nil
-			return encodeResult(&stripped)
+			return contract.EncodeResult(&stripped)
 		}
-		return encodeResult(res)
+		return contract.EncodeResult(res)
 	})
 }
 
 // workerSend makes the function a worker's engine sends host calls with,
 // over call, for one request; end closes it (no call may be in flight
-// when the answer goes back) and reports whether an opRespond call went.
-func workerSend(call func([]byte) ([]byte, error)) (send func(*hostCall) (*hostReply, error), end func() bool) {
+// when the answer goes back) and reports whether an OpRespond call went.
+func workerSend(call func([]byte) ([]byte, error)) (send func(*contract.HostCall) (*contract.HostReply, error), end func() bool) {
 	// Host calls are serialised on the channel.
 	var mu sync.Mutex
 	closed, responded := false, false
-	send = func(c *hostCall) (*hostReply, error) {
+	send = func(c *contract.HostCall) (*contract.HostReply, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if closed {
@@ -117,8 +118,8 @@ func workerSend(call func([]byte) ([]byte, error)) (send func(*hostCall) (*hostR
 		}
 		var b []byte
 		var err error
-		if c.Op == opRespond {
-			b = encodeRespond(c.Result)
+		if c.Op == contract.OpRespond {
+			b = contract.EncodeRespond(c.Result)
 		} else if b, err = json.Marshal(c); err != nil {
 			return nil, err
 		}
@@ -126,8 +127,8 @@ func workerSend(call func([]byte) ([]byte, error)) (send func(*hostCall) (*hostR
 		if err != nil {
 			return nil, err
 		}
-		responded = responded || c.Op == opRespond
-		var rep hostReply
+		responded = responded || c.Op == contract.OpRespond
+		var rep contract.HostReply
 		if err := json.Unmarshal(out, &rep); err != nil {
 			return nil, fmt.Errorf("worker: bad host reply: %w", err)
 		}
@@ -201,19 +202,19 @@ func (rt *Runtime) Stats() any {
 	return map[string]any{"executor": string(InProcess), "layers": []string{}}
 }
 
-func (s *sandboxed) execute(ctx context.Context, r *execRequest, host hostFunc) *Result {
-	req, err := encodeExec(r)
+func (s *sandboxed) execute(ctx context.Context, r *contract.ExecRequest, host contract.HostFunc) *Result {
+	req, err := contract.EncodeExec(r)
 	if err != nil {
-		return failure(OutcomeInternalError, fmt.Sprintf("encoding the invocation: %v", err))
+		return contract.Failure(OutcomeInternalError, fmt.Sprintf("encoding the invocation: %v", err))
 	}
-	// ctx.waitUntil work may go on for backgroundPeriod after the response.
-	deadline := time.Now().Add(r.Limits.wall() + backgroundPeriod(r.Limits) + killGrace)
+	// ctx.waitUntil work may go on for BackgroundPeriod after the response.
+	deadline := time.Now().Add(contract.LimitWall(r.Limits) + contract.BackgroundPeriod(r.Limits) + killGrace)
 	// A host call (egress, KV, a held effect) ends by the wall-time limit
 	// too: the pool waits for it, so it must not outlive the call.
 	hctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	var sent *Result // the result so far, once the response is out
-	onCall, done := relayHostCalls(hctx, host, func(c *hostCall) {
+	onCall, done := relayHostCalls(hctx, host, func(c *contract.HostCall) {
 		// The host may keep the result it is given: sent is a copy.
 		cp := *c.Result
 		sent = &cp
@@ -223,15 +224,15 @@ func (s *sandboxed) execute(ctx context.Context, r *execRequest, host hostFunc) 
 	if err != nil {
 		res := s.crashResult(ctx, r, err)
 		if sent != nil { // the response stands
-			return afterResponse(sent, res.Error)
+			return contract.AfterResponse(sent, res.Error)
 		}
 		return res
 	}
-	res, err := decodeResult(out)
+	res, err := contract.DecodeResult(out)
 	if err != nil {
-		res = failure(OutcomeInternalError, fmt.Sprintf("decoding the worker's result: %v", err))
+		res = contract.Failure(OutcomeInternalError, fmt.Sprintf("decoding the worker's result: %v", err))
 		if sent != nil {
-			return afterResponse(sent, res.Error)
+			return contract.AfterResponse(sent, res.Error)
 		}
 		return res
 	}
@@ -242,27 +243,27 @@ func (s *sandboxed) execute(ctx context.Context, r *execRequest, host hostFunc) 
 }
 
 // relayHostCalls answers a worker's callback frames with host: started
-// calls run on their own goroutines until opWait calls collect them;
-// onRespond sees an opRespond call before the host does. done ends the
+// calls run on their own goroutines until OpWait calls collect them;
+// onRespond sees an OpRespond call before the host does. done ends the
 // started calls' relay when the request is over.
-func relayHostCalls(hctx context.Context, host hostFunc, onRespond func(*hostCall)) (onCall func([]byte) ([]byte, error), done func()) {
+func relayHostCalls(hctx context.Context, host contract.HostFunc, onRespond func(*contract.HostCall)) (onCall func([]byte) ([]byte, error), done func()) {
 	var started *startedCalls // made on the first call started: most calls make none
 	onCall = func(msg []byte) ([]byte, error) {
-		c, err := decodeHostCall(msg)
+		c, err := contract.DecodeHostCall(msg)
 		if err != nil {
 			return nil, err
 		}
-		var rep *hostReply
+		var rep *contract.HostReply
 		switch {
 		case c.ID != 0:
 			if started == nil {
-				started = &startedCalls{answers: make(chan *hostReply, 16), done: make(chan struct{})}
+				started = &startedCalls{answers: make(chan *contract.HostReply, 16), done: make(chan struct{})}
 			}
 			started.start(hctx, host, c)
-			rep = &hostReply{}
-		case c.Op == opWait:
+			rep = &contract.HostReply{}
+		case c.Op == contract.OpWait:
 			rep = started.wait(hctx, time.Duration(c.WaitUs)*time.Microsecond)
-		case c.Op == opRespond:
+		case c.Op == contract.OpRespond:
 			if onRespond != nil {
 				onRespond(c)
 			}
@@ -281,22 +282,22 @@ func relayHostCalls(hctx context.Context, host hostFunc, onRespond func(*hostCal
 }
 
 // callHost makes a host call for a worker; a failure is the reply's error.
-func callHost(ctx context.Context, host hostFunc, c *hostCall) *hostReply {
+func callHost(ctx context.Context, host contract.HostFunc, c *contract.HostCall) *contract.HostReply {
 	rep, err := host(ctx, c)
 	if err != nil {
-		rep = failReply(c.Op, err)
+		rep = contract.FailReply(c.Op, err)
 	}
 	return rep
 }
 
-// startedCalls runs the host calls a worker started (see ipcHost) until
-// its opWait calls collect their answers.
+// startedCalls runs the host calls a worker started (see IPCHost) until
+// its OpWait calls collect their answers.
 type startedCalls struct {
-	answers chan *hostReply
+	answers chan *contract.HostReply
 	done    chan struct{} // closed when the invocation is over
 }
 
-func (s *startedCalls) start(ctx context.Context, host hostFunc, c *hostCall) {
+func (s *startedCalls) start(ctx context.Context, host contract.HostFunc, c *contract.HostCall) {
 	id := c.ID
 	c.ID = 0
 	go func() {
@@ -310,16 +311,16 @@ func (s *startedCalls) start(ctx context.Context, host hostFunc, c *hostCall) {
 }
 
 // wait returns the next answer, or an empty reply if none comes within d.
-func (s *startedCalls) wait(ctx context.Context, d time.Duration) *hostReply {
+func (s *startedCalls) wait(ctx context.Context, d time.Duration) *contract.HostReply {
 	if s == nil {
-		return &hostReply{}
+		return &contract.HostReply{}
 	}
 	if d <= 0 {
 		select {
 		case rep := <-s.answers:
 			return rep
 		default:
-			return &hostReply{}
+			return &contract.HostReply{}
 		}
 	}
 	tm := time.NewTimer(d)
@@ -330,33 +331,33 @@ func (s *startedCalls) wait(ctx context.Context, d time.Duration) *hostReply {
 	case <-tm.C:
 	case <-ctx.Done():
 	}
-	return &hostReply{}
+	return &contract.HostReply{}
 }
 
 // crashResult maps a worker that died or was killed to an outcome. What
 // the worker printed (a Go stack trace, the host's paths) goes to the
 // node's log, never to the caller.
-func (s *sandboxed) crashResult(ctx context.Context, r *execRequest, err error) *Result {
+func (s *sandboxed) crashResult(ctx context.Context, r *contract.ExecRequest, err error) *Result {
 	var ce *sandbox.CrashError
 	if !errors.As(err, &ce) {
 		if ctx.Err() != nil {
-			return failure(OutcomeCanceled, "the invocation was canceled")
+			return contract.Failure(OutcomeCanceled, "the invocation was canceled")
 		}
 		s.log.Warn("sandbox call failed", "code", r.Hash, "err", err)
-		return failure(OutcomeInternalError, "the sandbox failed to run the invocation")
+		return contract.Failure(OutcomeInternalError, "the sandbox failed to run the invocation")
 	}
 	cpuMsg := fmt.Sprintf("Worker exceeded its CPU time limit of %d ms", r.Limits.CPUMs)
 	memMsg := fmt.Sprintf("Worker exceeded its memory limit of %d MiB", r.Limits.MemoryMB)
 	wallMsg := fmt.Sprintf("Worker exceeded its wall-time limit of %d ms", r.Limits.WallMs)
 	switch {
 	case ce.MemoryExceeded || ce.ExitCode == exitMemory:
-		return failure(OutcomeExceededMemory, memMsg)
+		return contract.Failure(OutcomeExceededMemory, memMsg)
 	case ce.ExitCode == exitCPU:
-		return failure(OutcomeExceededCPU, cpuMsg)
+		return contract.Failure(OutcomeExceededCPU, cpuMsg)
 	case ce.ExitCode == exitWall || ce.Reason == "deadline":
-		return failure(OutcomeExceededWallTime, wallMsg)
+		return contract.Failure(OutcomeExceededWallTime, wallMsg)
 	case ctx.Err() != nil:
-		return failure(OutcomeCanceled, "the invocation was canceled")
+		return contract.Failure(OutcomeCanceled, "the invocation was canceled")
 	}
 	s.log.Warn("sandbox worker died", "code", r.Hash, "reason", ce.Reason, "exit", ce.ExitCode, "signal", ce.Signal, "output", ce.Stderr)
 	msg := fmt.Sprintf("the sandbox worker running the invocation died (%s", ce.Reason)
@@ -365,5 +366,5 @@ func (s *sandboxed) crashResult(ctx context.Context, r *execRequest, err error) 
 	} else if ce.ExitCode >= 0 {
 		msg += fmt.Sprintf(", exit status %d", ce.ExitCode)
 	}
-	return failure(OutcomeInternalError, msg+")")
+	return contract.Failure(OutcomeInternalError, msg+")")
 }

@@ -1,25 +1,26 @@
-package isolate
+package contract
 
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
 
 func TestWireRoundTrip(t *testing.T) {
-	x := &execRequest{
+	x := &ExecRequest{
 		Hash: "abc", Wasm: true,
 		Request:  &Request{Method: "POST", URL: "http://x/y", Headers: map[string]string{"a": "1", "b": "2"}, Body: []byte{0, 1, 2}},
 		Env:      map[string]json.RawMessage{"A": json.RawMessage(`"x"`), "N": json.RawMessage(`{"n":1}`)},
 		Bindings: map[string]Binding{"KV": {KV: "ns"}},
 		Limits:   Limits{CPUMs: 1, MemoryMB: 2, SubRequests: 3, WallMs: 4},
 	}
-	b, err := encodeExec(x)
+	b, err := EncodeExec(x)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := decodeExec(b)
+	got, err := DecodeExec(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,10 +29,10 @@ func TestWireRoundTrip(t *testing.T) {
 	}
 	// A scheduled event travels too.
 	x.Scheduled = &ScheduledEvent{Cron: "*/5 * * * *", ScheduledTime: 1764300000000}
-	if b, err = encodeExec(x); err != nil {
+	if b, err = EncodeExec(x); err != nil {
 		t.Fatal(err)
 	}
-	if got, err = decodeExec(b); err != nil {
+	if got, err = DecodeExec(b); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, x) {
@@ -39,9 +40,9 @@ func TestWireRoundTrip(t *testing.T) {
 	}
 	// An absent body stays absent; an empty one stays empty.
 	for _, body := range [][]byte{nil, {}} {
-		x := &execRequest{Request: &Request{Body: body}}
-		b, _ := encodeExec(x)
-		got, err := decodeExec(b)
+		x := &ExecRequest{Request: &Request{Body: body}}
+		b, _ := EncodeExec(x)
+		got, err := DecodeExec(b)
 		if err != nil || (got.Request.Body == nil) != (body == nil) {
 			t.Errorf("body %#v came back %#v (%v)", body, got.Request.Body, err)
 		}
@@ -55,7 +56,7 @@ func TestWireRoundTrip(t *testing.T) {
 		Exceptions: []Exception{{Timestamp: 6, Name: "TypeError", Message: "x", Stack: "at a.ts:1:2"}},
 		Telemetry:  Telemetry{ColdStart: true, StartupMs: 1.5, CPUTime: 0.25, WallTime: 3, MemoryBytes: 1 << 20, Node: "n2", Hops: []string{"n1", "n2"}, Executor: "sandbox"},
 	}
-	gotRes, err := decodeResult(encodeResult(res))
+	gotRes, err := DecodeResult(EncodeResult(res))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,13 +65,13 @@ func TestWireRoundTrip(t *testing.T) {
 	}
 	// NoRetry is a trailing field, written only when set: a result
 	// without it encodes as before.
-	before := encodeResult(res)
+	before := EncodeResult(res)
 	res.NoRetry = true
-	withFlag := encodeResult(res)
+	withFlag := EncodeResult(res)
 	if len(withFlag) != len(before)+1 {
 		t.Errorf("NoRetry added %d bytes, want 1", len(withFlag)-len(before))
 	}
-	if gotRes, err = decodeResult(withFlag); err != nil {
+	if gotRes, err = DecodeResult(withFlag); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(gotRes, res) {
@@ -79,50 +80,50 @@ func TestWireRoundTrip(t *testing.T) {
 }
 
 func FuzzDecodeExec(f *testing.F) {
-	b, _ := encodeExec(&execRequest{Hash: "h", Request: &Request{Method: "GET", Headers: map[string]string{"a": "b"}}, Env: map[string]json.RawMessage{"E": json.RawMessage(`1`)}})
+	b, _ := EncodeExec(&ExecRequest{Hash: "h", Request: &Request{Method: "GET", Headers: map[string]string{"a": "b"}}, Env: map[string]json.RawMessage{"E": json.RawMessage(`1`)}})
 	f.Add(b)
-	f.Add([]byte{wireVersion})
+	f.Add([]byte{WireVersion})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		x, err := decodeExec(b)
+		x, err := DecodeExec(b)
 		if err != nil {
 			return
 		}
-		again, err := encodeExec(x)
+		again, err := EncodeExec(x)
 		if err != nil {
 			t.Fatalf("re-encoding a decoded frame: %v", err)
 		}
-		if _, err := decodeExec(again); err != nil {
+		if _, err := DecodeExec(again); err != nil {
 			t.Fatalf("decoding a re-encoded frame: %v", err)
 		}
 	})
 }
 
 func FuzzDecodeResult(f *testing.F) {
-	f.Add(encodeResult(&Result{Outcome: OutcomeOK, Response: &Response{Status: 200, Body: []byte("x")}, Logs: []Log{{Message: "m"}}}))
-	f.Add([]byte{wireVersion, 2, 'o', 'k'})
+	f.Add(EncodeResult(&Result{Outcome: OutcomeOK, Response: &Response{Status: 200, Body: []byte("x")}, Logs: []Log{{Message: "m"}}}))
+	f.Add([]byte{WireVersion, 2, 'o', 'k'})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		res, err := decodeResult(b)
+		res, err := DecodeResult(b)
 		if err != nil {
 			return
 		}
-		if _, err := decodeResult(encodeResult(res)); err != nil {
+		if _, err := DecodeResult(EncodeResult(res)); err != nil {
 			t.Fatalf("decoding a re-encoded result: %v", err)
 		}
 	})
 }
 
 func TestWireObjectRoundTrip(t *testing.T) {
-	x := &objectRequest{
-		execRequest: execRequest{Hash: "abc", Request: &Request{Method: "GET", URL: "http://do/", Headers: map[string]string{}},
+	x := &ObjectRequest{
+		ExecRequest: ExecRequest{Hash: "abc", Request: &Request{Method: "GET", URL: "http://do/", Headers: map[string]string{}},
 			Bindings: map[string]Binding{"D": {DurableObject: &DurableObjectBinding{Worker: "w", Class: "C"}}}, Limits: Limits{CPUMs: 9}},
-		Object: ObjectRef{Worker: "w", Class: "C", ID: objectID("w", "C", "n"), Name: "n"},
+		Object: ObjectRef{Worker: "w", Class: "C", ID: strings.Repeat("ab", 32), Name: "n"},
 		Epoch:  7, Kind: ObjectCall, Method: "m", Args: []byte{1, 2}, Fresh: true, Idle: time.Second,
 	}
-	b, err := encodeObject(x)
+	b, err := EncodeObject(x)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := decodeObject(b)
+	got, err := DecodeObject(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func TestWireObjectRoundTrip(t *testing.T) {
 		Writes: &StorageBatch{DeleteAll: true, Puts: []StoragePut{{Key: "k", Value: []byte{1}}}, Deletes: []string{"d"}, Alarm: &at},
 		Reset:  true,
 	}
-	gotRes, err := decodeObjectResult(encodeObjectResult(res))
+	gotRes, err := DecodeObjectResult(EncodeObjectResult(res))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,10 +147,10 @@ func TestWireObjectRoundTrip(t *testing.T) {
 	}
 	// Hostile bytes never panic.
 	for i := range b {
-		_, _ = decodeObject(b[:i])
+		_, _ = DecodeObject(b[:i])
 	}
-	enc := encodeObjectResult(res)
+	enc := EncodeObjectResult(res)
 	for i := range enc {
-		_, _ = decodeObjectResult(enc[:i])
+		_, _ = DecodeObjectResult(enc[:i])
 	}
 }

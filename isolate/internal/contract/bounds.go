@@ -1,4 +1,4 @@
-package isolate
+package contract
 
 import (
 	"fmt"
@@ -33,18 +33,18 @@ const (
 	MaxResponseBytes = 32 << 20
 )
 
-// maxErrorBytes bounds Result.Error, which may quote the guest.
-const maxErrorBytes = MaxExceptionFieldBytes
+// MaxErrorBytes bounds Result.Error, which may quote the guest.
+const MaxErrorBytes = MaxExceptionFieldBytes
 
 // truncated marks the runtime's own entries among a guest's logs and
 // exceptions.
-const truncatedName = "Truncated"
+const TruncatedName = "Truncated"
 
-// cutText returns s cut to at most max bytes, marker included, on a
+// CutText returns s cut to at most max bytes, marker included, on a
 // character boundary, with a marker saying how many bytes were cut; extra
 // is added to that number (bytes cut from s before it got here). A text
 // cut once is not cut again.
-func cutText(s string, limit, extra int) string {
+func CutText(s string, limit, extra int) string {
 	if len(s) <= limit && extra == 0 {
 		return s
 	}
@@ -59,16 +59,16 @@ func cutText(s string, limit, extra int) string {
 
 func cutMarker(n int) string { return fmt.Sprintf("… [%d more bytes cut]", n) }
 
-// logBook keeps the logs of one call within MaxLogs and MaxLogBytes.
-type logBook struct {
+// LogBook keeps the logs of one call within MaxLogs and MaxLogBytes.
+type LogBook struct {
 	logs    []Log
 	bytes   int
 	dropped int // messages dropped
 	lost    int // their bytes
 }
 
-func (b *logBook) add(ts int64, level, msg string) {
-	msg = cutText(msg, MaxLogMessageBytes, 0) // console messages come cut
+func (b *LogBook) Add(ts int64, level, msg string) {
+	msg = CutText(msg, MaxLogMessageBytes, 0) // console messages come cut
 	if b.dropped == 0 && len(b.logs) < MaxLogs && b.bytes+len(msg) <= MaxLogBytes {
 		b.bytes += len(msg)
 		b.logs = append(b.logs, Log{Timestamp: ts, Level: level, Message: msg})
@@ -80,7 +80,7 @@ func (b *logBook) add(ts int64, level, msg string) {
 
 // list returns the logs kept, followed by an entry about those dropped.
 // The slice is the caller's.
-func (b *logBook) list(now int64) []Log {
+func (b *LogBook) List(now int64) []Log {
 	if len(b.logs) == 0 && b.dropped == 0 {
 		return []Log{}
 	}
@@ -89,12 +89,13 @@ func (b *logBook) list(now int64) []Log {
 	if b.dropped > 0 {
 		out = append(out, Log{Timestamp: now, Level: "warn", Message: fmt.Sprintf(
 			"warren: %d more log message%s (%d bytes) dropped: a call keeps at most %d messages and %d bytes of logs",
-			b.dropped, plural(b.dropped), b.lost, MaxLogs, MaxLogBytes)})
+			b.dropped, Plural(b.dropped), b.lost, MaxLogs, MaxLogBytes)})
 	}
 	return out
 }
 
-func plural(n int) string {
+// Plural is "s" unless n is 1.
+func Plural(n int) string {
 	if n == 1 {
 		return ""
 	}
@@ -103,20 +104,20 @@ func plural(n int) string {
 
 // boundException cuts each field of e to MaxExceptionFieldBytes.
 func boundException(e Exception) Exception {
-	e.Name = cutText(e.Name, MaxExceptionFieldBytes, 0)
-	e.Message = cutText(e.Message, MaxExceptionFieldBytes, 0)
-	e.Stack = cutText(e.Stack, MaxExceptionFieldBytes, 0)
+	e.Name = CutText(e.Name, MaxExceptionFieldBytes, 0)
+	e.Message = CutText(e.Message, MaxExceptionFieldBytes, 0)
+	e.Stack = CutText(e.Stack, MaxExceptionFieldBytes, 0)
 	return e
 }
 
-// exceptionBook keeps the exceptions of one call within MaxExceptions,
+// ExceptionBook keeps the exceptions of one call within MaxExceptions,
 // leaving room for the one that ends the call.
-type exceptionBook struct {
+type ExceptionBook struct {
 	list    []Exception
 	dropped int
 }
 
-func (b *exceptionBook) add(e Exception) {
+func (b *ExceptionBook) Add(e Exception) {
 	if len(b.list) < MaxExceptions-1 {
 		b.list = append(b.list, boundException(e))
 		return
@@ -127,7 +128,7 @@ func (b *exceptionBook) add(e Exception) {
 // result returns the exceptions kept, then last (the one that ended the
 // call, if any), then an entry about those dropped. The slice is the
 // caller's.
-func (b *exceptionBook) result(last *Exception, now int64) []Exception {
+func (b *ExceptionBook) Result(last *Exception, now int64) []Exception {
 	if len(b.list) == 0 && last == nil && b.dropped == 0 {
 		return []Exception{}
 	}
@@ -137,17 +138,17 @@ func (b *exceptionBook) result(last *Exception, now int64) []Exception {
 		out = append(out, boundException(*last))
 	}
 	if b.dropped > 0 {
-		out = append(out, Exception{Timestamp: now, Name: truncatedName, Message: fmt.Sprintf(
-			"warren: %d more exception%s dropped: a call reports at most %d", b.dropped, plural(b.dropped), MaxExceptions)})
+		out = append(out, Exception{Timestamp: now, Name: TruncatedName, Message: fmt.Sprintf(
+			"warren: %d more exception%s dropped: a call reports at most %d", b.dropped, Plural(b.dropped), MaxExceptions)})
 	}
 	return out
 }
 
-// boundResult enforces the bounds on the fields of what res reports,
+// BoundResult enforces the bounds on the fields of what res reports,
 // whichever path built it.
-func boundResult(res *Result) {
+func BoundResult(res *Result) {
 	for i := range res.Exceptions {
 		res.Exceptions[i] = boundException(res.Exceptions[i])
 	}
-	res.Error = cutText(res.Error, maxErrorBytes, 0)
+	res.Error = CutText(res.Error, MaxErrorBytes, 0)
 }

@@ -1,4 +1,4 @@
-package isolate
+package jsengine
 
 import (
 	"container/heap"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/dop251/goja"
+
+	"github.com/warrenmesh/warren/isolate/internal/contract"
 )
 
 // maxTimers bounds the timers one invocation may have pending.
@@ -98,7 +100,7 @@ func (l *loop) addTimer(call goja.FunctionCall, interval bool) goja.Value {
 	delay := time.Duration(ms * float64(time.Millisecond))
 	// A timer past the wall limit can never fire before the limit ends the
 	// call; clamping only keeps the arithmetic finite.
-	if limit := l.call.limits.wall() + time.Second; delay > limit {
+	if limit := contract.LimitWall(l.call.limits) + time.Second; delay > limit {
 		delay = limit
 	}
 	l.timerSeq++
@@ -149,14 +151,14 @@ func (l *loop) fireTimer() error {
 }
 
 // hostAsync starts c and runs then on the loop when the answer comes back.
-func (l *loop) hostAsync(c *hostCall, then func(*hostReply, error)) {
+func (l *loop) hostAsync(c *contract.HostCall, then func(*contract.HostReply, error)) {
 	if l.waiting == nil {
-		l.waiting = make(map[int64]func(*hostReply, error))
+		l.waiting = make(map[int64]func(*contract.HostReply, error))
 	}
 	l.callSeq++
 	l.waiting[l.callSeq] = then
 	l.pending++
-	l.call.host.start(l.ctx, c, l.callSeq)
+	l.call.host.Start(l.ctx, c, l.callSeq)
 }
 
 // rangeError makes a RangeError with msg.
@@ -180,13 +182,13 @@ func (l *loop) subrequest() error {
 }
 
 func (l *loop) fetch(call goja.FunctionCall) goja.Value {
-	return l.fetchVia(opFetch, "", nil, call.Argument(0), call.Argument(1))
+	return l.fetchVia(contract.OpFetch, "", nil, call.Argument(0), call.Argument(1))
 }
 
-// fetchVia makes a fetch host call: egress (opFetch), or a Durable Object
-// stub's fetch (opDOFetch to ref through the named binding). A live
+// fetchVia makes a fetch host call: egress (OpFetch), or a Durable Object
+// stub's fetch (OpDOFetch to ref through the named binding). A live
 // object's buffered writes are committed first.
-func (l *loop) fetchVia(op hostOp, binding string, ref *ObjectRef, input, init goja.Value) goja.Value {
+func (l *loop) fetchVia(op contract.HostOp, binding string, ref *contract.ObjectRef, input, init goja.Value) goja.Value {
 	vm := l.vm
 	p, resolve, reject := vm.NewPromise()
 	hr, err := l.api.ExportRequest(input, init)
@@ -207,12 +209,12 @@ func (l *loop) fetchVia(op hostOp, binding string, ref *ObjectRef, input, init g
 	for i, h := range hr.Headers {
 		names[i], values[i] = h.Name, h.Value
 	}
-	req := &Request{Method: hr.Method, URL: hr.URL, Headers: headerMap(names, values), Body: hr.Body}
-	l.hostAsync(&hostCall{Op: op, Binding: binding, Object: ref, Request: req}, func(rep *hostReply, err error) {
+	req := &contract.Request{Method: hr.Method, URL: hr.URL, Headers: contract.HeaderMap(names, values), Body: hr.Body}
+	l.hostAsync(&contract.HostCall{Op: op, Binding: binding, Object: ref, Request: req}, func(rep *contract.HostReply, err error) {
 		switch {
-		case op != opFetch && err == nil && rep.Thrown != nil:
+		case op != contract.OpFetch && err == nil && rep.Thrown != nil:
 			_ = reject(l.jsError(rep.Thrown.Name, rep.Thrown.Message))
-		case op != opFetch && err == nil && rep.Error != "":
+		case op != contract.OpFetch && err == nil && rep.Error != "":
 			_ = reject(l.jsError("Error", rep.Error))
 		case err != nil:
 			_ = reject(vm.NewTypeError("fetch failed: %s", err.Error()))
@@ -238,22 +240,22 @@ func (l *loop) kvBinding(name string) *goja.Object {
 	o := vm.NewObject()
 	// call starts a KV host call and returns its promise; conv turns the
 	// reply into the resolved value.
-	call := func(c *hostCall, conv func(*hostReply) (goja.Value, error)) goja.Value {
+	call := func(c *contract.HostCall, conv func(*contract.HostReply) (goja.Value, error)) goja.Value {
 		p, resolve, reject := vm.NewPromise()
 		if err := l.subrequest(); err != nil {
 			_ = reject(vm.NewGoError(err))
 			return vm.ToValue(p)
 		}
-		c.Op, c.Binding = opKV, name
-		l.hostAsync(c, func(rep *hostReply, err error) {
+		c.Op, c.Binding = contract.OpKV, name
+		l.hostAsync(c, func(rep *contract.HostReply, err error) {
 			switch {
 			case err != nil: // the host is out of reach
-				_ = reject(kvException(vm, KVCodeUnavailable, fmt.Sprintf("KV %s.%s: %s", name, c.Method, err)))
+				_ = reject(kvException(vm, contract.KVCodeUnavailable, fmt.Sprintf("KV %s.%s: %s", name, c.Method, err)))
 				return
 			case rep.Error != "":
 				code := rep.Code
 				if code == "" {
-					code = KVCodeStorage
+					code = contract.KVCodeStorage
 				}
 				_ = reject(kvException(vm, code, fmt.Sprintf("KV %s.%s: %s", name, c.Method, rep.Error)))
 				return
@@ -269,9 +271,9 @@ func (l *loop) kvBinding(name string) *goja.Object {
 	}
 	// getType reads the type and consistency of get's options: a string
 	// (the type) or an object.
-	getType := func(v goja.Value) (string, *KVGetOptions, error) {
+	getType := func(v goja.Value) (string, *contract.KVGetOptions, error) {
 		t := "text"
-		opts := &KVGetOptions{}
+		opts := &contract.KVGetOptions{}
 		if o, ok := v.(*goja.Object); ok {
 			if tv := o.Get("type"); tv != nil && !goja.IsUndefined(tv) {
 				t = tv.String()
@@ -290,7 +292,7 @@ func (l *loop) kvBinding(name string) *goja.Object {
 		}
 		return "", nil, fmt.Errorf("KV get: unsupported type %q (want text, json or arrayBuffer)", t)
 	}
-	decode := func(e *KVEntry, t string) (goja.Value, error) {
+	decode := func(e *contract.KVEntry, t string) (goja.Value, error) {
 		if e == nil {
 			return goja.Null(), nil
 		}
@@ -304,7 +306,7 @@ func (l *loop) kvBinding(name string) *goja.Object {
 		}
 		return vm.ToValue(string(e.Value)), nil
 	}
-	meta := func(e *KVEntry) goja.Value {
+	meta := func(e *contract.KVEntry) goja.Value {
 		if e == nil || len(e.Metadata) == 0 {
 			return goja.Null()
 		}
@@ -329,16 +331,16 @@ func (l *loop) kvBinding(name string) *goja.Object {
 	_ = o.Set("get", func(c goja.FunctionCall) goja.Value {
 		t, opts, err := getType(c.Argument(1))
 		if err != nil {
-			panic(kvException(vm, KVCodeInvalid, err.Error()))
+			panic(kvException(vm, contract.KVCodeInvalid, err.Error()))
 		}
-		return call(&hostCall{Method: "get", Key: c.Argument(0).String(), Get: opts}, func(r *hostReply) (goja.Value, error) { return decode(r.Entry, t) })
+		return call(&contract.HostCall{Method: "get", Key: c.Argument(0).String(), Get: opts}, func(r *contract.HostReply) (goja.Value, error) { return decode(r.Entry, t) })
 	})
 	_ = o.Set("getWithMetadata", func(c goja.FunctionCall) goja.Value {
 		t, opts, err := getType(c.Argument(1))
 		if err != nil {
-			panic(kvException(vm, KVCodeInvalid, err.Error()))
+			panic(kvException(vm, contract.KVCodeInvalid, err.Error()))
 		}
-		return call(&hostCall{Method: "get", Key: c.Argument(0).String(), Get: opts}, func(r *hostReply) (goja.Value, error) {
+		return call(&contract.HostCall{Method: "get", Key: c.Argument(0).String(), Get: opts}, func(r *contract.HostReply) (goja.Value, error) {
 			v, err := decode(r.Entry, t)
 			if err != nil {
 				return nil, err
@@ -352,9 +354,9 @@ func (l *loop) kvBinding(name string) *goja.Object {
 	_ = o.Set("put", func(c goja.FunctionCall) goja.Value {
 		value, err := bytesOf(vm, c.Argument(1))
 		if err != nil {
-			panic(kvException(vm, KVCodeInvalid, "KV put: "+err.Error()))
+			panic(kvException(vm, contract.KVCodeInvalid, "KV put: "+err.Error()))
 		}
-		opts := &KVPutOptions{}
+		opts := &contract.KVPutOptions{}
 		if ov, ok := c.Argument(2).(*goja.Object); ok {
 			if v := ov.Get("expiration"); v != nil && !goja.IsUndefined(v) {
 				opts.Expiration = v.ToInteger()
@@ -366,13 +368,13 @@ func (l *loop) kvBinding(name string) *goja.Object {
 				panic(err)
 			}
 		}
-		return call(&hostCall{Method: "put", Key: c.Argument(0).String(), Value: value, Put: opts}, func(*hostReply) (goja.Value, error) { return goja.Undefined(), nil })
+		return call(&contract.HostCall{Method: "put", Key: c.Argument(0).String(), Value: value, Put: opts}, func(*contract.HostReply) (goja.Value, error) { return goja.Undefined(), nil })
 	})
 	_ = o.Set("delete", func(c goja.FunctionCall) goja.Value {
-		return call(&hostCall{Method: "delete", Key: c.Argument(0).String()}, func(*hostReply) (goja.Value, error) { return goja.Undefined(), nil })
+		return call(&contract.HostCall{Method: "delete", Key: c.Argument(0).String()}, func(*contract.HostReply) (goja.Value, error) { return goja.Undefined(), nil })
 	})
 	_ = o.Set("list", func(c goja.FunctionCall) goja.Value {
-		opts := &KVListOptions{}
+		opts := &contract.KVListOptions{}
 		if ov, ok := c.Argument(0).(*goja.Object); ok {
 			if v := ov.Get("prefix"); v != nil && !goja.IsUndefined(v) && !goja.IsNull(v) {
 				opts.Prefix = v.String()
@@ -385,11 +387,11 @@ func (l *loop) kvBinding(name string) *goja.Object {
 			}
 			c, err := consistency(ov, "list")
 			if err != nil {
-				panic(kvException(vm, KVCodeInvalid, err.Error()))
+				panic(kvException(vm, contract.KVCodeInvalid, err.Error()))
 			}
 			opts.Consistency = c
 		}
-		return call(&hostCall{Method: "list", List: opts}, func(r *hostReply) (goja.Value, error) {
+		return call(&contract.HostCall{Method: "list", List: opts}, func(r *contract.HostReply) (goja.Value, error) {
 			out := vm.NewObject()
 			keys := make([]any, 0)
 			if r.Keys != nil {
@@ -400,7 +402,7 @@ func (l *loop) kvBinding(name string) *goja.Object {
 						_ = ko.Set("expiration", k.Expiration)
 					}
 					if len(k.Metadata) > 0 {
-						_ = ko.Set("metadata", meta(&KVEntry{Metadata: k.Metadata}))
+						_ = ko.Set("metadata", meta(&contract.KVEntry{Metadata: k.Metadata}))
 					}
 					keys = append(keys, ko)
 				}
@@ -425,19 +427,19 @@ func consistency(o *goja.Object, method string) (string, error) {
 	if v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
 		return "", nil
 	}
-	if s, ok := v.Export().(string); ok && (s == KVStrong || s == KVEventual) {
+	if s, ok := v.Export().(string); ok && (s == contract.KVStrong || s == contract.KVEventual) {
 		return s, nil
 	}
-	return "", fmt.Errorf("KV %s: consistency must be %q or %q, not %s", method, KVStrong, KVEventual, v.String())
+	return "", fmt.Errorf("KV %s: consistency must be %q or %q, not %s", method, contract.KVStrong, contract.KVEventual, v.String())
 }
 
 // kvException is the exception a KV call rejects with: a TypeError for
 // KVCodeInvalid, else an Error, with err.code "KV_" and the code
 // upper-cased (KV_UNAVAILABLE). The intrinsic prototypes are used, whatever
 // the guest did to the globals.
-func kvException(vm *goja.Runtime, code hostErrCode, msg string) *goja.Object {
+func kvException(vm *goja.Runtime, code contract.HostErrCode, msg string) *goja.Object {
 	e := vm.NewTypeError("%s", msg)
-	if code != KVCodeInvalid {
+	if code != contract.KVCodeInvalid {
 		if p := e.Prototype(); p != nil && p.Prototype() != nil {
 			_ = e.SetPrototype(p.Prototype()) // Error.prototype
 		}

@@ -1,4 +1,4 @@
-package isolate
+package contract
 
 import (
 	"bytes"
@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"sort"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -49,7 +52,7 @@ const DefaultURL = "http://localhost/"
 // UnmarshalJSON accepts body (UTF-8 text) or bodyBase64, and rejects unknown fields.
 func (r *Request) UnmarshalJSON(b []byte) error {
 	var j requestJSON
-	if err := strictUnmarshal(b, &j); err != nil {
+	if err := StrictUnmarshal(b, &j); err != nil {
 		return err
 	}
 	*r = Request{Method: j.Method, URL: j.URL, Headers: j.Headers}
@@ -183,9 +186,9 @@ type Result struct {
 // OK reports whether the outcome is ok.
 func (r *Result) OK() bool { return r.Outcome == OutcomeOK }
 
-// headerMap flattens header pairs into the result's map, joining repeats
+// HeaderMap flattens header pairs into the result's map, joining repeats
 // with ", " (set-cookie included: the map cannot hold repeats).
-func headerMap(names, values []string) map[string]string {
+func HeaderMap(names, values []string) map[string]string {
 	m := make(map[string]string, len(names))
 	for i, n := range names {
 		n = strings.ToLower(n)
@@ -198,8 +201,8 @@ func headerMap(names, values []string) map[string]string {
 	return m
 }
 
-// sortedKeys returns m's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
+// SortedKeys returns m's keys in order.
+func SortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -208,8 +211,27 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-func strictUnmarshal(b []byte, v any) error {
+// StrictUnmarshal is json.Unmarshal refusing unknown fields.
+func StrictUnmarshal(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	return dec.Decode(v)
+}
+
+// Millis is d in milliseconds, to the microsecond.
+func Millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Round3 rounds milliseconds to microseconds, so sums print cleanly.
+func Round3(f float64) float64 { return math.Round(f*1000) / 1000 }
+
+// AfterResponse is the final result of a call whose response went out
+// (sent, the result then) when a failure, described by why, ended its
+// ctx.waitUntil work: the response stands.
+func AfterResponse(sent *Result, why string) *Result {
+	res := *sent
+	res.Logs = slices.Clone(sent.Logs)
+	res.Exceptions = slices.Clone(sent.Exceptions)
+	res.Error = "ctx.waitUntil work was canceled: " + why
+	res.Telemetry.WallTime = 0 // the caller's to fill in
+	return &res
 }

@@ -1,4 +1,4 @@
-package isolate
+package jsengine
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"regexp"
 	"strings"
 	"sync"
@@ -16,12 +15,13 @@ import (
 
 	"github.com/dop251/goja"
 
+	"github.com/warrenmesh/warren/isolate/internal/contract"
 	"github.com/warrenmesh/warren/isolate/internal/webapi"
 )
 
-// maxCallStackSize bounds guest recursion: goja keeps its stack on the heap,
+// MaxCallStackSize bounds guest recursion: goja keeps its stack on the heap,
 // so without a bound deep recursion is a memory bomb.
-const maxCallStackSize = 4096
+const MaxCallStackSize = 4096
 
 // watchdogPeriod is how often a running invocation's CPU and memory use is
 // checked; an overrun is noticed within about one period.
@@ -34,44 +34,40 @@ const stuckAfter = 250 * time.Millisecond
 
 // limitHit is the value passed to goja's Interrupt when a limit ends a call.
 type limitHit struct {
-	outcome Outcome
+	outcome contract.Outcome
 	msg     string
 }
 
 // jsCall is everything one JS invocation needs.
 type jsCall struct {
 	prog *goja.Program
-	req  *Request
+	req  *contract.Request
 	// scheduled, when set, runs the scheduled handler instead of fetch.
-	scheduled *ScheduledEvent
+	scheduled *contract.ScheduledEvent
 	env       map[string]json.RawMessage
-	bindings  map[string]Binding
-	limits    Limits
-	host      hostConn
+	bindings  map[string]contract.Binding
+	limits    contract.Limits
+	host      contract.HostConn
 	// heap samples the heap in use; nil disables the memory limit (the
 	// in-process executor shares its heap with other calls).
 	heap func() int64
 	// stuck is called from the watchdog when an interrupted guest does not
 	// stop within stuckAfter; the sandbox ends the worker process.
-	stuck func(Outcome)
+	stuck func(contract.Outcome)
 	// respond, if set, is given the result so far when the response is
 	// ready while ctx.waitUntil work is still pending (telemetry other
 	// than CPU, wall, startup and memory is the caller's).
-	respond func(*Result)
+	respond func(*contract.Result)
 }
-
-// backgroundPeriod is how long ctx.waitUntil work may go on after the
-// response: BackgroundLimit, or the call's wall-time limit if smaller.
-func backgroundPeriod(l Limits) time.Duration { return min(BackgroundLimit, l.wall()) }
 
 // errDeadline is the cause of a loop's context ending at its deadline.
 var errDeadline = errors.New("isolate: deadline")
 
 // runJS runs one invocation in a fresh goja runtime and returns its result
 // (telemetry other than CPU, wall, startup and memory is the caller's).
-func runJS(ctx context.Context, c *jsCall) *Result {
+func runJS(ctx context.Context, c *jsCall) *contract.Result {
 	l := newLoop()
-	res := &Result{Logs: []Log{}, Exceptions: []Exception{}}
+	res := &contract.Result{Logs: []contract.Log{}, Exceptions: []contract.Exception{}}
 	end := l.begin(ctx, c)
 	defer end()
 
@@ -80,7 +76,7 @@ func runJS(ctx context.Context, c *jsCall) *Result {
 		_, err := l.vm.RunProgram(c.prog)
 		return err
 	})
-	res.Telemetry.StartupMs = ms(time.Since(l.start))
+	res.Telemetry.StartupMs = contract.Millis(time.Since(l.start))
 	var handlerErr error
 	if err == nil {
 		handlerErr = l.invoke(res)
@@ -97,13 +93,13 @@ func runJS(ctx context.Context, c *jsCall) *Result {
 // runs between begin and its end function.
 func newLoop() *loop {
 	vm := goja.New()
-	vm.SetMaxCallStackSize(maxCallStackSize)
+	vm.SetMaxCallStackSize(MaxCallStackSize)
 	l := &loop{vm: vm}
 	l.api = webapi.Install(vm, webapi.Options{
 		Log: func(level, msg string) {
-			l.logs.add(time.Now().UnixMilli(), level, msg)
+			l.logs.Add(time.Now().UnixMilli(), level, msg)
 		},
-		MaxMessage: MaxLogMessageBytes,
+		MaxMessage: contract.MaxLogMessageBytes,
 		Extra:      &webapi.ExtraGlobals{Names: loopGlobals, Build: l.buildGlobal},
 	})
 	return l
@@ -123,15 +119,15 @@ func (l *loop) begin(ctx context.Context, c *jsCall) (end func()) {
 	l.pending, l.waiting = 0, nil
 	l.background, l.waitUntil, l.subreqs = false, 0, 0
 	l.rejected, l.noRetry = 0, false
-	l.logs, l.excs = logBook{}, exceptionBook{}
+	l.logs, l.excs = contract.LogBook{}, contract.ExceptionBook{}
 	l.cpu.Store(0)
 	l.busySince.Store(0)
 	l.heapPeak.Store(0)
 	l.hit.Store(nil)
 	l.hitAt.Store(0)
 	l.vm.ClearInterrupt()
-	l.deadline = start.Add(c.limits.wall())
-	l.deadlineTimer = time.AfterFunc(c.limits.wall(), func() { cancel(errDeadline) })
+	l.deadline = start.Add(contract.LimitWall(c.limits))
+	l.deadlineTimer = time.AfterFunc(contract.LimitWall(c.limits), func() { cancel(errDeadline) })
 	l.heapBase = 0
 	if c.heap != nil {
 		l.heapBase = c.heap()
@@ -148,21 +144,21 @@ func (l *loop) begin(ctx context.Context, c *jsCall) (end func()) {
 // exceptions and telemetry, and stops the watchdog (the exception that
 // ended the call is read with the watchdog still on: its fields may be
 // guest getters). It returns the exception that ended the call, if any.
-func (l *loop) conclude(res *Result, err error) *Exception {
+func (l *loop) conclude(res *contract.Result, err error) *contract.Exception {
 	last := l.finish(res, err)
 	l.idle()
 	l.stopWatchdog()
 	now := time.Now().UnixMilli()
-	res.Logs = l.logs.list(now)
-	res.Exceptions = l.excs.result(last, now)
+	res.Logs = l.logs.List(now)
+	res.Exceptions = l.excs.Result(last, now)
 	l.telemetry(res)
 	return last
 }
 
 // telemetry fills in the CPU, wall time and memory used so far.
-func (l *loop) telemetry(res *Result) {
-	res.Telemetry.CPUTime = ms(l.used())
-	res.Telemetry.WallTime = ms(time.Since(l.start))
+func (l *loop) telemetry(res *contract.Result) {
+	res.Telemetry.CPUTime = contract.Millis(l.used())
+	res.Telemetry.WallTime = contract.Millis(time.Since(l.start))
 	if l.call.heap != nil {
 		if h := l.call.heap(); h > l.heapPeak.Load() {
 			l.heapPeak.Store(h)
@@ -172,11 +168,6 @@ func (l *loop) telemetry(res *Result) {
 		}
 	}
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// round3 rounds milliseconds to microseconds, so sums print cleanly.
-func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
 
 // loop is the event loop of one invocation: it runs JS in slices (the top
 // level, the handler, each timer and host completion) and drains promise
@@ -192,19 +183,19 @@ type loop struct {
 	timers        timerHeap
 	timerSeq      int64
 	timerByID     map[int64]*timer
-	pending       int                                       // host calls in flight
-	callSeq       int64                                     // ids of started host calls
-	waiting       map[int64]func(rep *hostReply, err error) // their completions, run on the loop
-	deadline      time.Time                                 // the wall-time limit, or the background's
-	deadlineTimer *time.Timer                               // ends ctx at the deadline
-	background    bool                                      // the response is out; ctx.waitUntil work goes on
-	waitUntil     int                                       // ctx.waitUntil promises not settled yet
-	rejected      int                                       // ctx.waitUntil promises that rejected
-	noRetry       bool                                      // a scheduled handler called controller.noRetry()
-	promiseThen   goja.Callable                             // Promise.prototype.then, read on the first waitUntil
+	pending       int                                                // host calls in flight
+	callSeq       int64                                              // ids of started host calls
+	waiting       map[int64]func(rep *contract.HostReply, err error) // their completions, run on the loop
+	deadline      time.Time                                          // the wall-time limit, or the background's
+	deadlineTimer *time.Timer                                        // ends ctx at the deadline
+	background    bool                                               // the response is out; ctx.waitUntil work goes on
+	waitUntil     int                                                // ctx.waitUntil promises not settled yet
+	rejected      int                                                // ctx.waitUntil promises that rejected
+	noRetry       bool                                               // a scheduled handler called controller.noRetry()
+	promiseThen   goja.Callable                                      // Promise.prototype.then, read on the first waitUntil
 	subreqs       int64
-	logs          logBook
-	excs          exceptionBook
+	logs          contract.LogBook
+	excs          contract.ExceptionBook
 
 	cpu       atomic.Int64 // nanoseconds busy so far, excluding the current stretch
 	busySince atomic.Int64 // mono() when the loop last became busy, 0 while it waits
@@ -261,14 +252,14 @@ func (l *loop) run(f func() error) error {
 	}
 	// A native call (a regexp with its match timeout, a huge sort) may run
 	// past the budget without ever seeing the interrupt.
-	if l.used() > l.call.limits.cpu() {
+	if l.used() > contract.LimitCPU(l.call.limits) {
 		return l.cpuHit()
 	}
 	return err
 }
 
 func (l *loop) cpuHit() *limitHit {
-	return &limitHit{OutcomeExceededCPU, fmt.Sprintf("Worker exceeded its CPU time limit of %d ms", l.call.limits.CPUMs)}
+	return &limitHit{contract.OutcomeExceededCPU, fmt.Sprintf("Worker exceeded its CPU time limit of %d ms", l.call.limits.CPUMs)}
 }
 
 // interrupt stops the guest for a limit; the first limit to hit wins.
@@ -281,7 +272,7 @@ func (l *loop) interrupt(h *limitHit) {
 
 func (l *loop) startWatchdog() {
 	first := watchdogPeriod
-	if b := l.call.limits.cpu(); b < first {
+	if b := contract.LimitCPU(l.call.limits); b < first {
 		first = b
 	}
 	// The timer may fire before AfterFunc returns: watch takes wdMu before
@@ -318,7 +309,7 @@ func (l *loop) watch(gen uint64) {
 	if busy != 0 {
 		used += l.mono() - busy
 	}
-	if time.Duration(used) > l.call.limits.cpu() {
+	if time.Duration(used) > contract.LimitCPU(l.call.limits) {
 		l.interrupt(l.cpuHit())
 	}
 	if l.call.heap != nil {
@@ -326,8 +317,8 @@ func (l *loop) watch(gen uint64) {
 		if h > l.heapPeak.Load() {
 			l.heapPeak.Store(h)
 		}
-		if h-l.heapBase > l.call.limits.memoryBytes() {
-			l.interrupt(&limitHit{OutcomeExceededMemory, fmt.Sprintf("Worker exceeded its memory limit of %d MiB", l.call.limits.MemoryMB)})
+		if h-l.heapBase > contract.LimitMemory(l.call.limits) {
+			l.interrupt(&limitHit{contract.OutcomeExceededMemory, fmt.Sprintf("Worker exceeded its memory limit of %d MiB", l.call.limits.MemoryMB)})
 		}
 	}
 	if h := l.hit.Load(); h != nil && l.call.stuck != nil && busy != 0 &&
@@ -341,7 +332,7 @@ func (l *loop) watch(gen uint64) {
 // its response settles, and then until ctx.waitUntil promises settle (see
 // runBackground); or, for a scheduled event, its scheduled handler and
 // then its ctx.waitUntil work (see runScheduled).
-func (l *loop) invoke(res *Result) error {
+func (l *loop) invoke(res *contract.Result) error {
 	ev := l.call.scheduled
 	name, sig := "fetch", "fetch(request, env, ctx)"
 	if ev != nil {
@@ -416,7 +407,7 @@ func (l *loop) handler(name, sig string) (goja.Callable, goja.Value, error) {
 }
 
 // controller is a scheduled handler's first argument, as on Cloudflare.
-func (l *loop) controller(ev *ScheduledEvent) *goja.Object {
+func (l *loop) controller(ev *contract.ScheduledEvent) *goja.Object {
 	c := l.vm.NewObject()
 	_ = c.Set("cron", ev.Cron)
 	_ = c.Set("scheduledTime", ev.ScheduledTime)
@@ -436,7 +427,7 @@ var errWorkRejected = errors.New("isolate: a ctx.waitUntil promise rejected")
 // rejection, is the event's outcome.
 func (l *loop) runScheduled() error {
 	if l.waitUntil > 0 {
-		period := backgroundPeriod(l.call.limits)
+		period := contract.BackgroundPeriod(l.call.limits)
 		if l.deadlineTimer.Stop() {
 			l.deadline = time.Now().Add(period)
 			l.deadlineTimer.Reset(period)
@@ -444,7 +435,7 @@ func (l *loop) runScheduled() error {
 		l.background = true
 		err := l.loopUntil(func() bool { return l.waitUntil == 0 })
 		if err == errHung {
-			return &guestError{name: "Error", message: fmt.Sprintf("ctx.waitUntil: %d promise%s can never settle (no timer or host call is pending)", l.waitUntil, plural(l.waitUntil))}
+			return &guestError{name: "Error", message: fmt.Sprintf("ctx.waitUntil: %d promise%s can never settle (no timer or host call is pending)", l.waitUntil, contract.Plural(l.waitUntil))}
 		}
 		if err != nil {
 			return err
@@ -477,7 +468,7 @@ func (l *loop) await(ret goja.Value) (goja.Value, error) {
 }
 
 // exportResponse reads the Response a handler returned.
-func (l *loop) exportResponse(ret goja.Value) (*Response, error) {
+func (l *loop) exportResponse(ret goja.Value) (*contract.Response, error) {
 	var resp *webapi.HTTPResponse
 	err := l.run(func() (err error) {
 		resp, err = l.api.ExportResponse(ret)
@@ -509,19 +500,19 @@ func (l *loop) exportResponse(ret goja.Value) (*Response, error) {
 // smaller), the CPU or memory limit, an uncaught exception, or nothing
 // left that could settle it. None of these changes the response; the
 // final result says what cut the work short in its Error.
-func (l *loop) runBackground(res *Result) {
+func (l *loop) runBackground(res *contract.Result) {
 	// The background's clock starts with the response: handing it over
 	// is part of that time.
-	period := backgroundPeriod(l.call.limits)
+	period := contract.BackgroundPeriod(l.call.limits)
 	if l.deadlineTimer.Stop() {
 		l.deadline = time.Now().Add(period)
 		l.deadlineTimer.Reset(period)
 	} // else the wall-time limit fell just now: the loop stops at once
 	if l.call.respond != nil {
-		partial := &Result{Outcome: OutcomeOK, Response: res.Response, Telemetry: res.Telemetry}
+		partial := &contract.Result{Outcome: contract.OutcomeOK, Response: res.Response, Telemetry: res.Telemetry}
 		now := time.Now().UnixMilli()
-		partial.Logs = l.logs.list(now)
-		partial.Exceptions = l.excs.result(nil, now)
+		partial.Logs = l.logs.List(now)
+		partial.Exceptions = l.excs.Result(nil, now)
 		l.telemetry(partial)
 		// Handing the response over is the host's work, not the guest's.
 		l.idle()
@@ -540,9 +531,9 @@ func (l *loop) runBackground(res *Result) {
 	case errors.As(err, &h):
 		res.Error = cut + h.msg
 	case err == errHung:
-		res.Error = cut + fmt.Sprintf("%d promise%s can never settle (no timer or host call is pending)", l.waitUntil, plural(l.waitUntil))
+		res.Error = cut + fmt.Sprintf("%d promise%s can never settle (no timer or host call is pending)", l.waitUntil, contract.Plural(l.waitUntil))
 	case errors.As(err, &ex):
-		l.excs.add(l.exception(ex.Value()))
+		l.excs.Add(l.exception(ex.Value()))
 		res.Error = cut + "an uncaught exception (see exceptions)"
 	default:
 		res.Error = cut + err.Error()
@@ -565,7 +556,7 @@ func (l *loop) loopUntil(done func() bool) error {
 		}
 		// A host answer that is in goes before due timers.
 		if l.pending > 0 {
-			a, ok, err := l.call.host.next(l.ctx, 0)
+			a, ok, err := l.call.host.Next(l.ctx, 0)
 			if err != nil {
 				return err
 			}
@@ -593,11 +584,11 @@ func (l *loop) loopUntil(done func() bool) error {
 		}
 		wait = max(wait, time.Microsecond)
 		l.idle()
-		var a hostAnswer
+		var a contract.HostAnswer
 		var ok bool
 		var err error
 		if l.pending > 0 {
-			a, ok, err = l.call.host.next(l.ctx, wait)
+			a, ok, err = l.call.host.Next(l.ctx, wait)
 		} else {
 			if tm == nil {
 				tm = time.NewTimer(wait)
@@ -627,14 +618,14 @@ func (l *loop) loopUntil(done func() bool) error {
 }
 
 // answer runs the completion of a started host call.
-func (l *loop) answer(a hostAnswer) error {
-	then, ok := l.waiting[a.id]
+func (l *loop) answer(a contract.HostAnswer) error {
+	then, ok := l.waiting[a.ID]
 	if !ok {
-		return fmt.Errorf("isolate: the host answered call %d, which is not pending", a.id)
+		return fmt.Errorf("isolate: the host answered call %d, which is not pending", a.ID)
 	}
-	delete(l.waiting, a.id)
+	delete(l.waiting, a.ID)
 	l.pending--
-	return l.run(func() error { then(a.rep, a.err); return nil })
+	return l.run(func() error { then(a.Rep, a.Err); return nil })
 }
 
 // now is the loop's clock: the time since the call began, monotonic.
@@ -648,21 +639,21 @@ func (l *loop) ctxHit() *limitHit {
 	}
 	if !time.Now().Before(l.deadline) || context.Cause(l.ctx) == errDeadline {
 		if l.background && l.call.scheduled != nil {
-			return &limitHit{OutcomeExceededWallTime, fmt.Sprintf("ctx.waitUntil work did not finish within %d ms after the scheduled handler settled", backgroundPeriod(l.call.limits).Milliseconds())}
+			return &limitHit{contract.OutcomeExceededWallTime, fmt.Sprintf("ctx.waitUntil work did not finish within %d ms after the scheduled handler settled", contract.BackgroundPeriod(l.call.limits).Milliseconds())}
 		}
 		if l.background {
-			return &limitHit{OutcomeExceededWallTime, fmt.Sprintf("it did not finish within %d ms after the response", backgroundPeriod(l.call.limits).Milliseconds())}
+			return &limitHit{contract.OutcomeExceededWallTime, fmt.Sprintf("it did not finish within %d ms after the response", contract.BackgroundPeriod(l.call.limits).Milliseconds())}
 		}
-		return &limitHit{OutcomeExceededWallTime, fmt.Sprintf("Worker exceeded its wall-time limit of %d ms", l.call.limits.WallMs)}
+		return &limitHit{contract.OutcomeExceededWallTime, fmt.Sprintf("Worker exceeded its wall-time limit of %d ms", l.call.limits.WallMs)}
 	}
-	return &limitHit{OutcomeCanceled, "the invocation was canceled"}
+	return &limitHit{contract.OutcomeCanceled, "the invocation was canceled"}
 }
 
 // finish turns the error that ended the invocation into the result's
 // outcome, and returns the exception that ended it, if any.
-func (l *loop) finish(res *Result, err error) *Exception {
+func (l *loop) finish(res *contract.Result, err error) *contract.Exception {
 	if err == nil {
-		res.Outcome = OutcomeOK
+		res.Outcome = contract.OutcomeOK
 		return nil
 	}
 	res.Response = nil
@@ -670,27 +661,27 @@ func (l *loop) finish(res *Result, err error) *Exception {
 	var ge *guestError
 	var ex *goja.Exception
 	var so *goja.StackOverflowError
-	var e Exception
+	var e contract.Exception
 	switch {
 	case errors.As(err, &h):
 		res.Outcome = h.outcome
 		res.Error = h.msg
 		return nil
 	case err == errWorkRejected:
-		res.Outcome = OutcomeException
+		res.Outcome = contract.OutcomeException
 		return nil
 	case errors.As(err, &so):
-		e = Exception{Timestamp: time.Now().UnixMilli(), Name: "RangeError", Message: "Maximum call stack size exceeded", Stack: overflowStack(so.Stack())}
+		e = contract.Exception{Timestamp: time.Now().UnixMilli(), Name: "RangeError", Message: "Maximum call stack size exceeded", Stack: overflowStack(so.Stack())}
 	case errors.As(err, &ex):
 		e = l.exception(ex.Value())
 	case errors.As(err, &ge):
-		e = Exception{Timestamp: time.Now().UnixMilli(), Name: ge.name, Message: ge.message, Stack: ge.stack}
+		e = contract.Exception{Timestamp: time.Now().UnixMilli(), Name: ge.name, Message: ge.message, Stack: ge.stack}
 	default:
-		res.Outcome = OutcomeInternalError
+		res.Outcome = contract.OutcomeInternalError
 		res.Error = err.Error()
 		return nil
 	}
-	res.Outcome = OutcomeException
+	res.Outcome = contract.OutcomeException
 	// Reading the exception's fields may have run into a limit.
 	if h := l.hit.Load(); h != nil {
 		res.Outcome, res.Error = h.outcome, h.msg
@@ -715,13 +706,13 @@ func (l *loop) thrown(v goja.Value) error {
 // properties may be guest getters: they run as a slice of the guest's
 // (CPU accounted, interruptible), and one that throws leaves its field
 // out.
-func (l *loop) exception(v goja.Value) Exception {
-	e := Exception{Timestamp: time.Now().UnixMilli(), Name: "Error"}
+func (l *loop) exception(v goja.Value) contract.Exception {
+	e := contract.Exception{Timestamp: time.Now().UnixMilli(), Name: "Error"}
 	if v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
 		e.Message = fmt.Sprint(v)
 		return e
 	}
-	str := func(v goja.Value) string { return cutText(v.String(), MaxExceptionFieldBytes, 0) }
+	str := func(v goja.Value) string { return contract.CutText(v.String(), contract.MaxExceptionFieldBytes, 0) }
 	o, ok := v.(*goja.Object)
 	if !ok {
 		e.Name = "Uncaught"
@@ -773,23 +764,23 @@ func (l *loop) guard(f func()) {
 // the part that can be kept is cleaned, so a huge stack costs little.
 func cutStack(s string) string {
 	extra := 0
-	if limit := 2 * MaxExceptionFieldBytes; len(s) > limit {
+	if limit := 2 * contract.MaxExceptionFieldBytes; len(s) > limit {
 		n := limit
 		for n > 0 && !utf8.RuneStart(s[n]) {
 			n--
 		}
 		extra, s = len(s)-n, s[:n]
 	}
-	return cutText(cleanStack(s), MaxExceptionFieldBytes, extra)
+	return contract.CutText(cleanStack(s), contract.MaxExceptionFieldBytes, extra)
 }
 
-// A stack overflow's stack keeps its first overflowHead frames (the
-// innermost, where the stack ran out) and its last overflowTail (the
+// A stack overflow's stack keeps its first OverflowHead frames (the
+// innermost, where the stack ran out) and its last OverflowTail (the
 // outermost, down to the handler that started the recursion); the
 // thousands between are one line saying how many.
 const (
-	overflowHead = 10
-	overflowTail = 5
+	OverflowHead = 10
+	OverflowTail = 5
 )
 
 // overflowStack is the stack of a "Maximum call stack size exceeded"
@@ -804,10 +795,10 @@ func overflowStack(frames []goja.StackFrame) string {
 			frames[i].Write(&b)
 		}
 	}
-	if n := len(frames); n > overflowHead+overflowTail {
-		write(frames[:overflowHead])
-		fmt.Fprintf(&b, "\n\t... %d more frame%s", n-overflowHead-overflowTail, plural(n-overflowHead-overflowTail))
-		write(frames[n-overflowTail:])
+	if n := len(frames); n > OverflowHead+OverflowTail {
+		write(frames[:OverflowHead])
+		fmt.Fprintf(&b, "\n\t... %d more frame%s", n-OverflowHead-OverflowTail, contract.Plural(n-OverflowHead-OverflowTail))
+		write(frames[n-OverflowTail:])
 	} else {
 		write(frames)
 	}
@@ -820,8 +811,8 @@ func checkResponseSize(r *webapi.HTTPResponse) error {
 	for _, h := range r.Headers {
 		n += len(h.Name) + len(h.Value)
 	}
-	if n > MaxResponseBytes {
-		return &guestError{name: "RangeError", message: fmt.Sprintf("the response is %d bytes (body and headers), more than the limit of %d", n, MaxResponseBytes)}
+	if n > contract.MaxResponseBytes {
+		return &guestError{name: "RangeError", message: fmt.Sprintf("the response is %d bytes (body and headers), more than the limit of %d", n, contract.MaxResponseBytes)}
 	}
 	return nil
 }
@@ -850,15 +841,15 @@ func (l *loop) httpRequest() *webapi.HTTPRequest {
 		hr.Method = "GET"
 	}
 	if hr.URL == "" {
-		hr.URL = DefaultURL
+		hr.URL = contract.DefaultURL
 	}
-	for _, k := range sortedKeys(r.Headers) {
+	for _, k := range contract.SortedKeys(r.Headers) {
 		hr.Headers = append(hr.Headers, webapi.Header{Name: k, Value: r.Headers[k]})
 	}
 	return hr
 }
 
-func toResponse(r *webapi.HTTPResponse) *Response {
+func toResponse(r *webapi.HTTPResponse) *contract.Response {
 	names := make([]string, len(r.Headers))
 	values := make([]string, len(r.Headers))
 	for i, h := range r.Headers {
@@ -868,12 +859,12 @@ func toResponse(r *webapi.HTTPResponse) *Response {
 	if body == nil {
 		body = []byte{}
 	}
-	return &Response{Status: r.Status, Headers: headerMap(names, values), Body: body}
+	return &contract.Response{Status: r.Status, Headers: contract.HeaderMap(names, values), Body: body}
 }
 
-func fromResponse(r *Response) *webapi.HTTPResponse {
+func fromResponse(r *contract.Response) *webapi.HTTPResponse {
 	hr := &webapi.HTTPResponse{Status: r.Status, Body: r.Body}
-	for _, k := range sortedKeys(r.Headers) {
+	for _, k := range contract.SortedKeys(r.Headers) {
 		hr.Headers = append(hr.Headers, webapi.Header{Name: k, Value: r.Headers[k]})
 	}
 	return hr
@@ -885,7 +876,7 @@ func (l *loop) envObject() (*goja.Object, error) {
 	env := vm.NewObject()
 	if len(l.call.env) > 0 {
 		var parse goja.Callable
-		for _, k := range sortedKeys(l.call.env) {
+		for _, k := range contract.SortedKeys(l.call.env) {
 			raw := l.call.env[k]
 			var s string
 			if len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
@@ -902,7 +893,7 @@ func (l *loop) envObject() (*goja.Object, error) {
 			_ = env.Set(k, v)
 		}
 	}
-	for _, k := range sortedKeys(l.call.bindings) {
+	for _, k := range contract.SortedKeys(l.call.bindings) {
 		switch b := l.call.bindings[k]; {
 		case b.KV != "":
 			_ = env.Set(k, l.kvBinding(k))
@@ -992,7 +983,7 @@ func (l *loop) addWaitUntil(p *goja.Object) {
 			settled = true
 			l.waitUntil--
 			l.rejected++
-			l.excs.add(l.exception(call.Argument(0)))
+			l.excs.Add(l.exception(call.Argument(0)))
 		}
 		return goja.Undefined()
 	}

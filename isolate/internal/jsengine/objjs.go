@@ -1,4 +1,4 @@
-package isolate
+package jsengine
 
 import (
 	"crypto/rand"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/dop251/goja"
 
+	"github.com/warrenmesh/warren/isolate/internal/contract"
 	"github.com/warrenmesh/warren/isolate/internal/sclone"
 )
 
@@ -269,9 +270,9 @@ func (l *loop) cloneError(err error) goja.Value {
 	return l.jsError("Error", err.Error())
 }
 
-// objectID is idFromName: hex(SHA-256("warren do v1\x00" + worker + "\x00"
+// ObjectID is idFromName: hex(SHA-256("warren do v1\x00" + worker + "\x00"
 // + class + "\x00" + name)).
-func objectID(worker, class, name string) string {
+func ObjectID(worker, class, name string) string {
 	sum := sha256.Sum256([]byte("warren do v1\x00" + worker + "\x00" + class + "\x00" + name))
 	return hex.EncodeToString(sum[:])
 }
@@ -280,7 +281,7 @@ func objectID(worker, class, name string) string {
 func (l *loop) primitives() *goja.Object {
 	vm := l.vm
 	p := vm.NewObject()
-	binding := func(name string) *DurableObjectBinding {
+	binding := func(name string) *contract.DurableObjectBinding {
 		b, ok := l.call.bindings[name]
 		if !ok || b.DurableObject == nil {
 			panic(vm.NewTypeError("%q is not a Durable Object binding", name))
@@ -289,7 +290,7 @@ func (l *loop) primitives() *goja.Object {
 	}
 	_ = p.Set("idFromName", func(bname, name string) string {
 		b := binding(bname)
-		return objectID(b.Worker, b.Class, name)
+		return ObjectID(b.Worker, b.Class, name)
 	})
 	_ = p.Set("newUniqueId", func() string {
 		var b [32]byte
@@ -297,11 +298,11 @@ func (l *loop) primitives() *goja.Object {
 		return hex.EncodeToString(b[:])
 	})
 	_ = p.Set("fetch", func(call goja.FunctionCall) goja.Value {
-		ref := &ObjectRef{ID: call.Argument(1).String(), Name: call.Argument(2).String()}
-		return l.fetchVia(opDOFetch, call.Argument(0).String(), ref, call.Argument(3), call.Argument(4))
+		ref := &contract.ObjectRef{ID: call.Argument(1).String(), Name: call.Argument(2).String()}
+		return l.fetchVia(contract.OpDOFetch, call.Argument(0).String(), ref, call.Argument(3), call.Argument(4))
 	})
 	_ = p.Set("call", func(call goja.FunctionCall) goja.Value {
-		ref := &ObjectRef{ID: call.Argument(1).String(), Name: call.Argument(2).String()}
+		ref := &contract.ObjectRef{ID: call.Argument(1).String(), Name: call.Argument(2).String()}
 		return l.stubCall(call.Argument(0).String(), ref, call.Argument(3).String(), call.Argument(4))
 	})
 	l.storagePrimitives(p)
@@ -310,14 +311,14 @@ func (l *loop) primitives() *goja.Object {
 
 // stubCall is an RPC call on a Durable Object stub: a promise of the
 // decoded return value.
-func (l *loop) stubCall(binding string, ref *ObjectRef, method string, args goja.Value) goja.Value {
+func (l *loop) stubCall(binding string, ref *contract.ObjectRef, method string, args goja.Value) goja.Value {
 	vm := l.vm
 	p, resolve, reject := vm.NewPromise()
 	if err := l.subrequest(); err != nil {
 		_ = reject(l.jsError("Error", err.Error()))
 		return vm.ToValue(p)
 	}
-	enc, err := sclone.Encode(vm, args, MaxObjectRPCBytes)
+	enc, err := sclone.Encode(vm, args, contract.MaxObjectRPCBytes)
 	if err != nil {
 		_ = reject(l.cloneError(err))
 		return vm.ToValue(p)
@@ -326,7 +327,7 @@ func (l *loop) stubCall(binding string, ref *ObjectRef, method string, args goja
 		_ = reject(l.jsError("Error", err.Error()))
 		return vm.ToValue(p)
 	}
-	l.hostAsync(&hostCall{Op: opDOCall, Binding: binding, Object: ref, Method: method, Args: enc}, func(rep *hostReply, err error) {
+	l.hostAsync(&contract.HostCall{Op: contract.OpDOCall, Binding: binding, Object: ref, Method: method, Args: enc}, func(rep *contract.HostReply, err error) {
 		switch {
 		case err != nil:
 			_ = reject(l.jsError("Error", err.Error()))

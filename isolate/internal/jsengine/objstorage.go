@@ -1,4 +1,4 @@
-package isolate
+package jsengine
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/dop251/goja"
 
+	"github.com/warrenmesh/warren/isolate/internal/contract"
 	"github.com/warrenmesh/warren/isolate/internal/sclone"
 )
 
@@ -72,14 +73,14 @@ func (s *objStorage) clearAll() {
 
 // takeBatch returns the event's writes so far, nil if none, and forgets
 // them (they are committed by whoever takes them).
-func (s *objStorage) takeBatch() *StorageBatch {
+func (s *objStorage) takeBatch() *contract.StorageBatch {
 	if len(s.dirty) == 0 && !s.deleteAll && s.alarm == nil {
 		return nil
 	}
-	b := &StorageBatch{DeleteAll: s.deleteAll, Alarm: s.alarm}
-	for _, k := range sortedKeys(s.dirty) {
+	b := &contract.StorageBatch{DeleteAll: s.deleteAll, Alarm: s.alarm}
+	for _, k := range contract.SortedKeys(s.dirty) {
 		if v := s.dirty[k]; v != nil {
-			b.Puts = append(b.Puts, StoragePut{Key: k, Value: v})
+			b.Puts = append(b.Puts, contract.StoragePut{Key: k, Value: v})
 		} else if !s.deleteAll {
 			b.Deletes = append(b.Deletes, k)
 		}
@@ -98,8 +99,8 @@ func (s *objStorage) endEvent() {
 	}
 }
 
-// inRange reports whether k is listed by o (Limit and Reverse aside).
-func inRange(k string, o *StorageListOptions) bool {
+// InRange reports whether k is listed by o (Limit and Reverse aside).
+func InRange(k string, o *contract.StorageListOptions) bool {
 	switch {
 	case !strings.HasPrefix(k, o.Prefix):
 		return false
@@ -116,7 +117,7 @@ func inRange(k string, o *StorageListOptions) bool {
 // storageFailed ends the event: a storage call failed, so the instance's
 // view of its storage can no longer be trusted (it is dropped: Reset).
 func (l *loop) storageFailed(err error) {
-	h := &limitHit{OutcomeInternalError, "Durable Object storage failed: " + err.Error()}
+	h := &limitHit{contract.OutcomeInternalError, "Durable Object storage failed: " + err.Error()}
 	if l.ctx.Err() != nil {
 		h = l.ctxHit()
 	}
@@ -125,18 +126,18 @@ func (l *loop) storageFailed(err error) {
 }
 
 // hostSync makes a host call and waits for it, the loop idle meanwhile.
-func (l *loop) hostSync(c *hostCall) (*hostReply, error) {
+func (l *loop) hostSync(c *contract.HostCall) (*contract.HostReply, error) {
 	l.idle()
-	rep, err := l.call.host.call(l.ctx, c)
+	rep, err := l.call.host.Call(l.ctx, c)
 	l.busy()
 	if err == nil {
-		err = rep.err()
+		err = rep.Err()
 	}
 	return rep, err
 }
 
 // flushWrites commits a live object's buffered writes before an outbound
-// call (opStorageCommit), so that nothing leaves before the writes it may depend
+// call (OpStorageCommit), so that nothing leaves before the writes it may depend
 // on. A failure ends the event.
 func (l *loop) flushWrites() error {
 	if l.obj == nil {
@@ -146,8 +147,8 @@ func (l *loop) flushWrites() error {
 	if b == nil {
 		return nil
 	}
-	if _, err := l.hostSync(&hostCall{Op: opStorageCommit, Batch: b}); err != nil {
-		h := &limitHit{OutcomeInternalError, "Durable Object storage failed: committing writes: " + err.Error()}
+	if _, err := l.hostSync(&contract.HostCall{Op: contract.OpStorageCommit, Batch: b}); err != nil {
+		h := &limitHit{contract.OutcomeInternalError, "Durable Object storage failed: committing writes: " + err.Error()}
 		if l.ctx.Err() != nil {
 			h = l.ctxHit()
 		}
@@ -171,17 +172,17 @@ func writeSize(keys []string, values [][]byte) int {
 
 // makeRoom keeps the event's buffered writes within MaxStorageBatchBytes
 // and MaxStorageBatchKeys: a write of n bytes to keys keys that would take
-// them over commits them first (opStorageCommit); one over a bound alone is a
+// them over commits them first (OpStorageCommit); one over a bound alone is a
 // RangeError.
 func (l *loop) makeRoom(n, keys int) {
-	if n > MaxStorageBatchBytes {
-		l.throwError("RangeError", fmt.Sprintf("one put, delete or transaction may write at most %d bytes of keys and values; this one writes %d", MaxStorageBatchBytes, n))
+	if n > contract.MaxStorageBatchBytes {
+		l.throwError("RangeError", fmt.Sprintf("one put, delete or transaction may write at most %d bytes of keys and values; this one writes %d", contract.MaxStorageBatchBytes, n))
 	}
-	if keys > MaxStorageBatchKeys {
-		l.throwError("RangeError", fmt.Sprintf("one transaction may write at most %d keys; this one writes %d", MaxStorageBatchKeys, keys))
+	if keys > contract.MaxStorageBatchKeys {
+		l.throwError("RangeError", fmt.Sprintf("one transaction may write at most %d keys; this one writes %d", contract.MaxStorageBatchKeys, keys))
 	}
 	s := &l.obj.store
-	if s.dirtyBytes+n > MaxStorageBatchBytes || len(s.dirty)+keys > MaxStorageBatchKeys {
+	if s.dirtyBytes+n > contract.MaxStorageBatchBytes || len(s.dirty)+keys > contract.MaxStorageBatchKeys {
 		if err := l.flushWrites(); err != nil {
 			l.throwError("Error", err.Error())
 		}
@@ -215,7 +216,7 @@ func (l *loop) readKeys(keys []string, t *txnLayer) map[string][]byte {
 	if len(miss) == 0 {
 		return out
 	}
-	rep, err := l.hostSync(&hostCall{Op: opStorageGet, Keys: miss})
+	rep, err := l.hostSync(&contract.HostCall{Op: contract.OpStorageGet, Keys: miss})
 	if err != nil {
 		l.storageFailed(err)
 	}
@@ -239,27 +240,27 @@ func (l *loop) readKeys(keys []string, t *txnLayer) map[string][]byte {
 }
 
 // list lists the entries o asks for (through t, if set).
-func (l *loop) list(o StorageListOptions, t *txnLayer) []StorageEntry {
+func (l *loop) list(o contract.StorageListOptions, t *txnLayer) []contract.StorageEntry {
 	s := &l.obj.store
 	// overlay holds the keys whose value differs from the committed one.
 	overlay := map[string][]byte{}
 	view := map[string][]byte{}
 	if s.allKnown {
 		for k, v := range s.cache {
-			if v != nil && inRange(k, &o) {
+			if v != nil && InRange(k, &o) {
 				view[k] = v
 			}
 		}
 	} else {
 		for k, v := range s.dirty {
-			if inRange(k, &o) {
+			if InRange(k, &o) {
 				overlay[k] = v
 			}
 		}
 	}
 	if t != nil {
 		for k, v := range t.writes {
-			if inRange(k, &o) {
+			if InRange(k, &o) {
 				overlay[k] = v
 			}
 		}
@@ -270,12 +271,12 @@ func (l *loop) list(o StorageListOptions, t *txnLayer) []StorageEntry {
 			// Keys deleted in the overlay may take places in the host's answer.
 			q.Limit += len(overlay)
 		}
-		rep, err := l.hostSync(&hostCall{Op: opStorageList, StorageList: &q})
+		rep, err := l.hostSync(&contract.HostCall{Op: contract.OpStorageList, StorageList: &q})
 		if err != nil {
 			l.storageFailed(err)
 		}
 		for _, e := range rep.Entries {
-			if len(e.Value) == 0 || !inRange(e.Key, &o) {
+			if len(e.Value) == 0 || !InRange(e.Key, &o) {
 				continue
 			}
 			if _, ok := s.cache[e.Key]; !ok {
@@ -291,16 +292,16 @@ func (l *loop) list(o StorageListOptions, t *txnLayer) []StorageEntry {
 			view[k] = v
 		}
 	}
-	keys := sortedKeys(view)
+	keys := contract.SortedKeys(view)
 	if o.Reverse {
 		slices.Reverse(keys)
 	}
 	if o.Limit > 0 && len(keys) > o.Limit {
 		keys = keys[:o.Limit]
 	}
-	out := make([]StorageEntry, len(keys))
+	out := make([]contract.StorageEntry, len(keys))
 	for i, k := range keys {
-		out[i] = StorageEntry{Key: k, Value: view[k]}
+		out[i] = contract.StorageEntry{Key: k, Value: view[k]}
 	}
 	return out
 }
@@ -334,8 +335,8 @@ func (l *loop) storagePrimitives(p *goja.Object) {
 			panic(vm.NewTypeError("keys: %s", err.Error()))
 		}
 		for _, k := range keys {
-			if len(k) > MaxStorageKeyBytes {
-				l.throwError("RangeError", fmt.Sprintf("Keys cannot be larger than %d bytes; a key of %d bytes was given", MaxStorageKeyBytes, len(k)))
+			if len(k) > contract.MaxStorageKeyBytes {
+				l.throwError("RangeError", fmt.Sprintf("Keys cannot be larger than %d bytes; a key of %d bytes was given", contract.MaxStorageKeyBytes, len(k)))
 			}
 		}
 		return keys
@@ -370,12 +371,12 @@ func (l *loop) storagePrimitives(p *goja.Object) {
 		vals := valuesV.ToObject(vm)
 		enc := make([][]byte, len(keys))
 		for i := range keys {
-			b, err := sclone.Encode(vm, vals.Get(fmt.Sprint(i)), MaxObjectRPCBytes)
+			b, err := sclone.Encode(vm, vals.Get(fmt.Sprint(i)), contract.MaxObjectRPCBytes)
 			if err != nil {
 				panic(l.cloneError(err))
 			}
-			if len(b) > MaxStorageValueBytes {
-				l.throwError("RangeError", fmt.Sprintf("Values cannot be larger than %d bytes; a value of %d bytes was given", MaxStorageValueBytes, len(b)))
+			if len(b) > contract.MaxStorageValueBytes {
+				l.throwError("RangeError", fmt.Sprintf("Values cannot be larger than %d bytes; a value of %d bytes was given", contract.MaxStorageValueBytes, len(b)))
 			}
 			enc[i] = b
 		}
@@ -390,8 +391,8 @@ func (l *loop) storagePrimitives(p *goja.Object) {
 				t.writes[k] = enc[i]
 			}
 			t.bytes += writeSize(keys, enc)
-			if t.bytes > MaxStorageBatchBytes {
-				l.throwError("RangeError", fmt.Sprintf("a transaction may write at most %d bytes of keys and values", MaxStorageBatchBytes))
+			if t.bytes > contract.MaxStorageBatchBytes {
+				l.throwError("RangeError", fmt.Sprintf("a transaction may write at most %d bytes of keys and values", contract.MaxStorageBatchBytes))
 			}
 			return
 		}
@@ -427,7 +428,7 @@ func (l *loop) storagePrimitives(p *goja.Object) {
 			}
 			return ""
 		}
-		o := StorageListOptions{Start: str(0), StartAfter: str(1), End: str(2), Prefix: str(3), Reverse: call.Argument(4).ToBoolean()}
+		o := contract.StorageListOptions{Start: str(0), StartAfter: str(1), End: str(2), Prefix: str(3), Reverse: call.Argument(4).ToBoolean()}
 		if n := call.Argument(5).ToInteger(); n > 0 {
 			o.Limit = int(min(n, 1<<30))
 		}
@@ -450,7 +451,7 @@ func (l *loop) storagePrimitives(p *goja.Object) {
 		t.done = true
 		if commit && !t.rolledBack {
 			l.makeRoom(t.bytes, len(t.writes))
-			for _, k := range sortedKeys(t.writes) {
+			for _, k := range contract.SortedKeys(t.writes) {
 				o.store.write(k, t.writes[k])
 			}
 		}
@@ -463,7 +464,7 @@ func (l *loop) storagePrimitives(p *goja.Object) {
 	_ = p.Set("getAlarm", func() goja.Value {
 		s := &obj().store
 		if !s.alarmKnown {
-			rep, err := l.hostSync(&hostCall{Op: opStorageAlarm})
+			rep, err := l.hostSync(&contract.HostCall{Op: contract.OpStorageAlarm})
 			if err != nil {
 				l.storageFailed(err)
 			}

@@ -1,4 +1,4 @@
-package isolate
+package jsengine
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/dop251/goja"
 
+	"github.com/warrenmesh/warren/isolate/internal/contract"
 	"github.com/warrenmesh/warren/isolate/internal/sclone"
 )
 
@@ -19,7 +20,7 @@ import (
 type liveObject struct {
 	mu       sync.Mutex // held during an event
 	key      string
-	ref      ObjectRef
+	ref      contract.ObjectRef
 	hash     string
 	epoch    uint64
 	l        *loop
@@ -31,7 +32,11 @@ type liveObject struct {
 	broken   error           // a blockConcurrencyWhile callback failed: the instance goes
 }
 
-// objectTable holds an engine's live instances, at most maxLiveObjects,
+// MaxLiveObjects bounds the live instances one engine (a sandbox worker,
+// or the in-process executor) keeps; the least recently used goes first.
+const MaxLiveObjects = 256
+
+// objectTable holds an engine's live instances, at most MaxLiveObjects,
 // idle ones evicted after ObjectIdleTimeout.
 type objectTable struct {
 	mu sync.Mutex
@@ -65,7 +70,7 @@ func (t *objectTable) add(o *liveObject) {
 		t.m = map[string]*liveObject{}
 	}
 	t.m[o.key] = o
-	for len(t.m) > maxLiveObjects {
+	for len(t.m) > MaxLiveObjects {
 		var oldest *liveObject
 		for _, c := range t.m {
 			if c != o && (oldest == nil || c.lastUsed.Before(oldest.lastUsed)) {
@@ -95,19 +100,20 @@ func (t *objectTable) evict(key string) {
 	delete(t.m, key)
 }
 
-// runObject runs one object event. It never panics on guest behaviour.
-func (e *engine) runObject(ctx context.Context, r *objectRequest, host hostConn) (res *ObjectResult) {
+// RunObject runs one object event in the object's live instance, making
+// it first if there is none. It never panics on guest behaviour.
+func (e *Engine) RunObject(ctx context.Context, r *contract.ObjectRequest, host contract.HostConn) (res *contract.ObjectResult) {
 	start := time.Now()
 	var o *liveObject
 	defer func() {
 		if p := recover(); p != nil {
-			res = objectFailure(OutcomeInternalError, fmt.Sprintf("isolate: panic: %v", p))
+			res = contract.ObjectFailure(contract.OutcomeInternalError, fmt.Sprintf("isolate: panic: %v", p))
 			if o != nil {
 				e.objects.drop(o)
 			}
 		}
-		boundResult(&res.Result)
-		res.Telemetry.WallTime = ms(time.Since(start))
+		contract.BoundResult(&res.Result)
+		res.Telemetry.WallTime = contract.Millis(time.Since(start))
 	}()
 	if r.Fresh {
 		e.objects.evict(r.Object.Key())
@@ -118,7 +124,7 @@ func (e *engine) runObject(ctx context.Context, r *objectRequest, host hostConn)
 	if o == nil {
 		p, c, fail := e.program(ctx, r.Hash, host)
 		if fail != nil {
-			return &ObjectResult{Result: *fail, Reset: true}
+			return &contract.ObjectResult{Result: *fail, Reset: true}
 		}
 		prog, cold = p, c
 		o = &liveObject{key: r.Object.Key(), ref: r.Object, hash: r.Hash, epoch: r.Epoch, l: newLoop()}
@@ -129,7 +135,7 @@ func (e *engine) runObject(ctx context.Context, r *objectRequest, host hostConn)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.lastUsed = start
-	res = &ObjectResult{}
+	res = &contract.ObjectResult{}
 	l := o.l
 	end := l.begin(ctx, &jsCall{
 		prog: prog, req: r.Request, env: r.Env, bindings: r.Bindings,
@@ -140,7 +146,7 @@ func (e *engine) runObject(ctx context.Context, r *objectRequest, host hostConn)
 	var err error
 	if o.inst == nil {
 		err = o.construct(prog)
-		res.Telemetry.StartupMs = ms(time.Since(start))
+		res.Telemetry.StartupMs = contract.Millis(time.Since(start))
 	}
 	if err == nil {
 		err = o.deliver(r, res)
@@ -149,11 +155,11 @@ func (e *engine) runObject(ctx context.Context, r *objectRequest, host hostConn)
 		err = o.broken
 	}
 	last := l.conclude(&res.Result, err)
-	if last != nil && res.Outcome == OutcomeException {
-		res.Thrown = &ObjectError{Name: last.Name, Message: last.Message}
+	if last != nil && res.Outcome == contract.OutcomeException {
+		res.Thrown = &contract.ObjectError{Name: last.Name, Message: last.Message}
 	}
 	res.Telemetry.ColdStart = cold
-	if o.inst == nil || o.broken != nil || (res.Outcome != OutcomeOK && res.Outcome != OutcomeException) {
+	if o.inst == nil || o.broken != nil || (res.Outcome != contract.OutcomeOK && res.Outcome != contract.OutcomeException) {
 		e.objects.drop(o)
 		res.Reset = true
 		res.Response, res.Value = nil, nil
@@ -241,13 +247,13 @@ func (o *liveObject) method(name string) goja.Callable {
 
 // deliver runs the event's handler until it settles, and then until the
 // ctx.waitUntil work it started settles.
-func (o *liveObject) deliver(r *objectRequest, res *ObjectResult) error {
+func (o *liveObject) deliver(r *contract.ObjectRequest, res *contract.ObjectResult) error {
 	l := o.l
 	vm := l.vm
 	var fn goja.Callable
 	var args []goja.Value
 	switch r.Kind {
-	case ObjectFetch:
+	case contract.ObjectFetch:
 		if fn = o.method("fetch"); fn == nil {
 			return &guestError{name: "TypeError", message: fmt.Sprintf("the Durable Object class %s has no fetch() method", o.ref.Class)}
 		}
@@ -256,7 +262,7 @@ func (o *liveObject) deliver(r *objectRequest, res *ObjectResult) error {
 			return fmt.Errorf("building the request: %w", err)
 		}
 		args = []goja.Value{req}
-	case ObjectCall:
+	case contract.ObjectCall:
 		if r.Method == "constructor" || r.Method == "" {
 			return &guestError{name: "TypeError", message: fmt.Sprintf("The RPC receiver does not implement the method %q.", r.Method)}
 		}
@@ -287,7 +293,7 @@ func (o *liveObject) deliver(r *objectRequest, res *ObjectResult) error {
 				return err
 			}
 		}
-	case ObjectAlarm:
+	case contract.ObjectAlarm:
 		if fn = o.method("alarm"); fn == nil {
 			return &guestError{name: "TypeError", message: fmt.Sprintf("the Durable Object class %s has no alarm() method", o.ref.Class)}
 		}
@@ -308,17 +314,17 @@ func (o *liveObject) deliver(r *objectRequest, res *ObjectResult) error {
 		return err
 	}
 	switch r.Kind {
-	case ObjectFetch:
+	case contract.ObjectFetch:
 		resp, err := l.exportResponse(ret)
 		if err != nil {
 			return err
 		}
 		res.Response = resp
-	case ObjectCall:
+	case contract.ObjectCall:
 		if ret != nil && !goja.IsUndefined(ret) {
 			var enc []byte
 			if err := l.run(func() (err error) {
-				enc, err = sclone.Encode(vm, ret, MaxObjectRPCBytes)
+				enc, err = sclone.Encode(vm, ret, contract.MaxObjectRPCBytes)
 				return err
 			}); err != nil {
 				var dce *sclone.DataCloneError

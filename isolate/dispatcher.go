@@ -1,0 +1,227 @@
+package isolate
+
+import (
+	"context"
+	"errors"
+
+	"github.com/warrenmesh/warren/isolate/internal/contract"
+)
+
+// dispatcher answers an invocation's host calls on the node's side, each
+// by its op's side (see HostOps): the Runtime's (program, onRespond), the
+// Host's, or the ObjectHost's (obj).
+type dispatcher struct {
+	bindings map[string]Binding
+	host     Host
+	// obj answers the SideObject ops of a live object's event (nil:
+	// none).
+	obj ObjectHost
+	// program answers OpCode for its hash.
+	program *contract.Program
+	// onRespond answers OpRespond (nil: refused).
+	onRespond func(*Result)
+}
+
+func (d *dispatcher) call(ctx context.Context, c *contract.HostCall) (*contract.HostReply, error) {
+	switch c.Op.Info().Side {
+	case contract.SideRuntime:
+		return d.runtime(c)
+	case contract.SideHost:
+		return d.hostOp(ctx, c)
+	case contract.SideObject:
+		if d.obj != nil {
+			return d.storage(ctx, c), nil
+		}
+	}
+	return nil, contract.HostErrorf(contract.CodeInvalid, "host: %s calls are not answered here", c.Op)
+}
+
+// runtime answers the SideRuntime ops.
+func (d *dispatcher) runtime(c *contract.HostCall) (*contract.HostReply, error) {
+	switch c.Op {
+	case contract.OpCode:
+		if d.program != nil && c.Hash == d.program.Hash {
+			return &contract.HostReply{Program: d.program}, nil
+		}
+		return nil, contract.HostErrorf(contract.CodeInternal, "host: no code %s", c.Hash)
+	case contract.OpRespond:
+		if d.onRespond != nil {
+			if c.Result != nil {
+				d.onRespond(c.Result)
+			}
+			return &contract.HostReply{}, nil
+		}
+	}
+	return nil, contract.HostErrorf(contract.CodeInvalid, "host: %s calls are not answered here", c.Op)
+}
+
+// hostOp answers the SideHost ops.
+func (d *dispatcher) hostOp(ctx context.Context, c *contract.HostCall) (*contract.HostReply, error) {
+	switch c.Op {
+	case contract.OpFetch:
+		if c.Request == nil {
+			return nil, contract.HostErrorf(contract.CodeInvalid, "host: fetch without a request")
+		}
+		if d.host == nil {
+			return contract.FailReply(c.Op, contract.HostErrorf(contract.CodeUnavailable, "%s", ErrNoEgress)), nil
+		}
+		resp, err := d.host.Fetch(ctx, c.Request)
+		if err != nil {
+			return contract.FailReply(c.Op, err), nil
+		}
+		return &contract.HostReply{Response: resp}, nil
+	case contract.OpKV:
+		return d.kv(ctx, c), nil
+	case contract.OpDOFetch, contract.OpDOCall:
+		return d.object(ctx, c), nil
+	}
+	return nil, contract.HostErrorf(contract.CodeInvalid, "host: %s calls are not answered here", c.Op)
+}
+
+// object makes a Durable Object stub's call.
+func (d *dispatcher) object(ctx context.Context, c *contract.HostCall) *contract.HostReply {
+	invalid := func(format string, args ...any) *contract.HostReply {
+		return contract.FailReply(c.Op, contract.HostErrorf(contract.CodeInvalid, format, args...))
+	}
+	b, ok := d.bindings[c.Binding]
+	if !ok || b.DurableObject == nil {
+		return invalid("%q is not a Durable Object binding", c.Binding)
+	}
+	if c.Object == nil {
+		return invalid("no object named")
+	}
+	ref := ObjectRef{Worker: b.DurableObject.Worker, Class: b.DurableObject.Class, ID: c.Object.ID, Name: c.Object.Name}
+	if err := validateRef(ref); err != nil {
+		return invalid("%s", err)
+	}
+	if d.host == nil {
+		return contract.FailReply(c.Op, contract.HostErrorf(contract.CodeUnavailable, "%s", errNoObjects))
+	}
+	ns, err := d.host.DurableObjects(*b.DurableObject)
+	if err != nil {
+		return contract.FailReply(c.Op, err)
+	}
+	fail := func(err error) *contract.HostReply {
+		var oe *ObjectError
+		if errors.As(err, &oe) {
+			return &contract.HostReply{Thrown: &ObjectError{Name: oe.Name, Message: oe.Message}}
+		}
+		return contract.FailReply(c.Op, err)
+	}
+	if c.Op == contract.OpDOFetch {
+		if c.Request == nil {
+			return invalid("no request")
+		}
+		resp, err := ns.Fetch(ctx, ref, c.Request)
+		if err != nil {
+			return fail(err)
+		}
+		if resp == nil {
+			return contract.FailReply(c.Op, contract.HostErrorf(contract.CodeInternal, "the object returned no response"))
+		}
+		return &contract.HostReply{Response: resp}
+	}
+	v, err := ns.Call(ctx, ref, c.Method, c.Args)
+	if err != nil {
+		return fail(err)
+	}
+	return &contract.HostReply{Value: v}
+}
+
+//lint:ignore ST1005 "Durable Objects" is a proper noun
+var errNoObjects = errors.New("Durable Objects are not available on this runtime")
+
+// storage answers the SideObject ops: a live object's storage.
+func (d *dispatcher) storage(ctx context.Context, c *contract.HostCall) *contract.HostReply {
+	switch c.Op {
+	case contract.OpStorageGet:
+		m, err := d.obj.StorageGet(ctx, c.Keys)
+		if err != nil {
+			return contract.FailReply(c.Op, err)
+		}
+		entries := make([]StorageEntry, 0, len(m))
+		for _, k := range c.Keys {
+			if v, ok := m[k]; ok {
+				entries = append(entries, StorageEntry{Key: k, Value: v})
+			}
+		}
+		return &contract.HostReply{Entries: entries}
+	case contract.OpStorageList:
+		var opts StorageListOptions
+		if c.StorageList != nil {
+			opts = *c.StorageList
+		}
+		entries, err := d.obj.StorageList(ctx, opts)
+		if err != nil {
+			return contract.FailReply(c.Op, err)
+		}
+		return &contract.HostReply{Entries: entries}
+	case contract.OpStorageCommit:
+		if c.Batch == nil {
+			return &contract.HostReply{}
+		}
+		if err := d.obj.StorageCommit(ctx, c.Batch); err != nil {
+			return contract.FailReply(c.Op, err)
+		}
+		return &contract.HostReply{}
+	case contract.OpStorageAlarm:
+		t, err := d.obj.GetAlarm(ctx)
+		if err != nil {
+			return contract.FailReply(c.Op, err)
+		}
+		return &contract.HostReply{Alarm: t}
+	}
+	return contract.FailReply(c.Op, contract.HostErrorf(contract.CodeInvalid, "host: %s calls are not answered here", c.Op))
+}
+
+func (d *dispatcher) kv(ctx context.Context, c *contract.HostCall) *contract.HostReply {
+	fail := func(err error) *contract.HostReply { return contract.FailReply(c.Op, err) }
+	b, ok := d.bindings[c.Binding]
+	if !ok || b.KV == "" {
+		return fail(contract.HostErrorf(contract.CodeInvalid, "%q is not a KV binding", c.Binding))
+	}
+	if d.host == nil {
+		return fail(contract.HostErrorf(contract.CodeUnavailable, "this runtime has no KV storage"))
+	}
+	ns, err := d.host.KV(b.KV)
+	if err != nil {
+		return fail(err)
+	}
+	switch c.Method {
+	case "get":
+		var opts KVGetOptions
+		if c.Get != nil {
+			opts = *c.Get
+		}
+		e, err := ns.Get(ctx, c.Key, opts)
+		if err != nil {
+			return fail(err)
+		}
+		return &contract.HostReply{Entry: e}
+	case "put":
+		var opts KVPutOptions
+		if c.Put != nil {
+			opts = *c.Put
+		}
+		if err := ns.Put(ctx, c.Key, c.Value, opts); err != nil {
+			return fail(err)
+		}
+		return &contract.HostReply{}
+	case "delete":
+		if err := ns.Delete(ctx, c.Key); err != nil {
+			return fail(err)
+		}
+		return &contract.HostReply{}
+	case "list":
+		var opts KVListOptions
+		if c.List != nil {
+			opts = *c.List
+		}
+		l, err := ns.List(ctx, opts)
+		if err != nil {
+			return fail(err)
+		}
+		return &contract.HostReply{Keys: l}
+	}
+	return fail(contract.HostErrorf(contract.CodeInvalid, "unknown KV method %q", c.Method))
+}

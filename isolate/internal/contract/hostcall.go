@@ -1,0 +1,234 @@
+package contract
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// HostCall is a request from guest code to its host: the body of the
+// callback frames between a sandbox worker and the node, and the argument of
+// the in-process dispatcher, so that both executors take one path.
+type HostCall struct {
+	// Op is the operation (see HostOps); on the wire, its name.
+	Op      HostOp         `json:"op"`
+	Hash    string         `json:"hash,omitempty"`
+	Binding string         `json:"binding,omitempty"` // the name in env
+	Method  string         `json:"method,omitempty"`  // kv: get, put, delete, list
+	Key     string         `json:"key,omitempty"`
+	Value   []byte         `json:"value,omitempty"`
+	Get     *KVGetOptions  `json:"get,omitempty"`
+	Put     *KVPutOptions  `json:"put,omitempty"`
+	List    *KVListOptions `json:"list,omitempty"`
+	Request *Request       `json:"request,omitempty"`
+	// Object is the object a stub call (OpDOFetch, OpDOCall) reaches;
+	// Args the encoded arguments of OpDOCall (Method names the method).
+	Object *ObjectRef `json:"object,omitempty"`
+	Args   []byte     `json:"args,omitempty"`
+	// Keys are the keys of OpStorageGet; StorageList the options of
+	// OpStorageList; Batch the writes of OpStorageCommit.
+	Keys        []string            `json:"keys,omitempty"`
+	StorageList *StorageListOptions `json:"storageList,omitempty"`
+	Batch       *StorageBatch       `json:"batch,omitempty"`
+	// ID, from a sandbox worker, starts the call instead of making it: the
+	// node answers at once, and a later OpWait call collects the answer.
+	// Only an async op (HostOpInfo.Async) may be started.
+	ID int64 `json:"id,omitempty"`
+	// WaitUs bounds how long an OpWait call waits for an answer, in
+	// microseconds.
+	WaitUs int64 `json:"waitUs,omitempty"`
+	// Result is the result so far of an OpRespond call: the response is
+	// ready, ctx.waitUntil work goes on. It crosses a worker's channel in
+	// the binary form of results (see EncodeRespond).
+	Result *Result `json:"-"`
+}
+
+// respondTag starts an OpRespond call on a worker's channel, where other
+// calls are JSON objects.
+const respondTag = 0
+
+// EncodeRespond encodes an OpRespond call for a worker's channel.
+func EncodeRespond(res *Result) []byte { return append([]byte{respondTag}, EncodeResult(res)...) }
+
+// DecodeHostCall decodes a call from a worker's channel, refusing one
+// without a known op, and the start of one that is not async.
+func DecodeHostCall(msg []byte) (*HostCall, error) {
+	if len(msg) > 0 && msg[0] == respondTag {
+		res, err := DecodeResult(msg[1:])
+		if err != nil {
+			return nil, fmt.Errorf("bad respond call: %w", err)
+		}
+		return &HostCall{Op: OpRespond, Result: res}, nil
+	}
+	var c HostCall
+	if err := json.Unmarshal(msg, &c); err != nil {
+		return nil, fmt.Errorf("bad host call: %w", err)
+	}
+	if !c.Op.Valid() {
+		return nil, errors.New("bad host call: no op")
+	}
+	if c.ID != 0 && !c.Op.Info().Async {
+		return nil, fmt.Errorf("bad host call: %s cannot be started", c.Op)
+	}
+	return &c, nil
+}
+
+// HostReply answers a HostCall.
+type HostReply struct {
+	// ID, in the answer to an OpWait call, names the started call
+	// answered (0: none answered in time).
+	ID int64 `json:"id,omitempty"`
+	// Error is the failure of the call, Code its code (see ErrorCode);
+	// the guest sees KV codes as err.code.
+	Error    string      `json:"error,omitempty"`
+	Code     HostErrCode `json:"code,omitempty"`
+	Response *Response   `json:"response,omitempty"`
+	Program  *Program    `json:"program,omitempty"`
+	Entry    *KVEntry    `json:"entry,omitempty"`
+	Keys     *KVList     `json:"keys,omitempty"`
+	// Entries answer OpStorageGet and OpStorageList; Alarm answers
+	// OpStorageAlarm.
+	Entries []StorageEntry `json:"entries,omitempty"`
+	Alarm   int64          `json:"alarm,omitempty"`
+	// Value is the encoded return value of OpDOCall (nil: undefined);
+	// Thrown the error the object threw.
+	Value  []byte       `json:"value,omitempty"`
+	Thrown *ObjectError `json:"thrown,omitempty"`
+}
+
+// Err is the reply's failure as an error with its code, nil if none.
+func (r *HostReply) Err() error {
+	if r.Error == "" {
+		return nil
+	}
+	return &HostError{code: r.Code, msg: r.Error}
+}
+
+// HostFunc carries host calls out of the isolate.
+type HostFunc func(ctx context.Context, c *HostCall) (*HostReply, error)
+
+// HostConn is how an engine reaches its host during one invocation.
+type HostConn interface {
+	// Call makes a host call and waits for its answer.
+	Call(ctx context.Context, c *HostCall) (*HostReply, error)
+	// Start begins a host call of an async op, whose answer Next returns
+	// later, under id: the event loop goes on meanwhile.
+	Start(ctx context.Context, c *HostCall, id int64)
+	// Next waits at most d (d < 0: until ctx ends) for the answer of a
+	// started call; ok is false when none came. d == 0 asks for one
+	// already in. An error means the host cannot be reached any more.
+	Next(ctx context.Context, d time.Duration) (a HostAnswer, ok bool, err error)
+}
+
+// HostAnswer is the answer to a started host call.
+type HostAnswer struct {
+	ID  int64
+	Rep *HostReply
+	Err error
+}
+
+// goHost is the HostConn of an engine in the node's process: a started
+// call runs on its own goroutine.
+type goHost struct {
+	f       HostFunc
+	answers chan HostAnswer
+	tm      *time.Timer
+}
+
+// NewGoHost returns the HostConn of an engine in the node's process,
+// answering calls with f.
+func NewGoHost(f HostFunc) HostConn { return &goHost{f: f} }
+
+func (h *goHost) Call(ctx context.Context, c *HostCall) (*HostReply, error) { return h.f(ctx, c) }
+
+func (h *goHost) Start(ctx context.Context, c *HostCall, id int64) {
+	if h.answers == nil { // most calls make none
+		h.answers = make(chan HostAnswer, 16)
+	}
+	go func() {
+		rep, err := h.f(ctx, c)
+		select {
+		case h.answers <- HostAnswer{id, rep, err}:
+		case <-ctx.Done(): // the invocation is over
+		}
+	}()
+}
+
+func (h *goHost) Next(ctx context.Context, d time.Duration) (HostAnswer, bool, error) {
+	if d == 0 {
+		select {
+		case a := <-h.answers:
+			return a, true, nil
+		default:
+			return HostAnswer{}, false, nil
+		}
+	}
+	var timeout <-chan time.Time
+	if d > 0 {
+		if h.tm == nil {
+			h.tm = time.NewTimer(d)
+		} else {
+			h.tm.Reset(d)
+		}
+		defer h.tm.Stop()
+		timeout = h.tm.C
+	}
+	select {
+	case a := <-h.answers:
+		return a, true, nil
+	case <-timeout:
+	case <-ctx.Done():
+	}
+	return HostAnswer{}, false, nil
+}
+
+// IPCHost is the HostConn of a sandbox worker. The worker's channel to the
+// node carries one call at a time, so a call that answers later (a fetch)
+// must not hold it: it is started (the node runs it and answers at once)
+// and its answer is collected by an OpWait call when the event loop would
+// otherwise block. All calls go from the loop's goroutine, so the channel
+// is free whenever the guest runs: for other calls, and for the response.
+type IPCHost struct {
+	Send     func(*HostCall) (*HostReply, error)
+	failed   []HostAnswer // calls that could not be started
+	lastPoll time.Time
+}
+
+// pollEvery spaces the OpWait calls that only ask whether an answer is in
+// (while timers are due), so a timer flood does not make one round trip
+// per timer.
+const pollEvery = time.Millisecond
+
+func (h *IPCHost) Call(_ context.Context, c *HostCall) (*HostReply, error) { return h.Send(c) }
+
+func (h *IPCHost) Start(_ context.Context, c *HostCall, id int64) {
+	c.ID = id
+	if _, err := h.Send(c); err != nil {
+		h.failed = append(h.failed, HostAnswer{ID: id, Err: err})
+	}
+}
+
+func (h *IPCHost) Next(_ context.Context, d time.Duration) (HostAnswer, bool, error) {
+	if len(h.failed) > 0 {
+		a := h.failed[0]
+		h.failed = h.failed[1:]
+		return a, true, nil
+	}
+	now := time.Now()
+	if d == 0 && now.Sub(h.lastPoll) < pollEvery {
+		return HostAnswer{}, false, nil
+	}
+	h.lastPoll = now
+	// The loop bounds d by its deadline; a worker has no other way to
+	// end a wait.
+	rep, err := h.Send(&HostCall{Op: OpWait, WaitUs: max(d.Microseconds(), 0)})
+	if err != nil {
+		return HostAnswer{}, false, fmt.Errorf("waiting for the host: %w", err)
+	}
+	if rep.ID == 0 {
+		return HostAnswer{}, false, nil
+	}
+	return HostAnswer{ID: rep.ID, Rep: rep}, true, nil
+}

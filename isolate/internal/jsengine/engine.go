@@ -1,0 +1,103 @@
+package jsengine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dop251/goja"
+
+	"github.com/warrenmesh/warren/internal/sizedlru"
+	"github.com/warrenmesh/warren/isolate/internal/contract"
+)
+
+// Engine runs JavaScript invocations and Durable Object events where the
+// guest runs: in the node's process (the in-process executor) or in a
+// sandbox worker. It caches compiled programs and keeps live objects.
+type Engine struct {
+	compiled *sizedlru.Cache[string, *goja.Program]
+	heap     func() int64
+	stuck    func(contract.Outcome)
+	objects  objectTable // live Durable Object instances
+}
+
+// compiledCacheBytes bounds the compiled programs an engine keeps (per
+// sandbox worker), by an estimate of their size (compiledSize).
+const compiledCacheBytes = 128 << 20
+
+// compiledSize estimates the memory of a compiled program from its source.
+func compiledSize(script string) int64 { return 2 * int64(len(script)) }
+
+// New returns an engine keeping up to cacheSize compiled programs. heap,
+// if not nil, reads the process's heap for the memory limit; stuck, if not
+// nil, is called when the guest cannot be interrupted (a worker then ends
+// its process, reporting the outcome).
+func New(cacheSize int, heap func() int64, stuck func(contract.Outcome)) *Engine {
+	c := sizedlru.New[string, *goja.Program](cacheSize, compiledCacheBytes)
+	return &Engine{compiled: c, heap: heap, stuck: stuck}
+}
+
+// Evict drops the live instance of the object with key, if any.
+func (e *Engine) Evict(key string) { e.objects.evict(key) }
+
+// Run runs one invocation of a script. It never panics on guest behaviour.
+func (e *Engine) Run(ctx context.Context, r *contract.ExecRequest, host contract.HostConn) (res *contract.Result) {
+	start := time.Now()
+	var sent *contract.Result // the result so far, once the response is out
+	defer func() {
+		if p := recover(); p != nil {
+			res = &contract.Result{Outcome: contract.OutcomeInternalError, Error: fmt.Sprintf("isolate: panic: %v", p), Logs: []contract.Log{}, Exceptions: []contract.Exception{}}
+			if sent != nil { // the response stands
+				res = contract.AfterResponse(sent, res.Error)
+			}
+		}
+		contract.BoundResult(res)
+		res.Telemetry.WallTime = contract.Millis(time.Since(start))
+	}()
+	prog, cold, res := e.program(ctx, r.Hash, host)
+	if res != nil {
+		return res
+	}
+	pre := contract.Millis(time.Since(start)) // fetching and compiling the code
+	telemetry := func(res *contract.Result) {
+		res.Telemetry.ColdStart = cold
+		if cold {
+			res.Telemetry.StartupMs += pre
+		}
+	}
+	res = runJS(ctx, &jsCall{
+		prog: prog, req: r.Request, scheduled: r.Scheduled, env: r.Env, bindings: r.Bindings,
+		limits: r.Limits, host: host, heap: e.heap, stuck: e.stuck,
+		respond: func(partial *contract.Result) {
+			telemetry(partial)
+			partial.Telemetry.WallTime = contract.Millis(time.Since(start))
+			contract.BoundResult(partial)
+			sent = partial
+			// A failure to hand it over shows in the final result.
+			_, _ = host.Call(ctx, &contract.HostCall{Op: contract.OpRespond, Result: partial})
+		},
+	})
+	telemetry(res)
+	return res
+}
+
+// program returns the compiled program for hash, fetching its source from
+// the host on a miss.
+func (e *Engine) program(ctx context.Context, hash string, host contract.HostConn) (*goja.Program, bool, *contract.Result) {
+	if p, ok := e.compiled.Get(hash); ok {
+		return p, false, nil
+	}
+	rep, err := host.Call(ctx, &contract.HostCall{Op: contract.OpCode, Hash: hash})
+	if err != nil {
+		return nil, false, contract.Failure(contract.OutcomeInternalError, fmt.Sprintf("fetching code %s: %v", hash, err))
+	}
+	if rep.Program == nil || rep.Program.Script == "" {
+		return nil, false, contract.Failure(contract.OutcomeInternalError, fmt.Sprintf("host has no script for code %s", hash))
+	}
+	p, err := goja.Compile(rep.Program.Name, rep.Program.Script, true)
+	if err != nil {
+		return nil, false, contract.ExceptionResult("SyntaxError", err.Error(), "")
+	}
+	e.compiled.Add(hash, p, compiledSize(rep.Program.Script))
+	return p, true, nil
+}
