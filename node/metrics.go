@@ -32,6 +32,9 @@ type metrics struct {
 	latency     *prometheus.HistogramVec
 	startup     *prometheus.HistogramVec
 	shed        prometheus.Counter
+	// objectCommit times the output gate's commits of Durable Object
+	// writes (or confirmations of ownership, for replies without).
+	objectCommit *prometheus.HistogramVec
 }
 
 func newMetrics(n *Node) *metrics {
@@ -56,10 +59,16 @@ func newMetrics(n *Node) *metrics {
 			Help: "Invocations of this node's callers shed (outcome loadShed): no node of the mesh had room in time, or the queue was full.",
 		}),
 	}
+	m.objectCommit = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "warren_object_gate_seconds",
+		Help:    "Time the output gate of a Durable Object took to make its queued replies' writes durable (kind=commit: one Raft entry for the merged batches) or to confirm the owner still leads (kind=verify).",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 10},
+	}, []string{"kind"})
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
-	m.reg.MustRegister(m.invocations, m.latency, m.startup, m.shed,
+	m.reg.MustRegister(m.invocations, m.latency, m.startup, m.shed, m.objectCommit,
+		gauge("warren_objects_active", "Durable Objects with an actor on this node (owned here, called within the last minute).", func() float64 { return float64(n.objects.active()) }),
 		gauge("warren_invocations_running", "Invocations running here.", func() float64 { return float64(n.running.Load()) }),
 		gauge("warren_invocations_queued", "Invocations waiting for room, here or at a peer.", func() float64 { return float64(n.queued.Load()) }),
 		gauge("warren_invocations_running_on_peers", "Invocations this node forwarded that a peer is running.", func() float64 { return float64(n.remote.Load()) }),
@@ -85,6 +94,12 @@ func (m *metrics) ended(res *isolate.Result, where string) {
 			m.startup.WithLabelValues(strconv.FormatBool(t.ColdStart)).Observe(t.StartupMs / 1000)
 		}
 	}
+}
+
+// gate observes one commit or confirmation of a Durable Object's output
+// gate.
+func (m *metrics) gate(kind string, d time.Duration) {
+	m.objectCommit.WithLabelValues(kind).Observe(d.Seconds())
 }
 
 // took observes the wall time of an invocation that started at start.

@@ -50,6 +50,9 @@ const (
 	// maxObjectQueue bounds the events waiting for one object: beyond it
 	// a call fails at once rather than queueing for ever.
 	maxObjectQueue = 1024
+	// maxActors bounds the objects a node keeps actors for: a flood of
+	// new ids (newUniqueId in a loop) is refused past it, not stored.
+	maxActors = 100_000
 	// commitTimeout bounds one commit of the output gate. It is not the
 	// caller's: a commit abandoned halfway has an unknown outcome.
 	commitTimeout = 10 * time.Second
@@ -292,6 +295,9 @@ func (o *objects) actor(ref isolate.ObjectRef) (*actor, error) {
 		a.used.Store(time.Now().UnixNano())
 		return a, nil
 	}
+	if len(o.actors) >= maxActors {
+		return nil, fmt.Errorf("this node runs %d Durable Objects already; try again later", maxActors)
+	}
 	a := &actor{o: o, ref: ref, key: key, turn: make(chan struct{}, 1)}
 	a.used.Store(time.Now().UnixNano())
 	o.actors[key] = a
@@ -308,6 +314,13 @@ func (o *objects) sweep(now time.Time) {
 			delete(o.actors, k)
 		}
 	}
+}
+
+// active is the number of actors.
+func (o *objects) active() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.actors)
 }
 
 // actor runs the events of one object owned here, one at a time.
@@ -456,7 +469,7 @@ func (a *actor) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.store, a.gate = st, &outputGate{st: st}
+	a.store, a.gate = st, &outputGate{st: st, observe: a.o.n.metrics.gate}
 	a.o.n.rt.EvictObject(a.ref) // an instance of an older epoch must not go on
 	return nil
 }
@@ -535,6 +548,8 @@ func (h *objectHost) GetAlarm(ctx context.Context) (int64, error) {
 // once what they depend on is durable.
 type outputGate struct {
 	st *replication.ObjectStore
+	// observe, if set, is told how long each commit or verification took.
+	observe func(kind string, d time.Duration)
 
 	mu      sync.Mutex
 	queue   []*ticket
@@ -632,6 +647,7 @@ func (g *outputGate) flush() {
 
 		// The tickets' batches, merged into as few as the store's bound
 		// on one batch allows, committed in order.
+		began := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 		var waits []func(context.Context) error
 		for _, c := range chunks(q) {
@@ -640,7 +656,9 @@ func (g *outputGate) flush() {
 			}
 		}
 		var err error
+		kind := "commit"
 		if len(waits) == 0 {
+			kind = "verify"
 			err = g.st.Verify(ctx)
 		}
 		for _, wait := range waits {
@@ -649,6 +667,9 @@ func (g *outputGate) flush() {
 			}
 		}
 		cancel()
+		if g.observe != nil {
+			g.observe(kind, time.Since(began))
+		}
 		if err != nil {
 			err = fmt.Errorf("the Durable Object was reset: its storage could not be confirmed (%w)", err)
 		}

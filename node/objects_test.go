@@ -238,6 +238,23 @@ func TestObjectsAcrossNodes(t *testing.T) {
 
 	hostileObjectFrames(t, nodes[0], nodes[1])
 
+	// The owner's metrics count the gate's commits and its actors.
+	commits, actors := false, false
+	for _, n := range nodes {
+		_, _, b := call(t, n, "GET", "/metrics", nil, nil)
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, `warren_object_gate_seconds_count{kind="commit"} `) && !strings.HasSuffix(line, " 0") {
+				commits = true
+			}
+			if strings.HasPrefix(line, "warren_objects_active ") && !strings.HasSuffix(line, " 0") {
+				actors = true
+			}
+		}
+	}
+	if !commits || !actors {
+		t.Errorf("metrics: gate commits counted %v, active objects %v", commits, actors)
+	}
+
 	// The chat room example: clients on different nodes see each other's
 	// messages.
 	src, err := os.ReadFile("../examples/chat.js")
