@@ -127,7 +127,9 @@ func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 	req.Client = client
 	c := callerOf(r)
 	req.Token = c.raw
-	writeJSON(w, http.StatusOK, n.route(r.Context(), inv, req, &c.tok.Grants))
+	res := n.route(r.Context(), inv, req, &c.tok.Grants)
+	n.audit("run", c.tok.Name, "", req, res)
+	writeJSON(w, http.StatusOK, res)
 }
 
 // parseRun reads and validates a POST /v1/run body. Every error is an

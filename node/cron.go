@@ -363,12 +363,15 @@ func (n *Node) runScheduled(ctx context.Context, name string, ev *isolate.Schedu
 		return internalError(fmt.Sprintf("the deployment of %s does not decode: %v", name, err))
 	}
 	now := time.Now()
-	if req.Token, err = policy.SignToken(n.tokenKey, &policy.Token{Name: "cron of worker " + name + " (deployed by " + d.DeployedBy + ")",
+	who := "cron of worker " + name + " (deployed by " + d.DeployedBy + ")"
+	if req.Token, err = policy.SignToken(n.tokenKey, &policy.Token{Name: who,
 		IssuedAt: now.Unix(), Expiry: now.Add(workerTokenTTL).Unix(), Grants: d.Grants}); err != nil {
 		return internalError(err.Error())
 	}
 	grants := d.Grants
-	return n.route(ctx, inv, req, &grants)
+	res := n.route(ctx, inv, req, &grants)
+	n.audit("cron", who, name, req, res)
+	return res
 }
 
 // recordCron keeps run among the Worker's last cronKeep runs.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -140,6 +141,9 @@ type Config struct {
 	ReplicaGrace time.Duration
 	// ReplicationTuning adjusts the replication configuration (tests).
 	ReplicationTuning func(*replication.ClusterConfig)
+	// AuditLog, if set, receives one JSON line per invocation that enters
+	// the mesh through this node (AuditEntry). The node does not close it.
+	AuditLog io.Writer
 	// NoAuth serves the API without tokens, every caller an administrator
 	// (development on one machine): the API must then listen on loopback.
 	// Forwarded calls from peers still need a valid token.
@@ -192,6 +196,7 @@ type Node struct {
 	metrics  *metrics // GET /metrics
 	// objects are the Durable Objects this node owns.
 	objects *objects
+	auditor *auditor // nil without Config.AuditLog
 }
 
 // Start brings a node up: identity, secret, runtime, mesh, API.
@@ -268,6 +273,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, id: id, log: cfg.Logger.With("node", id.Name), slots: make(chan struct{}, cfg.Slots), done: make(chan struct{})}
 	n.tokenKey = TokenKey(secret)
 	n.objects = newObjects(n)
+	if cfg.AuditLog != nil {
+		n.auditor = newAuditor(cfg.AuditLog)
+	}
 	n.host = cfg.Host
 	if n.host == nil { // no egress granted; KV bindings reach n.kv, if any
 		n.host = &kvHost{inner: NewEgress(policy.Egress{}), store: func() replication.KV { return n.kv }, objects: n.objects.namespace}
@@ -440,6 +448,7 @@ func (n *Node) Close() error {
 		err = errors.Join(err, n.stopReplication())
 		_ = n.mesh.Leave(time.Second)
 		err = errors.Join(err, n.mesh.Close(), n.rt.Close())
+		n.auditor.close()
 	})
 	return err
 }
@@ -465,6 +474,7 @@ func (n *Node) Kill() error {
 		close(n.done)
 		n.end()
 		err = errors.Join(n.http.Close(), n.stopReplication(), n.mesh.Close(), n.rt.Close())
+		n.auditor.close()
 	})
 	return err
 }

@@ -615,7 +615,8 @@ func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
 	// A call forwarded to a peer carries the deployment's grants, in a
 	// token this node signs: the peer applies them as its own.
 	now := time.Now()
-	req.Token, err = policy.SignToken(n.tokenKey, &policy.Token{Name: "worker " + name + " (deployed by " + d.DeployedBy + ")",
+	who := "worker " + name + " (deployed by " + d.DeployedBy + ")"
+	req.Token, err = policy.SignToken(n.tokenKey, &policy.Token{Name: who,
 		IssuedAt: now.Unix(), Expiry: now.Add(workerTokenTTL).Unix(), Grants: d.Grants})
 	if err != nil {
 		writeError(w, err)
@@ -623,6 +624,7 @@ func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
 	}
 	grants := d.Grants
 	res := n.route(r.Context(), inv, req, &grants)
+	n.audit("worker", who, name, req, res)
 	if res.Outcome != isolate.OutcomeOK || res.Response == nil {
 		status, msg := outcomeStatus(res.Outcome)
 		n.log.Debug("a deployed Worker's call failed", "worker", name, "version", d.Version, "outcome", res.Outcome, "error", res.Error)

@@ -24,6 +24,7 @@ func newNodeCmd() *cobra.Command {
 		tags       []string
 		inProcess  bool
 		cpuprofile string
+		auditLog   string
 	)
 	c := &cobra.Command{
 		Use:   "node",
@@ -50,6 +51,14 @@ uses DATA/secret, creating it on first start.`,
 			}
 			if cfg.SecretPath == "" {
 				cfg.SecretPath = os.Getenv("WARREN_SECRET")
+			}
+			if auditLog != "" {
+				f, err := os.OpenFile(auditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+				if err != nil {
+					return fmt.Errorf("--audit-log: %w", err)
+				}
+				defer f.Close()
+				cfg.AuditLog = f
 			}
 			if !inProcess {
 				nodeProcs()
@@ -101,6 +110,7 @@ uses DATA/secret, creating it on first start.`,
 	f.DurationVar(&cfg.ReplicaGrace, "replica-grace", 5*time.Minute, "how long a dead node keeps its KV replicas before they are rebuilt on other nodes")
 	f.BoolVar(&cfg.NoAuth, "no-auth", false, "serve the API without tokens (development on one machine: --api must be a loopback address)")
 	f.BoolVar(&inProcess, "in-process", false, "run guest code in the node process (trusted code only)")
+	f.StringVar(&auditLog, "audit-log", "", "append one JSON line per invocation that enters through this node to this file (token name, code hash, nodes, outcome, CPU time)")
 	_ = f.MarkHidden("in-process")
 	f.StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the node process here until it stops")
 	_ = f.MarkHidden("cpuprofile")
