@@ -67,13 +67,16 @@
 //     RLIMIT_AS to its virtual size at start plus MemoryLimitBytes (the Go runtime reserves
 //     far more address space than it uses, so a fixed cap set before exec would keep it
 //     from starting); allocation beyond it fails and Go dies with "out of memory".
+//   - rlimits (unix): each worker sets RLIMIT_CORE to 0 (a crash writes no guest memory to
+//     disk) and RLIMIT_NOFILE to at most 256 open files. The seccomp filter's
+//     no_new_privs also holds for every worker that installs it.
 //   - in-process settings in every worker: GOMAXPROCS=1, GOGC=400, and a Go soft memory
 //     limit of 7/8 of MemoryLimitBytes.
 //   - deadlines: CallOptions.Deadline SIGKILLs the worker; it does not depend on the guest
 //     engine's cooperation (native built-ins ignore interrupts).
 //
-// Stats.Layers reports which of these are in force. On darwin and the BSDs only process and
-// process-group apply (plus the Go soft limit); on windows only process.
+// Stats.Layers reports which of these are in force. On darwin and the BSDs only process,
+// process-group and rlimits apply (plus the Go soft limit); on windows only process.
 //
 // # Pool
 //

@@ -176,6 +176,7 @@ type worker struct {
 	cgOn    bool // the worker runs in its cgroup
 	netns   bool // the worker runs in its own network namespace
 	seccomp bool // the worker installed its seccomp filter
+	rlimits bool // the worker set its rlimits (no core files, bounded open files)
 	timer   *time.Timer
 	oom0    int64 // system OOM-kill counter at start
 
@@ -578,6 +579,7 @@ func (p *Pool) startWorker() (*worker, error) {
 	}
 	w.rlim = payload[0]&readyFlagRlimitAS != 0
 	w.seccomp = payload[0]&readyFlagSeccomp != 0
+	w.rlimits = payload[0]&readyFlagRlimits != 0
 	if cg == nil && !w.rlim {
 		p.log.Warn("sandbox: worker runs without a hard memory limit", "pid", w.pid)
 	}
@@ -993,7 +995,7 @@ func (p *Pool) Stats() Stats {
 		MemoryLimitBytes: p.limit,
 		Layers:           slices.Clone(platformLayers),
 	}
-	var cg, rl, ns, sc bool
+	var cg, rl, ns, sc, lim bool
 	for w := range p.all {
 		if w.state_ == stStarting || w.state_ == stRetired {
 			continue
@@ -1002,6 +1004,7 @@ func (p *Pool) Stats() Stats {
 		rl = rl || w.rlim
 		ns = ns || w.netns
 		sc = sc || w.seccomp
+		lim = lim || w.rlimits
 	}
 	if ns {
 		s.Layers = append(s.Layers, netnsLayer)
@@ -1014,6 +1017,9 @@ func (p *Pool) Stats() Stats {
 	}
 	if rl {
 		s.Layers = append(s.Layers, "rlimit-as")
+	}
+	if lim {
+		s.Layers = append(s.Layers, rlimitsLayer)
 	}
 	return s
 }

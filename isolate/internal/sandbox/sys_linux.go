@@ -136,3 +136,28 @@ func applyRlimitAS(limit int64) (vsz, cap int64, err error) {
 	}
 	return vsz, cap, nil
 }
+
+// rlimitsLayer names the rlimits layer in Stats.Layers.
+const rlimitsLayer = "rlimits"
+
+// maxWorkerFiles bounds the files a worker may hold open: its channel,
+// stdio, the Go runtime's own and the wasm cache's, with room to spare.
+const maxWorkerFiles = 256
+
+// applyRlimits sets the worker's own limits: no core files (a crash must
+// not write guest memory to disk) and at most maxWorkerFiles open files.
+func applyRlimits() error {
+	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{}); err != nil {
+		return fmt.Errorf("RLIMIT_CORE: %w", err)
+	}
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return fmt.Errorf("RLIMIT_NOFILE: %w", err)
+	}
+	rl.Cur = min(rl.Cur, maxWorkerFiles)
+	rl.Max = min(rl.Max, maxWorkerFiles)
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return fmt.Errorf("RLIMIT_NOFILE: %w", err)
+	}
+	return nil
+}

@@ -32,3 +32,9 @@ const rlimitASSupported = false
 var errNoRlimit = errors.New("sandbox: RLIMIT_AS not supported on this platform")
 
 func applyRlimitAS(limit int64) (int64, int64, error) { return 0, 0, errNoRlimit }
+
+// rlimitsLayer names the rlimits layer in Stats.Layers.
+const rlimitsLayer = "rlimits"
+
+// applyRlimits: no rlimits on this platform.
+func applyRlimits() error { return errors.New("sandbox: rlimits not supported on this platform") }

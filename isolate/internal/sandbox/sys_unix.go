@@ -51,3 +51,20 @@ const rlimitASSupported = false
 var errNoRlimit = errors.New("sandbox: RLIMIT_AS not supported on this platform")
 
 func applyRlimitAS(limit int64) (int64, int64, error) { return 0, 0, errNoRlimit }
+
+// rlimitsLayer names the rlimits layer in Stats.Layers.
+const rlimitsLayer = "rlimits"
+
+// applyRlimits sets no core files and bounded open files.
+func applyRlimits() error {
+	if err := syscall.Setrlimit(syscall.RLIMIT_CORE, &syscall.Rlimit{}); err != nil {
+		return err
+	}
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return err
+	}
+	rl.Cur = min(rl.Cur, 256)
+	rl.Max = min(rl.Max, 256)
+	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+}

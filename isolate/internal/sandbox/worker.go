@@ -48,6 +48,7 @@ const (
 const (
 	readyFlagRlimitAS = 1 << 0
 	readyFlagSeccomp  = 1 << 1
+	readyFlagRlimits  = 1 << 2 // no core files, bounded open files
 )
 
 // Serve runs the worker loop on the IPC channel given by the parent. It first applies the
@@ -123,6 +124,11 @@ func serveConn(rw io.ReadWriter, h Handler) error {
 		}
 		binary.BigEndian.PutUint64(ready[1:9], uint64(vsz))
 		binary.BigEndian.PutUint64(ready[9:17], uint64(cap))
+	}
+	if err := applyRlimits(); err == nil {
+		ready[0] |= readyFlagRlimits
+	} else {
+		fmt.Fprintf(os.Stderr, "sandbox worker: rlimits not applied: %v\n", err)
 	}
 	if flags&initFlagSeccomp != 0 {
 		// Last, once everything this process sets up is done.
