@@ -157,7 +157,7 @@ func (ns *namespace) Fetch(ctx context.Context, ref isolate.ObjectRef, req *isol
 	if err := ns.check(ref); err != nil {
 		return nil, err
 	}
-	rep := ns.o.route(ctx, &objectCall{Ref: ref, Kind: "fetch", Request: req})
+	rep := ns.o.route(ctx, &objectCall{Ref: ref, Kind: isolate.ObjectFetch, Request: req})
 	if err := rep.err(); err != nil {
 		return nil, err
 	}
@@ -171,7 +171,7 @@ func (ns *namespace) Call(ctx context.Context, ref isolate.ObjectRef, method str
 	if err := ns.check(ref); err != nil {
 		return nil, err
 	}
-	rep := ns.o.route(ctx, &objectCall{Ref: ref, Kind: "call", Method: method, Args: args})
+	rep := ns.o.route(ctx, &objectCall{Ref: ref, Kind: isolate.ObjectCall, Method: method, Args: args})
 	if err := rep.err(); err != nil {
 		return nil, err
 	}
@@ -419,7 +419,7 @@ func (a *actor) event(ctx context.Context, c *objectCall) (*objectReply, *ticket
 	switch {
 	case res.Outcome == isolate.OutcomeOK:
 		rep.Response, rep.Value = res.Response, res.Value
-		if c.Kind == "fetch" && rep.Response == nil {
+		if c.Kind == isolate.ObjectFetch && rep.Response == nil {
 			rep.Error = "the Durable Object's fetch gave no response"
 		}
 	case res.Outcome == isolate.OutcomeException:

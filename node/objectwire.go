@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/warrenmesh/warren/isolate"
 	"github.com/warrenmesh/warren/mesh"
 )
 
@@ -148,7 +149,7 @@ func (n *Node) serveObject(from mesh.Peer, s *mesh.Stream) {
 	var rep *objectReply
 	if err := json.Unmarshal(body, &c); err != nil {
 		rep = &objectReply{Error: "a bad call frame: " + err.Error()}
-	} else if c.Kind != "fetch" && c.Kind != "call" {
+	} else if c.Kind != isolate.ObjectFetch && c.Kind != isolate.ObjectCall {
 		rep = &objectReply{Error: fmt.Sprintf("a bad call frame: kind %q", c.Kind)}
 	} else {
 		timeout := min(time.Duration(max(c.TimeoutMs, 1))*time.Millisecond, objectCallTimeout)
