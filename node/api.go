@@ -62,7 +62,7 @@ func (n *Node) routes() http.Handler {
 			writeError(w, &apiError{status: http.StatusNotImplemented, code: "not_implemented", msg: what + " is not built yet"})
 		}
 	}
-	mux.HandleFunc("GET /v1/tail", notYet("the live stream of invocations"))
+	mux.HandleFunc("GET /v1/tail", n.handleTail)
 	mux.HandleFunc("POST /mcp", notYet("the Model Context Protocol endpoint"))
 	mux.HandleFunc("GET /{$}", notYet("the dashboard"))
 	// The catch-all shadows ServeMux's own 405 for a known path asked
@@ -128,7 +128,7 @@ func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 	c := callerOf(r)
 	req.Token = c.raw
 	res := n.route(r.Context(), inv, req, &c.tok.Grants)
-	n.audit("run", c.tok.Name, "", req, res)
+	n.ended("run", c.tok.Name, "", req, res)
 	writeJSON(w, http.StatusOK, res)
 }
 

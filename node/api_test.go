@@ -92,7 +92,7 @@ func TestAPI(t *testing.T) {
 		t.Errorf("oversize: status %d", resp.StatusCode)
 	}
 	// Unknown routes and routes of later issues answer JSON errors.
-	for path, want := range map[string]int{"/nope": 404, "/v1/tail": 501} {
+	for path, want := range map[string]int{"/nope": 404, "/mcp": 405} {
 		resp, err := http.Get(n.APIURL() + path)
 		if err != nil {
 			t.Fatal(err)

@@ -104,8 +104,10 @@ func (a *auditor) run(w io.Writer) {
 	}
 }
 
-// audit records the end of an invocation that entered here.
-func (n *Node) audit(entry, token, worker string, raw *RunRequest, res *isolate.Result) {
+// ended reports an invocation that entered the mesh here, once it ended:
+// to the audit log and the live tail.
+func (n *Node) ended(entry, token, worker string, raw *RunRequest, res *isolate.Result) {
+	n.tail(entry, worker, res)
 	if n.auditor == nil {
 		return
 	}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -331,4 +332,68 @@ func (c *Client) Workers(ctx context.Context) ([]WorkerInfo, error) {
 func (c *Client) Undeploy(ctx context.Context, name string) error {
 	var out struct{}
 	return c.do(ctx, http.MethodDelete, "/v1/workers/"+url.PathEscape(name), nil, &out)
+}
+
+// TailOptions select what Tail streams.
+type TailOptions struct {
+	// NodeOnly streams what this node saw alone; by default the whole
+	// mesh's invocations come through it.
+	NodeOnly bool
+	Worker   string // only this deployed Worker's invocations
+	Outcome  string // only this outcome
+}
+
+// Tail streams finished invocations (GET /v1/tail) to fn until ctx ends
+// or the node closes the stream. It needs an admin token.
+func (c *Client) Tail(ctx context.Context, opts TailOptions, fn func(TailEvent)) error {
+	q := url.Values{"scope": {"mesh"}}
+	if opts.NodeOnly {
+		q.Set("scope", "node")
+	}
+	if opts.Worker != "" {
+		q.Set("worker", opts.Worker)
+	}
+	if opts.Outcome != "" {
+		q.Set("outcome", opts.Outcome)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL+"/v1/tail?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	c.authorize(req)
+	// The stream lasts: the client's own timeout, if any, must not end it.
+	hc := *c.HTTP
+	hc.Timeout = 0
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("node %s: %w", c.URL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		var e struct{ Error, Code string }
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return fmt.Errorf("node %s: %s (%s)", c.URL, e.Error, e.Code)
+		}
+		return fmt.Errorf("node %s: HTTP %d", c.URL, resp.StatusCode)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), maxTailEvent)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var e TailEvent
+		if err := json.Unmarshal([]byte(data), &e); err == nil {
+			fn(e)
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("node %s: the tail stream: %w", c.URL, err)
+	}
+	return fmt.Errorf("node %s closed the tail stream", c.URL)
 }

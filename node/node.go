@@ -197,6 +197,7 @@ type Node struct {
 	// objects are the Durable Objects this node owns.
 	objects *objects
 	auditor *auditor // nil without Config.AuditLog
+	tails   tailHub  // GET /v1/tail
 }
 
 // Start brings a node up: identity, secret, runtime, mesh, API.

@@ -415,6 +415,7 @@ func (a *actor) event(ctx context.Context, c *objectCall) (*objectReply, *ticket
 	ectx := context.WithValue(ctx, chainKey{}, append(slices.Clip(c.Chain), a.key))
 	res := n.rt.RunObject(ectx, ev, &objectHost{Host: a.host, a: a})
 	n.metrics.ended(&res.Result, whereObject)
+	n.tail("object", c.Ref.Worker, &res.Result)
 	rep := &objectReply{}
 	switch {
 	case res.Outcome == isolate.OutcomeOK:

@@ -69,6 +69,7 @@ Next:
   curl "$n2/w/chat/lobby?since=1"                                 # the chat room's messages after the first
   $bin testnet stop --dir $dir n1; curl "$n2/w/chat/lobby?since=0" # the room outlives any one node
   $bin groups --node $n1                                         # replicas, leaders, terms, lag
+  $bin tail --node $n1                                           # every invocation of the mesh, live (Ctrl-C ends it)
   $bin testnet stop --dir $dir n3 && $bin members --node $n1   # watch n3 go dead; KV keeps serving:
   $bin run --node $n1 --kv VISITS=visits examples/counter.js
   $bin testnet start --dir $dir n3

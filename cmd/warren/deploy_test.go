@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,4 +178,49 @@ func TestRunScheduled(t *testing.T) {
 	if _, errOut, code := warren(t, "run", "--cron", "* * * * *", file); code != 2 || !strings.Contains(errOut, "--scheduled") {
 		t.Errorf("--cron alone: exit %d %q", code, errOut)
 	}
+}
+
+// TestTailCommand: warren tail prints the invocations a node sees.
+func TestTailCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	url := kvTestNode(t, false)
+	file := writeWorker(t, "t.js", `export default { fetch() { console.log("tailed line"); return new Response("x") } }`)
+	warren(t, "run", "--node", url, file) // builds the binary before the tail starts
+	cmd := warrenCmd(t, "tail", "--node", url, "--node-only")
+	var out lockedBuilder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	for start := time.Now(); !strings.Contains(out.String(), "tailed line"); {
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("the tail printed %q", out.String())
+		}
+		warren(t, "run", "--node", url, file)
+		time.Sleep(100 * time.Millisecond)
+	}
+	if s := out.String(); !strings.Contains(s, " ok ") || !strings.Contains(s, "cli") || !strings.Contains(s, "[log] tailed line") {
+		t.Errorf("tail output: %q", s)
+	}
+}
+
+// lockedBuilder is a strings.Builder a process writes while a test reads.
+type lockedBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuilder) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuilder) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -34,6 +34,26 @@ func warren(t *testing.T, args ...string) (stdout, stderr string, code int) {
 // warrenIn is warren run in the directory dir.
 func warrenIn(t *testing.T, dir string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	cmd := warrenCmd(t, args...)
+	cmd.Dir = dir
+	var so, se strings.Builder
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		t.Fatal(err)
+	}
+	return so.String(), se.String(), code
+}
+
+// warrenCmd is a warren command, built once, not started, run in the
+// repository's root.
+func warrenCmd(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "warren-cli")
 		if err != nil {
@@ -55,20 +75,9 @@ func warrenIn(t *testing.T, dir string, args ...string) (stdout, stderr string, 
 		t.Fatalf("building warren: %v", buildErr)
 	}
 	cmd := exec.Command(binPath, args...)
-	cmd.Dir = dir
+	cmd.Dir = filepath.Join("..", "..")
 	cmd.Env = append(os.Environ(), "WARREN_NODE=")
-	var so, se strings.Builder
-	cmd.Stdout, cmd.Stderr = &so, &se
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	default:
-		t.Fatal(err)
-	}
-	return so.String(), se.String(), code
+	return cmd
 }
 
 func TestMain(m *testing.M) {
@@ -141,11 +150,12 @@ func TestUsageErrors(t *testing.T) {
 		args []string
 		want string // in stderr
 	}{
-		{[]string{"tail"}, `unknown command "tail" for "warren"`},
+		{[]string{"dashboard"}, `unknown command "dashboard" for "warren"`},
+		{[]string{"tail", "extra"}, "takes no arguments"},
 		{[]string{"deploy"}, "takes NAME FILE"},
 		{[]string{"membres"}, "did you mean members?"},
 		{[]string{"--no-such-flag"}, "unknown flag: --no-such-flag"},
-		{[]string{"help", "tail"}, `unknown help topic "tail"`},
+		{[]string{"help", "dashboard"}, `unknown help topic "dashboard"`},
 		{[]string{"run"}, "exactly one FILE"},
 		{[]string{"run", "a", "b"}, "exactly one FILE"},
 		{[]string{"run", "--no-such-flag", "x.js"}, "unknown flag: --no-such-flag"},
