@@ -168,6 +168,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--kv", "VISITS=a/b", "examples/hello.ts"}, "namespace: byte 0x2f"},
 		{[]string{"run", "--kv", "V=a", "--kv", "V=b", "examples/hello.ts"}, "V is bound twice"},
 		{[]string{"node", "extra"}, "warren node takes no arguments"},
+		{[]string{"node", "--log-format", "yaml"}, "want text or json"},
+		{[]string{"node", "--log-level", "loud"}, "want debug, info, warn or error"},
 		{[]string{"node", "--slots", "x"}, `invalid argument "x"`},
 		{[]string{"members", "extra"}, "warren members takes no arguments"},
 		{[]string{"secret"}, "needs a subcommand: init"},

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime"
@@ -25,6 +26,8 @@ func newNodeCmd() *cobra.Command {
 		inProcess  bool
 		cpuprofile string
 		auditLog   string
+		logFormat  string
+		logLevel   string
 	)
 	c := &cobra.Command{
 		Use:   "node",
@@ -51,6 +54,19 @@ uses DATA/secret, creating it on first start.`,
 			}
 			if cfg.SecretPath == "" {
 				cfg.SecretPath = os.Getenv("WARREN_SECRET")
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)}
+			}
+			opts := &slog.HandlerOptions{Level: level}
+			switch logFormat {
+			case "text":
+				cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, opts))
+			case "json":
+				cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, opts))
+			default:
+				return usageError{fmt.Errorf("--log-format %q: want text or json", logFormat)}
 			}
 			if auditLog != "" {
 				f, err := os.OpenFile(auditLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
@@ -110,6 +126,8 @@ uses DATA/secret, creating it on first start.`,
 	f.DurationVar(&cfg.ReplicaGrace, "replica-grace", 5*time.Minute, "how long a dead node keeps its KV replicas before they are rebuilt on other nodes")
 	f.BoolVar(&cfg.NoAuth, "no-auth", false, "serve the API without tokens (development on one machine: --api must be a loopback address)")
 	f.BoolVar(&inProcess, "in-process", false, "run guest code in the node process (trusted code only)")
+	f.StringVar(&logFormat, "log-format", "text", "the node's log on stderr: text (key=value lines) or json (one object per line)")
+	f.StringVar(&logLevel, "log-level", "info", "the least level logged: debug, info, warn or error")
 	f.StringVar(&auditLog, "audit-log", "", "append one JSON line per invocation that enters through this node to this file (token name, code hash, nodes, outcome, CPU time)")
 	_ = f.MarkHidden("in-process")
 	f.StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the node process here until it stops")
