@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/warrenmesh/warren/isolate"
 )
 
@@ -63,7 +65,7 @@ func (n *Node) routes() http.Handler {
 		}
 	}
 	mux.HandleFunc("GET /v1/tail", n.handleTail)
-	mux.HandleFunc("POST /mcp", notYet("the Model Context Protocol endpoint"))
+	mux.Handle("POST /mcp", mcp.NewStreamableHTTPHandler(n.mcpServer, &mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true}))
 	mux.HandleFunc("GET /{$}", notYet("the dashboard"))
 	// The catch-all shadows ServeMux's own 405 for a known path asked
 	// with another method, so it answers that itself.

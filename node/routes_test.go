@@ -36,7 +36,6 @@ func TestRoutes(t *testing.T) {
 		{"GET", "/v1/groups", 503, "no_kv", ""},
 		{"GET", "/v1/tail?scope=world", 400, "bad_request", ""},
 		{"POST", "/v1/tail", 405, "method_not_allowed", "GET, HEAD"},
-		{"POST", "/mcp", 501, "not_implemented", ""},
 		{"GET", "/", 501, "not_implemented", ""},
 		{"GET", "/v1/run", 405, "method_not_allowed", "POST"},
 		{"POST", "/metrics", 405, "method_not_allowed", "GET, HEAD"},

@@ -1,0 +1,180 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/warrenmesh/warren/isolate"
+	"github.com/warrenmesh/warren/replication"
+)
+
+// The Model Context Protocol endpoint: POST /mcp, streamable HTTP,
+// stateless (each request stands alone, authenticated by its token like
+// any API call). Its tools are the API's, with the caller's grants:
+// run_code (POST /v1/run), members, and kv_get, kv_put and kv_list.
+
+// mcpRunInput is what run_code takes.
+type mcpRunInput struct {
+	Source   string                     `json:"source,omitempty" jsonschema:"JavaScript or TypeScript source of a module whose default export has fetch(request, env, ctx) returning a Response; give this or code"`
+	Language string                     `json:"language,omitempty" jsonschema:"js (default) or ts: the language of source"`
+	Code     json.RawMessage            `json:"code,omitempty" jsonschema:"a whole code object instead of source: {mainModule, modules: {name: source}, env?, limits?, compatibilityFlags?}"`
+	Request  *isolate.Request           `json:"request,omitempty" jsonschema:"the HTTP request handed to fetch: {method, url, headers, body}; default GET http://localhost/"`
+	Bindings map[string]isolate.Binding `json:"bindings,omitempty" jsonschema:"name to binding: {kv: namespace} or {durableObject: {worker, class}}, as the token grants"`
+	Limits   *isolate.Limits            `json:"limits,omitempty" jsonschema:"cpuMs, memoryMb, wallMs, subRequests: at most what the token and the node allow"`
+}
+
+// mcpRunOutput is the result contract, as POST /v1/run answers it (a
+// map: its JSON, not its Go fields, is the contract).
+type mcpRunOutput struct {
+	Result map[string]any `json:"result" jsonschema:"the result: outcome, response {status, headers, body}, logs, exceptions, telemetry, error (docs/result.md)"`
+}
+
+type mcpKVInput struct {
+	Namespace string `json:"namespace" jsonschema:"the KV namespace"`
+	Key       string `json:"key,omitempty" jsonschema:"the key (kv_get, kv_put)"`
+	Value     string `json:"value,omitempty" jsonschema:"the value to store, as text (kv_put)"`
+	Prefix    string `json:"prefix,omitempty" jsonschema:"only keys starting with this (kv_list)"`
+	Limit     int    `json:"limit,omitempty" jsonschema:"at most this many keys, up to 1000 (kv_list)"`
+}
+
+type mcpKVOutput struct {
+	Found bool     `json:"found,omitempty"`
+	Value string   `json:"value,omitempty"`
+	Keys  []string `json:"keys,omitempty"`
+	More  bool     `json:"more,omitempty"`
+}
+
+type mcpMembersOutput struct {
+	Members []Member `json:"members"`
+}
+
+const runCodeDescription = `Run JavaScript or TypeScript once in a fresh, isolated sandbox on the warren mesh, on the nearest node with room, and get the result: the response (status, headers, body), console logs, exceptions (with stacks mapped to your source) and telemetry (node, CPU and wall time). The code is a module whose default export has fetch(request, env, ctx) returning a Response, as a Cloudflare Worker:
+  export default { async fetch(request, env) { return new Response("hello") } }
+The sandbox has the Web APIs of Workers (fetch, Request, Response, URL, crypto, TextEncoder, ...), no file system, and no network unless the caller's token grants hosts: a fetch elsewhere rejects. Limits: by default 1000 ms of CPU, 30 s wall time and 128 MiB of memory; an overrun ends the call with outcome exceededCpu, exceededWallTime or exceededMemory. Nothing persists between calls except through bindings (KV namespaces, Durable Objects) the token grants. The outcome is "ok" when the handler returned a Response; read result.exceptions otherwise.`
+
+// mcpServer builds the MCP server of one request, with its caller's
+// grants.
+func (n *Node) mcpServer(r *http.Request) *mcp.Server {
+	c := callerOf(r)
+	client := clientOf(r)
+	s := mcp.NewServer(&mcp.Implementation{Name: "warren", Title: "warren mesh " + n.id.Name, Version: "1"}, nil)
+	mcp.AddTool(s, &mcp.Tool{Name: "run_code", Description: runCodeDescription},
+		func(ctx context.Context, _ *mcp.CallToolRequest, in mcpRunInput) (*mcp.CallToolResult, mcpRunOutput, error) {
+			res, err := n.mcpRun(ctx, in, c, client)
+			if err != nil {
+				return nil, mcpRunOutput{}, err
+			}
+			b, err := json.Marshal(res)
+			if err != nil {
+				return nil, mcpRunOutput{}, err
+			}
+			var out mcpRunOutput
+			if err := json.Unmarshal(b, &out.Result); err != nil {
+				return nil, mcpRunOutput{}, err
+			}
+			return nil, out, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "members", Description: "The nodes of the warren mesh as this node sees them: name, state (alive, suspect, dead, ...), API address, free slots, measured round-trip time."},
+		func(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, mcpMembersOutput, error) {
+			return nil, mcpMembersOutput{Members: n.Members()}, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "kv_get", Description: "Read a key of the mesh's replicated KV store (linearizable: it sees every write acknowledged before). found is false for a missing key."},
+		func(ctx context.Context, req *mcp.CallToolRequest, in mcpKVInput) (*mcp.CallToolResult, mcpKVOutput, error) {
+			kv, err := n.mcpKV(r, in.Namespace, false)
+			if err != nil {
+				return nil, mcpKVOutput{}, err
+			}
+			v, err := kv.GetWithMetadata(ctx, in.Namespace, in.Key, replication.Strong)
+			if errors.Is(err, replication.ErrKVNotFound) {
+				return nil, mcpKVOutput{}, nil
+			}
+			if err != nil {
+				return nil, mcpKVOutput{}, kvAPIError(err)
+			}
+			return nil, mcpKVOutput{Found: true, Value: string(v.Value)}, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "kv_put", Description: "Write a key of the mesh's replicated KV store; it is durable on a majority of its replicas when this returns. Workers bound to the namespace read it as env.NAME.get(key)."},
+		func(ctx context.Context, req *mcp.CallToolRequest, in mcpKVInput) (*mcp.CallToolResult, mcpKVOutput, error) {
+			kv, err := n.mcpKV(r, in.Namespace, true)
+			if err != nil {
+				return nil, mcpKVOutput{}, err
+			}
+			if err := kv.Put(ctx, in.Namespace, in.Key, []byte(in.Value), replication.KVPutOptions{}); err != nil {
+				return nil, mcpKVOutput{}, kvAPIError(err)
+			}
+			return nil, mcpKVOutput{}, nil
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "kv_list", Description: "List keys of a namespace of the mesh's KV store, in order, optionally under a prefix (at most limit, 1000 by default); more is true when there are more."},
+		func(ctx context.Context, req *mcp.CallToolRequest, in mcpKVInput) (*mcp.CallToolResult, mcpKVOutput, error) {
+			kv, err := n.mcpKV(r, in.Namespace, false)
+			if err != nil {
+				return nil, mcpKVOutput{}, err
+			}
+			page, err := kv.List(ctx, in.Namespace, replication.KVListOptions{Prefix: in.Prefix, Limit: in.Limit}, replication.Strong)
+			if err != nil {
+				return nil, mcpKVOutput{}, kvAPIError(err)
+			}
+			out := mcpKVOutput{Keys: []string{}, More: !page.ListComplete}
+			for _, k := range page.Keys {
+				out.Keys = append(out.Keys, k.Name)
+			}
+			return nil, out, nil
+		})
+	return s
+}
+
+// mcpRun runs run_code's input as POST /v1/run would.
+func (n *Node) mcpRun(ctx context.Context, in mcpRunInput, c caller, client string) (*isolate.Result, error) {
+	code := in.Code
+	switch {
+	case len(code) > 0 && in.Source != "":
+		return nil, errors.New("give source or code, not both")
+	case len(code) == 0 && in.Source == "":
+		return nil, errors.New("give source (a module's code) or code (a code object)")
+	case len(code) == 0:
+		name := "main.js"
+		switch strings.ToLower(in.Language) {
+		case "", "js", "javascript":
+		case "ts", "typescript":
+			name = "main.ts"
+		default:
+			return nil, fmt.Errorf("language %q: js or ts", in.Language)
+		}
+		obj := map[string]any{"mainModule": name, "modules": map[string]string{name: in.Source}}
+		if in.Limits != nil {
+			obj["limits"] = in.Limits
+		}
+		b, err := json.Marshal(obj)
+		if err != nil {
+			return nil, err
+		}
+		code = b
+	}
+	body, err := json.Marshal(&RunRequest{Code: code, Request: in.Request, Bindings: in.Bindings})
+	if err != nil {
+		return nil, err
+	}
+	req, inv, err := parseRun(bytes.NewReader(body), n.codes)
+	if err != nil {
+		return nil, err
+	}
+	req.Client, req.Token = client, c.raw
+	res := n.route(ctx, inv, req, &c.tok.Grants)
+	n.ended("mcp", c.tok.Name, "", req, res)
+	return res, nil
+}
+
+// mcpKV is the KV store, if the caller may use ns so.
+func (n *Node) mcpKV(r *http.Request, ns string, write bool) (replication.KV, error) {
+	if err := checkKV(r, ns, write); err != nil {
+		return nil, err
+	}
+	return n.kvStore()
+}
