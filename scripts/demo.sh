@@ -70,6 +70,8 @@ Next:
   $bin testnet stop --dir $dir n1; curl "$n2/w/chat/lobby?since=0" # the room outlives any one node
   $bin groups --node $n1                                         # replicas, leaders, terms, lag
   $bin tail --node $n1                                           # every invocation of the mesh, live (Ctrl-C ends it)
+  MCP: point an agent's client at $n1/mcp (streamable HTTP) with the header
+       "Authorization: Bearer \$($bin token create --kv notes:rw --name agent)"   # tools run_code, members, kv_*
   $bin testnet stop --dir $dir n3 && $bin members --node $n1   # watch n3 go dead; KV keeps serving:
   $bin run --node $n1 --kv VISITS=visits examples/counter.js
   $bin testnet start --dir $dir n3
