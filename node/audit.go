@@ -14,7 +14,7 @@ import (
 
 // The audit log: with Config.AuditLog set, every invocation that enters
 // the mesh through this node (POST /v1/run, a deployed Worker's /w/ call,
-// a cron trigger's run) leaves one JSON line there once it ends: who
+// a cron trigger's run, MCP's run_code) leaves one JSON line there once it ends: who
 // (the token's name), what (the code's hash, never the code, never a
 // token), where (the nodes it went through), and how it ended. Lines are
 // written by a goroutine of their own, in batches; a line that finds
@@ -28,7 +28,8 @@ const auditQueue = 4096
 type AuditEntry struct {
 	Time time.Time `json:"time"`
 	// Entry is how the call came in: "run" (POST /v1/run), "worker" (a
-	// deployed Worker's /w/ call) or "cron" (a cron trigger's tick).
+	// deployed Worker's /w/ call), "cron" (a cron trigger's tick) or
+	// "mcp" (the MCP tool run_code).
 	Entry string `json:"entry"`
 	// Token is the name of the caller's token ("" with --no-auth); a
 	// deployed Worker's and a cron run's name their deployment.

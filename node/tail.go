@@ -42,7 +42,7 @@ type TailEvent struct {
 	// Node is the node that reports it: the one the call entered
 	// through, or the owner that ran an object's event.
 	Node string `json:"node"`
-	// Entry is how it came: "run", "worker", "cron" or "object".
+	// Entry is how it came: "run", "worker", "cron", "mcp" or "object".
 	Entry   string          `json:"entry"`
 	Worker  string          `json:"worker,omitempty"`
 	Hops    []string        `json:"hops"`
