@@ -7,7 +7,7 @@ PKGS      := ./...
 RACE_PKGS := ./...
 EX        ?= examples/hello.ts
 
-.PHONY: stop all build run test test-race test-short bench soak lint fmt vet cross clean
+.PHONY: stop all build run test test-race test-short bench soak fuzz lint fmt vet cross clean
 
 all: build
 
@@ -35,12 +35,24 @@ bench: build
 	bin/bench -only isolate/ -out bench/results.json
 	bin/bench -only mesh/ -out bench/results.json
 	bin/bench -only replication/ -out bench/results.json
+	bin/bench -only objects -out bench/results.json
 
 soak: build
 	$(GO) build -o bin/bench ./bench
 	bin/bench -soak 1000000
 	WARREN_CHAOS=2m $(GO) test -count=1 -race -timeout 10m -run TestChaos -v ./node
 	WARREN_LIN_DURATION=1m WARREN_LIN_SEEDS=5 $(GO) test -count=1 -timeout 20m -run TestLinearizableUnderFaults -v ./replication
+
+# fuzz: every fuzz target for FUZZTIME each (make test runs their seed
+# corpora only).
+FUZZTIME ?= 10s
+fuzz:
+	@for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+		pkg=$$(dirname $$f); \
+		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | sed 's/^func //'); do \
+			echo "$$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
 
 lint: vet
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)

@@ -109,3 +109,24 @@ func TestPeerValidatesRequest(t *testing.T) {
 		t.Errorf("v2 ran %d calls, want only the valid one", ran)
 	}
 }
+
+// FuzzObjectCall: a peer's object call frame, however malformed, is
+// refused with an error or is a call of a known kind to a well-named
+// object, never a panic.
+func FuzzObjectCall(f *testing.F) {
+	id := ObjectIDFromName("w", "C", "x")
+	f.Add([]byte(`{"ref":{"worker":"w","class":"C","id":"` + id + `"},"kind":"call","method":"m","args":"AQ==","timeoutMs":100}`))
+	f.Add([]byte(`{"ref":{"worker":"w","class":"C","id":"` + id + `"},"kind":"fetch","request":{"method":"GET","url":"http://x/"}}`))
+	f.Add([]byte(`{"ref":{},"kind":"evil"}`))
+	f.Add([]byte(`{"chain":["a","a"]}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := decodeObjectCall(b)
+		if err != nil {
+			return
+		}
+		if c.Kind != "fetch" && c.Kind != "call" || len(c.Ref.ID) != 64 || len(c.Chain) >= maxObjectChain {
+			t.Fatalf("accepted %+v", c)
+		}
+	})
+}

@@ -126,6 +126,26 @@ wait:
 	return &rep
 }
 
+// decodeObjectCall decodes a peer's call frame and checks what can be
+// checked before the object is looked at: the kind, the object's name,
+// the chain of callers.
+func decodeObjectCall(body []byte) (*objectWireCall, error) {
+	var c objectWireCall
+	if err := json.Unmarshal(body, &c); err != nil {
+		return nil, fmt.Errorf("a bad call frame: %w", err)
+	}
+	if c.Kind != isolate.ObjectFetch && c.Kind != isolate.ObjectCall {
+		return nil, fmt.Errorf("a bad call frame: kind %q", c.Kind)
+	}
+	if err := validRef(c.Ref); err != nil {
+		return nil, err
+	}
+	if err := checkChain(c.Chain, c.Ref.Key()); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
 // serveObject answers a peer's call to an object this node should own.
 func (n *Node) serveObject(from mesh.Peer, s *mesh.Stream) {
 	defer s.Close()
@@ -145,12 +165,9 @@ func (n *Node) serveObject(from mesh.Peer, s *mesh.Stream) {
 		return
 	}
 	_ = s.SetReadDeadline(time.Time{})
-	var c objectWireCall
 	var rep *objectReply
-	if err := json.Unmarshal(body, &c); err != nil {
-		rep = &objectReply{Error: "a bad call frame: " + err.Error()}
-	} else if c.Kind != isolate.ObjectFetch && c.Kind != isolate.ObjectCall {
-		rep = &objectReply{Error: fmt.Sprintf("a bad call frame: kind %q", c.Kind)}
+	if c, err := decodeObjectCall(body); err != nil {
+		rep = &objectReply{Error: err.Error()}
 	} else {
 		timeout := min(time.Duration(max(c.TimeoutMs, 1))*time.Millisecond, objectCallTimeout)
 		ctx, cancel := context.WithTimeout(s.Context(), timeout)

@@ -164,3 +164,34 @@ func TestGrantsLimits(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseToken: any string is a token or an error that wraps one of the
+// token errors, never a panic; a token that parses re-signs to itself.
+func FuzzParseToken(f *testing.F) {
+	key := []byte("fuzz key of some length, 32 bytes")
+	now := time.Unix(1_700_000_000, 0)
+	good, err := SignToken(key, &Token{Name: "t", IssuedAt: now.Unix(), Expiry: now.Add(time.Hour).Unix(), Grants: Grants{KV: map[string]string{"ns": KVRead}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add("warren1.")
+	f.Add("warren1.e30.AAAA")
+	f.Add("warren1." + strings.Repeat("A", 5000) + ".x")
+	f.Fuzz(func(t *testing.T, s string) {
+		tok, err := ParseToken(key, s, now)
+		if err != nil {
+			if !errors.Is(err, ErrTokenMalformed) && !errors.Is(err, ErrTokenSignature) && !errors.Is(err, ErrTokenExpired) && !errors.Is(err, ErrTokenNotYetValid) {
+				t.Fatalf("%q: an error of no kind: %v", s, err)
+			}
+			return
+		}
+		again, err := SignToken(key, tok)
+		if err != nil {
+			t.Fatalf("a parsed token does not sign again: %v", err)
+		}
+		if again2, err := ParseToken(key, again, now); err != nil || again2.Name != tok.Name {
+			t.Fatalf("re-signed token: %v", err)
+		}
+	})
+}

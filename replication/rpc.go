@@ -2,6 +2,7 @@ package replication
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -167,8 +168,8 @@ func readFrame(r *bufio.Reader, hdr any) ([]byte, error) {
 	if n > maxRPCHeader {
 		return nil, fmt.Errorf("header of %d bytes (at most %d)", n, maxRPCHeader)
 	}
-	h := make([]byte, n)
-	if _, err := io.ReadFull(r, h); err != nil {
+	h, err := readN(r, n)
+	if err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal(h, hdr); err != nil {
@@ -184,11 +185,21 @@ func readFrame(r *bufio.Reader, hdr any) ([]byte, error) {
 	if m == 0 {
 		return nil, nil
 	}
-	body := make([]byte, m)
-	if _, err := io.ReadFull(r, body); err != nil {
+	return readN(r, m)
+}
+
+// readN reads exactly n bytes. Memory grows with the bytes that arrive,
+// not with what a peer's length prefix claims.
+func readN(r io.Reader, n uint64) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(int(min(n, 64<<10)))
+	if _, err := buf.ReadFrom(io.LimitReader(r, int64(n))); err != nil {
 		return nil, err
 	}
-	return body, nil
+	if uint64(buf.Len()) != n {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return buf.Bytes(), nil
 }
 
 // call sends req to peer and returns its answer. sent reports whether the
