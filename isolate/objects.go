@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/warrenmesh/warren/isolate/internal/contract"
+	"github.com/warrenmesh/warren/isolate/internal/jsengine"
 )
 
 func validateRef(r ObjectRef) error {
@@ -16,7 +17,7 @@ func validateRef(r ObjectRef) error {
 	if err := validObjectName("class", r.Class); err != nil {
 		return err
 	}
-	if !isObjectID(r.ID) {
+	if !IsObjectID(r.ID) {
 		return fmt.Errorf("object id %q is not 64 lower-case hex characters", r.ID)
 	}
 	return nil
@@ -44,8 +45,9 @@ func validObjectName(what, s string) error {
 	return nil
 }
 
-// isObjectID reports whether s is 64 lower-case hex characters.
-func isObjectID(s string) bool {
+// IsObjectID reports whether s is a Durable Object id: 64 lower-case hex
+// characters.
+func IsObjectID(s string) bool {
 	if len(s) != 64 {
 		return false
 	}
@@ -55,6 +57,12 @@ func isObjectID(s string) bool {
 		}
 	}
 	return true
+}
+
+// ObjectIDFromName is the id idFromName(name) gives in a Worker for the
+// class of worker: the same on every node.
+func ObjectIDFromName(worker, class, name string) string {
+	return jsengine.ObjectID(worker, class, name)
 }
 
 // ObjectEvent is one event for a live object.

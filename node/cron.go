@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -183,7 +184,7 @@ func (c *crons) fire(now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for name, st := range c.state {
-		if t, ok := c.workers[name]; !ok || !sameCrons(t.Crons, st.crons) {
+		if t, ok := c.workers[name]; !ok || !slices.Equal(t.Crons, st.crons) {
 			if !st.running {
 				delete(c.state, name) // undeployed or changed: start over
 			}
@@ -214,18 +215,6 @@ func (c *crons) fire(now time.Time) {
 		st.running = true
 		go c.run(name, st, due, now)
 	}
-}
-
-func sameCrons(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // open takes over a Worker's ticks in this owner's epoch; a tick its

@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -272,13 +270,8 @@ func validRef(r isolate.ObjectRef) error {
 	if ValidateWorkerName(r.Worker) != nil {
 		return fmt.Errorf("no Worker %s is deployed", quote(r.Worker))
 	}
-	if len(r.ID) != 64 {
+	if !isolate.IsObjectID(r.ID) {
 		return errors.New("a Durable Object id is 64 hex digits")
-	}
-	for i := 0; i < len(r.ID); i++ {
-		if c := r.ID[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return errors.New("a Durable Object id is 64 hex digits")
-		}
 	}
 	if r.Class == "" || len(r.Class) > 128 || len(r.Name) > 2048 {
 		return errors.New("a Durable Object's class name is 1 to 128 bytes, its name at most 2048")
@@ -838,8 +831,7 @@ func (n *Node) sweepObjects() {
 // ObjectIDFromName is the id of the object named name in the class of a
 // Worker: what idFromName gives in the Worker (64 hex digits).
 func ObjectIDFromName(worker, class, name string) string {
-	sum := sha256.Sum256([]byte("warren do v1\x00" + worker + "\x00" + class + "\x00" + name))
-	return hex.EncodeToString(sum[:])
+	return isolate.ObjectIDFromName(worker, class, name)
 }
 
 // ObjectInfo is where a Durable Object lives (GET /v1/objects).

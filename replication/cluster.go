@@ -542,7 +542,7 @@ func (c *Cluster) maybeDrop(gid placement.GroupID) {
 	c.log.Info("removing a replica this node no longer holds", "group", gid, "leader", resp.Status.Leader)
 	err = r.g.Close()
 	if err == nil {
-		err = deletePrefixes(c.cfg.DB, raftbadger.GroupPrefix(gid.String()), kvPrefixOf(gid))
+		err = kvsm.DeletePrefixes(c.cfg.DB, raftbadger.GroupPrefix(gid.String()), kvPrefixOf(gid))
 	}
 	if err == nil {
 		err = os.RemoveAll(filepath.Join(c.cfg.Dir, "groups", gid.String()))
@@ -595,31 +595,6 @@ func (c *Cluster) expire(r *replica) {
 			return
 		}
 	}
-}
-
-// deletePrefixes deletes every key under the prefixes, in write batches.
-// (badger's DropPrefix would block the writes of every other group of the
-// node while it runs.)
-func deletePrefixes(db *badger.DB, prefixes ...[]byte) error {
-	wb := db.NewWriteBatch()
-	defer wb.Cancel()
-	err := db.View(func(txn *badger.Txn) error {
-		for _, p := range prefixes {
-			it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
-			for it.Seek(p); it.Valid(); it.Next() {
-				if err := wb.Delete(it.Item().KeyCopy(nil)); err != nil {
-					it.Close()
-					return err
-				}
-			}
-			it.Close()
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return wb.Flush()
 }
 
 // latestSnapshot is the index of the newest snapshot in a group's snapshot

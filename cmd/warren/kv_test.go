@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -167,20 +165,7 @@ func TestKVCommands(t *testing.T) {
 // warrenStdin is warren with stdin as its standard input.
 func warrenStdin(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	warren(t, "help") // builds the binary
-	cmd := exec.Command(binPath, args...)
-	cmd.Env = append(os.Environ(), "WARREN_NODE=")
+	cmd := warrenCmd(t, args...)
 	cmd.Stdin = strings.NewReader(stdin)
-	var so, se strings.Builder
-	cmd.Stdout, cmd.Stderr = &so, &se
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	default:
-		t.Fatal(err)
-	}
-	return so.String(), se.String(), code
+	return runWarren(t, cmd)
 }

@@ -36,6 +36,12 @@ func warrenIn(t *testing.T, dir string, args ...string) (stdout, stderr string, 
 	t.Helper()
 	cmd := warrenCmd(t, args...)
 	cmd.Dir = dir
+	return runWarren(t, cmd)
+}
+
+// runWarren runs cmd and returns what it printed and its exit status.
+func runWarren(t *testing.T, cmd *exec.Cmd) (stdout, stderr string, code int) {
+	t.Helper()
 	var so, se strings.Builder
 	cmd.Stdout, cmd.Stderr = &so, &se
 	err := cmd.Run()

@@ -385,11 +385,21 @@ func (s *Store) Restore(r io.Reader) error {
 // wipe deletes the group's data, blobs, expiration index, request ids and
 // object storage (not the applied index or the restore mark).
 func (s *Store) wipe() error {
-	wb := s.db.NewWriteBatch()
+	var prefixes [][]byte
+	for _, t := range []byte{tagData, tagBlob, tagExpiry, tagID, tagIDIndex, tagObjData, tagObjGen, tagObjGarbage, tagAlarm, tagAlarmIndex} {
+		prefixes = append(prefixes, s.l.tag(t))
+	}
+	return DeletePrefixes(s.db, prefixes...)
+}
+
+// DeletePrefixes deletes every key under the prefixes, in write batches.
+// (badger's DropPrefix would block the writes of every other group of the
+// database while it runs.)
+func DeletePrefixes(db *badger.DB, prefixes ...[]byte) error {
+	wb := db.NewWriteBatch()
 	defer wb.Cancel()
-	err := s.db.View(func(txn *badger.Txn) error {
-		for _, t := range []byte{tagData, tagBlob, tagExpiry, tagID, tagIDIndex, tagObjData, tagObjGen, tagObjGarbage, tagAlarm, tagAlarmIndex} {
-			p := s.l.tag(t)
+	err := db.View(func(txn *badger.Txn) error {
+		for _, p := range prefixes {
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
 			for it.Seek(p); it.Valid(); it.Next() {
 				if err := wb.Delete(it.Item().KeyCopy(nil)); err != nil {
