@@ -57,8 +57,13 @@ type RunRequest struct {
 	// so that the peer verifies it again and applies the same grants (set
 	// by nodes from the API call's Authorization header).
 	Token string `json:"token,omitempty"`
+	// Stream, in a forwarded invocation, asks the peer to send a streamed
+	// response's body as it is produced (fwdChunk frames after the
+	// result). Nodes set it from pipe; a client's value is ignored.
+	Stream bool `json:"stream,omitempty"`
 
-	key [32]byte // SHA-256 of Code, set by decode
+	key  [32]byte           // SHA-256 of Code, set by decode
+	pipe *isolate.BodyPipe // where a streamed body goes (nil: buffer it)
 }
 
 // codeCache holds decoded code objects by the SHA-256 of their JSON,
@@ -113,7 +118,7 @@ func (r *RunRequest) decode(cache *codeCache) (*isolate.Invocation, error) {
 			return nil, &apiError{status: 400, code: "invalid_bindings", msg: fmt.Sprintf("bindings[%q]: %v", name, kvRuleError{err})}
 		}
 	}
-	return &isolate.Invocation{Code: c, Request: r.Request, Bindings: r.Bindings, Scheduled: r.Scheduled}, nil
+	return &isolate.Invocation{Code: c, Request: r.Request, Bindings: r.Bindings, Scheduled: r.Scheduled, StreamTo: r.pipe}, nil
 }
 
 // Run routes one invocation: here when a slot is free, else to the nearest

@@ -83,6 +83,11 @@ type Response struct {
 	Status  int               `json:"status"`
 	Headers map[string]string `json:"headers"`
 	Body    []byte            `json:"-"`
+	// Streamed says the body did not come with the response: it went,
+	// chunk by chunk as the Worker produced it, to the invocation's body
+	// pipe (Body is empty). Only an invocation that asked for it
+	// (ExecRequest.Stream) gets such a response.
+	Streamed bool `json:"-"`
 }
 
 type responseJSON struct {
