@@ -62,7 +62,7 @@ type RunRequest struct {
 	// result). Nodes set it from pipe; a client's value is ignored.
 	Stream bool `json:"stream,omitempty"`
 
-	key  [32]byte           // SHA-256 of Code, set by decode
+	key  [32]byte          // SHA-256 of Code, set by decode
 	pipe *isolate.BodyPipe // where a streamed body goes (nil: buffer it)
 }
 
