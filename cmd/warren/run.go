@@ -136,7 +136,12 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 					return err
 				}
 				defer rt.Close()
-				res = rt.Run(ctx, &node.Invocation{Code: code, Request: req, Bindings: bindings, Scheduled: scheduled})
+				inv := &node.Invocation{Code: code, Request: req, Bindings: bindings, Scheduled: scheduled}
+				if asJSON {
+					res = rt.Run(ctx, inv)
+				} else {
+					res = runStreaming(ctx, rt, inv)
+				}
 			}
 			if asJSON {
 				enc := json.NewEncoder(os.Stdout)
@@ -218,11 +223,40 @@ func readData(d string) ([]byte, error) {
 	return []byte(d), nil
 }
 
+// runStreaming runs inv, writing a streamed response body to stdout as the
+// Worker produces it (an AI answer, server-sent events); printResult then
+// prints the rest.
+func runStreaming(ctx context.Context, rt *node.Local, inv *node.Invocation) *node.Result {
+	pipe := node.NewBodyPipe()
+	inv.StreamTo = pipe
+	done := make(chan *node.Result, 1)
+	go func() { done <- rt.Run(ctx, inv) }()
+	var last byte
+	for {
+		chunk, err := pipe.Next(ctx)
+		if err != nil {
+			break // the end, or a body that was not streamed (printResult prints it)
+		}
+		if _, err := os.Stdout.Write(chunk); err != nil {
+			pipe.Abort(err)
+			break
+		}
+		if len(chunk) > 0 {
+			last = chunk[len(chunk)-1]
+		}
+	}
+	res := <-done
+	if res.Response != nil && res.Response.Streamed && last != 0 && last != '\n' && isTerminal(os.Stdout) {
+		fmt.Println()
+	}
+	return res
+}
+
 func printResult(res *node.Result) {
 	for _, l := range res.Logs {
 		fmt.Fprintf(os.Stderr, "[%s] %s\n", l.Level, l.Message)
 	}
-	if res.Response != nil {
+	if res.Response != nil && !res.Response.Streamed {
 		os.Stdout.Write(res.Response.Body)
 		if n := len(res.Response.Body); n > 0 && res.Response.Body[n-1] != '\n' && isTerminal(os.Stdout) {
 			fmt.Println()
