@@ -119,7 +119,12 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 				if err != nil {
 					return err
 				}
-				if res, err = cl.RunWith(ctx, code, req, bindings, scheduled); err != nil {
+				if asJSON || scheduled != nil {
+					res, err = cl.RunWith(ctx, code, req, bindings, scheduled)
+				} else {
+					res, err = cl.RunStreaming(ctx, code, req, bindings, os.Stdout)
+				}
+				if err != nil {
 					return err
 				}
 			} else {
