@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -652,10 +653,19 @@ func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
 		n.sendStreamedBody(w, r, status, req.pipe)
 		return
 	}
+	if !bodyless(status) {
+		h.Set("Content-Length", strconv.Itoa(len(res.Response.Body)))
+	}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(res.Response.Body)
 	}
+}
+
+// bodyless reports whether a response of status has no body (and so no
+// Content-Length).
+func bodyless(status int) bool {
+	return status == http.StatusNoContent || status == http.StatusNotModified
 }
 
 // sendStreamedBody answers a streamed response: the head at once, then
