@@ -168,6 +168,29 @@ export default { async fetch() { let s = 0; for await (const v of gen()) s += v;
   return new Response(seen + " " + c.signal.aborted);
 } }`), outcome: OutcomeOK, status: 200, body: "aborted true"},
 		{name: "env values and bindings", code: withEnv, outcome: OutcomeOK, status: 200, body: `{"g":"hello","n":1,"kv":"function"}`},
+		{name: "streamed response", code: js("main.js", `export default { fetch() {
+  const { readable, writable } = new TransformStream();
+  const w = writable.getWriter(), enc = new TextEncoder();
+  let i = 0;
+  const tick = () => setTimeout(async () => {
+    if (i === 4) { await w.close(); return; }
+    await w.write(enc.encode("chunk" + i++ + ";"));
+    tick();
+  }, 2);
+  tick();
+  return new Response(readable, { headers: { "content-type": "text/plain" } });
+} }`), outcome: OutcomeOK, status: 200, body: "chunk0;chunk1;chunk2;chunk3;"},
+		{name: "streams compose", code: js("main.js", `export default { async fetch(req) {
+  const gz = new Response("streams " + "x".repeat(1000)).body.pipeThrough(new CompressionStream("gzip"));
+  let text = "";
+  for await (const s of gz.pipeThrough(new DecompressionStream("gzip")).pipeThrough(new TextDecoderStream())) text += s;
+  let n = 0;
+  for await (const c of new Blob(["abc"]).stream()) n += c.byteLength;
+  return new Response(text.slice(0, 8) + text.length + " " + n);
+} }`), outcome: OutcomeOK, status: 200, body: "streams 1008 3"},
+		{name: "stream chunk not bytes", code: js("main.js", `export default { fetch() {
+  return new Response(new ReadableStream({ start(c) { c.enqueue("text"); c.close(); } }));
+} }`), outcome: OutcomeException, excHas: []string{"TypeError", "did not return bytes"}},
 	}
 }
 

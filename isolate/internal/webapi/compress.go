@@ -7,7 +7,9 @@ import (
 	"compress/zlib"
 	"errors"
 	"io"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/dop251/goja"
 )
@@ -69,13 +71,24 @@ func (a *API) newDeflater(format string) goja.Value {
 // with the runtime: the decoder goroutine runs only while the runtime's
 // goroutine waits for its answer, so it never uses more than one chunk of
 // memory ahead of the reader, and output comes only when asked for.
+//
+// The goroutine holds only the pipe, not the inflater: when a runtime is
+// dropped without Close, the inflater becomes garbage and its cleanup
+// stops the goroutine.
 type inflater struct {
+	*pipe
+	started, awaiting, need, finished, failed, aborted bool
+}
+
+// pipe joins an inflater and its decoder goroutine.
+type pipe struct {
 	toG   chan inflateMsg
 	fromG chan inflateResp
 	quit  chan struct{}
-	// Runtime-side state.
-	started, awaiting, need, finished, failed, aborted bool
+	once  sync.Once
 }
+
+func (p *pipe) stop() { p.once.Do(func() { close(p.quit) }) }
 
 type inflateMsg struct {
 	data []byte
@@ -94,7 +107,8 @@ var errTrailing = errors.New("junk found after the end of the compressed data")
 
 func (a *API) newInflater(format string) goja.Value {
 	a.checkFormat(format, "DecompressionStream")
-	z := &inflater{toG: make(chan inflateMsg), fromG: make(chan inflateResp), quit: make(chan struct{})}
+	z := &inflater{pipe: &pipe{toG: make(chan inflateMsg), fromG: make(chan inflateResp), quit: make(chan struct{})}}
+	runtime.AddCleanup(z, (*pipe).stop, z.pipe)
 	rt := a.streams()
 	if rt.inflaters == nil {
 		rt.inflaters = map[*inflater]struct{}{}
@@ -111,7 +125,7 @@ func (a *API) newInflater(format string) goja.Value {
 		if !z.started {
 			z.started = true
 			rt.inflaters[z] = struct{}{}
-			go z.run(format)
+			go z.pipe.run(format)
 		} else if !z.awaiting {
 			z.toG <- *msg
 		}
@@ -194,15 +208,13 @@ func (a *API) newInflater(format string) goja.Value {
 
 // abort stops the decoder goroutine, if it runs.
 func (z *inflater) abort() {
-	if !z.aborted {
-		z.aborted = true
-		close(z.quit)
-	}
+	z.aborted = true
+	z.stop()
 }
 
 // send gives the runtime an answer and waits for the next message; false
 // when the inflater was aborted.
-func (z *inflater) send(r inflateResp) (inflateMsg, bool) {
+func (z *pipe) send(r inflateResp) (inflateMsg, bool) {
 	select {
 	case z.fromG <- r:
 	case <-z.quit:
@@ -223,7 +235,7 @@ func (z *inflater) send(r inflateResp) (inflateMsg, bool) {
 var errAborted = errors.New("aborted")
 
 // run is the decoder goroutine.
-func (z *inflater) run(format string) {
+func (z *pipe) run(format string) {
 	src := &inflateSource{z: z}
 	var r io.Reader
 	var err error
@@ -285,7 +297,7 @@ func describeInflate(err error) error {
 // when the last one is used up. It is a flate.Reader (it has ReadByte), so
 // the decoders read no byte past the end of their data.
 type inflateSource struct {
-	z   *inflater
+	z   *pipe
 	cur []byte
 	eof bool
 }
