@@ -217,10 +217,12 @@ func (e *StreamError) Error() string { return "the response body stream failed: 
 
 // Read asks for the next chunk. done is called exactly once, maybe before
 // Read returns (the chunk was queued) and maybe later, from a promise job
-// run by the event loop: with the chunk's bytes (the caller's to keep), or
+// run by the event loop: with the chunk's bytes, or
 // eof at the end, or err when the stream errored or gave a chunk that is
 // not bytes (a *StreamError with a TypeError). Read acquires the stream's
 // reader on first use. A Read after eof or an error reports eof again.
+// The chunk aliases the guest's memory: it is valid only until done
+// returns (copy it to keep it).
 func (s *BodyStream) Read(done func(chunk []byte, eof bool, err error)) {
 	if s.done {
 		done(nil, true, nil)
@@ -237,7 +239,7 @@ func (s *BodyStream) Read(done func(chunk []byte, eof bool, err error)) {
 		}
 		onChunk := a.newFunc("onChunk", 1, func(call goja.FunctionCall) goja.Value {
 			b, _ := a.bufferSource(call.Argument(0))
-			done(slices.Clone(b), false, nil)
+			done(b, false, nil)
 			return goja.Undefined()
 		})
 		onDone := a.newFunc("onDone", 0, func(call goja.FunctionCall) goja.Value {
