@@ -188,6 +188,14 @@ export default { async fetch() { let s = 0; for await (const v of gen()) s += v;
   for await (const c of new Blob(["abc"]).stream()) n += c.byteLength;
   return new Response(text.slice(0, 8) + text.length + " " + n);
 } }`), outcome: OutcomeOK, status: 200, body: "streams 1008 3"},
+		{name: "fetch with a stream body, response passed through", code: js("main.js", `export default { async fetch() {
+  const { readable, writable } = new TransformStream();
+  const w = writable.getWriter();
+  setTimeout(async () => { await w.write(new TextEncoder().encode("pi")); setTimeout(() => { w.write(new TextEncoder().encode("ng")); w.close(); }, 1); }, 1);
+  const r = await fetch("https://echo.test/x", { method: "POST", body: readable });
+  const r2 = new Response(r.body, r);
+  return new Response(r2.body.pipeThrough(new TransformStream({ transform(c, ctl) { ctl.enqueue(c); }, flush(ctl) { ctl.enqueue(new TextEncoder().encode("!")); } })), r2);
+} }`), outcome: OutcomeOK, status: 200, body: "echo:POST:ping!"},
 		{name: "stream chunk not bytes", code: js("main.js", `export default { fetch() {
   return new Response(new ReadableStream({ start(c) { c.enqueue("text"); c.close(); } }));
 } }`), outcome: OutcomeException, excHas: []string{"TypeError", "did not return bytes"}},

@@ -101,23 +101,27 @@ class DecompressionStream {
       async pull(c) {
         for (;;) {
           if (failed) return;
-          if (z.needsInput()) {
+          if (z.needsInput() || z.done()) {
             if (input === null) await new Promise((resolve) => { waiter = resolve; });
             if (failed || input === null) continue;
             const w = input;
             input = null;
+            if (w.close && z.done()) { c.close(); w.resolve(); return; }
             try {
-              if (w.close) { z.end(); closing = w; } else { z.give(w.chunk); w.resolve(); }
-            } catch (e) { fail(e, true); throw e; }
+              // After the end of the data, give refuses all but empty chunks.
+              if (w.close) z.end(); else z.give(w.chunk);
+            } catch (e) { w.reject(e); fail(e, true); throw e; }
+            if (w.close) closing = w; else w.resolve();
             continue;
           }
           let out;
           try { out = z.next(); } catch (e) { fail(e, true); throw e; }
           if (out === null) continue;
           if (out === undefined) {
-            c.close();
-            if (closing !== null) { closing.resolve(); closing = null; }
-            return;
+            // The data ended: the readable closes with the input, which
+            // must have nothing more.
+            if (closing !== null) { c.close(); closing.resolve(); closing = null; return; }
+            continue;
           }
           c.enqueue(out);
           return;
@@ -128,11 +132,9 @@ class DecompressionStream {
     this.#writable = new WritableStream({
       start(c) { wc = c; },
       write(chunk) {
-        if (z.done()) { z.give(chunk); return; } // throws on data after the end
         return new Promise((resolve, reject) => { input = { chunk, resolve, reject }; wake(); });
       },
       close() {
-        if (z.done()) return;
         return new Promise((resolve, reject) => { input = { close: true, resolve, reject }; wake(); });
       },
       abort(reason) { fail(reason, false); },
