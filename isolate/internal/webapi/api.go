@@ -175,6 +175,9 @@ const (
 	numGlobals
 )
 
+// lazyGlobals keeps one bit per global.
+var _ [64 - numGlobals]struct{}
+
 var streamGlobals = [...]string{
 	gReadableStream - gReadableStream:            "ReadableStream",
 	gStreamReader - gReadableStream:              "ReadableStreamDefaultReader",
@@ -298,9 +301,10 @@ func (a *API) buildGlobal(id globalID) goja.Value {
 // first Get builds the value and defines it on the global object itself, so
 // later lookups never come back here (and a deleted global stays deleted).
 type lazyGlobals struct {
-	a         *API
-	done      [numGlobals]bool
-	vals      [numGlobals]goja.Value
+	a    *API
+	done uint64 // bit id: global id was defined or deleted
+	// vals holds the globals a frozen global object refused to take.
+	vals      map[globalID]goja.Value
 	extraDone uint64 // bit i: extra global i was defined or deleted
 }
 
@@ -309,19 +313,23 @@ func (l *lazyGlobals) Get(key string) goja.Value {
 	if !ok {
 		return l.getExtra(key)
 	}
-	if l.done[id] {
+	if l.done&(1<<id) != 0 {
 		return nil
 	}
 	v := l.vals[id]
 	if v == nil {
 		v = l.a.buildGlobal(id)
-		l.vals[id] = v
 	}
 	// A frozen global object refuses the definition; the value then keeps
 	// being answered from here.
 	if l.a.vm.GlobalObject().DefineDataProperty(key, v, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE) == nil {
-		l.done[id] = true
-		l.vals[id] = nil
+		l.done |= 1 << id
+		delete(l.vals, id)
+	} else {
+		if l.vals == nil {
+			l.vals = map[globalID]goja.Value{}
+		}
+		l.vals[id] = v
 	}
 	return v
 }
@@ -353,12 +361,12 @@ func (l *lazyGlobals) Has(key string) bool {
 		}
 		return false
 	}
-	return !l.done[id]
+	return l.done&(1<<id) == 0
 }
 
 func (l *lazyGlobals) Delete(key string) bool {
 	if id, ok := globalNames[key]; ok {
-		l.done[id] = true
+		l.done |= 1 << id
 	} else if x := l.a.extra; x != nil {
 		if i, ok := x.Names[key]; ok {
 			l.extraDone |= 1 << i
