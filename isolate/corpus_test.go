@@ -196,6 +196,16 @@ export default { async fetch() { let s = 0; for await (const v of gen()) s += v;
   const r2 = new Response(r.body, r);
   return new Response(r2.body.pipeThrough(new TransformStream({ transform(c, ctl) { ctl.enqueue(c); }, flush(ctl) { ctl.enqueue(new TextEncoder().encode("!")); } })), r2);
 } }`), outcome: OutcomeOK, status: 200, body: "echo:POST:ping!"},
+		{name: "fetch with a stream body too large", code: js("main.js", `export default { async fetch() {
+  let n = 0;
+  const body = new ReadableStream({ pull(c) { if (n++ === 40) c.close(); else c.enqueue(new Uint8Array(1 << 20)); } });
+  const e = await fetch("https://echo.test/x", { method: "POST", body }).then(() => "sent", (e) => e.name + ": " + e.message);
+  return new Response(e + " " + body.locked);
+} }`), outcome: OutcomeOK, status: 200, body: "RangeError: fetch: the request body is more than 33554432 bytes true"},
+		{name: "fetch with a failing stream body", code: js("main.js", `export default { async fetch() {
+  const body = new ReadableStream({ pull(c) { c.error(new SyntaxError("source broke")); } });
+  return new Response(await fetch("https://echo.test/x", { method: "POST", body }).then(() => "sent", (e) => e.name + ": " + e.message));
+} }`), outcome: OutcomeOK, status: 200, body: "SyntaxError: source broke"},
 		{name: "stream chunk not bytes", code: js("main.js", `export default { fetch() {
   return new Response(new ReadableStream({ start(c) { c.enqueue("text"); c.close(); } }));
 } }`), outcome: OutcomeException, excHas: []string{"TypeError", "did not return bytes"}},

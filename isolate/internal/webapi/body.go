@@ -115,23 +115,14 @@ func (a *API) read(b *body, kind int, contentType func() string) goja.Value {
 			return a.wrap(clsBlob, &blobState{data: slices.Clone(data), typ: blobType(contentType())})
 		}
 	}
-	var stream *goja.Object
-	p := a.promiseTry(func() goja.Value {
+	return a.promiseTry(func() goja.Value {
 		data, ok := a.takeBytes(b)
 		if !ok {
-			stream = b.stream
-			return goja.Undefined()
+			// The promise returned adopts the read's.
+			return a.readStream(b.stream, readNames[kind], convert)
 		}
 		return convert(data)
 	})
-	if stream == nil {
-		return p
-	}
-	var out goja.Value
-	if ex := a.vm.Try(func() { out = a.readStream(stream, readNames[kind], convert) }); ex != nil {
-		return a.promiseTry(func() goja.Value { panic(ex.Value()) })
-	}
-	return out
 }
 
 func bodyMethods(get func(a *API, call goja.FunctionCall) (*body, *headerList)) []member {
