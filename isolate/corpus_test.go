@@ -168,6 +168,47 @@ export default { async fetch() { let s = 0; for await (const v of gen()) s += v;
   return new Response(seen + " " + c.signal.aborted);
 } }`), outcome: OutcomeOK, status: 200, body: "aborted true"},
 		{name: "env values and bindings", code: withEnv, outcome: OutcomeOK, status: 200, body: `{"g":"hello","n":1,"kv":"function"}`},
+		{name: "streamed response", code: js("main.js", `export default { fetch() {
+  const { readable, writable } = new TransformStream();
+  const w = writable.getWriter(), enc = new TextEncoder();
+  let i = 0;
+  const tick = () => setTimeout(async () => {
+    if (i === 4) { await w.close(); return; }
+    await w.write(enc.encode("chunk" + i++ + ";"));
+    tick();
+  }, 2);
+  tick();
+  return new Response(readable, { headers: { "content-type": "text/plain" } });
+} }`), outcome: OutcomeOK, status: 200, body: "chunk0;chunk1;chunk2;chunk3;"},
+		{name: "streams compose", code: js("main.js", `export default { async fetch(req) {
+  const gz = new Response("streams " + "x".repeat(1000)).body.pipeThrough(new CompressionStream("gzip"));
+  let text = "";
+  for await (const s of gz.pipeThrough(new DecompressionStream("gzip")).pipeThrough(new TextDecoderStream())) text += s;
+  let n = 0;
+  for await (const c of new Blob(["abc"]).stream()) n += c.byteLength;
+  return new Response(text.slice(0, 8) + text.length + " " + n);
+} }`), outcome: OutcomeOK, status: 200, body: "streams 1008 3"},
+		{name: "fetch with a stream body, response passed through", code: js("main.js", `export default { async fetch() {
+  const { readable, writable } = new TransformStream();
+  const w = writable.getWriter();
+  setTimeout(async () => { await w.write(new TextEncoder().encode("pi")); setTimeout(() => { w.write(new TextEncoder().encode("ng")); w.close(); }, 1); }, 1);
+  const r = await fetch("https://echo.test/x", { method: "POST", body: readable });
+  const r2 = new Response(r.body, r);
+  return new Response(r2.body.pipeThrough(new TransformStream({ transform(c, ctl) { ctl.enqueue(c); }, flush(ctl) { ctl.enqueue(new TextEncoder().encode("!")); } })), r2);
+} }`), outcome: OutcomeOK, status: 200, body: "echo:POST:ping!"},
+		{name: "fetch with a stream body too large", code: js("main.js", `export default { async fetch() {
+  let n = 0;
+  const body = new ReadableStream({ pull(c) { if (n++ === 40) c.close(); else c.enqueue(new Uint8Array(1 << 20)); } });
+  const e = await fetch("https://echo.test/x", { method: "POST", body }).then(() => "sent", (e) => e.name + ": " + e.message);
+  return new Response(e + " " + body.locked);
+} }`), outcome: OutcomeOK, status: 200, body: "RangeError: fetch: the request body is more than 33554432 bytes true"},
+		{name: "fetch with a failing stream body", code: js("main.js", `export default { async fetch() {
+  const body = new ReadableStream({ pull(c) { c.error(new SyntaxError("source broke")); } });
+  return new Response(await fetch("https://echo.test/x", { method: "POST", body }).then(() => "sent", (e) => e.name + ": " + e.message));
+} }`), outcome: OutcomeOK, status: 200, body: "SyntaxError: source broke"},
+		{name: "stream chunk not bytes", code: js("main.js", `export default { fetch() {
+  return new Response(new ReadableStream({ start(c) { c.enqueue("text"); c.close(); } }));
+} }`), outcome: OutcomeException, excHas: []string{"TypeError", "did not return bytes"}},
 	}
 }
 

@@ -67,6 +67,7 @@ var errDeadline = errors.New("isolate: deadline")
 // (telemetry other than CPU, wall, startup and memory is the caller's).
 func runJS(ctx context.Context, c *jsCall) *contract.Result {
 	l := newLoop()
+	defer l.api.Close()
 	res := &contract.Result{Logs: []contract.Log{}, Exceptions: []contract.Exception{}}
 	end := l.begin(ctx, c)
 	defer end()
@@ -467,7 +468,8 @@ func (l *loop) await(ret goja.Value) (goja.Value, error) {
 	return p.Result(), nil
 }
 
-// exportResponse reads the Response a handler returned.
+// exportResponse reads the Response a handler returned. A stream body is
+// drained here, with the event loop running (see drainBody).
 func (l *loop) exportResponse(ret goja.Value) (*contract.Response, error) {
 	var resp *webapi.HTTPResponse
 	err := l.run(func() (err error) {
@@ -477,14 +479,25 @@ func (l *loop) exportResponse(ret goja.Value) (*contract.Response, error) {
 		}
 		return err
 	})
+	if err == nil && resp.Stream != nil {
+		s := resp.Stream
+		resp.Stream, resp.Body = nil, []byte{}
+		err = l.drainBody(s, func(chunk []byte) error {
+			resp.Body = append(resp.Body, chunk...)
+			return checkResponseSize(resp)
+		})
+	}
 	if err != nil {
 		var h *limitHit
 		var ge *guestError
+		var se *webapi.StreamError
 		switch {
 		case errors.As(err, &h):
 			return nil, h
 		case errors.As(err, &ge):
 			return nil, ge
+		case errors.As(err, &se):
+			return nil, l.thrown(se.Value)
 		}
 		if _, ok := err.(*goja.Exception); ok {
 			return nil, err
@@ -492,6 +505,45 @@ func (l *loop) exportResponse(ret goja.Value) (*contract.Response, error) {
 		return nil, &guestError{name: "TypeError", message: err.Error()}
 	}
 	return toResponse(resp), nil
+}
+
+// drainBody reads a response body stream to its end, giving each chunk to
+// emit as it comes. The event loop runs meanwhile (timers, host calls and
+// promise jobs that produce the chunks), under the call's CPU, memory and
+// wall-time limits. An error from emit, or a limit, cancels the stream.
+// It is the one place a streamed body leaves the runtime: today emit
+// gathers the body; a caller may as well send each chunk on.
+func (l *loop) drainBody(s *webapi.BodyStream, emit func(chunk []byte) error) error {
+	for {
+		var got, eof bool
+		var chunk []byte
+		var rerr error
+		err := l.run(func() error {
+			s.Read(func(c []byte, e bool, err error) { got, chunk, eof, rerr = true, c, e, err })
+			return nil
+		})
+		if err == nil && !got {
+			err = l.loopUntil(func() bool { return got })
+			if err == errHung {
+				err = &guestError{name: "Error", message: "the response body stream can never produce its next chunk (no timer or host call is pending)"}
+			}
+		}
+		if err == nil {
+			err = rerr
+		}
+		if err == nil && !eof {
+			err = emit(chunk)
+		}
+		if err != nil {
+			if h := l.hit.Load(); h == nil {
+				_ = l.run(func() error { s.Cancel(err.Error()); return nil })
+			}
+			return err
+		}
+		if eof {
+			return nil
+		}
+	}
 }
 
 // runBackground sends the response (the result so far) while ctx.waitUntil

@@ -98,5 +98,9 @@ var blobClass = &classDef{
 			b := this[*blobState](a, call)
 			return a.promiseTry(func() goja.Value { return a.newUint8Array(slices.Clone(b.data)) })
 		}),
+		method("stream", 0, func(a *API, call goja.FunctionCall) goja.Value {
+			b := this[*blobState](a, call)
+			return a.bytesStream(b.data)
+		}),
 	),
 }

@@ -27,8 +27,6 @@ const (
 	clsTextDecoder
 	clsCryptoKey
 	clsIterator
-	clsReadableStream
-	clsStreamReader
 	clsFormData
 	numClasses
 )
@@ -94,8 +92,6 @@ func init() {
 		clsTextDecoder:     textDecoderClass,
 		clsCryptoKey:       cryptoKeyClass,
 		clsIterator:        iteratorClass,
-		clsReadableStream:  readableStreamClass,
-		clsStreamReader:    streamReaderClass,
 		clsFormData:        formDataClass,
 	}
 }

@@ -12,7 +12,8 @@
 // objects over Go state whose attributes (status, url, href, ...) are answered
 // directly, without accessor functions. Event, EventTarget, AbortSignal,
 // AbortController and DOMException are JS compiled once per process and run
-// in a runtime only when one of them is first used.
+// in a runtime only when one of them is first used; so are the streams
+// (stream.go), whose first use costs about 1 ms.
 //
 // # Semantics
 //
@@ -23,6 +24,18 @@
 // github.com/nlnwa/whatwg-url with two patches for changes of the URL
 // Standard made after its release ("^" percent-encoded in paths; a space
 // ending an opaque path before "?" or "#" encoded as %20).
+//
+// # Streams
+//
+// ReadableStream, WritableStream, TransformStream and the rest of the
+// Streams Standard are the vendored web-streams-polyfill (stream.go,
+// streams.js); the encoding and compression streams are built on them.
+// Request and Response bodies are bytes in memory until a stream is asked
+// for (the body attribute) or given (a stream BodyInit). Reading a body
+// takes the bytes directly when its stream is one of ours that nothing has
+// touched; otherwise it reads the stream. ExportResponse and ExportRequest
+// give a stream body as a BodyStream, which the embedder reads chunk by
+// chunk while it runs the event loop.
 //
 // Instances of the Go-backed classes (Request, Response, Headers, URL,
 // URLSearchParams, Blob, TextEncoder, TextDecoder, CryptoKey) differ from
@@ -40,15 +53,10 @@
 //
 // # Not implemented
 //
-//   - Streams beyond a body's own: Request/Response.body is a ReadableStream
-//     of the buffered body (one chunk) that a reader can read (getReader,
-//     read, releaseLock, cancel) and that can be the body of a new Request
-//     or Response (the Workers way of re-wrapping one). ReadableStreams made
-//     by Workers (new ReadableStream), tee, pipeTo, async iteration,
-//     WritableStream, TransformStream and Blob.stream are not there.
 //   - File: FormData file entries are Blobs with a name property.
 //     FormData cannot be built from an HTML form (there is none).
-//   - Intl, TextDecoderStream, TextEncoderStream, CompressionStream.
+//   - Intl. CompressionStream formats other than gzip, deflate and
+//     deflate-raw.
 //   - TextDecoder encodings other than utf-8, utf-16le, utf-16be and
 //     windows-1252 (with their labels): the constructor throws RangeError.
 //   - crypto.subtle beyond digest (SHA-1/256/384/512, MD5), importKey("raw")
