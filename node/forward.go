@@ -310,6 +310,11 @@ func (n *Node) readStreamedBody(peer string, s *mesh.Stream, r *bufio.Reader, pi
 		}
 	}()
 	fail := func(err error) {
+		select {
+		case <-pipe.Gone(): // our consumer went away, and we reset the stream
+			return
+		default:
+		}
 		n.log.Info("forward: the peer failed during a streamed body", "peer", peer, "err", err)
 		pipe.Close(fmt.Errorf("%w: node %s failed while sending it", isolate.ErrBodyIncomplete, peer))
 		s.Abort()

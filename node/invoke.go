@@ -329,7 +329,7 @@ func (n *Node) finished(res *isolate.Result, background bool, where string) {
 		if res.Error != "" || len(res.Exceptions) > 0 {
 			level = slog.LevelInfo
 		}
-		n.log.Log(context.Background(), level, "ctx.waitUntil work ended after the response", "outcome", res.Outcome, "cut", res.Error,
+		n.log.Log(context.Background(), level, "an invocation ended after its response went out (ctx.waitUntil work, a streamed body)", "outcome", res.Outcome, "cut", res.Error,
 			"logs", len(res.Logs), "exceptions", len(res.Exceptions))
 	}
 	if n.cfg.OnFinish != nil {
