@@ -75,6 +75,7 @@ type API struct {
 	intr     intrinsics
 	events   *eventsJS
 	domExc   *goja.Object
+	hasInst  *goja.Object
 	iterBase *goja.Object
 	console  *consoleState
 }

@@ -1,6 +1,7 @@
 package webapi
 
 import (
+	"fmt"
 	"reflect"
 
 	"github.com/dop251/goja"
@@ -26,7 +27,9 @@ const (
 	clsTextEncoder
 	clsTextDecoder
 	clsCryptoKey
-	clsIterator
+	clsIterator // Headers Iterator
+	clsSearchParamsIterator
+	clsFormDataIterator
 	clsReadableStream
 	clsStreamReader
 	clsFormData
@@ -56,8 +59,22 @@ type member struct {
 	build memberFunc
 }
 
-// method declares a function member.
+// method declares a function member. Its length is the number of required
+// arguments (WebIDL): a call with fewer throws TypeError.
 func method(name string, length int, fn func(a *API, call goja.FunctionCall) goja.Value) member {
+	return member{name, func(a *API) goja.Value {
+		return a.newFunc(name, length, func(call goja.FunctionCall) goja.Value {
+			if len(call.Arguments) < length {
+				a.typeError("Failed to execute '%s': %d argument%s required, but only %d present.", name, length, plural(int64(length)), len(call.Arguments))
+			}
+			return fn(a, call)
+		})
+	}}
+}
+
+// promiseMethod declares a function member that returns a promise; it
+// checks its arguments itself (and rejects rather than throws).
+func promiseMethod(name string, length int, fn func(a *API, call goja.FunctionCall) goja.Value) member {
 	return member{name, func(a *API) goja.Value {
 		return a.newFunc(name, length, func(call goja.FunctionCall) goja.Value { return fn(a, call) })
 	}}
@@ -78,25 +95,29 @@ type classDef struct {
 	iterable string
 	// tag gives the prototype chain a Symbol.toStringTag.
 	tag bool
+	// iterator puts %IteratorPrototype% in the prototype chain.
+	iterator bool
 }
 
 var classDefs [numClasses]*classDef
 
 func init() {
 	classDefs = [numClasses]*classDef{
-		clsRequest:         requestClass,
-		clsResponse:        responseClass,
-		clsHeaders:         headersClass,
-		clsBlob:            blobClass,
-		clsURL:             urlClass,
-		clsURLSearchParams: searchParamsClass,
-		clsTextEncoder:     textEncoderClass,
-		clsTextDecoder:     textDecoderClass,
-		clsCryptoKey:       cryptoKeyClass,
-		clsIterator:        iteratorClass,
-		clsReadableStream:  readableStreamClass,
-		clsStreamReader:    streamReaderClass,
-		clsFormData:        formDataClass,
+		clsRequest:              requestClass,
+		clsResponse:             responseClass,
+		clsHeaders:              headersClass,
+		clsBlob:                 blobClass,
+		clsURL:                  urlClass,
+		clsURLSearchParams:      searchParamsClass,
+		clsTextEncoder:          textEncoderClass,
+		clsTextDecoder:          textDecoderClass,
+		clsCryptoKey:            cryptoKeyClass,
+		clsIterator:             {name: "Headers Iterator", tag: true, iterator: true, methods: iteratorMembers},
+		clsSearchParamsIterator: {name: "URLSearchParams Iterator", tag: true, iterator: true, methods: iteratorMembers},
+		clsFormDataIterator:     {name: "FormData Iterator", tag: true, iterator: true, methods: iteratorMembers},
+		clsReadableStream:       readableStreamClass,
+		clsStreamReader:         streamReaderClass,
+		clsFormData:             formDataClass,
 	}
 }
 
@@ -125,7 +146,7 @@ func (a *API) class(id classID) *class {
 	// need Symbol.iterator or that libraries recognise by tag get one.
 	if def.iterable != "" || def.tag {
 		up := vm.NewObject()
-		if id == clsIterator {
+		if def.iterator {
 			_ = up.SetPrototype(a.iteratorPrototype())
 		}
 		_ = up.DefineDataPropertySymbol(goja.SymToStringTag, vm.ToValue(def.name), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
@@ -144,30 +165,85 @@ func (a *API) classCtor(id classID) *goja.Object {
 		return c.ctor
 	}
 	def, vm := c.def, a.vm
-	// goja passes no new.target for a plain `new C()`, so a call without
-	// new cannot be told apart and constructs too.
-	ctor := vm.ToValue(func(call goja.ConstructorCall) *goja.Object {
-		if def.construct == nil {
-			panic(vm.NewTypeError("Illegal constructor"))
-		}
-		proto := call.This.Prototype()
-		if proto == nil {
-			proto = c.proto
-		}
-		return def.construct(a, call, proto)
+	// A native constructor made by ToValue cannot tell `C()` from `new C()`
+	// (goja passes no new.target to either), so the constructor is a Proxy
+	// of one: the apply trap refuses calls, the construct trap gets the
+	// real new.target, whose prototype the instance takes (subclasses).
+	target := vm.ToValue(func(goja.ConstructorCall) *goja.Object {
+		panic(vm.NewTypeError("Illegal constructor"))
 	}).(*goja.Object)
-	_ = ctor.DefineDataProperty("name", vm.ToValue(def.name), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+	fnHasInstance := target.Prototype().GetSymbol(goja.SymHasInstance)
+	proxy := vm.NewProxy(target, &goja.ProxyTrapConfig{
+		Apply: func(*goja.Object, goja.Value, []goja.Value) goja.Value {
+			if def.construct == nil {
+				panic(vm.NewTypeError("Illegal constructor"))
+			}
+			panic(vm.NewTypeError(fmt.Sprintf("Failed to construct '%s': Please use the 'new' operator, this DOM object constructor cannot be called as a function.", def.name)))
+		},
+		Construct: func(_ *goja.Object, args []goja.Value, newTarget *goja.Object) *goja.Object {
+			if def.construct == nil {
+				panic(vm.NewTypeError("Illegal constructor"))
+			}
+			if len(args) < def.length {
+				panic(vm.NewTypeError(fmt.Sprintf("Failed to construct '%s': %d argument%s required, but only %d present.", def.name, def.length, plural(int64(def.length)), len(args))))
+			}
+			proto := c.proto
+			if newTarget != nil && newTarget != c.ctor {
+				if p, ok := newTarget.Get("prototype").(*goja.Object); ok {
+					proto = p
+				}
+			}
+			return def.construct(a, goja.ConstructorCall{Arguments: args, NewTarget: newTarget}, proto)
+		},
+		// goja's instanceof does not see through a Proxy, so the proxy
+		// answers Symbol.hasInstance (unless guest code defined one).
+		GetSym: func(t *goja.Object, sym *goja.Symbol, receiver goja.Value) goja.Value {
+			v := t.GetSymbol(sym)
+			if sym == goja.SymHasInstance && v != nil && v.SameAs(fnHasInstance) {
+				return a.hasInstance()
+			}
+			return v
+		},
+	})
+	ctor := vm.ToValue(proxy).(*goja.Object)
+	_ = target.DefineDataProperty("name", vm.ToValue(def.name), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
 	if def.length != 0 {
-		_ = ctor.DefineDataProperty("length", vm.ToValue(def.length), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+		_ = target.DefineDataProperty("length", vm.ToValue(def.length), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
 	}
-	_ = ctor.DefineDataProperty("prototype", c.proto, goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
+	_ = target.DefineDataProperty("prototype", c.proto, goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
 	if def.statics != nil {
 		st := vm.NewDynamicObject(&lazyObject{a: a, m: def.statics})
-		_ = st.SetPrototype(ctor.Prototype())
-		_ = ctor.SetPrototype(st)
+		_ = st.SetPrototype(target.Prototype())
+		_ = target.SetPrototype(st)
 	}
 	c.ctor = ctor
 	return ctor
+}
+
+// hasInstance returns the Symbol.hasInstance method of our constructors:
+// OrdinaryHasInstance of this.prototype.
+func (a *API) hasInstance() goja.Value {
+	if a.hasInst != nil {
+		return a.hasInst
+	}
+	a.hasInst = a.newFunc("[Symbol.hasInstance]", 1, func(call goja.FunctionCall) goja.Value {
+		c, ok := call.This.(*goja.Object)
+		o, ok2 := call.Argument(0).(*goja.Object)
+		if !ok || !ok2 {
+			return a.vm.ToValue(false)
+		}
+		proto, ok := c.Get("prototype").(*goja.Object)
+		if !ok {
+			a.typeError("Function has non-object prototype in instanceof check")
+		}
+		for p := o.Prototype(); p != nil; p = p.Prototype() {
+			if p == proto {
+				return a.vm.ToValue(true)
+			}
+		}
+		return a.vm.ToValue(false)
+	})
+	return a.hasInst
 }
 
 // wrap makes a JS instance of class id over state st.
@@ -425,30 +501,29 @@ type iterState struct {
 	next func() goja.Value
 }
 
-var iteratorClass = &classDef{
-	name: "Iterator",
-	tag:  true, // and %IteratorPrototype% in the chain
-	methods: newMembers(
-		method("next", 0, func(a *API, call goja.FunctionCall) goja.Value {
-			it := this[*iterState](a, call)
-			res := a.vm.NewObject()
-			var v goja.Value
-			if it.next != nil {
-				v = it.next()
-			}
-			if v == nil {
-				it.next = nil
-				_ = res.Set("value", goja.Undefined())
-				_ = res.Set("done", true)
-			} else {
-				_ = res.Set("value", v)
-				_ = res.Set("done", false)
-			}
-			return res
-		}),
-	),
-}
+// iteratorMembers are those of the iterator prototypes (%HeadersIteratorPrototype%...).
+var iteratorMembers = newMembers(
+	method("next", 0, func(a *API, call goja.FunctionCall) goja.Value {
+		it := this[*iterState](a, call)
+		res := a.vm.NewObject()
+		var v goja.Value
+		if it.next != nil {
+			v = it.next()
+		}
+		if v == nil {
+			it.next = nil
+			_ = res.Set("value", goja.Undefined())
+			_ = res.Set("done", true)
+		} else {
+			_ = res.Set("value", v)
+			_ = res.Set("done", false)
+		}
+		return res
+	}),
+)
 
-func (a *API) newIterator(next func() goja.Value) goja.Value {
-	return a.wrap(clsIterator, &iterState{next: next})
+// newIterator makes an iterator of class id (clsIterator,
+// clsSearchParamsIterator or clsFormDataIterator).
+func (a *API) newIterator(id classID, next func() goja.Value) goja.Value {
+	return a.wrap(id, &iterState{next: next})
 }

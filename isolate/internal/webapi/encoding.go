@@ -325,7 +325,7 @@ var textEncoderClass = &classDef{
 			s := a.str(call.Argument(0))
 			dst, ok := call.Argument(1).(*goja.Object)
 			var buf []byte
-			if !ok || dst.ExportType() != typeBytes || a.vm.ExportTo(dst, &buf) != nil {
+			if !ok || !a.isUint8Array(dst) || a.vm.ExportTo(dst, &buf) != nil {
 				a.typeError("Failed to execute 'encodeInto' on 'TextEncoder': parameter 2 is not of type 'Uint8Array'.")
 			}
 			read, written := 0, 0

@@ -134,7 +134,7 @@ func (a *API) encodeForm(f *formData) ([]byte, string) {
 
 func (a *API) formIterator(f *formData, kind int) goja.Value {
 	i := 0
-	return a.newIterator(func() goja.Value {
+	return a.newIterator(clsFormDataIterator, func() goja.Value {
 		if i >= len(f.list) {
 			return nil
 		}

@@ -181,7 +181,7 @@ func (a *API) fillSearchParams(p *searchParams, init goja.Value) {
 
 func (a *API) searchParamsIterator(p *searchParams, kind int) goja.Value {
 	i := 0
-	return a.newIterator(func() goja.Value {
+	return a.newIterator(clsSearchParamsIterator, func() goja.Value {
 		if i >= len(p.list) {
 			return nil
 		}

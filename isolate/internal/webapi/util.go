@@ -360,3 +360,13 @@ func (a *API) pair(v goja.Value, what string) (goja.Value, goja.Value) {
 	}
 	return items[0], items[1]
 }
+
+// isUint8Array reports whether o is a Uint8Array (not a Uint8ClampedArray,
+// which exports as the same Go type).
+func (a *API) isUint8Array(o *goja.Object) bool {
+	if o.ExportType() != typeBytes || !hasTag(o, "Uint8Array") {
+		return false
+	}
+	u8 := a.intrinsic("Uint8Array")
+	return u8 != nil && a.vm.InstanceOf(o, u8)
+}
