@@ -136,6 +136,7 @@ const (
 	gReadableStream
 	gStreamReader
 	gFormData
+	gFile
 	numGlobals
 )
 
@@ -147,6 +148,7 @@ var globalNames = map[string]globalID{
 	"ReadableStream":              gReadableStream,
 	"ReadableStreamDefaultReader": gStreamReader,
 	"FormData":                    gFormData,
+	"File":                        gFile,
 	"URL":                         gURL,
 	"URLSearchParams":             gURLSearchParams,
 	"TextEncoder":                 gTextEncoder,
@@ -183,6 +185,8 @@ func (a *API) buildGlobal(id globalID) goja.Value {
 		return a.classCtor(clsStreamReader)
 	case gFormData:
 		return a.classCtor(clsFormData)
+	case gFile:
+		return a.classCtor(clsFile)
 	case gURL:
 		return a.classCtor(clsURL)
 	case gURLSearchParams:

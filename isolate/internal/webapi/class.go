@@ -33,6 +33,7 @@ const (
 	clsReadableStream
 	clsStreamReader
 	clsFormData
+	clsFile
 	numClasses
 )
 
@@ -97,6 +98,9 @@ type classDef struct {
 	tag bool
 	// iterator puts %IteratorPrototype% in the prototype chain.
 	iterator bool
+	// parent, when hasParent, is the class this one extends (File: Blob).
+	parent    classID
+	hasParent bool
 }
 
 var classDefs [numClasses]*classDef
@@ -118,6 +122,7 @@ func init() {
 		clsReadableStream:       readableStreamClass,
 		clsStreamReader:         streamReaderClass,
 		clsFormData:             formDataClass,
+		clsFile:                 fileClass,
 	}
 }
 
@@ -153,7 +158,12 @@ func (a *API) class(id classID) *class {
 		if def.iterable != "" {
 			_ = up.DefineDataPropertySymbol(goja.SymIterator, lo.Get(def.iterable), goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
 		}
+		if def.hasParent {
+			_ = up.SetPrototype(a.class(def.parent).proto)
+		}
 		_ = c.proto.SetPrototype(up)
+	} else if def.hasParent {
+		_ = c.proto.SetPrototype(a.class(def.parent).proto)
 	}
 	return c
 }
@@ -211,6 +221,9 @@ func (a *API) classCtor(id classID) *goja.Object {
 		_ = target.DefineDataProperty("length", vm.ToValue(def.length), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
 	}
 	_ = target.DefineDataProperty("prototype", c.proto, goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
+	if def.hasParent {
+		_ = target.SetPrototype(a.classCtor(def.parent))
+	}
 	if def.statics != nil {
 		st := vm.NewDynamicObject(&lazyObject{a: a, m: def.statics})
 		_ = st.SetPrototype(target.Prototype())

@@ -6,7 +6,7 @@ import "testing"
 // tests in passing: constructors refuse calls without new, argument counts
 // are checked, iterators have their own prototypes.
 func TestWebIDL(t *testing.T) {
-	ctors := []string{"Request", "Response", "Headers", "Blob", "URL", "URLSearchParams", "TextEncoder", "TextDecoder", "FormData"}
+	ctors := []string{"Request", "Response", "Headers", "Blob", "File", "URL", "URLSearchParams", "TextEncoder", "TextDecoder", "FormData"}
 	var cases []jsCase
 	for _, c := range ctors {
 		cases = append(cases, jsCase{c + " without new", `try { ` + c + `("https://x/"); return "constructed" } catch (e) { return e.name + ": " + (e instanceof TypeError) }`, "TypeError: true"})
