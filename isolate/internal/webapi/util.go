@@ -3,6 +3,8 @@ package webapi
 import (
 	"fmt"
 	"reflect"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/dop251/goja"
@@ -369,4 +371,33 @@ func (a *API) isUint8Array(o *goja.Object) bool {
 	}
 	u8 := a.intrinsic("Uint8Array")
 	return u8 != nil && a.vm.InstanceOf(o, u8)
+}
+
+// record walks the enumerable own string-keyed properties of o as WebIDL's
+// record conversion does, with each key as a USVString (lone surrogates
+// replaced) and each value read by the exact key.
+func (a *API) record(o *goja.Object, fn func(key string, v goja.Value)) {
+	keys := o.Keys()
+	exact := false
+	for _, k := range keys {
+		if strings.ContainsRune(k, utf8.RuneError) {
+			exact = true // Keys() may have replaced lone surrogates
+			break
+		}
+	}
+	if !exact {
+		for _, k := range keys {
+			fn(k, o.Get(k))
+		}
+		return
+	}
+	list, _ := a.callIntrinsic(nil, []goja.Value{o}, "Object", "keys").(*goja.Object)
+	if list == nil {
+		return
+	}
+	n := list.Get("length").ToInteger()
+	for i := int64(0); i < n; i++ {
+		k := list.Get(strconv.FormatInt(i, 10))
+		fn(k.String(), a.callIntrinsic(nil, []goja.Value{o, k}, "Reflect", "get"))
+	}
 }
