@@ -69,15 +69,16 @@ type API struct {
 	now        func() time.Time
 	origin     time.Time
 
-	globals  *lazyGlobals
-	extra    *ExtraGlobals
-	classes  [numClasses]*class
-	intr     intrinsics
-	events   *eventsJS
-	domExc   *goja.Object
-	hasInst  *goja.Object
-	iterBase *goja.Object
-	console  *consoleState
+	globals   *lazyGlobals
+	extra     *ExtraGlobals
+	classes   [numClasses]*class
+	intr      intrinsics
+	events    *eventsJS
+	domExc    *goja.Object
+	hasInst   *goja.Object
+	fnHasInst goja.Value
+	iterBase  *goja.Object
+	console   *consoleState
 }
 
 // Install makes the Web API globals available in vm and returns the handle

@@ -182,7 +182,6 @@ func (a *API) classCtor(id classID) *goja.Object {
 	target := vm.ToValue(func(goja.ConstructorCall) *goja.Object {
 		panic(vm.NewTypeError("Illegal constructor"))
 	}).(*goja.Object)
-	fnHasInstance := target.Prototype().GetSymbol(goja.SymHasInstance)
 	proxy := vm.NewProxy(target, &goja.ProxyTrapConfig{
 		Apply: func(*goja.Object, goja.Value, []goja.Value) goja.Value {
 			if def.construct == nil {
@@ -209,7 +208,7 @@ func (a *API) classCtor(id classID) *goja.Object {
 		// answers Symbol.hasInstance (unless guest code defined one).
 		GetSym: func(t *goja.Object, sym *goja.Symbol, receiver goja.Value) goja.Value {
 			v := t.GetSymbol(sym)
-			if sym == goja.SymHasInstance && v != nil && v.SameAs(fnHasInstance) {
+			if sym == goja.SymHasInstance && v != nil && v.SameAs(a.fnHasInstance()) {
 				return a.hasInstance()
 			}
 			return v
@@ -257,6 +256,16 @@ func (a *API) hasInstance() goja.Value {
 		return a.vm.ToValue(false)
 	})
 	return a.hasInst
+}
+
+// fnHasInstance returns Function.prototype[Symbol.hasInstance] (looked up
+// only when needed: it makes goja build Function.prototype's symbols).
+func (a *API) fnHasInstance() goja.Value {
+	if a.fnHasInst == nil {
+		f := a.vm.ToValue(func(goja.FunctionCall) goja.Value { return nil }).(*goja.Object)
+		a.fnHasInst = f.Prototype().GetSymbol(goja.SymHasInstance)
+	}
+	return a.fnHasInst
 }
 
 // wrap makes a JS instance of class id over state st.
