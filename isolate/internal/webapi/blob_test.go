@@ -52,6 +52,8 @@ func TestBlobFile(t *testing.T) {
 			const a = f.get("a"), b = f.get("b"); return [a instanceof File, a.name, a.type, typeof a.lastModified, b.name].join()`, "true,blob,text/x,number,y.txt"},
 		{"FormData keeps a File's name and lastModified", `const f = new FormData(); f.set("a", new File(["x"], "orig.txt", {lastModified: 7})); f.append("b", new File([], "orig"), "renamed");
 			return [f.get("a").name, f.get("a").lastModified, f.get("b").name].join()`, "orig.txt,7,renamed"},
+		{"FormData three arguments need a Blob", `const r = []; for (const f of [() => new FormData().append("a", "b", "c"), () => new FormData().set("a", "b", undefined), () => new FormData().append("a", "b")]) { try { f(); r.push("ok") } catch (e) { r.push(e.name) } } return r.join()`,
+			"TypeError,TypeError,ok"},
 		{"FormData from multipart has Files", `const f = new FormData(); f.append("doc", new File(["body"], "d.txt", {type: "text/plain"}));
 			const g = await new Response(f).formData(); const d = g.get("doc"); return [d instanceof File, d.name, d.type, await d.text()].join()`, "true,d.txt,text/plain,body"},
 	})

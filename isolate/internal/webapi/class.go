@@ -116,9 +116,9 @@ func init() {
 		clsTextEncoder:          textEncoderClass,
 		clsTextDecoder:          textDecoderClass,
 		clsCryptoKey:            cryptoKeyClass,
-		clsIterator:             {name: "Headers Iterator", tag: true, iterator: true, methods: iteratorMembers},
-		clsSearchParamsIterator: {name: "URLSearchParams Iterator", tag: true, iterator: true, methods: iteratorMembers},
-		clsFormDataIterator:     {name: "FormData Iterator", tag: true, iterator: true, methods: iteratorMembers},
+		clsIterator:             {name: "Headers Iterator", tag: true, iterator: true, methods: iteratorMembers(clsIterator)},
+		clsSearchParamsIterator: {name: "URLSearchParams Iterator", tag: true, iterator: true, methods: iteratorMembers(clsSearchParamsIterator)},
+		clsFormDataIterator:     {name: "FormData Iterator", tag: true, iterator: true, methods: iteratorMembers(clsFormDataIterator)},
 		clsReadableStream:       readableStreamClass,
 		clsStreamReader:         streamReaderClass,
 		clsFormData:             formDataClass,
@@ -520,32 +520,39 @@ func (a *API) iteratorPrototype() *goja.Object {
 // URLSearchParams). next returns nil when done.
 type iterState struct {
 	noAttrs
+	cls  classID
 	next func() goja.Value
 }
 
-// iteratorMembers are those of the iterator prototypes (%HeadersIteratorPrototype%...).
-var iteratorMembers = newMembers(
-	method("next", 0, func(a *API, call goja.FunctionCall) goja.Value {
-		it := this[*iterState](a, call)
-		res := a.vm.NewObject()
-		var v goja.Value
-		if it.next != nil {
-			v = it.next()
-		}
-		if v == nil {
-			it.next = nil
-			_ = res.Set("value", goja.Undefined())
-			_ = res.Set("done", true)
-		} else {
-			_ = res.Set("value", v)
-			_ = res.Set("done", false)
-		}
-		return res
-	}),
-)
+// iteratorMembers are those of the iterator prototype of class id
+// (%HeadersIteratorPrototype%...); its next advances only iterators of id.
+func iteratorMembers(id classID) *members {
+	return newMembers(
+		method("next", 0, func(a *API, call goja.FunctionCall) goja.Value {
+			it := this[*iterState](a, call)
+			if it.cls != id {
+				a.typeError("Illegal invocation")
+			}
+			res := a.vm.NewObject()
+			var v goja.Value
+			if it.next != nil {
+				v = it.next()
+			}
+			if v == nil {
+				it.next = nil
+				_ = res.Set("value", goja.Undefined())
+				_ = res.Set("done", true)
+			} else {
+				_ = res.Set("value", v)
+				_ = res.Set("done", false)
+			}
+			return res
+		}),
+	)
+}
 
 // newIterator makes an iterator of class id (clsIterator,
 // clsSearchParamsIterator or clsFormDataIterator).
 func (a *API) newIterator(id classID, next func() goja.Value) goja.Value {
-	return a.wrap(id, &iterState{next: next})
+	return a.wrap(id, &iterState{cls: id, next: next})
 }

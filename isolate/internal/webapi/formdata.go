@@ -48,6 +48,10 @@ func (a *API) formEntry(call goja.FunctionCall) formEntry {
 			return e
 		}
 	}
+	if len(call.Arguments) > 2 {
+		// Three arguments select the (name, Blob, filename) overload.
+		a.typeError("Failed to execute 'append' on 'FormData': parameter 2 is not of type 'Blob'.")
+	}
 	e.value = a.str(call.Argument(1))
 	return e
 }

@@ -28,6 +28,7 @@ func TestWebIDL(t *testing.T) {
 		{"Headers(undefined)", `return [...new Headers(undefined)].length`, "0"},
 		{"encodeInto Uint8ClampedArray", `try { new TextEncoder().encodeInto("a", new Uint8ClampedArray(4)); return "ok" } catch (e) { return e.name }`, "TypeError"},
 		{"encodeInto Int8Array", `try { new TextEncoder().encodeInto("a", new Int8Array(4)); return "ok" } catch (e) { return e.name }`, "TypeError"},
+		{"iterator next is branded", `const next = Object.getPrototypeOf(new Headers().keys()).next; try { next.call(new URLSearchParams("a=1").keys()); return "ok" } catch (e) { return e.name }`, "TypeError"},
 		{"encodeInto Uint8Array", `const d = new Uint8Array(4); return new TextEncoder().encodeInto("ab", d).written + " " + d[1]`, "2 98"},
 	}...)
 	for _, c := range []struct{ make, tag string }{
