@@ -2,9 +2,12 @@ package webapi
 
 import (
 	"fmt"
+	"math/rand"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/dop251/goja"
 	"golang.org/x/text/encoding/htmlindex"
 )
 
@@ -223,4 +226,60 @@ func TestTextDecoderMultiByte(t *testing.T) {
 		{"x-user-defined", `return [...new TextDecoder("x-user-defined").decode(new Uint8Array([0x41, 0x80, 0xFF]))].map((c) => c.codePointAt(0).toString(16)).join()`, "41,f780,f7ff"},
 	}...)
 	runCases(t, jsCases)
+}
+
+// TestTextDecoderStreamingRandom decodes random bytes in every encoding
+// both at once and in random chunks with {stream: true}: the results must
+// agree, in fatal mode too (both throw or neither does).
+func TestTextDecoderStreamingRandom(t *testing.T) {
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewSource(seed))
+	e := newEnv(t)
+	fn, err := e.vm.RunString(`(function (name, fatal, data, cuts) {
+		const whole = (() => { try { return new TextDecoder(name, {fatal}).decode(data) } catch (e) { return e.name } })();
+		const d = new TextDecoder(name, {fatal});
+		let parts = "", at = 0;
+		try {
+			for (const c of cuts) { parts += d.decode(data.subarray(at, c), {stream: true}); at = c }
+			parts += d.decode(data.subarray(at));
+		} catch (e) { parts = e.name }
+		return [whole, parts];
+	})`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, _ := goja.AssertFunction(fn)
+	// Bytes that start sequences or escapes in the multi-byte encodings.
+	special := []byte{0x1B, 0x24, 0x28, 0x40, 0x42, 0x4A, 0x49, 0x8E, 0x8F, 0x81, 0x30, 0x84, 0xA4, 0xFE, 0xFF, 0x00, 0xD8, 0xDC, 0xEF, 0xBB, 0xBF}
+	for _, enc := range specLabels {
+		for i := 0; i < 60; i++ {
+			n := rng.Intn(24)
+			data := make([]byte, n)
+			for j := range data {
+				if rng.Intn(3) == 0 {
+					data[j] = special[rng.Intn(len(special))]
+				} else {
+					data[j] = byte(rng.Intn(256))
+				}
+			}
+			var cuts []int
+			for c := 0; c < n; c += 1 + rng.Intn(4) {
+				cuts = append(cuts, c)
+			}
+			for _, fatal := range []bool{false, true} {
+				res, err := run(goja.Undefined(), e.vm.ToValue(enc.name), e.vm.ToValue(fatal), e.api.newUint8Array(data), e.vm.ToValue(cuts))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var pair []string
+				if err := e.vm.ExportTo(res, &pair); err != nil {
+					t.Fatal(err)
+				}
+				if pair[0] != pair[1] {
+					t.Errorf("%s fatal=%v % x cut at %v: whole %q, streamed %q", enc.name, fatal, data, cuts, pair[0], pair[1])
+				}
+			}
+		}
+	}
 }

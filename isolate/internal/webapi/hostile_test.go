@@ -32,7 +32,7 @@ func TestNoGoPanics(t *testing.T) {
 			targets = append(targets, ns.name+"."+m)
 		}
 	}
-	targets = append(targets, "atob", "btoa", "structuredClone", "Request", "Response", "Headers", "URL", "URLSearchParams", "Blob", "TextEncoder", "TextDecoder", "CryptoKey", "FormData")
+	targets = append(targets, "atob", "btoa", "structuredClone", "Request", "Response", "Headers", "URL", "URLSearchParams", "Blob", "TextEncoder", "TextDecoder", "CryptoKey", "FormData", "File")
 	_ = e.vm.Set("targets", targets)
 	out := e.eval(`
 		globalThis.HeadersIterator = Object.getPrototypeOf(new Headers().keys()).constructor;
@@ -50,7 +50,7 @@ func TestNoGoPanics(t *testing.T) {
 		weird.push(key);
 		const instances = {Request: () => new Request("https://e.com/", {method: "POST", body: "x"}), Response: () => new Response("x"),
 			Headers: () => new Headers({a: "1"}), URL: () => new URL("https://e.com/?a=1"), URLSearchParams: () => new URLSearchParams("a=1"),
-			Blob: () => new Blob(["x"]), TextEncoder: () => new TextEncoder(), TextDecoder: () => new TextDecoder(), CryptoKey: () => key,
+			Blob: () => new Blob(["x"]), File: () => new File(["x"], "f"), TextEncoder: () => new TextEncoder(), TextDecoder: () => new TextDecoder(), CryptoKey: () => key,
 			HeadersIterator: () => new Headers({a: "1"}).keys(), URLSearchParamsIterator: () => new URLSearchParams("a=1").keys(),
 			FormDataIterator: () => new FormData().keys(), ReadableStream: () => new Response("s").body,
 			ReadableStreamDefaultReader: () => new Response("s").body.getReader(),
