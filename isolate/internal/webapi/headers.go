@@ -188,9 +188,9 @@ func (a *API) fillHeaders(h *headerList, init goja.Value) {
 		})
 		return
 	}
-	for _, k := range o.Keys() {
-		h.append(a.headerName(a.vm.ToValue(k)), a.headerValue(o.Get(k)))
-	}
+	a.record(o, func(k string, v goja.Value) {
+		h.append(a.headerName(a.vm.ToValue(k)), a.headerValue(v))
+	})
 }
 
 // headersObject returns the Headers instance over h, creating it once.

@@ -375,29 +375,41 @@ func (a *API) isUint8Array(o *goja.Object) bool {
 
 // record walks the enumerable own string-keyed properties of o as WebIDL's
 // record conversion does, with each key as a USVString (lone surrogates
-// replaced) and each value read by the exact key.
+// replaced) and each value read by the exact key. An enumerable symbol key
+// is a TypeError. Ordinary objects take a fast way; a Proxy, or an object
+// with lone surrogates in its keys or with symbol keys, the spec's steps
+// (ownKeys, then for each key its descriptor and its value).
 func (a *API) record(o *goja.Object, fn func(key string, v goja.Value)) {
-	keys := o.Keys()
-	exact := false
-	for _, k := range keys {
-		if strings.ContainsRune(k, utf8.RuneError) {
-			exact = true // Keys() may have replaced lone surrogates
-			break
-		}
-	}
-	if !exact {
+	if o.ExportType() != proxyType {
+		keys := o.Keys()
+		exact := len(o.Symbols()) > 0
 		for _, k := range keys {
-			fn(k, o.Get(k))
+			if strings.ContainsRune(k, utf8.RuneError) {
+				exact = true // Keys() may have replaced lone surrogates
+				break
+			}
 		}
-		return
+		if !exact {
+			for _, k := range keys {
+				fn(k, o.Get(k))
+			}
+			return
+		}
 	}
-	list, _ := a.callIntrinsic(nil, []goja.Value{o}, "Object", "keys").(*goja.Object)
+	list, _ := a.callIntrinsic(nil, []goja.Value{o}, "Reflect", "ownKeys").(*goja.Object)
 	if list == nil {
 		return
 	}
 	n := list.Get("length").ToInteger()
 	for i := int64(0); i < n; i++ {
 		k := list.Get(strconv.FormatInt(i, 10))
+		desc, ok := a.callIntrinsic(nil, []goja.Value{o, k}, "Reflect", "getOwnPropertyDescriptor").(*goja.Object)
+		if !ok || !desc.Get("enumerable").ToBoolean() {
+			continue
+		}
+		if _, ok := k.(*goja.Symbol); ok {
+			a.typeError("Cannot convert a Symbol value to a string")
+		}
 		fn(k.String(), a.callIntrinsic(nil, []goja.Value{o, k}, "Reflect", "get"))
 	}
 }

@@ -26,6 +26,14 @@ func TestWebIDL(t *testing.T) {
 		{"undefined counts as present", `return new Headers().has(undefined)`, "false"},
 		{"Headers(null)", `try { new Headers(null); return "ok" } catch (e) { return e.name }`, "TypeError"},
 		{"Headers(undefined)", `return [...new Headers(undefined)].length`, "0"},
+		{"record conversion order (WPT headers-record)", `const log = []; const handler = {}; for (const t of ["ownKeys", "getOwnPropertyDescriptor", "get"]) handler[t] = (...args) => { log.push(t + (args[1] === undefined || typeof args[1] === "symbol" ? "" : ":" + args[1])); return Reflect[t](...args) };
+			const h = new Headers(new Proxy({a: "1", b: "2"}, handler)); return log.join() + " " + JSON.stringify([...h])`,
+			`get,ownKeys,getOwnPropertyDescriptor:a,get:a,getOwnPropertyDescriptor:b,get:b [["a","1"],["b","2"]]`},
+		{"record skips non-enumerable and absent keys", `const p = new Proxy({}, {ownKeys: () => ["a", "b", "c"], getOwnPropertyDescriptor: (t, k) => k === "a" ? {value: "1", enumerable: true, configurable: true} : k === "b" ? {value: "2", enumerable: false, configurable: true} : undefined, get: (t, k) => k === "a" ? "1" : "2"});
+			return JSON.stringify([...new Headers(p)])`, `[["a","1"]]`},
+		{"record with an enumerable symbol key", `try { new Headers({a: "1", [Symbol("s")]: "2"}); return "ok" } catch (e) { return e.name }`, "TypeError"},
+		{"record with a non-enumerable symbol key", `const o = {a: "1"}; Object.defineProperty(o, Symbol("s"), {value: "2"}); return JSON.stringify([...new Headers(o)])`, `[["a","1"]]`},
+		{"URLSearchParams record with a symbol key", `try { new URLSearchParams({[Symbol()]: "x"}); return "ok" } catch (e) { return e.name }`, "TypeError"},
 		{"encodeInto Uint8ClampedArray", `try { new TextEncoder().encodeInto("a", new Uint8ClampedArray(4)); return "ok" } catch (e) { return e.name }`, "TypeError"},
 		{"encodeInto Int8Array", `try { new TextEncoder().encodeInto("a", new Int8Array(4)); return "ok" } catch (e) { return e.name }`, "TypeError"},
 		{"iterator next is branded", `const next = Object.getPrototypeOf(new Headers().keys()).next; try { next.call(new URLSearchParams("a=1").keys()); return "ok" } catch (e) { return e.name }`, "TypeError"},
