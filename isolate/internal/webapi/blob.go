@@ -41,8 +41,10 @@ func (b *blobState) set(a *API, key string, v goja.Value) (known, ok bool) {
 }
 
 // blobParts reads the blobParts and options arguments of the Blob and File
-// constructors (what names the constructor in messages) into b.
-func (a *API) blobParts(b *blobState, parts, options goja.Value, what string) *goja.Object {
+// constructors (what names the constructor in messages) into b. between,
+// when not nil, runs after the parts are converted and before the options
+// are (the File constructor converts its name there, in argument order).
+func (a *API) blobParts(b *blobState, parts, options goja.Value, what string, between func()) *goja.Object {
 	type part struct {
 		s  string
 		bs []byte
@@ -65,6 +67,9 @@ func (a *API) blobParts(b *blobState, parts, options goja.Value, what string) *g
 			}
 			return true
 		})
+	}
+	if between != nil {
+		between()
 	}
 	opts := a.dict(options, "Failed to construct '"+what+"': options")
 	native := false
@@ -134,7 +139,7 @@ var blobClass = &classDef{
 	tag:    true, // libraries recognise blobs by tag
 	construct: func(a *API, call goja.ConstructorCall, proto *goja.Object) *goja.Object {
 		b := &blobState{}
-		opts := a.blobParts(b, call.Argument(0), call.Argument(1), "Blob")
+		opts := a.blobParts(b, call.Argument(0), call.Argument(1), "Blob", nil)
 		if v := field(opts, "type"); v != nil {
 			b.typ = blobType(a.str(v))
 		}
@@ -177,8 +182,9 @@ var fileClass = &classDef{
 	hasParent: true,
 	construct: func(a *API, call goja.ConstructorCall, proto *goja.Object) *goja.Object {
 		b := &blobState{file: true}
-		opts := a.blobParts(b, call.Argument(0), call.Argument(2), "File")
-		b.name = a.str(call.Argument(1))
+		opts := a.blobParts(b, call.Argument(0), call.Argument(2), "File", func() {
+			b.name = a.str(call.Argument(1))
+		})
 		// Dictionary members are read in lexicographic order: endings
 		// (by blobParts), lastModified, type.
 		if v := field(opts, "lastModified"); v != nil {

@@ -39,6 +39,8 @@ func TestBlobFile(t *testing.T) {
 		{"File name is a USVString", `return JSON.stringify(new File([], "a\uD800").name) + new File([], null).name + new File([], 1).name`, "\"a\uFFFD\"null1"},
 		{"File lastModified default is Date.now", `const t0 = Date.now(); const f = new File([], "f"); return f.lastModified >= t0 && f.lastModified <= Date.now()`, "true"},
 		{"File lastModified conversions", `return [1.9, -1.9, NaN, Infinity, "7", 2 ** 53].map((v) => new File([], "f", {lastModified: v}).lastModified).join()`, "1,-1,0,0,7,9007199254740992"},
+		{"File arguments converted in order", `const log = []; new File([{toString() { log.push("part"); return "" }}], {toString() { log.push("name"); return "n" }}, {get type() { log.push("type"); return "" }, get lastModified() { log.push("lastModified"); return 1 }, get endings() { log.push("endings") }}); return log.join()`,
+			"part,name,endings,lastModified,type"},
 		{"File endings", `return JSON.stringify(await new File(["a\r\n"], "f", {endings: "native"}).text())`, `"a\n"`},
 		{"File slice is a Blob", `const s = new File(["abc"], "f").slice(1); return [s instanceof File, s instanceof Blob, s.name, await s.text()].join()`, "false,true,,bc"},
 		{"File prototype chain", `return [Object.getPrototypeOf(File) === Blob, Object.getPrototypeOf(File.prototype) !== Blob.prototype, Blob.prototype.isPrototypeOf(File.prototype), File.length, "name" in Blob.prototype].join()`,
