@@ -248,6 +248,13 @@ func (c *cloner) view(o *goja.Object, depth int) goja.Value {
 
 func (c *cloner) error(o *goja.Object, depth int) goja.Value {
 	a := c.a
+	// A DOMException is serializable too: its name and message. (None
+	// exists before the class is built.)
+	if a.domExc != nil && a.vm.InstanceOf(o, a.domExc) {
+		r := a.domException(a.str(o.Get("message")), a.str(o.Get("name")))
+		c.memo[o] = r
+		return r
+	}
 	name := "Error"
 	if n := o.Get("name"); n != nil && goja.IsString(n) {
 		switch n.String() {

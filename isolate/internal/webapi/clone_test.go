@@ -21,6 +21,8 @@ func TestStructuredCloneWPT(t *testing.T) {
 		{"error subclass becomes its base", `class MyError extends TypeError {} const c = structuredClone(new MyError("m")); return c.constructor.name + c.message`, "TypeErrorm"},
 		{"error with odd name", `const e = new Error("m"); e.name = "Custom"; const c = structuredClone(e); return c.name + ":" + c.message`, "Error:m"},
 		{"error without message", `const c = structuredClone(new Error()); return c.hasOwnProperty("message")`, "false"},
+		{"DOMException", `const e = new DOMException("gone", "AbortError"); const c = structuredClone(e);
+			return [c instanceof DOMException, c !== e, c.name, c.message, c.code].join()`, "true,true,AbortError,gone,20"},
 		{"DataCloneError", `const r = []; for (const v of [() => 1, Symbol("s"), new WeakMap(), new WeakSet(), {f: function () {}}, [Symbol()], new Map([[1, () => 1]])]) {
 				try { structuredClone(v); r.push("cloned") } catch (e) { r.push(e instanceof DOMException && e.name === "DataCloneError") } } return r.join()`,
 			"true,true,true,true,true,true,true"},
