@@ -7,7 +7,8 @@ import (
 	"github.com/dop251/goja"
 )
 
-// Classes are built per runtime on first use, cheaply: a native constructor,
+// Classes are built per runtime on first use, cheaply: a native constructor
+// (behind a Proxy that tells `new C()` from `C()`, see classCtor),
 // a prototype that creates each method's function object only when the
 // method is first looked up (a lazyObject), statics likewise (a lazyObject
 // placed between the constructor and Function.prototype), and instances that
@@ -85,7 +86,9 @@ func promiseMethod(name string, length int, fn func(a *API, call goja.FunctionCa
 func value(name string, fn func(a *API) goja.Value) member { return member{name, fn} }
 
 type classDef struct {
-	name   string
+	name string
+	// length is the constructor's length and its number of required
+	// arguments: fewer throw TypeError.
 	length int
 	// construct builds an instance; proto is the prototype it must get
 	// (new.target's). Nil means the constructor is illegal.

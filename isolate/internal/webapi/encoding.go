@@ -257,27 +257,40 @@ func (d *legacyDecoder) decode(out []byte, in []byte, flush, fatal bool) ([]byte
 	start := len(out)
 	buf := make([]byte, min(3*len(src)+16, 64<<10))
 	consumed := 0
-	for {
+loop:
+	for consumed < len(src) {
 		nDst, nSrc, err := d.t.Transform(buf, src[consumed:], flush)
 		out = append(out, buf[:nDst]...)
 		consumed += nSrc
-		if err == transform.ErrShortDst && (nDst > 0 || nSrc > 0) {
-			continue
-		}
-		if err == transform.ErrShortDst {
-			buf = make([]byte, 2*len(buf))
-			continue
-		}
-		// ErrShortSrc (an incomplete sequence that is not the end) or
-		// done; a decoder has no other errors (it writes U+FFFD).
-		break
-	}
-	if consumed < len(src) {
-		if flush {
-			// Not expected of a decoder at EOF; an error all the same.
+		switch err {
+		case nil:
+			break loop
+		case transform.ErrShortDst:
+			if nDst == 0 && nSrc == 0 {
+				if len(buf) >= 1<<20 { // no decoder needs this much for one unit
+					out = utf8.AppendRune(out, utf8.RuneError)
+					consumed++
+					d.t.Reset()
+				} else {
+					buf = make([]byte, 2*len(buf))
+				}
+			}
+		case transform.ErrShortSrc:
+			// An incomplete sequence ends the input: it waits for the
+			// next chunk, or at the end (not expected of a decoder
+			// given atEOF) is an error.
+			if !flush {
+				d.pending = slices.Clone(src[consumed:])
+			} else {
+				out = utf8.AppendRune(out, utf8.RuneError)
+			}
+			break loop
+		default:
+			// x/text decoders write U+FFFD rather than fail; should one
+			// fail, the byte is an error and decoding goes on after it.
 			out = utf8.AppendRune(out, utf8.RuneError)
-		} else {
-			d.pending = slices.Clone(src[consumed:])
+			consumed++
+			d.t.Reset()
 		}
 	}
 	if flush {

@@ -223,6 +223,7 @@ func TestTextDecoderMultiByte(t *testing.T) {
 		{"stream then new decode resets", `const d = new TextDecoder("gbk"); d.decode(new Uint8Array([0xC4]), {stream: true}); d.decode(); return d.decode(new Uint8Array([0x41]))`, "A"},
 		{"iso-2022-jp state across chunks", `const d = new TextDecoder("iso-2022-jp"); return d.decode(new Uint8Array([0x1B, 0x24]), {stream: true}) + d.decode(new Uint8Array([0x42, 0x24, 0x22]), {stream: true}) + d.decode(new Uint8Array([0x1B, 0x28, 0x42, 0x41]))`, "あA"},
 		{"gb18030 U+FFFD is not an error", `return new TextDecoder("gb18030", {fatal: true}).decode(new Uint8Array([0x84, 0x31, 0xA4, 0x37])) === "\uFFFD"`, "true"},
+		{"large input", `const b = new Uint8Array(1 << 22).fill(0xC4); b[b.length - 1] = 0x41; const s = new TextDecoder("gbk").decode(b); return s.length + " " + s.slice(-2)`, "2097152 \u54ea\u8141"},
 		{"x-user-defined", `return [...new TextDecoder("x-user-defined").decode(new Uint8Array([0x41, 0x80, 0xFF]))].map((c) => c.codePointAt(0).toString(16)).join()`, "41,f780,f7ff"},
 	}...)
 	runCases(t, jsCases)
