@@ -209,6 +209,20 @@ export default { async fetch() { let s = 0; for await (const v of gen()) s += v;
 		{name: "stream chunk not bytes", code: js("main.js", `export default { fetch() {
   return new Response(new ReadableStream({ start(c) { c.enqueue("text"); c.close(); } }));
 } }`), outcome: OutcomeException, excHas: []string{"TypeError", "did not return bytes"}},
+		{name: "web platform details", code: js("main.js", `export default { async fetch() {
+  const out = [];
+  try { Headers(); } catch (e) { out.push(e.name); }
+  out.push(new TextDecoder("shift_jis").decode(new Uint8Array([0x93, 0xfa, 0x96, 0x7b])));
+  const f = new File(["a\r\nb"], "f.txt", { type: "Text/Plain", endings: "native", lastModified: 7 });
+  out.push(f instanceof Blob, f.name, f.type, f.lastModified, JSON.stringify(await f.text()));
+  const fd = new FormData(); fd.append("x", new Blob(["y"]));
+  out.push(fd.get("x") instanceof File, fd.get("x").name);
+  const buf = new Uint8Array([1, 2]).buffer;
+  const c = structuredClone({ buf }, { transfer: [buf] });
+  out.push(buf.byteLength, c.buf.byteLength);
+  out.push(Object.prototype.toString.call(new Headers().keys()));
+  return new Response(out.join("|"));
+} }`), outcome: OutcomeOK, status: 200, body: `TypeError|日本|true|f.txt|text/plain|7|"a\nb"|true|blob|0|2|[object Headers Iterator]`},
 	}
 }
 

@@ -84,16 +84,18 @@ type API struct {
 	now        func() time.Time
 	origin     time.Time
 
-	globals  *lazyGlobals
-	extra    *ExtraGlobals
-	classes  [numClasses]*class
-	intr     intrinsics
-	events   *eventsJS
-	domExc   *goja.Object
-	iterBase *goja.Object
-	console  *consoleState
-	strm     *streamsRT // nil until streams are first used
-	maxBody  int
+	globals   *lazyGlobals
+	extra     *ExtraGlobals
+	classes   [numClasses]*class
+	intr      intrinsics
+	events    *eventsJS
+	domExc    *goja.Object
+	hasInst   *goja.Object
+	fnHasInst goja.Value
+	iterBase  *goja.Object
+	console   *consoleState
+	strm      *streamsRT // nil until streams are first used
+	maxBody   int
 }
 
 // Install makes the Web API globals available in vm and returns the handle
@@ -153,6 +155,7 @@ const (
 	gNavigator
 	gSelf
 	gFormData
+	gFile
 	// The stream globals come last: buildGlobal takes them from the
 	// streams prelude by name.
 	gReadableStream
@@ -221,6 +224,7 @@ var globalNames = map[string]globalID{
 	"CompressionStream":                gCompressionStream,
 	"DecompressionStream":              gDecompressionStream,
 	"FormData":                         gFormData,
+	"File":                             gFile,
 	"URL":                              gURL,
 	"URLSearchParams":                  gURLSearchParams,
 	"TextEncoder":                      gTextEncoder,
@@ -256,6 +260,8 @@ func (a *API) buildGlobal(id globalID) goja.Value {
 		return a.classCtor(clsBlob)
 	case gFormData:
 		return a.classCtor(clsFormData)
+	case gFile:
+		return a.classCtor(clsFile)
 	case gURL:
 		return a.classCtor(clsURL)
 	case gURLSearchParams:

@@ -23,7 +23,10 @@
 // and crypto.subtle.timingSafeEqual exist). URL parsing is
 // github.com/nlnwa/whatwg-url with two patches for changes of the URL
 // Standard made after its release ("^" percent-encoded in paths; a space
-// ending an opaque path before "?" or "#" encoded as %20).
+// ending an opaque path before "?" or "#" encoded as %20). TextDecoder
+// decodes UTF-8, UTF-16 and windows-1252 itself and the other encodings of
+// the Encoding Standard with golang.org/x/text/encoding/htmlindex, whose
+// decoders follow that standard's.
 //
 // # Streams
 //
@@ -38,27 +41,28 @@
 // chunk while it runs the event loop.
 //
 // Instances of the Go-backed classes (Request, Response, Headers, URL,
-// URLSearchParams, Blob, TextEncoder, TextDecoder, CryptoKey) differ from
-// browser objects in ways ordinary code does not notice: their attributes
-// are own properties (resp.hasOwnProperty("status") is true), a subclass
-// cannot override an attribute with a getter, and they cannot carry private
-// fields (#x), symbol-keyed or accessor own properties, nor be frozen.
-// Prototype members are not listed by Object.getOwnPropertyNames, and only
-// Headers, URLSearchParams and Blob have a Symbol.toStringTag. Calling one of
-// these constructors without new constructs (goja cannot tell the calls
-// apart). A global that was never used cannot be deleted (it has no own
-// property yet); assigning to it works. Event, EventTarget, AbortSignal,
+// URLSearchParams, Blob, File, FormData, TextEncoder, TextDecoder,
+// CryptoKey) differ from browser objects in ways ordinary code does not
+// notice: their attributes are own properties (resp.hasOwnProperty("status")
+// is true), a subclass cannot override an attribute with a getter, and they
+// cannot carry private fields (#x), symbol-keyed or accessor own properties,
+// nor be frozen. Prototype members are not listed by
+// Object.getOwnPropertyNames, and only Headers, URLSearchParams, Blob, File
+// and the iterators have a Symbol.toStringTag. As WebIDL requires, the
+// constructors throw TypeError when called without new (each is a Proxy of
+// a native constructor: goja passes a native constructor no new.target, so
+// only a construct trap can tell `C()` from `new C()`) and, like methods,
+// when given fewer arguments than their length. A global that was never
+// used cannot be deleted (it has no own property yet); assigning to it
+// works. Event, EventTarget, AbortSignal,
 // AbortController and DOMException are ordinary JS classes and have none of
 // these differences.
 //
 // # Not implemented
 //
-//   - File: FormData file entries are Blobs with a name property.
-//     FormData cannot be built from an HTML form (there is none).
+//   - FormData cannot be built from an HTML form (there is none).
 //   - Intl. CompressionStream formats other than gzip, deflate and
 //     deflate-raw.
-//   - TextDecoder encodings other than utf-8, utf-16le, utf-16be and
-//     windows-1252 (with their labels): the constructor throws RangeError.
 //   - crypto.subtle beyond digest (SHA-1/256/384/512, MD5), importKey("raw")
 //     of HMAC keys, exportKey("raw"), sign, verify and timingSafeEqual:
 //     encrypt, decrypt, generateKey, deriveKey, deriveBits, wrapKey,
@@ -66,8 +70,8 @@
 //     NotSupportedError. crypto.DigestStream is undefined.
 //   - DOMException's legacy code constants (DOMException.ABORT_ERR, ...);
 //     the code attribute is there.
-//   - structuredClone's transfer option (a non-empty list throws
-//     DataCloneError).
+//   - structuredClone transfers ArrayBuffers only (other transferables,
+//     MessagePort and streams, do not exist here).
 //   - request.cf, request.fetcher, WebSocket, WebSocketPair, caches,
 //     HTMLRewriter, scheduler, EventSource, MessageChannel, BroadcastChannel.
 //   - performance.mark/measure and other performance entries.
