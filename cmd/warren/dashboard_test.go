@@ -158,6 +158,22 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 	waitJS("the run in the live tail", `[...document.querySelectorAll("#tail tbody tr")].some((tr) =>
 		tr.cells[2].textContent === "run" && tr.cells[8].textContent.includes("ran at /from-the-page"))`)
+
+	// TypeScript, and an exception shown with its stack (as text).
+	if err := chromedp.Do(bctx,
+		chromedp.SetValue("#run-lang", "ts"),
+		chromedp.SetValue("#run-source", "export default { fetch(): Response {\n  throw new TypeError(\"<b>bad</b> input\");\n} }"),
+		chromedp.Click("#run-button"),
+	); err != nil {
+		t.Fatal(err)
+	}
+	waitJS("the exception", `document.getElementById("run-outcome").textContent === "exception"`)
+	if got := text("#run-exceptions"); !strings.HasPrefix(got, "TypeError: <b>bad</b> input") || !strings.Contains(got, "main.ts:2") {
+		t.Errorf("exceptions shown: %q", got)
+	}
+	if got := text("#run-body") + text("#run-status"); got != "–" {
+		t.Errorf("an exception shows body and status %q, want none", got)
+	}
 	t.Logf("page loaded, members shown, snippet run on %s and tailed in %v", ranOn, time.Since(start).Round(time.Millisecond))
 	mu.Lock()
 	defer mu.Unlock()

@@ -9,6 +9,7 @@
   const TAIL_ROWS = 200;          // invocations kept on the page
   const TAIL_BUFFER = 16 << 20;   // bytes of an unfinished event before giving up
   const CELL_TEXT = 2000;         // characters of logs shown per invocation
+  const RUN_BODY_TEXT = 1 << 20;  // characters of a run's body shown
   const DEFAULT_SNIPPET = `export default {
   async fetch(request, env, ctx) {
     console.log("hello from the dashboard");
@@ -159,6 +160,7 @@
       if (token() || !needsToken) {
         try {
           await f();
+          if ($("status").className === "error") setStatus("");
         } catch (err) {
           if (!authProblem(err)) setStatus(String(err.message || err), "error");
         }
@@ -224,6 +226,29 @@
     }
   }
 
+  // readLines hands each line of a byte stream, parsed as JSON, to onLine.
+  async function readLines(body, onLine) {
+    const reader = body.getReader();
+    const dec = new TextDecoder();
+    let buf = "";
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += dec.decode(value, { stream: true });
+        let i;
+        while ((i = buf.indexOf("\n")) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          if (line.trim()) onLine(JSON.parse(line));
+        }
+      }
+      if (buf.trim()) onLine(JSON.parse(buf));
+    } finally {
+      reader.cancel().catch(() => {});
+    }
+  }
+
   function addTailEvent(e) {
     const hops = Array.isArray(e.hops) ? e.hops.join(" → ") : "";
     const lines = [];
@@ -258,15 +283,34 @@
     button.disabled = true;
     $("run-result").hidden = false;
     $("run-outcome").textContent = "running…";
+    let gotResult = false;
     for (const id of ["run-node", "run-hops", "run-status", "run-times", "run-error", "run-body", "run-logs", "run-exceptions"]) $(id).textContent = "";
     try {
-      const res = await (await api("/v1/run", {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
-      })).json();
-      showResult(res);
+      // As lines of JSON: the result, then a streamed body's chunks as
+      // the Worker produces them.
+      const resp = await api("/v1/run", {
+        method: "POST", body: JSON.stringify(body),
+        headers: { "Content-Type": "application/json", Accept: "application/x-ndjson" },
+      });
+      let shown = 0;
+      await readLines(resp.body, (line) => {
+        if (line.result) {
+          gotResult = true;
+          showResult(line.result);
+          return;
+        }
+        const chunk = typeof line.body === "string" ? line.body
+          : typeof line.bodyBase64 === "string" ? "(bytes, base64) " + line.bodyBase64 : "";
+        if (chunk && shown < RUN_BODY_TEXT) {
+          $("run-body").append(chunk.slice(0, RUN_BODY_TEXT - shown));
+          shown += chunk.length;
+          if (shown >= RUN_BODY_TEXT) $("run-body").append(" … [the rest is not shown]");
+        }
+        if (line.error) $("run-error").textContent = "the body failed midway: " + line.error;
+      });
     } catch (err) {
-      $("run-outcome").textContent = "not run";
-      $("run-error").textContent = String(err.message || err);
+      if (!gotResult) $("run-outcome").textContent = "not run";
+      $("run-error").textContent = (gotResult ? "reading the body: " : "") + String(err.message || err);
       authProblem(err);
     } finally {
       button.disabled = false;
@@ -283,9 +327,8 @@
     $("run-error").textContent = res.error || "";
     const r = res.response;
     $("run-status").textContent = r ? String(r.status) : "–";
-    if (r && typeof r.body === "string") $("run-body").textContent = r.body;
-    else if (r && r.bodyBase64) $("run-body").textContent = "(binary body, base64) " + r.bodyBase64;
-    else if (r && r.streamed) $("run-body").textContent = "(a streamed body: run it with warren run to read it)";
+    if (r && typeof r.body === "string") $("run-body").textContent = cut(r.body, RUN_BODY_TEXT);
+    else if (r && r.bodyBase64) $("run-body").textContent = "(bytes, base64) " + cut(r.bodyBase64, RUN_BODY_TEXT);
     $("run-logs").textContent = (res.logs || []).map((l) => "[" + l.level + "] " + l.message).join("\n");
     $("run-exceptions").textContent = (res.exceptions || []).map((x) => x.stack || x.name + ": " + x.message).join("\n\n");
   }
