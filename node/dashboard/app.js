@@ -329,8 +329,8 @@
     $("run-status").textContent = r ? String(r.status) : "–";
     if (r && typeof r.body === "string") $("run-body").textContent = cut(r.body, RUN_BODY_TEXT);
     else if (r && r.bodyBase64) $("run-body").textContent = "(bytes, base64) " + cut(r.bodyBase64, RUN_BODY_TEXT);
-    $("run-logs").textContent = (res.logs || []).map((l) => "[" + l.level + "] " + l.message).join("\n");
-    $("run-exceptions").textContent = (res.exceptions || []).map((x) => x.stack || x.name + ": " + x.message).join("\n\n");
+    $("run-logs").textContent = (res.logs || []).map((l) => "[" + l.level + "] " + l.message).join("\n") || "none";
+    $("run-exceptions").textContent = (res.exceptions || []).map((x) => x.stack || x.name + ": " + x.message).join("\n\n") || "none";
   }
 
   async function start() {
