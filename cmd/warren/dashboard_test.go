@@ -23,7 +23,8 @@ import (
 // $PATH.
 func chromiumPath() (string, bool) {
 	if p := os.Getenv("CHROMIUM"); p != "" {
-		return p, true
+		p, err := exec.LookPath(p)
+		return p, err == nil
 	}
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "headless-shell"} {
 		if p, err := exec.LookPath(name); err == nil {
