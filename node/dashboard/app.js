@@ -57,8 +57,12 @@
   function takeFragmentToken() {
     const m = /^#token=(.+)$/.exec(location.hash);
     if (m) {
-      sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]).trim());
       history.replaceState(null, "", location.pathname + location.search);
+      try {
+        sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]).trim());
+      } catch (_) {
+        setStatus("The #token= in the address is malformed: paste the token instead.", "error");
+      }
     }
   }
   const token = () => sessionStorage.getItem(TOKEN_KEY) || "";
@@ -154,6 +158,9 @@
     }));
   }
 
+  // needsToken is false on a node without auth (its API answers without one).
+  let needsToken = true;
+
   // poll runs f now and every ms after it ends (never two at once).
   function poll(f, ms) {
     const tick = async () => {
@@ -169,7 +176,6 @@
     };
     tick();
   }
-  let needsToken = true;
 
   // The live tail, read with fetch so that the token goes in a header:
   // EventSource cannot send one, and a token in a URL would be logged.
