@@ -160,3 +160,27 @@ func TestOverview(t *testing.T) {
 		return true
 	})
 }
+
+// TestOverviewNoAuth: a node without auth asks its peers with a token of
+// its own, so the overview is whole without one from the caller, even
+// from a peer that wants one.
+func TestOverviewNoAuth(t *testing.T) {
+	c := newCluster(t, 42, "p", "q")
+	c.tune = func(cfg *Config) { cfg.NoAuth = true }
+	p := c.start("p", c.secret, 1)
+	c.tune = nil
+	c.start("q", c.secret, 1, "p")
+	waitFor(t, 10*time.Second, "the mesh", func() bool { return sees(p, "p", "q") })
+	resp, err := authlessClient.Get(p.APIURL() + "/v1/overview")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var o Overview
+	if err := json.NewDecoder(resp.Body).Decode(&o); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%d %v", resp.StatusCode, err)
+	}
+	if len(o.Nodes) != 2 || o.Nodes[1].Name != "q" || o.Nodes[1].Error != "" || o.Nodes[1].Slots != 1 {
+		t.Errorf("%+v", o)
+	}
+}
