@@ -59,16 +59,12 @@ func (n *Node) routes() http.Handler {
 	// A deployed Worker's public face, any method; no token (authenticate).
 	mux.HandleFunc("/w/{name}", n.handleServe)
 	mux.HandleFunc("/w/{name}/{path...}", n.handleServe)
-	// Planned routes answer 501 (docs/http-api.md), with their methods:
-	// another method on them is a 405 like on a built route.
-	notYet := func(what string) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, &apiError{status: http.StatusNotImplemented, code: "not_implemented", msg: what + " is not built yet"})
-		}
-	}
 	mux.HandleFunc("GET /v1/tail", n.handleTail)
 	mux.Handle("POST /mcp", mcp.NewStreamableHTTPHandler(n.mcpServer, &mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true}))
-	mux.HandleFunc("GET /{$}", notYet("the dashboard"))
+	mux.HandleFunc("GET /v1/overview", n.handleOverview)
+	// The dashboard's page and assets; no token (authenticate).
+	mux.HandleFunc("GET /{$}", n.handleDashboard)
+	mux.HandleFunc("GET /ui/{file}", n.handleDashboardAsset)
 	// The catch-all shadows ServeMux's own 405 for a known path asked
 	// with another method, so it answers that itself.
 	mux.HandleFunc(catchAll, func(w http.ResponseWriter, r *http.Request) {
