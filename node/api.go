@@ -203,7 +203,8 @@ func (n *Node) sendRunLines(w http.ResponseWriter, r *http.Request, res *isolate
 			line.Error = err.Error()
 		}
 		_ = rc.SetWriteDeadline(time.Now().Add(bodyStall))
-		if err := enc.Encode(line); err == nil {
+		err = enc.Encode(line)
+		if err == nil {
 			err = rc.Flush()
 		}
 		if err != nil {

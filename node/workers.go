@@ -699,7 +699,8 @@ func (n *Node) sendStreamedBody(w http.ResponseWriter, r *http.Request, status i
 			return
 		}
 		_ = rc.SetWriteDeadline(time.Now().Add(bodyStall))
-		if _, err := w.Write(chunk); err == nil {
+		_, err = w.Write(chunk)
+		if err == nil {
 			err = rc.Flush()
 		}
 		if err != nil {
