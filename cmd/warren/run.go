@@ -20,6 +20,7 @@ func newRunCmd() *cobra.Command {
 	var (
 		nodeURL, method, data, path string
 		headers, allowNet, kvs      []string
+		vars                        []string
 		state                       string
 		asJSON, inProcess, sched    bool
 		cronExpr                    string
@@ -36,6 +37,9 @@ it runs in an embedded single-node runtime in sandbox worker processes.
 --scheduled runs the Worker's scheduled(controller, env, ctx) handler
 instead of fetch, with controller.cron set to --cron and
 controller.scheduledTime to now.
+
+--var NAME=VALUE sets env.NAME to the string VALUE, a plain text binding
+like a [vars] entry of wrangler.toml (repeatable).
 
 --kv NAME=namespace binds env.NAME to a KV namespace. The embedded runtime
 keeps KV in a store on disk, --state DIR/kv (default .warren/state/kv under
@@ -70,10 +74,15 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 			if err != nil {
 				return err
 			}
+			env, err := parseVars(vars, bindings)
+			if err != nil {
+				return err
+			}
 			code, err := node.LoadCode(args[0])
 			if err != nil {
 				return err
 			}
+			code.Env = env
 			if cpuMs != 0 || memoryMb != 0 || wallMs != 0 {
 				if code.Limits == nil {
 					code.Limits = &node.Limits{}
@@ -167,6 +176,7 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 	f.Int64Var(&memoryMb, "memory-mb", 0, "memory limit in MiB (default 128)")
 	f.Int64Var(&wallMs, "wall-ms", 0, "wall-time limit in ms (default 30000)")
 	f.StringSliceVar(&allowNet, "allow-net", nil, "grant egress to these hosts (name, *.domain, address, prefix; optional :port)")
+	f.StringArrayVar(&vars, "var", nil, "set env.NAME to the string VALUE, NAME=VALUE (repeatable)")
 	f.StringArrayVar(&kvs, "kv", nil, "bind env.NAME to a KV namespace, NAME=namespace (repeatable); stored under --state without --node")
 	f.StringVar(&state, "state", filepath.Join(".warren", "state"), "directory of the embedded runtime's local state: KV in DIR/kv (not with --node)")
 	f.BoolVar(&sched, "scheduled", false, "run the scheduled handler instead of fetch (scheduledTime: now)")
@@ -196,6 +206,35 @@ func parseKV(kvs []string) (map[string]node.Binding, error) {
 		bindings[name] = node.Binding{KV: ns}
 	}
 	return bindings, nil
+}
+
+// parseVars parses --var NAME=VALUE flags into the code object's plain env
+// values (nil for none). VALUE is a string, kept as given (it may contain
+// '='). A name bound twice, or also bound by another flag (bindings), is a
+// usage error.
+func parseVars(vars []string, bindings map[string]node.Binding) (map[string]json.RawMessage, error) {
+	if len(vars) == 0 {
+		return nil, nil
+	}
+	env := make(map[string]json.RawMessage, len(vars))
+	for _, v := range vars {
+		name, value, ok := strings.Cut(v, "=")
+		if !ok || name == "" {
+			return nil, usageError{fmt.Errorf("--var %q: want NAME=VALUE", v)}
+		}
+		if _, dup := env[name]; dup {
+			return nil, usageError{fmt.Errorf("--var %q: %s is set twice", v, name)}
+		}
+		if _, dup := bindings[name]; dup {
+			return nil, usageError{fmt.Errorf("--var %q: %s is also bound by another flag", v, name)}
+		}
+		b, err := json.Marshal(value)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--var %q: %w", v, err)}
+		}
+		env[name] = b
+	}
+	return env, nil
 }
 
 // defaultDataType is the content-type of a -d body without one from -H.
