@@ -110,7 +110,11 @@ func bundleCode(c *Code, hash string) (*contract.Program, *Result) {
 			if strings.Contains(be.Text, "nests deeper than") {
 				name = "RangeError"
 			}
-			return nil, contract.ExceptionResult(name, be.Error(), fmt.Sprintf("at %s:%d:%d", be.File, be.Line, be.Column))
+			stack := name + ": " + be.Error()
+			if be.File != "" {
+				stack += fmt.Sprintf("\n%s%s:%d:%d", contract.FrameIndent, be.File, be.Line, be.Column)
+			}
+			return nil, contract.ExceptionResult(name, be.Error(), stack)
 		}
 		return nil, contract.ExceptionResult("Error", err.Error(), "")
 	}

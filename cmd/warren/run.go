@@ -278,16 +278,16 @@ func printResult(res *node.Result) {
 		fmt.Fprintf(os.Stderr, "[warren] %s\n", res.Error)
 	}
 	// An ok call has exceptions too: rejected ctx.waitUntil promises.
+	// A stack reads like V8's: "Name: message", then "    at ..." frames.
 	for _, e := range res.Exceptions {
 		head := e.Name + ": " + e.Message
-		fmt.Fprintln(os.Stderr, head)
-		if stack := strings.TrimPrefix(strings.TrimPrefix(e.Stack, head), "\n"); stack != "" {
-			fmt.Fprintln(os.Stderr, indent(strings.ReplaceAll(stack, "\t", "")))
+		stack := e.Stack
+		if !strings.HasPrefix(stack, head) {
+			stack = strings.TrimRight(head+"\n"+stack, "\n")
 		}
+		fmt.Fprintln(os.Stderr, stack)
 	}
 }
-
-func indent(s string) string { return "    " + strings.ReplaceAll(s, "\n", "\n    ") }
 
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
