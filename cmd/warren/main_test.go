@@ -354,6 +354,22 @@ func TestRunVar(t *testing.T) {
 	}
 }
 
+// TestRunHost: -H 'Host: ...' sets request.url's host; a Host that is
+// not one is a usage error.
+func TestRunHost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	echo := echoWorker(t)
+	out, errOut, code := warren(t, "run", "--in-process", "-H", "Host: example.com:8080", "--path", "/a?b=1", echo)
+	if got, _, _ := strings.Cut(out, "\n"); code != 0 || got != "http://example.com:8080/a?b=1" {
+		t.Errorf("-H Host: %d %q %q", code, out, errOut)
+	}
+	if _, errOut, code := warren(t, "run", "--in-process", "-H", "Host: a/b", echo); code != 2 || !strings.Contains(errOut, "is not a host") {
+		t.Errorf("-H 'Host: a/b': %d %q, want a usage error", code, errOut)
+	}
+}
+
 // TestRunInProcessWithNode: --in-process is a flag of the embedded runtime;
 // with a node it is a usage error, not silently ignored.
 func TestRunInProcessWithNode(t *testing.T) {

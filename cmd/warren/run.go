@@ -38,6 +38,9 @@ it runs in an embedded single-node runtime in sandbox worker processes.
 instead of fetch, with controller.cron set to --cron and
 controller.scheduledTime to now.
 
+The request goes to http://localhost/ plus --path; -H 'Host: example.com'
+sets the host of request.url (http://example.com/...), as workerd does.
+
 --var NAME=VALUE sets env.NAME to the string VALUE, a plain text binding
 like a [vars] entry of wrangler.toml (repeatable).
 
@@ -99,6 +102,10 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 					return usageError{fmt.Errorf("-H %q: want 'Name: value'", h)}
 				}
 				req.Headers[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
+			}
+			// -H 'Host: example.com' makes request.url http://example.com/...
+			if err := node.ApplyHost(req); err != nil {
+				return usageError{fmt.Errorf("-H: %w", err)}
 			}
 			if c.Flags().Changed("data") {
 				body, err := readData(data)
