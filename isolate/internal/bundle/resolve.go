@@ -29,7 +29,8 @@ const maxResolveDepth = 4
 type resolver struct {
 	mods map[string]*Module
 	// dirs holds every directory some module name lies in ("a", "a/b" for
-	// "a/b/c.js"), to find packages that have no package.json module.
+	// "a/b/c.js"), to find packages that have no package.json module; nil
+	// until isDir needs it.
 	dirs map[string]bool
 	// pkgs caches parsed package.json modules by their directory (nil: none
 	// or not a JSON object).
@@ -37,13 +38,21 @@ type resolver struct {
 }
 
 func newResolver(mods map[string]*Module) *resolver {
-	r := &resolver{mods: mods, dirs: map[string]bool{}, pkgs: map[string]*pkgJSON{}}
-	for name := range mods {
-		for d := path.Dir(name); d != "." && !r.dirs[d]; d = path.Dir(d) {
-			r.dirs[d] = true
+	return &resolver{mods: mods, pkgs: map[string]*pkgJSON{}}
+}
+
+// isDir reports whether some module name lies in the directory d. The set
+// is built on the first package lookup: code without packages never pays.
+func (r *resolver) isDir(d string) bool {
+	if r.dirs == nil {
+		r.dirs = map[string]bool{}
+		for name := range r.mods {
+			for d := path.Dir(name); d != "." && !r.dirs[d]; d = path.Dir(d) {
+				r.dirs[d] = true
+			}
 		}
 	}
-	return r
+	return r.dirs[d]
 }
 
 // pkgJSON is what resolution reads of a package.json.
@@ -53,6 +62,8 @@ type pkgJSON struct {
 	exports *jval // nil when absent
 	imports *jval
 	mains   map[string]string // MainFields present as strings
+	// importsChecked: 0 not yet, 1 every key of imports starts with "#", 2 not.
+	importsChecked int
 }
 
 // ResolveError is an import that does not resolve.
@@ -131,7 +142,7 @@ func (r *resolver) resolve(importer, spec string, require bool, depth int) (*Mod
 	}
 	for d := path.Dir(importer); ; d = path.Dir(d) {
 		dir := path.Join(d, "node_modules", name)
-		if p := r.packageJSON(dir); p != nil || r.dirs[dir] {
+		if p := r.packageJSON(dir); p != nil || r.isDir(dir) {
 			return r.resolvePackage(importer, spec, dir, p, sub, require, depth)
 		}
 		if d == "." {
@@ -217,7 +228,7 @@ func (r *resolver) resolveImports(importer, spec string, require bool, depth int
 	if spec == "#" || strings.HasPrefix(spec, "#/") {
 		return nil, r.fail(importer, spec, "not a valid imports specifier")
 	}
-	if p.imports.kind != jObject || !allDotKeys(p.imports, "#") {
+	if p.imports.kind != jObject || !p.importsValid() {
 		return nil, r.fail(importer, spec, "%s: \"imports\" must be an object of \"#\" keys", p.file)
 	}
 	t, err := matchKeys(p.imports, spec, true, require)
@@ -389,16 +400,54 @@ type target struct {
 	bare  bool
 }
 
-// exportsResolve maps subpath ("." or "./x") through exports.
-func exportsResolve(exports *jval, sub string, require bool) (string, error) {
-	dotKeys := exports.kind == jObject && len(exports.obj) > 0 && strings.HasPrefix(exports.obj[0].key, ".")
-	if exports.kind == jObject {
-		for _, kv := range exports.obj {
-			if strings.HasPrefix(kv.key, ".") != dotKeys {
-				return "", errors.New("\"exports\" mixes subpath keys (\".\", \"./x\") and condition keys")
+// keyIndex indexes an "exports" or "imports" object once per package, so
+// that each import costs a map lookup and a walk over the pattern keys,
+// not a scan and a sort of every key.
+type keyIndex struct {
+	exact    map[string]int // key without "*" -> index in obj
+	patterns []int          // keys with one "*", most specific first
+	dotKeys  bool           // the first key starts with "."
+	mixed    bool           // some keys start with "." and some do not
+	main     int            // index of ".", or -1
+}
+
+func (v *jval) index() *keyIndex {
+	if v.idx != nil {
+		return v.idx
+	}
+	x := &keyIndex{exact: make(map[string]int, len(v.obj)), main: -1}
+	x.dotKeys = len(v.obj) > 0 && strings.HasPrefix(v.obj[0].key, ".")
+	for i, kv := range v.obj {
+		if strings.HasPrefix(kv.key, ".") != x.dotKeys {
+			x.mixed = true
+		}
+		if kv.key == "." {
+			x.main = i
+		}
+		switch strings.Count(kv.key, "*") {
+		case 0:
+			if _, dup := x.exact[kv.key]; !dup {
+				x.exact[kv.key] = i
 			}
+		case 1:
+			x.patterns = append(x.patterns, i)
 		}
 	}
+	sort.SliceStable(x.patterns, func(a, b int) bool { return patternKeyLess(v.obj[x.patterns[b]].key, v.obj[x.patterns[a]].key) })
+	v.idx = x
+	return x
+}
+
+// exportsResolve maps subpath ("." or "./x") through exports.
+func exportsResolve(exports *jval, sub string, require bool) (string, error) {
+	var x *keyIndex
+	if exports.kind == jObject {
+		x = exports.index()
+		if x.mixed {
+			return "", errors.New("\"exports\" mixes subpath keys (\".\", \"./x\") and condition keys")
+		}
+	}
+	dotKeys := x != nil && x.dotKeys
 	var t target
 	var err error
 	switch {
@@ -406,10 +455,8 @@ func exportsResolve(exports *jval, sub string, require bool) (string, error) {
 		main := exports
 		if dotKeys {
 			main = nil
-			for i := range exports.obj {
-				if exports.obj[i].key == "." {
-					main = &exports.obj[i].val
-				}
+			if x.main >= 0 {
+				main = &exports.obj[x.main].val
 			}
 		}
 		if main != nil {
@@ -435,33 +482,30 @@ func conditionList(require bool) string {
 	return strings.Join(c, ", ")
 }
 
-func allDotKeys(v *jval, prefix string) bool {
-	for _, kv := range v.obj {
-		if !strings.HasPrefix(kv.key, prefix) {
-			return false
+// importsValid reports whether every key of "imports" starts with "#"
+// (checked once per package).
+func (p *pkgJSON) importsValid() bool {
+	if p.importsChecked == 0 {
+		p.importsChecked = 1
+		for _, kv := range p.imports.obj {
+			if !strings.HasPrefix(kv.key, "#") {
+				p.importsChecked = 2
+			}
 		}
 	}
-	return true
+	return p.importsChecked == 1
 }
 
 // matchKeys is PACKAGE_IMPORTS_EXPORTS_RESOLVE: an exact key, else the
 // most specific "*" pattern.
 func matchKeys(obj *jval, key string, imports, require bool) (target, error) {
+	x := obj.index()
 	if !strings.Contains(key, "*") {
-		for _, kv := range obj.obj {
-			if kv.key == key {
-				return targetResolve(kv.val, "", imports, false, require)
-			}
+		if i, ok := x.exact[key]; ok {
+			return targetResolve(obj.obj[i].val, "", imports, false, require)
 		}
 	}
-	var keys []int
-	for i, kv := range obj.obj {
-		if strings.Count(kv.key, "*") == 1 {
-			keys = append(keys, i)
-		}
-	}
-	sort.SliceStable(keys, func(a, b int) bool { return patternKeyLess(obj.obj[keys[b]].key, obj.obj[keys[a]].key) })
-	for _, i := range keys {
+	for _, i := range x.patterns {
 		k := obj.obj[i].key
 		base, trailer, _ := strings.Cut(k, "*")
 		if strings.HasPrefix(key, base) && key != base && (trailer == "" || strings.HasSuffix(key, trailer) && len(key) >= len(k)) {
@@ -596,6 +640,7 @@ type jval struct {
 	str  string
 	arr  []jval
 	obj  []jkv
+	idx  *keyIndex // built by index, for "exports" and "imports" objects
 }
 
 type jkv struct {

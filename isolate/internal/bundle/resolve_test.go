@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -137,4 +138,46 @@ func TestResolve(t *testing.T) {
 			t.Errorf("%s imports %q (require %v): got %q, %v; want %q", tc.importer, tc.spec, tc.require, got, err, tc.want)
 		}
 	}
+}
+
+// FuzzResolve feeds an arbitrary package.json and specifier: resolution
+// returns a module of the code object or a *ResolveError, never panics.
+func FuzzResolve(f *testing.F) {
+	for _, s := range [][2]string{
+		{`{"exports":"./a.js"}`, "p"},
+		{`{"exports":{".":{"worker":["./x.js","./a.js"]},"./*":"./*.js","./n/*":null}}`, "p/a"},
+		{`{"exports":{"./*/x":"./*/../../a.js"}}`, "p/q/x"},
+		{`{"imports":{"#a":"p","#b/*":"./*"},"name":"p","exports":{"./a":"./a.js"}}`, "#a"},
+		{`{"main":"../outside.js","module":"./a"}`, "p"},
+		{`{"exports":{"a":{"b":{"c":{"worker":"./a.js"}}}}}`, "p"},
+		{`[1,2]`, "p/a.js"},
+		{`{"exports":{".":"./a.js","import":"./b.js"}}`, "p"},
+		{`{"exports":{"./x*y*z":"./a.js"}}`, "p/xqyqz"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pkgJSON, spec string) {
+		mods := []Module{
+			esm("src/index.js", ""),
+			{Name: "node_modules/p/package.json", Kind: JSON, JSON: []byte(pkgJSON)},
+			esm("node_modules/p/a.js", ""),
+			esm("node_modules/p/sub/a.js", ""),
+			esm("outside.js", ""),
+		}
+		for _, importer := range []string{"src/index.js", "node_modules/p/sub/a.js"} {
+			for _, req := range []bool{false, true} {
+				got, err := Resolve(mods, importer, spec, req)
+				if err != nil {
+					var re *ResolveError
+					if !errors.As(err, &re) {
+						t.Fatalf("%q: %T %v", spec, err, err)
+					}
+					continue
+				}
+				if got == "" {
+					t.Fatalf("%q resolved to no module", spec)
+				}
+			}
+		}
+	})
 }
