@@ -354,6 +354,18 @@ func TestRunVar(t *testing.T) {
 	}
 }
 
+// TestRunNPM: a Worker importing npm packages from node_modules runs in
+// a sandbox worker, which has only the code object.
+func TestRunNPM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	out, errOut, code := warren(t, "run", "node/testdata/npm/worker.js")
+	if code != 0 || !strings.Contains(out, `"greet":"hello, ADA nested-pad:y"`) || !strings.Contains(out, `"flavor":"workerd"`) || !strings.Contains(out, `"id":true`) {
+		t.Errorf("run npm worker: %d %q %q", code, out, errOut)
+	}
+}
+
 // TestRunHost: -H 'Host: ...' sets request.url's host; a Host that is
 // not one is a usage error.
 func TestRunHost(t *testing.T) {

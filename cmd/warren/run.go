@@ -34,6 +34,11 @@ func newRunCmd() *cobra.Command {
 response body to stdout, logs to stderr. With no --node (and no WARREN_NODE)
 it runs in an embedded single-node runtime in sandbox worker processes.
 
+Bare imports of npm packages resolve from node_modules as wrangler resolves
+them (package.json "exports" with the conditions workerd, worker, browser,
+import or require, default; else "module", then "main"); the package files
+are sent with the code.
+
 --scheduled runs the Worker's scheduled(controller, env, ctx) handler
 instead of fetch, with controller.cron set to --cron and
 controller.scheduledTime to now.
