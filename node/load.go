@@ -73,10 +73,29 @@ func LoadCode(file string) (*isolate.Code, error) {
 	})
 	if len(res.Errors) > 0 {
 		m := res.Errors[0]
-		if m.Location != nil {
-			return nil, fmt.Errorf("%s:%d:%d: %s", m.Location.File, m.Location.Line, m.Location.Column, m.Text)
+		text := m.Text
+		// esbuild's notes say why: "The path "./hidden" is not exported
+		// by package "p"", "None of the conditions in the package
+		// definition ("node") match any of the currently active
+		// conditions (...)".
+		kept := 0
+		for _, n := range m.Notes {
+			// Not esbuild's advice on its own options ("external",
+			// "conditions"): warren has none such.
+			if n.Text == "" || strings.HasPrefix(n.Text, "You can mark the path") || strings.HasPrefix(n.Text, "Consider ") || kept == 3 {
+				continue
+			}
+			kept++
+			text += "\n  "
+			if l := n.Location; l != nil {
+				text += fmt.Sprintf("%s:%d:%d: ", l.File, l.Line, l.Column)
+			}
+			text += strings.TrimSuffix(n.Text, ":")
 		}
-		return nil, errors.New(m.Text)
+		if m.Location != nil {
+			return nil, fmt.Errorf("%s:%d:%d: %s", m.Location.File, m.Location.Line, m.Location.Column, text)
+		}
+		return nil, errors.New(text)
 	}
 	var meta metafile
 	if err := json.Unmarshal([]byte(res.Metafile), &meta); err != nil {

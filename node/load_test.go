@@ -99,12 +99,12 @@ func TestLoadCodeNPMErrors(t *testing.T) {
 			"node_modules/p/package.json": `{"exports":{".":"./i.js"}}`,
 			"node_modules/p/i.js":         `export default 1`,
 			"node_modules/p/hidden.js":    `export default 2`,
-		}, []string{"w.js:1:", `"p/hidden"`}},
+		}, []string{"w.js:1:", `"p/hidden"`, `node_modules/p/package.json:1:`, `The path "./hidden" is not exported by package "p"`}},
 		{"only a node export", map[string]string{
 			"w.js":                        `import x from "p"; export default x;`,
 			"node_modules/p/package.json": `{"exports":{"node":"./i.js"}}`,
 			"node_modules/p/i.js":         `export default 1`,
-		}, []string{"w.js:1:", `"p"`}},
+		}, []string{"w.js:1:", `"p"`, `None of the conditions in the package definition ("node") match`}},
 		// esbuild follows tsconfig.json "paths"; a code object has none.
 		{"tsconfig paths", map[string]string{
 			"w.ts":          `import x from "@lib/x"; export default x;`,
@@ -133,6 +133,10 @@ func TestLoadCodeNPMErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not say %q", err, w)
 				}
+			}
+			// esbuild's advice on its own options does not apply.
+			if strings.Contains(err.Error(), "as external") || strings.Contains(err.Error(), "[]string") {
+				t.Errorf("error %q gives esbuild's advice", err)
 			}
 		})
 	}
