@@ -28,31 +28,63 @@ const maxResolveDepth = 4
 // resolver resolves imports by module name within a code object.
 type resolver struct {
 	mods map[string]*Module
-	// dirs holds every directory some module name lies in ("a", "a/b" for
-	// "a/b/c.js"), to find packages that have no package.json module; nil
-	// until isDir needs it.
-	dirs map[string]bool
-	// pkgs caches parsed package.json modules by their directory (nil: none
-	// or not a JSON object).
+	// Found by scan on the first lookup that needs them (code without
+	// packages never pays), keyed by substrings of module names:
+	pkgDirs   map[string]bool // directories holding a package.json json module ("." for the root)
+	nmParents map[string]bool // directories holding a node_modules directory
+	pkgRoots  map[string]bool // package directories: d/node_modules/name, d/node_modules/@scope/name
+	// pkgs caches parsed package.json modules by their directory (nil: not
+	// a JSON object).
 	pkgs map[string]*pkgJSON
 }
 
 func newResolver(mods map[string]*Module) *resolver {
-	return &resolver{mods: mods, pkgs: map[string]*pkgJSON{}}
+	return &resolver{mods: mods}
 }
 
-// isDir reports whether some module name lies in the directory d. The set
-// is built on the first package lookup: code without packages never pays.
-func (r *resolver) isDir(d string) bool {
-	if r.dirs == nil {
-		r.dirs = map[string]bool{}
-		for name := range r.mods {
-			for d := path.Dir(name); d != "." && !r.dirs[d]; d = path.Dir(d) {
-				r.dirs[d] = true
+// scan indexes the directories resolution asks about, so that walking up
+// from an importer costs map lookups of substrings, not a path built and
+// probed per level: a hostile code object with deep names and many imports
+// stays cheap.
+func (r *resolver) scan() {
+	if r.pkgDirs != nil {
+		return
+	}
+	r.pkgDirs, r.nmParents, r.pkgRoots, r.pkgs = map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]*pkgJSON{}
+	const nm = "node_modules/"
+	for name, m := range r.mods {
+		if (name == "package.json" || strings.HasSuffix(name, "/package.json")) && m.Kind == JSON {
+			r.pkgDirs[path.Dir(name)] = true
+		}
+		for i := 0; ; {
+			j := strings.Index(name[i:], nm)
+			if j < 0 {
+				break
+			}
+			j += i
+			i = j + len(nm)
+			if j > 0 && name[j-1] != '/' {
+				continue
+			}
+			parent := "."
+			if j > 0 {
+				parent = name[:j-1]
+			}
+			r.nmParents[parent] = true
+			rest := name[i:]
+			n := strings.IndexByte(rest, '/')
+			if n > 0 && rest[0] == '@' {
+				if k := strings.IndexByte(rest[n+1:], '/'); k >= 0 {
+					n += 1 + k
+				} else {
+					n = -1
+				}
+			}
+			if n > 0 {
+				r.pkgRoots[name[:i+n]] = true
 			}
 		}
 	}
-	return r.dirs[d]
 }
 
 // pkgJSON is what resolution reads of a package.json.
@@ -140,10 +172,13 @@ func (r *resolver) resolve(importer, spec string, require bool, depth int) (*Mod
 	if p := r.nearestPackage(importer); p != nil && p.name == name && p.exports != nil {
 		return r.resolvePackage(importer, spec, path.Dir(p.file), p, sub, require, depth)
 	}
-	for d := path.Dir(importer); ; d = path.Dir(d) {
-		dir := path.Join(d, "node_modules", name)
-		if p := r.packageJSON(dir); p != nil || r.isDir(dir) {
-			return r.resolvePackage(importer, spec, dir, p, sub, require, depth)
+	r.scan()
+	for d := path.Dir(importer); ; d = parentDir(d) {
+		if r.nmParents[d] {
+			dir := path.Join(d, "node_modules", name)
+			if r.pkgRoots[dir] {
+				return r.resolvePackage(importer, spec, dir, r.packageJSON(dir), sub, require, depth)
+			}
 		}
 		if d == "." {
 			break
@@ -249,9 +284,18 @@ func (r *resolver) resolveImports(importer, spec string, require bool, depth int
 	return r.exactTarget(importer, spec, path.Dir(p.file), t.path, p.file)
 }
 
+// parentDir is path.Dir for a clean module name or directory, in constant
+// time (path.Dir cleans the whole path at each step of a walk up).
+func parentDir(d string) string {
+	if i := strings.LastIndexByte(d, '/'); i >= 0 {
+		return d[:i]
+	}
+	return "."
+}
+
 // nearestPackage is the package.json module nearest above name.
 func (r *resolver) nearestPackage(name string) *pkgJSON {
-	for d := path.Dir(name); ; d = path.Dir(d) {
+	for d := path.Dir(name); ; d = parentDir(d) {
 		if p := r.packageJSON(d); p != nil {
 			return p
 		}
@@ -263,6 +307,10 @@ func (r *resolver) nearestPackage(name string) *pkgJSON {
 
 // packageJSON reads the package.json module in dir ("." for the root).
 func (r *resolver) packageJSON(dir string) *pkgJSON {
+	r.scan()
+	if !r.pkgDirs[dir] {
+		return nil
+	}
 	if p, ok := r.pkgs[dir]; ok {
 		return p
 	}

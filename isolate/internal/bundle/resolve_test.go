@@ -181,3 +181,28 @@ func FuzzResolve(f *testing.F) {
 		}
 	})
 }
+
+// TestResolveDeepImporterIsCheap: walking up from an importer 500
+// directories deep to the package at the root costs map lookups, not a
+// path built per level: allocations do not grow with the depth.
+func TestResolveDeepImporterIsCheap(t *testing.T) {
+	deep := strings.Repeat("d/", 500) + "m.js"
+	r := NewResolver([]Module{
+		esm(deep, ""),
+		esm("x/"+strings.Repeat("e/", 500)+"n.js", ""),
+		pkg("node_modules/p/package.json", `{"exports":{"./*":"./lib/*.js"}}`),
+		esm("node_modules/p/lib/a.js", ""),
+	})
+	if got, err := r.Resolve(deep, "p/a", false); err != nil || got != "node_modules/p/lib/a.js" {
+		t.Fatalf("resolve: %q %v", got, err)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := r.Resolve(deep, "p/a", false); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("%v allocations per lookup", allocs)
+	if allocs > 30 {
+		t.Errorf("%v allocations per lookup from 500 levels deep", allocs)
+	}
+}
