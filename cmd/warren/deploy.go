@@ -95,7 +95,7 @@ warren undeploy NAME removes it.`,
 		},
 	}
 	c.Flags().StringVar(&url, "node", "", "the node's API URL (default $WARREN_NODE, else "+node.DefaultAPI+")")
-	c.Flags().StringArrayVar(&vars, "var", nil, "set env.NAME to the string VALUE, NAME=VALUE (repeatable)")
+	c.Flags().StringArrayVar(&vars, "var", nil, "set env.NAME to the string VALUE, NAME=VALUE or NAME:VALUE (repeatable)")
 	c.Flags().StringArrayVar(&kvs, "kv", nil, "bind env.NAME to a KV namespace, NAME=namespace (repeatable)")
 	c.Flags().StringArrayVar(&crons, "cron", nil, "run the scheduled handler at each tick of this cron expression (repeatable)")
 	c.Flags().StringArrayVar(&dos, "do", nil, "bind env.NAME to a Durable Object namespace, NAME=Class or NAME=worker.Class (repeatable)")

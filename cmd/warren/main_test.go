@@ -175,6 +175,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--kv", "V=a", "--kv", "V=b", "examples/hello.ts"}, "V is bound twice"},
 		{[]string{"run", "--var", "NAME", "examples/hello.ts"}, "want NAME=VALUE"},
 		{[]string{"run", "--var", "=x", "examples/hello.ts"}, "want NAME=VALUE"},
+		{[]string{"run", "--var", ":x", "examples/hello.ts"}, "want NAME=VALUE"},
 		{[]string{"run", "--var", "A=1", "--var", "A=2", "examples/hello.ts"}, "A is set twice"},
 		{[]string{"run", "--var", "A=1", "--kv", "A=ns", "examples/hello.ts"}, "A is also bound by another flag"},
 		{[]string{"deploy", "--var", "x", "w", "examples/hello.ts"}, "want NAME=VALUE"},
@@ -336,8 +337,9 @@ func TestRunPath(t *testing.T) {
 	}
 }
 
-// TestRunVar: --var NAME=VALUE sets env.NAME to the string VALUE, kept as
-// given (no JSON parsing, '=' and spaces in it kept).
+// TestRunVar: --var NAME=VALUE (or NAME:VALUE) sets env.NAME to the
+// string VALUE, kept as given (no JSON parsing, '=', ':' and spaces in it
+// kept).
 func TestRunVar(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
@@ -348,8 +350,8 @@ func TestRunVar(t *testing.T) {
 } }`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, code := warren(t, "run", "--in-process", "--var", "GREETING=hello world", "--var", "N=42", "--var", "EQ=a=b", "--var", "EMPTY=", w)
-	if want := `["hello world","string","42","a=b",""]`; code != 0 || out != want {
+	out, errOut, code := warren(t, "run", "--in-process", "--var", "GREETING=hello world", "--var", "N:42", "--var", "EQ=a=b:c", "--var", "EMPTY=", w)
+	if want := `["hello world","string","42","a=b:c",""]`; code != 0 || out != want {
 		t.Errorf("run --var: %d %q %q, want %q", code, out, errOut, want)
 	}
 }

@@ -47,7 +47,8 @@ The request goes to http://localhost/ plus --path; -H 'Host: example.com'
 sets the host of request.url (http://example.com/...), as workerd does.
 
 --var NAME=VALUE sets env.NAME to the string VALUE, a plain text binding
-like a [vars] entry of wrangler.toml (repeatable).
+like a [vars] entry of wrangler.toml (repeatable; wrangler's NAME:VALUE
+works too).
 
 --kv NAME=namespace binds env.NAME to a KV namespace. The embedded runtime
 keeps KV in a store on disk, --state DIR/kv (default .warren/state/kv under
@@ -188,7 +189,7 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 	f.Int64Var(&memoryMb, "memory-mb", 0, "memory limit in MiB (default 128)")
 	f.Int64Var(&wallMs, "wall-ms", 0, "wall-time limit in ms (default 30000)")
 	f.StringSliceVar(&allowNet, "allow-net", nil, "grant egress to these hosts (name, *.domain, address, prefix; optional :port)")
-	f.StringArrayVar(&vars, "var", nil, "set env.NAME to the string VALUE, NAME=VALUE (repeatable)")
+	f.StringArrayVar(&vars, "var", nil, "set env.NAME to the string VALUE, NAME=VALUE or NAME:VALUE (repeatable)")
 	f.StringArrayVar(&kvs, "kv", nil, "bind env.NAME to a KV namespace, NAME=namespace (repeatable); stored under --state without --node")
 	f.StringVar(&state, "state", filepath.Join(".warren", "state"), "directory of the embedded runtime's local state: KV in DIR/kv (not with --node)")
 	f.BoolVar(&sched, "scheduled", false, "run the scheduled handler instead of fetch (scheduledTime: now)")
@@ -220,20 +221,23 @@ func parseKV(kvs []string) (map[string]node.Binding, error) {
 	return bindings, nil
 }
 
-// parseVars parses --var NAME=VALUE flags into the code object's plain env
-// values (nil for none). VALUE is a string, kept as given (it may contain
-// '='). A name bound twice, or also bound by another flag (bindings), is a
-// usage error.
+// parseVars parses --var NAME=VALUE (or NAME:VALUE, as wrangler spells
+// it) flags into the code object's plain env values (nil for none). VALUE
+// is a string, kept as given. A name bound twice, or also bound by another
+// flag (bindings), is a usage error.
 func parseVars(vars []string, bindings map[string]node.Binding) (map[string]json.RawMessage, error) {
 	if len(vars) == 0 {
 		return nil, nil
 	}
 	env := make(map[string]json.RawMessage, len(vars))
 	for _, v := range vars {
-		name, value, ok := strings.Cut(v, "=")
-		if !ok || name == "" {
+		// NAME=VALUE, or wrangler's NAME:VALUE: the name ends at the first
+		// '=' or ':', so a value may hold either ("U=http://x", "U:a=b").
+		i := strings.IndexAny(v, "=:")
+		if i <= 0 {
 			return nil, usageError{fmt.Errorf("--var %q: want NAME=VALUE", v)}
 		}
+		name, value := v[:i], v[i+1:]
 		if _, dup := env[name]; dup {
 			return nil, usageError{fmt.Errorf("--var %q: %s is set twice", v, name)}
 		}
