@@ -205,8 +205,8 @@ type metaImport struct {
 // file p: for a file in a package under node_modules, every package.json
 // from its directory up to the package's root (the root's has "exports"
 // and "main"; one further down may name a directory's entry); for any
-// other file that imports a "#name" specifier, the nearest package.json
-// (its "imports").
+// other file that imports a "#name" specifier or its own package by name,
+// the nearest package.json (its "imports", "name" and "exports").
 func packageJSONs(p string, imports []metaImport) []string {
 	var out []string
 	d := filepath.Dir(p)
@@ -222,7 +222,12 @@ func packageJSONs(p string, imports []metaImport) []string {
 			d = filepath.Dir(d)
 		}
 	}
-	if !slices.ContainsFunc(imports, func(i metaImport) bool { return strings.HasPrefix(i.Original, "#") }) {
+	// "#name" reads "imports"; a bare specifier esbuild found outside any
+	// node_modules is the package importing itself by its "name".
+	if !slices.ContainsFunc(imports, func(i metaImport) bool {
+		bare := i.Original != "" && !i.External && !strings.HasPrefix(i.Original, ".") && !strings.HasPrefix(i.Original, "/")
+		return strings.HasPrefix(i.Original, "#") || bare && packageRoot(filepath.FromSlash(i.Path)) == ""
+	}) {
 		return nil
 	}
 	for ; d != filepath.Dir(d); d = filepath.Dir(d) {

@@ -3,8 +3,10 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -161,5 +163,47 @@ func TestLoadCodeSymlinkCycle(t *testing.T) {
 	}
 	if _, err := LoadCode(filepath.Join(dir, "w.js")); err == nil || !strings.Contains(err.Error(), "node_modules/loop/node_modules/loop") {
 		t.Errorf("LoadCode: %v, want an error about the nested node_modules/loop", err)
+	}
+}
+
+// TestLoadCodeOwnPackage: a project's own package.json ships when its code
+// uses "#name" imports or imports the package by its own name.
+func TestLoadCodeOwnPackage(t *testing.T) {
+	for _, tc := range []struct{ name, index, want string }{
+		{"imports and self-reference", `import { u } from "#util"; import { g } from "app/greet"; export default { fetch() { return new Response(u + g); } };`, "util+greet"},
+		{"self-reference only", `import { g } from "app/greet"; export default { fetch() { return new Response(g); } };`, "greet"},
+		{"imports only", `import { u } from "#util"; export default { fetch() { return new Response(u); } };`, "util+"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, src := range map[string]string{
+				"package.json": `{"name":"app","imports":{"#util":"./src/util.js"},"exports":{"./greet":"./src/greet.js"}}`,
+				"src/index.js": tc.index,
+				"src/util.js":  `export const u = "util+";`,
+				"src/greet.js": `export const g = "greet";`,
+				"src/other.js": `export const unused = 1;`,
+			} {
+				p := filepath.Join(dir, filepath.FromSlash(name))
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			code, err := LoadCode(filepath.Join(dir, "src", "index.js"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code.MainModule != "src/index.js" || code.Modules["package.json"] == nil || code.Modules["src/other.js"] != nil {
+				t.Fatalf("main %q, modules %v", code.MainModule, slices.Collect(maps.Keys(code.Modules)))
+			}
+			rt := newLocal(t, LocalOptions{})
+			defer rt.Close()
+			res := rt.Run(context.Background(), &isolate.Invocation{Code: code})
+			if !res.OK() || res.Response == nil || string(res.Response.Body) != tc.want {
+				t.Fatalf("run: %s %s %+v %v", res.Outcome, res.Error, res.Exceptions, res.Response)
+			}
+		})
 	}
 }
