@@ -66,7 +66,22 @@ export default { fetch() { return new Response(cfg.name + ":" + txt.trim()); } }
 	withData.Modules["note.txt"] = &Module{Kind: ModuleText, Source: "a note\n"}
 	withEnv := js("main.js", `export default { fetch(req, env) { return Response.json({ g: env.GREETING, n: env.OBJ.n, kv: typeof env.KV.get }); } };`)
 	withEnv.Env = map[string]json.RawMessage{"GREETING": json.RawMessage(`"hello"`), "OBJ": json.RawMessage(`{"n":1}`)}
+	// npm packages laid out in node_modules, as warren run ships them.
+	withPackages := js("src/index.js", `import { id } from "@acme/ids/short";
+import legacy from "legacy";
+export default { fetch() { return new Response(id() + " " + legacy.name); } };`,
+		"node_modules/@acme/ids/esm/short.js", `import { alphabet } from "#alphabet"; export const id = () => alphabet.slice(0, 4);`,
+		"node_modules/@acme/ids/esm/alphabet.js", `export const alphabet = "abcdefgh";`,
+		"node_modules/@acme/ids/node.js", `import "node:crypto";`,
+	)
+	withPackages.Modules["node_modules/@acme/ids/package.json"] = &Module{Kind: ModuleJSON, JSON: []byte(`{"name":"@acme/ids",
+  "exports":{"./short":{"node":"./node.js","workerd":{"import":"./esm/short.js"},"default":"./node.js"}},
+  "imports":{"#alphabet":"./esm/alphabet.js"}}`)}
+	withPackages.Modules["node_modules/legacy/package.json"] = &Module{Kind: ModuleJSON, JSON: []byte(`{"main":"lib/main"}`)}
+	withPackages.Modules["node_modules/legacy/lib/main.js"] = &Module{Kind: ModuleCommonJS, Source: `module.exports = { name: require("./name.json").name };`}
+	withPackages.Modules["node_modules/legacy/lib/name.json"] = &Module{Kind: ModuleJSON, JSON: []byte(`{"name":"legacy-1.0"}`)}
 	return []corpusCase{
+		{name: "npm packages from node_modules", code: withPackages, outcome: OutcomeOK, status: 200, body: "abcd legacy-1.0"},
 		{name: "hello", code: js("main.js", `export default { fetch() { return new Response("hi") } }`), outcome: OutcomeOK, status: 200, body: "hi"},
 		{name: "ts multi-module", code: tsMulti, outcome: OutcomeOK, status: 200, body: "hello ts v1.2 n=2"},
 		{name: "router URL", code: router, req: &Request{URL: "https://x.test/users?page=3"}, outcome: OutcomeOK, status: 200, body: `{"users":["ada","bob"],"page":3}`},
@@ -90,7 +105,7 @@ export default { async fetch() {
   await sleep(10);
   return new Response(order.join(",") + "|" + vals.join("") + "|" + n);
 } }`), outcome: OutcomeOK, status: 200, body: "micro|ab|3"},
-		{name: "thrown error maps to TS line", code: throwing, outcome: OutcomeException, excHas: []string{"TypeError", "boom at 3", "util.ts:3"}},
+		{name: "thrown error maps to TS line", code: throwing, outcome: OutcomeException, excHas: []string{"TypeError", "boom at 3", "util.ts:3", "\nTypeError: boom at 3\n    at explode (util.ts:3:20)\n    at fetch (main.ts:4:12)"}},
 		{name: "request json and Response.json", code: js("main.js", `export default { async fetch(req) {
   const body = await req.json();
   return Response.json({ got: body.x * 2, method: req.method }, { status: 201 });

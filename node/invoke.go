@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/warrenmesh/warren/internal/sizedlru"
@@ -83,6 +84,9 @@ var errCodeMissing = errors.New("node: no code under this codeRef")
 func (r *RunRequest) decode(cache *codeCache) (*isolate.Invocation, error) {
 	if err := validateRequest(r.Request); err != nil {
 		return nil, err
+	}
+	if err := ApplyHost(r.Request); err != nil {
+		return nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "request.headers: " + err.Error()}
 	}
 	var key [32]byte
 	switch {

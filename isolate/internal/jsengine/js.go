@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -944,21 +943,9 @@ func checkResponseSize(r *webapi.HTTPResponse) error {
 	return nil
 }
 
-// pcSuffix matches goja's bytecode offset after a position: "main.ts:3:9(12)".
-var pcSuffix = regexp.MustCompile(`(:\d+:\d+)\(\d+\)`)
-
-// cleanStack drops goja's bytecode offsets and native frames so stacks read
-// like the author's code.
+// cleanStack makes a goja stack read like V8's (contract.FormatStack).
 func cleanStack(s string) string {
-	lines := strings.Split(pcSuffix.ReplaceAllString(s, "$1"), "\n")
-	out := lines[:0]
-	for _, ln := range lines {
-		if strings.Contains(ln, "<native>") && len(out) > 0 {
-			continue
-		}
-		out = append(out, ln)
-	}
-	return strings.TrimSpace(strings.Join(out, "\n"))
+	return strings.TrimLeft(contract.FormatStack(s), "\n")
 }
 
 func (l *loop) httpRequest() *webapi.HTTPRequest {

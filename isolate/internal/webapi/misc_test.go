@@ -129,7 +129,7 @@ func TestConsole(t *testing.T) {
 		{"log", "plain 1 -0 true null undefined 10n Symbol(s)"},
 		{"info", "Bob is 42.5 years and 42% extra"},
 		{"warn", "{ a: 1, 'b-c': 'x', nested: { deep: { deeper: [Object] } }, arr: [ 1, 'two', [ 3 ] ] }"},
-		{"error", "TypeError: bad thing\n\tat *"},
+		{"error", "TypeError: bad thing\n    at *"},
 		{"debug", "[] {} [ '1', '2', '3' ] Map(1) { 'k' => 1 } Set(1) { 1 }"},
 		{"log", "{ name: 'c', self: [Circular] }"},
 		{"log", "[Function: named] [Function (anonymous)] [Function: K]"},
