@@ -55,6 +55,9 @@ step "$bin" deploy --node "$n1" --do ROOMS=Room chat examples/chat.js
 shown curl -s -d '{"from":"ada","text":"hello from n1"}' "$n1/w/chat/lobby"
 shown curl -s -d '{"from":"bob","text":"hi from n2"}' "$n2/w/chat/lobby"
 shown curl -s "$n3/w/chat/lobby?since=0"
+bold "A streamed answer (server-sent events): each word reaches curl as the Worker writes it"
+step "$bin" deploy --node "$n1" stream examples/stream.js
+shown curl -sN "$n3/w/stream/?q=warren"
 bold "Where the KV store's Raft groups live (first lines):"
 "$bin" groups --node "$n2" | head -8
 
@@ -77,6 +80,8 @@ Next:
   $bin kv list --node $n2 greetings
   curl $n3/w/counter/                                            # the deployed Worker, through any node
   curl "$n2/w/chat/lobby?since=1"                                 # the chat room's messages after the first
+  curl -N "$n2/w/stream/?q=agents"                                # a streamed answer, word by word
+  $bin run examples/stream.js                                    # the same, printed as it comes
   $bin testnet stop --dir $dir n1; curl "$n2/w/chat/lobby?since=0" # the room outlives any one node
   $bin groups --node $n1                                         # replicas, leaders, terms, lag
   $bin tail --node $n1                                           # every invocation of the mesh, live (Ctrl-C ends it)

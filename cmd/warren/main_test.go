@@ -129,6 +129,11 @@ func TestRunCommand(t *testing.T) {
 	if out, _, code := warren(t, "run", "-d", "echo me", "--in-process", "examples/router/main.ts", "--path", "/hash"); code != 0 || !strings.Contains(out, `"bytes":7`) {
 		t.Errorf("POST body: %d %q", code, out)
 	}
+	// A streamed body is printed as it comes (the embedded runtime).
+	wantStream := "data: Here\n\ndata: is\n\ndata: a\n\ndata: streamed\n\ndata: answer\n\ndata: about\n\ndata: ci,\n\n"
+	if out, errOut, code := warren(t, "run", "--path", "/?q=ci&ms=1", "examples/stream.js"); code != 0 || !strings.HasPrefix(out, wantStream) || !strings.HasSuffix(out, "event: done\ndata: \n\n") {
+		t.Errorf("stream: %d %q %q", code, out, errOut)
+	}
 	if _, errOut, code := warren(t, "run", "does-not-exist.ts"); code != 1 || !strings.Contains(errOut, "does-not-exist.ts") {
 		t.Errorf("missing file: %d %q", code, errOut)
 	}
@@ -263,6 +268,10 @@ func TestTestnetCommands(t *testing.T) {
 	}
 	if out, errOut, code := warren(t, "run", "--node", url, "examples/hello.ts"); code != 0 || out == "" {
 		t.Errorf("run --node n2: %d %q %s", code, out, errOut)
+	}
+	// A streamed body comes through the node as lines, printed as it comes.
+	if out, errOut, code := warren(t, "run", "--node", url, "--path", "/?q=ci&ms=1", "examples/stream.js"); code != 0 || !strings.HasPrefix(out, "data: Here\n\ndata: is\n\n") || !strings.HasSuffix(out, "event: done\ndata: \n\n") {
+		t.Errorf("run --node n2 stream: %d %q %s", code, out, errOut)
 	}
 	// A Worker counts its visits in the mesh's KV store: one visit
 	// through n2, the next through n1, which sees it at once. The first
