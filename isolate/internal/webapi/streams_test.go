@@ -7,9 +7,11 @@ import (
 	"compress/zlib"
 	"errors"
 	"io"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dop251/goja"
 )
@@ -390,4 +392,57 @@ func TestBodyStreamFromGo(t *testing.T) {
 	if _, err := e.api.ExportResponse(e.vm.Get("good")); err == nil {
 		t.Fatal("exporting a read body again worked")
 	}
+}
+
+// TestStreamsStayLazy: bodies used the ordinary way never run the streams
+// prelude.
+func TestStreamsStayLazy(t *testing.T) {
+	e := newEnv(t)
+	e.eval(`const r = new Response("x", { headers: { a: "1" } }); await r.text(); const q = new Request("https://x.test/", { method: "POST", body: "y" }); await q.clone().arrayBuffer(); return new Response("z").bodyUsed + q.bodyUsed`)
+	v, err := e.vm.RunString(`new Response("hi")`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hr, err := e.api.ExportResponse(v); err != nil || string(hr.Body) != "hi" {
+		t.Fatal(hr, err)
+	}
+	if e.api.strm != nil {
+		t.Fatal("the streams prelude ran")
+	}
+}
+
+// TestInflaterGoroutinesEnd: the decoder goroutines of DecompressionStreams
+// left half read end with Close, and with the runtime's garbage collection
+// when Close is not called.
+func TestInflaterGoroutinesEnd(t *testing.T) {
+	waitFor := func(what string, want int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for runtime.NumGoroutine() > want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d goroutines, want at most %d", what, runtime.NumGoroutine(), want)
+			}
+			runtime.GC()
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	base := runtime.NumGoroutine()
+	start := func() *env {
+		e := newEnv(t)
+		got := e.withTimers()(streamPrelude + `for (let i = 0; i < 20; i++) {
+			const r = ReadableStream.from([goEncode("gzip", new Uint8Array(1 << 20))]).pipeThrough(new DecompressionStream("gzip")).getReader();
+			await r.read();
+		} return "ok"`)
+		if got != "ok" {
+			t.Fatal(got)
+		}
+		if n := runtime.NumGoroutine(); n < base+20 {
+			t.Fatalf("%d goroutines, want at least %d: the decoders are not running", n, base+20)
+		}
+		return e
+	}
+	start().api.Close()
+	waitFor("after Close", base)
+	start()
+	waitFor("after the runtime was dropped", base)
 }
