@@ -2,7 +2,6 @@ package webapi
 
 import (
 	_ "embed"
-	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -205,9 +204,6 @@ type BodyStream struct {
 	reader *goja.Object
 	done   bool
 }
-
-// ErrStreamInUse is returned by Read when a Read is already outstanding.
-var ErrStreamInUse = errors.New("webapi: a read of this body stream is outstanding")
 
 // StreamError is a JS value a body stream was errored (or a chunk
 // rejected) with: Value is the exception to report.

@@ -429,9 +429,12 @@ func TestInflaterGoroutinesEnd(t *testing.T) {
 	base := runtime.NumGoroutine()
 	start := func() *env {
 		e := newEnv(t)
-		got := e.withTimers()(streamPrelude + `for (let i = 0; i < 20; i++) {
-			const r = ReadableStream.from([goEncode("gzip", new Uint8Array(1 << 20))]).pipeThrough(new DecompressionStream("gzip")).getReader();
+		got := e.withTimers()(streamPrelude + `globalThis.keep = [];
+		const z = goEncode("gzip", new Uint8Array(1 << 20));
+		for (let i = 0; i < 20; i++) {
+			const r = ReadableStream.from([z]).pipeThrough(new DecompressionStream("gzip")).getReader();
 			await r.read();
+			keep.push(r);
 		} return "ok"`)
 		if got != "ok" {
 			t.Fatal(got)
