@@ -1,8 +1,12 @@
+// The streams prelude: web-streams-polyfill (inserted at the marker below;
+// see stream.go) and the classes and Go hooks built on it. It runs once per
+// runtime, on the first use of a stream.
 (function (hooks) {
 'use strict';
-// Globals the vendored code looks up are pinned here: a Worker may replace
-// them, and structuredClone's transfer option is not supported.
+// The polyfill transfers buffers with structuredClone when there is one;
+// ours has no transfer option, so the polyfill must not see it.
 const structuredClone = undefined;
+// The polyfill's UMD wrapper exports into these.
 const exports = {};
 const module = { exports };
 /*POLYFILL*/
