@@ -69,6 +69,17 @@ func (a *API) streams() *streamsRT {
 	_ = hooks.Set("inflater", a.newFunc("inflater", 1, func(call goja.FunctionCall) goja.Value {
 		return a.newInflater(call.Argument(0).String())
 	}))
+	_ = hooks.Set("transfer", a.newFunc("transfer", 1, func(call goja.FunctionCall) goja.Value {
+		o, _ := call.Argument(0).(*goja.Object)
+		ab, ok := asArrayBuffer(o)
+		if !ok || ab.Detached() {
+			a.typeError("The chunk's ArrayBuffer is detached and cannot be transferred")
+		}
+		// A new ArrayBuffer over the same memory; the old one is detached.
+		moved := a.vm.NewArrayBuffer(ab.Bytes())
+		ab.Detach()
+		return a.vm.ToValue(moved)
+	}))
 	o := a.runFactory(streamsProgram(), hooks).(*goja.Object)
 	in := o.Get("internals").(*goja.Object)
 	fn := func(name string) goja.Callable {

@@ -3,9 +3,10 @@
 // runtime, on the first use of a stream.
 (function (hooks) {
 'use strict';
-// The polyfill transfers buffers with structuredClone when there is one;
-// ours has no transfer option, so the polyfill must not see it.
-const structuredClone = undefined;
+// The polyfill transfers buffers (byte streams detach what is enqueued or
+// read into) with structuredClone(buffer, {transfer: [buffer]}) when there
+// is one: it gets hooks.transfer, which a Worker cannot replace.
+const structuredClone = (buffer) => hooks.transfer(buffer);
 // The polyfill's UMD wrapper exports into these.
 const exports = {};
 const module = { exports };

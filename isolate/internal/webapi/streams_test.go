@@ -190,6 +190,10 @@ func TestReadableStream(t *testing.T) {
 			"[object ReadableStream],function,function,function,function,function"},
 		{"subclass", `class Mine extends ReadableStream { constructor() { super({ start(c) { c.enqueue("m"); c.close(); } }); } } const m = new Mine();
 			return (m instanceof ReadableStream) + (await readAll(m)).join()`, "truem"},
+		{"a byte stream detaches what is enqueued", `let ctl; const s = new ReadableStream({ type: "bytes", start(c) { ctl = c; } });
+			const u = new Uint8Array([7, 8]); ctl.enqueue(u); const x = await s.getReader().read();
+			let again; try { ctl.enqueue(u) } catch (e) { again = e.name }
+			return [u.byteLength, x.value.join(), again].join("|")`, "0|7,8|TypeError"},
 		{"byte stream with a BYOB reader", `const s = new ReadableStream({ type: "bytes", pull(c) { c.enqueue(new Uint8Array([1, 2, 3, 4])); c.close(); } });
 			const r = s.getReader({ mode: "byob" }); const x = await r.read(new Uint8Array(2)); return x.value.join() + "|" + x.done`, "1,2|false"},
 	})
