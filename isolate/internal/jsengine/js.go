@@ -578,9 +578,9 @@ func (l *loop) exportResponse(ret goja.Value, res *contract.Result) (*contract.R
 // promise jobs that produce the chunks), under the call's CPU, memory and
 // wall-time limits. An error from emit, or the stream never going on,
 // cancels the stream (a limit does not: the guest's cancel algorithm would
-// run past it).
-// It is the one place a streamed body leaves the runtime: today emit
-// gathers the body; a caller may as well send each chunk on.
+// run past it). It is the one place a stream body leaves the runtime:
+// emit gathers the body (exportResponse) or sends each chunk on
+// (streamBody).
 func (l *loop) drainBody(s *webapi.BodyStream, emit func(chunk []byte) error) error {
 	for {
 		var got, eof bool
