@@ -211,12 +211,12 @@ export default { async fetch() { let s = 0; for await (const v of gen()) s += v;
   const r2 = new Response(r.body, r);
   return new Response(r2.body.pipeThrough(new TransformStream({ transform(c, ctl) { ctl.enqueue(c); }, flush(ctl) { ctl.enqueue(new TextEncoder().encode("!")); } })), r2);
 } }`), outcome: OutcomeOK, status: 200, body: "echo:POST:ping!"},
-		{name: "fetch with a stream body too large", code: js("main.js", `export default { async fetch() {
+		{name: "fetch with a stream body too large", code: withCPU(10_000, js("main.js", `export default { async fetch() {
   let n = 0;
-  const body = new ReadableStream({ pull(c) { if (n++ === 40) c.close(); else c.enqueue(new Uint8Array(1 << 20)); } });
+  const body = new ReadableStream({ pull(c) { if (n++ === 5) c.close(); else c.enqueue(new Uint8Array(8 << 20)); } });
   const e = await fetch("https://echo.test/x", { method: "POST", body }).then(() => "sent", (e) => e.name + ": " + e.message);
   return new Response(e + " " + body.locked);
-} }`), outcome: OutcomeOK, status: 200, body: "RangeError: fetch: the request body is more than 33554432 bytes true"},
+} }`)), outcome: OutcomeOK, status: 200, body: "RangeError: fetch: the request body is more than 33554432 bytes true"},
 		{name: "fetch with a failing stream body", code: js("main.js", `export default { async fetch() {
   const body = new ReadableStream({ pull(c) { c.error(new SyntaxError("source broke")); } });
   return new Response(await fetch("https://echo.test/x", { method: "POST", body }).then(() => "sent", (e) => e.name + ": " + e.message));
@@ -239,6 +239,13 @@ export default { async fetch() { let s = 0; for await (const v of gen()) s += v;
   return new Response(out.join("|"));
 } }`), outcome: OutcomeOK, status: 200, body: `TypeError|日本|true|f.txt|text/plain|7|"a\nb"|true|blob|0|2|[object Headers Iterator]`},
 	}
+}
+
+// withCPU gives code a CPU limit of ms (a case that moves tens of MiB
+// needs more than the default under -race).
+func withCPU(ms int64, code *Code) *Code {
+	code.Limits = &Limits{CPUMs: ms}
+	return code
 }
 
 func checkCase(t *testing.T, tc corpusCase, res *Result) {

@@ -576,9 +576,11 @@ func (l *loop) exportResponse(ret goja.Value, res *contract.Result) (*contract.R
 // drainBody reads a response body stream to its end, giving each chunk to
 // emit as it comes. The event loop runs meanwhile (timers, host calls and
 // promise jobs that produce the chunks), under the call's CPU, memory and
-// wall-time limits. An error from emit, or a limit, cancels the stream.
-// It is the one place a streamed body leaves the runtime: today emit
-// gathers the body; a caller may as well send each chunk on.
+// wall-time limits. An error from emit, or the stream never going on,
+// cancels the stream (a limit does not: the guest's cancel algorithm would
+// run past it). It is the one place a stream body leaves the runtime:
+// emit gathers the body (exportResponse) or sends each chunk on
+// (streamBody).
 func (l *loop) drainBody(s *webapi.BodyStream, emit func(chunk []byte) error) error {
 	for {
 		var got, eof bool
@@ -601,7 +603,9 @@ func (l *loop) drainBody(s *webapi.BodyStream, emit func(chunk []byte) error) er
 			err = emit(chunk)
 		}
 		if err != nil {
-			if h := l.hit.Load(); h == nil {
+			// After a limit the guest's cancel algorithm does not run.
+			var h *limitHit
+			if !errors.As(err, &h) && l.hit.Load() == nil {
 				_ = l.run(func() error { s.Cancel(err.Error()); return nil })
 			}
 			return err

@@ -2,7 +2,6 @@ package webapi
 
 import (
 	_ "embed"
-	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -69,6 +68,17 @@ func (a *API) streams() *streamsRT {
 	}))
 	_ = hooks.Set("inflater", a.newFunc("inflater", 1, func(call goja.FunctionCall) goja.Value {
 		return a.newInflater(call.Argument(0).String())
+	}))
+	_ = hooks.Set("transfer", a.newFunc("transfer", 1, func(call goja.FunctionCall) goja.Value {
+		o, _ := call.Argument(0).(*goja.Object)
+		ab, ok := asArrayBuffer(o)
+		if !ok || ab.Detached() {
+			a.typeError("The chunk's ArrayBuffer is detached and cannot be transferred")
+		}
+		// A new ArrayBuffer over the same memory; the old one is detached.
+		moved := a.vm.NewArrayBuffer(ab.Bytes())
+		ab.Detach()
+		return a.vm.ToValue(moved)
 	}))
 	o := a.runFactory(streamsProgram(), hooks).(*goja.Object)
 	in := o.Get("internals").(*goja.Object)
@@ -205,9 +215,6 @@ type BodyStream struct {
 	reader *goja.Object
 	done   bool
 }
-
-// ErrStreamInUse is returned by Read when a Read is already outstanding.
-var ErrStreamInUse = errors.New("webapi: a read of this body stream is outstanding")
 
 // StreamError is a JS value a body stream was errored (or a chunk
 // rejected) with: Value is the exception to report.

@@ -1,8 +1,13 @@
+// The streams prelude: web-streams-polyfill (inserted at the marker below;
+// see stream.go) and the classes and Go hooks built on it. It runs once per
+// runtime, on the first use of a stream.
 (function (hooks) {
 'use strict';
-// Globals the vendored code looks up are pinned here: a Worker may replace
-// them, and structuredClone's transfer option is not supported.
-const structuredClone = undefined;
+// The polyfill transfers buffers (byte streams detach what is enqueued or
+// read into) with structuredClone(buffer, {transfer: [buffer]}) when there
+// is one: it gets hooks.transfer, which a Worker cannot replace.
+const structuredClone = (buffer) => hooks.transfer(buffer);
+// The polyfill's UMD wrapper exports into these.
 const exports = {};
 const module = { exports };
 /*POLYFILL*/

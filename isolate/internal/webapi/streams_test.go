@@ -7,9 +7,11 @@ import (
 	"compress/zlib"
 	"errors"
 	"io"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dop251/goja"
 )
@@ -188,6 +190,10 @@ func TestReadableStream(t *testing.T) {
 			"[object ReadableStream],function,function,function,function,function"},
 		{"subclass", `class Mine extends ReadableStream { constructor() { super({ start(c) { c.enqueue("m"); c.close(); } }); } } const m = new Mine();
 			return (m instanceof ReadableStream) + (await readAll(m)).join()`, "truem"},
+		{"a byte stream detaches what is enqueued", `let ctl; const s = new ReadableStream({ type: "bytes", start(c) { ctl = c; } });
+			const u = new Uint8Array([7, 8]); ctl.enqueue(u); const x = await s.getReader().read();
+			let again; try { ctl.enqueue(u) } catch (e) { again = e.name }
+			return [u.byteLength, x.value.join(), again].join("|")`, "0|7,8|TypeError"},
 		{"byte stream with a BYOB reader", `const s = new ReadableStream({ type: "bytes", pull(c) { c.enqueue(new Uint8Array([1, 2, 3, 4])); c.close(); } });
 			const r = s.getReader({ mode: "byob" }); const x = await r.read(new Uint8Array(2)); return x.value.join() + "|" + x.done`, "1,2|false"},
 	})
@@ -390,4 +396,60 @@ func TestBodyStreamFromGo(t *testing.T) {
 	if _, err := e.api.ExportResponse(e.vm.Get("good")); err == nil {
 		t.Fatal("exporting a read body again worked")
 	}
+}
+
+// TestStreamsStayLazy: bodies used the ordinary way never run the streams
+// prelude.
+func TestStreamsStayLazy(t *testing.T) {
+	e := newEnv(t)
+	e.eval(`const r = new Response("x", { headers: { a: "1" } }); await r.text(); const q = new Request("https://x.test/", { method: "POST", body: "y" }); await q.clone().arrayBuffer(); return new Response("z").bodyUsed + q.bodyUsed`)
+	v, err := e.vm.RunString(`new Response("hi")`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hr, err := e.api.ExportResponse(v); err != nil || string(hr.Body) != "hi" {
+		t.Fatal(hr, err)
+	}
+	if e.api.strm != nil {
+		t.Fatal("the streams prelude ran")
+	}
+}
+
+// TestInflaterGoroutinesEnd: the decoder goroutines of DecompressionStreams
+// left half read end with Close, and with the runtime's garbage collection
+// when Close is not called.
+func TestInflaterGoroutinesEnd(t *testing.T) {
+	waitFor := func(what string, want int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for runtime.NumGoroutine() > want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d goroutines, want at most %d", what, runtime.NumGoroutine(), want)
+			}
+			runtime.GC()
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	base := runtime.NumGoroutine()
+	start := func() *env {
+		e := newEnv(t)
+		got := e.withTimers()(streamPrelude + `globalThis.keep = [];
+		const z = goEncode("gzip", new Uint8Array(1 << 20));
+		for (let i = 0; i < 20; i++) {
+			const r = ReadableStream.from([z]).pipeThrough(new DecompressionStream("gzip")).getReader();
+			await r.read();
+			keep.push(r);
+		} return "ok"`)
+		if got != "ok" {
+			t.Fatal(got)
+		}
+		if n := runtime.NumGoroutine(); n < base+20 {
+			t.Fatalf("%d goroutines, want at least %d: the decoders are not running", n, base+20)
+		}
+		return e
+	}
+	start().api.Close()
+	waitFor("after Close", base)
+	start()
+	waitFor("after the runtime was dropped", base)
 }
