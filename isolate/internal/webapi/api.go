@@ -182,7 +182,7 @@ const (
 var _ [64 - numGlobals]struct{}
 
 var streamGlobals = [...]string{
-	gReadableStream - gReadableStream:            "ReadableStream",
+	0:                                            "ReadableStream",
 	gStreamReader - gReadableStream:              "ReadableStreamDefaultReader",
 	gStreamBYOBReader - gReadableStream:          "ReadableStreamBYOBReader",
 	gStreamBYOBRequest - gReadableStream:         "ReadableStreamBYOBRequest",
