@@ -137,8 +137,15 @@ func Bundle(main string, mods []Module) (*Result, error) {
 	return bundle(main, mods, options{})
 }
 
+// BundleWith is Bundle for a code object whose compatibility flags shape
+// its bundle (cfg).
+func BundleWith(main string, mods []Module, cfg Config) (*Result, error) {
+	return bundle(main, mods, options{Config: cfg})
+}
+
 // options are knobs for tests and benchmarks.
 type options struct {
+	Config
 	lowerFields bool // lower class fields even without super property access
 	keepNames   bool // esbuild KeepNames
 }
@@ -188,7 +195,7 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 		return nil, plainError(fmt.Sprintf("main module %q is a %s module; it must be JavaScript or TypeScript", main, mm.Kind))
 	}
 
-	b := &builder{mods: byName, main: mm}
+	b := &builder{mods: byName, main: mm, cfg: o.Config}
 	supported := gojaUnsupported
 	if lowerFields {
 		supported = gojaUnsupportedFields
@@ -226,6 +233,9 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 		TsconfigRaw: `{"compilerOptions":{}}`,
 		Plugins:     []api.Plugin{{Name: "warren", Setup: b.setup}},
 		KeepNames:   o.keepNames,
+	}
+	if o.NodeCompat {
+		opts.Inject = []string{nodeInject}
 	}
 	banner := ""
 	if symbols {
@@ -276,6 +286,7 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 type builder struct {
 	mods map[string]*Module
 	main *Module
+	cfg  Config
 }
 
 func (b *builder) setup(pb api.PluginBuild) {
@@ -289,6 +300,12 @@ func resolveErr(format string, a ...any) (api.OnResolveResult, error) {
 
 func (b *builder) resolve(args api.OnResolveArgs) (api.OnResolveResult, error) {
 	spec := args.Path
+	if spec == nodeInject && b.cfg.NodeCompat {
+		return api.OnResolveResult{Path: "globals.js", Namespace: nsNode}, nil
+	}
+	if args.Namespace == nsNode {
+		return resolveInNode(args.Importer, spec)
+	}
 	if args.Kind == api.ResolveEntryPoint {
 		if b.main.Kind == CommonJS {
 			return api.OnResolveResult{Path: b.main.Name, Namespace: nsEntry}, nil
@@ -308,11 +325,17 @@ func (b *builder) resolve(args api.OnResolveArgs) (api.OnResolveResult, error) {
 	if spec == "cloudflare:workers" {
 		return api.OnResolveResult{Path: spec, Namespace: nsVirtual}, nil
 	}
-	if strings.HasPrefix(spec, "node:") || strings.HasPrefix(spec, "cloudflare:") {
+	if res, ok := b.resolveNode(spec, importer); ok {
+		return res, nil
+	}
+	if strings.HasPrefix(spec, "cloudflare:") {
 		return resolveErr("module %q (imported by %q) is not available in warren", spec, importer)
 	}
 	m := b.lookup(args.Importer, spec)
 	if m == nil {
+		if msg := b.builtinMiss(spec, importer); msg != "" {
+			return resolveErr("%s", msg)
+		}
 		return resolveErr("cannot resolve %q imported by %q: no such module in the code object", spec, importer)
 	}
 	if m.Kind == Wasm {
@@ -391,6 +414,8 @@ func languageLoader(name string) api.Loader {
 
 func (b *builder) load(args api.OnLoadArgs) (api.OnLoadResult, error) {
 	switch args.Namespace {
+	case nsNode:
+		return loadNode(args.Path)
 	case nsVirtual:
 		s := cloudflareWorkers
 		return api.OnLoadResult{Contents: &s, Loader: api.LoaderJS}, nil
@@ -474,6 +499,9 @@ func sourceName(s string) string {
 		if rest, ok := strings.CutPrefix(s, ns+":"); ok {
 			return rest
 		}
+	}
+	if rest, ok := strings.CutPrefix(s, nsNode+":"); ok {
+		return "node:" + strings.TrimSuffix(rest, ".js")
 	}
 	if rest, ok := strings.CutPrefix(s, nsEntry+":"); ok {
 		return "<entry of " + rest + ">"

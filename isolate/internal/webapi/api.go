@@ -77,6 +77,8 @@ type API struct {
 	domExc   *goja.Object
 	iterBase *goja.Object
 	console  *consoleState
+	// inspectSym is Symbol.for("nodejs.util.inspect.custom"), once looked up.
+	inspectSym *goja.Symbol
 }
 
 // Install makes the Web API globals available in vm and returns the handle
