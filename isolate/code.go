@@ -294,6 +294,9 @@ func (c *Code) Validate() error {
 	if g := bytes.TrimSpace(c.GlobalOutbound); len(g) > 0 && string(g) != "null" {
 		return &CodeError{Field: "globalOutbound", Err: errors.New("must be null: egress is granted by policy (warren run --allow-net), never by the code")}
 	}
+	if err := checkFlags(c.CompatibilityFlags); err != nil {
+		return &CodeError{Field: "compatibilityFlags", Err: err}
+	}
 	if c.Limits != nil {
 		if err := validateLimits(c.Limits); err != nil {
 			return &CodeError{Field: "limits", Err: err}
@@ -315,10 +318,28 @@ const NodeCompatFlag = bundle.NodeCompatFlag
 var NodeBuiltins = slices.Clone(bundle.NodeBuiltins)
 
 // bundleFlags are the compatibility flags of c that change its bundle,
-// sorted and without repeats.
+// sorted and without repeats. nodejs_compat_v2 counts as nodejs_compat.
 func bundleFlags(c *Code) []string {
-	if slices.Contains(c.CompatibilityFlags, NodeCompatFlag) {
+	if slices.Contains(c.CompatibilityFlags, NodeCompatFlag) || slices.Contains(c.CompatibilityFlags, NodeCompatFlag+"_v2") {
 		return []string{NodeCompatFlag}
+	}
+	return nil
+}
+
+// Bounds of compatibilityFlags.
+const (
+	maxFlags     = 64
+	maxFlagBytes = 128
+)
+
+func checkFlags(flags []string) error {
+	if len(flags) > maxFlags {
+		return fmt.Errorf("%d flags exceed the limit of %d", len(flags), maxFlags)
+	}
+	for _, f := range flags {
+		if f == "" || len(f) > maxFlagBytes || strings.Trim(f, "abcdefghijklmnopqrstuvwxyz0123456789_.-") != "" {
+			return fmt.Errorf("%q is not a compatibility flag (lower-case letters, digits and _ . -, at most %d bytes)", f, maxFlagBytes)
+		}
 	}
 	return nil
 }

@@ -95,7 +95,7 @@ func bundleCode(c *Code, hash string) (*contract.Program, *Result) {
 // bundleConfig is what of c besides its modules shapes its bundle: Hash
 // covers the same (see bundleFlags).
 func bundleConfig(c *Code) bundle.Config {
-	return bundle.Config{NodeCompat: slices.Contains(c.CompatibilityFlags, NodeCompatFlag)}
+	return bundle.Config{NodeCompat: slices.Contains(bundleFlags(c), NodeCompatFlag)}
 }
 
 // The prepare frames: the node sends wirePrepare, then the code object's

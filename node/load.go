@@ -45,7 +45,7 @@ func LoadCode(file string) (*isolate.Code, error) {
 		Platform:      api.PlatformNeutral,
 		Format:        api.FormatESModule,
 		LogLevel:      api.LogLevelSilent,
-		External:      []string{"cloudflare:*", "node:*"},
+		External:      loadExternals,
 		Loader: map[string]api.Loader{
 			".txt": api.LoaderText, ".html": api.LoaderText, ".md": api.LoaderText, ".csv": api.LoaderText,
 			".bin": api.LoaderBinary, ".wasm": api.LoaderBinary, ".json": api.LoaderJSON,
@@ -99,6 +99,14 @@ func LoadCode(file string) (*isolate.Code, error) {
 	}
 	return code, code.Validate()
 }
+
+// loadExternals are the imports LoadCode leaves to the isolate: the
+// built-in "cloudflare:" and "node:" modules, and Node.js's built-in
+// modules by their bare names ("buffer", "events"), which the isolate
+// provides (or explains) as Cloudflare does: with the nodejs_compat
+// compatibility flag they are node:buffer and the rest, without it an
+// error naming the flag.
+var loadExternals = append([]string{"cloudflare:*", "node:*"}, isolate.NodeBuiltins...)
 
 func moduleFor(name string, b []byte) *isolate.Module {
 	switch strings.ToLower(filepath.Ext(name)) {

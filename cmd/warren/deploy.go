@@ -26,11 +26,12 @@ func checkWorkerName(name string) error {
 
 func newDeployCmd() *cobra.Command {
 	var (
-		url   string
-		kvs   []string
-		dos   []string
-		crons []string
-		a     auth
+		url    string
+		kvs    []string
+		dos    []string
+		crons  []string
+		compat []string
+		a      auth
 	)
 	c := &cobra.Command{
 		Use:   "deploy [flags] NAME FILE",
@@ -51,6 +52,7 @@ each tick of EXPR, once in the mesh (repeatable): five fields (minute hour
 day-of-month month day-of-week), an optional sixth in front for seconds,
 or a descriptor such as @hourly or "@every 30s". GET /v1/workers/NAME
 shows the last runs.
+` + compatHelp + `
 warren undeploy NAME removes it.`,
 		Args: nArgs(2, 2, "NAME FILE"),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -67,6 +69,9 @@ warren undeploy NAME removes it.`,
 			}
 			code, err := node.LoadCode(file)
 			if err != nil {
+				return err
+			}
+			if err := withCompat(code, compat); err != nil {
 				return err
 			}
 			ctx, cancel := kvContext(deployTimeout)
@@ -90,6 +95,7 @@ warren undeploy NAME removes it.`,
 	c.Flags().StringVar(&url, "node", "", "the node's API URL (default $WARREN_NODE, else "+node.DefaultAPI+")")
 	c.Flags().StringArrayVar(&kvs, "kv", nil, "bind env.NAME to a KV namespace, NAME=namespace (repeatable)")
 	c.Flags().StringArrayVar(&crons, "cron", nil, "run the scheduled handler at each tick of this cron expression (repeatable)")
+	compatFlag(c, &compat)
 	c.Flags().StringArrayVar(&dos, "do", nil, "bind env.NAME to a Durable Object namespace, NAME=Class or NAME=worker.Class (repeatable)")
 	a.flags(c)
 	return c

@@ -20,6 +20,7 @@ func newRunCmd() *cobra.Command {
 	var (
 		nodeURL, method, data, path string
 		headers, allowNet, kvs      []string
+		compat                      []string
 		state                       string
 		asJSON, inProcess, sched    bool
 		cronExpr                    string
@@ -36,6 +37,8 @@ it runs in an embedded single-node runtime in sandbox worker processes.
 --scheduled runs the Worker's scheduled(controller, env, ctx) handler
 instead of fetch, with controller.cron set to --cron and
 controller.scheduledTime to now.
+
+` + compatHelp + `
 
 --kv NAME=namespace binds env.NAME to a KV namespace. The embedded runtime
 keeps KV in a store on disk, --state DIR/kv (default .warren/state/kv under
@@ -72,6 +75,9 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 			}
 			code, err := node.LoadCode(args[0])
 			if err != nil {
+				return err
+			}
+			if err := withCompat(code, compat); err != nil {
 				return err
 			}
 			if cpuMs != 0 || memoryMb != 0 || wallMs != 0 {
@@ -171,6 +177,7 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 	f.StringVar(&state, "state", filepath.Join(".warren", "state"), "directory of the embedded runtime's local state: KV in DIR/kv (not with --node)")
 	f.BoolVar(&sched, "scheduled", false, "run the scheduled handler instead of fetch (scheduledTime: now)")
 	f.StringVar(&cronExpr, "cron", "", "the cron expression the scheduled handler sees in controller.cron (with --scheduled)")
+	compatFlag(c, &compat)
 	f.BoolVar(&inProcess, "in-process", false, "run in this process instead of a sandbox worker (trusted code only; not with --node)")
 	a.flags(c)
 	return c

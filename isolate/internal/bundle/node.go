@@ -31,7 +31,7 @@ type Config struct {
 var nodeFS embed.FS
 
 const (
-	nsNode     = "warren-node" // a file of the nodejs directory, path relative to it
+	nsNode = "warren-node" // a file of the nodejs directory, path relative to it
 	// nodeInject is injected into a nodejs_compat bundle (esbuild's
 	// Inject: it runs before every module) as nodejs/globals.js.
 	nodeInject = "\x00warren-node-globals"
@@ -90,7 +90,6 @@ var nodeProvidedList = func() string {
 	sort.Strings(names)
 	return strings.Join(names, ", ")
 }()
-
 
 // resolveNode resolves spec when it names a Node.js built-in module; ok is
 // false when it does not (a bare name the code object may hold).

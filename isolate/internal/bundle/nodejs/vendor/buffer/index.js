@@ -77,7 +77,8 @@ Object.defineProperty(Buffer.prototype, 'offset', {
 
 function createBuffer (length) {
   if (length > K_MAX_LENGTH) {
-    throw new RangeError('The value "' + length + '" is invalid for option "size"')
+    // warren: Node's error (code and message)
+    throw outOfRangeSize(length)
   }
   // Return an augmented `Uint8Array` instance
   const buf = new Uint8Array(length)
@@ -182,9 +183,17 @@ Object.setPrototypeOf(Buffer, Uint8Array)
 function assertSize (size) {
   if (typeof size !== 'number') {
     throw new TypeError('"size" argument must be of type number')
-  } else if (size < 0) {
-    throw new RangeError('The value "' + size + '" is invalid for option "size"')
+  } else if (size < 0 || size !== size) {
+    // warren: Node's error (code and message)
+    throw outOfRangeSize(size)
   }
+}
+
+// warren: Node's RangeError for a size outside [0, kMaxLength].
+function outOfRangeSize (size) {
+  const err = new RangeError('The value of "size" is out of range. It must be >= 0 && <= ' + K_MAX_LENGTH + '. Received ' + size)
+  err.code = 'ERR_OUT_OF_RANGE'
+  return err
 }
 
 function alloc (size, fill, encoding) {
@@ -377,6 +386,7 @@ Buffer.isEncoding = function isEncoding (encoding) {
     case 'latin1':
     case 'binary':
     case 'base64':
+    case 'base64url': // warren: as Node
     case 'ucs2':
     case 'ucs-2':
     case 'utf16le':
@@ -466,6 +476,7 @@ function byteLength (string, encoding) {
       case 'hex':
         return len >>> 1
       case 'base64':
+      case 'base64url': // warren: as Node
         return base64ToBytes(string).length
       default:
         if (loweredCase) {
@@ -533,6 +544,9 @@ function slowToString (encoding, start, end) {
 
       case 'base64':
         return base64Slice(this, start, end)
+
+      case 'base64url': // warren: as Node
+        return base64Slice(this, start, end).replace(/[+/=]/g, (c) => (c === '+' ? '-' : c === '/' ? '_' : ''))
 
       case 'ucs2':
       case 'ucs-2':
@@ -917,6 +931,7 @@ Buffer.prototype.write = function write (string, offset, length, encoding) {
         return asciiWrite(this, string, offset, length)
 
       case 'base64':
+      case 'base64url': // warren: as Node (base64-js decodes - and _)
         // Warning: maxLength not taken into account in base64Write
         return base64Write(this, string, offset, length)
 
@@ -1124,7 +1139,12 @@ Buffer.prototype.slice = function slice (start, end) {
  */
 function checkOffset (offset, ext, length) {
   if ((offset % 1) !== 0 || offset < 0) throw new RangeError('offset is not uint')
-  if (offset + ext > length) throw new RangeError('Trying to access beyond buffer length')
+  if (offset + ext > length) {
+    // warren: Node's error (code and message)
+    const err = new RangeError('Attempt to access memory outside buffer bounds')
+    err.code = 'ERR_BUFFER_OUT_OF_BOUNDS'
+    throw err
+  }
 }
 
 Buffer.prototype.readUintLE =

@@ -139,7 +139,8 @@ EventEmitter.prototype.emit = function emit(type) {
       throw er; // Unhandled 'error' event
     }
     // At least give some kind of context to the user
-    var err = new Error('Unhandled error.' + (er ? ' (' + er.message + ')' : ''));
+    // warren: the value inspected, as Node does
+    var err = new Error('Unhandled error. (' + globalThis.__warrenNode.inspect(er, 2) + ')');
     err.context = er;
     throw err; // Unhandled 'error' event
   }

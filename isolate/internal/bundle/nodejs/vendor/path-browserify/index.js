@@ -26,7 +26,8 @@
 
 function assertPath(path) {
   if (typeof path !== 'string') {
-    throw new TypeError('Path must be a string. Received ' + JSON.stringify(path));
+    // warren: Node's error (code and message)
+    throw require('../../internal/errors.js').invalidArgType('path', 'of type string', path);
   }
 }
 

@@ -68,7 +68,12 @@ function _normalizeEncoding(enc) {
 // modules monkey-patch it to support additional encodings
 function normalizeEncoding(enc) {
   var nenc = _normalizeEncoding(enc);
-  if (typeof nenc !== 'string' && (Buffer.isEncoding === isEncoding || !isEncoding(enc))) throw new Error('Unknown encoding: ' + enc);
+  if (typeof nenc !== 'string' && (Buffer.isEncoding === isEncoding || !isEncoding(enc))) {
+    // warren: Node's error (class and code)
+    var err = new TypeError('Unknown encoding: ' + enc);
+    err.code = 'ERR_UNKNOWN_ENCODING';
+    throw err;
+  }
   return nenc || enc;
 }
 
