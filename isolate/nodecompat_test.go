@@ -1,6 +1,7 @@
 package isolate
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"testing"
@@ -98,4 +99,34 @@ func TestNodeCompatModules(t *testing.T) {
 			t.Errorf("%s: %s\n got %q\nwant %q", c.Module, c.Expr, got[i], want)
 		}
 	}
+}
+
+func benchNode(b *testing.B, src string) {
+	rt, err := New(Options{Executor: InProcess})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rt.Close()
+	code := js("main.js", src)
+	code.CompatibilityFlags = []string{NodeCompatFlag}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if r := rt.Run(ctx, &Invocation{Code: code}); !r.OK() {
+			b.Fatalf("%s %s %v", r.Outcome, r.Error, r.Exceptions)
+		}
+	}
+}
+
+// BenchmarkNodeCompatHello is hello with nodejs_compat: the globals are
+// there, but nothing of Node's runs.
+func BenchmarkNodeCompatHello(b *testing.B) {
+	benchNode(b, `export default { fetch() { return new Response("hi") } }`)
+}
+
+// BenchmarkNodeCompatBuffer runs node:buffer and node:crypto once per call.
+func BenchmarkNodeCompatBuffer(b *testing.B) {
+	benchNode(b, `import { Buffer } from "node:buffer"; import { createHash } from "node:crypto";
+export default { fetch() { return new Response(createHash("sha256").update(Buffer.from("hi")).digest("hex")) } }`)
 }
