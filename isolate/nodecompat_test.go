@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 // nodeCase is one case of testdata/nodecompat/cases.json: an expression
@@ -129,4 +132,88 @@ func BenchmarkNodeCompatHello(b *testing.B) {
 func BenchmarkNodeCompatBuffer(b *testing.B) {
 	benchNode(b, `import { Buffer } from "node:buffer"; import { createHash } from "node:crypto";
 export default { fetch() { return new Response(createHash("sha256").update(Buffer.from("hi")).digest("hex")) } }`)
+}
+
+// TestNodeCompatHostile: the node modules under hostile use end in the
+// limits' outcomes or clean exceptions, in the sandbox, within
+// hostileBudget, and the worker serves the next call.
+func TestNodeCompatHostile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	rt, err := New(Options{Executor: Sandboxed, Workers: 2, Host: newMemHost(), Node: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	lim := func(cpu, mem int64) *Limits { return &Limits{CPUMs: cpu, MemoryMB: mem, WallMs: 10_000} }
+	cases := []struct {
+		name   string
+		src    string
+		limits *Limits
+		want   []Outcome
+		excHas string
+	}{
+		{"Buffer.alloc(2**31)", `import { Buffer } from "node:buffer"; export default { fetch() { return new Response(String(Buffer.alloc(2 ** 31).length)) } }`,
+			lim(1000, 64), []Outcome{OutcomeException}, `RangeError: The value of "size" is out of range`},
+		{"Buffer.alloc(2**30, 1)", `export default { fetch() { return new Response(String(Buffer.alloc(2 ** 30, 1).length)) } }`,
+			lim(1000, 64), []Outcome{OutcomeExceededMemory, OutcomeExceededCPU}, ""},
+		{"Buffer.alloc(2**30) kept", `let keep = []; export default { fetch() { for (;;) keep.push(Uint8Array.prototype.fill.call(Buffer.allocUnsafe(2 ** 24), 1)); } }`,
+			lim(5000, 64), []Outcome{OutcomeExceededMemory}, ""},
+		{"huge repeat into a Buffer", `export default { fetch() { return new Response(String(Buffer.from("é".repeat(2 ** 27)).length)) } }`,
+			lim(1000, 64), []Outcome{OutcomeExceededMemory, OutcomeExceededCPU}, ""},
+		{"huge fill", `export default { fetch() { return new Response(String(Buffer.alloc(2 ** 26, "abc").length)) } }`,
+			lim(50, 64), []Outcome{OutcomeExceededCPU, OutcomeExceededMemory}, ""},
+		{"createHash on a giant input", `import { createHash } from "node:crypto";
+export default { fetch() { const h = createHash("sha256"); const chunk = Buffer.alloc(1 << 20); for (;;) h.update(chunk); } }`,
+			lim(100, 64), []Outcome{OutcomeExceededCPU}, ""},
+		{"createHash on a giant string", `import { createHash } from "node:crypto";
+export default { fetch() { return new Response(createHash("md5").update("x".repeat(2 ** 29)).digest("hex")) } }`,
+			lim(1000, 64), []Outcome{OutcomeExceededMemory, OutcomeExceededCPU}, ""},
+		{"randomBytes(2**31-1)", `import { randomBytes } from "node:crypto"; export default { fetch() { return new Response(String(randomBytes(2 ** 31 - 1).length)) } }`,
+			lim(1000, 64), []Outcome{OutcomeExceededMemory, OutcomeExceededCPU}, ""},
+		{"inspect of a deep cycle", `import { inspect } from "node:util";
+export default { fetch() { let o = {}; const root = o; for (let i = 0; i < 1e4; i++) { o.next = { i }; o = o.next; } o.next = root; const a = []; for (let i = 0; i < 1e5; i++) a.push(i);
+  return new Response(String(inspect(root, { depth: Infinity }).length + inspect(a).length)) } }`,
+			lim(2000, 128), []Outcome{OutcomeOK}, ""},
+		{"custom inspect returning new objects", `import { inspect } from "node:util";
+const mk = () => ({ [inspect.custom]: () => mk() });
+export default { fetch() { return new Response(inspect(mk()) + "|" + (console.log(mk()), "logged")) } }`,
+			lim(1000, 64), []Outcome{OutcomeOK}, ""},
+		{"deepStrictEqual on deep nesting", `import assert from "node:assert";
+const deep = () => { let o = {}; for (let i = 0; i < 2e4; i++) o = { o }; return o; };
+export default { fetch() { assert.deepStrictEqual(deep(), deep()); return new Response("equal") } }`,
+			lim(2000, 128), []Outcome{OutcomeException, OutcomeOK, OutcomeExceededMemory}, ""},
+		{"listener flood", `import { EventEmitter } from "node:events";
+export default { fetch() { const e = new EventEmitter(); e.setMaxListeners(0); for (;;) e.on("x", () => {}); } }`,
+			lim(100, 64), []Outcome{OutcomeExceededCPU, OutcomeExceededMemory}, ""},
+		{"string_decoder on huge input", `import { StringDecoder } from "node:string_decoder";
+export default { fetch() { const d = new StringDecoder("utf16le"); let n = 0; for (;;) n += d.write(Buffer.alloc(1 << 20, 0x41)).length; } }`,
+			lim(100, 64), []Outcome{OutcomeExceededCPU, OutcomeExceededMemory}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code := js("main.js", tc.src)
+			code.CompatibilityFlags = []string{NodeCompatFlag}
+			code.Limits = tc.limits
+			start := time.Now()
+			res := run(t, rt, code, nil)
+			took := time.Since(start)
+			if !slices.Contains(tc.want, res.Outcome) {
+				t.Fatalf("outcome %s (%s %+v), want one of %v", res.Outcome, res.Error, res.Exceptions, tc.want)
+			}
+			if tc.excHas != "" && (len(res.Exceptions) == 0 || !strings.Contains(res.Exceptions[0].Name+": "+res.Exceptions[0].Message, tc.excHas)) {
+				t.Errorf("exceptions %+v, want %q", res.Exceptions, tc.excHas)
+			}
+			if took > hostileBudget {
+				t.Errorf("took %v, more than %v", took, hostileBudget)
+			}
+			t.Logf("%s in %v", res.Outcome, took.Round(time.Millisecond))
+		})
+	}
+	hello := js("main.js", `export default { fetch() { return new Response(typeof Buffer) } }`)
+	hello.CompatibilityFlags = []string{NodeCompatFlag}
+	if r := run(t, rt, hello, nil); !r.OK() || string(r.Response.Body) != "function" {
+		t.Errorf("after the hostile calls: %s %s", r.Outcome, r.Response.Body)
+	}
 }
