@@ -214,6 +214,31 @@ export default { fetch() { const d = new StringDecoder("utf16le"); let n = 0; fo
 	hello := js("main.js", `export default { fetch() { return new Response(typeof Buffer) } }`)
 	hello.CompatibilityFlags = []string{NodeCompatFlag}
 	if r := run(t, rt, hello, nil); !r.OK() || string(r.Response.Body) != "function" {
-		t.Errorf("after the hostile calls: %s %s", r.Outcome, r.Response.Body)
+		t.Errorf("after the hostile calls: %s %s %+v", r.Outcome, r.Error, r.Response)
+	}
+}
+
+// TestNodeCompatCache: the same modules with and without nodejs_compat
+// are two programs, in both executors: the flag reaches the bundler
+// (through the prepare frame in the sandbox) and the cache tells them
+// apart.
+func TestNodeCompatCache(t *testing.T) {
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		rt := testRuntime(t, kind)
+		for i, compat := range []bool{false, true, false, true} {
+			c := js("main.js", `export default { fetch() { return new Response(typeof Buffer + " " + typeof process) } }`)
+			want := "undefined undefined"
+			if compat {
+				c.CompatibilityFlags = []string{NodeCompatFlag}
+				want = "function object"
+			}
+			r := run(t, rt, c, nil)
+			if !r.OK() {
+				t.Fatalf("%s call %d: %s %s %+v", kind, i, r.Outcome, r.Error, r.Exceptions)
+			}
+			if string(r.Response.Body) != want {
+				t.Errorf("%s call %d: %q, want %q", kind, i, r.Response.Body, want)
+			}
+		}
 	}
 }
