@@ -181,7 +181,7 @@ const mk = () => ({ [inspect.custom]: () => mk() });
 export default { fetch() { return new Response(inspect(mk()) + "|" + (console.log(mk()), "logged")) } }`,
 			lim(1000, 64), []Outcome{OutcomeOK}, ""},
 		{"deepStrictEqual on deep nesting", `import assert from "node:assert";
-const deep = () => { let o = {}; for (let i = 0; i < 2e4; i++) o = { o }; return o; };
+const deep = () => { let o = {}; for (let i = 0; i < 5e3; i++) o = { o }; return o; };
 export default { fetch() { assert.deepStrictEqual(deep(), deep()); return new Response("equal") } }`,
 			lim(2000, 128), []Outcome{OutcomeException, OutcomeOK, OutcomeExceededMemory}, ""},
 		{"listener flood", `import { EventEmitter } from "node:events";

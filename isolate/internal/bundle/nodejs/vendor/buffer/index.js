@@ -964,7 +964,19 @@ function base64Slice (buf, start, end) {
   }
 }
 
+// warren: the engine's TextDecoder decodes UTF-8 (the WHATWG decoder, which
+// Node's follows), when there is one.
+let utf8Decoder
 function utf8Slice (buf, start, end) {
+  if (typeof TextDecoder === 'function') {
+    utf8Decoder = utf8Decoder || new TextDecoder()
+    end = Math.min(buf.length, end)
+    return start >= end ? '' : utf8Decoder.decode(new Uint8Array(buf.buffer, buf.byteOffset + start, end - start))
+  }
+  return utf8SliceJS(buf, start, end)
+}
+
+function utf8SliceJS (buf, start, end) {
   end = Math.min(buf.length, end)
   const res = []
 
@@ -1797,11 +1809,9 @@ Buffer.prototype.fill = function fill (val, start, end, encoding) {
 
   if (!val) val = 0
 
-  let i
   if (typeof val === 'number') {
-    for (i = start; i < end; ++i) {
-      this[i] = val
-    }
+    // warren: the engine's fill, not a loop in JavaScript
+    Uint8Array.prototype.fill.call(this, val & 255, start, end)
   } else {
     const bytes = Buffer.isBuffer(val)
       ? val
@@ -1811,8 +1821,13 @@ Buffer.prototype.fill = function fill (val, start, end, encoding) {
       throw new TypeError('The value "' + val +
         '" is invalid for argument "value"')
     }
-    for (i = 0; i < end - start; ++i) {
-      this[i + start] = bytes[i % len]
+    // warren: the pattern once, then copies doubling what is filled
+    const n = end - start
+    if (n > 0) {
+      Uint8Array.prototype.set.call(this, new Uint8Array(bytes.buffer, bytes.byteOffset, Math.min(len, n)), start)
+      for (let filled = Math.min(len, n); filled < n; filled *= 2) {
+        Uint8Array.prototype.copyWithin.call(this, start + filled, start, start + Math.min(filled, n - filled))
+      }
     }
   }
 
@@ -1971,7 +1986,22 @@ function base64clean (str) {
   return str
 }
 
+// warren: the engine's TextEncoder encodes UTF-8 (lone surrogates become
+// U+FFFD, as below), when there is one; at most units bytes, whole characters.
+let utf8Encoder
 function utf8ToBytes (string, units) {
+  if (typeof TextEncoder === 'function') {
+    utf8Encoder = utf8Encoder || new TextEncoder()
+    const bytes = utf8Encoder.encode(string)
+    if (units === undefined || bytes.length <= units) return bytes
+    let n = units
+    while (n > 0 && (bytes[n] & 0xc0) === 0x80) n--
+    return bytes.subarray(0, n)
+  }
+  return utf8ToBytesJS(string, units)
+}
+
+function utf8ToBytesJS (string, units) {
   units = units || Infinity
   let codePoint
   const length = string.length
@@ -2081,6 +2111,12 @@ function base64ToBytes (str) {
 }
 
 function blitBuffer (src, dst, offset, length) {
+  // warren: one copy by the engine for bytes that are already a Uint8Array
+  if (src instanceof Uint8Array) {
+    const n = Math.max(0, Math.min(length, src.length, dst.length - offset))
+    if (n > 0) Uint8Array.prototype.set.call(dst, n === src.length ? src : new Uint8Array(src.buffer, src.byteOffset, n), offset)
+    return n
+  }
   let i
   for (i = 0; i < length; ++i) {
     if ((i + offset >= dst.length) || (i >= src.length)) break
