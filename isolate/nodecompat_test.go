@@ -170,6 +170,10 @@ export default { fetch() { const h = createHash("sha256"); const chunk = Buffer.
 		{"createHash on a giant string", `import { createHash } from "node:crypto";
 export default { fetch() { return new Response(createHash("md5").update("x".repeat(2 ** 29)).digest("hex")) } }`,
 			lim(1000, 64), []Outcome{OutcomeExceededMemory, OutcomeExceededCPU}, ""},
+		{"pbkdf2 with 2**31-1 iterations", `import { pbkdf2Sync } from "node:crypto"; export default { fetch() { return new Response(pbkdf2Sync("pw", "salt", 2 ** 31 - 1, 64, "sha512").toString("hex")) } }`,
+			lim(100, 64), []Outcome{OutcomeExceededCPU}, ""},
+		{"pbkdf2 with a huge key", `import { pbkdf2Sync } from "node:crypto"; export default { fetch() { return new Response(pbkdf2Sync("pw", "salt", 1, 2 ** 31 - 1, "md5").length + "") } }`,
+			lim(200, 64), []Outcome{OutcomeExceededCPU, OutcomeExceededMemory}, ""},
 		{"randomBytes(2**31-1)", `import { randomBytes } from "node:crypto"; export default { fetch() { return new Response(String(randomBytes(2 ** 31 - 1).length)) } }`,
 			lim(1000, 64), []Outcome{OutcomeExceededMemory, OutcomeExceededCPU}, ""},
 		{"inspect of a deep cycle", `import { inspect } from "node:util";

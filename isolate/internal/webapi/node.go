@@ -1,7 +1,10 @@
 package webapi
 
 import (
+	"crypto/hkdf"
 	"crypto/hmac"
+	"encoding"
+	"encoding/binary"
 	"hash"
 	"strings"
 
@@ -33,8 +36,14 @@ var nodeHashAliases = map[string]string{
 //
 //	inspect(value, depth) string
 //	format(...args) string
-//	hash(name) -> {update(bytes), digest() ArrayBuffer}, or null for an unknown name
-//	hmac(name, key bytes) -> the same
+//	hash(name) -> {update(bytes), digest() ArrayBuffer, copy()}, or null for an unknown name
+//	hmac(name, key bytes) -> the same, without copy
+//	pbkdf2(name, password, salt, iterations, keyLength) -> {step(n) bool, result() ArrayBuffer}, or null
+//	hkdf(name, key, salt, info, keyLength) ArrayBuffer, or null
+//
+// PBKDF2 runs in steps of at most n HMACs, so that JavaScript calls them
+// in a loop the CPU limit can interrupt; the others are bounded by their
+// input (or, for hkdf, by 255 digests).
 func (a *API) NodeSupport() goja.Value {
 	o := a.vm.NewObject()
 	_ = o.Set("inspect", a.newFunc("inspect", 2, func(call goja.FunctionCall) goja.Value {
@@ -76,7 +85,107 @@ func (a *API) NodeSupport() goja.Value {
 		key := a.bufferArg(call.Argument(1), "The key")
 		return a.nodeHasher(hmac.New(newHash, key))
 	}))
+	_ = o.Set("pbkdf2", a.newFunc("pbkdf2", 5, func(call goja.FunctionCall) goja.Value {
+		newHash := nodeHash(call.Argument(0).String())
+		if newHash == nil {
+			return goja.Null()
+		}
+		p := &pbkdf2{
+			prf:    hmac.New(newHash, a.bufferArg(call.Argument(1), "The password")),
+			salt:   append([]byte(nil), a.bufferArg(call.Argument(2), "The salt")...),
+			iter:   call.Argument(3).ToInteger(),
+			keyLen: int(call.Argument(4).ToInteger()),
+			block:  1,
+		}
+		if p.iter < 1 || p.keyLen < 0 || p.keyLen > maxNodeKey {
+			a.rangeError("pbkdf2: iterations must be at least 1 and the key length between 0 and %d", maxNodeKey)
+		}
+		st := a.vm.NewObject()
+		_ = st.Set("step", a.newFunc("step", 1, func(call goja.FunctionCall) goja.Value {
+			return a.vm.ToValue(p.step(call.Argument(0).ToInteger()))
+		}))
+		_ = st.Set("result", a.newFunc("result", 0, func(goja.FunctionCall) goja.Value {
+			if len(p.out) < p.keyLen {
+				a.typeError("pbkdf2: not done")
+			}
+			return a.newArrayBuffer(p.out[:p.keyLen])
+		}))
+		return st
+	}))
+	_ = o.Set("hkdf", a.newFunc("hkdf", 5, func(call goja.FunctionCall) goja.Value {
+		newHash := nodeHash(call.Argument(0).String())
+		if newHash == nil {
+			return goja.Null()
+		}
+		key := a.bufferArg(call.Argument(1), "The key")
+		salt := a.bufferArg(call.Argument(2), "The salt")
+		info := a.bufferArg(call.Argument(3), "The info")
+		n := call.Argument(4).ToInteger()
+		if n < 0 || n > int64(255*newHash().Size()) {
+			a.rangeError("Invalid key length")
+		}
+		out, err := hkdf.Key(newHash, key, salt, string(info), int(n))
+		if err != nil {
+			a.rangeError("%s", err.Error())
+		}
+		return a.newArrayBuffer(out)
+	}))
 	return o
+}
+
+// maxNodeKey bounds a derived key: Node's kMaxLength of node:buffer.
+const maxNodeKey = 1<<31 - 1
+
+// pbkdf2 is PBKDF2 (RFC 8018) computed a few HMACs at a time.
+type pbkdf2 struct {
+	prf       hash.Hash // HMAC keyed with the password
+	salt      []byte
+	iter      int64
+	keyLen    int
+	block     uint32 // the block being computed, from 1
+	j         int64  // HMACs done for it
+	u, t, out []byte
+}
+
+// step computes at most n HMACs and reports whether the key is done.
+func (p *pbkdf2) step(n int64) bool {
+	for n > 0 && len(p.out) < p.keyLen {
+		if p.j == 0 {
+			p.prf.Reset()
+			p.prf.Write(p.salt)
+			p.prf.Write(binary.BigEndian.AppendUint32(nil, p.block))
+			p.u = p.prf.Sum(p.u[:0])
+			p.t = append(p.t[:0], p.u...)
+			p.j, n = 1, n-1
+		}
+		for ; p.j < p.iter && n > 0; p.j, n = p.j+1, n-1 {
+			p.prf.Reset()
+			p.prf.Write(p.u)
+			p.u = p.prf.Sum(p.u[:0])
+			for i := range p.t {
+				p.t[i] ^= p.u[i]
+			}
+		}
+		if p.j == p.iter {
+			p.out = append(p.out, p.t...)
+			p.block++
+			p.j = 0
+		}
+	}
+	return len(p.out) >= p.keyLen
+}
+
+// nodeHashOf makes a new hash of the same algorithm as h (one of
+// nodeHashes, by digest size and block size).
+func nodeHashOf(h hash.Hash) hash.Hash {
+	for _, newHash := range nodeHashes {
+		if c := newHash(); c.Size() == h.Size() && c.BlockSize() == h.BlockSize() {
+			if _, ok := c.(encoding.BinaryUnmarshaler); ok {
+				return c
+			}
+		}
+	}
+	return nil
 }
 
 func nodeHash(name string) func() hash.Hash {
@@ -105,6 +214,25 @@ func (a *API) nodeHasher(h hash.Hash) goja.Value {
 		done = true
 		return a.newArrayBuffer(h.Sum(nil))
 	}))
+	if m, ok := h.(encoding.BinaryMarshaler); ok {
+		_ = o.Set("copy", a.newFunc("copy", 0, func(call goja.FunctionCall) goja.Value {
+			if done {
+				a.typeError("Digest already called")
+			}
+			state, err := m.MarshalBinary()
+			if err != nil {
+				a.rethrow(err)
+			}
+			c := nodeHashOf(h)
+			if c == nil {
+				a.typeError("this hash cannot be copied")
+			}
+			if err := c.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
+				a.rethrow(err)
+			}
+			return a.nodeHasher(c)
+		}))
+	}
 	return o
 }
 

@@ -42,6 +42,10 @@ class Hash {
     this.#done = true;
     return output(this.#h.digest(), encoding);
   }
+  copy() {
+    if (this.#done) throw coded(Error, 'ERR_CRYPTO_HASH_FINALIZED', 'Digest already called');
+    return new Hash(undefined, this.#h.copy());
+  }
 }
 
 class Hmac {
@@ -85,6 +89,58 @@ function hash(algorithm, data, outputEncoding = 'hex') {
 }
 
 const kMaxLength = 2 ** 31 - 1;
+
+// pbkdf2Sync derives in steps of 4096 HMACs, each a call into Go, so that
+// the CPU limit can stop a huge iteration count.
+function pbkdf2Sync(password, salt, iterations, keylen, digest) {
+  const p = toBytes(password, undefined, 'password');
+  const s = toBytes(salt, undefined, 'salt');
+  if (typeof iterations !== 'number') throw invalidArgType('iterations', 'of type number', iterations);
+  if (!Number.isInteger(iterations) || iterations < 1 || iterations > kMaxLength) throw outOfRange('iterations', '>= 1 && <= ' + kMaxLength, iterations);
+  if (typeof keylen !== 'number') throw invalidArgType('keylen', 'of type number', keylen);
+  if (!Number.isInteger(keylen) || keylen < 0 || keylen > kMaxLength) throw outOfRange('keylen', '>= 0 && <= ' + kMaxLength, keylen);
+  if (typeof digest !== 'string') throw invalidArgType('digest', 'of type string', digest);
+  const st = host().pbkdf2(digest, p, s, iterations, keylen);
+  if (st === null) throw coded(TypeError, 'ERR_CRYPTO_INVALID_DIGEST', 'Invalid digest: ' + digest);
+  while (!st.step(4096));
+  return Buffer.from(st.result());
+}
+
+function pbkdf2(password, salt, iterations, keylen, digest, callback) {
+  if (typeof digest === 'function') {
+    callback = digest;
+    digest = undefined;
+  }
+  if (typeof callback !== 'function') throw invalidArgType('callback', 'of type function', callback);
+  const key = pbkdf2Sync(password, salt, iterations, keylen, digest);
+  queueMicrotask(() => callback(null, key));
+}
+
+function hkdfSync(digest, ikm, salt, info, keylen) {
+  if (typeof digest !== 'string') throw invalidArgType('digest', 'of type string', digest);
+  if (ikm !== null && typeof ikm === 'object' && typeof ikm.export === 'function') ikm = ikm.export();
+  const k = toBytes(ikm, undefined, 'ikm');
+  const s = toBytes(salt, undefined, 'salt');
+  const i = toBytes(info, undefined, 'info');
+  if (i.length > 1024) throw outOfRange('info', 'must not contain more than 1024 bytes', i.length);
+  if (typeof keylen !== 'number') throw invalidArgType('length', 'of type number', keylen);
+  if (!Number.isInteger(keylen) || keylen < 0 || keylen > kMaxLength) throw outOfRange('length', '>= 0 && <= ' + kMaxLength, keylen);
+  let out;
+  try {
+    out = host().hkdf(digest, k, s, i, keylen);
+  } catch (e) {
+    if (e instanceof RangeError) throw coded(RangeError, 'ERR_CRYPTO_INVALID_KEYLEN', 'Invalid key length');
+    throw e;
+  }
+  if (out === null) throw coded(TypeError, 'ERR_CRYPTO_INVALID_DIGEST', 'Invalid digest: ' + digest);
+  return out;
+}
+
+function hkdf(digest, ikm, salt, info, keylen, callback) {
+  if (typeof callback !== 'function') throw invalidArgType('callback', 'of type function', callback);
+  const key = hkdfSync(digest, ikm, salt, info, keylen);
+  queueMicrotask(() => callback(null, key));
+}
 
 function fill(u8) {
   for (let i = 0; i < u8.length; i += 65536) {
@@ -180,6 +236,10 @@ module.exports = {
   randomUUID: () => globalThis.crypto.randomUUID(),
   getRandomValues: (array) => globalThis.crypto.getRandomValues(array),
   timingSafeEqual,
+  pbkdf2,
+  pbkdf2Sync,
+  hkdf,
+  hkdfSync,
   Hash,
   Hmac,
   constants: {},
