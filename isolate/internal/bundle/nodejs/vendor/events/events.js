@@ -54,6 +54,9 @@ function EventEmitter() {
   EventEmitter.init.call(this);
 }
 module.exports = EventEmitter;
+// warren: as in Node
+var errorMonitor = Symbol('events.errorMonitor');
+EventEmitter.errorMonitor = errorMonitor;
 module.exports.once = once;
 
 // Backwards-compat with node 0.10.x
@@ -121,6 +124,10 @@ EventEmitter.prototype.emit = function emit(type) {
   var args = [];
   for (var i = 1; i < arguments.length; i++) args.push(arguments[i]);
   var doError = (type === 'error');
+
+  // warren: listeners of errorMonitor see an error event first, as in Node
+  if (doError && this._events !== undefined && this._events[errorMonitor] !== undefined)
+    this.emit.apply(this, [errorMonitor].concat(args));
 
   var events = this._events;
   if (events !== undefined)
