@@ -196,6 +196,14 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 	}
 
 	b := &builder{mods: byName, main: mm, cfg: o.Config}
+	if o.NodeCompat {
+		for _, m := range byName {
+			if m.Kind == ESM || m.Kind == CommonJS {
+				b.nodeBuffer = b.nodeBuffer || namesGlobal(m.Source, "Buffer")
+				b.nodeProcess = b.nodeProcess || namesGlobal(m.Source, "process")
+			}
+		}
+	}
 	supported := gojaUnsupported
 	if lowerFields {
 		supported = gojaUnsupportedFields
@@ -234,7 +242,7 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 		Plugins:     []api.Plugin{{Name: "warren", Setup: b.setup}},
 		KeepNames:   o.keepNames,
 	}
-	if o.NodeCompat {
+	if b.nodeBuffer || b.nodeProcess {
 		opts.Inject = []string{nodeInject}
 	}
 	banner := ""
@@ -287,6 +295,9 @@ type builder struct {
 	mods map[string]*Module
 	main *Module
 	cfg  Config
+	// nodeBuffer and nodeProcess: with NodeCompat, whether some module
+	// names the global Buffer or process.
+	nodeBuffer, nodeProcess bool
 }
 
 func (b *builder) setup(pb api.PluginBuild) {
@@ -301,7 +312,7 @@ func resolveErr(format string, a ...any) (api.OnResolveResult, error) {
 func (b *builder) resolve(args api.OnResolveArgs) (api.OnResolveResult, error) {
 	spec := args.Path
 	if spec == nodeInject && b.cfg.NodeCompat {
-		return api.OnResolveResult{Path: "globals.js", Namespace: nsNode}, nil
+		return api.OnResolveResult{Path: nodeGlobalsFile, Namespace: nsNode}, nil
 	}
 	if args.Namespace == nsNode {
 		return resolveInNode(args.Importer, spec)
@@ -415,7 +426,7 @@ func languageLoader(name string) api.Loader {
 func (b *builder) load(args api.OnLoadArgs) (api.OnLoadResult, error) {
 	switch args.Namespace {
 	case nsNode:
-		return loadNode(args.Path)
+		return b.loadNode(args.Path)
 	case nsVirtual:
 		s := cloudflareWorkers
 		return api.OnLoadResult{Contents: &s, Loader: api.LoaderJS}, nil

@@ -24,9 +24,10 @@
 // directory, by "node:" or bare name; a bare name resolves there before a
 // module of the code object. They are CommonJS, so esbuild wraps each in a
 // function that runs on first require: a bundle carries what it may use
-// and runs only what it does. nodejs/globals.js is injected (esbuild's
-// Inject: it runs before every module) to define the globals Buffer and
-// process as getters that load their module on first read. The vendored
+// and runs only what it does. When a module's source names Buffer or
+// process (namesGlobal), a small module is injected (esbuild's Inject: it
+// runs before every module) that defines those globals as getters that
+// load their module on first read. The vendored
 // npm packages are in nodejs/vendor, each with its LICENSE; the files
 // there say which version and what warren changed ("warren:" comments).
 // What needs Go (hashes, HMAC, util.inspect and util.format) the modules

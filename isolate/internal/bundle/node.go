@@ -32,9 +32,13 @@ var nodeFS embed.FS
 
 const (
 	nsNode = "warren-node" // a file of the nodejs directory, path relative to it
-	// nodeInject is injected into a nodejs_compat bundle (esbuild's
-	// Inject: it runs before every module) as nodejs/globals.js.
+	// nodeInject is injected into a nodejs_compat bundle whose code names
+	// Buffer or process (esbuild's Inject: it runs before every module); it
+	// loads as nodeGlobals.
 	nodeInject = "\x00warren-node-globals"
+	// nodeGlobalsFile is its name in the nsNode namespace (and, as
+	// "node:globals", in stacks).
+	nodeGlobalsFile = "globals.js"
 )
 
 // nodeProvided maps the Node.js built-in modules nodejs_compat provides
@@ -91,6 +95,53 @@ var nodeProvidedList = func() string {
 	return strings.Join(names, ", ")
 }()
 
+// nodeGlobals is the source of the injected module that defines the
+// globals Buffer and process, as Cloudflare's nodejs_compat has them, for
+// those of them that the code names. Each is a getter until first read, so
+// a Worker that never reads it does not run node:buffer or node:process;
+// assigning one replaces it.
+func nodeGlobals(buffer, process bool) string {
+	var b strings.Builder
+	b.WriteString(`const lazy = (name, get) => {
+  const set = (v) => Object.defineProperty(globalThis, name, { value: v, writable: true, configurable: true, enumerable: false });
+  Object.defineProperty(globalThis, name, {
+    configurable: true,
+    enumerable: false,
+    get() {
+      const v = get();
+      set(v);
+      return v;
+    },
+    set,
+  });
+};
+`)
+	if buffer {
+		b.WriteString("lazy(\"Buffer\", () => require(\"buffer\").Buffer);\n")
+	}
+	if process {
+		b.WriteString("lazy(\"process\", () => require(\"process\"));\n")
+	}
+	return b.String()
+}
+
+// namesGlobal reports whether src has name as a whole word (in code,
+// comments or strings: a false positive only costs the bundle a getter).
+// A Worker reaches the globals Buffer and process only by naming them.
+func namesGlobal(src, name string) bool {
+	for i := 0; ; {
+		j := strings.Index(src[i:], name)
+		if j < 0 {
+			return false
+		}
+		j += i
+		i = j + len(name)
+		if (j == 0 || !isIdentByte(src[j-1])) && (i == len(src) || !isIdentByte(src[i])) {
+			return true
+		}
+	}
+}
+
 // resolveNode resolves spec when it names a Node.js built-in module; ok is
 // false when it does not (a bare name the code object may hold).
 func (b *builder) resolveNode(spec, importer string) (res api.OnResolveResult, ok bool) {
@@ -146,8 +197,12 @@ func resolveInNode(importer, spec string) (api.OnResolveResult, error) {
 	return api.OnResolveResult{Path: file, Namespace: nsNode}, nil
 }
 
-// loadNode loads a file of the nodejs directory.
-func loadNode(file string) (api.OnLoadResult, error) {
+// loadNode loads a file of the nodejs directory, or the injected globals.
+func (b *builder) loadNode(file string) (api.OnLoadResult, error) {
+	if file == nodeGlobalsFile {
+		s := nodeGlobals(b.nodeBuffer, b.nodeProcess)
+		return api.OnLoadResult{Contents: &s, Loader: api.LoaderJS}, nil
+	}
 	src, err := nodeFS.ReadFile("nodejs/" + file)
 	if err != nil {
 		return api.OnLoadResult{Errors: []api.Message{{Text: fmt.Sprintf("internal error: no node module %q", file)}}}, nil

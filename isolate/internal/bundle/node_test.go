@@ -81,10 +81,11 @@ func TestNodeResolution(t *testing.T) {
 	}
 }
 
-// TestNodeLazy: the node modules are bundled only with the flag, and the
-// globals do not run node:buffer or node:process until read.
+// TestNodeLazy: the node modules are bundled only with the flag, and
+// only for code that imports them or names Buffer or process; the globals
+// do not run node:buffer or node:process until read.
 func TestNodeLazy(t *testing.T) {
-	hello := []Module{esm("main.js", `export default { fetch() { return "hi" } }`)}
+	hello := []Module{esm("main.js", `export default { fetch() { return new ArrayBuffer(1) } }`)}
 	plain, err := Bundle("main.js", hello)
 	if err != nil {
 		t.Fatal(err)
@@ -95,19 +96,23 @@ func TestNodeLazy(t *testing.T) {
 	if strings.Contains(plain.Script, NodeSupportGlobal) || strings.Contains(plain.Script, "require_") {
 		t.Errorf("a bundle without nodejs_compat has node code:\n%s", plain.Script)
 	}
-	compat, err := BundleWith("main.js", hello, Config{NodeCompat: true})
+	if compat, err := BundleWith("main.js", hello, Config{NodeCompat: true}); err != nil || compat.Script != plain.Script {
+		t.Errorf("nodejs_compat changed the bundle of code that uses nothing of Node's (%v)", err)
+	}
+	uses := []Module{esm("main.js", `export default { fetch() { return Buffer.from(process.env.X ?? "") } }`)}
+	compat, err := BundleWith("main.js", uses, Config{NodeCompat: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("hello: %d bytes, with nodejs_compat %d", len(plain.Script), len(compat.Script))
+	t.Logf("hello: %d bytes; naming Buffer and process, with nodejs_compat: %d", len(plain.Script), len(compat.Script))
 	vm, _, err := runScript(compat.Script)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"Buffer", "process"} {
 		d, err := vm.RunString(`Object.getOwnPropertyDescriptor(globalThis, "` + name + `")`)
-		if err != nil {
-			t.Fatal(err)
+		if err != nil || goja.IsUndefined(d) {
+			t.Fatalf("%s: %v %v", name, d, err)
 		}
 		if get := d.ToObject(vm).Get("get"); get == nil || goja.IsUndefined(get) {
 			t.Errorf("%s was evaluated by a Worker that never read it", name)
@@ -115,6 +120,25 @@ func TestNodeLazy(t *testing.T) {
 	}
 	if v, err := vm.RunString(`Buffer === Buffer && Object.getOwnPropertyDescriptor(globalThis, "Buffer").writable`); err != nil || !v.ToBoolean() {
 		t.Errorf("Buffer after first read: %v %v, want a plain writable property", v, err)
+	}
+	// Naming one global brings only its module.
+	only, err := BundleWith("main.js", []Module{esm("main.js", `export default typeof process`)}, Config{NodeCompat: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(only.Script, "require_buffer") || !strings.Contains(only.Script, "require_process") {
+		t.Errorf("a Worker naming only process bundles node:buffer, or not node:process")
+	}
+}
+
+func TestNamesGlobal(t *testing.T) {
+	for src, want := range map[string]bool{
+		"Buffer.from(x)": true, "x = typeof Buffer": true, "globalThis.Buffer": true, "new ArrayBuffer(1)": false,
+		"SharedArrayBuffer": false, "Buffers": false, "myBuffer": false, "": false, "ArrayBuffer; Buffer": true,
+	} {
+		if got := namesGlobal(src, "Buffer"); got != want {
+			t.Errorf("namesGlobal(%q) = %v", src, got)
+		}
 	}
 }
 

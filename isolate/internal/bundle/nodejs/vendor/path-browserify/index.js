@@ -122,7 +122,7 @@ var posix = {
         path = arguments[i];
       else {
         if (cwd === undefined)
-          cwd = process.cwd();
+          cwd = '/'; // warren: a Worker's working directory (process.cwd())
         path = cwd;
       }
 
