@@ -1101,9 +1101,10 @@ function hexSlice (buf, start, end) {
   if (!start || start < 0) start = 0
   if (!end || end < 0 || end > len) end = len
 
+  const table = hexSliceLookupTable()
   let out = ''
   for (let i = start; i < end; ++i) {
-    out += hexSliceLookupTable[buf[i]]
+    out += table[buf[i]]
   }
   return out
 }
@@ -2140,7 +2141,11 @@ function numberIsNaN (obj) {
 
 // Create lookup table for `toString('hex')`
 // See: https://github.com/feross/buffer/issues/219
-const hexSliceLookupTable = (function () {
+// warren: built on first use, not when the module loads (every call of a
+// Worker loads it afresh)
+let hexTable
+function hexSliceLookupTable () {
+  if (hexTable) return hexTable
   const alphabet = '0123456789abcdef'
   const table = new Array(256)
   for (let i = 0; i < 16; ++i) {
@@ -2149,8 +2154,9 @@ const hexSliceLookupTable = (function () {
       table[i16 + j] = alphabet[i] + alphabet[j]
     }
   }
+  hexTable = table
   return table
-})()
+}
 
 // Return not function with Error if BigInt not supported
 function defineBigIntMethod (fn) {
