@@ -1,3 +1,5 @@
+// Vendored from the npm package base64-js@1.5.1 (index.js), MIT licensed: see LICENSE
+// here. warren's changes are marked "warren:" (see ../README.md).
 'use strict'
 
 exports.byteLength = byteLength

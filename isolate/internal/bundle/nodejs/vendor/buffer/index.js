@@ -1,3 +1,5 @@
+// Vendored from the npm package buffer@6.0.3 (index.js), MIT licensed: see LICENSE
+// here. warren's changes are marked "warren:" (see ../README.md).
 /*!
  * The buffer module from node.js, for the browser.
  *

@@ -1,3 +1,5 @@
+// Vendored from the npm package ieee754@1.2.1 (index.js), BSD-3-Clause licensed: see LICENSE
+// here. warren's changes are marked "warren:" (see ../README.md).
 /*! ieee754. BSD-3-Clause License. Feross Aboukhadijeh <https://feross.org/opensource> */
 exports.read = function (buffer, offset, isLE, mLen, nBytes) {
   var e, m

@@ -1,3 +1,5 @@
+// Vendored from the npm package path-browserify@1.0.1 (index.js), MIT licensed: see LICENSE
+// here. warren's changes are marked "warren:" (see ../README.md).
 // 'path' module extracted from Node.js v8.11.1 (only the posix part)
 // transplited with Babel
 

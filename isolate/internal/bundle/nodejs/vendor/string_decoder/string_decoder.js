@@ -1,3 +1,5 @@
+// Vendored from the npm package string_decoder@1.3.0 (lib/string_decoder.js), MIT licensed: see LICENSE
+// here. warren's changes are marked "warren:" (see ../README.md).
 // Copyright Joyent, Inc. and other Node contributors.
 //
 // Permission is hereby granted, free of charge, to any person obtaining a
