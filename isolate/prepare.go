@@ -99,8 +99,9 @@ func bundleConfig(c *Code) bundle.Config {
 }
 
 // The prepare frames: the node sends wirePrepare, then the code object's
-// main module, modules and the compatibility flags that shape the bundle; the worker answers prepOK with the program's
-// name and script, or prepFailed with an encoded Result.
+// main module, modules and the compatibility flags that shape the bundle;
+// the worker answers prepOK with the program's name and script, or
+// prepFailed with an encoded Result.
 const (
 	wirePrepare byte = 0x50 // 'P': never a WireVersion
 	prepOK      byte = 0

@@ -102,7 +102,7 @@ func (a *API) NodeSupport() goja.Value {
 		}
 		st := a.vm.NewObject()
 		_ = st.Set("step", a.newFunc("step", 1, func(call goja.FunctionCall) goja.Value {
-			return a.vm.ToValue(p.step(call.Argument(0).ToInteger()))
+			return a.vm.ToValue(p.step(min(call.Argument(0).ToInteger(), maxPBKDF2Step)))
 		}))
 		_ = st.Set("result", a.newFunc("result", 0, func(goja.FunctionCall) goja.Value {
 			if len(p.out) < p.keyLen {
@@ -135,6 +135,10 @@ func (a *API) NodeSupport() goja.Value {
 
 // maxNodeKey bounds a derived key: Node's kMaxLength of node:buffer.
 const maxNodeKey = 1<<31 - 1
+
+// maxPBKDF2Step bounds the HMACs of one pbkdf2 step (a few ms), whatever
+// its caller asks: between steps the CPU limit can interrupt.
+const maxPBKDF2Step = 1 << 14
 
 // pbkdf2 is PBKDF2 (RFC 8018) computed a few HMACs at a time.
 type pbkdf2 struct {

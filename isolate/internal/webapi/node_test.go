@@ -24,6 +24,12 @@ func TestNodeSupport(t *testing.T) {
 		{`const mk = () => ({ [Symbol.for("nodejs.util.inspect.custom")]: () => mk() }); return node.inspect(mk()).length < 100;`, "true"},
 		{`return node.inspect({ [Symbol.for("nodejs.util.inspect.custom")]() { throw new Error("no"); }, a: 1 }).startsWith("{ a: 1");`, "true"},
 		{`return node.inspect({ x: { [Symbol.for("nodejs.util.inspect.custom")]() { return { shown: true }; } } });`, "{ x: { shown: true } }"},
+		// A step does a bounded number of HMACs, whatever it is asked.
+		{`const p = node.pbkdf2("sha1", new Uint8Array(1), new Uint8Array(1), 2 ** 40, 20); return p.step(2 ** 53);`, "false"},
+		{`node.pbkdf2("sha1", new Uint8Array(1), new Uint8Array(1), 0, 20);`, "rejected: RangeError: pbkdf2: iterations must be at least 1 and the key length between 0 and 2147483647"},
+		{`const p = node.pbkdf2("sha256", new Uint8Array(1), new Uint8Array(1), 5, 8); p.result();`, "rejected: TypeError: pbkdf2: not done"},
+		{`return String(node.hkdf("md5", new Uint8Array(1), new Uint8Array(0), new Uint8Array(0), 16).byteLength);`, "16"},
+		{`node.hkdf("md5", new Uint8Array(1), new Uint8Array(0), new Uint8Array(0), 16 * 255 + 1);`, "rejected: RangeError: Invalid key length"},
 	}
 	for _, tc := range tests {
 		if got := e.eval(tc.body); got != tc.want {
