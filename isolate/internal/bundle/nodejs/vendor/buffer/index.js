@@ -971,7 +971,7 @@ function base64Slice (buf, start, end) {
 let utf8Decoder
 function utf8Slice (buf, start, end) {
   if (typeof TextDecoder === 'function') {
-    utf8Decoder = utf8Decoder || new TextDecoder()
+    utf8Decoder = utf8Decoder || new TextDecoder('utf-8', { ignoreBOM: true }) // a BOM stays, as in Node
     end = Math.min(buf.length, end)
     return start >= end ? '' : utf8Decoder.decode(new Uint8Array(buf.buffer, buf.byteOffset + start, end - start))
   }
