@@ -246,3 +246,30 @@ func TestNodeCompatCache(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeCompatProcessEnv: process.env is the text bindings, read at each
+// access; a Worker's own writes and deletes stay in its invocation.
+func TestNodeCompatProcessEnv(t *testing.T) {
+	rt := testRuntime(t, InProcess)
+	c := js("main.js", `import process from "node:process";
+const atLoad = JSON.stringify(process.env); // before the handler: env is not set yet
+export default { fetch(req, env) {
+  const out = [atLoad, JSON.stringify(process.env), Object.keys(process.env).join(","), "A" in process.env, "N" in process.env, typeof process.env.KV];
+  process.env.NEW = 5;
+  delete process.env.A;
+  out.push(JSON.stringify(process.env), env.A, typeof process.env.NEW);
+  return new Response(out.join(" | "));
+} }`)
+	c.CompatibilityFlags = []string{NodeCompatFlag}
+	c.Env = map[string]json.RawMessage{"A": json.RawMessage(`"a"`), "B": json.RawMessage(`"b"`), "N": json.RawMessage(`1`), "O": json.RawMessage(`{"x":"y"}`)}
+	for i := 0; i < 2; i++ { // the second call starts afresh
+		res := run(t, rt, c, nil)
+		if !res.OK() {
+			t.Fatalf("%s %s %+v", res.Outcome, res.Error, res.Exceptions)
+		}
+		want := `{} | {"A":"a","B":"b"} | A,B | true | false | undefined | {"B":"b","NEW":"5"} | a | string`
+		if got := string(res.Response.Body); got != want {
+			t.Errorf("call %d:\n got %s\nwant %s", i, got, want)
+		}
+	}
+}
