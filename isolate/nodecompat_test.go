@@ -273,3 +273,26 @@ export default { fetch(req, env) {
 		}
 	}
 }
+
+// TestNodeCompatForAwait: events.on in a for await loop (lowered by the
+// bundler, with the Symbol.asyncIterator it defines); break ends it and
+// removes its listeners.
+func TestNodeCompatForAwait(t *testing.T) {
+	rt := testRuntime(t, InProcess)
+	c := js("main.js", `import { on, EventEmitter } from "node:events";
+export default { async fetch() {
+  const e = new EventEmitter();
+  setTimeout(() => { e.emit("n", 1); e.emit("n", 2); e.emit("n", 3); }, 1);
+  const got = [];
+  for await (const [n] of on(e, "n")) { got.push(n); if (n === 3) break; }
+  return new Response(got.join(",") + " " + e.listenerCount("n") + " " + e.listenerCount("error"));
+} }`)
+	c.CompatibilityFlags = []string{NodeCompatFlag}
+	res := run(t, rt, c, nil)
+	if !res.OK() {
+		t.Fatalf("%s %s %+v", res.Outcome, res.Error, res.Exceptions)
+	}
+	if got := string(res.Response.Body); got != "1,2,3 0 0" {
+		t.Errorf("got %q, want %q", got, "1,2,3 0 0")
+	}
+}
