@@ -16,6 +16,14 @@ bold "Starting a 3-node mesh (2 slots each) in $dir ..."
 export WARREN_SECRET="$dir/secret"
 n1=$("$bin" testnet url --dir "$dir" n1); n2=$("$bin" testnet url --dir "$dir" n2); n3=$("$bin" testnet url --dir "$dir" n3)
 
+# The dashboard's URL carries an admin token in its fragment (#token=...),
+# which never reaches a server: the page keeps it for the tab and removes it
+# from the address bar.
+dash="$n1/#token=$("$bin" token create --admin --name dashboard --ttl 24h)"
+bold "The dashboard (members, RTTs, live invocations, Raft groups, a snippet runner): open"
+echo "  $dash"
+echo "  now, to watch the invocations below land on different nodes."
+
 step "$bin" members --node "$n1"
 step "$bin" run --node "$n1" examples/hello.ts
 step "$bin" run --node "$n2" --path /greet/Ada examples/router/main.ts
@@ -62,6 +70,8 @@ The mesh is still running ($dir/testnet.json). Its API needs a token: the
 commands below mint one from the mesh secret, so first
   export WARREN_SECRET=$dir/secret
 Next:
+  open the dashboard (any node serves one at /; this URL carries a 24 h admin token):
+    $dash
   $bin members --node $n1
   $bin run --node $n2 --json examples/router/main.ts
   $bin kv list --node $n2 greetings

@@ -173,6 +173,12 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--kv", "=visits", "examples/hello.ts"}, "want NAME=namespace"},
 		{[]string{"run", "--kv", "VISITS=a/b", "examples/hello.ts"}, "namespace: byte 0x2f"},
 		{[]string{"run", "--kv", "V=a", "--kv", "V=b", "examples/hello.ts"}, "V is bound twice"},
+		{[]string{"run", "--var", "NAME", "examples/hello.ts"}, "want NAME=VALUE"},
+		{[]string{"run", "--var", "=x", "examples/hello.ts"}, "want NAME=VALUE"},
+		{[]string{"run", "--var", ":x", "examples/hello.ts"}, "want NAME=VALUE"},
+		{[]string{"run", "--var", "A=1", "--var", "A=2", "examples/hello.ts"}, "A is set twice"},
+		{[]string{"run", "--var", "A=1", "--kv", "A=ns", "examples/hello.ts"}, "A is also bound by another flag"},
+		{[]string{"deploy", "--var", "x", "w", "examples/hello.ts"}, "want NAME=VALUE"},
 		{[]string{"node", "extra"}, "warren node takes no arguments"},
 		{[]string{"node", "--log-format", "yaml"}, "want text or json"},
 		{[]string{"node", "--log-level", "loud"}, "want debug, info, warn or error"},
@@ -328,6 +334,53 @@ func TestRunPath(t *testing.T) {
 		if got, _, _ := strings.Cut(out, "\n"); code != 0 || got != want {
 			t.Errorf("--path %q: %d url %q, want %q (%q)", path, code, got, want, errOut)
 		}
+	}
+}
+
+// TestRunVar: --var NAME=VALUE (or NAME:VALUE) sets env.NAME to the
+// string VALUE, kept as given (no JSON parsing, '=', ':' and spaces in it
+// kept).
+func TestRunVar(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	w := filepath.Join(t.TempDir(), "vars.js")
+	if err := os.WriteFile(w, []byte(`export default { fetch(req, env) {
+  return new Response(JSON.stringify([env.GREETING, typeof env.N, env.N, env.EQ, env.EMPTY]));
+} }`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := warren(t, "run", "--in-process", "--var", "GREETING=hello world", "--var", "N:42", "--var", "EQ=a=b:c", "--var", "EMPTY=", w)
+	if want := `["hello world","string","42","a=b:c",""]`; code != 0 || out != want {
+		t.Errorf("run --var: %d %q %q, want %q", code, out, errOut, want)
+	}
+}
+
+// TestRunNPM: a Worker importing npm packages from node_modules runs in
+// a sandbox worker, which has only the code object.
+func TestRunNPM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	out, errOut, code := warren(t, "run", "node/testdata/npm/worker.js")
+	if code != 0 || !strings.Contains(out, `"greet":"hello, ADA nested-pad:y"`) || !strings.Contains(out, `"flavor":"workerd"`) || !strings.Contains(out, `"id":true`) {
+		t.Errorf("run npm worker: %d %q %q", code, out, errOut)
+	}
+}
+
+// TestRunHost: -H 'Host: ...' sets request.url's host; a Host that is
+// not one is a usage error.
+func TestRunHost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	echo := echoWorker(t)
+	out, errOut, code := warren(t, "run", "--in-process", "-H", "Host: example.com:8080", "--path", "/a?b=1", echo)
+	if got, _, _ := strings.Cut(out, "\n"); code != 0 || got != "http://example.com:8080/a?b=1" {
+		t.Errorf("-H Host: %d %q %q", code, out, errOut)
+	}
+	if _, errOut, code := warren(t, "run", "--in-process", "-H", "Host: a/b", echo); code != 2 || !strings.Contains(errOut, "is not a host") {
+		t.Errorf("-H 'Host: a/b': %d %q, want a usage error", code, errOut)
 	}
 }
 

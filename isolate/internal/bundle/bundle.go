@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -195,7 +196,7 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 		return nil, plainError(fmt.Sprintf("main module %q is a %s module; it must be JavaScript or TypeScript", main, mm.Kind))
 	}
 
-	b := &builder{mods: byName, main: mm, cfg: o.Config}
+	b := &builder{mods: byName, main: mm, res: newResolver(byName), cfg: o.Config}
 	if o.NodeCompat {
 		for _, m := range byName {
 			if m.Kind == ESM || m.Kind == CommonJS {
@@ -294,6 +295,7 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 type builder struct {
 	mods map[string]*Module
 	main *Module
+	res  *resolver
 	cfg  Config
 	// nodeBuffer and nodeProcess: with NodeCompat, whether some module
 	// names the global Buffer or process.
@@ -342,12 +344,17 @@ func (b *builder) resolve(args api.OnResolveArgs) (api.OnResolveResult, error) {
 	if strings.HasPrefix(spec, "cloudflare:") {
 		return resolveErr("module %q (imported by %q) is not available in warren", spec, importer)
 	}
-	m := b.lookup(args.Importer, spec)
-	if m == nil {
+	require := args.Kind == api.ResolveJSRequireCall || args.Kind == api.ResolveJSRequireResolve
+	m, err := b.res.resolve(args.Importer, spec, require, 0)
+	if err != nil {
+		var re *ResolveError
+		if errors.As(err, &re) {
+			re.Importer = importer
+		}
 		if msg := b.builtinMiss(spec, importer); msg != "" {
 			return resolveErr("%s", msg)
 		}
-		return resolveErr("cannot resolve %q imported by %q: no such module in the code object", spec, importer)
+		return resolveErr("%s", err.Error())
 	}
 	if m.Kind == Wasm {
 		return resolveErr("importing wasm module %q from JavaScript is not supported", m.Name)
@@ -355,51 +362,9 @@ func (b *builder) resolve(args api.OnResolveArgs) (api.OnResolveResult, error) {
 	return api.OnResolveResult{Path: m.Name, Namespace: nsModule}, nil
 }
 
-var probeExts = []string{".ts", ".mts", ".js", ".mjs", ".cjs", ".json"}
-
-// lookup finds the module that spec, imported by the module named importer,
-// refers to. Relative specifiers ("./x", "../x") resolve against the
-// importer's name, "/x" against the root; both then try the name as is, with
-// each of probeExts appended, the TypeScript source of a ".js"-style name
-// ("./u.js" -> "u.ts"), and "<name>/index" with each of probeExts. Bare
-// specifiers match a module name exactly.
-func (b *builder) lookup(importer, spec string) *Module {
-	var base string
-	switch {
-	case spec == "." || spec == ".." || strings.HasPrefix(spec, "./") || strings.HasPrefix(spec, "../"):
-		base = path.Join(path.Dir(importer), spec)
-	case strings.HasPrefix(spec, "/"):
-		base = strings.TrimPrefix(path.Clean(spec), "/")
-	default:
-		return b.mods[spec]
-	}
-	if base == ".." || strings.HasPrefix(base, "../") {
-		return nil
-	}
-	if m := b.mods[base]; m != nil {
-		return m
-	}
-	for _, ext := range probeExts {
-		if m := b.mods[base+ext]; m != nil {
-			return m
-		}
-	}
-	for _, alt := range jsToTS {
-		if stem, ok := strings.CutSuffix(base, alt.js); ok {
-			for _, ts := range alt.ts {
-				if m := b.mods[stem+ts]; m != nil {
-					return m
-				}
-			}
-		}
-	}
-	for _, ext := range probeExts {
-		if m := b.mods[path.Join(base, "index"+ext)]; m != nil {
-			return m
-		}
-	}
-	return nil
-}
+// ProbeExtensions are the extensions an import without one tries, in
+// order (after the name as is).
+var ProbeExtensions = []string{".ts", ".tsx", ".mts", ".js", ".jsx", ".mjs", ".cjs", ".json"}
 
 var jsToTS = []struct {
 	js string
