@@ -66,6 +66,40 @@ export default { fetch() { return new Response(cfg.name + ":" + txt.trim()); } }
 	withData.Modules["note.txt"] = &Module{Kind: ModuleText, Source: "a note\n"}
 	withEnv := js("main.js", `export default { fetch(req, env) { return Response.json({ g: env.GREETING, n: env.OBJ.n, kv: typeof env.KV.get }); } };`)
 	withEnv.Env = map[string]json.RawMessage{"GREETING": json.RawMessage(`"hello"`), "OBJ": json.RawMessage(`{"n":1}`)}
+	nodeCompat := js("main.ts", `import { Buffer } from "node:buffer";
+import { EventEmitter, once } from "node:events";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { promisify, inspect, format } from "node:util";
+import path from "node:path";
+import assert from "node:assert/strict";
+import { StringDecoder } from "node:string_decoder";
+import process from "node:process";
+import { sign } from "./sign";
+export default {
+  async fetch(req: Request, env: Record<string, unknown>): Promise<Response> {
+    const body = Buffer.from(await req.arrayBuffer());
+    const bus = new EventEmitter();
+    setTimeout(() => bus.emit("done", body.length), 1);
+    const [n] = await once(bus, "done");
+    const wait = promisify((ms: number, cb: (err: null, v: string) => void) => setTimeout(() => cb(null, "waited"), ms));
+    assert.deepEqual({ n }, { n: 6 });
+    const d = new StringDecoder("utf8");
+    const text = d.write(body.subarray(0, 4)) + d.end(body.subarray(4));
+    const mac = sign(process.env.SECRET as string, text);
+    console.log(format("%s has %d bytes", path.basename("/in/body.txt"), n), inspect(body.subarray(0, 2)));
+    return Response.json({
+      text, hex: body.toString("hex"), b64: body.toString("base64url"),
+      md5: createHash("md5").update(body).digest("hex"),
+      mac, same: timingSafeEqual(Buffer.from(mac, "hex"), createHmac("sha256", "k").update(text).digest()),
+      waited: await wait(1), secret: process.env.SECRET, notText: process.env.OBJ ?? null,
+      globals: typeof globalThis.Buffer + "," + typeof globalThis.process,
+    });
+  },
+};`, "sign.ts", `import { createHmac } from "crypto";
+export function sign(key: string, msg: string): string { return createHmac("sha256", key).update(msg).digest("hex"); }`)
+	nodeCompat.CompatibilityFlags = []string{NodeCompatFlag}
+	nodeCompat.Env = map[string]json.RawMessage{"SECRET": json.RawMessage(`"k"`), "OBJ": json.RawMessage(`{"n":1}`)}
+	noNodeCompat := js("main.js", `import { Buffer } from "node:buffer"; export default { fetch() { return new Response(Buffer.from("x")); } }`)
 	// npm packages laid out in node_modules, as warren run ships them.
 	withPackages := js("src/index.js", `import { id } from "@acme/ids/short";
 import legacy from "legacy";
@@ -183,6 +217,11 @@ export default { async fetch() { let s = 0; for await (const v of gen()) s += v;
   return new Response(seen + " " + c.signal.aborted);
 } }`), outcome: OutcomeOK, status: 200, body: "aborted true"},
 		{name: "env values and bindings", code: withEnv, outcome: OutcomeOK, status: 200, body: `{"g":"hello","n":1,"kv":"function"}`},
+		{name: "nodejs_compat modules", code: nodeCompat, req: &Request{Method: "POST", URL: "https://x.test/", Body: []byte("h\u00e9\u00e9!")}, outcome: OutcomeOK, status: 200,
+			body:   `{"text":"héé!","hex":"68c3a9c3a921","b64":"aMOpw6kh","md5":"84e844d8b4819174b5d5a538b6b738db","mac":"2d3a5cc788e1c1793942081e8dd23e5f0736bcdbf4ef2d0169c0718b597b06db","same":true,"waited":"waited","secret":"k","notText":null,"globals":"function,object"}`,
+			logHas: []string{"body.txt has 6 bytes <Buffer 68 c3>"}},
+		{name: "node: import without nodejs_compat", code: noNodeCompat, outcome: OutcomeException,
+			excHas: []string{`import "node:buffer": add "nodejs_compat" to compatibilityFlags (warren run --compat nodejs_compat)`, "main.js:1"}},
 		{name: "streamed response", code: js("main.js", `export default { fetch() {
   const { readable, writable } = new TransformStream();
   const w = writable.getWriter(), enc = new TextEncoder();

@@ -102,7 +102,7 @@ func bundleCode(c *Code, hash string) (*contract.Program, *Result) {
 		// bundle's kinds are the code object's, in the same order.
 		mods = append(mods, bundle.Module{Name: name, Kind: bundle.Kind(m.Kind), Source: m.Source, Data: m.Data, JSON: m.JSON})
 	}
-	out, err := bundle.Bundle(c.MainModule, mods)
+	out, err := bundle.BundleWith(c.MainModule, mods, bundleConfig(c))
 	if err != nil {
 		var be *bundle.Error
 		if errors.As(err, &be) {
@@ -125,9 +125,16 @@ func bundleCode(c *Code, hash string) (*contract.Program, *Result) {
 	return &contract.Program{Hash: hash, Name: name, Script: out.Script}, nil
 }
 
+// bundleConfig is what of c besides its modules shapes its bundle: Hash
+// covers the same (see bundleFlags).
+func bundleConfig(c *Code) bundle.Config {
+	return bundle.Config{NodeCompat: slices.Contains(bundleFlags(c), NodeCompatFlag)}
+}
+
 // The prepare frames: the node sends wirePrepare, then the code object's
-// main module and modules; the worker answers prepOK with the program's
-// name and script, or prepFailed with an encoded Result.
+// main module, modules and the compatibility flags that shape the bundle;
+// the worker answers prepOK with the program's name and script, or
+// prepFailed with an encoded Result.
 const (
 	wirePrepare byte = 0x50 // 'P': never a WireVersion
 	prepOK      byte = 0
@@ -151,6 +158,11 @@ func encodePrepare(c *Code) []byte {
 		w.Bytes(m.Data)
 		w.Bytes(m.JSON)
 	}
+	flags := bundleFlags(c)
+	w.Uint(uint64(len(flags)))
+	for _, f := range flags {
+		w.Str(f)
+	}
 	return w.B
 }
 
@@ -170,6 +182,9 @@ func decodePrepare(b []byte) (*Code, error) {
 			break
 		}
 		c.Modules[name] = &Module{Kind: ModuleKind(kind), Source: r.Str(), Data: r.Bytes(), JSON: r.Bytes()}
+	}
+	for i, n := 0, r.N(); i < n && r.Err == nil; i++ {
+		c.CompatibilityFlags = append(c.CompatibilityFlags, r.Str())
 	}
 	if r.Err != nil {
 		return nil, r.Err

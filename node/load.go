@@ -58,7 +58,7 @@ func LoadCode(file string) (*isolate.Code, error) {
 		Platform:          api.PlatformNeutral,
 		Format:            api.FormatESModule,
 		LogLevel:          api.LogLevelSilent,
-		External:          []string{"cloudflare:*", "node:*"},
+		External:          loadExternals,
 		Conditions:        isolate.PackageConditions(),
 		MainFields:        isolate.PackageMainFields(),
 		ResolveExtensions: isolate.ResolveExtensions(),
@@ -185,6 +185,14 @@ func LoadCode(file string) (*isolate.Code, error) {
 	}
 	return code, nil
 }
+
+// loadExternals are the imports LoadCode leaves to the isolate: the
+// built-in "cloudflare:" and "node:" modules, and Node.js's built-in
+// modules by their bare names ("buffer", "events"), which the isolate
+// provides (or explains) as Cloudflare does: with the nodejs_compat
+// compatibility flag they are node:buffer and the rest, without it an
+// error naming the flag.
+var loadExternals = append([]string{"cloudflare:*", "node:*"}, isolate.NodeBuiltins...)
 
 // metafile is what LoadCode reads of esbuild's metafile.
 type metafile struct {

@@ -26,12 +26,13 @@ func checkWorkerName(name string) error {
 
 func newDeployCmd() *cobra.Command {
 	var (
-		url   string
-		kvs   []string
-		vars  []string
-		dos   []string
-		crons []string
-		a     auth
+		url    string
+		kvs    []string
+		vars   []string
+		dos    []string
+		crons  []string
+		compat []string
+		a      auth
 	)
 	c := &cobra.Command{
 		Use:   "deploy [flags] NAME FILE",
@@ -53,6 +54,7 @@ each tick of EXPR, once in the mesh (repeatable): five fields (minute hour
 day-of-month month day-of-week), an optional sixth in front for seconds,
 or a descriptor such as @hourly or "@every 30s". GET /v1/workers/NAME
 shows the last runs.
+` + compatHelp + `
 warren undeploy NAME removes it.`,
 		Args: nArgs(2, 2, "NAME FILE"),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -76,6 +78,9 @@ warren undeploy NAME removes it.`,
 				return err
 			}
 			code.Env = env
+			if err := withCompat(code, compat); err != nil {
+				return err
+			}
 			ctx, cancel := kvContext(deployTimeout)
 			defer cancel()
 			cl, err := a.client(url)
@@ -98,6 +103,7 @@ warren undeploy NAME removes it.`,
 	c.Flags().StringArrayVar(&vars, "var", nil, "set env.NAME to the string VALUE, NAME=VALUE or NAME:VALUE (repeatable)")
 	c.Flags().StringArrayVar(&kvs, "kv", nil, "bind env.NAME to a KV namespace, NAME=namespace (repeatable)")
 	c.Flags().StringArrayVar(&crons, "cron", nil, "run the scheduled handler at each tick of this cron expression (repeatable)")
+	compatFlag(c, &compat)
 	c.Flags().StringArrayVar(&dos, "do", nil, "bind env.NAME to a Durable Object namespace, NAME=Class or NAME=worker.Class (repeatable)")
 	a.flags(c)
 	return c

@@ -20,6 +20,7 @@ func newRunCmd() *cobra.Command {
 	var (
 		nodeURL, method, data, path string
 		headers, allowNet, kvs      []string
+		compat                      []string
 		vars                        []string
 		state                       string
 		asJSON, inProcess, sched    bool
@@ -49,6 +50,8 @@ sets the host of request.url (http://example.com/...), as workerd does.
 --var NAME=VALUE sets env.NAME to the string VALUE, a plain text binding
 like a [vars] entry of wrangler.toml (repeatable; wrangler's NAME:VALUE
 works too).
+
+` + compatHelp + `
 
 --kv NAME=namespace binds env.NAME to a KV namespace. The embedded runtime
 keeps KV in a store on disk, --state DIR/kv (default .warren/state/kv under
@@ -92,6 +95,9 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 				return err
 			}
 			code.Env = env
+			if err := withCompat(code, compat); err != nil {
+				return err
+			}
 			if cpuMs != 0 || memoryMb != 0 || wallMs != 0 {
 				if code.Limits == nil {
 					code.Limits = &node.Limits{}
@@ -204,6 +210,7 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 	f.StringVar(&state, "state", filepath.Join(".warren", "state"), "directory of the embedded runtime's local state: KV in DIR/kv (not with --node)")
 	f.BoolVar(&sched, "scheduled", false, "run the scheduled handler instead of fetch (scheduledTime: now)")
 	f.StringVar(&cronExpr, "cron", "", "the cron expression the scheduled handler sees in controller.cron (with --scheduled)")
+	compatFlag(c, &compat)
 	f.BoolVar(&inProcess, "in-process", false, "run in this process instead of a sandbox worker (trusted code only; not with --node)")
 	a.flags(c)
 	return c

@@ -138,8 +138,15 @@ func Bundle(main string, mods []Module) (*Result, error) {
 	return bundle(main, mods, options{})
 }
 
+// BundleWith is Bundle for a code object whose compatibility flags shape
+// its bundle (cfg).
+func BundleWith(main string, mods []Module, cfg Config) (*Result, error) {
+	return bundle(main, mods, options{Config: cfg})
+}
+
 // options are knobs for tests and benchmarks.
 type options struct {
+	Config
 	lowerFields bool // lower class fields even without super property access
 	keepNames   bool // esbuild KeepNames
 }
@@ -189,7 +196,15 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 		return nil, plainError(fmt.Sprintf("main module %q is a %s module; it must be JavaScript or TypeScript", main, mm.Kind))
 	}
 
-	b := &builder{mods: byName, main: mm, res: newResolver(byName)}
+	b := &builder{mods: byName, main: mm, res: newResolver(byName), cfg: o.Config}
+	if o.NodeCompat {
+		for _, m := range byName {
+			if m.Kind == ESM || m.Kind == CommonJS {
+				b.nodeBuffer = b.nodeBuffer || namesGlobal(m.Source, "Buffer")
+				b.nodeProcess = b.nodeProcess || namesGlobal(m.Source, "process")
+			}
+		}
+	}
 	supported := gojaUnsupported
 	if lowerFields {
 		supported = gojaUnsupportedFields
@@ -227,6 +242,9 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 		TsconfigRaw: `{"compilerOptions":{}}`,
 		Plugins:     []api.Plugin{{Name: "warren", Setup: b.setup}},
 		KeepNames:   o.keepNames,
+	}
+	if b.nodeBuffer || b.nodeProcess {
+		opts.Inject = []string{nodeInject}
 	}
 	banner := ""
 	if symbols {
@@ -278,6 +296,10 @@ type builder struct {
 	mods map[string]*Module
 	main *Module
 	res  *resolver
+	cfg  Config
+	// nodeBuffer and nodeProcess: with NodeCompat, whether some module
+	// names the global Buffer or process.
+	nodeBuffer, nodeProcess bool
 }
 
 func (b *builder) setup(pb api.PluginBuild) {
@@ -291,6 +313,12 @@ func resolveErr(format string, a ...any) (api.OnResolveResult, error) {
 
 func (b *builder) resolve(args api.OnResolveArgs) (api.OnResolveResult, error) {
 	spec := args.Path
+	if spec == nodeInject && b.cfg.NodeCompat {
+		return api.OnResolveResult{Path: nodeGlobalsFile, Namespace: nsNode}, nil
+	}
+	if args.Namespace == nsNode {
+		return resolveInNode(args.Importer, spec)
+	}
 	if args.Kind == api.ResolveEntryPoint {
 		if b.main.Kind == CommonJS {
 			return api.OnResolveResult{Path: b.main.Name, Namespace: nsEntry}, nil
@@ -310,7 +338,10 @@ func (b *builder) resolve(args api.OnResolveArgs) (api.OnResolveResult, error) {
 	if spec == "cloudflare:workers" {
 		return api.OnResolveResult{Path: spec, Namespace: nsVirtual}, nil
 	}
-	if strings.HasPrefix(spec, "node:") || strings.HasPrefix(spec, "cloudflare:") {
+	if res, ok := b.resolveNode(spec, importer); ok {
+		return res, nil
+	}
+	if strings.HasPrefix(spec, "cloudflare:") {
 		return resolveErr("module %q (imported by %q) is not available in warren", spec, importer)
 	}
 	require := args.Kind == api.ResolveJSRequireCall || args.Kind == api.ResolveJSRequireResolve
@@ -319,6 +350,9 @@ func (b *builder) resolve(args api.OnResolveArgs) (api.OnResolveResult, error) {
 		var re *ResolveError
 		if errors.As(err, &re) {
 			re.Importer = importer
+		}
+		if msg := b.builtinMiss(spec, importer); msg != "" {
+			return resolveErr("%s", msg)
 		}
 		return resolveErr("%s", err.Error())
 	}
@@ -356,6 +390,8 @@ func languageLoader(name string) api.Loader {
 
 func (b *builder) load(args api.OnLoadArgs) (api.OnLoadResult, error) {
 	switch args.Namespace {
+	case nsNode:
+		return b.loadNode(args.Path)
 	case nsVirtual:
 		s := cloudflareWorkers
 		return api.OnLoadResult{Contents: &s, Loader: api.LoaderJS}, nil
@@ -439,6 +475,9 @@ func sourceName(s string) string {
 		if rest, ok := strings.CutPrefix(s, ns+":"); ok {
 			return rest
 		}
+	}
+	if rest, ok := strings.CutPrefix(s, nsNode+":"); ok {
+		return "node:" + strings.TrimSuffix(rest, ".js")
 	}
 	if rest, ok := strings.CutPrefix(s, nsEntry+":"); ok {
 		return "<entry of " + rest + ">"

@@ -21,8 +21,32 @@
 // package.json modules are parsed keeping key order, since conditions are
 // tried in the order an object lists them. Resolver exposes the same
 // resolution to tools. Anything else is an *Error naming the importer and
-// specifier, as are "node:*" and "cloudflare:*" other than
-// "cloudflare:workers", and importing a Wasm module.
+// specifier, as are "cloudflare:*" other than "cloudflare:workers", and
+// importing a Wasm module.
+//
+// # Node.js modules
+//
+// With Config.NodeCompat (the nodejs_compat compatibility flag),
+// "node:buffer", "node:events", "node:util", "node:path", "node:assert",
+// "node:string_decoder", "node:process" and "node:crypto" (and their
+// subpaths, see nodeProvided) resolve to the files of the embedded nodejs
+// directory, by "node:" or bare name; a bare name resolves there before a
+// module of the code object. They are CommonJS, so esbuild wraps each in a
+// function that runs on first require: a bundle carries what it may use
+// and runs only what it does. When a module's source names Buffer or
+// process (namesGlobal), a small module is injected (esbuild's Inject: it
+// runs before every module) that defines those globals as getters that
+// load their module on first read. The vendored
+// npm packages are in nodejs/vendor, each with its LICENSE; the files
+// there say which version and what warren changed ("warren:" comments).
+// What needs Go (hashes, HMAC, util.inspect and util.format) the modules
+// reach through the hidden global NodeSupportGlobal that the engine
+// installs (webapi's NodeSupport).
+//
+// Without the flag, an import of those modules is an *Error naming the
+// flag; any other of Node's built-in modules (NodeBuiltins: "node:fs",
+// "fs", ...) is an *Error saying warren does not support it, flag or not,
+// unless a bare name matches a module of the code object.
 //
 // # Module kinds
 //

@@ -52,6 +52,10 @@ func (h *timerHeap) Pop() any {
 var loopGlobals = map[string]int{
 	"setTimeout": 0, "setInterval": 1, "clearTimeout": 2, "clearInterval": 3,
 	"queueMicrotask": 4, "fetch": 5,
+	// The Go half of the nodejs_compat modules (webapi's NodeSupport):
+	// hidden, and harmless to code without the flag. The name is
+	// bundle.NodeSupportGlobal.
+	"__warrenNode": 6,
 }
 
 // buildGlobal makes the loop global with the given index of loopGlobals.
@@ -83,6 +87,8 @@ func (l *loop) buildGlobal(i int) goja.Value {
 		})
 	case 5:
 		return vm.ToValue(l.fetch)
+	case 6:
+		return l.api.NodeSupport()
 	}
 	return goja.Undefined()
 }

@@ -96,6 +96,8 @@ type API struct {
 	console   *consoleState
 	strm      *streamsRT // nil until streams are first used
 	maxBody   int
+	// inspectSym is Symbol.for("nodejs.util.inspect.custom"), once looked up.
+	inspectSym *goja.Symbol
 }
 
 // Install makes the Web API globals available in vm and returns the handle

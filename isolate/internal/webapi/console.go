@@ -496,6 +496,9 @@ func (in *inspector) object(o *goja.Object, depth int) {
 		in.host(o, h, depth)
 		return
 	}
+	if in.custom(o, depth) {
+		return
+	}
 	if ab, ok := asArrayBuffer(o); ok {
 		data := ab.Bytes()
 		fmt.Fprintf(b, "ArrayBuffer { [Uint8Contents]: <%s>, byteLength: %d }", hexPreview(data), len(data))
