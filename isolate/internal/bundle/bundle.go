@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"path"
@@ -26,7 +27,8 @@ const (
 	Data
 	// JSON is a JSON module: its default export is the parsed value of JSON.
 	JSON
-	// Wasm is a WebAssembly module; it cannot be imported from JavaScript yet.
+	// Wasm is a WebAssembly module; imported from JavaScript, its default
+	// export is a WebAssembly.Module (made by WasmModuleGlobal).
 	Wasm
 )
 
@@ -79,6 +81,9 @@ const (
 	// at the time of each property access (it is a Proxy, so the host may set
 	// the global before or after running the script).
 	EnvGlobal = "__warrenEnv"
+	// WasmModuleGlobal is the global function a bundled Wasm module calls
+	// with its bytes in base64; it returns a WebAssembly.Module.
+	WasmModuleGlobal = "__warrenWasmModule"
 	// EntrypointKey is Symbol.for(EntrypointKey): a static property that the
 	// base classes of "cloudflare:workers" carry (and their subclasses
 	// inherit), whose value is the base class name, e.g. "DurableObject".
@@ -315,9 +320,6 @@ func (b *builder) resolve(args api.OnResolveArgs) (api.OnResolveResult, error) {
 	if m == nil {
 		return resolveErr("cannot resolve %q imported by %q: no such module in the code object", spec, importer)
 	}
-	if m.Kind == Wasm {
-		return resolveErr("importing wasm module %q from JavaScript is not supported", m.Name)
-	}
 	return api.OnResolveResult{Path: m.Name, Namespace: nsModule}, nil
 }
 
@@ -425,7 +427,11 @@ func (b *builder) load(args api.OnLoadArgs) (api.OnLoadResult, error) {
 			s = "import bytes from \"raw\";\nexport default bytes.buffer;\n"
 			pd = rawImporter{name: m.Name}
 		case Wasm:
-			return api.OnLoadResult{Errors: []api.Message{{Text: fmt.Sprintf("importing wasm module %q from JavaScript is not supported", m.Name)}}}, nil
+			// A WebAssembly.Module, as on Cloudflare. The bytes travel in
+			// the script as base64, decoded natively (not by JS) when the
+			// module is first evaluated; the runtime compiles each distinct
+			// module once per process.
+			s = "export default " + WasmModuleGlobal + "(\"" + base64.StdEncoding.EncodeToString(m.Data) + "\");\n"
 		}
 		return api.OnLoadResult{Contents: &s, Loader: loader, PluginData: pd}, nil
 	}

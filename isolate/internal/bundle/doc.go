@@ -12,8 +12,7 @@
 // ".js"-style name ("./u.js" finds "u.ts", ".mjs" finds ".mts"), then
 // "<name>/index" with those extensions. Bare specifiers match a module name
 // exactly. Anything else is an *Error naming the importer and specifier, as
-// are "node:*" and "cloudflare:*" other than "cloudflare:workers", and
-// importing a Wasm module.
+// are "node:*" and "cloudflare:*" other than "cloudflare:workers".
 //
 // # Module kinds
 //
@@ -25,6 +24,9 @@
 //     module.exports and its properties are named exports.
 //   - Text: the default export is the string. Data: an ArrayBuffer.
 //     JSON: the parsed value (top-level keys are also named exports).
+//     Wasm: a WebAssembly.Module, as on Cloudflare (the module's bytes go
+//     into the script as base64 and the runtime's WasmModuleGlobal
+//     function compiles them, once per process for each distinct module).
 //
 // "cloudflare:workers" is built in: DurableObject, WorkerEntrypoint and
 // WorkflowEntrypoint (constructor(ctx, env) stores this.ctx and this.env),

@@ -16,6 +16,7 @@ import (
 	"github.com/dop251/goja"
 
 	"github.com/warrenmesh/warren/isolate/internal/contract"
+	"github.com/warrenmesh/warren/isolate/internal/jswasm"
 	"github.com/warrenmesh/warren/isolate/internal/webapi"
 )
 
@@ -70,6 +71,7 @@ func runJS(ctx context.Context, c *jsCall) *contract.Result {
 	res := &contract.Result{Logs: []contract.Log{}, Exceptions: []contract.Exception{}}
 	end := l.begin(ctx, c)
 	defer end()
+	defer l.closeWasm()
 
 	l.busy()
 	err := l.run(func() error {
@@ -132,9 +134,11 @@ func (l *loop) begin(ctx context.Context, c *jsCall) (end func()) {
 	if c.heap != nil {
 		l.heapBase = c.heap()
 	}
+	l.wasmCtx, l.wasmCancel = context.WithCancel(ctx)
 	l.startWatchdog()
 	return func() {
 		l.stopWatchdog()
+		l.wasmCancel()
 		l.deadlineTimer.Stop()
 		cancel(nil)
 	}
@@ -212,6 +216,13 @@ type loop struct {
 	obj *liveObject
 	// sup is the Durable Object prelude, run on first use.
 	sup *objSupport
+
+	// wasm is the WebAssembly API, made on first use; wasmCtx is what wasm
+	// runs under in the current call, cancelled (wasmCancel) when a limit
+	// interrupts the guest.
+	wasm       *jswasm.State
+	wasmCtx    context.Context
+	wasmCancel context.CancelFunc
 }
 
 // mono reads the monotonic clock as nanoseconds since the call began,
@@ -267,6 +278,9 @@ func (l *loop) interrupt(h *limitHit) {
 	if l.hit.CompareAndSwap(nil, h) {
 		l.hitAt.Store(time.Now().UnixNano())
 		l.vm.Interrupt(h)
+		if c := l.wasmCancel; c != nil {
+			c() // stops wasm the guest is running
+		}
 	}
 }
 

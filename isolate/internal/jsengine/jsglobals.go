@@ -2,6 +2,7 @@ package jsengine
 
 import (
 	"container/heap"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -10,7 +11,9 @@ import (
 
 	"github.com/dop251/goja"
 
+	"github.com/warrenmesh/warren/isolate/internal/bundle"
 	"github.com/warrenmesh/warren/isolate/internal/contract"
+	"github.com/warrenmesh/warren/isolate/internal/jswasm"
 )
 
 // maxTimers bounds the timers one invocation may have pending.
@@ -50,6 +53,7 @@ func (h *timerHeap) Pop() any {
 var loopGlobals = map[string]int{
 	"setTimeout": 0, "setInterval": 1, "clearTimeout": 2, "clearInterval": 3,
 	"queueMicrotask": 4, "fetch": 5,
+	"WebAssembly": 6, bundle.WasmModuleGlobal: 7,
 }
 
 // buildGlobal makes the loop global with the given index of loopGlobals.
@@ -81,6 +85,10 @@ func (l *loop) buildGlobal(i int) goja.Value {
 		})
 	case 5:
 		return vm.ToValue(l.fetch)
+	case 6:
+		return l.webAssembly().Namespace()
+	case 7:
+		return vm.ToValue(l.webAssembly().ModuleFromBase64)
 	}
 	return goja.Undefined()
 }
@@ -471,4 +479,25 @@ func bytesOf(vm *goja.Runtime, v goja.Value) ([]byte, error) {
 		}
 	}
 	return nil, fmt.Errorf("value must be a string, ArrayBuffer or ArrayBufferView, not %s", v.String())
+}
+
+// webAssembly is the loop's WebAssembly API, made on first use. Wasm runs
+// under the call's wasm context (cancelled when a limit interrupts the
+// guest) and its linear memories count against the memory limit.
+func (l *loop) webAssembly() *jswasm.State {
+	if l.wasm == nil {
+		l.wasm = jswasm.New(l.vm, jswasm.Options{
+			Context:      func() context.Context { return l.wasmCtx },
+			MemoryLimit:  func() int64 { return contract.LimitMemory(l.call.limits) },
+			BufferSource: l.api.BufferSource,
+		})
+	}
+	return l.wasm
+}
+
+// closeWasm releases the loop's wasm instances, if it made any.
+func (l *loop) closeWasm() {
+	if l.wasm != nil {
+		l.wasm.Close()
+	}
 }

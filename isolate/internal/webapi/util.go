@@ -360,3 +360,8 @@ func (a *API) pair(v goja.Value, what string) (goja.Value, goja.Value) {
 	}
 	return items[0], items[1]
 }
+
+// BufferSource returns the bytes viewed by an ArrayBuffer, typed array or
+// DataView, aliasing the JS memory (copy before keeping them); false for
+// anything else.
+func (a *API) BufferSource(v goja.Value) ([]byte, bool) { return a.bufferSource(v) }
