@@ -94,6 +94,7 @@ type State struct {
 
 	held      []*compiled  // modules this isolate uses (released by Close)
 	instances []api.Module // closed by Close
+	hostCode  []wazero.CompiledModule // the host modules' code, closed by Close
 	// pending is the exception a JS import threw, carried across the wasm
 	// frames to the call that entered wasm, which throws it on.
 	pending any
@@ -136,6 +137,10 @@ func (s *State) Close() {
 		_ = s.instances[i].Close(context.Background())
 	}
 	s.instances = nil
+	for _, cm := range s.hostCode {
+		_ = cm.Close(context.Background())
+	}
+	s.hostCode = nil
 	shared.mu.Lock()
 	for _, c := range s.held {
 		c.refs--
@@ -709,7 +714,7 @@ func (s *State) instantiate(c *compiled, importObj goja.Value) *goja.Object {
 			panic(vm.NewTypeError("WebAssembly.Instance(): Imports argument must be present and must be an object"))
 		}
 		io = o
-	} else if !goja.IsUndefined(importObj) {
+	} else if importObj != nil && !goja.IsUndefined(importObj) {
 		if _, ok := importObj.(*goja.Object); !ok {
 			panic(vm.NewTypeError("WebAssembly.Instance(): Argument 1 must be an object"))
 		}
@@ -843,11 +848,18 @@ func (s *State) linkGroup(ctx context.Context, g *group) (api.Module, error) {
 	rt := runtime()
 	var host api.Module
 	if len(g.funcs) > 0 {
-		b := rt.NewHostModuleBuilder("")
+		// The builder wants a name; the instance is anonymous all the same
+		// (the guest finds it through the resolver).
+		b := rt.NewHostModuleBuilder("js")
 		for _, f := range g.funcs {
 			b = b.NewFunctionBuilder().WithGoModuleFunction(s.hostFunc(f.fn, f.pt, f.rt), f.pt, f.rt).Export(f.name)
 		}
-		m, err := b.Instantiate(ctx)
+		cm, err := b.Compile(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.hostCode = append(s.hostCode, cm)
+		m, err := rt.InstantiateModule(ctx, cm, wazero.NewModuleConfig().WithName(""))
 		if err != nil {
 			return nil, err
 		}
