@@ -66,7 +66,21 @@ export default { fetch() { return new Response(cfg.name + ":" + txt.trim()); } }
 	withData.Modules["note.txt"] = &Module{Kind: ModuleText, Source: "a note\n"}
 	withEnv := js("main.js", `export default { fetch(req, env) { return Response.json({ g: env.GREETING, n: env.OBJ.n, kv: typeof env.KV.get }); } };`)
 	withEnv.Env = map[string]json.RawMessage{"GREETING": json.RawMessage(`"hello"`), "OBJ": json.RawMessage(`{"n":1}`)}
+	withWasm := js("main.js", `import mod from "./add.wasm";
+export default { async fetch() {
+  // As on Cloudflare: the import is a WebAssembly.Module.
+  const inst = await WebAssembly.instantiate(mod, { env: { scale: (x) => x * 10 } });
+  const plain = new WebAssembly.Instance(mod, { env: { scale: (x) => x } });
+  const kinds = WebAssembly.Module.exports(mod).map(e => e.name + ":" + e.kind).join(" ");
+  let trap = "none";
+  try { new WebAssembly.Instance(mod, { env: { scale: () => { throw new RangeError("from JS") } } }).exports.add(1, 1); }
+  catch (e) { trap = e.name + " " + e.message; }
+  return new Response([inst.exports.add(2, 3), plain.exports.add(2, 3), mod instanceof WebAssembly.Module,
+    inst.exports.mem.buffer.byteLength, kinds, trap].join(","));
+} };`)
+	withWasm.Modules["add.wasm"] = &Module{Kind: ModuleWasm, Data: addWasm}
 	return []corpusCase{
+		{name: "wasm from JS", code: withWasm, outcome: OutcomeOK, status: 200, body: "50,5,true,65536,add:function mem:memory,RangeError from JS"},
 		{name: "hello", code: js("main.js", `export default { fetch() { return new Response("hi") } }`), outcome: OutcomeOK, status: 200, body: "hi"},
 		{name: "ts multi-module", code: tsMulti, outcome: OutcomeOK, status: 200, body: "hello ts v1.2 n=2"},
 		{name: "router URL", code: router, req: &Request{URL: "https://x.test/users?page=3"}, outcome: OutcomeOK, status: 200, body: `{"users":["ada","bob"],"page":3}`},

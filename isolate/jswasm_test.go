@@ -1,0 +1,91 @@
+package isolate
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// addWasm imports env.scale(i32) -> i32 and exports add(a, b) =
+// scale(a + b) and a one-page memory "mem" (hand-assembled).
+var addWasm = []byte("\x00asm\x01\x00\x00\x00\x01\f\x02`\x01\x7f\x01\x7f`\x02\x7f\x7f\x01\x7f\x02\r\x01\x03env\x05scale\x00\x00\x03\x02\x01\x01\x05\x03\x01\x00\x01\a\r\x02\x03add\x00\x01\x03mem\x02\x00\n\v\x01\t\x00 \x00 \x01j\x10\x00\v")
+
+// limitsWasm exports spin() (an endless loop), bomb() (grows its memory 16
+// pages at a time until refused; returns the pages it has), recurse()
+// (calls itself forever) and its memory "mem" (hand-assembled).
+var limitsWasm = []byte("\x00asm\x01\x00\x00\x00\x01\v\x03`\x00\x00`\x00\x01\x7f`\x00\x00\x03\x04\x03\x00\x01\x02\x05\x03\x01\x00\x01\a\x1f\x04\x04spin\x00\x00\x04bomb\x00\x01\arecurse\x00\x02\x03mem\x02\x00\n\x1f\x03\a\x00\x03@\f\x00\v\v\x10\x00\x03@A\x10@\x00A\x7fG\r\x00\v?\x00\v\x04\x00\x10\x02\v")
+
+// limitsWorker returns String(expr), with x the exports of limitsWasm.
+func limitsWorker(expr string) *Code {
+	c := js("main.js", `import mod from "./limits.wasm";
+export default { fetch() {
+  const x = new WebAssembly.Instance(mod).exports;
+  return new Response(String(`+expr+`));
+} };`)
+	c.Modules["limits.wasm"] = &Module{Kind: ModuleWasm, Data: limitsWasm}
+	return c
+}
+
+// TestWasmFromJSLimits: wasm called from JS runs under the isolate's
+// limits on both executors.
+func TestWasmFromJSLimits(t *testing.T) {
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			rt := testRuntime(t, kind)
+
+			// An endless loop in wasm ends with exceededCpu.
+			c := limitsWorker("x.spin()")
+			c.Limits = &Limits{CPUMs: 100, WallMs: 10_000}
+			res := run(t, rt, c, nil)
+			if res.Outcome != OutcomeExceededCPU {
+				t.Fatalf("spin: %s %q %+v", res.Outcome, res.Error, res.Exceptions)
+			}
+			if res.Telemetry.CPUTime > 2_000 {
+				t.Errorf("spin: stopped after %v ms of CPU", res.Telemetry.CPUTime)
+			}
+
+			// A memory bomb is refused growth at the memory limit: the
+			// Worker sees memory.grow return -1 (or the heap watchdog ends
+			// it first), never more memory than the limit.
+			c = limitsWorker("x.bomb()")
+			c.Limits = &Limits{CPUMs: 5_000, WallMs: 10_000, MemoryMB: 32}
+			res = run(t, rt, c, nil)
+			t.Logf("bomb: %s %q", res.Outcome, bodyOf(res))
+			switch res.Outcome {
+			case OutcomeOK:
+				pages, err := strconv.Atoi(string(res.Response.Body))
+				if err != nil || pages*65536 > 32<<20 || pages < 16 {
+					t.Fatalf("bomb: grew to %q pages under a 32 MiB limit", res.Response.Body)
+				}
+			case OutcomeExceededMemory:
+			default:
+				t.Fatalf("bomb: %s %q %+v", res.Outcome, res.Error, res.Exceptions)
+			}
+
+			// Unbounded recursion in wasm is a RuntimeError, not a crash.
+			// (wazero grows the wasm stack to ~100 MB before it overflows:
+			// under a smaller memory limit the heap watchdog ends the call
+			// first, with exceededMemory.)
+			c = limitsWorker("x.recurse()")
+			c.Limits = &Limits{MemoryMB: 320}
+			res = run(t, rt, c, nil)
+			if res.Outcome != OutcomeException || len(res.Exceptions) == 0 ||
+				res.Exceptions[0].Name != "RuntimeError" || !strings.Contains(res.Exceptions[0].Message, "stack overflow") {
+				t.Fatalf("recurse: %s %q %+v", res.Outcome, res.Error, res.Exceptions)
+			}
+
+			// The worker is still fine afterwards.
+			res = run(t, rt, limitsWorker("x.mem.buffer.byteLength"), nil)
+			if !res.OK() || string(res.Response.Body) != "65536" {
+				t.Fatalf("after: %s %q %+v", res.Outcome, res.Error, res.Exceptions)
+			}
+		})
+	}
+}
+
+func bodyOf(r *Result) string {
+	if r.Response == nil {
+		return ""
+	}
+	return string(r.Response.Body)
+}
