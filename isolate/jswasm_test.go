@@ -1,9 +1,19 @@
 package isolate
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/warrenmesh/warren/internal/gotool"
 )
 
 // addWasm imports env.scale(i32) -> i32 and exports add(a, b) =
@@ -88,4 +98,130 @@ func bodyOf(r *Result) string {
 		return ""
 	}
 	return string(r.Response.Body)
+}
+
+var (
+	goJSOnce sync.Once
+	goJSWasm []byte
+	goJSGlue string
+	goJSErr  error
+)
+
+// goJSProgram is a Go program for GOOS=js GOARCH=wasm: it exports, through
+// syscall/js, goSha256(s) (hex sha256 of s) and goSort(s) (its
+// whitespace-separated words, sorted), and then waits for calls.
+const goJSProgram = `package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"sort"
+	"strings"
+	"syscall/js"
+)
+
+func main() {
+	js.Global().Set("goSha256", js.FuncOf(func(this js.Value, args []js.Value) any {
+		sum := sha256.Sum256([]byte(args[0].String()))
+		return hex.EncodeToString(sum[:])
+	}))
+	js.Global().Set("goSort", js.FuncOf(func(this js.Value, args []js.Value) any {
+		words := strings.Fields(args[0].String())
+		sort.Strings(words)
+		return strings.Join(words, " ")
+	}))
+	select {}
+}
+`
+
+// goJSModule builds goJSProgram with the Go toolchain and returns the
+// module and the toolchain's JS glue (wasm_exec.js), once per test binary.
+func goJSModule(t *testing.T) ([]byte, string) {
+	t.Helper()
+	goJSOnce.Do(func() {
+		goCmd, err := gotool.Path()
+		if err != nil {
+			goJSErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "warren-gojs")
+		if err != nil {
+			goJSErr = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		if goJSErr = os.WriteFile(filepath.Join(dir, "main.go"), []byte(goJSProgram), 0o644); goJSErr != nil {
+			return
+		}
+		out := filepath.Join(dir, "main.wasm")
+		cmd := exec.Command(goCmd, "build", "-o", out, "main.go")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "GO111MODULE=off")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			goJSErr = fmt.Errorf("go build: %w: %s", err, b)
+			return
+		}
+		if goJSWasm, goJSErr = os.ReadFile(out); goJSErr != nil {
+			return
+		}
+		root, err := exec.Command(goCmd, "env", "GOROOT").Output()
+		if err != nil {
+			goJSErr = err
+			return
+		}
+		var glue []byte
+		for _, p := range []string{"lib/wasm/wasm_exec.js", "misc/wasm/wasm_exec.js"} {
+			if glue, err = os.ReadFile(filepath.Join(strings.TrimSpace(string(root)), p)); err == nil {
+				break
+			}
+		}
+		goJSGlue, goJSErr = string(glue), err
+	})
+	if goJSErr != nil {
+		t.Fatalf("building the Go js/wasm module: %v", goJSErr)
+	}
+	return goJSWasm, goJSGlue
+}
+
+// goJSWorker runs the Go module with its glue, unchanged, in a JS Worker:
+// the response is goSha256(body) and goSort(body), one per line.
+func goJSWorker(wasm []byte, glue string) *Code {
+	c := js("main.js", `import "./wasm_exec.js";
+import mod from "./main.wasm";
+export default { async fetch(req) {
+  const go = new Go();
+  const inst = await WebAssembly.instantiate(mod, go.importObject);
+  go.run(inst); // main registers the functions and waits
+  const text = await req.text();
+  return new Response(goSha256(text) + "\n" + goSort(text));
+} };`)
+	c.Modules["wasm_exec.js"] = &Module{Kind: ModuleESM, Source: glue}
+	c.Modules["main.wasm"] = &Module{Kind: ModuleWasm, Data: wasm}
+	c.Limits = &Limits{CPUMs: 2_000, WallMs: 20_000, MemoryMB: 256}
+	return c
+}
+
+// TestGoWasmFromJS: a real toolchain's output (Go's js/wasm port and its
+// wasm_exec.js glue) runs in a JS Worker on both executors and answers as
+// the same Go code run natively.
+func TestGoWasmFromJS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go wasm module")
+	}
+	wasm, glue := goJSModule(t)
+	text := "pear apple fig banana cherry apple"
+	sum := sha256.Sum256([]byte(text))
+	words := strings.Fields(text)
+	sort.Strings(words)
+	want := hex.EncodeToString(sum[:]) + "\n" + strings.Join(words, " ")
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			rt := testRuntime(t, kind)
+			res := run(t, rt, goJSWorker(wasm, glue), &Request{Method: "POST", Body: []byte(text)})
+			if !res.OK() || bodyOf(res) != want {
+				t.Fatalf("%s %q %+v\nbody %q\nwant %q", res.Outcome, res.Error, res.Exceptions, bodyOf(res), want)
+			}
+			t.Logf("wasm %d bytes; cold start %v, startup %v ms, cpu %v ms", len(wasm), res.Telemetry.ColdStart, res.Telemetry.StartupMs, res.Telemetry.CPUTime)
+		})
+	}
 }

@@ -221,6 +221,7 @@ type loop struct {
 	// runs under in the current call, cancelled (wasmCancel) when a limit
 	// interrupts the guest.
 	wasm       *jswasm.State
+	usedWasm   atomic.Bool // wasm was made (read when a live object is removed)
 	wasmCtx    context.Context
 	wasmCancel context.CancelFunc
 }

@@ -486,10 +486,16 @@ func bytesOf(vm *goja.Runtime, v goja.Value) ([]byte, error) {
 // guest) and its linear memories count against the memory limit.
 func (l *loop) webAssembly() *jswasm.State {
 	if l.wasm == nil {
+		l.usedWasm.Store(true)
 		l.wasm = jswasm.New(l.vm, jswasm.Options{
 			Context:      func() context.Context { return l.wasmCtx },
 			MemoryLimit:  func() int64 { return contract.LimitMemory(l.call.limits) },
 			BufferSource: l.api.BufferSource,
+			Compiling: func(f func()) {
+				l.idle()
+				defer l.busy()
+				f()
+			},
 		})
 	}
 	return l.wasm

@@ -76,6 +76,10 @@ type Options struct {
 	// BufferSource returns the bytes an ArrayBuffer, typed array or
 	// DataView views.
 	BufferSource func(goja.Value) ([]byte, bool)
+	// Compiling, if set, runs a compilation of a module the process has
+	// not compiled yet: the isolate does not count that time as the
+	// guest's CPU (compiling is the host's cost, once per process).
+	Compiling func(func())
 }
 
 // State is the WebAssembly API of one goja runtime. Use it only from the
@@ -420,11 +424,35 @@ func (s *State) compile(b []byte, where string) *compiled {
 	if len(b) > MaxModuleBytes {
 		s.throw(s.compileErr, "%s: the module is %d bytes, more than the %d allowed", where, len(b), MaxModuleBytes)
 	}
-	c, err := compileShared(b)
+	var c *compiled
+	var err error
+	if c = cachedShared(b); c == nil {
+		compile := func() { c, err = compileShared(b) }
+		if s.opts.Compiling != nil {
+			s.opts.Compiling(compile)
+		} else {
+			compile()
+		}
+	}
 	if err != nil {
 		s.throw(s.compileErr, "%s: %s", where, compileMessage(err))
 	}
 	s.held = append(s.held, c)
+	return c
+}
+
+// cachedShared returns the compiled module of b if it is cached, with a
+// reference the caller must release.
+func cachedShared(b []byte) *compiled {
+	runtime()
+	sum := sha256.Sum256(b)
+	shared.mu.Lock()
+	defer shared.mu.Unlock()
+	c, ok := shared.lru.Get(sum)
+	if !ok {
+		return nil
+	}
+	c.refs++
 	return c
 }
 
