@@ -96,8 +96,8 @@ type State struct {
 	memories map[*goja.Object]*memory
 	globals  map[*goja.Object]*global
 
-	held      []*compiled  // modules this isolate uses (released by Close)
-	instances []api.Module // closed by Close
+	held      []*compiled             // modules this isolate uses (released by Close)
+	instances []api.Module            // closed by Close
 	hostCode  []wazero.CompiledModule // the host modules' code, closed by Close
 	// pending is the exception a JS import threw, carried across the wasm
 	// frames to the call that entered wasm, which throws it on.
