@@ -109,11 +109,14 @@ var (
 
 // goJSProgram is a Go program for GOOS=js GOARCH=wasm: it exports, through
 // syscall/js, goSha256(s) (hex sha256 of s) and goSort(s) (its
-// whitespace-separated words, sorted), and then waits for calls.
+// whitespace-separated words, sorted), goSha256Bytes(u8) and
+// goSortInt32(u8) (sorts, in place, the little-endian int32s u8 holds),
+// and then waits for calls.
 const goJSProgram = `package main
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"sort"
 	"strings"
@@ -130,13 +133,33 @@ func main() {
 		sort.Strings(words)
 		return strings.Join(words, " ")
 	}))
+	js.Global().Set("goSha256Bytes", js.FuncOf(func(this js.Value, args []js.Value) any {
+		b := make([]byte, args[0].Get("length").Int())
+		js.CopyBytesToGo(b, args[0])
+		sum := sha256.Sum256(b)
+		return hex.EncodeToString(sum[:])
+	}))
+	js.Global().Set("goSortInt32", js.FuncOf(func(this js.Value, args []js.Value) any {
+		b := make([]byte, args[0].Get("length").Int())
+		js.CopyBytesToGo(b, args[0])
+		v := make([]int, len(b)/4)
+		for i := range v {
+			v[i] = int(int32(binary.LittleEndian.Uint32(b[4*i:])))
+		}
+		sort.Ints(v)
+		for i, x := range v {
+			binary.LittleEndian.PutUint32(b[4*i:], uint32(int32(x)))
+		}
+		js.CopyBytesToJS(args[0], b)
+		return nil
+	}))
 	select {}
 }
 `
 
 // goJSModule builds goJSProgram with the Go toolchain and returns the
 // module and the toolchain's JS glue (wasm_exec.js), once per test binary.
-func goJSModule(t *testing.T) ([]byte, string) {
+func goJSModule(t testing.TB) ([]byte, string) {
 	t.Helper()
 	goJSOnce.Do(func() {
 		goCmd, err := gotool.Path()

@@ -39,15 +39,23 @@ var shared struct {
 	rt   wazero.Runtime
 	mu   sync.Mutex
 	lru  *simplelru.LRU[[32]byte, *compiled]
+	// byBase64 finds the modules of bundled imports by their base64 text,
+	// which a cached script passes again on every run: no decoding and no
+	// hashing of the bytes (Go compares the strings' pointers first).
+	byBase64 map[string]*compiled
 }
 
 func runtime() wazero.Runtime {
 	shared.once.Do(func() {
 		cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(true).WithCustomSections(true)
 		shared.rt = wazero.NewRuntimeWithConfig(context.Background(), cfg)
+		shared.byBase64 = map[string]*compiled{}
 		shared.lru, _ = simplelru.NewLRU[[32]byte, *compiled](maxCompiled, func(_ [32]byte, c *compiled) {
 			// Called with shared.mu held.
 			c.evicted = true
+			if c.b64 != "" {
+				delete(shared.byBase64, c.b64)
+			}
 			if c.refs == 0 {
 				_ = c.cm.Close(context.Background())
 			}
@@ -61,8 +69,10 @@ func runtime() wazero.Runtime {
 type compiled struct {
 	cm      wazero.CompiledModule
 	info    *moduleInfo
+	sum     [32]byte
 	refs    int
 	evicted bool
+	b64     string // the base64 text it was found by (ModuleFromBase64), if any
 }
 
 // Options connect the WebAssembly API to the isolate it runs in.
@@ -478,7 +488,7 @@ func compileShared(b []byte) (*compiled, error) {
 		_ = cm.Close(context.Background())
 		return nil, fmt.Errorf("reading the module: %w", err)
 	}
-	c := &compiled{cm: cm, info: info}
+	c := &compiled{cm: cm, info: info, sum: sum}
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
 	if old, ok := shared.lru.Get(sum); ok { // compiled meanwhile
@@ -517,11 +527,30 @@ func (s *State) newInstance(c *compiled, imports goja.Value) *goja.Object {
 // calls: it decodes the module's bytes and returns a WebAssembly.Module.
 func (s *State) ModuleFromBase64(call goja.FunctionCall) goja.Value {
 	s.Namespace()
-	b, err := base64.StdEncoding.DecodeString(call.Argument(0).String())
+	text := call.Argument(0).String()
+	shared.mu.Lock()
+	c, ok := shared.byBase64[text]
+	if ok {
+		c.refs++
+		shared.lru.Get(c.sum) // recently used
+	}
+	shared.mu.Unlock()
+	if ok {
+		s.held = append(s.held, c)
+		return s.newModule(c)
+	}
+	b, err := base64.StdEncoding.DecodeString(text)
 	if err != nil {
 		s.throw(s.compileErr, "wasm module import: %v", err)
 	}
-	return s.newModule(s.compile(b, "WebAssembly.Module()"))
+	c = s.compile(b, "WebAssembly.Module()")
+	shared.mu.Lock()
+	if !c.evicted && c.b64 == "" {
+		c.b64 = text
+		shared.byBase64[text] = c
+	}
+	shared.mu.Unlock()
+	return s.newModule(c)
 }
 
 // Value conversions (the JS API's ToWebAssemblyValue and ToJSValue).
