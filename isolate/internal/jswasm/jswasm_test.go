@@ -287,3 +287,24 @@ func TestMemoryLimit(t *testing.T) {
 		t.Fatalf("got %s", got)
 	}
 }
+
+// TestSharedExportedMemory: a memory one instance exports, imported by
+// another, is the same memory for both.
+func TestSharedExportedMemory(t *testing.T) {
+	e := newEnv(t)
+	e.bytes("owner", memModule(0))
+	e.bytes("user", tModule{
+		imports: []tImport{{mod: "m", name: "mem", kind: kindMemory, min: 1}},
+		funcs:   []tFunc{{params: i32, results: i32, body: cat(get0, []byte{0x28, 2, 0}), export: "load"}},
+	}.bytes())
+	got := e.str(t, `const a = new WebAssembly.Instance(new WebAssembly.Module(owner)).exports;
+	const b = new WebAssembly.Instance(new WebAssembly.Module(user), { m: { mem: a.mem } }).exports;
+	a.store(40, 1234);
+	const before = b.load(40);
+	a.grow(2);
+	a.store(65536 * 2, 99);
+	[before, b.load(65536 * 2)].join()`)
+	if got != "1234,99" {
+		t.Fatalf("got %s", got)
+	}
+}
