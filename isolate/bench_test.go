@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"testing"
+
+	"github.com/warrenmesh/warren/internal/cpujobs"
 )
 
 func benchHello(b *testing.B, kind ExecutorKind) {
@@ -28,84 +30,11 @@ func benchHello(b *testing.B, kind ExecutorKind) {
 func BenchmarkHelloInProcess(b *testing.B) { benchHello(b, InProcess) }
 func BenchmarkHelloSandboxed(b *testing.B) { benchHello(b, Sandboxed) }
 
-// jsSHA256 is SHA-256 in plain JavaScript (FIPS 180-4), for comparing
-// JS with wasm on the same job.
-const jsSHA256 = `const K = new Uint32Array([
-  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2]);
-export function sha256(bytes) {
-  const H = new Uint32Array([0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]);
-  const l = bytes.length, buf = new Uint8Array(((l + 9 + 63) >> 6) * 64);
-  buf.set(bytes); buf[l] = 0x80;
-  const dv = new DataView(buf.buffer);
-  dv.setUint32(buf.length - 4, (l * 8) >>> 0); dv.setUint32(buf.length - 8, Math.floor(l / 0x20000000));
-  const W = new Uint32Array(64);
-  for (let off = 0; off < buf.length; off += 64) {
-    for (let i = 0; i < 16; i++) W[i] = dv.getUint32(off + i * 4);
-    for (let i = 16; i < 64; i++) {
-      const w15 = W[i - 15], w2 = W[i - 2];
-      const s0 = ((w15 >>> 7) | (w15 << 25)) ^ ((w15 >>> 18) | (w15 << 14)) ^ (w15 >>> 3);
-      const s1 = ((w2 >>> 17) | (w2 << 15)) ^ ((w2 >>> 19) | (w2 << 13)) ^ (w2 >>> 10);
-      W[i] = (W[i - 16] + s0 + W[i - 7] + s1) | 0;
-    }
-    let a = H[0], b = H[1], c = H[2], d = H[3], e = H[4], f = H[5], g = H[6], h = H[7];
-    for (let i = 0; i < 64; i++) {
-      const S1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
-      const t1 = (h + S1 + ((e & f) ^ (~e & g)) + K[i] + W[i]) | 0;
-      const S0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
-      const t2 = (S0 + ((a & b) ^ (a & c) ^ (b & c))) | 0;
-      h = g; g = f; f = e; e = (d + t1) | 0; d = c; c = b; b = a; a = (t1 + t2) | 0;
-    }
-    H[0] += a; H[1] += b; H[2] += c; H[3] += d; H[4] += e; H[5] += f; H[6] += g; H[7] += h;
-  }
-  return [...H].map(x => x.toString(16).padStart(8, "0")).join("");
-}`
-
-// cpuJobWorker runs one CPU-heavy job, named by the request path, in a
-// fresh isolate: the SHA-256 of 1 MiB of random bytes, or sorting 10,000
-// random int32s, in JS or in Go compiled to wasm (goJSProgram, with its
-// wasm_exec.js glue, instantiated on every call). Results are checked
-// against crypto.subtle and by scanning the order. The response is the
-// job's own time in ms (with, for wasm, instantiating the module and
-// starting the Go runtime).
+// cpuJobWorker is the Worker of cpujobs, with the Go module and its glue.
 func cpuJobWorker(wasm []byte, glue string) *Code {
-	c := js("main.js", `import "./wasm_exec.js";
-import mod from "./main.wasm";
-import { sha256 } from "./sha256.js";
-const hex = (b) => [...new Uint8Array(b)].map(x => x.toString(16).padStart(2, "0")).join("");
-export default { async fetch(req) {
-  const job = new URL(req.url).pathname.slice(1);
-  const data = new Uint8Array(1 << 20);
-  for (let i = 0; i < data.length; i += 65536) crypto.getRandomValues(data.subarray(i, i + 65536));
-  const ints = new Int32Array(10000);
-  crypto.getRandomValues(ints);
-  const t0 = performance.now();
-  if (job.startsWith("wasm")) {
-    const go = new Go();
-    go.run(await WebAssembly.instantiate(mod, go.importObject));
-  }
-  let out;
-  switch (job) {
-  case "js-sha256": out = sha256(data); break;
-  case "wasm-sha256": out = goSha256Bytes(data); break;
-  case "js-sort": ints.sort((a, b) => a - b); break;
-  case "wasm-sort": goSortInt32(new Uint8Array(ints.buffer)); break;
-  case "wasm-start": break; // instantiating and starting the Go runtime alone
-  default: return new Response("no job " + job, { status: 404 });
-  }
-  const ms = performance.now() - t0;
-  if (job.endsWith("sha256") && out !== hex(await crypto.subtle.digest("SHA-256", data))) throw new Error("wrong digest " + out);
-  if (job.endsWith("sort")) for (let i = 1; i < ints.length; i++) if (ints[i - 1] > ints[i]) throw new Error("not sorted at " + i);
-  return new Response(String(ms));
-} };`)
+	c := js("main.js", cpujobs.WorkerJS)
 	c.Modules["wasm_exec.js"] = &Module{Kind: ModuleESM, Source: glue}
-	c.Modules["sha256.js"] = &Module{Kind: ModuleESM, Source: jsSHA256}
+	c.Modules["sha256.js"] = &Module{Kind: ModuleESM, Source: cpujobs.SHA256JS}
 	c.Modules["main.wasm"] = &Module{Kind: ModuleWasm, Data: wasm}
 	c.Limits = &Limits{CPUMs: 60_000, WallMs: 120_000, MemoryMB: 512}
 	return c
@@ -123,7 +52,7 @@ func BenchmarkCPUJobs(b *testing.B) {
 	defer rt.Close()
 	code := cpuJobWorker(wasm, glue)
 	ctx := context.Background()
-	for _, job := range []string{"js-sha256", "wasm-sha256", "js-sort", "wasm-sort", "wasm-start"} {
+	for _, job := range cpujobs.Jobs {
 		b.Run(job, func(b *testing.B) {
 			req := &Request{URL: "https://bench.test/" + job}
 			if r := rt.Run(ctx, &Invocation{Code: code, Request: req}); !r.OK() { // warm the caches

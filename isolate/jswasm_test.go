@@ -3,17 +3,13 @@ package isolate
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/warrenmesh/warren/internal/gotool"
+	"github.com/warrenmesh/warren/internal/cpujobs"
 )
 
 // addWasm imports env.scale(i32) -> i32 and exports add(a, b) =
@@ -107,99 +103,11 @@ var (
 	goJSErr  error
 )
 
-// goJSProgram is a Go program for GOOS=js GOARCH=wasm: it exports, through
-// syscall/js, goSha256(s) (hex sha256 of s) and goSort(s) (its
-// whitespace-separated words, sorted), goSha256Bytes(u8) and
-// goSortInt32(u8) (sorts, in place, the little-endian int32s u8 holds),
-// and then waits for calls.
-const goJSProgram = `package main
-
-import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
-	"sort"
-	"strings"
-	"syscall/js"
-)
-
-func main() {
-	js.Global().Set("goSha256", js.FuncOf(func(this js.Value, args []js.Value) any {
-		sum := sha256.Sum256([]byte(args[0].String()))
-		return hex.EncodeToString(sum[:])
-	}))
-	js.Global().Set("goSort", js.FuncOf(func(this js.Value, args []js.Value) any {
-		words := strings.Fields(args[0].String())
-		sort.Strings(words)
-		return strings.Join(words, " ")
-	}))
-	js.Global().Set("goSha256Bytes", js.FuncOf(func(this js.Value, args []js.Value) any {
-		b := make([]byte, args[0].Get("length").Int())
-		js.CopyBytesToGo(b, args[0])
-		sum := sha256.Sum256(b)
-		return hex.EncodeToString(sum[:])
-	}))
-	js.Global().Set("goSortInt32", js.FuncOf(func(this js.Value, args []js.Value) any {
-		b := make([]byte, args[0].Get("length").Int())
-		js.CopyBytesToGo(b, args[0])
-		v := make([]int, len(b)/4)
-		for i := range v {
-			v[i] = int(int32(binary.LittleEndian.Uint32(b[4*i:])))
-		}
-		sort.Ints(v)
-		for i, x := range v {
-			binary.LittleEndian.PutUint32(b[4*i:], uint32(int32(x)))
-		}
-		js.CopyBytesToJS(args[0], b)
-		return nil
-	}))
-	select {}
-}
-`
-
-// goJSModule builds goJSProgram with the Go toolchain and returns the
+// goJSModule builds cpujobs.GoProgram (Go's js/wasm port) and returns the
 // module and the toolchain's JS glue (wasm_exec.js), once per test binary.
 func goJSModule(t testing.TB) ([]byte, string) {
 	t.Helper()
-	goJSOnce.Do(func() {
-		goCmd, err := gotool.Path()
-		if err != nil {
-			goJSErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "warren-gojs")
-		if err != nil {
-			goJSErr = err
-			return
-		}
-		defer os.RemoveAll(dir)
-		if goJSErr = os.WriteFile(filepath.Join(dir, "main.go"), []byte(goJSProgram), 0o644); goJSErr != nil {
-			return
-		}
-		out := filepath.Join(dir, "main.wasm")
-		cmd := exec.Command(goCmd, "build", "-o", out, "main.go")
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm", "GO111MODULE=off")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			goJSErr = fmt.Errorf("go build: %w: %s", err, b)
-			return
-		}
-		if goJSWasm, goJSErr = os.ReadFile(out); goJSErr != nil {
-			return
-		}
-		root, err := exec.Command(goCmd, "env", "GOROOT").Output()
-		if err != nil {
-			goJSErr = err
-			return
-		}
-		var glue []byte
-		for _, p := range []string{"lib/wasm/wasm_exec.js", "misc/wasm/wasm_exec.js"} {
-			if glue, err = os.ReadFile(filepath.Join(strings.TrimSpace(string(root)), p)); err == nil {
-				break
-			}
-		}
-		goJSGlue, goJSErr = string(glue), err
-	})
+	goJSOnce.Do(func() { goJSWasm, goJSGlue, goJSErr = cpujobs.Build() })
 	if goJSErr != nil {
 		t.Fatalf("building the Go js/wasm module: %v", goJSErr)
 	}

@@ -1,11 +1,14 @@
 package bundle
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"path"
 	"strings"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -264,6 +267,7 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 			return nil, err
 		}
 	}
+	js = b.expandWasm(js)
 	script, err := inlineSourceMap(js, sm)
 	if err != nil {
 		return nil, err
@@ -281,6 +285,34 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 type builder struct {
 	mods map[string]*Module
 	main *Module
+
+	mu   sync.Mutex         // esbuild calls the plugin from several goroutines
+	wasm map[string]*Module // by wasmToken
+}
+
+// wasmToken names a Wasm module's bytes in esbuild's input; expandWasm puts
+// the bytes (base64) in their place in the output.
+func (b *builder) wasmToken(m *Module) string {
+	sum := sha256.Sum256(m.Data)
+	t := "__warren_wasm_" + hex.EncodeToString(sum[:16]) + "__"
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.wasm == nil {
+		b.wasm = map[string]*Module{}
+	}
+	b.wasm[t] = m
+	return t
+}
+
+func (b *builder) expandWasm(js []byte) []byte {
+	if len(b.wasm) == 0 {
+		return js
+	}
+	pairs := make([]string, 0, 2*len(b.wasm))
+	for t, m := range b.wasm {
+		pairs = append(pairs, `"`+t+`"`, `"`+base64.StdEncoding.EncodeToString(m.Data)+`"`)
+	}
+	return []byte(strings.NewReplacer(pairs...).Replace(string(js)))
 }
 
 func (b *builder) setup(pb api.PluginBuild) {
@@ -430,8 +462,10 @@ func (b *builder) load(args api.OnLoadArgs) (api.OnLoadResult, error) {
 			// A WebAssembly.Module, as on Cloudflare. The bytes travel in
 			// the script as base64, decoded natively (not by JS) when the
 			// module is first evaluated; the runtime compiles each distinct
-			// module once per process.
-			s = "export default " + WasmModuleGlobal + "(\"" + base64.StdEncoding.EncodeToString(m.Data) + "\");\n"
+			// module once per process. esbuild sees a short token, replaced
+			// by the base64 text in its output (parsing and printing
+			// megabytes of string is its slowest work).
+			s = "export default " + WasmModuleGlobal + "(\"" + b.wasmToken(m) + "\");\n"
 		}
 		return api.OnLoadResult{Contents: &s, Loader: loader, PluginData: pd}, nil
 	}
