@@ -16,7 +16,6 @@ import (
 	"github.com/dop251/goja"
 
 	"github.com/warrenmesh/warren/isolate/internal/contract"
-	"github.com/warrenmesh/warren/isolate/internal/jswasm"
 	"github.com/warrenmesh/warren/isolate/internal/webapi"
 )
 
@@ -134,11 +133,12 @@ func (l *loop) begin(ctx context.Context, c *jsCall) (end func()) {
 	if c.heap != nil {
 		l.heapBase = c.heap()
 	}
-	l.wasmCtx, l.wasmCancel = context.WithCancel(ctx)
+	if w := l.wasm.Load(); w != nil {
+		w.newCall()
+	}
 	l.startWatchdog()
 	return func() {
 		l.stopWatchdog()
-		l.wasmCancel()
 		l.deadlineTimer.Stop()
 		cancel(nil)
 	}
@@ -217,13 +217,9 @@ type loop struct {
 	// sup is the Durable Object prelude, run on first use.
 	sup *objSupport
 
-	// wasm is the WebAssembly API, made on first use; wasmCtx is what wasm
-	// runs under in the current call, cancelled (wasmCancel) when a limit
-	// interrupts the guest.
-	wasm       *jswasm.State
-	usedWasm   atomic.Bool // wasm was made (read when a live object is removed)
-	wasmCtx    context.Context
-	wasmCancel context.CancelFunc
+	// wasm is the loop's WebAssembly state, made on first use (most
+	// Workers never touch WebAssembly); the watchdog reads it.
+	wasm atomic.Pointer[loopWasm]
 }
 
 // mono reads the monotonic clock as nanoseconds since the call began,
@@ -279,8 +275,8 @@ func (l *loop) interrupt(h *limitHit) {
 	if l.hit.CompareAndSwap(nil, h) {
 		l.hitAt.Store(time.Now().UnixNano())
 		l.vm.Interrupt(h)
-		if c := l.wasmCancel; c != nil {
-			c() // stops wasm the guest is running
+		if w := l.wasm.Load(); w != nil {
+			w.stop() // stops wasm the guest is running
 		}
 	}
 }

@@ -110,7 +110,7 @@ func (t *objectTable) evict(key string) {
 // retire releases what a removed instance holds outside the Go heap (its
 // wasm instances, which wazero's store keeps), once no event runs in it.
 func (o *liveObject) retire() {
-	if !o.l.usedWasm.Load() {
+	if o.l.wasm.Load() == nil {
 		return
 	}
 	go func() {
