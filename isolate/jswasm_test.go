@@ -50,6 +50,20 @@ func TestWasmFromJSLimits(t *testing.T) {
 				t.Errorf("spin: stopped after %v ms of CPU", res.Telemetry.CPUTime)
 			}
 
+			// So does an endless loop in a JS import that wasm called.
+			c = js("main.js", `import mod from "./add.wasm";
+export default { fetch() {
+  const x = new WebAssembly.Instance(mod, { env: { scale: () => { for (;;) {} } } }).exports;
+  try { x.add(1, 2); } catch (e) { return new Response("caught " + e.name); }
+  return new Response("returned");
+} };`)
+			c.Modules["add.wasm"] = &Module{Kind: ModuleWasm, Data: addWasm}
+			c.Limits = &Limits{CPUMs: 100, WallMs: 10_000}
+			res = run(t, rt, c, nil)
+			if res.Outcome != OutcomeExceededCPU {
+				t.Fatalf("spin in an import: %s %q %+v %q", res.Outcome, res.Error, res.Exceptions, bodyOf(res))
+			}
+
 			// A memory bomb is refused growth at the memory limit: the
 			// Worker sees memory.grow return -1 (or the heap watchdog ends
 			// it first), never more memory than the limit.
@@ -73,7 +87,7 @@ func TestWasmFromJSLimits(t *testing.T) {
 			// under a smaller memory limit the heap watchdog ends the call
 			// first, with exceededMemory.)
 			c = limitsWorker("x.recurse()")
-			c.Limits = &Limits{MemoryMB: 320}
+			c.Limits = &Limits{MemoryMB: 320, CPUMs: 20_000, WallMs: 30_000}
 			res = run(t, rt, c, nil)
 			if res.Outcome != OutcomeException || len(res.Exceptions) == 0 ||
 				res.Exceptions[0].Name != "RuntimeError" || !strings.Contains(res.Exceptions[0].Message, "stack overflow") {

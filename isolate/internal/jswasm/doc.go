@@ -45,5 +45,7 @@
 // past Options.MemoryLimit in total (memory.grow returns -1, Memory.grow
 // throws a RangeError). Deep recursion in wasm traps with wazero's stack
 // overflow, a RuntimeError. Compiling is not interruptible, so a module is
-// at most MaxModuleBytes.
+// at most MaxModuleBytes; the compile of a module bundled with the code is
+// not the guest's CPU time (Options.Compiling), that of bytes the guest
+// makes at run time is.
 package jswasm

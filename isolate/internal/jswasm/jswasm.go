@@ -86,9 +86,11 @@ type Options struct {
 	// BufferSource returns the bytes an ArrayBuffer, typed array or
 	// DataView views.
 	BufferSource func(goja.Value) ([]byte, bool)
-	// Compiling, if set, runs a compilation of a module the process has
-	// not compiled yet: the isolate does not count that time as the
-	// guest's CPU (compiling is the host's cost, once per process).
+	// Compiling, if set, runs the compilation of a module that came with
+	// the code (a bundled import) and that the process has not compiled
+	// yet: the isolate does not count that time as the guest's CPU
+	// (compiling the code is the host's cost, once per process). Modules
+	// the guest makes from bytes at run time compile on its CPU time.
 	Compiling func(func())
 }
 
@@ -215,7 +217,7 @@ func (s *State) Namespace() goja.Value {
 	// Module
 	modCtor, modProto := s.class("Module", func(call goja.ConstructorCall) *goja.Object {
 		b := s.bytesArg(call.Argument(0), "WebAssembly.Module()")
-		c := s.compile(b, "WebAssembly.Module()")
+		c := s.compile(b, "WebAssembly.Module()", false)
 		s.modules[call.This] = c
 		return nil
 	})
@@ -319,7 +321,7 @@ func (s *State) Namespace() goja.Value {
 	})
 	def(ns, "compile", func(v goja.Value) goja.Value {
 		return s.promise(func() goja.Value {
-			return s.newModule(s.compile(s.bytesArg(v, "WebAssembly.compile()"), "WebAssembly.compile()"))
+			return s.newModule(s.compile(s.bytesArg(v, "WebAssembly.compile()"), "WebAssembly.compile()", false))
 		})
 	})
 	def(ns, "instantiate", func(src, imports goja.Value) goja.Value {
@@ -333,7 +335,7 @@ func (s *State) Namespace() goja.Value {
 			if !ok {
 				panic(vm.NewTypeError("WebAssembly.instantiate(): Argument 0 must be a buffer source or a WebAssembly.Module object"))
 			}
-			c := s.compile(append([]byte(nil), b...), "WebAssembly.instantiate()")
+			c := s.compile(append([]byte(nil), b...), "WebAssembly.instantiate()", false)
 			mod := s.newModule(c)
 			return s.plain("module", mod, "instance", s.newInstance(c, imports))
 		})
@@ -429,8 +431,9 @@ func (s *State) moduleArg(v goja.Value, where string) *compiled {
 	panic(s.vm.NewTypeError(where + ": Argument 0 must be a WebAssembly.Module"))
 }
 
-// compile compiles b (or finds it compiled) and holds it for the isolate.
-func (s *State) compile(b []byte, where string) *compiled {
+// compile compiles b (or finds it compiled) and holds it for the isolate;
+// bundled says b came with the code (see Options.Compiling).
+func (s *State) compile(b []byte, where string, bundled bool) *compiled {
 	if len(b) > MaxModuleBytes {
 		s.throw(s.compileErr, "%s: the module is %d bytes, more than the %d allowed", where, len(b), MaxModuleBytes)
 	}
@@ -438,7 +441,7 @@ func (s *State) compile(b []byte, where string) *compiled {
 	var err error
 	if c = cachedShared(b); c == nil {
 		compile := func() { c, err = compileShared(b) }
-		if s.opts.Compiling != nil {
+		if bundled && s.opts.Compiling != nil {
 			s.opts.Compiling(compile)
 		} else {
 			compile()
@@ -543,7 +546,7 @@ func (s *State) ModuleFromBase64(call goja.FunctionCall) goja.Value {
 	if err != nil {
 		s.throw(s.compileErr, "wasm module import: %v", err)
 	}
-	c = s.compile(b, "WebAssembly.Module()")
+	c = s.compile(b, "WebAssembly.Module()", true)
 	shared.mu.Lock()
 	if !c.evicted && c.b64 == "" {
 		c.b64 = text
