@@ -655,6 +655,8 @@ func (s *State) rethrow(err error) {
 		switch exit.ExitCode() {
 		case sys.ExitCodeContextCanceled, sys.ExitCodeDeadlineExceeded:
 			s.throw(s.runtimeErr, "wasm execution stopped: the Worker's call ended (a limit was reached)")
+		case 0:
+			s.throw(s.runtimeErr, "the wasm instance has been closed")
 		}
 		s.throw(s.runtimeErr, "wasm module exited with status %d", exit.ExitCode())
 	}
