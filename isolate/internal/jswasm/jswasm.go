@@ -115,7 +115,10 @@ type State struct {
 	// frames to the call that entered wasm, which throws it on.
 	pending any
 	memUsed atomic.Int64 // bytes of linear memory allocated
-	closed  bool
+	// live are the memories whose buffer JS holds: when control comes
+	// back from wasm, those that grew are detached (grown).
+	live   []*memory
+	closed bool
 }
 
 // New prepares the WebAssembly API for vm; nothing is built until
@@ -226,7 +229,7 @@ func (s *State) Namespace() goja.Value {
 		c := s.moduleArg(m, "WebAssembly.Module.exports()")
 		out := make([]any, len(c.info.exports))
 		for i, e := range c.info.exports {
-			out[i] = s.plain("name", e.name, "kind", kindNames[e.kind])
+			out[i] = s.plain("name", e.name, "kind", kindName(e.kind))
 		}
 		return vm.NewArray(out...)
 	})
@@ -234,13 +237,13 @@ func (s *State) Namespace() goja.Value {
 		c := s.moduleArg(m, "WebAssembly.Module.imports()")
 		out := make([]any, len(c.info.imports))
 		for i, e := range c.info.imports {
-			out[i] = s.plain("module", e.module, "name", e.name, "kind", kindNames[e.kind])
+			out[i] = s.plain("module", e.module, "name", e.name, "kind", kindName(e.kind))
 		}
 		return vm.NewArray(out...)
 	})
 	def(modCtor, "customSections", func(m, name goja.Value) goja.Value {
 		c := s.moduleArg(m, "WebAssembly.Module.customSections()")
-		if goja.IsUndefined(name) {
+		if name == nil || goja.IsUndefined(name) {
 			panic(vm.NewTypeError("WebAssembly.Module.customSections(): Argument 1 is required"))
 		}
 		n := name.String()
@@ -346,16 +349,31 @@ func (s *State) Namespace() goja.Value {
 // class makes a constructor whose instances have a fresh prototype.
 func (s *State) class(name string, ctor func(goja.ConstructorCall) *goja.Object) (*goja.Object, *goja.Object) {
 	vm := s.vm
+	proto := vm.NewObject()
 	c := vm.ToValue(func(call goja.ConstructorCall) *goja.Object {
+		// goja calls a native constructor called as a function with its
+		// receiver as This: only new makes This inherit from proto.
+		if !inherits(call.This, proto) {
+			panic(vm.NewTypeError("WebAssembly." + name + " must be invoked with 'new'"))
+		}
 		ctor(call)
 		return nil
 	}).ToObject(vm)
-	proto := vm.NewObject()
 	_ = proto.DefineDataProperty("constructor", c, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
 	_ = proto.DefineDataPropertySymbol(goja.SymToStringTag, vm.ToValue("WebAssembly."+name), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
 	_ = c.DefineDataProperty("prototype", proto, goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
 	_ = c.DefineDataProperty("name", vm.ToValue(name), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
 	return c, proto
+}
+
+// inherits reports whether proto is on o's prototype chain.
+func inherits(o, proto *goja.Object) bool {
+	for i := 0; o != nil && i < 10_000; i++ {
+		if o = o.Prototype(); o == proto {
+			return true
+		}
+	}
+	return false
 }
 
 // plain makes an ordinary object from key, value pairs.
@@ -556,6 +574,13 @@ func (s *State) ModuleFromBase64(call goja.FunctionCall) goja.Value {
 	return s.newModule(c)
 }
 
+func kindName(k byte) string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "unknown"
+}
+
 // Value conversions (the JS API's ToWebAssemblyValue and ToJSValue).
 
 func (s *State) toJS(t api.ValueType, bits uint64) goja.Value {
@@ -637,6 +662,7 @@ func toInt32(f float64) int32 {
 // the right JS exception.
 func (s *State) call(fn api.Function, params []uint64) []uint64 {
 	res, err := fn.Call(s.ctx(), params...)
+	s.grown()
 	if err != nil {
 		s.rethrow(err)
 	}
@@ -706,6 +732,7 @@ func (s *State) exportFunc(fn api.Function, index string) goja.Value {
 // hostFunc wraps a JS function as the body of an import.
 func (s *State) hostFunc(fn goja.Callable, pt, rt []api.ValueType) api.GoModuleFunc {
 	return func(_ context.Context, _ api.Module, stack []uint64) {
+		s.grown()
 		s.guard(func() {
 			args := make([]goja.Value, len(pt))
 			for i, t := range pt {
@@ -867,6 +894,7 @@ func (s *State) instantiate(c *compiled, importObj goja.Value) *goja.Object {
 	}
 	rctx := experimental.WithImportResolver(ctx, func(name string) api.Module { return resolved[name] })
 	mod, err := runtime().InstantiateModule(rctx, c.cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+	s.grown() // the start function may have grown an imported memory
 	if err != nil {
 		s.rethrowLink(err)
 	}
@@ -1024,6 +1052,8 @@ type memory struct {
 	ab    goja.ArrayBuffer
 	abv   goja.Value
 	size  uint32
+	// tracked says m is in State.live.
+	tracked bool
 }
 
 func (s *State) wrapMemory(m *memory) *goja.Object {
@@ -1037,6 +1067,24 @@ func (s *State) memoryThis(v goja.Value, what string) *memory {
 		return m
 	}
 	panic(s.vm.NewTypeError("WebAssembly.Memory." + what + ": Receiver is not a WebAssembly.Memory"))
+}
+
+// grown detaches the buffers of memories that wasm grew: as the JS API
+// says, and as glue code (wasm-bindgen's cached views) relies on.
+func (s *State) grown() {
+	live := s.live[:0]
+	for _, m := range s.live {
+		if m.mem.Size() != m.size {
+			m.detach()
+		}
+		if m.abv == nil {
+			m.tracked = false
+			continue
+		}
+		live = append(live, m)
+	}
+	clear(s.live[len(live):])
+	s.live = live
 }
 
 // buffer is the ArrayBuffer that aliases the memory. After the memory has
@@ -1054,6 +1102,10 @@ func (m *memory) buffer(s *State) goja.Value {
 	m.ab = s.vm.NewArrayBuffer(b)
 	m.abv = s.vm.ToValue(m.ab)
 	m.size = size
+	if !m.tracked {
+		m.tracked = true
+		s.live = append(s.live, m)
+	}
 	return m.abv
 }
 

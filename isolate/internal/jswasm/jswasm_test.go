@@ -143,6 +143,7 @@ func TestErrors(t *testing.T) {
 	 name(() => new WebAssembly.Instance(new WebAssembly.Module(needs), {env: {f: 1}})),
 	 name(() => new WebAssembly.Instance(new WebAssembly.Module(needs))),
 	 name(() => new WebAssembly.Module(42)),
+	 name(() => WebAssembly.Module(bin)),
 	].join("\n")`)
 	lines := strings.Split(got, "\n")
 	wants := []string{
@@ -154,6 +155,7 @@ func TestErrors(t *testing.T) {
 		`LinkError/LinkError: WebAssembly.Instance(): Import #0 "env" "f": function import requires a callable`,
 		"TypeError/TypeError: WebAssembly.Instance(): Imports argument must be present",
 		"TypeError/TypeError: WebAssembly.Module(): Argument 0 must be a buffer source",
+		"TypeError/TypeError: WebAssembly.Module must be invoked with 'new'",
 	}
 	if len(lines) != len(wants) {
 		t.Fatalf("got %q", got)
@@ -204,14 +206,15 @@ func TestMemoryAliasingAndGrow(t *testing.T) {
 	const loaded = x.load(12);
 	const same = x.mem.buffer === buf;   // unchanged while the memory is
 	const old = x.grow(1);               // grown by wasm
+	const detached = buf.byteLength;     // the old buffer is detached at once
+	const viewLength = u32.length;       // and so views of it are empty
 	const after = x.mem.buffer;
 	const afterPages = after.byteLength / 65536;
-	const detached = buf.byteLength;     // the old buffer is detached
 	const prev = x.mem.grow(2);          // grown by JS: 2 -> 4 pages
 	const full = (() => { try { x.mem.grow(1); return "grew" } catch (e) { return e.name } })();
-	[seen, loaded, same, old, afterPages, detached, prev, x.mem.buffer.byteLength / 65536,
+	[seen, loaded, same, old, afterPages, detached, viewLength, prev, x.mem.buffer.byteLength / 65536,
 	 after.byteLength, full, x.grow(1), x.load(12), x.mem instanceof WebAssembly.Memory].join()`)
-	if want := "16909060,77,true,1,2,0,2,4,0,RangeError,-1,77,true"; got != want {
+	if want := "16909060,77,true,1,2,0,0,2,4,0,RangeError,-1,77,true"; got != want {
 		t.Fatalf("got %s\nwant %s", got, want)
 	}
 }
