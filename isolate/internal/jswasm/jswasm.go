@@ -28,6 +28,13 @@ const MaxModuleBytes = 32 << 20
 // maxCompiled is how many compiled modules a process keeps.
 const maxCompiled = 64
 
+// maxImports and maxExports bound a module's imports and exports (V8's
+// limits): instantiating builds a host function for each import.
+const (
+	maxImports = 100_000
+	maxExports = 100_000
+)
+
 // maxPages is the most pages a 32-bit memory can have.
 const maxPages = 65536
 
@@ -45,7 +52,7 @@ var shared struct {
 	byBase64 map[string]*compiled
 }
 
-func runtime() wazero.Runtime {
+func sharedRuntime() wazero.Runtime {
 	shared.once.Do(func() {
 		cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(true).WithCustomSections(true)
 		shared.rt = wazero.NewRuntimeWithConfig(context.Background(), cfg)
@@ -194,7 +201,7 @@ func (s *State) Namespace() goja.Value {
 		return s.ns
 	}
 	vm := s.vm
-	runtime()
+	sharedRuntime()
 	s.modules = map[*goja.Object]*compiled{}
 	s.memories = map[*goja.Object]*memory{}
 	s.globals = map[*goja.Object]*global{}
@@ -315,7 +322,7 @@ func (s *State) Namespace() goja.Value {
 		if ok {
 			return true
 		}
-		cm, err := runtime().CompileModule(context.Background(), b)
+		cm, err := sharedRuntime().CompileModule(context.Background(), b)
 		if err != nil {
 			return false
 		}
@@ -475,7 +482,7 @@ func (s *State) compile(b []byte, where string, bundled bool) *compiled {
 // cachedShared returns the compiled module of b if it is cached, with a
 // reference the caller must release.
 func cachedShared(b []byte) *compiled {
-	runtime()
+	sharedRuntime()
 	sum := sha256.Sum256(b)
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
@@ -490,7 +497,7 @@ func cachedShared(b []byte) *compiled {
 // compileShared returns the compiled module of b, compiling it on a miss.
 // The caller holds a reference (refs) and must release it.
 func compileShared(b []byte) (*compiled, error) {
-	rt := runtime()
+	rt := sharedRuntime()
 	sum := sha256.Sum256(b)
 	shared.mu.Lock()
 	if c, ok := shared.lru.Get(sum); ok {
@@ -505,6 +512,9 @@ func compileShared(b []byte) (*compiled, error) {
 		return nil, err
 	}
 	info, err := parseModule(b)
+	if err == nil && (len(info.imports) > maxImports || len(info.exports) > maxExports) {
+		err = fmt.Errorf("%d imports and %d exports: at most %d and %d are allowed", len(info.imports), len(info.exports), maxImports, maxExports)
+	}
 	if err != nil {
 		_ = cm.Close(context.Background())
 		return nil, fmt.Errorf("reading the module: %w", err)
@@ -893,7 +903,7 @@ func (s *State) instantiate(c *compiled, importObj goja.Value) *goja.Object {
 		resolved[g.name] = m
 	}
 	rctx := experimental.WithImportResolver(ctx, func(name string) api.Module { return resolved[name] })
-	mod, err := runtime().InstantiateModule(rctx, c.cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+	mod, err := sharedRuntime().InstantiateModule(rctx, c.cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
 	s.grown() // the start function may have grown an imported memory
 	if err != nil {
 		s.rethrowLink(err)
@@ -935,7 +945,7 @@ func (g *group) addOther(si shimImport, src api.Module) {
 // host module of JS functions, or, when memories or globals are imported
 // too, a shim that re-exports them with the functions.
 func (s *State) linkGroup(ctx context.Context, g *group) (api.Module, error) {
-	rt := runtime()
+	rt := sharedRuntime()
 	var host api.Module
 	if len(g.funcs) > 0 {
 		// The builder wants a name; the instance is anonymous all the same
@@ -1154,7 +1164,7 @@ func (s *State) newMemory(this *goja.Object, desc goja.Value) {
 	}
 	c.refsHeldOnce(s)
 	ctx := experimental.WithMemoryAllocator(s.ctx(), s)
-	mod, err := runtime().InstantiateModule(ctx, c.cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+	mod, err := sharedRuntime().InstantiateModule(ctx, c.cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
 	if err != nil {
 		s.rangeError("WebAssembly.Memory(): could not allocate memory: %v", err)
 	}
@@ -1240,7 +1250,7 @@ func (s *State) makeGlobal(t api.ValueType, mut bool, bits uint64) *global {
 		panic(s.vm.NewGoError(err))
 	}
 	c.refsHeldOnce(s)
-	mod, err := runtime().InstantiateModule(s.ctx(), c.cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+	mod, err := sharedRuntime().InstantiateModule(s.ctx(), c.cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
 	if err != nil {
 		panic(s.vm.NewGoError(err))
 	}

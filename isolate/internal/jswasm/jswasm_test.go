@@ -1,6 +1,7 @@
 package jswasm
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -308,6 +309,21 @@ func TestSharedExportedMemory(t *testing.T) {
 	a.store(65536 * 2, 99);
 	[before, b.load(65536 * 2)].join()`)
 	if got != "1234,99" {
+		t.Fatalf("got %s", got)
+	}
+}
+
+// TestTooManyImports: a module cannot make instantiation build an
+// unbounded number of host functions.
+func TestTooManyImports(t *testing.T) {
+	e := newEnv(t)
+	imps := make([]tImport, maxImports+1)
+	for i := range imps {
+		imps[i] = tImport{mod: "m", name: "f" + strconv.Itoa(i), kind: kindFunc}
+	}
+	e.bytes("bin", tModule{imports: imps}.bytes())
+	got := e.str(t, `try { new WebAssembly.Module(bin); "compiled" } catch (e) { e.name + ": " + e.message }`)
+	if !strings.HasPrefix(got, "CompileError: ") || !strings.Contains(got, "at most 100000") {
 		t.Fatalf("got %s", got)
 	}
 }
