@@ -1290,8 +1290,10 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 		m.buf = m.buf[:size]
 	} else {
 		c := max(size, m.capHint)
-		if m.buf != nil {
-			c = max(size, uint64(cap(m.buf))*2)
+		if old := uint64(cap(m.buf)); old >= 64<<20 {
+			c = max(size, old+old/4) // the heap watchdog counts capacity
+		} else if old > 0 {
+			c = max(size, old*2)
 		}
 		c = min(c, max(m.max, size))
 		if lim := m.s.limit(); lim > 0 && c > uint64(lim) {
