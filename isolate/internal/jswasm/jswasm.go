@@ -71,6 +71,13 @@ func sharedRuntime() wazero.Runtime {
 	return shared.rt
 }
 
+// compiles counts the modules this process compiled (cache misses).
+var compiles atomic.Uint64
+
+// Compiles is how many modules the process has compiled so far: a module
+// found in the cache is not counted.
+func Compiles() uint64 { return compiles.Load() }
+
 // compiled is one compiled module; refs counts the isolates holding it (an
 // evicted module is closed when the last lets go).
 type compiled struct {
@@ -507,6 +514,7 @@ func compileShared(b []byte) (*compiled, error) {
 	}
 	shared.mu.Unlock()
 	// wazero copies what it keeps of b.
+	compiles.Add(1)
 	cm, err := rt.CompileModule(context.Background(), b)
 	if err != nil {
 		return nil, err

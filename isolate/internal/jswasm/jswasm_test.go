@@ -327,3 +327,42 @@ func TestTooManyImports(t *testing.T) {
 		t.Fatalf("got %s", got)
 	}
 }
+
+// TestCompiledOncePerProcess: a fresh isolate instantiating a module the
+// process has compiled does not compile it again; a module evicted from
+// the cache while an isolate holds it keeps working there.
+func TestCompiledOncePerProcess(t *testing.T) {
+	bin := tModule{funcs: []tFunc{{params: cat(i32, i32), results: i32, body: cat(get0, get1, i32Add), export: "add"}},
+		custom: []customSection{{"test", []byte(t.Name())}}}.bytes()
+	use := func(e *env) string {
+		return e.str(t, `globalThis.x = new WebAssembly.Instance(new WebAssembly.Module(bin)).exports; String(x.add(20, 22))`)
+	}
+	first := newEnv(t)
+	first.bytes("bin", bin)
+	before := Compiles()
+	if got := use(first); got != "42" {
+		t.Fatalf("got %s", got)
+	}
+	if n := Compiles() - before; n != 1 {
+		t.Fatalf("%d compiles for a new module, want 1", n)
+	}
+	second := newEnv(t)
+	second.bytes("bin", bin)
+	if got := use(second); got != "42" || Compiles()-before != 1 {
+		t.Fatalf("a fresh isolate: %s after %d compiles, want 42 after 1", got, Compiles()-before)
+	}
+	// Evict it: fill the cache with other modules.
+	other := newEnv(t)
+	for i := range maxCompiled + 8 {
+		other.bytes("o", tModule{funcs: []tFunc{{export: "f"}}, custom: []customSection{{"n", []byte(strconv.Itoa(i) + t.Name())}}}.bytes())
+		other.str(t, `new WebAssembly.Module(o); ""`)
+	}
+	if got := first.str(t, `String(x.add(1, 2))`); got != "3" {
+		t.Fatalf("after eviction: %s", got)
+	}
+	third := newEnv(t)
+	third.bytes("bin", bin)
+	if got := use(third); got != "42" {
+		t.Fatalf("recompiled: %s", got)
+	}
+}
