@@ -3,6 +3,8 @@ package isolate
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"io/fs"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -162,11 +164,34 @@ func TestGoWasmFromJS(t *testing.T) {
 	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
 		t.Run(string(kind), func(t *testing.T) {
 			rt := testRuntime(t, kind)
+			cache := ""
+			if kind == Sandboxed {
+				// Fresh worker processes: the compiled module goes to the
+				// disk cache, for the next process to load.
+				cache = t.TempDir()
+				var err error
+				if rt, err = New(Options{Executor: kind, Workers: 1, Host: newMemHost(), Node: "test", CacheDir: cache}); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { rt.Close() })
+			}
 			res := run(t, rt, goJSWorker(wasm, glue), &Request{Method: "POST", Body: []byte(text)})
 			if !res.OK() || bodyOf(res) != want {
 				t.Fatalf("%s %q %+v\nbody %q\nwant %q", res.Outcome, res.Error, res.Exceptions, bodyOf(res), want)
 			}
 			t.Logf("wasm %d bytes; cold start %v, startup %v ms, cpu %v ms", len(wasm), res.Telemetry.ColdStart, res.Telemetry.StartupMs, res.Telemetry.CPUTime)
+			if cache != "" {
+				n := 0
+				_ = filepath.WalkDir(filepath.Join(cache, "js"), func(_ string, d fs.DirEntry, err error) error {
+					if err == nil && !d.IsDir() {
+						n++
+					}
+					return nil
+				})
+				if n == 0 {
+					t.Errorf("nothing in the disk cache %s", cache)
+				}
+			}
 		})
 	}
 }

@@ -6,7 +6,8 @@
 //
 // All isolates of a process share one wazero runtime; a module is compiled
 // once per process and kept, by the sha256 of its bytes, in a bounded LRU
-// (an evicted module is closed once no isolate holds it). Instances are
+// (an evicted module is closed once no isolate holds it); SetCacheDir adds
+// wazero's on-disk compilation cache, for new processes. Instances are
 // anonymous: imports are resolved through wazero's import resolver, so
 // instances of different isolates never see each other. A State (one per
 // goja runtime) is built on first use of the WebAssembly global and closes

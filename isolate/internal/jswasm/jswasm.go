@@ -42,33 +42,55 @@ const maxPages = 65536
 // the sha256 of their bytes: every isolate of the process instantiates from
 // them, so a module is compiled once per process.
 var shared struct {
-	once sync.Once
-	rt   wazero.Runtime
-	mu   sync.Mutex
-	lru  *simplelru.LRU[[32]byte, *compiled]
+	once     sync.Once
+	cacheErr error // why SetCacheDir's directory is not in use
+	rt       wazero.Runtime
+	mu       sync.Mutex
+	lru      *simplelru.LRU[[32]byte, *compiled]
 	// byBase64 finds the modules of bundled imports by their base64 text,
 	// which a cached script passes again on every run: no decoding and no
 	// hashing of the bytes (Go compares the strings' pointers first).
 	byBase64 map[string]*compiled
+	disk     bool // compiled code goes to the disk cache too
+}
+
+// SetCacheDir makes the process's runtime keep compiled code on disk in
+// dir too (wazero's compilation cache), so that a new process (a sandbox
+// worker) does not compile a module again. It acts only before the
+// runtime is first used; it returns why the cache cannot be used, if so
+// (the runtime then compiles in memory).
+func SetCacheDir(dir string) error {
+	shared.once.Do(func() { initRuntime(dir) })
+	return shared.cacheErr
 }
 
 func sharedRuntime() wazero.Runtime {
-	shared.once.Do(func() {
-		cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(true).WithCustomSections(true)
-		shared.rt = wazero.NewRuntimeWithConfig(context.Background(), cfg)
-		shared.byBase64 = map[string]*compiled{}
-		shared.lru, _ = simplelru.NewLRU[[32]byte, *compiled](maxCompiled, func(_ [32]byte, c *compiled) {
-			// Called with shared.mu held.
-			c.evicted = true
-			if c.b64 != "" {
-				delete(shared.byBase64, c.b64)
-			}
-			if c.refs == 0 {
-				_ = c.cm.Close(context.Background())
-			}
-		})
-	})
+	shared.once.Do(func() { initRuntime("") })
 	return shared.rt
+}
+
+func initRuntime(cacheDir string) {
+	cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(true).WithCustomSections(true)
+	if cacheDir != "" {
+		if c, err := wazero.NewCompilationCacheWithDir(cacheDir); err != nil {
+			shared.cacheErr = fmt.Errorf("wasm: compilation cache %s: %w", cacheDir, err)
+		} else {
+			cfg = cfg.WithCompilationCache(c)
+			shared.disk = true
+		}
+	}
+	shared.rt = wazero.NewRuntimeWithConfig(context.Background(), cfg)
+	shared.byBase64 = map[string]*compiled{}
+	shared.lru, _ = simplelru.NewLRU[[32]byte, *compiled](maxCompiled, func(_ [32]byte, c *compiled) {
+		// Called with shared.mu held.
+		c.evicted = true
+		if c.b64 != "" {
+			delete(shared.byBase64, c.b64)
+		}
+		if c.refs == 0 {
+			_ = c.cm.Close(context.Background())
+		}
+	})
 }
 
 // compiles counts the modules this process compiled (cache misses).
@@ -516,6 +538,12 @@ func compileShared(b []byte) (*compiled, error) {
 	// wazero copies what it keeps of b.
 	compiles.Add(1)
 	cm, err := rt.CompileModule(context.Background(), b)
+	if err != nil && shared.disk {
+		// wazero keeps a module it compiled in memory before storing it on
+		// disk: when storing fails (a full or read-only disk), compiling
+		// again finds it in memory. A call must not fail for a cache.
+		cm, err = rt.CompileModule(context.Background(), b)
+	}
 	if err != nil {
 		return nil, err
 	}
