@@ -217,7 +217,17 @@ const errorsJS = `(function () {
     Object.defineProperty(E.prototype, "name", { value: name, writable: true, configurable: true });
     return E;
   }
-  return [make("CompileError"), make("LinkError"), make("RuntimeError")];
+  const bytes = async (source) => {
+    const r = await source;
+    if (r === null || typeof r !== "object" || typeof r.arrayBuffer !== "function") {
+      throw new TypeError("WebAssembly: Argument 0 must be a Response or a promise of one");
+    }
+    if (r.ok === false) throw new TypeError("WebAssembly: the Response has status " + r.status);
+    return r.arrayBuffer();
+  };
+  return [make("CompileError"), make("LinkError"), make("RuntimeError"),
+    (ns) => async (source) => ns.compile(await bytes(source)),
+    (ns) => async (source, imports) => ns.instantiate(await bytes(source), imports)];
 })()`
 
 var errorsProg = sync.OnceValue(func() *goja.Program {
@@ -249,6 +259,14 @@ func (s *State) Namespace() goja.Value {
 		_ = o.DefineDataProperty(name, vm.ToValue(v), goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
 	}
 	_ = ns.DefineDataPropertySymbol(goja.SymToStringTag, vm.ToValue("WebAssembly"), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+	for i, name := range []string{"compileStreaming", "instantiateStreaming"} {
+		mk, _ := goja.AssertFunction(eo.Get(strconv.Itoa(3 + i)))
+		f, err := mk(goja.Undefined(), ns)
+		if err != nil {
+			panic(err)
+		}
+		def(ns, name, f)
+	}
 	def(ns, "CompileError", s.compileErr)
 	def(ns, "LinkError", s.linkErr)
 	def(ns, "RuntimeError", s.runtimeErr)

@@ -366,3 +366,18 @@ func TestCompiledOncePerProcess(t *testing.T) {
 		t.Fatalf("recompiled: %s", got)
 	}
 }
+
+func TestStreaming(t *testing.T) {
+	e := newEnv(t)
+	e.bytes("bin", arith())
+	got := e.str(t, `(async () => {
+		const { instance } = await WebAssembly.instantiateStreaming(new Response(bin), {});
+		const m = await WebAssembly.compileStreaming(Promise.resolve(new Response(bin)));
+		const bad = await WebAssembly.compileStreaming(new Response("x", { status: 404 })).then(() => "resolved", e => e.name);
+		const notResponse = await WebAssembly.instantiateStreaming(42).then(() => "resolved", e => e.name);
+		return [instance.exports.add(1, 2), m instanceof WebAssembly.Module, bad, notResponse].join();
+	})()`)
+	if got != "3,true,TypeError,TypeError" {
+		t.Fatalf("got %s", got)
+	}
+}
