@@ -195,3 +195,33 @@ func TestGoWasmFromJS(t *testing.T) {
 		})
 	}
 }
+
+// TestWasmInDurableObject: a live object keeps its wasm instance (and the
+// state in its memory) across events, each event's calls running under
+// that event's limits.
+func TestWasmInDurableObject(t *testing.T) {
+	bothExecutors(t, func(t *testing.T, kind ExecutorKind) {
+		w := newObjWorld(t, kind, `import { DurableObject } from "cloudflare:workers";
+import mod from "./limits.wasm";
+export class Box extends DurableObject {
+  constructor(ctx, env) { super(ctx, env); this.x = new WebAssembly.Instance(mod).exports; }
+  bump() { const m = new Uint32Array(this.x.mem.buffer); m[0]++; return m[0]; }
+  spin() { this.x.spin(); }
+}`)
+		w.code.Modules["limits.wasm"] = &Module{Kind: ModuleWasm, Data: limitsWasm}
+		w.code.Limits = &Limits{CPUMs: 100}
+		a := ref("Box", "a")
+		for want := int64(1); want <= 3; want++ {
+			res := w.call(a, "bump")
+			if res.Outcome != OutcomeOK || decodeValue(t, res.Value) != want {
+				t.Fatalf("bump: %s %q %v, want %d", res.Outcome, res.Error, decodeValue(t, res.Value), want)
+			}
+		}
+		if res := w.call(a, "spin"); res.Outcome != OutcomeExceededCPU || !res.Reset {
+			t.Fatalf("spin: %s %q reset=%v", res.Outcome, res.Error, res.Reset)
+		}
+		if res := w.call(a, "bump"); res.Outcome != OutcomeOK || decodeValue(t, res.Value) != int64(1) {
+			t.Fatalf("after the overrun: %s %q %v, want a new instance", res.Outcome, res.Error, decodeValue(t, res.Value))
+		}
+	})
+}
