@@ -139,16 +139,17 @@ func (s *State) instantiate(c *compiled, importObj goja.Value) *goja.Object {
 		s.rethrowLink(err)
 	}
 	s.instances = append(s.instances, mod)
-	c.refsHeld(s)
+	s.retain(c)
 	return s.exportsObject(mod, c)
 }
 
-// refsHeld keeps c for as long as the isolate: the instance runs its code.
-func (c *compiled) refsHeld(s *State) {
+// retain takes another reference to c for as long as the isolate: the
+// instance runs its code.
+func (s *State) retain(c *compiled) {
 	shared.mu.Lock()
 	c.refs++
 	shared.mu.Unlock()
-	s.held = append(s.held, c)
+	s.hold(c)
 }
 
 func objectOf(v goja.Value) *goja.Object {
@@ -208,7 +209,7 @@ func (s *State) linkGroup(ctx context.Context, g *group) (api.Module, error) {
 	if err != nil {
 		return nil, fmt.Errorf("linking %q: %w", g.name, err)
 	}
-	c.refsHeldOnce(s)
+	s.hold(c)
 	srcs := map[string]api.Module{"f": host}
 	for i, m := range g.srcs {
 		srcs["s"+strconv.Itoa(i)] = m
@@ -222,8 +223,8 @@ func (s *State) linkGroup(ctx context.Context, g *group) (api.Module, error) {
 	return m, nil
 }
 
-// refsHeldOnce records a reference compileShared took.
-func (c *compiled) refsHeldOnce(s *State) { s.held = append(s.held, c) }
+// hold records a reference to c that compileShared took, released by Close.
+func (s *State) hold(c *compiled) { s.held = append(s.held, c) }
 
 // rethrowLink throws what failing to instantiate means: the exception of
 // a JS import the start function called, a RuntimeError for a trap in the

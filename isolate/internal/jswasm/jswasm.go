@@ -518,7 +518,7 @@ func (s *State) compile(b []byte, where string, bundled bool) *compiled {
 	if err != nil {
 		s.throw(s.compileErr, "%s: %s", where, compileMessage(err))
 	}
-	s.held = append(s.held, c)
+	s.hold(c)
 	return c
 }
 
@@ -617,7 +617,7 @@ func (s *State) ModuleFromBase64(call goja.FunctionCall) goja.Value {
 	}
 	shared.mu.Unlock()
 	if ok {
-		s.held = append(s.held, c)
+		s.hold(c)
 		return s.newModule(c)
 	}
 	b, err := base64.StdEncoding.DecodeString(text)

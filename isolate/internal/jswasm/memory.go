@@ -122,7 +122,7 @@ func (s *State) newMemory(this *goja.Object, desc goja.Value) {
 	if err != nil {
 		panic(s.vm.NewGoError(err))
 	}
-	c.refsHeldOnce(s)
+	s.hold(c)
 	ctx := experimental.WithMemoryAllocator(s.ctx(), s)
 	mod, err := sharedRuntime().InstantiateModule(ctx, c.cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
 	if err != nil {
@@ -208,7 +208,7 @@ func (s *State) makeGlobal(t api.ValueType, mut bool, bits uint64) *global {
 	if err != nil {
 		panic(s.vm.NewGoError(err))
 	}
-	c.refsHeldOnce(s)
+	s.hold(c)
 	mod, err := sharedRuntime().InstantiateModule(s.ctx(), c.cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
 	if err != nil {
 		panic(s.vm.NewGoError(err))
