@@ -28,6 +28,7 @@ func newDeployCmd() *cobra.Command {
 	var (
 		url   string
 		kvs   []string
+		vars  []string
 		dos   []string
 		crons []string
 		a     auth
@@ -42,6 +43,7 @@ at /w/NAME/ without a token, with the grants of the token that deployed it
 (an admin's). It prints the name, the version and the URL.
 
 NAME has 1 to 63 of a-z, 0-9 and '-', not starting or ending with '-'.
+--var NAME=VALUE sets env.NAME to the string VALUE (repeatable).
 --kv NAME=namespace binds env.NAME to a KV namespace (repeatable).
 --do NAME=Class binds env.NAME to the Durable Object namespace of the class
 Class that this Worker exports; --do NAME=worker.Class to one another
@@ -65,10 +67,15 @@ warren undeploy NAME removes it.`,
 			if bindings, err = parseDO(bindings, dos, name); err != nil {
 				return err
 			}
+			env, err := parseVars(vars, bindings)
+			if err != nil {
+				return err
+			}
 			code, err := node.LoadCode(file)
 			if err != nil {
 				return err
 			}
+			code.Env = env
 			ctx, cancel := kvContext(deployTimeout)
 			defer cancel()
 			cl, err := a.client(url)
@@ -88,6 +95,7 @@ warren undeploy NAME removes it.`,
 		},
 	}
 	c.Flags().StringVar(&url, "node", "", "the node's API URL (default $WARREN_NODE, else "+node.DefaultAPI+")")
+	c.Flags().StringArrayVar(&vars, "var", nil, "set env.NAME to the string VALUE, NAME=VALUE or NAME:VALUE (repeatable)")
 	c.Flags().StringArrayVar(&kvs, "kv", nil, "bind env.NAME to a KV namespace, NAME=namespace (repeatable)")
 	c.Flags().StringArrayVar(&crons, "cron", nil, "run the scheduled handler at each tick of this cron expression (repeatable)")
 	c.Flags().StringArrayVar(&dos, "do", nil, "bind env.NAME to a Durable Object namespace, NAME=Class or NAME=worker.Class (repeatable)")

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -196,7 +197,7 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 		return nil, plainError(fmt.Sprintf("main module %q is a %s module; it must be JavaScript or TypeScript", main, mm.Kind))
 	}
 
-	b := &builder{mods: byName, main: mm}
+	b := &builder{mods: byName, main: mm, res: newResolver(byName)}
 	supported := gojaUnsupported
 	if lowerFields {
 		supported = gojaUnsupportedFields
@@ -285,6 +286,7 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 type builder struct {
 	mods map[string]*Module
 	main *Module
+	res  *resolver
 
 	mu   sync.Mutex         // esbuild calls the plugin from several goroutines
 	wasm map[string]*Module // by wasmToken
@@ -348,58 +350,21 @@ func (b *builder) resolve(args api.OnResolveArgs) (api.OnResolveResult, error) {
 	if strings.HasPrefix(spec, "node:") || strings.HasPrefix(spec, "cloudflare:") {
 		return resolveErr("module %q (imported by %q) is not available in warren", spec, importer)
 	}
-	m := b.lookup(args.Importer, spec)
-	if m == nil {
-		return resolveErr("cannot resolve %q imported by %q: no such module in the code object", spec, importer)
+	require := args.Kind == api.ResolveJSRequireCall || args.Kind == api.ResolveJSRequireResolve
+	m, err := b.res.resolve(args.Importer, spec, require, 0)
+	if err != nil {
+		var re *ResolveError
+		if errors.As(err, &re) {
+			re.Importer = importer
+		}
+		return resolveErr("%s", err.Error())
 	}
 	return api.OnResolveResult{Path: m.Name, Namespace: nsModule}, nil
 }
 
-var probeExts = []string{".ts", ".mts", ".js", ".mjs", ".cjs", ".json"}
-
-// lookup finds the module that spec, imported by the module named importer,
-// refers to. Relative specifiers ("./x", "../x") resolve against the
-// importer's name, "/x" against the root; both then try the name as is, with
-// each of probeExts appended, the TypeScript source of a ".js"-style name
-// ("./u.js" -> "u.ts"), and "<name>/index" with each of probeExts. Bare
-// specifiers match a module name exactly.
-func (b *builder) lookup(importer, spec string) *Module {
-	var base string
-	switch {
-	case spec == "." || spec == ".." || strings.HasPrefix(spec, "./") || strings.HasPrefix(spec, "../"):
-		base = path.Join(path.Dir(importer), spec)
-	case strings.HasPrefix(spec, "/"):
-		base = strings.TrimPrefix(path.Clean(spec), "/")
-	default:
-		return b.mods[spec]
-	}
-	if base == ".." || strings.HasPrefix(base, "../") {
-		return nil
-	}
-	if m := b.mods[base]; m != nil {
-		return m
-	}
-	for _, ext := range probeExts {
-		if m := b.mods[base+ext]; m != nil {
-			return m
-		}
-	}
-	for _, alt := range jsToTS {
-		if stem, ok := strings.CutSuffix(base, alt.js); ok {
-			for _, ts := range alt.ts {
-				if m := b.mods[stem+ts]; m != nil {
-					return m
-				}
-			}
-		}
-	}
-	for _, ext := range probeExts {
-		if m := b.mods[path.Join(base, "index"+ext)]; m != nil {
-			return m
-		}
-	}
-	return nil
-}
+// ProbeExtensions are the extensions an import without one tries, in
+// order (after the name as is).
+var ProbeExtensions = []string{".ts", ".tsx", ".mts", ".js", ".jsx", ".mjs", ".cjs", ".json"}
 
 var jsToTS = []struct {
 	js string

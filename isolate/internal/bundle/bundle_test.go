@@ -290,6 +290,29 @@ func TestBundleErrors(t *testing.T) {
 			textHas: []string{`"util"`, `"main.js"`},
 		},
 		{
+			name: "a package subpath its exports do not list",
+			main: "src/main.js",
+			mods: []Module{
+				esm("src/main.js", "\n  import x from \"@acme/p/internal\"; export default x"),
+				{Name: "node_modules/@acme/p/package.json", Kind: JSON, JSON: []byte(`{"exports":{".":"./index.js"}}`)},
+				esm("node_modules/@acme/p/index.js", "export default 1"),
+				esm("node_modules/@acme/p/internal.js", "export default 2"),
+			},
+			file: "src/main.js", line: 2, col: 17,
+			errorIs: `src/main.js:2:17: cannot resolve "@acme/p/internal" imported by "src/main.js": node_modules/@acme/p/package.json: the package does not export "./internal" for the conditions workerd, worker, browser, import, default`,
+		},
+		{
+			name: "a require() of a package with only an import condition",
+			main: "main.cjs",
+			mods: []Module{
+				{Name: "main.cjs", Kind: CommonJS, Source: `module.exports = require("p")`},
+				{Name: "node_modules/p/package.json", Kind: JSON, JSON: []byte(`{"exports":{"import":"./index.js"}}`)},
+				esm("node_modules/p/index.js", "export default 1"),
+			},
+			file: "main.cjs", line: 1, col: 26,
+			textHas: []string{`cannot resolve "p" imported by "main.cjs"`, `for the conditions workerd, worker, browser, require, default`},
+		},
+		{
 			name: "absolute path is not read from disk",
 			main: "main.js",
 			mods: []Module{esm("main.js", `import h from "/etc/hostname"; export default h`)},

@@ -6,13 +6,23 @@
 // Bundle never touches the filesystem or the network: an esbuild plugin
 // resolves every import by module name within the code object, and esbuild's
 // working directory is a path no system call accepts (checked with strace:
-// no file system calls during Bundle). Relative specifiers ("./x", "../x") resolve against the importer's
-// name and "/x" against the root; they try the name as is, then with .ts,
-// .mts, .js, .mjs, .cjs, .json appended, then the TypeScript source of a
-// ".js"-style name ("./u.js" finds "u.ts", ".mjs" finds ".mts"), then
-// "<name>/index" with those extensions. Bare specifiers match a module name
-// exactly. Anything else is an *Error naming the importer and specifier, as
-// are "node:*" and "cloudflare:*" other than "cloudflare:workers".
+// no file system calls during Bundle). Relative specifiers ("./x", "../x")
+// resolve against the importer's name and "/x" against the root; they try
+// the name as is, then with each of ProbeExtensions appended, then the
+// TypeScript source of a ".js"-style name ("./u.js" finds "u.ts", ".mjs"
+// finds ".mts"), then the name as a directory (the "module" or "main" of its
+// package.json module, else its index). A bare specifier that matches a
+// module name exactly is that module; any other is an npm package, found
+// node_modules-style over the module names (resolve.go): "#name" through
+// the nearest package.json's "imports", self-reference by name, then
+// <dir>/node_modules/<pkg> from the importer's directory up, then the
+// package's "exports" with the conditions Conditions plus "import" (or
+// "require" for require()) and "default", else MainFields, else index.
+// package.json modules are parsed keeping key order, since conditions are
+// tried in the order an object lists them. Resolver exposes the same
+// resolution to tools. Anything else is an *Error naming the importer and
+// specifier, as are "node:*" and "cloudflare:*" other than
+// "cloudflare:workers".
 //
 // # Module kinds
 //

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/warrenmesh/warren/isolate/internal/bundle"
 	"github.com/warrenmesh/warren/isolate/internal/contract"
 	"github.com/warrenmesh/warren/isolate/internal/jswasm"
+	"github.com/warrenmesh/warren/isolate/internal/webapi"
 )
 
 // maxTimers bounds the timers one invocation may have pending.
@@ -209,9 +211,43 @@ func (l *loop) fetchVia(op contract.HostOp, binding string, ref *contract.Object
 		_ = reject(vm.NewGoError(err))
 		return vm.ToValue(p)
 	}
+	if hr.Stream == nil {
+		l.sendFetch(op, binding, ref, hr, resolve, reject)
+		return vm.ToValue(p)
+	}
+	// A stream body is read to its end first: the host takes whole bodies.
+	s := hr.Stream
+	hr.Stream, hr.Body = nil, []byte{}
+	var next func(chunk []byte, eof bool, err error)
+	next = func(chunk []byte, eof bool, err error) {
+		switch {
+		case err != nil:
+			var se *webapi.StreamError
+			if errors.As(err, &se) {
+				_ = reject(se.Value)
+			} else {
+				_ = reject(vm.NewTypeError("fetch: reading the request body: %s", err.Error()))
+			}
+		case eof:
+			l.sendFetch(op, binding, ref, hr, resolve, reject)
+		case len(hr.Body)+len(chunk) > contract.MaxResponseBytes:
+			s.Cancel("the request body is too large")
+			_ = reject(l.rangeError(fmt.Sprintf("fetch: the request body is more than %d bytes", contract.MaxResponseBytes)))
+		default:
+			hr.Body = append(hr.Body, chunk...)
+			s.Read(next)
+		}
+	}
+	s.Read(next)
+	return vm.ToValue(p)
+}
+
+// sendFetch makes the host call of fetchVia, its body read.
+func (l *loop) sendFetch(op contract.HostOp, binding string, ref *contract.ObjectRef, hr *webapi.HTTPRequest, resolve, reject func(any) error) {
+	vm := l.vm
 	if err := l.flushWrites(); err != nil {
 		_ = reject(vm.NewGoError(err))
-		return vm.ToValue(p)
+		return
 	}
 	names := make([]string, len(hr.Headers))
 	values := make([]string, len(hr.Headers))
@@ -240,7 +276,6 @@ func (l *loop) fetchVia(op contract.HostOp, binding string, ref *contract.Object
 			_ = resolve(obj)
 		}
 	})
-	return vm.ToValue(p)
 }
 
 // kvBinding is a Workers KV namespace object backed by host calls.

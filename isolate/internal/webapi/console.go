@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/dop251/goja"
+
+	"github.com/warrenmesh/warren/isolate/internal/contract"
 )
 
 // Limits of console formatting, so that logging a huge value stays cheap.
@@ -509,7 +511,8 @@ func (in *inspector) object(o *goja.Object, depth int) {
 	switch o.ClassName() {
 	case "Error":
 		if s := in.get(o, "stack"); s != nil && goja.IsString(s) && s.String() != "" {
-			b.WriteString(s.String())
+			// As V8 prints it, though err.stack itself is goja's.
+			b.WriteString(contract.FormatStack(s.String()))
 		} else {
 			b.WriteString(in.get(o, "name").String() + ": " + in.get(o, "message").String())
 		}
