@@ -469,6 +469,17 @@ func (l *loop) await(ret goja.Value) (goja.Value, error) {
 
 // exportResponse reads the Response a handler returned.
 func (l *loop) exportResponse(ret goja.Value) (*contract.Response, error) {
+	// A body still to be produced (an HTMLRewriter's) is produced first;
+	// its handlers may wait on promises.
+	var pending goja.Value
+	if err := l.run(func() error { pending = l.api.SettleBody(ret); return nil }); err != nil {
+		return nil, err
+	}
+	if pending != nil {
+		if _, err := l.await(pending); err != nil {
+			return nil, err
+		}
+	}
 	var resp *webapi.HTTPResponse
 	err := l.run(func() (err error) {
 		resp, err = l.api.ExportResponse(ret)

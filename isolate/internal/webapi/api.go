@@ -77,6 +77,8 @@ type API struct {
 	domExc   *goja.Object
 	iterBase *goja.Object
 	console  *consoleState
+	// rewriting is the HTMLRewriter run whose handlers are being called.
+	rewriting *rewriteRun
 }
 
 // Install makes the Web API globals available in vm and returns the handle
@@ -135,6 +137,7 @@ const (
 	gReadableStream
 	gStreamReader
 	gFormData
+	gHTMLRewriter
 	numGlobals
 )
 
@@ -146,6 +149,7 @@ var globalNames = map[string]globalID{
 	"ReadableStream":              gReadableStream,
 	"ReadableStreamDefaultReader": gStreamReader,
 	"FormData":                    gFormData,
+	"HTMLRewriter":                gHTMLRewriter,
 	"URL":                         gURL,
 	"URLSearchParams":             gURLSearchParams,
 	"TextEncoder":                 gTextEncoder,
@@ -182,6 +186,8 @@ func (a *API) buildGlobal(id globalID) goja.Value {
 		return a.classCtor(clsStreamReader)
 	case gFormData:
 		return a.classCtor(clsFormData)
+	case gHTMLRewriter:
+		return a.classCtor(clsHTMLRewriter)
 	case gURL:
 		return a.classCtor(clsURL)
 	case gURLSearchParams:

@@ -15,6 +15,94 @@ type body struct {
 	has    bool   // false: null body
 	used   bool
 	stream *goja.Object // the body attribute, once asked for
+	// pending, when set, produces data (an HTMLRewriter's output): it
+	// runs on the first read, and data is there once it has settled.
+	pending *pendingBody
+}
+
+// pendingBody is a body still to be produced.
+type pendingBody struct {
+	// run produces the bytes, calling done or fail once, at once or
+	// from a later job of the event loop.
+	run     func(done func([]byte), fail func(goja.Value))
+	promise *goja.Object // settles with the body; nil before run
+}
+
+// settle starts producing a pending body and returns the promise that
+// settles when it is produced (fulfilled at once when run finished
+// synchronously).
+func (a *API) settle(b *body) *goja.Object {
+	p := b.pending
+	if p.promise == nil {
+		promise, resolve, reject := a.vm.NewPromise()
+		p.promise = a.vm.ToValue(promise).(*goja.Object)
+		p.run(func(data []byte) {
+			b.data, b.pending = data, nil
+			_ = resolve(goja.Undefined())
+		}, func(v goja.Value) { _ = reject(v) })
+	}
+	return p.promise
+}
+
+// whenSettled calls then once b is produced (at once if it is), or fail
+// with the error that producing it threw.
+func (a *API) whenSettled(b *body, then func(), fail func(goja.Value)) {
+	if b.pending != nil {
+		p := a.settle(b)
+		if b.pending != nil {
+			a.then(p, func(goja.Value) goja.Value { then(); return goja.Undefined() },
+				func(v goja.Value) goja.Value { fail(v); return goja.Undefined() })
+			return
+		}
+	}
+	then()
+}
+
+// then calls p.then(onFulfilled, onRejected) and returns its promise.
+func (a *API) then(p *goja.Object, ok, fail func(goja.Value) goja.Value) goja.Value {
+	fn, _ := goja.AssertFunction(p.Get("then"))
+	wrap := func(f func(goja.Value) goja.Value) goja.Value {
+		return a.vm.ToValue(func(call goja.FunctionCall) goja.Value { return f(call.Argument(0)) })
+	}
+	v, err := fn(p, wrap(ok), wrap(fail))
+	if err != nil {
+		a.rethrow(err)
+	}
+	return v
+}
+
+// settleNow produces a pending body synchronously, for the uses that
+// cannot wait; an HTMLRewriter response whose handlers are async must be
+// read with text(), arrayBuffer(), ... or returned.
+func (a *API) settleNow(b *body) {
+	if b.pending == nil || b.used {
+		return
+	}
+	p := a.settle(b)
+	if b.pending == nil {
+		return
+	}
+	if pr, ok := p.Export().(*goja.Promise); ok && pr.State() == goja.PromiseStateRejected {
+		panic(pr.Result())
+	}
+	a.typeError("this body is still being produced by an HTMLRewriter with async handlers: read it with text(), arrayBuffer(), json() or blob(), or return the Response")
+}
+
+// SettleBody starts producing the body of a Response whose body is
+// pending (an HTMLRewriter's) and returns the promise that settles when
+// it is there; nil for any other value. Await it before ExportResponse.
+func (a *API) SettleBody(v goja.Value) goja.Value {
+	r, ok := stateOf[*responseState](v)
+	if !ok || r.pending == nil || r.used {
+		return nil
+	}
+	var p goja.Value
+	if ex := a.vm.Try(func() { p = a.settle(&r.body) }); ex != nil {
+		promise, _, reject := a.vm.NewPromise()
+		_ = reject(ex.Value())
+		return a.vm.ToValue(promise)
+	}
+	return p
 }
 
 const bodyUsedMsg = "Body has already been used. It can only be used once. Use tee() first if you need to read it twice."
@@ -75,6 +163,13 @@ const (
 
 // read implements text(), json(), arrayBuffer(), bytes() and blob().
 func (a *API) read(b *body, kind int, contentType func() string) goja.Value {
+	if b.pending != nil && !b.used {
+		p := a.settle(b)
+		if b.pending != nil {
+			return a.then(p, func(goja.Value) goja.Value { return a.read(b, kind, contentType) },
+				func(v goja.Value) goja.Value { panic(v) })
+		}
+	}
 	return a.promiseTry(func() goja.Value {
 		data, ok := b.take()
 		if !ok {

@@ -30,6 +30,13 @@ const (
 	clsReadableStream
 	clsStreamReader
 	clsFormData
+	clsHTMLRewriter
+	clsElement
+	clsText
+	clsComment
+	clsDoctype
+	clsDocumentEnd
+	clsEndTag
 	numClasses
 )
 
@@ -97,6 +104,13 @@ func init() {
 		clsReadableStream:  readableStreamClass,
 		clsStreamReader:    streamReaderClass,
 		clsFormData:        formDataClass,
+		clsHTMLRewriter:    htmlRewriterClass,
+		clsElement:         elementClass,
+		clsText:            textClass,
+		clsComment:         commentClass,
+		clsDoctype:         doctypeClass,
+		clsDocumentEnd:     documentEndClass,
+		clsEndTag:          endTagClass,
 	}
 }
 

@@ -118,6 +118,7 @@ var responseClass = &classDef{
 			if r.used {
 				a.typeError("Failed to execute 'clone' on 'Response': Response body is already used")
 			}
+			a.settleNow(&r.body)
 			return a.wrap(clsResponse, r.clone())
 		}),
 	)...),
@@ -198,6 +199,9 @@ func (a *API) ExportResponse(v goja.Value) (*HTTPResponse, error) {
 	}
 	if r.typ == "error" {
 		return nil, fmt.Errorf("fetch handler returned a network error (Response.error()), %w", ErrNotResponse)
+	}
+	if r.pending != nil && !r.used {
+		return nil, errors.New("fetch handler returned a Response whose body is still being produced (await SettleBody first)")
 	}
 	data, ok := r.take()
 	if !ok {

@@ -61,6 +61,7 @@ func (a *API) bodyStream(b *body) goja.Value {
 // streamBody takes the bytes of a stream given as a body: the stream is
 // then disturbed, as its source body is used.
 func (a *API) streamBody(s *streamState) []byte {
+	a.settleNow(s.src)
 	if s.locked || s.src.used {
 		a.typeError("This ReadableStream is locked or has been read already; it cannot be used as a body")
 	}
@@ -116,20 +117,31 @@ var streamReaderClass = &classDef{
 	methods: newMembers(
 		method("read", 0, func(a *API, call goja.FunctionCall) goja.Value {
 			r := this[*readerState](a, call)
-			return a.promiseTry(func() goja.Value {
-				if r.s == nil {
-					a.typeError("This reader has been released")
+			read := func() goja.Value {
+				return a.promiseTry(func() goja.Value {
+					if r.s == nil {
+						a.typeError("This reader has been released")
+					}
+					res := a.vm.NewObject()
+					if data, ok := r.s.src.take(); ok && r.s.src.has {
+						_ = res.Set("value", a.newUint8Array(slices.Clone(data)))
+						_ = res.Set("done", false)
+					} else {
+						_ = res.Set("value", goja.Undefined())
+						_ = res.Set("done", true)
+					}
+					return res
+				})
+			}
+			// A pending body (an HTMLRewriter's) is produced first.
+			if r.s != nil && r.s.src.pending != nil && !r.s.src.used {
+				p := a.settle(r.s.src)
+				if r.s.src.pending != nil {
+					return a.then(p, func(goja.Value) goja.Value { return read() },
+						func(v goja.Value) goja.Value { panic(v) })
 				}
-				res := a.vm.NewObject()
-				if data, ok := r.s.src.take(); ok && r.s.src.has {
-					_ = res.Set("value", a.newUint8Array(slices.Clone(data)))
-					_ = res.Set("done", false)
-				} else {
-					_ = res.Set("value", goja.Undefined())
-					_ = res.Set("done", true)
-				}
-				return res
-			})
+			}
+			return read()
 		}),
 		method("releaseLock", 0, func(a *API, call goja.FunctionCall) goja.Value {
 			r := this[*readerState](a, call)
