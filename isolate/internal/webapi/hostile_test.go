@@ -13,7 +13,12 @@ import (
 func TestNoGoPanics(t *testing.T) {
 	e := newEnv(t)
 	var targets []string
-	for _, def := range classDefs {
+	content := map[string][]string{} // classes whose instances only handlers get
+	for id, def := range classDefs {
+		if id >= int(clsElement) && id <= int(clsEndTag) {
+			content[def.name] = def.methods.names
+			continue
+		}
 		for _, m := range def.methods.names {
 			targets = append(targets, def.name+".prototype."+m)
 		}
@@ -33,6 +38,7 @@ func TestNoGoPanics(t *testing.T) {
 	}
 	targets = append(targets, "atob", "btoa", "structuredClone", "Request", "Response", "Headers", "URL", "URLSearchParams", "Blob", "TextEncoder", "TextDecoder", "CryptoKey")
 	_ = e.vm.Set("targets", targets)
+	_ = e.vm.Set("contentMethods", content)
 	out := e.eval(`
 		globalThis.Iterator = Object.getPrototypeOf(new Headers().keys()).constructor;
 		const dv = new DataView(new ArrayBuffer(8), 2, 4);
@@ -76,6 +82,27 @@ func TestNoGoPanics(t *testing.T) {
 				try { o[k]; o[k] = weird[12]; o[k] = "x"; } catch (err) {}
 			}
 			try { console.log(o); structuredClone(o); JSON.stringify(o); String(o); Object.keys(o); } catch (err) {}
+		}
+		// The HTMLRewriter's content objects, while their handlers run.
+		const hammer = (cls) => function (o) {
+			for (const m of contentMethods[cls]) {
+				for (const a of weird) {
+					for (const b of [undefined, a, {html: true}, {get html() { throw new Error("h") }}]) {
+						calls++;
+						try { swallow(o[m](a, b)); } catch (err) {}
+					}
+				}
+			}
+			for (const k of ["tagName", "text", "name", "attributes", "removed", "namespaceURI", "lastInTextNode", "publicId"]) {
+				try { o[k]; o[k] = weird[12]; o[k] = "x"; } catch (err) {}
+			}
+		};
+		for (const sel of ["*", "p", "br"]) {
+			try {
+				await new HTMLRewriter().on(sel, {element: hammer("Element"), text: hammer("Text"), comments: hammer("Comment")})
+					.onDocument({doctype: hammer("Doctype"), end: hammer("DocumentEnd")})
+					.transform(new Response("<!doctype html><p>x<!--c--><br></p>")).text();
+			} catch (err) {}
 		}
 		return calls;
 	`)
