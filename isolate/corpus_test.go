@@ -168,6 +168,34 @@ export default { async fetch() { let s = 0; for await (const v of gen()) s += v;
   return new Response(seen + " " + c.signal.aborted);
 } }`), outcome: OutcomeOK, status: 200, body: "aborted true"},
 		{name: "env values and bindings", code: withEnv, outcome: OutcomeOK, status: 200, body: `{"g":"hello","n":1,"kv":"function"}`},
+		{name: "HTMLRewriter", code: js("main.js", `class Rewrite {
+  constructor(prefix) { this.prefix = prefix; this.seen = 0; }
+  element(el) { this.seen++; el.setAttribute("href", this.prefix + el.getAttribute("href")); }
+}
+export default { async fetch(request) {
+  const origin = new Response('<!doctype html><html><head><title>Old</title></head><body><a href="/a">A</a><p class="ad">buy</p><ul><li>1</li><li>2</li></ul><!-- x --></body></html>',
+    { headers: { "content-type": "text/html;charset=UTF-8" } });
+  const links = new Rewrite("https://cdn.example");
+  const res = new HTMLRewriter()
+    .on("a[href^='/']", links)
+    .on("title", { text(t) { if (t.text) t.replace("New") } })
+    .on("p.ad", { element(el) { el.remove() } })
+    .on("li:nth-child(2)", { async element(el) { await null; el.setInnerContent("<b>two</b>", { html: true }) } })
+    .onDocument({ comments(c) { c.remove() }, end(end) { end.append("<!-- rewritten -->", { html: true }) } })
+    .transform(origin);
+  res.headers.set("x-links", String(links.seen));
+  return res;
+} }`), outcome: OutcomeOK, status: 200,
+			body: `<!doctype html><html><head><title>New</title></head><body><a href="https://cdn.example/a">A</a><ul><li>1</li><li><b>two</b></li></ul></body></html><!-- rewritten -->`},
+		{name: "request.cf", code: js("main.js", `export default { fetch(request) {
+  const own = new Request("https://x.test/");
+  const given = new Request("https://x.test/", { cf: { cacheTtl: 5 } });
+  const copied = new Request(request);
+  return Response.json({ cf: request.cf, own: own.cf === undefined, given: given.cf.cacheTtl, copied: copied.cf.colo });
+} }`), req: &Request{URL: "https://x.test/", CF: &RequestCF{HTTPProtocol: "HTTP/2", ClientTCPRTT: 7}}, outcome: OutcomeOK, status: 200,
+			body: `{"cf":{"colo":"test","httpProtocol":"HTTP/2","clientTcpRtt":7},"own":true,"given":5,"copied":"test"}`},
+		{name: "request.cf never undefined", code: js("main.js", `export default { fetch(request) { return Response.json(request.cf) } }`),
+			outcome: OutcomeOK, status: 200, body: `{"colo":"test"}`},
 	}
 }
 

@@ -264,6 +264,17 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 	if req == nil || inv.Scheduled != nil { // a scheduled event has no request
 		req = &Request{}
 	}
+	if inv.Scheduled == nil && (req.CF == nil || req.CF.Colo == "") {
+		// request.cf is never undefined; colo is this node.
+		r := *req
+		cf := RequestCF{}
+		if req.CF != nil {
+			cf = *req.CF
+		}
+		cf.Colo = rt.opts.Node
+		r.CF = &cf
+		req = &r
+	}
 	host := inv.Host
 	if host == nil {
 		host = rt.opts.Host

@@ -126,6 +126,7 @@ func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	clock.end()
+	setCF(req, inv, requestCF(r))
 	req.Client = client
 	c := callerOf(r)
 	req.Token = c.raw

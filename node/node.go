@@ -348,7 +348,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	// run for its whole wall-time limit; a run body's reads have deadlines
 	// of their own (bodyClock). Idle keep-alive connections of vanished
 	// clients do not pile up.
-	n.http = &http.Server{Handler: n.authenticate(n.routes()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	n.http = &http.Server{Handler: n.authenticate(n.routes()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ConnContext: withConn}
 	go func() {
 		if err := n.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("API server stopped", "err", err)

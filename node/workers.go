@@ -598,7 +598,7 @@ func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	req := &RunRequest{Code: d.Code, Request: workerRequest(r, name, b), Bindings: d.Bindings, Client: clientOf(r)}
+	req := &RunRequest{Code: d.Code, Request: workerRequest(r, name, b), Bindings: d.Bindings, Client: clientOf(r), CF: requestCF(r)}
 	inv, err := req.decode(n.codes)
 	if err != nil {
 		// The request (its headers, its URL) is the client's mistake; a

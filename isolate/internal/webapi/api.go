@@ -17,6 +17,15 @@ type HTTPRequest struct {
 	URL     string
 	Headers []Header
 	Body    []byte // nil: no body
+	// CF is request.cf, its properties in order; nil leaves it
+	// undefined, an empty non-nil slice makes it an empty object.
+	CF []Field
+}
+
+// Field is one property of a plain object crossing the Go/JS boundary.
+type Field struct {
+	Name  string
+	Value any // a string or a number
 }
 
 // HTTPResponse is a response crossing the Go/JS boundary.

@@ -17,6 +17,9 @@ type requestState struct {
 	redirect   string
 	signal     goja.Value // nil until asked for or given
 	integrity  string
+	// cf is request.cf: the incoming request's, or init.cf (nil:
+	// undefined).
+	cf goja.Value
 }
 
 func (r *requestState) get(a *API, key string) goja.Value {
@@ -42,6 +45,11 @@ func (r *requestState) get(a *API, key string) goja.Value {
 		return a.vm.ToValue(r.integrity)
 	case "keepalive":
 		return a.vm.ToValue(false)
+	case "cf":
+		if r.cf == nil {
+			return goja.Undefined()
+		}
+		return r.cf
 	}
 	return nil
 }
@@ -50,7 +58,7 @@ func (r *requestState) get(a *API, key string) goja.Value {
 // events prelude.
 func (r *requestState) hasAttr(key string) bool {
 	switch key {
-	case "method", "url", "headers", "redirect", "signal", "bodyUsed", "integrity", "keepalive":
+	case "method", "url", "headers", "redirect", "signal", "bodyUsed", "integrity", "keepalive", "cf":
 		return true
 	}
 	return false
@@ -95,7 +103,7 @@ func (a *API) newRequestState(input, initV goja.Value) *requestState {
 	var src *requestState
 	if s, ok := stateOf[*requestState](input); ok {
 		src = s
-		r.method, r.url, r.redirect, r.integrity, r.signal = s.method, s.url, s.redirect, s.integrity, s.signal
+		r.method, r.url, r.redirect, r.integrity, r.signal, r.cf = s.method, s.url, s.redirect, s.integrity, s.signal, s.cf
 	} else {
 		raw := a.str(input)
 		u, err := parseURL(raw, nil)
@@ -131,6 +139,13 @@ func (a *API) newRequestState(input, initV goja.Value) *requestState {
 		default:
 			a.typeError("Failed to construct 'Request': redirect must be one of follow, error, manual; got %q", s)
 		}
+	}
+	if v := field(init, "cf"); v != nil {
+		// As on Cloudflare: kept as given; fetch honours none of it.
+		if _, ok := v.(*goja.Object); !ok && !goja.IsNull(v) {
+			a.typeError("Failed to construct 'Request': init.cf must be an object")
+		}
+		r.cf = v
 	}
 	if v := field(init, "integrity"); v != nil {
 		r.integrity = a.str(v)
@@ -204,6 +219,13 @@ func (a *API) NewRequest(hr *HTTPRequest) (*goja.Object, error) {
 		headers:  h,
 		redirect: "follow",
 		body:     body{data: hr.Body, has: hr.Body != nil},
+	}
+	if hr.CF != nil {
+		cf := a.vm.NewObject()
+		for _, f := range hr.CF {
+			_ = cf.Set(f.Name, f.Value)
+		}
+		r.cf = cf
 	}
 	return a.wrap(clsRequest, r), nil
 }
