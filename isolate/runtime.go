@@ -14,6 +14,7 @@ import (
 	"github.com/dlclark/regexp2/v2"
 
 	"github.com/warrenmesh/warren/internal/sizedlru"
+	"github.com/warrenmesh/warren/isolate/internal/cache"
 	"github.com/warrenmesh/warren/isolate/internal/contract"
 )
 
@@ -40,6 +41,10 @@ func boundRegexps() {
 	regexpOnce.Do(func() { regexp2.DefaultMatchTimeout = RegexpMatchTimeout })
 }
 
+// DefaultResponseCacheBytes is the size of a runtime's Cache API store
+// (Options.ResponseCacheBytes).
+const DefaultResponseCacheBytes = cache.DefaultMaxBytes
+
 // Options configure a Runtime. The zero value is usable: a sandboxed
 // executor with 2 workers per CPU.
 type Options struct {
@@ -60,6 +65,10 @@ type Options struct {
 	// CacheSize is the number of prepared programs kept in memory (default
 	// 256); they are also bounded by size (see programCacheBytes).
 	CacheSize int
+	// ResponseCacheBytes sizes the Cache API's store (caches.default,
+	// caches.open) of this runtime, kept across invocations: 0 means
+	// DefaultResponseCacheBytes; < 0 means none (cache calls reject).
+	ResponseCacheBytes int64
 	// Host provides egress and bindings to invocations that bring none.
 	Host Host
 	// Node names this node in telemetry.
@@ -112,7 +121,8 @@ type Runtime struct {
 	programs *sizedlru.Cache[string, *contract.Program]
 	failures *sizedlru.Cache[string, *failed] // preparation failures by code hash; under flightMu
 	exec     executor
-	sandbox  *sandboxed // exec, when sandboxed: it prepares code too
+	sandbox  *sandboxed   // exec, when sandboxed: it prepares code too
+	cache    *cache.Store // the Cache API's; nil: none
 
 	flightMu sync.Mutex
 	flights  map[string]*flight // bundles in progress, by code hash
@@ -175,6 +185,9 @@ func New(opts Options) (*Runtime, error) {
 	}
 	rt := &Runtime{opts: opts, programs: sizedlru.New[string, *contract.Program](opts.CacheSize, programCacheBytes),
 		failures: sizedlru.New[string, *failed](failureCacheSize, failureCacheSize), flights: map[string]*flight{}}
+	if opts.ResponseCacheBytes >= 0 {
+		rt.cache = cache.New(opts.ResponseCacheBytes, nil)
+	}
 	switch opts.Executor {
 	case InProcess:
 		boundRegexps()
@@ -282,7 +295,7 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 	responded := false
 	// The engine asks for the code by hash on a cache miss; the program
 	// stays reachable for this call even if the cache evicts it meanwhile.
-	d := &dispatcher{bindings: inv.Bindings, host: host, program: p, onRespond: func(res *Result) {
+	d := &dispatcher{bindings: inv.Bindings, host: host, program: p, cache: rt.cache, onRespond: func(res *Result) {
 		if inv.OnResponse != nil && !responded {
 			responded = true
 			rt.finishResult(res, start)

@@ -24,6 +24,7 @@ const (
 	OpStorageList                     // ... list entries
 	OpStorageCommit                   // ... commit buffered writes
 	OpStorageAlarm                    // ... read the committed alarm
+	OpCache                           // the Cache API: match, put, delete
 	NumHostOps
 )
 
@@ -32,7 +33,7 @@ type HostSide uint8
 
 const (
 	// SideRuntime: the Runtime running the invocation (the program it
-	// prepared, the response so far).
+	// prepared, the response so far, the node's cache).
 	SideRuntime HostSide = iota + 1
 	// sideChannel: the relay of a sandbox worker's channel to the node;
 	// such calls never reach a dispatcher.
@@ -71,6 +72,7 @@ var HostOps = [NumHostOps]HostOpInfo{
 	OpStorageList:   {Name: "slist", Side: SideObject, Fallback: CodeStorage},
 	OpStorageCommit: {Name: "scommit", Side: SideObject, Fallback: CodeStorage},
 	OpStorageAlarm:  {Name: "salarm", Side: SideObject, Fallback: CodeStorage},
+	OpCache:         {Name: "cache", Async: true, Side: SideRuntime, Fallback: CodeInternal},
 }
 
 // hostOpByName maps wire names to ops.

@@ -49,7 +49,7 @@ func (h *timerHeap) Pop() any {
 // on first use (most Workers never touch a timer).
 var loopGlobals = map[string]int{
 	"setTimeout": 0, "setInterval": 1, "clearTimeout": 2, "clearInterval": 3,
-	"queueMicrotask": 4, "fetch": 5,
+	"queueMicrotask": 4, "fetch": 5, "caches": 6,
 }
 
 // buildGlobal makes the loop global with the given index of loopGlobals.
@@ -81,6 +81,8 @@ func (l *loop) buildGlobal(i int) goja.Value {
 		})
 	case 5:
 		return vm.ToValue(l.fetch)
+	case 6:
+		return l.cachesObject()
 	}
 	return goja.Undefined()
 }
