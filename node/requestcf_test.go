@@ -1,0 +1,84 @@
+package node
+
+import (
+	"encoding/json"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// cacheCFWorker puts, matches and reports request.cf.
+const cacheCFWorker = `export default { async fetch(req) {
+  const url = new URL(req.url);
+  const key = "https://cached.test/item";
+  if (url.pathname === "/put") {
+    await caches.default.put(key, new Response("from the cache", { headers: { "cache-control": "max-age=600" } }));
+    return new Response("put");
+  }
+  if (url.pathname === "/get") {
+    const hit = await caches.default.match(key);
+    return hit ? new Response((await hit.text()) + " " + hit.headers.get("cf-cache-status")) : new Response("miss");
+  }
+  return Response.json(req.cf);
+} }`
+
+// TestCacheSurvivesInvocations: a deployed Worker's cache.put is there for
+// its later calls on the node.
+func TestCacheSurvivesInvocations(t *testing.T) {
+	n, _ := kvNode(t, "cachenode")
+	if status, _, b := call(t, n, "PUT", "/v1/workers/c", strings.NewReader(deployBody(cacheCFWorker, "", nil)), nil); status != 200 {
+		t.Fatalf("deploy: %d %s", status, b)
+	}
+	if _, _, body := serve(t, n, "GET", "/w/c/get", "", nil); body != "miss" {
+		t.Fatalf("before put: %s", body)
+	}
+	if _, _, body := serve(t, n, "GET", "/w/c/put", "", nil); body != "put" {
+		t.Fatalf("put: %s", body)
+	}
+	for range 2 {
+		if _, _, body := serve(t, n, "GET", "/w/c/get", "", nil); body != "from the cache HIT" {
+			t.Fatalf("after put: %s", body)
+		}
+	}
+}
+
+// TestRequestCF: request.cf of a deployed Worker's call and of /v1/run
+// names the node and the client's protocol; a run body cannot claim one.
+func TestRequestCF(t *testing.T) {
+	n, _ := kvNode(t, "cfnode")
+	if status, _, b := call(t, n, "PUT", "/v1/workers/c", strings.NewReader(deployBody(cacheCFWorker, "", nil)), nil); status != 200 {
+		t.Fatalf("deploy: %d %s", status, b)
+	}
+	check := func(what string, body []byte) {
+		t.Helper()
+		var cf map[string]any
+		if err := json.Unmarshal(body, &cf); err != nil {
+			t.Fatalf("%s: %s", what, body)
+		}
+		if cf["colo"] != n.id.Name || cf["httpProtocol"] != "HTTP/1.1" {
+			t.Errorf("%s: request.cf %s", what, body)
+		}
+		if rtt, ok := cf["clientTcpRtt"].(float64); runtime.GOOS == "linux" && (!ok || rtt < 1) {
+			t.Errorf("%s: no clientTcpRtt in %s", what, body)
+		}
+		if _, ok := cf["tlsVersion"]; ok {
+			t.Errorf("%s: tlsVersion over plain HTTP: %s", what, body)
+		}
+	}
+	_, _, body := serve(t, n, "GET", "/w/c/cf", "", nil)
+	check("/w/", []byte(body))
+
+	code, _ := json.Marshal(map[string]any{"mainModule": "m.js", "modules": map[string]string{"m.js": cacheCFWorker}})
+	run := `{"code":` + string(code) + `,"request":{"url":"https://x.test/cf"},"cf":{"colo":"claimed","httpProtocol":"HTTP/9"}}`
+	status, _, b := call(t, n, "POST", "/v1/run", strings.NewReader(run), nil)
+	var res struct {
+		Outcome  string `json:"outcome"`
+		Response struct {
+			Body string `json:"body"`
+		} `json:"response"`
+	}
+	if err := json.Unmarshal(b, &res); err != nil || status != 200 || res.Outcome != "ok" {
+		t.Fatalf("/v1/run: %d %s", status, b)
+	}
+	check("/v1/run", []byte(res.Response.Body))
+}
