@@ -266,9 +266,31 @@ func (r *rewriteRun) start(done func([]byte), fail func(goja.Value)) {
 	}
 }
 
-// content reads a content argument and its {html} option.
+// content reads a content argument — a string, or a Response or body
+// stream whose bytes are the content (read at once: they are in memory) —
+// and its {html} option.
 func (a *API) content(call goja.FunctionCall) htmlrewrite.Content {
-	c := htmlrewrite.Content{Text: a.str(call.Argument(0))}
+	var c htmlrewrite.Content
+	v := call.Argument(0)
+	var src *body
+	if r, ok := stateOf[*responseState](v); ok {
+		src = &r.body
+	} else if s, ok := stateOf[*streamState](v); ok {
+		if s.locked {
+			a.typeError("HTMLRewriter: the content stream is locked to a reader")
+		}
+		src = s.src
+	}
+	if src != nil {
+		a.settleNow(src)
+		data, ok := src.take()
+		if !ok {
+			a.typeError("HTMLRewriter: %s", bodyUsedMsg)
+		}
+		c.Text = decodeUTF8(data, false)
+	} else {
+		c.Text = a.str(v)
+	}
 	if o := a.dict(call.Argument(1), "content options"); o != nil {
 		if v := field(o, "html"); v != nil {
 			c.HTML = v.ToBoolean()

@@ -101,6 +101,12 @@ func TestHTMLRewriter(t *testing.T) {
 			const c = r.clone();
 			return (await r.text()) + (await c.text());`,
 			`aa`},
+		{"content from a Response and a stream", `
+			return new HTMLRewriter().on("p", {element(e) {
+				e.append(new Response("<b>r</b>"), {html: true});
+				e.prepend(new Response("<s>").body);
+			}}).transform(new Response("<p>x</p>")).text();`,
+			`<p>&lt;s&gt;x<b>r</b></p>`},
 		{"json of rewritten", `
 			return (await new HTMLRewriter().transform(new Response('{"a":1}')).json()).a;`, `1`},
 		{"null body", `

@@ -18,8 +18,10 @@ type requestState struct {
 	signal     goja.Value // nil until asked for or given
 	integrity  string
 	// cf is request.cf: the incoming request's, or init.cf (nil:
-	// undefined).
-	cf goja.Value
+	// undefined). The incoming request's is built from cfFields on first
+	// use.
+	cf       goja.Value
+	cfFields []Field
 }
 
 func (r *requestState) get(a *API, key string) goja.Value {
@@ -46,6 +48,13 @@ func (r *requestState) get(a *API, key string) goja.Value {
 	case "keepalive":
 		return a.vm.ToValue(false)
 	case "cf":
+		if r.cf == nil && r.cfFields != nil {
+			cf := a.vm.NewObject()
+			for _, f := range r.cfFields {
+				_ = cf.Set(f.Name, f.Value)
+			}
+			r.cf, r.cfFields = cf, nil
+		}
 		if r.cf == nil {
 			return goja.Undefined()
 		}
@@ -103,7 +112,7 @@ func (a *API) newRequestState(input, initV goja.Value) *requestState {
 	var src *requestState
 	if s, ok := stateOf[*requestState](input); ok {
 		src = s
-		r.method, r.url, r.redirect, r.integrity, r.signal, r.cf = s.method, s.url, s.redirect, s.integrity, s.signal, s.cf
+		r.method, r.url, r.redirect, r.integrity, r.signal, r.cf, r.cfFields = s.method, s.url, s.redirect, s.integrity, s.signal, s.cf, s.cfFields
 	} else {
 		raw := a.str(input)
 		u, err := parseURL(raw, nil)
@@ -220,13 +229,7 @@ func (a *API) NewRequest(hr *HTTPRequest) (*goja.Object, error) {
 		redirect: "follow",
 		body:     body{data: hr.Body, has: hr.Body != nil},
 	}
-	if hr.CF != nil {
-		cf := a.vm.NewObject()
-		for _, f := range hr.CF {
-			_ = cf.Set(f.Name, f.Value)
-		}
-		r.cf = cf
-	}
+	r.cfFields = hr.CF
 	return a.wrap(clsRequest, r), nil
 }
 
