@@ -69,7 +69,11 @@ func TestRequestCF(t *testing.T) {
 	check("/w/", []byte(body))
 
 	code, _ := json.Marshal(map[string]any{"mainModule": "m.js", "modules": map[string]string{"m.js": cacheCFWorker}})
-	run := `{"code":` + string(code) + `,"request":{"url":"https://x.test/cf"},"cf":{"colo":"claimed","httpProtocol":"HTTP/9"}}`
+	claim := `{"code":` + string(code) + `,"request":{"url":"https://x.test/cf"},"cf":{"colo":"claimed"}}`
+	if status, _, b := call(t, n, "POST", "/v1/run", strings.NewReader(claim), nil); status != 400 || !strings.Contains(string(b), "cf is set by nodes") {
+		t.Errorf("a client's cf: %d %s", status, b)
+	}
+	run := `{"code":` + string(code) + `,"request":{"url":"https://x.test/cf"}}`
 	status, _, b := call(t, n, "POST", "/v1/run", strings.NewReader(run), nil)
 	var res struct {
 		Outcome  string `json:"outcome"`
