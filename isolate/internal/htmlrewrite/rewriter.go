@@ -55,7 +55,13 @@ type Options struct {
 	MaxTextChunk int
 	// MaxOutput bounds the bytes written in all (0: no bound).
 	MaxOutput int
+	// Check, when set, is called every checkEvery tokens; an error stops
+	// the rewriting (a CPU limit, in an isolate).
+	Check func() error
 }
+
+// checkEvery is how many tokens go between calls of Options.Check.
+const checkEvery = 256
 
 // Defaults of Options.
 const (
@@ -121,6 +127,7 @@ type Rewriter struct {
 	written  int
 	finished bool
 	err      error
+	tokens   int
 }
 
 // New returns a Rewriter.
@@ -209,6 +216,11 @@ func (r *Rewriter) run() (Status, error) {
 		if r.finished {
 			r.written += r.out.Len()
 			return Done, nil
+		}
+		if r.tokens++; r.opts.Check != nil && r.tokens%checkEvery == 0 {
+			if err := r.opts.Check(); err != nil {
+				return Done, err
+			}
 		}
 		more, err := r.next()
 		if err != nil {

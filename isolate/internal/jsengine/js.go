@@ -99,8 +99,9 @@ func newLoop() *loop {
 		Log: func(level, msg string) {
 			l.logs.Add(time.Now().UnixMilli(), level, msg)
 		},
-		MaxMessage: contract.MaxLogMessageBytes,
-		Extra:      &webapi.ExtraGlobals{Names: loopGlobals, Build: l.buildGlobal},
+		MaxMessage:  contract.MaxLogMessageBytes,
+		Extra:       &webapi.ExtraGlobals{Names: loopGlobals, Build: l.buildGlobal},
+		Interrupted: func() bool { return l.hit.Load() != nil },
 	})
 	return l
 }

@@ -57,6 +57,9 @@ type Options struct {
 	// Extra adds globals of the embedder's, built lazily like the Web API's
 	// own (nil: none).
 	Extra *ExtraGlobals
+	// Interrupted reports whether the runtime was interrupted for a limit:
+	// long Go work (an HTMLRewriter's) stops when it does. Nil: never.
+	Interrupted func() bool
 }
 
 // ExtraGlobals are globals an embedder adds (timers, fetch): Names maps each
@@ -73,10 +76,11 @@ type API struct {
 	vm  *goja.Runtime
 	log func(level, message string)
 	// maxMessage is Options.MaxMessage, defaulted.
-	maxMessage int
-	rand       io.Reader
-	now        func() time.Time
-	origin     time.Time
+	maxMessage  int
+	rand        io.Reader
+	now         func() time.Time
+	interrupted func() bool
+	origin      time.Time
 
 	globals  *lazyGlobals
 	extra    *ExtraGlobals
@@ -98,7 +102,8 @@ type API struct {
 // becomes an ordinary (writable, configurable, non-enumerable) property of
 // the global object.
 func Install(vm *goja.Runtime, opts Options) *API {
-	a := &API{vm: vm, log: opts.Log, maxMessage: opts.MaxMessage, rand: opts.Rand, now: opts.Now, extra: opts.Extra}
+	a := &API{vm: vm, log: opts.Log, maxMessage: opts.MaxMessage, rand: opts.Rand, now: opts.Now, extra: opts.Extra,
+		interrupted: opts.Interrupted}
 	if a.maxMessage <= 0 {
 		a.maxMessage = DefaultMaxMessage
 	}

@@ -137,7 +137,7 @@ var htmlRewriterClass = &classDef{
 			}
 			src := &in.body
 			out.body = body{has: true}
-			rw := htmlrewrite.New(htmlrewrite.Options{MaxOutput: maxRewriteOutput})
+			rw := htmlrewrite.New(htmlrewrite.Options{MaxOutput: maxRewriteOutput, Check: a.checkInterrupt})
 			for _, o := range st.ons {
 				rw.On(o.sel, o.h)
 			}
@@ -166,6 +166,17 @@ var htmlRewriterClass = &classDef{
 			return a.wrap(clsResponse, out)
 		}),
 	),
+}
+
+var errInterrupted = errors.New("HTMLRewriter: interrupted")
+
+// checkInterrupt stops a rewriting when the runtime was interrupted for a
+// limit (the limit is then the call's outcome).
+func (a *API) checkInterrupt() error {
+	if a.interrupted != nil && a.interrupted() {
+		return errInterrupted
+	}
+	return nil
 }
 
 // handler reads handler method name of h (nil: none).
