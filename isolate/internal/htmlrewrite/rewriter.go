@@ -295,7 +295,9 @@ func (r *Rewriter) next() (bool, error) {
 	z := r.z
 	z.AllowCDATA(r.top().ns != NamespaceHTML)
 	tt := z.Next()
-	raw := z.Raw()
+	// A copy: Text, TagName and TagAttr rewrite the tokenizer's buffer in
+	// place (lower-casing, unescaping, newline conversion).
+	raw := bytes.Clone(z.Raw())
 	if r.skip {
 		r.skip = false
 		if !r.starved {
@@ -444,7 +446,6 @@ func (r *Rewriter) doctype(raw []byte) {
 			r.add(func() (bool, error) { return h(d) })
 		}
 	}
-	raw = bytes.Clone(raw)
 	r.addEmit(func() { r.emit(raw) })
 }
 
@@ -554,13 +555,12 @@ func (r *Rewriter) startTag(tt html.TokenType, raw []byte) error {
 		if h := r.sels[i].h.Element; h != nil {
 			if el == nil {
 				el = &Element{tag: name, origTag: name, attrs: append([]html.Attribute(nil), attrs...),
-					raw: bytes.Clone(raw), selfClosing: selfClosing, void: void, ns: ns}
+					raw: raw, selfClosing: selfClosing, void: void, ns: ns}
 			}
 			r.add(func() (bool, error) { return h(el) })
 		}
 	}
 	if el == nil {
-		raw := bytes.Clone(raw)
 		r.addEmit(func() { r.emit(raw) })
 	} else {
 		r.addEmit(func() { r.emitStart(el) })
@@ -660,7 +660,6 @@ func (r *Rewriter) endTag(raw []byte) {
 	for i >= 0 && r.stack[i].name != name {
 		i--
 	}
-	raw = bytes.Clone(raw)
 	if i < 0 {
 		r.addEmit(func() { r.emit(raw) })
 		return
