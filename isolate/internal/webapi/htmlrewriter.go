@@ -27,10 +27,10 @@ const maxRewriteOutput = 32 << 20
 
 type rewriterState struct {
 	noAttrs
+	// ons and docs are the handlers so far: each transform gets a
+	// Rewriter of its own with those registered before it.
 	ons  []rewriterOn
 	docs []htmlrewrite.DocumentHandlers
-	// used: transform was called; on() and onDocument() then throw.
-	used bool
 }
 
 type rewriterOn struct {
@@ -67,9 +67,6 @@ var htmlRewriterClass = &classDef{
 	methods: newMembers(
 		method("on", 2, func(a *API, call goja.FunctionCall) goja.Value {
 			st := this[*rewriterState](a, call)
-			if st.used {
-				a.typeError("HTMLRewriter: on() after transform()")
-			}
 			src := a.str(call.Argument(0))
 			sel, err := htmlrewrite.Compile(src)
 			if err != nil {
@@ -93,9 +90,6 @@ var htmlRewriterClass = &classDef{
 		}),
 		method("onDocument", 1, func(a *API, call goja.FunctionCall) goja.Value {
 			st := this[*rewriterState](a, call)
-			if st.used {
-				a.typeError("HTMLRewriter: onDocument() after transform()")
-			}
 			h := a.dict(call.Argument(0), "HTMLRewriter.onDocument: handlers")
 			var dh htmlrewrite.DocumentHandlers
 			if fn := a.handler(h, "doctype"); fn != nil {
@@ -126,7 +120,6 @@ var htmlRewriterClass = &classDef{
 			if in.used {
 				a.typeError("HTMLRewriter.transform: %s", bodyUsedMsg)
 			}
-			st.used = true
 			out := in.clone()
 			out.typ, out.url, out.redirected = "default", "", false
 			out.headers.immutable = false

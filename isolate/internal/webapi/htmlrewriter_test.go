@@ -107,6 +107,13 @@ func TestHTMLRewriter(t *testing.T) {
 				e.prepend(new Response("<s>").body);
 			}}).transform(new Response("<p>x</p>")).text();`,
 			`<p>&lt;s&gt;x<b>r</b></p>`},
+		{"one rewriter, several transforms", `
+			const rw = new HTMLRewriter().on("b", {element(e) { e.tagName = "i" }});
+			const a = rw.transform(new Response("<b>1</b>"));
+			rw.on("i", {element(e) { e.remove() }});
+			const b = rw.transform(new Response("<b>2</b><i>x</i>"));
+			return (await a.text()) + (await b.text());`,
+			`<i>1</i><i>2</i>`},
 		{"json of rewritten", `
 			return (await new HTMLRewriter().transform(new Response('{"a":1}')).json()).a;`, `1`},
 		{"null body", `
