@@ -31,7 +31,7 @@ func TestHTMLRewriterLimits(t *testing.T) {
 				t.Errorf("slow rewriting: %s after %.0f ms: %s %+v", res.Outcome, res.Telemetry.WallTime, res.Error, res.Exceptions)
 			}
 			res = run(t, rt, deep, nil)
-			if res.Outcome != OutcomeOK || res.Response == nil || !strings.Contains(string(res.Response.Body), "nests elements too deeply") {
+			if res.Outcome != OutcomeOK || res.Response == nil || !strings.Contains(string(res.Response.Body), "Error: HTMLRewriter: the document nests elements too deeply") {
 				t.Errorf("deep document: %s %s %+v", res.Outcome, res.Error, res.Response)
 			}
 		})

@@ -77,11 +77,11 @@ func (l *loop) cacheObject(name string) *goja.Object {
 		l.hostAsync(&contract.HostCall{Op: contract.OpCache, Method: method, Cache: c}, func(rep *contract.HostReply, err error) {
 			switch {
 			case err != nil:
-				_ = reject(vm.NewGoError(fmt.Errorf("Cache.%s: %w", method, err)))
+				_ = reject(l.jsError("Error", fmt.Sprintf("Cache.%s: %v", method, err)))
 			case rep.Error != "" && rep.Code == contract.CodeInvalid:
 				_ = reject(vm.NewTypeError("Cache.%s: %s", method, rep.Error))
 			case rep.Error != "":
-				_ = reject(vm.NewGoError(fmt.Errorf("Cache.%s: %s", method, rep.Error)))
+				_ = reject(l.jsError("Error", fmt.Sprintf("Cache.%s: %s", method, rep.Error)))
 			default:
 				_ = resolve(conv(rep))
 			}

@@ -163,6 +163,16 @@ var htmlRewriterClass = &classDef{
 
 var errInterrupted = errors.New("HTMLRewriter: interrupted")
 
+// plainError makes an Error (not goja's GoError) with msg.
+func (a *API) plainError(msg string) goja.Value {
+	if ctor := a.intrinsic("Error"); ctor != nil {
+		if o, err := a.vm.New(ctor, a.vm.ToValue(msg)); err == nil {
+			return o
+		}
+	}
+	return a.vm.NewGoError(errors.New(msg))
+}
+
 // checkInterrupt stops a rewriting when the runtime was interrupted for a
 // limit (the limit is then the call's outcome).
 func (a *API) checkInterrupt() error {
@@ -202,6 +212,9 @@ func (a *API) textHandler(h *goja.Object, fn goja.Callable) htmlrewrite.TextHand
 // Run is calling) until it settles.
 func (a *API) callHandler(this goja.Value, fn goja.Callable, mk func(*tokenRef) goja.Value) (bool, error) {
 	run := a.rewriting
+	if run == nil {
+		return false, errors.New("HTMLRewriter: a handler called outside its rewriting")
+	}
 	t := &tokenRef{valid: true}
 	v, err := fn(this, mk(t))
 	if err != nil {
@@ -234,7 +247,7 @@ func (r *rewriteRun) start(done func([]byte), fail func(goja.Value)) {
 			if errors.As(err, &ex) {
 				fail(ex.Value())
 			} else {
-				fail(a.vm.NewGoError(err))
+				fail(a.plainError(err.Error()))
 			}
 			return
 		}
@@ -263,7 +276,7 @@ func (r *rewriteRun) start(done func([]byte), fail func(goja.Value)) {
 			if errors.As(err, &ex) {
 				fail(ex.Value())
 			} else {
-				fail(a.vm.NewGoError(err))
+				fail(a.plainError(err.Error()))
 			}
 		}
 		return
