@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
 )
 
 // Handlers return wait = true to suspend the Rewriter until the next Run
@@ -88,8 +89,43 @@ type openElem struct {
 	el       *Element // nil: no element handler matched
 	matched  []int    // selectors that matched it
 	children int
-	types    map[string]int
+	types    typeCounts
 	ns       string
+}
+
+// typeCounts counts an element's children by tag name, for
+// :nth-of-type: a short list, and a map once there are many names.
+type typeCounts struct {
+	names []string
+	n     []int
+	m     map[string]int
+}
+
+// inc counts one more child named name and returns its position among
+// those.
+func (t *typeCounts) inc(name string) int {
+	if t.m != nil {
+		t.m[name]++
+		return t.m[name]
+	}
+	for i, s := range t.names {
+		if s == name {
+			t.n[i]++
+			return t.n[i]
+		}
+	}
+	if len(t.names) < 8 {
+		t.names = append(t.names, name)
+		t.n = append(t.n, 1)
+		return 1
+	}
+	t.m = make(map[string]int, 16)
+	for i, s := range t.names {
+		t.m[s] = t.n[i]
+	}
+	t.names, t.n = nil, nil
+	t.m[name]++
+	return t.m[name]
 }
 
 // Rewriter rewrites one document (see the package doc).
@@ -98,6 +134,8 @@ type Rewriter struct {
 	sels []selHandlers
 	doc  []DocumentHandlers
 	nth  []nthSpec // all selectors' nth specs, deduplicated
+	// nthKeys are their synthetic attributes' names.
+	nthKeys []string
 
 	// input
 	in       []byte // input not yet consumed by complete tokens
@@ -117,7 +155,7 @@ type Rewriter struct {
 	// state
 	root     *html.Node
 	rootElem openElem
-	stack    []*openElem
+	stack    []openElem
 	active   []int // per selector: open elements it matched
 	suppress int
 
@@ -151,6 +189,7 @@ func (r *Rewriter) On(sel *Selector, h ElementHandlers) {
 	for _, n := range sel.nth {
 		if !containsSpec(r.nth, n) {
 			r.nth = append(r.nth, n)
+			r.nthKeys = append(r.nthKeys, n.key())
 		}
 	}
 }
@@ -247,6 +286,17 @@ func (r *Rewriter) emitContent(cs []Content) {
 
 func (r *Rewriter) add(f func() (bool, error)) { r.queue = append(r.queue, f) }
 
+// emitRaw writes raw at its place in the output: at once when nothing is
+// queued before it (the common case: no handler for the token), else
+// after what is queued.
+func (r *Rewriter) emitRaw(raw []byte) {
+	if len(r.queue) == r.qi {
+		r.emit(raw)
+		return
+	}
+	r.addEmit(func() { r.emit(raw) })
+}
+
 func (r *Rewriter) addEmit(f func()) {
 	r.queue = append(r.queue, func() (bool, error) { f(); return false, nil })
 }
@@ -310,13 +360,15 @@ func (r *Rewriter) next() (bool, error) {
 	if r.textOpen && tt != html.TextToken {
 		// The text node handed on in pieces ends here.
 		r.textOpen = false
-		r.textChunk(&TextChunk{LastInTextNode: true})
+		if r.wantsText() {
+			r.textChunk(&TextChunk{LastInTextNode: true})
+		}
 	}
 	if tt == html.ErrorToken {
 		r.eof = true
 		if r.consumed < len(r.in) { // bytes the tokenizer dropped
 			rest := bytes.Clone(r.in[r.consumed:])
-			r.addEmit(func() { r.emit(rest) })
+			r.emitRaw(rest)
 		}
 		r.in = nil
 		return true, nil
@@ -355,11 +407,21 @@ func (r *Rewriter) starve(tt html.TokenType, raw []byte) (bool, error) {
 	return len(r.queue) > 0, nil
 }
 
+// top is the innermost open element (valid until the stack changes).
 func (r *Rewriter) top() *openElem {
 	if len(r.stack) == 0 {
 		return &r.rootElem
 	}
-	return r.stack[len(r.stack)-1]
+	return &r.stack[len(r.stack)-1]
+}
+
+// tagName is a tag's name as a string, without allocating for the names
+// HTML knows.
+func tagName(b []byte) string {
+	if a := atom.Lookup(b); a != 0 {
+		return a.String()
+	}
+	return string(b)
 }
 
 func (r *Rewriter) token(tt html.TokenType, raw []byte) error {
@@ -382,6 +444,10 @@ func (r *Rewriter) token(tt html.TokenType, raw []byte) error {
 
 // text queues the handling of a text node's bytes, in chunks.
 func (r *Rewriter) text(raw []byte, last bool) {
+	if !r.wantsText() {
+		r.emitRaw(raw)
+		return
+	}
 	for len(raw) > 0 {
 		n := min(len(raw), r.opts.MaxTextChunk)
 		for n < len(raw) && n > 0 && !utf8.RuneStart(raw[n]) {
@@ -393,6 +459,36 @@ func (r *Rewriter) text(raw []byte, last bool) {
 		r.textChunk(&TextChunk{Text: string(raw[:n]), LastInTextNode: last && n == len(raw)})
 		raw = raw[n:]
 	}
+}
+
+// wantsText reports whether a text handler applies here.
+func (r *Rewriter) wantsText() bool {
+	for _, d := range r.doc {
+		if d.Text != nil {
+			return true
+		}
+	}
+	for i, s := range r.sels {
+		if s.h.Text != nil && r.active[i] > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// wantsComments reports whether a comment handler applies here.
+func (r *Rewriter) wantsComments() bool {
+	for _, d := range r.doc {
+		if d.Comments != nil {
+			return true
+		}
+	}
+	for i, s := range r.sels {
+		if s.h.Comments != nil && r.active[i] > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Rewriter) textChunk(t *TextChunk) {
@@ -414,6 +510,10 @@ func (r *Rewriter) textChunk(t *TextChunk) {
 }
 
 func (r *Rewriter) comment(raw []byte) {
+	if !r.wantsComments() {
+		r.emitRaw(raw)
+		return
+	}
 	text := string(r.z.Text())
 	c := &Comment{raw: string(raw), text: text}
 	for i, s := range r.sels {
@@ -446,7 +546,7 @@ func (r *Rewriter) doctype(raw []byte) {
 			r.add(func() (bool, error) { return h(d) })
 		}
 	}
-	r.addEmit(func() { r.emit(raw) })
+	r.emitRaw(raw)
 }
 
 // parseDoctype splits a doctype token's text: name, PUBLIC "id" "id" or
@@ -502,9 +602,9 @@ var rawTags = map[string]bool{
 func (r *Rewriter) startTag(tt html.TokenType, raw []byte) error {
 	z := r.z
 	nameB, hasAttr := z.TagName()
-	name := string(nameB)
+	name := tagName(nameB)
 	var attrs []html.Attribute
-	for hasAttr {
+	for hasAttr && len(r.sels) > 0 { // only selectors and elements read them
 		var k, v []byte
 		k, v, hasAttr = z.TagAttr()
 		attrs = append(attrs, html.Attribute{Key: string(k), Val: string(v)})
@@ -530,15 +630,14 @@ func (r *Rewriter) startTag(tt html.TokenType, raw []byte) error {
 	void := voidElements[name] && ns == NamespaceHTML || selfClosing && ns != NamespaceHTML
 
 	parent.children++
-	if len(r.nth) > 0 && parent.types == nil {
-		parent.types = map[string]int{}
-	}
 	typeIdx := 0
-	if parent.types != nil {
-		parent.types[name]++
-		typeIdx = parent.types[name]
+	if len(r.nth) > 0 {
+		typeIdx = parent.types.inc(name)
 	}
-	node := &html.Node{Type: html.ElementNode, Data: name, Attr: attrs, Parent: parent.node, Namespace: nsPrefix(ns)}
+	var node *html.Node
+	if len(r.sels) > 0 {
+		node = &html.Node{Type: html.ElementNode, Data: name, Attr: attrs, Parent: parent.node, Namespace: nsPrefix(ns)}
+	}
 	if len(r.nth) > 0 {
 		node.Attr = append(attrs[:len(attrs):len(attrs)], r.nthAttrs(parent.children, typeIdx)...)
 	}
@@ -548,7 +647,9 @@ func (r *Rewriter) startTag(tt html.TokenType, raw []byte) error {
 			matched = append(matched, i)
 		}
 	}
-	node.Attr = attrs
+	if node != nil {
+		node.Attr = attrs
+	}
 
 	var el *Element
 	for _, i := range matched {
@@ -561,7 +662,7 @@ func (r *Rewriter) startTag(tt html.TokenType, raw []byte) error {
 		}
 	}
 	if el == nil {
-		r.addEmit(func() { r.emit(raw) })
+		r.emitRaw(raw)
 	} else {
 		r.addEmit(func() { r.emitStart(el) })
 	}
@@ -577,7 +678,7 @@ func (r *Rewriter) startTag(tt html.TokenType, raw []byte) error {
 	for _, i := range matched {
 		r.active[i]++
 	}
-	r.stack = append(r.stack, &openElem{name: name, node: node, el: el, matched: matched, ns: ns})
+	r.stack = append(r.stack, openElem{name: name, node: node, el: el, matched: matched, ns: ns})
 	return nil
 }
 
@@ -595,13 +696,13 @@ func nsPrefix(ns string) string {
 // element at position i (j among its type) matches.
 func (r *Rewriter) nthAttrs(i, j int) []html.Attribute {
 	var out []html.Attribute
-	for _, n := range r.nth {
+	for x, n := range r.nth {
 		k := i
 		if n.ofType {
 			k = j
 		}
 		if n.match(k) {
-			out = append(out, html.Attribute{Key: n.key()})
+			out = append(out, html.Attribute{Key: r.nthKeys[x]})
 		}
 	}
 	return out
@@ -655,13 +756,13 @@ func (r *Rewriter) emitEnd(el *Element, et *EndTag) {
 // opened inside it.
 func (r *Rewriter) endTag(raw []byte) {
 	nameB, _ := r.z.TagName()
-	name := string(nameB)
+	name := tagName(nameB)
 	i := len(r.stack) - 1
 	for i >= 0 && r.stack[i].name != name {
 		i--
 	}
 	if i < 0 {
-		r.addEmit(func() { r.emit(raw) })
+		r.emitRaw(raw)
 		return
 	}
 	for len(r.stack) > i+1 {
@@ -674,7 +775,7 @@ func (r *Rewriter) endTag(raw []byte) {
 // the source).
 func (r *Rewriter) pop(raw []byte) {
 	o := r.stack[len(r.stack)-1]
-	r.stack[len(r.stack)-1] = nil
+	r.stack[len(r.stack)-1] = openElem{}
 	r.stack = r.stack[:len(r.stack)-1]
 	for _, i := range o.matched {
 		r.active[i]--
@@ -682,7 +783,7 @@ func (r *Rewriter) pop(raw []byte) {
 	el := o.el
 	if el == nil {
 		if raw != nil {
-			r.addEmit(func() { r.emit(raw) })
+			r.emitRaw(raw)
 		}
 		return
 	}
