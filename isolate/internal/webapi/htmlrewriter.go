@@ -47,11 +47,17 @@ type rewriteRun struct {
 	waiting goja.Value
 	live    []*tokenRef
 	out     []byte
+	// inserted counts the bytes of content handlers inserted, bounded
+	// like the output (content waits in memory until its place comes).
+	inserted int
 }
 
 // tokenRef is what a content object (Element, Text, ...) reaches: valid
 // only while its handler runs (until the promise it returned settles).
-type tokenRef struct{ valid bool }
+type tokenRef struct {
+	valid bool
+	run   *rewriteRun
+}
 
 func (t *tokenRef) check(a *API) {
 	if !t.valid {
@@ -215,7 +221,7 @@ func (a *API) callHandler(this goja.Value, fn goja.Callable, mk func(*tokenRef) 
 	if run == nil {
 		return false, errors.New("HTMLRewriter: a handler called outside its rewriting")
 	}
-	t := &tokenRef{valid: true}
+	t := &tokenRef{valid: true, run: run}
 	v, err := fn(this, mk(t))
 	if err != nil {
 		t.valid = false
@@ -361,8 +367,13 @@ func (s *elementState) set(a *API, key string, v goja.Value) (known, ok bool) {
 func contentMethod[T hostState](name string, ref func(T) *tokenRef, f func(T, htmlrewrite.Content)) member {
 	return method(name, 1, func(a *API, call goja.FunctionCall) goja.Value {
 		s := this[T](a, call)
-		ref(s).check(a)
-		f(s, a.content(call))
+		t := ref(s)
+		t.check(a)
+		c := a.content(call)
+		if t.run.inserted += len(c.Text); t.run.inserted > maxRewriteOutput {
+			a.rangeError("HTMLRewriter: handlers inserted more than %d bytes", maxRewriteOutput)
+		}
+		f(s, c)
 		return call.This
 	})
 }

@@ -114,6 +114,10 @@ func TestHTMLRewriter(t *testing.T) {
 			const b = rw.transform(new Response("<b>2</b><i>x</i>"));
 			return (await a.text()) + (await b.text());`,
 			`<i>1</i><i>2</i>`},
+		{"inserted content is bounded", `
+			const big = "x".repeat(1 << 20);
+			return new HTMLRewriter().on("p", {element(e) { for (let i = 0; i < 40; i++) e.append(big) }}).transform(new Response("<p></p>")).text();`,
+			`rejected: RangeError: HTMLRewriter: handlers inserted more than 33554432 bytes`},
 		{"json of rewritten", `
 			return (await new HTMLRewriter().transform(new Response('{"a":1}')).json()).a;`, `1`},
 		{"null body", `
