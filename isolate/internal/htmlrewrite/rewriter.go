@@ -16,24 +16,30 @@ import (
 // (an async handler's promise); the content they were given stays valid
 // and mutable until then. An error stops the rewriting.
 type (
-	ElementHandler  func(*Element) (wait bool, err error)
-	TextHandler     func(*TextChunk) (wait bool, err error)
-	CommentHandler  func(*Comment) (wait bool, err error)
-	DoctypeHandler  func(*Doctype) (wait bool, err error)
-	EndHandler      func(*DocumentEnd) (wait bool, err error)
-	EndTagHandler   func(*EndTag) (wait bool, err error)
-	ElementHandlers struct {
-		Element  ElementHandler
-		Comments CommentHandler
-		Text     TextHandler
-	}
-	DocumentHandlers struct {
-		Doctype  DoctypeHandler
-		Comments CommentHandler
-		Text     TextHandler
-		End      EndHandler
-	}
+	ElementHandler func(*Element) (wait bool, err error)
+	TextHandler    func(*TextChunk) (wait bool, err error)
+	CommentHandler func(*Comment) (wait bool, err error)
+	DoctypeHandler func(*Doctype) (wait bool, err error)
+	EndHandler     func(*DocumentEnd) (wait bool, err error)
+	EndTagHandler  func(*EndTag) (wait bool, err error)
 )
+
+// ElementHandlers are the handlers of a selector (Rewriter.On): for the
+// elements it matches, and for the comments and text inside them.
+type ElementHandlers struct {
+	Element  ElementHandler
+	Comments CommentHandler
+	Text     TextHandler
+}
+
+// DocumentHandlers are the handlers of the whole document
+// (Rewriter.OnDocument).
+type DocumentHandlers struct {
+	Doctype  DoctypeHandler
+	Comments CommentHandler
+	Text     TextHandler
+	End      EndHandler
+}
 
 // Status is why Run returned.
 type Status int
@@ -301,9 +307,12 @@ func (r *Rewriter) addEmit(f func()) {
 	r.queue = append(r.queue, func() (bool, error) { f(); return false, nil })
 }
 
-// Read feeds the tokenizer: prefix, then in; errNeedMore when it runs out
-// before Close.
-func (r *Rewriter) Read(p []byte) (int, error) {
+// feeder is the tokenizer's reader: prefix, then in; errNeedMore when it
+// runs out before Close.
+type feeder struct{ *Rewriter }
+
+func (f feeder) Read(p []byte) (int, error) {
+	r := f.Rewriter
 	if r.ppos < len(r.prefix) {
 		n := copy(p, r.prefix[r.ppos:])
 		r.ppos += n
@@ -337,7 +346,7 @@ func (r *Rewriter) next() (bool, error) {
 		if len(r.in) == 0 && !r.closed {
 			return false, nil
 		}
-		r.z = html.NewTokenizer(r)
+		r.z = html.NewTokenizer(feeder{r})
 		if r.rawTag != "" {
 			r.prefix, r.ppos, r.skip = []byte("<"+r.rawTag+">"), 0, true
 		}
