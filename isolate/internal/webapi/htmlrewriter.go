@@ -19,7 +19,7 @@ import (
 // and collecting the output. Handlers may be async: a handler returning a
 // promise suspends the Rewriter until it settles. To stream, a
 // ReadableStream's pull would instead Write each input chunk, Run, and
-// enqueue what Run returns (rewriteRun.step is the loop to split).
+// enqueue what Run returns (rewriteRun.start is the loop to split).
 
 // maxRewriteOutput bounds a rewritten body (a Worker's response is
 // bounded by the same figure when it leaves the isolate).
