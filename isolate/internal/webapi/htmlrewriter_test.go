@@ -118,6 +118,11 @@ func TestHTMLRewriter(t *testing.T) {
 			const big = "x".repeat(1 << 20);
 			return new HTMLRewriter().on("p", {element(e) { for (let i = 0; i < 40; i++) e.append(big) }}).transform(new Response("<p></p>")).text();`,
 			`rejected: RangeError: HTMLRewriter: handlers inserted more than 33554432 bytes`},
+		{"re-wrapped body", `
+			const r = new HTMLRewriter().on("b", {element(e) { e.remove() }}).transform(new Response("a<b>x</b>", {status: 201}));
+			const w = new Response(r.body, r);
+			return w.status + " " + (await w.text()) + " " + r.bodyUsed;`,
+			`201 a true`},
 		{"json of rewritten", `
 			return (await new HTMLRewriter().transform(new Response('{"a":1}')).json()).a;`, `1`},
 		{"null body", `
