@@ -17,9 +17,14 @@ import (
 // when first read — by text(), arrayBuffer(), ..., its reader, or the
 // handler returning it (SettleBody) — feeding the whole input as one chunk
 // and collecting the output. Handlers may be async: a handler returning a
-// promise suspends the Rewriter until it settles. To stream, a
-// ReadableStream's pull would instead Write each input chunk, Run, and
-// enqueue what Run returns (rewriteRun.start is the loop to split).
+// promise suspends the Rewriter until it settles.
+//
+// To stream instead: make the run with newRewriteRun, then for each input
+// chunk call run.rw.Write(chunk) and run.start(enqueue, fail) — start runs
+// the Rewriter until it needs input (waiting on async handlers' promises on
+// the way) and hands done the output so far — and after the last chunk
+// run.rw.Close() and run.start(enqueueAndClose, fail). Wait for each start
+// to call back before writing the next chunk.
 
 // maxRewriteOutput bounds a rewritten body (a Worker's response is
 // bounded by the same figure when it leaves the isolate).
@@ -136,14 +141,8 @@ var htmlRewriterClass = &classDef{
 			}
 			src := &in.body
 			out.body = body{has: true}
-			rw := htmlrewrite.New(htmlrewrite.Options{MaxOutput: maxRewriteOutput, Check: a.checkInterrupt})
-			for _, o := range st.ons {
-				rw.On(o.sel, o.h)
-			}
-			for _, d := range st.docs {
-				rw.OnDocument(d)
-			}
-			run := &rewriteRun{a: a, rw: rw}
+			run := a.newRewriteRun(st)
+			rw := run.rw
 			// The input is used now, as on Cloudflare; a pending input (a
 			// transform of a transform) is settled first.
 			if src.pending == nil {
@@ -165,6 +164,19 @@ var htmlRewriterClass = &classDef{
 			return a.wrap(clsResponse, out)
 		}),
 	),
+}
+
+// newRewriteRun makes one transform's rewriting, with the handlers
+// registered so far.
+func (a *API) newRewriteRun(st *rewriterState) *rewriteRun {
+	rw := htmlrewrite.New(htmlrewrite.Options{MaxOutput: maxRewriteOutput, Check: a.checkInterrupt})
+	for _, o := range st.ons {
+		rw.On(o.sel, o.h)
+	}
+	for _, d := range st.docs {
+		rw.OnDocument(d)
+	}
+	return &rewriteRun{a: a, rw: rw}
 }
 
 var errInterrupted = errors.New("HTMLRewriter: interrupted")
@@ -238,8 +250,9 @@ func (a *API) callHandler(this goja.Value, fn goja.Callable, mk func(*tokenRef) 
 	return false, nil
 }
 
-// start runs the rewriting, calling done with the output or fail with
-// the error.
+// start runs the Rewriter until it needs input or is done, waiting on the
+// promises of async handlers on the way, then calls done with the output
+// since the last call; or fail with the error. It may call back at once.
 func (r *rewriteRun) start(done func([]byte), fail func(goja.Value)) {
 	a := r.a
 	for {

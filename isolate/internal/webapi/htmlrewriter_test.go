@@ -1,6 +1,11 @@
 package webapi
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"github.com/dop251/goja"
+)
 
 func TestHTMLRewriter(t *testing.T) {
 	const page = `const page = new Response('<!DOCTYPE html><html><head><title>T</title></head><body><!--c--><div id="a" class="x y">Hello <b>world</b></div><img src="/i.png"><p>1</p><p>2</p></body></html>', {headers: {"content-type": "text/html", "content-length": "999"}});`
@@ -129,4 +134,42 @@ func TestHTMLRewriter(t *testing.T) {
 			const r = new HTMLRewriter().transform(new Response(null, {status: 204}));
 			return r.body === null;`, `true`},
 	})
+}
+
+// TestRewriteRunChunks drives a rewriting as a stream would: chunk by
+// chunk, with an async handler whose element is cut across chunks.
+func TestRewriteRunChunks(t *testing.T) {
+	e := newEnv(t)
+	v, err := e.vm.RunString(`new HTMLRewriter().on("b", {async element(el) { await null; el.tagName = "i" }})`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ok := stateOf[*rewriterState](v)
+	if !ok {
+		t.Fatal("not an HTMLRewriter")
+	}
+	run := e.api.newRewriteRun(st)
+	var out strings.Builder
+	step := func() {
+		t.Helper()
+		called := false
+		run.start(func(b []byte) { out.Write(b); called = true }, func(v goja.Value) { t.Fatalf("failed: %v", v) })
+		for i := 0; !called; i++ {
+			if i > 100 {
+				t.Fatal("start never called back")
+			}
+			if _, err := e.vm.RunString("0"); err != nil { // runs the promise jobs
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, chunk := range []string{"a<", "b cla", "ss=x>1</b", "><b>2</b>z"} {
+		run.rw.Write([]byte(chunk))
+		step()
+	}
+	run.rw.Close()
+	step()
+	if got, want := out.String(), `a<i class="x">1</i><i>2</i>z`; got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
 }
