@@ -194,6 +194,16 @@ export default { async fetch(request) {
   return Response.json({ cf: request.cf, own: own.cf === undefined, given: given.cf.cacheTtl, copied: copied.cf.colo });
 } }`), req: &Request{URL: "https://x.test/", CF: &RequestCF{HTTPProtocol: "HTTP/2", ClientTCPRTT: 7}}, outcome: OutcomeOK, status: 200,
 			body: `{"cf":{"colo":"test","httpProtocol":"HTTP/2","clientTcpRtt":7},"own":true,"given":5,"copied":"test"}`},
+		{name: "Cache API", code: js("main.js", `export default { async fetch(request, env, ctx) {
+  const cache = caches.default;
+  const key = new Request("https://example.test/page?id=1");
+  const first = await cache.match(key);
+  const fresh = new Response("rendered", { headers: { "cache-control": "s-maxage=300", "content-type": "text/plain" } });
+  await cache.put(key, fresh.clone());
+  const hit = await cache.match(key.url);
+  const named = await (await caches.open("v2")).match(key);
+  return new Response([String(first), fresh.bodyUsed, await hit.text(), hit.headers.get("cf-cache-status"), hit.headers.get("content-type"), String(named), await cache.delete(key)].join("|"));
+} }`), outcome: OutcomeOK, status: 200, body: "undefined|false|rendered|HIT|text/plain|undefined|true"},
 		{name: "request.cf never undefined", code: js("main.js", `export default { fetch(request) { return Response.json(request.cf) } }`),
 			outcome: OutcomeOK, status: 200, body: `{"colo":"test"}`},
 	}
