@@ -157,3 +157,33 @@ func TestEvictionByBytes(t *testing.T) {
 		t.Fatal("an oversized entry was stored")
 	}
 }
+
+// TestConcurrent: invocations on many workers share one store.
+func TestConcurrent(t *testing.T) {
+	s := New(64<<10, nil)
+	done := make(chan struct{})
+	for g := range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 500 {
+				u := "https://e.com/" + strings.Repeat("k", i%7)
+				switch (g + i) % 3 {
+				case 0:
+					s.Put("w", "", u, resp(strings.Repeat("x", i%300), "cache-control", "max-age=60"))
+				case 1:
+					if r := s.Match("w", "", u); r != nil && r.Headers["cf-cache-status"] != "HIT" {
+						t.Error("a hit without its status")
+					}
+				default:
+					s.Delete("w", "", u)
+				}
+			}
+		}()
+	}
+	for range 8 {
+		<-done
+	}
+	if s.Bytes() > 64<<10 {
+		t.Fatalf("holds %d bytes", s.Bytes())
+	}
+}
