@@ -1,10 +1,14 @@
 package node
 
 import (
+	"crypto/tls"
 	"encoding/json"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/warrenmesh/warren/isolate"
 )
 
 // cacheCFWorker puts, matches and reports request.cf.
@@ -85,4 +89,27 @@ func TestRequestCF(t *testing.T) {
 		t.Fatalf("/v1/run: %d %s", status, b)
 	}
 	check("/v1/run", []byte(res.Response.Body))
+}
+
+func TestRequestCFFields(t *testing.T) {
+	for _, tc := range []struct {
+		major, minor int
+		proto        string
+		tls          uint16
+		want         isolate.RequestCF
+	}{
+		{1, 1, "HTTP/1.1", 0, isolate.RequestCF{HTTPProtocol: "HTTP/1.1"}},
+		{1, 0, "HTTP/1.0", 0, isolate.RequestCF{HTTPProtocol: "HTTP/1.0"}},
+		{2, 0, "HTTP/2.0", tls.VersionTLS13, isolate.RequestCF{HTTPProtocol: "HTTP/2", TLSVersion: "TLSv1.3"}},
+		{1, 1, "HTTP/1.1", tls.VersionTLS12, isolate.RequestCF{HTTPProtocol: "HTTP/1.1", TLSVersion: "TLSv1.2"}},
+	} {
+		r := httptest.NewRequest("GET", "http://x/", nil)
+		r.ProtoMajor, r.ProtoMinor, r.Proto = tc.major, tc.minor, tc.proto
+		if tc.tls != 0 {
+			r.TLS = &tls.ConnectionState{Version: tc.tls}
+		}
+		if got := requestCF(r); *got != tc.want {
+			t.Errorf("%s %x: %+v, want %+v", tc.proto, tc.tls, *got, tc.want)
+		}
+	}
 }
