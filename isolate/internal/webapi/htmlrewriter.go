@@ -2,6 +2,7 @@ package webapi
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/dop251/goja"
 	"golang.org/x/net/html"
@@ -368,12 +369,22 @@ func (s *elementState) set(a *API, key string, v goja.Value) (known, ok bool) {
 	switch key {
 	case "tagName":
 		s.t.check(a)
-		s.e.SetTagName(a.str(v))
+		s.e.SetTagName(a.markupName(v, "tag"))
 		return true, true
 	case "attributes", "removed", "namespaceURI", "canHaveContent":
 		return true, false
 	}
 	return false, false
+}
+
+// markupName reads a tag or attribute name that goes into the output as
+// is: one that would end the tag or make markup of its own is refused.
+func (a *API) markupName(v goja.Value, what string) string {
+	s := a.str(v)
+	if s == "" || strings.ContainsAny(s, " \t\n\f\r/>=\"'<\x00") {
+		a.typeError("HTMLRewriter: %q is not a valid %s name", s, what)
+	}
+	return s
 }
 
 // contentMethod declares a method of a content object that takes content.
@@ -420,7 +431,8 @@ var elementClass = &classDef{
 		method("setAttribute", 2, func(a *API, call goja.FunctionCall) goja.Value {
 			s := this[*elementState](a, call)
 			s.t.check(a)
-			s.e.SetAttribute(a.str(call.Argument(0)), a.str(call.Argument(1)))
+			name := a.markupName(call.Argument(0), "attribute")
+			s.e.SetAttribute(name, a.str(call.Argument(1)))
 			return call.This
 		}),
 		method("removeAttribute", 1, func(a *API, call goja.FunctionCall) goja.Value {
@@ -470,7 +482,7 @@ func (s *endTagState) get(a *API, key string) goja.Value {
 func (s *endTagState) set(a *API, key string, v goja.Value) (known, ok bool) {
 	if key == "name" {
 		s.t.check(a)
-		s.e.SetName(a.str(v))
+		s.e.SetName(a.markupName(v, "tag"))
 		return true, true
 	}
 	return false, false
@@ -539,7 +551,11 @@ func (s *commentState) set(a *API, key string, v goja.Value) (known, ok bool) {
 	switch key {
 	case "text":
 		s.t.check(a)
-		s.c.SetText(a.str(v))
+		text := a.str(v)
+		if strings.Contains(text, "-->") {
+			a.typeError("HTMLRewriter: a comment's text cannot contain the comment closing sequence (-->)")
+		}
+		s.c.SetText(text)
 		return true, true
 	case "removed":
 		return true, false

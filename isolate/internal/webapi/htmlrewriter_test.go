@@ -128,6 +128,22 @@ func TestHTMLRewriter(t *testing.T) {
 			const w = new Response(r.body, r);
 			return w.status + " " + (await w.text()) + " " + r.bodyUsed;`,
 			`201 a true`},
+		{"names that would make markup", `
+			const out = [];
+			await new HTMLRewriter().on("p", {element(e) {
+				for (const f of [() => e.setAttribute('a"><script>', "x"), () => { e.tagName = "p><script" }, () => e.setAttribute("", "x"),
+					() => e.onEndTag(end => { try { end.name = "p>" } catch (err) { out.push(err.name) } })]) {
+					try { f() } catch (err) { out.push(err.name) }
+				}
+			}}).transform(new Response("<p>x</p>")).text();
+			return out.join(",");`,
+			`TypeError,TypeError,TypeError,TypeError`},
+		{"comment text cannot close the comment", `
+			let name = "";
+			const s = await new HTMLRewriter().onDocument({comments(c) { try { c.text = "x--><script>" } catch (err) { name = err.name } }})
+				.transform(new Response("<!--a-->")).text();
+			return name + " " + s;`,
+			`TypeError <!--a-->`},
 		{"json of rewritten", `
 			return (await new HTMLRewriter().transform(new Response('{"a":1}')).json()).a;`, `1`},
 		{"null body", `
