@@ -73,6 +73,10 @@ func TestCacheAPI(t *testing.T) {
 			if got := get(other, "/"); got != "not seen" {
 				t.Fatalf("another Worker: %q", got)
 			}
+			scoped := rt.Run(t.Context(), &Invocation{Code: worker, Request: &Request{URL: "https://w.test/a?op=get"}, CacheScope: "tenant-2"})
+			if scoped.Response == nil || string(scoped.Response.Body) != "miss -" {
+				t.Fatalf("another cache scope: %s %+v", scoped.Outcome, scoped.Response)
+			}
 			if got := get(worker, "/a?op=delete"); got != "truefalse" {
 				t.Fatalf("delete: %q", got)
 			}

@@ -23,8 +23,9 @@ type dispatcher struct {
 	// onRespond answers OpRespond (nil: refused).
 	onRespond func(*Result)
 	// cache answers OpCache, its entries scoped by the program's hash
-	// (nil: no cache).
-	cache *cache.Store
+	// and cacheScope (nil: no cache).
+	cache      *cache.Store
+	cacheScope string
 }
 
 func (d *dispatcher) call(ctx context.Context, c *contract.HostCall) (*contract.HostReply, error) {
@@ -63,7 +64,8 @@ func (d *dispatcher) runtime(c *contract.HostCall) (*contract.HostReply, error) 
 }
 
 // cacheOp answers a Cache API call. Entries are scoped by the code's
-// hash: one Worker cannot read or poison another's cache.
+// hash and the invocation's CacheScope: one Worker cannot read or poison
+// another's cache, nor one caller another's.
 func (d *dispatcher) cacheOp(c *contract.HostCall) *contract.HostReply {
 	fail := func(code contract.HostErrCode, format string, args ...any) *contract.HostReply {
 		return contract.FailReply(c.Op, contract.HostErrorf(code, format, args...))
@@ -74,7 +76,7 @@ func (d *dispatcher) cacheOp(c *contract.HostCall) *contract.HostReply {
 	case c.Cache == nil || d.program == nil:
 		return fail(contract.CodeInvalid, "cache call without its arguments")
 	}
-	scope, a := d.program.Hash, c.Cache
+	scope, a := d.program.Hash+"/"+d.cacheScope, c.Cache
 	switch c.Method {
 	case "match":
 		return &contract.HostReply{Response: d.cache.Match(scope, a.Name, a.URL)}

@@ -18,7 +18,8 @@
 // Guest code reaches the outside world only through a Host (egress fetch,
 // KV, Durable Objects) that the node implements, and the Runtime's own
 // Cache API store (internal/cache: caches.default and caches.open, kept
-// across invocations, scoped by the code's hash); in a sandbox worker those
+// across invocations, scoped by the code's hash and Invocation.CacheScope);
+// in a sandbox worker those
 // calls cross the process boundary as callback frames to the node. These
 // host calls are typed operations, described in one table
 // (internal/contract's HostOps): each op's wire name, whether the guest

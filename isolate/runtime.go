@@ -98,6 +98,11 @@ type Invocation struct {
 	Bindings  map[string]Binding
 	// Host overrides Options.Host for this call (e.g. with the caller's grants).
 	Host Host
+	// CacheScope parts the Cache API's entries beyond the code's hash:
+	// calls with different scopes never see each other's entries (a node
+	// sets it from the caller's grants, so that one tenant's cached data
+	// never reaches another running the same code).
+	CacheScope string
 	// OnResponse, when set, is called at most once, from the goroutine
 	// running the call, as soon as the response is ready while
 	// ctx.waitUntil work is still pending, with the result so far: outcome
@@ -295,7 +300,7 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 	responded := false
 	// The engine asks for the code by hash on a cache miss; the program
 	// stays reachable for this call even if the cache evicts it meanwhile.
-	d := &dispatcher{bindings: inv.Bindings, host: host, program: p, cache: rt.cache, onRespond: func(res *Result) {
+	d := &dispatcher{bindings: inv.Bindings, host: host, program: p, cache: rt.cache, cacheScope: inv.CacheScope, onRespond: func(res *Result) {
 		if inv.OnResponse != nil && !responded {
 			responded = true
 			rt.finishResult(res, start)

@@ -7,8 +7,10 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/warrenmesh/warren/isolate"
+	"github.com/warrenmesh/warren/policy"
 )
 
 // cacheCFWorker puts, matches and reports request.cf.
@@ -111,5 +113,42 @@ func TestRequestCFFields(t *testing.T) {
 		if got := requestCF(r); *got != tc.want {
 			t.Errorf("%s %x: %+v, want %+v", tc.proto, tc.tls, *got, tc.want)
 		}
+	}
+}
+
+// TestCacheScopedByGrants: callers running the same code share its cache
+// only if they are granted the same things.
+func TestCacheScopedByGrants(t *testing.T) {
+	n, _ := kvNode(t, "cachescope")
+	a1 := mintToken(t, n.cfg.SecretPath, "a1", policy.Grants{AllowNet: []string{"a.example"}}, time.Hour)
+	a2 := mintToken(t, n.cfg.SecretPath, "a2", policy.Grants{AllowNet: []string{"a.example"}}, time.Hour)
+	b := mintToken(t, n.cfg.SecretPath, "b", policy.Grants{AllowNet: []string{"b.example"}}, time.Hour)
+	code, _ := json.Marshal(map[string]any{"mainModule": "m.js", "modules": map[string]string{"m.js": cacheCFWorker}})
+	run := func(tok, path string) string {
+		t.Helper()
+		body := `{"code":` + string(code) + `,"request":{"url":"https://x.test` + path + `"}}`
+		status, _, b := call(t, n, "POST", "/v1/run", strings.NewReader(body), map[string]string{"Authorization": "Bearer " + tok})
+		var res struct {
+			Outcome  string `json:"outcome"`
+			Response struct {
+				Body string `json:"body"`
+			} `json:"response"`
+		}
+		if err := json.Unmarshal(b, &res); err != nil || status != 200 || res.Outcome != "ok" {
+			t.Fatalf("%s: %d %s", path, status, b)
+		}
+		return res.Response.Body
+	}
+	if got := run(a1, "/put"); got != "put" {
+		t.Fatal(got)
+	}
+	if got := run(a2, "/get"); got != "from the cache HIT" {
+		t.Errorf("same grants: %s", got)
+	}
+	if got := run(b, "/get"); got != "miss" {
+		t.Errorf("other grants: %s", got)
+	}
+	if got := run(adminToken(t, n.cfg.SecretPath), "/get"); got != "miss" {
+		t.Errorf("admin: %s", got)
 	}
 }

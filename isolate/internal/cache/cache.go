@@ -5,8 +5,9 @@
 // (the Runtime), not in a sandbox worker, so entries outlive invocations;
 // guest code reaches it through host calls.
 //
-// Entries are keyed by a scope (the Runtime uses the code's hash, so that
-// one Worker cannot read or poison another's cache), the cache's name and
+// Entries are keyed by a scope (the Runtime uses the code's hash and the
+// invocation's CacheScope, so that one Worker cannot read or poison
+// another's cache, nor one tenant another's), the cache's name and
 // the request's URL without its fragment. As on Cloudflare, only GET
 // requests are cached, Vary is not part of the key, and a response is not
 // stored when it has Set-Cookie, Cache-Control no-store, no-cache or
