@@ -57,6 +57,9 @@ type Outcome = contract.Outcome
 // Request is the HTTP request handed to the Worker's fetch handler.
 type Request = contract.Request
 
+// RequestCF is request.cf of an incoming request.
+type RequestCF = contract.RequestCF
+
 // Response is what the Worker answered.
 type Response = contract.Response
 

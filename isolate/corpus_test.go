@@ -291,6 +291,44 @@ export default { async fetch() { let s = 0; for await (const v of gen()) s += v;
   out.push(Object.prototype.toString.call(new Headers().keys()));
   return new Response(out.join("|"));
 } }`), outcome: OutcomeOK, status: 200, body: `TypeError|日本|true|f.txt|text/plain|7|"a\nb"|true|blob|0|2|[object Headers Iterator]`},
+		{name: "HTMLRewriter", code: js("main.js", `class Rewrite {
+  constructor(prefix) { this.prefix = prefix; this.seen = 0; }
+  element(el) { this.seen++; el.setAttribute("href", this.prefix + el.getAttribute("href")); }
+}
+export default { async fetch(request) {
+  const origin = new Response('<!doctype html><html><head><title>Old</title></head><body><a href="/a">A</a><p class="ad">buy</p><ul><li>1</li><li>2</li></ul><!-- x --></body></html>',
+    { headers: { "content-type": "text/html;charset=UTF-8" } });
+  const links = new Rewrite("https://cdn.example");
+  const res = new HTMLRewriter()
+    .on("a[href^='/']", links)
+    .on("title", { text(t) { if (t.text) t.replace("New") } })
+    .on("p.ad", { element(el) { el.remove() } })
+    .on("li:nth-child(2)", { async element(el) { await null; el.setInnerContent("<b>two</b>", { html: true }) } })
+    .onDocument({ comments(c) { c.remove() }, end(end) { end.append("<!-- rewritten -->", { html: true }) } })
+    .transform(origin);
+  res.headers.set("x-links", String(links.seen));
+  return res;
+} }`), outcome: OutcomeOK, status: 200,
+			body: `<!doctype html><html><head><title>New</title></head><body><a href="https://cdn.example/a">A</a><ul><li>1</li><li><b>two</b></li></ul></body></html><!-- rewritten -->`},
+		{name: "request.cf", code: js("main.js", `export default { fetch(request) {
+  const own = new Request("https://x.test/");
+  const given = new Request("https://x.test/", { cf: { cacheTtl: 5 } });
+  const copied = new Request(request);
+  return Response.json({ cf: request.cf, own: own.cf === undefined, given: given.cf.cacheTtl, copied: copied.cf.colo });
+} }`), req: &Request{URL: "https://x.test/", CF: &RequestCF{HTTPProtocol: "HTTP/2", ClientTCPRTT: 7}}, outcome: OutcomeOK, status: 200,
+			body: `{"cf":{"colo":"test","httpProtocol":"HTTP/2","clientTcpRtt":7},"own":true,"given":5,"copied":"test"}`},
+		{name: "Cache API", code: js("main.js", `export default { async fetch(request, env, ctx) {
+  const cache = caches.default;
+  const key = new Request("https://example.test/page?id=1");
+  const first = await cache.match(key);
+  const fresh = new Response("rendered", { headers: { "cache-control": "s-maxage=300", "content-type": "text/plain" } });
+  await cache.put(key, fresh.clone());
+  const hit = await cache.match(key.url);
+  const named = await (await caches.open("v2")).match(key);
+  return new Response([String(first), fresh.bodyUsed, await hit.text(), hit.headers.get("cf-cache-status"), hit.headers.get("content-type"), String(named), await cache.delete(key)].join("|"));
+} }`), outcome: OutcomeOK, status: 200, body: "undefined|false|rendered|HIT|text/plain|undefined|true"},
+		{name: "request.cf never undefined", code: js("main.js", `export default { fetch(request) { return Response.json(request.cf) } }`),
+			outcome: OutcomeOK, status: 200, body: `{"colo":"test"}`},
 	}
 }
 

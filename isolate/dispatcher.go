@@ -3,7 +3,9 @@ package isolate
 import (
 	"context"
 	"errors"
+	"strings"
 
+	"github.com/warrenmesh/warren/isolate/internal/cache"
 	"github.com/warrenmesh/warren/isolate/internal/contract"
 )
 
@@ -22,6 +24,10 @@ type dispatcher struct {
 	onRespond func(*Result)
 	// body answers OpBody (nil: refused).
 	body *BodyPipe
+	// cache answers OpCache, its entries scoped by the program's hash
+	// and cacheScope (nil: no cache).
+	cache      *cache.Store
+	cacheScope string
 }
 
 func (d *dispatcher) call(ctx context.Context, c *contract.HostCall) (*contract.HostReply, error) {
@@ -49,6 +55,8 @@ func (d *dispatcher) runtime(c *contract.HostCall) (*contract.HostReply, error) 
 			return &contract.HostReply{Program: d.program}, nil
 		}
 		return nil, contract.HostErrorf(contract.CodeInternal, "host: no code %s", c.Hash)
+	case contract.OpCache:
+		return d.cacheOp(c), nil
 	case contract.OpRespond:
 		if d.onRespond != nil {
 			if c.Result != nil {
@@ -77,6 +85,38 @@ func (d *dispatcher) streamBody(ctx context.Context, c *contract.HostCall) (*con
 		}
 	}
 	return &contract.HostReply{}, nil
+}
+
+// cacheOp answers a Cache API call. Entries are scoped by the code's
+// hash and the invocation's CacheScope: one Worker cannot read or poison
+// another's cache, nor one caller another's.
+func (d *dispatcher) cacheOp(c *contract.HostCall) *contract.HostReply {
+	fail := func(code contract.HostErrCode, format string, args ...any) *contract.HostReply {
+		return contract.FailReply(c.Op, contract.HostErrorf(code, format, args...))
+	}
+	switch {
+	case d.cache == nil:
+		return fail(contract.CodeUnavailable, "this runtime has no cache")
+	case c.Cache == nil || d.program == nil:
+		return fail(contract.CodeInvalid, "cache call without its arguments")
+	}
+	scope, a := d.program.Hash+"/"+d.cacheScope, c.Cache
+	switch c.Method {
+	case "match":
+		return &contract.HostReply{Response: d.cache.Match(scope, a.Name, a.URL)}
+	case "put":
+		if a.Response == nil {
+			return fail(contract.CodeInvalid, "cache put without a response")
+		}
+		stored, err := d.cache.Put(scope, a.Name, a.URL, a.Response)
+		if err != nil {
+			return fail(contract.CodeInvalid, "%s", strings.TrimPrefix(err.Error(), "cache: refused: "))
+		}
+		return &contract.HostReply{Found: stored}
+	case "delete":
+		return &contract.HostReply{Found: d.cache.Delete(scope, a.Name, a.URL)}
+	}
+	return fail(contract.CodeInvalid, "unknown cache method %q", c.Method)
 }
 
 // hostOp answers the SideHost ops.

@@ -21,13 +21,15 @@
 // reported in Result.NoRetry.
 //
 // Guest code reaches the outside world only through a Host (egress fetch,
-// KV, Durable Objects) that the node implements; in a sandbox worker those
-// calls cross the process boundary as callback frames to the node. These
-// host calls are typed operations, described in one table
-// (internal/contract's HostOps): each op's wire name, whether the guest
-// may start it and collect its answer later, which side answers it (the
-// Runtime, the Host, a live object's ObjectHost) and the error code of a
-// failure that names none. Every failed call's answer carries a code
+// KV, Durable Objects) that the node implements, and the Runtime's own
+// Cache API store (internal/cache: caches.default and caches.open, kept
+// across invocations, scoped by the code's hash and Invocation.CacheScope);
+// in a sandbox worker those calls cross the process boundary as callback
+// frames to the node. These host calls are typed operations, described in
+// one table (internal/contract's HostOps): each op's wire name, whether
+// the guest may start it and collect its answer later, which side answers
+// it (the Runtime, the Host, a live object's ObjectHost) and the error
+// code of a failure that names none. Every failed call's answer carries a code
 // (invalid, unavailable, denied, storage, internal); a Worker sees those
 // of KV as err.code.
 //

@@ -14,6 +14,7 @@ import (
 	"github.com/dlclark/regexp2/v2"
 
 	"github.com/warrenmesh/warren/internal/sizedlru"
+	"github.com/warrenmesh/warren/isolate/internal/cache"
 	"github.com/warrenmesh/warren/isolate/internal/contract"
 )
 
@@ -40,6 +41,10 @@ func boundRegexps() {
 	regexpOnce.Do(func() { regexp2.DefaultMatchTimeout = RegexpMatchTimeout })
 }
 
+// DefaultResponseCacheBytes is the size of a runtime's Cache API store
+// (Options.ResponseCacheBytes).
+const DefaultResponseCacheBytes = cache.DefaultMaxBytes
+
 // Options configure a Runtime. The zero value is usable: a sandboxed
 // executor with 2 workers per CPU.
 type Options struct {
@@ -60,6 +65,10 @@ type Options struct {
 	// CacheSize is the number of prepared programs kept in memory (default
 	// 256); they are also bounded by size (see programCacheBytes).
 	CacheSize int
+	// ResponseCacheBytes sizes the Cache API's store (caches.default,
+	// caches.open) of this runtime, kept across invocations: 0 means
+	// DefaultResponseCacheBytes; < 0 means none (cache calls reject).
+	ResponseCacheBytes int64
 	// Host provides egress and bindings to invocations that bring none.
 	Host Host
 	// Node names this node in telemetry.
@@ -89,6 +98,11 @@ type Invocation struct {
 	Bindings  map[string]Binding
 	// Host overrides Options.Host for this call (e.g. with the caller's grants).
 	Host Host
+	// CacheScope parts the Cache API's entries beyond the code's hash:
+	// calls with different scopes never see each other's entries (a node
+	// sets it from the caller's grants, so that one tenant's cached data
+	// never reaches another running the same code).
+	CacheScope string
 	// OnResponse, when set, is called at most once, from the goroutine
 	// running the call, as soon as the response is ready while
 	// ctx.waitUntil work is still pending, with the result so far: outcome
@@ -121,7 +135,8 @@ type Runtime struct {
 	programs *sizedlru.Cache[string, *contract.Program]
 	failures *sizedlru.Cache[string, *failed] // preparation failures by code hash; under flightMu
 	exec     executor
-	sandbox  *sandboxed // exec, when sandboxed: it prepares code too
+	sandbox  *sandboxed   // exec, when sandboxed: it prepares code too
+	cache    *cache.Store // the Cache API's; nil: none
 
 	flightMu sync.Mutex
 	flights  map[string]*flight // bundles in progress, by code hash
@@ -184,6 +199,9 @@ func New(opts Options) (*Runtime, error) {
 	}
 	rt := &Runtime{opts: opts, programs: sizedlru.New[string, *contract.Program](opts.CacheSize, programCacheBytes),
 		failures: sizedlru.New[string, *failed](failureCacheSize, failureCacheSize), flights: map[string]*flight{}}
+	if opts.ResponseCacheBytes >= 0 {
+		rt.cache = cache.New(opts.ResponseCacheBytes, nil)
+	}
 	switch opts.Executor {
 	case InProcess:
 		boundRegexps()
@@ -279,6 +297,17 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 	if req == nil || inv.Scheduled != nil { // a scheduled event has no request
 		req = &Request{}
 	}
+	if inv.Scheduled == nil && (req.CF == nil || req.CF.Colo == "") {
+		// request.cf is never undefined; colo is this node.
+		r := *req
+		cf := RequestCF{}
+		if req.CF != nil {
+			cf = *req.CF
+		}
+		cf.Colo = rt.opts.Node
+		r.CF = &cf
+		req = &r
+	}
 	host := inv.Host
 	if host == nil {
 		host = rt.opts.Host
@@ -286,7 +315,7 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 	responded := false
 	// The engine asks for the code by hash on a cache miss; the program
 	// stays reachable for this call even if the cache evicts it meanwhile.
-	d := &dispatcher{bindings: inv.Bindings, host: host, program: p, body: inv.StreamTo, onRespond: func(res *Result) {
+	d := &dispatcher{bindings: inv.Bindings, host: host, program: p, body: inv.StreamTo, cache: rt.cache, cacheScope: inv.CacheScope, onRespond: func(res *Result) {
 		if inv.OnResponse != nil && !responded {
 			responded = true
 			rt.finishResult(res, start)

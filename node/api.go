@@ -124,6 +124,7 @@ func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	clock.end()
+	setCF(req, inv, requestCF(r))
 	req.Client = client
 	c := callerOf(r)
 	req.Token = c.raw
@@ -238,11 +239,11 @@ func parseRun(body io.Reader, codes *codeCache) (*RunRequest, *isolate.Invocatio
 		set  bool
 	}{
 		{"hops", len(req.Hops) > 0}, {"waitMs", req.WaitMs != 0}, {"codeRef", req.CodeRef != ""},
-		{"client", req.Client != ""}, {"token", req.Token != ""},
+		{"client", req.Client != ""}, {"token", req.Token != ""}, {"cf", req.CF != nil},
 	} {
 		if f.set {
 			return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request",
-				msg: f.name + " is set by nodes, not clients (hops, waitMs, codeRef, client and token; a token goes in the Authorization header)"}
+				msg: f.name + " is set by nodes, not clients (hops, waitMs, codeRef, client, token and cf; a token goes in the Authorization header)"}
 		}
 	}
 	inv, err := req.decode(codes)

@@ -2,6 +2,9 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -170,7 +173,21 @@ func (n *Node) grant(inv *isolate.Invocation, g *policy.Grants) (*isolate.Invoca
 		host = n.host
 	}
 	out.Host = &grantedHost{inner: host, g: g}
+	out.CacheScope = cacheScope(g)
 	return &out, nil
+}
+
+// cacheScope parts the Cache API's entries by what the caller is granted:
+// callers who may reach the same things share a Worker's cache; others,
+// running the same code, do not see its entries. Admins (and embedders)
+// share the scope "".
+func cacheScope(g *policy.Grants) string {
+	b, err := json.Marshal(g)
+	if err != nil { // cannot happen; this call's own scope then
+		return fmt.Sprintf("unscoped:%p", g)
+	}
+	sum := sha256.Sum256(b)
+	return "grants:" + hex.EncodeToString(sum[:16])
 }
 
 // grantedHost is a Host as a token's grants allow it: KV namespaces as

@@ -54,6 +54,10 @@ type RunRequest struct {
 	// fetch (a cron trigger's tick, or one run by hand); Request is then
 	// not needed.
 	Scheduled *isolate.ScheduledEvent `json:"scheduled,omitempty"`
+	// CF is request.cf as the node that took the call knows it (set by
+	// nodes from the API call's connection; the colo is the running
+	// node's).
+	CF *isolate.RequestCF `json:"cf,omitempty"`
 	// Token is the caller's token, which a forwarded invocation carries
 	// so that the peer verifies it again and applies the same grants (set
 	// by nodes from the API call's Authorization header).
@@ -122,7 +126,13 @@ func (r *RunRequest) decode(cache *codeCache) (*isolate.Invocation, error) {
 			return nil, &apiError{status: 400, code: "invalid_bindings", msg: fmt.Sprintf("bindings[%q]: %v", name, kvRuleError{err})}
 		}
 	}
-	return &isolate.Invocation{Code: c, Request: r.Request, Bindings: r.Bindings, Scheduled: r.Scheduled, StreamTo: r.pipe}, nil
+	inv := &isolate.Invocation{Code: c, Request: r.Request, Bindings: r.Bindings, Scheduled: r.Scheduled, StreamTo: r.pipe}
+	if r.CF != nil && r.Request != nil {
+		rq := *r.Request
+		rq.CF = r.CF
+		inv.Request = &rq
+	}
+	return inv, nil
 }
 
 // Run routes one invocation: here when a slot is free, else to the nearest

@@ -113,6 +113,9 @@ type Config struct {
 	// never clipped. Each sandbox worker's hard memory cap is this plus
 	// the runtime's overhead (192 MiB).
 	MaxMemoryMB int64
+	// CacheMB sizes the node's Cache API store (caches.default,
+	// caches.open), in MiB (0: 64; < 0: none, cache calls reject).
+	CacheMB int64
 	// Executor is isolate.Sandboxed (default) or isolate.InProcess.
 	Executor isolate.ExecutorKind
 	// PacketConn replaces the UDP socket (tests inject a fault-injecting one).
@@ -291,7 +294,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		CacheDir: filepath.Join(cfg.Data, "wasm-cache"), Host: n.host,
 		// A call that asks for no wall time or memory gets the default, or
 		// the maximum where an operator set it lower.
-		MaxWallMs: cfg.MaxWallMs, MaxMemoryMB: cfg.MaxMemoryMB,
+		MaxWallMs: cfg.MaxWallMs, MaxMemoryMB: cfg.MaxMemoryMB, ResponseCacheBytes: cfg.CacheMB << 20,
 		Defaults: isolate.Limits{WallMs: min(isolate.DefaultLimits.WallMs, cfg.MaxWallMs), MemoryMB: min(isolate.DefaultLimits.MemoryMB, cfg.MaxMemoryMB)},
 	})
 	if err != nil {
@@ -348,7 +351,8 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	// run for its whole wall-time limit; a run body's reads have deadlines
 	// of their own (bodyClock). Idle keep-alive connections of vanished
 	// clients do not pile up.
-	n.http = &http.Server{Handler: n.authenticate(n.routes()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	n.http = &http.Server{Handler: n.authenticate(n.routes()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ConnContext: withConn}
 	go func() {
 		if err := n.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("API server stopped", "err", err)

@@ -599,7 +599,7 @@ func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	req := &RunRequest{Code: d.Code, Request: workerRequest(r, name, b), Bindings: d.Bindings, Client: clientOf(r), pipe: isolate.NewBodyPipe()}
+	req := &RunRequest{Code: d.Code, Request: workerRequest(r, name, b), Bindings: d.Bindings, Client: clientOf(r), CF: requestCF(r), pipe: isolate.NewBodyPipe()}
 	inv, err := req.decode(n.codes)
 	if err != nil {
 		// The request (its headers, its URL) is the client's mistake; a

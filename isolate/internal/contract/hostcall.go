@@ -32,6 +32,8 @@ type HostCall struct {
 	Keys        []string            `json:"keys,omitempty"`
 	StorageList *StorageListOptions `json:"storageList,omitempty"`
 	Batch       *StorageBatch       `json:"batch,omitempty"`
+	// Cache is the argument of OpCache (Method: match, put or delete).
+	Cache *CacheCall `json:"cache,omitempty"`
 	// ID, from a sandbox worker, starts the call instead of making it: the
 	// node answers at once, and a later OpWait call collects the answer.
 	// Only an async op (HostOpInfo.Async) may be started.
@@ -135,6 +137,17 @@ type HostReply struct {
 	// Thrown the error the object threw.
 	Value  []byte       `json:"value,omitempty"`
 	Thrown *ObjectError `json:"thrown,omitempty"`
+	// Found answers OpCache: a put stored the response, a delete removed
+	// one (a match answers with Response, nil for a miss).
+	Found bool `json:"found,omitempty"`
+}
+
+// CacheCall is a Cache API call: on the cache Name ("" for caches.default)
+// for the request URL; Response is the response of a put.
+type CacheCall struct {
+	Name     string    `json:"name,omitempty"`
+	URL      string    `json:"url"`
+	Response *Response `json:"response,omitempty"`
 }
 
 // Err is the reply's failure as an error with its code, nil if none.

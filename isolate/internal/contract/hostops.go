@@ -25,6 +25,7 @@ const (
 	OpStorageCommit                   // ... commit buffered writes
 	OpStorageAlarm                    // ... read the committed alarm
 	OpBody                            // a chunk (or the end) of a streamed response body
+	OpCache                           // the Cache API: match, put, delete
 	NumHostOps
 )
 
@@ -33,7 +34,7 @@ type HostSide uint8
 
 const (
 	// SideRuntime: the Runtime running the invocation (the program it
-	// prepared, the response so far).
+	// prepared, the response so far, the node's cache).
 	SideRuntime HostSide = iota + 1
 	// sideChannel: the relay of a sandbox worker's channel to the node;
 	// such calls never reach a dispatcher.
@@ -73,6 +74,7 @@ var HostOps = [NumHostOps]HostOpInfo{
 	OpStorageCommit: {Name: "scommit", Side: SideObject, Fallback: CodeStorage},
 	OpStorageAlarm:  {Name: "salarm", Side: SideObject, Fallback: CodeStorage},
 	OpBody:          {Name: "body", Side: SideRuntime, Fallback: CodeInternal},
+	OpCache:         {Name: "cache", Async: true, Side: SideRuntime, Fallback: CodeInternal},
 }
 
 // hostOpByName maps wire names to ops.

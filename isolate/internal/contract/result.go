@@ -36,6 +36,26 @@ type Request struct {
 	URL     string            `json:"url,omitempty"`
 	Headers map[string]string `json:"headers,omitempty"`
 	Body    []byte            `json:"-"`
+	// CF is what the node knows of an incoming request, the Worker's
+	// request.cf; set by the node and the Runtime, never read from the
+	// request's JSON (a client cannot claim a colo).
+	CF *RequestCF `json:"-"`
+}
+
+// RequestCF is request.cf: what a self-hosted node knows of an incoming
+// request. Empty fields are unknown, and absent from request.cf.
+type RequestCF struct {
+	// Colo names the node that runs the Worker.
+	Colo string `json:"colo,omitempty"`
+	// HTTPProtocol is the client's protocol: "HTTP/1.1", "HTTP/2",
+	// "HTTP/3".
+	HTTPProtocol string `json:"httpProtocol,omitempty"`
+	// ClientTCPRTT is the smoothed round-trip time of the client's TCP
+	// connection, in milliseconds (0: unknown).
+	ClientTCPRTT int `json:"clientTcpRtt,omitempty"`
+	// TLSVersion is the TLS version of the client's connection
+	// ("TLSv1.3"); empty for plain HTTP.
+	TLSVersion string `json:"tlsVersion,omitempty"`
 }
 
 type requestJSON struct {

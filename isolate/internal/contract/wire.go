@@ -142,6 +142,13 @@ func EncodeExec(x *ExecRequest) ([]byte, error) {
 	w.StrMap(x.Request.Headers)
 	w.Bool(x.Request.Body != nil)
 	w.Bytes(x.Request.Body)
+	w.Bool(x.Request.CF != nil)
+	if cf := x.Request.CF; cf != nil {
+		w.Str(cf.Colo)
+		w.Str(cf.HTTPProtocol)
+		w.Int(int64(cf.ClientTCPRTT))
+		w.Str(cf.TLSVersion)
+	}
 	w.Uint(uint64(len(x.Env)))
 	for _, k := range SortedKeys(x.Env) {
 		w.Str(k)
@@ -185,6 +192,9 @@ func DecodeExec(b []byte) (*ExecRequest, error) {
 	body := r.Bytes()
 	if hasBody {
 		x.Request.Body = body
+	}
+	if r.Bool() {
+		x.Request.CF = &RequestCF{Colo: r.Str(), HTTPProtocol: r.Str(), ClientTCPRTT: int(r.Int()), TLSVersion: r.Str()}
 	}
 	if n := r.N(); n > 0 && r.Err == nil {
 		x.Env = make(map[string]json.RawMessage, n)

@@ -104,8 +104,9 @@ func newLoop() *loop {
 		Log: func(level, msg string) {
 			l.logs.Add(time.Now().UnixMilli(), level, msg)
 		},
-		MaxMessage: contract.MaxLogMessageBytes,
-		Extra:      &webapi.ExtraGlobals{Names: loopGlobals, Build: l.buildGlobal},
+		MaxMessage:  contract.MaxLogMessageBytes,
+		Extra:       &webapi.ExtraGlobals{Names: loopGlobals, Build: l.buildGlobal},
+		Interrupted: func() bool { return l.hit.Load() != nil },
 	})
 	return l
 }
@@ -974,6 +975,18 @@ func (l *loop) httpRequest() *webapi.HTTPRequest {
 	}
 	for _, k := range contract.SortedKeys(r.Headers) {
 		hr.Headers = append(hr.Headers, webapi.Header{Name: k, Value: r.Headers[k]})
+	}
+	hr.CF = []webapi.Field{} // never undefined for the incoming request
+	if cf := r.CF; cf != nil {
+		add := func(name string, v any, ok bool) {
+			if ok {
+				hr.CF = append(hr.CF, webapi.Field{Name: name, Value: v})
+			}
+		}
+		add("colo", cf.Colo, cf.Colo != "")
+		add("httpProtocol", cf.HTTPProtocol, cf.HTTPProtocol != "")
+		add("clientTcpRtt", cf.ClientTCPRTT, cf.ClientTCPRTT > 0)
+		add("tlsVersion", cf.TLSVersion, cf.TLSVersion != "")
 	}
 	return hr
 }

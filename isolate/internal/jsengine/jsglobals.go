@@ -61,6 +61,7 @@ var loopGlobals = map[string]int{
 	// bundle.NodeSupportGlobal.
 	"__warrenNode": 6,
 	"WebAssembly":  7, bundle.WasmModuleGlobal: 8,
+	"caches": 9,
 }
 
 // buildGlobal makes the loop global with the given index of loopGlobals.
@@ -98,6 +99,8 @@ func (l *loop) buildGlobal(i int) goja.Value {
 		return l.webAssembly().Namespace()
 	case 8:
 		return vm.ToValue(l.webAssembly().ModuleFromBase64)
+	case 9:
+		return l.cachesObject()
 	}
 	return goja.Undefined()
 }

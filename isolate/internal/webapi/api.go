@@ -20,6 +20,15 @@ type HTTPRequest struct {
 	// Stream, when not nil, is the body instead of Body: set by
 	// ExportRequest for a stream body (see BodyStream).
 	Stream *BodyStream
+	// CF is request.cf, its properties in order; nil leaves it
+	// undefined, an empty non-nil slice makes it an empty object.
+	CF []Field
+}
+
+// Field is one property of a plain object crossing the Go/JS boundary.
+type Field struct {
+	Name  string
+	Value any // a string or a number
 }
 
 // HTTPResponse is a response crossing the Go/JS boundary.
@@ -59,6 +68,9 @@ type Options struct {
 	// (text(), arrayBuffer(), ...) may gather: past it the read rejects
 	// with a RangeError and the stream is canceled (0: DefaultMaxBody).
 	MaxBodyBytes int
+	// Interrupted reports whether the runtime was interrupted for a limit:
+	// long Go work (an HTMLRewriter's) stops when it does. Nil: never.
+	Interrupted func() bool
 }
 
 // DefaultMaxBody is the default of Options.MaxBodyBytes: the memory a
@@ -79,10 +91,11 @@ type API struct {
 	vm  *goja.Runtime
 	log func(level, message string)
 	// maxMessage is Options.MaxMessage, defaulted.
-	maxMessage int
-	rand       io.Reader
-	now        func() time.Time
-	origin     time.Time
+	maxMessage  int
+	rand        io.Reader
+	now         func() time.Time
+	interrupted func() bool
+	origin      time.Time
 
 	globals   *lazyGlobals
 	extra     *ExtraGlobals
@@ -98,6 +111,8 @@ type API struct {
 	maxBody   int
 	// inspectSym is Symbol.for("nodejs.util.inspect.custom"), once looked up.
 	inspectSym *goja.Symbol
+	// rewriting is the HTMLRewriter run whose handlers are being called.
+	rewriting *rewriteRun
 }
 
 // Install makes the Web API globals available in vm and returns the handle
@@ -108,7 +123,8 @@ type API struct {
 // becomes an ordinary (writable, configurable, non-enumerable) property of
 // the global object.
 func Install(vm *goja.Runtime, opts Options) *API {
-	a := &API{vm: vm, log: opts.Log, maxMessage: opts.MaxMessage, rand: opts.Rand, now: opts.Now, extra: opts.Extra, maxBody: opts.MaxBodyBytes}
+	a := &API{vm: vm, log: opts.Log, maxMessage: opts.MaxMessage, rand: opts.Rand, now: opts.Now, extra: opts.Extra, maxBody: opts.MaxBodyBytes,
+		interrupted: opts.Interrupted}
 	if a.maxBody <= 0 {
 		a.maxBody = DefaultMaxBody
 	}
@@ -158,6 +174,7 @@ const (
 	gSelf
 	gFormData
 	gFile
+	gHTMLRewriter
 	// The stream globals come last: buildGlobal takes them from the
 	// streams prelude by name.
 	gReadableStream
@@ -227,6 +244,7 @@ var globalNames = map[string]globalID{
 	"DecompressionStream":              gDecompressionStream,
 	"FormData":                         gFormData,
 	"File":                             gFile,
+	"HTMLRewriter":                     gHTMLRewriter,
 	"URL":                              gURL,
 	"URLSearchParams":                  gURLSearchParams,
 	"TextEncoder":                      gTextEncoder,
@@ -264,6 +282,8 @@ func (a *API) buildGlobal(id globalID) goja.Value {
 		return a.classCtor(clsFormData)
 	case gFile:
 		return a.classCtor(clsFile)
+	case gHTMLRewriter:
+		return a.classCtor(clsHTMLRewriter)
 	case gURL:
 		return a.classCtor(clsURL)
 	case gURLSearchParams:

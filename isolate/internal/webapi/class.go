@@ -33,6 +33,14 @@ const (
 	clsFormDataIterator
 	clsFormData
 	clsFile
+	clsHTMLRewriter
+	clsElement
+	clsText
+	clsComment
+	clsDoctype
+	clsDocumentEnd
+	clsEndTag
+	clsAttributesIterator
 	numClasses
 )
 
@@ -122,6 +130,14 @@ func init() {
 		clsFormDataIterator:     {name: "FormData Iterator", tag: true, iterator: true, methods: iteratorMembers(clsFormDataIterator)},
 		clsFormData:             formDataClass,
 		clsFile:                 fileClass,
+		clsHTMLRewriter:         htmlRewriterClass,
+		clsElement:              elementClass,
+		clsText:                 textClass,
+		clsComment:              commentClass,
+		clsDoctype:              doctypeClass,
+		clsDocumentEnd:          documentEndClass,
+		clsEndTag:               endTagClass,
+		clsAttributesIterator:   {name: "Element Attributes Iterator", tag: true, iterator: true, methods: iteratorMembers(clsAttributesIterator)},
 	}
 }
 

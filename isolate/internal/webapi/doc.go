@@ -58,6 +58,15 @@
 // AbortController and DOMException are ordinary JS classes and have none of
 // these differences.
 //
+// # HTMLRewriter
+//
+// HTMLRewriter drives package htmlrewrite's incremental Rewriter. Its
+// transform returns a Response whose body is pending: produced from the
+// input body when first read (see htmlrewriter.go), so that async handlers
+// can run on the event loop. The embedder awaits SettleBody before
+// ExportResponse. request.cf is the incoming request's HTTPRequest.CF,
+// built on first use.
+//
 // # Not implemented
 //
 //   - FormData cannot be built from an HTML form (there is none).
@@ -72,9 +81,9 @@
 //     the code attribute is there.
 //   - structuredClone transfers ArrayBuffers only (other transferables,
 //     MessagePort and streams, do not exist here).
-//   - request.cf, request.fetcher, WebSocket, WebSocketPair, caches,
-//     HTMLRewriter, scheduler, EventSource, MessageChannel, BroadcastChannel.
+//   - request.fetcher, WebSocket, WebSocketPair, scheduler, EventSource,
+//     MessageChannel, BroadcastChannel.
 //   - performance.mark/measure and other performance entries.
-//   - fetch, setTimeout, queueMicrotask: installed by the event loop, not
-//     here. AbortSignal.timeout uses the global setTimeout when one exists.
+//   - fetch, caches, setTimeout, queueMicrotask: installed by the event
+//     loop, not here. AbortSignal.timeout uses the global setTimeout when one exists.
 package webapi

@@ -17,6 +17,11 @@ type requestState struct {
 	redirect   string
 	signal     goja.Value // nil until asked for or given
 	integrity  string
+	// cf is request.cf: the incoming request's, or init.cf (nil:
+	// undefined). The incoming request's is built from cfFields on first
+	// use.
+	cf       goja.Value
+	cfFields []Field
 }
 
 func (r *requestState) get(a *API, key string) goja.Value {
@@ -42,6 +47,18 @@ func (r *requestState) get(a *API, key string) goja.Value {
 		return a.vm.ToValue(r.integrity)
 	case "keepalive":
 		return a.vm.ToValue(false)
+	case "cf":
+		if r.cf == nil && r.cfFields != nil {
+			cf := a.vm.NewObject()
+			for _, f := range r.cfFields {
+				_ = cf.Set(f.Name, f.Value)
+			}
+			r.cf, r.cfFields = cf, nil
+		}
+		if r.cf == nil {
+			return goja.Undefined()
+		}
+		return r.cf
 	}
 	return nil
 }
@@ -50,7 +67,7 @@ func (r *requestState) get(a *API, key string) goja.Value {
 // events prelude.
 func (r *requestState) hasAttr(key string) bool {
 	switch key {
-	case "method", "url", "headers", "redirect", "signal", "bodyUsed", "integrity", "keepalive":
+	case "method", "url", "headers", "redirect", "signal", "bodyUsed", "integrity", "keepalive", "cf":
 		return true
 	}
 	return false
@@ -96,7 +113,7 @@ func (a *API) newRequestState(input, initV goja.Value) *requestState {
 	var src *requestState
 	if s, ok := stateOf[*requestState](input); ok {
 		src = s
-		r.method, r.url, r.redirect, r.integrity, r.signal = s.method, s.url, s.redirect, s.integrity, s.signal
+		r.method, r.url, r.redirect, r.integrity, r.signal, r.cf, r.cfFields = s.method, s.url, s.redirect, s.integrity, s.signal, s.cf, s.cfFields
 	} else {
 		raw := a.str(input)
 		u, err := parseURL(raw, nil)
@@ -132,6 +149,13 @@ func (a *API) newRequestState(input, initV goja.Value) *requestState {
 		default:
 			a.typeError("Failed to construct 'Request': redirect must be one of follow, error, manual; got %q", s)
 		}
+	}
+	if v := field(init, "cf"); v != nil {
+		// As on Cloudflare: kept as given; fetch honours none of it.
+		if _, ok := v.(*goja.Object); !ok && !goja.IsNull(v) {
+			a.typeError("Failed to construct 'Request': init.cf must be an object")
+		}
+		r.cf = v
 	}
 	if v := field(init, "integrity"); v != nil {
 		r.integrity = a.str(v)
@@ -213,6 +237,7 @@ func (a *API) NewRequest(hr *HTTPRequest) (*goja.Object, error) {
 		redirect: "follow",
 		body:     body{data: hr.Body, has: hr.Body != nil},
 	}
+	r.cfFields = hr.CF
 	return a.wrap(clsRequest, r), nil
 }
 

@@ -298,3 +298,10 @@ func describeObject(o *goja.Object, desc *string) {
 		}
 	}
 }
+
+// IsResponse reports whether v is a Response, and whether its body was
+// used.
+func (a *API) IsResponse(v goja.Value) (ok, used bool) {
+	r, ok := stateOf[*responseState](v)
+	return ok, ok && r.used
+}

@@ -35,7 +35,7 @@ var streamsProgram = sync.OnceValue(func() *goja.Program {
 type streamsRT struct {
 	classes *goja.Object
 	isStream, pristine, disturbed, locked, fromBytes, disturb, closed,
-	tee, getReader, readChunk, cancelReader, readAll goja.Callable
+	tee, getReader, readChunk, cancelReader, readAll, transformWith goja.Callable
 	// byteStreams maps the streams made from a body's bytes to those
 	// bytes: while such a stream is pristine, its bytes are taken directly.
 	byteStreams map[*goja.Object][]byte
@@ -87,20 +87,21 @@ func (a *API) streams() *streamsRT {
 		return f
 	}
 	a.strm = &streamsRT{
-		classes:      o.Get("classes").(*goja.Object),
-		isStream:     fn("isStream"),
-		pristine:     fn("pristine"),
-		disturbed:    fn("disturbed"),
-		locked:       fn("locked"),
-		fromBytes:    fn("fromBytes"),
-		disturb:      fn("disturb"),
-		closed:       fn("closed"),
-		tee:          fn("tee"),
-		getReader:    fn("getReader"),
-		readChunk:    fn("readChunk"),
-		cancelReader: fn("cancelReader"),
-		readAll:      fn("readAll"),
-		byteStreams:  map[*goja.Object][]byte{},
+		classes:       o.Get("classes").(*goja.Object),
+		isStream:      fn("isStream"),
+		pristine:      fn("pristine"),
+		disturbed:     fn("disturbed"),
+		locked:        fn("locked"),
+		fromBytes:     fn("fromBytes"),
+		disturb:       fn("disturb"),
+		closed:        fn("closed"),
+		tee:           fn("tee"),
+		getReader:     fn("getReader"),
+		readChunk:     fn("readChunk"),
+		cancelReader:  fn("cancelReader"),
+		readAll:       fn("readAll"),
+		transformWith: fn("transformWith"),
+		byteStreams:   map[*goja.Object][]byte{},
 	}
 	return a.strm
 }

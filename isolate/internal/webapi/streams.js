@@ -158,6 +158,7 @@ S.DecompressionStream = DecompressionStream;
 // Hooks for Go.
 const isStream = (v) => v instanceof ReadableStream;
 const getReader = ReadableStream.prototype.getReader;
+const pipeThrough = ReadableStream.prototype.pipeThrough;
 const read = S.ReadableStreamDefaultReader.prototype.read;
 const cancel = S.ReadableStreamDefaultReader.prototype.cancel;
 const notBytes = () => new TypeError('This ReadableStream did not return bytes.');
@@ -201,6 +202,15 @@ const internals = {
     }, onError);
   },
   cancelReader(reader, reason) { cancel.call(reader, reason).catch(() => {}); },
+  // transformWith pipes s through a TransformStream whose transform(bytes,
+  // enqueue) and flush(enqueue) are Go's (each may return a promise).
+  transformWith(s, transform, flush) {
+    const enqueue = (c) => (b) => c.enqueue(b);
+    return pipeThrough.call(s, new TransformStream({
+      transform(chunk, c) { return transform(bytesOf(chunk), enqueue(c)); },
+      flush(c) { return flush(enqueue(c)); },
+    }));
+  },
   // readAll reads a stream to its end: the bytes, at most limit of them.
   async readAll(s, limit, what) {
     const reader = getReader.call(s);
