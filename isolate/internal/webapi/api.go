@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/dop251/goja"
+
+	"github.com/warrenmesh/warren/isolate/internal/intl"
 )
 
 // Header is one HTTP header field crossing the Go/JS boundary.
@@ -77,6 +79,7 @@ type API struct {
 	domExc   *goja.Object
 	iterBase *goja.Object
 	console  *consoleState
+	intl     *intl.Intl
 }
 
 // Install makes the Web API globals available in vm and returns the handle
@@ -98,6 +101,7 @@ func Install(vm *goja.Runtime, opts Options) *API {
 		a.now = time.Now
 	}
 	a.origin = a.now()
+	a.intl = intl.Install(vm)
 	a.globals = &lazyGlobals{a: a}
 	g := vm.GlobalObject()
 	lazy := vm.NewDynamicObject(a.globals)
@@ -135,6 +139,7 @@ const (
 	gReadableStream
 	gStreamReader
 	gFormData
+	gIntl
 	numGlobals
 )
 
@@ -164,6 +169,7 @@ var globalNames = map[string]globalID{
 	"performance":                 gPerformance,
 	"navigator":                   gNavigator,
 	"self":                        gSelf,
+	"Intl":                        gIntl,
 }
 
 func (a *API) buildGlobal(id globalID) goja.Value {
@@ -218,6 +224,8 @@ func (a *API) buildGlobal(id globalID) goja.Value {
 		return a.domExceptionClass()
 	case gSelf:
 		return a.vm.GlobalObject()
+	case gIntl:
+		return a.intl.Namespace()
 	}
 	return goja.Undefined()
 }

@@ -1,0 +1,224 @@
+// gen_cldr.mjs writes cldr_data.go: the CLDR patterns, names and symbols of
+// the supported locales, as ICU (the CLDR release bundled with Node.js) has
+// them. Run with `go generate` (needs node with full ICU); the tests and the
+// build do not need node.
+import { mkdirSync, writeFileSync } from "node:fs";
+
+const LOCALES = ["en", "en-GB", "en-IN", "en-AU", "en-CA", "de", "fr", "es", "it", "nl", "pt-BR", "pt-PT",
+  "ja", "zh", "zh-TW", "ko", "ru", "hi", "ar", "ar-EG", "tr", "pl", "sv"];
+const CURRENCIES = ["USD", "EUR", "GBP", "JPY", "CNY", "INR", "BRL", "RUB", "CHF", "CAD", "AUD", "KRW", "MXN", "SEK", "PLN", "TRY", "EGP", "TWD", "HKD"];
+const ZONES = ["America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles", "America/Anchorage",
+  "Pacific/Honolulu", "America/Sao_Paulo", "Europe/London", "Europe/Paris", "Europe/Berlin", "Europe/Madrid",
+  "Europe/Moscow", "Asia/Tokyo", "Asia/Shanghai", "Asia/Kolkata", "Australia/Sydney", "Asia/Dubai"];
+const WINTER = Date.UTC(2024, 0, 5, 14, 7, 9), SUMMER = Date.UTC(2024, 6, 5, 14, 7, 9);
+
+function numRun(parts, i) {
+  const kinds = new Set(["integer", "group", "decimal", "fraction"]);
+  let j = i;
+  while (j < parts.length && kinds.has(parts[j].type)) j++;
+  return j;
+}
+// template replaces the number of formatted parts with {n}, the currency
+// with {c}, the unit with {u}, the compact suffix with {k}.
+function template(parts) {
+  let out = "";
+  for (let i = 0; i < parts.length;) {
+    const p = parts[i];
+    if (["integer", "group", "decimal", "fraction"].includes(p.type)) { out += "{n}"; i = numRun(parts, i); continue; }
+    if (p.type === "currency") out += "{c}";
+    else if (p.type === "unit") out += "{u}";
+    else if (p.type === "percentSign") out += "{%}";
+    else if (p.type === "minusSign") out += "{-}";
+    else if (p.type === "plusSign") out += "{+}";
+    else out += p.value.replace(/[{}]/g, "");
+    i++;
+  }
+  return out;
+}
+function partVal(parts, type) { const p = parts.find(p => p.type === type); return p ? p.value : ""; }
+
+function numbers(l) {
+  const nf = (o) => new Intl.NumberFormat(l, o);
+  const p = nf({}).formatToParts(-1234567.5);
+  const r = {
+    decimal: partVal(p, "decimal"), group: partVal(p, "group"), minus: partVal(p, "minusSign"),
+    plus: partVal(nf({ signDisplay: "always" }).formatToParts(1), "plusSign"),
+    percentSign: partVal(nf({ style: "percent" }).formatToParts(1), "percentSign"),
+    digits: nf({ useGrouping: false }).format(1234567890).slice(-10),
+    patterns: {},
+  };
+  r.digits = [..."0123456789"].map(d => nf({ useGrouping: false }).format(+d)).join("");
+  // Grouping: minimum grouping digits and the secondary group size.
+  r.minGrouping = nf({}).formatToParts(1234).some(x => x.type === "group") ? 1 : 2;
+  const g = nf({}).formatToParts(123456789).filter(x => x.type === "integer").map(x => x.value.length);
+  r.secondary = g.length > 2 ? g[1] : 3;
+  for (const [name, o] of [["decimal", {}], ["percent", { style: "percent" }], ["currency", { style: "currency", currency: "EUR" }],
+    ["accounting", { style: "currency", currency: "EUR", currencySign: "accounting" }]]) {
+    r.patterns[name] = [template(nf(o).formatToParts(1234.5)), template(nf(o).formatToParts(-1234.5)), template(nf({ ...o, signDisplay: "always" }).formatToParts(1234.5))];
+  }
+  // Currency with a code: ICU puts a space between letters and digits.
+  r.patterns.currencyCode = [template(nf({ style: "currency", currency: "EUR", currencyDisplay: "code" }).formatToParts(1234.5)),
+    template(nf({ style: "currency", currency: "EUR", currencyDisplay: "code" }).formatToParts(-1234.5)),
+    template(nf({ style: "currency", currency: "EUR", currencyDisplay: "code", signDisplay: "always" }).formatToParts(1234.5))];
+  r.currencies = {};
+  const pr = new Intl.PluralRules(l);
+  const samples = {};
+  for (const n of [1, 2, 3, 5, 11, 21, 100, 0, 1.5, 0.5]) { const c = pr.select(n); if (!(c in samples)) samples[c] = n; }
+  for (const c of CURRENCIES) {
+    const names = {};
+    for (const [cat, n] of Object.entries(samples)) {
+      const parts = nf({ style: "currency", currency: c, currencyDisplay: "name", minimumFractionDigits: n % 1 ? 1 : 0, maximumFractionDigits: n % 1 ? 1 : 0 }).formatToParts(n);
+      names[cat] = [partVal(parts, "currency"), template(parts)];
+    }
+    r.currencies[c] = {
+      symbol: partVal(nf({ style: "currency", currency: c }).formatToParts(1), "currency"),
+      narrow: partVal(nf({ style: "currency", currency: c, currencyDisplay: "narrowSymbol" }).formatToParts(1), "currency"),
+      names,
+    };
+  }
+  // Compact notation: the pattern of each power of ten, per plural category.
+  r.compact = {};
+  for (const display of ["short", "long"]) {
+    const rows = [];
+    for (let e = 3; e <= 14; e++) {
+      const cats = {};
+      for (const [cat, n] of Object.entries(samples)) {
+        if (n % 1 || n === 0) continue;
+        const v = n * 10 ** e;
+        const parts = nf({ notation: "compact", compactDisplay: display, maximumFractionDigits: 0 }).formatToParts(v);
+        const ints = parts.filter(x => x.type === "integer").map(x => x.value).join("");
+        cats[cat] = [template(parts), parts.some(x => x.type === "compact") ? String(v).length - ints.length : 0];
+      }
+      rows.push(cats);
+    }
+    r.compact[display] = rows;
+  }
+  return r;
+}
+
+const DATE_OPTS = { weekday: ["short", "long"], year: ["numeric", "2-digit"], month: ["numeric", "2-digit", "short", "long"], day: ["numeric", "2-digit"] };
+function* dateCombos() {
+  for (const w of [undefined, ...DATE_OPTS.weekday]) for (const y of [undefined, ...DATE_OPTS.year])
+    for (const m of [undefined, ...DATE_OPTS.month]) for (const d of [undefined, ...DATE_OPTS.day]) {
+      if (!w && !y && !m && !d) continue;
+      const o = {};
+      if (w) o.weekday = w; if (y) o.year = y; if (m) o.month = m; if (d) o.day = d;
+      yield o;
+    }
+}
+function* timeCombos() {
+  for (const h of [undefined, "numeric", "2-digit"]) for (const mi of [undefined, "2-digit"]) for (const s of [undefined, "2-digit"])
+    for (const hc of [undefined, true, false]) for (const z of [undefined, "short"]) {
+      if (!h && !mi && !s) continue;
+      if (hc !== undefined && !h) continue;
+      const o = {};
+      if (h) o.hour = h; if (mi) o.minute = mi; if (s) o.second = s; if (hc !== undefined) o.hour12 = hc; if (z) o.timeZoneName = z;
+      yield o;
+    }
+}
+function key(o) { return Object.entries(o).map(([k, v]) => k + "=" + v).join(","); }
+
+// pattern turns formatted parts of WINTER (2024-01-05 14:07:09 UTC, a
+// Friday) into a pattern of {field} tokens and literals.
+function pattern(l, o, names) {
+  const parts = new Intl.DateTimeFormat(l, { ...o, timeZone: "UTC" }).formatToParts(WINTER);
+  const digits = numbers_cache[l].digits;
+  const toLatin = s => s.replace(/[^\x00-\x7f]/g, c => { const i = digits.indexOf(c); return i >= 0 ? String(i) : c; });
+  let out = "";
+  for (const p of parts) {
+    const v = toLatin(p.value);
+    switch (p.type) {
+      case "literal": out += p.value.replace(/[{}]/g, ""); break;
+      case "year": out += v.length === 2 && v === "24" ? "{yy}" : "{y}"; break;
+      case "month":
+        if (/^\d+$/.test(v)) out += v.length === 2 ? "{MM}" : "{M}";
+        else {
+          const k = ["MMMM", "MMM", "MMMMM", "LLLL", "LLL"].find(k => names[k][0] === p.value);
+          out += "{" + (k || "MMM") + "}";
+        }
+        break;
+      case "day": out += v.length === 2 ? "{dd}" : "{d}"; break;
+      case "weekday": out += "{" + (["EEEE", "EEE", "EEEEE"].find(k => names[k][5] === p.value) || "EEE") + "}"; break;
+      case "hour": out += v === "14" ? "{HH}" : v === "02" ? "{hh}" : v === "2" ? "{h}" : "{H}"; break;
+      case "minute": out += v.length === 2 ? "{mm}" : "{m}"; break;
+      case "second": out += v.length === 2 ? "{ss}" : "{s}"; break;
+      case "dayPeriod": out += "{a}"; break;
+      case "timeZoneName": out += "{z}"; break;
+      case "era": out += "{G}"; break;
+      default: out += p.value;
+    }
+  }
+  return out;
+}
+
+function dateNames(l) {
+  const f = (o, d) => { const parts = new Intl.DateTimeFormat(l, { ...o, timeZone: "UTC" }).formatToParts(d); return parts; };
+  const months = (o, standalone) => Array.from({ length: 12 }, (_, i) => {
+    const d = Date.UTC(2024, i, 5);
+    const parts = f(standalone ? { month: o } : { month: o, day: "numeric" }, d);
+    return partVal(parts, "month");
+  });
+  const days = o => Array.from({ length: 7 }, (_, i) => partVal(f({ weekday: o }, Date.UTC(2024, 0, 7 + i)), "weekday"));
+  const dp = (h, hc) => partVal(f({ hour: "numeric", hour12: true }, Date.UTC(2024, 0, 5, h)), "dayPeriod");
+  return {
+    MMMM: months("long"), MMM: months("short"), MMMMM: months("narrow"), LLLL: months("long", true), LLL: months("short", true),
+    EEEE: days("long"), EEE: days("short"), EEEEE: days("narrow"),
+    a: [dp(2), dp(14)],
+  };
+}
+
+function tzNames(l) {
+  const name = (zone, t, style) => partVal(new Intl.DateTimeFormat(l, { timeZone: zone, timeZoneName: style, hour: "numeric" }).formatToParts(t), "timeZoneName");
+  const r = { gmt: {}, zones: {} };
+  for (const style of ["short", "long"]) {
+    const digits = numbers_cache[l].digits;
+    const toLatin = s => s.replace(/[^\x00-\x7f]/g, c => { const i = digits.indexOf(c); return i >= 0 ? String(i) : c; });
+    const off = (zone, h, m) => { let n = toLatin(name(zone, WINTER, style)); n = n.includes("0" + h) ? n.replace("0" + h, "{hh}") : n.replace(String(h), "{h}"); return m ? n.replace(m, "{m}") : n; };
+    const plus = off("Etc/GMT-5", 5), minus = off("Etc/GMT+3", 3);
+    r.gmt[style] = {
+      utc: name("UTC", WINTER, style),
+      zero: name("Africa/Abidjan", WINTER, style),
+      plus, minus,
+      plusHM: style === "short" ? off("Asia/Kathmandu", 5, "45") : plus.replace(":00", ":{m}"),
+      minusHM: style === "short" ? off("America/St_Johns", 3, "30") : minus.replace(":00", ":{m}"),
+    };
+    for (const z of ZONES) r.zones[style + ":" + z] = [name(z, WINTER, style), name(z, SUMMER, style)];
+  }
+  return r;
+}
+
+const numbers_cache = {};
+const data = {};
+for (const l of LOCALES) {
+  numbers_cache[l] = numbers(l);
+  const names = dateNames(l);
+  const dates = {};
+  for (const o of dateCombos()) {
+    const dt = pattern(l, o, names);
+    // The glue between this date and a time.
+    const both = pattern(l, { ...o, hour: "numeric", minute: "2-digit" }, names);
+    const t = pattern(l, { hour: "numeric", minute: "2-digit" }, names);
+    let glue = "{1}, {0}";
+    if (both.includes(dt) && both.includes(t)) glue = both.replace(dt, "{1}").replace(t, "{0}");
+    dates[key(o)] = [dt, glue];
+  }
+  const times = {};
+  for (const o of timeCombos()) times[key(o)] = pattern(l, o, names);
+  const styles = {};
+  for (const ds of [undefined, "full", "long", "medium", "short"]) for (const ts of [undefined, "full", "long", "medium", "short"]) {
+    if (!ds && !ts) continue;
+    const o = {}; if (ds) o.dateStyle = ds; if (ts) o.timeStyle = ts;
+    styles[key(o)] = pattern(l, o, names);
+  }
+  const hc = new Intl.DateTimeFormat(l, { hour: "numeric" }).resolvedOptions().hourCycle;
+  data[l] = { numbers: numbers_cache[l], names, dates, times, styles, hourCycle: hc, tz: tzNames(l) };
+}
+mkdirSync("cldr", { recursive: true });
+let total = 0;
+for (const [l, d] of Object.entries(data)) {
+  const json = JSON.stringify(d);
+  total += json.length;
+  writeFileSync("cldr/" + l + ".json", json);
+}
+writeFileSync("cldr/VERSION", "ICU " + process.versions.icu + ", CLDR " + process.versions.cldr + "\n");
+console.log("icu", process.versions.icu, "cldr", process.versions.cldr, "bytes", total);

@@ -1,0 +1,78 @@
+package intl
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/dop251/goja"
+)
+
+// newVM is a runtime with Intl installed as webapi installs it.
+func newVM(t testing.TB) *goja.Runtime {
+	t.Helper()
+	vm := goja.New()
+	in := Install(vm)
+	if err := vm.Set("Intl", in.Namespace()); err != nil {
+		t.Fatal(err)
+	}
+	return vm
+}
+
+// eval runs src and returns its value as a string, or "throws <Name>".
+func eval(vm *goja.Runtime, src string) string {
+	v, err := vm.RunString(src)
+	if err != nil {
+		if ex, ok := err.(*goja.Exception); ok {
+			if o, ok := ex.Value().(*goja.Object); ok {
+				return "throws " + o.Get("name").String()
+			}
+		}
+		return "error " + err.Error()
+	}
+	return v.String()
+}
+
+// knownDifferences are cases where this implementation knowingly differs
+// from ICU, with the reason.
+var knownDifferences = map[string]string{}
+
+// TestAgainstICU compares each expression of testdata/cases.js with what
+// V8 with ICU gave for it (testdata/expected.json, written by capture.mjs).
+func TestAgainstICU(t *testing.T) {
+	raw, err := os.ReadFile("testdata/expected.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exp struct {
+		ICU   string
+		Cases [][2]string
+	}
+	if err := json.Unmarshal(raw, &exp); err != nil {
+		t.Fatal(err)
+	}
+	vm := newVM(t)
+	fails := 0
+	for _, c := range exp.Cases {
+		src, want := c[0], c[1]
+		got := eval(vm, src)
+		if got == want {
+			if _, ok := knownDifferences[src]; ok {
+				t.Errorf("%s: listed as a known difference but matches ICU", src)
+			}
+			continue
+		}
+		if _, ok := knownDifferences[src]; ok {
+			continue
+		}
+		fails++
+		t.Errorf("%s\n got %s\nwant %s", src, quote(got), quote(want))
+	}
+	t.Logf("%d cases against ICU %s, %d failed", len(exp.Cases), exp.ICU, fails)
+}
+
+func quote(s string) string {
+	r := strings.NewReplacer("\u00a0", "<NBSP>", "\u202f", "<NNBSP>", "\u200e", "<LRM>", "\u200f", "<RLM>", "\u061c", "<ALM>")
+	return r.Replace(s)
+}

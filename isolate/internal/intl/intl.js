@@ -1,0 +1,441 @@
+// Intl for warren's goja isolates: the ECMA-402 surface (option reading,
+// validation, resolvedOptions) in JS over Go natives (N) that hold the
+// CLDR data and do the formatting. Compiled once per process; run in a
+// runtime on the first use of Intl or of a toLocaleString method.
+(function (N) {
+  "use strict";
+  const MAX_LOCALES = 256;
+
+  function toObject(o) {
+    if (o === null || o === undefined) throw new TypeError("Cannot convert undefined or null to object");
+    return Object(o);
+  }
+  function canonList(locales) {
+    if (locales === undefined) return [];
+    if (typeof locales === "string") return [N.canon(locales)];
+    if (locales !== null && typeof locales === "object" && N.isLocale(locales)) return [N.localeString(locales)];
+    const o = toObject(locales);
+    const len = Math.min(Number(o.length) || 0, 2 ** 53 - 1);
+    if (len > MAX_LOCALES) throw new RangeError("Too many locales: " + len);
+    const seen = [];
+    for (let i = 0; i < len; i++) {
+      if (!(i in o)) continue;
+      const v = o[i];
+      if (typeof v !== "string" && (typeof v !== "object" || v === null)) throw new TypeError("Language ID should be string or object.");
+      const tag = N.canon(typeof v === "string" ? v : String(v));
+      if (!seen.includes(tag)) seen.push(tag);
+    }
+    return seen;
+  }
+  function getOpt(options, name, values, fallback) {
+    let v = options[name];
+    if (v === undefined) return fallback;
+    v = String(v);
+    if (values !== undefined && !values.includes(v)) throw new RangeError("Value " + v + " out of range for Intl options property " + name);
+    return v;
+  }
+  function getBool(options, name, fallback) {
+    const v = options[name];
+    return v === undefined ? fallback : Boolean(v);
+  }
+  function defaultNumber(v, min, max, fallback, name) {
+    if (v === undefined) return fallback;
+    v = Number(v);
+    if (Number.isNaN(v) || v < min || v > max) throw new RangeError(name + " value is out of range.");
+    return Math.floor(v);
+  }
+  function getNumberOpt(options, name, min, max, fallback) {
+    return defaultNumber(options[name], min, max, fallback, name);
+  }
+  function coerceOptions(options) {
+    return options === undefined ? Object.create(null) : toObject(options);
+  }
+  function supportedLocalesOf(locales, options) {
+    const requested = canonList(locales);
+    if (options !== undefined) getOpt(toObject(options), "localeMatcher", ["lookup", "best fit"], "best fit");
+    return N.supported(requested);
+  }
+  function defineMethods(proto, methods) {
+    for (const [k, v] of Object.entries(methods)) {
+      Object.defineProperty(proto, k, { value: v, writable: true, configurable: true, enumerable: false });
+    }
+  }
+  function setTag(C, tag) {
+    Object.defineProperty(C.prototype, Symbol.toStringTag, { value: tag, configurable: true });
+    defineMethods(C, { supportedLocalesOf });
+  }
+  function toParts(raw) {
+    const out = [];
+    for (let i = 0; i < raw.length; i += 2) out.push({ type: raw[i], value: raw[i + 1] });
+    return out;
+  }
+  function checkBrand(o, set, name, method) {
+    if (typeof o !== "object" || o === null || !set.has(o)) throw new TypeError("Method Intl." + name + ".prototype." + method + " called on incompatible receiver " + String(o));
+  }
+
+  // --- NumberFormat ---
+  const nfState = new WeakMap();
+  function digitOptions(options, mnfdDefault, mxfdDefault, notation) {
+    const mnid = getNumberOpt(options, "minimumIntegerDigits", 1, 21, 1);
+    const mnfd = options.minimumFractionDigits, mxfd = options.maximumFractionDigits;
+    const mnsd = options.minimumSignificantDigits, mxsd = options.maximumSignificantDigits;
+    const r = { minimumIntegerDigits: mnid };
+    const hasSd = mnsd !== undefined || mxsd !== undefined;
+    const hasFd = mnfd !== undefined || mxfd !== undefined;
+    const needSd = hasSd;
+    const needFd = !(needSd || (!hasFd && notation === "compact"));
+    if (needSd) {
+      r.minimumSignificantDigits = defaultNumber(mnsd, 1, 21, 1, "minimumSignificantDigits");
+      r.maximumSignificantDigits = defaultNumber(mxsd, r.minimumSignificantDigits, 21, 21, "maximumSignificantDigits");
+    }
+    if (needFd) {
+      if (hasFd) {
+        let lo = defaultNumber(mnfd, 0, 100, undefined, "minimumFractionDigits");
+        let hi = defaultNumber(mxfd, 0, 100, undefined, "maximumFractionDigits");
+        if (lo === undefined) lo = Math.min(mnfdDefault, hi);
+        else if (hi === undefined) hi = Math.max(mxfdDefault, lo);
+        else if (lo > hi) throw new RangeError("maximumFractionDigits value is out of range.");
+        r.minimumFractionDigits = lo; r.maximumFractionDigits = hi;
+      } else {
+        r.minimumFractionDigits = mnfdDefault; r.maximumFractionDigits = mxfdDefault;
+      }
+    }
+    if (!needSd && !needFd) {
+      r.minimumFractionDigits = 0; r.maximumFractionDigits = 0;
+      r.compactRounding = true;
+    }
+    return r;
+  }
+  function NumberFormat(locales, options) {
+    if (!new.target) return new NumberFormat(locales, options);
+    const requested = canonList(locales);
+    options = coerceOptions(options);
+    getOpt(options, "localeMatcher", ["lookup", "best fit"], "best fit");
+    const nu = getOpt(options, "numberingSystem", undefined, undefined);
+    if (nu !== undefined && !/^[a-zA-Z0-9]{3,8}(-[a-zA-Z0-9]{3,8})*$/.test(nu)) throw new RangeError("Invalid numberingSystem : " + nu);
+    const locale = N.resolve(requested);
+    const style = getOpt(options, "style", ["decimal", "percent", "currency", "unit"], "decimal");
+    let currency = getOpt(options, "currency", undefined, undefined);
+    if (currency !== undefined) {
+      if (!/^[A-Za-z]{3}$/.test(currency)) throw new RangeError("Invalid currency code : " + currency);
+      currency = currency.toUpperCase();
+    }
+    const currencyDisplay = getOpt(options, "currencyDisplay", ["code", "symbol", "narrowSymbol", "name"], "symbol");
+    const currencySign = getOpt(options, "currencySign", ["standard", "accounting"], "standard");
+    const unit = getOpt(options, "unit", undefined, undefined);
+    getOpt(options, "unitDisplay", ["short", "narrow", "long"], "short");
+    if (style === "currency" && currency === undefined) throw new TypeError("Currency code is required with currency style.");
+    if (style === "unit") {
+      if (unit === undefined) throw new TypeError("Unit is required with unit style.");
+      throw new RangeError("Intl.NumberFormat: style \"unit\" is not supported here");
+    }
+    const notation = getOpt(options, "notation", ["standard", "scientific", "engineering", "compact"], "standard");
+    let mnfdDefault = 0, mxfdDefault = 3;
+    if (style === "currency" && notation === "standard") { mnfdDefault = mxfdDefault = N.currencyDigits(currency); }
+    else if (style === "percent") mxfdDefault = 0;
+    const digits = digitOptions(options, mnfdDefault, mxfdDefault, notation);
+    const compactDisplay = getOpt(options, "compactDisplay", ["short", "long"], "short");
+    let useGrouping = options.useGrouping;
+    const groupingDefault = notation === "compact" ? "min2" : "auto";
+    if (useGrouping === undefined) useGrouping = groupingDefault;
+    else if (useGrouping === true) useGrouping = "always";
+    else if (!useGrouping) useGrouping = false;
+    else {
+      useGrouping = String(useGrouping);
+      if (useGrouping === "true" || useGrouping === "false") useGrouping = groupingDefault;
+      else if (!["min2", "auto", "always"].includes(useGrouping)) throw new RangeError("Value " + useGrouping + " out of range for Intl.NumberFormat options property useGrouping");
+    }
+    const signDisplay = getOpt(options, "signDisplay", ["auto", "never", "always", "exceptZero", "negative"], "auto");
+    const r = { locale, numberingSystem: N.numberingSystem(locale), style };
+    if (style === "currency") Object.assign(r, { currency, currencyDisplay, currencySign });
+    Object.assign(r, { minimumIntegerDigits: digits.minimumIntegerDigits });
+    if (digits.minimumFractionDigits !== undefined) Object.assign(r, { minimumFractionDigits: digits.minimumFractionDigits, maximumFractionDigits: digits.maximumFractionDigits });
+    if (digits.minimumSignificantDigits !== undefined) Object.assign(r, { minimumSignificantDigits: digits.minimumSignificantDigits, maximumSignificantDigits: digits.maximumSignificantDigits });
+    Object.assign(r, { useGrouping, notation });
+    if (notation === "compact") r.compactDisplay = compactDisplay;
+    Object.assign(r, { signDisplay, roundingIncrement: 1, roundingMode: "halfExpand", roundingPriority: "auto", trailingZeroDisplay: "auto" });
+    const h = N.numberFormat(locale, {
+      style, currency: currency || "", currencyDisplay, currencySign, notation, compactDisplay, signDisplay,
+      useGrouping: String(useGrouping), minInt: digits.minimumIntegerDigits,
+      minFrac: digits.minimumFractionDigits || 0, maxFrac: digits.maximumFractionDigits || 0,
+      minSig: digits.minimumSignificantDigits || 0, maxSig: digits.maximumSignificantDigits || 0,
+      compactRounding: !!digits.compactRounding,
+    });
+    nfState.set(this, { h, r, bound: undefined });
+  }
+  function toIntlNumber(x) {
+    if (typeof x === "bigint") return String(x);
+    return Number(x);
+  }
+  const nfFormatGetter = {
+    get format() {
+      checkBrand(this, nfState, "NumberFormat", "format");
+      const s = nfState.get(this);
+      if (!s.bound) {
+        const h = s.h;
+        s.bound = function (x) { return N.formatNumber(h, toIntlNumber(x)); };
+        Object.defineProperty(s.bound, "name", { value: "" });
+      }
+      return s.bound;
+    },
+  };
+  Object.defineProperty(NumberFormat.prototype, "format", { get: Object.getOwnPropertyDescriptor(nfFormatGetter, "format").get, configurable: true });
+  defineMethods(NumberFormat.prototype, {
+    formatToParts(x) {
+      checkBrand(this, nfState, "NumberFormat", "formatToParts");
+      return toParts(N.formatNumberToParts(nfState.get(this).h, toIntlNumber(x)));
+    },
+    formatRange(a, b) {
+      checkBrand(this, nfState, "NumberFormat", "formatRange");
+      if (a === undefined || b === undefined) throw new TypeError("start or end is undefined");
+      const h = nfState.get(this).h;
+      const x = N.formatNumber(h, toIntlNumber(a)), y = N.formatNumber(h, toIntlNumber(b));
+      return x === y ? "~" + x : x + "–" + y;
+    },
+    resolvedOptions() {
+      checkBrand(this, nfState, "NumberFormat", "resolvedOptions");
+      return Object.assign({}, nfState.get(this).r);
+    },
+  });
+  setTag(NumberFormat, "Intl.NumberFormat");
+
+  // --- DateTimeFormat ---
+  const dfState = new WeakMap();
+  const DATE_FIELDS = [["weekday", ["narrow", "short", "long"]], ["era", ["narrow", "short", "long"]],
+    ["year", ["2-digit", "numeric"]], ["month", ["2-digit", "numeric", "narrow", "short", "long"]], ["day", ["2-digit", "numeric"]]];
+  const TIME_FIELDS = [["dayPeriod", ["narrow", "short", "long"]], ["hour", ["2-digit", "numeric"]], ["minute", ["2-digit", "numeric"]],
+    ["second", ["2-digit", "numeric"]]];
+  function DateTimeFormat(locales, options) {
+    if (!new.target) return new DateTimeFormat(locales, options);
+    createDateTimeFormat(this, locales, options, "any", "date");
+  }
+  function createDateTimeFormat(self, locales, options, required, defaults) {
+    const requested = canonList(locales);
+    options = coerceOptions(options);
+    getOpt(options, "localeMatcher", ["lookup", "best fit"], "best fit");
+    const calendar = getOpt(options, "calendar", undefined, undefined);
+    if (calendar !== undefined && calendar !== "gregory" && calendar !== "iso8601" && !/^[a-zA-Z0-9]{3,8}(-[a-zA-Z0-9]{3,8})*$/.test(calendar)) throw new RangeError("Invalid calendar : " + calendar);
+    const nu = getOpt(options, "numberingSystem", undefined, undefined);
+    if (nu !== undefined && !/^[a-zA-Z0-9]{3,8}(-[a-zA-Z0-9]{3,8})*$/.test(nu)) throw new RangeError("Invalid numberingSystem : " + nu);
+    let hour12 = options.hour12;
+    if (hour12 !== undefined) hour12 = Boolean(hour12);
+    let hourCycle = getOpt(options, "hourCycle", ["h11", "h12", "h23", "h24"], undefined);
+    if (hour12 !== undefined) hourCycle = undefined;
+    const locale = N.resolve(requested);
+    let tz = options.timeZone;
+    let timeZone = "UTC";
+    if (tz !== undefined) {
+      tz = String(tz);
+      timeZone = N.timeZone(tz);
+      if (timeZone === "") throw new RangeError("Invalid time zone specified: " + tz);
+    }
+    const o = {};
+    for (const [k, vals] of DATE_FIELDS.slice(0, 5).concat(TIME_FIELDS)) {
+      o[k] = getOpt(options, k, vals, undefined);
+      if (k === "second") o.fractionalSecondDigits = getNumberOpt(options, "fractionalSecondDigits", 1, 3, undefined);
+    }
+    o.timeZoneName = getOpt(options, "timeZoneName", ["short", "long", "shortOffset", "longOffset", "shortGeneric", "longGeneric"], undefined);
+    getOpt(options, "formatMatcher", ["basic", "best fit"], "best fit");
+    const dateStyle = getOpt(options, "dateStyle", ["full", "long", "medium", "short"], undefined);
+    const timeStyle = getOpt(options, "timeStyle", ["full", "long", "medium", "short"], undefined);
+    if (dateStyle !== undefined || timeStyle !== undefined) {
+      for (const k in o) if (o[k] !== undefined) throw new TypeError("Can't set option " + k + " when " + (dateStyle !== undefined ? "dateStyle" : "timeStyle") + " is used");
+      if (required === "date" && dateStyle === undefined) throw new TypeError("Invalid option : timeStyle");
+      if (required === "time" && timeStyle === undefined) throw new TypeError("Invalid option : dateStyle");
+    } else {
+      let needDefaults = true;
+      if (required === "date" || required === "any") for (const k of ["weekday", "year", "month", "day"]) if (o[k] !== undefined) needDefaults = false;
+      if (required === "time" || required === "any") for (const k of ["dayPeriod", "hour", "minute", "second", "fractionalSecondDigits"]) if (o[k] !== undefined) needDefaults = false;
+      if (needDefaults && (defaults === "date" || defaults === "all")) o.year = o.month = o.day = "numeric";
+      if (needDefaults && (defaults === "time" || defaults === "all")) o.hour = o.minute = o.second = "numeric";
+    }
+    // The hour cycle: hour12 wins, then hourCycle, then the locale's.
+    const localeHc = N.hourCycle(locale);
+    let hc;
+    if (hour12 !== undefined) hc = hour12 ? (localeHc === "h11" ? "h11" : "h12") : (localeHc === "h24" ? "h24" : "h23");
+    else if (hourCycle !== undefined) hc = hourCycle;
+    else hc = localeHc;
+    const usesHour = o.hour !== undefined || (timeStyle !== undefined);
+    const h12 = hour12 !== undefined ? hour12 : hourCycle !== undefined ? (hourCycle === "h11" || hourCycle === "h12") : undefined;
+    const r = { locale, calendar: "gregory", numberingSystem: N.numberingSystem(locale), timeZone };
+    if (usesHour) { r.hourCycle = hc; r.hour12 = hc === "h11" || hc === "h12"; }
+    for (const k of ["weekday", "era", "year", "month", "day", "dayPeriod", "hour", "minute", "second", "fractionalSecondDigits", "timeZoneName"]) {
+      if (o[k] === undefined) continue;
+      let v = o[k];
+      // ICU always shows minutes and seconds with two digits next to an hour.
+      if ((k === "minute" || k === "second") && o.hour !== undefined) v = "2-digit";
+      r[k] = v;
+    }
+    if (dateStyle !== undefined) r.dateStyle = dateStyle;
+    if (timeStyle !== undefined) r.timeStyle = timeStyle;
+    const h = N.dateTimeFormat(locale, {
+      weekday: o.weekday || "", era: o.era || "", year: o.year || "", month: o.month || "", day: o.day || "",
+      hour: o.hour || "", minute: o.minute || "", second: o.second || "", timeZoneName: o.timeZoneName || "",
+      fractionalSecondDigits: o.fractionalSecondDigits || 0,
+      hour12: h12 === undefined ? "" : String(h12), dateStyle: dateStyle || "", timeStyle: timeStyle || "", timeZone,
+    });
+    dfState.set(self, { h, r, bound: undefined });
+    return self;
+  }
+  function toTime(date) {
+    let x = date === undefined ? Date.now() : Number(date);
+    if (!Number.isFinite(x) || Math.abs(x) > 8.64e15) throw new RangeError("Invalid time value");
+    return Math.trunc(x) + 0;
+  }
+  Object.defineProperty(DateTimeFormat.prototype, "format", {
+    get() {
+      checkBrand(this, dfState, "DateTimeFormat", "format");
+      const s = dfState.get(this);
+      if (!s.bound) {
+        const h = s.h;
+        s.bound = function (date) { return N.formatDate(h, toTime(date)); };
+        Object.defineProperty(s.bound, "name", { value: "" });
+      }
+      return s.bound;
+    },
+    configurable: true,
+  });
+  defineMethods(DateTimeFormat.prototype, {
+    formatToParts(date) {
+      checkBrand(this, dfState, "DateTimeFormat", "formatToParts");
+      return toParts(N.formatDateToParts(dfState.get(this).h, toTime(date)));
+    },
+    formatRange(a, b) {
+      checkBrand(this, dfState, "DateTimeFormat", "formatRange");
+      if (a === undefined || b === undefined) throw new TypeError("startDate or endDate is undefined");
+      const h = dfState.get(this).h;
+      const x = N.formatDate(h, toTime(a)), y = N.formatDate(h, toTime(b));
+      return x === y ? x : x + " – " + y;
+    },
+    resolvedOptions() {
+      checkBrand(this, dfState, "DateTimeFormat", "resolvedOptions");
+      return Object.assign({}, dfState.get(this).r);
+    },
+  });
+  setTag(DateTimeFormat, "Intl.DateTimeFormat");
+
+  // --- Collator ---
+  const colState = new WeakMap();
+  function Collator(locales, options) {
+    if (!new.target) return new Collator(locales, options);
+    const requested = canonList(locales);
+    options = coerceOptions(options);
+    const usage = getOpt(options, "usage", ["sort", "search"], "sort");
+    getOpt(options, "localeMatcher", ["lookup", "best fit"], "best fit");
+    const collation = getOpt(options, "collation", undefined, undefined);
+    if (collation !== undefined && !/^[a-zA-Z0-9]{3,8}(-[a-zA-Z0-9]{3,8})*$/.test(collation)) throw new RangeError("Invalid collation : " + collation);
+    const numeric = getBool(options, "numeric", false);
+    const caseFirst = getOpt(options, "caseFirst", ["upper", "lower", "false"], "false");
+    const sensitivity = getOpt(options, "sensitivity", ["base", "accent", "case", "variant"], "variant");
+    const ignorePunctuation = getBool(options, "ignorePunctuation", false);
+    const locale = N.resolve(requested);
+    const h = N.collator(locale, sensitivity, numeric, ignorePunctuation);
+    colState.set(this, { h, bound: undefined, r: { locale, usage, sensitivity, ignorePunctuation, collation: "default", numeric, caseFirst } });
+  }
+  Object.defineProperty(Collator.prototype, "compare", {
+    get() {
+      checkBrand(this, colState, "Collator", "compare");
+      const s = colState.get(this);
+      if (!s.bound) {
+        const h = s.h;
+        s.bound = function (a, b) { return N.compare(h, String(a), String(b)); };
+        Object.defineProperty(s.bound, "name", { value: "" });
+      }
+      return s.bound;
+    },
+    configurable: true,
+  });
+  defineMethods(Collator.prototype, {
+    resolvedOptions() {
+      checkBrand(this, colState, "Collator", "resolvedOptions");
+      return Object.assign({}, colState.get(this).r);
+    },
+  });
+  setTag(Collator, "Intl.Collator");
+
+  // --- PluralRules ---
+  const prState = new WeakMap();
+  function PluralRules(locales, options) {
+    if (!new.target) throw new TypeError("Constructor Intl.PluralRules requires 'new'");
+    const requested = canonList(locales);
+    options = coerceOptions(options);
+    getOpt(options, "localeMatcher", ["lookup", "best fit"], "best fit");
+    const type = getOpt(options, "type", ["cardinal", "ordinal"], "cardinal");
+    const digits = digitOptions(options, 0, 3, "standard");
+    const locale = N.resolve(requested);
+    const h = N.numberFormat(locale, {
+      style: "decimal", currency: "", currencyDisplay: "symbol", currencySign: "standard", notation: "standard", compactDisplay: "short",
+      signDisplay: "auto", useGrouping: "false", minInt: digits.minimumIntegerDigits,
+      minFrac: digits.minimumFractionDigits || 0, maxFrac: digits.maximumFractionDigits || 0,
+      minSig: digits.minimumSignificantDigits || 0, maxSig: digits.maximumSignificantDigits || 0, compactRounding: false,
+    });
+    const r = { locale, type, minimumIntegerDigits: digits.minimumIntegerDigits };
+    if (digits.minimumFractionDigits !== undefined) Object.assign(r, { minimumFractionDigits: digits.minimumFractionDigits, maximumFractionDigits: digits.maximumFractionDigits });
+    if (digits.minimumSignificantDigits !== undefined) Object.assign(r, { minimumSignificantDigits: digits.minimumSignificantDigits, maximumSignificantDigits: digits.maximumSignificantDigits });
+    r.pluralCategories = N.pluralCategories(locale, type);
+    Object.assign(r, { roundingIncrement: 1, roundingMode: "halfExpand", roundingPriority: "auto", trailingZeroDisplay: "auto" });
+    prState.set(this, { h, r, type, locale });
+  }
+  defineMethods(PluralRules.prototype, {
+    select(n) {
+      checkBrand(this, prState, "PluralRules", "select");
+      const s = prState.get(this);
+      return N.plural(s.h, s.type, Number(n));
+    },
+    resolvedOptions() {
+      checkBrand(this, prState, "PluralRules", "resolvedOptions");
+      const r = Object.assign({}, prState.get(this).r);
+      r.pluralCategories = r.pluralCategories.slice();
+      return r;
+    },
+  });
+  setTag(PluralRules, "Intl.PluralRules");
+
+  const Intl = {};
+  for (const [k, v] of Object.entries({ NumberFormat, DateTimeFormat, Collator, PluralRules })) {
+    Object.defineProperty(v, "length", { value: 0, configurable: true });
+    Object.defineProperty(v, "name", { value: k, configurable: true });
+    Object.defineProperty(Intl, k, { value: v, writable: true, configurable: true });
+  }
+  defineMethods(Intl, {
+    getCanonicalLocales(locales) { return canonList(locales); },
+    supportedValuesOf(key) {
+      key = String(key);
+      const v = N.supportedValues(key);
+      if (v === null) throw new RangeError("Invalid key : " + key);
+      return v;
+    },
+  });
+  Object.defineProperty(Intl, Symbol.toStringTag, { value: "Intl", configurable: true });
+
+  // The locale-sensitive methods of the built-in prototypes.
+  let defaultNF, defaultCollator;
+  const defaultDF = {};
+  const helpers = {
+    numberToLocaleString(x, locales, options) {
+      if (locales === undefined && options === undefined) {
+        if (!defaultNF) defaultNF = new NumberFormat();
+        return defaultNF.format(x);
+      }
+      return new NumberFormat(locales, options).format(x);
+    },
+    dateToLocaleString(t, locales, options, required, defaults) {
+      if (Number.isNaN(t)) return "Invalid Date";
+      let f;
+      if (locales === undefined && options === undefined) {
+        f = defaultDF[required] || (defaultDF[required] = createDateTimeFormat(Object.create(DateTimeFormat.prototype), undefined, undefined, required, defaults));
+      } else {
+        f = createDateTimeFormat(Object.create(DateTimeFormat.prototype), locales, options, required, defaults);
+      }
+      return f.format(t);
+    },
+    localeCompare(a, b, locales, options) {
+      if (locales === undefined && options === undefined) {
+        if (!defaultCollator) defaultCollator = new Collator();
+        return defaultCollator.compare(a, b);
+      }
+      return new Collator(locales, options).compare(a, b);
+    },
+  };
+  return { Intl, helpers };
+})

@@ -1,0 +1,191 @@
+package intl
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/go-playground/locales"
+	"github.com/go-playground/locales/ar"
+	"github.com/go-playground/locales/de"
+	"github.com/go-playground/locales/en"
+	"github.com/go-playground/locales/es"
+	"github.com/go-playground/locales/fr"
+	"github.com/go-playground/locales/hi"
+	"github.com/go-playground/locales/it"
+	"github.com/go-playground/locales/ja"
+	"github.com/go-playground/locales/ko"
+	"github.com/go-playground/locales/nl"
+	"github.com/go-playground/locales/pl"
+	"github.com/go-playground/locales/pt"
+	"github.com/go-playground/locales/ru"
+	"github.com/go-playground/locales/sv"
+	"github.com/go-playground/locales/tr"
+	"github.com/go-playground/locales/zh"
+	"golang.org/x/text/language"
+)
+
+//go:generate node gen_cldr.mjs
+
+//go:embed cldr/*.json
+var cldrFS embed.FS
+
+// supported are the locales with data, in the order the matcher prefers
+// them; the first is the default locale (as in workerd, en-US).
+var supported = []string{"en-US", "en", "en-GB", "en-IN", "en-AU", "en-CA", "de", "fr", "es", "it", "nl",
+	"pt-BR", "pt", "pt-PT", "ja", "zh", "zh-CN", "zh-TW", "ko", "ru", "hi", "ar", "ar-EG", "tr", "pl", "sv"}
+
+// dataFile maps a supported locale to the file of its CLDR data (aliases
+// share one).
+var dataFile = map[string]string{"en-US": "en", "pt": "pt-BR", "zh-CN": "zh"}
+
+// plurals maps a language to its plural rules (go-playground/locales holds
+// CLDR's rules as code, per language).
+var plurals = map[string]func() locales.Translator{
+	"en": en.New, "de": de.New, "fr": fr.New, "es": es.New, "it": it.New, "nl": nl.New, "pt": pt.New,
+	"ja": ja.New, "zh": zh.New, "ko": ko.New, "ru": ru.New, "hi": hi.New, "ar": ar.New, "tr": tr.New,
+	"pl": pl.New, "sv": sv.New,
+}
+
+var (
+	supportedTags = sync.OnceValue(func() []language.Tag {
+		tags := make([]language.Tag, len(supported))
+		for i, s := range supported {
+			tags[i] = language.MustParse(s)
+		}
+		return tags
+	})
+	matcher = sync.OnceValue(func() language.Matcher { return language.NewMatcher(supportedTags()) })
+)
+
+// maxTags bounds the list of locales a guest may pass.
+const maxTags = 256
+
+// canonicalize parses and canonicalizes one BCP 47 tag; an invalid tag is
+// a RangeError (errRange).
+func canonicalize(s string) (string, error) {
+	if len(s) == 0 || len(s) > 255 {
+		return "", rangeErrorf("Incorrect locale information provided")
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return "", rangeErrorf("Incorrect locale information provided")
+		}
+	}
+	t, err := language.Parse(s)
+	if err != nil {
+		return "", rangeErrorf("Incorrect locale information provided")
+	}
+	return t.String(), nil
+}
+
+// resolve picks the supported locale for the requested (canonical) tags:
+// the first tag the matcher finds a usable match for, else the default.
+func resolve(requested []string) string {
+	for _, r := range requested {
+		t, err := language.Parse(r)
+		if err != nil {
+			continue
+		}
+		base := stripExtensions(t)
+		// An exact supported tag wins (en-US, pt-PT, ...).
+		for _, s := range supported {
+			if strings.EqualFold(s, base.String()) {
+				return s
+			}
+		}
+		_, idx, conf := matcher().Match(base)
+		if conf >= language.High {
+			return supported[idx]
+		}
+	}
+	return supported[0]
+}
+
+// supportedOf filters requested (canonical) tags to the ones that have
+// data.
+func supportedOf(requested []string) []string {
+	var out []string
+	for _, r := range requested {
+		t, err := language.Parse(r)
+		if err != nil {
+			continue
+		}
+		if _, _, conf := matcher().Match(stripExtensions(t)); conf >= language.High {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func stripExtensions(t language.Tag) language.Tag {
+	b, s, r := t.Raw()
+	nt, err := language.Compose(b, s, r)
+	if err != nil {
+		return t
+	}
+	return nt
+}
+
+// localeData is the CLDR data of one locale.
+type localeData struct {
+	Tag     string
+	Numbers struct {
+		Decimal, Group, Minus, Plus, PercentSign, Digits string
+		MinGrouping                                      int
+		Secondary                                        int
+		Patterns                                         map[string][3]string
+		Currencies                                       map[string]struct {
+			Symbol, Narrow string
+			Names          map[string][2]string
+		}
+		// Compact[display][exp-3][plural] = [pattern, divisor exponent]
+		Compact map[string][]map[string][2]json.RawMessage
+	}
+	Names     map[string][]string
+	Dates     map[string][2]string
+	Times     map[string]string
+	Styles    map[string]string
+	HourCycle string
+	TZ        struct {
+		GMT   map[string]map[string]string
+		Zones map[string][2]string
+	}
+
+	digits  []rune
+	plurals locales.Translator
+}
+
+var (
+	dataMu    sync.Mutex
+	dataCache = map[string]*localeData{}
+)
+
+// load returns the data of a supported locale, read once per process.
+func load(tag string) *localeData {
+	dataMu.Lock()
+	defer dataMu.Unlock()
+	if d := dataCache[tag]; d != nil {
+		return d
+	}
+	file := tag
+	if f, ok := dataFile[tag]; ok {
+		file = f
+	}
+	raw, err := cldrFS.ReadFile("cldr/" + file + ".json")
+	if err != nil {
+		panic(fmt.Errorf("intl: no data for supported locale %s: %w", tag, err))
+	}
+	d := &localeData{Tag: tag}
+	if err := json.Unmarshal(raw, d); err != nil {
+		panic(fmt.Errorf("intl: data of %s: %w", tag, err))
+	}
+	d.digits = []rune(d.Numbers.Digits)
+	lang, _, _ := strings.Cut(tag, "-")
+	d.plurals = plurals[lang]()
+	dataCache[tag] = d
+	return d
+}
