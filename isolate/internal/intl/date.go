@@ -134,19 +134,13 @@ func (df *dateFormat) compile() {
 		e := d.Dates[dk]
 		date, glue = e[0], e[1]
 		if o.Weekday == "narrow" {
-			date = strings.NewReplacer("{EEE}", "{EEEEE}", "{EEEE}", "{EEEEE}").Replace(date)
+			date = strings.NewReplacer("{EEE}", "{EEEEE}", "{EEEE}", "{EEEEE}", "{ccc}", "{EEEEE}", "{cccc}", "{EEEEE}").Replace(date)
 		}
 		if o.Month == "narrow" {
 			date = strings.NewReplacer("{MMM}", "{MMMMM}", "{LLL}", "{MMMMM}", "{MMMM}", "{MMMMM}", "{LLLL}", "{MMMMM}").Replace(date)
 		}
 	}
 	minute, second := o.Minute, o.Second
-	if minute != "" {
-		minute = "2-digit"
-	}
-	if second != "" {
-		second = "2-digit"
-	}
 	if o.Hour != "" || minute != "" || second != "" {
 		h12 := o.Hour12
 		if o.Hour == "" {
@@ -157,12 +151,6 @@ func (df *dateFormat) compile() {
 			tz = "short"
 		}
 		tm = d.Times[joinKey("hour", o.Hour, "minute", minute, "second", second, "hour12", h12, "timeZoneName", tz)]
-		if o.Minute == "numeric" && o.Hour == "" && o.Second == "" {
-			tm = strings.Replace(tm, "{mm}", "{m}", 1)
-		}
-		if o.Second == "numeric" && o.Hour == "" && o.Minute == "" {
-			tm = strings.Replace(tm, "{ss}", "{s}", 1)
-		}
 		if o.FractionalSecondDigits > 0 {
 			frac := "{S" + strconv.Itoa(o.FractionalSecondDigits) + "}"
 			if strings.Contains(tm, "{ss}") {
@@ -205,7 +193,8 @@ func (df *dateFormat) applyHourCycle(p string) string {
 		}
 	case "false":
 		if strings.Contains(p, "{h") {
-			p = strings.NewReplacer("{hh}", "{HH}", "{h}", "{HH}", "\u202f{a}", "", " {a}", "", "{a}\u202f", "", "{a} ", "", "{a}", "").Replace(p)
+			p = strings.NewReplacer("{hh}", "{HH}", "{h}", "{HH}", "\u202f{a}", "", " {a}", "", "{a}\u202f", "", "{a} ", "", "{a}", "",
+				"{B}", "").Replace(p)
 		}
 	}
 	return p
@@ -277,7 +266,7 @@ func (df *dateFormat) format(ms float64) []part {
 			num("day", t.Day(), 1)
 		case "{dd}":
 			num("day", t.Day(), 2)
-		case "{EEE}", "{EEEE}", "{EEEEE}":
+		case "{EEE}", "{EEEE}", "{EEEEE}", "{ccc}", "{cccc}":
 			// The names start on Sunday.
 			out = append(out, part{"weekday", nameAt(d.Names[seg[1:len(seg)-1]], int(t.Weekday()))})
 		case "{h}":
@@ -308,6 +297,8 @@ func (df *dateFormat) format(ms float64) []part {
 				i = 1
 			}
 			out = append(out, part{"dayPeriod", nameAt(d.Names["a"], i)})
+		case "{B}":
+			out = append(out, part{"dayPeriod", nameAt(d.Names["B"], t.Hour())})
 		case "{z}":
 			out = append(out, part{"timeZoneName", df.zoneName(t)})
 		case "{G}":
@@ -387,4 +378,16 @@ func (df *dateFormat) zoneName(t time.Time) string {
 	}
 	r := strings.NewReplacer("{hh}", hh, "{h}", strconv.Itoa(h), "{m}", mm)
 	return df.digits(r.Replace(g[key]))
+}
+
+// hourDigits is how the pattern writes hours: "2-digit", "numeric" or ""
+// (no hour).
+func (df *dateFormat) hourDigits() string {
+	switch {
+	case strings.Contains(df.pattern, "{HH}") || strings.Contains(df.pattern, "{hh}"):
+		return "2-digit"
+	case strings.Contains(df.pattern, "{H}") || strings.Contains(df.pattern, "{h}"):
+		return "numeric"
+	}
+	return ""
 }

@@ -7,9 +7,18 @@ import { mkdirSync, writeFileSync } from "node:fs";
 const LOCALES = ["en", "en-GB", "en-IN", "en-AU", "en-CA", "de", "fr", "es", "it", "nl", "pt-BR", "pt-PT",
   "ja", "zh", "zh-TW", "ko", "ru", "hi", "ar", "ar-EG", "tr", "pl", "sv"];
 const CURRENCIES = ["USD", "EUR", "GBP", "JPY", "CNY", "INR", "BRL", "RUB", "CHF", "CAD", "AUD", "KRW", "MXN", "SEK", "PLN", "TRY", "EGP", "TWD", "HKD"];
-const ZONES = ["America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles", "America/Anchorage",
-  "Pacific/Honolulu", "America/Sao_Paulo", "Europe/London", "Europe/Paris", "Europe/Berlin", "Europe/Madrid",
-  "Europe/Moscow", "Asia/Tokyo", "Asia/Shanghai", "Asia/Kolkata", "Australia/Sydney", "Asia/Dubai"];
+const ZONES = ["America/New_York", "America/Chicago", "America/Denver", "America/Phoenix", "America/Los_Angeles",
+  "America/Anchorage", "Pacific/Honolulu", "America/Toronto", "America/Vancouver", "America/Mexico_City",
+  "America/Bogota", "America/Lima", "America/Santiago", "America/Argentina/Buenos_Aires", "America/Sao_Paulo",
+  "America/Halifax", "America/St_Johns", "Atlantic/Reykjavik", "Europe/London", "Europe/Dublin", "Europe/Lisbon",
+  "Europe/Paris", "Europe/Berlin", "Europe/Madrid", "Europe/Rome", "Europe/Amsterdam", "Europe/Brussels",
+  "Europe/Zurich", "Europe/Vienna", "Europe/Stockholm", "Europe/Oslo", "Europe/Copenhagen", "Europe/Warsaw",
+  "Europe/Prague", "Europe/Budapest", "Europe/Athens", "Europe/Helsinki", "Europe/Kiev", "Europe/Istanbul",
+  "Europe/Moscow", "Africa/Cairo", "Africa/Johannesburg", "Africa/Lagos", "Africa/Nairobi", "Asia/Jerusalem",
+  "Asia/Dubai", "Asia/Riyadh", "Asia/Tehran", "Asia/Karachi", "Asia/Kolkata", "Asia/Kathmandu", "Asia/Dhaka",
+  "Asia/Bangkok", "Asia/Jakarta", "Asia/Singapore", "Asia/Hong_Kong", "Asia/Shanghai", "Asia/Taipei",
+  "Asia/Manila", "Asia/Seoul", "Asia/Tokyo", "Australia/Perth", "Australia/Adelaide", "Australia/Brisbane",
+  "Australia/Sydney", "Pacific/Auckland"];
 const WINTER = Date.UTC(2024, 0, 5, 14, 7, 9), SUMMER = Date.UTC(2024, 6, 5, 14, 7, 9);
 
 function numRun(parts, i) {
@@ -80,14 +89,18 @@ function numbers(l) {
   r.compact = {};
   for (const display of ["short", "long"]) {
     const rows = [];
+    const cf = new Intl.NumberFormat(l, { notation: "compact", compactDisplay: display, maximumFractionDigits: 1 });
     for (let e = 3; e <= 14; e++) {
+      // The divisor of this magnitude, then each plural category's pattern
+      // at that divisor.
+      const parts = cf.formatToParts(10 ** e);
+      const ints = parts.filter(x => x.type === "integer").map(x => x.value).join("");
+      const div = parts.some(x => x.type === "compact") ? e + 1 - ints.length : 0;
       const cats = {};
       for (const [cat, n] of Object.entries(samples)) {
-        if (n % 1 || n === 0) continue;
-        const v = n * 10 ** e;
-        const parts = nf({ notation: "compact", compactDisplay: display, maximumFractionDigits: 0 }).formatToParts(v);
-        const ints = parts.filter(x => x.type === "integer").map(x => x.value).join("");
-        cats[cat] = [template(parts), parts.some(x => x.type === "compact") ? String(v).length - ints.length : 0];
+        if (n === 0) continue;
+        const ps = cf.formatToParts(n * 10 ** div);
+        cats[cat] = [div ? template(ps) : "{n}", div];
       }
       rows.push(cats);
     }
@@ -107,7 +120,7 @@ function* dateCombos() {
     }
 }
 function* timeCombos() {
-  for (const h of [undefined, "numeric", "2-digit"]) for (const mi of [undefined, "2-digit"]) for (const s of [undefined, "2-digit"])
+  for (const h of [undefined, "numeric", "2-digit"]) for (const mi of [undefined, "numeric", "2-digit"]) for (const s of [undefined, "numeric", "2-digit"])
     for (const hc of [undefined, true, false]) for (const z of [undefined, "short"]) {
       if (!h && !mi && !s) continue;
       if (hc !== undefined && !h) continue;
@@ -120,8 +133,12 @@ function key(o) { return Object.entries(o).map(([k, v]) => k + "=" + v).join(","
 
 // pattern turns formatted parts of WINTER (2024-01-05 14:07:09 UTC, a
 // Friday) into a pattern of {field} tokens and literals.
+const EARLY = Date.UTC(2024, 0, 5, 3, 7, 9);
 function pattern(l, o, names) {
-  const parts = new Intl.DateTimeFormat(l, { ...o, timeZone: "UTC" }).formatToParts(WINTER);
+  const fmt = new Intl.DateTimeFormat(l, { ...o, timeZone: "UTC" });
+  const parts = fmt.formatToParts(WINTER);
+  const early = fmt.formatToParts(EARLY);
+  const earlyHour = partVal(early, "hour");
   const digits = numbers_cache[l].digits;
   const toLatin = s => s.replace(/[^\x00-\x7f]/g, c => { const i = digits.indexOf(c); return i >= 0 ? String(i) : c; });
   let out = "";
@@ -138,17 +155,28 @@ function pattern(l, o, names) {
         }
         break;
       case "day": out += v.length === 2 ? "{dd}" : "{d}"; break;
-      case "weekday": out += "{" + (["EEEE", "EEE", "EEEEE"].find(k => names[k][5] === p.value) || "EEE") + "}"; break;
-      case "hour": out += v === "14" ? "{HH}" : v === "02" ? "{hh}" : v === "2" ? "{h}" : "{H}"; break;
+      case "weekday": out += "{" + (["EEEE", "EEE", "EEEEE", "cccc", "ccc"].find(k => names[k][5] === p.value) || "EEE") + "}"; break;
+      case "hour": {
+        const two = toLatin(earlyHour).length === 2;
+        out += v === "14" ? (two ? "{HH}" : "{H}") : (two ? "{hh}" : "{h}");
+        break;
+      }
       case "minute": out += v.length === 2 ? "{mm}" : "{m}"; break;
       case "second": out += v.length === 2 ? "{ss}" : "{s}"; break;
-      case "dayPeriod": out += "{a}"; break;
+      case "dayPeriod": out += p.value === names.a[1] && partVal(early, "dayPeriod") === names.a[0] ? "{a}" : "{B}"; break;
       case "timeZoneName": out += "{z}"; break;
       case "era": out += "{G}"; break;
       default: out += p.value;
     }
   }
   return out;
+}
+
+// amPm is the locale's AM and PM markers (with the "a" field, not the
+// flexible day periods of "B").
+function amPm(l) {
+  const p = h => partVal(new Intl.DateTimeFormat(l, { timeZone: "UTC", hour: "numeric", minute: "numeric", hour12: true }).formatToParts(Date.UTC(2024, 0, 5, h)), "dayPeriod");
+  return [p(10), p(14)];
 }
 
 function dateNames(l) {
@@ -158,12 +186,13 @@ function dateNames(l) {
     const parts = f(standalone ? { month: o } : { month: o, day: "numeric" }, d);
     return partVal(parts, "month");
   });
-  const days = o => Array.from({ length: 7 }, (_, i) => partVal(f({ weekday: o }, Date.UTC(2024, 0, 7 + i)), "weekday"));
+  const days = (o, standalone) => Array.from({ length: 7 }, (_, i) => partVal(f(standalone ? { weekday: o } : { weekday: o, day: "numeric", month: "long" }, Date.UTC(2024, 0, 7 + i)), "weekday"));
   const dp = (h, hc) => partVal(f({ hour: "numeric", hour12: true }, Date.UTC(2024, 0, 5, h)), "dayPeriod");
   return {
     MMMM: months("long"), MMM: months("short"), MMMMM: months("narrow"), LLLL: months("long", true), LLL: months("short", true),
-    EEEE: days("long"), EEE: days("short"), EEEEE: days("narrow"),
-    a: [dp(2), dp(14)],
+    EEEE: days("long"), EEE: days("short"), EEEEE: days("narrow"), cccc: days("long", true), ccc: days("short", true),
+    a: [partVal(f({ hour: "numeric", hourCycle: "h12" }, Date.UTC(2024, 0, 5, 10)), "dayPeriod") && amPm(l)[0], amPm(l)[1]],
+    B: Array.from({ length: 24 }, (_, h) => partVal(f({ timeStyle: "medium", hour12: true }, Date.UTC(2024, 0, 5, h)), "dayPeriod")),
   };
 }
 

@@ -40,6 +40,9 @@ import (
 	"github.com/dop251/goja"
 	"golang.org/x/text/collate"
 	"golang.org/x/text/language"
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm"
 )
 
 //go:embed intl.js
@@ -71,15 +74,17 @@ type Intl struct {
 // vm and returns the runtime's Intl, built on first use.
 func Install(vm *goja.Runtime) *Intl {
 	in := &Intl{vm: vm}
-	patch := func(ctor, name string, length int, helper string, extra ...goja.Value) {
+	// patch defines ctor.prototype[name] calling helper(this, the first
+	// nargs arguments, extra...).
+	patch := func(ctor, name string, length, nargs int, helper string, extra ...goja.Value) {
 		proto := vm.Get(ctor).ToObject(vm).Get("prototype").ToObject(vm)
 		f := vm.ToValue(func(call goja.FunctionCall) goja.Value {
 			fn, _ := goja.AssertFunction(in.helper(helper))
 			args := append([]goja.Value{call.This}, call.Arguments...)
-			for len(args) < 3 {
+			for len(args) < nargs+1 {
 				args = append(args, goja.Undefined())
 			}
-			args = append(args[:3], extra...)
+			args = append(args[:nargs+1], extra...)
 			v, err := fn(goja.Undefined(), args...)
 			if err != nil {
 				panic(err)
@@ -90,12 +95,12 @@ func Install(vm *goja.Runtime) *Intl {
 		_ = f.DefineDataProperty("length", vm.ToValue(length), goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_TRUE)
 		_ = proto.DefineDataProperty(name, f, goja.FLAG_TRUE, goja.FLAG_FALSE, goja.FLAG_TRUE)
 	}
-	patch("Number", "toLocaleString", 0, "number")
-	patch("BigInt", "toLocaleString", 0, "bigint")
-	patch("Date", "toLocaleString", 0, "date", vm.ToValue("any"), vm.ToValue("all"))
-	patch("Date", "toLocaleDateString", 0, "date", vm.ToValue("date"), vm.ToValue("date"))
-	patch("Date", "toLocaleTimeString", 0, "date", vm.ToValue("time"), vm.ToValue("time"))
-	patch("String", "localeCompare", 1, "string")
+	patch("Number", "toLocaleString", 0, 2, "number")
+	patch("BigInt", "toLocaleString", 0, 2, "bigint")
+	patch("Date", "toLocaleString", 0, 2, "date", vm.ToValue("any"), vm.ToValue("all"))
+	patch("Date", "toLocaleDateString", 0, 2, "date", vm.ToValue("date"), vm.ToValue("date"))
+	patch("Date", "toLocaleTimeString", 0, 2, "date", vm.ToValue("time"), vm.ToValue("time"))
+	patch("String", "localeCompare", 1, 3, "string")
 	return in
 }
 
@@ -259,6 +264,10 @@ func (in *Intl) newNatives() *goja.Object {
 		}
 		return df, call.Argument(1).ToFloat()
 	}
+	set("hourDigits", func(call goja.FunctionCall) goja.Value {
+		df, _ := dateArg(call)
+		return vm.ToValue(df.hourDigits())
+	})
 	set("formatDate", func(call goja.FunctionCall) goja.Value {
 		df, t := dateArg(call)
 		// V8 writes the narrow no-break spaces of CLDR's time patterns as
@@ -386,6 +395,10 @@ func (nf *numberFormat) plural(ordinal bool, n float64) string {
 type collator struct {
 	c                 *collate.Collator
 	ignorePunctuation bool
+	// stripMarks drops combining marks before comparing: x/text's
+	// IgnoreDiacritics still tells "a" from "á" at the tertiary level,
+	// where sensitivity "case" must not.
+	stripMarks bool
 }
 
 func newCollator(locale, sensitivity string, numeric, ignorePunctuation bool) *collator {
@@ -401,7 +414,8 @@ func newCollator(locale, sensitivity string, numeric, ignorePunctuation bool) *c
 	if numeric {
 		opts = append(opts, collate.Numeric)
 	}
-	return &collator{c: collate.New(language.MustParse(locale), opts...), ignorePunctuation: ignorePunctuation}
+	return &collator{c: collate.New(language.MustParse(locale), opts...), ignorePunctuation: ignorePunctuation,
+		stripMarks: sensitivity == "case"}
 }
 
 func (c *collator) compare(a, b string) int {
@@ -413,6 +427,16 @@ func (c *collator) compare(a, b string) int {
 				}
 				return r
 			}, s)
+		}
+		a, b = strip(a), strip(b)
+	}
+	if c.stripMarks {
+		strip := func(s string) string {
+			out, _, err := transform.String(transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC), s)
+			if err != nil {
+				return s
+			}
+			return out
 		}
 		a, b = strip(a), strip(b)
 	}

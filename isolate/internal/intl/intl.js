@@ -101,6 +101,9 @@
       }
     }
     if (!needSd && !needFd) {
+      // Compact notation's default: whole numbers, or two significant
+      // digits when that shows more.
+      r.minimumSignificantDigits = 1; r.maximumSignificantDigits = 2;
       r.minimumFractionDigits = 0; r.maximumFractionDigits = 0;
       r.compactRounding = true;
     }
@@ -149,16 +152,17 @@
     const r = { locale, numberingSystem: N.numberingSystem(locale), style };
     if (style === "currency") Object.assign(r, { currency, currencyDisplay, currencySign });
     Object.assign(r, { minimumIntegerDigits: digits.minimumIntegerDigits });
-    if (digits.minimumFractionDigits !== undefined) Object.assign(r, { minimumFractionDigits: digits.minimumFractionDigits, maximumFractionDigits: digits.maximumFractionDigits });
     if (digits.minimumSignificantDigits !== undefined) Object.assign(r, { minimumSignificantDigits: digits.minimumSignificantDigits, maximumSignificantDigits: digits.maximumSignificantDigits });
+    if (digits.minimumFractionDigits !== undefined) Object.assign(r, { minimumFractionDigits: digits.minimumFractionDigits, maximumFractionDigits: digits.maximumFractionDigits });
     Object.assign(r, { useGrouping, notation });
     if (notation === "compact") r.compactDisplay = compactDisplay;
-    Object.assign(r, { signDisplay, roundingIncrement: 1, roundingMode: "halfExpand", roundingPriority: "auto", trailingZeroDisplay: "auto" });
+    Object.assign(r, { signDisplay, roundingMode: "halfExpand", roundingIncrement: 1, trailingZeroDisplay: "auto", roundingPriority: digits.compactRounding ? "morePrecision" : "auto" });
     const h = N.numberFormat(locale, {
       style, currency: currency || "", currencyDisplay, currencySign, notation, compactDisplay, signDisplay,
       useGrouping: String(useGrouping), minInt: digits.minimumIntegerDigits,
       minFrac: digits.minimumFractionDigits || 0, maxFrac: digits.maximumFractionDigits || 0,
-      minSig: digits.minimumSignificantDigits || 0, maxSig: digits.maximumSignificantDigits || 0,
+      minSig: digits.compactRounding ? 0 : digits.minimumSignificantDigits || 0,
+      maxSig: digits.compactRounding ? 0 : digits.maximumSignificantDigits || 0,
       compactRounding: !!digits.compactRounding,
     });
     nfState.set(this, { h, r, bound: undefined });
@@ -274,6 +278,7 @@
       fractionalSecondDigits: o.fractionalSecondDigits || 0,
       hour12: h12 === undefined ? "" : String(h12), dateStyle: dateStyle || "", timeStyle: timeStyle || "", timeZone,
     });
+    if (r.hour !== undefined) r.hour = N.hourDigits(h);
     dfState.set(self, { h, r, bound: undefined });
     return self;
   }
@@ -373,7 +378,6 @@
     if (digits.minimumFractionDigits !== undefined) Object.assign(r, { minimumFractionDigits: digits.minimumFractionDigits, maximumFractionDigits: digits.maximumFractionDigits });
     if (digits.minimumSignificantDigits !== undefined) Object.assign(r, { minimumSignificantDigits: digits.minimumSignificantDigits, maximumSignificantDigits: digits.maximumSignificantDigits });
     r.pluralCategories = N.pluralCategories(locale, type);
-    Object.assign(r, { roundingIncrement: 1, roundingMode: "halfExpand", roundingPriority: "auto", trailingZeroDisplay: "auto" });
     prState.set(this, { h, r, type, locale });
   }
   defineMethods(PluralRules.prototype, {

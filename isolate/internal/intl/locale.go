@@ -3,6 +3,7 @@ package intl
 import (
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/go-playground/locales/nl"
 	"github.com/go-playground/locales/pl"
 	"github.com/go-playground/locales/pt"
+	"github.com/go-playground/locales/pt_PT"
 	"github.com/go-playground/locales/ru"
 	"github.com/go-playground/locales/sv"
 	"github.com/go-playground/locales/tr"
@@ -44,7 +46,7 @@ var dataFile = map[string]string{"en-US": "en", "pt": "pt-BR", "zh-CN": "zh"}
 // plurals maps a language to its plural rules (go-playground/locales holds
 // CLDR's rules as code, per language).
 var plurals = map[string]func() locales.Translator{
-	"en": en.New, "de": de.New, "fr": fr.New, "es": es.New, "it": it.New, "nl": nl.New, "pt": pt.New,
+	"en": en.New, "de": de.New, "fr": fr.New, "es": es.New, "it": it.New, "nl": nl.New, "pt": pt.New, "pt-PT": pt_PT.New,
 	"ja": ja.New, "zh": zh.New, "ko": ko.New, "ru": ru.New, "hi": hi.New, "ar": ar.New, "tr": tr.New,
 	"pl": pl.New, "sv": sv.New,
 }
@@ -76,7 +78,10 @@ func canonicalize(s string) (string, error) {
 		}
 	}
 	t, err := language.Parse(s)
-	if err != nil {
+	var unknown language.ValueError
+	if err != nil && !errors.As(err, &unknown) {
+		// Not well-formed. (A well-formed tag with subtags x/text does not
+		// know, such as "xx", is valid; it just has no data.)
 		return "", rangeErrorf("Incorrect locale information provided")
 	}
 	return t.String(), nil
@@ -184,8 +189,12 @@ func load(tag string) *localeData {
 		panic(fmt.Errorf("intl: data of %s: %w", tag, err))
 	}
 	d.digits = []rune(d.Numbers.Digits)
-	lang, _, _ := strings.Cut(tag, "-")
-	d.plurals = plurals[lang]()
+	if p, ok := plurals[tag]; ok {
+		d.plurals = p()
+	} else {
+		lang, _, _ := strings.Cut(tag, "-")
+		d.plurals = plurals[lang]()
+	}
 	dataCache[tag] = d
 	return d
 }

@@ -19,11 +19,12 @@ func pluralName(r locales.PluralRule) string {
 	return "other"
 }
 
-// pluralCategories lists a locale's categories in Intl's order.
+// pluralCategories lists a locale's categories in ICU's order (by name,
+// "other" last).
 func pluralCategories(rules []locales.PluralRule) []string {
 	var out []string
-	for _, want := range []locales.PluralRule{locales.PluralRuleZero, locales.PluralRuleOne, locales.PluralRuleTwo,
-		locales.PluralRuleFew, locales.PluralRuleMany, locales.PluralRuleOther} {
+	for _, want := range []locales.PluralRule{locales.PluralRuleFew, locales.PluralRuleMany, locales.PluralRuleOne,
+		locales.PluralRuleTwo, locales.PluralRuleZero, locales.PluralRuleOther} {
 		for _, r := range rules {
 			if r == want {
 				out = append(out, pluralName(r))
