@@ -13,7 +13,8 @@ import (
 func newVM(t testing.TB) *goja.Runtime {
 	t.Helper()
 	vm := goja.New()
-	in := Install(vm)
+	in := New(vm)
+	in.PatchBuiltins()
 	if err := vm.Set("Intl", in.Namespace()); err != nil {
 		t.Fatal(err)
 	}

@@ -22,9 +22,12 @@
 //
 // # Cost
 //
-// Install puts six small functions on the built-in prototypes; nothing else
-// happens until a Worker touches Intl or calls one of them. Then the JS
-// layer (intl.js, compiled once per process) runs in the runtime, and a
+// New does nothing. The Intl global is built on first use; the built-ins'
+// locale-sensitive methods are patched then, or from the start for a script
+// that names them (UsesLocaleMethods), since touching the built-in
+// prototypes costs more than a small Worker's whole run. The JS layer
+// (intl.js, compiled once per process) runs in a runtime only on the first
+// use of Intl or of one of those methods, and a
 // locale's data is decoded on its first use in the process (about 20 kB of
 // JSON) and shared read-only after.
 package intl
@@ -68,12 +71,32 @@ type Intl struct {
 	ns      *goja.Object
 	helpers *goja.Object
 	natives *goja.Object
+	patched bool
 }
 
-// Install adds the locale-sensitive methods to the built-in prototypes of
-// vm and returns the runtime's Intl, built on first use.
-func Install(vm *goja.Runtime) *Intl {
-	in := &Intl{vm: vm}
+// New returns the Intl of vm (a value, to be kept in place: embedders hold
+// it in their own state without an allocation). It does nothing until
+// Namespace or PatchBuiltins is called.
+func New(vm *goja.Runtime) Intl { return Intl{vm: vm} }
+
+// UsesLocaleMethods reports whether a script names one of the
+// locale-sensitive methods of the built-ins (toLocaleString,
+// toLocaleDateString, toLocaleTimeString, localeCompare): patching the
+// built-in prototypes costs more than a small Worker's whole run, so it is
+// done only for scripts that call them, or once Intl is used.
+func UsesLocaleMethods(script string) bool {
+	return strings.Contains(script, "toLocale") || strings.Contains(script, "localeCompare")
+}
+
+// PatchBuiltins makes Number, BigInt and Date toLocaleString,
+// toLocaleDateString, toLocaleTimeString and String localeCompare use
+// Intl. It is done at most once per runtime.
+func (in *Intl) PatchBuiltins() {
+	if in.patched {
+		return
+	}
+	in.patched = true
+	vm := in.vm
 	// patch defines ctor.prototype[name] calling helper(this, the first
 	// nargs arguments, extra...).
 	patch := func(ctor, name string, length, nargs int, helper string, extra ...goja.Value) {
@@ -101,7 +124,6 @@ func Install(vm *goja.Runtime) *Intl {
 	patch("Date", "toLocaleDateString", 0, 2, "date", vm.ToValue("date"), vm.ToValue("date"))
 	patch("Date", "toLocaleTimeString", 0, 2, "date", vm.ToValue("time"), vm.ToValue("time"))
 	patch("String", "localeCompare", 1, 3, "string")
-	return in
 }
 
 // Namespace is the Intl object, built on the first call.
@@ -155,6 +177,7 @@ func (in *Intl) build() {
 		panic(err)
 	}
 	in.helpers = hv.ToObject(vm)
+	in.PatchBuiltins()
 }
 
 func (in *Intl) rangeError(msg string) {

@@ -50,7 +50,17 @@ type Options struct {
 	// Extra adds globals of the embedder's, built lazily like the Web API's
 	// own (nil: none).
 	Extra *ExtraGlobals
+	// LocaleMethods makes the built-ins' toLocaleString, toLocaleDateString,
+	// toLocaleTimeString and localeCompare use Intl from the start. Set it
+	// for scripts that name them (UsesLocaleMethods): patching the built-in
+	// prototypes costs more than a small Worker's whole run. Without it they
+	// are patched when Intl is first used.
+	LocaleMethods bool
 }
+
+// UsesLocaleMethods reports whether script names one of the built-ins'
+// locale-sensitive methods (see Options.LocaleMethods).
+func UsesLocaleMethods(script string) bool { return intl.UsesLocaleMethods(script) }
 
 // ExtraGlobals are globals an embedder adds (timers, fetch): Names maps each
 // name to an index below 64 and is read-only (share one map between
@@ -79,7 +89,7 @@ type API struct {
 	domExc   *goja.Object
 	iterBase *goja.Object
 	console  *consoleState
-	intl     *intl.Intl
+	intl     intl.Intl
 }
 
 // Install makes the Web API globals available in vm and returns the handle
@@ -101,7 +111,10 @@ func Install(vm *goja.Runtime, opts Options) *API {
 		a.now = time.Now
 	}
 	a.origin = a.now()
-	a.intl = intl.Install(vm)
+	a.intl = intl.New(vm)
+	if opts.LocaleMethods {
+		a.intl.PatchBuiltins()
+	}
 	a.globals = &lazyGlobals{a: a}
 	g := vm.GlobalObject()
 	lazy := vm.NewDynamicObject(a.globals)
