@@ -173,7 +173,8 @@ func (df *dateFormat) compile() {
 		df.pattern = tm
 	}
 	if o.TimeZoneName != "" && tm == "" {
-		df.pattern += " {z}"
+		// A zone without a time joins the date as a time would.
+		df.pattern = strings.Replace(strings.Replace(glue, "{1}", df.pattern, 1), "{0}", "{z}", 1)
 	}
 }
 
@@ -183,7 +184,7 @@ func (df *dateFormat) applyHourCycle(p string) string {
 	case "true":
 		if strings.Contains(p, "{H") {
 			// Fall back to the locale's 12-hour medium time layout.
-			p = strings.NewReplacer("{HH}", "{h}", "{H}", "{h}").Replace(p)
+			p = strings.NewReplacer("{HH}", "{hh}", "{H}", "{h}").Replace(p)
 			if !strings.Contains(p, "{a}") {
 				p = strings.Replace(p, "{ss}", "{ss} {a}", 1)
 				if !strings.Contains(p, "{a}") {

@@ -79,9 +79,12 @@ func canonicalize(s string) (string, error) {
 	}
 	t, err := language.Parse(s)
 	var unknown language.ValueError
-	if err != nil && !errors.As(err, &unknown) {
-		// Not well-formed. (A well-formed tag with subtags x/text does not
-		// know, such as "xx", is valid; it just has no data.)
+	if errors.As(err, &unknown) {
+		// Well-formed, with subtags x/text does not know (such as "xx"):
+		// valid, with no data. Canonical case only.
+		return canonicalCase(s), nil
+	}
+	if err != nil {
 		return "", rangeErrorf("Incorrect locale information provided")
 	}
 	return t.String(), nil
@@ -197,4 +200,24 @@ func load(tag string) *localeData {
 	}
 	dataCache[tag] = d
 	return d
+}
+
+// canonicalCase writes a well-formed tag in BCP 47's canonical case:
+// language and extensions lower-case, a script title-case, a region
+// upper-case.
+func canonicalCase(s string) string {
+	parts := strings.Split(strings.ToLower(s), "-")
+	for i := 1; i < len(parts); i++ {
+		p := parts[i]
+		if len(p) == 1 {
+			break // an extension or private use: all lower-case
+		}
+		switch {
+		case len(p) == 4 && p[0] >= 'a':
+			parts[i] = strings.ToUpper(p[:1]) + p[1:]
+		case len(p) == 2:
+			parts[i] = strings.ToUpper(p)
+		}
+	}
+	return strings.Join(parts, "-")
 }

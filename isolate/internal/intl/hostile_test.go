@@ -1,0 +1,128 @@
+package intl
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dop251/goja"
+)
+
+// TestHostileOptions: bad options are the spec's exceptions, never a Go
+// panic or unbounded work.
+func TestHostileOptions(t *testing.T) {
+	cases := []struct{ src, want string }{
+		{`new Intl.NumberFormat("en", {maximumFractionDigits: 1e9})`, "throws RangeError"},
+		{`new Intl.NumberFormat("en", {minimumFractionDigits: 101})`, "throws RangeError"},
+		{`new Intl.NumberFormat("en", {minimumFractionDigits: 5, maximumFractionDigits: 2})`, "throws RangeError"},
+		{`new Intl.NumberFormat("en", {maximumSignificantDigits: 22})`, "throws RangeError"},
+		{`new Intl.NumberFormat("en", {minimumIntegerDigits: 0})`, "throws RangeError"},
+		{`new Intl.NumberFormat("en", {minimumIntegerDigits: NaN})`, "throws RangeError"},
+		{`new Intl.NumberFormat("en", {style: "bogus"})`, "throws RangeError"},
+		{`new Intl.NumberFormat("en", {style: "currency"})`, "throws TypeError"},
+		{`new Intl.NumberFormat("en", {style: "currency", currency: "US"})`, "throws RangeError"},
+		{`new Intl.NumberFormat("en", {style: "unit", unit: "meter"})`, "throws RangeError"},
+		{`new Intl.NumberFormat("not a tag")`, "throws RangeError"},
+		{`new Intl.NumberFormat("")`, "throws RangeError"},
+		{`new Intl.NumberFormat("en-" + "a".repeat(300))`, "throws RangeError"},
+		{`new Intl.NumberFormat(["en", 5])`, "throws TypeError"},
+		{`new Intl.NumberFormat({length: 1e9})`, "throws RangeError"},
+		{`new Intl.NumberFormat(null)`, "throws TypeError"},
+		{`new Intl.NumberFormat("en", null)`, "throws TypeError"},
+		{`new Intl.NumberFormat("en", {get style() { throw new SyntaxError("x") }})`, "throws SyntaxError"},
+		{`new Intl.DateTimeFormat("en", {timeZone: "Mars/Olympus"})`, "throws RangeError"},
+		{`new Intl.DateTimeFormat("en", {timeZone: "../../../etc/passwd"})`, "throws RangeError"},
+		{`new Intl.DateTimeFormat("en", {timeZone: "/etc/localtime"})`, "throws RangeError"},
+		{`new Intl.DateTimeFormat("en", {timeZone: "x".repeat(100000)})`, "throws RangeError"},
+		{`new Intl.DateTimeFormat("en", {dateStyle: "full", year: "numeric"})`, "throws TypeError"},
+		{`new Intl.DateTimeFormat("en", {hour: "3-digit"})`, "throws RangeError"},
+		{`new Intl.DateTimeFormat("en", {fractionalSecondDigits: 4})`, "throws RangeError"},
+		{`new Intl.DateTimeFormat("en").format(8.65e15)`, "throws RangeError"},
+		{`new Intl.DateTimeFormat("en").format(NaN)`, "throws RangeError"},
+		{`new Intl.Collator("en", {sensitivity: "loud"})`, "throws RangeError"},
+		{`Intl.PluralRules("en")`, "throws TypeError"},
+		{`new Intl.PluralRules("en", {type: "both"})`, "throws RangeError"},
+		{`Intl.getCanonicalLocales("en_US")`, "throws RangeError"},
+		{`Intl.NumberFormat.prototype.format`, "throws TypeError"},
+		{`Intl.NumberFormat.prototype.resolvedOptions.call({})`, "throws TypeError"},
+		{`Number.prototype.toLocaleString.call("5")`, "throws TypeError"},
+		{`Date.prototype.toLocaleString.call({})`, "throws TypeError"},
+		{`String.prototype.localeCompare.call(null, "a")`, "throws TypeError"},
+		{`(5).toLocaleString("en", {maximumFractionDigits: 1000})`, "throws RangeError"},
+		// Large but valid work stays bounded and exact.
+		{`new Intl.NumberFormat("en", {maximumFractionDigits: 100}).format(1e-100).length`, "102"},
+		{`new Intl.NumberFormat("en", {minimumFractionDigits: 100}).format(1.5).length`, "102"},
+		{`new Intl.NumberFormat("en").format(Number.MAX_VALUE).length`, "411"},
+		{`new Intl.NumberFormat("en").format(10n ** 5000n).length`, "6667"},
+		{`new Intl.NumberFormat("en", {notation: "compact"}).format(1e300).length > 10`, "true"},
+		{`new Intl.NumberFormat("en", {notation: "scientific"}).format(Number.MIN_VALUE)`, "5E-324"},
+		{`new Intl.NumberFormat("en").format(5e-324)`, "0"},
+		{`new Intl.DateTimeFormat("en", {timeZone: "UTC"}).format(8.64e15)`, "9/13/275760"},
+		{`new Intl.DateTimeFormat("en", {timeZone: "UTC", year: "numeric"}).format(-8.64e15)`, "271822"},
+	}
+	vm := newVM(t)
+	for _, c := range cases {
+		start := time.Now()
+		if got := eval(vm, c.src); got != c.want {
+			t.Errorf("%s = %s, want %s", c.src, quote(got), c.want)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%s took %v", c.src, d)
+		}
+	}
+}
+
+// TestDetachedFormat: format, compare are bound functions, usable detached
+// (array.map(nf.format)).
+func TestDetachedFormat(t *testing.T) {
+	vm := newVM(t)
+	cases := map[string]string{
+		`[1, 2000].map(new Intl.NumberFormat("de").format).join("|")`:                   "1|2.000",
+		`["b", "a"].sort(new Intl.Collator("en").compare).join()`:                       "a,b",
+		`const f = new Intl.NumberFormat("en"); f.format === f.format`:                  "true",
+		`Object.getOwnPropertyNames(Intl).sort().join()`:                                "Collator,DateTimeFormat,NumberFormat,PluralRules,getCanonicalLocales,supportedValuesOf",
+		`Intl.NumberFormat.name + Intl.NumberFormat.length`:                             "NumberFormat0",
+		`Intl.NumberFormat("en") instanceof Intl.NumberFormat`:                          "true",
+		`Number.prototype.toLocaleString.name + Number.prototype.toLocaleString.length`: "toLocaleString0",
+		`String.prototype.localeCompare.length`:                                         "1",
+		`[1234.5, new Date(0)].toLocaleString()`:                                        "1,234.5,1/1/1970, 12:00:00 AM",
+		`new Date(0).toLocaleDateString("de", {timeZone: "Europe/Berlin"})`:             "1.1.1970",
+	}
+	for src, want := range cases {
+		if got := eval(vm, src); got != want {
+			t.Errorf("%s = %s, want %s", src, quote(got), want)
+		}
+	}
+}
+
+// TestLazy: a runtime that never uses Intl keeps goja's own built-ins, and
+// a script naming a locale method (or using Intl) gets them patched.
+func TestLazy(t *testing.T) {
+	vm := goja.New()
+	in := New(vm)
+	if got := eval(vm, `typeof Intl`); got != "undefined" {
+		t.Fatalf("typeof Intl = %s before install", got)
+	}
+	before := eval(vm, `(1234.5).toLocaleString()`)
+	if err := vm.Set("Intl", in.Namespace()); err != nil {
+		t.Fatal(err)
+	}
+	if got := eval(vm, `(1234.5).toLocaleString()`); got != "1,234.5" || got == before {
+		t.Errorf("after Intl was built: %s (before %s)", got, before)
+	}
+	if !UsesLocaleMethods(`x.toLocaleDateString()`) || !UsesLocaleMethods(`a.localeCompare(b)`) || UsesLocaleMethods(`new Response("hi")`) {
+		t.Error("UsesLocaleMethods")
+	}
+}
+
+// TestAllLocalesLoad: every supported locale's data decodes and formats.
+func TestAllLocalesLoad(t *testing.T) {
+	vm := newVM(t)
+	for _, l := range supported {
+		src := `new Intl.DateTimeFormat("` + l + `", {dateStyle: "full", timeStyle: "full", timeZone: "America/New_York"}).format(0) + new Intl.NumberFormat("` + l + `", {style: "currency", currency: "EUR", notation: "compact"}).format(123456)`
+		got := eval(vm, src)
+		if strings.HasPrefix(got, "throws") || strings.HasPrefix(got, "error") || strings.Contains(got, "{") {
+			t.Errorf("%s: %s", l, got)
+		}
+	}
+}
