@@ -19,6 +19,12 @@ const ZONES = ["America/New_York", "America/Chicago", "America/Denver", "America
   "Asia/Bangkok", "Asia/Jakarta", "Asia/Singapore", "Asia/Hong_Kong", "Asia/Shanghai", "Asia/Taipei",
   "Asia/Manila", "Asia/Seoul", "Asia/Tokyo", "Australia/Perth", "Australia/Adelaide", "Australia/Brisbane",
   "Australia/Sydney", "Pacific/Auckland"];
+const UNITS = ["percent", "millisecond", "second", "minute", "hour", "day", "week", "month", "year", "bit", "byte",
+  "kilobit", "kilobyte", "megabit", "megabyte", "gigabit", "gigabyte", "terabyte", "petabyte", "millimeter", "centimeter",
+  "meter", "kilometer", "inch", "foot", "yard", "mile", "gram", "kilogram", "ounce", "pound", "stone", "milliliter",
+  "liter", "gallon", "fluid-ounce", "celsius", "fahrenheit", "degree", "acre", "hectare",
+  "kilometer-per-hour", "mile-per-hour", "meter-per-second", "liter-per-kilometer", "mile-per-gallon", "megabyte-per-second"];
+const REL_UNITS = ["second", "minute", "hour", "day", "week", "month", "quarter", "year"];
 const WINTER = Date.UTC(2024, 0, 5, 14, 7, 9), SUMMER = Date.UTC(2024, 6, 5, 14, 7, 9);
 
 function numRun(parts, i) {
@@ -105,6 +111,78 @@ function numbers(l) {
       rows.push(cats);
     }
     r.compact[display] = rows;
+  }
+  // Units: each display's pattern per plural category.
+  r.units = {};
+  for (const u of UNITS) {
+    const byDisplay = {};
+    for (const display of ["short", "long", "narrow"]) {
+      const cats = {};
+      for (const [cat, n] of Object.entries(samples)) {
+        const parts = nf({ style: "unit", unit: u, unitDisplay: display, maximumFractionDigits: 1 }).formatToParts(n);
+        cats[cat] = templateUnit(parts);
+      }
+      byDisplay[display] = cats;
+    }
+    r.units[u] = byDisplay;
+  }
+  return r;
+}
+
+// templateUnit is a unit pattern: the number as {n}, the rest literal
+// (unit parts keep their text and are marked with a leading \u0001).
+function templateUnit(parts) {
+  let out = "";
+  for (let i = 0; i < parts.length;) {
+    const p = parts[i];
+    if (["integer", "group", "decimal", "fraction"].includes(p.type)) { out += "{n}"; i = numRun(parts, i); continue; }
+    if (p.type === "unit") out += "{u:" + p.value.replace(/[{}]/g, "") + "}";
+    else out += p.value.replace(/[{}]/g, "");
+    i++;
+  }
+  return out;
+}
+
+function relative(l) {
+  const pr = new Intl.PluralRules(l);
+  const samples = {};
+  for (const n of [1, 2, 3, 5, 11, 21, 100, 0, 1.5, 0.5]) { const c = pr.select(n); if (!(c in samples)) samples[c] = n; }
+  const r = {};
+  for (const style of ["long", "short", "narrow"]) {
+    const always = new Intl.RelativeTimeFormat(l, { style, numeric: "always" });
+    const auto = new Intl.RelativeTimeFormat(l, { style, numeric: "auto" });
+    const units = {};
+    for (const u of REL_UNITS) {
+      const future = {}, past = {};
+      for (const [cat, n] of Object.entries(samples)) {
+        future[cat] = template(always.formatToParts(n, u));
+        past[cat] = template(always.formatToParts(-n, u));
+      }
+      const words = {};
+      for (const v of [-2, -1, 0, 1, 2]) {
+        const a = auto.format(v, u);
+        if (a !== always.format(v, u)) words[String(v)] = a;
+      }
+      // -0 and +0 may read differently ("this year" for both, "now").
+      units[u] = { future, past, words };
+    }
+    r[style] = units;
+  }
+  return r;
+}
+
+function lists(l) {
+  const r = {};
+  for (const type of ["conjunction", "disjunction", "unit"]) for (const style of ["long", "short", "narrow"]) {
+    const f = new Intl.ListFormat(l, { type, style });
+    const A = "\u0001", B = "\u0002", C = "\u0003", D = "\u0004";
+    const two = f.format([A, B]), three = f.format([A, B, C]), four = f.format([A, B, C, D]);
+    const between = (s, x, y) => s.slice(s.indexOf(x) + 1, s.indexOf(y));
+    r[type + ":" + style] = {
+      pair: between(two, A, B), start: between(three, A, B), middle: between(four, B, C), end: between(three, B, C),
+      // Text before the first and after the last item (rare).
+      before: two.slice(0, two.indexOf(A)), after: two.slice(two.indexOf(B) + 1),
+    };
   }
   return r;
 }
@@ -240,7 +318,7 @@ for (const l of LOCALES) {
     styles[key(o)] = pattern(l, o, names);
   }
   const hc = new Intl.DateTimeFormat(l, { hour: "numeric" }).resolvedOptions().hourCycle;
-  data[l] = { numbers: numbers_cache[l], names, dates, times, styles, hourCycle: hc, tz: tzNames(l) };
+  data[l] = { numbers: numbers_cache[l], names, dates, times, styles, hourCycle: hc, tz: tzNames(l), relative: relative(l), lists: lists(l) };
 }
 mkdirSync("cldr", { recursive: true });
 let total = 0;

@@ -36,6 +36,7 @@ import (
 	_ "embed"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"unicode"
@@ -233,7 +234,7 @@ func (in *Intl) newNatives() *goja.Object {
 		g := func(k string) string { return o.Get(k).String() }
 		gi := func(k string) int { return int(o.Get(k).ToInteger()) }
 		nf := &numberFormat{loc: load(str(call, 0)), opt: numberOptions{
-			Style: g("style"), Currency: g("currency"), CurrencyDisplay: g("currencyDisplay"), CurrencySign: g("currencySign"),
+			Style: g("style"), Unit: g("unit"), UnitDisplay: g("unitDisplay"), Currency: g("currency"), CurrencyDisplay: g("currencyDisplay"), CurrencySign: g("currencySign"),
 			Notation: g("notation"), CompactDisplay: g("compactDisplay"), SignDisplay: g("signDisplay"), UseGrouping: g("useGrouping"),
 			MinInt: gi("minInt"), MinFrac: gi("minFrac"), MaxFrac: gi("maxFrac"), MinSig: gi("minSig"), MaxSig: gi("maxSig"),
 			CompactRounding: o.Get("compactRounding").ToBoolean(),
@@ -327,6 +328,50 @@ func (in *Intl) newNatives() *goja.Object {
 		}
 		return vm.ToValue(nf.plural(str(call, 1) == "ordinal", call.Argument(2).ToFloat()))
 	})
+	set("hasUnit", func(call goja.FunctionCall) goja.Value {
+		_, ok := load(supported[0]).Numbers.Units[str(call, 0)]
+		return vm.ToValue(ok)
+	})
+	set("relativeTimeFormat", func(call goja.FunctionCall) goja.Value {
+		return vm.ToValue(newRelativeFormat(load(str(call, 0)), str(call, 1), str(call, 2)))
+	})
+	set("formatRelative", func(call goja.FunctionCall) goja.Value {
+		rf, ok := call.Argument(0).Export().(*relativeFormat)
+		if !ok {
+			panic(vm.NewTypeError("intl: not a RelativeTimeFormat"))
+		}
+		unit := str(call, 2)
+		if _, ok := relativeUnits[unit]; !ok {
+			in.rangeError("Invalid unit argument for format() '" + truncate(unit, 32) + "'")
+		}
+		v := call.Argument(1).ToFloat()
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			in.rangeError("Invalid number value")
+		}
+		ps := rf.format(v, unit)
+		if call.Argument(3).ToBoolean() {
+			// formatToParts: the number's parts carry the unit.
+			out := make([]any, 0, 3*len(ps))
+			u := relativeUnits[unit]
+			for _, p := range ps {
+				unitOf := ""
+				if p.Type != "literal" {
+					unitOf = u
+				}
+				out = append(out, p.Type, p.Value, unitOf)
+			}
+			return vm.NewArray(out...)
+		}
+		return vm.ToValue(joinParts(ps))
+	})
+	set("formatList", func(call goja.FunctionCall) goja.Value {
+		items := strList(call.Argument(2))
+		ps := formatList(load(str(call, 0)), str(call, 1), items)
+		if call.Argument(3).ToBoolean() {
+			return in.flat(ps)
+		}
+		return vm.ToValue(joinParts(ps))
+	})
 	set("supportedValues", func(call goja.FunctionCall) goja.Value {
 		var vals []string
 		switch str(call, 0) {
@@ -341,7 +386,12 @@ func (in *Intl) newNatives() *goja.Object {
 		case "timeZone":
 			vals = []string{"UTC"}
 		case "unit":
-			vals = []string{}
+			for u := range load(supported[0]).Numbers.Units {
+				if !strings.Contains(u, "-per-") {
+					vals = append(vals, u)
+				}
+			}
+			slices.Sort(vals)
 		default:
 			return goja.Null()
 		}

@@ -126,12 +126,10 @@
     const currencyDisplay = getOpt(options, "currencyDisplay", ["code", "symbol", "narrowSymbol", "name"], "symbol");
     const currencySign = getOpt(options, "currencySign", ["standard", "accounting"], "standard");
     const unit = getOpt(options, "unit", undefined, undefined);
-    getOpt(options, "unitDisplay", ["short", "narrow", "long"], "short");
+    if (unit !== undefined && !N.hasUnit(unit)) throw new RangeError("Invalid unit argument for Intl.NumberFormat() '" + unit + "'");
+    const unitDisplay = getOpt(options, "unitDisplay", ["short", "narrow", "long"], "short");
     if (style === "currency" && currency === undefined) throw new TypeError("Currency code is required with currency style.");
-    if (style === "unit") {
-      if (unit === undefined) throw new TypeError("Unit is required with unit style.");
-      throw new RangeError("Intl.NumberFormat: style \"unit\" is not supported here");
-    }
+    if (style === "unit" && unit === undefined) throw new TypeError("Unit is required with unit style.");
     const notation = getOpt(options, "notation", ["standard", "scientific", "engineering", "compact"], "standard");
     let mnfdDefault = 0, mxfdDefault = 3;
     if (style === "currency" && notation === "standard") { mnfdDefault = mxfdDefault = N.currencyDigits(currency); }
@@ -151,6 +149,7 @@
     const signDisplay = getOpt(options, "signDisplay", ["auto", "never", "always", "exceptZero", "negative"], "auto");
     const r = { locale, numberingSystem: N.numberingSystem(locale), style };
     if (style === "currency") Object.assign(r, { currency, currencyDisplay, currencySign });
+    if (style === "unit") Object.assign(r, { unit, unitDisplay });
     Object.assign(r, { minimumIntegerDigits: digits.minimumIntegerDigits });
     if (digits.minimumSignificantDigits !== undefined) Object.assign(r, { minimumSignificantDigits: digits.minimumSignificantDigits, maximumSignificantDigits: digits.maximumSignificantDigits });
     if (digits.minimumFractionDigits !== undefined) Object.assign(r, { minimumFractionDigits: digits.minimumFractionDigits, maximumFractionDigits: digits.maximumFractionDigits });
@@ -158,7 +157,7 @@
     if (notation === "compact") r.compactDisplay = compactDisplay;
     Object.assign(r, { signDisplay, roundingMode: "halfExpand", roundingIncrement: 1, trailingZeroDisplay: "auto", roundingPriority: digits.compactRounding ? "morePrecision" : "auto" });
     const h = N.numberFormat(locale, {
-      style, currency: currency || "", currencyDisplay, currencySign, notation, compactDisplay, signDisplay,
+      style, unit: unit || "", unitDisplay, currency: currency || "", currencyDisplay, currencySign, notation, compactDisplay, signDisplay,
       useGrouping: String(useGrouping), minInt: digits.minimumIntegerDigits,
       minFrac: digits.minimumFractionDigits || 0, maxFrac: digits.maximumFractionDigits || 0,
       minSig: digits.compactRounding ? 0 : digits.minimumSignificantDigits || 0,
@@ -369,7 +368,7 @@
     const digits = digitOptions(options, 0, 3, "standard");
     const locale = N.resolve(requested);
     const h = N.numberFormat(locale, {
-      style: "decimal", currency: "", currencyDisplay: "symbol", currencySign: "standard", notation: "standard", compactDisplay: "short",
+      style: "decimal", unit: "", unitDisplay: "short", currency: "", currencyDisplay: "symbol", currencySign: "standard", notation: "standard", compactDisplay: "short",
       signDisplay: "auto", useGrouping: "false", minInt: digits.minimumIntegerDigits,
       minFrac: digits.minimumFractionDigits || 0, maxFrac: digits.maximumFractionDigits || 0,
       minSig: digits.minimumSignificantDigits || 0, maxSig: digits.maximumSignificantDigits || 0, compactRounding: false,
@@ -395,8 +394,87 @@
   });
   setTag(PluralRules, "Intl.PluralRules");
 
+  // --- RelativeTimeFormat ---
+  const rtState = new WeakMap();
+  function RelativeTimeFormat(locales, options) {
+    if (!new.target) throw new TypeError("Constructor Intl.RelativeTimeFormat requires 'new'");
+    const requested = canonList(locales);
+    options = coerceOptions(options);
+    getOpt(options, "localeMatcher", ["lookup", "best fit"], "best fit");
+    const nu = getOpt(options, "numberingSystem", undefined, undefined);
+    if (nu !== undefined && !/^[a-zA-Z0-9]{3,8}(-[a-zA-Z0-9]{3,8})*$/.test(nu)) throw new RangeError("Invalid numberingSystem : " + nu);
+    const locale = N.resolve(requested);
+    const style = getOpt(options, "style", ["long", "short", "narrow"], "long");
+    const numeric = getOpt(options, "numeric", ["always", "auto"], "always");
+    rtState.set(this, { h: N.relativeTimeFormat(locale, style, numeric), r: { locale, style, numeric, numberingSystem: N.numberingSystem(locale) } });
+  }
+  defineMethods(RelativeTimeFormat.prototype, {
+    format(value, unit) {
+      checkBrand(this, rtState, "RelativeTimeFormat", "format");
+      return N.formatRelative(rtState.get(this).h, Number(value), String(unit), false);
+    },
+    formatToParts(value, unit) {
+      checkBrand(this, rtState, "RelativeTimeFormat", "formatToParts");
+      const raw = N.formatRelative(rtState.get(this).h, Number(value), String(unit), true);
+      const out = [];
+      for (let i = 0; i < raw.length; i += 3) {
+        const p = { type: raw[i], value: raw[i + 1] };
+        if (raw[i + 2]) p.unit = raw[i + 2];
+        out.push(p);
+      }
+      return out;
+    },
+    resolvedOptions() {
+      checkBrand(this, rtState, "RelativeTimeFormat", "resolvedOptions");
+      return Object.assign({}, rtState.get(this).r);
+    },
+  });
+  setTag(RelativeTimeFormat, "Intl.RelativeTimeFormat");
+
+  // --- ListFormat ---
+  const lfState = new WeakMap();
+  const MAX_LIST = 1 << 20;
+  function ListFormat(locales, options) {
+    if (!new.target) throw new TypeError("Constructor Intl.ListFormat requires 'new'");
+    const requested = canonList(locales);
+    if (options === undefined) options = Object.create(null);
+    else if (typeof options !== "object" || options === null) throw new TypeError("Options must be an object");
+    getOpt(options, "localeMatcher", ["lookup", "best fit"], "best fit");
+    const locale = N.resolve(requested);
+    const type = getOpt(options, "type", ["conjunction", "disjunction", "unit"], "conjunction");
+    const style = getOpt(options, "style", ["long", "short", "narrow"], "long");
+    lfState.set(this, { locale, kind: type + ":" + style, r: { locale, type, style } });
+  }
+  function stringList(list) {
+    if (list === undefined) return [];
+    const out = [];
+    for (const v of list) {
+      if (typeof v !== "string") throw new TypeError("Iterable yielded " + String(typeof v) + " which is not a string");
+      if (out.length >= MAX_LIST) throw new RangeError("Intl.ListFormat: too many items");
+      out.push(v);
+    }
+    return out;
+  }
+  defineMethods(ListFormat.prototype, {
+    format(list) {
+      checkBrand(this, lfState, "ListFormat", "format");
+      const s = lfState.get(this);
+      return N.formatList(s.locale, s.kind, stringList(list), false);
+    },
+    formatToParts(list) {
+      checkBrand(this, lfState, "ListFormat", "formatToParts");
+      const s = lfState.get(this);
+      return toParts(N.formatList(s.locale, s.kind, stringList(list), true));
+    },
+    resolvedOptions() {
+      checkBrand(this, lfState, "ListFormat", "resolvedOptions");
+      return Object.assign({}, lfState.get(this).r);
+    },
+  });
+  setTag(ListFormat, "Intl.ListFormat");
+
   const Intl = {};
-  for (const [k, v] of Object.entries({ NumberFormat, DateTimeFormat, Collator, PluralRules })) {
+  for (const [k, v] of Object.entries({ NumberFormat, DateTimeFormat, Collator, PluralRules, RelativeTimeFormat, ListFormat })) {
     Object.defineProperty(v, "length", { value: 0, configurable: true });
     Object.defineProperty(v, "name", { value: k, configurable: true });
     Object.defineProperty(Intl, k, { value: v, writable: true, configurable: true });

@@ -152,7 +152,16 @@ type localeData struct {
 		}
 		// Compact[display][exp-3][plural] = [pattern, divisor exponent]
 		Compact map[string][]map[string][2]json.RawMessage
+		// Units[unit][display][plural] = pattern ("{n} {u:km}")
+		Units map[string]map[string]map[string]string
 	}
+	// Relative[style][unit]: RelativeTimeFormat patterns.
+	Relative map[string]map[string]struct {
+		Future, Past map[string]string
+		Words        map[string]string // numeric "auto": "-1" → "yesterday"
+	}
+	// Lists["type:style"]: ListFormat glue.
+	Lists     map[string]struct{ Pair, Start, Middle, End, Before, After string }
 	Names     map[string][]string
 	Dates     map[string][2]string
 	Times     map[string]string

@@ -14,7 +14,9 @@ import (
 
 // numberOptions are the resolved options of an Intl.NumberFormat.
 type numberOptions struct {
-	Style            string // decimal, percent, currency
+	Style            string // decimal, percent, currency, unit
+	Unit             string // a unit of the data (style unit)
+	UnitDisplay      string // short, long, narrow
 	Currency         string // upper-case ISO 4217 code
 	CurrencyDisplay  string // symbol, narrowSymbol, code, name
 	CurrencySign     string // standard, accounting
@@ -480,6 +482,9 @@ func (nf *numberFormat) applyPattern(body []part, sign int, pluralNum float64, p
 	if o.Style == "currency" && o.CurrencyDisplay == "name" {
 		return nf.currencyName(body, sign, pluralNum, pluralV)
 	}
+	if o.Style == "unit" {
+		return nf.unit(body, sign, pluralNum, pluralV)
+	}
 	pats := loc.Numbers.Patterns[kind]
 	var tpl string
 	switch sign {
@@ -566,7 +571,49 @@ func (nf *numberFormat) currencyName(body []part, sign int, n float64, v uint64)
 			name, tpl = nt[0], nt[1]
 		}
 	}
-	// The sign comes from the decimal pattern.
+	var out []part
+	for _, seg := range splitTemplate(tpl) {
+		switch seg {
+		case "{n}":
+			out = append(out, nf.signed(body, sign)...)
+		case "{c}":
+			out = append(out, part{"currency", name})
+		default:
+			if seg != "" {
+				out = append(out, part{"literal", seg})
+			}
+		}
+	}
+	return out
+}
+
+// unit formats with the unit's pattern for the number's plural category
+// ("5 km/h", "1 kilometer per hour").
+func (nf *numberFormat) unit(body []part, sign int, n float64, v uint64) []part {
+	o := &nf.opt
+	loc := nf.loc
+	cats := loc.Numbers.Units[o.Unit][o.UnitDisplay]
+	tpl, ok := cats[pluralName(loc.plurals.CardinalPluralRule(n, v))]
+	if !ok {
+		tpl = cats["other"]
+	}
+	var out []part
+	for _, seg := range splitTemplate(tpl) {
+		switch {
+		case seg == "{n}":
+			out = append(out, nf.signed(body, sign)...)
+		case strings.HasPrefix(seg, "{u:"):
+			out = append(out, part{"unit", seg[3 : len(seg)-1]})
+		case seg != "":
+			out = append(out, part{"literal", seg})
+		}
+	}
+	return out
+}
+
+// signed is the number with its sign as the decimal pattern places it.
+func (nf *numberFormat) signed(body []part, sign int) []part {
+	loc := nf.loc
 	pats := loc.Numbers.Patterns["decimal"]
 	st := pats[0]
 	if sign == -1 {
@@ -589,20 +636,7 @@ func (nf *numberFormat) currencyName(body []part, sign int, n float64, v uint64)
 			}
 		}
 	}
-	var out []part
-	for _, seg := range splitTemplate(tpl) {
-		switch seg {
-		case "{n}":
-			out = append(out, signed...)
-		case "{c}":
-			out = append(out, part{"currency", name})
-		default:
-			if seg != "" {
-				out = append(out, part{"literal", seg})
-			}
-		}
-	}
-	return out
+	return signed
 }
 
 // splitTemplate splits "a{n}b{c}" into "a", "{n}", "b", "{c}".

@@ -51,6 +51,17 @@ for (const l of L) {
     `[1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101].map(n => new Intl.PluralRules(${q}, {type: "ordinal"}).select(n)).join()`,
     `new Intl.PluralRules(${q}).resolvedOptions().pluralCategories.join()`,
     `["b", "a", "B", "ä", "z", "A", "á", "10", "9", "ch", "c", "d"].sort(new Intl.Collator(${q}).compare).join()`,
+    `new Intl.NumberFormat(${q}, {style: "unit", unit: "kilometer-per-hour"}).format(50)`,
+    `new Intl.NumberFormat(${q}, {style: "unit", unit: "megabyte", unitDisplay: "long"}).format(1.5)`,
+    `new Intl.NumberFormat(${q}, {style: "unit", unit: "celsius", unitDisplay: "narrow"}).format(-3)`,
+    `new Intl.NumberFormat(${q}, {style: "unit", unit: "day", unitDisplay: "long"}).format(1)`,
+    `[-3, -1, 0, 1, 2, 5.5].map(n => new Intl.RelativeTimeFormat(${q}).format(n, "day")).join("|")`,
+    `[-1, 0, 1, 2].map(n => new Intl.RelativeTimeFormat(${q}, {numeric: "auto"}).format(n, "days")).join("|")`,
+    `[-2, 3].map(n => new Intl.RelativeTimeFormat(${q}, {style: "short"}).format(n, "month")).join("|")`,
+    `new Intl.RelativeTimeFormat(${q}, {numeric: "auto", style: "narrow"}).format(-1, "year")`,
+    `new Intl.ListFormat(${q}).format(["A", "B", "C", "D"])`,
+    `new Intl.ListFormat(${q}, {type: "disjunction"}).format(["A", "B"])`,
+    `new Intl.ListFormat(${q}, {type: "unit", style: "narrow"}).format(["A", "B", "C"])`,
   );
 }
 cases.push(
@@ -173,5 +184,15 @@ cases.push(
   `["ｱ", "ア", "あ"].sort(new Intl.Collator("ja").compare).join()`,
   `["张", "王", "李", "赵"].sort(new Intl.Collator("zh").compare).join()`,
   `["ё", "е", "ж"].sort(new Intl.Collator("ru").compare).join()`,
+  `JSON.stringify(new Intl.RelativeTimeFormat("en").formatToParts(-1234.5, "hours"))`,
+  `JSON.stringify(new Intl.RelativeTimeFormat("en", {numeric: "auto"}).formatToParts(0, "second"))`,
+  `JSON.stringify(new Intl.RelativeTimeFormat("de").resolvedOptions())`,
+  `JSON.stringify(new Intl.ListFormat("en").formatToParts(["x", "y", "z"]))`,
+  `JSON.stringify(new Intl.ListFormat("fr", {type: "unit"}).resolvedOptions())`,
+  `new Intl.ListFormat("en").format([])`,
+  `new Intl.ListFormat("en").format(["one"])`,
+  `JSON.stringify(new Intl.NumberFormat("en", {style: "unit", unit: "liter"}).resolvedOptions())`,
+  `JSON.stringify(new Intl.NumberFormat("en", {style: "unit", unit: "percent"}).formatToParts(-5))`,
+  `new Intl.NumberFormat("en", {style: "unit", unit: "kilobyte", notation: "compact"}).format(12345)`,
 );
 module.exports = cases;
