@@ -78,7 +78,7 @@ function numbers(l) {
   r.currencies = {};
   const pr = new Intl.PluralRules(l);
   const samples = {};
-  for (const n of [1, 2, 3, 5, 11, 21, 100, 0, 1.5, 0.5]) { const c = pr.select(n); if (!(c in samples)) samples[c] = n; }
+  for (const n of [1, 2, 3, 5, 11, 21, 100, 0, 1.5, 0.5, 1000000]) { const c = pr.select(n); if (!(c in samples)) samples[c] = n; }
   for (const c of CURRENCIES) {
     const names = {};
     for (const [cat, n] of Object.entries(samples)) {
@@ -146,7 +146,7 @@ function templateUnit(parts) {
 function relative(l) {
   const pr = new Intl.PluralRules(l);
   const samples = {};
-  for (const n of [1, 2, 3, 5, 11, 21, 100, 0, 1.5, 0.5]) { const c = pr.select(n); if (!(c in samples)) samples[c] = n; }
+  for (const n of [1, 2, 3, 5, 11, 21, 100, 0, 1.5, 0.5, 1000000]) { const c = pr.select(n); if (!(c in samples)) samples[c] = n; }
   const r = {};
   for (const style of ["long", "short", "narrow"]) {
     const always = new Intl.RelativeTimeFormat(l, { style, numeric: "always" });

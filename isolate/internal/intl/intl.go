@@ -315,11 +315,7 @@ func (in *Intl) newNatives() *goja.Object {
 	})
 	set("pluralCategories", func(call goja.FunctionCall) goja.Value {
 		d := load(str(call, 0))
-		rules := d.plurals.PluralsCardinal()
-		if str(call, 1) == "ordinal" {
-			rules = d.plurals.PluralsOrdinal()
-		}
-		return vm.NewArray(toValues(vm, pluralCategories(rules))...)
+		return vm.NewArray(toValues(vm, d.plurals.categories(str(call, 1) == "ordinal"))...)
 	})
 	set("plural", func(call goja.FunctionCall) goja.Value {
 		nf, ok := call.Argument(0).Export().(*numberFormat)
@@ -459,9 +455,9 @@ func (nf *numberFormat) plural(ordinal bool, n float64) string {
 	is, fs := nf.digitsOf(d)
 	v, _ := parseFloatDigits(is, fs)
 	if ordinal {
-		return pluralName(nf.loc.plurals.OrdinalPluralRule(v, uint64(len(fs))))
+		return nf.loc.plurals.ordinal(v, uint64(len(fs)))
 	}
-	return pluralName(nf.loc.plurals.CardinalPluralRule(v, uint64(len(fs))))
+	return nf.loc.plurals.cardinal(v, uint64(len(fs)))
 }
 
 // collator is a compiled Intl.Collator.

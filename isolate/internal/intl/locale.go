@@ -173,7 +173,7 @@ type localeData struct {
 	}
 
 	digits  []rune
-	plurals locales.Translator
+	plurals pluralRules
 }
 
 var (
@@ -201,12 +201,13 @@ func load(tag string) *localeData {
 		panic(fmt.Errorf("intl: data of %s: %w", tag, err))
 	}
 	d.digits = []rune(d.Numbers.Digits)
+	lang, _, _ := strings.Cut(tag, "-")
 	if p, ok := plurals[tag]; ok {
-		d.plurals = p()
+		d.plurals.t = p()
 	} else {
-		lang, _, _ := strings.Cut(tag, "-")
-		d.plurals = plurals[lang]()
+		d.plurals.t = plurals[lang]()
 	}
+	d.plurals.millionMany = millionMany[lang]
 	dataCache[tag] = d
 	return d
 }

@@ -359,7 +359,7 @@ func (nf *numberFormat) compact(d decimal) (decimal, string) {
 	row := rows[min(r.shift(div).magnitude(), len(rows)+2)-3]
 	is, fs := r.intFrac(1, 0)
 	n, _ := strconv.ParseFloat(is+"."+fs+"0", 64)
-	cat := pluralName(nf.loc.plurals.CardinalPluralRule(n, uint64(len(fs))))
+	cat := nf.loc.plurals.cardinal(n, uint64(len(fs)))
 	if e, ok := row[cat]; ok {
 		var t string
 		if json.Unmarshal(e[0], &t) == nil {
@@ -562,7 +562,7 @@ func (nf *numberFormat) currencyName(body []part, sign int, n float64, v uint64)
 	loc := nf.loc
 	name, tpl := o.Currency, "{n} {c}"
 	if c, ok := loc.Numbers.Currencies[o.Currency]; ok {
-		cat := pluralName(loc.plurals.CardinalPluralRule(n, v))
+		cat := loc.plurals.cardinal(n, v)
 		nt, ok := c.Names[cat]
 		if !ok {
 			nt = c.Names["other"]
@@ -593,7 +593,7 @@ func (nf *numberFormat) unit(body []part, sign int, n float64, v uint64) []part 
 	o := &nf.opt
 	loc := nf.loc
 	cats := loc.Numbers.Units[o.Unit][o.UnitDisplay]
-	tpl, ok := cats[pluralName(loc.plurals.CardinalPluralRule(n, v))]
+	tpl, ok := cats[loc.plurals.cardinal(n, v)]
 	if !ok {
 		tpl = cats["other"]
 	}

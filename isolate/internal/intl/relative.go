@@ -45,7 +45,7 @@ func (rf *relativeFormat) format(value float64, unit string) []part {
 	is, fs := rf.nf.digitsOf(d)
 	body := rf.nf.numberParts(is, fs)
 	n, v := parseFloatDigits(is, fs)
-	cat := pluralName(rf.loc.plurals.CardinalPluralRule(n, v))
+	cat := rf.loc.plurals.cardinal(n, v)
 	pats := data.Future
 	if past {
 		pats = data.Past
