@@ -56,6 +56,23 @@ var program = sync.OnceValue(func() *goja.Program {
 	return goja.MustCompile("intl.js", intlSource, true)
 })
 
+// glueProgram makes the functions the patched built-ins call: they check
+// their receiver the way the built-ins do.
+var glueProgram = sync.OnceValue(func() *goja.Program {
+	return goja.MustCompile("intl-builtins.js", `(function (h) {
+  const numberValueOf = Number.prototype.valueOf, bigintValueOf = BigInt.prototype.valueOf, getTime = Date.prototype.getTime;
+  return {
+    number(self, locales, options) { return h.numberToLocaleString(numberValueOf.call(self), locales, options); },
+    bigint(self, locales, options) { return h.numberToLocaleString(bigintValueOf.call(self), locales, options); },
+    date(self, locales, options, required, defaults) { return h.dateToLocaleString(getTime.call(self), locales, options, required, defaults); },
+    string(self, that, locales, options) {
+      if (self === null || self === undefined) throw new TypeError("String.prototype.localeCompare called on null or undefined");
+      return h.localeCompare(String(self), String(that), locales, options);
+    },
+  };
+})`, true)
+})
+
 // rangeError is an error that becomes a JS RangeError.
 type rangeError struct{ msg string }
 
@@ -156,19 +173,7 @@ func (in *Intl) build() {
 	o := res.ToObject(vm)
 	in.ns = o.Get("Intl").ToObject(vm)
 	h := o.Get("helpers").ToObject(vm)
-	// The wrappers check their receiver the way the built-ins do.
-	glue, err := vm.RunString(`(function (h) {
-  const numberValueOf = Number.prototype.valueOf, bigintValueOf = BigInt.prototype.valueOf, getTime = Date.prototype.getTime;
-  return {
-    number(self, locales, options) { return h.numberToLocaleString(numberValueOf.call(self), locales, options); },
-    bigint(self, locales, options) { return h.numberToLocaleString(bigintValueOf.call(self), locales, options); },
-    date(self, locales, options, required, defaults) { return h.dateToLocaleString(getTime.call(self), locales, options, required, defaults); },
-    string(self, that, locales, options) {
-      if (self === null || self === undefined) throw new TypeError("String.prototype.localeCompare called on null or undefined");
-      return h.localeCompare(String(self), String(that), locales, options);
-    },
-  };
-})`)
+	glue, err := vm.RunProgram(glueProgram())
 	if err != nil {
 		panic(err)
 	}

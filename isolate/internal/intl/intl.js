@@ -56,8 +56,9 @@
     return N.supported(requested);
   }
   function defineMethods(proto, methods) {
-    for (const [k, v] of Object.entries(methods)) {
-      Object.defineProperty(proto, k, { value: v, writable: true, configurable: true, enumerable: false });
+    const keys = Object.keys(methods);
+    for (let i = 0; i < keys.length; i++) {
+      Object.defineProperty(proto, keys[i], { value: methods[keys[i]], writable: true, configurable: true, enumerable: false });
     }
   }
   function setTag(C, tag) {
@@ -474,7 +475,10 @@
   setTag(ListFormat, "Intl.ListFormat");
 
   const Intl = {};
-  for (const [k, v] of Object.entries({ NumberFormat, DateTimeFormat, Collator, PluralRules, RelativeTimeFormat, ListFormat })) {
+  const ctors = { NumberFormat, DateTimeFormat, Collator, PluralRules, RelativeTimeFormat, ListFormat };
+  const names = Object.keys(ctors);
+  for (let i = 0; i < names.length; i++) {
+    const k = names[i], v = ctors[k];
     Object.defineProperty(v, "length", { value: 0, configurable: true });
     Object.defineProperty(v, "name", { value: k, configurable: true });
     Object.defineProperty(Intl, k, { value: v, writable: true, configurable: true });
@@ -490,33 +494,34 @@
   });
   Object.defineProperty(Intl, Symbol.toStringTag, { value: "Intl", configurable: true });
 
-  // The locale-sensitive methods of the built-in prototypes.
-  let defaultNF, defaultCollator;
-  const defaultDF = {};
+  // The locale-sensitive methods of the built-in prototypes. Formatters
+  // for a locale string without options are kept (a sort comparing with
+  // a.localeCompare(b, "de") must not build a collator per comparison).
+  const MAX_CACHED = 32;
+  function cached(cache, locales, options, make) {
+    if (options !== undefined || (locales !== undefined && typeof locales !== "string")) return make();
+    const key = locales === undefined ? "" : locales;
+    let f = cache.get(key);
+    if (f === undefined) {
+      f = make();
+      if (cache.size >= MAX_CACHED) cache.clear();
+      cache.set(key, f);
+    }
+    return f;
+  }
+  const nfCache = new Map(), colCache = new Map();
+  const dfCache = { any: new Map(), date: new Map(), time: new Map() };
   const helpers = {
     numberToLocaleString(x, locales, options) {
-      if (locales === undefined && options === undefined) {
-        if (!defaultNF) defaultNF = new NumberFormat();
-        return defaultNF.format(x);
-      }
-      return new NumberFormat(locales, options).format(x);
+      return cached(nfCache, locales, options, () => new NumberFormat(locales, options)).format(x);
     },
     dateToLocaleString(t, locales, options, required, defaults) {
       if (Number.isNaN(t)) return "Invalid Date";
-      let f;
-      if (locales === undefined && options === undefined) {
-        f = defaultDF[required] || (defaultDF[required] = createDateTimeFormat(Object.create(DateTimeFormat.prototype), undefined, undefined, required, defaults));
-      } else {
-        f = createDateTimeFormat(Object.create(DateTimeFormat.prototype), locales, options, required, defaults);
-      }
-      return f.format(t);
+      return cached(dfCache[required], locales, options,
+        () => createDateTimeFormat(Object.create(DateTimeFormat.prototype), locales, options, required, defaults)).format(t);
     },
     localeCompare(a, b, locales, options) {
-      if (locales === undefined && options === undefined) {
-        if (!defaultCollator) defaultCollator = new Collator();
-        return defaultCollator.compare(a, b);
-      }
-      return new Collator(locales, options).compare(a, b);
+      return cached(colCache, locales, options, () => new Collator(locales, options)).compare(a, b);
     },
   };
   return { Intl, helpers };
