@@ -112,6 +112,11 @@ function numbers(l) {
     }
     r.compact[display] = rows;
   }
+  // Ranges: the separator ICU puts between two numbers, and the sign of
+  // an approximate one.
+  const rp = nf({}).formatRangeToParts(1, 5);
+  r.rangeSep = rp.filter(x => x.source === "shared" && x.type === "literal").map(x => x.value).join("");
+  r.approx = partVal(nf({}).formatRangeToParts(5, 5), "approximatelySign");
   // Units: each display's pattern per plural category.
   r.units = {};
   for (const u of UNITS) {
@@ -318,7 +323,9 @@ for (const l of LOCALES) {
     styles[key(o)] = pattern(l, o, names);
   }
   const hc = new Intl.DateTimeFormat(l, { hour: "numeric" }).resolvedOptions().hourCycle;
-  data[l] = { numbers: numbers_cache[l], names, dates, times, styles, hourCycle: hc, tz: tzNames(l), relative: relative(l), lists: lists(l) };
+  const dateRangeSep = new Intl.DateTimeFormat(l, { timeZone: "UTC" }).formatRangeToParts(Date.UTC(2020, 0, 1), Date.UTC(2024, 0, 1))
+    .filter(x => x.source === "shared").map(x => x.value).join("");
+  data[l] = { numbers: numbers_cache[l], names, dates, times, styles, hourCycle: hc, dateRangeSep, tz: tzNames(l), relative: relative(l), lists: lists(l) };
 }
 mkdirSync("cldr", { recursive: true });
 let total = 0;

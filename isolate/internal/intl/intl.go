@@ -329,6 +329,10 @@ func (in *Intl) newNatives() *goja.Object {
 		}
 		return vm.ToValue(nf.plural(str(call, 1) == "ordinal", call.Argument(2).ToFloat()))
 	})
+	set("rangeSymbols", func(call goja.FunctionCall) goja.Value {
+		d := load(str(call, 0))
+		return vm.NewArray(d.Numbers.RangeSep, d.Numbers.Approx, d.DateRangeSep)
+	})
 	set("hasUnit", func(call goja.FunctionCall) goja.Value {
 		_, ok := load(supported[0]).Numbers.Units[str(call, 0)]
 		return vm.ToValue(ok)
@@ -386,6 +390,12 @@ func (in *Intl) newNatives() *goja.Object {
 			vals = []string{"arab", "latn"}
 		case "timeZone":
 			vals = []string{"UTC"}
+			for k := range load(supported[0]).TZ.Zones {
+				if z, ok := strings.CutPrefix(k, "short:"); ok {
+					vals = append(vals, z)
+				}
+			}
+			slices.Sort(vals)
 		case "unit":
 			for u := range load(supported[0]).Numbers.Units {
 				if !strings.Contains(u, "-per-") {

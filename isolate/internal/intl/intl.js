@@ -192,9 +192,12 @@
     formatRange(a, b) {
       checkBrand(this, nfState, "NumberFormat", "formatRange");
       if (a === undefined || b === undefined) throw new TypeError("start or end is undefined");
-      const h = nfState.get(this).h;
-      const x = N.formatNumber(h, toIntlNumber(a)), y = N.formatNumber(h, toIntlNumber(b));
-      return x === y ? "~" + x : x + "–" + y;
+      const s = nfState.get(this);
+      const x = toIntlNumber(a), y = toIntlNumber(b);
+      if (Number.isNaN(x) || Number.isNaN(y)) throw new RangeError("Invalid number value");
+      const fx = N.formatNumber(s.h, x), fy = N.formatNumber(s.h, y);
+      const [sep, approx] = N.rangeSymbols(s.r.locale);
+      return fx === fy ? approx + fx : fx + sep + fy;
     },
     resolvedOptions() {
       checkBrand(this, nfState, "NumberFormat", "resolvedOptions");
@@ -308,9 +311,9 @@
     formatRange(a, b) {
       checkBrand(this, dfState, "DateTimeFormat", "formatRange");
       if (a === undefined || b === undefined) throw new TypeError("startDate or endDate is undefined");
-      const h = dfState.get(this).h;
-      const x = N.formatDate(h, toTime(a)), y = N.formatDate(h, toTime(b));
-      return x === y ? x : x + " – " + y;
+      const s = dfState.get(this);
+      const x = N.formatDate(s.h, toTime(a)), y = N.formatDate(s.h, toTime(b));
+      return x === y ? x : x + N.rangeSymbols(s.r.locale)[2] + y;
     },
     resolvedOptions() {
       checkBrand(this, dfState, "DateTimeFormat", "resolvedOptions");

@@ -143,6 +143,7 @@ type localeData struct {
 	Tag     string
 	Numbers struct {
 		Decimal, Group, Minus, Plus, PercentSign, Digits string
+		RangeSep, Approx                                 string
 		MinGrouping                                      int
 		Secondary                                        int
 		Patterns                                         map[string][3]string
@@ -161,13 +162,14 @@ type localeData struct {
 		Words        map[string]string // numeric "auto": "-1" → "yesterday"
 	}
 	// Lists["type:style"]: ListFormat glue.
-	Lists     map[string]struct{ Pair, Start, Middle, End, Before, After string }
-	Names     map[string][]string
-	Dates     map[string][2]string
-	Times     map[string]string
-	Styles    map[string]string
-	HourCycle string
-	TZ        struct {
+	Lists        map[string]struct{ Pair, Start, Middle, End, Before, After string }
+	Names        map[string][]string
+	Dates        map[string][2]string
+	Times        map[string]string
+	Styles       map[string]string
+	HourCycle    string
+	DateRangeSep string
+	TZ           struct {
 		GMT   map[string]map[string]string
 		Zones map[string][2]string
 	}

@@ -12,7 +12,10 @@
 // objects over Go state whose attributes (status, url, href, ...) are answered
 // directly, without accessor functions. Event, EventTarget, AbortSignal,
 // AbortController and DOMException are JS compiled once per process and run
-// in a runtime only when one of them is first used.
+// in a runtime only when one of them is first used. Intl (package intl) is
+// a lazy global too; the built-ins' toLocaleString and localeCompare are
+// switched to it only for scripts that name them (Options.LocaleMethods) or
+// once Intl is used.
 //
 // # Semantics
 //
@@ -48,7 +51,7 @@
 //     WritableStream, TransformStream and Blob.stream are not there.
 //   - File: FormData file entries are Blobs with a name property.
 //     FormData cannot be built from an HTML form (there is none).
-//   - Intl, TextDecoderStream, TextEncoderStream, CompressionStream.
+//   - TextDecoderStream, TextEncoderStream, CompressionStream.
 //   - TextDecoder encodings other than utf-8, utf-16le, utf-16be and
 //     windows-1252 (with their labels): the constructor throws RangeError.
 //   - crypto.subtle beyond digest (SHA-1/256/384/512, MD5), importKey("raw")
