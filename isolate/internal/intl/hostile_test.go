@@ -133,3 +133,30 @@ func TestAllLocalesLoad(t *testing.T) {
 		}
 	}
 }
+
+// TestFastCompareAgrees: localeCompare's Go fast path and Intl.Collator
+// order random strings the same way.
+func TestFastCompareAgrees(t *testing.T) {
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	vm := newVM(t)
+	_ = vm.Set("seed", seed%1000003)
+	got := eval(vm, `
+let x = seed;
+const rnd = () => (x = (x * 48271) % 2147483647) / 2147483647;
+const alphabet = ["a", "A", "á", "b", "B", "ä", "z", "é", "1", "10", "-", " ", "ß", "ø", "ch", "日", "ア"];
+const word = () => Array.from({length: 1 + Math.floor(rnd() * 4)}, () => alphabet[Math.floor(rnd() * alphabet.length)]).join("");
+let bad = "";
+for (const loc of [undefined, "de", "sv", "ja"]) {
+  const c = new Intl.Collator(loc);
+  for (let i = 0; i < 500; i++) {
+    const a = word(), b = word();
+    const fast = loc === undefined ? a.localeCompare(b) : a.localeCompare(b, loc);
+    if (Math.sign(fast) !== Math.sign(c.compare(a, b))) bad += loc + ":" + a + "|" + b + " ";
+  }
+}
+bad || "ok"`)
+	if got != "ok" {
+		t.Error(got)
+	}
+}

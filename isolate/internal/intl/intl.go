@@ -90,6 +90,8 @@ type Intl struct {
 	helpers *goja.Object
 	natives *goja.Object
 	patched bool
+	// collators are fastCompare's, by the locales argument.
+	collators map[string]*collator
 }
 
 // New returns the Intl of vm (a value, to be kept in place: embedders hold
@@ -120,6 +122,11 @@ func (in *Intl) PatchBuiltins() {
 	patch := func(ctor, name string, length, nargs int, helper string, extra ...goja.Value) {
 		proto := vm.Get(ctor).ToObject(vm).Get("prototype").ToObject(vm)
 		f := vm.ToValue(func(call goja.FunctionCall) goja.Value {
+			if helper == "string" {
+				if r, ok := in.fastCompare(call); ok {
+					return r
+				}
+			}
 			fn, _ := goja.AssertFunction(in.helper(helper))
 			args := append([]goja.Value{call.This}, call.Arguments...)
 			for len(args) < nargs+1 {
@@ -143,6 +150,55 @@ func (in *Intl) PatchBuiltins() {
 	patch("Date", "toLocaleTimeString", 0, 2, "date", vm.ToValue("time"), vm.ToValue("time"))
 	patch("String", "localeCompare", 1, 3, "string")
 }
+
+// fastCompare answers a.localeCompare(b) and a.localeCompare(b, "de")
+// for primitive strings without options in Go: a sort's comparisons
+// must not each go through the JS layer. ok is false for the other forms.
+func (in *Intl) fastCompare(call goja.FunctionCall) (goja.Value, bool) {
+	primitive := func(v goja.Value) (string, bool) {
+		if _, isObj := v.(*goja.Object); isObj || v == nil {
+			return "", false
+		}
+		s, ok := v.Export().(string)
+		return s, ok
+	}
+	a, ok1 := primitive(call.This)
+	b, ok2 := primitive(call.Argument(0))
+	if !ok1 || !ok2 || !goja.IsUndefined(call.Argument(2)) {
+		return nil, false
+	}
+	key := ""
+	if l := call.Argument(1); !goja.IsUndefined(l) {
+		s, ok := primitive(l)
+		if !ok {
+			return nil, false
+		}
+		key = s
+	}
+	c := in.collators[key]
+	if c == nil {
+		var requested []string
+		if key != "" {
+			t, err := canonicalize(key)
+			if err != nil {
+				return nil, false // the JS layer throws the RangeError
+			}
+			requested = []string{t}
+		}
+		if len(in.collators) >= maxCachedCollators {
+			clear(in.collators)
+		}
+		if in.collators == nil {
+			in.collators = map[string]*collator{}
+		}
+		c = newCollator(resolve(requested), "variant", false, false)
+		in.collators[key] = c
+	}
+	return in.vm.ToValue(c.compare(a, b)), true
+}
+
+// maxCachedCollators bounds the collators fastCompare keeps per runtime.
+const maxCachedCollators = 32
 
 // Namespace is the Intl object, built on the first call.
 func (in *Intl) Namespace() goja.Value {
