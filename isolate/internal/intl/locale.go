@@ -151,8 +151,8 @@ type localeData struct {
 			Symbol, Narrow string
 			Names          map[string][2]string
 		}
-		// Compact[display][exp-3][plural] = [pattern, divisor exponent]
-		Compact map[string][]map[string][2]json.RawMessage
+		// Compact[display][exp-3][plural]: the pattern at a magnitude.
+		Compact map[string][]map[string]compactPattern
 		// Units[unit][display][plural] = pattern ("{n} {u:km}")
 		Units map[string]map[string]map[string]string
 	}
@@ -232,4 +232,22 @@ func canonicalCase(s string) string {
 		}
 	}
 	return strings.Join(parts, "-")
+}
+
+// compactPattern is a compact-notation pattern ("{n}K") and the power of
+// ten the number is divided by (0: shown whole); JSON [pattern, exp].
+type compactPattern struct {
+	Pattern string
+	Div     int
+}
+
+func (c *compactPattern) UnmarshalJSON(b []byte) error {
+	var raw [2]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw[0], &c.Pattern); err != nil {
+		return err
+	}
+	return json.Unmarshal(raw[1], &c.Div)
 }

@@ -1,7 +1,6 @@
 package intl
 
 import (
-	"encoding/json"
 	"math"
 	"slices"
 	"strconv"
@@ -332,10 +331,7 @@ func (nf *numberFormat) compact(d decimal) (decimal, string) {
 				break
 			}
 		}
-		var tpl string
-		var div int
-		_ = json.Unmarshal(e[0], &tpl)
-		_ = json.Unmarshal(e[1], &div)
+		tpl, div := e.Pattern, e.Div
 		return tpl, div
 	}
 	if d.isZero() {
@@ -361,10 +357,7 @@ func (nf *numberFormat) compact(d decimal) (decimal, string) {
 	n, _ := strconv.ParseFloat(is+"."+fs+"0", 64)
 	cat := nf.loc.plurals.cardinal(n, uint64(len(fs)))
 	if e, ok := row[cat]; ok {
-		var t string
-		if json.Unmarshal(e[0], &t) == nil {
-			tpl = t
-		}
+		tpl = e.Pattern
 	}
 	return r, tpl
 }
