@@ -13,7 +13,7 @@ type dateOptions struct {
 	Hour, Minute, Second, TimeZoneName string
 	FractionalSecondDigits             int
 	Hour12                             string // "", "true", "false"
-	HourCycle                          string // resolved: h12, h23 (or "")
+	HourCycle                          string // resolved: h11, h12, h23, h24
 	DateStyle, TimeStyle               string
 	TimeZone                           string
 	loc                                *time.Location
@@ -244,8 +244,12 @@ func (df *dateFormat) format(ms float64) []part {
 		out = append(out, part{typ, df.digits(s)})
 	}
 	hour12 := t.Hour() % 12
-	if hour12 == 0 {
+	if hour12 == 0 && df.opt.HourCycle != "h11" {
 		hour12 = 12
+	}
+	hour24 := t.Hour()
+	if hour24 == 0 && df.opt.HourCycle == "h24" {
+		hour24 = 24
 	}
 	for _, seg := range splitTemplate(df.pattern) {
 		switch seg {
@@ -275,9 +279,9 @@ func (df *dateFormat) format(ms float64) []part {
 		case "{hh}":
 			num("hour", hour12, 2)
 		case "{H}":
-			num("hour", t.Hour(), 1)
+			num("hour", hour24, 1)
 		case "{HH}":
-			num("hour", t.Hour(), 2)
+			num("hour", hour24, 2)
 		case "{m}":
 			num("minute", t.Minute(), 1)
 		case "{mm}":

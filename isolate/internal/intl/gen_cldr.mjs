@@ -323,9 +323,11 @@ for (const l of LOCALES) {
     styles[key(o)] = pattern(l, o, names);
   }
   const hc = new Intl.DateTimeFormat(l, { hour: "numeric" }).resolvedOptions().hourCycle;
+  const hc12 = new Intl.DateTimeFormat(l, { hour: "numeric", hour12: true }).resolvedOptions().hourCycle;
+  const hc24 = new Intl.DateTimeFormat(l, { hour: "numeric", hour12: false }).resolvedOptions().hourCycle;
   const dateRangeSep = new Intl.DateTimeFormat(l, { timeZone: "UTC" }).formatRangeToParts(Date.UTC(2020, 0, 1), Date.UTC(2024, 0, 1))
     .filter(x => x.source === "shared").map(x => x.value).join("");
-  data[l] = { numbers: numbers_cache[l], names, dates, times, styles, hourCycle: hc, dateRangeSep, tz: tzNames(l), relative: relative(l), lists: lists(l) };
+  data[l] = { numbers: numbers_cache[l], names, dates, times, styles, hourCycle: hc, hourCycle12: hc12, hourCycle24: hc24, dateRangeSep, tz: tzNames(l), relative: relative(l), lists: lists(l) };
 }
 mkdirSync("cldr", { recursive: true });
 let total = 0;

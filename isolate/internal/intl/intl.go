@@ -328,7 +328,10 @@ func (in *Intl) newNatives() *goja.Object {
 		}
 		return vm.ToValue(name)
 	})
-	set("hourCycle", func(call goja.FunctionCall) goja.Value { return vm.ToValue(load(str(call, 0)).HourCycle) })
+	set("hourCycles", func(call goja.FunctionCall) goja.Value {
+		d := load(str(call, 0))
+		return vm.NewArray(d.HourCycle, d.HourCycle12, d.HourCycle24)
+	})
 	set("dateTimeFormat", func(call goja.FunctionCall) goja.Value {
 		o := call.Argument(1).ToObject(vm)
 		g := func(k string) string { return o.Get(k).String() }
@@ -336,7 +339,7 @@ func (in *Intl) newNatives() *goja.Object {
 			Weekday: g("weekday"), Era: g("era"), Year: g("year"), Month: g("month"), Day: g("day"),
 			Hour: g("hour"), Minute: g("minute"), Second: g("second"), TimeZoneName: g("timeZoneName"),
 			FractionalSecondDigits: int(o.Get("fractionalSecondDigits").ToInteger()),
-			Hour12:                 g("hour12"), DateStyle: g("dateStyle"), TimeStyle: g("timeStyle"), TimeZone: g("timeZone"),
+			Hour12:                 g("hour12"), HourCycle: g("hourCycle"), DateStyle: g("dateStyle"), TimeStyle: g("timeStyle"), TimeZone: g("timeZone"),
 		}}
 		loc, _, ok := loadZone(df.opt.TimeZone)
 		if !ok {

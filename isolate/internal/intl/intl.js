@@ -257,9 +257,9 @@
       if (needDefaults && (defaults === "time" || defaults === "all")) o.hour = o.minute = o.second = "numeric";
     }
     // The hour cycle: hour12 wins, then hourCycle, then the locale's.
-    const localeHc = N.hourCycle(locale);
+    const [localeHc, hc12, hc24] = N.hourCycles(locale);
     let hc;
-    if (hour12 !== undefined) hc = hour12 ? (localeHc === "h11" ? "h11" : "h12") : (localeHc === "h24" ? "h24" : "h23");
+    if (hour12 !== undefined) hc = hour12 ? hc12 : hc24;
     else if (hourCycle !== undefined) hc = hourCycle;
     else hc = localeHc;
     const usesHour = o.hour !== undefined || (timeStyle !== undefined);
@@ -279,7 +279,7 @@
       weekday: o.weekday || "", era: o.era || "", year: o.year || "", month: o.month || "", day: o.day || "",
       hour: o.hour || "", minute: o.minute || "", second: o.second || "", timeZoneName: o.timeZoneName || "",
       fractionalSecondDigits: o.fractionalSecondDigits || 0,
-      hour12: h12 === undefined ? "" : String(h12), dateStyle: dateStyle || "", timeStyle: timeStyle || "", timeZone,
+      hour12: h12 === undefined ? "" : String(h12), hourCycle: hc, dateStyle: dateStyle || "", timeStyle: timeStyle || "", timeZone,
     });
     if (r.hour !== undefined) r.hour = N.hourDigits(h);
     dfState.set(self, { h, r, bound: undefined });

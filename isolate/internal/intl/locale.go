@@ -168,6 +168,8 @@ type localeData struct {
 	Times        map[string]string
 	Styles       map[string]string
 	HourCycle    string
+	HourCycle12  string // hour12: true ("h12", or "h11" in ja)
+	HourCycle24  string // hour12: false
 	DateRangeSep string
 	TZ           struct {
 		GMT   map[string]map[string]string

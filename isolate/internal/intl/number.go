@@ -180,7 +180,8 @@ func (nf *numberFormat) round(d decimal) decimal {
 	return d.roundFrac(o.MaxFrac)
 }
 
-// minFracFor is the minimum fraction digits shown for d after rounding.
+// digitsOf is the integer and fraction digits shown for d (rounded):
+// padded to the minimum integer, fraction or significant digits.
 func (nf *numberFormat) digitsOf(d decimal) (string, string) {
 	o := &nf.opt
 	if o.MaxSig > 0 {
