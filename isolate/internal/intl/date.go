@@ -3,6 +3,7 @@ package intl
 import (
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	_ "time/tzdata" // IANA zones even where the system has no zoneinfo
 )
@@ -49,18 +50,40 @@ func loadZone(name string) (*time.Location, string, bool) {
 			return nil, "", false
 		}
 	}
-	if strings.Contains(name, "..") || strings.HasPrefix(name, "/") {
+	if strings.Contains(name, "..") || strings.HasPrefix(name, "/") || strings.EqualFold(name, "local") {
+		// Not zone names (and "Local" would be the host's zone).
 		return nil, "", false
 	}
-	if l, err := time.LoadLocation(name); err == nil {
+	if l := cachedZone(name); l != nil {
 		return l, l.String(), true
 	}
 	// IANA names are case-insensitive; try the usual capitalisation.
-	canon := canonicalZoneCase(name)
-	if l, err := time.LoadLocation(canon); err == nil {
+	if l := cachedZone(canonicalZoneCase(name)); l != nil {
 		return l, l.String(), true
 	}
 	return nil, "", false
+}
+
+var (
+	zoneMu    sync.Mutex
+	zoneCache = map[string]*time.Location{}
+)
+
+// cachedZone loads an IANA zone once per process (time.LoadLocation reads
+// and parses it on every call). Only zones that exist are kept, so the
+// cache is bounded by the zone database.
+func cachedZone(name string) *time.Location {
+	zoneMu.Lock()
+	defer zoneMu.Unlock()
+	if l, ok := zoneCache[name]; ok {
+		return l
+	}
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		return nil
+	}
+	zoneCache[name] = l
+	return l
 }
 
 func canonicalZoneCase(name string) string {

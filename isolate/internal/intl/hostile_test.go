@@ -40,6 +40,7 @@ func TestHostileOptions(t *testing.T) {
 		{`new Intl.DateTimeFormat("en", {timeZone: "Mars/Olympus"})`, "throws RangeError"},
 		{`new Intl.DateTimeFormat("en", {timeZone: "../../../etc/passwd"})`, "throws RangeError"},
 		{`new Intl.DateTimeFormat("en", {timeZone: "/etc/localtime"})`, "throws RangeError"},
+		{`new Intl.DateTimeFormat("en", {timeZone: "Local"})`, "throws RangeError"},
 		{`new Intl.DateTimeFormat("en", {timeZone: "x".repeat(100000)})`, "throws RangeError"},
 		{`new Intl.DateTimeFormat("en", {dateStyle: "full", year: "numeric"})`, "throws TypeError"},
 		{`new Intl.DateTimeFormat("en", {hour: "3-digit"})`, "throws RangeError"},
