@@ -440,6 +440,20 @@ func (in *Intl) newNatives() *goja.Object {
 		}
 		return vm.ToValue(joinParts(ps))
 	})
+	set("segmenter", func(call goja.FunctionCall) goja.Value {
+		return vm.ToValue(newSegmenter(str(call, 0), str(call, 1)))
+	})
+	set("nextSegment", func(call goja.FunctionCall) goja.Value {
+		sg, ok := call.Argument(0).Export().(*segmenter)
+		if !ok {
+			panic(vm.NewTypeError("intl: not a segment iterator"))
+		}
+		index, length, wordLike, ok := sg.next()
+		if !ok {
+			return goja.Null()
+		}
+		return vm.NewArray(index, length, wordLike)
+	})
 	set("supportedValues", func(call goja.FunctionCall) goja.Value {
 		var vals []string
 		switch str(call, 0) {

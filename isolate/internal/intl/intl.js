@@ -477,8 +477,77 @@
   });
   setTag(ListFormat, "Intl.ListFormat");
 
+  // --- Segmenter ---
+  const sgState = new WeakMap();
+  function Segmenter(locales, options) {
+    if (!new.target) throw new TypeError("Constructor Intl.Segmenter requires 'new'");
+    const requested = canonList(locales);
+    options = coerceOptions(options);
+    getOpt(options, "localeMatcher", ["lookup", "best fit"], "best fit");
+    const locale = N.resolve(requested);
+    const granularity = getOpt(options, "granularity", ["grapheme", "word", "sentence"], "grapheme");
+    sgState.set(this, { locale, granularity });
+  }
+  const segmentsState = new WeakMap(), segIterState = new WeakMap();
+  function segmentData(input, granularity, seg) {
+    const d = { segment: input.slice(seg[0], seg[0] + seg[1]), index: seg[0], input };
+    if (granularity === "word") d.isWordLike = seg[2];
+    return d;
+  }
+  const SegmentsPrototype = {};
+  const SegmentIteratorPrototype = Object.create(Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]())));
+  defineMethods(SegmentsPrototype, {
+    containing(index) {
+      const s = segmentsState.get(this);
+      if (!s) throw new TypeError("Method %Segments.prototype%.containing called on incompatible receiver");
+      let n = Math.trunc(Number(index)) || 0;
+      if (n < 0 || n >= s.input.length) return undefined;
+      const h = N.segmenter(s.granularity, s.input);
+      for (;;) {
+        const seg = N.nextSegment(h);
+        if (seg === null) return undefined;
+        if (n < seg[0] + seg[1]) return segmentData(s.input, s.granularity, seg);
+      }
+    },
+  });
+  // (defineMethods takes string keys only.)
+  Object.defineProperty(SegmentsPrototype, Symbol.iterator, {
+    writable: true, configurable: true,
+    value: function () {
+      const s = segmentsState.get(this);
+      if (!s) throw new TypeError("Method %Segments.prototype%[@@iterator] called on incompatible receiver");
+      const it = Object.create(SegmentIteratorPrototype);
+      segIterState.set(it, { h: N.segmenter(s.granularity, s.input), input: s.input, granularity: s.granularity });
+      return it;
+    },
+  });
+  defineMethods(SegmentIteratorPrototype, {
+    next() {
+      const s = segIterState.get(this);
+      if (!s) throw new TypeError("Method %SegmentIterator.prototype%.next called on incompatible receiver");
+      const seg = N.nextSegment(s.h);
+      if (seg === null) return { value: undefined, done: true };
+      return { value: segmentData(s.input, s.granularity, seg), done: false };
+    },
+  });
+  Object.defineProperty(SegmentIteratorPrototype, Symbol.toStringTag, { value: "Segmenter String Iterator", configurable: true });
+  defineMethods(Segmenter.prototype, {
+    segment(string) {
+      checkBrand(this, sgState, "Segmenter", "segment");
+      const segs = Object.create(SegmentsPrototype);
+      segmentsState.set(segs, { input: String(string), granularity: sgState.get(this).granularity });
+      return segs;
+    },
+    resolvedOptions() {
+      checkBrand(this, sgState, "Segmenter", "resolvedOptions");
+      const s = sgState.get(this);
+      return { locale: s.locale, granularity: s.granularity };
+    },
+  });
+  setTag(Segmenter, "Intl.Segmenter");
+
   const Intl = {};
-  const ctors = { NumberFormat, DateTimeFormat, Collator, PluralRules, RelativeTimeFormat, ListFormat };
+  const ctors = { NumberFormat, DateTimeFormat, Collator, PluralRules, RelativeTimeFormat, ListFormat, Segmenter };
   const names = Object.keys(ctors);
   for (let i = 0; i < names.length; i++) {
     const k = names[i], v = ctors[k];
