@@ -1,6 +1,6 @@
 // Package intl is the ECMAScript Internationalization API (Intl) for a goja
 // runtime: Intl.NumberFormat, DateTimeFormat, Collator, PluralRules,
-// RelativeTimeFormat and ListFormat, Intl.getCanonicalLocales,
+// RelativeTimeFormat, ListFormat and Segmenter, Intl.getCanonicalLocales,
 // supportedValuesOf and supportedLocalesOf, and the locale-sensitive methods
 // of the built-ins (Number, BigInt and Date toLocaleString,
 // toLocaleDateString, toLocaleTimeString, String localeCompare) delegating
@@ -13,7 +13,8 @@
 // golang.org/x/text/language; strings are compared with
 // golang.org/x/text/collate (CLDR collation); plural categories come from
 // github.com/go-playground/locales (CLDR plural rules as code, per
-// language); currency minor units from golang.org/x/text/currency. The
+// language); currency minor units from golang.org/x/text/currency; text
+// segmentation from github.com/rivo/uniseg. The
 // patterns, names and symbols of each supported locale (number symbols and
 // patterns, currency symbols and names, compact and unit patterns,
 // date-time patterns per option set, month, weekday and day-period names,
