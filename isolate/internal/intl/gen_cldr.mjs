@@ -52,6 +52,21 @@ function template(parts) {
 }
 function partVal(parts, type) { const p = parts.find(p => p.type === type); return p ? p.value : ""; }
 
+// patterns are the number patterns of l (in numbering system nu).
+function patterns(l, nu) {
+  const nf = (o) => new Intl.NumberFormat(l, nu ? { ...o, numberingSystem: nu } : o);
+  const out = {};
+  for (const [name, o] of [["decimal", {}], ["percent", { style: "percent" }], ["currency", { style: "currency", currency: "EUR" }],
+    ["accounting", { style: "currency", currency: "EUR", currencySign: "accounting" }]]) {
+    out[name] = [template(nf(o).formatToParts(1234.5)), template(nf(o).formatToParts(-1234.5)), template(nf({ ...o, signDisplay: "always" }).formatToParts(1234.5))];
+  }
+  // Currency with a code: ICU puts a space between letters and digits.
+  out.currencyCode = [template(nf({ style: "currency", currency: "EUR", currencyDisplay: "code" }).formatToParts(1234.5)),
+    template(nf({ style: "currency", currency: "EUR", currencyDisplay: "code" }).formatToParts(-1234.5)),
+    template(nf({ style: "currency", currency: "EUR", currencyDisplay: "code", signDisplay: "always" }).formatToParts(1234.5))];
+  return out;
+}
+
 function numbers(l) {
   const nf = (o) => new Intl.NumberFormat(l, o);
   const p = nf({}).formatToParts(-1234567.5);
@@ -67,14 +82,7 @@ function numbers(l) {
   r.minGrouping = nf({}).formatToParts(1234).some(x => x.type === "group") ? 1 : 2;
   const g = nf({}).formatToParts(123456789).filter(x => x.type === "integer").map(x => x.value.length);
   r.secondary = g.length > 2 ? g[1] : 3;
-  for (const [name, o] of [["decimal", {}], ["percent", { style: "percent" }], ["currency", { style: "currency", currency: "EUR" }],
-    ["accounting", { style: "currency", currency: "EUR", currencySign: "accounting" }]]) {
-    r.patterns[name] = [template(nf(o).formatToParts(1234.5)), template(nf(o).formatToParts(-1234.5)), template(nf({ ...o, signDisplay: "always" }).formatToParts(1234.5))];
-  }
-  // Currency with a code: ICU puts a space between letters and digits.
-  r.patterns.currencyCode = [template(nf({ style: "currency", currency: "EUR", currencyDisplay: "code" }).formatToParts(1234.5)),
-    template(nf({ style: "currency", currency: "EUR", currencyDisplay: "code" }).formatToParts(-1234.5)),
-    template(nf({ style: "currency", currency: "EUR", currencyDisplay: "code", signDisplay: "always" }).formatToParts(1234.5))];
+  r.patterns = patterns(l, undefined);
   r.currencies = {};
   const pr = new Intl.PluralRules(l);
   const samples = {};
@@ -111,6 +119,22 @@ function numbers(l) {
       rows.push(cats);
     }
     r.compact[display] = rows;
+  }
+  // Other numbering systems the locale's users ask for (-u-nu-, the
+  // numberingSystem option): Latin and Arabic-Indic digits for Arabic.
+  r.numbering = {};
+  if (l.startsWith("ar")) {
+    for (const nu of ["latn", "arab"]) {
+      const f = o => new Intl.NumberFormat(l, { ...o, numberingSystem: nu });
+      const p = f({}).formatToParts(-1234567.5);
+      r.numbering[nu] = {
+        decimal: partVal(p, "decimal"), group: partVal(p, "group"), minus: partVal(p, "minusSign"),
+        plus: partVal(f({ signDisplay: "always" }).formatToParts(1), "plusSign"),
+        percentSign: partVal(f({ style: "percent" }).formatToParts(1), "percentSign"),
+        digits: [..."0123456789"].map(d => f({ useGrouping: false }).format(+d)).join(""),
+        patterns: patterns(l, nu),
+      };
+    }
   }
   // Ranges: the separator ICU puts between two numbers, and the sign of
   // an approximate one.

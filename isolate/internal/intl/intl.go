@@ -287,19 +287,18 @@ func (in *Intl) newNatives() *goja.Object {
 		}
 		return vm.NewArray(toValues(vm, s)...)
 	})
+	// numberingSystem(locale, requested) is the numbering system used:
+	// requested if the locale's data has it, else the locale's own.
 	set("numberingSystem", func(call goja.FunctionCall) goja.Value {
-		d := load(str(call, 0))
-		if len(d.digits) == 10 && d.digits[0] != '0' {
-			return vm.ToValue("arab")
-		}
-		return vm.ToValue("latn")
+		return vm.ToValue(load(str(call, 0)).withNumbering(str(call, 1)).numberingSystem)
 	})
+	set("extension", func(call goja.FunctionCall) goja.Value { return vm.ToValue(extension(str(call, 0), str(call, 1))) })
 	set("currencyDigits", func(call goja.FunctionCall) goja.Value { return vm.ToValue(currencyDigits(str(call, 0))) })
 	set("numberFormat", func(call goja.FunctionCall) goja.Value {
 		o := call.Argument(1).ToObject(vm)
-		g := func(k string) string { return o.Get(k).String() }
+		g := func(k string) string { return optString(o, k) }
 		gi := func(k string) int { return int(o.Get(k).ToInteger()) }
-		nf := &numberFormat{loc: load(str(call, 0)), opt: numberOptions{
+		nf := &numberFormat{loc: load(str(call, 0)).withNumbering(g("numberingSystem")), opt: numberOptions{
 			Style: g("style"), Unit: g("unit"), UnitDisplay: g("unitDisplay"), Currency: g("currency"), CurrencyDisplay: g("currencyDisplay"), CurrencySign: g("currencySign"),
 			Notation: g("notation"), CompactDisplay: g("compactDisplay"), SignDisplay: g("signDisplay"), UseGrouping: g("useGrouping"),
 			MinInt: gi("minInt"), MinFrac: gi("minFrac"), MaxFrac: gi("maxFrac"), MinSig: gi("minSig"), MaxSig: gi("maxSig"),
@@ -335,8 +334,8 @@ func (in *Intl) newNatives() *goja.Object {
 	})
 	set("dateTimeFormat", func(call goja.FunctionCall) goja.Value {
 		o := call.Argument(1).ToObject(vm)
-		g := func(k string) string { return o.Get(k).String() }
-		df := &dateFormat{loc: load(str(call, 0)), opt: dateOptions{
+		g := func(k string) string { return optString(o, k) }
+		df := &dateFormat{loc: load(str(call, 0)).withNumbering(g("numberingSystem")), opt: dateOptions{
 			Weekday: g("weekday"), Era: g("era"), Year: g("year"), Month: g("month"), Day: g("day"),
 			Hour: g("hour"), Minute: g("minute"), Second: g("second"), TimeZoneName: g("timeZoneName"),
 			FractionalSecondDigits: int(o.Get("fractionalSecondDigits").ToInteger()),
@@ -402,7 +401,7 @@ func (in *Intl) newNatives() *goja.Object {
 		return vm.ToValue(ok)
 	})
 	set("relativeTimeFormat", func(call goja.FunctionCall) goja.Value {
-		return vm.ToValue(newRelativeFormat(load(str(call, 0)), str(call, 1), str(call, 2)))
+		return vm.ToValue(newRelativeFormat(load(str(call, 0)).withNumbering(str(call, 3)), str(call, 1), str(call, 2)))
 	})
 	set("formatRelative", func(call goja.FunctionCall) goja.Value {
 		rf, ok := call.Argument(0).Export().(*relativeFormat)
@@ -487,6 +486,15 @@ func (in *Intl) newNatives() *goja.Object {
 		return vm.NewArray(toValues(vm, vals)...)
 	})
 	return n
+}
+
+// optString is o[k] as a string, "" when absent or undefined.
+func optString(o *goja.Object, k string) string {
+	v := o.Get(k)
+	if v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
+		return ""
+	}
+	return v.String()
 }
 
 func toValues(vm *goja.Runtime, s []string) []any {

@@ -74,6 +74,23 @@
     if (typeof o !== "object" || o === null || !set.has(o)) throw new TypeError("Method Intl." + name + ".prototype." + method + " called on incompatible receiver " + String(o));
   }
 
+  // numbering resolves the numbering system from the option or the
+  // locale's -u-nu- extension; ext collects the extensions in effect.
+  function numbering(requested, locale, nu, ext) {
+    if (nu !== undefined) return N.numberingSystem(locale, nu);
+    const fromTag = requested.length ? N.extension(requested[0], "nu") : "";
+    const used = N.numberingSystem(locale, fromTag);
+    if (fromTag !== "" && used === fromTag) ext.nu = fromTag;
+    return used;
+  }
+  function withExtensions(locale, ext) {
+    const keys = Object.keys(ext).sort();
+    if (keys.length === 0) return locale;
+    let s = locale + "-u";
+    for (let i = 0; i < keys.length; i++) s += "-" + keys[i] + "-" + ext[keys[i]];
+    return s;
+  }
+
   // --- NumberFormat ---
   const nfState = new WeakMap();
   function digitOptions(options, mnfdDefault, mxfdDefault, notation) {
@@ -148,7 +165,9 @@
       else if (!["min2", "auto", "always"].includes(useGrouping)) throw new RangeError("Value " + useGrouping + " out of range for Intl.NumberFormat options property useGrouping");
     }
     const signDisplay = getOpt(options, "signDisplay", ["auto", "never", "always", "exceptZero", "negative"], "auto");
-    const r = { locale, numberingSystem: N.numberingSystem(locale), style };
+    const ext = {};
+    const numberingSystem = numbering(requested, locale, nu, ext);
+    const r = { locale: withExtensions(locale, ext), numberingSystem, style };
     if (style === "currency") Object.assign(r, { currency, currencyDisplay, currencySign });
     if (style === "unit") Object.assign(r, { unit, unitDisplay });
     Object.assign(r, { minimumIntegerDigits: digits.minimumIntegerDigits });
@@ -158,7 +177,7 @@
     if (notation === "compact") r.compactDisplay = compactDisplay;
     Object.assign(r, { signDisplay, roundingMode: "halfExpand", roundingIncrement: 1, trailingZeroDisplay: "auto", roundingPriority: digits.compactRounding ? "morePrecision" : "auto" });
     const h = N.numberFormat(locale, {
-      style, unit: unit || "", unitDisplay, currency: currency || "", currencyDisplay, currencySign, notation, compactDisplay, signDisplay,
+      style, numberingSystem, unit: unit || "", unitDisplay, currency: currency || "", currencyDisplay, currencySign, notation, compactDisplay, signDisplay,
       useGrouping: String(useGrouping), minInt: digits.minimumIntegerDigits,
       minFrac: digits.minimumFractionDigits || 0, maxFrac: digits.maximumFractionDigits || 0,
       minSig: digits.compactRounding ? 0 : digits.minimumSignificantDigits || 0,
@@ -258,13 +277,19 @@
     }
     // The hour cycle: hour12 wins, then hourCycle, then the locale's.
     const [localeHc, hc12, hc24] = N.hourCycles(locale);
+    const ext = {};
+    const numberingSystem = numbering(requested, locale, nu, ext);
+    if (hour12 === undefined && hourCycle === undefined && requested.length) {
+      const fromTag = N.extension(requested[0], "hc");
+      if (["h11", "h12", "h23", "h24"].includes(fromTag)) hourCycle = ext.hc = fromTag;
+    }
     let hc;
     if (hour12 !== undefined) hc = hour12 ? hc12 : hc24;
     else if (hourCycle !== undefined) hc = hourCycle;
     else hc = localeHc;
     const usesHour = o.hour !== undefined || (timeStyle !== undefined);
     const h12 = hour12 !== undefined ? hour12 : hourCycle !== undefined ? (hourCycle === "h11" || hourCycle === "h12") : undefined;
-    const r = { locale, calendar: "gregory", numberingSystem: N.numberingSystem(locale), timeZone };
+    const r = { locale: withExtensions(locale, ext), calendar: "gregory", numberingSystem, timeZone };
     if (usesHour) { r.hourCycle = hc; r.hour12 = hc === "h11" || hc === "h12"; }
     for (const k of ["weekday", "era", "year", "month", "day", "dayPeriod", "hour", "minute", "second", "fractionalSecondDigits", "timeZoneName"]) {
       if (o[k] === undefined) continue;
@@ -279,7 +304,7 @@
       weekday: o.weekday || "", era: o.era || "", year: o.year || "", month: o.month || "", day: o.day || "",
       hour: o.hour || "", minute: o.minute || "", second: o.second || "", timeZoneName: o.timeZoneName || "",
       fractionalSecondDigits: o.fractionalSecondDigits || 0,
-      hour12: h12 === undefined ? "" : String(h12), hourCycle: hc, dateStyle: dateStyle || "", timeStyle: timeStyle || "", timeZone,
+      numberingSystem, hour12: h12 === undefined ? "" : String(h12), hourCycle: hc, dateStyle: dateStyle || "", timeStyle: timeStyle || "", timeZone,
     });
     if (r.hour !== undefined) r.hour = N.hourDigits(h);
     dfState.set(self, { h, r, bound: undefined });
@@ -410,7 +435,9 @@
     const locale = N.resolve(requested);
     const style = getOpt(options, "style", ["long", "short", "narrow"], "long");
     const numeric = getOpt(options, "numeric", ["always", "auto"], "always");
-    rtState.set(this, { h: N.relativeTimeFormat(locale, style, numeric), r: { locale, style, numeric, numberingSystem: N.numberingSystem(locale) } });
+    const ext = {};
+    const numberingSystem = numbering(requested, locale, nu, ext);
+    rtState.set(this, { h: N.relativeTimeFormat(locale, style, numeric, numberingSystem), r: { locale: withExtensions(locale, ext), style, numeric, numberingSystem } });
   }
   defineMethods(RelativeTimeFormat.prototype, {
     format(value, unit) {

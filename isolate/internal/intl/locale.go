@@ -153,6 +153,11 @@ type localeData struct {
 		}
 		// Compact[display][exp-3][plural]: the pattern at a magnitude.
 		Compact map[string][]map[string]compactPattern
+		// Numbering: symbols for other numbering systems ("latn", "arab").
+		Numbering map[string]struct {
+			Decimal, Group, Minus, Plus, PercentSign, Digits string
+			Patterns                                         map[string][3]string
+		}
 		// Units[unit][display][plural] = pattern ("{n} {u:km}")
 		Units map[string]map[string]map[string]string
 	}
@@ -176,8 +181,52 @@ type localeData struct {
 		Zones map[string][2]string
 	}
 
-	digits  []rune
-	plurals pluralRules
+	digits          []rune
+	numberingSystem string // "latn" or "arab"
+	plurals         pluralRules
+}
+
+func numberingSystemOf(digits []rune) string {
+	if len(digits) == 10 && digits[0] == '\u0660' {
+		return "arab"
+	}
+	return "latn"
+}
+
+// withNumbering is the locale's data with the digits and symbols of
+// numbering system nu, if the data has them; else d itself.
+func (d *localeData) withNumbering(nu string) *localeData {
+	if nu == "" || nu == d.numberingSystem {
+		return d
+	}
+	alt, ok := d.Numbers.Numbering[nu]
+	if !ok {
+		return d
+	}
+	key := d.Tag + "/" + nu
+	dataMu.Lock()
+	defer dataMu.Unlock()
+	if c := dataCache[key]; c != nil {
+		return c
+	}
+	c := *d // shallow: the maps are shared, read-only
+	c.Numbers.Decimal, c.Numbers.Group, c.Numbers.Minus = alt.Decimal, alt.Group, alt.Minus
+	c.Numbers.Plus, c.Numbers.PercentSign, c.Numbers.Digits = alt.Plus, alt.PercentSign, alt.Digits
+	c.Numbers.Patterns = alt.Patterns
+	c.digits = []rune(alt.Digits)
+	c.numberingSystem = nu
+	dataCache[key] = &c
+	return &c
+}
+
+// extension is the value of key in tag's Unicode extension ("-u-nu-latn"
+// has "latn" for "nu"), or "".
+func extension(tag, key string) string {
+	t, err := language.Parse(tag)
+	if err != nil {
+		return ""
+	}
+	return t.TypeForKey(key)
 }
 
 var (
@@ -205,6 +254,7 @@ func load(tag string) *localeData {
 		panic(fmt.Errorf("intl: data of %s: %w", tag, err))
 	}
 	d.digits = []rune(d.Numbers.Digits)
+	d.numberingSystem = numberingSystemOf(d.digits)
 	lang, _, _ := strings.Cut(tag, "-")
 	if p, ok := plurals[tag]; ok {
 		d.plurals.t = p()
