@@ -278,7 +278,6 @@ func (in *Intl) newNatives() *goja.Object {
 		}
 		return vm.ToValue(t)
 	})
-	set("isLocale", func(goja.FunctionCall) goja.Value { return vm.ToValue(false) })
 	set("resolve", func(call goja.FunctionCall) goja.Value { return vm.ToValue(resolve(strList(call.Argument(0)))) })
 	set("supported", func(call goja.FunctionCall) goja.Value {
 		s := supportedOf(strList(call.Argument(0)))

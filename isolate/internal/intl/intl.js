@@ -13,7 +13,6 @@
   function canonList(locales) {
     if (locales === undefined) return [];
     if (typeof locales === "string") return [N.canon(locales)];
-    if (locales !== null && typeof locales === "object" && N.isLocale(locales)) return [N.localeString(locales)];
     const o = toObject(locales);
     const len = Math.min(Number(o.length) || 0, 2 ** 53 - 1);
     if (len > MAX_LOCALES) throw new RangeError("Too many locales: " + len);
@@ -190,8 +189,8 @@
     if (typeof x === "bigint") return String(x);
     return Number(x);
   }
-  const nfFormatGetter = {
-    get format() {
+  Object.defineProperty(NumberFormat.prototype, "format", {
+    get() {
       checkBrand(this, nfState, "NumberFormat", "format");
       const s = nfState.get(this);
       if (!s.bound) {
@@ -201,8 +200,8 @@
       }
       return s.bound;
     },
-  };
-  Object.defineProperty(NumberFormat.prototype, "format", { get: Object.getOwnPropertyDescriptor(nfFormatGetter, "format").get, configurable: true });
+    configurable: true,
+  });
   defineMethods(NumberFormat.prototype, {
     formatToParts(x) {
       checkBrand(this, nfState, "NumberFormat", "formatToParts");

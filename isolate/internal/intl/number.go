@@ -324,16 +324,9 @@ func (nf *numberFormat) compact(d decimal) (decimal, string) {
 		if mag-3 >= len(rows) {
 			mag = len(rows) + 2
 		}
-		row := rows[mag-3]
-		e, ok := row["other"]
-		if !ok {
-			for _, v := range row {
-				e = v
-				break
-			}
-		}
-		tpl, div := e.Pattern, e.Div
-		return tpl, div
+		// Every locale has "other"; its pattern fixes the divisor.
+		e := rows[mag-3]["other"]
+		return e.Pattern, e.Div
 	}
 	if d.isZero() {
 		return roundDefault(d), ""
