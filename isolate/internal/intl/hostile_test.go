@@ -127,10 +127,22 @@ func TestLazy(t *testing.T) {
 	}
 }
 
-// TestAllLocalesLoad: every supported locale's data decodes and formats.
+// TestAllLocalesLoad: every supported locale's data decodes, is complete
+// where the formatters rely on it, and formats.
 func TestAllLocalesLoad(t *testing.T) {
 	vm := newVM(t)
 	for _, l := range supported {
+		d := load(l)
+		for display, rows := range d.Numbers.Compact {
+			for i, row := range rows {
+				if _, ok := row["other"]; !ok {
+					t.Errorf("%s: compact %s row %d has no \"other\"", l, display, i)
+				}
+			}
+		}
+		if len(d.digits) != 10 || len(d.Names["MMMM"]) != 12 || len(d.Names["EEEE"]) != 7 || len(d.Names["B"]) != 24 {
+			t.Errorf("%s: digits or names incomplete", l)
+		}
 		src := `new Intl.DateTimeFormat("` + l + `", {dateStyle: "full", timeStyle: "full", timeZone: "America/New_York"}).format(0) + new Intl.NumberFormat("` + l + `", {style: "currency", currency: "EUR", notation: "compact"}).format(123456)`
 		got := eval(vm, src)
 		if strings.HasPrefix(got, "throws") || strings.HasPrefix(got, "error") || strings.Contains(got, "{") {
