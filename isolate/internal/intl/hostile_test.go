@@ -177,3 +177,28 @@ bad || "ok"`)
 		t.Error(got)
 	}
 }
+
+// TestConcurrentRuntimes: runtimes on several goroutines share the
+// process's locale data and zones (run with -race).
+func TestConcurrentRuntimes(t *testing.T) {
+	done := make(chan string)
+	for i := 0; i < 4; i++ {
+		vm := newVM(t) // here: t.Fatal belongs to the test's goroutine
+		go func() {
+			done <- eval(vm, `
+let s = "";
+for (const l of ["en", "de", "ja", "ar-EG", "hi", "ru"]) {
+  s += new Intl.NumberFormat(l, {style: "currency", currency: "EUR", notation: "compact"}).format(123456);
+  s += new Intl.DateTimeFormat(l, {dateStyle: "full", timeStyle: "long", timeZone: "Europe/Paris"}).format(0);
+  s += new Intl.PluralRules(l).select(3) + ["b", "a"].sort(new Intl.Collator(l).compare);
+}
+s`)
+		}()
+	}
+	first := <-done
+	for i := 1; i < 4; i++ {
+		if got := <-done; got != first {
+			t.Errorf("runtimes disagree:\n%s\n%s", first, got)
+		}
+	}
+}
