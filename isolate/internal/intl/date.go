@@ -151,11 +151,18 @@ func (df *dateFormat) compile() {
 		return
 	}
 	var date, tm string
-	dk := joinKey("weekday", narrowToShort(o.Weekday), "year", o.Year, "month", narrowToShort(o.Month), "day", o.Day)
+	dk := joinKey("weekday", narrowToShort(o.Weekday), "era", o.Era, "year", o.Year, "month", narrowToShort(o.Month), "day", o.Day)
+	eraAfter := ""
+	if _, ok := d.Dates[dk]; !ok && o.Era != "" {
+		// The data has era patterns only with a year; elsewhere the era
+		// follows the date.
+		dk = joinKey("weekday", narrowToShort(o.Weekday), "year", o.Year, "month", narrowToShort(o.Month), "day", o.Day)
+		eraAfter = map[string]string{"short": " {G}", "long": " {GGGG}", "narrow": " {GGGGG}"}[o.Era]
+	}
 	glue := "{1}, {0}"
 	if dk != "" {
 		e := d.Dates[dk]
-		date, glue = e[0], e[1]
+		date, glue = e[0]+eraAfter, e[1]
 		if o.Weekday == "narrow" {
 			date = strings.NewReplacer("{EEE}", "{EEEEE}", "{EEEE}", "{EEEEE}", "{ccc}", "{EEEEE}", "{cccc}", "{EEEEE}").Replace(date)
 		}
@@ -329,8 +336,12 @@ func (df *dateFormat) format(ms float64) []part {
 			out = append(out, part{"dayPeriod", nameAt(d.Names["B"], t.Hour())})
 		case "{z}":
 			out = append(out, part{"timeZoneName", df.zoneName(t)})
-		case "{G}":
-			// Eras are not formatted; the pattern keeps none.
+		case "{G}", "{GGGG}", "{GGGGG}":
+			i := 1
+			if t.Year() <= 0 {
+				i = 0
+			}
+			out = append(out, part{"era", nameAt(d.Names[seg[1:len(seg)-1]], i)})
 		default:
 			if seg != "" {
 				if n := len(out); n > 0 && out[n-1].Type == "literal" {

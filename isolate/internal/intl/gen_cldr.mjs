@@ -272,7 +272,7 @@ function pattern(l, o, names) {
       case "second": out += v.length === 2 ? "{ss}" : "{s}"; break;
       case "dayPeriod": out += p.value === names.a[1] && partVal(early, "dayPeriod") === names.a[0] ? "{a}" : "{B}"; break;
       case "timeZoneName": out += "{z}"; break;
-      case "era": out += "{G}"; break;
+      case "era": out += { short: "{G}", long: "{GGGG}", narrow: "{GGGGG}" }[o.era] || "{G}"; break;
       default: out += p.value;
     }
   }
@@ -294,10 +294,12 @@ function dateNames(l) {
     return partVal(parts, "month");
   });
   const days = (o, standalone) => Array.from({ length: 7 }, (_, i) => partVal(f(standalone ? { weekday: o } : { weekday: o, day: "numeric", month: "long" }, Date.UTC(2024, 0, 7 + i)), "weekday"));
+  const eras = w => [Date.UTC(-50, 0, 5), Date.UTC(2024, 0, 5)].map(d => partVal(f({ era: w, year: "numeric" }, d), "era"));
   const dp = (h, hc) => partVal(f({ hour: "numeric", hour12: true }, Date.UTC(2024, 0, 5, h)), "dayPeriod");
   return {
     MMMM: months("long"), MMM: months("short"), MMMMM: months("narrow"), LLLL: months("long", true), LLL: months("short", true),
     EEEE: days("long"), EEE: days("short"), EEEEE: days("narrow"), cccc: days("long", true), ccc: days("short", true),
+    G: eras("short"), GGGG: eras("long"), GGGGG: eras("narrow"),
     a: [partVal(f({ hour: "numeric", hourCycle: "h12" }, Date.UTC(2024, 0, 5, 10)), "dayPeriod") && amPm(l)[0], amPm(l)[1]],
     B: Array.from({ length: 24 }, (_, h) => partVal(f({ timeStyle: "medium", hour12: true }, Date.UTC(2024, 0, 5, h)), "dayPeriod")),
   };
@@ -337,6 +339,13 @@ for (const l of LOCALES) {
     let glue = "{1}, {0}";
     if (both.includes(dt) && both.includes(t)) glue = both.replace(dt, "{1}").replace(t, "{0}");
     dates[key(o)] = [dt, glue];
+  }
+  // Eras: with each date option set that shows a year.
+  for (const era of ["short", "long", "narrow"]) for (const o of dateCombos()) {
+    if (!o.year) continue;
+    const { weekday, ...rest } = o;
+    const oe = weekday ? { weekday, era, ...rest } : { era, ...rest };
+    dates[key(oe)] = [pattern(l, oe, names), dates[key(o)][1]];
   }
   const times = {};
   for (const o of timeCombos()) times[key(o)] = pattern(l, o, names);

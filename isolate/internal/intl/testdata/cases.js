@@ -213,6 +213,10 @@ cases.push(
   `new Intl.DateTimeFormat("en-u-hc-h23", {hour: "numeric", hour12: true, timeZone: "UTC"}).resolvedOptions().locale`,
   `new Intl.DateTimeFormat("de-u-hc-h12", {timeStyle: "short", timeZone: "UTC"}).format(Date.UTC(2024, 0, 5, 14))`,
   `new Intl.DateTimeFormat("ar-EG-u-hc-h23-nu-latn", {hour: "numeric", minute: "numeric", timeZone: "UTC"}).resolvedOptions().locale`,
+  `new Intl.DateTimeFormat("en", {era: "long", timeZone: "UTC"}).format(Date.UTC(-50, 0, 5))`,
+  `new Intl.DateTimeFormat("ja", {era: "narrow", year: "numeric", month: "short", day: "numeric", timeZone: "UTC"}).format(Date.UTC(-50, 0, 5))`,
+  `new Intl.DateTimeFormat("de", {era: "short", year: "numeric", timeZone: "UTC"}).format(Date.UTC(2024, 0, 5))`,
+  `JSON.stringify(new Intl.DateTimeFormat("en", {era: "short", year: "numeric", month: "long", timeZone: "UTC"}).formatToParts(Date.UTC(2024, 0, 5)))`,
   // As date libraries call it (date-fns-tz, dayjs, luxon).
   `JSON.stringify(new Intl.DateTimeFormat("en-US", {hourCycle: "h23", timeZone: "America/New_York", year: "numeric", month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit"}).formatToParts(${D}))`,
   `new Intl.DateTimeFormat("en-US", {hour12: false, timeZone: "Asia/Kolkata", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"}).format(${D})`,
