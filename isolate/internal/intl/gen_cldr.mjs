@@ -216,6 +216,51 @@ function lists(l) {
   return r;
 }
 
+const FIELDS = ["era", "year", "quarter", "month", "weekOfYear", "weekday", "day", "dayPeriod", "hour", "minute", "second", "timeZoneName"];
+const SCRIPTS = ["Arab", "Armn", "Beng", "Brai", "Cyrl", "Deva", "Ethi", "Geor", "Grek", "Gujr", "Guru", "Hang", "Hani", "Hans",
+  "Hant", "Hebr", "Hira", "Jpan", "Kana", "Khmr", "Knda", "Kore", "Laoo", "Latn", "Mlym", "Mong", "Mymr", "Orya", "Sinh",
+  "Taml", "Telu", "Thaa", "Thai", "Tibt", "Zmth", "Zsye", "Zyyy"];
+const DIALECTS = ["en-US", "en-GB", "en-AU", "en-CA", "es-419", "es-ES", "es-MX", "fr-CA", "fr-CH", "de-AT", "de-CH",
+  "pt-BR", "pt-PT", "zh-Hans", "zh-Hant", "nl-BE", "ro-MD", "sw-CD", "ar-001"];
+const LANG3 = ["fil", "haw", "yue", "ast", "ckb", "kok", "mai", "sat", "sah", "gsw", "nds", "chr", "ceb", "hmn", "arc", "mni"];
+
+// displayNames are the names Intl.DisplayNames gives: languages, regions,
+// scripts, currencies, calendars and date-time fields.
+function displayNames(l) {
+  const dn = (type, o) => new Intl.DisplayNames(l, { type, fallback: "none", ...o });
+  const letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  const pairs = [];
+  for (const a of letters) for (const b of letters) pairs.push(a + b);
+  const collect = (type, codes, o) => {
+    const f = dn(type, o), out = {};
+    for (const c of codes) { const n = f.of(c); if (n !== undefined) out[c] = n; }
+    return out;
+  };
+  const r = {
+    language: collect("language", pairs.map(p => p.toLowerCase()).concat(LANG3)),
+    region: collect("region", pairs.concat(["001", "002", "019", "142", "150", "419"])),
+    script: collect("script", SCRIPTS),
+    currency: collect("currency", Intl.supportedValuesOf("currency")),
+    calendar: collect("calendar", ["buddhist", "chinese", "gregory", "hebrew", "islamic", "iso8601", "japanese", "persian"]),
+    fields: {},
+  };
+  // Dialect names ("American English"), where they are not the composed
+  // standard name.
+  const std = dn("language", { languageDisplay: "standard" });
+  r.dialects = {};
+  for (const t of DIALECTS) {
+    const d = dn("language").of(t);
+    if (d !== undefined && d !== std.of(t)) r.dialects[t] = d;
+  }
+  // The display pattern ("{0} ({1})") and the separator of its parts.
+  const p1 = std.of("de-AT").replace(r.language.de, "{0}").replace(r.region.AT, "{1}");
+  const p2 = std.of("sr-Latn-RS").replace(r.language.sr, "").replace(r.script.Latn, "\u0001").replace(r.region.RS, "\u0002");
+  r.pattern = p1;
+  r.separator = p2.slice(p2.indexOf("\u0001") + 1, p2.indexOf("\u0002"));
+  for (const style of ["long", "short", "narrow"]) r.fields[style] = collect("dateTimeField", FIELDS, { style });
+  return r;
+}
+
 const DATE_OPTS = { weekday: ["short", "long"], year: ["numeric", "2-digit"], month: ["numeric", "2-digit", "short", "long"], day: ["numeric", "2-digit"] };
 function* dateCombos() {
   for (const w of [undefined, ...DATE_OPTS.weekday]) for (const y of [undefined, ...DATE_OPTS.year])
@@ -326,6 +371,7 @@ function tzNames(l) {
 }
 
 const numbers_cache = {};
+const display = {};
 const data = {};
 for (const l of LOCALES) {
   numbers_cache[l] = numbers(l);
@@ -361,6 +407,7 @@ for (const l of LOCALES) {
   const dateRangeSep = new Intl.DateTimeFormat(l, { timeZone: "UTC" }).formatRangeToParts(Date.UTC(2020, 0, 1), Date.UTC(2024, 0, 1))
     .filter(x => x.source === "shared").map(x => x.value).join("");
   data[l] = { numbers: numbers_cache[l], names, dates, times, styles, hourCycle: hc, hourCycle12: hc12, hourCycle24: hc24, dateRangeSep, tz: tzNames(l), relative: relative(l), lists: lists(l) };
+  display[l] = displayNames(l);
 }
 mkdirSync("cldr", { recursive: true });
 let total = 0;
@@ -368,6 +415,13 @@ for (const [l, d] of Object.entries(data)) {
   const json = JSON.stringify(d);
   total += json.length;
   writeFileSync("cldr/" + l + ".json", json);
+}
+// Display names are a file of their own: only Intl.DisplayNames reads them.
+mkdirSync("cldr/display", { recursive: true });
+for (const [l, d] of Object.entries(display)) {
+  const json = JSON.stringify(d);
+  total += json.length;
+  writeFileSync("cldr/display/" + l + ".json", json);
 }
 writeFileSync("cldr/VERSION", "ICU " + process.versions.icu + ", CLDR " + process.versions.cldr + "\n");
 console.log("icu", process.versions.icu, "cldr", process.versions.cldr, "bytes", total);

@@ -1,11 +1,11 @@
 // Package intl is the ECMAScript Internationalization API (Intl) for a goja
 // runtime: Intl.NumberFormat, DateTimeFormat, Collator, PluralRules,
-// RelativeTimeFormat, ListFormat and Segmenter, Intl.getCanonicalLocales,
-// supportedValuesOf and supportedLocalesOf, and the locale-sensitive methods
-// of the built-ins (Number, BigInt and Date toLocaleString,
-// toLocaleDateString, toLocaleTimeString, String localeCompare) delegating
-// to them. The ECMA-402 surface (reading and checking options,
-// resolvedOptions) is intl.js; formatting is Go.
+// RelativeTimeFormat, ListFormat, Segmenter and DisplayNames,
+// Intl.getCanonicalLocales, supportedValuesOf and supportedLocalesOf, and
+// the locale-sensitive methods of the built-ins (Number, BigInt and Date
+// toLocaleString, toLocaleDateString, toLocaleTimeString, String
+// localeCompare) delegating to them. The ECMA-402 surface (reading and
+// checking options, resolvedOptions) is intl.js; formatting is Go.
 //
 // # Data and libraries
 //
@@ -14,16 +14,16 @@
 // golang.org/x/text/collate (CLDR collation); plural categories come from
 // github.com/go-playground/locales (CLDR plural rules as code, per
 // language); currency minor units from golang.org/x/text/currency; text
-// segmentation from github.com/rivo/uniseg. The
-// patterns, names and symbols of each supported locale (number symbols and
-// patterns, currency symbols and names, compact and unit patterns,
-// date-time patterns per option set, month, weekday and day-period names,
-// time zone names, relative-time and list patterns) are CLDR data as ICU
-// has it, extracted by gen_cldr.mjs into cldr/*.json and embedded, so
-// output matches V8 (workerd) for the supported locales; testdata holds
-// expressions and what V8 gave for them. Time zones are Go's IANA
-// database, with time/tzdata embedded for hosts (and sandboxes) without
-// /usr/share/zoneinfo.
+// segmentation from github.com/rivo/uniseg. The patterns, names and
+// symbols of each supported locale (number symbols and patterns, currency
+// symbols and names, compact and unit patterns, date-time patterns per
+// option set, month, weekday and day-period names, time zone names,
+// relative-time and list patterns; display names in cldr/display, read
+// only by DisplayNames) are CLDR data as ICU has it, extracted by
+// gen_cldr.mjs into cldr/*.json and embedded, so output matches V8
+// (workerd) for the supported locales; testdata holds expressions and what
+// V8 gave for them. Time zones are Go's IANA database, with time/tzdata
+// embedded for hosts (and sandboxes) without /usr/share/zoneinfo.
 //
 // # Cost
 //
@@ -452,6 +452,19 @@ func (in *Intl) newNatives() *goja.Object {
 			return goja.Null()
 		}
 		return vm.NewArray(index, length, wordLike)
+	})
+	set("displayName", func(call goja.FunctionCall) goja.Value {
+		name, canon, ok, err := displayName(loadDisplay(str(call, 0)), str(call, 1), str(call, 2), str(call, 3), str(call, 4))
+		if err != nil {
+			in.rangeError(err.Error())
+		}
+		if ok {
+			return vm.ToValue(name)
+		}
+		if str(call, 5) == "code" {
+			return vm.ToValue(canon)
+		}
+		return goja.Undefined()
 	})
 	set("supportedValues", func(call goja.FunctionCall) goja.Value {
 		var vals []string

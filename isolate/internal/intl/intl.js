@@ -572,8 +572,39 @@
   });
   setTag(Segmenter, "Intl.Segmenter");
 
+  // --- DisplayNames ---
+  const dnState = new WeakMap();
+  function DisplayNames(locales, options) {
+    if (!new.target) throw new TypeError("Constructor Intl.DisplayNames requires 'new'");
+    const requested = canonList(locales);
+    if (options === undefined) throw new TypeError("Intl.DisplayNames: options with a type are required");
+    options = toObject(options);
+    getOpt(options, "localeMatcher", ["lookup", "best fit"], "best fit");
+    const style = getOpt(options, "style", ["narrow", "short", "long"], "long");
+    const type = getOpt(options, "type", ["language", "region", "script", "currency", "calendar", "dateTimeField"], undefined);
+    if (type === undefined) throw new TypeError("Intl.DisplayNames: the type option is required");
+    const fallback = getOpt(options, "fallback", ["code", "none"], "code");
+    const languageDisplay = getOpt(options, "languageDisplay", ["dialect", "standard"], "dialect");
+    const locale = N.resolve(requested);
+    const r = { locale, style, type, fallback };
+    if (type === "language") r.languageDisplay = languageDisplay;
+    dnState.set(this, r);
+  }
+  defineMethods(DisplayNames.prototype, {
+    of(code) {
+      checkBrand(this, dnState, "DisplayNames", "of");
+      const s = dnState.get(this);
+      return N.displayName(s.locale, s.type, s.style, s.languageDisplay || "", String(code), s.fallback);
+    },
+    resolvedOptions() {
+      checkBrand(this, dnState, "DisplayNames", "resolvedOptions");
+      return Object.assign({}, dnState.get(this));
+    },
+  });
+  setTag(DisplayNames, "Intl.DisplayNames");
+
   const Intl = {};
-  const ctors = { NumberFormat, DateTimeFormat, Collator, PluralRules, RelativeTimeFormat, ListFormat, Segmenter };
+  const ctors = { NumberFormat, DateTimeFormat, Collator, PluralRules, RelativeTimeFormat, ListFormat, Segmenter, DisplayNames };
   const names = Object.keys(ctors);
   for (let i = 0; i < names.length; i++) {
     const k = names[i], v = ctors[k];

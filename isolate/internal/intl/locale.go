@@ -31,7 +31,7 @@ import (
 
 //go:generate node gen_cldr.mjs
 
-//go:embed cldr/*.json
+//go:embed cldr/*.json cldr/display/*.json
 var cldrFS embed.FS
 
 // supported are the locales with data, in the order the matcher prefers
