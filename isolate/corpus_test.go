@@ -179,8 +179,12 @@ export default { async fetch() { let s = 0; for await (const v of gen()) s += v;
     new Intl.PluralRules("en", { type: "ordinal" }).select(22),
     ["b", "ä", "a"].sort(new Intl.Collator("de").compare).join(""),
     new Intl.NumberFormat("en", { notation: "compact" }).format(1234567),
+    new Intl.RelativeTimeFormat("en", { numeric: "auto" }).format(-1, "day"),
+    new Intl.ListFormat("en").format(["a", "b", "c"]),
+    new Intl.DisplayNames("en", { type: "region" }).of("FR"),
+    [...new Intl.Segmenter("en", { granularity: "word" }).segment("hi there")].length,
   ].join("|"));
-} }`), outcome: OutcomeOK, status: 200, body: "1.234,50\u00a0€|Thursday, July 4, 2024 at 2:30 PM|2024/7/5|two|aäb|1.2M"},
+} }`), outcome: OutcomeOK, status: 200, body: "1.234,50\u00a0€|Thursday, July 4, 2024 at 2:30 PM|2024/7/5|two|aäb|1.2M|yesterday|a, b, and c|France|3"},
 		{name: "toLocaleString without Intl", code: js("main.js", `export default { fetch() {
   return new Response([(1234.5).toLocaleString("fr-FR"), "a".localeCompare("B"),
     new Date(0).toLocaleString("en-GB", { timeZone: "Europe/London" })].join("|"));
