@@ -440,28 +440,31 @@ func (nf *numberFormat) applyPattern(body []part, sign int, pluralNum float64, p
 			kind = "accounting"
 		}
 		cur = nf.currencySymbol()
-		if o.CurrencyDisplay == "code" {
+		if o.CurrencyDisplay == "code" && o.CurrencySign != "accounting" {
+			// (Accounting with a code uses the accounting pattern, with
+			// the spacing of a letter symbol.)
 			kind = "currencyCode"
-			if o.CurrencySign == "accounting" {
-				// The accounting pattern with the code's spacing.
-				kind = "accounting"
-			}
 		}
 	}
 	if compactTpl != "" {
 		// The compact pattern wraps the number: "{n}K", "{n} million".
+		// Spaces around the suffix are literals, the rest "compact".
 		var wrapped []part
 		for _, seg := range splitTemplate(compactTpl) {
 			if seg == "{n}" {
 				wrapped = append(wrapped, body...)
-			} else if seg != "" {
-				wrapped = append(wrapped, part{"compact", strings.TrimSpace(seg)})
-				if lead := seg[:len(seg)-len(strings.TrimLeftFunc(seg, unicode.IsSpace))]; lead != "" {
-					wrapped = append(wrapped[:len(wrapped)-1], part{"literal", lead}, wrapped[len(wrapped)-1])
-				}
-				if trail := seg[len(strings.TrimRightFunc(seg, unicode.IsSpace)):]; trail != "" {
-					wrapped = append(wrapped, part{"literal", trail})
-				}
+				continue
+			}
+			core := strings.TrimLeftFunc(seg, unicode.IsSpace)
+			if lead := seg[:len(seg)-len(core)]; lead != "" {
+				wrapped = append(wrapped, part{"literal", lead})
+			}
+			trimmed := strings.TrimRightFunc(core, unicode.IsSpace)
+			if trimmed != "" {
+				wrapped = append(wrapped, part{"compact", trimmed})
+			}
+			if trail := core[len(trimmed):]; trail != "" {
+				wrapped = append(wrapped, part{"literal", trail})
 			}
 		}
 		body = wrapped
@@ -481,9 +484,6 @@ func (nf *numberFormat) applyPattern(body []part, sign int, pluralNum float64, p
 		tpl = pats[2]
 	default:
 		tpl = pats[0]
-	}
-	if sign == 1 && kind == "accounting" {
-		tpl = pats[2]
 	}
 	var out []part
 	segs := splitTemplate(tpl)

@@ -230,6 +230,9 @@ cases.push(
   `new Intl.DisplayNames("en", {type: "calendar"}).of("gregory")`,
   `JSON.stringify(new Intl.DisplayNames("de", {type: "currency"}).resolvedOptions())`,
   `JSON.stringify(new Intl.DisplayNames("de", {type: "language"}).resolvedOptions())`,
+  `new Intl.NumberFormat("en", {style: "currency", currency: "EUR", currencyDisplay: "code", currencySign: "accounting"}).format(-5)`,
+  `new Intl.NumberFormat("de", {style: "currency", currency: "USD", currencyDisplay: "code", currencySign: "accounting"}).format(-5)`,
+  `JSON.stringify(new Intl.NumberFormat("de", {notation: "compact", compactDisplay: "long"}).formatToParts(2e6))`,
   // As date libraries call it (date-fns-tz, dayjs, luxon).
   `JSON.stringify(new Intl.DateTimeFormat("en-US", {hourCycle: "h23", timeZone: "America/New_York", year: "numeric", month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit"}).formatToParts(${D}))`,
   `new Intl.DateTimeFormat("en-US", {hour12: false, timeZone: "Asia/Kolkata", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"}).format(${D})`,
