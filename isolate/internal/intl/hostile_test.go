@@ -208,3 +208,27 @@ s`)
 		}
 	}
 }
+
+// TestEveryOptionSetHasAPattern: each combination of DateTimeFormat's
+// field options finds a pattern in every locale's data (none formats as
+// an empty string).
+func TestEveryOptionSetHasAPattern(t *testing.T) {
+	vm := newVM(t)
+	got := eval(vm, `
+const locales = ["en", "ar-EG", "zh-TW"];
+const U = undefined;
+let bad = [], n = 0;
+for (const l of locales)
+for (const weekday of [U, "narrow", "long"]) for (const era of [U, "short"]) for (const year of [U, "numeric", "2-digit"])
+for (const month of [U, "2-digit", "narrow", "short"]) for (const day of [U, "numeric"])
+for (const hour of [U, "numeric", "2-digit"]) for (const minute of [U, "numeric"]) for (const hour12 of [U, false]) {
+  const o = {weekday, era, year, month, day, hour, minute, hour12, timeZone: "UTC"};
+  n++;
+  if (new Intl.DateTimeFormat(l, o).format(0) === "") bad.push(l + JSON.stringify(o));
+}
+bad.length ? bad.slice(0, 5).join("\n") : "ok " + n`)
+	if !strings.HasPrefix(got, "ok ") {
+		t.Error(got)
+	}
+	t.Log(got)
+}
