@@ -1,7 +1,9 @@
-// gen_cldr.mjs writes cldr_data.go: the CLDR patterns, names and symbols of
-// the supported locales, as ICU (the CLDR release bundled with Node.js) has
-// them. Run with `go generate` (needs node with full ICU); the tests and the
-// build do not need node.
+// gen_cldr.mjs writes cldr/<locale>.json and cldr/display/<locale>.json:
+// the CLDR patterns, names and symbols of the supported locales, as ICU
+// (the CLDR release bundled with Node.js) has them, read back out of
+// Intl's own output. Run with `go generate` (needs node with full ICU);
+// the tests and the build do not need node. After a regeneration, run
+// testdata/capture.mjs with the same node so the expectations match.
 import { mkdirSync, writeFileSync } from "node:fs";
 
 const LOCALES = ["en", "en-GB", "en-IN", "en-AU", "en-CA", "de", "fr", "es", "it", "nl", "pt-BR", "pt-PT",
