@@ -1,6 +1,6 @@
 // Package intl is the ECMAScript Internationalization API (Intl) for a goja
-// runtime: Intl.NumberFormat, DateTimeFormat, Collator, PluralRules,
-// RelativeTimeFormat, ListFormat, Segmenter and DisplayNames,
+// runtime: Intl.Locale, NumberFormat, DateTimeFormat, Collator,
+// PluralRules, RelativeTimeFormat, ListFormat, Segmenter and DisplayNames,
 // Intl.getCanonicalLocales, supportedValuesOf and supportedLocalesOf, and
 // the locale-sensitive methods of the built-ins (Number, BigInt and Date
 // toLocaleString, toLocaleDateString, toLocaleTimeString, String
@@ -466,6 +466,32 @@ func (in *Intl) newNatives() *goja.Object {
 		}
 		return goja.Undefined()
 	})
+	set("locale", func(call goja.FunctionCall) goja.Value {
+		opts := map[string]string{}
+		o := call.Argument(1).ToObject(vm)
+		for _, k := range o.Keys() {
+			opts[k] = o.Get(k).String()
+		}
+		info, err := parseLocale(str(call, 0), opts)
+		if err != nil {
+			in.rangeError(err.Error())
+		}
+		out := []any{info.Tag, info.BaseName, info.Language, orUndefined(info.Script), orUndefined(info.Region)}
+		for _, k := range localeKeys {
+			v, has := info.Keys[k[0]], info.HasKey[k[0]]
+			switch {
+			case !has:
+				out = append(out, goja.Undefined())
+			case k[0] == "kn":
+				out = append(out, v == "" || v == "true")
+			default:
+				out = append(out, v)
+			}
+		}
+		return vm.NewArray(out...)
+	})
+	set("maximize", func(call goja.FunctionCall) goja.Value { return vm.ToValue(maximize(str(call, 0))) })
+	set("minimize", func(call goja.FunctionCall) goja.Value { return vm.ToValue(minimize(str(call, 0))) })
 	set("supportedValues", func(call goja.FunctionCall) goja.Value {
 		var vals []string
 		switch str(call, 0) {
@@ -507,6 +533,13 @@ func optString(o *goja.Object, k string) string {
 		return ""
 	}
 	return v.String()
+}
+
+func orUndefined(s string) any {
+	if s == "" {
+		return goja.Undefined()
+	}
+	return s
 }
 
 func toValues(vm *goja.Runtime, s []string) []any {

@@ -5,6 +5,9 @@
 (function (N) {
   "use strict";
   const MAX_LOCALES = 256;
+  // Intl.Locale instances: [tag, baseName, language, script, region,
+  // calendar, collation, hourCycle, caseFirst, numeric, numberingSystem].
+  const locState = new WeakMap();
 
   function toObject(o) {
     if (o === null || o === undefined) throw new TypeError("Cannot convert undefined or null to object");
@@ -13,6 +16,7 @@
   function canonList(locales) {
     if (locales === undefined) return [];
     if (typeof locales === "string") return [N.canon(locales)];
+    if (locState.has(locales)) return [locState.get(locales)[0]];
     const o = toObject(locales);
     const len = Math.min(Number(o.length) || 0, 2 ** 53 - 1);
     if (len > MAX_LOCALES) throw new RangeError("Too many locales: " + len);
@@ -21,7 +25,7 @@
       if (!(i in o)) continue;
       const v = o[i];
       if (typeof v !== "string" && (typeof v !== "object" || v === null)) throw new TypeError("Language ID should be string or object.");
-      const tag = N.canon(typeof v === "string" ? v : String(v));
+      const tag = locState.has(v) ? locState.get(v)[0] : N.canon(typeof v === "string" ? v : String(v));
       if (!seen.includes(tag)) seen.push(tag);
     }
     return seen;
@@ -603,8 +607,56 @@
   });
   setTag(DisplayNames, "Intl.DisplayNames");
 
+  // --- Locale ---
+  const KEY_RE = /^[a-zA-Z0-9]{3,8}(-[a-zA-Z0-9]{3,8})*$/;
+  function Locale(tag, options) {
+    if (!new.target) throw new TypeError("Constructor Intl.Locale requires 'new'");
+    if (typeof tag !== "string" && (typeof tag !== "object" || tag === null)) throw new TypeError("First argument to Intl.Locale constructor can't be empty or missing");
+    tag = locState.has(tag) ? locState.get(tag)[0] : String(tag);
+    options = coerceOptions(options);
+    const o = {};
+    const checks = {
+      calendar: v => KEY_RE.test(v), collation: v => KEY_RE.test(v), numberingSystem: v => KEY_RE.test(v),
+      hourCycle: v => ["h11", "h12", "h23", "h24"].includes(v), caseFirst: v => ["upper", "lower", "false"].includes(v),
+    };
+    for (const k of ["language", "script", "region", "calendar", "collation", "hourCycle", "caseFirst", "numeric", "numberingSystem"]) {
+      let v = options[k];
+      if (v === undefined) continue;
+      v = k === "numeric" ? String(Boolean(v)) : String(v);
+      if (checks[k] && !checks[k](v)) throw new RangeError("Incorrect locale information provided");
+      o[k] = v;
+    }
+    locState.set(this, N.locale(tag, o));
+  }
+  const LOCALE_FIELDS = ["baseName", "language", "script", "region", "calendar", "collation", "hourCycle", "caseFirst", "numeric", "numberingSystem"];
+  for (let i = 0; i < LOCALE_FIELDS.length; i++) {
+    const name = LOCALE_FIELDS[i];
+    Object.defineProperty(Locale.prototype, name, {
+      get() {
+        if (!locState.has(this)) throw new TypeError("Method Intl.Locale.prototype." + name + " called on incompatible receiver " + String(this));
+        return locState.get(this)[i + 1];
+      },
+      configurable: true,
+    });
+  }
+  defineMethods(Locale.prototype, {
+    toString() {
+      if (!locState.has(this)) throw new TypeError("Method Intl.Locale.prototype.toString called on incompatible receiver");
+      return locState.get(this)[0];
+    },
+    maximize() {
+      if (!locState.has(this)) throw new TypeError("Method Intl.Locale.prototype.maximize called on incompatible receiver");
+      return new Locale(N.maximize(locState.get(this)[0]));
+    },
+    minimize() {
+      if (!locState.has(this)) throw new TypeError("Method Intl.Locale.prototype.minimize called on incompatible receiver");
+      return new Locale(N.minimize(locState.get(this)[0]));
+    },
+  });
+  Object.defineProperty(Locale.prototype, Symbol.toStringTag, { value: "Intl.Locale", configurable: true });
+
   const Intl = {};
-  const ctors = { NumberFormat, DateTimeFormat, Collator, PluralRules, RelativeTimeFormat, ListFormat, Segmenter, DisplayNames };
+  const ctors = { Locale, NumberFormat, DateTimeFormat, Collator, PluralRules, RelativeTimeFormat, ListFormat, Segmenter, DisplayNames };
   const names = Object.keys(ctors);
   for (let i = 0; i < names.length; i++) {
     const k = names[i], v = ctors[k];
