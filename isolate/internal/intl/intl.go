@@ -258,11 +258,45 @@ func (in *Intl) rangeError(msg string) {
 }
 
 func (in *Intl) newNatives() *goja.Object {
-	vm := in.vm
-	n := vm.NewObject()
-	set := func(name string, f func(call goja.FunctionCall) goja.Value) {
-		_ = n.Set(name, f)
+	n := in.nativeTable()
+	return in.vm.NewDynamicObject(n)
+}
+
+// natives is the object of Go functions intl.js calls (N), each made into
+// a goja function on its first lookup.
+type natives struct {
+	vm   *goja.Runtime
+	fns  map[string]func(goja.FunctionCall) goja.Value
+	vals map[string]goja.Value
+}
+
+func (n *natives) Get(key string) goja.Value {
+	if v, ok := n.vals[key]; ok {
+		return v
 	}
+	f, ok := n.fns[key]
+	if !ok {
+		return nil
+	}
+	if n.vals == nil {
+		n.vals = make(map[string]goja.Value, 16)
+	}
+	v := n.vm.ToValue(f)
+	n.vals[key] = v
+	return v
+}
+
+func (n *natives) Set(string, goja.Value) bool { return false }
+func (n *natives) Has(key string) bool         { _, ok := n.fns[key]; return ok }
+func (n *natives) Delete(string) bool          { return false }
+func (n *natives) Keys() []string              { return nil }
+
+func (in *Intl) nativeTable() *natives {
+	vm := in.vm
+	// The natives become goja functions only when intl.js first reads
+	// them: making all of them up front was a third of Intl's first use.
+	n := &natives{vm: vm, fns: make(map[string]func(goja.FunctionCall) goja.Value, 48)}
+	set := func(name string, f func(call goja.FunctionCall) goja.Value) { n.fns[name] = f }
 	str := func(call goja.FunctionCall, i int) string { return call.Argument(i).String() }
 	strList := func(v goja.Value) []string {
 		var out []string
