@@ -32,8 +32,10 @@
 // that names them (UsesLocaleMethods), since touching the built-in
 // prototypes costs more than a small Worker's whole run. The JS layer
 // (intl.js, compiled once per process) runs in a runtime only on the first
-// use of Intl or of one of those methods, and a locale's data is decoded
-// on its first use in the process (40 to 80 kB of JSON, about a
+// use of Intl or of one of those methods, and even then builds each
+// constructor, and makes each Go native a function, only when it is first
+// used (Intl's constructors are accessors until then). A locale's data is
+// decoded on its first use in the process (40 to 80 kB of JSON, about a
 // millisecond) and shared read-only after.
 package intl
 
