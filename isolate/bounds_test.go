@@ -199,7 +199,7 @@ func TestResponseTooLarge(t *testing.T) {
 // with one line between saying how many more there were, instead of
 // thousands of frames; a huge function name still leaves it bounded.
 func TestStackOverflowStack(t *testing.T) {
-	elided := regexp.MustCompile(`^\t\.\.\. (\d+) more frames$`)
+	elided := regexp.MustCompile(`^    \.\.\. (\d+) more frames$`)
 	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
 		t.Run(string(kind), func(t *testing.T) {
 			rt := testRuntime(t, kind)
@@ -215,7 +215,7 @@ export default { fetch() { return new Response(String(f(0))) } }`), nil)
 				t.Fatalf("%s: %s, stack of %d lines:\n%s", e.Name, e.Message, len(lines), e.Stack)
 			}
 			for i, l := range lines[1:] {
-				want := "\tat f (main.js:1:"
+				want := "    at f (main.js:1:"
 				switch {
 				case i == jsengine.OverflowHead:
 					n := -1
@@ -227,7 +227,7 @@ export default { fetch() { return new Response(String(f(0))) } }`), nil)
 					}
 					continue
 				case i == len(lines)-2:
-					want = "\tat fetch (main.js:2:"
+					want = "    at fetch (main.js:2:"
 				}
 				if !strings.HasPrefix(l, want) {
 					t.Errorf("line %d: %q, want %q...", i+1, l, want)

@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
+	"github.com/warrenmesh/warren/isolate/internal/bundle"
 	"github.com/warrenmesh/warren/isolate/internal/contract"
 )
 
@@ -292,9 +294,51 @@ func (c *Code) Validate() error {
 	if g := bytes.TrimSpace(c.GlobalOutbound); len(g) > 0 && string(g) != "null" {
 		return &CodeError{Field: "globalOutbound", Err: errors.New("must be null: egress is granted by policy (warren run --allow-net), never by the code")}
 	}
+	if err := checkFlags(c.CompatibilityFlags); err != nil {
+		return &CodeError{Field: "compatibilityFlags", Err: err}
+	}
 	if c.Limits != nil {
 		if err := validateLimits(c.Limits); err != nil {
 			return &CodeError{Field: "limits", Err: err}
+		}
+	}
+	return nil
+}
+
+// NodeCompatFlag is the compatibility flag that gives a JavaScript Worker
+// Node.js's built-in modules (node:buffer, node:crypto, ...) and the
+// globals Buffer and process (docs/workers-api.md, "Node.js
+// compatibility").
+const NodeCompatFlag = bundle.NodeCompatFlag
+
+// NodeBuiltins are the names of Node.js's built-in modules ("buffer",
+// "fs/promises", ...): those NodeCompatFlag provides and those a Worker
+// is told warren does not. A loader that bundles from disk leaves them
+// (and "node:*") to the isolate.
+var NodeBuiltins = slices.Clone(bundle.NodeBuiltins)
+
+// bundleFlags are the compatibility flags of c that change its bundle,
+// sorted and without repeats. nodejs_compat_v2 counts as nodejs_compat.
+func bundleFlags(c *Code) []string {
+	if slices.Contains(c.CompatibilityFlags, NodeCompatFlag) || slices.Contains(c.CompatibilityFlags, NodeCompatFlag+"_v2") {
+		return []string{NodeCompatFlag}
+	}
+	return nil
+}
+
+// Bounds of compatibilityFlags.
+const (
+	maxFlags     = 64
+	maxFlagBytes = 128
+)
+
+func checkFlags(flags []string) error {
+	if len(flags) > maxFlags {
+		return fmt.Errorf("%d flags exceed the limit of %d", len(flags), maxFlags)
+	}
+	for _, f := range flags {
+		if f == "" || len(f) > maxFlagBytes || strings.Trim(f, "abcdefghijklmnopqrstuvwxyz0123456789_.-") != "" {
+			return fmt.Errorf("%q is not a compatibility flag (lower-case letters, digits and _ . -, at most %d bytes)", f, maxFlagBytes)
 		}
 	}
 	return nil
@@ -319,9 +363,11 @@ func checkModuleName(name string) error {
 	return nil
 }
 
-// Hash identifies the program of a code object: the main module and every
-// module's name, kind and content. Env and limits are not part of it: they
-// are per-call data.
+// Hash identifies the program of a code object: the main module, every
+// module's name, kind and content, and the compatibility flags that change
+// how it is bundled (nodejs_compat). Env, limits and the other flags are
+// not part of it: they are per-call data. A code object without such flags
+// hashes as it did before flags counted.
 //
 // The hash of a Code returned by DecodeCode is computed once.
 func (c *Code) Hash() string {
@@ -348,6 +394,12 @@ func (c *Code) Hash() string {
 		put([]byte(m.Source))
 		put(m.Data)
 		put(m.JSON)
+	}
+	if flags := bundleFlags(c); len(flags) > 0 {
+		put([]byte("compatibilityFlags"))
+		for _, f := range flags {
+			put([]byte(f))
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -92,6 +92,43 @@ func TestCodeHash(t *testing.T) {
 	if a.Hash() == d.Hash() {
 		t.Error("length-prefixing failed: shifted content hashes equal")
 	}
+	// nodejs_compat changes the bundle, so the hash; other flags do not,
+	// and code without it hashes as before flags counted.
+	if h := a.Hash(); h != "1cfd274b85bdc75f062380c8b24ea8b2986b9b35ad667e3080fcda2420349b95" {
+		t.Errorf("the hash of code without flags changed: %s", h)
+	}
+	flagged := js("main.js", "x", "b.js", "y")
+	flagged.CompatibilityFlags = []string{NodeCompatFlag}
+	if flagged.Hash() == a.Hash() {
+		t.Error("nodejs_compat does not change the hash")
+	}
+	v2 := js("main.js", "x", "b.js", "y")
+	v2.CompatibilityFlags = []string{"nodejs_compat_v2", DeterministicRandomFlag, NodeCompatFlag}
+	if v2.Hash() != flagged.Hash() {
+		t.Error("nodejs_compat_v2 and other flags change the hash of a nodejs_compat code object")
+	}
+	other := js("main.js", "x", "b.js", "y")
+	other.CompatibilityFlags = []string{DeterministicRandomFlag}
+	if other.Hash() != a.Hash() {
+		t.Error("a flag that does not change the bundle changes the hash")
+	}
+}
+
+// TestCompatibilityFlagsValidated: flags are bounded in number and form.
+func TestCompatibilityFlagsValidated(t *testing.T) {
+	for _, flags := range [][]string{{""}, {"Nodejs_Compat"}, {"a b"}, {strings.Repeat("x", 129)}, make([]string, 65)} {
+		c := js("main.js", "export default {}")
+		c.CompatibilityFlags = flags
+		var ce *CodeError
+		if err := c.Validate(); !errors.As(err, &ce) || ce.Field != "compatibilityFlags" {
+			t.Errorf("flags %.40q: %v, want a compatibilityFlags error", flags, err)
+		}
+	}
+	c := js("main.js", "export default {}")
+	c.CompatibilityFlags = []string{NodeCompatFlag, "nodejs_compat_v2", "streams_enable_constructors", "wasi_deterministic_random"}
+	if err := c.Validate(); err != nil {
+		t.Error(err)
+	}
 }
 
 func FuzzDecodeCode(f *testing.F) {

@@ -66,7 +66,56 @@ export default { fetch() { return new Response(cfg.name + ":" + txt.trim()); } }
 	withData.Modules["note.txt"] = &Module{Kind: ModuleText, Source: "a note\n"}
 	withEnv := js("main.js", `export default { fetch(req, env) { return Response.json({ g: env.GREETING, n: env.OBJ.n, kv: typeof env.KV.get }); } };`)
 	withEnv.Env = map[string]json.RawMessage{"GREETING": json.RawMessage(`"hello"`), "OBJ": json.RawMessage(`{"n":1}`)}
+	nodeCompat := js("main.ts", `import { Buffer } from "node:buffer";
+import { EventEmitter, once } from "node:events";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { promisify, inspect, format } from "node:util";
+import path from "node:path";
+import assert from "node:assert/strict";
+import { StringDecoder } from "node:string_decoder";
+import process from "node:process";
+import { sign } from "./sign";
+export default {
+  async fetch(req: Request, env: Record<string, unknown>): Promise<Response> {
+    const body = Buffer.from(await req.arrayBuffer());
+    const bus = new EventEmitter();
+    setTimeout(() => bus.emit("done", body.length), 1);
+    const [n] = await once(bus, "done");
+    const wait = promisify((ms: number, cb: (err: null, v: string) => void) => setTimeout(() => cb(null, "waited"), ms));
+    assert.deepEqual({ n }, { n: 6 });
+    const d = new StringDecoder("utf8");
+    const text = d.write(body.subarray(0, 4)) + d.end(body.subarray(4));
+    const mac = sign(process.env.SECRET as string, text);
+    console.log(format("%s has %d bytes", path.basename("/in/body.txt"), n), inspect(body.subarray(0, 2)));
+    return Response.json({
+      text, hex: body.toString("hex"), b64: body.toString("base64url"),
+      md5: createHash("md5").update(body).digest("hex"),
+      mac, same: timingSafeEqual(Buffer.from(mac, "hex"), createHmac("sha256", "k").update(text).digest()),
+      waited: await wait(1), secret: process.env.SECRET, notText: process.env.OBJ ?? null,
+      globals: typeof globalThis.Buffer + "," + typeof globalThis.process,
+    });
+  },
+};`, "sign.ts", `import { createHmac } from "crypto";
+export function sign(key: string, msg: string): string { return createHmac("sha256", key).update(msg).digest("hex"); }`)
+	nodeCompat.CompatibilityFlags = []string{NodeCompatFlag}
+	nodeCompat.Env = map[string]json.RawMessage{"SECRET": json.RawMessage(`"k"`), "OBJ": json.RawMessage(`{"n":1}`)}
+	noNodeCompat := js("main.js", `import { Buffer } from "node:buffer"; export default { fetch() { return new Response(Buffer.from("x")); } }`)
+	// npm packages laid out in node_modules, as warren run ships them.
+	withPackages := js("src/index.js", `import { id } from "@acme/ids/short";
+import legacy from "legacy";
+export default { fetch() { return new Response(id() + " " + legacy.name); } };`,
+		"node_modules/@acme/ids/esm/short.js", `import { alphabet } from "#alphabet"; export const id = () => alphabet.slice(0, 4);`,
+		"node_modules/@acme/ids/esm/alphabet.js", `export const alphabet = "abcdefgh";`,
+		"node_modules/@acme/ids/node.js", `import "node:crypto";`,
+	)
+	withPackages.Modules["node_modules/@acme/ids/package.json"] = &Module{Kind: ModuleJSON, JSON: []byte(`{"name":"@acme/ids",
+  "exports":{"./short":{"node":"./node.js","workerd":{"import":"./esm/short.js"},"default":"./node.js"}},
+  "imports":{"#alphabet":"./esm/alphabet.js"}}`)}
+	withPackages.Modules["node_modules/legacy/package.json"] = &Module{Kind: ModuleJSON, JSON: []byte(`{"main":"lib/main"}`)}
+	withPackages.Modules["node_modules/legacy/lib/main.js"] = &Module{Kind: ModuleCommonJS, Source: `module.exports = { name: require("./name.json").name };`}
+	withPackages.Modules["node_modules/legacy/lib/name.json"] = &Module{Kind: ModuleJSON, JSON: []byte(`{"name":"legacy-1.0"}`)}
 	return []corpusCase{
+		{name: "npm packages from node_modules", code: withPackages, outcome: OutcomeOK, status: 200, body: "abcd legacy-1.0"},
 		{name: "hello", code: js("main.js", `export default { fetch() { return new Response("hi") } }`), outcome: OutcomeOK, status: 200, body: "hi"},
 		{name: "ts multi-module", code: tsMulti, outcome: OutcomeOK, status: 200, body: "hello ts v1.2 n=2"},
 		{name: "router URL", code: router, req: &Request{URL: "https://x.test/users?page=3"}, outcome: OutcomeOK, status: 200, body: `{"users":["ada","bob"],"page":3}`},
@@ -90,7 +139,7 @@ export default { async fetch() {
   await sleep(10);
   return new Response(order.join(",") + "|" + vals.join("") + "|" + n);
 } }`), outcome: OutcomeOK, status: 200, body: "micro|ab|3"},
-		{name: "thrown error maps to TS line", code: throwing, outcome: OutcomeException, excHas: []string{"TypeError", "boom at 3", "util.ts:3"}},
+		{name: "thrown error maps to TS line", code: throwing, outcome: OutcomeException, excHas: []string{"TypeError", "boom at 3", "util.ts:3", "\nTypeError: boom at 3\n    at explode (util.ts:3:20)\n    at fetch (main.ts:4:12)"}},
 		{name: "request json and Response.json", code: js("main.js", `export default { async fetch(req) {
   const body = await req.json();
   return Response.json({ got: body.x * 2, method: req.method }, { status: 201 });
@@ -168,6 +217,66 @@ export default { async fetch() { let s = 0; for await (const v of gen()) s += v;
   return new Response(seen + " " + c.signal.aborted);
 } }`), outcome: OutcomeOK, status: 200, body: "aborted true"},
 		{name: "env values and bindings", code: withEnv, outcome: OutcomeOK, status: 200, body: `{"g":"hello","n":1,"kv":"function"}`},
+		{name: "nodejs_compat modules", code: nodeCompat, req: &Request{Method: "POST", URL: "https://x.test/", Body: []byte("h\u00e9\u00e9!")}, outcome: OutcomeOK, status: 200,
+			body:   `{"text":"héé!","hex":"68c3a9c3a921","b64":"aMOpw6kh","md5":"84e844d8b4819174b5d5a538b6b738db","mac":"2d3a5cc788e1c1793942081e8dd23e5f0736bcdbf4ef2d0169c0718b597b06db","same":true,"waited":"waited","secret":"k","notText":null,"globals":"function,object"}`,
+			logHas: []string{"body.txt has 6 bytes <Buffer 68 c3>"}},
+		{name: "node: import without nodejs_compat", code: noNodeCompat, outcome: OutcomeException,
+			excHas: []string{`import "node:buffer": add "nodejs_compat" to compatibilityFlags (warren run --compat nodejs_compat)`, "main.js:1"}},
+		{name: "streamed response", code: js("main.js", `export default { fetch() {
+  const { readable, writable } = new TransformStream();
+  const w = writable.getWriter(), enc = new TextEncoder();
+  let i = 0;
+  const tick = () => setTimeout(async () => {
+    if (i === 4) { await w.close(); return; }
+    await w.write(enc.encode("chunk" + i++ + ";"));
+    tick();
+  }, 2);
+  tick();
+  return new Response(readable, { headers: { "content-type": "text/plain" } });
+} }`), outcome: OutcomeOK, status: 200, body: "chunk0;chunk1;chunk2;chunk3;"},
+		{name: "streams compose", code: js("main.js", `export default { async fetch(req) {
+  const gz = new Response("streams " + "x".repeat(1000)).body.pipeThrough(new CompressionStream("gzip"));
+  let text = "";
+  for await (const s of gz.pipeThrough(new DecompressionStream("gzip")).pipeThrough(new TextDecoderStream())) text += s;
+  let n = 0;
+  for await (const c of new Blob(["abc"]).stream()) n += c.byteLength;
+  return new Response(text.slice(0, 8) + text.length + " " + n);
+} }`), outcome: OutcomeOK, status: 200, body: "streams 1008 3"},
+		{name: "fetch with a stream body, response passed through", code: js("main.js", `export default { async fetch() {
+  const { readable, writable } = new TransformStream();
+  const w = writable.getWriter();
+  setTimeout(async () => { await w.write(new TextEncoder().encode("pi")); setTimeout(() => { w.write(new TextEncoder().encode("ng")); w.close(); }, 1); }, 1);
+  const r = await fetch("https://echo.test/x", { method: "POST", body: readable });
+  const r2 = new Response(r.body, r);
+  return new Response(r2.body.pipeThrough(new TransformStream({ transform(c, ctl) { ctl.enqueue(c); }, flush(ctl) { ctl.enqueue(new TextEncoder().encode("!")); } })), r2);
+} }`), outcome: OutcomeOK, status: 200, body: "echo:POST:ping!"},
+		{name: "fetch with a stream body too large", code: withCPU(10_000, js("main.js", `export default { async fetch() {
+  let n = 0;
+  const body = new ReadableStream({ pull(c) { if (n++ === 5) c.close(); else c.enqueue(new Uint8Array(8 << 20)); } });
+  const e = await fetch("https://echo.test/x", { method: "POST", body }).then(() => "sent", (e) => e.name + ": " + e.message);
+  return new Response(e + " " + body.locked);
+} }`)), outcome: OutcomeOK, status: 200, body: "RangeError: fetch: the request body is more than 33554432 bytes true"},
+		{name: "fetch with a failing stream body", code: js("main.js", `export default { async fetch() {
+  const body = new ReadableStream({ pull(c) { c.error(new SyntaxError("source broke")); } });
+  return new Response(await fetch("https://echo.test/x", { method: "POST", body }).then(() => "sent", (e) => e.name + ": " + e.message));
+} }`), outcome: OutcomeOK, status: 200, body: "SyntaxError: source broke"},
+		{name: "stream chunk not bytes", code: js("main.js", `export default { fetch() {
+  return new Response(new ReadableStream({ start(c) { c.enqueue("text"); c.close(); } }));
+} }`), outcome: OutcomeException, excHas: []string{"TypeError", "did not return bytes"}},
+		{name: "web platform details", code: js("main.js", `export default { async fetch() {
+  const out = [];
+  try { Headers(); } catch (e) { out.push(e.name); }
+  out.push(new TextDecoder("shift_jis").decode(new Uint8Array([0x93, 0xfa, 0x96, 0x7b])));
+  const f = new File(["a\r\nb"], "f.txt", { type: "Text/Plain", endings: "native", lastModified: 7 });
+  out.push(f instanceof Blob, f.name, f.type, f.lastModified, JSON.stringify(await f.text()));
+  const fd = new FormData(); fd.append("x", new Blob(["y"]));
+  out.push(fd.get("x") instanceof File, fd.get("x").name);
+  const buf = new Uint8Array([1, 2]).buffer;
+  const c = structuredClone({ buf }, { transfer: [buf] });
+  out.push(buf.byteLength, c.buf.byteLength);
+  out.push(Object.prototype.toString.call(new Headers().keys()));
+  return new Response(out.join("|"));
+} }`), outcome: OutcomeOK, status: 200, body: `TypeError|日本|true|f.txt|text/plain|7|"a\nb"|true|blob|0|2|[object Headers Iterator]`},
 		// Expected strings are V8's (ICU's); the IANA zones need the
 		// embedded zone database where the sandbox has none.
 		{name: "Intl", code: js("main.js", `export default { fetch() {
@@ -190,6 +299,13 @@ export default { async fetch() { let s = 0; for await (const v of gen()) s += v;
     new Date(0).toLocaleString("en-GB", { timeZone: "Europe/London" })].join("|"));
 } }`), outcome: OutcomeOK, status: 200, body: "1\u202f234,5|-1|01/01/1970, 01:00:00"},
 	}
+}
+
+// withCPU gives code a CPU limit of ms (a case that moves tens of MiB
+// needs more than the default under -race).
+func withCPU(ms int64, code *Code) *Code {
+	code.Limits = &Limits{CPUMs: ms}
+	return code
 }
 
 func checkCase(t *testing.T, tc corpusCase, res *Result) {

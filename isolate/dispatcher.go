@@ -20,11 +20,16 @@ type dispatcher struct {
 	program *contract.Program
 	// onRespond answers OpRespond (nil: refused).
 	onRespond func(*Result)
+	// body answers OpBody (nil: refused).
+	body *BodyPipe
 }
 
 func (d *dispatcher) call(ctx context.Context, c *contract.HostCall) (*contract.HostReply, error) {
 	switch c.Op.Info().Side {
 	case contract.SideRuntime:
+		if c.Op == contract.OpBody {
+			return d.streamBody(ctx, c)
+		}
 		return d.runtime(c)
 	case contract.SideHost:
 		return d.hostOp(ctx, c)
@@ -53,6 +58,25 @@ func (d *dispatcher) runtime(c *contract.HostCall) (*contract.HostReply, error) 
 		}
 	}
 	return nil, contract.HostErrorf(contract.CodeInvalid, "host: %s calls are not answered here", c.Op)
+}
+
+// streamBody answers OpBody: the chunk goes to the consumer (waiting while
+// it is behind), or the body ends.
+func (d *dispatcher) streamBody(ctx context.Context, c *contract.HostCall) (*contract.HostReply, error) {
+	if d.body == nil {
+		return nil, contract.HostErrorf(contract.CodeInvalid, "host: this invocation does not stream its body")
+	}
+	switch {
+	case c.End && c.BodyErr != "":
+		d.body.Close(errors.New(c.BodyErr))
+	case c.End:
+		d.body.Close(nil)
+	case len(c.Chunk) > 0:
+		if err := d.body.Write(ctx, c.Chunk); err != nil {
+			return nil, contract.HostErrorf(contract.CodeUnavailable, "the response's reader went away: %v", err)
+		}
+	}
+	return &contract.HostReply{}, nil
 }
 
 // hostOp answers the SideHost ops.

@@ -10,6 +10,11 @@
 // killed and replaced on overrun; InProcess runs it in the calling process,
 // for tests and trusted code. Both give the same results on the same inputs.
 //
+// A code object with the compatibility flag NodeCompatFlag (nodejs_compat)
+// is bundled with Node.js's built-in modules (node:buffer, node:crypto,
+// ...; internal/bundle's nodejs directory) and the globals Buffer and
+// process; the flag is part of its hash, so it is a program of its own.
+//
 // An Invocation runs the Worker's fetch handler, or, with Scheduled set,
 // its scheduled(controller, env, ctx) handler, as a Cron Trigger does: no
 // response, the ctx.waitUntil work part of the event, controller.noRetry()

@@ -1,8 +1,11 @@
 package isolate
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -38,6 +41,12 @@ func TestHostileScripts(t *testing.T) {
 		{"catastrophic regexp", `export default { fetch() { return new Response(String(/^(a+)+(?!x)$/.test("a".repeat(40) + "b"))) } }`, lim(200, 64), []Outcome{OutcomeExceededCPU}},
 		{"huge native sort", `export default { fetch() { const a = []; for (let i = 0; i < 3e6; i++) a.push((i * 7919) % 1000003); a.sort((x, y) => x - y); return new Response("sorted") } }`, lim(100, 256), []Outcome{OutcomeExceededCPU}},
 		{"timer flood past wall", `export default { fetch() { return new Promise(r => setTimeout(r, 60000)) } }`, &Limits{WallMs: 300}, []Outcome{OutcomeExceededWallTime}},
+		{"stream that never ends", `export default { fetch() { return new Response(new ReadableStream({ pull(c) { return new Promise(r => setTimeout(() => { c.enqueue(new Uint8Array(8)); r() }, 20)) } })) } }`, &Limits{WallMs: 300}, []Outcome{OutcomeExceededWallTime}},
+		{"stream that can never go on", `export default { fetch() { return new Response(new ReadableStream({})) } }`, lim(1000, 64), []Outcome{OutcomeException}},
+		{"pull that enqueues for ever", `export default { fetch() { return new Response(new ReadableStream({ pull(c) { c.enqueue(new Uint8Array(4 << 20)) } })) } }`, lim(2000, 256), []Outcome{OutcomeException, OutcomeExceededMemory}},
+		{"start that enqueues for ever", `export default { fetch() { return new Response(new ReadableStream({ start(c) { for (;;) c.enqueue(new Uint8Array(1 << 20)) } })) } }`, lim(5000, 64), []Outcome{OutcomeExceededMemory}},
+		{"gzip bomb as the response", `export default { fetch(req) { return new Response(req.body.pipeThrough(new DecompressionStream("gzip"))) } }`, lim(1000, 128), []Outcome{OutcomeException, OutcomeExceededMemory, OutcomeExceededCPU}},
+		{"gzip bomb read whole", `export default { async fetch(req) { return new Response(String((await new Response(req.body.pipeThrough(new DecompressionStream("gzip"))).arrayBuffer()).byteLength)) } }`, lim(1000, 64), []Outcome{OutcomeException, OutcomeExceededMemory, OutcomeExceededCPU}},
 	}
 	stop := make(chan struct{})
 	var honestWG sync.WaitGroup
@@ -69,8 +78,12 @@ func TestHostileScripts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			code := js("main.js", tc.src)
 			code.Limits = tc.limits
+			inv := &Invocation{Code: code}
+			if strings.Contains(tc.name, "gzip bomb") {
+				inv.Request = &Request{Method: "POST", Body: gzipBomb()}
+			}
 			start := time.Now()
-			res := rt.Run(context.Background(), &Invocation{Code: code})
+			res := rt.Run(context.Background(), inv)
 			took := time.Since(start)
 			ok := false
 			for _, w := range tc.want {
@@ -95,6 +108,17 @@ func TestHostileScripts(t *testing.T) {
 	}
 	t.Logf("honest calls succeeded meanwhile: %d", honestOK)
 }
+
+// gzipBomb is 256 MiB of zeros, gzipped: 256 gzip members of 1 MiB each
+// (a gzip stream may have many), about 256 KiB in all. That is more than a
+// response or a read body may be, and more than the memory limits used.
+var gzipBomb = sync.OnceValue(func() []byte {
+	var b bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	_, _ = w.Write(make([]byte, 1<<20))
+	_ = w.Close()
+	return bytes.Repeat(b.Bytes(), 256)
+})
 
 // TestHungHostCall: a host call that never answers on its own (a hung
 // egress or storage backend) ends with the call's wall-time limit, on

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -55,6 +56,35 @@ type failed struct {
 	expires time.Time
 }
 
+// PackageConditions returns the package.json "exports" and "imports"
+// conditions a bare import matches besides "import" (or "require") and
+// "default", and PackageMainFields the fields naming the entry of a package
+// without "exports", in order: what a bundler gathering a Worker's files
+// from node_modules must use so that the code object resolves the same way.
+func PackageConditions() []string { return slices.Clone(bundle.Conditions) }
+
+// PackageMainFields: see PackageConditions.
+func PackageMainFields() []string { return slices.Clone(bundle.MainFields) }
+
+// ResolveExtensions returns the extensions an import without one tries, in
+// order, when preparing code: a bundler gathering a Worker's files must try
+// them in the same order.
+func ResolveExtensions() []string { return slices.Clone(bundle.ProbeExtensions) }
+
+// ImportResolver returns the resolution of imports that preparing c
+// applies (docs/code-object.md): resolve(importer, specifier, require) is
+// the name of the module of c that specifier, imported by the module named
+// importer, refers to; require selects the "require" condition of package
+// exports instead of "import". Tools use it to check that a code object
+// they built from files resolves as the files did.
+func ImportResolver(c *Code) func(importer, specifier string, require bool) (string, error) {
+	mods := make([]bundle.Module, 0, len(c.Modules))
+	for name, m := range c.Modules {
+		mods = append(mods, bundle.Module{Name: name, Kind: bundle.Kind(m.Kind), Source: m.Source, Data: m.Data, JSON: m.JSON})
+	}
+	return bundle.NewResolver(mods).Resolve
+}
+
 // bundleCode bundles a JavaScript code object into a program. It runs
 // where the limits apply: in a sandbox worker, or in the caller's process
 // for the in-process executor.
@@ -72,7 +102,7 @@ func bundleCode(c *Code, hash string) (*contract.Program, *Result) {
 		// bundle's kinds are the code object's, in the same order.
 		mods = append(mods, bundle.Module{Name: name, Kind: bundle.Kind(m.Kind), Source: m.Source, Data: m.Data, JSON: m.JSON})
 	}
-	out, err := bundle.Bundle(c.MainModule, mods)
+	out, err := bundle.BundleWith(c.MainModule, mods, bundleConfig(c))
 	if err != nil {
 		var be *bundle.Error
 		if errors.As(err, &be) {
@@ -80,7 +110,11 @@ func bundleCode(c *Code, hash string) (*contract.Program, *Result) {
 			if strings.Contains(be.Text, "nests deeper than") {
 				name = "RangeError"
 			}
-			return nil, contract.ExceptionResult(name, be.Error(), fmt.Sprintf("at %s:%d:%d", be.File, be.Line, be.Column))
+			stack := name + ": " + be.Error()
+			if be.File != "" {
+				stack += fmt.Sprintf("\n%s%s:%d:%d", contract.FrameIndent, be.File, be.Line, be.Column)
+			}
+			return nil, contract.ExceptionResult(name, be.Error(), stack)
 		}
 		return nil, contract.ExceptionResult("Error", err.Error(), "")
 	}
@@ -91,9 +125,16 @@ func bundleCode(c *Code, hash string) (*contract.Program, *Result) {
 	return &contract.Program{Hash: hash, Name: name, Script: out.Script}, nil
 }
 
+// bundleConfig is what of c besides its modules shapes its bundle: Hash
+// covers the same (see bundleFlags).
+func bundleConfig(c *Code) bundle.Config {
+	return bundle.Config{NodeCompat: slices.Contains(bundleFlags(c), NodeCompatFlag)}
+}
+
 // The prepare frames: the node sends wirePrepare, then the code object's
-// main module and modules; the worker answers prepOK with the program's
-// name and script, or prepFailed with an encoded Result.
+// main module, modules and the compatibility flags that shape the bundle;
+// the worker answers prepOK with the program's name and script, or
+// prepFailed with an encoded Result.
 const (
 	wirePrepare byte = 0x50 // 'P': never a WireVersion
 	prepOK      byte = 0
@@ -117,6 +158,11 @@ func encodePrepare(c *Code) []byte {
 		w.Bytes(m.Data)
 		w.Bytes(m.JSON)
 	}
+	flags := bundleFlags(c)
+	w.Uint(uint64(len(flags)))
+	for _, f := range flags {
+		w.Str(f)
+	}
 	return w.B
 }
 
@@ -136,6 +182,9 @@ func decodePrepare(b []byte) (*Code, error) {
 			break
 		}
 		c.Modules[name] = &Module{Kind: ModuleKind(kind), Source: r.Str(), Data: r.Bytes(), JSON: r.Bytes()}
+	}
+	for i, n := 0, r.N(); i < n && r.Err == nil; i++ {
+		c.CompatibilityFlags = append(c.CompatibilityFlags, r.Str())
 	}
 	if r.Err != nil {
 		return nil, r.Err

@@ -103,6 +103,15 @@ type Invocation struct {
 	// pending when the response is ready, Run simply returns the final
 	// result.
 	OnResponse func(*Result)
+	// StreamTo, when set, receives the body of a response whose body is a
+	// stream (a ReadableStream the Worker builds or passes on), chunk by
+	// chunk as the Worker produces it; the response itself then has
+	// Streamed set and no Body, and is handed to OnResponse as soon as its
+	// head is known. A buffered body still comes in the response, and the
+	// pipe is closed unused. Run closes the pipe by the time it returns.
+	// Without OnResponse, Run returns only after the body has gone
+	// through the pipe, so the consumer must read it concurrently.
+	StreamTo *BodyPipe
 }
 
 // Runtime runs invocations: it prepares code (bundling, cached by hash) and
@@ -203,6 +212,12 @@ func (rt *Runtime) Close() error { return rt.exec.close() }
 func (rt *Runtime) Run(ctx context.Context, inv *Invocation) *Result {
 	start := time.Now()
 	res := rt.run(ctx, inv, start)
+	if inv.StreamTo != nil {
+		// A no-op after the body's end; otherwise the invocation ended
+		// (a limit, a crash) with its body unfinished, or never
+		// streamed one.
+		inv.StreamTo.Close(ErrBodyIncomplete)
+	}
 	rt.finishResult(res, start)
 	return res
 }
@@ -271,7 +286,7 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 	responded := false
 	// The engine asks for the code by hash on a cache miss; the program
 	// stays reachable for this call even if the cache evicts it meanwhile.
-	d := &dispatcher{bindings: inv.Bindings, host: host, program: p, onRespond: func(res *Result) {
+	d := &dispatcher{bindings: inv.Bindings, host: host, program: p, body: inv.StreamTo, onRespond: func(res *Result) {
 		if inv.OnResponse != nil && !responded {
 			responded = true
 			rt.finishResult(res, start)
@@ -281,7 +296,7 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 	return rt.exec.execute(ctx, &contract.ExecRequest{
 		Hash: p.Hash, Wasm: p.Wasm != nil, Deterministic: slices.Contains(c.CompatibilityFlags, DeterministicRandomFlag),
 		Request: req, Scheduled: inv.Scheduled, Env: c.Env,
-		Bindings: inv.Bindings, Limits: limits,
+		Bindings: inv.Bindings, Limits: limits, Stream: inv.StreamTo != nil && inv.Scheduled == nil,
 	}, d.call)
 }
 

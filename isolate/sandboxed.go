@@ -118,9 +118,15 @@ func workerSend(call func([]byte) ([]byte, error)) (send func(*contract.HostCall
 		}
 		var b []byte
 		var err error
-		if c.Op == contract.OpRespond {
+		switch {
+		case c.Op == contract.OpRespond:
 			b = contract.EncodeRespond(c.Result)
-		} else if b, err = json.Marshal(c); err != nil {
+		case c.Op == contract.OpBody:
+			b = contract.EncodeBody(c)
+		default:
+			b, err = json.Marshal(c)
+		}
+		if err != nil {
 			return nil, err
 		}
 		out, err := call(b)

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -57,16 +59,12 @@ func (n *Node) routes() http.Handler {
 	// A deployed Worker's public face, any method; no token (authenticate).
 	mux.HandleFunc("/w/{name}", n.handleServe)
 	mux.HandleFunc("/w/{name}/{path...}", n.handleServe)
-	// Planned routes answer 501 (docs/http-api.md), with their methods:
-	// another method on them is a 405 like on a built route.
-	notYet := func(what string) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, &apiError{status: http.StatusNotImplemented, code: "not_implemented", msg: what + " is not built yet"})
-		}
-	}
 	mux.HandleFunc("GET /v1/tail", n.handleTail)
 	mux.Handle("POST /mcp", mcp.NewStreamableHTTPHandler(n.mcpServer, &mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true}))
-	mux.HandleFunc("GET /{$}", notYet("the dashboard"))
+	mux.HandleFunc("GET /v1/overview", n.handleOverview)
+	// The dashboard's page and assets; no token (authenticate).
+	mux.HandleFunc("GET /{$}", n.handleDashboard)
+	mux.HandleFunc("GET /ui/{file}", n.handleDashboardAsset)
 	// The catch-all shadows ServeMux's own 405 for a known path asked
 	// with another method, so it answers that itself.
 	mux.HandleFunc(catchAll, func(w http.ResponseWriter, r *http.Request) {
@@ -129,9 +127,94 @@ func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 	req.Client = client
 	c := callerOf(r)
 	req.Token = c.raw
+	lines := acceptsNDJSON(r)
+	if lines {
+		req.pipe = isolate.NewBodyPipe()
+		inv.StreamTo = req.pipe
+	}
 	res := n.route(r.Context(), inv, req, &c.tok.Grants)
 	n.ended("run", c.tok.Name, "", req, res)
+	if lines {
+		n.sendRunLines(w, r, res, req.pipe)
+		return
+	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// NDJSONType asks POST /v1/run for its answer as lines of JSON, so that a
+// streamed response's body comes as the Worker produces it.
+const NDJSONType = "application/x-ndjson"
+
+func acceptsNDJSON(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		for _, t := range strings.Split(v, ",") {
+			if mt, _, _ := strings.Cut(strings.TrimSpace(t), ";"); strings.EqualFold(mt, NDJSONType) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// RunLine is one line of POST /v1/run's answer as application/x-ndjson
+// (see docs/http-api.md): the result first, then, for a streamed response
+// (result.response.streamed), each chunk of its body as it comes (Body, or
+// BodyBase64 for bytes that are not UTF-8 text), then End, or Error if the
+// body failed midway.
+type RunLine struct {
+	Result     *isolate.Result `json:"result,omitempty"`
+	Body       *string         `json:"body,omitempty"`
+	BodyBase64 *string         `json:"bodyBase64,omitempty"`
+	End        bool            `json:"end,omitempty"`
+	Error      string          `json:"error,omitempty"`
+}
+
+// sendRunLines answers a POST /v1/run that asked for lines.
+func (n *Node) sendRunLines(w http.ResponseWriter, r *http.Request, res *isolate.Result, pipe *isolate.BodyPipe) {
+	w.Header().Set("Content-Type", NDJSONType)
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(RunLine{Result: res}); err != nil || res.Response == nil || !res.Response.Streamed {
+		pipe.Abort(errors.New("no streamed body"))
+		return
+	}
+	rc := http.NewResponseController(w)
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
+	_ = rc.Flush()
+	for {
+		chunk, err := pipe.Next(r.Context())
+		var line RunLine
+		switch {
+		case err == nil:
+			if utf8.Valid(chunk) {
+				s := string(chunk)
+				line.Body = &s
+			} else {
+				b := base64.StdEncoding.EncodeToString(chunk)
+				line.BodyBase64 = &b
+			}
+		case errors.Is(err, io.EOF):
+			line.End = true
+		case r.Context().Err() != nil:
+			pipe.Abort(err)
+			return
+		default:
+			line.Error = err.Error()
+		}
+		_ = rc.SetWriteDeadline(time.Now().Add(bodyStall))
+		err = enc.Encode(line)
+		if err == nil {
+			err = rc.Flush()
+		}
+		if err != nil {
+			pipe.Abort(err)
+			return
+		}
+		if line.End || line.Error != "" {
+			return
+		}
+	}
 }
 
 // parseRun reads and validates a POST /v1/run body. Every error is an

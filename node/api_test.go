@@ -163,3 +163,33 @@ func TestRunBindingErrors(t *testing.T) {
 		t.Errorf("a KV binding: %v", err)
 	}
 }
+
+// TestRunHostHeader: a Host header in request.headers sets the host of
+// request.url, as workerd builds the URL from the Host header; a Host that
+// is not a host is 400 bad_request before anything runs.
+func TestRunHostHeader(t *testing.T) {
+	const code = `{"code":{"mainModule":"m.js","modules":{"m.js":"x"}},"request":`
+	for _, tc := range []struct{ request, url, err string }{
+		{`{"url":"https://localhost:8787/a/b?q=1","headers":{"host":"example.com"}}`, "https://example.com/a/b?q=1", ""},
+		{`{"headers":{"Host":"example.com:8080"}}`, "http://example.com:8080/", ""},
+		{`{"url":"http://x.test/p%20q","headers":{"host":"[::1]:9"}}`, "http://[::1]:9/p%20q", ""},
+		{`{"url":"http://x.test/","headers":{"host":""}}`, "http://x.test/", ""},
+		{`{"url":"http://x.test/","headers":{"x-other":"y"}}`, "http://x.test/", ""},
+		{`{"headers":{"host":"a/b"}}`, "", `request.headers: the Host header "a/b" is not a host with an optional port`},
+		{`{"headers":{"host":"user@evil.test"}}`, "", "is not a host"},
+		{`{"headers":{"host":"exa mple.com"}}`, "", "is not a host"},
+		{`{"headers":{"host":":80"}}`, "", "is not a host"},
+	} {
+		_, inv, err := parseRun(strings.NewReader(code+tc.request+"}"), newCodeCache())
+		if tc.err != "" {
+			var ae *apiError
+			if !errors.As(err, &ae) || ae.status != 400 || ae.code != "bad_request" || !strings.Contains(ae.msg, tc.err) {
+				t.Errorf("%s: %v, want 400 bad_request saying %q", tc.request, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || inv.Request.URL != tc.url {
+			t.Errorf("%s: url %q, %v; want %q", tc.request, inv.Request.URL, err, tc.url)
+		}
+	}
+}

@@ -18,7 +18,8 @@ import (
 
 // Authentication of the API, and the grants of a call.
 //
-// Every route but GET /healthz and a deployed Worker's /w/ needs "Authorization: Bearer TOKEN", a token
+// Every route but GET /healthz, a deployed Worker's /w/ and the
+// dashboard's page and assets (GET / and /ui/) needs "Authorization: Bearer TOKEN", a token
 // of this mesh (policy.ParseToken under the key derived from the mesh
 // secret). The token's grants decide what the call may do, here and on the
 // peer a call is forwarded to: the forward frame carries the token, and the
@@ -65,12 +66,13 @@ func forbidden(format string, args ...any) error {
 	return &apiError{status: http.StatusForbidden, code: "denied", msg: fmt.Sprintf(format, args...)}
 }
 
-// authenticate wraps the API: every route but GET /healthz and /w/ (a
-// deployed Worker's, run with its deploy-time grants) needs a valid token,
+// authenticate wraps the API: every route but GET /healthz, /w/ (a
+// deployed Worker's, run with its deploy-time grants) and the dashboard's
+// page and assets (which hold no data) needs a valid token,
 // unless the node runs without auth.
 func (n *Node) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" || isWorkerPath(r.URL.Path) {
+		if r.URL.Path == "/healthz" || isWorkerPath(r.URL.Path) || isDashboardPath(r.Method, r.URL.Path) {
 			next.ServeHTTP(w, r)
 			return
 		}

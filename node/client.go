@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -95,6 +97,74 @@ func (c *Client) RunWith(ctx context.Context, code *isolate.Code, req *isolate.R
 		return nil, err
 	}
 	return &res, nil
+}
+
+// RunStreaming is RunWith asking for the answer as lines (NDJSONType): a
+// streamed response's body is written to body as the Worker produces it,
+// and the result returned has an empty body. A buffered body stays in the
+// result. A body that fails midway is an error after the result.
+func (c *Client) RunStreaming(ctx context.Context, code *isolate.Code, req *isolate.Request, bindings map[string]isolate.Binding, body io.Writer) (*isolate.Result, error) {
+	raw, err := json.Marshal(code)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(&RunRequest{Code: raw, Request: req, Bindings: bindings})
+	if err != nil {
+		return nil, err
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL+"/v1/run", bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	hr.Header.Set("Accept", NDJSONType)
+	c.authorize(hr)
+	resp, err := c.HTTP.Do(hr)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", c.URL, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), NDJSONType) {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		var e struct{ Error, Code string }
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			return nil, fmt.Errorf("node %s: %s (%s)", c.URL, e.Error, e.Code)
+		}
+		return nil, fmt.Errorf("node %s: HTTP %d: %s", c.URL, resp.StatusCode, bytes.TrimSpace(b))
+	}
+	dec := json.NewDecoder(io.LimitReader(resp.Body, 1<<40)) // lines of a long stream; each bounded below
+	var res *isolate.Result
+	for {
+		var line RunLine
+		if err := dec.Decode(&line); err != nil {
+			if res != nil && errors.Is(err, io.EOF) && (res.Response == nil || !res.Response.Streamed) {
+				return res, nil
+			}
+			return res, fmt.Errorf("node %s: reading the answer: %w", c.URL, err)
+		}
+		switch {
+		case line.Result != nil:
+			res = line.Result
+		case res == nil:
+			return nil, fmt.Errorf("node %s: the answer does not start with the result", c.URL)
+		case line.Body != nil:
+			if _, err := io.WriteString(body, *line.Body); err != nil {
+				return res, err
+			}
+		case line.BodyBase64 != nil:
+			chunk, err := base64.StdEncoding.DecodeString(*line.BodyBase64)
+			if err != nil {
+				return res, fmt.Errorf("node %s: a chunk of the body: %w", c.URL, err)
+			}
+			if _, err := body.Write(chunk); err != nil {
+				return res, err
+			}
+		case line.Error != "":
+			return res, fmt.Errorf("node %s: %s", c.URL, line.Error)
+		case line.End:
+			return res, nil
+		}
+	}
 }
 
 // Members lists the node's peer table.

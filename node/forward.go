@@ -62,7 +62,27 @@ const (
 	// fwdBadVersion: it does not speak the caller's version; a frame
 	// listing the versions it speaks follows.
 	fwdBadVersion byte = 'V'
+	// fwdChunk and fwdEnd follow the result of a streamed response (see
+	// streamed responses below): a frame with the next chunk of its body;
+	// a frame ending the body, empty when it is complete, else saying why
+	// it failed.
+	fwdChunk byte = 'B'
+	fwdEnd   byte = 'Z'
 )
+
+// Streamed responses.
+//
+// A caller that can send a body on as it comes (a /w/ call) sets Stream.
+// When the Worker's response body is a stream, the peer's result comes as
+// soon as the response's head is known, with Response.Streamed set and no
+// body; fwdChunk frames carry the body as the Worker writes it, and a
+// fwdEnd frame ends it, before the peer's FIN. QUIC's flow control holds
+// the Worker back when the caller's client reads slowly.
+//
+// A caller that hears a streamed result sends the go-ahead for effects at
+// once if it has not yet: the call is started and never retried, and the
+// Worker may need a subrequest to produce its body, which cannot wait for
+// the caller's FIN (see permit) as that comes after the body.
 
 // inlineCode is the largest code object a forward always carries; a larger
 // one goes by reference (codeRef), and travels only to a peer that asks.
@@ -87,6 +107,10 @@ const (
 	// result (it comes in the same packet).
 	finWait = 100 * time.Millisecond
 )
+
+// bodyStall bounds how long a streamed body's next chunk may wait for its
+// reader (the caller, the HTTP client) before the body is given up.
+const bodyStall = 30 * time.Second
 
 // oneWrite is the largest frame a caller sends in a single write.
 const oneWrite = 64 << 10
@@ -124,10 +148,16 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 		n.log.Debug("forward: open", "peer", peer, "err", err)
 		return nil, false, false
 	}
-	defer s.Close()
 	stop := context.AfterFunc(ctx, s.Abort)
-	defer stop()
+	handedOff := false // a streamed body's reader owns the stream
+	defer func() {
+		if !handedOff {
+			stop()
+			s.Close()
+		}
+	}()
 	fr := *raw
+	fr.Stream = raw.pipe != nil
 	fr.Hops = append(append([]string(nil), raw.Hops...), n.id.Name)
 	fr.WaitMs = wait.Milliseconds()
 	if fr.Token == "" {
@@ -161,6 +191,7 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 		return nil, false, false
 	}
 	r := bufio.NewReaderSize(s, fwdReadBuf)
+	wentAhead := false
 	// A big code object takes the peer a while to read and decode before
 	// it can answer: allow for it at a slow 8 MB/s.
 	if least := time.Now().Add(wait + minAnswer); answerBy.Before(least) {
@@ -209,6 +240,7 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 			return nil, false, false
 		case fwdStarted:
 		case fwdPermit:
+			wentAhead = true
 			if _, err := s.Write([]byte{fwdGo}); err != nil {
 				return failed(err), true, false
 			}
@@ -222,6 +254,22 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 				return failed(fmt.Errorf("%w: an unreadable result", errPeerProtocol)), true, false
 			}
 			result.Telemetry.Hops = append([]string{n.id.Name}, result.Telemetry.Hops...)
+			if result.Response != nil && result.Response.Streamed {
+				if raw.pipe == nil {
+					return failed(fmt.Errorf("%w: a streamed body nobody asked for", errPeerProtocol)), true, false
+				}
+				if !wentAhead {
+					if _, err := s.Write([]byte{fwdGo}); err != nil {
+						return failed(err), true, false
+					}
+				}
+				// The body's reader takes the stream over; the caller's
+				// cancellation no longer ends it, its consumer does.
+				stop()
+				handedOff = true
+				go n.readStreamedBody(peer, s, r, raw.pipe)
+				return &result, true, false
+			}
 			// Close both sides cleanly: our FIN, then the peer's (which
 			// came with the result), so that no reset follows.
 			_ = s.CloseWrite()
@@ -241,6 +289,69 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 			_ = s.SetReadDeadline(time.Time{})
 			n.remote.Add(1)
 			defer n.remote.Add(-1)
+		}
+	}
+}
+
+// readStreamedBody passes a streamed body from a peer's stream to pipe, and
+// then closes both sides of the stream. A consumer that goes away resets
+// the stream, which cancels the body at the peer.
+func (n *Node) readStreamedBody(peer string, s *mesh.Stream, r *bufio.Reader, pipe *isolate.BodyPipe) {
+	defer s.Close()
+	_ = s.SetReadDeadline(time.Time{})
+	// A consumer that goes away unblocks a read of the stream.
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-pipe.Gone():
+			s.Abort()
+		case <-done:
+		}
+	}()
+	fail := func(err error) {
+		select {
+		case <-pipe.Gone(): // our consumer went away, and we reset the stream
+			return
+		default:
+		}
+		n.log.Info("forward: the peer failed during a streamed body", "peer", peer, "err", err)
+		pipe.Close(fmt.Errorf("%w: node %s failed while sending it", isolate.ErrBodyIncomplete, peer))
+		s.Abort()
+	}
+	for {
+		msg, err := r.ReadByte()
+		if err != nil {
+			fail(err)
+			return
+		}
+		frame, err := readFrame(r)
+		if err != nil {
+			fail(err)
+			return
+		}
+		switch msg {
+		case fwdChunk:
+			if len(frame) == 0 {
+				continue
+			}
+			if err := pipe.Write(context.Background(), frame); err != nil {
+				s.Abort() // the consumer went away: cancel the body at the peer
+				return
+			}
+		case fwdEnd:
+			if len(frame) > 0 {
+				pipe.Close(fmt.Errorf("%w: %s", isolate.ErrBodyIncomplete, frame))
+			} else {
+				pipe.Close(nil)
+			}
+			_ = s.CloseWrite()
+			_ = s.SetReadDeadline(time.Now().Add(finWait))
+			_, _ = r.ReadByte()
+			return
+		default:
+			fail(fmt.Errorf("%w: unexpected message %q in a body", errPeerProtocol, msg))
+			return
 		}
 	}
 }
@@ -336,6 +447,9 @@ func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 		_ = writeFrame(s, []byte(fmt.Sprintf("%v: %v", errNoToken, err)))
 		return
 	}
+	if raw.Stream {
+		raw.pipe = isolate.NewBodyPipe()
+	}
 	inv, err := raw.decode(n.codes)
 	if errors.Is(err, errCodeMissing) {
 		_, _ = s.Write([]byte{fwdNeed})
@@ -374,9 +488,19 @@ func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 	n.metrics.took(start, whereForwardedIn)
 	n.forgetFailed(raw.key, inv, res)
 	out, _ := res.MarshalBinary()
-	if err := fc.sendResult(out); err != nil {
+	streamed := res.Response != nil && res.Response.Streamed
+	if err := fc.sendResult(out, streamed); err != nil {
 		n.log.Debug("forward: returning the result", "peer", from.Name, "err", err)
+		if streamed {
+			raw.pipe.Abort(err)
+		}
 		return
+	}
+	if streamed {
+		if err := fc.sendBody(ctx, raw.pipe); err != nil {
+			n.log.Debug("forward: sending a streamed body", "peer", from.Name, "err", err)
+			return
+		}
 	}
 	// Wait for the caller's FIN, so that closing the stream sends nothing more.
 	select {
@@ -396,6 +520,7 @@ type fwdCall struct {
 	sent      bool  // the result went out (under mu)
 	drained   chan struct{}
 	finClean  bool // the caller ended its side with a FIN, not a reset; set before drained closes
+	streamed  bool // the result was a streamed response's head (under mu)
 }
 
 // read reads what the caller sends after the invocation: the go-ahead (or
@@ -437,6 +562,16 @@ func (f *fwdCall) announce(msg byte) {
 // for the caller's end of the stream, and a FIN allows it.
 func (f *fwdCall) permit(ctx context.Context) error {
 	f.mu.Lock()
+	if f.sent && !f.asked && f.streamed {
+		// The caller sends the go-ahead on hearing a streamed result.
+		f.mu.Unlock()
+		select {
+		case <-f.goAhead:
+			return f.goErr
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	if f.sent && !f.asked {
 		f.mu.Unlock()
 		select {
@@ -469,18 +604,56 @@ func (f *fwdCall) permit(ctx context.Context) error {
 	}
 }
 
-// sendResult sends the result and our FIN.
-func (f *fwdCall) sendResult(out []byte) error {
+// sendResult sends the result and our FIN; the FIN of a streamed
+// response's head waits for the end of its body (sendBody).
+func (f *fwdCall) sendResult(out []byte, streamed bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.announced, f.sent = true, true
+	f.announced, f.sent, f.streamed = true, true, streamed
 	buf := make([]byte, 0, 1+10+len(out))
 	buf = append(buf, fwdResult)
 	buf = appendFrame(buf, out)
 	if _, err := f.s.Write(buf); err != nil {
 		return err
 	}
+	if streamed {
+		return nil
+	}
 	return f.s.CloseWrite()
+}
+
+// sendBody sends a streamed body from pipe as it comes, its end, and our
+// FIN. A caller that goes away (ctx) or a stream that fails tells the
+// Worker, through the pipe, to stop.
+func (f *fwdCall) sendBody(ctx context.Context, pipe *isolate.BodyPipe) error {
+	for {
+		chunk, err := pipe.Next(ctx)
+		var buf []byte
+		switch {
+		case err == nil:
+			buf = appendFrame([]byte{fwdChunk}, chunk)
+		case errors.Is(err, io.EOF):
+			buf = appendFrame([]byte{fwdEnd}, nil)
+		case ctx.Err() != nil:
+			pipe.Abort(ctx.Err())
+			return ctx.Err()
+		default:
+			buf = appendFrame([]byte{fwdEnd}, []byte(err.Error()))
+		}
+		f.mu.Lock()
+		_ = f.s.SetWriteDeadline(time.Now().Add(bodyStall))
+		_, werr := f.s.Write(buf)
+		f.mu.Unlock()
+		if werr != nil {
+			pipe.Abort(werr)
+			return werr
+		}
+		if buf[0] == fwdEnd {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			return f.s.CloseWrite()
+		}
+	}
 }
 
 // gatedHost holds a forwarded invocation's effects (subrequests, KV writes,

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/warrenmesh/warren/internal/sizedlru"
@@ -57,8 +58,13 @@ type RunRequest struct {
 	// so that the peer verifies it again and applies the same grants (set
 	// by nodes from the API call's Authorization header).
 	Token string `json:"token,omitempty"`
+	// Stream, in a forwarded invocation, asks the peer to send a streamed
+	// response's body as it is produced (fwdChunk frames after the
+	// result). Nodes set it from pipe; a client's value is ignored.
+	Stream bool `json:"stream,omitempty"`
 
-	key [32]byte // SHA-256 of Code, set by decode
+	key  [32]byte          // SHA-256 of Code, set by decode
+	pipe *isolate.BodyPipe // where a streamed body goes (nil: buffer it)
 }
 
 // codeCache holds decoded code objects by the SHA-256 of their JSON,
@@ -78,6 +84,9 @@ var errCodeMissing = errors.New("node: no code under this codeRef")
 func (r *RunRequest) decode(cache *codeCache) (*isolate.Invocation, error) {
 	if err := validateRequest(r.Request); err != nil {
 		return nil, err
+	}
+	if err := ApplyHost(r.Request); err != nil {
+		return nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "request.headers: " + err.Error()}
 	}
 	var key [32]byte
 	switch {
@@ -113,7 +122,7 @@ func (r *RunRequest) decode(cache *codeCache) (*isolate.Invocation, error) {
 			return nil, &apiError{status: 400, code: "invalid_bindings", msg: fmt.Sprintf("bindings[%q]: %v", name, kvRuleError{err})}
 		}
 	}
-	return &isolate.Invocation{Code: c, Request: r.Request, Bindings: r.Bindings, Scheduled: r.Scheduled}, nil
+	return &isolate.Invocation{Code: c, Request: r.Request, Bindings: r.Bindings, Scheduled: r.Scheduled, StreamTo: r.pipe}, nil
 }
 
 // Run routes one invocation: here when a slot is free, else to the nearest
@@ -324,7 +333,7 @@ func (n *Node) finished(res *isolate.Result, background bool, where string) {
 		if res.Error != "" || len(res.Exceptions) > 0 {
 			level = slog.LevelInfo
 		}
-		n.log.Log(context.Background(), level, "ctx.waitUntil work ended after the response", "outcome", res.Outcome, "cut", res.Error,
+		n.log.Log(context.Background(), level, "an invocation ended after its response went out (ctx.waitUntil work, a streamed body)", "outcome", res.Outcome, "cut", res.Error,
 			"logs", len(res.Logs), "exceptions", len(res.Exceptions))
 	}
 	if n.cfg.OnFinish != nil {

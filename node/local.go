@@ -256,7 +256,12 @@ type (
 	DurableObjectBinding = isolate.DurableObjectBinding
 	// ScheduledEvent asks for a Worker's scheduled handler.
 	ScheduledEvent = isolate.ScheduledEvent
+	// BodyPipe carries a streamed response body (Invocation.StreamTo).
+	BodyPipe = isolate.BodyPipe
 )
+
+// NewBodyPipe returns a pipe for a streamed response body.
+func NewBodyPipe() *BodyPipe { return isolate.NewBodyPipe() }
 
 // InitSecret writes a new mesh secret to path (mode 0600; never overwrites).
 func InitSecret(path string) error {

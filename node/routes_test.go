@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// TestRoutes: planned routes answer 501, KV and Workers routes on a node
+// TestRoutes: KV and Workers routes on a node
 // without a store 503, a known path asked with another
 // method 405 with an Allow header, anything else 404; all as JSON errors.
 // None of these reach a node, so a bare one serves them (without auth,
@@ -36,7 +36,12 @@ func TestRoutes(t *testing.T) {
 		{"GET", "/v1/groups", 503, "no_kv", ""},
 		{"GET", "/v1/tail?scope=world", 400, "bad_request", ""},
 		{"POST", "/v1/tail", 405, "method_not_allowed", "GET, HEAD"},
-		{"GET", "/", 501, "not_implemented", ""},
+		{"GET", "/v1/overview?scope=world", 400, "bad_request", ""},
+		{"POST", "/v1/overview", 405, "method_not_allowed", "GET, HEAD"},
+		{"GET", "/ui/nope.js", 404, "not_found", ""},
+		{"GET", "/ui/", 404, "not_found", ""},
+		{"GET", "/ui/dashboard/index.html", 404, "not_found", ""},
+		{"POST", "/ui/app.js", 405, "method_not_allowed", "GET, HEAD"},
 		{"GET", "/v1/run", 405, "method_not_allowed", "POST"},
 		{"POST", "/metrics", 405, "method_not_allowed", "GET, HEAD"},
 		{"DELETE", "/healthz", 405, "method_not_allowed", "GET, HEAD"},

@@ -68,6 +68,42 @@ func validateRequest(r *isolate.Request) error {
 	return nil
 }
 
+// ApplyHost makes a Host header of r (any case) set the host of r.URL
+// (http://localhost/ when empty), as workerd builds request.url from the
+// Host header of the request it receives: -H 'Host: example.com' makes
+// request.url http://example.com/... The scheme, path and query stay. A
+// Host that is not a host with an optional port is an error; an empty one
+// changes nothing.
+func ApplyHost(r *isolate.Request) error {
+	if r == nil {
+		return nil
+	}
+	host := ""
+	for k, v := range r.Headers {
+		if strings.EqualFold(k, "host") {
+			host = strings.TrimSpace(v)
+		}
+	}
+	if host == "" {
+		return nil
+	}
+	h, err := url.Parse("http://" + host + "/")
+	if err != nil || h.Host != host || h.User != nil || h.Path != "/" || h.RawQuery != "" || h.Fragment != "" || h.Hostname() == "" {
+		return fmt.Errorf("the Host header %s is not a host with an optional port", quote(host))
+	}
+	raw := r.URL
+	if raw == "" {
+		raw = isolate.DefaultURL
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("request.url: %w", err)
+	}
+	u.Host = host
+	r.URL = u.String()
+	return nil
+}
+
 // isToken reports whether s is an HTTP token (RFC 9110 §5.6.2).
 func isToken(s string) bool {
 	if s == "" {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -598,7 +599,7 @@ func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	req := &RunRequest{Code: d.Code, Request: workerRequest(r, name, b), Bindings: d.Bindings, Client: clientOf(r)}
+	req := &RunRequest{Code: d.Code, Request: workerRequest(r, name, b), Bindings: d.Bindings, Client: clientOf(r), pipe: isolate.NewBodyPipe()}
 	inv, err := req.decode(n.codes)
 	if err != nil {
 		// The request (its headers, its URL) is the client's mistake; a
@@ -648,9 +649,64 @@ func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
 		// is not one to pass on.
 		status = http.StatusBadGateway
 	}
+	if res.Response.Streamed {
+		n.sendStreamedBody(w, r, status, req.pipe)
+		return
+	}
+	if !bodyless(status) {
+		h.Set("Content-Length", strconv.Itoa(len(res.Response.Body)))
+	}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(res.Response.Body)
+	}
+}
+
+// bodyless reports whether a response of status has no body (and so no
+// Content-Length).
+func bodyless(status int) bool {
+	return status == http.StatusNoContent || status == http.StatusNotModified
+}
+
+// sendStreamedBody answers a streamed response: the head at once, then
+// each chunk as the Worker writes it. A client that stops reading for
+// bodyStall, or goes away, cancels the Worker's stream; a body that fails
+// midway ends the connection without the end of the body, so that the
+// client cannot take it for a whole one.
+func (n *Node) sendStreamedBody(w http.ResponseWriter, r *http.Request, status int, pipe *isolate.BodyPipe) {
+	w.WriteHeader(status)
+	if r.Method == http.MethodHead {
+		pipe.Abort(errors.New("a HEAD request takes no body"))
+		return
+	}
+	rc := http.NewResponseController(w)
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }() // the connection may serve more requests
+	if err := rc.Flush(); err != nil {
+		pipe.Abort(err)
+		return
+	}
+	for {
+		chunk, err := pipe.Next(r.Context())
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			pipe.Abort(err)
+			if r.Context().Err() == nil {
+				n.log.Debug("a deployed Worker's streamed body failed", "err", err)
+				panic(http.ErrAbortHandler) // no clean end for a broken body
+			}
+			return
+		}
+		_ = rc.SetWriteDeadline(time.Now().Add(bodyStall))
+		_, err = w.Write(chunk)
+		if err == nil {
+			err = rc.Flush()
+		}
+		if err != nil {
+			pipe.Abort(err)
+			return
+		}
 	}
 }
 

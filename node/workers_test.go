@@ -190,6 +190,21 @@ func TestServeWorker(t *testing.T) {
 	if status != 201 || h.Get("X-Out") != "yes" || h.Get("Content-Type") != "application/json" {
 		t.Errorf("response: %d %v", status, h)
 	}
+	// The Host header the client sent is request.url's host.
+	hreq, err := http.NewRequest("GET", n.APIURL()+"/w/echo/x?y=1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hreq.Host = "example.com"
+	if resp, err := authlessClient.Do(hreq); err != nil {
+		t.Error(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), `"url":"http://example.com/x?y=1"`) || !strings.Contains(string(b), `"host":"example.com"`) {
+			t.Errorf("Host example.com: %d %s", resp.StatusCode, b)
+		}
+	}
 	// The root, with and without its slash.
 	for _, p := range []string{"/w/echo", "/w/echo/"} {
 		if status, _, body := serve(t, n, "GET", p, "", nil); status != 201 || !strings.Contains(body, `"url":"http://`+host+`/"`) {

@@ -16,6 +16,14 @@ bold "Starting a 3-node mesh (2 slots each) in $dir ..."
 export WARREN_SECRET="$dir/secret"
 n1=$("$bin" testnet url --dir "$dir" n1); n2=$("$bin" testnet url --dir "$dir" n2); n3=$("$bin" testnet url --dir "$dir" n3)
 
+# The dashboard's URL carries an admin token in its fragment (#token=...),
+# which never reaches a server: the page keeps it for the tab and removes it
+# from the address bar.
+dash="$n1/#token=$("$bin" token create --admin --name dashboard --ttl 24h)"
+bold "The dashboard (members, RTTs, live invocations, Raft groups, a snippet runner): open"
+echo "  $dash"
+echo "  now, to watch the invocations below land on different nodes."
+
 step "$bin" members --node "$n1"
 step "$bin" run --node "$n1" examples/hello.ts
 step "$bin" run --node "$n2" --path /greet/Ada examples/router/main.ts
@@ -47,6 +55,9 @@ step "$bin" deploy --node "$n1" --do ROOMS=Room chat examples/chat.js
 shown curl -s -d '{"from":"ada","text":"hello from n1"}' "$n1/w/chat/lobby"
 shown curl -s -d '{"from":"bob","text":"hi from n2"}' "$n2/w/chat/lobby"
 shown curl -s "$n3/w/chat/lobby?since=0"
+bold "A streamed answer (server-sent events): each word reaches curl as the Worker writes it"
+step "$bin" deploy --node "$n1" stream examples/stream.js
+shown curl -sN "$n3/w/stream/?q=warren"
 bold "Where the KV store's Raft groups live (first lines):"
 "$bin" groups --node "$n2" | head -8
 
@@ -62,11 +73,15 @@ The mesh is still running ($dir/testnet.json). Its API needs a token: the
 commands below mint one from the mesh secret, so first
   export WARREN_SECRET=$dir/secret
 Next:
+  open the dashboard (any node serves one at /; this URL carries a 24 h admin token):
+    $dash
   $bin members --node $n1
   $bin run --node $n2 --json examples/router/main.ts
   $bin kv list --node $n2 greetings
   curl $n3/w/counter/                                            # the deployed Worker, through any node
   curl "$n2/w/chat/lobby?since=1"                                 # the chat room's messages after the first
+  curl -N "$n2/w/stream/?q=agents"                                # a streamed answer, word by word
+  $bin run examples/stream.js                                    # the same, printed as it comes
   $bin testnet stop --dir $dir n1; curl "$n2/w/chat/lobby?since=0" # the room outlives any one node
   $bin groups --node $n1                                         # replicas, leaders, terms, lag
   $bin tail --node $n1                                           # every invocation of the mesh, live (Ctrl-C ends it)

@@ -26,11 +26,13 @@ func checkWorkerName(name string) error {
 
 func newDeployCmd() *cobra.Command {
 	var (
-		url   string
-		kvs   []string
-		dos   []string
-		crons []string
-		a     auth
+		url    string
+		kvs    []string
+		vars   []string
+		dos    []string
+		crons  []string
+		compat []string
+		a      auth
 	)
 	c := &cobra.Command{
 		Use:   "deploy [flags] NAME FILE",
@@ -42,6 +44,7 @@ at /w/NAME/ without a token, with the grants of the token that deployed it
 (an admin's). It prints the name, the version and the URL.
 
 NAME has 1 to 63 of a-z, 0-9 and '-', not starting or ending with '-'.
+--var NAME=VALUE sets env.NAME to the string VALUE (repeatable).
 --kv NAME=namespace binds env.NAME to a KV namespace (repeatable).
 --do NAME=Class binds env.NAME to the Durable Object namespace of the class
 Class that this Worker exports; --do NAME=worker.Class to one another
@@ -51,6 +54,7 @@ each tick of EXPR, once in the mesh (repeatable): five fields (minute hour
 day-of-month month day-of-week), an optional sixth in front for seconds,
 or a descriptor such as @hourly or "@every 30s". GET /v1/workers/NAME
 shows the last runs.
+` + compatHelp + `
 warren undeploy NAME removes it.`,
 		Args: nArgs(2, 2, "NAME FILE"),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -65,8 +69,16 @@ warren undeploy NAME removes it.`,
 			if bindings, err = parseDO(bindings, dos, name); err != nil {
 				return err
 			}
+			env, err := parseVars(vars, bindings)
+			if err != nil {
+				return err
+			}
 			code, err := node.LoadCode(file)
 			if err != nil {
+				return err
+			}
+			code.Env = env
+			if err := withCompat(code, compat); err != nil {
 				return err
 			}
 			ctx, cancel := kvContext(deployTimeout)
@@ -88,8 +100,10 @@ warren undeploy NAME removes it.`,
 		},
 	}
 	c.Flags().StringVar(&url, "node", "", "the node's API URL (default $WARREN_NODE, else "+node.DefaultAPI+")")
+	c.Flags().StringArrayVar(&vars, "var", nil, "set env.NAME to the string VALUE, NAME=VALUE or NAME:VALUE (repeatable)")
 	c.Flags().StringArrayVar(&kvs, "kv", nil, "bind env.NAME to a KV namespace, NAME=namespace (repeatable)")
 	c.Flags().StringArrayVar(&crons, "cron", nil, "run the scheduled handler at each tick of this cron expression (repeatable)")
+	compatFlag(c, &compat)
 	c.Flags().StringArrayVar(&dos, "do", nil, "bind env.NAME to a Durable Object namespace, NAME=Class or NAME=worker.Class (repeatable)")
 	a.flags(c)
 	return c

@@ -89,6 +89,23 @@ export default { async fetch(req, env) {
 	if out, _, code := warren(t, "workers", "--node", url, "--json"); code != 0 || strings.TrimSpace(out) != "[]" {
 		t.Errorf("workers after undeploy: %d %q", code, out)
 	}
+	// --var values reach the deployed Worker's env.
+	vars := filepath.Join(dir, "vars.js")
+	if err := os.WriteFile(vars, []byte(`export default { fetch(req, env) { return new Response(env.GREETING + " " + env.WHO); } }`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := warren(t, "deploy", "--node", url, "--var", "GREETING=hi", "--var", "WHO=Ada Lovelace", "vars", vars); code != 0 {
+		t.Fatalf("deploy --var: %d %q %s", code, out, errOut)
+	}
+	resp, err = http.Get(url + "/w/vars/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "hi Ada Lovelace" {
+		t.Errorf("GET /w/vars/: %d %s", resp.StatusCode, b)
+	}
 }
 
 // TestDeployObjectsAndCrons: warren deploy --do and --cron against a node

@@ -129,6 +129,11 @@ func TestRunCommand(t *testing.T) {
 	if out, _, code := warren(t, "run", "-d", "echo me", "--in-process", "examples/router/main.ts", "--path", "/hash"); code != 0 || !strings.Contains(out, `"bytes":7`) {
 		t.Errorf("POST body: %d %q", code, out)
 	}
+	// A streamed body is printed as it comes (the embedded runtime).
+	wantStream := "data: Here\n\ndata: is\n\ndata: a\n\ndata: streamed\n\ndata: answer\n\ndata: about\n\ndata: ci,\n\n"
+	if out, errOut, code := warren(t, "run", "--path", "/?q=ci&ms=1", "examples/stream.js"); code != 0 || !strings.HasPrefix(out, wantStream) || !strings.HasSuffix(out, "event: done\ndata: \n\n") {
+		t.Errorf("stream: %d %q %q", code, out, errOut)
+	}
 	if _, errOut, code := warren(t, "run", "does-not-exist.ts"); code != 1 || !strings.Contains(errOut, "does-not-exist.ts") {
 		t.Errorf("missing file: %d %q", code, errOut)
 	}
@@ -173,6 +178,12 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "--kv", "=visits", "examples/hello.ts"}, "want NAME=namespace"},
 		{[]string{"run", "--kv", "VISITS=a/b", "examples/hello.ts"}, "namespace: byte 0x2f"},
 		{[]string{"run", "--kv", "V=a", "--kv", "V=b", "examples/hello.ts"}, "V is bound twice"},
+		{[]string{"run", "--var", "NAME", "examples/hello.ts"}, "want NAME=VALUE"},
+		{[]string{"run", "--var", "=x", "examples/hello.ts"}, "want NAME=VALUE"},
+		{[]string{"run", "--var", ":x", "examples/hello.ts"}, "want NAME=VALUE"},
+		{[]string{"run", "--var", "A=1", "--var", "A=2", "examples/hello.ts"}, "A is set twice"},
+		{[]string{"run", "--var", "A=1", "--kv", "A=ns", "examples/hello.ts"}, "A is also bound by another flag"},
+		{[]string{"deploy", "--var", "x", "w", "examples/hello.ts"}, "want NAME=VALUE"},
 		{[]string{"node", "extra"}, "warren node takes no arguments"},
 		{[]string{"node", "--log-format", "yaml"}, "want text or json"},
 		{[]string{"node", "--log-level", "loud"}, "want debug, info, warn or error"},
@@ -258,6 +269,10 @@ func TestTestnetCommands(t *testing.T) {
 	if out, errOut, code := warren(t, "run", "--node", url, "examples/hello.ts"); code != 0 || out == "" {
 		t.Errorf("run --node n2: %d %q %s", code, out, errOut)
 	}
+	// A streamed body comes through the node as lines, printed as it comes.
+	if out, errOut, code := warren(t, "run", "--node", url, "--path", "/?q=ci&ms=1", "examples/stream.js"); code != 0 || !strings.HasPrefix(out, "data: Here\n\ndata: is\n\n") || !strings.HasSuffix(out, "event: done\ndata: \n\n") {
+		t.Errorf("run --node n2 stream: %d %q %s", code, out, errOut)
+	}
 	// A Worker counts its visits in the mesh's KV store: one visit
 	// through n2, the next through n1, which sees it at once. The first
 	// may wait for the new mesh to place its groups.
@@ -328,6 +343,53 @@ func TestRunPath(t *testing.T) {
 		if got, _, _ := strings.Cut(out, "\n"); code != 0 || got != want {
 			t.Errorf("--path %q: %d url %q, want %q (%q)", path, code, got, want, errOut)
 		}
+	}
+}
+
+// TestRunVar: --var NAME=VALUE (or NAME:VALUE) sets env.NAME to the
+// string VALUE, kept as given (no JSON parsing, '=', ':' and spaces in it
+// kept).
+func TestRunVar(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	w := filepath.Join(t.TempDir(), "vars.js")
+	if err := os.WriteFile(w, []byte(`export default { fetch(req, env) {
+  return new Response(JSON.stringify([env.GREETING, typeof env.N, env.N, env.EQ, env.EMPTY]));
+} }`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := warren(t, "run", "--in-process", "--var", "GREETING=hello world", "--var", "N:42", "--var", "EQ=a=b:c", "--var", "EMPTY=", w)
+	if want := `["hello world","string","42","a=b:c",""]`; code != 0 || out != want {
+		t.Errorf("run --var: %d %q %q, want %q", code, out, errOut, want)
+	}
+}
+
+// TestRunNPM: a Worker importing npm packages from node_modules runs in
+// a sandbox worker, which has only the code object.
+func TestRunNPM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	out, errOut, code := warren(t, "run", "node/testdata/npm/worker.js")
+	if code != 0 || !strings.Contains(out, `"greet":"hello, ADA nested-pad:y"`) || !strings.Contains(out, `"flavor":"workerd"`) || !strings.Contains(out, `"id":true`) {
+		t.Errorf("run npm worker: %d %q %q", code, out, errOut)
+	}
+}
+
+// TestRunHost: -H 'Host: ...' sets request.url's host; a Host that is
+// not one is a usage error.
+func TestRunHost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	echo := echoWorker(t)
+	out, errOut, code := warren(t, "run", "--in-process", "-H", "Host: example.com:8080", "--path", "/a?b=1", echo)
+	if got, _, _ := strings.Cut(out, "\n"); code != 0 || got != "http://example.com:8080/a?b=1" {
+		t.Errorf("-H Host: %d %q %q", code, out, errOut)
+	}
+	if _, errOut, code := warren(t, "run", "--in-process", "-H", "Host: a/b", echo); code != 2 || !strings.Contains(errOut, "is not a host") {
+		t.Errorf("-H 'Host: a/b': %d %q, want a usage error", code, errOut)
 	}
 }
 

@@ -20,6 +20,8 @@ func newRunCmd() *cobra.Command {
 	var (
 		nodeURL, method, data, path string
 		headers, allowNet, kvs      []string
+		compat                      []string
+		vars                        []string
 		state                       string
 		asJSON, inProcess, sched    bool
 		cronExpr                    string
@@ -33,9 +35,23 @@ func newRunCmd() *cobra.Command {
 response body to stdout, logs to stderr. With no --node (and no WARREN_NODE)
 it runs in an embedded single-node runtime in sandbox worker processes.
 
+Bare imports of npm packages resolve from node_modules as wrangler resolves
+them (package.json "exports" with the conditions workerd, worker, browser,
+import or require, default; else "module", then "main"); the package files
+are sent with the code.
+
 --scheduled runs the Worker's scheduled(controller, env, ctx) handler
 instead of fetch, with controller.cron set to --cron and
 controller.scheduledTime to now.
+
+The request goes to http://localhost/ plus --path; -H 'Host: example.com'
+sets the host of request.url (http://example.com/...), as workerd does.
+
+--var NAME=VALUE sets env.NAME to the string VALUE, a plain text binding
+like a [vars] entry of wrangler.toml (repeatable; wrangler's NAME:VALUE
+works too).
+
+` + compatHelp + `
 
 --kv NAME=namespace binds env.NAME to a KV namespace. The embedded runtime
 keeps KV in a store on disk, --state DIR/kv (default .warren/state/kv under
@@ -70,8 +86,16 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 			if err != nil {
 				return err
 			}
+			env, err := parseVars(vars, bindings)
+			if err != nil {
+				return err
+			}
 			code, err := node.LoadCode(args[0])
 			if err != nil {
+				return err
+			}
+			code.Env = env
+			if err := withCompat(code, compat); err != nil {
 				return err
 			}
 			if cpuMs != 0 || memoryMb != 0 || wallMs != 0 {
@@ -90,6 +114,10 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 					return usageError{fmt.Errorf("-H %q: want 'Name: value'", h)}
 				}
 				req.Headers[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
+			}
+			// -H 'Host: example.com' makes request.url http://example.com/...
+			if err := node.ApplyHost(req); err != nil {
+				return usageError{fmt.Errorf("-H: %w", err)}
 			}
 			if c.Flags().Changed("data") {
 				body, err := readData(data)
@@ -119,7 +147,12 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 				if err != nil {
 					return err
 				}
-				if res, err = cl.RunWith(ctx, code, req, bindings, scheduled); err != nil {
+				if asJSON || scheduled != nil {
+					res, err = cl.RunWith(ctx, code, req, bindings, scheduled)
+				} else {
+					res, err = cl.RunStreaming(ctx, code, req, bindings, os.Stdout)
+				}
+				if err != nil {
 					return err
 				}
 			} else {
@@ -136,7 +169,12 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 					return err
 				}
 				defer rt.Close()
-				res = rt.Run(ctx, &node.Invocation{Code: code, Request: req, Bindings: bindings, Scheduled: scheduled})
+				inv := &node.Invocation{Code: code, Request: req, Bindings: bindings, Scheduled: scheduled}
+				if asJSON {
+					res = rt.Run(ctx, inv)
+				} else {
+					res = runStreaming(ctx, rt, inv)
+				}
 			}
 			if asJSON {
 				enc := json.NewEncoder(os.Stdout)
@@ -167,10 +205,12 @@ Exit status: 0 when the outcome is ok, 1 otherwise, 2 for usage errors.`,
 	f.Int64Var(&memoryMb, "memory-mb", 0, "memory limit in MiB (default 128)")
 	f.Int64Var(&wallMs, "wall-ms", 0, "wall-time limit in ms (default 30000)")
 	f.StringSliceVar(&allowNet, "allow-net", nil, "grant egress to these hosts (name, *.domain, address, prefix; optional :port)")
+	f.StringArrayVar(&vars, "var", nil, "set env.NAME to the string VALUE, NAME=VALUE or NAME:VALUE (repeatable)")
 	f.StringArrayVar(&kvs, "kv", nil, "bind env.NAME to a KV namespace, NAME=namespace (repeatable); stored under --state without --node")
 	f.StringVar(&state, "state", filepath.Join(".warren", "state"), "directory of the embedded runtime's local state: KV in DIR/kv (not with --node)")
 	f.BoolVar(&sched, "scheduled", false, "run the scheduled handler instead of fetch (scheduledTime: now)")
 	f.StringVar(&cronExpr, "cron", "", "the cron expression the scheduled handler sees in controller.cron (with --scheduled)")
+	compatFlag(c, &compat)
 	f.BoolVar(&inProcess, "in-process", false, "run in this process instead of a sandbox worker (trusted code only; not with --node)")
 	a.flags(c)
 	return c
@@ -198,6 +238,38 @@ func parseKV(kvs []string) (map[string]node.Binding, error) {
 	return bindings, nil
 }
 
+// parseVars parses --var NAME=VALUE (or NAME:VALUE, as wrangler spells
+// it) flags into the code object's plain env values (nil for none). VALUE
+// is a string, kept as given. A name bound twice, or also bound by another
+// flag (bindings), is a usage error.
+func parseVars(vars []string, bindings map[string]node.Binding) (map[string]json.RawMessage, error) {
+	if len(vars) == 0 {
+		return nil, nil
+	}
+	env := make(map[string]json.RawMessage, len(vars))
+	for _, v := range vars {
+		// NAME=VALUE, or wrangler's NAME:VALUE: the name ends at the first
+		// '=' or ':', so a value may hold either ("U=http://x", "U:a=b").
+		i := strings.IndexAny(v, "=:")
+		if i <= 0 {
+			return nil, usageError{fmt.Errorf("--var %q: want NAME=VALUE", v)}
+		}
+		name, value := v[:i], v[i+1:]
+		if _, dup := env[name]; dup {
+			return nil, usageError{fmt.Errorf("--var %q: %s is set twice", v, name)}
+		}
+		if _, dup := bindings[name]; dup {
+			return nil, usageError{fmt.Errorf("--var %q: %s is also bound by another flag", v, name)}
+		}
+		b, err := json.Marshal(value)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--var %q: %w", v, err)}
+		}
+		env[name] = b
+	}
+	return env, nil
+}
+
 // defaultDataType is the content-type of a -d body without one from -H.
 const defaultDataType = "text/plain;charset=UTF-8"
 
@@ -218,11 +290,40 @@ func readData(d string) ([]byte, error) {
 	return []byte(d), nil
 }
 
+// runStreaming runs inv, writing a streamed response body to stdout as the
+// Worker produces it (an AI answer, server-sent events); printResult then
+// prints the rest.
+func runStreaming(ctx context.Context, rt *node.Local, inv *node.Invocation) *node.Result {
+	pipe := node.NewBodyPipe()
+	inv.StreamTo = pipe
+	done := make(chan *node.Result, 1)
+	go func() { done <- rt.Run(ctx, inv) }()
+	var last byte
+	for {
+		chunk, err := pipe.Next(ctx)
+		if err != nil {
+			break // the end, or a body that was not streamed (printResult prints it)
+		}
+		if _, err := os.Stdout.Write(chunk); err != nil {
+			pipe.Abort(err)
+			break
+		}
+		if len(chunk) > 0 {
+			last = chunk[len(chunk)-1]
+		}
+	}
+	res := <-done
+	if res.Response != nil && res.Response.Streamed && last != 0 && last != '\n' && isTerminal(os.Stdout) {
+		fmt.Println()
+	}
+	return res
+}
+
 func printResult(res *node.Result) {
 	for _, l := range res.Logs {
 		fmt.Fprintf(os.Stderr, "[%s] %s\n", l.Level, l.Message)
 	}
-	if res.Response != nil {
+	if res.Response != nil && !res.Response.Streamed {
 		os.Stdout.Write(res.Response.Body)
 		if n := len(res.Response.Body); n > 0 && res.Response.Body[n-1] != '\n' && isTerminal(os.Stdout) {
 			fmt.Println()
@@ -239,16 +340,16 @@ func printResult(res *node.Result) {
 		fmt.Fprintf(os.Stderr, "[warren] %s\n", res.Error)
 	}
 	// An ok call has exceptions too: rejected ctx.waitUntil promises.
+	// A stack reads like V8's: "Name: message", then "    at ..." frames.
 	for _, e := range res.Exceptions {
 		head := e.Name + ": " + e.Message
-		fmt.Fprintln(os.Stderr, head)
-		if stack := strings.TrimPrefix(strings.TrimPrefix(e.Stack, head), "\n"); stack != "" {
-			fmt.Fprintln(os.Stderr, indent(strings.ReplaceAll(stack, "\t", "")))
+		stack := e.Stack
+		if !strings.HasPrefix(stack, head) {
+			stack = strings.TrimRight(head+"\n"+stack, "\n")
 		}
+		fmt.Fprintln(os.Stderr, stack)
 	}
 }
-
-func indent(s string) string { return "    " + strings.ReplaceAll(s, "\n", "\n    ") }
 
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()

@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -137,8 +138,15 @@ func Bundle(main string, mods []Module) (*Result, error) {
 	return bundle(main, mods, options{})
 }
 
+// BundleWith is Bundle for a code object whose compatibility flags shape
+// its bundle (cfg).
+func BundleWith(main string, mods []Module, cfg Config) (*Result, error) {
+	return bundle(main, mods, options{Config: cfg})
+}
+
 // options are knobs for tests and benchmarks.
 type options struct {
+	Config
 	lowerFields bool // lower class fields even without super property access
 	keepNames   bool // esbuild KeepNames
 }
@@ -188,7 +196,15 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 		return nil, plainError(fmt.Sprintf("main module %q is a %s module; it must be JavaScript or TypeScript", main, mm.Kind))
 	}
 
-	b := &builder{mods: byName, main: mm}
+	b := &builder{mods: byName, main: mm, res: newResolver(byName), cfg: o.Config}
+	if o.NodeCompat {
+		for _, m := range byName {
+			if m.Kind == ESM || m.Kind == CommonJS {
+				b.nodeBuffer = b.nodeBuffer || namesGlobal(m.Source, "Buffer")
+				b.nodeProcess = b.nodeProcess || namesGlobal(m.Source, "process")
+			}
+		}
+	}
 	supported := gojaUnsupported
 	if lowerFields {
 		supported = gojaUnsupportedFields
@@ -226,6 +242,9 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 		TsconfigRaw: `{"compilerOptions":{}}`,
 		Plugins:     []api.Plugin{{Name: "warren", Setup: b.setup}},
 		KeepNames:   o.keepNames,
+	}
+	if b.nodeBuffer || b.nodeProcess {
+		opts.Inject = []string{nodeInject}
 	}
 	banner := ""
 	if symbols {
@@ -276,6 +295,11 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 type builder struct {
 	mods map[string]*Module
 	main *Module
+	res  *resolver
+	cfg  Config
+	// nodeBuffer and nodeProcess: with NodeCompat, whether some module
+	// names the global Buffer or process.
+	nodeBuffer, nodeProcess bool
 }
 
 func (b *builder) setup(pb api.PluginBuild) {
@@ -289,6 +313,12 @@ func resolveErr(format string, a ...any) (api.OnResolveResult, error) {
 
 func (b *builder) resolve(args api.OnResolveArgs) (api.OnResolveResult, error) {
 	spec := args.Path
+	if spec == nodeInject && b.cfg.NodeCompat {
+		return api.OnResolveResult{Path: nodeGlobalsFile, Namespace: nsNode}, nil
+	}
+	if args.Namespace == nsNode {
+		return resolveInNode(args.Importer, spec)
+	}
 	if args.Kind == api.ResolveEntryPoint {
 		if b.main.Kind == CommonJS {
 			return api.OnResolveResult{Path: b.main.Name, Namespace: nsEntry}, nil
@@ -308,12 +338,23 @@ func (b *builder) resolve(args api.OnResolveArgs) (api.OnResolveResult, error) {
 	if spec == "cloudflare:workers" {
 		return api.OnResolveResult{Path: spec, Namespace: nsVirtual}, nil
 	}
-	if strings.HasPrefix(spec, "node:") || strings.HasPrefix(spec, "cloudflare:") {
+	if res, ok := b.resolveNode(spec, importer); ok {
+		return res, nil
+	}
+	if strings.HasPrefix(spec, "cloudflare:") {
 		return resolveErr("module %q (imported by %q) is not available in warren", spec, importer)
 	}
-	m := b.lookup(args.Importer, spec)
-	if m == nil {
-		return resolveErr("cannot resolve %q imported by %q: no such module in the code object", spec, importer)
+	require := args.Kind == api.ResolveJSRequireCall || args.Kind == api.ResolveJSRequireResolve
+	m, err := b.res.resolve(args.Importer, spec, require, 0)
+	if err != nil {
+		var re *ResolveError
+		if errors.As(err, &re) {
+			re.Importer = importer
+		}
+		if msg := b.builtinMiss(spec, importer); msg != "" {
+			return resolveErr("%s", msg)
+		}
+		return resolveErr("%s", err.Error())
 	}
 	if m.Kind == Wasm {
 		return resolveErr("importing wasm module %q from JavaScript is not supported", m.Name)
@@ -321,51 +362,9 @@ func (b *builder) resolve(args api.OnResolveArgs) (api.OnResolveResult, error) {
 	return api.OnResolveResult{Path: m.Name, Namespace: nsModule}, nil
 }
 
-var probeExts = []string{".ts", ".mts", ".js", ".mjs", ".cjs", ".json"}
-
-// lookup finds the module that spec, imported by the module named importer,
-// refers to. Relative specifiers ("./x", "../x") resolve against the
-// importer's name, "/x" against the root; both then try the name as is, with
-// each of probeExts appended, the TypeScript source of a ".js"-style name
-// ("./u.js" -> "u.ts"), and "<name>/index" with each of probeExts. Bare
-// specifiers match a module name exactly.
-func (b *builder) lookup(importer, spec string) *Module {
-	var base string
-	switch {
-	case spec == "." || spec == ".." || strings.HasPrefix(spec, "./") || strings.HasPrefix(spec, "../"):
-		base = path.Join(path.Dir(importer), spec)
-	case strings.HasPrefix(spec, "/"):
-		base = strings.TrimPrefix(path.Clean(spec), "/")
-	default:
-		return b.mods[spec]
-	}
-	if base == ".." || strings.HasPrefix(base, "../") {
-		return nil
-	}
-	if m := b.mods[base]; m != nil {
-		return m
-	}
-	for _, ext := range probeExts {
-		if m := b.mods[base+ext]; m != nil {
-			return m
-		}
-	}
-	for _, alt := range jsToTS {
-		if stem, ok := strings.CutSuffix(base, alt.js); ok {
-			for _, ts := range alt.ts {
-				if m := b.mods[stem+ts]; m != nil {
-					return m
-				}
-			}
-		}
-	}
-	for _, ext := range probeExts {
-		if m := b.mods[path.Join(base, "index"+ext)]; m != nil {
-			return m
-		}
-	}
-	return nil
-}
+// ProbeExtensions are the extensions an import without one tries, in
+// order (after the name as is).
+var ProbeExtensions = []string{".ts", ".tsx", ".mts", ".js", ".jsx", ".mjs", ".cjs", ".json"}
 
 var jsToTS = []struct {
 	js string
@@ -391,6 +390,8 @@ func languageLoader(name string) api.Loader {
 
 func (b *builder) load(args api.OnLoadArgs) (api.OnLoadResult, error) {
 	switch args.Namespace {
+	case nsNode:
+		return b.loadNode(args.Path)
 	case nsVirtual:
 		s := cloudflareWorkers
 		return api.OnLoadResult{Contents: &s, Loader: api.LoaderJS}, nil
@@ -474,6 +475,9 @@ func sourceName(s string) string {
 		if rest, ok := strings.CutPrefix(s, ns+":"); ok {
 			return rest
 		}
+	}
+	if rest, ok := strings.CutPrefix(s, nsNode+":"); ok {
+		return "node:" + strings.TrimSuffix(rest, ".js")
 	}
 	if rest, ok := strings.CutPrefix(s, nsEntry+":"); ok {
 		return "<entry of " + rest + ">"

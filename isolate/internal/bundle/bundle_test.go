@@ -284,9 +284,32 @@ func TestBundleErrors(t *testing.T) {
 		{
 			name: "unknown bare import is not looked up on disk or with extensions",
 			main: "main.js",
-			mods: []Module{esm("main.js", `import u from "util"; export default u`), esm("util.js", "export default 1")},
+			mods: []Module{esm("main.js", `import u from "helpers"; export default u`), esm("helpers.js", "export default 1")},
 			file: "main.js", line: 1, col: 15,
-			textHas: []string{`"util"`, `"main.js"`},
+			textHas: []string{`"helpers"`, `"main.js"`},
+		},
+		{
+			name: "a package subpath its exports do not list",
+			main: "src/main.js",
+			mods: []Module{
+				esm("src/main.js", "\n  import x from \"@acme/p/internal\"; export default x"),
+				{Name: "node_modules/@acme/p/package.json", Kind: JSON, JSON: []byte(`{"exports":{".":"./index.js"}}`)},
+				esm("node_modules/@acme/p/index.js", "export default 1"),
+				esm("node_modules/@acme/p/internal.js", "export default 2"),
+			},
+			file: "src/main.js", line: 2, col: 17,
+			errorIs: `src/main.js:2:17: cannot resolve "@acme/p/internal" imported by "src/main.js": node_modules/@acme/p/package.json: the package does not export "./internal" for the conditions workerd, worker, browser, import, default`,
+		},
+		{
+			name: "a require() of a package with only an import condition",
+			main: "main.cjs",
+			mods: []Module{
+				{Name: "main.cjs", Kind: CommonJS, Source: `module.exports = require("p")`},
+				{Name: "node_modules/p/package.json", Kind: JSON, JSON: []byte(`{"exports":{"import":"./index.js"}}`)},
+				esm("node_modules/p/index.js", "export default 1"),
+			},
+			file: "main.cjs", line: 1, col: 26,
+			textHas: []string{`cannot resolve "p" imported by "main.cjs"`, `for the conditions workerd, worker, browser, require, default`},
 		},
 		{
 			name: "absolute path is not read from disk",
@@ -315,7 +338,7 @@ func TestBundleErrors(t *testing.T) {
 			main: "main.js",
 			mods: []Module{esm("main.js", `import fs from "node:fs"`)},
 			file: "main.js", line: 1, col: 16,
-			textHas: []string{`"node:fs"`, "not available"},
+			textHas: []string{`"node:fs"`, "does not support", "node:buffer"},
 		},
 		{
 			name: "other cloudflare module",

@@ -6,14 +6,47 @@
 // Bundle never touches the filesystem or the network: an esbuild plugin
 // resolves every import by module name within the code object, and esbuild's
 // working directory is a path no system call accepts (checked with strace:
-// no file system calls during Bundle). Relative specifiers ("./x", "../x") resolve against the importer's
-// name and "/x" against the root; they try the name as is, then with .ts,
-// .mts, .js, .mjs, .cjs, .json appended, then the TypeScript source of a
-// ".js"-style name ("./u.js" finds "u.ts", ".mjs" finds ".mts"), then
-// "<name>/index" with those extensions. Bare specifiers match a module name
-// exactly. Anything else is an *Error naming the importer and specifier, as
-// are "node:*" and "cloudflare:*" other than "cloudflare:workers", and
+// no file system calls during Bundle). Relative specifiers ("./x", "../x")
+// resolve against the importer's name and "/x" against the root; they try
+// the name as is, then with each of ProbeExtensions appended, then the
+// TypeScript source of a ".js"-style name ("./u.js" finds "u.ts", ".mjs"
+// finds ".mts"), then the name as a directory (the "module" or "main" of its
+// package.json module, else its index). A bare specifier that matches a
+// module name exactly is that module; any other is an npm package, found
+// node_modules-style over the module names (resolve.go): "#name" through
+// the nearest package.json's "imports", self-reference by name, then
+// <dir>/node_modules/<pkg> from the importer's directory up, then the
+// package's "exports" with the conditions Conditions plus "import" (or
+// "require" for require()) and "default", else MainFields, else index.
+// package.json modules are parsed keeping key order, since conditions are
+// tried in the order an object lists them. Resolver exposes the same
+// resolution to tools. Anything else is an *Error naming the importer and
+// specifier, as are "cloudflare:*" other than "cloudflare:workers", and
 // importing a Wasm module.
+//
+// # Node.js modules
+//
+// With Config.NodeCompat (the nodejs_compat compatibility flag),
+// "node:buffer", "node:events", "node:util", "node:path", "node:assert",
+// "node:string_decoder", "node:process" and "node:crypto" (and their
+// subpaths, see nodeProvided) resolve to the files of the embedded nodejs
+// directory, by "node:" or bare name; a bare name resolves there before a
+// module of the code object. They are CommonJS, so esbuild wraps each in a
+// function that runs on first require: a bundle carries what it may use
+// and runs only what it does. When a module's source names Buffer or
+// process (namesGlobal), a small module is injected (esbuild's Inject: it
+// runs before every module) that defines those globals as getters that
+// load their module on first read. The vendored
+// npm packages are in nodejs/vendor, each with its LICENSE; the files
+// there say which version and what warren changed ("warren:" comments).
+// What needs Go (hashes, HMAC, util.inspect and util.format) the modules
+// reach through the hidden global NodeSupportGlobal that the engine
+// installs (webapi's NodeSupport).
+//
+// Without the flag, an import of those modules is an *Error naming the
+// flag; any other of Node's built-in modules (NodeBuiltins: "node:fs",
+// "fs", ...) is an *Error saying warren does not support it, flag or not,
+// unless a bare name matches a module of the code object.
 //
 // # Module kinds
 //

@@ -40,6 +40,10 @@ type ExecRequest struct {
 	Env           map[string]json.RawMessage `json:"env,omitempty"`
 	Bindings      map[string]Binding         `json:"bindings,omitempty"`
 	Limits        Limits                     `json:"limits"`
+	// Stream asks for a response whose body is a stream to be sent as it
+	// is produced: its head with OpRespond (Response.Streamed), then its
+	// chunks and end with OpBody calls.
+	Stream bool `json:"stream,omitempty"`
 }
 
 // Failure is a result with outcome o, explained by msg.

@@ -43,11 +43,47 @@ type HostCall struct {
 	// ready, ctx.waitUntil work goes on. It crosses a worker's channel in
 	// the binary form of results (see EncodeRespond).
 	Result *Result `json:"-"`
+	// Chunk, End and BodyErr make an OpBody call: the next chunk of a
+	// streamed response body, or its end (BodyErr: it failed midway).
+	// They cross a worker's channel in a binary form (see EncodeBody).
+	Chunk   []byte `json:"-"`
+	End     bool   `json:"-"`
+	BodyErr string `json:"-"`
 }
 
 // respondTag starts an OpRespond call on a worker's channel, where other
-// calls are JSON objects.
-const respondTag = 0
+// calls are JSON objects; bodyTag an OpBody call.
+const (
+	respondTag = 0
+	bodyTag    = 1
+)
+
+// EncodeBody encodes an OpBody call for a worker's channel: the tag, a
+// flags byte (1: the end), the error's length and bytes, then the chunk.
+func EncodeBody(c *HostCall) []byte {
+	w := &WBuf{B: make([]byte, 0, 3+len(c.BodyErr)+len(c.Chunk))}
+	w.B = append(w.B, bodyTag)
+	w.Bool(c.End)
+	w.Str(c.BodyErr)
+	w.B = append(w.B, c.Chunk...)
+	return w.B
+}
+
+// decodeBody is EncodeBody's inverse (msg without the tag).
+func decodeBody(msg []byte) (*HostCall, error) {
+	r := &RBuf{B: msg}
+	c := &HostCall{Op: OpBody, End: r.Bool(), BodyErr: r.Str()}
+	if r.Err != nil {
+		return nil, fmt.Errorf("bad body call: %w", r.Err)
+	}
+	if len(r.B) > 0 {
+		if c.End {
+			return nil, errors.New("bad body call: a chunk with the end")
+		}
+		c.Chunk = append([]byte(nil), r.B...) // the frame's buffer is not ours to keep
+	}
+	return c, nil
+}
 
 // EncodeRespond encodes an OpRespond call for a worker's channel.
 func EncodeRespond(res *Result) []byte { return append([]byte{respondTag}, EncodeResult(res)...) }
@@ -61,6 +97,9 @@ func DecodeHostCall(msg []byte) (*HostCall, error) {
 			return nil, fmt.Errorf("bad respond call: %w", err)
 		}
 		return &HostCall{Op: OpRespond, Result: res}, nil
+	}
+	if len(msg) > 0 && msg[0] == bodyTag {
+		return decodeBody(msg[1:])
 	}
 	var c HostCall
 	if err := json.Unmarshal(msg, &c); err != nil {

@@ -24,6 +24,7 @@ const (
 	OpStorageList                     // ... list entries
 	OpStorageCommit                   // ... commit buffered writes
 	OpStorageAlarm                    // ... read the committed alarm
+	OpBody                            // a chunk (or the end) of a streamed response body
 	NumHostOps
 )
 
@@ -71,6 +72,7 @@ var HostOps = [NumHostOps]HostOpInfo{
 	OpStorageList:   {Name: "slist", Side: SideObject, Fallback: CodeStorage},
 	OpStorageCommit: {Name: "scommit", Side: SideObject, Fallback: CodeStorage},
 	OpStorageAlarm:  {Name: "salarm", Side: SideObject, Fallback: CodeStorage},
+	OpBody:          {Name: "body", Side: SideRuntime, Fallback: CodeInternal},
 }
 
 // hostOpByName maps wire names to ops.

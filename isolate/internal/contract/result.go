@@ -83,6 +83,11 @@ type Response struct {
 	Status  int               `json:"status"`
 	Headers map[string]string `json:"headers"`
 	Body    []byte            `json:"-"`
+	// Streamed says the body did not come with the response: it went,
+	// chunk by chunk as the Worker produced it, to the invocation's body
+	// pipe (Body is empty). Only an invocation that asked for it
+	// (ExecRequest.Stream) gets such a response.
+	Streamed bool `json:"-"`
 }
 
 type responseJSON struct {
@@ -90,16 +95,17 @@ type responseJSON struct {
 	Headers    map[string]string `json:"headers"`
 	Body       *string           `json:"body,omitempty"`
 	BodyBase64 *string           `json:"bodyBase64,omitempty"`
+	Streamed   bool              `json:"streamed,omitempty"`
 }
 
 // MarshalJSON writes body as text when it is valid UTF-8, else as bodyBase64.
 func (r Response) MarshalJSON() ([]byte, error) {
-	j := responseJSON{Status: r.Status, Headers: r.Headers}
+	j := responseJSON{Status: r.Status, Headers: r.Headers, Streamed: r.Streamed}
 	if j.Headers == nil {
 		j.Headers = map[string]string{}
 	}
 	j.Body, j.BodyBase64 = encodeBody(r.Body)
-	if j.Body == nil && j.BodyBase64 == nil {
+	if j.Body == nil && j.BodyBase64 == nil && !r.Streamed {
 		empty := ""
 		j.Body = &empty
 	}
@@ -112,7 +118,7 @@ func (r *Response) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*r = Response{Status: j.Status, Headers: j.Headers}
+	*r = Response{Status: j.Status, Headers: j.Headers, Streamed: j.Streamed}
 	if j.Body != nil {
 		r.Body = []byte(*j.Body)
 	} else if j.BodyBase64 != nil {

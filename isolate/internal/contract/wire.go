@@ -164,6 +164,7 @@ func EncodeExec(x *ExecRequest) ([]byte, error) {
 		w.Str(x.Scheduled.Cron)
 		w.Int(x.Scheduled.ScheduledTime)
 	}
+	w.Bool(x.Stream)
 	return w.B, nil
 }
 
@@ -201,6 +202,7 @@ func DecodeExec(b []byte) (*ExecRequest, error) {
 	if r.Bool() {
 		x.Scheduled = &ScheduledEvent{Cron: r.Str(), ScheduledTime: r.Int()}
 	}
+	x.Stream = r.Bool()
 	if r.Err != nil {
 		return nil, r.Err
 	}
@@ -249,7 +251,11 @@ func EncodeResult(res *Result) []byte {
 	w.Str(t.Executor)
 	// Optional trailing fields, written only when set, so that a reader
 	// from before them still decodes every result that does not use them.
-	if res.NoRetry {
+	streamed := res.Response != nil && res.Response.Streamed
+	if res.NoRetry || streamed {
+		w.Bool(res.NoRetry)
+	}
+	if streamed {
 		w.Bool(true)
 	}
 	return w.B
@@ -292,8 +298,14 @@ func DecodeResult(b []byte) (*Result, error) {
 	}
 	t.Executor = r.Str()
 	if len(r.B) > 0 && r.Err == nil {
-		if res.NoRetry = r.Bool(); !res.NoRetry {
-			r.Fail() // written only when true
+		res.NoRetry = r.Bool()
+		switch {
+		case len(r.B) > 0 && res.Response != nil:
+			if res.Response.Streamed = r.Bool(); !res.Response.Streamed {
+				r.Fail() // written only when true
+			}
+		case !res.NoRetry:
+			r.Fail() // written only when true or followed by Streamed
 		}
 	}
 	if r.Err != nil {

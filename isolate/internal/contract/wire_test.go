@@ -77,6 +77,62 @@ func TestWireRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(gotRes, res) {
 		t.Errorf("NoRetry round trip:\n got %+v\nwant %+v", gotRes, res)
 	}
+	// Streamed follows it, with or without NoRetry.
+	for _, noRetry := range []bool{false, true} {
+		res.NoRetry = noRetry
+		res.Response.Streamed, res.Response.Body = true, []byte{}
+		if gotRes, err = DecodeResult(EncodeResult(res)); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(gotRes, res) {
+			t.Errorf("Streamed round trip (noRetry %v):\n got %+v\nwant %+v", noRetry, gotRes, res)
+		}
+	}
+	// A trailing false is not what an encoder writes.
+	res.NoRetry, res.Response.Streamed = false, false
+	if _, err := DecodeResult(append(EncodeResult(res), 0)); err == nil {
+		t.Error("a result with a trailing false decoded")
+	}
+	if _, err := DecodeResult(append(EncodeResult(res), 1, 0)); err == nil {
+		t.Error("a result with Streamed false decoded")
+	}
+	// Exec frames carry Stream.
+	sx, err := EncodeExec(&ExecRequest{Hash: "h", Request: &Request{Method: "GET"}, Stream: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := DecodeExec(sx); err != nil || !got.Stream {
+		t.Errorf("Stream round trip: %+v, %v", got, err)
+	}
+}
+
+// OpBody calls cross a worker's channel in their own binary form.
+func TestBodyCallRoundTrip(t *testing.T) {
+	for _, c := range []*HostCall{
+		{Op: OpBody, Chunk: []byte("chunk\x00\xff")},
+		{Op: OpBody, End: true},
+		{Op: OpBody, End: true, BodyErr: "TypeError: boom"},
+	} {
+		msg := EncodeBody(c)
+		got, err := DecodeHostCall(msg)
+		if err != nil {
+			t.Fatalf("%+v: %v", c, err)
+		}
+		if !reflect.DeepEqual(got, c) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, c)
+		}
+		if len(c.Chunk) > 0 {
+			msg[len(msg)-1] = 'X' // the decoded chunk is a copy
+			if got.Chunk[len(got.Chunk)-1] == 'X' {
+				t.Error("the decoded chunk shares the frame's buffer")
+			}
+		}
+	}
+	for _, bad := range [][]byte{{bodyTag}, {bodyTag, 1, 0, 'x'}, {bodyTag, 0, 9, 'a'}} {
+		if c, err := DecodeHostCall(bad); err == nil {
+			t.Errorf("% x decoded as %+v", bad, c)
+		}
+	}
 }
 
 func FuzzDecodeExec(f *testing.F) {

@@ -68,7 +68,7 @@ func (e *Engine) Run(ctx context.Context, r *contract.ExecRequest, host contract
 	}
 	res = runJS(ctx, &jsCall{
 		prog: prog.prog, locale: prog.locale, req: r.Request, scheduled: r.Scheduled, env: r.Env, bindings: r.Bindings,
-		limits: r.Limits, host: host, heap: e.heap, stuck: e.stuck,
+		limits: r.Limits, host: host, heap: e.heap, stuck: e.stuck, stream: r.Stream,
 		respond: func(partial *contract.Result) {
 			telemetry(partial)
 			partial.Telemetry.WallTime = contract.Millis(time.Since(start))

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -61,6 +60,10 @@ type jsCall struct {
 	// ready while ctx.waitUntil work is still pending (telemetry other
 	// than CPU, wall, startup and memory is the caller's).
 	respond func(*contract.Result)
+	// stream asks for a response whose body is a stream to go out as it
+	// is produced: its head through respond, its chunks as OpBody calls
+	// (contract.ExecRequest.Stream). It needs respond.
+	stream bool
 }
 
 // errDeadline is the cause of a loop's context ending at its deadline.
@@ -70,6 +73,7 @@ var errDeadline = errors.New("isolate: deadline")
 // (telemetry other than CPU, wall, startup and memory is the caller's).
 func runJS(ctx context.Context, c *jsCall) *contract.Result {
 	l := newLoop(c.locale)
+	defer l.api.Close()
 	res := &contract.Result{Logs: []contract.Log{}, Exceptions: []contract.Exception{}}
 	end := l.begin(ctx, c)
 	defer end()
@@ -193,6 +197,7 @@ type loop struct {
 	deadline      time.Time                                          // the wall-time limit, or the background's
 	deadlineTimer *time.Timer                                        // ends ctx at the deadline
 	background    bool                                               // the response is out; ctx.waitUntil work goes on
+	responded     bool                                               // the response went to the host before the end
 	waitUntil     int                                                // ctx.waitUntil promises not settled yet
 	rejected      int                                                // ctx.waitUntil promises that rejected
 	noRetry       bool                                               // a scheduled handler called controller.noRetry()
@@ -375,7 +380,7 @@ func (l *loop) invoke(res *contract.Result) error {
 	if ev != nil {
 		return l.runScheduled()
 	}
-	resp, err := l.exportResponse(ret)
+	resp, err := l.exportResponse(ret, res)
 	if err != nil {
 		return err
 	}
@@ -384,6 +389,59 @@ func (l *loop) invoke(res *contract.Result) error {
 		l.runBackground(res)
 	}
 	return nil
+}
+
+// streamChunk bounds the chunks a streamed body crosses to the host in:
+// a Worker's one big write goes in several.
+const streamChunk = 1 << 20
+
+// streamBody sends a response whose body is a stream as it is produced:
+// res (the result so far, with the response's head) goes to the host at
+// once, then each chunk the Worker writes, then the end, or the error
+// that cut the body short. The body runs under the call's limits.
+func (l *loop) streamBody(res *contract.Result, s *webapi.BodyStream) error {
+	l.respondNow(res)
+	var gone error // the host's: the client went away
+	send := func(c *contract.HostCall) error {
+		// Waiting for a slow client is not the guest's CPU.
+		l.idle()
+		defer l.busy()
+		rep, err := l.call.host.Call(l.ctx, c)
+		if err == nil && rep != nil {
+			err = rep.Err() // a sandbox worker's host answers failures in the reply
+		}
+		if err != nil && l.ctx.Err() == nil {
+			gone = err
+		}
+		return err
+	}
+	err := l.drainBody(s, func(chunk []byte) error {
+		for len(chunk) > 0 {
+			n := min(len(chunk), streamChunk)
+			if err := send(&contract.HostCall{Op: contract.OpBody, Chunk: chunk[:n]}); err != nil {
+				return err
+			}
+			chunk = chunk[n:]
+		}
+		return nil
+	})
+	if gone != nil {
+		// Not the Worker's failure: its stream is canceled, and its
+		// ctx.waitUntil work goes on, as when it ends.
+		res.Error = "the client went away before the end of the response body (" + gone.Error() + "); the Worker's stream was canceled"
+		return nil
+	}
+	if err != nil && l.ctx.Err() != nil {
+		err = l.ctxHit() // a limit, or the call's end, cut the body short
+	}
+	end := &contract.HostCall{Op: contract.OpBody, End: true}
+	if err != nil {
+		end.BodyErr = "the Worker's response body failed: " + err.Error()
+	}
+	if serr := send(end); err == nil && serr != nil {
+		err = serr
+	}
+	return err
 }
 
 // handler finds the default export's method name; sig names it in the
@@ -471,8 +529,9 @@ func (l *loop) await(ret goja.Value) (goja.Value, error) {
 	return p.Result(), nil
 }
 
-// exportResponse reads the Response a handler returned.
-func (l *loop) exportResponse(ret goja.Value) (*contract.Response, error) {
+// exportResponse reads the Response a handler returned. A stream body is
+// drained here, with the event loop running (see drainBody).
+func (l *loop) exportResponse(ret goja.Value, res *contract.Result) (*contract.Response, error) {
 	var resp *webapi.HTTPResponse
 	err := l.run(func() (err error) {
 		resp, err = l.api.ExportResponse(ret)
@@ -481,14 +540,34 @@ func (l *loop) exportResponse(ret goja.Value) (*contract.Response, error) {
 		}
 		return err
 	})
+	if err == nil && resp.Stream != nil && l.call.stream && l.call.respond != nil {
+		s := resp.Stream
+		resp.Stream, resp.Body = nil, nil
+		head := toResponse(resp)
+		head.Streamed = true
+		res.Response = head
+		if err = l.streamBody(res, s); err == nil {
+			return head, nil
+		}
+	} else if err == nil && resp.Stream != nil {
+		s := resp.Stream
+		resp.Stream, resp.Body = nil, []byte{}
+		err = l.drainBody(s, func(chunk []byte) error {
+			resp.Body = append(resp.Body, chunk...)
+			return checkResponseSize(resp)
+		})
+	}
 	if err != nil {
 		var h *limitHit
 		var ge *guestError
+		var se *webapi.StreamError
 		switch {
 		case errors.As(err, &h):
 			return nil, h
 		case errors.As(err, &ge):
 			return nil, ge
+		case errors.As(err, &se):
+			return nil, l.thrown(se.Value)
 		}
 		if _, ok := err.(*goja.Exception); ok {
 			return nil, err
@@ -496,6 +575,67 @@ func (l *loop) exportResponse(ret goja.Value) (*contract.Response, error) {
 		return nil, &guestError{name: "TypeError", message: err.Error()}
 	}
 	return toResponse(resp), nil
+}
+
+// drainBody reads a response body stream to its end, giving each chunk to
+// emit as it comes. The event loop runs meanwhile (timers, host calls and
+// promise jobs that produce the chunks), under the call's CPU, memory and
+// wall-time limits. An error from emit, or the stream never going on,
+// cancels the stream (a limit does not: the guest's cancel algorithm would
+// run past it). It is the one place a stream body leaves the runtime:
+// emit gathers the body (exportResponse) or sends each chunk on
+// (streamBody).
+func (l *loop) drainBody(s *webapi.BodyStream, emit func(chunk []byte) error) error {
+	for {
+		var got, eof bool
+		var chunk []byte
+		var rerr error
+		err := l.run(func() error {
+			s.Read(func(c []byte, e bool, err error) { got, chunk, eof, rerr = true, c, e, err })
+			return nil
+		})
+		if err == nil && !got {
+			err = l.loopUntil(func() bool { return got })
+			if err == errHung {
+				err = &guestError{name: "Error", message: "the response body stream can never produce its next chunk (no timer or host call is pending)"}
+			}
+		}
+		if err == nil {
+			err = rerr
+		}
+		if err == nil && !eof {
+			err = emit(chunk)
+		}
+		if err != nil {
+			// After a limit the guest's cancel algorithm does not run.
+			var h *limitHit
+			if !errors.As(err, &h) && l.hit.Load() == nil {
+				_ = l.run(func() error { s.Cancel(err.Error()); return nil })
+			}
+			return err
+		}
+		if eof {
+			return nil
+		}
+	}
+}
+
+// respondNow hands the response (in res, the result so far) to the host
+// before the call ends, once.
+func (l *loop) respondNow(res *contract.Result) {
+	if l.call.respond == nil || l.responded {
+		return
+	}
+	l.responded = true
+	partial := &contract.Result{Outcome: contract.OutcomeOK, Response: res.Response, Telemetry: res.Telemetry}
+	now := time.Now().UnixMilli()
+	partial.Logs = l.logs.List(now)
+	partial.Exceptions = l.excs.Result(nil, now)
+	l.telemetry(partial)
+	// Handing the response over is the host's work, not the guest's.
+	l.idle()
+	l.call.respond(partial)
+	l.busy()
 }
 
 // runBackground sends the response (the result so far) while ctx.waitUntil
@@ -512,17 +652,7 @@ func (l *loop) runBackground(res *contract.Result) {
 		l.deadline = time.Now().Add(period)
 		l.deadlineTimer.Reset(period)
 	} // else the wall-time limit fell just now: the loop stops at once
-	if l.call.respond != nil {
-		partial := &contract.Result{Outcome: contract.OutcomeOK, Response: res.Response, Telemetry: res.Telemetry}
-		now := time.Now().UnixMilli()
-		partial.Logs = l.logs.List(now)
-		partial.Exceptions = l.excs.Result(nil, now)
-		l.telemetry(partial)
-		// Handing the response over is the host's work, not the guest's.
-		l.idle()
-		l.call.respond(partial)
-		l.busy()
-	}
+	l.respondNow(res)
 	l.background = true
 	err := l.loopUntil(func() bool { return l.waitUntil == 0 })
 	if err == nil {
@@ -821,21 +951,9 @@ func checkResponseSize(r *webapi.HTTPResponse) error {
 	return nil
 }
 
-// pcSuffix matches goja's bytecode offset after a position: "main.ts:3:9(12)".
-var pcSuffix = regexp.MustCompile(`(:\d+:\d+)\(\d+\)`)
-
-// cleanStack drops goja's bytecode offsets and native frames so stacks read
-// like the author's code.
+// cleanStack makes a goja stack read like V8's (contract.FormatStack).
 func cleanStack(s string) string {
-	lines := strings.Split(pcSuffix.ReplaceAllString(s, "$1"), "\n")
-	out := lines[:0]
-	for _, ln := range lines {
-		if strings.Contains(ln, "<native>") && len(out) > 0 {
-			continue
-		}
-		out = append(out, ln)
-	}
-	return strings.TrimSpace(strings.Join(out, "\n"))
+	return strings.TrimLeft(contract.FormatStack(s), "\n")
 }
 
 func (l *loop) httpRequest() *webapi.HTTPRequest {

@@ -3,6 +3,7 @@ package jsengine
 import (
 	"container/heap"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/dop251/goja"
 
 	"github.com/warrenmesh/warren/isolate/internal/contract"
+	"github.com/warrenmesh/warren/isolate/internal/webapi"
 )
 
 // maxTimers bounds the timers one invocation may have pending.
@@ -50,6 +52,10 @@ func (h *timerHeap) Pop() any {
 var loopGlobals = map[string]int{
 	"setTimeout": 0, "setInterval": 1, "clearTimeout": 2, "clearInterval": 3,
 	"queueMicrotask": 4, "fetch": 5,
+	// The Go half of the nodejs_compat modules (webapi's NodeSupport):
+	// hidden, and harmless to code without the flag. The name is
+	// bundle.NodeSupportGlobal.
+	"__warrenNode": 6,
 }
 
 // buildGlobal makes the loop global with the given index of loopGlobals.
@@ -81,6 +87,8 @@ func (l *loop) buildGlobal(i int) goja.Value {
 		})
 	case 5:
 		return vm.ToValue(l.fetch)
+	case 6:
+		return l.api.NodeSupport()
 	}
 	return goja.Undefined()
 }
@@ -200,9 +208,43 @@ func (l *loop) fetchVia(op contract.HostOp, binding string, ref *contract.Object
 		_ = reject(vm.NewGoError(err))
 		return vm.ToValue(p)
 	}
+	if hr.Stream == nil {
+		l.sendFetch(op, binding, ref, hr, resolve, reject)
+		return vm.ToValue(p)
+	}
+	// A stream body is read to its end first: the host takes whole bodies.
+	s := hr.Stream
+	hr.Stream, hr.Body = nil, []byte{}
+	var next func(chunk []byte, eof bool, err error)
+	next = func(chunk []byte, eof bool, err error) {
+		switch {
+		case err != nil:
+			var se *webapi.StreamError
+			if errors.As(err, &se) {
+				_ = reject(se.Value)
+			} else {
+				_ = reject(vm.NewTypeError("fetch: reading the request body: %s", err.Error()))
+			}
+		case eof:
+			l.sendFetch(op, binding, ref, hr, resolve, reject)
+		case len(hr.Body)+len(chunk) > contract.MaxResponseBytes:
+			s.Cancel("the request body is too large")
+			_ = reject(l.rangeError(fmt.Sprintf("fetch: the request body is more than %d bytes", contract.MaxResponseBytes)))
+		default:
+			hr.Body = append(hr.Body, chunk...)
+			s.Read(next)
+		}
+	}
+	s.Read(next)
+	return vm.ToValue(p)
+}
+
+// sendFetch makes the host call of fetchVia, its body read.
+func (l *loop) sendFetch(op contract.HostOp, binding string, ref *contract.ObjectRef, hr *webapi.HTTPRequest, resolve, reject func(any) error) {
+	vm := l.vm
 	if err := l.flushWrites(); err != nil {
 		_ = reject(vm.NewGoError(err))
-		return vm.ToValue(p)
+		return
 	}
 	names := make([]string, len(hr.Headers))
 	values := make([]string, len(hr.Headers))
@@ -231,7 +273,6 @@ func (l *loop) fetchVia(op contract.HostOp, binding string, ref *contract.Object
 			_ = resolve(obj)
 		}
 	})
-	return vm.ToValue(p)
 }
 
 // kvBinding is a Workers KV namespace object backed by host calls.

@@ -315,7 +315,7 @@ func (o *liveObject) deliver(r *contract.ObjectRequest, res *contract.ObjectResu
 	}
 	switch r.Kind {
 	case contract.ObjectFetch:
-		resp, err := l.exportResponse(ret)
+		resp, err := l.exportResponse(ret, nil)
 		if err != nil {
 			return err
 		}

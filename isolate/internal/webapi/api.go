@@ -19,6 +19,9 @@ type HTTPRequest struct {
 	URL     string
 	Headers []Header
 	Body    []byte // nil: no body
+	// Stream, when not nil, is the body instead of Body: set by
+	// ExportRequest for a stream body (see BodyStream).
+	Stream *BodyStream
 }
 
 // HTTPResponse is a response crossing the Go/JS boundary.
@@ -29,6 +32,10 @@ type HTTPResponse struct {
 	// of a repeated name combined with ", ", set-cookie kept separate.
 	Headers []Header
 	Body    []byte
+	// Stream, when not nil, is the body instead of Body (which is then
+	// nil): a ReadableStream to read with Stream.Read on the runtime's
+	// goroutine.
+	Stream *BodyStream
 }
 
 // Options configures Install. The zero value is usable.
@@ -50,6 +57,10 @@ type Options struct {
 	// Extra adds globals of the embedder's, built lazily like the Web API's
 	// own (nil: none).
 	Extra *ExtraGlobals
+	// MaxBodyBytes bounds the bytes that reading a stream body to its end
+	// (text(), arrayBuffer(), ...) may gather: past it the read rejects
+	// with a RangeError and the stream is canceled (0: DefaultMaxBody).
+	MaxBodyBytes int
 	// LocaleMethods makes the built-ins' toLocaleString, toLocaleDateString,
 	// toLocaleTimeString and localeCompare use Intl from the start. Set it
 	// for scripts that name them (UsesLocaleMethods): patching the built-in
@@ -61,6 +72,10 @@ type Options struct {
 // UsesLocaleMethods reports whether script names one of the built-ins'
 // locale-sensitive methods (see Options.LocaleMethods).
 func UsesLocaleMethods(script string) bool { return intl.UsesLocaleMethods(script) }
+
+// DefaultMaxBody is the default of Options.MaxBodyBytes: the memory a
+// Worker has on Cloudflare.
+const DefaultMaxBody = 128 << 20
 
 // ExtraGlobals are globals an embedder adds (timers, fetch): Names maps each
 // name to an index below 64 and is read-only (share one map between
@@ -81,15 +96,21 @@ type API struct {
 	now        func() time.Time
 	origin     time.Time
 
-	globals  *lazyGlobals
-	extra    *ExtraGlobals
-	classes  [numClasses]*class
-	intr     intrinsics
-	events   *eventsJS
-	domExc   *goja.Object
-	iterBase *goja.Object
-	console  *consoleState
-	intl     intl.Intl
+	globals   *lazyGlobals
+	extra     *ExtraGlobals
+	classes   [numClasses]*class
+	intr      intrinsics
+	events    *eventsJS
+	domExc    *goja.Object
+	hasInst   *goja.Object
+	fnHasInst goja.Value
+	iterBase  *goja.Object
+	console   *consoleState
+	strm      *streamsRT // nil until streams are first used
+	maxBody   int
+	// inspectSym is Symbol.for("nodejs.util.inspect.custom"), once looked up.
+	inspectSym *goja.Symbol
+	intl       intl.Intl
 }
 
 // Install makes the Web API globals available in vm and returns the handle
@@ -100,7 +121,10 @@ type API struct {
 // becomes an ordinary (writable, configurable, non-enumerable) property of
 // the global object.
 func Install(vm *goja.Runtime, opts Options) *API {
-	a := &API{vm: vm, log: opts.Log, maxMessage: opts.MaxMessage, rand: opts.Rand, now: opts.Now, extra: opts.Extra}
+	a := &API{vm: vm, log: opts.Log, maxMessage: opts.MaxMessage, rand: opts.Rand, now: opts.Now, extra: opts.Extra, maxBody: opts.MaxBodyBytes}
+	if a.maxBody <= 0 {
+		a.maxBody = DefaultMaxBody
+	}
 	if a.maxMessage <= 0 {
 		a.maxMessage = DefaultMaxMessage
 	}
@@ -149,43 +173,103 @@ const (
 	gPerformance
 	gNavigator
 	gSelf
+	gFormData
+	gFile
+	gIntl
+	// The stream globals come last: buildGlobal takes them from the
+	// streams prelude by name.
 	gReadableStream
 	gStreamReader
-	gFormData
-	gIntl
+	gStreamBYOBReader
+	gStreamBYOBRequest
+	gStreamController
+	gByteStreamController
+	gWritableStream
+	gWriter
+	gWritableController
+	gTransformStream
+	gTransformController
+	gByteLengthQueuingStrategy
+	gCountQueuingStrategy
+	gTextEncoderStream
+	gTextDecoderStream
+	gCompressionStream
+	gDecompressionStream
 	numGlobals
 )
 
+// lazyGlobals keeps one bit per global.
+var _ [64 - numGlobals]struct{}
+
+var streamGlobals = [...]string{
+	0:                                            "ReadableStream",
+	gStreamReader - gReadableStream:              "ReadableStreamDefaultReader",
+	gStreamBYOBReader - gReadableStream:          "ReadableStreamBYOBReader",
+	gStreamBYOBRequest - gReadableStream:         "ReadableStreamBYOBRequest",
+	gStreamController - gReadableStream:          "ReadableStreamDefaultController",
+	gByteStreamController - gReadableStream:      "ReadableByteStreamController",
+	gWritableStream - gReadableStream:            "WritableStream",
+	gWriter - gReadableStream:                    "WritableStreamDefaultWriter",
+	gWritableController - gReadableStream:        "WritableStreamDefaultController",
+	gTransformStream - gReadableStream:           "TransformStream",
+	gTransformController - gReadableStream:       "TransformStreamDefaultController",
+	gByteLengthQueuingStrategy - gReadableStream: "ByteLengthQueuingStrategy",
+	gCountQueuingStrategy - gReadableStream:      "CountQueuingStrategy",
+	gTextEncoderStream - gReadableStream:         "TextEncoderStream",
+	gTextDecoderStream - gReadableStream:         "TextDecoderStream",
+	gCompressionStream - gReadableStream:         "CompressionStream",
+	gDecompressionStream - gReadableStream:       "DecompressionStream",
+}
+
 var globalNames = map[string]globalID{
-	"Request":                     gRequest,
-	"Response":                    gResponse,
-	"Headers":                     gHeaders,
-	"Blob":                        gBlob,
-	"ReadableStream":              gReadableStream,
-	"ReadableStreamDefaultReader": gStreamReader,
-	"FormData":                    gFormData,
-	"URL":                         gURL,
-	"URLSearchParams":             gURLSearchParams,
-	"TextEncoder":                 gTextEncoder,
-	"TextDecoder":                 gTextDecoder,
-	"atob":                        gAtob,
-	"btoa":                        gBtoa,
-	"console":                     gConsole,
-	"crypto":                      gCrypto,
-	"CryptoKey":                   gCryptoKey,
-	"structuredClone":             gStructuredClone,
-	"AbortController":             gAbortController,
-	"AbortSignal":                 gAbortSignal,
-	"Event":                       gEvent,
-	"EventTarget":                 gEventTarget,
-	"DOMException":                gDOMException,
-	"performance":                 gPerformance,
-	"navigator":                   gNavigator,
-	"self":                        gSelf,
-	"Intl":                        gIntl,
+	"Request":                          gRequest,
+	"Response":                         gResponse,
+	"Headers":                          gHeaders,
+	"Blob":                             gBlob,
+	"ReadableStream":                   gReadableStream,
+	"ReadableStreamDefaultReader":      gStreamReader,
+	"ReadableStreamBYOBReader":         gStreamBYOBReader,
+	"ReadableStreamBYOBRequest":        gStreamBYOBRequest,
+	"ReadableStreamDefaultController":  gStreamController,
+	"ReadableByteStreamController":     gByteStreamController,
+	"WritableStream":                   gWritableStream,
+	"WritableStreamDefaultWriter":      gWriter,
+	"WritableStreamDefaultController":  gWritableController,
+	"TransformStream":                  gTransformStream,
+	"TransformStreamDefaultController": gTransformController,
+	"ByteLengthQueuingStrategy":        gByteLengthQueuingStrategy,
+	"CountQueuingStrategy":             gCountQueuingStrategy,
+	"TextEncoderStream":                gTextEncoderStream,
+	"TextDecoderStream":                gTextDecoderStream,
+	"CompressionStream":                gCompressionStream,
+	"DecompressionStream":              gDecompressionStream,
+	"FormData":                         gFormData,
+	"File":                             gFile,
+	"URL":                              gURL,
+	"URLSearchParams":                  gURLSearchParams,
+	"TextEncoder":                      gTextEncoder,
+	"TextDecoder":                      gTextDecoder,
+	"atob":                             gAtob,
+	"btoa":                             gBtoa,
+	"console":                          gConsole,
+	"crypto":                           gCrypto,
+	"CryptoKey":                        gCryptoKey,
+	"structuredClone":                  gStructuredClone,
+	"AbortController":                  gAbortController,
+	"AbortSignal":                      gAbortSignal,
+	"Event":                            gEvent,
+	"EventTarget":                      gEventTarget,
+	"DOMException":                     gDOMException,
+	"performance":                      gPerformance,
+	"navigator":                        gNavigator,
+	"self":                             gSelf,
+	"Intl":                             gIntl,
 }
 
 func (a *API) buildGlobal(id globalID) goja.Value {
+	if id >= gReadableStream {
+		return a.streamClass(streamGlobals[id-gReadableStream])
+	}
 	switch id {
 	case gRequest:
 		return a.classCtor(clsRequest)
@@ -195,12 +279,10 @@ func (a *API) buildGlobal(id globalID) goja.Value {
 		return a.classCtor(clsHeaders)
 	case gBlob:
 		return a.classCtor(clsBlob)
-	case gReadableStream:
-		return a.classCtor(clsReadableStream)
-	case gStreamReader:
-		return a.classCtor(clsStreamReader)
 	case gFormData:
 		return a.classCtor(clsFormData)
+	case gFile:
+		return a.classCtor(clsFile)
 	case gURL:
 		return a.classCtor(clsURL)
 	case gURLSearchParams:
@@ -248,9 +330,10 @@ func (a *API) buildGlobal(id globalID) goja.Value {
 // first Get builds the value and defines it on the global object itself, so
 // later lookups never come back here (and a deleted global stays deleted).
 type lazyGlobals struct {
-	a         *API
-	done      [numGlobals]bool
-	vals      [numGlobals]goja.Value
+	a    *API
+	done uint64 // bit id: global id was defined or deleted
+	// vals holds the globals a frozen global object refused to take.
+	vals      map[globalID]goja.Value
 	extraDone uint64 // bit i: extra global i was defined or deleted
 }
 
@@ -259,19 +342,23 @@ func (l *lazyGlobals) Get(key string) goja.Value {
 	if !ok {
 		return l.getExtra(key)
 	}
-	if l.done[id] {
+	if l.done&(1<<id) != 0 {
 		return nil
 	}
 	v := l.vals[id]
 	if v == nil {
 		v = l.a.buildGlobal(id)
-		l.vals[id] = v
 	}
 	// A frozen global object refuses the definition; the value then keeps
 	// being answered from here.
 	if l.a.vm.GlobalObject().DefineDataProperty(key, v, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE) == nil {
-		l.done[id] = true
-		l.vals[id] = nil
+		l.done |= 1 << id
+		delete(l.vals, id)
+	} else {
+		if l.vals == nil {
+			l.vals = map[globalID]goja.Value{}
+		}
+		l.vals[id] = v
 	}
 	return v
 }
@@ -303,12 +390,12 @@ func (l *lazyGlobals) Has(key string) bool {
 		}
 		return false
 	}
-	return !l.done[id]
+	return l.done&(1<<id) == 0
 }
 
 func (l *lazyGlobals) Delete(key string) bool {
 	if id, ok := globalNames[key]; ok {
-		l.done[id] = true
+		l.done |= 1 << id
 	} else if x := l.a.extra; x != nil {
 		if i, ok := x.Names[key]; ok {
 			l.extraDone |= 1 << i

@@ -87,6 +87,9 @@ func BenchmarkFirstUse(b *testing.B) {
 		{"btoa", `btoa("x")`},
 		{"AbortController", `new AbortController().abort()`},
 		{"DOMException", `new DOMException("x", "AbortError")`},
+		{"ReadableStream", `new ReadableStream({ start(c) { c.enqueue(1); c.close() } }).getReader().read()`},
+		{"Response.body", `new Response("x").body.getReader().read()`},
+		{"CompressionStream", `new Blob(["x"]).stream().pipeThrough(new CompressionStream("gzip")).getReader().read()`},
 	} {
 		p := goja.MustCompile(c.name, c.src, true)
 		b.Run(c.name, func(b *testing.B) {

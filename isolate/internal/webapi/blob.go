@@ -1,15 +1,21 @@
 package webapi
 
 import (
+	"math"
 	"slices"
+	"time"
 
 	"github.com/dop251/goja"
 )
 
-// blobState is an immutable in-memory Blob; data is never modified.
+// blobState is an immutable in-memory Blob or File; data is never modified.
 type blobState struct {
 	data []byte
 	typ  string
+	// file marks a File, with its name and lastModified (ms since the epoch).
+	file         bool
+	name         string
+	lastModified int64
 }
 
 func (b *blobState) get(a *API, key string) goja.Value {
@@ -18,12 +24,95 @@ func (b *blobState) get(a *API, key string) goja.Value {
 		return a.vm.ToValue(len(b.data))
 	case "type":
 		return a.vm.ToValue(b.typ)
+	case "name":
+		if b.file {
+			return a.vm.ToValue(b.name)
+		}
+	case "lastModified":
+		if b.file {
+			return a.vm.ToValue(b.lastModified)
+		}
 	}
 	return nil
 }
 
 func (b *blobState) set(a *API, key string, v goja.Value) (known, ok bool) {
-	return key == "size" || key == "type", false
+	return b.get(a, key) != nil, false
+}
+
+// blobParts reads the blobParts and options arguments of the Blob and File
+// constructors (what names the constructor in messages) into b. between,
+// when not nil, runs after the parts are converted and before the options
+// are (the File constructor converts its name there, in argument order).
+func (a *API) blobParts(b *blobState, parts, options goja.Value, what string, between func()) *goja.Object {
+	type part struct {
+		s  string
+		bs []byte
+	}
+	var list []part
+	if !goja.IsUndefined(parts) {
+		o, ok := parts.(*goja.Object)
+		if !ok || !isIterable(o) {
+			a.typeError("Failed to construct '%s': The provided value cannot be converted to a sequence.", what)
+		}
+		// Each part is converted as it is iterated (WebIDL sequence
+		// conversion); the bytes are gathered once the options are read.
+		a.forOf(o, func(p goja.Value) bool {
+			if st, ok := stateOf[*blobState](p); ok {
+				list = append(list, part{bs: st.data})
+			} else if bs, ok := a.bufferSource(p); ok {
+				list = append(list, part{bs: slices.Clone(bs)})
+			} else {
+				list = append(list, part{s: a.str(p)})
+			}
+			return true
+		})
+	}
+	if between != nil {
+		between()
+	}
+	opts := a.dict(options, "Failed to construct '"+what+"': options")
+	native := false
+	if v := field(opts, "endings"); v != nil {
+		switch e := a.str(v); e {
+		case "transparent":
+		case "native":
+			native = true
+		default:
+			a.typeError("Failed to construct '%s': The provided value '%s' is not a valid enum value of type EndingType.", what, e)
+		}
+	}
+	n := 0
+	for _, p := range list {
+		n += len(p.s) + len(p.bs)
+	}
+	b.data = make([]byte, 0, n)
+	for _, p := range list {
+		if p.bs != nil {
+			b.data = append(b.data, p.bs...)
+		} else if native {
+			b.data = appendNativeEndings(b.data, p.s)
+		} else {
+			b.data = append(b.data, p.s...)
+		}
+	}
+	return opts
+}
+
+// appendNativeEndings appends s with every CR LF, CR and LF made the
+// platform's line ending, LF.
+func appendNativeEndings(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\r' {
+			if i+1 < len(s) && s[i+1] == '\n' {
+				i++
+			}
+			c = '\n'
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }
 
 // relativeIndex clamps a slice() argument the way Blob.slice does.
@@ -50,23 +139,7 @@ var blobClass = &classDef{
 	tag:    true, // libraries recognise blobs by tag
 	construct: func(a *API, call goja.ConstructorCall, proto *goja.Object) *goja.Object {
 		b := &blobState{}
-		if parts := call.Argument(0); !goja.IsUndefined(parts) {
-			o, ok := parts.(*goja.Object)
-			if !ok || !isIterable(o) {
-				a.typeError("Failed to construct 'Blob': The provided value cannot be converted to a sequence.")
-			}
-			a.forOf(o, func(p goja.Value) bool {
-				if st, ok := stateOf[*blobState](p); ok {
-					b.data = append(b.data, st.data...)
-				} else if bs, ok := a.bufferSource(p); ok {
-					b.data = append(b.data, bs...)
-				} else {
-					b.data = append(b.data, a.str(p)...)
-				}
-				return true
-			})
-		}
-		opts := a.dict(call.Argument(1), "Failed to construct 'Blob': options")
+		opts := a.blobParts(b, call.Argument(0), call.Argument(1), "Blob", nil)
 		if v := field(opts, "type"); v != nil {
 			b.typ = blobType(a.str(v))
 		}
@@ -98,5 +171,58 @@ var blobClass = &classDef{
 			b := this[*blobState](a, call)
 			return a.promiseTry(func() goja.Value { return a.newUint8Array(slices.Clone(b.data)) })
 		}),
+		method("stream", 0, func(a *API, call goja.FunctionCall) goja.Value {
+			b := this[*blobState](a, call)
+			return a.bytesStream(b.data)
+		}),
 	),
+}
+
+var fileClass = &classDef{
+	name:      "File",
+	length:    2,
+	tag:       true,
+	parent:    clsBlob,
+	hasParent: true,
+	construct: func(a *API, call goja.ConstructorCall, proto *goja.Object) *goja.Object {
+		b := &blobState{file: true}
+		opts := a.blobParts(b, call.Argument(0), call.Argument(2), "File", func() {
+			b.name = a.str(call.Argument(1))
+		})
+		// Dictionary members are read in lexicographic order: endings
+		// (by blobParts), lastModified, type.
+		if v := field(opts, "lastModified"); v != nil {
+			b.lastModified = a.longLong(v)
+		} else {
+			b.lastModified = a.dateNow()
+		}
+		if v := field(opts, "type"); v != nil {
+			b.typ = blobType(a.str(v))
+		}
+		return a.wrapProto(proto, b)
+	},
+	methods: newMembers(),
+}
+
+// dateNow is Date.now() of the runtime (which may have its own clock).
+func (a *API) dateNow() int64 {
+	if now, ok := goja.AssertFunction(a.intrinsic("Date", "now")); ok {
+		if v, err := now(goja.Undefined()); err == nil {
+			return v.ToInteger()
+		}
+	}
+	return time.Now().UnixMilli()
+}
+
+// longLong converts v like WebIDL's long long (NaN and infinities are 0).
+func (a *API) longLong(v goja.Value) int64 {
+	f := v.ToFloat()
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	f = math.Trunc(f)
+	if f >= math.MaxInt64 || f < math.MinInt64 {
+		return int64(math.Mod(f, 1<<64))
+	}
+	return int64(f)
 }

@@ -7,61 +7,82 @@ import (
 	"github.com/dop251/goja"
 )
 
-// body is the body of a Request or Response. Bodies live in memory, so
-// reading one completes at once; as a stream (the body attribute) it is a
-// single chunk.
+// body is the body of a Request or Response: bytes in memory, or a
+// ReadableStream. Bytes are made a stream only when the body attribute is
+// asked for; a stream given as a body is read only when the body is.
 type body struct {
 	data   []byte // never modified once set; readers get copies
 	has    bool   // false: null body
-	used   bool
-	stream *goja.Object // the body attribute, once asked for
+	used   bool   // read as bytes (a stream body is used when disturbed)
+	stream *goja.Object
 }
 
 const bodyUsedMsg = "Body has already been used. It can only be used once. Use tee() first if you need to read it twice."
 
-// extractBody converts a BodyInit. It returns the bytes, the Content-Type
-// the body implies ("" for none) and whether the body is non-null.
-func (a *API) extractBody(v goja.Value) (data []byte, contentType string, has bool) {
+// extractBody converts a BodyInit into b. It returns the Content-Type the
+// body implies ("" for none).
+func (a *API) extractBody(v goja.Value, b *body) (contentType string) {
+	b.data, b.has, b.used, b.stream = nil, false, false, nil
 	if isNullish(v) {
-		return nil, "", false
+		return ""
 	}
+	b.has = true
 	o, ok := v.(*goja.Object)
 	if !ok {
-		return []byte(a.str(v)), "text/plain;charset=UTF-8", true
+		b.data = []byte(a.str(v))
+		return "text/plain;charset=UTF-8"
 	}
 	if h, ok := asHost(o); ok {
 		switch st := h.st.(type) {
 		case *searchParams:
-			return []byte(st.serialize()), "application/x-www-form-urlencoded;charset=UTF-8", true
+			b.data = []byte(st.serialize())
+			return "application/x-www-form-urlencoded;charset=UTF-8"
 		case *blobState:
-			return st.data, st.typ, true
-		case *streamState:
-			return a.streamBody(st), "", true
+			b.data = st.data
+			return st.typ
 		case *formData:
 			data, ct := a.encodeForm(st)
-			return data, ct, true
+			b.data = data
+			return ct
 		}
 	}
-	if b, ok := a.bufferSource(o); ok {
-		return slices.Clone(b), "", true
+	if buf, ok := a.bufferSource(o); ok {
+		b.data = slices.Clone(buf)
+		return ""
 	}
-	// A stream would otherwise become the text "[object ReadableStream]".
-	if _, ok := goja.AssertFunction(o.Get("getReader")); ok {
-		a.typeError("warren supports as a stream body only another Request's or Response's body; pass a string, ArrayBuffer, typed array, Blob or URLSearchParams")
+	if s, ok := a.asStream(o); ok {
+		if a.streamTest(a.strm.locked, s) || a.streamTest(a.strm.disturbed, s) {
+			a.typeError("This ReadableStream is disturbed (has already been read from), and cannot be used as a body.")
+		}
+		b.stream = s
+		return ""
 	}
-	return []byte(a.str(v)), "text/plain;charset=UTF-8", true
+	return a.textBody(b, v)
 }
 
-// takeBody marks b used and returns its bytes; nil, false when the body was
-// already used.
-func (b *body) take() ([]byte, bool) {
-	if b.used {
-		return nil, false
+// textBody makes b the string conversion of v.
+func (a *API) textBody(b *body, v goja.Value) string {
+	b.data = []byte(a.str(v))
+	return "text/plain;charset=UTF-8"
+}
+
+// takeBytes marks b used and returns its bytes when they can be had at
+// once; false when b is a stream that must be read. A used body throws.
+func (a *API) takeBytes(b *body) ([]byte, bool) {
+	if b.stream == nil {
+		if b.used {
+			a.typeError(bodyUsedMsg)
+		}
+		b.used = b.has
+		return b.data, true
 	}
-	if b.has {
-		b.used = true
+	if a.unusable(b) {
+		a.typeError(bodyUsedMsg)
 	}
-	return b.data, true
+	if data, ok := a.pristineBytes(b.stream); ok {
+		return data, true
+	}
+	return nil, false
 }
 
 const (
@@ -73,13 +94,12 @@ const (
 	readForm
 )
 
-// read implements text(), json(), arrayBuffer(), bytes() and blob().
+var readNames = [...]string{"text()", "json()", "arrayBuffer()", "bytes()", "blob()", "formData()"}
+
+// read implements text(), json(), arrayBuffer(), bytes(), blob() and
+// formData().
 func (a *API) read(b *body, kind int, contentType func() string) goja.Value {
-	return a.promiseTry(func() goja.Value {
-		data, ok := b.take()
-		if !ok {
-			a.typeError(bodyUsedMsg)
-		}
+	convert := func(data []byte) goja.Value {
 		switch kind {
 		case readText:
 			return a.vm.ToValue(decodeUTF8(data, false))
@@ -92,8 +112,16 @@ func (a *API) read(b *body, kind int, contentType func() string) goja.Value {
 		case readForm:
 			return a.wrap(clsFormData, a.parseForm(data, contentType()))
 		default:
-			return a.wrap(clsBlob, &blobState{data: data, typ: blobType(contentType())})
+			return a.wrap(clsBlob, &blobState{data: slices.Clone(data), typ: blobType(contentType())})
 		}
+	}
+	return a.promiseTry(func() goja.Value {
+		data, ok := a.takeBytes(b)
+		if !ok {
+			// The promise returned adopts the read's.
+			return a.readStream(b.stream, readNames[kind], convert)
+		}
+		return convert(data)
 	})
 }
 

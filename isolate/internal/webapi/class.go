@@ -1,12 +1,14 @@
 package webapi
 
 import (
+	"fmt"
 	"reflect"
 
 	"github.com/dop251/goja"
 )
 
-// Classes are built per runtime on first use, cheaply: a native constructor,
+// Classes are built per runtime on first use, cheaply: a native constructor
+// (behind a Proxy that tells `new C()` from `C()`, see classCtor),
 // a prototype that creates each method's function object only when the
 // method is first looked up (a lazyObject), statics likewise (a lazyObject
 // placed between the constructor and Function.prototype), and instances that
@@ -26,10 +28,11 @@ const (
 	clsTextEncoder
 	clsTextDecoder
 	clsCryptoKey
-	clsIterator
-	clsReadableStream
-	clsStreamReader
+	clsIterator // Headers Iterator
+	clsSearchParamsIterator
+	clsFormDataIterator
 	clsFormData
+	clsFile
 	numClasses
 )
 
@@ -56,8 +59,22 @@ type member struct {
 	build memberFunc
 }
 
-// method declares a function member.
+// method declares a function member. Its length is the number of required
+// arguments (WebIDL): a call with fewer throws TypeError.
 func method(name string, length int, fn func(a *API, call goja.FunctionCall) goja.Value) member {
+	return member{name, func(a *API) goja.Value {
+		return a.newFunc(name, length, func(call goja.FunctionCall) goja.Value {
+			if len(call.Arguments) < length {
+				a.typeError("Failed to execute '%s': %d argument%s required, but only %d present.", name, length, plural(int64(length)), len(call.Arguments))
+			}
+			return fn(a, call)
+		})
+	}}
+}
+
+// promiseMethod declares a function member that returns a promise; it
+// checks its arguments itself (and rejects rather than throws).
+func promiseMethod(name string, length int, fn func(a *API, call goja.FunctionCall) goja.Value) member {
 	return member{name, func(a *API) goja.Value {
 		return a.newFunc(name, length, func(call goja.FunctionCall) goja.Value { return fn(a, call) })
 	}}
@@ -67,7 +84,9 @@ func method(name string, length int, fn func(a *API, call goja.FunctionCall) goj
 func value(name string, fn func(a *API) goja.Value) member { return member{name, fn} }
 
 type classDef struct {
-	name   string
+	name string
+	// length is the constructor's length and its number of required
+	// arguments: fewer throw TypeError.
 	length int
 	// construct builds an instance; proto is the prototype it must get
 	// (new.target's). Nil means the constructor is illegal.
@@ -78,25 +97,31 @@ type classDef struct {
 	iterable string
 	// tag gives the prototype chain a Symbol.toStringTag.
 	tag bool
+	// iterator puts %IteratorPrototype% in the prototype chain.
+	iterator bool
+	// parent, when hasParent, is the class this one extends (File: Blob).
+	parent    classID
+	hasParent bool
 }
 
 var classDefs [numClasses]*classDef
 
 func init() {
 	classDefs = [numClasses]*classDef{
-		clsRequest:         requestClass,
-		clsResponse:        responseClass,
-		clsHeaders:         headersClass,
-		clsBlob:            blobClass,
-		clsURL:             urlClass,
-		clsURLSearchParams: searchParamsClass,
-		clsTextEncoder:     textEncoderClass,
-		clsTextDecoder:     textDecoderClass,
-		clsCryptoKey:       cryptoKeyClass,
-		clsIterator:        iteratorClass,
-		clsReadableStream:  readableStreamClass,
-		clsStreamReader:    streamReaderClass,
-		clsFormData:        formDataClass,
+		clsRequest:              requestClass,
+		clsResponse:             responseClass,
+		clsHeaders:              headersClass,
+		clsBlob:                 blobClass,
+		clsURL:                  urlClass,
+		clsURLSearchParams:      searchParamsClass,
+		clsTextEncoder:          textEncoderClass,
+		clsTextDecoder:          textDecoderClass,
+		clsCryptoKey:            cryptoKeyClass,
+		clsIterator:             {name: "Headers Iterator", tag: true, iterator: true, methods: iteratorMembers(clsIterator)},
+		clsSearchParamsIterator: {name: "URLSearchParams Iterator", tag: true, iterator: true, methods: iteratorMembers(clsSearchParamsIterator)},
+		clsFormDataIterator:     {name: "FormData Iterator", tag: true, iterator: true, methods: iteratorMembers(clsFormDataIterator)},
+		clsFormData:             formDataClass,
+		clsFile:                 fileClass,
 	}
 }
 
@@ -125,14 +150,19 @@ func (a *API) class(id classID) *class {
 	// need Symbol.iterator or that libraries recognise by tag get one.
 	if def.iterable != "" || def.tag {
 		up := vm.NewObject()
-		if id == clsIterator {
+		if def.iterator {
 			_ = up.SetPrototype(a.iteratorPrototype())
 		}
 		_ = up.DefineDataPropertySymbol(goja.SymToStringTag, vm.ToValue(def.name), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
 		if def.iterable != "" {
 			_ = up.DefineDataPropertySymbol(goja.SymIterator, lo.Get(def.iterable), goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
 		}
+		if def.hasParent {
+			_ = up.SetPrototype(a.class(def.parent).proto)
+		}
 		_ = c.proto.SetPrototype(up)
+	} else if def.hasParent {
+		_ = c.proto.SetPrototype(a.class(def.parent).proto)
 	}
 	return c
 }
@@ -144,30 +174,97 @@ func (a *API) classCtor(id classID) *goja.Object {
 		return c.ctor
 	}
 	def, vm := c.def, a.vm
-	// goja passes no new.target for a plain `new C()`, so a call without
-	// new cannot be told apart and constructs too.
-	ctor := vm.ToValue(func(call goja.ConstructorCall) *goja.Object {
-		if def.construct == nil {
-			panic(vm.NewTypeError("Illegal constructor"))
-		}
-		proto := call.This.Prototype()
-		if proto == nil {
-			proto = c.proto
-		}
-		return def.construct(a, call, proto)
+	// A native constructor made by ToValue cannot tell `C()` from `new C()`
+	// (goja passes no new.target to either), so the constructor is a Proxy
+	// of one: the apply trap refuses calls, the construct trap gets the
+	// real new.target, whose prototype the instance takes (subclasses).
+	target := vm.ToValue(func(goja.ConstructorCall) *goja.Object {
+		panic(vm.NewTypeError("Illegal constructor"))
 	}).(*goja.Object)
-	_ = ctor.DefineDataProperty("name", vm.ToValue(def.name), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+	proxy := vm.NewProxy(target, &goja.ProxyTrapConfig{
+		Apply: func(*goja.Object, goja.Value, []goja.Value) goja.Value {
+			if def.construct == nil {
+				panic(vm.NewTypeError("Illegal constructor"))
+			}
+			panic(vm.NewTypeError(fmt.Sprintf("Failed to construct '%s': Please use the 'new' operator, this DOM object constructor cannot be called as a function.", def.name)))
+		},
+		Construct: func(_ *goja.Object, args []goja.Value, newTarget *goja.Object) *goja.Object {
+			if def.construct == nil {
+				panic(vm.NewTypeError("Illegal constructor"))
+			}
+			if len(args) < def.length {
+				panic(vm.NewTypeError(fmt.Sprintf("Failed to construct '%s': %d argument%s required, but only %d present.", def.name, def.length, plural(int64(def.length)), len(args))))
+			}
+			proto := c.proto
+			if newTarget != nil && newTarget != c.ctor {
+				if p, ok := newTarget.Get("prototype").(*goja.Object); ok {
+					proto = p
+				}
+			}
+			return def.construct(a, goja.ConstructorCall{Arguments: args, NewTarget: newTarget}, proto)
+		},
+		// goja's instanceof does not see through a Proxy, so the proxy
+		// answers Symbol.hasInstance (unless guest code defined one).
+		GetSym: func(t *goja.Object, sym *goja.Symbol, receiver goja.Value) goja.Value {
+			v := t.GetSymbol(sym)
+			if sym == goja.SymHasInstance && v != nil && v.SameAs(a.fnHasInstance()) {
+				return a.hasInstance()
+			}
+			return v
+		},
+	})
+	ctor := vm.ToValue(proxy).(*goja.Object)
+	_ = target.DefineDataProperty("name", vm.ToValue(def.name), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
 	if def.length != 0 {
-		_ = ctor.DefineDataProperty("length", vm.ToValue(def.length), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+		_ = target.DefineDataProperty("length", vm.ToValue(def.length), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
 	}
-	_ = ctor.DefineDataProperty("prototype", c.proto, goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
+	_ = target.DefineDataProperty("prototype", c.proto, goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_FALSE)
+	if def.hasParent {
+		_ = target.SetPrototype(a.classCtor(def.parent))
+	}
 	if def.statics != nil {
 		st := vm.NewDynamicObject(&lazyObject{a: a, m: def.statics})
-		_ = st.SetPrototype(ctor.Prototype())
-		_ = ctor.SetPrototype(st)
+		_ = st.SetPrototype(target.Prototype())
+		_ = target.SetPrototype(st)
 	}
 	c.ctor = ctor
 	return ctor
+}
+
+// hasInstance returns the Symbol.hasInstance method of our constructors:
+// OrdinaryHasInstance of this.prototype.
+func (a *API) hasInstance() goja.Value {
+	if a.hasInst != nil {
+		return a.hasInst
+	}
+	a.hasInst = a.newFunc("[Symbol.hasInstance]", 1, func(call goja.FunctionCall) goja.Value {
+		c, ok := call.This.(*goja.Object)
+		o, ok2 := call.Argument(0).(*goja.Object)
+		if !ok || !ok2 {
+			return a.vm.ToValue(false)
+		}
+		proto, ok := c.Get("prototype").(*goja.Object)
+		if !ok {
+			a.typeError("Function has non-object prototype in instanceof check")
+		}
+		for p := o.Prototype(); p != nil; p = p.Prototype() {
+			if p == proto {
+				return a.vm.ToValue(true)
+			}
+		}
+		return a.vm.ToValue(false)
+	})
+	return a.hasInst
+}
+
+// fnHasInstance returns Function.prototype[Symbol.hasInstance] (looked up
+// only when needed: it makes goja build Function.prototype's symbols).
+func (a *API) fnHasInstance() goja.Value {
+	if a.fnHasInst == nil {
+		f := a.vm.ToValue(func(goja.FunctionCall) goja.Value { return nil }).(*goja.Object)
+		a.fnHasInst = f.Prototype().GetSymbol(goja.SymHasInstance)
+	}
+	return a.fnHasInst
 }
 
 // wrap makes a JS instance of class id over state st.
@@ -422,15 +519,19 @@ func (a *API) iteratorPrototype() *goja.Object {
 // URLSearchParams). next returns nil when done.
 type iterState struct {
 	noAttrs
+	cls  classID
 	next func() goja.Value
 }
 
-var iteratorClass = &classDef{
-	name: "Iterator",
-	tag:  true, // and %IteratorPrototype% in the chain
-	methods: newMembers(
+// iteratorMembers are those of the iterator prototype of class id
+// (%HeadersIteratorPrototype%...); its next advances only iterators of id.
+func iteratorMembers(id classID) *members {
+	return newMembers(
 		method("next", 0, func(a *API, call goja.FunctionCall) goja.Value {
 			it := this[*iterState](a, call)
+			if it.cls != id {
+				a.typeError("Illegal invocation")
+			}
 			res := a.vm.NewObject()
 			var v goja.Value
 			if it.next != nil {
@@ -446,9 +547,11 @@ var iteratorClass = &classDef{
 			}
 			return res
 		}),
-	),
+	)
 }
 
-func (a *API) newIterator(next func() goja.Value) goja.Value {
-	return a.wrap(clsIterator, &iterState{next: next})
+// newIterator makes an iterator of class id (clsIterator,
+// clsSearchParamsIterator or clsFormDataIterator).
+func (a *API) newIterator(id classID, next func() goja.Value) goja.Value {
+	return a.wrap(id, &iterState{cls: id, next: next})
 }

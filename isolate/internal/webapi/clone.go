@@ -2,8 +2,12 @@ package webapi
 
 import (
 	"fmt"
+	"math/big"
 	"reflect"
 	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/dop251/goja"
 )
@@ -12,7 +16,10 @@ import (
 // recursive in Go, and a Go stack overflow would kill the process.
 const maxCloneDepth = 2000
 
-var proxyType = reflect.TypeOf(goja.Proxy{})
+var (
+	proxyType  = reflect.TypeOf(goja.Proxy{})
+	bigIntType = reflect.TypeOf((*big.Int)(nil))
+)
 
 type cloner struct {
 	a    *API
@@ -23,19 +30,56 @@ func (a *API) structuredClone(call goja.FunctionCall) goja.Value {
 	if len(call.Arguments) == 0 {
 		a.typeError("Failed to execute 'structuredClone': 1 argument required, but only 0 present.")
 	}
+	c := &cloner{a: a, memo: map[*goja.Object]*goja.Object{}}
+	var transfer []goja.ArrayBuffer
 	if opts := a.dict(call.Argument(1), "Failed to execute 'structuredClone': options"); opts != nil {
 		if t := field(opts, "transfer"); t != nil {
-			n := int64(0)
-			if to, ok := t.(*goja.Object); ok {
-				n = to.Get("length").ToInteger()
-			}
-			if n > 0 {
-				panic(a.domException("Transferring objects is not supported by structuredClone here.", "DataCloneError"))
-			}
+			transfer = c.transferList(t)
 		}
 	}
-	c := &cloner{a: a, memo: map[*goja.Object]*goja.Object{}}
-	return c.clone(call.Argument(0), 0)
+	// A transferred ArrayBuffer is cloned as a new one over the same
+	// memory; the originals are detached once the whole value is cloned.
+	for _, ab := range transfer {
+		r := a.vm.ToValue(a.vm.NewArrayBuffer(ab.Bytes())).(*goja.Object)
+		c.memo[a.vm.ToValue(ab).(*goja.Object)] = r
+	}
+	v := c.clone(call.Argument(0), 0)
+	for _, ab := range transfer {
+		ab.Detach()
+	}
+	return v
+}
+
+// transferList converts the transfer option (a sequence<object>): only
+// ArrayBuffers can be transferred, each once, and not when detached.
+func (c *cloner) transferList(t goja.Value) []goja.ArrayBuffer {
+	a := c.a
+	o, ok := t.(*goja.Object)
+	if !ok || !isIterable(o) {
+		a.typeError("Failed to execute 'structuredClone': The provided value cannot be converted to a sequence.")
+	}
+	var list []goja.ArrayBuffer
+	seen := map[*goja.Object]bool{}
+	a.forOf(o, func(v goja.Value) bool {
+		e, ok := v.(*goja.Object)
+		if !ok {
+			a.typeError("Failed to execute 'structuredClone': The provided value is not of type 'object'.")
+		}
+		ab, ok := asArrayBuffer(e)
+		if !ok {
+			panic(a.domException("Value not transferable: only ArrayBuffers can be transferred.", "DataCloneError"))
+		}
+		if seen[e] {
+			panic(a.domException("ArrayBuffer at index "+fmt.Sprint(len(list))+" is a duplicate of an earlier ArrayBuffer.", "DataCloneError"))
+		}
+		if ab.Detached() {
+			panic(a.domException("An ArrayBuffer is detached and could not be transferred.", "DataCloneError"))
+		}
+		seen[e] = true
+		list = append(list, ab)
+		return true
+	})
+	return list
 }
 
 func (c *cloner) fail(what string) {
@@ -71,13 +115,20 @@ func (c *cloner) clone(v goja.Value, depth int) goja.Value {
 	}
 	if h, ok := asHost(o); ok {
 		if b, ok := h.st.(*blobState); ok {
-			r := a.wrap(clsBlob, &blobState{data: b.data, typ: b.typ})
+			id, cp := clsBlob, *b
+			if b.file {
+				id = clsFile
+			}
+			r := a.wrap(id, &cp)
 			c.memo[o] = r
 			return r
 		}
 		c.fail(o.ClassName() + " object")
 	}
 	if ab, ok := asArrayBuffer(o); ok {
+		if ab.Detached() {
+			panic(a.domException("An ArrayBuffer is detached and could not be cloned.", "DataCloneError"))
+		}
 		r := a.vm.NewArrayBuffer(slices.Clone(ab.Bytes()))
 		ro := a.vm.ToValue(r).(*goja.Object)
 		c.memo[o] = ro
@@ -100,7 +151,8 @@ func (c *cloner) clone(v goja.Value, depth int) goja.Value {
 		c.memo[o] = r
 		return r
 	case "String":
-		r := a.vm.ToValue(o.String()).ToObject(a.vm)
+		// valueOf keeps lone surrogates, which String() replaces.
+		r := a.callIntrinsic(o, nil, o.ClassName(), "prototype", "valueOf").ToObject(a.vm)
 		c.memo[o] = r
 		return r
 	case "Error":
@@ -112,6 +164,11 @@ func (c *cloner) clone(v goja.Value, depth int) goja.Value {
 		c.props(o, r, depth)
 		return r
 	case "Object", "Arguments":
+		if o.ExportType() == bigIntType { // goja gives BigInt wrappers no class
+			r := a.callIntrinsic(o, nil, "BigInt", "prototype", "valueOf").ToObject(a.vm)
+			c.memo[o] = r
+			return r
+		}
 		for _, weak := range []string{"WeakMap", "WeakSet"} {
 			if hasTag(o, weak) {
 				if w := a.intrinsic(weak); w != nil && a.vm.InstanceOf(o, w) {
@@ -129,11 +186,40 @@ func (c *cloner) clone(v goja.Value, depth int) goja.Value {
 }
 
 func (c *cloner) props(src, dst *goja.Object, depth int) {
-	for _, k := range src.Keys() {
+	keys := src.Keys()
+	for _, k := range keys {
+		if strings.ContainsRune(k, utf8.RuneError) {
+			// Keys() replaced lone surrogates: take the slow way, with
+			// the keys as JS strings.
+			c.propsExact(src, dst, depth)
+			return
+		}
+	}
+	for _, k := range keys {
 		v := c.clone(src.Get(k), depth+1)
 		if err := dst.DefineDataProperty(k, v, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_TRUE); err != nil {
 			c.a.rethrow(err)
 		}
+	}
+}
+
+// propsExact is props for objects whose keys hold lone surrogates.
+func (c *cloner) propsExact(src, dst *goja.Object, depth int) {
+	a := c.a
+	keys, _ := a.callIntrinsic(nil, []goja.Value{src}, "Object", "keys").(*goja.Object)
+	if keys == nil {
+		return
+	}
+	n := keys.Get("length").ToInteger()
+	for i := int64(0); i < n; i++ {
+		k := keys.Get(strconv.FormatInt(i, 10))
+		v := c.clone(a.callIntrinsic(nil, []goja.Value{src, k}, "Reflect", "get"), depth+1)
+		desc := a.vm.NewObject()
+		_ = desc.Set("value", v)
+		_ = desc.Set("writable", true)
+		_ = desc.Set("enumerable", true)
+		_ = desc.Set("configurable", true)
+		a.callIntrinsic(nil, []goja.Value{dst, k, desc}, "Object", "defineProperty")
 	}
 }
 
@@ -162,6 +248,13 @@ func (c *cloner) view(o *goja.Object, depth int) goja.Value {
 
 func (c *cloner) error(o *goja.Object, depth int) goja.Value {
 	a := c.a
+	// A DOMException is serializable too: its name and message. (None
+	// exists before the class is built.)
+	if a.domExc != nil && a.vm.InstanceOf(o, a.domExc) {
+		r := a.domException(a.str(o.Get("message")), a.str(o.Get("name")))
+		c.memo[o] = r
+		return r
+	}
 	name := "Error"
 	if n := o.Get("name"); n != nil && goja.IsString(n) {
 		switch n.String() {
@@ -169,9 +262,12 @@ func (c *cloner) error(o *goja.Object, depth int) goja.Value {
 			name = n.String()
 		}
 	}
+	// The message is cloned only when it is an own property.
 	var msg goja.Value = goja.Undefined()
-	if m := o.Get("message"); m != nil && !goja.IsUndefined(m) {
-		msg = a.vm.ToValue(a.str(m))
+	if a.callIntrinsic(o, []goja.Value{a.vm.ToValue("message")}, "Object", "prototype", "hasOwnProperty").ToBoolean() {
+		if m := o.Get("message"); m != nil && !goja.IsUndefined(m) {
+			msg = a.vm.ToValue(a.str(m))
+		}
 	}
 	r := a.construct(name, msg)
 	c.memo[o] = r

@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/dop251/goja"
+
+	"github.com/warrenmesh/warren/isolate/internal/contract"
 )
 
 // Limits of console formatting, so that logging a huge value stays cheap.
@@ -494,6 +496,9 @@ func (in *inspector) object(o *goja.Object, depth int) {
 		in.host(o, h, depth)
 		return
 	}
+	if in.custom(o, depth) {
+		return
+	}
 	if ab, ok := asArrayBuffer(o); ok {
 		data := ab.Bytes()
 		fmt.Fprintf(b, "ArrayBuffer { [Uint8Contents]: <%s>, byteLength: %d }", hexPreview(data), len(data))
@@ -509,7 +514,8 @@ func (in *inspector) object(o *goja.Object, depth int) {
 	switch o.ClassName() {
 	case "Error":
 		if s := in.get(o, "stack"); s != nil && goja.IsString(s) && s.String() != "" {
-			b.WriteString(s.String())
+			// As V8 prints it, though err.stack itself is goja's.
+			b.WriteString(contract.FormatStack(s.String()))
 		} else {
 			b.WriteString(in.get(o, "name").String() + ": " + in.get(o, "message").String())
 		}

@@ -172,7 +172,7 @@ func (k *cryptoKey) mac(data []byte) []byte {
 }
 
 var subtleMembers = newMembers(
-	method("digest", 2, func(a *API, call goja.FunctionCall) goja.Value {
+	promiseMethod("digest", 2, func(a *API, call goja.FunctionCall) goja.Value {
 		return a.promiseTry(func() goja.Value {
 			name, _ := a.algorithm(call.Argument(0))
 			newHash, ok := hashes[name]
@@ -184,7 +184,7 @@ var subtleMembers = newMembers(
 			return a.newArrayBuffer(h.Sum(nil))
 		})
 	}),
-	method("importKey", 5, func(a *API, call goja.FunctionCall) goja.Value {
+	promiseMethod("importKey", 5, func(a *API, call goja.FunctionCall) goja.Value {
 		return a.promiseTry(func() goja.Value {
 			if f := a.str(call.Argument(0)); f != "raw" {
 				panic(a.domException(fmt.Sprintf("Unsupported key format %q (warren supports \"raw\" HMAC keys)", f), "NotSupportedError"))
@@ -228,7 +228,7 @@ var subtleMembers = newMembers(
 			return a.wrap(clsCryptoKey, k)
 		})
 	}),
-	method("exportKey", 2, func(a *API, call goja.FunctionCall) goja.Value {
+	promiseMethod("exportKey", 2, func(a *API, call goja.FunctionCall) goja.Value {
 		return a.promiseTry(func() goja.Value {
 			f := a.str(call.Argument(0))
 			k, ok := stateOf[*cryptoKey](call.Argument(1))
@@ -244,7 +244,7 @@ var subtleMembers = newMembers(
 			return a.newArrayBuffer(slices.Clone(k.key))
 		})
 	}),
-	method("sign", 3, func(a *API, call goja.FunctionCall) goja.Value {
+	promiseMethod("sign", 3, func(a *API, call goja.FunctionCall) goja.Value {
 		return a.promiseTry(func() goja.Value {
 			a.checkHMAC(call.Argument(0))
 			k := a.hmacKey(call.Argument(1), "sign")
@@ -252,7 +252,7 @@ var subtleMembers = newMembers(
 			return a.newArrayBuffer(k.mac(data))
 		})
 	}),
-	method("verify", 4, func(a *API, call goja.FunctionCall) goja.Value {
+	promiseMethod("verify", 4, func(a *API, call goja.FunctionCall) goja.Value {
 		return a.promiseTry(func() goja.Value {
 			a.checkHMAC(call.Argument(0))
 			k := a.hmacKey(call.Argument(1), "verify")

@@ -12,8 +12,9 @@
 // objects over Go state whose attributes (status, url, href, ...) are answered
 // directly, without accessor functions. Event, EventTarget, AbortSignal,
 // AbortController and DOMException are JS compiled once per process and run
-// in a runtime only when one of them is first used. Intl (package intl) is
-// a lazy global too; the built-ins' toLocaleString and localeCompare are
+// in a runtime only when one of them is first used; so are the streams
+// (stream.go), whose first use costs about 1 ms. Intl (package intl) is a
+// lazy global too; the built-ins' toLocaleString and localeCompare are
 // switched to it only for scripts that name them (Options.LocaleMethods) or
 // once Intl is used.
 //
@@ -25,35 +26,45 @@
 // and crypto.subtle.timingSafeEqual exist). URL parsing is
 // github.com/nlnwa/whatwg-url with two patches for changes of the URL
 // Standard made after its release ("^" percent-encoded in paths; a space
-// ending an opaque path before "?" or "#" encoded as %20).
+// ending an opaque path before "?" or "#" encoded as %20). TextDecoder
+// decodes UTF-8, UTF-16 and windows-1252 itself and the other encodings of
+// the Encoding Standard with golang.org/x/text/encoding/htmlindex, whose
+// decoders follow that standard's.
+//
+// # Streams
+//
+// ReadableStream, WritableStream, TransformStream and the rest of the
+// Streams Standard are the vendored web-streams-polyfill (stream.go,
+// streams.js); the encoding and compression streams are built on them.
+// Request and Response bodies are bytes in memory until a stream is asked
+// for (the body attribute) or given (a stream BodyInit). Reading a body
+// takes the bytes directly when its stream is one of ours that nothing has
+// touched; otherwise it reads the stream. ExportResponse and ExportRequest
+// give a stream body as a BodyStream, which the embedder reads chunk by
+// chunk while it runs the event loop.
 //
 // Instances of the Go-backed classes (Request, Response, Headers, URL,
-// URLSearchParams, Blob, TextEncoder, TextDecoder, CryptoKey) differ from
-// browser objects in ways ordinary code does not notice: their attributes
-// are own properties (resp.hasOwnProperty("status") is true), a subclass
-// cannot override an attribute with a getter, and they cannot carry private
-// fields (#x), symbol-keyed or accessor own properties, nor be frozen.
-// Prototype members are not listed by Object.getOwnPropertyNames, and only
-// Headers, URLSearchParams and Blob have a Symbol.toStringTag. Calling one of
-// these constructors without new constructs (goja cannot tell the calls
-// apart). A global that was never used cannot be deleted (it has no own
-// property yet); assigning to it works. Event, EventTarget, AbortSignal,
+// URLSearchParams, Blob, File, FormData, TextEncoder, TextDecoder,
+// CryptoKey) differ from browser objects in ways ordinary code does not
+// notice: their attributes are own properties (resp.hasOwnProperty("status")
+// is true), a subclass cannot override an attribute with a getter, and they
+// cannot carry private fields (#x), symbol-keyed or accessor own properties,
+// nor be frozen. Prototype members are not listed by
+// Object.getOwnPropertyNames, and only Headers, URLSearchParams, Blob, File
+// and the iterators have a Symbol.toStringTag. As WebIDL requires, the
+// constructors throw TypeError when called without new (each is a Proxy of
+// a native constructor: goja passes a native constructor no new.target, so
+// only a construct trap can tell `C()` from `new C()`) and, like methods,
+// when given fewer arguments than their length. A global that was never
+// used cannot be deleted (it has no own property yet); assigning to it
+// works. Event, EventTarget, AbortSignal,
 // AbortController and DOMException are ordinary JS classes and have none of
 // these differences.
 //
 // # Not implemented
 //
-//   - Streams beyond a body's own: Request/Response.body is a ReadableStream
-//     of the buffered body (one chunk) that a reader can read (getReader,
-//     read, releaseLock, cancel) and that can be the body of a new Request
-//     or Response (the Workers way of re-wrapping one). ReadableStreams made
-//     by Workers (new ReadableStream), tee, pipeTo, async iteration,
-//     WritableStream, TransformStream and Blob.stream are not there.
-//   - File: FormData file entries are Blobs with a name property.
-//     FormData cannot be built from an HTML form (there is none).
-//   - TextDecoderStream, TextEncoderStream, CompressionStream.
-//   - TextDecoder encodings other than utf-8, utf-16le, utf-16be and
-//     windows-1252 (with their labels): the constructor throws RangeError.
+//   - FormData cannot be built from an HTML form (there is none).
+//   - CompressionStream formats other than gzip, deflate and deflate-raw.
 //   - crypto.subtle beyond digest (SHA-1/256/384/512, MD5), importKey("raw")
 //     of HMAC keys, exportKey("raw"), sign, verify and timingSafeEqual:
 //     encrypt, decrypt, generateKey, deriveKey, deriveBits, wrapKey,
@@ -61,8 +72,8 @@
 //     NotSupportedError. crypto.DigestStream is undefined.
 //   - DOMException's legacy code constants (DOMException.ABORT_ERR, ...);
 //     the code attribute is there.
-//   - structuredClone's transfer option (a non-empty list throws
-//     DataCloneError).
+//   - structuredClone transfers ArrayBuffers only (other transferables,
+//     MessagePort and streams, do not exist here).
 //   - request.cf, request.fetcher, WebSocket, WebSocketPair, caches,
 //     HTMLRewriter, scheduler, EventSource, MessageChannel, BroadcastChannel.
 //   - performance.mark/measure and other performance entries.

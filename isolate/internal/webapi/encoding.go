@@ -1,11 +1,16 @@
 package webapi
 
 import (
+	"bytes"
 	"encoding/base64"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/dop251/goja"
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/htmlindex"
+	"golang.org/x/text/transform"
 )
 
 // utf8Decoder is the Encoding Standard's UTF-8 decoder. Unlike Go's
@@ -161,24 +166,152 @@ var windows1252High = [32]rune{
 	0x0090, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x009D, 0x017E, 0x0178,
 }
 
-// encodingName resolves a TextDecoder label to the encodings we decode.
-func encodingName(label string) string {
-	switch strings.ToLower(strings.Trim(label, "\t\n\f\r ")) {
+// encodingName resolves a TextDecoder label to an encoding of the Encoding
+// Standard: its name, and for the legacy encodings other than
+// windows-1252 its golang.org/x/text implementation. Unknown labels, and
+// those of the replacement encoding, give "".
+func encodingName(label string) (string, encoding.Encoding) {
+	l := asciiLower(strings.Trim(label, "\t\n\f\r "))
+	switch l {
 	case "unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "utf-8", "utf8", "x-unicode20utf8":
-		return "utf-8"
+		return "utf-8", nil
 	case "csunicode", "iso-10646-ucs-2", "ucs-2", "unicode", "unicodefeff", "utf-16", "utf-16le":
-		return "utf-16le"
+		return "utf-16le", nil
 	case "unicodefffe", "utf-16be":
-		return "utf-16be"
+		return "utf-16be", nil
 	case "ansi_x3.4-1968", "ascii", "cp1252", "cp819", "csisolatin1", "ibm819", "iso-8859-1", "iso-ir-100",
 		"iso8859-1", "iso88591", "iso_8859-1", "iso_8859-1:1987", "l1", "latin1", "us-ascii", "windows-1252", "x-cp1252":
-		return "windows-1252"
+		return "windows-1252", nil
 	}
-	return ""
+	// htmlindex trims and lower-cases more than ASCII; the label is
+	// already normalised and must be ASCII.
+	for i := 0; i < len(l); i++ {
+		if l[i] >= utf8.RuneSelf {
+			return "", nil
+		}
+	}
+	if strings.TrimSpace(l) != l { // "\vutf-8"
+		return "", nil
+	}
+	enc, err := htmlindex.Get(l)
+	if err != nil || enc == encoding.Replacement {
+		return "", nil
+	}
+	name, err := htmlindex.Name(enc)
+	switch {
+	case err != nil || name == "replacement":
+		return "", nil
+	case name == "utf-8" || name == "utf-16le" || name == "utf-16be" || name == "windows-1252":
+		return name, nil // a label the switch above lacks: our own decoders
+	}
+	return name, enc
+}
+
+// asciiLower lower-cases the ASCII letters of s (and only those).
+func asciiLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if b[j] >= 'A' && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}
+
+// legacyDecoder decodes a legacy encoding with golang.org/x/text, which
+// implements the Encoding Standard's decoders (htmlindex) and replaces
+// errors with U+FFFD. Bytes of an incomplete sequence at the end of a
+// streamed chunk wait for the next one.
+type legacyDecoder struct {
+	t       transform.Transformer
+	pending []byte
+	// fffd is how the encoding encodes U+FFFD itself (gb18030 can), so
+	// that fatal mode tells a decoded U+FFFD from an error.
+	fffd []byte
+}
+
+func newLegacyDecoder(enc encoding.Encoding) *legacyDecoder {
+	d := &legacyDecoder{t: enc.NewDecoder()}
+	if b, err := enc.NewEncoder().Bytes([]byte("\uFFFD")); err == nil && len(b) > 0 && !bytes.Equal(b, []byte("\uFFFD")) {
+		d.fffd = b
+	}
+	return d
+}
+
+func (d *legacyDecoder) reset() {
+	d.t.Reset()
+	d.pending = nil
+}
+
+func (d *legacyDecoder) decode(out []byte, in []byte, flush, fatal bool) ([]byte, bool) {
+	src := in
+	if len(d.pending) > 0 {
+		src = append(d.pending, in...)
+		d.pending = nil
+	}
+	start := len(out)
+	buf := make([]byte, min(3*len(src)+16, 64<<10))
+	consumed := 0
+loop:
+	for consumed < len(src) {
+		nDst, nSrc, err := d.t.Transform(buf, src[consumed:], flush)
+		out = append(out, buf[:nDst]...)
+		consumed += nSrc
+		switch err {
+		case nil:
+			break loop
+		case transform.ErrShortDst:
+			if nDst == 0 && nSrc == 0 {
+				if len(buf) >= 1<<20 { // no decoder needs this much for one unit
+					out = utf8.AppendRune(out, utf8.RuneError)
+					consumed++
+					d.t.Reset()
+				} else {
+					buf = make([]byte, 2*len(buf))
+				}
+			}
+		case transform.ErrShortSrc:
+			// An incomplete sequence ends the input: it waits for the
+			// next chunk, or at the end (not expected of a decoder
+			// given atEOF) is an error.
+			if !flush {
+				d.pending = slices.Clone(src[consumed:])
+			} else {
+				out = utf8.AppendRune(out, utf8.RuneError)
+			}
+			break loop
+		default:
+			// x/text decoders write U+FFFD rather than fail; should one
+			// fail, the byte is an error and decoding goes on after it.
+			out = utf8.AppendRune(out, utf8.RuneError)
+			consumed++
+			d.t.Reset()
+		}
+	}
+	if flush {
+		d.t.Reset()
+	}
+	if fatal {
+		errs := bytes.Count(out[start:], []byte("\uFFFD"))
+		if d.fffd != nil {
+			errs -= bytes.Count(src[:consumed], d.fffd)
+		}
+		if errs > 0 {
+			d.reset()
+			return out, false
+		}
+	}
+	return out, true
 }
 
 type textDecoder struct {
 	encoding   string
+	legacy     *legacyDecoder // nil for utf-8, utf-16 and windows-1252
 	fatal      bool
 	ignoreBOM  bool
 	bomSeen    bool
@@ -211,7 +344,7 @@ func (d *textDecoder) decode(in []byte, flush bool) (string, bool) {
 		out, ok = d.u8.decode(nil, in, flush, d.fatal)
 	case "utf-16le", "utf-16be":
 		out, ok = d.u16.decode(nil, in, flush, d.fatal)
-	default:
+	case "windows-1252":
 		out = make([]byte, 0, len(in))
 		for _, b := range in {
 			r := rune(b)
@@ -220,12 +353,14 @@ func (d *textDecoder) decode(in []byte, flush bool) (string, bool) {
 			}
 			out = utf8.AppendRune(out, r)
 		}
+	default:
+		out, ok = d.legacy.decode(nil, in, flush, d.fatal)
 	}
 	if !ok {
 		return "", false
 	}
 	s := string(out)
-	if !d.ignoreBOM && !d.bomSeen && s != "" && d.encoding != "windows-1252" {
+	if !d.ignoreBOM && !d.bomSeen && s != "" && d.legacy == nil && d.encoding != "windows-1252" {
 		d.bomSeen = true
 		s = strings.TrimPrefix(s, bom)
 	}
@@ -236,6 +371,9 @@ func (d *textDecoder) resetStream() {
 	d.u8.reset()
 	d.u16.reset()
 	d.u16.be = d.encoding == "utf-16be"
+	if d.legacy != nil {
+		d.legacy.reset()
+	}
 	d.bomSeen = false
 }
 
@@ -247,12 +385,15 @@ var textDecoderClass = &classDef{
 		if v := call.Argument(0); !goja.IsUndefined(v) {
 			label = a.str(v)
 		}
-		enc := encodingName(label)
-		if enc == "" {
+		name, enc := encodingName(label)
+		if name == "" {
 			a.rangeError("Failed to construct 'TextDecoder': The encoding label provided ('%s') is invalid.", label)
 		}
 		opts := a.dict(call.Argument(1), "Failed to construct 'TextDecoder': options")
-		d := &textDecoder{encoding: enc}
+		d := &textDecoder{encoding: name}
+		if enc != nil {
+			d.legacy = newLegacyDecoder(enc)
+		}
 		if v := field(opts, "fatal"); v != nil {
 			d.fatal = v.ToBoolean()
 		}
@@ -325,7 +466,7 @@ var textEncoderClass = &classDef{
 			s := a.str(call.Argument(0))
 			dst, ok := call.Argument(1).(*goja.Object)
 			var buf []byte
-			if !ok || dst.ExportType() != typeBytes || a.vm.ExportTo(dst, &buf) != nil {
+			if !ok || !a.isUint8Array(dst) || a.vm.ExportTo(dst, &buf) != nil {
 				a.typeError("Failed to execute 'encodeInto' on 'TextEncoder': parameter 2 is not of type 'Uint8Array'.")
 			}
 			read, written := 0, 0

@@ -28,35 +28,40 @@ type formData struct{ list []formEntry }
 func (f *formData) get(a *API, key string) goja.Value                     { return nil }
 func (f *formData) set(a *API, key string, v goja.Value) (known, ok bool) { return false, false }
 
-// entry converts an append/set argument pair: a Blob becomes a file entry
-// (named by the third argument, else "blob"), anything else its string.
+// entry converts an append/set argument pair: a Blob becomes a File entry
+// named by the third argument, else by the File's name, else "blob";
+// anything else its string.
 func (a *API) formEntry(call goja.FunctionCall) formEntry {
 	e := formEntry{name: a.str(call.Argument(0))}
 	if o, ok := call.Argument(1).(*goja.Object); ok {
 		if b, ok := stateOf[*blobState](o); ok {
-			e.file, e.filename = b, "blob"
-			if n := o.Get("name"); n != nil && !goja.IsUndefined(n) {
-				e.filename = a.str(n)
+			f := &blobState{data: b.data, typ: b.typ, file: true, name: "blob", lastModified: b.lastModified}
+			if b.file {
+				f.name = b.name
+			} else {
+				f.lastModified = a.dateNow()
 			}
 			if fn := call.Argument(2); !goja.IsUndefined(fn) {
-				e.filename = a.str(fn)
+				f.name = a.str(fn)
 			}
+			e.file, e.filename = f, f.name
 			return e
 		}
+	}
+	if len(call.Arguments) > 2 {
+		// Three arguments select the (name, Blob, filename) overload.
+		a.typeError("Failed to execute 'append' on 'FormData': parameter 2 is not of type 'Blob'.")
 	}
 	e.value = a.str(call.Argument(1))
 	return e
 }
 
-// formValue is an entry's value as the guest sees it: a string, or a Blob
-// with a name property (warren has no File class).
+// formValue is an entry's value as the guest sees it: a string or a File.
 func (a *API) formValue(e formEntry) goja.Value {
 	if e.file == nil {
 		return a.vm.ToValue(e.value)
 	}
-	o := a.wrap(clsBlob, e.file)
-	_ = o.Set("name", e.filename)
-	return o
+	return a.wrap(clsFile, e.file)
 }
 
 // parseForm reads a body as FormData, by its Content-Type:
@@ -90,7 +95,8 @@ func (a *API) parseForm(data []byte, contentType string) *formData {
 			// A part with a filename parameter (even an empty one) is a file.
 			_, disp, _ := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
 			if _, isFile := disp["filename"]; isFile {
-				e.file, e.filename = &blobState{data: content, typ: blobType(part.Header.Get("Content-Type"))}, part.FileName()
+				e.filename = part.FileName()
+				e.file = &blobState{data: content, typ: blobType(part.Header.Get("Content-Type")), file: true, name: e.filename, lastModified: a.dateNow()}
 			} else {
 				e.value = decodeUTF8(content, false)
 			}
@@ -134,7 +140,7 @@ func (a *API) encodeForm(f *formData) ([]byte, string) {
 
 func (a *API) formIterator(f *formData, kind int) goja.Value {
 	i := 0
-	return a.newIterator(func() goja.Value {
+	return a.newIterator(clsFormDataIterator, func() goja.Value {
 		if i >= len(f.list) {
 			return nil
 		}

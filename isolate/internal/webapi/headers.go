@@ -188,9 +188,9 @@ func (a *API) fillHeaders(h *headerList, init goja.Value) {
 		})
 		return
 	}
-	for _, k := range o.Keys() {
-		h.append(a.headerName(a.vm.ToValue(k)), a.headerValue(o.Get(k)))
-	}
+	a.record(o, func(k string, v goja.Value) {
+		h.append(a.headerName(a.vm.ToValue(k)), a.headerValue(v))
+	})
 }
 
 // headersObject returns the Headers instance over h, creating it once.
@@ -203,7 +203,7 @@ func (a *API) headersObject(h *headerList, cache **goja.Object) *goja.Object {
 
 func (a *API) headersIterator(h *headerList, kind int) goja.Value {
 	i := 0
-	return a.newIterator(func() goja.Value {
+	return a.newIterator(clsIterator, func() goja.Value {
 		list := h.sortAndCombine()
 		if i >= len(list) {
 			return nil
@@ -231,6 +231,9 @@ var headersClass = &classDef{
 	length: 0,
 	construct: func(a *API, call goja.ConstructorCall, proto *goja.Object) *goja.Object {
 		h := &headerList{}
+		if goja.IsNull(call.Argument(0)) {
+			a.typeError("Failed to construct 'Headers': The provided value is not of type '(record<ByteString, ByteString> or sequence<sequence<ByteString>>)'.")
+		}
 		a.fillHeaders(h, call.Argument(0))
 		return a.wrapProto(proto, h)
 	},

@@ -14,12 +14,13 @@ func TestNoGoPanics(t *testing.T) {
 	e := newEnv(t)
 	var targets []string
 	for _, def := range classDefs {
+		name := strings.ReplaceAll(def.name, " ", "") // "Headers Iterator"
 		for _, m := range def.methods.names {
-			targets = append(targets, def.name+".prototype."+m)
+			targets = append(targets, name+".prototype."+m)
 		}
 		if def.statics != nil {
 			for _, m := range def.statics.names {
-				targets = append(targets, def.name+"."+m)
+				targets = append(targets, name+"."+m)
 			}
 		}
 	}
@@ -31,10 +32,12 @@ func TestNoGoPanics(t *testing.T) {
 			targets = append(targets, ns.name+"."+m)
 		}
 	}
-	targets = append(targets, "atob", "btoa", "structuredClone", "Request", "Response", "Headers", "URL", "URLSearchParams", "Blob", "TextEncoder", "TextDecoder", "CryptoKey")
+	targets = append(targets, "atob", "btoa", "structuredClone", "Request", "Response", "Headers", "URL", "URLSearchParams", "Blob", "TextEncoder", "TextDecoder", "CryptoKey", "FormData", "File")
 	_ = e.vm.Set("targets", targets)
 	out := e.eval(`
-		globalThis.Iterator = Object.getPrototypeOf(new Headers().keys()).constructor;
+		globalThis.HeadersIterator = Object.getPrototypeOf(new Headers().keys()).constructor;
+		globalThis.URLSearchParamsIterator = Object.getPrototypeOf(new URLSearchParams().keys()).constructor;
+		globalThis.FormDataIterator = Object.getPrototypeOf(new FormData().keys()).constructor;
 		const dv = new DataView(new ArrayBuffer(8), 2, 4);
 		const fakeView = Object.create(DataView.prototype, {buffer: {value: new ArrayBuffer(4)}, byteOffset: {value: 2}, byteLength: {value: 2 ** 40}});
 		const trap = new Proxy({}, {get() { throw new Error("trap") }, ownKeys() { throw new Error("trap") }, has() { throw new Error("trap") }});
@@ -47,8 +50,9 @@ func TestNoGoPanics(t *testing.T) {
 		weird.push(key);
 		const instances = {Request: () => new Request("https://e.com/", {method: "POST", body: "x"}), Response: () => new Response("x"),
 			Headers: () => new Headers({a: "1"}), URL: () => new URL("https://e.com/?a=1"), URLSearchParams: () => new URLSearchParams("a=1"),
-			Blob: () => new Blob(["x"]), TextEncoder: () => new TextEncoder(), TextDecoder: () => new TextDecoder(), CryptoKey: () => key,
-			Iterator: () => new Headers({a: "1"}).keys(), ReadableStream: () => new Response("s").body,
+			Blob: () => new Blob(["x"]), File: () => new File(["x"], "f"), TextEncoder: () => new TextEncoder(), TextDecoder: () => new TextDecoder(), CryptoKey: () => key,
+			HeadersIterator: () => new Headers({a: "1"}).keys(), URLSearchParamsIterator: () => new URLSearchParams("a=1").keys(),
+			FormDataIterator: () => new FormData().keys(), ReadableStream: () => new Response("s").body,
 			ReadableStreamDefaultReader: () => new Response("s").body.getReader(),
 			FormData: () => { const f = new FormData(); f.append("a", "1"); f.append("f", new Blob(["x"]), "x.txt"); return f }};
 		let calls = 0;

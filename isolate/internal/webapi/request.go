@@ -35,7 +35,7 @@ func (r *requestState) get(a *API, key string) goja.Value {
 		}
 		return r.signal
 	case "bodyUsed":
-		return a.vm.ToValue(r.used)
+		return a.vm.ToValue(a.usedBody(&r.body))
 	case "body":
 		return a.bodyStream(&r.body)
 	case "integrity":
@@ -60,10 +60,11 @@ func (r *requestState) set(a *API, key string, v goja.Value) (known, ok bool) {
 	return r.hasAttr(key), false
 }
 
-func (r *requestState) clone() *requestState {
+func (r *requestState) clone(a *API) *requestState {
 	c := *r
 	c.headers = r.headers.clone()
-	c.headersObj, c.stream = nil, nil
+	c.headersObj = nil
+	a.cloneBody(&r.body, &c.body)
 	return &c
 }
 
@@ -79,10 +80,10 @@ var requestClass = &classDef{
 	}),
 		method("clone", 0, func(a *API, call goja.FunctionCall) goja.Value {
 			r := this[*requestState](a, call)
-			if r.used {
+			if a.unusable(&r.body) {
 				a.typeError("Failed to execute 'clone' on 'Request': Request body is already used")
 			}
-			return a.wrap(clsRequest, r.clone())
+			return a.wrap(clsRequest, r.clone(a))
 		}),
 	)...),
 }
@@ -163,17 +164,24 @@ func (a *API) newRequestState(input, initV goja.Value) *requestState {
 	}
 	switch {
 	case hasInitBody:
-		data, ct, _ := a.extractBody(bodyV)
-		r.data, r.has = data, true
+		ct := a.extractBody(bodyV, &r.body)
 		if ct != "" && !r.headers.has("content-type") {
 			r.headers.append("content-type", ct)
 		}
 	case src != nil && src.has:
-		data, ok := src.take()
-		if !ok {
+		// The new Request takes the body over: the source is used.
+		if a.unusable(&src.body) {
 			a.typeError("Failed to construct 'Request': Cannot construct a Request with a Request object that has already been used.")
 		}
-		r.data, r.has = data, true
+		r.has = true
+		if src.stream == nil {
+			r.data = src.data
+		} else if data, ok := a.pristineBytes(src.stream); ok {
+			r.data = data
+		} else {
+			r.stream = src.stream
+		}
+		src.used = true
 	}
 	return r
 }
@@ -226,8 +234,9 @@ func goHeaders(hs []Header) (*headerList, error) {
 
 // ExportRequest implements the argument handling of fetch(input, init):
 // the same semantics as new Request(input, init). A request body is
-// consumed. An error is usually a *goja.Exception whose Value is the
-// TypeError to reject the fetch promise with.
+// consumed; a stream body is Stream, for the caller to read before it
+// sends the request. An error is usually a *goja.Exception whose Value is
+// the TypeError to reject the fetch promise with.
 func (a *API) ExportRequest(input, init goja.Value) (*HTTPRequest, error) {
 	var r *requestState
 	if ex := a.vm.Try(func() { r = a.newRequestState(input, init) }); ex != nil {
@@ -235,7 +244,15 @@ func (a *API) ExportRequest(input, init goja.Value) (*HTTPRequest, error) {
 	}
 	hr := &HTTPRequest{Method: r.method, URL: r.url, Headers: exportHeaders(r.headers)}
 	if r.has {
-		data, _ := r.take()
+		var data []byte
+		ok := true
+		if ex := a.vm.Try(func() { data, ok = a.takeBytes(&r.body) }); ex != nil {
+			return nil, ex
+		}
+		if !ok {
+			hr.Stream = &BodyStream{a: a, stream: r.stream}
+			return hr, nil
+		}
 		hr.Body = slices.Clone(data)
 		if hr.Body == nil {
 			hr.Body = []byte{}

@@ -38,7 +38,7 @@ func (r *responseState) get(a *API, key string) goja.Value {
 	case "redirected":
 		return a.vm.ToValue(r.redirected)
 	case "bodyUsed":
-		return a.vm.ToValue(r.used)
+		return a.vm.ToValue(a.usedBody(&r.body))
 	case "body":
 		return a.bodyStream(&r.body)
 	case "webSocket":
@@ -51,10 +51,11 @@ func (r *responseState) set(a *API, key string, v goja.Value) (known, ok bool) {
 	return r.get(a, key) != nil, false
 }
 
-func (r *responseState) clone() *responseState {
+func (r *responseState) clone(a *API) *responseState {
 	c := *r
 	c.headers = r.headers.clone()
-	c.headersObj, c.stream = nil, nil
+	c.headersObj = nil
+	a.cloneBody(&r.body, &c.body)
 	return &c
 }
 
@@ -104,9 +105,8 @@ var responseClass = &classDef{
 	length: 0,
 	construct: func(a *API, call goja.ConstructorCall, proto *goja.Object) *goja.Object {
 		r := newResponseState()
-		data, ct, has := a.extractBody(call.Argument(0))
-		r.data, r.has = data, has
-		a.initResponse(r, call.Argument(1), ct, has)
+		ct := a.extractBody(call.Argument(0), &r.body)
+		a.initResponse(r, call.Argument(1), ct, r.has)
 		return a.wrapProto(proto, r)
 	},
 	methods: newMembers(append(bodyMethods(func(a *API, call goja.FunctionCall) (*body, *headerList) {
@@ -115,10 +115,10 @@ var responseClass = &classDef{
 	}),
 		method("clone", 0, func(a *API, call goja.FunctionCall) goja.Value {
 			r := this[*responseState](a, call)
-			if r.used {
+			if a.unusable(&r.body) {
 				a.typeError("Failed to execute 'clone' on 'Response': Response body is already used")
 			}
-			return a.wrap(clsResponse, r.clone())
+			return a.wrap(clsResponse, r.clone(a))
 		}),
 	)...),
 	statics: newMembers(
@@ -189,8 +189,10 @@ func (a *API) NewResponse(hr *HTTPResponse) (*goja.Object, error) {
 var ErrNotResponse = errors.New("not a Response")
 
 // ExportResponse converts what a fetch handler returned into Go, consuming
-// the body. A value that is not a Response is an error that says what it
-// was and wraps ErrNotResponse.
+// the body. A body in memory (or a stream of one nothing has read) is
+// Body; a stream body is Stream, for the caller to read (see BodyStream).
+// A value that is not a Response is an error that says what it was and
+// wraps ErrNotResponse.
 func (a *API) ExportResponse(v goja.Value) (*HTTPResponse, error) {
 	r, ok := stateOf[*responseState](v)
 	if !ok {
@@ -199,8 +201,28 @@ func (a *API) ExportResponse(v goja.Value) (*HTTPResponse, error) {
 	if r.typ == "error" {
 		return nil, fmt.Errorf("fetch handler returned a network error (Response.error()), %w", ErrNotResponse)
 	}
-	data, ok := r.take()
-	if !ok {
+	var ex *goja.Exception
+	var data []byte
+	var stream *goja.Object
+	used := false
+	if r.has {
+		ex = a.vm.Try(func() {
+			if a.unusable(&r.body) {
+				used = true
+				return
+			}
+			var ok bool
+			if data, ok = a.takeBytes(&r.body); !ok {
+				stream = r.stream
+			}
+		})
+	} else if r.used {
+		used = true
+	}
+	if ex != nil {
+		return nil, ex
+	}
+	if used {
 		return nil, errors.New("fetch handler returned a Response whose body was already used")
 	}
 	hr := &HTTPResponse{
@@ -208,7 +230,10 @@ func (a *API) ExportResponse(v goja.Value) (*HTTPResponse, error) {
 		StatusText: r.statusText,
 		Headers:    exportHeaders(r.headers),
 	}
-	if r.has {
+	switch {
+	case stream != nil:
+		hr.Stream = &BodyStream{a: a, stream: stream}
+	case r.has:
 		hr.Body = slices.Clone(data)
 		if hr.Body == nil {
 			hr.Body = []byte{}

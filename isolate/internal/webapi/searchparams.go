@@ -170,9 +170,18 @@ func (a *API) fillSearchParams(p *searchParams, init goja.Value) {
 			})
 			return
 		}
-		for _, k := range o.Keys() {
-			p.list = append(p.list, nameValue{toValidUTF8(k), a.str(o.Get(k))})
-		}
+		// A record<USVString, USVString>: keys that become equal once
+		// lone surrogates are replaced make one entry, in the first one's
+		// place, with the last one's value.
+		at := map[string]int{}
+		a.record(o, func(k string, v goja.Value) {
+			if i, ok := at[k]; ok {
+				p.list[i].value = a.str(v)
+				return
+			}
+			at[k] = len(p.list)
+			p.list = append(p.list, nameValue{k, a.str(v)})
+		})
 		return
 	}
 	s := a.str(init)
@@ -181,7 +190,7 @@ func (a *API) fillSearchParams(p *searchParams, init goja.Value) {
 
 func (a *API) searchParamsIterator(p *searchParams, kind int) goja.Value {
 	i := 0
-	return a.newIterator(func() goja.Value {
+	return a.newIterator(clsSearchParamsIterator, func() goja.Value {
 		if i >= len(p.list) {
 			return nil
 		}

@@ -3,6 +3,8 @@ package webapi
 import (
 	"fmt"
 	"reflect"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/dop251/goja"
@@ -359,4 +361,55 @@ func (a *API) pair(v goja.Value, what string) (goja.Value, goja.Value) {
 		a.typeError("%s: each pair must have exactly two items", what)
 	}
 	return items[0], items[1]
+}
+
+// isUint8Array reports whether o is a Uint8Array (not a Uint8ClampedArray,
+// which exports as the same Go type).
+func (a *API) isUint8Array(o *goja.Object) bool {
+	if o.ExportType() != typeBytes || !hasTag(o, "Uint8Array") {
+		return false
+	}
+	u8 := a.intrinsic("Uint8Array")
+	return u8 != nil && a.vm.InstanceOf(o, u8)
+}
+
+// record walks the enumerable own string-keyed properties of o as WebIDL's
+// record conversion does, with each key as a USVString (lone surrogates
+// replaced) and each value read by the exact key. An enumerable symbol key
+// is a TypeError. Ordinary objects take a fast way; a Proxy, or an object
+// with lone surrogates in its keys or with symbol keys, the spec's steps
+// (ownKeys, then for each key its descriptor and its value).
+func (a *API) record(o *goja.Object, fn func(key string, v goja.Value)) {
+	if o.ExportType() != proxyType {
+		keys := o.Keys()
+		exact := len(o.Symbols()) > 0
+		for _, k := range keys {
+			if strings.ContainsRune(k, utf8.RuneError) {
+				exact = true // Keys() may have replaced lone surrogates
+				break
+			}
+		}
+		if !exact {
+			for _, k := range keys {
+				fn(k, o.Get(k))
+			}
+			return
+		}
+	}
+	list, _ := a.callIntrinsic(nil, []goja.Value{o}, "Reflect", "ownKeys").(*goja.Object)
+	if list == nil {
+		return
+	}
+	n := list.Get("length").ToInteger()
+	for i := int64(0); i < n; i++ {
+		k := list.Get(strconv.FormatInt(i, 10))
+		desc, ok := a.callIntrinsic(nil, []goja.Value{o, k}, "Reflect", "getOwnPropertyDescriptor").(*goja.Object)
+		if !ok || !desc.Get("enumerable").ToBoolean() {
+			continue
+		}
+		if _, ok := k.(*goja.Symbol); ok {
+			a.typeError("Cannot convert a Symbol value to a string")
+		}
+		fn(k.String(), a.callIntrinsic(nil, []goja.Value{o, k}, "Reflect", "get"))
+	}
 }

@@ -69,12 +69,23 @@ func TestWPTURL(t *testing.T) {
 		failed[f[0]] = true
 	}
 	pass := total - len(failed)
-	rate := float64(pass) / float64(total) * 100
-	t.Logf("WPT urltestdata.json through the JS URL class: %d/%d cases pass (%.2f%%)", pass, total, rate)
+	t.Logf("WPT urltestdata.json through the JS URL class: %d/%d cases pass (%.2f%%)", pass, total, float64(pass)/float64(total)*100)
 	if total < 800 {
 		t.Fatalf("only %d cases ran", total)
 	}
-	if rate < 95 {
-		t.Fatalf("pass rate %.2f%% < 95%%", rate)
+	for name := range failed {
+		if !wptURLExpectedFailures[name] {
+			t.Errorf("unexpected failure: %s", name)
+		}
+	}
+	for name := range wptURLExpectedFailures {
+		if !failed[name] {
+			t.Errorf("expected failure passes now (remove it from wptURLExpectedFailures): %s", name)
+		}
 	}
 }
+
+// wptURLExpectedFailures names the urltestdata.json cases known to fail
+// (input, then " against " base), each with the reason. Any other failure
+// fails the test, and so does a listed case that passes.
+var wptURLExpectedFailures = map[string]bool{}

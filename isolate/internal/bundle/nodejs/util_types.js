@@ -1,0 +1,3 @@
+'use strict';
+// node:util/types.
+module.exports = require('./internal/types.js');
