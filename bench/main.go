@@ -287,6 +287,7 @@ var benchmarks = []benchmark{
 		}
 		return rows, nil
 	}},
+	{"isolate/jswasm", benchJSWasm},
 	{"isolate/memory", func() ([]Row, error) {
 		rt, err := newRuntime(isolate.Sandboxed)
 		if err != nil {

@@ -100,6 +100,19 @@ export function sign(key: string, msg: string): string { return createHmac("sha2
 	nodeCompat.CompatibilityFlags = []string{NodeCompatFlag}
 	nodeCompat.Env = map[string]json.RawMessage{"SECRET": json.RawMessage(`"k"`), "OBJ": json.RawMessage(`{"n":1}`)}
 	noNodeCompat := js("main.js", `import { Buffer } from "node:buffer"; export default { fetch() { return new Response(Buffer.from("x")); } }`)
+	withWasm := js("main.js", `import mod from "./add.wasm";
+export default { async fetch() {
+  // As on Cloudflare: the import is a WebAssembly.Module.
+  const inst = await WebAssembly.instantiate(mod, { env: { scale: (x) => x * 10 } });
+  const plain = new WebAssembly.Instance(mod, { env: { scale: (x) => x } });
+  const kinds = WebAssembly.Module.exports(mod).map(e => e.name + ":" + e.kind).join(" ");
+  let trap = "none";
+  try { new WebAssembly.Instance(mod, { env: { scale: () => { throw new RangeError("from JS") } } }).exports.add(1, 1); }
+  catch (e) { trap = e.name + " " + e.message; }
+  return new Response([inst.exports.add(2, 3), plain.exports.add(2, 3), mod instanceof WebAssembly.Module,
+    inst.exports.mem.buffer.byteLength, kinds, trap].join(","));
+} };`)
+	withWasm.Modules["add.wasm"] = &Module{Kind: ModuleWasm, Data: addWasm}
 	// npm packages laid out in node_modules, as warren run ships them.
 	withPackages := js("src/index.js", `import { id } from "@acme/ids/short";
 import legacy from "legacy";
@@ -115,6 +128,7 @@ export default { fetch() { return new Response(id() + " " + legacy.name); } };`,
 	withPackages.Modules["node_modules/legacy/lib/main.js"] = &Module{Kind: ModuleCommonJS, Source: `module.exports = { name: require("./name.json").name };`}
 	withPackages.Modules["node_modules/legacy/lib/name.json"] = &Module{Kind: ModuleJSON, JSON: []byte(`{"name":"legacy-1.0"}`)}
 	return []corpusCase{
+		{name: "wasm from JS", code: withWasm, outcome: OutcomeOK, status: 200, body: "50,5,true,65536,add:function mem:memory,RangeError from JS"},
 		{name: "npm packages from node_modules", code: withPackages, outcome: OutcomeOK, status: 200, body: "abcd legacy-1.0"},
 		{name: "hello", code: js("main.js", `export default { fetch() { return new Response("hi") } }`), outcome: OutcomeOK, status: 200, body: "hi"},
 		{name: "ts multi-module", code: tsMulti, outcome: OutcomeOK, status: 200, body: "hello ts v1.2 n=2"},

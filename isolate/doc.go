@@ -37,7 +37,8 @@
 // binding, object and host call types) are defined in internal/contract
 // and aliased here. The engines run where the guest runs (the node's
 // process or a sandbox worker): internal/jsengine runs JavaScript, both
-// one-shot calls and Durable Objects' live instances, and
+// one-shot calls and Durable Objects' live instances (its WebAssembly
+// global is internal/jswasm, on wazero), and
 // internal/wasmrun runs WASI commands; engine.go dispatches between them.
 //
 // Durable Objects: RunObject runs one event (fetch, RPC call, alarm) of an

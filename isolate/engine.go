@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/warrenmesh/warren/isolate/internal/contract"
 	"github.com/warrenmesh/warren/isolate/internal/jsengine"
+	"github.com/warrenmesh/warren/isolate/internal/jswasm"
 	"github.com/warrenmesh/warren/isolate/internal/wasmrun"
 )
 
@@ -29,6 +31,12 @@ func newEngine(cacheSize int, wasmCacheDir string, heap func() int64, stuck func
 	}
 	if err := w.DiskCacheError(); err != nil {
 		fmt.Fprintln(os.Stderr, "isolate: running without the wasm disk cache:", err)
+	}
+	if wasmCacheDir != "" {
+		// WebAssembly from JS: its own directory (another runtime config).
+		if err := jswasm.SetCacheDir(filepath.Join(wasmCacheDir, "js")); err != nil {
+			fmt.Fprintln(os.Stderr, "isolate: WebAssembly from JS runs without the disk cache:", err)
+		}
 	}
 	return &engine{js: jsengine.New(cacheSize, heap, stuck), wasm: w}, nil
 }

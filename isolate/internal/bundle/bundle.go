@@ -1,11 +1,15 @@
 package bundle
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
 	"strings"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -27,7 +31,8 @@ const (
 	Data
 	// JSON is a JSON module: its default export is the parsed value of JSON.
 	JSON
-	// Wasm is a WebAssembly module; it cannot be imported from JavaScript yet.
+	// Wasm is a WebAssembly module; imported from JavaScript, its default
+	// export is a WebAssembly.Module (made by WasmModuleGlobal).
 	Wasm
 )
 
@@ -80,6 +85,9 @@ const (
 	// at the time of each property access (it is a Proxy, so the host may set
 	// the global before or after running the script).
 	EnvGlobal = "__warrenEnv"
+	// WasmModuleGlobal is the global function a bundled Wasm module calls
+	// with its bytes in base64; it returns a WebAssembly.Module.
+	WasmModuleGlobal = "__warrenWasmModule"
 	// EntrypointKey is Symbol.for(EntrypointKey): a static property that the
 	// base classes of "cloudflare:workers" carry (and their subclasses
 	// inherit), whose value is the base class name, e.g. "DurableObject".
@@ -278,6 +286,7 @@ func bundle(main string, mods []Module, o options) (*Result, error) {
 			return nil, err
 		}
 	}
+	js = b.expandWasm(js)
 	script, err := inlineSourceMap(js, sm)
 	if err != nil {
 		return nil, err
@@ -300,6 +309,34 @@ type builder struct {
 	// nodeBuffer and nodeProcess: with NodeCompat, whether some module
 	// names the global Buffer or process.
 	nodeBuffer, nodeProcess bool
+
+	mu   sync.Mutex         // esbuild calls the plugin from several goroutines
+	wasm map[string]*Module // by wasmToken
+}
+
+// wasmToken names a Wasm module's bytes in esbuild's input; expandWasm puts
+// the bytes (base64) in their place in the output.
+func (b *builder) wasmToken(m *Module) string {
+	sum := sha256.Sum256(m.Data)
+	t := "__warren_wasm_" + hex.EncodeToString(sum[:16]) + "__"
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.wasm == nil {
+		b.wasm = map[string]*Module{}
+	}
+	b.wasm[t] = m
+	return t
+}
+
+func (b *builder) expandWasm(js []byte) []byte {
+	if len(b.wasm) == 0 {
+		return js
+	}
+	pairs := make([]string, 0, 2*len(b.wasm))
+	for t, m := range b.wasm {
+		pairs = append(pairs, `"`+t+`"`, `"`+base64.StdEncoding.EncodeToString(m.Data)+`"`)
+	}
+	return []byte(strings.NewReplacer(pairs...).Replace(string(js)))
 }
 
 func (b *builder) setup(pb api.PluginBuild) {
@@ -355,9 +392,6 @@ func (b *builder) resolve(args api.OnResolveArgs) (api.OnResolveResult, error) {
 			return resolveErr("%s", msg)
 		}
 		return resolveErr("%s", err.Error())
-	}
-	if m.Kind == Wasm {
-		return resolveErr("importing wasm module %q from JavaScript is not supported", m.Name)
 	}
 	return api.OnResolveResult{Path: m.Name, Namespace: nsModule}, nil
 }
@@ -426,7 +460,13 @@ func (b *builder) load(args api.OnLoadArgs) (api.OnLoadResult, error) {
 			s = "import bytes from \"raw\";\nexport default bytes.buffer;\n"
 			pd = rawImporter{name: m.Name}
 		case Wasm:
-			return api.OnLoadResult{Errors: []api.Message{{Text: fmt.Sprintf("importing wasm module %q from JavaScript is not supported", m.Name)}}}, nil
+			// A WebAssembly.Module, as on Cloudflare. The bytes travel in
+			// the script as base64, decoded natively (not by JS) when the
+			// module is first evaluated; the runtime compiles each distinct
+			// module once per process. esbuild sees a short token, replaced
+			// by the base64 text in its output (parsing and printing
+			// megabytes of string is its slowest work).
+			s = "export default " + WasmModuleGlobal + "(\"" + b.wasmToken(m) + "\");\n"
 		}
 		return api.OnLoadResult{Contents: &s, Loader: loader, PluginData: pd}, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -348,13 +349,6 @@ func TestBundleErrors(t *testing.T) {
 			textHas: []string{`"cloudflare:sockets"`, "not available"},
 		},
 		{
-			name: "wasm import",
-			main: "main.js",
-			mods: []Module{esm("main.js", `import m from "./m.wasm"`), {Name: "m.wasm", Kind: Wasm, Data: []byte("\x00asm")}},
-			file: "main.js", line: 1, col: 15,
-			errorIs: `main.js:1:15: importing wasm module "m.wasm" from JavaScript is not supported`,
-		},
-		{
 			name: "top-level await",
 			main: "main.ts",
 			mods: []Module{esm("main.ts", "export default await 1")},
@@ -640,5 +634,42 @@ func TestHasSuperProperty(t *testing.T) {
 		if got := hasSuperProperty(src); got != want {
 			t.Errorf("hasSuperProperty(%q) = %v, want %v", src, got, want)
 		}
+	}
+}
+
+// TestWasmImport: importing a Wasm module hands its bytes, in base64, to
+// the runtime's WasmModuleGlobal, whose result is the default export.
+func TestWasmImport(t *testing.T) {
+	data := []byte("\x00asm\x01\x00\x00\x00\xff\xfe")
+	res, err := Bundle("main.js", []Module{
+		esm("main.js", `import m from "./m.wasm"; import again from "./m.wasm"; export default [m, m === again]`),
+		{Name: "m.wasm", Kind: Wasm, Data: data},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prg, err := goja.Compile(ScriptName, res.Script, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := goja.New()
+	calls := 0
+	_ = vm.Set(WasmModuleGlobal, func(b64 string) string {
+		calls++
+		b, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			t.Errorf("not base64: %v", err)
+		}
+		return "module of " + fmt.Sprintf("%x", b)
+	})
+	if _, err := vm.RunProgram(prg); err != nil {
+		t.Fatal(err)
+	}
+	got, err := vm.RunString(GlobalName + ".default.join()")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "module of " + fmt.Sprintf("%x", data) + ",true"; got.String() != want || calls != 1 {
+		t.Fatalf("default export %q after %d calls, want %q after 1", got, calls, want)
 	}
 }

@@ -21,8 +21,8 @@
 // package.json modules are parsed keeping key order, since conditions are
 // tried in the order an object lists them. Resolver exposes the same
 // resolution to tools. Anything else is an *Error naming the importer and
-// specifier, as are "cloudflare:*" other than "cloudflare:workers", and
-// importing a Wasm module.
+// specifier, as are "cloudflare:*" other than "cloudflare:workers".
+// A Wasm module imported from JS is a WebAssembly.Module (see Module kinds).
 //
 // # Node.js modules
 //
@@ -58,6 +58,9 @@
 //     module.exports and its properties are named exports.
 //   - Text: the default export is the string. Data: an ArrayBuffer.
 //     JSON: the parsed value (top-level keys are also named exports).
+//     Wasm: a WebAssembly.Module, as on Cloudflare (the module's bytes go
+//     into the script as base64 and the runtime's WasmModuleGlobal
+//     function compiles them, once per process for each distinct module).
 //
 // "cloudflare:workers" is built in: DurableObject, WorkerEntrypoint and
 // WorkflowEntrypoint (constructor(ctx, env) stores this.ctx and this.env),

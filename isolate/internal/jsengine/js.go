@@ -77,6 +77,7 @@ func runJS(ctx context.Context, c *jsCall) *contract.Result {
 	res := &contract.Result{Logs: []contract.Log{}, Exceptions: []contract.Exception{}}
 	end := l.begin(ctx, c)
 	defer end()
+	defer l.closeWasm()
 
 	l.busy()
 	err := l.run(func() error {
@@ -139,6 +140,9 @@ func (l *loop) begin(ctx context.Context, c *jsCall) (end func()) {
 	l.heapBase = 0
 	if c.heap != nil {
 		l.heapBase = c.heap()
+	}
+	if w := l.wasm.Load(); w != nil {
+		w.newCall()
 	}
 	l.startWatchdog()
 	return func() {
@@ -221,6 +225,10 @@ type loop struct {
 	obj *liveObject
 	// sup is the Durable Object prelude, run on first use.
 	sup *objSupport
+
+	// wasm is the loop's WebAssembly state, made on first use (most
+	// Workers never touch WebAssembly); the watchdog reads it.
+	wasm atomic.Pointer[loopWasm]
 }
 
 // mono reads the monotonic clock as nanoseconds since the call began,
@@ -276,6 +284,9 @@ func (l *loop) interrupt(h *limitHit) {
 	if l.hit.CompareAndSwap(nil, h) {
 		l.hitAt.Store(time.Now().UnixNano())
 		l.vm.Interrupt(h)
+		if w := l.wasm.Load(); w != nil {
+			w.stop() // stops wasm the guest is running
+		}
 	}
 }
 

@@ -2,16 +2,20 @@ package jsengine
 
 import (
 	"container/heap"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dop251/goja"
 
+	"github.com/warrenmesh/warren/isolate/internal/bundle"
 	"github.com/warrenmesh/warren/isolate/internal/contract"
+	"github.com/warrenmesh/warren/isolate/internal/jswasm"
 	"github.com/warrenmesh/warren/isolate/internal/webapi"
 )
 
@@ -56,6 +60,7 @@ var loopGlobals = map[string]int{
 	// hidden, and harmless to code without the flag. The name is
 	// bundle.NodeSupportGlobal.
 	"__warrenNode": 6,
+	"WebAssembly":  7, bundle.WasmModuleGlobal: 8,
 }
 
 // buildGlobal makes the loop global with the given index of loopGlobals.
@@ -89,6 +94,10 @@ func (l *loop) buildGlobal(i int) goja.Value {
 		return vm.ToValue(l.fetch)
 	case 6:
 		return l.api.NodeSupport()
+	case 7:
+		return l.webAssembly().Namespace()
+	case 8:
+		return vm.ToValue(l.webAssembly().ModuleFromBase64)
 	}
 	return goja.Undefined()
 }
@@ -512,4 +521,70 @@ func bytesOf(vm *goja.Runtime, v goja.Value) ([]byte, error) {
 		}
 	}
 	return nil, fmt.Errorf("value must be a string, ArrayBuffer or ArrayBufferView, not %s", v.String())
+}
+
+// loopWasm is a loop's WebAssembly API and the context wasm runs under in
+// the current call: made from the call's context on first use in the call,
+// cancelled when a limit interrupts the guest (stop, from the watchdog).
+type loopWasm struct {
+	state  *jswasm.State
+	mu     sync.Mutex
+	ctx    context.Context
+	cancel context.CancelFunc
+	hit    bool // stop was called in this call
+}
+
+// newCall forgets the last call's context.
+func (w *loopWasm) newCall() {
+	w.mu.Lock()
+	w.ctx, w.cancel, w.hit = nil, nil, false
+	w.mu.Unlock()
+}
+
+func (w *loopWasm) stop() {
+	w.mu.Lock()
+	w.hit = true
+	if w.cancel != nil {
+		w.cancel()
+	}
+	w.mu.Unlock()
+}
+
+// webAssembly is the loop's WebAssembly API, made on first use. Wasm runs
+// under the call's wasm context and its linear memories count against the
+// memory limit.
+func (l *loop) webAssembly() *jswasm.State {
+	if w := l.wasm.Load(); w != nil {
+		return w.state
+	}
+	w := &loopWasm{}
+	w.state = jswasm.New(l.vm, jswasm.Options{
+		Context: func() context.Context {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			if w.ctx == nil {
+				w.ctx, w.cancel = context.WithCancel(l.ctx)
+				if w.hit || l.hit.Load() != nil {
+					w.cancel()
+				}
+			}
+			return w.ctx
+		},
+		MemoryLimit:  func() int64 { return contract.LimitMemory(l.call.limits) },
+		BufferSource: l.api.BufferSource,
+		Compiling: func(f func()) {
+			l.idle()
+			defer l.busy()
+			f()
+		},
+	})
+	l.wasm.Store(w)
+	return w.state
+}
+
+// closeWasm releases the loop's wasm instances, if it made any.
+func (l *loop) closeWasm() {
+	if w := l.wasm.Load(); w != nil {
+		w.state.Close()
+	}
 }

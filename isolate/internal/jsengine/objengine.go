@@ -52,11 +52,13 @@ func (t *objectTable) take(key, hash string, epoch uint64, now time.Time, idle t
 		if k != key && now.Sub(o.lastUsed) > idle && o.mu.TryLock() {
 			delete(t.m, k)
 			o.mu.Unlock()
+			o.retire()
 		}
 	}
 	o := t.m[key]
 	if o != nil && (o.hash != hash || o.epoch != epoch) {
 		delete(t.m, key)
+		o.retire()
 		o = nil
 	}
 	return o
@@ -81,6 +83,7 @@ func (t *objectTable) add(o *liveObject) {
 			break
 		}
 		delete(t.m, oldest.key)
+		oldest.retire()
 	}
 }
 
@@ -91,13 +94,30 @@ func (t *objectTable) drop(o *liveObject) {
 	if t.m[o.key] == o {
 		delete(t.m, o.key)
 	}
+	o.retire()
 }
 
 // evict removes key's instance, if any.
 func (t *objectTable) evict(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.m, key)
+	if o := t.m[key]; o != nil {
+		delete(t.m, key)
+		o.retire()
+	}
+}
+
+// retire releases what a removed instance holds outside the Go heap (its
+// wasm instances, which wazero's store keeps), once no event runs in it.
+func (o *liveObject) retire() {
+	if o.l.wasm.Load() == nil {
+		return
+	}
+	go func() {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		o.l.closeWasm()
+	}()
 }
 
 // RunObject runs one object event in the object's live instance, making

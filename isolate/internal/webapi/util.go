@@ -363,6 +363,11 @@ func (a *API) pair(v goja.Value, what string) (goja.Value, goja.Value) {
 	return items[0], items[1]
 }
 
+// BufferSource returns the bytes viewed by an ArrayBuffer, typed array or
+// DataView, aliasing the JS memory (copy before keeping them); false for
+// anything else.
+func (a *API) BufferSource(v goja.Value) ([]byte, bool) { return a.bufferSource(v) }
+
 // isUint8Array reports whether o is a Uint8Array (not a Uint8ClampedArray,
 // which exports as the same Go type).
 func (a *API) isUint8Array(o *goja.Object) bool {

@@ -1,0 +1,227 @@
+package isolate
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/warrenmesh/warren/internal/cpujobs"
+)
+
+// addWasm imports env.scale(i32) -> i32 and exports add(a, b) =
+// scale(a + b) and a one-page memory "mem" (hand-assembled).
+var addWasm = []byte("\x00asm\x01\x00\x00\x00\x01\f\x02`\x01\x7f\x01\x7f`\x02\x7f\x7f\x01\x7f\x02\r\x01\x03env\x05scale\x00\x00\x03\x02\x01\x01\x05\x03\x01\x00\x01\a\r\x02\x03add\x00\x01\x03mem\x02\x00\n\v\x01\t\x00 \x00 \x01j\x10\x00\v")
+
+// limitsWasm exports spin() (an endless loop), bomb() (grows its memory 16
+// pages at a time until refused; returns the pages it has), recurse()
+// (calls itself forever) and its memory "mem" (hand-assembled).
+var limitsWasm = []byte("\x00asm\x01\x00\x00\x00\x01\v\x03`\x00\x00`\x00\x01\x7f`\x00\x00\x03\x04\x03\x00\x01\x02\x05\x03\x01\x00\x01\a\x1f\x04\x04spin\x00\x00\x04bomb\x00\x01\arecurse\x00\x02\x03mem\x02\x00\n\x1f\x03\a\x00\x03@\f\x00\v\v\x10\x00\x03@A\x10@\x00A\x7fG\r\x00\v?\x00\v\x04\x00\x10\x02\v")
+
+// limitsWorker returns String(expr), with x the exports of limitsWasm.
+func limitsWorker(expr string) *Code {
+	c := js("main.js", `import mod from "./limits.wasm";
+export default { fetch() {
+  const x = new WebAssembly.Instance(mod).exports;
+  return new Response(String(`+expr+`));
+} };`)
+	c.Modules["limits.wasm"] = &Module{Kind: ModuleWasm, Data: limitsWasm}
+	return c
+}
+
+// TestWasmFromJSLimits: wasm called from JS runs under the isolate's
+// limits on both executors.
+func TestWasmFromJSLimits(t *testing.T) {
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			rt := testRuntime(t, kind)
+
+			// An endless loop in wasm ends with exceededCpu.
+			c := limitsWorker("x.spin()")
+			c.Limits = &Limits{CPUMs: 100, WallMs: 10_000}
+			res := run(t, rt, c, nil)
+			if res.Outcome != OutcomeExceededCPU {
+				t.Fatalf("spin: %s %q %+v", res.Outcome, res.Error, res.Exceptions)
+			}
+			if res.Telemetry.CPUTime > 2_000 {
+				t.Errorf("spin: stopped after %v ms of CPU", res.Telemetry.CPUTime)
+			}
+
+			// So does an endless loop in a JS import that wasm called.
+			c = js("main.js", `import mod from "./add.wasm";
+export default { fetch() {
+  const x = new WebAssembly.Instance(mod, { env: { scale: () => { for (;;) {} } } }).exports;
+  try { x.add(1, 2); } catch (e) { return new Response("caught " + e.name); }
+  return new Response("returned");
+} };`)
+			c.Modules["add.wasm"] = &Module{Kind: ModuleWasm, Data: addWasm}
+			c.Limits = &Limits{CPUMs: 100, WallMs: 10_000}
+			res = run(t, rt, c, nil)
+			if res.Outcome != OutcomeExceededCPU {
+				t.Fatalf("spin in an import: %s %q %+v %q", res.Outcome, res.Error, res.Exceptions, bodyOf(res))
+			}
+
+			// A memory bomb is refused growth at the memory limit: the
+			// Worker sees memory.grow return -1 (or the heap watchdog ends
+			// it first), never more memory than the limit.
+			c = limitsWorker("x.bomb()")
+			c.Limits = &Limits{CPUMs: 5_000, WallMs: 10_000, MemoryMB: 32}
+			res = run(t, rt, c, nil)
+			t.Logf("bomb: %s %q", res.Outcome, bodyOf(res))
+			switch res.Outcome {
+			case OutcomeOK:
+				pages, err := strconv.Atoi(string(res.Response.Body))
+				if err != nil || pages*65536 > 32<<20 || pages < 16 {
+					t.Fatalf("bomb: grew to %q pages under a 32 MiB limit", res.Response.Body)
+				}
+			case OutcomeExceededMemory:
+			default:
+				t.Fatalf("bomb: %s %q %+v", res.Outcome, res.Error, res.Exceptions)
+			}
+
+			// Unbounded recursion in wasm is a RuntimeError, not a crash.
+			// (wazero grows the wasm stack to ~100 MB before it overflows:
+			// under a smaller memory limit the heap watchdog ends the call
+			// first, with exceededMemory.)
+			c = limitsWorker("x.recurse()")
+			c.Limits = &Limits{MemoryMB: 320, CPUMs: 20_000, WallMs: 30_000}
+			res = run(t, rt, c, nil)
+			if res.Outcome != OutcomeException || len(res.Exceptions) == 0 ||
+				res.Exceptions[0].Name != "RuntimeError" || !strings.Contains(res.Exceptions[0].Message, "stack overflow") {
+				t.Fatalf("recurse: %s %q %+v", res.Outcome, res.Error, res.Exceptions)
+			}
+
+			// The worker is still fine afterwards.
+			res = run(t, rt, limitsWorker("x.mem.buffer.byteLength"), nil)
+			if !res.OK() || string(res.Response.Body) != "65536" {
+				t.Fatalf("after: %s %q %+v", res.Outcome, res.Error, res.Exceptions)
+			}
+		})
+	}
+}
+
+func bodyOf(r *Result) string {
+	if r.Response == nil {
+		return ""
+	}
+	return string(r.Response.Body)
+}
+
+var (
+	goJSOnce sync.Once
+	goJSWasm []byte
+	goJSGlue string
+	goJSErr  error
+)
+
+// goJSModule builds cpujobs.GoProgram (Go's js/wasm port) and returns the
+// module and the toolchain's JS glue (wasm_exec.js), once per test binary.
+func goJSModule(t testing.TB) ([]byte, string) {
+	t.Helper()
+	goJSOnce.Do(func() { goJSWasm, goJSGlue, goJSErr = cpujobs.Build() })
+	if goJSErr != nil {
+		t.Fatalf("building the Go js/wasm module: %v", goJSErr)
+	}
+	return goJSWasm, goJSGlue
+}
+
+// goJSWorker runs the Go module with its glue, unchanged, in a JS Worker:
+// the response is goSha256(body) and goSort(body), one per line.
+func goJSWorker(wasm []byte, glue string) *Code {
+	c := js("main.js", `import "./wasm_exec.js";
+import mod from "./main.wasm";
+export default { async fetch(req) {
+  const go = new Go();
+  const inst = await WebAssembly.instantiate(mod, go.importObject);
+  go.run(inst); // main registers the functions and waits
+  const text = await req.text();
+  return new Response(goSha256(text) + "\n" + goSort(text));
+} };`)
+	c.Modules["wasm_exec.js"] = &Module{Kind: ModuleESM, Source: glue}
+	c.Modules["main.wasm"] = &Module{Kind: ModuleWasm, Data: wasm}
+	c.Limits = &Limits{CPUMs: 2_000, WallMs: 20_000, MemoryMB: 256}
+	return c
+}
+
+// TestGoWasmFromJS: a real toolchain's output (Go's js/wasm port and its
+// wasm_exec.js glue) runs in a JS Worker on both executors and answers as
+// the same Go code run natively.
+func TestGoWasmFromJS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go wasm module")
+	}
+	wasm, glue := goJSModule(t)
+	text := "pear apple fig banana cherry apple"
+	sum := sha256.Sum256([]byte(text))
+	words := strings.Fields(text)
+	sort.Strings(words)
+	want := hex.EncodeToString(sum[:]) + "\n" + strings.Join(words, " ")
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			rt := testRuntime(t, kind)
+			cache := ""
+			if kind == Sandboxed {
+				// Fresh worker processes: the compiled module goes to the
+				// disk cache, for the next process to load.
+				cache = t.TempDir()
+				var err error
+				if rt, err = New(Options{Executor: kind, Workers: 1, Host: newMemHost(), Node: "test", CacheDir: cache}); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { rt.Close() })
+			}
+			res := run(t, rt, goJSWorker(wasm, glue), &Request{Method: "POST", Body: []byte(text)})
+			if !res.OK() || bodyOf(res) != want {
+				t.Fatalf("%s %q %+v\nbody %q\nwant %q", res.Outcome, res.Error, res.Exceptions, bodyOf(res), want)
+			}
+			t.Logf("wasm %d bytes; cold start %v, startup %v ms, cpu %v ms", len(wasm), res.Telemetry.ColdStart, res.Telemetry.StartupMs, res.Telemetry.CPUTime)
+			if cache != "" {
+				n := 0
+				_ = filepath.WalkDir(filepath.Join(cache, "js"), func(_ string, d fs.DirEntry, err error) error {
+					if err == nil && !d.IsDir() {
+						n++
+					}
+					return nil
+				})
+				if n == 0 {
+					t.Errorf("nothing in the disk cache %s", cache)
+				}
+			}
+		})
+	}
+}
+
+// TestWasmInDurableObject: a live object keeps its wasm instance (and the
+// state in its memory) across events, each event's calls running under
+// that event's limits.
+func TestWasmInDurableObject(t *testing.T) {
+	bothExecutors(t, func(t *testing.T, kind ExecutorKind) {
+		w := newObjWorld(t, kind, `import { DurableObject } from "cloudflare:workers";
+import mod from "./limits.wasm";
+export class Box extends DurableObject {
+  constructor(ctx, env) { super(ctx, env); this.x = new WebAssembly.Instance(mod).exports; }
+  bump() { const m = new Uint32Array(this.x.mem.buffer); m[0]++; return m[0]; }
+  spin() { this.x.spin(); }
+}`)
+		w.code.Modules["limits.wasm"] = &Module{Kind: ModuleWasm, Data: limitsWasm}
+		w.code.Limits = &Limits{CPUMs: 100}
+		a := ref("Box", "a")
+		for want := int64(1); want <= 3; want++ {
+			res := w.call(a, "bump")
+			if res.Outcome != OutcomeOK || decodeValue(t, res.Value) != want {
+				t.Fatalf("bump: %s %q %v, want %d", res.Outcome, res.Error, decodeValue(t, res.Value), want)
+			}
+		}
+		if res := w.call(a, "spin"); res.Outcome != OutcomeExceededCPU || !res.Reset {
+			t.Fatalf("spin: %s %q reset=%v", res.Outcome, res.Error, res.Reset)
+		}
+		if res := w.call(a, "bump"); res.Outcome != OutcomeOK || decodeValue(t, res.Value) != int64(1) {
+			t.Fatalf("after the overrun: %s %q %v, want a new instance", res.Outcome, res.Error, decodeValue(t, res.Value))
+		}
+	})
+}
