@@ -329,6 +329,27 @@ export default { async fetch(request) {
 } }`), outcome: OutcomeOK, status: 200, body: "undefined|false|rendered|HIT|text/plain|undefined|true"},
 		{name: "request.cf never undefined", code: js("main.js", `export default { fetch(request) { return Response.json(request.cf) } }`),
 			outcome: OutcomeOK, status: 200, body: `{"colo":"test"}`},
+		// Expected strings are V8's (ICU's); the IANA zones need the
+		// embedded zone database where the sandbox has none.
+		{name: "Intl", code: js("main.js", `export default { fetch() {
+  const d = new Date(Date.UTC(2024, 6, 4, 18, 30));
+  return new Response([
+    new Intl.NumberFormat("de-DE", { style: "currency", currency: "EUR" }).format(1234.5),
+    new Intl.DateTimeFormat("en-US", { dateStyle: "full", timeStyle: "short", timeZone: "America/New_York" }).format(d),
+    d.toLocaleDateString("ja-JP", { timeZone: "Asia/Tokyo" }),
+    new Intl.PluralRules("en", { type: "ordinal" }).select(22),
+    ["b", "ä", "a"].sort(new Intl.Collator("de").compare).join(""),
+    new Intl.NumberFormat("en", { notation: "compact" }).format(1234567),
+    new Intl.RelativeTimeFormat("en", { numeric: "auto" }).format(-1, "day"),
+    new Intl.ListFormat("en").format(["a", "b", "c"]),
+    new Intl.DisplayNames("en", { type: "region" }).of("FR"),
+    [...new Intl.Segmenter("en", { granularity: "word" }).segment("hi there")].length,
+  ].join("|"));
+} }`), outcome: OutcomeOK, status: 200, body: "1.234,50\u00a0€|Thursday, July 4, 2024 at 2:30 PM|2024/7/5|two|aäb|1.2M|yesterday|a, b, and c|France|3"},
+		{name: "toLocaleString without Intl", code: js("main.js", `export default { fetch() {
+  return new Response([(1234.5).toLocaleString("fr-FR"), "a".localeCompare("B"),
+    new Date(0).toLocaleString("en-GB", { timeZone: "Europe/London" })].join("|"));
+} }`), outcome: OutcomeOK, status: 200, body: "1\u202f234,5|-1|01/01/1970, 01:00:00"},
 	}
 }
 

@@ -9,13 +9,14 @@ import (
 
 	"github.com/warrenmesh/warren/internal/sizedlru"
 	"github.com/warrenmesh/warren/isolate/internal/contract"
+	"github.com/warrenmesh/warren/isolate/internal/webapi"
 )
 
 // Engine runs JavaScript invocations and Durable Object events where the
 // guest runs: in the node's process (the in-process executor) or in a
 // sandbox worker. It caches compiled programs and keeps live objects.
 type Engine struct {
-	compiled *sizedlru.Cache[string, *goja.Program]
+	compiled *sizedlru.Cache[string, *compiled]
 	heap     func() int64
 	stuck    func(contract.Outcome)
 	objects  objectTable // live Durable Object instances
@@ -33,7 +34,7 @@ func compiledSize(script string) int64 { return 2 * int64(len(script)) }
 // nil, is called when the guest cannot be interrupted (a worker then ends
 // its process, reporting the outcome).
 func New(cacheSize int, heap func() int64, stuck func(contract.Outcome)) *Engine {
-	c := sizedlru.New[string, *goja.Program](cacheSize, compiledCacheBytes)
+	c := sizedlru.New[string, *compiled](cacheSize, compiledCacheBytes)
 	return &Engine{compiled: c, heap: heap, stuck: stuck}
 }
 
@@ -66,7 +67,7 @@ func (e *Engine) Run(ctx context.Context, r *contract.ExecRequest, host contract
 		}
 	}
 	res = runJS(ctx, &jsCall{
-		prog: prog, req: r.Request, scheduled: r.Scheduled, env: r.Env, bindings: r.Bindings,
+		prog: prog.prog, locale: prog.locale, req: r.Request, scheduled: r.Scheduled, env: r.Env, bindings: r.Bindings,
 		limits: r.Limits, host: host, heap: e.heap, stuck: e.stuck, stream: r.Stream,
 		respond: func(partial *contract.Result) {
 			telemetry(partial)
@@ -81,9 +82,17 @@ func (e *Engine) Run(ctx context.Context, r *contract.ExecRequest, host contract
 	return res
 }
 
+// compiled is a compiled Worker script.
+type compiled struct {
+	prog *goja.Program
+	// locale: the script names a locale-sensitive method of the built-ins
+	// (webapi.Options.LocaleMethods).
+	locale bool
+}
+
 // program returns the compiled program for hash, fetching its source from
 // the host on a miss.
-func (e *Engine) program(ctx context.Context, hash string, host contract.HostConn) (*goja.Program, bool, *contract.Result) {
+func (e *Engine) program(ctx context.Context, hash string, host contract.HostConn) (*compiled, bool, *contract.Result) {
 	if p, ok := e.compiled.Get(hash); ok {
 		return p, false, nil
 	}
@@ -98,6 +107,7 @@ func (e *Engine) program(ctx context.Context, hash string, host contract.HostCon
 	if err != nil {
 		return nil, false, contract.ExceptionResult("SyntaxError", err.Error(), "")
 	}
-	e.compiled.Add(hash, p, compiledSize(rep.Program.Script))
-	return p, true, nil
+	c := &compiled{prog: p, locale: webapi.UsesLocaleMethods(rep.Program.Script)}
+	e.compiled.Add(hash, c, compiledSize(rep.Program.Script))
+	return c, true, nil
 }

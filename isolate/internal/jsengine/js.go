@@ -40,7 +40,10 @@ type limitHit struct {
 // jsCall is everything one JS invocation needs.
 type jsCall struct {
 	prog *goja.Program
-	req  *contract.Request
+	// locale: patch the built-ins' locale-sensitive methods from the start
+	// (webapi.Options.LocaleMethods).
+	locale bool
+	req    *contract.Request
 	// scheduled, when set, runs the scheduled handler instead of fetch.
 	scheduled *contract.ScheduledEvent
 	env       map[string]json.RawMessage
@@ -69,7 +72,7 @@ var errDeadline = errors.New("isolate: deadline")
 // runJS runs one invocation in a fresh goja runtime and returns its result
 // (telemetry other than CPU, wall, startup and memory is the caller's).
 func runJS(ctx context.Context, c *jsCall) *contract.Result {
-	l := newLoop()
+	l := newLoop(c.locale)
 	defer l.api.Close()
 	res := &contract.Result{Logs: []contract.Log{}, Exceptions: []contract.Exception{}}
 	end := l.begin(ctx, c)
@@ -96,7 +99,7 @@ func runJS(ctx context.Context, c *jsCall) *contract.Result {
 // newLoop makes a goja runtime with the Web API and the loop's globals. The
 // runtime may outlive one call (a live Durable Object): each call (event)
 // runs between begin and its end function.
-func newLoop() *loop {
+func newLoop(localeMethods bool) *loop {
 	vm := goja.New()
 	vm.SetMaxCallStackSize(MaxCallStackSize)
 	l := &loop{vm: vm}
@@ -104,9 +107,10 @@ func newLoop() *loop {
 		Log: func(level, msg string) {
 			l.logs.Add(time.Now().UnixMilli(), level, msg)
 		},
-		MaxMessage:  contract.MaxLogMessageBytes,
-		Extra:       &webapi.ExtraGlobals{Names: loopGlobals, Build: l.buildGlobal},
-		Interrupted: func() bool { return l.hit.Load() != nil },
+		MaxMessage:    contract.MaxLogMessageBytes,
+		Extra:         &webapi.ExtraGlobals{Names: loopGlobals, Build: l.buildGlobal},
+		Interrupted:   func() bool { return l.hit.Load() != nil },
+		LocaleMethods: localeMethods,
 	})
 	return l
 }

@@ -146,8 +146,8 @@ func (e *Engine) RunObject(ctx context.Context, r *contract.ObjectRequest, host 
 		if fail != nil {
 			return &contract.ObjectResult{Result: *fail, Reset: true}
 		}
-		prog, cold = p, c
-		o = &liveObject{key: r.Object.Key(), ref: r.Object, hash: r.Hash, epoch: r.Epoch, l: newLoop()}
+		prog, cold = p.prog, c
+		o = &liveObject{key: r.Object.Key(), ref: r.Object, hash: r.Hash, epoch: r.Epoch, l: newLoop(p.locale)}
 		o.l.obj = o
 		o.lastUsed = start
 		e.objects.add(o)

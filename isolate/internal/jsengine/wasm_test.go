@@ -16,7 +16,7 @@ var addWasm = []byte("\x00asm\x01\x00\x00\x00\x01\x07\x01`\x02\x7f\x7f\x01\x7f\x
 // TestRetiredObjectReleasesWasm: a live object removed from the table
 // closes its wasm instances (wazero's store would keep them otherwise).
 func TestRetiredObjectReleasesWasm(t *testing.T) {
-	o := &liveObject{key: "k", l: newLoop()}
+	o := &liveObject{key: "k", l: newLoop(false)}
 	var tbl objectTable
 	tbl.add(o)
 	end := o.l.begin(context.Background(), &jsCall{limits: contract.Limits{CPUMs: 1000, WallMs: 5000}})

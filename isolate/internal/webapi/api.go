@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/dop251/goja"
+
+	"github.com/warrenmesh/warren/isolate/internal/intl"
 )
 
 // Header is one HTTP header field crossing the Go/JS boundary.
@@ -71,7 +73,17 @@ type Options struct {
 	// Interrupted reports whether the runtime was interrupted for a limit:
 	// long Go work (an HTMLRewriter's) stops when it does. Nil: never.
 	Interrupted func() bool
+	// LocaleMethods makes the built-ins' toLocaleString, toLocaleDateString,
+	// toLocaleTimeString and localeCompare use Intl from the start. Set it
+	// for scripts that name them (UsesLocaleMethods): patching the built-in
+	// prototypes costs more than a small Worker's whole run. Without it they
+	// are patched when Intl is first used.
+	LocaleMethods bool
 }
+
+// UsesLocaleMethods reports whether script names one of the built-ins'
+// locale-sensitive methods (see Options.LocaleMethods).
+func UsesLocaleMethods(script string) bool { return intl.UsesLocaleMethods(script) }
 
 // DefaultMaxBody is the default of Options.MaxBodyBytes: the memory a
 // Worker has on Cloudflare.
@@ -113,6 +125,7 @@ type API struct {
 	inspectSym *goja.Symbol
 	// rewriting is the HTMLRewriter run whose handlers are being called.
 	rewriting *rewriteRun
+	intl      intl.Intl
 }
 
 // Install makes the Web API globals available in vm and returns the handle
@@ -138,6 +151,10 @@ func Install(vm *goja.Runtime, opts Options) *API {
 		a.now = time.Now
 	}
 	a.origin = a.now()
+	a.intl = intl.New(vm)
+	if opts.LocaleMethods {
+		a.intl.PatchBuiltins()
+	}
 	a.globals = &lazyGlobals{a: a}
 	g := vm.GlobalObject()
 	lazy := vm.NewDynamicObject(a.globals)
@@ -175,6 +192,7 @@ const (
 	gFormData
 	gFile
 	gHTMLRewriter
+	gIntl
 	// The stream globals come last: buildGlobal takes them from the
 	// streams prelude by name.
 	gReadableStream
@@ -263,6 +281,7 @@ var globalNames = map[string]globalID{
 	"performance":                      gPerformance,
 	"navigator":                        gNavigator,
 	"self":                             gSelf,
+	"Intl":                             gIntl,
 }
 
 func (a *API) buildGlobal(id globalID) goja.Value {
@@ -320,6 +339,8 @@ func (a *API) buildGlobal(id globalID) goja.Value {
 		return a.domExceptionClass()
 	case gSelf:
 		return a.vm.GlobalObject()
+	case gIntl:
+		return a.intl.Namespace()
 	}
 	return goja.Undefined()
 }

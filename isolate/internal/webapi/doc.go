@@ -13,7 +13,10 @@
 // directly, without accessor functions. Event, EventTarget, AbortSignal,
 // AbortController and DOMException are JS compiled once per process and run
 // in a runtime only when one of them is first used; so are the streams
-// (stream.go), whose first use costs about 1 ms.
+// (stream.go), whose first use costs about 1 ms. Intl (package intl) is a
+// lazy global too; the built-ins' toLocaleString and localeCompare are
+// switched to it only for scripts that name them (Options.LocaleMethods) or
+// once Intl is used.
 //
 // # Semantics
 //
@@ -70,8 +73,7 @@
 // # Not implemented
 //
 //   - FormData cannot be built from an HTML form (there is none).
-//   - Intl. CompressionStream formats other than gzip, deflate and
-//     deflate-raw.
+//   - CompressionStream formats other than gzip, deflate and deflate-raw.
 //   - crypto.subtle beyond digest (SHA-1/256/384/512, MD5), importKey("raw")
 //     of HMAC keys, exportKey("raw"), sign, verify and timingSafeEqual:
 //     encrypt, decrypt, generateKey, deriveKey, deriveBits, wrapKey,
