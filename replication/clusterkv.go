@@ -501,6 +501,12 @@ func (c *Cluster) barrier(ctx context.Context, r *replica) (uint64, error) {
 			timeout = time.Until(dl)
 		}
 		if err := rf.Barrier(timeout).Error(); err != nil {
+			// A barrier writes nothing a read depends on: a leader that lost
+			// its office meanwhile is one the read must go past, like any
+			// other that is not the leader.
+			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+				return 0, c.notLeader(r)
+			}
 			return 0, r.g.mapErr(err)
 		}
 		if rf.CurrentTerm() != term {
