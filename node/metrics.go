@@ -77,7 +77,7 @@ func newMetrics(n *Node) *metrics {
 		&poolCollector{n: n},
 	)
 	if n.cluster != nil {
-		m.reg.MustRegister(&raftCollector{n: n})
+		m.reg.MustRegister(&raftCollector{n: n}, n.raftCommit)
 	}
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m
@@ -202,11 +202,26 @@ var (
 	raftAppliedDesc = prometheus.NewDesc("warren_raft_applied_index", "Index applied to the state machine of this node's replica of the Raft group.", []string{"group"}, nil)
 )
 
+// newRaftCommitHistogram times the commands a node's replicas apply as
+// leaders, from the proposal to the result.
+func newRaftCommitHistogram() prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "warren_raft_commit_seconds",
+		Help:    "Time from proposing a command to a Raft group this node leads until its result (a quorum's synced append, then the apply).",
+		Buckets: []float64{.00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1, 10},
+	})
+}
+
+var (
+	raftLagDesc     = prometheus.NewDesc("warren_raft_apply_lag_entries", "Entries this node's replica of the Raft group knows committed but has not applied yet.", []string{"group"}, nil)
+	raftContactDesc = prometheus.NewDesc("warren_raft_last_contact_seconds", "Seconds since this node's follower replica of the Raft group last heard from its leader (0 for a leader).", []string{"group"}, nil)
+)
+
 // raftCollector reads this node's replicas at scrape time.
 type raftCollector struct{ n *Node }
 
 func (c *raftCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{raftLeaderDesc, raftStateDesc, raftTermDesc, raftLastDesc, raftCommitDesc, raftAppliedDesc} {
+	for _, d := range []*prometheus.Desc{raftLeaderDesc, raftStateDesc, raftTermDesc, raftLastDesc, raftCommitDesc, raftAppliedDesc, raftLagDesc, raftContactDesc} {
 		ch <- d
 	}
 }
@@ -226,5 +241,11 @@ func (c *raftCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(raftLastDesc, s.LastIndex)
 		gauge(raftCommitDesc, s.CommitIndex)
 		gauge(raftAppliedDesc, s.AppliedIndex)
+		if s.CommitIndex > s.AppliedIndex {
+			gauge(raftLagDesc, s.CommitIndex-s.AppliedIndex)
+		} else {
+			gauge(raftLagDesc, 0)
+		}
+		ch <- prometheus.MustNewConstMetric(raftContactDesc, prometheus.GaugeValue, s.SinceContact.Seconds(), s.ID)
 	}
 }

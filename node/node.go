@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
 	"net"
@@ -201,6 +202,9 @@ type Node struct {
 	objects *objects
 	auditor *auditor // nil without Config.AuditLog
 	tails   tailHub  // GET /v1/tail
+	// raftCommit times the commands this node's replicas applied as
+	// leaders (warren_raft_commit_seconds).
+	raftCommit prometheus.Histogram
 }
 
 // Start brings a node up: identity, secret, runtime, mesh, API.
@@ -377,9 +381,11 @@ func (n *Node) startReplication() error {
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
+	n.raftCommit = newRaftCommitHistogram()
 	cc := replication.ClusterConfig{
 		Mesh: n.mesh, Transport: replication.NewTransport(n.mesh, n.log), DB: db, Dir: dir,
 		Logger: n.log, Bootstrap: len(n.cfg.Join) == 0, Grace: n.cfg.ReplicaGrace,
+		OnCommit: func(d time.Duration) { n.raftCommit.Observe(d.Seconds()) },
 	}
 	if n.cfg.ReplicationTuning != nil {
 		n.cfg.ReplicationTuning(&cc)

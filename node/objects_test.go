@@ -238,8 +238,10 @@ func TestObjectsAcrossNodes(t *testing.T) {
 
 	hostileObjectFrames(t, nodes[0], nodes[1])
 
-	// The owner's metrics count the gate's commits and its actors.
-	commits, actors := false, false
+	// The owner's metrics count the gate's commits and its actors; the
+	// leaders time their Raft commits, the followers report their lag
+	// and last contact.
+	commits, actors, raftCommits, contact, lag := false, false, false, false, false
 	for _, n := range nodes {
 		_, _, b := call(t, n, "GET", "/metrics", nil, nil)
 		for _, line := range strings.Split(string(b), "\n") {
@@ -249,10 +251,18 @@ func TestObjectsAcrossNodes(t *testing.T) {
 			if strings.HasPrefix(line, "warren_objects_active ") && !strings.HasSuffix(line, " 0") {
 				actors = true
 			}
+			if strings.HasPrefix(line, "warren_raft_commit_seconds_count ") && !strings.HasSuffix(line, " 0") {
+				raftCommits = true
+			}
+			if strings.HasPrefix(line, "warren_raft_last_contact_seconds{") && !strings.HasSuffix(line, " 0") {
+				contact = true
+			}
+			lag = lag || strings.HasPrefix(line, "warren_raft_apply_lag_entries{")
 		}
 	}
-	if !commits || !actors {
-		t.Errorf("metrics: gate commits counted %v, active objects %v", commits, actors)
+	if !commits || !actors || !raftCommits || !contact || !lag {
+		t.Errorf("metrics: gate commits counted %v, active objects %v, Raft commits timed %v, a follower's last contact %v, apply lag %v",
+			commits, actors, raftCommits, contact, lag)
 	}
 
 	// The chat room example: clients on different nodes see each other's

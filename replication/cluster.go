@@ -85,6 +85,8 @@ type ClusterConfig struct {
 	Settle time.Duration
 	// Tune adjusts each group's configuration (tests shorten timeouts).
 	Tune func(*GroupConfig)
+	// OnCommit is every local group's GroupConfig.OnCommit (metrics).
+	OnCommit func(time.Duration)
 }
 
 // Cluster is a node's part in replication: its replicas of the meta group
@@ -267,6 +269,7 @@ func (c *Cluster) ensure(gid placement.GroupID) (*replica, error) {
 		gc.HeartbeatTimeout, gc.ElectionTimeout = DataHeartbeatTimeout, DataHeartbeatTimeout
 		gc.LeaderLeaseTimeout = DataHeartbeatTimeout / 2
 	}
+	gc.OnCommit = c.cfg.OnCommit
 	if c.cfg.Tune != nil {
 		c.cfg.Tune(&gc)
 	}

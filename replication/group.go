@@ -114,6 +114,11 @@ type GroupConfig struct {
 	// the log after that snapshot.
 	PersistentFSM bool
 
+	// OnCommit, when set, is told how long each command applied through
+	// this replica took from its proposal until its result (commit and
+	// apply), for metrics.
+	OnCommit func(time.Duration)
+
 	// Tuning; zero means the default above.
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
@@ -167,6 +172,8 @@ type Group struct {
 	jitter time.Duration
 	// early counts the elections Watch started.
 	early atomic.Int64
+	// onCommit is GroupConfig.OnCommit.
+	onCommit func(time.Duration)
 }
 
 // StartGroup starts this node's replica of a group. A replica with state
@@ -242,7 +249,7 @@ func StartGroup(cfg GroupConfig) (*Group, error) {
 		trans.Close()
 		return nil, fmt.Errorf("replication: group %q: %w", cfg.ID, err)
 	}
-	return &Group{id: cfg.ID, r: r, trans: trans, log: log, hb: cfg.HeartbeatTimeout, et: cfg.ElectionTimeout}, nil
+	return &Group{id: cfg.ID, r: r, trans: trans, log: log, hb: cfg.HeartbeatTimeout, et: cfg.ElectionTimeout, onCommit: cfg.OnCommit}, nil
 }
 
 // ID is the group's id.
@@ -268,11 +275,16 @@ func (g *Group) Bootstrap(servers ...Server) error {
 // fails with ErrNotLeader on a follower. When ctx ends first, the error
 // wraps ctx.Err() and the command may still commit.
 func (g *Group) Apply(ctx context.Context, cmd []byte) (any, error) {
+	start := time.Now()
 	f, err := g.propose(ctx, cmd)
 	if err != nil {
 		return nil, err
 	}
-	return g.await(ctx, f)
+	v, err := g.await(ctx, f)
+	if err == nil && g.onCommit != nil {
+		g.onCommit(time.Since(start))
+	}
+	return v, err
 }
 
 // propose hands cmd to raft: commands proposed one after another commit
@@ -361,6 +373,9 @@ type Status struct {
 	AppliedIndex uint64 // applied to the FSM
 	Leader       string // mesh name; "" when unknown
 	LeaderID     string
+	// SinceContact is how long ago a follower last heard from its leader
+	// (0 for a leader, or one that never heard from one).
+	SinceContact time.Duration
 }
 
 // Status returns this replica's view of the group.
@@ -375,7 +390,18 @@ func (g *Group) Status() Status {
 		AppliedIndex: g.r.AppliedIndex(),
 		Leader:       name,
 		LeaderID:     id,
+		SinceContact: g.sinceContact(),
 	}
+}
+
+func (g *Group) sinceContact() time.Duration {
+	if g.r.State() == raft.Leader {
+		return 0
+	}
+	if t := g.r.LastContact(); !t.IsZero() {
+		return time.Since(t)
+	}
+	return 0
 }
 
 // Snapshot takes a snapshot now and compacts the log behind it (keeping
