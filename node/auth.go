@@ -210,6 +210,9 @@ func (h *grantedHost) Fetch(ctx context.Context, req *isolate.Request) (*isolate
 	if err := (policy.Egress{Grants: h.g.AllowNet}).CheckHost(u.Hostname(), port); err != nil {
 		return nil, err
 	}
+	if gf, ok := h.inner.(grantFetcher); ok {
+		return gf.FetchGranted(ctx, req, h.g.AllowNet)
+	}
 	return h.inner.Fetch(ctx, req)
 }
 

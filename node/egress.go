@@ -10,7 +10,9 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -174,4 +176,46 @@ var ErrNoDurableObjects = errors.New("Durable Objects are not available on this 
 // DurableObjects has no objects here: ErrNoDurableObjects.
 func (e *Egress) DurableObjects(isolate.DurableObjectBinding) (isolate.DurableObjectNamespace, error) {
 	return nil, ErrNoDurableObjects
+}
+
+// egressPool keeps one Egress (and its connection pool) per set of egress
+// grants in use, the most recent egressPoolSize of them.
+type egressPool struct {
+	mu sync.Mutex
+	m  map[string]*egressEntry
+	at int64 // a clock of uses, for eviction
+}
+
+type egressEntry struct {
+	e    *Egress
+	used int64
+}
+
+const egressPoolSize = 64
+
+func newEgressPool() *egressPool { return &egressPool{m: map[string]*egressEntry{}} }
+
+// get returns the Egress of grants.
+func (p *egressPool) get(grants []string) *Egress {
+	key := strings.Join(grants, "\x00")
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.at++
+	if en, ok := p.m[key]; ok {
+		en.used = p.at
+		return en.e
+	}
+	if len(p.m) >= egressPoolSize {
+		oldest := ""
+		for k, en := range p.m {
+			if oldest == "" || en.used < p.m[oldest].used {
+				oldest = k
+			}
+		}
+		p.m[oldest].e.client.CloseIdleConnections()
+		delete(p.m, oldest)
+	}
+	e := NewEgress(policy.Egress{Grants: slices.Clone(grants)})
+	p.m[key] = &egressEntry{e: e, used: p.at}
+	return e
 }

@@ -108,6 +108,24 @@ type kvHost struct {
 	store func() replication.KV
 	// objects opens Durable Object namespaces; nil: inner answers.
 	objects func(isolate.DurableObjectBinding) (isolate.DurableObjectNamespace, error)
+	// egress, when set, performs fetches under the egress grants of the
+	// call (FetchGranted), or under defaultNet for calls without a
+	// token's grants (an admin's, an embedder's); nil: inner fetches.
+	egress     *egressPool
+	defaultNet []string
+}
+
+// grantFetcher is a Host that fetches under a token's egress grants.
+type grantFetcher interface {
+	FetchGranted(ctx context.Context, req *isolate.Request, allowNet []string) (*isolate.Response, error)
+}
+
+// FetchGranted fetches req under allowNet (a token's egress grants).
+func (h *kvHost) FetchGranted(ctx context.Context, req *isolate.Request, allowNet []string) (*isolate.Response, error) {
+	if h.egress == nil {
+		return h.inner.Fetch(ctx, req)
+	}
+	return h.egress.get(allowNet).Fetch(ctx, req)
 }
 
 // hostWithKV is inner with KV namespaces in kv.
@@ -116,6 +134,9 @@ func hostWithKV(inner isolate.Host, kv replication.KV) isolate.Host {
 }
 
 func (h *kvHost) Fetch(ctx context.Context, req *isolate.Request) (*isolate.Response, error) {
+	if h.egress != nil {
+		return h.egress.get(h.defaultNet).Fetch(ctx, req)
+	}
 	return h.inner.Fetch(ctx, req)
 }
 

@@ -128,8 +128,16 @@ type Config struct {
 	// Logger receives operational logs (default slog.Default()).
 	Logger *slog.Logger
 	// Host replaces the node's egress and bindings (for embedding, and for
-	// tests that watch a guest's effects). Default: no egress granted.
+	// tests that watch a guest's effects). Default: a Worker fetches what
+	// its caller's token grants (allowNet), and a call with an admin's
+	// token, or none, what AllowNet grants.
 	Host isolate.Host
+	// AllowNet is the egress of calls made with an admin's token, or
+	// without one (a --no-auth node, an embedder's Node.Run): grants as
+	// policy.Egress reads them ("*" for every public host). Default: none.
+	// A token that is not an admin's brings its own (token create
+	// --allow-net).
+	AllowNet []string
 	// KV replaces the node's replicated KV store (tests that exercise the
 	// API against a local store). Default: the mesh's Raft groups.
 	KV replication.KV
@@ -285,8 +293,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		n.auditor = newAuditor(cfg.AuditLog)
 	}
 	n.host = cfg.Host
-	if n.host == nil { // no egress granted; KV bindings reach n.kv, if any
-		n.host = &kvHost{inner: NewEgress(policy.Egress{}), store: func() replication.KV { return n.kv }, objects: n.objects.namespace}
+	if n.host == nil { // egress as tokens (or --allow-net) grant; KV bindings reach n.kv, if any
+		n.host = &kvHost{inner: NewEgress(policy.Egress{}), store: func() replication.KV { return n.kv }, objects: n.objects.namespace,
+			egress: newEgressPool(), defaultNet: cfg.AllowNet}
 	}
 	n.kv, n.groups = cfg.KV, cfg.Groups
 	n.codes = newCodeCache()

@@ -125,6 +125,7 @@ uses DATA/secret, creating it on first start.`,
 	f.Int64Var(&cfg.MaxMemoryMB, "max-memory-mb", node.DefaultMaxMemoryMB, "the most memory (limits.memoryMb) a call may ask for, in MiB; calls asking for more are denied (at most 4096); each sandbox worker's hard memory cap is this plus 192 MiB")
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", node.DefaultDrainTimeout, "on SIGTERM or Ctrl-C, how long running calls may finish before they are canceled")
 	f.DurationVar(&cfg.ReplicaGrace, "replica-grace", 5*time.Minute, "how long a dead node keeps its KV replicas before they are rebuilt on other nodes")
+	f.StringSliceVar(&cfg.AllowNet, "allow-net", nil, "egress of Workers called with an admin's token or none (name, *.domain, *, address, prefix; optional :port); other tokens bring their own (token create --allow-net). Default: none")
 	f.BoolVar(&cfg.NoAuth, "no-auth", false, "serve the API without tokens (development on one machine: --api must be a loopback address)")
 	f.BoolVar(&inProcess, "in-process", false, "run guest code in the node process (trusted code only)")
 	f.StringVar(&logFormat, "log-format", "text", "the node's log on stderr: text (key=value lines) or json (one object per line)")

@@ -120,7 +120,7 @@ grants everything.`,
 	f.StringVar(&secret, "secret", "", "mesh secret file (default $WARREN_SECRET)")
 	f.StringVar(&name, "name", "", "who the token is for (shown in logs)")
 	f.StringArrayVar(&kvs, "kv", nil, "grant a KV namespace, ns:r or ns:rw (repeatable)")
-	f.StringArrayVar(&allowNet, "allow-net", nil, "grant egress to a host (recorded; mesh nodes grant no egress yet)")
+	f.StringArrayVar(&allowNet, "allow-net", nil, "grant egress to a host: name, *.domain, *, address or prefix, optional :port (repeatable); private addresses only when granted by address")
 	f.StringArrayVar(&dos, "do", nil, "grant binding the Durable Object namespace worker.Class (or worker.* for all of its classes)")
 	f.Int64Var(&cpuMs, "cpu-ms", 0, "ceiling on limits.cpuMs (0: the node's)")
 	f.Int64Var(&memoryMb, "memory-mb", 0, "ceiling on limits.memoryMb (0: the node's)")
