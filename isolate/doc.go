@@ -74,6 +74,11 @@
 //     for at most BackgroundLimit, or wallMs if smaller, within the same
 //     CPU and memory limits; what cuts it short is reported in the final
 //     result's Error, and the response stands.
+//   - A response whose body is a stream, for a caller that passes one on
+//     (Invocation.StreamTo, a BodyPipe), goes out as the Worker writes it:
+//     its head through OnResponse, its chunks through the pipe, under the
+//     call's CPU, memory and wall-time limits; a reader that goes away
+//     cancels the Worker's stream.
 //   - Native calls that ignore interrupts (huge sorts, regexps) are bounded
 //     by RegexpMatchTimeout and by the watchdog ending the worker process.
 //   - Recursion depth is bounded (a RangeError, as in V8).
