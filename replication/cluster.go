@@ -58,10 +58,13 @@ const (
 	DataHeartbeatTimeout = 2 * time.Second
 	// leaderSilence is how long a data group's leader may be silent (it
 	// heartbeats every 200-400 ms) before its followers stand for
-	// election, checked every watchEvery (see Group.Watch): a failover
+	// election, checked on time (see watchLeaders, Group.Watch): a failover
 	// of 1-1.5 s without the packets of a shorter heartbeat timeout.
 	leaderSilence = DataHeartbeatTimeout / 2
 	watchEvery    = 100 * time.Millisecond
+	// watchIdleEvery bounds watchLeaders' sleep when no leader is near
+	// its silence (a replica added meanwhile is watched from then on).
+	watchIdleEvery = leaderSilence / 2
 )
 
 // ClusterConfig configures a node's part in the mesh's replication.
@@ -395,17 +398,21 @@ func (c *Cluster) loop() {
 }
 
 // watchLeaders has the data groups' followers stand for election as soon
-// as their leader has been silent for leaderSilence (Group.Watch).
+// as their leader has been silent for leaderSilence (Group.Watch). It
+// sleeps until the earliest moment one may have to (Group.NextWatch), at
+// least watchEvery and at most watchIdleEvery: on a quiet mesh, whose
+// leaders heartbeat every 200-400 ms, about twice a second rather than
+// ten times, and a silent leader is still noticed on time.
 func (c *Cluster) watchLeaders() {
 	defer c.wg.Done()
-	tick := time.NewTicker(watchEvery)
-	defer tick.Stop()
+	t := time.NewTimer(watchEvery)
+	defer t.Stop()
 	var rs []*replica
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
-		case <-tick.C:
+		case <-t.C:
 		}
 		rs = rs[:0]
 		c.mu.Lock()
@@ -415,9 +422,15 @@ func (c *Cluster) watchLeaders() {
 			}
 		}
 		c.mu.Unlock()
+		now := time.Now()
+		next := now.Add(watchIdleEvery)
 		for _, r := range rs {
 			r.g.Watch(leaderSilence)
+			if at := r.g.NextWatch(leaderSilence, now); at.Before(next) {
+				next = at
+			}
 		}
+		t.Reset(max(watchEvery, time.Until(next)))
 	}
 }
 
