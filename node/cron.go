@@ -139,7 +139,10 @@ type cronState struct {
 
 func (n *Node) runCrons() {
 	c := &crons{n: n, workers: map[string]*Triggers{}, state: map[string]*cronState{}}
-	tick := time.NewTicker(cronEvery)
+	// Ticks are looked for every cronEvery while some deployment has
+	// triggers; otherwise the loop wakes only every cronRefresh, to check
+	// the generation.
+	tick := time.NewTimer(cronEvery)
 	defer tick.Stop()
 	var checked, refreshed time.Time
 	var gen []byte
@@ -165,6 +168,14 @@ func (n *Node) runCrons() {
 				}
 			}
 			c.fire(now)
+			c.mu.Lock()
+			none := len(c.workers) == 0 && len(c.state) == 0
+			c.mu.Unlock()
+			if none {
+				tick.Reset(cronRefresh)
+			} else {
+				tick.Reset(cronEvery)
+			}
 		}
 	}
 }
