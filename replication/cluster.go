@@ -48,15 +48,15 @@ const (
 	maxLists = 4
 	// changeTimeout bounds one membership change.
 	changeTimeout = 20 * time.Second
-	// DataHeartbeatTimeout is the heartbeat and election timeout of data
-	// groups (the meta group keeps DefaultHeartbeatTimeout). A leader
-	// heartbeats each follower every tenth of it, and a node hosts up to
-	// 33 groups: at 1 s, three idle nodes cost about 6 % of a core each
-	// in packets; at 2 s half that. A dead leader is still replaced in
-	// about 1-1.5 s: followers stand early once it has been silent for
-	// leaderSilence (Group.Watch), rather than at 2-4 s.
+	// DataHeartbeatTimeout is the heartbeat and election timeout of every
+	// group, the meta group's too. A leader heartbeats each follower
+	// every tenth of it, and a node hosts up to 33 groups: at 1 s, three
+	// idle nodes cost about 6 % of a core each in packets; at 2 s half
+	// that. A dead leader is still replaced in about 1-1.5 s: followers
+	// stand early once it has been silent for leaderSilence (Group.Watch),
+	// rather than at 2-4 s.
 	DataHeartbeatTimeout = 2 * time.Second
-	// leaderSilence is how long a data group's leader may be silent (it
+	// leaderSilence is how long a group's leader may be silent (it
 	// heartbeats every 200-400 ms) before its followers stand for
 	// election, checked on time (see watchLeaders, Group.Watch): a failover
 	// of 1-1.5 s without the packets of a shorter heartbeat timeout.
@@ -267,9 +267,9 @@ func (c *Cluster) ensure(gid placement.GroupID) (*replica, error) {
 		// be behind the latest snapshot, whose log entries are gone; it
 		// must then be restored from the snapshot.
 		gc.PersistentFSM = latestSnapshot(filepath.Join(c.cfg.Dir, "groups", gid.String())) <= s.Applied()
-		gc.HeartbeatTimeout, gc.ElectionTimeout = DataHeartbeatTimeout, DataHeartbeatTimeout
-		gc.LeaderLeaseTimeout = DataHeartbeatTimeout / 2
 	}
+	gc.HeartbeatTimeout, gc.ElectionTimeout = DataHeartbeatTimeout, DataHeartbeatTimeout
+	gc.LeaderLeaseTimeout = DataHeartbeatTimeout / 2
 	if c.cfg.Tune != nil {
 		c.cfg.Tune(&gc)
 	}
@@ -397,7 +397,7 @@ func (c *Cluster) loop() {
 	}
 }
 
-// watchLeaders has the data groups' followers stand for election as soon
+// watchLeaders has the groups' followers stand for election as soon
 // as their leader has been silent for leaderSilence (Group.Watch). It
 // sleeps until the earliest moment one may have to (Group.NextWatch), at
 // least watchEvery and at most watchIdleEvery: on a quiet mesh, whose
@@ -416,8 +416,8 @@ func (c *Cluster) watchLeaders() {
 		}
 		rs = rs[:0]
 		c.mu.Lock()
-		for gid, r := range c.replicas {
-			if gid != placement.Meta && r.g != nil {
+		for _, r := range c.replicas {
+			if r.g != nil {
 				rs = append(rs, r)
 			}
 		}
