@@ -29,8 +29,10 @@ const (
 // benchIdle: a testnet of 20 real `warren node` processes on loopback, each
 // with its sandbox workers, left idle; the CPU ticks (utime+stime in
 // /proc/PID/stat) and the context switches of every thread (wakeups) of
-// each node process and each worker over idleWindow. Wakeups do not depend
-// on the machine's other load, CPU% somewhat does.
+// each node process and each worker over idleWindow. Both grow with the
+// machine's other load (system calls take longer, and the Go runtime's
+// sysmon thread then polls longer after each), so compare figures taken on
+// an equally quiet machine.
 func benchIdle() ([]Row, error) {
 	dir, err := os.MkdirTemp("", "warren-bench-idle-")
 	if err != nil {
