@@ -104,6 +104,9 @@ type Cluster struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	kick   chan struct{}
+	// alarms is signalled when a committed object batch set an alarm
+	// (AlarmsChanged).
+	alarms chan struct{}
 	lists  chan struct{} // a token per list under way (maxLists)
 
 	mu       sync.Mutex
@@ -164,6 +167,7 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 		cfg: cfg, m: cfg.Mesh, log: cfg.Logger.With("component", "replication"),
 		slots:    placement.NewSlotMap(placement.DefaultGroups),
 		kick:     make(chan struct{}, 1),
+		alarms:   make(chan struct{}, 1),
 		lists:    make(chan struct{}, maxLists),
 		replicas: map[placement.GroupID]*replica{},
 		hints:    map[placement.GroupID]string{},
