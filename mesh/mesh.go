@@ -274,9 +274,12 @@ func Start(ctx context.Context, cfg Config) (m *Mesh, err error) {
 		// calls in flight on it end. Gossip notices a dead peer sooner (and
 		// closes its connections); this bounds the gray failure, a peer alive
 		// to gossip through others whose link to us is cut. Keep-alives keep
-		// an idle but working link open.
+		// an idle but working link open: a ping when nothing was heard for
+		// half the idle timeout, the longest quic-go allows (on a quiet
+		// mesh every node keeps a connection to most others, and 2 s cost a
+		// third more packets).
 		MaxIdleTimeout:        6 * time.Second,
-		KeepAlivePeriod:       2 * time.Second,
+		KeepAlivePeriod:       3 * time.Second,
 		MaxIncomingStreams:    1 << 14,
 		MaxIncomingUniStreams: -1,
 	}

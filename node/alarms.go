@@ -13,7 +13,8 @@ import (
 //
 // An object's alarm (ctx.storage.setAlarm) is stored with its storage, in
 // its group, so it survives its owner. The leader of each data group, the
-// owner of its objects, looks for alarms due every alarmEvery and runs
+// owner of its objects, looks for alarms due when the next one comes due
+// (every alarmEvery while some are due; see runAlarms) and runs
 // each as an "alarm" event of its object, one at a time with the object's
 // other events. A run that succeeds deletes the alarm, unless the handler
 // set a new one; one that fails (an exception, a limit) is retried after
@@ -23,8 +24,11 @@ import (
 // again.
 
 const (
-	// alarmEvery is how often an owner looks for alarms due.
-	alarmEvery = 100 * time.Millisecond
+	// alarmEvery is how often an owner looks for alarms due while one is
+	// due or running; alarmIdleEvery bounds the wait otherwise (see
+	// runAlarms).
+	alarmEvery     = 100 * time.Millisecond
+	alarmIdleEvery = time.Second
 	// alarmRetries is how many times a failing alarm is retried.
 	alarmRetries = 6
 	// alarmsAtOnce bounds the alarms an owner runs at once.
@@ -67,9 +71,14 @@ type alarms struct {
 	slots   chan struct{}
 }
 
+// runAlarms looks for due alarms every alarmEvery while one is due or
+// running, and otherwise sleeps until the next alarm of the groups this
+// node leads, or an alarm set here (Cluster.AlarmsChanged), or at most
+// alarmIdleEvery (a group whose leadership this node gained meanwhile).
+// An idle node does not scan its store ten times a second.
 func (n *Node) runAlarms() {
 	al := &alarms{o: n.objects, running: map[string]bool{}, slots: make(chan struct{}, alarmsAtOnce)}
-	t := time.NewTicker(alarmEvery)
+	t := time.NewTimer(alarmEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -77,7 +86,20 @@ func (n *Node) runAlarms() {
 			return
 		case now := <-t.C:
 			al.fire(now)
+		case <-n.cluster.AlarmsChanged():
+			t.Stop()
+			al.fire(time.Now())
 		}
+		wait := alarmIdleEvery
+		if next, ok := n.cluster.NextAlarm(); ok {
+			wait = min(max(time.Until(next), alarmEvery), alarmIdleEvery)
+		}
+		al.mu.Lock()
+		if len(al.running) > 0 {
+			wait = alarmEvery
+		}
+		al.mu.Unlock()
+		t.Reset(wait)
 	}
 }
 

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -44,8 +45,20 @@ const (
 	cronNS = ReservedKVPrefix + "cron"
 	// cronEvery is how often an owner looks for ticks due.
 	cronEvery = 250 * time.Millisecond
-	// cronRefresh is how often a node reads the deployments' triggers.
+	// cronRefresh is how often a node checks whether the deployments
+	// changed (one key, deploysGenKey), and reads their triggers if so.
 	cronRefresh = 2 * time.Second
+	// cronReread is how often a node reads the deployments' triggers
+	// even when the generation did not change: a deploy whose node died
+	// between its write and the generation's.
+	cronReread = time.Minute
+	// deploysNS holds deploysGenKey, a value every deploy and undeploy
+	// changes after its write, so that the others read the triggers
+	// again: one key read every cronRefresh rather than a list of every
+	// group of the mesh (on 20 idle nodes, a tenth of each node's
+	// packets).
+	deploysNS     = ReservedKVPrefix + "deploys"
+	deploysGenKey = "generation"
 	// cronRerunWindow bounds how old a tick left undone by a dead owner
 	// may be for the next owner to run it again.
 	cronRerunWindow = 5 * time.Minute
@@ -126,39 +139,83 @@ type cronState struct {
 
 func (n *Node) runCrons() {
 	c := &crons{n: n, workers: map[string]*Triggers{}, state: map[string]*cronState{}}
-	tick := time.NewTicker(cronEvery)
+	// Ticks are looked for every cronEvery while some deployment has
+	// triggers; otherwise the loop wakes only every cronRefresh, to check
+	// the generation.
+	tick := time.NewTimer(cronEvery)
 	defer tick.Stop()
-	var refreshed time.Time
+	var checked, refreshed time.Time
+	var gen []byte
 	for {
 		select {
 		case <-n.life.Done():
 			return
 		case now := <-tick.C:
-			if now.Sub(refreshed) >= cronRefresh {
-				if c.refresh() == nil {
-					refreshed = now
+			if now.Sub(checked) >= cronRefresh {
+				checked = now
+				g, err := c.generation()
+				changed := err != nil || !bytes.Equal(g, gen)
+				if changed || now.Sub(refreshed) >= cronReread {
+					// After a change, read strongly: this node's replica
+					// of the deployment's group may lag the generation's.
+					cons := replication.Eventual
+					if changed {
+						cons = replication.Strong
+					}
+					if c.refresh(cons) == nil {
+						gen, refreshed = g, now
+					}
 				}
 			}
 			c.fire(now)
+			c.mu.Lock()
+			none := len(c.workers) == 0 && len(c.state) == 0
+			c.mu.Unlock()
+			if none {
+				tick.Reset(cronRefresh)
+			} else {
+				tick.Reset(cronEvery)
+			}
 		}
 	}
 }
 
+// generation reads deploysGenKey (empty when no deploy ever set it).
+func (c *crons) generation() ([]byte, error) {
+	ctx, cancel := context.WithTimeout(c.n.life, 5*time.Second)
+	defer cancel()
+	v, err := c.n.kv.GetWithMetadata(ctx, deploysNS, deploysGenKey, replication.Eventual)
+	if errors.Is(err, replication.ErrKVNotFound) {
+		return []byte{}, nil
+	}
+	return v.Value, err
+}
+
+// bumpDeploys changes deploysGenKey after a deploy or an undeploy, so that
+// every node reads the triggers again within cronRefresh. A failure only
+// delays that to cronReread.
+func (n *Node) bumpDeploys(ctx context.Context, kv replication.KV) {
+	gen := fmt.Appendf(nil, "%s %d", n.id.Name, time.Now().UnixNano())
+	if err := kv.Put(ctx, deploysNS, deploysGenKey, gen, replication.KVPutOptions{}); err != nil {
+		n.log.Warn("cron: announcing a change of the deployments", "err", err)
+	}
+}
+
 // refresh reads which deployments have triggers.
-func (c *crons) refresh() error {
+func (c *crons) refresh(cons replication.Consistency) error {
 	ctx, cancel := context.WithTimeout(c.n.life, 10*time.Second)
 	defer cancel()
 	found := map[string]*Triggers{}
 	opts := replication.KVListOptions{}
 	for {
-		page, err := c.n.kv.List(ctx, workersNS, opts, replication.Eventual)
+		page, err := c.n.kv.List(ctx, workersNS, opts, cons)
 		if err != nil {
 			return err
 		}
 		for _, k := range page.Keys {
 			var info WorkerInfo
 			if json.Unmarshal(k.Metadata, &info) != nil || info.Bindings == nil {
-				d, err := c.n.readDeployment(ctx, c.n.kv, k.Name, replication.Eventual)
+				d, err := c.n.readDeployment(ctx, c.n.kv, k.Name, cons)
 				if err != nil {
 					continue
 				}

@@ -383,6 +383,7 @@ func (n *Node) handleDeploy(w http.ResponseWriter, r *http.Request) {
 	}
 	n.workers.cached.Remove(name)
 	n.workers.missing.Remove(name)
+	n.bumpDeploys(ctx, kv)
 	writeJSON(w, http.StatusOK, map[string]any{"name": name, "version": d.Version})
 }
 
@@ -504,6 +505,7 @@ func (n *Node) handleUndeploy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.workers.cached.Remove(name)
+	n.bumpDeploys(ctx, kv)
 	writeJSON(w, http.StatusOK, map[string]any{"name": name, "version": d.Version, "deleted": true})
 }
 

@@ -48,20 +48,23 @@ const (
 	maxLists = 4
 	// changeTimeout bounds one membership change.
 	changeTimeout = 20 * time.Second
-	// DataHeartbeatTimeout is the heartbeat and election timeout of data
-	// groups (the meta group keeps DefaultHeartbeatTimeout). A leader
-	// heartbeats each follower every tenth of it, and a node hosts up to
-	// 33 groups: at 1 s, three idle nodes cost about 6 % of a core each
-	// in packets; at 2 s half that. A dead leader is still replaced in
-	// about 1-1.5 s: followers stand early once it has been silent for
-	// leaderSilence (Group.Watch), rather than at 2-4 s.
+	// DataHeartbeatTimeout is the heartbeat and election timeout of every
+	// group, the meta group's too. A leader heartbeats each follower
+	// every tenth of it, and a node hosts up to 33 groups: at 1 s, three
+	// idle nodes cost about 6 % of a core each in packets; at 2 s half
+	// that. A dead leader is still replaced in about 1-1.5 s: followers
+	// stand early once it has been silent for leaderSilence (Group.Watch),
+	// rather than at 2-4 s.
 	DataHeartbeatTimeout = 2 * time.Second
-	// leaderSilence is how long a data group's leader may be silent (it
+	// leaderSilence is how long a group's leader may be silent (it
 	// heartbeats every 200-400 ms) before its followers stand for
-	// election, checked every watchEvery (see Group.Watch): a failover
+	// election, checked on time (see watchLeaders, Group.Watch): a failover
 	// of 1-1.5 s without the packets of a shorter heartbeat timeout.
 	leaderSilence = DataHeartbeatTimeout / 2
 	watchEvery    = 100 * time.Millisecond
+	// watchIdleEvery bounds watchLeaders' sleep when no leader is near
+	// its silence (a replica added meanwhile is watched from then on).
+	watchIdleEvery = leaderSilence / 2
 )
 
 // ClusterConfig configures a node's part in the mesh's replication.
@@ -103,6 +106,9 @@ type Cluster struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	kick   chan struct{}
+	// alarms is signalled when a committed object batch set an alarm
+	// (AlarmsChanged).
+	alarms chan struct{}
 	lists  chan struct{} // a token per list under way (maxLists)
 
 	mu       sync.Mutex
@@ -163,6 +169,7 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 		cfg: cfg, m: cfg.Mesh, log: cfg.Logger.With("component", "replication"),
 		slots:    placement.NewSlotMap(placement.DefaultGroups),
 		kick:     make(chan struct{}, 1),
+		alarms:   make(chan struct{}, 1),
 		lists:    make(chan struct{}, maxLists),
 		replicas: map[placement.GroupID]*replica{},
 		hints:    map[placement.GroupID]string{},
@@ -266,9 +273,9 @@ func (c *Cluster) ensure(gid placement.GroupID) (*replica, error) {
 		// be behind the latest snapshot, whose log entries are gone; it
 		// must then be restored from the snapshot.
 		gc.PersistentFSM = latestSnapshot(filepath.Join(c.cfg.Dir, "groups", gid.String())) <= s.Applied()
-		gc.HeartbeatTimeout, gc.ElectionTimeout = DataHeartbeatTimeout, DataHeartbeatTimeout
-		gc.LeaderLeaseTimeout = DataHeartbeatTimeout / 2
 	}
+	gc.HeartbeatTimeout, gc.ElectionTimeout = DataHeartbeatTimeout, DataHeartbeatTimeout
+	gc.LeaderLeaseTimeout = DataHeartbeatTimeout / 2
 	gc.OnCommit = c.cfg.OnCommit
 	if c.cfg.Tune != nil {
 		c.cfg.Tune(&gc)
@@ -397,30 +404,40 @@ func (c *Cluster) loop() {
 	}
 }
 
-// watchLeaders has the data groups' followers stand for election as soon
-// as their leader has been silent for leaderSilence (Group.Watch).
+// watchLeaders has the groups' followers stand for election as soon
+// as their leader has been silent for leaderSilence (Group.Watch). It
+// sleeps until the earliest moment one may have to (Group.NextWatch), at
+// least watchEvery and at most watchIdleEvery: on a quiet mesh, whose
+// leaders heartbeat every 200-400 ms, about twice a second rather than
+// ten times, and a silent leader is still noticed on time.
 func (c *Cluster) watchLeaders() {
 	defer c.wg.Done()
-	tick := time.NewTicker(watchEvery)
-	defer tick.Stop()
+	t := time.NewTimer(watchEvery)
+	defer t.Stop()
 	var rs []*replica
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
-		case <-tick.C:
+		case <-t.C:
 		}
 		rs = rs[:0]
 		c.mu.Lock()
-		for gid, r := range c.replicas {
-			if gid != placement.Meta && r.g != nil {
+		for _, r := range c.replicas {
+			if r.g != nil {
 				rs = append(rs, r)
 			}
 		}
 		c.mu.Unlock()
+		now := time.Now()
+		next := now.Add(watchIdleEvery)
 		for _, r := range rs {
 			r.g.Watch(leaderSilence)
+			if at := r.g.NextWatch(leaderSilence, now); at.Before(next) {
+				next = at
+			}
 		}
+		t.Reset(max(watchEvery, time.Until(next)))
 	}
 }
 

@@ -501,6 +501,26 @@ func (g *Group) Watch(silence time.Duration) {
 	}
 }
 
+// NextWatch is the earliest time Watch(silence) may have something to do
+// on this replica: when its leader will have been silent long enough, or
+// now while it stands early (Watch then restores its timeouts once a
+// leader leads) or is not a follower in touch with a leader. A caller
+// that sleeps until then (with a floor and a ceiling of its own) checks
+// as early as one that checks often, for fewer wakeups.
+func (g *Group) NextWatch(silence time.Duration, now time.Time) time.Time {
+	if silence >= g.hb {
+		return now.Add(time.Hour) // Watch does nothing
+	}
+	if g.jitter == 0 {
+		g.jitter = time.Duration(rand.Int64N(int64(silence/2))) + 1
+	}
+	last := g.r.LastContact()
+	if g.quick.Load() || g.r.State() != raft.Follower || last.IsZero() {
+		return now
+	}
+	return last.Add(silence + g.jitter)
+}
+
 // reload sets the replica's heartbeat and election timeouts.
 func (g *Group) reload(hb, et time.Duration) error {
 	rc := g.r.ReloadableConfig()

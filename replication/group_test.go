@@ -241,19 +241,25 @@ func TestGroupWatch(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	done := make(chan struct{})
-	go func() { // as Cluster.watchLeaders does
+	go func() { // as Cluster.watchLeaders does: sleeping until NextWatch
 		defer close(done)
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
+		t := time.NewTimer(50 * time.Millisecond)
+		defer t.Stop()
 		for {
 			select {
 			case <-stop:
 				return
-			case <-tick.C:
-				for _, g := range survivors {
-					g.Watch(time.Second)
+			case <-t.C:
+			}
+			now := time.Now()
+			next := now.Add(500 * time.Millisecond)
+			for _, g := range survivors {
+				g.Watch(time.Second)
+				if at := g.NextWatch(time.Second, now); at.Before(next) {
+					next = at
 				}
 			}
+			t.Reset(max(50*time.Millisecond, time.Until(next)))
 		}
 	}()
 	defer func() { close(stop); <-done }()
@@ -263,7 +269,9 @@ func TestGroupWatch(t *testing.T) {
 		}
 	}
 	c.kill(old)
+	killed := time.Now()
 	nl := c.leader(id, 20*time.Second)
+	t.Logf("a new leader after %v", time.Since(killed).Round(time.Millisecond))
 	if nl == old {
 		t.Fatal("the killed node leads")
 	}

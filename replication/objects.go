@@ -241,7 +241,14 @@ func (s *ObjectStore) Start(ctx context.Context, b ObjectBatch) func(context.Con
 	return func(ctx context.Context) error {
 		ctx, cancel := withDeadline(ctx)
 		defer cancel()
-		return s.outcome(s.r.g.await(ctx, f))
+		err := s.outcome(s.r.g.await(ctx, f))
+		if err == nil && b.Alarm != nil {
+			select {
+			case s.c.alarms <- struct{}{}:
+			default:
+			}
+		}
+		return err
 	}
 }
 
@@ -334,6 +341,37 @@ func (c *Cluster) DueAlarms(now time.Time, limit int) []DueAlarm {
 	}
 	return out
 }
+
+// NextAlarm is the time of the earliest alarm in the groups this node
+// leads (due or not), and whether there is one.
+func (c *Cluster) NextAlarm() (time.Time, bool) {
+	c.mu.Lock()
+	var lead []*replica
+	for _, r := range c.replicas {
+		if r.kv != nil && r.g.IsLeader() {
+			lead = append(lead, r)
+		}
+	}
+	c.mu.Unlock()
+	var next int64
+	found := false
+	for _, r := range lead {
+		at, ok, err := r.kv.NextAlarm()
+		if err != nil {
+			c.log.Warn("reading the next alarm", "group", r.id, "err", err)
+			continue
+		}
+		if ok && (!found || at < next) {
+			next, found = at, true
+		}
+	}
+	return time.UnixMilli(next), found
+}
+
+// AlarmsChanged receives a value after an object batch that set an alarm
+// committed on this node (its owner), so that the caller of DueAlarms
+// need not look more often than the next alarm's time.
+func (c *Cluster) AlarmsChanged() <-chan struct{} { return c.alarms }
 
 // verifier shares raft's VerifyLeader among concurrent callers: a caller
 // joins the next round, which starts when the round in flight (if any)

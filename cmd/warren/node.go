@@ -138,7 +138,8 @@ uses DATA/secret, creating it on first start.`,
 }
 
 // A node gives memory back once its heap holds more than memtrimExcess
-// beyond its live data, checking every memtrimInterval.
+// beyond its live data, checking every memtrimInterval while busy (less
+// often while idle, see memtrim.Run).
 const (
 	memtrimInterval = 2 * time.Second
 	memtrimExcess   = 32 << 20

@@ -50,9 +50,9 @@ func Trim(threshold uint64) bool {
 	return true
 }
 
-// Run gives memory back every interval until ctx is done, when the
-// process has been quiet (no collection since the last check) and its heap
-// holds more than threshold beyond what it held after the last trim.
+// Run gives memory back until ctx is done, when the process has been
+// quiet (no collection since the last check) and its heap holds more than
+// threshold beyond what it held after the last trim.
 //
 // Excess alone misses the common case: the last collection ran at the
 // peak, while the spike's objects were live, so the live figure it left is
@@ -60,35 +60,64 @@ func Trim(threshold uint64) bool {
 // collection for minutes. The heap after a forced collection is the true
 // baseline. Waiting for quiet keeps a busy process, which collects often
 // anyway, from being forced to collect every interval.
+//
+// It checks every interval while the process is busy (a collection ran or
+// the heap moved since the last check), and backs off while it is idle,
+// doubling the wait up to MaxIdleInterval, so that an idle process wakes up
+// for it about twice a minute rather than every interval: a burst that
+// needs collections is seen at the next check, and the trim follows one
+// interval after it ends.
 func Run(ctx context.Context, interval time.Duration, threshold uint64) {
-	t := time.NewTicker(interval)
+	t := time.NewTimer(interval)
 	defer t.Stop()
 	var tr trimmer
+	wait := interval
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			tr.step(threshold)
+			wait = tr.next(wait, interval, max(interval, MaxIdleInterval))
+			t.Reset(wait)
 		}
 	}
 }
+
+// MaxIdleInterval is the longest Run waits between two checks of an idle
+// process.
+const MaxIdleInterval = 32 * time.Second
 
 // trimmer is Run's state between checks.
 type trimmer struct {
 	cycles   uint64 // collections seen at the last check
 	baseline uint64 // heap held after the last trim
+	held     uint64 // heap held at the last check
+	busy     bool   // the last check saw a collection, a trim or a heap that moved
+}
+
+// next is the wait before the check after one that waited last: interval
+// after a busy check, else twice last, at most ceiling.
+func (tr *trimmer) next(last, interval, ceiling time.Duration) time.Duration {
+	if tr.busy {
+		return interval
+	}
+	return min(2*last, ceiling)
 }
 
 // step checks once and reports whether it trimmed.
 func (tr *trimmer) step(threshold uint64) bool {
 	held, _, cycles := heap()
 	quiet := cycles == tr.cycles
-	tr.cycles = cycles
+	// A heap that grew or shrank by a sixteenth of the threshold is
+	// activity, even without a collection.
+	moved := held > tr.held+threshold/16 || held+threshold/16 < tr.held
+	tr.cycles, tr.held, tr.busy = cycles, held, !quiet || moved
 	if !quiet || held <= tr.baseline+threshold {
 		return false
 	}
 	debug.FreeOSMemory()
 	tr.baseline, _, tr.cycles = heap()
+	tr.held, tr.busy = tr.baseline, true
 	return true
 }

@@ -5,6 +5,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"testing"
+	"time"
 )
 
 func released() uint64 {
@@ -70,5 +71,34 @@ func TestTrimmerAfterALiveSpike(t *testing.T) {
 	}
 	if tr.step(64 << 20) {
 		t.Fatal("trimmed again with nothing new to give back")
+	}
+}
+
+// An idle process is checked less and less often, down to MaxIdleInterval;
+// a collection brings the checks back to every interval.
+func TestRunBacksOffWhenIdle(t *testing.T) {
+	debug.FreeOSMemory()
+	var tr trimmer
+	tr.step(64 << 20)
+	const base = 2 * time.Second
+	wait := base
+	var waits []time.Duration
+	for range 8 {
+		tr.step(64 << 20)
+		wait = tr.next(wait, base, MaxIdleInterval)
+		waits = append(waits, wait)
+	}
+	if waits[len(waits)-1] != MaxIdleInterval {
+		t.Fatalf("waits of an idle process: %v, want them to reach %v", waits, MaxIdleInterval)
+	}
+	for i := 1; i < len(waits); i++ {
+		if waits[i] < waits[i-1] {
+			t.Fatalf("waits of an idle process shrank: %v", waits)
+		}
+	}
+	runtime.GC()
+	tr.step(64 << 20)
+	if w := tr.next(wait, base, MaxIdleInterval); w != base {
+		t.Fatalf("wait after a collection: %v, want %v", w, base)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strconv"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -46,18 +47,8 @@ func newIPC(cmd *exec.Cmd) (hostConn, func(), error) {
 }
 
 // workerConn opens the worker's end of the channel: the fd os/exec handed
-// over, in blocking mode, read and written with raw system calls.
-//
-// Why raw: a worker runs one goroutine that matters (GOMAXPROCS=1) and waits
-// for the node almost all the time. Through the netpoller or os.File, every
-// read and write enters the scheduler's syscall path, which wakes the
-// runtime's sysmon thread whenever it sleeps (entersyscall): two extra
-// context switches per call, and on a paravirtualised VM a context switch
-// costs more than the invocation. A raw blocking read parks the thread in the
-// kernel with the scheduler unaware; nothing else needs the P meanwhile (the
-// worker's timers only matter while guest code runs, and the node enforces
-// its own deadline), and a signal (async preemption) ends the read with EINTR,
-// which is retried.
+// over, in blocking mode, read and written with raw system calls while the
+// worker is busy (see rawFD).
 func workerConn() (io.ReadWriter, error) {
 	fd, err := strconv.Atoi(os.Getenv(envFD))
 	if err != nil || fd < 3 {
@@ -69,15 +60,43 @@ func workerConn() (io.ReadWriter, error) {
 	return rawFD(fd), nil
 }
 
-// rawFD reads and writes a blocking fd with raw system calls.
+// rawFD reads and writes a blocking fd with raw system calls while the
+// worker is busy, and waits for a request in an ordinary read.
+//
+// Why raw: a worker runs one goroutine that matters (GOMAXPROCS=1) and waits
+// for the node almost all the time. Through the netpoller or os.File, every
+// read and write enters the scheduler's syscall path, which wakes the
+// runtime's sysmon thread whenever it sleeps (entersyscall): two extra
+// context switches per call, and on a paravirtualised VM a context switch
+// costs more than the invocation. A raw blocking read parks the thread in the
+// kernel with the scheduler unaware.
+//
+// Why not only raw: to the scheduler, a goroutine in a raw read is running.
+// sysmon then never sleeps, and asks it to yield (SIGURG, which the kernel
+// answers by restarting the read) every 10 ms: an idle worker woke up about
+// 200 times a second, half a percent of a core for doing nothing. So a read
+// first waits up to hotWait for data with a raw ppoll (the next request of a
+// burst, a host call's reply) and reads it raw; when none came, it blocks in
+// an ordinary read (syscall.Syscall), which tells the scheduler the thread
+// is blocked: sysmon takes the P back and sleeps, and nothing in the process
+// wakes until the node writes. A request after a pause pays the two context
+// switches.
 type rawFD int
+
+// hotWait is how long a read waits for data unseen by the scheduler: well
+// under sysmon's 10 ms preemption period.
+const hotWait = 2 * time.Millisecond
 
 func (f rawFD) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	read := syscall.RawSyscall
+	if !readableSoon(int(f), hotWait) {
+		read = syscall.Syscall
+	}
 	for {
-		n, _, errno := syscall.RawSyscall(syscall.SYS_READ, uintptr(f), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		n, _, errno := read(syscall.SYS_READ, uintptr(f), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 		switch {
 		case errno == syscall.EINTR:
 			continue

@@ -551,6 +551,35 @@ func (s *Store) ObjectAlarm(objectKey string) (int64, error) {
 	return at, nil
 }
 
+// NextAlarm is the time (unix ms) of the earliest alarm in the store, and
+// whether there is one.
+func (s *Store) NextAlarm() (int64, bool, error) {
+	if err := s.readable(); err != nil {
+		return 0, false, err
+	}
+	var at int64
+	found := false
+	err := s.db.View(func(txn *badger.Txn) error {
+		p := s.l.tag(tagAlarmIndex)
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: false})
+		defer it.Close()
+		it.Seek(p)
+		if !it.Valid() {
+			return nil
+		}
+		a, _, ok := s.l.parseAlarmIndexKey(it.Item().Key())
+		if !ok {
+			return fmt.Errorf("%w: alarm index key %q", errCorrupt, it.Item().Key())
+		}
+		at, found = a, true
+		return nil
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("kvsm: next alarm: %w", storageErr(err))
+	}
+	return at, found, nil
+}
+
 // DueAlarms returns up to limit (at least 1) objects whose alarm is at or
 // before now (unix milliseconds), earliest first. Errors wrap
 // ErrUnavailable or ErrStorage.

@@ -126,6 +126,16 @@ func TestObjectBatch(t *testing.T) {
 		}
 		return d
 	}
+	next := func() (int64, bool) {
+		at, ok, err := g.s.NextAlarm()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return at, ok
+	}
+	if at, ok := next(); !ok || at != 1000 {
+		t.Fatalf("next alarm: %d %v, want 1000", at, ok)
+	}
 	if d := due(1500, 10); !slices.Equal(d, []DueAlarm{{objA + "x", 1000}}) {
 		t.Fatalf("due at 1500: %v", d)
 	}
@@ -140,6 +150,14 @@ func TestObjectBatch(t *testing.T) {
 	if d := due(2999, 10); len(d) != 0 {
 		t.Fatalf("due at 2999: %v", d)
 	}
+	if at, ok := next(); !ok || at != 3000 {
+		t.Fatalf("next alarm after the moves: %d %v, want 3000", at, ok)
+	}
+	g.applyAt(5, EncodeObjectBatch(5, objA+"x", &ObjectBatch{Alarm: ms(0)}))
+	if at, ok := next(); ok {
+		t.Fatalf("next alarm with none set: %d", at)
+	}
+	g.applyAt(5, EncodeObjectBatch(5, objA+"x", &ObjectBatch{Alarm: ms(3000)}))
 	if at, _ := g.s.ObjectAlarm(objA); at != 0 {
 		t.Fatalf("deleted alarm: %d", at)
 	}
