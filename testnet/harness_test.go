@@ -740,6 +740,10 @@ func TestHarnessPause(t *testing.T) {
 		inflight <- answer{b, err}
 	}()
 	poll("the call running on n3", func() bool { return health(ctx, n3.API, "running") == 1 })
+	// n1 must have heard that n3 started it: a peer paused before it says
+	// so may be given up on and the call tried elsewhere (here, shed), as
+	// the forwarding protocol allows for a call without effects.
+	poll("n1 knowing n3 started it", func() bool { return health(ctx, n1.API, "runningOnPeers") == 1 })
 	if err := Pause(dir, n3.Name); err != nil {
 		t.Fatal(err)
 	}

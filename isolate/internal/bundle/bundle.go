@@ -382,7 +382,7 @@ func (b *builder) resolve(args api.OnResolveArgs) (api.OnResolveResult, error) {
 		return resolveErr("module %q (imported by %q) is not available in warren", spec, importer)
 	}
 	require := args.Kind == api.ResolveJSRequireCall || args.Kind == api.ResolveJSRequireResolve
-	m, err := b.res.resolve(args.Importer, spec, require, 0)
+	m, err := b.res.lookup(args.Importer, spec, require)
 	if err != nil {
 		var re *ResolveError
 		if errors.As(err, &re) {

@@ -8,6 +8,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Conditions are the package.json "exports" and "imports" conditions a
@@ -27,6 +28,9 @@ const maxResolveDepth = 4
 
 // resolver resolves imports by module name within a code object.
 type resolver struct {
+	// mu serialises lookups: esbuild calls plugins from several
+	// goroutines, and the indexes below are built lazily.
+	mu   sync.Mutex
 	mods map[string]*Module
 	// Found by scan on the first lookup that needs them (code without
 	// packages never pays), keyed by substrings of module names:
@@ -127,7 +131,7 @@ func NewResolver(mods []Module) *Resolver {
 // which selects the "require" condition instead of "import"). It fails with
 // a *ResolveError. It does not know the built-in "cloudflare:workers".
 func (r *Resolver) Resolve(importer, spec string, require bool) (string, error) {
-	m, err := r.r.resolve(importer, spec, require, 0)
+	m, err := r.r.lookup(importer, spec, require)
 	if err != nil {
 		return "", err
 	}
@@ -145,6 +149,13 @@ func (r *resolver) fail(importer, spec, format string, a ...any) error {
 
 func isRelative(spec string) bool {
 	return spec == "." || spec == ".." || strings.HasPrefix(spec, "./") || strings.HasPrefix(spec, "../") || strings.HasPrefix(spec, "/")
+}
+
+// lookup is resolve for one import, holding mu.
+func (r *resolver) lookup(importer, spec string, require bool) (*Module, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.resolve(importer, spec, require, 0)
 }
 
 // resolve finds the module spec names, imported by importer.
