@@ -62,9 +62,6 @@ var (
 	matcher = sync.OnceValue(func() language.Matcher { return language.NewMatcher(supportedTags()) })
 )
 
-// maxTags bounds the list of locales a guest may pass.
-const maxTags = 256
-
 // canonicalize parses and canonicalizes one BCP 47 tag; an invalid tag is
 // a RangeError (errRange).
 func canonicalize(s string) (string, error) {

@@ -51,16 +51,16 @@ func (l *loop) cacheObject(name string) *goja.Object {
 	vm := l.vm
 	o := vm.NewObject()
 	// request reads the request argument: its method and URL (a string
-	// or URL is a GET of it).
-	request := func(v goja.Value, what string) (method, url string, err error) {
+	// or URL is a GET of it), or the TypeError's message (refused).
+	request := func(v goja.Value, what string) (method, url, refused string) {
 		hr, err := l.api.ExportRequest(v, goja.Undefined())
 		if err != nil {
-			return "", "", fmt.Errorf("Cache.%s: %v", what, err)
+			return "", "", fmt.Sprintf("Cache.%s: %v", what, err)
 		}
 		if !strings.HasPrefix(hr.URL, "http://") && !strings.HasPrefix(hr.URL, "https://") {
-			return "", "", fmt.Errorf("Cache.%s: the Cache API supports only http and https URLs, not %q", what, hr.URL)
+			return "", "", fmt.Sprintf("Cache.%s: the Cache API supports only http and https URLs, not %q", what, hr.URL)
 		}
-		return hr.Method, hr.URL, nil
+		return hr.Method, hr.URL, ""
 	}
 	ignoreMethod := func(v goja.Value) bool {
 		if opts, ok := v.(*goja.Object); ok {
@@ -91,9 +91,9 @@ func (l *loop) cacheObject(name string) *goja.Object {
 	}
 	_ = o.Set("match", func(c goja.FunctionCall) goja.Value {
 		p, resolve, reject := vm.NewPromise()
-		method, url, err := request(c.Argument(0), "match")
-		if err != nil {
-			_ = reject(vm.NewTypeError("%s", err.Error()))
+		method, url, refused := request(c.Argument(0), "match")
+		if refused != "" {
+			_ = reject(vm.NewTypeError("%s", refused))
 			return vm.ToValue(p)
 		}
 		if method != "GET" && !ignoreMethod(c.Argument(1)) {
@@ -114,9 +114,9 @@ func (l *loop) cacheObject(name string) *goja.Object {
 	})
 	_ = o.Set("delete", func(c goja.FunctionCall) goja.Value {
 		p, resolve, reject := vm.NewPromise()
-		method, url, err := request(c.Argument(0), "delete")
-		if err != nil {
-			_ = reject(vm.NewTypeError("%s", err.Error()))
+		method, url, refused := request(c.Argument(0), "delete")
+		if refused != "" {
+			_ = reject(vm.NewTypeError("%s", refused))
 			return vm.ToValue(p)
 		}
 		if method != "GET" && !ignoreMethod(c.Argument(1)) {
@@ -130,9 +130,9 @@ func (l *loop) cacheObject(name string) *goja.Object {
 	})
 	_ = o.Set("put", func(c goja.FunctionCall) goja.Value {
 		p, resolve, reject := vm.NewPromise()
-		method, url, err := request(c.Argument(0), "put")
-		if err != nil {
-			_ = reject(vm.NewTypeError("%s", err.Error()))
+		method, url, refused := request(c.Argument(0), "put")
+		if refused != "" {
+			_ = reject(vm.NewTypeError("%s", refused))
 			return vm.ToValue(p)
 		}
 		if method != "GET" {

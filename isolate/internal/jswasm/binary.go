@@ -3,7 +3,6 @@ package jswasm
 import (
 	"encoding/binary"
 	"errors"
-	"math"
 )
 
 // External kinds as the binary format numbers them.
@@ -329,5 +328,3 @@ func shimModule(imps []shimImport) []byte {
 	})
 	return w.b
 }
-
-func f32bits(f float64) uint64 { return uint64(math.Float32bits(float32(f))) }

@@ -39,17 +39,16 @@ type tGlobal struct {
 }
 
 type tModule struct {
-	imports    []tImport
-	funcs      []tFunc
-	memory     bool
-	memMin     uint32
-	memMax     uint32
-	memHasMax  bool
-	memExport  string
-	globals    []tGlobal
-	custom     []customSection
-	startFunc  int // index+1 of the start function, 0 for none
-	exportOnly bool
+	imports   []tImport
+	funcs     []tFunc
+	memory    bool
+	memMin    uint32
+	memMax    uint32
+	memHasMax bool
+	memExport string
+	globals   []tGlobal
+	custom    []customSection
+	startFunc int // index+1 of the start function, 0 for none
 }
 
 func (m tModule) bytes() []byte {

@@ -270,50 +270,47 @@ func (a *API) callHandler(this goja.Value, fn goja.Callable, mk func(*tokenRef) 
 // since the last call; or fail with the error. It may call back at once.
 func (r *rewriteRun) start(done func([]byte), fail func(goja.Value)) {
 	a := r.a
-	for {
-		prev := a.rewriting
-		a.rewriting = r
-		out, status, err := r.rw.Run()
-		a.rewriting = prev
-		r.out = append(r.out, out...)
-		if err != nil {
-			var ex *goja.Exception
-			if errors.As(err, &ex) {
-				fail(ex.Value())
-			} else {
-				fail(a.plainError(err.Error()))
-			}
-			return
-		}
-		if status != htmlrewrite.Suspended {
-			data := r.out
-			r.out = nil
-			done(data)
-			return
-		}
-		// A handler is waiting on a promise: go on when it settles.
-		p := r.waiting.(*goja.Object)
-		r.waiting = nil
-		then, _ := goja.AssertFunction(p.Get("then"))
-		resume := func() {
-			for _, t := range r.live {
-				t.valid = false
-			}
-			r.live = r.live[:0]
-		}
-		_, err = then(p,
-			a.vm.ToValue(func(goja.FunctionCall) goja.Value { resume(); r.start(done, fail); return goja.Undefined() }),
-			a.vm.ToValue(func(call goja.FunctionCall) goja.Value { resume(); fail(call.Argument(0)); return goja.Undefined() }))
-		if err != nil {
-			resume()
-			var ex *goja.Exception
-			if errors.As(err, &ex) {
-				fail(ex.Value())
-			} else {
-				fail(a.plainError(err.Error()))
-			}
+	prev := a.rewriting
+	a.rewriting = r
+	out, status, err := r.rw.Run()
+	a.rewriting = prev
+	r.out = append(r.out, out...)
+	if err != nil {
+		var ex *goja.Exception
+		if errors.As(err, &ex) {
+			fail(ex.Value())
+		} else {
+			fail(a.plainError(err.Error()))
 		}
 		return
+	}
+	if status != htmlrewrite.Suspended {
+		data := r.out
+		r.out = nil
+		done(data)
+		return
+	}
+	// A handler is waiting on a promise: go on when it settles.
+	p := r.waiting.(*goja.Object)
+	r.waiting = nil
+	then, _ := goja.AssertFunction(p.Get("then"))
+	resume := func() {
+		for _, t := range r.live {
+			t.valid = false
+		}
+		r.live = r.live[:0]
+	}
+	_, err = then(p,
+		a.vm.ToValue(func(goja.FunctionCall) goja.Value { resume(); r.start(done, fail); return goja.Undefined() }),
+		a.vm.ToValue(func(call goja.FunctionCall) goja.Value { resume(); fail(call.Argument(0)); return goja.Undefined() }))
+	if err != nil {
+		resume()
+		var ex *goja.Exception
+		if errors.As(err, &ex) {
+			fail(ex.Value())
+		} else {
+			fail(a.plainError(err.Error()))
+		}
 	}
 }
 
