@@ -89,45 +89,36 @@ func (l *loop) cacheObject(name string) *goja.Object {
 			}
 		})
 	}
-	_ = o.Set("match", func(c goja.FunctionCall) goja.Value {
-		p, resolve, reject := vm.NewPromise()
-		method, url, refused := request(c.Argument(0), "match")
-		if refused != "" {
-			_ = reject(vm.NewTypeError("%s", refused))
-			return vm.ToValue(p)
-		}
-		if method != "GET" && !ignoreMethod(c.Argument(1)) {
-			_ = resolve(goja.Undefined())
-			return vm.ToValue(p)
-		}
-		call(&contract.CacheCall{Name: name, URL: url}, "match", resolve, reject, func(rep *contract.HostReply) goja.Value {
-			if rep.Response == nil {
-				return goja.Undefined()
+	// keyed makes match and delete: a request that is not a GET (unless
+	// ignoreMethod) answers miss without asking the cache.
+	keyed := func(what string, miss goja.Value, conv func(*contract.HostReply) goja.Value) func(goja.FunctionCall) goja.Value {
+		return func(c goja.FunctionCall) goja.Value {
+			p, resolve, reject := vm.NewPromise()
+			method, url, refused := request(c.Argument(0), what)
+			switch {
+			case refused != "":
+				_ = reject(vm.NewTypeError("%s", refused))
+			case method != "GET" && !ignoreMethod(c.Argument(1)):
+				_ = resolve(miss)
+			default:
+				call(&contract.CacheCall{Name: name, URL: url}, what, resolve, reject, conv)
 			}
-			r, err := l.api.NewResponse(fromResponse(rep.Response))
-			if err != nil {
-				return goja.Undefined()
-			}
-			return r
-		})
-		return vm.ToValue(p)
-	})
-	_ = o.Set("delete", func(c goja.FunctionCall) goja.Value {
-		p, resolve, reject := vm.NewPromise()
-		method, url, refused := request(c.Argument(0), "delete")
-		if refused != "" {
-			_ = reject(vm.NewTypeError("%s", refused))
 			return vm.ToValue(p)
 		}
-		if method != "GET" && !ignoreMethod(c.Argument(1)) {
-			_ = resolve(false)
-			return vm.ToValue(p)
+	}
+	_ = o.Set("match", keyed("match", goja.Undefined(), func(rep *contract.HostReply) goja.Value {
+		if rep.Response == nil {
+			return goja.Undefined()
 		}
-		call(&contract.CacheCall{Name: name, URL: url}, "delete", resolve, reject, func(rep *contract.HostReply) goja.Value {
-			return vm.ToValue(rep.Found)
-		})
-		return vm.ToValue(p)
-	})
+		r, err := l.api.NewResponse(fromResponse(rep.Response))
+		if err != nil {
+			return goja.Undefined()
+		}
+		return r
+	}))
+	_ = o.Set("delete", keyed("delete", vm.ToValue(false), func(rep *contract.HostReply) goja.Value {
+		return vm.ToValue(rep.Found)
+	}))
 	_ = o.Set("put", func(c goja.FunctionCall) goja.Value {
 		p, resolve, reject := vm.NewPromise()
 		method, url, refused := request(c.Argument(0), "put")
