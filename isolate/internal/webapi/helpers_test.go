@@ -39,6 +39,24 @@ func fakeClock(start time.Time, step time.Duration) func() time.Time {
 	}
 }
 
+// settled is String() of p's result, or "rejected: Name: message" (for
+// Errors) / "rejected: value"; false while p is pending.
+func settled(p *goja.Promise) (string, bool) {
+	switch p.State() {
+	case goja.PromiseStateFulfilled:
+		return p.Result().String(), true
+	case goja.PromiseStateRejected:
+		r := p.Result()
+		if o, ok := r.(*goja.Object); ok {
+			if n := o.Get("name"); n != nil && !goja.IsUndefined(n) {
+				return "rejected: " + n.String() + ": " + o.Get("message").String(), true
+			}
+		}
+		return "rejected: " + r.String(), true
+	}
+	return "", false
+}
+
 // eval runs body as the body of an async function and returns String() of
 // its result, or "rejected: Name: message" (for Errors) / "rejected: value".
 func (e *env) eval(body string) string {
@@ -51,17 +69,8 @@ func (e *env) eval(body string) string {
 	if !ok {
 		e.t.Fatalf("not a promise: %v", v)
 	}
-	switch p.State() {
-	case goja.PromiseStateFulfilled:
-		return p.Result().String()
-	case goja.PromiseStateRejected:
-		r := p.Result()
-		if o, ok := r.(*goja.Object); ok {
-			if n := o.Get("name"); n != nil && !goja.IsUndefined(n) {
-				return "rejected: " + n.String() + ": " + o.Get("message").String()
-			}
-		}
-		return "rejected: " + r.String()
+	if s, ok := settled(p); ok {
+		return s
 	}
 	e.t.Fatalf("promise still pending for %q", body)
 	return ""

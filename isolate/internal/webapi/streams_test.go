@@ -91,17 +91,8 @@ func (e *env) withTimers() func(body string) string {
 				e.t.Fatalf("timer: %v", err)
 			}
 		}
-		switch p.State() {
-		case goja.PromiseStateFulfilled:
-			return p.Result().String()
-		case goja.PromiseStateRejected:
-			r := p.Result()
-			if o, ok := r.(*goja.Object); ok {
-				if n := o.Get("name"); n != nil && !goja.IsUndefined(n) {
-					return "rejected: " + n.String() + ": " + o.Get("message").String()
-				}
-			}
-			return "rejected: " + r.String()
+		if s, ok := settled(p); ok {
+			return s
 		}
 		return "pending"
 	}
