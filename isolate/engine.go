@@ -24,7 +24,7 @@ type engine struct {
 	wasm *wasmrun.Engine
 }
 
-func newEngine(cacheSize int, wasmCacheDir string, heap func() int64, stuck func(Outcome)) (*engine, error) {
+func newEngine(cacheSize int, wasmCacheDir string, heap *jsengine.HeapMeter, stuck func(Outcome)) (*engine, error) {
 	w, err := wasmrun.NewEngine(context.Background(), wasmrun.Options{CacheDir: wasmCacheDir, MaxCompiled: cacheSize})
 	if err != nil {
 		return nil, fmt.Errorf("isolate: wasm engine: %w", err)

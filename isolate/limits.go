@@ -1,6 +1,19 @@
 package isolate
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/warrenmesh/warren/isolate/internal/jsengine"
+)
+
+// HeapRatio is how many bytes of the JavaScript engine's heap count as one
+// byte of memoryMb. memoryMb means what it means on Cloudflare, memory as
+// V8 would count it: goja holds the same data in up to 7.6 times as much
+// (measured on the Workers of testdata/memory against Node's V8), so a call
+// may grow its worker's live heap by HeapRatio × memoryMb MiB before it
+// ends with exceededMemory, and telemetry.memoryBytes is the growth divided
+// by HeapRatio. WebAssembly linear memory counts byte for byte, as in V8.
+const HeapRatio = jsengine.HeapRatio
 
 // DefaultLimits are applied to every field a caller leaves at zero.
 var DefaultLimits = Limits{CPUMs: 1000, MemoryMB: 128, SubRequests: 50, WallMs: 30_000}

@@ -9,12 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"runtime/metrics"
 	"sync"
 	"time"
 
 	"github.com/warrenmesh/warren/internal/memtrim"
 	"github.com/warrenmesh/warren/isolate/internal/contract"
+	"github.com/warrenmesh/warren/isolate/internal/jsengine"
 	"github.com/warrenmesh/warren/isolate/internal/sandbox"
 )
 
@@ -26,9 +26,15 @@ const (
 	exitWall   = 73
 )
 
-// workerOverheadMB is added to MaxMemoryMB for a worker's hard cap: the Go
-// runtime, goja and the engine's caches.
+// workerOverheadMB is added to a worker's hard cap: the Go runtime, goja
+// and the engine's caches.
 const workerOverheadMB = 192
+
+// workerCapMB is a sandbox worker's hard memory cap, in MiB, for a largest
+// memoryMb of maxMemoryMB: a call may grow the worker's live heap by
+// HeapRatio × memoryMb (memoryMb counts memory as V8 would), plus the
+// worker's own overhead.
+func workerCapMB(maxMemoryMB int64) int64 { return HeapRatio*maxMemoryMB + workerOverheadMB }
 
 // killGrace is how long after a call's wall deadline the node kills a
 // worker that has not answered.
@@ -42,14 +48,7 @@ func IsWorker() bool { return sandbox.IsWorker() }
 // channel. It is the hidden worker mode of the warren binary.
 func ServeWorker() error {
 	boundRegexps()
-	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
-	var sampleMu sync.Mutex
-	heap := func() int64 {
-		sampleMu.Lock()
-		defer sampleMu.Unlock()
-		metrics.Read(samples)
-		return int64(samples[0].Value.Uint64())
-	}
+	heap := jsengine.NewHeapMeter()
 	stuck := func(o Outcome) {
 		code := exitCPU
 		switch o {
@@ -179,7 +178,7 @@ func newSandboxed(opts Options) (*sandboxed, error) {
 	p, err := sandbox.NewPool(sandbox.Config{
 		Command:          cmd,
 		Workers:          opts.Workers,
-		MemoryLimitBytes: (opts.MaxMemoryMB + workerOverheadMB) << 20,
+		MemoryLimitBytes: workerCapMB(opts.MaxMemoryMB) << 20,
 		Logger:           opts.Logger,
 	})
 	if err != nil {

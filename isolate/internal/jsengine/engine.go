@@ -17,7 +17,7 @@ import (
 // sandbox worker. It caches compiled programs and keeps live objects.
 type Engine struct {
 	compiled *sizedlru.Cache[string, *compiled]
-	heap     func() int64
+	heap     *HeapMeter
 	stuck    func(contract.Outcome)
 	objects  objectTable // live Durable Object instances
 }
@@ -30,10 +30,12 @@ const compiledCacheBytes = 128 << 20
 func compiledSize(script string) int64 { return 2 * int64(len(script)) }
 
 // New returns an engine keeping up to cacheSize compiled programs. heap,
-// if not nil, reads the process's heap for the memory limit; stuck, if not
+// if not nil, meters the process's heap for the memory limit (a sandbox
+// worker runs one call at a time, so its heap's growth is the call's);
+// stuck, if not
 // nil, is called when the guest cannot be interrupted (a worker then ends
 // its process, reporting the outcome).
-func New(cacheSize int, heap func() int64, stuck func(contract.Outcome)) *Engine {
+func New(cacheSize int, heap *HeapMeter, stuck func(contract.Outcome)) *Engine {
 	c := sizedlru.New[string, *compiled](cacheSize, compiledCacheBytes)
 	return &Engine{compiled: c, heap: heap, stuck: stuck}
 }

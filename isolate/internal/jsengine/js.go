@@ -50,9 +50,9 @@ type jsCall struct {
 	bindings  map[string]contract.Binding
 	limits    contract.Limits
 	host      contract.HostConn
-	// heap samples the heap in use; nil disables the memory limit (the
+	// heap meters the heap; nil disables the memory limit (the
 	// in-process executor shares its heap with other calls).
-	heap func() int64
+	heap *HeapMeter
 	// stuck is called from the watchdog when an interrupted guest does not
 	// stop within stuckAfter; the sandbox ends the worker process.
 	stuck func(contract.Outcome)
@@ -138,9 +138,9 @@ func (l *loop) begin(ctx context.Context, c *jsCall) (end func()) {
 	l.vm.ClearInterrupt()
 	l.deadline = start.Add(contract.LimitWall(c.limits))
 	l.deadlineTimer = time.AfterFunc(contract.LimitWall(c.limits), func() { cancel(errDeadline) })
-	l.heapBase = 0
+	l.heapBase, l.gcTicket = 0, 0
 	if c.heap != nil {
-		l.heapBase = c.heap()
+		l.heapBase = c.heap.baseline()
 	}
 	if w := l.wasm.Load(); w != nil {
 		w.newCall()
@@ -172,13 +172,11 @@ func (l *loop) conclude(res *contract.Result, err error) *contract.Exception {
 func (l *loop) telemetry(res *contract.Result) {
 	res.Telemetry.CPUTime = contract.Millis(l.used())
 	res.Telemetry.WallTime = contract.Millis(time.Since(l.start))
-	if l.call.heap != nil {
-		if h := l.call.heap(); h > l.heapPeak.Load() {
-			l.heapPeak.Store(h)
-		}
-		if m := l.heapPeak.Load() - l.heapBase; m > 0 {
-			res.Telemetry.MemoryBytes = m
-		}
+	if m := l.call.heap; m != nil {
+		// The heap in use at the end, garbage included, but never past
+		// the limit: the watchdog judged what passed it by the live heap.
+		l.notePeak(min(m.InUse()-l.heapBase, HeapRatio*contract.LimitMemory(l.call.limits)))
+		res.Telemetry.MemoryBytes = (l.heapPeak.Load() + HeapRatio - 1) / HeapRatio
 	}
 }
 
@@ -213,8 +211,9 @@ type loop struct {
 
 	cpu       atomic.Int64 // nanoseconds busy so far, excluding the current stretch
 	busySince atomic.Int64 // mono() when the loop last became busy, 0 while it waits
-	heapBase  int64
-	heapPeak  atomic.Int64
+	heapBase  int64        // the heap in use when the call began
+	heapPeak  atomic.Int64 // the heap's growth at its peak, in goja's bytes
+	gcTicket  uint64       // a collection the watchdog waits for (HeapMeter.ask), 0 for none
 	hit       atomic.Pointer[limitHit]
 	hitAt     atomic.Int64
 	wd        *time.Timer
@@ -333,20 +332,49 @@ func (l *loop) watch(gen uint64) {
 	if time.Duration(used) > contract.LimitCPU(l.call.limits) {
 		l.interrupt(l.cpuHit())
 	}
-	if l.call.heap != nil {
-		h := l.call.heap()
-		if h > l.heapPeak.Load() {
-			l.heapPeak.Store(h)
-		}
-		if h-l.heapBase > contract.LimitMemory(l.call.limits) {
-			l.interrupt(&limitHit{contract.OutcomeExceededMemory, fmt.Sprintf("Worker exceeded its memory limit of %d MiB", l.call.limits.MemoryMB)})
-		}
+	if l.call.heap != nil && l.hit.Load() == nil {
+		l.checkMemory(l.call.heap)
 	}
 	if h := l.hit.Load(); h != nil && l.call.stuck != nil && busy != 0 &&
 		time.Duration(now-l.hitAt.Load()) > stuckAfter {
 		l.call.stuck(h.outcome)
 	}
 	l.wd.Reset(watchdogPeriod)
+}
+
+// checkMemory is the watchdog's memory check. The call's heap may grow by
+// HeapRatio × memoryMb MiB (see HeapRatio). While the heap in use, garbage
+// included, has grown less, that is the sample; past it, the watchdog asks
+// for a collection and judges by the live heap it finds (the guest runs on
+// meanwhile, and the worker's hard cap bounds what it can do in that time).
+func (l *loop) checkMemory(m *HeapMeter) {
+	limit := HeapRatio * contract.LimitMemory(l.call.limits)
+	if l.gcTicket != 0 {
+		if live, ok := m.found(l.gcTicket); ok {
+			l.gcTicket = 0
+			grown := live - l.heapBase
+			l.notePeak(grown)
+			if grown > limit {
+				l.interrupt(&limitHit{contract.OutcomeExceededMemory, fmt.Sprintf("Worker exceeded its memory limit of %d MiB", l.call.limits.MemoryMB)})
+				return
+			}
+		}
+	}
+	grown := m.InUse() - l.heapBase
+	if grown <= limit {
+		l.notePeak(grown)
+		return
+	}
+	if l.gcTicket == 0 {
+		l.gcTicket = m.ask()
+	}
+}
+
+// notePeak records a sample of the heap's growth.
+func (l *loop) notePeak(grown int64) {
+	if grown > l.heapPeak.Load() {
+		l.heapPeak.Store(grown)
+	}
 }
 
 // invoke calls the default export's fetch handler and runs the loop until

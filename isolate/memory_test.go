@@ -1,0 +1,256 @@
+package isolate
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dop251/goja"
+)
+
+// The memory corpus: data-heavy Workers in testdata/memory, each a script
+// defining build(scale), with the memory V8 holds for build(1)'s result
+// in testdata/memory/v8.json (made by v8measure.js with Node).
+
+// memoryCorpus is the corpus and its V8 figures, in bytes.
+type memoryCorpus struct {
+	MeasuredWith string           `json:"measuredWith"`
+	Bytes        map[string]int64 `json:"bytes"`
+}
+
+func loadMemoryCorpus(t testing.TB) (names []string, src map[string]string, v8 memoryCorpus) {
+	t.Helper()
+	b, err := os.ReadFile("testdata/memory/v8.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &v8); err != nil {
+		t.Fatalf("v8.json: %v", err)
+	}
+	files, err := filepath.Glob("testdata/memory/*.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src = map[string]string{}
+	for _, f := range files {
+		if filepath.Base(f) == "v8measure.js" {
+			continue
+		}
+		name := strings.TrimSuffix(filepath.Base(f), ".js")
+		s, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v8.Bytes[name] <= 0 {
+			t.Fatalf("%s has no V8 figure in v8.json: run node v8measure.js > v8.json in testdata/memory", name)
+		}
+		src[name] = string(s)
+		names = append(names, name)
+	}
+	if len(names) != len(v8.Bytes) {
+		t.Fatalf("v8.json has %d figures for %d Workers", len(v8.Bytes), len(names))
+	}
+	sort.Strings(names)
+	return names, src, v8
+}
+
+// memoryWorker makes a corpus script a Worker that builds its structure
+// at scale and answers with a figure read from all of it (so the whole
+// structure is live until the response).
+func memoryWorker(src string, scale int) *Code {
+	return js("main.js", src+`
+function weigh(v) {
+  if (typeof v === "string") return v.length;
+  if (typeof v === "function") return v();
+  if (ArrayBuffer.isView(v)) return v.length;
+  if (v instanceof Map || v instanceof Set) return v.size;
+  if (Array.isArray(v)) { let n = 0; for (const x of v) n += weigh(x) + 1; return n; }
+  if (v !== null && typeof v === "object") return Object.keys(v).length;
+  return 1;
+}
+export default { fetch() { const kept = build(`+strconv.Itoa(scale)+`); return new Response(String(weigh(kept))); } }`)
+}
+
+// TestMemoryCorpusRatio measures goja's live heap for each Worker of the
+// corpus and checks it against V8's times HeapRatio: the calibration
+// memoryMb rests on. A change that makes goja hold more than HeapRatio
+// times V8's memory for any kind of data fails here.
+func TestMemoryCorpusRatio(t *testing.T) {
+	names, src, v8 := loadMemoryCorpus(t)
+	t.Logf("V8 figures: %s", v8.MeasuredWith)
+	worst := 0.0
+	for _, name := range names {
+		vm := goja.New()
+		v, err := vm.RunString(src[name] + "\n;build")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		build, ok := goja.AssertFunction(v)
+		if !ok {
+			t.Fatalf("%s: build is not a function", name)
+		}
+		before := liveHeap()
+		kept, err := build(goja.Undefined(), vm.ToValue(1))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		grown := liveHeap() - before
+		runtime.KeepAlive(kept)
+		ratio := float64(grown) / float64(v8.Bytes[name])
+		worst = max(worst, ratio)
+		t.Logf("%-10s V8 %6.2f MB  goja %7.2f MB  ratio %.2f  counted %6.2f MB (%.2f× V8)", name,
+			float64(v8.Bytes[name])/1e6, float64(grown)/1e6, ratio, float64(grown)/HeapRatio/1e6, ratio/HeapRatio)
+		if ratio > HeapRatio {
+			t.Errorf("%s: goja holds %.2f× what V8 holds, more than HeapRatio (%d): memoryMb would no longer mean V8's memory", name, ratio, HeapRatio)
+		}
+	}
+	t.Logf("largest ratio %.2f (HeapRatio %d)", worst, HeapRatio)
+}
+
+// liveHeap is the process's live heap after full collections.
+func liveHeap() int64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
+}
+
+// TestMemoryCorpusV8Figures checks the committed V8 figures against the
+// Node installed here, if there is one.
+func TestMemoryCorpusV8Figures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs node")
+	}
+	nodeBin, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("no node on PATH: the committed V8 figures (testdata/memory/v8.json) are not checked")
+	}
+	names, _, v8 := loadMemoryCorpus(t)
+	for _, name := range names {
+		out, err := exec.Command(nodeBin, "--expose-gc", "testdata/memory/v8measure.js", "--one", "testdata/memory/"+name+".js").Output()
+		if err != nil {
+			t.Fatalf("%s: node: %v", name, err)
+		}
+		got, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+		if err != nil {
+			t.Fatalf("%s: node printed %q", name, out)
+		}
+		want := v8.Bytes[name]
+		t.Logf("%-10s committed %d, node now %d", name, want, got)
+		// Other V8 versions lay objects out differently; a figure far off
+		// means the corpus and v8.json no longer match.
+		if got < want*3/4 || got > want*4/3 {
+			t.Errorf("%s: node measures %d bytes, v8.json says %d: run node v8measure.js > v8.json in testdata/memory", name, got, want)
+		}
+	}
+}
+
+// TestMemoryCorpusFits runs each Worker of the corpus in the sandbox with
+// memoryMb only a quarter above what V8 needs for it (rounded up to whole
+// MiB): each must run to its response, and report at most memoryMb. The
+// memory counted grows linearly with the data, so a Worker that fits
+// here fits at any multiple of its size with that multiple of memoryMb;
+// TestMemoryCorpusFitsDefault runs one at 128 MB.
+func TestMemoryCorpusFits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	names, src, v8 := loadMemoryCorpus(t)
+	rt := testRuntime(t, Sandboxed)
+	for _, name := range names {
+		mb := (v8.Bytes[name]*5/4 + 1<<20 - 1) >> 20
+		code := memoryWorker(src[name], 1)
+		code.Limits = &Limits{MemoryMB: mb, CPUMs: 30_000, WallMs: 60_000}
+		res := run(t, rt, code, nil)
+		t.Logf("%-10s V8 %6.2f MB, memoryMb %3d: %s, memoryBytes %6.2f MB (%.2f× V8), cpu %.0f ms", name,
+			float64(v8.Bytes[name])/1e6, mb, res.Outcome, float64(res.Telemetry.MemoryBytes)/1e6,
+			float64(res.Telemetry.MemoryBytes)/float64(v8.Bytes[name]), res.Telemetry.CPUTime)
+		if !res.OK() {
+			t.Errorf("%s: %s (%s) with memoryMb %d, where V8 needs %.1f MiB", name, res.Outcome, res.Error, mb, float64(v8.Bytes[name])/(1<<20))
+			continue
+		}
+		if res.Telemetry.MemoryBytes <= 0 || res.Telemetry.MemoryBytes > mb<<20 {
+			t.Errorf("%s: memoryBytes %d, want in (0, %d]", name, res.Telemetry.MemoryBytes, mb<<20)
+		}
+	}
+}
+
+// TestMemoryCorpusFitsDefault runs, under the default limits but for CPU
+// time, the Worker the limit was calibrated for: a million small objects,
+// which V8 holds in about 92 MiB (goja in about 600 MiB); and the data
+// workload (objects to JSON and back, sorted) that did not fit before.
+func TestMemoryCorpusFitsDefault(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	_, src, v8 := loadMemoryCorpus(t)
+	rt := testRuntime(t, Sandboxed)
+	for _, c := range []struct {
+		name  string
+		scale int
+	}{{"workload", 1}, {"objects", 10}} {
+		need := v8.Bytes[c.name] * int64(c.scale)
+		if need > DefaultLimits.MemoryMB<<20 {
+			t.Fatalf("%s at scale %d needs %d bytes in V8, over the default limit", c.name, c.scale, need)
+		}
+		code := memoryWorker(src[c.name], c.scale)
+		code.Limits = &Limits{CPUMs: 60_000, WallMs: 120_000}
+		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+		res := rt.Run(ctx, &Invocation{Code: code})
+		cancel()
+		t.Logf("%s ×%d: V8 %.1f MB; %s, memoryBytes %.1f MB (%.2f× V8), cpu %.0f ms, wall %.0f ms", c.name, c.scale,
+			float64(need)/1e6, res.Outcome, float64(res.Telemetry.MemoryBytes)/1e6, float64(res.Telemetry.MemoryBytes)/float64(need),
+			res.Telemetry.CPUTime, res.Telemetry.WallTime)
+		if !res.OK() {
+			t.Errorf("%s ×%d: %s (%s): V8 holds it in %.1f MiB, under the default %d MiB", c.name, c.scale, res.Outcome, res.Error,
+				float64(need)/(1<<20), DefaultLimits.MemoryMB)
+		}
+	}
+}
+
+// TestMemoryLimitStillBites: a Worker that needs well over memoryMb in V8
+// ends with exceededMemory, and the worker serves the next call.
+func TestMemoryLimitStillBites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	_, src, v8 := loadMemoryCorpus(t)
+	rt := testRuntime(t, Sandboxed)
+	for _, name := range []string{"objects", "closures", "typed", "strings"} {
+		// Five times what V8 needs: goja holds at most HeapRatio times
+		// V8's memory, at least about 0.7 times (short strings).
+		scale := 5
+		mb := max(1, v8.Bytes[name]>>20)
+		if name == "strings" || name == "typed" {
+			// Flat data counts for less than V8's (an eighth, for typed
+			// arrays): sixteen times V8's is over any limit of V8's size.
+			scale = 16
+		}
+		code := memoryWorker(src[name], scale)
+		code.Limits = &Limits{MemoryMB: mb, CPUMs: 30_000, WallMs: 60_000}
+		start := time.Now()
+		res := run(t, rt, code, nil)
+		t.Logf("%s ×%d, memoryMb %d: %s in %v (%s)", name, scale, mb, res.Outcome, time.Since(start).Round(time.Millisecond), res.Error)
+		if res.Outcome != OutcomeExceededMemory {
+			t.Errorf("%s ×%d under memoryMb %d: %s, want %s", name, scale, mb, res.Outcome, OutcomeExceededMemory)
+		}
+		want := fmt.Sprintf("memory limit of %d MiB", mb)
+		if res.Outcome == OutcomeExceededMemory && !strings.Contains(res.Error, want) {
+			t.Errorf("error %q does not name the limit (%q)", res.Error, want)
+		}
+	}
+	hello := run(t, rt, js("main.js", `export default { fetch() { return new Response("hi") } }`), nil)
+	if !hello.OK() || string(hello.Response.Body) != "hi" {
+		t.Fatalf("after the limits: %s %s", hello.Outcome, hello.Error)
+	}
+}
