@@ -8,7 +8,7 @@ import (
 
 // HeapRatio is how many bytes of the JavaScript engine's heap count as one
 // byte of memoryMb. memoryMb means what it means on Cloudflare, memory as
-// V8 would count it: goja holds the same data in up to 7.6 times as much
+// V8 would count it: goja holds the same data in up to 7.7 times as much
 // (measured on the Workers of testdata/memory against Node's V8), so a call
 // may grow its worker's live heap by HeapRatio × memoryMb MiB before it
 // ends with exceededMemory, and telemetry.memoryBytes is the growth divided

@@ -219,23 +219,29 @@ func TestMemoryCorpusFitsDefault(t *testing.T) {
 }
 
 // TestMemoryLimitStillBites: a Worker that needs well over memoryMb in V8
-// ends with exceededMemory, and the worker serves the next call.
+// ends with exceededMemory, naming the limit, and the runtime serves the
+// next call.
 func TestMemoryLimitStillBites(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts worker processes")
 	}
 	_, src, v8 := loadMemoryCorpus(t)
 	rt := testRuntime(t, Sandboxed)
-	for _, name := range []string{"objects", "closures", "typed", "strings"} {
-		// Five times what V8 needs: goja holds at most HeapRatio times
-		// V8's memory, at least about 0.7 times (short strings).
-		scale := 5
-		mb := max(1, v8.Bytes[name]>>20)
-		if name == "strings" || name == "typed" {
-			// Flat data counts for less than V8's (an eighth, for typed
-			// arrays): sixteen times V8's is over any limit of V8's size.
-			scale = 16
-		}
+	for _, c := range []struct {
+		name      string
+		scale, mb int64
+	}{
+		// Five times what V8 needs, under a limit of what V8 needs:
+		// goja holds up to HeapRatio times V8's memory for these.
+		{"objects", 5, v8.Bytes["objects"] >> 20},
+		{"closures", 5, v8.Bytes["closures"] >> 20},
+		// Flat data counts for less than in V8, down to an eighth
+		// (typed arrays) or less (short strings): sixteen and
+		// thirty-two times what V8 needs.
+		{"typed", 16, v8.Bytes["typed"] >> 20},
+		{"strings", 8, v8.Bytes["strings"] >> 20 / 4},
+	} {
+		name, scale, mb := c.name, int(c.scale), c.mb
 		code := memoryWorker(src[name], scale)
 		code.Limits = &Limits{MemoryMB: mb, CPUMs: 30_000, WallMs: 60_000}
 		start := time.Now()

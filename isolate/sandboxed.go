@@ -32,9 +32,12 @@ const workerOverheadMB = 192
 
 // workerCapMB is a sandbox worker's hard memory cap, in MiB, for a largest
 // memoryMb of maxMemoryMB: a call may grow the worker's live heap by
-// HeapRatio × memoryMb (memoryMb counts memory as V8 would), plus the
-// worker's own overhead.
-func workerCapMB(maxMemoryMB int64) int64 { return HeapRatio*maxMemoryMB + workerOverheadMB }
+// HeapRatio × memoryMb (memoryMb counts memory as V8 would), the worker
+// has its own overhead, and the Go runtime's soft limit, which makes it
+// collect hard as the heap nears it, is 7/8 of the cap.
+func workerCapMB(maxMemoryMB int64) int64 {
+	return ((HeapRatio*maxMemoryMB+workerOverheadMB)*8 + 6) / 7
+}
 
 // killGrace is how long after a call's wall deadline the node kills a
 // worker that has not answered.

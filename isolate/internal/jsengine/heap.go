@@ -15,15 +15,15 @@ import (
 // data-heavy Workers (objects, numbers, strings, typed arrays, Maps and
 // Sets, parsed JSON, closures), with the memory Node's V8 holds for each
 // (v8.json, made by v8measure.js). goja holds 0.7× (short strings) to
-// 7.6× (closures) as much; 8 is the smallest whole ratio at or above every
+// 7.7× (parsed JSON) as much; 8 is the smallest whole ratio at or above every
 // one of them, so that whatever fits in 128 MB in V8 fits here
 // (TestMemoryCorpusRatio checks each Worker against it).
 const HeapRatio = 8
 
-// preCleanExcess is the garbage (heap in use beyond the live heap of the
-// last collection) above which a call collects before it starts, so that
-// a previous call's garbage does not hide in the new call's baseline.
-const preCleanExcess = 64 << 20
+// preCleanMax is the most a call's baseline may have grown since the last
+// collection at a call's start before the call collects first (less for
+// small limits: an eighth of the call's heap allowance).
+const preCleanMax = 64 << 20
 
 // HeapMeter reads the Go heap of a sandbox worker for the memory limit. The
 // heap in use, cheap to read, counts garbage not yet collected too; only a
@@ -37,6 +37,7 @@ type HeapMeter struct {
 	done    uint64 // the last ask the collector has answered
 	live    int64  // the live heap it found
 	running bool   // the collector goroutine is running
+	floor   int64  // the heap in use after the last collection baseline ran
 }
 
 // NewHeapMeter returns a meter of this process's heap.
@@ -62,14 +63,23 @@ func (m *HeapMeter) InUse() int64 {
 	return h
 }
 
-// baseline is the heap a call starts from: the heap in use, after a
-// collection when more than preCleanExcess of it is garbage left by
-// earlier calls.
-func (m *HeapMeter) baseline() int64 {
-	h, live := m.read()
-	if h-live > preCleanExcess {
+// baseline is the heap a call starts from, for a call that may grow it by
+// allowance: the heap in use, after a collection if it has grown by more
+// than an eighth of allowance (at most preCleanMax) since the last one
+// here. Garbage earlier calls left would otherwise sit in the baseline and
+// be collected during the call, which then could grow its live heap by
+// that much more than its allowance.
+func (m *HeapMeter) baseline(allowance int64) int64 {
+	h, _ := m.read()
+	m.mu.Lock()
+	floor := m.floor
+	m.mu.Unlock()
+	if h-floor > min(preCleanMax, allowance/8) {
 		runtime.GC()
 		h, _ = m.read()
+		m.mu.Lock()
+		m.floor = h
+		m.mu.Unlock()
 	}
 	return h
 }

@@ -139,8 +139,9 @@ func (l *loop) begin(ctx context.Context, c *jsCall) (end func()) {
 	l.deadline = start.Add(contract.LimitWall(c.limits))
 	l.deadlineTimer = time.AfterFunc(contract.LimitWall(c.limits), func() { cancel(errDeadline) })
 	l.heapBase, l.gcTicket = 0, 0
+	l.liveSeen.Store(false)
 	if c.heap != nil {
-		l.heapBase = c.heap.baseline()
+		l.heapBase = c.heap.baseline(HeapRatio * contract.LimitMemory(c.limits))
 	}
 	if w := l.wasm.Load(); w != nil {
 		w.newCall()
@@ -173,9 +174,15 @@ func (l *loop) telemetry(res *contract.Result) {
 	res.Telemetry.CPUTime = contract.Millis(l.used())
 	res.Telemetry.WallTime = contract.Millis(time.Since(l.start))
 	if m := l.call.heap; m != nil {
-		// The heap in use at the end, garbage included, but never past
-		// the limit: the watchdog judged what passed it by the live heap.
-		l.notePeak(min(m.InUse()-l.heapBase, HeapRatio*contract.LimitMemory(l.call.limits)))
+		// The heap in use at the end, garbage included; past the limit,
+		// the live heap a collection found stands (or, if none was
+		// found yet, the limit: the call was not judged to exceed it).
+		limit := HeapRatio * contract.LimitMemory(l.call.limits)
+		if grown := m.InUse() - l.heapBase; grown <= limit {
+			l.notePeak(grown)
+		} else if !l.liveSeen.Load() {
+			l.notePeak(limit)
+		}
 		res.Telemetry.MemoryBytes = (l.heapPeak.Load() + HeapRatio - 1) / HeapRatio
 	}
 }
@@ -214,6 +221,7 @@ type loop struct {
 	heapBase  int64        // the heap in use when the call began
 	heapPeak  atomic.Int64 // the heap's growth at its peak, in goja's bytes
 	gcTicket  uint64       // a collection the watchdog waits for (HeapMeter.ask), 0 for none
+	liveSeen  atomic.Bool  // the watchdog has sampled the live heap (HeapMeter.found)
 	hit       atomic.Pointer[limitHit]
 	hitAt     atomic.Int64
 	wd        *time.Timer
@@ -352,6 +360,7 @@ func (l *loop) checkMemory(m *HeapMeter) {
 	if l.gcTicket != 0 {
 		if live, ok := m.found(l.gcTicket); ok {
 			l.gcTicket = 0
+			l.liveSeen.Store(true)
 			grown := live - l.heapBase
 			l.notePeak(grown)
 			if grown > limit {
@@ -370,10 +379,14 @@ func (l *loop) checkMemory(m *HeapMeter) {
 	}
 }
 
-// notePeak records a sample of the heap's growth.
+// notePeak records a sample of the heap's growth (from the watchdog and
+// from the loop, for a partial result).
 func (l *loop) notePeak(grown int64) {
-	if grown > l.heapPeak.Load() {
-		l.heapPeak.Store(grown)
+	for {
+		p := l.heapPeak.Load()
+		if grown <= p || l.heapPeak.CompareAndSwap(p, grown) {
+			return
+		}
 	}
 }
 
