@@ -168,8 +168,8 @@ const DeterministicRandomFlag = "wasi_deterministic_random"
 const failureCacheSize = 1024
 
 // DefaultMaxMemoryMB is the default of Options.MaxMemoryMB: a sandbox
-// worker's hard cap is this plus workerOverheadMB, for every worker a node
-// keeps.
+// worker's hard cap is sized from it (workerCapMB), for every worker a
+// node keeps.
 const DefaultMaxMemoryMB = 512
 
 // programCacheBytes bounds the bundled programs a runtime keeps; one over

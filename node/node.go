@@ -111,8 +111,9 @@ type Config struct {
 	// MaxMemoryMB is the largest limits.memoryMb a call run here may ask
 	// for, in MiB (default DefaultMaxMemoryMB; at most
 	// isolate.MaxLimits.MemoryMB, 4096). A call asking for more is denied,
-	// never clipped. Each sandbox worker's hard memory cap is this plus
-	// the runtime's overhead (192 MiB).
+	// never clipped. Each sandbox worker's hard memory cap is sized from
+	// it: (isolate.HeapRatio × this + 192 MiB) × 8/7, since memoryMb
+	// counts memory as V8 would and goja's heap holds more.
 	MaxMemoryMB int64
 	// CacheMB sizes the node's Cache API store (caches.default,
 	// caches.open), in MiB (0: 64; < 0: none, cache calls reject).

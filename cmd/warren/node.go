@@ -122,7 +122,7 @@ uses DATA/secret, creating it on first start.`,
 	f.StringSliceVar(&tags, "tags", nil, "tags k=v,... gossiped with the node")
 	f.Int64Var(&cfg.MaxWallMs, "max-wall-ms", node.DefaultMaxWallMs, "the longest wall time (limits.wallMs) a call may ask for, in ms; calls asking for more are denied (at most 900000, 15 min)")
 	f.Int64Var(&cfg.CacheMB, "cache-mb", 64, "the size of the node's Cache API store (caches.default, caches.open) in MiB; negative: none")
-	f.Int64Var(&cfg.MaxMemoryMB, "max-memory-mb", node.DefaultMaxMemoryMB, "the most memory (limits.memoryMb) a call may ask for, in MiB; calls asking for more are denied (at most 4096); each sandbox worker's hard memory cap is this plus 192 MiB")
+	f.Int64Var(&cfg.MaxMemoryMB, "max-memory-mb", node.DefaultMaxMemoryMB, "the most memory (limits.memoryMb) a call may ask for, in MiB; calls asking for more are denied (at most 4096); each sandbox worker's hard memory cap is (8 × this + 192 MiB) × 8/7, memoryMb counting memory as V8 would")
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", node.DefaultDrainTimeout, "on SIGTERM or Ctrl-C, how long running calls may finish before they are canceled")
 	f.DurationVar(&cfg.ReplicaGrace, "replica-grace", 5*time.Minute, "how long a dead node keeps its KV replicas before they are rebuilt on other nodes")
 	f.StringSliceVar(&cfg.AllowNet, "allow-net", nil, "egress of Workers called with an admin's token or none (name, *.domain, *, address, prefix; optional :port); other tokens bring their own (token create --allow-net). Default: none")
