@@ -45,6 +45,7 @@ func NewHeapMeter() *HeapMeter {
 	return &HeapMeter{samples: []metrics.Sample{
 		{Name: "/memory/classes/heap/objects:bytes"},
 		{Name: "/gc/heap/live:bytes"},
+		{Name: "/gc/heap/allocs:bytes"},
 	}}
 }
 
@@ -55,6 +56,14 @@ func (m *HeapMeter) read() (inUse, live int64) {
 	defer m.mu.Unlock()
 	metrics.Read(m.samples)
 	return int64(m.samples[0].Value.Uint64()), int64(m.samples[1].Value.Uint64())
+}
+
+// allocated is the total the process has allocated on the heap so far.
+func (m *HeapMeter) allocated() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	metrics.Read(m.samples)
+	return int64(m.samples[2].Value.Uint64())
 }
 
 // InUse is the heap in use: live objects and garbage not yet collected.
@@ -108,8 +117,14 @@ func (m *HeapMeter) collect() {
 		}
 		target := m.asked
 		m.mu.Unlock()
+		allocs := m.allocated()
 		fullCollection()
 		_, live := m.read()
+		// The collector marks what the guest allocates while it runs as
+		// live (a guest churning through buffers would look as if it
+		// held them): what was allocated meanwhile is left out. What of
+		// it is really live counts at the next collection.
+		live -= m.allocated() - allocs
 		m.mu.Lock()
 		m.done, m.live = target, live
 		m.mu.Unlock()
