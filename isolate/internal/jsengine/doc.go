@@ -12,4 +12,8 @@
 // a contract.HostConn, so it runs the same in the node's process and in a
 // sandbox worker. Package isolate dispatches to it, and to
 // internal/wasmrun for WASI commands.
+//
+// Memory is counted as V8 would count it: a call may grow the live heap
+// by HeapRatio × memoryMb, judged by a collection once the heap in use
+// (garbage included) passes that (HeapMeter).
 package jsengine
