@@ -138,7 +138,7 @@ func (l *loop) begin(ctx context.Context, c *jsCall) (end func()) {
 	l.vm.ClearInterrupt()
 	l.deadline = start.Add(contract.LimitWall(c.limits))
 	l.deadlineTimer = time.AfterFunc(contract.LimitWall(c.limits), func() { cancel(errDeadline) })
-	l.heapBase, l.gcTicket = 0, 0
+	l.heapBase, l.gcTicket, l.askPast = 0, 0, 0
 	l.liveSeen.Store(false)
 	if c.heap != nil {
 		l.heapBase = c.heap.baseline(HeapRatio * contract.LimitMemory(c.limits))
@@ -222,6 +222,7 @@ type loop struct {
 	heapPeak  atomic.Int64 // the heap's growth at its peak, in goja's bytes
 	gcTicket  uint64       // a collection the watchdog waits for (HeapMeter.ask), 0 for none
 	liveSeen  atomic.Bool  // the watchdog has sampled the live heap (HeapMeter.found)
+	askPast   int64        // the heap's growth past which the watchdog asks for the next collection
 	hit       atomic.Pointer[limitHit]
 	hitAt     atomic.Int64
 	wd        *time.Timer
@@ -355,6 +356,10 @@ func (l *loop) watch(gen uint64) {
 // included, has grown less, that is the sample; past it, the watchdog asks
 // for a collection and judges by the live heap it finds (the guest runs on
 // meanwhile, and the worker's hard cap bounds what it can do in that time).
+// After a collection that found the call within its limit, the next one
+// waits until the heap in use has grown past the live heap found by at
+// least a sixteenth of the limit: a call that holds nearly its limit and
+// makes garbage would otherwise be collected without end.
 func (l *loop) checkMemory(m *HeapMeter) {
 	limit := HeapRatio * contract.LimitMemory(l.call.limits)
 	if l.gcTicket != 0 {
@@ -367,14 +372,14 @@ func (l *loop) checkMemory(m *HeapMeter) {
 				l.interrupt(&limitHit{contract.OutcomeExceededMemory, fmt.Sprintf("Worker exceeded its memory limit of %d MiB", l.call.limits.MemoryMB)})
 				return
 			}
+			l.askPast = max(limit, grown+limit/16)
 		}
 	}
 	grown := m.InUse() - l.heapBase
 	if grown <= limit {
 		l.notePeak(grown)
-		return
 	}
-	if l.gcTicket == 0 {
+	if grown > max(limit, l.askPast) && l.gcTicket == 0 {
 		l.gcTicket = m.ask()
 	}
 }
