@@ -288,3 +288,32 @@ func TestMemoryGarbageIsNotCounted(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkerCapFitsTheRatio: a worker's Go soft limit (7/8 of its hard
+// cap) leaves room for a call at the largest memoryMb to grow the heap by
+// HeapRatio times that, plus the worker's overhead; and the pool runs with
+// that cap.
+func TestWorkerCapFitsTheRatio(t *testing.T) {
+	for _, mb := range []int64{1, 64, 128, DefaultMaxMemoryMB, MaxLimits.MemoryMB} {
+		if c := workerCapMB(mb); c*7/8 < HeapRatio*mb+workerOverheadMB {
+			t.Errorf("largest memoryMb %d: cap %d MiB, soft limit below %d × %d + %d", mb, c, HeapRatio, mb, workerOverheadMB)
+		}
+	}
+	if testing.Short() {
+		return
+	}
+	rt := testRuntime(t, Sandboxed)
+	b, err := json.Marshal(rt.Stats())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		MemoryLimitBytes int64 `json:"memoryLimitBytes"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatal(err)
+	}
+	if want := workerCapMB(DefaultMaxMemoryMB) << 20; st.MemoryLimitBytes != want {
+		t.Errorf("the pool's cap is %d bytes, want %d", st.MemoryLimitBytes, want)
+	}
+}
