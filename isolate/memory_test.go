@@ -160,7 +160,7 @@ func TestMemoryCorpusV8Figures(t *testing.T) {
 // MiB): each must run to its response, and report at most memoryMb. The
 // memory counted grows linearly with the data, so a Worker that fits
 // here fits at any multiple of its size with that multiple of memoryMb;
-// TestMemoryCorpusFitsDefault runs one at 128 MB.
+// TestMemoryCorpusFitsDefault runs two under the default 128 MiB.
 func TestMemoryCorpusFits(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts worker processes")
