@@ -60,6 +60,38 @@ export function explode(n: N): Response {
   return new Response("ok");
 }`,
 	)
+	stackWorker := js(
+		"main.ts", `import { explode, check, HttpError } from "./util";
+export default {
+  async fetch(): Promise<Response> {
+    const out: string[] = [];
+    try {
+      explode();
+    } catch (e) {
+      out.push((e as Error).stack!);
+    }
+    try { check(1); } catch (e) { out.push((e as Error).stack!); }
+    const h = new HttpError(418, "teapot"); out.push(h.stack!);
+    out.push([1].map(() => { return new RangeError("r"); })[0].stack!);
+    const o: { stack?: string } = {}; Error.captureStackTrace(o); out.push(("captured" + o.stack!.slice(5)));
+    out.push([h instanceof HttpError, h instanceof Error, new TypeError("x") instanceof Error, TypeError("y") instanceof TypeError].join(" "));
+    const deep = (n: number): Error => n === 0 ? new Error("deep") : deep(n - 1);
+    Error.stackTraceLimit = 10; out.push(String(deep(30).stack!.split("\n").length + 1));
+    Error.stackTraceLimit = 0; out.push(String(new Error("none").stack!.split("\n").length - 1));
+    return new Response(out.join("|"));
+  },
+};`,
+		"util.ts", `type N = number;
+export function explode(): never {
+  throw new Error("boom");
+}
+export function check(n: N): void { if (n) throw new TypeError("bad"); }
+export class HttpError extends Error {
+  constructor(public status: N, message: string) {
+    super(message); this.name = "HttpError";
+  }
+}`,
+	)
 	withData := js("main.js", `import cfg from "./cfg.json"; import txt from "./note.txt";
 export default { fetch() { return new Response(cfg.name + ":" + txt.trim()); } };`)
 	withData.Modules["cfg.json"] = &Module{Kind: ModuleJSON, JSON: []byte(`{"name":"cfg"}`)}
@@ -154,6 +186,12 @@ export default { async fetch() {
   return new Response(order.join(",") + "|" + vals.join("") + "|" + n);
 } }`), outcome: OutcomeOK, status: 200, body: "micro|ab|3"},
 		{name: "thrown error maps to TS line", code: throwing, outcome: OutcomeException, excHas: []string{"TypeError", "boom at 3", "util.ts:3", "\nTypeError: boom at 3\n    at explode (util.ts:3:20)\n    at fetch (main.ts:4:12)"}},
+		{name: "err.stack inside the Worker reads like V8's", code: stackWorker, outcome: OutcomeOK, status: 200,
+			body: "Error: boom\n    at explode (util.ts:3:9)\n    at fetch (main.ts:6:7)" +
+				"|TypeError: bad\n    at check (util.ts:5:50)\n    at fetch (main.ts:10:11)" +
+				"|HttpError: teapot\n    at fetch (main.ts:11:15)" +
+				"|RangeError: r\n    at main.ts:12:37\n    at map (native)\n    at fetch (main.ts:12:18)" +
+				"|captured\n    at fetch (main.ts:13:45)|true true true true|12|0"},
 		{name: "request json and Response.json", code: js("main.js", `export default { async fetch(req) {
   const body = await req.json();
   return Response.json({ got: body.x * 2, method: req.method }, { status: 201 });
