@@ -184,6 +184,13 @@ func TestWPT(t *testing.T) {
 				t.Logf("%s: workerd: %v", f.path, err)
 			}
 			d = countPassed(drs)
+			if *wptVerbose {
+				for _, r := range drs {
+					if r.Status != "PASS" {
+						t.Logf("%s: workerd: %s %q: %s", f.path, r.Status, r.Name, r.Message)
+					}
+				}
+			}
 			if len(drs) > len(rs) && len(drs) > f.total {
 				f.total = len(drs)
 			}
