@@ -57,7 +57,8 @@ type wptFile struct {
 }
 
 // readWPTTable reads testdata/wpt/files.tsv: path, warren's passes,
-// workerd's passes, subtests (lines starting with # are comments).
+// workerd's passes, subtests, and the wpt commit of the file measured
+// (lines starting with # are comments).
 func readWPTTable(t *testing.T) []wptFile {
 	f, err := os.Open("testdata/wpt/files.tsv")
 	if err != nil {
@@ -72,8 +73,8 @@ func readWPTTable(t *testing.T) []wptFile {
 			continue
 		}
 		cols := strings.Fields(ln)
-		if len(cols) != 4 {
-			t.Fatalf("files.tsv: %q: want 4 columns", ln)
+		if len(cols) != 4 && len(cols) != 5 {
+			t.Fatalf("files.tsv: %q: want 4 or 5 columns", ln)
 		}
 		n := make([]int, 3)
 		for i := range n {
