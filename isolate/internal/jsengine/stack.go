@@ -126,8 +126,12 @@ func lazyStack(vm *goja.Runtime, o *goja.Object, frames string) {
 		settle(call.Argument(0))
 		return goja.Undefined()
 	})
-	if err := o.DefineAccessorProperty("stack", get, set, goja.FLAG_TRUE, goja.FLAG_FALSE); err != nil {
-		panic(err)
+	// Defining "stack" on an error makes goja write its own stack first,
+	// reading name and message; a getter that throws there (DOMException's
+	// name, whose private field its constructor sets only after super())
+	// leaves goja's stack in place.
+	if ex := vm.Try(func() { _ = o.DefineAccessorProperty("stack", get, set, goja.FLAG_TRUE, goja.FLAG_FALSE) }); ex != nil {
+		return
 	}
 }
 

@@ -34,7 +34,10 @@ class DOMException extends Error {
     }
     this.#name = name;
     const st = this.stack, nl = typeof st === 'string' ? st.indexOf('\n') : -1;
-    Object.defineProperty(this, 'stack', { value: name + ': ' + this.message + (nl >= 0 ? st.slice(nl) : ''), writable: true, configurable: true });
+    // Frames as V8 writes them, whether st is goja's ("\tat f (a.js:1:2(3))")
+    // or already V8's.
+    const frames = nl >= 0 ? st.slice(nl).replace(/\n\tat /g, '\n    at ').replace(/(:\d+:\d+)\(\d+\)/g, '$1').replace(/\s+$/, '') : '';
+    Object.defineProperty(this, 'stack', { value: name + ': ' + this.message + frames, writable: true, configurable: true });
   }
   get name() { return this.#name; }
   get code() { return codes[this.#name] || 0; }
