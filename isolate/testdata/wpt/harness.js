@@ -94,41 +94,38 @@
     return "threw " + format_value(e);
   }
 
-  // Subtests run when the fetch handler asks for the results, not as the
-  // file is evaluated: workerd allows no timers or I/O in global scope.
-  const defs = [];
+  // The file itself runs inside the fetch handler (__wptResults), since
+  // workerd allows no timers or I/O in global scope; its subtests run as
+  // they are defined, promise tests one after another, as in WPT.
+  const promiseQueue = [];
+  let promiseRunning = false;
   g.test = function (fn, name) {
     const t = new Test(name, false);
-    defs.push(() => {
-      try { fn.call(t, t); if (!t.done_) record(t, "PASS"); }
-      catch (e) { record(t, "FAIL", describe(e)); }
-    });
+    try { fn.call(t, t); if (!t.done_) record(t, "PASS"); }
+    catch (e) { record(t, "FAIL", describe(e)); }
   };
   g.async_test = function (fn, name) {
     if (typeof fn === "string") { name = fn; fn = null; }
     const t = new Test(name, true);
     pendingAsync++;
-    if (fn) defs.push(() => { t.step(fn, t, t); });
+    if (fn) t.step(fn, t, t);
     return t;
   };
   g.promise_test = function (fn, name) {
     const t = new Test(name, true);
     pendingAsync++;
-    defs.push(() => {
-      let p;
-      try { p = fn.call(t, t); } catch (e) { p = Promise.reject(e); }
-      return Promise.resolve(p).then(() => { t.done(); }, (e) => { record(t, "FAIL", describe(e)); });
-    });
+    promiseQueue.push([t, fn]);
+    runPromises();
   };
-  async function runAll() {
-    for (const d of defs) {
-      const p = d();
-      if (p) await p;
-    }
-    running = false;
-    maybeFinish();
+  function runPromises() {
+    if (promiseRunning || promiseQueue.length === 0) return;
+    promiseRunning = true;
+    const [t, fn] = promiseQueue.shift();
+    let p;
+    try { p = fn.call(t, t); } catch (e) { p = Promise.reject(e); }
+    Promise.resolve(p).then(() => { t.done(); }, (e) => { record(t, "FAIL", describe(e)); })
+      .then(() => { promiseRunning = false; runPromises(); maybeFinish(); });
   }
-  let running = true;
   g.setup = function (fn) { if (typeof fn === "function") { try { fn(); } catch (e) { results.push({ name: "setup", status: "FAIL", message: describe(e) }); } } };
   g.done = function () { };
   g.step_timeout = function (fn, ms, ...args) { return setTimeout(() => fn(...args), ms); };
@@ -137,7 +134,7 @@
   if (typeof g.self === "undefined") g.self = g;
 
   function maybeFinish() {
-    if (finish && pendingAsync === 0 && !running) { const f = finish; finish = null; f(); }
+    if (finish && pendingAsync === 0 && !promiseRunning && promiseQueue.length === 0) { const f = finish; finish = null; f(); }
   }
 
   // Assertions.
@@ -270,8 +267,11 @@
 
   g.flushAsyncEvents = () => new Promise(r => setTimeout(r, 0)).then(() => new Promise(r => setTimeout(r, 0)));
 
-  // __wptResults waits for every test (at most timeoutMs) and lists them.
-  g.__wptResults = function (timeoutMs) {
+  // __wptResults runs the file (body), waits for every test (at most
+  // timeoutMs) and lists them. An exception out of the file's own code is
+  // a failed "(file)" entry, as testharness.js reports a harness error.
+  g.__wptResults = function (timeoutMs, body) {
+    try { body(); } catch (e) { results.push({ name: "(file)", status: "FAIL", message: describe(e) }); }
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         finish = null;
@@ -279,7 +279,7 @@
         resolve(results);
       }, timeoutMs);
       finish = () => { clearTimeout(timer); resolve(results); };
-      runAll();
+      maybeFinish();
     });
   };
 })();
