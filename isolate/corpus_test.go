@@ -74,7 +74,9 @@ export default {
     const h = new HttpError(418, "teapot"); out.push(h.stack!);
     out.push([1].map(() => { return new RangeError("r"); })[0].stack!);
     const o: { stack?: string } = {}; Error.captureStackTrace(o); out.push(("captured" + o.stack!.slice(5)));
-    out.push([h instanceof HttpError, h instanceof Error, new TypeError("x") instanceof Error, TypeError("y") instanceof TypeError].join(" "));
+    const engine = (() => { try { (null as any).x; } catch (e) { return e; } })() as Error;
+    out.push([h instanceof HttpError, h instanceof Error, new TypeError("x") instanceof Error, TypeError("y") instanceof TypeError,
+      engine instanceof TypeError, engine.constructor === TypeError, Object.getPrototypeOf(RangeError) === Error].join(" "));
     const deep = (n: number): Error => n === 0 ? new Error("deep") : deep(n - 1);
     Error.stackTraceLimit = 10; out.push(String(deep(30).stack!.split("\n").length + 1));
     Error.stackTraceLimit = 0; out.push(String(new Error("none").stack!.split("\n").length - 1));
@@ -192,7 +194,7 @@ export default { async fetch() {
 				"|TypeError: bad\n    at check (util.ts:5:50)\n    at fetch (main.ts:10:11)" +
 				"|HttpError: teapot\n    at fetch (main.ts:11:15)" +
 				"|RangeError: r\n    at main.ts:12:37\n    at map (native)\n    at fetch (main.ts:12:18)" +
-				"|captured\n    at fetch (main.ts:13:45)|true true true true|12|0|AbortError: m false true"},
+				"|captured\n    at fetch (main.ts:13:45)|true true true true true true true|12|0|AbortError: m false true"},
 		{name: "request json and Response.json", code: js("main.js", `export default { async fetch(req) {
   const body = await req.json();
   return Response.json({ got: body.x * 2, method: req.method }, { status: 201 });
