@@ -19,9 +19,11 @@ import (
 // prototypes, so instanceof, subclassing and calls without new behave as
 // before) that give each error they make an own "stack" written as V8
 // writes one: "Error: m\n    at f (index.js:3:9)\n    at index.js:7:1",
-// at most stackTraceLimit frames, positions source-mapped to the author's
-// files as goja maps them. Error.captureStackTrace(obj[, fn]), which npm
-// packages call, is added with them.
+// at most Error.stackTraceLimit frames, positions source-mapped to the
+// author's files as goja maps them. The frames are taken when the error is
+// made, the text is written when first read (lazyStack), as in V8.
+// Error.captureStackTrace(obj[, fn]), which npm packages call, is added
+// with them.
 //
 // Errors the engine itself makes without going through a constructor
 // (reading a property of undefined, JSON.parse, the Web API's own
