@@ -23,7 +23,8 @@ import (
 // author's files as goja maps them. The frames are taken when the error is
 // made, the text is written when first read (lazyStack), as in V8.
 // Error.captureStackTrace(obj[, fn]), which npm packages call, is added
-// with them.
+// with them, and Error.prepareStackTrace(error, callSites) is honoured,
+// with CallSite objects for the frames.
 //
 // Errors the engine itself makes without going through a constructor
 // (reading a property of undefined, JSON.parse, the Web API's own
@@ -110,17 +111,29 @@ func installStacks(vm *goja.Runtime) error {
 }
 
 // lazyStack gives o a "stack" written on first read, as V8 does, so a
-// subclass that sets this.name in its constructor has it in the head.
-// Read once, it becomes a plain data property; assigned, it takes the
-// value.
-func lazyStack(vm *goja.Runtime, o *goja.Object, frames string) {
+// subclass that sets this.name in its constructor has it in the head, and
+// Error.prepareStackTrace, if set by then, makes it. Read once, it becomes
+// a plain data property; assigned, it takes the value.
+func lazyStack(vm *goja.Runtime, o *goja.Object, frames []goja.StackFrame) {
 	settle := func(v goja.Value) {
 		if err := o.DefineDataProperty("stack", v, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE); err != nil {
 			panic(err)
 		}
 	}
+	formatting := false
 	get := vm.ToValue(func(goja.FunctionCall) goja.Value {
-		v := vm.ToValue(errorHead(vm, o) + frames)
+		var v goja.Value
+		ok := false
+		if !formatting { // prepareStackTrace reading err.stack gets the plain text
+			formatting = true
+			func() {
+				defer func() { formatting = false }()
+				v, ok = prepared(vm, o, frames)
+			}()
+		}
+		if !ok {
+			v = vm.ToValue(errorHead(vm, o) + formatFrames(frames))
+		}
 		settle(v)
 		return v
 	})
@@ -137,14 +150,14 @@ func lazyStack(vm *goja.Runtime, o *goja.Object, frames string) {
 	}
 }
 
-// captureFrames writes the frames of the current call stack as V8 would,
-// each after a newline: the caller's, skipping the wrapper's own; then
-// the constructors of the subclasses that led to the wrapper, up to depth
-// of them (V8 starts an error's stack at the code that said new); then,
-// when skipTo names a function, every frame down to and including the
-// first of that name (captureStackTrace's second argument). At most
-// Error.stackTraceLimit frames are written.
-func captureFrames(vm *goja.Runtime, depth int, skipTo string) string {
+// captureFrames returns the frames of the current call stack that V8
+// would show: the caller's, skipping the wrapper's own; then the
+// constructors of the subclasses that led to the wrapper, up to depth of
+// them (V8 starts an error's stack at the code that said new); then, when
+// skipTo names a function, every frame down to and including the first of
+// that name (captureStackTrace's second argument). At most
+// Error.stackTraceLimit frames.
+func captureFrames(vm *goja.Runtime, depth int, skipTo string) []goja.StackFrame {
 	frames := vm.CaptureCallStack(0, nil)
 	// From the top: the Go function that called this (native), the
 	// wrapper or captureStackTrace, then the guest's.
@@ -168,17 +181,88 @@ func captureFrames(vm *goja.Runtime, depth int, skipTo string) string {
 			}
 		}
 	}
-	limit := stackTraceLimitOf(vm)
+	if limit := stackTraceLimitOf(vm); len(frames) > limit {
+		frames = frames[:limit]
+	}
+	return frames
+}
+
+// formatFrames writes frames as V8 does, each after a newline.
+func formatFrames(frames []goja.StackFrame) string {
 	var b strings.Builder
-	for i, f := range frames {
-		if i == limit {
-			break
-		}
+	for _, f := range frames {
 		b.WriteByte('\n')
 		b.WriteString(contract.FrameIndent)
 		writeV8Frame(&b, f)
 	}
 	return b.String()
+}
+
+// prepared is the stack V8's Error.prepareStackTrace(error, callSites)
+// makes, when the guest has set it to a function: its return value, of
+// any type, is the stack. ok is false when there is none.
+func prepared(vm *goja.Runtime, o *goja.Object, frames []goja.StackFrame) (goja.Value, bool) {
+	errCtor, isObj := vm.Get("Error").(*goja.Object)
+	if !isObj {
+		return nil, false
+	}
+	prepare, isFn := goja.AssertFunction(errCtor.Get("prepareStackTrace"))
+	if !isFn {
+		return nil, false
+	}
+	sites := make([]any, len(frames))
+	for i, f := range frames {
+		sites[i] = callSite(vm, f)
+	}
+	v, err := prepare(errCtor, o, vm.NewArray(sites...))
+	if err != nil {
+		panic(err)
+	}
+	return v, true
+}
+
+// callSite is V8's CallSite for one frame: what libraries that read
+// structured stacks (callsites, depd, source-map-support) call.
+func callSite(vm *goja.Runtime, f goja.StackFrame) *goja.Object {
+	o := vm.NewObject()
+	native := f.SrcName() == "<native>"
+	p := f.Position()
+	name := f.FuncName()
+	if name == "<anonymous>" || name == "<native>" {
+		name = ""
+	}
+	method := func(n string, v func() any) {
+		_ = o.Set(n, func(goja.FunctionCall) goja.Value { return vm.ToValue(v()) })
+	}
+	nullIf := func(empty bool, v any) any {
+		if empty {
+			return nil
+		}
+		return v
+	}
+	method("getFileName", func() any { return nullIf(native || p.Filename == "", p.Filename) })
+	method("getScriptNameOrSourceURL", func() any { return nullIf(native || p.Filename == "", p.Filename) })
+	method("getLineNumber", func() any { return nullIf(native, p.Line) })
+	method("getColumnNumber", func() any { return nullIf(native, p.Column) })
+	method("getFunctionName", func() any { return nullIf(name == "", name) })
+	method("getMethodName", func() any { return nil })
+	method("getTypeName", func() any { return nil })
+	method("getThis", func() any { return goja.Undefined() })
+	method("getFunction", func() any { return goja.Undefined() })
+	method("getEvalOrigin", func() any { return goja.Undefined() })
+	method("isNative", func() any { return native })
+	method("isToplevel", func() any { return name == "" })
+	method("isEval", func() any { return false })
+	method("isConstructor", func() any { return false })
+	method("isAsync", func() any { return false })
+	method("isPromiseAll", func() any { return false })
+	method("getPromiseIndex", func() any { return nil })
+	method("toString", func() any {
+		var b strings.Builder
+		writeV8Frame(&b, f)
+		return b.String()
+	})
+	return o
 }
 
 // stackTraceLimitOf reads Error.stackTraceLimit as V8 does: a number,
