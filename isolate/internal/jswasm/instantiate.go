@@ -273,8 +273,13 @@ func (s *State) exportsObject(mod api.Module, c *compiled) *goja.Object {
 			}
 			_, mut := g.(api.MutableGlobal)
 			v = s.wrapGlobal(&global{mod: mod, field: e.name, g: g, t: g.Type(), mut: mut})
+		case kindTable:
+			if int(e.index) >= len(c.info.tables) || c.info.tables[e.index] != valFuncref {
+				continue // externref tables are not exposed (see the package doc)
+			}
+			v = s.wrapTable(&table{mod: mod, field: e.name, sigs: c.info.types})
 		default:
-			continue // tables are not exposed (see the package doc)
+			continue
 		}
 		_ = o.DefineDataProperty(e.name, v, goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_TRUE)
 	}
