@@ -192,6 +192,13 @@ export default { async fetch() {
   return new Response(order.join(",") + "|" + vals.join("") + "|" + n);
 } }`), outcome: OutcomeOK, status: 200, body: "micro|ab|3"},
 		{name: "thrown error maps to TS line", code: throwing, outcome: OutcomeException, excHas: []string{"TypeError", "boom at 3", "util.ts:3", "\nTypeError: boom at 3\n    at explode (util.ts:3:20)\n    at fetch (main.ts:4:12)"}},
+		{name: "WebAssembly.Table of an exported funcref table", code: js("main.js", `// A module with a table of 4: entry 0 answers 42, entry 1 adds, entry 2 is null.
+const bytes = new Uint8Array([0,97,115,109,1,0,0,0,1,16,3,96,0,1,127,96,2,127,127,1,127,96,1,127,1,127,3,4,3,0,1,2,4,5,1,112,1,4,10,7,7,1,3,116,98,108,1,0,9,14,2,0,65,0,11,2,0,1,0,65,3,11,1,2,10,26,3,4,0,65,42,11,7,0,32,0,32,1,106,11,11,0,32,0,32,0,65,0,17,1,0,11]);
+export default { fetch() {
+  const { tbl } = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports;
+  const grown = tbl.grow(1);
+  return new Response([tbl instanceof WebAssembly.Table, tbl.length, tbl.get(0)(), tbl.get(1)(40, 2), tbl.get(2), grown].join());
+} };`), outcome: OutcomeOK, status: 200, body: "true,5,42,42,,4"},
 		{name: "err.stack inside the Worker reads like V8's", code: stackWorker, outcome: OutcomeOK, status: 200,
 			body: "Error: boom\n    at explode (util.ts:3:9)\n    at fetch (main.ts:6:7)" +
 				"|TypeError: bad\n    at check (util.ts:5:50)\n    at fetch (main.ts:10:11)" +

@@ -33,7 +33,7 @@ const pageSize = 65536
 type importDesc struct {
 	module, name string
 	kind         byte
-	valType      byte // global
+	valType      byte // global; table: the element type
 	mutable      bool // global
 }
 
@@ -163,7 +163,8 @@ func parseModule(b []byte) (*moduleInfo, error) {
 				case kindFunc:
 					sec.u32()
 				case kindTable:
-					info.tables = append(info.tables, sec.byte())
+					d.valType = sec.byte()
+					info.tables = append(info.tables, d.valType)
 					sec.limits()
 				case kindMemory:
 					sec.limits()
@@ -294,8 +295,9 @@ type shimImport struct {
 }
 
 // shimModule imports each entry from its source and re-exports it under the
-// name the guest asks for, so that functions from JS and memories and
-// globals of other instances can be imported under one module name.
+// name the guest asks for, so that functions from JS and memories, globals
+// and funcref tables of other instances can be imported under one module
+// name.
 func shimModule(imps []shimImport) []byte {
 	w := newModuleWriter()
 	w.section(1, func(s *writer) {
@@ -328,6 +330,9 @@ func shimModule(imps []shimImport) []byte {
 			case kindFunc:
 				s.u32(uint32(fn))
 				fn++
+			case kindTable:
+				s.b = append(s.b, valFuncref)
+				s.limits(0, 0, false)
 			case kindMemory:
 				s.limits(0, 0, false)
 			case kindGlobal:

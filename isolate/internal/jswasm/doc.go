@@ -26,9 +26,9 @@
 // modules. Exports are functions, memories, globals and funcref tables
 // (table.go: wazero has no table API, so a generated helper module that
 // imports the table answers length, get, grow and set-to-null, and calls
-// an entry through call_indirect trampolines). Importing a table is a
-// LinkError, externref tables are not exported, and externref, funcref
-// and v128 values cannot cross to JS (a TypeError).
+// an entry through call_indirect trampolines); a Table made in JS can be
+// imported. externref tables are not exported or imported, and externref,
+// funcref and v128 values cannot cross to JS (a TypeError).
 //
 // A JS import that throws unwinds the wasm frames and the exception
 // reaches the JS that called into wasm unchanged; a trap is a RuntimeError

@@ -1,6 +1,8 @@
 package jswasm
 
 import (
+	"bytes"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -22,15 +24,29 @@ import (
 // trampoline itself (before the entry runs) moves on to the next one.
 //
 // Tables exported by an instance are Table objects; new WebAssembly.Table
-// makes one backed by a one-table module. Not supported: importing a table
-// into a module (a LinkError), storing a function with set or grow (only
-// null), and externref tables.
+// makes one backed by a one-table module, which modules may import (through
+// the import shim; the importer's signatures join the table's). Not
+// supported: storing a function with set or grow (only null), and
+// externref tables.
 
 type table struct {
 	mod   api.Module // the module that has the table
 	field string     // its export name there
 	sigs  []funcType // the signatures its entries may have
 	h     api.Module // the helper, made on first use
+}
+
+// addSigs adds the signatures of a module that imports t: its entries may
+// be that module's functions. The helper is made again with them.
+func (t *table) addSigs(sigs []funcType) {
+	for _, n := range sigs {
+		if !slices.ContainsFunc(t.sigs, func(o funcType) bool {
+			return bytes.Equal(o.params, n.params) && bytes.Equal(o.results, n.results)
+		}) {
+			t.sigs = append(t.sigs, n)
+			t.h = nil
+		}
+	}
 }
 
 // wrapTable makes the Table object of t.

@@ -64,3 +64,52 @@ func TestTable(t *testing.T) {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
 }
+
+// importerModule imports a funcref table "env" "tbl" (at least 2 entries),
+// puts in entry 1 a function answering 7, and exports callslot(i), which
+// calls entry i as () -> i32.
+func importerModule() []byte {
+	w := newModuleWriter()
+	w.section(1, func(s *writer) {
+		s.u32(2)
+		s.b = append(s.b, 0x60, 0, 1, valI32)         // 0: () -> i32
+		s.b = append(s.b, 0x60, 1, valI32, 1, valI32) // 1: (i32) -> i32
+	})
+	w.section(2, func(s *writer) {
+		s.u32(1)
+		s.name("env")
+		s.name("tbl")
+		s.b = append(s.b, kindTable, valFuncref)
+		s.limits(2, 0, false)
+	})
+	w.section(3, func(s *writer) { s.u32(2); s.u32(0); s.u32(1) })
+	w.section(7, func(s *writer) { s.u32(1); s.name("callslot"); s.b = append(s.b, kindFunc); s.u32(1) })
+	w.section(9, func(s *writer) { s.u32(1); s.b = append(s.b, 0, 0x41, 1, 0x0B, 1, 0) })
+	w.section(10, func(s *writer) {
+		s.u32(2)
+		s.u32(4)
+		s.b = append(s.b, 0, 0x41, 7, 0x0B)
+		s.u32(7)
+		s.b = append(s.b, 0, 0x20, 0, 0x11, 0, 0, 0x0B)
+	})
+	return w.b
+}
+
+func TestTableImport(t *testing.T) {
+	e := newEnv(t)
+	e.bytes("imp", importerModule())
+	got := e.str(t, `(() => {
+		const tbl = new WebAssembly.Table({ element: "anyfunc", initial: 2 });
+		const before = tbl.get(1);
+		const { exports: x } = new WebAssembly.Instance(new WebAssembly.Module(imp), { env: { tbl } });
+		const r = [before, tbl.get(0), tbl.get(1)(), x.callslot(1)];
+		try { x.callslot(0) } catch (e) { r.push(e.name) }
+		try { new WebAssembly.Instance(new WebAssembly.Module(imp), { env: { tbl: {} } }) } catch (e) { r.push(e.name) }
+		tbl.set(1, null);
+		try { x.callslot(1) } catch (e) { r.push(e.name) }
+		return r.join();
+	})()`)
+	if want := ",,7,7,RuntimeError,LinkError,RuntimeError"; got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
