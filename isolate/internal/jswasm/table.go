@@ -209,8 +209,8 @@ func (s *State) installTable(ns *goja.Object, def func(o *goja.Object, name stri
 		if v := call.Argument(1); !goja.IsNull(v) && !goja.IsUndefined(v) {
 			panic(vm.NewTypeError("WebAssembly.Table.grow(): only null entries can be added from JavaScript here"))
 		}
-		if f > maxTableGrow {
-			s.rangeError("WebAssembly.Table.grow(): failed to grow table by %d", uint64(f))
+		if f+float64(s.tableLength(t)) > maxTableSize {
+			s.rangeError("WebAssembly.Table.grow(): failed to grow table by %d (at most %d entries)", uint64(f), maxTableSize)
 		}
 		old := int32(uint32(s.tableCall(t, "grow", uint64(f))))
 		if old < 0 {
@@ -221,8 +221,8 @@ func (s *State) installTable(ns *goja.Object, def func(o *goja.Object, name stri
 	def(ns, "Table", ctor)
 }
 
-// maxTableGrow bounds one grow (V8's table size limit is 10,000,000).
-const maxTableGrow = 10_000_000
+// maxTableSize bounds a table JS makes or grows, as V8's limit does.
+const maxTableSize = 10_000_000
 
 // newTable is new WebAssembly.Table({element, initial, maximum}).
 func (s *State) newTable(this *goja.Object, desc, init goja.Value) {
@@ -249,7 +249,7 @@ func (s *State) newTable(this *goja.Object, desc, init goja.Value) {
 			return 0, false
 		}
 		f := s.number(v)
-		if f != f || f < 0 || f > maxTableGrow || f != float64(int64(f)) {
+		if f != f || f < 0 || f > maxTableSize || f != float64(int64(f)) {
 			panic(vm.NewTypeError("WebAssembly.Table(): Property '%s': value %v is out of range", name, v))
 		}
 		return uint32(f), true
