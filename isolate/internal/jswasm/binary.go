@@ -447,3 +447,41 @@ func tableHelper(field string, sigs []funcType) []byte {
 	})
 	return w.b
 }
+
+// tableSetter is the module that stores one function in a funcref table:
+// it imports the table from "s0" as field, the function from "s1" as fn
+// (of type sig), and exports set(i), which does table.set i (ref.func fn).
+func tableSetter(field, fn string, sig funcType) []byte {
+	w := newModuleWriter()
+	w.section(1, func(s *writer) {
+		s.u32(2)
+		s.b = append(s.b, 0x60)
+		s.u32(uint32(len(sig.params)))
+		s.b = append(s.b, sig.params...)
+		s.u32(uint32(len(sig.results)))
+		s.b = append(s.b, sig.results...)
+		s.b = append(s.b, 0x60, 1, valI32, 0) // (i32) -> ()
+	})
+	w.section(2, func(s *writer) {
+		s.u32(2)
+		s.name("s0")
+		s.name(field)
+		s.b = append(s.b, kindTable, valFuncref)
+		s.limits(0, 0, false)
+		s.name("s1")
+		s.name(fn)
+		s.b = append(s.b, kindFunc)
+		s.u32(0)
+	})
+	w.section(3, func(s *writer) { s.u32(1); s.u32(1) })
+	w.section(7, func(s *writer) { s.u32(1); s.name("set"); s.b = append(s.b, kindFunc); s.u32(1) })
+	// ref.func needs the function declared: a declarative element segment.
+	w.section(9, func(s *writer) { s.u32(1); s.b = append(s.b, 3, 0, 1, 0) })
+	w.section(10, func(s *writer) {
+		s.u32(1)
+		code := []byte{0, 0x20, 0, 0xD2, 0, 0x26, 0, 0x0B} // local.get 0; ref.func 0; table.set 0
+		s.u32(uint32(len(code)))
+		s.b = append(s.b, code...)
+	})
+	return w.b
+}

@@ -25,8 +25,8 @@
 // Memory and Global objects made in JS are backed by generated one-entry
 // modules. Exports are functions, memories, globals and funcref tables
 // (table.go: wazero has no table API, so a generated helper module that
-// imports the table answers length, get, grow and set-to-null, and calls
-// an entry through call_indirect trampolines); a Table made in JS can be
+// imports the table answers length, get, grow and set, and calls an
+// entry through call_indirect trampolines); a Table made in JS can be
 // imported. externref tables are not exported or imported, and externref,
 // funcref and v128 values cannot cross to JS (a TypeError).
 //

@@ -271,6 +271,7 @@ func (s *State) exportsObject(mod api.Module, c *compiled) *goja.Object {
 				continue
 			}
 			v = s.exportFunc(fn, strconv.FormatUint(uint64(fnIndex[e.name]), 10))
+			s.funcs[v.(*goja.Object)] = wasmFunc{mod: mod, field: e.name, sig: funcType{params: fn.Definition().ParamTypes(), results: fn.Definition().ResultTypes()}}
 		case kindMemory:
 			mem := mod.ExportedMemory(e.name)
 			if mem == nil {

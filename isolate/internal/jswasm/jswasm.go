@@ -140,6 +140,7 @@ type State struct {
 	memories map[*goja.Object]*memory
 	globals  map[*goja.Object]*global
 	tables   map[*goja.Object]*table
+	funcs    map[*goja.Object]wasmFunc // exported wasm functions, for Table.set
 
 	held      []*compiled             // modules this isolate uses (released by Close)
 	instances []api.Module            // closed by Close
@@ -242,6 +243,7 @@ func (s *State) Namespace() goja.Value {
 	s.memories = map[*goja.Object]*memory{}
 	s.globals = map[*goja.Object]*global{}
 	s.tables = map[*goja.Object]*table{}
+	s.funcs = map[*goja.Object]wasmFunc{}
 	ns := vm.NewObject()
 	s.ns = ns
 	errs, err := vm.RunProgram(errorsProg())

@@ -25,9 +25,10 @@ import (
 //
 // Tables exported by an instance are Table objects; new WebAssembly.Table
 // makes one backed by a one-table module, which modules may import (through
-// the import shim; the importer's signatures join the table's). Not
-// supported: storing a function with set or grow (only null), and
-// externref tables.
+// the import shim; the importer's signatures join the table's). set and
+// grow store null or an exported wasm function (through a setter module
+// that imports the table and the function: table.set with ref.func).
+// externref tables are not supported.
 
 type table struct {
 	mod   api.Module // the module that has the table
@@ -46,6 +47,52 @@ func (t *table) addSigs(sigs []funcType) {
 			t.sigs = append(t.sigs, n)
 			t.h = nil
 		}
+	}
+}
+
+// wasmFunc is an exported wasm function as JS holds it.
+type wasmFunc struct {
+	mod   api.Module
+	field string
+	sig   funcType
+}
+
+// tableStore stores v (null, or an exported wasm function) in entries
+// from, ..., from+n-1.
+func (s *State) tableStore(t *table, from, n uint32, v goja.Value, what string) {
+	if goja.IsNull(v) || goja.IsUndefined(v) {
+		for i := from; i < from+n; i++ {
+			s.tableCall(t, "setnull", uint64(i))
+		}
+		return
+	}
+	f, ok := s.funcs[objectOf(v)]
+	if !ok {
+		panic(s.vm.NewTypeError("WebAssembly.Table.%s(): Argument 1 is invalid for table: function-typed object expected (an exported WebAssembly function)", what))
+	}
+	c, err := compileShared(tableSetter(t.field, f.field, f.sig))
+	if err != nil {
+		s.throw(s.runtimeErr, "WebAssembly.Table.%s(): %v", what, err)
+	}
+	s.hold(c)
+	ctx := experimental.WithImportResolver(s.ctx(), func(name string) api.Module {
+		switch name {
+		case "s0":
+			return t.mod
+		case "s1":
+			return f.mod
+		}
+		return nil
+	})
+	m, err := sharedRuntime().InstantiateModule(ctx, c.cm, wazero.NewModuleConfig().WithName(""))
+	if err != nil {
+		s.throw(s.runtimeErr, "WebAssembly.Table.%s(): %v", what, err)
+	}
+	s.instances = append(s.instances, m)
+	t.addSigs([]funcType{f.sig})
+	set := m.ExportedFunction("set")
+	for i := from; i < from+n; i++ {
+		s.call(set, []uint64{uint64(i)}) // stops when the call's context ends
 	}
 }
 
@@ -194,10 +241,7 @@ func (s *State) installTable(ns *goja.Object, def func(o *goja.Object, name stri
 	def(proto, "set", func(call goja.FunctionCall) goja.Value {
 		t := s.tableThis(call.This, "set")
 		i := s.tableIndex(t, call.Argument(0), "set")
-		if v := call.Argument(1); !goja.IsNull(v) && !goja.IsUndefined(v) {
-			panic(vm.NewTypeError("WebAssembly.Table.set(): only null can be stored from JavaScript here"))
-		}
-		s.tableCall(t, "setnull", uint64(i))
+		s.tableStore(t, i, 1, call.Argument(1), "set")
 		return goja.Undefined()
 	})
 	def(proto, "grow", func(call goja.FunctionCall) goja.Value {
@@ -206,8 +250,11 @@ func (s *State) installTable(ns *goja.Object, def func(o *goja.Object, name stri
 		if f != f || f < 0 || f >= 1<<32 || f != float64(int64(f)) {
 			panic(vm.NewTypeError("WebAssembly.Table.grow(): Argument 0 must be convertible to a valid number"))
 		}
-		if v := call.Argument(1); !goja.IsNull(v) && !goja.IsUndefined(v) {
-			panic(vm.NewTypeError("WebAssembly.Table.grow(): only null entries can be added from JavaScript here"))
+		init := call.Argument(1)
+		if !goja.IsNull(init) && !goja.IsUndefined(init) {
+			if _, ok := s.funcs[objectOf(init)]; !ok {
+				panic(vm.NewTypeError("WebAssembly.Table.grow(): Argument 1 is invalid for table: function-typed object expected (an exported WebAssembly function)"))
+			}
 		}
 		if f+float64(s.tableLength(t)) > maxTableSize {
 			s.rangeError("WebAssembly.Table.grow(): failed to grow table by %d (at most %d entries)", uint64(f), maxTableSize)
@@ -215,6 +262,9 @@ func (s *State) installTable(ns *goja.Object, def func(o *goja.Object, name stri
 		old := int32(uint32(s.tableCall(t, "grow", uint64(f))))
 		if old < 0 {
 			s.rangeError("WebAssembly.Table.grow(): failed to grow table by %d", uint64(f))
+		}
+		if !goja.IsNull(init) && !goja.IsUndefined(init) {
+			s.tableStore(t, uint32(old), uint32(f), init, "grow")
 		}
 		return vm.ToValue(old)
 	})

@@ -39,6 +39,7 @@ func tableTestModule() []byte {
 func TestTable(t *testing.T) {
 	e := newEnv(t)
 	e.bytes("bin", tableTestModule())
+	e.bytes("imp", importerModule())
 	got := e.str(t, `(() => {
 		const { exports: x } = new WebAssembly.Instance(new WebAssembly.Module(bin));
 		const t = x.tbl, r = [];
@@ -50,6 +51,10 @@ func TestTable(t *testing.T) {
 		r.push(t.grow(2), t.length, t.get(5));
 		t.set(0, null); r.push(t.get(0));
 		try { t.set(1, () => 1) } catch (e) { r.push(e.name) }
+		const { exports: y } = new WebAssembly.Instance(new WebAssembly.Module(imp), { env: { tbl: new WebAssembly.Table({ element: "anyfunc", initial: 2 }) } });
+		t.set(0, y.callslot); t.grow(1, y.callslot);
+		r.push(t.get(0)(1), t.get(6)(1), t.length);
+		t.length = 0; r.push(t.length);
 		try { t.grow(100) } catch (e) { r.push(e.name) }
 		const j = new WebAssembly.Table({ element: "anyfunc", initial: 2, maximum: 3 });
 		r.push(j.length, j.get(1), j.grow(1), j.length);
@@ -59,7 +64,7 @@ func TestTable(t *testing.T) {
 		try { new WebAssembly.Table({ element: "i32", initial: 1 }) } catch (e) { r.push(e.name) }
 		return r.join();
 	})()`)
-	want := "true,[object WebAssembly.Table],4,42,42,0,,RuntimeError,RangeError,TypeError,4,6,,,TypeError,RangeError,2,,2,3,RangeError,TypeError,TypeError,TypeError"
+	want := "true,[object WebAssembly.Table],4,42,42,0,,RuntimeError,RangeError,TypeError,4,6,,,TypeError,7,7,7,7,RangeError,2,,2,3,RangeError,TypeError,TypeError,TypeError"
 	if got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
