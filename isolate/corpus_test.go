@@ -80,7 +80,8 @@ export default {
     const deep = (n: number): Error => n === 0 ? new Error("deep") : deep(n - 1);
     Error.stackTraceLimit = 10; out.push(String(deep(30).stack!.split("\n").length + 1));
     Error.stackTraceLimit = 0; out.push(String(new Error("none").stack!.split("\n").length - 1));
-    Error.stackTraceLimit = 10; const E = Error as any; E.prepareStackTrace = (err: Error, cs: any[]) => { void err.stack; return cs; };
+    Error.stackTraceLimit = 10; try { new Headers(null as any); } catch (e) { out.push((e as Error).stack!); }
+    const E = Error as any; E.prepareStackTrace = (err: Error, cs: any[]) => { void err.stack; return cs; };
     const cs = new Error("cs").stack as any as any[]; E.prepareStackTrace = undefined;
     out.push([cs.length, cs[0].getFunctionName(), cs[0].getFileName(), cs[0].getLineNumber(), cs[0].isNative(), String(cs[0])].join(" "));
     Error.stackTraceLimit = 10; const d = new DOMException("m", "AbortError").stack!; out.push(d.split("\n")[0] + " " + /\t|\(\d+\)/.test(d) + " " + d.includes("    at fetch (main.ts:"));
@@ -204,7 +205,8 @@ export default { fetch() {
 				"|TypeError: bad\n    at check (util.ts:5:50)\n    at fetch (main.ts:10:11)" +
 				"|HttpError: teapot\n    at fetch (main.ts:11:15)" +
 				"|RangeError: r\n    at main.ts:12:37\n    at map (native)\n    at fetch (main.ts:12:18)" +
-				"|captured\n    at fetch (main.ts:13:45)|true true true true true true true|12|0|1 fetch main.ts 21 false fetch (main.ts:21:16)|AbortError: m false true"},
+				"|captured\n    at fetch (main.ts:13:45)|true true true true true true true|12|0|TypeError: Failed to construct 'Headers': The provided value is not of type '(record<ByteString, ByteString> or sequence<sequence<ByteString>>)'.\n    at fetch (main.ts:20:39)" +
+				"|1 fetch main.ts 22 false fetch (main.ts:22:16)|AbortError: m false true"},
 		{name: "request json and Response.json", code: js("main.js", `export default { async fetch(req) {
   const body = await req.json();
   return Response.json({ got: body.x * 2, method: req.method }, { status: 201 });

@@ -26,10 +26,12 @@ import (
 // with them, and Error.prepareStackTrace(error, callSites) is honoured,
 // with CallSite objects for the frames.
 //
-// Errors the engine itself makes without going through a constructor
-// (reading a property of undefined, JSON.parse, the Web API's own
-// TypeErrors) keep goja's stack string in err.stack; the result's
-// exceptions and console output rewrite those (contract.FormatStack).
+// The Web API makes its TypeErrors and RangeErrors with the global
+// constructors, so they get these stacks too. Errors the engine itself
+// makes without going through a constructor (reading a property of
+// undefined, JSON.parse) keep goja's stack string in err.stack; the
+// result's exceptions and console output rewrite those
+// (contract.FormatStack).
 
 // stackTraceLimit is V8's default Error.stackTraceLimit.
 const stackTraceLimit = 10
