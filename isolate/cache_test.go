@@ -1,6 +1,7 @@
 package isolate
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -85,6 +86,69 @@ func TestCacheAPI(t *testing.T) {
 			}
 			if got := get(worker, "/r?op=rules"); got != "TypeError,TypeError,TypeError,TypeError,TypeError,undefined,undefined,undefined,<i>x</i>,echo:GET:" {
 				t.Fatalf("rules: %q", got)
+			}
+		})
+	}
+}
+
+// TestFetchCacheOptions: fetch's cf cache options go through
+// caches.default, on both executors. https://count.test/ answers how many
+// requests it has had.
+func TestFetchCacheOptions(t *testing.T) {
+	worker := js("main.js", `export default { async fetch() {
+  const out = [];
+  const f = async (url, cf, init = {}) => {
+    try {
+      const r = await fetch(url, { ...init, cf });
+      return (await r.text()) + "/" + r.status + "/" + r.headers.get("cf-cache-status");
+    } catch (e) { return e.name; }
+  };
+  const twice = async (url, cf) => out.push((await f(url, cf)) + " " + (await f(url, cf)));
+  await twice("https://count.test/ttl", { cacheTtl: 60 });
+  await twice("https://count.test/none", undefined);
+  await twice("https://count.test/other", { polish: "lossy" });
+  await twice("https://count.test/zero", { cacheTtl: 0 });
+  await twice("https://count.test/404s", { cacheTtlByStatus: { "200-299": 60, "404": -1 } });
+  await twice("https://count.test/200s", { cacheTtlByStatus: { "200-299": 60, "404": -1 } });
+  await twice("https://count.test/nocache", { cacheEverything: true });
+  await twice("https://count.test/plain", { cacheEverything: true });
+  await twice("https://count.test/cookie", { cacheTtl: 60 });
+  await twice("https://count.test/fresh-ttl-overrides", { cacheTtl: -1 });
+  out.push((await f("https://count.test/k1", { cacheTtl: 60, cacheKey: "shared" })) + " " + (await f("https://count.test/k2", { cacheTtl: 60, cacheKey: "shared" })));
+  out.push((await f("https://count.test/post", { cacheTtl: 60 }, { method: "POST", body: "b" })) + " " + (await f("https://count.test/post", { cacheTtl: 60 }, { method: "POST", body: "b" })));
+  out.push(await f("https://count.test/bad", { cacheTtlByStatus: { "ok": 1 } }));
+  const m = await caches.default.match("https://count.test/ttl");
+  out.push(m ? (await m.text()) + " " + m.headers.get("cache-control") : "no entry");
+  const q = new Request("https://count.test/req", { cf: { cacheTtl: 60 } });
+  out.push((await (await fetch(q)).text()) + " " + (await (await fetch(q)).text()));
+  return new Response(out.join("\n"));
+} }`)
+	want := strings.Join([]string{
+		"n=1/200/MISS n=1/200/HIT",
+		"n=2/200/null n=3/200/null",
+		"n=4/200/null n=5/200/null",
+		"n=6/200/MISS n=7/200/MISS",
+		"n=8/404/MISS n=9/404/MISS",
+		"n=10/200/MISS n=10/200/HIT",
+		"n=11/200/MISS n=12/200/MISS",
+		"n=13/200/MISS n=13/200/HIT",
+		"n=14/200/MISS n=15/200/MISS",
+		"n=16/200/MISS n=17/200/MISS",
+		"n=18/200/MISS n=18/200/HIT",
+		"n=19/200/null n=20/200/null",
+		"TypeError",
+		"n=1 max-age=60",
+		"n=21 n=21",
+	}, "\n")
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			rt := testRuntime(t, kind)
+			res := run(t, rt, worker, &Request{URL: "https://w.test/"})
+			if res.Outcome != OutcomeOK || res.Response == nil {
+				t.Fatalf("%s %s %+v", res.Outcome, res.Error, res.Exceptions)
+			}
+			if got := string(res.Response.Body); got != want {
+				t.Fatalf("got\n%s\nwant\n%s", got, want)
 			}
 		})
 	}

@@ -185,6 +185,20 @@ export default {
     return new Response(first + " " + (await again.text()) + " " + again.headers.get("cf-cache-status"));
   },
 };`), req: &Request{Method: "GET", URL: "https://x.test/cached-page"}, outcome: OutcomeOK, status: 200, body: "true rendered once HIT"},
+		{name: "an error's stack in the response", code: js("index.js", `export default {
+  async fetch(request, env, ctx) {
+    try {
+      return await handleRequest(request);
+    } catch (e) {
+      return new Response(e.stack || e, { status: 500 });
+    }
+  },
+};
+async function handleRequest(request) {
+  throw new Error("Something went wrong");
+}`), outcome: OutcomeOK, status: 500,
+			// V8 (node 20) on the same code: "...\n    at handleRequest (index.js:11:9)\n    at Object.fetch (index.js:4:20)"
+			body: "Error: Something went wrong\n    at handleRequest (index.js:11:9)\n    at fetch (index.js:4:20)"},
 		{name: "Buffer with nodejs_compat", code: nodeBuffer, outcome: OutcomeOK, status: 200, body: "aGVsbG8gd29ybGQ= hello world 2"},
 		{name: "route by URL and return the colo", code: js("index.js", `export default {
   async fetch(request) {

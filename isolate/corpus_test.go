@@ -60,6 +60,45 @@ export function explode(n: N): Response {
   return new Response("ok");
 }`,
 	)
+	stackWorker := js(
+		"main.ts", `import { explode, check, HttpError } from "./util";
+export default {
+  async fetch(): Promise<Response> {
+    const out: string[] = [];
+    try {
+      explode();
+    } catch (e) {
+      out.push((e as Error).stack!);
+    }
+    try { check(1); } catch (e) { out.push((e as Error).stack!); }
+    const h = new HttpError(418, "teapot"); out.push(h.stack!);
+    out.push([1].map(() => { return new RangeError("r"); })[0].stack!);
+    const o: { stack?: string } = {}; Error.captureStackTrace(o); out.push(("captured" + o.stack!.slice(5)));
+    const engine = (() => { try { (null as any).x; } catch (e) { return e; } })() as Error;
+    out.push([h instanceof HttpError, h instanceof Error, new TypeError("x") instanceof Error, TypeError("y") instanceof TypeError,
+      engine instanceof TypeError, engine.constructor === TypeError, Object.getPrototypeOf(RangeError) === Error].join(" "));
+    const deep = (n: number): Error => n === 0 ? new Error("deep") : deep(n - 1);
+    Error.stackTraceLimit = 10; out.push(String(deep(30).stack!.split("\n").length + 1));
+    Error.stackTraceLimit = 0; out.push(String(new Error("none").stack!.split("\n").length - 1));
+    Error.stackTraceLimit = 10; try { new Headers(null as any); } catch (e) { out.push((e as Error).stack!); }
+    const E = Error as any; E.prepareStackTrace = (err: Error, cs: any[]) => { void err.stack; return cs; };
+    const cs = new Error("cs").stack as any as any[]; E.prepareStackTrace = undefined;
+    out.push([cs.length, cs[0].getFunctionName(), cs[0].getFileName(), cs[0].getLineNumber(), cs[0].isNative(), String(cs[0])].join(" "));
+    Error.stackTraceLimit = 10; const d = new DOMException("m", "AbortError").stack!; out.push(d.split("\n")[0] + " " + /\t|\(\d+\)/.test(d) + " " + d.includes("    at fetch (main.ts:"));
+    return new Response(out.join("|"));
+  },
+};`,
+		"util.ts", `type N = number;
+export function explode(): never {
+  throw new Error("boom");
+}
+export function check(n: N): void { if (n) throw new TypeError("bad"); }
+export class HttpError extends Error {
+  constructor(public status: N, message: string) {
+    super(message); this.name = "HttpError";
+  }
+}`,
+	)
 	withData := js("main.js", `import cfg from "./cfg.json"; import txt from "./note.txt";
 export default { fetch() { return new Response(cfg.name + ":" + txt.trim()); } };`)
 	withData.Modules["cfg.json"] = &Module{Kind: ModuleJSON, JSON: []byte(`{"name":"cfg"}`)}
@@ -154,6 +193,20 @@ export default { async fetch() {
   return new Response(order.join(",") + "|" + vals.join("") + "|" + n);
 } }`), outcome: OutcomeOK, status: 200, body: "micro|ab|3"},
 		{name: "thrown error maps to TS line", code: throwing, outcome: OutcomeException, excHas: []string{"TypeError", "boom at 3", "util.ts:3", "\nTypeError: boom at 3\n    at explode (util.ts:3:20)\n    at fetch (main.ts:4:12)"}},
+		{name: "WebAssembly.Table of an exported funcref table", code: js("main.js", `// A module with a table of 4: entry 0 answers 42, entry 1 adds, entry 2 is null.
+const bytes = new Uint8Array([0,97,115,109,1,0,0,0,1,16,3,96,0,1,127,96,2,127,127,1,127,96,1,127,1,127,3,4,3,0,1,2,4,5,1,112,1,4,10,7,7,1,3,116,98,108,1,0,9,14,2,0,65,0,11,2,0,1,0,65,3,11,1,2,10,26,3,4,0,65,42,11,7,0,32,0,32,1,106,11,11,0,32,0,32,0,65,0,17,1,0,11]);
+export default { fetch() {
+  const { tbl } = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports;
+  const grown = tbl.grow(1);
+  return new Response([tbl instanceof WebAssembly.Table, tbl.length, tbl.get(0)(), tbl.get(1)(40, 2), tbl.get(2), grown].join());
+} };`), outcome: OutcomeOK, status: 200, body: "true,5,42,42,,4"},
+		{name: "err.stack inside the Worker reads like V8's", code: stackWorker, outcome: OutcomeOK, status: 200,
+			body: "Error: boom\n    at explode (util.ts:3:9)\n    at fetch (main.ts:6:7)" +
+				"|TypeError: bad\n    at check (util.ts:5:50)\n    at fetch (main.ts:10:11)" +
+				"|HttpError: teapot\n    at fetch (main.ts:11:15)" +
+				"|RangeError: r\n    at main.ts:12:37\n    at map (native)\n    at fetch (main.ts:12:18)" +
+				"|captured\n    at fetch (main.ts:13:45)|true true true true true true true|12|0|TypeError: Failed to construct 'Headers': The provided value is not of type '(record<ByteString, ByteString> or sequence<sequence<ByteString>>)'.\n    at fetch (main.ts:20:39)" +
+				"|1 fetch main.ts 22 false fetch (main.ts:22:16)|AbortError: m false true"},
 		{name: "request json and Response.json", code: js("main.js", `export default { async fetch(req) {
   const body = await req.json();
   return Response.json({ got: body.x * 2, method: req.method }, { status: 201 });

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -42,6 +44,8 @@ func run(t testing.TB, rt *Runtime, c *Code, req *Request) *Result {
 type memHost struct {
 	mu sync.Mutex
 	ns map[string]*memKV
+	// fetches counts the requests to https://count.test/.
+	fetches atomic.Int64
 }
 
 func newMemHost() *memHost { return &memHost{ns: map[string]*memKV{}} }
@@ -49,6 +53,23 @@ func newMemHost() *memHost { return &memHost{ns: map[string]*memKV{}} }
 func (h *memHost) Fetch(ctx context.Context, r *Request) (*Response, error) {
 	if strings.HasPrefix(r.URL, "https://echo.test/") {
 		return &Response{Status: 200, Headers: map[string]string{"content-type": "text/plain"}, Body: []byte("echo:" + r.Method + ":" + string(r.Body))}, nil
+	}
+	if rest, ok := strings.CutPrefix(r.URL, "https://count.test/"); ok {
+		// Answers its request count; the path picks the status and
+		// headers: 404..., nocache..., cookie..., fresh... (max-age=60).
+		n := h.fetches.Add(1)
+		resp := &Response{Status: 200, Headers: map[string]string{"content-type": "text/plain"}, Body: []byte("n=" + strconv.FormatInt(n, 10))}
+		switch {
+		case strings.HasPrefix(rest, "404"):
+			resp.Status = 404
+		case strings.HasPrefix(rest, "nocache"):
+			resp.Headers["cache-control"] = "no-store"
+		case strings.HasPrefix(rest, "cookie"):
+			resp.Headers["set-cookie"] = "a=b"
+		case strings.HasPrefix(rest, "fresh"):
+			resp.Headers["cache-control"] = "max-age=60"
+		}
+		return resp, nil
 	}
 	if strings.HasPrefix(r.URL, "https://hang.test/") {
 		<-ctx.Done() // a host that never answers on its own

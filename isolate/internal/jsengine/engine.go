@@ -69,7 +69,7 @@ func (e *Engine) Run(ctx context.Context, r *contract.ExecRequest, host contract
 		}
 	}
 	res = runJS(ctx, &jsCall{
-		prog: prog.prog, locale: prog.locale, req: r.Request, scheduled: r.Scheduled, env: r.Env, bindings: r.Bindings,
+		prog: prog.prog, locale: prog.locale, stacks: prog.stacks, req: r.Request, scheduled: r.Scheduled, env: r.Env, bindings: r.Bindings,
 		limits: r.Limits, host: host, heap: e.heap, stuck: e.stuck, stream: r.Stream,
 		respond: func(partial *contract.Result) {
 			telemetry(partial)
@@ -90,6 +90,8 @@ type compiled struct {
 	// locale: the script names a locale-sensitive method of the built-ins
 	// (webapi.Options.LocaleMethods).
 	locale bool
+	// stacks: the script may read an error's stack (usesStacks).
+	stacks bool
 }
 
 // program returns the compiled program for hash, fetching its source from
@@ -109,7 +111,7 @@ func (e *Engine) program(ctx context.Context, hash string, host contract.HostCon
 	if err != nil {
 		return nil, false, contract.ExceptionResult("SyntaxError", err.Error(), "")
 	}
-	c := &compiled{prog: p, locale: webapi.UsesLocaleMethods(rep.Program.Script)}
+	c := &compiled{prog: p, locale: webapi.UsesLocaleMethods(rep.Program.Script), stacks: usesStacks(rep.Program.Script)}
 	e.compiled.Add(hash, c, compiledSize(rep.Program.Script))
 	return c, true, nil
 }

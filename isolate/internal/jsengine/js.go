@@ -43,6 +43,8 @@ type jsCall struct {
 	// locale: patch the built-ins' locale-sensitive methods from the start
 	// (webapi.Options.LocaleMethods).
 	locale bool
+	// stacks: give errors V8's stacks (installStacks).
+	stacks bool
 	req    *contract.Request
 	// scheduled, when set, runs the scheduled handler instead of fetch.
 	scheduled *contract.ScheduledEvent
@@ -81,6 +83,11 @@ func runJS(ctx context.Context, c *jsCall) *contract.Result {
 
 	l.busy()
 	err := l.run(func() error {
+		if c.stacks {
+			if err := installStacks(l.vm); err != nil {
+				return err
+			}
+		}
 		_, err := l.vm.RunProgram(c.prog)
 		return err
 	})

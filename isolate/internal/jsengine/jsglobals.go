@@ -220,6 +220,17 @@ func (l *loop) fetchVia(op contract.HostOp, binding string, ref *contract.Object
 		_ = reject(vm.NewGoError(err))
 		return vm.ToValue(p)
 	}
+	if op == contract.OpFetch {
+		var fc *fetchCache
+		if ex := vm.Try(func() { fc = l.fetchCacheOptions(input, init, hr) }); ex != nil {
+			_ = reject(ex.Value())
+			return vm.ToValue(p)
+		}
+		if fc != nil {
+			l.cachedFetch(fc, hr, resolve, reject)
+			return vm.ToValue(p)
+		}
+	}
 	if hr.Stream == nil {
 		l.sendFetch(op, binding, ref, hr, resolve, reject)
 		return vm.ToValue(p)
@@ -253,6 +264,13 @@ func (l *loop) fetchVia(op contract.HostOp, binding string, ref *contract.Object
 
 // sendFetch makes the host call of fetchVia, its body read.
 func (l *loop) sendFetch(op contract.HostOp, binding string, ref *contract.ObjectRef, hr *webapi.HTTPRequest, resolve, reject func(any) error) {
+	l.sendFetchWith(op, binding, ref, hr, resolve, reject, nil)
+}
+
+// sendFetchWith is sendFetch, with before (when not nil) given the
+// response before it is made a JS Response; it calls done when it is
+// through with it (fetchcache.go).
+func (l *loop) sendFetchWith(op contract.HostOp, binding string, ref *contract.ObjectRef, hr *webapi.HTTPRequest, resolve, reject func(any) error, before func(resp *contract.Response, done func())) {
 	vm := l.vm
 	if err := l.flushWrites(); err != nil {
 		_ = reject(vm.NewGoError(err))
@@ -277,12 +295,19 @@ func (l *loop) sendFetch(op contract.HostOp, binding string, ref *contract.Objec
 		case rep.Response == nil:
 			_ = reject(vm.NewTypeError("fetch failed: the host returned no response"))
 		default:
-			obj, err := l.api.NewResponse(fromResponse(rep.Response))
-			if err != nil {
-				_ = reject(vm.NewGoError(err))
+			answer := func() {
+				obj, err := l.api.NewResponse(fromResponse(rep.Response))
+				if err != nil {
+					_ = reject(vm.NewGoError(err))
+					return
+				}
+				_ = resolve(obj)
+			}
+			if before != nil {
+				before(rep.Response, answer)
 				return
 			}
-			_ = resolve(obj)
+			answer()
 		}
 	})
 }

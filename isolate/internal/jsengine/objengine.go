@@ -140,13 +140,13 @@ func (e *Engine) RunObject(ctx context.Context, r *contract.ObjectRequest, host 
 	}
 	o = e.objects.take(r.Object.Key(), r.Hash, r.Epoch, start, r.Idle)
 	var prog *goja.Program
-	cold := false
+	cold, stacks := false, false
 	if o == nil {
 		p, c, fail := e.program(ctx, r.Hash, host)
 		if fail != nil {
 			return &contract.ObjectResult{Result: *fail, Reset: true}
 		}
-		prog, cold = p.prog, c
+		prog, cold, stacks = p.prog, c, p.stacks
 		o = &liveObject{key: r.Object.Key(), ref: r.Object, hash: r.Hash, epoch: r.Epoch, l: newLoop(p.locale)}
 		o.l.obj = o
 		o.lastUsed = start
@@ -158,7 +158,7 @@ func (e *Engine) RunObject(ctx context.Context, r *contract.ObjectRequest, host 
 	res = &contract.ObjectResult{}
 	l := o.l
 	end := l.begin(ctx, &jsCall{
-		prog: prog, req: r.Request, env: r.Env, bindings: r.Bindings,
+		prog: prog, stacks: stacks, req: r.Request, env: r.Env, bindings: r.Bindings,
 		limits: r.Limits, host: host, heap: e.heap, stuck: e.stuck,
 	})
 	defer end()
@@ -201,7 +201,15 @@ func (o *liveObject) construct(prog *goja.Program) error {
 	if prog == nil {
 		return errors.New("isolate: no program for a new instance")
 	}
-	if err := l.run(func() error { _, err := vm.RunProgram(prog); return err }); err != nil {
+	if err := l.run(func() error {
+		if l.call.stacks {
+			if err := installStacks(vm); err != nil {
+				return err
+			}
+		}
+		_, err := vm.RunProgram(prog)
+		return err
+	}); err != nil {
 		return err
 	}
 	class := o.ref.Class

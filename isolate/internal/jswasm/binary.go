@@ -3,6 +3,7 @@ package jswasm
 import (
 	"encoding/binary"
 	"errors"
+	"strconv"
 )
 
 // External kinds as the binary format numbers them.
@@ -32,15 +33,19 @@ const pageSize = 65536
 type importDesc struct {
 	module, name string
 	kind         byte
-	valType      byte // global
+	valType      byte // global; table: the element type
 	mutable      bool // global
 }
 
 // exportDesc is one entry of a module's export section.
 type exportDesc struct {
-	name string
-	kind byte
+	name  string
+	kind  byte
+	index uint32
 }
+
+// funcType is a function signature of the type section.
+type funcType struct{ params, results []byte }
 
 // moduleInfo is what the JS API reads of a module beyond what wazero
 // exposes: imports and exports in their order (with globals and tables),
@@ -50,6 +55,10 @@ type moduleInfo struct {
 	exports  []exportDesc
 	custom   []customSection
 	minPages uint64 // initial pages of a memory the module defines (not imports)
+	// types is the type section; tables the element type of each table in
+	// the table index space (imported ones first).
+	types  []funcType
+	tables []byte
 }
 
 type customSection struct {
@@ -137,6 +146,16 @@ func parseModule(b []byte) (*moduleInfo, error) {
 			if sec.err == nil {
 				info.custom = append(info.custom, customSection{name: n, data: sec.b})
 			}
+		case 1:
+			for i, n := uint32(0), sec.u32(); i < n && sec.err == nil; i++ {
+				if sec.byte() != 0x60 {
+					return nil, errors.New("unexpected type form")
+				}
+				var ft funcType
+				ft.params = append([]byte(nil), sec.bytes(sec.u32())...)
+				ft.results = append([]byte(nil), sec.bytes(sec.u32())...)
+				info.types = append(info.types, ft)
+			}
 		case 2:
 			for i, n := uint32(0), sec.u32(); i < n && sec.err == nil; i++ {
 				d := importDesc{module: sec.name(), name: sec.name(), kind: sec.byte()}
@@ -144,7 +163,8 @@ func parseModule(b []byte) (*moduleInfo, error) {
 				case kindFunc:
 					sec.u32()
 				case kindTable:
-					sec.byte()
+					d.valType = sec.byte()
+					info.tables = append(info.tables, d.valType)
 					sec.limits()
 				case kindMemory:
 					sec.limits()
@@ -154,6 +174,11 @@ func parseModule(b []byte) (*moduleInfo, error) {
 				}
 				info.imports = append(info.imports, d)
 			}
+		case 4:
+			for i, n := uint32(0), sec.u32(); i < n && sec.err == nil; i++ {
+				info.tables = append(info.tables, sec.byte())
+				sec.limits()
+			}
 		case 5:
 			if n := sec.u32(); n > 0 {
 				info.minPages = sec.limits()
@@ -161,7 +186,7 @@ func parseModule(b []byte) (*moduleInfo, error) {
 		case 7:
 			for i, n := uint32(0), sec.u32(); i < n && sec.err == nil; i++ {
 				d := exportDesc{name: sec.name(), kind: sec.byte()}
-				sec.u32()
+				d.index = sec.u32()
 				info.exports = append(info.exports, d)
 			}
 		}
@@ -270,8 +295,9 @@ type shimImport struct {
 }
 
 // shimModule imports each entry from its source and re-exports it under the
-// name the guest asks for, so that functions from JS and memories and
-// globals of other instances can be imported under one module name.
+// name the guest asks for, so that functions from JS and memories, globals
+// and funcref tables of other instances can be imported under one module
+// name.
 func shimModule(imps []shimImport) []byte {
 	w := newModuleWriter()
 	w.section(1, func(s *writer) {
@@ -304,6 +330,9 @@ func shimModule(imps []shimImport) []byte {
 			case kindFunc:
 				s.u32(uint32(fn))
 				fn++
+			case kindTable:
+				s.b = append(s.b, valFuncref)
+				s.limits(0, 0, false)
 			case kindMemory:
 				s.limits(0, 0, false)
 			case kindGlobal:
@@ -325,6 +354,134 @@ func shimModule(imps []shimImport) []byte {
 			s.u32(idx[im.kind])
 			idx[im.kind]++
 		}
+	})
+	return w.b
+}
+
+// tableModule is (module (table (export "t") min max? funcref)).
+func tableModule(min, max uint32, hasMax bool) []byte {
+	w := newModuleWriter()
+	w.section(4, func(s *writer) { s.u32(1); s.b = append(s.b, valFuncref); s.limits(min, max, hasMax) })
+	w.section(7, func(s *writer) { s.u32(1); s.name("t"); s.b = append(s.b, kindTable); s.u32(0) })
+	return w.b
+}
+
+// tableHelper is the module that reaches a funcref table another instance
+// exports as field (wazero has no API for tables): it imports the table
+// from source "s0" and exports size() (table.size), grow(n) (table.grow
+// with null entries, -1 on failure), isnull(i), setnull(i), and for each
+// signature k of sigs a trampoline "c<k>"(i, params...) that calls entry i
+// with call_indirect of that type (a trap when the entry's type differs).
+func tableHelper(field string, sigs []funcType) []byte {
+	w := newModuleWriter()
+	fn := func(s *writer, params, results []byte) {
+		s.b = append(s.b, 0x60)
+		s.u32(uint32(len(params)))
+		s.b = append(s.b, params...)
+		s.u32(uint32(len(results)))
+		s.b = append(s.b, results...)
+	}
+	i32 := []byte{valI32}
+	w.section(1, func(s *writer) {
+		s.u32(uint32(3 + 2*len(sigs)))
+		fn(s, nil, i32) // 0: size
+		fn(s, i32, i32) // 1: grow, isnull
+		fn(s, i32, nil) // 2: setnull
+		for _, t := range sigs {
+			fn(s, t.params, t.results)                            // 3+2k: the entry's type
+			fn(s, append([]byte{valI32}, t.params...), t.results) // 4+2k: its trampoline
+		}
+	})
+	w.section(2, func(s *writer) {
+		s.u32(1)
+		s.name("s0")
+		s.name(field)
+		s.b = append(s.b, kindTable, valFuncref)
+		s.limits(0, 0, false)
+	})
+	w.section(3, func(s *writer) {
+		s.u32(uint32(4 + len(sigs)))
+		s.u32(0)
+		s.u32(1)
+		s.u32(1)
+		s.u32(2)
+		for k := range sigs {
+			s.u32(uint32(4 + 2*k))
+		}
+	})
+	w.section(7, func(s *writer) {
+		s.u32(uint32(4 + len(sigs)))
+		for i, n := range []string{"size", "grow", "isnull", "setnull"} {
+			s.name(n)
+			s.b = append(s.b, kindFunc)
+			s.u32(uint32(i))
+		}
+		for k := range sigs {
+			s.name("c" + strconv.Itoa(k))
+			s.b = append(s.b, kindFunc)
+			s.u32(uint32(4 + k))
+		}
+	})
+	w.section(10, func(s *writer) {
+		body := func(code ...byte) {
+			s.u32(uint32(1 + len(code)))
+			s.b = append(s.b, 0) // no locals
+			s.b = append(s.b, code...)
+		}
+		s.u32(uint32(4 + len(sigs)))
+		body(0xFC, 16, 0, 0x0B)                            // table.size 0
+		body(0xD0, valFuncref, 0x20, 0, 0xFC, 15, 0, 0x0B) // ref.null; local.get 0; table.grow 0
+		body(0x20, 0, 0x25, 0, 0xD1, 0x0B)                 // table.get 0; ref.is_null
+		body(0x20, 0, 0xD0, valFuncref, 0x26, 0, 0x0B)     // table.set 0 (null)
+		for k, t := range sigs {
+			var c writer
+			for j := range t.params {
+				c.b = append(c.b, 0x20)
+				c.u32(uint32(j + 1))
+			}
+			c.b = append(c.b, 0x20, 0, 0x11)
+			c.u32(uint32(3 + 2*k))
+			c.b = append(c.b, 0, 0x0B)
+			body(c.b...)
+		}
+	})
+	return w.b
+}
+
+// tableSetter is the module that stores one function in a funcref table:
+// it imports the table from "s0" as field, the function from "s1" as fn
+// (of type sig), and exports set(i), which does table.set i (ref.func fn).
+func tableSetter(field, fn string, sig funcType) []byte {
+	w := newModuleWriter()
+	w.section(1, func(s *writer) {
+		s.u32(2)
+		s.b = append(s.b, 0x60)
+		s.u32(uint32(len(sig.params)))
+		s.b = append(s.b, sig.params...)
+		s.u32(uint32(len(sig.results)))
+		s.b = append(s.b, sig.results...)
+		s.b = append(s.b, 0x60, 1, valI32, 0) // (i32) -> ()
+	})
+	w.section(2, func(s *writer) {
+		s.u32(2)
+		s.name("s0")
+		s.name(field)
+		s.b = append(s.b, kindTable, valFuncref)
+		s.limits(0, 0, false)
+		s.name("s1")
+		s.name(fn)
+		s.b = append(s.b, kindFunc)
+		s.u32(0)
+	})
+	w.section(3, func(s *writer) { s.u32(1); s.u32(1) })
+	w.section(7, func(s *writer) { s.u32(1); s.name("set"); s.b = append(s.b, kindFunc); s.u32(1) })
+	// ref.func needs the function declared: a declarative element segment.
+	w.section(9, func(s *writer) { s.u32(1); s.b = append(s.b, 3, 0, 1, 0) })
+	w.section(10, func(s *writer) {
+		s.u32(1)
+		code := []byte{0, 0x20, 0, 0xD2, 0, 0x26, 0, 0x0B} // local.get 0; ref.func 0; table.set 0
+		s.u32(uint32(len(code)))
+		s.b = append(s.b, code...)
 	})
 	return w.b
 }

@@ -1,6 +1,7 @@
 // Package jswasm is the WebAssembly JavaScript API of a JS Worker, on
-// wazero: WebAssembly.Module, Instance, Memory, Global, validate, compile,
-// instantiate, and the CompileError, LinkError and RuntimeError classes.
+// wazero: WebAssembly.Module, Instance, Memory, Global, Table (funcref),
+// validate, compile, instantiate, and the CompileError, LinkError and
+// RuntimeError classes.
 //
 // # Runtime and caching
 //
@@ -22,8 +23,11 @@
 // numbers for immutable globals), a small generated shim module imports
 // them from their instances and re-exports them with the functions.
 // Memory and Global objects made in JS are backed by generated one-entry
-// modules. Exports are functions, memories and globals; tables are
-// neither exported to JS nor importable (a LinkError), and externref,
+// modules. Exports are functions, memories, globals and funcref tables
+// (table.go: wazero has no table API, so a generated helper module that
+// imports the table answers length, get, grow and set, and calls an
+// entry through call_indirect trampolines); a Table made in JS can be
+// imported. externref tables are not exported or imported, and externref,
 // funcref and v128 values cannot cross to JS (a TypeError).
 //
 // A JS import that throws unwinds the wasm frames and the exception

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -113,7 +114,17 @@ func (s *State) instantiate(c *compiled, importObj goja.Value) *goja.Object {
 				g.addOther(shimImport{name: im.name, field: gl.field, kind: kindGlobal, valType: gl.t, mutable: gl.mut}, gl.mod)
 			}
 		case kindTable:
-			s.throw(s.linkErr, "%s: importing tables from JavaScript is not supported", where)
+			tb, ok := s.tables[objectOf(v)]
+			if !ok {
+				s.throw(s.linkErr, "%s: table import must be a WebAssembly.Table object", where)
+			}
+			if im.valType != valFuncref {
+				s.throw(s.linkErr, "%s: only funcref tables can be imported", where)
+			}
+			if !dup {
+				g.addOther(shimImport{name: im.name, field: tb.field, kind: kindTable}, tb.mod)
+			}
+			tb.addSigs(c.info.types)
 		default:
 			s.throw(s.linkErr, "%s: unsupported import kind", where)
 		}
@@ -260,6 +271,7 @@ func (s *State) exportsObject(mod api.Module, c *compiled) *goja.Object {
 				continue
 			}
 			v = s.exportFunc(fn, strconv.FormatUint(uint64(fnIndex[e.name]), 10))
+			s.funcs[v.(*goja.Object)] = wasmFunc{mod: mod, field: e.name, sig: funcType{params: fn.Definition().ParamTypes(), results: fn.Definition().ResultTypes()}}
 		case kindMemory:
 			mem := mod.ExportedMemory(e.name)
 			if mem == nil {
@@ -273,8 +285,13 @@ func (s *State) exportsObject(mod api.Module, c *compiled) *goja.Object {
 			}
 			_, mut := g.(api.MutableGlobal)
 			v = s.wrapGlobal(&global{mod: mod, field: e.name, g: g, t: g.Type(), mut: mut})
+		case kindTable:
+			if int(e.index) >= len(c.info.tables) || c.info.tables[e.index] != valFuncref {
+				continue // externref tables are not exposed (see the package doc)
+			}
+			v = s.wrapTable(&table{mod: mod, field: e.name, sigs: slices.Clone(c.info.types)})
 		default:
-			continue // tables are not exposed (see the package doc)
+			continue
 		}
 		_ = o.DefineDataProperty(e.name, v, goja.FLAG_FALSE, goja.FLAG_FALSE, goja.FLAG_TRUE)
 	}

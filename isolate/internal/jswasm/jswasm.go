@@ -133,12 +133,14 @@ type State struct {
 	opts Options
 	ns   *goja.Object
 
-	modProto, instProto, memProto, globProto *goja.Object
-	compileErr, linkErr, runtimeErr          *goja.Object
+	modProto, instProto, memProto, globProto, tableProto *goja.Object
+	compileErr, linkErr, runtimeErr                      *goja.Object
 
 	modules  map[*goja.Object]*compiled
 	memories map[*goja.Object]*memory
 	globals  map[*goja.Object]*global
+	tables   map[*goja.Object]*table
+	funcs    map[*goja.Object]wasmFunc // exported wasm functions, for Table.set
 
 	held      []*compiled             // modules this isolate uses (released by Close)
 	instances []api.Module            // closed by Close
@@ -240,6 +242,8 @@ func (s *State) Namespace() goja.Value {
 	s.modules = map[*goja.Object]*compiled{}
 	s.memories = map[*goja.Object]*memory{}
 	s.globals = map[*goja.Object]*global{}
+	s.tables = map[*goja.Object]*table{}
+	s.funcs = map[*goja.Object]wasmFunc{}
 	ns := vm.NewObject()
 	s.ns = ns
 	errs, err := vm.RunProgram(errorsProg())
@@ -351,6 +355,9 @@ func (s *State) Namespace() goja.Value {
 		return s.toJS(g.t, g.g.Get())
 	})
 	def(ns, "Global", globCtor)
+
+	// Table (table.go)
+	s.installTable(ns, def)
 
 	// Functions
 	def(ns, "validate", func(v goja.Value) bool {

@@ -120,7 +120,11 @@ type API struct {
 	iterBase  *goja.Object
 	console   *consoleState
 	strm      *streamsRT // nil until streams are first used
-	maxBody   int
+	// lazyFactory makes lazy body streams and lazies maps each to its
+	// state (lazybody.go); nil until the first.
+	lazyFactory goja.Callable
+	lazies      map[*goja.Object]*lazyStream
+	maxBody     int
 	// inspectSym is Symbol.for("nodejs.util.inspect.custom"), once looked up.
 	inspectSym *goja.Symbol
 	// rewriting is the HTMLRewriter run whose handlers are being called.

@@ -89,6 +89,9 @@ func BenchmarkFirstUse(b *testing.B) {
 		{"DOMException", `new DOMException("x", "AbortError")`},
 		{"ReadableStream", `new ReadableStream({ start(c) { c.enqueue(1); c.close() } }).getReader().read()`},
 		{"Response.body", `new Response("x").body.getReader().read()`},
+		{"Response(x, r)", `const r = new Response("x", {headers: {a: "1"}}); new Response("x", r).text()`},
+		{"Response(r.body)", `const r = new Response("x"); new Response(r.body)`},
+		{"Response(r.body, r)", `const r = new Response("x", {headers: {a: "1"}}); new Response(r.body, r).text()`},
 		{"CompressionStream", `new Blob(["x"]).stream().pipeThrough(new CompressionStream("gzip")).getReader().read()`},
 	} {
 		p := goja.MustCompile(c.name, c.src, true)

@@ -9,12 +9,16 @@ import (
 
 // body is the body of a Request or Response: bytes in memory, or a
 // ReadableStream. Bytes are made a stream only when the body attribute is
-// asked for; a stream given as a body is read only when the body is.
+// asked for (and then, before streams are started, a lazy one: see
+// lazybody.go); a stream given as a body is read only when the body is.
 type body struct {
 	data   []byte // never modified once set; readers get copies
 	has    bool   // false: null body
 	used   bool   // read as bytes (a stream body is used when disturbed)
 	stream *goja.Object
+	// lazy is the body's stream while it is not made (stream is nil),
+	// and then still what the body attribute answers.
+	lazy *lazyStream
 }
 
 const bodyUsedMsg = "Body has already been used. It can only be used once. Use tee() first if you need to read it twice."
@@ -22,7 +26,7 @@ const bodyUsedMsg = "Body has already been used. It can only be used once. Use t
 // extractBody converts a BodyInit into b. It returns the Content-Type the
 // body implies ("" for none).
 func (a *API) extractBody(v goja.Value, b *body) (contentType string) {
-	b.data, b.has, b.used, b.stream = nil, false, false, nil
+	b.data, b.has, b.used, b.stream, b.lazy = nil, false, false, nil, nil
 	if isNullish(v) {
 		return ""
 	}
@@ -31,6 +35,14 @@ func (a *API) extractBody(v goja.Value, b *body) (contentType string) {
 	if !ok {
 		b.data = []byte(a.str(v))
 		return "text/plain;charset=UTF-8"
+	}
+	if ls, ok := a.lazyOf(o); ok && ls.real == nil {
+		// Another body's stream, not made: share it unmade.
+		if ls.used {
+			a.typeError("This ReadableStream is disturbed (has already been read from), and cannot be used as a body.")
+		}
+		b.lazy = ls
+		return ""
 	}
 	if h, ok := asHost(o); ok {
 		switch st := h.st.(type) {
@@ -55,6 +67,9 @@ func (a *API) extractBody(v goja.Value, b *body) (contentType string) {
 			a.typeError("This ReadableStream is disturbed (has already been read from), and cannot be used as a body.")
 		}
 		b.stream = s
+		if ls, ok := a.lazyOf(o); ok {
+			b.lazy = ls // the body attribute answers the same object
+		}
 		return ""
 	}
 	return a.textBody(b, v)
@@ -69,6 +84,14 @@ func (a *API) textBody(b *body, v goja.Value) string {
 // takeBytes marks b used and returns its bytes when they can be had at
 // once; false when b is a stream that must be read. A used body throws.
 func (a *API) takeBytes(b *body) ([]byte, bool) {
+	a.settle(b)
+	if b.stream == nil && b.lazy != nil {
+		if b.used || b.lazy.used {
+			a.typeError(bodyUsedMsg)
+		}
+		b.used, b.lazy.used = true, true
+		return b.lazy.data, true
+	}
 	if b.stream == nil {
 		if b.used {
 			a.typeError(bodyUsedMsg)

@@ -160,6 +160,18 @@ func (a *API) class(id classID) *class {
 	a.classes[id] = c
 
 	lo := &lazyObject{a: a, m: def.methods, cls: id, hasCls: true}
+	if def.iterator {
+		// An iterator prototype (%HeadersIteratorPrototype%...) has only
+		// next and its tag: an ordinary object, so that it sits right on
+		// %IteratorPrototype% as WebIDL has it.
+		c.proto = vm.NewObject()
+		for _, name := range def.methods.names {
+			_ = c.proto.DefineDataProperty(name, lo.Get(name), goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_TRUE)
+		}
+		_ = c.proto.DefineDataPropertySymbol(goja.SymToStringTag, vm.ToValue(def.name), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+		_ = c.proto.SetPrototype(a.iteratorPrototype())
+		return c
+	}
 	c.proto = vm.NewDynamicObject(lo)
 	// Symbols cannot live on a dynamic object, so they go one step further
 	// up the chain. Each costs an ordered map in goja, so only classes that

@@ -5,10 +5,12 @@ import (
 	"encoding/base64"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/dop251/goja"
 	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/htmlindex"
 	"golang.org/x/text/transform"
 )
@@ -228,6 +230,8 @@ func asciiLower(s string) string {
 // errors with U+FFFD. Bytes of an incomplete sequence at the end of a
 // streamed chunk wait for the next one.
 type legacyDecoder struct {
+	// single, for a single-byte encoding, decodes by table instead of t.
+	single  *byteTable
 	t       transform.Transformer
 	pending []byte
 	// fffd is how the encoding encodes U+FFFD itself (gb18030 can), so
@@ -235,7 +239,43 @@ type legacyDecoder struct {
 	fffd []byte
 }
 
+// byteTable is the decoding table of a single-byte encoding: each byte's
+// code point, utf8.RuneError where the encoding has none.
+type byteTable [256]rune
+
+// singleByteTables caches a table per charmap.
+var singleByteTables sync.Map // *charmap.Charmap -> *byteTable
+
+// singleByteTable builds cm's table from x/text's decoder, with one fix:
+// x/text leaves bytes 0x80-0x9F that its tables do not name undefined
+// (U+FFFD), where the Encoding Standard's indexes map every one of them to
+// the C1 control of the same value (windows-1250's 0x81 is U+0081,
+// ISO-8859-2's 0x80 is U+0080). Bytes the Standard leaves undefined are
+// all 0xA0 or above.
+func singleByteTable(cm *charmap.Charmap) *byteTable {
+	if t, ok := singleByteTables.Load(cm); ok {
+		return t.(*byteTable)
+	}
+	t := new(byteTable)
+	for b := range 256 {
+		r := cm.DecodeByte(byte(b))
+		if r == utf8.RuneError && b >= 0x80 && b <= 0x9F {
+			r = rune(b)
+		}
+		t[b] = r
+	}
+	v, _ := singleByteTables.LoadOrStore(cm, t)
+	return v.(*byteTable)
+}
+
 func newLegacyDecoder(enc encoding.Encoding) *legacyDecoder {
+	if enc == charmap.ISO8859_8I {
+		// ISO-8859-8-I decodes as ISO-8859-8 (the I is about direction).
+		enc = charmap.ISO8859_8
+	}
+	if cm, ok := enc.(*charmap.Charmap); ok {
+		return &legacyDecoder{single: singleByteTable(cm)}
+	}
 	d := &legacyDecoder{t: enc.NewDecoder()}
 	if b, err := enc.NewEncoder().Bytes([]byte("\uFFFD")); err == nil && len(b) > 0 && !bytes.Equal(b, []byte("\uFFFD")) {
 		d.fffd = b
@@ -244,11 +284,24 @@ func newLegacyDecoder(enc encoding.Encoding) *legacyDecoder {
 }
 
 func (d *legacyDecoder) reset() {
-	d.t.Reset()
+	if d.t != nil {
+		d.t.Reset()
+	}
 	d.pending = nil
 }
 
 func (d *legacyDecoder) decode(out []byte, in []byte, flush, fatal bool) ([]byte, bool) {
+	if d.single != nil {
+		out = slices.Grow(out, len(in))
+		for _, b := range in {
+			r := d.single[b]
+			if r == utf8.RuneError && fatal {
+				return out, false
+			}
+			out = utf8.AppendRune(out, r)
+		}
+		return out, true
+	}
 	src := in
 	if len(d.pending) > 0 {
 		src = append(d.pending, in...)

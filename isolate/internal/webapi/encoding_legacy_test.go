@@ -88,20 +88,21 @@ func TestTextDecoderLabels(t *testing.T) {
 }
 
 // singleByte lists the legacy single-byte encodings with a few mappings
-// of the Encoding Standard's index files (byte: code point; 0 for none).
+// of the Encoding Standard's index files (byte: code point; 0 for none),
+// among them C1 controls that x/text's tables leave undefined.
 var singleByte = []struct {
 	name string
 	spot map[byte]rune
 }{
 	{"ibm866", map[byte]rune{0x80: 0x0410, 0xFF: 0x00A0}},
-	{"iso-8859-2", map[byte]rune{0xA1: 0x0104, 0xFF: 0x02D9}},
+	{"iso-8859-2", map[byte]rune{0xA1: 0x0104, 0xFF: 0x02D9, 0x80: 0x0080, 0x9F: 0x009F}},
 	{"iso-8859-3", map[byte]rune{0xA1: 0x0126, 0xA5: 0}},
 	{"iso-8859-4", map[byte]rune{0xA1: 0x0104}},
 	{"iso-8859-5", map[byte]rune{0xB0: 0x0410}},
 	{"iso-8859-6", map[byte]rune{0xC1: 0x0621, 0xA1: 0}},
 	{"iso-8859-7", map[byte]rune{0xC1: 0x0391, 0xFF: 0}},
 	{"iso-8859-8", map[byte]rune{0xE0: 0x05D0, 0xA1: 0}},
-	{"iso-8859-8-i", map[byte]rune{0xE0: 0x05D0}},
+	{"iso-8859-8-i", map[byte]rune{0xE0: 0x05D0, 0x80: 0x0080, 0xA1: 0}},
 	{"iso-8859-10", map[byte]rune{0xA1: 0x0104}},
 	{"iso-8859-13", map[byte]rune{0xA1: 0x201D}},
 	{"iso-8859-14", map[byte]rune{0xA1: 0x1E02}},
@@ -110,11 +111,11 @@ var singleByte = []struct {
 	{"koi8-r", map[byte]rune{0xC1: 0x0430, 0x80: 0x2500}},
 	{"koi8-u", map[byte]rune{0xA4: 0x0454, 0xAE: 0x045E}},
 	{"macintosh", map[byte]rune{0x80: 0x00C4, 0xDB: 0x20AC}},
-	{"windows-874", map[byte]rune{0x80: 0x20AC, 0xA1: 0x0E01, 0xDB: 0}},
-	{"windows-1250", map[byte]rune{0x8A: 0x0160}},
+	{"windows-874", map[byte]rune{0x80: 0x20AC, 0x81: 0x0081, 0xA1: 0x0E01, 0xDB: 0}},
+	{"windows-1250", map[byte]rune{0x8A: 0x0160, 0x81: 0x0081}},
 	{"windows-1251", map[byte]rune{0xC0: 0x0410, 0x88: 0x20AC}},
 	{"windows-1252", map[byte]rune{0x80: 0x20AC, 0x81: 0x0081, 0xE9: 0x00E9}},
-	{"windows-1253", map[byte]rune{0xC1: 0x0391, 0xAA: 0}},
+	{"windows-1253", map[byte]rune{0xC1: 0x0391, 0x81: 0x0081, 0xAA: 0}},
 	{"windows-1254", map[byte]rune{0xD0: 0x011E}},
 	{"windows-1255", map[byte]rune{0xE0: 0x05D0, 0xD9: 0}},
 	{"windows-1256", map[byte]rune{0xC7: 0x0627}},

@@ -34,11 +34,30 @@ class DOMException extends Error {
     }
     this.#name = name;
     const st = this.stack, nl = typeof st === 'string' ? st.indexOf('\n') : -1;
-    Object.defineProperty(this, 'stack', { value: name + ': ' + this.message + (nl >= 0 ? st.slice(nl) : ''), writable: true, configurable: true });
+    // Frames as V8 writes them, whether st is goja's ("\tat f (a.js:1:2(3))")
+    // or already V8's.
+    const frames = nl >= 0 ? st.slice(nl).replace(/\n\tat /g, '\n    at ').replace(/(:\d+:\d+)\(\d+\)/g, '$1').replace(/\s+$/, '') : '';
+    Object.defineProperty(this, 'stack', { value: name + ': ' + this.message + frames, writable: true, configurable: true });
   }
   get name() { return this.#name; }
   get code() { return codes[this.#name] || 0; }
   get [toStringTag]() { return 'DOMException'; }
+}
+// The legacy code constants, on the constructor and the prototype, as
+// WebIDL defines constants (enumerable, read-only).
+const legacy = ['INDEX_SIZE_ERR', 'DOMSTRING_SIZE_ERR', 'HIERARCHY_REQUEST_ERR', 'WRONG_DOCUMENT_ERR',
+  'INVALID_CHARACTER_ERR', 'NO_DATA_ALLOWED_ERR', 'NO_MODIFICATION_ALLOWED_ERR', 'NOT_FOUND_ERR',
+  'NOT_SUPPORTED_ERR', 'INUSE_ATTRIBUTE_ERR', 'INVALID_STATE_ERR', 'SYNTAX_ERR', 'INVALID_MODIFICATION_ERR',
+  'NAMESPACE_ERR', 'INVALID_ACCESS_ERR', 'VALIDATION_ERR', 'TYPE_MISMATCH_ERR', 'SECURITY_ERR',
+  'NETWORK_ERR', 'ABORT_ERR', 'URL_MISMATCH_ERR', 'QUOTA_EXCEEDED_ERR', 'TIMEOUT_ERR',
+  'INVALID_NODE_TYPE_ERR', 'DATA_CLONE_ERR'];
+// WebIDL attributes are enumerable; their getters check the receiver.
+Object.defineProperty(DOMException.prototype, 'name', { enumerable: true });
+Object.defineProperty(DOMException.prototype, 'code', { enumerable: true });
+for (let i = 0; i < legacy.length; i++) {
+  const d = { value: i + 1, enumerable: true, writable: false, configurable: false };
+  Object.defineProperty(DOMException, legacy[i], d);
+  Object.defineProperty(DOMException.prototype, legacy[i], d);
 }
 return DOMException;
 })`

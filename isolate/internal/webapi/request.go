@@ -198,8 +198,9 @@ func (a *API) newRequestState(input, initV goja.Value) *requestState {
 			a.typeError("Failed to construct 'Request': Cannot construct a Request with a Request object that has already been used.")
 		}
 		r.has = true
+		a.settle(&src.body)
 		if src.stream == nil {
-			r.data = src.data
+			r.data, r.lazy = src.data, src.lazy
 		} else if data, ok := a.pristineBytes(src.stream); ok {
 			r.data = data
 		} else {

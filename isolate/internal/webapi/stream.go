@@ -124,9 +124,12 @@ func (a *API) streamClass(name string) goja.Value {
 	return a.streams().classes.Get(name)
 }
 
-// asStream returns v as a ReadableStream. Without the prelude having run
-// there is none.
+// asStream returns v as a ReadableStream (a lazy body stream is made).
+// Without the prelude having run there is none.
 func (a *API) asStream(v goja.Value) (*goja.Object, bool) {
+	if ls, ok := a.lazyOf(v); ok {
+		return a.materialize(ls), true
+	}
 	o, ok := v.(*goja.Object)
 	if !ok || a.strm == nil {
 		return nil, false
@@ -165,10 +168,16 @@ func (a *API) bodyStream(b *body) goja.Value {
 	if !b.has {
 		return goja.Null()
 	}
+	if b.lazy != nil {
+		return b.lazy.proxy
+	}
 	if b.stream == nil {
-		if b.used {
+		switch {
+		case a.strm == nil:
+			return a.newLazyStream(b).proxy
+		case b.used:
 			b.stream = a.call(a.streams().closed).(*goja.Object)
-		} else {
+		default:
 			b.stream = a.bytesStream(b.data)
 		}
 	}
@@ -177,10 +186,16 @@ func (a *API) bodyStream(b *body) goja.Value {
 
 // usedBody reports bodyUsed: the body was read, or its stream disturbed.
 func (a *API) usedBody(b *body) bool {
-	if b.used {
+	a.settle(b)
+	switch {
+	case b.used:
 		return true
+	case b.stream != nil:
+		return a.streamTest(a.streams().disturbed, b.stream)
+	case b.lazy != nil:
+		return b.lazy.used
 	}
-	return b.stream != nil && a.streamTest(a.streams().disturbed, b.stream)
+	return false
 }
 
 // unusable reports whether a body can no longer be read: used, or its
@@ -192,8 +207,12 @@ func (a *API) unusable(b *body) bool {
 // cloneBody makes c's body a copy of b's: bytes are shared (they are never
 // modified), a stream is teed as the Fetch Standard says.
 func (a *API) cloneBody(b, c *body) {
-	c.stream = nil
+	a.settle(b)
+	c.stream, c.lazy = nil, nil
 	if b.stream == nil {
+		if b.lazy != nil {
+			c.data = b.lazy.data
+		}
 		return
 	}
 	if data, ok := a.strm.byteStreams[b.stream]; ok && a.streamTest(a.strm.pristine, b.stream) {
@@ -202,6 +221,7 @@ func (a *API) cloneBody(b, c *body) {
 	}
 	pair := a.call(a.strm.tee, b.stream).(*goja.Object)
 	b.stream = pair.Get("0").(*goja.Object)
+	b.lazy = nil
 	c.stream = pair.Get("1").(*goja.Object)
 }
 

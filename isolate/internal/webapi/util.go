@@ -79,8 +79,17 @@ func (a *API) rethrow(err error) {
 	panic(a.vm.NewGoError(err))
 }
 
+// typeError throws a TypeError made with the global TypeError, so that
+// it has the stack an embedder's TypeError gives (jsengine's V8-style
+// stacks); goja's own when that is not a constructor of errors.
 func (a *API) typeError(format string, args ...any) {
-	panic(a.vm.NewTypeError("%s", fmt.Sprintf(format, args...)))
+	msg := fmt.Sprintf(format, args...)
+	if ctor := a.intrinsic("TypeError"); ctor != nil {
+		if o, err := a.vm.New(ctor, a.vm.ToValue(msg)); err == nil && o.ClassName() == "Error" {
+			panic(o)
+		}
+	}
+	panic(a.vm.NewTypeError("%s", msg))
 }
 
 func (a *API) rangeError(format string, args ...any) {

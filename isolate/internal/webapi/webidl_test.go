@@ -37,6 +37,8 @@ func TestWebIDL(t *testing.T) {
 		{"encodeInto Uint8ClampedArray", `try { new TextEncoder().encodeInto("a", new Uint8ClampedArray(4)); return "ok" } catch (e) { return e.name }`, "TypeError"},
 		{"encodeInto Int8Array", `try { new TextEncoder().encodeInto("a", new Int8Array(4)); return "ok" } catch (e) { return e.name }`, "TypeError"},
 		{"iterator next is branded", `const next = Object.getPrototypeOf(new Headers().keys()).next; try { next.call(new URLSearchParams("a=1").keys()); return "ok" } catch (e) { return e.name }`, "TypeError"},
+		{"DOMException constants", `return [DOMException.INDEX_SIZE_ERR, DOMException.prototype.DATA_CLONE_ERR, new DOMException("m", "AbortError").ABORT_ERR, Object.keys(DOMException).length, new URLSearchParams(DOMException).toString().slice(0, 37)].join()`, "1,25,20,25,INDEX_SIZE_ERR=1&DOMSTRING_SIZE_ERR=2"},
+		{"DOMException attributes are enumerable and branded", `try { new URLSearchParams(DOMException.prototype); return "ok" } catch (e) { return e.name + " " + Object.keys(DOMException.prototype).slice(0, 2) }`, "TypeError name,code"},
 		{"encodeInto Uint8Array", `const d = new Uint8Array(4); return new TextEncoder().encodeInto("ab", d).written + " " + d[1]`, "2 98"},
 	}...)
 	for _, c := range []struct{ make, tag string }{
@@ -47,8 +49,9 @@ func TestWebIDL(t *testing.T) {
 		cases = append(cases, jsCase{c.tag, `const it = ` + c.make + `.entries();
 			const ip = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
 			const p = Object.getPrototypeOf(it);
-			return [Object.prototype.toString.call(it), ip.isPrototypeOf(it), it[Symbol.iterator]() === it, typeof p.next, p === Object.getPrototypeOf(` + c.make + `.keys()), JSON.stringify(it.next())].join("|")`,
-			"[object " + c.tag + "]|true|true|function|true|" + `{"value":["a","1"],"done":false}`})
+			const d = Object.getOwnPropertyDescriptor(p, "next");
+			return [Object.prototype.toString.call(it), Object.getPrototypeOf(p) === ip, it[Symbol.iterator]() === it, typeof p.next, d.writable && d.enumerable && d.configurable, p === Object.getPrototypeOf(` + c.make + `.keys()), JSON.stringify(it.next())].join("|")`,
+			"[object " + c.tag + "]|true|true|function|true|true|" + `{"value":["a","1"],"done":false}`})
 	}
 	runCases(t, cases)
 }
