@@ -20,8 +20,10 @@ import (
 )
 
 // The Web Platform Tests, file by file, on warren and (optionally) workerd.
-// The repository does not carry the WPT scripts: point -wpt (or WARREN_WPT)
-// at a checkout of web-platform-tests/wpt. Each file named in
+// The files of the table are copied into testdata/wpt/suite (their
+// licence is there), so the test runs in make test; point -wpt (or
+// WARREN_WPT) at a checkout of web-platform-tests/wpt to run the table's
+// files at other versions. Each file named in
 // testdata/wpt/files.tsv runs as one Worker: testdata/wpt/harness.js (a
 // small testharness.js of warren's), the scripts of its "// META: script="
 // lines, the file, and a fetch handler answering the subtests' results.
@@ -32,7 +34,7 @@ import (
 //
 //	go test ./isolate -run TestWPT -wpt ~/wpt -workerd node_modules/.bin/workerd -v
 var (
-	wptDir     = flag.String("wpt", os.Getenv("WARREN_WPT"), "a checkout of web-platform-tests/wpt (TestWPT)")
+	wptDir     = flag.String("wpt", os.Getenv("WARREN_WPT"), "a checkout of web-platform-tests/wpt (TestWPT; default testdata/wpt/suite)")
 	workerdBin = flag.String("workerd", os.Getenv("WARREN_WORKERD"), "a workerd binary to run the WPT files side by side (TestWPT)")
 	wptVerbose = flag.Bool("wpt-failures", false, "TestWPT: log every failing subtest")
 )
@@ -148,15 +150,16 @@ func countPassed(rs []wptResult) int {
 }
 
 func TestWPT(t *testing.T) {
-	if *wptDir == "" {
-		t.Skip("no -wpt DIR (or WARREN_WPT): a checkout of web-platform-tests/wpt")
+	dir := *wptDir
+	if dir == "" {
+		dir = filepath.Join("testdata", "wpt", "suite")
 	}
 	files := readWPTTable(t)
 	rt := testRuntime(t, InProcess)
 	var rows []string
 	sumW, sumD, sumT := 0, 0, 0
 	for _, f := range files {
-		script, err := wptWorker(*wptDir, f.path)
+		script, err := wptWorker(dir, f.path)
 		if err != nil {
 			t.Errorf("%s: %v", f.path, err)
 			continue
