@@ -33,10 +33,11 @@ import (
 func TokenKey(s *mesh.Secret) []byte { return s.DeriveKey(policy.TokenKeyPurpose) }
 
 // MintToken signs a token for name with grants, valid from now for ttl,
-// under the key of secret s.
+// under the key of secret s. It has a random ID, by which it can be
+// revoked.
 func MintToken(s *mesh.Secret, name string, g policy.Grants, ttl time.Duration) (string, error) {
 	now := time.Now()
-	return policy.SignToken(TokenKey(s), &policy.Token{Name: name, IssuedAt: now.Unix(), Expiry: now.Add(ttl).Unix(), Grants: g})
+	return policy.SignToken(TokenKey(s), &policy.Token{Name: name, ID: policy.NewTokenID(), IssuedAt: now.Unix(), Expiry: now.Add(ttl).Unix(), Grants: g})
 }
 
 // noAuthToken is the caller of a node started with Config.NoAuth: an
@@ -97,6 +98,14 @@ func (n *Node) authenticate(next http.Handler) http.Handler {
 		tok, err := policy.ParseToken(n.tokenKey, raw, time.Now())
 		if err != nil {
 			unauthorized(w, "invalid token: "+err.Error())
+			return
+		}
+		if err := n.checkRevoked(r.Context(), tok); err != nil {
+			if errors.Is(err, errRevoked) {
+				unauthorized(w, "invalid token: "+err.Error())
+			} else {
+				writeError(w, err)
+			}
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller{tok: tok, raw: raw})))

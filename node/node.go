@@ -182,6 +182,8 @@ type Node struct {
 	host isolate.Host
 	// tokenKey verifies the mesh's tokens (TokenKey).
 	tokenKey []byte
+	// revoked is this node's copy of the token revocation list.
+	revoked revocations
 	codes    *codeCache   // decoded code objects by JSON hash
 	workers  *deployments // deployed Workers this node read
 	bodies   *byteBudget  // for API request bodies
