@@ -276,3 +276,25 @@ func (n *Node) handleRevoked(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"revoked": list})
 }
+
+// RevokeToken revokes token (POST /v1/tokens/revoke; admin).
+func (c *Client) RevokeToken(ctx context.Context, token string) (*Revocation, error) {
+	var r Revocation
+	return &r, c.do(ctx, http.MethodPost, "/v1/tokens/revoke", revokeRequest{Token: token}, &r)
+}
+
+// RevokeTokenID revokes the token whose ID is id, kept on the list until
+// expiry (unix seconds; 0: for ever).
+func (c *Client) RevokeTokenID(ctx context.Context, id string, expiry int64) (*Revocation, error) {
+	var r Revocation
+	return &r, c.do(ctx, http.MethodPost, "/v1/tokens/revoke", revokeRequest{ID: id, Expiry: expiry}, &r)
+}
+
+// RevokedTokens lists the revocations (GET /v1/tokens/revoked; admin).
+func (c *Client) RevokedTokens(ctx context.Context) ([]Revocation, error) {
+	var out struct {
+		Revoked []Revocation `json:"revoked"`
+	}
+	err := c.do(ctx, http.MethodGet, "/v1/tokens/revoked", nil, &out)
+	return out.Revoked, err
+}
