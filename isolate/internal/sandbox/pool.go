@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -52,6 +55,21 @@ type Config struct {
 	// arm64) install on themselves: it refuses system calls a worker never needs
 	// (new sockets, exec, ptrace, mounts, namespaces, bpf, io_uring, ...).
 	NoSeccomp bool
+	// SharedNamespaces leaves workers in the host's mount and PID namespaces. By default
+	// (linux) each worker starts in new ones, where the kernel allows, as process 1 with
+	// a /proc of its own: it sees no other process.
+	SharedNamespaces bool
+	// NoDropPrivileges keeps workers of a host that runs as root running as root. By
+	// default they switch to WorkerUID once set up, with RLIMIT_NPROC.
+	NoDropPrivileges bool
+	// WorkerUID is the uid and gid workers of a root host run as (0: DefaultWorkerUID).
+	// It owns no file: a worker reads only what anyone may, and writes only
+	// WritableDirs.
+	WorkerUID int
+	// WritableDirs are directories workers write (the wasm compilation cache): with
+	// dropped privileges the pool creates them and gives them, and what they hold, to
+	// WorkerUID.
+	WritableDirs []string
 	// Logger receives pool events (spawn failures, crashes). nil: discard.
 	Logger *slog.Logger
 
@@ -177,6 +195,10 @@ type worker struct {
 	netns   bool // the worker runs in its own network namespace
 	seccomp bool // the worker installed its seccomp filter
 	rlimits bool // the worker set its rlimits (no core files, bounded open files)
+	mountns bool // private mounts, its own /proc
+	pidns   bool // process 1 of its own PID namespace
+	unpriv  bool // runs as a uid other than 0
+	nproc   bool // RLIMIT_NPROC holds
 	timer   *time.Timer
 	oom0    int64 // system OOM-kill counter at start
 
@@ -201,6 +223,8 @@ type Pool struct {
 	log     *slog.Logger
 	cg      *cgroupPool
 	netns   atomic.Bool // start workers in a new network namespace
+	procns  atomic.Bool // start workers in new mount and PID namespaces
+	uid     int         // workers switch to this uid and gid; -1: they do not
 	workers int
 	spares  int
 	limit   int64
@@ -243,6 +267,19 @@ func NewPool(cfg Config) (*Pool, error) {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	p.netns.Store(netnsSupported && !cfg.HostNetwork)
+	p.procns.Store(procnsSupported && !cfg.SharedNamespaces)
+	p.uid = -1
+	if dropSupported && !cfg.NoDropPrivileges && os.Geteuid() == 0 {
+		p.uid = cfg.WorkerUID
+		if p.uid <= 0 {
+			p.uid = DefaultWorkerUID
+		}
+		for _, d := range cfg.WritableDirs {
+			if err := giveDir(d, p.uid); err != nil {
+				p.log.Warn("sandbox: a directory workers write is not theirs", "dir", d, "err", err)
+			}
+		}
+	}
 	if p.workers <= 0 {
 		p.workers = 2 * runtime.NumCPU()
 	}
@@ -466,6 +503,10 @@ func (p *Pool) startWorker() (*worker, error) {
 		cmd.Env = os.Environ()
 	}
 	cmd.Env = append(cmd.Env, envWorker+"=1")
+	if p.uid > 0 && len(p.cfg.WritableDirs) > 0 {
+		b, _ := json.Marshal(p.cfg.WritableDirs)
+		cmd.Env = append(cmd.Env, envWritable+"="+string(b))
+	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: stderr pipe: %w", err)
@@ -479,8 +520,8 @@ func (p *Pool) startWorker() (*worker, error) {
 		outW.Close()
 		return nil, err
 	}
-	netns := p.netns.Load()
-	prepareCmd(cmd, netns)
+	netns, procns := p.netns.Load(), p.procns.Load()
+	prepareCmd(cmd, netns, procns)
 
 	var cg *workerCgroup
 	if p.cg != nil {
@@ -504,6 +545,18 @@ func (p *Pool) startWorker() (*worker, error) {
 		state_:     stStarting,
 	}
 	err = p.startProcess(cmd)
+	if err != nil && procns && netnsRefused(err) {
+		// Mount and PID namespaces are not allowed here: go on without them, once for
+		// the pool.
+		if p.procns.CompareAndSwap(true, false) {
+			p.log.Info("sandbox: workers share the host's mount and PID namespaces: the kernel refused new ones", "err", err)
+		}
+		procns = false
+		cmd = retryCmd(cmd)
+		prepareCmd(cmd, netns, false)
+		w.cmd = cmd
+		err = p.startProcess(cmd)
+	}
 	if err != nil && netns && netnsRefused(err) {
 		// Namespaces are not allowed here: go on without them, once for the pool.
 		if p.netns.CompareAndSwap(true, false) {
@@ -511,7 +564,7 @@ func (p *Pool) startWorker() (*worker, error) {
 		}
 		netns = false
 		cmd = retryCmd(cmd)
-		prepareCmd(cmd, false)
+		prepareCmd(cmd, false, procns)
 		w.cmd = cmd
 		err = p.startProcess(cmd)
 	}
@@ -551,13 +604,24 @@ func (p *Pool) startWorker() (*worker, error) {
 	}
 	// Handshake, bounded by startTimeout.
 	w.timer.Reset(startTimeout)
-	var init [9]byte
+	var init [25]byte
 	binary.BigEndian.PutUint64(init[:8], uint64(p.limit))
 	if cg == nil && rlimitASSupported {
 		init[8] |= initFlagRlimitAS
 	}
 	if seccompSupported && !p.cfg.NoSeccomp {
 		init[8] |= initFlagSeccomp
+	}
+	if procns {
+		init[8] |= initFlagMounts
+	}
+	if p.uid > 0 {
+		init[8] |= initFlagDropUID
+		binary.BigEndian.PutUint32(init[9:13], uint32(p.uid))
+		binary.BigEndian.PutUint32(init[13:17], uint32(p.uid))
+		// The kernel counts the threads of every process of the uid: every worker of
+		// every pool of this host.
+		binary.BigEndian.PutUint64(init[17:25], uint64(maxWorkerThreads*(p.workers+p.spares+1)))
 	}
 	err = writeFrame(w.bw, frameInit, init[:])
 	var typ byte
@@ -580,6 +644,10 @@ func (p *Pool) startWorker() (*worker, error) {
 	w.rlim = payload[0]&readyFlagRlimitAS != 0
 	w.seccomp = payload[0]&readyFlagSeccomp != 0
 	w.rlimits = payload[0]&readyFlagRlimits != 0
+	w.mountns = payload[0]&readyFlagMountNS != 0
+	w.pidns = payload[0]&readyFlagPIDNS != 0
+	w.unpriv = payload[0]&readyFlagUID != 0
+	w.nproc = payload[0]&readyFlagNProc != 0
 	if cg == nil && !w.rlim {
 		p.log.Warn("sandbox: worker runs without a hard memory limit", "pid", w.pid)
 	}
@@ -995,7 +1063,7 @@ func (p *Pool) Stats() Stats {
 		MemoryLimitBytes: p.limit,
 		Layers:           slices.Clone(platformLayers),
 	}
-	var cg, rl, ns, sc, lim bool
+	var cg, rl, ns, sc, lim, mns, pns, up, np bool
 	for w := range p.all {
 		if w.state_ == stStarting || w.state_ == stRetired {
 			continue
@@ -1005,6 +1073,10 @@ func (p *Pool) Stats() Stats {
 		ns = ns || w.netns
 		sc = sc || w.seccomp
 		lim = lim || w.rlimits
+		mns = mns || w.mountns
+		pns = pns || w.pidns
+		up = up || w.unpriv
+		np = np || w.nproc
 	}
 	if ns {
 		s.Layers = append(s.Layers, netnsLayer)
@@ -1020,6 +1092,18 @@ func (p *Pool) Stats() Stats {
 	}
 	if lim {
 		s.Layers = append(s.Layers, rlimitsLayer)
+	}
+	if mns {
+		s.Layers = append(s.Layers, mountnsLayer)
+	}
+	if pns {
+		s.Layers = append(s.Layers, pidnsLayer)
+	}
+	if up {
+		s.Layers = append(s.Layers, uidLayer)
+	}
+	if np {
+		s.Layers = append(s.Layers, nprocLayer)
 	}
 	return s
 }
@@ -1056,3 +1140,25 @@ func (p *Pool) Close() error {
 }
 
 var _ io.Closer = (*Pool)(nil)
+
+// DefaultWorkerUID is the uid and gid workers of a root host switch to by default: one
+// no file on a usual system belongs to, outside the ranges distributions and container
+// runtimes hand out.
+const DefaultWorkerUID = 2_000_000_000
+
+// maxWorkerThreads is what one worker may need of RLIMIT_NPROC, which counts threads: the
+// Go runtime's (GOMAXPROCS=1, plus those blocking system calls take) with room to spare.
+const maxWorkerThreads = 64
+
+// giveDir creates dir and gives it, and what it holds, to uid (user and group).
+func giveDir(dir string, uid int) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(path, uid, uid)
+	})
+}

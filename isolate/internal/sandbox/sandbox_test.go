@@ -42,8 +42,33 @@ func testHandler(ctx context.Context, req []byte, call func([]byte) ([]byte, err
 	switch verb {
 	case "echo":
 		return []byte(arg)
-	case "pid":
-		return []byte(strconv.Itoa(os.Getpid()))
+	case "pid": // as the host sees it
+		return []byte(strconv.Itoa(workerPID()))
+	case "uid":
+		return []byte(strconv.Itoa(os.Getuid()) + " " + strconv.Itoa(os.Geteuid()) + " " + strconv.Itoa(os.Getgid()))
+	case "read": // the file arg
+		b, err := os.ReadFile(arg)
+		if err != nil {
+			return []byte("error: " + err.Error())
+		}
+		return []byte("read " + strconv.Itoa(len(b)))
+	case "write": // the file arg, in one of Config.WritableDirs
+		if err := os.WriteFile(filepath.Join(WritablePath(filepath.Dir(arg)), filepath.Base(arg)), []byte("x"), 0o644); err != nil {
+			return []byte("error: " + err.Error())
+		}
+		return []byte("wrote")
+	case "procs": // the processes /proc shows
+		ents, err := os.ReadDir("/proc")
+		if err != nil {
+			return []byte("error: " + err.Error())
+		}
+		var pids []string
+		for _, e := range ents {
+			if _, err := strconv.Atoi(e.Name()); err == nil {
+				pids = append(pids, e.Name())
+			}
+		}
+		return []byte(strings.Join(pids, ","))
 	case "exec": // start the program arg
 		if err := exec.Command(arg).Run(); err != nil {
 			return []byte("error: " + err.Error())

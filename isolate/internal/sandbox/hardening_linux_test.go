@@ -1,0 +1,80 @@
+package sandbox
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestWorkerHardening: by default a worker of a root host runs in its own mount and PID
+// namespaces (its /proc shows it alone, as process 1), as DefaultWorkerUID with
+// RLIMIT_NPROC, and so cannot read a file only root may; the pool lists each layer. With
+// SharedNamespaces and NoDropPrivileges it runs as before.
+func TestWorkerHardening(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("dropping privileges needs a root host")
+	}
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("mesh secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	writable := filepath.Join(t.TempDir(), "cache")
+	p := newTestPool(t, Config{Workers: 1, Spares: -1, WritableDirs: []string{writable}})
+	layers := p.Stats().Layers
+	t.Logf("layers: %v", layers)
+	if !slices.Contains(layers, mountnsLayer) || !slices.Contains(layers, pidnsLayer) {
+		t.Skipf("the kernel refused mount or PID namespaces here (layers %v)", layers)
+	}
+	for _, l := range []string{uidLayer, nprocLayer} {
+		if !slices.Contains(layers, l) {
+			t.Errorf("layers %v lack %q", layers, l)
+		}
+	}
+	if procs := call(t, p, "procs"); procs != "1" {
+		t.Errorf("the worker's /proc shows %q, want only itself (1)", procs)
+	}
+	want := strconv.Itoa(DefaultWorkerUID)
+	if ids := call(t, p, "uid"); ids != want+" "+want+" "+want {
+		t.Errorf("uid, euid, gid %q, want %s", ids, want)
+	}
+	if out := call(t, p, "read "+secret); !strings.Contains(out, "permission denied") {
+		t.Errorf("reading a root-only file: %q", out)
+	}
+	if st, err := os.Stat(writable); err != nil || st.Sys().(*syscall.Stat_t).Uid != DefaultWorkerUID {
+		t.Errorf("WritableDirs: %v %v, want it created and given to the worker uid", st, err)
+	}
+	if out := call(t, p, "write "+filepath.Join(writable, "x")); out != "wrote" {
+		t.Errorf("writing in a WritableDir: %q", out)
+	}
+	pid := call(t, p, "pid")
+	b, err := os.ReadFile("/proc/" + pid + "/limits")
+	if err != nil {
+		t.Fatalf("the worker's limits (pid %s): %v", pid, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Max processes"); ok {
+			f := strings.Fields(rest)
+			if n, err := strconv.Atoi(f[0]); err != nil || n > maxWorkerThreads*4 {
+				t.Errorf("Max processes %v, want at most %d", f, maxWorkerThreads*4)
+			}
+		}
+	}
+
+	shared := newTestPool(t, Config{Workers: 1, Spares: -1, SharedNamespaces: true, NoDropPrivileges: true})
+	layers = shared.Stats().Layers
+	for _, l := range []string{mountnsLayer, pidnsLayer, uidLayer, nprocLayer} {
+		if slices.Contains(layers, l) {
+			t.Errorf("SharedNamespaces, NoDropPrivileges: layers %v list %q", layers, l)
+		}
+	}
+	if ids := call(t, shared, "uid"); ids != "0 0 0" {
+		t.Errorf("NoDropPrivileges: uid, euid, gid %q", ids)
+	}
+	if out := call(t, shared, "read "+secret); out != "read 11" {
+		t.Errorf("NoDropPrivileges: reading a root-only file: %q", out)
+	}
+}
