@@ -41,7 +41,9 @@ func applyRlimits() error { return errors.New("sandbox: rlimits not supported on
 
 const procnsSupported = false
 
-func setupMounts() (bool, error) { return false, errors.New("sandbox: mount namespaces are linux only") }
+func setupMounts() (bool, error) {
+	return false, errors.New("sandbox: mount namespaces are linux only")
+}
 
 const dropSupported = false
 

@@ -71,7 +71,9 @@ func applyRlimits() error {
 
 const procnsSupported = false
 
-func setupMounts() (bool, error) { return false, errors.New("sandbox: mount namespaces are linux only") }
+func setupMounts() (bool, error) {
+	return false, errors.New("sandbox: mount namespaces are linux only")
+}
 
 const dropSupported = false
 
