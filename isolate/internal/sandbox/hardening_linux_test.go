@@ -63,6 +63,24 @@ func TestWorkerHardening(t *testing.T) {
 			}
 		}
 	}
+	// Its cpu and pids cgroups, where the controllers are writable.
+	for _, c := range []struct{ ctl, layer, probe, file, want string }{
+		{"cpu", cpuCgroupLayer, "cpu.cfs_quota_us", "cpu.cfs_quota_us", strconv.Itoa(cgroupPeriod)},
+		{"pids", pidsCgroupLayer, "cgroup.procs", "pids.max", strconv.Itoa(maxWorkerThreads)},
+	} {
+		if _, err := ownCgroup(c.ctl, c.probe); err != nil {
+			t.Logf("no %s cgroup here: %v", c.ctl, err)
+			continue
+		}
+		if !slices.Contains(layers, c.layer) {
+			t.Errorf("layers %v lack %q", layers, c.layer)
+			continue
+		}
+		dir := workerCgroupDir(t, pid, c.ctl)
+		if b, err := os.ReadFile(filepath.Join(dir, c.file)); err != nil || strings.TrimSpace(string(b)) != c.want {
+			t.Errorf("%s/%s = %q %v, want %s", dir, c.file, b, err, c.want)
+		}
+	}
 
 	shared := newTestPool(t, Config{Workers: 1, Spares: -1, SharedNamespaces: true, NoDropPrivileges: true})
 	layers = shared.Stats().Layers
@@ -77,4 +95,21 @@ func TestWorkerHardening(t *testing.T) {
 	if out := call(t, shared, "read "+secret); out != "read 11" {
 		t.Errorf("NoDropPrivileges: reading a root-only file: %q", out)
 	}
+}
+
+// workerCgroupDir is the directory of process pid in the v1 hierarchy of ctl.
+func workerCgroupDir(t *testing.T, pid, ctl string) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + pid + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) == 3 && slices.Contains(strings.Split(parts[1], ","), ctl) {
+			return filepath.Join("/sys/fs/cgroup", ctl, parts[2])
+		}
+	}
+	t.Fatalf("process %s has no %s cgroup: %s", pid, ctl, b)
+	return ""
 }

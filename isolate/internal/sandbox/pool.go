@@ -47,6 +47,10 @@ type Config struct {
 	// autodetect (a warren-<pid>-<n> child of this process's own memory cgroup); "-":
 	// disable cgroups.
 	CgroupRoot string
+	// CPUs is the CPU time a worker may use, in CPUs: a cgroup v1 CFS quota, where the
+	// cpu controller is writable, beside the memory cgroup (and a pids cgroup, which
+	// bounds a worker's threads). 0: 1 CPU (a worker runs Go with GOMAXPROCS=1).
+	CPUs float64
 	// HostNetwork leaves workers in the host's network namespace. By default (linux)
 	// each worker starts in a new, empty one where the kernel allows it (root, or
 	// unprivileged user namespaces), and the pool falls back to the host's otherwise.
@@ -190,7 +194,9 @@ type worker struct {
 	br      *bufio.Reader
 	bw      *bufio.Writer
 	cg      *workerCgroup
-	rlim    bool // RLIMIT_AS applied
+	cpuCg   *workerCgroup // its CPU quota, if any
+	pidsCg  *workerCgroup // its pids.max, if any
+	rlim    bool          // RLIMIT_AS applied
 	cgOn    bool // the worker runs in its cgroup
 	netns   bool // the worker runs in its own network namespace
 	seccomp bool // the worker installed its seccomp filter
@@ -199,6 +205,8 @@ type worker struct {
 	pidns   bool // process 1 of its own PID namespace
 	unpriv  bool // runs as a uid other than 0
 	nproc   bool // RLIMIT_NPROC holds
+	cpuOn   bool // the worker runs in its cpu cgroup
+	pidsOn  bool // the worker runs in its pids cgroup
 	timer   *time.Timer
 	oom0    int64 // system OOM-kill counter at start
 
@@ -222,6 +230,8 @@ type Pool struct {
 	command func() *exec.Cmd
 	log     *slog.Logger
 	cg      *cgroupPool
+	cpuCg   *cgroupPool // nil: no CPU quota
+	pidsCg  *cgroupPool // nil: no pids.max
 	netns   atomic.Bool // start workers in a new network namespace
 	procns  atomic.Bool // start workers in new mount and PID namespaces
 	uid     int         // workers switch to this uid and gid; -1: they do not
@@ -308,6 +318,18 @@ func NewPool(cfg Config) (*Pool, error) {
 			p.log.Info("sandbox: no cgroup memory limit, using RLIMIT_AS", "err", err)
 		} else {
 			p.cg = cg
+		}
+		if cg, cleaned, err := openCPUCgroup(); err != nil {
+			p.log.Info("sandbox: no cgroup CPU quota for workers", "err", err)
+		} else {
+			logCleaned(p.log, cleaned)
+			p.cpuCg = cg
+		}
+		if cg, cleaned, err := openPidsCgroup(); err != nil {
+			p.log.Info("sandbox: no cgroup bound on workers' threads", "err", err)
+		} else {
+			logCleaned(p.log, cleaned)
+			p.pidsCg = cg
 		}
 	}
 	p.wg.Add(1)
@@ -531,9 +553,28 @@ func (p *Pool) startWorker() (*worker, error) {
 			cg = nil
 		}
 	}
+	var cpuCg, pidsCg *workerCgroup
+	if p.cpuCg != nil {
+		cpus := p.cfg.CPUs
+		if cpus <= 0 {
+			cpus = 1
+		}
+		if cpuCg, err = p.cpuCg.newCPUWorker("w"+strconv.FormatUint(id, 10), cpus); err != nil {
+			p.log.Warn("sandbox: worker cpu cgroup failed", "err", err)
+			cpuCg = nil
+		}
+	}
+	if p.pidsCg != nil {
+		if pidsCg, err = p.pidsCg.newPidsWorker("w"+strconv.FormatUint(id, 10), maxWorkerThreads); err != nil {
+			p.log.Warn("sandbox: worker pids cgroup failed", "err", err)
+			pidsCg = nil
+		}
+	}
 	w := &worker{
 		p:          p,
 		id:         id,
+		cpuCg:      cpuCg,
+		pidsCg:     pidsCg,
 		cmd:        cmd,
 		conn:       conn,
 		br:         bufio.NewReaderSize(conn, 64<<10),
@@ -573,8 +614,10 @@ func (p *Pool) startWorker() (*worker, error) {
 	if err != nil {
 		outR.Close()
 		conn.Close()
-		if cg != nil {
-			cg.remove()
+		for _, c := range []*workerCgroup{cg, cpuCg, pidsCg} {
+			if c != nil {
+				c.remove()
+			}
 		}
 		return nil, fmt.Errorf("sandbox: starting worker: %w", err)
 	}
@@ -600,6 +643,22 @@ func (p *Pool) startWorker() (*worker, error) {
 		if err := cg.add(w.pid); err != nil {
 			p.log.Warn("sandbox: moving worker into cgroup failed, using RLIMIT_AS", "err", err)
 			cg = nil // w.cg stays set so that the reaper removes the directory
+		}
+	}
+	// The CPU and pids cgroups before the worker's handshake: everything it runs
+	// from then on is bounded. (w.cpuCg and w.pidsCg stay set for the reaper.)
+	if cpuCg != nil {
+		if err := cpuCg.add(w.pid); err != nil {
+			p.log.Warn("sandbox: moving worker into its cpu cgroup failed", "err", err)
+		} else {
+			w.cpuOn = true
+		}
+	}
+	if pidsCg != nil {
+		if err := pidsCg.add(w.pid); err != nil {
+			p.log.Warn("sandbox: moving worker into its pids cgroup failed", "err", err)
+		} else {
+			w.pidsOn = true
 		}
 	}
 	// Handshake, bounded by startTimeout.
@@ -729,9 +788,11 @@ func (w *worker) reap() {
 	if wasLive && !killedByUs {
 		p.log.Warn("sandbox: idle worker died", "pid", w.pid, "err", w.crashError(""))
 	}
-	if w.cg != nil {
-		if err := w.cg.remove(); err != nil {
-			p.log.Warn("sandbox: removing worker cgroup", "err", err)
+	for _, c := range []*workerCgroup{w.cg, w.cpuCg, w.pidsCg} {
+		if c != nil {
+			if err := c.remove(); err != nil {
+				p.log.Warn("sandbox: removing worker cgroup", "err", err)
+			}
 		}
 	}
 }
@@ -1063,7 +1124,7 @@ func (p *Pool) Stats() Stats {
 		MemoryLimitBytes: p.limit,
 		Layers:           slices.Clone(platformLayers),
 	}
-	var cg, rl, ns, sc, lim, mns, pns, up, np bool
+	var cg, rl, ns, sc, lim, mns, pns, up, np, cpu, pids bool
 	for w := range p.all {
 		if w.state_ == stStarting || w.state_ == stRetired {
 			continue
@@ -1077,6 +1138,8 @@ func (p *Pool) Stats() Stats {
 		pns = pns || w.pidns
 		up = up || w.unpriv
 		np = np || w.nproc
+		cpu = cpu || w.cpuOn
+		pids = pids || w.pidsOn
 	}
 	if ns {
 		s.Layers = append(s.Layers, netnsLayer)
@@ -1104,6 +1167,12 @@ func (p *Pool) Stats() Stats {
 	}
 	if np {
 		s.Layers = append(s.Layers, nprocLayer)
+	}
+	if cpu {
+		s.Layers = append(s.Layers, cpuCgroupLayer)
+	}
+	if pids {
+		s.Layers = append(s.Layers, pidsCgroupLayer)
 	}
 	return s
 }
@@ -1133,10 +1202,19 @@ func (p *Pool) Close() error {
 	}
 	p.wg.Wait()
 	var err error
-	if p.cg != nil {
-		err = p.cg.close()
+	for _, c := range []*cgroupPool{p.cg, p.cpuCg, p.pidsCg} {
+		if c != nil {
+			err = errors.Join(err, c.close())
+		}
 	}
 	return err
+}
+
+// logCleaned logs the stale cgroup directories a pool removed.
+func logCleaned(log *slog.Logger, dirs []string) {
+	for _, d := range dirs {
+		log.Info("sandbox: removed stale cgroup", "dir", d)
+	}
 }
 
 var _ io.Closer = (*Pool)(nil)
