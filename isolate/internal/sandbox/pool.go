@@ -197,16 +197,16 @@ type worker struct {
 	cpuCg   *workerCgroup // its CPU quota, if any
 	pidsCg  *workerCgroup // its pids.max, if any
 	rlim    bool          // RLIMIT_AS applied
-	cgOn    bool // the worker runs in its cgroup
-	netns   bool // the worker runs in its own network namespace
-	seccomp bool // the worker installed its seccomp filter
-	rlimits bool // the worker set its rlimits (no core files, bounded open files)
-	mountns bool // private mounts, its own /proc
-	pidns   bool // process 1 of its own PID namespace
-	unpriv  bool // runs as a uid other than 0
-	nproc   bool // RLIMIT_NPROC holds
-	cpuOn   bool // the worker runs in its cpu cgroup
-	pidsOn  bool // the worker runs in its pids cgroup
+	cgOn    bool          // the worker runs in its cgroup
+	netns   bool          // the worker runs in its own network namespace
+	seccomp bool          // the worker installed its seccomp filter
+	rlimits bool          // the worker set its rlimits (no core files, bounded open files)
+	mountns bool          // private mounts, its own /proc
+	pidns   bool          // process 1 of its own PID namespace
+	unpriv  bool          // runs as a uid other than 0
+	nproc   bool          // RLIMIT_NPROC holds
+	cpuOn   bool          // the worker runs in its cpu cgroup
+	pidsOn  bool          // the worker runs in its pids cgroup
 	timer   *time.Timer
 	oom0    int64 // system OOM-kill counter at start
 
