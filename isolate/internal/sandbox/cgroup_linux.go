@@ -27,9 +27,20 @@ const (
 // cgroupPeriod is the CFS period of a worker's CPU cgroup, in microseconds.
 const cgroupPeriod = 100_000
 
-// openCPUCgroup prepares the pool's directory in the cgroup v1 cpu hierarchy.
-func openCPUCgroup() (*cgroupPool, []string, error) {
-	return openController("", "cpu", "cpu.cfs_quota_us", "cpu.cfs_quota_us")
+// openCPUCgroup prepares the pool's directory in the cgroup v1 cpu hierarchy, for n
+// workers. The scheduler weighs the pool's directory as one entity against the node's
+// threads: its cpu.shares are n times a process's, so that the workers weigh together
+// what they weighed as n processes outside it.
+func openCPUCgroup(n int) (*cgroupPool, []string, error) {
+	c, cleaned, err := openController("", "cpu", "cpu.cfs_quota_us", "cpu.cfs_quota_us")
+	if err != nil {
+		return nil, cleaned, err
+	}
+	if err := writeCgroupFile(c.dir, "cpu.shares", strconv.Itoa(min(1024*max(n, 1), 262144))); err != nil {
+		c.close()
+		return nil, cleaned, fmt.Errorf("sandbox: setting cpu.shares: %w", err)
+	}
+	return c, cleaned, nil
 }
 
 // openPidsCgroup prepares the pool's directory in the cgroup v1 pids hierarchy.

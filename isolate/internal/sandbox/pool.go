@@ -319,7 +319,7 @@ func NewPool(cfg Config) (*Pool, error) {
 		} else {
 			p.cg = cg
 		}
-		if cg, cleaned, err := openCPUCgroup(); err != nil {
+		if cg, cleaned, err := openCPUCgroup(p.workers + p.spares); err != nil {
 			p.log.Info("sandbox: no cgroup CPU quota for workers", "err", err)
 		} else {
 			logCleaned(p.log, cleaned)
