@@ -136,7 +136,7 @@ func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 		inv.StreamTo = req.pipe
 	}
 	res := n.route(r.Context(), inv, req, &c.tok.Grants)
-	n.ended("run", c.tok.Name, "", req, res)
+	n.ended("run", c.tok.Name, c.tok.ID, "", req, res)
 	if lines {
 		n.sendRunLines(w, r, res, req.pipe)
 		return

@@ -66,7 +66,11 @@ func TestAuditLog(t *testing.T) {
 		return len(lines) >= 2
 	})
 	run, worker := lines[0], lines[1]
-	if run.Entry != "run" || run.Token != "agent-7" || len(run.Code) != 64 || run.Outcome != "ok" || len(run.Nodes) != 1 || run.Nodes[0] != "a" || run.WallMs <= 0 {
+	parsed, err := policy.ParseToken(n.tokenKey, tok, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Entry != "run" || run.Token != "agent-7" || run.TokenID != parsed.ID || run.TokenID == "" || len(run.Code) != 64 || run.Outcome != "ok" || len(run.Nodes) != 1 || run.Nodes[0] != "a" || run.WallMs <= 0 {
 		t.Errorf("the run's line: %+v", run)
 	}
 	if worker.Entry != "worker" || worker.Worker != "echo" || !strings.Contains(worker.Token, "deployed by") || worker.Outcome != "ok" {
