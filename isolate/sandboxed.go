@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/metrics"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -162,20 +164,26 @@ type sandboxed struct {
 }
 
 func newSandboxed(opts Options) (*sandboxed, error) {
-	cmd := opts.WorkerCommand
-	if opts.CacheDir != "" {
-		base := cmd
-		cmd = func() *exec.Cmd {
-			var c *exec.Cmd
-			if base != nil {
-				c = base()
-			} else {
-				exe, _ := os.Executable()
-				c = exec.Command(exe)
-			}
-			c.Env = append(c.Environ(), "WARREN_WASM_CACHE="+opts.CacheDir)
-			return c
+	base := opts.WorkerCommand
+	cmd := func() *exec.Cmd {
+		var c *exec.Cmd
+		if base != nil {
+			c = base()
+		} else {
+			exe, _ := os.Executable()
+			c = exec.Command(exe)
 		}
+		// The node's credentials stay with the node: a worker is given no
+		// token and no path to the mesh secret.
+		env := slices.DeleteFunc(c.Environ(), func(kv string) bool {
+			k, _, _ := strings.Cut(kv, "=")
+			return k == "WARREN_TOKEN" || k == "WARREN_SECRET"
+		})
+		if opts.CacheDir != "" {
+			env = append(env, "WARREN_WASM_CACHE="+opts.CacheDir)
+		}
+		c.Env = env
+		return c
 	}
 	var writable []string
 	if opts.CacheDir != "" {
