@@ -61,6 +61,9 @@ type HostileReport struct {
 	// Unhealthy are the nodes whose /healthz failed after the corpus, or
 	// whose process is gone.
 	Unhealthy []string
+	// Layers are the isolation layers each node's /healthz lists after
+	// the corpus, by node.
+	Layers map[string][]string
 }
 
 // Quantile is the q-quantile (0..1) of d, 0 for none.
@@ -246,10 +249,22 @@ func RunHostile(ctx context.Context, st *State, o HostileOptions) (*HostileRepor
 			continue
 		}
 		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		ok := healthy(hctx, n.API)
+		b, err := get(hctx, n.API+"/healthz", "")
 		cancel()
-		if !ok || !n.Running() {
+		if err != nil || !n.Running() {
 			rep.Unhealthy = append(rep.Unhealthy, n.Name)
+			continue
+		}
+		var h struct {
+			Isolation struct {
+				Layers []string `json:"layers"`
+			} `json:"isolation"`
+		}
+		if json.Unmarshal(b, &h) == nil {
+			if rep.Layers == nil {
+				rep.Layers = map[string][]string{}
+			}
+			rep.Layers[n.Name] = h.Isolation.Layers
 		}
 	}
 	return rep, nil

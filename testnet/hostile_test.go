@@ -210,6 +210,9 @@ func TestHostileCorpusLiveMesh(t *testing.T) {
 	if len(rep.Unhealthy) > 0 {
 		t.Errorf("unhealthy after the corpus: %v", rep.Unhealthy)
 	}
+	for name, layers := range rep.Layers {
+		t.Logf("%s isolation layers: %v", name, layers)
+	}
 	idle, attack := Quantile(rep.Idle, 0.99), Quantile(rep.Attack, 0.99)
 	t.Logf("honest calls: idle p50 %v p99 %v (%d); under attack p50 %v p99 %v (%d)",
 		Quantile(rep.Idle, 0.5), idle, len(rep.Idle), Quantile(rep.Attack, 0.5), attack, len(rep.Attack))
