@@ -42,7 +42,7 @@ func TestAuditLog(t *testing.T) {
 	c := newCluster(t, 7, "a")
 	c.tune = func(cfg *Config) { cfg.KV, cfg.AuditLog = kv, &log }
 	n := c.start("a", c.secret, 1)
-	tok := mintToken(t, c.secret, "agent-7", policy.Grants{}, time.Hour)
+	tok := revocableToken(t, c.secret, "agent-7", policy.Grants{})
 	const secretish = "very-secret-source-marker"
 	body := `{"code":{"mainModule":"m.js","modules":{"m.js":"export default { fetch() { return new Response('` + secretish + `') } }"}}}`
 	if status, _, out := authCall(t, n, "POST", "/v1/run", body, tok); status != 200 {

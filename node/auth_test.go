@@ -347,7 +347,7 @@ func TestRefusedTokensLeaveNothing(t *testing.T) {
 	}
 	good := mintToken(t, c.secret, "t", policy.Grants{KV: map[string]string{"other": "rw"}}, time.Hour)
 	_, sig, _ := strings.Cut(strings.TrimPrefix(good, policy.TokenPrefix), ".")
-	revoked := adminToken(t, c.secret)
+	revoked := revocableToken(t, c.secret, "revoked", policy.Grants{Admin: true})
 	if status, _, out := authCall(t, a, "POST", "/v1/tokens/revoke", `{"token":"`+revoked+`"}`, admin); status != 200 {
 		t.Fatalf("revoke: %d %v", status, out)
 	}

@@ -22,8 +22,8 @@ import (
 func TestTokenRevocation(t *testing.T) {
 	c, nodes := objectCluster(t, "a", "b", "c")
 	a, b := nodes[0], nodes[1]
-	agent := mintToken(t, c.secret, "agent", policy.Grants{KV: map[string]string{"ns": "rw"}}, time.Hour)
-	other := mintToken(t, c.secret, "other", policy.Grants{}, time.Hour)
+	agent := revocableToken(t, c.secret, "agent", policy.Grants{KV: map[string]string{"ns": "rw"}})
+	other := revocableToken(t, c.secret, "other", policy.Grants{})
 	admin := adminToken(t, c.secret)
 	run := runWith(`{}`)
 	works := func(n *Node, tok string) (int, string) {
@@ -41,10 +41,7 @@ func TestTokenRevocation(t *testing.T) {
 	if status, _, out := authCall(t, a, "POST", "/v1/tokens/revoke", `{"token":"`+agent+`"}`, other); status != 403 {
 		t.Fatalf("revoked by a non-admin: %d %v", status, out)
 	}
-	noID, err := b.nodeToken()
-	if err != nil {
-		t.Fatal(err)
-	}
+	noID := mintToken(t, c.secret, "no id", policy.Grants{Admin: true}, time.Hour)
 	if status, _, out := authCall(t, a, "POST", "/v1/tokens/revoke", `{"token":"`+noID+`"}`, admin); status != 400 || !strings.Contains(out["error"].(string), "no id") {
 		t.Fatalf("a token without an ID: %d %v", status, out)
 	}
@@ -150,7 +147,7 @@ func TestRevocationListUnreadable(t *testing.T) {
 	if l := kv.lists.Load(); l != 0 {
 		t.Errorf("the list was read %d times for tokens without an ID", l)
 	}
-	withID := mintToken(t, c.secret, "agent", policy.Grants{}, time.Hour)
+	withID := revocableToken(t, c.secret, "agent", policy.Grants{})
 	calls := 0
 	for deadline := time.Now().Add(1500 * time.Millisecond); time.Now().Before(deadline); calls++ {
 		if status, _, out := authCall(t, n, "GET", "/v1/members", "", withID); status != 200 {
@@ -178,6 +175,16 @@ func TestRevocationListUnreadable(t *testing.T) {
 		status, _, _ := authCall(t, n, "GET", "/v1/members", "", withID)
 		return status == 200
 	})
+}
+
+// revocableToken mints a token with an ID from the secret file at path.
+func revocableToken(t testing.TB, path, name string, g policy.Grants) string {
+	t.Helper()
+	tok, err := MintRevocableTokenFile(path, name, g, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }
 
 // otherSecret is the secret file of another mesh.

@@ -108,7 +108,7 @@ grants everything.`,
 			if cpuMs < 0 || memoryMb < 0 || subrq < 0 {
 				return usageError{fmt.Errorf("--cpu-ms, --memory-mb and --subrequests cannot be negative")}
 			}
-			tok, err := node.MintTokenFile(secret, name, g, ttl)
+			tok, err := node.MintRevocableTokenFile(secret, name, g, ttl)
 			if err != nil {
 				return err
 			}
@@ -152,8 +152,9 @@ every call, forwarded ones included. The node asked refuses the token at
 once, the others within about two seconds. The entry goes when the token
 would have expired. Give the token itself (its ID and expiry are read from
 it), or --id ID (from warren token revoked, or an audit log); an entry
-revoked by ID alone is kept for ever. Tokens minted before revocation
-existed have no ID and cannot be revoked: rotate the mesh secret.
+revoked by ID alone is kept for ever. Tokens without an ID (minted before
+revocation existed, or the 5-minute ones the commands mint from --secret)
+cannot be revoked: rotate the mesh secret.
 Needs an admin token (or --secret).`,
 		Args: cobra.MaximumNArgs(1),
 	}
