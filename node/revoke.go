@@ -69,9 +69,10 @@ type Revocation struct {
 type revocations struct {
 	mu   sync.Mutex
 	ids  map[string]struct{}
-	read time.Time     // when ids was read; zero: never
-	busy chan struct{} // closed when the read under way ends; nil: none
-	err  error         // the last read's error
+	read  time.Time     // when ids was read; zero: never
+	tried time.Time     // when the last read ended, well or not
+	busy  chan struct{} // closed when the read under way ends; nil: none
+	err   error         // the last read's error
 }
 
 // errRevoked is a revoked token's refusal.
@@ -86,13 +87,19 @@ func (n *Node) checkRevoked(ctx context.Context, tok *policy.Token) error {
 	rv := &n.revoked
 	rv.mu.Lock()
 	age := time.Since(rv.read)
-	if age >= revokedFresh && rv.busy == nil {
+	// A store that failed is asked again at the pace of a fresh copy, not
+	// on every call.
+	if age >= revokedFresh && rv.busy == nil && time.Since(rv.tried) >= revokedFresh {
 		rv.busy = make(chan struct{})
 		go n.readRevocations(rv.busy)
 	}
 	busy := rv.busy
+	// A call waits for a read only when the store answered the last one:
+	// while it fails, calls go on with the copy (up to revokedMaxStale)
+	// instead of each waiting for a timeout.
+	wait := age >= revokedStale && busy != nil && rv.err == nil
 	rv.mu.Unlock()
-	if age >= revokedStale && busy != nil {
+	if wait {
 		select {
 		case <-busy:
 		case <-ctx.Done():
@@ -122,10 +129,10 @@ func (n *Node) readRevocations(done chan struct{}) {
 			set[r.ID] = struct{}{}
 		}
 		rv.ids, rv.read = set, time.Now()
-	} else if !errors.Is(rv.err, err) {
+	} else if rv.err == nil {
 		n.log.Warn("reading the token revocation list", "err", err)
 	}
-	rv.err = err
+	rv.err, rv.tried = err, time.Now()
 	rv.busy = nil
 	rv.mu.Unlock()
 	close(done)
