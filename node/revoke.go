@@ -67,8 +67,8 @@ type Revocation struct {
 
 // revocations is a node's copy of the list.
 type revocations struct {
-	mu   sync.Mutex
-	ids  map[string]struct{}
+	mu    sync.Mutex
+	ids   map[string]struct{}
 	read  time.Time     // when ids was read; zero: never
 	tried time.Time     // when the last read ended, well or not
 	busy  chan struct{} // closed when the read under way ends; nil: none
