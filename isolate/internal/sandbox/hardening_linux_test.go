@@ -10,14 +10,11 @@ import (
 	"testing"
 )
 
-// TestWorkerHardening: by default a worker of a root host runs in its own mount and PID
-// namespaces (its /proc shows it alone, as process 1), as DefaultWorkerUID with
-// RLIMIT_NPROC, and so cannot read a file only root may; the pool lists each layer. With
-// SharedNamespaces and NoDropPrivileges it runs as before.
+// TestWorkerHardening: by default a worker runs in its own mount and PID namespaces (its
+// /proc shows it alone, as process 1); of a root host, as DefaultWorkerUID with
+// RLIMIT_NPROC, and so it cannot read a file only root may; the pool lists each layer.
+// With SharedNamespaces and NoDropPrivileges it runs as before.
 func TestWorkerHardening(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("dropping privileges needs a root host")
-	}
 	secret := filepath.Join(t.TempDir(), "secret")
 	if err := os.WriteFile(secret, []byte("mesh secret"), 0o600); err != nil {
 		t.Fatal(err)
@@ -29,13 +26,16 @@ func TestWorkerHardening(t *testing.T) {
 	if !slices.Contains(layers, mountnsLayer) || !slices.Contains(layers, pidnsLayer) {
 		t.Skipf("the kernel refused mount or PID namespaces here (layers %v)", layers)
 	}
+	if procs := call(t, p, "procs"); procs != "1" {
+		t.Errorf("the worker's /proc shows %q, want only itself (1)", procs)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the rest needs a root host: workers drop privileges only from root")
+	}
 	for _, l := range []string{uidLayer, nprocLayer} {
 		if !slices.Contains(layers, l) {
 			t.Errorf("layers %v lack %q", layers, l)
 		}
-	}
-	if procs := call(t, p, "procs"); procs != "1" {
-		t.Errorf("the worker's /proc shows %q, want only itself (1)", procs)
 	}
 	want := strconv.Itoa(DefaultWorkerUID)
 	if ids := call(t, p, "uid"); ids != want+" "+want+" "+want {

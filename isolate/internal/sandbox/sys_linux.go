@@ -55,9 +55,16 @@ func prepareCmd(cmd *exec.Cmd, netns, procns bool) {
 	}
 	if uid := os.Geteuid(); uid != 0 {
 		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
-		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
 		gid := os.Getegid()
-		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
+		// Our uid and gid are the worker's; with procns they are 0 inside its
+		// namespace, so that it keeps, past exec, the capabilities over its
+		// own namespaces it needs to mount its /proc (none over the host's).
+		inUID, inGID := uid, gid
+		if procns {
+			inUID, inGID = 0, 0
+		}
+		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: inUID, HostID: uid, Size: 1}}
+		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: inGID, HostID: gid, Size: 1}}
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = false
 	}
 }
@@ -177,17 +184,10 @@ func applyRlimits() error {
 // every mount private (nothing it does reaches the host's mounts) and mounts a /proc of its
 // own PID namespace over the host's, so that no other process (the node, its other
 // workers) is visible to it, nor their environment or command lines. pidns reports whether
-// the worker is process 1 of a PID namespace of its own.
+// it did: the worker is process 1 of a PID namespace of its own, with a /proc of it.
 func setupMounts() (pidns bool, err error) {
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return false, fmt.Errorf("making mounts private: %w", err)
-	}
-	pidns = os.Getpid() == 1
-	if !pidns {
-		return false, nil
-	}
 	// The host's /proc still shows both pids: the host's is the first of NSpid.
-	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+	if b, err := os.ReadFile("/proc/self/status"); os.Getpid() == 1 && err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
 				if f := strings.Fields(rest); len(f) > 0 {
@@ -196,8 +196,16 @@ func setupMounts() (pidns bool, err error) {
 			}
 		}
 	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return false, fmt.Errorf("making mounts private: %w", err)
+	}
+	if os.Getpid() != 1 {
+		return false, nil
+	}
+	// Only with its own /proc does the PID namespace hide the other
+	// processes: the host's would show them all.
 	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return true, fmt.Errorf("mounting /proc: %w", err)
+		return false, fmt.Errorf("mounting /proc: %w", err)
 	}
 	return true, nil
 }
