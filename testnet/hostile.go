@@ -36,6 +36,8 @@ type HostileOptions struct {
 	// Parallel is how many hostile calls are in flight at once (default:
 	// one per node).
 	Parallel int
+	// Only, if set, picks the cases to run (default: all).
+	Only func(hostile.Case) bool
 }
 
 // HostileResult is one hostile call's end.
@@ -193,8 +195,11 @@ func RunHostile(ctx context.Context, st *State, o HostileOptions) (*HostileRepor
 
 	var cases []hostile.Case
 	for range o.Rounds {
-		cases = append(cases, hostile.Scripts()...)
-		cases = append(cases, hostile.Egress(originAddr)...)
+		for _, c := range append(hostile.Scripts(), hostile.Egress(originAddr)...) {
+			if o.Only == nil || o.Only(c) {
+				cases = append(cases, c)
+			}
+		}
 	}
 	work := make(chan int)
 	var attackers sync.WaitGroup

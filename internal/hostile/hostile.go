@@ -35,9 +35,20 @@ const (
 // on a mesh (the call's own round trip included).
 const Budget = 2 * time.Second
 
+// Kinds of cases: what each attacks.
+const (
+	KindCPU    = "cpu"    // CPU time: loops, regexps, sorts, recursion
+	KindMemory = "memory" // memory: bombs, huge allocations, endless buffers
+	KindTime   = "time"   // wall time and the event loop: timers, promises, streams
+	KindEscape = "escape" // the isolate's walls: built-ins, files, environment, processes, sockets
+	KindEgress = "egress" // the network: fetch where the grants do not reach
+)
+
 // Case is one hostile Worker.
 type Case struct {
 	Name string
+	// Kind is what it attacks (KindCPU, ...).
+	Kind string
 	// Src is the Worker's one module, main.js.
 	Src string
 	// Compat are its compatibility flags.
@@ -125,7 +136,7 @@ func probe(exprs ...string) string {
 // Scripts are the cases that need no network: exhaustion, escape, and
 // reaching the host from inside the isolate.
 func Scripts() []Case {
-	return []Case{
+	cases := []Case{
 		{Name: "infinite loop", Src: worker("for (;;) {}"), CPUMs: 50, Outcomes: []string{ExceededCPU}},
 		{Name: "memory bomb", Src: worker("const a = []; for (;;) a.push(new Uint8Array(1 << 20));"), CPUMs: 5000, MemoryMB: 64, Outcomes: []string{ExceededMemory}},
 		{Name: "huge string", Src: worker("return new Response('x'.repeat(2 ** 30).length + '')"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{ExceededMemory, Exception}},
@@ -182,6 +193,24 @@ return { status: 200 }`), CPUMs: 1000, Outcomes: []string{Exception}},
 			`fetch("gopher://127.0.0.1:22/")`,
 		), CPUMs: 1000, Outcomes: []string{OK}, Has: "refused"},
 	}
+	for i := range cases {
+		cases[i].Kind = scriptKinds[cases[i].Name]
+		if cases[i].Kind == "" {
+			cases[i].Kind = KindEscape
+		}
+	}
+	return cases
+}
+
+// scriptKinds are the kinds of the scripts that are not KindEscape.
+var scriptKinds = map[string]string{
+	"infinite loop": KindCPU, "deep recursion": KindCPU, "catastrophic regexp": KindCPU, "huge native sort": KindCPU,
+	"memory bomb": KindMemory, "huge string": KindMemory, "huge ArrayBuffer": KindMemory,
+	"pull that enqueues for ever": KindMemory, "start that enqueues for ever": KindMemory,
+	"gzip bomb as the response": KindMemory, "gzip bomb read whole": KindMemory,
+	"100,000 pending promises awaited": KindTime, "100,000 pending promises left behind": KindTime,
+	"timer flood": KindTime, "timers that double": KindTime, "timer past the wall limit": KindTime,
+	"stream that never ends": KindTime, "stream that can never go on": KindTime,
 }
 
 // Grants are the egress grants the Egress cases run with: every public
@@ -196,7 +225,7 @@ func Grants(origin string) []string { return []string{"*", "localhost", origin} 
 func Egress(origin string) []Case {
 	_, port, _ := strings.Cut(origin, ":")
 	fetchCase := func(name, url string, want string) Case {
-		return Case{Name: name, Src: probe(`fetch(` + strconv.Quote(url) + `).then(r => r.status + " " + r.text())`),
+		return Case{Name: name, Kind: KindEgress, Src: probe(`fetch(` + strconv.Quote(url) + `).then(r => r.status + " " + r.text())`),
 			CPUMs: 1000, WallMs: 1500, Outcomes: []string{OK}, Has: want, Egress: true}
 	}
 	return []Case{
@@ -213,9 +242,9 @@ func Egress(origin string) []Case {
 		fetchCase("redirect to the metadata", "http://"+origin+"/redirect?to=http://169.254.169.254/latest/meta-data/", "refused"),
 		fetchCase("redirect to another loopback port", "http://"+origin+"/redirect?to=http://127.0.0.1:"+otherPort(port)+"/secret", "refused"),
 		fetchCase("redirect to a name of loopback", "http://"+origin+"/redirect?to=http://localhost:"+otherPort(port)+"/secret", "grant it by address"),
-		{Name: "oversized response", Src: probe(`fetch("http://` + origin + `/big").then(r => r.arrayBuffer()).then(b => "read " + b.byteLength)`),
+		{Name: "oversized response", Kind: KindEgress, Src: probe(`fetch("http://` + origin + `/big").then(r => r.arrayBuffer()).then(b => "read " + b.byteLength)`),
 			CPUMs: 1500, MemoryMB: 128, WallMs: 1800, Outcomes: []string{OK, ExceededMemory}, Has: "exceeds", Egress: true},
-		{Name: "response that never ends", Src: probe(`fetch("http://` + origin + `/endless").then(r => r.text()).then(t => "read " + t.length)`),
+		{Name: "response that never ends", Kind: KindEgress, Src: probe(`fetch("http://` + origin + `/endless").then(r => r.text()).then(t => "read " + t.length)`),
 			CPUMs: 1000, WallMs: 1000, Outcomes: []string{OK, ExceededWallTime}, Has: "refused", Egress: true},
 	}
 }
