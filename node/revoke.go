@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/warrenmesh/warren/policy"
 	"github.com/warrenmesh/warren/replication"
@@ -186,6 +188,68 @@ type revokeRequest struct {
 // maxRevokeBody caps the body of POST /v1/tokens/revoke.
 const maxRevokeBody = 16 << 10
 
+// parseRevoke reads and checks a POST /v1/tokens/revoke body: the
+// revocation it asks for, or a 400 saying what is wrong. A token is
+// verified with key, at any time (an expired one may be revoked too).
+func parseRevoke(body io.Reader, key []byte) (Revocation, error) {
+	bad := func(format string, args ...any) error {
+		return &apiError{status: http.StatusBadRequest, code: "bad_request", msg: fmt.Sprintf(format, args...)}
+	}
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	var req revokeRequest
+	if err := dec.Decode(&req); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return Revocation{}, &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large", msg: fmt.Sprintf("the revoke request exceeds %d bytes", maxRevokeBody)}
+		}
+		return Revocation{}, bad("decoding the revoke request: %v", err)
+	}
+	if dec.More() {
+		return Revocation{}, bad("trailing data after the revoke request")
+	}
+	switch {
+	case req.Token != "" && (req.ID != "" || req.Expiry != 0):
+		return Revocation{}, bad("give the token or its id (and exp), not both")
+	case req.Token != "":
+		tok, err := policy.VerifyToken(key, req.Token)
+		if err != nil {
+			return Revocation{}, bad("token: %v", err)
+		}
+		if tok.ID == "" {
+			return Revocation{}, bad("the token has no id: it cannot be revoked before it expires at %s (rotate the mesh secret to revoke every token)",
+				time.Unix(tok.Expiry, 0).UTC().Format(time.RFC3339))
+		}
+		return Revocation{ID: tok.ID, Name: shortName(tok.Name), Expiry: tok.Expiry}, nil
+	case req.ID != "":
+		if err := policy.ValidateTokenID(req.ID); err != nil {
+			return Revocation{}, bad("id: %v", err)
+		}
+		if req.Expiry < 0 {
+			return Revocation{}, bad("exp: %d is negative", req.Expiry)
+		}
+		return Revocation{ID: req.ID, Expiry: req.Expiry}, nil
+	}
+	return Revocation{}, bad("give the token to revoke, or its id")
+}
+
+// shortName cuts a token's name for a revocation entry, which travels as
+// a key's metadata (at most 1 KiB): at most maxRevocationName bytes, on a
+// character boundary.
+func shortName(s string) string {
+	if len(s) <= maxRevocationName {
+		return s
+	}
+	cut := maxRevocationName
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
+}
+
+// maxRevocationName bounds each name in a revocation entry.
+const maxRevocationName = 64
+
 // handleRevoke revokes a token (admin): its ID goes to the list, to expire
 // with the token. A token without an ID cannot be revoked (400).
 func (n *Node) handleRevoke(w http.ResponseWriter, r *http.Request) {
@@ -193,46 +257,12 @@ func (n *Node) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRevokeBody))
-	dec.DisallowUnknownFields()
-	var req revokeRequest
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "decoding the revoke request: " + err.Error()})
+	rev, err := parseRevoke(http.MaxBytesReader(w, r.Body, maxRevokeBody), n.tokenKey)
+	if err != nil {
+		writeError(w, err)
 		return
 	}
-	bad := func(format string, args ...any) {
-		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: fmt.Sprintf(format, args...)})
-	}
-	rev := Revocation{ID: req.ID, Expiry: req.Expiry, RevokedAt: time.Now().Unix(), RevokedBy: callerOf(r).tok.Name}
-	switch {
-	case req.Token != "" && (req.ID != "" || req.Expiry != 0):
-		bad("give the token or its id (and exp), not both")
-		return
-	case req.Token != "":
-		tok, err := policy.VerifyToken(n.tokenKey, req.Token)
-		if err != nil {
-			bad("token: %v", err)
-			return
-		}
-		if tok.ID == "" {
-			bad("the token has no id: it cannot be revoked before it expires at %s (rotate the mesh secret to revoke every token)",
-				time.Unix(tok.Expiry, 0).UTC().Format(time.RFC3339))
-			return
-		}
-		rev.ID, rev.Name, rev.Expiry = tok.ID, tok.Name, tok.Expiry
-	case req.ID != "":
-		if err := policy.ValidateTokenID(req.ID); err != nil {
-			bad("id: %v", err)
-			return
-		}
-		if req.Expiry < 0 {
-			bad("exp: %d is negative", req.Expiry)
-			return
-		}
-	default:
-		bad("give the token to revoke, or its id")
-		return
-	}
+	rev.RevokedAt, rev.RevokedBy = time.Now().Unix(), shortName(callerOf(r).tok.Name)
 	opts := replication.KVPutOptions{}
 	if rev.Expiry > 0 {
 		// Kept until the token would expire, with the clock skew; the store
