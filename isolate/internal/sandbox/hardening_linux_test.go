@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -82,6 +83,18 @@ func TestWorkerHardening(t *testing.T) {
 		}
 	}
 
+	// A worker that multiplies its threads dies at the pids cgroup's bound
+	// (or RLIMIT_NPROC's), not at the host's.
+	if slices.Contains(layers, pidsCgroupLayer) {
+		_, err := p.Call(t.Context(), []byte("threads 200"), CallOptions{}, nil)
+		var ce *CrashError
+		if !errors.As(err, &ce) || !strings.Contains(ce.Stderr, "Resource temporarily unavailable") {
+			t.Errorf("200 threads in a worker: %v, want it to die creating one", err)
+		} else {
+			t.Logf("200 threads in a worker: %v", err)
+		}
+	}
+
 	shared := newTestPool(t, Config{Workers: 1, Spares: -1, SharedNamespaces: true, NoDropPrivileges: true})
 	layers = shared.Stats().Layers
 	for _, l := range []string{mountnsLayer, pidnsLayer, uidLayer, nprocLayer} {
@@ -94,6 +107,12 @@ func TestWorkerHardening(t *testing.T) {
 	}
 	if out := call(t, shared, "read "+secret); out != "read 11" {
 		t.Errorf("NoDropPrivileges: reading a root-only file: %q", out)
+	}
+	// Room for 200 thread stacks (8 MiB each) under RLIMIT_AS, the memory
+	// bound without a cgroup.
+	unbounded := newTestPool(t, Config{Workers: 1, Spares: -1, SharedNamespaces: true, NoDropPrivileges: true, CgroupRoot: "-", MemoryLimitBytes: 4 << 30})
+	if out := call(t, unbounded, "threads 200"); out != "threads 200" {
+		t.Errorf("200 threads without the bounds: %q", out)
 	}
 }
 

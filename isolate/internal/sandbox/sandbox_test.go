@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,6 +58,22 @@ func testHandler(ctx context.Context, req []byte, call func([]byte) ([]byte, err
 			return []byte("error: " + err.Error())
 		}
 		return []byte("wrote")
+	case "threads": // n OS threads, each blocked in a read that never returns
+		r, _, err := os.Pipe()
+		if err != nil {
+			return []byte("error: " + err.Error())
+		}
+		started := make(chan struct{})
+		for range n {
+			go func() {
+				runtime.LockOSThread()
+				started <- struct{}{}
+				var b [1]byte
+				syscall.Read(int(r.Fd()), b[:])
+			}()
+			<-started // its thread is its own from here on
+		}
+		return []byte("threads " + strconv.Itoa(n))
 	case "procs": // the processes /proc shows
 		ents, err := os.ReadDir("/proc")
 		if err != nil {
