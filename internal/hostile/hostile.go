@@ -153,7 +153,7 @@ func Scripts() []Case {
 		{Name: "timer past the wall limit", Src: worker("return new Promise(r => setTimeout(r, 60000))"), WallMs: 300, Outcomes: []string{ExceededWallTime}},
 		{Name: "stream that never ends", Src: worker("return new Response(new ReadableStream({ pull(c) { return new Promise(r => setTimeout(() => { c.enqueue(new Uint8Array(8)); r() }, 20)) } }))"), WallMs: 300, Outcomes: []string{ExceededWallTime}},
 		{Name: "stream that can never go on", Src: worker("return new Response(new ReadableStream({}))"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{Exception}},
-		{Name: "pull that enqueues for ever", Src: worker("return new Response(new ReadableStream({ pull(c) { c.enqueue(new Uint8Array(4 << 20)) } }))"), CPUMs: 2000, MemoryMB: 256, Outcomes: []string{Exception, ExceededMemory}},
+		{Name: "pull that enqueues for ever", Src: worker("return new Response(new ReadableStream({ pull(c) { c.enqueue(new Uint8Array(4 << 20)) } }))"), CPUMs: 2000, MemoryMB: 256, Outcomes: []string{Exception, ExceededMemory, ExceededCPU}},
 		{Name: "start that enqueues for ever", Src: worker("return new Response(new ReadableStream({ start(c) { for (;;) c.enqueue(new Uint8Array(1 << 20)) } }))"), CPUMs: 5000, MemoryMB: 64, Outcomes: []string{ExceededMemory}},
 		{Name: "gzip bomb as the response", Src: worker(`return new Response(request.body.pipeThrough(new DecompressionStream("gzip")))`), CPUMs: 1000, MemoryMB: 128, Body: GzipBomb(), Outcomes: []string{Exception, ExceededMemory, ExceededCPU}},
 		{Name: "gzip bomb read whole", Src: worker(`return new Response(String((await new Response(request.body.pipeThrough(new DecompressionStream("gzip"))).arrayBuffer()).byteLength))`), CPUMs: 1000, MemoryMB: 64, Body: GzipBomb(), Outcomes: []string{Exception, ExceededMemory, ExceededCPU}},
@@ -243,7 +243,7 @@ func Egress(origin string) []Case {
 		fetchCase("redirect to another loopback port", "http://"+origin+"/redirect?to=http://127.0.0.1:"+otherPort(port)+"/secret", "refused"),
 		fetchCase("redirect to a name of loopback", "http://"+origin+"/redirect?to=http://localhost:"+otherPort(port)+"/secret", "grant it by address"),
 		{Name: "oversized response", Kind: KindEgress, Src: probe(`fetch("http://` + origin + `/big").then(r => r.arrayBuffer()).then(b => "read " + b.byteLength)`),
-			CPUMs: 1500, MemoryMB: 128, WallMs: 1800, Outcomes: []string{OK, ExceededMemory}, Has: "exceeds", Egress: true},
+			CPUMs: 1500, MemoryMB: 128, WallMs: 1800, Outcomes: []string{OK, ExceededMemory, ExceededWallTime}, Has: "exceeds", Egress: true},
 		{Name: "response that never ends", Kind: KindEgress, Src: probe(`fetch("http://` + origin + `/endless").then(r => r.text()).then(t => "read " + t.length)`),
 			CPUMs: 1000, WallMs: 1000, Outcomes: []string{OK, ExceededWallTime}, Has: "refused", Egress: true},
 	}
