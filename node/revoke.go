@@ -17,8 +17,8 @@ import (
 
 // Revocation (docs/security.md, "Revocation").
 //
-// A token with an ID (policy.Token.ID, set by MintToken and `warren token
-// create`) is revoked by writing its ID to the reserved KV namespace
+// A token with an ID (policy.Token.ID, set by MintRevocableTokenFile for
+// `warren token create`) is revoked by writing its ID to the reserved KV namespace
 // warren.revoked, replicated like any key: POST /v1/tokens/revoke, `warren
 // token revoke`. Each entry expires with the token it revokes (and the
 // clock skew), so the list holds only tokens that would still be valid.
@@ -28,10 +28,13 @@ import (
 // a map lookup: a call never waits for the store while the copy is younger
 // than revokedFresh, a call that finds it older starts a read in the
 // background, and only a call that finds it older than revokedStale (a node
-// that was idle, or cannot read its store) waits for one. A node that has
-// not been able to read the list for revokedMaxStale refuses tokens with IDs
-// (503) rather than honour one that may be revoked. Tokens without an ID
-// (those nodes mint for one call) are never looked up, and a node whose
+// that was idle) waits for one, at most revokedWait. A node that read the
+// list once and then could not for revokedMaxStale (cut off from the
+// store) refuses tokens with IDs (503) rather than honour one that may have
+// been revoked meanwhile. A node that never could read it (a mesh whose
+// KV groups are still being placed, a node started while cut off) honours
+// them: it knows of no revocation. Tokens without an ID (those the CLI
+// and nodes mint for themselves) are never looked up, and a node whose
 // callers use none never reads the list.
 
 const (
@@ -46,8 +49,10 @@ const (
 	// revokedMaxStale is how long a node honours tokens with IDs while it
 	// cannot read the list.
 	revokedMaxStale = 30 * time.Second
-	// revokedReadTimeout bounds one read of the list.
+	// revokedReadTimeout bounds one read of the list; revokedWait how long
+	// a call waits for one.
 	revokedReadTimeout = 2 * time.Second
+	revokedWait        = 500 * time.Millisecond
 	// maxRevocations bounds the list a node reads (pages of the store's
 	// list limit).
 	maxRevocations = 100_000
@@ -102,18 +107,22 @@ func (n *Node) checkRevoked(ctx context.Context, tok *policy.Token) error {
 	wait := age >= revokedStale && busy != nil && rv.err == nil
 	rv.mu.Unlock()
 	if wait {
+		t := time.NewTimer(revokedWait)
 		select {
 		case <-busy:
+		case <-t.C:
 		case <-ctx.Done():
+			t.Stop()
 			return fmt.Errorf("checking the revocation list: %w", ctx.Err())
 		}
+		t.Stop()
 	}
 	rv.mu.Lock()
 	defer rv.mu.Unlock()
 	if _, ok := rv.ids[tok.ID]; ok {
 		return fmt.Errorf("%w: %s (id %s)", errRevoked, quote(tok.Name), tok.ID)
 	}
-	if time.Since(rv.read) >= revokedMaxStale {
+	if !rv.read.IsZero() && time.Since(rv.read) >= revokedMaxStale {
 		return &apiError{status: http.StatusServiceUnavailable, code: "unavailable",
 			msg: fmt.Sprintf("this node cannot read the token revocation list (%v); it refuses tokens that could be revoked until it can", rv.err)}
 	}

@@ -122,11 +122,12 @@ func (f *failingList) List(ctx context.Context, ns string, o replication.KVListO
 	return f.KV.List(ctx, ns, o, c)
 }
 
-// TestRevocationListUnreadable: a node that cannot read the list refuses
-// tokens with an ID (503, not a 401: the token may be good) and still
-// serves tokens without one; a node whose callers send no token with an
-// ID never reads the list; under steady calls the list is read in the
-// background, not once per call.
+// TestRevocationListUnreadable: a node that read the list and then cannot
+// for revokedMaxStale refuses tokens with an ID (503, not a 401: the token
+// may be good) and still serves tokens without one; one that never could
+// read it (a mesh still forming) serves them; a node whose callers send no
+// token with an ID never reads the list; under steady calls the list is
+// read in the background, not once per call.
 func TestRevocationListUnreadable(t *testing.T) {
 	local, err := replication.OpenLocalKV(t.TempDir())
 	if err != nil {
@@ -148,6 +149,18 @@ func TestRevocationListUnreadable(t *testing.T) {
 		t.Errorf("the list was read %d times for tokens without an ID", l)
 	}
 	withID := revocableToken(t, c.secret, "agent", policy.Grants{})
+	kv.fail.Store(true)
+	if status, _, out := authCall(t, n, "GET", "/v1/members", "", withID); status != 200 {
+		t.Fatalf("a token with an ID, the list never read: %d %v", status, out)
+	}
+	kv.fail.Store(false)
+	waitFor(t, 5*time.Second, "the list read", func() bool {
+		authCall(t, n, "GET", "/v1/members", "", withID)
+		n.revoked.mu.Lock()
+		defer n.revoked.mu.Unlock()
+		return !n.revoked.read.IsZero()
+	})
+	kv.lists.Store(0)
 	calls := 0
 	for deadline := time.Now().Add(1500 * time.Millisecond); time.Now().Before(deadline); calls++ {
 		if status, _, out := authCall(t, n, "GET", "/v1/members", "", withID); status != 200 {
