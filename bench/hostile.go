@@ -2,17 +2,90 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/warrenmesh/warren/internal/gotool"
+	"github.com/warrenmesh/warren/internal/hostile"
+	"github.com/warrenmesh/warren/testnet"
 )
 
 func init() {
 	benchmarks = append(benchmarks, benchmark{"mesh/hostile-preparation", benchHostilePrep})
+	benchmarks = append(benchmarks, benchmark{"mesh/hostile-corpus", benchHostileCorpus})
+}
+
+// benchHostileCorpus: the hostile corpus (internal/hostile) three times
+// against a 3-node testnet of real processes, two honest clients calling
+// every node meanwhile (testnet.RunHostile). The rows are the honest
+// calls' p99 under attack against the idle mesh's, for the whole corpus
+// and for each kind of case alone, and the slowest hostile call. Every
+// failure of the mesh (a wrong outcome, a leak, an honest call refused, a
+// node unhealthy) fails the row.
+func benchHostileCorpus() ([]Row, error) {
+	dir, err := os.MkdirTemp("", "warren-bench-hostile-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "warren")
+	if err := gotool.BuildWarren(bin); err != nil {
+		return nil, err
+	}
+	os.Setenv(hostile.CanaryEnv, hostile.CanaryValue) // the nodes inherit it
+	defer os.Unsetenv(hostile.CanaryEnv)
+	tn := filepath.Join(dir, "testnet")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	st, err := testnet.Up(ctx, testnet.Options{Binary: bin, Dir: tn, N: 3, Timeout: 2 * time.Minute})
+	if err != nil {
+		return nil, err
+	}
+	defer testnet.Down(tn)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	var rows []Row
+	var slowest testnet.HostileResult
+	var all int
+	for _, kind := range []string{"", hostile.KindCPU, hostile.KindMemory, hostile.KindTime, hostile.KindEscape, hostile.KindEgress} {
+		o := testnet.HostileOptions{Rounds: 3, IdleCalls: 1000}
+		what := "the whole corpus"
+		if kind != "" {
+			o.Only = func(c hostile.Case) bool { return c.Kind == kind }
+			what = kind + " cases alone"
+		}
+		rep, err := testnet.RunHostile(ctx, st, o)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range rep.Cases {
+			if c.Err != "" {
+				return nil, fmt.Errorf("%s: %s", c.Name, c.Err)
+			}
+			if c.Took > slowest.Took {
+				slowest = c
+			}
+		}
+		all += len(rep.Cases)
+		if len(rep.HonestFailures) > 0 {
+			return nil, fmt.Errorf("%d honest calls failed, the first: %s", len(rep.HonestFailures), rep.HonestFailures[0])
+		}
+		if len(rep.Unhealthy) > 0 {
+			return nil, fmt.Errorf("unhealthy after the corpus: %v", rep.Unhealthy)
+		}
+		idle, attack := testnet.Quantile(rep.Idle, 0.99), testnet.Quantile(rep.Attack, 0.99)
+		rows = append(rows, Row{Name: fmt.Sprintf("mesh/hostile-corpus, %s: honest p99 under attack / idle (idle p99 %.2f ms, under attack %.2f ms)", what, ms(idle), ms(attack)),
+			Unit: "x", Value: float64(attack) / float64(idle), P50: ms(testnet.Quantile(rep.Attack, 0.5)), P99: ms(attack), N: len(rep.Attack), Target: "<= 2x"})
+	}
+	return append(rows, Row{Name: "mesh/hostile-corpus: slowest hostile call (" + slowest.Name + ")",
+		Unit: "ms", Value: ms(slowest.Took), N: all, Target: "<= 2000 ms"}), nil
 }
 
 // benchHostilePrep: a burst of code built to break bundling (deep

@@ -119,3 +119,33 @@ func contextSwitches(pid int) int64 {
 	}
 	return n
 }
+
+// TestWorkerEnvironment: the node's credentials in its environment
+// (WARREN_TOKEN, WARREN_SECRET) do not reach its sandbox workers, whose
+// environment a guest that escaped the engine could read; the rest does.
+func TestWorkerEnvironment(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	t.Setenv("WARREN_TOKEN", "warren1.not-for-workers")
+	t.Setenv("WARREN_SECRET", "/not/for/workers")
+	t.Setenv("WARREN_TEST_KEPT", "kept")
+	testRuntime(t, Sandboxed)
+	pids := childPIDs(t)
+	if len(pids) == 0 {
+		t.Fatal("no sandbox worker processes")
+	}
+	for _, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+		if err != nil {
+			continue // exited meanwhile
+		}
+		env := string(b)
+		if strings.Contains(env, "not-for-workers") || strings.Contains(env, "/not/for/workers") {
+			t.Errorf("worker %d holds the node's credentials: %q", pid, env)
+		}
+		if !strings.Contains(env, "WARREN_TEST_KEPT=kept") {
+			t.Errorf("worker %d lost the rest of the environment: %q", pid, env)
+		}
+	}
+}

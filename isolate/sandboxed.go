@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,46 +64,47 @@ func ServeWorker() error {
 		}
 		os.Exit(code)
 	}
-	cacheDir := os.Getenv("WARREN_WASM_CACHE")
-	e, err := newEngine(64, cacheDir, heap, stuck)
-	if err != nil {
-		return err
-	}
-	defer e.close()
-	// A guest that used much of its memory, or a large preparation, leaves
-	// the heap at its peak until the next collection, which an idle worker
-	// may not run for minutes.
-	trimCtx, stopTrim := context.WithCancel(context.Background())
-	defer stopTrim()
-	go memtrim.Run(trimCtx, 2*time.Second, 64<<20)
-	return sandbox.Serve(func(ctx context.Context, req []byte, call func([]byte) ([]byte, error)) []byte {
-		if len(req) > 0 && req[0] == wirePrepare {
-			return servePrepare(req)
+	// The engine is made once the worker has set up its isolation: the
+	// wasm cache it creates belongs to the worker's uid, which reaches the
+	// cache through sandbox.WritablePath.
+	return sandbox.ServeSetup(func() (sandbox.Handler, error) {
+		e, err := newEngine(64, sandbox.WritablePath(os.Getenv("WARREN_WASM_CACHE")), heap, stuck)
+		if err != nil {
+			return nil, err
 		}
-		switch {
-		case len(req) > 0 && req[0] == contract.WireObject:
-			r, err := contract.DecodeObject(req)
+		// A guest that used much of its memory, or a large preparation, leaves
+		// the heap at its peak until the next collection, which an idle worker
+		// may not run for minutes. The worker exits at the end: nothing stops it.
+		go memtrim.Run(context.Background(), 2*time.Second, 64<<20)
+		return func(ctx context.Context, req []byte, call func([]byte) ([]byte, error)) []byte {
+			if len(req) > 0 && req[0] == wirePrepare {
+				return servePrepare(req)
+			}
+			switch {
+			case len(req) > 0 && req[0] == contract.WireObject:
+				r, err := contract.DecodeObject(req)
+				if err != nil {
+					return contract.EncodeObjectResult(contract.ObjectFailure(OutcomeInternalError, fmt.Sprintf("worker: bad request: %v", err)))
+				}
+				send, end := workerSend(call)
+				res := e.runObject(ctx, r, &contract.IPCHost{Send: send})
+				end()
+				return contract.EncodeObjectResult(res)
+			}
+			r, err := contract.DecodeExec(req)
 			if err != nil {
-				return contract.EncodeObjectResult(contract.ObjectFailure(OutcomeInternalError, fmt.Sprintf("worker: bad request: %v", err)))
+				return contract.EncodeResult(contract.Failure(OutcomeInternalError, fmt.Sprintf("worker: bad request: %v", err)))
 			}
 			send, end := workerSend(call)
-			res := e.runObject(ctx, r, &contract.IPCHost{Send: send})
-			end()
-			return contract.EncodeObjectResult(res)
-		}
-		r, err := contract.DecodeExec(req)
-		if err != nil {
-			return contract.EncodeResult(contract.Failure(OutcomeInternalError, fmt.Sprintf("worker: bad request: %v", err)))
-		}
-		send, end := workerSend(call)
-		res := e.execute(ctx, r, &contract.IPCHost{Send: send})
-		if responded := end(); responded && res.Outcome == OutcomeOK {
-			// The node has the response already (see sandboxed.execute).
-			stripped := *res
-			stripped.Response = nil
-			return contract.EncodeResult(&stripped)
-		}
-		return contract.EncodeResult(res)
+			res := e.execute(ctx, r, &contract.IPCHost{Send: send})
+			if responded := end(); responded && res.Outcome == OutcomeOK {
+				// The node has the response already (see sandboxed.execute).
+				stripped := *res
+				stripped.Response = nil
+				return contract.EncodeResult(&stripped)
+			}
+			return contract.EncodeResult(res)
+		}, nil
 	})
 }
 
@@ -163,23 +166,34 @@ type sandboxed struct {
 }
 
 func newSandboxed(opts Options) (*sandboxed, error) {
-	cmd := opts.WorkerCommand
-	if opts.CacheDir != "" {
-		base := cmd
-		cmd = func() *exec.Cmd {
-			var c *exec.Cmd
-			if base != nil {
-				c = base()
-			} else {
-				exe, _ := os.Executable()
-				c = exec.Command(exe)
-			}
-			c.Env = append(c.Environ(), "WARREN_WASM_CACHE="+opts.CacheDir)
-			return c
+	base := opts.WorkerCommand
+	cmd := func() *exec.Cmd {
+		var c *exec.Cmd
+		if base != nil {
+			c = base()
+		} else {
+			exe, _ := os.Executable()
+			c = exec.Command(exe)
 		}
+		// The node's credentials stay with the node: a worker is given no
+		// token and no path to the mesh secret.
+		env := slices.DeleteFunc(c.Environ(), func(kv string) bool {
+			k, _, _ := strings.Cut(kv, "=")
+			return k == "WARREN_TOKEN" || k == "WARREN_SECRET"
+		})
+		if opts.CacheDir != "" {
+			env = append(env, "WARREN_WASM_CACHE="+opts.CacheDir)
+		}
+		c.Env = env
+		return c
+	}
+	var writable []string
+	if opts.CacheDir != "" {
+		writable = []string{opts.CacheDir}
 	}
 	p, err := sandbox.NewPool(sandbox.Config{
 		Command:          cmd,
+		WritableDirs:     writable,
 		Workers:          opts.Workers,
 		MemoryLimitBytes: workerCapMB(opts.MaxMemoryMB) << 20,
 		Logger:           opts.Logger,

@@ -62,6 +62,8 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /v1/tail", n.handleTail)
 	mux.Handle("POST /mcp", mcp.NewStreamableHTTPHandler(n.mcpServer, &mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true}))
 	mux.HandleFunc("GET /v1/overview", n.handleOverview)
+	mux.HandleFunc("POST /v1/tokens/revoke", n.handleRevoke)
+	mux.HandleFunc("GET /v1/tokens/revoked", n.handleRevoked)
 	// The dashboard's page and assets; no token (authenticate).
 	mux.HandleFunc("GET /{$}", n.handleDashboard)
 	mux.HandleFunc("GET /ui/{file}", n.handleDashboardAsset)
@@ -134,7 +136,7 @@ func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 		inv.StreamTo = req.pipe
 	}
 	res := n.route(r.Context(), inv, req, &c.tok.Grants)
-	n.ended("run", c.tok.Name, "", req, res)
+	n.ended("run", c.tok.Name, c.tok.ID, "", req, res)
 	if lines {
 		n.sendRunLines(w, r, res, req.pipe)
 		return

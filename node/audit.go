@@ -33,8 +33,11 @@ type AuditEntry struct {
 	Entry string `json:"entry"`
 	// Token is the name of the caller's token ("" with --no-auth); a
 	// deployed Worker's and a cron run's name their deployment.
-	Token  string `json:"token"`
-	Worker string `json:"worker,omitempty"`
+	Token string `json:"token"`
+	// TokenID is the caller's token's ID, by which it can be revoked
+	// (none for tokens without one).
+	TokenID string `json:"tokenId,omitempty"`
+	Worker  string `json:"worker,omitempty"`
 	// Code is the hex SHA-256 of the code object's JSON.
 	Code    string          `json:"code"`
 	Client  string          `json:"client,omitempty"`
@@ -107,13 +110,13 @@ func (a *auditor) run(w io.Writer) {
 
 // ended reports an invocation that entered the mesh here, once it ended:
 // to the audit log and the live tail.
-func (n *Node) ended(entry, token, worker string, raw *RunRequest, res *isolate.Result) {
+func (n *Node) ended(entry, token, tokenID, worker string, raw *RunRequest, res *isolate.Result) {
 	n.tail(entry, worker, res)
 	if n.auditor == nil {
 		return
 	}
 	n.auditor.record(AuditEntry{
-		Time: time.Now().UTC(), Entry: entry, Token: token, Worker: worker,
+		Time: time.Now().UTC(), Entry: entry, Token: token, TokenID: tokenID, Worker: worker,
 		Code: hex.EncodeToString(raw.key[:]), Client: raw.Client, Nodes: res.Telemetry.Hops,
 		Outcome: res.Outcome, CPUMs: res.Telemetry.CPUTime, WallMs: res.Telemetry.WallTime,
 	})

@@ -42,7 +42,7 @@ func TestAuditLog(t *testing.T) {
 	c := newCluster(t, 7, "a")
 	c.tune = func(cfg *Config) { cfg.KV, cfg.AuditLog = kv, &log }
 	n := c.start("a", c.secret, 1)
-	tok := mintToken(t, c.secret, "agent-7", policy.Grants{}, time.Hour)
+	tok := revocableToken(t, c.secret, "agent-7", policy.Grants{})
 	const secretish = "very-secret-source-marker"
 	body := `{"code":{"mainModule":"m.js","modules":{"m.js":"export default { fetch() { return new Response('` + secretish + `') } }"}}}`
 	if status, _, out := authCall(t, n, "POST", "/v1/run", body, tok); status != 200 {
@@ -66,7 +66,11 @@ func TestAuditLog(t *testing.T) {
 		return len(lines) >= 2
 	})
 	run, worker := lines[0], lines[1]
-	if run.Entry != "run" || run.Token != "agent-7" || len(run.Code) != 64 || run.Outcome != "ok" || len(run.Nodes) != 1 || run.Nodes[0] != "a" || run.WallMs <= 0 {
+	parsed, err := policy.ParseToken(n.tokenKey, tok, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Entry != "run" || run.Token != "agent-7" || run.TokenID != parsed.ID || run.TokenID == "" || len(run.Code) != 64 || run.Outcome != "ok" || len(run.Nodes) != 1 || run.Nodes[0] != "a" || run.WallMs <= 0 {
 		t.Errorf("the run's line: %+v", run)
 	}
 	if worker.Entry != "worker" || worker.Worker != "echo" || !strings.Contains(worker.Token, "deployed by") || worker.Outcome != "ok" {

@@ -33,10 +33,16 @@ import (
 func TokenKey(s *mesh.Secret) []byte { return s.DeriveKey(policy.TokenKeyPurpose) }
 
 // MintToken signs a token for name with grants, valid from now for ttl,
-// under the key of secret s.
+// under the key of secret s. It has no ID: it cannot be revoked before it
+// expires (MintRevocableTokenFile), and no node reads the revocation list
+// for it.
 func MintToken(s *mesh.Secret, name string, g policy.Grants, ttl time.Duration) (string, error) {
+	return signToken(s, name, "", g, ttl)
+}
+
+func signToken(s *mesh.Secret, name, id string, g policy.Grants, ttl time.Duration) (string, error) {
 	now := time.Now()
-	return policy.SignToken(TokenKey(s), &policy.Token{Name: name, IssuedAt: now.Unix(), Expiry: now.Add(ttl).Unix(), Grants: g})
+	return policy.SignToken(TokenKey(s), &policy.Token{Name: name, ID: id, IssuedAt: now.Unix(), Expiry: now.Add(ttl).Unix(), Grants: g})
 }
 
 // noAuthToken is the caller of a node started with Config.NoAuth: an
@@ -97,6 +103,14 @@ func (n *Node) authenticate(next http.Handler) http.Handler {
 		tok, err := policy.ParseToken(n.tokenKey, raw, time.Now())
 		if err != nil {
 			unauthorized(w, "invalid token: "+err.Error())
+			return
+		}
+		if err := n.checkRevoked(r.Context(), tok); err != nil {
+			if errors.Is(err, errRevoked) {
+				unauthorized(w, "invalid token: "+err.Error())
+			} else {
+				writeError(w, err)
+			}
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller{tok: tok, raw: raw})))
@@ -301,11 +315,22 @@ func (n *Node) nodeToken() (string, error) {
 type Grants = policy.Grants
 
 // MintTokenFile signs a token for name with grants, valid from now for
-// ttl, under the mesh secret in the file at path.
+// ttl, under the mesh secret in the file at path. Like MintToken's, it has
+// no ID.
 func MintTokenFile(path, name string, g Grants, ttl time.Duration) (string, error) {
 	s, err := mesh.LoadSecret(path)
 	if err != nil {
 		return "", err
 	}
 	return MintToken(s, name, g, ttl)
+}
+
+// MintRevocableTokenFile is MintTokenFile for a token with a random ID,
+// by which it can be revoked (POST /v1/tokens/revoke): one to hand out.
+func MintRevocableTokenFile(path, name string, g Grants, ttl time.Duration) (string, error) {
+	s, err := mesh.LoadSecret(path)
+	if err != nil {
+		return "", err
+	}
+	return signToken(s, name, policy.NewTokenID(), g, ttl)
 }

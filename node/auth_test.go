@@ -325,3 +325,91 @@ func sendFrame(t *testing.T, m *mesh.Mesh, peer string, fr *RunRequest) (byte, s
 	}
 	return msg, string(why)
 }
+
+// TestRefusedTokensLeaveNothing: a token that is expired, forged (a
+// payload granting admin under another token's signature), another
+// mesh's, or revoked is refused on every route that changes something,
+// and so is a valid token that lacks the grant, on the API and in a
+// forward frame; afterwards the KV store and the deployed Workers are as
+// they were.
+func TestRefusedTokensLeaveNothing(t *testing.T) {
+	c, kv := sharedKVCluster(t, 38, "a", "b")
+	a := c.start("a", c.secret, 1)
+	b := c.start("b", c.secret, 1, "a")
+	waitFor(t, 10*time.Second, "convergence", func() bool { return sees(a, "a", "b") })
+	ctx := context.Background()
+	if err := kv.Put(ctx, "ns", "pre", []byte("v0"), replication.KVPutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	admin := adminToken(t, c.secret)
+	if status, _, out := authCall(t, a, "PUT", "/v1/workers/w", deployBody(echoWorker(1), "", map[string]string{"KV": "ns"}), admin); status != 200 {
+		t.Fatalf("deploy: %d %v", status, out)
+	}
+	good := mintToken(t, c.secret, "t", policy.Grants{KV: map[string]string{"other": "rw"}}, time.Hour)
+	_, sig, _ := strings.Cut(strings.TrimPrefix(good, policy.TokenPrefix), ".")
+	revoked := revocableToken(t, c.secret, "revoked", policy.Grants{Admin: true})
+	if status, _, out := authCall(t, a, "POST", "/v1/tokens/revoke", `{"token":"`+revoked+`"}`, admin); status != 200 {
+		t.Fatalf("revoke: %d %v", status, out)
+	}
+	bad := []struct{ name, token, has string }{
+		{"expired", expiredToken(t, c.secret), "expired"},
+		{"forged grant", policy.TokenPrefix + b64url(`{"name":"t","iat":1,"exp":99999999999,"admin":true}`) + "." + sig, "signature"},
+		{"another mesh's", adminToken(t, otherSecret(t)), "signature"},
+		{"revoked", revoked, "revoked"},
+		{"missing grant", good, ""},
+	}
+	changes := []struct{ method, path, body string }{
+		{"PUT", "/v1/kv/ns/k", "x"},
+		{"DELETE", "/v1/kv/ns/pre", ""},
+		{"PUT", "/v1/workers/w", deployBody(echoWorker(2), "", nil)},
+		{"DELETE", "/v1/workers/w", ""},
+		{"PUT", "/v1/workers/new", deployBody(echoWorker(1), "", nil)},
+		{"POST", "/v1/run", kvRunBody("ns", "")},
+	}
+	for _, tok := range bad {
+		for _, n := range []*Node{a, b} {
+			for _, ch := range changes {
+				status, _, out := authCall(t, n, ch.method, ch.path, ch.body, tok.token)
+				switch {
+				case tok.has != "": // not a token of this mesh now
+					if msg, _ := out["error"].(string); status != 401 || !strings.Contains(msg, tok.has) {
+						t.Errorf("%s token, %s %s on %s: %d %v", tok.name, ch.method, ch.path, n.id.Name, status, out)
+					}
+				case ch.path == "/v1/run":
+					if status != 200 || out["outcome"] != "denied" {
+						t.Errorf("%s, %s on %s: %d %v", tok.name, ch.path, n.id.Name, status, out)
+					}
+				default:
+					if status != 403 || out["code"] != "denied" {
+						t.Errorf("%s, %s %s on %s: %d %v", tok.name, ch.method, ch.path, n.id.Name, status, out)
+					}
+				}
+			}
+		}
+		// The same attempt as a forward frame from a peer.
+		before := b.ran.Load()
+		msg, why := sendFrame(t, a.Mesh(), "b", &RunRequest{Code: kvWorker, Bindings: map[string]isolate.Binding{"KV": {KV: "ns"}}, Token: tok.token})
+		want := tok.has
+		if want == "" {
+			want = "the token grants no access to KV namespace ns"
+		}
+		if msg != fwdRefused || !strings.Contains(why, want) {
+			t.Errorf("%s token in a forward frame: %q %q, want a refusal naming %q", tok.name, msg, why, want)
+		}
+		if b.ran.Load() != before {
+			t.Errorf("%s token in a forward frame: the peer ran it", tok.name)
+		}
+	}
+	if _, err := kv.Get(ctx, "ns", "k"); !errors.Is(err, replication.ErrKVNotFound) {
+		t.Errorf("ns/k written: %v", err)
+	}
+	if v, err := kv.Get(ctx, "ns", "pre"); err != nil || string(v) != "v0" {
+		t.Errorf("ns/pre = %q, %v", v, err)
+	}
+	if status, _, out := authCall(t, b, "GET", "/v1/workers/w", "", admin); status != 200 || out["version"] != float64(1) {
+		t.Errorf("worker w after the refusals: %d %v", status, out)
+	}
+	if status, _, out := authCall(t, b, "GET", "/v1/workers/new", "", admin); status != 404 {
+		t.Errorf("worker new after the refusals: %d %v", status, out)
+	}
+}

@@ -416,7 +416,7 @@ func (n *Node) runScheduled(ctx context.Context, name string, ev *isolate.Schedu
 	}
 	grants := d.Grants
 	res := n.route(ctx, inv, req, &grants)
-	n.ended("cron", who, name, req, res)
+	n.ended("cron", who, "", name, req, res)
 	return res
 }
 

@@ -441,6 +441,11 @@ func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 	// The caller's token, verified again here: a peer trusts no grant it
 	// cannot check itself.
 	tok, err := policy.ParseToken(n.tokenKey, raw.Token, time.Now())
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), revokedReadTimeout)
+		err = n.checkRevoked(ctx, tok)
+		cancel()
+	}
 	if err != nil {
 		n.log.Warn("forward: refused a call without a valid token", "peer", from.Name, "err", err)
 		_, _ = s.Write([]byte{fwdRefused})

@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/warrenmesh/warren/isolate"
+	"github.com/warrenmesh/warren/policy"
 )
 
 // FuzzParseRun: any POST /v1/run body either parses into a valid invocation
@@ -127,6 +129,37 @@ func FuzzObjectCall(f *testing.F) {
 		}
 		if c.Kind != "fetch" && c.Kind != "call" || len(c.Ref.ID) != 64 || len(c.Chain) >= maxObjectChain {
 			t.Fatalf("accepted %+v", c)
+		}
+	})
+}
+
+// FuzzRevokeRequest: any POST /v1/tokens/revoke body is a revocation of a
+// valid ID whose entry fits a key's metadata, or a 4xx; never a panic.
+func FuzzRevokeRequest(f *testing.F) {
+	key := []byte("k1-0123456789abcdef0123456789abc")
+	now := time.Now()
+	tok, err := policy.SignToken(key, &policy.Token{Name: strings.Repeat("\x01", 256), ID: policy.NewTokenID(), IssuedAt: now.Unix(), Expiry: now.Add(time.Hour).Unix()})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{`{"token":"` + tok + `"}`, `{"id":"abc","exp":1}`, `{"id":"a/b"}`, `{}`, `{"token":"x","id":"y"}`, `{"id":"abc"} {}`, `[`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rev, err := parseRevoke(bytes.NewReader(b), key)
+		if err != nil {
+			var ae *apiError
+			if !errors.As(err, &ae) || ae.status < 400 || ae.status >= 500 {
+				t.Fatalf("error %v is not a 4xx", err)
+			}
+			return
+		}
+		if policy.ValidateTokenID(rev.ID) != nil || rev.Expiry < 0 {
+			t.Fatalf("accepted %+v", rev)
+		}
+		rev.RevokedBy, rev.RevokedAt = shortName(strings.Repeat("\x01", 256)), now.Unix()
+		if m, _ := json.Marshal(rev); len(m) > 1024 {
+			t.Fatalf("entry of %d bytes, more than a key's metadata", len(m))
 		}
 	})
 }

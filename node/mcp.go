@@ -167,7 +167,7 @@ func (n *Node) mcpRun(ctx context.Context, in mcpRunInput, c caller, client stri
 	}
 	req.Client, req.Token = client, c.raw
 	res := n.route(ctx, inv, req, &c.tok.Grants)
-	n.ended("mcp", c.tok.Name, "", req, res)
+	n.ended("mcp", c.tok.Name, c.tok.ID, "", req, res)
 	return res, nil
 }
 

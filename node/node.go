@@ -183,10 +183,12 @@ type Node struct {
 	host isolate.Host
 	// tokenKey verifies the mesh's tokens (TokenKey).
 	tokenKey []byte
-	codes    *codeCache   // decoded code objects by JSON hash
-	workers  *deployments // deployed Workers this node read
-	bodies   *byteBudget  // for API request bodies
-	share    *shares      // what each client holds of the slots and queue
+	// revoked is this node's copy of the token revocation list.
+	revoked revocations
+	codes   *codeCache   // decoded code objects by JSON hash
+	workers *deployments // deployed Workers this node read
+	bodies  *byteBudget  // for API request bodies
+	share   *shares      // what each client holds of the slots and queue
 	// kv is the KV store behind the API and bindings, groups the status of
 	// its Raft groups; nil when the node has none.
 	kv      replication.KV

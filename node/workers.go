@@ -627,7 +627,7 @@ func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
 	}
 	grants := d.Grants
 	res := n.route(r.Context(), inv, req, &grants)
-	n.ended("worker", who, name, req, res)
+	n.ended("worker", who, "", name, req, res)
 	if res.Outcome != isolate.OutcomeOK || res.Response == nil {
 		status, msg := outcomeStatus(res.Outcome)
 		n.log.Debug("a deployed Worker's call failed", "worker", name, "version", d.Version, "outcome", res.Outcome, "error", res.Error)

@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -75,13 +76,48 @@ type Token struct {
 	Name     string `json:"name"`
 	IssuedAt int64  `json:"iat"` // unix seconds
 	Expiry   int64  `json:"exp"` // unix seconds
+	// ID names the token for revocation (NewTokenID); a token without
+	// one (those nodes mint for a single call) cannot be revoked before
+	// it expires.
+	ID string `json:"jti,omitempty"`
 	Grants
+}
+
+// MaxTokenIDLen caps a token ID.
+const MaxTokenIDLen = 64
+
+// NewTokenID is a random token ID: 16 bytes, base64url.
+func NewTokenID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return b64.EncodeToString(b[:])
+}
+
+// ValidateTokenID checks a token ID: 1 to MaxTokenIDLen of [A-Za-z0-9_-],
+// so that it is a KV key and a path segment as it is.
+func ValidateTokenID(id string) error {
+	if id == "" || len(id) > MaxTokenIDLen {
+		return fmt.Errorf("%w: a token ID has 1 to %d characters, not %d", ErrTokenMalformed, MaxTokenIDLen, len(id))
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("%w: a token ID has only A-Z, a-z, 0-9, '-' and '_', not %q", ErrTokenMalformed, c)
+		}
+	}
+	return nil
 }
 
 // Validate checks a token's fields.
 func (t *Token) Validate() error {
 	if len(t.Name) > 256 {
 		return fmt.Errorf("%w: name of %d bytes, more than 256", ErrTokenMalformed, len(t.Name))
+	}
+	if t.ID != "" {
+		if err := ValidateTokenID(t.ID); err != nil {
+			return err
+		}
 	}
 	if t.Expiry <= t.IssuedAt {
 		return fmt.Errorf("%w: expiry is not after the issue time", ErrTokenMalformed)
@@ -128,8 +164,28 @@ func mac(key, payload []byte) []byte {
 
 // ParseToken verifies s with key and returns its token if it is valid at
 // now. Its errors wrap ErrTokenMalformed, ErrTokenSignature,
-// ErrTokenExpired or ErrTokenNotYetValid.
+// ErrTokenExpired or ErrTokenNotYetValid. It does not know of
+// revocations: the node checks those (a revocation list in its KV store).
 func ParseToken(key []byte, s string, now time.Time) (*Token, error) {
+	t, err := VerifyToken(key, s)
+	if err != nil {
+		return nil, err
+	}
+	switch unix := now.Unix(); {
+	case unix+int64(ClockSkew/time.Second) < t.IssuedAt:
+		return nil, fmt.Errorf("%w: issued at %s, after this node's clock (%s)", ErrTokenNotYetValid,
+			time.Unix(t.IssuedAt, 0).UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	case unix-int64(ClockSkew/time.Second) >= t.Expiry:
+		return nil, fmt.Errorf("%w at %s", ErrTokenExpired, time.Unix(t.Expiry, 0).UTC().Format(time.RFC3339))
+	}
+	return t, nil
+}
+
+// VerifyToken checks s's signature under key and its fields, at any time:
+// it is ParseToken without the validity period, for revoking a token (an
+// expired one included). Its errors wrap ErrTokenMalformed or
+// ErrTokenSignature.
+func VerifyToken(key []byte, s string) (*Token, error) {
 	if len(s) > MaxTokenLen {
 		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrTokenMalformed, len(s), MaxTokenLen)
 	}
@@ -161,13 +217,6 @@ func ParseToken(key []byte, s string, now time.Time) (*Token, error) {
 	}
 	if err := t.Validate(); err != nil {
 		return nil, err
-	}
-	switch unix := now.Unix(); {
-	case unix+int64(ClockSkew/time.Second) < t.IssuedAt:
-		return nil, fmt.Errorf("%w: issued at %s, after this node's clock (%s)", ErrTokenNotYetValid,
-			time.Unix(t.IssuedAt, 0).UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
-	case unix-int64(ClockSkew/time.Second) >= t.Expiry:
-		return nil, fmt.Errorf("%w at %s", ErrTokenExpired, time.Unix(t.Expiry, 0).UTC().Format(time.RFC3339))
 	}
 	return &t, nil
 }

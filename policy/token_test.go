@@ -195,3 +195,39 @@ func FuzzParseToken(f *testing.F) {
 		}
 	})
 }
+
+// TestTokenID: a token's ID travels signed, is checked, and VerifyToken
+// reads a token outside its validity period (to revoke it) but not one
+// with a bad signature.
+func TestTokenID(t *testing.T) {
+	key := []byte("k1-0123456789abcdef0123456789abc")
+	now := time.Unix(1_700_000_000, 0)
+	id := NewTokenID()
+	if err := ValidateTokenID(id); err != nil || len(id) != 22 || NewTokenID() == id {
+		t.Fatalf("NewTokenID %q: %v", id, err)
+	}
+	s, err := SignToken(key, &Token{Name: "a", ID: id, IssuedAt: now.Unix(), Expiry: now.Add(time.Hour).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := ParseToken(key, s, now); err != nil || tok.ID != id {
+		t.Fatalf("%+v %v", tok, err)
+	}
+	if _, err := ParseToken(key, s, now.Add(2*time.Hour)); !errors.Is(err, ErrTokenExpired) {
+		t.Fatalf("expired: %v", err)
+	}
+	if tok, err := VerifyToken(key, s); err != nil || tok.ID != id {
+		t.Fatalf("VerifyToken of an expired token: %+v %v", tok, err)
+	}
+	if _, err := VerifyToken([]byte("k2-0123456789abcdef0123456789abc"), s); !errors.Is(err, ErrTokenSignature) {
+		t.Fatalf("VerifyToken with another key: %v", err)
+	}
+	for _, bad := range []string{"", "a/b", "a b", "ä", strings.Repeat("a", MaxTokenIDLen+1)} {
+		if _, err := SignToken(key, &Token{Name: "a", ID: bad, IssuedAt: now.Unix(), Expiry: now.Add(time.Hour).Unix()}); bad != "" && !errors.Is(err, ErrTokenMalformed) {
+			t.Errorf("ID %q: %v", bad, err)
+		}
+		if err := ValidateTokenID(bad); !errors.Is(err, ErrTokenMalformed) {
+			t.Errorf("ValidateTokenID(%q): %v", bad, err)
+		}
+	}
+}

@@ -62,7 +62,7 @@ func mintAdmin(secret string) (string, error) {
 }
 
 func newTokenCmd() *cobra.Command {
-	c := &cobra.Command{Use: "token", Short: "Manage API tokens: create"}
+	c := &cobra.Command{Use: "token", Short: "Manage API tokens: create, revoke, revoked"}
 	var (
 		secret, name           string
 		kvs, allowNet, dos     []string
@@ -108,7 +108,7 @@ grants everything.`,
 			if cpuMs < 0 || memoryMb < 0 || subrq < 0 {
 				return usageError{fmt.Errorf("--cpu-ms, --memory-mb and --subrequests cannot be negative")}
 			}
-			tok, err := node.MintTokenFile(secret, name, g, ttl)
+			tok, err := node.MintRevocableTokenFile(secret, name, g, ttl)
 			if err != nil {
 				return err
 			}
@@ -127,6 +127,99 @@ grants everything.`,
 	f.Int64Var(&subrq, "subrequests", 0, "ceiling on limits.subRequests (0: the node's)")
 	f.DurationVar(&ttl, "ttl", 24*time.Hour, "how long the token is valid")
 	f.BoolVar(&admin, "admin", false, "grant everything")
-	c.AddCommand(create)
+	c.AddCommand(create, newTokenRevokeCmd(), newTokenRevokedCmd())
+	return c
+}
+
+// tokenClient adds --node, --token and --secret to c and returns its client.
+func tokenClient(c *cobra.Command) func() (*node.Client, error) {
+	var url string
+	var a auth
+	c.Flags().StringVar(&url, "node", "", "the node's API URL (default $WARREN_NODE, else "+node.DefaultAPI+")")
+	c.Flags().StringVar(&a.token, "token", "", "an admin token to call the node with (default $WARREN_TOKEN)")
+	c.Flags().StringVar(&a.secret, "secret", "", "without --token, mint a 5-minute admin token from this mesh secret file (default $WARREN_SECRET)")
+	return func() (*node.Client, error) { return a.client(url) }
+}
+
+func newTokenRevokeCmd() *cobra.Command {
+	var id string
+	c := &cobra.Command{
+		Use:   "revoke [TOKEN | --id ID]",
+		Short: "Revoke a token before it expires",
+		Long: `Revoke a token on every node of the mesh: its ID goes to the mesh's
+revocation list (in the replicated KV store), which every node checks on
+every call, forwarded ones included. The node asked refuses the token at
+once, the others within about two seconds. The entry goes when the token
+would have expired. Give the token itself (its ID and expiry are read from
+it), or --id ID (from warren token revoked, or an audit log); an entry
+revoked by ID alone is kept for ever. Tokens without an ID (minted before
+revocation existed, or the 5-minute ones the commands mint from --secret)
+cannot be revoked: rotate the mesh secret.
+Needs an admin token (or --secret).`,
+		Args: cobra.MaximumNArgs(1),
+	}
+	client := tokenClient(c)
+	c.Flags().StringVar(&id, "id", "", "the ID of the token to revoke, instead of the token")
+	c.RunE = func(c *cobra.Command, args []string) error {
+		if (len(args) == 1) == (id != "") {
+			return usageError{fmt.Errorf("token revoke takes the token or --id ID (one of them)\n%s", c.UsageString())}
+		}
+		cl, err := client()
+		if err != nil {
+			return err
+		}
+		ctx, cancel := kvContext(30 * time.Second)
+		defer cancel()
+		var r *node.Revocation
+		if id != "" {
+			r, err = cl.RevokeTokenID(ctx, id, 0)
+		} else {
+			r, err = cl.RevokeToken(ctx, strings.TrimSpace(args[0]))
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.OutOrStdout(), "revoked %s%s\n", r.ID, describeRevocation(r))
+		return nil
+	}
+	return c
+}
+
+// describeRevocation is the name and expiry of a revocation, for a line.
+func describeRevocation(r *node.Revocation) string {
+	s := ""
+	if r.Name != "" {
+		s += fmt.Sprintf(" (%q)", r.Name)
+	}
+	if r.Expiry > 0 {
+		s += ", which expires " + time.Unix(r.Expiry, 0).UTC().Format(time.RFC3339)
+	}
+	return s
+}
+
+func newTokenRevokedCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "revoked",
+		Short: "List the revoked tokens that have not expired yet",
+		Args:  noArgs,
+	}
+	client := tokenClient(c)
+	c.RunE = func(c *cobra.Command, _ []string) error {
+		cl, err := client()
+		if err != nil {
+			return err
+		}
+		ctx, cancel := kvContext(30 * time.Second)
+		defer cancel()
+		list, err := cl.RevokedTokens(ctx)
+		if err != nil {
+			return err
+		}
+		for _, r := range list {
+			fmt.Fprintf(c.OutOrStdout(), "%s%s, revoked %s by %q\n", r.ID, describeRevocation(&r),
+				time.Unix(r.RevokedAt, 0).UTC().Format(time.RFC3339), r.RevokedBy)
+		}
+		return nil
+	}
 	return c
 }

@@ -70,4 +70,24 @@ func TestTokenCommands(t *testing.T) {
 			}
 		})
 	}
+
+	// Revocation: the node refuses the token at once; the list shows it.
+	if out, errOut, code := warren(t, "token", "revoke", "--node", url, reader); code != 0 || !strings.HasPrefix(out, "revoked ") || !strings.Contains(out, `("reader")`) {
+		t.Fatalf("token revoke: %d %q %s", code, out, errOut)
+	}
+	if _, errOut, code := warren(t, "kv", "get", "--node", url, "--token", reader, "ns", "k"); code != 1 || !strings.Contains(errOut, "token revoked") {
+		t.Errorf("a revoked token: %d %s", code, errOut)
+	}
+	if _, errOut, code := warren(t, "kv", "get", "--node", url, "--token", plain, "ns", "k"); code != 1 || !strings.Contains(errOut, "no access") {
+		t.Errorf("another token after the revocation: %d %s", code, errOut)
+	}
+	if out, errOut, code := warren(t, "token", "revoked", "--node", url); code != 0 || !strings.Contains(out, `("reader")`) || !strings.Contains(out, `by "cli`) {
+		t.Errorf("token revoked: %d %q %s", code, out, errOut)
+	}
+	if _, errOut, code := warren(t, "token", "revoke", "--node", url); code != 2 || !strings.Contains(errOut, "--id") {
+		t.Errorf("token revoke without a token: %d %s", code, errOut)
+	}
+	if _, errOut, code := warren(t, "token", "revoke", "--node", url, "--token", plain, "--id", "abc"); code != 1 || !strings.Contains(errOut, "admin") {
+		t.Errorf("token revoke by a non-admin: %d %s", code, errOut)
+	}
 }

@@ -82,3 +82,31 @@ func BenchmarkFrame(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWorkerStart: starting one worker to its ready frame, with every layer the host
+// allows, and with the namespaces, the uid drop and the cgroups left out.
+func BenchmarkWorkerStart(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"all layers", Config{}},
+		{"no mount, pid ns", Config{SharedNamespaces: true}},
+		{"no uid", Config{NoDropPrivileges: true}},
+		{"no mount, pid ns, uid", Config{SharedNamespaces: true, NoDropPrivileges: true}},
+		{"no mount, pid ns, uid, cgroups", Config{SharedNamespaces: true, NoDropPrivileges: true, CgroupRoot: "-"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			c.cfg.Workers, c.cfg.Spares, c.cfg.Logger = 1, -1, discard()
+			p := newTestPool(b, c.cfg)
+			for b.Loop() {
+				w, err := p.startWorker()
+				if err != nil {
+					b.Fatal(err)
+				}
+				w.abort("bench")
+				w.waitExit(reapWait)
+			}
+		})
+	}
+}

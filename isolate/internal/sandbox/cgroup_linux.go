@@ -18,7 +18,68 @@ import (
 	"time"
 )
 
-const cgroupLayer = "cgroup-v1-memory"
+const (
+	cgroupLayer     = "cgroup-v1-memory"
+	cpuCgroupLayer  = "cgroup-v1-cpu"
+	pidsCgroupLayer = "cgroup-v1-pids"
+)
+
+// cgroupPeriod is the CFS period of a worker's CPU cgroup, in microseconds.
+const cgroupPeriod = 100_000
+
+// openCPUCgroup prepares the pool's directory in the cgroup v1 cpu hierarchy, for n
+// workers. The scheduler weighs the pool's directory as one entity against the node's
+// threads: its cpu.shares are n times a process's, so that the workers weigh together
+// what they weighed as n processes outside it.
+func openCPUCgroup(n int) (*cgroupPool, []string, error) {
+	c, cleaned, err := openController("", "cpu", "cpu.cfs_quota_us", "cpu.cfs_quota_us")
+	if err != nil {
+		return nil, cleaned, err
+	}
+	if err := writeCgroupFile(c.dir, "cpu.shares", strconv.Itoa(min(1024*max(n, 1), 262144))); err != nil {
+		c.close()
+		return nil, cleaned, fmt.Errorf("sandbox: setting cpu.shares: %w", err)
+	}
+	return c, cleaned, nil
+}
+
+// openPidsCgroup prepares the pool's directory in the cgroup v1 pids hierarchy.
+func openPidsCgroup() (*cgroupPool, []string, error) {
+	// The root of the hierarchy has no pids.max; its children do.
+	return openController("", "pids", "cgroup.procs", "pids.max")
+}
+
+// newCPUWorker creates a worker's cpu cgroup: at most cpus CPUs (CFS quota over
+// cgroupPeriod).
+func (c *cgroupPool) newCPUWorker(name string, cpus float64) (*workerCgroup, error) {
+	d := filepath.Join(c.dir, name)
+	if err := os.Mkdir(d, 0o755); err != nil {
+		return nil, fmt.Errorf("sandbox: creating worker cpu cgroup: %w", err)
+	}
+	quota := int64(cpus * cgroupPeriod)
+	err := writeCgroupFile(d, "cpu.cfs_period_us", strconv.Itoa(cgroupPeriod))
+	if err == nil {
+		err = writeCgroupFile(d, "cpu.cfs_quota_us", strconv.FormatInt(quota, 10))
+	}
+	if err != nil {
+		syscall.Rmdir(d)
+		return nil, fmt.Errorf("sandbox: setting the CPU quota: %w", err)
+	}
+	return &workerCgroup{dir: d}, nil
+}
+
+// newPidsWorker creates a worker's pids cgroup: at most max tasks (threads).
+func (c *cgroupPool) newPidsWorker(name string, max int) (*workerCgroup, error) {
+	d := filepath.Join(c.dir, name)
+	if err := os.Mkdir(d, 0o755); err != nil {
+		return nil, fmt.Errorf("sandbox: creating worker pids cgroup: %w", err)
+	}
+	if err := writeCgroupFile(d, "pids.max", strconv.Itoa(max)); err != nil {
+		syscall.Rmdir(d)
+		return nil, fmt.Errorf("sandbox: setting pids.max: %w", err)
+	}
+	return &workerCgroup{dir: d}, nil
+}
 
 // cgroupPool is the per-pool cgroup v1 memory directory; each worker gets a child.
 type cgroupPool struct {
@@ -41,9 +102,15 @@ var (
 // cgroup v1 memory directory and uses a fresh warren-<pid>-<n> child of it; anything else is
 // the pool directory itself. Leftover directories of dead pools beside it are removed first.
 func openCgroup(root string) (*cgroupPool, []string, error) {
+	return openController(root, "memory", "memory.limit_in_bytes", "memory.limit_in_bytes")
+}
+
+// openController is openCgroup for the v1 controller ctl: this process's directory holds
+// the file ownProbe, the pool's directory (a child) probe.
+func openController(root, ctl, ownProbe, probe string) (*cgroupPool, []string, error) {
 	var dir string
 	if root == "" {
-		own, err := ownMemoryCgroup()
+		own, err := ownCgroup(ctl, ownProbe)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -63,16 +130,17 @@ func openCgroup(root string) (*cgroupPool, []string, error) {
 	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, cleaned, fmt.Errorf("sandbox: creating cgroup: %w", err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "memory.limit_in_bytes")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, probe)); err != nil {
 		os.Remove(dir)
-		return nil, cleaned, fmt.Errorf("sandbox: %s is not a cgroup v1 memory directory", dir)
+		return nil, cleaned, fmt.Errorf("sandbox: %s is not a cgroup v1 %s directory", dir, ctl)
 	}
 	ownedCgroups.Store(dir, true)
 	return &cgroupPool{dir: dir}, cleaned, nil
 }
 
-// ownMemoryCgroup finds this process's directory in the cgroup v1 memory hierarchy.
-func ownMemoryCgroup() (string, error) {
+// ownCgroup finds this process's directory in the cgroup v1 hierarchy of controller ctl,
+// one holding the file probe.
+func ownCgroup(ctl, probe string) (string, error) {
 	b, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
 		return "", err
@@ -84,13 +152,13 @@ func ownMemoryCgroup() (string, error) {
 			continue
 		}
 		for _, c := range strings.Split(parts[1], ",") {
-			if c == "memory" {
+			if c == ctl {
 				path = parts[2]
 			}
 		}
 	}
 	if path == "" {
-		return "", errors.New("sandbox: no cgroup v1 memory controller for this process")
+		return "", fmt.Errorf("sandbox: no cgroup v1 %s controller for this process", ctl)
 	}
 	mi, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
@@ -106,13 +174,13 @@ func ownMemoryCgroup() (string, error) {
 		if len(lf) < 5 || len(rf) < 3 || rf[0] != "cgroup" {
 			continue
 		}
-		memory := false
+		found := false
 		for _, o := range strings.Split(rf[2], ",") {
-			if o == "memory" {
-				memory = true
+			if o == ctl {
+				found = true
 			}
 		}
-		if !memory {
+		if !found {
 			continue
 		}
 		mroot, mpoint := lf[3], lf[4]
@@ -124,11 +192,11 @@ func ownMemoryCgroup() (string, error) {
 			}
 		}
 		dir := filepath.Join(mpoint, rel)
-		if _, err := os.Stat(filepath.Join(dir, "memory.limit_in_bytes")); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, probe)); err == nil {
 			return dir, nil
 		}
 	}
-	return "", errors.New("sandbox: cgroup v1 memory hierarchy not mounted")
+	return "", fmt.Errorf("sandbox: cgroup v1 %s hierarchy not mounted", ctl)
 }
 
 // cleanStaleCgroups removes warren-<pid>[-n] directories in parent whose pool process is

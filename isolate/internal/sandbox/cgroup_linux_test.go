@@ -17,7 +17,7 @@ import (
 
 // A dead pool's cgroups (and any process left in them) are removed when a pool starts.
 func TestStaleCgroupsRemoved(t *testing.T) {
-	own, err := ownMemoryCgroup()
+	own, err := ownCgroup("memory", "memory.limit_in_bytes")
 	if err != nil {
 		t.Skipf("no cgroup v1 memory: %v", err)
 	}

@@ -4,7 +4,27 @@ package sandbox
 
 import "errors"
 
-const cgroupLayer = "cgroup-v1-memory"
+const (
+	cgroupLayer     = "cgroup-v1-memory"
+	cpuCgroupLayer  = "cgroup-v1-cpu"
+	pidsCgroupLayer = "cgroup-v1-pids"
+)
+
+func openCPUCgroup(int) (*cgroupPool, []string, error) {
+	return nil, nil, errors.New("sandbox: cgroups are linux-only")
+}
+
+func openPidsCgroup() (*cgroupPool, []string, error) {
+	return nil, nil, errors.New("sandbox: cgroups are linux-only")
+}
+
+func (c *cgroupPool) newCPUWorker(name string, cpus float64) (*workerCgroup, error) {
+	return nil, errors.New("sandbox: cgroups are linux-only")
+}
+
+func (c *cgroupPool) newPidsWorker(name string, max int) (*workerCgroup, error) {
+	return nil, errors.New("sandbox: cgroups are linux-only")
+}
 
 type cgroupPool struct{ dir string }
 

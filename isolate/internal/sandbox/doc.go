@@ -63,6 +63,22 @@
 //     memory.limit_in_bytes = MemoryLimitBytes; the kernel OOM-kills a worker that goes
 //     over, detected through memory.oom_control. Directories of dead pools are removed
 //     at start-up, the pool's own at Close. (cgroup v2 is not used yet.)
+//   - cgroup-v1-cpu and cgroup-v1-pids (linux, where those v1 controllers are writable):
+//     each worker also gets a cgroup in the cpu hierarchy with a CFS quota of
+//     Config.CPUs (1 CPU by default) and one in the pids hierarchy with pids.max 64, so a
+//     worker can neither take more than its CPU nor multiply its threads; set up and
+//     removed like the memory one.
+//   - mountns and pidns (linux, where the kernel allows): each worker starts in new mount
+//     and PID namespaces, makes every mount private and mounts a /proc of its own PID
+//     namespace, where it is process 1: it sees no other process (not the node, whose
+//     environment and command line /proc would show, nor the other workers).
+//     Config.SharedNamespaces turns them off.
+//   - unprivileged-uid and rlimit-nproc (linux, when the host runs as root): once set up,
+//     each worker switches to Config.WorkerUID (DefaultWorkerUID, which owns no file) with
+//     no supplementary groups, under RLIMIT_NPROC: it reads only what anyone may (not
+//     the mesh secret nor the node's data), and writes only Config.WritableDirs, which the
+//     pool gives to that uid and the worker reaches through WritablePath.
+//     Config.NoDropPrivileges turns it off.
 //   - rlimit-as (linux, when no cgroup is in force for the worker): the worker sets its own
 //     RLIMIT_AS to its virtual size at start plus MemoryLimitBytes (the Go runtime reserves
 //     far more address space than it uses, so a fixed cap set before exec would keep it
@@ -70,6 +86,10 @@
 //   - rlimits (unix): each worker sets RLIMIT_CORE to 0 (a crash writes no guest memory to
 //     disk) and RLIMIT_NOFILE to at most 256 open files. The seccomp filter's
 //     no_new_privs also holds for every worker that installs it.
+//
+// The order in a worker: rlimits, mounts, the uid, the setup of ServeSetup (the engine),
+// then seccomp, last. Each layer the kernel refuses is logged and left out; the worker
+// goes on with the others.
 //   - in-process settings in every worker: GOMAXPROCS=1, GOGC=400, and a Go soft memory
 //     limit of 7/8 of MemoryLimitBytes.
 //   - deadlines: CallOptions.Deadline SIGKILLs the worker; it does not depend on the guest

@@ -110,7 +110,7 @@ func TestServeConnInProcess(t *testing.T) {
 		done <- serveConn(struct {
 			io.Reader
 			io.Writer
-		}{workerR, workerW}, testHandler)
+		}{workerR, workerW}, func() (Handler, error) { return testHandler, nil }, nil)
 	}()
 	br, bw := bufio.NewReader(hostR), bufio.NewWriter(hostW)
 	if err := writeFrame(bw, frameInit, make([]byte, 9)); err != nil {

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -44,6 +47,10 @@ type Config struct {
 	// autodetect (a warren-<pid>-<n> child of this process's own memory cgroup); "-":
 	// disable cgroups.
 	CgroupRoot string
+	// CPUs is the CPU time a worker may use, in CPUs: a cgroup v1 CFS quota, where the
+	// cpu controller is writable, beside the memory cgroup (and a pids cgroup, which
+	// bounds a worker's threads). 0: 1 CPU (a worker runs Go with GOMAXPROCS=1).
+	CPUs float64
 	// HostNetwork leaves workers in the host's network namespace. By default (linux)
 	// each worker starts in a new, empty one where the kernel allows it (root, or
 	// unprivileged user namespaces), and the pool falls back to the host's otherwise.
@@ -52,6 +59,21 @@ type Config struct {
 	// arm64) install on themselves: it refuses system calls a worker never needs
 	// (new sockets, exec, ptrace, mounts, namespaces, bpf, io_uring, ...).
 	NoSeccomp bool
+	// SharedNamespaces leaves workers in the host's mount and PID namespaces. By default
+	// (linux) each worker starts in new ones, where the kernel allows, as process 1 with
+	// a /proc of its own: it sees no other process.
+	SharedNamespaces bool
+	// NoDropPrivileges keeps workers of a host that runs as root running as root. By
+	// default they switch to WorkerUID once set up, with RLIMIT_NPROC.
+	NoDropPrivileges bool
+	// WorkerUID is the uid and gid workers of a root host run as (0: DefaultWorkerUID).
+	// It owns no file: a worker reads only what anyone may, and writes only
+	// WritableDirs.
+	WorkerUID int
+	// WritableDirs are directories workers write (the wasm compilation cache): with
+	// dropped privileges the pool creates them and gives them, and what they hold, to
+	// WorkerUID.
+	WritableDirs []string
 	// Logger receives pool events (spawn failures, crashes). nil: discard.
 	Logger *slog.Logger
 
@@ -172,11 +194,19 @@ type worker struct {
 	br      *bufio.Reader
 	bw      *bufio.Writer
 	cg      *workerCgroup
-	rlim    bool // RLIMIT_AS applied
-	cgOn    bool // the worker runs in its cgroup
-	netns   bool // the worker runs in its own network namespace
-	seccomp bool // the worker installed its seccomp filter
-	rlimits bool // the worker set its rlimits (no core files, bounded open files)
+	cpuCg   *workerCgroup // its CPU quota, if any
+	pidsCg  *workerCgroup // its pids.max, if any
+	rlim    bool          // RLIMIT_AS applied
+	cgOn    bool          // the worker runs in its cgroup
+	netns   bool          // the worker runs in its own network namespace
+	seccomp bool          // the worker installed its seccomp filter
+	rlimits bool          // the worker set its rlimits (no core files, bounded open files)
+	mountns bool          // private mounts, its own /proc
+	pidns   bool          // process 1 of its own PID namespace
+	unpriv  bool          // runs as a uid other than 0
+	nproc   bool          // RLIMIT_NPROC holds
+	cpuOn   bool          // the worker runs in its cpu cgroup
+	pidsOn  bool          // the worker runs in its pids cgroup
 	timer   *time.Timer
 	oom0    int64 // system OOM-kill counter at start
 
@@ -200,7 +230,11 @@ type Pool struct {
 	command func() *exec.Cmd
 	log     *slog.Logger
 	cg      *cgroupPool
+	cpuCg   *cgroupPool // nil: no CPU quota
+	pidsCg  *cgroupPool // nil: no pids.max
 	netns   atomic.Bool // start workers in a new network namespace
+	procns  atomic.Bool // start workers in new mount and PID namespaces
+	uid     int         // workers switch to this uid and gid; -1: they do not
 	workers int
 	spares  int
 	limit   int64
@@ -243,6 +277,19 @@ func NewPool(cfg Config) (*Pool, error) {
 		p.log = slog.New(slog.DiscardHandler)
 	}
 	p.netns.Store(netnsSupported && !cfg.HostNetwork)
+	p.procns.Store(procnsSupported && !cfg.SharedNamespaces)
+	p.uid = -1
+	if dropSupported && !cfg.NoDropPrivileges && os.Geteuid() == 0 {
+		p.uid = cfg.WorkerUID
+		if p.uid <= 0 {
+			p.uid = DefaultWorkerUID
+		}
+		for _, d := range cfg.WritableDirs {
+			if err := giveDir(d, p.uid); err != nil {
+				p.log.Warn("sandbox: a directory workers write is not theirs", "dir", d, "err", err)
+			}
+		}
+	}
 	if p.workers <= 0 {
 		p.workers = 2 * runtime.NumCPU()
 	}
@@ -271,6 +318,18 @@ func NewPool(cfg Config) (*Pool, error) {
 			p.log.Info("sandbox: no cgroup memory limit, using RLIMIT_AS", "err", err)
 		} else {
 			p.cg = cg
+		}
+		if cg, cleaned, err := openCPUCgroup(p.workers + p.spares); err != nil {
+			p.log.Info("sandbox: no cgroup CPU quota for workers", "err", err)
+		} else {
+			logCleaned(p.log, cleaned)
+			p.cpuCg = cg
+		}
+		if cg, cleaned, err := openPidsCgroup(); err != nil {
+			p.log.Info("sandbox: no cgroup bound on workers' threads", "err", err)
+		} else {
+			logCleaned(p.log, cleaned)
+			p.pidsCg = cg
 		}
 	}
 	p.wg.Add(1)
@@ -466,6 +525,10 @@ func (p *Pool) startWorker() (*worker, error) {
 		cmd.Env = os.Environ()
 	}
 	cmd.Env = append(cmd.Env, envWorker+"=1")
+	if p.uid > 0 && len(p.cfg.WritableDirs) > 0 {
+		b, _ := json.Marshal(p.cfg.WritableDirs)
+		cmd.Env = append(cmd.Env, envWritable+"="+string(b))
+	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: stderr pipe: %w", err)
@@ -479,8 +542,8 @@ func (p *Pool) startWorker() (*worker, error) {
 		outW.Close()
 		return nil, err
 	}
-	netns := p.netns.Load()
-	prepareCmd(cmd, netns)
+	netns, procns := p.netns.Load(), p.procns.Load()
+	prepareCmd(cmd, netns, procns)
 
 	var cg *workerCgroup
 	if p.cg != nil {
@@ -490,9 +553,28 @@ func (p *Pool) startWorker() (*worker, error) {
 			cg = nil
 		}
 	}
+	var cpuCg, pidsCg *workerCgroup
+	if p.cpuCg != nil {
+		cpus := p.cfg.CPUs
+		if cpus <= 0 {
+			cpus = 1
+		}
+		if cpuCg, err = p.cpuCg.newCPUWorker("w"+strconv.FormatUint(id, 10), cpus); err != nil {
+			p.log.Warn("sandbox: worker cpu cgroup failed", "err", err)
+			cpuCg = nil
+		}
+	}
+	if p.pidsCg != nil {
+		if pidsCg, err = p.pidsCg.newPidsWorker("w"+strconv.FormatUint(id, 10), maxWorkerThreads); err != nil {
+			p.log.Warn("sandbox: worker pids cgroup failed", "err", err)
+			pidsCg = nil
+		}
+	}
 	w := &worker{
 		p:          p,
 		id:         id,
+		cpuCg:      cpuCg,
+		pidsCg:     pidsCg,
 		cmd:        cmd,
 		conn:       conn,
 		br:         bufio.NewReaderSize(conn, 64<<10),
@@ -504,6 +586,18 @@ func (p *Pool) startWorker() (*worker, error) {
 		state_:     stStarting,
 	}
 	err = p.startProcess(cmd)
+	if err != nil && procns && netnsRefused(err) {
+		// Mount and PID namespaces are not allowed here: go on without them, once for
+		// the pool.
+		if p.procns.CompareAndSwap(true, false) {
+			p.log.Info("sandbox: workers share the host's mount and PID namespaces: the kernel refused new ones", "err", err)
+		}
+		procns = false
+		cmd = retryCmd(cmd)
+		prepareCmd(cmd, netns, false)
+		w.cmd = cmd
+		err = p.startProcess(cmd)
+	}
 	if err != nil && netns && netnsRefused(err) {
 		// Namespaces are not allowed here: go on without them, once for the pool.
 		if p.netns.CompareAndSwap(true, false) {
@@ -511,7 +605,7 @@ func (p *Pool) startWorker() (*worker, error) {
 		}
 		netns = false
 		cmd = retryCmd(cmd)
-		prepareCmd(cmd, false)
+		prepareCmd(cmd, false, procns)
 		w.cmd = cmd
 		err = p.startProcess(cmd)
 	}
@@ -520,8 +614,10 @@ func (p *Pool) startWorker() (*worker, error) {
 	if err != nil {
 		outR.Close()
 		conn.Close()
-		if cg != nil {
-			cg.remove()
+		for _, c := range []*workerCgroup{cg, cpuCg, pidsCg} {
+			if c != nil {
+				c.remove()
+			}
 		}
 		return nil, fmt.Errorf("sandbox: starting worker: %w", err)
 	}
@@ -549,15 +645,42 @@ func (p *Pool) startWorker() (*worker, error) {
 			cg = nil // w.cg stays set so that the reaper removes the directory
 		}
 	}
+	// The CPU and pids cgroups before the worker's handshake: everything it runs
+	// from then on is bounded. (w.cpuCg and w.pidsCg stay set for the reaper.)
+	if cpuCg != nil {
+		if err := cpuCg.add(w.pid); err != nil {
+			p.log.Warn("sandbox: moving worker into its cpu cgroup failed", "err", err)
+		} else {
+			w.cpuOn = true
+		}
+	}
+	if pidsCg != nil {
+		if err := pidsCg.add(w.pid); err != nil {
+			p.log.Warn("sandbox: moving worker into its pids cgroup failed", "err", err)
+		} else {
+			w.pidsOn = true
+		}
+	}
 	// Handshake, bounded by startTimeout.
 	w.timer.Reset(startTimeout)
-	var init [9]byte
+	var init [25]byte
 	binary.BigEndian.PutUint64(init[:8], uint64(p.limit))
 	if cg == nil && rlimitASSupported {
 		init[8] |= initFlagRlimitAS
 	}
 	if seccompSupported && !p.cfg.NoSeccomp {
 		init[8] |= initFlagSeccomp
+	}
+	if procns {
+		init[8] |= initFlagMounts
+	}
+	if p.uid > 0 {
+		init[8] |= initFlagDropUID
+		binary.BigEndian.PutUint32(init[9:13], uint32(p.uid))
+		binary.BigEndian.PutUint32(init[13:17], uint32(p.uid))
+		// The kernel counts the threads of every process of the uid: every worker of
+		// every pool of this host.
+		binary.BigEndian.PutUint64(init[17:25], uint64(maxWorkerThreads*(p.workers+p.spares+1)))
 	}
 	err = writeFrame(w.bw, frameInit, init[:])
 	var typ byte
@@ -580,6 +703,10 @@ func (p *Pool) startWorker() (*worker, error) {
 	w.rlim = payload[0]&readyFlagRlimitAS != 0
 	w.seccomp = payload[0]&readyFlagSeccomp != 0
 	w.rlimits = payload[0]&readyFlagRlimits != 0
+	w.mountns = payload[0]&readyFlagMountNS != 0
+	w.pidns = payload[0]&readyFlagPIDNS != 0
+	w.unpriv = payload[0]&readyFlagUID != 0
+	w.nproc = payload[0]&readyFlagNProc != 0
 	if cg == nil && !w.rlim {
 		p.log.Warn("sandbox: worker runs without a hard memory limit", "pid", w.pid)
 	}
@@ -661,9 +788,11 @@ func (w *worker) reap() {
 	if wasLive && !killedByUs {
 		p.log.Warn("sandbox: idle worker died", "pid", w.pid, "err", w.crashError(""))
 	}
-	if w.cg != nil {
-		if err := w.cg.remove(); err != nil {
-			p.log.Warn("sandbox: removing worker cgroup", "err", err)
+	for _, c := range []*workerCgroup{w.cg, w.cpuCg, w.pidsCg} {
+		if c != nil {
+			if err := c.remove(); err != nil {
+				p.log.Warn("sandbox: removing worker cgroup", "err", err)
+			}
 		}
 	}
 }
@@ -995,7 +1124,7 @@ func (p *Pool) Stats() Stats {
 		MemoryLimitBytes: p.limit,
 		Layers:           slices.Clone(platformLayers),
 	}
-	var cg, rl, ns, sc, lim bool
+	var cg, rl, ns, sc, lim, mns, pns, up, np, cpu, pids bool
 	for w := range p.all {
 		if w.state_ == stStarting || w.state_ == stRetired {
 			continue
@@ -1005,6 +1134,12 @@ func (p *Pool) Stats() Stats {
 		ns = ns || w.netns
 		sc = sc || w.seccomp
 		lim = lim || w.rlimits
+		mns = mns || w.mountns
+		pns = pns || w.pidns
+		up = up || w.unpriv
+		np = np || w.nproc
+		cpu = cpu || w.cpuOn
+		pids = pids || w.pidsOn
 	}
 	if ns {
 		s.Layers = append(s.Layers, netnsLayer)
@@ -1020,6 +1155,24 @@ func (p *Pool) Stats() Stats {
 	}
 	if lim {
 		s.Layers = append(s.Layers, rlimitsLayer)
+	}
+	if mns {
+		s.Layers = append(s.Layers, mountnsLayer)
+	}
+	if pns {
+		s.Layers = append(s.Layers, pidnsLayer)
+	}
+	if up {
+		s.Layers = append(s.Layers, uidLayer)
+	}
+	if np {
+		s.Layers = append(s.Layers, nprocLayer)
+	}
+	if cpu {
+		s.Layers = append(s.Layers, cpuCgroupLayer)
+	}
+	if pids {
+		s.Layers = append(s.Layers, pidsCgroupLayer)
 	}
 	return s
 }
@@ -1049,10 +1202,41 @@ func (p *Pool) Close() error {
 	}
 	p.wg.Wait()
 	var err error
-	if p.cg != nil {
-		err = p.cg.close()
+	for _, c := range []*cgroupPool{p.cg, p.cpuCg, p.pidsCg} {
+		if c != nil {
+			err = errors.Join(err, c.close())
+		}
 	}
 	return err
 }
 
+// logCleaned logs the stale cgroup directories a pool removed.
+func logCleaned(log *slog.Logger, dirs []string) {
+	for _, d := range dirs {
+		log.Info("sandbox: removed stale cgroup", "dir", d)
+	}
+}
+
 var _ io.Closer = (*Pool)(nil)
+
+// DefaultWorkerUID is the uid and gid workers of a root host switch to by default: one
+// no file on a usual system belongs to, outside the ranges distributions and container
+// runtimes hand out.
+const DefaultWorkerUID = 2_000_000_000
+
+// maxWorkerThreads is what one worker may need of RLIMIT_NPROC, which counts threads: the
+// Go runtime's (GOMAXPROCS=1, plus those blocking system calls take) with room to spare.
+const maxWorkerThreads = 64
+
+// giveDir creates dir and gives it, and what it holds, to uid (user and group).
+func giveDir(dir string, uid int) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(path, uid, uid)
+	})
+}

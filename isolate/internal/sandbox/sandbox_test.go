@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -42,8 +43,49 @@ func testHandler(ctx context.Context, req []byte, call func([]byte) ([]byte, err
 	switch verb {
 	case "echo":
 		return []byte(arg)
-	case "pid":
-		return []byte(strconv.Itoa(os.Getpid()))
+	case "pid": // as the host sees it
+		return []byte(strconv.Itoa(workerPID()))
+	case "uid":
+		return []byte(strconv.Itoa(os.Getuid()) + " " + strconv.Itoa(os.Geteuid()) + " " + strconv.Itoa(os.Getgid()))
+	case "read": // the file arg
+		b, err := os.ReadFile(arg)
+		if err != nil {
+			return []byte("error: " + err.Error())
+		}
+		return []byte("read " + strconv.Itoa(len(b)))
+	case "write": // the file arg, in one of Config.WritableDirs
+		if err := os.WriteFile(filepath.Join(WritablePath(filepath.Dir(arg)), filepath.Base(arg)), []byte("x"), 0o644); err != nil {
+			return []byte("error: " + err.Error())
+		}
+		return []byte("wrote")
+	case "threads": // n OS threads, each blocked in a read that never returns
+		r, _, err := os.Pipe()
+		if err != nil {
+			return []byte("error: " + err.Error())
+		}
+		started := make(chan struct{})
+		for range n {
+			go func() {
+				runtime.LockOSThread()
+				started <- struct{}{}
+				var b [1]byte
+				syscall.Read(int(r.Fd()), b[:])
+			}()
+			<-started // its thread is its own from here on
+		}
+		return []byte("threads " + strconv.Itoa(n))
+	case "procs": // the processes /proc shows
+		ents, err := os.ReadDir("/proc")
+		if err != nil {
+			return []byte("error: " + err.Error())
+		}
+		var pids []string
+		for _, e := range ents {
+			if _, err := strconv.Atoi(e.Name()); err == nil {
+				pids = append(pids, e.Name())
+			}
+		}
+		return []byte(strings.Join(pids, ","))
 	case "exec": // start the program arg
 		if err := exec.Command(arg).Run(); err != nil {
 			return []byte("error: " + err.Error())

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -24,29 +25,46 @@ const netnsLayer = "netns"
 // netnsSupported reports whether prepareCmd can give workers a network namespace.
 const netnsSupported = true
 
+// procnsSupported reports whether prepareCmd can give workers mount and PID namespaces.
+const procnsSupported = true
+
 // prepareCmd puts the worker in its own process group and has the kernel SIGKILL it when
 // the thread that started it dies (Pdeathsig). With netns it also starts the worker in a
 // new, empty network namespace (only a loopback device, down): guest code has no network
-// of its own; its egress goes through the host. Without root that needs a user namespace
-// too, which maps the worker's uid and gid to ours.
-func prepareCmd(cmd *exec.Cmd, netns bool) {
+// of its own; its egress goes through the host. With procns it starts it in new mount and
+// PID namespaces too: the worker is process 1 of its own PID namespace and mounts a /proc
+// of it (setupMounts), so it sees no other process. Without root either needs a user
+// namespace too, which maps the worker's uid and gid to ours.
+func prepareCmd(cmd *exec.Cmd, netns, procns bool) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Setpgid = true
 	cmd.SysProcAttr.Pgid = 0
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
-	cmd.SysProcAttr.Cloneflags &^= syscall.CLONE_NEWNET | syscall.CLONE_NEWUSER
+	cmd.SysProcAttr.Cloneflags &^= syscall.CLONE_NEWNET | syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID
 	cmd.SysProcAttr.UidMappings, cmd.SysProcAttr.GidMappings = nil, nil
-	if !netns {
+	if netns {
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWNET
+	}
+	if procns {
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWNS | syscall.CLONE_NEWPID
+	}
+	if !netns && !procns {
 		return
 	}
-	cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWNET
 	if uid := os.Geteuid(); uid != 0 {
 		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
-		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
 		gid := os.Getegid()
-		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
+		// Our uid and gid are the worker's; with procns they are 0 inside its
+		// namespace, so that it keeps, past exec, the capabilities over its
+		// own namespaces it needs to mount its /proc (none over the host's).
+		inUID, inGID := uid, gid
+		if procns {
+			inUID, inGID = 0, 0
+		}
+		cmd.SysProcAttr.UidMappings = []syscall.SysProcIDMap{{ContainerID: inUID, HostID: uid, Size: 1}}
+		cmd.SysProcAttr.GidMappings = []syscall.SysProcIDMap{{ContainerID: inGID, HostID: gid, Size: 1}}
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = false
 	}
 }
@@ -158,6 +176,72 @@ func applyRlimits() error {
 	rl.Max = min(rl.Max, maxWorkerFiles)
 	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
 		return fmt.Errorf("RLIMIT_NOFILE: %w", err)
+	}
+	return nil
+}
+
+// setupMounts runs in a worker started with procns, in its new mount namespace: it makes
+// every mount private (nothing it does reaches the host's mounts) and mounts a /proc of its
+// own PID namespace over the host's, so that no other process (the node, its other
+// workers) is visible to it, nor their environment or command lines. pidns reports whether
+// it did: the worker is process 1 of a PID namespace of its own, with a /proc of it.
+func setupMounts() (pidns bool, err error) {
+	// The host's /proc still shows both pids: the host's is the first of NSpid.
+	if b, err := os.ReadFile("/proc/self/status"); os.Getpid() == 1 && err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if rest, ok := strings.CutPrefix(line, "NSpid:"); ok {
+				if f := strings.Fields(rest); len(f) > 0 {
+					hostPID, _ = strconv.Atoi(f[0])
+				}
+			}
+		}
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return false, fmt.Errorf("making mounts private: %w", err)
+	}
+	if os.Getpid() != 1 {
+		return false, nil
+	}
+	// Only with its own /proc does the PID namespace hide the other
+	// processes: the host's would show them all.
+	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return false, fmt.Errorf("mounting /proc: %w", err)
+	}
+	return true, nil
+}
+
+// dropSupported reports whether dropPrivileges does anything here.
+const dropSupported = true
+
+// dropPrivileges switches a worker that runs as root to uid and gid, with no
+// supplementary groups, and caps the processes (threads, for the kernel) of that uid at
+// nproc. The kernel then holds it to ordinary file permissions: it cannot read files only
+// root may (the mesh secret, the node's data), signal processes of other uids, or raise
+// its limits again.
+func dropPrivileges(uid, gid int, nproc uint64) error {
+	if err := unix.Setrlimit(unix.RLIMIT_NPROC, &unix.Rlimit{Cur: nproc, Max: nproc}); err != nil {
+		return fmt.Errorf("RLIMIT_NPROC: %w", err)
+	}
+	if err := syscall.Setgroups(nil); err != nil {
+		return fmt.Errorf("setgroups: %w", err)
+	}
+	if err := syscall.Setresgid(gid, gid, gid); err != nil {
+		return fmt.Errorf("setresgid %d: %w", gid, err)
+	}
+	if err := syscall.Setresuid(uid, uid, uid); err != nil {
+		return fmt.Errorf("setresuid %d: %w", uid, err)
+	}
+	// Changed credentials make the process not dumpable, which closes its own
+	// /proc/self/fd to it (WritablePath); it dumps no core anyway (RLIMIT_CORE 0), and
+	// ptrace is refused by its seccomp filter.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("PR_SET_DUMPABLE: %w", err)
+	}
+	// The kernel clears the parent-death signal when the credentials change: set it
+	// again. A parent that died in between is seen in the handshake that follows (its
+	// end of the channel is closed).
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("PR_SET_PDEATHSIG: %w", err)
 	}
 	return nil
 }

@@ -16,7 +16,7 @@ const netnsSupported = false
 
 func netnsRefused(error) bool { return false }
 
-func prepareCmd(cmd *exec.Cmd, _ bool) {}
+func prepareCmd(cmd *exec.Cmd, _, _ bool) {}
 
 // killGroup is a no-op: there are no process groups; the pool kills the process itself.
 func killGroup(pid int) {}
@@ -38,3 +38,15 @@ const rlimitsLayer = "rlimits"
 
 // applyRlimits: no rlimits on this platform.
 func applyRlimits() error { return errors.New("sandbox: rlimits not supported on this platform") }
+
+const procnsSupported = false
+
+func setupMounts() (bool, error) {
+	return false, errors.New("sandbox: mount namespaces are linux only")
+}
+
+const dropSupported = false
+
+func dropPrivileges(uid, gid int, nproc uint64) error {
+	return errors.New("sandbox: dropping privileges is linux only")
+}

@@ -17,7 +17,7 @@ const netnsSupported = false
 
 func netnsRefused(error) bool { return false }
 
-func prepareCmd(cmd *exec.Cmd, _ bool) {
+func prepareCmd(cmd *exec.Cmd, _, _ bool) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
@@ -67,4 +67,16 @@ func applyRlimits() error {
 	rl.Cur = min(rl.Cur, 256)
 	rl.Max = min(rl.Max, 256)
 	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+}
+
+const procnsSupported = false
+
+func setupMounts() (bool, error) {
+	return false, errors.New("sandbox: mount namespaces are linux only")
+}
+
+const dropSupported = false
+
+func dropPrivileges(uid, gid int, nproc uint64) error {
+	return errors.New("sandbox: dropping privileges is linux only")
 }

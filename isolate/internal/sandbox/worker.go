@@ -4,19 +4,22 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"sync"
 )
 
 // Environment variables set by the pool on a worker's command.
 const (
-	envWorker = "WARREN_SANDBOX"    // "1" in a worker
-	envFD     = "WARREN_SANDBOX_FD" // the IPC socket's fd number (unix)
+	envWorker   = "WARREN_SANDBOX"          // "1" in a worker
+	envFD       = "WARREN_SANDBOX_FD"       // the IPC socket's fd number (unix)
+	envWritable = "WARREN_SANDBOX_WRITABLE" // Config.WritableDirs, as JSON, when the worker drops privileges
 )
 
 // Handler runs one call inside a worker process. call lets the handler ask the host (parent)
@@ -42,6 +45,8 @@ func IsWorker() bool { return os.Getenv(envWorker) == "1" }
 const (
 	initFlagRlimitAS = 1 << 0
 	initFlagSeccomp  = 1 << 1
+	initFlagMounts   = 1 << 2 // in new mount and PID namespaces: set up the mounts
+	initFlagDropUID  = 1 << 3 // switch to the uid and gid that follow the flags
 )
 
 // ready-frame flags
@@ -49,6 +54,61 @@ const (
 	readyFlagRlimitAS = 1 << 0
 	readyFlagSeccomp  = 1 << 1
 	readyFlagRlimits  = 1 << 2 // no core files, bounded open files
+	readyFlagMountNS  = 1 << 3 // private mounts, its own /proc
+	readyFlagPIDNS    = 1 << 4 // process 1 of its own PID namespace
+	readyFlagUID      = 1 << 5 // runs as a uid other than 0
+	readyFlagNProc    = 1 << 6 // RLIMIT_NPROC holds (set, and not root)
+)
+
+// writableFDs are the directories of Config.WritableDirs this worker opened before it
+// dropped its privileges, by path.
+var writableFDs map[string]*os.File
+
+// openWritable opens the directories this worker writes, while it may still reach them.
+func openWritable(dirs []string) {
+	for _, d := range dirs {
+		f, err := os.Open(d)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "sandbox worker: %v\n", err)
+			continue
+		}
+		if writableFDs == nil {
+			writableFDs = map[string]*os.File{}
+		}
+		writableFDs[d] = f
+	}
+}
+
+// WritablePath is the path by which a worker reaches dir, one of Config.WritableDirs: once
+// it runs under its own uid, the directories above dir may be closed to it (a node's data
+// directory is), so it goes through the descriptor it opened before, /proc/self/fd/N.
+// Elsewhere (and outside a worker) it is dir.
+func WritablePath(dir string) string {
+	if f, ok := writableFDs[dir]; ok {
+		return "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
+	}
+	return dir
+}
+
+// hostPID is this worker's pid as the host sees it, when it runs in a PID namespace of its
+// own (where it is 1); 0 otherwise.
+var hostPID int
+
+// workerPID is this worker's pid as the host sees it.
+func workerPID() int {
+	if hostPID != 0 {
+		return hostPID
+	}
+	return os.Getpid()
+}
+
+// Layers a worker sets up itself (besides rlimit-as, rlimits and seccomp), named in
+// Stats.Layers.
+const (
+	mountnsLayer = "mountns"
+	pidnsLayer   = "pidns"
+	uidLayer     = "unprivileged-uid"
+	nprocLayer   = "rlimit-nproc"
 )
 
 // Serve runs the worker loop on the IPC channel given by the parent. It first applies the
@@ -61,6 +121,14 @@ const (
 // Serve returns only if the process was not started as a worker or the channel cannot be
 // opened.
 func Serve(h Handler) error {
+	return ServeSetup(func() (Handler, error) { return h, nil })
+}
+
+// ServeSetup is Serve with a handler that setup makes once the worker has set up its
+// isolation layers (namespaces, a dropped uid), before its seccomp filter: what setup
+// creates on disk belongs to the worker's uid. Paths of Config.WritableDirs are to be
+// read through WritablePath. An error of setup ends the worker (status 70).
+func ServeSetup(setup func() (Handler, error)) error {
 	if !IsWorker() {
 		return errors.New("sandbox: Serve called in a process that is not a sandbox worker")
 	}
@@ -70,10 +138,14 @@ func Serve(h Handler) error {
 	}
 	runtime.GOMAXPROCS(1)
 	debug.SetGCPercent(400)
-	for _, k := range []string{envWorker, envFD} {
+	var writable []string
+	if v := os.Getenv(envWritable); v != "" {
+		_ = json.Unmarshal([]byte(v), &writable)
+	}
+	for _, k := range []string{envWorker, envFD, envWritable} {
 		os.Unsetenv(k)
 	}
-	err = serveConn(conn, h)
+	err = serveConn(conn, setup, writable)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sandbox worker: %v\n", err)
 		os.Exit(70)
@@ -94,7 +166,7 @@ type workerLoop struct {
 
 // serveConn runs the init handshake and the request loop. It returns nil when the parent
 // closes the channel between requests.
-func serveConn(rw io.ReadWriter, h Handler) error {
+func serveConn(rw io.ReadWriter, setup func() (Handler, error), writable []string) error {
 	s := &workerLoop{
 		br: bufio.NewReaderSize(rw, 64<<10),
 		bw: bufio.NewWriterSize(rw, 64<<10),
@@ -111,6 +183,9 @@ func serveConn(rw io.ReadWriter, h Handler) error {
 	}
 	limit := int64(binary.BigEndian.Uint64(payload[0:8]))
 	flags := payload[8]
+	if flags&initFlagDropUID != 0 && len(payload) < 25 {
+		return &protocolError{"init frame without the uid, gid and process limit its flags announce"}
+	}
 	if limit > 0 {
 		debug.SetMemoryLimit(limit - limit/8)
 	}
@@ -129,6 +204,37 @@ func serveConn(rw io.ReadWriter, h Handler) error {
 		ready[0] |= readyFlagRlimits
 	} else {
 		fmt.Fprintf(os.Stderr, "sandbox worker: rlimits not applied: %v\n", err)
+	}
+	if flags&initFlagMounts != 0 {
+		pidns, err := setupMounts()
+		if pidns {
+			ready[0] |= readyFlagPIDNS
+		}
+		if err == nil {
+			ready[0] |= readyFlagMountNS
+		} else {
+			fmt.Fprintf(os.Stderr, "sandbox worker: mounts not set up: %v\n", err)
+		}
+	}
+	if flags&initFlagDropUID != 0 {
+		openWritable(writable)
+		uid := int(binary.BigEndian.Uint32(payload[9:13]))
+		gid := int(binary.BigEndian.Uint32(payload[13:17]))
+		nproc := binary.BigEndian.Uint64(payload[17:25])
+		if err := dropPrivileges(uid, gid, nproc); err == nil {
+			ready[0] |= readyFlagNProc
+		} else {
+			fmt.Fprintf(os.Stderr, "sandbox worker: still uid %d: %v\n", os.Geteuid(), err)
+		}
+	}
+	if os.Geteuid() != 0 && os.Getuid() != 0 {
+		ready[0] |= readyFlagUID
+	} else {
+		ready[0] &^= readyFlagNProc // root is not held to RLIMIT_NPROC
+	}
+	h, err := setup()
+	if err != nil {
+		return fmt.Errorf("setting up: %w", err)
 	}
 	if flags&initFlagSeccomp != 0 {
 		// Last, once everything this process sets up is done.

@@ -1,0 +1,307 @@
+// Package hostile is warren's corpus of hostile Workers: code written to
+// exhaust the runtime's CPU, memory or time, to escape the isolate, or to
+// reach the host's files, processes and network. Each case says which
+// outcomes it may end with and what its response may not say.
+//
+// The isolate's tests run the scripts on one runtime (isolate
+// TestHostileScripts); the testnet's run all of it, egress included,
+// against a live mesh of node processes while honest calls go on
+// (testnet TestHostileCorpusLiveMesh); bench/ measures the honest calls'
+// latency beside it. It is data, with no dependency on the runtime, so
+// that every one of them runs the same cases.
+package hostile
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The outcomes of a call (isolate.Outcome's values).
+const (
+	OK               = "ok"
+	Exception        = "exception"
+	ExceededCPU      = "exceededCpu"
+	ExceededMemory   = "exceededMemory"
+	ExceededWallTime = "exceededWallTime"
+)
+
+// Budget is how soon each case must end with its outcome, on a runtime or
+// on a mesh (the call's own round trip included).
+const Budget = 2 * time.Second
+
+// Kinds of cases: what each attacks.
+const (
+	KindCPU    = "cpu"    // CPU time: loops, regexps, sorts, recursion
+	KindMemory = "memory" // memory: bombs, huge allocations, endless buffers
+	KindTime   = "time"   // wall time and the event loop: timers, promises, streams
+	KindEscape = "escape" // the isolate's walls: built-ins, files, environment, processes, sockets
+	KindEgress = "egress" // the network: fetch where the grants do not reach
+)
+
+// Case is one hostile Worker.
+type Case struct {
+	Name string
+	// Kind is what it attacks (KindCPU, ...).
+	Kind string
+	// Src is the Worker's one module, main.js.
+	Src string
+	// Compat are its compatibility flags.
+	Compat []string
+	// CPUMs, MemoryMB and WallMs are its limits; 0 leaves the default.
+	CPUMs, MemoryMB, WallMs int64
+	// Body, if set, is sent as a POST's body.
+	Body []byte
+	// Outcomes are the outcomes it may end with.
+	Outcomes []string
+	// Has must appear in the response body when the outcome is ok.
+	Has string
+	// Egress is set on the cases that fetch: they need the grants of
+	// Grants and an Origin server.
+	Egress bool
+}
+
+// Allowed reports whether outcome is one the case may end with.
+func (c *Case) Allowed(outcome string) bool {
+	for _, o := range c.Outcomes {
+		if o == outcome {
+			return true
+		}
+	}
+	return false
+}
+
+// Check says what is wrong with a call's end: an outcome the case may not
+// end with, an ok body without Has, or a body that shows something of the
+// host (Leaks).
+func (c *Case) Check(outcome, body string) error {
+	if !c.Allowed(outcome) {
+		return fmt.Errorf("outcome %s, want one of %v", outcome, c.Outcomes)
+	}
+	if outcome == OK && !strings.Contains(body, c.Has) {
+		return fmt.Errorf("body %.300q does not contain %q", body, c.Has)
+	}
+	if leak := Leaks(body); leak != "" {
+		return fmt.Errorf("body %.300q shows %s", body, leak)
+	}
+	return nil
+}
+
+// Canary is an environment variable the harness sets on the node
+// processes; no Worker may see its value.
+const (
+	CanaryEnv   = "WARREN_HOSTILE_CANARY"
+	CanaryValue = "canary-7d1f0c2a-must-not-leak"
+)
+
+// OriginSecret is what the Origin server answers on every path a Worker
+// must not reach: seeing it in a body means the fetch got through.
+const OriginSecret = "origin-secret-3b9e"
+
+// Leaks names what body shows of the host, "" if nothing: the canary,
+// /etc/passwd, or the origin's secret.
+func Leaks(body string) string {
+	switch {
+	case strings.Contains(body, CanaryValue):
+		return "the node's environment"
+	case strings.Contains(body, "root:x:0:0") || strings.Contains(body, "root:*:0:0"):
+		return "/etc/passwd"
+	case strings.Contains(body, OriginSecret):
+		return "a response from an address it was not granted"
+	}
+	return ""
+}
+
+func worker(body string) string {
+	return "export default { async fetch(request, env, ctx) {\n" + body + "\n} }"
+}
+
+// probe is a Worker that tries each expression and answers what each gave
+// or threw, one line each.
+func probe(exprs ...string) string {
+	var b strings.Builder
+	b.WriteString("const out = [];\nconst t = async (name, f) => { try { out.push(name + \": \" + String(await f())) } catch (e) { out.push(name + \" refused: \" + e.name + \": \" + e.message) } };\n")
+	for i, e := range exprs {
+		fmt.Fprintf(&b, "await t(%q, async () => %s);\n", strconv.Itoa(i)+" "+e, e)
+	}
+	b.WriteString("return new Response(out.join(\"\\n\"));")
+	return worker(b.String())
+}
+
+// Scripts are the cases that need no network: exhaustion, escape, and
+// reaching the host from inside the isolate.
+func Scripts() []Case {
+	cases := []Case{
+		{Name: "infinite loop", Src: worker("for (;;) {}"), CPUMs: 50, Outcomes: []string{ExceededCPU}},
+		{Name: "memory bomb", Src: worker("const a = []; for (;;) a.push(new Uint8Array(1 << 20));"), CPUMs: 5000, MemoryMB: 64, Outcomes: []string{ExceededMemory}},
+		{Name: "huge string", Src: worker("return new Response('x'.repeat(2 ** 30).length + '')"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{ExceededMemory, Exception}},
+		{Name: "huge ArrayBuffer", Src: worker("return new Response(new ArrayBuffer(2 ** 40).byteLength + '')"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{ExceededMemory, Exception}},
+		{Name: "deep recursion", Src: "function f(n) { return f(n + 1) + 1 }\n" + worker("return new Response(String(f(0)))"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{Exception}},
+		{Name: "catastrophic regexp", Src: worker(`return new Response(String(/^(a+)+(?!x)$/.test("a".repeat(40) + "b")))`), CPUMs: 200, MemoryMB: 64, Outcomes: []string{ExceededCPU}},
+		{Name: "huge native sort", Src: worker("const a = []; for (let i = 0; i < 3e6; i++) a.push((i * 7919) % 1000003); a.sort((x, y) => x - y); return new Response('sorted')"), CPUMs: 100, MemoryMB: 256, Outcomes: []string{ExceededCPU}},
+		// A promise that can never settle is noticed once nothing is left
+		// to run; 100,000 of them cost memory, bounded like any other.
+		{Name: "100,000 pending promises awaited", Src: worker("await Promise.all(Array.from({ length: 100000 }, () => new Promise(() => {}))); return new Response('settled')"), CPUMs: 1000, MemoryMB: 128, Outcomes: []string{Exception, ExceededMemory, ExceededCPU}},
+		{Name: "100,000 pending promises left behind", Src: worker("const a = []; for (let i = 0; i < 100000; i++) a.push(new Promise(() => {})); return new Response('left ' + a.length)"), CPUMs: 1000, MemoryMB: 128, Outcomes: []string{OK, ExceededMemory, ExceededCPU}, Has: "left 100000"},
+		{Name: "timer flood", Src: worker("for (let i = 0; i < 1e6; i++) setTimeout(() => {}, 1); return new Response('flooded')"), CPUMs: 1000, Outcomes: []string{Exception}},
+		{Name: "timers that double", Src: worker("return new Promise(() => { const f = () => { setTimeout(f, 0); setTimeout(f, 0) }; f() })"), CPUMs: 1000, WallMs: 1000, Outcomes: []string{Exception, ExceededCPU, ExceededWallTime}},
+		{Name: "timer past the wall limit", Src: worker("return new Promise(r => setTimeout(r, 60000))"), WallMs: 300, Outcomes: []string{ExceededWallTime}},
+		{Name: "stream that never ends", Src: worker("return new Response(new ReadableStream({ pull(c) { return new Promise(r => setTimeout(() => { c.enqueue(new Uint8Array(8)); r() }, 20)) } }))"), WallMs: 300, Outcomes: []string{ExceededWallTime}},
+		{Name: "stream that can never go on", Src: worker("return new Response(new ReadableStream({}))"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{Exception}},
+		{Name: "pull that enqueues for ever", Src: worker("return new Response(new ReadableStream({ pull(c) { c.enqueue(new Uint8Array(4 << 20)) } }))"), CPUMs: 2000, MemoryMB: 256, Outcomes: []string{Exception, ExceededMemory, ExceededCPU}},
+		{Name: "start that enqueues for ever", Src: worker("return new Response(new ReadableStream({ start(c) { for (;;) c.enqueue(new Uint8Array(1 << 20)) } }))"), CPUMs: 5000, MemoryMB: 64, Outcomes: []string{ExceededMemory}},
+		{Name: "gzip bomb as the response", Src: worker(`return new Response(request.body.pipeThrough(new DecompressionStream("gzip")))`), CPUMs: 1000, MemoryMB: 128, Body: GzipBomb(), Outcomes: []string{Exception, ExceededMemory, ExceededCPU}},
+		{Name: "gzip bomb read whole", Src: worker(`return new Response(String((await new Response(request.body.pipeThrough(new DecompressionStream("gzip"))).arrayBuffer()).byteLength))`), CPUMs: 1000, MemoryMB: 64, Body: GzipBomb(), Outcomes: []string{Exception, ExceededMemory, ExceededCPU}},
+		// Tampering with the built-ins harms only this isolate: the next
+		// call (the honest calls beside the corpus) gets fresh ones.
+		{Name: "prototype tampering", Src: worker(`Object.prototype.polluted = "yes"; Array.prototype.push = () => -1; Function.prototype.call = () => "hijacked";
+JSON.stringify = () => "hijacked"; Promise.prototype.then = function () { return this }; Object.freeze(Object.prototype);
+globalThis.Response = function () { throw new Error("hijacked") }; String.prototype.toString = () => "x";
+return { status: 200 }`), CPUMs: 1000, Outcomes: []string{Exception}},
+		{Name: "escape through constructors", Src: probe(
+			`(function () {}).constructor("return typeof process")()`,
+			`(async () => {}).constructor("return typeof require")().then(String)`,
+			`Function("return Object.getOwnPropertyNames(globalThis).filter(k => /proc|^fs|^env|exec|spawn|sock|^os$|^file|Deno|Bun/i.test(k)).join()")()`,
+			// Names the bundler cannot see, so that the calls happen at run time.
+			`require(["f", "s"].join(""))`,
+			`require(["child", "process"].join("_")).execSync("id")`,
+		), CPUMs: 1000, Outcomes: []string{OK}, Has: "refused"},
+		{Name: "host files and environment", Src: probe(
+			`fetch("file:///etc/passwd").then(r => r.text())`,
+			`typeof process === "undefined" ? "no process" : JSON.stringify(process.env)`,
+			`new Request("file:///etc/passwd").url`,
+			`caches.default.match("file:///etc/passwd")`,
+		), CPUMs: 1000, Outcomes: []string{OK}, Has: "refused"},
+		{Name: "environment under nodejs_compat", Compat: []string{"nodejs_compat"}, Src: probe(
+			`JSON.stringify(process.env)`,
+			`process.pid + " " + typeof process.binding + " " + typeof process.dlopen + " " + typeof process.kill`,
+			`process.binding("spawn_sync")`,
+		), CPUMs: 1000, Outcomes: []string{OK}, Has: "refused"},
+		{Name: "host modules", Src: `import fs from "node:fs";` + "\n" + worker(`return new Response(fs.readFileSync("/etc/passwd", "utf8"))`), Compat: []string{"nodejs_compat"}, Outcomes: []string{Exception}},
+		{Name: "spawning processes", Src: `import cp from "node:child_process";` + "\n" + worker(`return new Response(cp.execSync("id").toString())`), Compat: []string{"nodejs_compat"}, Outcomes: []string{Exception}},
+		{Name: "opening sockets", Src: `import { connect } from "cloudflare:sockets";` + "\n" + worker(`const s = connect("127.0.0.1:22"); return new Response("opened")`), Outcomes: []string{Exception}},
+		{Name: "sockets without an import", Src: probe(
+			`typeof WebSocket === "undefined" ? "no WebSocket" : new WebSocket("ws://127.0.0.1:1/")`,
+			`typeof XMLHttpRequest === "undefined" ? "no XMLHttpRequest" : new XMLHttpRequest()`,
+			`typeof EventSource === "undefined" ? "no EventSource" : "EventSource"`,
+			`fetch("ws://127.0.0.1:22/")`,
+			`fetch("gopher://127.0.0.1:22/")`,
+		), CPUMs: 1000, Outcomes: []string{OK}, Has: "refused"},
+	}
+	for i := range cases {
+		cases[i].Kind = scriptKinds[cases[i].Name]
+		if cases[i].Kind == "" {
+			cases[i].Kind = KindEscape
+		}
+	}
+	return cases
+}
+
+// scriptKinds are the kinds of the scripts that are not KindEscape.
+var scriptKinds = map[string]string{
+	"infinite loop": KindCPU, "deep recursion": KindCPU, "catastrophic regexp": KindCPU, "huge native sort": KindCPU,
+	"memory bomb": KindMemory, "huge string": KindMemory, "huge ArrayBuffer": KindMemory,
+	"pull that enqueues for ever": KindMemory, "start that enqueues for ever": KindMemory,
+	"gzip bomb as the response": KindMemory, "gzip bomb read whole": KindMemory,
+	"100,000 pending promises awaited": KindTime, "100,000 pending promises left behind": KindTime,
+	"timer flood": KindTime, "timers that double": KindTime, "timer past the wall limit": KindTime,
+	"stream that never ends": KindTime, "stream that can never go on": KindTime,
+}
+
+// Grants are the egress grants the Egress cases run with: every public
+// address, the name localhost, and the origin (host:port of Origin's
+// server) by address. Nothing they grant reaches a private, loopback or
+// link-local address other than the origin's.
+func Grants(origin string) []string { return []string{"*", "localhost", origin} }
+
+// Egress are the cases that fetch, with origin the host:port of a server
+// running Origin, and Grants(origin) granted. None may see OriginSecret:
+// every fetch of theirs that would reach it goes where the grants do not.
+func Egress(origin string) []Case {
+	_, port, _ := strings.Cut(origin, ":")
+	fetchCase := func(name, url string, want string) Case {
+		return Case{Name: name, Kind: KindEgress, Src: probe(`fetch(` + strconv.Quote(url) + `).then(r => r.status + " " + r.text())`),
+			CPUMs: 1000, WallMs: 1500, Outcomes: []string{OK}, Has: want, Egress: true}
+	}
+	return []Case{
+		fetchCase("fetch to loopback", "http://127.0.0.1:"+otherPort(port)+"/secret", "refused"),
+		fetchCase("fetch to loopback as one number", "http://2130706433:"+otherPort(port)+"/secret", "refused"),
+		fetchCase("fetch to IPv6 loopback", "http://[::1]:"+port+"/secret", "refused"),
+		fetchCase("fetch to a private range", "http://10.1.2.3/secret", "refused"),
+		fetchCase("fetch to IPv6 unique-local", "http://[fd00::1]/secret", "refused"),
+		fetchCase("fetch to the cloud metadata", "http://169.254.169.254/latest/meta-data/", "refused"),
+		fetchCase("fetch to IPv4-mapped metadata", "http://[::ffff:169.254.169.254]/latest/meta-data/", "refused"),
+		fetchCase("fetch to 0.0.0.0", "http://0.0.0.0:"+port+"/secret", "refused"),
+		fetchCase("a name that resolves to loopback", "http://localhost:"+otherPort(port)+"/secret", "grant it by address"),
+		fetchCase("redirect into private space", "http://"+origin+"/redirect?to=http://10.1.2.3/secret", "refused"),
+		fetchCase("redirect to the metadata", "http://"+origin+"/redirect?to=http://169.254.169.254/latest/meta-data/", "refused"),
+		fetchCase("redirect to another loopback port", "http://"+origin+"/redirect?to=http://127.0.0.1:"+otherPort(port)+"/secret", "refused"),
+		fetchCase("redirect to a name of loopback", "http://"+origin+"/redirect?to=http://localhost:"+otherPort(port)+"/secret", "grant it by address"),
+		{Name: "oversized response", Kind: KindEgress, Src: probe(`fetch("http://` + origin + `/big").then(r => r.arrayBuffer()).then(b => "read " + b.byteLength)`),
+			CPUMs: 1500, MemoryMB: 128, WallMs: 1800, Outcomes: []string{OK, ExceededMemory, ExceededWallTime}, Has: "exceeds", Egress: true},
+		{Name: "response that never ends", Kind: KindEgress, Src: probe(`fetch("http://` + origin + `/endless").then(r => r.text()).then(t => "read " + t.length)`),
+			CPUMs: 1000, WallMs: 1000, Outcomes: []string{OK, ExceededWallTime}, Has: "refused", Egress: true},
+	}
+}
+
+// otherPort is a port on loopback that the grants do not name (the
+// origin's own port is granted by address, so that a name resolving to
+// loopback is refused only where the address is not granted).
+func otherPort(port string) string {
+	if port == "1" {
+		return "2"
+	}
+	return "1"
+}
+
+// Origin serves the Egress cases: /redirect?to=URL redirects there, /big
+// sends 48 MiB (more than a fetched body may be), /endless trickles bytes
+// until the client leaves, and every other path answers OriginSecret.
+func Origin() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/redirect":
+			http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
+		case "/big":
+			chunk := bytes.Repeat([]byte("b"), 1<<20)
+			for range 48 {
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+			}
+		case "/endless":
+			f, _ := w.(http.Flusher)
+			for {
+				if _, err := w.Write([]byte("e")); err != nil {
+					return
+				}
+				if f != nil {
+					f.Flush()
+				}
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+		default:
+			fmt.Fprint(w, OriginSecret)
+		}
+	})
+}
+
+// GzipBomb is 256 MiB of zeros, gzipped: 256 gzip members of 1 MiB each
+// (a gzip stream may have many), about 256 KiB in all. That is more than a
+// response or a read body may be, and more than the memory limits used.
+var GzipBomb = sync.OnceValue(func() []byte {
+	var b bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	_, _ = w.Write(make([]byte, 1<<20))
+	_ = w.Close()
+	return bytes.Repeat(b.Bytes(), 256)
+})

@@ -1,0 +1,346 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/warrenmesh/warren/policy"
+	"github.com/warrenmesh/warren/replication"
+)
+
+// Revocation (docs/security.md, "Revocation").
+//
+// A token with an ID (policy.Token.ID, set by MintRevocableTokenFile for
+// `warren token create`) is revoked by writing its ID to the reserved KV namespace
+// warren.revoked, replicated like any key: POST /v1/tokens/revoke, `warren
+// token revoke`. Each entry expires with the token it revokes (and the
+// clock skew), so the list holds only tokens that would still be valid.
+//
+// Every node checks every call's token against the list: the API's calls
+// and the forward frames of its peers. It checks against a copy in memory,
+// a map lookup: a call never waits for the store while the copy is younger
+// than revokedFresh, a call that finds it older starts a read in the
+// background, and only a call that finds it older than revokedStale (a node
+// that was idle) waits for one, at most revokedWait. A node that read the
+// list once and then could not for revokedMaxStale (cut off from the
+// store) refuses tokens with IDs (503) rather than honour one that may have
+// been revoked meanwhile. A node that never could read it (a mesh whose
+// KV groups are still being placed, a node started while cut off) honours
+// them: it knows of no revocation. Tokens without an ID (those the CLI
+// and nodes mint for themselves) are never looked up, and a node whose
+// callers use none never reads the list.
+
+const (
+	// revokedNS holds the revocations, by token ID.
+	revokedNS = ReservedKVPrefix + "revoked"
+	// revokedFresh is how long a copy of the list serves without a read;
+	// revokedStale how old it may be before a call waits for a read. A
+	// revocation takes effect on every node within about revokedStale
+	// (plus a replica's lag).
+	revokedFresh = 500 * time.Millisecond
+	revokedStale = 2 * time.Second
+	// revokedMaxStale is how long a node honours tokens with IDs while it
+	// cannot read the list.
+	revokedMaxStale = 30 * time.Second
+	// revokedReadTimeout bounds one read of the list; revokedWait how long
+	// a call waits for one.
+	revokedReadTimeout = 2 * time.Second
+	revokedWait        = 500 * time.Millisecond
+	// maxRevocations bounds the list a node reads (pages of the store's
+	// list limit).
+	maxRevocations = 100_000
+)
+
+// Revocation is one entry of the list.
+type Revocation struct {
+	// ID is the revoked token's ID; Name its name, if known.
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+	// Expiry is when the token expires (unix seconds; 0 unknown): the entry
+	// goes then.
+	Expiry int64 `json:"exp,omitempty"`
+	// RevokedAt is when it was revoked (unix seconds), RevokedBy the name
+	// of the revoker's token.
+	RevokedAt int64  `json:"revokedAt"`
+	RevokedBy string `json:"revokedBy"`
+}
+
+// revocations is a node's copy of the list.
+type revocations struct {
+	mu    sync.Mutex
+	ids   map[string]struct{}
+	read  time.Time     // when ids was read; zero: never
+	tried time.Time     // when the last read ended, well or not
+	busy  chan struct{} // closed when the read under way ends; nil: none
+	err   error         // the last read's error
+}
+
+// errRevoked is a revoked token's refusal.
+var errRevoked = errors.New("token revoked")
+
+// checkRevoked refuses a token that is revoked, or that has an ID while
+// this node cannot read the list. A token without an ID passes at once.
+func (n *Node) checkRevoked(ctx context.Context, tok *policy.Token) error {
+	if tok == nil || tok.ID == "" || n.kv == nil {
+		return nil
+	}
+	rv := &n.revoked
+	rv.mu.Lock()
+	age := time.Since(rv.read)
+	// A store that failed is asked again at the pace of a fresh copy, not
+	// on every call.
+	if age >= revokedFresh && rv.busy == nil && time.Since(rv.tried) >= revokedFresh {
+		rv.busy = make(chan struct{})
+		go n.readRevocations(rv.busy)
+	}
+	busy := rv.busy
+	// A call waits for a read only when the store answered the last one:
+	// while it fails, calls go on with the copy (up to revokedMaxStale)
+	// instead of each waiting for a timeout.
+	wait := age >= revokedStale && busy != nil && rv.err == nil
+	rv.mu.Unlock()
+	if wait {
+		t := time.NewTimer(revokedWait)
+		select {
+		case <-busy:
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("checking the revocation list: %w", ctx.Err())
+		}
+		t.Stop()
+	}
+	rv.mu.Lock()
+	defer rv.mu.Unlock()
+	if _, ok := rv.ids[tok.ID]; ok {
+		return fmt.Errorf("%w: %s (id %s)", errRevoked, quote(tok.Name), tok.ID)
+	}
+	if !rv.read.IsZero() && time.Since(rv.read) >= revokedMaxStale {
+		return &apiError{status: http.StatusServiceUnavailable, code: "unavailable",
+			msg: fmt.Sprintf("this node cannot read the token revocation list (%v); it refuses tokens that could be revoked until it can", rv.err)}
+	}
+	return nil
+}
+
+// readRevocations reads the whole list into n.revoked and closes done.
+func (n *Node) readRevocations(done chan struct{}) {
+	ids, err := n.listRevocations(context.Background(), nil)
+	rv := &n.revoked
+	rv.mu.Lock()
+	if err == nil {
+		set := make(map[string]struct{}, len(ids))
+		for _, r := range ids {
+			set[r.ID] = struct{}{}
+		}
+		rv.ids, rv.read = set, time.Now()
+	} else if rv.err == nil {
+		n.log.Warn("reading the token revocation list", "err", err)
+	}
+	rv.err, rv.tried = err, time.Now()
+	rv.busy = nil
+	rv.mu.Unlock()
+	close(done)
+}
+
+// listRevocations reads the list (eventual: the nearest replica), from the
+// keys' metadata; each is passed to each, if set, else collected.
+func (n *Node) listRevocations(ctx context.Context, each func(Revocation)) ([]Revocation, error) {
+	kv, err := n.kvStore()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, revokedReadTimeout)
+	defer cancel()
+	var out []Revocation
+	cursor := ""
+	for count := 0; ; {
+		page, err := kv.List(ctx, revokedNS, replication.KVListOptions{Cursor: cursor}, replication.Eventual)
+		if err != nil {
+			return nil, fmt.Errorf("listing %s: %w", revokedNS, err)
+		}
+		for _, k := range page.Keys {
+			r := Revocation{ID: k.Name}
+			_ = json.Unmarshal(k.Metadata, &r) // the ID is the key, whatever the metadata says
+			r.ID = k.Name
+			if each != nil {
+				each(r)
+			} else {
+				out = append(out, r)
+			}
+			count++
+		}
+		if page.ListComplete || page.Cursor == "" {
+			return out, nil
+		}
+		if count >= maxRevocations {
+			return nil, fmt.Errorf("listing %s: more than %d entries", revokedNS, maxRevocations)
+		}
+		cursor = page.Cursor
+	}
+}
+
+// revokeRequest is the body of POST /v1/tokens/revoke: the token itself,
+// or its ID (and expiry, if known).
+type revokeRequest struct {
+	Token  string `json:"token,omitempty"`
+	ID     string `json:"id,omitempty"`
+	Expiry int64  `json:"exp,omitempty"`
+}
+
+// maxRevokeBody caps the body of POST /v1/tokens/revoke.
+const maxRevokeBody = 16 << 10
+
+// parseRevoke reads and checks a POST /v1/tokens/revoke body: the
+// revocation it asks for, or a 400 saying what is wrong. A token is
+// verified with key, at any time (an expired one may be revoked too).
+func parseRevoke(body io.Reader, key []byte) (Revocation, error) {
+	bad := func(format string, args ...any) error {
+		return &apiError{status: http.StatusBadRequest, code: "bad_request", msg: fmt.Sprintf(format, args...)}
+	}
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	var req revokeRequest
+	if err := dec.Decode(&req); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return Revocation{}, &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large", msg: fmt.Sprintf("the revoke request exceeds %d bytes", maxRevokeBody)}
+		}
+		return Revocation{}, bad("decoding the revoke request: %v", err)
+	}
+	if dec.More() {
+		return Revocation{}, bad("trailing data after the revoke request")
+	}
+	switch {
+	case req.Token != "" && (req.ID != "" || req.Expiry != 0):
+		return Revocation{}, bad("give the token or its id (and exp), not both")
+	case req.Token != "":
+		tok, err := policy.VerifyToken(key, req.Token)
+		if err != nil {
+			return Revocation{}, bad("token: %v", err)
+		}
+		if tok.ID == "" {
+			return Revocation{}, bad("the token has no id: it cannot be revoked before it expires at %s (rotate the mesh secret to revoke every token)",
+				time.Unix(tok.Expiry, 0).UTC().Format(time.RFC3339))
+		}
+		return Revocation{ID: tok.ID, Name: shortName(tok.Name), Expiry: tok.Expiry}, nil
+	case req.ID != "":
+		if err := policy.ValidateTokenID(req.ID); err != nil {
+			return Revocation{}, bad("id: %v", err)
+		}
+		if req.Expiry < 0 {
+			return Revocation{}, bad("exp: %d is negative", req.Expiry)
+		}
+		return Revocation{ID: req.ID, Expiry: req.Expiry}, nil
+	}
+	return Revocation{}, bad("give the token to revoke, or its id")
+}
+
+// shortName cuts a token's name for a revocation entry, which travels as
+// a key's metadata (at most 1 KiB): at most maxRevocationName bytes, on a
+// character boundary.
+func shortName(s string) string {
+	if len(s) <= maxRevocationName {
+		return s
+	}
+	cut := maxRevocationName
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
+}
+
+// maxRevocationName bounds each name in a revocation entry.
+const maxRevocationName = 64
+
+// handleRevoke revokes a token (admin): its ID goes to the list, to expire
+// with the token. A token without an ID cannot be revoked (400).
+func (n *Node) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	if err := needAdmin(r, "revoking a token"); err != nil {
+		writeError(w, err)
+		return
+	}
+	rev, err := parseRevoke(http.MaxBytesReader(w, r.Body, maxRevokeBody), n.tokenKey)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	rev.RevokedAt, rev.RevokedBy = time.Now().Unix(), shortName(callerOf(r).tok.Name)
+	opts := replication.KVPutOptions{}
+	if rev.Expiry > 0 {
+		// Kept until the token would expire, with the clock skew; the store
+		// keeps a key at least a minute.
+		opts.Expiration = max(rev.Expiry+int64(policy.ClockSkew/time.Second), time.Now().Unix()+120)
+	}
+	b, err := json.Marshal(rev)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	opts.Metadata = b
+	kv, err := n.kvStore()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), kvAPITimeout)
+	defer cancel()
+	if err := kv.Put(ctx, revokedNS, rev.ID, b, opts); err != nil {
+		writeError(w, kvAPIError(err))
+		return
+	}
+	// This node honours it at once; the others within revokedStale.
+	n.revoked.mu.Lock()
+	if n.revoked.ids == nil {
+		n.revoked.ids = map[string]struct{}{}
+	}
+	n.revoked.ids[rev.ID] = struct{}{}
+	n.revoked.mu.Unlock()
+	n.log.Info("token revoked", "id", rev.ID, "name", rev.Name, "by", rev.RevokedBy)
+	writeJSON(w, http.StatusOK, rev)
+}
+
+// handleRevoked lists the revocations (admin).
+func (n *Node) handleRevoked(w http.ResponseWriter, r *http.Request) {
+	if err := needAdmin(r, "listing revoked tokens"); err != nil {
+		writeError(w, err)
+		return
+	}
+	list, err := n.listRevocations(r.Context(), nil)
+	if err != nil {
+		writeError(w, kvAPIError(err))
+		return
+	}
+	if list == nil {
+		list = []Revocation{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"revoked": list})
+}
+
+// RevokeToken revokes token (POST /v1/tokens/revoke; admin).
+func (c *Client) RevokeToken(ctx context.Context, token string) (*Revocation, error) {
+	var r Revocation
+	return &r, c.do(ctx, http.MethodPost, "/v1/tokens/revoke", revokeRequest{Token: token}, &r)
+}
+
+// RevokeTokenID revokes the token whose ID is id, kept on the list until
+// expiry (unix seconds; 0: for ever).
+func (c *Client) RevokeTokenID(ctx context.Context, id string, expiry int64) (*Revocation, error) {
+	var r Revocation
+	return &r, c.do(ctx, http.MethodPost, "/v1/tokens/revoke", revokeRequest{ID: id, Expiry: expiry}, &r)
+}
+
+// RevokedTokens lists the revocations (GET /v1/tokens/revoked; admin).
+func (c *Client) RevokedTokens(ctx context.Context) ([]Revocation, error) {
+	var out struct {
+		Revoked []Revocation `json:"revoked"`
+	}
+	err := c.do(ctx, http.MethodGet, "/v1/tokens/revoked", nil, &out)
+	return out.Revoked, err
+}

@@ -1,0 +1,211 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/warrenmesh/warren/isolate"
+	"github.com/warrenmesh/warren/policy"
+	"github.com/warrenmesh/warren/replication"
+)
+
+// TestTokenRevocation: a token revoked on one node of a replicating mesh
+// is refused by that node at once, and by every other within the
+// revocation list's staleness bound: on the API and in a forward frame
+// carrying it. Other tokens go on working.
+func TestTokenRevocation(t *testing.T) {
+	c, nodes := objectCluster(t, "a", "b", "c")
+	a, b := nodes[0], nodes[1]
+	agent := revocableToken(t, c.secret, "agent", policy.Grants{KV: map[string]string{"ns": "rw"}})
+	other := revocableToken(t, c.secret, "other", policy.Grants{})
+	admin := adminToken(t, c.secret)
+	run := runWith(`{}`)
+	works := func(n *Node, tok string) (int, string) {
+		status, _, out := authCall(t, n, "POST", "/v1/run", run, tok)
+		msg, _ := out["error"].(string)
+		return status, msg
+	}
+	for _, n := range nodes {
+		if status, msg := works(n, agent); status != 200 {
+			t.Fatalf("%s before revocation: %d %s", n.id.Name, status, msg)
+		}
+	}
+
+	// Only an admin revokes; a token without an ID cannot be.
+	if status, _, out := authCall(t, a, "POST", "/v1/tokens/revoke", `{"token":"`+agent+`"}`, other); status != 403 {
+		t.Fatalf("revoked by a non-admin: %d %v", status, out)
+	}
+	noID := mintToken(t, c.secret, "no id", policy.Grants{Admin: true}, time.Hour)
+	if status, _, out := authCall(t, a, "POST", "/v1/tokens/revoke", `{"token":"`+noID+`"}`, admin); status != 400 || !strings.Contains(out["error"].(string), "no id") {
+		t.Fatalf("a token without an ID: %d %v", status, out)
+	}
+	if status, _, out := authCall(t, a, "POST", "/v1/tokens/revoke", `{"token":"`+expiredToken(t, otherSecret(t))+`"}`, admin); status != 400 || !strings.Contains(out["error"].(string), "signature") {
+		t.Fatalf("another mesh's token: %d %v", status, out)
+	}
+
+	t0 := time.Now()
+	status, _, out := authCall(t, a, "POST", "/v1/tokens/revoke", `{"token":"`+agent+`"}`, admin)
+	if status != 200 || out["name"] != "agent" || out["id"] == "" {
+		t.Fatalf("revoke: %d %v", status, out)
+	}
+	if status, msg := works(a, agent); status != 401 || !strings.Contains(msg, "token revoked") {
+		t.Fatalf("a, at once: %d %s", status, msg)
+	}
+	for _, n := range nodes[1:] {
+		took := waitFor(t, 10*time.Second, n.id.Name+" refusing the revoked token", func() bool {
+			status, msg := works(n, agent)
+			return status == 401 && strings.Contains(msg, "token revoked")
+		})
+		t.Logf("%s refuses it %v after the revocation (%v after its own poll began)", n.id.Name, time.Since(t0).Round(time.Millisecond), took.Round(time.Millisecond))
+	}
+	// A peer refuses a forward frame that carries it, before running.
+	before := b.ran.Load()
+	msg, why := sendFrame(t, a.Mesh(), "b", &RunRequest{Code: kvWorker, Bindings: map[string]isolate.Binding{"KV": {KV: "ns"}}, Token: agent})
+	if msg != fwdRefused || !strings.Contains(why, "token revoked") {
+		t.Fatalf("a frame with the revoked token: %q %q", msg, why)
+	}
+	if b.ran.Load() != before {
+		t.Error("the peer ran a call with the revoked token")
+	}
+	kv, err := a.kvStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.GetWithMetadata(context.Background(), "ns", "k", replication.Strong); !errors.Is(err, replication.ErrKVNotFound) {
+		t.Errorf("the refused frame wrote: %v", err)
+	}
+	// Other tokens are not affected.
+	for _, n := range nodes {
+		if status, msg := works(n, other); status != 200 {
+			t.Errorf("%s, another token: %d %s", n.id.Name, status, msg)
+		}
+	}
+	// Revoking by ID; the list shows both.
+	id := policy.NewTokenID()
+	if status, _, out := authCall(t, b, "POST", "/v1/tokens/revoke", `{"id":"`+id+`"}`, admin); status != 200 || out["id"] != id {
+		t.Fatalf("revoke by id: %d %v", status, out)
+	}
+	for _, body := range []string{`{}`, `{"id":"a/b"}`, `{"id":"x","token":"y"}`, `{"nope":1}`} {
+		if status, _, out := authCall(t, b, "POST", "/v1/tokens/revoke", body, admin); status != 400 || out["code"] != "bad_request" {
+			t.Errorf("revoke %s: %d %v", body, status, out)
+		}
+	}
+	waitFor(t, 10*time.Second, "both revocations listed", func() bool {
+		status, _, out := authCall(t, nodes[2], "GET", "/v1/tokens/revoked", "", admin)
+		b, _ := json.Marshal(out)
+		return status == 200 && strings.Contains(string(b), `"name":"agent"`) && strings.Contains(string(b), id)
+	})
+	// The namespace is warren's: the KV API refuses it, admins included.
+	if status, _, out := authCall(t, a, "DELETE", "/v1/kv/"+revokedNS+"/x", "", admin); status != 400 {
+		t.Errorf("DELETE in %s through the KV API: %d %v", revokedNS, status, out)
+	}
+}
+
+// failingList is a KV store whose List fails while fail is set.
+type failingList struct {
+	replication.KV
+	fail  atomic.Bool
+	lists atomic.Int64
+}
+
+func (f *failingList) List(ctx context.Context, ns string, o replication.KVListOptions, c replication.Consistency) (replication.KVListResult, error) {
+	f.lists.Add(1)
+	if f.fail.Load() {
+		return replication.KVListResult{}, replication.ErrKVUnavailable
+	}
+	return f.KV.List(ctx, ns, o, c)
+}
+
+// TestRevocationListUnreadable: a node that read the list and then cannot
+// for revokedMaxStale refuses tokens with an ID (503, not a 401: the token
+// may be good) and still serves tokens without one; one that never could
+// read it (a mesh still forming) serves them; a node whose callers send no
+// token with an ID never reads the list; under steady calls the list is
+// read in the background, not once per call.
+func TestRevocationListUnreadable(t *testing.T) {
+	local, err := replication.OpenLocalKV(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	kv := &failingList{KV: local}
+	c := newCluster(t, 37, "r")
+	c.tune = func(cfg *Config) { cfg.KV, cfg.Groups = kv, testGroups }
+	n := c.start("r", c.secret, 2)
+	noID, err := n.nodeToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, _, out := authCall(t, n, "POST", "/v1/run", runWith(`{}`), noID); status != 200 {
+		t.Fatalf("a token without an ID: %d %v", status, out)
+	}
+	if l := kv.lists.Load(); l != 0 {
+		t.Errorf("the list was read %d times for tokens without an ID", l)
+	}
+	withID := revocableToken(t, c.secret, "agent", policy.Grants{})
+	kv.fail.Store(true)
+	if status, _, out := authCall(t, n, "GET", "/v1/members", "", withID); status != 200 {
+		t.Fatalf("a token with an ID, the list never read: %d %v", status, out)
+	}
+	kv.fail.Store(false)
+	waitFor(t, 5*time.Second, "the list read", func() bool {
+		authCall(t, n, "GET", "/v1/members", "", withID)
+		n.revoked.mu.Lock()
+		defer n.revoked.mu.Unlock()
+		return !n.revoked.read.IsZero()
+	})
+	kv.lists.Store(0)
+	calls := 0
+	for deadline := time.Now().Add(1500 * time.Millisecond); time.Now().Before(deadline); calls++ {
+		if status, _, out := authCall(t, n, "GET", "/v1/members", "", withID); status != 200 {
+			t.Fatalf("a token with an ID: %d %v", status, out)
+		}
+	}
+	if l := kv.lists.Load(); l < 1 || l > 5 || int(l) >= calls {
+		t.Errorf("%d calls read the list %d times", calls, l)
+	}
+	t.Logf("%d calls in 1.5 s read the list %d times", calls, kv.lists.Load())
+
+	kv.fail.Store(true)
+	n.revoked.mu.Lock()
+	n.revoked.read = time.Now().Add(-revokedMaxStale) // as if it had failed for that long
+	n.revoked.mu.Unlock()
+	status, _, out := authCall(t, n, "GET", "/v1/members", "", withID)
+	if status != 503 || out["code"] != "unavailable" || !strings.Contains(out["error"].(string), "revocation list") {
+		t.Fatalf("the list unreadable: %d %v", status, out)
+	}
+	if status, _, out := authCall(t, n, "GET", "/v1/members", "", noID); status != 200 {
+		t.Fatalf("the list unreadable, a token without an ID: %d %v", status, out)
+	}
+	kv.fail.Store(false)
+	waitFor(t, 5*time.Second, "the list readable again", func() bool {
+		status, _, _ := authCall(t, n, "GET", "/v1/members", "", withID)
+		return status == 200
+	})
+}
+
+// revocableToken mints a token with an ID from the secret file at path.
+func revocableToken(t testing.TB, path, name string, g policy.Grants) string {
+	t.Helper()
+	tok, err := MintRevocableTokenFile(path, name, g, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// otherSecret is the secret file of another mesh.
+func otherSecret(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "other")
+	if err := InitSecret(p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -1,0 +1,338 @@
+package testnet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/warrenmesh/warren/internal/hostile"
+	"github.com/warrenmesh/warren/mesh"
+	"github.com/warrenmesh/warren/policy"
+)
+
+// The hostile corpus against a live mesh (internal/hostile): every case
+// goes to the nodes' POST /v1/run, in turn, with a token that grants egress
+// to every public address, the name localhost and a test origin on
+// loopback, while honest clients keep calling a hello Worker on every node.
+// The testnet's tests and bench/ read the same report: the tests hold it
+// to bounds a loaded machine meets, the bench to the issue's figures.
+
+// HostileOptions configure RunHostile.
+type HostileOptions struct {
+	// HonestClients call the mesh while the corpus runs (default 2).
+	HonestClients int
+	// IdleCalls are the honest calls timed on the idle mesh before the
+	// corpus, by the same clients (default 200).
+	IdleCalls int
+	// Rounds is how many times the corpus runs (default 1).
+	Rounds int
+	// Parallel is how many hostile calls are in flight at once (default:
+	// one per node).
+	Parallel int
+	// Only, if set, picks the cases to run (default: all).
+	Only func(hostile.Case) bool
+}
+
+// HostileResult is one hostile call's end.
+type HostileResult struct {
+	Name    string
+	Outcome string
+	// Node ran it (telemetry.node); API is the node it was sent to.
+	Node, API string
+	Took      time.Duration
+	// Err is what is wrong with its end ("" none): an outcome the case may
+	// not have, a body that shows the host, an HTTP error.
+	Err string
+}
+
+// HostileReport is what RunHostile saw.
+type HostileReport struct {
+	Cases []HostileResult
+	// Idle and Attack are the honest calls' latencies, on the idle mesh
+	// and while the corpus ran.
+	Idle, Attack []time.Duration
+	// HonestFailures are the honest calls that did not answer "hi".
+	HonestFailures []string
+	// Unhealthy are the nodes whose /healthz failed after the corpus, or
+	// whose process is gone.
+	Unhealthy []string
+	// Layers are the isolation layers each node's /healthz lists after
+	// the corpus, by node.
+	Layers map[string][]string
+}
+
+// Quantile is the q-quantile (0..1) of d, 0 for none.
+func Quantile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(q*float64(len(s))+0.5) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+// RunHostile runs the hostile corpus against the running nodes of st,
+// with honest calls alongside, and reports each call. Its error is about
+// the harness (no node, no token), not about the mesh: the mesh's failures
+// are in the report.
+func RunHostile(ctx context.Context, st *State, o HostileOptions) (*HostileReport, error) {
+	if o.HonestClients <= 0 {
+		o.HonestClients = 2
+	}
+	if o.IdleCalls <= 0 {
+		o.IdleCalls = 200
+	}
+	if o.Rounds <= 0 {
+		o.Rounds = 1
+	}
+	var apis []string
+	for _, n := range st.Nodes {
+		if n.PID != 0 {
+			apis = append(apis, n.API)
+		}
+	}
+	if len(apis) == 0 {
+		return nil, fmt.Errorf("testnet: no node is running")
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = len(apis)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("testnet: the origin: %w", err)
+	}
+	origin := &http.Server{Handler: hostile.Origin(), ReadHeaderTimeout: 5 * time.Second}
+	go origin.Serve(ln)
+	defer origin.Close()
+	originAddr := ln.Addr().String()
+
+	secret, err := mesh.LoadSecret(st.Secret)
+	if err != nil {
+		return nil, fmt.Errorf("testnet: %w", err)
+	}
+	key := secret.DeriveKey(policy.TokenKeyPurpose)
+	now := time.Now()
+	mint := func(name string, g policy.Grants) (string, error) {
+		return policy.SignToken(key, &policy.Token{Name: name, IssuedAt: now.Unix(), Expiry: now.Add(time.Hour).Unix(), Grants: g})
+	}
+	honestTok, err := mint("honest", policy.Grants{})
+	if err != nil {
+		return nil, err
+	}
+	hostileTok, err := mint("hostile", policy.Grants{AllowNet: hostile.Grants(originAddr)})
+	if err != nil {
+		return nil, err
+	}
+	cl := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16}}
+	defer cl.CloseIdleConnections()
+
+	rep := &HostileReport{}
+	var mu sync.Mutex
+	hello := hostileBody("export default { fetch() { return new Response('hi') } }", nil, nil, nil)
+	honestCall := func(i int) (time.Duration, error) {
+		t0 := time.Now()
+		res, err := callRun(ctx, cl, apis[i%len(apis)], honestTok, hello)
+		took := time.Since(t0)
+		if err == nil && (res.Outcome != hostile.OK || res.Response == nil || res.Response.Body != "hi") {
+			err = fmt.Errorf("%s on %s: %s %v", res.Outcome, apis[i%len(apis)], res.Error, res.Exceptions)
+		}
+		return took, err
+	}
+	// The idle mesh, warmed first (code caches, connections).
+	for i := range 20 {
+		honestCall(i)
+	}
+	var wg sync.WaitGroup
+	for c := range o.HonestClients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := c; i < o.IdleCalls; i += o.HonestClients {
+				took, err := honestCall(i)
+				mu.Lock()
+				rep.Idle = append(rep.Idle, took)
+				if err != nil {
+					rep.HonestFailures = append(rep.HonestFailures, "idle: "+err.Error())
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+
+	stop := make(chan struct{})
+	var honest sync.WaitGroup
+	for c := range o.HonestClients {
+		honest.Add(1)
+		go func() {
+			defer honest.Done()
+			for i := c; ; i += o.HonestClients {
+				select {
+				case <-stop:
+					return
+				case <-ctx.Done():
+					return
+				default:
+				}
+				took, err := honestCall(i)
+				mu.Lock()
+				rep.Attack = append(rep.Attack, took)
+				if err != nil {
+					rep.HonestFailures = append(rep.HonestFailures, "under attack: "+err.Error())
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+
+	var cases []hostile.Case
+	for range o.Rounds {
+		for _, c := range append(hostile.Scripts(), hostile.Egress(originAddr)...) {
+			if o.Only == nil || o.Only(c) {
+				cases = append(cases, c)
+			}
+		}
+	}
+	work := make(chan int)
+	var attackers sync.WaitGroup
+	results := make([]HostileResult, len(cases))
+	for range o.Parallel {
+		attackers.Add(1)
+		go func() {
+			defer attackers.Done()
+			for i := range work {
+				c := &cases[i]
+				api := apis[i%len(apis)]
+				var limits map[string]int64
+				if c.CPUMs != 0 || c.MemoryMB != 0 || c.WallMs != 0 {
+					limits = map[string]int64{"cpuMs": c.CPUMs, "memoryMb": c.MemoryMB, "wallMs": c.WallMs}
+				}
+				body := hostileBody(c.Src, c.Compat, limits, c.Body)
+				t0 := time.Now()
+				res, err := callRun(ctx, cl, api, hostileTok, body)
+				r := HostileResult{Name: c.Name, API: api, Took: time.Since(t0)}
+				if err != nil {
+					r.Err = err.Error()
+				} else {
+					r.Outcome, r.Node = res.Outcome, res.Telemetry.Node
+					var out string
+					if res.Response != nil {
+						out = res.Response.Body
+					}
+					// A thrown error's message is the guest's too: it may
+					// not show the host either.
+					for _, e := range res.Exceptions {
+						out += "\n" + e.Message
+					}
+					if err := c.Check(res.Outcome, out); err != nil {
+						r.Err = fmt.Sprintf("%v (%s)", err, res.Error)
+					}
+				}
+				results[i] = r
+			}
+		}()
+	}
+	for i := range cases {
+		work <- i
+	}
+	close(work)
+	attackers.Wait()
+	close(stop)
+	honest.Wait()
+	rep.Cases = results
+
+	for _, n := range st.Nodes {
+		if n.PID == 0 {
+			continue
+		}
+		hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		b, err := get(hctx, n.API+"/healthz", "")
+		cancel()
+		if err != nil || !n.Running() {
+			rep.Unhealthy = append(rep.Unhealthy, n.Name)
+			continue
+		}
+		var h struct {
+			Isolation struct {
+				Layers []string `json:"layers"`
+			} `json:"isolation"`
+		}
+		if json.Unmarshal(b, &h) == nil {
+			if rep.Layers == nil {
+				rep.Layers = map[string][]string{}
+			}
+			rep.Layers[n.Name] = h.Isolation.Layers
+		}
+	}
+	return rep, nil
+}
+
+// runResult is the part of a /v1/run answer RunHostile reads.
+type runResult struct {
+	Outcome  string `json:"outcome"`
+	Error    string `json:"error"`
+	Response *struct {
+		Status int    `json:"status"`
+		Body   string `json:"body"`
+	} `json:"response"`
+	Exceptions []struct {
+		Name    string `json:"name"`
+		Message string `json:"message"`
+	} `json:"exceptions"`
+	Telemetry struct {
+		Node string `json:"node"`
+	} `json:"telemetry"`
+}
+
+// hostileBody is a POST /v1/run body of one module, main.js.
+func hostileBody(src string, compat []string, limits map[string]int64, reqBody []byte) []byte {
+	code := map[string]any{"mainModule": "main.js", "modules": map[string]string{"main.js": src}}
+	if len(compat) > 0 {
+		code["compatibilityFlags"] = compat
+	}
+	if limits != nil {
+		code["limits"] = limits
+	}
+	body := map[string]any{"code": code}
+	if reqBody != nil {
+		body["request"] = map[string]any{"method": "POST", "bodyBase64": reqBody}
+	}
+	b, _ := json.Marshal(body) // []byte is base64 in JSON
+	return b
+}
+
+// callRun posts body to api's /v1/run with token; an answer that is not a
+// result (an API error) is an error naming its status.
+func callRun(ctx context.Context, cl *http.Client, api, token string, body []byte) (*runResult, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, api+"/v1/run", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := cl.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: HTTP %d: %.300s", api, resp.StatusCode, b)
+	}
+	var r runResult
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w: %.300s", api, err, b)
+	}
+	return &r, nil
+}
