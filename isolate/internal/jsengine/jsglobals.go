@@ -64,8 +64,24 @@ var loopGlobals = map[string]int{
 	"caches": 9,
 }
 
+// loopGlobalNames are the names of loopGlobals' functions, by index: the
+// "name" of each function made from Go, which is also what a stack frame
+// of the function shows (goja would name it after the Go function:
+// "github.com/.../jsengine.(*loop).buildGlobal.func1").
+var loopGlobalNames = [...]string{0: "setTimeout", 1: "setInterval", 2: "clearTimeout", 3: "clearInterval", 4: "queueMicrotask", 5: "fetch"}
+
 // buildGlobal makes the loop global with the given index of loopGlobals.
 func (l *loop) buildGlobal(i int) goja.Value {
+	v := l.buildGlobalValue(i)
+	if i < len(loopGlobalNames) {
+		if o, ok := v.(*goja.Object); ok {
+			_ = o.DefineDataProperty("name", l.vm.ToValue(loopGlobalNames[i]), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+		}
+	}
+	return v
+}
+
+func (l *loop) buildGlobalValue(i int) goja.Value {
 	vm := l.vm
 	switch i {
 	case 0:
