@@ -388,16 +388,26 @@ func (r *Runtime) arrayproto_sort(call FunctionCall) Value {
 		}
 	}
 
-	var s sortable
-	if r.checkStdArrayObj(o) != nil {
-		s = o.self
-	} else if _, ok := o.self.(reflectValueWrapper); ok {
-		s = o.self
-	}
-
-	if s != nil {
+	if arr := r.checkStdArrayObj(o); arr != nil {
+		// Sort a copy, as the spec's SortIndexedProperties does, and
+		// write it back: a comparator that throws leaves the array as it
+		// was.
+		a := make([]Value, len(arr.values))
+		copy(a, arr.values)
 		ctx := arraySortCtx{
-			obj:     s,
+			compare: compareFn,
+		}
+		ctx.sortValues(a)
+		if r.checkStdArrayObj(o) == arr && len(arr.values) == len(a) {
+			copy(arr.values, a)
+		} else {
+			for i, v := range a {
+				o.self.setOwnIdx(valueInt(i), v, true)
+			}
+		}
+	} else if _, ok := o.self.(reflectValueWrapper); ok {
+		ctx := arraySortCtx{
+			obj:     o.self,
 			compare: compareFn,
 		}
 
@@ -411,13 +421,10 @@ func (r *Runtime) arrayproto_sort(call FunctionCall) Value {
 				a = append(a, nilSafe(o.self.getIdx(idx, nil)))
 			}
 		}
-		ar := r.newArrayValues(a)
 		ctx := arraySortCtx{
-			obj:     ar.self,
 			compare: compareFn,
 		}
-
-		sort.Stable(&ctx)
+		ctx.sortValues(a)
 		for i := 0; i < len(a); i++ {
 			o.self.setOwnIdx(valueInt(i), a[i], true)
 		}
@@ -1348,14 +1355,11 @@ func (r *Runtime) arrayproto_toSorted(call FunctionCall) Value {
 		}
 	}
 
-	ar := r.newArrayValues(a)
 	ctx := arraySortCtx{
-		obj:     ar.self,
 		compare: compareFn,
 	}
-
-	sort.Stable(&ctx)
-	return ar
+	ctx.sortValues(a)
+	return r.newArrayValues(a)
 }
 
 func (r *Runtime) arrayproto_toSpliced(call FunctionCall) Value {
@@ -1802,6 +1806,71 @@ func (a *arraySortCtx) sortCompare(x, y Value) int {
 		return 0
 	}
 	return x.toString().CompareTo(y.toString())
+}
+
+// sortValues sorts a stably with sortCompare. It is a merge sort: it
+// calls the comparator about n*log2(n) - n times, where sort.Stable calls
+// it several times more often on small runs, and JS comparators are
+// costly. Binary insertion sorts runs of up to sortValuesRun values; a
+// merge whose halves are already in order costs one comparison.
+func (a *arraySortCtx) sortValues(values []Value) {
+	if len(values) < 2 {
+		return
+	}
+	buf := make([]Value, len(values)/2)
+	a.mergeSort(values, buf)
+}
+
+const sortValuesRun = 8
+
+func (a *arraySortCtx) mergeSort(values, buf []Value) {
+	n := len(values)
+	if n <= sortValuesRun {
+		a.insertionSort(values)
+		return
+	}
+	m := n / 2
+	a.mergeSort(values[:m], buf)
+	a.mergeSort(values[m:], buf)
+	if a.sortCompare(values[m-1], values[m]) <= 0 {
+		return
+	}
+	left := buf[:m]
+	copy(left, values[:m])
+	right := values[m:]
+	i, j, k := 0, 0, 0
+	for i < len(left) && j < len(right) {
+		// Only a strictly smaller right value goes first: stable.
+		if a.sortCompare(right[j], left[i]) < 0 {
+			values[k] = right[j]
+			j++
+		} else {
+			values[k] = left[i]
+			i++
+		}
+		k++
+	}
+	copy(values[k:], left[i:])
+	clear(left)
+}
+
+// insertionSort is a binary insertion sort: each value goes after every
+// value that is not greater than it.
+func (a *arraySortCtx) insertionSort(values []Value) {
+	for i := 1; i < len(values); i++ {
+		x := values[i]
+		lo, hi := 0, i
+		for lo < hi {
+			mid := int(uint(lo+hi) >> 1)
+			if a.sortCompare(x, values[mid]) < 0 {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
+		}
+		copy(values[lo+1:i+1], values[lo:i])
+		values[lo] = x
+	}
 }
 
 // sort.Interface
