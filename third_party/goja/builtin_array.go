@@ -378,10 +378,12 @@ func (r *Runtime) arrayproto_sort(call FunctionCall) Value {
 	o := call.This.ToObject(r)
 
 	var compareFn func(FunctionCall) Value
+	var compareObj *Object
 	arg := call.Argument(0)
 	if arg != _undefined {
 		if arg, ok := call.Argument(0).(*Object); ok {
 			compareFn, _ = arg.self.assertCallable()
+			compareObj = arg
 		}
 		if compareFn == nil {
 			panic(r.NewTypeError("The comparison function must be either a function or undefined"))
@@ -394,9 +396,7 @@ func (r *Runtime) arrayproto_sort(call FunctionCall) Value {
 		// was.
 		a := make([]Value, len(arr.values))
 		copy(a, arr.values)
-		ctx := arraySortCtx{
-			compare: compareFn,
-		}
+		ctx := newArraySortCtx(compareObj, compareFn)
 		ctx.sortValues(a)
 		if r.checkStdArrayObj(o) == arr && len(arr.values) == len(a) {
 			copy(arr.values, a)
@@ -421,9 +421,7 @@ func (r *Runtime) arrayproto_sort(call FunctionCall) Value {
 				a = append(a, nilSafe(o.self.getIdx(idx, nil)))
 			}
 		}
-		ctx := arraySortCtx{
-			compare: compareFn,
-		}
+		ctx := newArraySortCtx(compareObj, compareFn)
 		ctx.sortValues(a)
 		for i := 0; i < len(a); i++ {
 			o.self.setOwnIdx(valueInt(i), a[i], true)
@@ -1327,10 +1325,12 @@ func (r *Runtime) arrayproto_toReversed(call FunctionCall) Value {
 
 func (r *Runtime) arrayproto_toSorted(call FunctionCall) Value {
 	var compareFn func(FunctionCall) Value
+	var compareObj *Object
 	arg := call.Argument(0)
 	if arg != _undefined {
 		if arg, ok := arg.(*Object); ok {
 			compareFn, _ = arg.self.assertCallable()
+			compareObj = arg
 		}
 		if compareFn == nil {
 			panic(r.NewTypeError("The comparison function must be either a function or undefined"))
@@ -1355,9 +1355,7 @@ func (r *Runtime) arrayproto_toSorted(call FunctionCall) Value {
 		}
 	}
 
-	ctx := arraySortCtx{
-		compare: compareFn,
-	}
+	ctx := newArraySortCtx(compareObj, compareFn)
 	ctx.sortValues(a)
 	return r.newArrayValues(a)
 }
@@ -1762,6 +1760,23 @@ type sortable interface {
 type arraySortCtx struct {
 	obj     sortable
 	compare func(FunctionCall) Value
+	// args, when set, is reused for every call of compare: only for
+	// comparators that copy their arguments and keep no reference to
+	// the slice (ordinary and arrow functions).
+	args []Value
+}
+
+// newArraySortCtx returns the sort context for the comparator fn (nil:
+// none).
+func newArraySortCtx(fn *Object, compare func(FunctionCall) Value) arraySortCtx {
+	ctx := arraySortCtx{compare: compare}
+	if fn != nil {
+		switch fn.self.(type) {
+		case *funcObject, *arrowFuncObject:
+			ctx.args = make([]Value, 2)
+		}
+	}
+	return ctx
 }
 
 func (a *arraySortCtx) sortCompare(x, y Value) int {
@@ -1790,9 +1805,15 @@ func (a *arraySortCtx) sortCompare(x, y Value) int {
 	}
 
 	if a.compare != nil {
+		args := a.args
+		if args != nil {
+			args[0], args[1] = x, y
+		} else {
+			args = []Value{x, y}
+		}
 		f := a.compare(FunctionCall{
 			This:      _undefined,
-			Arguments: []Value{x, y},
+			Arguments: args,
 		}).ToFloat()
 		if f > 0 {
 			return 1

@@ -66,7 +66,13 @@ func TestArraySortMergeDifferential(t *testing.T) {
 			old := arraySortCtx{obj: vm.newArrayValues(want).self.(*arrayObject), compare: compare}
 			sort.Stable(&old)
 			got := append([]Value(nil), vals...)
-			(&arraySortCtx{compare: compare}).sortValues(got)
+			fnObj := fn.(*Object)
+			callable, _ := fnObj.self.assertCallable()
+			ctx := newArraySortCtx(fnObj, callable) // reuses its arguments
+			if ctx.args == nil {
+				t.Fatal("an arrow function's sort does not reuse its arguments")
+			}
+			ctx.sortValues(got)
 			for i := range got {
 				if got[i] != want[i] {
 					t.Fatalf("%s, %d values: at %d got %v, want %v", src, n, i, got[i], want[i])
@@ -110,6 +116,22 @@ func TestArraySortHolesAndUndefined(t *testing.T) {
 	JSON.stringify(a) + " " + a.length + " " + (5 in a) + " " + JSON.stringify(o) + " " + [3, undefined, 1].toSorted().join();
 	`
 	testScript(SCRIPT, asciiString(`[1,2,3,null,null,null,null] 7 false {"0":"a","1":"b","2":"c","length":5} 1,3,`), t)
+}
+
+func TestArraySortComparatorKeepsArguments(t *testing.T) {
+	// The comparator's arguments slice is reused between calls: what a
+	// call kept of its arguments must not change.
+	const SCRIPT = `
+	var kept = [];
+	var a = [5, 3, 9, 1, 7, 2, 8, 6, 4, 0, 11, 10];
+	a.sort(function(x, y) { kept.push([arguments, x, y]); return x - y; });
+	var rest = [];
+	[3, 1, 2].sort((...xs) => { rest.push(xs); return xs[0] - xs[1]; });
+	kept.every(function(k) { return k[0][0] === k[1] && k[0][1] === k[2] && k[0].length === 2; }) &&
+		rest.every(function(xs) { return xs.length === 2; }) && rest.length > 1 &&
+		rest[0][0] !== rest[1][0] || rest[0][1] !== rest[1][1];
+	`
+	testScript(SCRIPT, valueTrue, t)
 }
 
 func BenchmarkArraySortComparator(b *testing.B) {
