@@ -381,6 +381,18 @@ func (ctx *_builtinJSON_stringifyContext) jo(object *Object) {
 }
 
 func (ctx *_builtinJSON_stringifyContext) quote(str String) {
+	if s, ok := str.(asciiString); ok && !jsonNeedsEscape(s) {
+		ctx.buf.Grow(len(s) + 2)
+		ctx.buf.WriteByte('"')
+		ctx.buf.WriteString(string(s))
+		ctx.buf.WriteByte('"')
+		return
+	}
+	ctx.quoteRunes(str)
+}
+
+// quoteRunes is quote, one character at a time.
+func (ctx *_builtinJSON_stringifyContext) quoteRunes(str String) {
 	ctx.buf.WriteByte('"')
 	reader := &lenientUtf16Decoder{utf16Reader: str.utf16Reader()}
 	for {
@@ -424,6 +436,17 @@ func (ctx *_builtinJSON_stringifyContext) quote(str String) {
 		}
 	}
 	ctx.buf.WriteByte('"')
+}
+
+// jsonNeedsEscape reports whether an ASCII string has a character that
+// quote escapes.
+func jsonNeedsEscape(s asciiString) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Runtime) builtinJSON_rawJSON(call FunctionCall) Value {
