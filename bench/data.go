@@ -59,7 +59,7 @@ func (t dataTimes) total() float64 { return t.Build + t.Stringify + t.Parse + t.
 
 // dataRuns is how many times each engine runs the workload; a row's value
 // is the median run (by total).
-const dataRuns = 3
+const dataRuns = 5
 
 // benchData runs the workload in a fresh isolate of the sandboxed executor
 // (limits raised: it needs more than the default CPU and memory) and in
@@ -80,6 +80,8 @@ func benchData() ([]Row, error) {
 	code := &isolate.Code{MainModule: "main.js", Modules: map[string]*isolate.Module{
 		"main.js": {Kind: isolate.ModuleESM, Source: dataWorkloadJS},
 	}, Limits: &isolate.Limits{CPUMs: 60_000, WallMs: 120_000, MemoryMB: 2048}}
+	// Runs alternate between the engines, so that what else the machine
+	// does weighs on both alike.
 	var warren, node []dataTimes
 	for range dataRuns {
 		r := rt.Run(context.Background(), &isolate.Invocation{Code: code})
@@ -91,8 +93,6 @@ func benchData() ([]Row, error) {
 			return nil, fmt.Errorf("warren's answer %.200q: %w", r.Response.Body, err)
 		}
 		warren = append(warren, t)
-	}
-	for range dataRuns {
 		t, err := runNodeData()
 		if err != nil {
 			return nil, err
