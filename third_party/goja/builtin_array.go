@@ -111,7 +111,26 @@ func (r *Runtime) generic_push(obj *Object, call FunctionCall) Value {
 
 func (r *Runtime) arrayproto_push(call FunctionCall) Value {
 	obj := call.This.ToObject(r)
+	if a := r.checkStdArrayObjWithProto(obj); a != nil && a.extensible && a.lengthProp.writable {
+		// A dense array whose prototypes have no indexed properties:
+		// appending is what setting each index and then length does.
+		if nl := int64(a.length) + int64(len(call.Arguments)); nl < math.MaxUint32 && !hasNilValue(call.Arguments) {
+			a.values = append(a.values, call.Arguments...)
+			a.length = uint32(nl)
+			a.objCount += len(call.Arguments)
+			return valueInt(nl)
+		}
+	}
 	return r.generic_push(obj, call)
+}
+
+func hasNilValue(values []Value) bool {
+	for _, v := range values {
+		if v == nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Runtime) arrayproto_pop_generic(obj *Object) Value {
