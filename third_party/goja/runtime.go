@@ -180,6 +180,10 @@ type RandSource func() float64
 type Now func() time.Time
 
 type Runtime struct {
+	// concatBuf backs the last long ASCII string that + built (see
+	// concatStrings).
+	concatBuf []byte
+
 	global          global
 	globalObject    *Object
 	stringSingleton *stringObject

@@ -1279,7 +1279,7 @@ func (_add) exec(vm *vm) {
 		if !isRightString {
 			rightString = right.toString()
 		}
-		ret = leftString.Concat(rightString)
+		ret = vm.r.concatStrings(leftString, rightString)
 	} else {
 		switch left := left.(type) {
 		case valueInt:
