@@ -512,9 +512,25 @@ func newGuardedObj(proto *Object, class string) *guardedObject {
 	}
 }
 
+// objectWithBase puts an Object and its baseObject in one allocation:
+// the same size class as the two apart, and a property access that
+// follows Object.self finds the baseObject next to it in memory.
+type objectWithBase struct {
+	obj  Object
+	base baseObject
+}
+
 func (r *Runtime) newBaseObject(proto *Object, class string) (o *baseObject) {
-	v := &Object{runtime: r}
-	return newBaseObjectObj(v, proto, class)
+	ob := &objectWithBase{}
+	ob.obj.runtime = r
+	o = &ob.base
+	o.class = class
+	o.val = &ob.obj
+	o.extensible = true
+	o.prototype = proto
+	ob.obj.self = o
+	o.init()
+	return o
 }
 
 func (r *Runtime) newGuardedObject(proto *Object, class string) (o *guardedObject) {
