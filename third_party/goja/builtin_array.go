@@ -111,7 +111,7 @@ func (r *Runtime) generic_push(obj *Object, call FunctionCall) Value {
 
 func (r *Runtime) arrayproto_push(call FunctionCall) Value {
 	obj := call.This.ToObject(r)
-	if a := r.checkStdArrayObjWithProto(obj); a != nil && a.extensible && a.lengthProp.writable {
+	if a := r.checkStdArrayObj(obj); a != nil && a.extensible && a.lengthProp.writable && noIndexedPropsInProtos(a.prototype) {
 		// A dense array whose prototypes have no indexed properties:
 		// appending is what setting each index and then length does.
 		if nl := int64(a.length) + int64(len(call.Arguments)); nl < math.MaxUint32 && !hasNilValue(call.Arguments) {
@@ -122,6 +122,33 @@ func (r *Runtime) arrayproto_push(call FunctionCall) Value {
 		}
 	}
 	return r.generic_push(obj, call)
+}
+
+// noIndexedPropsInProtos reports whether proto and its prototypes are
+// ordinary objects (or Array.prototype) without indexed properties, so
+// that setting an index of an array that inherits from them creates an
+// own data property, as for an object without prototypes. It accepts the
+// templated objects the built-in prototypes are.
+func noIndexedPropsInProtos(proto *Object) bool {
+	for p := proto; p != nil; {
+		var b *baseObject
+		switch o := p.self.(type) {
+		case *baseObject:
+			b = o
+		case *templatedObject:
+			b = &o.baseObject
+		case *templatedArrayObject:
+			b = &o.baseObject
+		default:
+			return false
+		}
+		b.ensurePropOrder()
+		if b.idxPropCount != 0 {
+			return false
+		}
+		p = p.self.proto()
+	}
+	return true
 }
 
 func hasNilValue(values []Value) bool {

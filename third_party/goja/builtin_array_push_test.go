@@ -12,12 +12,28 @@ func TestArrayPushFastPath(t *testing.T) {
 
 	// Not a plain array, or prototypes with indexed properties: the
 	// generic path, setters and errors included.
-	var seen = [];
-	Object.defineProperty(Array.prototype, "2", {set: function(v) { seen.push("set " + v); }, configurable: true});
+	// The setters log to a string: a push from a setter would itself
+	// reach the setter.
+	var seen = "";
+	Object.defineProperty(Array.prototype, "2", {set: function(v) { seen += "set " + v + ";"; }, configurable: true});
 	var b = [0, 1];
 	b.push("x");
 	delete Array.prototype[2];
-	if (seen.join() !== "set x" || b.length !== 3 || b.hasOwnProperty(2)) throw new Error("setter: " + seen + " " + b.length);
+	if (seen !== "set x;" || b.length !== 3 || b.hasOwnProperty(2)) throw new Error("setter: " + seen + " " + b.length);
+	var proxied = [];
+	Object.setPrototypeOf(proxied, new Proxy(Array.prototype, {set: function(t, k, v, r) { seen += "proxy " + String(k) + ";"; return true; }}));
+	proxied.push(5);
+	if (seen !== "set x;proxy 0;" || proxied.length !== 1) throw new Error("proxy: " + seen + " " + proxied.length);
+
+	Object.defineProperty(Object.prototype, "1", {set: function(v) { seen += "object " + v + ";"; }, configurable: true});
+	var c = [0];
+	c.push("y");
+	delete Object.prototype[1];
+	Object.defineProperty(Array.prototype, "1", {value: "ro", writable: false, configurable: true});
+	var d = [0];
+	try { d.push("z"); throw new Error("pushed over a read-only inherited index"); } catch (e) { if (!(e instanceof TypeError)) throw e; }
+	delete Array.prototype[1];
+	if (seen !== "set x;proxy 0;object y;" || c.length !== 2 || c.hasOwnProperty(1) || d.length !== 1) throw new Error("inherited: " + seen + " " + c.length + " " + d.length);
 
 	var f = Object.freeze([1]);
 	try { f.push(2); throw new Error("pushed onto a frozen array"); } catch (e) { if (!(e instanceof TypeError)) throw e; }
