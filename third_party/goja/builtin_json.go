@@ -67,6 +67,7 @@ type _builtinJSON_stringifyContext struct {
 	r                *Runtime
 	stack            []*Object
 	propertyList     []Value
+	keys             []Value
 	replacerFunction func(FunctionCall) Value
 	gap, indent      string
 	buf              bytes.Buffer
@@ -342,7 +343,16 @@ func (ctx *_builtinJSON_stringifyContext) jo(object *Object) {
 
 	var props []Value
 	if ctx.propertyList == nil {
-		props = object.self.stringKeys(false, nil)
+		// The keys of the objects being written share one buffer: this
+		// object's are keys[start:], nested objects' go after them and
+		// are dropped when those are done.
+		start := len(ctx.keys)
+		ctx.keys = object.self.stringKeys(false, ctx.keys)
+		props = ctx.keys[start:len(ctx.keys):len(ctx.keys)]
+		defer func() {
+			clear(ctx.keys[start:])
+			ctx.keys = ctx.keys[:start]
+		}()
 	} else {
 		props = ctx.propertyList
 	}

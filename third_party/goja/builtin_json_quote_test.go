@@ -1,6 +1,7 @@
 package goja
 
 import (
+	"fmt"
 	"math/rand"
 	"testing"
 	"time"
@@ -50,6 +51,64 @@ func BenchmarkJSONStringifyObjects(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if _, err := stringify(nil, items); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestJSONStringifyNestedRandom writes random nested objects and arrays,
+// built from JS source, and compares with the text the generator expects
+// (the keys of nested objects share one buffer while being written).
+func TestJSONStringifyNestedRandom(t *testing.T) {
+	seed := time.Now().UnixNano()
+	t.Logf("seed %d", seed)
+	rnd := rand.New(rand.NewSource(seed))
+	var gen func(depth int) (src, want string)
+	gen = func(depth int) (string, string) {
+		switch k := rnd.Intn(6); {
+		case k < 2 && depth < 5:
+			n := rnd.Intn(5)
+			src, want := "{", "{"
+			for i := 0; i < n; i++ {
+				s, w := gen(depth + 1)
+				key := fmt.Sprintf("k%c%d", 'a'+rune(rnd.Intn(3)), i)
+				if i > 0 {
+					src += ","
+					want += ","
+				}
+				src += fmt.Sprintf("%q:%s", key, s)
+				want += fmt.Sprintf("%q:%s", key, w)
+			}
+			return src + "}", want + "}"
+		case k < 4 && depth < 5:
+			n := rnd.Intn(5)
+			src, want := "[", "["
+			for i := 0; i < n; i++ {
+				s, w := gen(depth + 1)
+				if i > 0 {
+					src += ","
+					want += ","
+				}
+				src += s
+				want += w
+			}
+			return src + "]", want + "]"
+		case k == 4:
+			v := fmt.Sprint(rnd.Intn(1000))
+			return v, v
+		default:
+			v := fmt.Sprintf("%q", []string{"a", "b\"c", "d\\e", "f\ng", "é"}[rnd.Intn(5)])
+			return v, v
+		}
+	}
+	vm := New()
+	for i := 0; i < 2000; i++ {
+		src, want := gen(0)
+		v, err := vm.RunString("JSON.stringify(" + src + ")")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := v.String(); got != want {
+			t.Fatalf("JSON.stringify(%s) = %s, want %s", src, got, want)
 		}
 	}
 }
