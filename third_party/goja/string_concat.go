@@ -14,9 +14,8 @@ const concatMinBuffered = 256
 // That is safe because every string handed out from the buffer is a
 // prefix no longer than the last one, so the bytes past it belong to no
 // string; a left operand that is not the last one (an older prefix, or
-// any other string) gets a new buffer. The buffer grows by doubling, so
-// appending n bytes costs O(n) in all, and a string holds at most about
-// twice its length.
+// any other string) gets a new buffer. The buffer grows geometrically
+// (see concatCap), so appending n bytes costs O(n) in all.
 func (r *Runtime) concatStrings(a, b String) String {
 	as, ok := a.(asciiString)
 	if !ok {
@@ -31,13 +30,30 @@ func (r *Runtime) concatStrings(a, b String) String {
 		return as + bs
 	}
 	buf := r.concatBuf
-	if len(buf) == len(as) && len(as) > 0 && unsafe.StringData(string(as)) == unsafe.SliceData(buf) && cap(buf)-len(buf) >= len(bs) {
+	last := len(buf) == len(as) && len(as) > 0 && unsafe.StringData(string(as)) == unsafe.SliceData(buf)
+	if last && cap(buf)-len(buf) >= len(bs) {
 		buf = append(buf, bs...)
 	} else {
-		buf = make([]byte, n, 2*n)
+		buf = make([]byte, n, concatCap(n, last))
 		copy(buf, as)
 		copy(buf[len(as):], bs)
 	}
 	r.concatBuf = buf
 	return asciiString(unsafe.String(unsafe.SliceData(buf), len(buf)))
+}
+
+// concatCap is the capacity of a new buffer for a string of n bytes:
+// twice n up to 64 KiB, then n and a quarter when the string grows by
+// appends (left is the last string built), so that a long string holds
+// at most a quarter more than its length; exactly n for a long string
+// that is not being appended to, which costs what it did before.
+func concatCap(n int, appending bool) int {
+	switch {
+	case n <= 64<<10:
+		return 2 * n
+	case appending:
+		return n + n/4
+	default:
+		return n
+	}
 }

@@ -59,7 +59,7 @@ func TestConcatStringsDifferential(t *testing.T) {
 			g, w = newStringValue(piece), piece
 		}
 		add(r.concatStrings(got[ai], g), want[ai]+w)
-		if len(want[len(want)-1]) > 1<<16 { // start again from the seeds
+		if len(want[len(want)-1]) > 1<<19 { // start again from the seeds
 			got, want = got[:3], want[:3]
 		}
 	}
