@@ -168,9 +168,7 @@ func (p *jsonParser) parse() Value {
 
 func (p *jsonParser) closeObject(start int) Value {
 	pairs := p.pairs[start:]
-	o := p.r.newBaseObject(p.r.global.ObjectPrototype, classObject)
-	o.values = make(map[unistring.String]Value, len(pairs))
-	o.propNames = make([]unistring.String, 0, len(pairs))
+	o := p.r.newSizedObject(len(pairs))
 	for i := range pairs {
 		o._putProp(pairs[i].key, pairs[i].value, true, true, true)
 		pairs[i] = jsonPair{}

@@ -2833,9 +2833,18 @@ func (c *compiler) compileLogicalAnd(left, right ast.Expression, idx file.Idx) c
 	return r
 }
 
+// maxSizedObjectLiteral is the most properties an object literal's
+// object is made for at once; a larger literal (or one whose spreads add
+// more) grows as properties come.
+const maxSizedObjectLiteral = 64
+
 func (e *compiledObjectLiteral) emitGetter(putOnStack bool) {
 	e.addSrcMap()
-	e.c.emit(newObject)
+	if n := len(e.expr.Value); n > 0 && n <= maxSizedObjectLiteral {
+		e.c.emit(newObjectSized(n))
+	} else {
+		e.c.emit(newObject)
+	}
 	hasProto := false
 	for _, prop := range e.expr.Value {
 		switch prop := prop.(type) {

@@ -533,6 +533,22 @@ func (r *Runtime) newBaseObject(proto *Object, class string) (o *baseObject) {
 	return o
 }
 
+// newSizedObject is NewObject for an object that will get about n
+// properties: its map and its list of names are made for them at once.
+func (r *Runtime) newSizedObject(n int) *baseObject {
+	ob := &objectWithBase{}
+	ob.obj.runtime = r
+	o := &ob.base
+	o.class = classObject
+	o.val = &ob.obj
+	o.extensible = true
+	o.prototype = r.global.ObjectPrototype
+	ob.obj.self = o
+	o.values = make(map[unistring.String]Value, n)
+	o.propNames = make([]unistring.String, 0, n)
+	return o
+}
+
 func (r *Runtime) newGuardedObject(proto *Object, class string) (o *guardedObject) {
 	v := &Object{runtime: r}
 	o = newGuardedObj(proto, class)

@@ -2731,6 +2731,15 @@ func (_newObject) exec(vm *vm) {
 	vm.pc++
 }
 
+// newObjectSized is newObject for an object literal with this many
+// properties.
+type newObjectSized uint32
+
+func (n newObjectSized) exec(vm *vm) {
+	vm.push(vm.r.newSizedObject(int(n)).val)
+	vm.pc++
+}
+
 type newArray uint32
 
 func (l newArray) exec(vm *vm) {
