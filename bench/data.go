@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -118,14 +120,8 @@ func benchData() ([]Row, error) {
 
 // medianRun is the run whose total is the median.
 func medianRun(ts []dataTimes) dataTimes {
-	s := append([]dataTimes(nil), ts...)
-	for i := range s {
-		for j := i + 1; j < len(s); j++ {
-			if s[j].total() < s[i].total() {
-				s[i], s[j] = s[j], s[i]
-			}
-		}
-	}
+	s := slices.Clone(ts)
+	slices.SortFunc(s, func(a, b dataTimes) int { return cmp.Compare(a.total(), b.total()) })
 	return s[len(s)/2]
 }
 
