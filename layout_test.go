@@ -6,6 +6,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -46,6 +47,11 @@ func walk(t *testing.T) []goFile {
 		}
 		if d.IsDir() {
 			if n := d.Name(); p != "." && (strings.HasPrefix(n, ".") || n == "testdata" || n == "node_modules") {
+				return filepath.SkipDir
+			}
+			// Another module (third_party/goja, a patched copy of a
+			// dependency) keeps its own layout.
+			if _, err := os.Stat(filepath.Join(p, "go.mod")); p != "." && err == nil {
 				return filepath.SkipDir
 			}
 			return nil

@@ -170,6 +170,18 @@ export default { fetch() { return new Response(id() + " " + legacy.name); } };`,
 		{name: "wasm from JS", code: withWasm, outcome: OutcomeOK, status: 200, body: "50,5,true,65536,add:function mem:memory,RangeError from JS"},
 		{name: "npm packages from node_modules", code: withPackages, outcome: OutcomeOK, status: 200, body: "abcd legacy-1.0"},
 		{name: "hello", code: js("main.js", `export default { fetch() { return new Response("hi") } }`), outcome: OutcomeOK, status: 200, body: "hi"},
+		// The paths goja's patches made fast (third_party/goja-patches):
+		// JSON both ways, a stable sort with a comparator, push, +=.
+		{name: "data fast paths", code: js("main.js", `export default { fetch() {
+  const items = [];
+  for (let i = 0; i < 2000; i++) items.push({ id: i, k: (i * 7) % 13, s: "n\"" + i + "\u00e9" });
+  const back = JSON.parse(JSON.stringify(items));
+  back.sort((a, b) => a.k - b.k);
+  let s = "";
+  for (const o of back.slice(0, 300)) s += o.id + ",";
+  const stable = back.every((o, i) => i === 0 || back[i - 1].k < o.k || (back[i - 1].k === o.k && back[i - 1].id < o.id));
+  return new Response([stable, s.length, s.slice(0, 40), back[1999].s, JSON.stringify(JSON.parse('{"a":[1,-0,1e3,"\\ud83d\\ude00\\n"]}'))].join(" "));
+} }`), outcome: OutcomeOK, status: 200, body: "true 1328 0,13,26,39,52,65,78,91,104,117,130,143,1 n\"1987é {\"a\":[1,0,1000,\"😀\\n\"]}"},
 		{name: "ts multi-module", code: tsMulti, outcome: OutcomeOK, status: 200, body: "hello ts v1.2 n=2"},
 		{name: "router URL", code: router, req: &Request{URL: "https://x.test/users?page=3"}, outcome: OutcomeOK, status: 200, body: `{"users":["ada","bob"],"page":3}`},
 		{name: "router headers", code: router, req: &Request{URL: "https://x.test/echo-headers", Headers: map[string]string{"X-B": "2", "x-a": "1"}}, outcome: OutcomeOK, status: 200, body: "x-a=1;x-b=2"},
