@@ -1,0 +1,52 @@
+package pyrun
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+func script(src string) Input {
+	return Input{Main: "main.py", Files: map[string][]byte{"main.py": []byte(src)}, MemoryLimitBytes: 128 << 20}
+}
+
+func TestHello(t *testing.T) {
+	e := testEngine(t)
+	for i := range 3 {
+		start := time.Now()
+		out, err := e.Run(context.Background(), script(`print("hello")`))
+		if err != nil {
+			t.Fatalf("run %d: %v (stderr %s)", i, err, out.Stderr)
+		}
+		if string(out.Stdout) != "hello\n" {
+			t.Fatalf("run %d: stdout %q stderr %s", i, out.Stdout, out.Stderr)
+		}
+		t.Logf("run %d: %v (snapshot %v, memory %d MiB)", i, time.Since(start), out.SnapshotTime, out.MemoryBytes>>20)
+	}
+}
+
+func TestStateDoesNotLeak(t *testing.T) {
+	e := testEngine(t)
+	src := `
+import json, random, sys
+seen = getattr(json, "_warren_seen", 0)
+json._warren_seen = seen + 1
+sys.stdout.write("%d %d" % (seen, random.getrandbits(64)))
+`
+	a, err := e.Run(context.Background(), script(src))
+	if err != nil {
+		t.Fatal(err, string(a.Stderr))
+	}
+	b, err := e.Run(context.Background(), script(src))
+	if err != nil {
+		t.Fatal(err, string(b.Stderr))
+	}
+	sa, sb := strings.Fields(string(a.Stdout)), strings.Fields(string(b.Stdout))
+	if sa[0] != "0" || sb[0] != "0" {
+		t.Fatalf("module state leaked between calls: %q %q", a.Stdout, b.Stdout)
+	}
+	if sa[1] == sb[1] {
+		t.Fatalf("random gave the same numbers to two calls: %q %q", a.Stdout, b.Stdout)
+	}
+}
