@@ -100,6 +100,15 @@ int warren_init(void)
         fprintf(stderr, "warren: cannot register _warren\n");
         return 1;
     }
+    /* UTF-8 everywhere (stdio, file names), whatever the locale. */
+    PyPreConfig pre;
+    PyPreConfig_InitIsolatedConfig(&pre);
+    pre.utf8_mode = 1;
+    PyStatus pst = Py_PreInitialize(&pre);
+    if (PyStatus_Exception(pst)) {
+        fprintf(stderr, "warren: python pre-initialization failed: %s\n", pst.err_msg ? pst.err_msg : "?");
+        return 1;
+    }
     PyConfig config;
     PyConfig_InitIsolatedConfig(&config);
     config.site_import = 0;

@@ -1,0 +1,298 @@
+package isolate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/warrenmesh/warren/internal/sizedlru"
+	"github.com/warrenmesh/warren/isolate/internal/contract"
+	"github.com/warrenmesh/warren/isolate/internal/pyrun"
+)
+
+// ErrPythonUnavailable is what a Python code object gets from a binary that
+// carries no Python (docs/python.md).
+var ErrPythonUnavailable = pyrun.ErrUnavailable
+
+// SetPythonDir makes the Python artifacts in dir (python.wasm, stdlib.zip)
+// the ones this process and its sandbox workers use, unless the binary
+// embeds its own. It checks that they are there.
+func SetPythonDir(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("python dir: %w", err)
+	}
+	if _, err := pyrun.Load(abs); err != nil {
+		return err
+	}
+	return os.Setenv(pyrun.DirEnv, abs)
+}
+
+// PythonAvailable reports whether Python code objects can run here: nil, or
+// why not.
+func PythonAvailable() error {
+	_, err := pyrun.Find()
+	return err
+}
+
+// pythonFiles are the modules of a Python code object by name, as bytes.
+func pythonFiles(c *Code) map[string][]byte {
+	files := make(map[string][]byte, len(c.Modules))
+	for name, m := range c.Modules {
+		switch m.Kind {
+		case ModuleData, ModuleWasm:
+			files[name] = m.Data
+		case ModuleJSON:
+			files[name] = m.JSON
+		default:
+			files[name] = []byte(m.Source)
+		}
+	}
+	return files
+}
+
+// pyEngine is the process's Python engine, made on the first Python call:
+// JavaScript-only processes never compile the interpreter.
+type pyEngine struct {
+	once     sync.Once
+	cacheDir string
+	eng      *pyrun.Engine
+	err      error
+	programs *sizedlru.Cache[string, *contract.Program]
+}
+
+func (p *pyEngine) get() (*pyrun.Engine, error) {
+	p.once.Do(func() {
+		a, err := pyrun.Find()
+		if err != nil {
+			p.err = err
+			return
+		}
+		dir := p.cacheDir
+		if dir != "" {
+			dir = filepath.Join(dir, "python")
+		} else if d, err := os.UserCacheDir(); err == nil {
+			dir = filepath.Join(d, "warren", "python")
+		}
+		p.eng, p.err = pyrun.NewEngine(context.Background(), pyrun.Options{CacheDir: dir, Artifacts: a})
+		p.programs = sizedlru.New[string, *contract.Program](64, 64<<20)
+	})
+	return p.eng, p.err
+}
+
+func (p *pyEngine) close() {
+	if p.eng != nil {
+		_ = p.eng.Close(context.Background())
+	}
+}
+
+var errCPU = errors.New("python: CPU time limit")
+
+// executePython runs a Python code object in a fresh CPython instance: a
+// script (stdin the request body, stdout the response body) or a Python
+// Worker (docs/python.md).
+func (e *engine) executePython(ctx context.Context, r *contract.ExecRequest, host contract.HostConn) *Result {
+	py, err := e.py.get()
+	if err != nil {
+		if errors.Is(err, pyrun.ErrUnavailable) {
+			return contract.ExceptionResult("Error", err.Error(), "")
+		}
+		return contract.Failure(OutcomeInternalError, err.Error())
+	}
+	p, ok := e.py.programs.Get(r.Hash)
+	if !ok {
+		rep, herr := host.Call(ctx, &contract.HostCall{Op: contract.OpCode, Hash: r.Hash})
+		if herr != nil || rep.Program == nil || rep.Program.Python == nil {
+			return contract.Failure(OutcomeInternalError, fmt.Sprintf("fetching python code %s: %v", r.Hash, herr))
+		}
+		p = rep.Program
+		size := 0
+		for _, b := range p.Python {
+			size += len(b)
+		}
+		e.py.programs.Add(r.Hash, p, int64(size))
+	}
+	// The wall-time limit is a deadline; the CPU limit a timer that stops
+	// while a host call (fetch, KV) waits.
+	ctx, cancelWall := context.WithTimeoutCause(ctx, contract.LimitWall(r.Limits), context.DeadlineExceeded)
+	defer cancelWall()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	cpuLeft := contract.LimitCPU(r.Limits)
+	cpuFrom := time.Now()
+	cpu := time.AfterFunc(cpuLeft, func() { cancel(errCPU) })
+	defer cpu.Stop()
+	hostFn := func(ctx context.Context, op string, arg []byte) ([]byte, error) {
+		if cpu.Stop() {
+			cpuLeft -= time.Since(cpuFrom)
+			defer func() { cpuFrom = time.Now(); cpu.Reset(max(cpuLeft, 0)) }()
+		}
+		return pythonHostCall(ctx, op, arg, r, host)
+	}
+	env := map[string]any{}
+	for k, v := range r.Env {
+		var x any
+		if json.Unmarshal(v, &x) == nil {
+			env[k] = x
+		}
+	}
+	var kv []string
+	for name, b := range r.Bindings {
+		if b.KV != "" {
+			kv = append(kv, name)
+		}
+	}
+	req := r.Request
+	cfg := map[string]any{
+		"request": map[string]any{"method": req.Method, "url": req.URL, "headers": req.Headers, "cf": req.CF},
+		"env":     env,
+		"kv":      kv,
+	}
+	out, err := py.Run(ctx, pyrun.Input{
+		Main: p.Name, Files: p.Python, Config: cfg, Stdin: req.Body,
+		MemoryLimitBytes: uint64(contract.LimitMemory(r.Limits)), Host: hostFn,
+	})
+	return pythonResult(ctx, r, out, err)
+}
+
+// pythonResult maps a run to the result contract.
+func pythonResult(ctx context.Context, r *contract.ExecRequest, out *pyrun.Output, err error) *Result {
+	var res *Result
+	stderr := string(out.Stderr)
+	switch {
+	case errors.Is(err, pyrun.ErrMemoryLimit):
+		res = contract.Failure(OutcomeExceededMemory, fmt.Sprintf("Worker exceeded its memory limit of %d MiB", r.Limits.MemoryMB))
+	case err != nil && errors.Is(context.Cause(ctx), errCPU):
+		res = contract.Failure(OutcomeExceededCPU, fmt.Sprintf("Worker exceeded its CPU time limit of %d ms", r.Limits.CPUMs))
+	case err != nil && errors.Is(context.Cause(ctx), context.DeadlineExceeded):
+		res = contract.Failure(OutcomeExceededWallTime, fmt.Sprintf("Worker exceeded its wall-time limit of %d ms", r.Limits.WallMs))
+	case err != nil && errors.Is(err, context.Canceled):
+		res = contract.Failure(OutcomeCanceled, "the invocation was canceled")
+	case errors.Is(err, pyrun.ErrOutputTooLarge):
+		res = contract.ExceptionResult("RangeError", "the script wrote more than 16 MiB to stdout", "")
+	case err != nil:
+		res = contract.ExceptionResult("RuntimeError", "the Python interpreter failed: "+err.Error(), "")
+	case out.Exception != nil:
+		x := out.Exception
+		res = contract.ExceptionResult(x.Name, x.Message, x.Stack)
+		// The traceback is the exception's stack, not a log line.
+		stderr = strings.TrimSuffix(stderr, x.Stack)
+	case out.ExitCode != 0:
+		res = contract.ExceptionResult("SystemExit", fmt.Sprintf("the script exited with status %d", out.ExitCode), "")
+	case out.Response != nil:
+		res = contract.Failure(OutcomeOK, "")
+		res.Response = &Response{Status: out.Response.Status, Headers: out.Response.Headers, Body: out.Response.Body}
+	default:
+		res = contract.Failure(OutcomeOK, "")
+		res.Response = &Response{Status: 200, Headers: map[string]string{"content-type": "text/plain; charset=utf-8"}, Body: out.Stdout}
+	}
+	res.Telemetry.StartupMs = contract.Millis(out.SnapshotTime)
+	res.Telemetry.ColdStart = out.SnapshotTime > 0
+	res.Telemetry.CPUTime = contract.Millis(out.RunTime)
+	res.Telemetry.MemoryBytes = int64(out.MemoryBytes)
+	// Logs: a Worker's print() output, and stderr lines.
+	now := time.Now().UnixMilli()
+	var logs contract.LogBook
+	if out.Response != nil || (res.Outcome != OutcomeOK && len(out.Stdout) > 0 && looksWorker(out)) {
+		addLines(&logs, now, "log", string(out.Stdout))
+	}
+	addLines(&logs, now, "error", stderr)
+	res.Logs = logs.List(now)
+	return res
+}
+
+func looksWorker(out *pyrun.Output) bool { return out.Response != nil }
+
+func addLines(logs *contract.LogBook, now int64, level, s string) {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return
+	}
+	for _, line := range strings.Split(s, "\n") {
+		logs.Add(now, level, line)
+	}
+}
+
+// pythonHostCall serves the guest's fetch and KV calls through the host.
+func pythonHostCall(ctx context.Context, op string, arg []byte, r *contract.ExecRequest, host contract.HostConn) ([]byte, error) {
+	head, body, _ := strings.Cut(string(arg), "\n")
+	switch op {
+	case "fetch":
+		var h struct {
+			URL     string            `json:"url"`
+			Method  string            `json:"method"`
+			Headers map[string]string `json:"headers"`
+		}
+		if err := json.Unmarshal([]byte(head), &h); err != nil {
+			return nil, fmt.Errorf("fetch: %w", err)
+		}
+		req := &contract.Request{Method: h.Method, URL: h.URL, Headers: h.Headers}
+		if body != "" {
+			req.Body = []byte(body)
+		}
+		rep, err := host.Call(ctx, &contract.HostCall{Op: contract.OpFetch, Request: req})
+		if err != nil {
+			return nil, fmt.Errorf("fetch %s: %w", h.URL, err)
+		}
+		if rep.Response == nil {
+			return nil, fmt.Errorf("fetch %s: no response", h.URL)
+		}
+		meta, err := json.Marshal(map[string]any{"status": rep.Response.Status, "headers": rep.Response.Headers})
+		if err != nil {
+			return nil, err
+		}
+		return append(append(meta, '\n'), rep.Response.Body...), nil
+	case "kv":
+		var h struct {
+			Binding string `json:"binding"`
+			Method  string `json:"method"`
+			Key     string `json:"key"`
+			Opts    struct {
+				ExpirationTTL int64  `json:"expirationTtl"`
+				Prefix        string `json:"prefix"`
+				Limit         int    `json:"limit"`
+				Cursor        string `json:"cursor"`
+			} `json:"opts"`
+		}
+		if err := json.Unmarshal([]byte(head), &h); err != nil {
+			return nil, fmt.Errorf("kv: %w", err)
+		}
+		c := &contract.HostCall{Op: contract.OpKV, Binding: h.Binding, Method: h.Method, Key: h.Key}
+		switch h.Method {
+		case "put":
+			c.Value = []byte(body)
+			if h.Opts.ExpirationTTL > 0 {
+				c.Put = &contract.KVPutOptions{ExpirationTTL: h.Opts.ExpirationTTL}
+			}
+		case "list":
+			c.List = &contract.KVListOptions{Prefix: h.Opts.Prefix, Limit: h.Opts.Limit, Cursor: h.Opts.Cursor}
+		}
+		rep, err := host.Call(ctx, c)
+		if err != nil {
+			return nil, fmt.Errorf("kv %s: %w", h.Method, err)
+		}
+		if rep.Error != "" {
+			return nil, fmt.Errorf("kv %s: %s", h.Method, rep.Error)
+		}
+		switch h.Method {
+		case "get":
+			if rep.Entry == nil {
+				return nil, nil
+			}
+			return append([]byte{1}, rep.Entry.Value...), nil
+		case "list":
+			if rep.Keys == nil {
+				return []byte(`{"keys":[],"list_complete":true}`), nil
+			}
+			return json.Marshal(rep.Keys)
+		}
+		return nil, nil
+	}
+	return nil, fmt.Errorf("%s: no such host call", op)
+}
