@@ -98,6 +98,7 @@ var errCPU = errors.New("python: CPU time limit")
 // script (stdin the request body, stdout the response body) or a Python
 // Worker (docs/python.md).
 func (e *engine) executePython(ctx context.Context, r *contract.ExecRequest, host contract.HostConn) *Result {
+	startup := time.Now()
 	py, err := e.py.get()
 	if err != nil {
 		if errors.Is(err, pyrun.ErrUnavailable) {
@@ -105,6 +106,12 @@ func (e *engine) executePython(ctx context.Context, r *contract.ExecRequest, hos
 		}
 		return contract.Failure(OutcomeInternalError, err.Error())
 	}
+	// The interpreter's compile (or load from the disk cache) and its
+	// snapshot happen once per process, and not on the call's limits.
+	if err := py.Warm(ctx); err != nil {
+		return contract.Failure(OutcomeInternalError, err.Error())
+	}
+	warm := time.Since(startup)
 	p, ok := e.py.programs.Get(r.Hash)
 	if !ok {
 		rep, herr := host.Call(ctx, &contract.HostCall{Op: contract.OpCode, Hash: r.Hash})
@@ -158,7 +165,12 @@ func (e *engine) executePython(ctx context.Context, r *contract.ExecRequest, hos
 		Main: p.Name, Files: p.Python, Config: cfg, Stdin: req.Body,
 		MemoryLimitBytes: uint64(contract.LimitMemory(r.Limits)), Host: hostFn,
 	})
-	return pythonResult(ctx, r, out, err)
+	res := pythonResult(ctx, r, out, err)
+	if warm > time.Millisecond {
+		res.Telemetry.ColdStart = true
+		res.Telemetry.StartupMs = contract.Millis(warm)
+	}
+	return res
 }
 
 // pythonResult maps a run to the result contract.
@@ -192,8 +204,6 @@ func pythonResult(ctx context.Context, r *contract.ExecRequest, out *pyrun.Outpu
 		res = contract.Failure(OutcomeOK, "")
 		res.Response = &Response{Status: 200, Headers: map[string]string{"content-type": "text/plain; charset=utf-8"}, Body: out.Stdout}
 	}
-	res.Telemetry.StartupMs = contract.Millis(out.SnapshotTime)
-	res.Telemetry.ColdStart = out.SnapshotTime > 0
 	res.Telemetry.CPUTime = contract.Millis(out.RunTime)
 	res.Telemetry.MemoryBytes = int64(out.MemoryBytes)
 	// Logs: a Worker's print() output, and stderr lines.
