@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"math"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -177,14 +179,20 @@ func (e *engine) executePython(ctx context.Context, r *contract.ExecRequest, hos
 func pythonResult(ctx context.Context, r *contract.ExecRequest, out *pyrun.Output, err error) *Result {
 	var res *Result
 	stderr := string(out.Stderr)
+	// A limit that ended the call wins over what the guest made of it (a
+	// host call that failed with the context, then an exception).
+	var cause error
+	if ctx.Err() != nil {
+		cause = context.Cause(ctx)
+	}
 	switch {
 	case errors.Is(err, pyrun.ErrMemoryLimit):
 		res = contract.Failure(OutcomeExceededMemory, fmt.Sprintf("Worker exceeded its memory limit of %d MiB", r.Limits.MemoryMB))
-	case err != nil && errors.Is(context.Cause(ctx), errCPU):
+	case errors.Is(cause, errCPU):
 		res = contract.Failure(OutcomeExceededCPU, fmt.Sprintf("Worker exceeded its CPU time limit of %d ms", r.Limits.CPUMs))
-	case err != nil && errors.Is(context.Cause(ctx), context.DeadlineExceeded):
+	case errors.Is(cause, context.DeadlineExceeded):
 		res = contract.Failure(OutcomeExceededWallTime, fmt.Sprintf("Worker exceeded its wall-time limit of %d ms", r.Limits.WallMs))
-	case err != nil && errors.Is(err, context.Canceled):
+	case cause != nil:
 		res = contract.Failure(OutcomeCanceled, "the invocation was canceled")
 	case errors.Is(err, pyrun.ErrOutputTooLarge):
 		res = contract.ExceptionResult("RangeError", "the script wrote more than 16 MiB to stdout", "")
@@ -233,6 +241,20 @@ func addLines(logs *contract.LogBook, now int64, level, s string) {
 func pythonHostCall(ctx context.Context, op string, arg []byte, r *contract.ExecRequest, host contract.HostConn) ([]byte, error) {
 	head, body, _ := strings.Cut(string(arg), "\n")
 	switch op {
+	case "sleep":
+		secs, err := strconv.ParseFloat(head, 64)
+		if err != nil || secs < 0 || math.IsNaN(secs) {
+			return nil, fmt.Errorf("sleep: bad length %q", head)
+		}
+		d := time.Duration(min(secs, 1e9) * float64(time.Second))
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
 	case "fetch":
 		var h struct {
 			URL     string            `json:"url"`
@@ -249,6 +271,9 @@ func pythonHostCall(ctx context.Context, op string, arg []byte, r *contract.Exec
 		rep, err := host.Call(ctx, &contract.HostCall{Op: contract.OpFetch, Request: req})
 		if err != nil {
 			return nil, fmt.Errorf("fetch %s: %w", h.URL, err)
+		}
+		if rep.Error != "" {
+			return nil, fmt.Errorf("fetch %s: %s", h.URL, rep.Error)
 		}
 		if rep.Response == nil {
 			return nil, fmt.Errorf("fetch %s: no response", h.URL)

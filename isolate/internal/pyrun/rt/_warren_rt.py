@@ -25,7 +25,22 @@ import hashlib, io, itertools, math, operator, re, string, struct  # noqa: E401,
 import textwrap, time, types, typing, urllib.parse  # noqa: E401,F401
 import workers  # noqa: F401
 
-_RT_FILES = ("/warren/",)
+_RT_FILE = __file__  # its frames are left out of tracebacks
+
+
+def _sleep(secs):
+    """time.sleep through the host: WASI's absolute-time clock sleep,
+    which CPython uses, is not supported by the runtime. The wall-time
+    limit bounds it; the CPU limit does not count it."""
+    if not isinstance(secs, (int, float)):
+        raise TypeError("'%s' object cannot be interpreted as an integer or float" % type(secs).__name__)
+    if secs < 0:
+        raise ValueError("sleep length must be non-negative")
+    if secs > 0:
+        _warren.call("sleep", repr(float(secs)).encode())
+
+
+time.sleep = _sleep
 
 
 class _CodeFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -90,9 +105,15 @@ def _compile(fname):
 def _report(exc):
     """Prints exc's traceback without the runtime's own frames and sends it
     to the host."""
+    frames = []
     tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_RT_FILES):
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename != _RT_FILE:
+            frames.append(tb)
         tb = tb.tb_next
+    tb = None
+    for f in reversed(frames):
+        tb = types.TracebackType(tb, f.tb_frame, f.tb_lasti, f.tb_lineno)
     exc.__traceback__ = tb
     lines = traceback.format_exception(exc)
     text = "".join(lines)
