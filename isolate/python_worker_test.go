@@ -108,7 +108,11 @@ func TestPythonHostile(t *testing.T) {
 		t.Skip("starts worker processes")
 	}
 	rt := pyRuntime(t, Sandboxed)
-	lim := &Limits{CPUMs: 300, MemoryMB: 64, WallMs: 1500}
+	// Room for the legitimate work of a case (a recursion to the limit, a
+	// memory growth to the cap) on a loaded machine, within the budget; the
+	// cases that spin get a short CPU limit.
+	lim := &Limits{CPUMs: 1500, MemoryMB: 64, WallMs: 1800}
+	spin := &Limits{CPUMs: 300, MemoryMB: 64, WallMs: 1800}
 	honest := py("ok.py", "print('ok')")
 	warm := func() {
 		t.Helper()
@@ -124,30 +128,34 @@ func TestPythonHostile(t *testing.T) {
 		name, src string
 		want      []Outcome
 		exception string // the exception's name, for OutcomeException
+		spins     bool
 	}{
-		{"infinite loop", "while True:\n    pass\n", []Outcome{OutcomeExceededCPU}, ""},
-		{"memory growth", "a = []\nwhile True:\n    a.append(bytearray(1 << 20))\n", []Outcome{OutcomeExceededMemory}, ""},
-		{"huge int", "x = 10 ** (10 ** 8)\n", []Outcome{OutcomeExceededCPU}, ""},
-		{"deep recursion", "def f(n):\n    return f(n + 1)\nf(0)\n", []Outcome{OutcomeException}, "RecursionError"},
-		{"unbounded recursion limit", "import sys\nsys.setrecursionlimit(10**7)\ndef f(n):\n    return f(n + 1)\nf(0)\n", []Outcome{OutcomeExceededCPU, OutcomeExceededMemory, OutcomeException}, ""},
-		{"nested json", "import json\njson.loads('[' * 100000 + ']' * 100000)\n", []Outcome{OutcomeException}, "RecursionError"},
-		{"os.system", "import os\nos.system('id')\n", []Outcome{OutcomeException}, "AttributeError"},
-		{"fork", "import os\nos.fork()\n", []Outcome{OutcomeException}, "AttributeError"},
-		{"subprocess", "import subprocess\nsubprocess.run(['id'])\n", []Outcome{OutcomeException}, "OSError"},
-		{"open outside the stdlib", "open('/etc/passwd').read()\n", []Outcome{OutcomeException}, "PermissionError"},
-		{"write to the stdlib", "open('/lib/python3.11/os.py', 'w').write('x')\n", []Outcome{OutcomeException}, ""},
-		{"list the root", "import os\nos.listdir('/')\n", []Outcome{OutcomeException}, "PermissionError"},
-		{"socket", "import socket\nsocket.socket().connect(('1.1.1.1', 80))\n", []Outcome{OutcomeException}, "OSError"},
-		{"threads", "import threading\nthreading.Thread(target=print).start()\n", []Outcome{OutcomeException}, "RuntimeError"},
-		{"ctypes", "import ctypes\n", []Outcome{OutcomeException}, "ModuleNotFoundError"},
-		{"stdout flood", "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n", []Outcome{OutcomeException}, "RangeError"},
-		{"sleep past the wall", "import time\ntime.sleep(100)\n", []Outcome{OutcomeExceededWallTime}, ""},
-		{"busy with sleeps", "import time\nwhile True:\n    time.sleep(0.001)\n", []Outcome{OutcomeExceededWallTime}, ""},
+		{"infinite loop", "while True:\n    pass\n", []Outcome{OutcomeExceededCPU}, "", true},
+		{"memory growth", "a = []\nwhile True:\n    a.append(bytearray(1 << 20))\n", []Outcome{OutcomeExceededMemory}, "", false},
+		{"huge int", "x = 10 ** (10 ** 8)\n", []Outcome{OutcomeExceededCPU}, "", true},
+		{"deep recursion", "def f(n):\n    return f(n + 1)\nf(0)\n", []Outcome{OutcomeException}, "RecursionError", false},
+		{"unbounded recursion limit", "import sys\nsys.setrecursionlimit(10**7)\ndef f(n):\n    return f(n + 1)\nf(0)\n", []Outcome{OutcomeExceededCPU, OutcomeExceededMemory, OutcomeException}, "", true},
+		{"nested json", "import json\njson.loads('[' * 100000 + ']' * 100000)\n", []Outcome{OutcomeException}, "RecursionError", false},
+		{"os.system", "import os\nos.system('id')\n", []Outcome{OutcomeException}, "AttributeError", false},
+		{"fork", "import os\nos.fork()\n", []Outcome{OutcomeException}, "AttributeError", false},
+		{"subprocess", "import subprocess\nsubprocess.run(['id'])\n", []Outcome{OutcomeException}, "OSError", false},
+		{"open outside the stdlib", "open('/etc/passwd').read()\n", []Outcome{OutcomeException}, "PermissionError", false},
+		{"write to the stdlib", "open('/lib/python3.11/os.py', 'w').write('x')\n", []Outcome{OutcomeException}, "", false},
+		{"list the root", "import os\nos.listdir('/')\n", []Outcome{OutcomeException}, "PermissionError", false},
+		{"socket", "import socket\nsocket.socket().connect(('1.1.1.1', 80))\n", []Outcome{OutcomeException}, "OSError", false},
+		{"threads", "import threading\nthreading.Thread(target=print).start()\n", []Outcome{OutcomeException}, "RuntimeError", false},
+		{"ctypes", "import ctypes\n", []Outcome{OutcomeException}, "ModuleNotFoundError", false},
+		{"stdout flood", "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n", []Outcome{OutcomeException}, "RangeError", false},
+		{"sleep past the wall", "import time\ntime.sleep(100)\n", []Outcome{OutcomeExceededWallTime}, "", false},
+		{"busy with sleeps", "import time\nwhile True:\n    time.sleep(0.001)\n", []Outcome{OutcomeExceededWallTime}, "", false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := py("hostile.py", tc.src)
 			c.Limits = lim
+			if tc.spins {
+				c.Limits = spin
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			start := time.Now()
