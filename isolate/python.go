@@ -1,13 +1,18 @@
 package isolate
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,7 +71,34 @@ type pyEngine struct {
 	cacheDir string
 	eng      *pyrun.Engine
 	err      error
-	programs *sizedlru.Cache[string, *contract.Program]
+	programs *sizedlru.Cache[string, *pyProgram]
+}
+
+// pyProgram is a Python program as a worker keeps it: its modules, and
+// the same as a read-only file system for /code.
+type pyProgram struct {
+	p  *contract.Program
+	fs fs.FS
+}
+
+// codeFS is a zip archive (stored, not compressed) of the modules, read
+// as a file system.
+func codeFS(files map[string][]byte) (fs.FS, error) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := w.Write(files[name]); err != nil {
+			return nil, err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
 }
 
 func (p *pyEngine) get() (*pyrun.Engine, error) {
@@ -83,7 +115,7 @@ func (p *pyEngine) get() (*pyrun.Engine, error) {
 			dir = filepath.Join(d, "warren", "python")
 		}
 		p.eng, p.err = pyrun.NewEngine(context.Background(), pyrun.Options{CacheDir: dir, Artifacts: a})
-		p.programs = sizedlru.New[string, *contract.Program](64, 64<<20)
+		p.programs = sizedlru.New[string, *pyProgram](64, 128<<20)
 	})
 	return p.eng, p.err
 }
@@ -114,19 +146,24 @@ func (e *engine) executePython(ctx context.Context, r *contract.ExecRequest, hos
 		return contract.Failure(OutcomeInternalError, err.Error())
 	}
 	warm := time.Since(startup)
-	p, ok := e.py.programs.Get(r.Hash)
+	prog, ok := e.py.programs.Get(r.Hash)
 	if !ok {
 		rep, herr := host.Call(ctx, &contract.HostCall{Op: contract.OpCode, Hash: r.Hash})
 		if herr != nil || rep.Program == nil || rep.Program.Python == nil {
 			return contract.Failure(OutcomeInternalError, fmt.Sprintf("fetching python code %s: %v", r.Hash, herr))
 		}
-		p = rep.Program
-		size := 0
-		for _, b := range p.Python {
-			size += len(b)
+		cfs, err := codeFS(rep.Program.Python)
+		if err != nil {
+			return contract.Failure(OutcomeInternalError, fmt.Sprintf("python code %s: %v", r.Hash, err))
 		}
-		e.py.programs.Add(r.Hash, p, int64(size))
+		prog = &pyProgram{p: rep.Program, fs: cfs}
+		size := 0
+		for _, b := range prog.p.Python {
+			size += 2 * len(b) // the modules, and their archive
+		}
+		e.py.programs.Add(r.Hash, prog, int64(size))
 	}
+	p := prog.p
 	// The wall-time limit is a deadline; the CPU limit a timer that stops
 	// while a host call (fetch, KV) waits.
 	ctx, cancelWall := context.WithTimeoutCause(ctx, contract.LimitWall(r.Limits), context.DeadlineExceeded)
@@ -164,7 +201,7 @@ func (e *engine) executePython(ctx context.Context, r *contract.ExecRequest, hos
 		"kv":      kv,
 	}
 	out, err := py.Run(ctx, pyrun.Input{
-		Main: p.Name, Files: p.Python, Config: cfg, Stdin: req.Body,
+		Main: p.Name, Files: p.Python, CodeFS: prog.fs, Config: cfg, Stdin: req.Body,
 		MemoryLimitBytes: uint64(contract.LimitMemory(r.Limits)), Host: hostFn,
 	})
 	res := pythonResult(ctx, r, out, err)

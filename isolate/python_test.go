@@ -160,3 +160,27 @@ func TestPythonRealClockAndRandom(t *testing.T) {
 		}
 	}
 }
+
+// TestPythonDataFiles: the code object's other modules are files in the
+// working folder (/code), read-only.
+func TestPythonDataFiles(t *testing.T) {
+	rt := pyRuntime(t, Sandboxed)
+	c := py("main.py", `import csv, json, os
+rows = list(csv.reader(open("data/rows.csv")))
+cfg = json.load(open("config.json"))
+print(os.getcwd(), rows[1], cfg["k"], sorted(os.listdir(".")))
+try:
+    open("new.txt", "w")
+except OSError as e:
+    print(type(e).__name__)
+`)
+	c.Modules["data/rows.csv"] = &Module{Kind: ModuleText, Source: "a,b\n1,2\n"}
+	c.Modules["config.json"] = &Module{Kind: ModuleJSON, JSON: []byte(`{"k": "v"}`)}
+	res := pyRun(t, rt, c, nil)
+	if res.Outcome != OutcomeOK {
+		t.Fatalf("%+v", res)
+	}
+	if got, want := bodyOf(res), "/code ['1', '2'] v ['config.json', 'data', 'main.py']\n"; !strings.HasPrefix(got, want) || strings.Count(got, "\n") != 2 {
+		t.Fatalf("got %q, want %q and an error on writing", got, want)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,8 +27,11 @@ var rtFiles embed.FS
 
 const (
 	defaultStdoutLimit = 16 << 20
-	stderrLimit        = 1 << 20
-	pageSize           = 64 << 10
+	// emptyZip is a zip archive without entries: the /code mount of the
+	// snapshot.
+	emptyZip    = "PK\x05\x06" + "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+	stderrLimit = 1 << 20
+	pageSize    = 64 << 10
 	// maxHostAnswer bounds one answer of a host call (a module's source,
 	// a request body, a fetched body).
 	maxHostAnswer = 64 << 20
@@ -55,6 +59,7 @@ type Engine struct {
 	rt          wazero.Runtime
 	cm          wazero.CompiledModule
 	base        wazero.ModuleConfig
+	fsc         wazero.FSConfig // base's mounts
 	cache       wazero.CompilationCache
 	compileTime time.Duration
 
@@ -121,14 +126,19 @@ func NewEngine(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return fail(err)
 	}
+	empty, err := zip.NewReader(strings.NewReader(emptyZip), int64(len(emptyZip)))
+	if err != nil {
+		return fail(err)
+	}
 	// The mounts (and their order, which fixes their fds) must be the same
 	// for the snapshot and every call: wasi-libc keeps its table of
-	// preopens in linear memory.
-	fsc := wazero.NewFSConfig().WithFSMount(zr, "/lib/python3.11").WithFSMount(rtfs, "/warren")
+	// preopens in linear memory. A call replaces the empty /code with its
+	// code object's files (wazero keeps the index of a replaced mount).
+	fsc := wazero.NewFSConfig().WithFSMount(zr, "/lib/python3.11").WithFSMount(rtfs, "/warren").WithFSMount(empty, "/code")
 	base := wazero.NewModuleConfig().WithName("").WithStartFunctions().WithFSConfig(fsc).
 		WithSysWalltime().WithSysNanotime().WithSysNanosleep().WithRandSource(crand.Reader).
 		WithArgs("python3.11")
-	return &Engine{rt: rt, cm: cm, base: base, cache: cache, compileTime: time.Since(start)}, nil
+	return &Engine{rt: rt, cm: cm, base: base, fsc: fsc, cache: cache, compileTime: time.Since(start)}, nil
 }
 
 // CompileTime is how long compiling (or loading from the cache) took.
@@ -154,8 +164,11 @@ type Input struct {
 	// Config is the call's configuration for the runtime: request (method,
 	// url, headers, cf), env, kv (binding names). Main and files are
 	// added.
-	Config           map[string]any
-	Stdin            []byte // stdin, and the body of a Worker's request
+	Config map[string]any
+	Stdin  []byte // stdin, and the body of a Worker's request
+	// CodeFS is mounted read-only at /code, the guest's working folder:
+	// the code object's files, so that open("data.csv") reads a module.
+	CodeFS           fs.FS
 	StdoutLimit      int    // 0 = 16 MiB
 	MemoryLimitBytes uint64 // 0 = no cap of ours
 	Host             Host
@@ -273,7 +286,11 @@ func (e *Engine) Run(ctx context.Context, in Input) (*Output, error) {
 	}
 	var stdout, stderr bytes.Buffer
 	so := &capWriter{w: &stdout, n: limit, fail: true}
-	cfg := e.base.WithStdin(bytes.NewReader(in.Stdin)).WithStdout(so).WithStderr(&capWriter{w: &stderr, n: stderrLimit})
+	base := e.base
+	if in.CodeFS != nil {
+		base = base.WithFSConfig(e.fsc.WithFSMount(in.CodeFS, "/code"))
+	}
+	cfg := base.WithStdin(bytes.NewReader(in.Stdin)).WithStdout(so).WithStderr(&capWriter{w: &stderr, n: stderrLimit})
 	defer func() {
 		out.Stdout, out.Stderr = stdout.Bytes(), stderr.Bytes()
 		out.MemoryBytes = alloc.size()

@@ -10,6 +10,7 @@ printed to stderr as a traceback that names the author's files and lines,
 and reported to the host (op "exception").
 """
 import _warren
+import os
 import sys
 import json
 import linecache
@@ -139,6 +140,7 @@ def _reseed():
 def run():
     cfg = json.loads(_warren.call("start", b""))
     _reseed()
+    os.chdir("/code")
     finder = _CodeFinder(cfg["files"])
     sys.meta_path.insert(0, finder)
     status = 0
