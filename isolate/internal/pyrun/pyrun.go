@@ -108,6 +108,9 @@ func NewEngine(ctx context.Context, opts Options) (*Engine, error) {
 		Instantiate(ctx); err != nil {
 		return fail(fmt.Errorf("python: host module: %w", err))
 	}
+	if n, err := mutableGlobals(a.Wasm); err != nil || n != 1 {
+		return fail(fmt.Errorf("python: %s python.wasm: want exactly one mutable global (__stack_pointer) for the snapshot, found %d (%v): rebuild it with `make python`", a.From, n, err))
+	}
 	start := time.Now()
 	cm, err := rt.CompileModule(ctx, a.Wasm)
 	if err != nil {
@@ -208,7 +211,7 @@ type state struct {
 	in     *Input
 	out    *Output
 	answer []byte
-	init   bool // the snapshot's start-up: only "start" would be wrong
+	init   bool // the snapshot's start-up: no host call is answered
 }
 
 func (e *Engine) snapshot(ctx context.Context, took *bool) (*snapshot, error) {

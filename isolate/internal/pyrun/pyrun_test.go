@@ -50,3 +50,18 @@ sys.stdout.write("%d %d" % (seen, random.getrandbits(64)))
 		t.Fatalf("random gave the same numbers to two calls: %q %q", a.Stdout, b.Stdout)
 	}
 }
+
+func TestMutableGlobals(t *testing.T) {
+	a := testArtifacts(t)
+	if n, err := mutableGlobals(a.Wasm); err != nil || n != 1 {
+		t.Fatalf("python.wasm: %d mutable globals, %v", n, err)
+	}
+	// (module (global (mut i32) (i32.const 11)) (global i64 (i64.const 0)) (global (mut f64) (f64.const 0)))
+	mod := []byte("\x00asm\x01\x00\x00\x00" + "\x06\x17\x03" + "\x7f\x01\x41\x0b\x0b" + "\x7e\x00\x42\x00\x0b" + "\x7c\x01\x44\x00\x00\x00\x00\x00\x00\x00\x00\x0b")
+	if n, err := mutableGlobals(mod); err != nil || n != 2 {
+		t.Fatalf("hand-made module: %d mutable globals, %v", n, err)
+	}
+	if _, err := mutableGlobals(mod[:len(mod)-3]); err == nil {
+		t.Fatal("a truncated module parsed")
+	}
+}
