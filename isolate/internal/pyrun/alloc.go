@@ -14,6 +14,10 @@ import (
 // snapshot, and wasm requires grown pages to read as zero).
 var bufPool sync.Pool // *[]byte
 
+// maxPooled is the largest buffer worth keeping for calls starting from a
+// snapshot of hint bytes.
+func maxPooled(hint uint64) uint64 { return 2*hint + 8<<20 }
+
 // capAllocator is a per-call experimental.MemoryAllocator that refuses to
 // grow linear memory past limit bytes and records that it did.
 type capAllocator struct {
@@ -55,7 +59,12 @@ func (m *capMemory) Reallocate(size uint64) []byte {
 		m.buf = m.buf[:size]
 	} else {
 		// Outgrown: a new buffer (zeroed by make), the old one is dropped.
-		nb := make([]byte, size, max(size, 2*uint64(cap(m.buf))))
+		// Doubling, but never past the cap.
+		c := 2 * uint64(cap(m.buf))
+		if m.limit > 0 {
+			c = min(c, m.limit)
+		}
+		nb := make([]byte, size, max(size, c))
 		copy(nb, m.buf)
 		m.buf = nb
 	}
@@ -78,7 +87,10 @@ func (a *capAllocator) size() uint64 {
 // closed (Run's deferred calls run in order: close, then release).
 func (a *capAllocator) release() {
 	m := a.mem
-	if m == nil || !m.pooled || cap(m.buf) == 0 {
+	if m == nil || !m.pooled || cap(m.buf) == 0 || uint64(cap(m.buf)) > maxPooled(a.hint) {
+		// A call that grew far past the snapshot leaves its memory to
+		// the GC: the pool keeps only buffers most calls can use.
+		a.mem = nil
 		return
 	}
 	b := m.buf[:m.used]
