@@ -64,6 +64,19 @@ func pythonFiles(c *Code) map[string][]byte {
 	return files
 }
 
+// pythonCacheDir is where python.wasm's compilation is cached: under the
+// runtime's wasm cache, else under the user's cache folder ("" if there
+// is none: compiled in memory).
+func pythonCacheDir(wasmCacheDir string) string {
+	if wasmCacheDir != "" {
+		return filepath.Join(wasmCacheDir, "python")
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "warren", "python")
+	}
+	return ""
+}
+
 // pyEngine is the process's Python engine, made on the first Python call:
 // JavaScript-only processes never compile the interpreter.
 type pyEngine struct {
@@ -108,13 +121,7 @@ func (p *pyEngine) get() (*pyrun.Engine, error) {
 			p.err = err
 			return
 		}
-		dir := p.cacheDir
-		if dir != "" {
-			dir = filepath.Join(dir, "python")
-		} else if d, err := os.UserCacheDir(); err == nil {
-			dir = filepath.Join(d, "warren", "python")
-		}
-		p.eng, p.err = pyrun.NewEngine(context.Background(), pyrun.Options{CacheDir: dir, Artifacts: a})
+		p.eng, p.err = pyrun.NewEngine(context.Background(), pyrun.Options{CacheDir: pythonCacheDir(p.cacheDir), Artifacts: a})
 		p.programs = sizedlru.New[string, *pyProgram](64, 128<<20)
 	})
 	return p.eng, p.err

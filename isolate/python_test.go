@@ -41,7 +41,7 @@ func pyRuntime(t testing.TB, kind ExecutorKind) *Runtime {
 
 func pyRun(t testing.TB, rt *Runtime, c *Code, req *Request) *Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	return rt.Run(ctx, &Invocation{Code: c, Request: req, Bindings: map[string]Binding{"KV": {KV: "test"}}})
 }

@@ -37,6 +37,17 @@ func requirePython(t *testing.T) {
 func TestPythonThroughAPIAndMesh(t *testing.T) {
 	requirePython(t)
 	c := newCluster(t, 14, "p1", "p2")
+	// The nodes share one compilation cache for python.wasm, kept between
+	// runs: compiling it takes seconds (minutes under -race) per node.
+	if shared, err := os.UserCacheDir(); err == nil {
+		shared = filepath.Join(shared, "warren", "python") // as isolate's tests
+		for _, name := range []string{"p1", "p2"} {
+			dir := filepath.Join(c.dir, name, "wasm-cache")
+			if os.MkdirAll(shared, 0o700) != nil || os.MkdirAll(dir, 0o700) != nil || os.Symlink(shared, filepath.Join(dir, "python")) != nil {
+				t.Log("no shared compilation cache: each node compiles python.wasm")
+			}
+		}
+	}
 	p1 := c.start("p1", c.secret, 1)
 	c.start("p2", c.secret, 1, "p1")
 	waitFor(t, 10*time.Second, "convergence", func() bool { return sees(p1, "p1", "p2") && sees(c.nodes["p2"], "p1", "p2") })
@@ -61,7 +72,7 @@ func TestPythonThroughAPIAndMesh(t *testing.T) {
 	occupy(t, p1, 3000)
 	code, _ := json.Marshal(&isolate.Code{MainModule: "w.py", Modules: map[string]*isolate.Module{"w.py": {Kind: isolate.ModulePython,
 		Source: "from workers import Response\ndef on_fetch(request, env):\n    return Response('from python')\n"}}})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	r := p1.Run(ctx, &RunRequest{Code: code, Request: &isolate.Request{URL: "http://x/"}})
 	if !r.OK() || string(r.Response.Body) != "from python" {

@@ -44,7 +44,8 @@ func testEngine(t testing.TB) *Engine {
 	engineOnce.Do(func() {
 		dir, err := os.UserCacheDir()
 		if err == nil {
-			dir = filepath.Join(dir, "warren-test", "python")
+			dir = filepath.Join(dir, "warren", "python") // as isolate's runtimes
+
 		}
 		testEng, testEngErr = NewEngine(context.Background(), Options{CacheDir: dir, Artifacts: a})
 	})
