@@ -42,7 +42,7 @@ func SetPythonDir(dir string) error {
 }
 
 // PythonAvailable reports whether Python code objects can run here: nil, or
-// why not.
+// why not (ErrPythonUnavailable, or a folder that cannot be read).
 func PythonAvailable() error {
 	_, err := pyrun.Find()
 	return err
@@ -143,7 +143,7 @@ func (e *engine) executePython(ctx context.Context, r *contract.ExecRequest, hos
 	py, err := e.py.get()
 	if err != nil {
 		if errors.Is(err, pyrun.ErrUnavailable) {
-			return contract.ExceptionResult("Error", err.Error(), "")
+			return contract.ExceptionResult("Error", pyrun.UnavailableMessage, "")
 		}
 		return contract.Failure(OutcomeInternalError, err.Error())
 	}

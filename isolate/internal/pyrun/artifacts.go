@@ -10,7 +10,11 @@ import (
 
 // ErrUnavailable is returned by Find when this binary carries no Python and
 // no folder of artifacts is configured.
-var ErrUnavailable = errors.New("Python is not available in this build: build warren with `make build` (which runs `make python`), or give the folder of python.wasm and stdlib.zip with --python-dir (or WARREN_PYTHON_DIR)")
+// Callers explain it to users with UnavailableMessage.
+var ErrUnavailable = errors.New("python: not available in this build")
+
+// UnavailableMessage says what ErrUnavailable means and how to get Python.
+const UnavailableMessage = "Python is not available in this build: build warren with `make build` (which runs `make python`), or give the folder of python.wasm and stdlib.zip with --python-dir (or WARREN_PYTHON_DIR)"
 
 // DirEnv names the environment variable holding the folder of the
 // artifacts; sandbox workers inherit it from the node.
