@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warrenmesh/warren/isolate/internal/pyrun"
 )
 
 // requirePython skips a test when the Python artifacts are missing, or
@@ -182,5 +184,20 @@ except OSError as e:
 	}
 	if got, want := bodyOf(res), "/code ['1', '2'] v ['config.json', 'data', 'main.py']\n"; !strings.HasPrefix(got, want) || strings.Count(got, "\n") != 2 {
 		t.Fatalf("got %q, want %q and an error on writing", got, want)
+	}
+}
+
+// TestPythonUnavailable: a binary without the artifacts answers a Python
+// call with an exception that says so and how to get them.
+func TestPythonUnavailable(t *testing.T) {
+	t.Setenv(pyrun.DirEnv, "")
+	if PythonAvailable() == nil {
+		t.Skip("this binary embeds Python")
+	}
+	rt := testRuntime(t, InProcess)
+	res := run(t, rt, py("main.py", "print(1)"), nil)
+	if res.Outcome != OutcomeException || !strings.HasPrefix(res.Exceptions[0].Message, "Python is not available in this build") ||
+		!strings.Contains(res.Exceptions[0].Message, "--python-dir") {
+		t.Fatalf("%+v", res)
 	}
 }
