@@ -52,6 +52,21 @@ def on_fetch(request, env):
 				t.Fatalf("on_fetch: %+v", res)
 			}
 
+			// Cloudflare's first examples: js.Response.new, @handler.
+			res = pyRun(t, rt, py("main.py", `
+from js import Response, console
+from workers import handler
+
+@handler
+async def on_fetch(request, env):
+    console.log("path", request.url)
+    return Response.new("Hello World!", {"status": 202, "headers": {"x-a": "b"}})
+`), &Request{Method: "GET", URL: "http://w.test/hi"})
+			if res.Outcome != OutcomeOK || bodyOf(res) != "Hello World!" || res.Response.Status != 202 || res.Response.Headers["x-a"] != "b" ||
+				len(res.Logs) != 1 || res.Logs[0].Message != "path http://w.test/hi" {
+				t.Fatalf("js.Response.new: %+v %s", res, bodyOf(res))
+			}
+
 			// fetch: granted by the host (echo.test), denied otherwise.
 			res = pyRun(t, rt, py("main.py", `
 from workers import WorkerEntrypoint, Response, fetch

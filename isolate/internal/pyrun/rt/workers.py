@@ -14,7 +14,13 @@ anything else that suspends raises RuntimeError.
 import json as _json
 import _warren
 
-__all__ = ["WorkerEntrypoint", "Request", "Response", "Headers", "fetch", "FetchResponse"]
+__all__ = ["WorkerEntrypoint", "Request", "Response", "Headers", "fetch", "FetchResponse", "handler"]
+
+
+def handler(fn):
+    """@handler: Cloudflare's marker of an entry point (on_fetch); nothing
+    to do here."""
+    return fn
 
 
 class Headers:
