@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/warrenmesh/warren/isolate"
+	"github.com/warrenmesh/warren/replication"
 )
 
 // requirePython finds the artifacts of make python for the nodes of a test
@@ -32,22 +33,60 @@ func requirePython(t *testing.T) {
 	t.Skipf("no Python (make python): %v", err)
 }
 
+// sharePythonCache gives the nodes of c to be started one compilation cache
+// for python.wasm, kept between runs (isolate's tests use it too):
+// compiling it takes seconds (half a minute under -race) per node.
+func sharePythonCache(t *testing.T, c *cluster, names ...string) {
+	shared, err := os.UserCacheDir()
+	if err != nil {
+		return
+	}
+	shared = filepath.Join(shared, "warren", "python")
+	for _, name := range names {
+		dir := filepath.Join(c.dir, name, "wasm-cache")
+		if os.MkdirAll(shared, 0o700) != nil || os.MkdirAll(dir, 0o700) != nil || os.Symlink(shared, filepath.Join(dir, "python")) != nil {
+			t.Log("no shared compilation cache: each node compiles python.wasm")
+		}
+	}
+}
+
+// TestPythonDeployed: a Python Worker deployed with a KV binding, served
+// at /w/.
+func TestPythonDeployed(t *testing.T) {
+	requirePython(t)
+	kv, err := replication.OpenLocalKV(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCluster(t, 15, "py")
+	t.Cleanup(func() { kv.Close() })
+	c.tune = func(cfg *Config) { cfg.KV, cfg.Groups = kv, testGroups }
+	sharePythonCache(t, c, "py")
+	n := c.start("py", c.secret, 2)
+	code := map[string]any{"mainModule": "w.py", "modules": map[string]string{"w.py": `
+from workers import WorkerEntrypoint, Response
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        await self.env.KV.put("last", await request.text())
+        return Response("stored " + await self.env.KV.get("last") + " at " + request.url, status=201)
+`}}
+	body, _ := json.Marshal(map[string]any{"code": code, "bindings": map[string]any{"KV": map[string]string{"kv": "app"}}})
+	if status, _, b := call(t, n, "PUT", "/v1/workers/pyw", strings.NewReader(string(body)), nil); status != 200 {
+		t.Fatalf("deploy: %d %s", status, b)
+	}
+	status, _, got := serve(t, n, "POST", "/w/pyw/p?q=1", "hello", nil)
+	if status != 201 || !strings.HasPrefix(got, "stored hello at http") || !strings.HasSuffix(got, "/p?q=1") {
+		t.Fatalf("served: %d %q", status, got)
+	}
+}
+
 // TestPythonThroughAPIAndMesh: a Python code object through /v1/run, and a
 // Python call that its node forwards to a peer with room, as a JS call.
 func TestPythonThroughAPIAndMesh(t *testing.T) {
 	requirePython(t)
 	c := newCluster(t, 14, "p1", "p2")
-	// The nodes share one compilation cache for python.wasm, kept between
-	// runs: compiling it takes seconds (minutes under -race) per node.
-	if shared, err := os.UserCacheDir(); err == nil {
-		shared = filepath.Join(shared, "warren", "python") // as isolate's tests
-		for _, name := range []string{"p1", "p2"} {
-			dir := filepath.Join(c.dir, name, "wasm-cache")
-			if os.MkdirAll(shared, 0o700) != nil || os.MkdirAll(dir, 0o700) != nil || os.Symlink(shared, filepath.Join(dir, "python")) != nil {
-				t.Log("no shared compilation cache: each node compiles python.wasm")
-			}
-		}
-	}
+	sharePythonCache(t, c, "p1", "p2")
 	p1 := c.start("p1", c.secret, 1)
 	c.start("p2", c.secret, 1, "p1")
 	waitFor(t, 10*time.Second, "convergence", func() bool { return sees(p1, "p1", "p2") && sees(c.nodes["p2"], "p1", "p2") })
