@@ -114,8 +114,11 @@ func codeFS(files map[string][]byte) (fs.FS, error) {
 	return zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
 }
 
-func (p *pyEngine) get() (*pyrun.Engine, error) {
+// get returns the engine, and whether this call made it.
+func (p *pyEngine) get() (*pyrun.Engine, bool, error) {
+	made := false
 	p.once.Do(func() {
+		made = true
 		a, err := pyrun.Find()
 		if err != nil {
 			p.err = err
@@ -124,7 +127,7 @@ func (p *pyEngine) get() (*pyrun.Engine, error) {
 		p.eng, p.err = pyrun.NewEngine(context.Background(), pyrun.Options{CacheDir: pythonCacheDir(p.cacheDir), Artifacts: a})
 		p.programs = sizedlru.New[string, *pyProgram](64, 128<<20)
 	})
-	return p.eng, p.err
+	return p.eng, made, p.err
 }
 
 func (p *pyEngine) close() {
@@ -140,7 +143,7 @@ var errCPU = errors.New("python: CPU time limit")
 // Worker (docs/python.md).
 func (e *engine) executePython(ctx context.Context, r *contract.ExecRequest, host contract.HostConn) *Result {
 	startup := time.Now()
-	py, err := e.py.get()
+	py, made, err := e.py.get()
 	if err != nil {
 		if errors.Is(err, pyrun.ErrUnavailable) {
 			return contract.ExceptionResult("Error", pyrun.UnavailableMessage, "")
@@ -149,10 +152,11 @@ func (e *engine) executePython(ctx context.Context, r *contract.ExecRequest, hos
 	}
 	// The interpreter's compile (or load from the disk cache) and its
 	// snapshot happen once per process, and not on the call's limits.
-	if err := py.Warm(ctx); err != nil {
+	snapped, err := py.Warm(ctx)
+	if err != nil {
 		return contract.Failure(OutcomeInternalError, err.Error())
 	}
-	warm := time.Since(startup)
+	cold, warm := made || snapped, time.Since(startup)
 	prog, ok := e.py.programs.Get(r.Hash)
 	if !ok {
 		rep, herr := host.Call(ctx, &contract.HostCall{Op: contract.OpCode, Hash: r.Hash})
@@ -212,7 +216,7 @@ func (e *engine) executePython(ctx context.Context, r *contract.ExecRequest, hos
 		MemoryLimitBytes: uint64(contract.LimitMemory(r.Limits)), Host: hostFn,
 	})
 	res := pythonResult(ctx, r, out, err)
-	if warm > time.Millisecond {
+	if cold {
 		res.Telemetry.ColdStart = true
 		res.Telemetry.StartupMs = contract.Millis(warm)
 	}

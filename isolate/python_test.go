@@ -152,6 +152,11 @@ func TestPythonRealClockAndRandom(t *testing.T) {
 	if res.Outcome != OutcomeOK || res2.Outcome != OutcomeOK {
 		t.Fatalf("%+v %+v", res, res2)
 	}
+	// The first call of the runtime started the interpreter; the second
+	// started from its snapshot.
+	if !res.Telemetry.ColdStart || res.Telemetry.StartupMs <= 0 || res2.Telemetry.ColdStart {
+		t.Fatalf("telemetry: %+v then %+v", res.Telemetry, res2.Telemetry)
+	}
 	a, b := strings.Fields(string(res.Response.Body)), strings.Fields(string(res2.Response.Body))
 	if got, err := strconv.ParseInt(a[0], 10, 64); err != nil || got < time.Now().Unix()-60 || got > time.Now().Unix()+60 {
 		t.Fatalf("time.time() = %s, now %d", a[0], time.Now().Unix())

@@ -258,11 +258,12 @@ func (e *Engine) snapshot(ctx context.Context, took *bool) (*snapshot, error) {
 	return e.snap, e.snapErr
 }
 
-// Warm takes the snapshot now (it is taken on first use otherwise).
-func (e *Engine) Warm(ctx context.Context) error {
+// Warm takes the snapshot now (it is taken on first use otherwise). It
+// reports whether this call took it.
+func (e *Engine) Warm(ctx context.Context) (bool, error) {
 	var took bool
 	_, err := e.snapshot(ctx, &took)
-	return err
+	return took, err
 }
 
 // Run runs one call in a fresh instance started from the snapshot.
