@@ -2,6 +2,8 @@ package pyrun
 
 import (
 	"context"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -63,5 +65,33 @@ func TestMutableGlobals(t *testing.T) {
 	}
 	if _, err := mutableGlobals(mod[:len(mod)-3]); err == nil {
 		t.Fatal("a truncated module parsed")
+	}
+}
+
+// TestConcurrentCalls: calls running at once on one Engine each see only
+// their own input, output and memory.
+func TestConcurrentCalls(t *testing.T) {
+	e := testEngine(t)
+	const n = 8
+	errs := make(chan error, n)
+	for g := range n {
+		go func() {
+			for i := range 4 {
+				in := script("import sys\ndata = sys.stdin.read()\nbig = bytearray(int(data) * 100000)\nprint(data, len(big))\n")
+				in.Stdin = []byte(strconv.Itoa(g*10 + i))
+				out, err := e.Run(context.Background(), in)
+				want := fmt.Sprintf("%d %d\n", g*10+i, (g*10+i)*100000)
+				if err != nil || string(out.Stdout) != want {
+					errs <- fmt.Errorf("goroutine %d call %d: %v %q, want %q (stderr %s)", g, i, err, out.Stdout, want, out.Stderr)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }
