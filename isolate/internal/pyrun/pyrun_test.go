@@ -95,3 +95,17 @@ func TestConcurrentCalls(t *testing.T) {
 		}
 	}
 }
+
+func TestExitAndTamperedModules(t *testing.T) {
+	e := testEngine(t)
+	out, err := e.Run(context.Background(), script("print('a')\nexit(3)\n"))
+	if err != nil || out.ExitCode != 3 || string(out.Stdout) != "a\n" {
+		t.Fatalf("exit(3): %v %d %q %s", err, out.ExitCode, out.Stdout, out.Stderr)
+	}
+	// The author's code replaces what the runtime reports with; the
+	// exception still arrives.
+	out, err = e.Run(context.Background(), script("import json, traceback\njson.dumps = None\ntraceback.format_exception = None\nraise ValueError('x')\n"))
+	if err != nil || out.Exception == nil || out.Exception.Name != "ValueError" || !strings.Contains(out.Exception.Stack, `File "main.py", line 4`) {
+		t.Fatalf("tampered: %v %+v %s", err, out.Exception, out.Stderr)
+	}
+}

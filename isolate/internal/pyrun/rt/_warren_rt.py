@@ -44,6 +44,31 @@ def _sleep(secs):
 time.sleep = _sleep
 
 
+class _Quitter:
+    """exit() and quit(), which site.py would add (the runtime runs
+    without site)."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return "Use %s() to exit" % self.name
+
+    def __call__(self, code=None):
+        raise SystemExit(code)
+
+
+import builtins  # noqa: E402
+builtins.exit, builtins.quit = _Quitter("exit"), _Quitter("quit")
+
+# What _report needs, held here: the author's code may replace the modules'
+# attributes.
+_dumps = json.dumps
+_format_exception = traceback.format_exception
+_TracebackType = types.TracebackType
+_call = _warren.call
+
+
 class _CodeFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Imports the code object's .py modules: "util.py" as util,
     "pkg/__init__.py" as the package pkg, "pkg/mod.py" as pkg.mod (a
@@ -114,15 +139,15 @@ def _report(exc):
         tb = tb.tb_next
     tb = None
     for f in reversed(frames):
-        tb = types.TracebackType(tb, f.tb_frame, f.tb_lasti, f.tb_lineno)
+        tb = _TracebackType(tb, f.tb_frame, f.tb_lasti, f.tb_lineno)
     exc.__traceback__ = tb
-    lines = traceback.format_exception(exc)
+    lines = _format_exception(exc)
     text = "".join(lines)
     sys.stderr.write(text)
     name = type(exc).__qualname__
     if type(exc).__module__ not in ("builtins", "__main__"):
         name = type(exc).__module__ + "." + name
-    _warren.call("exception", json.dumps({
+    _call("exception", _dumps({
         "name": name,
         "message": str(exc),
         "stack": text,
