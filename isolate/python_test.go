@@ -49,7 +49,7 @@ func pyRun(t testing.TB, rt *Runtime, c *Code, req *Request) *Result {
 }
 
 // TestPythonCorpus runs the scripts of testdata/python on both executors
-// and compares their stdout with the native python3.11's (the .out files,
+// and compares their stdout with the native python3.11's (the .want files,
 // made by testdata/python/regen.sh).
 func TestPythonCorpus(t *testing.T) {
 	requirePython(t)
@@ -66,7 +66,7 @@ func TestPythonCorpus(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				want, err := os.ReadFile(strings.TrimSuffix(f, ".py") + ".out")
+				want, err := os.ReadFile(strings.TrimSuffix(f, ".py") + ".want")
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -6,5 +6,5 @@ cd "$(dirname "$0")"
 for f in *.py; do
   n=${f%.py}
   if [ -f "$n.in" ]; then in=$n.in; else in=/dev/null; fi
-  /usr/bin/python3.11 -I "$f" <"$in" >"$n.out" 2>/dev/null
+  /usr/bin/python3.11 -I "$f" <"$in" >"$n.want" 2>/dev/null
 done
