@@ -1,7 +1,6 @@
 package isolate
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,11 +33,7 @@ func TestMain(m *testing.M) {
 	// Compile python.wasm into the disk cache the tests' runtimes use, once:
 	// otherwise the first Python call of each runtime and worker compiles
 	// it at once (seconds; half a minute under -race).
-	if a, err := pyrun.Find(); err == nil {
-		if e, err := pyrun.NewEngine(context.Background(), pyrun.Options{CacheDir: pythonCacheDir(""), Artifacts: a}); err == nil {
-			e.Close(context.Background())
-		}
-	}
+	_ = PrecompilePython("")
 	goleak.VerifyTestMain(m,
 		// wazero and regexp2 keep process-wide helpers.
 		goleak.IgnoreTopFunction("github.com/dlclark/regexp2/v2.runFastClock"),

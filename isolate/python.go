@@ -48,6 +48,23 @@ func PythonAvailable() error {
 	return err
 }
 
+// PrecompilePython compiles python.wasm into the disk cache of a runtime
+// whose wasm cache is wasmCacheDir ("" for runtimes without one), so that
+// the first Python call of its processes loads it instead of compiling it
+// (seconds; half a minute under the race detector). Tests use it to fill
+// a shared cache once.
+func PrecompilePython(wasmCacheDir string) error {
+	a, err := pyrun.Find()
+	if err != nil {
+		return err
+	}
+	e, err := pyrun.NewEngine(context.Background(), pyrun.Options{CacheDir: pythonCacheDir(wasmCacheDir), Artifacts: a})
+	if err != nil {
+		return err
+	}
+	return e.Close(context.Background())
+}
+
 // pythonFiles are the modules of a Python code object by name, as bytes.
 func pythonFiles(c *Code) map[string][]byte {
 	files := make(map[string][]byte, len(c.Modules))

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,11 +21,15 @@ import (
 // WARREN_REQUIRE_PYTHON=1.
 func requirePython(t *testing.T) {
 	t.Helper()
-	if isolate.PythonAvailable() == nil {
-		return
+	err := isolate.PythonAvailable()
+	if err != nil {
+		err = SetPythonDir(filepath.Join("..", "build", "python"))
 	}
-	err := SetPythonDir(filepath.Join("..", "build", "python"))
 	if err == nil {
+		// The shared cache of sharePythonCache, filled before any node
+		// needs it (its first call would otherwise compile within a
+		// client's timeout).
+		precompileOnce.Do(func() { _ = isolate.PrecompilePython("") })
 		return
 	}
 	if os.Getenv("WARREN_REQUIRE_PYTHON") == "1" {
@@ -32,6 +37,8 @@ func requirePython(t *testing.T) {
 	}
 	t.Skipf("no Python (make python): %v", err)
 }
+
+var precompileOnce sync.Once
 
 // sharePythonCache gives the nodes of c to be started one compilation cache
 // for python.wasm, kept between runs (isolate's tests use it too):
