@@ -129,7 +129,7 @@ func TestPythonHostile(t *testing.T) {
 	lim := &Limits{CPUMs: 1500, MemoryMB: 64, WallMs: 1800}
 	spin := &Limits{CPUMs: 300, MemoryMB: 64, WallMs: 1800}
 	honest := py("ok.py", "print('ok')")
-	warm := func() {
+	warm := func(t *testing.T) {
 		t.Helper()
 		if res := pyRun(t, rt, honest, nil); res.Outcome != OutcomeOK || bodyOf(res) != "ok\n" {
 			t.Fatalf("honest call: %+v", res)
@@ -137,7 +137,7 @@ func TestPythonHostile(t *testing.T) {
 	}
 	// Both workers take their snapshot before the clock starts.
 	for range 4 {
-		warm()
+		warm(t)
 	}
 	cases := []struct {
 		name, src string
@@ -189,7 +189,7 @@ func TestPythonHostile(t *testing.T) {
 			if took > hostileBudget {
 				t.Fatalf("took %v, budget %v", took, hostileBudget)
 			}
-			warm()
+			warm(t)
 		})
 	}
 }

@@ -1,7 +1,9 @@
 package pyrun
 
 import (
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tetratelabs/wazero/experimental"
 )
@@ -13,6 +15,9 @@ import (
 // snapshot is zeroed then (the next call overwrites the rest with the
 // snapshot, and wasm requires grown pages to read as zero).
 var bufPool sync.Pool // *[]byte
+
+// freeing is set while a debug.FreeOSMemory started by release runs.
+var freeing atomic.Bool
 
 // maxPooled is the largest buffer worth keeping for calls starting from a
 // snapshot of hint bytes.
@@ -87,10 +92,23 @@ func (a *capAllocator) size() uint64 {
 // closed (Run's deferred calls run in order: close, then release).
 func (a *capAllocator) release() {
 	m := a.mem
-	if m == nil || !m.pooled || cap(m.buf) == 0 || uint64(cap(m.buf)) > maxPooled(a.hint) {
-		// A call that grew far past the snapshot leaves its memory to
-		// the GC: the pool keeps only buffers most calls can use.
+	if m == nil || !m.pooled || cap(m.buf) == 0 {
 		a.mem = nil
+		return
+	}
+	if uint64(cap(m.buf)) > maxPooled(a.hint) {
+		// A call that grew far past the snapshot: the pool keeps only
+		// buffers most calls can use, and its memory goes back to the OS
+		// now rather than at the next collection, so that it does not
+		// count against the calls after it (a sandbox worker's memory is
+		// capped).
+		a.mem = nil
+		if freeing.CompareAndSwap(false, true) {
+			go func() {
+				debug.FreeOSMemory()
+				freeing.Store(false)
+			}()
+		}
 		return
 	}
 	b := m.buf[:m.used]
