@@ -7,19 +7,36 @@ PKGS      := ./...
 RACE_PKGS := ./...
 EX        ?= examples/hello.ts
 
-.PHONY: stop all build run test test-race test-short bench soak fuzz lint fmt vet cross clean
+# Python (docs/python.md): `make python` builds python.wasm and the stdlib
+# zip into PYDIR; `make build` embeds them (build tag warren_python) when
+# they could be built, and builds without Python otherwise.
+PYDIR     := build/python
+PYEMBED   := isolate/internal/pyrun/embedded
+
+.PHONY: stop all build run test test-race test-short bench soak fuzz lint fmt vet cross clean clean-python python
 
 all: build
 
+python:
+	./scripts/build-python.sh
+
 build:
-	$(GO) build -o $(BIN) ./cmd/warren
+	@if ./scripts/build-python.sh; then \
+		mkdir -p $(PYEMBED) && cp $(PYDIR)/python.wasm $(PYDIR)/stdlib.zip $(PYEMBED)/ && \
+		echo "$(GO) build -tags warren_python -o $(BIN) ./cmd/warren" && \
+		$(GO) build -tags warren_python -o $(BIN) ./cmd/warren; \
+	else \
+		echo "WARNING: make python failed: building warren without Python" >&2; \
+		$(GO) build -o $(BIN) ./cmd/warren; \
+	fi
 
 # run: build, then run the example Workers in the embedded runtime (sandboxed).
 run: build
 	@./scripts/demo.sh $(BIN)
 
-test: vet
-	$(GO) test -count=1 -race -timeout 25m $(RACE_PKGS)
+# The Python tests fail (not skip) here without the artifacts.
+test: python vet
+	WARREN_REQUIRE_PYTHON=1 WARREN_PYTHON_DIR=$(CURDIR)/$(PYDIR) $(GO) test -count=1 -race -timeout 25m $(RACE_PKGS)
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
@@ -66,7 +83,11 @@ cross:
 	done; done
 
 clean:
-	rm -rf bin
+	rm -rf bin $(PYEMBED)
+
+# clean-python: also the Python build (sources, objects, artifacts).
+clean-python:
+	rm -rf build/python build/python-work $(PYEMBED)
 
 # stop: end the mesh that `make run` left running.
 stop:

@@ -51,9 +51,12 @@ const (
 	ModuleJSON
 	// ModuleWasm is a WebAssembly module; as the main module it runs as a WASI command.
 	ModuleWasm
+	// ModulePython is Python source (docs/python.md); as the main module it
+	// runs in CPython on WASI. A string module whose name ends in .py is one.
+	ModulePython
 )
 
-var kindNames = [...]string{"js", "cjs", "text", "data", "json", "wasm"}
+var kindNames = [...]string{"js", "cjs", "text", "data", "json", "wasm", "py"}
 
 func (k ModuleKind) String() string {
 	if int(k) < len(kindNames) {
@@ -66,15 +69,16 @@ func (k ModuleKind) String() string {
 // carries its content, according to Kind.
 type Module struct {
 	Kind   ModuleKind
-	Source string          // ModuleESM, ModuleCommonJS, ModuleText
+	Source string          // ModuleESM, ModuleCommonJS, ModuleText, ModulePython
 	Data   []byte          // ModuleData, ModuleWasm
 	JSON   json.RawMessage // ModuleJSON
 }
 
 func (m *Module) size() int { return len(m.Source) + len(m.Data) + len(m.JSON) }
 
-// UnmarshalJSON accepts a string (ES module or TypeScript source) or an object
-// with exactly one of js, cjs, text, data (base64), json, wasm (base64).
+// UnmarshalJSON accepts a string (ES module or TypeScript source; Python
+// source when DecodeCode finds it under a name ending in .py) or an object
+// with exactly one of js, cjs, text, data (base64), json, wasm (base64), py.
 func (m *Module) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
 	if len(b) > 0 && b[0] == '"' {
@@ -82,7 +86,7 @@ func (m *Module) UnmarshalJSON(b []byte) error {
 		return json.Unmarshal(b, &m.Source)
 	}
 	if len(b) == 0 || b[0] != '{' {
-		return errors.New("a module is a source string or an object with one of js, cjs, text, data, json, wasm")
+		return errors.New("a module is a source string or an object with one of js, cjs, text, data, json, wasm, py")
 	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil {
@@ -94,12 +98,12 @@ func (m *Module) UnmarshalJSON(b []byte) error {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		return fmt.Errorf("a module object has exactly one of js, cjs, text, data, json, wasm; got %q", keys)
+		return fmt.Errorf("a module object has exactly one of js, cjs, text, data, json, wasm, py; got %q", keys)
 	}
 	for k, v := range raw {
 		switch k {
-		case "js", "cjs", "text":
-			kind := map[string]ModuleKind{"js": ModuleESM, "cjs": ModuleCommonJS, "text": ModuleText}[k]
+		case "js", "cjs", "text", "py":
+			kind := map[string]ModuleKind{"js": ModuleESM, "cjs": ModuleCommonJS, "text": ModuleText, "py": ModulePython}[k]
 			*m = Module{Kind: kind}
 			if err := json.Unmarshal(v, &m.Source); err != nil {
 				return fmt.Errorf("%s: must be a string", k)
@@ -122,10 +126,8 @@ func (m *Module) UnmarshalJSON(b []byte) error {
 				return errors.New("json: invalid JSON")
 			}
 			*m = Module{Kind: ModuleJSON, JSON: append(json.RawMessage(nil), v...)}
-		case "py":
-			return errors.New("python modules are not supported")
 		default:
-			return fmt.Errorf("unknown module type %q (want js, cjs, text, data, json or wasm)", k)
+			return fmt.Errorf("unknown module type %q (want js, cjs, text, data, json, wasm or py)", k)
 		}
 	}
 	return nil
@@ -134,7 +136,7 @@ func (m *Module) UnmarshalJSON(b []byte) error {
 // MarshalJSON writes the object form of the module.
 func (m Module) MarshalJSON() ([]byte, error) {
 	switch m.Kind {
-	case ModuleESM, ModuleCommonJS, ModuleText:
+	case ModuleESM, ModuleCommonJS, ModuleText, ModulePython:
 		return json.Marshal(map[string]string{m.Kind.String(): m.Source})
 	case ModuleData, ModuleWasm:
 		return json.Marshal(map[string]string{m.Kind.String(): base64.StdEncoding.EncodeToString(m.Data)})
@@ -204,6 +206,9 @@ func DecodeCode(b []byte) (*Code, error) {
 		m := new(Module)
 		if err := m.UnmarshalJSON(raw); err != nil {
 			return nil, &CodeError{Field: fmt.Sprintf("modules[%q]", name), Err: err}
+		}
+		if m.Kind == ModuleESM && path.Ext(name) == ".py" && bytes.HasPrefix(bytes.TrimSpace(raw), []byte(`"`)) {
+			m.Kind = ModulePython // a source string named *.py
 		}
 		c.Modules[name] = m
 	}
@@ -276,10 +281,17 @@ func (c *Code) Validate() error {
 	if !ok {
 		return &CodeError{Field: "mainModule", Err: fmt.Errorf("%q is not in modules", c.MainModule)}
 	}
+	if main.Kind != ModulePython {
+		for name, m := range c.Modules {
+			if m.Kind == ModulePython {
+				return &CodeError{Field: fmt.Sprintf("modules[%q]", name), Err: errors.New("a Python module needs a Python main module (a .py mainModule)")}
+			}
+		}
+	}
 	switch main.Kind {
-	case ModuleESM, ModuleCommonJS, ModuleWasm:
+	case ModuleESM, ModuleCommonJS, ModuleWasm, ModulePython:
 	default:
-		return &CodeError{Field: "mainModule", Err: fmt.Errorf("%q is a %s module; the main module must be js, cjs or wasm", c.MainModule, main.Kind)}
+		return &CodeError{Field: "mainModule", Err: fmt.Errorf("%q is a %s module; the main module must be js, cjs, wasm or py", c.MainModule, main.Kind)}
 	}
 	envSize := 0
 	for k, v := range c.Env {

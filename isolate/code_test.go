@@ -35,6 +35,19 @@ func TestDecodeCode(t *testing.T) {
 			}
 		}},
 		{"wasm main", `{"mainModule":"w.wasm","modules":{"w.wasm":{"wasm":"` + wasm + `"}}}`, "", nil},
+		{"python main", `{"mainModule":"main.py","modules":{"main.py":"print(1)","lib/u.py":{"py":"x = 1"},"n.py":{"text":"not python"},"d.csv":{"text":"a,b"}}}`, "", func(t *testing.T, c *Code) {
+			if m := c.Modules["main.py"]; m.Kind != ModulePython || m.Source != "print(1)" {
+				t.Errorf("main.py = %+v", m)
+			}
+			if c.Modules["lib/u.py"].Kind != ModulePython || c.Modules["n.py"].Kind != ModuleText {
+				t.Errorf("lib/u.py = %+v, n.py = %+v", c.Modules["lib/u.py"], c.Modules["n.py"])
+			}
+			b, err := json.Marshal(c.Modules["main.py"])
+			if err != nil || string(b) != `{"py":"print(1)"}` {
+				t.Errorf("marshal: %s %v", b, err)
+			}
+		}},
+		{"python module in a JS code object", `{"mainModule":"m.js","modules":{"m.js":"x","u.py":"x = 1"}}`, `modules["u.py"]`, nil},
 		{"unknown top-level field", `{"mainModule":"m.js","modules":{"m.js":"x"},"mainModul":"y"}`, "mainModul", nil},
 		{"unknown module type", `{"mainModule":"m.js","modules":{"m.js":{"python":"x"}}}`, "", nil},
 		{"two module types", `{"mainModule":"m.js","modules":{"m.js":{"js":"x","text":"y"}}}`, "", nil},

@@ -22,6 +22,7 @@ import (
 type engine struct {
 	js   *jsengine.Engine
 	wasm *wasmrun.Engine
+	py   *pyEngine // made on the first Python call
 }
 
 func newEngine(cacheSize int, wasmCacheDir string, heap *jsengine.HeapMeter, stuck func(Outcome)) (*engine, error) {
@@ -38,14 +39,17 @@ func newEngine(cacheSize int, wasmCacheDir string, heap *jsengine.HeapMeter, stu
 			fmt.Fprintln(os.Stderr, "isolate: WebAssembly from JS runs without the disk cache:", err)
 		}
 	}
-	return &engine{js: jsengine.New(cacheSize, heap, stuck), wasm: w}, nil
+	return &engine{js: jsengine.New(cacheSize, heap, stuck), wasm: w, py: &pyEngine{cacheDir: wasmCacheDir}}, nil
 }
 
-func (e *engine) close() error { return e.wasm.Close(context.Background()) }
+func (e *engine) close() error {
+	e.py.close()
+	return e.wasm.Close(context.Background())
+}
 
 // execute runs one invocation. It never panics on guest behaviour.
 func (e *engine) execute(ctx context.Context, r *contract.ExecRequest, host contract.HostConn) (res *Result) {
-	if !r.Wasm {
+	if !r.Wasm && !r.Python {
 		return e.js.Run(ctx, r, host)
 	}
 	start := time.Now()
@@ -56,6 +60,9 @@ func (e *engine) execute(ctx context.Context, r *contract.ExecRequest, host cont
 		contract.BoundResult(res)
 		res.Telemetry.WallTime = contract.Millis(time.Since(start))
 	}()
+	if r.Python {
+		return e.executePython(ctx, r, host)
+	}
 	return e.executeWasm(ctx, r, host)
 }
 

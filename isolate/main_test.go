@@ -3,7 +3,10 @@ package isolate
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/warrenmesh/warren/isolate/internal/pyrun"
 
 	"go.uber.org/goleak"
 )
@@ -18,6 +21,19 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	// The Python artifacts of `make python`, for the Python tests and the
+	// sandbox workers they start (which inherit the environment).
+	if os.Getenv(pyrun.DirEnv) == "" {
+		if dir, err := filepath.Abs(filepath.Join("..", "build", "python")); err == nil {
+			if _, err := os.Stat(filepath.Join(dir, "python.wasm")); err == nil {
+				os.Setenv(pyrun.DirEnv, dir)
+			}
+		}
+	}
+	// Compile python.wasm into the disk cache the tests' runtimes use, once:
+	// otherwise the first Python call of each runtime and worker compiles
+	// it at once (seconds; half a minute under -race).
+	_ = PrecompilePython("")
 	goleak.VerifyTestMain(m,
 		// wazero and regexp2 keep process-wide helpers.
 		goleak.IgnoreTopFunction("github.com/dlclark/regexp2/v2.runFastClock"),

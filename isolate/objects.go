@@ -156,6 +156,9 @@ func (rt *Runtime) runObject(ctx context.Context, ev *ObjectEvent, host ObjectHo
 	if main := c.Modules[c.MainModule]; main != nil && main.Kind == ModuleWasm {
 		return &ObjectResult{Result: *contract.ExceptionResult("TypeError", "a WASI command cannot export a Durable Object class", ""), Reset: true}
 	}
+	if main := c.Modules[c.MainModule]; main != nil && main.Kind == ModulePython {
+		return &ObjectResult{Result: *contract.ExceptionResult("TypeError", "Durable Object classes are for JavaScript Workers: this code's main module is Python", ""), Reset: true}
+	}
 	p, fail := rt.prepare(ctx, c)
 	if fail != nil {
 		return &ObjectResult{Result: *fail, Reset: true}

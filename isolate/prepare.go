@@ -177,7 +177,7 @@ func decodePrepare(b []byte) (*Code, error) {
 	for i := 0; i < n && r.Err == nil; i++ {
 		name := r.Str()
 		kind := r.Uint()
-		if kind > uint64(ModuleWasm) {
+		if kind > uint64(ModulePython) {
 			r.Fail()
 			break
 		}

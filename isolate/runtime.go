@@ -276,6 +276,9 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 		if m := c.Modules[c.MainModule]; m != nil && m.Kind == ModuleWasm {
 			return contract.ExceptionResult("Error", "scheduled handlers are for JavaScript Workers: this code's main module is WebAssembly", "")
 		}
+		if m := c.Modules[c.MainModule]; m != nil && m.Kind == ModulePython {
+			return contract.ExceptionResult("Error", "scheduled handlers are for JavaScript Workers: this code's main module is Python", "")
+		}
 	}
 	limits := Limits{}
 	if c.Limits != nil {
@@ -323,7 +326,7 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 		}
 	}}
 	return rt.exec.execute(ctx, &contract.ExecRequest{
-		Hash: p.Hash, Wasm: p.Wasm != nil, Deterministic: slices.Contains(c.CompatibilityFlags, DeterministicRandomFlag),
+		Hash: p.Hash, Wasm: p.Wasm != nil, Python: p.Python != nil, Deterministic: slices.Contains(c.CompatibilityFlags, DeterministicRandomFlag),
 		Request: req, Scheduled: inv.Scheduled, Env: c.Env,
 		Bindings: inv.Bindings, Limits: limits, Stream: inv.StreamTo != nil && inv.Scheduled == nil,
 	}, d.call)
@@ -401,6 +404,10 @@ func (rt *Runtime) build(ctx context.Context, c *Code, hash string) (*contract.P
 		// only in env, limits or flags share one compilation.
 		sum := sha256.Sum256(main.Data)
 		p = &contract.Program{Hash: hex.EncodeToString(sum[:]), Name: c.MainModule, Wasm: main.Data}
+	case main.Kind == ModulePython:
+		// Nothing to prepare: the interpreter compiles the modules when
+		// they are imported.
+		p = &contract.Program{Hash: hash, Name: c.MainModule, Python: pythonFiles(c)}
 	case rt.sandbox != nil:
 		p, res, ttl = rt.sandbox.prepare(ctx, c, hash, rt.opts.PrepareTimeout)
 	default:
@@ -410,7 +417,11 @@ func (rt *Runtime) build(ctx context.Context, c *Code, hash string) (*contract.P
 	if res != nil {
 		return nil, res, ttl
 	}
-	rt.programs.Add(hash, p, int64(len(p.Script)+len(p.Wasm)))
+	size := len(p.Script) + len(p.Wasm)
+	for _, b := range p.Python {
+		size += len(b)
+	}
+	rt.programs.Add(hash, p, int64(size))
 	return p, nil, 0
 }
 

@@ -40,6 +40,9 @@ func LoadCode(file string) (*isolate.Code, error) {
 	if _, err := os.Stat(abs); err != nil {
 		return nil, fmt.Errorf("load %s: %w", file, err)
 	}
+	if filepath.Ext(abs) == ".py" {
+		return loadPython(abs)
+	}
 	if strings.EqualFold(filepath.Ext(abs), ".wasm") {
 		b, err := os.ReadFile(abs)
 		if err != nil {

@@ -62,6 +62,7 @@ func newRoot() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w\n%s", err, c.UsageString())}
 	})
+	pythonDirFlag(root)
 	root.AddCommand(newRunCmd(), newNodeCmd(), newSecretCmd(), newMembersCmd(), newKVCmd(), newGroupsCmd(), newDeployCmd(), newWorkersCmd(), newUndeployCmd(), newTestnetCmd(), newTokenCmd(), newTailCmd())
 	// Cobra adds these when it executes; added now, they get the same
 	// treatment of their arguments as the others.

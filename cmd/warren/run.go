@@ -30,7 +30,7 @@ func newRunCmd() *cobra.Command {
 	)
 	c := &cobra.Command{
 		Use:   "run [flags] FILE",
-		Short: "Run a Worker (JS, TS or WASM) once and print its response",
+		Short: "Run a Worker (JS, TS, WASM or Python) once and print its response",
 		Long: `Run FILE (and the files it imports) once in a fresh isolate and print the
 response body to stdout, logs to stderr. With no --node (and no WARREN_NODE)
 it runs in an embedded single-node runtime in sandbox worker processes.

@@ -24,6 +24,9 @@ type Program struct {
 	Name   string `json:"name"`
 	Script string `json:"script,omitempty"`
 	Wasm   []byte `json:"wasm,omitempty"`
+	// Python is set for a Python program: every module of the code object
+	// by name (source, text, JSON or data), Name the main module.
+	Python map[string][]byte `json:"python,omitempty"`
 }
 
 // ExecRequest is one invocation as an engine sees it (and the request frame
@@ -32,6 +35,8 @@ type Program struct {
 type ExecRequest struct {
 	Hash string `json:"hash"`
 	Wasm bool   `json:"wasm,omitempty"`
+	// Python runs the program in CPython on WASI (docs/python.md).
+	Python bool `json:"python,omitempty"`
 	// Deterministic seeds a WASI command's random_get from the module's hash
 	// (compatibility flag DeterministicRandomFlag).
 	Deterministic bool                       `json:"deterministic,omitempty"`

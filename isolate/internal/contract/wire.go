@@ -136,6 +136,7 @@ func EncodeExec(x *ExecRequest) ([]byte, error) {
 	w.B = append(w.B, WireVersion)
 	w.Str(x.Hash)
 	w.Bool(x.Wasm)
+	w.Bool(x.Python)
 	w.Bool(x.Deterministic)
 	w.Str(x.Request.Method)
 	w.Str(x.Request.URL)
@@ -184,6 +185,7 @@ func DecodeExec(b []byte) (*ExecRequest, error) {
 	x := &ExecRequest{Request: &Request{}}
 	x.Hash = r.Str()
 	x.Wasm = r.Bool()
+	x.Python = r.Bool()
 	x.Deterministic = r.Bool()
 	x.Request.Method = r.Str()
 	x.Request.URL = r.Str()

@@ -10,7 +10,7 @@ import (
 
 func TestWireRoundTrip(t *testing.T) {
 	x := &ExecRequest{
-		Hash: "abc", Wasm: true,
+		Hash: "abc", Wasm: true, Python: true,
 		Request: &Request{Method: "POST", URL: "http://x/y", Headers: map[string]string{"a": "1", "b": "2"}, Body: []byte{0, 1, 2},
 			CF: &RequestCF{Colo: "n1", HTTPProtocol: "HTTP/2", ClientTCPRTT: 12, TLSVersion: "TLSv1.3"}},
 		Env:      map[string]json.RawMessage{"A": json.RawMessage(`"x"`), "N": json.RawMessage(`{"n":1}`)},

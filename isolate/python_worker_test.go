@@ -1,0 +1,195 @@
+package isolate
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPythonWorker covers Python Workers in the shape of Cloudflare's:
+// WorkerEntrypoint with self.env, on_fetch, the request, headers and
+// status, fetch denied and granted, KV.
+func TestPythonWorker(t *testing.T) {
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			rt := pyRuntime(t, kind)
+			c := py("worker.py", `
+from workers import WorkerEntrypoint, Response
+import json
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        data = await request.json()
+        print("got", request.method, request.url)
+        return Response.json({"hi": self.env.GREETING, "n": data["n"] * 2,
+                              "ua": request.headers.get("User-Agent")},
+                             status=201, headers={"x-py": "1"})
+`)
+			c.Env = map[string]json.RawMessage{"GREETING": json.RawMessage(`"hello"`)}
+			res := pyRun(t, rt, c, &Request{Method: "POST", URL: "http://w.test/p", Headers: map[string]string{"user-agent": "t"}, Body: []byte(`{"n": 21}`)})
+			if res.Outcome != OutcomeOK {
+				t.Fatalf("class worker: %+v", res)
+			}
+			if res.Response.Status != 201 || res.Response.Headers["x-py"] != "1" || res.Response.Headers["content-type"] != "application/json" {
+				t.Fatalf("class worker response: %+v", res.Response)
+			}
+			var got map[string]any
+			if err := json.Unmarshal(res.Response.Body, &got); err != nil || got["hi"] != "hello" || got["n"] != 42.0 || got["ua"] != "t" {
+				t.Fatalf("class worker body %s: %v", res.Response.Body, err)
+			}
+			if len(res.Logs) != 1 || res.Logs[0].Message != "got POST http://w.test/p" || res.Logs[0].Level != "log" {
+				t.Fatalf("class worker logs: %+v", res.Logs)
+			}
+
+			res = pyRun(t, rt, py("main.py", `
+from workers import Response
+def on_fetch(request, env):
+    return Response("plain " + request.method, headers={"content-type": "text/x-test"})
+`), &Request{Method: "PUT", URL: "http://w.test/"})
+			if res.Outcome != OutcomeOK || string(res.Response.Body) != "plain PUT" || res.Response.Headers["content-type"] != "text/x-test" || res.Response.Status != 200 {
+				t.Fatalf("on_fetch: %+v", res)
+			}
+
+			// Cloudflare's first examples: js.Response.new, @handler.
+			res = pyRun(t, rt, py("main.py", `
+from js import Response, console
+from workers import handler
+
+@handler
+async def on_fetch(request, env):
+    console.log("path", request.url)
+    return Response.new("Hello World!", {"status": 202, "headers": {"x-a": "b"}})
+`), &Request{Method: "GET", URL: "http://w.test/hi"})
+			if res.Outcome != OutcomeOK || bodyOf(res) != "Hello World!" || res.Response.Status != 202 || res.Response.Headers["x-a"] != "b" ||
+				len(res.Logs) != 1 || res.Logs[0].Message != "path http://w.test/hi" {
+				t.Fatalf("js.Response.new: %+v %s", res, bodyOf(res))
+			}
+
+			// fetch: granted by the host (echo.test), denied otherwise.
+			res = pyRun(t, rt, py("main.py", `
+from workers import WorkerEntrypoint, Response, fetch
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        r = await fetch("https://echo.test/x", method="POST", body="ping")
+        text = await r.text()
+        try:
+            await fetch("https://denied.test/")
+            denied = "no"
+        except OSError as e:
+            denied = "yes: " + str(e)
+        return Response(f"{r.status} {text} | {denied}")
+`), nil)
+			if res.Outcome != OutcomeOK || !strings.HasPrefix(string(res.Response.Body), "200 echo:POST:ping | yes: ") || !strings.Contains(string(res.Response.Body), "network access is not granted") {
+				t.Fatalf("fetch: %+v %s", res, bodyOf(res))
+			}
+
+			// KV round trip through the binding KV.
+			res = pyRun(t, rt, py("main.py", `
+from workers import WorkerEntrypoint, Response
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        await self.env.KV.put("k1", "v1")
+        await self.env.KV.put("k2", "v2")
+        a = await self.env.KV.get("k1")
+        missing = await self.env.KV.get("nope")
+        keys = await self.env.KV.list(prefix="k")
+        await self.env.KV.delete("k1")
+        gone = await self.env.KV.get("k1")
+        return Response.json({"a": a, "missing": missing, "keys": [k["name"] for k in keys["keys"]], "gone": gone})
+`), nil)
+			if res.Outcome != OutcomeOK || string(res.Response.Body) != `{"a": "v1", "missing": null, "keys": ["k1", "k2"], "gone": null}` {
+				t.Fatalf("kv: %+v %s", res, bodyOf(res))
+			}
+
+			// An exception in a Worker names its line.
+			res = pyRun(t, rt, py("main.py", "from workers import Response\nasync def on_fetch(request, env):\n    raise ValueError('bad input')\n"), nil)
+			if res.Outcome != OutcomeException || res.Exceptions[0].Name != "ValueError" || !strings.Contains(res.Exceptions[0].Stack, `File "main.py", line 3, in on_fetch`) {
+				t.Fatalf("worker exception: %+v", res)
+			}
+		})
+	}
+}
+
+// TestPythonHostile runs the hostile Python corpus in the sandbox: each
+// script ends with its outcome within hostileBudget, and an honest call
+// on the same runtime succeeds after each.
+func TestPythonHostile(t *testing.T) {
+	requirePython(t)
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	rt := pyRuntime(t, Sandboxed)
+	// Room for the legitimate work of a case (a recursion to the limit, a
+	// memory growth to the cap) on a loaded machine, within the budget; the
+	// cases that spin get a short CPU limit.
+	lim := &Limits{CPUMs: 1500, MemoryMB: 64, WallMs: 1800}
+	spin := &Limits{CPUMs: 300, MemoryMB: 64, WallMs: 1800}
+	honest := py("ok.py", "print('ok')")
+	warm := func(t *testing.T) {
+		t.Helper()
+		if res := pyRun(t, rt, honest, nil); res.Outcome != OutcomeOK || bodyOf(res) != "ok\n" {
+			t.Fatalf("honest call: %+v", res)
+		}
+	}
+	// Both workers take their snapshot before the clock starts.
+	for range 4 {
+		warm(t)
+	}
+	cases := []struct {
+		name, src string
+		want      []Outcome
+		exception string // the exception's name, for OutcomeException
+		spins     bool
+	}{
+		{"infinite loop", "while True:\n    pass\n", []Outcome{OutcomeExceededCPU}, "", true},
+		{"memory growth", "a = []\nwhile True:\n    a.append(bytearray(4 << 20))\n", []Outcome{OutcomeExceededMemory}, "", false},
+		{"huge int", "x = 10 ** (10 ** 8)\n", []Outcome{OutcomeExceededCPU}, "", true},
+		{"deep recursion", "def f(n):\n    return f(n + 1)\nf(0)\n", []Outcome{OutcomeException}, "RecursionError", false},
+		{"unbounded recursion limit", "import sys\nsys.setrecursionlimit(10**7)\ndef f(n):\n    return f(n + 1)\nf(0)\n", []Outcome{OutcomeExceededCPU, OutcomeExceededMemory, OutcomeException}, "", true},
+		{"nested json", "import json\njson.loads('[' * 100000 + ']' * 100000)\n", []Outcome{OutcomeException}, "RecursionError", false},
+		{"os.system", "import os\nos.system('id')\n", []Outcome{OutcomeException}, "AttributeError", false},
+		{"fork", "import os\nos.fork()\n", []Outcome{OutcomeException}, "AttributeError", false},
+		{"subprocess", "import subprocess\nsubprocess.run(['id'])\n", []Outcome{OutcomeException}, "OSError", false},
+		{"open outside the stdlib", "open('/etc/passwd').read()\n", []Outcome{OutcomeException}, "PermissionError", false},
+		{"write to the stdlib", "open('/lib/python3.11/os.py', 'w').write('x')\n", []Outcome{OutcomeException}, "", false},
+		{"list the root", "import os\nos.listdir('/')\n", []Outcome{OutcomeException}, "PermissionError", false},
+		{"socket", "import socket\nsocket.socket().connect(('1.1.1.1', 80))\n", []Outcome{OutcomeException}, "OSError", false},
+		{"threads", "import threading\nthreading.Thread(target=print).start()\n", []Outcome{OutcomeException}, "RuntimeError", false},
+		{"ctypes", "import ctypes\n", []Outcome{OutcomeException}, "ModuleNotFoundError", false},
+		{"stdout flood", "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n", []Outcome{OutcomeException}, "RangeError", false},
+		{"sleep past the wall", "import time\ntime.sleep(100)\n", []Outcome{OutcomeExceededWallTime}, "", false},
+		{"busy with sleeps", "import time\nwhile True:\n    time.sleep(0.01)\n", []Outcome{OutcomeExceededWallTime}, "", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := py("hostile.py", tc.src)
+			c.Limits = lim
+			if tc.spins {
+				c.Limits = spin
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			start := time.Now()
+			res := rt.Run(ctx, &Invocation{Code: c, Request: &Request{Method: "GET", URL: "http://x/"}})
+			took := time.Since(start)
+			ok := false
+			for _, o := range tc.want {
+				ok = ok || res.Outcome == o
+			}
+			if !ok {
+				t.Fatalf("outcome %s (%s), want one of %v: %+v", res.Outcome, res.Error, tc.want, res.Exceptions)
+			}
+			if tc.exception != "" && (len(res.Exceptions) == 0 || res.Exceptions[0].Name != tc.exception) {
+				t.Fatalf("exception %+v, want %s", res.Exceptions, tc.exception)
+			}
+			if took > hostileBudget {
+				t.Fatalf("took %v, budget %v", took, hostileBudget)
+			}
+			warm(t)
+		})
+	}
+}
