@@ -30,13 +30,34 @@ func (e *errorObject) formatStack() String {
 
 func (e *errorObject) addStackProp() Value {
 	if !e.stackPropAdded {
-		res := e._putProp(propNameStack, e.formatStack(), true, false, true)
+		// Set first: a formatter (SetErrorStackFormatter) that reads the
+		// stack while writing it must not recurse. A name or message
+		// getter that throws leaves the stack to be written again later.
+		e.stackPropAdded = true
+		done := false
+		defer func() {
+			if !done {
+				e.stackPropAdded = false
+			}
+		}()
+		var stack Value
+		if f := e.val.runtime.stackFormatter; f != nil {
+			stack = f(e.val, e.stack)
+			if own := e.baseObject.getOwnPropStr(propNameStack); own != nil {
+				done = true
+				return own // the formatter assigned the stack itself
+			}
+		}
+		if stack == nil {
+			stack = e.formatStack()
+		}
+		res := e._putProp(propNameStack, stack, true, false, true)
+		done = true
 		if len(e.propNames) > 1 {
 			// reorder property names to ensure 'stack' is the first one
 			copy(e.propNames[1:], e.propNames)
 			e.propNames[0] = propNameStack
 		}
-		e.stackPropAdded = true
 		return res
 	}
 	return nil

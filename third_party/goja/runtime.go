@@ -184,6 +184,10 @@ type Runtime struct {
 	// concatStrings).
 	concatBuf []byte
 
+	// stackFormatter, when set, writes the "stack" property of errors
+	// (see SetErrorStackFormatter).
+	stackFormatter func(err *Object, frames []StackFrame) Value
+
 	global          global
 	globalObject    *Object
 	stringSingleton *stringObject
@@ -2467,6 +2471,18 @@ func (r *Runtime) Get(name string) Value {
 // SetRandSource sets random source for this Runtime. If not called, the default math/rand is used.
 func (r *Runtime) SetRandSource(source RandSource) {
 	r.rand = source
+}
+
+// SetErrorStackFormatter sets the function that writes the "stack"
+// property of an Error object when it is first read: err is the error,
+// frames the call stack captured when it was made, innermost first. A nil
+// result, or a nil f, keeps goja's own format ("Error: m\n\tat f
+// (file.js:3:9(12))"). It lets an embedder write stacks the way another
+// engine does (V8's "    at f (file.js:3:9)", say) for every error, those
+// the engine itself raises included. The formatter runs on the runtime's
+// goroutine and may read the error's properties.
+func (r *Runtime) SetErrorStackFormatter(f func(err *Object, frames []StackFrame) Value) {
+	r.stackFormatter = f
 }
 
 // SetTimeSource sets the current time source for this Runtime.
