@@ -85,6 +85,7 @@ export default {
     const cs = new Error("cs").stack as any as any[]; E.prepareStackTrace = undefined;
     out.push([cs.length, cs[0].getFunctionName(), cs[0].getFileName(), cs[0].getLineNumber(), cs[0].isNative(), String(cs[0])].join(" "));
     Error.stackTraceLimit = 10; const d = new DOMException("m", "AbortError").stack!; out.push(d.split("\n")[0] + " " + /\t|\(\d+\)/.test(d) + " " + d.includes("    at fetch (main.ts:"));
+    out.push(engine.stack!); try { JSON.parse("{"); } catch (e) { out.push((e as Error).stack!); }
     return new Response(out.join("|"));
   },
 };`,
@@ -218,7 +219,9 @@ export default { fetch() {
 				"|HttpError: teapot\n    at fetch (main.ts:11:15)" +
 				"|RangeError: r\n    at main.ts:12:37\n    at map (native)\n    at fetch (main.ts:12:18)" +
 				"|captured\n    at fetch (main.ts:13:45)|true true true true true true true|12|0|TypeError: Failed to construct 'Headers': The provided value is not of type '(record<ByteString, ByteString> or sequence<sequence<ByteString>>)'.\n    at fetch (main.ts:20:39)" +
-				"|1 fetch main.ts 22 false fetch (main.ts:22:16)|AbortError: m false true"},
+				"|1 fetch main.ts 22 false fetch (main.ts:22:16)|AbortError: m false true" +
+				"|TypeError: Cannot read property 'x' of undefined\n    at main.ts:14:49\n    at fetch (main.ts:14:78)" +
+				"|SyntaxError: Unexpected end of JSON input\n    at parse (native)\n    at fetch (main.ts:25:41)"},
 		{name: "request json and Response.json", code: js("main.js", `export default { async fetch(req) {
   const body = await req.json();
   return Response.json({ got: body.x * 2, method: req.method }, { status: 201 });

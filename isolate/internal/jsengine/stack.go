@@ -29,9 +29,9 @@ import (
 // The Web API makes its TypeErrors and RangeErrors with the global
 // constructors, so they get these stacks too. Errors the engine itself
 // makes without going through a constructor (reading a property of
-// undefined, JSON.parse) keep goja's stack string in err.stack; the
-// result's exceptions and console output rewrite those
-// (contract.FormatStack).
+// undefined, JSON.parse) get them from the formatter goja calls when such
+// an error's stack is first read (Runtime.SetErrorStackFormatter, one of
+// warren's goja patches).
 
 // stackTraceLimit is V8's default Error.stackTraceLimit.
 const stackTraceLimit = 10
@@ -88,9 +88,13 @@ func installStacks(vm *goja.Runtime) error {
 		return err
 	}
 	fn, _ := goja.AssertFunction(v)
+	// defining is set while lazyStack replaces an error's stack: goja
+	// writes the one being replaced first, and that one must not run the
+	// guest's Error.prepareStackTrace.
+	defining := false
 	stackOf := func(call goja.FunctionCall) goja.Value {
 		if e, ok := call.Argument(0).(*goja.Object); ok {
-			lazyStack(vm, e, captureFrames(vm, int(call.Argument(1).ToInteger()), ""))
+			lazyStack(vm, &defining, e, captureFrames(vm, int(call.Argument(1).ToInteger()), ""))
 		}
 		return goja.Undefined()
 	}
@@ -105,18 +109,42 @@ func installStacks(vm *goja.Runtime) error {
 				skipTo = f.Get("name").String()
 			}
 		}
-		lazyStack(vm, o, captureFrames(vm, 0, skipTo))
+		lazyStack(vm, &defining, o, captureFrames(vm, 0, skipTo))
 		return goja.Undefined()
 	}
 	_, err = fn(goja.Undefined(), vm.ToValue(stackOf), vm.ToValue(capture))
-	return err
+	if err != nil {
+		return err
+	}
+	// The errors the engine raises itself (reading a property of
+	// undefined, JSON.parse) never pass through a constructor: goja asks
+	// this for their stack when it is first read.
+	vm.SetErrorStackFormatter(func(o *goja.Object, frames []goja.StackFrame) goja.Value {
+		if defining {
+			return nil // lazyStack is replacing it: goja's text is discarded
+		}
+		kept := frames[:0:0]
+		for _, f := range frames {
+			if f.SrcName() != stackSource {
+				kept = append(kept, f)
+			}
+		}
+		if limit := stackTraceLimitOf(vm); len(kept) > limit {
+			kept = kept[:limit]
+		}
+		if v, ok := prepared(vm, o, kept); ok {
+			return v
+		}
+		return vm.ToValue(errorHead(vm, o) + formatFrames(kept))
+	})
+	return nil
 }
 
 // lazyStack gives o a "stack" written on first read, as V8 does, so a
 // subclass that sets this.name in its constructor has it in the head, and
 // Error.prepareStackTrace, if set by then, makes it. Read once, it becomes
 // a plain data property; assigned, it takes the value.
-func lazyStack(vm *goja.Runtime, o *goja.Object, frames []goja.StackFrame) {
+func lazyStack(vm *goja.Runtime, defining *bool, o *goja.Object, frames []goja.StackFrame) {
 	settle := func(v goja.Value) {
 		if err := o.DefineDataProperty("stack", v, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE); err != nil {
 			panic(err)
@@ -147,7 +175,11 @@ func lazyStack(vm *goja.Runtime, o *goja.Object, frames []goja.StackFrame) {
 	// reading name and message; a getter that throws there (DOMException's
 	// name, whose private field its constructor sets only after super())
 	// leaves goja's stack in place.
-	if ex := vm.Try(func() { _ = o.DefineAccessorProperty("stack", get, set, goja.FLAG_TRUE, goja.FLAG_FALSE) }); ex != nil {
+	if ex := vm.Try(func() {
+		*defining = true
+		defer func() { *defining = false }()
+		_ = o.DefineAccessorProperty("stack", get, set, goja.FLAG_TRUE, goja.FLAG_FALSE)
+	}); ex != nil {
 		return
 	}
 }
