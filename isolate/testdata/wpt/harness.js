@@ -145,6 +145,10 @@
   };
   g.GLOBAL = { isWindow: () => false, isWorker: () => true, isShadowRealm: () => false };
   if (typeof g.self === "undefined") g.self = g;
+  // WPT's helper scripts run as classic scripts, in sloppy mode; here they
+  // run in a module, so the globals they assign without declaring them
+  // (the structured clone battery's list) are declared first.
+  g.structuredCloneBatteryOfTests = undefined;
 
   function maybeFinish() {
     if (finish && pendingAsync === 0 && !promiseRunning && promiseQueue.length === 0) { const f = finish; finish = null; f(); }
