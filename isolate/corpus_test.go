@@ -289,6 +289,11 @@ export default { fetch() {
   const b = structuredClone(a);
   return new Response(String(b.self === b && b !== a && b.m.get(1) === 2 && b.d.getTime() === 0));
 } }`), outcome: OutcomeOK, status: 200, body: "true"},
+		{name: "ArrayBuffer transfer", code: js("main.js", `export default { async fetch() {
+  const u = new TextEncoder().encode("abc"); const moved = u.buffer.transfer(5);
+  const d = await crypto.subtle.digest("SHA-256", u);
+  return new Response([u.buffer.detached, u.byteLength, moved.byteLength, new TextDecoder().decode(moved.slice(0, 3)), d.byteLength].join(" "));
+} }`), outcome: OutcomeOK, status: 200, body: "true 0 5 abc 32"},
 		{name: "for await lowered", code: js("main.js", `async function* gen() { yield 1; yield 2; }
 export default { async fetch() { let s = 0; for await (const v of gen()) s += v; return new Response(String(s)); } }`), outcome: OutcomeOK, status: 200, body: "3"},
 		{name: "syntax error names the line", code: js("main.ts", "export default {\n  fetch() { return new Response(\"x\" }\n}"), outcome: OutcomeException, excHas: []string{"main.ts:2"}},

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,10 +38,14 @@ var (
 	wptDir     = flag.String("wpt", os.Getenv("WARREN_WPT"), "a checkout of web-platform-tests/wpt (TestWPT; default testdata/wpt/suite)")
 	workerdBin = flag.String("workerd", os.Getenv("WARREN_WORKERD"), "a workerd binary to run the WPT files side by side (TestWPT)")
 	wptVerbose = flag.Bool("wpt-failures", false, "TestWPT: log every failing subtest")
+	wptOnly    = flag.String("wpt-only", "", "TestWPT: run only the files whose path contains this")
 )
 
 //go:embed testdata/wpt/harness.js
 var wptHarness string
+
+// wptFetchRE finds fetch("relative/path.json") in a WPT file.
+var wptFetchRE = regexp.MustCompile(`fetch\((["'])([\w./-]+\.json)["']\)`)
 
 // wptTimeout bounds one file's asynchronous subtests.
 const wptTimeout = 10 * time.Second
@@ -103,6 +108,24 @@ func wptWorker(root, rel string) (string, error) {
 	// The file and its scripts run inside the fetch handler (workerd allows
 	// no timers or I/O in global scope), as the body of one function.
 	fmt.Fprintf(&b, "\nexport default { async fetch() { return new Response(JSON.stringify(await __wptResults(%d, function () {\n", wptTimeout.Milliseconds())
+	// The JSON data files the file fetches by a relative path
+	// (fetch("resources/urltestdata.json")) are served from the suite by
+	// a local fetch that shadows the global one.
+	res := map[string]string{}
+	for _, m := range wptFetchRE.FindAllStringSubmatch(string(src), -1) {
+		data, err := os.ReadFile(filepath.Join(root, filepath.Dir(rel), m[2]))
+		if err != nil {
+			return "", fmt.Errorf("%s: fetched resource: %w", rel, err)
+		}
+		res[m[2]] = string(data)
+	}
+	if len(res) > 0 {
+		enc, err := json.Marshal(res)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "\n;const fetch = __wptFetch(%s);\n", enc)
+	}
 	for _, ln := range strings.Split(string(src), "\n") {
 		ln = strings.TrimSpace(ln)
 		if !strings.HasPrefix(ln, "// META:") {
@@ -123,8 +146,8 @@ func wptWorker(root, rel string) (string, error) {
 			p = filepath.Join(root, filepath.Dir(rel), script)
 		}
 		if strings.HasSuffix(p, "/resources/testharness.js") || strings.HasSuffix(p, "/resources/testharnessreport.js") ||
-			strings.HasSuffix(p, "/common/subset-tests.js") { // the harness has subsetTest
-			continue
+			strings.HasSuffix(p, "/common/subset-tests.js") || strings.HasSuffix(p, "/common/subset-tests-by-key.js") {
+			continue // the harness has subsetTest and subsetTestByKey
 		}
 		dep, err := os.ReadFile(p)
 		if err != nil {
@@ -159,6 +182,9 @@ func TestWPT(t *testing.T) {
 	var rows []string
 	sumW, sumD, sumT := 0, 0, 0
 	for _, f := range files {
+		if !strings.Contains(f.path, *wptOnly) {
+			continue
+		}
 		script, err := wptWorker(dir, f.path)
 		if err != nil {
 			t.Errorf("%s: %v", f.path, err)

@@ -497,6 +497,8 @@ L:
 			sb.WriteSubstring(r.source, lastPos, pos)
 			sb.WriteRune('\\')
 			switch c {
+			case '/': // as V8 and SpiderMonkey write it
+				sb.WriteRune('/')
 			case '\u000a':
 				sb.WriteRune('n')
 			case '\u000d':

@@ -142,6 +142,39 @@ func (r *Runtime) arrayBufferProto_slice(call FunctionCall) Value {
 	panic(r.NewTypeError("Object is not ArrayBuffer: %s", o))
 }
 
+// arrayBufferProto_transfer is ArrayBuffer.prototype.transfer and
+// transferToFixedLength (ES2024; this engine has no resizable buffers, so
+// both make a fixed-length buffer): a new ArrayBuffer of newLength bytes (by
+// default the same length) holding the contents, and this one detached.
+func (r *Runtime) arrayBufferProto_transfer(call FunctionCall) Value {
+	o := r.toObject(call.This)
+	b, ok := o.self.(*arrayBufferObject)
+	if !ok {
+		panic(r.NewTypeError("Object is not ArrayBuffer: %s", o))
+	}
+	var newLen int
+	if arg := call.Argument(0); arg != _undefined {
+		newLen = r.toIndex(arg)
+	} else {
+		newLen = len(b.data)
+	}
+	b.ensureNotDetached(true)
+	data := allocByteSlice(newLen)
+	copy(data, b.data)
+	ret := r._newArrayBuffer(r.getArrayBufferPrototype(), nil)
+	ret.data = data
+	b.detach()
+	return ret.val
+}
+
+func (r *Runtime) arrayBufferProto_getDetached(call FunctionCall) Value {
+	o := r.toObject(call.This)
+	if b, ok := o.self.(*arrayBufferObject); ok {
+		return r.toBoolean(b.detached)
+	}
+	panic(r.NewTypeError("Object is not ArrayBuffer: %s", o))
+}
+
 func (r *Runtime) arrayBuffer_isView(call FunctionCall) Value {
 	if o, ok := call.Argument(0).(*Object); ok {
 		if _, ok := o.self.(*dataViewObject); ok {
@@ -1796,6 +1829,13 @@ func (r *Runtime) createArrayBufferProto(val *Object) objectImpl {
 	b._put("byteLength", byteLengthProp)
 	b._putProp("constructor", r.getArrayBuffer(), true, false, true)
 	b._putProp("slice", r.newNativeFunc(r.arrayBufferProto_slice, "slice", 2), true, false, true)
+	b._put("detached", &valueProperty{
+		accessor:     true,
+		configurable: true,
+		getterFunc:   r.newNativeFunc(r.arrayBufferProto_getDetached, "get detached", 0),
+	})
+	b._putProp("transfer", r.newNativeFunc(r.arrayBufferProto_transfer, "transfer", 0), true, false, true)
+	b._putProp("transferToFixedLength", r.newNativeFunc(r.arrayBufferProto_transfer, "transferToFixedLength", 0), true, false, true)
 	b._putSym(SymToStringTag, valueProp(asciiString("ArrayBuffer"), false, false, true))
 	return b
 }

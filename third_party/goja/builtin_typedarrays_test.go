@@ -512,3 +512,44 @@ func TestToSortedSubarray(t *testing.T) {
 	`
 	testScriptWithTestLib(SCRIPT, _undefined, t)
 }
+
+func TestArrayBufferTransfer(t *testing.T) {
+	const SCRIPT = `
+	const a = new Uint8Array([1, 2, 3]).buffer;
+	assert.sameValue(a.detached, false, "detached before");
+	const b = a.transfer();
+	assert.sameValue(a.detached, true, "detached after");
+	assert.sameValue(a.byteLength, 0, "old byteLength");
+	assert(compareArray(Array.from(new Uint8Array(b)), [1, 2, 3]), "contents");
+	const c = b.transfer(5);
+	assert(compareArray(Array.from(new Uint8Array(c)), [1, 2, 3, 0, 0]), "grown");
+	const d = c.transferToFixedLength(2);
+	assert(compareArray(Array.from(new Uint8Array(d)), [1, 2]), "shrunk");
+	assert.throws(TypeError, () => a.transfer(), "transfer of a detached buffer");
+	assert.throws(RangeError, () => d.transfer(-1), "negative length");
+	assert.throws(TypeError, () => ArrayBuffer.prototype.transfer.call({}), "not a buffer");
+	`
+	testScriptWithTestLib(SCRIPT, _undefined, t)
+}
+
+func TestExportDetachedTypedArray(t *testing.T) {
+	vm := New()
+	v, err := vm.RunString(`const u = new Uint8Array([1, 2, 3]); u.buffer.transfer(); u`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := v.Export().([]byte); !ok || len(b) != 0 {
+		t.Fatalf("Export() = %#v, want an empty []byte", v.Export())
+	}
+	var b []byte
+	if err := vm.ExportTo(v, &b); err != nil || len(b) != 0 {
+		t.Fatalf("ExportTo []byte = %v, %v; want empty", b, err)
+	}
+	dv, err := vm.RunString(`const d = new DataView(new ArrayBuffer(4)); d.buffer.transfer(); d`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.ExportTo(dv, &b); err != nil || len(b) != 0 {
+		t.Fatalf("ExportTo of a detached DataView = %v, %v; want empty", b, err)
+	}
+}

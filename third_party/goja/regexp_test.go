@@ -1056,3 +1056,14 @@ func BenchmarkRegexpSingleExec(b *testing.B) {
 	})
 
 }
+
+func TestRegexpSourceEscapesSlashAsV8(t *testing.T) {
+	const SCRIPT = `
+	assert.sameValue(new RegExp('/').source, '\\/', "lone slash");
+	assert.sameValue(new RegExp('a/b', 'g').source, 'a\\/b', "inner slash");
+	assert.sameValue(String(new RegExp('/')), '/\\//', "toString");
+	assert.sameValue(new RegExp(new RegExp('/').source).source, '\\/', "round trip");
+	assert.sameValue(new RegExp('\\u2028').source, '\\u2028', "line separator");
+	`
+	testScriptWithTestLib(SCRIPT, _undefined, t)
+}

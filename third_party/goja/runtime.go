@@ -2850,6 +2850,13 @@ func (r *Runtime) ForOf(iterable Value, step func(curValue Value) (continueItera
 	r.forOfMethod(iterable, nil, step)
 }
 
+// ForOfMethod is ForOf with the @@iterator method already read from
+// iterable: WebIDL's sequence conversion reads it once (GetMethod) and then
+// iterates with it. method must be callable.
+func (r *Runtime) ForOfMethod(iterable, method Value, step func(curValue Value) (continueIteration bool)) {
+	r.forOfMethod(iterable, toMethod(method), step)
+}
+
 func (r *Runtime) forOfMethod(iterable Value, method func(FunctionCall) Value, step func(curValue Value) (continueIteration bool)) {
 	iter := r.getIterator(iterable, method)
 	for {

@@ -213,7 +213,16 @@ func (i valueInt) ToNumber() Value {
 }
 
 func (i valueInt) SameAs(other Value) bool {
-	return i == other
+	switch o := other.(type) {
+	case valueInt:
+		return i == o
+	case valueFloat:
+		// The same number may be held either way (-2**53 is a valueInt, and
+		// a valueFloat when it comes out of arithmetic past 2**53).
+		f := float64(o)
+		return float64(i) == f && (i != 0 || !math.Signbit(f))
+	}
+	return false
 }
 
 func (i valueInt) Equals(other Value) bool {

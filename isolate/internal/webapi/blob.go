@@ -52,12 +52,17 @@ func (a *API) blobParts(b *blobState, parts, options goja.Value, what string, be
 	var list []part
 	if !goja.IsUndefined(parts) {
 		o, ok := parts.(*goja.Object)
-		if !ok || !isIterable(o) {
+		var iter goja.Value
+		if ok {
+			iter = o.GetSymbol(goja.SymIterator)
+		}
+		if _, callable := goja.AssertFunction(iter); !callable {
 			a.typeError("Failed to construct '%s': The provided value cannot be converted to a sequence.", what)
 		}
 		// Each part is converted as it is iterated (WebIDL sequence
-		// conversion); the bytes are gathered once the options are read.
-		a.forOf(o, func(p goja.Value) bool {
+		// conversion, which reads @@iterator once); the bytes are gathered
+		// once the options are read.
+		a.vm.ForOfMethod(o, iter, func(p goja.Value) bool {
 			if st, ok := stateOf[*blobState](p); ok {
 				list = append(list, part{bs: st.data})
 			} else if bs, ok := a.bufferSource(p); ok {

@@ -12,6 +12,7 @@ func TestBlobFile(t *testing.T) {
 		{"parts not a sequence", `const r = []; for (const p of [null, 1, "abc", {}, {length: 1, 0: "a"}]) { try { new Blob(p); r.push("ok") } catch (e) { r.push(e.name) } } return r.join()`,
 			"TypeError,TypeError,TypeError,TypeError,TypeError"},
 		{"iterable parts", `return await new Blob({*[Symbol.iterator]() { yield "a"; yield "b" }}).text()`, "ab"},
+		{"iterator read once", `let n = 0; const parts = { get [Symbol.iterator]() { n++; return Array.prototype[Symbol.iterator]; }, length: 2, 0: "a", 1: "b" }; const b = new Blob(parts); return n + " " + await b.text()`, "1 ab"},
 		{"other objects stringified", `return await new Blob([{toString() { return "x" }}, 1, null, undefined, [2, 3]]).text()`, "x1nullundefined2,3"},
 		{"lone surrogates become U+FFFD", `const b = new Blob(["a\uD800b\uDC00"]); return b.size + " " + JSON.stringify(await b.text())`, "8 \"a\uFFFDb\uFFFD\""},
 		{"parts are copied", `const u = new Uint8Array([97]); const b = new Blob([u]); u[0] = 98; return await b.text()`, "a"},

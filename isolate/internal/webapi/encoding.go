@@ -12,6 +12,7 @@ import (
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/encoding/htmlindex"
+	"golang.org/x/text/encoding/traditionalchinese"
 	"golang.org/x/text/transform"
 )
 
@@ -277,10 +278,48 @@ func newLegacyDecoder(enc encoding.Encoding) *legacyDecoder {
 		return &legacyDecoder{single: singleByteTable(cm)}
 	}
 	d := &legacyDecoder{t: enc.NewDecoder()}
+	if enc == traditionalchinese.Big5 {
+		d.t = big5Decoder{inner: d.t}
+	}
 	if b, err := enc.NewEncoder().Bytes([]byte("\uFFFD")); err == nil && len(b) > 0 && !bytes.Equal(b, []byte("\uFFFD")) {
 		d.fffd = b
 	}
 	return d
+}
+
+// big5Decoder is x/text's Big5 decoder (which keeps no state) run one
+// byte or pair at a time, with the Encoding Standard's rule for a pair
+// that decodes to nothing: an ASCII trail byte is not part of the error but
+// decoded on its own ([0x81, 0x40] is "\uFFFD@"), where x/text drops it.
+type big5Decoder struct{ inner transform.Transformer }
+
+func (d big5Decoder) Reset() { d.inner.Reset() }
+
+func (d big5Decoder) Transform(dst, src []byte, atEOF bool) (nDst, nSrc int, err error) {
+	var buf [8]byte // a unit decodes to at most two runes of two bytes
+	for nSrc < len(src) {
+		n := 1
+		if c0 := src[nSrc]; c0 >= 0x81 && c0 <= 0xfe {
+			if nSrc+1 < len(src) {
+				n = 2
+			} else if !atEOF {
+				return nDst, nSrc, transform.ErrShortSrc
+			}
+		}
+		m, k, _ := d.inner.Transform(buf[:], src[nSrc:nSrc+n], true)
+		if k < 1 {
+			k = 1
+		}
+		if k == 2 && src[nSrc+1] < utf8.RuneSelf && string(buf[:m]) == "\uFFFD" {
+			k = 1
+		}
+		if nDst+m > len(dst) {
+			return nDst, nSrc, transform.ErrShortDst
+		}
+		nDst += copy(dst[nDst:], buf[:m])
+		nSrc += k
+	}
+	return nDst, nSrc, nil
 }
 
 func (d *legacyDecoder) reset() {

@@ -225,6 +225,11 @@ func TestTextDecoderMultiByte(t *testing.T) {
 		{"iso-2022-jp state across chunks", `const d = new TextDecoder("iso-2022-jp"); return d.decode(new Uint8Array([0x1B, 0x24]), {stream: true}) + d.decode(new Uint8Array([0x42, 0x24, 0x22]), {stream: true}) + d.decode(new Uint8Array([0x1B, 0x28, 0x42, 0x41]))`, "あA"},
 		{"gb18030 U+FFFD is not an error", `return new TextDecoder("gb18030", {fatal: true}).decode(new Uint8Array([0x84, 0x31, 0xA4, 0x37])) === "\uFFFD"`, "true"},
 		{"large input", `const b = new Uint8Array(1 << 22).fill(0xC4); b[b.length - 1] = 0x41; const s = new TextDecoder("gbk").decode(b); return s.length + " " + s.slice(-2)`, "2097152 \u54ea\u8141"},
+		// An ASCII byte after a Big5 lead that makes no character is
+		// decoded on its own; a non-ASCII one is part of the error.
+		{"big5 ASCII trail kept", `return JSON.stringify([[0x81, 0x40], [0x87, 0x87, 0x40], [0x81, 0x81], [0xA4, 0x40, 0x81]].map((b) => new TextDecoder("big5").decode(new Uint8Array(b))))`, `["�@","�@","�","一�"]`},
+		{"big5 ASCII trail kept, streamed", `const d = new TextDecoder("big5"); return JSON.stringify(d.decode(new Uint8Array([0x81]), {stream: true}) + d.decode(new Uint8Array([0x40]), {stream: true}) + d.decode())`, `"�@"`},
+		{"big5 ASCII trail fatal", `try { new TextDecoder("big5", {fatal: true}).decode(new Uint8Array([0x81, 0x40])); return "ok" } catch (e) { return e.name }`, "TypeError"},
 		{"x-user-defined", `return [...new TextDecoder("x-user-defined").decode(new Uint8Array([0x41, 0x80, 0xFF]))].map((c) => c.codePointAt(0).toString(16)).join()`, "41,f780,f7ff"},
 	}...)
 	runCases(t, jsCases)

@@ -130,8 +130,25 @@
   g.done = function () { };
   g.step_timeout = function (fn, ms, ...args) { return setTimeout(() => fn(...args), ms); };
   g.subsetTest = function (testFunc, ...args) { return testFunc(...args); };
+  g.subsetTestByKey = function (key, testFunc, ...args) { return testFunc(...args); };
+  // __wptFetch makes the fetch a file sees: the data files it names
+  // (resources, a map of relative path to text) are answered from it,
+  // anything else goes to the runtime's fetch.
+  g.__wptFetch = function (resources) {
+    const real = g.fetch;
+    return function (input, init) {
+      if (typeof input === "string" && Object.prototype.hasOwnProperty.call(resources, input)) {
+        return Promise.resolve(new Response(resources[input], { headers: { "content-type": "application/json" } }));
+      }
+      return real.call(g, input, init);
+    };
+  };
   g.GLOBAL = { isWindow: () => false, isWorker: () => true, isShadowRealm: () => false };
   if (typeof g.self === "undefined") g.self = g;
+  // WPT's helper scripts run as classic scripts, in sloppy mode; here they
+  // run in a module, so the globals they assign without declaring them
+  // (the structured clone battery's list) are declared first.
+  g.structuredCloneBatteryOfTests = undefined;
 
   function maybeFinish() {
     if (finish && pendingAsync === 0 && !promiseRunning && promiseQueue.length === 0) { const f = finish; finish = null; f(); }

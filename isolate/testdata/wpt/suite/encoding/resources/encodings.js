@@ -1,4 +1,5 @@
-// Derived from whatwg-encoding 3.1.1 lib/labels-to-names.json (the Encoding Standard labels)
+// Derived from whatwg-encoding 3.1.1 lib/labels-to-names.json (the Encoding Standard labels),
+// with the labels of the "replacement" encoding (which that file leaves out) from the Encoding Standard.
 var encodings_table = [
  {
   "heading": "all (from whatwg-encoding labels-to-names.json)",
@@ -396,6 +397,17 @@ var encodings_table = [
     "name": "x-user-defined",
     "labels": [
      "x-user-defined"
+    ]
+   },
+   {
+    "name": "replacement",
+    "labels": [
+     "csiso2022kr",
+     "hz-gb-2312",
+     "iso-2022-cn",
+     "iso-2022-cn-ext",
+     "iso-2022-kr",
+     "replacement"
     ]
    }
   ]
