@@ -129,6 +129,28 @@ type LogStore interface {
 	DeleteRange(min, max uint64) error
 }
 
+// AsyncLogStore is an optional interface for LogStore implementations that
+// can make entries readable before they are durable. A leader whose LogStore
+// implements it does not wait for its own write to reach the disk before it
+// replicates new entries: it writes them with StoreLogsAsync, notifies its
+// replicators at once, and counts itself towards the entries' commitment only
+// once they are durable. Its disk write then runs in parallel with its
+// followers' instead of before them (the Raft paper's §10.2.1); an entry
+// still commits only once a quorum holds it durably, which may be a quorum of
+// followers without the leader. Followers keep writing with StoreLogs, as they
+// acknowledge only what is durable.
+type AsyncLogStore interface {
+	LogStore
+
+	// StoreLogsAsync stores logs as StoreLogs does, but may return before
+	// they are durable. Once it returns nil, the entries are readable
+	// (GetLog, LastIndex), and durable is called exactly once, from any
+	// goroutine, maybe before StoreLogsAsync returns: with nil once the
+	// entries are durable, or with the error that kept them from becoming
+	// so. When StoreLogsAsync returns an error, durable is not called.
+	StoreLogsAsync(logs []*Log, durable func(error)) error
+}
+
 // MonotonicLogStore is an optional interface for LogStore implementations that
 // cannot tolerate gaps in between the Index values of consecutive log entries. For example,
 // this may allow more efficient indexing because the Index values are densely populated. If true is

@@ -77,6 +77,30 @@ func (c *LogCache) StoreLogs(logs []*Log) error {
 	return nil
 }
 
+// StoreLogsAsync implements the AsyncLogStore interface. When the wrapped
+// store implements it too, the entries are cached once they are readable,
+// before they are durable; otherwise this is StoreLogs, and durable is called
+// before it returns.
+func (c *LogCache) StoreLogsAsync(logs []*Log, durable func(error)) error {
+	store, ok := c.store.(AsyncLogStore)
+	if !ok {
+		if err := c.StoreLogs(logs); err != nil {
+			return err
+		}
+		durable(nil)
+		return nil
+	}
+	if err := store.StoreLogsAsync(logs, durable); err != nil {
+		return fmt.Errorf("unable to store logs within log store, err: %q", err)
+	}
+	c.l.Lock()
+	for _, l := range logs {
+		c.cache[l.Index%uint64(len(c.cache))] = l
+	}
+	c.l.Unlock()
+	return nil
+}
+
 func (c *LogCache) FirstIndex() (uint64, error) {
 	return c.store.FirstIndex()
 }

@@ -1267,7 +1267,7 @@ func (r *Raft) dispatchLogs(applyLogs []*logFuture) {
 	r.tryStageCommitIndex(commitIndex)
 
 	// Write the log entry locally
-	if err := r.logs.StoreLogs(logs); err != nil {
+	if err := r.storeLeaderLogs(logs, lastIndex); err != nil {
 		r.logger.Error("failed to commit logs", "error", err)
 		for _, applyLog := range applyLogs {
 			applyLog.respond(err)
@@ -1275,7 +1275,6 @@ func (r *Raft) dispatchLogs(applyLogs []*logFuture) {
 		r.setState(Follower)
 		return
 	}
-	r.leaderState.commitment.match(r.localID, lastIndex)
 
 	// Update the last log since it's on disk now
 	r.setLastLog(lastIndex, term)
@@ -1284,6 +1283,34 @@ func (r *Raft) dispatchLogs(applyLogs []*logFuture) {
 	for _, f := range r.leaderState.replState {
 		asyncNotifyCh(f.triggerCh)
 	}
+}
+
+// storeLeaderLogs writes the leader's new entries, up to lastIndex, to its
+// log and counts the leader in their commitment once they are durable. With
+// an AsyncLogStore that is later, in the store's callback, while the
+// replicators already send the entries; if they cannot be made durable, the
+// leader steps down. With any other store it is before this returns.
+func (r *Raft) storeLeaderLogs(logs []*Log, lastIndex uint64) error {
+	store, ok := r.logs.(AsyncLogStore)
+	if !ok {
+		if err := r.logs.StoreLogs(logs); err != nil {
+			return err
+		}
+		r.leaderState.commitment.match(r.localID, lastIndex)
+		return nil
+	}
+	// The callback may run after this leadership has ended: it touches
+	// only this term's commitment and step-down channel, never
+	// r.leaderState, which the leader loop owns.
+	commitment, stepDown, localID := r.leaderState.commitment, r.leaderState.stepDown, r.localID
+	return store.StoreLogsAsync(logs, func(err error) {
+		if err != nil {
+			r.logger.Error("failed to make logs durable, stepping down", "last-index", lastIndex, "error", err)
+			asyncNotifyCh(stepDown)
+			return
+		}
+		commitment.match(localID, lastIndex)
+	})
 }
 
 // processLogs is used to apply all the committed entries that haven't been
