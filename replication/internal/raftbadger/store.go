@@ -63,6 +63,10 @@ type Store struct {
 	mu                sync.Mutex
 	first, last       uint64
 	pubFirst, pubLast atomic.Uint64
+
+	// syncing counts the StoreLogsAsync calls whose durability is not
+	// reported yet (Wait).
+	syncing sync.WaitGroup
 }
 
 var (
@@ -189,7 +193,9 @@ func (s *Store) StoreLogsAsync(logs []*raft.Log, durable func(error)) error {
 	if err := s.storeLogs(logs); err != nil {
 		return err
 	}
+	s.syncing.Add(1)
 	go func() {
+		defer s.syncing.Done()
 		err := syncerOf(s.db).sync()
 		if err != nil {
 			err = fmt.Errorf("raftbadger: syncing logs %d-%d: %w", logs[0].Index, logs[len(logs)-1].Index, err)
@@ -198,6 +204,11 @@ func (s *Store) StoreLogsAsync(logs []*raft.Log, durable func(error)) error {
 	}()
 	return nil
 }
+
+// Wait returns once every StoreLogsAsync call has reported durability.
+// Call it once raft has shut down, before the database closes: a sync of
+// a closed database panics.
+func (s *Store) Wait() { s.syncing.Wait() }
 
 // storeLogs commits entries without syncing them. badger applies commits
 // in order, so a later sync covers every earlier commit, and a crash
