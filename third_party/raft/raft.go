@@ -1276,7 +1276,8 @@ func (r *Raft) dispatchLogs(applyLogs []*logFuture) {
 		return
 	}
 
-	// Update the last log since it's on disk now
+	// Update the last log since it's in the log now (on disk, or with an
+	// AsyncLogStore readable and on its way there)
 	r.setLastLog(lastIndex, term)
 
 	// Notify the replicators of the new log
