@@ -82,3 +82,4 @@ require (
 )
 
 replace github.com/dop251/goja => ./third_party/goja
+replace github.com/hashicorp/raft => ./third_party/raft

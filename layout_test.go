@@ -46,7 +46,9 @@ func walk(t *testing.T) []goFile {
 			return err
 		}
 		if d.IsDir() {
-			if n := d.Name(); p != "." && (strings.HasPrefix(n, ".") || n == "testdata" || n == "node_modules") {
+			// third_party holds other projects' modules (see
+			// RATIONALE.md), with their own rules.
+			if n := d.Name(); p != "." && (strings.HasPrefix(n, ".") || n == "testdata" || n == "node_modules" || p == "third_party") {
 				return filepath.SkipDir
 			}
 			// Another module (third_party/goja, a patched copy of a

@@ -161,6 +161,7 @@ func (c *GroupConfig) setDefaults() {
 type Group struct {
 	id    string
 	r     *raft.Raft
+	store *raftbadger.Store
 	trans *raft.NetworkTransport
 	log   *slog.Logger
 	// hb is the configured heartbeat timeout; quick is set while a
@@ -249,7 +250,7 @@ func StartGroup(cfg GroupConfig) (*Group, error) {
 		trans.Close()
 		return nil, fmt.Errorf("replication: group %q: %w", cfg.ID, err)
 	}
-	return &Group{id: cfg.ID, r: r, trans: trans, log: log, hb: cfg.HeartbeatTimeout, et: cfg.ElectionTimeout, onCommit: cfg.OnCommit}, nil
+	return &Group{id: cfg.ID, r: r, store: store, trans: trans, log: log, hb: cfg.HeartbeatTimeout, et: cfg.ElectionTimeout, onCommit: cfg.OnCommit}, nil
 }
 
 // ID is the group's id.
@@ -421,6 +422,9 @@ func (g *Group) Raft() *raft.Raft { return g.r }
 // disk; the database is the caller's to close, after every group.
 func (g *Group) Close() error {
 	err := g.r.Shutdown().Error()
+	// The leader's last appends may still wait for their sync, which
+	// must end before the database closes.
+	g.store.Wait()
 	g.trans.CloseStreams()
 	g.trans.Close()
 	if err != nil {

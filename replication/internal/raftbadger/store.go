@@ -46,8 +46,11 @@ func GroupPrefix(id string) []byte {
 // are safe for concurrent use (raft calls DeleteRange from its snapshot
 // goroutine while the main one appends).
 //
-// Durability is the database's: open it with SyncWrites (OpenDB does), so
-// that StoreLogs returns only once the entries are on disk.
+// StoreLogs and Set return only once what they wrote is on disk: they
+// commit unsynced and then wait for a sync of the database that a node's
+// groups share (syncer.go), or, on a database opened with SyncWrites, for
+// the commit's own sync. StoreLogsAsync returns before the sync and
+// reports it to a callback (raft.AsyncLogStore).
 type Store struct {
 	db        *badger.DB
 	logPrefix []byte // prefix + tagLog
@@ -56,15 +59,20 @@ type Store struct {
 	// mu orders the writers and guards first and last, the log's bounds
 	// (0, 0 when it is empty) as of the last commit. Readers get the
 	// copies in pubFirst and pubLast, so that asking for the bounds never
-	// waits behind a writer's fsync.
+	// waits behind a writer.
 	mu                sync.Mutex
 	first, last       uint64
 	pubFirst, pubLast atomic.Uint64
+
+	// syncing counts the StoreLogsAsync calls whose durability is not
+	// reported yet (Wait).
+	syncing sync.WaitGroup
 }
 
 var (
-	_ raft.LogStore    = (*Store)(nil)
-	_ raft.StableStore = (*Store)(nil)
+	_ raft.LogStore      = (*Store)(nil)
+	_ raft.AsyncLogStore = (*Store)(nil)
+	_ raft.StableStore   = (*Store)(nil)
 )
 
 // New returns the store of the group whose keys start with prefix (use
@@ -155,11 +163,57 @@ func (s *Store) GetLog(index uint64, l *raft.Log) error {
 // StoreLog stores one entry.
 func (s *Store) StoreLog(l *raft.Log) error { return s.StoreLogs([]*raft.Log{l}) }
 
-// StoreLogs stores entries, in one transaction when they fit (one fsync);
-// a batch larger than a badger transaction goes in several, committed in
-// order, so that a crash can lose a tail of the batch but never leave a
-// hole in the log.
+// StoreLogs stores entries, in one transaction when they fit, and returns
+// once they are on disk; a batch larger than a badger transaction goes in
+// several, committed in order, so that a crash can lose a tail of the
+// batch but never leave a hole in the log.
 func (s *Store) StoreLogs(logs []*raft.Log) error {
+	if len(logs) == 0 {
+		return nil
+	}
+	if err := s.storeLogs(logs); err != nil {
+		return err
+	}
+	if err := syncerOf(s.db).sync(); err != nil {
+		return fmt.Errorf("raftbadger: syncing logs %d-%d: %w", logs[0].Index, logs[len(logs)-1].Index, err)
+	}
+	return nil
+}
+
+// StoreLogsAsync implements raft.AsyncLogStore: it commits the entries as
+// StoreLogs does, so that they are readable when it returns, and calls
+// durable from another goroutine once a sync has put them on disk. A
+// leader uses it to append its own entries while its followers append
+// theirs.
+func (s *Store) StoreLogsAsync(logs []*raft.Log, durable func(error)) error {
+	if len(logs) == 0 {
+		durable(nil)
+		return nil
+	}
+	if err := s.storeLogs(logs); err != nil {
+		return err
+	}
+	s.syncing.Add(1)
+	go func() {
+		defer s.syncing.Done()
+		err := syncerOf(s.db).sync()
+		if err != nil {
+			err = fmt.Errorf("raftbadger: syncing logs %d-%d: %w", logs[0].Index, logs[len(logs)-1].Index, err)
+		}
+		durable(err)
+	}()
+	return nil
+}
+
+// Wait returns once every StoreLogsAsync call has reported durability.
+// Call it once raft has shut down, before the database closes: a sync of
+// a closed database panics.
+func (s *Store) Wait() { s.syncing.Wait() }
+
+// storeLogs commits entries without syncing them. badger applies commits
+// in order, so a later sync covers every earlier commit, and a crash
+// before it loses a tail of the log, never a middle part.
+func (s *Store) storeLogs(logs []*raft.Log) error {
 	if len(logs) == 0 {
 		return nil
 	}
@@ -170,9 +224,6 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 	lo, hi := uint64(0), uint64(0) // indexes in the open transaction
 	commit := func() error {
 		if err := txn.Commit(); err != nil {
-			return err
-		}
-		if err := syncerOf(s.db).sync(); err != nil {
 			return err
 		}
 		s.noteStoredLocked(lo, hi)

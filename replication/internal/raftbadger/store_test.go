@@ -511,3 +511,51 @@ func TestConcurrentAppendAndCompact(t *testing.T) {
 		t.Fatalf("final bounds %d, %d", f, l)
 	}
 }
+
+// TestStoreLogsAsync: the entries are readable when StoreLogsAsync
+// returns, and durable is called once, after a sync that began after
+// the commit has ended.
+func TestStoreLogsAsync(t *testing.T) {
+	db := openDisk(t, t.TempDir())
+	defer db.Close()
+	s := newStore(t, db, "g")
+	sy := syncerOf(db)
+	for round := range 20 {
+		sy.mu.Lock()
+		startedBefore := sy.started
+		sy.mu.Unlock()
+		idx := uint64(round*2 + 1)
+		calls := make(chan error, 2)
+		err := s.StoreLogsAsync([]*raft.Log{entry(idx, 1, "a"), entry(idx+1, 1, "b")}, func(err error) {
+			sy.mu.Lock()
+			synced := sy.done > startedBefore
+			sy.mu.Unlock()
+			if err == nil && !synced {
+				err = fmt.Errorf("durable(nil) before a sync that began after the commit ended")
+			}
+			calls <- err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got raft.Log
+		if err := s.GetLog(idx+1, &got); err != nil {
+			t.Fatalf("entry %d not readable when StoreLogsAsync returned: %v", idx+1, err)
+		}
+		if _, last := bounds(t, s); last != idx+1 {
+			t.Fatalf("last index %d, want %d", last, idx+1)
+		}
+		if err := <-calls; err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-calls:
+			t.Fatalf("durable called twice (second: %v)", err)
+		default:
+		}
+	}
+	var calls int
+	if err := s.StoreLogsAsync(nil, func(error) { calls++ }); err != nil || calls != 1 {
+		t.Fatalf("no entries: err %v, durable called %d times", err, calls)
+	}
+}
