@@ -82,3 +82,5 @@ require (
 )
 
 replace github.com/dop251/goja => ./third_party/goja
+
+replace github.com/tetratelabs/wazero => ./third_party/wazero
