@@ -136,6 +136,10 @@ type (
 		// when an exception is caught. Compiled code loads this from execCtx
 		// after the trampoline call to decide which handler to dispatch to.
 		caughtExceptionClauseIdx int64
+		// terminationCountdown counts down the loop back-edges left before
+		// the next call of the checkModuleExitCode trampoline
+		// (ensureTermination; warren's patch).
+		terminationCountdown int64
 	}
 )
 

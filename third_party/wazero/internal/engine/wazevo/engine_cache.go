@@ -146,7 +146,9 @@ func (e *engine) getCompiledModuleFromCache(module *wasm.Module) (cm *compiledMo
 	return
 }
 
-var magic = []byte{'W', 'A', 'Z', 'E', 'V', 'O'}
+// magic is wazero's, with warren's patch of ensureTermination (the compiled
+// code reads a field of the execution context that wazero's does not have).
+var magic = []byte{'W', 'A', 'Z', 'E', 'V', 'O', '+', 'w', 'a', 'r', 'r', 'e', 'n', '1'}
 
 func serializeCompiledModule(wazeroVersion string, cm *compiledModule) io.Reader {
 	buf := bytes.NewBuffer(nil)

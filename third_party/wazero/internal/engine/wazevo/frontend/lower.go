@@ -1353,16 +1353,7 @@ func (c *Compiler) lowerCurrentOpcode() {
 		c.switchTo(originalLen, loopHeader)
 
 		if c.ensureTermination {
-			checkModuleExitCodePtr := builder.AllocateInstruction().
-				AsLoad(c.execCtxPtrValue,
-					wazevoapi.ExecutionContextOffsetCheckModuleExitCodeTrampolineAddress.U32(),
-					ssa.TypeI64,
-				).Insert(builder).Return()
-
-			args := c.allocateVarLengthValues(1, c.execCtxPtrValue)
-			builder.AllocateInstruction().
-				AsCallIndirect(checkModuleExitCodePtr, &c.checkModuleExitCodeSig, args).
-				Insert(builder)
+			c.insertTerminationCheck()
 		}
 	case wasm.OpcodeIf:
 		bt := c.readBlockType()
@@ -5042,4 +5033,46 @@ func (c *Compiler) boundsCheckInMemory(memLen, offset, size ssa.Value) {
 	builder.AllocateInstruction().
 		AsExitIfTrueWithCode(c.execCtxPtrValue, cmp, wazevoapi.ExitCodeMemoryOutOfBounds).
 		Insert(builder)
+}
+
+// insertTerminationCheck is the check of ensureTermination at a loop header
+// (warren's patch, third_party/wazero-patches): a countdown in the
+// execution context, shared by all the loops of the call, is decremented
+// inline, and only when it runs out does the code call the
+// checkModuleExitCode trampoline (which exits to Go, where a closed module
+// ends the call and the goroutine can be preempted) and restart the
+// countdown. Calling the trampoline at every back-edge costs a call, and the
+// spilling of the registers live across it, per iteration: several times
+// the cost of a tight loop.
+func (c *Compiler) insertTerminationCheck() {
+	builder := c.ssaBuilder
+	off := wazevoapi.ExecutionContextOffsetTerminationCountdown.U32()
+	cnt := builder.AllocateInstruction().AsLoad(c.execCtxPtrValue, off, ssa.TypeI64).Insert(builder).Return()
+	one := builder.AllocateInstruction().AsIconst64(1).Insert(builder).Return()
+	dec := builder.AllocateInstruction().AsIsub(cnt, one).Insert(builder).Return()
+	builder.AllocateInstruction().AsStore(ssa.OpcodeStore, dec, c.execCtxPtrValue, off).Insert(builder)
+	zero := builder.AllocateInstruction().AsIconst64(0).Insert(builder).Return()
+	left := builder.AllocateInstruction().AsIcmp(dec, zero, ssa.IntegerCmpCondSignedGreaterThan).Insert(builder).Return()
+
+	checkBlk, contBlk := builder.AllocateBasicBlock(), builder.AllocateBasicBlock()
+	builder.AllocateInstruction().AsBrnz(left, ssa.ValuesNil, contBlk).Insert(builder)
+	c.insertJumpToBlock(ssa.ValuesNil, checkBlk)
+
+	builder.SetCurrentBlock(checkBlk)
+	reset := builder.AllocateInstruction().AsIconst64(wazevoapi.TerminationCheckInterval).Insert(builder).Return()
+	builder.AllocateInstruction().AsStore(ssa.OpcodeStore, reset, c.execCtxPtrValue, off).Insert(builder)
+	checkModuleExitCodePtr := builder.AllocateInstruction().
+		AsLoad(c.execCtxPtrValue,
+			wazevoapi.ExecutionContextOffsetCheckModuleExitCodeTrampolineAddress.U32(),
+			ssa.TypeI64,
+		).Insert(builder).Return()
+	args := c.allocateVarLengthValues(1, c.execCtxPtrValue)
+	builder.AllocateInstruction().
+		AsCallIndirect(checkModuleExitCodePtr, &c.checkModuleExitCodeSig, args).
+		Insert(builder)
+	c.insertJumpToBlock(ssa.ValuesNil, contBlk)
+
+	builder.SetCurrentBlock(contBlk)
+	builder.Seal(checkBlk)
+	builder.Seal(contBlk)
 }

@@ -70,7 +70,15 @@ const (
 	// ExecutionContextOffsetCaughtExceptionClauseIdx is the matched catch clause index
 	// written by handleException and read by compiled handler dispatch code.
 	ExecutionContextOffsetCaughtExceptionClauseIdx Offset = 1232
+	// ExecutionContextOffsetTerminationCountdown is an offset of `terminationCountdown` field in wazevo.executionContext
+	// (warren's patch).
+	ExecutionContextOffsetTerminationCountdown Offset = 1240
 )
+
+// TerminationCheckInterval is how many loop back-edges of a call with
+// ensureTermination pass between two calls of the checkModuleExitCode
+// trampoline (warren's patch).
+const TerminationCheckInterval = 1024
 
 // ModuleContextOffsetData allows the compilers to get the information about offsets to the fields of wazevo.moduleContextOpaque,
 // This is unique per module.
