@@ -6,7 +6,10 @@ import (
 )
 
 // Default is the default version value used when none was found.
-const Default = "dev"
+// Default is warren's: wazero is replaced by its patched copy in
+// third_party/wazero, whose build info has no version; the name keeps the
+// compilation cache of the patched compiler in a folder of its own.
+const Default = "v1.12.0-warren1"
 
 // version holds the current version from the go.mod of downstream users or set by ldflag for wazero CLI.
 var version string
