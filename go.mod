@@ -83,3 +83,5 @@ require (
 
 replace github.com/dop251/goja => ./third_party/goja
 replace github.com/hashicorp/raft => ./third_party/raft
+
+replace github.com/tetratelabs/wazero => ./third_party/wazero

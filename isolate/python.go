@@ -202,7 +202,12 @@ func (e *engine) executePython(ctx context.Context, r *contract.ExecRequest, hos
 	cpuFrom := time.Now()
 	cpu := time.AfterFunc(cpuLeft, func() { cancel(errCPU) })
 	defer cpu.Stop()
+	noRetry := false
 	hostFn := func(ctx context.Context, op string, arg []byte) ([]byte, error) {
+		if op == "noretry" { // a scheduled handler's controller.no_retry()
+			noRetry = r.Scheduled != nil
+			return nil, nil
+		}
 		if cpu.Stop() {
 			cpuLeft -= time.Since(cpuFrom)
 			defer func() { cpuFrom = time.Now(); cpu.Reset(max(cpuLeft, 0)) }()
@@ -228,11 +233,15 @@ func (e *engine) executePython(ctx context.Context, r *contract.ExecRequest, hos
 		"env":     env,
 		"kv":      kv,
 	}
+	if r.Scheduled != nil {
+		cfg["scheduled"] = r.Scheduled
+	}
 	out, err := py.Run(ctx, pyrun.Input{
 		Main: p.Name, Files: p.Python, CodeFS: prog.fs, Config: cfg, Stdin: req.Body,
 		MemoryLimitBytes: uint64(contract.LimitMemory(r.Limits)), Host: hostFn,
 	})
 	res := pythonResult(ctx, r, out, err)
+	res.NoRetry = noRetry
 	if cold {
 		res.Telemetry.ColdStart = true
 		res.Telemetry.StartupMs = contract.Millis(warm)
@@ -270,6 +279,8 @@ func pythonResult(ctx context.Context, r *contract.ExecRequest, out *pyrun.Outpu
 		stderr = strings.TrimSuffix(stderr, x.Stack)
 	case out.ExitCode != 0:
 		res = contract.ExceptionResult("SystemExit", fmt.Sprintf("the script exited with status %d", out.ExitCode), "")
+	case r.Scheduled != nil: // a scheduled handler returns nothing
+		res = contract.Failure(OutcomeOK, "")
 	case out.Response != nil:
 		res = contract.Failure(OutcomeOK, "")
 		res.Response = &Response{Status: out.Response.Status, Headers: out.Response.Headers, Body: out.Response.Body}
@@ -282,7 +293,7 @@ func pythonResult(ctx context.Context, r *contract.ExecRequest, out *pyrun.Outpu
 	// Logs: a Worker's print() output, and stderr lines.
 	now := time.Now().UnixMilli()
 	var logs contract.LogBook
-	if out.Response != nil || (res.Outcome != OutcomeOK && len(out.Stdout) > 0 && looksWorker(out)) {
+	if out.Response != nil || r.Scheduled != nil || (res.Outcome != OutcomeOK && len(out.Stdout) > 0 && looksWorker(out)) {
 		addLines(&logs, now, "log", string(out.Stdout))
 	}
 	addLines(&logs, now, "error", stderr)

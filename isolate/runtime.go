@@ -274,10 +274,7 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 	}
 	if inv.Scheduled != nil {
 		if m := c.Modules[c.MainModule]; m != nil && m.Kind == ModuleWasm {
-			return contract.ExceptionResult("Error", "scheduled handlers are for JavaScript Workers: this code's main module is WebAssembly", "")
-		}
-		if m := c.Modules[c.MainModule]; m != nil && m.Kind == ModulePython {
-			return contract.ExceptionResult("Error", "scheduled handlers are for JavaScript Workers: this code's main module is Python", "")
+			return contract.ExceptionResult("Error", "scheduled handlers are for JavaScript and Python Workers: this code's main module is WebAssembly", "")
 		}
 	}
 	limits := Limits{}

@@ -181,7 +181,7 @@ func TestScheduled(t *testing.T) {
 			t.Run("wasm", func(t *testing.T) {
 				c := &Code{MainModule: "main.wasm", Modules: map[string]*Module{"main.wasm": {Kind: ModuleWasm, Data: []byte("\x00asm\x01\x00\x00\x00")}}}
 				res := runScheduled(t, rt, c, ev)
-				checkException(t, res, "Error", "scheduled handlers are for JavaScript Workers")
+				checkException(t, res, "Error", "scheduled handlers are for JavaScript and Python Workers")
 			})
 		})
 	}

@@ -100,11 +100,22 @@ fi
 
 # --- CPython -------------------------------------------------------------
 B=$WORK/build
+# No -O in CFLAGS: configure's OPT (-DNDEBUG -fwrapv -O3) applies, and a
+# CFLAGS level would override it. --enable-optimizations (PGO) cannot run a
+# wasm32 binary during the build; wasm-opt -O3 on python.wasm measured no
+# gain under wazero (docs/python.md, "Interpreter speed").
+PY_CFLAGS="-Wno-error=int-conversion"
+# A build configured with other flags (an earlier version of this script) is
+# configured again.
+CONFIG_ID="cflags=$PY_CFLAGS big-digits=30"
+if [ -f "$B/Makefile" ] && [ "$(cat "$B/warren-config" 2>/dev/null)" != "$CONFIG_ID" ]; then
+  rm -rf "$B"
+fi
 mkdir -p "$B"
 cd "$B"
 if [ ! -f Makefile ]; then
   CONFIG_SITE="$PYSRC/Tools/wasm/config.site-wasm32-wasi" \
-  CC="$CC" CFLAGS="-O2 -Wno-error=int-conversion" \
+  CC="$CC" CFLAGS="$PY_CFLAGS" \
   AR=llvm-ar-16 RANLIB=llvm-ranlib-16 LDSHARED=wasm-ld-16 \
   PKG_CONFIG_LIBDIR="$SR/lib/pkgconfig" \
   ZLIB_CFLAGS="-I$WORK/zlib-wasm/include" ZLIB_LIBS="-L$WORK/zlib-wasm/lib -lz" \
@@ -112,6 +123,7 @@ if [ ! -f Makefile ]; then
       --with-build-python="$BUILD_PY" --disable-ipv6 --enable-big-digits=30 \
       --disable-test-modules >"$WORK/configure.log" 2>&1 ||
     { tail -30 "$WORK/configure.log"; exit 1; }
+  echo "$CONFIG_ID" >warren-config
 fi
 # libpython (with the built-in modules) and the sysconfig data; python.wasm
 # itself is linked below from warren_main.c instead of Programs/python.c.

@@ -176,9 +176,12 @@ def run():
         sys.modules["__main__"] = main
         code = _compile(cfg["main"])
         exec(code, main.__dict__)
-        handler = workers._handler(main.__dict__)
-        if handler is not None:
-            workers._serve(handler, cfg)
+        if cfg.get("scheduled") is not None:
+            workers._serve_scheduled(main.__dict__, cfg)
+        else:
+            handler = workers._handler(main.__dict__)
+            if handler is not None:
+                workers._serve(handler, cfg)
     except SystemExit as e:
         c = e.code
         if c is None:

@@ -14,7 +14,7 @@ anything else that suspends raises RuntimeError.
 import json as _json
 import _warren
 
-__all__ = ["WorkerEntrypoint", "Request", "Response", "Headers", "fetch", "FetchResponse", "handler"]
+__all__ = ["WorkerEntrypoint", "Request", "Response", "Headers", "fetch", "FetchResponse", "handler", "ScheduledController"]
 
 
 def handler(fn):
@@ -265,6 +265,56 @@ def _handler(ns):
     if callable(f):
         return ("func", f)
     return None
+
+
+class ScheduledController:
+    """The first argument of a scheduled handler, as on Cloudflare: the
+    cron expression that fired, the tick's time (ms since the epoch) and
+    no_retry() (noRetry), which asks the scheduler not to retry a failed
+    run."""
+
+    type = "scheduled"
+
+    def __init__(self, cron, scheduled_time):
+        self.cron = cron
+        self.scheduled_time = scheduled_time
+        self.scheduledTime = scheduled_time  # noqa: N815 (JavaScript's name)
+
+    def no_retry(self):
+        _warren.call("noretry", b"")
+
+    noRetry = no_retry  # noqa: N815
+
+
+def _scheduled_handler(ns):
+    d = ns.get("Default")
+    if isinstance(d, type) and callable(getattr(d, "scheduled", None)):
+        return ("class", d)
+    f = ns.get("on_scheduled")
+    if callable(f):
+        return ("func", f)
+    return None
+
+
+def _serve_scheduled(ns, cfg):
+    """Runs the main module's scheduled handler for the event in cfg:
+    Default(ctx, env).scheduled(controller, env, ctx), or
+    on_scheduled(controller, env, ctx) (or fewer arguments)."""
+    handler = _scheduled_handler(ns)
+    if handler is None:
+        raise RuntimeError("the main module has no scheduled handler: define Default(WorkerEntrypoint) "
+                           "with async def scheduled(self, controller, env, ctx), or on_scheduled(controller, env, ctx)")
+    ev = cfg["scheduled"]
+    controller = ScheduledController(ev.get("cron") or "", ev.get("scheduledTime") or 0)
+    env = _Env(cfg.get("env") or {}, cfg.get("kv") or [])
+    ctx = _Ctx()
+    kind, h = handler
+    if kind == "class":
+        _run(h(ctx, env).scheduled(controller, env, ctx))
+    else:
+        import inspect
+        n = len(inspect.signature(h).parameters)
+        _run(h(*(controller, env, ctx)[:max(1, min(n, 3))]))
 
 
 def _serve(handler, cfg):
