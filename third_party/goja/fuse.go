@@ -96,6 +96,34 @@ func (op fusedOp) exec(vm *vm) {
 	}
 }
 
+// branchInt does what the comparison op of the integers x and y followed
+// by jneP(j) does, the jneP being at vm.pc+at; x and y are already off the
+// stack.
+func (op fusedOp) branchInt(vm *vm, x, y valueInt, at, j int) {
+	var r bool
+	switch op {
+	case fusedLt:
+		r = x < y
+	case fusedLte:
+		r = x <= y
+	case fusedGt:
+		r = x > y
+	case fusedGte:
+		r = x >= y
+	case fusedStrictEq:
+		r = x == y
+	case fusedStrictNeq:
+		r = x != y
+	default:
+		panic("not a comparison")
+	}
+	if r {
+		vm.pc += at + 1
+	} else {
+		vm.pc += at + j
+	}
+}
+
 // went reports whether the last part left the VM at pc of prg, so that the
 // next part may run.
 func (vm *vm) went(prg *Program, pc int) bool {
@@ -171,6 +199,13 @@ type fusedCmpJneP struct {
 }
 
 func (f fusedCmpJneP) exec(vm *vm) {
+	if x, ok := vm.stack[vm.sp-2].(valueInt); ok {
+		if y, ok := vm.stack[vm.sp-1].(valueInt); ok {
+			vm.sp -= 2
+			f.op.branchInt(vm, x, y, 1, int(f.j))
+			return
+		}
+	}
 	pc, prg := vm.pc, vm.prg
 	f.op.exec(vm)
 	if vm.went(prg, pc+1) {
@@ -186,6 +221,13 @@ type fusedLoadValCmpJneP struct {
 }
 
 func (f *fusedLoadValCmpJneP) exec(vm *vm) {
+	if y, ok := f.val.v.(valueInt); ok {
+		if x, ok := vm.stack[vm.sp-1].(valueInt); ok {
+			vm.sp--
+			f.op.branchInt(vm, x, y, 2, int(f.j))
+			return
+		}
+	}
 	pc, prg := vm.pc, vm.prg
 	f.val.exec(vm)
 	f.op.exec(vm)
