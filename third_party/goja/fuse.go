@@ -1,5 +1,7 @@
 package goja
 
+import "github.com/dop251/goja/unistring"
+
 // Fused instructions.
 //
 // After a program is compiled (and every binding's access points are
@@ -139,9 +141,23 @@ type fusedLoadStackLexGetProp struct {
 func (f *fusedLoadStackLexGetProp) exec(vm *vm) {
 	pc, prg := vm.pc, vm.prg
 	f.idx.exec(vm)
-	if vm.went(prg, pc+1) {
-		f.name.exec(vm)
+	if !vm.went(prg, pc+1) {
+		return
 	}
+	// An own data property of an ordinary object is what getProp would
+	// read through Object.baseObject and baseObject.getStr.
+	if o, ok := vm.stack[vm.sp-1].(*Object); ok {
+		if b, ok := o.self.(*baseObject); ok {
+			if v := b.values[unistring.String(f.name)]; v != nil {
+				if _, ok := v.(*valueProperty); !ok {
+					vm.stack[vm.sp-1] = v
+					vm.pc++
+					return
+				}
+			}
+		}
+	}
+	f.name.exec(vm)
 }
 
 // loadStackLex; loadStackLex
