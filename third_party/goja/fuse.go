@@ -252,6 +252,50 @@ func (f *fusedLoadValCmpJneP) exec(vm *vm) {
 	}
 }
 
+// loadStackLex; loadVal; a comparison; jneP (a loop's test)
+type fusedLoadStackLexValCmpJneP struct {
+	idx loadStackLex
+	val loadVal
+	op  fusedOp
+	j   jneP
+}
+
+func (f *fusedLoadStackLexValCmpJneP) exec(vm *vm) {
+	pc, prg := vm.pc, vm.prg
+	f.idx.exec(vm)
+	if !vm.went(prg, pc+1) {
+		return
+	}
+	if y, ok := f.val.v.(valueInt); ok {
+		if x, ok := vm.stack[vm.sp-1].(valueInt); ok {
+			vm.sp--
+			f.op.branchInt(vm, x, y, 2, int(f.j))
+			return
+		}
+	}
+	f.val.exec(vm)
+	f.op.exec(vm)
+	if vm.went(prg, pc+3) {
+		f.j.exec(vm)
+	}
+}
+
+// loadVal; a binary operator; storeStackLexP
+type fusedLoadValOpStoreStackLexP struct {
+	val   loadVal
+	op    fusedOp
+	store storeStackLexP
+}
+
+func (f *fusedLoadValOpStoreStackLexP) exec(vm *vm) {
+	pc, prg := vm.pc, vm.prg
+	f.val.exec(vm)
+	f.op.exec(vm)
+	if vm.went(prg, pc+2) {
+		f.store.exec(vm)
+	}
+}
+
 // fuseProgram fuses the code of p and of every function and class body
 // compiled into it. It must run only once all access points are resolved.
 func fuseProgram(p *Program) {
@@ -294,6 +338,14 @@ func fuseAt(code []instruction, i int) int {
 	}
 	switch ins := code[i].(type) {
 	case loadStackLex:
+		if val, ok := at(1).(loadVal); ok {
+			if op, ok := fusedCmpOf(at(2)); ok {
+				if j, ok := at(3).(jneP); ok {
+					code[i] = &fusedLoadStackLexValCmpJneP{idx: ins, val: val, op: op, j: j}
+					return 4
+				}
+			}
+		}
 		switch next := at(1).(type) {
 		case getProp:
 			code[i] = &fusedLoadStackLexGetProp{idx: ins, name: next}
@@ -316,6 +368,10 @@ func fuseAt(code []instruction, i int) int {
 			}
 		}
 		if op, ok := fusedOpOf(at(1)); ok {
+			if store, ok := at(2).(storeStackLexP); ok {
+				code[i] = &fusedLoadValOpStoreStackLexP{val: ins, op: op, store: store}
+				return 3
+			}
 			code[i] = &fusedLoadValOp{val: ins, op: op}
 			return 2
 		}

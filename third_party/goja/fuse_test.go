@@ -42,6 +42,14 @@ func TestFuseCoversLoopAndComparator(t *testing.T) {
 	f([{score: 2, id: 1}, {score: 1, id: 2}, {score: 1, id: 1}]);`
 	p := MustCompile("fuse.js", src, false)
 	// comparator: 4 property reads; loop: test, two loads, *3, %1003, i++.
+	var dump strings.Builder
+	p.dumpCode(func(format string, args ...interface{}) { fmt.Fprintf(&dump, format+"\n", args...) })
+	for _, want := range []string{"fusedLoadStackLexGetProp", "fusedLoadStackLexValCmpJneP", "fusedLoadStackLex2",
+		"fusedLoadValOp(", "fusedLoadValOpStoreStackLexP", "fusedIncStackLexP"} {
+		if !strings.Contains(dump.String(), want) {
+			t.Errorf("no %s in\n%s", want, dump.String())
+		}
+	}
 	if n := countFused(p); n != 9 {
 		var b strings.Builder
 		p.dumpCode(func(format string, args ...interface{}) { fmt.Fprintf(&b, format+"\n", args...) })
@@ -166,6 +174,9 @@ func TestFuseDifferential(t *testing.T) {
 		fusedTotal += countFused(fp)
 		run := func(p *Program) string {
 			r := New()
+			// A fused instruction that jumps wrongly may loop forever.
+			timer := time.AfterFunc(10*time.Second, func() { r.Interrupt("timeout") })
+			defer timer.Stop()
 			v, err := r.RunProgram(p)
 			if err != nil {
 				return "error: " + err.Error()
