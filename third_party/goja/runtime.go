@@ -1415,6 +1415,7 @@ func compileAST(prg *js_ast.Program, strict, inGlobal bool, evalVm *vm) (p *Prog
 
 	c.compile(prg, strict, inGlobal, evalVm)
 	p = c.p
+	fuseProgram(p)
 	return
 }
 
