@@ -1,0 +1,120 @@
+package sandbox
+
+import (
+	"sync"
+	"time"
+)
+
+// Demotion of long calls: a call whose worker has used more than Config.DemoteAfter of
+// CPU time since the call began runs on at a low CPU weight (its cpu cgroup's cpu.shares
+// drop from 1024 to demotedShares, about what a nice-19 process weighs against a nice-0
+// one), so that short calls on other workers, of this node or of any other process of the
+// host, and the node's own threads take the CPU first; it still gets every cycle nobody
+// else wants, and its CPU and wall limits are unchanged. The weight is restored when the
+// call ends, before the worker takes another. Honest calls take well under a
+// millisecond of CPU; a spinning guest is demoted within about DemoteAfter.
+//
+// The worker's CPU time is read from the kernel (the worker process's CPU clock) at the
+// call's start and when a timer fires, DemoteAfter later and then each time the call
+// could have used the rest; nothing runs in between, and a call that waits (on a
+// subrequest, a timer) is not demoted.
+
+const (
+	defaultDemoteAfter = 20 * time.Millisecond
+	// demotedShares is a demoted worker's cpu.shares; normalShares a worker's otherwise
+	// (a process's weight).
+	demotedShares = 16
+	normalShares  = 1024
+	// minDemoteCheck bounds how often the timer of one call reads its CPU time.
+	minDemoteCheck = 2 * time.Millisecond
+	demoteLayer    = "cpu-demotion"
+)
+
+// demoter is one worker's demotion state.
+type demoter struct {
+	w     *worker
+	after time.Duration
+	timer *time.Timer
+
+	mu      sync.Mutex
+	inCall  bool
+	cpu0    time.Duration // the worker's CPU time at the call's start
+	demoted bool
+}
+
+// newDemoter returns w's demoter, nil if the worker's CPU time cannot be read or it has
+// no cpu cgroup to weigh.
+func newDemoter(w *worker, after time.Duration) *demoter {
+	if after <= 0 || w.cpuCg == nil || !w.cpuOn {
+		return nil
+	}
+	if _, err := processCPUTime(w.pid); err != nil {
+		w.p.log.Info("sandbox: no demotion of long calls: cannot read a worker's CPU time", "err", err)
+		return nil
+	}
+	d := &demoter{w: w, after: after}
+	d.timer = time.AfterFunc(time.Hour, d.check)
+	d.timer.Stop()
+	return d
+}
+
+// start begins a call.
+func (d *demoter) start() {
+	c, err := processCPUTime(d.w.pid)
+	if err != nil {
+		return // the worker is gone: the call fails
+	}
+	d.mu.Lock()
+	d.inCall, d.cpu0 = true, c
+	d.mu.Unlock()
+	d.timer.Reset(d.after)
+}
+
+// check runs on the timer: it demotes the worker once the call has used d.after of CPU,
+// else looks again when it could have.
+func (d *demoter) check() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.inCall || d.demoted {
+		return
+	}
+	c, err := processCPUTime(d.w.pid)
+	if err != nil {
+		return
+	}
+	if used := c - d.cpu0; used < d.after {
+		d.timer.Reset(max(d.after-used, minDemoteCheck))
+		return
+	}
+	if err := d.w.cpuCg.setShares(demotedShares); err != nil {
+		d.w.p.log.Warn("sandbox: demoting a worker", "pid", d.w.pid, "err", err)
+		return
+	}
+	d.demoted = true
+	d.w.p.demotions.Add(1)
+}
+
+// end ends a call and restores the worker's weight; false if that failed (the worker
+// must not take another call).
+func (d *demoter) end() bool {
+	d.timer.Stop()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.inCall = false
+	if !d.demoted {
+		return true
+	}
+	if err := d.w.cpuCg.setShares(normalShares); err != nil {
+		d.w.p.log.Warn("sandbox: restoring a demoted worker's CPU weight", "pid", d.w.pid, "err", err)
+		return false
+	}
+	d.demoted = false
+	return true
+}
+
+// isDemoted reports whether the worker runs demoted now (for tests).
+func (d *demoter) isDemoted() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.demoted
+}

@@ -1,0 +1,85 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A call that runs past DemoteAfter of CPU time is demoted (its worker's cpu.shares drop)
+// while it runs, and its worker takes its next call at the normal weight; short calls are
+// never demoted.
+func TestDemoteLongCall(t *testing.T) {
+	p := newTestPool(t, Config{Workers: 1, Spares: -1, DemoteAfter: 20 * time.Millisecond})
+	pid := call(t, p, "pid")
+	if !slices.Contains(p.Stats().Layers, demoteLayer) {
+		t.Skipf("no demotion here (layers %v)", p.Stats().Layers)
+	}
+	shares := func() string {
+		b, err := os.ReadFile(filepath.Join(workerCgroupDir(t, pid, "cpu"), "cpu.shares"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	if s := shares(); s != "1024" {
+		t.Fatalf("a fresh worker's cpu.shares = %s, want 1024", s)
+	}
+	for range 20 {
+		call(t, p, "echo x")
+	}
+	if n := p.Stats().Demoted; n != 0 {
+		t.Fatalf("short calls: %d demoted", n)
+	}
+
+	// 300 ms of CPU: demoted from about 20 ms on, until it ends.
+	done := make(chan error, 1)
+	go func() {
+		resp, err := p.Call(context.Background(), []byte("burn 300"), CallOptions{}, nil)
+		if err == nil && string(resp) != "burnt" {
+			t.Errorf("burn: %q", resp)
+		}
+		done <- err
+	}()
+	seen := false
+	for !seen {
+		select {
+		case err := <-done:
+			t.Fatalf("the call ended (%v) before its worker was seen demoted (cpu.shares %s, demoted %d)", err, shares(), p.Stats().Demoted)
+		default:
+		}
+		if shares() == "16" {
+			seen = true
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Stats().Demoted; n != 1 {
+		t.Errorf("Demoted = %d, want 1", n)
+	}
+	if s := shares(); s != "1024" {
+		t.Errorf("after the call, cpu.shares = %s, want 1024", s)
+	}
+	// The same worker takes the next call, at the normal weight.
+	if again := call(t, p, "pid"); again != pid {
+		t.Fatalf("worker %s replaced by %s", pid, again)
+	}
+	if s := shares(); s != "1024" {
+		t.Errorf("reused, cpu.shares = %s, want 1024", s)
+	}
+
+	// Never, when turned off.
+	off := newTestPool(t, Config{Workers: 1, Spares: -1, DemoteAfter: -1})
+	call(t, off, "burn 60")
+	if st := off.Stats(); st.Demoted != 0 || slices.Contains(st.Layers, demoteLayer) {
+		t.Errorf("DemoteAfter -1: demoted %d, layers %v", st.Demoted, st.Layers)
+	}
+}
