@@ -27,19 +27,25 @@ const (
 	normalShares  = 1024
 	// minDemoteCheck bounds how often the timer of one call reads its CPU time.
 	minDemoteCheck = 2 * time.Millisecond
+	// demoteWindow is how often a demoted call's progress is looked at.
+	demoteWindow = 40 * time.Millisecond
 	demoteLayer    = "cpu-demotion"
 )
 
 // demoter is one worker's demotion state.
 type demoter struct {
-	w     *worker
-	after time.Duration
-	timer *time.Timer
+	w      *worker
+	after  time.Duration
+	shares int
+	timer  *time.Timer
 
 	mu      sync.Mutex
 	inCall  bool
 	cpu0    time.Duration // the worker's CPU time at the call's start
-	demoted bool
+	demoted bool          // the worker runs at demotedShares now
+	boosted bool          // a demoted call back at the normal weight for a window
+	lastCPU time.Duration // the worker's CPU time at the window's start
+	lastAt  time.Time     // the window's start
 }
 
 // newDemoter returns w's demoter, nil if the worker's CPU time cannot be read or it has
@@ -52,7 +58,7 @@ func newDemoter(w *worker, after time.Duration) *demoter {
 		w.p.log.Info("sandbox: no demotion of long calls: cannot read a worker's CPU time", "err", err)
 		return nil
 	}
-	d := &demoter{w: w, after: after}
+	d := &demoter{w: w, after: after, shares: demotedShares}
 	d.timer = time.AfterFunc(time.Hour, d.check)
 	d.timer.Stop()
 	return d
@@ -70,28 +76,50 @@ func (d *demoter) start() {
 	d.timer.Reset(d.after)
 }
 
-// check runs on the timer: it demotes the worker once the call has used d.after of CPU,
-// else looks again when it could have.
+// check runs on the timer. Before the demotion it demotes the worker once the call has
+// used d.after of CPU, else looks again when it could have. Demoted, it looks once a
+// window: a call that got less than half a CPU over the window goes back to the normal
+// weight for the next one (then down again), so that a demoted call never runs slower
+// than at half a CPU where it could have had that at the normal weight.
 func (d *demoter) check() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.inCall || d.demoted {
+	if !d.inCall {
 		return
 	}
 	c, err := processCPUTime(d.w.pid)
 	if err != nil {
 		return
 	}
-	if used := c - d.cpu0; used < d.after {
-		d.timer.Reset(max(d.after-used, minDemoteCheck))
-		return
+	now := time.Now()
+	switch {
+	case d.demoted:
+		if 2*(c-d.lastCPU) >= now.Sub(d.lastAt) {
+			break // it progresses: it stays demoted
+		}
+		if err := d.w.cpuCg.setShares(normalShares); err != nil {
+			return
+		}
+		d.demoted, d.boosted = false, true
+	case d.boosted:
+		if err := d.w.cpuCg.setShares(d.shares); err != nil {
+			return
+		}
+		d.demoted, d.boosted = true, false
+	default:
+		if used := c - d.cpu0; used < d.after {
+			d.timer.Reset(max(d.after-used, minDemoteCheck))
+			return
+		}
+		if err := d.w.cpuCg.setShares(d.shares); err != nil {
+			d.w.p.log.Warn("sandbox: demoting a worker", "pid", d.w.pid, "err", err)
+			return
+		}
+		d.demoted = true
+		d.w.p.demotions.Add(1)
 	}
-	if err := d.w.cpuCg.setShares(demotedShares); err != nil {
-		d.w.p.log.Warn("sandbox: demoting a worker", "pid", d.w.pid, "err", err)
-		return
-	}
-	d.demoted = true
-	d.w.p.demotions.Add(1)
+	d.lastCPU, d.lastAt = c, now
+	d.timer.Reset(demoteWindow)
 }
 
 // end ends a call and restores the worker's weight; false if that failed (the worker
@@ -100,7 +128,7 @@ func (d *demoter) end() bool {
 	d.timer.Stop()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.inCall = false
+	d.inCall, d.boosted = false, false
 	if !d.demoted {
 		return true
 	}
@@ -110,11 +138,4 @@ func (d *demoter) end() bool {
 	}
 	d.demoted = false
 	return true
-}
-
-// isDemoted reports whether the worker runs demoted now (for tests).
-func (d *demoter) isDemoted() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.demoted
 }

@@ -4,9 +4,12 @@ package sandbox
 
 import (
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,10 +41,10 @@ func TestDemoteLongCall(t *testing.T) {
 		t.Fatalf("short calls: %d demoted", n)
 	}
 
-	// 300 ms of CPU: demoted from about 20 ms on, until it ends.
+	// 80 ms of CPU: demoted from about 20 ms on, until it ends.
 	done := make(chan error, 1)
 	go func() {
-		resp, err := p.Call(context.Background(), []byte("burn 300"), CallOptions{}, nil)
+		resp, err := p.Call(context.Background(), []byte("burn 80"), CallOptions{}, nil)
 		if err == nil && string(resp) != "burnt" {
 			t.Errorf("burn: %q", resp)
 		}
@@ -81,5 +84,45 @@ func TestDemoteLongCall(t *testing.T) {
 	call(t, off, "burn 60")
 	if st := off.Stats(); st.Demoted != 0 || slices.Contains(st.Layers, demoteLayer) {
 		t.Errorf("DemoteAfter -1: demoted %d, layers %v", st.Demoted, st.Layers)
+	}
+}
+
+// Workers' cpu cgroups sit beside the host's threads, warren-<pid>-<n>-w<id>; a dead
+// pool's are removed when a pool starts, a live pool's are not, and Close removes its own.
+func TestCPUCgroupsBesideTheHost(t *testing.T) {
+	own, err := ownCgroup("cpu", "cpu.cfs_quota_us")
+	if err != nil {
+		t.Skipf("no cgroup v1 cpu: %v", err)
+	}
+	dead := exec.Command("/bin/true")
+	if err := dead.Run(); err != nil {
+		t.Skip(err)
+	}
+	stale := filepath.Join(own, "warren-"+strconv.Itoa(dead.Process.Pid)+"-3-w1")
+	if err := os.Mkdir(stale, 0o755); err != nil {
+		t.Skipf("cgroup not writable: %v", err)
+	}
+	live := newTestPool(t, Config{Workers: 1, Spares: -1})
+	pid := call(t, live, "pid")
+	liveDir := workerCgroupDir(t, pid, "cpu")
+	if filepath.Dir(liveDir) != own || !strings.HasPrefix(filepath.Base(liveDir), "warren-"+strconv.Itoa(os.Getpid())+"-") {
+		t.Fatalf("worker's cpu cgroup %s, want warren-<pid>-<n>-w<id> in %s", liveDir, own)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stale cpu cgroup %s still there (stat: %v)", stale, err)
+	}
+	p := newTestPool(t, Config{Workers: 1, Spares: -1})
+	if _, err := os.Stat(liveDir); err != nil {
+		t.Fatalf("a live pool's worker cpu cgroup removed: %v", err)
+	}
+	if got := call(t, live, "pid"); got != pid {
+		t.Fatalf("live pool's worker %s replaced by %s", pid, got)
+	}
+	dir := workerCgroupDir(t, call(t, p, "pid"), "cpu")
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("cpu cgroup %s left after Close", dir)
 	}
 }
