@@ -29,7 +29,7 @@ const (
 	minDemoteCheck = 2 * time.Millisecond
 	// demoteWindow is how often a demoted call's progress is looked at.
 	demoteWindow = 40 * time.Millisecond
-	demoteLayer    = "cpu-demotion"
+	demoteLayer  = "cpu-demotion"
 )
 
 // demoter is one worker's demotion state.
@@ -133,7 +133,9 @@ func (d *demoter) end() bool {
 		return true
 	}
 	if err := d.w.cpuCg.setShares(normalShares); err != nil {
-		d.w.p.log.Warn("sandbox: restoring a demoted worker's CPU weight", "pid", d.w.pid, "err", err)
+		// Most often the worker is gone (killed at its deadline, out of memory)
+		// and its cgroup with it.
+		d.w.p.log.Debug("sandbox: restoring a demoted worker's CPU weight", "pid", d.w.pid, "err", err)
 		return false
 	}
 	d.demoted = false
