@@ -34,10 +34,9 @@ const (
 
 // demoter is one worker's demotion state.
 type demoter struct {
-	w      *worker
-	after  time.Duration
-	shares int
-	timer  *time.Timer
+	w     *worker
+	after time.Duration
+	timer *time.Timer
 
 	mu      sync.Mutex
 	inCall  bool
@@ -58,7 +57,7 @@ func newDemoter(w *worker, after time.Duration) *demoter {
 		w.p.log.Info("sandbox: no demotion of long calls: cannot read a worker's CPU time", "err", err)
 		return nil
 	}
-	d := &demoter{w: w, after: after, shares: demotedShares}
+	d := &demoter{w: w, after: after}
 	d.timer = time.AfterFunc(time.Hour, d.check)
 	d.timer.Stop()
 	return d
@@ -102,7 +101,7 @@ func (d *demoter) check() {
 		}
 		d.demoted, d.boosted = false, true
 	case d.boosted:
-		if err := d.w.cpuCg.setShares(d.shares); err != nil {
+		if err := d.w.cpuCg.setShares(demotedShares); err != nil {
 			return
 		}
 		d.demoted, d.boosted = true, false
@@ -111,7 +110,7 @@ func (d *demoter) check() {
 			d.timer.Reset(max(d.after-used, minDemoteCheck))
 			return
 		}
-		if err := d.w.cpuCg.setShares(d.shares); err != nil {
+		if err := d.w.cpuCg.setShares(demotedShares); err != nil {
 			d.w.p.log.Warn("sandbox: demoting a worker", "pid", d.w.pid, "err", err)
 			return
 		}
