@@ -31,7 +31,7 @@ func TestDemoteLongCall(t *testing.T) {
 		}
 		return strings.TrimSpace(string(b))
 	}
-	if s := shares(); s != "1024" {
+	if s := shares(); s != strconv.Itoa(normalShares) {
 		t.Fatalf("a fresh worker's cpu.shares = %s, want 1024", s)
 	}
 	for range 20 {
@@ -57,7 +57,7 @@ func TestDemoteLongCall(t *testing.T) {
 			t.Fatalf("the call ended (%v) before its worker was seen demoted (cpu.shares %s, demoted %d)", err, shares(), p.Stats().Demoted)
 		default:
 		}
-		if shares() == "16" {
+		if shares() == strconv.Itoa(demotedShares) {
 			seen = true
 		}
 		time.Sleep(time.Millisecond)
@@ -68,14 +68,14 @@ func TestDemoteLongCall(t *testing.T) {
 	if n := p.Stats().Demoted; n != 1 {
 		t.Errorf("Demoted = %d, want 1", n)
 	}
-	if s := shares(); s != "1024" {
+	if s := shares(); s != strconv.Itoa(normalShares) {
 		t.Errorf("after the call, cpu.shares = %s, want 1024", s)
 	}
 	// The same worker takes the next call, at the normal weight.
 	if again := call(t, p, "pid"); again != pid {
 		t.Fatalf("worker %s replaced by %s", pid, again)
 	}
-	if s := shares(); s != "1024" {
+	if s := shares(); s != strconv.Itoa(normalShares) {
 		t.Errorf("reused, cpu.shares = %s, want 1024", s)
 	}
 
