@@ -100,6 +100,7 @@ func (d *demoter) check() {
 			return
 		}
 		d.demoted, d.boosted = false, true
+		d.w.p.boosts.Add(1)
 	case d.boosted:
 		if err := d.w.cpuCg.setShares(demotedShares); err != nil {
 			return

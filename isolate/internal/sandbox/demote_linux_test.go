@@ -79,6 +79,21 @@ func TestDemoteLongCall(t *testing.T) {
 		t.Errorf("reused, cpu.shares = %s, want 1024", s)
 	}
 
+	// A demoted call that makes no progress (it sleeps: as if it got no CPU) goes back
+	// to the normal weight for a window, and then down again.
+	if out := call(t, p, "burnsleep 40"); out != "slept" {
+		t.Fatalf("burnsleep: %q", out)
+	}
+	if n := p.Stats().Demoted; n != 2 {
+		t.Errorf("Demoted = %d, want 2", n)
+	}
+	if p.boosts.Load() == 0 {
+		t.Error("a demoted call that made no progress for 400 ms was never back at the normal weight")
+	}
+	if s := shares(); s != strconv.Itoa(normalShares) {
+		t.Errorf("after the call, cpu.shares = %s, want %d", s, normalShares)
+	}
+
 	// Never, when turned off.
 	off := newTestPool(t, Config{Workers: 1, Spares: -1, DemoteAfter: -1})
 	call(t, off, "burn 60")

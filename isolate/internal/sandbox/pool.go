@@ -248,6 +248,7 @@ type Pool struct {
 	// demoteAfter is Config.DemoteAfter (0: never).
 	demoteAfter time.Duration
 	demotions   atomic.Uint64
+	boosts      atomic.Uint64 // demoted calls back at the normal weight for a window (tests)
 
 	mu        sync.Mutex
 	closed    bool

@@ -117,6 +117,10 @@ func testHandler(ctx context.Context, req []byte, call func([]byte) ([]byte, err
 		//lint:ignore SA5002 the worker must spin
 		for {
 		}
+	case "burnsleep": // "burn n", then sleep 10n ms
+		testHandler(ctx, []byte("burn "+arg), call)
+		time.Sleep(10 * time.Duration(n) * time.Millisecond)
+		return []byte("slept")
 	case "burn": // n ms of CPU time (of wall time where the CPU clock cannot be read)
 		t0 := time.Now()
 		c0, err := processCPUTime(os.Getpid())
