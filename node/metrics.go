@@ -144,6 +144,7 @@ var (
 	poolSpawnedDesc  = prometheus.NewDesc("warren_sandbox_workers_started_total", "Sandbox workers started.", nil, nil)
 	poolRestartsDesc = prometheus.NewDesc("warren_sandbox_workers_ended_total", "Sandbox workers replaced, by why: killed by the pool (deadline, cancel, IPC error) or crashed (crash, memory).", []string{"reason"}, nil)
 	poolFailedDesc   = prometheus.NewDesc("warren_sandbox_start_failures_total", "Failed sandbox worker starts.", nil, nil)
+	poolDemotedDesc  = prometheus.NewDesc("warren_sandbox_calls_demoted_total", "Calls that ran past 20 ms of CPU and went on at a low CPU weight.", nil, nil)
 )
 
 // poolStats is what poolCollector reads of isolate.Runtime.Stats (whose
@@ -159,13 +160,14 @@ type poolStats struct {
 	Killed        uint64 `json:"killed"`
 	Crashed       uint64 `json:"crashed"`
 	StartFailures uint64 `json:"startFailures"`
+	Demoted       uint64 `json:"demoted"`
 }
 
 // poolCollector reads the sandbox pool at scrape time.
 type poolCollector struct{ n *Node }
 
 func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{poolWorkersDesc, poolWaitingDesc, poolSpawnedDesc, poolRestartsDesc, poolFailedDesc} {
+	for _, d := range []*prometheus.Desc{poolWorkersDesc, poolWaitingDesc, poolSpawnedDesc, poolRestartsDesc, poolFailedDesc, poolDemotedDesc} {
 		ch <- d
 	}
 }
@@ -191,6 +193,7 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(poolRestartsDesc, s.Killed, "killed")
 	counter(poolRestartsDesc, s.Crashed, "crashed")
 	counter(poolFailedDesc, s.StartFailures)
+	counter(poolDemotedDesc, s.Demoted)
 }
 
 var (

@@ -27,20 +27,29 @@ const (
 // cgroupPeriod is the CFS period of a worker's CPU cgroup, in microseconds.
 const cgroupPeriod = 100_000
 
-// openCPUCgroup prepares the pool's directory in the cgroup v1 cpu hierarchy, for n
-// workers. The scheduler weighs the pool's directory as one entity against the node's
-// threads: its cpu.shares are n times a process's, so that the workers weigh together
-// what they weighed as n processes outside it.
-func openCPUCgroup(n int) (*cgroupPool, []string, error) {
-	c, cleaned, err := openController("", "cpu", "cpu.cfs_quota_us", "cpu.cfs_quota_us")
+// openCPUCgroup prepares the pool's place in the cgroup v1 cpu hierarchy. Unlike the
+// memory and pids controllers, workers get no pool directory here: each worker's cpu
+// cgroup, warren-<pid>-<n>-w<id>, is a child of this process's own cpu cgroup, a sibling
+// of the node's threads, of other pools' workers and of the other processes of the host.
+// The scheduler thus weighs each worker as one process (cpu.shares 1024): an idle pool
+// weighs nothing, and a demoted worker's low weight (demote.go) counts against every
+// other task of the host, not only against its own pool's workers, as it would inside a
+// pool directory whose weight is fixed.
+func openCPUCgroup() (*cgroupPool, []string, error) {
+	own, err := ownCgroup("cpu", "cpu.cfs_quota_us")
 	if err != nil {
-		return nil, cleaned, err
+		return nil, nil, err
 	}
-	if err := writeCgroupFile(c.dir, "cpu.shares", strconv.Itoa(min(1024*max(n, 1), 262144))); err != nil {
-		c.close()
-		return nil, cleaned, fmt.Errorf("sandbox: setting cpu.shares: %w", err)
+	cleaned := cleanStaleCgroups(own)
+	name := fmt.Sprintf("warren-%d-%d", os.Getpid(), cgroupSeq.Add(1))
+	key := filepath.Join(own, name)
+	// Probe: can we create cgroups here?
+	if err := os.Mkdir(key, 0o755); err != nil {
+		return nil, cleaned, fmt.Errorf("sandbox: creating cpu cgroup: %w", err)
 	}
-	return c, cleaned, nil
+	syscall.Rmdir(key)
+	ownedCgroups.Store(key, true)
+	return &cgroupPool{dir: own, prefix: name + "-"}, cleaned, nil
 }
 
 // openPidsCgroup prepares the pool's directory in the cgroup v1 pids hierarchy.
@@ -52,7 +61,7 @@ func openPidsCgroup() (*cgroupPool, []string, error) {
 // newCPUWorker creates a worker's cpu cgroup: at most cpus CPUs (CFS quota over
 // cgroupPeriod).
 func (c *cgroupPool) newCPUWorker(name string, cpus float64) (*workerCgroup, error) {
-	d := filepath.Join(c.dir, name)
+	d := filepath.Join(c.dir, c.prefix+name)
 	if err := os.Mkdir(d, 0o755); err != nil {
 		return nil, fmt.Errorf("sandbox: creating worker cpu cgroup: %w", err)
 	}
@@ -81,9 +90,12 @@ func (c *cgroupPool) newPidsWorker(name string, max int) (*workerCgroup, error) 
 	return &workerCgroup{dir: d}, nil
 }
 
-// cgroupPool is the per-pool cgroup v1 memory directory; each worker gets a child.
+// cgroupPool is the per-pool cgroup v1 directory of a controller; each worker gets a
+// child. With a prefix (the cpu controller), dir is the host's own cgroup and the
+// workers' directories are prefix+name in it.
 type cgroupPool struct {
-	dir string
+	dir    string
+	prefix string
 }
 
 type workerCgroup struct {
@@ -95,7 +107,7 @@ var (
 	// warren-<our pid>-* directory that is not ours (pid reuse) is recognised as stale.
 	ownedCgroups sync.Map
 	cgroupSeq    atomic.Uint64
-	staleName    = regexp.MustCompile(`^warren-(\d+)(?:-\d+)?$`)
+	staleName    = regexp.MustCompile(`^warren-(\d+)(?:-\d+)?(-w\d+)?$`)
 )
 
 // openCgroup prepares the pool's cgroup directory. root: "" autodetects this process's
@@ -214,7 +226,8 @@ func cleanStaleCgroups(parent string) []string {
 			continue
 		}
 		dir := filepath.Join(parent, e.Name())
-		if _, owned := ownedCgroups.Load(dir); owned {
+		pool := strings.TrimSuffix(dir, m[2]) // a cpu worker's pool: warren-<pid>-<n>
+		if _, owned := ownedCgroups.Load(pool); owned {
 			continue
 		}
 		pid, err := strconv.Atoi(m[1])
@@ -321,6 +334,19 @@ func (w *workerCgroup) memoryEvidence() (oomKilled, hitLimit bool) {
 func (w *workerCgroup) remove() error { return rmdirCgroup(w.dir, true) }
 
 func (c *cgroupPool) close() error {
+	if c.prefix != "" {
+		// The workers' directories beside the host's threads (their reapers removed
+		// them already, unless a removal failed).
+		var err error
+		ents, _ := os.ReadDir(c.dir)
+		for _, e := range ents {
+			if e.IsDir() && strings.HasPrefix(e.Name(), c.prefix) {
+				err = errors.Join(err, rmdirCgroup(filepath.Join(c.dir, e.Name()), true))
+			}
+		}
+		ownedCgroups.Delete(filepath.Join(c.dir, strings.TrimSuffix(c.prefix, "-")))
+		return err
+	}
 	err := removeCgroupTree(c.dir, true)
 	ownedCgroups.Delete(c.dir)
 	return err

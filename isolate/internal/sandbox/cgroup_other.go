@@ -10,7 +10,7 @@ const (
 	pidsCgroupLayer = "cgroup-v1-pids"
 )
 
-func openCPUCgroup(int) (*cgroupPool, []string, error) {
+func openCPUCgroup() (*cgroupPool, []string, error) {
 	return nil, nil, errors.New("sandbox: cgroups are linux-only")
 }
 

@@ -67,7 +67,16 @@
 //     each worker also gets a cgroup in the cpu hierarchy with a CFS quota of
 //     Config.CPUs (1 CPU by default) and one in the pids hierarchy with pids.max 64, so a
 //     worker can neither take more than its CPU nor multiply its threads; set up and
-//     removed like the memory one.
+//     removed like the memory one. The cpu cgroups, warren-<pid>-<n>-w<id>, sit beside
+//     the host's threads rather than in a pool directory: the scheduler weighs each
+//     worker as one process, and a demoted worker against every task of the host.
+//   - cpu-demotion (with cgroup-v1-cpu): a call that has used Config.DemoteAfter of CPU
+//     (20 ms by default; honest calls use well under 1 ms) runs on with its worker's
+//     cpu.shares at 16 instead of 1024, so that short calls on other workers, of this
+//     pool or another, and the host's threads take the CPU first; back to 1024 when the
+//     call ends, before the worker takes another. A demoted call that got less than half
+//     a CPU over a 40 ms window runs the next one at the normal weight: on a busy host it
+//     is never much slower than it would be undemoted (demote.go).
 //   - mountns and pidns (linux, where the kernel allows): each worker starts in new mount
 //     and PID namespaces, makes every mount private and mounts a /proc of its own PID
 //     namespace, where it is process 1: it sees no other process (not the node, whose

@@ -51,6 +51,10 @@ type Config struct {
 	// cpu controller is writable, beside the memory cgroup (and a pids cgroup, which
 	// bounds a worker's threads). 0: 1 CPU (a worker runs Go with GOMAXPROCS=1).
 	CPUs float64
+	// DemoteAfter is the CPU time a call may use before its worker runs on at a low CPU
+	// weight, until the call ends, so that short calls and the host come first (see
+	// demote.go; it needs the worker's cpu cgroup). 0: 20 ms; negative: never.
+	DemoteAfter time.Duration
 	// HostNetwork leaves workers in the host's network namespace. By default (linux)
 	// each worker starts in a new, empty one where the kernel allows it (root, or
 	// unprivileged user namespaces), and the pool falls back to the host's otherwise.
@@ -146,6 +150,8 @@ type Stats struct {
 	Crashed uint64 `json:"crashed"` // workers that died on their own (crash, memory)
 	// StartFailures counts failed worker starts (retried with backoff up to 2 s).
 	StartFailures uint64 `json:"startFailures"`
+	// Demoted counts calls that ran past Config.DemoteAfter of CPU and were demoted.
+	Demoted uint64 `json:"demoted"`
 
 	MemoryLimitBytes int64 `json:"memoryLimitBytes"`
 	// Layers lists the isolation layers in force: "process", "process-group",
@@ -206,6 +212,7 @@ type worker struct {
 	unpriv  bool          // runs as a uid other than 0
 	nproc   bool          // RLIMIT_NPROC holds
 	cpuOn   bool          // the worker runs in its cpu cgroup
+	dm      *demoter      // nil: its calls are never demoted
 	pidsOn  bool          // the worker runs in its pids cgroup
 	timer   *time.Timer
 	oom0    int64 // system OOM-kill counter at start
@@ -238,6 +245,10 @@ type Pool struct {
 	workers int
 	spares  int
 	limit   int64
+	// demoteAfter is Config.DemoteAfter (0: never).
+	demoteAfter time.Duration
+	demotions   atomic.Uint64
+	boosts      atomic.Uint64 // demoted calls back at the normal weight for a window (tests)
 
 	mu        sync.Mutex
 	closed    bool
@@ -301,6 +312,12 @@ func NewPool(cfg Config) (*Pool, error) {
 	if p.limit <= 0 {
 		p.limit = defaultMemoryLimit
 	}
+	switch p.demoteAfter = cfg.DemoteAfter; {
+	case p.demoteAfter == 0:
+		p.demoteAfter = defaultDemoteAfter
+	case p.demoteAfter < 0:
+		p.demoteAfter = 0
+	}
 	p.command = cfg.Command
 	if p.command == nil {
 		exe, err := os.Executable()
@@ -319,7 +336,7 @@ func NewPool(cfg Config) (*Pool, error) {
 		} else {
 			p.cg = cg
 		}
-		if cg, cleaned, err := openCPUCgroup(p.workers + p.spares); err != nil {
+		if cg, cleaned, err := openCPUCgroup(); err != nil {
 			p.log.Info("sandbox: no cgroup CPU quota for workers", "err", err)
 		} else {
 			logCleaned(p.log, cleaned)
@@ -712,6 +729,7 @@ func (p *Pool) startWorker() (*worker, error) {
 	}
 	w.cgOn = cg != nil
 	w.netns = netns
+	w.dm = newDemoter(w, p.demoteAfter)
 	p.log.Debug("sandbox: worker started", "pid", w.pid, "cgroup", cg != nil, "rlimit_as", w.rlim)
 	return w, nil
 }
@@ -1010,8 +1028,14 @@ func (p *Pool) guardedRoundTrip(ctx context.Context, w *worker, req []byte, opts
 	if !opts.Deadline.IsZero() {
 		w.timer.Reset(time.Until(opts.Deadline))
 	}
+	if w.dm != nil {
+		w.dm.start()
+	}
 	resp, err = p.roundTrip(w, req, onCall)
 	clean = true
+	if w.dm != nil && !w.dm.end() {
+		clean = false
+	}
 	if !opts.Deadline.IsZero() && !w.timer.Stop() {
 		clean = false
 	}
@@ -1121,10 +1145,11 @@ func (p *Pool) Stats() Stats {
 		Killed:           p.killed,
 		Crashed:          p.crashed,
 		StartFailures:    p.startFailures,
+		Demoted:          p.demotions.Load(),
 		MemoryLimitBytes: p.limit,
 		Layers:           slices.Clone(platformLayers),
 	}
-	var cg, rl, ns, sc, lim, mns, pns, up, np, cpu, pids bool
+	var cg, rl, ns, sc, lim, mns, pns, up, np, cpu, pids, dm bool
 	for w := range p.all {
 		if w.state_ == stStarting || w.state_ == stRetired {
 			continue
@@ -1140,6 +1165,7 @@ func (p *Pool) Stats() Stats {
 		np = np || w.nproc
 		cpu = cpu || w.cpuOn
 		pids = pids || w.pidsOn
+		dm = dm || w.dm != nil
 	}
 	if ns {
 		s.Layers = append(s.Layers, netnsLayer)
@@ -1173,6 +1199,9 @@ func (p *Pool) Stats() Stats {
 	}
 	if pids {
 		s.Layers = append(s.Layers, pidsCgroupLayer)
+	}
+	if dm {
+		s.Layers = append(s.Layers, demoteLayer)
 	}
 	return s
 }

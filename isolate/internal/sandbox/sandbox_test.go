@@ -117,6 +117,24 @@ func testHandler(ctx context.Context, req []byte, call func([]byte) ([]byte, err
 		//lint:ignore SA5002 the worker must spin
 		for {
 		}
+	case "burnsleep": // "burn n", then sleep 10n ms
+		testHandler(ctx, []byte("burn "+arg), call)
+		time.Sleep(10 * time.Duration(n) * time.Millisecond)
+		return []byte("slept")
+	case "burn": // n ms of CPU time (of wall time where the CPU clock cannot be read)
+		t0 := time.Now()
+		c0, err := processCPUTime(os.Getpid())
+		for {
+			c, err2 := processCPUTime(os.Getpid())
+			if err != nil || err2 != nil {
+				if time.Since(t0) >= time.Duration(n)*time.Millisecond {
+					break
+				}
+			} else if c-c0 >= time.Duration(n)*time.Millisecond {
+				break
+			}
+		}
+		return []byte("burnt")
 	case "alloc": // n MiB, every page touched
 		b := make([]byte, n<<20)
 		for i := 0; i < len(b); i += 4096 {

@@ -1,0 +1,14 @@
+//go:build !linux
+
+package sandbox
+
+import (
+	"errors"
+	"time"
+)
+
+func processCPUTime(int) (time.Duration, error) {
+	return 0, errors.New("sandbox: no process CPU clock here")
+}
+
+func (w *workerCgroup) setShares(int) error { return errors.New("sandbox: cgroups are linux-only") }
