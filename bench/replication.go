@@ -25,6 +25,7 @@ func init() {
 		benchmark{"replication/apply", benchReplApply},
 		benchmark{"replication/idle", benchReplIdle},
 		benchmark{"replication/failover", benchReplFailover},
+		benchmark{"replication/failover quiet", benchReplFailoverQuiet},
 	)
 }
 
@@ -159,9 +160,17 @@ func (c *replCluster) servers() []replication.Server {
 
 // startGroup starts group id on every node and bootstraps it on
 // c.nodes[boot], which therefore becomes its first leader.
-func (c *replCluster) startGroup(id string, boot int) error {
+func (c *replCluster) startGroup(id string, boot int) error { return c.startGroupWith(id, boot, nil) }
+
+// startGroupWith is startGroup with the group's configuration adjusted by
+// tune (when not nil).
+func (c *replCluster) startGroupWith(id string, boot int, tune func(*replication.GroupConfig)) error {
 	for _, nd := range c.nodes {
-		g, err := replication.StartGroup(replication.GroupConfig{ID: id, Transport: nd.tr, DB: nd.db, Dir: nd.dir, FSM: newBenchKV(), Logger: replLogger})
+		gc := replication.GroupConfig{ID: id, Transport: nd.tr, DB: nd.db, Dir: nd.dir, FSM: newBenchKV(), Logger: replLogger}
+		if tune != nil {
+			tune(&gc)
+		}
+		g, err := replication.StartGroup(gc)
 		if err != nil {
 			return err
 		}
@@ -280,7 +289,7 @@ func cpuTime() time.Duration {
 func benchReplFailover() ([]Row, error) {
 	var d []time.Duration
 	for range 3 {
-		took, err := replFailoverOnce()
+		took, err := replFailoverOnce(false)
 		if err != nil {
 			return nil, err
 		}
@@ -291,24 +300,82 @@ func benchReplFailover() ([]Row, error) {
 	return []Row{{Name: "replication/failover, leader killed to new leader elected", Unit: "s", Value: med, P50: med, N: len(d), Target: "report"}}, nil
 }
 
-func replFailoverOnce() (time.Duration, error) {
+// benchReplFailoverQuiet: the same with a cluster's data-group timing (2 s
+// heartbeat timeout, followers watched as Cluster does, standing after 1 s
+// of silence) and a leader killed once its group has gone quiet (no write
+// for 1 s here, 5 s in a Cluster): it then heartbeats every 400-800 ms.
+func benchReplFailoverQuiet() ([]Row, error) {
+	var d []time.Duration
+	for range 3 {
+		took, err := replFailoverOnce(true)
+		if err != nil {
+			return nil, err
+		}
+		d = append(d, took)
+	}
+	slices.Sort(d)
+	med := d[len(d)/2].Seconds()
+	return []Row{{Name: "replication/failover of a quiet data group, leader killed to new leader elected", Unit: "s", Value: med, P50: med, N: len(d), Target: "report"}}, nil
+}
+
+// watchGroups calls Watch(silence) on groups every 50 ms until stop is
+// closed (Cluster sleeps until NextWatch instead, as early).
+func watchGroups(groups []*replication.Group, silence time.Duration, stop chan struct{}) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		for _, g := range groups {
+			g.Watch(silence)
+		}
+	}
+}
+
+func replFailoverOnce(quiet bool) (time.Duration, error) {
 	c, err := newReplCluster(3)
 	if err != nil {
 		return 0, err
 	}
 	defer c.close()
 	const id = "failover"
-	if err := c.startGroup(id, 0); err != nil {
+	const hb = replication.DataHeartbeatTimeout
+	var tune func(*replication.GroupConfig)
+	if quiet {
+		tune = func(g *replication.GroupConfig) {
+			g.HeartbeatTimeout, g.ElectionTimeout, g.LeaderLeaseTimeout = hb, hb, hb/2
+			g.QuietAfter = time.Second
+		}
+	}
+	if err := c.startGroupWith(id, 0, tune); err != nil {
 		return 0, err
 	}
 	l, err := c.leader(id, 10*time.Second)
 	if err != nil {
 		return 0, err
 	}
+	if quiet {
+		var gs []*replication.Group
+		for _, nd := range c.nodes {
+			gs = append(gs, nd.groups[id])
+		}
+		stop := make(chan struct{})
+		defer close(stop)
+		go watchGroups(gs, hb/2, stop)
+	}
 	if _, err := l.groups[id].Apply(context.Background(), []byte("k=v")); err != nil {
 		return 0, err
 	}
 	time.Sleep(time.Second) // steady state: the followers hear the leader's heartbeats
+	if quiet {
+		lg := l.groups[id]
+		if _, err := poll(10*time.Second, func() bool { return lg.Raft().ReloadableConfig().HeartbeatTimeout > hb }); err != nil {
+			return 0, fmt.Errorf("failover: the leader did not go quiet: %w", err)
+		}
+	}
 	// The kill: the leader's replica and mesh close.
 	t0 := time.Now()
 	l.groups[id].Close()

@@ -477,7 +477,19 @@ func (c *Cluster) linearizable(ctx context.Context, r *replica) error {
 		return err
 	}
 	rf := r.g.r
-	if err := rf.VerifyLeader().Error(); err != nil {
+	// raft may never answer a VerifyLeader whose round a fault cut short
+	// (seen: a strong read stuck 23 minutes under TestLinearizableUnderFaults),
+	// so the read waits for it only as long as ctx allows; the goroutine
+	// stays parked until raft answers, as in Group.await.
+	verified := make(chan error, 1)
+	go func() { verified <- rf.VerifyLeader().Error() }()
+	var err error
+	select {
+	case err = <-verified:
+	case <-ctx.Done():
+		return fmt.Errorf("replication: group %q: confirming leadership: %w", r.g.id, ctx.Err())
+	}
+	if err != nil {
 		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
 			return c.notLeader(r)
 		}

@@ -59,11 +59,24 @@
 // p50 0.66-0.84 ms, p99 1.4-1.8 ms on a quiet machine; 16 concurrent
 // clients: 5.8-6.2k writes/s.
 //
+// A Cluster's groups use 2 s timeouts (DataHeartbeatTimeout) with
+// Group.Watch standing a follower after 1 s of silence, and go quiet
+// (GroupConfig.QuietAfter) once their log has not grown for 5 s: the
+// leader doubles its heartbeat timeout through raft's ReloadConfig, and
+// so heartbeats every 400-800 ms rather than 200-400 ms, within its
+// 1 s lease and the followers' 1 s; the next proposal restores it before
+// it is handed to raft. In a 20-node testnet of real processes on a
+// loaded machine, an idle node went from 1.7 % of a core and about 1000
+// wakeups a second to 1.2-1.5 % and 800-860 (bench rows "mesh/idle ...").
+//
 // # What is next
 //
 //   - Heartbeats coalesced per pair of nodes rather than per group (as
 //     etcd and CockroachDB do), so that idle cost stops growing with the
-//     number of groups.
+//     number of groups on small meshes (on large ones two nodes share few
+//     groups), and quiet groups that stop heartbeating altogether while
+//     the mesh vouches for their leader's node, which needs raft's leader
+//     lease and follower timer to be told (a patch to raft).
 //   - Value-log GC for the badger database (values above 256 KiB live in
 //     its value log, which frees space only when collected).
 //   - Wiring it together on nodes: the meta group holding the slot map,

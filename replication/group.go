@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -119,6 +120,14 @@ type GroupConfig struct {
 	// apply), for metrics.
 	OnCommit func(time.Duration)
 
+	// QuietAfter, when set, lets the group go quiet once its log has not
+	// grown for that long: its leader then heartbeats half as often
+	// (every 0.2-0.4 HeartbeatTimeout instead of 0.1-0.2; see Watch). The
+	// first proposal wakes it. It needs a LeaderLeaseTimeout of at least
+	// half the HeartbeatTimeout, or a quiet leader would step down
+	// between heartbeats.
+	QuietAfter time.Duration
+
 	// Tuning; zero means the default above.
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
@@ -173,6 +182,16 @@ type Group struct {
 	jitter time.Duration
 	// early counts the elections Watch started.
 	early atomic.Int64
+	// quietAfter is GroupConfig.QuietAfter; quiet is set while this
+	// replica leads a quiet group with the longer heartbeat timeout.
+	// mu serialises the changes of timeouts between Watch and wake;
+	// seenIdx is the log's last index Watch saw last, and seenAt when it
+	// saw it change (or a proposal woke the group).
+	quietAfter time.Duration
+	quiet      atomic.Bool
+	mu         sync.Mutex
+	seenIdx    uint64
+	seenAt     time.Time
 	// onCommit is GroupConfig.OnCommit.
 	onCommit func(time.Duration)
 }
@@ -195,6 +214,9 @@ func StartGroup(cfg GroupConfig) (*Group, error) {
 		return nil, fmt.Errorf("replication: group %q: GroupConfig.FSM is required", cfg.ID)
 	}
 	cfg.setDefaults()
+	if cfg.QuietAfter > 0 && cfg.LeaderLeaseTimeout < cfg.HeartbeatTimeout/2 {
+		return nil, fmt.Errorf("replication: group %q: QuietAfter needs a LeaderLeaseTimeout (%v) of at least half the HeartbeatTimeout (%v)", cfg.ID, cfg.LeaderLeaseTimeout, cfg.HeartbeatTimeout)
+	}
 	log := cfg.Logger.With("group", cfg.ID)
 	local := cfg.Transport.m.Local()
 
@@ -250,7 +272,8 @@ func StartGroup(cfg GroupConfig) (*Group, error) {
 		trans.Close()
 		return nil, fmt.Errorf("replication: group %q: %w", cfg.ID, err)
 	}
-	return &Group{id: cfg.ID, r: r, store: store, trans: trans, log: log, hb: cfg.HeartbeatTimeout, et: cfg.ElectionTimeout, onCommit: cfg.OnCommit}, nil
+	return &Group{id: cfg.ID, r: r, store: store, trans: trans, log: log, hb: cfg.HeartbeatTimeout, et: cfg.ElectionTimeout,
+		onCommit: cfg.OnCommit, quietAfter: cfg.QuietAfter, seenAt: time.Now()}, nil
 }
 
 // ID is the group's id.
@@ -291,6 +314,9 @@ func (g *Group) Apply(ctx context.Context, cmd []byte) (any, error) {
 // propose hands cmd to raft: commands proposed one after another commit
 // in that order. The future's error says whether it was queued.
 func (g *Group) propose(ctx context.Context, cmd []byte) (raft.ApplyFuture, error) {
+	if g.quiet.Load() {
+		g.wake()
+	}
 	var timeout time.Duration // raft's bound on queueing the command
 	if dl, ok := ctx.Deadline(); ok {
 		if timeout = time.Until(dl); timeout <= 0 {
@@ -468,6 +494,13 @@ func (a snapAdapter) Persist(sink raft.SnapshotSink) error {
 
 func (a snapAdapter) Release() { a.s.Release() }
 
+// quietFactor: a quiet group's leader runs with this many times its
+// heartbeat timeout, and so heartbeats every 0.2-0.4 of the configured one
+// (raft sends a heartbeat every tenth to fifth of the timeout): still
+// within the leader lease and the followers' silence (Watch's, at least
+// half the timeout), so that neither they nor the leader notice.
+const quietFactor = 2
+
 // Watch makes a follower whose leader has been silent for longer than
 // silence (plus a jitter of up to half of it, different on each replica)
 // stand for election at once, instead of at its heartbeat timeout
@@ -481,45 +514,100 @@ func (a snapAdapter) Release() { a.s.Release() }
 // leader refuses to vote, so a replica cut off alone cannot unseat it.
 // Call it periodically; it does nothing unless silence is below the
 // heartbeat timeout and at least the leader lease.
+//
+// With GroupConfig.QuietAfter, Watch also lets the group go quiet: a
+// leader whose log has not grown for QuietAfter doubles its heartbeat
+// timeout (quietFactor), so that it heartbeats every 0.2-0.4 of the
+// configured timeout instead of 0.1-0.2: half the packets of an idle
+// group. A proposal restores the timeout at once (raft then heartbeats
+// every follower), as does the loss of the office. Followers see nothing
+// of it: a quiet leader's longest silence (0.4 of the timeout, 0.8 s for
+// data groups) stays below the silence they allow (half the timeout at
+// least) and below the leader lease.
 func (g *Group) Watch(silence time.Duration) {
 	if silence >= g.hb {
 		return
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := time.Now()
 	if g.jitter == 0 {
 		g.jitter = time.Duration(rand.Int64N(int64(silence/2))) + 1
 	}
-	switch st := g.r.State(); {
-	case st == raft.Follower && time.Since(g.r.LastContact()) > silence+g.jitter:
-		if g.quick.Load() || g.r.LastContact().IsZero() {
+	idle := g.idleLocked(now)
+	st := g.r.State()
+	last := g.r.LastContact()
+	switch {
+	case st == raft.Follower && now.Sub(last) > silence+g.jitter:
+		if g.quick.Load() || last.IsZero() {
 			return // shortened already, or never had a leader (a new replica)
 		}
 		if g.reload(silence, silence) == nil {
 			g.quick.Store(true)
+			g.quiet.Store(false)
 			g.early.Add(1)
-			g.log.Info("raft: the leader is silent; standing for election early", "group", g.id, "silent", time.Since(g.r.LastContact()).Round(time.Millisecond))
+			g.log.Info("raft: the leader is silent; standing for election early", "group", g.id, "silent", now.Sub(last).Round(time.Millisecond))
 		}
-	case g.quick.Load() && (st == raft.Leader || st == raft.Follower && time.Since(g.r.LastContact()) < silence):
+	case g.quick.Load() && (st == raft.Leader || st == raft.Follower && now.Sub(last) < silence):
 		if g.reload(g.hb, g.et) == nil {
 			g.quick.Store(false)
 		}
+	case g.quiet.Load() && (st != raft.Leader || idle < g.quietAfter):
+		if g.reload(g.hb, g.et) == nil {
+			g.quiet.Store(false)
+		}
+	case !g.quiet.Load() && !g.quick.Load() && st == raft.Leader && g.quietAfter > 0 && idle >= g.quietAfter:
+		if q := quietFactor * g.hb; g.reload(q, max(q, g.et)) == nil {
+			g.quiet.Store(true)
+			g.log.Debug("raft: the group is quiet; heartbeating less often", "group", g.id)
+		}
+	}
+}
+
+// idleLocked is how long the replica's log has not grown, as Watch has
+// seen it (or since a proposal woke the group).
+func (g *Group) idleLocked(now time.Time) time.Duration {
+	if li := g.r.LastIndex(); li != g.seenIdx {
+		g.seenIdx, g.seenAt = li, now
+	}
+	return now.Sub(g.seenAt)
+}
+
+// wake ends a quiet leader's long heartbeat timeout (a proposal is coming):
+// raft then heartbeats every follower at once, and on time from then on.
+func (g *Group) wake() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.seenAt = time.Now()
+	if g.quiet.Load() && g.reload(g.hb, g.et) == nil {
+		g.quiet.Store(false)
 	}
 }
 
 // NextWatch is the earliest time Watch(silence) may have something to do
 // on this replica: when its leader will have been silent long enough, or
 // now while it stands early (Watch then restores its timeouts once a
-// leader leads) or is not a follower in touch with a leader. A caller
-// that sleeps until then (with a floor and a ceiling of its own) checks
-// as early as one that checks often, for fewer wakeups.
+// leader leads) or is not a follower in touch with a leader, or when a
+// leader's group goes quiet. A caller that sleeps until then (with a
+// floor and a ceiling of its own) checks as early as one that checks
+// often, for fewer wakeups.
 func (g *Group) NextWatch(silence time.Duration, now time.Time) time.Time {
 	if silence >= g.hb {
 		return now.Add(time.Hour) // Watch does nothing
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.jitter == 0 {
 		g.jitter = time.Duration(rand.Int64N(int64(silence/2))) + 1
 	}
+	g.idleLocked(now)
 	last := g.r.LastContact()
-	if g.quick.Load() || g.r.State() != raft.Follower || last.IsZero() {
+	switch st := g.r.State(); {
+	case st == raft.Leader && g.quietAfter > 0 && !g.quiet.Load():
+		return g.seenAt.Add(g.quietAfter)
+	case st == raft.Leader && g.quiet.Load():
+		return now.Add(time.Hour) // a proposal wakes it; a lost office shows as another state
+	case g.quick.Load() || g.quiet.Load() || st != raft.Follower || last.IsZero():
 		return now
 	}
 	return last.Add(silence + g.jitter)

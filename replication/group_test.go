@@ -292,3 +292,123 @@ func TestGroupWatch(t *testing.T) {
 	})
 	applyN(t, c, id, "b", 10, 1)
 }
+
+// watchGroups runs Watch on groups as Cluster.watchLeaders does, sleeping
+// until NextWatch (at least 50 ms, at most 500 ms), until the test ends.
+func watchGroups(t *testing.T, silence time.Duration, groups ...*Group) {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tm := time.NewTimer(50 * time.Millisecond)
+		defer tm.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tm.C:
+			}
+			now := time.Now()
+			next := now.Add(500 * time.Millisecond)
+			for _, g := range groups {
+				g.Watch(silence)
+				if at := g.NextWatch(silence, now); at.Before(next) {
+					next = at
+				}
+			}
+			tm.Reset(max(50*time.Millisecond, time.Until(next)))
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
+}
+
+// TestGroupQuiet: a leader whose log stops growing goes quiet (half the
+// heartbeats) without its followers standing or its lease lapsing; a write
+// wakes it at once; and a quiet leader that dies is replaced as early as a
+// busy one.
+func TestGroupQuiet(t *testing.T) {
+	c := newCluster(t, 3)
+	const id = "g1"
+	const hb = 2 * time.Second
+	tune := func(cfg *GroupConfig) {
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = hb, hb, hb/2
+		cfg.QuietAfter = time.Second
+	}
+	var all []*Group
+	for _, nd := range c.nodes {
+		all = append(all, c.startGroup(nd, id, tune))
+	}
+	if err := c.nodes[0].groups[id].Bootstrap(c.servers()...); err != nil {
+		t.Fatal(err)
+	}
+	watchGroups(t, hb/2, all...)
+	lead := c.leader(id, 20*time.Second)
+	lg := lead.groups[id]
+	applyN(t, c, id, "a", 10, 1)
+	quiet := func() bool {
+		return lg.quiet.Load() && lg.r.ReloadableConfig().HeartbeatTimeout == quietFactor*hb
+	}
+	waitFor(t, 10*time.Second, "the leader quiet", quiet)
+	term := lg.r.CurrentTerm()
+
+	// Quiet for 4 s: the followers hear from the leader about half as
+	// often (heartbeats every 400-800 ms instead of 200-400 ms, and the
+	// commit timeout's messages every 1-2 s), and nobody stands.
+	var follower *Group
+	for _, g := range all {
+		if g != lg {
+			follower = g
+		}
+	}
+	var contacts int
+	last := follower.r.LastContact()
+	start := time.Now()
+	waitFor(t, 10*time.Second, "4 s of quiet", func() bool {
+		if lc := follower.r.LastContact(); !lc.Equal(last) {
+			contacts, last = contacts+1, lc
+		}
+		return time.Since(start) > 4*time.Second
+	})
+	gap := time.Since(start) / time.Duration(max(contacts, 1))
+	t.Logf("quiet: %d contacts in %v, one every %v", contacts, time.Since(start).Round(time.Millisecond), gap.Round(time.Millisecond))
+	if gap < 330*time.Millisecond { // a busy leader: about one every 250 ms
+		t.Errorf("a quiet leader's follower heard from it every %v; want fewer heartbeats", gap)
+	}
+	for _, g := range all {
+		if n := g.early.Load(); n != 0 {
+			t.Fatalf("Watch started %d elections under a quiet leader", n)
+		}
+	}
+	if !lg.IsLeader() || lg.r.CurrentTerm() != term || !quiet() {
+		t.Fatalf("the quiet leader lost its office or its quiet (leader %v, term %d → %d)", lg.IsLeader(), term, lg.r.CurrentTerm())
+	}
+
+	// A write wakes it before it is proposed.
+	if _, err := lg.Apply(context.Background(), []byte("b=1")); err != nil {
+		t.Fatal(err)
+	}
+	if lg.quiet.Load() || lg.r.ReloadableConfig().HeartbeatTimeout != hb {
+		t.Fatalf("a write left the leader quiet (heartbeat timeout %v)", lg.r.ReloadableConfig().HeartbeatTimeout)
+	}
+
+	// Quiet again, then killed: the followers stand early, as for a busy
+	// leader.
+	waitFor(t, 10*time.Second, "the leader quiet again", quiet)
+	c.kill(lead)
+	killed := time.Now()
+	nl := c.leader(id, 20*time.Second)
+	t.Logf("a new leader after %v", time.Since(killed).Round(time.Millisecond))
+	if nl == lead {
+		t.Fatal("the killed node leads")
+	}
+	early := int64(0)
+	for _, g := range all {
+		if g != lg {
+			early += g.early.Load()
+		}
+	}
+	if early == 0 {
+		t.Error("a new leader was elected without Watch standing a follower early")
+	}
+	applyN(t, c, id, "c", 10, 1)
+}
