@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/warrenmesh/warren/internal/cpujobs"
@@ -65,5 +66,35 @@ func benchJSWasm() ([]Row, error) {
 		x := p50s["js-"+j] / p50s["wasm-"+j]
 		rows = append(rows, Row{Name: "isolate/jswasm " + j + ": JS time / wasm time, fresh isolate each", Unit: "x", Value: x, N: 1, Target: ">= 5x"})
 	}
+
+	// The same sort in C compiled to wasm (no language runtime to start),
+	// from isolate/testdata/cwasm (TestCWasmFromJS checks its answer).
+	sortWasm, err := os.ReadFile("isolate/testdata/cwasm/sort.wasm")
+	if err != nil {
+		return nil, fmt.Errorf("the C sort module (run the bench from the repository's root): %w", err)
+	}
+	csort := &isolate.Code{MainModule: "main.js", Modules: map[string]*isolate.Module{
+		"main.js": {Kind: isolate.ModuleESM, Source: `import mod from "./sort.wasm";
+export default { async fetch() {
+  const { exports } = await WebAssembly.instantiate(mod);
+  return new Response(String(exports.sort_checksum(10000, 42) >>> 0));
+} };`},
+		"sort.wasm": {Kind: isolate.ModuleWasm, Data: sortWasm},
+	}}
+	d := make([]time.Duration, 0, 30)
+	for i := 0; i <= 30; i++ {
+		t0 := time.Now()
+		r := rt.Run(ctx, &isolate.Invocation{Code: csort, Request: &isolate.Request{URL: "https://bench.test/"}})
+		if !r.OK() {
+			return nil, fmt.Errorf("C sort: %s %s %+v", r.Outcome, r.Error, r.Exceptions)
+		}
+		if i > 0 {
+			d = append(d, time.Since(t0))
+		}
+	}
+	p50, p99 := latencies(d)
+	rows = append(rows,
+		Row{Name: "isolate/jswasm fresh isolate + sort of 10,000 int32s in C wasm called from JS (inprocess)", Unit: "ms", Value: p50, P50: p50, P99: p99, N: len(d), Target: "report"},
+		Row{Name: "isolate/jswasm sort: JS time / C wasm time, fresh isolate each", Unit: "x", Value: p50s["js-sort"] / p50, N: 1, Target: ">= 5x"})
 	return rows, nil
 }
