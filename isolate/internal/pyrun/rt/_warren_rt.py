@@ -27,6 +27,7 @@ import textwrap, time, types, typing, urllib.parse  # noqa: E401,F401
 import workers  # noqa: F401
 
 _RT_FILE = __file__  # its frames are left out of tracebacks
+_RT_DIR = _RT_FILE.rsplit("/", 1)[0] + "/"  # and those of workers.py and js.py
 
 
 def _sleep(secs):
@@ -129,12 +130,13 @@ def _compile(fname):
 
 
 def _report(exc):
-    """Prints exc's traceback without the runtime's own frames and sends it
-    to the host."""
+    """Prints exc's traceback without the runtime's own frames (those of
+    the files in its folder: this one, workers.py, js.py) and sends it to
+    the host."""
     frames = []
     tb = exc.__traceback__
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename != _RT_FILE:
+        if not tb.tb_frame.f_code.co_filename.startswith(_RT_DIR):
             frames.append(tb)
         tb = tb.tb_next
     tb = None
