@@ -29,6 +29,8 @@ step "$bin" run --node "$n1" examples/hello.ts
 step "$bin" run --node "$n2" --path /greet/Ada examples/router/main.ts
 step "$bin" run --node "$n3" --path /fail examples/router/main.ts
 step "$bin" run --node "$n3" --cpu-ms 50 examples/spin.js
+bold "Python, in a fresh CPython-on-WASI instance per call (started from a memory snapshot):"
+step "$bin" run --node "$n2" -d '3 1 4 1 5 9 2 6' examples/python/stats.py
 
 bold "Six 800 ms jobs sent to n1 at once by one client: a node lets one client hold 1 of its 2 slots"
 bold "(the other stays free for other clients), so the jobs spread over the mesh and queue for room"
@@ -82,6 +84,7 @@ Next:
   curl "$n2/w/chat/lobby?since=1"                                 # the chat room's messages after the first
   curl -N "$n2/w/stream/?q=agents"                                # a streamed answer, word by word
   $bin run examples/stream.js                                    # the same, printed as it comes
+  $bin run --var GREETING=Hello examples/python/worker.py         # a Python Worker (docs/python.md)
   $bin testnet stop --dir $dir n1; curl "$n2/w/chat/lobby?since=0" # the room outlives any one node
   $bin groups --node $n1                                         # replicas, leaders, terms, lag
   $bin tail --node $n1                                           # every invocation of the mesh, live (Ctrl-C ends it)
