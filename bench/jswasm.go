@@ -86,7 +86,7 @@ export default { async fetch() {
 		t0 := time.Now()
 		r := rt.Run(ctx, &isolate.Invocation{Code: csort, Request: &isolate.Request{URL: "https://bench.test/"}})
 		if !r.OK() {
-			return nil, fmt.Errorf("C sort: %s %s %+v", r.Outcome, r.Error, r.Exceptions)
+			return nil, fmt.Errorf("the C sort: %s %s %+v", r.Outcome, r.Error, r.Exceptions)
 		}
 		if i > 0 {
 			d = append(d, time.Since(t0))
