@@ -129,13 +129,7 @@ func installStacks(vm *goja.Runtime) error {
 				kept = append(kept, f)
 			}
 		}
-		if limit := stackTraceLimitOf(vm); len(kept) > limit {
-			kept = kept[:limit]
-		}
-		if v, ok := prepared(vm, o, kept); ok {
-			return v
-		}
-		return vm.ToValue(errorHead(vm, o) + formatFrames(kept))
+		return stackOfError(vm, o, limitFrames(vm, kept))
 	})
 	return nil
 }
@@ -153,16 +147,14 @@ func lazyStack(vm *goja.Runtime, defining *bool, o *goja.Object, frames []goja.S
 	formatting := false
 	get := vm.ToValue(func(goja.FunctionCall) goja.Value {
 		var v goja.Value
-		ok := false
-		if !formatting { // prepareStackTrace reading err.stack gets the plain text
+		if formatting { // prepareStackTrace reading err.stack gets the plain text
+			v = vm.ToValue(errorHead(vm, o) + formatFrames(frames))
+		} else {
 			formatting = true
 			func() {
 				defer func() { formatting = false }()
-				v, ok = prepared(vm, o, frames)
+				v = stackOfError(vm, o, frames)
 			}()
-		}
-		if !ok {
-			v = vm.ToValue(errorHead(vm, o) + formatFrames(frames))
 		}
 		settle(v)
 		return v
@@ -175,13 +167,28 @@ func lazyStack(vm *goja.Runtime, defining *bool, o *goja.Object, frames []goja.S
 	// reading name and message; a getter that throws there (DOMException's
 	// name, whose private field its constructor sets only after super())
 	// leaves goja's stack in place.
-	if ex := vm.Try(func() {
+	_ = vm.Try(func() {
 		*defining = true
 		defer func() { *defining = false }()
 		_ = o.DefineAccessorProperty("stack", get, set, goja.FLAG_TRUE, goja.FLAG_FALSE)
-	}); ex != nil {
-		return
+	})
+}
+
+// stackOfError is o's stack made of frames: what Error.prepareStackTrace
+// makes of them when the guest has set it, else V8's text.
+func stackOfError(vm *goja.Runtime, o *goja.Object, frames []goja.StackFrame) goja.Value {
+	if v, ok := prepared(vm, o, frames); ok {
+		return v
 	}
+	return vm.ToValue(errorHead(vm, o) + formatFrames(frames))
+}
+
+// limitFrames keeps the first Error.stackTraceLimit of frames.
+func limitFrames(vm *goja.Runtime, frames []goja.StackFrame) []goja.StackFrame {
+	if limit := stackTraceLimitOf(vm); len(frames) > limit {
+		return frames[:limit]
+	}
+	return frames
 }
 
 // captureFrames returns the frames of the current call stack that V8
@@ -215,10 +222,7 @@ func captureFrames(vm *goja.Runtime, depth int, skipTo string) []goja.StackFrame
 			}
 		}
 	}
-	if limit := stackTraceLimitOf(vm); len(frames) > limit {
-		frames = frames[:limit]
-	}
-	return frames
+	return limitFrames(vm, frames)
 }
 
 // formatFrames writes frames as V8 does, each after a newline.
