@@ -140,6 +140,11 @@ func objectCluster(t *testing.T, names ...string) (*cluster, []*Node) {
 		cfg.NoReplication = false
 		cfg.Logger = slog.New(slog.DiscardHandler) // raft's complaints as nodes die
 		cfg.ReplicaGrace = 3 * time.Second
+		// These tests count what the objects did, not shedding: under the
+		// whole -race suite on 2 cores a call could wait past the default
+		// 300 ms for one of the 4 slots, and a shed increment reads as a
+		// lost one.
+		cfg.QueueTimeout = 10 * time.Second
 		cfg.ReplicationTuning = func(cc *replication.ClusterConfig) {
 			cc.Settle = 300 * time.Millisecond
 			cc.Tune = func(g *replication.GroupConfig) {
