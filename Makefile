@@ -34,9 +34,12 @@ build:
 run: build
 	@./scripts/demo.sh $(BIN)
 
-# The Python tests fail (not skip) here without the artifacts.
+# The Python tests fail (not skip) here without the artifacts. The memory
+# corpus runs without -race, where goja runs at its real speed (it skips
+# itself under -race).
 test: python vet
 	WARREN_REQUIRE_PYTHON=1 WARREN_PYTHON_DIR=$(CURDIR)/$(PYDIR) $(GO) test -count=1 -race -timeout 25m $(RACE_PKGS)
+	$(GO) test -count=1 -timeout 10m -run 'TestMemoryCorpus' ./isolate
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)

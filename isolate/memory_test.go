@@ -85,6 +85,7 @@ export default { fetch() { const kept = build(`+strconv.Itoa(scale)+`); return n
 // memoryMb rests on. A change that makes goja hold more than HeapRatio
 // times V8's memory for any kind of data fails here.
 func TestMemoryCorpusRatio(t *testing.T) {
+	skipUnderRace(t)
 	names, src, v8 := loadMemoryCorpus(t)
 	t.Logf("V8 figures: %s", v8.MeasuredWith)
 	worst := 0.0
@@ -114,6 +115,17 @@ func TestMemoryCorpusRatio(t *testing.T) {
 		}
 	}
 	t.Logf("largest ratio %.2f (HeapRatio %d)", worst, HeapRatio)
+}
+
+// skipUnderRace skips a test that measures goja's heap or runs the memory
+// corpus at full size: under -race goja runs 10-20× slower (these took
+// six minutes of make test) and races there are covered by the other
+// tests of the package. make test runs these in a second, plain go test.
+func skipUnderRace(t *testing.T) {
+	t.Helper()
+	if raceDetector {
+		t.Skip("-race: make test runs this without the race detector (go test -run 'TestMemoryCorpus' ./isolate)")
+	}
 }
 
 // liveHeap is the process's live heap after full collections.
@@ -162,6 +174,7 @@ func TestMemoryCorpusV8Figures(t *testing.T) {
 // here fits at any multiple of its size with that multiple of memoryMb;
 // TestMemoryCorpusFitsDefault runs two under the default 128 MiB.
 func TestMemoryCorpusFits(t *testing.T) {
+	skipUnderRace(t)
 	if testing.Short() {
 		t.Skip("starts worker processes")
 	}
@@ -190,6 +203,7 @@ func TestMemoryCorpusFits(t *testing.T) {
 // which V8 holds in about 92 MiB (goja in about 600 MiB); and the data
 // workload (objects to JSON and back, sorted) that did not fit before.
 func TestMemoryCorpusFitsDefault(t *testing.T) {
+	skipUnderRace(t)
 	if testing.Short() {
 		t.Skip("starts worker processes")
 	}
