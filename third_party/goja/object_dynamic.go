@@ -63,6 +63,10 @@ type DynamicArray interface {
 type baseDynamicObject struct {
 	val       *Object
 	prototype *Object
+	// syms holds the object's own Symbol-keyed properties, which are
+	// ordinary properties (any attributes, accessors too). It is made on
+	// the first one; a shared dynamic object (no runtime) has none.
+	syms *baseObject
 }
 
 type dynamicObject struct {
@@ -86,9 +90,9 @@ The Object is always extensible and cannot be made non-extensible. Object.preven
 The Object's prototype is initially set to Object.prototype, but can be changed using regular mechanisms
 (Object.SetPrototype() in Go or Object.setPrototypeOf() in JS).
 
-The Object cannot have own Symbol properties, however its prototype can. If you need an iterator support for
-example, you could create a regular object, set Symbol.iterator on that object and then use it as a
-prototype. See TestDynamicObjectCustomProto for more details.
+Own Symbol properties are ordinary properties kept by the Object itself, not by the handler: they may have any
+attributes and be accessors. An Object made by NewSharedDynamicObject cannot have own Symbol properties, however
+its prototype can.
 
 Export() returns the original DynamicObject.
 
@@ -217,6 +221,17 @@ func (o *dynamicObject) getIdx(p valueInt, receiver Value) Value {
 }
 
 func (o *baseDynamicObject) getSym(p *Symbol, receiver Value) Value {
+	if o.syms != nil {
+		if prop := o.syms.getOwnPropSym(p); prop != nil {
+			if prop, ok := prop.(*valueProperty); ok {
+				if receiver == nil {
+					return prop.get(o.val)
+				}
+				return prop.get(receiver)
+			}
+			return prop
+		}
+	}
 	if proto := o.prototype; proto != nil {
 		if receiver == nil {
 			return proto.self.getSym(p, o.val)
@@ -234,7 +249,10 @@ func (o *dynamicObject) getOwnPropIdx(v valueInt) Value {
 	return o.d.Get(v.String())
 }
 
-func (*baseDynamicObject) getOwnPropSym(*Symbol) Value {
+func (o *baseDynamicObject) getOwnPropSym(s *Symbol) Value {
+	if o.syms != nil {
+		return o.syms.getOwnPropSym(s)
+	}
 	return nil
 }
 
@@ -246,8 +264,18 @@ func (o *dynamicObject) _set(prop string, v Value, throw bool) bool {
 	return false
 }
 
-func (o *baseDynamicObject) _setSym(throw bool) {
-	typeErrorResult(throw, "Dynamic objects do not support Symbol properties")
+// symStore returns the store of own Symbol properties, making it, or nil
+// (after a TypeError if throw) for a shared dynamic object.
+func (o *baseDynamicObject) symStore(throw bool) *baseObject {
+	if o.syms == nil {
+		r := o.val.runtime
+		if r == nil {
+			typeErrorResult(throw, "Shared dynamic objects do not support Symbol properties")
+			return nil
+		}
+		o.syms = r.newBaseObject(nil, classObject)
+	}
+	return o.syms
 }
 
 func (o *dynamicObject) setOwnStr(p unistring.String, v Value, throw bool) bool {
@@ -277,13 +305,29 @@ func (o *dynamicObject) setOwnIdx(p valueInt, v Value, throw bool) bool {
 }
 
 func (o *baseDynamicObject) setOwnSym(s *Symbol, v Value, throw bool) bool {
+	if o.syms != nil {
+		if prop := o.syms.getOwnPropSym(s); prop != nil {
+			if prop, ok := prop.(*valueProperty); ok {
+				if !prop.isWritable() {
+					typeErrorResult(throw, "Cannot assign to read only property '%s'", s)
+					return false
+				}
+				prop.set(o.val, v)
+				return true
+			}
+			o.syms.symValues.set(s, v)
+			return true
+		}
+	}
 	if proto := o.prototype; proto != nil {
 		// we know it's foreign because prototype loops are not allowed
 		if res, handled := proto.self.setForeignSym(s, v, o.val, throw); handled {
 			return res
 		}
 	}
-	o._setSym(throw)
+	if syms := o.symStore(throw); syms != nil {
+		return syms.setOwnSym(s, v, throw)
+	}
 	return false
 }
 
@@ -324,6 +368,11 @@ func (o *dynamicObject) setForeignIdx(p valueInt, v, receiver Value, throw bool)
 }
 
 func (o *baseDynamicObject) setForeignSym(p *Symbol, v, receiver Value, throw bool) (res bool, handled bool) {
+	if o.syms != nil && o.syms.hasOwnPropertySym(p) {
+		// A read-only property refuses, a setter is called with receiver,
+		// and a writable one leaves it to receiver to define its own.
+		return o.syms.setForeignSym(p, v, receiver, throw)
+	}
 	if proto := o.prototype; proto != nil {
 		if receiver != proto {
 			return proto.self.setForeignSym(p, v, receiver, throw)
@@ -354,6 +403,9 @@ func (o *dynamicObject) hasPropertyIdx(idx valueInt) bool {
 }
 
 func (o *baseDynamicObject) hasPropertySym(s *Symbol) bool {
+	if o.hasOwnPropertySym(s) {
+		return true
+	}
 	if proto := o.prototype; proto != nil {
 		return proto.self.hasPropertySym(s)
 	}
@@ -368,8 +420,8 @@ func (o *dynamicObject) hasOwnPropertyIdx(v valueInt) bool {
 	return o.d.Has(v.String())
 }
 
-func (*baseDynamicObject) hasOwnPropertySym(_ *Symbol) bool {
-	return false
+func (o *baseDynamicObject) hasOwnPropertySym(s *Symbol) bool {
+	return o.syms != nil && o.syms.hasOwnPropertySym(s)
 }
 
 func (o *baseDynamicObject) checkDynamicObjectPropertyDescr(name fmt.Stringer, descr PropertyDescriptor, throw bool) bool {
@@ -407,7 +459,9 @@ func (o *dynamicObject) defineOwnPropertyIdx(name valueInt, desc PropertyDescrip
 }
 
 func (o *baseDynamicObject) defineOwnPropertySym(name *Symbol, desc PropertyDescriptor, throw bool) bool {
-	o._setSym(throw)
+	if syms := o.symStore(throw); syms != nil {
+		return syms.defineOwnPropertySym(name, desc, throw)
+	}
 	return false
 }
 
@@ -427,7 +481,10 @@ func (o *dynamicObject) deleteIdx(idx valueInt, throw bool) bool {
 	return o._delete(idx.String(), throw)
 }
 
-func (*baseDynamicObject) deleteSym(_ *Symbol, _ bool) bool {
+func (o *baseDynamicObject) deleteSym(s *Symbol, throw bool) bool {
+	if o.syms != nil {
+		return o.syms.deleteSym(s, throw)
+	}
 	return true
 }
 
@@ -491,13 +548,19 @@ func (o *dynamicObject) iterateStringKeys() iterNextFunc {
 }
 
 func (o *baseDynamicObject) iterateSymbols() iterNextFunc {
+	if o.syms != nil {
+		return o.syms.iterateSymbols()
+	}
 	return func() (propIterItem, iterNextFunc) {
 		return propIterItem{}, nil
 	}
 }
 
 func (o *dynamicObject) iterateKeys() iterNextFunc {
-	return o.iterateStringKeys()
+	return (&objectAllPropIter{
+		o:      o.val,
+		curStr: o.iterateStringKeys(),
+	}).next
 }
 
 func (o *dynamicObject) export(ctx *objectExportCtx) interface{} {
@@ -536,19 +599,25 @@ func (o *dynamicObject) stringKeys(all bool, accum []Value) []Value {
 	return accum
 }
 
-func (*baseDynamicObject) symbols(all bool, accum []Value) []Value {
+func (o *baseDynamicObject) symbols(all bool, accum []Value) []Value {
+	if o.syms != nil {
+		return o.syms.symbols(all, accum)
+	}
 	return accum
 }
 
 func (o *dynamicObject) keys(all bool, accum []Value) []Value {
-	return o.stringKeys(all, accum)
+	return o.symbols(all, o.stringKeys(all, accum))
 }
 
 func (*baseDynamicObject) _putProp(name unistring.String, value Value, writable, enumerable, configurable bool) Value {
 	return nil
 }
 
-func (*baseDynamicObject) _putSym(s *Symbol, prop Value) {
+func (o *baseDynamicObject) _putSym(s *Symbol, prop Value) {
+	if syms := o.symStore(false); syms != nil {
+		syms._putSym(s, prop)
+	}
 }
 
 func (o *baseDynamicObject) getPrivateEnv(*privateEnvType, bool) *privateElements {
@@ -751,7 +820,10 @@ func (a *dynamicArray) iterateStringKeys() iterNextFunc {
 }
 
 func (a *dynamicArray) iterateKeys() iterNextFunc {
-	return a.iterateStringKeys()
+	return (&objectAllPropIter{
+		o:      a.val,
+		curStr: a.iterateStringKeys(),
+	}).next
 }
 
 func (a *dynamicArray) export(ctx *objectExportCtx) interface{} {
@@ -790,5 +862,5 @@ func (a *dynamicArray) stringKeys(all bool, accum []Value) []Value {
 }
 
 func (a *dynamicArray) keys(all bool, accum []Value) []Value {
-	return a.stringKeys(all, accum)
+	return a.symbols(all, a.stringKeys(all, accum))
 }

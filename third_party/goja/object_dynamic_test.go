@@ -136,6 +136,76 @@ func TestDynamicObject(t *testing.T) {
 	`, _undefined, t)
 }
 
+func TestDynamicObjectSymbolProperties(t *testing.T) {
+	vm := New()
+	o := vm.NewDynamicObject(&testDynObject{r: vm, m: make(map[string]Value)})
+	vm.Set("o", o)
+	vm.Set("a", vm.NewDynamicArray(&testDynArray{r: vm}))
+	vm.testScriptWithTestLibX(`
+	"use strict";
+	const s = Symbol("s"), t = Symbol("t"), u = Symbol("u");
+	assert.sameValue(o[s], undefined, "absent");
+	assert(!(s in o), "not in o");
+	o[s] = 1;
+	assert.sameValue(o[s], 1, "set");
+	assert(s in o, "in o");
+	assert(Object.prototype.hasOwnProperty.call(o, s), "own");
+	assert(deepEqual(Object.getOwnPropertyDescriptor(o, s), {value: 1, writable: true, enumerable: true, configurable: true}), "desc");
+	o[s] = 2;
+	assert.sameValue(o[s], 2, "overwrite");
+
+	// Any attributes, and accessors called with the object as this.
+	Object.defineProperty(o, t, {value: "ro", writable: false, enumerable: false, configurable: false});
+	assert.throws(TypeError, function() { o[t] = "rw"; }, "read-only");
+	assert.sameValue(o[t], "ro", "still read-only");
+	assert.throws(TypeError, function() { delete o[t]; }, "non-configurable");
+	let seen;
+	Object.defineProperty(o, u, {get() { return this; }, set(v) { seen = [this, v]; }, configurable: true});
+	assert.sameValue(o[u], o, "getter's this");
+	o[u] = 5;
+	assert(seen[0] === o && seen[1] === 5, "setter's this and value");
+
+	// Listed after the string keys, in order of creation.
+	o.x = 1;
+	assert(compareArray(Object.getOwnPropertySymbols(o), [s, t, u]), "getOwnPropertySymbols");
+	assert(compareArray(Reflect.ownKeys(o), ["x", s, t, u]), "ownKeys");
+	const copy = Object.assign({}, o);
+	assert.sameValue(copy[s], 2, "Object.assign copies enumerable symbols");
+	assert(!(t in copy), "but not non-enumerable ones");
+
+	assert(delete o[s], "delete");
+	assert(!(s in o), "deleted");
+	assert.sameValue(o[s], undefined, "deleted value");
+
+	// An inherited setter or read-only property still applies.
+	const p = {};
+	Object.defineProperty(p, s, {value: 0, writable: false});
+	Object.setPrototypeOf(o, p);
+	assert.throws(TypeError, function() { o[s] = 1; }, "inherited read-only");
+	Object.setPrototypeOf(o, Object.prototype);
+
+	// As a prototype, a writable own property leaves the receiver its own.
+	const child = Object.create(o);
+	o[s] = "proto";
+	child[s] = "child";
+	assert.sameValue(o[s], "proto", "proto unchanged");
+	assert(Object.prototype.hasOwnProperty.call(child, s), "child's own");
+
+	a[s] = "arr";
+	assert.sameValue(a[s], "arr", "dynamic array");
+	`, _undefined, t)
+}
+
+func TestSharedDynamicObjectSymbolProperties(t *testing.T) {
+	o := NewSharedDynamicObject(&testSharedDynObject{m: make(map[string]Value)})
+	vm := New()
+	vm.Set("o", o)
+	_, err := vm.RunString(`"use strict"; o[Symbol("s")] = 1`)
+	if err == nil {
+		t.Fatal("a shared dynamic object took a Symbol property")
+	}
+}
+
 func TestDynamicObjectCustomProto(t *testing.T) {
 	vm := New()
 	m := make(map[string]Value)
