@@ -145,6 +145,8 @@ type class struct {
 	def   *classDef
 	proto *goja.Object
 	ctor  *goja.Object // nil until the global or proto.constructor is used
+	// iter is the Symbol.iterator the class installed, if iterable.
+	iter goja.Value
 }
 
 // class returns the prototype side of class id. Instances made from Go
@@ -173,9 +175,10 @@ func (a *API) class(id classID) *class {
 		return c
 	}
 	c.proto = vm.NewDynamicObject(lo)
-	// Symbols cannot live on a dynamic object, so they go one step further
-	// up the chain. Each costs an ordered map in goja, so only classes that
-	// need Symbol.iterator or that libraries recognise by tag get one.
+	// The class's own Symbols go one step further up the chain, on an
+	// ordinary object (the methods stay lazy on the dynamic one). Each
+	// costs an ordered map in goja, so only classes that need
+	// Symbol.iterator or that libraries recognise by tag get one.
 	if def.iterable != "" || def.tag {
 		up := vm.NewObject()
 		if def.iterator {
@@ -183,7 +186,8 @@ func (a *API) class(id classID) *class {
 		}
 		_ = up.DefineDataPropertySymbol(goja.SymToStringTag, vm.ToValue(def.name), goja.FLAG_FALSE, goja.FLAG_TRUE, goja.FLAG_FALSE)
 		if def.iterable != "" {
-			_ = up.DefineDataPropertySymbol(goja.SymIterator, lo.Get(def.iterable), goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
+			c.iter = lo.Get(def.iterable)
+			_ = up.DefineDataPropertySymbol(goja.SymIterator, c.iter, goja.FLAG_TRUE, goja.FLAG_TRUE, goja.FLAG_FALSE)
 		}
 		if def.hasParent {
 			_ = up.SetPrototype(a.class(def.parent).proto)

@@ -30,6 +30,12 @@ func TestHeaders(t *testing.T) {
 		{"entries is Symbol.iterator", `return Headers.prototype.entries === Headers.prototype[Symbol.iterator]`, "true"},
 		{"from Headers", `const a = new Headers({x: "1"}); const b = new Headers(a); b.set("x", "2"); return a.get("x") + b.get("x")`, "12"},
 		{"from iterable of iterables", `return new Headers(new Map([["k", "v"]])).get("k")`, "v"},
+		{"a custom Symbol.iterator on the init is used", `const a = new Headers({x: "1"}); a[Symbol.iterator] = function* () { yield ["y", "2"] };
+			const p = new URLSearchParams("a=1"); p[Symbol.iterator] = function* () { yield ["b", "2"] };
+			return [...new Headers(a)].join() + " " + new URLSearchParams(p)`, "y,2 b=2"},
+		{"Symbol-keyed properties on instances", `const s = Symbol("s"), t = Symbol.for("t"), r = new Request("https://a.test/"), h = new Headers();
+			r[s] = 1; Object.defineProperty(r, t, {value: 2}); h[s] = 3; r[s]++;
+			return [r[s], r[t], h[s], Object.getOwnPropertySymbols(r).length, Object.keys(r).length, delete r[s], s in r].join()`, "2,2,3,2,0,true,false"},
 		{"bad pair", `try { new Headers([["a", "1", "2"]]); } catch (e) { return e.name }`, "TypeError"},
 		{"bad name", `try { new Headers({"a b": "1"}); } catch (e) { return e.name }`, "TypeError"},
 		{"bad value", `try { new Headers().set("a", "x\ny"); } catch (e) { return e.name }`, "TypeError"},

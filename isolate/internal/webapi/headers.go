@@ -175,13 +175,17 @@ func (a *API) fillHeaders(h *headerList, init goja.Value) {
 	if !ok {
 		a.typeError("Failed to construct 'Headers': the init argument must be an object")
 	}
-	if src, ok := stateOf[*headerList](o); ok {
+	asBuilt, iter := a.iteratesAsBuilt(o, clsHeaders)
+	if src, ok := stateOf[*headerList](o); ok && asBuilt {
 		h.list = append(h.list, src.list...)
 		h.changed()
 		return
 	}
-	if isIterable(o) {
-		a.forOf(o, func(item goja.Value) bool {
+	if asBuilt || iter != nil {
+		if iter == nil {
+			iter = a.class(clsHeaders).iter
+		}
+		a.vm.ForOfMethod(o, iter, func(item goja.Value) bool {
 			n, v := a.pair(item, "Failed to construct 'Headers'")
 			h.append(a.headerName(n), a.headerValue(v))
 			return true

@@ -158,12 +158,16 @@ func (a *API) fillSearchParams(p *searchParams, init goja.Value) {
 		return
 	}
 	if o, ok := init.(*goja.Object); ok {
-		if src, ok := stateOf[*searchParams](o); ok {
+		asBuilt, iter := a.iteratesAsBuilt(o, clsURLSearchParams)
+		if src, ok := stateOf[*searchParams](o); ok && asBuilt {
 			p.list = slices.Clone(src.list)
 			return
 		}
-		if isIterable(o) {
-			a.forOf(o, func(item goja.Value) bool {
+		if asBuilt || iter != nil {
+			if iter == nil {
+				iter = a.class(clsURLSearchParams).iter
+			}
+			a.vm.ForOfMethod(o, iter, func(item goja.Value) bool {
 				n, v := a.pair(item, "Failed to construct 'URLSearchParams'")
 				p.list = append(p.list, nameValue{a.str(n), a.str(v)})
 				return true
