@@ -171,6 +171,10 @@ export default { fetch() { return new Response(id() + " " + legacy.name); } };`,
 		{name: "wasm from JS", code: withWasm, outcome: OutcomeOK, status: 200, body: "50,5,true,65536,add:function mem:memory,RangeError from JS"},
 		{name: "npm packages from node_modules", code: withPackages, outcome: OutcomeOK, status: 200, body: "abcd legacy-1.0"},
 		{name: "hello", code: js("main.js", `export default { fetch() { return new Response("hi") } }`), outcome: OutcomeOK, status: 200, body: "hi"},
+		// Libraries tag requests and responses with Symbol-keyed properties.
+		{name: "symbol-tagged request", code: js("main.js", `const kSeen = Symbol("seen");
+export default { fetch(req) { req[kSeen] = (req[kSeen] ?? 0) + 1; const r = new Response("x"); Object.defineProperty(r, kSeen, { get() { return this.status } });
+  return new Response([req[kSeen], r[kSeen], Object.getOwnPropertySymbols(req).length].join()) } }`), outcome: OutcomeOK, status: 200, body: "1,200,1"},
 		// The paths goja's patches made fast (third_party/goja-patches):
 		// JSON both ways, a stable sort with a comparator, push, +=.
 		{name: "data fast paths", code: js("main.js", `export default { fetch() {
