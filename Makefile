@@ -39,7 +39,7 @@ run: build
 # itself under -race).
 test: python vet
 	WARREN_REQUIRE_PYTHON=1 WARREN_PYTHON_DIR=$(CURDIR)/$(PYDIR) $(GO) test -count=1 -race -timeout 25m $(RACE_PKGS)
-	$(GO) test -count=1 -timeout 10m -run 'TestMemoryCorpus' ./isolate
+	$(GO) test -count=1 -timeout 10m -run 'TestMemoryCorpus|TestDecodeCode' ./isolate
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
