@@ -124,7 +124,7 @@ func TestMemoryCorpusRatio(t *testing.T) {
 func skipUnderRace(t *testing.T) {
 	t.Helper()
 	if raceDetector {
-		t.Skip("-race: make test runs this without the race detector (make test runs it in a plain go test)")
+		t.Skip("-race: make test runs this in a plain go test, without the race detector")
 	}
 }
 
