@@ -2045,6 +2045,7 @@ func (r *Runtime) createTypedArrayCtor(val *Object, ctor func(args []Value, newT
 func addTypedArrays(t *objectTemplate) {
 	t.putStr("ArrayBuffer", func(r *Runtime) Value { return valueProp(r.getArrayBuffer(), true, false, true) })
 	t.putStr("SharedArrayBuffer", func(r *Runtime) Value { return valueProp(r.getSharedArrayBuffer(), true, false, true) })
+	t.putStr("Atomics", func(r *Runtime) Value { return valueProp(r.getAtomics(), true, false, true) })
 	t.putStr("DataView", func(r *Runtime) Value { return valueProp(r.getDataView(), true, false, true) })
 	t.putStr("Uint8Array", func(r *Runtime) Value { return valueProp(r.getUint8Array(), true, false, true) })
 	t.putStr("Uint8ClampedArray", func(r *Runtime) Value { return valueProp(r.getUint8ClampedArray(), true, false, true) })

@@ -69,6 +69,7 @@ type global struct {
 
 	ArrayBuffer       *Object
 	SharedArrayBuffer *Object
+	Atomics           *Object
 	DataView          *Object
 	TypedArray        *Object
 	Uint8Array        *Object
