@@ -180,3 +180,37 @@ func TestSharedArrayBufferGoAPI(t *testing.T) {
 		t.Fatalf("ExportTo of an out-of-bounds view = %v, %v; want empty", b, err)
 	}
 }
+
+func TestViewBounds(t *testing.T) {
+	vm := New()
+	for _, c := range []struct {
+		src               string
+		oob, tracking, ok bool
+	}{
+		{`new Uint8Array(4)`, false, false, true},
+		{`new Uint16Array(new ArrayBuffer(4, { maxByteLength: 8 }))`, false, true, true},
+		{`new DataView(new ArrayBuffer(4, { maxByteLength: 8 }), 1)`, false, true, true},
+		{`const b = new ArrayBuffer(4, { maxByteLength: 8 }); const u = new Uint8Array(b, 2, 2); b.resize(3); u`, true, false, true},
+		{`const d = new DataView(new ArrayBuffer(4)); d.buffer.transfer(); d`, true, false, true},
+		{`({})`, false, false, false},
+	} {
+		v, err := vm.RunString("(() => {" + c.src[:len(c.src)-len(lastExpr(c.src))] + "return " + lastExpr(c.src) + "})()")
+		if err != nil {
+			t.Fatal(c.src, err)
+		}
+		oob, tracking, ok := ViewBounds(v)
+		if oob != c.oob || tracking != c.tracking || ok != c.ok {
+			t.Errorf("%s: ViewBounds = %v, %v, %v; want %v, %v, %v", c.src, oob, tracking, ok, c.oob, c.tracking, c.ok)
+		}
+	}
+}
+
+// lastExpr is the part of src after its last "; ".
+func lastExpr(src string) string {
+	for i := len(src) - 2; i >= 0; i-- {
+		if src[i:i+2] == "; " {
+			return src[i+2:]
+		}
+	}
+	return src
+}

@@ -1454,3 +1454,22 @@ func init() {
 		panic("Could not determine native endianness.")
 	}
 }
+
+// ViewBounds reports, for a typed array or DataView, whether it is out of
+// the bounds of its buffer (IsTypedArrayOutOfBounds / IsViewOutOfBounds: the
+// buffer is detached, or a resizable buffer shrank below it) and whether its
+// length tracks its resizable buffer's (it was made without a length). ok is
+// false for any other value.
+func ViewBounds(v Value) (outOfBounds, lengthTracking, ok bool) {
+	o, isObj := v.(*Object)
+	if !isObj {
+		return false, false, false
+	}
+	switch view := o.self.(type) {
+	case *typedArrayObject:
+		return view.isOutOfBounds(), view.lengthTracking, true
+	case *dataViewObject:
+		return view.isOutOfBounds(), view.lengthTracking, true
+	}
+	return false, false, false
+}
