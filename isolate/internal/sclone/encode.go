@@ -387,6 +387,9 @@ func (e *encoder) ordinary(o *goja.Object, depth int) error {
 		return e.collection(o, t == mapType, depth)
 	case arrayBufferType:
 		ab, _ := o.Export().(goja.ArrayBuffer)
+		if ab.Shared() {
+			return cloneError("A SharedArrayBuffer")
+		}
 		if ab.Detached() {
 			return cloneError("A detached ArrayBuffer")
 		}
@@ -563,8 +566,11 @@ func (e *encoder) view(o *goja.Object, kind int, depth int) error {
 		return cloneError("#<" + vk.name + ">")
 	}
 	ab, ok := asArrayBuffer(bo)
-	if !ok {
+	if !ok || ab.Shared() {
 		return cloneError("#<" + vk.name + ">")
+	}
+	if oob, _, _ := goja.ViewBounds(o); oob {
+		return cloneError("An ArrayBuffer view out of the bounds of its buffer")
 	}
 	lengthProp := "length"
 	if kind == kindDataView {
