@@ -214,3 +214,62 @@ func lastExpr(src string) string {
 	}
 	return src
 }
+
+// The methods that convert arguments after reading the length see a buffer
+// that shrank meanwhile as the spec says (ES2024 re-validates and clamps).
+func TestResizableArrayBufferShrinkInConversion(t *testing.T) {
+	const SCRIPT = `
+	function make() {
+		const ab = new ArrayBuffer(8, { maxByteLength: 16 });
+		const ta = new Uint8Array(ab);
+		ta.set([1, 2, 3, 4, 5, 6, 7, 8]);
+		return [ab, ta];
+	}
+	let [ab, ta] = make();
+	ta.fill(9, { valueOf() { ab.resize(4); return 0; } });
+	ab.resize(8);
+	assert(compareArray(Array.from(ta), [9, 9, 9, 9, 0, 0, 0, 0]), "fill stops at the new length");
+
+	[ab, ta] = make();
+	ta.copyWithin(0, { valueOf() { ab.resize(6); return 2; } });
+	assert(compareArray(Array.from(ta), [3, 4, 5, 6, 5, 6]), "copyWithin copies what is left: " + Array.from(ta));
+
+	[ab, ta] = make();
+	const sub = new Uint8Array(ab, 0, 4);
+	sub.copyWithin(2, 0);
+	assert(compareArray(Array.from(ta), [1, 2, 1, 2, 5, 6, 7, 8]), "copyWithin stays inside its view: " + Array.from(ta));
+
+	[ab, ta] = make();
+	assert.sameValue(ta.includes(undefined, { valueOf() { ab.resize(4); return 0; } }), true, "includes sees the lost elements as undefined");
+	[ab, ta] = make();
+	assert.sameValue(ta.includes(undefined), false);
+	assert.sameValue(ta.join({ toString() { ab.resize(2); return "-"; } }), "1-2------", "join keeps the length it read first");
+
+	[ab, ta] = make();
+	class Shrinking extends Uint8Array {
+		static get [Symbol.species]() { return function (n) { ab.resize(3); return new Uint8Array(n); }; }
+	}
+	const s = new Shrinking(ab);
+	const sl = s.slice(1, 6);
+	assert(compareArray(Array.from(sl), [2, 3, 0, 0, 0]), "slice copies what is left: " + Array.from(sl));
+	`
+	testScriptWithTestLib(SCRIPT, _undefined, t)
+}
+
+func TestResizableArrayBufferWith(t *testing.T) {
+	const SCRIPT = `
+	const ab = new ArrayBuffer(4, { maxByteLength: 8 });
+	const f = new Float32Array(ab);
+	f[0] = 1;
+	const w = f.with(0, { valueOf() { ab.resize(0); ab.resize(4); return 2; } });
+	assert.sameValue(w[0], 2);
+	const ab2 = new ArrayBuffer(8, { maxByteLength: 16 });
+	const g = new Float32Array(ab2);
+	g.fill(3);
+	const w2 = g.with(0, { valueOf() { ab2.resize(4); return 5; } });
+	assert.sameValue(w2.length, 2);
+	assert.sameValue(w2[0], 5);
+	assert(isNaN(w2[1]), "an element lost to the shrink reads as undefined, so NaN");
+	`
+	testScriptWithTestLib(SCRIPT, _undefined, t)
+}

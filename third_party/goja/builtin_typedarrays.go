@@ -637,12 +637,18 @@ func (r *Runtime) typedArrayProto_copyWithin(call FunctionCall) Value {
 			relEnd = l
 		}
 		final := toIntStrict(relToIdx(relEnd, l))
-		data := ta.viewedArrayBuf.data
-		offset := ta.offset
-		elemSize := ta.elemSize
-		if final > from {
+		if count := min(final-from, int(l)-to); count > 0 {
+			// Converting the arguments may have detached or shrunk the
+			// buffer: copy only what is still inside the view.
 			ta.ensureValid(true)
-			copy(data[(offset+to)*elemSize:], data[(offset+from)*elemSize:(offset+final)*elemSize])
+			elemSize := ta.elemSize
+			limit := ta.curLen() * elemSize
+			toB, fromB := to*elemSize, from*elemSize
+			if n := min(count*elemSize, limit-fromB, limit-toB); n > 0 {
+				data := ta.viewedArrayBuf.data
+				base := ta.offset * elemSize
+				copy(data[base+toB:base+toB+n], data[base+fromB:base+fromB+n])
+			}
 		}
 		return call.This
 	}
@@ -696,6 +702,7 @@ func (r *Runtime) typedArrayProto_fill(call FunctionCall) Value {
 		final := toIntStrict(relToIdx(relEnd, l))
 		value := ta.typedArray.toRaw(call.Argument(0))
 		ta.ensureValid(true)
+		final = min(final, ta.curLen()) // the buffer may have shrunk
 		for ; k < final; k++ {
 			ta.typedArray.setRaw(ta.offset+k, value)
 		}
@@ -892,10 +899,16 @@ func (r *Runtime) typedArrayProto_includes(call FunctionCall) Value {
 			searchElement = _positiveZero
 		}
 		startIdx := toIntStrict(n)
-		if !ta.ensureValid(false) {
-			if searchElement == _undefined && startIdx < ta.curLen() {
-				return valueTrue
-			}
+		// Converting fromIndex may have detached or shrunk the buffer: the
+		// elements past the current length read as undefined.
+		valid, cur := ta.ensureValid(false), 0
+		if valid {
+			cur = ta.curLen()
+		}
+		if int64(cur) < length && searchElement == _undefined && int64(max(startIdx, cur)) < length {
+			return valueTrue
+		}
+		if !valid {
 			return valueFalse
 		}
 		if ta.typedArray.typeMatch(searchElement) {
@@ -969,6 +982,7 @@ func (r *Runtime) typedArrayProto_indexOf(call FunctionCall) Value {
 func (r *Runtime) typedArrayProto_join(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
 		ta.ensureValid(true)
+		l := ta.curLen()
 		s := call.Argument(0)
 		var sep String
 		if s != _undefined {
@@ -976,7 +990,6 @@ func (r *Runtime) typedArrayProto_join(call FunctionCall) Value {
 		} else {
 			sep = asciiString(",")
 		}
-		l := ta.curLen()
 		if l == 0 {
 			return stringEmpty
 		}
@@ -1262,9 +1275,14 @@ func (r *Runtime) typedArrayProto_slice(call FunctionCall) Value {
 			count = 0
 		}
 		dst := r.typedArraySpeciesCreate(ta, []Value{intToValue(int64(count))})
+		if count > 0 {
+			// The species constructor may have detached or shrunk the buffer.
+			ta.ensureValid(true)
+			end = min(end, ta.curLen())
+			count = max(end-start, 0)
+		}
 		if dst.defaultCtor == ta.defaultCtor {
 			if count > 0 {
-				ta.ensureValid(true)
 				offset := ta.offset
 				elemSize := ta.elemSize
 				byteCount := count * elemSize
@@ -1423,7 +1441,13 @@ func (r *Runtime) typedArrayProto_with(call FunctionCall) Value {
 	}
 
 	a := r.typedArrayCreate(ta.defaultCtor, intToValue(int64(length)))
-	copy(a.viewedArrayBuf.data, ta.viewedArrayBuf.data[ta.offset*ta.elemSize:])
+	// Converting the value may have shrunk the buffer: the elements past
+	// its current length read as undefined.
+	cur := min(ta.curLen(), length)
+	copy(a.viewedArrayBuf.data, ta.viewedArrayBuf.data[ta.offset*ta.elemSize:(ta.offset+cur)*ta.elemSize])
+	for k := cur; k < length; k++ {
+		a._putIdx(k, _undefined)
+	}
 	a.typedArray.set(actualIndex, numericValue)
 	return a.val
 }
