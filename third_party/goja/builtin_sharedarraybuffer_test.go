@@ -2,6 +2,7 @@ package goja
 
 import (
 	"testing"
+	"unsafe"
 )
 
 func TestResizableArrayBuffer(t *testing.T) {
@@ -272,4 +273,37 @@ func TestResizableArrayBufferWith(t *testing.T) {
 	assert(isNaN(w2[1]), "an element lost to the shrink reads as undefined, so NaN");
 	`
 	testScriptWithTestLib(SCRIPT, _undefined, t)
+}
+
+// A buffer grown in small steps reallocates geometrically, not at every
+// step, and never past its maxByteLength.
+func TestResizableArrayBufferGrowthAmortized(t *testing.T) {
+	vm := New()
+	v, err := vm.RunString(`const b = new ArrayBuffer(0, { maxByteLength: 100000 }); const u = new Uint8Array(b);
+	for (let n = 1; n <= 100000; n++) { b.resize(n); u[n - 1] = n & 0xff; } b`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := v.Export().(ArrayBuffer).buf
+	if len(b.data) != 100000 || cap(b.data) != 100000 {
+		t.Fatalf("len %d cap %d, want 100000 both (capped at maxByteLength)", len(b.data), cap(b.data))
+	}
+	for i, c := range b.data {
+		if c != byte((i+1)&0xff) {
+			t.Fatalf("byte %d = %d", i, c)
+		}
+	}
+	c := &arrayBufferObject{resizable: true, maxByteLength: 1 << 20}
+	moves := 0
+	for n := 1; n <= 1<<20; n += 64 {
+		before := unsafe.SliceData(c.data)
+		c.setByteLength(n)
+		if unsafe.SliceData(c.data) != before {
+			moves++
+		}
+	}
+	t.Logf("reallocations for 16384 resizes: %d", moves)
+	if moves > 20 {
+		t.Fatalf("%d reallocations for 16384 resizes", moves)
+	}
 }

@@ -147,6 +147,9 @@ func (r *Runtime) builtin_newArrayBuffer(args []Value, newTarget *Object) *Objec
 // setByteLength resizes a resizable buffer to n bytes (n <= maxByteLength).
 // Bytes past the old length read as zero. The capacity never shrinks (see
 // arrayBufferObject), so growing back within it only clears the bytes.
+// Growing past it allocates room for more than n (twice the old capacity, a
+// quarter more past 64 MiB, never past maxByteLength), so that a buffer grown
+// in small steps costs linear time, not quadratic.
 func (o *arrayBufferObject) setByteLength(n int) {
 	if n <= cap(o.data) {
 		old := len(o.data)
@@ -156,7 +159,14 @@ func (o *arrayBufferObject) setByteLength(n int) {
 		}
 		return
 	}
-	data := allocByteSlice(n)
+	c := cap(o.data)
+	if c >= 64<<20 {
+		c += c / 4
+	} else {
+		c *= 2
+	}
+	c = max(n, min(c, o.maxByteLength))
+	data := allocByteSlice(c)[:n]
 	copy(data, o.data)
 	o.data = data
 }
