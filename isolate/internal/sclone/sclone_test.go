@@ -152,6 +152,10 @@ func TestRoundTrip(t *testing.T) {
 		{`(() => { const s = {n: 1}; return {a: s, b: [s], c: new Map([[s, s]]), d: new Set([s])} })()`,
 			`v.a === v.b[0] && v.c.get(v.a) === v.a && v.d.has(v.a)`},
 		{`(() => { const m = new Map(); m.set(m, m); return m })()`, `v.get(v) === v`},
+		{`(() => { const b = new ArrayBuffer(3, {maxByteLength: 64}); new Uint8Array(b).set([1, 2, 3]); return b })()`,
+			`v.resizable && v.maxByteLength === 64 && new Uint8Array(v).join() === "1,2,3"`},
+		{`(() => { const b = new ArrayBuffer(8, {maxByteLength: 64}); return {t: new Uint16Array(b, 2), f: new Uint16Array(b, 2, 1), d: new DataView(b, 4)} })()`,
+			`v.t.buffer === v.f.buffer && v.t.buffer === v.d.buffer && (v.t.buffer.resize(16), v.t.length === 7 && v.f.length === 1 && v.d.byteLength === 12)`},
 		{`(() => { const d = new Date(5); const r = /x/; const b = new Boolean(true); return [d, r, b, d, r, b] })()`,
 			`v[0] === v[3] && v[1] === v[4] && v[2] === v[5]`},
 	}
