@@ -187,6 +187,28 @@ export default { fetch(req) { req[kSeen] = (req[kSeen] ?? 0) + 1; const r = new 
   const stable = back.every((o, i) => i === 0 || back[i - 1].k < o.k || (back[i - 1].k === o.k && back[i - 1].id < o.id));
   return new Response([stable, s.length, s.slice(0, 40), back[1999].s, JSON.stringify(JSON.parse('{"a":[1,-0,1e3,"\\ud83d\\ude00\\n"]}'))].join(" "));
 } }`), outcome: OutcomeOK, status: 200, body: "true 1328 0,13,26,39,52,65,78,91,104,117,130,143,1 n\"1987é {\"a\":[1,0,1000,\"😀\\n\"]}"},
+		// goja's SharedArrayBuffer, Atomics and resizable ArrayBuffer
+		// (third_party/goja-patches 0021-0023).
+		{name: "SharedArrayBuffer, Atomics, resizable ArrayBuffer", code: js("main.js", `export default { fetch() {
+  const sab = new SharedArrayBuffer(8, { maxByteLength: 16 });
+  const i32 = new Int32Array(sab);
+  Atomics.store(i32, 0, 40);
+  const old = Atomics.add(i32, 0, 2);
+  const cas = Atomics.compareExchange(i32, 0, 42, 7);
+  sab.grow(16);
+  let wait;
+  try { Atomics.wait(i32, 0, 7, 0); wait = "returned"; } catch (e) { wait = e.name; }
+  const rab = new ArrayBuffer(4, { maxByteLength: 64 });
+  const tracking = new Uint8Array(rab);
+  const fixed = new Uint8Array(rab, 2, 2);
+  rab.resize(32);
+  const grown = tracking.length;
+  rab.resize(3);
+  const text = new TextDecoder().decode(new Uint8Array(new SharedArrayBuffer(2)).fill(0x41));
+  const copy = structuredClone(rab);
+  return new Response([old, Atomics.load(i32, 0), cas, i32.length, wait, grown, tracking.length, fixed.length,
+    copy.resizable, copy.maxByteLength, text, Object.prototype.toString.call(sab)].join(" "));
+} }`), outcome: OutcomeOK, status: 200, body: "40 7 42 4 TypeError 32 3 0 true 64 AA [object SharedArrayBuffer]"},
 		{name: "ts multi-module", code: tsMulti, outcome: OutcomeOK, status: 200, body: "hello ts v1.2 n=2"},
 		{name: "router URL", code: router, req: &Request{URL: "https://x.test/users?page=3"}, outcome: OutcomeOK, status: 200, body: `{"users":["ada","bob"],"page":3}`},
 		{name: "router headers", code: router, req: &Request{URL: "https://x.test/echo-headers", Headers: map[string]string{"X-B": "2", "x-a": "1"}}, outcome: OutcomeOK, status: 200, body: "x-a=1;x-b=2"},

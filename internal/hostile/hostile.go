@@ -141,6 +141,11 @@ func Scripts() []Case {
 		{Name: "memory bomb", Src: worker("const a = []; for (;;) a.push(new Uint8Array(1 << 20));"), CPUMs: 5000, MemoryMB: 64, Outcomes: []string{ExceededMemory}},
 		{Name: "huge string", Src: worker("return new Response('x'.repeat(2 ** 30).length + '')"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{ExceededMemory, Exception}},
 		{Name: "huge ArrayBuffer", Src: worker("return new Response(new ArrayBuffer(2 ** 40).byteLength + '')"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{ExceededMemory, Exception}},
+		// A resizable buffer allocates as it grows: its maxByteLength
+		// reserves nothing, and what resize allocates counts like any
+		// allocation.
+		{Name: "huge resizable ArrayBuffer", Src: worker("const b = new ArrayBuffer(0, { maxByteLength: 2 ** 40 }); b.resize(2 ** 40); return new Response(b.byteLength + '')"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{ExceededMemory, Exception}},
+		{Name: "resizable ArrayBuffer grown step by step", Src: worker("const b = new SharedArrayBuffer(0, { maxByteLength: 2 ** 32 }); for (let n = 1 << 20; ; n += 1 << 20) b.grow(n);"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{ExceededMemory, ExceededCPU}},
 		{Name: "deep recursion", Src: "function f(n) { return f(n + 1) + 1 }\n" + worker("return new Response(String(f(0)))"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{Exception}},
 		{Name: "catastrophic regexp", Src: worker(`return new Response(String(/^(a+)+(?!x)$/.test("a".repeat(40) + "b")))`), CPUMs: 200, MemoryMB: 64, Outcomes: []string{ExceededCPU}},
 		{Name: "huge native sort", Src: worker("const a = []; for (let i = 0; i < 3e6; i++) a.push((i * 7919) % 1000003); a.sort((x, y) => x - y); return new Response('sorted')"), CPUMs: 100, MemoryMB: 256, Outcomes: []string{ExceededCPU}},
@@ -208,6 +213,7 @@ return { status: 200 }`), CPUMs: 1000, Outcomes: []string{Exception}},
 var scriptKinds = map[string]string{
 	"infinite loop": KindCPU, "deep recursion": KindCPU, "catastrophic regexp": KindCPU, "huge native sort": KindCPU,
 	"memory bomb": KindMemory, "huge string": KindMemory, "huge ArrayBuffer": KindMemory,
+	"huge resizable ArrayBuffer": KindMemory, "resizable ArrayBuffer grown step by step": KindMemory,
 	"pull that enqueues for ever": KindMemory, "start that enqueues for ever": KindMemory,
 	"gzip bomb as the response": KindMemory, "gzip bomb read whole": KindMemory,
 	"100,000 pending promises awaited": KindTime, "100,000 pending promises left behind": KindTime,

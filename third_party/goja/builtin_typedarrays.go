@@ -22,12 +22,12 @@ type typedArraySortCtx struct {
 }
 
 func (ctx *typedArraySortCtx) Len() int {
-	return ctx.ta.length
+	return ctx.ta.curLen()
 }
 
 func (ctx *typedArraySortCtx) checkDetached() {
 	if !ctx.detached && ctx.needValidate {
-		ctx.detached = !ctx.ta.viewedArrayBuf.ensureNotDetached(false)
+		ctx.detached = !ctx.ta.ensureValid(false)
 		ctx.needValidate = false
 	}
 }
@@ -87,71 +87,200 @@ func allocByteSlice(size int) (b []byte) {
 	return
 }
 
-func (r *Runtime) builtin_newArrayBuffer(args []Value, newTarget *Object) *Object {
-	if newTarget == nil {
-		panic(r.needNew("ArrayBuffer"))
+// maxResizableByteLength bounds the maxByteLength of a resizable
+// ArrayBuffer or growable SharedArrayBuffer. Nothing is reserved for it (the
+// bytes are allocated as the buffer grows), so the bound only keeps the
+// arithmetic on lengths far from overflow and refuses limits no buffer here
+// could reach; the embedder's memory accounting sees each allocation as it
+// happens, as with a fixed-length buffer.
+const maxResizableByteLength = 1 << 40
+
+// getArrayBufferMaxByteLengthOption is GetArrayBufferMaxByteLengthOption:
+// the maxByteLength of an options object, or -1 when there is none.
+func (r *Runtime) getArrayBufferMaxByteLengthOption(options Value) int {
+	o, ok := options.(*Object)
+	if !ok {
+		return -1
 	}
-	b := r._newArrayBuffer(r.getPrototypeFromCtor(newTarget, r.getArrayBuffer(), r.getArrayBufferPrototype()), nil)
+	v := o.self.getStr("maxByteLength", nil)
+	if v == nil || v == _undefined {
+		return -1
+	}
+	n := r.toIndex(v)
+	if int64(n) > maxResizableByteLength {
+		panic(r.newErrorf(r.getRangeError(), "Invalid array buffer max length: %d", n))
+	}
+	return n
+}
+
+// newArrayBufferFromArgs is the body of the ArrayBuffer and
+// SharedArrayBuffer constructors: (length, {maxByteLength}).
+func (r *Runtime) newArrayBufferFromArgs(args []Value, newTarget, defCtor, defProto *Object, shared bool) *Object {
+	var length int
 	if len(args) > 0 {
-		b.data = allocByteSlice(r.toIndex(args[0]))
+		length = r.toIndex(args[0])
+	}
+	maxLen := -1
+	if len(args) > 1 {
+		maxLen = r.getArrayBufferMaxByteLengthOption(args[1])
+	}
+	if maxLen >= 0 && length > maxLen {
+		panic(r.newErrorf(r.getRangeError(), "Array buffer length %d exceeds its maxByteLength %d", length, maxLen))
+	}
+	b := r._newArrayBuffer(r.getPrototypeFromCtor(newTarget, defCtor, defProto), nil)
+	b.data = allocByteSlice(length)
+	b.shared = shared
+	if maxLen >= 0 {
+		b.resizable = true
+		b.maxByteLength = maxLen
 	}
 	return b.val
 }
 
-func (r *Runtime) arrayBufferProto_getByteLength(call FunctionCall) Value {
-	o := r.toObject(call.This)
-	if b, ok := o.self.(*arrayBufferObject); ok {
-		if b.ensureNotDetached(false) {
-			return intToValue(int64(len(b.data)))
+func (r *Runtime) builtin_newArrayBuffer(args []Value, newTarget *Object) *Object {
+	if newTarget == nil {
+		panic(r.needNew("ArrayBuffer"))
+	}
+	return r.newArrayBufferFromArgs(args, newTarget, r.getArrayBuffer(), r.getArrayBufferPrototype(), false)
+}
+
+// setByteLength resizes a resizable buffer to n bytes (n <= maxByteLength).
+// Bytes past the old length read as zero. The capacity never shrinks (see
+// arrayBufferObject), so growing back within it only clears the bytes.
+// Growing past it allocates room for more than n (twice the old capacity, a
+// quarter more past 64 MiB, never past maxByteLength), so that a buffer grown
+// in small steps costs linear time, not quadratic.
+func (o *arrayBufferObject) setByteLength(n int) {
+	if n <= cap(o.data) {
+		old := len(o.data)
+		o.data = o.data[:n]
+		if n > old {
+			clear(o.data[old:n])
 		}
+		return
+	}
+	c := cap(o.data)
+	if c >= 64<<20 {
+		c += c / 4
+	} else {
+		c *= 2
+	}
+	c = max(n, min(c, o.maxByteLength))
+	data := allocByteSlice(c)[:n]
+	copy(data, o.data)
+	o.data = data
+}
+
+// thisArrayBuffer returns the ArrayBuffer (shared false) or
+// SharedArrayBuffer (shared true) that a method of its prototype was called
+// on, or throws a TypeError naming the method.
+func (r *Runtime) thisArrayBuffer(this Value, shared bool, method string) *arrayBufferObject {
+	if o, ok := this.(*Object); ok {
+		if b, ok := o.self.(*arrayBufferObject); ok && b.shared == shared {
+			return b
+		}
+	}
+	name := "ArrayBuffer"
+	if shared {
+		name = "SharedArrayBuffer"
+	}
+	panic(r.NewTypeError("Method %s.prototype.%s called on incompatible receiver %s", name, method, r.objectproto_toString(FunctionCall{This: this})))
+}
+
+func (r *Runtime) arrayBufferProto_getByteLength(call FunctionCall) Value {
+	b := r.thisArrayBuffer(call.This, false, "byteLength")
+	if b.ensureNotDetached(false) {
+		return intToValue(int64(len(b.data)))
+	}
+	return intToValue(0)
+}
+
+func (r *Runtime) arrayBufferProto_getMaxByteLength(call FunctionCall) Value {
+	b := r.thisArrayBuffer(call.This, false, "maxByteLength")
+	if b.detached {
 		return intToValue(0)
 	}
-	panic(r.NewTypeError("Object is not ArrayBuffer: %s", o))
+	if b.resizable {
+		return intToValue(int64(b.maxByteLength))
+	}
+	return intToValue(int64(len(b.data)))
+}
+
+func (r *Runtime) arrayBufferProto_getResizable(call FunctionCall) Value {
+	return r.toBoolean(r.thisArrayBuffer(call.This, false, "resizable").resizable)
+}
+
+func (r *Runtime) arrayBufferProto_resize(call FunctionCall) Value {
+	b := r.thisArrayBuffer(call.This, false, "resize")
+	if !b.resizable {
+		panic(r.NewTypeError("Method ArrayBuffer.prototype.resize called on a fixed-length ArrayBuffer"))
+	}
+	n := r.toIndex(call.Argument(0))
+	b.ensureNotDetached(true)
+	if n > b.maxByteLength {
+		panic(r.newErrorf(r.getRangeError(), "ArrayBuffer.prototype.resize: %d exceeds maxByteLength %d", n, b.maxByteLength))
+	}
+	b.setByteLength(n)
+	return _undefined
+}
+
+// bufferSlice is ArrayBuffer.prototype.slice and
+// SharedArrayBuffer.prototype.slice.
+func (r *Runtime) bufferSlice(call FunctionCall, shared bool) Value {
+	b := r.thisArrayBuffer(call.This, shared, "slice")
+	o := b.val
+	b.ensureNotDetached(true)
+	l := int64(len(b.data))
+	start := relToIdx(call.Argument(0).ToInteger(), l)
+	var stop int64
+	if arg := call.Argument(1); arg != _undefined {
+		stop = arg.ToInteger()
+	} else {
+		stop = l
+	}
+	stop = relToIdx(stop, l)
+	newLen := max(stop-start, 0)
+	defCtor := r.getArrayBuffer()
+	if shared {
+		defCtor = r.getSharedArrayBuffer()
+	}
+	ret := r.speciesConstructor(o, defCtor)([]Value{intToValue(newLen)}, nil)
+	ab, ok := ret.self.(*arrayBufferObject)
+	if !ok || ab.shared != shared {
+		panic(r.NewTypeError("Species constructor did not return a %s: %s", defCtor.self.getStr("name", nil), ret.String()))
+	}
+	if !shared {
+		ab.ensureNotDetached(true)
+	}
+	if ret == o {
+		panic(r.NewTypeError("Species constructor returned the same buffer"))
+	}
+	if int64(len(ab.data)) < newLen {
+		panic(r.NewTypeError("Species constructor returned a buffer that is too small: %d", len(ab.data)))
+	}
+	b.ensureNotDetached(true)
+	// The species constructor may have shrunk this buffer.
+	if cur := int64(len(b.data)); start < cur {
+		copy(ab.data, b.data[start:min(stop, cur)])
+	}
+	return ret
 }
 
 func (r *Runtime) arrayBufferProto_slice(call FunctionCall) Value {
-	o := r.toObject(call.This)
-	if b, ok := o.self.(*arrayBufferObject); ok {
-		l := int64(len(b.data))
-		start := relToIdx(call.Argument(0).ToInteger(), l)
-		var stop int64
-		if arg := call.Argument(1); arg != _undefined {
-			stop = arg.ToInteger()
-		} else {
-			stop = l
-		}
-		stop = relToIdx(stop, l)
-		newLen := max(stop-start, 0)
-		ret := r.speciesConstructor(o, r.getArrayBuffer())([]Value{intToValue(newLen)}, nil)
-		if ab, ok := ret.self.(*arrayBufferObject); ok {
-			if newLen > 0 {
-				b.ensureNotDetached(true)
-				if ret == o {
-					panic(r.NewTypeError("Species constructor returned the same ArrayBuffer"))
-				}
-				if int64(len(ab.data)) < newLen {
-					panic(r.NewTypeError("Species constructor returned an ArrayBuffer that is too small: %d", len(ab.data)))
-				}
-				ab.ensureNotDetached(true)
-				copy(ab.data, b.data[start:stop])
-			}
-			return ret
-		}
-		panic(r.NewTypeError("Species constructor did not return an ArrayBuffer: %s", ret.String()))
-	}
-	panic(r.NewTypeError("Object is not ArrayBuffer: %s", o))
+	return r.bufferSlice(call, false)
 }
 
-// arrayBufferProto_transfer is ArrayBuffer.prototype.transfer and
-// transferToFixedLength (ES2024; this engine has no resizable buffers, so
-// both make a fixed-length buffer): a new ArrayBuffer of newLength bytes (by
-// default the same length) holding the contents, and this one detached.
-func (r *Runtime) arrayBufferProto_transfer(call FunctionCall) Value {
-	o := r.toObject(call.This)
-	b, ok := o.self.(*arrayBufferObject)
-	if !ok {
-		panic(r.NewTypeError("Object is not ArrayBuffer: %s", o))
+// arrayBufferCopyAndDetach is ArrayBuffer.prototype.transfer
+// (preserveResizability) and transferToFixedLength: a new ArrayBuffer of
+// newLength bytes (by default the same length) holding the contents, and
+// this one detached. transfer of a resizable buffer is resizable with the
+// same maxByteLength.
+func (r *Runtime) arrayBufferCopyAndDetach(call FunctionCall, preserveResizability bool) Value {
+	method := "transferToFixedLength"
+	if preserveResizability {
+		method = "transfer"
 	}
+	b := r.thisArrayBuffer(call.This, false, method)
 	var newLen int
 	if arg := call.Argument(0); arg != _undefined {
 		newLen = r.toIndex(arg)
@@ -159,20 +288,32 @@ func (r *Runtime) arrayBufferProto_transfer(call FunctionCall) Value {
 		newLen = len(b.data)
 	}
 	b.ensureNotDetached(true)
+	resizable := preserveResizability && b.resizable
+	if resizable && newLen > b.maxByteLength {
+		panic(r.newErrorf(r.getRangeError(), "ArrayBuffer.prototype.transfer: %d exceeds maxByteLength %d", newLen, b.maxByteLength))
+	}
 	data := allocByteSlice(newLen)
 	copy(data, b.data)
 	ret := r._newArrayBuffer(r.getArrayBufferPrototype(), nil)
 	ret.data = data
+	if resizable {
+		ret.resizable = true
+		ret.maxByteLength = b.maxByteLength
+	}
 	b.detach()
 	return ret.val
 }
 
+func (r *Runtime) arrayBufferProto_transfer(call FunctionCall) Value {
+	return r.arrayBufferCopyAndDetach(call, true)
+}
+
+func (r *Runtime) arrayBufferProto_transferToFixedLength(call FunctionCall) Value {
+	return r.arrayBufferCopyAndDetach(call, false)
+}
+
 func (r *Runtime) arrayBufferProto_getDetached(call FunctionCall) Value {
-	o := r.toObject(call.This)
-	if b, ok := o.self.(*arrayBufferObject); ok {
-		return r.toBoolean(b.detached)
-	}
-	panic(r.NewTypeError("Object is not ArrayBuffer: %s", o))
+	return r.toBoolean(r.thisArrayBuffer(call.This, false, "detached").detached)
 }
 
 func (r *Runtime) arrayBuffer_isView(call FunctionCall) Value {
@@ -208,16 +349,20 @@ func (r *Runtime) newDataView(args []Value, newTarget *Object) *Object {
 	if len(args) > 1 {
 		offsetArg := nilSafe(args[1])
 		byteOffset = r.toIndex(offsetArg)
-		buffer.ensureNotDetached(true)
-		if byteOffset > len(buffer.data) {
-			panic(r.newErrorf(r.getRangeError(), "Start offset %s is outside the bounds of the buffer", offsetArg.String()))
-		}
 	}
-	if len(args) > 2 && args[2] != nil && args[2] != _undefined {
+	buffer.ensureNotDetached(true)
+	if byteOffset > len(buffer.data) {
+		panic(r.newErrorf(r.getRangeError(), "Start offset %d is outside the bounds of the buffer", byteOffset))
+	}
+	lengthTracking := false
+	hasLen := len(args) > 2 && args[2] != nil && args[2] != _undefined
+	if hasLen {
 		byteLen = r.toIndex(args[2])
 		if byteOffset+byteLen > len(buffer.data) {
 			panic(r.newErrorf(r.getRangeError(), "Invalid DataView length %d", byteLen))
 		}
+	} else if buffer.resizable {
+		lengthTracking = true
 	} else {
 		byteLen = len(buffer.data) - byteOffset
 	}
@@ -226,7 +371,7 @@ func (r *Runtime) newDataView(args []Value, newTarget *Object) *Object {
 	if byteOffset > len(buffer.data) {
 		panic(r.newErrorf(r.getRangeError(), "Start offset %d is outside the bounds of the buffer", byteOffset))
 	}
-	if byteOffset+byteLen > len(buffer.data) {
+	if hasLen && byteOffset+byteLen > len(buffer.data) {
 		panic(r.newErrorf(r.getRangeError(), "Invalid DataView length %d", byteLen))
 	}
 	o := &Object{runtime: r}
@@ -240,6 +385,7 @@ func (r *Runtime) newDataView(args []Value, newTarget *Object) *Object {
 		viewedArrayBuf: buffer,
 		byteOffset:     byteOffset,
 		byteLen:        byteLen,
+		lengthTracking: lengthTracking,
 	}
 	o.self = b
 	b.init()
@@ -255,15 +401,15 @@ func (r *Runtime) dataViewProto_getBuffer(call FunctionCall) Value {
 
 func (r *Runtime) dataViewProto_getByteLen(call FunctionCall) Value {
 	if dv, ok := r.toObject(call.This).self.(*dataViewObject); ok {
-		dv.viewedArrayBuf.ensureNotDetached(true)
-		return intToValue(int64(dv.byteLen))
+		dv.ensureValid()
+		return intToValue(int64(dv.curByteLen()))
 	}
 	panic(r.NewTypeError("Method get DataView.prototype.byteLength called on incompatible receiver %s", r.objectproto_toString(FunctionCall{This: call.This})))
 }
 
 func (r *Runtime) dataViewProto_getByteOffset(call FunctionCall) Value {
 	if dv, ok := r.toObject(call.This).self.(*dataViewObject); ok {
-		dv.viewedArrayBuf.ensureNotDetached(true)
+		dv.ensureValid()
 		return intToValue(int64(dv.byteOffset))
 	}
 	panic(r.NewTypeError("Method get DataView.prototype.byteOffset called on incompatible receiver %s", r.objectproto_toString(FunctionCall{This: call.This})))
@@ -460,27 +606,27 @@ func (r *Runtime) typedArrayProto_getBuffer(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_getByteLen(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		if ta.viewedArrayBuf.data == nil {
+		if ta.isOutOfBounds() {
 			return _positiveZero
 		}
-		return intToValue(int64(ta.length) * int64(ta.elemSize))
+		return intToValue(int64(ta.curLen()) * int64(ta.elemSize))
 	}
 	panic(r.NewTypeError("Method get TypedArray.prototype.byteLength called on incompatible receiver %s", r.objectproto_toString(FunctionCall{This: call.This})))
 }
 
 func (r *Runtime) typedArrayProto_getLength(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		if ta.viewedArrayBuf.data == nil {
+		if ta.isOutOfBounds() {
 			return _positiveZero
 		}
-		return intToValue(int64(ta.length))
+		return intToValue(int64(ta.curLen()))
 	}
 	panic(r.NewTypeError("Method get TypedArray.prototype.length called on incompatible receiver %s", r.objectproto_toString(FunctionCall{This: call.This})))
 }
 
 func (r *Runtime) typedArrayProto_getByteOffset(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		if ta.viewedArrayBuf.data == nil {
+		if ta.isOutOfBounds() {
 			return _positiveZero
 		}
 		return intToValue(int64(ta.offset) * int64(ta.elemSize))
@@ -490,8 +636,8 @@ func (r *Runtime) typedArrayProto_getByteOffset(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_copyWithin(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
-		l := int64(ta.length)
+		ta.ensureValid(true)
+		l := int64(ta.curLen())
 		var relEnd int64
 		to := toIntStrict(relToIdx(call.Argument(0).ToInteger(), l))
 		from := toIntStrict(relToIdx(call.Argument(1).ToInteger(), l))
@@ -501,12 +647,18 @@ func (r *Runtime) typedArrayProto_copyWithin(call FunctionCall) Value {
 			relEnd = l
 		}
 		final := toIntStrict(relToIdx(relEnd, l))
-		data := ta.viewedArrayBuf.data
-		offset := ta.offset
-		elemSize := ta.elemSize
-		if final > from {
-			ta.viewedArrayBuf.ensureNotDetached(true)
-			copy(data[(offset+to)*elemSize:], data[(offset+from)*elemSize:(offset+final)*elemSize])
+		if count := min(final-from, int(l)-to); count > 0 {
+			// Converting the arguments may have detached or shrunk the
+			// buffer: copy only what is still inside the view.
+			ta.ensureValid(true)
+			elemSize := ta.elemSize
+			limit := ta.curLen() * elemSize
+			toB, fromB := to*elemSize, from*elemSize
+			if n := min(count*elemSize, limit-fromB, limit-toB); n > 0 {
+				data := ta.viewedArrayBuf.data
+				base := ta.offset * elemSize
+				copy(data[base+toB:base+toB+n], data[base+fromB:base+fromB+n])
+			}
 		}
 		return call.This
 	}
@@ -515,7 +667,7 @@ func (r *Runtime) typedArrayProto_copyWithin(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_entries(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
+		ta.ensureValid(true)
 		return r.createArrayIterator(ta.val, iterationKindKeyValue)
 	}
 	panic(r.NewTypeError("Method TypedArray.prototype.entries called on incompatible receiver %s", r.objectproto_toString(FunctionCall{This: call.This})))
@@ -523,13 +675,13 @@ func (r *Runtime) typedArrayProto_entries(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_every(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
+		ta.ensureValid(true)
 		callbackFn := r.toCallable(call.Argument(0))
 		fc := FunctionCall{
 			This:      call.Argument(1),
 			Arguments: []Value{nil, nil, call.This},
 		}
-		for k := 0; k < ta.length; k++ {
+		for k, l := 0, ta.curLen(); k < l; k++ {
 			if ta.isValidIntegerIndex(k) {
 				fc.Arguments[0] = ta.typedArray.get(ta.offset + k)
 			} else {
@@ -548,8 +700,8 @@ func (r *Runtime) typedArrayProto_every(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_fill(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
-		l := int64(ta.length)
+		ta.ensureValid(true)
+		l := int64(ta.curLen())
 		k := toIntStrict(relToIdx(call.Argument(1).ToInteger(), l))
 		var relEnd int64
 		if endArg := call.Argument(2); endArg != _undefined {
@@ -559,7 +711,8 @@ func (r *Runtime) typedArrayProto_fill(call FunctionCall) Value {
 		}
 		final := toIntStrict(relToIdx(relEnd, l))
 		value := ta.typedArray.toRaw(call.Argument(0))
-		ta.viewedArrayBuf.ensureNotDetached(true)
+		ta.ensureValid(true)
+		final = min(final, ta.curLen()) // the buffer may have shrunk
 		for ; k < final; k++ {
 			ta.typedArray.setRaw(ta.offset+k, value)
 		}
@@ -571,16 +724,17 @@ func (r *Runtime) typedArrayProto_fill(call FunctionCall) Value {
 func (r *Runtime) typedArrayProto_filter(call FunctionCall) Value {
 	o := r.toObject(call.This)
 	if ta, ok := o.self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
+		ta.ensureValid(true)
 		callbackFn := r.toCallable(call.Argument(0))
 		fc := FunctionCall{
 			This:      call.Argument(1),
 			Arguments: []Value{nil, nil, call.This},
 		}
-		buf := make([]byte, 0, ta.length*ta.elemSize)
+		l := ta.curLen()
+		buf := make([]byte, 0, l*ta.elemSize)
 		captured := 0
 		rawVal := make([]byte, ta.elemSize)
-		for k := 0; k < ta.length; k++ {
+		for k := 0; k < l; k++ {
 			if ta.isValidIntegerIndex(k) {
 				fc.Arguments[0] = ta.typedArray.get(ta.offset + k)
 				i := (ta.offset + k) * ta.elemSize
@@ -617,13 +771,13 @@ func (r *Runtime) typedArrayProto_filter(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_find(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
+		ta.ensureValid(true)
 		predicate := r.toCallable(call.Argument(0))
 		fc := FunctionCall{
 			This:      call.Argument(1),
 			Arguments: []Value{nil, nil, call.This},
 		}
-		for k := 0; k < ta.length; k++ {
+		for k, l := 0, ta.curLen(); k < l; k++ {
 			var val Value
 			if ta.isValidIntegerIndex(k) {
 				val = ta.typedArray.get(ta.offset + k)
@@ -641,13 +795,13 @@ func (r *Runtime) typedArrayProto_find(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_findIndex(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
+		ta.ensureValid(true)
 		predicate := r.toCallable(call.Argument(0))
 		fc := FunctionCall{
 			This:      call.Argument(1),
 			Arguments: []Value{nil, nil, call.This},
 		}
-		for k := 0; k < ta.length; k++ {
+		for k, l := 0, ta.curLen(); k < l; k++ {
 			if ta.isValidIntegerIndex(k) {
 				fc.Arguments[0] = ta.typedArray.get(ta.offset + k)
 			} else {
@@ -665,13 +819,13 @@ func (r *Runtime) typedArrayProto_findIndex(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_findLast(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
+		ta.ensureValid(true)
 		predicate := r.toCallable(call.Argument(0))
 		fc := FunctionCall{
 			This:      call.Argument(1),
 			Arguments: []Value{nil, nil, call.This},
 		}
-		for k := ta.length - 1; k >= 0; k-- {
+		for k := ta.curLen() - 1; k >= 0; k-- {
 			var val Value
 			if ta.isValidIntegerIndex(k) {
 				val = ta.typedArray.get(ta.offset + k)
@@ -689,13 +843,13 @@ func (r *Runtime) typedArrayProto_findLast(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_findLastIndex(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
+		ta.ensureValid(true)
 		predicate := r.toCallable(call.Argument(0))
 		fc := FunctionCall{
 			This:      call.Argument(1),
 			Arguments: []Value{nil, nil, call.This},
 		}
-		for k := ta.length - 1; k >= 0; k-- {
+		for k := ta.curLen() - 1; k >= 0; k-- {
 			if ta.isValidIntegerIndex(k) {
 				fc.Arguments[0] = ta.typedArray.get(ta.offset + k)
 			} else {
@@ -713,13 +867,13 @@ func (r *Runtime) typedArrayProto_findLastIndex(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_forEach(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
+		ta.ensureValid(true)
 		callbackFn := r.toCallable(call.Argument(0))
 		fc := FunctionCall{
 			This:      call.Argument(1),
 			Arguments: []Value{nil, nil, call.This},
 		}
-		for k := 0; k < ta.length; k++ {
+		for k, l := 0, ta.curLen(); k < l; k++ {
 			var val Value
 			if ta.isValidIntegerIndex(k) {
 				val = ta.typedArray.get(ta.offset + k)
@@ -735,8 +889,8 @@ func (r *Runtime) typedArrayProto_forEach(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_includes(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
-		length := int64(ta.length)
+		ta.ensureValid(true)
+		length := int64(ta.curLen())
 		if length == 0 {
 			return valueFalse
 		}
@@ -755,15 +909,21 @@ func (r *Runtime) typedArrayProto_includes(call FunctionCall) Value {
 			searchElement = _positiveZero
 		}
 		startIdx := toIntStrict(n)
-		if !ta.viewedArrayBuf.ensureNotDetached(false) {
-			if searchElement == _undefined && startIdx < ta.length {
-				return valueTrue
-			}
+		// Converting fromIndex may have detached or shrunk the buffer: the
+		// elements past the current length read as undefined.
+		valid, cur := ta.ensureValid(false), 0
+		if valid {
+			cur = ta.curLen()
+		}
+		if int64(cur) < length && searchElement == _undefined && int64(max(startIdx, cur)) < length {
+			return valueTrue
+		}
+		if !valid {
 			return valueFalse
 		}
 		if ta.typedArray.typeMatch(searchElement) {
 			se := ta.typedArray.toRaw(searchElement)
-			for k := startIdx; k < ta.length; k++ {
+			for k := startIdx; k < ta.curLen(); k++ {
 				if ta.typedArray.getRaw(ta.offset+k) == se {
 					return valueTrue
 				}
@@ -776,16 +936,16 @@ func (r *Runtime) typedArrayProto_includes(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_at(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
+		ta.ensureValid(true)
 		idx := call.Argument(0).ToInteger()
-		length := int64(ta.length)
+		length := int64(ta.curLen())
 		if idx < 0 {
 			idx = length + idx
 		}
 		if idx >= length || idx < 0 {
 			return _undefined
 		}
-		if ta.viewedArrayBuf.ensureNotDetached(false) {
+		if ta.ensureValid(false) {
 			return ta.typedArray.get(ta.offset + int(idx))
 		}
 		return _undefined
@@ -795,8 +955,8 @@ func (r *Runtime) typedArrayProto_at(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_indexOf(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
-		length := int64(ta.length)
+		ta.ensureValid(true)
+		length := int64(ta.curLen())
 		if length == 0 {
 			return intToValue(-1)
 		}
@@ -810,14 +970,14 @@ func (r *Runtime) typedArrayProto_indexOf(call FunctionCall) Value {
 			n = max(length+n, 0)
 		}
 
-		if ta.viewedArrayBuf.ensureNotDetached(false) {
+		if ta.ensureValid(false) {
 			searchElement := call.Argument(0)
 			if searchElement == _negativeZero {
 				searchElement = _positiveZero
 			}
 			if !IsNaN(searchElement) && ta.typedArray.typeMatch(searchElement) {
 				se := ta.typedArray.toRaw(searchElement)
-				for k := toIntStrict(n); k < ta.length; k++ {
+				for k := toIntStrict(n); k < ta.curLen(); k++ {
 					if ta.typedArray.getRaw(ta.offset+k) == se {
 						return intToValue(int64(k))
 					}
@@ -831,7 +991,8 @@ func (r *Runtime) typedArrayProto_indexOf(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_join(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
+		ta.ensureValid(true)
+		l := ta.curLen()
 		s := call.Argument(0)
 		var sep String
 		if s != _undefined {
@@ -839,7 +1000,6 @@ func (r *Runtime) typedArrayProto_join(call FunctionCall) Value {
 		} else {
 			sep = asciiString(",")
 		}
-		l := ta.length
 		if l == 0 {
 			return stringEmpty
 		}
@@ -871,7 +1031,7 @@ func (r *Runtime) typedArrayProto_join(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_keys(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
+		ta.ensureValid(true)
 		return r.createArrayIterator(ta.val, iterationKindKey)
 	}
 	panic(r.NewTypeError("Method TypedArray.prototype.keys called on incompatible receiver %s", r.objectproto_toString(FunctionCall{This: call.This})))
@@ -879,8 +1039,8 @@ func (r *Runtime) typedArrayProto_keys(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_lastIndexOf(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
-		length := int64(ta.length)
+		ta.ensureValid(true)
+		length := int64(ta.curLen())
 		if length == 0 {
 			return intToValue(-1)
 		}
@@ -901,7 +1061,7 @@ func (r *Runtime) typedArrayProto_lastIndexOf(call FunctionCall) Value {
 			}
 		}
 
-		if ta.viewedArrayBuf.ensureNotDetached(false) {
+		if ta.ensureValid(false) {
 			searchElement := call.Argument(0)
 			if searchElement == _negativeZero {
 				searchElement = _positiveZero
@@ -923,21 +1083,22 @@ func (r *Runtime) typedArrayProto_lastIndexOf(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_map(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
+		ta.ensureValid(true)
 		callbackFn := r.toCallable(call.Argument(0))
 		fc := FunctionCall{
 			This:      call.Argument(1),
 			Arguments: []Value{nil, nil, call.This},
 		}
-		dst := r.typedArraySpeciesCreate(ta, []Value{intToValue(int64(ta.length))})
-		for i := 0; i < ta.length; i++ {
+		l := ta.curLen()
+		dst := r.typedArraySpeciesCreate(ta, []Value{intToValue(int64(l))})
+		for i := 0; i < l; i++ {
 			if ta.isValidIntegerIndex(i) {
 				fc.Arguments[0] = ta.typedArray.get(ta.offset + i)
 			} else {
 				fc.Arguments[0] = _undefined
 			}
 			fc.Arguments[1] = intToValue(int64(i))
-			dst.typedArray.set(dst.offset+i, callbackFn(fc))
+			dst._putIdx(i, callbackFn(fc))
 		}
 		return dst.val
 	}
@@ -946,17 +1107,17 @@ func (r *Runtime) typedArrayProto_map(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_reduce(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
+		ta.ensureValid(true)
 		callbackFn := r.toCallable(call.Argument(0))
 		fc := FunctionCall{
 			This:      _undefined,
 			Arguments: []Value{nil, nil, nil, call.This},
 		}
-		k := 0
+		k, l := 0, ta.curLen()
 		if len(call.Arguments) >= 2 {
 			fc.Arguments[0] = call.Argument(1)
 		} else {
-			if ta.length > 0 {
+			if l > 0 {
 				fc.Arguments[0] = ta.typedArray.get(ta.offset + 0)
 				k = 1
 			}
@@ -964,7 +1125,7 @@ func (r *Runtime) typedArrayProto_reduce(call FunctionCall) Value {
 		if fc.Arguments[0] == nil {
 			panic(r.NewTypeError("Reduce of empty array with no initial value"))
 		}
-		for ; k < ta.length; k++ {
+		for ; k < l; k++ {
 			if ta.isValidIntegerIndex(k) {
 				fc.Arguments[1] = ta.typedArray.get(ta.offset + k)
 			} else {
@@ -981,13 +1142,13 @@ func (r *Runtime) typedArrayProto_reduce(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_reduceRight(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
+		ta.ensureValid(true)
 		callbackFn := r.toCallable(call.Argument(0))
 		fc := FunctionCall{
 			This:      _undefined,
 			Arguments: []Value{nil, nil, nil, call.This},
 		}
-		k := ta.length - 1
+		k := ta.curLen() - 1
 		if len(call.Arguments) >= 2 {
 			fc.Arguments[0] = call.Argument(1)
 		} else {
@@ -1016,8 +1177,8 @@ func (r *Runtime) typedArrayProto_reduceRight(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_reverse(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
-		l := ta.length
+		ta.ensureValid(true)
+		l := ta.curLen()
 		middle := l / 2
 		for lower := 0; lower != middle; lower++ {
 			upper := l - lower - 1
@@ -1036,11 +1197,11 @@ func (r *Runtime) typedArrayProto_set(call FunctionCall) Value {
 		if targetOffset < 0 {
 			panic(r.newError(r.getRangeError(), "offset should be >= 0"))
 		}
-		ta.viewedArrayBuf.ensureNotDetached(true)
-		targetLen := ta.length
+		ta.ensureValid(true)
+		targetLen := ta.curLen()
 		if src, ok := srcObj.self.(*typedArrayObject); ok {
-			src.viewedArrayBuf.ensureNotDetached(true)
-			srcLen := src.length
+			src.ensureValid(true)
+			srcLen := src.curLen()
 			if x := srcLen + targetOffset; x < 0 || x > targetLen {
 				panic(r.newError(r.getRangeError(), "Source is too large"))
 			}
@@ -1089,7 +1250,7 @@ func (r *Runtime) typedArrayProto_set(call FunctionCall) Value {
 				}
 			}
 		} else {
-			targetLen := ta.length
+			targetLen := ta.curLen()
 			srcLen := toIntStrict(toLength(srcObj.self.getStr("length", nil)))
 			if x := srcLen + targetOffset; x < 0 || x > targetLen {
 				panic(r.newError(r.getRangeError(), "Source is too large"))
@@ -1108,8 +1269,8 @@ func (r *Runtime) typedArrayProto_set(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_slice(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
-		length := int64(ta.length)
+		ta.ensureValid(true)
+		length := int64(ta.curLen())
 		start := toIntStrict(relToIdx(call.Argument(0).ToInteger(), length))
 		var e int64
 		if endArg := call.Argument(1); endArg != _undefined {
@@ -1124,9 +1285,14 @@ func (r *Runtime) typedArrayProto_slice(call FunctionCall) Value {
 			count = 0
 		}
 		dst := r.typedArraySpeciesCreate(ta, []Value{intToValue(int64(count))})
+		if count > 0 {
+			// The species constructor may have detached or shrunk the buffer.
+			ta.ensureValid(true)
+			end = min(end, ta.curLen())
+			count = max(end-start, 0)
+		}
 		if dst.defaultCtor == ta.defaultCtor {
 			if count > 0 {
-				ta.viewedArrayBuf.ensureNotDetached(true)
 				offset := ta.offset
 				elemSize := ta.elemSize
 				byteCount := count * elemSize
@@ -1145,7 +1311,7 @@ func (r *Runtime) typedArrayProto_slice(call FunctionCall) Value {
 			}
 		} else {
 			for i := 0; i < count; i++ {
-				ta.viewedArrayBuf.ensureNotDetached(true)
+				ta.ensureValid(true)
 				dst.typedArray.set(dst.offset+i, ta.typedArray.get(ta.offset+start+i))
 			}
 		}
@@ -1156,13 +1322,13 @@ func (r *Runtime) typedArrayProto_slice(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_some(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
+		ta.ensureValid(true)
 		callbackFn := r.toCallable(call.Argument(0))
 		fc := FunctionCall{
 			This:      call.Argument(1),
 			Arguments: []Value{nil, nil, call.This},
 		}
-		for k := 0; k < ta.length; k++ {
+		for k, l := 0, ta.curLen(); k < l; k++ {
 			if ta.isValidIntegerIndex(k) {
 				fc.Arguments[0] = ta.typedArray.get(ta.offset + k)
 			} else {
@@ -1180,7 +1346,7 @@ func (r *Runtime) typedArrayProto_some(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_sort(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
+		ta.ensureValid(true)
 		var compareFn func(FunctionCall) Value
 
 		if arg := call.Argument(0); arg != _undefined {
@@ -1200,7 +1366,7 @@ func (r *Runtime) typedArrayProto_sort(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_subarray(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		l := int64(ta.length)
+		l := int64(ta.curLen())
 		beginIdx := relToIdx(call.Argument(0).ToInteger(), l)
 		var relEnd int64
 		if endArg := call.Argument(1); endArg != _undefined {
@@ -1210,20 +1376,22 @@ func (r *Runtime) typedArrayProto_subarray(call FunctionCall) Value {
 		}
 		endIdx := relToIdx(relEnd, l)
 		newLen := max(endIdx-beginIdx, 0)
-		return r.typedArraySpeciesCreate(ta, []Value{ta.viewedArrayBuf.val,
-			intToValue((int64(ta.offset) + beginIdx) * int64(ta.elemSize)),
-			intToValue(newLen),
-		}).val
+		beginByteOffset := intToValue((int64(ta.offset) + beginIdx) * int64(ta.elemSize))
+		if ta.lengthTracking && call.Argument(1) == _undefined {
+			// a length-tracking view's subarray to the end tracks too
+			return r.typedArraySpeciesCreate(ta, []Value{ta.viewedArrayBuf.val, beginByteOffset}).val
+		}
+		return r.typedArraySpeciesCreate(ta, []Value{ta.viewedArrayBuf.val, beginByteOffset, intToValue(newLen)}).val
 	}
 	panic(r.NewTypeError("Method TypedArray.prototype.subarray called on incompatible receiver %s", r.objectproto_toString(FunctionCall{This: call.This})))
 }
 
 func (r *Runtime) typedArrayProto_toLocaleString(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		length := ta.length
+		length := ta.curLen()
 		var buf StringBuilder
 		for i := 0; i < length; i++ {
-			ta.viewedArrayBuf.ensureNotDetached(true)
+			ta.ensureValid(true)
 			if i > 0 {
 				buf.WriteRune(',')
 			}
@@ -1237,7 +1405,7 @@ func (r *Runtime) typedArrayProto_toLocaleString(call FunctionCall) Value {
 
 func (r *Runtime) typedArrayProto_values(call FunctionCall) Value {
 	if ta, ok := r.toObject(call.This).self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
+		ta.ensureValid(true)
 		return r.createArrayIterator(ta.val, iterationKindValue)
 	}
 	panic(r.NewTypeError("Method TypedArray.prototype.values called on incompatible receiver %s", r.objectproto_toString(FunctionCall{This: call.This})))
@@ -1259,8 +1427,8 @@ func (r *Runtime) typedArrayProto_with(call FunctionCall) Value {
 	if !ok {
 		panic(r.NewTypeError("%s is not a valid TypedArray", r.objectproto_toString(FunctionCall{This: call.This})))
 	}
-	ta.viewedArrayBuf.ensureNotDetached(true)
-	length := ta.length
+	ta.ensureValid(true)
+	length := ta.curLen()
 	relativeIndex := call.Argument(0).ToInteger()
 	var actualIndex int
 
@@ -1283,7 +1451,13 @@ func (r *Runtime) typedArrayProto_with(call FunctionCall) Value {
 	}
 
 	a := r.typedArrayCreate(ta.defaultCtor, intToValue(int64(length)))
-	copy(a.viewedArrayBuf.data, ta.viewedArrayBuf.data[ta.offset*ta.elemSize:])
+	// Converting the value may have shrunk the buffer: the elements past
+	// its current length read as undefined.
+	cur := min(ta.curLen(), length)
+	copy(a.viewedArrayBuf.data, ta.viewedArrayBuf.data[ta.offset*ta.elemSize:(ta.offset+cur)*ta.elemSize])
+	for k := cur; k < length; k++ {
+		a._putIdx(k, _undefined)
+	}
 	a.typedArray.set(actualIndex, numericValue)
 	return a.val
 }
@@ -1294,8 +1468,8 @@ func (r *Runtime) typedArrayProto_toReversed(call FunctionCall) Value {
 	if !ok {
 		panic(r.NewTypeError("%s is not a valid TypedArray", r.objectproto_toString(FunctionCall{This: call.This})))
 	}
-	ta.viewedArrayBuf.ensureNotDetached(true)
-	length := ta.length
+	ta.ensureValid(true)
+	length := ta.curLen()
 
 	a := r.typedArrayCreate(ta.defaultCtor, intToValue(int64(length)))
 
@@ -1314,7 +1488,7 @@ func (r *Runtime) typedArrayProto_toSorted(call FunctionCall) Value {
 	if !ok {
 		panic(r.NewTypeError("%s is not a valid TypedArray", r.objectproto_toString(FunctionCall{This: call.This})))
 	}
-	ta.viewedArrayBuf.ensureNotDetached(true)
+	ta.ensureValid(true)
 
 	var compareFn func(FunctionCall) Value
 	arg := call.Argument(0)
@@ -1327,7 +1501,7 @@ func (r *Runtime) typedArrayProto_toSorted(call FunctionCall) Value {
 		}
 	}
 
-	length := ta.length
+	length := ta.curLen()
 
 	a := r.typedArrayCreate(ta.defaultCtor, intToValue(int64(length)))
 	copy(a.viewedArrayBuf.data, ta.viewedArrayBuf.data[ta.offset*ta.elemSize:])
@@ -1419,10 +1593,10 @@ func (r *Runtime) typedArraySpeciesCreate(ta *typedArrayObject, args []Value) *t
 func (r *Runtime) typedArrayCreate(ctor *Object, args ...Value) *typedArrayObject {
 	o := r.toConstructor(ctor)(args, ctor)
 	if ta, ok := o.self.(*typedArrayObject); ok {
-		ta.viewedArrayBuf.ensureNotDetached(true)
+		ta.ensureValid(true)
 		if len(args) == 1 {
 			if l, ok := args[0].(valueInt); ok {
-				if ta.length < int(l) {
+				if ta.curLen() < int(l) {
 					panic(r.NewTypeError("Derived TypedArray constructor created an array which was too small"))
 				}
 			}
@@ -1497,8 +1671,12 @@ func (r *Runtime) _newTypedArrayFromArrayBuffer(ab *arrayBufferObject, args []Va
 		if byteOffset+length*ta.elemSize > len(ab.data) {
 			panic(r.newErrorf(r.getRangeError(), "Invalid typed array length: %d", length))
 		}
+	} else if ab.ensureNotDetached(true) && ab.resizable {
+		if byteOffset > len(ab.data) {
+			panic(r.newErrorf(r.getRangeError(), "Start offset %d is outside the bounds of the buffer", byteOffset))
+		}
+		ta.lengthTracking = true
 	} else {
-		ab.ensureNotDetached(true)
 		if len(ab.data)%ta.elemSize != 0 {
 			panic(r.newErrorf(r.getRangeError(), "Byte length of %s should be a multiple of %d", newTarget.self.getStr("name", nil), ta.elemSize))
 		}
@@ -1523,14 +1701,14 @@ func checkTypedArrayMixBigInt(src, dst *Object) {
 
 func (r *Runtime) _newTypedArrayFromTypedArray(src *typedArrayObject, newTarget *Object, taCtor typedArrayObjectCtor, proto *Object) *Object {
 	dst := r.allocateTypedArray(newTarget, 0, taCtor, proto)
-	src.viewedArrayBuf.ensureNotDetached(true)
-	l := src.length
+	src.ensureValid(true)
+	l := src.curLen()
 
 	dst.viewedArrayBuf.data = allocByteSlice(toIntStrict(int64(l) * int64(dst.elemSize)))
-	src.viewedArrayBuf.ensureNotDetached(true)
+	src.ensureValid(true)
 	if src.defaultCtor == dst.defaultCtor {
 		copy(dst.viewedArrayBuf.data, src.viewedArrayBuf.data[src.offset*src.elemSize:])
-		dst.length = src.length
+		dst.length = l
 		return dst.val
 	} else {
 		checkTypedArrayMixBigInt(src.defaultCtor, newTarget)
@@ -1835,7 +2013,18 @@ func (r *Runtime) createArrayBufferProto(val *Object) objectImpl {
 		getterFunc:   r.newNativeFunc(r.arrayBufferProto_getDetached, "get detached", 0),
 	})
 	b._putProp("transfer", r.newNativeFunc(r.arrayBufferProto_transfer, "transfer", 0), true, false, true)
-	b._putProp("transferToFixedLength", r.newNativeFunc(r.arrayBufferProto_transfer, "transferToFixedLength", 0), true, false, true)
+	b._putProp("transferToFixedLength", r.newNativeFunc(r.arrayBufferProto_transferToFixedLength, "transferToFixedLength", 0), true, false, true)
+	b._put("maxByteLength", &valueProperty{
+		accessor:     true,
+		configurable: true,
+		getterFunc:   r.newNativeFunc(r.arrayBufferProto_getMaxByteLength, "get maxByteLength", 0),
+	})
+	b._put("resizable", &valueProperty{
+		accessor:     true,
+		configurable: true,
+		getterFunc:   r.newNativeFunc(r.arrayBufferProto_getResizable, "get resizable", 0),
+	})
+	b._putProp("resize", r.newNativeFunc(r.arrayBufferProto_resize, "resize", 1), true, false, true)
 	b._putSym(SymToStringTag, valueProp(asciiString("ArrayBuffer"), false, false, true))
 	return b
 }
@@ -1889,6 +2078,8 @@ func (r *Runtime) createTypedArrayCtor(val *Object, ctor func(args []Value, newT
 
 func addTypedArrays(t *objectTemplate) {
 	t.putStr("ArrayBuffer", func(r *Runtime) Value { return valueProp(r.getArrayBuffer(), true, false, true) })
+	t.putStr("SharedArrayBuffer", func(r *Runtime) Value { return valueProp(r.getSharedArrayBuffer(), true, false, true) })
+	t.putStr("Atomics", func(r *Runtime) Value { return valueProp(r.getAtomics(), true, false, true) })
 	t.putStr("DataView", func(r *Runtime) Value { return valueProp(r.getDataView(), true, false, true) })
 	t.putStr("Uint8Array", func(r *Runtime) Value { return valueProp(r.getUint8Array(), true, false, true) })
 	t.putStr("Uint8ClampedArray", func(r *Runtime) Value { return valueProp(r.getUint8ClampedArray(), true, false, true) })
@@ -2264,8 +2455,8 @@ func (r *Runtime) validateUint8Array(v Value) *typedArrayObject {
 //
 // [GetUint8ArrayBytes(ta)]: https://tc39.es/ecma262/multipage/indexed-collections.html#sec-getuint8arraybytes
 func (r *Runtime) getUint8ArrayBytes(ta *typedArrayObject) []byte {
-	ta.viewedArrayBuf.ensureNotDetached(true)
-	return ta.viewedArrayBuf.data[ta.offset : ta.offset+ta.length]
+	ta.ensureValid(true)
+	return ta.viewedArrayBuf.data[ta.offset : ta.offset+ta.curLen()]
 }
 
 // https://tc39.es/ecma262/multipage/indexed-collections.html#sec-frombase64

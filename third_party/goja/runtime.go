@@ -68,6 +68,8 @@ type global struct {
 	AsyncFunction *Object
 
 	ArrayBuffer       *Object
+	SharedArrayBuffer *Object
+	Atomics           *Object
 	DataView          *Object
 	TypedArray        *Object
 	Uint8Array        *Object
@@ -109,14 +111,15 @@ type global struct {
 	DatePrototype     *Object
 	SymbolPrototype   *Object
 
-	ArrayBufferPrototype *Object
-	DataViewPrototype    *Object
-	TypedArrayPrototype  *Object
-	WeakSetPrototype     *Object
-	WeakMapPrototype     *Object
-	MapPrototype         *Object
-	SetPrototype         *Object
-	PromisePrototype     *Object
+	ArrayBufferPrototype       *Object
+	SharedArrayBufferPrototype *Object
+	DataViewPrototype          *Object
+	TypedArrayPrototype        *Object
+	WeakSetPrototype           *Object
+	WeakMapPrototype           *Object
+	MapPrototype               *Object
+	SetPrototype               *Object
+	PromisePrototype           *Object
 
 	GeneratorFunctionPrototype *Object
 	GeneratorFunction          *Object

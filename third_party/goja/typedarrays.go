@@ -28,7 +28,17 @@ type typedArrayObjectCtor func(buf *arrayBufferObject, offset, length int, proto
 type arrayBufferObject struct {
 	baseObject
 	detached bool
-	data     []byte
+	// resizable is set for a resizable ArrayBuffer and a growable
+	// SharedArrayBuffer; maxByteLength is then its limit. The bytes are
+	// allocated as the buffer grows, never up front, and the capacity of data
+	// never shrinks while the buffer is attached, so an index that was once in
+	// bounds stays inside the allocation (views over a buffer that shrank
+	// check their bounds again, but a stale index must never reach freed
+	// memory).
+	resizable     bool
+	shared        bool
+	maxByteLength int
+	data          []byte
 }
 
 // ArrayBuffer is a Go wrapper around ECMAScript ArrayBuffer. Calling Runtime.ToValue() on it
@@ -42,6 +52,9 @@ type dataViewObject struct {
 	baseObject
 	viewedArrayBuf      *arrayBufferObject
 	byteLen, byteOffset int
+	// lengthTracking: made without a length over a resizable buffer, so its
+	// byte length follows the buffer's (byteLen is unused).
+	lengthTracking bool
 }
 
 type typedArray interface {
@@ -73,9 +86,99 @@ type typedArrayObject struct {
 	baseObject
 	viewedArrayBuf *arrayBufferObject
 	defaultCtor    *Object
+	// length is the fixed length in elements; read the current length with
+	// curLen (it differs over a resizable buffer).
 	length, offset int
 	elemSize       int
 	typedArray     typedArray
+	// lengthTracking: made without a length over a resizable buffer, so its
+	// length follows the buffer's (length is unused).
+	lengthTracking bool
+}
+
+// curLen is TypedArrayLength: the view's length in elements now, 0 when it is
+// out of bounds of a buffer that shrank. A detached buffer is the caller's to
+// check, as before resizable buffers.
+func (a *typedArrayObject) curLen() int {
+	b := a.viewedArrayBuf
+	if !b.resizable {
+		return a.length
+	}
+	byteLen := len(b.data)
+	start := a.offset * a.elemSize
+	if a.lengthTracking {
+		if start > byteLen {
+			return 0
+		}
+		return (byteLen - start) / a.elemSize
+	}
+	if start+a.length*a.elemSize > byteLen {
+		return 0
+	}
+	return a.length
+}
+
+// isOutOfBounds is IsTypedArrayOutOfBounds: the buffer is detached, or it
+// shrank below the view's start (or, for a fixed-length view, its end).
+func (a *typedArrayObject) isOutOfBounds() bool {
+	b := a.viewedArrayBuf
+	if b.detached {
+		return true
+	}
+	if !b.resizable {
+		return false
+	}
+	byteLen := len(b.data)
+	start := a.offset * a.elemSize
+	if a.lengthTracking {
+		return start > byteLen
+	}
+	return start+a.length*a.elemSize > byteLen
+}
+
+// ensureValid is ValidateTypedArray's check: the buffer is not detached and
+// the view is within its bounds. With throw it raises a TypeError.
+func (a *typedArrayObject) ensureValid(throw bool) bool {
+	if !a.viewedArrayBuf.ensureNotDetached(throw) {
+		return false
+	}
+	if a.viewedArrayBuf.resizable && a.isOutOfBounds() {
+		a.val.runtime.typeErrorResult(throw, "TypedArray is out of bounds")
+		return false
+	}
+	return true
+}
+
+// curByteLen is GetViewByteLength for a view that is not out of bounds.
+func (o *dataViewObject) curByteLen() int {
+	if o.lengthTracking {
+		return len(o.viewedArrayBuf.data) - o.byteOffset
+	}
+	return o.byteLen
+}
+
+// isOutOfBounds is IsViewOutOfBounds.
+func (o *dataViewObject) isOutOfBounds() bool {
+	b := o.viewedArrayBuf
+	if b.detached {
+		return true
+	}
+	if !b.resizable {
+		return false
+	}
+	if o.lengthTracking {
+		return o.byteOffset > len(b.data)
+	}
+	return o.byteOffset+o.byteLen > len(b.data)
+}
+
+// ensureValid throws a TypeError when the buffer is detached or the view is
+// out of its bounds.
+func (o *dataViewObject) ensureValid() {
+	o.viewedArrayBuf.ensureNotDetached(true)
+	if o.isOutOfBounds() {
+		panic(o.val.runtime.NewTypeError("DataView is out of bounds"))
+	}
 }
 
 func (a ArrayBuffer) toValue(r *Runtime) Value {
@@ -101,11 +204,55 @@ func (a ArrayBuffer) Bytes() []byte {
 // Note, this method may only be called from the goroutine that 'owns' the Runtime, it may not
 // be called concurrently.
 func (a ArrayBuffer) Detach() bool {
-	if a.buf.detached {
+	if a.buf.detached || a.buf.shared {
 		return false
 	}
 	a.buf.detach()
 	return true
+}
+
+// Shared reports whether this is a SharedArrayBuffer (which cannot be
+// detached).
+func (a ArrayBuffer) Shared() bool {
+	return a.buf.shared
+}
+
+// Resizable reports whether this is a resizable ArrayBuffer or a growable
+// SharedArrayBuffer.
+func (a ArrayBuffer) Resizable() bool {
+	return a.buf.resizable
+}
+
+// MaxByteLength returns the maxByteLength of a resizable buffer, else its
+// byte length.
+func (a ArrayBuffer) MaxByteLength() int {
+	if a.buf.resizable {
+		return a.buf.maxByteLength
+	}
+	return len(a.buf.data)
+}
+
+// NewSharedArrayBuffer creates a SharedArrayBuffer backed by data (see
+// NewArrayBuffer about alignment).
+func (r *Runtime) NewSharedArrayBuffer(data []byte) ArrayBuffer {
+	buf := r._newArrayBuffer(r.getSharedArrayBufferPrototype(), nil)
+	buf.data = data
+	buf.shared = true
+	return ArrayBuffer{buf: buf}
+}
+
+// NewResizableArrayBuffer creates a resizable ArrayBuffer holding data, which
+// may grow to maxByteLength bytes. It panics with a RangeError if data is
+// longer than maxByteLength.
+func (r *Runtime) NewResizableArrayBuffer(data []byte, maxByteLength int) ArrayBuffer {
+	if maxByteLength < len(data) || int64(maxByteLength) > maxResizableByteLength {
+		panic(r.newErrorf(r.getRangeError(), "Invalid array buffer max length: %d", maxByteLength))
+	}
+	buf := r._newArrayBuffer(r.getArrayBufferPrototype(), nil)
+	buf.data = data
+	buf.resizable = true
+	buf.maxByteLength = maxByteLength
+	return ArrayBuffer{buf: buf}
 }
 
 // Detached returns true if the ArrayBuffer is detached.
@@ -719,7 +866,7 @@ func (a *bigUint64Array) exportType() reflect.Type {
 }
 
 func (a *typedArrayObject) _getIdx(idx int) Value {
-	if 0 <= idx && idx < a.length {
+	if 0 <= idx && idx < a.curLen() {
 		if !a.viewedArrayBuf.ensureNotDetached(false) {
 			return nil
 		}
@@ -778,7 +925,7 @@ func (a *typedArrayObject) getIdx(idx valueInt, receiver Value) Value {
 
 func (a *typedArrayObject) isValidIntegerIndex(idx int) bool {
 	if a.viewedArrayBuf.ensureNotDetached(false) {
-		if idx >= 0 && idx < a.length {
+		if idx >= 0 && idx < a.curLen() {
 			return true
 		}
 	}
@@ -919,7 +1066,7 @@ func (a *typedArrayObject) deleteStr(name unistring.String, throw bool) bool {
 }
 
 func (a *typedArrayObject) deleteIdx(idx valueInt, throw bool) bool {
-	if a.viewedArrayBuf.ensureNotDetached(false) && idx >= 0 && int64(idx) < int64(a.length) {
+	if a.viewedArrayBuf.ensureNotDetached(false) && idx >= 0 && int64(idx) < int64(a.curLen()) {
 		a.val.runtime.typeErrorResult(throw, "Cannot delete property '%d' of %s", idx, a.val.String())
 		return false
 	}
@@ -928,10 +1075,14 @@ func (a *typedArrayObject) deleteIdx(idx valueInt, throw bool) bool {
 }
 
 func (a *typedArrayObject) stringKeys(all bool, accum []Value) []Value {
-	if accum == nil {
-		accum = make([]Value, 0, a.length)
+	l := 0
+	if !a.viewedArrayBuf.detached {
+		l = a.curLen()
 	}
-	for i := 0; i < a.length; i++ {
+	if accum == nil {
+		accum = make([]Value, 0, l)
+	}
+	for i := 0; i < l; i++ {
 		accum = append(accum, asciiString(strconv.Itoa(i)))
 	}
 	return a.baseObject.stringKeys(all, accum)
@@ -943,7 +1094,7 @@ type typedArrayPropIter struct {
 }
 
 func (i *typedArrayPropIter) next() (propIterItem, iterNextFunc) {
-	if i.idx < i.a.length {
+	if i.idx < i.a.curLen() {
 		name := strconv.Itoa(i.idx)
 		prop := i.a._getIdx(i.idx)
 		i.idx++
@@ -961,21 +1112,21 @@ func (a *typedArrayObject) iterateStringKeys() iterNextFunc {
 
 func (a *typedArrayObject) exportToArrayOrSlice(dst reflect.Value, typ reflect.Type, ctx *objectExportCtx) error {
 	if typ == typeBytes {
-		if a.viewedArrayBuf.detached { // a detached buffer's view exports as empty
+		if a.isOutOfBounds() { // a detached or out-of-bounds view exports as empty
 			dst.Set(reflect.ValueOf([]byte{}))
 			return nil
 		}
-		dst.Set(reflect.ValueOf(a.viewedArrayBuf.data[a.offset*a.elemSize : (a.offset+a.length)*a.elemSize]))
+		dst.Set(reflect.ValueOf(a.viewedArrayBuf.data[a.offset*a.elemSize : (a.offset+a.curLen())*a.elemSize]))
 		return nil
 	}
 	return a.baseObject.exportToArrayOrSlice(dst, typ, ctx)
 }
 
 func (a *typedArrayObject) export(_ *objectExportCtx) interface{} {
-	if a.viewedArrayBuf.detached {
+	if a.isOutOfBounds() {
 		return a.typedArray.export(0, 0)
 	}
-	return a.typedArray.export(a.offset, a.length)
+	return a.typedArray.export(a.offset, a.curLen())
 }
 
 func (a *typedArrayObject) exportType() reflect.Type {
@@ -984,11 +1135,11 @@ func (a *typedArrayObject) exportType() reflect.Type {
 
 func (o *dataViewObject) exportToArrayOrSlice(dst reflect.Value, typ reflect.Type, ctx *objectExportCtx) error {
 	if typ == typeBytes {
-		if o.viewedArrayBuf.detached {
+		if o.isOutOfBounds() {
 			dst.Set(reflect.ValueOf([]byte{}))
 			return nil
 		}
-		dst.Set(reflect.ValueOf(o.viewedArrayBuf.data[o.byteOffset : o.byteOffset+o.byteLen]))
+		dst.Set(reflect.ValueOf(o.viewedArrayBuf.data[o.byteOffset : o.byteOffset+o.curByteLen()]))
 		return nil
 	}
 	return o.baseObject.exportToArrayOrSlice(dst, typ, ctx)
@@ -1063,8 +1214,8 @@ func (r *Runtime) newBigUint64ArrayObject(buf *arrayBufferObject, offset, length
 }
 
 func (o *dataViewObject) getIdxAndByteOrder(getIdx int, littleEndianVal Value, size int) (int, byteOrder) {
-	o.viewedArrayBuf.ensureNotDetached(true)
-	if getIdx+size > o.byteLen {
+	o.ensureValid()
+	if getIdx+size > o.curByteLen() {
 		panic(o.val.runtime.newErrorf(o.val.runtime.getRangeError(), "Index %d is out of bounds", getIdx))
 	}
 	getIdx += o.byteOffset
@@ -1302,4 +1453,23 @@ func init() {
 	default:
 		panic("Could not determine native endianness.")
 	}
+}
+
+// ViewBounds reports, for a typed array or DataView, whether it is out of
+// the bounds of its buffer (IsTypedArrayOutOfBounds / IsViewOutOfBounds: the
+// buffer is detached, or a resizable buffer shrank below it) and whether its
+// length tracks its resizable buffer's (it was made without a length). ok is
+// false for any other value.
+func ViewBounds(v Value) (outOfBounds, lengthTracking, ok bool) {
+	o, isObj := v.(*Object)
+	if !isObj {
+		return false, false, false
+	}
+	switch view := o.self.(type) {
+	case *typedArrayObject:
+		return view.isOutOfBounds(), view.lengthTracking, true
+	case *dataViewObject:
+		return view.isOutOfBounds(), view.lengthTracking, true
+	}
+	return false, false, false
 }

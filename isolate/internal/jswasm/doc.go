@@ -38,7 +38,13 @@
 // Memory.buffer aliases the linear memory (goja's NewArrayBuffer over the
 // memory's own bytes, no copy). When the memory has grown, by grow() or by
 // memory.grow in wasm, the next read of buffer detaches the old
-// ArrayBuffer and returns a new one (grow() detaches at once).
+// ArrayBuffer and returns a new one (grow() detaches at once). A memory
+// made with {shared: true} (a maximum is required) answers
+// SharedArrayBuffers instead, which are never detached: its bytes are
+// allocated to the maximum when it is made (counted against the memory
+// limit then), so they never move and every buffer it handed out keeps
+// aliasing them. wasm threads are off, so no module declares a shared
+// memory, and importing a shared one is a LinkError.
 //
 // # Limits
 //

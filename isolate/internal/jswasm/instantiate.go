@@ -90,6 +90,12 @@ func (s *State) instantiate(c *compiled, importObj goja.Value) *goja.Object {
 			if !ok {
 				s.throw(s.linkErr, "%s: memory import must be a WebAssembly.Memory object", where)
 			}
+			if m.shared {
+				// wasm threads are not enabled, so no module can declare a
+				// shared memory import, and a shared memory must not link to
+				// an unshared one.
+				s.throw(s.linkErr, "%s: mismatch in shared state of memory declaration and import", where)
+			}
 			if !dup {
 				g.addOther(shimImport{name: im.name, field: m.field, kind: kindMemory}, m.mod)
 			}

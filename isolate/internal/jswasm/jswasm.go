@@ -141,6 +141,9 @@ type State struct {
 	globals  map[*goja.Object]*global
 	tables   map[*goja.Object]*table
 	funcs    map[*goja.Object]wasmFunc // exported wasm functions, for Table.set
+	// reserveMax makes the next Allocate reserve its maximum (a shared
+	// memory being made; see memory.shared).
+	reserveMax bool
 
 	held      []*compiled             // modules this isolate uses (released by Close)
 	instances []api.Module            // closed by Close

@@ -381,3 +381,29 @@ func TestStreaming(t *testing.T) {
 		t.Fatalf("got %s", got)
 	}
 }
+
+// TestSharedMemory: a memory made with {shared: true} hands out
+// SharedArrayBuffers that are never detached and keep aliasing its bytes
+// after it grows (its maximum is allocated up front and counted against the
+// memory limit); a module cannot import it (wasm threads are off).
+func TestSharedMemory(t *testing.T) {
+	e := newEnv(t)
+	e.limit = 4 << 20 // 64 pages
+	e.bytes("bin", tModule{imports: []tImport{{mod: "env", name: "mem", kind: kindMemory, min: 1}}}.bytes())
+	got := e.str(t, `const mem = new WebAssembly.Memory({ initial: 1, maximum: 4, shared: true });
+	const b1 = mem.buffer;
+	const kind = Object.prototype.toString.call(b1) + " " + (b1.constructor === SharedArrayBuffer);
+	new Uint8Array(b1)[10] = 7;
+	const prev = mem.grow(2);
+	const b2 = mem.buffer;
+	new Uint8Array(b2)[11] = 9;
+	const err = f => { try { f(); return "ok" } catch (e) { return e.name } };
+	[kind, prev, b1.byteLength / 65536, b2.byteLength / 65536, b1 === b2, new Uint8Array(b2)[10], new Uint8Array(b1)[11],
+	 err(() => new WebAssembly.Memory({ initial: 1, shared: true })),
+	 err(() => new WebAssembly.Memory({ initial: 0, maximum: 65, shared: true })),
+	 err(() => new WebAssembly.Instance(new WebAssembly.Module(bin), { env: { mem } })),
+	 new WebAssembly.Memory({ shared: true, initial: 0, maximum: 0 }).buffer.constructor.name].join()`)
+	if want := "[object SharedArrayBuffer] true,1,1,3,false,7,9,TypeError,RangeError,LinkError,SharedArrayBuffer"; got != want {
+		t.Fatalf("got %s\nwant %s", got, want)
+	}
+}

@@ -24,6 +24,10 @@ type memory struct {
 	size  uint32
 	// tracked says m is in State.live.
 	tracked bool
+	// shared: made with {shared: true}. Its buffer is a SharedArrayBuffer,
+	// never detached; its bytes were allocated to the maximum up front, so
+	// they never move and every buffer it handed out stays an alias.
+	shared bool
 }
 
 func (s *State) wrapMemory(m *memory) *goja.Object {
@@ -69,6 +73,14 @@ func (m *memory) buffer(s *State) goja.Value {
 	if b == nil {
 		b = []byte{}
 	}
+	if m.shared {
+		// A new SharedArrayBuffer for the new size; the old ones keep
+		// their length and still alias the same bytes.
+		m.ab = s.vm.NewSharedArrayBuffer(b)
+		m.abv = s.vm.ToValue(m.ab)
+		m.size = size
+		return m.abv
+	}
 	m.ab = s.vm.NewArrayBuffer(b)
 	m.abv = s.vm.ToValue(m.ab)
 	m.size = size
@@ -80,7 +92,7 @@ func (m *memory) buffer(s *State) goja.Value {
 }
 
 func (m *memory) detach() {
-	if m.abv != nil {
+	if m.abv != nil && !m.shared {
 		m.ab.Detach()
 		m.abv = nil
 	}
@@ -112,11 +124,19 @@ func (s *State) newMemory(this *goja.Object, desc goja.Value) {
 	if hasMax && max < initial {
 		s.rangeError("WebAssembly.Memory(): Property 'maximum': value %d is below the initial %d", max, initial)
 	}
+	shared := false
 	if v := d.Get("shared"); v != nil && v.ToBoolean() {
-		panic(s.vm.NewTypeError("WebAssembly.Memory(): shared memories are not supported"))
+		if !hasMax {
+			panic(s.vm.NewTypeError("WebAssembly.Memory(): Property 'maximum' is required when 'shared' is true"))
+		}
+		shared = true
 	}
-	if lim := s.limit(); lim > 0 && int64(initial)*pageSize+s.memUsed.Load() > lim {
-		s.rangeError("WebAssembly.Memory(): could not allocate memory: %d pages exceed the Worker's memory limit", initial)
+	reserve := initial
+	if shared {
+		reserve = max // allocated up front: see memory.shared
+	}
+	if lim := s.limit(); lim > 0 && int64(reserve)*pageSize+s.memUsed.Load() > lim {
+		s.rangeError("WebAssembly.Memory(): could not allocate memory: %d pages exceed the Worker's memory limit", reserve)
 	}
 	c, err := compileShared(memoryModule(initial, max, hasMax))
 	if err != nil {
@@ -124,12 +144,14 @@ func (s *State) newMemory(this *goja.Object, desc goja.Value) {
 	}
 	s.hold(c)
 	ctx := experimental.WithMemoryAllocator(s.ctx(), s)
+	s.reserveMax = shared
 	mod, err := sharedRuntime().InstantiateModule(ctx, c.cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
+	s.reserveMax = false
 	if err != nil {
 		s.rangeError("WebAssembly.Memory(): could not allocate memory: %v", err)
 	}
 	s.instances = append(s.instances, mod)
-	s.memories[this] = &memory{mod: mod, field: "m", mem: mod.ExportedMemory("m")}
+	s.memories[this] = &memory{mod: mod, field: "m", mem: mod.ExportedMemory("m"), shared: shared}
 }
 
 func (s *State) pages(d *goja.Object, name string) (uint32, bool) {
@@ -227,6 +249,9 @@ func (s *State) makeGlobal(t api.ValueType, mut bool, bits uint64) *global {
 
 // Allocate implements experimental.MemoryAllocator.
 func (s *State) Allocate(capHint, max uint64) experimental.LinearMemory {
+	if s.reserveMax {
+		capHint = max // a shared memory's bytes must never move
+	}
 	return &linearMemory{s: s, capHint: capHint, max: max}
 }
 

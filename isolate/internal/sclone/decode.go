@@ -343,8 +343,27 @@ func (d *decoder) value(depth int) (goja.Value, error) {
 		o := vm.ToValue(vm.NewArrayBuffer(data))
 		d.add(o)
 		return o, nil
-	case tagView:
-		return d.view(depth)
+	case tagResizable:
+		maxLen, err := d.uvarint()
+		if err != nil {
+			return nil, err
+		}
+		n, err := d.length(1)
+		if err != nil {
+			return nil, err
+		}
+		// Nothing is allocated for maxByteLength: a resizable buffer
+		// allocates as it grows.
+		if maxLen < uint64(n) || maxLen > maxResizableByteLength {
+			return nil, malformed("resizable ArrayBuffer of %d bytes with maxByteLength %d", n, maxLen)
+		}
+		data := make([]byte, n)
+		copy(data, d.take(n))
+		o := vm.ToValue(vm.NewResizableArrayBuffer(data, int(maxLen)))
+		d.add(o)
+		return o, nil
+	case tagView, tagTracking:
+		return d.view(depth, t == tagTracking)
 	case tagError:
 		return d.error(depth)
 	}
@@ -506,7 +525,9 @@ func (d *decoder) collection(isMap bool, depth int) (goja.Value, error) {
 	}
 }
 
-func (d *decoder) view(depth int) (goja.Value, error) {
+// view decodes a 'V' view, or a 'v' one (tracking) that follows the length
+// of its resizable buffer.
+func (d *decoder) view(depth int, tracking bool) (goja.Value, error) {
 	kind, err := d.byte1()
 	if err != nil {
 		return nil, err
@@ -531,11 +552,22 @@ func (d *decoder) view(depth int) (goja.Value, error) {
 	if err != nil {
 		return nil, err
 	}
+	size := uint64(len(ab.Bytes()))
+	if tracking {
+		if !ab.Resizable() || off > size || off%uint64(vk.size) != 0 {
+			return nil, malformed("length-tracking %s out of its buffer", vk.name)
+		}
+		o, err := d.construct(vk.name, bo, d.vm.ToValue(off))
+		if err != nil {
+			return nil, err
+		}
+		d.add(o)
+		return o, nil
+	}
 	n, err := d.uvarint()
 	if err != nil {
 		return nil, err
 	}
-	size := uint64(len(ab.Bytes()))
 	if off > size || n > (size-off)/uint64(vk.size) || off%uint64(vk.size) != 0 {
 		return nil, malformed("%s out of its buffer", vk.name)
 	}

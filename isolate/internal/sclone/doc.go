@@ -11,9 +11,10 @@
 // objects, Arrays (length, elements, holes kept as holes, and other own
 // enumerable string-keyed properties), plain objects (own enumerable
 // string-keyed properties in order; class instances become plain objects, as
-// in V8), Map, Set, ArrayBuffer, every typed array and DataView (views of one
-// buffer still share one buffer after decoding; byteOffset and length are
-// kept), and Error objects (name, message, stack and cause; Decode rebuilds
+// in V8), Map, Set, ArrayBuffer (a resizable one stays resizable, with its
+// maxByteLength), every typed array and DataView (views of one buffer still
+// share one buffer after decoding; byteOffset and length are kept, and a
+// length-tracking view stays one), and Error objects (name, message, stack and cause; Decode rebuilds
 // EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError or
 // Error by name). Object identity within one value is kept: an object met
 // twice is written once and referred to after, so shared and cyclic
@@ -21,7 +22,8 @@
 // clone does; an exception one throws is returned as the *goja.Exception.
 //
 // Functions, symbols, Proxies, WeakMap, WeakSet, Promise, iterators,
-// generators and host objects fail with a *DataCloneError naming what could
+// generators, host objects, SharedArrayBuffers (and views of them), and views
+// out of the bounds of a buffer that shrank fail with a *DataCloneError naming what could
 // not be cloned; so does nesting deeper than 2000 levels, and output larger
 // than the bound given to Encode (that error also matches ErrTooLarge).
 //
@@ -50,10 +52,12 @@
 //	'M' (value, value)*, '}'             a Map: keys and values in order
 //	'S' value*, '}'                      a Set
 //	'B' varint n, n bytes                an ArrayBuffer
+//	'b' varint max, varint n, n bytes    a resizable ArrayBuffer: maxByteLength (at most 2^40, at least n), contents
 //	'V' kind, value, varint off, varint len   a view: kind 0-11 (Int8Array, Uint8Array, Uint8ClampedArray,
 //	                                     Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array,
 //	                                     Float64Array, BigInt64Array, BigUint64Array, DataView), its buffer
-//	                                     (a 'B' or '^' value), byteOffset and length (elements; bytes for DataView)
+//	                                     (a 'B', 'b' or '^' value), byteOffset and length (elements; bytes for DataView)
+//	'v' kind, value, varint off          a length-tracking view (made without a length) of a resizable buffer
 //	'E' kind, flags, [string], [string], [value]   an Error: kind 0-6 (Error, EvalError, RangeError,
 //	                                     ReferenceError, SyntaxError, TypeError, URIError); flags bit 0: a message
 //	                                     follows, bit 1: a stack, bit 2: a cause

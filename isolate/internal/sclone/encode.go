@@ -387,10 +387,24 @@ func (e *encoder) ordinary(o *goja.Object, depth int) error {
 		return e.collection(o, t == mapType, depth)
 	case arrayBufferType:
 		ab, _ := o.Export().(goja.ArrayBuffer)
+		if ab.Shared() {
+			return cloneError("A SharedArrayBuffer")
+		}
 		if ab.Detached() {
 			return cloneError("A detached ArrayBuffer")
 		}
 		e.register(o)
+		if ab.Resizable() {
+			b := ab.Bytes()
+			if err := e.room(1 + 2*binary.MaxVarintLen64 + len(b)); err != nil {
+				return err
+			}
+			e.buf = append(e.buf, tagResizable)
+			e.buf = binary.AppendUvarint(e.buf, uint64(ab.MaxByteLength()))
+			e.buf = binary.AppendUvarint(e.buf, uint64(len(b)))
+			e.buf = append(e.buf, b...)
+			return nil
+		}
 		return e.bytes(tagBuffer, ab.Bytes())
 	case bigIntType:
 		e.register(o)
@@ -563,8 +577,12 @@ func (e *encoder) view(o *goja.Object, kind int, depth int) error {
 		return cloneError("#<" + vk.name + ">")
 	}
 	ab, ok := asArrayBuffer(bo)
-	if !ok {
+	if !ok || ab.Shared() {
 		return cloneError("#<" + vk.name + ">")
+	}
+	oob, tracking, _ := goja.ViewBounds(o)
+	if oob {
+		return cloneError("An ArrayBuffer view out of the bounds of its buffer")
 	}
 	lengthProp := "length"
 	if kind == kindDataView {
@@ -575,7 +593,11 @@ func (e *encoder) view(o *goja.Object, kind int, depth int) error {
 	if off < 0 || n < 0 || off > size || n > (size-off)/int64(vk.size) {
 		return cloneError("#<" + vk.name + ">")
 	}
-	if err := e.byte1(tagView); err != nil {
+	tag := byte(tagView)
+	if tracking {
+		tag = tagTracking
+	}
+	if err := e.byte1(tag); err != nil {
 		return err
 	}
 	if err := e.byte1(byte(kind)); err != nil {
@@ -588,7 +610,9 @@ func (e *encoder) view(o *goja.Object, kind int, depth int) error {
 		return err
 	}
 	e.buf = binary.AppendUvarint(e.buf, uint64(off))
-	e.buf = binary.AppendUvarint(e.buf, uint64(n))
+	if !tracking {
+		e.buf = binary.AppendUvarint(e.buf, uint64(n))
+	}
 	e.register(o)
 	return nil
 }

@@ -14,6 +14,7 @@ var fuzzSeeds = []string{
 	`({a: {b: [1, "x", null]}, "\uDC00": 2})`,
 	`new Map([[1, new Set([2])]])`,
 	`(() => { const b = new ArrayBuffer(8); return [new Uint16Array(b, 2, 1), new DataView(b, 1), b] })()`,
+	`(() => { const b = new ArrayBuffer(8, {maxByteLength: 32}); return [new Uint16Array(b, 2), new DataView(b, 1, 2), b] })()`,
 	`new Error("e", {cause: new TypeError("t")})`,
 	`(() => { const o = {}; o.o = o; return [o, o] })()`,
 }
@@ -33,6 +34,9 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add([]byte("\x01a\x05\"\x013T}"))
 	f.Add([]byte("\x01V\x01^\x00\x00\x00"))
+	f.Add([]byte("\x01v\x01B\x02\x00\x00\x00"))             // a tracking view of a fixed buffer
+	f.Add([]byte("\x01b\x80\x80\x80\x80\x80\x80\x01\x00"))  // maxByteLength past 2^40
+	f.Add([]byte("\x01v\x05b\x08\x04\x00\x00\x00\x00\x03")) // a tracking view at an odd offset
 	f.Fuzz(func(t *testing.T, b []byte) {
 		vm := goja.New()
 		v, err := Decode(vm, b)

@@ -44,7 +44,9 @@ const (
 	tagMap        = 'M'
 	tagSet        = 'S'
 	tagBuffer     = 'B'
+	tagResizable  = 'b'
 	tagView       = 'V'
+	tagTracking   = 'v'
 	tagError      = 'E'
 	tagEnd        = '}'
 )
@@ -56,6 +58,10 @@ const (
 	errHasCause
 	errFlags = errHasMessage | errHasStack | errHasCause
 )
+
+// maxResizableByteLength is the largest maxByteLength goja accepts for a
+// resizable ArrayBuffer.
+const maxResizableByteLength = 1 << 40
 
 // canonicalNaN is the bits written for every NaN.
 const canonicalNaN = 0x7FF8000000000000

@@ -40,7 +40,13 @@ func (a *API) structuredClone(call goja.FunctionCall) goja.Value {
 	// A transferred ArrayBuffer is cloned as a new one over the same
 	// memory; the originals are detached once the whole value is cloned.
 	for _, ab := range transfer {
-		r := a.vm.ToValue(a.vm.NewArrayBuffer(ab.Bytes())).(*goja.Object)
+		var nb goja.ArrayBuffer
+		if ab.Resizable() {
+			nb = a.vm.NewResizableArrayBuffer(ab.Bytes(), ab.MaxByteLength())
+		} else {
+			nb = a.vm.NewArrayBuffer(ab.Bytes())
+		}
+		r := a.vm.ToValue(nb).(*goja.Object)
 		c.memo[a.vm.ToValue(ab).(*goja.Object)] = r
 	}
 	v := c.clone(call.Argument(0), 0)
@@ -71,6 +77,9 @@ func (c *cloner) transferList(t goja.Value) []goja.ArrayBuffer {
 		}
 		if seen[e] {
 			panic(a.domException("ArrayBuffer at index "+fmt.Sprint(len(list))+" is a duplicate of an earlier ArrayBuffer.", "DataCloneError"))
+		}
+		if ab.Shared() {
+			panic(a.domException("Value not transferable: a SharedArrayBuffer cannot be transferred.", "DataCloneError"))
 		}
 		if ab.Detached() {
 			panic(a.domException("An ArrayBuffer is detached and could not be transferred.", "DataCloneError"))
@@ -126,10 +135,20 @@ func (c *cloner) clone(v goja.Value, depth int) goja.Value {
 		c.fail(o.ClassName() + " object")
 	}
 	if ab, ok := asArrayBuffer(o); ok {
+		if ab.Shared() {
+			// HTML clones a SharedArrayBuffer only where the agent cluster is
+			// cross-origin isolated; a Worker is not (as in workerd).
+			panic(a.domException("A SharedArrayBuffer could not be cloned: the Worker is not cross-origin isolated.", "DataCloneError"))
+		}
 		if ab.Detached() {
 			panic(a.domException("An ArrayBuffer is detached and could not be cloned.", "DataCloneError"))
 		}
-		r := a.vm.NewArrayBuffer(slices.Clone(ab.Bytes()))
+		var r goja.ArrayBuffer
+		if ab.Resizable() {
+			r = a.vm.NewResizableArrayBuffer(slices.Clone(ab.Bytes()), ab.MaxByteLength())
+		} else {
+			r = a.vm.NewArrayBuffer(slices.Clone(ab.Bytes()))
+		}
 		ro := a.vm.ToValue(r).(*goja.Object)
 		c.memo[o] = ro
 		return ro
@@ -236,12 +255,22 @@ func (c *cloner) view(o *goja.Object, depth int) goja.Value {
 	default:
 		c.fail("#<" + ctorName + ">")
 	}
-	buf := c.clone(o.Get("buffer"), depth+1)
-	length := o.Get("length")
-	if ctorName == "DataView" {
-		length = o.Get("byteLength")
+	oob, tracking, _ := goja.ViewBounds(o)
+	if oob {
+		panic(a.domException("An ArrayBuffer view is out of the bounds of its buffer and could not be cloned.", "DataCloneError"))
 	}
-	r := a.construct(ctorName, buf, o.Get("byteOffset"), length)
+	buf := c.clone(o.Get("buffer"), depth+1)
+	var r *goja.Object
+	if tracking {
+		// A length-tracking view stays one over the (resizable) copy.
+		r = a.construct(ctorName, buf, o.Get("byteOffset"))
+	} else {
+		length := o.Get("length")
+		if ctorName == "DataView" {
+			length = o.Get("byteLength")
+		}
+		r = a.construct(ctorName, buf, o.Get("byteOffset"), length)
+	}
 	c.memo[o] = r
 	return r
 }

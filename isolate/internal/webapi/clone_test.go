@@ -42,3 +42,27 @@ func TestStructuredCloneWPT(t *testing.T) {
 		{"transfer empty", `return structuredClone(5, {transfer: []})`, "5"},
 	})
 }
+
+// TestSharedAndResizableBuffers: structuredClone keeps a resizable buffer
+// resizable and a length-tracking view tracking, refuses out-of-bounds views
+// and SharedArrayBuffers (a Worker is not cross-origin isolated); the
+// encoding APIs that WebIDL marks [AllowShared] read a SharedArrayBuffer and
+// the others refuse it.
+func TestSharedAndResizableBuffers(t *testing.T) {
+	runCases(t, []jsCase{
+		{"resizable clone", `const b = new ArrayBuffer(4, {maxByteLength: 16}); new Uint8Array(b).set([1, 2, 3, 4]); const c = structuredClone(b);
+			c.resize(6); return [c.resizable, c.maxByteLength, new Uint8Array(c).join(":"), b.byteLength].join()`, "true,16,1:2:3:4:0:0,4"},
+		{"length-tracking views", `const b = new ArrayBuffer(4, {maxByteLength: 16}); const c = structuredClone({u: new Uint16Array(b, 2), d: new DataView(b), f: new Uint8Array(b, 0, 2)});
+			c.u.buffer.resize(10); return [c.u.length, c.d.byteLength, c.f.length, c.u.buffer === c.d.buffer].join()`, "4,10,2,true"},
+		{"out-of-bounds views", `const b = new ArrayBuffer(16, {maxByteLength: 32}); const u = new Uint8Array(b, 8); const d = new DataView(b, 8, 4); b.resize(4);
+			return [u, d].map((v) => { try { structuredClone(v); return "cloned" } catch (e) { return e.name } }).join()`, "DataCloneError,DataCloneError"},
+		{"transfer resizable", `const b = new ArrayBuffer(2, {maxByteLength: 8}); const c = structuredClone(b, {transfer: [b]}); return [b.detached, c.resizable, c.maxByteLength].join()`, "true,true,8"},
+		{"SharedArrayBuffer refused", `const s = new SharedArrayBuffer(4); const r = [];
+			for (const f of [() => structuredClone(s), () => structuredClone(new Uint8Array(s)), () => structuredClone(1, {transfer: [s]})]) {
+				try { f(); r.push("ok") } catch (e) { r.push(e.name) } } return r.join()`, "DataCloneError,DataCloneError,DataCloneError"},
+		{"decode reads shared", `const u = new Uint8Array(new SharedArrayBuffer(3)); u.set([0x68, 0x69, 0x21]); return new TextDecoder().decode(u) + new TextDecoder().decode(u.buffer)`, "hi!hi!"},
+		{"encodeInto writes shared", `const u = new Uint8Array(new SharedArrayBuffer(4)); const r = new TextEncoder().encodeInto("ok", u); return r.written + ":" + u.join(":")`, "2:111:107:0:0"},
+		{"digest refuses shared", `return crypto.subtle.digest("SHA-256", new Uint8Array(new SharedArrayBuffer(4))).then(() => "ok", (e) => e.name)`, "TypeError"},
+		{"decode of a shrunk view", `const b = new ArrayBuffer(4, {maxByteLength: 8}); const u = new Uint8Array(b); u.set([0x61, 0x62, 0x63, 0x64]); b.resize(2); return new TextDecoder().decode(u)`, "ab"},
+	})
+}

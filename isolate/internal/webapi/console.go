@@ -501,7 +501,11 @@ func (in *inspector) object(o *goja.Object, depth int) {
 	}
 	if ab, ok := asArrayBuffer(o); ok {
 		data := ab.Bytes()
-		fmt.Fprintf(b, "ArrayBuffer { [Uint8Contents]: <%s>, byteLength: %d }", hexPreview(data), len(data))
+		name := "ArrayBuffer"
+		if ab.Shared() {
+			name = "SharedArrayBuffer"
+		}
+		fmt.Fprintf(b, "%s { [Uint8Contents]: <%s>, byteLength: %d }", name, hexPreview(data), len(data))
 		return
 	}
 	if isTypedArray(o) {

@@ -500,7 +500,7 @@ var textDecoderClass = &classDef{
 			d := this[*textDecoder](a, call)
 			var in []byte
 			if v := call.Argument(0); !isNullish(v) {
-				b, ok := a.bufferSource(v)
+				b, ok := a.allowSharedBufferSource(v)
 				if !ok {
 					a.typeError("Failed to execute 'decode' on 'TextDecoder': parameter 1 is not of type 'ArrayBuffer' or 'ArrayBufferView'.")
 				}

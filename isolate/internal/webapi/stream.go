@@ -75,8 +75,16 @@ func (a *API) streams() *streamsRT {
 		if !ok || ab.Detached() {
 			a.typeError("The chunk's ArrayBuffer is detached and cannot be transferred")
 		}
+		if ab.Shared() {
+			a.typeError("The chunk's buffer is a SharedArrayBuffer, which cannot be transferred")
+		}
 		// A new ArrayBuffer over the same memory; the old one is detached.
-		moved := a.vm.NewArrayBuffer(ab.Bytes())
+		var moved goja.ArrayBuffer
+		if ab.Resizable() {
+			moved = a.vm.NewResizableArrayBuffer(ab.Bytes(), ab.MaxByteLength())
+		} else {
+			moved = a.vm.NewArrayBuffer(ab.Bytes())
+		}
 		ab.Detach()
 		return a.vm.ToValue(moved)
 	}))
@@ -266,7 +274,7 @@ func (s *BodyStream) Read(done func(chunk []byte, eof bool, err error)) {
 			s.reader = a.call(a.strm.getReader, s.stream).(*goja.Object)
 		}
 		onChunk := a.newFunc("onChunk", 1, func(call goja.FunctionCall) goja.Value {
-			b, _ := a.bufferSource(call.Argument(0))
+			b, _ := a.allowSharedBufferSource(call.Argument(0))
 			done(b, false, nil)
 			return goja.Undefined()
 		})
@@ -317,7 +325,7 @@ func (a *API) then(p goja.Value, onOK func(v goja.Value) goja.Value) goja.Value 
 func (a *API) readStream(s *goja.Object, what string, onOK func(data []byte) goja.Value) goja.Value {
 	p := a.call(a.strm.readAll, s, a.vm.ToValue(a.maxBody), a.vm.ToValue(what))
 	return a.then(p, func(v goja.Value) goja.Value {
-		b, _ := a.bufferSource(v)
+		b, _ := a.allowSharedBufferSource(v)
 		return onOK(b)
 	})
 }

@@ -222,14 +222,44 @@ func isTypedArray(o *goja.Object) bool {
 }
 
 // bufferSource returns the bytes viewed by an ArrayBuffer, typed array or
-// DataView, aliasing the JS memory (copy before keeping them).
+// DataView, aliasing the JS memory (copy before keeping them): WebIDL's
+// BufferSource, which refuses a SharedArrayBuffer and views over one.
 func (a *API) bufferSource(v goja.Value) ([]byte, bool) {
+	return a.bufferSourceOf(v, false)
+}
+
+// allowSharedBufferSource is WebIDL's AllowSharedBufferSource (what
+// TextDecoder.decode takes): bufferSource, a SharedArrayBuffer and views
+// over one included. No other thread can write a SharedArrayBuffer here, so
+// its bytes are read as an ArrayBuffer's.
+func (a *API) allowSharedBufferSource(v goja.Value) ([]byte, bool) {
+	return a.bufferSourceOf(v, true)
+}
+
+// viewIsShared reports whether the typed array or DataView o views a
+// SharedArrayBuffer.
+func viewIsShared(o *goja.Object) bool {
+	bo, ok := o.Get("buffer").(*goja.Object)
+	if !ok {
+		return false
+	}
+	ab, ok := asArrayBuffer(bo)
+	return ok && ab.Shared()
+}
+
+func (a *API) bufferSourceOf(v goja.Value, allowShared bool) ([]byte, bool) {
 	o, ok := v.(*goja.Object)
 	if !ok {
 		return nil, false
 	}
 	if ab, ok := asArrayBuffer(o); ok {
+		if ab.Shared() && !allowShared {
+			return nil, false
+		}
 		return ab.Bytes(), true
+	}
+	if !allowShared && (isTypedArray(o) || a.isDataView(o)) && viewIsShared(o) {
+		return nil, false
 	}
 	if isTypedArray(o) {
 		var b []byte
@@ -387,10 +417,11 @@ func (a *API) pair(v goja.Value, what string) (goja.Value, goja.Value) {
 	return items[0], items[1]
 }
 
-// BufferSource returns the bytes viewed by an ArrayBuffer, typed array or
-// DataView, aliasing the JS memory (copy before keeping them); false for
-// anything else.
-func (a *API) BufferSource(v goja.Value) ([]byte, bool) { return a.bufferSource(v) }
+// BufferSource returns the bytes viewed by an ArrayBuffer,
+// SharedArrayBuffer, typed array or DataView, aliasing the JS memory (copy
+// before keeping them); false for anything else. (WebAssembly's byte
+// arguments take a SharedArrayBuffer too, as in V8.)
+func (a *API) BufferSource(v goja.Value) ([]byte, bool) { return a.allowSharedBufferSource(v) }
 
 // isUint8Array reports whether o is a Uint8Array (not a Uint8ClampedArray,
 // which exports as the same Go type).
