@@ -128,7 +128,7 @@ func (r *Runtime) newArrayBufferFromArgs(args []Value, newTarget, defCtor, defPr
 		panic(r.newErrorf(r.getRangeError(), "Array buffer length %d exceeds its maxByteLength %d", length, maxLen))
 	}
 	b := r._newArrayBuffer(r.getPrototypeFromCtor(newTarget, defCtor, defProto), nil)
-	b.data = allocByteSlice(length)
+	b.data = r.allocArrayBufferData(length)
 	b.shared = shared
 	if maxLen >= 0 {
 		b.resizable = true
@@ -166,7 +166,7 @@ func (o *arrayBufferObject) setByteLength(n int) {
 		c *= 2
 	}
 	c = max(n, min(c, o.maxByteLength))
-	data := allocByteSlice(c)[:n]
+	data := o.allocData(c)[:n]
 	copy(data, o.data)
 	o.data = data
 }
@@ -292,7 +292,7 @@ func (r *Runtime) arrayBufferCopyAndDetach(call FunctionCall, preserveResizabili
 	if resizable && newLen > b.maxByteLength {
 		panic(r.newErrorf(r.getRangeError(), "ArrayBuffer.prototype.transfer: %d exceeds maxByteLength %d", newLen, b.maxByteLength))
 	}
-	data := allocByteSlice(newLen)
+	data := r.allocArrayBufferData(newLen)
 	copy(data, b.data)
 	ret := r._newArrayBuffer(r.getArrayBufferPrototype(), nil)
 	ret.data = data
@@ -754,6 +754,7 @@ func (r *Runtime) typedArrayProto_filter(call FunctionCall) Value {
 		c := r.speciesConstructorObj(o, ta.defaultCtor)
 		ab := r._newArrayBuffer(r.getArrayBufferPrototype(), nil)
 		ab.data = buf
+		r.arrayBufferAllocated(buf)
 		kept := r.toConstructor(ta.defaultCtor)([]Value{ab.val}, ta.defaultCtor)
 		if c == ta.defaultCtor {
 			return kept
@@ -1581,7 +1582,7 @@ func (r *Runtime) allocateTypedArray(newTarget *Object, length int, taCtor typed
 	buf := r._newArrayBuffer(r.getArrayBufferPrototype(), nil)
 	ta := taCtor(buf, 0, length, r.getPrototypeFromCtor(newTarget, nil, proto))
 	if length > 0 {
-		buf.data = allocByteSlice(length * ta.elemSize)
+		buf.data = r.allocArrayBufferData(length * ta.elemSize)
 	}
 	return ta
 }
@@ -1704,7 +1705,7 @@ func (r *Runtime) _newTypedArrayFromTypedArray(src *typedArrayObject, newTarget 
 	src.ensureValid(true)
 	l := src.curLen()
 
-	dst.viewedArrayBuf.data = allocByteSlice(toIntStrict(int64(l) * int64(dst.elemSize)))
+	dst.viewedArrayBuf.data = r.allocArrayBufferData(toIntStrict(int64(l) * int64(dst.elemSize)))
 	src.ensureValid(true)
 	if src.defaultCtor == dst.defaultCtor {
 		copy(dst.viewedArrayBuf.data, src.viewedArrayBuf.data[src.offset*src.elemSize:])
@@ -1726,6 +1727,7 @@ func (r *Runtime) _newTypedArrayFromTypedArray(src *typedArrayObject, newTarget 
 func (r *Runtime) newTypedArrayWithData(data []byte, newTarget *Object, taCtor typedArrayObjectCtor, proto *Object) *typedArrayObject {
 	ab := r._newArrayBuffer(r.getArrayBufferPrototype(), nil)
 	ab.data = data
+	r.arrayBufferAllocated(data)
 	ta := taCtor(ab, 0, 0, r.getPrototypeFromCtor(newTarget, nil, proto))
 	ta.length = len(data) / ta.elemSize
 	return ta

@@ -213,6 +213,7 @@ type Runtime struct {
 
 	promiseRejectionTracker PromiseRejectionTracker
 	asyncContextTracker     AsyncContextTracker
+	arrayBufferAllocHook    func(data []byte) // see SetArrayBufferAllocHook
 
 	// Stack for tracking objects currently being converted to string
 	// to detect and handle circular references
