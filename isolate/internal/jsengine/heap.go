@@ -8,8 +8,10 @@ import (
 
 // HeapRatio is how many bytes of goja's heap count as one byte of V8's:
 // memoryMb means what it means on Cloudflare, so a call may grow the live
-// heap of its worker by HeapRatio × memoryMb MiB, and its
-// telemetry.memoryBytes is that growth divided by HeapRatio.
+// heap of its worker by HeapRatio × memoryMb MiB of objects, and its
+// telemetry.memoryBytes counts their growth divided by HeapRatio. The
+// backing stores of ArrayBuffers (flat bytes, which goja holds as V8 does)
+// count byte for byte instead (see counted).
 //
 // The figure is measured, not guessed: isolate/testdata/memory holds
 // data-heavy Workers (objects, numbers, strings, typed arrays, Maps and
@@ -20,24 +22,35 @@ import (
 // (TestMemoryCorpusRatio checks each Worker against it).
 const HeapRatio = 8
 
+// counted is what a call whose heap grew by grown bytes, flat of them
+// ArrayBuffer backing stores, has used as V8 counts memory: the flat
+// bytes byte for byte, the rest divided by HeapRatio.
+func counted(grown, flat int64) int64 {
+	return (grown-flat+HeapRatio-1)/HeapRatio + flat
+}
+
 // preCleanMax is the most a call's baseline may have grown since the last
 // collection at a call's start before the call collects first (less for
 // small limits: an eighth of the call's heap allowance).
 const preCleanMax = 64 << 20
 
-// HeapMeter reads the Go heap of a sandbox worker for the memory limit. The
-// heap in use, cheap to read, counts garbage not yet collected too; only a
-// collection tells the live heap. So a call whose heap in use passes its
-// limit asks for a full collection (in the background, the guest runs on)
-// and is judged by the live heap that collection finds.
+// HeapMeter reads the Go heap of a sandbox worker for the memory limit,
+// and the ArrayBuffer backing stores in it (flat bytes, see flatBytes).
+// The heap in use, cheap to read, counts garbage not yet collected too;
+// only a collection tells the live heap. So a call whose heap in use
+// passes its limit asks for a full collection (in the background, the
+// guest runs on) and is judged by the live heap that collection finds.
 type HeapMeter struct {
-	mu      sync.Mutex
-	samples []metrics.Sample
-	asked   uint64 // collections asked for
-	done    uint64 // the last ask the collector has answered
-	live    int64  // the live heap it found
-	running bool   // the collector goroutine is running
-	floor   int64  // the heap in use after the last collection baseline ran
+	mu       sync.Mutex
+	samples  []metrics.Sample
+	asked    uint64 // collections asked for
+	done     uint64 // the last ask the collector has answered
+	live     int64  // the live heap it found
+	liveFlat int64  // the flat bytes it found alive
+	running  bool   // the collector goroutine is running
+	floor    int64  // the heap in use after the last collection baseline ran
+
+	flat *flatBytes
 }
 
 // NewHeapMeter returns a meter of this process's heap.
@@ -46,16 +59,22 @@ func NewHeapMeter() *HeapMeter {
 		{Name: "/memory/classes/heap/objects:bytes"},
 		{Name: "/gc/heap/live:bytes"},
 		{Name: "/gc/heap/allocs:bytes"},
-	}}
+		{Name: "/gc/cycles/total:gc-cycles"},
+	}, flat: newFlatBytes()}
 }
 
-// read returns the heap in use (live and not yet collected objects) and
-// the live heap as of the last collection.
-func (m *HeapMeter) read() (inUse, live int64) {
+// AddFlat follows data, an ArrayBuffer backing store just allocated for a
+// guest, as flat bytes (goja.Runtime.SetArrayBufferAllocHook). Stores that
+// alias memory counted otherwise (a WebAssembly memory's) must not come here.
+func (m *HeapMeter) AddFlat(data []byte) { m.flat.add(data) }
+
+// read returns the heap in use (live and not yet collected objects), the
+// live heap as of the last collection, and the collections so far.
+func (m *HeapMeter) read() (inUse, live int64, gcs uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	metrics.Read(m.samples)
-	return int64(m.samples[0].Value.Uint64()), int64(m.samples[1].Value.Uint64())
+	return int64(m.samples[0].Value.Uint64()), int64(m.samples[1].Value.Uint64()), m.samples[3].Value.Uint64()
 }
 
 // allocated is the total the process has allocated on the heap so far.
@@ -66,10 +85,14 @@ func (m *HeapMeter) allocated() int64 {
 	return int64(m.samples[2].Value.Uint64())
 }
 
-// InUse is the heap in use: live objects and garbage not yet collected.
-func (m *HeapMeter) InUse() int64 {
-	h, _ := m.read()
-	return h
+// InUse returns the heap in use (live objects and garbage not yet
+// collected) and the flat bytes in it: those alive as of the last
+// collection, and those allocated since. After a collection it walks the
+// stores followed once, to forget those that were freed.
+func (m *HeapMeter) InUse() (inUse, flat int64) {
+	h, _, gcs := m.read()
+	m.flat.prune(gcs, false, 0)
+	return h, m.flat.total.Load()
 }
 
 // baseline is the heap a call starts from, for a call that may grow it by
@@ -77,20 +100,20 @@ func (m *HeapMeter) InUse() int64 {
 // than an eighth of allowance (at most preCleanMax) since the last one
 // here. Garbage earlier calls left would otherwise sit in the baseline and
 // be collected during the call, which then could grow its live heap by
-// that much more than its allowance.
-func (m *HeapMeter) baseline(allowance int64) int64 {
-	h, _ := m.read()
+// that much more than its allowance. flat is the flat bytes in that heap.
+func (m *HeapMeter) baseline(allowance int64) (heap, flat int64) {
+	h, _, _ := m.read()
 	m.mu.Lock()
 	floor := m.floor
 	m.mu.Unlock()
 	if h-floor > min(preCleanMax, allowance/8) {
 		runtime.GC()
-		h, _ = m.read()
+		h, _, _ = m.read()
 		m.mu.Lock()
 		m.floor = h
 		m.mu.Unlock()
 	}
-	return h
+	return m.InUse()
 }
 
 // ask asks for a full collection that starts after now and returns the
@@ -117,29 +140,32 @@ func (m *HeapMeter) collect() {
 		}
 		target := m.asked
 		m.mu.Unlock()
+		seq := m.flat.seq()
 		allocs := m.allocated()
 		fullCollection()
-		_, live := m.read()
+		_, live, gcs := m.read()
 		// The collector marks what the guest allocates while it runs as
 		// live (a guest churning through buffers would look as if it
-		// held them): what was allocated meanwhile is left out. What of
-		// it is really live counts at the next collection.
+		// held them): what was allocated meanwhile is left out, flat
+		// bytes too. What of it is really live counts at the next
+		// collection.
 		live -= m.allocated() - allocs
+		flat := m.flat.prune(gcs, true, seq)
 		m.mu.Lock()
-		m.done, m.live = target, live
+		m.done, m.live, m.liveFlat = target, live, flat
 		m.mu.Unlock()
 	}
 }
 
 // found returns the live heap found by a collection that started after
-// ticket's ask, once there is one.
-func (m *HeapMeter) found(ticket uint64) (live int64, ok bool) {
+// ticket's ask, and the flat bytes in it, once there is one.
+func (m *HeapMeter) found(ticket uint64) (live, flat int64, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.done < ticket {
-		return 0, false
+		return 0, 0, false
 	}
-	return m.live, true
+	return m.live, m.liveFlat, true
 }
 
 // fullCollection runs a full collection with at least two Ps. A sandbox

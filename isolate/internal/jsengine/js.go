@@ -145,10 +145,13 @@ func (l *loop) begin(ctx context.Context, c *jsCall) (end func()) {
 	l.vm.ClearInterrupt()
 	l.deadline = start.Add(contract.LimitWall(c.limits))
 	l.deadlineTimer = time.AfterFunc(contract.LimitWall(c.limits), func() { cancel(errDeadline) })
-	l.heapBase, l.gcTicket, l.askPast = 0, 0, 0
+	l.heapBase, l.flatBase, l.gcTicket, l.askPast = 0, 0, 0, 0
 	l.liveSeen.Store(false)
 	if c.heap != nil {
-		l.heapBase = c.heap.baseline(HeapRatio * contract.LimitMemory(c.limits))
+		l.heapBase, l.flatBase = c.heap.baseline(HeapRatio * contract.LimitMemory(c.limits))
+		l.vm.SetArrayBufferAllocHook(c.heap.AddFlat)
+	} else {
+		l.vm.SetArrayBufferAllocHook(nil)
 	}
 	if w := l.wasm.Load(); w != nil {
 		w.newCall()
@@ -184,13 +187,13 @@ func (l *loop) telemetry(res *contract.Result) {
 		// The heap in use at the end, garbage included; past the limit,
 		// the live heap a collection found stands (or, if none was
 		// found yet, the limit: the call was not judged to exceed it).
-		limit := HeapRatio * contract.LimitMemory(l.call.limits)
-		if grown := m.InUse() - l.heapBase; grown <= limit {
-			l.notePeak(grown)
+		limit := contract.LimitMemory(l.call.limits)
+		if used := l.memUsed(m.InUse()); used <= limit {
+			l.notePeak(used)
 		} else if !l.liveSeen.Load() {
 			l.notePeak(limit)
 		}
-		res.Telemetry.MemoryBytes = (l.heapPeak.Load() + HeapRatio - 1) / HeapRatio
+		res.Telemetry.MemoryBytes = l.heapPeak.Load()
 	}
 }
 
@@ -226,7 +229,8 @@ type loop struct {
 	cpu       atomic.Int64 // nanoseconds busy so far, excluding the current stretch
 	busySince atomic.Int64 // mono() when the loop last became busy, 0 while it waits
 	heapBase  int64        // the heap in use when the call began
-	heapPeak  atomic.Int64 // the heap's growth at its peak, in goja's bytes
+	flatBase  int64        // the flat bytes in it (HeapMeter.InUse)
+	heapPeak  atomic.Int64 // the memory used at its peak, counted as V8 would (counted)
 	gcTicket  uint64       // a collection the watchdog waits for (HeapMeter.ask), 0 for none
 	liveSeen  atomic.Bool  // the watchdog has sampled the live heap (HeapMeter.found)
 	askPast   int64        // the heap's growth past which the watchdog asks for the next collection
@@ -358,40 +362,47 @@ func (l *loop) watch(gen uint64) {
 	l.wd.Reset(watchdogPeriod)
 }
 
-// checkMemory is the watchdog's memory check. The call's heap may grow by
-// HeapRatio × memoryMb MiB (see HeapRatio). While the heap in use, garbage
-// included, has grown less, that is the sample; past it, the watchdog asks
-// for a collection and judges by the live heap it finds (the guest runs on
-// meanwhile, and the worker's hard cap bounds what it can do in that time).
-// After a collection that found the call within its limit, the next one
-// waits until the heap in use has grown past the live heap found by at
-// least a sixteenth of the limit: a call that holds nearly its limit and
-// makes garbage would otherwise be collected without end.
+// memUsed is the memory the call has used, counted as V8 would (counted),
+// given the heap and the flat bytes in it now.
+func (l *loop) memUsed(heap, flat int64) int64 {
+	return counted(heap-l.heapBase, flat-l.flatBase)
+}
+
+// checkMemory is the watchdog's memory check. The call may use memoryMb
+// MiB counted as V8 would: its heap's growth divided by HeapRatio, but
+// ArrayBuffer backing stores byte for byte (see counted). While the heap
+// in use, garbage included, counts less, that is the sample; past it, the
+// watchdog asks for a collection and judges by the live heap it finds
+// (the guest runs on meanwhile, and the worker's hard cap bounds what it
+// can do in that time). After a collection that found the call within its
+// limit, the next one waits until the heap in use counts a sixteenth of
+// the limit more than the live heap found: a call that holds nearly its
+// limit and makes garbage would otherwise be collected without end.
 func (l *loop) checkMemory(m *HeapMeter) {
-	limit := HeapRatio * contract.LimitMemory(l.call.limits)
+	limit := contract.LimitMemory(l.call.limits)
 	if l.gcTicket != 0 {
-		if live, ok := m.found(l.gcTicket); ok {
+		if live, flat, ok := m.found(l.gcTicket); ok {
 			l.gcTicket = 0
 			l.liveSeen.Store(true)
-			grown := live - l.heapBase
-			l.notePeak(grown)
-			if grown > limit {
+			used := l.memUsed(live, flat)
+			l.notePeak(used)
+			if used > limit {
 				l.interrupt(&limitHit{contract.OutcomeExceededMemory, fmt.Sprintf("Worker exceeded its memory limit of %d MiB", l.call.limits.MemoryMB)})
 				return
 			}
-			l.askPast = max(limit, grown+limit/16)
+			l.askPast = max(limit, used+limit/16)
 		}
 	}
-	grown := m.InUse() - l.heapBase
-	if grown <= limit {
-		l.notePeak(grown)
+	used := l.memUsed(m.InUse())
+	if used <= limit {
+		l.notePeak(used)
 	}
-	if grown > max(limit, l.askPast) && l.gcTicket == 0 {
+	if used > max(limit, l.askPast) && l.gcTicket == 0 {
 		l.gcTicket = m.ask()
 	}
 }
 
-// notePeak records a sample of the heap's growth (from the watchdog and
+// notePeak records a sample of the memory used (from the watchdog and
 // from the loop, for a partial result).
 func (l *loop) notePeak(grown int64) {
 	for {
