@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/dop251/goja"
+
+	"github.com/warrenmesh/warren/isolate/internal/jsengine"
 )
 
 // The memory corpus: data-heavy Workers in testdata/memory, each a script
@@ -83,7 +85,10 @@ export default { fetch() { const kept = build(`+strconv.Itoa(scale)+`); return n
 // TestMemoryCorpusRatio measures goja's live heap for each Worker of the
 // corpus and checks it against V8's times HeapRatio: the calibration
 // memoryMb rests on. A change that makes goja hold more than HeapRatio
-// times V8's memory for any kind of data fails here.
+// times V8's memory for any kind of data fails here. It checks too that
+// what a call is counted for it (its ArrayBuffer stores byte for byte, the
+// rest of the heap divided by HeapRatio) is no more than V8 holds, give or
+// take 5 %: what fits in V8 fits here.
 func TestMemoryCorpusRatio(t *testing.T) {
 	skipUnderRace(t)
 	names, src, v8 := loadMemoryCorpus(t)
@@ -91,6 +96,8 @@ func TestMemoryCorpusRatio(t *testing.T) {
 	worst := 0.0
 	for _, name := range names {
 		vm := goja.New()
+		meter := jsengine.NewHeapMeter()
+		vm.SetArrayBufferAllocHook(meter.AddFlat)
 		v, err := vm.RunString(src[name] + "\n;build")
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -100,18 +107,26 @@ func TestMemoryCorpusRatio(t *testing.T) {
 			t.Fatalf("%s: build is not a function", name)
 		}
 		before := liveHeap()
+		_, flatBefore := meter.InUse()
 		kept, err := build(goja.Undefined(), vm.ToValue(1))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		grown := liveHeap() - before
+		_, flatAfter := meter.InUse() // after liveHeap's collections: the stores alive
+		flat := flatAfter - flatBefore
 		runtime.KeepAlive(kept)
+		runtime.KeepAlive(vm)
 		ratio := float64(grown) / float64(v8.Bytes[name])
 		worst = max(worst, ratio)
-		t.Logf("%-10s V8 %6.2f MB  goja %7.2f MB  ratio %.2f  counted %6.2f MB (%.2f× V8)", name,
-			float64(v8.Bytes[name])/1e6, float64(grown)/1e6, ratio, float64(grown)/HeapRatio/1e6, ratio/HeapRatio)
+		counted := float64(grown-flat)/HeapRatio + float64(flat)
+		t.Logf("%-10s V8 %6.2f MB  goja %7.2f MB (flat %6.2f MB)  ratio %.2f  counted %6.2f MB (%.2f× V8)", name,
+			float64(v8.Bytes[name])/1e6, float64(grown)/1e6, float64(flat)/1e6, ratio, counted/1e6, counted/float64(v8.Bytes[name]))
 		if ratio > HeapRatio {
 			t.Errorf("%s: goja holds %.2f× what V8 holds, more than HeapRatio (%d): memoryMb would no longer mean V8's memory", name, ratio, HeapRatio)
+		}
+		if counted > float64(v8.Bytes[name])*1.05 {
+			t.Errorf("%s: counted %.2f MB where V8 holds %.2f MB", name, counted/1e6, float64(v8.Bytes[name])/1e6)
 		}
 	}
 	t.Logf("largest ratio %.2f (HeapRatio %d)", worst, HeapRatio)
@@ -249,10 +264,10 @@ func TestMemoryLimitStillBites(t *testing.T) {
 		// goja holds up to HeapRatio times V8's memory for these.
 		{"objects", 5, v8.Bytes["objects"] >> 20},
 		{"closures", 5, v8.Bytes["closures"] >> 20},
-		// Flat data counts for less than in V8, down to an eighth
-		// (typed arrays) or less (short strings): thirty-two times what
-		// V8 needs.
-		{"typed", 16, v8.Bytes["typed"] >> 20 / 2},
+		// Typed arrays count as in V8: twice what V8 needs.
+		{"typed", 1, v8.Bytes["typed"] >> 20 / 2},
+		// Short strings count for less than in V8 (goja holds them in
+		// less): thirty-two times what V8 needs.
 		{"strings", 8, v8.Bytes["strings"] >> 20 / 4},
 	} {
 		name, scale, mb := c.name, int(c.scale), c.mb
@@ -329,5 +344,64 @@ func TestWorkerCapFitsTheRatio(t *testing.T) {
 	}
 	if want := workerCapMB(DefaultMaxMemoryMB) << 20; st.MemoryLimitBytes != want {
 		t.Errorf("the pool's cap is %d bytes, want %d", st.MemoryLimitBytes, want)
+	}
+}
+
+// TestMemoryFlatBytesCountInFull: the backing stores of ArrayBuffers count
+// byte for byte, as in V8, not at 1/HeapRatio like the rest of goja's heap:
+// 200 MB of them, in large or in small buffers, or made by the Web API,
+// end a call under memoryMb 128 with exceededMemory, 100 MB runs, and a
+// 64 MiB buffer reads about 64 MiB in telemetry.memoryBytes. A
+// WebAssembly memory, limited on its own, is not counted again. Only the
+// sandbox meters memory (the in-process executor shares its heap).
+func TestMemoryFlatBytesCountInFull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	rt := testRuntime(t, Sandboxed)
+	hold := func(body string) *Code {
+		code := js("main.js", `export default { async fetch() {
+  const kept = [];
+  `+body+`
+  let n = 0;
+  for (const b of kept) n += b.byteLength;
+  return new Response(String(n));
+} }`)
+		code.Limits = &Limits{MemoryMB: 128, CPUMs: 30_000, WallMs: 60_000}
+		return code
+	}
+	for _, c := range []struct {
+		name string
+		body string
+		want Outcome
+		mib  [2]int64 // memoryBytes in [mib[0], mib[1]] MiB, for a call that runs
+	}{
+		{"200 MB in 1 MB ArrayBuffers", `for (let i = 0; i < 200; i++) kept.push(new ArrayBuffer(1e6));`, OutcomeExceededMemory, [2]int64{}},
+		{"200 MB in one Float64Array", `kept.push(new Float64Array(25e6));`, OutcomeExceededMemory, [2]int64{}},
+		{"200 MB in 4 KB Uint8Arrays", `for (let i = 0; i < 50_000; i++) kept.push(new Uint8Array(4000));`, OutcomeExceededMemory, [2]int64{}},
+		{"200 MB from structuredClone", `const b = new ArrayBuffer(50e6); kept.push(b); for (let i = 0; i < 3; i++) kept.push(structuredClone(b));`, OutcomeExceededMemory, [2]int64{}},
+		{"200 MB read from Responses", `for (let i = 0; i < 4; i++) kept.push(await new Response(new Uint8Array(50e6)).arrayBuffer());`, OutcomeExceededMemory, [2]int64{}},
+		{"100 MB in 1 MB ArrayBuffers", `for (let i = 0; i < 100; i++) kept.push(new ArrayBuffer(1e6));`, OutcomeOK, [2]int64{95, 110}},
+		{"100 MB in 4 KB Uint8Arrays", `for (let i = 0; i < 25_000; i++) kept.push(new Uint8Array(4000));`, OutcomeOK, [2]int64{80, 115}},
+		{"a 64 MiB ArrayBuffer", `kept.push(new ArrayBuffer(64 << 20));`, OutcomeOK, [2]int64{64, 66}},
+		{"a 100 MiB WebAssembly.Memory", `const m = new WebAssembly.Memory({ initial: 1600 }); new Uint8Array(m.buffer).fill(1); kept.push(m.buffer);`, OutcomeOK, [2]int64{0, 20}},
+	} {
+		start := time.Now()
+		res := run(t, rt, hold(c.body), nil)
+		t.Logf("%s: %s in %v, memoryBytes %.1f MiB %s", c.name, res.Outcome, time.Since(start).Round(time.Millisecond),
+			float64(res.Telemetry.MemoryBytes)/(1<<20), res.Error)
+		if res.Outcome != c.want {
+			t.Errorf("%s under memoryMb 128: %s (%s), want %s", c.name, res.Outcome, res.Error, c.want)
+			continue
+		}
+		if c.want == OutcomeOK {
+			if mb := res.Telemetry.MemoryBytes; mb < c.mib[0]<<20 || mb > c.mib[1]<<20 {
+				t.Errorf("%s: memoryBytes %.1f MiB, want %d to %d MiB", c.name, float64(mb)/(1<<20), c.mib[0], c.mib[1])
+			}
+		}
+	}
+	hello := run(t, rt, js("main.js", `export default { fetch() { return new Response("hi") } }`), nil)
+	if !hello.OK() || string(hello.Response.Body) != "hi" {
+		t.Fatalf("after the limits: %s %s", hello.Outcome, hello.Error)
 	}
 }

@@ -50,17 +50,20 @@ type HeapMeter struct {
 	running  bool   // the collector goroutine is running
 	floor    int64  // the heap in use after the last collection baseline ran
 
-	flat *flatBytes
+	flat  *flatBytes
+	found sync.Cond // on mu: the collector answered an ask
 }
 
 // NewHeapMeter returns a meter of this process's heap.
 func NewHeapMeter() *HeapMeter {
-	return &HeapMeter{samples: []metrics.Sample{
+	m := &HeapMeter{samples: []metrics.Sample{
 		{Name: "/memory/classes/heap/objects:bytes"},
 		{Name: "/gc/heap/live:bytes"},
 		{Name: "/gc/heap/allocs:bytes"},
 		{Name: "/gc/cycles/total:gc-cycles"},
 	}, flat: newFlatBytes()}
+	m.found.L = &m.mu
+	return m
 }
 
 // AddFlat follows data, an ArrayBuffer backing store just allocated for a
@@ -153,13 +156,25 @@ func (m *HeapMeter) collect() {
 		flat := m.flat.prune(gcs, true, seq)
 		m.mu.Lock()
 		m.done, m.live, m.liveFlat = target, live, flat
+		m.found.Broadcast()
 		m.mu.Unlock()
 	}
 }
 
-// found returns the live heap found by a collection that started after
+// wait waits for a collection that started after ticket's ask and returns
+// the live heap it found and the flat bytes in it.
+func (m *HeapMeter) wait(ticket uint64) (live, flat int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for m.done < ticket {
+		m.found.Wait()
+	}
+	return m.live, m.liveFlat
+}
+
+// answer returns the live heap found by a collection that started after
 // ticket's ask, and the flat bytes in it, once there is one.
-func (m *HeapMeter) found(ticket uint64) (live, flat int64, ok bool) {
+func (m *HeapMeter) answer(ticket uint64) (live, flat int64, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.done < ticket {

@@ -19,7 +19,7 @@ func waitFoundFlat(t *testing.T, m *HeapMeter, ticket uint64) (live, flat int64)
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if live, flat, ok := m.found(ticket); ok {
+		if live, flat, ok := m.answer(ticket); ok {
 			return live, flat
 		}
 		time.Sleep(time.Millisecond)

@@ -114,10 +114,11 @@ func newLoop(localeMethods bool) *loop {
 		Log: func(level, msg string) {
 			l.logs.Add(time.Now().UnixMilli(), level, msg)
 		},
-		MaxMessage:    contract.MaxLogMessageBytes,
-		Extra:         &webapi.ExtraGlobals{Names: loopGlobals, Build: l.buildGlobal},
-		Interrupted:   func() bool { return l.hit.Load() != nil },
-		LocaleMethods: localeMethods,
+		MaxMessage:           contract.MaxLogMessageBytes,
+		Extra:                &webapi.ExtraGlobals{Names: loopGlobals, Build: l.buildGlobal},
+		Interrupted:          func() bool { return l.hit.Load() != nil },
+		LocaleMethods:        localeMethods,
+		ArrayBufferAllocated: l.addFlat,
 	})
 	return l
 }
@@ -149,7 +150,7 @@ func (l *loop) begin(ctx context.Context, c *jsCall) (end func()) {
 	l.liveSeen.Store(false)
 	if c.heap != nil {
 		l.heapBase, l.flatBase = c.heap.baseline(HeapRatio * contract.LimitMemory(c.limits))
-		l.vm.SetArrayBufferAllocHook(c.heap.AddFlat)
+		l.vm.SetArrayBufferAllocHook(l.addFlat)
 	} else {
 		l.vm.SetArrayBufferAllocHook(nil)
 	}
@@ -169,6 +170,9 @@ func (l *loop) begin(ctx context.Context, c *jsCall) (end func()) {
 // ended the call is read with the watchdog still on: its fields may be
 // guest getters). It returns the exception that ended the call, if any.
 func (l *loop) conclude(res *contract.Result, err error) *contract.Exception {
+	if h := l.settleMemory(); h != nil {
+		err = h
+	}
 	last := l.finish(res, err)
 	l.idle()
 	l.stopWatchdog()
@@ -381,13 +385,13 @@ func (l *loop) memUsed(heap, flat int64) int64 {
 func (l *loop) checkMemory(m *HeapMeter) {
 	limit := contract.LimitMemory(l.call.limits)
 	if l.gcTicket != 0 {
-		if live, flat, ok := m.found(l.gcTicket); ok {
+		if live, flat, ok := m.answer(l.gcTicket); ok {
 			l.gcTicket = 0
 			l.liveSeen.Store(true)
 			used := l.memUsed(live, flat)
 			l.notePeak(used)
 			if used > limit {
-				l.interrupt(&limitHit{contract.OutcomeExceededMemory, fmt.Sprintf("Worker exceeded its memory limit of %d MiB", l.call.limits.MemoryMB)})
+				l.interrupt(l.memoryHit())
 				return
 			}
 			l.askPast = max(limit, used+limit/16)
@@ -400,6 +404,76 @@ func (l *loop) checkMemory(m *HeapMeter) {
 	if used > max(limit, l.askPast) && l.gcTicket == 0 {
 		l.gcTicket = m.ask()
 	}
+}
+
+// addFlat is the hook of the runtime's and the Web API's ArrayBuffer
+// backing stores (goja.Runtime.SetArrayBufferAllocHook): it follows the
+// store, and after a large one judges the call's memory at once. One
+// allocation of hundreds of megabytes takes milliseconds, and the guest
+// could drop it again before the watchdog's collection answers; V8 too
+// collects when external memory grows past its limit.
+func (l *loop) addFlat(data []byte) {
+	if l.call == nil || l.call.heap == nil {
+		return
+	}
+	l.call.heap.AddFlat(data)
+	if len(data) >= flatExactBytes {
+		l.judgeMemory()
+	}
+}
+
+// settleMemory judges a call at its end (judgeMemory), and returns the
+// limit hit that ended it, if any: a call that allocates past its limit
+// faster than the watchdog's collection answers would otherwise end as
+// if it were within it.
+func (l *loop) settleMemory() *limitHit {
+	if l.call.heap != nil && l.hit.Load() == nil {
+		l.judgeMemory()
+	}
+	return l.hit.Load()
+}
+
+// judgeMemory judges the call's memory now, on the loop's goroutine, if
+// the memory it has in use, garbage included, counts more than its limit
+// (and than askPast, see checkMemory): it waits for a collection that
+// starts now (not counted as CPU time), and interrupts the guest if the
+// live heap it finds counts more than the limit.
+func (l *loop) judgeMemory() {
+	m := l.call.heap
+	limit := contract.LimitMemory(l.call.limits)
+	l.wdMu.Lock()
+	if l.hit.Load() != nil || l.memUsed(m.InUse()) <= max(limit, l.askPast) {
+		l.wdMu.Unlock()
+		return
+	}
+	// A collection already asked for may have started before what is in
+	// use now was allocated, and would leave it out: ask for another.
+	ticket := m.ask()
+	l.gcTicket = ticket
+	l.wdMu.Unlock()
+	wasBusy := l.busySince.Load() != 0
+	l.idle()
+	live, flat := m.wait(ticket)
+	if wasBusy {
+		l.busy()
+	}
+	l.wdMu.Lock()
+	defer l.wdMu.Unlock()
+	if l.gcTicket == ticket {
+		l.gcTicket = 0
+	}
+	l.liveSeen.Store(true)
+	used := l.memUsed(live, flat)
+	l.notePeak(used)
+	if used > limit {
+		l.interrupt(l.memoryHit())
+		return
+	}
+	l.askPast = max(limit, used+limit/16)
+}
+
+func (l *loop) memoryHit() *limitHit {
+	return &limitHit{contract.OutcomeExceededMemory, fmt.Sprintf("Worker exceeded its memory limit of %d MiB", l.call.limits.MemoryMB)}
 }
 
 // notePeak records a sample of the memory used (from the watchdog and

@@ -396,7 +396,9 @@ func (l *loop) kvBinding(name string) *goja.Object {
 			parse, _ = goja.AssertFunction(vm.Get("JSON").ToObject(vm).Get("parse"))
 			return parse(goja.Undefined(), vm.ToValue(string(e.Value)))
 		case "arrayBuffer":
-			return vm.ToValue(vm.NewArrayBuffer(append([]byte(nil), e.Value...))), nil
+			data := append([]byte(nil), e.Value...)
+			l.addFlat(data)
+			return vm.ToValue(vm.NewArrayBuffer(data)), nil
 		}
 		return vm.ToValue(string(e.Value)), nil
 	}

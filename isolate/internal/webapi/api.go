@@ -79,6 +79,12 @@ type Options struct {
 	// prototypes costs more than a small Worker's whole run. Without it they
 	// are patched when Intl is first used.
 	LocaleMethods bool
+	// ArrayBufferAllocated, if set, is called with the bytes of every
+	// ArrayBuffer the Web API makes over memory of its own (a body read, a
+	// digest, a structured clone, TextEncoder's output), as
+	// goja.Runtime.SetArrayBufferAllocHook is for the runtime's own; not for
+	// buffers over memory it shares (a transfer).
+	ArrayBufferAllocated func(data []byte)
 }
 
 // UsesLocaleMethods reports whether script names one of the built-ins'
@@ -107,6 +113,7 @@ type API struct {
 	rand        io.Reader
 	now         func() time.Time
 	interrupted func() bool
+	abAllocated func(data []byte) // Options.ArrayBufferAllocated
 	origin      time.Time
 
 	globals   *lazyGlobals
@@ -141,7 +148,7 @@ type API struct {
 // the global object.
 func Install(vm *goja.Runtime, opts Options) *API {
 	a := &API{vm: vm, log: opts.Log, maxMessage: opts.MaxMessage, rand: opts.Rand, now: opts.Now, extra: opts.Extra, maxBody: opts.MaxBodyBytes,
-		interrupted: opts.Interrupted}
+		interrupted: opts.Interrupted, abAllocated: opts.ArrayBufferAllocated}
 	if a.maxBody <= 0 {
 		a.maxBody = DefaultMaxBody
 	}

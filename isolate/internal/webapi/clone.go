@@ -143,11 +143,13 @@ func (c *cloner) clone(v goja.Value, depth int) goja.Value {
 		if ab.Detached() {
 			panic(a.domException("An ArrayBuffer is detached and could not be cloned.", "DataCloneError"))
 		}
+		data := slices.Clone(ab.Bytes())
+		a.allocated(data)
 		var r goja.ArrayBuffer
 		if ab.Resizable() {
-			r = a.vm.NewResizableArrayBuffer(slices.Clone(ab.Bytes()), ab.MaxByteLength())
+			r = a.vm.NewResizableArrayBuffer(data, ab.MaxByteLength())
 		} else {
-			r = a.vm.NewArrayBuffer(slices.Clone(ab.Bytes()))
+			r = a.vm.NewArrayBuffer(data)
 		}
 		ro := a.vm.ToValue(r).(*goja.Object)
 		c.memo[o] = ro

@@ -312,8 +312,19 @@ func (a *API) dataViewBytes(o *goja.Object) ([]byte, bool) {
 	return buf[off : off+n], true
 }
 
+// newArrayBuffer makes an ArrayBuffer over b, memory the caller has just
+// allocated and gives away (see allocated).
 func (a *API) newArrayBuffer(b []byte) goja.Value {
+	a.allocated(b)
 	return a.vm.ToValue(a.vm.NewArrayBuffer(b))
+}
+
+// allocated tells Options.ArrayBufferAllocated of b, memory just allocated
+// for an ArrayBuffer's bytes.
+func (a *API) allocated(b []byte) {
+	if f := a.abAllocated; f != nil && len(b) > 0 {
+		f(b)
+	}
 }
 
 func (a *API) newUint8Array(b []byte) goja.Value {
