@@ -43,6 +43,7 @@ const preCleanMax = 64 << 20
 type HeapMeter struct {
 	mu       sync.Mutex
 	samples  []metrics.Sample
+	inUse    []metrics.Sample // the two InUse reads
 	asked    uint64 // collections asked for
 	done     uint64 // the last ask the collector has answered
 	live     int64  // the live heap it found
@@ -60,6 +61,9 @@ func NewHeapMeter() *HeapMeter {
 		{Name: "/memory/classes/heap/objects:bytes"},
 		{Name: "/gc/heap/live:bytes"},
 		{Name: "/gc/heap/allocs:bytes"},
+		{Name: "/gc/cycles/total:gc-cycles"},
+	}, inUse: []metrics.Sample{
+		{Name: "/memory/classes/heap/objects:bytes"},
 		{Name: "/gc/cycles/total:gc-cycles"},
 	}, flat: newFlatBytes()}
 	m.found.L = &m.mu
@@ -93,7 +97,10 @@ func (m *HeapMeter) allocated() int64 {
 // collection, and those allocated since. After a collection it walks the
 // stores followed once, to forget those that were freed.
 func (m *HeapMeter) InUse() (inUse, flat int64) {
-	h, _, gcs := m.read()
+	m.mu.Lock()
+	metrics.Read(m.inUse)
+	h, gcs := int64(m.inUse[0].Value.Uint64()), m.inUse[1].Value.Uint64()
+	m.mu.Unlock()
 	m.flat.prune(gcs, false, 0)
 	return h, m.flat.total.Load()
 }
@@ -105,18 +112,18 @@ func (m *HeapMeter) InUse() (inUse, flat int64) {
 // be collected during the call, which then could grow its live heap by
 // that much more than its allowance. flat is the flat bytes in that heap.
 func (m *HeapMeter) baseline(allowance int64) (heap, flat int64) {
-	h, _, _ := m.read()
+	h, flat := m.InUse()
 	m.mu.Lock()
 	floor := m.floor
 	m.mu.Unlock()
 	if h-floor > min(preCleanMax, allowance/8) {
 		runtime.GC()
-		h, _, _ = m.read()
+		h, flat = m.InUse()
 		m.mu.Lock()
 		m.floor = h
 		m.mu.Unlock()
 	}
-	return m.InUse()
+	return h, flat
 }
 
 // ask asks for a full collection that starts after now and returns the

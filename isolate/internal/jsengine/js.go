@@ -169,9 +169,21 @@ func (l *loop) begin(ctx context.Context, c *jsCall) (end func()) {
 // exceptions and telemetry, and stops the watchdog (the exception that
 // ended the call is read with the watchdog still on: its fields may be
 // guest getters). It returns the exception that ended the call, if any.
+//
+// A call whose memory in use at the end counts more than its limit, and
+// that no collection has judged since, is judged now (judgeMemory): one
+// that allocated past its limit faster than the watchdog's collection
+// answered would otherwise end as if it were within it.
 func (l *loop) conclude(res *contract.Result, err error) *contract.Exception {
-	if h := l.settleMemory(); h != nil {
-		err = h
+	var heap, flat int64
+	if m := l.call.heap; m != nil {
+		heap, flat = m.InUse()
+		if l.hit.Load() == nil {
+			l.judgeMemory(heap, flat)
+		}
+		if h := l.hit.Load(); h != nil {
+			err = h
+		}
 	}
 	last := l.finish(res, err)
 	l.idle()
@@ -179,20 +191,30 @@ func (l *loop) conclude(res *contract.Result, err error) *contract.Exception {
 	now := time.Now().UnixMilli()
 	res.Logs = l.logs.List(now)
 	res.Exceptions = l.excs.Result(last, now)
-	l.telemetry(res)
+	l.telemetryWith(res, heap, flat)
 	return last
 }
 
 // telemetry fills in the CPU, wall time and memory used so far.
 func (l *loop) telemetry(res *contract.Result) {
+	var heap, flat int64
+	if m := l.call.heap; m != nil {
+		heap, flat = m.InUse()
+	}
+	l.telemetryWith(res, heap, flat)
+}
+
+// telemetryWith is telemetry given the heap in use and the flat bytes in
+// it (HeapMeter.InUse), if the call is metered.
+func (l *loop) telemetryWith(res *contract.Result, heap, flat int64) {
 	res.Telemetry.CPUTime = contract.Millis(l.used())
 	res.Telemetry.WallTime = contract.Millis(time.Since(l.start))
-	if m := l.call.heap; m != nil {
+	if l.call.heap != nil {
 		// The heap in use at the end, garbage included; past the limit,
 		// the live heap a collection found stands (or, if none was
 		// found yet, the limit: the call was not judged to exceed it).
 		limit := contract.LimitMemory(l.call.limits)
-		if used := l.memUsed(m.InUse()); used <= limit {
+		if used := l.memUsed(heap, flat); used <= limit {
 			l.notePeak(used)
 		} else if !l.liveSeen.Load() {
 			l.notePeak(limit)
@@ -418,31 +440,21 @@ func (l *loop) addFlat(data []byte) {
 	}
 	l.call.heap.AddFlat(data)
 	if len(data) >= flatExactBytes {
-		l.judgeMemory()
+		l.judgeMemory(l.call.heap.InUse())
 	}
-}
-
-// settleMemory judges a call at its end (judgeMemory), and returns the
-// limit hit that ended it, if any: a call that allocates past its limit
-// faster than the watchdog's collection answers would otherwise end as
-// if it were within it.
-func (l *loop) settleMemory() *limitHit {
-	if l.call.heap != nil && l.hit.Load() == nil {
-		l.judgeMemory()
-	}
-	return l.hit.Load()
 }
 
 // judgeMemory judges the call's memory now, on the loop's goroutine, if
-// the memory it has in use, garbage included, counts more than its limit
-// (and than askPast, see checkMemory): it waits for a collection that
-// starts now (not counted as CPU time), and interrupts the guest if the
-// live heap it finds counts more than the limit.
-func (l *loop) judgeMemory() {
+// the memory it has in use (heap, flat: HeapMeter.InUse), garbage
+// included, counts more than its limit (and than askPast, see
+// checkMemory): it waits for a collection that starts now (not counted as
+// CPU time), and interrupts the guest if the live heap it finds counts
+// more than the limit.
+func (l *loop) judgeMemory(heap, flat int64) {
 	m := l.call.heap
 	limit := contract.LimitMemory(l.call.limits)
 	l.wdMu.Lock()
-	if l.hit.Load() != nil || l.memUsed(m.InUse()) <= max(limit, l.askPast) {
+	if l.hit.Load() != nil || l.memUsed(heap, flat) <= max(limit, l.askPast) {
 		l.wdMu.Unlock()
 		return
 	}
@@ -453,7 +465,7 @@ func (l *loop) judgeMemory() {
 	l.wdMu.Unlock()
 	wasBusy := l.busySince.Load() != 0
 	l.idle()
-	live, flat := m.wait(ticket)
+	live, liveFlat := m.wait(ticket)
 	if wasBusy {
 		l.busy()
 	}
@@ -463,7 +475,7 @@ func (l *loop) judgeMemory() {
 		l.gcTicket = 0
 	}
 	l.liveSeen.Store(true)
-	used := l.memUsed(live, flat)
+	used := l.memUsed(live, liveFlat)
 	l.notePeak(used)
 	if used > limit {
 		l.interrupt(l.memoryHit())
