@@ -44,12 +44,12 @@ type HeapMeter struct {
 	mu       sync.Mutex
 	samples  []metrics.Sample
 	inUse    []metrics.Sample // the two InUse reads
-	asked    uint64 // collections asked for
-	done     uint64 // the last ask the collector has answered
-	live     int64  // the live heap it found
-	liveFlat int64  // the flat bytes it found alive
-	running  bool   // the collector goroutine is running
-	floor    int64  // the heap in use after the last collection baseline ran
+	asked    uint64           // collections asked for
+	done     uint64           // the last ask the collector has answered
+	live     int64            // the live heap it found
+	liveFlat int64            // the flat bytes it found alive
+	running  bool             // the collector goroutine is running
+	floor    int64            // the heap in use after the last collection baseline ran
 
 	flat  *flatBytes
 	found sync.Cond // on mu: the collector answered an ask
