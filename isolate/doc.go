@@ -63,12 +63,14 @@
 //     work between slices; not waiting for timers or host calls) is
 //     accounted; a watchdog interrupts the guest within ~2 ms of the
 //     budget (exceededCpu).
-//   - Memory: memoryMb counts memory as V8 would (HeapRatio). In a worker,
-//     the watchdog samples the heap in use; past HeapRatio × memoryMb it
-//     has the worker collect and interrupts if the live heap is still past
-//     it (exceededMemory); a huge single allocation that the interrupt
-//     cannot stop hits the worker's hard cap and the worker dies, which is
-//     reported the same way.
+//   - Memory: memoryMb counts memory as V8 would (HeapRatio): the heap's
+//     growth divided by HeapRatio, ArrayBuffer bytes byte for byte. In a
+//     worker, the watchdog samples the heap in use; past memoryMb so
+//     counted it has the worker collect and interrupts if the live heap
+//     still counts more (exceededMemory), as it does at once after an
+//     ArrayBuffer of 256 KiB or more; a huge single allocation that the
+//     interrupt cannot stop hits the worker's hard cap and the worker
+//     dies, which is reported the same way.
 //   - Wall time: timers and host calls wait at most wallMs (exceededWallTime);
 //     the node kills a worker that has not answered a second after its
 //     last deadline.

@@ -9,10 +9,13 @@ import (
 // HeapRatio is how many bytes of the JavaScript engine's heap count as one
 // byte of memoryMb. memoryMb means what it means on Cloudflare, memory as
 // V8 would count it: goja holds the same data in up to 7.7 times as much
-// (measured on the Workers of testdata/memory against Node's V8), so a call
-// may grow its worker's live heap by HeapRatio × memoryMb MiB before it
-// ends with exceededMemory, and telemetry.memoryBytes is the growth divided
-// by HeapRatio. WebAssembly linear memory counts byte for byte, as in V8.
+// (measured on the Workers of testdata/memory against Node's V8), so a
+// call's heap growth counts divided by HeapRatio against memoryMb, and in
+// telemetry.memoryBytes; the bytes of its ArrayBuffers, which goja holds
+// as V8 does, count byte for byte (docs/code-object.md, "How memory is
+// counted"). A call may thus grow its worker's live heap by at most
+// HeapRatio × memoryMb MiB before it ends with exceededMemory.
+// WebAssembly linear memory counts byte for byte, as in V8.
 const HeapRatio = jsengine.HeapRatio
 
 // DefaultLimits are applied to every field a caller leaves at zero.

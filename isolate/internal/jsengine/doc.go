@@ -13,7 +13,8 @@
 // sandbox worker. Package isolate dispatches to it, and to
 // internal/wasmrun for WASI commands.
 //
-// Memory is counted as V8 would count it: a call may grow the live heap
-// by HeapRatio × memoryMb, judged by a collection once the heap in use
-// (garbage included) passes that (HeapMeter).
+// Memory is counted as V8 would count it: a call may use memoryMb, its
+// heap's growth counted divided by HeapRatio and its ArrayBuffer backing
+// stores byte for byte (flatBytes), judged by a collection once the heap
+// in use (garbage included) counts more than that (HeapMeter).
 package jsengine
