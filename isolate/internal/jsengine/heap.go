@@ -50,6 +50,7 @@ type HeapMeter struct {
 	liveFlat int64            // the flat bytes it found alive
 	running  bool             // the collector goroutine is running
 	floor    int64            // the heap in use after the last collection baseline ran
+	flatFl   int64            // the flat bytes then
 
 	flat  *flatBytes
 	found sync.Cond // on mu: the collector answered an ask
@@ -110,17 +111,19 @@ func (m *HeapMeter) InUse() (inUse, flat int64) {
 // than an eighth of allowance (at most preCleanMax) since the last one
 // here. Garbage earlier calls left would otherwise sit in the baseline and
 // be collected during the call, which then could grow its live heap by
-// that much more than its allowance. flat is the flat bytes in that heap.
+// that much more than its allowance. flat is the flat bytes in that heap;
+// since they count HeapRatio times as much, it collects too if they have
+// grown by more than a HeapRatio-th of that.
 func (m *HeapMeter) baseline(allowance int64) (heap, flat int64) {
 	h, flat := m.InUse()
 	m.mu.Lock()
-	floor := m.floor
+	floor, flatFloor := m.floor, m.flatFl
 	m.mu.Unlock()
-	if h-floor > min(preCleanMax, allowance/8) {
+	if most := min(preCleanMax, allowance/8); h-floor > most || flat-flatFloor > most/HeapRatio {
 		runtime.GC()
 		h, flat = m.InUse()
 		m.mu.Lock()
-		m.floor = h
+		m.floor, m.flatFl = h, flat
 		m.mu.Unlock()
 	}
 	return h, flat

@@ -65,6 +65,20 @@ func TestHeapMeterBaseline(t *testing.T) {
 	if got, _ := m.baseline(64 << 20); got-clean > 16<<20 {
 		t.Errorf("baseline %d holds the 63 MiB of garbage over %d", got, clean)
 	}
+
+	// Flat bytes count HeapRatio times as much: 2 MiB of garbage stores
+	// are left out of a baseline for an allowance of 64 MiB (8 MiB of
+	// heap, 1 MiB of flat bytes).
+	_, cleanFlat := m.baseline(64 << 20)
+	for range 2 {
+		b := make([]byte, 1<<20)
+		m.AddFlat(b)
+		sink = append(sink[:0], b)
+	}
+	sink = nil
+	if _, flat := m.baseline(64 << 20); flat != cleanFlat {
+		t.Errorf("baseline's flat bytes %d hold 2 MiB of garbage over %d", flat, cleanFlat)
+	}
 }
 
 // TestHeapMeterFlat: the flat bytes a collection finds are the backing

@@ -180,9 +180,9 @@ func (l *loop) conclude(res *contract.Result, err error) *contract.Exception {
 		heap, flat = m.InUse()
 		if l.hit.Load() == nil {
 			l.judgeMemory(heap, flat)
-		}
-		if h := l.hit.Load(); h != nil {
-			err = h
+			if h := l.hit.Load(); h != nil {
+				err = h
+			}
 		}
 	}
 	last := l.finish(res, err)
@@ -258,8 +258,8 @@ type loop struct {
 	flatBase  int64        // the flat bytes in it (HeapMeter.InUse)
 	heapPeak  atomic.Int64 // the memory used at its peak, counted as V8 would (counted)
 	gcTicket  uint64       // a collection the watchdog waits for (HeapMeter.ask), 0 for none
-	liveSeen  atomic.Bool  // the watchdog has sampled the live heap (HeapMeter.found)
-	askPast   int64        // the heap's growth past which the watchdog asks for the next collection
+	liveSeen  atomic.Bool  // a collection has judged the call (HeapMeter.answer)
+	askPast   int64        // the memory used (counted) past which the watchdog asks for the next collection
 	hit       atomic.Pointer[limitHit]
 	hitAt     atomic.Int64
 	wd        *time.Timer
