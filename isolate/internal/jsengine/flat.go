@@ -62,12 +62,13 @@ func nextSample() int64 {
 }
 
 // add follows data, a backing store just allocated, if it is large or
-// sampled. It is cheap for a store that is neither: one atomic add.
+// sampled. It is cheap for a store that is neither: one atomic add. The
+// store counts with its capacity (filter's holds room for every element).
 func (f *flatBytes) add(data []byte) {
-	n := int64(len(data))
-	if n == 0 {
+	if len(data) == 0 {
 		return
 	}
+	n := int64(cap(data))
 	var w int64
 	if n >= flatExactBytes {
 		w = n
