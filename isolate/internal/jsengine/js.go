@@ -120,6 +120,7 @@ func newLoop(localeMethods bool) *loop {
 		LocaleMethods:        localeMethods,
 		ArrayBufferAllocated: l.addFlat,
 	})
+	vm.SetArrayBufferAllocHook(l.addFlat)
 	return l
 }
 
@@ -150,9 +151,6 @@ func (l *loop) begin(ctx context.Context, c *jsCall) (end func()) {
 	l.liveSeen.Store(false)
 	if c.heap != nil {
 		l.heapBase, l.flatBase = c.heap.baseline(HeapRatio * contract.LimitMemory(c.limits))
-		l.vm.SetArrayBufferAllocHook(l.addFlat)
-	} else {
-		l.vm.SetArrayBufferAllocHook(nil)
 	}
 	if w := l.wasm.Load(); w != nil {
 		w.newCall()
@@ -429,8 +427,9 @@ func (l *loop) checkMemory(m *HeapMeter) {
 }
 
 // addFlat is the hook of the runtime's and the Web API's ArrayBuffer
-// backing stores (goja.Runtime.SetArrayBufferAllocHook): it follows the
-// store, and after a large one judges the call's memory at once. One
+// backing stores (goja.Runtime.SetArrayBufferAllocHook): in a metered call
+// it follows the store, and after a large one judges the call's memory at
+// once. One
 // allocation of hundreds of megabytes takes milliseconds, and the guest
 // could drop it again before the watchdog's collection answers; V8 too
 // collects when external memory grows past its limit.
