@@ -384,6 +384,8 @@ export default { async fetch() {
 		// Judged as it is made, as V8 would refuse it.
 		{"a 200 MB ArrayBuffer dropped at once", `for (let i = 0; i < 3; i++) new ArrayBuffer(200e6);`, OutcomeExceededMemory, [2]int64{}},
 		{"200 MB in 4 KB Uint8Arrays", `for (let i = 0; i < 50_000; i++) kept.push(new Uint8Array(4000));`, OutcomeExceededMemory, [2]int64{}},
+		{"200 MB in a SharedArrayBuffer", `kept.push(new SharedArrayBuffer(200e6));`, OutcomeExceededMemory, [2]int64{}},
+		{"a resizable ArrayBuffer grown to 200 MB", `const b = new ArrayBuffer(0, { maxByteLength: 300e6 }); kept.push(b); for (let n = 1e6; n <= 200e6; n += 1e6) b.resize(n);`, OutcomeExceededMemory, [2]int64{}},
 		{"200 MB from structuredClone", `const b = new ArrayBuffer(50e6); kept.push(b); for (let i = 0; i < 3; i++) kept.push(structuredClone(b));`, OutcomeExceededMemory, [2]int64{}},
 		{"200 MB read from Responses", `for (let i = 0; i < 4; i++) kept.push(await new Response(new Uint8Array(50e6)).arrayBuffer());`, OutcomeExceededMemory, [2]int64{}},
 		{"100 MB in 1 MB ArrayBuffers", `for (let i = 0; i < 100; i++) kept.push(new ArrayBuffer(1e6));`, OutcomeOK, [2]int64{95, 110}},
