@@ -35,6 +35,11 @@ type HostileOptions struct {
 	// attacked phases alternate, so that both see the host as it is at
 	// about the same time: on a shared machine its load drifts.
 	Rounds int
+	// MinAttackCalls, if set, has the corpus run more rounds (up to ten
+	// times Rounds) until the honest calls timed under attack are at least
+	// this many: a kind of case that ends quickly leaves few, and a p99 of
+	// a hundred calls is their slowest.
+	MinAttackCalls int
 	// Parallel is how many hostile calls are in flight at once (default:
 	// one per node).
 	Parallel int
@@ -253,7 +258,7 @@ func RunHostile(ctx context.Context, st *State, o HostileOptions) (*HostileRepor
 		return results
 	}
 	var results []HostileResult
-	for round := range o.Rounds {
+	for round := 0; round < o.Rounds || round < 10*o.Rounds && len(rep.Attack) < o.MinAttackCalls; round++ {
 		idle(o.IdleCalls / o.Rounds)
 		t0 := time.Now()
 		results = append(results, attack(round)...)
