@@ -41,12 +41,10 @@ const (
 // The floor: a demoted call on a busy host could get almost no CPU at the low level and
 // then end by its wall-time limit rather than its CPU limit, much later. So the demoter
 // keeps its average since the demotion at demoteFloor of a CPU at least: whenever the
-// average is below, the call runs one boostWindow at a higher weight, then goes back
+// average is below, the call runs one boostWindow at the normal weight, then goes back
 // down. A boost is short, so that a short call that wakes meanwhile waits little, and
 // only as frequent as the floor needs: on an idle host a demoted call has every spare
-// cycle and is never boosted. Its weight is the least that does: the first boost of a
-// call is at the background weight, and each boost in which the call got less than the
-// floor doubles it for the next, up to the normal weight.
+// cycle and is never boosted.
 //
 // The worker's CPU time is read from the kernel (the worker process's CPU clock) at the
 // call's start and when a timer fires, DemoteAfter later and then each time the call
@@ -86,9 +84,6 @@ type demoter struct {
 	boosted bool          // a demoted call back at the normal weight for a window
 	downCPU time.Duration // the worker's CPU time when the call was demoted
 	downAt  time.Time     // when it was demoted
-	boost   int           // the cpu.shares of the call's next boost
-	upCPU   time.Duration // the worker's CPU time when the boost began
-	upAt    time.Time     // when it began
 }
 
 // newDemoter returns w's demoter, nil if the worker's CPU time cannot be read or it has
@@ -114,7 +109,7 @@ func (d *demoter) start() {
 		return // the worker is gone: the call fails
 	}
 	d.mu.Lock()
-	d.inCall, d.cpu0, d.demoted, d.boosted, d.boost = true, c, false, false, backgroundShares
+	d.inCall, d.cpu0, d.demoted, d.boosted = true, c, false, false
 	d.mu.Unlock()
 	d.timer.Reset(d.after)
 }
@@ -140,21 +135,15 @@ func (d *demoter) check() {
 			return
 		}
 		d.boosted = false
-		if demoteFloorD*(c-d.upCPU) < demoteFloorN*now.Sub(d.upAt) {
-			d.boost = min(2*d.boost, normalShares) // too little even boosted
-		}
 	case d.demoted:
 		if demoteFloorD*(c-d.downCPU) >= demoteFloorN*now.Sub(d.downAt) {
 			break // it keeps the floor: it stays low
 		}
-		if err := cg.setBoost(d.boost); err != nil {
+		if err := cg.setLevel(levelNormal); err != nil {
 			return
 		}
-		d.boosted, d.upCPU, d.upAt = true, c, now
+		d.boosted = true
 		d.w.p.boosts.Add(1)
-		if h := d.w.p.cfg.testHookBoost; h != nil {
-			h(d.boost)
-		}
 		d.timer.Reset(boostWindow)
 		return
 	default:

@@ -25,23 +25,16 @@ func processCPUTime(pid int) (time.Duration, error) {
 // setLevel puts a worker's cpu cgroup at level l (see cpuLevel), writing only what
 // differs from its present settings: nothing when it is there already.
 func (w *workerCgroup) setLevel(l cpuLevel) error {
+	shares, idle := normalShares, false
 	switch {
 	case l == levelBackground:
-		return w.setWeight(backgroundShares, false)
+		shares = backgroundShares
 	case l == levelLow && w.idleOK:
-		return w.setWeight(0, true)
+		idle = true
+		shares = w.shares // ignored while idle: left as it is
 	case l == levelLow:
-		return w.setWeight(demotedShares, false)
+		shares = demotedShares
 	}
-	return w.setWeight(normalShares, false)
-}
-
-// setBoost puts a demoted worker's cgroup at cpu.shares shares, not idle, for a boost.
-func (w *workerCgroup) setBoost(shares int) error { return w.setWeight(shares, false) }
-
-// setWeight writes cpu.idle and cpu.shares (0: leave them as they are, for an idle
-// cgroup, where they do not count) where they differ from what was last written.
-func (w *workerCgroup) setWeight(shares int, idle bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	// Leaving idle before changing the weight, entering it after: never a moment at a
@@ -52,7 +45,7 @@ func (w *workerCgroup) setWeight(shares int, idle bool) error {
 		}
 		w.idle = false
 	}
-	if shares != 0 && shares != w.shares {
+	if shares != w.shares {
 		if err := writeCgroupFile(w.dir, "cpu.shares", strconv.Itoa(shares)); err != nil {
 			return err
 		}

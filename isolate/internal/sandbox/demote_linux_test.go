@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -277,18 +276,9 @@ func TestShortCallsPreferCleanWorkers(t *testing.T) {
 }
 
 // The floor boosts a demoted call that gets no CPU for short windows only: about one
-// boostWindow in every demoteWindow+boostWindow, not half the time; the first boost is at
-// the background weight, and each boost that got the call too little doubles the next
-// one's, up to the normal weight.
+// boostWindow in every demoteWindow+boostWindow, not half the time.
 func TestDemotedCallBoostsAreShort(t *testing.T) {
-	var mu sync.Mutex
-	var weights []int
-	hook := func(shares int) {
-		mu.Lock()
-		weights = append(weights, shares)
-		mu.Unlock()
-	}
-	p := newTestPool(t, Config{Workers: 1, Spares: -1, DemoteAfter: 20 * time.Millisecond, testHookBoost: hook})
+	p := newTestPool(t, Config{Workers: 1, Spares: -1, DemoteAfter: 20 * time.Millisecond})
 	call(t, p, "pid")
 	if !slices.Contains(p.Stats().Layers, demoteLayer) {
 		t.Skipf("no demotion here (layers %v)", p.Stats().Layers)
@@ -304,16 +294,5 @@ func TestDemotedCallBoostsAreShort(t *testing.T) {
 	most := uint64(took/(demoteWindow+boostWindow)) + 2
 	if n == 0 || n > most {
 		t.Errorf("%d boosts in %v with no progress, want 1 to %d", n, took, most)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	// Asleep, the call gets nothing in any boost: 128, 256, 512, then 1024 on.
-	for i, w := range weights {
-		if want := min(backgroundShares<<i, normalShares); w != want {
-			t.Fatalf("boost weights %v: boost %d at %d, want %d", weights, i, w, want)
-		}
-	}
-	if len(weights) < 4 {
-		t.Logf("only %d boosts (%v): a busy machine's timers", len(weights), weights)
 	}
 }

@@ -12,5 +12,3 @@ func processCPUTime(int) (time.Duration, error) {
 }
 
 func (w *workerCgroup) setLevel(cpuLevel) error { return errors.New("sandbox: cgroups are linux-only") }
-
-func (w *workerCgroup) setBoost(int) error { return errors.New("sandbox: cgroups are linux-only") }

@@ -83,8 +83,6 @@ type Config struct {
 
 	// testHookSpawn, if set, is called with the pid of every started worker.
 	testHookSpawn func(pid int)
-	// testHookBoost, if set, is called with the weight of every boost of a demoted call.
-	testHookBoost func(shares int)
 }
 
 // CallOptions are per-call options for Pool.Call.
