@@ -38,13 +38,14 @@ const (
 // worker goes to the background level until its next call. Honest calls take well under a
 // millisecond of CPU; a spinning guest is demoted within about DemoteAfter.
 //
-// The floor: a demoted call on a busy host could get almost no CPU at the low level and
-// then end by its wall-time limit rather than its CPU limit, much later. So the demoter
-// keeps its average since the demotion at demoteFloor of a CPU at least: whenever the
-// average is below, the call runs one boostWindow at the normal weight, then goes back
-// down. A boost is short, so that a short call that wakes meanwhile waits little, and
-// only as frequent as the floor needs: on an idle host a demoted call has every spare
-// cycle and is never boosted.
+// The floor: a call's cpuMs counts the time its event loop is busy on the wall clock, so
+// a demoted call that gets almost no CPU on a busy host would use it up waiting and end
+// by it rather than by what it does (a memory bomb as exceededCpu, late). So the demoter
+// keeps its average since the demotion at demoteFloor of a CPU: whenever the average is
+// below, the call runs one boostWindow at the normal weight, then goes back down. A
+// boost is short, so that a short call that wakes meanwhile waits little, and only as
+// frequent as the floor needs (half the time at most): on an idle host a demoted call
+// has every spare cycle and is never boosted.
 //
 // The worker's CPU time is read from the kernel (the worker process's CPU clock) at the
 // call's start and when a timer fires, DemoteAfter later and then each time the call
@@ -64,10 +65,10 @@ const (
 	// demoteWindow is how often a demoted call's progress is looked at; boostWindow how
 	// long one boost lasts; demoteFloor the share of a CPU a demoted call keeps on
 	// average (numerator over denominator).
-	demoteWindow = 20 * time.Millisecond
+	demoteWindow = 10 * time.Millisecond
 	boostWindow  = 10 * time.Millisecond
 	demoteFloorN = 1
-	demoteFloorD = 4
+	demoteFloorD = 2
 	demoteLayer  = "cpu-demotion"
 )
 

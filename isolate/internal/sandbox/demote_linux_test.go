@@ -275,8 +275,8 @@ func TestShortCallsPreferCleanWorkers(t *testing.T) {
 	}
 }
 
-// The floor boosts a demoted call that gets no CPU for short windows only: about one
-// boostWindow in every demoteWindow+boostWindow, not half the time.
+// The floor boosts a demoted call that gets no CPU for short windows only: at most one
+// boostWindow in every demoteWindow+boostWindow.
 func TestDemotedCallBoostsAreShort(t *testing.T) {
 	p := newTestPool(t, Config{Workers: 1, Spares: -1, DemoteAfter: 20 * time.Millisecond})
 	call(t, p, "pid")
