@@ -23,9 +23,13 @@ func init() {
 	benchmarks = append(benchmarks, benchmark{"mesh/hostile-corpus", benchHostileCorpus})
 }
 
-// benchHostileCorpus: the hostile corpus (internal/hostile) three times
+// benchHostileCorpus: the hostile corpus (internal/hostile) six times
 // against a 3-node testnet of real processes, two honest clients calling
-// every node meanwhile (testnet.RunHostile). The rows are the honest
+// every node meanwhile (testnet.RunHostile), each round after an idle
+// phase of 500 honest calls, so that the idle and attacked figures see
+// the shared host's load at about the same time; a kind of case that
+// ends quickly runs more rounds (up to 60), until 2,000 honest calls are
+// timed under attack. The rows are the honest
 // calls' p99 under attack against the idle mesh's, for the whole corpus
 // and for each kind of case alone, and the slowest hostile call. Every
 // failure of the mesh (a wrong outcome, a leak, an honest call refused, a
@@ -55,7 +59,7 @@ func benchHostileCorpus() ([]Row, error) {
 	var slowest testnet.HostileResult
 	var all int
 	for _, kind := range []string{"", hostile.KindCPU, hostile.KindMemory, hostile.KindTime, hostile.KindEscape, hostile.KindEgress} {
-		o := testnet.HostileOptions{Rounds: 3, IdleCalls: 1000}
+		o := testnet.HostileOptions{Rounds: 6, IdleCalls: 3000, MinAttackCalls: 2000}
 		what := "the whole corpus"
 		if kind != "" {
 			o.Only = func(c hostile.Case) bool { return c.Kind == kind }

@@ -28,11 +28,18 @@ import (
 type HostileOptions struct {
 	// HonestClients call the mesh while the corpus runs (default 2).
 	HonestClients int
-	// IdleCalls are the honest calls timed on the idle mesh before the
-	// corpus, by the same clients (default 200).
+	// IdleCalls are the honest calls timed on the idle mesh, by the same
+	// clients (default 200): before each round of the corpus, an equal part.
 	IdleCalls int
-	// Rounds is how many times the corpus runs (default 1).
+	// Rounds is how many times the corpus runs (default 1). Idle and
+	// attacked phases alternate, so that both see the host as it is at
+	// about the same time: on a shared machine its load drifts.
 	Rounds int
+	// MinAttackCalls, if set, has the corpus run more rounds (up to ten
+	// times Rounds) until the honest calls timed under attack are at least
+	// this many: a kind of case that ends quickly leaves few, and a p99 of
+	// a hundred calls is their slowest.
+	MinAttackCalls int
 	// Parallel is how many hostile calls are in flight at once (default:
 	// one per node).
 	Parallel int
@@ -66,6 +73,8 @@ type HostileReport struct {
 	// Layers are the isolation layers each node's /healthz lists after
 	// the corpus, by node.
 	Layers map[string][]string
+	// Attacks are when the corpus ran: [start, end) of each round.
+	Attacks [][2]time.Time
 }
 
 // Quantile is the q-quantile (0..1) of d, 0 for none.
@@ -150,103 +159,111 @@ func RunHostile(ctx context.Context, st *State, o HostileOptions) (*HostileRepor
 	for i := range 20 {
 		honestCall(i)
 	}
-	var wg sync.WaitGroup
-	for c := range o.HonestClients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := c; i < o.IdleCalls; i += o.HonestClients {
-				took, err := honestCall(i)
-				mu.Lock()
-				rep.Idle = append(rep.Idle, took)
-				if err != nil {
-					rep.HonestFailures = append(rep.HonestFailures, "idle: "+err.Error())
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-
-	stop := make(chan struct{})
-	var honest sync.WaitGroup
-	for c := range o.HonestClients {
-		honest.Add(1)
-		go func() {
-			defer honest.Done()
-			for i := c; ; i += o.HonestClients {
-				select {
-				case <-stop:
-					return
-				case <-ctx.Done():
-					return
-				default:
-				}
-				took, err := honestCall(i)
-				mu.Lock()
-				rep.Attack = append(rep.Attack, took)
-				if err != nil {
-					rep.HonestFailures = append(rep.HonestFailures, "under attack: "+err.Error())
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-
 	var cases []hostile.Case
-	for range o.Rounds {
-		for _, c := range append(hostile.Scripts(), hostile.Egress(originAddr)...) {
-			if o.Only == nil || o.Only(c) {
-				cases = append(cases, c)
-			}
+	for _, c := range append(hostile.Scripts(), hostile.Egress(originAddr)...) {
+		if o.Only == nil || o.Only(c) {
+			cases = append(cases, c)
 		}
 	}
-	work := make(chan int)
-	var attackers sync.WaitGroup
-	results := make([]HostileResult, len(cases))
-	for range o.Parallel {
-		attackers.Add(1)
-		go func() {
-			defer attackers.Done()
-			for i := range work {
-				c := &cases[i]
-				api := apis[i%len(apis)]
-				var limits map[string]int64
-				if c.CPUMs != 0 || c.MemoryMB != 0 || c.WallMs != 0 {
-					limits = map[string]int64{"cpuMs": c.CPUMs, "memoryMb": c.MemoryMB, "wallMs": c.WallMs}
+	idle := func(calls int) {
+		var wg sync.WaitGroup
+		for c := range o.HonestClients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := c; i < calls; i += o.HonestClients {
+					took, err := honestCall(i)
+					mu.Lock()
+					rep.Idle = append(rep.Idle, took)
+					if err != nil {
+						rep.HonestFailures = append(rep.HonestFailures, "idle: "+err.Error())
+					}
+					mu.Unlock()
 				}
-				body := hostileBody(c.Src, c.Compat, limits, c.Body)
-				t0 := time.Now()
-				res, err := callRun(ctx, cl, api, hostileTok, body)
-				r := HostileResult{Name: c.Name, API: api, Took: time.Since(t0)}
-				if err != nil {
-					r.Err = err.Error()
-				} else {
-					r.Outcome, r.Node = res.Outcome, res.Telemetry.Node
-					var out string
-					if res.Response != nil {
-						out = res.Response.Body
+			}()
+		}
+		wg.Wait()
+	}
+	attack := func(round int) []HostileResult {
+		stop := make(chan struct{})
+		var honest sync.WaitGroup
+		for c := range o.HonestClients {
+			honest.Add(1)
+			go func() {
+				defer honest.Done()
+				for i := c; ; i += o.HonestClients {
+					select {
+					case <-stop:
+						return
+					case <-ctx.Done():
+						return
+					default:
 					}
-					// A thrown error's message is the guest's too: it may
-					// not show the host either.
-					for _, e := range res.Exceptions {
-						out += "\n" + e.Message
+					took, err := honestCall(i)
+					mu.Lock()
+					rep.Attack = append(rep.Attack, took)
+					if err != nil {
+						rep.HonestFailures = append(rep.HonestFailures, "under attack: "+err.Error())
 					}
-					if err := c.Check(res.Outcome, out); err != nil {
-						r.Err = fmt.Sprintf("%v (%s)", err, res.Error)
-					}
+					mu.Unlock()
 				}
-				results[i] = r
-			}
-		}()
+			}()
+		}
+		work := make(chan int)
+		var attackers sync.WaitGroup
+		results := make([]HostileResult, len(cases))
+		for range o.Parallel {
+			attackers.Add(1)
+			go func() {
+				defer attackers.Done()
+				for i := range work {
+					c := &cases[i]
+					api := apis[(round*len(cases)+i)%len(apis)]
+					var limits map[string]int64
+					if c.CPUMs != 0 || c.MemoryMB != 0 || c.WallMs != 0 {
+						limits = map[string]int64{"cpuMs": c.CPUMs, "memoryMb": c.MemoryMB, "wallMs": c.WallMs}
+					}
+					body := hostileBody(c.Src, c.Compat, limits, c.Body)
+					t0 := time.Now()
+					res, err := callRun(ctx, cl, api, hostileTok, body)
+					r := HostileResult{Name: c.Name, API: api, Took: time.Since(t0)}
+					if err != nil {
+						r.Err = err.Error()
+					} else {
+						r.Outcome, r.Node = res.Outcome, res.Telemetry.Node
+						var out string
+						if res.Response != nil {
+							out = res.Response.Body
+						}
+						// A thrown error's message is the guest's too: it may
+						// not show the host either.
+						for _, e := range res.Exceptions {
+							out += "\n" + e.Message
+						}
+						if err := c.Check(res.Outcome, out); err != nil {
+							r.Err = fmt.Sprintf("%v (%s)", err, res.Error)
+						}
+					}
+					results[i] = r
+				}
+			}()
+		}
+		for i := range cases {
+			work <- i
+		}
+		close(work)
+		attackers.Wait()
+		close(stop)
+		honest.Wait()
+		return results
 	}
-	for i := range cases {
-		work <- i
+	var results []HostileResult
+	for round := 0; round < o.Rounds || round < 10*o.Rounds && len(rep.Attack) < o.MinAttackCalls; round++ {
+		idle(o.IdleCalls / o.Rounds)
+		t0 := time.Now()
+		results = append(results, attack(round)...)
+		rep.Attacks = append(rep.Attacks, [2]time.Time{t0, time.Now()})
 	}
-	close(work)
-	attackers.Wait()
-	close(stop)
-	honest.Wait()
 	rep.Cases = results
 
 	for _, n := range st.Nodes {

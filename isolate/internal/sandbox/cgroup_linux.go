@@ -59,7 +59,8 @@ func openPidsCgroup() (*cgroupPool, []string, error) {
 }
 
 // newCPUWorker creates a worker's cpu cgroup: at most cpus CPUs (CFS quota over
-// cgroupPeriod).
+// cgroupPeriod), at the background level (a worker starting up; its first call raises
+// it to the normal one).
 func (c *cgroupPool) newCPUWorker(name string, cpus float64) (*workerCgroup, error) {
 	d := filepath.Join(c.dir, c.prefix+name)
 	if err := os.Mkdir(d, 0o755); err != nil {
@@ -70,11 +71,17 @@ func (c *cgroupPool) newCPUWorker(name string, cpus float64) (*workerCgroup, err
 	if err == nil {
 		err = writeCgroupFile(d, "cpu.cfs_quota_us", strconv.FormatInt(quota, 10))
 	}
+	w := &workerCgroup{dir: d, shares: normalShares}
+	if err == nil {
+		err = w.setLevel(levelBackground)
+	}
 	if err != nil {
 		syscall.Rmdir(d)
 		return nil, fmt.Errorf("sandbox: setting the CPU quota: %w", err)
 	}
-	return &workerCgroup{dir: d}, nil
+	_, err = os.Stat(filepath.Join(d, "cpu.idle"))
+	w.idleOK = err == nil
+	return w, nil
 }
 
 // newPidsWorker creates a worker's pids cgroup: at most max tasks (threads).
@@ -100,6 +107,11 @@ type cgroupPool struct {
 
 type workerCgroup struct {
 	dir string
+	// The cpu controller's settings (setLevel), for a worker's cpu cgroup.
+	idleOK bool // cpu.idle is there (linux 5.15 and later): the low level is SCHED_IDLE
+	mu     sync.Mutex
+	shares int  // cpu.shares as last written
+	idle   bool // cpu.idle as last written
 }
 
 var (

@@ -5,14 +5,47 @@ import (
 	"time"
 )
 
+// A worker's CPU weight: the weight of its cpu cgroup among the host's other tasks
+// (the node's threads, other workers, other processes). There are three levels:
+//
+//   - normal (cpu.shares 1024, a process's weight): a worker running a call that has
+//     used less than Config.DemoteAfter of CPU time. Every call starts at it.
+//   - low: a demoted call (below). Where the kernel has cpu.idle (5.15 and later, in
+//     the v1 cpu controller too) the cgroup is SCHED_IDLE: any other task that wakes up
+//     takes the CPU from it at once, and it gets the cycles nobody else wants. Elsewhere
+//     it is cpu.shares 16, about a nice-19 process against a nice-0 one.
+//   - background (cpu.shares 128, not idle): work that must get done but that no caller
+//     waits for: a worker starting up (a hot spare or a refill), the remains of a
+//     demoted call in its worker between calls (the collector and the memory trimmer
+//     giving back what the call held) and a killed worker's exit (the kernel freeing its
+//     memory). A waking call on another worker preempts it; it still makes progress on
+//     a busy host, where an idle one could wait for minutes with memory held.
+//
+// A worker leaves the background level when its next call starts (one cgroup write,
+// only after a demoted call or for a fresh worker's first call).
+type cpuLevel uint8
+
+const (
+	levelNormal cpuLevel = iota
+	levelLow
+	levelBackground
+)
+
 // Demotion of long calls: a call whose worker has used more than Config.DemoteAfter of
-// CPU time since the call began runs on at a low CPU weight (its cpu cgroup's cpu.shares
-// drop from 1024 to demotedShares, about what a nice-19 process weighs against a nice-0
-// one), so that short calls on other workers, of this node or of any other process of the
-// host, and the node's own threads take the CPU first; it still gets every cycle nobody
-// else wants, and its CPU and wall limits are unchanged. The weight is restored when the
-// call ends, before the worker takes another. Honest calls take well under a
+// CPU time since the call began runs on at the low level, so that short calls on other
+// workers, of this node or of any other process of the host, and the node's own threads
+// take the CPU first; its CPU and wall limits are unchanged. When the call ends its
+// worker goes to the background level until its next call. Honest calls take well under a
 // millisecond of CPU; a spinning guest is demoted within about DemoteAfter.
+//
+// The floor: a call's cpuMs counts the time its event loop is busy on the wall clock, so
+// a demoted call that gets almost no CPU on a busy host would use it up waiting and end
+// by it rather than by what it does (a memory bomb as exceededCpu, late). So the demoter
+// keeps its average since the demotion at demoteFloor of a CPU: whenever the average is
+// below, the call runs one boostWindow at the normal weight, then goes back down. A
+// boost is short, so that a short call that wakes meanwhile waits little, and only as
+// frequent as the floor needs (half the time at most): on an idle host a demoted call
+// has every spare cycle and is never boosted.
 //
 // The worker's CPU time is read from the kernel (the worker process's CPU clock) at the
 // call's start and when a timer fires, DemoteAfter later and then each time the call
@@ -21,14 +54,21 @@ import (
 
 const (
 	defaultDemoteAfter = 20 * time.Millisecond
-	// demotedShares is a demoted worker's cpu.shares; normalShares a worker's otherwise
-	// (a process's weight).
-	demotedShares = 16
-	normalShares  = 1024
+	// normalShares is a worker's cpu.shares (a process's weight); demotedShares a
+	// demoted one's where the kernel has no cpu.idle; backgroundShares the background
+	// level's.
+	normalShares     = 1024
+	demotedShares    = 16
+	backgroundShares = 128
 	// minDemoteCheck bounds how often the timer of one call reads its CPU time.
 	minDemoteCheck = 2 * time.Millisecond
-	// demoteWindow is how often a demoted call's progress is looked at.
-	demoteWindow = 40 * time.Millisecond
+	// demoteWindow is how often a demoted call's progress is looked at; boostWindow how
+	// long one boost lasts; demoteFloor the share of a CPU a demoted call keeps on
+	// average (numerator over denominator).
+	demoteWindow = 10 * time.Millisecond
+	boostWindow  = 10 * time.Millisecond
+	demoteFloorN = 1
+	demoteFloorD = 2
 	demoteLayer  = "cpu-demotion"
 )
 
@@ -41,10 +81,10 @@ type demoter struct {
 	mu      sync.Mutex
 	inCall  bool
 	cpu0    time.Duration // the worker's CPU time at the call's start
-	demoted bool          // the worker runs at demotedShares now
+	demoted bool          // the call was demoted (it may be boosted now)
 	boosted bool          // a demoted call back at the normal weight for a window
-	lastCPU time.Duration // the worker's CPU time at the window's start
-	lastAt  time.Time     // the window's start
+	downCPU time.Duration // the worker's CPU time when the call was demoted
+	downAt  time.Time     // when it was demoted
 }
 
 // newDemoter returns w's demoter, nil if the worker's CPU time cannot be read or it has
@@ -63,23 +103,21 @@ func newDemoter(w *worker, after time.Duration) *demoter {
 	return d
 }
 
-// start begins a call.
+// start begins a call (its worker is at the normal level already).
 func (d *demoter) start() {
 	c, err := processCPUTime(d.w.pid)
 	if err != nil {
 		return // the worker is gone: the call fails
 	}
 	d.mu.Lock()
-	d.inCall, d.cpu0 = true, c
+	d.inCall, d.cpu0, d.demoted, d.boosted = true, c, false, false
 	d.mu.Unlock()
 	d.timer.Reset(d.after)
 }
 
 // check runs on the timer. Before the demotion it demotes the worker once the call has
-// used d.after of CPU, else looks again when it could have. Demoted, it looks once a
-// window: a call that got less than half a CPU over the window goes back to the normal
-// weight for the next one (then down again), so that a demoted call never runs slower
-// than at half a CPU where it could have had that at the normal weight.
+// used d.after of CPU, else looks again when it could have. Demoted, it boosts the call
+// for a window whenever its average since the demotion is under the floor.
 func (d *demoter) check() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -91,53 +129,59 @@ func (d *demoter) check() {
 		return
 	}
 	now := time.Now()
+	cg := d.w.cpuCg
 	switch {
-	case d.demoted:
-		if 2*(c-d.lastCPU) >= now.Sub(d.lastAt) {
-			break // it progresses: it stays demoted
-		}
-		if err := d.w.cpuCg.setShares(normalShares); err != nil {
-			return
-		}
-		d.demoted, d.boosted = false, true
-		d.w.p.boosts.Add(1)
 	case d.boosted:
-		if err := d.w.cpuCg.setShares(demotedShares); err != nil {
+		if err := cg.setLevel(levelLow); err != nil {
 			return
 		}
-		d.demoted, d.boosted = true, false
+		d.boosted = false
+	case d.demoted:
+		if demoteFloorD*(c-d.downCPU) >= demoteFloorN*now.Sub(d.downAt) {
+			break // it keeps the floor: it stays low
+		}
+		if err := cg.setLevel(levelNormal); err != nil {
+			return
+		}
+		d.boosted = true
+		d.w.p.boosts.Add(1)
+		d.timer.Reset(boostWindow)
+		return
 	default:
 		if used := c - d.cpu0; used < d.after {
 			d.timer.Reset(max(d.after-used, minDemoteCheck))
 			return
 		}
-		if err := d.w.cpuCg.setShares(demotedShares); err != nil {
+		if err := cg.setLevel(levelLow); err != nil {
 			d.w.p.log.Warn("sandbox: demoting a worker", "pid", d.w.pid, "err", err)
 			return
 		}
-		d.demoted = true
+		d.demoted, d.downCPU, d.downAt = true, c, now
 		d.w.p.demotions.Add(1)
 	}
-	d.lastCPU, d.lastAt = c, now
 	d.timer.Reset(demoteWindow)
 }
 
-// end ends a call and restores the worker's weight; false if that failed (the worker
-// must not take another call).
-func (d *demoter) end() bool {
+// end ends a call. A demoted call leaves its worker at the background level until its
+// next call starts.
+func (d *demoter) end() {
 	d.timer.Stop()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.inCall, d.boosted = false, false
-	if !d.demoted {
-		return true
+	d.inCall = false
+	if d.demoted {
+		// Most often an error means the worker is gone (killed at its deadline, out
+		// of memory) and its cgroup with it.
+		if err := d.w.cpuCg.setLevel(levelBackground); err != nil {
+			d.w.p.log.Debug("sandbox: a demoted worker to the background weight", "pid", d.w.pid, "err", err)
+		}
 	}
-	if err := d.w.cpuCg.setShares(normalShares); err != nil {
-		// Most often the worker is gone (killed at its deadline, out of memory)
-		// and its cgroup with it.
-		d.w.p.log.Debug("sandbox: restoring a demoted worker's CPU weight", "pid", d.w.pid, "err", err)
-		return false
-	}
-	d.demoted = false
-	return true
+}
+
+// leftDemoted reports whether the worker's last call was demoted (its remains run at the
+// background level until its next call).
+func (d *demoter) leftDemoted() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.demoted && !d.inCall
 }

@@ -22,7 +22,40 @@ func processCPUTime(pid int) (time.Duration, error) {
 	return time.Duration(ts.Nano()), nil
 }
 
-// setShares sets the cgroup's cpu.shares.
-func (w *workerCgroup) setShares(n int) error {
-	return writeCgroupFile(w.dir, "cpu.shares", strconv.Itoa(n))
+// setLevel puts a worker's cpu cgroup at level l (see cpuLevel), writing only what
+// differs from its present settings: nothing when it is there already.
+func (w *workerCgroup) setLevel(l cpuLevel) error {
+	shares, idle := normalShares, false
+	switch {
+	case l == levelBackground:
+		shares = backgroundShares
+	case l == levelLow && w.idleOK:
+		idle = true
+		shares = w.shares // ignored while idle: left as it is
+	case l == levelLow:
+		shares = demotedShares
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	// Leaving idle before changing the weight, entering it after: never a moment at a
+	// weight the level does not have.
+	if !idle && w.idle {
+		if err := writeCgroupFile(w.dir, "cpu.idle", "0"); err != nil {
+			return err
+		}
+		w.idle = false
+	}
+	if shares != w.shares {
+		if err := writeCgroupFile(w.dir, "cpu.shares", strconv.Itoa(shares)); err != nil {
+			return err
+		}
+		w.shares = shares
+	}
+	if idle && !w.idle {
+		if err := writeCgroupFile(w.dir, "cpu.idle", "1"); err != nil {
+			return err
+		}
+		w.idle = true
+	}
+	return nil
 }

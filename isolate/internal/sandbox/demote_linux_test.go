@@ -15,24 +15,43 @@ import (
 	"time"
 )
 
-// A call that runs past DemoteAfter of CPU time is demoted (its worker's cpu.shares drop)
-// while it runs, and its worker takes its next call at the normal weight; short calls are
-// never demoted.
+// A call that runs past DemoteAfter of CPU time is demoted (its worker's cpu cgroup goes
+// to the low level: SCHED_IDLE where the kernel has cpu.idle, else cpu.shares 16) while it
+// runs; its worker then waits at the background level and takes its next call at the
+// normal one. Short calls are never demoted.
 func TestDemoteLongCall(t *testing.T) {
 	p := newTestPool(t, Config{Workers: 1, Spares: -1, DemoteAfter: 20 * time.Millisecond})
 	pid := call(t, p, "pid")
 	if !slices.Contains(p.Stats().Layers, demoteLayer) {
 		t.Skipf("no demotion here (layers %v)", p.Stats().Layers)
 	}
-	shares := func() string {
-		b, err := os.ReadFile(filepath.Join(workerCgroupDir(t, pid, "cpu"), "cpu.shares"))
+	dir := workerCgroupDir(t, pid, "cpu")
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return strings.TrimSpace(string(b))
 	}
-	if s := shares(); s != strconv.Itoa(normalShares) {
-		t.Fatalf("a fresh worker's cpu.shares = %s, want 1024", s)
+	_, err := os.Stat(filepath.Join(dir, "cpu.idle"))
+	idleOK := err == nil
+	level := func() string {
+		if idleOK && read("cpu.idle") == "1" {
+			return "low"
+		}
+		switch s := read("cpu.shares"); s {
+		case strconv.Itoa(normalShares):
+			return "normal"
+		case strconv.Itoa(backgroundShares):
+			return "background"
+		case strconv.Itoa(demotedShares):
+			return "low"
+		default:
+			return "shares " + s
+		}
+	}
+	if l := level(); l != "normal" {
+		t.Fatalf("a worker that ran a call is at %s, want normal", l)
 	}
 	for range 20 {
 		call(t, p, "echo x")
@@ -50,16 +69,13 @@ func TestDemoteLongCall(t *testing.T) {
 		}
 		done <- err
 	}()
-	seen := false
-	for !seen {
+	for seen := false; !seen; {
 		select {
 		case err := <-done:
-			t.Fatalf("the call ended (%v) before its worker was seen demoted (cpu.shares %s, demoted %d)", err, shares(), p.Stats().Demoted)
+			t.Fatalf("the call ended (%v) before its worker was seen demoted (level %s, demoted %d)", err, level(), p.Stats().Demoted)
 		default:
 		}
-		if shares() == strconv.Itoa(demotedShares) {
-			seen = true
-		}
+		seen = level() == "low"
 		time.Sleep(time.Millisecond)
 	}
 	if err := <-done; err != nil {
@@ -68,19 +84,19 @@ func TestDemoteLongCall(t *testing.T) {
 	if n := p.Stats().Demoted; n != 1 {
 		t.Errorf("Demoted = %d, want 1", n)
 	}
-	if s := shares(); s != strconv.Itoa(normalShares) {
-		t.Errorf("after the call, cpu.shares = %s, want 1024", s)
+	if l := level(); l != "background" {
+		t.Errorf("after the call, the worker is at %s, want background", l)
 	}
 	// The same worker takes the next call, at the normal weight.
 	if again := call(t, p, "pid"); again != pid {
 		t.Fatalf("worker %s replaced by %s", pid, again)
 	}
-	if s := shares(); s != strconv.Itoa(normalShares) {
-		t.Errorf("reused, cpu.shares = %s, want 1024", s)
+	if l := level(); l != "normal" {
+		t.Errorf("reused, the worker is at %s, want normal", l)
 	}
 
 	// A demoted call that makes no progress (it sleeps: as if it got no CPU) goes back
-	// to the normal weight for a window, and then down again.
+	// to the normal weight for a window now and then, and down again.
 	if out := call(t, p, "burnsleep 40"); out != "slept" {
 		t.Fatalf("burnsleep: %q", out)
 	}
@@ -90,8 +106,8 @@ func TestDemoteLongCall(t *testing.T) {
 	if p.boosts.Load() == 0 {
 		t.Error("a demoted call that made no progress for 400 ms was never back at the normal weight")
 	}
-	if s := shares(); s != strconv.Itoa(normalShares) {
-		t.Errorf("after the call, cpu.shares = %s, want %d", s, normalShares)
+	if l := level(); l != "background" {
+		t.Errorf("after the call, the worker is at %s, want background", l)
 	}
 
 	// Never, when turned off.
@@ -139,5 +155,144 @@ func TestCPUCgroupsBesideTheHost(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("cpu cgroup %s left after Close", dir)
+	}
+}
+
+// cpuLevelOf reads the level of the cpu cgroup of worker pid: "normal", "background",
+// "low" (SCHED_IDLE where the kernel has cpu.idle, else cpu.shares 16) or what it finds.
+func cpuLevelOf(t *testing.T, pid string) string {
+	t.Helper()
+	dir := workerCgroupDir(t, pid, "cpu")
+	if b, err := os.ReadFile(filepath.Join(dir, "cpu.idle")); err == nil && strings.TrimSpace(string(b)) == "1" {
+		return "low"
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "cpu.shares"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch s := strings.TrimSpace(string(b)); s {
+	case strconv.Itoa(normalShares):
+		return "normal"
+	case strconv.Itoa(backgroundShares):
+		return "background"
+	case strconv.Itoa(demotedShares):
+		return "low"
+	default:
+		return "shares " + s
+	}
+}
+
+// A worker starts up at the background weight (a hot spare waits at it) and takes its
+// first call at the normal one.
+func TestWorkersStartInTheBackground(t *testing.T) {
+	spawned := make(chan int, 8)
+	p := newTestPool(t, Config{Workers: 1, Spares: 1, testHookSpawn: func(pid int) { spawned <- pid }})
+	slot := call(t, p, "pid")
+	if !slices.Contains(p.Stats().Layers, cpuCgroupLayer) {
+		t.Skipf("no cpu cgroups here (layers %v)", p.Stats().Layers)
+	}
+	if l := cpuLevelOf(t, slot); l != "normal" {
+		t.Fatalf("a worker that took a call is at %s, want normal", l)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Stats().Spares == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no hot spare started")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var spare string
+	for spare == "" {
+		select {
+		case pid := <-spawned:
+			if s := strconv.Itoa(pid); s != slot {
+				spare = s
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the spare's pid was never reported")
+		}
+	}
+	if l := cpuLevelOf(t, spare); l != "background" {
+		t.Errorf("a hot spare is at %s, want background", l)
+	}
+	// The slot's worker dies; the spare takes its place and, with its first call, the
+	// normal weight.
+	if _, err := p.Call(context.Background(), []byte("exit 3"), CallOptions{}, nil); err == nil {
+		t.Fatal("exit 3: no error")
+	}
+	if got := call(t, p, "pid"); got != spare {
+		t.Fatalf("after the slot's worker died, a call ran on %s, want the spare %s", got, spare)
+	}
+	if l := cpuLevelOf(t, spare); l != "normal" {
+		t.Errorf("the promoted spare is at %s after a call, want normal", l)
+	}
+}
+
+// A worker whose last call was demoted is the last idle worker to take a call: short
+// calls go to the workers with no remains of a long call to clear.
+func TestShortCallsPreferCleanWorkers(t *testing.T) {
+	p := newTestPool(t, Config{Workers: 2, Spares: -1, DemoteAfter: 20 * time.Millisecond})
+	if !slices.Contains(p.Stats().Layers, demoteLayer) {
+		call(t, p, "pid")
+		if !slices.Contains(p.Stats().Layers, demoteLayer) {
+			t.Skipf("no demotion here (layers %v)", p.Stats().Layers)
+		}
+	}
+	// Both workers busy at once: one burns (and is demoted), the other answers.
+	burnt := make(chan string, 1)
+	started := make(chan struct{})
+	go func() {
+		close(started)
+		resp, err := p.Call(context.Background(), []byte("burnpid 80"), CallOptions{}, nil)
+		if err != nil {
+			t.Error(err)
+		}
+		burnt <- string(resp)
+	}()
+	<-started
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Stats().Demoted == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the burning call was never demoted")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	clean := call(t, p, "pid")
+	long := <-burnt
+	if long == clean {
+		t.Fatalf("both calls ran on worker %s", long)
+	}
+	if l := cpuLevelOf(t, long); l != "background" {
+		t.Errorf("after its demoted call, worker %s is at %s, want background", long, l)
+	}
+	for i := range 5 {
+		if got := call(t, p, "pid"); got != clean {
+			t.Fatalf("call %d ran on %s, the worker with a demoted call's remains; want %s", i, got, clean)
+		}
+	}
+	if l := cpuLevelOf(t, long); l != "background" {
+		t.Errorf("unused, worker %s is at %s, want background", long, l)
+	}
+}
+
+// The floor boosts a demoted call that gets no CPU for short windows only: at most one
+// boostWindow in every demoteWindow+boostWindow.
+func TestDemotedCallBoostsAreShort(t *testing.T) {
+	p := newTestPool(t, Config{Workers: 1, Spares: -1, DemoteAfter: 20 * time.Millisecond})
+	call(t, p, "pid")
+	if !slices.Contains(p.Stats().Layers, demoteLayer) {
+		t.Skipf("no demotion here (layers %v)", p.Stats().Layers)
+	}
+	// 30 ms of CPU, then 300 ms asleep: demoted, with no progress after.
+	t0 := time.Now()
+	if out := call(t, p, "burnsleep 30"); out != "slept" {
+		t.Fatalf("burnsleep: %q", out)
+	}
+	took := time.Since(t0)
+	n := p.boosts.Load()
+	// Timers fire late on a busy machine, which only makes boosts fewer.
+	most := uint64(took/(demoteWindow+boostWindow)) + 2
+	if n == 0 || n > most {
+		t.Errorf("%d boosts in %v with no progress, want 1 to %d", n, took, most)
 	}
 }

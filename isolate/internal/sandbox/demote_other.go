@@ -11,4 +11,4 @@ func processCPUTime(int) (time.Duration, error) {
 	return 0, errors.New("sandbox: no process CPU clock here")
 }
 
-func (w *workerCgroup) setShares(int) error { return errors.New("sandbox: cgroups are linux-only") }
+func (w *workerCgroup) setLevel(cpuLevel) error { return errors.New("sandbox: cgroups are linux-only") }

@@ -71,12 +71,13 @@
 //     the host's threads rather than in a pool directory: the scheduler weighs each
 //     worker as one process, and a demoted worker against every task of the host.
 //   - cpu-demotion (with cgroup-v1-cpu): a call that has used Config.DemoteAfter of CPU
-//     (20 ms by default; honest calls use well under 1 ms) runs on with its worker's
-//     cpu.shares at 16 instead of 1024, so that short calls on other workers, of this
-//     pool or another, and the host's threads take the CPU first; back to 1024 when the
-//     call ends, before the worker takes another. A demoted call that got less than half
-//     a CPU over a 40 ms window runs the next one at the normal weight: on a busy host it
-//     is never much slower than it would be undemoted (demote.go).
+//     (20 ms by default; honest calls use well under 1 ms) runs on with its worker's cpu
+//     cgroup SCHED_IDLE (cpu.idle, linux 5.15 and later; elsewhere cpu.shares 16 instead
+//     of 1024), so that short calls on other workers, of this pool or another, and the
+//     host's threads take the CPU first. A floor keeps its average at half a CPU with
+//     10 ms boosts at the normal weight. Work no caller waits for (a worker's start-up,
+//     a demoted call's remains between calls, a killed worker's exit) runs at
+//     cpu.shares 128; every call starts at 1024 (demote.go).
 //   - mountns and pidns (linux, where the kernel allows): each worker starts in new mount
 //     and PID namespaces, makes every mount private and mounts a /proc of its own PID
 //     namespace, where it is process 1: it sees no other process (not the node, whose

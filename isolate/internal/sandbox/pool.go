@@ -439,6 +439,12 @@ func (p *Pool) deliver(w *worker) {
 		return
 	}
 	w.state_ = stIdle
+	if w.dm != nil && w.dm.leftDemoted() {
+		// Its last call's remains run at the background weight: it is the last
+		// idle worker to take a call (acquire takes from the end).
+		p.idle = slices.Insert(p.idle, 0, w)
+		return
+	}
 	p.idle = append(p.idle, w)
 }
 
@@ -822,6 +828,10 @@ func (w *worker) abort(reason string) {
 		w.abortReason = reason
 	}
 	if !w.reaping {
+		if w.cpuCg != nil {
+			// Its exit (the kernel freeing its memory) is work nobody waits for.
+			_ = w.cpuCg.setLevel(levelBackground)
+		}
 		killGroup(w.pid)
 	}
 	w.mu.Unlock()
@@ -1028,13 +1038,20 @@ func (p *Pool) guardedRoundTrip(ctx context.Context, w *worker, req []byte, opts
 	if !opts.Deadline.IsZero() {
 		w.timer.Reset(time.Until(opts.Deadline))
 	}
+	// Every call starts at the normal CPU weight: a fresh worker and one whose last
+	// call was demoted wait at the background one (demote.go).
+	leveled := true
+	if w.cpuOn {
+		leveled = w.cpuCg.setLevel(levelNormal) == nil
+	}
 	if w.dm != nil {
 		w.dm.start()
 	}
 	resp, err = p.roundTrip(w, req, onCall)
-	clean = true
-	if w.dm != nil && !w.dm.end() {
-		clean = false
+	// A worker that could not be brought back to the normal weight takes no other call.
+	clean = leveled
+	if w.dm != nil {
+		w.dm.end()
 	}
 	if !opts.Deadline.IsZero() && !w.timer.Stop() {
 		clean = false

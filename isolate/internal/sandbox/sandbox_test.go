@@ -117,6 +117,9 @@ func testHandler(ctx context.Context, req []byte, call func([]byte) ([]byte, err
 		//lint:ignore SA5002 the worker must spin
 		for {
 		}
+	case "burnpid": // "burn n", then its pid
+		testHandler(ctx, []byte("burn "+arg), call)
+		return []byte(strconv.Itoa(workerPID()))
 	case "burnsleep": // "burn n", then sleep 10n ms
 		testHandler(ctx, []byte("burn "+arg), call)
 		time.Sleep(10 * time.Duration(n) * time.Millisecond)
