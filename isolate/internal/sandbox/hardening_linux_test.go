@@ -59,8 +59,8 @@ func TestWorkerHardening(t *testing.T) {
 	for _, line := range strings.Split(string(b), "\n") {
 		if rest, ok := strings.CutPrefix(line, "Max processes"); ok {
 			f := strings.Fields(rest)
-			if n, err := strconv.Atoi(f[0]); err != nil || n > maxWorkerThreads*4 {
-				t.Errorf("Max processes %v, want at most %d", f, maxWorkerThreads*4)
+			if n, err := strconv.Atoi(f[0]); err != nil || n != maxWorkerThreads*maxHostWorkers {
+				t.Errorf("Max processes %v, want %d", f, maxWorkerThreads*maxHostWorkers)
 			}
 		}
 	}

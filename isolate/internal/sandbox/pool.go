@@ -702,8 +702,10 @@ func (p *Pool) startWorker() (*worker, error) {
 		binary.BigEndian.PutUint32(init[9:13], uint32(p.uid))
 		binary.BigEndian.PutUint32(init[13:17], uint32(p.uid))
 		// The kernel counts the threads of every process of the uid: every worker of
-		// every pool of this host.
-		binary.BigEndian.PutUint64(init[17:25], uint64(maxWorkerThreads*(p.workers+p.spares+1)))
+		// every pool of this host (several nodes, or a test binary's runtimes), so the
+		// bound is host-wide, not this pool's size, which would let one busy pool
+		// starve another's workers of threads.
+		binary.BigEndian.PutUint64(init[17:25], uint64(maxWorkerThreads*maxHostWorkers))
 	}
 	err = writeFrame(w.bw, frameInit, init[:])
 	var typ byte
@@ -1272,7 +1274,12 @@ const DefaultWorkerUID = 2_000_000_000
 
 // maxWorkerThreads is what one worker may need of RLIMIT_NPROC, which counts threads: the
 // Go runtime's (GOMAXPROCS=1, plus those blocking system calls take) with room to spare.
+// The pids cgroup, where there is one, holds each worker to it.
 const maxWorkerThreads = 64
+
+// maxHostWorkers is how many workers sharing one uid RLIMIT_NPROC leaves room for, on the
+// whole host: the kernel counts the threads of every process of the uid together.
+const maxHostWorkers = 256
 
 // giveDir creates dir and gives it, and what it holds, to uid (user and group).
 func giveDir(dir string, uid int) error {
