@@ -14,4 +14,8 @@
 // SIGUSR1 clears what was recorded, SIGUSR2 prints a line per stage with
 // its count, mean and percentiles (ms) on stderr. docs/performance.md,
 // "Tail latency", says what the stages are and what they showed.
+//
+// The tag makes a build for measuring only: its workers append two
+// timestamps to each answer (which the node strips), so the sandbox
+// package's tests of the raw protocol fail under it.
 package stagetime
