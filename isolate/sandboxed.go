@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/warrenmesh/warren/internal/memtrim"
+	"github.com/warrenmesh/warren/internal/stagetime"
 	"github.com/warrenmesh/warren/isolate/internal/contract"
 	"github.com/warrenmesh/warren/isolate/internal/jsengine"
 	"github.com/warrenmesh/warren/isolate/internal/sandbox"
@@ -242,7 +243,9 @@ func (s *sandboxed) execute(ctx context.Context, r *contract.ExecRequest, host c
 		sent = &cp
 	})
 	defer done()
+	tCall := stagetime.Now()
 	out, err := s.pool.Call(ctx, req, sandbox.CallOptions{Deadline: deadline}, onCall)
+	stagetime.Since("5-pool-call", tCall)
 	if err != nil {
 		res := s.crashResult(ctx, r, err)
 		if sent != nil { // the response stands
@@ -251,6 +254,9 @@ func (s *sandboxed) execute(ctx context.Context, r *contract.ExecRequest, host c
 		return res
 	}
 	res, err := contract.DecodeResult(out)
+	if stagetime.On && err == nil {
+		stagetime.Add("6w-guest-wall", time.Duration(res.Telemetry.WallTime*float64(time.Millisecond)))
+	}
 	if err != nil {
 		res = contract.Failure(OutcomeInternalError, fmt.Sprintf("decoding the worker's result: %v", err))
 		if sent != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/warrenmesh/warren/internal/stagetime"
 	"github.com/warrenmesh/warren/isolate"
 )
 
@@ -110,6 +111,7 @@ func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
 // and draws on the node's body budget, and on its client's share of it,
 // until the call ends.
 func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
+	tIn := stagetime.Now()
 	client := clientOf(r)
 	clock := n.newBodyClock(w, r)
 	body := &budgetReader{r: http.MaxBytesReader(w, clock, MaxRunBody), b: n.bodies, client: client}
@@ -126,6 +128,7 @@ func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	clock.end()
+	stagetime.Since("1-decode", tIn)
 	setCF(req, inv, requestCF(r))
 	req.Client = client
 	c := callerOf(r)
@@ -135,7 +138,13 @@ func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 		req.pipe = isolate.NewBodyPipe()
 		inv.StreamTo = req.pipe
 	}
+	tRoute := stagetime.Now()
 	res := n.route(r.Context(), inv, req, &c.tok.Grants)
+	stagetime.Since("2-route", tRoute)
+	if stagetime.On {
+		tAnswer := stagetime.Now()
+		defer func() { stagetime.Since("8-answer", tAnswer); stagetime.Since("9-handler", tIn) }()
+	}
 	n.ended("run", c.tok.Name, c.tok.ID, "", req, res)
 	if lines {
 		n.sendRunLines(w, r, res, req.pipe)

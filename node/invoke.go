@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/warrenmesh/warren/internal/sizedlru"
+	"github.com/warrenmesh/warren/internal/stagetime"
 	"github.com/warrenmesh/warren/isolate"
 	"github.com/warrenmesh/warren/mesh"
 	"github.com/warrenmesh/warren/policy"
@@ -187,9 +188,11 @@ func (n *Node) route(ctx context.Context, inv *isolate.Invocation, raw *RunReque
 }
 
 func (n *Node) place(ctx context.Context, inv *isolate.Invocation, raw *RunRequest) *isolate.Result {
+	tPlace := stagetime.Now()
 	cs := n.share.get(raw.Client)
 	defer n.share.put(cs)
 	if n.tryAcquire(cs) {
+		stagetime.Since("3-slot-wait", tPlace)
 		return n.runHere(ctx, inv, cs, whereLocal)
 	}
 	if n.queued.Add(1) > int64(n.cfg.MaxQueued) {
@@ -238,6 +241,7 @@ func (n *Node) place(ctx context.Context, inv *isolate.Invocation, raw *RunReque
 			defer expire.Stop()
 		}
 		if n.waitSlot(cs, ticker.C, expire.C, ctx.Done()) {
+			stagetime.Since("3-slot-wait", tPlace)
 			return n.runHere(ctx, inv, cs, whereLocal)
 		}
 		if err := ctx.Err(); err != nil {
@@ -309,17 +313,28 @@ func (n *Node) runHere(ctx context.Context, inv *isolate.Invocation, cs *clientS
 	call := *inv
 	call.OnResponse = func(r *isolate.Result) { early <- r }
 	final := make(chan *isolate.Result, 1)
+	tGo := stagetime.Now()
+	var tRan time.Time // when Run returned (stagetime)
 	go func() {
+		if stagetime.On {
+			stagetime.Since("4-to-run-goroutine", tGo)
+		}
 		res := n.rt.Run(run, &call)
 		res.Telemetry.Hops = []string{n.id.Name}
 		stopLife()
 		cancel()
 		n.release(cs)
 		n.running.Add(-1)
+		if stagetime.On {
+			tRan = stagetime.Now()
+		}
 		final <- res
 	}()
 	select {
 	case res := <-final:
+		if stagetime.On {
+			stagetime.Since("7-back-to-handler", tRan)
+		}
 		detach()
 		n.finished(res, false, where)
 		return res

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"syscall"
 	"time"
@@ -25,6 +26,7 @@ func newNodeCmd() *cobra.Command {
 		tags       []string
 		inProcess  bool
 		cpuprofile string
+		tracefile  string
 		auditLog   string
 		logFormat  string
 		logLevel   string
@@ -89,6 +91,16 @@ uses DATA/secret, creating it on first start.`,
 				}
 				defer pprof.StopCPUProfile()
 			}
+			if tracefile != "" {
+				f, err := os.Create(tracefile)
+				if err != nil {
+					return err
+				}
+				if err := trace.Start(f); err != nil {
+					return err
+				}
+				defer trace.Stop()
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			n, err := node.Start(ctx, cfg)
@@ -134,6 +146,8 @@ uses DATA/secret, creating it on first start.`,
 	_ = f.MarkHidden("in-process")
 	f.StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the node process here until it stops")
 	_ = f.MarkHidden("cpuprofile")
+	f.StringVar(&tracefile, "trace", "", "write a runtime execution trace of the node process here until it stops (go tool trace)")
+	_ = f.MarkHidden("trace")
 	return c
 }
 

@@ -20,6 +20,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/warrenmesh/warren/internal/stagetime"
 )
 
 // Config configures a Pool. The zero value is usable.
@@ -763,6 +765,9 @@ func (w *worker) drain(r *os.File) {
 		n, err := r.Read(buf)
 		if n > 0 {
 			w.out.write(buf[:n])
+			if stagetime.On { // a worker's GODEBUG=gctrace=1, say
+				_, _ = os.Stderr.Write(buf[:n])
+			}
 		}
 		if err != nil {
 			return
@@ -975,7 +980,9 @@ func (p *Pool) Call(ctx context.Context, req []byte, opts CallOptions, onCall fu
 		return nil, fmt.Errorf("sandbox: waiting for a worker: %w", err)
 	}
 	for attempt := 0; ; attempt++ {
+		tAcquire := stagetime.Now()
 		w, err := p.acquire(ctx)
+		stagetime.Since("5a-acquire", tAcquire)
 		if err != nil {
 			return nil, err
 		}
@@ -1049,7 +1056,9 @@ func (p *Pool) guardedRoundTrip(ctx context.Context, w *worker, req []byte, opts
 	if w.dm != nil {
 		w.dm.start()
 	}
+	tRound := stagetime.Now()
 	resp, err = p.roundTrip(w, req, onCall)
+	stagetime.Since("6-round-trip", tRound)
 	// A worker that could not be brought back to the normal weight takes no other call.
 	clean = leveled
 	if w.dm != nil {
@@ -1066,6 +1075,7 @@ func (p *Pool) guardedRoundTrip(ctx context.Context, w *worker, req []byte, opts
 
 // roundTrip runs one request on w's channel.
 func (p *Pool) roundTrip(w *worker, req []byte, onCall func([]byte) ([]byte, error)) (resp []byte, err error) {
+	tWrite := stagetime.Now()
 	if err := writeFrame(w.bw, frameRequest, req); err != nil {
 		return nil, &requestWriteError{err}
 	}
@@ -1076,6 +1086,9 @@ func (p *Pool) roundTrip(w *worker, req []byte, onCall func([]byte) ([]byte, err
 		}
 		switch typ {
 		case frameResponse:
+			if stagetime.On {
+				payload = handOffStages(payload, tWrite)
+			}
 			return payload, nil
 		case frameCallback:
 			ans, cerr := p.callback(w, onCall, payload)
@@ -1094,6 +1107,23 @@ func (p *Pool) roundTrip(w *worker, req []byte, onCall func([]byte) ([]byte, err
 			return nil, &protocolError{fmt.Sprintf("unexpected frame type %d from worker", typ)}
 		}
 	}
+}
+
+// handOffStages records the stages of a round trip from the wall-clock
+// stamps a worker built with stagetime appends to its answer (the clock is
+// the host's, shared by both processes), and strips them.
+func handOffStages(payload []byte, tWrite time.Time) []byte {
+	n := len(payload)
+	if n < 16 {
+		return payload
+	}
+	now := time.Now().UnixNano()
+	recv := int64(binary.BigEndian.Uint64(payload[n-16:]))
+	sent := int64(binary.BigEndian.Uint64(payload[n-8:]))
+	stagetime.Add("6x-to-worker", time.Duration(recv-tWrite.UnixNano()))
+	stagetime.Add("6y-in-worker", time.Duration(sent-recv))
+	stagetime.Add("6z-to-node", time.Duration(now-sent))
+	return payload[:n-16]
 }
 
 var errNoCallback = errors.New("no callback handler")

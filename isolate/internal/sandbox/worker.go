@@ -13,6 +13,9 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"time"
+
+	"github.com/warrenmesh/warren/internal/stagetime"
 )
 
 // Environment variables set by the pool on a worker's command.
@@ -260,6 +263,7 @@ func serveConn(rw io.ReadWriter, setup func() (Handler, error), writable []strin
 		if typ != frameRequest {
 			return &protocolError{fmt.Sprintf("expected request frame, got type %d", typ)}
 		}
+		tRecv := stagetime.Now()
 		s.mu.Lock()
 		s.inCall = true
 		s.mu.Unlock()
@@ -270,6 +274,10 @@ func serveConn(rw io.ReadWriter, setup func() (Handler, error), writable []strin
 		s.mu.Unlock()
 		if broken != nil {
 			return broken
+		}
+		if stagetime.On { // the node strips them (handOffStages)
+			resp = binary.BigEndian.AppendUint64(resp, uint64(tRecv.UnixNano()))
+			resp = binary.BigEndian.AppendUint64(resp, uint64(time.Now().UnixNano()))
 		}
 		if err := writeFrame(s.bw, frameResponse, resp); err != nil {
 			return fmt.Errorf("writing response: %w", err)
