@@ -148,6 +148,15 @@ var errOutcomeUnknown = errors.New("the write may or may not have been applied")
 var ErrKVOutcomeUnknown = errOutcomeUnknown
 
 func writeFrame(w *bufio.Writer, hdr any, body []byte) error {
+	if err := writeFrameNoFlush(w, hdr, body); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// writeFrameNoFlush writes a frame into w's buffer (and what does not fit
+// through it).
+func writeFrameNoFlush(w *bufio.Writer, hdr any, body []byte) error {
 	h, err := json.Marshal(hdr)
 	if err != nil {
 		return err
@@ -156,17 +165,23 @@ func writeFrame(w *bufio.Writer, hdr any, body []byte) error {
 	w.Write(n[:binary.PutUvarint(n[:], uint64(len(h)))])
 	w.Write(h)
 	w.Write(n[:binary.PutUvarint(n[:], uint64(len(body)))])
-	w.Write(body)
-	return w.Flush()
+	_, err = w.Write(body)
+	return err
 }
 
 func readFrame(r *bufio.Reader, hdr any) ([]byte, error) {
+	return readFrameMax(r, hdr, maxRPCHeader, maxRPCBody)
+}
+
+// readFrameMax is readFrame with bounds of its own on the header and the
+// body.
+func readFrameMax(r *bufio.Reader, hdr any, maxHeader, maxBody uint64) ([]byte, error) {
 	n, err := binary.ReadUvarint(r)
 	if err != nil {
 		return nil, err
 	}
-	if n > maxRPCHeader {
-		return nil, fmt.Errorf("header of %d bytes (at most %d)", n, maxRPCHeader)
+	if n > maxHeader {
+		return nil, fmt.Errorf("header of %d bytes (at most %d)", n, maxHeader)
 	}
 	h, err := readN(r, n)
 	if err != nil {
@@ -179,8 +194,8 @@ func readFrame(r *bufio.Reader, hdr any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m > maxRPCBody {
-		return nil, fmt.Errorf("body of %d bytes (at most %d)", m, maxRPCBody)
+	if m > maxBody {
+		return nil, fmt.Errorf("body of %d bytes (at most %d)", m, maxBody)
 	}
 	if m == 0 {
 		return nil, nil
@@ -208,6 +223,12 @@ func readN(r io.Reader, n uint64) ([]byte, error) {
 func (c *Cluster) call(ctx context.Context, peer string, req *rpcReq, body []byte) (resp *rpcResp, rbody []byte, sent bool, err error) {
 	if dl, ok := ctx.Deadline(); ok {
 		req.TimeoutMs = max(time.Until(dl).Milliseconds(), 1)
+	}
+	if req.Op == opApply && len(body) <= maxPipeBody {
+		resp, rbody, sent, err = c.callPiped(ctx, peer, req, body)
+		if !errors.Is(err, errNoPipe) {
+			return resp, rbody, sent, err
+		}
 	}
 	s, err := c.m.Open(ctx, peer, mesh.ProtoRepl)
 	if err != nil {
@@ -253,8 +274,13 @@ func (c *Cluster) serve(from mesh.Peer, s *mesh.Stream) {
 		return
 	}
 	s.SetWriteDeadline(time.Now().Add(rpcHeaderTimeout))
+	if v == mesh.ProtoReplPipeVersion {
+		s.SetReadDeadline(time.Time{})
+		c.servePipe(from, s, r, w)
+		return
+	}
 	if v != mesh.ProtoReplVersion {
-		writeFrame(w, &rpcResp{Code: codeBadVersion, Error: fmt.Sprintf("%s speaks replication requests version %d, not %d", c.m.Name(), mesh.ProtoReplVersion, v)}, nil)
+		writeFrame(w, &rpcResp{Code: codeBadVersion, Error: fmt.Sprintf("%s speaks replication requests versions %d and %d, not %d", c.m.Name(), mesh.ProtoReplVersion, mesh.ProtoReplPipeVersion, v)}, nil)
 		return
 	}
 	var req rpcReq
