@@ -313,6 +313,11 @@ func benchKVPuts(c *replCluster, timed func(int, func(string) error) ([]kvSample
 	ctx := context.Background()
 	var next atomic.Int64
 	stop = kvProfile("kv-put-16")
+	var s0, w0 uint64
+	for _, nd := range c.nodes {
+		s, w := replication.SyncCounts(nd.db)
+		s0, w0 = s0+s, w0+w
+	}
 	c0 := cpuTime()
 	rate, n, err := parallel(16, dur, func() error {
 		i := next.Add(1)
@@ -324,8 +329,14 @@ func benchKVPuts(c *replCluster, timed func(int, func(string) error) ([]kvSample
 	if err != nil {
 		return nil, err
 	}
+	var s1, w1 uint64
+	for _, nd := range c.nodes {
+		s, w := replication.SyncCounts(nd.db)
+		s1, w1 = s1+s, w1+w
+	}
 	perWrite := float64(cpu.Microseconds()) / float64(max(n, 1))
-	fmt.Fprintf(os.Stderr, "  16 clients: %d writes in %v, %.0f µs of CPU per write (%.2f cores)\n", n, dur, perWrite, cpu.Seconds()/dur.Seconds())
+	fmt.Fprintf(os.Stderr, "  16 clients: %d writes in %v, %.0f µs of CPU per write (%.2f cores); %d syncs on the three nodes, %.2f per write, %.1f waits per sync\n",
+		n, dur, perWrite, cpu.Seconds()/dur.Seconds(), s1-s0, float64(s1-s0)/float64(max(n, 1)), float64(w1-w0)/float64(max(s1-s0, 1)))
 	return append(rows,
 		Row{Name: "replication/kv put, 3 nodes, synced log, 16 clients spread over the nodes, random keys", Unit: "writes/s", Value: rate, N: n, Target: ">= 10000/s"},
 		Row{Name: "replication/kv put, 16 clients: CPU per write, all three nodes in one process", Unit: "µs", Value: perWrite, N: n, Target: "report"},
