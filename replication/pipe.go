@@ -313,6 +313,11 @@ func (p *pipe) read() {
 // request in a goroutine of its own, at most maxPipeInFlight at once, the
 // answers written as they come, those ready together in one flush.
 func (c *Cluster) servePipe(from mesh.Peer, s *mesh.Stream, r *bufio.Reader, w *bufio.Writer) {
+	c.servePipeWith(from, s, r, w, c.handle)
+}
+
+// servePipeWith is servePipe with handle serving each request.
+func (c *Cluster) servePipeWith(from mesh.Peer, s *mesh.Stream, r *bufio.Reader, w *bufio.Writer, handle func(context.Context, mesh.Peer, *rpcReq, []byte) (*rpcResp, []byte)) {
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
 	stop := context.AfterFunc(s.Context(), cancel) // the opener went away
@@ -370,7 +375,7 @@ func (c *Cluster) servePipe(from mesh.Peer, s *mesh.Stream, r *bufio.Reader, w *
 				timeout = maxRPCTimeout
 			}
 			rctx, rcancel := context.WithTimeout(ctx, timeout)
-			resp, rbody := c.handle(rctx, from, &req, body)
+			resp, rbody := handle(rctx, from, &req, body)
 			rcancel()
 			answer(id, resp, rbody)
 		}()

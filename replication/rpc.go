@@ -206,6 +206,16 @@ func readFrameMax(r *bufio.Reader, hdr any, maxHeader, maxBody uint64) ([]byte, 
 // readN reads exactly n bytes. Memory grows with the bytes that arrive,
 // not with what a peer's length prefix claims.
 func readN(r io.Reader, n uint64) ([]byte, error) {
+	if n <= 64<<10 { // small: one allocation of the right size
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r, b); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		return b, nil
+	}
 	var buf bytes.Buffer
 	buf.Grow(int(min(n, 64<<10)))
 	if _, err := buf.ReadFrom(io.LimitReader(r, int64(n))); err != nil {
