@@ -84,7 +84,10 @@ type pipe struct {
 	nextID  uint64
 	err     error // the pipe is broken: every call fails with it
 	usedAt  time.Time
-	started chan struct{} // closed once the reader has the peer's first byte
+	retired bool // replaced: it closes once its calls are answered
+	// answers counts the answers read, so that a call that gives up can
+	// tell whether the pipe said anything since it was sent.
+	answers atomic.Uint64
 }
 
 // pipes is a Cluster's pipes by peer, and the peers that refused one.
@@ -109,14 +112,23 @@ func (c *Cluster) pipeTo(ctx context.Context, peer string) (*pipe, error) {
 	}
 	if p := c.pipes.byPeer[peer]; p != nil {
 		c.pipes.mu.Unlock()
-		return p, nil
+		if c.m.Preferred(p.s) {
+			return p, nil
+		}
+		// The peer restarted, or its connection was replaced: the pipe's
+		// calls may end on the old connection, new ones go on a new pipe.
+		p.mu.Lock()
+		p.retired = true
+		p.mu.Unlock()
+		c.dropPipe(p)
+	} else {
+		c.pipes.mu.Unlock()
 	}
-	c.pipes.mu.Unlock()
 	s, err := c.m.Open(ctx, peer, mesh.ProtoRepl)
 	if err != nil {
 		return nil, err
 	}
-	p := &pipe{c: c, peer: peer, s: s, w: bufio.NewWriterSize(s, 16<<10), calls: map[uint64]*pipeCall{}, usedAt: time.Now(), started: make(chan struct{})}
+	p := &pipe{c: c, peer: peer, s: s, w: bufio.NewWriterSize(s, 16<<10), calls: map[uint64]*pipeCall{}, usedAt: time.Now()}
 	p.w.WriteByte(mesh.ProtoReplPipeVersion)
 	c.pipes.mu.Lock()
 	if c.pipes.byPeer == nil {
@@ -184,6 +196,7 @@ func (c *Cluster) callPiped(ctx context.Context, peer string, req *rpcReq, body 
 	p.calls[id] = pc
 	p.usedAt = time.Now()
 	p.mu.Unlock()
+	answered := p.answers.Load()
 
 	if err := p.send(id, req, body); err != nil {
 		p.fail(err)
@@ -196,6 +209,13 @@ func (c *Cluster) callPiped(ctx context.Context, peer string, req *rpcReq, body 
 		p.mu.Lock()
 		delete(p.calls, id)
 		p.mu.Unlock()
+		if p.answers.Load() == answered {
+			// Not a word from the peer since: the pipe may be dead (a
+			// connection that stopped carrying packets ends only at its
+			// idle timeout). The calls still on it fail and are sent
+			// again, on a new pipe.
+			p.fail(fmt.Errorf("no answer on the pipe to %s since a call given up was sent", peer))
+		}
 		return nil, nil, true, c.ctxErr(ctx, ctx.Err())
 	}
 	if pc.err != nil {
@@ -277,7 +297,7 @@ func (p *pipe) read() {
 				return
 			case <-t.C:
 				p.mu.Lock()
-				idle := len(p.calls) == 0 && time.Since(p.usedAt) > pipeIdle
+				idle := len(p.calls) == 0 && (p.retired || time.Since(p.usedAt) > pipeIdle)
 				p.mu.Unlock()
 				if idle {
 					p.fail(fmt.Errorf("the pipe to %s was idle", p.peer))
@@ -298,6 +318,7 @@ func (p *pipe) read() {
 			p.fail(fmt.Errorf("reading %s's pipe: %w", p.peer, err))
 			return
 		}
+		p.answers.Add(1)
 		p.mu.Lock()
 		pc := p.calls[id]
 		delete(p.calls, id)
