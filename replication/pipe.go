@@ -17,10 +17,11 @@ import (
 // long-lived stream per pair of nodes (a pipe) rather than on a stream of
 // their own: a stream costs each side a QUIC stream's state, its
 // goroutine, four buffers and a handshake of frames, about as much CPU as
-// the rest of the forwarding. On a pipe, concurrent writes are written out
-// together (one flush for all the callers waiting on the stream, and so
-// about one packet), answered in any order, and answers too are flushed
-// together.
+// the rest of the forwarding. On a pipe, the pipe's writer goroutine
+// writes the requests queued meanwhile in one write (and so about one
+// packet), the peer answers them in any order, and answers ready together
+// share a flush too. A caller only queues its request, so it gives up at
+// its own deadline even when the stream is stalled.
 //
 // A pipe is a ProtoRepl stream whose version byte is
 // mesh.ProtoReplPipeVersion:
@@ -73,13 +74,13 @@ type pipe struct {
 	peer string
 	s    *mesh.Stream
 
-	// Writers queue on wmu; waiting counts them, so that only the last of
-	// a run of writers flushes (the others' frames go with its flush).
-	wmu     sync.Mutex
-	w       *bufio.Writer
-	waiting atomic.Int32
-
-	mu      sync.Mutex
+	mu sync.Mutex
+	// out holds the encoded requests not yet written; the pipe's writer
+	// writes all of them at once, so that a caller never waits on the
+	// stream itself (a peer cut off stalls the stream's writes until
+	// pipeWriteTimeout, while a caller gives up at its own deadline).
+	out     []byte
+	outCond *sync.Cond // signalled when out grows or the pipe breaks
 	calls   map[uint64]*pipeCall
 	nextID  uint64
 	err     error // the pipe is broken: every call fails with it
@@ -94,6 +95,7 @@ type pipe struct {
 type pipes struct {
 	mu     sync.Mutex
 	byPeer map[string]*pipe
+	all    map[*pipe]struct{} // open ones: those of byPeer and retired ones
 	noPipe map[string]time.Time
 	closed bool
 	wg     sync.WaitGroup // the pipes' readers
@@ -128,8 +130,8 @@ func (c *Cluster) pipeTo(ctx context.Context, peer string) (*pipe, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pipe{c: c, peer: peer, s: s, w: bufio.NewWriterSize(s, 16<<10), calls: map[uint64]*pipeCall{}, usedAt: time.Now()}
-	p.w.WriteByte(mesh.ProtoReplPipeVersion)
+	p := &pipe{c: c, peer: peer, s: s, calls: map[uint64]*pipeCall{}, usedAt: time.Now(), out: []byte{mesh.ProtoReplPipeVersion}}
+	p.outCond = sync.NewCond(&p.mu)
 	c.pipes.mu.Lock()
 	if c.pipes.byPeer == nil {
 		c.pipes.byPeer = map[string]*pipe{}
@@ -145,9 +147,14 @@ func (c *Cluster) pipeTo(ctx context.Context, peer string) (*pipe, error) {
 		return nil, ErrClosed
 	}
 	c.pipes.byPeer[peer] = p
-	c.pipes.wg.Add(1)
+	if c.pipes.all == nil {
+		c.pipes.all = map[*pipe]struct{}{}
+	}
+	c.pipes.all[p] = struct{}{}
+	c.pipes.wg.Add(2)
 	c.pipes.mu.Unlock()
 	go p.read()
+	go p.write()
 	return p, nil
 }
 
@@ -165,8 +172,8 @@ func (c *Cluster) dropPipe(p *pipe) {
 func (c *Cluster) closePipes() {
 	c.pipes.mu.Lock()
 	c.pipes.closed = true
-	ps := make([]*pipe, 0, len(c.pipes.byPeer))
-	for _, p := range c.pipes.byPeer {
+	ps := make([]*pipe, 0, len(c.pipes.all))
+	for p := range c.pipes.all {
 		ps = append(ps, p)
 	}
 	c.pipes.byPeer = nil
@@ -185,6 +192,10 @@ func (c *Cluster) callPiped(ctx context.Context, peer string, req *rpcReq, body 
 		return nil, nil, false, err
 	}
 	pc := &pipeCall{done: make(chan struct{})}
+	frame, err := encodeFrame(req, body)
+	if err != nil {
+		return nil, nil, false, err
+	}
 	p.mu.Lock()
 	if p.err != nil {
 		err := p.err
@@ -195,14 +206,12 @@ func (c *Cluster) callPiped(ctx context.Context, peer string, req *rpcReq, body 
 	id := p.nextID
 	p.calls[id] = pc
 	p.usedAt = time.Now()
+	p.out = binary.AppendUvarint(p.out, id)
+	p.out = append(p.out, frame...)
+	p.outCond.Signal()
 	p.mu.Unlock()
 	answered := p.answers.Load()
 
-	if err := p.send(id, req, body); err != nil {
-		p.fail(err)
-		<-pc.done
-		return nil, nil, true, c.ctxErr(ctx, pc.err)
-	}
 	select {
 	case <-pc.done:
 	case <-ctx.Done():
@@ -228,19 +237,32 @@ func (c *Cluster) callPiped(ctx context.Context, peer string, req *rpcReq, body 
 	return pc.resp, pc.rbody, true, nil
 }
 
-// send writes one request; the last of the writers waiting flushes.
-func (p *pipe) send(id uint64, req *rpcReq, body []byte) error {
-	p.waiting.Add(1)
-	p.wmu.Lock()
-	defer p.wmu.Unlock()
-	var n [binary.MaxVarintLen64]byte
-	p.w.Write(n[:binary.PutUvarint(n[:], id)])
-	err := writeFrameNoFlush(p.w, req, body)
-	if p.waiting.Add(-1) == 0 && err == nil {
-		p.s.SetWriteDeadline(time.Now().Add(rpcHeaderTimeout))
-		err = p.w.Flush()
+// pipeWriteTimeout bounds one write of the pipe's queued requests: past
+// it, the pipe is taken for dead.
+const pipeWriteTimeout = 5 * time.Second
+
+// write writes the queued requests, all that wait at once in one write,
+// until the pipe breaks.
+func (p *pipe) write() {
+	defer p.c.pipes.wg.Done()
+	var buf []byte
+	for {
+		p.mu.Lock()
+		for len(p.out) == 0 && p.err == nil {
+			p.outCond.Wait()
+		}
+		if p.err != nil {
+			p.mu.Unlock()
+			return
+		}
+		buf, p.out = p.out, buf[:0]
+		p.mu.Unlock()
+		p.s.SetWriteDeadline(time.Now().Add(pipeWriteTimeout))
+		if _, err := p.s.Write(buf); err != nil {
+			p.fail(fmt.Errorf("writing to %s's pipe: %w", p.peer, err))
+			return
+		}
 	}
-	return err
 }
 
 // fail breaks the pipe: every call waiting on it fails with err, and the
@@ -253,6 +275,7 @@ func (p *pipe) fail(err error) {
 	err = p.err
 	calls := p.calls
 	p.calls = map[uint64]*pipeCall{}
+	p.outCond.Broadcast() // the writer stops
 	p.mu.Unlock()
 	p.c.dropPipe(p)
 	p.s.Abort()
@@ -266,6 +289,11 @@ func (p *pipe) fail(err error) {
 // or stays idle for pipeIdle.
 func (p *pipe) read() {
 	defer p.c.pipes.wg.Done()
+	defer func() {
+		p.c.pipes.mu.Lock()
+		delete(p.c.pipes.all, p)
+		p.c.pipes.mu.Unlock()
+	}()
 	r := bufio.NewReaderSize(p.s, 16<<10)
 	first, err := r.ReadByte()
 	if err == nil && first != pipeOK {

@@ -157,16 +157,25 @@ func writeFrame(w *bufio.Writer, hdr any, body []byte) error {
 // writeFrameNoFlush writes a frame into w's buffer (and what does not fit
 // through it).
 func writeFrameNoFlush(w *bufio.Writer, hdr any, body []byte) error {
-	h, err := json.Marshal(hdr)
+	f, err := encodeFrame(hdr, body)
 	if err != nil {
 		return err
 	}
-	var n [binary.MaxVarintLen64]byte
-	w.Write(n[:binary.PutUvarint(n[:], uint64(len(h)))])
-	w.Write(h)
-	w.Write(n[:binary.PutUvarint(n[:], uint64(len(body)))])
-	_, err = w.Write(body)
+	_, err = w.Write(f)
 	return err
+}
+
+// encodeFrame is a frame's bytes.
+func encodeFrame(hdr any, body []byte) ([]byte, error) {
+	h, err := json.Marshal(hdr)
+	if err != nil {
+		return nil, err
+	}
+	f := make([]byte, 0, 2*binary.MaxVarintLen64+len(h)+len(body))
+	f = binary.AppendUvarint(f, uint64(len(h)))
+	f = append(f, h...)
+	f = binary.AppendUvarint(f, uint64(len(body)))
+	return append(f, body...), nil
 }
 
 func readFrame(r *bufio.Reader, hdr any) ([]byte, error) {

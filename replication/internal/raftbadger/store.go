@@ -171,13 +171,10 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 	if len(logs) == 0 {
 		return nil
 	}
-	sy := syncerOf(s.db)
-	sy.begin()
 	if err := s.storeLogs(logs); err != nil {
-		sy.abandon()
 		return err
 	}
-	if err := sy.sync(true); err != nil {
+	if err := syncerOf(s.db).sync(); err != nil {
 		return fmt.Errorf("raftbadger: syncing logs %d-%d: %w", logs[0].Index, logs[len(logs)-1].Index, err)
 	}
 	return nil
@@ -193,16 +190,13 @@ func (s *Store) StoreLogsAsync(logs []*raft.Log, durable func(error)) error {
 		durable(nil)
 		return nil
 	}
-	sy := syncerOf(s.db)
-	sy.begin()
 	if err := s.storeLogs(logs); err != nil {
-		sy.abandon()
 		return err
 	}
 	s.syncing.Add(1)
 	go func() {
 		defer s.syncing.Done()
-		err := sy.sync(true)
+		err := syncerOf(s.db).sync()
 		if err != nil {
 			err = fmt.Errorf("raftbadger: syncing logs %d-%d: %w", logs[0].Index, logs[len(logs)-1].Index, err)
 		}
@@ -367,7 +361,7 @@ func (s *Store) Set(key, val []byte) error {
 	if err := s.db.Update(func(txn *badger.Txn) error { return txn.Set(k, val) }); err != nil {
 		return fmt.Errorf("raftbadger: setting %q: %w", key, err)
 	}
-	if err := syncerOf(s.db).sync(false); err != nil {
+	if err := syncerOf(s.db).sync(); err != nil {
 		return fmt.Errorf("raftbadger: setting %q: %w", key, err)
 	}
 	return nil

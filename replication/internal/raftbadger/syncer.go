@@ -2,7 +2,6 @@ package raftbadger
 
 import (
 	"sync"
-	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -14,17 +13,6 @@ import (
 // each log append commits unsynced and then waits for a sync that began
 // after its commit; one sync covers every append committed before it
 // began, whichever group made it (group commit).
-//
-// An append announces itself before it commits (begin), and a sync about
-// to start waits, up to maxGather, for the appends committing at that
-// moment: concurrent appends of several groups commit together (badger
-// writes concurrent transactions in one batch) but reach the syncer a few
-// microseconds apart, and without the wait the first would start a sync
-// that the others just miss, so that they need a second one. A sync costs
-// the node tens of microseconds of CPU (msync of badger's memory-mapped
-// write-ahead log, page-table work included), more than the append
-// itself. An append alone (one writer) finds nothing committing and
-// starts its sync at once.
 type syncer struct {
 	db *badger.DB
 
@@ -34,36 +22,7 @@ type syncer struct {
 	done    uint64 // syncs ended
 	running bool
 	errs    map[uint64]error // the error of each failed sync still awaited
-	calls   uint64           // sync calls (what the syncs covered)
-	// committing counts the appends announced (begin) that have not yet
-	// called sync or given up (abandon).
-	committing int
-}
-
-// maxGather bounds how long a sync waits for the appends committing
-// when it is due.
-var maxGather = 500 * time.Microsecond
-
-// begin announces an append that will commit and then call sync(true)
-// or, if its commit fails, abandon.
-func (s *syncer) begin() {
-	s.mu.Lock()
-	s.committing++
-	s.mu.Unlock()
-}
-
-// abandon withdraws an announced append whose commit failed.
-func (s *syncer) abandon() {
-	s.mu.Lock()
-	s.arrivedLocked()
-	s.mu.Unlock()
-}
-
-func (s *syncer) arrivedLocked() {
-	s.committing--
-	if s.committing == 0 {
-		s.cond.Broadcast()
-	}
+	calls   uint64           // sync calls (what the syncs served)
 }
 
 var syncers sync.Map // *badger.DB -> *syncer
@@ -80,16 +39,12 @@ func syncerOf(db *badger.DB) *syncer {
 
 // sync returns once what the caller committed before calling it is on
 // disk. With SyncWrites on, commits are synced already.
-// announced says whether the caller announced its append with begin.
-func (s *syncer) sync(announced bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if announced {
-		s.arrivedLocked()
-	}
+func (s *syncer) sync() error {
 	if s.db.Opts().SyncWrites {
 		return nil
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.calls++
 	need := s.started + 1 // the first sync to begin from now on covers us
 	for s.done < need {
@@ -97,10 +52,7 @@ func (s *syncer) sync(announced bool) error {
 			s.cond.Wait()
 			continue
 		}
-		s.running = true // callers from now on wait for the sync about to begin
-		if s.committing > 0 {
-			s.gatherLocked()
-		}
+		s.running = true
 		s.started++
 		n := s.started
 		s.mu.Unlock()
@@ -124,21 +76,6 @@ func (s *syncer) sync(announced bool) error {
 		}
 	}
 	return err
-}
-
-// gatherLocked waits, up to maxGather, until no announced append is
-// still committing.
-func (s *syncer) gatherLocked() {
-	deadline := time.Now().Add(maxGather)
-	t := time.AfterFunc(maxGather, func() {
-		s.mu.Lock()
-		s.cond.Broadcast()
-		s.mu.Unlock()
-	})
-	defer t.Stop()
-	for s.committing > 0 && time.Now().Before(deadline) {
-		s.cond.Wait()
-	}
 }
 
 // SyncCounts reports how many syncs of db its stores began, and how many
