@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +19,8 @@ import (
 
 func init() {
 	benchmarks = append(benchmarks,
-		benchmark{"replication/kv", benchKVStore},
+		benchmark{"replication/kv idle and reads", func() ([]Row, error) { return benchKVStore(false) }},
+		benchmark{"replication/kv put", func() ([]Row, error) { return benchKVStore(true) }},
 		benchmark{"replication/kv re-replication", benchKVRereplication},
 	)
 }
@@ -132,7 +134,8 @@ func kvLeaders(cl *replication.Cluster) (map[string]string, error) {
 
 // kvProfile writes a CPU profile of one phase to
 // $WARREN_BENCH_KV_PROFILE/<name>.pprof when that is set (and no
-// -cpuprofile runs); the returned func stops it.
+// -cpuprofile runs), and the allocations profile at its start and end
+// (<name>-allocs0.pprof, <name>-allocs.pprof); the returned func stops it.
 func kvProfile(name string) func() {
 	dir := os.Getenv("WARREN_BENCH_KV_PROFILE")
 	if dir == "" {
@@ -147,7 +150,16 @@ func kvProfile(name string) func() {
 		f.Close()
 		return func() {}
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }
+	// The allocations profile counts from the process's start: the phase's
+	// own are the difference (go tool pprof -diff_base NAME-allocs0.pprof).
+	writeAllocs := func(suffix string) {
+		if a, err := os.Create(filepath.Join(dir, name+suffix+".pprof")); err == nil {
+			pprof.Lookup("allocs").WriteTo(a, 0)
+			a.Close()
+		}
+	}
+	writeAllocs("-allocs0")
+	return func() { pprof.StopCPUProfile(); f.Close(); writeAllocs("-allocs") }
 }
 
 // kvSample is one timed operation and whether its key's group leader was
@@ -185,28 +197,31 @@ func kvRows(name string, s []kvSample, target string) []Row {
 }
 
 // benchKVStore: three nodes, each with a Cluster (33 groups: meta and 32 data
-// groups, 3 voters each). First the idle CPU once placement has settled,
-// then one client's put and get latencies from one node, then 16 clients'
-// put rate.
-func benchKVStore() ([]Row, error) {
+// groups, 3 voters each). With puts, one client's put latencies from one
+// node, then 16 clients' put rate and the CPU it costs; without, the idle
+// CPU once placement has settled, then one client's get latencies.
+func benchKVStore(puts bool) ([]Row, error) {
 	c, err := newKVCluster(3, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer c.close()
 	var rows []Row
+	var stop func()
 
-	// Idle: past the followers' commit-index catch-up and placement's
-	// last changes.
-	time.Sleep(3 * time.Second)
-	stop := kvProfile("kv-idle")
-	const window = 10 * time.Second
-	t0, c0 := time.Now(), cpuTime()
-	time.Sleep(window) // measuring CPU over an interval, not waiting for a condition
-	cores := (cpuTime() - c0).Seconds() / time.Since(t0).Seconds()
-	stop()
-	rows = append(rows, Row{Name: "replication/kv idle CPU per node, 33 groups (3 nodes), mesh's own cost included", Unit: "% core",
-		Value: 100 * cores / float64(len(c.nodes)), N: 1 + placement.DefaultGroups, Target: "<= 3 %"})
+	if !puts {
+		// Idle: past the followers' commit-index catch-up and placement's
+		// last changes.
+		time.Sleep(3 * time.Second)
+		stop = kvProfile("kv-idle")
+		const window = 10 * time.Second
+		t0, c0 := time.Now(), cpuTime()
+		time.Sleep(window) // measuring CPU over an interval, not waiting for a condition
+		cores := (cpuTime() - c0).Seconds() / time.Since(t0).Seconds()
+		stop()
+		rows = append(rows, Row{Name: "replication/kv idle CPU per node, 33 groups (3 nodes), mesh's own cost included", Unit: "% core",
+			Value: 100 * cores / float64(len(c.nodes)), N: 1 + placement.DefaultGroups, Target: "<= 3 %"})
+	}
 
 	// One client on n1; n0 founded the cluster and leads the meta group.
 	cl := c.nodes[1].cl
@@ -242,13 +257,9 @@ func benchKVStore() ([]Row, error) {
 		return s, nil
 	}
 
-	stop = kvProfile("kv-put-serial")
-	s, err := timed(3000, put)
-	stop()
-	if err != nil {
-		return nil, err
+	if puts {
+		return benchKVPuts(c, timed, put, key, keys)
 	}
-	rows = append(rows, kvRows("replication/kv put, 3 nodes, synced log, serial latency", s, "p50 <= 1 ms")...)
 
 	get := func(cons replication.Consistency) func(string) error {
 		return func(k string) error {
@@ -260,7 +271,7 @@ func benchKVStore() ([]Row, error) {
 		}
 	}
 	stop = kvProfile("kv-get-strong")
-	s, err = timed(3000, get(replication.Strong))
+	s, err := timed(3000, get(replication.Strong))
 	stop()
 	if err != nil {
 		return nil, err
@@ -279,21 +290,57 @@ func benchKVStore() ([]Row, error) {
 	}
 	p50, p99 := latencies(d)
 	rows = append(rows, Row{Name: "replication/kv eventual get p50, from the client node's replica", Unit: "ms", Value: p50, P50: p50, P99: p99, N: len(d), Target: "report"})
+	return rows, nil
+}
 
-	// 16 clients, spread over the three nodes, random keys.
-	var next atomic.Int64
-	stop = kvProfile("kv-put-16")
-	rate, n, err := parallel(16, 3*time.Second, func() error {
-		i := next.Add(1)
-		nd := c.nodes[i%int64(len(c.nodes))]
-		return nd.cl.Put(ctx, kvNS, key(rand.IntN(keys)), kvValue, replication.KVPutOptions{})
-	})
+// benchKVPuts: one client's put latencies from one node, then 16 clients
+// spread over the nodes putting random keys: their rate, and the CPU of
+// the whole process (the three nodes, the clients, the Go runtime) per
+// write. Set WARREN_BENCH_KV_SECONDS to run the 16 clients longer than 3 s.
+func benchKVPuts(c *replCluster, timed func(int, func(string) error) ([]kvSample, error), put func(string) error, key func(int) string, keys int) ([]Row, error) {
+	stop := kvProfile("kv-put-serial")
+	s, err := timed(3000, put)
 	stop()
 	if err != nil {
 		return nil, err
 	}
-	rows = append(rows, Row{Name: "replication/kv put, 3 nodes, synced log, 16 clients spread over the nodes, random keys", Unit: "writes/s", Value: rate, N: n, Target: ">= 10000/s"})
-	return rows, nil
+	rows := kvRows("replication/kv put, 3 nodes, synced log, serial latency", s, "p50 <= 1 ms")
+
+	dur := 3 * time.Second
+	if v, err := strconv.Atoi(os.Getenv("WARREN_BENCH_KV_SECONDS")); err == nil && v > 0 {
+		dur = time.Duration(v) * time.Second
+	}
+	ctx := context.Background()
+	var next atomic.Int64
+	stop = kvProfile("kv-put-16")
+	var s0, w0 uint64
+	for _, nd := range c.nodes {
+		s, w := replication.SyncCounts(nd.db)
+		s0, w0 = s0+s, w0+w
+	}
+	c0 := cpuTime()
+	rate, n, err := parallel(16, dur, func() error {
+		i := next.Add(1)
+		nd := c.nodes[i%int64(len(c.nodes))]
+		return nd.cl.Put(ctx, kvNS, key(rand.IntN(keys)), kvValue, replication.KVPutOptions{})
+	})
+	cpu := cpuTime() - c0
+	stop()
+	if err != nil {
+		return nil, err
+	}
+	var s1, w1 uint64
+	for _, nd := range c.nodes {
+		s, w := replication.SyncCounts(nd.db)
+		s1, w1 = s1+s, w1+w
+	}
+	perWrite := float64(cpu.Microseconds()) / float64(max(n, 1))
+	fmt.Fprintf(os.Stderr, "  16 clients: %d writes in %v, %.0f µs of CPU per write (%.2f cores); %d syncs on the three nodes, %.2f per write, %.1f waits per sync\n",
+		n, dur, perWrite, cpu.Seconds()/dur.Seconds(), s1-s0, float64(s1-s0)/float64(max(n, 1)), float64(w1-w0)/float64(max(s1-s0, 1)))
+	return append(rows,
+		Row{Name: "replication/kv put, 3 nodes, synced log, 16 clients spread over the nodes, random keys", Unit: "writes/s", Value: rate, N: n, Target: ">= 10000/s"},
+		Row{Name: "replication/kv put, 16 clients: CPU per write, all three nodes in one process", Unit: "µs", Value: perWrite, N: n, Target: "report"},
+	), nil
 }
 
 // benchKVRereplication: four nodes, Grace 1 s; a node that does not lead

@@ -428,6 +428,17 @@ func (m *Mesh) removeConn(mc *meshConn) {
 	}
 }
 
+// Preferred reports whether s runs on the connection that Open would
+// use for its peer now. A peer that restarted dials in anew, and Open
+// moves to that connection at once, while the old one lingers until its
+// idle timeout: a long-lived stream on it is one to replace.
+func (m *Mesh) Preferred(s *Stream) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mc := m.bestConnLocked(s.peer)
+	return mc != nil && mc.c == s.conn
+}
+
 // connsToLocked returns every connection to name.
 func (m *Mesh) connsToLocked(name string) []*quic.Conn {
 	var out []*quic.Conn

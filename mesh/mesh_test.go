@@ -665,3 +665,38 @@ func TestPartitionHeals(t *testing.T) {
 	d := waitFor(t, 5*time.Second, "healed", func() (bool, string) { return converged(nodes, StateAlive) })
 	t.Logf("partition healed %v after traffic resumed", d)
 }
+
+// Preferred tells a stream on the connection Open uses from one on a
+// connection the mesh has let go of (the peer restarted and dialled in
+// anew, or the connection failed).
+func TestPreferred(t *testing.T) {
+	nodes := startCluster(t, 2, clusterOpts{})
+	waitFor(t, 5*time.Second, "convergence", func() (bool, string) { return converged(nodes, StateAlive) })
+	a, b := nodes[0], nodes[1]
+	b.Handle(32, func(from Peer, s *Stream) { io.Copy(s, s) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := a.Open(ctx, "n1", 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !a.Preferred(s) {
+		t.Fatal("a stream on the only connection is not preferred")
+	}
+	a.mu.Lock()
+	mc := a.bestConnLocked("n1")
+	a.mu.Unlock()
+	a.removeConn(mc)
+	if a.Preferred(s) {
+		t.Fatal("a stream on a removed connection is preferred")
+	}
+	s2, err := a.Open(ctx, "n1", 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if !a.Preferred(s2) {
+		t.Fatal("a stream on the new connection is not preferred")
+	}
+}

@@ -27,7 +27,7 @@ const (
 	// ProtoRepl carries replication's requests between nodes: KV
 	// operations sent to a group's leader, group status, the meta
 	// group's view, and placement's orders (package replication). One
-	// request and one response per stream.
+	// request and one response per stream, or, on a pipe, many.
 	ProtoRepl byte = 34
 	// ProtoObject carries a call to a Durable Object to the node that
 	// owns it (package node). One call and one reply per stream.
@@ -44,8 +44,15 @@ const (
 	// ProtoRaftVersion is the version of the Raft stream header
 	// (replication).
 	ProtoRaftVersion byte = 1
-	// ProtoReplVersion is the version of replication's request frames.
+	// ProtoReplVersion is the version of replication's request frames:
+	// one request and one answer per stream.
 	ProtoReplVersion byte = 1
+	// ProtoReplPipeVersion, as a ProtoRepl stream's version byte, opens
+	// a pipe: many requests on one long-lived stream, each tagged with
+	// an id that its answer carries (replication/pipe.go). A node that
+	// speaks only ProtoReplVersion refuses it, and the opener goes back
+	// to a stream per request.
+	ProtoReplPipeVersion byte = 2
 	// ProtoObjectVersion is the version of the object call frames
 	// (node).
 	ProtoObjectVersion byte = 1

@@ -133,6 +133,9 @@ type Cluster struct {
 	gerr     error
 	gwait    chan struct{}
 
+	// pipes carry the writes this node forwards to leaders elsewhere.
+	pipes pipes
+
 	pmu         sync.Mutex
 	pending     map[placement.GroupID]placement.Change
 	leaderTerm  uint64
@@ -366,6 +369,7 @@ func (c *Cluster) Close() error {
 	c.closed = true
 	c.mu.Unlock()
 	c.cancel()
+	c.closePipes()
 	c.wg.Wait()
 	return c.closeAll()
 }

@@ -20,3 +20,9 @@ func OpenDB(dir string, logger *slog.Logger) (*badger.DB, error) {
 	}
 	return db, nil
 }
+
+// SyncCounts reports how many syncs of the node's database db its groups'
+// logs began, and how many waits for durability (log appends and
+// stable-state writes) those syncs served: waits per sync is how well
+// concurrent appends share an fsync.
+func SyncCounts(db *badger.DB) (syncs, waits uint64) { return raftbadger.SyncCounts(db) }

@@ -20,6 +20,11 @@
 //     not run, or in a version it does not speak, with a reason the opener
 //     sees (ErrRefused). Raft addresses are mesh member names; server ids
 //     are mesh node ids.
+//   - Replication's own requests between nodes (KV operations sent to a
+//     group's leader, status, the view, placement's orders) travel on
+//     mesh.ProtoRepl, one per stream, except writes, which share one
+//     long-lived stream per pair of nodes (a pipe, pipe.go) with tagged
+//     answers in any order.
 //   - Group is this node's replica of one group: StartGroup, Bootstrap,
 //     Apply, Leader, Status, Snapshot, Close, over a caller's FSM.
 //     Snapshots are files under the node's directory

@@ -148,25 +148,49 @@ var errOutcomeUnknown = errors.New("the write may or may not have been applied")
 var ErrKVOutcomeUnknown = errOutcomeUnknown
 
 func writeFrame(w *bufio.Writer, hdr any, body []byte) error {
-	h, err := json.Marshal(hdr)
-	if err != nil {
+	if err := writeFrameNoFlush(w, hdr, body); err != nil {
 		return err
 	}
-	var n [binary.MaxVarintLen64]byte
-	w.Write(n[:binary.PutUvarint(n[:], uint64(len(h)))])
-	w.Write(h)
-	w.Write(n[:binary.PutUvarint(n[:], uint64(len(body)))])
-	w.Write(body)
 	return w.Flush()
 }
 
+// writeFrameNoFlush writes a frame into w's buffer (and what does not fit
+// through it).
+func writeFrameNoFlush(w *bufio.Writer, hdr any, body []byte) error {
+	f, err := encodeFrame(hdr, body)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(f)
+	return err
+}
+
+// encodeFrame is a frame's bytes.
+func encodeFrame(hdr any, body []byte) ([]byte, error) {
+	h, err := json.Marshal(hdr)
+	if err != nil {
+		return nil, err
+	}
+	f := make([]byte, 0, 2*binary.MaxVarintLen64+len(h)+len(body))
+	f = binary.AppendUvarint(f, uint64(len(h)))
+	f = append(f, h...)
+	f = binary.AppendUvarint(f, uint64(len(body)))
+	return append(f, body...), nil
+}
+
 func readFrame(r *bufio.Reader, hdr any) ([]byte, error) {
+	return readFrameMax(r, hdr, maxRPCHeader, maxRPCBody)
+}
+
+// readFrameMax is readFrame with bounds of its own on the header and the
+// body.
+func readFrameMax(r *bufio.Reader, hdr any, maxHeader, maxBody uint64) ([]byte, error) {
 	n, err := binary.ReadUvarint(r)
 	if err != nil {
 		return nil, err
 	}
-	if n > maxRPCHeader {
-		return nil, fmt.Errorf("header of %d bytes (at most %d)", n, maxRPCHeader)
+	if n > maxHeader {
+		return nil, fmt.Errorf("header of %d bytes (at most %d)", n, maxHeader)
 	}
 	h, err := readN(r, n)
 	if err != nil {
@@ -179,8 +203,8 @@ func readFrame(r *bufio.Reader, hdr any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m > maxRPCBody {
-		return nil, fmt.Errorf("body of %d bytes (at most %d)", m, maxRPCBody)
+	if m > maxBody {
+		return nil, fmt.Errorf("body of %d bytes (at most %d)", m, maxBody)
 	}
 	if m == 0 {
 		return nil, nil
@@ -191,6 +215,16 @@ func readFrame(r *bufio.Reader, hdr any) ([]byte, error) {
 // readN reads exactly n bytes. Memory grows with the bytes that arrive,
 // not with what a peer's length prefix claims.
 func readN(r io.Reader, n uint64) ([]byte, error) {
+	if n <= 64<<10 { // small: one allocation of the right size
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r, b); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		return b, nil
+	}
 	var buf bytes.Buffer
 	buf.Grow(int(min(n, 64<<10)))
 	if _, err := buf.ReadFrom(io.LimitReader(r, int64(n))); err != nil {
@@ -208,6 +242,12 @@ func readN(r io.Reader, n uint64) ([]byte, error) {
 func (c *Cluster) call(ctx context.Context, peer string, req *rpcReq, body []byte) (resp *rpcResp, rbody []byte, sent bool, err error) {
 	if dl, ok := ctx.Deadline(); ok {
 		req.TimeoutMs = max(time.Until(dl).Milliseconds(), 1)
+	}
+	if req.Op == opApply && len(body) <= maxPipeBody {
+		resp, rbody, sent, err = c.callPiped(ctx, peer, req, body)
+		if !errors.Is(err, errNoPipe) {
+			return resp, rbody, sent, err
+		}
 	}
 	s, err := c.m.Open(ctx, peer, mesh.ProtoRepl)
 	if err != nil {
@@ -253,8 +293,13 @@ func (c *Cluster) serve(from mesh.Peer, s *mesh.Stream) {
 		return
 	}
 	s.SetWriteDeadline(time.Now().Add(rpcHeaderTimeout))
+	if v == mesh.ProtoReplPipeVersion {
+		s.SetReadDeadline(time.Time{})
+		c.servePipe(from, s, r, w)
+		return
+	}
 	if v != mesh.ProtoReplVersion {
-		writeFrame(w, &rpcResp{Code: codeBadVersion, Error: fmt.Sprintf("%s speaks replication requests version %d, not %d", c.m.Name(), mesh.ProtoReplVersion, v)}, nil)
+		writeFrame(w, &rpcResp{Code: codeBadVersion, Error: fmt.Sprintf("%s speaks replication requests versions %d and %d, not %d", c.m.Name(), mesh.ProtoReplVersion, mesh.ProtoReplPipeVersion, v)}, nil)
 		return
 	}
 	var req rpcReq

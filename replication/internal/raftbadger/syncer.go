@@ -22,6 +22,7 @@ type syncer struct {
 	done    uint64 // syncs ended
 	running bool
 	errs    map[uint64]error // the error of each failed sync still awaited
+	calls   uint64           // sync calls (what the syncs served)
 }
 
 var syncers sync.Map // *badger.DB -> *syncer
@@ -44,6 +45,7 @@ func (s *syncer) sync() error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.calls++
 	need := s.started + 1 // the first sync to begin from now on covers us
 	for s.done < need {
 		if s.running {
@@ -74,4 +76,14 @@ func (s *syncer) sync() error {
 		}
 	}
 	return err
+}
+
+// SyncCounts reports how many syncs of db its stores began, and how many
+// waits for durability they served (a log append or a stable-state write
+// each): the ratio is the group commit's batching.
+func SyncCounts(db *badger.DB) (syncs, waits uint64) {
+	s := syncerOf(db)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.started, s.calls
 }
