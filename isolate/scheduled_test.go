@@ -12,7 +12,10 @@ import (
 // "KV" on the test namespace and no request.
 func runScheduled(t testing.TB, rt *Runtime, c *Code, ev *ScheduledEvent) *Result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// A minute, as pyRun: a sandbox worker's first Python call compiles
+	// python.wasm and takes its snapshot, which under -race on a loaded
+	// machine outlasted 30 s.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	return rt.Run(ctx, &Invocation{Code: c, Scheduled: ev, Bindings: map[string]Binding{"KV": {KV: "test"}}})
 }
