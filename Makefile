@@ -35,11 +35,11 @@ run: build
 	@./scripts/demo.sh $(BIN)
 
 # The Python tests fail (not skip) here without the artifacts. The memory
-# corpus runs without -race, where goja runs at its real speed (it skips
-# itself under -race).
+# corpus and most Python tests run without -race, where goja and wazero run
+# at their real speed (they skip themselves under -race).
 test: python vet
 	WARREN_REQUIRE_PYTHON=1 WARREN_PYTHON_DIR=$(CURDIR)/$(PYDIR) $(GO) test -count=1 -race -timeout 25m $(RACE_PKGS)
-	$(GO) test -count=1 -timeout 10m -run 'TestMemoryCorpus|TestDecodeCode' ./isolate
+	WARREN_REQUIRE_PYTHON=1 WARREN_PYTHON_DIR=$(CURDIR)/$(PYDIR) $(GO) test -count=1 -timeout 10m -run 'TestMemoryCorpus|TestDecodeCode|TestPython' ./isolate
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)

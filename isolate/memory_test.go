@@ -132,10 +132,12 @@ func TestMemoryCorpusRatio(t *testing.T) {
 	t.Logf("largest ratio %.2f (HeapRatio %d)", worst, HeapRatio)
 }
 
-// skipUnderRace skips a test that measures goja's heap or runs the memory
-// corpus at full size: under -race goja runs 10-20× slower (these took
-// six minutes of make test) and races there are covered by the other
-// tests of the package. make test runs these in a second, plain go test.
+// skipUnderRace skips a test that measures goja's heap, runs the memory
+// corpus at full size or runs CPython: under -race goja and wazero run
+// 10-20× slower (these took nine minutes of make test) and races there are
+// covered by the other tests of the package (TestPythonScript runs Python
+// on both executors under -race). make test runs these in a second, plain
+// go test.
 func skipUnderRace(t *testing.T) {
 	t.Helper()
 	if raceDetector {

@@ -9,6 +9,7 @@ import (
 // Cloudflare's Python Workers, on both executors: the controller, env and
 // KV, no_retry, on_scheduled, a failing handler and a missing one.
 func TestPythonScheduled(t *testing.T) {
+	skipUnderRace(t)
 	ev := &ScheduledEvent{Cron: "*/5 * * * *", ScheduledTime: 1764300000000}
 	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
 		t.Run(string(kind), func(t *testing.T) {

@@ -52,6 +52,7 @@ func pyRun(t testing.TB, rt *Runtime, c *Code, req *Request) *Result {
 // and compares their stdout with the native python3.11's (the .want files,
 // made by testdata/python/regen.sh).
 func TestPythonCorpus(t *testing.T) {
+	skipUnderRace(t)
 	requirePython(t)
 	files, err := filepath.Glob(filepath.Join("testdata", "python", "*.py"))
 	if err != nil || len(files) == 0 {
@@ -171,6 +172,7 @@ func TestPythonRealClockAndRandom(t *testing.T) {
 // TestPythonDataFiles: the code object's other modules are files in the
 // working folder (/code), read-only.
 func TestPythonDataFiles(t *testing.T) {
+	skipUnderRace(t)
 	rt := pyRuntime(t, Sandboxed)
 	c := py("main.py", `import csv, json, os
 rows = list(csv.reader(open("data/rows.csv")))

@@ -12,6 +12,7 @@ import (
 // WorkerEntrypoint with self.env, on_fetch, the request, headers and
 // status, fetch denied and granted, KV.
 func TestPythonWorker(t *testing.T) {
+	skipUnderRace(t)
 	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
 		t.Run(string(kind), func(t *testing.T) {
 			rt := pyRuntime(t, kind)
@@ -118,6 +119,7 @@ class Default(WorkerEntrypoint):
 // script ends with its outcome within hostileBudget, and an honest call
 // on the same runtime succeeds after each.
 func TestPythonHostile(t *testing.T) {
+	skipUnderRace(t)
 	requirePython(t)
 	if testing.Short() {
 		t.Skip("starts worker processes")
