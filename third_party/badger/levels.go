@@ -38,6 +38,36 @@ type levelsController struct {
 	kv     *DB
 
 	cstatus compactStatus
+
+	// compactKicks wakes the compactors (one channel each, of capacity one):
+	// a table was added to L0, or a compaction finished, so there may be
+	// work. A compactor that finds nothing to do backs off (see
+	// runCompactor) and relies on these to come back at once.
+	compactKicks []chan struct{}
+	// compactPasses counts the compactors' passes (for tests).
+	compactPasses atomic.Int64
+}
+
+// Compactor pacing. A compactor looks for work every compactorMinWait while
+// it finds some; each pass that finds none doubles its wait, up to
+// compactorMaxWait, so that an idle database does not wake 20 times a
+// second per compactor. A new L0 table or a finished compaction (which can
+// push the next level over its target) wakes every compactor at once
+// (kickCompactors), so a write never waits for the back-off.
+// (Variables for tests.)
+var (
+	compactorMinWait = 50 * time.Millisecond
+	compactorMaxWait = 5 * time.Second
+)
+
+// kickCompactors wakes every compactor that is waiting for its next pass.
+func (s *levelsController) kickCompactors() {
+	for _, k := range s.compactKicks {
+		select {
+		case k <- struct{}{}:
+		default: // already kicked
+		}
+	}
 }
 
 // revertToManifest checks that all necessary table files exist and removes all table files not
@@ -73,6 +103,10 @@ func newLevelsController(db *DB, mf *Manifest) (*levelsController, error) {
 	}
 	s.cstatus.tables = make(map[uint64]struct{})
 	s.cstatus.levels = make([]*levelCompactStatus, db.opt.MaxLevels)
+	s.compactKicks = make([]chan struct{}, db.opt.NumCompactors)
+	for i := range s.compactKicks {
+		s.compactKicks[i] = make(chan struct{}, 1)
+	}
 
 	for i := 0; i < db.opt.MaxLevels; i++ {
 		s.levels[i] = newLevelHandler(db, i)
@@ -497,6 +531,9 @@ func (s *levelsController) runCompactor(id int, lc *z.Closer) {
 		err := s.doCompact(id, p)
 		switch err {
 		case nil:
+			// The next level may now be over its target: let the other
+			// compactors look too.
+			s.kickCompactors()
 			return true
 		case errFillTables:
 			// pass
@@ -538,24 +575,36 @@ func (s *levelsController) runCompactor(id int, lc *z.Closer) {
 		run(p)
 
 	}
-	count := 0
-	ticker := time.NewTicker(50 * time.Millisecond)
-	defer ticker.Stop()
+	var kick chan struct{}
+	if id < len(s.compactKicks) {
+		kick = s.compactKicks[id]
+	}
+	wait := compactorMinWait
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	lastLmax := time.Now()
 	for {
 		select {
-		// Can add a done channel or other stuff.
-		case <-ticker.C:
-			count++
-			// Each ticker is 50ms so 50*200=10seconds.
-			if s.kv.opt.LmaxCompaction && id == 2 && count >= 200 {
-				tryLmaxToLmaxCompaction()
-				count = 0
-			} else {
-				runOnce()
-			}
+		case <-timer.C:
+		case <-kick:
+			// Writes are coming in: back to the short wait. (Reset below
+			// drops a pending tick; Go 1.23 timers.)
+			wait = compactorMinWait
 		case <-lc.HasBeenClosed():
 			return
 		}
+		s.compactPasses.Add(1)
+		// Every 10 seconds (200 passes at the unbacked-off pace).
+		if s.kv.opt.LmaxCompaction && id == 2 && time.Since(lastLmax) >= 10*time.Second {
+			tryLmaxToLmaxCompaction()
+			lastLmax = time.Now()
+			wait = compactorMinWait
+		} else if runOnce() {
+			wait = compactorMinWait
+		} else {
+			wait = min(2*wait, compactorMaxWait)
+		}
+		timer.Reset(wait)
 	}
 }
 
@@ -1691,6 +1740,7 @@ func (s *levelsController) addLevel0Table(t *table.Table) error {
 	}
 	l0.addLevel0TableLocked(t)
 	l0.Unlock()
+	s.kickCompactors()
 
 	return nil
 }
