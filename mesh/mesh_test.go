@@ -680,7 +680,9 @@ func hasConnTo(m *Mesh, name string) bool {
 func TestIdleConnections(t *testing.T) {
 	oldCheck, oldKeep, oldIdle, oldQUIC := connCheckEvery, connKeepAliveAfter, connIdleClose, quicIdleTimeout
 	connCheckEvery, connKeepAliveAfter, connIdleClose, quicIdleTimeout = 50*time.Millisecond, 200*time.Millisecond, 700*time.Millisecond, time.Second
-	t.Cleanup(func() { connCheckEvery, connKeepAliveAfter, connIdleClose, quicIdleTimeout = oldCheck, oldKeep, oldIdle, oldQUIC })
+	t.Cleanup(func() {
+		connCheckEvery, connKeepAliveAfter, connIdleClose, quicIdleTimeout = oldCheck, oldKeep, oldIdle, oldQUIC
+	})
 	nodes := startCluster(t, 2, clusterOpts{})
 	waitFor(t, 5*time.Second, "convergence", func() (bool, string) { return converged(nodes, StateAlive) })
 
