@@ -77,23 +77,26 @@
 // Starting from memberlist.DefaultLANConfig (measured on loopback, 5 nodes,
 // 2 shared vCPUs; see the tests' logs):
 //
-//   - ProbeInterval 300 ms, ProbeTimeout 150 ms: each node probes one peer
-//     every 300 ms; a missed direct ack is followed by indirect probes via
+//   - ProbeInterval 400 ms, ProbeTimeout 150 ms: each node probes one peer
+//     every 400 ms; a missed direct ack is followed by indirect probes via
 //     3 others and a ping over a QUIC stream before the interval ends.
-//   - SuspicionMult 4, SuspicionMaxTimeoutMult 2 (Lifeguard): a suspected
-//     node is declared dead after 2.4 s if nobody else confirms, 1.64 s
-//     after one independent confirmation, 1.2 s after two (below 10 nodes;
-//     × log10 n above; below 4 nodes no confirmation is expected and it is
-//     1.2 s). A real death is confirmed by the other probers within a
-//     second or so; a node that is merely slow (or whose single prober is
-//     slow) gets 1.2-2.4 s to refute, with Lifeguard's self-awareness
+//     (300 ms before; 400 ms sends a quarter fewer probes on a quiet mesh,
+//     and SuspicionMult 3 keeps the suspicion window where it was.)
+//   - SuspicionMult 3, SuspicionMaxTimeoutMult 2 (Lifeguard): a suspected
+//     node is declared dead after 2.4 s if nobody else confirms, 1.2 s
+//     after one independent confirmation (below 10 nodes; × log10 n
+//     above; below 3 nodes no confirmation is expected and it is 1.2 s).
+//     A real death is confirmed by the other probers within a second or
+//     so; a node that is merely slow (or whose single prober is slow) gets
+//     1.2-2.4 s to refute, with Lifeguard's self-awareness
 //     (AwarenessMaxMultiplier 8) stretching the probing of an overloaded
-//     node. Measured: a silenced node is dead everywhere in 1.6-2.1 s.
-//     With SuspicionMult 2 (fixed 1 s) detection was ~1.9 s but a
-//     CPU-saturation test (race detector, two busy goroutines per core on a
-//     shared machine) produced a false death in about 1 run in 10; with
-//     these values it produced none in 25 runs (suspicions yes, all
-//     refuted).
+//     node. Measured (race detector, 5 nodes): a silenced node is dead
+//     everywhere in 1.8-2.0 s (1.6-1.8 s with the former 300 ms probes
+//     and SuspicionMult 4). With SuspicionMult 2 and 300 ms (a fixed 1 s)
+//     detection was ~1.9 s but a CPU-saturation test (race detector, two
+//     busy goroutines per core on a shared machine) produced a false death
+//     in about 1 run in 10; the former values produced none in 25 runs,
+//     these none in 8 (suspicions yes, all refuted).
 //   - RetransmitMult 8: each broadcast is sent 8 × ceil(log10(n+1)) times
 //     by every node that learns it. FINDINGS showed the stock Local value 2
 //     stalling detection; with 4, about 1 burst of 5 joins in 200 left a
@@ -101,8 +104,10 @@
 //     none in 500 (worst 0.32 s). Rapid load updates do not pile up:
 //     memberlist keeps only the newest alive message per node in its
 //     queue.
-//   - GossipInterval 100 ms (3 nodes per round): state changes reach
-//     everyone in a few hundred milliseconds.
+//   - GossipInterval 200 ms (3 nodes per round): state changes reach
+//     everyone in a few hundred milliseconds. A round with nothing to send
+//     sends nothing, but its timer wakes the node: 100 ms cost 5 wakeups a
+//     second more on a quiet mesh.
 //   - PushPullInterval 10 s (full state sync over a QUIC stream; memberlist
 //     stretches it above 32 nodes); TCPTimeout 5 s for stream operations.
 //

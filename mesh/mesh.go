@@ -46,12 +46,12 @@ const (
 
 // Default tuning (see the package doc for why).
 const (
-	DefaultProbeInterval           = 300 * time.Millisecond
+	DefaultProbeInterval           = 400 * time.Millisecond
 	DefaultProbeTimeout            = 150 * time.Millisecond
-	DefaultSuspicionMult           = 4
+	DefaultSuspicionMult           = 3
 	DefaultSuspicionMaxTimeoutMult = 2
 	DefaultRetransmitMult          = 8
-	DefaultGossipInterval          = 100 * time.Millisecond
+	DefaultGossipInterval          = 200 * time.Millisecond
 	DefaultPushPullInterval        = 10 * time.Second
 	DefaultRefreshInterval         = time.Second
 	DefaultReconnectInterval       = 10 * time.Second
