@@ -96,7 +96,7 @@
 //     detection was ~1.9 s but a CPU-saturation test (race detector, two
 //     busy goroutines per core on a shared machine) produced a false death
 //     in about 1 run in 10; the former values produced none in 25 runs,
-//     these none in 8 (suspicions yes, all refuted).
+//     these none in 9 (suspicions yes, all refuted).
 //   - RetransmitMult 8: each broadcast is sent 8 × ceil(log10(n+1)) times
 //     by every node that learns it. FINDINGS showed the stock Local value 2
 //     stalling detection; with 4, about 1 burst of 5 joins in 200 left a
