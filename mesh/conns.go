@@ -95,11 +95,14 @@ type meshConn struct {
 	outbound bool
 
 	serving atomic.Int32 // handlers running on the peer's streams
+	// picked counts the times connTo handed it out (under Mesh.mu), so
+	// that idleLoop never closes a connection a stream is being opened on.
+	picked uint64
 
 	// idleLoop's view (its goroutine only): the packet counts it last saw
 	// and when they last moved.
-	seenSent, seenRecv uint64
-	activeAt           time.Time
+	seenSent, seenRecv, seenPicked uint64
+	activeAt                       time.Time
 }
 
 type dialCall struct {
@@ -334,6 +337,7 @@ func (m *Mesh) connTo(ctx context.Context, name string) (*meshConn, error) {
 		addr = e.addr
 	}
 	if mc := m.byName[name]; mc != nil && mc.c.Context().Err() == nil {
+		mc.picked++
 		m.mu.Unlock()
 		return mc, nil
 	}
@@ -372,12 +376,14 @@ func (m *Mesh) connToAddr(ctx context.Context, name string, ua *net.UDPAddr) (*m
 		return nil, ErrClosed
 	}
 	if mc := m.byName[name]; name != "" && mc != nil && mc.addr == as && mc.c.Context().Err() == nil {
+		mc.picked++
 		m.mu.Unlock()
 		return mc, nil
 	}
 	if name == "" {
 		for _, mc := range m.conns {
 			if mc.addr == as && mc.c.Context().Err() == nil {
+				mc.picked++
 				m.mu.Unlock()
 				return mc, nil
 			}
@@ -452,10 +458,23 @@ func (m *Mesh) addConn(c *quic.Conn, name, id string, outbound bool) *meshConn {
 
 // removeConn forgets mc (closing it if it is still open).
 func (m *Mesh) removeConn(mc *meshConn) {
-	rtt := quicRTT(mc.c.ConnectionStats())
 	m.mu.Lock()
-	if e := m.peers[mc.name]; e != nil && rtt > 0 {
-		e.lastRTT, e.lastRTTAt = rtt, time.Now()
+	m.forgetConnLocked(mc)
+	m.mu.Unlock()
+	if mc.c.Context().Err() == nil {
+		mc.c.CloseWithError(codePeerGone, "connection failed")
+	}
+}
+
+// forgetConnLocked removes mc from the tables, remembering its RTT.
+func (m *Mesh) forgetConnLocked(mc *meshConn) {
+	if _, ok := m.conns[mc.c]; !ok {
+		return // forgotten already
+	}
+	if e := m.peers[mc.name]; e != nil {
+		if rtt := quicRTT(mc.c.ConnectionStats()); rtt > 0 {
+			e.lastRTT, e.lastRTTAt = rtt, time.Now()
+		}
 	}
 	delete(m.conns, mc.c)
 	if m.byName[mc.name] == mc {
@@ -466,10 +485,6 @@ func (m *Mesh) removeConn(mc *meshConn) {
 				break
 			}
 		}
-	}
-	m.mu.Unlock()
-	if mc.c.Context().Err() == nil {
-		mc.c.CloseWithError(codePeerGone, "connection failed")
 	}
 }
 
@@ -597,9 +612,19 @@ func (m *Mesh) idleLoop() {
 					_ = mc.c.SendDatagram([]byte{0})
 				}
 			case quiet >= connIdleClose:
+				// Forget it first, under the lock connTo takes, unless a
+				// stream is being opened on it: a caller gets either this
+				// connection, still open, or a new one.
+				m.mu.Lock()
+				if mc.picked != mc.seenPicked {
+					mc.seenPicked, mc.activeAt = mc.picked, now
+					m.mu.Unlock()
+					continue
+				}
+				m.forgetConnLocked(mc)
+				m.mu.Unlock()
 				m.log.Debug("closing an idle connection", "peer", mc.name, "quiet", quiet.Round(time.Millisecond))
 				mc.c.CloseWithError(codeIdle, "idle")
-				m.removeConn(mc)
 			}
 		}
 	}

@@ -67,9 +67,10 @@
 // on both ends together (BenchmarkRedial). Connections that carry traffic
 // (Raft heartbeats, calls) send nothing extra. QUIC's idle timeout, 8 s,
 // still ends a connection that hears nothing at all (a link cut while the
-// peer stays alive to gossip through others). A stream opened in the
-// instant its connection is closed as idle fails like one on a failed
-// connection. A node that does not negotiate datagrams (before this
+// peer stays alive to gossip through others). A node never closes a
+// connection it is opening a stream on (both take the same lock); a
+// stream the peer opens in the instant (one network delay) before the
+// close reaches it fails like one on a failed connection. A node that does not negotiate datagrams (before this
 // scheme) keeps its connections alive with QUIC keep-alives itself.
 //
 // # Failure detection (memberlist tuning)
