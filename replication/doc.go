@@ -72,7 +72,7 @@
 // wakeups a second to 1.2-1.5 % and 800-860 (bench rows "mesh/idle ...");
 // with raft's quiet pipeline (no CommitTimeout messages that carry
 // nothing), quiet badger compactors and idle QUIC connections closed,
-// to 1.1-1.2 % and 450-510.
+// to 1.1-1.2 % and 450-480.
 //
 // # What is next
 //
