@@ -50,7 +50,7 @@ func TestCompactorWakesOnL0Table(t *testing.T) {
 	opt.NumLevelZeroTables = 1
 	opt.NumLevelZeroTablesStall = 100 // the writes below must not stall
 	runBadgerTest(t, &opt, func(t *testing.T, db *DB) {
-		val := make([]byte, 900) // below ValueThreshold: kept in the LSM tree
+		val := make([]byte, 900)    // below ValueThreshold: kept in the LSM tree
 		for i := 0; i < 5000; i++ { // about 4.5 MB: a few memtables flushed to L0
 			require.NoError(t, db.Update(func(txn *Txn) error {
 				return txn.Set([]byte(fmt.Sprintf("key%06d", i)), val)
