@@ -82,6 +82,9 @@ require (
 )
 
 replace github.com/dop251/goja => ./third_party/goja
+
 replace github.com/hashicorp/raft => ./third_party/raft
 
 replace github.com/tetratelabs/wazero => ./third_party/wazero
+
+replace github.com/dgraph-io/badger/v4 => ./third_party/badger

@@ -29,6 +29,7 @@ const (
 	codeShutdown quic.ApplicationErrorCode = 0x200 // node closing
 	codePeerGone quic.ApplicationErrorCode = 0x201 // peer declared dead, left, or restarted
 	codeBadPeer  quic.ApplicationErrorCode = 0x202 // certificate names no node
+	codeIdle     quic.ApplicationErrorCode = 0x203 // nothing on the connection for connIdleClose
 )
 
 // streamHeaderTimeout bounds the wait for an inbound stream's protocol byte.
@@ -53,12 +54,55 @@ var (
 // is closed when the handler returns.
 type Handler func(from Peer, s *Stream)
 
+// Connection liveness. QUIC's own keep-alives are off: on a quiet mesh a
+// node would otherwise ping every peer it ever talked to, forever. Instead
+// idleLoop looks at every connection each connCheckEvery:
+//
+//   - while a handler serves one of the peer's streams on it and nothing
+//     was sent or received for connKeepAliveAfter, it sends a one-byte
+//     QUIC datagram, which the peer acknowledges: a call in progress keeps
+//     its connection (and the peer's end of it) open however long it is
+//     silent. Every stream has a handler at the accepting end, so this
+//     covers the opener too.
+//   - a connection on which nothing at all was sent or received for
+//     connIdleClose, and on which no handler runs, carries no stream
+//     (a live stream's peer handler would have sent keep-alives): it is
+//     closed, telling the peer, and the next Open dials again (a
+//     handshake, about 2 ms). Its minimum RTT is remembered for ranking.
+//
+// Connections that carry traffic (Raft heartbeats, calls) send nothing
+// extra, and quicIdleTimeout still closes a connection that hears nothing
+// at all (a cut link) while the peer is alive to gossip.
+// (Variables for tests; set them before Start.)
+var (
+	connCheckEvery     = time.Second
+	connKeepAliveAfter = 1500 * time.Millisecond
+	connIdleClose      = 5 * time.Second
+	quicIdleTimeout    = 8 * time.Second
+)
+
+const (
+	// rttMemory is how long the minimum RTT of a closed connection ranks
+	// its peer (a path's latency seldom changes; Vivaldi takes over after).
+	rttMemory = 10 * time.Minute
+)
+
 // meshConn is one QUIC connection to a peer, dialled or accepted.
 type meshConn struct {
 	c        *quic.Conn
 	name, id string // from the peer's verified certificate
 	addr     string // remote address
 	outbound bool
+
+	serving atomic.Int32 // handlers running on the peer's streams
+	// picked counts the times connTo handed it out (under Mesh.mu), so
+	// that idleLoop never closes a connection a stream is being opened on.
+	picked uint64
+
+	// idleLoop's view (its goroutine only): the packet counts it last saw
+	// and when they last moved.
+	seenSent, seenRecv, seenPicked uint64
+	activeAt                       time.Time
 }
 
 type dialCall struct {
@@ -293,6 +337,7 @@ func (m *Mesh) connTo(ctx context.Context, name string) (*meshConn, error) {
 		addr = e.addr
 	}
 	if mc := m.byName[name]; mc != nil && mc.c.Context().Err() == nil {
+		mc.picked++
 		m.mu.Unlock()
 		return mc, nil
 	}
@@ -331,12 +376,14 @@ func (m *Mesh) connToAddr(ctx context.Context, name string, ua *net.UDPAddr) (*m
 		return nil, ErrClosed
 	}
 	if mc := m.byName[name]; name != "" && mc != nil && mc.addr == as && mc.c.Context().Err() == nil {
+		mc.picked++
 		m.mu.Unlock()
 		return mc, nil
 	}
 	if name == "" {
 		for _, mc := range m.conns {
 			if mc.addr == as && mc.c.Context().Err() == nil {
+				mc.picked++
 				m.mu.Unlock()
 				return mc, nil
 			}
@@ -394,7 +441,7 @@ func (m *Mesh) acceptConns() {
 // uses) and serves the streams the peer opens on it. It returns nil, having
 // closed c, when the Mesh is closed.
 func (m *Mesh) addConn(c *quic.Conn, name, id string, outbound bool) *meshConn {
-	mc := &meshConn{c: c, name: name, id: id, addr: c.RemoteAddr().String(), outbound: outbound}
+	mc := &meshConn{c: c, name: name, id: id, addr: c.RemoteAddr().String(), outbound: outbound, activeAt: time.Now()}
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -412,6 +459,23 @@ func (m *Mesh) addConn(c *quic.Conn, name, id string, outbound bool) *meshConn {
 // removeConn forgets mc (closing it if it is still open).
 func (m *Mesh) removeConn(mc *meshConn) {
 	m.mu.Lock()
+	m.forgetConnLocked(mc)
+	m.mu.Unlock()
+	if mc.c.Context().Err() == nil {
+		mc.c.CloseWithError(codePeerGone, "connection failed")
+	}
+}
+
+// forgetConnLocked removes mc from the tables, remembering its RTT.
+func (m *Mesh) forgetConnLocked(mc *meshConn) {
+	if _, ok := m.conns[mc.c]; !ok {
+		return // forgotten already
+	}
+	if e := m.peers[mc.name]; e != nil {
+		if rtt := quicRTT(mc.c.ConnectionStats()); rtt > 0 {
+			e.lastRTT, e.lastRTTAt = rtt, time.Now()
+		}
+	}
 	delete(m.conns, mc.c)
 	if m.byName[mc.name] == mc {
 		delete(m.byName, mc.name)
@@ -421,10 +485,6 @@ func (m *Mesh) removeConn(mc *meshConn) {
 				break
 			}
 		}
-	}
-	m.mu.Unlock()
-	if mc.c.Context().Err() == nil {
-		mc.c.CloseWithError(codePeerGone, "connection failed")
 	}
 }
 
@@ -519,6 +579,64 @@ func (m *Mesh) serveStream(mc *meshConn, qs *quic.Stream) {
 		qs.CancelWrite(codeNoHandler)
 		return
 	}
+	mc.serving.Add(1)
+	defer mc.serving.Add(-1)
 	h(from, s)
 	s.Close()
+}
+
+// idleLoop keeps connections with calls in progress alive and closes the
+// ones nothing uses (see connCheckEvery).
+func (m *Mesh) idleLoop() {
+	defer m.wg.Done()
+	tick := time.NewTicker(connCheckEvery)
+	defer tick.Stop()
+	var conns []*meshConn
+	for {
+		select {
+		case <-m.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		conns = conns[:0]
+		m.mu.Lock()
+		for _, mc := range m.conns {
+			conns = append(conns, mc)
+		}
+		m.mu.Unlock()
+		now := time.Now()
+		for _, mc := range conns {
+			if mc.c.Context().Err() != nil {
+				continue // acceptStreams removes it
+			}
+			st := mc.c.ConnectionStats()
+			if st.PacketsSent != mc.seenSent || st.PacketsReceived != mc.seenRecv {
+				mc.seenSent, mc.seenRecv, mc.activeAt = st.PacketsSent, st.PacketsReceived, now
+				continue
+			}
+			quiet := now.Sub(mc.activeAt)
+			switch {
+			case mc.serving.Load() > 0:
+				if quiet >= connKeepAliveAfter {
+					// A peer that did not negotiate datagrams (an older
+					// node) keeps the connection alive itself.
+					_ = mc.c.SendDatagram([]byte{0})
+				}
+			case quiet >= connIdleClose:
+				// Forget it first, under the lock connTo takes, unless a
+				// stream is being opened on it: a caller gets either this
+				// connection, still open, or a new one.
+				m.mu.Lock()
+				if mc.picked != mc.seenPicked {
+					mc.seenPicked, mc.activeAt = mc.picked, now
+					m.mu.Unlock()
+					continue
+				}
+				m.forgetConnLocked(mc)
+				m.mu.Unlock()
+				m.log.Debug("closing an idle connection", "peer", mc.name, "quiet", quiet.Round(time.Millisecond))
+				mc.c.CloseWithError(codeIdle, "idle")
+			}
+		}
+	}
 }

@@ -46,12 +46,12 @@ const (
 
 // Default tuning (see the package doc for why).
 const (
-	DefaultProbeInterval           = 300 * time.Millisecond
+	DefaultProbeInterval           = 400 * time.Millisecond
 	DefaultProbeTimeout            = 150 * time.Millisecond
-	DefaultSuspicionMult           = 4
+	DefaultSuspicionMult           = 3
 	DefaultSuspicionMaxTimeoutMult = 2
 	DefaultRetransmitMult          = 8
-	DefaultGossipInterval          = 100 * time.Millisecond
+	DefaultGossipInterval          = 200 * time.Millisecond
 	DefaultPushPullInterval        = 10 * time.Second
 	DefaultRefreshInterval         = time.Second
 	DefaultReconnectInterval       = 10 * time.Second
@@ -152,6 +152,10 @@ type peerEntry struct {
 	updated time.Time
 	deadAt  time.Time
 	coord   *coordinate.Coordinate // its Vivaldi coordinate, from our pings
+	// lastRTT is the minimum RTT of the last QUIC connection to it, closed
+	// at lastRTTAt (idle, or failed).
+	lastRTT   time.Duration
+	lastRTTAt time.Time
 }
 
 // Mesh is a node's endpoint in the mesh. Its methods are safe for
@@ -273,13 +277,13 @@ func Start(ctx context.Context, cfg Config) (m *Mesh, err error) {
 		// A connection that hears nothing for this long is closed, and the
 		// calls in flight on it end. Gossip notices a dead peer sooner (and
 		// closes its connections); this bounds the gray failure, a peer alive
-		// to gossip through others whose link to us is cut. Keep-alives keep
-		// an idle but working link open: a ping when nothing was heard for
-		// half the idle timeout, the longest quic-go allows (on a quiet
-		// mesh every node keeps a connection to most others, and 2 s cost a
-		// third more packets).
-		MaxIdleTimeout:        6 * time.Second,
-		KeepAlivePeriod:       3 * time.Second,
+		// to gossip through others whose link to us is cut. QUIC's
+		// keep-alives are off: idleLoop keeps a connection alive while a
+		// call is in progress (a datagram after connKeepAliveAfter of
+		// silence) and closes it after connIdleClose when nothing uses it,
+		// so that a quiet mesh does not ping every peer forever.
+		MaxIdleTimeout:        quicIdleTimeout,
+		EnableDatagrams:       true,
 		MaxIncomingStreams:    1 << 14,
 		MaxIncomingUniStreams: -1,
 	}
@@ -334,6 +338,8 @@ func Start(ctx context.Context, cfg Config) (m *Mesh, err error) {
 	go m.publishLoop()
 	m.wg.Add(1)
 	go m.maintainLoop()
+	m.wg.Add(1)
+	go m.idleLoop()
 	if cfg.OnChange != nil {
 		m.wg.Add(1)
 		go m.notifyLoop()
@@ -553,6 +559,10 @@ func (m *Mesh) peerLocked(e *peerEntry) Peer {
 			p.RTT, p.RTTSource = rtt, RTTQUIC
 			return p
 		}
+	}
+	if e.lastRTT > 0 && time.Since(e.lastRTTAt) < rttMemory {
+		p.RTT, p.RTTSource = e.lastRTT, RTTQUIC // the path's, measured before its connection idled out
+		return p
 	}
 	if e.coord != nil {
 		if d := m.viv.DistanceTo(e.coord); d >= 0 {

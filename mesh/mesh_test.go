@@ -700,3 +700,86 @@ func TestPreferred(t *testing.T) {
 		t.Fatal("a stream on the new connection is not preferred")
 	}
 }
+
+// hasConnTo reports whether m holds a live connection to the peer named name.
+func hasConnTo(m *Mesh, name string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.bestConnLocked(name) != nil
+}
+
+// A call that is silent for longer than QUIC's idle timeout keeps its
+// connection (the handler's end sends keep-alives); a connection nothing
+// uses is closed, its RTT still ranks the peer, and the next Open dials
+// again.
+func TestIdleConnections(t *testing.T) {
+	oldCheck, oldKeep, oldIdle, oldQUIC := connCheckEvery, connKeepAliveAfter, connIdleClose, quicIdleTimeout
+	connCheckEvery, connKeepAliveAfter, connIdleClose, quicIdleTimeout = 50*time.Millisecond, 200*time.Millisecond, 700*time.Millisecond, time.Second
+	t.Cleanup(func() {
+		connCheckEvery, connKeepAliveAfter, connIdleClose, quicIdleTimeout = oldCheck, oldKeep, oldIdle, oldQUIC
+	})
+	nodes := startCluster(t, 2, clusterOpts{})
+	waitFor(t, 5*time.Second, "convergence", func() (bool, string) { return converged(nodes, StateAlive) })
+
+	const silence = 2500 * time.Millisecond // well over the idle timeout and the idle close
+	nodes[1].Handle(21, func(_ Peer, s *Stream) {
+		var b [1]byte
+		if _, err := io.ReadFull(s, b[:]); err != nil {
+			return
+		}
+		select {
+		case <-time.After(silence): // a slow call: nothing on the stream meanwhile
+		case <-s.Context().Done():
+			return
+		}
+		s.Write([]byte("done"))
+	})
+	call := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s, err := nodes[0].Open(ctx, "n1", 21)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		if _, err := s.Write([]byte{1}); err != nil {
+			return err
+		}
+		got, err := io.ReadAll(s)
+		if err != nil {
+			return fmt.Errorf("after %d bytes: %w", len(got), err)
+		}
+		if string(got) != "done" {
+			return fmt.Errorf("read %q", got)
+		}
+		return nil
+	}
+	t0 := time.Now()
+	if err := call(); err != nil {
+		t.Fatalf("a call silent for %v: %v", silence, err)
+	}
+	t.Logf("a call silent for %v took %v", silence, time.Since(t0).Round(time.Millisecond))
+
+	d := waitFor(t, 5*time.Second, "the idle connection closed", func() (bool, string) {
+		return !hasConnTo(nodes[0].Mesh, "n1") && !hasConnTo(nodes[1].Mesh, "n0"), ""
+	})
+	t.Logf("idle connection closed %v after the call", d)
+	for i, pair := range [][2]string{{"n0", "n1"}, {"n1", "n0"}} {
+		if p := peerOf(t, nodes[i].Mesh, pair[1]); p.RTTSource != RTTQUIC || p.RTT <= 0 || p.RTT > time.Second {
+			t.Fatalf("%s sees %s with RTT %v from %q after the connection closed, want the remembered quic RTT", pair[0], pair[1], p.RTT, p.RTTSource)
+		}
+	}
+	nodes[1].Handle(22, func(_ Peer, s *Stream) { io.Copy(s, s) })
+	s, err := nodes[0].Open(context.Background(), "n1", 22)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Write([]byte("again")); err != nil {
+		t.Fatal(err)
+	}
+	s.CloseWrite()
+	if got, err := io.ReadAll(s); err != nil || string(got) != "again" {
+		t.Fatalf("after a redial: %q, %v", got, err)
+	}
+}

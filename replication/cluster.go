@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -141,6 +142,8 @@ type Cluster struct {
 	leaderTerm  uint64
 	leaderSince time.Time
 	viewAsked   time.Time
+	viewFrom    string // the meta member that answered the last view request
+	viewAsks    int    // view requests made
 }
 
 // replica is this node's replica of one group.
@@ -484,6 +487,17 @@ func (c *Cluster) refreshView() {
 		}
 	}
 	rand.Shuffle(len(targets), func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })
+	// Ask the member that answered last time first, so that one
+	// connection stays in use rather than three being dialled in turn
+	// (the mesh closes a connection idle for 5 s); every fifth time a
+	// random one, so that a member removed from the group without knowing
+	// it cannot keep us on its stale view.
+	c.viewAsks++
+	if c.viewAsks%5 != 0 {
+		if i := slices.Index(targets, c.viewFrom); i > 0 {
+			targets[0], targets[i] = targets[i], targets[0]
+		}
+	}
 	asked := 0
 	for _, t := range targets {
 		if asked == 3 {
@@ -498,6 +512,7 @@ func (c *Cluster) refreshView() {
 		cancel()
 		if err == nil && resp.View != nil {
 			c.setView(resp.View)
+			c.viewFrom = t
 			return
 		}
 	}

@@ -420,6 +420,13 @@ func (r *Raft) heartbeat(s *followerReplication, stopCh chan struct{}) {
 			case <-stopCh:
 				return
 			}
+		} else if resp.Term > req.Term {
+			// The follower is in a newer term: it does not count as
+			// contact, and this leader must step down (as the Raft paper
+			// has any RPC response with a newer term do). Otherwise only
+			// the next AppendEntries with entries or a new commit index
+			// would notice, and an idle group sends none.
+			r.handleStaleTerm(s)
 		} else {
 			if failures > 0 {
 				r.observe(ResumedHeartbeatObservation{PeerID: peer.ID})
@@ -468,6 +475,9 @@ func (r *Raft) pipelineReplicate(s *followerReplication) error {
 
 	// Start pipeline sends at the last good nextIndex
 	nextIndex := atomic.LoadUint64(&s.nextIndex)
+	// sentCommit is the commit index as it was before the last send: the
+	// follower has it (or a later one) once that send arrives.
+	var sentCommit uint64
 
 	shouldStop := false
 SEND:
@@ -491,9 +501,19 @@ SEND:
 			}
 		case <-s.triggerCh:
 			lastLogIdx, _ := r.getLastLog()
+			sentCommit = r.getCommitIndex()
 			shouldStop = r.pipelineSend(s, pipeline, &nextIndex, lastLogIdx)
 		case <-randomTimeout(r.config().CommitTimeout):
 			lastLogIdx, _ := r.getLastLog()
+			commitIdx := r.getCommitIndex()
+			if nextIndex > lastLogIdx && commitIdx == sentCommit {
+				// The follower has been sent every entry and the commit
+				// index: the message would carry nothing new (heartbeats
+				// keep its contact and the leader's lease), so an idle
+				// group sends none.
+				continue
+			}
+			sentCommit = commitIdx
 			shouldStop = r.pipelineSend(s, pipeline, &nextIndex, lastLogIdx)
 		}
 	}

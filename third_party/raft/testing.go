@@ -729,6 +729,9 @@ type MakeClusterOpts struct {
 	// WrapLogStore, if set, returns the log store of peer i given the one
 	// it would otherwise use.
 	WrapLogStore func(i int, logs LogStore) LogStore
+	// WrapTransport, if set, returns the transport of peer i given the one
+	// it would otherwise use.
+	WrapTransport func(i int, trans Transport) Transport
 }
 
 // makeCluster will return a cluster with the given config and number of peers.
@@ -811,7 +814,10 @@ func makeCluster(t *testing.T, opts *MakeClusterOpts) (*cluster, error) {
 		logs = c.stores[i]
 		store := c.stores[i]
 		snap := c.snaps[i]
-		trans := c.trans[i]
+		var trans Transport = c.trans[i]
+		if opts.WrapTransport != nil {
+			trans = opts.WrapTransport(i, trans)
+		}
 
 		if opts.MonotonicLogs {
 			logs = &MockMonotonicLogStore{s: logs}
