@@ -19,21 +19,7 @@ func BenchmarkStreamRoundTrip(b *testing.B) {
 	msg := bytes.Repeat([]byte("x"), 1024)
 	buf := make([]byte, 2048)
 	ctx := context.Background()
-	call := func() {
-		s, err := nodes[0].Open(ctx, "n1", 40)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := s.Write(msg); err != nil {
-			b.Fatal(err)
-		}
-		s.CloseWrite()
-		n, err := io.ReadFull(s, buf[:len(msg)])
-		if err != nil || n != len(msg) {
-			b.Fatal(n, err)
-		}
-		s.Close()
-	}
+	call := func() { echoOnce(ctx, b, nodes[0], msg, buf) }
 	call() // dial
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
@@ -102,21 +88,7 @@ func BenchmarkRedial(b *testing.B) {
 			nodes[0].removeConn(mc)
 		}
 	}
-	call := func() {
-		s, err := nodes[0].Open(ctx, "n1", 40)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := s.Write(msg); err != nil {
-			b.Fatal(err)
-		}
-		s.CloseWrite()
-		n, err := io.ReadFull(s, buf[:len(msg)])
-		if err != nil || n != len(msg) {
-			b.Fatal(n, err)
-		}
-		s.Close()
-	}
+	call := func() { echoOnce(ctx, b, nodes[0], msg, buf) }
 	cpu := func() time.Duration {
 		var ru syscall.Rusage
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -137,4 +109,22 @@ func BenchmarkRedial(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	b.ReportMetric(float64(spent.Microseconds())/float64(b.N), "cpu-µs/call")
+}
+
+// echoOnce sends msg to n1's echo handler (40) on a stream of its own and
+// reads it back into buf.
+func echoOnce(ctx context.Context, b *testing.B, n testNode, msg, buf []byte) {
+	s, err := n.Open(ctx, "n1", 40)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.Write(msg); err != nil {
+		b.Fatal(err)
+	}
+	s.CloseWrite()
+	got, err := io.ReadFull(s, buf[:len(msg)])
+	if err != nil || got != len(msg) {
+		b.Fatal(got, err)
+	}
+	s.Close()
 }

@@ -407,14 +407,9 @@ func (l *loop) checkMemory(m *HeapMeter) {
 	if l.gcTicket != 0 {
 		if live, flat, ok := m.answer(l.gcTicket); ok {
 			l.gcTicket = 0
-			l.liveSeen.Store(true)
-			used := l.memUsed(live, flat)
-			l.notePeak(used)
-			if used > limit {
-				l.interrupt(l.memoryHit())
+			if l.judgeLive(live, flat, limit) {
 				return
 			}
-			l.askPast = max(limit, used+limit/16)
 		}
 	}
 	used := l.memUsed(m.InUse())
@@ -473,14 +468,23 @@ func (l *loop) judgeMemory(heap, flat int64) {
 	if l.gcTicket == ticket {
 		l.gcTicket = 0
 	}
+	l.judgeLive(live, liveFlat, limit)
+}
+
+// judgeLive counts what a collection found live (heap, flat) against the
+// call's limit: past it the guest is interrupted (and it reports true);
+// otherwise the next collection is asked for only once the memory in use
+// passes the limit and a sixteenth more than this. l.wdMu held.
+func (l *loop) judgeLive(live, flat, limit int64) bool {
 	l.liveSeen.Store(true)
-	used := l.memUsed(live, liveFlat)
+	used := l.memUsed(live, flat)
 	l.notePeak(used)
 	if used > limit {
 		l.interrupt(l.memoryHit())
-		return
+		return true
 	}
 	l.askPast = max(limit, used+limit/16)
+	return false
 }
 
 func (l *loop) memoryHit() *limitHit {
