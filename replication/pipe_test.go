@@ -3,6 +3,7 @@ package replication
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -169,5 +170,100 @@ func TestPipeOlderPeer(t *testing.T) {
 	}
 	if p, o := pipes.Load(), oneShots.Load(); p != 1 || o != 3 {
 		t.Fatalf("%d pipes tried and %d one-shot requests, want 1 and 3", p, o)
+	}
+}
+
+// A pipe's opener is a peer, and a peer may be hostile or broken: the
+// serving end runs at most maxPipeInFlight requests at once (the rest
+// wait in the stream), and a command over maxPipeBody gets a bad-request
+// answer and ends the pipe.
+func TestPipeBounds(t *testing.T) {
+	cl := newCluster(t, 2)
+	a, b := cl.nodes[0], cl.nodes[1]
+	srv := pipeClient(t, b.m)
+	var running, most atomic.Int32
+	release := make(chan struct{})
+	handle := func(ctx context.Context, _ mesh.Peer, _ *rpcReq, body []byte) (*rpcResp, []byte) {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return &rpcResp{}, body
+	}
+	b.m.Handle(mesh.ProtoRepl, func(from mesh.Peer, s *mesh.Stream) {
+		r, w := bufio.NewReader(s), bufio.NewWriter(s)
+		if _, err := r.ReadByte(); err != nil {
+			return
+		}
+		srv.servePipeWith(from, s, r, w, handle)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	open := func() (*mesh.Stream, *bufio.Reader, *bufio.Writer) {
+		s, err := a.m.Open(ctx, "n1", mesh.ProtoRepl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Abort() })
+		w := bufio.NewWriter(s)
+		w.WriteByte(mesh.ProtoReplPipeVersion)
+		return s, bufio.NewReader(s), w
+	}
+	send := func(w *bufio.Writer, id uint64, body []byte) error {
+		var n [binary.MaxVarintLen64]byte
+		w.Write(n[:binary.PutUvarint(n[:], id)])
+		return writeFrameNoFlush(w, &rpcReq{Op: opApply, Group: "g"}, body)
+	}
+
+	_, r, w := open()
+	const sent = maxPipeInFlight + 50
+	for i := range sent {
+		if err := send(w, uint64(i), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the pipe's requests running", func() bool { return running.Load() == maxPipeInFlight })
+	close(release)
+	if ok, _ := r.ReadByte(); ok != pipeOK {
+		t.Fatalf("first byte %d, want pipeOK", ok)
+	}
+	for i := range sent {
+		if _, err := binary.ReadUvarint(r); err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+		if _, err := readFrame(r, new(rpcResp)); err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+	}
+	if m := most.Load(); m != maxPipeInFlight {
+		t.Fatalf("%d requests ran at once, want at most (and here exactly) %d", m, maxPipeInFlight)
+	}
+
+	_, r, w = open()
+	// The serving end may stop reading as soon as it has the header: the
+	// rest of the body may not go out.
+	if send(w, 7, make([]byte, maxPipeBody+1)) == nil {
+		w.Flush()
+	}
+	if ok, _ := r.ReadByte(); ok != pipeOK {
+		t.Fatalf("first byte %d, want pipeOK", ok)
+	}
+	id, err := binary.ReadUvarint(r)
+	var resp rpcResp
+	if err == nil {
+		_, err = readFrame(r, &resp)
+	}
+	if err != nil || id != 7 || resp.Code != codeBadRequest {
+		t.Fatalf("an oversize command: answer %d %+v, %v; want a bad request", id, resp, err)
+	}
+	if _, err := r.ReadByte(); err == nil {
+		t.Fatal("the pipe goes on after an oversize command")
 	}
 }

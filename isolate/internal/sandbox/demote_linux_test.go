@@ -25,31 +25,7 @@ func TestDemoteLongCall(t *testing.T) {
 	if !slices.Contains(p.Stats().Layers, demoteLayer) {
 		t.Skipf("no demotion here (layers %v)", p.Stats().Layers)
 	}
-	dir := workerCgroupDir(t, pid, "cpu")
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.TrimSpace(string(b))
-	}
-	_, err := os.Stat(filepath.Join(dir, "cpu.idle"))
-	idleOK := err == nil
-	level := func() string {
-		if idleOK && read("cpu.idle") == "1" {
-			return "low"
-		}
-		switch s := read("cpu.shares"); s {
-		case strconv.Itoa(normalShares):
-			return "normal"
-		case strconv.Itoa(backgroundShares):
-			return "background"
-		case strconv.Itoa(demotedShares):
-			return "low"
-		default:
-			return "shares " + s
-		}
-	}
+	level := func() string { return cpuLevelOf(t, pid) }
 	if l := level(); l != "normal" {
 		t.Fatalf("a worker that ran a call is at %s, want normal", l)
 	}

@@ -175,16 +175,13 @@ func (a *API) fillHeaders(h *headerList, init goja.Value) {
 	if !ok {
 		a.typeError("Failed to construct 'Headers': the init argument must be an object")
 	}
-	asBuilt, iter := a.iteratesAsBuilt(o, clsHeaders)
+	iter, asBuilt := a.iterMethod(o, clsHeaders)
 	if src, ok := stateOf[*headerList](o); ok && asBuilt {
 		h.list = append(h.list, src.list...)
 		h.changed()
 		return
 	}
-	if asBuilt || iter != nil {
-		if iter == nil {
-			iter = a.class(clsHeaders).iter
-		}
+	if iter != nil {
 		a.vm.ForOfMethod(o, iter, func(item goja.Value) bool {
 			n, v := a.pair(item, "Failed to construct 'Headers'")
 			h.append(a.headerName(n), a.headerValue(v))

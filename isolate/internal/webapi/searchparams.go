@@ -158,15 +158,12 @@ func (a *API) fillSearchParams(p *searchParams, init goja.Value) {
 		return
 	}
 	if o, ok := init.(*goja.Object); ok {
-		asBuilt, iter := a.iteratesAsBuilt(o, clsURLSearchParams)
+		iter, asBuilt := a.iterMethod(o, clsURLSearchParams)
 		if src, ok := stateOf[*searchParams](o); ok && asBuilt {
 			p.list = slices.Clone(src.list)
 			return
 		}
-		if asBuilt || iter != nil {
-			if iter == nil {
-				iter = a.class(clsURLSearchParams).iter
-			}
+		if iter != nil {
 			a.vm.ForOfMethod(o, iter, func(item goja.Value) bool {
 				n, v := a.pair(item, "Failed to construct 'URLSearchParams'")
 				p.list = append(p.list, nameValue{a.str(n), a.str(v)})

@@ -386,19 +386,16 @@ func (a *API) forOf(v goja.Value, step func(goja.Value) bool) {
 	a.vm.ForOf(v, step)
 }
 
-// iteratesAsBuilt reads o's Symbol.iterator once and reports whether it
+// iterMethod reads o's Symbol.iterator once (WebIDL's sequence conversion
+// does) and returns it, nil if it is not callable; asBuilt reports that it
 // is still the one class id installed, so that copying o's state gives
-// what iterating it would (the fast path of `new Headers(headers)`); if
-// not, iter is the method to iterate with, or nil if o is not iterable.
-func (a *API) iteratesAsBuilt(o *goja.Object, id classID) (asBuilt bool, iter goja.Value) {
+// what iterating it would (the fast path of `new Headers(headers)`).
+func (a *API) iterMethod(o *goja.Object, id classID) (iter goja.Value, asBuilt bool) {
 	iter = o.GetSymbol(goja.SymIterator)
-	if iter != nil && iter == a.class(id).iter {
-		return true, nil
-	}
 	if _, ok := goja.AssertFunction(iter); !ok {
-		return false, nil
+		return nil, false
 	}
-	return false, iter
+	return iter, iter == a.class(id).iter
 }
 
 // isIterable reports whether o has a callable Symbol.iterator.
