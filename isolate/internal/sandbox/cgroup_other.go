@@ -10,6 +10,9 @@ const (
 	pidsCgroupLayer = "cgroup-v1-pids"
 )
 
+// leaveAutogroupErr is why the process could not leave its autogroup (linux only).
+var leaveAutogroupErr error
+
 func openCPUCgroup() (*cgroupPool, []string, error) {
 	return nil, nil, errors.New("sandbox: cgroups are linux-only")
 }

@@ -97,9 +97,13 @@ func TestDemoteLongCall(t *testing.T) {
 // Workers' cpu cgroups sit beside the host's threads, warren-<pid>-<n>-w<id>; a dead
 // pool's are removed when a pool starts, a live pool's are not, and Close removes its own.
 func TestCPUCgroupsBesideTheHost(t *testing.T) {
+	if _, err := ownCgroup("cpu", "cpu.cfs_quota_us"); err != nil {
+		t.Skipf("no cgroup v1 cpu: %v", err)
+	}
+	newTestPool(t, Config{Workers: 1, Spares: -1}) // the host may leave its autogroup
 	own, err := ownCgroup("cpu", "cpu.cfs_quota_us")
 	if err != nil {
-		t.Skipf("no cgroup v1 cpu: %v", err)
+		t.Fatal(err)
 	}
 	dead := exec.Command("/bin/true")
 	if err := dead.Run(); err != nil {
@@ -131,6 +135,72 @@ func TestCPUCgroupsBesideTheHost(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("cpu cgroup %s left after Close", dir)
+	}
+}
+
+// In the root cpu cgroup of a kernel with autogroups, the first pool moves the host into
+// a cgroup of its own, warren-<pid>, weighted as its session was, and its workers are
+// children of that: they weigh against the host's threads, not against its whole session.
+func TestHostLeavesItsAutogroup(t *testing.T) {
+	root, err := procCgroupPath("cpu")
+	if err != nil {
+		t.Skipf("no cgroup v1 cpu: %v", err)
+	}
+	if b, _ := os.ReadFile("/proc/sys/kernel/sched_autogroup_enabled"); strings.TrimSpace(string(b)) != "1" {
+		t.Skip("no autogroups here")
+	}
+	p := newTestPool(t, Config{Workers: 1, Spares: -1})
+	path, err := procCgroupPath("cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "/warren-" + strconv.Itoa(os.Getpid())
+	if root != "/" && root != want {
+		t.Skipf("the test process started in cpu cgroup %s, not the root", root)
+	}
+	if leaveAutogroupErr != nil {
+		t.Skipf("cannot leave the autogroup here: %v", leaveAutogroupErr)
+	}
+	if path != want {
+		t.Fatalf("host's cpu cgroup is %s, want %s", path, want)
+	}
+	own, err := ownCgroup("cpu", "cpu.cfs_quota_us")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(own, "cpu.shares"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.TrimSpace(string(b)), strconv.Itoa(autogroupWeight()); got != want {
+		t.Errorf("host's cpu.shares %s, want its autogroup's weight %s", got, want)
+	}
+	// Every thread moved, those started before the pool included.
+	tasks, err := os.ReadFile(filepath.Join(own, "tasks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	threads, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := strings.Fields(string(tasks))
+	for _, th := range threads {
+		if !slices.Contains(in, th.Name()) {
+			t.Errorf("thread %s is not in %s", th.Name(), own)
+		}
+	}
+	if dir := workerCgroupDir(t, call(t, p, "pid"), "cpu"); filepath.Dir(dir) != own {
+		t.Errorf("worker's cpu cgroup %s is not a child of the host's %s", dir, own)
+	}
+}
+
+func TestAutogroupWeight(t *testing.T) {
+	if niceWeights[20] != 1024 || niceWeights[10] != 9548 || niceWeights[39] != 15 {
+		t.Fatal("niceWeights is not the kernel's table")
+	}
+	if w := autogroupWeight(); w < 15 || w > 88761 {
+		t.Fatalf("autogroupWeight() = %d", w)
 	}
 }
 

@@ -343,6 +343,9 @@ func NewPool(cfg Config) (*Pool, error) {
 		} else {
 			logCleaned(p.log, cleaned)
 			p.cpuCg = cg
+			if leaveAutogroupErr != nil {
+				p.log.Warn("sandbox: the host stays in its session's autogroup, where busy workers outweigh it", "err", leaveAutogroupErr)
+			}
 		}
 		if cg, cleaned, err := openPidsCgroup(); err != nil {
 			p.log.Info("sandbox: no cgroup bound on workers' threads", "err", err)
