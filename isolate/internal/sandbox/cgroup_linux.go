@@ -42,9 +42,19 @@ const cgroupPeriod = 100_000
 // runs, a shell or a load generator), as one task, while each worker's cgroup beside it weighs
 // as much: three busy workers left the node a quarter of the CPU, and calls through its API
 // waited for their turn (hello at 16 clients went from 2.5 to 12–20 ms at p99). So the
-// process first moves into a cpu cgroup of its own (leaveAutogroup), as a systemd service
-// would have it, and its workers become children of that one: thread for thread again.
-func openCPUCgroup() (*cgroupPool, []string, error) {
+// process first moves into a cpu cgroup of its own (leaveAutogroup), warren-<pid>.
+//
+// The workers stay at the root beside it, not inside it: a cgroup's weight counts only
+// against its siblings, so inside the host's cgroup a demoted worker would be idle only
+// to the host's own threads and workers, and its background weight would weigh nothing
+// against anyone else. Wherever a waking task of another process met it (another node of
+// a testnet, the client calling them, any other process of the host) it would weigh as
+// the host's whole cgroup: with the workers inside, honest calls under the memory cases
+// of the hostile corpus had a p99 19 to 33 times an idle mesh's instead of 2 to 6 (3-node
+// testnet, docs/performance.md). The host's cgroup instead weighs as its session did for
+// its threads plus as much again for each of its workers (weighHost): the node's threads
+// feed every worker, and busy workers no longer leave them a fraction of the CPU.
+func openCPUCgroup(workers int) (*cgroupPool, []string, error) {
 	own, err := ownCgroup("cpu", "cpu.cfs_quota_us")
 	if err != nil {
 		return nil, nil, err
@@ -55,28 +65,48 @@ func openCPUCgroup() (*cgroupPool, []string, error) {
 			cleaned, leaveAutogroupErr = leaveAutogroup(own)
 		}
 	})
-	if leaveAutogroupErr == nil {
-		// Where the process moved, its cgroup is now warren-<pid>.
-		if own, err = ownCgroup("cpu", "cpu.cfs_quota_us"); err != nil {
+	weighed := 0
+	if leftAutogroup != "" {
+		if err := weighHost(workers); err != nil {
 			return nil, cleaned, err
 		}
+		own, weighed = leftAutogroup, workers
 	}
 	cleaned = append(cleaned, cleanStaleCgroups(own)...)
 	name := fmt.Sprintf("warren-%d-%d", os.Getpid(), cgroupSeq.Add(1))
 	key := filepath.Join(own, name)
 	// Probe: can we create cgroups here?
 	if err := os.Mkdir(key, 0o755); err != nil {
+		if weighed != 0 {
+			weighHost(-weighed)
+		}
 		return nil, cleaned, fmt.Errorf("sandbox: creating cpu cgroup: %w", err)
 	}
 	syscall.Rmdir(key)
 	ownedCgroups.Store(key, true)
-	return &cgroupPool{dir: own, prefix: name + "-"}, cleaned, nil
+	return &cgroupPool{dir: own, prefix: name + "-", weighed: weighed}, cleaned, nil
 }
 
 var (
 	leaveAutogroupOnce sync.Once
 	leaveAutogroupErr  error // why the process stayed in its autogroup, if it had to leave
+	// leftAutogroup is the root of the cpu hierarchy, once the process left it for
+	// hostCgroup, which weighs hostWeight for each of hostWorkers (the host's threads
+	// count as one more).
+	leftAutogroup, hostCgroup string
+	hostWeight                int
+	hostMu                    sync.Mutex
+	hostWorkers               int
 )
+
+// weighHost adds n workers to the weight of the host's cgroup (n < 0 takes them away):
+// hostWeight for its threads and as much for each worker, within the kernel's bound.
+func weighHost(n int) error {
+	hostMu.Lock()
+	defer hostMu.Unlock()
+	hostWorkers += n
+	return writeCgroupFile(hostCgroup, "cpu.shares", strconv.Itoa(min(hostWeight*(1+hostWorkers), 262144)))
+}
 
 // inRootAutogroup reports whether this process is in the root cgroup of the cpu hierarchy
 // while the kernel groups that cgroup's tasks by session.
@@ -109,8 +139,10 @@ func leaveAutogroup(root string) (cleaned []string, err error) {
 	if err != nil {
 		syscall.Rmdir(dir)
 		ownedCgroups.Delete(dir)
+		return cleaned, err
 	}
-	return cleaned, err
+	leftAutogroup, hostCgroup, hostWeight = root, dir, autogroupWeight()
+	return cleaned, nil
 }
 
 // niceWeights is the kernel's sched_prio_to_weight: the CFS weight of nice -20 to 19.
@@ -190,6 +222,9 @@ func (c *cgroupPool) newPidsWorker(name string, max int) (*workerCgroup, error) 
 type cgroupPool struct {
 	dir    string
 	prefix string
+	// weighed is how many workers this pool added to the weight of the host's cpu
+	// cgroup (weighHost), taken away when it closes.
+	weighed int
 }
 
 type workerCgroup struct {
@@ -454,6 +489,9 @@ func (c *cgroupPool) close() error {
 			}
 		}
 		ownedCgroups.Delete(filepath.Join(c.dir, strings.TrimSuffix(c.prefix, "-")))
+		if c.weighed != 0 {
+			err = errors.Join(err, weighHost(-c.weighed))
+		}
 		return err
 	}
 	err := removeCgroupTree(c.dir, true)

@@ -13,7 +13,7 @@ const (
 // leaveAutogroupErr is why the process could not leave its autogroup (linux only).
 var leaveAutogroupErr error
 
-func openCPUCgroup() (*cgroupPool, []string, error) {
+func openCPUCgroup(int) (*cgroupPool, []string, error) {
 	return nil, nil, errors.New("sandbox: cgroups are linux-only")
 }
 

@@ -94,8 +94,9 @@ func TestDemoteLongCall(t *testing.T) {
 	}
 }
 
-// Workers' cpu cgroups sit beside the host's threads, warren-<pid>-<n>-w<id>; a dead
-// pool's are removed when a pool starts, a live pool's are not, and Close removes its own.
+// Workers' cpu cgroups sit beside the host's threads (beside its own cgroup where it left
+// its autogroup), warren-<pid>-<n>-w<id>; a dead pool's are removed when a pool starts, a
+// live pool's are not, and Close removes its own.
 func TestCPUCgroupsBesideTheHost(t *testing.T) {
 	if _, err := ownCgroup("cpu", "cpu.cfs_quota_us"); err != nil {
 		t.Skipf("no cgroup v1 cpu: %v", err)
@@ -104,6 +105,9 @@ func TestCPUCgroupsBesideTheHost(t *testing.T) {
 	own, err := ownCgroup("cpu", "cpu.cfs_quota_us")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if leftAutogroup != "" {
+		own = leftAutogroup
 	}
 	dead := exec.Command("/bin/true")
 	if err := dead.Run(); err != nil {
@@ -139,8 +143,9 @@ func TestCPUCgroupsBesideTheHost(t *testing.T) {
 }
 
 // In the root cpu cgroup of a kernel with autogroups, the first pool moves the host into
-// a cgroup of its own, warren-<pid>, weighted as its session was, and its workers are
-// children of that: they weigh against the host's threads, not against its whole session.
+// a cgroup of its own, warren-<pid>, weighted as its session was for its threads and as
+// much again for each worker of its pools, and the workers stay at the root beside it:
+// their levels weigh against every other task of the host.
 func TestHostLeavesItsAutogroup(t *testing.T) {
 	root, err := procCgroupPath("cpu")
 	if err != nil {
@@ -172,8 +177,29 @@ func TestHostLeavesItsAutogroup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := strings.TrimSpace(string(b)), strconv.Itoa(autogroupWeight()); got != want {
-		t.Errorf("host's cpu.shares %s, want its autogroup's weight %s", got, want)
+	hostMu.Lock()
+	n := hostWorkers
+	hostMu.Unlock()
+	if n < 1 {
+		t.Fatalf("%d workers weigh on the host's cgroup with a pool of one open", n)
+	}
+	if got, want := strings.TrimSpace(string(b)), strconv.Itoa(autogroupWeight()*(1+n)); got != want {
+		t.Errorf("host's cpu.shares %s, want its autogroup's weight times 1+%d workers, %s", got, n, want)
+	}
+	more := newTestPool(t, Config{Workers: 3, Spares: -1})
+	read := func() string {
+		b, err := os.ReadFile(filepath.Join(own, "cpu.shares"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	if got, want := read(), strconv.Itoa(autogroupWeight()*(4+n)); got != want {
+		t.Errorf("with a second pool of 3 workers, host's cpu.shares %s, want %s", got, want)
+	}
+	more.Close()
+	if got, want := read(), strconv.Itoa(autogroupWeight()*(1+n)); got != want {
+		t.Errorf("the second pool closed, host's cpu.shares %s, want %s", got, want)
 	}
 	// Every thread moved, those started before the pool included.
 	tasks, err := os.ReadFile(filepath.Join(own, "tasks"))
@@ -190,8 +216,8 @@ func TestHostLeavesItsAutogroup(t *testing.T) {
 			t.Errorf("thread %s is not in %s", th.Name(), own)
 		}
 	}
-	if dir := workerCgroupDir(t, call(t, p, "pid"), "cpu"); filepath.Dir(dir) != own {
-		t.Errorf("worker's cpu cgroup %s is not a child of the host's %s", dir, own)
+	if dir := workerCgroupDir(t, call(t, p, "pid"), "cpu"); filepath.Dir(dir) != filepath.Dir(own) {
+		t.Errorf("worker's cpu cgroup %s is not a sibling of the host's %s", dir, own)
 	}
 }
 

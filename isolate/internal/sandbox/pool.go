@@ -338,7 +338,7 @@ func NewPool(cfg Config) (*Pool, error) {
 		} else {
 			p.cg = cg
 		}
-		if cg, cleaned, err := openCPUCgroup(); err != nil {
+		if cg, cleaned, err := openCPUCgroup(p.workers); err != nil {
 			p.log.Info("sandbox: no cgroup CPU quota for workers", "err", err)
 		} else {
 			logCleaned(p.log, cleaned)
