@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/warrenmesh/warren/isolate"
 	"github.com/warrenmesh/warren/mesh"
@@ -173,6 +174,7 @@ type Node struct {
 	mesh  *mesh.Mesh
 	slots chan struct{} // a token per running invocation
 	http  *http.Server
+	mcp   *mcp.StreamableHTTPHandler // POST /mcp, after handleMCP's checks
 	ln    net.Listener
 	done  chan struct{}
 	// life ends when the node stops: invocations still running then are
