@@ -1,10 +1,13 @@
 package node
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestDashboardTraversal: GET /ui/{file} serves the page's two assets and
@@ -51,5 +54,46 @@ func TestDashboardTraversal(t *testing.T) {
 				t.Errorf("%s %s: %d %.200q", method, p, w.Code, w.Body)
 			}
 		}
+	}
+}
+
+// TestOverviewShared: concurrent mesh-wide overviews on one node share
+// one round of asking the peers, so that callers cannot multiply the
+// requests a node sends its peers (nor the rows it holds) by calling
+// at once.
+func TestOverviewShared(t *testing.T) {
+	c := newCluster(t, 42, "a", "b")
+	a := c.start("a", c.secret, 2)
+	c.start("b", c.secret, 1, "a")
+	waitFor(t, 10*time.Second, "the mesh", func() bool { return sees(a, "a", "b") })
+	const callers = 24
+	errs := make(chan error, callers)
+	for range callers {
+		go func() {
+			resp, err := http.Get(a.APIURL() + "/v1/overview")
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			var o Overview
+			if err := json.NewDecoder(resp.Body).Decode(&o); err != nil || resp.StatusCode != 200 {
+				errs <- fmt.Errorf("%d %v", resp.StatusCode, err)
+				return
+			}
+			if len(o.Nodes) != 2 || o.Nodes[1].Name != "b" || o.Nodes[1].Error != "" || o.Nodes[1].Slots != 1 {
+				errs <- fmt.Errorf("rows %+v", o.Nodes)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range callers {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if k := a.overviewRounds.Load(); k > 3 {
+		t.Errorf("%d concurrent overviews asked the peers %d times", callers, k)
 	}
 }

@@ -207,6 +207,10 @@ type Node struct {
 	remote atomic.Int64
 	// queued counts the invocations waiting for room (here or at a peer).
 	queued atomic.Int64
+	// overview shares the peers' rows of GET /v1/overview among its
+	// calls; overviewRounds counts the rounds of asking the peers.
+	overview       overviewShare
+	overviewRounds atomic.Int64
 	// draining is set by Close: the node takes no new invocations (its
 	// own callers' go to peers) while the running ones finish.
 	draining atomic.Bool
