@@ -319,6 +319,15 @@ func (n *Node) handleTail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer n.tails.close(holder, peer)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	if r.Method == http.MethodHead {
+		// The head alone: a body would be thrown away, and the handler
+		// must end for the connection to serve the client's next request.
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	sub := n.tails.subscribe(worker, outcome)
 	defer n.tails.unsubscribe(sub)
 	ctx, cancel := context.WithCancel(r.Context())
@@ -328,9 +337,6 @@ func (n *Node) handleTail(w http.ResponseWriter, r *http.Request) {
 	if meshScope {
 		go n.followPeers(ctx, sub, worker, outcome)
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	// Every write waits at most tailStall for the client to read: one
 	// that stops reading ends its tail.

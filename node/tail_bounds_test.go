@@ -156,3 +156,25 @@ func TestTailStalledReader(t *testing.T) {
 		return n.tails.n.Load() == 0
 	})
 }
+
+// TestTailHead: HEAD /v1/tail answers the stream's head and ends: it
+// holds no subscription (its body would be thrown away) and leaves the
+// connection free for the client's next request.
+func TestTailHead(t *testing.T) {
+	c := newCluster(t, 23, "a")
+	n := c.start("a", c.secret, 1)
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	cl := &http.Client{Transport: &authTransport{inner: tr}, Timeout: 10 * time.Second}
+	for range 2 { // the second on the same connection
+		resp, err := cl.Head(n.APIURL() + "/v1/tail")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+			t.Errorf("HEAD /v1/tail: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+	waitFor(t, 5*time.Second, "no tail left", func() bool { return n.tails.n.Load() == 0 })
+}
