@@ -60,12 +60,28 @@ const runCodeDescription = `Run JavaScript or TypeScript once in a fresh, isolat
   export default { async fetch(request, env) { return new Response("hello") } }
 The sandbox has the Web APIs of Workers (fetch, Request, Response, URL, crypto, TextEncoder, ...), no file system, and no network unless the caller's token grants hosts: a fetch elsewhere rejects. Limits: by default 1000 ms of CPU, 30 s wall time and 128 MiB of memory; an overrun ends the call with outcome exceededCpu, exceededWallTime or exceededMemory. Nothing persists between calls except through bindings (KV namespaces, Durable Objects) the token grants. The outcome is "ok" when the handler returned a Response; read result.exceptions otherwise.`
 
-// mcpServer builds the MCP server of one request, with its caller's
-// grants.
+// mcpSchemas caches the tools' schemas, inferred from their Go types once
+// rather than for every request's server.
+var mcpSchemas = mcp.NewSchemaCache()
+
+// mcpServerKey holds the MCP server handleMCP built for a request: the SDK
+// asks for it twice.
+type mcpServerKey struct{}
+
+// mcpServer is the MCP server of one request, with its caller's grants:
+// the one handleMCP built, or a new one.
 func (n *Node) mcpServer(r *http.Request) *mcp.Server {
+	if s, ok := r.Context().Value(mcpServerKey{}).(*mcp.Server); ok {
+		return s
+	}
+	return n.newMCPServer(r)
+}
+
+// newMCPServer builds the MCP server of one request.
+func (n *Node) newMCPServer(r *http.Request) *mcp.Server {
 	c := callerOf(r)
 	client := clientOf(r)
-	s := mcp.NewServer(&mcp.Implementation{Name: "warren", Title: "warren mesh " + n.id.Name, Version: "1"}, nil)
+	s := mcp.NewServer(&mcp.Implementation{Name: "warren", Title: "warren mesh " + n.id.Name, Version: "1"}, &mcp.ServerOptions{SchemaCache: mcpSchemas})
 	mcp.AddTool(s, &mcp.Tool{Name: "run_code", Description: runCodeDescription},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in mcpRunInput) (*mcp.CallToolResult, mcpRunOutput, error) {
 			res, err := n.mcpRun(ctx, in, c, client)
@@ -220,6 +236,7 @@ func (n *Node) handleMCP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+	r = r.WithContext(context.WithValue(r.Context(), mcpServerKey{}, n.newMCPServer(r)))
 	jw := &mcpErrorWriter{ResponseWriter: w}
 	n.mcp.ServeHTTP(jw, r)
 	jw.finish()
