@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -93,10 +94,25 @@ type tailSub struct {
 	outcome string
 }
 
-// tailItem is an event waiting for its subscriber, with its size.
+// tailItem is an event waiting for its subscriber, with its size and its
+// JSON, which the subscribers of one event share: it is encoded once
+// however many tails show it.
 type tailItem struct {
 	TailEvent
 	size int64
+	enc  *tailJSON
+}
+
+// tailJSON is an event's JSON, encoded on first use.
+type tailJSON struct {
+	once sync.Once
+	b    []byte
+	err  error
+}
+
+func (j *tailJSON) of(e *TailEvent) ([]byte, error) {
+	j.once.Do(func() { j.b, j.err = json.Marshal(e) })
+	return j.b, j.err
 }
 
 // size estimates e's size as JSON: what a waiting event holds.
@@ -179,18 +195,23 @@ func (h *tailHub) publish(e TailEvent) {
 	if h.n.Load() == 0 {
 		return
 	}
+	size, enc := e.size(), &tailJSON{}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
-		s.offer(e)
+		s.put(e, size, enc)
 	}
 }
 
-func (s *tailSub) offer(e TailEvent) {
+// offer offers s an event of its own (a peer's).
+func (s *tailSub) offer(e TailEvent) { s.put(e, e.size(), &tailJSON{}) }
+
+// put offers s an event of size bytes whose JSON is enc, if it passes
+// s's filters.
+func (s *tailSub) put(e TailEvent, size int64, enc *tailJSON) {
 	if s.worker != "" && e.Worker != s.worker || s.outcome != "" && string(e.Outcome) != s.outcome {
 		return
 	}
-	size := e.size()
 	// Offers may race (a mesh-wide tail's peers each offer): each takes
 	// its room before it sends, and gives it back if there is none.
 	if held := s.held.Add(size); held > tailBufferBytes && held != size {
@@ -199,20 +220,33 @@ func (s *tailSub) offer(e TailEvent) {
 		return
 	}
 	select {
-	case s.ch <- tailItem{e, size}:
+	case s.ch <- tailItem{e, size, enc}:
 	default:
 		s.held.Add(-size)
 		s.dropped.Add(1)
 	}
 }
 
-// next takes a waiting item's event, with the count of those dropped
-// before it.
-func (s *tailSub) next(it tailItem) TailEvent {
+// next takes a waiting item: its event's JSON, with the count of those
+// dropped before it.
+func (s *tailSub) next(it tailItem) ([]byte, error) {
 	s.held.Add(-it.size)
-	e := it.TailEvent
-	e.Dropped += s.dropped.Swap(0)
-	return e
+	d := s.dropped.Swap(0)
+	if d > 0 && it.Dropped != 0 { // a peer's count, and this tail's: encode the sum
+		e := it.TailEvent
+		e.Dropped += d
+		return json.Marshal(&e)
+	}
+	b, err := it.enc.of(&it.TailEvent)
+	if err != nil || d == 0 {
+		return b, err
+	}
+	// "dropped" is the last field, and absent (omitempty) from the
+	// shared encoding: add it before the closing brace.
+	out := make([]byte, 0, len(b)+32)
+	out = append(out, b[:len(b)-1]...)
+	out = strconv.AppendInt(append(out, `,"dropped":`...), d, 10)
+	return append(out, '}'), nil
 }
 
 // tail reports a finished invocation to the tail.
@@ -363,8 +397,7 @@ func (n *Node) handleTail(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case it := <-sub.ch:
-			e := sub.next(it)
-			b, err := json.Marshal(&e)
+			b, err := sub.next(it)
 			if err != nil {
 				continue
 			}

@@ -36,7 +36,9 @@ func TestTailBufferBytes(t *testing.T) {
 	for range kept {
 		it := <-s.ch
 		held += it.size
-		s.next(it)
+		if _, err := s.next(it); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if held > tailBufferBytes {
 		t.Errorf("a stalled subscriber holds %d bytes of events, want at most %d", held, tailBufferBytes)
@@ -177,4 +179,41 @@ func TestTailHead(t *testing.T) {
 		}
 	}
 	waitFor(t, 5*time.Second, "no tail left", func() bool { return n.tails.n.Load() == 0 })
+}
+
+// TestTailSharedJSON: an event is encoded once for all the tails that show
+// it, and each tail's count of the events it missed is added to its copy.
+func TestTailSharedJSON(t *testing.T) {
+	var h tailHub
+	fast, slow := h.subscribe("", ""), h.subscribe("", "")
+	defer h.unsubscribe(fast)
+	defer h.unsubscribe(slow)
+	slow.dropped.Store(3)
+	h.publish(TailEvent{Entry: "run", Worker: "w", Outcome: isolate.OutcomeOK, Logs: []isolate.Log{{Level: "log", Message: "hi"}}})
+	a, b := <-fast.ch, <-slow.ch
+	if a.enc != b.enc {
+		t.Fatal("the tails do not share the event's encoding")
+	}
+	for _, tc := range []struct {
+		s       *tailSub
+		it      tailItem
+		dropped int64
+	}{{fast, a, 0}, {slow, b, 3}} {
+		raw, err := tc.s.next(tc.it)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e TailEvent
+		if err := json.Unmarshal(raw, &e); err != nil || e.Dropped != tc.dropped || e.Worker != "w" || len(e.Logs) != 1 {
+			t.Errorf("%s: %+v %v, want dropped %d", raw, e, err, tc.dropped)
+		}
+	}
+	// A peer's event that counts drops of its own adds this tail's.
+	slow.dropped.Store(2)
+	slow.offer(TailEvent{Entry: "run", Dropped: 5})
+	raw, err := slow.next(<-slow.ch)
+	var e TailEvent
+	if err != nil || json.Unmarshal(raw, &e) != nil || e.Dropped != 7 {
+		t.Errorf("a peer's event: %s %v, want dropped 7", raw, err)
+	}
 }
