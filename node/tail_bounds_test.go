@@ -217,3 +217,35 @@ func TestTailSharedJSON(t *testing.T) {
 		t.Errorf("a peer's event: %s %v, want dropped 7", raw, err)
 	}
 }
+
+// TestTailMeshCleanup: a mesh-wide tail follows each peer with a stream
+// the peer counts as the node's, not as a client's; when the client goes,
+// the streams to the peers go too.
+func TestTailMeshCleanup(t *testing.T) {
+	c := newCluster(t, 24, "a", "b")
+	a := c.start("a", c.secret, 1)
+	b := c.start("b", c.secret, 1, "a")
+	waitFor(t, 10*time.Second, "the mesh", func() bool { return sees(a, "a", "b") && sees(b, "a", "b") })
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	cl := &http.Client{Transport: &authTransport{inner: tr}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, status, code := tailGet(t, ctx, cl, a, "scope=mesh")
+	if status != 200 {
+		t.Fatalf("GET /v1/tail?scope=mesh: %d %s", status, code)
+	}
+	waitFor(t, 10*time.Second, "a's stream from b", func() bool {
+		b.tails.mu.Lock()
+		defer b.tails.mu.Unlock()
+		return b.tails.streams["node a"] == 1 && b.tails.own == 0
+	})
+	resp.Body.Close()
+	tr.CloseIdleConnections()
+	waitFor(t, 10*time.Second, "the tails on a and b to end", func() bool { return a.tails.n.Load() == 0 && b.tails.n.Load() == 0 })
+	b.tails.mu.Lock()
+	defer b.tails.mu.Unlock()
+	if len(b.tails.streams) != 0 || b.tails.own != 0 {
+		t.Errorf("b still counts streams: %v, %d", b.tails.streams, b.tails.own)
+	}
+}
