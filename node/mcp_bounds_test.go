@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -147,4 +149,45 @@ func TestMCPBodyBounds(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), `"code":"slow_body"`) {
 		t.Errorf("a stalled body: %d %s, want 408 slow_body", resp.StatusCode, trunc(b))
 	}
+}
+
+// FuzzMCPBatchLen: counting a body's batch never panics, and counts every
+// message of a valid JSON array (up to one past maxMCPBatch).
+func FuzzMCPBatchLen(f *testing.F) {
+	for _, s := range []string{`[]`, `[1,2]`, ` [{"a":[1,2]},"x"]`, `{"jsonrpc":"2.0"}`, `[`, `[1,`, `[[[[`, string(mcpBatch(maxMCPBatch + 3))} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k := mcpBatchLen(b)
+		var arr []json.RawMessage
+		if err := json.Unmarshal(b, &arr); err == nil {
+			if want := min(len(arr), maxMCPBatch+1); k != want {
+				t.Fatalf("%q: %d messages, want %d", b, k, want)
+			}
+		} else if k > maxMCPBatch+1 || k < 0 {
+			t.Fatalf("%q: %d", b, k)
+		}
+	})
+}
+
+// FuzzTailQuery: any query of GET /v1/tail is read or refused with a 400,
+// never a panic; what is read passes the filters' own checks.
+func FuzzTailQuery(f *testing.F) {
+	for _, s := range []string{"", "scope=mesh", "worker=chat&outcome=ok", "scope=%zz", "a=b", "worker=a&worker=b", "outcome=%00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		r := &http.Request{URL: &url.URL{RawQuery: q}}
+		_, worker, outcome, err := tailQuery(r)
+		if err != nil {
+			var ae *apiError
+			if !errors.As(err, &ae) || ae.status != http.StatusBadRequest {
+				t.Fatalf("%q: %v", q, err)
+			}
+			return
+		}
+		if worker != "" && ValidateWorkerName(worker) != nil || outcome != "" && !tailOutcomes[outcome] {
+			t.Fatalf("%q: read worker %q, outcome %q", q, worker, outcome)
+		}
+	})
 }
