@@ -51,8 +51,22 @@ const (
 )
 
 // tailStall is how long one write of a tail may wait for its client to
-// read (a variable for the tests).
-var tailStall = bodyStall
+// read; tailPeerSilence how long a peer's tail may send nothing, not even
+// a keep-alive (variables the tests shorten).
+var tailStall, tailPeerSilence = durationVar(bodyStall), durationVar(3 * tailKeepAlive)
+
+// durationVarT is a duration that tests may set while other goroutines
+// read it.
+type durationVarT struct{ v atomic.Int64 }
+
+func durationVar(d time.Duration) *durationVarT {
+	var v durationVarT
+	v.set(d)
+	return &v
+}
+
+func (v *durationVarT) get() time.Duration  { return time.Duration(v.v.Load()) }
+func (v *durationVarT) set(d time.Duration) { v.v.Store(int64(d)) }
 
 // TailEvent is one finished invocation, as GET /v1/tail streams it.
 type TailEvent struct {
@@ -377,7 +391,7 @@ func (n *Node) handleTail(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 	send := func(format string, args ...any) bool {
-		_ = rc.SetWriteDeadline(time.Now().Add(tailStall))
+		_ = rc.SetWriteDeadline(time.Now().Add(tailStall.get()))
 		if _, err := fmt.Fprintf(w, format, args...); err != nil {
 			return false
 		}
@@ -458,6 +472,13 @@ func (n *Node) followPeer(ctx context.Context, sub *tailSub, api, worker, outcom
 	if outcome != "" {
 		q.Set("outcome", outcome)
 	}
+	// A peer's stream that says nothing for tailPeerSilence (it sends a
+	// keep-alive every tailKeepAlive) is given up: the peer is gone, or
+	// cut off without a word, and is followed afresh once it is back.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	silent := time.AfterFunc(tailPeerSilence.get(), cancel)
+	defer silent.Stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/v1/tail?"+q.Encode(), nil)
 	if err != nil {
 		return
@@ -474,6 +495,7 @@ func (n *Node) followPeer(ctx context.Context, sub *tailSub, api, worker, outcom
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), maxTailEvent)
 	for sc.Scan() {
+		silent.Reset(tailPeerSilence.get())
 		data, ok := strings.CutPrefix(sc.Text(), "data: ")
 		if !ok {
 			continue

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"strings"
 	"testing"
@@ -138,8 +139,8 @@ func TestTailLimits(t *testing.T) {
 // does not hold the node's goroutine, subscription or memory for ever:
 // once a write has waited tailStall, the tail ends.
 func TestTailStalledReader(t *testing.T) {
-	defer func(d time.Duration) { tailStall = d }(tailStall)
-	tailStall = 300 * time.Millisecond
+	defer tailStall.set(tailStall.get())
+	tailStall.set(300 * time.Millisecond)
 	c := newCluster(t, 22, "a")
 	n := c.start("a", c.secret, 1)
 	conn, err := net.Dial("tcp", n.ln.Addr().String())
@@ -247,5 +248,43 @@ func TestTailMeshCleanup(t *testing.T) {
 	defer b.tails.mu.Unlock()
 	if len(b.tails.streams) != 0 || b.tails.own != 0 {
 		t.Errorf("b still counts streams: %v, %d", b.tails.streams, b.tails.own)
+	}
+}
+
+// TestTailPeerSilent: a mesh-wide tail gives up on a peer whose stream
+// goes silent (a peer cut off without a FIN sends nothing, not even its
+// keep-alives), so that it follows the peer afresh once it is back.
+func TestTailPeerSilent(t *testing.T) {
+	defer tailPeerSilence.set(tailPeerSilence.get())
+	tailPeerSilence.set(300 * time.Millisecond)
+	c := newCluster(t, 25, "a")
+	n := c.start("a", c.secret, 1)
+	release := make(chan struct{})
+	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(200)
+		fmt.Fprint(w, ": a peer's tail\n\ndata: {\"entry\":\"run\",\"worker\":\"w\"}\n\n")
+		w.(http.Flusher).Flush()
+		select { // then silence
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer peer.Close()
+	defer close(release)
+	sub := n.tails.subscribe("", "")
+	defer n.tails.unsubscribe(sub)
+	done := make(chan struct{})
+	go func() {
+		n.followPeer(context.Background(), sub, peer.URL, "", "")
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("following a silent peer did not end")
+	}
+	if it := <-sub.ch; it.Worker != "w" {
+		t.Errorf("the peer's event: %+v", it.TailEvent)
 	}
 }
