@@ -55,9 +55,12 @@ const (
 	revokedWait        = 500 * time.Millisecond
 )
 
-// maxRevocations bounds the list a node reads, and so the revocations
-// POST /v1/tokens/revoke makes (a variable for the tests).
+// maxRevocations bounds the revocations POST /v1/tokens/revoke makes (a
+// variable for the tests); a node reads a list of up to revocationsSlack
+// more, which revocations made at once on several nodes may add.
 var maxRevocations = 100_000
+
+const revocationsSlack = 1000
 
 // Revocation is one entry of the list.
 type Revocation struct {
@@ -180,8 +183,8 @@ func (n *Node) listRevocations(ctx context.Context, each func(Revocation)) ([]Re
 			}
 			count++
 		}
-		if count > maxRevocations {
-			return nil, fmt.Errorf("listing %s: more than %d entries: %w", revokedNS, maxRevocations, errTooManyRevocations)
+		if count > maxRevocations+revocationsSlack {
+			return nil, fmt.Errorf("listing %s: more than %d entries: %w", revokedNS, maxRevocations+revocationsSlack, errTooManyRevocations)
 		}
 		if page.ListComplete || page.Cursor == "" {
 			return out, nil
