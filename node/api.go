@@ -151,7 +151,7 @@ func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 		n.sendRunLines(w, r, res, req.pipe)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	writeJSONWithin(w, http.StatusOK, res)
 }
 
 // NDJSONType asks POST /v1/run for its answer as lines of JSON, so that a
@@ -323,5 +323,60 @@ func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
 		// and forwarded from here and running on peers.
 		"running": n.running.Load(), "ran": n.ran.Load(), "runningOnPeers": n.remote.Load(),
 		"queued": n.queued.Load(),
+	})
+}
+
+// answerStall is how long one write of an answer may wait for its client
+// to read (a variable the tests shorten).
+var answerStall = durationVar(bodyStall)
+
+// answerChunk is how much of an answer one write under one deadline sends.
+const answerChunk = 64 << 10
+
+// stallWriter writes an answer's body a chunk at a time, each under a
+// deadline answerStall away: a client that stops reading is given up
+// (the write fails, the connection closes) instead of holding the handler,
+// and the answer in memory, for as long as it likes; one that reads
+// slowly but steadily gets all of it.
+type stallWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (s *stallWriter) Write(p []byte) (int, error) {
+	done := 0
+	for done < len(p) {
+		end := min(len(p), done+answerChunk)
+		_ = s.rc.SetWriteDeadline(time.Now().Add(answerStall.get()))
+		k, err := s.w.Write(p[done:end])
+		done += k
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// sendWithin writes an answer's body with write, through a stallWriter,
+// flushes it under the same bound, and clears the deadline for the
+// connection's next request.
+func sendWithin(w http.ResponseWriter, write func(io.Writer) error) {
+	rc := http.NewResponseController(w)
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
+	if write(&stallWriter{w: w, rc: rc}) == nil {
+		_ = rc.SetWriteDeadline(time.Now().Add(answerStall.get()))
+		_ = rc.Flush()
+	}
+}
+
+// writeJSONWithin is writeJSON for an answer that may be large (a run's
+// result): its body is sent with sendWithin.
+func writeJSONWithin(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	sendWithin(w, func(out io.Writer) error {
+		enc := json.NewEncoder(out)
+		enc.SetEscapeHTML(false)
+		return enc.Encode(v)
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -79,4 +80,49 @@ func manyHeaderLines(k int) string {
 		fmt.Fprintf(&b, "\r\nX-H%d: v", i)
 	}
 	return b.String()
+}
+
+// handlerRunning reports whether a goroutine runs fn (a function name as
+// a stack shows it).
+func handlerRunning(fn string) bool {
+	buf := make([]byte, 1<<20)
+	for {
+		k := runtime.Stack(buf, true)
+		if k < len(buf) {
+			return strings.Contains(string(buf[:k]), fn)
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// TestStalledAnswer: a client that asks for a large answer and never
+// reads it does not hold the handler (and the answer, in memory) for
+// ever: once a write has waited answerStall, the connection is given up.
+// Both a deployed Worker's /w/ answer (no token needed) and POST /v1/run.
+func TestStalledAnswer(t *testing.T) {
+	defer answerStall.set(answerStall.get())
+	answerStall.set(300 * time.Millisecond)
+	n, _ := kvNode(t, "stall")
+	big := `export default { fetch() { return new Response("x".repeat(8 << 20)) } }`
+	if status, _, b := call(t, n, "PUT", "/v1/workers/big", strings.NewReader(deployBody(big, "", nil)), nil); status != 200 {
+		t.Fatalf("deploy: %d %s", status, b)
+	}
+	run := `{"code":{"mainModule":"m.js","modules":{"m.js":` + jsonString(big) + `}}}`
+	for _, tc := range []struct{ name, fn, req string }{
+		{"/w/", "node.(*Node).handleServe", "GET /w/big HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"/v1/run", "node.(*Node).handleRun", fmt.Sprintf("POST /v1/run HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s",
+			testToken(n.ln.Addr().String()), len(run), run)},
+	} {
+		conn, err := net.Dial("tcp", n.ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+		if _, err := io.WriteString(conn, tc.req); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 20*time.Second, tc.name+" to start answering", func() bool { return handlerRunning(tc.fn) })
+		waitFor(t, 20*time.Second, tc.name+" to give up its stalled client", func() bool { return !handlerRunning(tc.fn) })
+		conn.Close()
+	}
 }
