@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -25,12 +26,24 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.msg }
 
+// writeJSON answers v as JSON with status. A large answer (a run's
+// result, a list) is sent with sendWithin: a client that stops reading it
+// is given up.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(v)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	if err != nil {
+		return
+	}
+	if b.Len() <= answerChunk {
+		_, _ = w.Write(b.Bytes())
+		return
+	}
+	sendWithin(w, func(out io.Writer) error { _, err := out.Write(b.Bytes()); return err })
 }
 
 func writeError(w http.ResponseWriter, err error) {
@@ -151,7 +164,7 @@ func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 		n.sendRunLines(w, r, res, req.pipe)
 		return
 	}
-	writeJSONWithin(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, res)
 }
 
 // NDJSONType asks POST /v1/run for its answer as lines of JSON, so that a
@@ -367,16 +380,4 @@ func sendWithin(w http.ResponseWriter, write func(io.Writer) error) {
 		_ = rc.SetWriteDeadline(time.Now().Add(answerStall.get()))
 		_ = rc.Flush()
 	}
-}
-
-// writeJSONWithin is writeJSON for an answer that may be large (a run's
-// result): its body is sent with sendWithin.
-func writeJSONWithin(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	sendWithin(w, func(out io.Writer) error {
-		enc := json.NewEncoder(out)
-		enc.SetEscapeHTML(false)
-		return enc.Encode(v)
-	})
 }
