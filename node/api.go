@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -25,12 +26,24 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.msg }
 
+// writeJSON answers v as JSON with status. A large answer (a run's
+// result, a list) is sent with sendWithin: a client that stops reading it
+// is given up.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(v)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	if err != nil {
+		return
+	}
+	if b.Len() <= answerChunk {
+		_, _ = w.Write(b.Bytes())
+		return
+	}
+	sendWithin(w, func(out io.Writer) error { _, err := out.Write(b.Bytes()); return err })
 }
 
 func writeError(w http.ResponseWriter, err error) {
@@ -61,7 +74,8 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("/w/{name}", n.handleServe)
 	mux.HandleFunc("/w/{name}/{path...}", n.handleServe)
 	mux.HandleFunc("GET /v1/tail", n.handleTail)
-	mux.Handle("POST /mcp", mcp.NewStreamableHTTPHandler(n.mcpServer, &mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true}))
+	n.mcp = mcp.NewStreamableHTTPHandler(n.mcpServer, &mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true, MaxRequestBodyBytes: maxMCPBody})
+	mux.HandleFunc("POST /mcp", n.handleMCP)
 	mux.HandleFunc("GET /v1/overview", n.handleOverview)
 	mux.HandleFunc("POST /v1/tokens/revoke", n.handleRevoke)
 	mux.HandleFunc("GET /v1/tokens/revoked", n.handleRevoked)
@@ -323,4 +337,47 @@ func (n *Node) handleHealth(w http.ResponseWriter, r *http.Request) {
 		"running": n.running.Load(), "ran": n.ran.Load(), "runningOnPeers": n.remote.Load(),
 		"queued": n.queued.Load(),
 	})
+}
+
+// answerStall is how long one write of an answer may wait for its client
+// to read (a variable the tests shorten).
+var answerStall = durationVar(bodyStall)
+
+// answerChunk is how much of an answer one write under one deadline sends.
+const answerChunk = 64 << 10
+
+// stallWriter writes an answer's body a chunk at a time, each under a
+// deadline answerStall away: a client that stops reading is given up
+// (the write fails, the connection closes) instead of holding the handler,
+// and the answer in memory, for as long as it likes; one that reads
+// slowly but steadily gets all of it.
+type stallWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (s *stallWriter) Write(p []byte) (int, error) {
+	done := 0
+	for done < len(p) {
+		end := min(len(p), done+answerChunk)
+		_ = s.rc.SetWriteDeadline(time.Now().Add(answerStall.get()))
+		k, err := s.w.Write(p[done:end])
+		done += k
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// sendWithin writes an answer's body with write, through a stallWriter,
+// flushes it under the same bound, and clears the deadline for the
+// connection's next request.
+func sendWithin(w http.ResponseWriter, write func(io.Writer) error) {
+	rc := http.NewResponseController(w)
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
+	if write(&stallWriter{w: w, rc: rc}) == nil {
+		_ = rc.SetWriteDeadline(time.Now().Add(answerStall.get()))
+		_ = rc.Flush()
+	}
 }

@@ -125,7 +125,60 @@ const (
 	overviewFanout = 16
 	// maxOverviewRow bounds one peer's answer.
 	maxOverviewRow = 1 << 20
+	// overviewFresh is how long the peers' rows serve the calls that
+	// come after the round that read them.
+	overviewFresh = time.Second
 )
+
+// overviewShare is the peers' rows of GET /v1/overview, shared by the
+// calls of a node: one round of asking the peers at a time serves every
+// call that comes while it runs, and for overviewFresh after, so that
+// callers cannot multiply the requests sent to the peers (and the rows
+// held) by calling at once.
+type overviewShare struct {
+	mu   sync.Mutex
+	rows []NodeView
+	at   time.Time     // when rows were read
+	busy chan struct{} // closed when the round under way ends; nil: none
+}
+
+// sharedPeerViews is the peers' rows, read within overviewFresh, or
+// ctx's error. The peers are asked with this node's token (the caller's
+// was verified here, with the same key and revocation list).
+func (n *Node) sharedPeerViews(ctx context.Context) ([]NodeView, error) {
+	sh := &n.overview
+	for {
+		sh.mu.Lock()
+		if sh.busy == nil && time.Since(sh.at) < overviewFresh {
+			rows := append([]NodeView(nil), sh.rows...)
+			sh.mu.Unlock()
+			return rows, nil
+		}
+		if sh.busy == nil {
+			tok, err := n.nodeToken()
+			if err != nil {
+				sh.mu.Unlock()
+				return nil, err
+			}
+			busy := make(chan struct{})
+			sh.busy = busy
+			go func() {
+				rows := n.peerViews(n.life, tok)
+				sh.mu.Lock()
+				sh.rows, sh.at, sh.busy = rows, time.Now(), nil
+				sh.mu.Unlock()
+				close(busy)
+			}()
+		}
+		busy := sh.busy
+		sh.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("gathering the overview: %w", ctx.Err())
+		}
+	}
+}
 
 // overviewClient asks peers for their rows.
 var overviewClient = &http.Client{Timeout: overviewTimeout}
@@ -151,7 +204,7 @@ func (n *Node) view() NodeView {
 
 // handleOverview is GET /v1/overview[?scope=node|mesh]: this node's row,
 // and with scope=mesh (the default) every live peer's as well, each
-// asked within 2 s with the caller's token.
+// asked within 2 s (sharedPeerViews).
 func (n *Node) handleOverview(w http.ResponseWriter, r *http.Request) {
 	scope := r.URL.Query().Get("scope")
 	if scope != "" && scope != "node" && scope != "mesh" {
@@ -160,16 +213,12 @@ func (n *Node) handleOverview(w http.ResponseWriter, r *http.Request) {
 	}
 	out := Overview{Node: n.id.Name, Nodes: []NodeView{n.view()}}
 	if scope != "node" {
-		tok := callerOf(r).raw
-		if tok == "" { // a node without auth: its peers may want one
-			t, err := n.nodeToken()
-			if err != nil {
-				writeError(w, err)
-				return
-			}
-			tok = t
+		rows, err := n.sharedPeerViews(r.Context())
+		if err != nil {
+			writeError(w, err)
+			return
 		}
-		out.Nodes = append(out.Nodes, n.peerViews(r.Context(), tok)...)
+		out.Nodes = append(out.Nodes, rows...)
 	}
 	sort.Slice(out.Nodes, func(i, j int) bool { return out.Nodes[i].Name < out.Nodes[j].Name })
 	writeJSON(w, http.StatusOK, out)
@@ -178,6 +227,7 @@ func (n *Node) handleOverview(w http.ResponseWriter, r *http.Request) {
 // peerViews asks every member but this node that is not dead or gone
 // for its row, a few at a time, within overviewTimeout.
 func (n *Node) peerViews(ctx context.Context, tok string) []NodeView {
+	n.overviewRounds.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, overviewTimeout)
 	defer cancel()
 	var (

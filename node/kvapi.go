@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -133,7 +134,7 @@ func (n *Node) handleKVGet(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(v.Value)
+		sendWithin(w, func(out io.Writer) error { _, err := out.Write(v.Value); return err })
 	}
 }
 

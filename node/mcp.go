@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -59,12 +60,28 @@ const runCodeDescription = `Run JavaScript or TypeScript once in a fresh, isolat
   export default { async fetch(request, env) { return new Response("hello") } }
 The sandbox has the Web APIs of Workers (fetch, Request, Response, URL, crypto, TextEncoder, ...), no file system, and no network unless the caller's token grants hosts: a fetch elsewhere rejects. Limits: by default 1000 ms of CPU, 30 s wall time and 128 MiB of memory; an overrun ends the call with outcome exceededCpu, exceededWallTime or exceededMemory. Nothing persists between calls except through bindings (KV namespaces, Durable Objects) the token grants. The outcome is "ok" when the handler returned a Response; read result.exceptions otherwise.`
 
-// mcpServer builds the MCP server of one request, with its caller's
-// grants.
+// mcpSchemas caches the tools' schemas, inferred from their Go types once
+// rather than for every request's server.
+var mcpSchemas = mcp.NewSchemaCache()
+
+// mcpServerKey holds the MCP server handleMCP built for a request: the SDK
+// asks for it twice.
+type mcpServerKey struct{}
+
+// mcpServer is the MCP server of one request, with its caller's grants:
+// the one handleMCP built, or a new one.
 func (n *Node) mcpServer(r *http.Request) *mcp.Server {
+	if s, ok := r.Context().Value(mcpServerKey{}).(*mcp.Server); ok {
+		return s
+	}
+	return n.newMCPServer(r)
+}
+
+// newMCPServer builds the MCP server of one request.
+func (n *Node) newMCPServer(r *http.Request) *mcp.Server {
 	c := callerOf(r)
 	client := clientOf(r)
-	s := mcp.NewServer(&mcp.Implementation{Name: "warren", Title: "warren mesh " + n.id.Name, Version: "1"}, nil)
+	s := mcp.NewServer(&mcp.Implementation{Name: "warren", Title: "warren mesh " + n.id.Name, Version: "1"}, &mcp.ServerOptions{SchemaCache: mcpSchemas})
 	mcp.AddTool(s, &mcp.Tool{Name: "run_code", Description: runCodeDescription},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in mcpRunInput) (*mcp.CallToolResult, mcpRunOutput, error) {
 			res, err := n.mcpRun(ctx, in, c, client)
@@ -177,4 +194,130 @@ func (n *Node) mcpKV(r *http.Request, ns string, write bool) (replication.KV, er
 		return nil, err
 	}
 	return n.kvStore()
+}
+
+// maxMCPBody caps a POST /mcp body; maxMCPBatch the messages of a batch
+// (each may run code: a batch is at most as many calls as this).
+const (
+	maxMCPBody  = 4 << 20
+	maxMCPBatch = 16
+)
+
+// handleMCP is POST /mcp: the body is read as POST /v1/run's is (under
+// maxMCPBody and the slow-body clock, drawing on the node's body budget
+// until the call ends), a batch of more than maxMCPBatch messages is
+// refused, and then the SDK's handler serves it, its errors answered as
+// the API's JSON errors.
+func (n *Node) handleMCP(w http.ResponseWriter, r *http.Request) {
+	client := clientOf(r)
+	clock := n.newBodyClock(w, r)
+	body := &budgetReader{r: http.MaxBytesReader(w, clock, maxMCPBody), b: n.bodies, client: client}
+	defer body.Close()
+	b, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case body.refused != nil:
+			err = n.budgetError(body.refused, client)
+		case clock.late:
+			err = clock.slowError()
+		case errors.As(err, &mbe):
+			err = &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large", msg: fmt.Sprintf("the MCP request exceeds %d bytes", maxMCPBody)}
+		default:
+			err = &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "reading the MCP request: " + err.Error()}
+		}
+		writeError(w, err)
+		return
+	}
+	clock.end()
+	if k := mcpBatchLen(b); k > maxMCPBatch {
+		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request",
+			msg: fmt.Sprintf("a JSON-RPC batch of %d messages: at most %d", k, maxMCPBatch)})
+		return
+	}
+	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+	r = r.WithContext(context.WithValue(r.Context(), mcpServerKey{}, n.newMCPServer(r)))
+	jw := &mcpErrorWriter{ResponseWriter: w}
+	n.mcp.ServeHTTP(jw, r)
+	jw.finish()
+}
+
+// mcpBatchLen is the number of messages in b if it is a JSON array, else 0
+// (a single message, or something the SDK refuses itself).
+func mcpBatchLen(b []byte) int {
+	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) == 0 || t[0] != '[' {
+		return 0
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if _, err := dec.Token(); err != nil {
+		return 0
+	}
+	k := 0
+	for dec.More() {
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return 0
+		}
+		if k++; k > maxMCPBatch {
+			return k // enough to refuse it: the rest is not read
+		}
+	}
+	return k
+}
+
+// mcpErrorWriter turns the SDK's plain-text errors (http.Error) into the
+// API's JSON errors; everything else passes through.
+type mcpErrorWriter struct {
+	http.ResponseWriter
+	status int // of an error held back; 0: none
+	msg    bytes.Buffer
+}
+
+// maxMCPErrorText bounds the text of an error held back.
+const maxMCPErrorText = 4 << 10
+
+func (e *mcpErrorWriter) WriteHeader(status int) {
+	if status >= 400 && strings.HasPrefix(e.Header().Get("Content-Type"), "text/plain") {
+		e.status = status
+		return
+	}
+	e.ResponseWriter.WriteHeader(status)
+}
+
+func (e *mcpErrorWriter) Write(p []byte) (int, error) {
+	if e.status == 0 {
+		return e.ResponseWriter.Write(p)
+	}
+	if room := maxMCPErrorText - e.msg.Len(); room > 0 {
+		e.msg.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (e *mcpErrorWriter) Flush() {
+	if f, ok := e.ResponseWriter.(http.Flusher); ok && e.status == 0 {
+		f.Flush()
+	}
+}
+
+func (e *mcpErrorWriter) Unwrap() http.ResponseWriter { return e.ResponseWriter }
+
+// finish answers an error held back.
+func (e *mcpErrorWriter) finish() {
+	if e.status == 0 {
+		return
+	}
+	code := map[int]string{
+		http.StatusBadRequest: "bad_request", http.StatusForbidden: "denied", http.StatusNotFound: "not_found",
+		http.StatusMethodNotAllowed: "method_not_allowed", http.StatusRequestEntityTooLarge: "too_large",
+		http.StatusUnsupportedMediaType: "unsupported_media_type",
+	}[e.status]
+	if code == "" {
+		code = "internal"
+		if e.status < 500 {
+			code = "bad_request"
+		}
+	}
+	e.Header().Del("X-Content-Type-Options")
+	writeError(e.ResponseWriter, &apiError{status: e.status, code: code, msg: "mcp: " + strings.TrimSpace(e.msg.String())})
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/warrenmesh/warren/isolate"
 	"github.com/warrenmesh/warren/mesh"
@@ -173,6 +174,7 @@ type Node struct {
 	mesh  *mesh.Mesh
 	slots chan struct{} // a token per running invocation
 	http  *http.Server
+	mcp   *mcp.StreamableHTTPHandler // POST /mcp, after handleMCP's checks
 	ln    net.Listener
 	done  chan struct{}
 	// life ends when the node stops: invocations still running then are
@@ -205,6 +207,10 @@ type Node struct {
 	remote atomic.Int64
 	// queued counts the invocations waiting for room (here or at a peer).
 	queued atomic.Int64
+	// overview shares the peers' rows of GET /v1/overview among its
+	// calls; overviewRounds counts the rounds of asking the peers.
+	overview       overviewShare
+	overviewRounds atomic.Int64
 	// draining is set by Close: the node takes no new invocations (its
 	// own callers' go to peers) while the running ones finish.
 	draining atomic.Bool

@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"net"
 	"net/http"
+	"sync/atomic"
+	"time"
 
 	"github.com/warrenmesh/warren/isolate"
 )
@@ -13,8 +15,42 @@ import (
 // server's ConnContext), for request.cf's clientTcpRtt.
 type connKey struct{}
 
+// clientConn is the client's connection with the round-trip time last read
+// from the kernel, so that a keep-alive connection's requests read it at
+// most once per rttFresh (a system call each; the smoothed RTT moves
+// slowly). Requests on one connection may run at once (HTTP/2), hence the
+// atomics.
+type clientConn struct {
+	net.Conn
+	rtt atomic.Int64 // milliseconds, plus 1 (0: never read)
+	at  atomic.Int64 // when rtt was read, nanoseconds since the Unix epoch
+}
+
+// rttFresh is how long a connection's round-trip time is reused.
+const rttFresh = time.Second
+
 func withConn(ctx context.Context, c net.Conn) context.Context {
-	return context.WithValue(ctx, connKey{}, c)
+	return context.WithValue(ctx, connKey{}, &clientConn{Conn: c})
+}
+
+// tcpRTT is the connection's smoothed round-trip time in milliseconds, 0
+// when unknown.
+func (c *clientConn) tcpRTT(now time.Time) int {
+	if v := c.rtt.Load(); v != 0 && now.UnixNano()-c.at.Load() < int64(rttFresh) {
+		return int(v - 1)
+	}
+	nc := c.Conn
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	tcp, ok := nc.(*net.TCPConn)
+	if !ok {
+		return 0
+	}
+	rtt := tcpRTT(tcp)
+	c.at.Store(now.UnixNano())
+	c.rtt.Store(int64(rtt) + 1)
+	return rtt
 }
 
 // requestCF is what the node knows of r for request.cf: its protocol, its
@@ -26,13 +62,8 @@ func requestCF(r *http.Request) *isolate.RequestCF {
 	if r.TLS != nil {
 		cf.TLSVersion = tlsVersion(r.TLS.Version)
 	}
-	if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
-		if tc, ok := c.(*tls.Conn); ok {
-			c = tc.NetConn()
-		}
-		if tcp, ok := c.(*net.TCPConn); ok {
-			cf.ClientTCPRTT = tcpRTT(tcp)
-		}
+	if c, ok := r.Context().Value(connKey{}).(*clientConn); ok {
+		cf.ClientTCPRTT = c.tcpRTT(time.Now())
 	}
 	return cf
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"crypto/tls"
 	"encoding/json"
+	"net"
 	"net/http/httptest"
 	"runtime"
 	"strings"
@@ -150,5 +151,35 @@ func TestCacheScopedByGrants(t *testing.T) {
 	}
 	if got := run(adminToken(t, n.cfg.SecretPath), "/get"); got != "miss" {
 		t.Errorf("admin: %s", got)
+	}
+}
+
+// A connection's round-trip time is read from the kernel at most once per
+// rttFresh; a stale reading is read again.
+func TestClientConnRTTCached(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the kernel reports TCP round-trip times on Linux only")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cc := &clientConn{Conn: c}
+	now := time.Now()
+	if rtt := cc.tcpRTT(now); rtt < 1 {
+		t.Fatalf("first reading %d ms, want at least 1", rtt)
+	}
+	cc.rtt.Store(42 + 1) // as if the kernel had said 42 ms
+	if rtt := cc.tcpRTT(now.Add(rttFresh / 2)); rtt != 42 {
+		t.Errorf("within rttFresh: %d ms, want the cached 42", rtt)
+	}
+	if rtt := cc.tcpRTT(now.Add(2 * rttFresh)); rtt == 42 || rtt < 1 {
+		t.Errorf("after rttFresh: %d ms, want a fresh reading", rtt)
 	}
 }

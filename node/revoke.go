@@ -53,10 +53,14 @@ const (
 	// a call waits for one.
 	revokedReadTimeout = 2 * time.Second
 	revokedWait        = 500 * time.Millisecond
-	// maxRevocations bounds the list a node reads (pages of the store's
-	// list limit).
-	maxRevocations = 100_000
 )
+
+// maxRevocations bounds the revocations POST /v1/tokens/revoke makes (a
+// variable for the tests); a node reads a list of up to revocationsSlack
+// more, which revocations made at once on several nodes may add.
+var maxRevocations = 100_000
+
+const revocationsSlack = 1000
 
 // Revocation is one entry of the list.
 type Revocation struct {
@@ -84,6 +88,9 @@ type revocations struct {
 
 // errRevoked is a revoked token's refusal.
 var errRevoked = errors.New("token revoked")
+
+// errTooManyRevocations is a list longer than maxRevocations.
+var errTooManyRevocations = errors.New("the list is longer than a node reads")
 
 // checkRevoked refuses a token that is revoked, or that has an ID while
 // this node cannot read the list. A token without an ID passes at once.
@@ -176,11 +183,11 @@ func (n *Node) listRevocations(ctx context.Context, each func(Revocation)) ([]Re
 			}
 			count++
 		}
+		if count > maxRevocations+revocationsSlack {
+			return nil, fmt.Errorf("listing %s: more than %d entries: %w", revokedNS, maxRevocations+revocationsSlack, errTooManyRevocations)
+		}
 		if page.ListComplete || page.Cursor == "" {
 			return out, nil
-		}
-		if count >= maxRevocations {
-			return nil, fmt.Errorf("listing %s: more than %d entries", revokedNS, maxRevocations)
 		}
 		cursor = page.Cursor
 	}
@@ -194,8 +201,12 @@ type revokeRequest struct {
 	Expiry int64  `json:"exp,omitempty"`
 }
 
-// maxRevokeBody caps the body of POST /v1/tokens/revoke.
-const maxRevokeBody = 16 << 10
+// maxRevokeBody caps the body of POST /v1/tokens/revoke;
+// maxRevocationExpiry bounds its exp (the end of 9999, unix seconds).
+const (
+	maxRevokeBody       = 16 << 10
+	maxRevocationExpiry = 253402300799
+)
 
 // parseRevoke reads and checks a POST /v1/tokens/revoke body: the
 // revocation it asks for, or a 400 saying what is wrong. A token is
@@ -234,8 +245,8 @@ func parseRevoke(body io.Reader, key []byte) (Revocation, error) {
 		if err := policy.ValidateTokenID(req.ID); err != nil {
 			return Revocation{}, bad("id: %v", err)
 		}
-		if req.Expiry < 0 {
-			return Revocation{}, bad("exp: %d is negative", req.Expiry)
+		if req.Expiry < 0 || req.Expiry > maxRevocationExpiry {
+			return Revocation{}, bad("exp: %d is not a time from 1970 to 9999 in unix seconds (0: never)", req.Expiry)
 		}
 		return Revocation{ID: req.ID, Expiry: req.Expiry}, nil
 	}
@@ -266,11 +277,16 @@ func (n *Node) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	rev, err := parseRevoke(http.MaxBytesReader(w, r.Body, maxRevokeBody), n.tokenKey)
+	clock := n.newBodyClock(w, r)
+	rev, err := parseRevoke(http.MaxBytesReader(w, clock, maxRevokeBody), n.tokenKey)
 	if err != nil {
+		if clock.late {
+			err = clock.slowError()
+		}
 		writeError(w, err)
 		return
 	}
+	clock.end()
 	rev.RevokedAt, rev.RevokedBy = time.Now().Unix(), shortName(callerOf(r).tok.Name)
 	opts := replication.KVPutOptions{}
 	if rev.Expiry > 0 {
@@ -289,6 +305,10 @@ func (n *Node) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if err := n.revocationRoom(r.Context(), rev.ID); err != nil {
+		writeError(w, err)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), kvAPITimeout)
 	defer cancel()
 	if err := kv.Put(ctx, revokedNS, rev.ID, b, opts); err != nil {
@@ -304,6 +324,28 @@ func (n *Node) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	n.revoked.mu.Unlock()
 	n.log.Info("token revoked", "id", rev.ID, "name", rev.Name, "by", rev.RevokedBy)
 	writeJSON(w, http.StatusOK, rev)
+}
+
+// revocationRoom refuses a new revocation when the list already holds
+// maxRevocations: one more and no node could read it (and each would
+// refuse every token with an ID once its copy grew too old). Revoking an
+// ID on the list again is always allowed; a list that cannot be read now
+// does not hold a revocation up.
+func (n *Node) revocationRoom(ctx context.Context, id string) error {
+	count, listed := 0, false
+	_, err := n.listRevocations(ctx, func(r Revocation) {
+		count++
+		listed = listed || r.ID == id
+	})
+	if listed || err == nil && count < maxRevocations {
+		return nil
+	}
+	if err == nil || errors.Is(err, errTooManyRevocations) {
+		return &apiError{status: http.StatusInsufficientStorage, code: "full",
+			msg: fmt.Sprintf("the revocation list holds %d tokens, the most it may; entries leave it as their tokens expire (revoke with exp, or rotate the mesh secret)", maxRevocations)}
+	}
+	n.log.Warn("counting the token revocation list before a revocation", "err", err)
+	return nil
 }
 
 // handleRevoked lists the revocations (admin).

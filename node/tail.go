@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/warrenmesh/warren/isolate"
 	"github.com/warrenmesh/warren/mesh"
+	"github.com/warrenmesh/warren/policy"
 )
 
 // The live tail: GET /v1/tail streams, as server-sent events, every
@@ -25,16 +27,46 @@ import (
 // the whole mesh: each invocation once, from the node it entered
 // through. A client that reads too slowly never slows invocations: the
 // events that find its buffer full are dropped, and the next event says
-// how many.
+// how many. A client that stops reading altogether loses its tail once a
+// write has waited tailStall. A client holds at most maxTailsPerClient
+// tails of a node at once, and a node serves at most maxTails.
 
 const (
-	// tailBuffer is the events a subscriber may have waiting.
-	tailBuffer = 256
+	// tailBuffer is the events a subscriber may have waiting, and
+	// tailBufferBytes their size (their logs and exceptions, roughly as
+	// JSON): an event that would take a subscriber past it is dropped,
+	// unless the subscriber has none waiting.
+	tailBuffer      = 256
+	tailBufferBytes = 8 << 20
+	// maxTails bounds the tails a node serves to its clients at once, and
+	// maxTailsPerClient those of one client (an IP address, or an IPv6
+	// /64). A peer following this node for a mesh-wide tail of its own is
+	// counted apart: it holds at most maxTails, one per tail it serves.
+	maxTails          = 64
+	maxTailsPerClient = 8
 	// tailRefresh is how often a mesh-wide tail looks for new peers.
 	tailRefresh = 2 * time.Second
 	// tailKeepAlive is how often an idle stream sends a comment.
 	tailKeepAlive = 15 * time.Second
 )
+
+// tailStall is how long one write of a tail may wait for its client to
+// read; tailPeerSilence how long a peer's tail may send nothing, not even
+// a keep-alive (variables the tests shorten).
+var tailStall, tailPeerSilence = durationVar(bodyStall), durationVar(3 * tailKeepAlive)
+
+// durationVarT is a duration that tests may set while other goroutines
+// read it.
+type durationVarT struct{ v atomic.Int64 }
+
+func durationVar(d time.Duration) *durationVarT {
+	var v durationVarT
+	v.set(d)
+	return &v
+}
+
+func (v *durationVarT) get() time.Duration  { return time.Duration(v.v.Load()) }
+func (v *durationVarT) set(d time.Duration) { v.v.Store(int64(d)) }
 
 // TailEvent is one finished invocation, as GET /v1/tail streams it.
 type TailEvent struct {
@@ -62,17 +94,97 @@ type tailHub struct {
 	n    atomic.Int64 // subscribers, read without the lock on every call
 	mu   sync.Mutex
 	subs map[*tailSub]bool
+	// streams counts the open GET /v1/tail streams by holder (a client,
+	// or "node NAME" for a peer), and own those of clients.
+	streams map[string]int
+	own     int
 }
 
 type tailSub struct {
-	ch      chan TailEvent
+	ch      chan tailItem
 	dropped atomic.Int64
+	held    atomic.Int64 // the size of the events in ch
 	worker  string
 	outcome string
 }
 
+// tailItem is an event waiting for its subscriber, with its size and its
+// JSON, which the subscribers of one event share: it is encoded once
+// however many tails show it.
+type tailItem struct {
+	TailEvent
+	size int64
+	enc  *tailJSON
+}
+
+// tailJSON is an event's JSON, encoded on first use.
+type tailJSON struct {
+	once sync.Once
+	b    []byte
+	err  error
+}
+
+func (j *tailJSON) of(e *TailEvent) ([]byte, error) {
+	j.once.Do(func() { j.b, j.err = json.Marshal(e) })
+	return j.b, j.err
+}
+
+// size estimates e's size as JSON: what a waiting event holds.
+func (e *TailEvent) size() int64 {
+	n := 256 + len(e.Node) + len(e.Entry) + len(e.Worker) + len(e.Error)
+	for _, h := range e.Hops {
+		n += len(h) + 3
+	}
+	for _, l := range e.Logs {
+		n += 48 + len(l.Level) + len(l.Message)
+	}
+	for _, x := range e.Exceptions {
+		n += 64 + len(x.Name) + len(x.Message) + len(x.Stack)
+	}
+	return int64(n)
+}
+
+// open counts a new stream of holder (a peer's if peer), or answers why
+// the node refuses it: the holder holds its share, or the node all it
+// serves.
+func (h *tailHub) open(holder string, peer bool) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.streams == nil {
+		h.streams = map[string]int{}
+	}
+	switch {
+	case peer && h.streams[holder] >= maxTails:
+		return &apiError{status: http.StatusTooManyRequests, code: "too_many_tails",
+			msg: fmt.Sprintf("%s already follows %d tails of this node, as many as it serves itself", holder, maxTails)}
+	case !peer && h.streams[holder] >= maxTailsPerClient:
+		return &apiError{status: http.StatusTooManyRequests, code: "too_many_tails",
+			msg: fmt.Sprintf("this client (%s) already has %d tails of this node open, the most one client may; close one first", holder, maxTailsPerClient)}
+	case !peer && h.own >= maxTails:
+		return &apiError{status: http.StatusServiceUnavailable, code: "busy",
+			msg: fmt.Sprintf("this node already serves %d tails, the most it serves at once; retry later or on another node", maxTails)}
+	}
+	h.streams[holder]++
+	if !peer {
+		h.own++
+	}
+	return nil
+}
+
+// close ends a stream that open counted.
+func (h *tailHub) close(holder string, peer bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.streams[holder]--; h.streams[holder] <= 0 {
+		delete(h.streams, holder)
+	}
+	if !peer {
+		h.own--
+	}
+}
+
 func (h *tailHub) subscribe(worker, outcome string) *tailSub {
-	s := &tailSub{ch: make(chan TailEvent, tailBuffer), worker: worker, outcome: outcome}
+	s := &tailSub{ch: make(chan tailItem, tailBuffer), worker: worker, outcome: outcome}
 	h.mu.Lock()
 	if h.subs == nil {
 		h.subs = map[*tailSub]bool{}
@@ -97,22 +209,58 @@ func (h *tailHub) publish(e TailEvent) {
 	if h.n.Load() == 0 {
 		return
 	}
+	size, enc := e.size(), &tailJSON{}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
-		s.offer(e)
+		s.put(e, size, enc)
 	}
 }
 
-func (s *tailSub) offer(e TailEvent) {
+// offer offers s an event of its own (a peer's).
+func (s *tailSub) offer(e TailEvent) { s.put(e, e.size(), &tailJSON{}) }
+
+// put offers s an event of size bytes whose JSON is enc, if it passes
+// s's filters.
+func (s *tailSub) put(e TailEvent, size int64, enc *tailJSON) {
 	if s.worker != "" && e.Worker != s.worker || s.outcome != "" && string(e.Outcome) != s.outcome {
 		return
 	}
+	// Offers may race (a mesh-wide tail's peers each offer): each takes
+	// its room before it sends, and gives it back if there is none.
+	if held := s.held.Add(size); held > tailBufferBytes && held != size {
+		s.held.Add(-size)
+		s.dropped.Add(1)
+		return
+	}
 	select {
-	case s.ch <- e:
+	case s.ch <- tailItem{e, size, enc}:
 	default:
+		s.held.Add(-size)
 		s.dropped.Add(1)
 	}
+}
+
+// next takes a waiting item: its event's JSON, with the count of those
+// dropped before it.
+func (s *tailSub) next(it tailItem) ([]byte, error) {
+	s.held.Add(-it.size)
+	d := s.dropped.Swap(0)
+	if d > 0 && it.Dropped != 0 { // a peer's count, and this tail's: encode the sum
+		e := it.TailEvent
+		e.Dropped += d
+		return json.Marshal(&e)
+	}
+	b, err := it.enc.of(&it.TailEvent)
+	if err != nil || d == 0 {
+		return b, err
+	}
+	// "dropped" is the last field, and absent (omitempty) from the
+	// shared encoding: add it before the closing brace.
+	out := make([]byte, 0, len(b)+32)
+	out = append(out, b[:len(b)-1]...)
+	out = strconv.AppendInt(append(out, `,"dropped":`...), d, 10)
+	return append(out, '}'), nil
 }
 
 // tail reports a finished invocation to the tail.
@@ -131,6 +279,72 @@ func (n *Node) tail(entry, worker string, res *isolate.Result) {
 	})
 }
 
+// tailOutcomes are the outcomes GET /v1/tail filters on.
+var tailOutcomes = map[string]bool{}
+
+func init() {
+	for _, o := range []isolate.Outcome{isolate.OutcomeOK, isolate.OutcomeException, isolate.OutcomeExceededCPU,
+		isolate.OutcomeExceededMemory, isolate.OutcomeExceededWallTime, isolate.OutcomeCanceled,
+		isolate.OutcomeLoadShed, isolate.OutcomeInternalError, isolate.OutcomeDenied} {
+		tailOutcomes[string(o)] = true
+	}
+}
+
+// tailQuery reads GET /v1/tail's parameters, or answers a 400: each at
+// most once, none other, scope "node" or "mesh", worker a Worker's name,
+// outcome one of the results' outcomes.
+func tailQuery(r *http.Request) (mesh bool, worker, outcome string, err error) {
+	bad := func(format string, args ...any) error {
+		return &apiError{status: http.StatusBadRequest, code: "bad_request", msg: fmt.Sprintf(format, args...)}
+	}
+	q, perr := url.ParseQuery(r.URL.RawQuery)
+	if perr != nil {
+		return false, "", "", bad("the query: %v", perr)
+	}
+	for k, v := range q {
+		switch {
+		case k != "scope" && k != "worker" && k != "outcome":
+			return false, "", "", bad("unknown parameter %s: the tail takes scope, worker and outcome", quote(k))
+		case len(v) > 1:
+			return false, "", "", bad("%s is given %d times", k, len(v))
+		}
+	}
+	scope, worker, outcome := q.Get("scope"), q.Get("worker"), q.Get("outcome")
+	if scope != "" && scope != "node" && scope != "mesh" {
+		return false, "", "", bad(`scope: "node" (default) or "mesh"`)
+	}
+	if worker != "" {
+		if err := ValidateWorkerName(worker); err != nil {
+			return false, "", "", bad("worker: %v", err)
+		}
+	}
+	if outcome != "" && !tailOutcomes[outcome] {
+		return false, "", "", bad("outcome %s: one of ok, exception, exceededCpu, exceededMemory, exceededWallTime, canceled, loadShed, internalError, denied", quote(outcome))
+	}
+	return scope == "mesh", worker, outcome, nil
+}
+
+// tailHolder is who holds a tail stream, for its limits: a live peer that
+// follows this node for a mesh-wide tail (its node token), or the client.
+func (n *Node) tailHolder(r *http.Request) (holder string, peer bool) {
+	tok := callerOf(r).tok
+	if n.cfg.NoAuth { // the caller's token was not read; a peer sends one
+		if raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			tok, _ = policy.ParseToken(n.tokenKey, strings.TrimSpace(raw), time.Now())
+		}
+	}
+	if tok != nil && tok.Admin {
+		if name, ok := strings.CutPrefix(tok.Name, "node "); ok && name != n.id.Name {
+			for _, p := range n.mesh.Members() {
+				if p.Name == name && p.State == mesh.StateAlive {
+					return tok.Name, true
+				}
+			}
+		}
+	}
+	return clientOf(r), false
+}
+
 // handleTail is GET /v1/tail[?scope=mesh][&worker=NAME][&outcome=X]: an
 // admin's stream of finished invocations.
 func (n *Node) handleTail(w http.ResponseWriter, r *http.Request) {
@@ -138,16 +352,28 @@ func (n *Node) handleTail(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	q := r.URL.Query()
-	scope := q.Get("scope")
-	if scope != "" && scope != "node" && scope != "mesh" {
-		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: `scope: "node" (default) or "mesh"`})
+	meshScope, worker, outcome, err := tailQuery(r)
+	if err != nil {
+		writeError(w, err)
 		return
 	}
-	worker, outcome := q.Get("worker"), q.Get("outcome")
-	flusher, ok := w.(http.Flusher)
-	if !ok {
+	if _, ok := w.(http.Flusher); !ok {
 		writeError(w, &apiError{status: http.StatusInternalServerError, code: "internal", msg: "streaming is not supported here"})
+		return
+	}
+	holder, peer := n.tailHolder(r)
+	if err := n.tails.open(holder, peer); err != nil {
+		writeError(w, err)
+		return
+	}
+	defer n.tails.close(holder, peer)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	if r.Method == http.MethodHead {
+		// The head alone: a body would be thrown away, and the handler
+		// must end for the connection to serve the client's next request.
+		w.WriteHeader(http.StatusOK)
 		return
 	}
 	sub := n.tails.subscribe(worker, outcome)
@@ -156,15 +382,24 @@ func (n *Node) handleTail(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	stop := context.AfterFunc(n.life, cancel)
 	defer stop()
-	if scope == "mesh" {
+	if meshScope {
 		go n.followPeers(ctx, sub, worker, outcome)
 	}
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
-	_, _ = fmt.Fprintf(w, ": warren tail of %s (scope %s)\n\n", n.id.Name, map[bool]string{true: "mesh", false: "node"}[scope == "mesh"])
-	flusher.Flush()
+	// Every write waits at most tailStall for the client to read: one
+	// that stops reading ends its tail.
+	rc := http.NewResponseController(w)
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
+	send := func(format string, args ...any) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(tailStall.get()))
+		if _, err := fmt.Fprintf(w, format, args...); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !send(": warren tail of %s (scope %s)\n\n", n.id.Name, map[bool]string{true: "mesh", false: "node"}[meshScope]) {
+		return
+	}
 	keep := time.NewTicker(tailKeepAlive)
 	defer keep.Stop()
 	for {
@@ -172,20 +407,17 @@ func (n *Node) handleTail(w http.ResponseWriter, r *http.Request) {
 		case <-ctx.Done():
 			return
 		case <-keep.C:
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+			if !send(": keep-alive\n\n") {
 				return
 			}
-			flusher.Flush()
-		case e := <-sub.ch:
-			e.Dropped += sub.dropped.Swap(0)
-			b, err := json.Marshal(&e)
+		case it := <-sub.ch:
+			b, err := sub.next(it)
 			if err != nil {
 				continue
 			}
-			if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
+			if !send("data: %s\n\n", b) {
 				return
 			}
-			flusher.Flush()
 		}
 	}
 }
@@ -240,6 +472,13 @@ func (n *Node) followPeer(ctx context.Context, sub *tailSub, api, worker, outcom
 	if outcome != "" {
 		q.Set("outcome", outcome)
 	}
+	// A peer's stream that says nothing for tailPeerSilence (it sends a
+	// keep-alive every tailKeepAlive) is given up: the peer is gone, or
+	// cut off without a word, and is followed afresh once it is back.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	silent := time.AfterFunc(tailPeerSilence.get(), cancel)
+	defer silent.Stop()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/v1/tail?"+q.Encode(), nil)
 	if err != nil {
 		return
@@ -256,6 +495,7 @@ func (n *Node) followPeer(ctx context.Context, sub *tailSub, api, worker, outcom
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), maxTailEvent)
 	for sc.Scan() {
+		silent.Reset(tailPeerSilence.get())
 		data, ok := strings.CutPrefix(sc.Text(), "data: ")
 		if !ok {
 			continue

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -44,7 +46,7 @@ never slows invocations: it loses some, and says how many. Ctrl-C ends it.`,
 					_ = enc.Encode(&e)
 					return
 				}
-				printTail(e)
+				printTail(os.Stdout, e)
 			})
 		},
 	}
@@ -57,24 +59,55 @@ never slows invocations: it loses some, and says how many. Ctrl-C ends it.`,
 	return c
 }
 
-// printTail prints one finished invocation for a person.
-func printTail(e node.TailEvent) {
+// printTail prints one finished invocation for a person. Everything in
+// it may come from a Worker (its logs, its exceptions, what its callers
+// sent it): each field is printed as terminalText.
+func printTail(w io.Writer, e node.TailEvent) {
 	if e.Dropped > 0 {
-		fmt.Printf("[warren] %d invocations were dropped: this tail read too slowly\n", e.Dropped)
+		fmt.Fprintf(w, "[warren] %d invocations were dropped: this tail read too slowly\n", e.Dropped)
 	}
 	what := e.Entry
 	if e.Worker != "" {
 		what += " " + e.Worker
 	}
-	fmt.Printf("%s %-6s %-24s %-16s cpu %.1f ms, wall %.1f ms  %s\n", e.Time.Local().Format("15:04:05.000"), e.Node,
-		strings.Join(e.Hops, " -> "), e.Outcome, e.CPUMs, e.WallMs, what)
+	fmt.Fprintf(w, "%s %-6s %-24s %-16s cpu %.1f ms, wall %.1f ms  %s\n", e.Time.Local().Format("15:04:05.000"), terminalText(e.Node, ""),
+		terminalText(strings.Join(e.Hops, " -> "), ""), terminalText(string(e.Outcome), ""), e.CPUMs, e.WallMs, terminalText(what, ""))
+	const indent = "    "
 	for _, l := range e.Logs {
-		fmt.Printf("    [%s] %s\n", l.Level, l.Message)
+		fmt.Fprintf(w, "%s[%s] %s\n", indent, terminalText(l.Level, ""), terminalText(l.Message, indent+"  "))
 	}
 	for _, x := range e.Exceptions {
-		fmt.Printf("    %s: %s\n", x.Name, x.Message)
+		fmt.Fprintf(w, "%s%s: %s\n", indent, terminalText(x.Name, ""), terminalText(x.Message, indent+"  "))
 	}
 	if e.Error != "" && e.Outcome != "ok" {
-		fmt.Printf("    %s\n", e.Error)
+		fmt.Fprintf(w, "%s%s\n", indent, terminalText(e.Error, indent+"  "))
 	}
+}
+
+// terminalText is s as a terminal shows it plainly: each line after the
+// first indented by indent (nl: no line breaks, they are escaped too),
+// and every control character (C0 but tab, DEL, C1), bidirectional
+// override and invalid byte escaped as Go does (\x1b, \u202e), so that
+// no escape sequence reaches the terminal.
+func terminalText(s, indent string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\n' && indent != "":
+			b.WriteString("\n" + indent)
+		case r == '\t':
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case r >= 0x80 && r < 0xa0, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }

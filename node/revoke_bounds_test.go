@@ -1,0 +1,71 @@
+package node
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRevokeBounds: POST /v1/tokens/revoke refuses malformed requests
+// with a 400, is idempotent, refuses a revocation once the list holds
+// maxRevocations (which would leave every node unable to read it, and so
+// refusing every revocable token), and a body that stalls is a 408.
+func TestRevokeBounds(t *testing.T) {
+	defer func(k int) { maxRevocations = k }(maxRevocations)
+	maxRevocations = 3
+	n, _ := kvNode(t, "rv")
+	n.cfg.BodyGrace = 300 * time.Millisecond
+	admin := testToken(n.ln.Addr().String())
+	revoke := func(body string) (int, map[string]any) {
+		t.Helper()
+		status, _, out := authCall(t, n, "POST", "/v1/tokens/revoke", body, admin)
+		return status, out
+	}
+	for _, body := range []string{
+		``, `{`, `[]`, `{"id":""}`, `{"id":"a/b"}`, `{"id":"` + strings.Repeat("a", 200) + `"}`, `{"id":"ok","exp":-1}`,
+		`{"id":"ok","exp":9223372036854775807}`, `{"id":"ok"}{}`, `{"id":"ok","extra":1}`, `{"token":"garbage"}`,
+		`{"token":"x","id":"y"}`, `{"id":"ok","exp":1e99}`,
+	} {
+		if status, out := revoke(body); status != 400 || out["code"] != "bad_request" {
+			t.Errorf("revoke %.60s: %d %v, want 400 bad_request", body, status, out)
+		}
+	}
+	for i := range 3 {
+		if status, out := revoke(fmt.Sprintf(`{"id":"id-%d","exp":%d}`, i, time.Now().Add(time.Hour).Unix())); status != 200 {
+			t.Fatalf("revocation %d: %d %v", i, status, out)
+		}
+	}
+	// Again: the same answer, the list unchanged.
+	if status, out := revoke(`{"id":"id-1"}`); status != 200 || out["id"] != "id-1" {
+		t.Errorf("revoking id-1 again: %d %v", status, out)
+	}
+	if status, out := revoke(`{"id":"id-3"}`); status != http.StatusInsufficientStorage || out["code"] != "full" {
+		t.Errorf("a revocation past the list's bound: %d %v, want 507 full", status, out)
+	}
+	status, _, out := authCall(t, n, "GET", "/v1/tokens/revoked", "", admin)
+	if list, _ := out["revoked"].([]any); status != 200 || len(list) != 3 {
+		t.Errorf("the list: %d %v, want 3 entries", status, out)
+	}
+
+	// A body that stops.
+	conn, err := net.Dial("tcp", n.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/tokens/revoke HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: 100\r\n\r\n{\"id\"", admin)
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("a stalled body got no answer: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), `"code":"slow_body"`) {
+		t.Errorf("a stalled body: %d %s, want 408 slow_body", resp.StatusCode, b)
+	}
+}

@@ -1,0 +1,128 @@
+package node
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rawRequest sends head (the request line and headers, without the blank
+// line) to n and answers the status and body.
+func rawRequest(t *testing.T, n *Node, head string) (int, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", n.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	go fmt.Fprintf(conn, "%s\r\nConnection: close\r\n\r\n", head)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("%.80s: %v", head, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestServeBounds: a deployed Worker's /w/ answers hostile requests with
+// a clear error and runs nothing it should not: names that are not a
+// Worker's, too many headers, a method that is not one, paths and
+// headers of every size up to the server's bounds.
+func TestServeBounds(t *testing.T) {
+	n, _ := kvNode(t, "serve")
+	if status, _, b := call(t, n, "PUT", "/v1/workers/echo", strings.NewReader(deployBody(echoWorker(1), "", nil)), nil); status != 200 {
+		t.Fatalf("deploy: %d %s", status, b)
+	}
+	host := "Host: " + n.ln.Addr().String()
+	for _, tc := range []struct {
+		name, head string
+		status     int
+		code       string // "" for the Worker's answer
+	}{
+		{"a name with a space", "GET /w/a%20b HTTP/1.1\r\n" + host, 404, "not_found"},
+		{"a long name", "GET /w/" + strings.Repeat("a", 300) + "/x HTTP/1.1\r\n" + host, 404, "not_found"},
+		// Paths that leave /w/ once cleaned are the API's: a token is needed.
+		{"an escaped slash", "GET /w/echo%2f..%2f..%2fv1%2fmembers HTTP/1.1\r\n" + host, 401, "unauthorized"},
+		{"dot segments", "GET /w/%2e%2e/v1/members HTTP/1.1\r\n" + host, 401, "unauthorized"},
+		{"a name not deployed", "GET /w/nope/x HTTP/1.1\r\n" + host, 404, "not_found"},
+		{"too many headers", "GET /w/echo/x HTTP/1.1\r\n" + host + manyHeaderLines(maxRequestHeaders+1), 400, "bad_request"},
+		{"a long method", strings.Repeat("M", maxMethodLen+1) + " /w/echo/x HTTP/1.1\r\n" + host, 400, "bad_request"},
+		{"an odd method", "PURGE /w/echo/x HTTP/1.1\r\n" + host, 201, ""},
+		{"a long path", "GET /w/echo/" + strings.Repeat("p", 512<<10) + " HTTP/1.1\r\n" + host, 201, ""},
+		{"a large header", "GET /w/echo/x HTTP/1.1\r\n" + host + "\r\nX-Big: " + strings.Repeat("v", 512<<10), 201, ""},
+		{"headers past the server's bound", "GET /w/echo/x HTTP/1.1\r\n" + host + "\r\nX-Big: " + strings.Repeat("v", 2<<20), 431, "-"},
+	} {
+		status, body := rawRequest(t, n, tc.head)
+		switch {
+		case status != tc.status:
+			t.Errorf("%s: %d %.200s, want %d", tc.name, status, body, tc.status)
+		case tc.code == "-": // net/http's own answer, before any handler
+		case tc.code == "" && !strings.Contains(body, `"v":1`):
+			t.Errorf("%s: %d %.200s, not the Worker's answer", tc.name, status, body)
+		case tc.code != "" && errCode([]byte(body)) != tc.code:
+			t.Errorf("%s: %d %.200s, want a JSON error %s", tc.name, status, body, tc.code)
+		}
+	}
+}
+
+// manyHeaderLines is k header lines, each after a CRLF.
+func manyHeaderLines(k int) string {
+	var b strings.Builder
+	for i := range k {
+		fmt.Fprintf(&b, "\r\nX-H%d: v", i)
+	}
+	return b.String()
+}
+
+// handlerRunning reports whether a goroutine runs fn (a function name as
+// a stack shows it).
+func handlerRunning(fn string) bool {
+	buf := make([]byte, 1<<20)
+	for {
+		k := runtime.Stack(buf, true)
+		if k < len(buf) {
+			return strings.Contains(string(buf[:k]), fn)
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// TestStalledAnswer: a client that asks for a large answer and never
+// reads it does not hold the handler (and the answer, in memory) for
+// ever: once a write has waited answerStall, the connection is given up.
+// Both a deployed Worker's /w/ answer (no token needed) and POST /v1/run.
+func TestStalledAnswer(t *testing.T) {
+	defer answerStall.set(answerStall.get())
+	answerStall.set(300 * time.Millisecond)
+	n, _ := kvNode(t, "stall")
+	big := `export default { fetch() { return new Response("x".repeat(8 << 20)) } }`
+	if status, _, b := call(t, n, "PUT", "/v1/workers/big", strings.NewReader(deployBody(big, "", nil)), nil); status != 200 {
+		t.Fatalf("deploy: %d %s", status, b)
+	}
+	run := `{"code":{"mainModule":"m.js","modules":{"m.js":` + jsonString(big) + `}}}`
+	for _, tc := range []struct{ name, fn, req string }{
+		{"/w/", "node.(*Node).handleServe", "GET /w/big HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"/v1/run", "node.(*Node).handleRun", fmt.Sprintf("POST /v1/run HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s",
+			testToken(n.ln.Addr().String()), len(run), run)},
+	} {
+		conn, err := net.Dial("tcp", n.ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+		if _, err := io.WriteString(conn, tc.req); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 20*time.Second, tc.name+" to start answering", func() bool { return handlerRunning(tc.fn) })
+		waitFor(t, 20*time.Second, tc.name+" to give up its stalled client", func() bool { return !handlerRunning(tc.fn) })
+		conn.Close()
+	}
+}
