@@ -72,6 +72,12 @@ func (m *Memberlist) encodeBroadcastNotify(node string, msgType messageType, msg
 func (m *Memberlist) queueBroadcast(node string, msg []byte, notify chan struct{}) {
 	b := &memberlistBroadcast{node, msg, notify}
 	m.broadcasts.QueueBroadcast(b)
+	if m.config.QuietGossip {
+		select {
+		case m.gossipWake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // getBroadcasts is used to return a slice of broadcasts to send up to

@@ -165,6 +165,16 @@ type Config struct {
 	GossipNodes         int
 	GossipToTheDeadTime time.Duration
 
+	// QuietGossip stops the gossip ticker while memberlist's broadcast
+	// queue is empty, when a gossip round would send nothing, so that an
+	// idle member does not wake up every GossipInterval. A broadcast
+	// queued then restarts it: the first round runs at once and the
+	// following ones every GossipInterval until the queue is empty again.
+	// Broadcasts of the Delegate (GetBroadcasts) go out on those rounds
+	// and on probes, but do not restart the ticker themselves, so set it
+	// only with a Delegate that has no broadcasts of its own.
+	QuietGossip bool
+
 	// GossipVerifyIncoming controls whether to enforce encryption for incoming
 	// gossip. It is used for upshifting from unencrypted to encrypted gossip on
 	// a running cluster.

@@ -79,6 +79,9 @@ type Memberlist struct {
 	ackHandlers map[uint32]*ackHandler
 
 	broadcasts *TransmitLimitedQueue
+	// gossipWake restarts a quiet gossip ticker (Config.QuietGossip) when
+	// a broadcast is queued.
+	gossipWake chan struct{}
 
 	logger *log.Logger
 
@@ -219,6 +222,7 @@ func newMemberlist(conf *Config) (*Memberlist, error) {
 		awareness:            newAwareness(conf.AwarenessMaxMultiplier, conf.MetricLabels),
 		ackHandlers:          make(map[uint32]*ackHandler),
 		broadcasts:           &TransmitLimitedQueue{RetransmitMult: conf.RetransmitMult},
+		gossipWake:           make(chan struct{}, 1),
 		logger:               logger,
 		metricLabels:         conf.MetricLabels,
 	}

@@ -148,7 +148,11 @@ func (m *Memberlist) schedule() {
 	// Create a gossip ticker if needed
 	if m.config.GossipInterval > 0 && m.config.GossipNodes > 0 {
 		t := time.NewTicker(m.config.GossipInterval)
-		go m.triggerFunc(m.config.GossipInterval, t.C, stopCh, m.gossip)
+		if m.config.QuietGossip {
+			go m.quietGossip(t, stopCh)
+		} else {
+			go m.triggerFunc(m.config.GossipInterval, t.C, stopCh, m.gossip)
+		}
 		m.tickers = append(m.tickers, t)
 	}
 
@@ -173,6 +177,33 @@ func (m *Memberlist) triggerFunc(stagger time.Duration, C <-chan time.Time, stop
 		select {
 		case <-C:
 			f()
+		case <-stop:
+			return
+		}
+	}
+}
+
+// quietGossip runs gossip rounds every GossipInterval while the broadcast
+// queue holds messages and stops the ticker while it is empty, until a
+// broadcast is queued (Config.QuietGossip). The round that follows a
+// wake-up runs at once, so a broadcast leaves no later than it would have
+// with the ticker running.
+func (m *Memberlist) quietGossip(t *time.Ticker, stop <-chan struct{}) {
+	for {
+		if m.broadcasts.NumQueued() == 0 {
+			t.Stop()
+			select {
+			case <-m.gossipWake:
+			case <-stop:
+				return
+			}
+			t.Reset(m.config.GossipInterval)
+			m.gossip()
+			continue
+		}
+		select {
+		case <-t.C:
+			m.gossip()
 		case <-stop:
 			return
 		}
