@@ -321,6 +321,10 @@ func Start(ctx context.Context, cfg Config) (m *Mesh, err error) {
 	mlc.RetransmitMult = cfg.RetransmitMult
 	mlc.GossipInterval = cfg.GossipInterval
 	mlc.QuietGossip = true // the delegate queues no broadcasts of its own
+	// memberlist's LZW compression allocates and clears a 64 KiB table
+	// for every packet it sends, to shrink probes of a few dozen bytes
+	// (kept only when smaller). Messages still decompress when received.
+	mlc.EnableCompression = false
 	mlc.PushPullInterval = cfg.PushPullInterval
 	mlc.TCPTimeout = streamTimeout
 	mlc.DeadNodeReclaimTime = 5 * time.Second // a restarted node may come back at a new address
