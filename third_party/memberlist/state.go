@@ -197,6 +197,11 @@ func (m *Memberlist) quietGossip(t *time.Ticker, stop <-chan struct{}) {
 			case <-stop:
 				return
 			}
+			select {
+			case <-stop:
+				return // descheduled meanwhile: leave the ticker stopped
+			default:
+			}
 			t.Reset(m.config.GossipInterval)
 			m.gossip()
 			continue
