@@ -114,8 +114,8 @@
 //     broadcast restarts it and goes out at once.
 //   - EnableCompression off: memberlist's LZW allocates and clears a
 //     64 KiB table for every packet it sends, probes of a few dozen bytes
-//     included; the messages are small and encrypted anyway. Compressed
-//     messages (an older node's) are still understood.
+//     included, most too small to shrink. Compressed messages (an older
+//     node's) are still understood.
 //   - PushPullInterval 10 s (full state sync over a QUIC stream; memberlist
 //     stretches it above 32 nodes); TCPTimeout 5 s for stream operations.
 //
