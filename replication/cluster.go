@@ -463,7 +463,10 @@ func (c *Cluster) loop() {
 // also tells the loop when this node has become the meta leader, and the
 // alarm loop when it leads a data group it did not (AlarmsChanged): a
 // candidate is looked at every watchEvery, so both hear of a won election
-// within 100 ms.
+// within about 100 ms, and at the latest at the next check (a replica
+// that is handed the office while still a follower is looked at again
+// when its silence would be due, within watchIdleEvery, or sooner at the
+// next RPC this node answers).
 func (c *Cluster) watchLeaders() {
 	defer c.wg.Done()
 	t := time.NewTimer(watchEvery)
