@@ -282,7 +282,7 @@ func (c *Cluster) ensure(gid placement.GroupID) (*replica, error) {
 	r := &replica{id: gid}
 	gc := GroupConfig{
 		ID: gid.String(), Transport: c.cfg.Transport, DB: c.cfg.DB, Dir: c.cfg.Dir,
-		Logger: c.cfg.Logger,
+		Logger: c.cfg.Logger, OnStateChange: c.pokeWatch,
 	}
 	if gid == placement.Meta {
 		r.meta = newMetaFSM(c.setView)
@@ -462,11 +462,9 @@ func (c *Cluster) loop() {
 // Under a stream of RPCs it recomputes at most every watchPokeGap. It
 // also tells the loop when this node has become the meta leader, and the
 // alarm loop when it leads a data group it did not (AlarmsChanged): a
-// candidate is looked at every watchEvery, so both hear of a won election
-// within about 100 ms, and at the latest at the next check (a replica
-// that is handed the office while still a follower is looked at again
-// when its silence would be due, within watchIdleEvery, or sooner at the
-// next RPC this node answers).
+// replica's change of raft state pokes the watch too (OnStateChange), and
+// a candidate is looked at every watchEvery, so both hear of a won
+// election within about 100 ms.
 func (c *Cluster) watchLeaders() {
 	defer c.wg.Done()
 	t := time.NewTimer(watchEvery)
