@@ -88,3 +88,5 @@ replace github.com/hashicorp/raft => ./third_party/raft
 replace github.com/tetratelabs/wazero => ./third_party/wazero
 
 replace github.com/dgraph-io/badger/v4 => ./third_party/badger
+
+replace github.com/hashicorp/memberlist => ./third_party/memberlist

@@ -108,8 +108,14 @@
 //     queue.
 //   - GossipInterval 200 ms (3 nodes per round): state changes reach
 //     everyone in a few hundred milliseconds. A round with nothing to send
-//     sends nothing, but its timer wakes the node: 100 ms cost 5 wakeups a
-//     second more on a quiet mesh.
+//     sends nothing, and with third_party/memberlist's QuietGossip the
+//     ticker stops while memberlist's broadcast queue is empty, so a quiet
+//     mesh's gossip timer does not wake the node at all; a queued
+//     broadcast restarts it and goes out at once.
+//   - EnableCompression off: memberlist's LZW allocates and clears a
+//     64 KiB table for every packet it sends, probes of a few dozen bytes
+//     included, most too small to shrink. Compressed messages (an older
+//     node's) are still understood.
 //   - PushPullInterval 10 s (full state sync over a QUIC stream; memberlist
 //     stretches it above 32 nodes); TCPTimeout 5 s for stream operations.
 //
@@ -122,8 +128,9 @@
 // 512 bytes, compact binary; see meta.go): id, API address, tags, slots,
 // free slots, load, a boot nonce and a leaving flag. SetLoad records the
 // local state; a loop re-gossips it (memberlist UpdateNode) when it has
-// changed, at once but at most every 200 ms, and checks every
-// RefreshInterval (1 s). Members returns every member with its state:
+// changed, at once but at most every 200 ms, and tries again after
+// RefreshInterval (1 s) if that broadcast failed; it sleeps while
+// nothing changes. Members returns every member with its state:
 // "alive", "suspect" (our own probe of it failed; memberlist exposes no
 // suspect state, so this is taken from its log line and cleared by the next
 // ack or after the longest suspicion timeout), "dead" or "left" (Leave

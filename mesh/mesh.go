@@ -100,8 +100,8 @@ type Config struct {
 	RetransmitMult          int
 	GossipInterval          time.Duration
 	PushPullInterval        time.Duration
-	// RefreshInterval is how often the local state is re-checked and
-	// re-gossiped when it changed (SetLoad also triggers it, rate-limited).
+	// RefreshInterval is how long after a failed broadcast of the local
+	// state it is tried again (SetLoad triggers one, rate-limited).
 	RefreshInterval time.Duration
 	// ReconnectInterval is how often one dead (not left) peer is re-joined,
 	// so that a healed partition merges again; negative disables.
@@ -320,6 +320,11 @@ func Start(ctx context.Context, cfg Config) (m *Mesh, err error) {
 	mlc.SuspicionMaxTimeoutMult = cfg.SuspicionMaxTimeoutMult
 	mlc.RetransmitMult = cfg.RetransmitMult
 	mlc.GossipInterval = cfg.GossipInterval
+	mlc.QuietGossip = true // the delegate queues no broadcasts of its own
+	// memberlist's LZW compression allocates and clears a 64 KiB table
+	// for every packet it sends, to shrink probes of a few dozen bytes
+	// (kept only when smaller). Messages still decompress when received.
+	mlc.EnableCompression = false
 	mlc.PushPullInterval = cfg.PushPullInterval
 	mlc.TCPTimeout = streamTimeout
 	mlc.DeadNodeReclaimTime = 5 * time.Second // a restarted node may come back at a new address
@@ -659,17 +664,19 @@ func (m *Mesh) metaLocked() nodeMeta {
 }
 
 // publishLoop re-gossips the local state when it changed: at once after
-// SetLoad (but at most every minUpdateGap) and every RefreshInterval.
+// SetLoad (but at most every minUpdateGap). It sleeps while nothing
+// changes; a broadcast that failed is tried again after RefreshInterval.
 func (m *Mesh) publishLoop() {
 	defer m.wg.Done()
-	tick := time.NewTicker(m.cfg.RefreshInterval)
-	defer tick.Stop()
+	retry := time.NewTimer(m.cfg.RefreshInterval)
+	retry.Stop()
+	defer retry.Stop()
 	var last time.Time
 	for {
 		select {
 		case <-m.ctx.Done():
 			return
-		case <-tick.C:
+		case <-retry.C:
 		case <-m.dirty:
 		}
 		if wait := minUpdateGap - time.Since(last); wait > 0 {
@@ -692,6 +699,7 @@ func (m *Mesh) publishLoop() {
 		// UpdateNode asks NodeMeta again, which records what it announced.
 		if err := m.ml.UpdateNode(time.Second); err != nil {
 			m.log.Debug("gossiping local state", "err", err)
+			retry.Reset(m.cfg.RefreshInterval)
 		}
 	}
 }

@@ -28,7 +28,7 @@ const (
 	// due or running; alarmIdleEvery bounds the wait otherwise (see
 	// runAlarms).
 	alarmEvery     = 100 * time.Millisecond
-	alarmIdleEvery = time.Second
+	alarmIdleEvery = 10 * time.Second
 	// alarmRetries is how many times a failing alarm is retried.
 	alarmRetries = 6
 	// alarmsAtOnce bounds the alarms an owner runs at once.
@@ -73,9 +73,9 @@ type alarms struct {
 
 // runAlarms looks for due alarms every alarmEvery while one is due or
 // running, and otherwise sleeps until the next alarm of the groups this
-// node leads, or an alarm set here (Cluster.AlarmsChanged), or at most
-// alarmIdleEvery (a group whose leadership this node gained meanwhile).
-// An idle node does not scan its store ten times a second.
+// node leads, or an alarm set here or a group's leadership gained
+// (Cluster.AlarmsChanged), or at most alarmIdleEvery. An idle node does
+// not scan its store ten times a second, nor wake up every second.
 func (n *Node) runAlarms() {
 	al := &alarms{o: n.objects, running: map[string]bool{}, slots: make(chan struct{}, alarmsAtOnce)}
 	t := time.NewTimer(alarmEvery)

@@ -27,8 +27,9 @@ import (
 
 // Timing of a cluster's background work.
 const (
-	// reconcileEvery is how often a node compares the groups it runs with
-	// the view, and the meta leader plans placement.
+	// reconcileEvery is how often the meta leader plans placement and
+	// compares the groups it runs with the view; the other nodes do so
+	// every viewEvery, and at once when a newer view arrives.
 	reconcileEvery = 500 * time.Millisecond
 	// viewEvery is how often a node outside the meta group asks a meta
 	// member for the view.
@@ -64,8 +65,15 @@ const (
 	leaderSilence = DataHeartbeatTimeout / 2
 	watchEvery    = 100 * time.Millisecond
 	// watchIdleEvery bounds watchLeaders' sleep when no leader is near
-	// its silence (a replica added meanwhile is watched from then on).
-	watchIdleEvery = leaderSilence / 2
+	// its silence. A replica started, or a peer's RPC answered (a new
+	// leader's heartbeat, a candidate's vote request), recomputes it at
+	// once; the bound only covers what no RPC shows, such as a quiet
+	// leader that stepped down on its own and must get its timeouts back.
+	watchIdleEvery = 2 * leaderSilence
+	// watchPokeGap is the least time between two of watchLeaders'
+	// checks that RPCs asked for: under a stream of RPCs it checks at
+	// most 200 times a second, a few microseconds per replica each.
+	watchPokeGap = 5 * time.Millisecond
 	// quietAfter: a group whose log has not grown for this long goes
 	// quiet (GroupConfig.QuietAfter): its leader heartbeats every
 	// 400-800 ms instead of 200-400 ms until the next write, which an
@@ -112,6 +120,9 @@ type Cluster struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	kick   chan struct{}
+	// watchKick is signalled when this node answered a peer's RPC or
+	// started a replica: watchLeaders then recomputes its next check.
+	watchKick chan struct{}
 	// alarms is signalled when a committed object batch set an alarm
 	// (AlarmsChanged).
 	alarms chan struct{}
@@ -178,15 +189,16 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 	}
 	c := &Cluster{
 		cfg: cfg, m: cfg.Mesh, log: cfg.Logger.With("component", "replication"),
-		slots:    placement.NewSlotMap(placement.DefaultGroups),
-		kick:     make(chan struct{}, 1),
-		alarms:   make(chan struct{}, 1),
-		lists:    make(chan struct{}, maxLists),
-		replicas: map[placement.GroupID]*replica{},
-		hints:    map[placement.GroupID]string{},
-		absent:   map[placement.GroupID]time.Time{},
-		dropping: map[placement.GroupID]bool{},
-		pending:  map[placement.GroupID]placement.Change{},
+		slots:     placement.NewSlotMap(placement.DefaultGroups),
+		kick:      make(chan struct{}, 1),
+		watchKick: make(chan struct{}, 1),
+		alarms:    make(chan struct{}, 1),
+		lists:     make(chan struct{}, maxLists),
+		replicas:  map[placement.GroupID]*replica{},
+		hints:     map[placement.GroupID]string{},
+		absent:    map[placement.GroupID]time.Time{},
+		dropping:  map[placement.GroupID]bool{},
+		pending:   map[placement.GroupID]placement.Change{},
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if err := os.MkdirAll(filepath.Join(cfg.Dir, "groups"), 0o700); err != nil {
@@ -220,6 +232,8 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 	}
 	cfg.Mesh.Handle(mesh.ProtoRepl, c.serve)
 	cfg.Transport.onUnknownGroup(c.startUnknown)
+	answered := c.pokeWatch
+	cfg.Transport.answered.Store(&answered)
 	c.wg.Add(2)
 	go c.loop()
 	go c.watchLeaders()
@@ -268,7 +282,7 @@ func (c *Cluster) ensure(gid placement.GroupID) (*replica, error) {
 	r := &replica{id: gid}
 	gc := GroupConfig{
 		ID: gid.String(), Transport: c.cfg.Transport, DB: c.cfg.DB, Dir: c.cfg.Dir,
-		Logger: c.cfg.Logger,
+		Logger: c.cfg.Logger, OnStateChange: c.pokeWatch,
 	}
 	if gid == placement.Meta {
 		r.meta = newMetaFSM(c.setView)
@@ -299,6 +313,7 @@ func (c *Cluster) ensure(gid placement.GroupID) (*replica, error) {
 	r.g = g
 	c.replicas[gid] = r
 	c.log.Debug("replica started", "group", gid)
+	c.pokeWatch()
 	return r, nil
 }
 
@@ -354,6 +369,14 @@ func (c *Cluster) currentView() *metaView {
 	return c.view
 }
 
+// pokeWatch has watchLeaders recompute its next check.
+func (c *Cluster) pokeWatch() {
+	select {
+	case c.watchKick <- struct{}{}:
+	default:
+	}
+}
+
 func (c *Cluster) poke() {
 	select {
 	case c.kick <- struct{}{}:
@@ -402,37 +425,68 @@ func (c *Cluster) closeAll() error {
 // loop is the node's background work.
 func (c *Cluster) loop() {
 	defer c.wg.Done()
-	tick := time.NewTicker(reconcileEvery)
-	defer tick.Stop()
+	t := time.NewTimer(reconcileEvery)
+	defer t.Stop()
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
-		case <-tick.C:
+		case <-t.C:
 		case <-c.kick:
 		}
 		c.refreshView()
 		c.reconcile()
 		c.leaderDuties()
+		// Only the meta leader plans placement, on the mesh's membership
+		// and on time: it looks every reconcileEvery. Every other node
+		// is told of a new view (setView pokes the loop, from its meta
+		// replica or from the view it asked for) and asks every
+		// viewEvery, so its loop sleeps that long.
+		every := viewEvery
+		if r := c.replica(placement.Meta); r != nil && r.g.IsLeader() {
+			every = reconcileEvery
+		}
+		t.Reset(every)
 	}
 }
 
 // watchLeaders has the groups' followers stand for election as soon
 // as their leader has been silent for leaderSilence (Group.Watch). It
 // sleeps until the earliest moment one may have to (Group.NextWatch), at
-// least watchEvery and at most watchIdleEvery: on a quiet mesh, whose
-// leaders heartbeat every 200-400 ms, about twice a second rather than
-// ten times, and a silent leader is still noticed on time.
+// least watchEvery and at most watchIdleEvery, and recomputes that moment
+// whenever this node has answered a peer's RPC (pokeWatch, from the
+// Transport) or started a replica: a leader's heartbeat moves its
+// followers' next check past it, so on a quiet mesh, whose leaders
+// heartbeat every 400-800 ms against a silence of 1 s, the watch's timer
+// does not fire at all, and a silent leader is still noticed on time.
+// Under a stream of RPCs it recomputes at most every watchPokeGap. It
+// also tells the loop when this node has become the meta leader, and the
+// alarm loop when it leads a data group it did not (AlarmsChanged): a
+// replica's change of raft state pokes the watch too (OnStateChange), and
+// a candidate is looked at every watchEvery, so both hear of a won
+// election within about 100 ms.
 func (c *Cluster) watchLeaders() {
 	defer c.wg.Done()
 	t := time.NewTimer(watchEvery)
 	defer t.Stop()
-	var rs []*replica
+	var (
+		rs          []*replica
+		last        time.Time // the last check
+		wasMetaLead bool
+		// the data groups this node led at the last check, and now
+		led, nowLed = map[*replica]bool{}, map[*replica]bool{}
+	)
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
 		case <-t.C:
+		case <-c.watchKick:
+			if time.Since(last) < watchPokeGap {
+				// Checked just now: a burst of RPCs. The timer stays as
+				// it is; a check it brings too early costs one wake-up.
+				continue
+			}
 		}
 		rs = rs[:0]
 		c.mu.Lock()
@@ -443,14 +497,37 @@ func (c *Cluster) watchLeaders() {
 		}
 		c.mu.Unlock()
 		now := time.Now()
+		last = now
 		next := now.Add(watchIdleEvery)
+		metaLead, gained := false, false
+		clear(nowLed)
 		for _, r := range rs {
 			r.g.Watch(leaderSilence)
 			if at := r.g.NextWatch(leaderSilence, now); at.Before(next) {
 				next = at
 			}
+			if r.g.IsLeader() {
+				metaLead = metaLead || r.meta != nil
+				if r.kv != nil {
+					nowLed[r] = true
+					gained = gained || !led[r]
+				}
+			}
 		}
-		t.Reset(max(watchEvery, time.Until(next)))
+		if metaLead && !wasMetaLead {
+			c.poke() // the loop plans placement from now on, every reconcileEvery
+		}
+		if gained {
+			// The alarms of a group led from now on are this node's to
+			// run (AlarmsChanged): the alarm loop need not poll for them.
+			select {
+			case c.alarms <- struct{}{}:
+			default:
+			}
+		}
+		wasMetaLead = metaLead
+		led, nowLed = nowLed, led
+		t.Reset(max(watchEvery, next.Sub(now)))
 	}
 }
 
@@ -468,8 +545,8 @@ func (c *Cluster) refreshView() {
 			return
 		}
 	}
-	if time.Since(c.viewAsked) < viewEvery {
-		return
+	if time.Since(c.viewAsked) < viewEvery-reconcileEvery {
+		return // asked lately (the loop runs every viewEvery, and when poked)
 	}
 	c.viewAsked = time.Now()
 	v := c.currentView()

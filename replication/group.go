@@ -120,6 +120,11 @@ type GroupConfig struct {
 	// apply), for metrics.
 	OnCommit func(time.Duration)
 
+	// OnStateChange, when set, is called when the replica becomes a
+	// follower, a candidate or the leader, or shuts down. raft calls it
+	// from its own goroutine: it must not block.
+	OnStateChange func()
+
 	// QuietAfter, when set, lets the group go quiet once its log has not
 	// grown for that long: its leader then heartbeats half as often
 	// (every 0.2-0.4 HeartbeatTimeout instead of 0.1-0.2; see Watch). The
@@ -271,6 +276,16 @@ func StartGroup(cfg GroupConfig) (*Group, error) {
 	if err != nil {
 		trans.Close()
 		return nil, fmt.Errorf("replication: group %q: %w", cfg.ID, err)
+	}
+	if f := cfg.OnStateChange; f != nil {
+		// The filter is the callback: it lets nothing through to the
+		// observer's (nil) channel.
+		r.RegisterObserver(raft.NewObserver(nil, false, func(o *raft.Observation) bool {
+			if _, ok := o.Data.(raft.RaftState); ok {
+				f()
+			}
+			return false
+		}))
 	}
 	return &Group{id: cfg.ID, r: r, store: store, trans: trans, log: log, hb: cfg.HeartbeatTimeout, et: cfg.ElectionTimeout,
 		onCommit: cfg.OnCommit, quietAfter: cfg.QuietAfter, seenAt: time.Now()}, nil

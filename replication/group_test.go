@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -411,4 +412,25 @@ func TestGroupQuiet(t *testing.T) {
 		t.Error("a new leader was elected without Watch standing a follower early")
 	}
 	applyN(t, c, id, "c", 10, 1)
+}
+
+// TestGroupStateChange: OnStateChange hears a replica become a candidate
+// and then the leader (the Cluster's leader watch relies on it to notice a
+// leadership gained).
+func TestGroupStateChange(t *testing.T) {
+	c := newCluster(t, 1)
+	const id = "g1"
+	var changes atomic.Int32
+	g := c.startGroup(c.nodes[0], id, func(cfg *GroupConfig) {
+		cfg.OnStateChange = func() { changes.Add(1) }
+	})
+	if n := changes.Load(); n != 0 {
+		t.Fatalf("%d state changes before the group was bootstrapped", n)
+	}
+	if err := g.Bootstrap(c.servers()...); err != nil {
+		t.Fatal(err)
+	}
+	c.leader(id, 20*time.Second)
+	// Follower -> candidate -> leader.
+	waitFor(t, 5*time.Second, "two state changes", func() bool { return changes.Load() >= 2 })
 }

@@ -369,8 +369,10 @@ func (c *Cluster) NextAlarm() (time.Time, bool) {
 }
 
 // AlarmsChanged receives a value after an object batch that set an alarm
-// committed on this node (its owner), so that the caller of DueAlarms
-// need not look more often than the next alarm's time.
+// committed on this node (its owner), and when this node has come to lead
+// a data group (its alarms are this node's to run from then on), so that
+// the caller of DueAlarms need not look more often than the next alarm's
+// time.
 func (c *Cluster) AlarmsChanged() <-chan struct{} { return c.alarms }
 
 // verifier shares raft's VerifyLeader among concurrent callers: a caller

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -73,6 +74,11 @@ type Transport struct {
 	// unknown, when set, is asked to start a group that a peer's stream
 	// names and this node does not run; it reports whether it did.
 	unknown func(group string) bool
+	// answered, when set, is called after this node answered an RPC of a
+	// peer (a leader's heartbeat, for one): the Cluster's leader watch
+	// then moves its next check past the contact instead of waking up
+	// for it.
+	answered atomic.Pointer[func()]
 }
 
 // onUnknownGroup sets the hook that may start a group a peer's stream names
@@ -273,7 +279,7 @@ func (l *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 
 // newConn wraps s; nil once the layer is closed.
 func (l *streamLayer) newConn(s *mesh.Stream, peer string, dialled bool) *conn {
-	c := &conn{s: s, l: l, peer: peer, done: make(chan struct{})}
+	c := &conn{s: s, l: l, peer: peer, done: make(chan struct{}), accepted: !dialled}
 	if dialled {
 		c.hdr = l.hdr
 		c.needStatus = true
@@ -303,6 +309,7 @@ type conn struct {
 	hdr        []byte // dialled: not sent yet
 	sendStatus bool   // accepted: statusOK not sent yet
 	needStatus bool   // dialled: the peer's status not read yet
+	accepted   bool   // opened by the peer: its writes answer RPCs
 
 	once sync.Once
 	done chan struct{}
@@ -311,6 +318,11 @@ type conn struct {
 var _ net.Conn = (*conn)(nil)
 
 func (c *conn) Write(p []byte) (int, error) {
+	if c.accepted {
+		if f := c.l.t.answered.Load(); f != nil {
+			defer (*f)()
+		}
+	}
 	var pre []byte
 	switch {
 	case c.hdr != nil:
