@@ -6,7 +6,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"sync"
@@ -135,7 +137,8 @@ func kvLeaders(cl *replication.Cluster) (map[string]string, error) {
 // kvProfile writes a CPU profile of one phase to
 // $WARREN_BENCH_KV_PROFILE/<name>.pprof when that is set (and no
 // -cpuprofile runs), and the allocations profile at its start and end
-// (<name>-allocs0.pprof, <name>-allocs.pprof); the returned func stops it.
+// (<name>-allocs0.pprof, <name>-allocs.pprof), and a trace (kvTrace); the
+// returned func stops them.
 func kvProfile(name string) func() {
 	dir := os.Getenv("WARREN_BENCH_KV_PROFILE")
 	if dir == "" {
@@ -146,6 +149,7 @@ func kvProfile(name string) func() {
 		fmt.Fprintln(os.Stderr, err)
 		return func() {}
 	}
+	stopTrace := kvTrace(dir, name)
 	if err := pprof.StartCPUProfile(f); err != nil {
 		f.Close()
 		return func() {}
@@ -159,7 +163,48 @@ func kvProfile(name string) func() {
 		}
 	}
 	writeAllocs("-allocs0")
-	return func() { pprof.StopCPUProfile(); f.Close(); writeAllocs("-allocs") }
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		writeAllocs("-allocs")
+		stopTrace()
+	}
+}
+
+// kvTrace, when WARREN_BENCH_KV_TRACE is set too, writes an execution
+// trace of the phase to DIR/<name>.trace and its block and mutex profiles
+// to DIR/<name>-block.pprof and -mutex.pprof: where a write waits, which a
+// CPU profile does not show (`go tool trace -pprof=sched|syscall|sync`
+// turns the trace into profiles of run-queue, syscall and blocking time).
+// The trace costs the phase a good part of its rate.
+func kvTrace(dir, name string) func() {
+	if os.Getenv("WARREN_BENCH_KV_TRACE") == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, name+".trace"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return func() {}
+	}
+	if err := trace.Start(f); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		f.Close()
+		return func() {}
+	}
+	runtime.SetBlockProfileRate(10_000) // a sample per 10 µs blocked
+	runtime.SetMutexProfileFraction(5)
+	return func() {
+		trace.Stop()
+		f.Close()
+		runtime.SetBlockProfileRate(0)
+		runtime.SetMutexProfileFraction(0)
+		for _, p := range []string{"block", "mutex"} {
+			if w, err := os.Create(filepath.Join(dir, name+"-"+p+".pprof")); err == nil {
+				pprof.Lookup(p).WriteTo(w, 0)
+				w.Close()
+			}
+		}
+	}
 }
 
 // kvSample is one timed operation and whether its key's group leader was

@@ -1050,6 +1050,15 @@ func (db *DB) ensureRoomForWrite() error {
 	if !db.mt.isFull() {
 		return nil
 	}
+	// DB.Sync syncs only the current memtable's WAL: without SyncWrites,
+	// the tail of this one must be synced before it is replaced, or a
+	// commit written there before a later Sync could be lost while the
+	// memtable waits to be flushed.
+	if !db.opt.SyncWrites && !db.opt.InMemory {
+		if err := db.mt.SyncWAL(); err != nil {
+			return y.Wrapf(err, "cannot sync the WAL of a full memtable")
+		}
+	}
 
 	for {
 		select {

@@ -406,10 +406,11 @@ func (lf *logFile) generateIV(offset uint32) []byte {
 }
 
 func (lf *logFile) doneWriting(offset uint32) error {
-	if lf.opt.SyncWrites {
-		if err := lf.Sync(); err != nil {
-			return y.Wrapf(err, "Unable to sync value log: %q", lf.path)
-		}
+	// Synced whatever SyncWrites says: without it, DB.Sync syncs only the
+	// current value log file, so values written at the end of this one
+	// would never be.
+	if err := lf.Sync(); err != nil {
+		return y.Wrapf(err, "Unable to sync value log: %q", lf.path)
 	}
 
 	// Before we were acquiring a lock here on lf.lock, because we were invalidating the file

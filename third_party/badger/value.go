@@ -477,6 +477,15 @@ type valueLog struct {
 
 	garbageCh    chan struct{}
 	discardStats *discardStats
+
+	// written counts the calls of write that put values in the current
+	// file, each counted once its values are copied in; syncedWrites is
+	// written+1 as of the start of the last successful sync (0: none yet).
+	// sync skips the file's msync when nothing was written since: with
+	// most values kept in the LSM tree, that is most syncs.
+	written      atomic.Uint64
+	syncedWrites atomic.Uint64
+	fileSyncs    atomic.Int64 // msyncs of the current file by sync, for tests
 }
 
 func vlogFilePath(dirPath string, fid uint32) string {
@@ -755,6 +764,13 @@ func (vlog *valueLog) sync() error {
 	if vlog.opt.SyncWrites || vlog.opt.InMemory {
 		return nil
 	}
+	// A finished file is synced by doneWriting, so only the current one
+	// can hold unsynced values, and only if write put some there since
+	// the last sync began.
+	written := vlog.written.Load()
+	if vlog.syncedWrites.Load() == written+1 {
+		return nil
+	}
 
 	vlog.filesLock.RLock()
 	maxFid := vlog.maxFid
@@ -771,6 +787,15 @@ func (vlog *valueLog) sync() error {
 
 	err := curlf.Sync()
 	curlf.lock.RUnlock()
+	vlog.fileSyncs.Add(1)
+	if err == nil {
+		for {
+			old := vlog.syncedWrites.Load()
+			if old >= written+1 || vlog.syncedWrites.CompareAndSwap(old, written+1) {
+				break
+			}
+		}
+	}
 	return err
 }
 
@@ -856,6 +881,7 @@ func (vlog *valueLog) write(reqs []*request) error {
 		y.AssertTrue(copy(curlf.Data[start:], buf.Bytes()) == int(n))
 
 		curlf.size.Store(endOffset)
+		vlog.written.Add(1)
 		return nil
 	}
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -557,5 +558,49 @@ func TestStoreLogsAsync(t *testing.T) {
 	var calls int
 	if err := s.StoreLogsAsync(nil, func(error) { calls++ }); err != nil || calls != 1 {
 		t.Fatalf("no entries: err %v, durable called %d times", err, calls)
+	}
+}
+
+// TestSyncGathersAppends: appends of many groups that are ready at once
+// share syncs. The goroutine that starts a sync yields first, so that
+// the appends committing meanwhile are covered by it instead of waiting
+// for the next; on one P that makes a round of 32 appends need a few
+// syncs, not 32.
+func TestSyncGathersAppends(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	db := openDisk(t, t.TempDir())
+	defer db.Close()
+	const groups, rounds = 32, 10
+	stores := make([]*Store, groups)
+	for g := range stores {
+		stores[g] = newStore(t, db, fmt.Sprintf("g%d", g))
+	}
+	s0, w0 := SyncCounts(db)
+	for r := range rounds {
+		var wg sync.WaitGroup
+		errs := make(chan error, groups)
+		for _, s := range stores {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := s.StoreLogs([]*raft.Log{entry(uint64(r+1), 1, "x")}); err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+	}
+	s1, w1 := SyncCounts(db)
+	syncs, waits := s1-s0, w1-w0
+	t.Logf("%d appends, %d syncs", waits, syncs)
+	if waits != groups*rounds {
+		t.Fatalf("%d waits for durability, want %d", waits, groups*rounds)
+	}
+	if syncs > waits/4 {
+		t.Fatalf("%d syncs for %d appends ready together: the syncs do not gather them", syncs, waits)
 	}
 }
