@@ -209,27 +209,14 @@ const (
 // refused, and then the SDK's handler serves it, its errors answered as
 // the API's JSON errors.
 func (n *Node) handleMCP(w http.ResponseWriter, r *http.Request) {
-	client := clientOf(r)
-	clock := n.newBodyClock(w, r)
-	body := &budgetReader{r: http.MaxBytesReader(w, clock, maxMCPBody), b: n.bodies, client: client}
-	defer body.Close()
-	b, err := io.ReadAll(body)
+	b, release, err := n.readLimitedBody(w, r, maxMCPBody, func() error {
+		return &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large", msg: fmt.Sprintf("the MCP request exceeds %d bytes", maxMCPBody)}
+	})
+	defer release()
 	if err != nil {
-		var mbe *http.MaxBytesError
-		switch {
-		case body.refused != nil:
-			err = n.budgetError(body.refused, client)
-		case clock.late:
-			err = clock.slowError()
-		case errors.As(err, &mbe):
-			err = &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large", msg: fmt.Sprintf("the MCP request exceeds %d bytes", maxMCPBody)}
-		default:
-			err = &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "reading the MCP request: " + err.Error()}
-		}
 		writeError(w, err)
 		return
 	}
-	clock.end()
 	if k := mcpBatchLen(b); k > maxMCPBatch {
 		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request",
 			msg: fmt.Sprintf("a JSON-RPC batch of %d messages: at most %d", k, maxMCPBatch)})
