@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dop251/goja"
@@ -26,7 +27,7 @@ type liveObject struct {
 	l        *loop
 	inst     *goja.Object // nil until the constructor (and its blockConcurrencyWhile work) succeeded
 	store    objStorage
-	lastUsed time.Time
+	lastUsed atomic.Int64 // when its last event began, Unix nanoseconds: the table reads it without mu
 
 	blocking []*goja.Promise // blockConcurrencyWhile promises of the constructor
 	broken   error           // a blockConcurrencyWhile callback failed: the instance goes
@@ -49,7 +50,7 @@ func (t *objectTable) take(key, hash string, epoch uint64, now time.Time, idle t
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for k, o := range t.m {
-		if k != key && now.Sub(o.lastUsed) > idle && o.mu.TryLock() {
+		if k != key && now.Sub(time.Unix(0, o.lastUsed.Load())) > idle && o.mu.TryLock() {
 			delete(t.m, k)
 			o.mu.Unlock()
 			o.retire()
@@ -75,7 +76,7 @@ func (t *objectTable) add(o *liveObject) {
 	for len(t.m) > MaxLiveObjects {
 		var oldest *liveObject
 		for _, c := range t.m {
-			if c != o && (oldest == nil || c.lastUsed.Before(oldest.lastUsed)) {
+			if c != o && (oldest == nil || c.lastUsed.Load() < oldest.lastUsed.Load()) {
 				oldest = c
 			}
 		}
@@ -149,12 +150,12 @@ func (e *Engine) RunObject(ctx context.Context, r *contract.ObjectRequest, host 
 		prog, cold, stacks = p.prog, c, p.stacks
 		o = &liveObject{key: r.Object.Key(), ref: r.Object, hash: r.Hash, epoch: r.Epoch, l: newLoop(p.locale)}
 		o.l.obj = o
-		o.lastUsed = start
+		o.lastUsed.Store(start.UnixNano())
 		e.objects.add(o)
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.lastUsed = start
+	o.lastUsed.Store(start.UnixNano())
 	res = &contract.ObjectResult{}
 	l := o.l
 	end := l.begin(ctx, &jsCall{
