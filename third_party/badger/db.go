@@ -737,9 +737,19 @@ func (db *DB) Sync() error {
 	                    :: of data and then the machine shuts down or the disk failure happens,
 						:: this will result in partial writes. [[This case needs verification]]
 	*/
+	// The WAL is synced outside db.lock: a writer takes the lock for every
+	// batch (ensureRoomForWrite), so holding it through the msync kept
+	// every commit waiting for the disk. The reference keeps the memtable,
+	// and so its WAL (deleted when the last reference goes), alive even if
+	// it is replaced and flushed meanwhile; a replaced memtable's WAL was
+	// synced when it was replaced, and commits that end after Sync began
+	// are not Sync's to cover.
 	db.lock.RLock()
-	memtableSyncError := db.mt.SyncWAL()
+	mt := db.mt
+	mt.IncrRef()
 	db.lock.RUnlock()
+	memtableSyncError := mt.SyncWAL()
+	mt.DecrRef()
 
 	vLogSyncError := db.vlog.sync()
 	return y.CombineErrors(memtableSyncError, vLogSyncError)
