@@ -104,8 +104,11 @@ var (
 func weighHost(n int) error {
 	hostMu.Lock()
 	defer hostMu.Unlock()
+	if err := writeCgroupFile(hostCgroup, "cpu.shares", strconv.Itoa(min(hostWeight*(1+hostWorkers+n), 262144))); err != nil {
+		return err // the count stays what the cgroup says
+	}
 	hostWorkers += n
-	return writeCgroupFile(hostCgroup, "cpu.shares", strconv.Itoa(min(hostWeight*(1+hostWorkers), 262144)))
+	return nil
 }
 
 // inRootAutogroup reports whether this process is in the root cgroup of the cpu hierarchy
