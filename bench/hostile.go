@@ -168,6 +168,7 @@ func benchHostilePrep() ([]Row, error) {
 	time.Sleep(10 * time.Second) // the row is defined as RSS 10 s after the burst
 	after := rss(pid)
 	mb := func(b int64) float64 { return float64(b) / (1 << 20) }
-	return []Row{{Name: fmt.Sprintf("mesh/node RSS 10 s after a burst of 40 hostile preparations (idle %.0f MB, peak %.0f MB)", mb(idle), mb(peak)),
-		Unit: "MB over idle", Value: mb(after - idle), N: 8 * len(sources), Target: "<= 50 MB over idle"}}, nil
+	return []Row{{Name: "mesh/node RSS 10 s after a burst of 40 hostile preparations",
+		Unit: "MB over idle", Value: mb(after - idle), N: 8 * len(sources), Target: "<= 50 MB over idle",
+		Note: fmt.Sprintf("idle %.0f MB, peak %.0f MB", mb(idle), mb(peak))}}, nil
 }

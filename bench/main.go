@@ -33,6 +33,9 @@ type Row struct {
 	N     int     `json:"n"`
 	// Target is the issue's goal for this row, for the reader.
 	Target string `json:"target,omitempty"`
+	// Note holds what else the run measured, for the reader. Names stay
+	// fixed from run to run, so that a run replaces its rows.
+	Note string `json:"note,omitempty"`
 }
 
 func main() {
