@@ -40,8 +40,13 @@ func (c *clientConn) tcpRTT(now time.Time) int {
 		return int(v - 1)
 	}
 	nc := c.Conn
-	if tc, ok := nc.(*tls.Conn); ok {
-		nc = tc.NetConn()
+	for {
+		// A TLS connection, or quietio's, over the TCP one.
+		w, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		nc = w.NetConn()
 	}
 	tcp, ok := nc.(*net.TCPConn)
 	if !ok {

@@ -13,10 +13,13 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/warrenmesh/warren/internal/quietio"
 )
 
-// hostConn wraps the host end; on unix it is a *net.UnixConn driven by the netpoller,
-// so a deadline or Close unblocks a pending read.
+// hostConn wraps the host end; on unix it is a *net.UnixConn read and written
+// with raw system calls that park in the netpoller only when they would block
+// (quietio.Conn), so a deadline or Close unblocks a pending read.
 type hostConn = net.Conn
 
 // newIPC creates a socketpair, attaches the worker's end to cmd as an extra fd and returns
@@ -40,6 +43,7 @@ func newIPC(cmd *exec.Cmd) (hostConn, func(), error) {
 		childFile.Close()
 		return nil, nil, fmt.Errorf("sandbox: socket conn: %w", err)
 	}
+	conn = quietio.Wrap(conn) // see package quietio: no sysmon per frame
 	fd := 3 + len(cmd.ExtraFiles)
 	cmd.ExtraFiles = append(cmd.ExtraFiles, childFile)
 	cmd.Env = append(cmd.Env, envFD+"="+strconv.Itoa(fd))
