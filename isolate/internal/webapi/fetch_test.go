@@ -346,3 +346,34 @@ func TestFormData(t *testing.T) {
 		{"no form element", `try { new FormData({}) } catch (e) { return e.name }`, "TypeError"},
 	})
 }
+
+// The request URL a process parsed last is remembered; another URL, or the
+// same one after an invalid one, still gets its own serialization.
+func TestNewRequestURLRemembered(t *testing.T) {
+	e := newEnv(t)
+	urlOf := func(raw string) string {
+		t.Helper()
+		r, err := e.api.NewRequest(&HTTPRequest{Method: "GET", URL: raw})
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		_ = e.vm.Set("r", r)
+		return e.eval(`return r.url`)
+	}
+	for _, tc := range []struct{ raw, want string }{
+		{"HTTPS://E.com:443/a/../b", "https://e.com/b"},
+		{"HTTPS://E.com:443/a/../b", "https://e.com/b"},
+		{"http://x.test/?q=a b", "http://x.test/?q=a%20b"},
+		{"HTTPS://E.com:443/a/../b", "https://e.com/b"},
+	} {
+		if got := urlOf(tc.raw); got != tc.want {
+			t.Errorf("url of %q: %q, want %q", tc.raw, got, tc.want)
+		}
+	}
+	if _, err := e.api.NewRequest(&HTTPRequest{Method: "GET", URL: "/relative"}); err == nil {
+		t.Fatal("a relative URL was accepted")
+	}
+	if got := urlOf("http://x.test/?q=a b"); got != "http://x.test/?q=a%20b" {
+		t.Errorf("after an invalid URL: %q", got)
+	}
+}
