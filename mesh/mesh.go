@@ -21,6 +21,8 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/serf/coordinate"
 	"github.com/quic-go/quic-go"
+
+	"github.com/warrenmesh/warren/internal/quietio"
 )
 
 // DefaultBind is the UDP address a node listens on when Config.Bind and
@@ -261,6 +263,11 @@ func Start(ctx context.Context, cfg Config) (m *Mesh, err error) {
 			uc.SetReadBuffer(7 << 20)
 			uc.SetWriteBuffer(7 << 20)
 		}
+		// Datagrams in and out with raw system calls (package quietio):
+		// through the scheduler's system-call path each packet woke the
+		// runtime's sysmon thread from its sleep, most of an idle node's
+		// context switches.
+		m.pc = quietio.WrapPacket(m.pc)
 	}
 	m.addr, err = advertiseAddr(cfg.Advertise, m.pc.LocalAddr())
 	if err != nil {
