@@ -182,6 +182,9 @@ type Mesh struct {
 
 	dirty   chan struct{} // local state changed
 	changed chan struct{} // peer table changed (OnChange)
+	// subs are signalled when the peer table changes (NotifyChanges).
+	subsMu sync.Mutex
+	subs   []chan<- struct{}
 
 	mu        sync.Mutex
 	local     LocalState
@@ -749,6 +752,46 @@ func (m *Mesh) notifyChanged() {
 	case m.changed <- struct{}{}:
 	default:
 	}
+	m.subsMu.Lock()
+	for _, ch := range m.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	m.subsMu.Unlock()
+}
+
+// NotifyChanges has ch signalled, without blocking (give it a buffer),
+// whenever the peer table changes: when Config.OnChange would be called.
+func (m *Mesh) NotifyChanges(ch chan<- struct{}) {
+	m.subsMu.Lock()
+	m.subs = append(m.subs, ch)
+	m.subsMu.Unlock()
+}
+
+// Vouches reports whether the mesh takes the node named name to be up: it
+// is alive or draining in the peer table, and this node's own probe of it
+// has not failed since (a suspect is not vouched for while others may
+// still refute the suspicion). Its failure detection is what a caller
+// may trust instead of a heartbeat of its own: a node that stops answering
+// probes stops being vouched for within the detection time (mesh/detect).
+func (m *Mesh) Vouches(name string) bool {
+	if name == m.cfg.Name {
+		return true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.peers[name]
+	switch {
+	case e == nil:
+		return false
+	case e.state == StateSuspect:
+		// As in Peer: past this, memberlist would have declared it dead,
+		// so the suspicion was refuted.
+		return time.Since(e.updated) > m.suspectExpiry(len(m.peers)+1)
+	}
+	return e.state == StateAlive
 }
 
 func (m *Mesh) notifyLoop() {

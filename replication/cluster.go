@@ -79,6 +79,11 @@ const (
 	// 400-800 ms instead of 200-400 ms until the next write, which an
 	// idle mesh's packets are mostly made of.
 	quietAfter = 5 * time.Second
+	// sleepAfter: a group whose log has not grown for this long goes to
+	// sleep (GroupConfig.SleepAfter): its followers trust the mesh's
+	// failure detection for its leader's node instead of the leader's
+	// heartbeats, and its leader, 2 s later, heartbeats every 3-6 s.
+	sleepAfter = 10 * time.Second
 )
 
 // ClusterConfig configures a node's part in the mesh's replication.
@@ -123,6 +128,10 @@ type Cluster struct {
 	// watchKick is signalled when this node answered a peer's RPC or
 	// started a replica: watchLeaders then recomputes its next check.
 	watchKick chan struct{}
+	// meshKick is signalled when the mesh's peer table changed: a
+	// sleeping group's followers must look at once at whether the mesh
+	// still vouches for their leader's node.
+	meshKick chan struct{}
 	// alarms is signalled when a committed object batch set an alarm
 	// (AlarmsChanged).
 	alarms chan struct{}
@@ -192,6 +201,7 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 		slots:     placement.NewSlotMap(placement.DefaultGroups),
 		kick:      make(chan struct{}, 1),
 		watchKick: make(chan struct{}, 1),
+		meshKick:  make(chan struct{}, 1),
 		alarms:    make(chan struct{}, 1),
 		lists:     make(chan struct{}, maxLists),
 		replicas:  map[placement.GroupID]*replica{},
@@ -236,6 +246,7 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 	cfg.Transport.answered.Store(&answered)
 	c.wg.Add(2)
 	go c.loop()
+	c.m.NotifyChanges(c.meshKick)
 	go c.watchLeaders()
 	return c, nil
 }
@@ -302,6 +313,7 @@ func (c *Cluster) ensure(gid placement.GroupID) (*replica, error) {
 	gc.HeartbeatTimeout, gc.ElectionTimeout = DataHeartbeatTimeout, DataHeartbeatTimeout
 	gc.LeaderLeaseTimeout = DataHeartbeatTimeout / 2
 	gc.QuietAfter = quietAfter
+	gc.SleepAfter, gc.Vouch = sleepAfter, c.m.Vouches
 	gc.OnCommit = c.cfg.OnCommit
 	if c.cfg.Tune != nil {
 		c.cfg.Tune(&gc)
@@ -481,6 +493,7 @@ func (c *Cluster) watchLeaders() {
 		case <-c.ctx.Done():
 			return
 		case <-t.C:
+		case <-c.meshKick:
 		case <-c.watchKick:
 			if time.Since(last) < watchPokeGap {
 				// Checked just now: a burst of RPCs. The timer stays as
@@ -704,8 +717,13 @@ func (c *Cluster) leaderDuties() {
 }
 
 // expire removes the group's expired keys, through the log, in commands
-// of at most kvsm.MaxExpireLimit keys.
+// of at most kvsm.MaxExpireLimit keys. A group with nothing to expire gets
+// no command: an entry every minute would wake a sleeping group
+// (GroupConfig.SleepAfter) for its SleepAfter each time.
 func (c *Cluster) expire(r *replica) {
+	if due, err := r.kv.ExpireDue(time.Now()); err == nil && !due {
+		return
+	}
 	for range 64 {
 		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 		v, err := r.g.Apply(ctx, kvsm.EncodeExpire(time.Now(), kvsm.MaxExpireLimit))
