@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,14 @@ const (
 	// viewEvery is how often a node outside the meta group asks a meta
 	// member for the view.
 	viewEvery = 2 * time.Second
+	// viewReask is how often a node asks for the view although no peer
+	// announces a newer one than its own (mesh marks, viewMark): a peer
+	// of an older version announces none.
+	viewReask = time.Minute
+	// viewMark is the mesh mark under which a node announces the version
+	// of the view it holds, so that the others ask for the view only when
+	// someone has a newer one.
+	viewMark = "view"
 	// dropAfter is how long a replica must be missing from the view
 	// before the node asks its leader whether to delete it.
 	dropAfter = time.Minute
@@ -247,6 +256,7 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 	c.wg.Add(2)
 	go c.loop()
 	c.m.NotifyChanges(c.meshKick)
+	c.m.NotifyChanges(c.kick) // a peer's newer view (refreshView)
 	go c.watchLeaders()
 	return c, nil
 }
@@ -371,6 +381,9 @@ func (c *Cluster) setView(v *metaView) {
 	}
 	c.mu.Unlock()
 	if newer {
+		if err := c.m.SetMark(viewMark, v.Version); err != nil {
+			c.log.Warn("announcing the view's version", "err", err)
+		}
 		c.poke()
 	}
 }
@@ -545,7 +558,10 @@ func (c *Cluster) watchLeaders() {
 }
 
 // refreshView keeps the view of a node outside the meta group fresh by
-// asking a meta member (or, knowing none, any peer) for theirs.
+// asking a meta member (or, knowing none, any peer) for theirs: when a
+// peer announces a newer view than this node's (mesh marks; the view's
+// holders announce its version, and a change of a peer's mark pokes the
+// loop), that peer first, and otherwise every viewReask.
 //
 // A meta replica that is not the leader may have been removed from the
 // group without learning it, and would then never hear of a newer view:
@@ -561,8 +577,23 @@ func (c *Cluster) refreshView() {
 	if time.Since(c.viewAsked) < viewEvery-reconcileEvery {
 		return // asked lately (the loop runs every viewEvery, and when poked)
 	}
-	c.viewAsked = time.Now()
 	v := c.currentView()
+	var mine uint64
+	if v != nil {
+		mine = v.Version
+	}
+	var newer []string // the peers that announce a newer view, newest first
+	marks := c.m.Marks(viewMark)
+	for name, ver := range marks {
+		if ver > mine && name != c.m.Name() {
+			newer = append(newer, name)
+		}
+	}
+	if len(newer) == 0 && time.Since(c.viewAsked) < viewReask {
+		return
+	}
+	c.viewAsked = time.Now()
+	slices.SortFunc(newer, func(a, b string) int { return cmp.Compare(marks[b], marks[a]) })
 	var targets []string
 	if v != nil {
 		for _, r := range v.Groups[placement.Meta] {
@@ -588,15 +619,17 @@ func (c *Cluster) refreshView() {
 			targets[0], targets[i] = targets[i], targets[0]
 		}
 	}
-	asked := 0
+	targets = append(newer, targets...)
+	asked, tried := 0, map[string]bool{}
 	for _, t := range targets {
 		if asked == 3 {
 			break
 		}
-		if t == c.m.Name() {
+		if t == c.m.Name() || tried[t] {
 			continue
 		}
 		asked++
+		tried[t] = true
 		ctx, cancel := context.WithTimeout(c.ctx, time.Second)
 		resp, _, _, err := c.call(ctx, t, &rpcReq{Op: opView}, nil)
 		cancel()
