@@ -635,8 +635,11 @@ func (g *Group) Watch(silence time.Duration) {
 			g.quiet.Store(false)
 		}
 	case g.quiet.Load() && (st != raft.Leader || idle < g.quietAfter):
+		// (A leader that slept and lost its office to another that the
+		// mesh vouches for: it sleeps again below, as a follower.)
 		if g.restore() == nil {
 			g.quiet.Store(false)
+			g.asleep.Store(false)
 		}
 	case !g.asleep.Load() && !g.quick.Load() && st == raft.Leader && g.sleepAfter > 0 && idle >= g.sleepAfter+g.hb:
 		if g.reload(sleepFactor*g.hb, sleepFactor*max(g.hb, g.et), sleepFactor*g.lease) == nil {
