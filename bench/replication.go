@@ -26,6 +26,7 @@ func init() {
 		benchmark{"replication/idle", benchReplIdle},
 		benchmark{"replication/failover", benchReplFailover},
 		benchmark{"replication/failover quiet", benchReplFailoverQuiet},
+		benchmark{"replication/failover sleeping", benchReplFailoverAsleep},
 	)
 }
 
@@ -289,7 +290,7 @@ func cpuTime() time.Duration {
 func benchReplFailover() ([]Row, error) {
 	var d []time.Duration
 	for range 3 {
-		took, err := replFailoverOnce(false)
+		took, err := replFailoverOnce(failoverBusy)
 		if err != nil {
 			return nil, err
 		}
@@ -307,7 +308,7 @@ func benchReplFailover() ([]Row, error) {
 func benchReplFailoverQuiet() ([]Row, error) {
 	var d []time.Duration
 	for range 3 {
-		took, err := replFailoverOnce(true)
+		took, err := replFailoverOnce(failoverQuiet)
 		if err != nil {
 			return nil, err
 		}
@@ -317,6 +318,32 @@ func benchReplFailoverQuiet() ([]Row, error) {
 	med := d[len(d)/2].Seconds()
 	return []Row{{Name: "replication/failover of a quiet data group, leader killed to new leader elected", Unit: "s", Value: med, P50: med, N: len(d), Target: "report"}}, nil
 }
+
+// benchReplFailoverAsleep: the same with a group asleep (no write for 2 s
+// here, 10 s in a Cluster): its leader heartbeats every 3-6 s, and its
+// followers stand once the mesh stops vouching for the leader's node, so
+// the failover takes the mesh's failure detection (its probes every
+// 200 ms here, 400 ms in a node) plus an election.
+func benchReplFailoverAsleep() ([]Row, error) {
+	var d []time.Duration
+	for range 3 {
+		took, err := replFailoverOnce(failoverAsleep)
+		if err != nil {
+			return nil, err
+		}
+		d = append(d, took)
+	}
+	slices.Sort(d)
+	med := d[len(d)/2].Seconds()
+	return []Row{{Name: "replication/failover of a sleeping data group, leader killed to new leader elected", Unit: "s", Value: med, P50: med, N: len(d), Target: "report"}}, nil
+}
+
+// The groups replFailoverOnce kills the leader of.
+const (
+	failoverBusy   = iota // raft's test timing, no Watch
+	failoverQuiet         // a Cluster's data-group timing, quiet
+	failoverAsleep        // the same, asleep
+)
 
 // watchGroups calls Watch(silence) on groups every 50 ms until stop is
 // closed (Cluster sleeps until NextWatch instead, as early).
@@ -335,7 +362,8 @@ func watchGroups(groups []*replication.Group, silence time.Duration, stop chan s
 	}
 }
 
-func replFailoverOnce(quiet bool) (time.Duration, error) {
+func replFailoverOnce(mode int) (time.Duration, error) {
+	quiet := mode != failoverBusy
 	c, err := newReplCluster(3)
 	if err != nil {
 		return 0, err
@@ -348,6 +376,14 @@ func replFailoverOnce(quiet bool) (time.Duration, error) {
 		tune = func(g *replication.GroupConfig) {
 			g.HeartbeatTimeout, g.ElectionTimeout, g.LeaderLeaseTimeout = hb, hb, hb/2
 			g.QuietAfter = time.Second
+			if mode == failoverAsleep {
+				g.SleepAfter = 2 * time.Second
+				for _, nd := range c.nodes {
+					if nd.tr == g.Transport {
+						g.Vouch = nd.m.Vouches
+					}
+				}
+			}
 		}
 	}
 	if err := c.startGroupWith(id, 0, tune); err != nil {
@@ -374,6 +410,13 @@ func replFailoverOnce(quiet bool) (time.Duration, error) {
 		lg := l.groups[id]
 		if _, err := poll(10*time.Second, func() bool { return lg.Raft().ReloadableConfig().HeartbeatTimeout > hb }); err != nil {
 			return 0, fmt.Errorf("failover: the leader did not go quiet: %w", err)
+		}
+		if mode == failoverAsleep {
+			// The followers sleep first, the leader a heartbeat timeout
+			// later, with sleepFactor (15) times its timeouts.
+			if _, err := poll(20*time.Second, func() bool { return lg.Raft().ReloadableConfig().HeartbeatTimeout >= 10*hb }); err != nil {
+				return 0, fmt.Errorf("failover: the group did not go to sleep: %w", err)
+			}
 		}
 	}
 	// The kill: the leader's replica and mesh close.

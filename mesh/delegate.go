@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"strconv"
@@ -98,9 +99,9 @@ func (m *Mesh) nodeEvent(n *memberlist.Node, gone bool) {
 		e = &peerEntry{name: n.Name}
 		m.peers[n.Name] = e
 	}
-	oldState, oldBoot, oldAddr := e.state, e.Boot, e.addr
+	oldState, oldBoot, oldAddr, oldMarks := e.state, e.Boot, e.addr, e.marks
 	e.nodeMeta = meta
-	e.Tags = cloneTags(meta.Tags)
+	e.Tags, e.marks = splitMarks(meta.Tags)
 	e.addr = addr
 	e.updated = now
 	var stale []*quic.Conn
@@ -131,7 +132,7 @@ func (m *Mesh) nodeEvent(n *memberlist.Node, gone bool) {
 			}
 		}()
 	}
-	if !had || oldState != e.state || len(stale) > 0 {
+	if !had || oldState != e.state || len(stale) > 0 || !maps.Equal(oldMarks, e.marks) {
 		m.log.Debug("peer", "name", n.Name, "state", e.state, "addr", addr)
 		m.notifyChanged()
 	}

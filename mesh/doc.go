@@ -139,6 +139,17 @@
 // ReconnectInterval (10 s) so that a healed partition merges even after
 // memberlist stopped gossiping to them.
 //
+// Marks: SetMark sets one of a node's few numbered marks (at most 4),
+// versions of something it holds that its peers compare with theirs
+// without asking (Marks): replication announces the version of its view,
+// the cron loop the time of its last deploy. They travel in the
+// metadata as tags under "~" (so nodes of older versions see tags, and
+// nothing breaks), which Peer.Tags leaves out and Config.Tags may not use;
+// a change wakes the peers' OnChange and NotifyChanges. Vouches says
+// whether the table takes a node to be up (alive, not suspected by this
+// node): what a sleeping Raft group's followers trust instead of their
+// leader's heartbeats.
+//
 // RTT: for a peer with an open QUIC connection, quic-go's minimum RTT of
 // that connection (Peer.RTTSource "quic"; the smoothed RTT starts from
 // handshake samples inflated by certificate work and converges slowly on a

@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -158,6 +160,8 @@ type peerEntry struct {
 	// at lastRTTAt (idle, or failed).
 	lastRTT   time.Duration
 	lastRTTAt time.Time
+	// marks are its marks (SetMark), from its metadata's reserved tags.
+	marks map[string]uint64
 }
 
 // Mesh is a node's endpoint in the mesh. Its methods are safe for
@@ -184,9 +188,13 @@ type Mesh struct {
 
 	dirty   chan struct{} // local state changed
 	changed chan struct{} // peer table changed (OnChange)
+	// subs are signalled when the peer table changes (NotifyChanges).
+	subsMu sync.Mutex
+	subs   []chan<- struct{}
 
 	mu        sync.Mutex
 	local     LocalState
+	marks     map[string]uint64 // this node's (SetMark)
 	leaving   bool
 	announced []byte // the metadata memberlist last gossiped for us
 	peers     map[string]*peerEntry
@@ -246,10 +254,15 @@ func Start(ctx context.Context, cfg Config) (m *Mesh, err error) {
 		handlers: map[byte]Handler{},
 	}
 	m.cfg.Tags = cloneTags(cfg.Tags)
-	// The metadata must fit whatever the load numbers become.
+	for k := range m.cfg.Tags {
+		if strings.HasPrefix(k, markPrefix) {
+			return nil, fmt.Errorf("mesh: tag %q: tags starting with %q are reserved", k, markPrefix)
+		}
+	}
+	// The metadata must fit whatever the load numbers and marks become.
 	worst := m.metaLocked()
 	worst.Slots, worst.Free, worst.Leaving = math.MaxInt64, math.MaxInt64, true
-	if n := len(worst.encode()); n > memberlist.MetaMaxSize {
+	if n := len(worst.encode()) + maxMarks*(2+markPrefixLen+maxMarkName+20); n > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("mesh: node metadata (id, API address, tags) takes %d bytes, the limit is %d", n, memberlist.MetaMaxSize)
 	}
 
@@ -663,11 +676,99 @@ func (m *Mesh) shutdownTransport() {
 
 // metaLocked is the local node's metadata.
 func (m *Mesh) metaLocked() nodeMeta {
+	tags := m.cfg.Tags
+	if len(m.marks) > 0 {
+		tags = make(map[string]string, len(m.cfg.Tags)+len(m.marks))
+		maps.Copy(tags, m.cfg.Tags)
+		for k, v := range m.marks {
+			tags[markPrefix+k] = strconv.FormatUint(v, 10)
+		}
+	}
 	return nodeMeta{
 		ID: m.cfg.ID, API: m.cfg.API, Boot: m.boot, Leaving: m.leaving, Draining: m.local.Draining,
 		Slots: m.local.Slots, Free: m.local.Free, Load: m.local.Load,
-		Tags: m.cfg.Tags,
+		Tags: tags,
 	}
+}
+
+// Marks: a node's few numbered marks (SetMark) travel in its gossiped
+// metadata as tags under markPrefix, so that nodes of older versions see
+// them as tags and nothing breaks; Peer.Tags leaves them out.
+const (
+	markPrefix    = "~"
+	markPrefixLen = len(markPrefix)
+	maxMarks      = 4
+	maxMarkName   = 16
+)
+
+// SetMark sets one of the numbered marks this node gossips (at most 4,
+// names of at most 16 bytes): a version of something it holds, that its
+// peers can compare with theirs without asking (Marks). A change goes out
+// as SetLoad's do, and wakes the peers' Config.OnChange and NotifyChanges.
+// Marks cost nothing while they do not change.
+func (m *Mesh) SetMark(name string, v uint64) error {
+	if name == "" || len(name) > maxMarkName {
+		return fmt.Errorf("mesh: mark name %q: want 1-%d bytes", name, maxMarkName)
+	}
+	m.mu.Lock()
+	if old, ok := m.marks[name]; ok && old == v {
+		m.mu.Unlock()
+		return nil
+	}
+	if _, ok := m.marks[name]; !ok && len(m.marks) == maxMarks {
+		m.mu.Unlock()
+		return fmt.Errorf("mesh: mark %q: a node has at most %d marks", name, maxMarks)
+	}
+	if m.marks == nil {
+		m.marks = map[string]uint64{}
+	}
+	m.marks[name] = v
+	m.mu.Unlock()
+	select {
+	case m.dirty <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Marks returns the mark name of this node and of every peer that is
+// alive (or suspect) and gossips one, by node name.
+func (m *Mesh) Marks(name string) map[string]uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]uint64{}
+	if v, ok := m.marks[name]; ok {
+		out[m.cfg.Name] = v
+	}
+	for n, e := range m.peers {
+		if v, ok := e.marks[name]; ok && n != m.cfg.Name && (e.state == StateAlive || e.state == StateSuspect) {
+			out[n] = v
+		}
+	}
+	return out
+}
+
+// splitMarks separates a peer's gossiped tags into its own tags and its
+// marks.
+func splitMarks(tags map[string]string) (map[string]string, map[string]uint64) {
+	var own map[string]string
+	var marks map[string]uint64
+	for k, v := range tags {
+		if name, ok := strings.CutPrefix(k, markPrefix); ok {
+			if n, err := strconv.ParseUint(v, 10, 64); err == nil && len(marks) < maxMarks {
+				if marks == nil {
+					marks = map[string]uint64{}
+				}
+				marks[name] = n
+			}
+			continue
+		}
+		if own == nil {
+			own = map[string]string{}
+		}
+		own[k] = v
+	}
+	return own, marks
 }
 
 // publishLoop re-gossips the local state when it changed: at once after
@@ -756,6 +857,46 @@ func (m *Mesh) notifyChanged() {
 	case m.changed <- struct{}{}:
 	default:
 	}
+	m.subsMu.Lock()
+	for _, ch := range m.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	m.subsMu.Unlock()
+}
+
+// NotifyChanges has ch signalled, without blocking (give it a buffer),
+// whenever the peer table changes: when Config.OnChange would be called.
+func (m *Mesh) NotifyChanges(ch chan<- struct{}) {
+	m.subsMu.Lock()
+	m.subs = append(m.subs, ch)
+	m.subsMu.Unlock()
+}
+
+// Vouches reports whether the mesh takes the node named name to be up: it
+// is alive or draining in the peer table, and this node's own probe of it
+// has not failed since (a suspect is not vouched for while others may
+// still refute the suspicion). Its failure detection is what a caller
+// may trust instead of a heartbeat of its own: a node that stops answering
+// probes stops being vouched for within the detection time (mesh/detect).
+func (m *Mesh) Vouches(name string) bool {
+	if name == m.cfg.Name {
+		return true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.peers[name]
+	switch {
+	case e == nil:
+		return false
+	case e.state == StateSuspect:
+		// As in Peer: past this, memberlist would have declared it dead,
+		// so the suspicion was refuted.
+		return time.Since(e.updated) > m.suspectExpiry(len(m.peers)+1)
+	}
+	return e.state == StateAlive
 }
 
 func (m *Mesh) notifyLoop() {

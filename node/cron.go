@@ -46,8 +46,17 @@ const (
 	// cronEvery is how often an owner looks for ticks due.
 	cronEvery = 250 * time.Millisecond
 	// cronRefresh is how often a node checks whether the deployments
-	// changed (one key, deploysGenKey), and reads their triggers if so.
+	// changed: whether a peer announces a new deploys mark (mesh marks,
+	// deploysMark; no packet), and reads their triggers if so.
 	cronRefresh = 2 * time.Second
+	// deploysMark: a node that deployed or undeployed announces when,
+	// as a mesh mark, so that the others read the triggers again within
+	// cronRefresh without asking anyone in between.
+	deploysMark = "deploys"
+	// cronGenEvery is how often a node also reads deploysGenKey, which
+	// every deploy changes too: for a deploy whose mark never went out
+	// (its node died first) or that a node of an older version made.
+	cronGenEvery = 30 * time.Second
 	// cronReread is how often a node reads the deployments' triggers
 	// even when the generation did not change: a deploy whose node died
 	// between its write and the generation's. The read lists every
@@ -58,9 +67,9 @@ const (
 	cronReread = 5 * time.Minute
 	// deploysNS holds deploysGenKey, a value every deploy and undeploy
 	// changes after its write, so that the others read the triggers
-	// again: one key read every cronRefresh rather than a list of every
-	// group of the mesh (on 20 idle nodes, a tenth of each node's
-	// packets).
+	// again: one key read every cronGenEvery rather than a list of every
+	// group of the mesh. It was read every cronRefresh before the
+	// deploys mark: on 20 idle nodes, a tenth of each node's packets.
 	deploysNS     = ReservedKVPrefix + "deploys"
 	deploysGenKey = "generation"
 	// cronRerunWindow bounds how old a tick left undone by a dead owner
@@ -148,8 +157,9 @@ func (n *Node) runCrons() {
 	// the generation.
 	tick := time.NewTimer(cronEvery)
 	defer tick.Stop()
-	var checked, refreshed time.Time
+	var checked, genRead, refreshed time.Time
 	var gen []byte
+	var marks map[string]uint64 // the deploys marks of the last refresh
 	for {
 		select {
 		case <-n.life.Done():
@@ -157,8 +167,18 @@ func (n *Node) runCrons() {
 		case now := <-tick.C:
 			if now.Sub(checked) >= cronRefresh {
 				checked = now
-				g, err := c.generation()
-				changed := err != nil || !bytes.Equal(g, gen)
+				g, m, changed := gen, n.mesh.Marks(deploysMark), false
+				for name, v := range m {
+					if old, ok := marks[name]; !ok || old != v {
+						changed = true // a peer deployed, or one that has is new to us
+					}
+				}
+				if changed || gen == nil || now.Sub(genRead) >= cronGenEvery {
+					genRead = now
+					var err error
+					g, err = c.generation()
+					changed = changed || err != nil || !bytes.Equal(g, gen)
+				}
 				if changed || now.Sub(refreshed) >= cronReread {
 					// After a change, read strongly: this node's replica
 					// of the deployment's group may lag the generation's.
@@ -167,7 +187,7 @@ func (n *Node) runCrons() {
 						cons = replication.Strong
 					}
 					if c.refresh(cons) == nil {
-						gen, refreshed = g, now
+						gen, marks, refreshed = g, m, now
 					}
 				}
 			}
@@ -199,8 +219,14 @@ func (c *crons) generation() ([]byte, error) {
 // every node reads the triggers again within cronRefresh. A failure only
 // delays that to cronReread.
 func (n *Node) bumpDeploys(ctx context.Context, kv replication.KV) {
-	gen := fmt.Appendf(nil, "%s %d", n.id.Name, time.Now().UnixNano())
+	now := time.Now()
+	gen := fmt.Appendf(nil, "%s %d", n.id.Name, now.UnixNano())
 	if err := kv.Put(ctx, deploysNS, deploysGenKey, gen, replication.KVPutOptions{}); err != nil {
+		n.log.Warn("cron: announcing a change of the deployments", "err", err)
+	}
+	// After the write, so that a node that reads the triggers on seeing
+	// the mark reads the deployment (strongly).
+	if err := n.mesh.SetMark(deploysMark, uint64(now.UnixNano())); err != nil {
 		n.log.Warn("cron: announcing a change of the deployments", "err", err)
 	}
 }

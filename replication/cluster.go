@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,14 @@ const (
 	// viewEvery is how often a node outside the meta group asks a meta
 	// member for the view.
 	viewEvery = 2 * time.Second
+	// viewReask is how often a node asks for the view although no peer
+	// announces a newer one than its own (mesh marks, viewMark): a peer
+	// of an older version announces none.
+	viewReask = time.Minute
+	// viewMark is the mesh mark under which a node announces the version
+	// of the view it holds, so that the others ask for the view only when
+	// someone has a newer one.
+	viewMark = "view"
 	// dropAfter is how long a replica must be missing from the view
 	// before the node asks its leader whether to delete it.
 	dropAfter = time.Minute
@@ -79,6 +88,11 @@ const (
 	// 400-800 ms instead of 200-400 ms until the next write, which an
 	// idle mesh's packets are mostly made of.
 	quietAfter = 5 * time.Second
+	// sleepAfter: a group whose log has not grown for this long goes to
+	// sleep (GroupConfig.SleepAfter): its followers trust the mesh's
+	// failure detection for its leader's node instead of the leader's
+	// heartbeats, and its leader, 2 s later, heartbeats every 3-6 s.
+	sleepAfter = 10 * time.Second
 )
 
 // ClusterConfig configures a node's part in the mesh's replication.
@@ -123,6 +137,10 @@ type Cluster struct {
 	// watchKick is signalled when this node answered a peer's RPC or
 	// started a replica: watchLeaders then recomputes its next check.
 	watchKick chan struct{}
+	// meshKick is signalled when the mesh's peer table changed: a
+	// sleeping group's followers must look at once at whether the mesh
+	// still vouches for their leader's node.
+	meshKick chan struct{}
 	// alarms is signalled when a committed object batch set an alarm
 	// (AlarmsChanged).
 	alarms chan struct{}
@@ -192,6 +210,7 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 		slots:     placement.NewSlotMap(placement.DefaultGroups),
 		kick:      make(chan struct{}, 1),
 		watchKick: make(chan struct{}, 1),
+		meshKick:  make(chan struct{}, 1),
 		alarms:    make(chan struct{}, 1),
 		lists:     make(chan struct{}, maxLists),
 		replicas:  map[placement.GroupID]*replica{},
@@ -236,6 +255,8 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 	cfg.Transport.answered.Store(&answered)
 	c.wg.Add(2)
 	go c.loop()
+	c.m.NotifyChanges(c.meshKick)
+	c.m.NotifyChanges(c.kick) // a peer's newer view (refreshView)
 	go c.watchLeaders()
 	return c, nil
 }
@@ -302,6 +323,7 @@ func (c *Cluster) ensure(gid placement.GroupID) (*replica, error) {
 	gc.HeartbeatTimeout, gc.ElectionTimeout = DataHeartbeatTimeout, DataHeartbeatTimeout
 	gc.LeaderLeaseTimeout = DataHeartbeatTimeout / 2
 	gc.QuietAfter = quietAfter
+	gc.SleepAfter, gc.Vouch = sleepAfter, c.m.Vouches
 	gc.OnCommit = c.cfg.OnCommit
 	if c.cfg.Tune != nil {
 		c.cfg.Tune(&gc)
@@ -359,6 +381,9 @@ func (c *Cluster) setView(v *metaView) {
 	}
 	c.mu.Unlock()
 	if newer {
+		if err := c.m.SetMark(viewMark, v.Version); err != nil {
+			c.log.Warn("announcing the view's version", "err", err)
+		}
 		c.poke()
 	}
 }
@@ -481,6 +506,7 @@ func (c *Cluster) watchLeaders() {
 		case <-c.ctx.Done():
 			return
 		case <-t.C:
+		case <-c.meshKick:
 		case <-c.watchKick:
 			if time.Since(last) < watchPokeGap {
 				// Checked just now: a burst of RPCs. The timer stays as
@@ -532,7 +558,10 @@ func (c *Cluster) watchLeaders() {
 }
 
 // refreshView keeps the view of a node outside the meta group fresh by
-// asking a meta member (or, knowing none, any peer) for theirs.
+// asking a meta member (or, knowing none, any peer) for theirs: when a
+// peer announces a newer view than this node's (mesh marks; the view's
+// holders announce its version, and a change of a peer's mark pokes the
+// loop), that peer first, and otherwise every viewReask.
 //
 // A meta replica that is not the leader may have been removed from the
 // group without learning it, and would then never hear of a newer view:
@@ -548,8 +577,23 @@ func (c *Cluster) refreshView() {
 	if time.Since(c.viewAsked) < viewEvery-reconcileEvery {
 		return // asked lately (the loop runs every viewEvery, and when poked)
 	}
-	c.viewAsked = time.Now()
 	v := c.currentView()
+	var mine uint64
+	if v != nil {
+		mine = v.Version
+	}
+	var newer []string // the peers that announce a newer view, newest first
+	marks := c.m.Marks(viewMark)
+	for name, ver := range marks {
+		if ver > mine && name != c.m.Name() {
+			newer = append(newer, name)
+		}
+	}
+	if len(newer) == 0 && time.Since(c.viewAsked) < viewReask {
+		return
+	}
+	c.viewAsked = time.Now()
+	slices.SortFunc(newer, func(a, b string) int { return cmp.Compare(marks[b], marks[a]) })
 	var targets []string
 	if v != nil {
 		for _, r := range v.Groups[placement.Meta] {
@@ -575,15 +619,17 @@ func (c *Cluster) refreshView() {
 			targets[0], targets[i] = targets[i], targets[0]
 		}
 	}
-	asked := 0
+	targets = append(newer, targets...)
+	asked, tried := 0, map[string]bool{}
 	for _, t := range targets {
 		if asked == 3 {
 			break
 		}
-		if t == c.m.Name() {
+		if t == c.m.Name() || tried[t] {
 			continue
 		}
 		asked++
+		tried[t] = true
 		ctx, cancel := context.WithTimeout(c.ctx, time.Second)
 		resp, _, _, err := c.call(ctx, t, &rpcReq{Op: opView}, nil)
 		cancel()
@@ -704,8 +750,13 @@ func (c *Cluster) leaderDuties() {
 }
 
 // expire removes the group's expired keys, through the log, in commands
-// of at most kvsm.MaxExpireLimit keys.
+// of at most kvsm.MaxExpireLimit keys. A group with nothing to expire gets
+// no command: an entry every minute would wake a sleeping group
+// (GroupConfig.SleepAfter) for its SleepAfter each time.
 func (c *Cluster) expire(r *replica) {
+	if due, err := r.kv.ExpireDue(time.Now()); err == nil && !due {
+		return
+	}
 	for range 64 {
 		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 		v, err := r.g.Apply(ctx, kvsm.EncodeExpire(time.Now(), kvsm.MaxExpireLimit))

@@ -512,6 +512,7 @@ func (c *Cluster) barrier(ctx context.Context, r *replica) (uint64, error) {
 		if dl, ok := ctx.Deadline(); ok {
 			timeout = time.Until(dl)
 		}
+		r.g.wake() // a barrier is an entry
 		if err := rf.Barrier(timeout).Error(); err != nil {
 			// A barrier writes nothing a read depends on: a leader that lost
 			// its office meanwhile is one the read must go past, like any

@@ -79,14 +79,30 @@
 // nothing), quiet badger compactors and idle QUIC connections closed,
 // to 1.1-1.2 % and 450-480.
 //
+// A group whose log has not grown for 10 s then goes to sleep
+// (GroupConfig.SleepAfter and Vouch, Group.Watch): its followers stop
+// expecting the leader's heartbeats while the mesh vouches for the
+// leader's node (mesh.Vouches: alive, and this node's own probe of it has
+// not failed) and allow it 15 times the silence (15-22 s) meanwhile; 2 s
+// later its leader heartbeats every 3-6 s with a 15 s lease
+// (third_party/raft's patch 0003 makes the lease reloadable). A proposal,
+// a membership change or a barrier wakes the leader before raft sees it;
+// a follower whose log grows, or that the mesh stops vouching for its
+// leader, wakes too, and in the second case stands at once. So a dead
+// leader of a sleeping group is replaced in the mesh's failure-detection
+// time plus an election; a leader's replica that stops on a live node, or
+// a path that carries gossip but not Raft, takes the longer silence.
+// Reads confirm the leadership with a round of heartbeats (VerifyLeader),
+// never with the lease, so the long lease cannot serve a stale read. The
+// leader's minute expiry proposes nothing when nothing is due
+// (kvsm.Store.ExpireDue), or every group would wake every minute.
+//
 // # What is next
 //
 //   - Heartbeats coalesced per pair of nodes rather than per group (as
 //     etcd and CockroachDB do), so that idle cost stops growing with the
 //     number of groups on small meshes (on large ones two nodes share few
-//     groups), and quiet groups that stop heartbeating altogether while
-//     the mesh vouches for their leader's node, which needs raft's leader
-//     lease and follower timer to be told (a patch to raft).
+//     groups).
 //   - Value-log GC for the badger database (values above 256 KiB live in
 //     its value log, which frees space only when collected).
 //   - Wiring it together on nodes: the meta group holding the slot map,

@@ -133,6 +133,19 @@ type GroupConfig struct {
 	// between heartbeats.
 	QuietAfter time.Duration
 
+	// SleepAfter and Vouch, when both set (with QuietAfter), let a group
+	// whose log has not grown for SleepAfter go to sleep: its followers
+	// stop expecting the leader's heartbeats for as long as Vouch vouches
+	// for the leader's node (the mesh's failure detection), and allow it
+	// sleepFactor times the silence they otherwise allow; a
+	// HeartbeatTimeout later its leader heartbeats sleepFactor times less
+	// often, with a lease sleepFactor times longer (see Watch). The first
+	// proposal, membership change or barrier wakes it.
+	SleepAfter time.Duration
+	// Vouch reports whether the node at a Raft address (a mesh node's
+	// name) is up, as the mesh's failure detection sees it.
+	Vouch func(addr string) bool
+
 	// Tuning; zero means the default above.
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
@@ -194,6 +207,13 @@ type Group struct {
 	// saw it change (or a proposal woke the group).
 	quietAfter time.Duration
 	quiet      atomic.Bool
+	// sleepAfter and vouch are GroupConfig's; asleep is set while this
+	// replica runs with sleepFactor times its timeouts (a sleeping
+	// leader is quiet too); lease is the configured leader lease.
+	sleepAfter time.Duration
+	vouch      func(string) bool
+	asleep     atomic.Bool
+	lease      time.Duration
 	mu         sync.Mutex
 	seenIdx    uint64
 	seenAt     time.Time
@@ -287,8 +307,12 @@ func StartGroup(cfg GroupConfig) (*Group, error) {
 			return false
 		}))
 	}
-	return &Group{id: cfg.ID, r: r, store: store, trans: trans, log: log, hb: cfg.HeartbeatTimeout, et: cfg.ElectionTimeout,
-		onCommit: cfg.OnCommit, quietAfter: cfg.QuietAfter, seenAt: time.Now()}, nil
+	g := &Group{id: cfg.ID, r: r, store: store, trans: trans, log: log, hb: cfg.HeartbeatTimeout, et: cfg.ElectionTimeout,
+		lease: cfg.LeaderLeaseTimeout, onCommit: cfg.OnCommit, quietAfter: cfg.QuietAfter, seenAt: time.Now()}
+	if cfg.QuietAfter > 0 && cfg.SleepAfter > 0 && cfg.Vouch != nil {
+		g.sleepAfter, g.vouch = cfg.SleepAfter, cfg.Vouch
+	}
+	return g, nil
 }
 
 // ID is the group's id.
@@ -329,7 +353,7 @@ func (g *Group) Apply(ctx context.Context, cmd []byte) (any, error) {
 // propose hands cmd to raft: commands proposed one after another commit
 // in that order. The future's error says whether it was queued.
 func (g *Group) propose(ctx context.Context, cmd []byte) (raft.ApplyFuture, error) {
-	if g.quiet.Load() {
+	if g.quiet.Load() { // so is a sleeping leader
 		g.wake()
 	}
 	var timeout time.Duration // raft's bound on queueing the command
@@ -516,6 +540,18 @@ func (a snapAdapter) Release() { a.s.Release() }
 // half the timeout), so that neither they nor the leader notice.
 const quietFactor = 2
 
+// sleepFactor: a sleeping group's replicas run with this many times their
+// heartbeat and election timeouts, its leader with this many times its
+// lease too, and its followers allow the leader this many times the
+// silence while the mesh vouches for its node. A sleeping leader
+// heartbeats every 1.5-3 of the configured timeout (3-6 s for a Cluster's
+// groups), within its lease (7.5 of the timeout, for a lease of half of
+// it) and its followers' silence (15 s and a jitter, for a Cluster's
+// groups). The heartbeats that remain only cover what the mesh cannot see:
+// a leader's replica that stopped while its node runs, or a path between
+// two nodes that carries gossip but not Raft.
+const sleepFactor = 15
+
 // Watch makes a follower whose leader has been silent for longer than
 // silence (plus a jitter of up to half of it, different on each replica)
 // stand for election at once, instead of at its heartbeat timeout
@@ -539,6 +575,26 @@ const quietFactor = 2
 // of it: a quiet leader's longest silence (0.4 of the timeout, 0.8 s for
 // data groups) stays below the silence they allow (half the timeout at
 // least) and below the leader lease.
+//
+// With GroupConfig.SleepAfter and Vouch, the group then goes to sleep. A
+// follower whose log has not grown for SleepAfter, and whose leader's node
+// the mesh vouches for, takes sleepFactor times its timeouts (raft's own
+// election timer is then only a backstop) and allows the leader
+// sleepFactor times the silence; once the mesh stops vouching for the
+// leader's node (it died, left, or this node's probe of it failed), the
+// follower allows the ordinary silence again, which has long passed, and
+// stands at once: a sleeping group fails over in the mesh's failure
+// detection time plus an election. A leader whose log has not grown for
+// SleepAfter plus the heartbeat timeout (by then its followers have
+// seen the same log idle for SleepAfter, and taken the longer silence)
+// takes sleepFactor times its timeouts and lease (third_party/raft's
+// patch 0003 makes the lease reloadable), and heartbeats sleepFactor
+// times less often. A proposal, a membership change or a barrier wakes
+// the leader first (Group.wake), so every entry that grows a follower's
+// log comes with the leader's ordinary heartbeats, and a follower whose
+// log grows takes its ordinary timeouts back. Reads stay linearizable:
+// they confirm the leadership with a round of heartbeats (VerifyLeader),
+// never with the lease.
 func (g *Group) Watch(silence time.Duration) {
 	if silence >= g.hb {
 		return
@@ -552,31 +608,76 @@ func (g *Group) Watch(silence time.Duration) {
 	idle := g.idleLocked(now)
 	st := g.r.State()
 	last := g.r.LastContact()
+	vouched := st == raft.Follower && g.vouchedLocked()
+	sleepy := g.sleepAfter > 0 && idle >= g.sleepAfter && vouched
 	switch {
-	case st == raft.Follower && now.Sub(last) > silence+g.jitter:
+	case st == raft.Follower && now.Sub(last) > g.allowedLocked(silence, g.asleep.Load() && vouched):
 		if g.quick.Load() || last.IsZero() {
 			return // shortened already, or never had a leader (a new replica)
 		}
-		if g.reload(silence, silence) == nil {
+		if g.reload(silence, silence, min(g.lease, silence)) == nil {
 			g.quick.Store(true)
 			g.quiet.Store(false)
+			g.asleep.Store(false)
 			g.early.Add(1)
 			g.log.Info("raft: the leader is silent; standing for election early", "group", g.id, "silent", now.Sub(last).Round(time.Millisecond))
 		}
 	case g.quick.Load() && (st == raft.Leader || st == raft.Follower && now.Sub(last) < silence):
-		if g.reload(g.hb, g.et) == nil {
+		if g.restore() == nil {
 			g.quick.Store(false)
 		}
-	case g.quiet.Load() && (st != raft.Leader || idle < g.quietAfter):
-		if g.reload(g.hb, g.et) == nil {
+	case g.asleep.Load() && (st == raft.Leader && idle < g.sleepAfter+g.hb || st != raft.Leader && !sleepy):
+		// A leader's log grew without wake (the no-op of a new term),
+		// a follower's grew (its leader woke), the mesh no longer vouches
+		// for the leader's node, or the replica lost its office.
+		if g.restore() == nil {
+			g.asleep.Store(false)
 			g.quiet.Store(false)
 		}
+	case g.quiet.Load() && (st != raft.Leader || idle < g.quietAfter):
+		// (A leader that slept and lost its office to another that the
+		// mesh vouches for: it sleeps again below, as a follower.)
+		if g.restore() == nil {
+			g.quiet.Store(false)
+			g.asleep.Store(false)
+		}
+	case !g.asleep.Load() && !g.quick.Load() && st == raft.Leader && g.sleepAfter > 0 && idle >= g.sleepAfter+g.hb:
+		if g.reload(sleepFactor*g.hb, sleepFactor*max(g.hb, g.et), sleepFactor*g.lease) == nil {
+			g.asleep.Store(true)
+			g.quiet.Store(true)
+			g.log.Debug("raft: the group is asleep; heartbeating rarely", "group", g.id)
+		}
 	case !g.quiet.Load() && !g.quick.Load() && st == raft.Leader && g.quietAfter > 0 && idle >= g.quietAfter:
-		if q := quietFactor * g.hb; g.reload(q, max(q, g.et)) == nil {
+		if q := quietFactor * g.hb; g.reload(q, max(q, g.et), g.lease) == nil {
 			g.quiet.Store(true)
 			g.log.Debug("raft: the group is quiet; heartbeating less often", "group", g.id)
 		}
+	case !g.asleep.Load() && !g.quick.Load() && sleepy:
+		if g.reload(sleepFactor*g.hb, sleepFactor*max(g.hb, g.et), g.lease) == nil {
+			g.asleep.Store(true)
+			g.log.Debug("raft: the group is asleep; the mesh vouches for its leader", "group", g.id)
+		}
 	}
+}
+
+// allowedLocked is the silence Watch allows a follower's leader before it
+// stands: silence plus the replica's jitter, sleepFactor times that while
+// the replica sleeps and the mesh vouches for its leader's node.
+func (g *Group) allowedLocked(silence time.Duration, sleeping bool) time.Duration {
+	if sleeping {
+		return sleepFactor * (silence + g.jitter)
+	}
+	return silence + g.jitter
+}
+
+// vouchedLocked reports whether the mesh vouches for the node of the
+// leader this replica follows.
+func (g *Group) vouchedLocked() bool {
+	if g.vouch == nil {
+		return false
+	}
+	addr, _ := g.r.LeaderWithID()
+	return addr != "" && g.vouch(string(addr))
 }
 
 // idleLocked is how long the replica's log has not grown, as Watch has
@@ -588,14 +689,16 @@ func (g *Group) idleLocked(now time.Time) time.Duration {
 	return now.Sub(g.seenAt)
 }
 
-// wake ends a quiet leader's long heartbeat timeout (a proposal is coming):
-// raft then heartbeats every follower at once, and on time from then on.
+// wake ends a quiet or sleeping leader's long heartbeat timeout (an entry
+// is coming): raft then heartbeats every follower at once, and on time
+// from then on. Call it before anything that appends to the log.
 func (g *Group) wake() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.seenAt = time.Now()
-	if g.quiet.Load() && g.reload(g.hb, g.et) == nil {
+	if (g.quiet.Load() || g.asleep.Load()) && g.restore() == nil {
 		g.quiet.Store(false)
+		g.asleep.Store(false)
 	}
 }
 
@@ -603,9 +706,10 @@ func (g *Group) wake() {
 // on this replica: when its leader will have been silent long enough, or
 // now while it stands early (Watch then restores its timeouts once a
 // leader leads) or is not a follower in touch with a leader, or when a
-// leader's group goes quiet. A caller that sleeps until then (with a
-// floor and a ceiling of its own) checks as early as one that checks
-// often, for fewer wakeups.
+// leader's group goes quiet or to sleep, or a follower's to sleep. A
+// caller that sleeps until then (with a floor and a ceiling of its own)
+// checks as early as one that checks often, for fewer wakeups. It must
+// also call Watch when the mesh's view of a node changes (Vouch's answer).
 func (g *Group) NextWatch(silence time.Duration, now time.Time) time.Time {
 	if silence >= g.hb {
 		return now.Add(time.Hour) // Watch does nothing
@@ -620,20 +724,33 @@ func (g *Group) NextWatch(silence time.Duration, now time.Time) time.Time {
 	switch st := g.r.State(); {
 	case st == raft.Leader && g.quietAfter > 0 && !g.quiet.Load():
 		return g.seenAt.Add(g.quietAfter)
-	case st == raft.Leader && g.quiet.Load():
+	case st == raft.Leader && g.asleep.Load():
 		return now.Add(time.Hour) // a proposal wakes it; a lost office shows as another state
+	case st == raft.Leader && g.quiet.Load() && g.sleepAfter > 0:
+		return g.seenAt.Add(g.sleepAfter + g.hb)
+	case st == raft.Leader && g.quiet.Load():
+		return now.Add(time.Hour)
 	case g.quick.Load() || g.quiet.Load() || st != raft.Follower || last.IsZero():
 		return now
 	}
-	return last.Add(silence + g.jitter)
+	next := last.Add(g.allowedLocked(silence, g.asleep.Load()))
+	if g.sleepAfter > 0 && !g.asleep.Load() {
+		if at := g.seenAt.Add(g.sleepAfter); at.Before(next) {
+			next = at
+		}
+	}
+	return next
 }
 
-// reload sets the replica's heartbeat and election timeouts.
-func (g *Group) reload(hb, et time.Duration) error {
+// reload sets the replica's heartbeat and election timeouts and its lease.
+func (g *Group) reload(hb, et, lease time.Duration) error {
 	rc := g.r.ReloadableConfig()
-	rc.HeartbeatTimeout, rc.ElectionTimeout = hb, et
+	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = hb, et, lease
 	return g.r.ReloadConfig(rc)
 }
+
+// restore gives the replica its configured timeouts and lease back.
+func (g *Group) restore() error { return g.reload(g.hb, g.et, g.lease) }
 
 // TransferTo hands this replica's leadership to the group's voter on the
 // node named name, and returns once it has taken it or the transfer

@@ -414,6 +414,110 @@ func TestGroupQuiet(t *testing.T) {
 	applyN(t, c, id, "c", 10, 1)
 }
 
+// TestGroupSleep: a group whose log stops growing goes to sleep: its
+// followers trust the mesh's word for the leader's node, and its leader
+// heartbeats sleepFactor times less often, without anyone standing or the
+// leader's lease lapsing; reads still confirm the leadership; a write
+// wakes the leader and then its followers; and a sleeping leader that dies
+// is replaced once the mesh has noticed, long before the silence a
+// sleeping follower otherwise allows.
+func TestGroupSleep(t *testing.T) {
+	c := newCluster(t, 3)
+	const id = "g1"
+	const hb = 2 * time.Second
+	var all []*Group
+	for _, nd := range c.nodes {
+		all = append(all, c.startGroup(nd, id, func(cfg *GroupConfig) {
+			cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = hb, hb, hb/2
+			cfg.QuietAfter, cfg.SleepAfter, cfg.Vouch = time.Second, 2*time.Second, nd.m.Vouches
+		}))
+	}
+	if err := c.nodes[0].groups[id].Bootstrap(c.servers()...); err != nil {
+		t.Fatal(err)
+	}
+	watchGroups(t, hb/2, all...)
+	lead := c.leader(id, 20*time.Second)
+	lg := lead.groups[id]
+	applyN(t, c, id, "a", 10, 1)
+	asleep := func() bool {
+		for _, g := range all {
+			if !g.asleep.Load() || g.r.ReloadableConfig().HeartbeatTimeout != sleepFactor*hb {
+				return false
+			}
+		}
+		return lg.r.ReloadableConfig().LeaderLeaseTimeout == sleepFactor*hb/2
+	}
+	waitFor(t, 20*time.Second, "the group asleep", asleep)
+	term := lg.r.CurrentTerm()
+
+	var follower *Group
+	for _, g := range all {
+		if g != lg {
+			follower = g
+		}
+	}
+	var contacts int
+	last := follower.r.LastContact()
+	start := time.Now()
+	waitFor(t, 20*time.Second, "10 s asleep", func() bool {
+		if lc := follower.r.LastContact(); !lc.Equal(last) {
+			contacts, last = contacts+1, lc
+		}
+		return time.Since(start) > 10*time.Second
+	})
+	gap := time.Since(start) / time.Duration(max(contacts, 1))
+	t.Logf("asleep: %d contacts in %v, one every %v", contacts, time.Since(start).Round(time.Millisecond), gap.Round(time.Millisecond))
+	if gap < 2*time.Second { // a quiet leader: one every 400-800 ms
+		t.Errorf("a sleeping leader's follower heard from it every %v; want one every 3-6 s", gap)
+	}
+	for _, g := range all {
+		if n := g.early.Load(); n != 0 {
+			t.Fatalf("Watch started %d elections under a sleeping leader", n)
+		}
+	}
+	if !lg.IsLeader() || lg.r.CurrentTerm() != term || !asleep() {
+		t.Fatalf("the sleeping leader lost its office or its sleep (leader %v, term %d → %d)", lg.IsLeader(), term, lg.r.CurrentTerm())
+	}
+	// A linearizable read's confirmation is a round of heartbeats, not
+	// the lease: it works, and leaves the group asleep.
+	if err := lg.r.VerifyLeader().Error(); err != nil {
+		t.Fatalf("VerifyLeader on a sleeping leader: %v", err)
+	}
+
+	// A write wakes the leader before it is proposed, and the followers
+	// once their logs grow.
+	if _, err := lg.Apply(context.Background(), []byte("b=1")); err != nil {
+		t.Fatal(err)
+	}
+	if lg.asleep.Load() || lg.quiet.Load() || lg.r.ReloadableConfig().HeartbeatTimeout != hb || lg.r.ReloadableConfig().LeaderLeaseTimeout != hb/2 {
+		t.Fatalf("a write left the leader asleep (heartbeat timeout %v)", lg.r.ReloadableConfig().HeartbeatTimeout)
+	}
+	waitFor(t, 5*time.Second, "the followers awake", func() bool {
+		for _, g := range all {
+			if g.asleep.Load() || g.r.ReloadableConfig().HeartbeatTimeout > hb {
+				return false
+			}
+		}
+		return true
+	})
+
+	// Asleep again, then killed: the followers stand once the mesh no
+	// longer vouches for the leader's node.
+	waitFor(t, 20*time.Second, "the group asleep again", asleep)
+	c.kill(lead)
+	killed := time.Now()
+	nl := c.leader(id, 30*time.Second)
+	took := time.Since(killed)
+	t.Logf("a new leader after %v", took.Round(time.Millisecond))
+	if nl == lead {
+		t.Fatal("the killed node leads")
+	}
+	if took > 10*time.Second { // a sleeping follower allows 15 s and more
+		t.Errorf("a sleeping group took %v to replace its dead leader: the mesh's word was not heeded", took)
+	}
+	applyN(t, c, id, "c", 10, 1)
+}
+
 // TestGroupStateChange: OnStateChange hears a replica become a candidate
 // and then the leader (the Cluster's leader watch relies on it to notice a
 // leadership gained).

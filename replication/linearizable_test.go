@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"errors"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"sort"
@@ -42,12 +43,46 @@ func TestLinearizableUnderFaults(t *testing.T) {
 	base := rand.Uint64()
 	for i := range seeds {
 		seed := base + uint64(i)
-		t.Run("seed="+strconv.FormatUint(seed, 10), func(t *testing.T) { linearizableRun(t, seed, dur) })
+		t.Run("seed="+strconv.FormatUint(seed, 10), func(t *testing.T) { linearizableRun(t, seed, dur, false) })
 	}
 }
 
-func linearizableRun(t *testing.T, seed uint64, dur time.Duration) {
-	c := newKVCluster(t, 3)
+// TestLinearizableSleepingGroups is TestLinearizableUnderFaults on groups
+// with a Cluster's own timing, started once every replica has gone to
+// sleep (GroupConfig.SleepAfter): the first writes wake groups whose
+// leaders heartbeat every few seconds and hold a long lease, the first
+// strong reads confirm sleeping leaders, and the nemesis isolates and
+// kills nodes whose followers trust the mesh rather than heartbeats.
+func TestLinearizableSleepingGroups(t *testing.T) {
+	testnet.Exclusive(t)
+	seed := rand.Uint64()
+	t.Logf("seed %d", seed)
+	linearizableRun(t, seed, 8*time.Second, true)
+}
+
+func linearizableRun(t *testing.T, seed uint64, dur time.Duration, sleeping bool) {
+	var c *cluster
+	if sleeping {
+		c = newClusterWith(t, 3, &cluster{kv: true, tune: func(cc *ClusterConfig) {
+			cc.Settle, cc.Grace = 300*time.Millisecond, 2*time.Second
+		}})
+		c.waitPlaced(3, 60*time.Second)
+		waitFor(t, 90*time.Second, "every replica asleep", func() bool {
+			for _, nd := range c.nodes {
+				nd.cl.mu.Lock()
+				rs := maps.Clone(nd.cl.replicas)
+				nd.cl.mu.Unlock()
+				for _, r := range rs {
+					if r.g == nil || !r.g.asleep.Load() {
+						return false
+					}
+				}
+			}
+			return true
+		})
+	} else {
+		c = newKVCluster(t, 3)
+	}
 	rng := rand.New(rand.NewPCG(seed, 1))
 	ctx, cancel := context.WithTimeout(context.Background(), dur+60*time.Second)
 	defer cancel()

@@ -285,6 +285,7 @@ func (c *Cluster) changeLocal(r *replica, ch *changeReq) ([]viewReplica, error) 
 		return nil, c.notLeader(r)
 	}
 	id, addr := raft.ServerID(ch.ID), raft.ServerAddress(ch.Name)
+	r.g.wake() // the change is an entry: heartbeats at the ordinary rate go with it
 	var f raft.IndexFuture
 	switch ch.Op {
 	case "add-nonvoter":

@@ -102,6 +102,11 @@ type Raft struct {
 	// for any other operation e.g. reading config using config().
 	confReloadMu sync.Mutex
 
+	// leaseChangedAt is when ReloadConfig last changed LeaderLeaseTimeout
+	// (UnixNano, zero if never): checkLeaderLease counts every follower as
+	// contacted then.
+	leaseChangedAt atomic.Int64
+
 	// FSM is the client state machine to apply commands to
 	fsm FSM
 
@@ -776,7 +781,17 @@ func (r *Raft) ReloadConfig(rc ReloadableConfig) error {
 	if err := ValidateConfig(&newCfg); err != nil {
 		return err
 	}
+	leaseChanged := newCfg.LeaderLeaseTimeout != oldCfg.LeaderLeaseTimeout
+	if leaseChanged {
+		// Before the new lease can be seen: checkLeaderLease reads the
+		// lease first, then this.
+		r.leaseChangedAt.Store(time.Now().UnixNano())
+	}
 	r.conf.Store(newCfg)
+	if leaseChanged {
+		// A leader rearms its lease check for the new lease.
+		asyncNotifyCh(r.leaderNotifyCh)
+	}
 
 	if rc.HeartbeatTimeout < oldCfg.HeartbeatTimeout {
 		// On leader, ensure replication loops running with a longer

@@ -302,6 +302,17 @@ type ReloadableConfig struct {
 	// ElectionTimeout specifies the time in candidate state without
 	// a leader before we attempt an election.
 	ElectionTimeout time.Duration
+
+	// LeaderLeaseTimeout is how long a leader may go without contact from
+	// a quorum before it steps down. Zero leaves the current value as it
+	// is (so that callers that filled in only the fields above keep
+	// working). A leader whose lease changes counts every follower as
+	// contacted at the moment of the change: a lease shortened together
+	// with the heartbeat timeout does not make the leader step down for a
+	// silence the longer lease allowed, before its heartbeats at the new
+	// rate have had a chance to be answered. It must not exceed
+	// HeartbeatTimeout.
+	LeaderLeaseTimeout time.Duration
 }
 
 // apply sets the reloadable fields on the passed Config to the values in
@@ -313,6 +324,9 @@ func (rc *ReloadableConfig) apply(to Config) Config {
 	to.SnapshotThreshold = rc.SnapshotThreshold
 	to.HeartbeatTimeout = rc.HeartbeatTimeout
 	to.ElectionTimeout = rc.ElectionTimeout
+	if rc.LeaderLeaseTimeout != 0 {
+		to.LeaderLeaseTimeout = rc.LeaderLeaseTimeout
+	}
 	return to
 }
 
@@ -323,6 +337,7 @@ func (rc *ReloadableConfig) fromConfig(from Config) {
 	rc.SnapshotThreshold = from.SnapshotThreshold
 	rc.HeartbeatTimeout = from.HeartbeatTimeout
 	rc.ElectionTimeout = from.ElectionTimeout
+	rc.LeaderLeaseTimeout = from.LeaderLeaseTimeout
 }
 
 // DefaultConfig returns a Config with usable defaults.

@@ -675,7 +675,8 @@ func (r *Raft) leaderLoop() {
 	stepDown := false
 	// This is only used for the first lease check, we reload lease below
 	// based on the current config value.
-	lease := time.After(r.config().LeaderLeaseTimeout)
+	leaseTimeout := r.config().LeaderLeaseTimeout
+	lease := time.After(leaseTimeout)
 
 	for r.getState() == Leader {
 		r.mainThreadSaturation.sleeping()
@@ -939,7 +940,8 @@ func (r *Raft) leaderLoop() {
 
 			// Next check interval should adjust for the last node we've
 			// contacted, without going negative
-			checkInterval := r.config().LeaderLeaseTimeout - maxDiff
+			leaseTimeout = r.config().LeaderLeaseTimeout
+			checkInterval := leaseTimeout - maxDiff
 			if checkInterval < minCheckInterval {
 				checkInterval = minCheckInterval
 			}
@@ -950,6 +952,13 @@ func (r *Raft) leaderLoop() {
 		case <-r.leaderNotifyCh:
 			for _, repl := range r.leaderState.replState {
 				asyncNotifyCh(repl.notifyCh)
+			}
+			if lt := r.config().LeaderLeaseTimeout; lt != leaseTimeout {
+				// ReloadConfig changed the lease, and counted every
+				// follower as contacted then: the next check is due one
+				// new lease from now.
+				leaseTimeout = lt
+				lease = time.After(lt)
 			}
 
 		case <-r.followerNotifyCh:
@@ -1053,7 +1062,11 @@ func (r *Raft) checkLeaderLease() time.Duration {
 				continue
 			}
 			f := r.leaderState.replState[server.ID]
-			diff := now.Sub(f.LastContact())
+			contact := f.LastContact()
+			if changed := r.leaseChangedAt.Load(); changed > contact.UnixNano() {
+				contact = time.Unix(0, changed)
+			}
+			diff := now.Sub(contact)
 			if diff <= leaseTimeout {
 				contacted++
 				if diff > maxDiff {

@@ -1,6 +1,8 @@
 package kvsm
 
 import (
+	"time"
+
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -529,6 +531,44 @@ func (s *Store) remove(txn *badger.Txn, dk []byte, old record, ns, key string) e
 		return txn.Delete(s.l.expiryKey(old.exp, ns, key))
 	}
 	return nil
+}
+
+// ExpireDue reports whether an expire command proposed at now would
+// change anything: a key whose expiration is at or before now, a request
+// id whose deadline is before now, or object data that DeleteAll left
+// behind. A leader asks before proposing one, so that a group with nothing
+// to expire grows no log entry (and can stay asleep; see
+// replication.GroupConfig.SleepAfter). Errors wrap ErrUnavailable or
+// ErrStorage.
+func (s *Store) ExpireDue(now time.Time) (bool, error) {
+	if err := s.readable(); err != nil {
+		return false, err
+	}
+	sec := now.Unix() // as EncodeExpire carries it
+	due := false
+	err := s.db.View(func(txn *badger.Txn) error {
+		first := func(tag byte) []byte {
+			p := s.l.tag(tag)
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: p, PrefetchValues: false})
+			defer it.Close()
+			if it.Seek(p); it.Valid() {
+				return it.Item().KeyCopy(nil)[len(p):]
+			}
+			return nil
+		}
+		if k := first(tagExpiry); len(k) >= 8 && sec > 0 && int64(binary.BigEndian.Uint64(k)) <= sec {
+			due = true // as expire
+		} else if k := first(tagIDIndex); len(k) >= 8 && int64(binary.BigEndian.Uint64(k)) < sec {
+			due = true // as forget
+		} else if first(tagObjGarbage) != nil {
+			due = true // as collect
+		}
+		return nil
+	})
+	if err != nil {
+		return false, storageErr(err)
+	}
+	return due, nil
 }
 
 // expire removes up to limit keys whose expiration is <= now, in the order
