@@ -33,7 +33,8 @@ func init() {
 // calls' p99 under attack against the idle mesh's, for the whole corpus
 // and for each kind of case alone, and the slowest hostile call. Every
 // failure of the mesh (a wrong outcome, a leak, an honest call refused, a
-// node unhealthy) fails the row.
+// node unhealthy) fails the row. WARREN_BENCH_HOSTILE_KINDS (say
+// "memory,escape", "all" for the whole corpus) runs only those rows.
 func benchHostileCorpus() ([]Row, error) {
 	dir, err := os.MkdirTemp("", "warren-bench-hostile-")
 	if err != nil {
@@ -58,7 +59,19 @@ func benchHostileCorpus() ([]Row, error) {
 	var rows []Row
 	var slowest testnet.HostileResult
 	var all int
-	for _, kind := range []string{"", hostile.KindCPU, hostile.KindMemory, hostile.KindTime, hostile.KindEscape, hostile.KindEgress} {
+	kinds := []string{"", hostile.KindCPU, hostile.KindMemory, hostile.KindTime, hostile.KindEscape, hostile.KindEgress}
+	if only := os.Getenv("WARREN_BENCH_HOSTILE_KINDS"); only != "" {
+		// Some rows only, while working on them: "memory,escape"; "all" is the
+		// whole corpus's row.
+		kinds = nil
+		for _, k := range strings.Split(only, ",") {
+			if k == "all" {
+				k = ""
+			}
+			kinds = append(kinds, k)
+		}
+	}
+	for _, kind := range kinds {
 		o := testnet.HostileOptions{Rounds: 6, IdleCalls: 3000, MinAttackCalls: 2000}
 		what := "the whole corpus"
 		if kind != "" {
