@@ -658,7 +658,7 @@ func TestInterruptedRestore(t *testing.T) {
 	if g.s.Applied() != 0 {
 		t.Fatalf("Applied = %d after an interrupted restore", g.s.Applied())
 	}
-	for _, tag := range []byte{tagData, tagBlob, tagExpiry, tagID, tagIDIndex, tagRestore, tagApplied} {
+	for _, tag := range []byte{tagData, tagBlob, tagExpiry, tagIDIndex, tagRestore, tagApplied} {
 		if n := countKeys(t, g.s, tag); n != 0 {
 			t.Fatalf("%d keys under %q", n, tag)
 		}
