@@ -79,8 +79,8 @@ type Store struct {
 	db *badger.DB
 	l  layout
 
-	mu          sync.Mutex
-	applied     atomic.Uint64
+	mu      sync.Mutex
+	applied atomic.Uint64
 	// ids tells, without a read, that a request id is not recorded (under
 	// mu).
 	ids idFilter
@@ -88,7 +88,7 @@ type Store struct {
 	// which its expire commands forgot every request id (0: none); ids
 	// drops those deadlines once it commits (under mu).
 	forgotBefore int64
-	unavailable atomic.Bool
+	unavailable  atomic.Bool
 
 	// commits counts committed apply transactions, tooBig the retries after
 	// ErrTxnTooBig (tests observe splitting).
