@@ -346,6 +346,7 @@ func (s *Store) Restore(r io.Reader) error {
 	}
 	s.unavailable.Store(true)
 	s.ids.invalidate()
+	s.extras.invalidate()
 	if err := s.update(func(txn *badger.Txn) error {
 		if err := txn.Set(s.l.restoreKey(), nil); err != nil {
 			return err
@@ -364,6 +365,9 @@ func (s *Store) Restore(r io.Reader) error {
 	}
 	if err := s.ids.build(s.db, s.l); err != nil {
 		return fmt.Errorf("kvsm: restore: reading the request ids: %w", storageErr(err))
+	}
+	if err := s.extras.build(s.db, s.l); err != nil {
+		return fmt.Errorf("kvsm: restore: reading the expiration index: %w", storageErr(err))
 	}
 	if err := s.sync(); err != nil {
 		return fmt.Errorf("kvsm: restore: %w", storageErr(err))

@@ -88,7 +88,10 @@ type Store struct {
 	// which its expire commands forgot every request id (0: none); ids
 	// drops those deadlines once it commits (under mu).
 	forgotBefore int64
-	unavailable  atomic.Bool
+	// extras tells, without a read, that a put replaces no record with an
+	// expiration or a blob (under mu).
+	extras      extraFilter
+	unavailable atomic.Bool
 
 	// commits counts committed apply transactions, tooBig the retries after
 	// ErrTxnTooBig (tests observe splitting).
@@ -163,6 +166,9 @@ func Open(db *badger.DB, prefix []byte) (*Store, error) {
 	}
 	if err := s.ids.build(db, s.l); err != nil {
 		return nil, fmt.Errorf("kvsm: open: reading the request ids: %w", storageErr(err))
+	}
+	if err := s.extras.build(db, s.l); err != nil {
+		return nil, fmt.Errorf("kvsm: open: reading the expiration index: %w", storageErr(err))
 	}
 	s.applied.Store(applied)
 	return s, nil
@@ -317,6 +323,13 @@ func (s *Store) chunkEnd(entries []Entry) int {
 func (s *Store) tryChunk(entries []Entry, results []Result) (int, error) {
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
+	s.extras.begin()
+	committed := false
+	defer func() {
+		if !committed {
+			s.extras.abort()
+		}
+	}()
 	last := s.applied.Load()
 	wrote := false
 	s.forgotBefore = 0
@@ -333,6 +346,7 @@ func (s *Store) tryChunk(entries []Entry, results []Result) (int, error) {
 		last, wrote = e.Index, true
 	}
 	if !wrote {
+		committed = true // nothing changed
 		return len(entries), nil
 	}
 	if err := txn.Set(s.l.appliedKey(), binary.BigEndian.AppendUint64(nil, last)); err != nil {
@@ -341,6 +355,8 @@ func (s *Store) tryChunk(entries []Entry, results []Result) (int, error) {
 	if err := txn.Commit(); err != nil {
 		return 0, err
 	}
+	committed = true
+	s.extras.commit()
 	s.applied.Store(last)
 	s.commits.Add(1)
 	if s.forgotBefore != 0 {
@@ -486,11 +502,18 @@ func readRecord(txn *badger.Txn, dk []byte) (rec record, found bool, err error) 
 
 func (s *Store) put(txn *badger.Txn, c *Command) error {
 	dk := s.l.dataKey(c.Namespace, c.Key)
-	old, found, err := readRecord(txn, dk)
-	if err != nil {
-		return err
+	var old record
+	var found bool
+	if s.extras.mayHave(dk) {
+		// Only a record with an expiration or a blob needs anything
+		// removed: without one, the put just writes.
+		var err error
+		if old, found, err = readRecord(txn, dk); err != nil {
+			return err
+		}
 	}
 	external := len(c.Value) > inlineMax
+	s.extras.change(dk, extras(c.Expiration, external)-extras(old.exp, found && old.external()))
 	if found && old.exp != 0 && old.exp != c.Expiration {
 		if err := txn.Delete(s.l.expiryKey(old.exp, c.Namespace, c.Key)); err != nil {
 			return err
@@ -527,6 +550,7 @@ func (s *Store) delete(txn *badger.Txn, ns, key string) error {
 
 // remove deletes a present key: its record, blob and expiration index entry.
 func (s *Store) remove(txn *badger.Txn, dk []byte, old record, ns, key string) error {
+	s.extras.change(dk, -extras(old.exp, old.external()))
 	if err := txn.Delete(dk); err != nil {
 		return err
 	}
