@@ -2,7 +2,9 @@ package kvsm
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -258,5 +260,62 @@ func TestRestoreV1Snapshot(t *testing.T) {
 	bad = append(bad, crcOf(bad)...)
 	if err := dst.s.Restore(bytes.NewReader(bad)); err == nil {
 		t.Fatal("restored a v1 stream with request ids")
+	}
+}
+
+// idStream is a snapshot stream with no keys and the given request ids,
+// in the order given.
+func idStream(magic string, index uint64, ids ...onceID) []byte {
+	b := binary.BigEndian.AppendUint64([]byte(magic), index)
+	for _, id := range ids {
+		b = append(b, snapID)
+		b = append(b, id.id[:]...)
+		b = binary.AppendUvarint(b, uint64(id.deadline))
+	}
+	b = append(b, snapEnd, 0)
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	b = append(b, 0, 0)
+	return append(b, crcOf(b)...)
+}
+
+// Version 4 streams hold the ids in the order of their index (deadline,
+// then id), version 3 streams in id order: each restores, each refuses
+// the other's order, and the restored ids are recorded and known to the
+// filter (a retry is a duplicate; a fresh id is not).
+func TestRestoreIDOrder(t *testing.T) {
+	db := openDB(t, "", false)
+	early, late := onceID{reqID(9), at(10).Unix()}, onceID{reqID(1), at(20).Unix()}
+	src := newGroup(t, db, "src")
+	src.must(EncodeDeleteOnce(late.id, late.deadline, "ns", "a"), EncodeDeleteOnce(early.id, early.deadline, "ns", "a"))
+	if got, want := src.snapshot(), idStream(snapMagic, 2, early, late); !bytes.Equal(got, want) {
+		t.Fatalf("snapshot\n%x\nwant\n%x", got, want)
+	}
+	for i, c := range []struct {
+		stream []byte
+		ok     bool
+	}{
+		{idStream(snapMagic, 2, early, late), true},
+		{idStream(snapMagicV3, 2, late, early), true},
+		{idStream(snapMagic, 2, late, early), false},
+		{idStream(snapMagicV3, 2, early, late), false},
+		{idStream(snapMagic, 2, early, early), false},
+	} {
+		dst := newGroup(t, db, fmt.Sprintf("dst%d", i))
+		err := dst.s.Restore(bytes.NewReader(c.stream))
+		if (err == nil) != c.ok {
+			t.Fatalf("restore %x: %v", c.stream, err)
+		}
+		if !c.ok {
+			continue
+		}
+		if dst.hash() != src.hash() {
+			t.Fatal("restored ids differ")
+		}
+		dst.next = src.next
+		rs := dst.must(EncodeDeleteOnce(late.id, late.deadline, "ns", "a"), EncodeDeleteOnce(early.id, early.deadline, "ns", "a"),
+			EncodeDeleteOnce(reqID(5), late.deadline, "ns", "a"), EncodeDeleteOnce(late.id, early.deadline, "ns", "a"))
+		if !rs[0].Duplicate || !rs[1].Duplicate || rs[2].Duplicate || rs[3].Duplicate {
+			t.Fatalf("after restore: %+v", rs)
+		}
 	}
 }
