@@ -26,11 +26,28 @@ type dataFSM struct {
 }
 
 func (f *dataFSM) Apply(index, term uint64, cmd []byte) any {
-	r := f.s.Apply(kvsm.Entry{Index: index, Term: term, Data: cmd})
-	if r.Err != nil && !isInvalid(r.Err) && !errors.Is(r.Err, kvsm.ErrStaleOwner) && f.failed != nil {
-		f.failed(r.Err)
+	return f.ApplyBatch([]Command{{Index: index, Term: term, Data: cmd}})[0]
+}
+
+// ApplyBatch applies what raft committed together in one badger
+// transaction (kvsm.Store.ApplyBatch), with one write of the applied
+// index.
+func (f *dataFSM) ApplyBatch(cmds []Command) []any {
+	entries := make([]kvsm.Entry, len(cmds))
+	for i, c := range cmds {
+		entries[i] = kvsm.Entry{Index: c.Index, Term: c.Term, Data: c.Data}
 	}
-	return r
+	rs := f.s.ApplyBatch(entries)
+	out := make([]any, len(rs))
+	failed := false
+	for i, r := range rs {
+		if r.Err != nil && !isInvalid(r.Err) && !errors.Is(r.Err, kvsm.ErrStaleOwner) && !failed && f.failed != nil {
+			failed = true // the rest of the batch failed with it
+			f.failed(r.Err)
+		}
+		out[i] = r
+	}
+	return out
 }
 
 type dataSnap struct{ sn *kvsm.Snapshot }

@@ -26,7 +26,10 @@
 //     long-lived stream per pair of nodes (a pipe, pipe.go) with tagged
 //     answers in any order.
 //   - Group is this node's replica of one group: StartGroup, Bootstrap,
-//     Apply, Leader, Status, Snapshot, Close, over a caller's FSM.
+//     Apply, Leader, Status, Snapshot, Close, over a caller's FSM (a
+//     BatchFSM takes what raft commits together at once: the data groups
+//     apply it in one badger transaction, with one write of the applied
+//     index).
 //     Snapshots are files under the node's directory
 //     (Dir/groups/<id>/snapshots); a replica that was down while the log
 //     was compacted catches up from the leader's snapshot.

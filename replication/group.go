@@ -80,6 +80,23 @@ type FSM interface {
 	Restore(r io.Reader) error
 }
 
+// BatchFSM is an FSM that applies several committed commands at once (in
+// one storage transaction, say). A Group whose FSM implements it hands it
+// what raft commits together, in log order; Apply is then used by nothing.
+type BatchFSM interface {
+	FSM
+	// ApplyBatch applies commands in order, as Apply would one by one, and
+	// returns one result per command, in the same order. It must not keep
+	// the commands' Data after it returns.
+	ApplyBatch(cmds []Command) []any
+}
+
+// Command is a committed command: its log index and term, and its bytes.
+type Command struct {
+	Index, Term uint64
+	Data        []byte
+}
+
 // Snapshot is a point-in-time view of an FSM's state.
 type Snapshot interface {
 	// Write writes the state out.
@@ -292,7 +309,11 @@ func StartGroup(cfg GroupConfig) (*Group, error) {
 		Timeout: cfg.RPCTimeout,
 		Logger:  raftLogger(log, "raft-net"),
 	})
-	r, err := raft.NewRaft(rc, fsmAdapter{cfg.FSM}, logs, store, snaps, trans)
+	var fsm raft.FSM = fsmAdapter{cfg.FSM}
+	if bf, ok := cfg.FSM.(BatchFSM); ok {
+		fsm = batchAdapter{fsmAdapter{cfg.FSM}, bf}
+	}
+	r, err := raft.NewRaft(rc, fsm, logs, store, snaps, trans)
 	if err != nil {
 		trans.Close()
 		return nil, fmt.Errorf("replication: group %q: %w", cfg.ID, err)
@@ -506,6 +527,33 @@ func (a fsmAdapter) Apply(l *raft.Log) any {
 		return nil
 	}
 	return a.f.Apply(l.Index, l.Term, l.Data)
+}
+
+// batchAdapter is the raft.BatchingFSM over a BatchFSM: raft gives it up
+// to MaxAppendEntries committed entries at a time.
+type batchAdapter struct {
+	fsmAdapter
+	bf BatchFSM
+}
+
+func (a batchAdapter) ApplyBatch(logs []*raft.Log) []any {
+	out := make([]any, len(logs))
+	cmds := make([]Command, 0, len(logs))
+	at := make([]int, 0, len(logs)) // the index in logs of each of cmds
+	for i, l := range logs {
+		if l.Type == raft.LogCommand { // configurations are raft's own
+			cmds = append(cmds, Command{Index: l.Index, Term: l.Term, Data: l.Data})
+			at = append(at, i)
+		}
+	}
+	if len(cmds) == 0 {
+		return out
+	}
+	rs := a.bf.ApplyBatch(cmds)
+	for j, i := range at {
+		out[i] = rs[j]
+	}
+	return out
 }
 
 func (a fsmAdapter) Snapshot() (raft.FSMSnapshot, error) {

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 )
 
 // applyN applies keys prefix0..prefix(n-1) through whichever node leads
@@ -537,4 +539,53 @@ func TestGroupStateChange(t *testing.T) {
 	c.leader(id, 20*time.Second)
 	// Follower -> candidate -> leader.
 	waitFor(t, 5*time.Second, "two state changes", func() bool { return changes.Load() >= 2 })
+}
+
+// batchKV is a kvFSM that takes batches and records their sizes.
+type batchKV struct {
+	*kvFSM
+	sizes []int
+}
+
+func (f *batchKV) ApplyBatch(cmds []Command) []any {
+	f.sizes = append(f.sizes, len(cmds))
+	out := make([]any, len(cmds))
+	for i, c := range cmds {
+		out[i] = f.Apply(c.Index, c.Term, c.Data)
+	}
+	return out
+}
+
+// A BatchFSM gets raft's commands of a batch together, without raft's own
+// entries, and each answer goes to its entry; a plain FSM is not offered
+// batches.
+func TestBatchAdapter(t *testing.T) {
+	if _, ok := any(fsmAdapter{newKV()}).(raft.BatchingFSM); ok {
+		t.Fatal("a plain FSM's adapter offers batches")
+	}
+	f := &batchKV{kvFSM: newKV()}
+	var a raft.FSM = batchAdapter{fsmAdapter{f}, f}
+	bf, ok := a.(raft.BatchingFSM)
+	if !ok {
+		t.Fatal("a BatchFSM's adapter takes no batches")
+	}
+	logs := []*raft.Log{
+		{Index: 5, Type: raft.LogCommand, Data: []byte("a=1")},
+		{Index: 6, Type: raft.LogConfiguration, Data: []byte("not a command")},
+		{Index: 7, Type: raft.LogCommand, Data: []byte("b=2")},
+		{Index: 8, Type: raft.LogCommand, Data: []byte("bad")},
+	}
+	rs := bf.ApplyBatch(logs)
+	if len(rs) != 4 || rs[0] != 1 || rs[1] != nil || rs[2] != 2 {
+		t.Fatalf("results %v", rs)
+	}
+	if _, ok := rs[3].(error); !ok {
+		t.Fatalf("a bad command's result: %v", rs[3])
+	}
+	if len(f.sizes) != 1 || f.sizes[0] != 3 || f.applied != 7 {
+		t.Fatalf("batches %v, applied %d", f.sizes, f.applied)
+	}
+	if rs := bf.ApplyBatch(logs[1:2]); len(rs) != 1 || rs[0] != nil || len(f.sizes) != 1 {
+		t.Fatalf("a batch of raft's own entries: %v, batches %v", rs, f.sizes)
+	}
 }

@@ -906,12 +906,17 @@ func (vlog *valueLog) write(reqs []*request) error {
 		b := reqs[i]
 		b.Ptrs = b.Ptrs[:0]
 		var written, bytesWritten int
-		valueSizes := make([]int64, 0, len(b.Entries))
+		var valueSizes []int64
+		if vlog.db.threshold.dynamic() {
+			valueSizes = make([]int64, 0, len(b.Entries))
+		}
 		for j := range b.Entries {
 			buf.Reset()
 
 			e := b.Entries[j]
-			valueSizes = append(valueSizes, int64(len(e.Value)))
+			if valueSizes != nil {
+				valueSizes = append(valueSizes, int64(len(e.Value)))
+			}
 			if e.skipVlogAndSetThreshold(vlog.db.valueThreshold()) {
 				b.Ptrs = append(b.Ptrs, valuePointer{})
 				continue
@@ -1211,8 +1216,16 @@ func (v *vlogThreshold) Clear(opt Options) {
 }
 
 func (v *vlogThreshold) update(sizes []int64) {
+	if !v.dynamic() {
+		return
+	}
 	v.valueCh <- sizes
 }
+
+// dynamic reports whether the threshold follows the values written
+// (Options.VLogPercentile). Without it there is nothing to tell the
+// listener, which would only update a histogram that nothing reads.
+func (v *vlogThreshold) dynamic() bool { return v.percentile > 0 }
 
 func (v *vlogThreshold) close() {
 	v.closer.SignalAndWait()

@@ -127,10 +127,11 @@ func EncodeDelete(ns, key string) []byte {
 
 // EncodePutOnce encodes put(ns, key, value, expiration, metadata) (see
 // EncodePut) with request id id, applied at most once: a replica that
-// applied a command with id id skips another until an expire command
-// forgets id, which happens after deadline (unix seconds of the proposer's
-// clock, now + DedupWindow). Every attempt of one logical operation must
-// carry the same id and deadline; id must not be zero and deadline must be
+// applied a command with id id and deadline deadline skips another with
+// both until an expire command forgets id, which happens after deadline
+// (unix seconds of the proposer's clock, now + DedupWindow). Every attempt
+// of one logical operation must carry the same id and deadline (the
+// replicas look an id up by both); id must not be zero and deadline must be
 // positive, or the replicas reject the command. The result is a new slice.
 func EncodePutOnce(id [16]byte, deadline int64, ns, key string, value, metadata []byte, expiration int64) []byte {
 	return appendOnce(EncodePut(ns, key, value, metadata, expiration), id, deadline)

@@ -32,16 +32,19 @@
 // retry could apply it twice, the second time after other clients' writes,
 // which breaks linearizability. So a put or delete may carry a request id
 // (EncodePutOnce, EncodeDeleteOnce), shared by every attempt of one logical
-// operation, and a deadline. Applying a command whose id is recorded changes
-// nothing but the applied index (Result.Duplicate); otherwise the command is
-// applied and, unless it was rejected as ErrInvalid, its id is recorded in
-// the same transaction. A rejected command records nothing, so its retry is
-// rejected again. An expire command forgets the ids whose deadline is before
-// its now (bounded by its limit, like keys), so an attempt applied after its
-// deadline may apply again: the proposer must stop retrying well before it
-// (the deadline is the proposer's clock and expire's now the leader's, so
-// their skew shortens the window). Recorded ids are state: snapshots carry
-// them and Hash covers them. Replicas that predate request ids reject these
+// operation, and a deadline, which every attempt carries too (the proposer
+// encodes the command once). What is recorded is the pair: applying a
+// command whose id is recorded with the command's deadline changes
+// nothing but the applied index (Result.Duplicate); otherwise the command
+// is applied and, unless it was rejected as ErrInvalid, its id is recorded
+// in the same transaction. (A command that reuses an id with another
+// deadline is another operation.) A rejected command records nothing, so
+// its retry is rejected again. An expire command forgets the ids whose
+// deadline is before its now (bounded by its limit, like keys), so an
+// attempt applied after its deadline may apply again: the proposer must
+// stop retrying well before it (the deadline is the proposer's clock and
+// expire's now the leader's, so their skew shortens the window). Recorded
+// ids are state: snapshots carry them and Hash covers them. Replicas that predate request ids reject these
 // commands as ErrInvalid (unknown version 2): propose them only once every
 // replica of the group understands them.
 //
@@ -55,8 +58,7 @@
 //	prefix|'v'|uvarint(len ns)|ns|key            value of an external record
 //	prefix|'x'|be64(expiration)|uvarint(len ns)|ns|key   expiration index, empty
 //	prefix|'r'                                   restore under way, empty
-//	prefix|'q'|id                                applied request id, be64 deadline
-//	prefix|'Q'|be64(deadline)|id                 request id index, empty
+//	prefix|'Q'|be64(deadline)|id                 applied request id, empty
 //	prefix|'o'|uvarint(len obj)|obj|be64(gen)|key   Durable Object storage value
 //	prefix|'g'|obj                               the object's data generation, be64
 //	prefix|'G'|uvarint(len obj)|obj|be64(gen)    a generation to collect, empty
@@ -69,7 +71,22 @@
 // the record has format 2, so that List, which reads the record of every
 // key it returns, never reads large values. The expiration index lets
 // expire find due keys without a scan; put and delete read the old record
-// to keep it exact. The request id index does the same for forgetting ids.
+// to keep it exact. A request id is one key, in deadline order, so that
+// expire forgets ids without a scan and a command finds its own id by the
+// deadline it carries.
+//
+// Two filters in memory spare most puts a badger read (which for a key
+// badger does not hold searches every memtable and consults every
+// level): one holds a 32-bit fingerprint of every recorded id, by
+// deadline, and answers "never seen" for a fresh id; the other counts, by
+// a 64-bit fingerprint of the data key, the expiration index entries and
+// blobs of the records, and a put whose key counts none writes without
+// reading the record it replaces (there is nothing of it to remove). A
+// fingerprint that matches only costs the read; both are built from the
+// indexes at Open and Restore, and follow every transaction (the second
+// past 262,144 fingerprints gives up until the next Open). The layout
+// changed in this form (the id record 'q' beside its index 'Q' went):
+// there was no deployed data to migrate.
 //
 // # Durable Objects
 //
@@ -125,9 +142,10 @@
 //
 // Snapshot captures a badger read transaction; WriteTo streams the group's
 // keys, recorded request ids, object storage (the current generation) and
-// alarms from it (one value in memory at a time), in a versioned format (3;
-// Restore also reads 2, which has no objects, and 1, which has no ids
-// either) with counts and a CRC-32C. Restore deletes the group's keys and loads a stream
+// alarms from it (one value in memory at a time), in a versioned format (4;
+// Restore also reads 3, whose ids are in id order rather than deadline
+// order, 2, which has no objects, and 1, which has no ids either) with
+// counts and a CRC-32C. Restore deletes the group's keys and loads a stream
 // in batches; a mark written first and removed last, with the applied
 // index, makes a restore that crashed roll back to an empty group at index 0
 // when the Store is opened again. Hash is the SHA-256 of the snapshot

@@ -14,8 +14,10 @@ const (
 	tagRestore = 'r' // prefix|r -> empty: a Restore is under way
 	tagBlob    = 'v' // prefix|v|uvarint(len ns)|ns|key -> value of an external record
 	tagExpiry  = 'x' // prefix|x|be64(expiration)|uvarint(len ns)|ns|key -> empty
-	tagID      = 'q' // prefix|q|id -> be64(deadline): an applied request id
-	tagIDIndex = 'Q' // prefix|Q|be64(deadline)|id -> empty: request ids by deadline
+	tagIDIndex = 'Q' // prefix|Q|be64(deadline)|id -> empty: an applied request id, by deadline
+	// 'q' (prefix|q|id -> be64(deadline)) held each id once more, keyed by
+	// the id alone, until the id's lookup used the deadline the command
+	// carries: it is not used.
 
 	// Durable Object storage.
 	tagObjData    = 'o' // prefix|o|uvarint(len obj)|obj|be64(gen)|key -> value
@@ -76,13 +78,6 @@ func (l layout) expiryKey(exp int64, ns, key string) []byte {
 	k = binary.AppendUvarint(k, uint64(len(ns)))
 	k = append(k, ns...)
 	return append(k, key...)
-}
-
-func (l layout) idKey(id [16]byte) []byte {
-	k := make([]byte, 0, len(l.prefix)+1+len(id))
-	k = append(k, l.prefix...)
-	k = append(k, tagID)
-	return append(k, id[:]...)
 }
 
 func (l layout) idIndexKey(deadline int64, id [16]byte) []byte {
@@ -163,16 +158,6 @@ func (l layout) parseAlarmIndexKey(k []byte) (at int64, obj string, ok bool) {
 	return int64(u), string(b[8:]), true
 }
 
-// parseIDKey parses a key under prefix|q.
-func (l layout) parseIDKey(k []byte) (id [16]byte, ok bool) {
-	b := k[len(l.prefix)+1:]
-	if len(b) != len(id) {
-		return id, false
-	}
-	copy(id[:], b)
-	return id, true
-}
-
 // parseIDIndexKey parses a key under prefix|Q.
 func (l layout) parseIDIndexKey(k []byte) (deadline int64, id [16]byte, ok bool) {
 	b := k[len(l.prefix)+1:]
@@ -185,18 +170,6 @@ func (l layout) parseIDIndexKey(k []byte) (deadline int64, id [16]byte, ok bool)
 	}
 	copy(id[:], b[8:])
 	return int64(u), id, true
-}
-
-// parseDeadline parses the value of an id key.
-func parseDeadline(v []byte) (int64, error) {
-	if len(v) != 8 {
-		return 0, fmt.Errorf("%w: request id deadline of %d bytes", errCorrupt, len(v))
-	}
-	u := binary.BigEndian.Uint64(v)
-	if u == 0 || u > math.MaxInt64 {
-		return 0, fmt.Errorf("%w: request id deadline %d", errCorrupt, u)
-	}
-	return int64(u), nil
 }
 
 // splitNameKey parses uvarint(len ns)|ns|key.

@@ -2,7 +2,9 @@ package kvsm
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -94,11 +96,8 @@ func TestApplyOnce(t *testing.T) {
 	if v, err := g.s.Get("ns", "k", t0); err != nil || string(v.Value) != "c" {
 		t.Fatalf("after repeated delete: %q, %v", v.Value, err)
 	}
-	if n := countKeys(t, g.s, tagID); n != 3 {
-		t.Fatalf("%d ids recorded, want 3", n)
-	}
 	if n := countKeys(t, g.s, tagIDIndex); n != 3 {
-		t.Fatalf("%d id index entries, want 3", n)
+		t.Fatalf("%d ids recorded, want 3", n)
 	}
 	// A command without an id is never a duplicate.
 	if r := g.must(EncodePut("ns", "k", []byte("c"), nil, 0))[0]; r.Duplicate {
@@ -127,7 +126,7 @@ func TestApplyOnceInvalid(t *testing.T) {
 			t.Fatalf("retry error %q, first %q", rs[1].Err, rs[0].Err)
 		}
 	}
-	if n := countKeys(t, g.s, tagID) + countKeys(t, g.s, tagIDIndex) + countKeys(t, g.s, tagData); n != 0 {
+	if n := countKeys(t, g.s, tagIDIndex) + countKeys(t, g.s, tagData); n != 0 {
 		t.Fatalf("invalid commands left %d keys", n)
 	}
 	// The id of a rejected command is free for a valid one.
@@ -170,7 +169,7 @@ func TestExpireForgetsIDs(t *testing.T) {
 	if r := g.must(EncodeExpire(at(1000), 1))[0]; r.Forgotten != 0 || r.Expired != 1 || r.More {
 		t.Fatalf("second expire(1000, limit 1) = %+v", r)
 	}
-	if n := countKeys(t, g.s, tagID) + countKeys(t, g.s, tagIDIndex); n != 0 {
+	if n := countKeys(t, g.s, tagIDIndex); n != 0 {
 		t.Fatalf("%d id keys left", n)
 	}
 }
@@ -207,8 +206,8 @@ func TestSnapshotKeepsIDs(t *testing.T) {
 	if dst.hash() != src.hash() || dst.s.Applied() != 3 {
 		t.Fatalf("restored: Applied %d, hash equal %v", dst.s.Applied(), dst.hash() == src.hash())
 	}
-	if countKeys(t, dst.s, tagID) != 2 || countKeys(t, dst.s, tagIDIndex) != 2 {
-		t.Fatal("restore did not rebuild the ids and their index")
+	if countKeys(t, dst.s, tagIDIndex) != 2 {
+		t.Fatal("restore did not rebuild the ids")
 	}
 	// Both replicas skip the same repeats and forget the same ids (1 and 9).
 	dst.next = src.next
@@ -240,17 +239,17 @@ func TestRestoreV1Snapshot(t *testing.T) {
 	db := openDB(t, "", false)
 	src := newGroup(t, db, "src")
 	src.must(EncodePut("ns", "a", []byte("1"), nil, at(10).Unix()), EncodePut("ns", "b", make([]byte, inlineMax+1), nil, 0))
-	v3 := src.snapshot()
-	// Version 3 without ids and objects is version 1 with three more
+	v4 := src.snapshot()
+	// Version 4 without ids and objects is version 1 with three more
 	// uvarints (0) before the CRC.
-	v1 := append([]byte(snapMagicV1), v3[len(snapMagic):len(v3)-7]...)
+	v1 := append([]byte(snapMagicV1), v4[len(snapMagic):len(v4)-7]...)
 	v1 = append(v1, crcOf(v1)...)
 	dst := newGroup(t, db, "dst")
 	dst.must(EncodeDeleteOnce(reqID(1), at(10).Unix(), "ns", "x"))
 	if err := dst.s.Restore(bytes.NewReader(v1)); err != nil {
 		t.Fatal(err)
 	}
-	if dst.hash() != src.hash() || countKeys(t, dst.s, tagID) != 0 {
+	if dst.hash() != src.hash() || countKeys(t, dst.s, tagIDIndex) != 0 {
 		t.Fatal("v1 restore differs")
 	}
 	// An id entry in a version 1 stream, or a key after ids, is refused.
@@ -261,5 +260,62 @@ func TestRestoreV1Snapshot(t *testing.T) {
 	bad = append(bad, crcOf(bad)...)
 	if err := dst.s.Restore(bytes.NewReader(bad)); err == nil {
 		t.Fatal("restored a v1 stream with request ids")
+	}
+}
+
+// idStream is a snapshot stream with no keys and the given request ids,
+// in the order given.
+func idStream(magic string, index uint64, ids ...onceID) []byte {
+	b := binary.BigEndian.AppendUint64([]byte(magic), index)
+	for _, id := range ids {
+		b = append(b, snapID)
+		b = append(b, id.id[:]...)
+		b = binary.AppendUvarint(b, uint64(id.deadline))
+	}
+	b = append(b, snapEnd, 0)
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	b = append(b, 0, 0)
+	return append(b, crcOf(b)...)
+}
+
+// Version 4 streams hold the ids in the order of their index (deadline,
+// then id), version 3 streams in id order: each restores, each refuses
+// the other's order, and the restored ids are recorded and known to the
+// filter (a retry is a duplicate; a fresh id is not).
+func TestRestoreIDOrder(t *testing.T) {
+	db := openDB(t, "", false)
+	early, late := onceID{reqID(9), at(10).Unix()}, onceID{reqID(1), at(20).Unix()}
+	src := newGroup(t, db, "src")
+	src.must(EncodeDeleteOnce(late.id, late.deadline, "ns", "a"), EncodeDeleteOnce(early.id, early.deadline, "ns", "a"))
+	if got, want := src.snapshot(), idStream(snapMagic, 2, early, late); !bytes.Equal(got, want) {
+		t.Fatalf("snapshot\n%x\nwant\n%x", got, want)
+	}
+	for i, c := range []struct {
+		stream []byte
+		ok     bool
+	}{
+		{idStream(snapMagic, 2, early, late), true},
+		{idStream(snapMagicV3, 2, late, early), true},
+		{idStream(snapMagic, 2, late, early), false},
+		{idStream(snapMagicV3, 2, early, late), false},
+		{idStream(snapMagic, 2, early, early), false},
+	} {
+		dst := newGroup(t, db, fmt.Sprintf("dst%d", i))
+		err := dst.s.Restore(bytes.NewReader(c.stream))
+		if (err == nil) != c.ok {
+			t.Fatalf("restore %x: %v", c.stream, err)
+		}
+		if !c.ok {
+			continue
+		}
+		if dst.hash() != src.hash() {
+			t.Fatal("restored ids differ")
+		}
+		dst.next = src.next
+		rs := dst.must(EncodeDeleteOnce(late.id, late.deadline, "ns", "a"), EncodeDeleteOnce(early.id, early.deadline, "ns", "a"),
+			EncodeDeleteOnce(reqID(5), late.deadline, "ns", "a"), EncodeDeleteOnce(late.id, early.deadline, "ns", "a"))
+		if !rs[0].Duplicate || !rs[1].Duplicate || rs[2].Duplicate || rs[3].Duplicate {
+			t.Fatalf("after restore: %+v", rs)
+		}
 	}
 }

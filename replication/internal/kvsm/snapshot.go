@@ -15,13 +15,13 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// Snapshot stream, version 3:
+// Snapshot stream, version 4:
 //
-//	"wkvsnap" | 0x03 | be64 applied index
+//	"wkvsnap" | 0x04 | be64 applied index
 //	per key, in data-key order (namespace length, namespace, key):
 //	  0x01 | uvarint len(ns) | ns | uvarint len(key) | key | uvarint expiration
 //	       | uvarint len(meta) | meta | uvarint len(value) | value
-//	per recorded request id, in id order:
+//	per recorded request id, in order of (deadline, id):
 //	  0x02 | id (16 bytes) | uvarint deadline
 //	per key of Durable Object storage, in order of (object key length,
 //	object key, key):
@@ -35,12 +35,15 @@ import (
 // It holds the logical state only (the expiration index, the request id
 // index, the alarm index, the split of large values and the generations
 // of object data are rebuilt by Restore), so equal states give equal
-// streams. Restore also accepts version 2 streams ("wkvsnap" | 0x02, no
-// object entries and no counts of them: the format before Durable
-// Objects) and version 1 streams ("wkvsnap" | 0x01, no id entries either,
-// no id count: the format before request ids).
+// streams. Restore also accepts version 3 streams ("wkvsnap" | 0x03: the
+// same entries, the request ids in id order, written when the state
+// machine kept an id's record apart from its index), version 2 streams
+// ("wkvsnap" | 0x02, no object entries and no counts of them: the format
+// before Durable Objects) and version 1 streams ("wkvsnap" | 0x01, no id
+// entries either, no id count: the format before request ids).
 const (
-	snapMagic   = "wkvsnap\x03"
+	snapMagic   = "wkvsnap\x04"
+	snapMagicV3 = "wkvsnap\x03"
 	snapMagicV2 = "wkvsnap\x02"
 	snapMagicV1 = "wkvsnap\x01"
 )
@@ -174,32 +177,24 @@ func (sn *Snapshot) writeEntries(bw *bufio.Writer) (uint64, error) {
 	return count, nil
 }
 
-// writeIDs writes the recorded request ids, in id order.
+// writeIDs writes the recorded request ids, in the order of their index
+// (deadline, then id).
 func (sn *Snapshot) writeIDs(bw *bufio.Writer) (uint64, error) {
 	l := sn.s.l
-	qp := l.tag(tagID)
-	it := sn.txn.NewIterator(badger.IteratorOptions{Prefix: qp})
+	qp := l.tag(tagIDIndex)
+	it := sn.txn.NewIterator(badger.IteratorOptions{Prefix: qp, PrefetchValues: false})
 	defer it.Close()
 	var count uint64
 	var b []byte
 	for it.Seek(qp); it.Valid(); it.Next() {
-		item := it.Item()
-		id, ok := l.parseIDKey(item.Key())
-		if !ok {
-			return count, storageErr(fmt.Errorf("%w: request id key %q", errCorrupt, item.Key()))
+		deadline, id, ok := l.parseIDIndexKey(it.Item().Key())
+		if !ok || deadline <= 0 {
+			return count, storageErr(fmt.Errorf("%w: request id index key %q", errCorrupt, it.Item().Key()))
 		}
-		err := item.Value(func(v []byte) error {
-			deadline, err := parseDeadline(v)
-			if err != nil {
-				return err
-			}
-			b = append(b[:0], snapID)
-			b = append(b, id[:]...)
-			b = binary.AppendUvarint(b, uint64(deadline))
-			_, err = bw.Write(b)
-			return err
-		})
-		if err != nil {
+		b = append(b[:0], snapID)
+		b = append(b, id[:]...)
+		b = binary.AppendUvarint(b, uint64(deadline))
+		if _, err := bw.Write(b); err != nil {
 			return count, storageErr(fmt.Errorf("request id %x: %w", id, err))
 		}
 		count++
@@ -350,6 +345,8 @@ func (s *Store) Restore(r io.Reader) error {
 		return fmt.Errorf("kvsm: restore: %w", storageErr(badger.ErrDBClosed))
 	}
 	s.unavailable.Store(true)
+	s.ids.invalidate()
+	s.extras.invalidate()
 	if err := s.update(func(txn *badger.Txn) error {
 		if err := txn.Set(s.l.restoreKey(), nil); err != nil {
 			return err
@@ -365,6 +362,12 @@ func (s *Store) Restore(r io.Reader) error {
 	index, err := s.load(r)
 	if err != nil {
 		return fmt.Errorf("kvsm: restore: %w", err)
+	}
+	if err := s.ids.build(s.db, s.l); err != nil {
+		return fmt.Errorf("kvsm: restore: reading the request ids: %w", storageErr(err))
+	}
+	if err := s.extras.build(s.db, s.l); err != nil {
+		return fmt.Errorf("kvsm: restore: reading the expiration index: %w", storageErr(err))
 	}
 	if err := s.sync(); err != nil {
 		return fmt.Errorf("kvsm: restore: %w", storageErr(err))
@@ -386,7 +389,7 @@ func (s *Store) Restore(r io.Reader) error {
 // object storage (not the applied index or the restore mark).
 func (s *Store) wipe() error {
 	var prefixes [][]byte
-	for _, t := range []byte{tagData, tagBlob, tagExpiry, tagID, tagIDIndex, tagObjData, tagObjGen, tagObjGarbage, tagAlarm, tagAlarmIndex} {
+	for _, t := range []byte{tagData, tagBlob, tagExpiry, tagIDIndex, tagObjData, tagObjGen, tagObjGarbage, tagAlarm, tagAlarmIndex} {
 		prefixes = append(prefixes, s.l.tag(t))
 	}
 	return DeletePrefixes(s.db, prefixes...)
@@ -428,6 +431,8 @@ func (s *Store) load(r io.Reader) (uint64, error) {
 	var version int
 	switch string(head[:len(snapMagic)]) {
 	case snapMagic:
+		version = 4
+	case snapMagicV3:
 		version = 3
 	case snapMagicV2:
 		version = 2
@@ -437,7 +442,7 @@ func (s *Store) load(r io.Reader) (uint64, error) {
 		return 0, errors.New("not a kvsm snapshot (or an unknown version)")
 	}
 	// The highest entry tag of the version: entries come in tag order.
-	maxTag := map[int]byte{1: snapEntry, 2: snapID, 3: snapAlarm}[version]
+	maxTag := map[int]byte{1: snapEntry, 2: snapID, 3: snapAlarm, 4: snapAlarm}[version]
 	index := binary.BigEndian.Uint64(head[len(snapMagic):])
 	wb := s.db.NewWriteBatch()
 	defer func() { wb.Cancel() }()
@@ -507,13 +512,16 @@ func (s *Store) load(r io.Reader) (uint64, error) {
 			if deadline == 0 || deadline > math.MaxInt64 || [16]byte(id) == [16]byte{} {
 				return 0, fmt.Errorf("snapshot request id %d: id %x, deadline %d", counts[tag], id, deadline)
 			}
-			if err := ordered(tag, id); err != nil {
+			qk := s.l.idIndexKey(int64(deadline), [16]byte(id))
+			// Version 4 orders ids as their index does; earlier ones by id.
+			order := qk[len(s.l.prefix)+1:]
+			if version < 4 {
+				order = id
+			}
+			if err := ordered(tag, order); err != nil {
 				return 0, err
 			}
-			if err := wb.Set(s.l.idKey([16]byte(id)), binary.BigEndian.AppendUint64(nil, deadline)); err != nil {
-				return 0, storageErr(err)
-			}
-			if err := wb.Set(s.l.idIndexKey(int64(deadline), [16]byte(id)), nil); err != nil {
+			if err := wb.Set(qk, nil); err != nil {
 				return 0, storageErr(err)
 			}
 			counts[tag]++

@@ -81,8 +81,18 @@ type Store struct {
 	db *badger.DB
 	l  layout
 
-	mu          sync.Mutex
-	applied     atomic.Uint64
+	mu      sync.Mutex
+	applied atomic.Uint64
+	// ids tells, without a read, that a request id is not recorded (under
+	// mu).
+	ids idFilter
+	// forgotBefore is, while a transaction is built, the deadline before
+	// which its expire commands forgot every request id (0: none); ids
+	// drops those deadlines once it commits (under mu).
+	forgotBefore int64
+	// extras tells, without a read, that a put replaces no record with an
+	// expiration or a blob (under mu).
+	extras      extraFilter
 	unavailable atomic.Bool
 
 	// commits counts committed apply transactions, tooBig the retries after
@@ -155,6 +165,12 @@ func Open(db *badger.DB, prefix []byte) (*Store, error) {
 			return nil, fmt.Errorf("kvsm: open: rolling back an interrupted restore: %w", storageErr(err))
 		}
 		applied = 0
+	}
+	if err := s.ids.build(db, s.l); err != nil {
+		return nil, fmt.Errorf("kvsm: open: reading the request ids: %w", storageErr(err))
+	}
+	if err := s.extras.build(db, s.l); err != nil {
+		return nil, fmt.Errorf("kvsm: open: reading the expiration index: %w", storageErr(err))
 	}
 	s.applied.Store(applied)
 	return s, nil
@@ -309,8 +325,16 @@ func (s *Store) chunkEnd(entries []Entry) int {
 func (s *Store) tryChunk(entries []Entry, results []Result) (int, error) {
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
+	s.extras.begin()
+	committed := false
+	defer func() {
+		if !committed {
+			s.extras.abort()
+		}
+	}()
 	last := s.applied.Load()
 	wrote := false
+	s.forgotBefore = 0
 	for i, e := range entries {
 		if e.Index <= last {
 			results[i] = Result{Index: e.Index, Skipped: true}
@@ -324,6 +348,7 @@ func (s *Store) tryChunk(entries []Entry, results []Result) (int, error) {
 		last, wrote = e.Index, true
 	}
 	if !wrote {
+		committed = true // nothing changed
 		return len(entries), nil
 	}
 	if err := txn.Set(s.l.appliedKey(), binary.BigEndian.AppendUint64(nil, last)); err != nil {
@@ -332,8 +357,13 @@ func (s *Store) tryChunk(entries []Entry, results []Result) (int, error) {
 	if err := txn.Commit(); err != nil {
 		return 0, err
 	}
+	committed = true
+	s.extras.commit()
 	s.applied.Store(last)
 	s.commits.Add(1)
+	if s.forgotBefore != 0 {
+		s.ids.dropBefore(s.forgotBefore)
+	}
 	return len(entries), nil
 }
 
@@ -353,7 +383,7 @@ func (s *Store) execute(txn *badger.Txn, e Entry) (Result, error) {
 		return r, nil
 	}
 	if c.HasID() {
-		seen, err := s.seen(txn, c.ID)
+		seen, err := s.seen(txn, c.ID, c.Deadline)
 		if err != nil {
 			return r, err
 		}
@@ -390,25 +420,27 @@ func (s *Store) execute(txn *badger.Txn, e Entry) (Result, error) {
 	return r, nil
 }
 
-// seen reports whether request id id is recorded.
-func (s *Store) seen(txn *badger.Txn, id [16]byte) (bool, error) {
-	item, err := txn.Get(s.l.idKey(id))
+// seen reports whether request id id is recorded with deadline deadline.
+// The filter answers most of them (an id never seen) without a read.
+func (s *Store) seen(txn *badger.Txn, id [16]byte, deadline int64) (bool, error) {
+	if !s.ids.mayHave(id, deadline) {
+		return false, nil
+	}
+	_, err := txn.Get(s.l.idIndexKey(deadline, id))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return false, nil
 	}
-	if err != nil {
-		return false, err
-	}
-	return true, item.Value(func(v []byte) error {
-		_, err := parseDeadline(v)
-		return err
-	})
+	return err == nil, err
 }
 
 // record records request id id (not recorded yet) until deadline.
 func (s *Store) record(txn *badger.Txn, id [16]byte, deadline int64) error {
-	if err := txn.Set(s.l.idKey(id), binary.BigEndian.AppendUint64(nil, uint64(deadline))); err != nil {
-		return err
+	// Into the filter first: should the transaction not commit, the
+	// filter only says "maybe" of an id that is not there. An expire
+	// earlier in this transaction must not make the filter drop it.
+	s.ids.add(id, deadline)
+	if s.forgotBefore > deadline {
+		s.forgotBefore = deadline
 	}
 	return txn.Set(s.l.idIndexKey(deadline, id), nil)
 }
@@ -418,10 +450,16 @@ func (s *Store) record(txn *badger.Txn, id [16]byte, deadline int64) error {
 func (s *Store) forget(txn *badger.Txn, now int64, limit int) (n int, more bool, err error) {
 	qp := s.l.tag(tagIDIndex)
 	var due [][]byte
-	it := txn.NewIterator(badger.IteratorOptions{Prefix: qp})
+	var last int64 // the deadline of the last id forgotten
+	it := txn.NewIterator(badger.IteratorOptions{Prefix: qp, PrefetchValues: false})
 	for it.Seek(qp); it.Valid(); it.Next() {
 		k := it.Item().Key()
-		if len(k) < len(qp)+8 || int64(binary.BigEndian.Uint64(k[len(qp):])) >= now {
+		deadline, _, ok := s.l.parseIDIndexKey(k)
+		if !ok {
+			it.Close()
+			return 0, false, fmt.Errorf("%w: request id index key %q", errCorrupt, k)
+		}
+		if deadline >= now {
 			break
 		}
 		if len(due) == limit {
@@ -429,34 +467,22 @@ func (s *Store) forget(txn *badger.Txn, now int64, limit int) (n int, more bool,
 			break
 		}
 		due = append(due, it.Item().KeyCopy(nil))
+		last = deadline
 	}
 	it.Close()
 	for _, qk := range due {
-		deadline, id, ok := s.l.parseIDIndexKey(qk)
-		if !ok {
-			return 0, false, fmt.Errorf("%w: request id index key %q", errCorrupt, qk)
-		}
-		ik := s.l.idKey(id)
-		item, err := txn.Get(ik)
-		if err != nil {
-			return 0, false, fmt.Errorf("request id index entry %q: %w", qk, err)
-		}
-		var d int64
-		if err := item.Value(func(v []byte) (err error) { d, err = parseDeadline(v); return err }); err != nil {
-			return 0, false, err
-		}
-		if d != deadline {
-			return 0, false, fmt.Errorf("%w: request id index entry %q does not match deadline %d", errCorrupt, qk, d)
-		}
-		if err := txn.Delete(ik); err != nil {
-			return 0, false, err
-		}
 		if err := txn.Delete(qk); err != nil {
 			return 0, false, err
 		}
-		n++
 	}
-	return n, more, nil
+	// Every id of a deadline before the next one left (or before now, if
+	// none is left) is gone once this commits.
+	horizon := now
+	if more {
+		horizon = last
+	}
+	s.forgotBefore = max(s.forgotBefore, horizon)
+	return len(due), more, nil
 }
 
 // readRecord reads the record under dk; found is false if there is none.
@@ -478,11 +504,18 @@ func readRecord(txn *badger.Txn, dk []byte) (rec record, found bool, err error) 
 
 func (s *Store) put(txn *badger.Txn, c *Command) error {
 	dk := s.l.dataKey(c.Namespace, c.Key)
-	old, found, err := readRecord(txn, dk)
-	if err != nil {
-		return err
+	var old record
+	var found bool
+	if s.extras.mayHave(dk) {
+		// Only a record with an expiration or a blob needs anything
+		// removed: without one, the put just writes.
+		var err error
+		if old, found, err = readRecord(txn, dk); err != nil {
+			return err
+		}
 	}
 	external := len(c.Value) > inlineMax
+	s.extras.change(dk, extras(c.Expiration, external)-extras(old.exp, found && old.external()))
 	if found && old.exp != 0 && old.exp != c.Expiration {
 		if err := txn.Delete(s.l.expiryKey(old.exp, c.Namespace, c.Key)); err != nil {
 			return err
@@ -519,6 +552,7 @@ func (s *Store) delete(txn *badger.Txn, ns, key string) error {
 
 // remove deletes a present key: its record, blob and expiration index entry.
 func (s *Store) remove(txn *badger.Txn, dk []byte, old record, ns, key string) error {
+	s.extras.change(dk, -extras(old.exp, old.external()))
 	if err := txn.Delete(dk); err != nil {
 		return err
 	}
