@@ -26,6 +26,7 @@ func newNodeCmd() *cobra.Command {
 		tags       []string
 		inProcess  bool
 		cpuprofile string
+		memprofile string
 		tracefile  string
 		auditLog   string
 		logFormat  string
@@ -91,6 +92,14 @@ uses DATA/secret, creating it on first start.`,
 				}
 				defer pprof.StopCPUProfile()
 			}
+			if memprofile != "" {
+				defer func() {
+					if f, err := os.Create(memprofile); err == nil {
+						_ = pprof.Lookup("allocs").WriteTo(f, 0)
+						f.Close()
+					}
+				}()
+			}
 			if tracefile != "" {
 				f, err := os.Create(tracefile)
 				if err != nil {
@@ -146,6 +155,8 @@ uses DATA/secret, creating it on first start.`,
 	_ = f.MarkHidden("in-process")
 	f.StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the node process here until it stops")
 	_ = f.MarkHidden("cpuprofile")
+	f.StringVar(&memprofile, "memprofile", "", "write the node process's allocation profile here when it stops (go tool pprof -sample_index=alloc_space)")
+	_ = f.MarkHidden("memprofile")
 	f.StringVar(&tracefile, "trace", "", "write a runtime execution trace of the node process here until it stops (go tool trace)")
 	_ = f.MarkHidden("trace")
 	return c

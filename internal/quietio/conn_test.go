@@ -153,3 +153,67 @@ func TestWrapLeavesOtherConns(t *testing.T) {
 		t.Fatal("Wrap changed a connection without a file descriptor")
 	}
 }
+
+// Reads and writes from several goroutines at once each get whole data
+// of their own (run with -race).
+func TestConcurrentReadsAndWrites(t *testing.T) {
+	q, p := pair(t)
+	const writers, each = 4, 1000
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var total int
+		buf := make([]byte, 4096)
+		for total < writers*each*8 {
+			n, err := p.Read(buf)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			total += n
+		}
+	}()
+	errc := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		go func() {
+			for i := 0; i < each; i++ {
+				if _, err := q.Write([]byte("12345678")); err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for w := 0; w < writers; w++ {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+	go p.Write(make([]byte, 2*8))
+	readers := make(chan int, 2)
+	for r := 0; r < 2; r++ {
+		go func() {
+			b := make([]byte, 8)
+			n, _ := io.ReadFull(q, b)
+			readers <- n
+		}()
+	}
+	if a, b := <-readers, <-readers; a != 8 || b != 8 {
+		t.Fatalf("two readers got %d and %d bytes, want 8 each", a, b)
+	}
+}
+
+func TestReadWriteAllocations(t *testing.T) {
+	q, p := pair(t)
+	buf := make([]byte, 8)
+	if n := testing.AllocsPerRun(100, func() {
+		q.Write(buf)
+		io.ReadFull(p, buf)
+		p.Write(buf)
+		io.ReadFull(q, buf)
+	}); n > 0 {
+		t.Fatalf("%.1f allocations per quiet read and write, want none", n)
+	}
+}
