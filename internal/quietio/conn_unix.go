@@ -8,7 +8,6 @@ import (
 	"os"
 	"sync"
 	"syscall"
-	"unsafe"
 )
 
 // Conn wraps a non-blocking socket connection (a *net.TCPConn or
@@ -80,14 +79,14 @@ func (c *Conn) Read(p []byte) (int, error) {
 // read is the read RawConn makes: false when it would block.
 func (c *Conn) read(fd uintptr) bool {
 	for {
-		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&c.rbuf[0])), uintptr(len(c.rbuf)))
+		r, e := sysRead(fd, c.rbuf)
 		switch e {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
 			return false
 		}
-		c.rn, c.rerrno = int(r), e
+		c.rn, c.rerrno = max(r, 0), e
 		return true
 	}
 }
@@ -112,10 +111,10 @@ func (c *Conn) Write(p []byte) (int, error) {
 // write is the write RawConn makes: false when it would block.
 func (c *Conn) write(fd uintptr) bool {
 	for c.wn < len(c.wbuf) {
-		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&c.wbuf[c.wn])), uintptr(len(c.wbuf)-c.wn))
+		r, e := sysWrite(fd, c.wbuf[c.wn:])
 		switch e {
 		case 0:
-			c.wn += int(r)
+			c.wn += r
 		case syscall.EINTR:
 		case syscall.EAGAIN:
 			return false
