@@ -19,4 +19,10 @@
 // nothing to take back. The cost is that the P runs the kernel's work of
 // the call itself rather than lending it out: for a call that cannot
 // block, that is the same CPU either way.
+//
+// Under the race detector the calls go through syscall.Read and
+// syscall.Write instead (still parking in the netpoller on EAGAIN):
+// their annotations are how the detector learns that a write to a socket
+// happens before the read of it at the other end, and without them it
+// reports races between a client and the server that are not there.
 package quietio
