@@ -65,6 +65,9 @@ func linearizableRun(t *testing.T, seed uint64, dur time.Duration, sleeping bool
 	if sleeping {
 		c = newClusterWith(t, 3, &cluster{kv: true, tune: func(cc *ClusterConfig) {
 			cc.Settle, cc.Grace = 300*time.Millisecond, 2*time.Second
+			// The real timeouts, but asleep 2 s after the last write
+			// rather than 10 s, to keep the test short.
+			cc.Tune = func(g *GroupConfig) { g.QuietAfter, g.SleepAfter = time.Second, 2*time.Second }
 		}})
 		c.waitPlaced(3, 60*time.Second)
 		waitFor(t, 90*time.Second, "every replica asleep", func() bool {
