@@ -288,17 +288,7 @@ func cpuTime() time.Duration {
 // replica leads is measured, polling every millisecond. Three fresh
 // clusters; the row is the median.
 func benchReplFailover() ([]Row, error) {
-	var d []time.Duration
-	for range 3 {
-		took, err := replFailoverOnce(failoverBusy)
-		if err != nil {
-			return nil, err
-		}
-		d = append(d, took)
-	}
-	slices.Sort(d)
-	med := d[len(d)/2].Seconds()
-	return []Row{{Name: "replication/failover, leader killed to new leader elected", Unit: "s", Value: med, P50: med, N: len(d), Target: "report"}}, nil
+	return failoverMedian(failoverBusy, "replication/failover, leader killed to new leader elected")
 }
 
 // benchReplFailoverQuiet: the same with a cluster's data-group timing (2 s
@@ -306,17 +296,7 @@ func benchReplFailover() ([]Row, error) {
 // of silence) and a leader killed once its group has gone quiet (no write
 // for 1 s here, 5 s in a Cluster): it then heartbeats every 400-800 ms.
 func benchReplFailoverQuiet() ([]Row, error) {
-	var d []time.Duration
-	for range 3 {
-		took, err := replFailoverOnce(failoverQuiet)
-		if err != nil {
-			return nil, err
-		}
-		d = append(d, took)
-	}
-	slices.Sort(d)
-	med := d[len(d)/2].Seconds()
-	return []Row{{Name: "replication/failover of a quiet data group, leader killed to new leader elected", Unit: "s", Value: med, P50: med, N: len(d), Target: "report"}}, nil
+	return failoverMedian(failoverQuiet, "replication/failover of a quiet data group, leader killed to new leader elected")
 }
 
 // benchReplFailoverAsleep: the same with a group asleep (no write for 2 s
@@ -325,9 +305,14 @@ func benchReplFailoverQuiet() ([]Row, error) {
 // the failover takes the mesh's failure detection (its probes every
 // 200 ms here, 400 ms in a node) plus an election.
 func benchReplFailoverAsleep() ([]Row, error) {
+	return failoverMedian(failoverAsleep, "replication/failover of a sleeping data group, leader killed to new leader elected")
+}
+
+// failoverMedian is the median of three failovers of kind, as the row name.
+func failoverMedian(kind int, name string) ([]Row, error) {
 	var d []time.Duration
 	for range 3 {
-		took, err := replFailoverOnce(failoverAsleep)
+		took, err := replFailoverOnce(kind)
 		if err != nil {
 			return nil, err
 		}
@@ -335,7 +320,7 @@ func benchReplFailoverAsleep() ([]Row, error) {
 	}
 	slices.Sort(d)
 	med := d[len(d)/2].Seconds()
-	return []Row{{Name: "replication/failover of a sleeping data group, leader killed to new leader elected", Unit: "s", Value: med, P50: med, N: len(d), Target: "report"}}, nil
+	return []Row{{Name: name, Unit: "s", Value: med, P50: med, N: len(d), Target: "report"}}, nil
 }
 
 // The groups replFailoverOnce kills the leader of.

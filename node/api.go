@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -30,8 +31,9 @@ func (e *apiError) Error() string { return e.msg }
 // result, a list) is sent with sendWithin: a client that stops reading it
 // is given up.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
+	b := answerBufs.Get().(*bytes.Buffer)
+	defer putAnswerBuf(b)
+	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false)
 	err := enc.Encode(v)
 	w.Header().Set("Content-Type", "application/json")
@@ -43,7 +45,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		_, _ = w.Write(b.Bytes())
 		return
 	}
-	sendWithin(w, func(out io.Writer) error { _, err := out.Write(b.Bytes()); return err })
+	sendWithin(w, b.Bytes())
+}
+
+// answerBufs holds writeJSON's buffers: every call answers through one,
+// and the ResponseWriter has copied the bytes (or sent them) by the time
+// Write returns.
+var answerBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// putAnswerBuf gives b back, unless a large answer grew it.
+func putAnswerBuf(b *bytes.Buffer) {
+	if b.Cap() <= answerChunk {
+		b.Reset()
+		answerBufs.Put(b)
+	}
 }
 
 func writeError(w http.ResponseWriter, err error) {
@@ -346,38 +361,23 @@ var answerStall = durationVar(bodyStall)
 // answerChunk is how much of an answer one write under one deadline sends.
 const answerChunk = 64 << 10
 
-// stallWriter writes an answer's body a chunk at a time, each under a
-// deadline answerStall away: a client that stops reading is given up
-// (the write fails, the connection closes) instead of holding the handler,
-// and the answer in memory, for as long as it likes; one that reads
-// slowly but steadily gets all of it.
-type stallWriter struct {
-	w  http.ResponseWriter
-	rc *http.ResponseController
-}
-
-func (s *stallWriter) Write(p []byte) (int, error) {
-	done := 0
-	for done < len(p) {
-		end := min(len(p), done+answerChunk)
-		_ = s.rc.SetWriteDeadline(time.Now().Add(answerStall.get()))
-		k, err := s.w.Write(p[done:end])
-		done += k
-		if err != nil {
-			return done, err
-		}
-	}
-	return done, nil
-}
-
-// sendWithin writes an answer's body with write, through a stallWriter,
-// flushes it under the same bound, and clears the deadline for the
-// connection's next request.
-func sendWithin(w http.ResponseWriter, write func(io.Writer) error) {
+// sendWithin writes an answer's body a chunk at a time, each under a
+// deadline answerStall away, flushes it under the same bound, and clears
+// the deadline for the connection's next request: a client that stops
+// reading is given up (the write fails, the connection closes) instead of
+// holding the handler, and the answer in memory, for as long as it likes;
+// one that reads slowly but steadily gets all of it.
+func sendWithin(w http.ResponseWriter, body []byte) {
 	rc := http.NewResponseController(w)
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
-	if write(&stallWriter{w: w, rc: rc}) == nil {
+	for len(body) > 0 {
+		k := min(len(body), answerChunk)
 		_ = rc.SetWriteDeadline(time.Now().Add(answerStall.get()))
-		_ = rc.Flush()
+		if _, err := w.Write(body[:k]); err != nil {
+			return
+		}
+		body = body[k:]
 	}
+	_ = rc.SetWriteDeadline(time.Now().Add(answerStall.get()))
+	_ = rc.Flush()
 }

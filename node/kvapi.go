@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -134,7 +133,7 @@ func (n *Node) handleKVGet(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		sendWithin(w, func(out io.Writer) error { _, err := out.Write(v.Value); return err })
+		sendWithin(w, v.Value)
 	}
 }
 

@@ -660,7 +660,7 @@ func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {
-		sendWithin(w, func(out io.Writer) error { _, err := out.Write(res.Response.Body); return err })
+		sendWithin(w, res.Response.Body)
 	}
 }
 

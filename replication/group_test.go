@@ -357,23 +357,7 @@ func TestGroupQuiet(t *testing.T) {
 	// Quiet for 4 s: the followers hear from the leader about half as
 	// often (heartbeats every 400-800 ms instead of 200-400 ms, and the
 	// commit timeout's messages every 1-2 s), and nobody stands.
-	var follower *Group
-	for _, g := range all {
-		if g != lg {
-			follower = g
-		}
-	}
-	var contacts int
-	last := follower.r.LastContact()
-	start := time.Now()
-	waitFor(t, 10*time.Second, "4 s of quiet", func() bool {
-		if lc := follower.r.LastContact(); !lc.Equal(last) {
-			contacts, last = contacts+1, lc
-		}
-		return time.Since(start) > 4*time.Second
-	})
-	gap := time.Since(start) / time.Duration(max(contacts, 1))
-	t.Logf("quiet: %d contacts in %v, one every %v", contacts, time.Since(start).Round(time.Millisecond), gap.Round(time.Millisecond))
+	gap := contactGap(t, "quiet", all, lg, 4*time.Second)
 	if gap < 330*time.Millisecond { // a busy leader: about one every 250 ms
 		t.Errorf("a quiet leader's follower heard from it every %v; want fewer heartbeats", gap)
 	}
@@ -452,23 +436,7 @@ func TestGroupSleep(t *testing.T) {
 	waitFor(t, 20*time.Second, "the group asleep", asleep)
 	term := lg.r.CurrentTerm()
 
-	var follower *Group
-	for _, g := range all {
-		if g != lg {
-			follower = g
-		}
-	}
-	var contacts int
-	last := follower.r.LastContact()
-	start := time.Now()
-	waitFor(t, 20*time.Second, "10 s asleep", func() bool {
-		if lc := follower.r.LastContact(); !lc.Equal(last) {
-			contacts, last = contacts+1, lc
-		}
-		return time.Since(start) > 10*time.Second
-	})
-	gap := time.Since(start) / time.Duration(max(contacts, 1))
-	t.Logf("asleep: %d contacts in %v, one every %v", contacts, time.Since(start).Round(time.Millisecond), gap.Round(time.Millisecond))
+	gap := contactGap(t, "asleep", all, lg, 10*time.Second)
 	if gap < 2*time.Second { // a quiet leader: one every 400-800 ms
 		t.Errorf("a sleeping leader's follower heard from it every %v; want one every 3-6 s", gap)
 	}
@@ -588,4 +556,29 @@ func TestBatchAdapter(t *testing.T) {
 	if rs := bf.ApplyBatch(logs[1:2]); len(rs) != 1 || rs[0] != nil || len(f.sizes) != 1 {
 		t.Fatalf("a batch of raft's own entries: %v, batches %v", rs, f.sizes)
 	}
+}
+
+// contactGap watches a follower of the leader lg (one of all) for window,
+// and returns how long on average it went between contacts from its
+// leader (LastContact moving), logged under what.
+func contactGap(t *testing.T, what string, all []*Group, lg *Group, window time.Duration) time.Duration {
+	t.Helper()
+	var follower *Group
+	for _, g := range all {
+		if g != lg {
+			follower = g
+		}
+	}
+	var contacts int
+	last := follower.r.LastContact()
+	start := time.Now()
+	waitFor(t, 2*window, fmt.Sprintf("%v %s", window, what), func() bool {
+		if lc := follower.r.LastContact(); !lc.Equal(last) {
+			contacts, last = contacts+1, lc
+		}
+		return time.Since(start) > window
+	})
+	gap := time.Since(start) / time.Duration(max(contacts, 1))
+	t.Logf("%s: %d contacts in %v, one every %v", what, contacts, time.Since(start).Round(time.Millisecond), gap.Round(time.Millisecond))
+	return gap
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -26,6 +27,27 @@ type PacketConn struct {
 	uc  *net.UDPConn
 	rc  syscall.RawConn
 	six bool // an AF_INET6 socket: IPv4 peers are written as ::ffff:a.b.c.d
+
+	// The read and the write under way, each under its lock, and the
+	// functions RawConn calls, bound once (as Conn's: no allocation per
+	// datagram but the sender's address).
+	rmu    sync.Mutex
+	rbuf   []byte
+	rone   [1]byte // rbuf for an empty p: recvfrom needs somewhere to put a byte
+	rsa    syscall.RawSockaddrAny
+	rn     int
+	rerrno syscall.Errno
+	readFn func(fd uintptr) bool
+
+	wmu     sync.Mutex
+	wbuf    []byte
+	wsa     unsafe.Pointer // &wsa4 or &wsa6
+	wsl     uintptr
+	wsa4    syscall.RawSockaddrInet4
+	wsa6    syscall.RawSockaddrInet6
+	wn      int
+	werrno  syscall.Errno
+	writeFn func(fd uintptr) bool
 }
 
 // WrapPacket returns pc with quiet reads and writes when it is a UDP
@@ -45,43 +67,45 @@ func WrapPacket(pc net.PacketConn) net.PacketConn {
 		return pc
 	}
 	_, six := sa.(*syscall.SockaddrInet6)
-	return &PacketConn{uc: uc, rc: rc, six: six}
+	c := &PacketConn{uc: uc, rc: rc, six: six}
+	c.readFn, c.writeFn = c.read, c.write
+	return c
 }
 
 // ReadFrom reads one datagram.
 func (c *PacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	var one [1]byte
-	buf := p
-	if len(buf) == 0 {
-		buf = one[:] // recvfrom needs somewhere to put a byte; the datagram is consumed
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	c.rbuf, c.rn, c.rerrno = p, 0, 0
+	if len(p) == 0 {
+		c.rbuf = c.rone[:] // the datagram is consumed all the same
 	}
-	var (
-		n     int
-		rsa   syscall.RawSockaddrAny
-		errno syscall.Errno
-	)
-	err := c.rc.Read(func(fd uintptr) bool {
-		for {
-			l := uint32(syscall.SizeofSockaddrAny)
-			r, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)),
-				0, uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&l)))
-			switch e {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false
-			}
-			n, errno = int(r), e
-			return true
-		}
-	})
-	if err == nil && errno != 0 {
-		err = os.NewSyscallError("recvfrom", errno)
+	err := c.rc.Read(c.readFn)
+	c.rbuf = nil
+	if err == nil && c.rerrno != 0 {
+		err = os.NewSyscallError("recvfrom", c.rerrno)
 	}
 	if err != nil {
 		return 0, nil, c.opError("read", nil, err)
 	}
-	return min(n, len(p)), udpAddr(&rsa), nil
+	return min(c.rn, len(p)), udpAddr(&c.rsa), nil
+}
+
+// read is the recvfrom RawConn makes: false when it would block.
+func (c *PacketConn) read(fd uintptr) bool {
+	for {
+		l := uint32(syscall.SizeofSockaddrAny)
+		r, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.rbuf[0])), uintptr(len(c.rbuf)),
+			0, uintptr(unsafe.Pointer(&c.rsa)), uintptr(unsafe.Pointer(&l)))
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		c.rn, c.rerrno = int(r), e
+		return true
+	}
 }
 
 // WriteTo writes one datagram to addr, a *net.UDPAddr.
@@ -90,57 +114,50 @@ func (c *PacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if !ok || ua == nil {
 		return 0, c.opError("write", addr, syscall.EINVAL)
 	}
-	var (
-		sa  unsafe.Pointer
-		sl  uintptr
-		sa4 syscall.RawSockaddrInet4
-		sa6 syscall.RawSockaddrInet6
-	)
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	ip4 := ua.IP.To4()
 	switch {
 	case ip4 != nil && !c.six:
-		sa4.Family = syscall.AF_INET
-		putPort(&sa4.Port, ua.Port)
-		copy(sa4.Addr[:], ip4)
-		sa, sl = unsafe.Pointer(&sa4), syscall.SizeofSockaddrInet4
+		c.wsa4 = syscall.RawSockaddrInet4{Family: syscall.AF_INET}
+		putPort(&c.wsa4.Port, ua.Port)
+		copy(c.wsa4.Addr[:], ip4)
+		c.wsa, c.wsl = unsafe.Pointer(&c.wsa4), syscall.SizeofSockaddrInet4
 	case c.six:
-		sa6.Family = syscall.AF_INET6
-		putPort(&sa6.Port, ua.Port)
-		copy(sa6.Addr[:], ua.IP.To16())
-		sa6.Scope_id = zoneIndex(ua.Zone)
-		sa, sl = unsafe.Pointer(&sa6), syscall.SizeofSockaddrInet6
+		c.wsa6 = syscall.RawSockaddrInet6{Family: syscall.AF_INET6, Scope_id: zoneIndex(ua.Zone)}
+		putPort(&c.wsa6.Port, ua.Port)
+		copy(c.wsa6.Addr[:], ua.IP.To16())
+		c.wsa, c.wsl = unsafe.Pointer(&c.wsa6), syscall.SizeofSockaddrInet6
 	default:
 		return 0, c.opError("write", addr, syscall.EAFNOSUPPORT)
 	}
-	var one [1]byte
-	buf := p
-	if len(buf) == 0 {
-		buf = one[:0:1]
-	}
-	var (
-		n     int
-		errno syscall.Errno
-	)
-	err := c.rc.Write(func(fd uintptr) bool {
-		for {
-			r, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(len(buf)), 0, uintptr(sa), sl)
-			switch e {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false
-			}
-			n, errno = int(r), e
-			return true
-		}
-	})
-	if err == nil && errno != 0 {
-		err = os.NewSyscallError("sendto", errno)
+	c.wbuf, c.wn, c.werrno = p, 0, 0
+	err := c.rc.Write(c.writeFn)
+	c.wbuf = nil
+	if err == nil && c.werrno != 0 {
+		err = os.NewSyscallError("sendto", c.werrno)
 	}
 	if err != nil {
 		return 0, c.opError("write", addr, err)
 	}
-	return n, nil
+	return c.wn, nil
+}
+
+// write is the sendto RawConn makes: false when it would block.
+func (c *PacketConn) write(fd uintptr) bool {
+	for {
+		// An empty datagram is a valid one: SliceData of an empty slice
+		// may be nil, which sendto takes with a length of 0.
+		r, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(unsafe.SliceData(c.wbuf))), uintptr(len(c.wbuf)), 0, uintptr(c.wsa), c.wsl)
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		c.wn, c.werrno = int(r), e
+		return true
+	}
 }
 
 func (c *PacketConn) opError(op string, addr net.Addr, err error) error {

@@ -132,3 +132,16 @@ func TestPacketNotOOBCapable(t *testing.T) {
 		t.Fatal("no SetReadBuffer")
 	}
 }
+
+// A datagram out and one in allocate only the sender's address, as the
+// net package's ReadFrom does.
+func TestPacketAllocations(t *testing.T) {
+	a, b := listenQuiet(t, "udp4", "127.0.0.1:0"), listenQuiet(t, "udp4", "127.0.0.1:0")
+	to, buf := b.LocalAddr(), make([]byte, 64)
+	if n := testing.AllocsPerRun(100, func() {
+		a.WriteTo(buf[:8], to)
+		b.ReadFrom(buf)
+	}); n > 2 {
+		t.Fatalf("%.1f allocations per datagram written and read, want at most 2 (the sender's address)", n)
+	}
+}

@@ -75,7 +75,7 @@ func (f *idFilter) invalidate() {
 // build reads the group's request id index into the filter.
 func (f *idFilter) build(db *badger.DB, l layout) error {
 	f.invalidate()
-	byDeadline := map[int64]map[uint32]struct{}{}
+	var built idFilter
 	err := db.View(func(txn *badger.Txn) error {
 		qp := l.tag(tagIDIndex)
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: qp, PrefetchValues: false})
@@ -85,18 +85,13 @@ func (f *idFilter) build(db *badger.DB, l layout) error {
 			if !ok {
 				return fmt.Errorf("%w: request id index key %q", errCorrupt, it.Item().Key())
 			}
-			set := byDeadline[deadline]
-			if set == nil {
-				set = map[uint32]struct{}{}
-				byDeadline[deadline] = set
-			}
-			set[fingerprint(id)] = struct{}{}
+			built.add(id, deadline)
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	f.byDeadline, f.valid = byDeadline, true
+	f.byDeadline, f.valid = built.byDeadline, true
 	return nil
 }
