@@ -171,7 +171,8 @@ func (n *Node) readDeployment(ctx context.Context, kv replication.KV, name strin
 }
 
 // deployment is the deployment /w/ serves: the cached one while it is
-// younger than deploymentTTL, else read again (eventual). A read that
+// younger than deploymentTTL, else read again (eventual; a miss is
+// confirmed by the group's leader before it is a 404). A read that
 // answers an older version than the cache holds (a lagging replica) keeps
 // the cached one.
 func (n *Node) deployment(ctx context.Context, name string) (*Deployment, error) {
@@ -188,8 +189,7 @@ func (n *Node) deployment(ctx context.Context, name string) (*Deployment, error)
 		return nil, notDeployed(name)
 	}
 	d, err := n.sharedRead(ctx, kv, name)
-	var ae *apiError
-	if errors.As(err, &ae) && ae.status == http.StatusNotFound {
+	if isNotFound(err) {
 		n.workers.cached.Remove(name)
 		n.workers.missing.Add(name, now, int64(len(name))+32)
 		return nil, err
@@ -219,6 +219,13 @@ func (n *Node) sharedRead(ctx context.Context, kv replication.KV, name string) (
 		// caller's request.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), kvAPITimeout)
 		rd.d, rd.err = n.readDeployment(rctx, kv, name, replication.Eventual)
+		if isNotFound(rd.err) {
+			// This node's replica may lag (the node just restarted, its
+			// group is catching up): a Worker is "not deployed" only once
+			// the group's leader agrees. Misses are cached, so this costs
+			// one strong read per name and deploymentTTL.
+			rd.d, rd.err = n.readDeployment(rctx, kv, name, replication.Strong)
+		}
 		cancel()
 		w.rmu.Lock()
 		delete(w.reads, name)
