@@ -33,9 +33,18 @@ func (e *apiError) Error() string { return e.msg }
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b := answerBufs.Get().(*bytes.Buffer)
 	defer putAnswerBuf(b)
-	enc := json.NewEncoder(b)
-	enc.SetEscapeHTML(false)
-	err := enc.Encode(v)
+	var err error
+	if res, ok := v.(*isolate.Result); ok {
+		// Every POST /v1/run answers one: encoded without reflection.
+		var out []byte
+		if out, err = res.AppendJSON(b.AvailableBuffer()); err == nil {
+			b.Write(append(out, '\n'))
+		}
+	} else {
+		enc := json.NewEncoder(b)
+		enc.SetEscapeHTML(false)
+		err = enc.Encode(v)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	if err != nil {
