@@ -124,6 +124,8 @@ const (
 	KVCodeDenied = contract.KVCodeDenied
 	// KVCodeStorage: the store failed; any error without a code.
 	KVCodeStorage = contract.KVCodeStorage
+	// KVCodeFull: a write was refused for want of disk (nothing changed).
+	KVCodeFull = contract.KVCodeFull
 )
 
 // What one call reports is bounded, so that a flood of logs or a huge

@@ -44,8 +44,8 @@ func (n *Node) kvStore() (replication.KV, error) {
 
 // kvAPIError is the API's answer to an error of the store: a broken rule
 // is 400 (413, 414 for sizes) "invalid", a missing key 404 "not_found", a
-// group that cannot answer (or a deadline) 503 "unavailable", anything
-// else 500 "storage".
+// group that cannot answer (or a deadline) 503 "unavailable", a write
+// refused for want of disk 507 "full", anything else 500 "storage".
 func kvAPIError(err error) error {
 	var ae *apiError
 	if errors.As(err, &ae) {
@@ -66,6 +66,8 @@ func kvAPIError(err error) error {
 		return &apiError{status: http.StatusNotFound, code: "not_found", msg: "no such key"}
 	case "unavailable", "closed":
 		return &apiError{status: http.StatusServiceUnavailable, code: "unavailable", msg: err.Error()}
+	case "full":
+		return &apiError{status: http.StatusInsufficientStorage, code: "full", msg: err.Error()}
 	}
 	if errors.Is(err, context.Canceled) {
 		return &apiError{status: http.StatusServiceUnavailable, code: "unavailable", msg: err.Error()}

@@ -245,6 +245,8 @@ func guestKVCode(err error) string {
 		return isolate.KVCodeInvalid
 	case "unavailable", "closed":
 		return isolate.KVCodeUnavailable
+	case "full":
+		return isolate.KVCodeFull
 	}
 	if errors.Is(err, context.Canceled) {
 		return isolate.KVCodeUnavailable

@@ -154,6 +154,11 @@ type Config struct {
 	// ReplicaGrace is how long a dead node keeps its replicas before
 	// they are rebuilt elsewhere (default 5 min).
 	ReplicaGrace time.Duration
+	// DiskReserve is the free space, in bytes, the node keeps on its data
+	// disk: KV puts and Durable Object writes it would lead while the
+	// disk has less are refused (507 "full"); deletes are still taken.
+	// 0: replication.DefaultDiskReserve (256 MiB); negative: no reserve.
+	DiskReserve int64
 	// ReplicationTuning adjusts the replication configuration (tests).
 	ReplicationTuning func(*replication.ClusterConfig)
 	// AuditLog, if set, receives one JSON line per invocation that enters
@@ -406,7 +411,8 @@ func (n *Node) startReplication() error {
 	cc := replication.ClusterConfig{
 		Mesh: n.mesh, Transport: replication.NewTransport(n.mesh, n.log), DB: db, Dir: dir,
 		Logger: n.log, Bootstrap: len(n.cfg.Join) == 0, Grace: n.cfg.ReplicaGrace,
-		OnCommit: func(d time.Duration) { n.raftCommit.Observe(d.Seconds()) },
+		OnCommit:    func(d time.Duration) { n.raftCommit.Observe(d.Seconds()) },
+		DiskReserve: n.cfg.DiskReserve,
 	}
 	if n.cfg.ReplicationTuning != nil {
 		n.cfg.ReplicationTuning(&cc)

@@ -118,6 +118,11 @@ type ClusterConfig struct {
 	Tune func(*GroupConfig)
 	// OnCommit is every local group's GroupConfig.OnCommit (metrics).
 	OnCommit func(time.Duration)
+	// DiskReserve is the free space, in bytes, this node keeps on Dir's
+	// disk: a put or object write it would lead while the disk has less
+	// is refused with ErrKVFull (deletes pass, to make room). 0 means
+	// DefaultDiskReserve; a negative value turns the guard off.
+	DiskReserve int64
 }
 
 // Cluster is a node's part in replication: its replicas of the meta group
@@ -165,6 +170,9 @@ type Cluster struct {
 
 	// pipes carry the writes this node forwards to leaders elsewhere.
 	pipes pipes
+	// disk refuses the writes this node leads while its disk is down to
+	// the reserve.
+	disk *diskGuard
 
 	pmu         sync.Mutex
 	pending     map[placement.GroupID]placement.Change
@@ -219,6 +227,11 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 		dropping:  map[placement.GroupID]bool{},
 		pending:   map[placement.GroupID]placement.Change{},
 	}
+	reserve := cfg.DiskReserve
+	if reserve == 0 {
+		reserve = DefaultDiskReserve
+	}
+	c.disk = newDiskGuard(cfg.Dir, reserve)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if err := os.MkdirAll(filepath.Join(cfg.Dir, "groups"), 0o700); err != nil {
 		return nil, fmt.Errorf("replication: %w", err)

@@ -134,7 +134,7 @@ func (c *Cluster) write(ctx context.Context, gid placement.GroupID, cmd []byte) 
 
 // kvErr is the error a KV caller sees.
 func (c *Cluster) kvErr(gid placement.GroupID, err error) error {
-	if errors.Is(err, ErrKVInvalid) || errors.Is(err, ErrKVNotFound) || errors.Is(err, ErrKVStorage) {
+	if errors.Is(err, ErrKVInvalid) || errors.Is(err, ErrKVNotFound) || errors.Is(err, ErrKVStorage) || errors.Is(err, ErrKVFull) {
 		return err
 	}
 	// An unknown outcome stays visible through the wrap.
@@ -300,7 +300,7 @@ func (c *Cluster) toLeader(ctx context.Context, gid placement.GroupID, req *rpcR
 			var re *rpcError
 			isRPC := errors.As(err, &re)
 			switch {
-			case errors.Is(err, ErrKVInvalid), errors.Is(err, ErrKVNotFound), errors.Is(err, ErrKVStorage):
+			case errors.Is(err, ErrKVInvalid), errors.Is(err, ErrKVNotFound), errors.Is(err, ErrKVStorage), errors.Is(err, ErrKVFull):
 				return nil, nil, err
 			case isRPC && re.Code == codeNotLeader:
 				if re.Leader != "" && re.Leader != target {
@@ -405,6 +405,9 @@ func (c *Cluster) handle(ctx context.Context, from mesh.Peer, req *rpcReq, body 
 	case opApply:
 		if !r.g.IsLeader() {
 			return c.errResp(c.notLeader(r)), nil
+		}
+		if err := c.disk.admit(body); err != nil {
+			return c.errResp(fmt.Errorf("node %s: %w", c.m.Name(), err)), nil
 		}
 		v, err := r.g.Apply(ctx, body)
 		if err != nil {

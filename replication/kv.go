@@ -13,7 +13,8 @@ import (
 // concurrently.
 //
 // Errors wrap one of ErrKVNotFound, ErrKVInvalid (a *KVInvalidError),
-// ErrKVUnavailable, ErrKVStorage or ErrKVClosed; KVErrorCode names which.
+// ErrKVUnavailable, ErrKVFull, ErrKVStorage or ErrKVClosed; KVErrorCode
+// names which.
 type KV interface {
 	// GetWithMetadata returns the value of key in namespace ns with its
 	// metadata and expiration, read as c asks.
@@ -59,8 +60,8 @@ func ParseConsistency(s string) (Consistency, error) {
 var ErrKVUnavailable = errors.New("replication: the key's group is unavailable")
 
 // KVErrorCode names the kind of a KV error for APIs and guests:
-// "not_found", "invalid", "unavailable", "closed" or "storage" (any other
-// error).
+// "not_found", "invalid", "unavailable", "closed", "full" or "storage"
+// (any other error).
 func KVErrorCode(err error) string {
 	switch {
 	case err == nil:
@@ -73,6 +74,8 @@ func KVErrorCode(err error) string {
 		return "unavailable"
 	case errors.Is(err, ErrKVClosed):
 		return "closed"
+	case errors.Is(err, ErrKVFull):
+		return "full"
 	}
 	return "storage"
 }

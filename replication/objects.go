@@ -232,8 +232,12 @@ func (s *ObjectStore) Start(ctx context.Context, b ObjectBatch) func(context.Con
 	if err := kvsm.ValidateObjectBatch(s.key, &b); err != nil {
 		return func(context.Context) error { return err }
 	}
+	cmd := kvsm.EncodeObjectBatch(s.epoch, s.key, &b)
+	if err := s.c.disk.admit(cmd); err != nil {
+		return func(context.Context) error { return fmt.Errorf("node %s: %w", s.c.m.Name(), err) }
+	}
 	pctx, cancel := withDeadline(ctx)
-	f, err := s.r.g.propose(pctx, kvsm.EncodeObjectBatch(s.epoch, s.key, &b))
+	f, err := s.r.g.propose(pctx, cmd)
 	cancel()
 	if err != nil {
 		return func(context.Context) error { return fmt.Errorf("%w: %w", ErrKVUnavailable, err) }

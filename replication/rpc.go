@@ -52,6 +52,7 @@ const (
 	codeInvalid    = "invalid"         // Invalid holds the broken rule
 	codeNotFound   = "not_found"
 	codeStorage    = "storage"
+	codeFull       = "full" // the leader's disk is down to its reserve
 	codeBadRequest = "bad_request"
 	codeBadVersion = "bad_version"
 )
@@ -133,6 +134,8 @@ func (e *rpcError) Unwrap() error {
 		return ErrKVNotFound
 	case codeStorage:
 		return ErrKVStorage
+	case codeFull:
+		return ErrKVFull
 	}
 	return nil
 }
@@ -335,6 +338,8 @@ func (c *Cluster) errResp(err error) *rpcResp {
 		return &rpcResp{Code: codeUnknown, Error: err.Error()}
 	case errors.Is(err, ErrKVNotFound):
 		return &rpcResp{Code: codeNotFound, Error: err.Error()}
+	case errors.Is(err, ErrKVFull):
+		return &rpcResp{Code: codeFull, Error: err.Error()}
 	case errors.Is(err, ErrKVUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), errors.Is(err, ErrClosed):
 		return &rpcResp{Code: codeUnavail, Error: err.Error()}
 	}

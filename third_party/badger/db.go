@@ -1052,7 +1052,6 @@ var errNoRoom = errors.New("No room for write")
 // ensureRoomForWrite is always called serially. It blocks (without busy-polling)
 // until the current memtable can be flushed, i.e. until flushChan has room.
 func (db *DB) ensureRoomForWrite() error {
-	var err error
 	db.lock.Lock()
 	defer db.lock.Unlock()
 
@@ -1071,16 +1070,24 @@ func (db *DB) ensureRoomForWrite() error {
 	}
 
 	for {
-		select {
-		case db.flushChan <- db.mt:
+		// flushChan is only sent to under db.lock, so room seen here is
+		// room for the send below.
+		switch {
+		case len(db.flushChan) < cap(db.flushChan):
+			// The new memtable (its WAL on disk) comes first: if it cannot
+			// be made (a full disk), the full one stays current and this
+			// write fails, where db.mt used to be left nil for the next
+			// write to find (an assertion's panic).
+			mt, err := db.newMemTable()
+			if err != nil {
+				return y.Wrapf(err, "cannot create new mem table")
+			}
+			db.flushChan <- db.mt
 			db.opt.Debugf("Flushing memtable, mt.size=%d size of flushChan: %d\n",
 				db.mt.sl.MemSize(), len(db.flushChan))
 			// We manage to push this task. Let's modify imm.
 			db.imm = append(db.imm, db.mt)
-			db.mt, err = db.newMemTable()
-			if err != nil {
-				return y.Wrapf(err, "cannot create new mem table")
-			}
+			db.mt = mt
 			// New memtable is empty. We certainly have room.
 			return nil
 		default:

@@ -38,6 +38,10 @@ func InitDiscardStats(opt Options) (*discardStats, error) {
 		opt:      opt,
 	}
 	if err == z.NewFile {
+		if err := y.Reserve(mf, 0, 1<<20); err != nil {
+			_ = mf.Delete()
+			return nil, y.Wrapf(err, "while allocating %s", discardFname)
+		}
 		// We don't need to zero out the entire 1MB.
 		lf.zeroOut()
 
@@ -126,7 +130,15 @@ func (lf *discardStats) Update(fidu uint32, discard int64) int64 {
 	// Move to next slot.
 	lf.nextEmptySlot++
 	for lf.nextEmptySlot >= lf.maxSlot() {
-		y.Check(lf.Truncate(2 * int64(len(lf.Data))))
+		if err := lf.grow(); err != nil {
+			// Discard stats only guide value log GC: losing this entry
+			// costs a later GC pass, where panicking (a full disk) cost
+			// the process.
+			lf.opt.Errorf("Discard stats of file %d not kept: %v", fid, err)
+			lf.nextEmptySlot--
+			lf.zeroOut()
+			return 0
+		}
 	}
 	lf.zeroOut()
 
@@ -154,4 +166,17 @@ func (lf *discardStats) MaxDiscard() (uint32, int64) {
 		}
 	})
 	return uint32(maxFid), int64(maxVal)
+}
+
+// grow doubles the file, its new blocks allocated (see y.Reserve).
+func (lf *discardStats) grow() error {
+	had := int64(len(lf.Data))
+	if err := lf.Truncate(2 * had); err != nil {
+		return err
+	}
+	if err := y.Reserve(lf.MmapFile, had, had); err != nil {
+		_ = lf.Truncate(had)
+		return err
+	}
+	return nil
 }

@@ -118,6 +118,15 @@ func (db *DB) openMemTable(fid, flags int) (*memTable, error) {
 	if lerr != z.NewFile && lerr != nil {
 		return nil, y.Wrapf(lerr, "While opening memtable: %s", filepath)
 	}
+	if lerr == z.NewFile {
+		// A WAL is written entry by entry as a batch goes into the
+		// memtable, and a batch must not fail halfway for want of space:
+		// all its blocks first (see reserveTo).
+		if err := mt.wal.reserveTo(2 * db.opt.MemTableSize); err != nil {
+			_ = mt.wal.Delete()
+			return nil, y.Wrapf(err, "While allocating memtable: %s", filepath)
+		}
+	}
 
 	// Have a callback set to delete WAL when skiplist reference count goes down to zero. That is,
 	// when it gets flushed to L0.
@@ -262,6 +271,32 @@ type logFile struct {
 	registry *KeyRegistry
 	writeAt  uint32
 	opt      Options
+	// reserved is how much of the file, from its start, has its blocks
+	// allocated (see reserveTo); only the writer touches it.
+	reserved int64
+}
+
+// reserveChunk is how much of a value log file reserveTo allocates at
+// once, beyond what a write needs.
+const reserveChunk = 1 << 20
+
+// reserveTo allocates the blocks of the file's first end bytes (and up
+// to a chunk more, within the file) before they are written through the
+// mapping: on a full disk a store into a hole of the sparse file is a
+// SIGBUS, where this is an ENOSPC error (see y.Reserve).
+func (lf *logFile) reserveTo(end int64) error {
+	if end <= lf.reserved {
+		return nil
+	}
+	to := min(max(end, lf.reserved+reserveChunk), int64(len(lf.Data)))
+	if to < end {
+		to = end
+	}
+	if err := y.Reserve(lf.MmapFile, lf.reserved, to-lf.reserved); err != nil {
+		return err
+	}
+	lf.reserved = to
+	return nil
 }
 
 func (lf *logFile) Truncate(end int64) error {
@@ -543,6 +578,13 @@ func (lf *logFile) open(path string, flags int, fsize int64) error {
 	lf.MmapFile = mf
 
 	if ferr == z.NewFile {
+		// The header and the zeroed entry after it are written through
+		// the mapping: their blocks first (see reserveTo).
+		if err := lf.reserveTo(min(fsize, reserveChunk)); err != nil {
+			_ = mf.Delete()
+			lf.MmapFile = nil
+			return y.Wrapf(err, "while allocating space for %s", path)
+		}
 		if err := lf.bootstrap(); err != nil {
 			os.Remove(path)
 			return err

@@ -871,10 +871,16 @@ func (vlog *valueLog) write(reqs []*request) error {
 		endOffset := vlog.writableLogOffset.Add(n)
 		// Increase the file size if we cannot accommodate this entry.
 		// [Aman] Should this be >= or just >? Doesn't make sense to extend the file if it big enough already.
+		var err error
 		if int(endOffset) >= len(curlf.Data) {
-			if err := curlf.Truncate(int64(endOffset)); err != nil {
-				return err
-			}
+			err = curlf.Truncate(int64(endOffset))
+		}
+		if err == nil {
+			err = curlf.reserveTo(int64(endOffset))
+		}
+		if err != nil {
+			vlog.writableLogOffset.Add(^(n - 1)) // nothing was written
+			return err
 		}
 
 		start := int(endOffset - n)

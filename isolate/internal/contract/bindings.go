@@ -84,4 +84,8 @@ const (
 	KVCodeDenied = "denied"
 	// KVCodeStorage: the store failed; any error without a code.
 	KVCodeStorage = "storage"
+	// KVCodeFull: a write was refused because the disk of the node that
+	// would log it is down to its reserve; nothing was changed, and
+	// deletes are still taken.
+	KVCodeFull = "full"
 )

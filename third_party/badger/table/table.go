@@ -246,7 +246,12 @@ func CreateTable(fname string, builder *Builder) (*Table, error) {
 	bd := builder.Done()
 	mf, err := z.OpenMmapFile(fname, os.O_CREATE|os.O_RDWR|os.O_EXCL, bd.Size)
 	if err == z.NewFile {
-		// Expected.
+		// Expected. Allocate the blocks before writing through the mapping
+		// (see y.Reserve): on a full disk, an error, not a SIGBUS.
+		if err := y.Reserve(mf, 0, int64(bd.Size)); err != nil {
+			_ = mf.Delete()
+			return nil, y.Wrapf(err, "while allocating %d bytes for table %s", bd.Size, fname)
+		}
 	} else if err != nil {
 		return nil, y.Wrapf(err, "while creating table: %s", fname)
 	} else {

@@ -1,0 +1,73 @@
+package replication
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/warrenmesh/warren/replication/internal/kvsm"
+)
+
+// ErrKVFull: the write was refused because the disk of the node that
+// would log it is down to its reserve (ClusterConfig.DiskReserve). Nothing
+// was changed. Deletes are still taken, so that room can be made.
+var ErrKVFull = errors.New("replication: the disk is full")
+
+// DefaultDiskReserve is the free space a node keeps on its data disk by
+// default: writes that would take from it are refused with ErrKVFull.
+const DefaultDiskReserve = 256 << 20
+
+// diskCheckEvery bounds how often a guard asks the file system.
+const diskCheckEvery = 100 * time.Millisecond
+
+// diskGuard refuses writes that would take the disk of dir below its
+// reserve, so that Raft's own appends (elections, configuration changes),
+// badger's compactions and snapshots, which need room to make room, never
+// meet a full disk through clients' writes. (A disk filled by something
+// else still gives errors, not a crash: badger allocates its mapped files'
+// blocks before writing them, see third_party/badger-patches 0006.)
+type diskGuard struct {
+	dir     string
+	reserve uint64 // 0: no guard
+
+	mu      sync.Mutex
+	checked time.Time
+	free    uint64
+	known   bool
+}
+
+func newDiskGuard(dir string, reserve int64) *diskGuard {
+	if reserve <= 0 {
+		return &diskGuard{dir: dir}
+	}
+	return &diskGuard{dir: dir, reserve: uint64(reserve)}
+}
+
+// admit returns nil, or an error wrapping ErrKVFull when a command of the
+// kind of cmd (a kvsm command) must not be proposed now: puts and object
+// writes are refused below the reserve; deletes and expiries, which make
+// room, always pass.
+func (g *diskGuard) admit(cmd []byte) error {
+	if g == nil || g.reserve == 0 || len(cmd) < 2 {
+		return nil
+	}
+	if op := kvsm.Op(cmd[1]); op != kvsm.OpPut && op != kvsm.OpObject {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if now := time.Now(); !g.known || now.Sub(g.checked) >= diskCheckEvery {
+		free, err := freeBytes(g.dir)
+		g.checked, g.known = now, err == nil
+		if err != nil {
+			return nil // cannot tell: the write's own errors will say
+		}
+		g.free = free
+	}
+	if g.free < g.reserve {
+		return fmt.Errorf("%w: %s has %d MiB free, under the %d MiB this node keeps in reserve; writes are refused until there is room (deletes are taken)",
+			ErrKVFull, g.dir, g.free>>20, g.reserve>>20)
+	}
+	return nil
+}
