@@ -12,6 +12,7 @@ import (
 	"errors"
 	"expvar"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"os"
 	"path/filepath"
@@ -837,6 +838,19 @@ func (db *DB) writeToLSM(b *request) error {
 	// value log and that's why the length of b.Ptrs will always be zero.
 	if !db.opt.InMemory && len(b.Ptrs) != len(b.Entries) {
 		return fmt.Errorf("Ptrs and Entries don't match: %+v", b)
+	}
+	if wal := db.mt.wal; wal != nil {
+		// The WAL is written entry by entry as the batch goes into the
+		// memtable, and the batch must not fail halfway for want of
+		// space: the blocks of all of it first (see reserveTo). A value
+		// in the value log takes less than its size here (a pointer).
+		need := int64(wal.writeAt) + maxHeaderSize // and the zeroed header after it
+		for _, e := range b.Entries {
+			need += maxHeaderSize + int64(len(e.Key)+len(e.Value)) + crc32.Size
+		}
+		if err := wal.reserveTo(need); err != nil {
+			return y.Wrapf(err, "while allocating the memtable's WAL")
+		}
 	}
 
 	for i, entry := range b.Entries {

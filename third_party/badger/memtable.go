@@ -118,15 +118,6 @@ func (db *DB) openMemTable(fid, flags int) (*memTable, error) {
 	if lerr != z.NewFile && lerr != nil {
 		return nil, y.Wrapf(lerr, "While opening memtable: %s", filepath)
 	}
-	if lerr == z.NewFile {
-		// A WAL is written entry by entry as a batch goes into the
-		// memtable, and a batch must not fail halfway for want of space:
-		// all its blocks first (see reserveTo).
-		if err := mt.wal.reserveTo(2 * db.opt.MemTableSize); err != nil {
-			_ = mt.wal.Delete()
-			return nil, y.Wrapf(err, "While allocating memtable: %s", filepath)
-		}
-	}
 
 	// Have a callback set to delete WAL when skiplist reference count goes down to zero. That is,
 	// when it gets flushed to L0.
@@ -288,9 +279,12 @@ func (lf *logFile) reserveTo(end int64) error {
 	if end <= lf.reserved {
 		return nil
 	}
+	// Never past the file's end: fallocate would grow the file beyond
+	// its mapping (what writes past the mapping need, the caller's own
+	// bounds check refuses).
 	to := min(max(end, lf.reserved+reserveChunk), int64(len(lf.Data)))
-	if to < end {
-		to = end
+	if to <= lf.reserved {
+		return nil
 	}
 	if err := y.Reserve(lf.MmapFile, lf.reserved, to-lf.reserved); err != nil {
 		return err
