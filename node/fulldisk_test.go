@@ -25,8 +25,8 @@ import (
 // with a write grant, or a Worker with a KV binding, could kill every
 // replica of a group. Now the node keeps a reserve: puts stop with 507
 // "full" before the disk is, what was acknowledged stays readable, deletes
-// are still taken, a Worker's put throws KV_FULL, and puts work again as
-// soon as there is room.
+// and the node's own writes (a deploy) are still taken, a Worker's put
+// throws KV_FULL, and puts work again as soon as there is room.
 func TestKVDiskFull(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping a replicated node on a small disk")
@@ -127,6 +127,13 @@ func TestKVDiskFull(t *testing.T) {
 	}
 	if got := string(res.Response.Body); !strings.HasPrefix(got, "KV_FULL: ") {
 		t.Fatalf("a Worker's put on the full disk: %q, want KV_FULL", got)
+	}
+	// The node's own state passes the guard: an admin can still deploy
+	// (and revoke tokens) on a node at its reserve.
+	deploy, _ := json.Marshal(map[string]any{"code": map[string]any{"mainModule": "m.js",
+		"modules": map[string]string{"m.js": `export default { fetch() { return new Response("up") } }`}}})
+	if status, _, body := call(t, n, "PUT", "/v1/workers/up", bytes.NewReader(deploy), nil); status != 200 {
+		t.Fatalf("a deploy on the node at its reserve: %d %s", status, body)
 	}
 	// Deletes make room, so they pass the guard.
 	for _, i := range acked[:5] {

@@ -34,7 +34,7 @@ import (
 const (
 	// ReservedKVPrefix starts the namespaces warren keeps for itself: the
 	// KV API and bindings refuse them.
-	ReservedKVPrefix = "warren."
+	ReservedKVPrefix = replication.ReservedNamespacePrefix
 	// workersNS holds the deployments, by name.
 	workersNS = ReservedKVPrefix + "workers"
 	// maxWorkerName is the longest Worker name (a DNS label).

@@ -3,6 +3,7 @@ package replication
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +14,12 @@ import (
 // would log it is down to its reserve (ClusterConfig.DiskReserve). Nothing
 // was changed. Deletes are still taken, so that room can be made.
 var ErrKVFull = errors.New("replication: the disk is full")
+
+// ReservedNamespacePrefix starts the namespaces a node keeps its own
+// state in (deployments, token revocations, cron state): clients cannot
+// write them, and the disk guard lets their writes through, so that an
+// admin can still revoke a token on a node whose disk is at its reserve.
+const ReservedNamespacePrefix = "warren."
 
 // DefaultDiskReserve is the free space a node keeps on its data disk by
 // default: writes that would take from it are refused with ErrKVFull.
@@ -47,12 +54,19 @@ func newDiskGuard(dir string, reserve int64) *diskGuard {
 // admit returns nil, or an error wrapping ErrKVFull when a command of the
 // kind of cmd (a kvsm command) must not be proposed now: puts and object
 // writes are refused below the reserve; deletes and expiries, which make
-// room, always pass.
+// room, always pass, and so do puts to the node's own namespaces
+// (ReservedNamespacePrefix).
 func (g *diskGuard) admit(cmd []byte) error {
 	if g == nil || g.reserve == 0 || len(cmd) < 2 {
 		return nil
 	}
-	if op := kvsm.Op(cmd[1]); op != kvsm.OpPut && op != kvsm.OpObject {
+	switch kvsm.Op(cmd[1]) {
+	case kvsm.OpPut:
+		if c, err := kvsm.DecodeCommand(cmd); err == nil && strings.HasPrefix(c.Namespace, ReservedNamespacePrefix) {
+			return nil
+		}
+	case kvsm.OpObject:
+	default:
 		return nil
 	}
 	g.mu.Lock()
