@@ -33,18 +33,9 @@ func (e *apiError) Error() string { return e.msg }
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b := answerBufs.Get().(*bytes.Buffer)
 	defer putAnswerBuf(b)
-	var err error
-	if res, ok := v.(*isolate.Result); ok {
-		// Every POST /v1/run answers one: encoded without reflection.
-		var out []byte
-		if out, err = res.AppendJSON(b.AvailableBuffer()); err == nil {
-			b.Write(append(out, '\n'))
-		}
-	} else {
-		enc := json.NewEncoder(b)
-		enc.SetEscapeHTML(false)
-		err = enc.Encode(v)
-	}
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(v)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	if err != nil {
@@ -188,7 +179,33 @@ func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 		n.sendRunLines(w, r, res, req.pipe)
 		return
 	}
-	writeJSON(w, http.StatusOK, res)
+	n.writeResult(w, r, res)
+}
+
+// writeResult answers POST /v1/run with res: encoded without reflection
+// (Result.AppendJSON), and a large answer held in the node's answer
+// budget while the client reads it.
+func (n *Node) writeResult(w http.ResponseWriter, r *http.Request, res *isolate.Result) {
+	b := answerBufs.Get().(*bytes.Buffer)
+	defer putAnswerBuf(b)
+	out, err := res.AppendJSON(b.AvailableBuffer())
+	if err != nil {
+		writeError(w, &apiError{status: http.StatusInternalServerError, code: "internal", msg: "encoding the result: " + err.Error()})
+		return
+	}
+	out = append(out, '\n')
+	release, ok := n.holdAnswer(w, r, len(out))
+	if !ok {
+		return
+	}
+	defer release()
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	if len(out) <= answerChunk {
+		_, _ = w.Write(out)
+		return
+	}
+	sendWithin(w, out)
 }
 
 // NDJSONType asks POST /v1/run for its answer as lines of JSON, so that a

@@ -14,6 +14,35 @@ import (
 // node hold at once; MaxRunBody bounds one.
 const DefaultBodyBudget = 1 << 30
 
+// DefaultAnswerBudget bounds the bytes of large answers all API calls of
+// a node hold at once while their clients read them: without it, clients
+// that read a 25 MiB KV value (or a deployed Worker's large body) slowly,
+// many at a time, held the node's memory without limit (60 of them: 1.5
+// GB).
+const DefaultAnswerBudget = 1 << 30
+
+// holdAnswer draws an answer of size bytes from the node's answer budget
+// for r's client, for as long as it is being sent; release gives it back.
+// Answers up to answerChunk are not counted (they leave in one write). On
+// refusal it has answered 503 busy and ok is false: call it before
+// writing the answer's header.
+func (n *Node) holdAnswer(w http.ResponseWriter, r *http.Request, size int) (release func(), ok bool) {
+	if size <= answerChunk || r.Method == http.MethodHead {
+		return func() {}, true
+	}
+	client := clientOf(r)
+	if err := n.answers.take(client, int64(size)); err != nil {
+		why := fmt.Sprintf("this node already holds %d MiB of answers that clients are still reading", (n.cfg.AnswerBudget-n.answers.available())>>20)
+		if errors.Is(err, errClientBudget) {
+			why = fmt.Sprintf("client %s already holds %d MiB of answers it is still reading, its share of the node's %d MiB", client, n.answers.heldBy(client)>>20, n.cfg.AnswerBudget>>20)
+		}
+		w.Header().Set("Retry-After", "1")
+		writeError(w, &apiError{status: http.StatusServiceUnavailable, code: "busy", msg: fmt.Sprintf("%s; an answer of %d bytes must wait: retry later", why, size)})
+		return nil, false
+	}
+	return func() { n.answers.give(client, int64(size)) }, true
+}
+
 // How fast a request body must arrive (see bodyClock).
 const (
 	// DefaultBodyGrace is how long a body may pause, and how far it may

@@ -121,6 +121,11 @@ func (n *Node) handleKVGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, kvAPIError(err))
 		return
 	}
+	release, ok := n.holdAnswer(w, r, len(v.Value))
+	if !ok {
+		return
+	}
+	defer release()
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
 	h.Set("Content-Length", strconv.Itoa(len(v.Value)))

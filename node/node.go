@@ -97,6 +97,12 @@ type Config struct {
 	// ClientBodyBudget bounds the part of BodyBudget one client holds
 	// (default a quarter of it): a few clients cannot take it all.
 	ClientBodyBudget int64
+	// AnswerBudget bounds the bytes of large answers (over 64 KiB: KV
+	// values, deployed Workers' bodies, POST /v1/run results) the node
+	// holds at once while clients read them (default
+	// DefaultAnswerBudget); past it, or past a client's quarter of it,
+	// such requests are answered 503 busy.
+	AnswerBudget int64
 	// BodyGrace, BodyMinRate (bytes/s) and BodyTimeout bound how slowly a
 	// request body may arrive (defaults DefaultBodyGrace,
 	// DefaultBodyMinRate, DefaultBodyTimeout): it may pause at most
@@ -196,6 +202,7 @@ type Node struct {
 	codes   *codeCache   // decoded code objects by JSON hash
 	workers *deployments // deployed Workers this node read
 	bodies  *byteBudget  // for API request bodies
+	answers *byteBudget  // for large answers, while clients read them
 	share   *shares      // what each client holds of the slots and queue
 	// kv is the KV store behind the API and bindings, groups the status of
 	// its Raft groups; nil when the node has none.
@@ -269,6 +276,9 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.ClientBodyBudget <= 0 {
 		cfg.ClientBodyBudget = cfg.BodyBudget / 4
 	}
+	if cfg.AnswerBudget <= 0 {
+		cfg.AnswerBudget = DefaultAnswerBudget
+	}
 	if cfg.BodyGrace <= 0 {
 		cfg.BodyGrace = DefaultBodyGrace
 	}
@@ -316,6 +326,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.codes = newCodeCache()
 	n.workers = newDeployments()
 	n.bodies = newByteBudget(cfg.BodyBudget, cfg.ClientBodyBudget)
+	n.answers = newByteBudget(cfg.AnswerBudget, cfg.AnswerBudget/4)
 	n.share = newShares(cfg.ClientSlots, cfg.ClientQueued)
 	n.rt, err = isolate.New(isolate.Options{
 		Executor: cfg.Executor, Workers: cfg.Slots, Node: id.Name, Logger: n.log,

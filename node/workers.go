@@ -645,6 +645,11 @@ func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, status, map[string]string{"error": msg, "code": "worker_" + string(res.Outcome), "outcome": string(res.Outcome)})
 		return
 	}
+	release, ok := n.holdAnswer(w, r, len(res.Response.Body))
+	if !ok {
+		return
+	}
+	defer release()
 	h := w.Header()
 	for k, v := range res.Response.Headers {
 		if hopByHop[strings.ToLower(k)] || strings.EqualFold(k, "content-length") {
