@@ -11,10 +11,13 @@ import (
 // may hold: its IP address, or its /64 for IPv6, where one host commonly
 // has a whole /64 to pick addresses from. (Tokens, once they exist, will
 // name clients better.)
-func clientOf(r *http.Request) string {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+func clientOf(r *http.Request) string { return clientOfRemote(r.RemoteAddr) }
+
+// clientOfRemote is clientOf for a remote address as net/http spells it.
+func clientOfRemote(remote string) string {
+	ap, err := netip.ParseAddrPort(remote)
 	if err != nil {
-		return r.RemoteAddr
+		return remote
 	}
 	a := ap.Addr().Unmap().WithZone("")
 	if a.Is6() {

@@ -132,6 +132,11 @@ type Config struct {
 	PacketConn net.PacketConn
 	// APIListener replaces the API's TCP listener.
 	APIListener net.Listener
+	// MaxConns bounds the API connections open at once (default half the
+	// process's file descriptor limit, at most 16384), and MaxClientConns
+	// those of one client (default a quarter of MaxConns): a connection
+	// past either is reset as soon as it is accepted.
+	MaxConns, MaxClientConns int
 	// MeshTuning adjusts the mesh configuration (tests shorten timeouts).
 	MeshTuning func(*mesh.Config)
 	// Logger receives operational logs (default slog.Default()).
@@ -199,11 +204,12 @@ type Node struct {
 	tokenKey []byte
 	// revoked is this node's copy of the token revocation list.
 	revoked revocations
-	codes   *codeCache   // decoded code objects by JSON hash
-	workers *deployments // deployed Workers this node read
-	bodies  *byteBudget  // for API request bodies
-	answers *byteBudget  // for large answers, while clients read them
-	share   *shares      // what each client holds of the slots and queue
+	codes   *codeCache     // decoded code objects by JSON hash
+	workers *deployments   // deployed Workers this node read
+	bodies  *byteBudget    // for API request bodies
+	answers *byteBudget    // for large answers, while clients read them
+	conns   *limitListener // the API's connections, bounded
+	share   *shares        // what each client holds of the slots and queue
 	// kv is the KV store behind the API and bindings, groups the status of
 	// its Raft groups; nil when the node has none.
 	kv      replication.KV
@@ -275,6 +281,12 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if cfg.ClientBodyBudget <= 0 {
 		cfg.ClientBodyBudget = cfg.BodyBudget / 4
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = defaultMaxConns()
+	}
+	if cfg.MaxClientConns <= 0 {
+		cfg.MaxClientConns = max(1, cfg.MaxConns/4)
 	}
 	if cfg.AnswerBudget <= 0 {
 		cfg.AnswerBudget = DefaultAnswerBudget
@@ -392,10 +404,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	// clients do not pile up.
 	n.http = &http.Server{Handler: n.authenticate(n.routes()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ConnContext: withConn}
+	n.conns = newLimitListener(quietio.Listener{Listener: ln}, cfg.MaxConns, cfg.MaxClientConns)
 	go func() {
 		// Connections read and write quietly (package quietio): the
 		// scheduler's system-call path cost the node a sixth of its CPU.
-		if err := n.http.Serve(quietio.Listener{Listener: ln}); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := n.http.Serve(n.conns); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("API server stopped", "err", err)
 		}
 	}()
