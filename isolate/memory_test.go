@@ -249,10 +249,11 @@ func TestMemoryCorpusFitsDefault(t *testing.T) {
 	}
 }
 
-// TestMemoryLimitStillBites: a Worker that needs well over memoryMb in V8
+// TestMemoryCorpusLimitStillBites: a Worker that needs well over memoryMb in V8
 // ends with exceededMemory, naming the limit, and the runtime serves the
 // next call.
-func TestMemoryLimitStillBites(t *testing.T) {
+func TestMemoryCorpusLimitStillBites(t *testing.T) {
+	skipUnderRace(t)
 	if testing.Short() {
 		t.Skip("starts worker processes")
 	}

@@ -38,7 +38,16 @@ func py(pairs ...string) *Code {
 func pyRuntime(t testing.TB, kind ExecutorKind) *Runtime {
 	t.Helper()
 	requirePython(t)
-	return testRuntime(t, kind)
+	if kind != Sandboxed || sandboxPythonCache == "" {
+		return testRuntime(t, kind)
+	}
+	// The workers load python.wasm compiled, from a cache, as a node's do.
+	rt, err := New(Options{Executor: kind, Workers: 2, Host: newMemHost(), Node: "test", CacheDir: sandboxPythonCache})
+	if err != nil {
+		t.Fatalf("New(%s): %v", kind, err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	return rt
 }
 
 func pyRun(t testing.TB, rt *Runtime, c *Code, req *Request) *Result {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"sync"
 	"testing"
 	"time"
 
@@ -304,19 +305,41 @@ func TestClusterRebalances(t *testing.T) {
 	put(c.nodes[4].cl, keys/10, keys/5, "c")
 	c.waitPlaced(3, 2*time.Minute)
 
+	// Every key reads its value (from readers in parallel: one strong
+	// read at a time would take most of the test's time).
+	var wg sync.WaitGroup
+	bad := make(chan error, 1)
+	next := make(chan int)
+	for range 16 {
+		wg.Go(func() {
+			for i := range next {
+				want := "a"
+				switch {
+				case i < keys/10:
+					want = "b"
+				case i < keys/5:
+					want = "c"
+				}
+				k := fmt.Sprintf("k%05d", i)
+				v, err := c.nodes[3].cl.GetWithMetadata(ctx, "ns", k, Strong)
+				if err != nil || string(v.Value) != want {
+					select {
+					case bad <- fmt.Errorf("get %s: %q, %v; want %q", k, v.Value, err, want):
+					default:
+					}
+				}
+			}
+		})
+	}
 	for i := range keys {
-		want := "a"
-		switch {
-		case i < keys/10:
-			want = "b"
-		case i < keys/5:
-			want = "c"
-		}
-		k := fmt.Sprintf("k%05d", i)
-		v, err := c.nodes[3].cl.GetWithMetadata(ctx, "ns", k, Strong)
-		if err != nil || string(v.Value) != want {
-			t.Fatalf("get %s: %q, %v; want %q", k, v.Value, err, want)
-		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	select {
+	case err := <-bad:
+		t.Fatal(err)
+	default:
 	}
 	c.checkReplicasAgree(ctx)
 }

@@ -223,6 +223,9 @@ func TestGroupErrors(t *testing.T) {
 // TestGroupWatch: followers of a silent leader stand for election once
 // Watch sees the silence, and get their timeouts back once a leader leads.
 func TestGroupWatch(t *testing.T) {
+	// It mostly waits (for heartbeats, sleep and timeouts) on three
+	// light nodes: it runs beside the other tests that do.
+	t.Parallel()
 	c := newCluster(t, 3)
 	const id = "g1"
 	tune := func(cfg *GroupConfig) {
@@ -330,6 +333,9 @@ func watchGroups(t *testing.T, silence time.Duration, groups ...*Group) {
 // wakes it at once; and a quiet leader that dies is replaced as early as a
 // busy one.
 func TestGroupQuiet(t *testing.T) {
+	// It mostly waits (for heartbeats, sleep and timeouts) on three
+	// light nodes: it runs beside the other tests that do.
+	t.Parallel()
 	c := newCluster(t, 3)
 	const id = "g1"
 	const hb = 2 * time.Second
@@ -408,6 +414,9 @@ func TestGroupQuiet(t *testing.T) {
 // is replaced once the mesh has noticed, long before the silence a
 // sleeping follower otherwise allows.
 func TestGroupSleep(t *testing.T) {
+	// It mostly waits (for heartbeats, sleep and timeouts) on three
+	// light nodes: it runs beside the other tests that do.
+	t.Parallel()
 	c := newCluster(t, 3)
 	const id = "g1"
 	const hb = 2 * time.Second

@@ -100,9 +100,13 @@ func newClusterWith(t testing.TB, n int, c *cluster) *cluster {
 		c.nodes = append(c.nodes, nd)
 	}
 	t.Cleanup(func() {
+		// All at once: a node stopping after the others waits out its
+		// RPCs to them, one node after another.
+		var wg sync.WaitGroup
 		for _, nd := range c.nodes {
-			c.stop(nd)
+			wg.Go(func() { c.stop(nd) })
 		}
+		wg.Wait()
 		c.fabric.Close()
 	})
 	for _, nd := range c.nodes {

@@ -27,6 +27,10 @@ func processCPUTime(pid int) (time.Duration, error) {
 // setLevel puts a worker's cpu cgroup at level l (see cpuLevel), writing only what
 // differs from its present settings: nothing when it is there already.
 func (w *workerCgroup) setLevel(l cpuLevel) error {
+	// Locked before reading w.shares: the demoter's check and a call's
+	// abort set levels from two goroutines.
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	shares, idle := normalShares, false
 	switch {
 	case l == levelBackground:
@@ -37,8 +41,6 @@ func (w *workerCgroup) setLevel(l cpuLevel) error {
 	case l == levelLow:
 		shares = demotedShares
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	// Leaving idle before changing the weight, entering it after: never a moment at a
 	// weight the level does not have.
 	if !idle && w.idle {
