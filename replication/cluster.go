@@ -176,6 +176,9 @@ type Cluster struct {
 
 	pmu         sync.Mutex
 	pending     map[placement.GroupID]placement.Change
+	// retry holds, for a group whose last change failed, when a change of
+	// it may be tried again and how many failed in a row (startChange).
+	retry map[placement.GroupID]changeRetry
 	leaderTerm  uint64
 	leaderSince time.Time
 	viewAsked   time.Time
@@ -226,6 +229,7 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 		absent:    map[placement.GroupID]time.Time{},
 		dropping:  map[placement.GroupID]bool{},
 		pending:   map[placement.GroupID]placement.Change{},
+		retry:     map[placement.GroupID]changeRetry{},
 	}
 	reserve := cfg.DiskReserve
 	if reserve == 0 {

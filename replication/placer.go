@@ -175,11 +175,31 @@ func sameConfig(a, b []viewReplica) bool {
 	return true
 }
 
+// changeRetry is when a group whose changes failed may be changed again.
+type changeRetry struct {
+	at       time.Time
+	failures int
+}
+
+// Retries of a group whose change failed wait changeBackoffMin, doubling
+// with each failure in a row up to changeBackoffMax. Without the wait, a
+// change that fails at once (a node out of file descriptors, a full disk)
+// was started again at once, thousands of times a second, each failure
+// logged.
+const (
+	changeBackoffMin = 100 * time.Millisecond
+	changeBackoffMax = 5 * time.Second
+)
+
 // startChange runs fn for ch's group unless a change of that group is
-// under way.
+// under way, or the group's last change failed too recently.
 func (c *Cluster) startChange(ch placement.Change, fn func(ctx context.Context) error) {
 	c.pmu.Lock()
 	if _, busy := c.pending[ch.Group]; busy {
+		c.pmu.Unlock()
+		return
+	}
+	if r, ok := c.retry[ch.Group]; ok && time.Now().Before(r.at) {
 		c.pmu.Unlock()
 		return
 	}
@@ -191,14 +211,23 @@ func (c *Cluster) startChange(ch placement.Change, fn func(ctx context.Context) 
 		ctx, cancel := context.WithTimeout(c.ctx, changeTimeout)
 		err := fn(ctx)
 		cancel()
-		if err != nil && c.ctx.Err() == nil {
-			c.log.Warn("placement change failed", "change", ch.String(), "err", err)
-		} else {
-			c.log.Info("placement change", "change", ch.String())
-		}
+		failed := err != nil && c.ctx.Err() == nil
 		c.pmu.Lock()
 		delete(c.pending, ch.Group)
+		if failed {
+			r := c.retry[ch.Group]
+			wait := min(changeBackoffMin<<min(r.failures, 20), changeBackoffMax)
+			c.retry[ch.Group] = changeRetry{at: time.Now().Add(wait), failures: r.failures + 1}
+		} else {
+			delete(c.retry, ch.Group)
+		}
 		c.pmu.Unlock()
+		if failed {
+			c.log.Warn("placement change failed", "change", ch.String(), "err", err)
+			// The reconcile loop tries again once the wait is over.
+			return
+		}
+		c.log.Info("placement change", "change", ch.String())
 		c.poke()
 	}()
 }
