@@ -174,11 +174,11 @@ type Cluster struct {
 	// the reserve.
 	disk *diskGuard
 
-	pmu         sync.Mutex
-	pending     map[placement.GroupID]placement.Change
+	pmu     sync.Mutex
+	pending map[placement.GroupID]placement.Change
 	// retry holds, for a group whose last change failed, when a change of
 	// it may be tried again and how many failed in a row (startChange).
-	retry map[placement.GroupID]changeRetry
+	retry       map[placement.GroupID]changeRetry
 	leaderTerm  uint64
 	leaderSince time.Time
 	viewAsked   time.Time
