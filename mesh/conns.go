@@ -56,7 +56,7 @@ type Handler func(from Peer, s *Stream)
 
 // Connection liveness. QUIC's own keep-alives are off: on a quiet mesh a
 // node would otherwise ping every peer it ever talked to, forever. Instead
-// idleLoop looks at every connection each connCheckEvery:
+// idleLoop looks at every connection about every connCheckEvery:
 //
 //   - while a handler serves one of the peer's streams on it and nothing
 //     was sent or received for connKeepAliveAfter, it sends a one-byte
@@ -73,10 +73,21 @@ type Handler func(from Peer, s *Stream)
 // Connections that carry traffic (Raft heartbeats, calls) send nothing
 // extra, and quicIdleTimeout still closes a connection that hears nothing
 // at all (a cut link) while the peer is alive to gossip.
+//
+// idleLoop has no timer of its own while gossip flows: the gossip reader
+// wakes it on the first packet at least connCheckEvery after its last look
+// (a node is probed and probes every ProbeInterval, so the node is awake
+// then anyway), and connCheckLate after its last look it looks anyway (a
+// mesh of one, or a node cut off). Packet counts are all it sees, so a
+// connection's silence is known to within the time between two looks (at
+// most connCheckLate): a keep-alive goes out after at most
+// connKeepAliveAfter plus twice that, well inside quicIdleTimeout, and
+// the sleeping Raft groups' heartbeats (every 3-6 s) seldom need one.
 // (Variables for tests; set them before Start.)
 var (
 	connCheckEvery     = time.Second
-	connKeepAliveAfter = 1500 * time.Millisecond
+	connCheckLate      = 2 * time.Second
+	connKeepAliveAfter = 3 * time.Second
 	connIdleClose      = 5 * time.Second
 	quicIdleTimeout    = 8 * time.Second
 )
@@ -585,19 +596,38 @@ func (m *Mesh) serveStream(mc *meshConn, qs *quic.Stream) {
 	s.Close()
 }
 
+// pokeConnCheck wakes idleLoop if it last looked at the connections at
+// least connCheckEvery before now.
+func (m *Mesh) pokeConnCheck(now time.Time) {
+	if now.UnixNano()-m.connCheckedAt.Load() < int64(connCheckEvery) {
+		return
+	}
+	select {
+	case m.connCheck <- struct{}{}:
+	default:
+	}
+}
+
 // idleLoop keeps connections with calls in progress alive and closes the
 // ones nothing uses (see connCheckEvery).
 func (m *Mesh) idleLoop() {
 	defer m.wg.Done()
-	tick := time.NewTicker(connCheckEvery)
-	defer tick.Stop()
+	m.connCheckedAt.Store(time.Now().UnixNano())
+	late := time.NewTimer(connCheckLate)
+	defer late.Stop()
 	var conns []*meshConn
 	for {
 		select {
 		case <-m.ctx.Done():
 			return
-		case <-tick.C:
+		case <-m.connCheck:
+			if time.Now().UnixNano()-m.connCheckedAt.Load() < int64(connCheckEvery) {
+				continue // a stale poke
+			}
+		case <-late.C:
 		}
+		m.connCheckedAt.Store(time.Now().UnixNano())
+		late.Reset(connCheckLate)
 		conns = conns[:0]
 		m.mu.Lock()
 		for _, mc := range m.conns {

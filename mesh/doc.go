@@ -116,8 +116,13 @@
 //     64 KiB table for every packet it sends, probes of a few dozen bytes
 //     included, most too small to shrink. Compressed messages (an older
 //     node's) are still understood.
-//   - PushPullInterval 10 s (full state sync over a QUIC stream; memberlist
-//     stretches it above 32 nodes); TCPTimeout 5 s for stream operations.
+//   - PushPullInterval 30 s (memberlist's LAN default; full state sync over
+//     a QUIC stream, stretched by memberlist above 32 nodes); TCPTimeout
+//     5 s for stream operations. Gossip carries every change (see
+//     RetransmitMult), push/pull is the backstop. With 10 s it made most
+//     of the QUIC handshakes of an idle mesh (each to a random peer, on a
+//     connection closed again after connIdleClose), and the handshakes
+//     took about a sixth of an idle node's CPU.
 //
 // Every knob can be overridden in Config. memberlist's log goes to the
 // slog logger at debug level.

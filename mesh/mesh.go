@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -56,7 +57,7 @@ const (
 	DefaultSuspicionMaxTimeoutMult = 2
 	DefaultRetransmitMult          = 8
 	DefaultGossipInterval          = 200 * time.Millisecond
-	DefaultPushPullInterval        = 10 * time.Second
+	DefaultPushPullInterval        = 30 * time.Second
 	DefaultRefreshInterval         = time.Second
 	DefaultReconnectInterval       = 10 * time.Second
 	DefaultReapAfter               = 10 * time.Minute
@@ -186,8 +187,12 @@ type Mesh struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	dirty   chan struct{} // local state changed
-	changed chan struct{} // peer table changed (OnChange)
+	dirty chan struct{} // local state changed
+	// connCheck wakes idleLoop; connCheckedAt (UnixNano) is when it last
+	// looked at the connections (see pokeConnCheck).
+	connCheck     chan struct{}
+	connCheckedAt atomic.Int64
+	changed       chan struct{} // peer table changed (OnChange)
 	// subs are signalled when the peer table changes (NotifyChanges).
 	subsMu sync.Mutex
 	subs   []chan<- struct{}
@@ -240,18 +245,19 @@ func Start(ctx context.Context, cfg Config) (m *Mesh, err error) {
 	rand.Read(bootb[:])
 
 	m = &Mesh{
-		cfg:      cfg,
-		log:      cfg.Logger.With("mesh", cfg.Name),
-		secret:   cfg.Secret,
-		cert:     cert,
-		boot:     binary.BigEndian.Uint32(bootb[:]),
-		dirty:    make(chan struct{}, 1),
-		changed:  make(chan struct{}, 1),
-		peers:    map[string]*peerEntry{},
-		conns:    map[*quic.Conn]*meshConn{},
-		byName:   map[string]*meshConn{},
-		dialing:  map[string]*dialCall{},
-		handlers: map[byte]Handler{},
+		cfg:       cfg,
+		log:       cfg.Logger.With("mesh", cfg.Name),
+		secret:    cfg.Secret,
+		cert:      cert,
+		boot:      binary.BigEndian.Uint32(bootb[:]),
+		dirty:     make(chan struct{}, 1),
+		changed:   make(chan struct{}, 1),
+		connCheck: make(chan struct{}, 1),
+		peers:     map[string]*peerEntry{},
+		conns:     map[*quic.Conn]*meshConn{},
+		byName:    map[string]*meshConn{},
+		dialing:   map[string]*dialCall{},
+		handlers:  map[byte]Handler{},
 	}
 	m.cfg.Tags = cloneTags(cfg.Tags)
 	for k := range m.cfg.Tags {

@@ -713,10 +713,10 @@ func hasConnTo(m *Mesh, name string) bool {
 // uses is closed, its RTT still ranks the peer, and the next Open dials
 // again.
 func TestIdleConnections(t *testing.T) {
-	oldCheck, oldKeep, oldIdle, oldQUIC := connCheckEvery, connKeepAliveAfter, connIdleClose, quicIdleTimeout
-	connCheckEvery, connKeepAliveAfter, connIdleClose, quicIdleTimeout = 50*time.Millisecond, 200*time.Millisecond, 700*time.Millisecond, time.Second
+	oldCheck, oldLate, oldKeep, oldIdle, oldQUIC := connCheckEvery, connCheckLate, connKeepAliveAfter, connIdleClose, quicIdleTimeout
+	connCheckEvery, connCheckLate, connKeepAliveAfter, connIdleClose, quicIdleTimeout = 50*time.Millisecond, 100*time.Millisecond, 200*time.Millisecond, 700*time.Millisecond, time.Second
 	t.Cleanup(func() {
-		connCheckEvery, connKeepAliveAfter, connIdleClose, quicIdleTimeout = oldCheck, oldKeep, oldIdle, oldQUIC
+		connCheckEvery, connCheckLate, connKeepAliveAfter, connIdleClose, quicIdleTimeout = oldCheck, oldLate, oldKeep, oldIdle, oldQUIC
 	})
 	nodes := startCluster(t, 2, clusterOpts{})
 	waitFor(t, 5*time.Second, "convergence", func() (bool, string) { return converged(nodes, StateAlive) })

@@ -110,7 +110,9 @@ func (m *Mesh) readGossipPackets() {
 		if n < 2 || buf[0] != gossipMarker {
 			continue
 		}
-		p := &memberlist.Packet{Buf: bytes.Clone(buf[1:n]), From: from, Timestamp: time.Now()}
+		now := time.Now()
+		m.pokeConnCheck(now)
+		p := &memberlist.Packet{Buf: bytes.Clone(buf[1:n]), From: from, Timestamp: now}
 		select {
 		case m.gt.packetCh <- p:
 		case <-m.gt.down:

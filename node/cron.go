@@ -157,6 +157,13 @@ func (n *Node) runCrons() {
 	// the generation.
 	tick := time.NewTimer(cronEvery)
 	defer tick.Stop()
+	// While no deployment has triggers the loop sleeps until a peer's
+	// metadata changes (a new deploys mark comes with it) or the
+	// generation is due, instead of looking at the marks every
+	// cronRefresh: on an idle node that timer was a wakeup every 2 s.
+	changes := make(chan struct{}, 1)
+	n.mesh.NotifyChanges(changes)
+	var idle bool
 	var checked, genRead, refreshed time.Time
 	var gen []byte
 	var marks map[string]uint64 // the deploys marks of the last refresh
@@ -164,6 +171,14 @@ func (n *Node) runCrons() {
 		select {
 		case <-n.life.Done():
 			return
+		case <-changes:
+			if idle {
+				// Look at the marks now, but not sooner than cronRefresh
+				// after the last look: a flapping peer table costs one
+				// look per cronRefresh at most, as before.
+				idle = false
+				tick.Reset(max(0, cronRefresh-time.Since(checked)))
+			}
 		case now := <-tick.C:
 			if now.Sub(checked) >= cronRefresh {
 				checked = now
@@ -196,7 +211,10 @@ func (n *Node) runCrons() {
 			none := len(c.workers) == 0 && len(c.state) == 0
 			c.mu.Unlock()
 			if none {
-				tick.Reset(cronRefresh)
+				// The next look the clock asks for: the generation's read
+				// (the triggers' reread is later still).
+				idle = true
+				tick.Reset(max(cronRefresh, cronGenEvery-now.Sub(genRead)))
 			} else {
 				tick.Reset(cronEvery)
 			}

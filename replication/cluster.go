@@ -35,6 +35,11 @@ const (
 	// viewEvery is how often a node outside the meta group asks a meta
 	// member for the view.
 	viewEvery = 2 * time.Second
+	// settledEvery is how often a node outside the meta group runs its
+	// background work while it is settled (Cluster.settled); a newer
+	// view announced wakes it at once. It also bounds how late a group
+	// leader's expiry (expireEvery) runs.
+	settledEvery = 10 * time.Second
 	// viewReask is how often a node asks for the view although no peer
 	// announces a newer one than its own (mesh marks, viewMark): a peer
 	// of an older version announces none.
@@ -482,11 +487,17 @@ func (c *Cluster) loop() {
 		// Only the meta leader plans placement, on the mesh's membership
 		// and on time: it looks every reconcileEvery. Every other node
 		// is told of a new view (setView pokes the loop, from its meta
-		// replica or from the view it asked for) and asks every
-		// viewEvery, so its loop sleeps that long.
+		// replica or from the view it asked for; the mesh pokes it when
+		// a peer announces a newer one), so its loop sleeps viewEvery,
+		// and settledEvery once it holds the newest view announced and
+		// the replicas that view gives it: then the timer is only a
+		// safety net, and at every viewEvery it was one of an idle
+		// node's few wakeups.
 		every := viewEvery
 		if r := c.replica(placement.Meta); r != nil && r.g.IsLeader() {
 			every = reconcileEvery
+		} else if c.settled() {
+			every = settledEvery
 		}
 		t.Reset(every)
 	}
@@ -656,6 +667,32 @@ func (c *Cluster) refreshView() {
 			return
 		}
 	}
+}
+
+// settled reports whether this node holds a view no peer announces a
+// newer one than, every replica that view gives it, and none it does not.
+func (c *Cluster) settled() bool {
+	v := c.currentView()
+	if v == nil || v.Version == 0 {
+		return false
+	}
+	for name, ver := range c.m.Marks(viewMark) {
+		if ver > v.Version && name != c.m.Name() {
+			return false
+		}
+	}
+	me := c.m.Name()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.absent) > 0 {
+		return false
+	}
+	for gid := range v.Groups {
+		if v.has(gid, me) && c.replicas[gid] == nil {
+			return false
+		}
+	}
+	return true
 }
 
 // reconcile starts the replicas the view gives this node and removes
