@@ -54,7 +54,15 @@ func TestMetrics(t *testing.T) {
 			}
 		}
 	}
-	has("ma", scrape(a),
+	// A call's duration is observed by its caller once the call has
+	// returned, a moment after its slot is free: the occupying call's may
+	// come after the waits above.
+	var textA string
+	waitFor(t, 5*time.Second, "ma's three local durations", func() bool {
+		textA = scrape(a)
+		return strings.Contains(textA, "\n"+`warren_invocation_duration_seconds_count{where="local"} 3`+"\n")
+	})
+	has("ma", textA,
 		`warren_invocations_total{outcome="ok",where="local"} 2`,
 		`warren_invocations_total{outcome="exception",where="local"} 1`,
 		`warren_invocations_total{outcome="ok",where="forwarded-out"} 1`,
