@@ -8,11 +8,17 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/warrenmesh/warren/replication"
 )
 
 // DefaultBodyBudget bounds the bytes of request bodies all API calls of a
 // node hold at once; MaxRunBody bounds one.
 const DefaultBodyBudget = 1 << 30
+
+// DefaultDiskReserve is the free space a node keeps on its data disk by
+// default (Config.DiskReserve).
+const DefaultDiskReserve = replication.DefaultDiskReserve
 
 // DefaultAnswerBudget bounds the bytes of large answers all API calls of
 // a node hold at once while their clients read them: without it, clients

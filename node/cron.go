@@ -167,18 +167,23 @@ func (n *Node) runCrons() {
 	var checked, genRead, refreshed time.Time
 	var gen []byte
 	var marks map[string]uint64 // the deploys marks of the last refresh
+	// wake ends the idle sleep: look at the marks now, but not sooner
+	// than cronRefresh after the last look (a flapping peer table costs
+	// one look per cronRefresh at most, as before).
+	wake := func() {
+		if idle {
+			idle = false
+			tick.Reset(max(0, cronRefresh-time.Since(checked)))
+		}
+	}
 	for {
 		select {
 		case <-n.life.Done():
 			return
 		case <-changes:
-			if idle {
-				// Look at the marks now, but not sooner than cronRefresh
-				// after the last look: a flapping peer table costs one
-				// look per cronRefresh at most, as before.
-				idle = false
-				tick.Reset(max(0, cronRefresh-time.Since(checked)))
-			}
+			wake()
+		case <-n.cronWake:
+			wake()
 		case now := <-tick.C:
 			if now.Sub(checked) >= cronRefresh {
 				checked = now
@@ -246,6 +251,11 @@ func (n *Node) bumpDeploys(ctx context.Context, kv replication.KV) {
 	// the mark reads the deployment (strongly).
 	if err := n.mesh.SetMark(deploysMark, uint64(now.UnixNano())); err != nil {
 		n.log.Warn("cron: announcing a change of the deployments", "err", err)
+	}
+	// This node's own loop sees no peer's metadata change.
+	select {
+	case n.cronWake <- struct{}{}:
+	default:
 	}
 }
 

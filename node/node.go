@@ -209,7 +209,11 @@ type Node struct {
 	bodies  *byteBudget    // for API request bodies
 	answers *byteBudget    // for large answers, while clients read them
 	conns   *limitListener // the API's connections, bounded
-	share   *shares        // what each client holds of the slots and queue
+	// cronWake is signalled by a deploy or undeploy on this node: the
+	// cron loop, asleep while no deployment has triggers, looks again
+	// (peers' deploys wake it through the mesh's marks).
+	cronWake chan struct{}
+	share    *shares // what each client holds of the slots and queue
 	// kv is the KV store behind the API and bindings, groups the status of
 	// its Raft groups; nil when the node has none.
 	kv      replication.KV
@@ -337,6 +341,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.kv, n.groups = cfg.KV, cfg.Groups
 	n.codes = newCodeCache()
 	n.workers = newDeployments()
+	n.cronWake = make(chan struct{}, 1)
 	n.bodies = newByteBudget(cfg.BodyBudget, cfg.ClientBodyBudget)
 	n.answers = newByteBudget(cfg.AnswerBudget, cfg.AnswerBudget/4)
 	n.share = newShares(cfg.ClientSlots, cfg.ClientQueued)
