@@ -4,7 +4,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 )
 
 // The API's connection bounds. A connection costs the node a file
@@ -24,11 +23,11 @@ const (
 // is the node's own: its database, Raft streams, workers' sockets), at
 // most maxConnsCap.
 func defaultMaxConns() int {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil || rl.Cur == 0 {
+	limit, ok := fileLimit()
+	if !ok || limit == 0 {
 		return 1024
 	}
-	return int(max(minConns, min(maxConnsCap, rl.Cur/2)))
+	return int(max(minConns, min(maxConnsCap, limit/2)))
 }
 
 // limitListener accepts at most total connections at once, and at most
