@@ -35,17 +35,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	defer putAnswerBuf(b)
 	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false)
-	err := enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		return
+	}
+	writeJSONBytes(w, status, b.Bytes())
+}
+
+// writeJSONBytes answers body, JSON already encoded, with status: in one
+// write up to answerChunk, else with sendWithin.
+func writeJSONBytes(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	if err != nil {
+	if len(body) <= answerChunk {
+		_, _ = w.Write(body)
 		return
 	}
-	if b.Len() <= answerChunk {
-		_, _ = w.Write(b.Bytes())
-		return
-	}
-	sendWithin(w, b.Bytes())
+	sendWithin(w, body)
 }
 
 // answerBufs holds writeJSON's buffers: every call answers through one,
@@ -199,13 +206,7 @@ func (n *Node) writeResult(w http.ResponseWriter, r *http.Request, res *isolate.
 		return
 	}
 	defer release()
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	if len(out) <= answerChunk {
-		_, _ = w.Write(out)
-		return
-	}
-	sendWithin(w, out)
+	writeJSONBytes(w, http.StatusOK, out)
 }
 
 // NDJSONType asks POST /v1/run for its answer as lines of JSON, so that a

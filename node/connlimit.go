@@ -87,15 +87,7 @@ func (l *limitListener) release(client string) {
 // reset closes c at once: SO_LINGER 0, so no FIN handshake or TIME_WAIT
 // holds anything of it.
 func reset(c net.Conn) {
-	nc := c
-	for {
-		w, ok := nc.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		nc = w.NetConn()
-	}
-	if tc, ok := nc.(*net.TCPConn); ok {
+	if tc, ok := tcpConnOf(c); ok {
 		_ = tc.SetLinger(0)
 	}
 	_ = c.Close()

@@ -168,7 +168,7 @@ type Config struct {
 	// DiskReserve is the free space, in bytes, the node keeps on its data
 	// disk: KV puts and Durable Object writes it would lead while the
 	// disk has less are refused (507 "full"); deletes are still taken.
-	// 0: replication.DefaultDiskReserve (256 MiB); negative: no reserve.
+	// 0: DefaultDiskReserve (256 MiB); negative: no reserve.
 	DiskReserve int64
 	// ReplicationTuning adjusts the replication configuration (tests).
 	ReplicationTuning func(*replication.ClusterConfig)

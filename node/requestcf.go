@@ -39,16 +39,7 @@ func (c *clientConn) tcpRTT(now time.Time) int {
 	if v := c.rtt.Load(); v != 0 && now.UnixNano()-c.at.Load() < int64(rttFresh) {
 		return int(v - 1)
 	}
-	nc := c.Conn
-	for {
-		// A TLS connection, or quietio's, over the TCP one.
-		w, ok := nc.(interface{ NetConn() net.Conn })
-		if !ok {
-			break
-		}
-		nc = w.NetConn()
-	}
-	tcp, ok := nc.(*net.TCPConn)
+	tcp, ok := tcpConnOf(c.Conn)
 	if !ok {
 		return 0
 	}
@@ -107,4 +98,19 @@ func setCF(req *RunRequest, inv *isolate.Invocation, cf *isolate.RequestCF) {
 		r.CF = cf
 		inv.Request = &r
 	}
+}
+
+// tcpConnOf is the TCP connection under c: through the connections that
+// wrap one (TLS, quietio's, the API's connection bound), each giving the
+// one it wraps with NetConn.
+func tcpConnOf(c net.Conn) (*net.TCPConn, bool) {
+	for {
+		w, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		c = w.NetConn()
+	}
+	tcp, ok := c.(*net.TCPConn)
+	return tcp, ok
 }

@@ -132,9 +132,15 @@ func (c *Cluster) write(ctx context.Context, gid placement.GroupID, cmd []byte) 
 	return nil
 }
 
+// isFinal reports an answer that asking again, or another replica, cannot
+// change: a broken rule, a missing key, a failed store, a full disk.
+func isFinal(err error) bool {
+	return errors.Is(err, ErrKVInvalid) || errors.Is(err, ErrKVNotFound) || errors.Is(err, ErrKVStorage) || errors.Is(err, ErrKVFull)
+}
+
 // kvErr is the error a KV caller sees.
 func (c *Cluster) kvErr(gid placement.GroupID, err error) error {
-	if errors.Is(err, ErrKVInvalid) || errors.Is(err, ErrKVNotFound) || errors.Is(err, ErrKVStorage) || errors.Is(err, ErrKVFull) {
+	if isFinal(err) {
 		return err
 	}
 	// An unknown outcome stays visible through the wrap.
@@ -300,7 +306,7 @@ func (c *Cluster) toLeader(ctx context.Context, gid placement.GroupID, req *rpcR
 			var re *rpcError
 			isRPC := errors.As(err, &re)
 			switch {
-			case errors.Is(err, ErrKVInvalid), errors.Is(err, ErrKVNotFound), errors.Is(err, ErrKVStorage), errors.Is(err, ErrKVFull):
+			case isFinal(err):
 				return nil, nil, err
 			case isRPC && re.Code == codeNotLeader:
 				if re.Leader != "" && re.Leader != target {

@@ -3,6 +3,7 @@ package replication
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -39,9 +40,8 @@ type diskGuard struct {
 	reserve uint64 // 0: no guard
 
 	mu      sync.Mutex
-	checked time.Time
-	free    uint64
-	known   bool
+	checked time.Time // zero: never
+	free    uint64    // as of checked; MaxUint64 when it could not tell
 }
 
 func newDiskGuard(dir string, reserve int64) *diskGuard {
@@ -60,28 +60,36 @@ func (g *diskGuard) admit(cmd []byte) error {
 	if g == nil || g.reserve == 0 || len(cmd) < 2 {
 		return nil
 	}
-	switch kvsm.Op(cmd[1]) {
-	case kvsm.OpPut:
+	op := kvsm.Op(cmd[1])
+	if op != kvsm.OpPut && op != kvsm.OpObject {
+		return nil
+	}
+	free := g.freeNow()
+	if free >= g.reserve {
+		return nil
+	}
+	// Below the reserve only: a put is decoded to see its namespace.
+	if op == kvsm.OpPut {
 		if c, err := kvsm.DecodeCommand(cmd); err == nil && strings.HasPrefix(c.Namespace, ReservedNamespacePrefix) {
 			return nil
 		}
-	case kvsm.OpObject:
-	default:
-		return nil
 	}
+	return fmt.Errorf("%w: %s has %d MiB free, under the %d MiB this node keeps in reserve; writes are refused until there is room (deletes are taken)",
+		ErrKVFull, g.dir, free>>20, g.reserve>>20)
+}
+
+// freeNow is the free space of dir's file system, asked of it at most
+// every diskCheckEvery. When the file system cannot tell, it is taken as
+// room enough: the writes' own errors will say.
+func (g *diskGuard) freeNow() uint64 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if now := time.Now(); !g.known || now.Sub(g.checked) >= diskCheckEvery {
+	if now := time.Now(); g.checked.IsZero() || now.Sub(g.checked) >= diskCheckEvery {
 		free, err := freeBytes(g.dir)
-		g.checked, g.known = now, err == nil
 		if err != nil {
-			return nil // cannot tell: the write's own errors will say
+			free = math.MaxUint64
 		}
-		g.free = free
+		g.checked, g.free = now, free
 	}
-	if g.free < g.reserve {
-		return fmt.Errorf("%w: %s has %d MiB free, under the %d MiB this node keeps in reserve; writes are refused until there is room (deletes are taken)",
-			ErrKVFull, g.dir, g.free>>20, g.reserve>>20)
-	}
-	return nil
+	return g.free
 }

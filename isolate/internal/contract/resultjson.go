@@ -18,6 +18,12 @@ import (
 // second time, was about a tenth of the node's CPU per call.
 // TestResultAppendJSON checks it against encoding/json on random results.
 func (r *Result) AppendJSON(dst []byte) ([]byte, error) {
+	t := &r.Telemetry
+	for _, f := range [...]float64{t.StartupMs, t.CPUTime, t.WallTime} {
+		if math.IsInf(f, 0) || math.IsNaN(f) {
+			return nil, errUnsupportedFloat
+		}
+	}
 	dst = append(dst, `{"outcome":`...)
 	dst = appendJSONString(dst, string(r.Outcome))
 	if r.Response != nil {
@@ -68,7 +74,6 @@ func (r *Result) AppendJSON(dst []byte) ([]byte, error) {
 		}
 		dst = append(dst, ']')
 	}
-	t := &r.Telemetry
 	dst = append(dst, `,"telemetry":{`...)
 	if t.Node != "" {
 		dst = append(dst, `"node":`...)
@@ -87,19 +92,12 @@ func (r *Result) AppendJSON(dst []byte) ([]byte, error) {
 	}
 	dst = append(dst, `"coldStart":`...)
 	dst = strconv.AppendBool(dst, t.ColdStart)
-	var err error
 	dst = append(dst, `,"startupMs":`...)
-	if dst, err = appendJSONFloat(dst, t.StartupMs); err != nil {
-		return nil, err
-	}
+	dst = appendJSONFloat(dst, t.StartupMs)
 	dst = append(dst, `,"cpuTime":`...)
-	if dst, err = appendJSONFloat(dst, t.CPUTime); err != nil {
-		return nil, err
-	}
+	dst = appendJSONFloat(dst, t.CPUTime)
 	dst = append(dst, `,"wallTime":`...)
-	if dst, err = appendJSONFloat(dst, t.WallTime); err != nil {
-		return nil, err
-	}
+	dst = appendJSONFloat(dst, t.WallTime)
 	dst = append(dst, `,"memoryBytes":`...)
 	dst = strconv.AppendInt(dst, t.MemoryBytes, 10)
 	if t.Executor != "" {
@@ -171,12 +169,9 @@ func (r *Response) appendJSON(dst []byte) []byte {
 // errUnsupportedFloat is what encoding/json refuses too.
 var errUnsupportedFloat = errors.New("json: unsupported value: NaN or infinite telemetry")
 
-// appendJSONFloat appends f as encoding/json does: the shortest decimal,
-// in exponent form below 1e-6 and from 1e21.
-func appendJSONFloat(dst []byte, f float64) ([]byte, error) {
-	if math.IsInf(f, 0) || math.IsNaN(f) {
-		return nil, errUnsupportedFloat
-	}
+// appendJSONFloat appends f, finite, as encoding/json does: the shortest
+// decimal, in exponent form below 1e-6 and from 1e21.
+func appendJSONFloat(dst []byte, f float64) []byte {
 	format := byte('f')
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'
@@ -189,7 +184,7 @@ func appendJSONFloat(dst []byte, f float64) ([]byte, error) {
 			dst = dst[:n-1]
 		}
 	}
-	return dst, nil
+	return dst
 }
 
 const hexDigits = "0123456789abcdef"
