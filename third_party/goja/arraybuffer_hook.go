@@ -22,8 +22,10 @@ func (r *Runtime) SetArrayBufferAllocHook(hook func(data []byte)) {
 }
 
 // allocArrayBufferData allocates a backing store of size bytes (see
-// allocByteSlice) and reports it to the hook.
+// allocByteSlice), once the guard allows it (SetAllocGuard), and reports
+// it to the hook.
 func (r *Runtime) allocArrayBufferData(size int) []byte {
+	r.guardAlloc(size, AllocArrayBuffer)
 	b := allocByteSlice(size)
 	r.arrayBufferAllocated(b)
 	return b

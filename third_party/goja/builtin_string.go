@@ -501,6 +501,7 @@ func (r *Runtime) _stringPad(call FunctionCall, start bool) Value {
 		fillerAscii = " "
 		filler = fillerAscii
 	}
+	r.guardString(maxLength, fillerUnicode == nil && strUnicode == nil)
 	remaining := toIntStrict(maxLength - stringLength)
 	if fillerUnicode == nil && strUnicode == nil {
 		fl := fillerAscii.Length()
@@ -563,8 +564,12 @@ func (r *Runtime) stringproto_repeat(call FunctionCall) Value {
 	if numInt == 0 || s.Length() == 0 {
 		return stringEmpty
 	}
+	if numInt > maxStringLength/int64(s.Length()) {
+		panic(r.newError(r.getRangeError(), "Invalid string length"))
+	}
 	num := toIntStrict(numInt)
 	a, u := devirtualizeString(s)
+	r.guardString(int64(s.Length())*numInt, u == nil)
 	if u == nil {
 		var sb strings.Builder
 		sb.Grow(len(a) * num)

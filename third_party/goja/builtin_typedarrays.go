@@ -166,6 +166,11 @@ func (o *arrayBufferObject) setByteLength(n int) {
 		c *= 2
 	}
 	c = max(n, min(c, o.maxByteLength))
+	if o.val != nil {
+		// The guard judges what the script asked for, not the room
+		// reserved beyond it.
+		o.val.runtime.guardAlloc(n, AllocArrayBuffer)
+	}
 	data := o.allocData(c)[:n]
 	copy(data, o.data)
 	o.data = data

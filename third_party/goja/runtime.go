@@ -213,7 +213,8 @@ type Runtime struct {
 
 	promiseRejectionTracker PromiseRejectionTracker
 	asyncContextTracker     AsyncContextTracker
-	arrayBufferAllocHook    func(data []byte) // see SetArrayBufferAllocHook
+	arrayBufferAllocHook    func(data []byte)                   // see SetArrayBufferAllocHook
+	allocGuard              func(size int, kind AllocKind) bool // see SetAllocGuard
 
 	// Stack for tracking objects currently being converted to string
 	// to detect and handle circular references
