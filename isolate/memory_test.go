@@ -17,6 +17,7 @@ import (
 	"github.com/dop251/goja"
 
 	"github.com/warrenmesh/warren/isolate/internal/jsengine"
+	"github.com/warrenmesh/warren/isolate/internal/sandbox"
 )
 
 // The memory corpus: data-heavy Workers in testdata/memory, each a script
@@ -413,5 +414,65 @@ export default { async fetch() {
 	hello := run(t, rt, js("main.js", `export default { fetch() { return new Response("hi") } }`), nil)
 	if !hello.OK() || string(hello.Response.Body) != "hi" {
 		t.Fatalf("after the limits: %s %s", hello.Outcome, hello.Error)
+	}
+}
+
+// TestMemoryRefusedUpFront: an allocation whose size is known before it is
+// made (an ArrayBuffer's store, a string repeat or padStart builds) and
+// that alone counts more than memoryMb ends the call with exceededMemory
+// before anything is allocated, even if the guest catches the RangeError
+// it sees; a string longer than V8's longest is V8's RangeError. None ends
+// its worker: new ArrayBuffer(2 ** 40) used to fail in Go's allocator and
+// take the worker process with it, and a repeated string was written whole
+// up to the worker's hard cap.
+func TestMemoryRefusedUpFront(t *testing.T) {
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			if kind == Sandboxed && testing.Short() {
+				t.Skip("starts worker processes")
+			}
+			rt := testRuntime(t, kind)
+			worker := func(mb int64, body string) *Code {
+				code := js("main.js", `export default { async fetch() { `+body+` } }`)
+				code.Limits = &Limits{MemoryMB: mb}
+				return code
+			}
+			var crashed uint64
+			if kind == Sandboxed {
+				crashed = rt.Stats().(sandbox.Stats).Crashed
+			}
+			for _, c := range []struct {
+				name string
+				mb   int64
+				body string
+				want Outcome
+				msg  string // in the error or the exception
+			}{
+				{"a 1 TiB ArrayBuffer", 64, `return new Response(String(new ArrayBuffer(2 ** 40).byteLength))`, OutcomeExceededMemory, "memory limit of 64 MiB"},
+				{"a 1 TiB ArrayBuffer, caught", 64, `try { new ArrayBuffer(2 ** 40) } catch (e) { return new Response("caught " + e) }`, OutcomeExceededMemory, "memory limit of 64 MiB"},
+				{"a 1 TiB Float64Array", 64, `return new Response(String(new Float64Array(2 ** 37).length))`, OutcomeExceededMemory, "memory limit"},
+				{"a resizable buffer resized to 1 TiB", 64, `const b = new ArrayBuffer(0, { maxByteLength: 2 ** 40 }); b.resize(2 ** 40); return new Response("no")`, OutcomeExceededMemory, "memory limit"},
+				{"a 100 MiB SharedArrayBuffer under 64 MiB", 64, `return new Response(String(new SharedArrayBuffer(100 << 20).byteLength))`, OutcomeExceededMemory, "memory limit"},
+				{"a 256 MiB string under 16 MiB", 16, `return new Response(String('ab'.repeat(2 ** 27).length))`, OutcomeExceededMemory, "memory limit of 16 MiB"},
+				{"a string past V8's longest", 64, `return new Response(String('x'.repeat(2 ** 30).length))`, OutcomeException, "Invalid string length"},
+				{"padStart past V8's longest", 64, `return new Response(String('x'.padStart(2 ** 30).length))`, OutcomeException, "Invalid string length"},
+				{"a 60 MiB ArrayBuffer under 64 MiB", 64, `return new Response(String(new ArrayBuffer(60 << 20).byteLength))`, OutcomeOK, ""},
+				{"a 1 MiB string under 16 MiB", 16, `return new Response(String('ab'.repeat(1 << 19).length))`, OutcomeOK, ""},
+			} {
+				res := run(t, rt, worker(c.mb, c.body), nil)
+				text := res.Error
+				for _, e := range res.Exceptions {
+					text += " " + e.Message
+				}
+				if res.Outcome != c.want || !strings.Contains(text, c.msg) {
+					t.Errorf("%s: %s %q, want %s with %q", c.name, res.Outcome, text, c.want, c.msg)
+				}
+			}
+			if kind == Sandboxed {
+				if st := rt.Stats().(sandbox.Stats); st.Crashed != crashed {
+					t.Errorf("%d workers crashed", st.Crashed-crashed)
+				}
+			}
+		})
 	}
 }

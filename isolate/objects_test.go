@@ -1,11 +1,13 @@
 package isolate
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -350,8 +352,11 @@ func TestObjectCPUOverrun(t *testing.T) {
 }
 
 // TestObjectMemoryBomb: in a sandbox worker, an event that grows the heap
-// past memoryMb ends exceededMemory and drops the instance; one that kills
-// the worker drops every instance in it; the runtime keeps working.
+// past memoryMb ends exceededMemory and drops the instance; so does one
+// that asks for more than memoryMb at once, refused before it is made
+// (it used to end the worker, in Go's allocator); a worker that dies
+// during an event (killed here) drops every instance in it; the runtime
+// keeps working.
 func TestObjectMemoryBomb(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
@@ -361,7 +366,8 @@ export class Counter extends DurableObject {
   constructor(ctx, env) { super(ctx, env); this.n = 0; }
   inc() { return ++this.n; }
   bomb() { const a = []; for (;;) a.push(new Uint8Array(1 << 20)); }
-  crash() { return new ArrayBuffer(2 ** 40).byteLength; }
+  huge() { return new ArrayBuffer(2 ** 40).byteLength; }
+  spin() { for (;;); }
 }`)
 	w.code.Limits = &Limits{CPUMs: 5000, MemoryMB: 64, WallMs: 10_000}
 	a, b := ref("Counter", "a"), ref("Counter", "b")
@@ -377,9 +383,43 @@ export class Counter extends DurableObject {
 	if res := w.call(b, "inc"); decodeValue(t, res.Value) != int64(2) && decodeValue(t, res.Value) != int64(1) {
 		t.Fatalf("another object: %v", decodeValue(t, res.Value))
 	}
-	res = w.call(a, "crash")
-	if res.Outcome == OutcomeOK || (res.Outcome != OutcomeException && !res.Reset) {
-		t.Fatalf("crash: %s %s reset=%v", res.Outcome, res.Error, res.Reset)
+	if res := w.call(a, "inc"); decodeValue(t, res.Value) != int64(2) {
+		t.Fatalf("before the huge allocation: %v", decodeValue(t, res.Value))
+	}
+	res = w.call(a, "huge")
+	if res.Outcome != OutcomeExceededMemory || !res.Reset {
+		t.Fatalf("huge: %s %s reset=%v", res.Outcome, res.Error, res.Reset)
+	}
+	if res := w.call(a, "inc"); decodeValue(t, res.Value) != int64(1) {
+		t.Fatalf("after the huge allocation: %v", decodeValue(t, res.Value))
+	}
+
+	s := w.rt.sandbox
+	pid := s.objw[s.home(a.Key())].lease.PID()
+	cpu0, err := procCPUTicks(pid)
+	if err != nil {
+		t.Skipf("no CPU time of the worker to see it spin: %v", err)
+	}
+	spun := make(chan *ObjectResult, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		spun <- w.event(ctx, &ObjectEvent{Object: a, Kind: ObjectCall, Method: "spin"})
+	}()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(time.Millisecond) {
+		if c, err := procCPUTicks(pid); err != nil || c >= cpu0+3 {
+			break // it spins (30 ms of CPU), or is gone already
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the spinning event never ran")
+		}
+	}
+	if p, err := os.FindProcess(pid); err == nil {
+		p.Kill()
+	}
+	res = <-spun
+	if res.Outcome == OutcomeOK || !res.Reset {
+		t.Fatalf("killed during the event: %s %s reset=%v", res.Outcome, res.Error, res.Reset)
 	}
 	for _, r := range []ObjectRef{a, b} {
 		if res := w.call(r, "inc"); res.Outcome != OutcomeOK {
@@ -389,6 +429,21 @@ export class Counter extends DurableObject {
 	if r := run(t, w.rt, js("m.js", `export default { fetch() { return new Response("one-shot") } }`), nil); r.Outcome != OutcomeOK {
 		t.Fatalf("a one-shot call after: %s %s", r.Outcome, r.Error)
 	}
+}
+
+// procCPUTicks is the CPU time process pid has used, in clock ticks.
+func procCPUTicks(pid int) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	return u + s, errors.Join(err1, err2)
 }
 
 // TestObjectBlockConcurrencyWhileFails: a constructor whose

@@ -121,6 +121,7 @@ func newLoop(localeMethods bool) *loop {
 		ArrayBufferAllocated: l.addFlat,
 	})
 	vm.SetArrayBufferAllocHook(l.addFlat)
+	vm.SetAllocGuard(l.allowAlloc)
 	return l
 }
 
@@ -436,6 +437,34 @@ func (l *loop) addFlat(data []byte) {
 	if len(data) >= flatExactBytes {
 		l.judgeMemory(l.call.heap.InUse())
 	}
+}
+
+// allowAlloc is the runtime's guard (goja.Runtime.SetAllocGuard), asked
+// before an allocation whose size is known in advance (an ArrayBuffer's
+// backing store, a string that repeat or padStart builds): one that by
+// itself counts more than the call's whole memory limit (a buffer's bytes
+// one for one, a string's as heap, see counted) could never fit, and ends
+// the call with exceededMemory at once instead of being made. Made, it
+// would take the memory before anything judged it (a string is written
+// whole before the guest sees it, up to the worker's hard cap, which ends
+// the worker) or fail in Go's allocator, which ends the process
+// (new ArrayBuffer(2 ** 40)); either way a new worker must start. The
+// guest sees V8's RangeError, and the interrupt ends the call even if it
+// catches it.
+func (l *loop) allowAlloc(size int, kind goja.AllocKind) bool {
+	if l.call == nil {
+		return true
+	}
+	n := int64(size)
+	if kind == goja.AllocString {
+		n = counted(n, 0)
+	}
+	limit := contract.LimitMemory(l.call.limits)
+	if limit <= 0 || n <= limit {
+		return true
+	}
+	l.interrupt(l.memoryHit())
+	return false
 }
 
 // judgeMemory judges the call's memory now, on the loop's goroutine, if
