@@ -1,6 +1,7 @@
 package isolate
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"io/fs"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/warrenmesh/warren/internal/cpujobs"
 )
@@ -144,7 +146,9 @@ export default { async fetch(req) {
 } };`)
 	c.Modules["wasm_exec.js"] = &Module{Kind: ModuleESM, Source: glue}
 	c.Modules["main.wasm"] = &Module{Kind: ModuleWasm, Data: wasm}
-	c.Limits = &Limits{CPUMs: 2_000, WallMs: 20_000, MemoryMB: 256}
+	// The wall time includes compiling the 2.5 MB module, which a fresh
+	// sandbox worker under -race on a loaded machine takes 12-30 s to do.
+	c.Limits = &Limits{CPUMs: 2_000, WallMs: 120_000, MemoryMB: 256}
 	return c
 }
 
@@ -175,9 +179,11 @@ func TestGoWasmFromJS(t *testing.T) {
 				}
 				t.Cleanup(func() { rt.Close() })
 			}
-			res := run(t, rt, goJSWorker(wasm, glue), &Request{Method: "POST", Body: []byte(text)})
+			ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+			defer cancel()
+			res := rt.Run(ctx, &Invocation{Code: goJSWorker(wasm, glue), Request: &Request{Method: "POST", Body: []byte(text)}})
 			if !res.OK() || bodyOf(res) != want {
-				t.Fatalf("%s %q %+v\nbody %q\nwant %q", res.Outcome, res.Error, res.Exceptions, bodyOf(res), want)
+				t.Fatalf("%s %q %+v\nbody %q\nwant %q\nlogs %+v\ntelemetry %+v", res.Outcome, res.Error, res.Exceptions, bodyOf(res), want, res.Logs, res.Telemetry)
 			}
 			t.Logf("wasm %d bytes; cold start %v, startup %v ms, cpu %v ms", len(wasm), res.Telemetry.ColdStart, res.Telemetry.StartupMs, res.Telemetry.CPUTime)
 			if cache != "" {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/warrenmesh/warren/isolate/internal/sandbox"
 )
 
 // TestMaxWallMs: a runtime denies a call that asks for more wall time than
@@ -58,5 +60,43 @@ func TestMaxMemoryMB(t *testing.T) {
 	if res.Outcome != OutcomeDenied || !strings.Contains(res.Error, "limits.memoryMb 65") || !strings.Contains(res.Error, "maximum of 64") ||
 		!strings.Contains(res.Error, "--max-memory-mb") || !strings.Contains(res.Error, "4096") {
 		t.Errorf("over the ceiling: %s %q, want denied naming the ceiling and how to raise it", res.Outcome, res.Error)
+	}
+}
+
+// TestWallLimitStopsBusyGuest: the wall-time limit ends a guest that never
+// waits (a loop, given more CPU time than wall time) when it falls, as
+// exceededWallTime, and its worker goes on: before, the deadline was seen
+// only at the guest's next wait, so the in-process executor ran the loop
+// to its CPU limit and a sandbox worker was killed by the node two
+// seconds after the deadline, its CPU time lost.
+func TestWallLimitStopsBusyGuest(t *testing.T) {
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			if kind == Sandboxed && testing.Short() {
+				t.Skip("starts worker processes")
+			}
+			rt := testRuntime(t, kind)
+			var before sandbox.Stats
+			if kind == Sandboxed {
+				before = rt.Stats().(sandbox.Stats)
+			}
+			code := js("main.js", `export default { fetch() { for (;;); } }`)
+			code.Limits = &Limits{CPUMs: 20_000, WallMs: 500}
+			res := run(t, rt, code, nil)
+			if res.Outcome != OutcomeExceededWallTime || !strings.Contains(res.Error, "wall-time limit of 500 ms") {
+				t.Fatalf("%s %q, want exceededWallTime", res.Outcome, res.Error)
+			}
+			if res.Telemetry.CPUTime <= 0 {
+				t.Errorf("cpuTime %v: the engine did not end the call", res.Telemetry.CPUTime)
+			}
+			if kind == Sandboxed {
+				if st := rt.Stats().(sandbox.Stats); st.Killed != before.Killed || st.Crashed != before.Crashed {
+					t.Errorf("workers killed %d, crashed %d", st.Killed-before.Killed, st.Crashed-before.Crashed)
+				}
+			}
+			if hello := run(t, rt, js("main.js", `export default { fetch() { return new Response("hi") } }`), nil); !hello.OK() {
+				t.Fatalf("after: %s %s", hello.Outcome, hello.Error)
+			}
+		})
 	}
 }

@@ -173,7 +173,7 @@ func TestNodeCompatHostile(t *testing.T) {
 export default { fetch() { const h = createHash("sha256"); const chunk = Buffer.alloc(1 << 20); for (;;) h.update(chunk); } }`,
 			lim(100, 64), []Outcome{OutcomeExceededCPU}, ""},
 		{"createHash on a giant string", `import { createHash } from "node:crypto";
-export default { fetch() { return new Response(createHash("md5").update("x".repeat(2 ** 29)).digest("hex")) } }`,
+export default { fetch() { return new Response(createHash("md5").update("x".repeat(2 ** 29 - 24)).digest("hex")) } }`,
 			lim(1000, 64), []Outcome{OutcomeExceededMemory, OutcomeExceededCPU}, ""},
 		{"pbkdf2 with 2**31-1 iterations", `import { pbkdf2Sync } from "node:crypto"; export default { fetch() { return new Response(pbkdf2Sync("pw", "salt", 2 ** 31 - 1, 64, "sha512").toString("hex")) } }`,
 			lim(100, 64), []Outcome{OutcomeExceededCPU}, ""},

@@ -147,7 +147,22 @@ func (l *loop) begin(ctx context.Context, c *jsCall) (end func()) {
 	l.hitAt.Store(0)
 	l.vm.ClearInterrupt()
 	l.deadline = start.Add(contract.LimitWall(c.limits))
-	l.deadlineTimer = time.AfterFunc(contract.LimitWall(c.limits), func() { cancel(errDeadline) })
+	// At the deadline the guest is interrupted too, whatever it is doing:
+	// a guest that runs without waiting (a loop within a larger cpuMs, or
+	// code that goes on after a slow start) would otherwise only see the
+	// deadline at its next wait, if ever. The interrupt is a marker that
+	// the loop's goroutine turns into the right limit (ctxHit). It never
+	// lands after the call's end, where it would hit the next call of a
+	// runtime that is kept (a Durable Object's).
+	dl := &callDeadline{}
+	l.deadlineTimer = time.AfterFunc(contract.LimitWall(c.limits), func() {
+		cancel(errDeadline)
+		dl.mu.Lock()
+		defer dl.mu.Unlock()
+		if !dl.ended {
+			l.vm.Interrupt(errDeadline)
+		}
+	})
 	l.heapBase, l.flatBase, l.gcTicket, l.askPast = 0, 0, 0, 0
 	l.liveSeen.Store(false)
 	if c.heap != nil {
@@ -160,8 +175,18 @@ func (l *loop) begin(ctx context.Context, c *jsCall) (end func()) {
 	return func() {
 		l.stopWatchdog()
 		l.deadlineTimer.Stop()
+		dl.mu.Lock()
+		dl.ended = true
+		dl.mu.Unlock()
 		cancel(nil)
 	}
+}
+
+// callDeadline keeps the deadline timer of a call that has ended from
+// interrupting the runtime (see begin).
+type callDeadline struct {
+	mu    sync.Mutex
+	ended bool
 }
 
 // conclude turns the error that ended the call into res's outcome, logs,
@@ -307,6 +332,9 @@ func (l *loop) run(f func() error) error {
 	if errors.As(err, &ie) {
 		if h, ok := ie.Value().(*limitHit); ok {
 			return h
+		}
+		if ie.Value() == errDeadline {
+			return l.ctxHit()
 		}
 	}
 	if h := l.hit.Load(); h != nil {
