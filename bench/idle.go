@@ -39,9 +39,14 @@ func benchIdle() ([]Row, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "warren")
-	if err := gotool.BuildWarren(bin); err != nil {
-		return nil, err
+	// WARREN_BENCH_BINARY: a warren binary built beforehand, for A/B runs
+	// of two builds; by default the checkout's is built.
+	bin := os.Getenv("WARREN_BENCH_BINARY")
+	if bin == "" {
+		bin = filepath.Join(dir, "warren")
+		if err := gotool.BuildWarren(bin); err != nil {
+			return nil, err
+		}
 	}
 	tn := filepath.Join(dir, "testnet")
 	st, err := testnet.Up(context.Background(), testnet.Options{Binary: bin, Dir: tn, N: idleNodes, Timeout: 2 * time.Minute})
