@@ -321,3 +321,40 @@ func TestUnpersistedTerm_LeaderStepsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// failingReadLogStore fails every GetLog after the first n.
+type failingReadLogStore struct {
+	LogStore
+	n atomic.Int64
+}
+
+func (s *failingReadLogStore) GetLog(index uint64, log *Log) error {
+	if s.n.Add(-1) < 0 {
+		return errors.New("log store: read error")
+	}
+	return s.LogStore.GetLog(index, log)
+}
+
+// NewRaft returns an error, where it panicked, when it cannot read back the
+// log entries it scans for configurations.
+func TestNewRaft_LogReadError(t *testing.T) {
+	conf := inmemConfig(t)
+	conf.LocalID = "s1"
+	store := NewInmemStore()
+	snaps := NewInmemSnapshotStore()
+	addr, trans := NewInmemTransport("")
+	defer trans.Close()
+	servers := Configuration{Servers: []Server{{Suffrage: Voter, ID: conf.LocalID, Address: addr}}}
+	if err := BootstrapCluster(conf, store, store, snaps, trans, servers); err != nil {
+		t.Fatal(err)
+	}
+	// The first read is the last entry's; the scan's fails.
+	logs := &failingReadLogStore{LogStore: store}
+	logs.n.Store(1)
+	r, err := NewRaft(conf, &MockFSM{}, logs, store, snaps, trans)
+	if err == nil {
+		_ = r.Shutdown().Error()
+		t.Fatal("NewRaft started on a log it could not read")
+	}
+	t.Logf("NewRaft: %v", err)
+}
