@@ -63,8 +63,11 @@ type cluster struct {
 	udp    bool // real loopback sockets instead of the fabric (benchmarks)
 	// kv starts a Cluster on each node (the first founds it), tuned by
 	// tune.
-	kv    bool
-	tune  func(*ClusterConfig)
+	kv   bool
+	tune func(*ClusterConfig)
+	// dirOf, if set, places a node's data elsewhere than under dir (on a
+	// disk of its own) when it returns a path.
+	dirOf func(name string) string
 	dir   string
 	nodes []*testNode
 }
@@ -97,6 +100,11 @@ func newClusterWith(t testing.TB, n int, c *cluster) *cluster {
 	for i := range n {
 		nd := &testNode{name: fmt.Sprintf("n%d", i), id: fmt.Sprintf("id-%d", i)}
 		nd.dir = filepath.Join(c.dir, nd.name)
+		if c.dirOf != nil {
+			if d := c.dirOf(nd.name); d != "" {
+				nd.dir = d
+			}
+		}
 		c.nodes = append(c.nodes, nd)
 	}
 	t.Cleanup(func() {

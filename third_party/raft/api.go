@@ -599,8 +599,10 @@ func NewRaft(conf *Config, fsm FSM, logs LogStore, stable StableStore, snaps Sna
 	// Initialize as a follower.
 	r.setState(Follower)
 
-	// Restore the current term and the last log.
-	r.setCurrentTerm(currentTerm)
+	// Restore the current term and the last log. The term was read from
+	// the stable store: writing it back would only fail a start on a full
+	// disk.
+	r.raftState.setCurrentTerm(currentTerm)
 	r.setLastLog(lastLog.Index, lastLog.Term)
 
 	// Attempt to restore a snapshot if there are any.
@@ -619,7 +621,7 @@ func NewRaft(conf *Config, fsm FSM, logs LogStore, stable StableStore, snaps Sna
 		var entry Log
 		if err := r.logs.GetLog(index, &entry); err != nil {
 			r.logger.Error("failed to get log", "index", index, "error", err)
-			panic(err)
+			return nil, fmt.Errorf("failed to read log %d: %w", index, err)
 		}
 		if err := r.processConfigurationLogEntry(&entry); err != nil {
 			return nil, err

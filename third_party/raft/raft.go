@@ -275,9 +275,10 @@ func (r *Raft) liveBootstrap(configuration Configuration) error {
 	// Make the configuration live.
 	var entry Log
 	if err := r.logs.GetLog(1, &entry); err != nil {
-		panic(err)
+		return fmt.Errorf("failed to read the bootstrap entry: %w", err)
 	}
-	r.setCurrentTerm(1)
+	// BootstrapCluster stored term 1 already.
+	r.raftState.setCurrentTerm(1)
 	r.setLastLog(entry.Index, entry.Term)
 	return r.processConfigurationLogEntry(&entry)
 }
@@ -307,6 +308,13 @@ func (r *Raft) runCandidate() {
 	// otherwise.
 	defer func() { r.candidateFromLeadershipTransfer.Store(false) }()
 
+	if prevoteCh == nil && voteCh == nil {
+		// Our term or vote could not be stored: campaign again at the
+		// next election timeout, as a follower until then.
+		r.setState(Follower)
+		return
+	}
+
 	electionTimeout := r.config().ElectionTimeout
 	electionTimer := randomTimeout(electionTimeout)
 
@@ -331,8 +339,10 @@ func (r *Raft) runCandidate() {
 			// Check if the term is greater than ours, bail
 			if preVote.Term > term {
 				r.logger.Debug("pre-vote denied: found newer term, falling back to follower", "term", preVote.Term)
+				// If the term cannot be stored we step down in our own
+				// term (see setCurrentTerm).
+				_ = r.setCurrentTerm(preVote.Term)
 				r.setState(Follower)
-				r.setCurrentTerm(preVote.Term)
 				return
 			}
 
@@ -354,6 +364,10 @@ func (r *Raft) runCandidate() {
 				electionTimer = randomTimeout(electionTimeout)
 				prevoteCh = nil
 				voteCh = r.electSelf()
+				if voteCh == nil {
+					r.setState(Follower)
+					return
+				}
 			}
 			// Check if we've lost the pre-vote and wait for the election to timeout so we can do another time of
 			// prevote.
@@ -366,8 +380,9 @@ func (r *Raft) runCandidate() {
 			// Check if the term is greater than ours, bail
 			if vote.Term > r.getCurrentTerm() {
 				r.logger.Debug("newer term discovered, fallback to follower", "term", vote.Term)
+				// As above.
+				_ = r.setCurrentTerm(vote.Term)
 				r.setState(Follower)
-				r.setCurrentTerm(vote.Term)
 				return
 			}
 
@@ -1519,9 +1534,17 @@ func (r *Raft) appendEntries(rpc RPC, a *AppendEntriesRequest) {
 	// Increase the term if we see a newer one, also transition to follower
 	// if we ever get an appendEntries call
 	if a.Term > r.getCurrentTerm() || (r.getState() != Follower && !r.candidateFromLeadershipTransfer.Load()) {
+		if a.Term > r.getCurrentTerm() {
+			if err := r.setCurrentTerm(a.Term); err != nil {
+				// Refused with an error, not a failure: a leader walks its
+				// nextIndex back on a failure, and retries after an error.
+				r.stepDownUnstored()
+				rpcErr = err
+				return
+			}
+		}
 		// Ensure transition to follower
 		r.setState(Follower)
-		r.setCurrentTerm(a.Term)
 		resp.Term = a.Term
 	}
 
@@ -1728,8 +1751,13 @@ func (r *Raft) requestVote(rpc RPC, req *RequestVoteRequest) {
 	if req.Term > r.getCurrentTerm() {
 		// Ensure transition to follower
 		r.logger.Debug("lost leadership because received a requestVote with a newer term")
+		if err := r.setCurrentTerm(req.Term); err != nil {
+			// No vote in a term we could not store.
+			r.stepDownUnstored()
+			rpcErr = err
+			return
+		}
 		r.setState(Follower)
-		r.setCurrentTerm(req.Term)
 
 		resp.Term = req.Term
 	}
@@ -1905,9 +1933,13 @@ func (r *Raft) installSnapshot(rpc RPC, req *InstallSnapshotRequest) {
 
 	// Increase the term if we see a newer one
 	if req.Term > r.getCurrentTerm() {
+		if err := r.setCurrentTerm(req.Term); err != nil {
+			r.stepDownUnstored()
+			rpcErr = err
+			return
+		}
 		// Ensure transition to follower
 		r.setState(Follower)
-		r.setCurrentTerm(req.Term)
 		resp.Term = req.Term
 	}
 
@@ -2037,6 +2069,9 @@ type preVoteResult struct {
 // ourself. This has the side affecting of incrementing the current term. The
 // response channel returned is used to wait for all the responses (including a
 // vote for ourself). This must only be called from the main thread.
+//
+// It returns nil, having asked no one, if the new term or our vote for
+// ourselves cannot be stored: the election is abandoned.
 func (r *Raft) electSelf() <-chan *voteResult {
 	// Create a response channel
 	respCh := make(chan *voteResult, len(r.configurations.latest.Servers))
@@ -2044,7 +2079,10 @@ func (r *Raft) electSelf() <-chan *voteResult {
 	// Increment the term
 	newTerm := r.getCurrentTerm() + 1
 
-	r.setCurrentTerm(newTerm)
+	if err := r.setCurrentTerm(newTerm); err != nil {
+		r.logger.Error("abandoning the election", "term", newTerm, "error", err)
+		return nil
+	}
 	// Construct the request
 	lastIdx, lastTerm := r.getLastEntry()
 	req := &RequestVoteRequest{
@@ -2075,18 +2113,20 @@ func (r *Raft) electSelf() <-chan *voteResult {
 		})
 	}
 
+	// Persist a vote for ourselves before asking anyone, so that an
+	// abandoned election has sent no RequestVote.
+	if hasVote(r.configurations.latest, r.localID) {
+		r.logger.Debug("voting for self", "term", req.Term, "id", r.localID)
+		if err := r.persistVote(req.Term, req.Addr); err != nil {
+			r.logger.Error("failed to persist vote, abandoning the election", "term", req.Term, "error", err)
+			return nil
+		}
+	}
+
 	// For each peer, request a vote
 	for _, server := range r.configurations.latest.Servers {
 		if server.Suffrage == Voter {
 			if server.ID == r.localID {
-				r.logger.Debug("voting for self", "term", req.Term, "id", r.localID)
-
-				// Persist a vote for ourselves
-				if err := r.persistVote(req.Term, req.Addr); err != nil {
-					r.logger.Error("failed to persist vote", "error", err)
-					return nil
-
-				}
 				// Include our own vote
 				respCh <- &voteResult{
 					RequestVoteResponse: RequestVoteResponse{
@@ -2190,7 +2230,24 @@ func (r *Raft) preElectSelf() <-chan *preVoteResult {
 	return respCh
 }
 
-// persistVote is used to persist our vote for safety.
+// stepDownUnstored makes a leader or candidate that learned of a newer term
+// it could not store a follower, still in its own term (see
+// setCurrentTerm). A follower is left as it is, following its leader.
+func (r *Raft) stepDownUnstored() {
+	if r.getState() != Follower {
+		r.setState(Follower)
+	}
+}
+
+// persistVote is used to persist our vote for safety. The vote counts only
+// if it returns nil.
+//
+// The term is written before the candidate, so a failure between the two
+// leaves the new term beside the candidate of an older vote. A node that
+// reads that back may grant that candidate a vote in the new term, in which
+// it has granted none (the vote being persisted was refused), so it still
+// votes at most once per term. The other order could leave an older term
+// beside the new candidate, and grant it a second vote in that older term.
 func (r *Raft) persistVote(term uint64, candidate []byte) error {
 	if err := r.stable.SetUint64(keyLastVoteTerm, term); err != nil {
 		return err
@@ -2201,13 +2258,31 @@ func (r *Raft) persistVote(term uint64, candidate []byte) error {
 	return nil
 }
 
-// setCurrentTerm is used to set the current term in a durable manner.
-func (r *Raft) setCurrentTerm(t uint64) {
+// setCurrentTerm is used to set the current term in a durable manner: the
+// term is adopted in memory only once it is in the stable store. If the store
+// fails (a full disk) the node stays in its old term and the error is
+// returned; the caller must then not act in the new term (grant a vote,
+// accept entries, campaign), only refuse the RPC or step down. A node's term
+// in memory is so never ahead of its stored term, and after a restart it
+// never finds itself in a term older than one it acted in.
+//
+// A leader or candidate that learns of a newer term it cannot store still
+// steps down, in its old term. That is safe: Raft lets a server become a
+// follower at any moment (it is what a lost election or a lease timeout
+// does), and a follower in an old term grants nothing and accepts nothing in
+// a newer one until it has stored that term. It only delays the node: it
+// learns the term again from the next RPC that carries it. A leader
+// answered from a newer term already stepped down without adopting it
+// (handleStaleTerm); candidates now do the same when the store fails.
+func (r *Raft) setCurrentTerm(t uint64) error {
 	// Persist to disk first
 	if err := r.stable.SetUint64(keyCurrentTerm, t); err != nil {
-		panic(fmt.Errorf("failed to save current term: %v", err))
+		r.logger.Error("failed to persist a new term, staying in the current one",
+			"term", t, "current-term", r.getCurrentTerm(), "error", err)
+		return fmt.Errorf("failed to save current term %d: %w", t, err)
 	}
 	r.raftState.setCurrentTerm(t)
+	return nil
 }
 
 // setState is used to update the current state. Any state

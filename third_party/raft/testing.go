@@ -732,6 +732,9 @@ type MakeClusterOpts struct {
 	// WrapTransport, if set, returns the transport of peer i given the one
 	// it would otherwise use.
 	WrapTransport func(i int, trans Transport) Transport
+	// WrapStableStore, if set, returns the stable store of peer i given
+	// the one it would otherwise use (also for BootstrapCluster).
+	WrapStableStore func(i int, stable StableStore) StableStore
 }
 
 // makeCluster will return a cluster with the given config and number of peers.
@@ -812,7 +815,10 @@ func makeCluster(t *testing.T, opts *MakeClusterOpts) (*cluster, error) {
 	for i := 0; i < opts.Peers; i++ {
 		var logs LogStore
 		logs = c.stores[i]
-		store := c.stores[i]
+		var store StableStore = c.stores[i]
+		if opts.WrapStableStore != nil {
+			store = opts.WrapStableStore(i, store)
+		}
 		snap := c.snaps[i]
 		var trans Transport = c.trans[i]
 		if opts.WrapTransport != nil {
