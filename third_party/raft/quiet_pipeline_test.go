@@ -71,3 +71,36 @@ func TestPipelineQuietWhenIdle(t *testing.T) {
 		t.Fatal("the new entry went out without the pipeline")
 	}
 }
+
+// An idle group's leader keeps no CommitTimeout timer for a follower that
+// has every entry and the commit index (it used to make one every
+// CommitTimeout, to find there was nothing to send); the commit index of a
+// new entry still reaches the followers.
+func TestPipelineNoTimerWhenIdle(t *testing.T) {
+	conf := inmemConfig(t)
+	conf.CommitTimeout = 10 * time.Millisecond
+	c := MakeClusterCustom(t, &MakeClusterOpts{Peers: 3, Bootstrap: true, Conf: conf})
+	defer c.Close()
+	leader := c.Leader()
+	if err := leader.Apply([]byte("one"), time.Second).Error(); err != nil {
+		t.Fatal(err)
+	}
+	c.EnsureSame(t)
+	time.Sleep(10 * conf.CommitTimeout) // letting timers fire, not waiting for a condition
+	before := pipelineCommitTimers.Load()
+	time.Sleep(50 * conf.CommitTimeout) // counting what an idle group arms
+	idle := pipelineCommitTimers.Load() - before
+	t.Logf("%d CommitTimeout timers armed for 2 followers over %v of idleness", idle, 50*conf.CommitTimeout)
+	if idle > 2 {
+		t.Fatalf("an idle leader armed %d CommitTimeout timers in 50 CommitTimeouts, want none", idle)
+	}
+	// A new entry: its commit index reaches the followers on the next
+	// CommitTimeout (EnsureSame waits for their FSMs to apply it).
+	if err := leader.Apply([]byte("two"), time.Second).Error(); err != nil {
+		t.Fatal(err)
+	}
+	c.EnsureSame(t)
+	if pipelineCommitTimers.Load() == before+idle {
+		t.Fatal("no CommitTimeout armed for the new entry's commit index")
+	}
+}

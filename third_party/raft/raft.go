@@ -615,6 +615,7 @@ func (r *Raft) startStopReplication() {
 				commitment:          r.leaderState.commitment,
 				stopCh:              make(chan uint64, 1),
 				triggerCh:           make(chan struct{}, 1),
+				commitCh:            make(chan struct{}, 1),
 				triggerDeferErrorCh: make(chan *deferError, 1),
 				currentTerm:         r.getCurrentTerm(),
 				nextIndex:           lastIdx + 1,
@@ -805,6 +806,9 @@ func (r *Raft) leaderLoop() {
 			oldCommitIndex := r.getCommitIndex()
 			commitIndex := r.leaderState.commitment.getCommitIndex()
 			r.setCommitIndex(commitIndex)
+			for _, f := range r.leaderState.replState {
+				asyncNotifyCh(f.commitCh)
+			}
 
 			// New configuration has been committed, set it as the committed
 			// value.

@@ -62,6 +62,11 @@ type followerReplication struct {
 	// triggerCh is notified every time new entries are appended to the log.
 	triggerCh chan struct{}
 
+	// commitCh is notified every time the leader's commit index moves, so
+	// that a pipeline that has sent the follower everything arms its
+	// CommitTimeout again only then (see pipelineReplicate).
+	commitCh chan struct{}
+
 	// triggerDeferErrorCh is used to provide a backchannel. By sending a
 	// deferErr, the sender can be notified when the replication is done.
 	triggerDeferErrorCh chan *deferError
@@ -446,6 +451,10 @@ func (r *Raft) heartbeat(s *followerReplication, stopCh chan struct{}) {
 	}
 }
 
+// pipelineCommitTimers counts the CommitTimeout timers pipelines arm (a
+// figure for tests).
+var pipelineCommitTimers atomic.Uint64
+
 // pipelineReplicate is used when we have synchronized our state with the follower,
 // and want to switch to a higher performance pipeline mode of replication.
 // We only pipeline AppendEntries commands, and if we ever hit an error, we fall
@@ -479,9 +488,22 @@ func (r *Raft) pipelineReplicate(s *followerReplication) error {
 	// follower has it (or a later one) once that send arrives.
 	var sentCommit uint64
 
+	// commitTimeout is armed while the follower lacks entries or the
+	// commit index, and nil while it has everything: an idle group's
+	// leader then keeps no timer per follower, waking only when the commit
+	// index moves (commitCh) or new entries come (triggerCh).
+	var commitTimeout <-chan time.Time
+
 	shouldStop := false
 SEND:
 	for !shouldStop {
+		if commitTimeout == nil {
+			lastLogIdx, _ := r.getLastLog()
+			if nextIndex <= lastLogIdx || r.getCommitIndex() != sentCommit {
+				commitTimeout = randomTimeout(r.config().CommitTimeout)
+				pipelineCommitTimers.Add(1)
+			}
+		}
 		select {
 		case <-finishCh:
 			break SEND
@@ -503,7 +525,10 @@ SEND:
 			lastLogIdx, _ := r.getLastLog()
 			sentCommit = r.getCommitIndex()
 			shouldStop = r.pipelineSend(s, pipeline, &nextIndex, lastLogIdx)
-		case <-randomTimeout(r.config().CommitTimeout):
+		case <-s.commitCh:
+			// The commit index moved: the loop arms commitTimeout.
+		case <-commitTimeout:
+			commitTimeout = nil
 			lastLogIdx, _ := r.getLastLog()
 			commitIdx := r.getCommitIndex()
 			if nextIndex > lastLogIdx && commitIdx == sentCommit {
