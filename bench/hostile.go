@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/warrenmesh/warren/internal/gotool"
 	"github.com/warrenmesh/warren/internal/hostile"
 	"github.com/warrenmesh/warren/testnet"
 )
@@ -41,8 +40,8 @@ func benchHostileCorpus() ([]Row, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "warren")
-	if err := gotool.BuildWarren(bin); err != nil {
+	bin, err := testnetBinary(dir)
+	if err != nil {
 		return nil, err
 	}
 	os.Setenv(hostile.CanaryEnv, hostile.CanaryValue) // the nodes inherit it

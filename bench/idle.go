@@ -33,20 +33,26 @@ const (
 // machine's other load (system calls take longer, and the Go runtime's
 // sysmon thread then polls longer after each), so compare figures taken on
 // an equally quiet machine.
+// testnetBinary is the warren binary a testnet bench runs: the one
+// WARREN_BENCH_BINARY names (built beforehand, for A/B runs of two
+// builds), else the checkout's, built into dir.
+func testnetBinary(dir string) (string, error) {
+	if bin := os.Getenv("WARREN_BENCH_BINARY"); bin != "" {
+		return bin, nil
+	}
+	bin := filepath.Join(dir, "warren")
+	return bin, gotool.BuildWarren(bin)
+}
+
 func benchIdle() ([]Row, error) {
 	dir, err := os.MkdirTemp("", "warren-bench-idle-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	// WARREN_BENCH_BINARY: a warren binary built beforehand, for A/B runs
-	// of two builds; by default the checkout's is built.
-	bin := os.Getenv("WARREN_BENCH_BINARY")
-	if bin == "" {
-		bin = filepath.Join(dir, "warren")
-		if err := gotool.BuildWarren(bin); err != nil {
-			return nil, err
-		}
+	bin, err := testnetBinary(dir)
+	if err != nil {
+		return nil, err
 	}
 	tn := filepath.Join(dir, "testnet")
 	st, err := testnet.Up(context.Background(), testnet.Options{Binary: bin, Dir: tn, N: idleNodes, Timeout: 2 * time.Minute})
