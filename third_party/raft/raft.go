@@ -1389,8 +1389,19 @@ func (r *Raft) processLogs(index uint64, futures map[uint64]*logFuture) {
 		} else {
 			l := new(Log)
 			if err := r.logs.GetLog(idx, l); err != nil {
-				r.logger.Error("failed to get log", "index", idx, "error", err)
-				panic(err)
+				// A committed entry this server cannot read back can be
+				// neither applied nor skipped (the state machine would
+				// diverge): this server stops, and the process that
+				// hosts it goes on (it used to panic, taking every other
+				// Raft and all else in the process with it).
+				r.logger.Error("failed to get log, shutting down", "index", idx, "error", err)
+				for _, cl := range batch {
+					if cl.future != nil {
+						cl.future.respond(ErrRaftShutdown)
+					}
+				}
+				r.Shutdown()
+				return
 			}
 			preparedLog = r.prepareLog(l, nil)
 		}
