@@ -137,7 +137,8 @@ func (l *loop) begin(ctx context.Context, c *jsCall) (end func()) {
 	l.ctx, l.call, l.start = ctx, c, start
 	l.timers, l.timerByID = nil, nil
 	l.pending, l.waiting = 0, nil
-	l.background, l.waitUntil, l.subreqs = false, 0, 0
+	l.background.Store(false)
+	l.waitUntil, l.subreqs = 0, 0
 	l.rejected, l.noRetry = 0, false
 	l.logs, l.excs = contract.LogBook{}, contract.ExceptionBook{}
 	l.cpu.Store(0)
@@ -147,20 +148,19 @@ func (l *loop) begin(ctx context.Context, c *jsCall) (end func()) {
 	l.hitAt.Store(0)
 	l.vm.ClearInterrupt()
 	l.deadline = start.Add(contract.LimitWall(c.limits))
-	// At the deadline the guest is interrupted too, whatever it is doing:
-	// a guest that runs without waiting (a loop within a larger cpuMs, or
-	// code that goes on after a slow start) would otherwise only see the
-	// deadline at its next wait, if ever. The interrupt is a marker that
-	// the loop's goroutine turns into the right limit (ctxHit). It never
-	// lands after the call's end, where it would hit the next call of a
-	// runtime that is kept (a Durable Object's).
+	// At the deadline the guest is interrupted too, as by the CPU limit,
+	// whatever it is doing: a guest that runs without waiting (a loop
+	// within a larger cpuMs, or code that goes on after a slow start)
+	// would otherwise only see the deadline at its next wait, if ever. The
+	// interrupt never lands after the call's end, where it would hit the
+	// next call of a runtime that is kept (a Durable Object's).
 	dl := &callDeadline{}
 	l.deadlineTimer = time.AfterFunc(contract.LimitWall(c.limits), func() {
 		cancel(errDeadline)
 		dl.mu.Lock()
 		defer dl.mu.Unlock()
 		if !dl.ended {
-			l.vm.Interrupt(errDeadline)
+			l.interrupt(l.wallHit())
 		}
 	})
 	l.heapBase, l.flatBase, l.gcTicket, l.askPast = 0, 0, 0, 0
@@ -266,7 +266,7 @@ type loop struct {
 	waiting       map[int64]func(rep *contract.HostReply, err error) // their completions, run on the loop
 	deadline      time.Time                                          // the wall-time limit, or the background's
 	deadlineTimer *time.Timer                                        // ends ctx at the deadline
-	background    bool                                               // the response is out; ctx.waitUntil work goes on
+	background    atomic.Bool                                        // the response is out; ctx.waitUntil work goes on (read by the deadline's timer)
 	responded     bool                                               // the response went to the host before the end
 	waitUntil     int                                                // ctx.waitUntil promises not settled yet
 	rejected      int                                                // ctx.waitUntil promises that rejected
@@ -332,9 +332,6 @@ func (l *loop) run(f func() error) error {
 	if errors.As(err, &ie) {
 		if h, ok := ie.Value().(*limitHit); ok {
 			return h
-		}
-		if ie.Value() == errDeadline {
-			return l.ctxHit()
 		}
 	}
 	if h := l.hit.Load(); h != nil {
@@ -713,10 +710,11 @@ func (l *loop) runScheduled() error {
 	if l.waitUntil > 0 {
 		period := contract.BackgroundPeriod(l.call.limits)
 		if l.deadlineTimer.Stop() {
+			l.background.Store(true) // before the timer can fire again: its limit says so
 			l.deadline = time.Now().Add(period)
 			l.deadlineTimer.Reset(period)
 		} // else the wall-time limit fell just now: the loop stops at once
-		l.background = true
+		l.background.Store(true)
 		err := l.loopUntil(func() bool { return l.waitUntil == 0 })
 		if err == errHung {
 			return &guestError{name: "Error", message: fmt.Sprintf("ctx.waitUntil: %d promise%s can never settle (no timer or host call is pending)", l.waitUntil, contract.Plural(l.waitUntil))}
@@ -871,11 +869,12 @@ func (l *loop) runBackground(res *contract.Result) {
 	// is part of that time.
 	period := contract.BackgroundPeriod(l.call.limits)
 	if l.deadlineTimer.Stop() {
+		l.background.Store(true) // before the timer can fire again: its limit says so
 		l.deadline = time.Now().Add(period)
 		l.deadlineTimer.Reset(period)
 	} // else the wall-time limit fell just now: the loop stops at once
 	l.respondNow(res)
-	l.background = true
+	l.background.Store(true)
 	err := l.loopUntil(func() bool { return l.waitUntil == 0 })
 	if err == nil {
 		return
@@ -994,15 +993,23 @@ func (l *loop) ctxHit() *limitHit {
 		return h
 	}
 	if !time.Now().Before(l.deadline) || context.Cause(l.ctx) == errDeadline {
-		if l.background && l.call.scheduled != nil {
-			return &limitHit{contract.OutcomeExceededWallTime, fmt.Sprintf("ctx.waitUntil work did not finish within %d ms after the scheduled handler settled", contract.BackgroundPeriod(l.call.limits).Milliseconds())}
-		}
-		if l.background {
-			return &limitHit{contract.OutcomeExceededWallTime, fmt.Sprintf("it did not finish within %d ms after the response", contract.BackgroundPeriod(l.call.limits).Milliseconds())}
-		}
-		return &limitHit{contract.OutcomeExceededWallTime, fmt.Sprintf("Worker exceeded its wall-time limit of %d ms", l.call.limits.WallMs)}
+		return l.wallHit()
 	}
 	return &limitHit{contract.OutcomeCanceled, "the invocation was canceled"}
+}
+
+// wallHit is the limit of a call whose deadline fell: the wall-time
+// limit, or the background's after the response or the scheduled
+// handler. The deadline's timer calls it too: it reads nothing the loop
+// writes but background.
+func (l *loop) wallHit() *limitHit {
+	switch {
+	case l.background.Load() && l.call.scheduled != nil:
+		return &limitHit{contract.OutcomeExceededWallTime, fmt.Sprintf("ctx.waitUntil work did not finish within %d ms after the scheduled handler settled", contract.BackgroundPeriod(l.call.limits).Milliseconds())}
+	case l.background.Load():
+		return &limitHit{contract.OutcomeExceededWallTime, fmt.Sprintf("it did not finish within %d ms after the response", contract.BackgroundPeriod(l.call.limits).Milliseconds())}
+	}
+	return &limitHit{contract.OutcomeExceededWallTime, fmt.Sprintf("Worker exceeded its wall-time limit of %d ms", l.call.limits.WallMs)}
 }
 
 // finish turns the error that ended the invocation into the result's
