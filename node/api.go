@@ -298,8 +298,12 @@ func parseRun(body io.Reader, codes *codeCache) (*RunRequest, *isolate.Invocatio
 		}
 		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "decoding the run request: " + err.Error()}
 	}
-	if dec.More() {
-		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "trailing data after the run request"}
+	if err := readToEnd(dec); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, nil, &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large", msg: fmt.Sprintf("request body exceeds %d bytes", MaxRunBody)}
+		}
+		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: err.Error() + " after the run request"}
 	}
 	for _, f := range []struct {
 		name string
@@ -318,6 +322,24 @@ func parseRun(body io.Reader, codes *codeCache) (*RunRequest, *isolate.Invocatio
 		return nil, nil, err
 	}
 	return &req, inv, nil
+}
+
+// readToEnd reads what follows dec's value to the end of the body: nil
+// if only white space does, else an error naming the trailing data, or
+// the read's. A body must be read to its end while its clock runs (dec.More
+// stops at a read that times out, and says nothing is left): net/http
+// reads what a handler leaves of a body before the answer's head, with
+// no deadline, so a body that stalled after its JSON held the handler for
+// ever.
+func readToEnd(dec *json.Decoder) error {
+	switch _, err := dec.Token(); {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err == nil:
+		return errors.New("trailing data")
+	default:
+		return fmt.Errorf("reading the body: %w", err)
+	}
 }
 
 // Member is one entry of GET /v1/members.
