@@ -237,16 +237,34 @@ type RunLine struct {
 	Error      string          `json:"error,omitempty"`
 }
 
-// sendRunLines answers a POST /v1/run that asked for lines.
+// sendRunLines answers a POST /v1/run that asked for lines. The result's
+// line is sent as writeResult sends its answer (held in the answer budget,
+// each write under answerStall): it holds a whole response body.
 func (n *Node) sendRunLines(w http.ResponseWriter, r *http.Request, res *isolate.Result, pipe *isolate.BodyPipe) {
+	b := answerBufs.Get().(*bytes.Buffer)
+	defer putAnswerBuf(b)
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(RunLine{Result: res}); err != nil {
+		pipe.Abort(err)
+		writeError(w, &apiError{status: http.StatusInternalServerError, code: "internal", msg: "encoding the result: " + err.Error()})
+		return
+	}
+	release, ok := n.holdAnswer(w, r, b.Len())
+	if !ok {
+		pipe.Abort(errors.New("no room for the answer"))
+		return
+	}
 	w.Header().Set("Content-Type", NDJSONType)
 	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(RunLine{Result: res}); err != nil || res.Response == nil || !res.Response.Streamed {
+	sendWithin(w, b.Bytes())
+	release()
+	if res.Response == nil || !res.Response.Streamed {
 		pipe.Abort(errors.New("no streamed body"))
 		return
 	}
+	enc = json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
 	rc := http.NewResponseController(w)
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 	_ = rc.Flush()
