@@ -43,17 +43,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	writeJSONBytes(w, status, b.Bytes())
 }
 
-// writeJSONBytes answers body, JSON already encoded, with status: in one
-// write up to answerChunk, else with sendWithin.
+// writeJSONBytes answers body, JSON already encoded, with status: into
+// the server's buffer up to smallAnswer (sent as the request ends, under
+// boundConn's deadline), else with sendWithin.
 func writeJSONBytes(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	if len(body) <= answerChunk {
+	if len(body) <= smallAnswer {
 		_, _ = w.Write(body)
 		return
 	}
 	sendWithin(w, body)
 }
+
+// smallAnswer is the size of net/http's write buffer: a larger write goes
+// to the connection at once, and may wait there for the client.
+const smallAnswer = 4 << 10
 
 // answerBufs holds writeJSON's buffers: every call answers through one,
 // and the ResponseWriter has copied the bytes (or sent them) by the time

@@ -407,7 +407,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	// run for its whole wall-time limit; a run body's reads have deadlines
 	// of their own (bodyClock). Idle keep-alive connections of vanished
 	// clients do not pile up.
-	n.http = &http.Server{Handler: n.boundBodies(n.authenticate(n.routes())), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	n.http = &http.Server{Handler: n.boundConn(n.authenticate(n.routes())), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ConnContext: withConn}
 	n.conns = newLimitListener(quietio.Listener{Listener: ln}, cfg.MaxConns, cfg.MaxClientConns)
 	go func() {
