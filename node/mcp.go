@@ -222,6 +222,11 @@ func (n *Node) handleMCP(w http.ResponseWriter, r *http.Request) {
 			msg: fmt.Sprintf("a JSON-RPC batch of %d messages: at most %d", k, maxMCPBatch)})
 		return
 	}
+	if mcpListens(b) {
+		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request",
+			msg: "mcp: subscriptions/listen is not served: this server is stateless and its tools, prompts and resources never change"})
+		return
+	}
 	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
 	r = r.WithContext(context.WithValue(r.Context(), mcpServerKey{}, n.newMCPServer(r)))
 	jw := &mcpErrorWriter{ResponseWriter: w}
@@ -250,6 +255,35 @@ func mcpBatchLen(b []byte) int {
 		}
 	}
 	return k
+}
+
+// mcpListens reports whether b, a message or a batch, holds a
+// subscriptions/listen request. The SDK answers one with a stream that it
+// keeps open until the client goes away (holding the handler, its MCP
+// server and its share of the body budget), and a stateless server with
+// fixed tools has nothing to send on it. Only a body that could spell the
+// method (with escapes, or as is) is decoded.
+func mcpListens(b []byte) bool {
+	if !bytes.Contains(b, []byte("listen")) && !bytes.Contains(b, []byte(`\`)) {
+		return false
+	}
+	type msg struct {
+		Method string `json:"method"`
+	}
+	var one msg
+	if json.Unmarshal(b, &one) == nil {
+		return one.Method == "subscriptions/listen"
+	}
+	var batch []msg
+	if json.Unmarshal(b, &batch) != nil {
+		return false // the SDK refuses it
+	}
+	for _, m := range batch {
+		if m.Method == "subscriptions/listen" {
+			return true
+		}
+	}
+	return false
 }
 
 // mcpErrorWriter turns the SDK's plain-text errors (http.Error) into the
