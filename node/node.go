@@ -194,6 +194,8 @@ type Node struct {
 	mcp   *mcp.StreamableHTTPHandler // POST /mcp, after handleMCP's checks
 	ln    net.Listener
 	done  chan struct{}
+	// backgroundLog bounds the lines about background work cut short.
+	backgroundLog rateLog
 	// life ends when the node stops: invocations still running then are
 	// canceled (an in-process one would otherwise run on to its limit).
 	life context.Context
