@@ -253,8 +253,8 @@ func (c *bodyClock) Close() error { return c.body.Close() }
 //   - The write of what is left of the answer in its buffers as the
 //     request ends: a client that sent requests one after the other on a
 //     connection and read no answer held it (its goroutine, its buffers
-//     in the kernel) for ever. It is sent under answerStall; the deadline
-//     is cleared as the connection's next request starts.
+//     in the kernel) for ever. It is sent under answerStall (net/http
+//     clears the deadline once it is sent).
 func (n *Node) boundConn(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := r.Context().Value(connKey{}).(*clientConn)
@@ -262,7 +262,6 @@ func (n *Node) boundConn(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		_ = c.SetWriteDeadline(time.Time{})
 		if r.ContentLength != 0 { // -1: chunked
 			_ = c.SetReadDeadline(time.Now().Add(n.cfg.BodyGrace))
 		}
