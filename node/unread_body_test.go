@@ -31,6 +31,9 @@ func TestUnreadBodyStalled(t *testing.T) {
 		{"a route that takes no body", "GET /healthz HTTP/1.1\r\nContent-Length: 100", 200},
 		{"a chunked body", "GET /healthz HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nabc", 200},
 		{"a refused token", "POST /v1/run HTTP/1.1\r\nContent-Length: 1000", 401},
+		// /w/ needs no token: a Worker it cannot serve (this node has no
+		// store to find deployments in) is refused before the body is read.
+		{"a public route refused early", "POST /w/nope HTTP/1.1\r\nContent-Length: 1000", 503},
 		{"a refused method", "PATCH /v1/members HTTP/1.1\r\nAuthorization: Bearer " + tok + "\r\nContent-Length: 100", 405},
 		{"a tail", "GET /v1/tail HTTP/1.1\r\nAuthorization: Bearer " + tok + "\r\nContent-Length: 100", 200},
 		// Routes that read a body stop at the end of its JSON: what
