@@ -20,7 +20,9 @@ func TestStalledRunLines(t *testing.T) {
 	answerStall.set(300 * time.Millisecond)
 	n, _ := kvNode(t, "lines")
 	big := `export default { fetch() { return new Response("x".repeat(8 << 20)) } }`
-	run := `{"code":{"mainModule":"m.js","modules":{"m.js":` + jsonString(big) + `}}}`
+	// CPU to spare: the body crosses from the isolate as the call's own
+	// work, which a loaded machine under the race detector makes slow.
+	run := `{"code":{"mainModule":"m.js","modules":{"m.js":` + jsonString(big) + `},"limits":{"cpuMs":20000}}}`
 	conn, err := net.Dial("tcp", n.ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)

@@ -49,7 +49,7 @@ func TestMCPStalledAnswer(t *testing.T) {
 	c := newCluster(t, 21, "mcpans")
 	n := c.start("mcpans", c.secret, 1)
 	body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"run_code","arguments":{"source":` +
-		jsonString(`export default { fetch() { return new Response("x".repeat(8 << 20)) } }`) + `}}}`
+		jsonString(`export default { fetch() { return new Response("x".repeat(8 << 20)) } }`) + `,"limits":{"cpuMs":20000}}}}`
 	conn, err := net.Dial("tcp", n.ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
