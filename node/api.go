@@ -43,17 +43,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	writeJSONBytes(w, status, b.Bytes())
 }
 
-// writeJSONBytes answers body, JSON already encoded, with status: in one
-// write up to answerChunk, else with sendWithin.
+// writeJSONBytes answers body, JSON already encoded, with status: into
+// the server's buffer up to smallAnswer (sent as the request ends, under
+// boundConn's deadline), else with sendWithin.
 func writeJSONBytes(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	if len(body) <= answerChunk {
+	if len(body) <= smallAnswer {
 		_, _ = w.Write(body)
 		return
 	}
 	sendWithin(w, body)
 }
+
+// smallAnswer is the size of net/http's write buffer: a larger write goes
+// to the connection at once, and may wait there for the client.
+const smallAnswer = 4 << 10
 
 // answerBufs holds writeJSON's buffers: every call answers through one,
 // and the ResponseWriter has copied the bytes (or sent them) by the time
@@ -237,16 +242,34 @@ type RunLine struct {
 	Error      string          `json:"error,omitempty"`
 }
 
-// sendRunLines answers a POST /v1/run that asked for lines.
+// sendRunLines answers a POST /v1/run that asked for lines. The result's
+// line is sent as writeResult sends its answer (held in the answer budget,
+// each write under answerStall): it holds a whole response body.
 func (n *Node) sendRunLines(w http.ResponseWriter, r *http.Request, res *isolate.Result, pipe *isolate.BodyPipe) {
+	b := answerBufs.Get().(*bytes.Buffer)
+	defer putAnswerBuf(b)
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(RunLine{Result: res}); err != nil {
+		pipe.Abort(err)
+		writeError(w, &apiError{status: http.StatusInternalServerError, code: "internal", msg: "encoding the result: " + err.Error()})
+		return
+	}
+	release, ok := n.holdAnswer(w, r, b.Len())
+	if !ok {
+		pipe.Abort(errors.New("no room for the answer"))
+		return
+	}
 	w.Header().Set("Content-Type", NDJSONType)
 	w.WriteHeader(http.StatusOK)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(RunLine{Result: res}); err != nil || res.Response == nil || !res.Response.Streamed {
+	sendWithin(w, b.Bytes())
+	release()
+	if res.Response == nil || !res.Response.Streamed {
 		pipe.Abort(errors.New("no streamed body"))
 		return
 	}
+	enc = json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
 	rc := http.NewResponseController(w)
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 	_ = rc.Flush()
@@ -298,8 +321,12 @@ func parseRun(body io.Reader, codes *codeCache) (*RunRequest, *isolate.Invocatio
 		}
 		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "decoding the run request: " + err.Error()}
 	}
-	if dec.More() {
-		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "trailing data after the run request"}
+	if err := readToEnd(dec); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, nil, &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large", msg: fmt.Sprintf("request body exceeds %d bytes", MaxRunBody)}
+		}
+		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: err.Error() + " after the run request"}
 	}
 	for _, f := range []struct {
 		name string
@@ -318,6 +345,24 @@ func parseRun(body io.Reader, codes *codeCache) (*RunRequest, *isolate.Invocatio
 		return nil, nil, err
 	}
 	return &req, inv, nil
+}
+
+// readToEnd reads what follows dec's value to the end of the body: nil
+// if only white space does, else an error naming the trailing data, or
+// the read's. A body must be read to its end while its clock runs (dec.More
+// stops at a read that times out, and says nothing is left): net/http
+// reads what a handler leaves of a body before the answer's head, with
+// no deadline, so a body that stalled after its JSON held the handler for
+// ever.
+func readToEnd(dec *json.Decoder) error {
+	switch _, err := dec.Token(); {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err == nil:
+		return errors.New("trailing data")
+	default:
+		return fmt.Errorf("reading the body: %w", err)
+	}
 }
 
 // Member is one entry of GET /v1/members.

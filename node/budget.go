@@ -235,6 +235,41 @@ func (c *bodyClock) end() {
 
 func (c *bodyClock) Close() error { return c.body.Close() }
 
+// boundConn bounds what net/http does on a request's connection outside
+// its handler's reads and writes:
+//
+//   - For a request with a body, the reads it makes of the body on its
+//     own: before it writes the head of an answer whose handler left
+//     some of the body unread (a route that takes none, a request refused
+//     before its body was read), it reads up to 256 KiB more of it to keep
+//     the connection, and again as the request ends, with no deadline. A
+//     client that announced a body and never sent it held the handler,
+//     what the handler held (a tail's slot, an answer's share of the
+//     budget) and its connection for ever, and got no answer. Under this
+//     deadline the unread rest of a body may pause at most the body's
+//     grace; then the answer is sent and the connection closed. A handler
+//     that reads the body reads it under a bodyClock, whose deadlines
+//     replace this one.
+//   - The write of what is left of the answer in its buffers as the
+//     request ends: a client that sent requests one after the other on a
+//     connection and read no answer held it (its goroutine, its buffers
+//     in the kernel) for ever. It is sent under answerStall (net/http
+//     clears the deadline once it is sent).
+func (n *Node) boundConn(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, _ := r.Context().Value(connKey{}).(*clientConn)
+		if c == nil { // not the API's server
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.ContentLength != 0 { // -1: chunked
+			_ = c.SetReadDeadline(time.Now().Add(n.cfg.BodyGrace))
+		}
+		next.ServeHTTP(w, r)
+		_ = c.SetWriteDeadline(time.Now().Add(answerStall.get()))
+	})
+}
+
 // slowError is the API's answer to a body that came too slowly.
 func (c *bodyClock) slowError() error {
 	return &apiError{status: http.StatusRequestTimeout, code: "slow_body",

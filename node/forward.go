@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -200,8 +201,15 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 	_ = s.SetReadDeadline(answerBy.Add(time.Duration(len(body)) * time.Second / (8 << 20)))
 	failed := func(err error) *isolate.Result {
 		// A transport error names addresses and sockets: the node's log
-		// keeps it, the caller learns which peer failed and how.
-		n.log.Info("forward: the peer failed during the invocation", "peer", peer, "err", err)
+		// keeps it, the caller learns which peer failed and how. A caller
+		// that went away reset the stream itself: the peer did not fail,
+		// and a line for each such call would let a client set the
+		// rate of the node's log.
+		level := slog.LevelInfo
+		if ctx.Err() != nil {
+			level = slog.LevelDebug
+		}
+		n.log.Log(context.Background(), level, "forward: the peer failed during the invocation", "peer", peer, "err", err)
 		why := "the connection to it was lost"
 		if errors.Is(err, errPeerProtocol) {
 			why = err.Error()

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/warrenmesh/warren/internal/sizedlru"
@@ -352,18 +353,57 @@ func (n *Node) runHere(ctx context.Context, inv *isolate.Invocation, cs *clientS
 func (n *Node) finished(res *isolate.Result, background bool, where string) {
 	n.metrics.ended(res, where)
 	if background {
-		// Nobody else sees this result (until the live tail exists): a
-		// background that was cut short or threw is worth the log.
-		level := slog.LevelDebug
+		// Nobody but the live tail sees this result: a background that
+		// was cut short or threw is worth the log, at most once per
+		// backgroundLogEvery (a client cuts a stream by going away).
+		level, skipped := slog.LevelDebug, 0
 		if res.Error != "" || len(res.Exceptions) > 0 {
-			level = slog.LevelInfo
+			var ok bool
+			if ok, skipped = n.backgroundLog.allow(time.Now()); ok {
+				level = slog.LevelInfo
+			}
 		}
 		n.log.Log(context.Background(), level, "an invocation ended after its response went out (ctx.waitUntil work, a streamed body)", "outcome", res.Outcome, "cut", res.Error,
-			"logs", len(res.Logs), "exceptions", len(res.Exceptions))
+			"logs", len(res.Logs), "exceptions", len(res.Exceptions), "moreNotLogged", skipped)
 	}
 	if n.cfg.OnFinish != nil {
 		n.cfg.OnFinish(res, background)
 	}
+}
+
+// backgroundLogEvery is how often a node logs, at most, a background
+// that was cut short or threw: a client decides how often a deployed
+// Worker's stream is cut (it goes away mid-body), and a line for each
+// call let any client set the rate at which the node wrote its log.
+const backgroundLogEvery = time.Second
+
+// rateLog lets a line through at most once per backgroundLogEvery, and
+// counts those it holds back.
+type rateLog struct {
+	mu      sync.Mutex
+	last    time.Time
+	skipped int // since the last line let through
+	total   int // asked about, for tests
+}
+
+// allow reports whether a line may be logged at now, and how many were
+// held back since the last one.
+func (r *rateLog) allow(now time.Time) (ok bool, skipped int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.total++
+	if !r.last.IsZero() && now.Sub(r.last) < backgroundLogEvery {
+		r.skipped++
+		return false, 0
+	}
+	r.last, skipped, r.skipped = now, r.skipped, 0
+	return true, skipped
+}
+
+func (r *rateLog) seen() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.total
 }
 
 // whereRan says where a result of place ran, by its hops (before route

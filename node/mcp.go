@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -222,9 +223,15 @@ func (n *Node) handleMCP(w http.ResponseWriter, r *http.Request) {
 			msg: fmt.Sprintf("a JSON-RPC batch of %d messages: at most %d", k, maxMCPBatch)})
 		return
 	}
+	if mcpListens(b) {
+		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request",
+			msg: "mcp: subscriptions/listen is not served: this server is stateless and its tools, prompts and resources never change"})
+		return
+	}
 	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
 	r = r.WithContext(context.WithValue(r.Context(), mcpServerKey{}, n.newMCPServer(r)))
-	jw := &mcpErrorWriter{ResponseWriter: w}
+	jw := &mcpErrorWriter{ResponseWriter: w, n: n, r: r}
+	defer jw.release()
 	n.mcp.ServeHTTP(jw, r)
 	jw.finish()
 }
@@ -252,46 +259,124 @@ func mcpBatchLen(b []byte) int {
 	return k
 }
 
+// mcpListens reports whether b, a message or a batch, holds a
+// subscriptions/listen request. The SDK answers one with a stream that it
+// keeps open until the client goes away (holding the handler, its MCP
+// server and its share of the body budget), and a stateless server with
+// fixed tools has nothing to send on it. Only a body that could spell the
+// method (with escapes, or as is) is decoded.
+func mcpListens(b []byte) bool {
+	if !bytes.Contains(b, []byte("listen")) && !bytes.Contains(b, []byte(`\`)) {
+		return false
+	}
+	type msg struct {
+		Method string `json:"method"`
+	}
+	var one msg
+	if json.Unmarshal(b, &one) == nil {
+		return one.Method == "subscriptions/listen"
+	}
+	var batch []msg
+	if json.Unmarshal(b, &batch) != nil {
+		return false // the SDK refuses it
+	}
+	for _, m := range batch {
+		if m.Method == "subscriptions/listen" {
+			return true
+		}
+	}
+	return false
+}
+
 // mcpErrorWriter turns the SDK's plain-text errors (http.Error) into the
-// API's JSON errors; everything else passes through.
+// API's JSON errors, and sends the rest as the API's other answers are
+// sent: a large piece (run_code's result holds a Worker's whole body,
+// twice; a batch, 16 of them) drawn from the answer budget before the head
+// goes out, and written under answerStall.
 type mcpErrorWriter struct {
 	http.ResponseWriter
-	status int // of an error held back; 0: none
-	msg    bytes.Buffer
+	n        *Node
+	r        *http.Request
+	status   int // of an error held back; 0: none
+	msg      bytes.Buffer
+	head     int  // the status of an answer whose head is held back
+	sent     bool // the head is written
+	refused  bool // the budget refused the answer: answered 503
+	releases []func()
 }
 
 // maxMCPErrorText bounds the text of an error held back.
 const maxMCPErrorText = 4 << 10
+
+// errMCPRefused ends the SDK's write of an answer the budget refused.
+var errMCPRefused = errors.New("mcp: no room for the answer")
 
 func (e *mcpErrorWriter) WriteHeader(status int) {
 	if status >= 400 && strings.HasPrefix(e.Header().Get("Content-Type"), "text/plain") {
 		e.status = status
 		return
 	}
-	e.ResponseWriter.WriteHeader(status)
+	if !e.sent && e.head == 0 {
+		e.head = status
+	}
+}
+
+// sendHead writes the head held back.
+func (e *mcpErrorWriter) sendHead() {
+	if !e.sent {
+		e.sent = true
+		e.ResponseWriter.WriteHeader(cmp.Or(e.head, http.StatusOK))
+	}
 }
 
 func (e *mcpErrorWriter) Write(p []byte) (int, error) {
-	if e.status == 0 {
+	if e.status != 0 {
+		if room := maxMCPErrorText - e.msg.Len(); room > 0 {
+			e.msg.Write(p[:min(len(p), room)])
+		}
+		return len(p), nil
+	}
+	if e.refused {
+		return 0, errMCPRefused
+	}
+	if !e.sent {
+		release, ok := e.n.holdAnswer(e.ResponseWriter, e.r, len(p))
+		if !ok {
+			e.refused, e.sent = true, true
+			return 0, errMCPRefused
+		}
+		e.releases = append(e.releases, release)
+	}
+	e.sendHead()
+	if len(p) <= smallAnswer {
 		return e.ResponseWriter.Write(p)
 	}
-	if room := maxMCPErrorText - e.msg.Len(); room > 0 {
-		e.msg.Write(p[:min(len(p), room)])
-	}
+	sendWithin(e.ResponseWriter, p)
 	return len(p), nil
 }
 
 func (e *mcpErrorWriter) Flush() {
-	if f, ok := e.ResponseWriter.(http.Flusher); ok && e.status == 0 {
+	if f, ok := e.ResponseWriter.(http.Flusher); ok && e.status == 0 && !e.refused {
+		e.sendHead()
 		f.Flush()
 	}
 }
 
 func (e *mcpErrorWriter) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 
+// release gives back the answer budget the answer drew.
+func (e *mcpErrorWriter) release() {
+	for _, r := range e.releases {
+		r()
+	}
+}
+
 // finish answers an error held back.
 func (e *mcpErrorWriter) finish() {
 	if e.status == 0 {
+		if e.head != 0 {
+			e.sendHead()
+		}
 		return
 	}
 	code := map[int]string{

@@ -194,6 +194,8 @@ type Node struct {
 	mcp   *mcp.StreamableHTTPHandler // POST /mcp, after handleMCP's checks
 	ln    net.Listener
 	done  chan struct{}
+	// backgroundLog bounds the lines about background work cut short.
+	backgroundLog rateLog
 	// life ends when the node stops: invocations still running then are
 	// canceled (an in-process one would otherwise run on to its limit).
 	life context.Context
@@ -407,7 +409,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	// run for its whole wall-time limit; a run body's reads have deadlines
 	// of their own (bodyClock). Idle keep-alive connections of vanished
 	// clients do not pile up.
-	n.http = &http.Server{Handler: n.authenticate(n.routes()), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	n.http = &http.Server{Handler: n.boundConn(n.authenticate(n.routes())), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ConnContext: withConn}
 	n.conns = newLimitListener(quietio.Listener{Listener: ln}, cfg.MaxConns, cfg.MaxClientConns)
 	go func() {

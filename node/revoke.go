@@ -225,8 +225,12 @@ func parseRevoke(body io.Reader, key []byte) (Revocation, error) {
 		}
 		return Revocation{}, bad("decoding the revoke request: %v", err)
 	}
-	if dec.More() {
-		return Revocation{}, bad("trailing data after the revoke request")
+	if err := readToEnd(dec); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return Revocation{}, &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large", msg: fmt.Sprintf("the revoke request exceeds %d bytes", maxRevokeBody)}
+		}
+		return Revocation{}, bad("%v after the revoke request", err)
 	}
 	switch {
 	case req.Token != "" && (req.ID != "" || req.Expiry != 0):
