@@ -38,10 +38,11 @@ run: build
 
 # The Python tests fail (not skip) here without the artifacts. The memory
 # corpus and most Python tests run without -race, where goja and wazero run
-# at their real speed (they skip themselves under -race).
+# at their real speed (they skip themselves under -race). TESTFLAGS adds
+# flags to both steps (-json for each test's duration, -v).
 test: python vet
-	WARREN_REQUIRE_PYTHON=1 WARREN_PYTHON_DIR=$(CURDIR)/$(PYDIR) $(GO) test -count=1 -race -timeout 25m $(RACE_PKGS)
-	WARREN_REQUIRE_PYTHON=1 WARREN_PYTHON_DIR=$(CURDIR)/$(PYDIR) $(GO) test -count=1 -timeout 10m -run 'TestMemoryCorpus|TestDecodeCode|TestPython' ./isolate
+	WARREN_REQUIRE_PYTHON=1 WARREN_PYTHON_DIR=$(CURDIR)/$(PYDIR) $(GO) test $(TESTFLAGS) -count=1 -race -timeout 25m $(RACE_PKGS)
+	WARREN_REQUIRE_PYTHON=1 WARREN_PYTHON_DIR=$(CURDIR)/$(PYDIR) $(GO) test $(TESTFLAGS) -count=1 -timeout 10m -run 'TestMemoryCorpus|TestDecodeCode|TestPython' ./isolate
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
