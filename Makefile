@@ -5,8 +5,9 @@ BIN       := bin/warren
 PKGS      := ./...
 # Every package runs under -race: most start goroutines or processes.
 # go test starts packages in the order listed, -p (the cores) at a time:
-# the three longest go first, so that none starts last and runs alone.
-RACE_PKGS := ./replication ./node ./isolate ./...
+# the five longest go first, so that none starts last and runs alone (the
+# short ones fill the other core while isolate runs).
+RACE_PKGS := ./replication ./node ./isolate ./cmd/warren ./testnet ./...
 EX        ?= examples/hello.ts
 
 # Python (docs/python.md): `make python` builds python.wasm and the stdlib
