@@ -5,8 +5,9 @@ BIN       := bin/warren
 PKGS      := ./...
 # Every package runs under -race: most start goroutines or processes.
 # go test starts packages in the order listed, -p (the cores) at a time:
-# the three longest go first, so that none starts last and runs alone.
-RACE_PKGS := ./replication ./node ./isolate ./...
+# the five longest go first, so that none starts last and runs alone (the
+# short ones fill the other core while isolate runs).
+RACE_PKGS := ./replication ./node ./isolate ./cmd/warren ./testnet ./...
 EX        ?= examples/hello.ts
 
 # Python (docs/python.md): `make python` builds python.wasm and the stdlib
@@ -38,10 +39,11 @@ run: build
 
 # The Python tests fail (not skip) here without the artifacts. The memory
 # corpus and most Python tests run without -race, where goja and wazero run
-# at their real speed (they skip themselves under -race).
+# at their real speed (they skip themselves under -race). TESTFLAGS adds
+# flags to both steps (-json for each test's duration, -v).
 test: python vet
-	WARREN_REQUIRE_PYTHON=1 WARREN_PYTHON_DIR=$(CURDIR)/$(PYDIR) $(GO) test -count=1 -race -timeout 25m $(RACE_PKGS)
-	WARREN_REQUIRE_PYTHON=1 WARREN_PYTHON_DIR=$(CURDIR)/$(PYDIR) $(GO) test -count=1 -timeout 10m -run 'TestMemoryCorpus|TestDecodeCode|TestPython' ./isolate
+	WARREN_REQUIRE_PYTHON=1 WARREN_PYTHON_DIR=$(CURDIR)/$(PYDIR) $(GO) test $(TESTFLAGS) -count=1 -race -timeout 25m $(RACE_PKGS)
+	WARREN_REQUIRE_PYTHON=1 WARREN_PYTHON_DIR=$(CURDIR)/$(PYDIR) $(GO) test $(TESTFLAGS) -count=1 -timeout 10m -run 'TestMemoryCorpus|TestDecodeCode|TestPython' ./isolate
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)

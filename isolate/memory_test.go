@@ -196,6 +196,10 @@ func TestMemoryCorpusFits(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts worker processes")
 	}
+	// Each runs its Workers one after another, on one core, each in
+	// its own pool (memory is measured per worker process): the plain
+	// go test of make test runs them side by side.
+	t.Parallel()
 	names, src, v8 := loadMemoryCorpus(t)
 	rt := testRuntime(t, Sandboxed)
 	for _, name := range names {
@@ -225,6 +229,7 @@ func TestMemoryCorpusFitsDefault(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts worker processes")
 	}
+	t.Parallel() // as TestMemoryCorpusFits
 	_, src, v8 := loadMemoryCorpus(t)
 	rt := testRuntime(t, Sandboxed)
 	for _, c := range []struct {
@@ -258,6 +263,7 @@ func TestMemoryCorpusLimitStillBites(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts worker processes")
 	}
+	t.Parallel() // as TestMemoryCorpusFits
 	_, src, v8 := loadMemoryCorpus(t)
 	rt := testRuntime(t, Sandboxed)
 	for _, c := range []struct {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/warrenmesh/warren/internal/gotool"
+	"github.com/warrenmesh/warren/isolate/internal/wasmrun"
 )
 
 var (
@@ -93,6 +94,9 @@ func TestWasmEcho(t *testing.T) {
 	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
 		t.Run(string(kind), func(t *testing.T) {
 			rt := testRuntime(t, kind)
+			if kind == Sandboxed {
+				rt = sandboxCompiled(t, wasm)
+			}
 			code := &Code{MainModule: "echo.wasm", Modules: map[string]*Module{"echo.wasm": {Kind: ModuleWasm, Data: wasm}}}
 			res := run(t, rt, code, &Request{Method: "POST", Body: []byte("hello wasm")})
 			if !res.OK() || string(res.Response.Body) != "hello wasm" {
@@ -131,4 +135,28 @@ func TestWasmEcho(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sandboxCompiled returns a sandboxed runtime whose wasm cache holds wasm
+// compiled, as a node's workers share the node's cache. Under -race each
+// worker compiling a Go program again takes about as long as a call may
+// (30 s in run); TestGoWasmFromJS compiles in a fresh worker.
+func sandboxCompiled(t *testing.T, wasm []byte) *Runtime {
+	t.Helper()
+	cache := t.TempDir()
+	eng, err := wasmrun.NewEngine(t.Context(), wasmrun.Options{CacheDir: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := eng.Run(t.Context(), wasmrun.Input{Wasm: wasm, Stdin: []byte("compiled")})
+	eng.Close(t.Context())
+	if err != nil || string(out.Stdout) != "compiled" {
+		t.Fatalf("compiling into the cache: %v", err)
+	}
+	rt, err := New(Options{Executor: Sandboxed, Workers: 2, Host: newMemHost(), Node: "test", CacheDir: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	return rt
 }

@@ -91,7 +91,6 @@ func TestObjectsAcrossProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the multi-process Durable Object test (builds cmd/warren, runs 3 node processes)")
 	}
-	testnet.Exclusive(t)
 	if _, err := gotool.Path(); err != nil {
 		t.Skip("no go tool to build cmd/warren")
 	}
@@ -99,6 +98,7 @@ func TestObjectsAcrossProcesses(t *testing.T) {
 	if err := gotool.BuildWarren(bin); err != nil {
 		t.Fatal(err)
 	}
+	testnet.Exclusive(t) // after the build: others' heavy tests run meanwhile
 	dir := t.TempDir()
 	t.Cleanup(func() { testnet.Down(dir) })
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)

@@ -237,9 +237,14 @@ func TestClusterRebalances(t *testing.T) {
 	c.waitPlaced(3, 60*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	// A put or strong read waits for its group's leader (about 100 ms
+	// under -race on a slow VM), and 32 groups serve at once: clients put
+	// and read in parallel, several per group, for the 10,000 puts to
+	// take half the time they took with 16.
+	const clients = 64
 	put := func(cl *Cluster, from, to int, val string) {
 		t.Helper()
-		errs := make(chan error, 16)
+		errs := make(chan error, clients)
 		next := make(chan int)
 		go func() {
 			defer close(next)
@@ -247,7 +252,7 @@ func TestClusterRebalances(t *testing.T) {
 				next <- i
 			}
 		}()
-		for range 16 {
+		for range clients {
 			go func() {
 				for i := range next {
 					// Moves change leaders: a put in flight then has an
@@ -269,7 +274,7 @@ func TestClusterRebalances(t *testing.T) {
 				errs <- nil
 			}()
 		}
-		for range 16 {
+		for range clients {
 			if err := <-errs; err != nil {
 				t.Fatal(err)
 			}
@@ -310,7 +315,7 @@ func TestClusterRebalances(t *testing.T) {
 	var wg sync.WaitGroup
 	bad := make(chan error, 1)
 	next := make(chan int)
-	for range 16 {
+	for range clients {
 		wg.Go(func() {
 			for i := range next {
 				want := "a"

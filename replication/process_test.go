@@ -101,8 +101,8 @@ func TestKVAcrossProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the multi-process KV test (builds cmd/warren, runs 3 node processes)")
 	}
+	bin := buildWarren(t) // before the lock: others' heavy tests run meanwhile
 	testnet.Exclusive(t)
-	bin := buildWarren(t)
 	dir := t.TempDir()
 	t.Cleanup(func() { testnet.Down(dir) })
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)

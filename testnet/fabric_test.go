@@ -20,7 +20,11 @@ func TestMain(m *testing.M) {
 	// Requests through http.DefaultTransport carry the token registered
 	// for their node (authorize).
 	http.DefaultTransport = &authTransport{inner: http.DefaultTransport}
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
+		if warrenBuild.dir != "" {
+			os.RemoveAll(warrenBuild.dir)
+		}
+	}))
 }
 
 const (

@@ -511,22 +511,40 @@ func readFile(t *testing.T, p string) string {
 	return string(b)
 }
 
-// buildWarren builds ./cmd/warren into a temporary directory.
+// buildWarren builds ./cmd/warren, once per test binary (TestMain removes
+// it): each build links for seconds, and these tests only run it.
 func buildWarren(t *testing.T) string {
 	t.Helper()
 	if _, err := gotool.Path(); err != nil {
 		t.Skip("no go tool to build cmd/warren")
 	}
-	out := filepath.Join(t.TempDir(), "warren")
-	if runtime.GOOS == "windows" {
-		out += ".exe"
+	warrenBuild.once.Do(func() {
+		dir, err := os.MkdirTemp("", "warren-testnet-bin")
+		if err != nil {
+			warrenBuild.err = err
+			return
+		}
+		warrenBuild.dir = dir
+		out := filepath.Join(dir, "warren")
+		if runtime.GOOS == "windows" {
+			out += ".exe"
+		}
+		t0 := time.Now()
+		if warrenBuild.err = gotool.BuildWarren(out); warrenBuild.err == nil {
+			warrenBuild.bin = out
+			t.Logf("built %s in %v", out, time.Since(t0).Round(time.Millisecond))
+		}
+	})
+	if warrenBuild.err != nil {
+		t.Fatal(warrenBuild.err)
 	}
-	t0 := time.Now()
-	if err := gotool.BuildWarren(out); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("built %s in %v", out, time.Since(t0).Round(time.Millisecond))
-	return out
+	return warrenBuild.bin
+}
+
+var warrenBuild struct {
+	once     sync.Once
+	dir, bin string
+	err      error
 }
 
 // TestHarnessMultiProcess: three real `warren node` processes; one is
@@ -536,8 +554,8 @@ func TestHarnessMultiProcess(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the multi-process testnet (builds cmd/warren, runs 3 node processes)")
 	}
+	bin := buildWarren(t) // before the lock: others' heavy tests run meanwhile
 	Exclusive(t)
-	bin := buildWarren(t)
 	dir := t.TempDir()
 	downAtEnd(t, dir)
 
@@ -700,8 +718,8 @@ func TestHarnessPause(t *testing.T) {
 	if pauseSignal == nil {
 		t.Skip("no SIGSTOP on this platform")
 	}
+	bin := buildWarren(t) // before the lock: others' heavy tests run meanwhile
 	Exclusive(t)
-	bin := buildWarren(t)
 	dir := t.TempDir()
 	downAtEnd(t, dir)
 	st, err := Up(harnessCtx(t, 2*time.Minute), Options{Binary: bin, Dir: dir, N: 3, NodeArgs: []string{"--slots", "1"}, Timeout: time.Minute})

@@ -49,8 +49,8 @@ func TestHostilePreparationLiveNode(t *testing.T) {
 	if testing.Short() || runtime.GOOS != "linux" {
 		t.Skip("runs a node process and reads /proc")
 	}
+	bin := buildWarren(t) // before the lock: others' heavy tests run meanwhile
 	Exclusive(t)
-	bin := buildWarren(t)
 	dir := t.TempDir()
 	downAtEnd(t, dir)
 	ctx := harnessCtx(t, 3*time.Minute)
@@ -177,9 +177,9 @@ func TestHostileCorpusLiveMesh(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: runs 3 node processes")
 	}
+	bin := buildWarren(t) // before the lock: others' heavy tests run meanwhile
 	Exclusive(t)
 	t.Setenv(hostile.CanaryEnv, hostile.CanaryValue) // the nodes inherit it; no Worker may see it
-	bin := buildWarren(t)
 	dir := t.TempDir()
 	downAtEnd(t, dir)
 	ctx := harnessCtx(t, 4*time.Minute)
