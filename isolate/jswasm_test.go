@@ -215,7 +215,9 @@ export class Box extends DurableObject {
   spin() { this.x.spin(); }
 }`)
 		w.code.Modules["limits.wasm"] = &Module{Kind: ModuleWasm, Data: limitsWasm}
-		w.code.Limits = &Limits{CPUMs: 100}
+		// Room for the first event's start (module, wasm instance) under
+		// -race on a loaded machine; spin runs past any limit.
+		w.code.Limits = &Limits{CPUMs: 500}
 		a := ref("Box", "a")
 		for want := int64(1); want <= 3; want++ {
 			res := w.call(a, "bump")
