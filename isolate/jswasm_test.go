@@ -174,7 +174,9 @@ func TestGoWasmFromJS(t *testing.T) {
 				// disk cache, for the next process to load.
 				cache = t.TempDir()
 				var err error
-				if rt, err = New(Options{Executor: kind, Workers: 1, Host: newMemHost(), Node: "test", CacheDir: cache}); err != nil {
+				// Preparing wasm_exec.js and the module may take more than
+				// the default second under -race on a loaded machine.
+				if rt, err = New(Options{Executor: kind, Workers: 1, Host: newMemHost(), Node: "test", CacheDir: cache, PrepareTimeout: 30 * time.Second}); err != nil {
 					t.Fatal(err)
 				}
 				t.Cleanup(func() { rt.Close() })
