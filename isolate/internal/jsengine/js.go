@@ -756,7 +756,7 @@ func (l *loop) exportResponse(ret goja.Value, res *contract.Result) (*contract.R
 	err := l.run(func() (err error) {
 		resp, err = l.api.ExportResponse(ret)
 		if err == nil {
-			err = checkResponseSize(resp)
+			err = checkResponseSize(resp, 0)
 		}
 		return err
 	})
@@ -773,8 +773,13 @@ func (l *loop) exportResponse(ret goja.Value, res *contract.Result) (*contract.R
 		s := resp.Stream
 		resp.Stream, resp.Body = nil, []byte{}
 		err = l.drainBody(s, func(chunk []byte) error {
+			// Judged before the copy: the chunk that passes the limit
+			// is not appended (it would double the body's allocation).
+			if err := checkResponseSize(resp, len(chunk)); err != nil {
+				return err
+			}
 			resp.Body = append(resp.Body, chunk...)
-			return checkResponseSize(resp)
+			return nil
 		})
 	}
 	if err != nil {
@@ -1168,9 +1173,10 @@ func overflowStack(frames []goja.StackFrame) string {
 	return cutStack(b.String())
 }
 
-// checkResponseSize refuses a response larger than MaxResponseBytes.
-func checkResponseSize(r *webapi.HTTPResponse) error {
-	n := len(r.Body)
+// checkResponseSize refuses a response larger than MaxResponseBytes, with
+// more bytes of body still to come.
+func checkResponseSize(r *webapi.HTTPResponse, more int) error {
+	n := len(r.Body) + more
 	for _, h := range r.Headers {
 		n += len(h.Name) + len(h.Value)
 	}
