@@ -221,8 +221,10 @@ func TestObjectsAcrossNodes(t *testing.T) {
 	}
 
 	// Clients on every node at once: every acknowledged increment counts
-	// once.
-	var acked atomic.Int64
+	// once. One whose answer says its outcome is unknown (a group's
+	// leader lost its office mid-write, which a loaded machine's missed
+	// heartbeats can cause) counts at most once.
+	var acked, unknown atomic.Int64
 	var wg sync.WaitGroup
 	for i := range 12 {
 		wg.Add(1)
@@ -230,9 +232,13 @@ func TestObjectsAcrossNodes(t *testing.T) {
 			defer wg.Done()
 			for range 15 {
 				status, _, body := serve(t, nodes[i%3], "POST", "/w/count/inc?name=x", "", nil)
-				if status == 200 {
+				switch {
+				case status == 200:
 					acked.Add(1)
-				} else {
+				case strings.Contains(body, "may or may not"):
+					unknown.Add(1)
+					t.Logf("increment through %s, outcome unknown: %d %q", nodes[i%3].Name(), status, body)
+				default:
 					t.Errorf("increment through %s: %d %q", nodes[i%3].Name(), status, body)
 				}
 			}
@@ -240,8 +246,9 @@ func TestObjectsAcrossNodes(t *testing.T) {
 	}
 	wg.Wait()
 	_, _, body := serve(t, nodes[0], "GET", "/w/count/get?name=x", "", nil)
-	if want := 7 + acked.Load(); body != strconv.FormatInt(want, 10) {
-		t.Fatalf("final count %s, want %d", body, want)
+	got, err := strconv.ParseInt(body, 10, 64)
+	if least, most := 7+acked.Load(), 7+acked.Load()+unknown.Load(); err != nil || got < least || got > most {
+		t.Fatalf("final count %q, want %d to %d (%d acknowledged, %d unknown)", body, least, most, acked.Load(), unknown.Load())
 	}
 
 	hostileObjectFrames(t, nodes[0], nodes[1])
