@@ -200,18 +200,34 @@ func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 func (n *Node) writeResult(w http.ResponseWriter, r *http.Request, res *isolate.Result) {
 	b := answerBufs.Get().(*bytes.Buffer)
 	defer putAnswerBuf(b)
-	out, err := res.AppendJSON(b.AvailableBuffer())
-	if err != nil {
-		writeError(w, &apiError{status: http.StatusInternalServerError, code: "internal", msg: "encoding the result: " + err.Error()})
-		return
-	}
-	out = append(out, '\n')
-	release, ok := n.holdAnswer(w, r, len(out))
+	out, release, ok := n.heldResult(w, r, b, res, false)
 	if !ok {
 		return
 	}
 	defer release()
 	writeJSONBytes(w, http.StatusOK, out)
+}
+
+// heldResult encodes res into b's room, as the answer of POST /v1/run or,
+// when line, as the first RunLine of one answered as lines, and holds it
+// in the answer budget (holdAnswer). If not ok, the client has its answer
+// already (an encoding error, or 503 busy).
+func (n *Node) heldResult(w http.ResponseWriter, r *http.Request, b *bytes.Buffer, res *isolate.Result, line bool) (out []byte, release func(), ok bool) {
+	out = b.AvailableBuffer()
+	if line {
+		out = append(out, `{"result":`...)
+	}
+	out, err := res.AppendJSON(out)
+	if err != nil {
+		writeError(w, &apiError{status: http.StatusInternalServerError, code: "internal", msg: "encoding the result: " + err.Error()})
+		return nil, nil, false
+	}
+	if line {
+		out = append(out, '}')
+	}
+	out = append(out, '\n')
+	release, ok = n.holdAnswer(w, r, len(out))
+	return out, release, ok
 }
 
 // NDJSONType asks POST /v1/run for its answer as lines of JSON, so that a
@@ -248,27 +264,20 @@ type RunLine struct {
 func (n *Node) sendRunLines(w http.ResponseWriter, r *http.Request, res *isolate.Result, pipe *isolate.BodyPipe) {
 	b := answerBufs.Get().(*bytes.Buffer)
 	defer putAnswerBuf(b)
-	enc := json.NewEncoder(b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(RunLine{Result: res}); err != nil {
-		pipe.Abort(err)
-		writeError(w, &apiError{status: http.StatusInternalServerError, code: "internal", msg: "encoding the result: " + err.Error()})
-		return
-	}
-	release, ok := n.holdAnswer(w, r, b.Len())
+	out, release, ok := n.heldResult(w, r, b, res, true)
 	if !ok {
-		pipe.Abort(errors.New("no room for the answer"))
+		pipe.Abort(errors.New("no answer for the body"))
 		return
 	}
 	w.Header().Set("Content-Type", NDJSONType)
 	w.WriteHeader(http.StatusOK)
-	sendWithin(w, b.Bytes())
+	sendWithin(w, out)
 	release()
 	if res.Response == nil || !res.Response.Streamed {
 		pipe.Abort(errors.New("no streamed body"))
 		return
 	}
-	enc = json.NewEncoder(w)
+	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	rc := http.NewResponseController(w)
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
