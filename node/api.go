@@ -49,11 +49,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func writeJSONBytes(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	if len(body) <= smallAnswer {
-		_, _ = w.Write(body)
-		return
+	_, _ = sendAnswer(w, body)
+}
+
+// sendAnswer writes p, a piece of an answer whose head is out: into the
+// server's buffer up to smallAnswer, else with sendWithin (which ends a
+// stalled answer by itself).
+func sendAnswer(w http.ResponseWriter, p []byte) (int, error) {
+	if len(p) <= smallAnswer {
+		return w.Write(p)
 	}
-	sendWithin(w, body)
+	sendWithin(w, p)
+	return len(p), nil
 }
 
 // smallAnswer is the size of net/http's write buffer: a larger write goes

@@ -295,14 +295,14 @@ func mcpListens(b []byte) bool {
 // goes out, and written under answerStall.
 type mcpErrorWriter struct {
 	http.ResponseWriter
-	n        *Node
-	r        *http.Request
-	status   int // of an error held back; 0: none
-	msg      bytes.Buffer
-	head     int  // the status of an answer whose head is held back
-	sent     bool // the head is written
-	refused  bool // the budget refused the answer: answered 503
-	releases []func()
+	n       *Node
+	r       *http.Request
+	status  int // of an error held back; 0: none
+	msg     bytes.Buffer
+	head    int    // the status of an answer whose head is held back
+	sent    bool   // the head is written
+	refused bool   // the budget refused the answer: answered 503
+	held    func() // gives back the budget the answer drew, once drawn
 }
 
 // maxMCPErrorText bounds the text of an error held back.
@@ -345,14 +345,10 @@ func (e *mcpErrorWriter) Write(p []byte) (int, error) {
 			e.refused, e.sent = true, true
 			return 0, errMCPRefused
 		}
-		e.releases = append(e.releases, release)
+		e.held = release
 	}
 	e.sendHead()
-	if len(p) <= smallAnswer {
-		return e.ResponseWriter.Write(p)
-	}
-	sendWithin(e.ResponseWriter, p)
-	return len(p), nil
+	return sendAnswer(e.ResponseWriter, p)
 }
 
 func (e *mcpErrorWriter) Flush() {
@@ -366,8 +362,8 @@ func (e *mcpErrorWriter) Unwrap() http.ResponseWriter { return e.ResponseWriter 
 
 // release gives back the answer budget the answer drew.
 func (e *mcpErrorWriter) release() {
-	for _, r := range e.releases {
-		r()
+	if e.held != nil {
+		e.held()
 	}
 }
 
