@@ -43,6 +43,10 @@
 //     State.Nodes, or has been dead for the grace period (Config.Grace). A
 //     node that is suspect, or dead for less than the grace period, keeps
 //     its replicas and gets no new ones.
+//   - A failed replica (Replica.Failed: stopped on a node that lives) is
+//     lost, as if its node had been dead for the grace period; its node
+//     keeps its other replicas. Once it is removed, its node may receive
+//     the group again, as a new replica.
 //   - A replica on a leaving node is rebuilt elsewhere: add a nonvoter on
 //     the least loaded alive node not in the group, promote it once caught
 //     up, then remove the leaving replica. A leaving replica with no

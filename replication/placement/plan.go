@@ -190,7 +190,15 @@ func (p *planner) readGroups(groups []Group, dataWanted, metaWanted int) (meta *
 		g := &group{id: sg.ID, wanted: dataWanted}
 		for _, r := range sg.Replicas {
 			if !g.has(r.Node) {
-				g.members = append(g.members, member{nodeInfo: p.node(r.Node), voter: r.Voter, caughtUp: r.CaughtUp})
+				ni := p.node(r.Node)
+				if r.Failed {
+					// This replica alone is lost: its node stays as it is
+					// for the node's other replicas and as a target.
+					f := *ni
+					f.cls, f.alive, f.reachable = leaving, false, false
+					ni = &f
+				}
+				g.members = append(g.members, member{nodeInfo: ni, voter: r.Voter, caughtUp: r.CaughtUp})
 			}
 		}
 		slices.SortFunc(g.members, func(a, b member) int { return cmp.Compare(a.id, b.id) })

@@ -14,6 +14,7 @@ import (
 //	slots: 2                 NewSlotMap(2); default none
 //	nodes: n1 n2(dead 10m) n3(suspect) n4(draining) n5(left) n6(zone a)
 //	meta: n1 n2 (n3) (n4*)   voters; (nonvoter); (caught-up nonvoter*)
+//	g2: n1 n2 n3!            a failed replica (Replica.Failed)
 //	g1: n1 n2 n3
 //	pending: add-nonvoter g1 n4
 //
@@ -84,6 +85,10 @@ func parseState(t *testing.T, spec string) State {
 			for _, f := range strings.Fields(rest) {
 				r := Replica{Voter: !strings.HasPrefix(f, "(")}
 				f = strings.Trim(f, "()")
+				if strings.HasSuffix(f, "!") {
+					r.Failed = true
+					f = strings.TrimSuffix(f, "!")
+				}
 				if strings.HasSuffix(f, "*") {
 					r.CaughtUp = true
 					f = strings.TrimSuffix(f, "*")
@@ -217,6 +222,72 @@ func TestPlan(t *testing.T) {
 			nodes: n1 n2 n3(dead 1h) n4
 			g1: n1 n2 n3 (n4*)`,
 		want: []string{"promote g1 n4"},
+	}, {
+		name: "a failed voter with no node to replace it is removed at once, though its node lives",
+		state: `
+			slots: 2
+			nodes: n1 n2 n3
+			meta: n1 n2 n3
+			g1: n1 n2 n3!
+			g2: n1 n2 n3`,
+		want: []string{"remove g1 n3"},
+	}, {
+		name: "then its node receives the group again, as a new replica",
+		state: `
+			slots: 2
+			nodes: n1 n2 n3
+			meta: n1 n2 n3
+			g1: n1 n2
+			g2: n1 n2 n3`,
+		want: []string{"add-nonvoter g1 n3"},
+	}, {
+		name: "a failed voter is replaced on another node first, where there is one",
+		state: `
+			slots: 1
+			nodes: n1 n2 n3 n4
+			meta: n1 n2 n3
+			g1: n1 n2 n3!`,
+		want: []string{"add-nonvoter g1 n4"},
+	}, {
+		name: "and removed once its replacement votes",
+		state: `
+			slots: 1
+			nodes: n1 n2 n3 n4
+			meta: n1 n2 n3
+			g1: n1 n2 n3! n4`,
+		want: []string{"remove g1 n3"},
+	}, {
+		name: "a failed voter is not alive for quorum: no promotion without an alive quorum",
+		state: `
+			slots: 1
+			nodes: n1 n2(suspect) n3 n4
+			meta: n1 n2 n3
+			g1: n1 n2 n3! (n4*)`,
+		want: nil,
+	}, {
+		name: "a group with a majority of failed voters gets nothing",
+		state: `
+			slots: 1
+			nodes: n1 n2 n3 n4
+			meta: n1 n2 n4
+			g1: n1 n2! n3!`,
+		want: nil,
+	}, {
+		name: "a failed nonvoter is removed",
+		state: `
+			slots: 1
+			nodes: n1 n2 n3 n4
+			meta: n1 n2 n3
+			g1: n1 n2 n3 (n4!)`,
+		want: []string{"remove g1 n4"},
+	}, {
+		name: "a failed meta replica is replaced like a data replica",
+		state: `
+			slots: 1
+			nodes: n1 n2 n3 n4
+			meta: n1 n2! n3
+			g1: n1 n3 n4`,
+		want: []string{"add-nonvoter meta n4"},
 	}, {
 		name: "then the dead voter removed",
 		state: `

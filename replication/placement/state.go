@@ -71,6 +71,11 @@ type Replica struct {
 	// CaughtUp reports that a nonvoter's log has caught up with the
 	// leader's, so promoting it does not stall commits. Ignored for voters.
 	CaughtUp bool
+	// Failed reports that the replica has stopped on a node that lives
+	// (its Raft shut down, on a log entry it cannot read back, say): it can
+	// neither vote nor apply, and it counts as lost, like a replica on a
+	// node dead for the grace period, without the grace.
+	Failed bool
 }
 
 // Group is a Raft group and its configuration. A node appears at most once
