@@ -163,6 +163,10 @@ type Cluster struct {
 	view     *metaView                    // the newest view known
 	absent   map[placement.GroupID]time.Time
 	dropping map[placement.GroupID]bool
+	// stopped holds this node's replicas whose Raft stopped on its own
+	// (stopReplica), by when: their data stays until their group's leader
+	// shows them out of the voters (repairStopped).
+	stopped map[placement.GroupID]*stoppedReplica
 
 	// Placement, while this node leads the meta group; only the loop
 	// goroutine touches leaderTerm and leaderSince.
@@ -183,7 +187,12 @@ type Cluster struct {
 	pending map[placement.GroupID]placement.Change
 	// retry holds, for a group whose last change failed, when a change of
 	// it may be tried again and how many failed in a row (startChange).
-	retry       map[placement.GroupID]changeRetry
+	retry map[placement.GroupID]changeRetry
+	// failed holds, on the meta leader, the replicas their nodes
+	// reported stopped (opFailed), by when each was last reported:
+	// placement replaces them (Replica.Failed) while the reports are
+	// fresher than failedFresh.
+	failed      map[failedKey]time.Time
 	leaderTerm  uint64
 	leaderSince time.Time
 	viewAsked   time.Time
@@ -233,6 +242,8 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 		hints:     map[placement.GroupID]string{},
 		absent:    map[placement.GroupID]time.Time{},
 		dropping:  map[placement.GroupID]bool{},
+		stopped:   map[placement.GroupID]*stoppedReplica{},
+		failed:    map[failedKey]time.Time{},
 		pending:   map[placement.GroupID]placement.Change{},
 		retry:     map[placement.GroupID]changeRetry{},
 	}
@@ -253,8 +264,10 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 	for _, e := range ents {
 		if gid, ok := parseGroupID(e.Name()); ok && e.IsDir() {
 			if _, err := c.ensure(gid); err != nil {
-				c.closeAll()
-				return nil, err
+				// One replica's unreadable log must not keep the node,
+				// and its other replicas, from starting: the replica is
+				// stopped, and replaced (stopped.go).
+				c.stopAtStart(gid, err)
 			}
 		}
 	}
@@ -316,6 +329,9 @@ func (c *Cluster) ensure(gid placement.GroupID) (*replica, error) {
 	}
 	if c.dropping[gid] {
 		return nil, fmt.Errorf("replication: group %v is being removed from this node", gid)
+	}
+	if c.stopped[gid] != nil {
+		return nil, fmt.Errorf("replication: this node's replica of group %v stopped and waits to be replaced", gid)
 	}
 	if !c.hasMarker() {
 		if err := os.WriteFile(c.markerPath(), []byte("this node has held a replica; it never founds a cluster again\n"), 0o600); err != nil {
@@ -556,6 +572,10 @@ func (c *Cluster) watchLeaders() {
 		metaLead, gained := false, false
 		clear(nowLed)
 		for _, r := range rs {
+			if r.g.r.State() == raft.Shutdown {
+				c.stopReplica(r)
+				continue
+			}
 			r.g.Watch(leaderSilence)
 			if at := r.g.NextWatch(leaderSilence, now); at.Before(next) {
 				next = at
@@ -703,8 +723,9 @@ func (c *Cluster) reconcile() {
 		return
 	}
 	me := c.m.Name()
+	c.repairStopped()
 	for gid := range v.Groups {
-		if v.has(gid, me) && c.replica(gid) == nil {
+		if v.has(gid, me) && c.replica(gid) == nil && !c.isStopped(gid) {
 			if _, err := c.ensure(gid); err != nil {
 				c.log.Warn("starting a replica", "group", gid, "err", err)
 			}
@@ -743,8 +764,8 @@ func (c *Cluster) maybeDrop(gid placement.GroupID) {
 	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
 	defer cancel()
 	resp, _, err := c.toLeader(ctx, gid, &rpcReq{Op: opStatus, Group: gid.String()}, nil, false)
-	if err != nil || resp.Status == nil || resp.Status.Leader == c.m.Name() {
-		return
+	if err != nil || resp.Status == nil || resp.Status.Leader == c.m.Name() || len(resp.Status.Config) == 0 {
+		return // a replica that knows no configuration cannot confirm
 	}
 	for _, s := range resp.Status.Config {
 		if s.Name == c.m.Name() {
@@ -764,10 +785,7 @@ func (c *Cluster) maybeDrop(gid placement.GroupID) {
 	c.log.Info("removing a replica this node no longer holds", "group", gid, "leader", resp.Status.Leader)
 	err = r.g.Close()
 	if err == nil {
-		err = kvsm.DeletePrefixes(c.cfg.DB, raftbadger.GroupPrefix(gid.String()), kvPrefixOf(gid))
-	}
-	if err == nil {
-		err = os.RemoveAll(filepath.Join(c.cfg.Dir, "groups", gid.String()))
+		err = c.deleteReplicaData(gid)
 	}
 	if err != nil {
 		c.log.Warn("removing a replica", "group", gid, "err", err)
@@ -775,6 +793,15 @@ func (c *Cluster) maybeDrop(gid placement.GroupID) {
 	c.mu.Lock()
 	delete(c.dropping, gid)
 	c.mu.Unlock()
+}
+
+// deleteReplicaData deletes this node's log, state and snapshots of gid,
+// whose replica is closed.
+func (c *Cluster) deleteReplicaData(gid placement.GroupID) error {
+	if err := kvsm.DeletePrefixes(c.cfg.DB, raftbadger.GroupPrefix(gid.String()), kvPrefixOf(gid)); err != nil {
+		return err
+	}
+	return os.RemoveAll(filepath.Join(c.cfg.Dir, "groups", gid.String()))
 }
 
 // leaderDuties: placement while this node leads the meta group; expiry

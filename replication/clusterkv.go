@@ -387,8 +387,14 @@ func (c *Cluster) handle(ctx context.Context, from mesh.Peer, req *rpcReq, body 
 		}
 		return &rpcResp{}, nil
 	}
+	if req.Op == opFailed {
+		return c.handleFailed(from, gid), nil
+	}
 	r := c.replica(gid)
 	if r == nil {
+		if c.isStopped(gid) {
+			return &rpcResp{Code: codeStopped, Error: fmt.Sprintf("%s's replica of group %v stopped and waits to be replaced", c.m.Name(), gid), Leader: c.hintOnly(gid)}, nil
+		}
 		return &rpcResp{Code: codeNoGroup, Error: fmt.Sprintf("%s runs no replica of group %v", c.m.Name(), gid), Leader: c.hintOnly(gid)}, nil
 	}
 	switch req.Op {
@@ -633,8 +639,13 @@ func (c *Cluster) gatherGroups(ctx context.Context) ([]GroupInfo, error) {
 				defer wg.Done()
 				rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 				defer cancel()
-				if resp, _, err := c.to(rctx, r.Name, &rpcReq{Op: opStatus, Group: gid.String()}, nil); err == nil {
+				resp, _, err := c.to(rctx, r.Name, &rpcReq{Op: opStatus, Group: gid.String()}, nil)
+				var re *rpcError
+				switch {
+				case err == nil:
 					sts[i][j] = resp.Status
+				case errors.As(err, &re) && re.Code == codeStopped:
+					sts[i][j] = &replicaStatus{State: stateStopped}
 				}
 			}()
 		}
@@ -652,15 +663,18 @@ func groupInfo(gid placement.GroupID, rs []viewReplica, sts []*replicaStatus, ve
 	g := GroupInfo{ID: gid.String(), Wanted: verdict.Wanted, Degraded: verdict.Degraded, Unavailable: verdict.Unavailable}
 	var leader *replicaStatus
 	for _, s := range sts {
-		if s != nil && s.State == "leader" && (leader == nil || s.Term > leader.Term) {
+		if s != nil && s.State == stateLeader && (leader == nil || s.Term > leader.Term) {
 			leader = s
 		}
 	}
 	for j, r := range rs {
 		ri := ReplicaInfo{Node: r.Name, Voter: r.Voter}
-		if sts[j] == nil {
+		switch {
+		case sts[j] == nil:
 			ri.Unreachable = true
-		} else {
+		case sts[j].State == stateStopped:
+			ri.Stopped = true
+		default:
 			ri.Applied = sts[j].Applied
 			if sts[j] == leader {
 				ri.Leader = true
@@ -680,7 +694,7 @@ func groupInfo(gid placement.GroupID, rs []viewReplica, sts []*replicaStatus, ve
 		g.Error = "no leader answered"
 	}
 	for j := range g.Replicas {
-		if !g.Replicas[j].Unreachable && g.CommitIndex > g.Replicas[j].Applied {
+		if !g.Replicas[j].Unreachable && !g.Replicas[j].Stopped && g.CommitIndex > g.Replicas[j].Applied {
 			g.Replicas[j].Lag = g.CommitIndex - g.Replicas[j].Applied
 		}
 	}

@@ -115,6 +115,10 @@ type ReplicaInfo struct {
 	Lag     uint64 `json:"lag"`
 	// Unreachable: the replica did not answer.
 	Unreachable bool `json:"unreachable,omitempty"`
+	// Stopped: the replica stopped on its own on a node that lives (its
+	// Raft shut down, on a log entry it could not read back, say); it
+	// neither votes nor applies, and placement replaces it.
+	Stopped bool `json:"stopped,omitempty"`
 }
 
 // Groups is what GET /v1/groups asks of a store: the status of every

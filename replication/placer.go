@@ -121,7 +121,7 @@ func (c *Cluster) groupOf(gid placement.GroupID, rs []viewReplica, local *replic
 	var commit uint64
 	var once sync.Once
 	for _, r := range rs {
-		pr := placement.Replica{Node: placement.NodeID(r.Name), Voter: r.Voter}
+		pr := placement.Replica{Node: placement.NodeID(r.Name), Voter: r.Voter, Failed: c.failedNow(gid, r.Name)}
 		if !r.Voter {
 			once.Do(func() {
 				if local != nil {
@@ -284,6 +284,11 @@ func (c *Cluster) execute(ctx context.Context, ch placement.Change) error {
 	resp, _, err := c.toLeader(ctx, ch.Group, &rpcReq{Op: opChange, Group: ch.Group.String(), Change: req}, nil, false)
 	if err != nil {
 		return err
+	}
+	if ch.Op == placement.Remove {
+		// A stopped replica's report ends with it: a replica its node
+		// receives again is a new one.
+		c.forgetFailed(ch.Group, string(ch.Node))
 	}
 	return c.record(ctx, ch.Group, resp.Config)
 }

@@ -41,12 +41,14 @@ const (
 	opView   = "view"   // the meta group's view as this node knows it
 	opCreate = "create" // start Group here and bootstrap it with Servers
 	opChange = "change" // on the leader: a membership change
+	opFailed = "failed" // on the meta leader: the sender's replica of Group stopped
 )
 
 // Error codes of rpcResp.
 const (
 	codeNotLeader  = "not_leader" // Leader names the leader when known
 	codeNoGroup    = "no_group"   // this node runs no replica of the group
+	codeStopped    = "stopped"    // this node's replica of the group stopped and waits to be replaced
 	codeUnavail    = "unavailable"
 	codeUnknown    = "unknown_outcome" // a write may or may not have applied
 	codeInvalid    = "invalid"         // Invalid holds the broken rule
@@ -126,7 +128,7 @@ func (e *rpcError) Unwrap() error {
 	switch e.Code {
 	case codeNotLeader:
 		return ErrNotLeader
-	case codeUnavail, codeNoGroup:
+	case codeUnavail, codeNoGroup, codeStopped:
 		return ErrKVUnavailable
 	case codeUnknown:
 		return errOutcomeUnknown

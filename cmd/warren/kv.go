@@ -300,7 +300,7 @@ func newGroupsCmd() *cobra.Command {
 }
 
 // replicas shows a group's replicas: name, * for the leader, and the lag
-// (or unreachable; a learner is marked so).
+// (or unreachable, or stopped; a learner is marked so).
 func replicas(rs []node.ReplicaInfo) string {
 	parts := make([]string, len(rs))
 	for i, r := range rs {
@@ -312,9 +312,12 @@ func replicas(rs []node.ReplicaInfo) string {
 		if !r.Voter {
 			notes = append(notes, "learner")
 		}
-		if r.Unreachable {
+		switch {
+		case r.Unreachable:
 			notes = append(notes, "unreachable")
-		} else {
+		case r.Stopped:
+			notes = append(notes, "stopped, being replaced")
+		default:
 			notes = append(notes, fmt.Sprintf("lag %d", r.Lag))
 		}
 		parts[i] = s + " (" + strings.Join(notes, ", ") + ")"

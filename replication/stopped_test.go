@@ -1,0 +1,212 @@
+package replication
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/warrenmesh/warren/replication/internal/raftbadger"
+	"github.com/warrenmesh/warren/replication/placement"
+)
+
+// TestStoppedReplicaReplaced: a replica whose Raft stops on its own on a
+// node that lives (as raft patch 0006 stops one that cannot read back a
+// committed entry; here its Raft is shut down under the Cluster's feet) is
+// replaced through placement. On 3 nodes no other node can take it: it is
+// removed, its data deleted, and its node receives the group again as a
+// new replica that catches up; the writes made meanwhile read back from
+// it, and the group's replicas agree.
+func TestStoppedReplicaReplaced(t *testing.T) {
+	changes := &changeCounter{n: map[string]int{}}
+	c := newClusterWith(t, 3, &cluster{kv: true, tune: func(cc *ClusterConfig) {
+		fastGroups(cc)
+		cc.Logger = slog.New(changes)
+	}})
+	c.waitPlaced(3, 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const key = "stopped"
+	gid := c.nodes[0].cl.groupOfKey("ns", key)
+	if err := c.nodes[0].cl.Put(ctx, "ns", key, []byte("before"), KVPutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var victim *testNode
+	var old *replica
+	for _, nd := range c.nodes {
+		if r := nd.cl.replica(gid); r != nil && !r.g.IsLeader() {
+			victim, old = nd, r
+			break
+		}
+	}
+	if victim == nil {
+		t.Fatalf("no follower of %v", gid)
+	}
+	t.Logf("stopping %s's replica of %v", victim.name, gid)
+	if err := old.g.r.Shutdown().Error(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The group goes on with two voters; the node itself still serves
+	// (through the group's leader).
+	for i := range 20 {
+		if err := victim.cl.Put(ctx, "ns", key, fmt.Appendf(nil, "after %d", i), KVPutOptions{}); err != nil {
+			t.Fatalf("put %d with the replica stopped: %v", i, err)
+		}
+	}
+	waitFor(t, 60*time.Second, "a new replica on the node that held the stopped one, a voter again", func() bool {
+		r := victim.cl.replica(gid)
+		if r == nil || r == old || victim.cl.isStopped(gid) {
+			return false
+		}
+		for _, s := range r.status().Config {
+			if s.Name == victim.name {
+				return s.Voter
+			}
+		}
+		return false
+	})
+	waitFor(t, 30*time.Second, "the new replica holds the last write", func() bool {
+		v, err := victim.cl.GetWithMetadata(ctx, "ns", key, Eventual)
+		return err == nil && string(v.Value) == "after 19"
+	})
+	c.waitPlaced(3, 30*time.Second)
+	c.checkReplicasAgree(ctx)
+	for _, nd := range c.nodes {
+		if nd.cl.reportedFailed(gid, victim.name) {
+			t.Fatalf("%s still holds the report of the replica it removed", nd.name)
+		}
+	}
+	// Removed once and added once: the new replica is not taken for the
+	// stopped one.
+	for _, op := range []string{"remove", "add-nonvoter", "promote"} {
+		ch := fmt.Sprintf("%s %v %s", op, gid, victim.name)
+		if n := changes.count(ch); n != 1 {
+			t.Errorf("%q made %d times, want once", ch, n)
+		}
+	}
+}
+
+// TestUnreadableEntryReplaced: the fault itself, on disk. A node is
+// stopped, one entry of a replica's log deleted from its database, and the
+// node started again: raft, scanning the log at start, cannot read the
+// entry, and the replica cannot start. The node used to refuse to start
+// at all (every other replica with it); now it starts without that
+// replica, which is replaced by a new one that catches up.
+func TestUnreadableEntryReplaced(t *testing.T) {
+	c := newKVCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const key = "unreadable"
+	gid := c.nodes[0].cl.groupOfKey("ns", key)
+	for i := range 10 {
+		if err := c.nodes[0].cl.Put(ctx, "ns", key, fmt.Appendf(nil, "v%d", i), KVPutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	victim := c.nodes[2]
+	waitFor(t, 10*time.Second, "the victim applied the writes", func() bool {
+		v, err := victim.cl.GetWithMetadata(ctx, "ns", key, Eventual)
+		return err == nil && string(v.Value) == "v9"
+	})
+	c.stop(victim)
+	db, err := OpenDB(filepath.Join(victim.dir, "db"), testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := raftbadger.GroupPrefix(gid.String())
+	var logKeys [][]byte // the log's keys: the prefix, a tag byte, a big-endian index
+	err = db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if k := it.Item().KeyCopy(nil); len(k) == len(prefix)+9 {
+				logKeys = append(logKeys, k)
+			}
+		}
+		return nil
+	})
+	if err != nil || len(logKeys) < 3 {
+		t.Fatalf("%d log entries of %v on %s: %v", len(logKeys), gid, victim.name, err)
+	}
+	gone := logKeys[len(logKeys)-2]
+	t.Logf("deleting entry %d of %v's log on %s", binary.BigEndian.Uint64(gone[len(prefix)+1:]), gid, victim.name)
+	if err := db.Update(func(txn *badger.Txn) error { return txn.Delete(gone) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.start(victim)
+	waitFor(t, 30*time.Second, "the replica that cannot read its log stopped", func() bool {
+		return victim.cl.isStopped(gid)
+	})
+	if err := c.nodes[1].cl.Put(ctx, "ns", key, []byte("last"), KVPutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "a new replica on the victim, a voter, holding the last write", func() bool {
+		r := victim.cl.replica(gid)
+		if r == nil || victim.cl.isStopped(gid) || !slices.ContainsFunc(r.status().Config, func(s viewReplica) bool { return s.Name == victim.name && s.Voter }) {
+			return false
+		}
+		v, err := victim.cl.GetWithMetadata(ctx, "ns", key, Eventual)
+		return err == nil && string(v.Value) == "last"
+	})
+	c.waitPlaced(3, 30*time.Second)
+	c.checkReplicasAgree(ctx)
+}
+
+// A stopped replica shows in the groups' status as stopped, with no lag.
+func TestGroupInfoStopped(t *testing.T) {
+	rs := []viewReplica{{Name: "n1", Voter: true}, {Name: "n2", Voter: true}, {Name: "n3", Voter: true}}
+	sts := []*replicaStatus{
+		{State: stateLeader, Term: 3, CommitIndex: 40, Applied: 40},
+		{State: "follower", Term: 3, CommitIndex: 40, Applied: 38},
+		{State: stateStopped},
+	}
+	g := groupInfo(placement.GroupID(1), rs, sts, placement.GroupStatus{Wanted: 3})
+	if !g.Replicas[2].Stopped || g.Replicas[2].Unreachable || g.Replicas[2].Lag != 0 {
+		t.Fatalf("stopped replica: %+v", g.Replicas[2])
+	}
+	if g.Replicas[1].Stopped || g.Replicas[1].Lag != 2 || g.Leader != "n1" {
+		t.Fatalf("group: %+v", g)
+	}
+}
+
+// changeCounter is a log handler that counts the placement changes made.
+type changeCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (h *changeCounter) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+func (h *changeCounter) WithAttrs([]slog.Attr) slog.Handler           { return h }
+func (h *changeCounter) WithGroup(string) slog.Handler                { return h }
+
+func (h *changeCounter) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "placement change" {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "change" {
+			h.mu.Lock()
+			h.n[a.Value.String()]++
+			h.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+
+func (h *changeCounter) count(change string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n[change]
+}
