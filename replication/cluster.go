@@ -51,6 +51,10 @@ const (
 	// dropAfter is how long a replica must be missing from the view
 	// before the node asks its leader whether to delete it.
 	dropAfter = time.Minute
+	// A replica whose state machine fails maxFSMFails times within
+	// fsmFailWindow is stopped and replaced instead of restarted (fail).
+	maxFSMFails   = 3
+	fsmFailWindow = 10 * time.Minute
 	// DefaultSettle is how long a new meta leader waits before it creates
 	// the data groups, so that nodes started together all get replicas
 	// at once rather than by moves.
@@ -167,6 +171,9 @@ type Cluster struct {
 	// (stopReplica), by when: their data stays until their group's leader
 	// shows them out of the voters (repairStopped).
 	stopped map[placement.GroupID]*stoppedReplica
+	// fsmFails holds when each replica's state machine failed lately
+	// (fail).
+	fsmFails map[placement.GroupID][]time.Time
 
 	// Placement, while this node leads the meta group; only the loop
 	// goroutine touches leaderTerm and leaderSince.
@@ -243,6 +250,7 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 		absent:    map[placement.GroupID]time.Time{},
 		dropping:  map[placement.GroupID]bool{},
 		stopped:   map[placement.GroupID]*stoppedReplica{},
+		fsmFails:  map[placement.GroupID][]time.Time{},
 		failed:    map[failedKey]time.Time{},
 		pending:   map[placement.GroupID]placement.Change{},
 		retry:     map[placement.GroupID]changeRetry{},
@@ -378,16 +386,42 @@ func (c *Cluster) ensure(gid placement.GroupID) (*replica, error) {
 }
 
 // fail stops a replica whose state machine could not apply a command: it
-// must not go on without it. A restart replays the command.
+// must not go on without it. A restart (the group's leader's next message
+// starts it again) replays the command; a replica whose state machine
+// fails maxFSMFails times within fsmFailWindow is stopped for good and
+// replaced (stopped.go) rather than restarted for ever, each time
+// replaying its log.
 func (c *Cluster) fail(gid placement.GroupID, err error) {
-	c.log.Error("a replica's state machine failed; stopping the replica", "group", gid, "err", err)
-	go func() {
+	now := time.Now()
+	c.mu.Lock()
+	fails := slices.DeleteFunc(c.fsmFails[gid], func(t time.Time) bool { return now.Sub(t) > fsmFailWindow })
+	fails = append(fails, now)
+	c.fsmFails[gid] = fails
+	persistent := len(fails) >= maxFSMFails
+	c.mu.Unlock()
+	if persistent {
+		c.log.Error("a replica's state machine failed again; stopping the replica for good", "group", gid, "err", err, "failures", len(fails), "within", fsmFailWindow)
+	} else {
+		c.log.Error("a replica's state machine failed; stopping the replica", "group", gid, "err", err)
+	}
+	go func() { // not in c.wg: raft's FSM goroutine calls fail, maybe while Close waits
 		c.mu.Lock()
 		r := c.replicas[gid]
-		delete(c.replicas, gid)
+		if c.closed {
+			r = nil // Close closes it
+		} else if r != nil {
+			delete(c.replicas, gid)
+			if persistent {
+				delete(c.fsmFails, gid)
+				c.stopped[gid] = &stoppedReplica{since: now}
+			}
+		}
 		c.mu.Unlock()
 		if r != nil {
 			r.g.Close()
+			if persistent {
+				c.poke()
+			}
 		}
 	}()
 }

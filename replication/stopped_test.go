@@ -163,6 +163,48 @@ func TestUnreadableEntryReplaced(t *testing.T) {
 	c.checkReplicasAgree(ctx)
 }
 
+// TestFailingStateMachineReplaced: a replica whose state machine fails is
+// restarted (the failed command replayed); once it has failed maxFSMFails
+// times it is stopped and replaced instead of restarted for ever.
+func TestFailingStateMachineReplaced(t *testing.T) {
+	c := newKVCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const key = "failing"
+	gid := c.nodes[0].cl.groupOfKey("ns", key)
+	if err := c.nodes[0].cl.Put(ctx, "ns", key, []byte("v"), KVPutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	victim := c.nodes[1]
+	for i := 1; i <= maxFSMFails; i++ {
+		r := victim.cl.replica(gid)
+		victim.cl.fail(gid, fmt.Errorf("injected failure %d", i))
+		if i < maxFSMFails {
+			waitFor(t, 30*time.Second, fmt.Sprintf("the replica restarted after failure %d", i), func() bool {
+				n := victim.cl.replica(gid)
+				return n != nil && n != r
+			})
+			continue
+		}
+		waitFor(t, 30*time.Second, "the replica stopped for good", func() bool {
+			return victim.cl.isStopped(gid)
+		})
+	}
+	if err := c.nodes[2].cl.Put(ctx, "ns", key, []byte("last"), KVPutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "a new replica on the victim, a voter, holding the last write", func() bool {
+		r := victim.cl.replica(gid)
+		if r == nil || victim.cl.isStopped(gid) || !slices.ContainsFunc(r.status().Config, func(s viewReplica) bool { return s.Name == victim.name && s.Voter }) {
+			return false
+		}
+		v, err := victim.cl.GetWithMetadata(ctx, "ns", key, Eventual)
+		return err == nil && string(v.Value) == "last"
+	})
+	c.waitPlaced(3, 30*time.Second)
+	c.checkReplicasAgree(ctx)
+}
+
 // A stopped replica shows in the groups' status as stopped, with no lag.
 func TestGroupInfoStopped(t *testing.T) {
 	rs := []viewReplica{{Name: "n1", Voter: true}, {Name: "n2", Voter: true}, {Name: "n3", Voter: true}}
