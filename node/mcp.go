@@ -292,7 +292,8 @@ func mcpListens(b []byte) bool {
 // API's JSON errors, and sends the rest as the API's other answers are
 // sent: a large piece (run_code's result holds a Worker's whole body,
 // twice; a batch, 16 of them) drawn from the answer budget before the head
-// goes out, and written under answerStall.
+// goes out, and written under answerStall; a later large piece draws on
+// the budget while it is written.
 type mcpErrorWriter struct {
 	http.ResponseWriter
 	n       *Node
@@ -346,6 +347,15 @@ func (e *mcpErrorWriter) Write(p []byte) (int, error) {
 			return 0, errMCPRefused
 		}
 		e.held = release
+	} else if len(p) > answerChunk && e.r.Method != http.MethodHead {
+		// A later piece (the SDK writes an answer whole today) draws on
+		// the budget while it is written; refused, the answer is cut.
+		client := clientOf(e.r)
+		if err := e.n.answers.take(client, int64(len(p))); err != nil {
+			e.refused = true
+			return 0, fmt.Errorf("%w: %w", errMCPRefused, err)
+		}
+		defer e.n.answers.give(client, int64(len(p)))
 	}
 	e.sendHead()
 	return sendAnswer(e.ResponseWriter, p)

@@ -1,10 +1,13 @@
 package node
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -68,5 +71,35 @@ func TestMCPStalledAnswer(t *testing.T) {
 	status, _, b := mcpPost(t, cl, n, []byte(body), "application/json")
 	if status != 200 || len(b) < 16<<20 || !json.Valid(b) {
 		t.Fatalf("run_code through MCP: %d, %d bytes: %.200s", status, len(b), b)
+	}
+}
+
+// Every large piece of an MCP answer draws on the answer budget while it
+// is written, not only the first: a piece the budget refuses cuts the
+// answer, and what the pieces drew is given back.
+func TestMCPAnswerPiecesBudgeted(t *testing.T) {
+	n := &Node{answers: newByteBudget(1<<20, 1<<20)}
+	rec := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+	w := &mcpErrorWriter{ResponseWriter: rec, n: n, r: r}
+	piece := bytes.Repeat([]byte("x"), 600<<10)
+	if _, err := w.Write(piece); err != nil {
+		t.Fatalf("first piece: %v", err)
+	}
+	if held := n.answers.heldBy(clientOf(r)); held != int64(len(piece)) {
+		t.Fatalf("after the first piece the answer holds %d bytes, want %d", held, len(piece))
+	}
+	if _, err := w.Write(piece); !errors.Is(err, errMCPRefused) {
+		t.Fatalf("a second piece past the budget: %v, want refused", err)
+	}
+	if _, err := w.Write([]byte("{}")); !errors.Is(err, errMCPRefused) {
+		t.Fatalf("a piece after a refused one: %v, want refused", err)
+	}
+	w.release()
+	if held := n.answers.heldBy(clientOf(r)); held != 0 {
+		t.Fatalf("after the answer %d bytes are still held", held)
+	}
+	if rec.Body.Len() != len(piece) {
+		t.Fatalf("%d bytes written, want the first piece only (%d)", rec.Body.Len(), len(piece))
 	}
 }
