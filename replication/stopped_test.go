@@ -61,24 +61,10 @@ func TestStoppedReplicaReplaced(t *testing.T) {
 			t.Fatalf("put %d with the replica stopped: %v", i, err)
 		}
 	}
-	waitFor(t, 60*time.Second, "a new replica on the node that held the stopped one, a voter again", func() bool {
-		r := victim.cl.replica(gid)
-		if r == nil || r == old || victim.cl.isStopped(gid) {
-			return false
-		}
-		for _, s := range r.status().Config {
-			if s.Name == victim.name {
-				return s.Voter
-			}
-		}
-		return false
-	})
-	waitFor(t, 30*time.Second, "the new replica holds the last write", func() bool {
-		v, err := victim.cl.GetWithMetadata(ctx, "ns", key, Eventual)
-		return err == nil && string(v.Value) == "after 19"
-	})
-	c.waitPlaced(3, 30*time.Second)
-	c.checkReplicasAgree(ctx)
+	c.waitReplaced(ctx, victim, key)
+	if victim.cl.replica(gid) == old {
+		t.Fatal("the stopped replica is still in service")
+	}
 	for _, nd := range c.nodes {
 		if nd.cl.reportedFailed(gid, victim.name) {
 			t.Fatalf("%s still holds the report of the replica it removed", nd.name)
@@ -148,19 +134,7 @@ func TestUnreadableEntryReplaced(t *testing.T) {
 	waitFor(t, 30*time.Second, "the replica that cannot read its log stopped", func() bool {
 		return victim.cl.isStopped(gid)
 	})
-	if err := c.nodes[1].cl.Put(ctx, "ns", key, []byte("last"), KVPutOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 60*time.Second, "a new replica on the victim, a voter, holding the last write", func() bool {
-		r := victim.cl.replica(gid)
-		if r == nil || victim.cl.isStopped(gid) || !slices.ContainsFunc(r.status().Config, func(s viewReplica) bool { return s.Name == victim.name && s.Voter }) {
-			return false
-		}
-		v, err := victim.cl.GetWithMetadata(ctx, "ns", key, Eventual)
-		return err == nil && string(v.Value) == "last"
-	})
-	c.waitPlaced(3, 30*time.Second)
-	c.checkReplicasAgree(ctx)
+	c.waitReplaced(ctx, victim, key)
 }
 
 // TestFailingStateMachineReplaced: a replica whose state machine fails is
@@ -190,10 +164,24 @@ func TestFailingStateMachineReplaced(t *testing.T) {
 			return victim.cl.isStopped(gid)
 		})
 	}
-	if err := c.nodes[2].cl.Put(ctx, "ns", key, []byte("last"), KVPutOptions{}); err != nil {
-		t.Fatal(err)
+	c.waitReplaced(ctx, victim, key)
+}
+
+// waitReplaced writes key through a node other than victim, whose
+// replica of key's group stopped, and waits until victim holds a new
+// replica of the group, a voter, that reads the write back, every group
+// has 3 voters and their replicas agree.
+func (c *cluster) waitReplaced(ctx context.Context, victim *testNode, key string) {
+	c.t.Helper()
+	writer := c.nodes[0]
+	if writer == victim {
+		writer = c.nodes[1]
 	}
-	waitFor(t, 60*time.Second, "a new replica on the victim, a voter, holding the last write", func() bool {
+	if err := writer.cl.Put(ctx, "ns", key, []byte("last"), KVPutOptions{}); err != nil {
+		c.t.Fatal(err)
+	}
+	gid := victim.cl.groupOfKey("ns", key)
+	waitFor(c.t, 60*time.Second, "a new replica on the victim, a voter, holding the last write", func() bool {
 		r := victim.cl.replica(gid)
 		if r == nil || victim.cl.isStopped(gid) || !slices.ContainsFunc(r.status().Config, func(s viewReplica) bool { return s.Name == victim.name && s.Voter }) {
 			return false
