@@ -108,6 +108,27 @@ func compileRegexp2(src string, multiline, dotAll, ignoreCase, unicode bool) (*r
 	return &regexp2Wrapper{rx: regexp2Pattern}, nil
 }
 
+// RegexpTimeoutError is the value of the *InterruptedError that ends a
+// script whose regular-expression match ran past regexp2's MatchTimeout
+// (regexp2.DefaultMatchTimeout; regexp2's engine never sees Interrupt).
+// Such a match can neither be completed nor taken as failed: taken as
+// failed, as it used to be, the script went on with a wrong answer.
+type RegexpTimeoutError struct{ Err error }
+
+func (e *RegexpTimeoutError) Error() string {
+	return "regular expression match timed out: " + e.Err.Error()
+}
+
+func (e *RegexpTimeoutError) Unwrap() error { return e.Err }
+
+// regexp2Failed ends the script, uncatchably, if err is a failed match
+// (regexp2 fails a match only when it times out).
+func regexp2Failed(err error) {
+	if err != nil {
+		panic(&InterruptedError{iface: &RegexpTimeoutError{Err: err}})
+	}
+}
+
 func (p *regexpPattern) createRegexp2() {
 	if p.regexp2Wrapper != nil {
 		return
@@ -238,6 +259,7 @@ func (r *regexp2Wrapper) findUTF16Cached(s String, start int, doCache bool) (mat
 		cache = nil
 	}
 	match, err = wrapped.FindRunesMatchStartingAt(runes, start)
+	regexp2Failed(err)
 	if doCache && match != nil && err == nil {
 		if cache == nil {
 			if r.cache == nil {
@@ -301,6 +323,7 @@ func (r *regexp2Wrapper) findUnicodeCached(s String, start int, doCache bool) (m
 		savedRune, runes[mappedStart] = runes[mappedStart], second
 	}
 	match, err = wrapped.FindRunesMatchStartingAt(runes, mappedStart)
+	regexp2Failed(err)
 	if doCache && match != nil && err == nil {
 		if splitPair {
 			runes[mappedStart] = savedRune
@@ -385,9 +408,7 @@ func (r *regexp2Wrapper) findAllSubmatchIndexUTF16(s String, start, limit int, s
 			break
 		}
 		match, err = wrapped.FindNextMatch(match)
-		if err != nil {
-			return nil
-		}
+		regexp2Failed(err)
 	}
 	return results
 }
@@ -467,9 +488,7 @@ func (r *regexp2Wrapper) findAllSubmatchIndexUnicode(s unicodeString, start, lim
 
 		results = append(results, result)
 		match, err = wrapped.FindNextMatch(match)
-		if err != nil {
-			return nil
-		}
+		regexp2Failed(err)
 	}
 	return results
 }
