@@ -23,9 +23,16 @@ type engine struct {
 	js   *jsengine.Engine
 	wasm *wasmrun.Engine
 	py   *pyEngine // made on the first Python call
+	// cpuClock reads the CPU time of a process that runs one call at a
+	// time (a sandbox worker's), nil in the node's process: see cpuLimit.
+	cpuClock func() time.Duration
 }
 
-func newEngine(cacheSize int, wasmCacheDir string, heap *jsengine.HeapMeter, stuck func(Outcome)) (*engine, error) {
+// newEngine makes an engine. heap, stuck and cpuClock are a sandbox
+// worker's (nil in the node's process): the heap meter for the memory
+// limit, what to do with a guest that cannot be interrupted, and the
+// process's CPU clock.
+func newEngine(cacheSize int, wasmCacheDir string, heap *jsengine.HeapMeter, stuck func(Outcome), cpuClock func() time.Duration) (*engine, error) {
 	w, err := wasmrun.NewEngine(context.Background(), wasmrun.Options{CacheDir: wasmCacheDir, MaxCompiled: cacheSize})
 	if err != nil {
 		return nil, fmt.Errorf("isolate: wasm engine: %w", err)
@@ -39,7 +46,63 @@ func newEngine(cacheSize int, wasmCacheDir string, heap *jsengine.HeapMeter, stu
 			fmt.Fprintln(os.Stderr, "isolate: WebAssembly from JS runs without the disk cache:", err)
 		}
 	}
-	return &engine{js: jsengine.New(cacheSize, heap, stuck), wasm: w, py: &pyEngine{cacheDir: wasmCacheDir}}, nil
+	return &engine{js: jsengine.New(cacheSize, heap, stuck, cpuClock), wasm: w, py: &pyEngine{cacheDir: wasmCacheDir}, cpuClock: cpuClock}, nil
+}
+
+// cpuTime is the CPU time of a run that took busy on the wall clock, its
+// process having used cpu meanwhile, as contract.CountedCPU counts it in a
+// process that runs one call at a time.
+func (e *engine) cpuTime(busy, cpu time.Duration) time.Duration {
+	if e.cpuClock == nil {
+		return busy
+	}
+	return contract.CountedCPU(busy, cpu)
+}
+
+// errWall ends a WASI command at its wall-time limit.
+var errWall = errors.New("wasm: wall-time limit")
+
+// cpuLimit is a timer for the CPU limit of a Python call, whose waits
+// stop the timer: its wall time is its CPU time, unless the host gave it
+// less CPU than wall time (a call demoted on a busy host). So when the
+// timer fires in a process that runs one call at a time, the CPU time
+// contract.CountedCPU counts decides: if it is still under the limit, the
+// timer is set again for the rest. stop is called once the call has used
+// up its limit.
+type cpuLimit struct {
+	clock func() time.Duration
+	cpu0  time.Duration
+	limit time.Duration
+	t     *time.Timer
+}
+
+// time is the CPU time of a call whose run took busy, as
+// contract.CountedCPU counts it where the process runs one call at a time.
+func (c *cpuLimit) time(busy time.Duration) time.Duration {
+	if c.clock == nil {
+		return busy
+	}
+	return contract.CountedCPU(busy, c.clock()-c.cpu0)
+}
+
+func (e *engine) startCPULimit(limit time.Duration, stop func()) *cpuLimit {
+	c := &cpuLimit{clock: e.cpuClock, limit: limit}
+	if c.clock != nil {
+		c.cpu0 = c.clock()
+	}
+	start := time.Now()
+	c.t = time.AfterFunc(limit, func() {
+		if c.clock != nil {
+			// The wall time since the start stands for the busy time:
+			// never less than it, so the call gets no more than its due.
+			if used := contract.CountedCPU(time.Since(start), c.clock()-c.cpu0); used < c.limit {
+				c.t.Reset(c.limit - used)
+				return
+			}
+		}
+		stop()
+	})
+	return c
 }
 
 func (e *engine) close() error {
@@ -78,7 +141,16 @@ func (e *engine) evictObject(key string) { e.js.Evict(key) }
 // response body. CPU and wall limits both bound it: a command does not wait
 // on timers, so its wall time is its CPU time.
 func (e *engine) executeWasm(ctx context.Context, r *contract.ExecRequest, host contract.HostConn) *Result {
-	limit := min(contract.LimitCPU(r.Limits), contract.LimitWall(r.Limits))
+	// The run's timeout (compiling is not the guest's) is the smaller
+	// limit; in a sandbox worker it is the CPU limit, on the process's CPU
+	// clock (wasmrun.Input.RunClock), and the wall limit a deadline.
+	runTimeout := min(contract.LimitCPU(r.Limits), contract.LimitWall(r.Limits))
+	if e.cpuClock != nil {
+		runTimeout = contract.LimitCPU(r.Limits)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, contract.LimitWall(r.Limits), errWall)
+		defer cancel()
+	}
 	env := map[string]string{}
 	for k, v := range r.Env {
 		var s string
@@ -90,7 +162,7 @@ func (e *engine) executeWasm(ctx context.Context, r *contract.ExecRequest, host 
 	}
 	in := wasmrun.Input{
 		Hash: r.Hash, Stdin: r.Request.Body, Args: []string{"worker.wasm"}, Env: env,
-		MemoryLimitBytes: contract.LimitMemory(r.Limits), Deterministic: r.Deterministic, Seed: seedOf(r.Hash), RunTimeout: limit,
+		MemoryLimitBytes: contract.LimitMemory(r.Limits), Deterministic: r.Deterministic, Seed: seedOf(r.Hash), RunTimeout: runTimeout, RunClock: e.cpuClock,
 	}
 	out, err := e.wasm.Run(ctx, in)
 	if errors.Is(err, wasmrun.ErrNotCached) {
@@ -109,12 +181,11 @@ func (e *engine) executeWasm(ctx context.Context, r *contract.ExecRequest, host 
 		res.Response = &Response{Status: 200, Headers: map[string]string{"content-type": "application/octet-stream"}, Body: out.Stdout}
 	case errors.Is(err, wasmrun.ErrMemoryLimit):
 		res = contract.Failure(OutcomeExceededMemory, fmt.Sprintf("Worker exceeded its memory limit of %d MiB", r.Limits.MemoryMB))
+	case errors.Is(context.Cause(ctx), errWall),
+		errors.Is(err, context.DeadlineExceeded) && e.cpuClock == nil && contract.LimitCPU(r.Limits) > contract.LimitWall(r.Limits):
+		res = contract.Failure(OutcomeExceededWallTime, fmt.Sprintf("Worker exceeded its wall-time limit of %d ms", r.Limits.WallMs))
 	case errors.Is(err, context.DeadlineExceeded):
-		if contract.LimitCPU(r.Limits) <= contract.LimitWall(r.Limits) {
-			res = contract.Failure(OutcomeExceededCPU, fmt.Sprintf("Worker exceeded its CPU time limit of %d ms", r.Limits.CPUMs))
-		} else {
-			res = contract.Failure(OutcomeExceededWallTime, fmt.Sprintf("Worker exceeded its wall-time limit of %d ms", r.Limits.WallMs))
-		}
+		res = contract.Failure(OutcomeExceededCPU, fmt.Sprintf("Worker exceeded its CPU time limit of %d ms", r.Limits.CPUMs))
 	case errors.Is(err, context.Canceled):
 		res = contract.Failure(OutcomeCanceled, "the invocation was canceled")
 	case errors.As(err, &exit):
@@ -131,7 +202,7 @@ func (e *engine) executeWasm(ctx context.Context, r *contract.ExecRequest, host 
 	if out != nil {
 		res.Telemetry.ColdStart = out.Compiled
 		res.Telemetry.StartupMs = contract.Millis(out.CompileTime)
-		res.Telemetry.CPUTime = contract.Millis(out.RunTime)
+		res.Telemetry.CPUTime = contract.Millis(e.cpuTime(out.RunTime, out.RunCPU))
 		res.Telemetry.MemoryBytes = int64(out.MemoryBytes)
 		if len(out.Stderr) > 0 && res.Outcome == OutcomeOK {
 			now := time.Now().UnixMilli()

@@ -100,3 +100,24 @@ func TestWallLimitStopsBusyGuest(t *testing.T) {
 		})
 	}
 }
+
+// TestRegexpTimeoutEndsCall: a regular-expression match that runs past
+// its own bound (RegexpMatchTimeout; goja's regexp engine never sees the
+// interrupt) ends the call as exceededCpu, whatever CPU budget is left.
+// It used to be taken as no match: the call went on, and a Worker with a
+// large cpuMs answered "false" after a second, a wrong answer.
+func TestRegexpTimeoutEndsCall(t *testing.T) {
+	bothExecutors(t, func(t *testing.T, kind ExecutorKind) {
+		rt := testRuntime(t, kind)
+		c := js("main.js", `export default { fetch() {
+  let caught = "no";
+  try { return new Response(String(/^(a+)+(?!x)$/.test("a".repeat(40) + "b"))) } catch (e) { caught = String(e) }
+  return new Response("caught " + caught);
+} }`)
+		c.Limits = &Limits{CPUMs: 20000, WallMs: 20000}
+		res := run(t, rt, c, nil)
+		if res.Outcome != OutcomeExceededCPU || !strings.Contains(res.Error, "regular expression") {
+			t.Fatalf("outcome %s (%q), response %+v; want exceededCpu for the match", res.Outcome, res.Error, res.Response)
+		}
+	})
+}

@@ -193,14 +193,16 @@ func (e *engine) executePython(ctx context.Context, r *contract.ExecRequest, hos
 	}
 	p := prog.p
 	// The wall-time limit is a deadline; the CPU limit a timer that stops
-	// while a host call (fetch, KV) waits.
+	// while a host call (fetch, KV) waits, and that in a sandbox worker
+	// also asks the process's CPU clock (cpuLimit).
 	ctx, cancelWall := context.WithTimeoutCause(ctx, contract.LimitWall(r.Limits), context.DeadlineExceeded)
 	defer cancelWall()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	cpuLeft := contract.LimitCPU(r.Limits)
 	cpuFrom := time.Now()
-	cpu := time.AfterFunc(cpuLeft, func() { cancel(errCPU) })
+	cpuLim := e.startCPULimit(cpuLeft, func() { cancel(errCPU) })
+	cpu := cpuLim.t
 	defer cpu.Stop()
 	noRetry := false
 	hostFn := func(ctx context.Context, op string, arg []byte) ([]byte, error) {
@@ -241,6 +243,9 @@ func (e *engine) executePython(ctx context.Context, r *contract.ExecRequest, hos
 		MemoryLimitBytes: uint64(contract.LimitMemory(r.Limits)), Host: hostFn,
 	})
 	res := pythonResult(ctx, r, out, err)
+	if out != nil {
+		res.Telemetry.CPUTime = contract.Millis(cpuLim.time(out.RunTime))
+	}
 	res.NoRetry = noRetry
 	if cold {
 		res.Telemetry.ColdStart = true

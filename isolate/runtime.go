@@ -205,7 +205,7 @@ func New(opts Options) (*Runtime, error) {
 	switch opts.Executor {
 	case InProcess:
 		boundRegexps()
-		e, err := newEngine(opts.CacheSize, opts.CacheDir, nil, nil)
+		e, err := newEngine(opts.CacheSize, opts.CacheDir, nil, nil, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -69,7 +69,7 @@ func ServeWorker() error {
 	// wasm cache it creates belongs to the worker's uid, which reaches the
 	// cache through sandbox.WritablePath.
 	return sandbox.ServeSetup(func() (sandbox.Handler, error) {
-		e, err := newEngine(64, sandbox.WritablePath(os.Getenv("WARREN_WASM_CACHE")), heap, stuck)
+		e, err := newEngine(64, sandbox.WritablePath(os.Getenv("WARREN_WASM_CACHE")), heap, stuck, contract.ProcessCPUClock())
 		if err != nil {
 			return nil, err
 		}

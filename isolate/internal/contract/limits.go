@@ -16,6 +16,18 @@ type Limits struct {
 	WallMs int64 `json:"wallMs,omitempty"`
 }
 
+// CountedCPU is the CPU time of a call that ran alone in its process (a
+// sandbox worker): busy is the time its guest was running or ready to run
+// on the wall clock, cpu what the process's CPU clock counted meanwhile.
+// It is what the call used (the smaller of the two: the clock also counts
+// the runtime's collector on other threads), but at least three quarters
+// of busy: a call that waits for a processor on a busy host (demoted, say)
+// is charged for what it used rather than for the wait, up to a point: it
+// still ends within 4/3 of its cpuMs of busy time.
+func CountedCPU(busy, cpu time.Duration) time.Duration {
+	return max(min(busy, cpu), busy*3/4)
+}
+
 // LimitCPU is l.CPUMs as a duration.
 func LimitCPU(l Limits) time.Duration { return time.Duration(l.CPUMs) * time.Millisecond }
 

@@ -19,7 +19,8 @@ type Engine struct {
 	compiled *sizedlru.Cache[string, *compiled]
 	heap     *HeapMeter
 	stuck    func(contract.Outcome)
-	objects  objectTable // live Durable Object instances
+	cpuClock func() time.Duration // jsCall.cpuClock
+	objects  objectTable          // live Durable Object instances
 }
 
 // compiledCacheBytes bounds the compiled programs an engine keeps (per
@@ -34,10 +35,11 @@ func compiledSize(script string) int64 { return 2 * int64(len(script)) }
 // worker runs one call at a time, so its heap's growth is the call's);
 // stuck, if not
 // nil, is called when the guest cannot be interrupted (a worker then ends
-// its process, reporting the outcome).
-func New(cacheSize int, heap *HeapMeter, stuck func(contract.Outcome)) *Engine {
+// its process, reporting the outcome); cpuClock, if not nil, reads the CPU
+// time of a process that runs one call at a time (see loop.overCPU).
+func New(cacheSize int, heap *HeapMeter, stuck func(contract.Outcome), cpuClock func() time.Duration) *Engine {
 	c := sizedlru.New[string, *compiled](cacheSize, compiledCacheBytes)
-	return &Engine{compiled: c, heap: heap, stuck: stuck}
+	return &Engine{compiled: c, heap: heap, stuck: stuck, cpuClock: cpuClock}
 }
 
 // Evict drops the live instance of the object with key, if any.
@@ -70,7 +72,7 @@ func (e *Engine) Run(ctx context.Context, r *contract.ExecRequest, host contract
 	}
 	res = runJS(ctx, &jsCall{
 		prog: prog.prog, locale: prog.locale, stacks: prog.stacks, req: r.Request, scheduled: r.Scheduled, env: r.Env, bindings: r.Bindings,
-		limits: r.Limits, host: host, heap: e.heap, stuck: e.stuck, stream: r.Stream,
+		limits: r.Limits, host: host, heap: e.heap, stuck: e.stuck, cpuClock: e.cpuClock, stream: r.Stream,
 		respond: func(partial *contract.Result) {
 			telemetry(partial)
 			partial.Telemetry.WallTime = contract.Millis(time.Since(start))

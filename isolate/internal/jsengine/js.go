@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/dlclark/regexp2/v2"
 	"github.com/dop251/goja"
 
 	"github.com/warrenmesh/warren/isolate/internal/contract"
@@ -58,6 +59,10 @@ type jsCall struct {
 	// stuck is called from the watchdog when an interrupted guest does not
 	// stop within stuckAfter; the sandbox ends the worker process.
 	stuck func(contract.Outcome)
+	// cpuClock, if set, reads the CPU time of the process the call has to
+	// itself (a sandbox worker's; nil in the node's process): see
+	// loop.overCPU.
+	cpuClock func() time.Duration
 	// respond, if set, is given the result so far when the response is
 	// ready while ctx.waitUntil work is still pending (telemetry other
 	// than CPU, wall, startup and memory is the caller's).
@@ -143,6 +148,9 @@ func (l *loop) begin(ctx context.Context, c *jsCall) (end func()) {
 	l.logs, l.excs = contract.LogBook{}, contract.ExceptionBook{}
 	l.cpu.Store(0)
 	l.busySince.Store(0)
+	if c.cpuClock != nil {
+		l.cpu0 = c.cpuClock()
+	}
 	l.heapPeak.Store(0)
 	l.hit.Store(nil)
 	l.hitAt.Store(0)
@@ -231,7 +239,7 @@ func (l *loop) telemetry(res *contract.Result) {
 // telemetryWith is telemetry given the heap in use and the flat bytes in
 // it (HeapMeter.InUse), if the call is metered.
 func (l *loop) telemetryWith(res *contract.Result, heap, flat int64) {
-	res.Telemetry.CPUTime = contract.Millis(l.used())
+	res.Telemetry.CPUTime = contract.Millis(l.cpuTime(l.used()))
 	res.Telemetry.WallTime = contract.Millis(time.Since(l.start))
 	if l.call.heap != nil {
 		// The heap in use at the end, garbage included; past the limit,
@@ -276,14 +284,15 @@ type loop struct {
 	logs          contract.LogBook
 	excs          contract.ExceptionBook
 
-	cpu       atomic.Int64 // nanoseconds busy so far, excluding the current stretch
-	busySince atomic.Int64 // mono() when the loop last became busy, 0 while it waits
-	heapBase  int64        // the heap in use when the call began
-	flatBase  int64        // the flat bytes in it (HeapMeter.InUse)
-	heapPeak  atomic.Int64 // the memory used at its peak, counted as V8 would (counted)
-	gcTicket  uint64       // a collection the watchdog waits for (HeapMeter.ask), 0 for none
-	liveSeen  atomic.Bool  // a collection has judged the call (HeapMeter.answer)
-	askPast   int64        // the memory used (counted) past which the watchdog asks for the next collection
+	cpu       atomic.Int64  // nanoseconds busy so far, excluding the current stretch
+	busySince atomic.Int64  // mono() when the loop last became busy, 0 while it waits
+	cpu0      time.Duration // the process's CPU time when the call began (jsCall.cpuClock)
+	heapBase  int64         // the heap in use when the call began
+	flatBase  int64         // the flat bytes in it (HeapMeter.InUse)
+	heapPeak  atomic.Int64  // the memory used at its peak, counted as V8 would (counted)
+	gcTicket  uint64        // a collection the watchdog waits for (HeapMeter.ask), 0 for none
+	liveSeen  atomic.Bool   // a collection has judged the call (HeapMeter.answer)
+	askPast   int64         // the memory used (counted) past which the watchdog asks for the next collection
 	hit       atomic.Pointer[limitHit]
 	hitAt     atomic.Int64
 	wd        *time.Timer
@@ -333,16 +342,47 @@ func (l *loop) run(f func() error) error {
 		if h, ok := ie.Value().(*limitHit); ok {
 			return h
 		}
+		if _, ok := ie.Value().(*goja.RegexpTimeoutError); ok {
+			// A match that never returned within its own bound (the
+			// regexp engine does not see Interrupt) is the call's CPU.
+			return &limitHit{contract.OutcomeExceededCPU, fmt.Sprintf("Worker exceeded its CPU time limit: a regular expression match ran for more than %v, the most one match may take", regexp2.DefaultMatchTimeout)}
+		}
 	}
 	if h := l.hit.Load(); h != nil {
 		return h
 	}
 	// A native call (a regexp with its match timeout, a huge sort) may run
 	// past the budget without ever seeing the interrupt.
-	if l.used() > contract.LimitCPU(l.call.limits) {
+	if l.overCPU(l.used()) {
 		return l.cpuHit()
 	}
 	return err
+}
+
+// overCPU reports whether a call whose event loop has been busy for busy
+// is past its CPU limit. The busy time counts the wall clock, including
+// the time the loop waited for a processor on a busy host. In a process of
+// its own (a sandbox worker, whose call may be demoted to the CPU the host
+// does not want) the process's CPU clock also counts: the call's CPU time
+// is what it used (the smaller of the clock's and the busy time), but at
+// least three quarters of the busy time (contract.CountedCPU). So a call that
+// gets a processor is judged by what it used, and one that waits for it
+// still ends within 4/3 of its limit of busy time.
+func (l *loop) overCPU(busy time.Duration) bool {
+	limit := contract.LimitCPU(l.call.limits)
+	if busy <= limit {
+		return false
+	}
+	return l.cpuTime(busy) > limit
+}
+
+// cpuTime is the call's CPU time given its busy time, as overCPU counts
+// it.
+func (l *loop) cpuTime(busy time.Duration) time.Duration {
+	if l.call.cpuClock == nil {
+		return busy
+	}
+	return contract.CountedCPU(busy, l.call.cpuClock()-l.cpu0)
 }
 
 func (l *loop) cpuHit() *limitHit {
@@ -399,7 +439,7 @@ func (l *loop) watch(gen uint64) {
 	if busy != 0 {
 		used += l.mono() - busy
 	}
-	if time.Duration(used) > contract.LimitCPU(l.call.limits) {
+	if l.overCPU(time.Duration(used)) {
 		l.interrupt(l.cpuHit())
 	}
 	if l.call.heap != nil && l.hit.Load() == nil {

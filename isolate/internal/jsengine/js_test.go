@@ -3,8 +3,11 @@ package jsengine
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dop251/goja"
+
+	"github.com/warrenmesh/warren/isolate/internal/contract"
 )
 
 // TestOverflowStack: a stack of more than OverflowHead+OverflowTail frames
@@ -14,5 +17,37 @@ func TestOverflowStack(t *testing.T) {
 		if s := overflowStack(make([]goja.StackFrame, n)); strings.Count(s, "\n") != min(n, OverflowHead+OverflowTail+1) || !strings.Contains(s, want) {
 			t.Errorf("%d frames: %q", n, s)
 		}
+	}
+}
+
+// In a process of its own a call is past its CPU limit once both its busy
+// time and the CPU time contract.CountedCPU counts are: a call that waited
+// for a processor is not ended for the wait, up to 4/3 of its limit.
+func TestOverCPUWithClock(t *testing.T) {
+	ms := time.Millisecond
+	var cpu time.Duration
+	l := newLoop(false)
+	defer l.api.Close()
+	l.call = &jsCall{limits: contract.Limits{CPUMs: 100}, cpuClock: func() time.Duration { return cpu }}
+	l.cpu0 = 5 * ms
+	for _, c := range []struct {
+		busy, used time.Duration // used: the clock's CPU time since the call began
+		over       bool
+	}{
+		{90 * ms, 90 * ms, false},
+		{110 * ms, 110 * ms, true},
+		{110 * ms, 50 * ms, false}, // it waited: counted 82.5 ms
+		{130 * ms, 50 * ms, false}, // counted 97.5 ms
+		{140 * ms, 50 * ms, true},  // counted 105 ms: 4/3 of the limit is as far as a wait goes
+		{200 * ms, 101 * ms, true},
+	} {
+		cpu = l.cpu0 + c.used
+		if got := l.overCPU(c.busy); got != c.over {
+			t.Errorf("busy %v, used %v: over = %v, want %v", c.busy, c.used, got, c.over)
+		}
+	}
+	l.call.cpuClock = nil // the node's process: busy time alone
+	if !l.overCPU(101 * ms) {
+		t.Error("without a clock, 101 ms busy is not over a 100 ms limit")
 	}
 }

@@ -160,7 +160,7 @@ func (e *Engine) RunObject(ctx context.Context, r *contract.ObjectRequest, host 
 	l := o.l
 	end := l.begin(ctx, &jsCall{
 		prog: prog, stacks: stacks, req: r.Request, env: r.Env, bindings: r.Bindings,
-		limits: r.Limits, host: host, heap: e.heap, stuck: e.stuck,
+		limits: r.Limits, host: host, heap: e.heap, stuck: e.stuck, cpuClock: e.cpuClock,
 	})
 	defer end()
 	l.busy()

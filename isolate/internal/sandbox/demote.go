@@ -38,14 +38,17 @@ const (
 // worker goes to the background level until its next call. Honest calls take well under a
 // millisecond of CPU; a spinning guest is demoted within about DemoteAfter.
 //
-// The floor: a call's cpuMs counts the time its event loop is busy on the wall clock, so
-// a demoted call that gets almost no CPU on a busy host would use it up waiting and end
-// by it rather than by what it does (a memory bomb as exceededCpu, late). So the demoter
-// keeps its average since the demotion at demoteFloor of a CPU: whenever the average is
-// below, the call runs one boostWindow at the normal weight, then goes back down. A
-// boost is short, so that a short call that wakes meanwhile waits little, and only as
-// frequent as the floor needs (half the time at most): on an idle host a demoted call
-// has every spare cycle and is never boosted.
+// The floor: a demoted call on a host busy with other work could wait for minutes. Its
+// cpuMs does not run out meanwhile (in a worker a call's CPU time is also read from the
+// process's CPU clock: the engines count the smaller of that and the busy wall time),
+// but a caller waits for it. So once a call has been demoted for Config.StarveAfter
+// (1 s by default), the demoter keeps its average since the demotion at demoteFloor of
+// a CPU: whenever the average is below, the call runs one boostWindow at the normal
+// weight, then goes back down. Before that it gets only the cycles nobody else wants:
+// most demoted calls end there (a memory bomb, a stream that enqueues for ever) and
+// never take the CPU from a short call. A boost is short, so that a short call that
+// wakes meanwhile waits little, and only as frequent as the floor needs (half the time
+// at most): on an idle host a demoted call has every spare cycle and is never boosted.
 //
 // The worker's CPU time is read from the kernel (the worker process's CPU clock) at the
 // call's start and when a timer fires, DemoteAfter later and then each time the call
@@ -54,6 +57,9 @@ const (
 
 const (
 	defaultDemoteAfter = 20 * time.Millisecond
+	// defaultStarveAfter is how long a demoted call runs on spare cycles alone before
+	// the floor applies (Config.StarveAfter).
+	defaultStarveAfter = time.Second
 	// normalShares is a worker's cpu.shares (a process's weight); demotedShares a
 	// demoted one's where the kernel has no cpu.idle; backgroundShares the background
 	// level's.
@@ -74,9 +80,10 @@ const (
 
 // demoter is one worker's demotion state.
 type demoter struct {
-	w     *worker
-	after time.Duration
-	timer *time.Timer
+	w      *worker
+	after  time.Duration
+	starve time.Duration // Config.StarveAfter (0: the floor applies at once)
+	timer  *time.Timer
 
 	mu      sync.Mutex
 	inCall  bool
@@ -89,7 +96,7 @@ type demoter struct {
 
 // newDemoter returns w's demoter, nil if the worker's CPU time cannot be read or it has
 // no cpu cgroup to weigh.
-func newDemoter(w *worker, after time.Duration) *demoter {
+func newDemoter(w *worker, after, starve time.Duration) *demoter {
 	if after <= 0 || w.cpuCg == nil || !w.cpuOn {
 		return nil
 	}
@@ -97,7 +104,7 @@ func newDemoter(w *worker, after time.Duration) *demoter {
 		w.p.log.Info("sandbox: no demotion of long calls: cannot read a worker's CPU time", "err", err)
 		return nil
 	}
-	d := &demoter{w: w, after: after}
+	d := &demoter{w: w, after: after, starve: starve}
 	d.timer = time.AfterFunc(time.Hour, d.check)
 	d.timer.Stop()
 	return d
@@ -137,6 +144,10 @@ func (d *demoter) check() {
 		}
 		d.boosted = false
 	case d.demoted:
+		if wait := d.starve - now.Sub(d.downAt); wait > 0 {
+			d.timer.Reset(wait) // spare cycles alone until then
+			return
+		}
 		if demoteFloorD*(c-d.downCPU) >= demoteFloorN*now.Sub(d.downAt) {
 			break // it keeps the floor: it stays low
 		}
@@ -158,6 +169,10 @@ func (d *demoter) check() {
 		}
 		d.demoted, d.downCPU, d.downAt = true, c, now
 		d.w.p.demotions.Add(1)
+		if d.starve > 0 {
+			d.timer.Reset(d.starve)
+			return
+		}
 	}
 	d.timer.Reset(demoteWindow)
 }

@@ -20,7 +20,7 @@ import (
 // runs; its worker then waits at the background level and takes its next call at the
 // normal one. Short calls are never demoted.
 func TestDemoteLongCall(t *testing.T) {
-	p := newTestPool(t, Config{Workers: 1, Spares: -1, DemoteAfter: 20 * time.Millisecond})
+	p := newTestPool(t, Config{Workers: 1, Spares: -1, DemoteAfter: 20 * time.Millisecond, StarveAfter: -1})
 	pid := call(t, p, "pid")
 	if !slices.Contains(p.Stats().Layers, demoteLayer) {
 		t.Skipf("no demotion here (layers %v)", p.Stats().Layers)
@@ -347,10 +347,30 @@ func TestShortCallsPreferCleanWorkers(t *testing.T) {
 	}
 }
 
+// By default a demoted call runs on spare cycles alone for its first StarveAfter: one
+// that makes no progress (it sleeps, as if it got no CPU) for 300 ms is never back at
+// the normal weight.
+func TestDemotedCallNotBoostedAtFirst(t *testing.T) {
+	p := newTestPool(t, Config{Workers: 1, Spares: -1, DemoteAfter: 20 * time.Millisecond})
+	call(t, p, "pid")
+	if !slices.Contains(p.Stats().Layers, demoteLayer) {
+		t.Skipf("no demotion here (layers %v)", p.Stats().Layers)
+	}
+	if out := call(t, p, "burnsleep 30"); out != "slept" {
+		t.Fatalf("burnsleep: %q", out)
+	}
+	if n := p.Stats().Demoted; n != 1 {
+		t.Fatalf("Demoted = %d, want 1", n)
+	}
+	if n := p.boosts.Load(); n != 0 {
+		t.Errorf("%d boosts within the first %v of a demotion, want none", n, defaultStarveAfter)
+	}
+}
+
 // The floor boosts a demoted call that gets no CPU for short windows only: at most one
 // boostWindow in every demoteWindow+boostWindow.
 func TestDemotedCallBoostsAreShort(t *testing.T) {
-	p := newTestPool(t, Config{Workers: 1, Spares: -1, DemoteAfter: 20 * time.Millisecond})
+	p := newTestPool(t, Config{Workers: 1, Spares: -1, DemoteAfter: 20 * time.Millisecond, StarveAfter: -1})
 	call(t, p, "pid")
 	if !slices.Contains(p.Stats().Layers, demoteLayer) {
 		t.Skipf("no demotion here (layers %v)", p.Stats().Layers)

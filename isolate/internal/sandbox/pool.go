@@ -57,6 +57,10 @@ type Config struct {
 	// weight, until the call ends, so that short calls and the host come first (see
 	// demote.go; it needs the worker's cpu cgroup). 0: 20 ms; negative: never.
 	DemoteAfter time.Duration
+	// StarveAfter is how long a demoted call runs on the CPU the host does not want
+	// before a floor of half a CPU on average applies to it (demote.go). 0: 1 s;
+	// negative: at once.
+	StarveAfter time.Duration
 	// HostNetwork leaves workers in the host's network namespace. By default (linux)
 	// each worker starts in a new, empty one where the kernel allows it (root, or
 	// unprivileged user namespaces), and the pool falls back to the host's otherwise.
@@ -249,6 +253,7 @@ type Pool struct {
 	limit   int64
 	// demoteAfter is Config.DemoteAfter (0: never).
 	demoteAfter time.Duration
+	starveAfter time.Duration // Config.StarveAfter (0: at once)
 	demotions   atomic.Uint64
 	boosts      atomic.Uint64 // demoted calls back at the normal weight for a window (tests)
 
@@ -319,6 +324,12 @@ func NewPool(cfg Config) (*Pool, error) {
 		p.demoteAfter = defaultDemoteAfter
 	case p.demoteAfter < 0:
 		p.demoteAfter = 0
+	}
+	switch p.starveAfter = cfg.StarveAfter; {
+	case p.starveAfter == 0:
+		p.starveAfter = defaultStarveAfter
+	case p.starveAfter < 0:
+		p.starveAfter = 0
 	}
 	p.command = cfg.Command
 	if p.command == nil {
@@ -742,7 +753,7 @@ func (p *Pool) startWorker() (*worker, error) {
 	}
 	w.cgOn = cg != nil
 	w.netns = netns
-	w.dm = newDemoter(w, p.demoteAfter)
+	w.dm = newDemoter(w, p.demoteAfter, p.starveAfter)
 	p.log.Debug("sandbox: worker started", "pid", w.pid, "cgroup", cg != nil, "rlimit_as", w.rlim)
 	return w, nil
 }

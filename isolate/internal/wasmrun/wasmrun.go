@@ -21,6 +21,8 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/warrenmesh/warren/isolate/internal/contract"
 )
 
 const (
@@ -245,6 +247,13 @@ type Input struct {
 	// RunTimeout, when positive, bounds the run of _start only: compiling a
 	// module the first time is the host's cost, not the guest's.
 	RunTimeout time.Duration
+	// RunClock, when set with RunTimeout, makes RunTimeout a bound on CPU
+	// time: it reads the CPU time of the process, which runs this call
+	// alone (a sandbox worker's), and when RunTimeout has passed on the
+	// wall clock with less CPU used since the run began (a run that waited
+	// for a processor on a busy host), the run goes on for the rest, as
+	// contract.CountedCPU counts it.
+	RunClock func() time.Duration
 
 	// Walltime, when non-zero, is where the fake wall clock starts (it still
 	// advances 1 ms per reading). Ignored when RealTime is set.
@@ -263,6 +272,9 @@ type Output struct {
 	// CompileTime is the time spent compiling (or waiting for a concurrent
 	// compile of the same hash); RunTime covers instantiation and _start.
 	CompileTime, RunTime time.Duration
+	// RunCPU is the process's CPU time over RunTime, with Input.RunClock
+	// (else 0).
+	RunCPU time.Duration
 	// MemoryBytes is the guest's linear memory size at the end of the run
 	// (its peak).
 	MemoryBytes uint64
@@ -321,7 +333,14 @@ func (e *Engine) Run(ctx context.Context, in Input) (*Output, error) {
 		stdoutLimit = defaultStdoutLimit
 	}
 	runCtx, cancel := context.WithCancel(ctx)
-	if in.RunTimeout > 0 {
+	switch {
+	case in.RunTimeout > 0 && in.RunClock != nil:
+		var cancelCause context.CancelCauseFunc
+		runCtx, cancelCause = context.WithCancelCause(ctx)
+		cancel = func() { cancelCause(nil) }
+		t := cpuTimeout(in.RunClock, in.RunTimeout, func() { cancelCause(context.DeadlineExceeded) })
+		defer t.Stop()
+	case in.RunTimeout > 0:
 		runCtx, cancel = context.WithTimeout(ctx, in.RunTimeout)
 	}
 	defer cancel()
@@ -361,8 +380,15 @@ func (e *Engine) Run(ctx context.Context, in Input) (*Output, error) {
 	actx := experimental.WithMemoryAllocator(runCtx, alloc)
 
 	t1 := time.Now()
+	var cpu1 time.Duration
+	if in.RunClock != nil {
+		cpu1 = in.RunClock()
+	}
 	runErr := e.instantiateAndStart(actx, en.rt, en.cm, cfg)
 	out.RunTime = time.Since(t1)
+	if in.RunClock != nil {
+		out.RunCPU = in.RunClock() - cpu1
+	}
 	out.Stdout = stdout.buf
 	out.Stderr = stderr.buf
 	out.MemoryBytes = alloc.size()
@@ -389,6 +415,38 @@ func (e *Engine) instantiateAndStart(ctx context.Context, rt wazero.Runtime, cm 
 	return err
 }
 
+// ctxErr is ctx's error, context.DeadlineExceeded where a timeout on CPU
+// time (cpuTimeout) canceled it.
+func ctxErr(ctx context.Context) error {
+	err := ctx.Err()
+	if err != nil && errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+		return context.DeadlineExceeded
+	}
+	return err
+}
+
+// cpuTimeout calls expire once the run has used limit of CPU time as
+// contract.CountedCPU counts it: what the process's clock counted since
+// now, but at least three quarters of the wall time since. It looks when limit
+// has passed on the wall clock, and again after what is left each time.
+func cpuTimeout(clock func() time.Duration, limit time.Duration, expire func()) *time.Timer {
+	cpu0, start := clock(), time.Now()
+	var t *time.Timer
+	var mu sync.Mutex // t is set before the first look
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(limit, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if used := contract.CountedCPU(time.Since(start), clock()-cpu0); used < limit {
+			t.Reset(limit - used)
+			return
+		}
+		expire()
+	})
+	return t
+}
+
 func classify(ctx context.Context, err error, out *Output, stdout *limitWriter, stdoutLimit int, alloc *capAllocator, limit uint64) error {
 	if stdout.overflow {
 		return fmt.Errorf("%w: stdout exceeded %d bytes", ErrOutputTooLarge, stdoutLimit)
@@ -402,7 +460,7 @@ func classify(ctx context.Context, err error, out *Output, stdout *limitWriter, 
 		case 0:
 			return nil
 		case sys.ExitCodeContextCanceled, sys.ExitCodeDeadlineExceeded:
-			if cerr := ctx.Err(); cerr != nil {
+			if cerr := ctxErr(ctx); cerr != nil {
 				return fmt.Errorf("wasm: run stopped: %w", cerr)
 			}
 			return fmt.Errorf("wasm: run stopped: %w", err)
@@ -415,7 +473,7 @@ func classify(ctx context.Context, err error, out *Output, stdout *limitWriter, 
 			return ee
 		}
 	}
-	if cerr := ctx.Err(); cerr != nil {
+	if cerr := ctxErr(ctx); cerr != nil {
 		return fmt.Errorf("wasm: run stopped: %w: %w", cerr, err)
 	}
 	what := "trap"
