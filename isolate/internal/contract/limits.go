@@ -20,12 +20,12 @@ type Limits struct {
 // sandbox worker): busy is the time its guest was running or ready to run
 // on the wall clock, cpu what the process's CPU clock counted meanwhile.
 // It is what the call used (the smaller of the two: the clock also counts
-// the runtime's collector on other threads), but at least three quarters
+// the runtime's collector on other threads), but at least seven eighths
 // of busy: a call that waits for a processor on a busy host (demoted, say)
 // is charged for what it used rather than for the wait, up to a point: it
-// still ends within 4/3 of its cpuMs of busy time.
+// still ends within 8/7 of its cpuMs of busy time.
 func CountedCPU(busy, cpu time.Duration) time.Duration {
-	return max(min(busy, cpu), busy*3/4)
+	return max(min(busy, cpu), busy*7/8)
 }
 
 // LimitCPU is l.CPUMs as a duration.

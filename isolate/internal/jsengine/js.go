@@ -365,9 +365,9 @@ func (l *loop) run(f func() error) error {
 // its own (a sandbox worker, whose call may be demoted to the CPU the host
 // does not want) the process's CPU clock also counts: the call's CPU time
 // is what it used (the smaller of the clock's and the busy time), but at
-// least three quarters of the busy time (contract.CountedCPU). So a call that
+// least seven eighths of the busy time (contract.CountedCPU). So a call that
 // gets a processor is judged by what it used, and one that waits for it
-// still ends within 4/3 of its limit of busy time.
+// still ends within 8/7 of its limit of busy time.
 func (l *loop) overCPU(busy time.Duration) bool {
 	limit := contract.LimitCPU(l.call.limits)
 	if busy <= limit {

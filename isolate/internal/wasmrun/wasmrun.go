@@ -427,7 +427,7 @@ func ctxErr(ctx context.Context) error {
 
 // cpuTimeout calls expire once the run has used limit of CPU time as
 // contract.CountedCPU counts it: what the process's clock counted since
-// now, but at least three quarters of the wall time since. It looks when limit
+// now, but at least seven eighths of the wall time since. It looks when limit
 // has passed on the wall clock, and again after what is left each time.
 func cpuTimeout(clock func() time.Duration, limit time.Duration, expire func()) *time.Timer {
 	cpu0, start := clock(), time.Now()
