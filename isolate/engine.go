@@ -24,7 +24,8 @@ type engine struct {
 	wasm *wasmrun.Engine
 	py   *pyEngine // made on the first Python call
 	// cpuClock reads the CPU time of a process that runs one call at a
-	// time (a sandbox worker's), nil in the node's process: see cpuLimit.
+	// time (a sandbox worker's), nil in the node's process: see
+	// contract.CountedCPU.
 	cpuClock func() time.Duration
 }
 
@@ -61,49 +62,6 @@ func (e *engine) cpuTime(busy, cpu time.Duration) time.Duration {
 
 // errWall ends a WASI command at its wall-time limit.
 var errWall = errors.New("wasm: wall-time limit")
-
-// cpuLimit is a timer for the CPU limit of a Python call, whose waits
-// stop the timer: its wall time is its CPU time, unless the host gave it
-// less CPU than wall time (a call demoted on a busy host). So when the
-// timer fires in a process that runs one call at a time, the CPU time
-// contract.CountedCPU counts decides: if it is still under the limit, the
-// timer is set again for the rest. stop is called once the call has used
-// up its limit.
-type cpuLimit struct {
-	clock func() time.Duration
-	cpu0  time.Duration
-	limit time.Duration
-	t     *time.Timer
-}
-
-// time is the CPU time of a call whose run took busy, as
-// contract.CountedCPU counts it where the process runs one call at a time.
-func (c *cpuLimit) time(busy time.Duration) time.Duration {
-	if c.clock == nil {
-		return busy
-	}
-	return contract.CountedCPU(busy, c.clock()-c.cpu0)
-}
-
-func (e *engine) startCPULimit(limit time.Duration, stop func()) *cpuLimit {
-	c := &cpuLimit{clock: e.cpuClock, limit: limit}
-	if c.clock != nil {
-		c.cpu0 = c.clock()
-	}
-	start := time.Now()
-	c.t = time.AfterFunc(limit, func() {
-		if c.clock != nil {
-			// The wall time since the start stands for the busy time:
-			// never less than it, so the call gets no more than its due.
-			if used := contract.CountedCPU(time.Since(start), c.clock()-c.cpu0); used < c.limit {
-				c.t.Reset(c.limit - used)
-				return
-			}
-		}
-		stop()
-	})
-	return c
-}
 
 func (e *engine) close() error {
 	e.py.close()

@@ -194,15 +194,15 @@ func (e *engine) executePython(ctx context.Context, r *contract.ExecRequest, hos
 	p := prog.p
 	// The wall-time limit is a deadline; the CPU limit a timer that stops
 	// while a host call (fetch, KV) waits, and that in a sandbox worker
-	// also asks the process's CPU clock (cpuLimit).
+	// also asks the process's CPU clock (contract.CPUTimer).
 	ctx, cancelWall := context.WithTimeoutCause(ctx, contract.LimitWall(r.Limits), context.DeadlineExceeded)
 	defer cancelWall()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	cpuLeft := contract.LimitCPU(r.Limits)
 	cpuFrom := time.Now()
-	cpuLim := e.startCPULimit(cpuLeft, func() { cancel(errCPU) })
-	cpu := cpuLim.t
+	cpuLim := contract.StartCPUTimer(e.cpuClock, cpuLeft, func() { cancel(errCPU) })
+	cpu := cpuLim.T
 	defer cpu.Stop()
 	noRetry := false
 	hostFn := func(ctx context.Context, op string, arg []byte) ([]byte, error) {
@@ -244,7 +244,7 @@ func (e *engine) executePython(ctx context.Context, r *contract.ExecRequest, hos
 	})
 	res := pythonResult(ctx, r, out, err)
 	if out != nil {
-		res.Telemetry.CPUTime = contract.Millis(cpuLim.time(out.RunTime))
+		res.Telemetry.CPUTime = contract.Millis(cpuLim.Used(out.RunTime))
 	}
 	res.NoRetry = noRetry
 	if cold {

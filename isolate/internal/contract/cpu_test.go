@@ -19,3 +19,34 @@ func TestCountedCPU(t *testing.T) {
 		}
 	}
 }
+
+// A CPUTimer whose clock says the call used no CPU (it waited for a
+// processor) expires only at 8/7 of its limit on the wall clock; one with
+// no clock at its limit.
+func TestCPUTimer(t *testing.T) {
+	const limit = 70 * time.Millisecond
+	for _, c := range []struct {
+		name  string
+		clock func() time.Duration
+		least time.Duration
+	}{
+		{"no clock", nil, limit},
+		{"starved", func() time.Duration { return time.Second }, limit * 8 / 7},
+	} {
+		done := make(chan struct{})
+		start := time.Now()
+		ct := StartCPUTimer(c.clock, limit, func() { close(done) })
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: never expired", c.name)
+		}
+		if took := time.Since(start); took < c.least {
+			t.Errorf("%s: expired after %v, want at least %v", c.name, took, c.least)
+		}
+		if used := ct.Used(80 * time.Millisecond); c.clock != nil && used != 70*time.Millisecond {
+			t.Errorf("%s: Used(80ms) = %v, want 70ms (seven eighths)", c.name, used)
+		}
+		ct.T.Stop()
+	}
+}

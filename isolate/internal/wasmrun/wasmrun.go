@@ -338,8 +338,8 @@ func (e *Engine) Run(ctx context.Context, in Input) (*Output, error) {
 		var cancelCause context.CancelCauseFunc
 		runCtx, cancelCause = context.WithCancelCause(ctx)
 		cancel = func() { cancelCause(nil) }
-		t := cpuTimeout(in.RunClock, in.RunTimeout, func() { cancelCause(context.DeadlineExceeded) })
-		defer t.Stop()
+		t := contract.StartCPUTimer(in.RunClock, in.RunTimeout, func() { cancelCause(context.DeadlineExceeded) })
+		defer t.T.Stop()
 	case in.RunTimeout > 0:
 		runCtx, cancel = context.WithTimeout(ctx, in.RunTimeout)
 	}
@@ -416,35 +416,13 @@ func (e *Engine) instantiateAndStart(ctx context.Context, rt wazero.Runtime, cm 
 }
 
 // ctxErr is ctx's error, context.DeadlineExceeded where a timeout on CPU
-// time (cpuTimeout) canceled it.
+// time (contract.CPUTimer) canceled it.
 func ctxErr(ctx context.Context) error {
 	err := ctx.Err()
 	if err != nil && errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
 		return context.DeadlineExceeded
 	}
 	return err
-}
-
-// cpuTimeout calls expire once the run has used limit of CPU time as
-// contract.CountedCPU counts it: what the process's clock counted since
-// now, but at least seven eighths of the wall time since. It looks when limit
-// has passed on the wall clock, and again after what is left each time.
-func cpuTimeout(clock func() time.Duration, limit time.Duration, expire func()) *time.Timer {
-	cpu0, start := clock(), time.Now()
-	var t *time.Timer
-	var mu sync.Mutex // t is set before the first look
-	mu.Lock()
-	defer mu.Unlock()
-	t = time.AfterFunc(limit, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if used := contract.CountedCPU(time.Since(start), clock()-cpu0); used < limit {
-			t.Reset(limit - used)
-			return
-		}
-		expire()
-	})
-	return t
 }
 
 func classify(ctx context.Context, err error, out *Output, stdout *limitWriter, stdoutLimit int, alloc *capAllocator, limit uint64) error {
