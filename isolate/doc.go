@@ -84,7 +84,12 @@
 //     call's CPU, memory and wall-time limits; a reader that goes away
 //     cancels the Worker's stream.
 //   - Native calls that ignore interrupts (huge sorts, regexps) are bounded
-//     by RegexpMatchTimeout and by the watchdog ending the worker process.
+//     by RegexpMatchTimeout (a match past it ends the call, exceededCpu)
+//     and by the watchdog ending the worker process.
+//   - In a sandbox worker a call's CPU time is what the worker's CPU clock
+//     counts, but at least seven eighths of its busy time
+//     (contract.CountedCPU): a call demoted on a busy host is charged for
+//     what it uses, not for waiting, and still ends within 8/7 of cpuMs.
 //   - Recursion depth is bounded (a RangeError, as in V8).
 //
 // What a call reports is bounded too, so that it always fits the frame a

@@ -31,8 +31,10 @@ const (
 )
 
 // RegexpMatchTimeout bounds one regular-expression match. goja's regexp
-// engine ignores Interrupt, so a catastrophic pattern would otherwise run
-// for ever; after the timeout the match fails and the CPU limit ends the call.
+// engine for lookarounds and backreferences ignores Interrupt, so a
+// catastrophic pattern would otherwise run for ever; a match past the
+// timeout ends the call with OutcomeExceededCPU (goja patch 0029: it used
+// to count as no match, and the call went on with a wrong answer).
 const RegexpMatchTimeout = time.Second
 
 var regexpOnce sync.Once
