@@ -792,16 +792,35 @@ func (c *Cluster) reconcile() {
 	}
 }
 
+// leaderStatus is gid's status as its leader reports it, nil if no
+// leader answers: a follower's configuration may be behind the leader's.
+func (c *Cluster) leaderStatus(ctx context.Context, gid placement.GroupID) *replicaStatus {
+	resp, _, err := c.toLeader(ctx, gid, &rpcReq{Op: opStatus, Group: gid.String()}, nil, false)
+	if err != nil || resp.Status == nil {
+		return nil
+	}
+	st := resp.Status
+	if st.State != stateLeader && st.Leader != "" && st.Leader != c.m.Name() {
+		if resp, _, err := c.to(ctx, st.Leader, &rpcReq{Op: opStatus, Group: gid.String()}, nil); err == nil && resp.Status != nil {
+			st = resp.Status
+		}
+	}
+	if st.State != stateLeader || len(st.Config) == 0 {
+		return nil
+	}
+	return st
+}
+
 // maybeDrop removes this node's replica of gid, with its log and state,
 // if the group's leader confirms that this node is no longer a member.
 func (c *Cluster) maybeDrop(gid placement.GroupID) {
 	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
 	defer cancel()
-	resp, _, err := c.toLeader(ctx, gid, &rpcReq{Op: opStatus, Group: gid.String()}, nil, false)
-	if err != nil || resp.Status == nil || resp.Status.Leader == c.m.Name() || len(resp.Status.Config) == 0 {
-		return // a replica that knows no configuration cannot confirm
+	st := c.leaderStatus(ctx, gid)
+	if st == nil || st.Leader == c.m.Name() {
+		return // only another node's leader confirms
 	}
-	for _, s := range resp.Status.Config {
+	for _, s := range st.Config {
 		if s.Name == c.m.Name() {
 			return
 		}
@@ -816,8 +835,8 @@ func (c *Cluster) maybeDrop(gid placement.GroupID) {
 	delete(c.absent, gid)
 	c.dropping[gid] = true
 	c.mu.Unlock()
-	c.log.Info("removing a replica this node no longer holds", "group", gid, "leader", resp.Status.Leader)
-	err = r.g.Close()
+	c.log.Info("removing a replica this node no longer holds", "group", gid, "leader", st.Leader)
+	err := r.g.Close()
 	if err == nil {
 		err = c.deleteReplicaData(gid)
 	}

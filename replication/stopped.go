@@ -162,25 +162,6 @@ func (c *Cluster) repairOne(gid placement.GroupID) {
 	c.poke()
 }
 
-// leaderStatus is gid's status as its leader reports it, nil if no
-// leader answers: a follower's configuration may be behind the leader's.
-func (c *Cluster) leaderStatus(ctx context.Context, gid placement.GroupID) *replicaStatus {
-	resp, _, err := c.toLeader(ctx, gid, &rpcReq{Op: opStatus, Group: gid.String()}, nil, false)
-	if err != nil || resp.Status == nil {
-		return nil
-	}
-	st := resp.Status
-	if st.State != stateLeader && st.Leader != "" && st.Leader != c.m.Name() {
-		if resp, _, err := c.to(ctx, st.Leader, &rpcReq{Op: opStatus, Group: gid.String()}, nil); err == nil && resp.Status != nil {
-			st = resp.Status
-		}
-	}
-	if st.State != stateLeader || len(st.Config) == 0 {
-		return nil
-	}
-	return st
-}
-
 // handleFailed serves opFailed on the meta leader: from's replica of gid
 // has stopped. A node reports only its own replicas (from is the mesh's
 // authenticated peer).
