@@ -16,7 +16,7 @@ EX        ?= examples/hello.ts
 PYDIR     := build/python
 PYEMBED   := isolate/internal/pyrun/embedded
 
-.PHONY: stop all build run test test-race test-short bench soak fuzz lint fmt vet cross clean clean-python python
+.PHONY: stop all build run test test-race test-norace test-short bench soak fuzz lint fmt vet cross clean clean-python python
 
 all: build
 
@@ -41,8 +41,20 @@ run: build
 # corpus and most Python tests run without -race, where goja and wazero run
 # at their real speed (they skip themselves under -race). TESTFLAGS adds
 # flags to both steps (-json for each test's duration, -v).
-test: python vet
-	WARREN_REQUIRE_PYTHON=1 WARREN_PYTHON_DIR=$(CURDIR)/$(PYDIR) $(GO) test $(TESTFLAGS) -count=1 -race -timeout 25m $(RACE_PKGS)
+#
+# vet, the race run and the run without -race go side by side (make -j3),
+# and the race run takes three packages at a time (-p 3): the replication
+# and node packages spend most of their time waiting (for timeouts, for
+# other processes, for the heavy tests of other packages to end:
+# testnet.Exclusive), and with -p 2 they held both of go test's places
+# for four minutes at under one core between them.
+test: python
+	@$(MAKE) --no-print-directory -j3 vet test-race test-norace
+
+test-race:
+	WARREN_REQUIRE_PYTHON=1 WARREN_PYTHON_DIR=$(CURDIR)/$(PYDIR) $(GO) test $(TESTFLAGS) -count=1 -race -p 3 -timeout 25m $(RACE_PKGS)
+
+test-norace:
 	WARREN_REQUIRE_PYTHON=1 WARREN_PYTHON_DIR=$(CURDIR)/$(PYDIR) $(GO) test $(TESTFLAGS) -count=1 -timeout 10m -run 'TestMemoryCorpus|TestDecodeCode|TestPython' ./isolate
 
 test-short:
