@@ -3,6 +3,8 @@ package isolate
 import (
 	"testing"
 	"time"
+
+	"github.com/warrenmesh/warren/isolate/internal/contract"
 )
 
 // timerFlood keeps ten thousand intervals of 0 ms due for ever: the work
@@ -32,7 +34,14 @@ func TestTimerFloodCPU(t *testing.T) {
 			if res.Outcome != OutcomeExceededCPU {
 				t.Fatalf("outcome %s %q", res.Outcome, res.Error)
 			}
-			if took > 300*time.Millisecond+floodSlack {
+			// A sandboxed call is charged for the CPU its worker used: demoted
+			// on a loaded machine, it may wait for a processor uncharged for
+			// contract.StarveGrace, and then run at two thirds of one.
+			bound := 300*time.Millisecond + floodSlack
+			if kind == Sandboxed {
+				bound = contract.StarveGrace + 450*time.Millisecond + floodSlack
+			}
+			if took > bound {
 				t.Errorf("took %v for a CPU budget of 300 ms", took)
 			}
 			t.Logf("took %v, reported %.1f ms of CPU in %.1f ms", took.Round(time.Millisecond), res.Telemetry.CPUTime, res.Telemetry.WallTime)

@@ -87,9 +87,10 @@
 //     by RegexpMatchTimeout (a match past it ends the call, exceededCpu)
 //     and by the watchdog ending the worker process.
 //   - In a sandbox worker a call's CPU time is what the worker's CPU clock
-//     counts, but at least seven eighths of its busy time
-//     (contract.CountedCPU): a call demoted on a busy host is charged for
-//     what it uses, not for waiting, and still ends within 8/7 of cpuMs.
+//     counts (contract.CountedCPU): a call demoted on a busy host is
+//     charged for what it uses, not for waiting; only past 0.5 s, a call
+//     that got less than two thirds of a processor is charged two thirds
+//     of its busy time, so it still ends within 0.5 s and 1.5 × cpuMs.
 //   - Recursion depth is bounded (a RangeError, as in V8).
 //
 // What a call reports is bounded too, so that it always fits the frame a

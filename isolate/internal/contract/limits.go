@@ -16,16 +16,31 @@ type Limits struct {
 	WallMs int64 `json:"wallMs,omitempty"`
 }
 
+// StarveGrace is how long a call may wait for a processor before the wait
+// can count against its cpuMs (CountedCPU). The sandbox's demoter matches
+// it: a demoted call runs on spare cycles alone for its first StarveGrace,
+// and only then is it kept at half a processor at least.
+const StarveGrace = 500 * time.Millisecond
+
 // CountedCPU is the CPU time of a call that ran alone in its process (a
 // sandbox worker): busy is the time its guest was running or ready to run
 // on the wall clock, cpu what the process's CPU clock counted meanwhile.
 // It is what the call used (the smaller of the two: the clock also counts
-// the runtime's collector on other threads), but at least seven eighths
-// of busy: a call that waits for a processor on a busy host (demoted, say)
-// is charged for what it used rather than for the wait, up to a point: it
-// still ends within 8/7 of its cpuMs of busy time.
+// the runtime's collector on other threads), so a call that waits for a
+// processor on a busy host (a demoted one, say) is not charged for the
+// wait, with one bound: past its first StarveGrace, a call is charged at
+// least two thirds of its busy time beyond the grace. A starved call thus
+// still ends within StarveGrace plus 1.5 times its cpuMs of busy time (2 s
+// at the default 1,000 ms), and one that gets half a processor is charged
+// at most 4/3 of what it used: it completes if it needs up to three
+// quarters of its cpuMs.
+//
+// (Seven eighths of the whole busy time, the bound before, charged a
+// demoted call for the second it spent on spare cycles alone: on a
+// saturated host a call that needed 100 ms of its 1,000 ended
+// exceededCpu.)
 func CountedCPU(busy, cpu time.Duration) time.Duration {
-	return max(min(busy, cpu), busy*7/8)
+	return max(min(busy, cpu), (busy-StarveGrace)*2/3)
 }
 
 // LimitCPU is l.CPUMs as a duration.

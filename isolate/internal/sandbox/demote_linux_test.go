@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warrenmesh/warren/isolate/internal/contract"
 )
 
 // A call that runs past DemoteAfter of CPU time is demoted (its worker's cpu cgroup goes
@@ -386,5 +388,13 @@ func TestDemotedCallBoostsAreShort(t *testing.T) {
 	most := uint64(took/(demoteWindow+boostWindow)) + 2
 	if n == 0 || n > most {
 		t.Errorf("%d boosts in %v with no progress, want 1 to %d", n, took, most)
+	}
+}
+
+// The floor starts where the engines start to charge a starved call for its
+// wait (contract.CountedCPU).
+func TestStarveAfterIsTheGrace(t *testing.T) {
+	if defaultStarveAfter != contract.StarveGrace {
+		t.Errorf("defaultStarveAfter %v, contract.StarveGrace %v: the floor and the charge disagree", defaultStarveAfter, contract.StarveGrace)
 	}
 }
