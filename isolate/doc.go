@@ -88,9 +88,10 @@
 //     and by the watchdog ending the worker process.
 //   - In a sandbox worker a call's CPU time is what the worker's CPU clock
 //     counts (contract.CountedCPU): a call demoted on a busy host is
-//     charged for what it uses, not for waiting; only past 0.5 s, a call
-//     that got less than two thirds of a processor is charged two thirds
-//     of its busy time, so it still ends within 0.5 s and 1.5 × cpuMs.
+//     charged for what it uses, not for waiting; only past 0.25 s, a call
+//     that got less than three quarters of a processor is charged three
+//     quarters of its busy time, so it still ends within 0.25 s and 4/3 of
+//     cpuMs.
 //   - Recursion depth is bounded (a RangeError, as in V8).
 //
 // What a call reports is bounded too, so that it always fits the frame a

@@ -12,8 +12,8 @@ func TestCountedCPU(t *testing.T) {
 		{100 * ms, 90 * ms, 90 * ms},               // it waited 10 ms for one
 		{100 * ms, 10 * ms, 10 * ms},               // it waited 90 ms: not charged for the wait
 		{StarveGrace, 0, 0},                        // a whole grace of waiting costs nothing
-		{StarveGrace + 300*ms, 250 * ms, 250 * ms}, // then over two thirds of a processor: what it used
-		{StarveGrace + 300*ms, 100 * ms, 200 * ms}, // less: two thirds of the busy time past the grace
+		{StarveGrace + 400*ms, 350 * ms, 350 * ms}, // then over three quarters of a processor: what it used
+		{StarveGrace + 400*ms, 100 * ms, 300 * ms}, // less: three quarters of the busy time past the grace
 		{100 * ms, 300 * ms, 100 * ms},             // the collector on other threads: never more than busy
 		{0, 0, 0},
 	} {
@@ -24,8 +24,8 @@ func TestCountedCPU(t *testing.T) {
 }
 
 // A CPUTimer whose clock says the call used no CPU (it waited for a
-// processor) expires only at StarveGrace plus 1.5 times its limit on the
-// wall clock; one with no clock at its limit.
+// processor) expires only at StarveGrace plus 4/3 of its limit on the wall
+// clock; one with no clock at its limit.
 func TestCPUTimer(t *testing.T) {
 	const limit = 70 * time.Millisecond
 	for _, c := range []struct {
@@ -34,7 +34,7 @@ func TestCPUTimer(t *testing.T) {
 		least time.Duration
 	}{
 		{"no clock", nil, limit},
-		{"starved", func() time.Duration { return time.Second }, StarveGrace + limit*3/2},
+		{"starved", func() time.Duration { return time.Second }, StarveGrace + limit*4/3},
 	} {
 		done := make(chan struct{})
 		start := time.Now()
@@ -47,8 +47,8 @@ func TestCPUTimer(t *testing.T) {
 		if took := time.Since(start); took < c.least {
 			t.Errorf("%s: expired after %v, want at least %v", c.name, took, c.least)
 		}
-		if used := ct.Used(StarveGrace + 90*time.Millisecond); c.clock != nil && used != 60*time.Millisecond {
-			t.Errorf("%s: Used(StarveGrace + 90ms) = %v, want 60ms (two thirds of what passed the grace)", c.name, used)
+		if used := ct.Used(StarveGrace + 80*time.Millisecond); c.clock != nil && used != 60*time.Millisecond {
+			t.Errorf("%s: Used(StarveGrace + 80ms) = %v, want 60ms (three quarters of what passed the grace)", c.name, used)
 		}
 		ct.T.Stop()
 	}

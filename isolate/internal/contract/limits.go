@@ -20,7 +20,7 @@ type Limits struct {
 // can count against its cpuMs (CountedCPU). The sandbox's demoter matches
 // it: a demoted call runs on spare cycles alone for its first StarveGrace,
 // and only then is it kept at half a processor at least.
-const StarveGrace = 500 * time.Millisecond
+const StarveGrace = 250 * time.Millisecond
 
 // CountedCPU is the CPU time of a call that ran alone in its process (a
 // sandbox worker): busy is the time its guest was running or ready to run
@@ -29,18 +29,19 @@ const StarveGrace = 500 * time.Millisecond
 // the runtime's collector on other threads), so a call that waits for a
 // processor on a busy host (a demoted one, say) is not charged for the
 // wait, with one bound: past its first StarveGrace, a call is charged at
-// least two thirds of its busy time beyond the grace. A starved call thus
-// still ends within StarveGrace plus 1.5 times its cpuMs of busy time (2 s
-// at the default 1,000 ms), and one that gets half a processor is charged
-// at most 4/3 of what it used: it completes if it needs up to three
-// quarters of its cpuMs.
+// least three quarters of its busy time beyond the grace. A starved call
+// thus still ends within StarveGrace plus 4/3 of its cpuMs of busy time
+// (1.58 s at the default 1,000 ms, inside the 2 s the hostile corpus
+// allows a call), and one that gets half a processor is charged at most
+// 1.5 times what it used: it completes if it needs up to two thirds of
+// its cpuMs.
 //
 // (Seven eighths of the whole busy time, the bound before, charged a
 // demoted call for the second it spent on spare cycles alone: on a
 // saturated host a call that needed 100 ms of its 1,000 ended
 // exceededCpu.)
 func CountedCPU(busy, cpu time.Duration) time.Duration {
-	return max(min(busy, cpu), (busy-StarveGrace)*2/3)
+	return max(min(busy, cpu), (busy-StarveGrace)*3/4)
 }
 
 // LimitCPU is l.CPUMs as a duration.

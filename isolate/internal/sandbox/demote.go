@@ -42,7 +42,7 @@ const (
 // cpuMs does not run out meanwhile (in a worker a call's CPU time is read from the
 // process's CPU clock: the engines count what it used, contract.CountedCPU), but a
 // caller waits for it. So once a call has been demoted for Config.StarveAfter
-// (contract.StarveGrace, 0.5 s, by default), the demoter keeps its average since the demotion at demoteFloor of
+// (contract.StarveGrace, 0.25 s, by default), the demoter keeps its average since the demotion at demoteFloor of
 // a CPU: whenever the average is below, the call runs one boostWindow at the normal
 // weight, then goes back down. Before that it gets only the cycles nobody else wants:
 // most demoted calls end there (a memory bomb, a stream that enqueues for ever) and
@@ -59,12 +59,12 @@ const (
 	defaultDemoteAfter = 20 * time.Millisecond
 	// defaultStarveAfter is how long a demoted call runs on spare cycles alone before
 	// the floor applies (Config.StarveAfter): the grace of waiting that the engines
-	// never charge a call for. Past it, a call that gets less than two thirds of a CPU
-	// is charged two thirds of its busy time (contract.CountedCPU): one held at the
-	// floor pays at most 4/3 of what it used.
+	// never charge a call for. Past it, a call that gets less than three quarters of a
+	// CPU is charged three quarters of its busy time (contract.CountedCPU): one that
+	// gets the floor's half pays at most 1.5 times what it used.
 	// It equals contract.StarveGrace (TestStarveAfterIsTheGrace; contract's tests
 	// import this package).
-	defaultStarveAfter = 500 * time.Millisecond
+	defaultStarveAfter = 250 * time.Millisecond
 	// normalShares is a worker's cpu.shares (a process's weight); demotedShares a
 	// demoted one's where the kernel has no cpu.idle; backgroundShares the background
 	// level's.

@@ -5,6 +5,7 @@ package sandbox
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -350,16 +351,16 @@ func TestShortCallsPreferCleanWorkers(t *testing.T) {
 }
 
 // By default a demoted call runs on spare cycles alone for its first StarveAfter: one
-// that makes no progress (it sleeps, as if it got no CPU) for 300 ms is never back at
-// the normal weight.
+// that makes no progress (it sleeps, as if it got no CPU) for most of that is never back
+// at the normal weight.
 func TestDemotedCallNotBoostedAtFirst(t *testing.T) {
 	p := newTestPool(t, Config{Workers: 1, Spares: -1, DemoteAfter: 20 * time.Millisecond})
 	call(t, p, "pid")
 	if !slices.Contains(p.Stats().Layers, demoteLayer) {
 		t.Skipf("no demotion here (layers %v)", p.Stats().Layers)
 	}
-	if out := call(t, p, "burnsleep 30"); out != "slept" {
-		t.Fatalf("burnsleep: %q", out)
+	if out := call(t, p, fmt.Sprintf("burnnap %d", (defaultStarveAfter*4/5).Milliseconds())); out != "slept" {
+		t.Fatalf("burnnap: %q", out)
 	}
 	if n := p.Stats().Demoted; n != 1 {
 		t.Fatalf("Demoted = %d, want 1", n)

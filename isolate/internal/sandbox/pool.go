@@ -58,7 +58,7 @@ type Config struct {
 	// demote.go; it needs the worker's cpu cgroup). 0: 20 ms; negative: never.
 	DemoteAfter time.Duration
 	// StarveAfter is how long a demoted call runs on the CPU the host does not want
-	// before a floor of half a CPU on average applies to it (demote.go). 0: 0.5 s,
+	// before a floor of half a CPU on average applies to it (demote.go). 0: 0.25 s,
 	// the grace of waiting the engines do not charge a call for; negative: at once.
 	StarveAfter time.Duration
 	// HostNetwork leaves workers in the host's network namespace. By default (linux)

@@ -124,6 +124,10 @@ func testHandler(ctx context.Context, req []byte, call func([]byte) ([]byte, err
 		testHandler(ctx, []byte("burn "+arg), call)
 		time.Sleep(10 * time.Duration(n) * time.Millisecond)
 		return []byte("slept")
+	case "burnnap": // "burn 30", then sleep n ms
+		testHandler(ctx, []byte("burn 30"), call)
+		time.Sleep(time.Duration(n) * time.Millisecond)
+		return []byte("slept")
 	case "burn": // n ms of CPU time (of wall time where the CPU clock cannot be read)
 		t0 := time.Now()
 		c0, err := processCPUTime(os.Getpid())
