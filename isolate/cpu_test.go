@@ -36,10 +36,10 @@ func TestTimerFloodCPU(t *testing.T) {
 			}
 			// A sandboxed call is charged for the CPU its worker used: demoted
 			// on a loaded machine, it may wait for a processor uncharged for
-			// contract.StarveGrace, and then run at three quarters of one.
+			// contract.StarveGrace, and then run at seven eighths of one.
 			bound := 300*time.Millisecond + floodSlack
 			if kind == Sandboxed {
-				bound = contract.StarveGrace + 400*time.Millisecond + floodSlack
+				bound = contract.StarveGrace + 343*time.Millisecond + floodSlack
 			}
 			if took > bound {
 				t.Errorf("took %v for a CPU budget of 300 ms", took)

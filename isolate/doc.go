@@ -89,8 +89,8 @@
 //   - In a sandbox worker a call's CPU time is what the worker's CPU clock
 //     counts (contract.CountedCPU): a call demoted on a busy host is
 //     charged for what it uses, not for waiting; only past 0.25 s, a call
-//     that got less than three quarters of a processor is charged three
-//     quarters of its busy time, so it still ends within 0.25 s and 4/3 of
+//     that got less than seven eighths of a processor is charged seven
+//     eighths of its busy time, so it still ends within 0.25 s and 8/7 of
 //     cpuMs.
 //   - Recursion depth is bounded (a RangeError, as in V8).
 //

@@ -219,6 +219,14 @@ func TestClusterSurvivesANode(t *testing.T) {
 // group hold the same state. Snapshots are frequent, so that new replicas
 // start from one rather than the whole log.
 func TestClusterRebalances(t *testing.T) {
+	if raceDetector {
+		// Adding, moving and removing replicas under writes runs under
+		// -race in the other cluster tests (TestClusterSurvivesANode, the
+		// linearizability runs, the stopped replicas); this one is the
+		// claim at scale, and its 10,000 writes at the race detector's
+		// speed took one to two minutes of make test's critical path.
+		t.Skip("runs without -race: make test runs it in its second step")
+	}
 	testnet.Exclusive(t)
 	keys := 10000
 	if testing.Short() {

@@ -12,8 +12,8 @@ func TestCountedCPU(t *testing.T) {
 		{100 * ms, 90 * ms, 90 * ms},               // it waited 10 ms for one
 		{100 * ms, 10 * ms, 10 * ms},               // it waited 90 ms: not charged for the wait
 		{StarveGrace, 0, 0},                        // a whole grace of waiting costs nothing
-		{StarveGrace + 400*ms, 350 * ms, 350 * ms}, // then over three quarters of a processor: what it used
-		{StarveGrace + 400*ms, 100 * ms, 300 * ms}, // less: three quarters of the busy time past the grace
+		{StarveGrace + 400*ms, 360 * ms, 360 * ms}, // then over seven eighths of a processor: what it used
+		{StarveGrace + 400*ms, 100 * ms, 350 * ms}, // less: seven eighths of the busy time past the grace
 		{100 * ms, 300 * ms, 100 * ms},             // the collector on other threads: never more than busy
 		{0, 0, 0},
 	} {
@@ -24,7 +24,7 @@ func TestCountedCPU(t *testing.T) {
 }
 
 // A CPUTimer whose clock says the call used no CPU (it waited for a
-// processor) expires only at StarveGrace plus 4/3 of its limit on the wall
+// processor) expires only at StarveGrace plus 8/7 of its limit on the wall
 // clock; one with no clock at its limit.
 func TestCPUTimer(t *testing.T) {
 	const limit = 70 * time.Millisecond
@@ -34,7 +34,7 @@ func TestCPUTimer(t *testing.T) {
 		least time.Duration
 	}{
 		{"no clock", nil, limit},
-		{"starved", func() time.Duration { return time.Second }, StarveGrace + limit*4/3},
+		{"starved", func() time.Duration { return time.Second }, StarveGrace + limit*8/7},
 	} {
 		done := make(chan struct{})
 		start := time.Now()
@@ -47,8 +47,8 @@ func TestCPUTimer(t *testing.T) {
 		if took := time.Since(start); took < c.least {
 			t.Errorf("%s: expired after %v, want at least %v", c.name, took, c.least)
 		}
-		if used := ct.Used(StarveGrace + 80*time.Millisecond); c.clock != nil && used != 60*time.Millisecond {
-			t.Errorf("%s: Used(StarveGrace + 80ms) = %v, want 60ms (three quarters of what passed the grace)", c.name, used)
+		if used := ct.Used(StarveGrace + 80*time.Millisecond); c.clock != nil && used != 70*time.Millisecond {
+			t.Errorf("%s: Used(StarveGrace + 80ms) = %v, want 70ms (seven eighths of what passed the grace)", c.name, used)
 		}
 		ct.T.Stop()
 	}

@@ -11,7 +11,7 @@ import (
 // the wall time since the start standing for the busy time. When limit
 // has passed on the wall clock with less counted, the timer is set again
 // for the rest: a call that waited for a processor on a busy host (a
-// demoted one) runs on, within StarveGrace plus 4/3 of its limit.
+// demoted one) runs on, within StarveGrace plus 8/7 of its limit.
 type CPUTimer struct {
 	// T is the timer; its owner may Stop and Reset it (Python stops it
 	// while a host call waits).

@@ -29,19 +29,20 @@ const StarveGrace = 250 * time.Millisecond
 // the runtime's collector on other threads), so a call that waits for a
 // processor on a busy host (a demoted one, say) is not charged for the
 // wait, with one bound: past its first StarveGrace, a call is charged at
-// least three quarters of its busy time beyond the grace. A starved call
-// thus still ends within StarveGrace plus 4/3 of its cpuMs of busy time
-// (1.58 s at the default 1,000 ms, inside the 2 s the hostile corpus
-// allows a call), and one that gets half a processor is charged at most
-// 1.5 times what it used: it completes if it needs up to two thirds of
-// its cpuMs.
+// least seven eighths of its busy time beyond the grace. A starved call
+// thus still ends within StarveGrace plus 8/7 of its cpuMs of busy time
+// (1.39 s at the default 1,000 ms, inside the 2 s the hostile corpus
+// allows a call), and one that gets a quarter of a processor (what the
+// demoter's floor gives on a host saturated at a process's weight) is
+// charged at most 3.5 times what it used: it completes if it needs up to
+// two sevenths of its cpuMs.
 //
 // (Seven eighths of the whole busy time, the bound before, charged a
-// demoted call for the second it spent on spare cycles alone: on a
-// saturated host a call that needed 100 ms of its 1,000 ended
+// demoted call for the second it spent on spare cycles alone before the
+// floor: on a saturated host a call that needed a tenth of its cpuMs ended
 // exceededCpu.)
 func CountedCPU(busy, cpu time.Duration) time.Duration {
-	return max(min(busy, cpu), (busy-StarveGrace)*3/4)
+	return max(min(busy, cpu), (busy-StarveGrace)*7/8)
 }
 
 // LimitCPU is l.CPUMs as a duration.

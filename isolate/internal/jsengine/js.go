@@ -365,10 +365,10 @@ func (l *loop) run(f func() error) error {
 // its own (a sandbox worker, whose call may be demoted to the CPU the host
 // does not want) the process's CPU clock also counts: the call's CPU time
 // is what it used (the smaller of the clock's and the busy time), and only
-// a call starved past contract.StarveGrace is charged three quarters of
-// its busy time beyond it (contract.CountedCPU). So a call is judged by
-// what it used, and one that waits for a processor still ends within the
-// grace and 4/3 of its limit of busy time.
+// a call starved past contract.StarveGrace is charged seven eighths of its
+// busy time beyond it (contract.CountedCPU). So a call is judged by what
+// it used, and one that waits for a processor still ends within the grace
+// and 8/7 of its limit of busy time.
 func (l *loop) overCPU(busy time.Duration) bool {
 	limit := contract.LimitCPU(l.call.limits)
 	if busy <= limit {

@@ -23,7 +23,7 @@ func TestOverflowStack(t *testing.T) {
 // In a process of its own a call is past its CPU limit once both its busy
 // time and the CPU time contract.CountedCPU counts are: a call that waited
 // for a processor is not ended for the wait, up to contract.StarveGrace
-// and 4/3 of its limit.
+// and 8/7 of its limit.
 func TestOverCPUWithClock(t *testing.T) {
 	ms := time.Millisecond
 	var cpu time.Duration
@@ -38,8 +38,8 @@ func TestOverCPUWithClock(t *testing.T) {
 		{90 * ms, 90 * ms, false},
 		{110 * ms, 110 * ms, true},
 		{110 * ms, 50 * ms, false},                      // it waited: counted 50 ms
-		{contract.StarveGrace + 120*ms, 50 * ms, false}, // counted 90 ms: three quarters of what passed the grace
-		{contract.StarveGrace + 134*ms, 50 * ms, true},  // counted 100.5 ms: the grace and 4/3 of the limit is as far as a wait goes
+		{contract.StarveGrace + 112*ms, 50 * ms, false}, // counted 98 ms: seven eighths of what passed the grace
+		{contract.StarveGrace + 115*ms, 50 * ms, true},  // counted 100.6 ms: the grace and 8/7 of the limit is as far as a wait goes
 		{200 * ms, 101 * ms, true},
 	} {
 		cpu = l.cpu0 + c.used

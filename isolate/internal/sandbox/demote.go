@@ -59,9 +59,8 @@ const (
 	defaultDemoteAfter = 20 * time.Millisecond
 	// defaultStarveAfter is how long a demoted call runs on spare cycles alone before
 	// the floor applies (Config.StarveAfter): the grace of waiting that the engines
-	// never charge a call for. Past it, a call that gets less than three quarters of a
-	// CPU is charged three quarters of its busy time (contract.CountedCPU): one that
-	// gets the floor's half pays at most 1.5 times what it used.
+	// never charge a call for. Past it, a call that gets less than seven eighths of a
+	// CPU is charged seven eighths of its busy time (contract.CountedCPU).
 	// It equals contract.StarveGrace (TestStarveAfterIsTheGrace; contract's tests
 	// import this package).
 	defaultStarveAfter = 250 * time.Millisecond

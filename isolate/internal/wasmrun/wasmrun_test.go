@@ -570,6 +570,12 @@ func TestGoConcurrentEcho(t *testing.T) {
 }
 
 func TestDiskCache(t *testing.T) {
+	if raceDetector {
+		// Compiling a Go module of a few MB with wazero's compiler takes
+		// 15-20 s under the race detector, a second without; what runs
+		// concurrently here is tested under -race elsewhere.
+		t.Skip("runs without -race: make test runs it in its second step")
+	}
 	wasm := goGuest(t)
 	dir := t.TempDir()
 	in := Input{Hash: hashOf(wasm), Wasm: wasm, Args: []string{"guest", "echo"}, Stdin: []byte("x")}
