@@ -49,6 +49,10 @@ const (
 // never take the CPU from a short call. A boost is short, so that a short call that
 // wakes meanwhile waits little, and only as frequent as the floor needs (half the time
 // at most): on an idle host a demoted call has every spare cycle and is never boosted.
+// And the floor yields to the pool's own short calls: while any call of the pool that is
+// not demoted runs, no demoted call is boosted. The floor is for a host busy with work
+// that is not the node's (a laptop compiling, other services); what the node's short
+// calls take from a demoted one passes within milliseconds.
 //
 // The worker's CPU time is read from the kernel (the worker process's CPU clock) at the
 // call's start and when a timer fires, DemoteAfter later and then each time the call
@@ -122,6 +126,7 @@ func (d *demoter) start() {
 	}
 	d.mu.Lock()
 	d.inCall, d.cpu0, d.demoted, d.boosted = true, c, false, false
+	d.w.p.short.Add(1)
 	d.mu.Unlock()
 	d.timer.Reset(d.after)
 }
@@ -155,6 +160,9 @@ func (d *demoter) check() {
 		if demoteFloorD*(c-d.downCPU) >= demoteFloorN*now.Sub(d.downAt) {
 			break // it keeps the floor: it stays low
 		}
+		if d.w.p.short.Load() > 0 {
+			break // short calls of this pool are running: they come first
+		}
 		if err := cg.setLevel(levelNormal); err != nil {
 			return
 		}
@@ -173,6 +181,7 @@ func (d *demoter) check() {
 		}
 		d.demoted, d.downCPU, d.downAt = true, c, now
 		d.w.p.demotions.Add(1)
+		d.w.p.short.Add(-1)
 		if d.starve > 0 {
 			d.timer.Reset(d.starve)
 			return
@@ -187,7 +196,13 @@ func (d *demoter) end() {
 	d.timer.Stop()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if !d.inCall {
+		return
+	}
 	d.inCall = false
+	if !d.demoted {
+		d.w.p.short.Add(-1)
+	}
 	if d.demoted {
 		// Most often an error means the worker is gone (killed at its deadline, out
 		// of memory) and its cgroup with it.

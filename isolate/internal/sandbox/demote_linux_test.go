@@ -399,3 +399,42 @@ func TestStarveAfterIsTheGrace(t *testing.T) {
 		t.Errorf("defaultStarveAfter %v, contract.StarveGrace %v: the floor and the charge disagree", defaultStarveAfter, contract.StarveGrace)
 	}
 }
+
+// The floor yields to the pool's own short calls: while one runs, a demoted call that
+// makes no progress is not boosted (the same call alone is: TestDemotedCallBoostsAreShort).
+func TestDemotedCallNotBoostedBesideShortCalls(t *testing.T) {
+	p := newTestPool(t, Config{Workers: 2, Spares: -1, DemoteAfter: 20 * time.Millisecond, StarveAfter: -1})
+	call(t, p, "pid")
+	if !slices.Contains(p.Stats().Layers, demoteLayer) {
+		t.Skipf("no demotion here (layers %v)", p.Stats().Layers)
+	}
+	napped := make(chan string, 1)
+	go func() {
+		resp, err := p.Call(context.Background(), []byte("nap 1000"), CallOptions{}, nil)
+		if err != nil {
+			napped <- err.Error()
+			return
+		}
+		napped <- string(resp)
+	}()
+	// The nap has started once the pool counts a short call.
+	deadline := time.Now().Add(10 * time.Second)
+	for p.short.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the short call never started")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if out := call(t, p, "burnsleep 30"); out != "slept" {
+		t.Fatalf("burnsleep: %q", out)
+	}
+	if n := p.boosts.Load(); n != 0 {
+		t.Errorf("%d boosts of a demoted call beside a short one, want none", n)
+	}
+	if out := <-napped; out != "slept" {
+		t.Fatalf("nap: %q", out)
+	}
+	if n := p.short.Load(); n != 0 {
+		t.Errorf("%d short calls counted once all ended", n)
+	}
+}

@@ -124,6 +124,9 @@ func testHandler(ctx context.Context, req []byte, call func([]byte) ([]byte, err
 		testHandler(ctx, []byte("burn "+arg), call)
 		time.Sleep(10 * time.Duration(n) * time.Millisecond)
 		return []byte("slept")
+	case "nap": // sleep n ms: a short call, as far as the demoter can tell
+		time.Sleep(time.Duration(n) * time.Millisecond)
+		return []byte("slept")
 	case "burnnap": // "burn 30", then sleep n ms
 		testHandler(ctx, []byte("burn 30"), call)
 		time.Sleep(time.Duration(n) * time.Millisecond)
