@@ -225,7 +225,7 @@ func TestClusterRebalances(t *testing.T) {
 		// linearizability runs, the stopped replicas); this one is the
 		// claim at scale, and its 10,000 writes at the race detector's
 		// speed took one to two minutes of make test's critical path.
-		t.Skip("runs without -race: make test runs it in its second step")
+		t.Skip("runs without -race: make test runs it after the race run")
 	}
 	testnet.Exclusive(t)
 	keys := 10000
