@@ -51,7 +51,18 @@ func entries(t *testing.T, s *ObjectStore, opts ObjectListOptions) []string {
 }
 
 func TestObjectsOnTheOwner(t *testing.T) {
-	c := newKVCluster(t, 3)
+	// The owner must stay the owner throughout: Raft timeouts that a
+	// loaded test machine does not trip (fastGroups' 250 ms lease once
+	// moved a leader in the middle).
+	c := newClusterWith(t, 3, &cluster{kv: true, tune: func(cc *ClusterConfig) {
+		fastGroups(cc)
+		cc.Tune = func(g *GroupConfig) {
+			g.HeartbeatTimeout = 2 * time.Second
+			g.ElectionTimeout = 2 * time.Second
+			g.LeaderLeaseTimeout = time.Second
+		}
+	}})
+	c.waitPlaced(3, 60*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	owner := c.ownerOf(testObject, 20*time.Second)
