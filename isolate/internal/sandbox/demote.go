@@ -168,6 +168,12 @@ func (d *demoter) check() {
 		}
 		d.boosted = true
 		d.w.p.boosts.Add(1)
+		for since := int64(now.Sub(d.downAt)); ; {
+			e := d.w.p.earliestBoost.Load()
+			if (e != 0 && e <= since) || d.w.p.earliestBoost.CompareAndSwap(e, since) {
+				break
+			}
+		}
 		d.timer.Reset(boostWindow)
 		return
 	default:

@@ -256,6 +256,9 @@ type Pool struct {
 	starveAfter time.Duration // Config.StarveAfter (0: at once)
 	demotions   atomic.Uint64
 	boosts      atomic.Uint64 // demoted calls back at the normal weight for a window (tests)
+	// earliestBoost is the shortest time from a call's demotion to its first boost,
+	// in ns (tests); 0 before any boost.
+	earliestBoost atomic.Int64
 	// short counts the calls in progress that are not demoted (demote.go): while there
 	// are any, the floor boosts no demoted call.
 	short atomic.Int64

@@ -127,8 +127,8 @@ func testHandler(ctx context.Context, req []byte, call func([]byte) ([]byte, err
 	case "nap": // sleep n ms: a short call, as far as the demoter can tell
 		time.Sleep(time.Duration(n) * time.Millisecond)
 		return []byte("slept")
-	case "burnnap": // "burn 30", then sleep n ms
-		testHandler(ctx, []byte("burn 30"), call)
+	case "burnnap": // "burn 22" (just past a DemoteAfter of 20 ms), then sleep n ms
+		testHandler(ctx, []byte("burn 22"), call)
 		time.Sleep(time.Duration(n) * time.Millisecond)
 		return []byte("slept")
 	case "burn": // n ms of CPU time (of wall time where the CPU clock cannot be read)
