@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/warrenmesh/warren/internal/hostile"
+	"github.com/warrenmesh/warren/testnet"
 )
 
 // hostileBudget is how soon every hostile script must get its outcome.
@@ -20,6 +21,8 @@ func TestHostileScripts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts worker processes")
 	}
+	// Each case has 2 s; not beside another package's mesh of processes.
+	testnet.Exclusive(t)
 	rt, err := New(Options{Executor: Sandboxed, Workers: 3, Host: newMemHost(), Node: "test"})
 	if err != nil {
 		t.Fatal(err)

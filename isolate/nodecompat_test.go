@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warrenmesh/warren/testnet"
 )
 
 // nodeCase is one case of testdata/nodecompat/cases.json: an expression
@@ -141,6 +143,8 @@ func TestNodeCompatHostile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts worker processes")
 	}
+	// Each case has 2 s; not beside another package's mesh of processes.
+	testnet.Exclusive(t)
 	// Bundling the node modules is not what this test measures: under
 	// -race on a loaded machine it can outlast the default 1 s, so each
 	// case is prepared first, with room, and only its run is timed.
