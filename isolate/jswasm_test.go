@@ -159,12 +159,10 @@ func TestGoWasmFromJS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a Go wasm module")
 	}
-	if raceDetector {
-		// Compiling a Go module of a few MB with wazero's compiler takes
-		// 15-20 s under the race detector, a second without; what runs
-		// concurrently here is tested under -race elsewhere.
-		t.Skip("runs without -race: make test runs it in its second step")
-	}
+	// Compiling a Go module of a few MB with wazero's compiler takes
+	// 15-20 s under the race detector, a second without; what runs
+	// concurrently here is tested under -race elsewhere.
+	skipUnderRace(t)
 	wasm, glue := goJSModule(t)
 	text := "pear apple fig banana cherry apple"
 	sum := sha256.Sum256([]byte(text))

@@ -199,10 +199,7 @@ func (e *engine) executePython(ctx context.Context, r *contract.ExecRequest, hos
 	defer cancelWall()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	cpuLeft := contract.LimitCPU(r.Limits)
-	cpuFrom := time.Now()
-	cpuLim := contract.StartCPUTimer(e.cpuClock, cpuLeft, func() { cancel(errCPU) })
-	cpu := cpuLim.T
+	cpu := contract.StartCPUTimer(e.cpuClock, contract.LimitCPU(r.Limits), func() { cancel(errCPU) })
 	defer cpu.Stop()
 	noRetry := false
 	hostFn := func(ctx context.Context, op string, arg []byte) ([]byte, error) {
@@ -210,10 +207,8 @@ func (e *engine) executePython(ctx context.Context, r *contract.ExecRequest, hos
 			noRetry = r.Scheduled != nil
 			return nil, nil
 		}
-		if cpu.Stop() {
-			cpuLeft -= time.Since(cpuFrom)
-			defer func() { cpuFrom = time.Now(); cpu.Reset(max(cpuLeft, 0)) }()
-		}
+		cpu.Pause()
+		defer cpu.Resume()
 		return pythonHostCall(ctx, op, arg, r, host)
 	}
 	env := map[string]any{}
@@ -243,9 +238,7 @@ func (e *engine) executePython(ctx context.Context, r *contract.ExecRequest, hos
 		MemoryLimitBytes: uint64(contract.LimitMemory(r.Limits)), Host: hostFn,
 	})
 	res := pythonResult(ctx, r, out, err)
-	if out != nil {
-		res.Telemetry.CPUTime = contract.Millis(cpuLim.Used(out.RunTime))
-	}
+	res.Telemetry.CPUTime = contract.Millis(cpu.Used()) // the host calls' waits left out
 	res.NoRetry = noRetry
 	if cold {
 		res.Telemetry.ColdStart = true
@@ -293,7 +286,6 @@ func pythonResult(ctx context.Context, r *contract.ExecRequest, out *pyrun.Outpu
 		res = contract.Failure(OutcomeOK, "")
 		res.Response = &Response{Status: 200, Headers: map[string]string{"content-type": "text/plain; charset=utf-8"}, Body: out.Stdout}
 	}
-	res.Telemetry.CPUTime = contract.Millis(out.RunTime)
 	res.Telemetry.MemoryBytes = int64(out.MemoryBytes)
 	// Logs: a Worker's print() output, and stderr lines.
 	now := time.Now().UnixMilli()

@@ -195,3 +195,32 @@ func TestPythonHostile(t *testing.T) {
 		})
 	}
 }
+
+// TestPythonHostWaitIsNotCPU: the time a Python call waits on a host call
+// (a 600 ms fetch) is neither charged to its cpuMs nor reported as its
+// cpuTime, on both executors.
+func TestPythonHostWaitIsNotCPU(t *testing.T) {
+	skipUnderRace(t)
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			rt := pyRuntime(t, kind)
+			c := py("main.py", `
+from workers import WorkerEntrypoint, Response, fetch
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        r = await fetch("https://slow.test/")
+        return Response(await r.text())
+`)
+			c.Limits = &Limits{CPUMs: 300}
+			res := pyRun(t, rt, c, nil)
+			if res.Outcome != OutcomeOK || string(res.Response.Body) != "slow" {
+				t.Fatalf("a 600 ms fetch under cpuMs 300: %s %q %s", res.Outcome, res.Error, bodyOf(res))
+			}
+			t.Logf("cpuTime %.1f ms, wallTime %.1f ms", res.Telemetry.CPUTime, res.Telemetry.WallTime)
+			if res.Telemetry.CPUTime >= 300 {
+				t.Errorf("cpuTime %.1f ms: the fetch's 600 ms wait was counted", res.Telemetry.CPUTime)
+			}
+		})
+	}
+}

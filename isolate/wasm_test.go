@@ -90,12 +90,10 @@ func TestWasmEcho(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a wasm module")
 	}
-	if raceDetector {
-		// Compiling a Go module of a few MB with wazero's compiler takes
-		// 15-20 s under the race detector, a second without; the sandbox's and
-		// the executors' concurrency is tested under -race elsewhere.
-		t.Skip("runs without -race: make test runs it in its second step")
-	}
+	// Compiling a Go module of a few MB with wazero's compiler takes
+	// 15-20 s under the race detector, a second without; the sandbox's and
+	// the executors' concurrency is tested under -race elsewhere.
+	skipUnderRace(t)
 	wasm := echoModule(t)
 	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
 		t.Run(string(kind), func(t *testing.T) {

@@ -47,9 +47,38 @@ func TestCPUTimer(t *testing.T) {
 		if took := time.Since(start); took < c.least {
 			t.Errorf("%s: expired after %v, want at least %v", c.name, took, c.least)
 		}
-		if used := ct.Used(StarveGrace + 80*time.Millisecond); c.clock != nil && used != 70*time.Millisecond {
+		if used := NewCPUMeter(c.clock).Used(StarveGrace + 80*time.Millisecond); c.clock != nil && used != 70*time.Millisecond {
 			t.Errorf("%s: Used(StarveGrace + 80ms) = %v, want 70ms (seven eighths of what passed the grace)", c.name, used)
 		}
-		ct.T.Stop()
+		ct.Stop()
+	}
+}
+
+// A paused CPUTimer (a call waiting on a host call) neither counts the
+// pause nor expires during it.
+func TestCPUTimerPause(t *testing.T) {
+	const limit = 50 * time.Millisecond
+	expired := make(chan time.Time, 1)
+	ct := StartCPUTimer(nil, limit, func() { expired <- time.Now() })
+	defer ct.Stop()
+	ct.Pause()
+	time.Sleep(2 * limit) // the host call's wait
+	if used := ct.Used(); used >= limit {
+		t.Fatalf("Used() = %v after a pause of %v and almost no busy time", used, 2*limit)
+	}
+	select {
+	case <-expired:
+		t.Fatal("expired while paused")
+	default:
+	}
+	resumed := time.Now()
+	ct.Resume()
+	select {
+	case at := <-expired:
+		if at.Sub(resumed) < limit/2 {
+			t.Errorf("expired %v after the pause ended, with %v of the limit left", at.Sub(resumed), limit)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("never expired")
 	}
 }

@@ -32,10 +32,9 @@ const StarveGrace = 250 * time.Millisecond
 // least seven eighths of its busy time beyond the grace. A starved call
 // thus still ends within StarveGrace plus 8/7 of its cpuMs of busy time
 // (1.39 s at the default 1,000 ms, inside the 2 s the hostile corpus
-// allows a call), and one that gets a quarter of a processor (what the
-// demoter's floor gives on a host saturated at a process's weight) is
-// charged at most 3.5 times what it used: it completes if it needs up to
-// two sevenths of its cpuMs.
+// allows a call), and one that gets a quarter of a processor past the
+// grace is charged at most 3.5 times what it used: it completes if it
+// needs up to two sevenths of its cpuMs.
 //
 // (Seven eighths of the whole busy time, the bound before, charged a
 // demoted call for the second it spent on spare cycles alone before the

@@ -148,9 +148,7 @@ func (l *loop) begin(ctx context.Context, c *jsCall) (end func()) {
 	l.logs, l.excs = contract.LogBook{}, contract.ExceptionBook{}
 	l.cpu.Store(0)
 	l.busySince.Store(0)
-	if c.cpuClock != nil {
-		l.cpu0 = c.cpuClock()
-	}
+	l.meter = contract.NewCPUMeter(c.cpuClock)
 	l.heapPeak.Store(0)
 	l.hit.Store(nil)
 	l.hitAt.Store(0)
@@ -284,15 +282,15 @@ type loop struct {
 	logs          contract.LogBook
 	excs          contract.ExceptionBook
 
-	cpu       atomic.Int64  // nanoseconds busy so far, excluding the current stretch
-	busySince atomic.Int64  // mono() when the loop last became busy, 0 while it waits
-	cpu0      time.Duration // the process's CPU time when the call began (jsCall.cpuClock)
-	heapBase  int64         // the heap in use when the call began
-	flatBase  int64         // the flat bytes in it (HeapMeter.InUse)
-	heapPeak  atomic.Int64  // the memory used at its peak, counted as V8 would (counted)
-	gcTicket  uint64        // a collection the watchdog waits for (HeapMeter.ask), 0 for none
-	liveSeen  atomic.Bool   // a collection has judged the call (HeapMeter.answer)
-	askPast   int64         // the memory used (counted) past which the watchdog asks for the next collection
+	cpu       atomic.Int64      // nanoseconds busy so far, excluding the current stretch
+	busySince atomic.Int64      // mono() when the loop last became busy, 0 while it waits
+	meter     contract.CPUMeter // the call's CPU time as its process's clock counts it (jsCall.cpuClock)
+	heapBase  int64             // the heap in use when the call began
+	flatBase  int64             // the flat bytes in it (HeapMeter.InUse)
+	heapPeak  atomic.Int64      // the memory used at its peak, counted as V8 would (counted)
+	gcTicket  uint64            // a collection the watchdog waits for (HeapMeter.ask), 0 for none
+	liveSeen  atomic.Bool       // a collection has judged the call (HeapMeter.answer)
+	askPast   int64             // the memory used (counted) past which the watchdog asks for the next collection
 	hit       atomic.Pointer[limitHit]
 	hitAt     atomic.Int64
 	wd        *time.Timer
@@ -379,12 +377,7 @@ func (l *loop) overCPU(busy time.Duration) bool {
 
 // cpuTime is the call's CPU time given its busy time, as overCPU counts
 // it.
-func (l *loop) cpuTime(busy time.Duration) time.Duration {
-	if l.call.cpuClock == nil {
-		return busy
-	}
-	return contract.CountedCPU(busy, l.call.cpuClock()-l.cpu0)
-}
+func (l *loop) cpuTime(busy time.Duration) time.Duration { return l.meter.Used(busy) }
 
 func (l *loop) cpuHit() *limitHit {
 	return &limitHit{contract.OutcomeExceededCPU, fmt.Sprintf("Worker exceeded its CPU time limit of %d ms", l.call.limits.CPUMs)}

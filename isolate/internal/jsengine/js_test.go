@@ -29,8 +29,9 @@ func TestOverCPUWithClock(t *testing.T) {
 	var cpu time.Duration
 	l := newLoop(false)
 	defer l.api.Close()
-	l.call = &jsCall{limits: contract.Limits{CPUMs: 100}, cpuClock: func() time.Duration { return cpu }}
-	l.cpu0 = 5 * ms
+	cpu = 5 * ms
+	l.call = &jsCall{limits: contract.Limits{CPUMs: 100}}
+	l.meter = contract.NewCPUMeter(func() time.Duration { return cpu })
 	for _, c := range []struct {
 		busy, used time.Duration // used: the clock's CPU time since the call began
 		over       bool
@@ -42,12 +43,12 @@ func TestOverCPUWithClock(t *testing.T) {
 		{contract.StarveGrace + 115*ms, 50 * ms, true},  // counted 100.6 ms: the grace and 8/7 of the limit is as far as a wait goes
 		{200 * ms, 101 * ms, true},
 	} {
-		cpu = l.cpu0 + c.used
+		cpu = 5*ms + c.used
 		if got := l.overCPU(c.busy); got != c.over {
 			t.Errorf("busy %v, used %v: over = %v, want %v", c.busy, c.used, got, c.over)
 		}
 	}
-	l.call.cpuClock = nil // the node's process: busy time alone
+	l.meter = contract.CPUMeter{} // the node's process: busy time alone
 	if !l.overCPU(101 * ms) {
 		t.Error("without a clock, 101 ms busy is not over a 100 ms limit")
 	}

@@ -208,8 +208,7 @@ func (d *demoter) end() {
 	d.inCall = false
 	if !d.demoted {
 		d.w.p.short.Add(-1)
-	}
-	if d.demoted {
+	} else {
 		// Most often an error means the worker is gone (killed at its deadline, out
 		// of memory) and its cgroup with it.
 		if err := d.w.cpuCg.setLevel(levelBackground); err != nil {

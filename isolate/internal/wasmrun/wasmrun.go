@@ -339,7 +339,7 @@ func (e *Engine) Run(ctx context.Context, in Input) (*Output, error) {
 		runCtx, cancelCause = context.WithCancelCause(ctx)
 		cancel = func() { cancelCause(nil) }
 		t := contract.StartCPUTimer(in.RunClock, in.RunTimeout, func() { cancelCause(context.DeadlineExceeded) })
-		defer t.T.Stop()
+		defer t.Stop()
 	case in.RunTimeout > 0:
 		runCtx, cancel = context.WithTimeout(ctx, in.RunTimeout)
 	}
