@@ -51,14 +51,6 @@ type memHost struct {
 func newMemHost() *memHost { return &memHost{ns: map[string]*memKV{}} }
 
 func (h *memHost) Fetch(ctx context.Context, r *Request) (*Response, error) {
-	if strings.HasPrefix(r.URL, "https://slow.test/") { // answers after 600 ms
-		select {
-		case <-time.After(600 * time.Millisecond):
-			return &Response{Status: 200, Body: []byte("slow")}, nil
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
 	if strings.HasPrefix(r.URL, "https://echo.test/") {
 		return &Response{Status: 200, Headers: map[string]string{"content-type": "text/plain"}, Body: []byte("echo:" + r.Method + ":" + string(r.Body))}, nil
 	}

@@ -209,12 +209,12 @@ from workers import WorkerEntrypoint, Response, fetch
 
 class Default(WorkerEntrypoint):
     async def fetch(self, request):
-        r = await fetch("https://slow.test/")
+        r = await fetch("https://slow.test/600")
         return Response(await r.text())
 `)
 			c.Limits = &Limits{CPUMs: 300}
 			res := pyRun(t, rt, c, nil)
-			if res.Outcome != OutcomeOK || string(res.Response.Body) != "slow" {
+			if res.Outcome != OutcomeOK || string(res.Response.Body) != "slow 600" {
 				t.Fatalf("a 600 ms fetch under cpuMs 300: %s %q %s", res.Outcome, res.Error, bodyOf(res))
 			}
 			t.Logf("cpuTime %.1f ms, wallTime %.1f ms", res.Telemetry.CPUTime, res.Telemetry.WallTime)
