@@ -949,6 +949,11 @@ func (r *Raft) VerifyLeader() Future {
 	metrics.IncrCounter([]string{"raft", "verify_leader"}, 1)
 	verifyFuture := &verifyFuture{}
 	verifyFuture.init()
+	// verifyCh is buffered: a future queued there just before a shutdown,
+	// or by a replication goroutine's vote after the leader loop ended,
+	// is never taken off it, so the future's Error also returns once the
+	// server shuts down.
+	verifyFuture.ShutdownCh = r.shutdownCh
 	select {
 	case <-r.shutdownCh:
 		return errorFuture{ErrRaftShutdown}
