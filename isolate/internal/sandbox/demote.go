@@ -50,9 +50,12 @@ const (
 // wakes meanwhile waits little, and only as frequent as the floor needs (half the time
 // at most): on an idle host a demoted call has every spare cycle and is never boosted.
 // And the floor yields to the pool's own short calls: while any call of the pool that is
-// not demoted runs, no demoted call is boosted. The floor is for a host busy with work
-// that is not the node's (a laptop compiling, other services); what the node's short
-// calls take from a demoted one passes within milliseconds.
+// not demoted runs, a demoted call is boosted only below shortFloor (an eighth of a
+// CPU). The floor is for a host busy with work that is not the node's (a laptop
+// compiling, other services); what one of the node's short calls takes from a demoted
+// one passes within milliseconds, but a steady stream of them would starve it until its
+// wall-time limit (seen: 4.4 s for a call of the hostile corpus whose bound is 1.39 s,
+// its worker never given the cycles to see its CPU time run out).
 //
 // The worker's CPU time is read from the kernel (the worker process's CPU clock) at the
 // call's start and when a timer fires, DemoteAfter later and then each time the call
@@ -83,7 +86,13 @@ const (
 	boostWindow  = 10 * time.Millisecond
 	demoteFloorN = 1
 	demoteFloorD = 2
-	demoteLayer  = "cpu-demotion"
+	// shortFloor is the floor while short calls of the pool run (numerator over
+	// denominator): they come first, but a steady stream of them does not starve a
+	// demoted call for ever. It is enough for the call's worker to see its CPU time
+	// run out (contract.CountedCPU charges a starved call most of its wait anyway).
+	shortFloorN = 1
+	shortFloorD = 8
+	demoteLayer = "cpu-demotion"
 )
 
 // demoter is one worker's demotion state.
@@ -157,11 +166,8 @@ func (d *demoter) check() {
 			d.timer.Reset(wait) // spare cycles alone until then
 			return
 		}
-		if demoteFloorD*(c-d.downCPU) >= demoteFloorN*now.Sub(d.downAt) {
-			break // it keeps the floor: it stays low
-		}
-		if d.w.p.short.Load() > 0 {
-			break // short calls of this pool are running: they come first
+		if !boostDue(c-d.downCPU, now.Sub(d.downAt), d.w.p.short.Load() > 0) {
+			break
 		}
 		if err := cg.setLevel(levelNormal); err != nil {
 			return
@@ -194,6 +200,16 @@ func (d *demoter) check() {
 		}
 	}
 	d.timer.Reset(demoteWindow)
+}
+
+// boostDue reports whether a demoted call that has used cpu of CPU time in the elapsed
+// time since its demotion is boosted now: when it has had less than demoteFloor of a
+// CPU on average, or less than shortFloor while short calls of the pool run.
+func boostDue(cpu, elapsed time.Duration, shortCalls bool) bool {
+	if shortCalls {
+		return shortFloorD*cpu < shortFloorN*elapsed
+	}
+	return demoteFloorD*cpu < demoteFloorN*elapsed
 }
 
 // end ends a call. A demoted call leaves its worker at the background level until its

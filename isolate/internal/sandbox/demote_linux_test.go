@@ -9,9 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -402,9 +404,14 @@ func TestStarveAfterIsTheGrace(t *testing.T) {
 	}
 }
 
-// The floor yields to the pool's own short calls: while one runs, a demoted call that
-// makes no progress is not boosted (the same call alone is: TestDemotedCallBoostsAreShort).
-func TestDemotedCallNotBoostedBesideShortCalls(t *testing.T) {
+// The floor yields to the pool's own short calls, but only down to shortFloor: on a host
+// whose processors are all busy, a demoted call beside a short call that never ends (a
+// steady stream of them, as far as the floor can tell) still gets its CPU and completes.
+// When the floor yielded entirely, its worker got nothing until its wall-time limit.
+func TestDemotedCallBesideShortCalls(t *testing.T) {
+	if testing.Short() {
+		t.Skip("saturates the machine for a second or two")
+	}
 	p := newTestPool(t, Config{Workers: 2, Spares: -1, DemoteAfter: 20 * time.Millisecond, StarveAfter: -1})
 	call(t, p, "pid")
 	if !slices.Contains(p.Stats().Layers, demoteLayer) {
@@ -426,15 +433,63 @@ func TestDemotedCallNotBoostedBesideShortCalls(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if out := call(t, p, "burnsleep 30"); out != "slept" {
-		t.Fatalf("burnsleep: %q", out)
+	// Every processor busy at a process's weight (the test's own).
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range runtime.NumCPU() + 1 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					for i := 0; i < 1e5; i++ {
+					}
+					runtime.Gosched()
+				}
+			}
+		})
 	}
-	if n := p.boosts.Load(); n != 0 {
-		t.Errorf("%d boosts of a demoted call beside a short one, want none", n)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	out, err := p.Call(ctx, []byte("burn 150"), CallOptions{}, nil)
+	took := time.Since(t0)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("a demoted call beside a short one on a saturated host: %v after %v (%d boosts)", err, took, p.boosts.Load())
+	}
+	t.Logf("%q in %v, %d boosts", out, took.Round(time.Millisecond), p.boosts.Load())
+	if p.boosts.Load() == 0 {
+		t.Error("the demoted call was never boosted")
 	}
 	endNap()
 	<-napped
 	if n := p.short.Load(); n != 0 {
 		t.Errorf("%d short calls counted once all ended", n)
+	}
+}
+
+// boostDue keeps a demoted call at half a CPU on average, or at an eighth of one while
+// the pool's short calls run.
+func TestBoostDue(t *testing.T) {
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		cpu, elapsed time.Duration
+		short, want  bool
+	}{
+		{0, 10 * ms, false, true},
+		{0, 10 * ms, true, true},
+		{4 * ms, 10 * ms, false, true},  // 0.4 < 1/2
+		{4 * ms, 10 * ms, true, false},  // 0.4 >= 1/8
+		{5 * ms, 10 * ms, false, false}, // at the floor
+		{12 * ms, 100 * ms, true, true}, // 0.12 < 1/8
+		{13 * ms, 100 * ms, true, false},
+		{60 * ms, 100 * ms, false, false},
+	} {
+		if got := boostDue(tc.cpu, tc.elapsed, tc.short); got != tc.want {
+			t.Errorf("boostDue(%v, %v, short %v) = %v, want %v", tc.cpu, tc.elapsed, tc.short, got, tc.want)
+		}
 	}
 }
