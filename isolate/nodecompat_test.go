@@ -143,6 +143,7 @@ func TestNodeCompatHostile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts worker processes")
 	}
+	skipUnderRace(t) // as TestHostileScripts
 	// Each case has 2 s; not beside another package's mesh of processes.
 	testnet.Exclusive(t)
 	// Bundling the node modules is not what this test measures: under
