@@ -36,6 +36,15 @@ import (
 // cluster must understand it first.
 const rpcAppendEntriesCompact uint8 = 0x80
 
+// CompactConn is a connection of a StreamLayer that knows whether its peer
+// reads the compact encoding (a peer of an older version may not: the
+// stream layer learns so when the peer refuses its stream). A transport
+// configured for the compact encoding sends msgpack on a connection whose
+// CompactAppendEntries is false.
+type CompactConn interface {
+	CompactAppendEntries() bool
+}
+
 // Bounds on what a compact request may announce, so that a corrupt or
 // hostile one cannot make the receiver allocate without limit before the
 // stream runs dry.

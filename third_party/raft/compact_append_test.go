@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"math/rand"
+	"net"
 	"reflect"
 	"testing"
 	"time"
@@ -314,3 +315,94 @@ func codecEncoder(w io.Writer) *codec.Encoder {
 }
 
 func codecDecoder(r io.Reader) *codec.Decoder { return codec.NewDecoder(r, &codec.MsgpackHandle{}) }
+
+// legacyLayer is a TCP stream layer whose dialled connections say that
+// their peer does not read the compact encoding, and whose accepted ones
+// record the first byte they read (the rpc type of the first request).
+type legacyLayer struct {
+	net.Listener
+	first chan byte
+}
+
+type legacyConn struct{ net.Conn }
+
+func (legacyConn) CompactAppendEntries() bool { return false }
+
+type firstByteConn struct {
+	net.Conn
+	first chan byte
+	seen  bool
+}
+
+func (c *firstByteConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.seen {
+		c.seen = true
+		c.first <- p[0]
+	}
+	return n, err
+}
+
+func (l *legacyLayer) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &firstByteConn{Conn: c, first: l.first}, nil
+}
+
+func (l *legacyLayer) Dial(address ServerAddress, timeout time.Duration) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", string(address), timeout)
+	if err != nil {
+		return nil, err
+	}
+	return legacyConn{c}, nil
+}
+
+// A transport configured for the compact encoding sends msgpack on a
+// connection whose peer cannot read it (CompactConn), alone and pipelined.
+func TestNetworkTransport_CompactConnDeclines(t *testing.T) {
+	for _, pipelined := range []bool{false, true} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		layer := &legacyLayer{Listener: ln, first: make(chan byte, 4)}
+		trans := NewNetworkTransportWithConfig(&NetworkTransportConfig{Stream: layer, MaxPool: 2, MaxRPCsInFlight: 8, Timeout: time.Second, Logger: newTestLogger(t), CompactAppendEntries: true})
+		resp := makeAppendRPCResponse()
+		go func() {
+			select {
+			case rpc := <-trans.Consumer():
+				rpc.Respond(&resp, nil)
+			case <-time.After(5 * time.Second):
+			}
+		}()
+		args := makeAppendRPC()
+		var out AppendEntriesResponse
+		addr := ServerAddress(ln.Addr().String())
+		if pipelined {
+			p, err := trans.AppendEntriesPipeline("id", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.AppendEntries(&args, &out); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case f := <-p.Consumer():
+				if f.Error() != nil {
+					t.Fatal(f.Error())
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("timeout")
+			}
+			p.Close()
+		} else if err := trans.AppendEntries("id", addr, &args, &out); err != nil {
+			t.Fatal(err)
+		}
+		if b := <-layer.first; b != rpcAppendEntries {
+			t.Errorf("pipelined %v: rpc type %#x on a connection that declines the compact encoding, want msgpack's %#x", pipelined, b, rpcAppendEntries)
+		}
+		trans.Close()
+	}
+}

@@ -200,7 +200,11 @@ type netConn struct {
 	w      *bufio.Writer
 	r      *bufio.Reader // what dec reads from
 	dec    *codec.Decoder
-	enc    *codec.Encoder
+	// compact: AppendEntries go out in the compact encoding (the
+	// transport is configured for it, and the connection does not say
+	// that its peer cannot read it: CompactConn).
+	compact bool
+	enc     *codec.Encoder
 }
 
 func (n *netConn) Release() error {
@@ -428,11 +432,15 @@ func (n *NetworkTransport) getConn(target ServerAddress) (*netConn, error) {
 	// Wrap the conn
 	r := bufio.NewReader(conn)
 	netConn := &netConn{
-		target: target,
-		conn:   conn,
-		r:      r,
-		dec:    codec.NewDecoder(r, &codec.MsgpackHandle{}),
-		w:      bufio.NewWriterSize(conn, connSendBufferSize),
+		target:  target,
+		conn:    conn,
+		r:       r,
+		dec:     codec.NewDecoder(r, &codec.MsgpackHandle{}),
+		w:       bufio.NewWriterSize(conn, connSendBufferSize),
+		compact: n.compactAppend,
+	}
+	if cc, ok := conn.(CompactConn); ok && !cc.CompactAppendEntries() {
+		netConn.compact = false
 	}
 
 	mp := &codec.MsgpackHandle{}
@@ -479,9 +487,6 @@ func (n *NetworkTransport) AppendEntriesPipeline(id ServerID, target ServerAddre
 
 // AppendEntries implements the Transport interface.
 func (n *NetworkTransport) AppendEntries(id ServerID, target ServerAddress, args *AppendEntriesRequest, resp *AppendEntriesResponse) error {
-	if !n.compactAppend {
-		return n.genericRPC(id, target, rpcAppendEntries, args, resp)
-	}
 	conn, err := n.getConnFromAddressProvider(id, target)
 	if err != nil {
 		return err
@@ -489,10 +494,18 @@ func (n *NetworkTransport) AppendEntries(id ServerID, target ServerAddress, args
 	if n.timeout > 0 {
 		_ = conn.conn.SetDeadline(time.Now().Add(n.timeout))
 	}
-	if err = sendCompactAppend(conn, args); err != nil {
-		return err
+	var canReturn bool
+	if conn.compact {
+		if err = sendCompactAppend(conn, args); err != nil {
+			return err
+		}
+		canReturn, err = decodeCompactAppendResponse(conn, resp)
+	} else {
+		if err = sendRPC(conn, rpcAppendEntries, args); err != nil {
+			return err
+		}
+		canReturn, err = decodeResponse(conn, resp)
 	}
-	canReturn, err := decodeCompactAppendResponse(conn, resp)
 	if canReturn {
 		n.returnConn(conn)
 	}
@@ -887,7 +900,7 @@ func (n *netPipeline) decodeResponses() {
 			}
 
 			var err error
-			if n.trans.compactAppend {
+			if n.conn.compact {
 				_, err = decodeCompactAppendResponse(n.conn, future.resp)
 			} else {
 				_, err = decodeResponse(n.conn, future.resp)
@@ -921,7 +934,7 @@ func (n *netPipeline) AppendEntries(args *AppendEntriesRequest, resp *AppendEntr
 
 	// Send the RPC
 	var err error
-	if n.trans.compactAppend {
+	if n.conn.compact {
 		err = sendCompactAppend(n.conn, future.args)
 	} else {
 		err = sendRPC(n.conn, rpcAppendEntries, future.args)
