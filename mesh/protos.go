@@ -42,8 +42,15 @@ const (
 	// other's frames (as a bad frame, or an unknown answer).
 	ProtoInvokeVersion byte = 1
 	// ProtoRaftVersion is the version of the Raft stream header
-	// (replication).
-	ProtoRaftVersion byte = 1
+	// (replication). Version 2 streams carry AppendEntries in raft's
+	// compact encoding (third_party/raft patch 0008), which version 1
+	// nodes do not read: they refuse a version 2 stream, and the opener
+	// then sends them version 1 streams (msgpack) for a while; a version
+	// 2 node takes version 1 streams too. So nodes of both versions
+	// replicate together during a rolling upgrade.
+	ProtoRaftVersion byte = 2
+	// ProtoRaftMinVersion is the oldest Raft stream version a node takes.
+	ProtoRaftMinVersion byte = 1
 	// ProtoReplVersion is the version of replication's request frames:
 	// one request and one answer per stream.
 	ProtoReplVersion byte = 1

@@ -21,7 +21,8 @@ import (
 // streams of one protocol byte; a short header names the group, so that
 // one mesh handler serves all the groups of a node:
 //
-//	opener → peer:  version (1 byte, mesh.ProtoRaftVersion)
+//	opener → peer:  version (1 byte, mesh.ProtoRaftVersion, or 1 to a
+//	                peer that refused it: Transport.older)
 //	                group id length (1 byte), group id
 //	                then raft's own bytes
 //	peer → opener:  status (1 byte): statusOK, then raft's own bytes;
@@ -29,7 +30,9 @@ import (
 //	                message, and the end of the stream.
 //
 // The header goes out with the first RPC and the status with the first
-// answer, so a stream costs no round trip of its own. A peer that does not
+// answer, so a stream costs no round trip of its own. In version 2 raft's
+// AppendEntries travel in its compact encoding (third_party/raft patch
+// 0008), in version 1 in msgpack; a node takes both. A peer that does not
 // know the version, or has no such group, answers with a refusal whose
 // message the opener's Read returns (wrapping ErrRefused), so the
 // operator reads "n2 refused group "kv-7": no such group on n2" rather
@@ -79,7 +82,23 @@ type Transport struct {
 	// then moves its next check past the contact instead of waking up
 	// for it.
 	answered atomic.Pointer[func()]
+
+	// version is the highest Raft stream version this node speaks
+	// (mesh.ProtoRaftVersion; tests set a lower one to play a node of
+	// an older release).
+	version atomic.Uint32
+	// older holds the peers that refused this node's version, each with
+	// when that stops counting: streams to them go out in version 1, so
+	// in msgpack alone, until then. An upgraded peer gets the current
+	// version again within olderFor.
+	older map[string]time.Time // under mu
+	// downgrades counts the streams opened in version 1 because of older.
+	downgrades atomic.Uint64
 }
+
+// olderFor is how long a peer that refused this node's stream version is
+// sent the oldest one.
+const olderFor = time.Minute
 
 // onUnknownGroup sets the hook that may start a group a peer's stream names
 // (a leader adding this node to a group reaches it before the node learns
@@ -96,7 +115,8 @@ func NewTransport(m *mesh.Mesh, logger *slog.Logger) *Transport {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	t := &Transport{m: m, log: logger, groups: map[string]*streamLayer{}}
+	t := &Transport{m: m, log: logger, groups: map[string]*streamLayer{}, older: map[string]time.Time{}}
+	t.version.Store(uint32(mesh.ProtoRaftVersion))
 	m.Handle(mesh.ProtoRaft, t.serve)
 	return t
 }
@@ -112,8 +132,9 @@ func (t *Transport) layer(group string) (*streamLayer, error) {
 	if t.groups[group] != nil {
 		return nil, fmt.Errorf("replication: group %q is already running on this node", group)
 	}
+	// The version byte is set per stream (Dial).
 	hdr := make([]byte, 0, 2+len(group))
-	hdr = append(hdr, mesh.ProtoRaftVersion, byte(len(group)))
+	hdr = append(hdr, 0, byte(len(group)))
 	hdr = append(hdr, group...)
 	l := &streamLayer{
 		t:      t,
@@ -127,6 +148,28 @@ func (t *Transport) layer(group string) (*streamLayer, error) {
 	return l, nil
 }
 
+// isOlder reports whether peer refused this node's stream version within
+// olderFor.
+func (t *Transport) isOlder(peer string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	until, ok := t.older[peer]
+	if ok && time.Now().After(until) {
+		delete(t.older, peer)
+		return false
+	}
+	return ok
+}
+
+func (t *Transport) markOlder(peer string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.older[peer]; !ok {
+		t.log.Info("replication: a peer refused raft stream version 2: sending it version 1 (msgpack) for a while", "peer", peer)
+	}
+	t.older[peer] = time.Now().Add(olderFor)
+}
+
 // serve is the mesh handler of mesh.ProtoRaft: it reads the header and
 // hands the stream to its group's layer, or refuses it.
 func (t *Transport) serve(from mesh.Peer, s *mesh.Stream) {
@@ -135,8 +178,8 @@ func (t *Transport) serve(from mesh.Peer, s *mesh.Stream) {
 	if _, err := io.ReadFull(s, hdr[:]); err != nil {
 		return // the opener went away; nothing to tell it
 	}
-	if hdr[0] != mesh.ProtoRaftVersion {
-		refuse(s, statusBadVersion, fmt.Sprintf("%s speaks raft stream version %d, not %d", t.m.Name(), mesh.ProtoRaftVersion, hdr[0]))
+	if v := byte(t.version.Load()); hdr[0] < mesh.ProtoRaftMinVersion || hdr[0] > v {
+		refuse(s, statusBadVersion, fmt.Sprintf("%s speaks raft stream versions %d to %d, not %d", t.m.Name(), mesh.ProtoRaftMinVersion, v, hdr[0]))
 		return
 	}
 	if hdr[1] == 0 || hdr[1] > maxGroupID {
@@ -207,7 +250,7 @@ func (a Addr) String() string { return string(a) }
 type streamLayer struct {
 	t      *Transport
 	group  string
-	hdr    []byte // the stream header of this group
+	hdr    []byte // the stream header of this group, its version byte 0
 	accept chan *conn
 	closed chan struct{}
 	once   sync.Once
@@ -270,6 +313,15 @@ func (l *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 		return nil, fmt.Errorf("replication: group %q: dial %s: %w", l.group, address, err)
 	}
 	c := l.newConn(s, string(address), true)
+	if c != nil {
+		v := byte(l.t.version.Load())
+		if v > mesh.ProtoRaftMinVersion && l.t.isOlder(string(address)) {
+			v = mesh.ProtoRaftMinVersion
+			l.t.downgrades.Add(1)
+		}
+		c.hdr = append([]byte{v}, l.hdr[1:]...)
+		c.version = v
+	}
 	if c == nil {
 		s.Abort()
 		return nil, fmt.Errorf("replication: group %q: %w", l.group, ErrClosed)
@@ -281,7 +333,6 @@ func (l *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 func (l *streamLayer) newConn(s *mesh.Stream, peer string, dialled bool) *conn {
 	c := &conn{s: s, l: l, peer: peer, done: make(chan struct{}), accepted: !dialled}
 	if dialled {
-		c.hdr = l.hdr
 		c.needStatus = true
 	} else {
 		c.sendStatus = true
@@ -307,6 +358,7 @@ type conn struct {
 	peer string
 
 	hdr        []byte // dialled: not sent yet
+	version    byte   // dialled: the stream's version
 	sendStatus bool   // accepted: statusOK not sent yet
 	needStatus bool   // dialled: the peer's status not read yet
 	accepted   bool   // opened by the peer: its writes answer RPCs
@@ -315,7 +367,10 @@ type conn struct {
 	done chan struct{}
 }
 
-var _ net.Conn = (*conn)(nil)
+var (
+	_ net.Conn         = (*conn)(nil)
+	_ raft.CompactConn = (*conn)(nil)
+)
 
 func (c *conn) Write(p []byte) (int, error) {
 	if c.accepted {
@@ -360,6 +415,10 @@ func (c *conn) readStatus() error {
 	if st[0] == statusOK {
 		return nil
 	}
+	if st[0] == statusBadVersion && c.version > mesh.ProtoRaftMinVersion {
+		// A peer of an older release: raft dials again, in version 1.
+		c.l.t.markOlder(c.peer)
+	}
 	msg := "(no reason given)"
 	if _, err := io.ReadFull(c.s, st[1:]); err == nil {
 		b := make([]byte, st[1])
@@ -369,6 +428,10 @@ func (c *conn) readStatus() error {
 	}
 	return fmt.Errorf("%w: %s refused group %q: %s", ErrRefused, c.peer, c.l.group, msg)
 }
+
+// CompactAppendEntries tells raft's transport whether the peer reads
+// AppendEntries in the compact encoding: streams of version 2 and later.
+func (c *conn) CompactAppendEntries() bool { return c.version >= 2 }
 
 // Close ends the stream both ways.
 func (c *conn) Close() error {

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-msgpack/v2/codec"
+	"github.com/hashicorp/raft"
+
 	"github.com/warrenmesh/warren/mesh"
 )
 
@@ -107,7 +110,8 @@ func TestStreamRefusals(t *testing.T) {
 		name, want string
 		hdr        []byte
 	}{
-		{"future version", "n1 speaks raft stream version 1, not 9", []byte{9, 1, 'g'}},
+		{"future version", "n1 speaks raft stream versions 1 to 2, not 9", []byte{9, 1, 'g'}},
+		{"version 0", "n1 speaks raft stream versions 1 to 2, not 0", []byte{0, 1, 'g'}},
 		{"empty group id", "group id of 0 bytes", []byte{mesh.ProtoRaftVersion, 0}},
 	} {
 		s, err := a.m.Open(context.Background(), "n1", mesh.ProtoRaft)
@@ -128,5 +132,91 @@ func TestStreamRefusals(t *testing.T) {
 	}
 	if _, err := a.tr.layer(strings.Repeat("g", 65)); err == nil {
 		t.Error("a 65-byte group id was accepted")
+	}
+}
+
+// TestRaftStreamVersion1: a node takes the Raft streams of a node of the
+// version before (header version 1, AppendEntries in msgpack alone), so
+// that during an upgrade an old leader still reaches upgraded followers.
+func TestRaftStreamVersion1(t *testing.T) {
+	c := newCluster(t, 2)
+	c.startGroup(c.nodes[1], "g1", nil)
+	s, err := c.nodes[0].m.Open(context.Background(), "n1", mesh.ProtoRaft)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(10 * time.Second))
+	var msg bytes.Buffer
+	msg.Write([]byte{1, 2, 'g', '1', 0}) // version 1, group "g1", rpc type AppendEntries
+	mp := &codec.MsgpackHandle{}
+	req := raft.AppendEntriesRequest{RPCHeader: raft.RPCHeader{ProtocolVersion: raft.ProtocolVersionMax, ID: []byte("old"), Addr: []byte("n0")}, Term: 1}
+	if err := codec.NewEncoder(&msg, mp).Encode(&req); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write(msg.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	var status [1]byte
+	if _, err := io.ReadFull(s, status[:]); err != nil || status[0] != statusOK {
+		t.Fatalf("status %d, %v", status[0], err)
+	}
+	dec := codec.NewDecoder(s, mp)
+	var rpcErr string
+	var resp raft.AppendEntriesResponse
+	if err := dec.Decode(&rpcErr); err != nil {
+		t.Fatal(err)
+	}
+	if err := dec.Decode(&resp); err != nil {
+		t.Fatal(err)
+	}
+	if rpcErr != "" || resp.Term < 1 {
+		t.Fatalf("answer %+v, error %q", resp, rpcErr)
+	}
+}
+
+// TestMixedRaftStreamVersions: a group whose replicas run on a node of the
+// current version and on nodes of the version before (they refuse version 2
+// streams) still replicates, whichever leads: the current node sends the
+// older ones version 1 streams (AppendEntries in msgpack) once refused.
+func TestMixedRaftStreamVersions(t *testing.T) {
+	c := newCluster(t, 3)
+	const id = "mixed"
+	newer := c.nodes[0]
+	for _, nd := range c.nodes[1:] {
+		nd.tr.version.Store(1)
+	}
+	for _, nd := range c.nodes {
+		c.startGroup(nd, id, nil)
+	}
+	if err := newer.groups[id].Bootstrap(c.servers()...); err != nil {
+		t.Fatal(err)
+	}
+	l := c.leader(id, 10*time.Second)
+	applyN(t, c, id, "a", 100, 4)
+	if l != newer {
+		// The current node must lead for its streams to the older ones
+		// to carry entries.
+		if err := l.groups[id].TransferTo(newer.name); err != nil {
+			t.Fatal(err)
+		}
+		c.leader(id, 10*time.Second)
+	}
+	applyN(t, c, id, "b", 100, 4)
+	waitFor(t, 10*time.Second, "every replica applied 200 commands", func() bool {
+		for _, nd := range c.nodes {
+			if nd.fsms[id].len() != 200 {
+				return false
+			}
+		}
+		return true
+	})
+	if n := newer.tr.downgrades.Load(); n == 0 {
+		t.Error("the current node opened no version 1 stream to the older ones")
+	}
+	for _, nd := range c.nodes[1:] {
+		if n := nd.tr.downgrades.Load(); n != 0 {
+			t.Errorf("%s, of the older version, downgraded %d streams", nd.name, n)
+		}
 	}
 }
