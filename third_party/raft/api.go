@@ -905,6 +905,10 @@ func (r *Raft) ApplyLog(log Log, timeout time.Duration) ApplyFuture {
 		},
 	}
 	logFuture.init()
+	// A command handed to the state machine when the server shuts down
+	// is never answered there (runFSM just returns): its future returns
+	// ErrRaftShutdown then.
+	logFuture.ShutdownCh = r.shutdownCh
 
 	select {
 	case <-timer:
@@ -931,6 +935,7 @@ func (r *Raft) Barrier(timeout time.Duration) Future {
 	// Create a log future, no index or term yet
 	logFuture := &logFuture{log: Log{Type: LogBarrier}}
 	logFuture.init()
+	logFuture.ShutdownCh = r.shutdownCh // as ApplyLog's
 
 	select {
 	case <-timer:
@@ -1136,6 +1141,7 @@ func (r *Raft) Restore(meta *SnapshotMeta, reader io.Reader, timeout time.Durati
 		reader: reader,
 	}
 	restore.init()
+	restore.ShutdownCh = r.shutdownCh
 	select {
 	case <-timer:
 		return ErrEnqueueTimeout
@@ -1158,6 +1164,7 @@ func (r *Raft) Restore(meta *SnapshotMeta, reader io.Reader, timeout time.Durati
 		},
 	}
 	noop.init()
+	noop.ShutdownCh = r.shutdownCh
 	select {
 	case <-timer:
 		return ErrEnqueueTimeout

@@ -122,6 +122,7 @@ func (r *Raft) requestConfigChange(req configurationChangeRequest, timeout time.
 		req: req,
 	}
 	future.init()
+	future.ShutdownCh = r.shutdownCh // as ApplyLog's
 	select {
 	case <-timer:
 		return errorFuture{ErrEnqueueTimeout}
