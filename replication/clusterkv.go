@@ -495,8 +495,8 @@ func (c *Cluster) linearizable(ctx context.Context, r *replica) error {
 	// raft may never answer a VerifyLeader whose round a fault cut short
 	// (seen: a strong read stuck 23 minutes under TestLinearizableUnderFaults),
 	// so the read waits for it only as long as ctx allows; the goroutine
-	// stays parked until raft answers, as in Group.await (at the latest
-	// when the group shuts down: third_party/raft patch 0007).
+	// ends when raft answers, as in Group.await (at the latest when the
+	// group shuts down: third_party/raft patch 0007).
 	verified := make(chan error, 1)
 	go func() { verified <- rf.VerifyLeader().Error() }()
 	var err error

@@ -391,9 +391,10 @@ func (g *Group) propose(ctx context.Context, cmd []byte) (raft.ApplyFuture, erro
 
 // await waits for a proposed command's result, as Apply returns it.
 //
-// raft does not answer a command that was queued for its state machine
-// when the replica shut down (hashicorp/raft#498): the goroutine that
-// waits for it then stays parked, its caller released by ctx.
+// The caller is released by ctx; the goroutine that waits for raft's
+// answer ends when raft answers, at the latest when the replica shuts
+// down (a command queued for the state machine then was never answered,
+// hashicorp/raft#498, before third_party/raft patch 0007).
 func (g *Group) await(ctx context.Context, f raft.ApplyFuture) (any, error) {
 	if ctx.Done() == nil {
 		return g.result(f)
