@@ -261,6 +261,9 @@ func (r *Runtime) arrayproto_join(call FunctionCall) Value {
 	}
 
 	for i := 1; i < l; i++ {
+		if i&interruptEvery == 0 {
+			r.vm.checkInterrupt()
+		}
 		buf.WriteString(sep)
 		element := o.self.getIdx(valueInt(int64(i)), nil)
 		if element != nil && element != _undefined && element != _null {
@@ -1151,10 +1154,16 @@ func (r *Runtime) arrayproto_fill(call FunctionCall) Value {
 	value := call.Argument(0)
 	if arr := r.checkStdArrayObj(o); arr != nil {
 		for ; k < final; k++ {
+			if k&interruptEvery == 0 {
+				r.vm.checkInterrupt()
+			}
 			arr.values[k] = value
 		}
 	} else {
 		for ; k < final; k++ {
+			if k&interruptEvery == 0 {
+				r.vm.checkInterrupt()
+			}
 			o.self.setOwnIdx(valueInt(k), value, true)
 		}
 	}
@@ -1581,6 +1590,9 @@ func (r *Runtime) array_from(call FunctionCall) Value {
 			if a := r.checkStdArrayObjWithProto(arr); a != nil {
 				values := make([]Value, l)
 				for k := int64(0); k < l; k++ {
+					if k&interruptEvery == 0 {
+						r.vm.checkInterrupt()
+					}
 					values[k] = nilSafe(arrayLike.self.getIdx(valueInt(k), nil))
 				}
 				setArrayValues(a, values)
@@ -1588,6 +1600,9 @@ func (r *Runtime) array_from(call FunctionCall) Value {
 			}
 		}
 		for k := int64(0); k < l; k++ {
+			if k&interruptEvery == 0 {
+				r.vm.checkInterrupt()
+			}
 			idx := valueInt(k)
 			item := arrayLike.self.getIdx(idx, nil)
 			if mapFn != nil {

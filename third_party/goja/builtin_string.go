@@ -108,6 +108,9 @@ func (r *Runtime) stringproto_iterator(call FunctionCall) Value {
 func (r *Runtime) string_fromcharcode(call FunctionCall) Value {
 	b := make([]byte, len(call.Arguments))
 	for i, arg := range call.Arguments {
+		if i&interruptEvery == 0 {
+			r.vm.checkInterrupt()
+		}
 		chr := toUint16(arg)
 		if chr >= utf8.RuneSelf {
 			bb := make([]uint16, len(call.Arguments)+1)
@@ -574,6 +577,9 @@ func (r *Runtime) stringproto_repeat(call FunctionCall) Value {
 		var sb strings.Builder
 		sb.Grow(len(a) * num)
 		for i := 0; i < num; i++ {
+			if i&interruptEvery == 0 {
+				r.vm.checkInterrupt()
+			}
 			sb.WriteString(string(a))
 		}
 		return asciiString(sb.String())
@@ -582,6 +588,9 @@ func (r *Runtime) stringproto_repeat(call FunctionCall) Value {
 	var sb unicodeStringBuilder
 	sb.Grow(u.Length() * num)
 	for i := 0; i < num; i++ {
+		if i&interruptEvery == 0 {
+			r.vm.checkInterrupt()
+		}
 		sb.writeUnicodeString(u)
 	}
 	return sb.String()

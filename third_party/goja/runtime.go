@@ -2795,7 +2795,10 @@ func iteratorValue(iterResult *Object) Value {
 
 func (ir *iteratorRecord) iterate(step func(Value)) {
 	r := ir.iterator.runtime
-	for {
+	for i := 0; ; i++ {
+		if i&interruptEvery == 0 {
+			r.vm.checkInterrupt() // a built-in iterator's next runs no instruction
+		}
 		if ir.next == nil {
 			panic(r.NewTypeError("iterator.next is missing or not a function"))
 		}

@@ -682,6 +682,28 @@ func (vm *vm) runWithProfiler() bool {
 	return false
 }
 
+// interruptEvery is how many iterations of a built-in's own loop run
+// between two looks at the interrupt flag (a power of two, minus one).
+const interruptEvery = 1<<14 - 1
+
+// checkInterrupt throws the pending interrupt, if any, as the run loop
+// would at its next instruction. Built-ins whose own loops can run for
+// seconds on one call (String.prototype.repeat of 2^27, Array.prototype.join
+// of 2^32-1 holes) call it every interruptEvery iterations: the run loop
+// looks at the flag only between instructions, and such a call is one.
+func (vm *vm) checkInterrupt() {
+	if atomic.LoadUint32(&vm.interrupted) == 0 {
+		return
+	}
+	vm.interruptLock.Lock()
+	v := &InterruptedError{
+		iface: vm.interruptVal,
+	}
+	v.stack = vm.captureStack(nil, 0)
+	vm.interruptLock.Unlock()
+	panic(v)
+}
+
 func (vm *vm) Interrupt(v interface{}) {
 	vm.interruptLock.Lock()
 	vm.interruptVal = v
