@@ -5,6 +5,7 @@ package raft
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -47,10 +48,14 @@ type CompactConn interface {
 
 // Bounds on what a compact request may announce, so that a corrupt or
 // hostile one cannot make the receiver allocate without limit before the
-// stream runs dry.
+// stream runs dry: a count of entries at most maxCompactEntries (raft
+// sends at most MaxAppendEntries, which Config caps at 1024), and a byte
+// string at most maxCompactBytes, read into memory that grows with what
+// arrives once it is longer than compactChunk.
 const (
-	maxCompactEntries = 1 << 20
+	maxCompactEntries = 1 << 16
 	maxCompactBytes   = 1 << 30
+	compactChunk      = 1 << 16
 )
 
 var errCompactTooLarge = errors.New("raft: compact AppendEntries field too large")
@@ -126,16 +131,27 @@ func (c *compactReader) bytes() []byte {
 	if c.err != nil || n == 0 {
 		return nil
 	}
-	if n-1 > maxCompactBytes {
+	n--
+	if n > maxCompactBytes {
 		c.err = errCompactTooLarge
 		return nil
 	}
-	b := make([]byte, n-1)
-	if _, err := io.ReadFull(c.r, b); err != nil {
+	if n <= compactChunk {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(c.r, b); err != nil {
+			c.err = noEOF(err)
+			return nil
+		}
+		return b
+	}
+	// Longer: the buffer grows as the bytes come, not at the announcement.
+	var buf bytes.Buffer
+	buf.Grow(compactChunk)
+	if _, err := io.CopyN(&buf, c.r, int64(n)); err != nil {
 		c.err = noEOF(err)
 		return nil
 	}
-	return b
+	return buf.Bytes()
 }
 
 func (c *compactReader) byte() byte {

@@ -11,6 +11,7 @@ import (
 	"math/rand"
 	"net"
 	"reflect"
+	"runtime"
 	"testing"
 	"time"
 
@@ -93,6 +94,13 @@ func TestCompactAppend_RoundTrip(t *testing.T) {
 	if got := compactRoundTrip(t, &a); !reflect.DeepEqual(got, &a) {
 		t.Fatalf("got %#v, want %#v", got, &a)
 	}
+	// A field past compactChunk, read as it arrives.
+	big := make([]byte, 3*compactChunk+5)
+	rng.Read(big)
+	bigReq := &AppendEntriesRequest{Term: 1, Entries: []*Log{{Index: 1, Term: 1, Data: big}}}
+	if got := compactRoundTrip(t, bigReq); !reflect.DeepEqual(got, bigReq) {
+		t.Fatal("a request with a large field did not round-trip")
+	}
 	hb := &AppendEntriesRequest{RPCHeader: RPCHeader{ID: []byte("n1"), Addr: []byte("a1")}, Term: 3}
 	if got := compactRoundTrip(t, hb); !reflect.DeepEqual(got, hb) {
 		t.Fatalf("heartbeat: got %#v, want %#v", got, hb)
@@ -145,6 +153,29 @@ func TestCompactAppend_Truncated(t *testing.T) {
 		if n > 0 && !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Fatalf("cut to %d bytes: %v, want ErrUnexpectedEOF", n, err)
 		}
+	}
+}
+
+// A request that announces a long field and then ends costs memory for
+// what it sent, not for what it announced.
+func TestCompactAppend_AnnouncedNotSent(t *testing.T) {
+	var buf bytes.Buffer
+	w := bufio.NewWriter(&buf)
+	c := compactWriter{w: w}
+	c.uint(1)
+	c.uint(512<<20 + 1) // a 512 MiB ID
+	w.Write([]byte("only this"))
+	w.Flush()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var got AppendEntriesRequest
+	err := readCompactAppendRequest(bufio.NewReader(&buf), &got)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("%v, want ErrUnexpectedEOF", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
+		t.Fatalf("%d bytes allocated for a 9-byte field announced as 512 MiB", n)
 	}
 }
 
