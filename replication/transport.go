@@ -100,6 +100,10 @@ type Transport struct {
 // sent the oldest one.
 const olderFor = time.Minute
 
+// compactVersion is the first Raft stream version whose AppendEntries
+// travel in raft's compact encoding.
+const compactVersion = 2
+
 // onUnknownGroup sets the hook that may start a group a peer's stream names
 // (a leader adding this node to a group reaches it before the node learns
 // of the change from the meta group).
@@ -132,9 +136,8 @@ func (t *Transport) layer(group string) (*streamLayer, error) {
 	if t.groups[group] != nil {
 		return nil, fmt.Errorf("replication: group %q is already running on this node", group)
 	}
-	// The version byte is set per stream (Dial).
-	hdr := make([]byte, 0, 2+len(group))
-	hdr = append(hdr, 0, byte(len(group)))
+	hdr := make([]byte, 0, 1+len(group))
+	hdr = append(hdr, byte(len(group)))
 	hdr = append(hdr, group...)
 	l := &streamLayer{
 		t:      t,
@@ -161,11 +164,11 @@ func (t *Transport) isOlder(peer string) bool {
 	return ok
 }
 
-func (t *Transport) markOlder(peer string) {
+func (t *Transport) markOlder(peer string, refused byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if _, ok := t.older[peer]; !ok {
-		t.log.Info("replication: a peer refused raft stream version 2: sending it version 1 (msgpack) for a while", "peer", peer)
+		t.log.Info("replication: a peer refused this node's raft stream version: sending it the oldest for a while", "peer", peer, "refused", refused, "sending", mesh.ProtoRaftMinVersion, "for", olderFor)
 	}
 	t.older[peer] = time.Now().Add(olderFor)
 }
@@ -250,7 +253,7 @@ func (a Addr) String() string { return string(a) }
 type streamLayer struct {
 	t      *Transport
 	group  string
-	hdr    []byte // the stream header of this group, its version byte 0
+	hdr    []byte // the stream header of this group after its version byte (set per stream)
 	accept chan *conn
 	closed chan struct{}
 	once   sync.Once
@@ -313,19 +316,16 @@ func (l *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 		return nil, fmt.Errorf("replication: group %q: dial %s: %w", l.group, address, err)
 	}
 	c := l.newConn(s, string(address), true)
-	if c != nil {
-		v := byte(l.t.version.Load())
-		if v > mesh.ProtoRaftMinVersion && l.t.isOlder(string(address)) {
-			v = mesh.ProtoRaftMinVersion
-			l.t.downgrades.Add(1)
-		}
-		c.hdr = append([]byte{v}, l.hdr[1:]...)
-		c.version = v
-	}
 	if c == nil {
 		s.Abort()
 		return nil, fmt.Errorf("replication: group %q: %w", l.group, ErrClosed)
 	}
+	c.version = byte(l.t.version.Load())
+	if c.version > mesh.ProtoRaftMinVersion && l.t.isOlder(string(address)) {
+		c.version = mesh.ProtoRaftMinVersion
+		l.t.downgrades.Add(1)
+	}
+	c.hdr = append([]byte{c.version}, l.hdr...)
 	return c, nil
 }
 
@@ -417,7 +417,7 @@ func (c *conn) readStatus() error {
 	}
 	if st[0] == statusBadVersion && c.version > mesh.ProtoRaftMinVersion {
 		// A peer of an older release: raft dials again, in version 1.
-		c.l.t.markOlder(c.peer)
+		c.l.t.markOlder(c.peer, c.version)
 	}
 	msg := "(no reason given)"
 	if _, err := io.ReadFull(c.s, st[1:]); err == nil {
@@ -431,7 +431,7 @@ func (c *conn) readStatus() error {
 
 // CompactAppendEntries tells raft's transport whether the peer reads
 // AppendEntries in the compact encoding: streams of version 2 and later.
-func (c *conn) CompactAppendEntries() bool { return c.version >= 2 }
+func (c *conn) CompactAppendEntries() bool { return c.version >= compactVersion }
 
 // Close ends the stream both ways.
 func (c *conn) Close() error {

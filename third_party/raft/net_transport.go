@@ -487,29 +487,7 @@ func (n *NetworkTransport) AppendEntriesPipeline(id ServerID, target ServerAddre
 
 // AppendEntries implements the Transport interface.
 func (n *NetworkTransport) AppendEntries(id ServerID, target ServerAddress, args *AppendEntriesRequest, resp *AppendEntriesResponse) error {
-	conn, err := n.getConnFromAddressProvider(id, target)
-	if err != nil {
-		return err
-	}
-	if n.timeout > 0 {
-		_ = conn.conn.SetDeadline(time.Now().Add(n.timeout))
-	}
-	var canReturn bool
-	if conn.compact {
-		if err = sendCompactAppend(conn, args); err != nil {
-			return err
-		}
-		canReturn, err = decodeCompactAppendResponse(conn, resp)
-	} else {
-		if err = sendRPC(conn, rpcAppendEntries, args); err != nil {
-			return err
-		}
-		canReturn, err = decodeResponse(conn, resp)
-	}
-	if canReturn {
-		n.returnConn(conn)
-	}
-	return err
+	return n.genericRPC(id, target, rpcAppendEntries, args, resp)
 }
 
 // RequestVote implements the Transport interface.
@@ -821,6 +799,9 @@ RESP:
 // decodeResponse is used to decode an RPC response and reports whether
 // the connection can be reused.
 func decodeResponse(conn *netConn, resp interface{}) (bool, error) {
+	if a, ok := resp.(*AppendEntriesResponse); ok && conn.compact {
+		return decodeCompactAppendResponse(conn, a)
+	}
 	// Decode the error if any
 	var rpcError string
 	if err := conn.dec.Decode(&rpcError); err != nil {
@@ -843,6 +824,9 @@ func decodeResponse(conn *netConn, resp interface{}) (bool, error) {
 
 // sendRPC is used to encode and send the RPC.
 func sendRPC(conn *netConn, rpcType uint8, args interface{}) error {
+	if a, ok := args.(*AppendEntriesRequest); ok && rpcType == rpcAppendEntries && conn.compact {
+		return sendCompactAppend(conn, a)
+	}
 	// Write the request type
 	if err := conn.w.WriteByte(rpcType); err != nil {
 		_ = conn.Release()
@@ -899,12 +883,7 @@ func (n *netPipeline) decodeResponses() {
 				_ = n.conn.conn.SetReadDeadline(time.Now().Add(timeout))
 			}
 
-			var err error
-			if n.conn.compact {
-				_, err = decodeCompactAppendResponse(n.conn, future.resp)
-			} else {
-				_, err = decodeResponse(n.conn, future.resp)
-			}
+			_, err := decodeResponse(n.conn, future.resp)
 			future.respond(err)
 			select {
 			case n.doneCh <- future:
@@ -933,13 +912,7 @@ func (n *netPipeline) AppendEntries(args *AppendEntriesRequest, resp *AppendEntr
 	}
 
 	// Send the RPC
-	var err error
-	if n.conn.compact {
-		err = sendCompactAppend(n.conn, future.args)
-	} else {
-		err = sendRPC(n.conn, rpcAppendEntries, future.args)
-	}
-	if err != nil {
+	if err := sendRPC(n.conn, rpcAppendEntries, future.args); err != nil {
 		return nil, err
 	}
 

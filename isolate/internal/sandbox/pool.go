@@ -58,7 +58,8 @@ type Config struct {
 	// demote.go; it needs the worker's cpu cgroup). 0: 20 ms; negative: never.
 	DemoteAfter time.Duration
 	// StarveAfter is how long a demoted call runs on the CPU the host does not want
-	// before a floor of half a CPU on average applies to it (demote.go). 0: 0.25 s,
+	// before a floor of half a CPU on average (an eighth while the pool's short calls
+	// run) applies to it (demote.go). 0: 0.25 s,
 	// the grace of waiting the engines do not charge a call for; negative: at once.
 	StarveAfter time.Duration
 	// HostNetwork leaves workers in the host's network namespace. By default (linux)
@@ -260,7 +261,7 @@ type Pool struct {
 	// in ns (tests); 0 before any boost.
 	earliestBoost atomic.Int64
 	// short counts the calls in progress that are not demoted (demote.go): while there
-	// are any, the floor boosts no demoted call.
+	// are any, the floor keeps a demoted call at shortFloor rather than demoteFloor.
 	short atomic.Int64
 
 	mu        sync.Mutex
