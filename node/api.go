@@ -178,8 +178,8 @@ func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 	clock.end()
 	stagetime.Since("1-decode", tIn)
 	setCF(req, inv, requestCF(r))
-	req.Client = client
 	c := callerOf(r)
+	req.Client, req.addr = shareOf(r, c.tok), client
 	req.Token = c.raw
 	lines := acceptsNDJSON(r)
 	if lines {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -117,7 +118,7 @@ func (n *Node) ended(entry, token, tokenID, worker string, raw *RunRequest, res 
 	}
 	n.auditor.record(AuditEntry{
 		Time: time.Now().UTC(), Entry: entry, Token: token, TokenID: tokenID, Worker: worker,
-		Code: hex.EncodeToString(raw.key[:]), Client: raw.Client, Nodes: res.Telemetry.Hops,
+		Code: hex.EncodeToString(raw.key[:]), Client: cmp.Or(raw.addr, raw.Client), Nodes: res.Telemetry.Hops,
 		Outcome: res.Outcome, CPUMs: res.Telemetry.CPUTime, WallMs: res.Telemetry.WallTime,
 	})
 }

@@ -70,10 +70,10 @@ func TestAuditLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if run.Entry != "run" || run.Token != "agent-7" || run.TokenID != parsed.ID || run.TokenID == "" || len(run.Code) != 64 || run.Outcome != "ok" || len(run.Nodes) != 1 || run.Nodes[0] != "a" || run.WallMs <= 0 {
+	if run.Entry != "run" || run.Token != "agent-7" || run.TokenID != parsed.ID || run.TokenID == "" || len(run.Code) != 64 || run.Outcome != "ok" || run.Client != "127.0.0.1" || len(run.Nodes) != 1 || run.Nodes[0] != "a" || run.WallMs <= 0 {
 		t.Errorf("the run's line: %+v", run)
 	}
-	if worker.Entry != "worker" || worker.Worker != "echo" || !strings.Contains(worker.Token, "deployed by") || worker.Outcome != "ok" {
+	if worker.Entry != "worker" || worker.Worker != "echo" || !strings.Contains(worker.Token, "deployed by") || worker.Outcome != "ok" || worker.Client != "127.0.0.1" {
 		t.Errorf("the Worker's line: %+v", worker)
 	}
 	if all := log.String(); strings.Contains(all, secretish) || strings.Contains(all, tok) {

@@ -4,14 +4,31 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
+
+	"github.com/warrenmesh/warren/policy"
 )
 
-// clientOf names the client of an API request for the shares of a node it
-// may hold: its IP address, or its /64 for IPv6, where one host commonly
-// has a whole /64 to pick addresses from. (Tokens, once they exist, will
-// name clients better.)
+// clientOf names the client of an API request by its address, for the
+// budgets of bytes it may hold (bodies, answers) and the audit log: its IP
+// address, or its /64 for IPv6, where one host commonly has a whole /64 to
+// pick addresses from.
 func clientOf(r *http.Request) string { return clientOfRemote(r.RemoteAddr) }
+
+// shareOf names the client of an API call for its share of a node's slots
+// and queue places (RunRequest.Client): the name of the token it
+// presented, which says whom the mesh's operator issued it to, or, with
+// none (a node without auth), its address. So the calls of one agent hold
+// one share from whatever addresses they come, and two agents on one host
+// (or behind one NAT) hold two: one's hostile or heavy calls do not take
+// the other's share.
+func shareOf(r *http.Request, tok *policy.Token) string {
+	if tok == nil || tok == noAuthToken || tok.Name == "" {
+		return clientOf(r)
+	}
+	return "token " + strconv.Quote(tok.Name)
+}
 
 // clientOfRemote is clientOf for a remote address as net/http spells it.
 func clientOfRemote(remote string) string {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/warrenmesh/warren/isolate"
+	"github.com/warrenmesh/warren/policy"
 )
 
 // withWall is the sleeper asking for wallMs of wall time.
@@ -131,9 +132,52 @@ func flood(ctx context.Context, cl *http.Client, url string, k int) <-chan callR
 	return out
 }
 
-// TestClientSlotShare: one client that fills a node with calls that only
-// wait gets its share of the slots and of the queue; another client's
-// calls still run at once.
+// clientAs is a client that sends requests from the address from with
+// its own token, minted from the secret file at secret for name: the
+// calls of one token share one client's share, from whichever address.
+func clientAs(t *testing.T, from, secret, name string) *http.Client {
+	tok := mintToken(t, secret, name, policy.Grants{Admin: true}, time.Hour)
+	tr := &http.Transport{DialContext: dialerFrom(from).DialContext}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: &bearerTransport{inner: tr, tok: tok}, Timeout: 30 * time.Second}
+}
+
+// bearerTransport sends every request with its token.
+type bearerTransport struct {
+	inner http.RoundTripper
+	tok   string
+}
+
+func (b *bearerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.tok)
+	return b.inner.RoundTrip(r)
+}
+
+// TestShareOf: a call's client, for the slot shares, is its token's name,
+// and its address where there is no token to name it.
+func TestShareOf(t *testing.T) {
+	r := &http.Request{RemoteAddr: "203.0.113.7:4242"}
+	for _, tc := range []struct {
+		tok  *policy.Token
+		want string
+	}{
+		{nil, "203.0.113.7"},
+		{noAuthToken, "203.0.113.7"},
+		{&policy.Token{}, "203.0.113.7"},
+		{&policy.Token{Name: "agent 7", ID: "abc"}, `token "agent 7"`},
+		{&policy.Token{Name: "203.0.113.7"}, `token "203.0.113.7"`},
+	} {
+		if got := shareOf(r, tc.tok); got != tc.want {
+			t.Errorf("shareOf(%+v) = %q, want %q", tc.tok, got, tc.want)
+		}
+	}
+}
+
+// TestClientSlotShare: one client (a token) that fills a node with calls
+// that only wait gets its share of the slots and of the queue, from
+// whichever address it calls; another client's calls still run at once,
+// from the same address too.
 func TestClientSlotShare(t *testing.T) {
 	c := newCluster(t, 17, "s")
 	c.tune = func(cfg *Config) { cfg.MaxQueued, cfg.QueueTimeout = 8, 5*time.Second }
@@ -143,23 +187,28 @@ func TestClientSlotShare(t *testing.T) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	greedy := clientFrom(t, "127.0.0.2")
+	greedy := clientAs(t, "127.0.0.2", c.secret, "greedy")
 	held := flood(ctx, greedy, n.APIURL(), 3+6)
 	waitFor(t, 5*time.Second, "the greedy client's share running and queued", func() bool {
 		return n.running.Load() == 3 && n.queued.Load() == 6
 	})
-	// Past its share of the queue, its next call is shed at once.
-	if r := callFrom(ctx, greedy, n.APIURL(), sleepBody(0)); r.outcome != isolate.OutcomeLoadShed || !strings.Contains(r.error, "client 127.0.0.2 already has 6") {
-		t.Errorf("a call past the client's queue share: %d %s %q", r.status, r.outcome, r.error)
+	// Past its share of the queue, its next call is shed at once, from
+	// another address with the same token too.
+	for _, from := range []string{"127.0.0.2", "127.0.0.3"} {
+		if r := callFrom(ctx, clientAs(t, from, c.secret, "greedy"), n.APIURL(), sleepBody(0)); r.outcome != isolate.OutcomeLoadShed || !strings.Contains(r.error, `client token "greedy" already has 6`) {
+			t.Errorf("a call past the client's queue share, from %s: %d %s %q", from, r.status, r.outcome, r.error)
+		}
 	}
 	// Another client's calls run, here and at once (well before the queue
-	// timeout).
-	honest := clientFrom(t, "127.0.0.1")
-	for range 5 {
-		t0 := time.Now()
-		r := callFrom(ctx, honest, n.APIURL(), sleepBody(0))
-		if r.outcome != isolate.OutcomeOK || strings.Join(r.hops, ">") != "s" || time.Since(t0) > time.Second {
-			t.Fatalf("an honest call: %d %s %q hops %v after %v", r.status, r.outcome, r.error, r.hops, time.Since(t0))
+	// timeout): from another address, and from the greedy one's with a
+	// token of its own.
+	for _, honest := range []*http.Client{clientFrom(t, "127.0.0.1"), clientAs(t, "127.0.0.2", c.secret, "honest")} {
+		for range 3 {
+			t0 := time.Now()
+			r := callFrom(ctx, honest, n.APIURL(), sleepBody(0))
+			if r.outcome != isolate.OutcomeOK || strings.Join(r.hops, ">") != "s" || time.Since(t0) > time.Second {
+				t.Fatalf("an honest call: %d %s %q hops %v after %v", r.status, r.outcome, r.error, r.hops, time.Since(t0))
+			}
 		}
 	}
 	if running := n.running.Load(); running != 3 {
@@ -201,7 +250,7 @@ func TestClientSlotShareMesh(t *testing.T) {
 	defer stop()
 	// Twelve waiting calls would take every slot of the mesh; three more
 	// wait in the queue.
-	held := flood(ctx, clientFrom(t, "127.0.0.2"), m1.APIURL(), 15)
+	held := flood(ctx, clientAs(t, "127.0.0.2", c.secret, "greedy"), m1.APIURL(), 15)
 	waitFor(t, 10*time.Second, "the greedy client's share on every node", func() bool {
 		for _, n := range c.nodes {
 			if n.running.Load() != 3 {
@@ -213,7 +262,7 @@ func TestClientSlotShareMesh(t *testing.T) {
 	for _, name := range names {
 		n := c.nodes[name]
 		n.share.mu.Lock()
-		cs := n.share.clients["127.0.0.2"]
+		cs := n.share.clients[`token "greedy"`]
 		n.share.mu.Unlock()
 		if cs == nil || len(cs.slots) != 3 {
 			t.Errorf("%s does not count the greedy client's 3 calls as its own: %+v", name, cs)

@@ -47,10 +47,11 @@ type RunRequest struct {
 	CodeRef string `json:"codeRef,omitempty"`
 	// Client names the client the invocation came from, for the share of
 	// slots and queue it may hold on each node (Config.ClientSlots): the
-	// API sets its address, and it travels with a forwarded invocation so
-	// that a peer counts the client, not the node that forwarded it. A
-	// caller of Node.Run may name one; with none, a call is held to no
-	// share.
+	// API sets the name of the caller's token (its address on a node
+	// without auth, and for a deployed Worker's visitors), and it travels
+	// with a forwarded invocation so that a peer counts the client, not
+	// the node that forwarded it. A caller of Node.Run may name one; with
+	// none, a call is held to no share.
 	Client string `json:"client,omitempty"`
 	// Scheduled, when set, runs the Worker's scheduled handler instead of
 	// fetch (a cron trigger's tick, or one run by hand); Request is then
@@ -71,6 +72,7 @@ type RunRequest struct {
 
 	key  [32]byte          // SHA-256 of Code, set by decode
 	pipe *isolate.BodyPipe // where a streamed body goes (nil: buffer it)
+	addr string            // the API caller's address (clientOf), for the audit log
 }
 
 // codeCache holds decoded code objects by the SHA-256 of their JSON,

@@ -81,7 +81,7 @@ func (n *Node) mcpServer(r *http.Request) *mcp.Server {
 // newMCPServer builds the MCP server of one request.
 func (n *Node) newMCPServer(r *http.Request) *mcp.Server {
 	c := callerOf(r)
-	client := clientOf(r)
+	client := mcpClient{addr: clientOf(r), share: shareOf(r, c.tok)}
 	s := mcp.NewServer(&mcp.Implementation{Name: "warren", Title: "warren mesh " + n.id.Name, Version: "1"}, &mcp.ServerOptions{SchemaCache: mcpSchemas})
 	mcp.AddTool(s, &mcp.Tool{Name: "run_code", Description: runCodeDescription},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in mcpRunInput) (*mcp.CallToolResult, mcpRunOutput, error) {
@@ -148,8 +148,12 @@ func (n *Node) newMCPServer(r *http.Request) *mcp.Server {
 	return s
 }
 
+// mcpClient names the client of an MCP request: by address (clientOf)
+// and for its share of slots (shareOf).
+type mcpClient struct{ addr, share string }
+
 // mcpRun runs run_code's input as POST /v1/run would.
-func (n *Node) mcpRun(ctx context.Context, in mcpRunInput, c caller, client string) (*isolate.Result, error) {
+func (n *Node) mcpRun(ctx context.Context, in mcpRunInput, c caller, client mcpClient) (*isolate.Result, error) {
 	code := in.Code
 	switch {
 	case len(code) > 0 && in.Source != "":
@@ -183,7 +187,7 @@ func (n *Node) mcpRun(ctx context.Context, in mcpRunInput, c caller, client stri
 	if err != nil {
 		return nil, err
 	}
-	req.Client, req.Token = client, c.raw
+	req.Client, req.addr, req.Token = client.share, client.addr, c.raw
 	res := n.route(ctx, inv, req, &c.tok.Grants)
 	n.ended("mcp", c.tok.Name, c.tok.ID, "", req, res)
 	return res, nil
