@@ -90,3 +90,5 @@ replace github.com/tetratelabs/wazero => ./third_party/wazero
 replace github.com/dgraph-io/badger/v4 => ./third_party/badger
 
 replace github.com/hashicorp/memberlist => ./third_party/memberlist
+
+replace github.com/dlclark/regexp2/v2 => ./third_party/regexp2
