@@ -27,6 +27,10 @@ var (
 	DefaultMatchTimeout = time.Duration(math.MaxInt64)
 	// ErrBacktrackingStackLimit is returned when a match exceeds its configured backtracking stack size.
 	ErrBacktrackingStackLimit = errors.New("regexp2: maximum backtracking stack size exceeded")
+	// ErrInterrupted is returned by a match whose interrupt flag was set
+	// while it ran (FindRunesMatchStartingAtInterruptible,
+	// FindNextMatchInterruptible).
+	ErrInterrupted = errors.New("regexp2: match interrupted")
 )
 
 // Regexp is the representation of a compiled regular expression.
@@ -277,6 +281,17 @@ func (re *Regexp) FindRunesMatchStartingAt(r []rune, startAt int) (*Match, error
 	return re.run(false, startAt, -1, r, newMatchText(r))
 }
 
+// FindRunesMatchStartingAtInterruptible is FindRunesMatchStartingAt that
+// also stops, with ErrInterrupted, soon after *interrupt becomes non-zero:
+// another goroutine sets it (with atomic.StoreUint32) to end a match that
+// runs too long by a measure MatchTimeout cannot express, such as the CPU
+// time of the caller, or on a signal. The flag is checked where the
+// deadline of MatchTimeout is, at every step of the match; a nil
+// interrupt is never set. MatchTimeout still applies.
+func (re *Regexp) FindRunesMatchStartingAtInterruptible(r []rune, startAt int, interrupt *uint32) (*Match, error) {
+	return re.runInterruptible(false, startAt, -1, r, newMatchText(r), interrupt)
+}
+
 // FindAllStringIndex returns a slice of byte index pairs identifying all
 // successive matches in s.
 func (re *Regexp) FindAllStringIndex(s string, n int) ([][]int, error) {
@@ -427,6 +442,17 @@ func (re *Regexp) FindNextMatch(m *Match) (*Match, error) {
 	}
 
 	return re.run(false, m.textpos, m.RuneLength, m.text.runes, m.text)
+}
+
+// FindNextMatchInterruptible is FindNextMatch that stops with
+// ErrInterrupted soon after *interrupt becomes non-zero (see
+// FindRunesMatchStartingAtInterruptible).
+func (re *Regexp) FindNextMatchInterruptible(m *Match, interrupt *uint32) (*Match, error) {
+	if m == nil {
+		return nil, nil
+	}
+
+	return re.runInterruptible(false, m.textpos, m.RuneLength, m.text.runes, m.text, interrupt)
 }
 
 // MatchString return true if the string matches the regex

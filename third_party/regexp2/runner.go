@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -60,9 +61,11 @@ type Runner struct {
 
 	runmatch *Match // result object
 
-	ignoreTimeout bool
+	ignoreTimeout bool          // neither a deadline nor an interrupt to check
+	noDeadline    bool          // no MatchTimeout
 	timeout       time.Duration // timeout in milliseconds (needed for actual)
 	deadline      fasttime
+	interrupt     *uint32 // the match stops once it is non-zero (nil: none)
 
 	operator        syntax.InstOp
 	codepos         int
@@ -78,10 +81,17 @@ type Runner struct {
 // preserving textstart for anchors such as \G.
 // textInfo is nil for quick scans that do not need returned capture text metadata.
 func (re *Regexp) run(quick bool, textstart, previousMatchLength int, input []rune, textInfo *matchText) (*Match, error) {
+	return re.runInterruptible(quick, textstart, previousMatchLength, input, textInfo, nil)
+}
+
+// runInterruptible is run with an interrupt flag (see
+// FindRunesMatchStartingAtInterruptible).
+func (re *Regexp) runInterruptible(quick bool, textstart, previousMatchLength int, input []rune, textInfo *matchText, interrupt *uint32) (*Match, error) {
 
 	// get a cached runner
 	runner := re.getRunner()
 	defer re.putRunner(runner)
+	runner.interrupt = interrupt
 
 	if textstart < 0 {
 		if re.RightToLeft() {
@@ -115,7 +125,8 @@ func (re *Regexp) run(quick bool, textstart, previousMatchLength int, input []ru
 // scans without captures.
 func (r *Runner) scan(rt []rune, textInfo *matchText, textstart, previousMatchLength int, quick bool, timeout time.Duration) (*Match, error) {
 	r.timeout = timeout
-	r.ignoreTimeout = (time.Duration(math.MaxInt64) == timeout)
+	r.noDeadline = (time.Duration(math.MaxInt64) == timeout)
+	r.ignoreTimeout = r.noDeadline && r.interrupt == nil
 	r.debug = r.re.Debug()
 	r.Runtextstart = textstart
 	r.Runtext = rt
@@ -2153,14 +2164,17 @@ func (r *Runner) IsECMABoundary(index int) bool {
 }
 
 func (r *Runner) startTimeoutWatch() {
-	if r.ignoreTimeout {
+	if r.noDeadline {
 		return
 	}
 	r.deadline = makeDeadline(r.timeout)
 }
 
 func (r *Runner) CheckTimeout() error {
-	if r.ignoreTimeout || !r.deadline.reached() {
+	if r.interrupt != nil && atomic.LoadUint32(r.interrupt) != 0 {
+		return ErrInterrupted
+	}
+	if r.noDeadline || !r.deadline.reached() {
 		return nil
 	}
 
@@ -2214,6 +2228,7 @@ func (re *Regexp) getRunner() *Runner {
 // putRunner returns a runner to the re's pool cache.
 func (re *Regexp) putRunner(r *Runner) {
 	r.Runtext = nil
+	r.interrupt = nil
 	r.code = re.code
 	if r.runmatch != nil {
 		r.runmatch.text = nil
