@@ -83,9 +83,12 @@
 //     its head through OnResponse, its chunks through the pipe, under the
 //     call's CPU, memory and wall-time limits; a reader that goes away
 //     cancels the Worker's stream.
-//   - Native calls that ignore interrupts (huge sorts, regexps) are bounded
-//     by RegexpMatchTimeout (a match past it ends the call, exceededCpu)
-//     and by the watchdog ending the worker process.
+//   - A regular-expression match sees the CPU and wall-time limits'
+//     interrupt at every step (regexp2 patch 0001, goja patch 0031); one
+//     match is bounded by RegexpMatchTimeout as well (past it the call
+//     ends exceededCpu). Native calls that still ignore interrupts (loops
+//     inside Go's library) are bounded by the watchdog ending the worker
+//     process.
 //   - In a sandbox worker a call's CPU time is what the worker's CPU clock
 //     counts (contract.CountedCPU): a call demoted on a busy host is
 //     charged for what it uses, not for waiting; only past 0.25 s, a call

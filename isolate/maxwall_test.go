@@ -121,3 +121,32 @@ func TestRegexpTimeoutEndsCall(t *testing.T) {
 		}
 	})
 }
+
+// TestRegexpEndsAtCPULimit: a catastrophic match (regexp2's engine, for
+// the lookahead) ends at the call's CPU limit, as any of its code does:
+// the interrupt reaches the match (regexp2 patch 0001, goja patch 0031).
+// It used to run on to the match's own bound (RegexpMatchTimeout, 1 s);
+// in a sandbox worker, the worker's stuck path ended it at 2.6 times its
+// cpuMs with no telemetry, and the pool started a new worker.
+func TestRegexpEndsAtCPULimit(t *testing.T) {
+	bothExecutors(t, func(t *testing.T, kind ExecutorKind) {
+		rt := testRuntime(t, kind)
+		c := js("main.js", `export default { fetch() {
+  return new Response(String(/^(a+)+(?!x)$/.test("a".repeat(40) + "b")))
+} }`)
+		c.Limits = &Limits{CPUMs: 200, WallMs: 20000}
+		before, _ := rt.Stats().(sandbox.Stats)
+		res := run(t, rt, c, nil)
+		if res.Outcome != OutcomeExceededCPU || strings.Contains(res.Error, "regular expression") || res.Telemetry.CPUTime < 150 {
+			t.Fatalf("outcome %s (%q) after %.1f ms of CPU; want exceededCpu at the 200 ms limit", res.Outcome, res.Error, res.Telemetry.CPUTime)
+		}
+		if after, ok := rt.Stats().(sandbox.Stats); ok && (after.Crashed != before.Crashed || after.Killed != before.Killed) {
+			t.Errorf("the call cost its worker: crashed %d → %d, killed %d → %d", before.Crashed, after.Crashed, before.Killed, after.Killed)
+		}
+		// The worker (or runtime) serves the next call.
+		c = js("main.js", `export default { fetch() { return new Response(String(/a(?=b)/.test("ab"))) } }`)
+		if res := run(t, rt, c, nil); res.Outcome != OutcomeOK || res.Response == nil || string(res.Response.Body) != "true" {
+			t.Fatalf("the next call: %s %q %+v", res.Outcome, res.Error, res.Response)
+		}
+	})
+}

@@ -30,11 +30,13 @@ const (
 	InProcess ExecutorKind = "inprocess"
 )
 
-// RegexpMatchTimeout bounds one regular-expression match. goja's regexp
-// engine for lookarounds and backreferences ignores Interrupt, so a
-// catastrophic pattern would otherwise run for ever; a match past the
-// timeout ends the call with OutcomeExceededCPU (goja patch 0029: it used
-// to count as no match, and the call went on with a wrong answer).
+// RegexpMatchTimeout bounds one regular-expression match, on the wall
+// clock: a match past it ends the call with OutcomeExceededCPU (goja patch
+// 0029: it used to count as no match, and the call went on with a wrong
+// answer). A match also stops where the call's CPU or wall-time limit
+// falls, as any of its code does (regexp2 patch 0001 and goja patch 0031:
+// goja's engine for lookarounds and backreferences, regexp2, used not to
+// see Interrupt, and a catastrophic pattern ran on to this bound).
 const RegexpMatchTimeout = time.Second
 
 var regexpOnce sync.Once

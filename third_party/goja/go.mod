@@ -11,3 +11,6 @@ require (
 	github.com/google/pprof v0.0.0-20230207041349-798e818bf904
 	golang.org/x/text v0.3.8
 )
+
+// The interruptible matches of regexp2 patch 0001 (third_party/regexp2-patches).
+replace github.com/dlclark/regexp2/v2 => ../regexp2

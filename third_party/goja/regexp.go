@@ -1,6 +1,7 @@
 package goja
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -22,6 +23,9 @@ type regexp2MatchCache struct {
 type regexp2Wrapper struct {
 	rx    *regexp2.Regexp
 	cache *regexp2MatchCache
+	// vm is the runtime of the match under way (nil: none): its Interrupt
+	// stops the match (regexp2's engine runs outside the VM's loop).
+	vm *vm
 }
 
 type regexpWrapper regexp.Regexp
@@ -122,7 +126,23 @@ func (e *RegexpTimeoutError) Error() string {
 func (e *RegexpTimeoutError) Unwrap() error { return e.Err }
 
 // regexp2Failed ends the script, uncatchably, if err is a failed match
-// (regexp2 fails a match only when it times out).
+// (regexp2 fails a match only when it times out, or when the runtime was
+// interrupted: then with the interrupt's value, as the VM's loop would).
+func (r *regexp2Wrapper) failed(err error) {
+	if err != nil && r.vm != nil && errors.Is(err, regexp2.ErrInterrupted) {
+		r.vm.checkInterrupt()
+	}
+	regexp2Failed(err)
+}
+
+// interrupt is the flag that stops the match under way (nil: none).
+func (r *regexp2Wrapper) interrupt() *uint32 {
+	if r.vm == nil {
+		return nil
+	}
+	return &r.vm.interrupted
+}
+
 func regexp2Failed(err error) {
 	if err != nil {
 		panic(&InterruptedError{iface: &RegexpTimeoutError{Err: err}})
@@ -163,23 +183,30 @@ func buildUTF8PosMap(s unicodeString) (positionMap, string) {
 	return pm, sb.String()
 }
 
-func (p *regexpPattern) findSubmatchIndex(s String, start int) regexpResult {
+// regexp2For is the pattern's regexp2 engine, for a match in vm's runtime
+// (vm's Interrupt stops it).
+func (p *regexpPattern) regexp2For(vm *vm) *regexp2Wrapper {
+	p.createRegexp2()
+	p.regexp2Wrapper.vm = vm
+	return p.regexp2Wrapper
+}
+
+func (p *regexpPattern) findSubmatchIndex(vm *vm, s String, start int) regexpResult {
 	if p.regexpWrapper == nil {
-		return p.regexp2Wrapper.findSubmatchIndex(s, start, p.unicode, p.global || p.sticky)
+		return p.regexp2For(vm).findSubmatchIndex(s, start, p.unicode, p.global || p.sticky)
 	}
 	if start != 0 {
 		// Unfortunately Go's regexp library does not allow starting from an arbitrary position.
 		// If we just drop the first _start_ characters of the string the assertions (^, $, \b and \B) will not
 		// work correctly.
-		p.createRegexp2()
-		return p.regexp2Wrapper.findSubmatchIndex(s, start, p.unicode, p.global || p.sticky)
+		return p.regexp2For(vm).findSubmatchIndex(s, start, p.unicode, p.global || p.sticky)
 	}
 	return p.regexpWrapper.findSubmatchIndex(s, p.unicode)
 }
 
-func (p *regexpPattern) findAllSubmatchIndex(s String, start int, limit int, sticky bool) []regexpResult {
+func (p *regexpPattern) findAllSubmatchIndex(vm *vm, s String, start int, limit int, sticky bool) []regexpResult {
 	if p.regexpWrapper == nil {
-		return p.regexp2Wrapper.findAllSubmatchIndex(s, start, limit, sticky, p.unicode)
+		return p.regexp2For(vm).findAllSubmatchIndex(s, start, limit, sticky, p.unicode)
 	}
 	if start == 0 {
 		a, u := devirtualizeString(s)
@@ -210,8 +237,7 @@ func (p *regexpPattern) findAllSubmatchIndex(s String, start int, limit int, sti
 		}
 	}
 
-	p.createRegexp2()
-	return p.regexp2Wrapper.findAllSubmatchIndex(s, start, limit, sticky, p.unicode)
+	return p.regexp2For(vm).findAllSubmatchIndex(s, start, limit, sticky, p.unicode)
 }
 
 // clone creates a copy of the regexpPattern which can be used concurrently.
@@ -258,8 +284,8 @@ func (r *regexp2Wrapper) findUTF16Cached(s String, start int, doCache bool) (mat
 		runes = s.utf16Runes()
 		cache = nil
 	}
-	match, err = wrapped.FindRunesMatchStartingAt(runes, start)
-	regexp2Failed(err)
+	match, err = wrapped.FindRunesMatchStartingAtInterruptible(runes, start, r.interrupt())
+	r.failed(err)
 	if doCache && match != nil && err == nil {
 		if cache == nil {
 			if r.cache == nil {
@@ -322,8 +348,8 @@ func (r *regexp2Wrapper) findUnicodeCached(s String, start int, doCache bool) (m
 		_, second := utf16.EncodeRune(runes[mappedStart])
 		savedRune, runes[mappedStart] = runes[mappedStart], second
 	}
-	match, err = wrapped.FindRunesMatchStartingAt(runes, mappedStart)
-	regexp2Failed(err)
+	match, err = wrapped.FindRunesMatchStartingAtInterruptible(runes, mappedStart, r.interrupt())
+	r.failed(err)
 	if doCache && match != nil && err == nil {
 		if splitPair {
 			runes[mappedStart] = savedRune
@@ -407,8 +433,8 @@ func (r *regexp2Wrapper) findAllSubmatchIndexUTF16(s String, start, limit int, s
 		if limit <= 0 {
 			break
 		}
-		match, err = wrapped.FindNextMatch(match)
-		regexp2Failed(err)
+		match, err = wrapped.FindNextMatchInterruptible(match, r.interrupt())
+		r.failed(err)
 	}
 	return results
 }
@@ -487,8 +513,8 @@ func (r *regexp2Wrapper) findAllSubmatchIndexUnicode(s unicodeString, start, lim
 		}
 
 		results = append(results, result)
-		match, err = wrapped.FindNextMatch(match)
-		regexp2Failed(err)
+		match, err = wrapped.FindNextMatchInterruptible(match, r.interrupt())
+		r.failed(err)
 	}
 	return results
 }
@@ -641,7 +667,7 @@ func (r *regexpObject) getLastIndex() int64 {
 func (r *regexpObject) execRegexp(target String) (match bool, result regexpResult) {
 	index := r.getLastIndex()
 	if index >= 0 && index <= int64(target.Length()) {
-		result = r.pattern.findSubmatchIndex(target, int(index))
+		result = r.pattern.findSubmatchIndex(r.val.runtime.vm, target, int(index))
 	}
 	match = len(result.indexes) > 0 && (!r.pattern.sticky || int64(result.indexes[0]) == index)
 
