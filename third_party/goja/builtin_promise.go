@@ -85,7 +85,7 @@ func (p *Promise) toValue(r *Runtime) Value {
 func (p *Promise) createResolvingFunctions() (resolve, reject *Object) {
 	r := p.val.runtime
 	alreadyResolved := false
-	return p.val.runtime.newNativeFunc(func(call FunctionCall) Value {
+	return p.val.runtime.newAnonNativeFunc(func(call FunctionCall) Value {
 			if alreadyResolved {
 				return _undefined
 			}
@@ -109,15 +109,15 @@ func (p *Promise) createResolvingFunctions() (resolve, reject *Object) {
 				}
 			}
 			return p.fulfill(resolution)
-		}, "", 1),
-		p.val.runtime.newNativeFunc(func(call FunctionCall) Value {
+		}, 1),
+		p.val.runtime.newAnonNativeFunc(func(call FunctionCall) Value {
 			if alreadyResolved {
 				return _undefined
 			}
 			alreadyResolved = true
 			reason := call.Argument(0)
 			return p.reject(reason)
-		}, "", 1)
+		}, 1)
 }
 
 func (p *Promise) reject(reason Value) Value {
@@ -287,7 +287,7 @@ func (r *Runtime) newPromiseCapability(c *Object) *promiseCapability {
 		pcap.promise = p.val
 	} else {
 		var resolve, reject Value
-		executor := r.newNativeFunc(func(call FunctionCall) Value {
+		executor := r.newAnonNativeFunc(func(call FunctionCall) Value {
 			if resolve != nil {
 				panic(r.NewTypeError("resolve is already set"))
 			}
@@ -301,7 +301,7 @@ func (r *Runtime) newPromiseCapability(c *Object) *promiseCapability {
 				reject = arg
 			}
 			return nil
-		}, "", 2)
+		}, 2)
 		pcap.promise = r.toConstructor(c)([]Value{executor}, c)
 		pcap.resolveObj = r.toObject(resolve)
 		r.toCallable(pcap.resolveObj) // make sure it's callable
@@ -360,25 +360,25 @@ func (r *Runtime) promiseProto_finally(call FunctionCall) Value {
 	if onFinallyFn, ok := assertCallable(onFinally); !ok {
 		thenFinally, catchFinally = onFinally, onFinally
 	} else {
-		thenFinally = r.newNativeFunc(func(call FunctionCall) Value {
+		thenFinally = r.newAnonNativeFunc(func(call FunctionCall) Value {
 			value := call.Argument(0)
 			result := onFinallyFn(FunctionCall{})
 			promise := r.promiseResolve(c, result)
-			valueThunk := r.newNativeFunc(func(call FunctionCall) Value {
+			valueThunk := r.newAnonNativeFunc(func(call FunctionCall) Value {
 				return value
-			}, "", 0)
+			}, 0)
 			return r.invoke(promise, "then", valueThunk)
-		}, "", 1)
+		}, 1)
 
-		catchFinally = r.newNativeFunc(func(call FunctionCall) Value {
+		catchFinally = r.newAnonNativeFunc(func(call FunctionCall) Value {
 			reason := call.Argument(0)
 			result := onFinallyFn(FunctionCall{})
 			promise := r.promiseResolve(c, result)
-			thrower := r.newNativeFunc(func(call FunctionCall) Value {
+			thrower := r.newAnonNativeFunc(func(call FunctionCall) Value {
 				panic(reason)
-			}, "", 0)
+			}, 0)
 			return r.invoke(promise, "then", thrower)
-		}, "", 1)
+		}, 1)
 	}
 	return r.invoke(promise, "then", thenFinally, catchFinally)
 }
@@ -414,7 +414,7 @@ func (r *Runtime) promise_all(call FunctionCall) Value {
 			values = append(values, _undefined)
 			nextPromise := promiseResolve(FunctionCall{This: c, Arguments: []Value{nextValue}})
 			alreadyCalled := false
-			onFulfilled := r.newNativeFunc(func(call FunctionCall) Value {
+			onFulfilled := r.newAnonNativeFunc(func(call FunctionCall) Value {
 				if alreadyCalled {
 					return _undefined
 				}
@@ -425,7 +425,7 @@ func (r *Runtime) promise_all(call FunctionCall) Value {
 					pcap.resolve(r.newArrayValues(values))
 				}
 				return _undefined
-			}, "", 1)
+			}, 1)
 			remainingElementsCount++
 			r.invoke(nextPromise, "then", onFulfilled, pcap.rejectObj)
 		})
@@ -452,7 +452,7 @@ func (r *Runtime) promise_allSettled(call FunctionCall) Value {
 			nextPromise := promiseResolve(FunctionCall{This: c, Arguments: []Value{nextValue}})
 			alreadyCalled := false
 			reaction := func(status Value, valueKey unistring.String) *Object {
-				return r.newNativeFunc(func(call FunctionCall) Value {
+				return r.newAnonNativeFunc(func(call FunctionCall) Value {
 					if alreadyCalled {
 						return _undefined
 					}
@@ -466,7 +466,7 @@ func (r *Runtime) promise_allSettled(call FunctionCall) Value {
 						pcap.resolve(r.newArrayValues(values))
 					}
 					return _undefined
-				}, "", 1)
+				}, 1)
 			}
 			onFulfilled := reaction(asciiString("fulfilled"), "value")
 			onRejected := reaction(asciiString("rejected"), "reason")
@@ -495,7 +495,7 @@ func (r *Runtime) promise_any(call FunctionCall) Value {
 			errors = append(errors, _undefined)
 			nextPromise := promiseResolve(FunctionCall{This: c, Arguments: []Value{nextValue}})
 			alreadyCalled := false
-			onRejected := r.newNativeFunc(func(call FunctionCall) Value {
+			onRejected := r.newAnonNativeFunc(func(call FunctionCall) Value {
 				if alreadyCalled {
 					return _undefined
 				}
@@ -506,7 +506,7 @@ func (r *Runtime) promise_any(call FunctionCall) Value {
 					pcap.reject(r.newAggregateErrorErrors(errors))
 				}
 				return _undefined
-			}, "", 1)
+			}, 1)
 
 			remainingElementsCount++
 			r.invoke(nextPromise, "then", pcap.resolveObj, onRejected)

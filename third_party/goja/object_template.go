@@ -6,6 +6,7 @@ import (
 	"math"
 	"reflect"
 	"sort"
+	"sync"
 )
 
 type templatePropFactory func(*Runtime) Value
@@ -466,4 +467,36 @@ func (a *templatedArrayObject) defineOwnPropertyIdx(p valueInt, desc PropertyDes
 		a._setOwnIdx(idx)
 	}
 	return true
+}
+
+// anonFuncTemplates are the templates of anonymous native functions made
+// in bulk, by length (0, 1, 2): a promise's resolving functions, its
+// capability executor, the element functions of Promise.all and its kin.
+// Their own properties, "length" and "name" (""), are made only when
+// something looks at them: each such function used to cost a property map
+// with both in it, the larger part of what `new Promise(() => {})` cost.
+var (
+	anonFuncTemplates     [3]*objectTemplate
+	anonFuncTemplatesOnce sync.Once
+)
+
+func getAnonFuncTemplate(length int) *objectTemplate {
+	anonFuncTemplatesOnce.Do(func() {
+		for l := range anonFuncTemplates {
+			t := newObjectTemplate()
+			t.protoFactory = func(r *Runtime) *Object {
+				return r.getFunctionPrototype()
+			}
+			t.putStr("length", func(r *Runtime) Value { return valueProp(intToValue(int64(l)), false, false, true) })
+			t.putStr("name", func(r *Runtime) Value { return valueProp(stringEmpty, false, false, true) })
+			anonFuncTemplates[l] = t
+		}
+	})
+	return anonFuncTemplates[length]
+}
+
+// newAnonNativeFunc is newNativeFunc(call, "", length), for length 0 to 2,
+// with "length" and "name" made on first use (getAnonFuncTemplate).
+func (r *Runtime) newAnonNativeFunc(call func(FunctionCall) Value, length int) *Object {
+	return r.newTemplatedFuncObject(getAnonFuncTemplate(length), nil, call, nil).val
 }
