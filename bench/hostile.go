@@ -2,13 +2,16 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -97,11 +100,46 @@ func benchHostileCorpus() ([]Row, error) {
 			return nil, fmt.Errorf("unhealthy after the corpus: %v", rep.Unhealthy)
 		}
 		idle, attack := testnet.Quantile(rep.Idle, 0.99), testnet.Quantile(rep.Attack, 0.99)
+		printBlame(what, rep, 2*idle)
 		rows = append(rows, Row{Name: fmt.Sprintf("mesh/hostile-corpus, %s: honest p99 under attack / idle (idle p99 %.2f ms, under attack %.2f ms)", what, ms(idle), ms(attack)),
 			Unit: "x", Value: float64(attack) / float64(idle), P50: ms(testnet.Quantile(rep.Attack, 0.5)), P99: ms(attack), N: len(rep.Attack), Target: "<= 2x"})
 	}
 	return append(rows, Row{Name: "mesh/hostile-corpus: slowest hostile call (" + slowest.Name + ")",
 		Unit: "ms", Value: ms(slowest.Took), N: all, Target: "<= 2000 ms"}), nil
+}
+
+// printBlame says which hostile cases ran beside the honest calls slower
+// than slow: each such call is shared among the cases whose calls
+// overlapped it, and the cases are listed by their share (to stderr: where
+// to look, not a row).
+func printBlame(what string, rep *testnet.HostileReport, slow time.Duration) {
+	blame := map[string]float64{}
+	var n int
+	for i, d := range rep.Attack {
+		if d <= slow {
+			continue
+		}
+		n++
+		from, to := rep.AttackAt[i], rep.AttackAt[i].Add(d)
+		var over []string
+		for _, c := range rep.Cases {
+			if c.Start.Before(to) && c.Start.Add(c.Took).After(from) {
+				over = append(over, c.Name)
+			}
+		}
+		for _, name := range over {
+			blame[name] += 1 / float64(len(over))
+		}
+	}
+	if n == 0 {
+		return
+	}
+	names := slices.Collect(maps.Keys(blame))
+	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(blame[b], blame[a]) })
+	fmt.Fprintf(os.Stderr, "  %s: %d of %d honest calls under attack took over %v; beside them:\n", what, n, len(rep.Attack), slow.Round(10*time.Microsecond))
+	for _, name := range names[:min(len(names), 12)] {
+		fmt.Fprintf(os.Stderr, "    %5.1f  %s\n", blame[name], name)
+	}
 }
 
 // benchHostilePrep: a burst of code built to break bundling (deep

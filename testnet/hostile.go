@@ -53,7 +53,9 @@ type HostileResult struct {
 	Outcome string
 	// Node ran it (telemetry.node); API is the node it was sent to.
 	Node, API string
-	Took      time.Duration
+	// Start is when it was sent; Took how long its answer took.
+	Start time.Time
+	Took  time.Duration
 	// Err is what is wrong with its end ("" none): an outcome the case may
 	// not have, a body that shows the host, an HTTP error.
 	Err string
@@ -63,8 +65,9 @@ type HostileResult struct {
 type HostileReport struct {
 	Cases []HostileResult
 	// Idle and Attack are the honest calls' latencies, on the idle mesh
-	// and while the corpus ran.
+	// and while the corpus ran; AttackAt when each of Attack was sent.
 	Idle, Attack []time.Duration
+	AttackAt     []time.Time
 	// HonestFailures are the honest calls that did not answer "hi".
 	HonestFailures []string
 	// Unhealthy are the nodes whose /healthz failed after the corpus, or
@@ -199,9 +202,11 @@ func RunHostile(ctx context.Context, st *State, o HostileOptions) (*HostileRepor
 						return
 					default:
 					}
+					t0 := time.Now()
 					took, err := honestCall(i)
 					mu.Lock()
 					rep.Attack = append(rep.Attack, took)
+					rep.AttackAt = append(rep.AttackAt, t0)
 					if err != nil {
 						rep.HonestFailures = append(rep.HonestFailures, "under attack: "+err.Error())
 					}
@@ -226,7 +231,7 @@ func RunHostile(ctx context.Context, st *State, o HostileOptions) (*HostileRepor
 					body := hostileBody(c.Src, c.Compat, limits, c.Body)
 					t0 := time.Now()
 					res, err := callRun(ctx, cl, api, hostileTok, body)
-					r := HostileResult{Name: c.Name, API: api, Took: time.Since(t0)}
+					r := HostileResult{Name: c.Name, API: api, Start: t0, Took: time.Since(t0)}
 					if err != nil {
 						r.Err = err.Error()
 					} else {
