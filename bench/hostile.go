@@ -109,36 +109,51 @@ func benchHostileCorpus() ([]Row, error) {
 }
 
 // printBlame says which hostile cases ran beside the honest calls slower
-// than slow: each such call is shared among the cases whose calls
-// overlapped it, and the cases are listed by their share (to stderr: where
-// to look, not a row).
+// than slow (to stderr: where to look, not a row). For each case, of the
+// honest calls sent while one of its calls ran, how many were slow, and
+// that fraction against the fraction of all honest calls under attack
+// that were slow (the lift: a case that slows the calls beside it lifts
+// their share). Calls are counted by when they were sent, not by the
+// time they overlap a case: a slow call overlaps more of the short cases
+// just for being slow.
 func printBlame(what string, rep *testnet.HostileReport, slow time.Duration) {
-	blame := map[string]float64{}
+	type count struct{ beside, slow int }
+	counts := map[string]*count{}
 	var n int
 	for i, d := range rep.Attack {
-		if d <= slow {
-			continue
+		at := rep.AttackAt[i]
+		if d > slow {
+			n++
 		}
-		n++
-		from, to := rep.AttackAt[i], rep.AttackAt[i].Add(d)
-		var over []string
+		seen := map[string]bool{}
 		for _, c := range rep.Cases {
-			if c.Start.Before(to) && c.Start.Add(c.Took).After(from) {
-				over = append(over, c.Name)
+			if seen[c.Name] || at.Before(c.Start) || !at.Before(c.Start.Add(c.Took)) {
+				continue
+			}
+			seen[c.Name] = true
+			k := counts[c.Name]
+			if k == nil {
+				k = &count{}
+				counts[c.Name] = k
+			}
+			k.beside++
+			if d > slow {
+				k.slow++
 			}
 		}
-		for _, name := range over {
-			blame[name] += 1 / float64(len(over))
-		}
 	}
-	if n == 0 {
+	if n == 0 || len(rep.Attack) == 0 {
 		return
 	}
-	names := slices.Collect(maps.Keys(blame))
-	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(blame[b], blame[a]) })
-	fmt.Fprintf(os.Stderr, "  %s: %d of %d honest calls under attack took over %v; beside them:\n", what, n, len(rep.Attack), slow.Round(10*time.Microsecond))
-	for _, name := range names[:min(len(names), 12)] {
-		fmt.Fprintf(os.Stderr, "    %5.1f  %s\n", blame[name], name)
+	base := float64(n) / float64(len(rep.Attack))
+	lift := func(k *count) float64 { return float64(k.slow) / float64(k.beside) / base }
+	names := slices.Collect(maps.Keys(counts))
+	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(lift(counts[b]), lift(counts[a])) })
+	fmt.Fprintf(os.Stderr, "  %s: %d of %d honest calls under attack took over %v (%.1f %%); by case, of the calls sent while it ran, slow / sent, and the lift:\n",
+		what, n, len(rep.Attack), slow.Round(10*time.Microsecond), 100*base)
+	for _, name := range names {
+		k := counts[name]
+		fmt.Fprintf(os.Stderr, "    %4.1fx %5d / %-6d %s\n", lift(k), k.slow, k.beside, name)
 	}
 }
 

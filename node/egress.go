@@ -106,12 +106,15 @@ func (e *Egress) Fetch(ctx context.Context, r *isolate.Request) (*isolate.Respon
 		return nil, guestSafe(err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxEgressBody+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading the response: %w", err)
-	}
-	if len(b) > MaxEgressBody {
+	// A body past the cap is refused as soon as it is: at once when its
+	// Content-Length says so, else once the cap is read (into pooled
+	// blocks, so that the refusal costs the node no garbage).
+	b, err := readBody(resp.Body, resp.ContentLength, MaxEgressBody)
+	if errors.Is(err, errBodyTooLarge) {
 		return nil, fmt.Errorf("response body exceeds %d bytes", MaxEgressBody)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the response: %w", guestSafe(err))
 	}
 	h := make(map[string]string, len(resp.Header))
 	for k, vs := range resp.Header {

@@ -259,7 +259,7 @@ func (n *Node) readLimitedBody(w http.ResponseWriter, r *http.Request, limit int
 	clock := n.newBodyClock(w, r)
 	body := &budgetReader{r: http.MaxBytesReader(w, clock, limit), b: n.bodies, client: client}
 	release = func() { body.Close() }
-	b, err = io.ReadAll(body)
+	b, err = readBody(body, -1, limit)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {
@@ -267,7 +267,7 @@ func (n *Node) readLimitedBody(w http.ResponseWriter, r *http.Request, limit int
 			err = n.budgetError(body.refused, client)
 		case clock.late:
 			err = clock.slowError()
-		case errors.As(err, &mbe):
+		case errors.As(err, &mbe), errors.Is(err, errBodyTooLarge):
 			err = tooLarge()
 		default:
 			err = &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "reading the body: " + err.Error()}
