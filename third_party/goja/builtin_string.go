@@ -651,7 +651,10 @@ func (r *Runtime) stringReplace(s String, found []regexpResult, newstring String
 			lastIndex = item.indexes[1]
 		}
 	} else {
-		for _, item := range found {
+		for i, item := range found {
+			if i&interruptEvery == 0 {
+				r.vm.checkInterrupt()
+			}
 			if item.indexes[0] != lastIndex {
 				buf.WriteString(s.Substring(lastIndex, item.indexes[0]))
 			}
@@ -746,6 +749,9 @@ func (r *Runtime) stringproto_replaceAll(call FunctionCall) Value {
 
 	pos := s.index(searchStr, 0)
 	for pos != -1 {
+		if len(found)&interruptEvery == 0 {
+			r.vm.checkInterrupt()
+		}
 		found = append(found, regexpResult{indexes: []int{pos, pos + searchLength}})
 		pos = s.index(searchStr, pos+advanceBy)
 	}
@@ -866,13 +872,16 @@ func (r *Runtime) stringproto_split(call FunctionCall) Value {
 				splitLimit = limit + 1
 			}
 
-			split := strings.SplitN(string(sa), string(sepa), splitLimit)
+			split := r.splitASCII(string(sa), string(sepa), splitLimit)
 
 			if limit > 0 && len(split) > limit {
 				split = split[:limit]
 			}
 			valueArray = make([]Value, len(split))
 			for index, value := range split {
+				if index&interruptEvery == 0 {
+					r.vm.checkInterrupt()
+				}
 				valueArray[index] = asciiString(value)
 			}
 		} else {
@@ -897,6 +906,9 @@ func (r *Runtime) stringproto_split(call FunctionCall) Value {
 				limit = min(math.MaxInt, math.MaxUint32)
 			}
 			for ; limit > 0; limit-- {
+				if len(valueArray)&interruptEvery == 0 {
+					r.vm.checkInterrupt()
+				}
 				var sb strings.Builder
 				for i := range idx {
 					if su[i] >= utf8.RuneSelf {
@@ -927,6 +939,9 @@ func (r *Runtime) stringproto_split(call FunctionCall) Value {
 				su = su[:limit]
 			}
 			for len(su) > 0 {
+				if len(valueArray)&interruptEvery == 0 {
+					r.vm.checkInterrupt()
+				}
 				c := su[0]
 				if c >= utf8.RuneSelf {
 					chunk := unicodeString{unistring.BOM, c}
@@ -940,6 +955,48 @@ func (r *Runtime) stringproto_split(call FunctionCall) Value {
 	}
 
 	return r.newArrayValues(valueArray)
+}
+
+// splitASCII is strings.SplitN(s, sep, n) that looks at the interrupt
+// every interruptEvery pieces: a split of a huge string into millions of
+// pieces was one call that no interrupt could stop.
+func (r *Runtime) splitASCII(s, sep string, n int) []string {
+	if n == 0 {
+		return nil
+	}
+	if sep == "" {
+		// Every byte its own piece (s is ASCII), the last taking the rest.
+		if n < 0 || n > len(s) {
+			n = len(s)
+		}
+		a := make([]string, n)
+		for i := range n - 1 {
+			if i&interruptEvery == 0 {
+				r.vm.checkInterrupt()
+			}
+			a[i] = s[i : i+1]
+		}
+		if n > 0 {
+			a[n-1] = s[n-1:]
+		}
+		return a
+	}
+	if n < 0 {
+		n = strings.Count(s, sep) + 1
+	}
+	a := make([]string, 0, min(n, len(s)+1))
+	for len(a) < n-1 {
+		if len(a)&interruptEvery == 0 {
+			r.vm.checkInterrupt()
+		}
+		m := strings.Index(s, sep)
+		if m < 0 {
+			break
+		}
+		a = append(a, s[:m])
+		s = s[m+len(sep):]
+	}
+	return append(a, s)
 }
 
 func (r *Runtime) stringproto_startsWith(call FunctionCall) Value {

@@ -204,8 +204,15 @@ func (p *regexpPattern) findSubmatchIndex(vm *vm, s String, start int) regexpRes
 	return p.regexpWrapper.findSubmatchIndex(s, p.unicode)
 }
 
+// interruptibleAbove is the length of a string past which every match of
+// a global search runs on regexp2, which sees the runtime's interrupt
+// between matches and inside each, and not on Go's regexp, whose
+// FindAll is one call: over a string of millions of matches it ran for
+// seconds past any interrupt.
+const interruptibleAbove = 1 << 20
+
 func (p *regexpPattern) findAllSubmatchIndex(vm *vm, s String, start int, limit int, sticky bool) []regexpResult {
-	if p.regexpWrapper == nil {
+	if p.regexpWrapper == nil || (limit != 1 && s.Length() > interruptibleAbove) {
 		return p.regexp2For(vm).findAllSubmatchIndex(s, start, limit, sticky, p.unicode)
 	}
 	if start == 0 {
