@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/warrenmesh/warren/internal/hostile"
+	"github.com/warrenmesh/warren/isolate/internal/sandbox"
 	"github.com/warrenmesh/warren/testnet"
 )
 
@@ -70,9 +71,13 @@ func TestHostileScripts(t *testing.T) {
 			if tc.Body != nil {
 				inv.Request = &Request{Method: "POST", Body: tc.Body}
 			}
+			before, _ := rt.Stats().(sandbox.Stats)
 			start := time.Now()
 			res := rt.Run(context.Background(), inv)
 			took := time.Since(start)
+			if after, _ := rt.Stats().(sandbox.Stats); tc.KeepsWorker && (after.Killed != before.Killed || after.Crashed != before.Crashed) {
+				t.Errorf("it cost its worker: killed %d, crashed %d", after.Killed-before.Killed, after.Crashed-before.Crashed)
+			}
 			var body string
 			if res.Response != nil {
 				body = string(res.Response.Body)

@@ -64,6 +64,11 @@ type Case struct {
 	// Egress is set on the cases that fetch: they need the grants of
 	// Grants and an Origin server.
 	Egress bool
+	// KeepsWorker is set on the cases the engine itself must stop at their
+	// limit, wherever the guest is (a loop, a match, a built-in's own
+	// loop): the sandbox worker that ran one serves the next call, where
+	// its watchdog would otherwise end it, unanswered, past the limit.
+	KeepsWorker bool
 }
 
 // Allowed reports whether outcome is one the case may end with.
@@ -137,7 +142,7 @@ func probe(exprs ...string) string {
 // reaching the host from inside the isolate.
 func Scripts() []Case {
 	cases := []Case{
-		{Name: "infinite loop", Src: worker("for (;;) {}"), CPUMs: 50, Outcomes: []string{ExceededCPU}},
+		{Name: "infinite loop", Src: worker("for (;;) {}"), CPUMs: 50, Outcomes: []string{ExceededCPU}, KeepsWorker: true},
 		{Name: "memory bomb", Src: worker("const a = []; for (;;) a.push(new Uint8Array(1 << 20));"), CPUMs: 5000, MemoryMB: 64, Outcomes: []string{ExceededMemory}},
 		{Name: "huge string", Src: worker("return new Response('x'.repeat(2 ** 30).length + '')"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{ExceededMemory, Exception}},
 		{Name: "huge ArrayBuffer", Src: worker("return new Response(new ArrayBuffer(2 ** 40).byteLength + '')"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{ExceededMemory, Exception}},
@@ -147,8 +152,12 @@ func Scripts() []Case {
 		{Name: "huge resizable ArrayBuffer", Src: worker("const b = new ArrayBuffer(0, { maxByteLength: 2 ** 40 }); b.resize(2 ** 40); return new Response(b.byteLength + '')"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{ExceededMemory, Exception}},
 		{Name: "resizable ArrayBuffer grown step by step", Src: worker("const b = new SharedArrayBuffer(0, { maxByteLength: 2 ** 32 }); for (let n = 1 << 20; ; n += 1 << 20) b.grow(n);"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{ExceededMemory, ExceededCPU}},
 		{Name: "deep recursion", Src: "function f(n) { return f(n + 1) + 1 }\n" + worker("return new Response(String(f(0)))"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{Exception}},
-		{Name: "catastrophic regexp", Src: worker(`return new Response(String(/^(a+)+(?!x)$/.test("a".repeat(40) + "b")))`), CPUMs: 200, MemoryMB: 64, Outcomes: []string{ExceededCPU}},
-		{Name: "huge native sort", Src: worker("const a = []; for (let i = 0; i < 3e6; i++) a.push((i * 7919) % 1000003); a.sort((x, y) => x - y); return new Response('sorted')"), CPUMs: 100, MemoryMB: 256, Outcomes: []string{ExceededCPU}},
+		{Name: "catastrophic regexp", Src: worker(`return new Response(String(/^(a+)+(?!x)$/.test("a".repeat(40) + "b")))`), CPUMs: 200, MemoryMB: 64, Outcomes: []string{ExceededCPU}, KeepsWorker: true},
+		// Built-ins whose own loops make millions of pieces, and a global
+		// search over a long string, in one call each.
+		{Name: "huge split", Src: worker("return new Response(String('x'.repeat(2 ** 24).split('').length))"), CPUMs: 100, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
+		{Name: "global search over a huge string", Src: worker("return new Response(String('ab '.repeat(2 ** 22).replace(/a/g, 'cc').length))"), CPUMs: 100, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
+		{Name: "huge native sort", Src: worker("const a = []; for (let i = 0; i < 3e6; i++) a.push((i * 7919) % 1000003); a.sort((x, y) => x - y); return new Response('sorted')"), CPUMs: 100, MemoryMB: 256, Outcomes: []string{ExceededCPU}, KeepsWorker: true},
 		// A promise that can never settle is noticed once nothing is left
 		// to run; 100,000 of them cost memory, bounded like any other.
 		{Name: "100,000 pending promises awaited", Src: worker("await Promise.all(Array.from({ length: 100000 }, () => new Promise(() => {}))); return new Response('settled')"), CPUMs: 1000, MemoryMB: 128, Outcomes: []string{Exception, ExceededMemory, ExceededCPU}},
@@ -212,6 +221,7 @@ return { status: 200 }`), CPUMs: 1000, Outcomes: []string{Exception}},
 // scriptKinds are the kinds of the scripts that are not KindEscape.
 var scriptKinds = map[string]string{
 	"infinite loop": KindCPU, "deep recursion": KindCPU, "catastrophic regexp": KindCPU, "huge native sort": KindCPU,
+	"huge split": KindCPU, "global search over a huge string": KindCPU,
 	"memory bomb": KindMemory, "huge string": KindMemory, "huge ArrayBuffer": KindMemory,
 	"huge resizable ArrayBuffer": KindMemory, "resizable ArrayBuffer grown step by step": KindMemory,
 	"pull that enqueues for ever": KindMemory, "start that enqueues for ever": KindMemory,
