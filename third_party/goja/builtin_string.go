@@ -872,17 +872,10 @@ func (r *Runtime) stringproto_split(call FunctionCall) Value {
 				splitLimit = limit + 1
 			}
 
-			split := r.splitASCII(string(sa), string(sepa), splitLimit)
+			valueArray = r.splitASCII(string(sa), string(sepa), splitLimit)
 
-			if limit > 0 && len(split) > limit {
-				split = split[:limit]
-			}
-			valueArray = make([]Value, len(split))
-			for index, value := range split {
-				if index&interruptEvery == 0 {
-					r.vm.checkInterrupt()
-				}
-				valueArray[index] = asciiString(value)
+			if limit > 0 && len(valueArray) > limit {
+				valueArray = valueArray[:limit]
 			}
 		} else {
 			// Unicode separator will never match an ASCII string
@@ -957,35 +950,34 @@ func (r *Runtime) stringproto_split(call FunctionCall) Value {
 	return r.newArrayValues(valueArray)
 }
 
-// splitASCII is strings.SplitN(s, sep, n) that looks at the interrupt
-// every interruptEvery pieces: a split of a huge string into millions of
-// pieces was one call that no interrupt could stop.
-func (r *Runtime) splitASCII(s, sep string, n int) []string {
+// splitASCII is strings.SplitN(s, sep, n) as string values, made one by
+// one, looking at the interrupt every interruptEvery pieces: a split of a
+// huge string into millions of pieces was one call that no interrupt
+// could stop (strings.SplitN, then a slice of values of that length, each
+// made at once).
+func (r *Runtime) splitASCII(s, sep string, n int) []Value {
 	if n == 0 {
 		return nil
 	}
+	var a []Value
 	if sep == "" {
 		// Every byte its own piece (s is ASCII), the last taking the rest.
 		if n < 0 || n > len(s) {
 			n = len(s)
 		}
-		a := make([]string, n)
-		for i := range n - 1 {
+		for i := range n {
 			if i&interruptEvery == 0 {
 				r.vm.checkInterrupt()
 			}
-			a[i] = s[i : i+1]
-		}
-		if n > 0 {
-			a[n-1] = s[n-1:]
+			if i == n-1 {
+				a = append(a, asciiString(s[i:]))
+			} else {
+				a = append(a, asciiString(s[i:i+1]))
+			}
 		}
 		return a
 	}
-	if n < 0 {
-		n = strings.Count(s, sep) + 1
-	}
-	a := make([]string, 0, min(n, len(s)+1))
-	for len(a) < n-1 {
+	for n < 0 || len(a) < n-1 {
 		if len(a)&interruptEvery == 0 {
 			r.vm.checkInterrupt()
 		}
@@ -993,10 +985,10 @@ func (r *Runtime) splitASCII(s, sep string, n int) []string {
 		if m < 0 {
 			break
 		}
-		a = append(a, s[:m])
+		a = append(a, asciiString(s[:m]))
 		s = s[m+len(sep):]
 	}
-	return append(a, s)
+	return append(a, asciiString(s))
 }
 
 func (r *Runtime) stringproto_startsWith(call FunctionCall) Value {
