@@ -493,3 +493,47 @@ func TestBoostDue(t *testing.T) {
 		}
 	}
 }
+
+// A demoted call with a known limit is kept at a sixteenth of a CPU, whether or not
+// short calls of the pool run, and boosted whenever it may have used its limit.
+func TestLimitBoostDue(t *testing.T) {
+	ms := time.Millisecond
+	g, limit := 250*ms, 100*ms
+	for _, tc := range []struct {
+		cpu, wall, downCPU, downWall time.Duration
+		want                         bool
+	}{
+		{30 * ms, 300 * ms, 10 * ms, 270 * ms, true},  // 1/27 of a CPU
+		{30 * ms, 300 * ms, 17 * ms, 270 * ms, false}, // 1/15.9
+		{50 * ms, 360 * ms, 30 * ms, 340 * ms, false}, // 7/8 of 110 ms: 96
+		{50 * ms, 365 * ms, 30 * ms, 345 * ms, true},  // 100.6: it may have used its 100 ms
+		{100 * ms, 200 * ms, 80 * ms, 180 * ms, true}, // used them
+	} {
+		if got := limitBoostDue(tc.cpu, tc.wall, tc.downCPU, tc.downWall, g, limit); got != tc.want {
+			t.Errorf("limitBoostDue(%v, %v, %v, %v) = %v, want %v", tc.cpu, tc.wall, tc.downCPU, tc.downWall, got, tc.want)
+		}
+	}
+}
+
+// maySpend is contract.CountedCPU with the whole wall time taken as busy, against the
+// limit.
+func TestMaySpend(t *testing.T) {
+	ms := time.Millisecond
+	g := 250 * ms
+	for _, tc := range []struct {
+		cpu, wall, limit time.Duration
+		want             bool
+	}{
+		{10 * ms, 100 * ms, 50 * ms, false},
+		{50 * ms, 100 * ms, 50 * ms, true},   // used it
+		{60 * ms, 50 * ms, 50 * ms, true},    // the clock counts the collector's threads too
+		{0, g + 57*ms, 50 * ms, false},       // 7/8 of 57 ms: 49.9
+		{0, g + 58*ms, 50 * ms, true},        // 50.75
+		{0, g + 1143*ms, time.Second, true},  // 0.25 s + 8/7 s
+		{0, g + 1142*ms, time.Second, false}, //
+	} {
+		if got := maySpend(tc.cpu, tc.wall, g, tc.limit); got != tc.want {
+			t.Errorf("maySpend(%v, %v, %v, %v) = %v, want %v", tc.cpu, tc.wall, g, tc.limit, got, tc.want)
+		}
+	}
+}
