@@ -244,7 +244,7 @@ func (s *sandboxed) execute(ctx context.Context, r *contract.ExecRequest, host c
 	})
 	defer done()
 	tCall := stagetime.Now()
-	out, err := s.pool.Call(ctx, req, sandbox.CallOptions{Deadline: deadline, CPULimit: contract.LimitCPU(r.Limits)}, onCall)
+	out, err := s.pool.Call(ctx, req, sandbox.CallOptions{Deadline: deadline}, onCall)
 	stagetime.Since("5-pool-call", tCall)
 	if err != nil {
 		res := s.crashResult(ctx, r, err)

@@ -19,8 +19,8 @@ type Limits struct {
 // StarveGrace is how long a call may wait for a processor before the wait
 // can count against its cpuMs (CountedCPU). The sandbox's demoter matches
 // it: a demoted call runs on spare cycles alone for its first StarveGrace,
-// and only then is it kept at a sixteenth of a processor at least, and
-// given the processor whenever it may have used its cpuMs.
+// and only then is it kept at half a processor at least (an eighth while
+// the node's own short calls run).
 const StarveGrace = 250 * time.Millisecond
 
 // CountedCPU is the CPU time of a call that ran alone in its process (a

@@ -49,13 +49,9 @@ const (
 // never take the CPU from a short call. A boost is short, so that a short call that
 // wakes meanwhile waits little, and only as frequent as the floor needs (half the time
 // at most): on an idle host a demoted call has every spare cycle and is never boosted.
-// A call whose CPU limit the pool knows (CallOptions.CPULimit, every call of the
-// engines) is kept at limitFloor instead, a sixteenth of a CPU, and boosted whenever it
-// may have used its limit (maySpend), so that its worker sees its time is up: half a
-// CPU of boosts was what honest calls waited behind most under the hostile corpus.
-// Without a known limit the floor yields to the pool's own short calls: while any call of
-// the pool that is not demoted runs, a demoted call is boosted only below shortFloor (an
-// eighth of a CPU). The floor is for a host busy with work that is not the node's (a laptop
+// And the floor yields to the pool's own short calls: while any call of the pool that is
+// not demoted runs, a demoted call is boosted only below shortFloor (an eighth of a
+// CPU). The floor is for a host busy with work that is not the node's (a laptop
 // compiling, other services); what one of the node's short calls takes from a demoted
 // one passes within milliseconds, but a steady stream of them would starve it until its
 // wall-time limit (seen: 4.4 s for a call of the hostile corpus whose bound is 1.39 s,
@@ -96,15 +92,6 @@ const (
 	// run out (contract.CountedCPU charges a starved call most of its wait anyway).
 	shortFloorN = 1
 	shortFloorD = 8
-	// limitFloor is the floor of a call whose CPU limit the pool knows
-	// (CallOptions.CPULimit; numerator over denominator): a sixteenth of a CPU, enough
-	// for a call that needs a twentieth of its limit to complete on a host kept busy by
-	// other work (7/8 of its busy time past the grace is charged, so it must get
-	// 7/160 of a CPU), and little for the calls it takes it from. Such a call is also
-	// boosted whenever it may have used its limit (maySpend), so that its worker sees
-	// its time is up.
-	limitFloorN = 1
-	limitFloorD = 16
 	demoteLayer = "cpu-demotion"
 )
 
@@ -117,8 +104,6 @@ type demoter struct {
 
 	mu      sync.Mutex
 	inCall  bool
-	limit   time.Duration // the call's CallOptions.CPULimit (0: none known)
-	at0     time.Time     // when the call started
 	cpu0    time.Duration // the worker's CPU time at the call's start
 	demoted bool          // the call was demoted (it may be boosted now)
 	boosted bool          // a demoted call back at the normal weight for a window
@@ -142,15 +127,14 @@ func newDemoter(w *worker, after, starve time.Duration) *demoter {
 	return d
 }
 
-// start begins a call with a CPU limit of limit (0: none known; its worker is at the
-// normal level already).
-func (d *demoter) start(limit time.Duration) {
+// start begins a call (its worker is at the normal level already).
+func (d *demoter) start() {
 	c, err := processCPUTime(d.w.pid)
 	if err != nil {
 		return // the worker is gone: the call fails
 	}
 	d.mu.Lock()
-	d.inCall, d.limit, d.at0, d.cpu0, d.demoted, d.boosted = true, limit, time.Now(), c, false, false
+	d.inCall, d.cpu0, d.demoted, d.boosted = true, c, false, false
 	d.w.p.short.Add(1)
 	d.mu.Unlock()
 	d.timer.Reset(d.after)
@@ -182,11 +166,7 @@ func (d *demoter) check() {
 			d.timer.Reset(wait) // spare cycles alone until then
 			return
 		}
-		if d.limit > 0 {
-			if !limitBoostDue(c-d.cpu0, now.Sub(d.at0), c-d.downCPU, now.Sub(d.downAt), d.starve, d.limit) {
-				break
-			}
-		} else if !boostDue(c-d.downCPU, now.Sub(d.downAt), d.w.p.short.Load() > 0) {
+		if !boostDue(c-d.downCPU, now.Sub(d.downAt), d.w.p.short.Load() > 0) {
 			break
 		}
 		if err := cg.setLevel(levelNormal); err != nil {
@@ -230,23 +210,6 @@ func boostDue(cpu, elapsed time.Duration, shortCalls bool) bool {
 		return shortFloorD*cpu < shortFloorN*elapsed
 	}
 	return demoteFloorD*cpu < demoteFloorN*elapsed
-}
-
-// maySpend reports whether a call that has used cpu of CPU time in the wall time since
-// it began may have used its limit as a worker counts it (contract.CountedCPU, with the
-// whole wall time taken as busy, which it may have been): then its demoted call is
-// given the CPU at the normal weight, a window at a time, so that its worker can see
-// it and end it. Before that a demoted call with a known limit is kept at limitFloor.
-func maySpend(cpu, wall, grace, limit time.Duration) bool {
-	return max(min(wall, cpu), (wall-grace)*7/8) >= limit
-}
-
-// limitBoostDue reports whether a demoted call with a known limit is boosted now: it
-// has used cpu of CPU time in the wall time since it began, downCPU in the downWall
-// since its demotion. It is when it may have used its limit (maySpend), or when it has
-// had less than limitFloor of a CPU since its demotion.
-func limitBoostDue(cpu, wall, downCPU, downWall, grace, limit time.Duration) bool {
-	return maySpend(cpu, wall, grace, limit) || limitFloorD*downCPU < limitFloorN*downWall
 }
 
 // end ends a call. A demoted call leaves its worker at the background level until its

@@ -75,10 +75,8 @@
 //     cgroup SCHED_IDLE (cpu.idle, linux 5.15 and later; elsewhere cpu.shares 16 instead
 //     of 1024), so that short calls on other workers, of this pool or another, and the
 //     host's threads take the CPU first. After 0.25 s demoted, a floor keeps its
-//     average at a sixteenth of a CPU with 10 ms boosts at the normal weight, and it is
-//     boosted every other 10 ms once it may have used its CPU limit
-//     (CallOptions.CPULimit; a call without one keeps half a CPU, an eighth while any
-//     of the pool's short calls runs). Work no caller waits for (a worker's start-up,
+//     average at half a CPU (an eighth while any of the pool's short calls runs) with
+//     10 ms boosts at the normal weight. Work no caller waits for (a worker's start-up,
 //     a demoted call's remains between calls, a killed worker's exit) runs at
 //     cpu.shares 128; every call starts at 1024 (demote.go).
 //   - mountns and pidns (linux, where the kernel allows): each worker starts in new mount

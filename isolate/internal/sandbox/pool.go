@@ -58,9 +58,8 @@ type Config struct {
 	// demote.go; it needs the worker's cpu cgroup). 0: 20 ms; negative: never.
 	DemoteAfter time.Duration
 	// StarveAfter is how long a demoted call runs on the CPU the host does not want
-	// before a floor applies to it (a sixteenth of a CPU on average for a call with a
-	// CallOptions.CPULimit, else half, an eighth while the pool's short calls run;
-	// demote.go). 0: 0.25 s,
+	// before a floor of half a CPU on average (an eighth while the pool's short calls
+	// run) applies to it (demote.go). 0: 0.25 s,
 	// the grace of waiting the engines do not charge a call for; negative: at once.
 	StarveAfter time.Duration
 	// HostNetwork leaves workers in the host's network namespace. By default (linux)
@@ -98,11 +97,6 @@ type CallOptions struct {
 	// Deadline is a hard deadline: the worker is killed at this time if it has not
 	// answered, and Call returns a *CrashError with Reason "deadline". Zero: none.
 	Deadline time.Time
-	// CPULimit is the call's CPU time limit as the worker enforces it (the engines'
-	// CountedCPU): a demoted call is given the CPU again only once it may have used
-	// it, so that its worker sees its time is up (demote.go). Zero: none known, and a
-	// demoted call keeps the floor instead.
-	CPULimit time.Duration
 }
 
 // CrashError reports a call whose worker was killed or died.
@@ -1081,7 +1075,7 @@ func (p *Pool) guardedRoundTrip(ctx context.Context, w *worker, req []byte, opts
 		leveled = w.cpuCg.setLevel(levelNormal) == nil
 	}
 	if w.dm != nil {
-		w.dm.start(opts.CPULimit)
+		w.dm.start()
 	}
 	tRound := stagetime.Now()
 	resp, err = p.roundTrip(w, req, onCall)
