@@ -108,7 +108,7 @@ func (e *Egress) Fetch(ctx context.Context, r *isolate.Request) (*isolate.Respon
 	defer resp.Body.Close()
 	// A body past the cap is refused as soon as it is: at once when its
 	// Content-Length says so, else once the cap is read (into pooled
-	// blocks, so that the refusal costs the node no garbage).
+	// blocks, so that the refusal costs the node little garbage).
 	b, err := readBody(resp.Body, resp.ContentLength, MaxEgressBody)
 	if errors.Is(err, errBodyTooLarge) {
 		return nil, fmt.Errorf("response body exceeds %d bytes", MaxEgressBody)

@@ -30,7 +30,8 @@ var bodyBlocks = sync.Pool{New: func() any { b := make([]byte, bodyBlock); retur
 // than it sent. io.ReadAll grows its buffer as it goes, so that reading
 // the 32 MiB an egress response may have allocated about 77 MiB on the
 // node's processor, and a response past the cap cost all that to be
-// refused; here a refusal allocates nothing once the pool is warm.
+// refused; here a refusal reuses pooled blocks (BenchmarkReadBody: 0.07
+// to 1.7 MB allocated a refusal, as the collector empties the pool).
 func readBody(r io.Reader, size, max int64) ([]byte, error) {
 	if size > max {
 		return nil, errBodyTooLarge
