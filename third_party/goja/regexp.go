@@ -125,9 +125,9 @@ func (e *RegexpTimeoutError) Error() string {
 
 func (e *RegexpTimeoutError) Unwrap() error { return e.Err }
 
-// regexp2Failed ends the script, uncatchably, if err is a failed match
-// (regexp2 fails a match only when it times out, or when the runtime was
-// interrupted: then with the interrupt's value, as the VM's loop would).
+// failed ends the script, uncatchably, if err is a failed match: with
+// the interrupt's value, as the VM's loop would, when the runtime was
+// interrupted (regexp2.ErrInterrupted), else as regexp2Failed does.
 func (r *regexp2Wrapper) failed(err error) {
 	if err != nil && r.vm != nil && errors.Is(err, regexp2.ErrInterrupted) {
 		r.vm.checkInterrupt()
@@ -143,6 +143,9 @@ func (r *regexp2Wrapper) interrupt() *uint32 {
 	return &r.vm.interrupted
 }
 
+// regexp2Failed ends the script, uncatchably, if err is a failed match
+// (regexp2 fails a match only when it times out: see failed for an
+// interrupt).
 func regexp2Failed(err error) {
 	if err != nil {
 		panic(&InterruptedError{iface: &RegexpTimeoutError{Err: err}})
