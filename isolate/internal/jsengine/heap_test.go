@@ -1,10 +1,13 @@
 package jsengine
 
 import (
+	"context"
 	"runtime"
 	"runtime/debug"
 	"testing"
 	"time"
+
+	"github.com/warrenmesh/warren/isolate/internal/contract"
 )
 
 // waitFound polls m for the answer to ticket, for up to 10 s.
@@ -157,5 +160,29 @@ func TestCounted(t *testing.T) {
 		if got := counted(c.grown, c.flat); got != c.want {
 			t.Errorf("counted(%d, %d) = %d, want %d", c.grown, c.flat, got, c.want)
 		}
+	}
+}
+
+// TestEndedCallHoldsNothing: once a call has ended, nothing of the
+// process keeps its runtime: a collection right after frees what the guest
+// held. The call's deadline timer (a minute away) and its watchdog's are
+// stopped, but Go drops a stopped timer from its heap lazily, and their
+// functions reached the loop: the next call on the worker then started
+// from a baseline holding the 64 MiB, and could use that much past its
+// limit unseen once they were freed.
+func TestEndedCallHoldsNothing(t *testing.T) {
+	m := NewHeapMeter()
+	base := waitFound(t, m, m.ask())
+	func() {
+		l := newLoop(false)
+		defer l.api.Close()
+		end := l.begin(context.Background(), &jsCall{limits: contract.Limits{CPUMs: 10_000, WallMs: 60_000, MemoryMB: 1024}, heap: m})
+		if _, err := l.vm.RunString(`globalThis.kept = new Uint8Array(64 << 20)`); err != nil {
+			t.Fatal(err)
+		}
+		end()
+	}()
+	if live := waitFound(t, m, m.ask()); live-base > 16<<20 {
+		t.Errorf("%d MiB live once the call that held 64 MiB ended, %d MiB before it", live>>20, base>>20)
 	}
 }
