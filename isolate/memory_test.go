@@ -482,3 +482,47 @@ func TestMemoryRefusedUpFront(t *testing.T) {
 		})
 	}
 }
+
+// TestTidyAfterGarbage: a call that leaves tens of megabytes of garbage in
+// its worker has the worker collect it once its answer is out (Engine.Tidy),
+// so that the next call does not start by collecting it; calls that leave
+// little do not.
+func TestTidyAfterGarbage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	rt, err := New(Options{Executor: Sandboxed, Workers: 1, Host: newMemHost(), Node: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	tidied := func() uint64 { s, _ := rt.Stats().(sandbox.Stats); return s.Tidied }
+	hello := js("main.js", `export default { fetch() { return new Response("hi") } }`)
+	for range 20 {
+		if r := run(t, rt, hello, nil); !r.OK() {
+			t.Fatalf("hello: %s %s", r.Outcome, r.Error)
+		}
+	}
+	if n := tidied(); n != 0 {
+		t.Fatalf("hello calls left work to tidy: %d", n)
+	}
+	// 48 MiB held to the call's end (no collection frees it before), garbage after.
+	garbage := js("main.js", `export default { fetch() {
+  const keep = [];
+  for (let i = 0; i < 48; i++) keep.push("x".repeat(1 << 20) + i);
+  return new Response(String(keep.length));
+} }`)
+	garbage.Limits = &Limits{CPUMs: 30_000, WallMs: 60_000} // under the race detector too
+	if r := run(t, rt, garbage, nil); !r.OK() || string(r.Response.Body) != "48" {
+		t.Fatalf("garbage: %s %s", r.Outcome, r.Error)
+	}
+	if n := tidied(); n != 1 {
+		t.Fatalf("after a call that left garbage, Tidied = %d, want 1", n)
+	}
+	if r := run(t, rt, hello, nil); !r.OK() {
+		t.Fatalf("hello: %s %s", r.Outcome, r.Error)
+	}
+	if n := tidied(); n != 1 {
+		t.Errorf("after a hello, Tidied = %d, want 1", n)
+	}
+}

@@ -68,16 +68,18 @@ func ServeWorker() error {
 	// The engine is made once the worker has set up its isolation: the
 	// wasm cache it creates belongs to the worker's uid, which reaches the
 	// cache through sandbox.WritablePath.
-	return sandbox.ServeSetup(func() (sandbox.Handler, error) {
+	return sandbox.ServeEngine(func() (sandbox.Engine, error) {
 		e, err := newEngine(64, sandbox.WritablePath(os.Getenv("WARREN_WASM_CACHE")), heap, stuck, contract.ProcessCPUClock())
 		if err != nil {
-			return nil, err
+			return sandbox.Engine{}, err
 		}
 		// A guest that used much of its memory, or a large preparation, leaves
 		// the heap at its peak until the next collection, which an idle worker
 		// may not run for minutes. The worker exits at the end: nothing stops it.
 		go memtrim.Run(context.Background(), 2*time.Second, 64<<20)
-		return func(ctx context.Context, req []byte, call func([]byte) ([]byte, error)) []byte {
+		// The garbage of a call that used much memory is collected once its
+		// answer is out (heap.Tidy), not at the start of the next call.
+		return sandbox.Engine{Tidy: heap.Tidy, Handle: func(ctx context.Context, req []byte, call func([]byte) ([]byte, error)) []byte {
 			if len(req) > 0 && req[0] == wirePrepare {
 				return servePrepare(req)
 			}
@@ -105,7 +107,7 @@ func ServeWorker() error {
 				return contract.EncodeResult(&stripped)
 			}
 			return contract.EncodeResult(res)
-		}, nil
+		}}, nil
 	})
 }
 

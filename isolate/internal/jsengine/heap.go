@@ -193,6 +193,35 @@ func (m *HeapMeter) answer(ticket uint64) (live, flat int64, ok bool) {
 	return m.live, m.liveFlat, true
 }
 
+// tidyAfter is how much a worker's heap in use may have grown since the last
+// collection baseline or Tidy ran before the worker collects between calls: the
+// least a call's baseline would collect for (an eighth of the heap allowance of
+// memoryMb 16).
+const tidyAfter = HeapRatio * 16 << 20 / 8
+
+// Tidy returns the work a worker does between calls, or nil when there is none:
+// a collection, when the heap in use has grown by more than tidyAfter since the
+// last one baseline or Tidy ran (or its flat bytes by a HeapRatio-th of that).
+// A call that left that much garbage (a guest that filled its memory limit, a
+// large body) would otherwise have the next call on the worker collect it first,
+// in that caller's time; between calls no caller waits (sandbox.Engine.Tidy).
+func (m *HeapMeter) Tidy() (work func()) {
+	h, flat := m.InUse()
+	m.mu.Lock()
+	floor, flatFloor := m.floor, m.flatFl
+	m.mu.Unlock()
+	if h-floor <= tidyAfter && flat-flatFloor <= tidyAfter/HeapRatio {
+		return nil
+	}
+	return func() {
+		runtime.GC()
+		h, flat := m.InUse()
+		m.mu.Lock()
+		m.floor, m.flatFl = h, flat
+		m.mu.Unlock()
+	}
+}
+
 // fullCollection runs a full collection with at least two Ps. A sandbox
 // worker runs on one (GOMAXPROCS=1), where the collector has only a
 // fraction of the P the guest is busy on: a collection the watchdog waits

@@ -493,3 +493,53 @@ func TestBoostDue(t *testing.T) {
 		}
 	}
 }
+
+// A worker whose answer says it has work to do before its next call (Engine.Tidy) waits
+// for it at the background weight and is the last idle worker to take a call; its next
+// call runs at the normal weight.
+func TestTidyingWorker(t *testing.T) {
+	p := newTestPool(t, Config{Workers: 2, Spares: -1, DemoteAfter: 20 * time.Millisecond, StarveAfter: -1})
+	call(t, p, "pid")
+	if !slices.Contains(p.Stats().Layers, demoteLayer) {
+		t.Skipf("no CPU levels here (layers %v)", p.Stats().Layers)
+	}
+	// Both workers have run a call: each is at the normal weight.
+	a := call(t, p, "leave 500")
+	if n := p.Stats().Tidied; n != 1 {
+		t.Fatalf("Tidied = %d after one answer that left work, want 1", n)
+	}
+	if l := cpuLevelOf(t, a); l != "background" {
+		t.Errorf("tidying, the worker is at %s, want background", l)
+	}
+	for range 5 {
+		if pid := call(t, p, "pid"); pid == a {
+			t.Fatalf("the tidying worker %s took a call while another was idle", a)
+		}
+	}
+	if n := p.Stats().Tidied; n != 1 {
+		t.Errorf("Tidied = %d after answers that left nothing, want 1", n)
+	}
+	// With the other worker busy, it takes a call (once its work is done) at the normal
+	// weight.
+	busy := make(chan error, 1)
+	go func() {
+		_, err := p.Call(context.Background(), []byte("nap 3000"), CallOptions{}, nil)
+		busy <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Stats().Busy != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the napping call did not start within 10 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if pid := call(t, p, "pid"); pid != a {
+		t.Errorf("with the other worker busy, the call went to %s, not the idle %s", pid, a)
+	}
+	if l := cpuLevelOf(t, a); l != "normal" {
+		t.Errorf("after a call, the worker is at %s, want normal", l)
+	}
+	if err := <-busy; err != nil {
+		t.Error(err)
+	}
+}

@@ -18,6 +18,10 @@ const (
 	frameError          byte = 5 // host -> worker: the pending callback failed; payload is the message
 	frameInit           byte = 6 // host -> worker: start-up settings (memory limits)
 	frameReady          byte = 7 // worker -> host: settings applied, ready for requests
+	// frameResponseTidy: worker -> host: the handler's answer, after which the worker
+	// tidies (Engine.Tidy) before it reads its next request.
+	frameResponseTidy byte = 8
+	frameLast              = frameResponseTidy // the highest type
 )
 
 const headerSize = 5
@@ -61,7 +65,7 @@ func readFrame(r *bufio.Reader) (byte, []byte, error) {
 		return 0, nil, err
 	}
 	typ := hdr[0]
-	if typ < frameRequest || typ > frameReady {
+	if typ < frameRequest || typ > frameLast {
 		return 0, nil, &protocolError{fmt.Sprintf("unknown frame type %d", typ)}
 	}
 	n := binary.BigEndian.Uint32(hdr[1:])

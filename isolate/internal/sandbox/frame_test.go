@@ -3,10 +3,13 @@ package sandbox
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -15,13 +18,13 @@ func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 func TestFrameRoundTrip(t *testing.T) {
 	var buf bytes.Buffer
 	w := bufio.NewWriter(&buf)
-	for typ := frameRequest; typ <= frameReady; typ++ {
+	for typ := frameRequest; typ <= frameLast; typ++ {
 		if err := writeFrame(w, typ, bytes.Repeat([]byte{typ}, int(typ)*1000)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	r := bufio.NewReader(&buf)
-	for typ := frameRequest; typ <= frameReady; typ++ {
+	for typ := frameRequest; typ <= frameLast; typ++ {
 		got, p, err := readFrame(r)
 		if err != nil || got != typ || !bytes.Equal(p, bytes.Repeat([]byte{typ}, int(typ)*1000)) {
 			t.Fatalf("frame %d: type %d, %d bytes, %v", typ, got, len(p), err)
@@ -93,7 +96,7 @@ func FuzzReadFrame(f *testing.F) {
 			if err != nil {
 				return
 			}
-			if typ < frameRequest || typ > frameReady || len(p) > MaxFrameSize {
+			if typ < frameRequest || typ > frameLast || len(p) > MaxFrameSize {
 				t.Fatalf("accepted type %d, %d bytes", typ, len(p))
 			}
 		}
@@ -101,8 +104,28 @@ func FuzzReadFrame(f *testing.F) {
 }
 
 // The worker loop, run in-process over a pipe: init handshake, a request with a callback,
-// and a clean exit when the host closes the channel.
+// a request that leaves work between calls (answered as frameResponseTidy, the work done
+// before the next request is read), and a clean exit when the host closes the channel.
 func TestServeConnInProcess(t *testing.T) {
+	var left, tidied []string // what calls left to tidy; what was tidied, in order
+	eng := Engine{
+		Handle: func(ctx context.Context, req []byte, call func([]byte) ([]byte, error)) []byte {
+			if s, ok := strings.CutPrefix(string(req), "leave "); ok {
+				left = append(left, s)
+				tidied = append(tidied, "answered "+s)
+				return []byte("left " + s)
+			}
+			return testHandler(ctx, req, call)
+		},
+		Tidy: func() func() {
+			if len(left) == 0 {
+				return nil
+			}
+			s := left[0]
+			left = left[1:]
+			return func() { tidied = append(tidied, "tidied "+s) }
+		},
+	}
 	hostR, workerW := io.Pipe()
 	workerR, hostW := io.Pipe()
 	done := make(chan error, 1)
@@ -110,7 +133,7 @@ func TestServeConnInProcess(t *testing.T) {
 		done <- serveConn(struct {
 			io.Reader
 			io.Writer
-		}{workerR, workerW}, func() (Handler, error) { return testHandler, nil }, nil)
+		}{workerR, workerW}, func() (Engine, error) { return eng, nil }, nil)
 	}()
 	br, bw := bufio.NewReader(hostR), bufio.NewWriter(hostW)
 	if err := writeFrame(bw, frameInit, make([]byte, 9)); err != nil {
@@ -130,8 +153,18 @@ func TestServeConnInProcess(t *testing.T) {
 	if typ, p, err := readFrame(br); err != nil || typ != frameResponse || string(p) != "r,r" {
 		t.Fatalf("response: %d %q %v", typ, p, err)
 	}
+	for _, x := range []string{"a", "b"} {
+		writeFrame(bw, frameRequest, []byte("leave "+x))
+		if typ, p, err := readFrame(br); err != nil || typ != frameResponseTidy || string(p) != "left "+x {
+			t.Fatalf("response to leave %s: %d %q %v", x, typ, p, err)
+		}
+	}
 	hostW.Close()
 	if err := <-done; err != nil {
 		t.Fatalf("serveConn: %v", err)
+	}
+	// The second request was read only once the first call's work was done.
+	if want := []string{"answered a", "tidied a", "answered b", "tidied b"}; !slices.Equal(tidied, want) {
+		t.Fatalf("order %q, want %q", tidied, want)
 	}
 }

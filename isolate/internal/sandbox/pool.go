@@ -159,6 +159,9 @@ type Stats struct {
 	StartFailures uint64 `json:"startFailures"`
 	// Demoted counts calls that ran past Config.DemoteAfter of CPU and were demoted.
 	Demoted uint64 `json:"demoted"`
+	// Tidied counts answers after which the worker did work of its own before its next
+	// call (Engine.Tidy: the garbage of a call that used much memory).
+	Tidied uint64 `json:"tidied"`
 
 	MemoryLimitBytes int64 `json:"memoryLimitBytes"`
 	// Layers lists the isolation layers in force: "process", "process-group",
@@ -223,6 +226,9 @@ type worker struct {
 	pidsOn  bool          // the worker runs in its pids cgroup
 	timer   *time.Timer
 	oom0    int64 // system OOM-kill counter at start
+	// tidying: its last answer was a frameResponseTidy, so it works before it reads its
+	// next request (Engine.Tidy). Written by the call that holds the worker.
+	tidying bool
 
 	out        output        // stdout+stderr head/tail; written by the drainer only
 	stderrDone chan struct{} // closed when the drainer hit EOF
@@ -256,6 +262,7 @@ type Pool struct {
 	demoteAfter time.Duration
 	starveAfter time.Duration // Config.StarveAfter (0: at once)
 	demotions   atomic.Uint64
+	tidies      atomic.Uint64 // Stats.Tidied
 	boosts      atomic.Uint64 // demoted calls back at the normal weight for a window (tests)
 	// earliestBoost is the shortest time from a call's demotion to its first boost,
 	// in ns (tests); 0 before any boost.
@@ -462,9 +469,10 @@ func (p *Pool) deliver(w *worker) {
 		return
 	}
 	w.state_ = stIdle
-	if w.dm != nil && w.dm.leftDemoted() {
-		// Its last call's remains run at the background weight: it is the last
-		// idle worker to take a call (acquire takes from the end).
+	if w.tidying || (w.dm != nil && w.dm.leftDemoted()) {
+		// Its last call's remains (a demoted call's, or the work it tidies) run at the
+		// background weight: it is the last idle worker to take a call (acquire takes
+		// from the end), and a caller who gets it waits for what is left of them.
 		p.idle = slices.Insert(p.idle, 0, w)
 		return
 	}
@@ -958,8 +966,12 @@ func (p *Pool) acquire(ctx context.Context) (*worker, error) {
 	}
 }
 
-// release returns a healthy worker after a call.
+// release returns a healthy worker after a call. One that tidies goes to the background
+// weight first (a demoted call's worker is there already): no caller waits for that work.
 func (p *Pool) release(w *worker) {
+	if w.tidying && w.cpuOn && (w.dm == nil || !w.dm.leftDemoted()) {
+		_ = w.cpuCg.setLevel(levelBackground) // failing, it stays at the normal one
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if w.state_ == stRetired {
@@ -1106,9 +1118,13 @@ func (p *Pool) roundTrip(w *worker, req []byte, onCall func([]byte) ([]byte, err
 			return nil, err
 		}
 		switch typ {
-		case frameResponse:
+		case frameResponse, frameResponseTidy:
 			if stagetime.On {
 				payload = handOffStages(payload, tWrite)
+			}
+			w.tidying = typ == frameResponseTidy
+			if w.tidying {
+				p.tidies.Add(1)
 			}
 			return payload, nil
 		case frameCallback:
@@ -1216,6 +1232,7 @@ func (p *Pool) Stats() Stats {
 		Crashed:          p.crashed,
 		StartFailures:    p.startFailures,
 		Demoted:          p.demotions.Load(),
+		Tidied:           p.tidies.Load(),
 		MemoryLimitBytes: p.limit,
 		Layers:           slices.Clone(platformLayers),
 	}

@@ -26,7 +26,7 @@ import (
 // TestMain doubles as the worker: the pool re-executes this test binary.
 func TestMain(m *testing.M) {
 	if IsWorker() {
-		err := Serve(testHandler)
+		err := ServeEngine(func() (Engine, error) { return Engine{Handle: testHandler, Tidy: testTidy}, nil })
 		fmt.Fprintln(os.Stderr, "Serve returned:", err)
 		os.Exit(99)
 	}
@@ -36,6 +36,19 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// leftWork is the work between calls the last "leave" request left (testTidy).
+var leftWork time.Duration
+
+// testTidy is the test worker's Engine.Tidy: the work a "leave" request left, a sleep.
+func testTidy() func() {
+	d := leftWork
+	if d == 0 {
+		return nil
+	}
+	leftWork = 0
+	return func() { time.Sleep(d) }
+}
+
 // testHandler interprets "verb arg" requests.
 func testHandler(ctx context.Context, req []byte, call func([]byte) ([]byte, error)) []byte {
 	verb, arg, _ := strings.Cut(string(req), " ")
@@ -43,6 +56,9 @@ func testHandler(ctx context.Context, req []byte, call func([]byte) ([]byte, err
 	switch verb {
 	case "echo":
 		return []byte(arg)
+	case "leave": // n ms of work to do between calls (testTidy); answers the pid
+		leftWork = time.Duration(n) * time.Millisecond
+		return []byte(strconv.Itoa(workerPID()))
 	case "pid": // as the host sees it
 		return []byte(strconv.Itoa(workerPID()))
 	case "uid":

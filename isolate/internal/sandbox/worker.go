@@ -34,6 +34,17 @@ const (
 // handler has returned.
 type Handler func(ctx context.Context, req []byte, call func(msg []byte) ([]byte, error)) []byte
 
+// Engine is what a worker serves: Handle answers each request. Tidy, when set, is asked
+// as each answer is about to go out whether the call left work that the next one would
+// otherwise do first (a large heap of garbage to collect); it returns that work, or nil.
+// The worker does it once the answer is out and before it reads its next request, and
+// the pool meanwhile keeps the worker at the background CPU weight and gives it a call
+// only when no other worker is idle: the work runs off every caller's path.
+type Engine struct {
+	Handle Handler
+	Tidy   func() (work func())
+}
+
 // CallError is the error a worker's call function returns when the host's onCall
 // returned an error; Message is that error's text.
 type CallError struct{ Message string }
@@ -132,6 +143,14 @@ func Serve(h Handler) error {
 // creates on disk belongs to the worker's uid. Paths of Config.WritableDirs are to be
 // read through WritablePath. An error of setup ends the worker (status 70).
 func ServeSetup(setup func() (Handler, error)) error {
+	return ServeEngine(func() (Engine, error) {
+		h, err := setup()
+		return Engine{Handle: h}, err
+	})
+}
+
+// ServeEngine is ServeSetup with an Engine: a handler and its work between calls.
+func ServeEngine(setup func() (Engine, error)) error {
 	if !IsWorker() {
 		return errors.New("sandbox: Serve called in a process that is not a sandbox worker")
 	}
@@ -169,7 +188,7 @@ type workerLoop struct {
 
 // serveConn runs the init handshake and the request loop. It returns nil when the parent
 // closes the channel between requests.
-func serveConn(rw io.ReadWriter, setup func() (Handler, error), writable []string) error {
+func serveConn(rw io.ReadWriter, setup func() (Engine, error), writable []string) error {
 	s := &workerLoop{
 		br: bufio.NewReaderSize(rw, 64<<10),
 		bw: bufio.NewWriterSize(rw, 64<<10),
@@ -235,10 +254,11 @@ func serveConn(rw io.ReadWriter, setup func() (Handler, error), writable []strin
 	} else {
 		ready[0] &^= readyFlagNProc // root is not held to RLIMIT_NPROC
 	}
-	h, err := setup()
+	eng, err := setup()
 	if err != nil {
 		return fmt.Errorf("setting up: %w", err)
 	}
+	h := eng.Handle
 	if flags&initFlagSeccomp != 0 {
 		// Last, once everything this process sets up is done.
 		if err := applySeccomp(); err == nil {
@@ -279,8 +299,19 @@ func serveConn(rw io.ReadWriter, setup func() (Handler, error), writable []strin
 			resp = binary.BigEndian.AppendUint64(resp, uint64(tRecv.UnixNano()))
 			resp = binary.BigEndian.AppendUint64(resp, uint64(time.Now().UnixNano()))
 		}
-		if err := writeFrame(s.bw, frameResponse, resp); err != nil {
+		var tidy func()
+		if eng.Tidy != nil {
+			tidy = eng.Tidy()
+		}
+		typ = frameResponse
+		if tidy != nil {
+			typ = frameResponseTidy
+		}
+		if err := writeFrame(s.bw, typ, resp); err != nil {
 			return fmt.Errorf("writing response: %w", err)
+		}
+		if tidy != nil {
+			tidy()
 		}
 	}
 }
