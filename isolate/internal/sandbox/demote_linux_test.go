@@ -503,7 +503,14 @@ func TestTidyingWorker(t *testing.T) {
 	if !slices.Contains(p.Stats().Layers, demoteLayer) {
 		t.Skipf("no CPU levels here (layers %v)", p.Stats().Layers)
 	}
-	// Both workers have run a call: each is at the normal weight.
+	// Both workers started and idle (under load the second may still be starting).
+	deadline := time.Now().Add(20 * time.Second)
+	for s := p.Stats(); s.Idle != 2; s = p.Stats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the pool's two workers not idle within 20 s: %+v", s)
+		}
+		time.Sleep(time.Millisecond)
+	}
 	a := call(t, p, "leave 500")
 	if n := p.Stats().Tidied; n != 1 {
 		t.Fatalf("Tidied = %d after one answer that left work, want 1", n)
@@ -526,7 +533,7 @@ func TestTidyingWorker(t *testing.T) {
 		_, err := p.Call(context.Background(), []byte("nap 3000"), CallOptions{}, nil)
 		busy <- err
 	}()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline = time.Now().Add(10 * time.Second)
 	for p.Stats().Busy != 1 {
 		if time.Now().After(deadline) {
 			t.Fatal("the napping call did not start within 10 s")
