@@ -158,6 +158,11 @@ func Scripts() []Case {
 		{Name: "huge split", Src: worker("return new Response(String('x'.repeat(2 ** 24).split('').length))"), CPUMs: 100, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
 		{Name: "global search over a huge string", Src: worker("return new Response(String('ab '.repeat(2 ** 22).replace(/a/g, 'cc').length))"), CPUMs: 100, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
 		{Name: "huge native sort", Src: worker("const a = []; for (let i = 0; i < 3e6; i++) a.push((i * 7919) % 1000003); a.sort((x, y) => x - y); return new Response('sorted')"), CPUMs: 100, MemoryMB: 256, Outcomes: []string{ExceededCPU}, KeepsWorker: true},
+		// What compiling costs: the engine evaluates constant expressions
+		// and parses literals as it compiles, where the interrupt does not
+		// reach; the call still ends by its wall-time limit.
+		{Name: "costly constant", Src: "const x = 3n ** 100000000n;\n" + worker("return new Response(String(x > 0n))"), CPUMs: 100, WallMs: 1000, Outcomes: []string{ExceededWallTime, ExceededCPU}},
+		{Name: "BigInt literal of two million digits", Src: "const x = " + strings.Repeat("7", 2_000_000) + "n;\n" + worker("return new Response(String(x > 0n))"), CPUMs: 100, WallMs: 1000, Outcomes: []string{ExceededWallTime}},
 		// A promise that can never settle is noticed once nothing is left
 		// to run; 100,000 of them cost memory, bounded like any other.
 		{Name: "100,000 pending promises awaited", Src: worker("await Promise.all(Array.from({ length: 100000 }, () => new Promise(() => {}))); return new Response('settled')"), CPUMs: 1000, MemoryMB: 128, Outcomes: []string{Exception, ExceededMemory, ExceededCPU}},
@@ -222,6 +227,7 @@ return { status: 200 }`), CPUMs: 1000, Outcomes: []string{Exception}},
 var scriptKinds = map[string]string{
 	"infinite loop": KindCPU, "deep recursion": KindCPU, "catastrophic regexp": KindCPU, "huge native sort": KindCPU,
 	"huge split": KindCPU, "global search over a huge string": KindCPU,
+	"costly constant": KindCPU, "BigInt literal of two million digits": KindCPU,
 	"memory bomb": KindMemory, "huge string": KindMemory, "huge ArrayBuffer": KindMemory,
 	"huge resizable ArrayBuffer": KindMemory, "resizable ArrayBuffer grown step by step": KindMemory,
 	"pull that enqueues for ever": KindMemory, "start that enqueues for ever": KindMemory,

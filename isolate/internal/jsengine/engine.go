@@ -59,7 +59,7 @@ func (e *Engine) Run(ctx context.Context, r *contract.ExecRequest, host contract
 		contract.BoundResult(res)
 		res.Telemetry.WallTime = contract.Millis(time.Since(start))
 	}()
-	prog, cold, res := e.program(ctx, r.Hash, host)
+	prog, cold, res := e.program(ctx, r.Hash, host, start.Add(contract.LimitWall(r.Limits)))
 	if res != nil {
 		return res
 	}
@@ -97,8 +97,14 @@ type compiled struct {
 }
 
 // program returns the compiled program for hash, fetching its source from
-// the host on a miss.
-func (e *Engine) program(ctx context.Context, hash string, host contract.HostConn) (*compiled, bool, *contract.Result) {
+// the host on a miss. In a sandbox worker (e.stuck set) a compilation still
+// running at deadline, the call's wall-time limit, ends the worker: it runs
+// no guest code, but goja evaluates constant expressions as it compiles and
+// parses literals of any length, the interrupt does not reach either, and a
+// script made to make them slow (a power of BigInt literals, a BigInt
+// literal of millions of digits) held its worker until the pool's kill,
+// twice the wall-time limit and a second later.
+func (e *Engine) program(ctx context.Context, hash string, host contract.HostConn, deadline time.Time) (*compiled, bool, *contract.Result) {
 	if p, ok := e.compiled.Get(hash); ok {
 		return p, false, nil
 	}
@@ -109,7 +115,14 @@ func (e *Engine) program(ctx context.Context, hash string, host contract.HostCon
 	if rep.Program == nil || rep.Program.Script == "" {
 		return nil, false, contract.Failure(contract.OutcomeInternalError, fmt.Sprintf("host has no script for code %s", hash))
 	}
+	var guard *time.Timer
+	if e.stuck != nil {
+		guard = time.AfterFunc(time.Until(deadline), func() { e.stuck(contract.OutcomeExceededWallTime) })
+	}
 	p, err := goja.Compile(rep.Program.Name, rep.Program.Script, true)
+	if guard != nil {
+		guard.Stop()
+	}
 	if err != nil {
 		return nil, false, contract.ExceptionResult("SyntaxError", err.Error(), "")
 	}

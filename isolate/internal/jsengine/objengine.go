@@ -143,7 +143,7 @@ func (e *Engine) RunObject(ctx context.Context, r *contract.ObjectRequest, host 
 	var prog *goja.Program
 	cold, stacks := false, false
 	if o == nil {
-		p, c, fail := e.program(ctx, r.Hash, host)
+		p, c, fail := e.program(ctx, r.Hash, host, start.Add(contract.LimitWall(r.Limits)))
 		if fail != nil {
 			return &contract.ObjectResult{Result: *fail, Reset: true}
 		}
