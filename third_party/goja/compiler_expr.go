@@ -2691,7 +2691,7 @@ func (e *compiledLogicalAnd) emitGetter(putOnStack bool) {
 }
 
 func (e *compiledBinaryExpr) constant() bool {
-	return e.left.constant() && e.right.constant()
+	return e.left.constant() && e.right.constant() && !e.c.costlyBigInt(e.operator, e.left, e.right)
 }
 
 func (e *compiledBinaryExpr) emitGetter(putOnStack bool) {
