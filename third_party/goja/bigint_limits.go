@@ -71,22 +71,51 @@ func (r *Runtime) bigIntShift(x, n *big.Int) *big.Int {
 }
 
 // costlyBigInt reports whether a binary operation of two constant operands
-// may cost more than a look at them when they are BigInts (a power, a
-// product, a shift to the left: its cost grows with its result, up to
-// maxBigIntBits), so that the compiler leaves it to run time, where the
-// interrupt and the runtime's limits apply, instead of folding it.
+// may cost more than a look at them because they may be BigInts (a power, a
+// product, a shift: its cost grows with its result, up to maxBigIntBits),
+// so that the compiler leaves it to run time, where the interrupt and the
+// runtime's limits apply, instead of folding it. It looks at the operands'
+// form, not their values: evaluating them here, at every level of a chain
+// of constants, made compiling one exponential in its length.
 func (c *compiler) costlyBigInt(op token.Token, left, right compiledExpr) bool {
 	switch op {
 	case token.EXPONENT, token.MULTIPLY, token.SHIFT_LEFT, token.SHIFT_RIGHT:
-	default:
-		return false
-	}
-	for _, e := range [2]compiledExpr{left, right} {
-		if v, ex := c.evalConst(e); ex == nil {
-			if _, ok := v.(*valueBigInt); ok {
-				return true
-			}
-		}
+		return mayBeBigInt(left) || mayBeBigInt(right)
 	}
 	return false
+}
+
+// mayBeBigInt reports whether a constant expression may evaluate to a
+// BigInt.
+func mayBeBigInt(e compiledExpr) bool {
+	switch e := e.(type) {
+	case *compiledLiteral:
+		_, ok := e.val.(*valueBigInt)
+		return ok
+	case *compiledUnaryExpr:
+		switch e.operator {
+		case token.MINUS, token.BITWISE_NOT:
+			return mayBeBigInt(e.operand)
+		}
+		return false // !, typeof, void, +: never a BigInt
+	case *compiledBinaryExpr:
+		if e.mayBig == 0 {
+			e.mayBig = 2
+			switch e.operator {
+			case token.PLUS, token.MINUS, token.MULTIPLY, token.SLASH, token.REMAINDER, token.EXPONENT,
+				token.SHIFT_LEFT, token.SHIFT_RIGHT, token.AND, token.OR, token.EXCLUSIVE_OR:
+				if mayBeBigInt(e.left) || mayBeBigInt(e.right) {
+					e.mayBig = 1
+				}
+			} // comparisons, in, instanceof, >>>: never a BigInt
+		}
+		return e.mayBig == 1
+	case *compiledLogicalOr:
+		return mayBeBigInt(e.left) || mayBeBigInt(e.right)
+	case *compiledLogicalAnd:
+		return mayBeBigInt(e.left) || mayBeBigInt(e.right)
+	case *compiledCoalesce:
+		return mayBeBigInt(e.left) || mayBeBigInt(e.right)
+	}
+	return true
 }

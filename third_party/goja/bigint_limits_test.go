@@ -90,3 +90,23 @@ func TestBigIntNotFolded(t *testing.T) {
 		}
 	}
 }
+
+// TestConstantChainFolds: a long chain of constants still folds to one
+// value. Deciding whether a link may be a BigInt once evaluated its
+// operands at every level, which made compiling exponential in the
+// chain's length (60 links would not have finished).
+func TestConstantChainFolds(t *testing.T) {
+	p, err := Compile("", strings.Repeat("2 * ", 60)+"1", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ins := range p.code {
+		if _, ok := ins.(_mul); ok {
+			t.Fatal("the chain was not folded")
+		}
+	}
+	v, err := New().RunProgram(p)
+	if err != nil || v.ToFloat() != 1<<60 {
+		t.Fatalf("%v, %v", v, err)
+	}
+}

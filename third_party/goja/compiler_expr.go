@@ -181,6 +181,10 @@ type compiledBinaryExpr struct {
 	baseCompiledExpr
 	left, right compiledExpr
 	operator    token.Token
+	// isConst caches constant(), and mayBig mayBeBigInt: 0 not known yet,
+	// 1 true, 2 false. Both look down the whole expression, and are asked
+	// at every level of it.
+	isConst, mayBig int8
 }
 
 type compiledEnumGetExpr struct {
@@ -2691,7 +2695,13 @@ func (e *compiledLogicalAnd) emitGetter(putOnStack bool) {
 }
 
 func (e *compiledBinaryExpr) constant() bool {
-	return e.left.constant() && e.right.constant() && !e.c.costlyBigInt(e.operator, e.left, e.right)
+	if e.isConst == 0 {
+		e.isConst = 2
+		if e.left.constant() && e.right.constant() && !e.c.costlyBigInt(e.operator, e.left, e.right) {
+			e.isConst = 1
+		}
+	}
+	return e.isConst == 1
 }
 
 func (e *compiledBinaryExpr) emitGetter(putOnStack bool) {
