@@ -170,14 +170,17 @@ func TestWaitUntilRejected(t *testing.T) {
 func TestWaitUntilWorkerDies(t *testing.T) {
 	rt := testRuntime(t, Sandboxed)
 	c := js("main.js", `export default { fetch(req, env, ctx) {
-  ctx.waitUntil(new Promise(r => setTimeout(() => r((3n ** 10000000n).toString().length), 10)));
+  ctx.waitUntil(new Promise(r => setTimeout(() => r((3n ** 30000000n).toString().length), 10)));
   console.log("responding");
   return new Response("early");
 } }`)
 	// 1 s: at 200 ms one make test run ended the call before its response,
 	// most likely through the charge for waits past contract.StarveGrace
 	// (a race-detector worker on a host busy with the other packages'
-	// tests). The power and its decimal string take seconds either way.
+	// tests). The power alone takes seconds, one instruction the interrupt
+	// cannot cut (with 3n ** 10000000n it ended once within the stuck
+	// path's grace, and the interrupt between it and toString ended the
+	// call with its worker).
 	c.Limits = &Limits{CPUMs: 1000}
 	partial, _, final, _ := callWithResponse(t, rt, c)
 	checkResponded(t, partial, final, "early")
