@@ -483,7 +483,7 @@ func TestMemoryRefusedUpFront(t *testing.T) {
 	}
 }
 
-// TestTidyAfterGarbage: a call that leaves tens of megabytes of garbage in
+// TestTidyAfterGarbage: a call that leaves more than 64 MiB of garbage in
 // its worker has the worker collect it once its answer is out (Engine.Tidy),
 // so that the next call does not start by collecting it; calls that leave
 // little have it collect only once what they left adds up to that (a hello
@@ -508,14 +508,14 @@ func TestTidyAfterGarbage(t *testing.T) {
 		t.Fatalf("20 hellos left work to tidy %d times", n)
 	}
 	t0 := tidied()
-	// 48 MiB held to the call's end (no collection frees it before), garbage after.
+	// 96 MiB held to the call's end (no collection frees it before), garbage after.
 	garbage := js("main.js", `export default { fetch() {
   const keep = [];
-  for (let i = 0; i < 48; i++) keep.push("x".repeat(1 << 20) + i);
+  for (let i = 0; i < 96; i++) keep.push("x".repeat(1 << 20) + i);
   return new Response(String(keep.length));
 } }`)
 	garbage.Limits = &Limits{CPUMs: 30_000, WallMs: 60_000} // under the race detector too
-	if r := run(t, rt, garbage, nil); !r.OK() || string(r.Response.Body) != "48" {
+	if r := run(t, rt, garbage, nil); !r.OK() || string(r.Response.Body) != "96" {
 		t.Fatalf("garbage: %s %s", r.Outcome, r.Error)
 	}
 	if n := tidied() - t0; n != 1 {
