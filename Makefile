@@ -65,7 +65,7 @@ test-race:
 	WARREN_REQUIRE_PYTHON=1 WARREN_PYTHON_DIR=$(CURDIR)/$(PYDIR) $(GO) test $(TESTFLAGS) -count=1 -race -timeout 25m $(RACE_PKGS)
 
 test-norace:
-	WARREN_REQUIRE_PYTHON=1 WARREN_PYTHON_DIR=$(CURDIR)/$(PYDIR) $(GO) test $(TESTFLAGS) -count=1 -timeout 10m -run 'TestMemoryCorpus|TestDecodeCode|TestPython|TestWasmEcho|TestGoWasmFromJS|TestDiskCache' ./isolate ./isolate/internal/wasmrun
+	WARREN_REQUIRE_PYTHON=1 WARREN_PYTHON_DIR=$(CURDIR)/$(PYDIR) $(GO) test $(TESTFLAGS) -count=1 -timeout 10m -run 'TestMemoryCorpus|TestDecodeCode|TestPython|TestWasmEcho|TestGoWasmFromJS|TestDiskCache|TestTidyAfterGarbage' ./isolate ./isolate/internal/wasmrun
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)

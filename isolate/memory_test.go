@@ -492,6 +492,9 @@ func TestTidyAfterGarbage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts worker processes")
 	}
+	// No concurrency of its own to check, and its 96 MiB take the race
+	// detector's worker seconds.
+	skipUnderRace(t)
 	rt, err := New(Options{Executor: Sandboxed, Workers: 1, Host: newMemHost(), Node: "test"})
 	if err != nil {
 		t.Fatal(err)
@@ -514,7 +517,7 @@ func TestTidyAfterGarbage(t *testing.T) {
   for (let i = 0; i < 96; i++) keep.push("x".repeat(1 << 20) + i);
   return new Response(String(keep.length));
 } }`)
-	garbage.Limits = &Limits{CPUMs: 30_000, WallMs: 60_000} // under the race detector too
+	garbage.Limits = &Limits{CPUMs: 30_000, WallMs: 60_000}
 	if r := run(t, rt, garbage, nil); !r.OK() || string(r.Response.Body) != "96" {
 		t.Fatalf("garbage: %s %s", r.Outcome, r.Error)
 	}
