@@ -341,7 +341,8 @@ func benchKVStore(puts bool) ([]Row, error) {
 // benchKVPuts: one client's put latencies from one node, then 16 clients
 // spread over the nodes putting random keys: their rate, and the CPU of
 // the whole process (the three nodes, the clients, the Go runtime) per
-// write. Set WARREN_BENCH_KV_SECONDS to run the 16 clients longer than 3 s.
+// write. Set WARREN_BENCH_KV_SECONDS to run the 16 clients longer than 3 s,
+// WARREN_BENCH_KV_STAGES to print where a write's time goes (kvStages).
 func benchKVPuts(c *replCluster, timed func(int, func(string) error) ([]kvSample, error), put func(string) error, key func(int) string, keys int) ([]Row, error) {
 	stop := kvProfile("kv-put-serial")
 	s, err := timed(3000, put)
@@ -364,12 +365,19 @@ func benchKVPuts(c *replCluster, timed func(int, func(string) error) ([]kvSample
 		s0, w0 = s0+s, w0+w
 	}
 	c0 := cpuTime()
+	stopStages := kvStages()
+	var putNs, puts atomic.Int64
 	rate, n, err := parallel(16, dur, func() error {
 		i := next.Add(1)
 		nd := c.nodes[i%int64(len(c.nodes))]
-		return nd.cl.Put(ctx, kvNS, key(rand.IntN(keys)), kvValue, replication.KVPutOptions{})
+		t0 := time.Now()
+		err := nd.cl.Put(ctx, kvNS, key(rand.IntN(keys)), kvValue, replication.KVPutOptions{})
+		putNs.Add(int64(time.Since(t0)))
+		puts.Add(1)
+		return err
 	})
 	cpu := cpuTime() - c0
+	stopStages(time.Duration(putNs.Load() / max(puts.Load(), 1)))
 	stop()
 	if err != nil {
 		return nil, err
