@@ -77,7 +77,7 @@ func (r *Runtime) bigIntShift(x, n *big.Int) *big.Int {
 // runtime's limits apply, instead of folding it. It looks at the operands'
 // form, not their values: evaluating them here, at every level of a chain
 // of constants, made compiling one exponential in its length.
-func (c *compiler) costlyBigInt(op token.Token, left, right compiledExpr) bool {
+func costlyBigInt(op token.Token, left, right compiledExpr) bool {
 	switch op {
 	case token.EXPONENT, token.MULTIPLY, token.SHIFT_LEFT, token.SHIFT_RIGHT:
 		return mayBeBigInt(left) || mayBeBigInt(right)

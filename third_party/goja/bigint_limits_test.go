@@ -110,3 +110,14 @@ func TestConstantChainFolds(t *testing.T) {
 		t.Fatalf("%v, %v", v, err)
 	}
 }
+
+// BenchmarkCompileConstantChain compiles a chain of 4,000 products of
+// numbers, which folds to one value (RATIONALE.md quotes it).
+func BenchmarkCompileConstantChain(b *testing.B) {
+	src := strings.Repeat("2 * ", 4000) + "1"
+	for b.Loop() {
+		if _, err := Compile("", src, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

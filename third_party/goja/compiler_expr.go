@@ -2697,7 +2697,7 @@ func (e *compiledLogicalAnd) emitGetter(putOnStack bool) {
 func (e *compiledBinaryExpr) constant() bool {
 	if e.isConst == 0 {
 		e.isConst = 2
-		if e.left.constant() && e.right.constant() && !e.c.costlyBigInt(e.operator, e.left, e.right) {
+		if e.left.constant() && e.right.constant() && !costlyBigInt(e.operator, e.left, e.right) {
 			e.isConst = 1
 		}
 	}
