@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ import (
 // new replica that catches up; the writes made meanwhile read back from
 // it, and the group's replicas agree.
 func TestStoppedReplicaReplaced(t *testing.T) {
-	changes := &changeCounter{n: map[string]int{}}
+	changes := &changeCounter{n: map[string]int{}, t: t}
 	c := newClusterWith(t, 3, &cluster{kv: true, tune: func(cc *ClusterConfig) {
 		fastGroups(cc)
 		cc.Logger = slog.New(changes)
@@ -214,6 +215,7 @@ func TestGroupInfoStopped(t *testing.T) {
 type changeCounter struct {
 	mu sync.Mutex
 	n  map[string]int
+	t  *testing.T // logs every change and warning, for a failure's story
 }
 
 func (h *changeCounter) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
@@ -222,10 +224,17 @@ func (h *changeCounter) WithGroup(string) slog.Handler                { return h
 
 func (h *changeCounter) Handle(_ context.Context, r slog.Record) error {
 	if r.Message != "placement change" {
+		if r.Level >= slog.LevelWarn {
+			var b strings.Builder
+			r.Attrs(func(a slog.Attr) bool { fmt.Fprintf(&b, " %s=%v", a.Key, a.Value); return true })
+			h.t.Logf("%s %s:%s", r.Time.Format("15:04:05.000"), r.Message, b.String())
+		}
 		return nil
 	}
+	h.t.Logf("%s placement change", r.Time.Format("15:04:05.000"))
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key == "change" {
+			h.t.Logf("  %s", a.Value)
 			h.mu.Lock()
 			h.n[a.Value.String()]++
 			h.mu.Unlock()
