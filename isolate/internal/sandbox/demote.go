@@ -50,8 +50,11 @@ const (
 // wakes meanwhile waits little, and only as frequent as the floor needs (half the time
 // at most): on an idle host a demoted call has every spare cycle and is never boosted.
 // And the floor yields to the pool's own short calls: while any call of the pool that is
-// not demoted runs, a demoted call is boosted only below shortFloor (an eighth of a
-// CPU). The floor is for a host busy with work that is not the node's (a laptop
+// not demoted runs, or one ran within shortRecent, a demoted call is boosted only below
+// shortFloor (an eighth of a CPU). Recently, not only at the instant of the check: a
+// node serving a light stream of short calls has none running at most instants, and a
+// boost at the higher floor in a gap between two of them takes the CPU from the next
+// one for a whole window. The floor is for a host busy with work that is not the node's (a laptop
 // compiling, other services); what one of the node's short calls takes from a demoted
 // one passes within milliseconds, but a steady stream of them would starve it until its
 // wall-time limit (seen: 4.4 s for a call of the hostile corpus whose bound is 1.39 s,
@@ -92,6 +95,9 @@ const (
 	// run out (contract.CountedCPU charges a starved call most of its wait anyway).
 	shortFloorN = 1
 	shortFloorD = 8
+	// shortRecent is how long after the pool's last short call started or ended the
+	// floor still yields to short calls: a few of an honest client's round trips.
+	shortRecent = 50 * time.Millisecond
 	demoteLayer = "cpu-demotion"
 )
 
@@ -136,6 +142,7 @@ func (d *demoter) start() {
 	d.mu.Lock()
 	d.inCall, d.cpu0, d.demoted, d.boosted = true, c, false, false
 	d.w.p.short.Add(1)
+	d.w.p.shortSeen()
 	d.mu.Unlock()
 	d.timer.Reset(d.after)
 }
@@ -166,7 +173,7 @@ func (d *demoter) check() {
 			d.timer.Reset(wait) // spare cycles alone until then
 			return
 		}
-		if !boostDue(c-d.downCPU, now.Sub(d.downAt), d.w.p.short.Load() > 0) {
+		if !boostDue(c-d.downCPU, now.Sub(d.downAt), d.w.p.shortLately(now)) {
 			break
 		}
 		if err := cg.setLevel(levelNormal); err != nil {
@@ -194,6 +201,7 @@ func (d *demoter) check() {
 		d.demoted, d.downCPU, d.downAt = true, c, now
 		d.w.p.demotions.Add(1)
 		d.w.p.short.Add(-1)
+		d.w.p.shortSeen()
 		if d.starve > 0 {
 			d.timer.Reset(d.starve)
 			return
@@ -212,6 +220,15 @@ func boostDue(cpu, elapsed time.Duration, shortCalls bool) bool {
 	return demoteFloorD*cpu < demoteFloorN*elapsed
 }
 
+// shortSeen notes that a short call started or ended now.
+func (p *Pool) shortSeen() { p.shortAt.Store(int64(time.Since(p.born))) }
+
+// shortLately reports whether a short call of the pool runs at now or ran within
+// shortRecent of it.
+func (p *Pool) shortLately(now time.Time) bool {
+	return p.short.Load() > 0 || time.Duration(int64(now.Sub(p.born))-p.shortAt.Load()) < shortRecent
+}
+
 // end ends a call. A demoted call leaves its worker at the background level until its
 // next call starts.
 func (d *demoter) end() {
@@ -224,6 +241,7 @@ func (d *demoter) end() {
 	d.inCall = false
 	if !d.demoted {
 		d.w.p.short.Add(-1)
+		d.w.p.shortSeen()
 	} else {
 		// Most often an error means the worker is gone (killed at its deadline, out
 		// of memory) and its cgroup with it.

@@ -494,6 +494,35 @@ func TestBoostDue(t *testing.T) {
 	}
 }
 
+// The floor yields to short calls that run or ran within shortRecent: a light stream of
+// them has none running at most instants.
+func TestShortLately(t *testing.T) {
+	p := &Pool{born: time.Now().Add(-time.Hour)}
+	now := time.Now()
+	at := func(d time.Duration) { p.shortAt.Store(int64(now.Add(-d).Sub(p.born))) }
+	at(time.Hour) // at the pool's birth
+	if p.shortLately(now) {
+		t.Error("short calls lately, with none for an hour")
+	}
+	at(shortRecent / 5)
+	if !p.shortLately(now) {
+		t.Errorf("no short calls lately, one ended %v ago", shortRecent/5)
+	}
+	at(2 * shortRecent)
+	if p.shortLately(now) {
+		t.Errorf("short calls lately, the last ended %v ago", 2*shortRecent)
+	}
+	p.short.Add(1) // one runs, started long ago
+	if !p.shortLately(now) {
+		t.Error("no short calls lately, with one running")
+	}
+	p.short.Add(-1)
+	p.shortSeen()
+	if !p.shortLately(time.Now()) {
+		t.Error("no short calls lately, right after one ended")
+	}
+}
+
 // A worker whose answer says it has work to do before its next call (Engine.Tidy) waits
 // for it at the background weight and is the last idle worker to take a call; its next
 // call runs at the normal weight.

@@ -75,7 +75,8 @@
 //     cgroup SCHED_IDLE (cpu.idle, linux 5.15 and later; elsewhere cpu.shares 16 instead
 //     of 1024), so that short calls on other workers, of this pool or another, and the
 //     host's threads take the CPU first. After 0.25 s demoted, a floor keeps its
-//     average at half a CPU (an eighth while any of the pool's short calls runs) with
+//     average at half a CPU (an eighth while any of the pool's short calls runs, or ran in
+//     the last 50 ms) with
 //     10 ms boosts at the normal weight. Work no caller waits for (a worker's start-up,
 //     a demoted call's remains between calls, the work an Engine's Tidy asks for
 //     between calls, a killed worker's exit) runs at cpu.shares 128; every call starts

@@ -59,7 +59,7 @@ type Config struct {
 	DemoteAfter time.Duration
 	// StarveAfter is how long a demoted call runs on the CPU the host does not want
 	// before a floor of half a CPU on average (an eighth while the pool's short calls
-	// run) applies to it (demote.go). 0: 0.25 s,
+	// run, or ran lately) applies to it (demote.go). 0: 0.25 s,
 	// the grace of waiting the engines do not charge a call for; negative: at once.
 	StarveAfter time.Duration
 	// HostNetwork leaves workers in the host's network namespace. By default (linux)
@@ -268,8 +268,12 @@ type Pool struct {
 	// in ns (tests); 0 before any boost.
 	earliestBoost atomic.Int64
 	// short counts the calls in progress that are not demoted (demote.go): while there
-	// are any, the floor keeps a demoted call at shortFloor rather than demoteFloor.
-	short atomic.Int64
+	// are any, or were within shortRecent, the floor keeps a demoted call at shortFloor
+	// rather than demoteFloor. shortAt is when the last of them started or ended (ns
+	// since born, the pool's start on the monotonic clock).
+	short   atomic.Int64
+	shortAt atomic.Int64
+	born    time.Time
 
 	mu        sync.Mutex
 	closed    bool
@@ -295,6 +299,7 @@ type Pool struct {
 // kept the first one from starting.
 func NewPool(cfg Config) (*Pool, error) {
 	p := &Pool{
+		born:    time.Now(),
 		cfg:     cfg,
 		log:     cfg.Logger,
 		workers: cfg.Workers,
