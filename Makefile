@@ -16,9 +16,16 @@ EX        ?= examples/hello.ts
 PYDIR     := build/python
 PYEMBED   := isolate/internal/pyrun/embedded
 
-.PHONY: stop all build run test test-race test-norace test-short bench soak fuzz lint fmt vet cross clean clean-python python
+.PHONY: stop all build run test test-race test-norace test-short bench soak fuzz lint fmt vet cross clean clean-python python bin/warren bin/bench
 
 all: build
+
+# The binaries by name always rebuild (go build is incremental): without a
+# rule, make took an existing bin/warren, however old, as up to date.
+bin/warren: build
+
+bin/bench:
+	$(GO) build -o bin/bench ./bench
 
 python:
 	./scripts/build-python.sh
