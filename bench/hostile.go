@@ -74,7 +74,7 @@ func benchHostileCorpus() ([]Row, error) {
 		}
 	}
 	for _, kind := range kinds {
-		o := testnet.HostileOptions{Rounds: 6, IdleCalls: 3000, MinAttackCalls: 2000}
+		o := testnet.HostileOptions{Rounds: 6, IdleCalls: 3000, MinAttackCalls: 2000, Honest: hostileHonest()}
 		what := "the whole corpus"
 		if kind != "" {
 			o.Only = func(c hostile.Case) bool { return c.Kind == kind }
@@ -106,6 +106,22 @@ func benchHostileCorpus() ([]Row, error) {
 	}
 	return append(rows, Row{Name: "mesh/hostile-corpus: slowest hostile call (" + slowest.Name + ")",
 		Unit: "ms", Value: ms(slowest.Took), N: all, Target: "<= 2000 ms"}), nil
+}
+
+// hostileHonest is the honest clients' Worker: the default hello, or with
+// WARREN_BENCH_HOSTILE_HONEST=medium one that needs about 10 ms of CPU (a
+// JSON document of 2,000 records built, written and read back), to see
+// what the corpus costs calls that demotion may reach.
+func hostileHonest() string {
+	if os.Getenv("WARREN_BENCH_HOSTILE_HONEST") != "medium" {
+		return ""
+	}
+	return `export default { fetch() {
+  const rows = [];
+  for (let i = 0; i < 2000; i++) rows.push({ id: i, name: "row " + i, tags: ["a", "b", String(i % 7)], score: i * 1.5 });
+  const back = JSON.parse(JSON.stringify(rows));
+  return new Response(back.length === 2000 ? "hi" : "bad");
+} }`
 }
 
 // printBlame says which hostile cases ran beside the honest calls slower

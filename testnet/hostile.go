@@ -45,6 +45,11 @@ type HostileOptions struct {
 	Parallel int
 	// Only, if set, picks the cases to run (default: all).
 	Only func(hostile.Case) bool
+	// Honest, if set, is the honest clients' Worker (an ES module whose
+	// response body is "hi"), instead of one that answers "hi" at once:
+	// a heavier honest call shows what the corpus costs calls that are
+	// not the lightest.
+	Honest string
 }
 
 // HostileResult is one hostile call's end.
@@ -148,7 +153,11 @@ func RunHostile(ctx context.Context, st *State, o HostileOptions) (*HostileRepor
 
 	rep := &HostileReport{}
 	var mu sync.Mutex
-	hello := hostileBody("export default { fetch() { return new Response('hi') } }", nil, nil, nil)
+	honestSrc := "export default { fetch() { return new Response('hi') } }"
+	if o.Honest != "" {
+		honestSrc = o.Honest
+	}
+	hello := hostileBody(honestSrc, nil, nil, nil)
 	honestCall := func(i int) (time.Duration, error) {
 		t0 := time.Now()
 		res, err := callRun(ctx, cl, apis[i%len(apis)], honestTok, hello)
