@@ -95,8 +95,8 @@ const (
 	// run out (contract.CountedCPU charges a starved call most of its wait anyway).
 	shortFloorN = 1
 	shortFloorD = 8
-	// shortRecent is how long after the pool's last short call started or ended the
-	// floor still yields to short calls: a few of an honest client's round trips.
+	// shortRecent is how long after the pool's last short call ended (or was demoted)
+	// the floor still yields to short calls: a few of an honest client's round trips.
 	shortRecent = 50 * time.Millisecond
 	demoteLayer = "cpu-demotion"
 )
@@ -141,8 +141,7 @@ func (d *demoter) start() {
 	}
 	d.mu.Lock()
 	d.inCall, d.cpu0, d.demoted, d.boosted = true, c, false, false
-	d.w.p.short.Add(1)
-	d.w.p.shortSeen()
+	d.w.p.short.Add(1) // counted while it runs: shortSeen when it ends or is demoted
 	d.mu.Unlock()
 	d.timer.Reset(d.after)
 }
@@ -220,7 +219,8 @@ func boostDue(cpu, elapsed time.Duration, shortCalls bool) bool {
 	return demoteFloorD*cpu < demoteFloorN*elapsed
 }
 
-// shortSeen notes that a short call started or ended now.
+// shortSeen notes that a short call ended now, or was demoted (while one runs, short
+// counts it).
 func (p *Pool) shortSeen() { p.shortAt.Store(int64(time.Since(p.born))) }
 
 // shortLately reports whether a short call of the pool runs at now or ran within

@@ -269,8 +269,8 @@ type Pool struct {
 	earliestBoost atomic.Int64
 	// short counts the calls in progress that are not demoted (demote.go): while there
 	// are any, or were within shortRecent, the floor keeps a demoted call at shortFloor
-	// rather than demoteFloor. shortAt is when the last of them started or ended (ns
-	// since born, the pool's start on the monotonic clock).
+	// rather than demoteFloor. shortAt is when the last of them ended or was demoted
+	// (ns since born, the pool's start on the monotonic clock).
 	short   atomic.Int64
 	shortAt atomic.Int64
 	born    time.Time
