@@ -130,6 +130,21 @@ type Invocation struct {
 	// Without OnResponse, Run returns only after the body has gone
 	// through the pipe, so the consumer must read it concurrently.
 	StreamTo *BodyPipe
+	// Sched is how the call shares the host's CPU with the others.
+	Sched Sched
+}
+
+// Sched is how a call shares the host's CPU, where a sandboxed runtime weighs its
+// workers (cpu cgroups; elsewhere it does nothing): a call that has used 20 ms of CPU
+// goes on at a low weight, taking the cycles other calls leave (docs/security.md,
+// "Demotion").
+type Sched struct {
+	// Low starts the call at the low weight, as if it had been demoted at its start
+	// (a node sets it for a client whose calls ran long lately).
+	Low bool
+	// OnDemote, when set, is called once if the call is demoted, from another
+	// goroutine; it must return promptly.
+	OnDemote func()
 }
 
 // Runtime runs invocations: it prepares code (bundling, cached by hash) and
@@ -156,7 +171,7 @@ type flight struct {
 
 // executor runs a prepared invocation somewhere.
 type executor interface {
-	execute(ctx context.Context, r *contract.ExecRequest, host contract.HostFunc) *Result
+	execute(ctx context.Context, r *contract.ExecRequest, host contract.HostFunc, sched Sched) *Result
 	runObject(ctx context.Context, r *contract.ObjectRequest, host contract.HostFunc) *ObjectResult
 	evictObject(key string)
 	close() error
@@ -330,7 +345,7 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 		Hash: p.Hash, Wasm: p.Wasm != nil, Python: p.Python != nil, Deterministic: slices.Contains(c.CompatibilityFlags, DeterministicRandomFlag),
 		Request: req, Scheduled: inv.Scheduled, Env: c.Env,
 		Bindings: inv.Bindings, Limits: limits, Stream: inv.StreamTo != nil && inv.Scheduled == nil,
-	}, d.call)
+	}, d.call, inv.Sched)
 }
 
 // prepare bundles the code, once per hash at a time: concurrent callers of
@@ -431,7 +446,7 @@ type inProcess struct{ e *engine }
 
 func (x *inProcess) name() string { return string(InProcess) }
 func (x *inProcess) close() error { return x.e.close() }
-func (x *inProcess) execute(ctx context.Context, r *contract.ExecRequest, host contract.HostFunc) *Result {
+func (x *inProcess) execute(ctx context.Context, r *contract.ExecRequest, host contract.HostFunc, _ Sched) *Result {
 	return x.e.execute(ctx, r, contract.NewGoHost(host))
 }
 

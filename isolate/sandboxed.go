@@ -227,7 +227,7 @@ func (rt *Runtime) Stats() any {
 	return map[string]any{"executor": string(InProcess), "layers": []string{}}
 }
 
-func (s *sandboxed) execute(ctx context.Context, r *contract.ExecRequest, host contract.HostFunc) *Result {
+func (s *sandboxed) execute(ctx context.Context, r *contract.ExecRequest, host contract.HostFunc, sched Sched) *Result {
 	req, err := contract.EncodeExec(r)
 	if err != nil {
 		return contract.Failure(OutcomeInternalError, fmt.Sprintf("encoding the invocation: %v", err))
@@ -246,7 +246,7 @@ func (s *sandboxed) execute(ctx context.Context, r *contract.ExecRequest, host c
 	})
 	defer done()
 	tCall := stagetime.Now()
-	out, err := s.pool.Call(ctx, req, sandbox.CallOptions{Deadline: deadline}, onCall)
+	out, err := s.pool.Call(ctx, req, sandbox.CallOptions{Deadline: deadline, Low: sched.Low, OnDemote: sched.OnDemote}, onCall)
 	stagetime.Since("5-pool-call", tCall)
 	if err != nil {
 		res := s.crashResult(ctx, r, err)

@@ -315,6 +315,9 @@ func (n *Node) runHere(ctx context.Context, inv *isolate.Invocation, cs *clientS
 	early := make(chan *isolate.Result, 1)
 	call := *inv
 	call.OnResponse = func(r *isolate.Result) { early <- r }
+	if cs != nil {
+		call.Sched = n.heavy.sched(cs.name)
+	}
 	final := make(chan *isolate.Result, 1)
 	tGo := stagetime.Now()
 	var tRan time.Time // when Run returned (stagetime)
@@ -324,6 +327,9 @@ func (n *Node) runHere(ctx context.Context, inv *isolate.Invocation, cs *clientS
 		}
 		res := n.rt.Run(run, &call)
 		res.Telemetry.Hops = []string{n.id.Name}
+		if cs != nil {
+			n.heavy.ended(cs.name, res)
+		}
 		stopLife()
 		cancel()
 		n.release(cs)

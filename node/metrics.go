@@ -145,6 +145,7 @@ var (
 	poolRestartsDesc = prometheus.NewDesc("warren_sandbox_workers_ended_total", "Sandbox workers replaced, by why: killed by the pool (deadline, cancel, IPC error) or crashed (crash, memory).", []string{"reason"}, nil)
 	poolFailedDesc   = prometheus.NewDesc("warren_sandbox_start_failures_total", "Failed sandbox worker starts.", nil, nil)
 	poolDemotedDesc  = prometheus.NewDesc("warren_sandbox_calls_demoted_total", "Calls that ran past 20 ms of CPU and went on at a low CPU weight.", nil, nil)
+	poolLowDesc      = prometheus.NewDesc("warren_sandbox_calls_started_low_total", "Calls that started at the low CPU weight: their client's calls ran long within the last second.", nil, nil)
 )
 
 // poolStats is what poolCollector reads of isolate.Runtime.Stats (whose
@@ -161,13 +162,14 @@ type poolStats struct {
 	Crashed       uint64 `json:"crashed"`
 	StartFailures uint64 `json:"startFailures"`
 	Demoted       uint64 `json:"demoted"`
+	StartedLow    uint64 `json:"startedLow"`
 }
 
 // poolCollector reads the sandbox pool at scrape time.
 type poolCollector struct{ n *Node }
 
 func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{poolWorkersDesc, poolWaitingDesc, poolSpawnedDesc, poolRestartsDesc, poolFailedDesc, poolDemotedDesc} {
+	for _, d := range []*prometheus.Desc{poolWorkersDesc, poolWaitingDesc, poolSpawnedDesc, poolRestartsDesc, poolFailedDesc, poolDemotedDesc, poolLowDesc} {
 		ch <- d
 	}
 }
@@ -194,6 +196,7 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(poolRestartsDesc, s.Crashed, "crashed")
 	counter(poolFailedDesc, s.StartFailures)
 	counter(poolDemotedDesc, s.Demoted)
+	counter(poolLowDesc, s.StartedLow)
 }
 
 var (

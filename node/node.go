@@ -216,6 +216,7 @@ type Node struct {
 	// (peers' deploys wake it through the mesh's marks).
 	cronWake chan struct{}
 	share    *shares // what each client holds of the slots and queue
+	heavy    *heavyClients
 	// kv is the KV store behind the API and bindings, groups the status of
 	// its Raft groups; nil when the node has none.
 	kv      replication.KV
@@ -347,6 +348,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n.bodies = newByteBudget(cfg.BodyBudget, cfg.ClientBodyBudget)
 	n.answers = newByteBudget(cfg.AnswerBudget, cfg.AnswerBudget/4)
 	n.share = newShares(cfg.ClientSlots, cfg.ClientQueued)
+	n.heavy = newHeavyClients()
 	n.rt, err = isolate.New(isolate.Options{
 		Executor: cfg.Executor, Workers: cfg.Slots, Node: id.Name, Logger: n.log,
 		CacheDir: filepath.Join(cfg.Data, "wasm-cache"), Host: n.host,

@@ -237,6 +237,10 @@ type workerCgroup struct {
 	mu     sync.Mutex
 	shares int  // cpu.shares as last written
 	idle   bool // cpu.idle as last written
+	level  cpuLevel
+	// remains moves the worker from the remains level to the background one
+	// (remainsDue); nil until the worker is first at the remains level.
+	remains *time.Timer
 }
 
 var (

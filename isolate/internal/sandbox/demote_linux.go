@@ -31,11 +31,38 @@ func (w *workerCgroup) setLevel(l cpuLevel) error {
 	// abort set levels from two goroutines.
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.level = l
+	if l == levelRemains && w.idleOK {
+		// Idle for remainsGrace, then the background weight, unless the level
+		// changes meanwhile.
+		if w.remains == nil {
+			w.remains = time.AfterFunc(remainsGrace, w.remainsDue)
+		} else {
+			w.remains.Reset(remainsGrace)
+		}
+	}
+	return w.setLocked(l)
+}
+
+// remainsDue moves a worker that is still at the remains level after remainsGrace
+// to the background weight: the work it does (a collection, the kernel freeing
+// a killed worker's memory) makes progress on a busy host.
+func (w *workerCgroup) remainsDue() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.level == levelRemains {
+		w.level = levelBackground
+		_ = w.setLocked(levelBackground) // a worker gone meanwhile: its cgroup with it
+	}
+}
+
+// setLocked writes level l's settings; w.mu is held.
+func (w *workerCgroup) setLocked(l cpuLevel) error {
 	shares, idle := normalShares, false
 	switch {
-	case l == levelBackground:
+	case l == levelBackground, l == levelRemains && !w.idleOK:
 		shares = backgroundShares
-	case l == levelLow && w.idleOK:
+	case (l == levelLow || l == levelRemains) && w.idleOK:
 		idle = true
 		shares = w.shares // ignored while idle: left as it is
 	case l == levelLow:

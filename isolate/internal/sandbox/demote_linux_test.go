@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,8 +66,18 @@ func TestDemoteLongCall(t *testing.T) {
 	if n := p.Stats().Demoted; n != 1 {
 		t.Errorf("Demoted = %d, want 1", n)
 	}
-	if l := level(); l != "background" {
-		t.Errorf("after the call, the worker is at %s, want background", l)
+	if l := level(); !atRemains(l) {
+		t.Errorf("after the call, the worker is at %s, want the remains level", l)
+	}
+	if cpuIdleOf(t, pid) {
+		// Idle for remainsGrace, then at the background weight.
+		deadline := time.Now().Add(10 * time.Second)
+		for level() != "background" {
+			if time.Now().After(deadline) {
+				t.Fatalf("the remains of a demoted call still at %s after 10 s, want background", level())
+			}
+			time.Sleep(time.Millisecond)
+		}
 	}
 	// The same worker takes the next call, at the normal weight.
 	if again := call(t, p, "pid"); again != pid {
@@ -87,8 +98,8 @@ func TestDemoteLongCall(t *testing.T) {
 	if p.boosts.Load() == 0 {
 		t.Error("a demoted call that made no progress for 400 ms was never back at the normal weight")
 	}
-	if l := level(); l != "background" {
-		t.Errorf("after the call, the worker is at %s, want background", l)
+	if l := level(); !atRemains(l) {
+		t.Errorf("after the call, the worker is at %s, want the remains level", l)
 	}
 
 	// Never, when turned off.
@@ -235,6 +246,17 @@ func TestAutogroupWeight(t *testing.T) {
 	}
 }
 
+// atRemains reports whether a level cpuLevelOf read is the remains level: idle (it
+// reads "low") for remainsGrace where the kernel has cpu.idle, then background.
+func atRemains(l string) bool { return l == "low" || l == "background" }
+
+// cpuIdleOf reports whether the cpu cgroup of worker pid has cpu.idle.
+func cpuIdleOf(t *testing.T, pid string) bool {
+	t.Helper()
+	_, err := os.Stat(filepath.Join(workerCgroupDir(t, pid, "cpu"), "cpu.idle"))
+	return err == nil
+}
+
 // cpuLevelOf reads the level of the cpu cgroup of worker pid: "normal", "background",
 // "low" (SCHED_IDLE where the kernel has cpu.idle, else cpu.shares 16) or what it finds.
 func cpuLevelOf(t *testing.T, pid string) string {
@@ -339,16 +361,16 @@ func TestShortCallsPreferCleanWorkers(t *testing.T) {
 	if long == clean {
 		t.Fatalf("both calls ran on worker %s", long)
 	}
-	if l := cpuLevelOf(t, long); l != "background" {
-		t.Errorf("after its demoted call, worker %s is at %s, want background", long, l)
+	if l := cpuLevelOf(t, long); !atRemains(l) {
+		t.Errorf("after its demoted call, worker %s is at %s, want the remains level", long, l)
 	}
 	for i := range 5 {
 		if got := call(t, p, "pid"); got != clean {
 			t.Fatalf("call %d ran on %s, the worker with a demoted call's remains; want %s", i, got, clean)
 		}
 	}
-	if l := cpuLevelOf(t, long); l != "background" {
-		t.Errorf("unused, worker %s is at %s, want background", long, l)
+	if l := cpuLevelOf(t, long); !atRemains(l) {
+		t.Errorf("unused, worker %s is at %s, want the remains level", long, l)
 	}
 }
 
@@ -523,6 +545,66 @@ func TestShortLately(t *testing.T) {
 	}
 }
 
+// A call started Low runs at the low weight from its start, short or not, is never
+// counted as demoted (nor does it call OnDemote), and leaves its worker at the
+// background level; the next call that is not Low runs at the normal weight. A call
+// that is not Low calls OnDemote once when it is demoted.
+func TestLowCall(t *testing.T) {
+	p := newTestPool(t, Config{Workers: 1, Spares: -1, DemoteAfter: 20 * time.Millisecond, StarveAfter: -1})
+	pid := call(t, p, "pid")
+	if !slices.Contains(p.Stats().Layers, demoteLayer) {
+		t.Skipf("no demotion here (layers %v)", p.Stats().Layers)
+	}
+	level := func() string { return cpuLevelOf(t, pid) }
+	var demotes atomic.Int32
+	onDemote := func() { demotes.Add(1) }
+	done := make(chan error, 1)
+	go func() {
+		resp, err := p.Call(context.Background(), []byte("nap 300"), CallOptions{Low: true, OnDemote: onDemote}, nil)
+		if err == nil && string(resp) != "slept" {
+			err = fmt.Errorf("nap: %q", resp)
+		}
+		done <- err
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for level() != "low" {
+		select {
+		case err := <-done:
+			t.Fatalf("the Low call ended (%v) before its worker was seen at the low level (it is at %s)", err, level())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a Low call's worker is at %s, want low", level())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	if st.StartedLow != 1 || st.Demoted != 0 || demotes.Load() != 0 {
+		t.Errorf("after a Low call: StartedLow %d, Demoted %d, OnDemote called %d times; want 1, 0, 0", st.StartedLow, st.Demoted, demotes.Load())
+	}
+	if l := level(); !atRemains(l) {
+		t.Errorf("after a Low call, the worker is at %s, want the remains level", l)
+	}
+	if p.shortLately(time.Now()) && p.short.Load() != 0 {
+		t.Errorf("a Low call counted as a short one: %d running", p.short.Load())
+	}
+	if again := call(t, p, "pid"); again != pid {
+		t.Fatalf("worker %s replaced by %s", pid, again)
+	}
+	if l := level(); l != "normal" {
+		t.Errorf("a call after a Low one runs at %s, want normal", l)
+	}
+	if _, err := p.Call(context.Background(), []byte("burn 60"), CallOptions{OnDemote: onDemote}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, d := demotes.Load(), p.Stats().Demoted; n != 1 || d != 1 {
+		t.Errorf("a call demoted: OnDemote called %d times, Demoted %d; want 1 and 1", n, d)
+	}
+}
+
 // A worker whose answer says it has work to do before its next call (Engine.Tidy) waits
 // for it at the background weight and is the last idle worker to take a call; its next
 // call runs at the normal weight.
@@ -544,8 +626,8 @@ func TestTidyingWorker(t *testing.T) {
 	if n := p.Stats().Tidied; n != 1 {
 		t.Fatalf("Tidied = %d after one answer that left work, want 1", n)
 	}
-	if l := cpuLevelOf(t, a); l != "background" {
-		t.Errorf("tidying, the worker is at %s, want background", l)
+	if l := cpuLevelOf(t, a); !atRemains(l) {
+		t.Errorf("tidying, the worker is at %s, want the remains level", l)
 	}
 	for range 5 {
 		if pid := call(t, p, "pid"); pid == a {

@@ -97,6 +97,16 @@ type CallOptions struct {
 	// Deadline is a hard deadline: the worker is killed at this time if it has not
 	// answered, and Call returns a *CrashError with Reason "deadline". Zero: none.
 	Deadline time.Time
+	// Low starts the call at the low CPU weight, as if it had been demoted at its start:
+	// it gets the cycles nobody else wants, and the floor from Config.StarveAfter on
+	// (demote.go). A caller sets it for the calls of a client whose calls ran long lately
+	// (a node does: its heavy clients). Where calls are never demoted (no cpu cgroup,
+	// Config.DemoteAfter negative) it does nothing.
+	Low bool
+	// OnDemote, when set, is called once if the call is demoted, from the pool's timer
+	// goroutine: it must not block or call into the pool. Never for a call that started
+	// Low.
+	OnDemote func()
 }
 
 // CrashError reports a call whose worker was killed or died.
@@ -159,6 +169,8 @@ type Stats struct {
 	StartFailures uint64 `json:"startFailures"`
 	// Demoted counts calls that ran past Config.DemoteAfter of CPU and were demoted.
 	Demoted uint64 `json:"demoted"`
+	// StartedLow counts calls that started at the low weight (CallOptions.Low).
+	StartedLow uint64 `json:"startedLow"`
 	// Tidied counts answers after which the worker did work of its own before its next
 	// call (Engine.Tidy: the garbage of a call that used much memory).
 	Tidied uint64 `json:"tidied"`
@@ -262,6 +274,7 @@ type Pool struct {
 	demoteAfter time.Duration
 	starveAfter time.Duration // Config.StarveAfter (0: at once)
 	demotions   atomic.Uint64
+	lowStarts   atomic.Uint64 // Stats.StartedLow
 	tidies      atomic.Uint64 // Stats.Tidied
 	boosts      atomic.Uint64 // demoted calls back at the normal weight for a window (tests)
 	// earliestBoost is the shortest time from a call's demotion to its first boost,
@@ -871,7 +884,7 @@ func (w *worker) abort(reason string) {
 	if !w.reaping {
 		if w.cpuCg != nil {
 			// Its exit (the kernel freeing its memory) is work nobody waits for.
-			_ = w.cpuCg.setLevel(levelBackground)
+			_ = w.cpuCg.setLevel(levelRemains)
 		}
 		killGroup(w.pid)
 	}
@@ -975,7 +988,7 @@ func (p *Pool) acquire(ctx context.Context) (*worker, error) {
 // weight first (a demoted call's worker is there already): no caller waits for that work.
 func (p *Pool) release(w *worker) {
 	if w.tidying && w.cpuOn && (w.dm == nil || !w.dm.leftDemoted()) {
-		_ = w.cpuCg.setLevel(levelBackground) // failing, it stays at the normal one
+		_ = w.cpuCg.setLevel(levelRemains) // failing, it stays at the normal one
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -1085,14 +1098,19 @@ func (p *Pool) guardedRoundTrip(ctx context.Context, w *worker, req []byte, opts
 	if !opts.Deadline.IsZero() {
 		w.timer.Reset(time.Until(opts.Deadline))
 	}
-	// Every call starts at the normal CPU weight: a fresh worker and one whose last
-	// call was demoted wait at the background one (demote.go).
-	leveled := true
+	// Every call starts at the normal CPU weight, or the low one if opts.Low: a fresh
+	// worker and one whose last call was demoted wait at the background one
+	// (demote.go).
+	leveled, low := true, opts.Low && w.dm != nil
 	if w.cpuOn {
-		leveled = w.cpuCg.setLevel(levelNormal) == nil
+		level := levelNormal
+		if low {
+			level = levelLow
+		}
+		leveled = w.cpuCg.setLevel(level) == nil
 	}
 	if w.dm != nil {
-		w.dm.start()
+		w.dm.start(low, opts.OnDemote)
 	}
 	tRound := stagetime.Now()
 	resp, err = p.roundTrip(w, req, onCall)
@@ -1237,6 +1255,7 @@ func (p *Pool) Stats() Stats {
 		Crashed:          p.crashed,
 		StartFailures:    p.startFailures,
 		Demoted:          p.demotions.Load(),
+		StartedLow:       p.lowStarts.Load(),
 		Tidied:           p.tidies.Load(),
 		MemoryLimitBytes: p.limit,
 		Layers:           slices.Clone(platformLayers),
