@@ -135,11 +135,17 @@ func hostileHonest() string {
 func printBlame(what string, rep *testnet.HostileReport, slow time.Duration) {
 	type count struct{ beside, slow int }
 	counts := map[string]*count{}
-	var n int
+	var n, fwd, slowFwd int
 	for i, d := range rep.Attack {
 		at := rep.AttackAt[i]
 		if d > slow {
 			n++
+		}
+		if i < len(rep.AttackForwarded) && rep.AttackForwarded[i] {
+			fwd++
+			if d > slow {
+				slowFwd++
+			}
 		}
 		seen := map[string]bool{}
 		for _, c := range rep.Cases {
@@ -165,8 +171,8 @@ func printBlame(what string, rep *testnet.HostileReport, slow time.Duration) {
 	lift := func(k *count) float64 { return float64(k.slow) / float64(k.beside) / base }
 	names := slices.Collect(maps.Keys(counts))
 	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(lift(counts[b]), lift(counts[a])) })
-	fmt.Fprintf(os.Stderr, "  %s: %d of %d honest calls under attack took over %v (%.1f %%); by case, of the calls sent while it ran, slow / sent, and the lift:\n",
-		what, n, len(rep.Attack), slow.Round(10*time.Microsecond), 100*base)
+	fmt.Fprintf(os.Stderr, "  %s: %d of %d honest calls under attack took over %v (%.1f %%); ran on another node than the one called: %d of the %d idle, %d under attack, %d of the slow; by case, of the calls sent while it ran, slow / sent, and the lift:\n",
+		what, n, len(rep.Attack), slow.Round(10*time.Microsecond), 100*base, rep.IdleForwarded, len(rep.Idle), fwd, slowFwd)
 	for _, name := range names {
 		k := counts[name]
 		fmt.Fprintf(os.Stderr, "    %4.1fx %5d / %-6d %s\n", lift(k), k.slow, k.beside, name)

@@ -73,6 +73,10 @@ type HostileReport struct {
 	// and while the corpus ran; AttackAt when each of Attack was sent.
 	Idle, Attack []time.Duration
 	AttackAt     []time.Time
+	// IdleForwarded counts the idle honest calls that ran on another node
+	// than the one called; AttackForwarded says it of each of Attack.
+	IdleForwarded   int
+	AttackForwarded []bool
 	// HonestFailures are the honest calls that did not answer "hi".
 	HonestFailures []string
 	// Unhealthy are the nodes whose /healthz failed after the corpus, or
@@ -158,14 +162,14 @@ func RunHostile(ctx context.Context, st *State, o HostileOptions) (*HostileRepor
 		honestSrc = o.Honest
 	}
 	hello := hostileBody(honestSrc, nil, nil, nil)
-	honestCall := func(i int) (time.Duration, error) {
+	honestCall := func(i int) (time.Duration, bool, error) {
 		t0 := time.Now()
 		res, err := callRun(ctx, cl, apis[i%len(apis)], honestTok, hello)
 		took := time.Since(t0)
 		if err == nil && (res.Outcome != hostile.OK || res.Response == nil || res.Response.Body != "hi") {
 			err = fmt.Errorf("%s on %s: %s %v", res.Outcome, apis[i%len(apis)], res.Error, res.Exceptions)
 		}
-		return took, err
+		return took, err == nil && len(res.Telemetry.Hops) > 1, err
 	}
 	// The idle mesh, warmed first (code caches, connections).
 	for i := range 20 {
@@ -184,9 +188,12 @@ func RunHostile(ctx context.Context, st *State, o HostileOptions) (*HostileRepor
 			go func() {
 				defer wg.Done()
 				for i := c; i < calls; i += o.HonestClients {
-					took, err := honestCall(i)
+					took, fwd, err := honestCall(i)
 					mu.Lock()
 					rep.Idle = append(rep.Idle, took)
+					if fwd {
+						rep.IdleForwarded++
+					}
 					if err != nil {
 						rep.HonestFailures = append(rep.HonestFailures, "idle: "+err.Error())
 					}
@@ -212,10 +219,11 @@ func RunHostile(ctx context.Context, st *State, o HostileOptions) (*HostileRepor
 					default:
 					}
 					t0 := time.Now()
-					took, err := honestCall(i)
+					took, fwd, err := honestCall(i)
 					mu.Lock()
 					rep.Attack = append(rep.Attack, took)
 					rep.AttackAt = append(rep.AttackAt, t0)
+					rep.AttackForwarded = append(rep.AttackForwarded, fwd)
 					if err != nil {
 						rep.HonestFailures = append(rep.HonestFailures, "under attack: "+err.Error())
 					}
@@ -319,7 +327,8 @@ type runResult struct {
 		Message string `json:"message"`
 	} `json:"exceptions"`
 	Telemetry struct {
-		Node string `json:"node"`
+		Node string   `json:"node"`
+		Hops []string `json:"hops"`
 	} `json:"telemetry"`
 }
 

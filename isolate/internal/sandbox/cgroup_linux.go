@@ -181,8 +181,7 @@ func openPidsCgroup() (*cgroupPool, []string, error) {
 }
 
 // newCPUWorker creates a worker's cpu cgroup: at most cpus CPUs (CFS quota over
-// cgroupPeriod), at the background level (a worker starting up; its first call raises
-// it to the normal one).
+// cgroupPeriod), at the startup level (its first call raises it to the normal one).
 func (c *cgroupPool) newCPUWorker(name string, cpus float64) (*workerCgroup, error) {
 	d := filepath.Join(c.dir, c.prefix+name)
 	if err := os.Mkdir(d, 0o755); err != nil {
@@ -194,15 +193,16 @@ func (c *cgroupPool) newCPUWorker(name string, cpus float64) (*workerCgroup, err
 		err = writeCgroupFile(d, "cpu.cfs_quota_us", strconv.FormatInt(quota, 10))
 	}
 	w := &workerCgroup{dir: d, shares: normalShares}
+	if _, serr := os.Stat(filepath.Join(d, "cpu.idle")); serr == nil {
+		w.idleOK = true
+	}
 	if err == nil {
-		err = w.setLevel(levelBackground)
+		err = w.setLevel(levelStartup)
 	}
 	if err != nil {
 		syscall.Rmdir(d)
 		return nil, fmt.Errorf("sandbox: setting the CPU quota: %w", err)
 	}
-	_, err = os.Stat(filepath.Join(d, "cpu.idle"))
-	w.idleOK = err == nil
 	return w, nil
 }
 
@@ -238,9 +238,10 @@ type workerCgroup struct {
 	shares int  // cpu.shares as last written
 	idle   bool // cpu.idle as last written
 	level  cpuLevel
-	// remains moves the worker from the remains level to the background one
-	// (remainsDue); nil until the worker is first at the remains level.
-	remains *time.Timer
+	// late: the worker has been at the background level for backgroundGrace, and is
+	// at backgroundShares (graceOver, on the grace timer; nil until first used).
+	late  bool
+	grace *time.Timer
 }
 
 var (

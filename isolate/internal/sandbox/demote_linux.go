@@ -31,27 +31,28 @@ func (w *workerCgroup) setLevel(l cpuLevel) error {
 	// abort set levels from two goroutines.
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.level = l
-	if l == levelRemains && w.idleOK {
-		// Idle for remainsGrace, then the background weight, unless the level
-		// changes meanwhile.
-		if w.remains == nil {
-			w.remains = time.AfterFunc(remainsGrace, w.remainsDue)
+	w.level, w.late = l, false
+	if l == levelBackground && w.idleOK {
+		// Idle for backgroundGrace, then backgroundShares, unless the level changes
+		// meanwhile.
+		if w.grace == nil {
+			w.grace = time.AfterFunc(backgroundGrace, w.graceOver)
 		} else {
-			w.remains.Reset(remainsGrace)
+			w.grace.Reset(backgroundGrace)
 		}
 	}
 	return w.setLocked(l)
 }
 
-// remainsDue moves a worker that is still at the remains level after remainsGrace
-// to the background weight: the work it does (a collection, the kernel freeing
-// a killed worker's memory) makes progress on a busy host.
-func (w *workerCgroup) remainsDue() {
+// graceOver moves a worker that is still at the background level after
+// backgroundGrace from idle to backgroundShares: the work it does (starting up, a
+// collection, the kernel freeing a killed worker's memory) makes progress on a busy
+// host.
+func (w *workerCgroup) graceOver() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.level == levelRemains {
-		w.level = levelBackground
+	if w.level == levelBackground && !w.late {
+		w.late = true
 		_ = w.setLocked(levelBackground) // a worker gone meanwhile: its cgroup with it
 	}
 }
@@ -60,9 +61,9 @@ func (w *workerCgroup) remainsDue() {
 func (w *workerCgroup) setLocked(l cpuLevel) error {
 	shares, idle := normalShares, false
 	switch {
-	case l == levelBackground, l == levelRemains && !w.idleOK:
+	case l == levelStartup, l == levelBackground && (w.late || !w.idleOK):
 		shares = backgroundShares
-	case (l == levelLow || l == levelRemains) && w.idleOK:
+	case (l == levelLow || l == levelBackground) && w.idleOK:
 		idle = true
 		shares = w.shares // ignored while idle: left as it is
 	case l == levelLow:

@@ -66,11 +66,11 @@ func TestDemoteLongCall(t *testing.T) {
 	if n := p.Stats().Demoted; n != 1 {
 		t.Errorf("Demoted = %d, want 1", n)
 	}
-	if l := level(); !atRemains(l) {
-		t.Errorf("after the call, the worker is at %s, want the remains level", l)
+	if l := level(); !atBackground(l) {
+		t.Errorf("after the call, the worker is at %s, want background", l)
 	}
 	if cpuIdleOf(t, pid) {
-		// Idle for remainsGrace, then at the background weight.
+		// Idle for backgroundGrace, then at backgroundShares.
 		deadline := time.Now().Add(10 * time.Second)
 		for level() != "background" {
 			if time.Now().After(deadline) {
@@ -98,8 +98,8 @@ func TestDemoteLongCall(t *testing.T) {
 	if p.boosts.Load() == 0 {
 		t.Error("a demoted call that made no progress for 400 ms was never back at the normal weight")
 	}
-	if l := level(); !atRemains(l) {
-		t.Errorf("after the call, the worker is at %s, want the remains level", l)
+	if l := level(); !atBackground(l) {
+		t.Errorf("after the call, the worker is at %s, want background", l)
 	}
 
 	// Never, when turned off.
@@ -246,9 +246,9 @@ func TestAutogroupWeight(t *testing.T) {
 	}
 }
 
-// atRemains reports whether a level cpuLevelOf read is the remains level: idle (it
-// reads "low") for remainsGrace where the kernel has cpu.idle, then background.
-func atRemains(l string) bool { return l == "low" || l == "background" }
+// atBackground reports whether a level cpuLevelOf read is the background level: idle
+// (it reads "low") for backgroundGrace where the kernel has cpu.idle, then background.
+func atBackground(l string) bool { return l == "low" || l == "background" }
 
 // cpuIdleOf reports whether the cpu cgroup of worker pid has cpu.idle.
 func cpuIdleOf(t *testing.T, pid string) bool {
@@ -311,7 +311,7 @@ func TestWorkersStartInTheBackground(t *testing.T) {
 			t.Fatal("the spare's pid was never reported")
 		}
 	}
-	if l := cpuLevelOf(t, spare); l != "background" {
+	if l := cpuLevelOf(t, spare); l != "background" { // the startup level: cpu.shares 128
 		t.Errorf("a hot spare is at %s, want background", l)
 	}
 	// The slot's worker dies; the spare takes its place and, with its first call, the
@@ -361,16 +361,16 @@ func TestShortCallsPreferCleanWorkers(t *testing.T) {
 	if long == clean {
 		t.Fatalf("both calls ran on worker %s", long)
 	}
-	if l := cpuLevelOf(t, long); !atRemains(l) {
-		t.Errorf("after its demoted call, worker %s is at %s, want the remains level", long, l)
+	if l := cpuLevelOf(t, long); !atBackground(l) {
+		t.Errorf("after its demoted call, worker %s is at %s, want background", long, l)
 	}
 	for i := range 5 {
 		if got := call(t, p, "pid"); got != clean {
 			t.Fatalf("call %d ran on %s, the worker with a demoted call's remains; want %s", i, got, clean)
 		}
 	}
-	if l := cpuLevelOf(t, long); !atRemains(l) {
-		t.Errorf("unused, worker %s is at %s, want the remains level", long, l)
+	if l := cpuLevelOf(t, long); !atBackground(l) {
+		t.Errorf("unused, worker %s is at %s, want background", long, l)
 	}
 }
 
@@ -585,8 +585,8 @@ func TestLowCall(t *testing.T) {
 	if st.StartedLow != 1 || st.Demoted != 0 || demotes.Load() != 0 {
 		t.Errorf("after a Low call: StartedLow %d, Demoted %d, OnDemote called %d times; want 1, 0, 0", st.StartedLow, st.Demoted, demotes.Load())
 	}
-	if l := level(); !atRemains(l) {
-		t.Errorf("after a Low call, the worker is at %s, want the remains level", l)
+	if l := level(); !atBackground(l) {
+		t.Errorf("after a Low call, the worker is at %s, want background", l)
 	}
 	if p.shortLately(time.Now()) && p.short.Load() != 0 {
 		t.Errorf("a Low call counted as a short one: %d running", p.short.Load())
@@ -626,8 +626,8 @@ func TestTidyingWorker(t *testing.T) {
 	if n := p.Stats().Tidied; n != 1 {
 		t.Fatalf("Tidied = %d after one answer that left work, want 1", n)
 	}
-	if l := cpuLevelOf(t, a); !atRemains(l) {
-		t.Errorf("tidying, the worker is at %s, want the remains level", l)
+	if l := cpuLevelOf(t, a); !atBackground(l) {
+		t.Errorf("tidying, the worker is at %s, want background", l)
 	}
 	for range 5 {
 		if pid := call(t, p, "pid"); pid == a {

@@ -77,10 +77,13 @@
 //     host's threads take the CPU first. After 0.25 s demoted, a floor keeps its
 //     average at half a CPU (an eighth while any of the pool's short calls runs, or ran in
 //     the last 50 ms) with
-//     10 ms boosts at the normal weight. Work no caller waits for (a worker's start-up,
-//     a demoted call's remains between calls, the work an Engine's Tidy asks for
-//     between calls, a killed worker's exit) runs at cpu.shares 128; every call starts
-//     at 1024 (demote.go).
+//     10 ms boosts at the normal weight. A worker's start-up runs at cpu.shares 128;
+//     work no caller waits for (a demoted call's remains between calls, the work an
+//     Engine's Tidy asks for between calls, a killed worker's exit) runs SCHED_IDLE for
+//     0.25 s, then at cpu.shares 128 (128 throughout without cpu.idle); every call
+//     starts at 1024, or
+//     SCHED_IDLE when the caller asks (CallOptions.Low: its client's calls ran long
+//     lately) (demote.go).
 //   - mountns and pidns (linux, where the kernel allows): each worker starts in new mount
 //     and PID namespaces, makes every mount private and mounts a /proc of its own PID
 //     namespace, where it is process 1: it sees no other process (not the node, whose

@@ -884,7 +884,7 @@ func (w *worker) abort(reason string) {
 	if !w.reaping {
 		if w.cpuCg != nil {
 			// Its exit (the kernel freeing its memory) is work nobody waits for.
-			_ = w.cpuCg.setLevel(levelRemains)
+			_ = w.cpuCg.setLevel(levelBackground)
 		}
 		killGroup(w.pid)
 	}
@@ -988,7 +988,7 @@ func (p *Pool) acquire(ctx context.Context) (*worker, error) {
 // weight first (a demoted call's worker is there already): no caller waits for that work.
 func (p *Pool) release(w *worker) {
 	if w.tidying && w.cpuOn && (w.dm == nil || !w.dm.leftDemoted()) {
-		_ = w.cpuCg.setLevel(levelRemains) // failing, it stays at the normal one
+		_ = w.cpuCg.setLevel(levelBackground) // failing, it stays at the normal one
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
