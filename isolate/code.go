@@ -255,19 +255,20 @@ func (c *Code) Validate() error {
 	}
 	total, script := 0, 0
 	for name, m := range c.Modules {
-		field := fmt.Sprintf("modules[%q]", name)
+		// The field is named only for an error: every call validates its code.
+		field := func() string { return fmt.Sprintf("modules[%q]", name) }
 		if m == nil {
-			return &CodeError{Field: field, Err: errors.New("null module")}
+			return &CodeError{Field: field(), Err: errors.New("null module")}
 		}
 		if err := checkModuleName(name); err != nil {
-			return &CodeError{Field: field, Err: err}
+			return &CodeError{Field: field(), Err: err}
 		}
 		total += m.size()
 		if m.Kind == ModuleESM || m.Kind == ModuleCommonJS {
 			script += len(m.Source)
 			switch ext := path.Ext(name); ext {
 			case ".wasm":
-				return &CodeError{Field: field, Err: errors.New("a .wasm module must be given as {\"wasm\": <base64>}")}
+				return &CodeError{Field: field(), Err: errors.New("a .wasm module must be given as {\"wasm\": <base64>}")}
 			}
 		}
 	}
