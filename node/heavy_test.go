@@ -1,7 +1,11 @@
 package node
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -61,5 +65,75 @@ func TestHeavyClients(t *testing.T) {
 	h.mark("new", now.Add(heavyFor))
 	if !h.low("new", now.Add(heavyFor)) || len(h.until) != 1 {
 		t.Errorf("once the others lapsed, new is low %v with %d remembered; want true, 1", h.low("new", now.Add(heavyFor)), len(h.until))
+	}
+}
+
+// TestHeavyClientStartsLow: through a node's API with sandboxed workers, a
+// client one of whose calls was demoted has its next call start low, and
+// only that client; a second later its calls start at the normal weight
+// again.
+func TestHeavyClientStartsLow(t *testing.T) {
+	c := newCluster(t, 18, "h")
+	c.tune = func(cfg *Config) { cfg.Executor = isolate.Sandboxed }
+	n := c.start("h", c.secret, 2)
+	stats := func() (startedLow, demoted uint64, layers []string) {
+		b, err := json.Marshal(n.rt.Stats())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s struct {
+			StartedLow uint64   `json:"startedLow"`
+			Demoted    uint64   `json:"demoted"`
+			Layers     []string `json:"layers"`
+		}
+		if err := json.Unmarshal(b, &s); err != nil {
+			t.Fatal(err)
+		}
+		return s.StartedLow, s.Demoted, s.Layers
+	}
+	if _, _, layers := stats(); !slices.Contains(layers, "cpu-demotion") {
+		t.Skipf("no demotion here (layers %v)", layers)
+	}
+	ctx := context.Background()
+	heavy := clientAs(t, "127.0.0.2", c.secret, "heavy")
+	light := clientAs(t, "127.0.0.3", c.secret, "light")
+	hello := func(cl *http.Client) {
+		t.Helper()
+		if r := callFrom(ctx, cl, n.APIURL(), sleepBody(0)); r.outcome != isolate.OutcomeOK {
+			t.Fatalf("a hello: %d %s %q", r.status, r.outcome, r.error)
+		}
+	}
+	hello(heavy)
+	hello(light)
+	if low, _, _ := stats(); low != 0 {
+		t.Fatalf("%d calls started low before any ran long", low)
+	}
+	spin := `{"code":{"mainModule":"m.js","modules":{"m.js":{"js":"export default { fetch() { for (;;) {} } }"}},"limits":{"cpuMs":100}}}`
+	if r := callFrom(ctx, heavy, n.APIURL(), spin); r.outcome != isolate.OutcomeExceededCPU {
+		t.Fatalf("a spinner: %d %s %q", r.status, r.outcome, r.error)
+	}
+	if _, demoted, _ := stats(); demoted == 0 {
+		t.Fatal("a call that spun for 100 ms of CPU was not demoted")
+	}
+	hello(light)
+	if low, _, _ := stats(); low != 0 {
+		t.Fatalf("another client's call started low (%d)", low)
+	}
+	hello(heavy)
+	if low, _, _ := stats(); low != 1 {
+		t.Fatalf("the heavy client's next call: %d calls started low, want 1", low)
+	}
+	// Its mark lapses a second after the spinner's demotion.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		before, _, _ := stats()
+		hello(heavy)
+		if after, _, _ := stats(); after == before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the heavy client's calls still start low 10 s after its long call")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
