@@ -137,7 +137,7 @@ type Invocation struct {
 // Sched is how a call shares the host's CPU, where a sandboxed runtime weighs its
 // workers (cpu cgroups; elsewhere it does nothing): a call that has used 20 ms of CPU
 // goes on at a low weight, taking the cycles other calls leave (docs/security.md,
-// "Demotion").
+// "Long calls yield to short ones").
 type Sched struct {
 	// Low starts the call at the low weight, as if it had been demoted at its start
 	// (a node sets it for a client whose calls ran long lately).

@@ -17,7 +17,8 @@ import (
 // sending long calls back to back no longer has each of them take its first
 // 20 ms at the normal weight beside them. Its calls keep every limit, and on
 // an idle host the low weight costs them nothing; on a busy one the floor of
-// a demoted call applies to them (docs/security.md, "Demotion").
+// a demoted call applies to them (docs/security.md, "Long calls yield to short
+// ones").
 //
 // The memory is bounded: at most maxHeavy clients, those whose mark lapsed
 // dropped first; a client that finds it full is not remembered.

@@ -235,11 +235,12 @@ type workerCgroup struct {
 	// The cpu controller's settings (setLevel), for a worker's cpu cgroup.
 	idleOK bool // cpu.idle is there (linux 5.15 and later): the low level is SCHED_IDLE
 	mu     sync.Mutex
-	shares int  // cpu.shares as last written
-	idle   bool // cpu.idle as last written
-	level  cpuLevel
-	// late: the worker has been at the background level for backgroundGrace, and is
-	// at backgroundShares (graceOver, on the grace timer; nil until first used).
+	shares int      // cpu.shares as last written
+	idle   bool     // cpu.idle as last written
+	level  cpuLevel // as last set
+	// late: the worker has been at the background level for backgroundGrace and is
+	// at backgroundShares (graceOver, which grace runs; grace is nil until the worker
+	// is first at the background level).
 	late  bool
 	grace *time.Timer
 }

@@ -19,9 +19,9 @@ import (
 //     SCHED_IDLE for its first quarter second gave more slow honest calls under the
 //     hostile corpus (1.5 % past twice the idle p99 in three runs, against 1.0-1.4 %).
 //   - background: work that must get done but that no caller waits for: the remains
-//     of a demoted call in its worker between calls (the collector and the memory trimmer giving back what the
-//     call held), a worker collecting a call's garbage (Engine.Tidy) and a killed
-//     worker's exit (the kernel freeing its memory). Where the kernel has cpu.idle it
+//     of a demoted call in its worker between calls (the collector and the memory
+//     trimmer giving back what the call held), a worker collecting a call's garbage
+//     (Engine.Tidy) and a killed worker's exit (the kernel freeing its memory). Where the kernel has cpu.idle it
 //     is SCHED_IDLE for its first backgroundGrace, then cpu.shares 128 (not idle), so
 //     that the work makes progress on a busy host too, where an idle one could wait
 //     for minutes with memory held; elsewhere it is cpu.shares 128 throughout. A waking

@@ -45,9 +45,8 @@ func (w *workerCgroup) setLevel(l cpuLevel) error {
 }
 
 // graceOver moves a worker that is still at the background level after
-// backgroundGrace from idle to backgroundShares: the work it does (starting up, a
-// collection, the kernel freeing a killed worker's memory) makes progress on a busy
-// host.
+// backgroundGrace from idle to backgroundShares: the work it does (a collection, the
+// kernel freeing a killed worker's memory) makes progress on a busy host.
 func (w *workerCgroup) graceOver() {
 	w.mu.Lock()
 	defer w.mu.Unlock()

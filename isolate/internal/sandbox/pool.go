@@ -1099,8 +1099,8 @@ func (p *Pool) guardedRoundTrip(ctx context.Context, w *worker, req []byte, opts
 		w.timer.Reset(time.Until(opts.Deadline))
 	}
 	// Every call starts at the normal CPU weight, or the low one if opts.Low: a fresh
-	// worker and one whose last call was demoted wait at the background one
-	// (demote.go).
+	// worker waits at the startup level, one whose last call was demoted at the
+	// background one (demote.go).
 	leveled, low := true, opts.Low && w.dm != nil
 	if w.cpuOn {
 		level := levelNormal
