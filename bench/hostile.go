@@ -31,8 +31,8 @@ func init() {
 // phase of 4,000 honest calls (about a second), so that the idle and
 // attacked figures see the shared host's load at about the same time,
 // and the idle p99 rests on enough calls (with 500 a round, a tenth of a
-// second, it moved between 1.1 and 2.6 ms from one run to the next on
-// one build); a kind of case that
+// second, it moved between 1.2 and 2.6 ms over seven runs of one build);
+// a kind of case that
 // ends quickly runs more rounds (up to 60), until 2,000 honest calls are
 // timed under attack. The rows are the honest
 // calls' p99 under attack against the idle mesh's, for the whole corpus
