@@ -103,6 +103,8 @@ func benchHostileCorpus() ([]Row, error) {
 			return nil, fmt.Errorf("unhealthy after the corpus: %v", rep.Unhealthy)
 		}
 		idle, attack := testnet.Quantile(rep.Idle, 0.99), testnet.Quantile(rep.Attack, 0.99)
+		d := rep.Demotions
+		fmt.Fprintf(os.Stderr, "  %s: since the nodes started, %d calls demoted, %d started low, %d boosts by the floor\n", what, d.Demoted, d.StartedLow, d.Boosted)
 		printBlame(what, rep, 2*idle)
 		rows = append(rows, Row{Name: fmt.Sprintf("mesh/hostile-corpus, %s: honest p99 under attack / idle (idle p99 %.2f ms, under attack %.2f ms)", what, ms(idle), ms(attack)),
 			Unit: "x", Value: float64(attack) / float64(idle), P50: ms(testnet.Quantile(rep.Attack, 0.5)), P99: ms(attack), N: len(rep.Attack), Target: "<= 2x"})

@@ -87,6 +87,16 @@ type HostileReport struct {
 	Layers map[string][]string
 	// Attacks are when the corpus ran: [start, end) of each round.
 	Attacks [][2]time.Time
+	// Demotions sums the nodes' counts since they started (their /healthz).
+	Demotions Demotions
+}
+
+// Demotions are a node's counts of calls demoted, calls started low and the
+// floor's boosts (/healthz isolation).
+type Demotions struct {
+	Demoted    uint64 `json:"demoted"`
+	StartedLow uint64 `json:"startedLow"`
+	Boosted    uint64 `json:"boosted"`
 }
 
 // Quantile is the q-quantile (0..1) of d, 0 for none.
@@ -302,6 +312,7 @@ func RunHostile(ctx context.Context, st *State, o HostileOptions) (*HostileRepor
 		var h struct {
 			Isolation struct {
 				Layers []string `json:"layers"`
+				Demotions
 			} `json:"isolation"`
 		}
 		if json.Unmarshal(b, &h) == nil {
@@ -309,6 +320,9 @@ func RunHostile(ctx context.Context, st *State, o HostileOptions) (*HostileRepor
 				rep.Layers = map[string][]string{}
 			}
 			rep.Layers[n.Name] = h.Isolation.Layers
+			rep.Demotions.Demoted += h.Isolation.Demoted
+			rep.Demotions.StartedLow += h.Isolation.StartedLow
+			rep.Demotions.Boosted += h.Isolation.Boosted
 		}
 	}
 	return rep, nil

@@ -171,6 +171,9 @@ type Stats struct {
 	Demoted uint64 `json:"demoted"`
 	// StartedLow counts calls that started at the low weight (CallOptions.Low).
 	StartedLow uint64 `json:"startedLow"`
+	// Boosted counts the floor's windows at the normal weight given to demoted calls
+	// (demote.go).
+	Boosted uint64 `json:"boosted"`
 	// Tidied counts answers after which the worker did work of its own before its next
 	// call (Engine.Tidy: the garbage of a call that used much memory).
 	Tidied uint64 `json:"tidied"`
@@ -276,7 +279,7 @@ type Pool struct {
 	demotions   atomic.Uint64
 	lowStarts   atomic.Uint64 // Stats.StartedLow
 	tidies      atomic.Uint64 // Stats.Tidied
-	boosts      atomic.Uint64 // demoted calls back at the normal weight for a window (tests)
+	boosts      atomic.Uint64 // Stats.Boosted
 	// earliestBoost is the shortest time from a call's demotion to its first boost,
 	// in ns (tests); 0 before any boost.
 	earliestBoost atomic.Int64
@@ -1256,6 +1259,7 @@ func (p *Pool) Stats() Stats {
 		StartFailures:    p.startFailures,
 		Demoted:          p.demotions.Load(),
 		StartedLow:       p.lowStarts.Load(),
+		Boosted:          p.boosts.Load(),
 		Tidied:           p.tidies.Load(),
 		MemoryLimitBytes: p.limit,
 		Layers:           slices.Clone(platformLayers),
