@@ -605,6 +605,28 @@ func TestLowCall(t *testing.T) {
 	}
 }
 
+// A call that starts on a worker still busy with its last call's remains (here a tidy
+// that uses 200 ms of CPU) is demoted, since the worker's CPU clock counts that work,
+// but its OnDemote is not called: the demotion says nothing of its caller.
+func TestRemainsDoNotMarkTheCaller(t *testing.T) {
+	p := newTestPool(t, Config{Workers: 1, Spares: -1, DemoteAfter: 20 * time.Millisecond, StarveAfter: -1})
+	call(t, p, "pid")
+	if !slices.Contains(p.Stats().Layers, demoteLayer) {
+		t.Skipf("no demotion here (layers %v)", p.Stats().Layers)
+	}
+	call(t, p, "leaveburn 200")
+	var demotes atomic.Int32
+	if _, err := p.Call(context.Background(), []byte("nap 100"), CallOptions{OnDemote: func() { demotes.Add(1) }}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if d := p.Stats().Demoted; d != 1 {
+		t.Fatalf("Demoted = %d after a call behind 200 ms of a tidy's CPU, want 1 (the case this test is about did not happen)", d)
+	}
+	if n := demotes.Load(); n != 0 {
+		t.Errorf("OnDemote called %d times for a call demoted for its worker's remains", n)
+	}
+}
+
 // A worker whose answer says it has work to do before its next call (Engine.Tidy) waits
 // for it at the background weight and is the last idle worker to take a call; its next
 // call runs at the normal weight.

@@ -105,7 +105,8 @@ type CallOptions struct {
 	Low bool
 	// OnDemote, when set, is called once if the call is demoted, from the pool's timer
 	// goroutine: it must not block or call into the pool. Never for a call that started
-	// Low.
+	// Low, nor for one whose worker may still be clearing its last call's remains (a
+	// demoted call's, or a tidy: the worker's CPU clock counts that work as the call's).
 	OnDemote func()
 }
 
@@ -1105,6 +1106,13 @@ func (p *Pool) guardedRoundTrip(ctx context.Context, w *worker, req []byte, opts
 	// worker waits at the startup level, one whose last call was demoted at the
 	// background one (demote.go).
 	leveled, low := true, opts.Low && w.dm != nil
+	onDemote := opts.OnDemote
+	if w.tidying || (w.dm != nil && w.dm.leftDemoted()) {
+		// The worker may still be at its last call's remains (a collection, a
+		// trim) when this call starts, and its CPU clock counts them: a
+		// demotion would say nothing of this call's caller.
+		onDemote = nil
+	}
 	if w.cpuOn {
 		level := levelNormal
 		if low {
@@ -1113,7 +1121,7 @@ func (p *Pool) guardedRoundTrip(ctx context.Context, w *worker, req []byte, opts
 		leveled = w.cpuCg.setLevel(level) == nil
 	}
 	if w.dm != nil {
-		w.dm.start(low, opts.OnDemote)
+		w.dm.start(low, onDemote)
 	}
 	tRound := stagetime.Now()
 	resp, err = p.roundTrip(w, req, onCall)

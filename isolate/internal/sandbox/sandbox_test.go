@@ -36,17 +36,42 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// leftWork is the work between calls the last "leave" request left (testTidy).
-var leftWork time.Duration
+// leftWork is the work between calls the last "leave" or "leaveburn" request left
+// (testTidy); leftBurn says it is CPU time, not a sleep.
+var (
+	leftWork time.Duration
+	leftBurn bool
+)
 
-// testTidy is the test worker's Engine.Tidy: the work a "leave" request left, a sleep.
+// testTidy is the test worker's Engine.Tidy: the work a "leave" request left, a sleep,
+// or a "leaveburn" request's, CPU time.
 func testTidy() func() {
-	d := leftWork
+	d, burn := leftWork, leftBurn
 	if d == 0 {
 		return nil
 	}
-	leftWork = 0
+	leftWork, leftBurn = 0, false
+	if burn {
+		return func() { burnCPU(d) }
+	}
 	return func() { time.Sleep(d) }
+}
+
+// burnCPU spins for d of the process's CPU time (of wall time where the CPU clock
+// cannot be read).
+func burnCPU(d time.Duration) {
+	t0 := time.Now()
+	c0, err := processCPUTime(os.Getpid())
+	for {
+		c, err2 := processCPUTime(os.Getpid())
+		if err != nil || err2 != nil {
+			if time.Since(t0) >= d {
+				return
+			}
+		} else if c-c0 >= d {
+			return
+		}
+	}
 }
 
 // testHandler interprets "verb arg" requests.
@@ -58,6 +83,9 @@ func testHandler(ctx context.Context, req []byte, call func([]byte) ([]byte, err
 		return []byte(arg)
 	case "leave": // n ms of work to do between calls (testTidy); answers the pid
 		leftWork = time.Duration(n) * time.Millisecond
+		return []byte(strconv.Itoa(workerPID()))
+	case "leaveburn": // n ms of CPU time to use between calls (testTidy); answers the pid
+		leftWork, leftBurn = time.Duration(n)*time.Millisecond, true
 		return []byte(strconv.Itoa(workerPID()))
 	case "pid": // as the host sees it
 		return []byte(strconv.Itoa(workerPID()))
@@ -148,18 +176,7 @@ func testHandler(ctx context.Context, req []byte, call func([]byte) ([]byte, err
 		time.Sleep(time.Duration(n) * time.Millisecond)
 		return []byte("slept")
 	case "burn": // n ms of CPU time (of wall time where the CPU clock cannot be read)
-		t0 := time.Now()
-		c0, err := processCPUTime(os.Getpid())
-		for {
-			c, err2 := processCPUTime(os.Getpid())
-			if err != nil || err2 != nil {
-				if time.Since(t0) >= time.Duration(n)*time.Millisecond {
-					break
-				}
-			} else if c-c0 >= time.Duration(n)*time.Millisecond {
-				break
-			}
-		}
+		burnCPU(time.Duration(n) * time.Millisecond)
 		return []byte("burnt")
 	case "alloc": // n MiB, every page touched
 		b := make([]byte, n<<20)
