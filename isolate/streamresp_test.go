@@ -78,10 +78,14 @@ func TestStreamedResponse(t *testing.T) {
 	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
 		t.Run(string(kind), func(t *testing.T) {
 			rt := testRuntime(t, kind)
+			// CPU room: the in-process executor counts a call's busy wall time,
+			// and under -race beside other packages' tests the 3 MiB part once
+			// took the whole call past the default second.
+			roomy := &Limits{CPUMs: 10_000}
 			t.Run("whole", func(t *testing.T) {
 				var body []byte
 				var chunks int
-				head, final := runStreamed(t, rt, "http://x/", nil, func(p *BodyPipe) {
+				head, final := runStreamed(t, rt, "http://x/", roomy, func(p *BodyPipe) {
 					for {
 						c, err := p.Next(context.Background())
 						if errors.Is(err, io.EOF) {
@@ -112,7 +116,7 @@ func TestStreamedResponse(t *testing.T) {
 			t.Run("fails midway", func(t *testing.T) {
 				var got []byte
 				var err error
-				_, final := runStreamed(t, rt, "http://x/?fail", nil, func(p *BodyPipe) { got, err = readAll(t, p) })
+				_, final := runStreamed(t, rt, "http://x/?fail", roomy, func(p *BodyPipe) { got, err = readAll(t, p) })
 				if string(got) != "part 1\n" || err == nil || !strings.Contains(err.Error(), "the source broke") {
 					t.Errorf("body %q, end %v", got, err)
 				}
