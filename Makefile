@@ -87,15 +87,13 @@ vet:
 
 # Each group runs in a fresh process: a process that already ran the
 # isolate benchmarks measures the mesh ones slower (its heap and threads).
-bench: build
-	$(GO) build -o bin/bench ./bench
+bench: build bin/bench
 	bin/bench -only isolate/ -out bench/results.json
 	bin/bench -only mesh/ -out bench/results.json
 	bin/bench -only replication/ -out bench/results.json
 	bin/bench -only objects -out bench/results.json
 
-soak: build
-	$(GO) build -o bin/bench ./bench
+soak: build bin/bench
 	bin/bench -soak 1000000
 	WARREN_CHAOS=2m $(GO) test -count=1 -race -timeout 10m -run TestChaos -v ./node
 	WARREN_LIN_DURATION=1m WARREN_LIN_SEEDS=5 $(GO) test -count=1 -timeout 20m -run TestLinearizableUnderFaults -v ./replication

@@ -16,6 +16,7 @@ import (
 	"github.com/warrenmesh/warren/internal/sizedlru"
 	"github.com/warrenmesh/warren/isolate/internal/cache"
 	"github.com/warrenmesh/warren/isolate/internal/contract"
+	"github.com/warrenmesh/warren/isolate/internal/sandbox"
 )
 
 // ExecutorKind selects where guest code runs.
@@ -44,6 +45,10 @@ var regexpOnce sync.Once
 func boundRegexps() {
 	regexpOnce.Do(func() { regexp2.DefaultMatchTimeout = RegexpMatchTimeout })
 }
+
+// DemoteAfter is the CPU time after which a sandboxed call goes on at a low
+// CPU weight (Sched; docs/security.md, "Long calls yield to short ones").
+const DemoteAfter = sandbox.DefaultDemoteAfter
 
 // DefaultResponseCacheBytes is the size of a runtime's Cache API store
 // (Options.ResponseCacheBytes).

@@ -35,9 +35,9 @@ const (
 	// weight soon after.
 	heavyFor = time.Second
 	// heavyCPU is the CPU time past which an ended call marks its client,
-	// the sandbox's default demotion threshold: a call that started low is
-	// never demoted, and marks its client by its CPU time when it ends.
-	heavyCPU = 20 * time.Millisecond
+	// the demotion threshold: a call that started low is never demoted, and
+	// marks its client by its CPU time when it ends.
+	heavyCPU = isolate.DemoteAfter
 	maxHeavy = 4096
 )
 

@@ -81,8 +81,10 @@ const (
 // could have used the rest; nothing runs in between, and a call that waits (on a
 // subrequest, a timer) is not demoted.
 
+// DefaultDemoteAfter is Config.DemoteAfter's default.
+const DefaultDemoteAfter = 20 * time.Millisecond
+
 const (
-	defaultDemoteAfter = 20 * time.Millisecond
 	// defaultStarveAfter is how long a demoted call runs on spare cycles alone before
 	// the floor applies (Config.StarveAfter): the grace of waiting that the engines
 	// never charge a call for. Past it, a call that gets less than seven eighths of a

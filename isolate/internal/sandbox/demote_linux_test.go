@@ -26,11 +26,7 @@ import (
 // runs; its worker then waits at the background level and takes its next call at the
 // normal one. Short calls are never demoted.
 func TestDemoteLongCall(t *testing.T) {
-	p := newTestPool(t, Config{Workers: 1, Spares: -1, DemoteAfter: 20 * time.Millisecond, StarveAfter: -1})
-	pid := call(t, p, "pid")
-	if !slices.Contains(p.Stats().Layers, demoteLayer) {
-		t.Skipf("no demotion here (layers %v)", p.Stats().Layers)
-	}
+	p, pid := demotingPool(t)
 	level := func() string { return cpuLevelOf(t, pid) }
 	if l := level(); l != "normal" {
 		t.Fatalf("a worker that ran a call is at %s, want normal", l)
@@ -246,6 +242,19 @@ func TestAutogroupWeight(t *testing.T) {
 	}
 }
 
+// demotingPool is a pool of one worker that demotes calls after 20 ms of CPU, with no
+// grace before the floor, and the pid of its worker, which has run a call; it skips the
+// test where calls cannot be demoted.
+func demotingPool(t *testing.T) (*Pool, string) {
+	t.Helper()
+	p := newTestPool(t, Config{Workers: 1, Spares: -1, DemoteAfter: 20 * time.Millisecond, StarveAfter: -1})
+	pid := call(t, p, "pid")
+	if !slices.Contains(p.Stats().Layers, demoteLayer) {
+		t.Skipf("no demotion here (layers %v)", p.Stats().Layers)
+	}
+	return p, pid
+}
+
 // atBackground reports whether a level cpuLevelOf read is the background level: idle
 // (it reads "low") for backgroundGrace where the kernel has cpu.idle, then background.
 func atBackground(l string) bool { return l == "low" || l == "background" }
@@ -399,11 +408,7 @@ func TestDemotedCallNotBoostedAtFirst(t *testing.T) {
 // The floor boosts a demoted call that gets no CPU for short windows only: at most one
 // boostWindow in every demoteWindow+boostWindow.
 func TestDemotedCallBoostsAreShort(t *testing.T) {
-	p := newTestPool(t, Config{Workers: 1, Spares: -1, DemoteAfter: 20 * time.Millisecond, StarveAfter: -1})
-	call(t, p, "pid")
-	if !slices.Contains(p.Stats().Layers, demoteLayer) {
-		t.Skipf("no demotion here (layers %v)", p.Stats().Layers)
-	}
+	p, _ := demotingPool(t)
 	// 30 ms of CPU, then 300 ms asleep: demoted, with no progress after.
 	t0 := time.Now()
 	if out := call(t, p, "burnsleep 30"); out != "slept" {
@@ -550,11 +555,7 @@ func TestShortLately(t *testing.T) {
 // background level; the next call that is not Low runs at the normal weight. A call
 // that is not Low calls OnDemote once when it is demoted.
 func TestLowCall(t *testing.T) {
-	p := newTestPool(t, Config{Workers: 1, Spares: -1, DemoteAfter: 20 * time.Millisecond, StarveAfter: -1})
-	pid := call(t, p, "pid")
-	if !slices.Contains(p.Stats().Layers, demoteLayer) {
-		t.Skipf("no demotion here (layers %v)", p.Stats().Layers)
-	}
+	p, pid := demotingPool(t)
 	level := func() string { return cpuLevelOf(t, pid) }
 	var demotes atomic.Int32
 	onDemote := func() { demotes.Add(1) }
@@ -609,11 +610,7 @@ func TestLowCall(t *testing.T) {
 // that uses 200 ms of CPU) is demoted, since the worker's CPU clock counts that work,
 // but its OnDemote is not called: the demotion says nothing of its caller.
 func TestRemainsDoNotMarkTheCaller(t *testing.T) {
-	p := newTestPool(t, Config{Workers: 1, Spares: -1, DemoteAfter: 20 * time.Millisecond, StarveAfter: -1})
-	call(t, p, "pid")
-	if !slices.Contains(p.Stats().Layers, demoteLayer) {
-		t.Skipf("no demotion here (layers %v)", p.Stats().Layers)
-	}
+	p, _ := demotingPool(t)
 	call(t, p, "leaveburn 200")
 	var demotes atomic.Int32
 	if _, err := p.Call(context.Background(), []byte("nap 100"), CallOptions{OnDemote: func() { demotes.Add(1) }}, nil); err != nil {

@@ -357,7 +357,7 @@ func NewPool(cfg Config) (*Pool, error) {
 	}
 	switch p.demoteAfter = cfg.DemoteAfter; {
 	case p.demoteAfter == 0:
-		p.demoteAfter = defaultDemoteAfter
+		p.demoteAfter = DefaultDemoteAfter
 	case p.demoteAfter < 0:
 		p.demoteAfter = 0
 	}
@@ -1107,7 +1107,7 @@ func (p *Pool) guardedRoundTrip(ctx context.Context, w *worker, req []byte, opts
 	// background one (demote.go).
 	leveled, low := true, opts.Low && w.dm != nil
 	onDemote := opts.OnDemote
-	if w.tidying || (w.dm != nil && w.dm.leftDemoted()) {
+	if onDemote != nil && (w.tidying || (w.dm != nil && w.dm.leftDemoted())) {
 		// The worker may still be at its last call's remains (a collection, a
 		// trim) when this call starts, and its CPU clock counts them: a
 		// demotion would say nothing of this call's caller.
