@@ -491,7 +491,7 @@ func (p *Pool) deliver(w *worker) {
 		return
 	}
 	w.state_ = stIdle
-	if w.tidying || (w.dm != nil && w.dm.leftDemoted()) {
+	if w.atRemains() {
 		// Its last call's remains (a demoted call's, or the work it tidies) run at the
 		// background weight: it is the last idle worker to take a call (acquire takes
 		// from the end), and a caller who gets it waits for what is left of them.
@@ -499,6 +499,14 @@ func (p *Pool) deliver(w *worker) {
 		return
 	}
 	p.idle = append(p.idle, w)
+}
+
+// atRemains reports whether w may still be at its last call's remains: the work it
+// tidies (its last answer was a frameResponseTidy) or what its demoted last call left
+// (a collection, a trim). Both run at the background level, and its CPU clock counts
+// them as the next call's.
+func (w *worker) atRemains() bool {
+	return w.tidying || (w.dm != nil && w.dm.leftDemoted())
 }
 
 // Causes for retire, for the counters.
@@ -1107,11 +1115,8 @@ func (p *Pool) guardedRoundTrip(ctx context.Context, w *worker, req []byte, opts
 	// background one (demote.go).
 	leveled, low := true, opts.Low && w.dm != nil
 	onDemote := opts.OnDemote
-	if onDemote != nil && (w.tidying || (w.dm != nil && w.dm.leftDemoted())) {
-		// The worker may still be at its last call's remains (a collection, a
-		// trim) when this call starts, and its CPU clock counts them: a
-		// demotion would say nothing of this call's caller.
-		onDemote = nil
+	if onDemote != nil && w.atRemains() {
+		onDemote = nil // a demotion would say nothing of this call's caller
 	}
 	if w.cpuOn {
 		level := levelNormal
