@@ -106,6 +106,13 @@ func benchHostileCorpus() ([]Row, error) {
 		d := rep.Demotions
 		fmt.Fprintf(os.Stderr, "  %s: since the nodes started, %d calls demoted, %d started low, %d boosts by the floor\n", what, d.Demoted, d.StartedLow, d.Boosted)
 		printBlame(what, rep, 2*idle)
+		if f := os.Getenv("WARREN_BENCH_HOSTILE_DUMP"); f != "" {
+			// The whole report, for a closer look at when the slow calls came.
+			b, _ := json.Marshal(rep)
+			if err := os.WriteFile(f+"."+cmp.Or(kind, "all")+".json", b, 0o644); err != nil {
+				return nil, err
+			}
+		}
 		rows = append(rows, Row{Name: fmt.Sprintf("mesh/hostile-corpus, %s: honest p99 under attack / idle (idle p99 %.2f ms, under attack %.2f ms)", what, ms(idle), ms(attack)),
 			Unit: "x", Value: float64(attack) / float64(idle), P50: ms(testnet.Quantile(rep.Attack, 0.5)), P99: ms(attack), N: len(rep.Attack), Target: "<= 2x"})
 	}
@@ -182,6 +189,26 @@ func printBlame(what string, rep *testnet.HostileReport, slow time.Duration) {
 		k := counts[name]
 		fmt.Fprintf(os.Stderr, "    %4.1fx %5d / %-6d %s\n", lift(k), k.slow, k.beside, name)
 	}
+	// By round: the first rounds are each node's first calls of the cases'
+	// code (every round sends a case to the next node).
+	rounds := make([]count, len(rep.Attacks))
+	for i, d := range rep.Attack {
+		at := rep.AttackAt[i]
+		for r, w := range rep.Attacks {
+			if !at.Before(w[0]) && at.Before(w[1]) {
+				rounds[r].beside++
+				if d > slow {
+					rounds[r].slow++
+				}
+				break
+			}
+		}
+	}
+	fmt.Fprintf(os.Stderr, "  %s by round, slow / sent:", what)
+	for r, k := range rounds {
+		fmt.Fprintf(os.Stderr, " %d/%d (%v)", k.slow, k.beside, rep.Attacks[r][1].Sub(rep.Attacks[r][0]).Round(10*time.Millisecond))
+	}
+	fmt.Fprintln(os.Stderr)
 }
 
 // benchHostilePrep: a burst of code built to break bundling (deep

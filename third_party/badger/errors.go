@@ -33,6 +33,10 @@ var (
 	// ErrReadOnlyTxn is returned if an update function is called on a read-only transaction.
 	ErrReadOnlyTxn = stderrors.New("No sets or deletes are allowed in a read-only transaction")
 
+	// ErrBlindRead is returned for a read in a transaction of
+	// NewBlindTransaction, which may not see the latest commits.
+	ErrBlindRead = stderrors.New("A blind transaction cannot read")
+
 	// ErrDiscardedTxn is returned if a previously discarded transaction is reused.
 	ErrDiscardedTxn = stderrors.New("This transaction has been discarded. Create a new one")
 

@@ -460,6 +460,9 @@ func (txn *Txn) NewIterator(opt IteratorOptions) *Iterator {
 	if txn.discarded {
 		panic(ErrDiscardedTxn)
 	}
+	if txn.blind {
+		panic(ErrBlindRead)
+	}
 	if txn.db.IsClosed() {
 		panic(ErrDBClosed)
 	}

@@ -94,6 +94,16 @@ func (o *oracle) readTs() uint64 {
 	return readTs
 }
 
+// blindReadTs is readTs without the wait for earlier commits to become
+// readable, for a transaction that reads nothing (NewBlindTransaction).
+func (o *oracle) blindReadTs() uint64 {
+	o.Lock()
+	defer o.Unlock()
+	readTs := o.nextTxnTs - 1
+	o.readMark.Begin(readTs)
+	return readTs
+}
+
 func (o *oracle) nextTs() uint64 {
 	o.Lock()
 	defer o.Unlock()
@@ -255,6 +265,7 @@ type Txn struct {
 	discarded    bool
 	doneRead     bool
 	update       bool // update is used to conditionally keep track of reads.
+	blind        bool // writes only: NewBlindTransaction
 }
 
 type pendingWritesIterator struct {
@@ -436,6 +447,8 @@ func (txn *Txn) Get(key []byte) (item *Item, rerr error) {
 		return nil, ErrEmptyKey
 	} else if txn.discarded {
 		return nil, ErrDiscardedTxn
+	} else if txn.blind {
+		return nil, ErrBlindRead
 	}
 
 	if err := txn.db.isBanned(key); err != nil {
@@ -756,6 +769,28 @@ func (txn *Txn) ReadTs() uint64 {
 //	// Call various APIs.
 func (db *DB) NewTransaction(update bool) *Txn {
 	return db.newTransaction(update, false)
+}
+
+// NewBlindTransaction returns an update transaction for writes that read
+// nothing: its Get returns ErrBlindRead, and NewIterator panics with it.
+// It starts at once, where NewTransaction(true) first waits until every
+// commit that began before it has been applied, so that its reads see
+// them; on a database with many writers that wait is a writer's turn. Its
+// commit is ordered after those commits as any other (its commit
+// timestamp is later), so a key it sets wins over their sets of it.
+// Not for managed mode (use NewWriteBatchAt there).
+func (db *DB) NewBlindTransaction() *Txn {
+	if db.opt.managedTxns {
+		panic("cannot use NewBlindTransaction with managedDB=true")
+	}
+	txn := db.newTransaction(true, true) // no read timestamp yet
+	if txn.update {
+		txn.blind = true
+		txn.readTs = db.orc.blindReadTs()
+	} else {
+		txn.readTs = db.orc.readTs() // a read-only database: an ordinary read-only transaction
+	}
+	return txn
 }
 
 func (db *DB) newTransaction(update, isManaged bool) *Txn {

@@ -219,7 +219,10 @@ func (s *Store) storeLogs(logs []*raft.Log) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	txn := s.db.NewTransaction(true)
+	// Blind: an append reads nothing, so it need not wait until every
+	// earlier commit of the database (any group's) is readable, as an
+	// ordinary transaction's start does (badger patch 0007).
+	txn := s.db.NewBlindTransaction()
 	defer func() { txn.Discard() }()
 	lo, hi := uint64(0), uint64(0) // indexes in the open transaction
 	commit := func() error {
@@ -236,7 +239,7 @@ func (s *Store) storeLogs(logs []*raft.Log) error {
 			if err = commit(); err != nil {
 				return fmt.Errorf("raftbadger: storing logs %d-%d: %w", lo, hi, err)
 			}
-			txn = s.db.NewTransaction(true)
+			txn = s.db.NewBlindTransaction()
 			lo = 0
 			err = txn.SetEntry(e)
 		}
