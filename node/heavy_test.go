@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/warrenmesh/warren/isolate"
+	"github.com/warrenmesh/warren/policy"
 )
 
 // A client is low for heavyFor after one of its calls was demoted or ended
@@ -135,5 +137,29 @@ func TestHeavyClientStartsLow(t *testing.T) {
 			t.Fatal("the heavy client's calls still start low 10 s after its long call")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+
+	// /metrics carries the same counts (the floor's boosts as well, which
+	// only a busy host gives: their line is there, with whatever count).
+	b, err := json.Marshal(n.rt.Stats())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct{ StartedLow, Demoted, Boosted uint64 }
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	status, _, out := authCall(t, n, "GET", "/metrics", "", mintToken(t, c.secret, "m", policy.Grants{}, time.Hour))
+	if status != http.StatusOK {
+		t.Fatalf("GET /metrics: %d", status)
+	}
+	for _, l := range []string{
+		fmt.Sprintf("warren_sandbox_calls_demoted_total %d", s.Demoted),
+		fmt.Sprintf("warren_sandbox_calls_started_low_total %d", s.StartedLow),
+		fmt.Sprintf("warren_sandbox_floor_boosts_total %d", s.Boosted),
+	} {
+		if !strings.Contains("\n"+out["raw"].(string), "\n"+l+"\n") {
+			t.Errorf("no line %q in /metrics", l)
+		}
 	}
 }

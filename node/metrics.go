@@ -146,6 +146,7 @@ var (
 	poolFailedDesc   = prometheus.NewDesc("warren_sandbox_start_failures_total", "Failed sandbox worker starts.", nil, nil)
 	poolDemotedDesc  = prometheus.NewDesc("warren_sandbox_calls_demoted_total", "Calls that ran past 20 ms of CPU and went on at a low CPU weight.", nil, nil)
 	poolLowDesc      = prometheus.NewDesc("warren_sandbox_calls_started_low_total", "Calls that started at the low CPU weight: their client's calls ran long within the last second.", nil, nil)
+	poolBoostedDesc  = prometheus.NewDesc("warren_sandbox_floor_boosts_total", "Windows of 10 ms at the normal CPU weight given to demoted calls that got less than their floor of CPU.", nil, nil)
 )
 
 // poolStats is what poolCollector reads of isolate.Runtime.Stats (whose
@@ -163,13 +164,14 @@ type poolStats struct {
 	StartFailures uint64 `json:"startFailures"`
 	Demoted       uint64 `json:"demoted"`
 	StartedLow    uint64 `json:"startedLow"`
+	Boosted       uint64 `json:"boosted"`
 }
 
 // poolCollector reads the sandbox pool at scrape time.
 type poolCollector struct{ n *Node }
 
 func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{poolWorkersDesc, poolWaitingDesc, poolSpawnedDesc, poolRestartsDesc, poolFailedDesc, poolDemotedDesc, poolLowDesc} {
+	for _, d := range []*prometheus.Desc{poolWorkersDesc, poolWaitingDesc, poolSpawnedDesc, poolRestartsDesc, poolFailedDesc, poolDemotedDesc, poolLowDesc, poolBoostedDesc} {
 		ch <- d
 	}
 }
@@ -197,6 +199,7 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(poolFailedDesc, s.StartFailures)
 	counter(poolDemotedDesc, s.Demoted)
 	counter(poolLowDesc, s.StartedLow)
+	counter(poolBoostedDesc, s.Boosted)
 }
 
 var (
