@@ -39,7 +39,9 @@ func init() {
 // and for each kind of case alone, and the slowest hostile call. Every
 // failure of the mesh (a wrong outcome, a leak, an honest call refused, a
 // node unhealthy) fails the row. WARREN_BENCH_HOSTILE_KINDS (say
-// "memory,escape", "all" for the whole corpus) runs only those rows.
+// "memory,escape", "all" for the whole corpus) runs only those rows;
+// WARREN_BENCH_HOSTILE_DUMP=FILE writes each row's whole report (every
+// call's start and latency) to FILE.<kind>.json.
 func benchHostileCorpus() ([]Row, error) {
 	dir, err := os.MkdirTemp("", "warren-bench-hostile-")
 	if err != nil {
