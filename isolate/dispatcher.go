@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 
 	"github.com/warrenmesh/warren/isolate/internal/cache"
 	"github.com/warrenmesh/warren/isolate/internal/contract"
@@ -28,6 +29,23 @@ type dispatcher struct {
 	// and cacheScope (nil: no cache).
 	cache      *cache.Store
 	cacheScope string
+	// subrequests bounds the fetch and binding calls (Limits.SubRequests; 0:
+	// unbounded). The JavaScript engine counts them too, with the same limit
+	// and Cloudflare's message, and the Cache API's calls besides (which a
+	// fetch's cache options also make, uncounted); this count is the node's
+	// own, which guest code (a Python Worker's, or a compromised worker's)
+	// cannot skip.
+	subrequests int64
+	made        atomic.Int64 // subrequests made; started calls run concurrently
+}
+
+// subrequest counts one fetch or binding call against the limit.
+func (d *dispatcher) subrequest() error {
+	if d.subrequests > 0 && d.made.Add(1) > d.subrequests {
+		//lint:ignore ST1005 Cloudflare's wording, which Workers may match on
+		return contract.HostErrorf(contract.CodeDenied, "Too many subrequests: the limit is %d per invocation", d.subrequests)
+	}
+	return nil
 }
 
 func (d *dispatcher) call(ctx context.Context, c *contract.HostCall) (*contract.HostReply, error) {
@@ -121,6 +139,12 @@ func (d *dispatcher) cacheOp(c *contract.HostCall) *contract.HostReply {
 
 // hostOp answers the SideHost ops.
 func (d *dispatcher) hostOp(ctx context.Context, c *contract.HostCall) (*contract.HostReply, error) {
+	switch c.Op {
+	case contract.OpFetch, contract.OpKV, contract.OpDOFetch, contract.OpDOCall:
+		if err := d.subrequest(); err != nil {
+			return contract.FailReply(c.Op, err), nil
+		}
+	}
 	switch c.Op {
 	case contract.OpFetch:
 		if c.Request == nil {

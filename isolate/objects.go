@@ -167,7 +167,7 @@ func (rt *Runtime) runObject(ctx context.Context, ev *ObjectEvent, host ObjectHo
 	if req == nil {
 		req = &Request{}
 	}
-	d := &dispatcher{bindings: ev.Bindings, host: host, obj: host, program: p, cache: rt.cache}
+	d := &dispatcher{bindings: ev.Bindings, host: host, obj: host, program: p, cache: rt.cache, subrequests: limits.SubRequests}
 	r := &contract.ObjectRequest{
 		ExecRequest: contract.ExecRequest{Hash: p.Hash, Request: req, Env: env, Bindings: ev.Bindings, Limits: limits},
 		Object:      ev.Object, Epoch: ev.Epoch, Kind: ev.Kind, Method: ev.Method, Args: ev.Args,

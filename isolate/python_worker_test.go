@@ -87,6 +87,31 @@ class Default(WorkerEntrypoint):
 				t.Fatalf("fetch: %+v %s", res, bodyOf(res))
 			}
 
+			// The node counts subrequests itself (fetch and binding calls
+			// alike): a Python Worker is held to limits.subRequests too.
+			c = py("main.py", `
+from workers import WorkerEntrypoint, Response, fetch
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        made = 0
+        try:
+            for i in range(3):
+                await fetch("https://echo.test/x")
+                made += 1
+            for i in range(5):
+                await self.env.KV.get("k")
+                made += 1
+        except Exception as e:
+            return Response(f"{made} | {e}")
+        return Response(f"{made} | no limit")
+`)
+			c.Limits = &Limits{SubRequests: 5}
+			res = pyRun(t, rt, c, nil)
+			if res.Outcome != OutcomeOK || !strings.HasPrefix(bodyOf(res), "5 | ") || !strings.Contains(bodyOf(res), "Too many subrequests: the limit is 5 per invocation") {
+				t.Fatalf("subrequests: %+v %s", res, bodyOf(res))
+			}
+
 			// KV round trip through the binding KV.
 			res = pyRun(t, rt, py("main.py", `
 from workers import WorkerEntrypoint, Response

@@ -339,7 +339,7 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 	responded := false
 	// The engine asks for the code by hash on a cache miss; the program
 	// stays reachable for this call even if the cache evicts it meanwhile.
-	d := &dispatcher{bindings: inv.Bindings, host: host, program: p, body: inv.StreamTo, cache: rt.cache, cacheScope: inv.CacheScope, onRespond: func(res *Result) {
+	d := &dispatcher{bindings: inv.Bindings, host: host, program: p, body: inv.StreamTo, cache: rt.cache, cacheScope: inv.CacheScope, subrequests: limits.SubRequests, onRespond: func(res *Result) {
 		if inv.OnResponse != nil && !responded {
 			responded = true
 			rt.finishResult(res, start)
