@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,30 +32,50 @@ type Egress struct {
 	client *http.Client
 }
 
-// NewEgress returns an egress host for the given grants.
+// maxEgressHeader bounds the head of a response fetched for a guest (its
+// status line and headers; net/http's default is 10 MiB).
+const maxEgressHeader = 256 << 10
+
+// NewEgress returns an egress host for the given grants. Unless p.Own is
+// set, the host's own addresses (its interfaces') are refused as private
+// ones are: a connection to one reaches every service of the host that
+// listens on all addresses.
 func NewEgress(p policy.Egress) *Egress {
-	e := &Egress{Policy: p}
-	dialer := &net.Dialer{
-		Timeout: 10 * time.Second,
-		Control: func(network, address string, _ syscall.RawConn) error {
-			host, port, err := net.SplitHostPort(address)
-			if err != nil {
-				return err
-			}
-			a, err := netip.ParseAddr(host)
-			if err != nil {
-				return fmt.Errorf("egress: dialing %q: %w", address, err)
-			}
-			return e.Policy.CheckAddr(host, a, port)
-		},
+	if p.Own == nil {
+		p.Own = ownAddress
 	}
+	e := &Egress{Policy: p}
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
 	e.client = &http.Client{
 		Transport: &http.Transport{
-			Proxy:               nil,
-			DialContext:         dialer.DialContext,
-			TLSHandshakeTimeout: 10 * time.Second,
-			MaxIdleConns:        64,
-			IdleConnTimeout:     30 * time.Second,
+			Proxy: nil,
+			// Every address the host resolves to is checked as it is
+			// dialled (so a name cannot resolve to one address when checked
+			// and another when dialled), and a refusal names the host the
+			// guest asked for, not what it resolved to.
+			DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+				name, _, err := net.SplitHostPort(address)
+				if err != nil {
+					return nil, err
+				}
+				d := *dialer
+				d.Control = func(network, address string, _ syscall.RawConn) error {
+					host, port, err := net.SplitHostPort(address)
+					if err != nil {
+						return err
+					}
+					a, err := netip.ParseAddr(host)
+					if err != nil {
+						return fmt.Errorf("egress: dialing %q: %w", address, err)
+					}
+					return e.Policy.CheckAddr(name, a, port)
+				}
+				return d.DialContext(ctx, network, address)
+			},
+			TLSHandshakeTimeout:    10 * time.Second,
+			MaxIdleConns:           64,
+			IdleConnTimeout:        30 * time.Second,
+			MaxResponseHeaderBytes: maxEgressHeader,
 		},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 10 {
@@ -64,6 +85,37 @@ func NewEgress(p policy.Egress) *Egress {
 		},
 	}
 	return e
+}
+
+// ownAddrs caches the host's own addresses for ownAddress; they are read
+// again when older than ownAddrsTTL.
+var ownAddrs struct {
+	sync.Mutex
+	at    time.Time
+	addrs map[netip.Addr]bool
+}
+
+const ownAddrsTTL = 5 * time.Second
+
+// ownAddress reports whether a is an address of one of the host's
+// interfaces. If they cannot be read, no address counts as the host's.
+func ownAddress(a netip.Addr) bool {
+	ownAddrs.Lock()
+	defer ownAddrs.Unlock()
+	if now := time.Now(); ownAddrs.addrs == nil || now.Sub(ownAddrs.at) > ownAddrsTTL {
+		m := map[netip.Addr]bool{}
+		if as, err := net.InterfaceAddrs(); err == nil {
+			for _, ia := range as {
+				if n, ok := ia.(*net.IPNet); ok {
+					if x, ok := netip.AddrFromSlice(n.IP); ok {
+						m[x.Unmap()] = true
+					}
+				}
+			}
+		}
+		ownAddrs.addrs, ownAddrs.at = m, now
+	}
+	return ownAddrs.addrs[a.Unmap()]
 }
 
 func (e *Egress) checkURL(u *url.URL) error {
@@ -99,7 +151,12 @@ func (e *Egress) Fetch(ctx context.Context, r *isolate.Request) (*isolate.Respon
 		return nil, err
 	}
 	for k, v := range r.Headers {
-		req.Header.Set(k, v)
+		// A connection's own headers are the node's to set: a guest's
+		// Connection (naming headers for a proxy to drop) or Upgrade (a
+		// stream read until the limits) stay with it.
+		if !hopByHop[strings.ToLower(k)] {
+			req.Header.Set(k, v)
+		}
 	}
 	resp, err := e.client.Do(req)
 	if err != nil {
@@ -129,7 +186,10 @@ func (e *Egress) Fetch(ctx context.Context, r *isolate.Request) (*isolate.Respon
 func guestSafe(err error) error {
 	var dns *net.DNSError
 	var op *net.OpError
+	var refused *policy.DeniedError
 	switch {
+	case errors.As(err, &refused):
+		return refused // it names the host the guest asked for
 	case errors.Is(err, context.DeadlineExceeded):
 		return errors.New("the request timed out")
 	case errors.Is(err, context.Canceled):
@@ -198,9 +258,22 @@ const egressPoolSize = 64
 
 func newEgressPool() *egressPool { return &egressPool{m: map[string]*egressEntry{}} }
 
+// grantsKey is an unambiguous key of a list of grants: each with its
+// length, so that no two lists share one (joined with a separator, a grant
+// holding the separator made two lists one).
+func grantsKey(grants []string) string {
+	var b strings.Builder
+	for _, g := range grants {
+		b.WriteString(strconv.Itoa(len(g)))
+		b.WriteByte(':')
+		b.WriteString(g)
+	}
+	return b.String()
+}
+
 // get returns the Egress of grants.
 func (p *egressPool) get(grants []string) *Egress {
-	key := strings.Join(grants, "\x00")
+	key := grantsKey(grants)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.at++

@@ -3,9 +3,11 @@ package node
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -90,5 +92,87 @@ func TestEgressBodyCap(t *testing.T) {
 		if err != nil || len(res.Body) != n || (n > 0 && res.Body[n-1] != 'b') {
 			t.Errorf("a chunked body of %d bytes: %v", n, err)
 		}
+	}
+}
+
+// With "*" granted, the node's own addresses are refused as loopback is: a
+// connection to one reaches every service of the host that listens on all
+// addresses. Granted by address, one is reached. A refusal names the host
+// asked for and the kind of address, not the address.
+func TestEgressRefusesOwnAddresses(t *testing.T) {
+	var own netip.Addr
+	if as, err := net.InterfaceAddrs(); err == nil {
+		for _, ia := range as {
+			if n, ok := ia.(*net.IPNet); ok {
+				if a, ok := netip.AddrFromSlice(n.IP); ok && a.Unmap().Is4() && !a.IsLoopback() && !a.IsPrivate() && !a.IsLinkLocalUnicast() {
+					own = a.Unmap()
+				}
+			}
+		}
+	}
+	if !own.IsValid() {
+		t.Skip("this host has no public-looking IPv4 address of its own")
+	}
+	l, err := net.Listen("tcp", "0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("local only")) })}
+	go srv.Serve(l)
+	defer srv.Close()
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	url := "http://" + net.JoinHostPort(own.String(), port) + "/"
+
+	_, err = NewEgress(policy.Egress{Grants: []string{"*"}}).Fetch(context.Background(), &isolate.Request{URL: url})
+	if !errors.Is(err, policy.ErrDenied) || !strings.Contains(err.Error(), "the node itself") {
+		t.Fatalf("%s under *: %v, want a refusal naming the node itself", url, err)
+	}
+	resp, err := NewEgress(policy.Egress{Grants: []string{"*", own.String()}}).Fetch(context.Background(), &isolate.Request{URL: url})
+	if err != nil || string(resp.Body) != "local only" {
+		t.Fatalf("%s granted by address: %v", url, err)
+	}
+	_, err = NewEgress(policy.Egress{Grants: []string{"*"}}).Fetch(context.Background(), &isolate.Request{URL: "http://localhost:" + port + "/"})
+	if err == nil || !strings.Contains(err.Error(), "network access to localhost is refused: it resolves to a loopback address") || strings.Contains(err.Error(), "127.0.0.1") {
+		t.Fatalf("localhost under *: %v, want a refusal naming localhost and not its address", err)
+	}
+}
+
+// A guest's hop-by-hop headers do not reach the origin, and a response
+// head past maxEgressHeader is refused.
+func TestEgressHeaders(t *testing.T) {
+	seen := make(chan http.Header, 2)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Clone()
+		if r.URL.Path == "/big" {
+			for i := range 64 {
+				w.Header().Set("X-Pad-"+strconv.Itoa(i), strings.Repeat("p", 8<<10))
+			}
+		}
+		w.Write([]byte("ok"))
+	}))
+	defer origin.Close()
+	e := NewEgress(policy.Egress{Grants: []string{"127.0.0.1"}})
+	resp, err := e.Fetch(context.Background(), &isolate.Request{URL: origin.URL + "/", Headers: map[string]string{
+		"connection": "keep-alive, X-Forwarded-For", "upgrade": "websocket", "keep-alive": "timeout=999", "x-kept": "yes"}})
+	if err != nil || string(resp.Body) != "ok" {
+		t.Fatalf("fetch: %v", err)
+	}
+	if got := <-seen; got.Get("Upgrade") != "" || got.Get("Keep-Alive") != "" || strings.Contains(got.Get("Connection"), "X-Forwarded-For") || got.Get("X-Kept") != "yes" {
+		t.Errorf("the origin saw %v", got)
+	}
+	if _, err := e.Fetch(context.Background(), &isolate.Request{URL: origin.URL + "/big"}); err == nil {
+		t.Error("a response head of 512 KiB was taken")
+	}
+}
+
+// Grant lists that joined into one string shared one egress host, and so
+// one policy: their keys differ.
+func TestEgressPoolKeys(t *testing.T) {
+	if grantsKey([]string{"a\x00b"}) == grantsKey([]string{"a", "b"}) || grantsKey([]string{"ab"}) == grantsKey([]string{"a", "b"}) || grantsKey(nil) == grantsKey([]string{""}) {
+		t.Error("two grant lists share a key")
+	}
+	p := newEgressPool()
+	if p.get([]string{"a", "b"}) == p.get([]string{"a\x00b"}) {
+		t.Error("two grant lists share an egress host")
 	}
 }

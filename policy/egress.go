@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -13,22 +15,35 @@ import (
 //
 // A grant is a host name ("api.example.com"), a wildcard ("*.example.com"),
 // an address ("10.0.0.5"), a prefix ("10.0.0.0/8") or "*" (every public
-// address); any of them may carry a port ("api.example.com:8443"). Private,
-// loopback and link-local addresses are refused unless granted by address or
-// prefix — also when a granted name resolves to one.
+// address); any of them may carry a port ("api.example.com:8443"). An address
+// that is not public is refused unless granted by address or prefix, also when
+// a granted name resolves to one: loopback, private (RFC 1918, shared
+// 100.64.0.0/10, unique-local fc00::/7, site-local fec0::/10), link-local,
+// cloud metadata (169.254.169.254, Azure's 168.63.129.16), unspecified,
+// multicast, the IANA special-purpose IPv4 ranges (0.0.0.0/8, 192.0.0.0/24,
+// 198.18.0.0/15, 240.0.0.0/4 with the broadcast address), an IPv6 address
+// that carries an IPv4 one which is not public (IPv4-mapped, -compatible and
+// -translated forms, NAT64 64:ff9b::/96 and 64:ff9b:1::/48, 6to4 2002::/16,
+// Teredo 2001::/32), and the node's own addresses (Own), which reach every
+// service of the host that listens on all of them.
 type Egress struct {
 	Grants []string
+	// Own, if set, reports whether an address is one of the host's own (an
+	// address of one of its interfaces).
+	Own func(netip.Addr) bool
 }
 
 // ErrDenied is matched by every refusal.
 var ErrDenied = errors.New("egress denied")
 
-type deniedError struct{ msg string }
+// DeniedError is a refusal (errors.Is(err, ErrDenied)); its message names
+// the host asked for and why.
+type DeniedError struct{ msg string }
 
-func (e *deniedError) Error() string        { return e.msg }
-func (e *deniedError) Is(target error) bool { return target == ErrDenied }
+func (e *DeniedError) Error() string        { return e.msg }
+func (e *DeniedError) Is(target error) bool { return target == ErrDenied }
 
-func denied(format string, args ...any) error { return &deniedError{fmt.Sprintf(format, args...)} }
+func denied(format string, args ...any) error { return &DeniedError{fmt.Sprintf(format, args...)} }
 
 // CheckHost decides on the URL's host and port before any name is resolved.
 func (e Egress) CheckHost(host, port string) error {
@@ -53,11 +68,17 @@ func (e Egress) CheckHost(host, port string) error {
 	return denied("network access to %s is not granted (granted: %s)", host, strings.Join(e.Grants, ", "))
 }
 
-// CheckAddr decides on an address a granted host resolved to: a private,
-// loopback, link-local or unspecified address must itself be granted.
+// CheckAddr decides on an address a granted host resolved to: an address
+// that is not public (the type's comment) must itself be granted, by address
+// or prefix. The refusal names host and what kind of address it resolved to,
+// not the address: a guest learns no more of the node's resolver than that.
 func (e Egress) CheckAddr(host string, addr netip.Addr, port string) error {
 	addr = addr.Unmap()
-	if isPublic(addr) {
+	why := nonPublic(addr)
+	if why == "" && e.Own != nil && e.Own(addr) {
+		why = "an address of the node itself"
+	}
+	if why == "" {
 		return nil
 	}
 	for _, g := range e.Grants {
@@ -69,13 +90,129 @@ func (e Egress) CheckAddr(host string, addr netip.Addr, port string) error {
 			return nil
 		}
 	}
-	return denied("network access to %s (%s) is refused: it is a private, loopback or link-local address; grant it by address", host, addr)
+	return denied("network access to %s is refused: it resolves to %s; grant it by address or prefix to allow it", strings.Trim(host, "[]"), why)
 }
 
-func isPublic(a netip.Addr) bool {
-	return a.IsValid() && !(a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
-		a.IsUnspecified() || a.IsMulticast() || a.IsInterfaceLocalMulticast() ||
-		netip.MustParsePrefix("100.64.0.0/10").Contains(a) || netip.MustParsePrefix("fc00::/7").Contains(a))
+// Special-purpose ranges that are not public, beyond what netip classifies.
+var (
+	cloudMetadata = []netip.Addr{netip.MustParseAddr("169.254.169.254"), netip.MustParseAddr("168.63.129.16"), netip.MustParseAddr("fd00:ec2::254")}
+	reserved      = []netip.Prefix{
+		netip.MustParsePrefix("0.0.0.0/8"),         // "this network"
+		netip.MustParsePrefix("192.0.0.0/24"),      // IETF protocol assignments
+		netip.MustParsePrefix("198.18.0.0/15"),     // benchmarking
+		netip.MustParsePrefix("240.0.0.0/4"),       // reserved, and the broadcast address
+		netip.MustParsePrefix("fec0::/10"),         // site-local (deprecated, still routed on some networks)
+		netip.MustParsePrefix("100::/64"),          // discard-only
+		netip.MustParsePrefix("2001:db8::/32"),     // documentation
+		netip.MustParsePrefix("2001:2::/48"),       // benchmarking
+		netip.MustParsePrefix("2001:10::/28"),      // ORCHID
+		netip.MustParsePrefix("2001:20::/28"),      // ORCHIDv2
+		netip.MustParsePrefix("3fff::/20"),         // documentation
+		netip.MustParsePrefix("5f00::/16"),         // segment routing SIDs
+		netip.MustParsePrefix("2620:4f:8000::/48"), // AS112 (DNS sink for private reverse zones)
+	}
+	shared = netip.MustParsePrefix("100.64.0.0/10")
+	ula    = netip.MustParsePrefix("fc00::/7")
+)
+
+// nonPublic says what kind of address a is when it is not public ("" when it
+// is): the type's comment lists them. An IPv6 address that carries an IPv4
+// address, in any of the forms a host or a translator on the way delivers to
+// that IPv4 address, is what its IPv4 address is.
+func nonPublic(a netip.Addr) string {
+	switch {
+	case !a.IsValid():
+		return "no valid address"
+	case a.IsLoopback():
+		return "a loopback address"
+	case a.IsUnspecified():
+		return "the unspecified address"
+	case slices.Contains(cloudMetadata, a):
+		return "the cloud metadata service's address"
+	case a.IsPrivate() || shared.Contains(a) || ula.Contains(a):
+		return "a private address"
+	case a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast():
+		return "a link-local address"
+	case a.IsMulticast() || a.IsInterfaceLocalMulticast():
+		return "a multicast address"
+	}
+	for _, p := range reserved {
+		if p.Contains(a) {
+			return "a reserved address"
+		}
+	}
+	if v4, ok := embeddedIPv4(a); ok {
+		if why := nonPublic(v4); why != "" {
+			return "an IPv6 address carrying " + why
+		}
+	}
+	return ""
+}
+
+// embeddedIPv4 is the IPv4 address an IPv6 address carries, in the forms that
+// deliver to it: IPv4-compatible (::a.b.c.d), IPv4-translated
+// (::ffff:0:a.b.c.d), NAT64 (64:ff9b::/96 and the local-use 64:ff9b:1::/48),
+// 6to4 (2002:AABB:CCDD::/48) and Teredo (2001:0::/32, the client's address
+// inverted in the last 32 bits). IPv4-mapped addresses are unmapped before.
+func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
+	if !a.Is6() {
+		return netip.Addr{}, false
+	}
+	b := a.As16()
+	last := netip.AddrFrom4([4]byte(b[12:16]))
+	zero := func(bs []byte) bool {
+		for _, x := range bs {
+			if x != 0 {
+				return false
+			}
+		}
+		return true
+	}
+	switch {
+	case zero(b[:12]): // ::a.b.c.d (:: and ::1 are classified before)
+		return last, true
+	case zero(b[:8]) && b[8] == 0xff && b[9] == 0xff && b[10] == 0 && b[11] == 0: // ::ffff:0:a.b.c.d
+		return last, true
+	case b[0] == 0 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && (zero(b[4:12]) || b[4] == 0 && b[5] == 1):
+		return last, true // 64:ff9b::/96, 64:ff9b:1::/48
+	case b[0] == 0x20 && b[1] == 0x02:
+		return netip.AddrFrom4([4]byte(b[2:6])), true // 6to4
+	case b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0:
+		return netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]}), true // Teredo
+	}
+	return netip.Addr{}, false
+}
+
+// ValidGrant checks one grant's form (the Egress type's comment): a host
+// name of letters, digits, '-', '_' and dots, a wildcard, an address or a
+// prefix, with an optional port of 1 to 65535, at most 255 bytes in all.
+func ValidGrant(g string) error {
+	if g == "" || len(g) > 255 {
+		return fmt.Errorf("egress grant %q: want 1 to 255 bytes", g)
+	}
+	host, port := splitGrant(g)
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+			return fmt.Errorf("egress grant %q: the port is not a number from 1 to 65535", g)
+		}
+	}
+	if _, ok := grantPrefix(host); ok {
+		return nil
+	}
+	name, _ := strings.CutPrefix(host, "*.")
+	if host == "*" {
+		return nil
+	}
+	if name == "" || strings.HasPrefix(name, ".") || strings.Contains(name, "..") {
+		return fmt.Errorf("egress grant %q: not a host name, wildcard, address or prefix", g)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("egress grant %q: %q is not allowed in a host name", g, c)
+		}
+	}
+	return nil
 }
 
 // splitGrant separates an optional port from a grant.

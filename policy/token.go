@@ -130,6 +130,11 @@ func (t *Token) Validate() error {
 			return fmt.Errorf("%w: kv[%q]: %q is neither %q nor %q", ErrTokenMalformed, ns, access, KVRead, KVReadWrite)
 		}
 	}
+	for _, g := range t.AllowNet {
+		if err := ValidGrant(g); err != nil {
+			return fmt.Errorf("%w: %w", ErrTokenMalformed, err)
+		}
+	}
 	if t.CPUMs < 0 || t.MemoryMB < 0 || t.Subrequests < 0 {
 		return fmt.Errorf("%w: a negative ceiling", ErrTokenMalformed)
 	}
