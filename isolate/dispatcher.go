@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/warrenmesh/warren/isolate/internal/cache"
@@ -37,7 +38,17 @@ type dispatcher struct {
 	// cannot skip.
 	subrequests int64
 	made        atomic.Int64 // subrequests made; started calls run concurrently
+	// fetching holds a place for each egress fetch in flight, at most
+	// MaxOpenFetches; made on the first.
+	fetchOnce sync.Once
+	fetching  chan struct{}
 }
+
+// MaxOpenFetches is how many egress fetches of one invocation are in flight
+// at once; more wait for one to end (Cloudflare's six simultaneous open
+// connections). Each holds its response, up to 32 MiB, in the node until it
+// ends.
+const MaxOpenFetches = 6
 
 // subrequest counts one fetch or binding call against the limit.
 func (d *dispatcher) subrequest() error {
@@ -153,7 +164,14 @@ func (d *dispatcher) hostOp(ctx context.Context, c *contract.HostCall) (*contrac
 		if d.host == nil {
 			return contract.FailReply(c.Op, contract.HostErrorf(contract.CodeUnavailable, "%s", ErrNoEgress)), nil
 		}
+		d.fetchOnce.Do(func() { d.fetching = make(chan struct{}, MaxOpenFetches) })
+		select {
+		case d.fetching <- struct{}{}:
+		case <-ctx.Done():
+			return contract.FailReply(c.Op, ctx.Err()), nil
+		}
 		resp, err := d.host.Fetch(ctx, c.Request)
+		<-d.fetching
 		if err != nil {
 			return contract.FailReply(c.Op, err), nil
 		}

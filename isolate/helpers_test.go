@@ -46,6 +46,9 @@ type memHost struct {
 	ns map[string]*memKV
 	// fetches counts the requests to https://count.test/.
 	fetches atomic.Int64
+	// slow counts the requests to https://slow.test/ in flight, and the
+	// most at once.
+	slow, slowMost atomic.Int64
 }
 
 func newMemHost() *memHost { return &memHost{ns: map[string]*memKV{}} }
@@ -80,6 +83,10 @@ func (h *memHost) Fetch(ctx context.Context, r *Request) (*Response, error) {
 		d, err := time.ParseDuration(rest + "ms")
 		if err != nil {
 			return nil, err
+		}
+		now := h.slow.Add(1)
+		defer h.slow.Add(-1)
+		for most := h.slowMost.Load(); now > most && !h.slowMost.CompareAndSwap(most, now); most = h.slowMost.Load() {
 		}
 		tm := time.NewTimer(d)
 		defer tm.Stop()

@@ -59,3 +59,28 @@ func TestDispatcherRefusesOutOfSide(t *testing.T) {
 		t.Errorf("KV without a binding: %+v, %v", rep, err)
 	}
 }
+
+// An invocation has at most MaxOpenFetches egress fetches in flight; the
+// others wait their turn and all answer.
+func TestOpenFetchesBounded(t *testing.T) {
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			h := newMemHost()
+			rt, err := New(Options{Executor: kind, Workers: 1, Host: h, Node: "test"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rt.Close()
+			res := run(t, rt, js("main.js", `export default { async fetch() {
+  const rs = await Promise.all(Array.from({length: 15}, () => fetch("https://slow.test/40").then(r => r.text())));
+  return new Response(rs.filter(b => b === "slow 40").length + " answered");
+}}`), nil)
+			if res.Outcome != OutcomeOK || bodyOf(res) != "15 answered" {
+				t.Fatalf("%+v %s", res, bodyOf(res))
+			}
+			if most := h.slowMost.Load(); most != MaxOpenFetches {
+				t.Errorf("%d fetches in flight at most, want %d", most, MaxOpenFetches)
+			}
+		})
+	}
+}
