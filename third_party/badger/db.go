@@ -889,28 +889,52 @@ func (db *DB) writeToLSM(b *request) error {
 }
 
 // writeRequests is called serially by only one goroutine.
+//
+// A request whose entries reached the memtable succeeds, even when a later
+// request of the batch fails: its entries are readable, and the next sync
+// makes them durable, so its committer must not be told otherwise (a caller
+// that retries or gives up on an error would find them there later).
 func (db *DB) writeRequests(reqs []*request) error {
 	if len(reqs) == 0 {
 		return nil
 	}
 
-	done := func(err error) {
-		for _, r := range reqs {
-			r.Err = err
+	written := 0 // reqs[:written] are in the memtable
+	finish := func(err error) error {
+		if written > 0 {
+			db.pub.sendUpdates(reqs[:written])
+		}
+		for i, r := range reqs {
+			r.Err = nil
+			if i >= written {
+				r.Err = err
+			}
 			r.Wg.Done()
 		}
+		return err
 	}
 	db.opt.Debugf("writeRequests called. Writing to value log")
-	err := db.vlog.write(reqs)
-	if err != nil {
-		done(err)
-		return err
+	vlogWrites := db.vlog.written.Load()
+	if err := db.vlog.write(reqs); err != nil {
+		return finish(err)
+	}
+	// Without SyncWrites, values in the value log are synced before their
+	// pointers go into the WAL: the WAL and the value log are separate
+	// files whose pages reach the disk in no set order, and a pointer that
+	// survived a crash without its value made its entry unreadable, with
+	// entries after it readable (a hole where a torn tail was expected).
+	// Only batches that put values there (past ValueThreshold) pay for it.
+	if !db.opt.SyncWrites && db.vlog.written.Load() != vlogWrites {
+		if err := db.vlog.sync(); err != nil {
+			return finish(y.Wrapf(err, "syncing the value log before its pointers"))
+		}
 	}
 
 	db.opt.Debugf("Writing to memtable")
 	var count int
-	for _, b := range reqs {
+	for i, b := range reqs {
 		if len(b.Entries) == 0 {
+			written = i + 1
 			continue
 		}
 		count += len(b.Entries)
@@ -920,19 +944,16 @@ func (db *DB) writeRequests(reqs []*request) error {
 		// case we surface the error instead of writing to a memtable being torn
 		// down.
 		if err := db.ensureRoomForWrite(); err != nil {
-			done(err)
-			return y.Wrap(err, "writeRequests")
+			return finish(y.Wrap(err, "writeRequests"))
 		}
 		if err := db.writeToLSM(b); err != nil {
-			done(err)
-			return y.Wrap(err, "writeRequests")
+			return finish(y.Wrap(err, "writeRequests"))
 		}
+		written = i + 1
 	}
 
 	db.opt.Debugf("Sending updates to subscribers")
-	db.pub.sendUpdates(reqs)
-
-	done(nil)
+	finish(nil)
 	db.opt.Debugf("%d entries written", count)
 	return nil
 }

@@ -39,7 +39,7 @@ func TestSyncSkipsCleanValueLog(t *testing.T) {
 }
 
 // Values written to value log files that rotate out stay readable after a
-// reopen, and the current file's sync still runs after a rotation.
+// reopen, and values are still synced after a rotation.
 func TestValueLogRotationKeepsValues(t *testing.T) {
 	dir := t.TempDir()
 	opt := getTestOptions(dir)
@@ -52,9 +52,10 @@ func TestValueLogRotationKeepsValues(t *testing.T) {
 		require.NoError(t, db.Update(func(txn *Txn) error {
 			return txn.Set([]byte(fmt.Sprintf("key%03d", i)), val)
 		}))
-		before := db.vlog.fileSyncs.Load()
+		// The commit synced its value (before its pointer went into the
+		// WAL), in whichever file it went to.
+		require.Equal(t, db.vlog.written.Load()+1, db.vlog.syncedWrites.Load(), "value %d was not synced", i)
 		require.NoError(t, db.Sync())
-		require.Equal(t, before+1, db.vlog.fileSyncs.Load(), "value %d was not synced", i)
 	}
 	require.Greater(t, db.vlog.maxFid, uint32(1), "the value log did not rotate")
 	require.NoError(t, db.Close())

@@ -139,6 +139,12 @@ func (s *Store) LastIndex() (uint64, error) { return s.pubLast.Load(), nil }
 // GetLog reads the entry at index into l; raft.ErrLogNotFound if there is
 // none. l's byte slices are its own (they do not alias the database).
 func (s *Store) GetLog(index uint64, l *raft.Log) error {
+	// Only what lies within the bounds is the log: an entry past them (one a
+	// failed write left, should a failure ever leave one) must not pass
+	// raft's consistency check for an index it thinks is not there.
+	if first, last := s.pubFirst.Load(), s.pubLast.Load(); index < first || index > last {
+		return raft.ErrLogNotFound
+	}
 	err := s.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(s.logKey(index))
 		if err != nil {
@@ -237,6 +243,7 @@ func (s *Store) storeLogs(logs []*raft.Log) error {
 		err := txn.SetEntry(e)
 		if errors.Is(err, badger.ErrTxnTooBig) && lo != 0 {
 			if err = commit(); err != nil {
+				s.reloadBoundsLocked()
 				return fmt.Errorf("raftbadger: storing logs %d-%d: %w", lo, hi, err)
 			}
 			txn = s.db.NewBlindTransaction()
@@ -252,9 +259,32 @@ func (s *Store) storeLogs(logs []*raft.Log) error {
 		hi = max(hi, l.Index)
 	}
 	if err := commit(); err != nil {
+		s.reloadBoundsLocked()
 		return fmt.Errorf("raftbadger: storing logs %d-%d: %w", lo, hi, err)
 	}
 	return nil
+}
+
+// reloadBoundsLocked reads the log's bounds from the database again, after a
+// write failed: what reached the database is what the bounds must say,
+// whatever the error said (a failure leaves a store's view and the
+// database's otherwise apart). If even that read fails, the bounds stay.
+func (s *Store) reloadBoundsLocked() {
+	err := s.db.View(func(txn *badger.Txn) error {
+		first, err := s.seekLocked(txn, 0, false)
+		if err != nil {
+			return err
+		}
+		last, err := s.seekLocked(txn, ^uint64(0), true)
+		if err != nil {
+			return err
+		}
+		s.first, s.last = first, last
+		return nil
+	})
+	if err == nil {
+		s.publishLocked()
+	}
 }
 
 func (s *Store) noteStoredLocked(lo, hi uint64) {
@@ -280,10 +310,25 @@ func (s *Store) DeleteRange(from, to uint64) error {
 		return nil
 	}
 	lo, hi := max(from, s.first), min(to, s.last)
+	// Raft deletes a prefix (compaction) or a suffix (a follower's
+	// conflicting tail), in transactions of deleteChunk keys. A suffix goes
+	// from its end down, a prefix from its start up: whatever a crash or an
+	// error between two transactions leaves is then still one run of
+	// entries, and raft's next look repeats the deletion. (A suffix deleted
+	// from its low end left a hole: the start of the old tail gone, its end
+	// still there past it.)
+	down := hi == s.last && lo > s.first
+	fail := func(err error) error {
+		s.reloadBoundsLocked()
+		return fmt.Errorf("raftbadger: deleting logs %d-%d: %w", from, to, err)
+	}
 	for next := lo; ; {
-		keys, more, err := s.keysFrom(next, hi)
+		if down {
+			next = hi
+		}
+		keys, more, err := s.keysIn(lo, hi, next, down)
 		if err != nil {
-			return fmt.Errorf("raftbadger: deleting logs %d-%d: %w", from, to, err)
+			return fail(err)
 		}
 		if len(keys) > 0 {
 			err = s.db.Update(func(txn *badger.Txn) error {
@@ -295,16 +340,21 @@ func (s *Store) DeleteRange(from, to uint64) error {
 				return nil
 			})
 			if err != nil {
-				return fmt.Errorf("raftbadger: deleting logs %d-%d: %w", from, to, err)
+				return fail(err)
 			}
 		}
 		if !more {
 			break
 		}
-		next = binary.BigEndian.Uint64(keys[len(keys)-1][len(s.logPrefix):]) + 1
+		at := binary.BigEndian.Uint64(keys[len(keys)-1][len(s.logPrefix):])
+		if down {
+			hi = at - 1
+		} else {
+			next = at + 1
+		}
 	}
-	// Raft deletes a prefix (compaction) or a suffix (a follower's
-	// conflicting tail); the new bounds are the nearest survivors.
+	// The new bounds are the nearest survivors.
+	lo, hi = max(from, s.first), min(to, s.last)
 	first, last := s.first, s.last
 	err := s.db.View(func(txn *badger.Txn) error {
 		var err error
@@ -335,16 +385,19 @@ func (s *Store) DeleteRange(from, to uint64) error {
 	return nil
 }
 
-// keysFrom returns up to deleteChunk existing log keys from index from to
-// hi, and whether there may be more.
-func (s *Store) keysFrom(from, hi uint64) (keys [][]byte, more bool, err error) {
+// keysIn returns up to deleteChunk existing log keys from index at towards
+// the end of lo..hi (down: towards lo), and whether there may be more.
+func (s *Store) keysIn(lo, hi, at uint64, down bool) (keys [][]byte, more bool, err error) {
 	err = s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: s.logPrefix})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: s.logPrefix, Reverse: down})
 		defer it.Close()
-		end := s.logKey(hi)
-		for it.Seek(s.logKey(from)); it.Valid(); it.Next() {
+		end := string(s.logKey(hi))
+		if down {
+			end = string(s.logKey(lo))
+		}
+		for it.Seek(s.logKey(at)); it.Valid(); it.Next() {
 			k := it.Item().Key()
-			if string(k) > string(end) {
+			if !down && string(k) > end || down && string(k) < end {
 				return nil
 			}
 			if len(keys) == deleteChunk {

@@ -1,6 +1,7 @@
 package raftbadger
 
 import (
+	"fmt"
 	"runtime"
 	"sync"
 
@@ -38,8 +39,14 @@ type syncer struct {
 	started uint64 // syncs begun
 	done    uint64 // syncs ended
 	running bool
-	errs    map[uint64]error // the error of each failed sync still awaited
-	calls   uint64           // sync calls (what the syncs served)
+	// failed is the first failed sync's error: every sync from then on
+	// fails with it. A failed fsync (or msync) may leave the pages it could
+	// not write marked clean, and Linux reports a writeback error once, so a
+	// later sync that succeeds says nothing of what an earlier one lost: a
+	// commit that a later sync seemed to cover may be gone. The database must
+	// be reopened (the node restarted), which replays its WAL from the disk.
+	failed error
+	calls  uint64 // sync calls (what the syncs served)
 }
 
 var syncers sync.Map // *badger.DB -> *syncer
@@ -48,7 +55,7 @@ func syncerOf(db *badger.DB) *syncer {
 	if s, ok := syncers.Load(db); ok {
 		return s.(*syncer)
 	}
-	s := &syncer{db: db, errs: map[uint64]error{}}
+	s := &syncer{db: db}
 	s.cond = sync.NewCond(&s.mu)
 	actual, _ := syncers.LoadOrStore(db, s)
 	return actual.(*syncer)
@@ -70,7 +77,7 @@ func (s *syncer) sync() error {
 	defer s.mu.Unlock()
 	s.calls++
 	need := s.started + 1 // the first sync to begin from now on covers us
-	for s.done < need {
+	for s.done < need && s.failed == nil {
 		if s.running {
 			s.cond.Wait()
 			continue
@@ -92,22 +99,12 @@ func (s *syncer) sync() error {
 		s.mu.Lock()
 		s.running = false
 		s.done = n
-		if err != nil {
-			s.errs[n] = err
+		if err != nil && s.failed == nil {
+			s.failed = fmt.Errorf("%w (syncs fail from here on: restart the node)", err)
 		}
 		s.cond.Broadcast()
 	}
-	// Sync number need is the first to begin after the call: it decides.
-	// Failures are kept for the waiters that may still read them.
-	err := s.errs[need]
-	if len(s.errs) > 64 {
-		for n := range s.errs {
-			if n+1024 < s.done {
-				delete(s.errs, n)
-			}
-		}
-	}
-	return err
+	return s.failed
 }
 
 // SyncCounts reports how many syncs of db its stores began, and how many
