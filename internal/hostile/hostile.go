@@ -262,6 +262,8 @@ func Egress(origin string) []Case {
 		fetchCase("fetch to the cloud metadata", "http://169.254.169.254/latest/meta-data/", "refused"),
 		fetchCase("fetch to IPv4-mapped metadata", "http://[::ffff:169.254.169.254]/latest/meta-data/", "refused"),
 		fetchCase("fetch to 0.0.0.0", "http://0.0.0.0:"+port+"/secret", "refused"),
+		fetchCase("fetch to a NAT64 form of loopback", "http://[64:ff9b::7f00:1]:"+port+"/secret", "refused"),
+		fetchCase("fetch to an IPv4-compatible form of the metadata", "http://[::a9fe:a9fe]/latest/meta-data/", "refused"),
 		fetchCase("a name that resolves to loopback", "http://localhost:"+otherPort(port)+"/secret", "grant it by address"),
 		fetchCase("redirect into private space", "http://"+origin+"/redirect?to=http://10.1.2.3/secret", "refused"),
 		fetchCase("redirect to the metadata", "http://"+origin+"/redirect?to=http://169.254.169.254/latest/meta-data/", "refused"),
