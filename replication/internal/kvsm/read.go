@@ -193,6 +193,9 @@ func (s *Store) List(ns string, opts ListOptions, now time.Time) (ListResult, er
 }
 
 func (s *Store) readable() error {
+	if f := s.failed.Load(); f != nil {
+		return *f
+	}
 	if s.unavailable.Load() {
 		return ErrUnavailable
 	}

@@ -382,6 +382,7 @@ func (s *Store) Restore(r io.Reader) error {
 	}
 	s.applied.Store(index)
 	s.unavailable.Store(false)
+	s.failed.Store(nil) // the state is the snapshot's, whole
 	return nil
 }
 

@@ -94,6 +94,15 @@ type Store struct {
 	// expiration or a blob (under mu).
 	extras      extraFilter
 	unavailable atomic.Bool
+	// failed is the error of an entry that could not be applied (a storage
+	// failure): from then on no entry is applied, no snapshot taken and no
+	// read answered until the store is opened again or restored. Raft
+	// counts an entry as applied whatever the state machine answered, and
+	// goes on handing it the next ones until the replica is shut down; had
+	// they applied, the applied index would pass the failed entry, and no
+	// replay after a restart would bring it back (a replica at the same
+	// index as its peers, without one of their writes).
+	failed atomic.Pointer[error]
 
 	// commits counts committed apply transactions, tooBig the retries after
 	// ErrTxnTooBig (tests observe splitting).
@@ -240,7 +249,9 @@ func (s *Store) ApplyBatch(entries []Entry) []Result {
 	for i := 0; i < len(entries); {
 		var n int
 		var err error
-		if s.unavailable.Load() {
+		if f := s.failed.Load(); f != nil {
+			err = *f
+		} else if s.unavailable.Load() {
 			err = ErrUnavailable
 		} else if s.db.IsClosed() {
 			err = badger.ErrDBClosed
@@ -248,6 +259,10 @@ func (s *Store) ApplyBatch(entries []Entry) []Result {
 			n, err = s.applyChunk(entries[i:], results[i:])
 		}
 		if err != nil {
+			if s.failed.Load() == nil && !errors.Is(err, ErrUnavailable) {
+				f := fmt.Errorf("%w (entry %d failed to apply: the replica applies nothing more until it is reopened)", storageErr(err), entries[i].Index)
+				s.failed.Store(&f)
+			}
 			err = fmt.Errorf("kvsm: entries from %d on not applied: %w", entries[i].Index, storageErr(err))
 			for j := i; j < len(entries); j++ {
 				results[j] = Result{Index: entries[j].Index, Err: err}
