@@ -84,3 +84,28 @@ func TestOpenFetchesBounded(t *testing.T) {
 		})
 	}
 }
+
+// A sandboxed invocation has at most MaxStartedCalls host calls started and
+// not collected; a start past them fails at once (it held a goroutine and
+// its answer in the node, without bound), and the invocation goes on.
+func TestStartedCallsBounded(t *testing.T) {
+	rt := testRuntime(t, Sandboxed)
+	c := js("main.js", `export default { async fetch() {
+  const rs = await Promise.allSettled(Array.from({length: 300}, () => fetch("https://slow.test/30").then(r => r.text())));
+  const ok = rs.filter(r => r.status === "fulfilled" && r.value === "slow 30").length;
+  const refused = rs.filter(r => r.status === "rejected" && String(r.reason).includes("too many host calls in flight")).length;
+  return new Response(ok + " " + refused);
+}}`)
+	c.Limits = &Limits{SubRequests: 1000}
+	res := run(t, rt, c, nil)
+	if res.Outcome != OutcomeOK {
+		t.Fatalf("%+v", res)
+	}
+	var ok, refused int
+	if _, err := fmt.Sscan(bodyOf(res), &ok, &refused); err != nil || ok+refused != 300 || refused == 0 || ok < MaxStartedCalls {
+		t.Fatalf("answered %q: want at least %d answered and the rest refused", bodyOf(res), MaxStartedCalls)
+	}
+	if res := run(t, rt, js("main.js", `export default { fetch() { return new Response("after") } }`), nil); bodyOf(res) != "after" {
+		t.Fatalf("the next call: %+v", res)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/warrenmesh/warren/internal/stagetime"
 	"github.com/warrenmesh/warren/isolate/internal/contract"
 	"github.com/warrenmesh/warren/isolate/internal/jsengine"
+	"github.com/warrenmesh/warren/isolate/internal/pyrun"
 	"github.com/warrenmesh/warren/isolate/internal/sandbox"
 )
 
@@ -168,6 +169,20 @@ type sandboxed struct {
 	moved   map[string]int // objects whose instance is away from home, by worker index
 }
 
+// workerEnv reports whether a sandbox worker inherits the environment
+// variable k: the Go runtime's settings, the locale and time zone, the
+// sandbox's and the engines' own (WARREN_SANDBOX*, WARREN_PYTHON_DIR,
+// WARREN_WASM_CACHE, WARREN_STAGES), and nothing else.
+func workerEnv(k string) bool {
+	switch k {
+	case "PATH", "TZ", "LANG", "LC_ALL", "TMPDIR",
+		"GOGC", "GODEBUG", "GOMAXPROCS", "GOMEMLIMIT", "GOTRACEBACK", "GORACE", "GOCOVERDIR",
+		pyrun.DirEnv, "WARREN_WASM_CACHE", "WARREN_STAGES":
+		return true
+	}
+	return strings.HasPrefix(k, "WARREN_SANDBOX")
+}
+
 func newSandboxed(opts Options) (*sandboxed, error) {
 	base := opts.WorkerCommand
 	cmd := func() *exec.Cmd {
@@ -178,11 +193,13 @@ func newSandboxed(opts Options) (*sandboxed, error) {
 			exe, _ := os.Executable()
 			c = exec.Command(exe)
 		}
-		// The node's credentials stay with the node: a worker is given no
-		// token and no path to the mesh secret.
+		// A worker is given only the variables it needs: the node's
+		// environment may hold credentials (its token, the path to the mesh
+		// secret, a cloud provider's keys, a database's URL) that a guest
+		// who escaped the engine could read.
 		env := slices.DeleteFunc(c.Environ(), func(kv string) bool {
 			k, _, _ := strings.Cut(kv, "=")
-			return k == "WARREN_TOKEN" || k == "WARREN_SECRET"
+			return !workerEnv(k)
 		})
 		if opts.CacheDir != "" {
 			env = append(env, "WARREN_WASM_CACHE="+opts.CacheDir)
@@ -289,6 +306,15 @@ func relayHostCalls(hctx context.Context, host contract.HostFunc, onRespond func
 			if started == nil {
 				started = &startedCalls{answers: make(chan *contract.HostReply, 16), done: make(chan struct{})}
 			}
+			if started.open >= MaxStartedCalls {
+				// Each holds a goroutine and its answer until collected: a worker
+				// that starts calls and never collects them would hold the node's
+				// memory without bound.
+				rep = contract.FailReply(c.Op, contract.HostErrorf(contract.CodeUnavailable,
+					"too many host calls in flight (%d): collect some before starting more", MaxStartedCalls))
+				break
+			}
+			started.open++
 			started.start(hctx, host, c)
 			rep = &contract.HostReply{}
 		case c.Op == contract.OpWait:
@@ -320,11 +346,18 @@ func callHost(ctx context.Context, host contract.HostFunc, c *contract.HostCall)
 	return rep
 }
 
+// MaxStartedCalls bounds the host calls (fetches, KV and cache calls) one
+// invocation has started and not collected; past it a start fails at once.
+const MaxStartedCalls = 256
+
 // startedCalls runs the host calls a worker started (see IPCHost) until
 // its OpWait calls collect their answers.
 type startedCalls struct {
 	answers chan *contract.HostReply
 	done    chan struct{} // closed when the invocation is over
+	// open counts the calls started and not collected (by the relay's
+	// goroutine alone).
+	open int
 }
 
 func (s *startedCalls) start(ctx context.Context, host contract.HostFunc, c *contract.HostCall) {
@@ -348,6 +381,7 @@ func (s *startedCalls) wait(ctx context.Context, d time.Duration) *contract.Host
 	if d <= 0 {
 		select {
 		case rep := <-s.answers:
+			s.open--
 			return rep
 		default:
 			return &contract.HostReply{}
@@ -357,6 +391,7 @@ func (s *startedCalls) wait(ctx context.Context, d time.Duration) *contract.Host
 	defer tm.Stop()
 	select {
 	case rep := <-s.answers:
+		s.open--
 		return rep
 	case <-tm.C:
 	case <-ctx.Done():

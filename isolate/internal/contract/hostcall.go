@@ -257,7 +257,12 @@ func (h *IPCHost) Call(_ context.Context, c *HostCall) (*HostReply, error) { ret
 
 func (h *IPCHost) Start(_ context.Context, c *HostCall, id int64) {
 	c.ID = id
-	if _, err := h.Send(c); err != nil {
+	rep, err := h.Send(c)
+	if err == nil && rep.Error != "" { // refused: not started
+		h.failed = append(h.failed, HostAnswer{ID: id, Rep: rep})
+		return
+	}
+	if err != nil {
 		h.failed = append(h.failed, HostAnswer{ID: id, Err: err})
 	}
 }

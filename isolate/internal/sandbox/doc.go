@@ -45,8 +45,9 @@
 //
 //   - process: guest code runs in a separate process; a crash, a panic, a Go fatal error or
 //     a kill never touches the host or a call on another worker.
-//   - process-group (unix) and pdeathsig (linux): each worker leads its own process group,
-//     killed as a whole; the kernel SIGKILLs workers when the host dies.
+//   - process-group (unix) and pdeathsig (linux): each worker leads its own session (on
+//     linux; a process group elsewhere), with no controlling terminal, killed as a whole;
+//     the kernel SIGKILLs workers when the host dies.
 //   - netns (linux, where the kernel allows: root, or unprivileged user namespaces): each
 //     worker starts in a new network namespace holding only a loopback device that is
 //     down, so guest code has no network of its own (egress goes through the host's
@@ -100,7 +101,7 @@
 //     far more address space than it uses, so a fixed cap set before exec would keep it
 //     from starting); allocation beyond it fails and Go dies with "out of memory".
 //   - rlimits (unix): each worker sets RLIMIT_CORE to 0 (a crash writes no guest memory to
-//     disk) and RLIMIT_NOFILE to at most 256 open files. The seccomp filter's
+//     disk), RLIMIT_NOFILE to at most 256 open files and (linux) RLIMIT_FSIZE to 1 GiB. The seccomp filter's
 //     no_new_privs also holds for every worker that installs it.
 //
 // The order in a worker: rlimits, mounts, the uid, the setup of ServeSetup (the engine),

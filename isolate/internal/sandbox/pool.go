@@ -312,9 +312,14 @@ type Pool struct {
 	wg sync.WaitGroup
 }
 
+// inheritedOnce marks the descriptors the process inherited close-on-exec, before its
+// first worker starts (closeOnExecInherited).
+var inheritedOnce sync.Once
+
 // NewPool starts the workers and returns once at least one is ready, or with the error that
 // kept the first one from starting.
 func NewPool(cfg Config) (*Pool, error) {
+	inheritedOnce.Do(closeOnExecInherited)
 	p := &Pool{
 		born:    time.Now(),
 		cfg:     cfg,

@@ -135,6 +135,31 @@ func testHandler(ctx context.Context, req []byte, call func([]byte) ([]byte, err
 			return []byte("error: " + err.Error())
 		}
 		return []byte("ran")
+	case "fds": // its open descriptors, n=what each is
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			return []byte("error: " + err.Error())
+		}
+		var fds []string
+		for _, e := range ents {
+			to, _ := os.Readlink("/proc/self/fd/" + e.Name())
+			fds = append(fds, e.Name()+"="+to)
+		}
+		return []byte(strings.Join(fds, ","))
+	case "session": // its session and its pid, as it sees them
+		sid, _, _ := syscall.RawSyscall(syscall.SYS_GETSID, 0, 0, 0)
+		return []byte(strconv.Itoa(int(sid)) + " " + strconv.Itoa(os.Getpid()))
+	case "clonens": // a process in a new user namespace (it exits at once)
+		r, _, errno := syscall.RawSyscall(syscall.SYS_CLONE, syscall.CLONE_NEWUSER|uintptr(syscall.SIGCHLD), 0, 0)
+		if errno != 0 {
+			return []byte("error: " + errno.Error())
+		}
+		if r == 0 { // the child
+			syscall.RawSyscall(syscall.SYS_EXIT_GROUP, 0, 0, 0)
+		}
+		var ws syscall.WaitStatus
+		syscall.Wait4(int(r), &ws, 0, nil)
+		return []byte("cloned")
 	case "dial": // a TCP connection to arg
 		c, err := net.DialTimeout("tcp", arg, 2*time.Second)
 		if err != nil {

@@ -45,34 +45,97 @@ var deniedSyscalls = append([]uint32{
 	unix.SYS_VHANGUP, unix.SYS_PERSONALITY,
 }, archDeniedSyscalls...)
 
-// seccompProgram builds the filter: other architectures' calls kill the process,
-// denied calls fail with EPERM, the rest pass.
+// Argument rules, checked before the deny list:
+//   - ioctl TIOCSTI and TIOCLINUX: pushing input into a terminal (a worker left in its
+//     node's session could type commands into the shell that started it; workers now
+//     have a session of their own, and this is the second wall);
+//   - clone with a CLONE_NEW* flag: new namespaces, whose user namespace would give a
+//     full capability set inside (unshare and setns are denied, and clone was the way
+//     around them);
+//   - clone3 fails with ENOSYS: seccomp cannot read its flags (they are in memory), and
+//     the Go runtime and C libraries fall back to clone on ENOSYS.
+const (
+	tiocsti   = 0x5412
+	tioclinux = 0x541c
+	// cloneNewFlags are CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
+	// CLONE_NEWUSER, CLONE_NEWPID and CLONE_NEWNET.
+	cloneNewFlags = unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC |
+		unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNET
+)
+
+// The filter's exits, as jump targets of insn; a jump target below them is a
+// number of the body's instructions to skip (0: none).
+const (
+	toAllow = 1000 + iota
+	toErrno
+	toENOSYS
+	toKill
+)
+
+// insn is a filter instruction whose jumps name exits or skips.
+type insn struct {
+	code   uint16
+	k      uint32
+	jt, jf int
+}
+
+// seccompProgram builds the filter: other architectures' calls kill the process, x32
+// calls, denied calls and denied arguments fail with EPERM (clone3 with ENOSYS), the
+// rest pass.
 func seccompProgram() []unix.SockFilter {
 	const (
 		ldAbs   = unix.BPF_LD | unix.BPF_W | unix.BPF_ABS
 		jeq     = unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K
 		jge     = unix.BPF_JMP | unix.BPF_JGE | unix.BPF_K
+		jset    = unix.BPF_JMP | unix.BPF_JSET | unix.BPF_K
 		ret     = unix.BPF_RET | unix.BPF_K
-		offNr   = 0 // offsetof(struct seccomp_data, nr)
-		offArch = 4 // offsetof(struct seccomp_data, arch)
+		offNr   = 0  // offsetof(struct seccomp_data, nr)
+		offArch = 4  // offsetof(struct seccomp_data, arch)
+		offArg0 = 16 // args[0], its low 32 bits (little-endian)
+		offArg1 = 24 // args[1], its low 32 bits
 	)
-	// Jumps are relative and at most 255 forward: the denied list stays far shorter.
-	n := len(deniedSyscalls)
-	prog := []unix.SockFilter{
-		{Code: ldAbs, K: offArch},
-		{Code: jeq, Jt: 0, Jf: uint8(n + 4), K: auditArch}, // to kill
-		{Code: ldAbs, K: offNr},
+	body := []insn{
+		{code: ldAbs, k: offArch},
+		{code: jeq, k: auditArch, jf: toKill},
+		{code: ldAbs, k: offNr},
 		// x32 calls on amd64 (and nothing on arm64) carry this bit: deny them all.
-		{Code: jge, Jt: uint8(n + 1), Jf: 0, K: 0x40000000}, // to errno
+		{code: jge, k: 0x40000000, jt: toErrno},
+		// ioctl's request is an unsigned int: the kernel reads the low 32 bits.
+		{code: jeq, k: unix.SYS_IOCTL, jf: 3},
+		{code: ldAbs, k: offArg1},
+		{code: jeq, k: tiocsti, jt: toErrno},
+		{code: jeq, k: tioclinux, jt: toErrno, jf: toAllow},
+		{code: jeq, k: unix.SYS_CLONE, jf: 2},
+		{code: ldAbs, k: offArg0},
+		{code: jset, k: cloneNewFlags, jt: toErrno, jf: toAllow},
+		{code: jeq, k: unix.SYS_CLONE3, jt: toENOSYS},
 	}
-	for i, nr := range deniedSyscalls {
-		prog = append(prog, unix.SockFilter{Code: jeq, Jt: uint8(n - i), Jf: 0, K: nr}) // to errno
+	for _, nr := range deniedSyscalls {
+		body = append(body, insn{code: jeq, k: nr, jt: toErrno})
 	}
-	return append(prog,
-		unix.SockFilter{Code: ret, K: unix.SECCOMP_RET_ALLOW},
-		unix.SockFilter{Code: ret, K: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)},
-		unix.SockFilter{Code: ret, K: unix.SECCOMP_RET_KILL_PROCESS},
-	)
+	exits := []unix.SockFilter{
+		{Code: ret, K: unix.SECCOMP_RET_ALLOW},
+		{Code: ret, K: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)},
+		{Code: ret, K: unix.SECCOMP_RET_ERRNO | uint32(unix.ENOSYS)},
+		{Code: ret, K: unix.SECCOMP_RET_KILL_PROCESS},
+	}
+	// A jump is relative to the next instruction: an exit lies past the body.
+	n := len(body)
+	jump := func(i, to int) uint8 {
+		if to >= toAllow {
+			return uint8(n - i - 1 + to - toAllow)
+		}
+		return uint8(to)
+	}
+	prog := make([]unix.SockFilter, 0, n+len(exits))
+	for i, in := range body {
+		f := unix.SockFilter{Code: in.code, K: in.k}
+		if in.code&0x07 == unix.BPF_JMP {
+			f.Jt, f.Jf = jump(i, in.jt), jump(i, in.jf)
+		}
+		prog = append(prog, f)
+	}
+	return append(prog, exits...)
 }
 
 // applySeccomp installs the filter on every thread of this process, for good.

@@ -28,7 +28,7 @@ const netnsSupported = true
 // procnsSupported reports whether prepareCmd can give workers mount and PID namespaces.
 const procnsSupported = true
 
-// prepareCmd puts the worker in its own process group and has the kernel SIGKILL it when
+// prepareCmd puts the worker in a session of its own and has the kernel SIGKILL it when
 // the thread that started it dies (Pdeathsig). With netns it also starts the worker in a
 // new, empty network namespace (only a loopback device, down): guest code has no network
 // of its own; its egress goes through the host. With procns it starts it in new mount and
@@ -39,16 +39,23 @@ func prepareCmd(cmd *exec.Cmd, netns, procns bool) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
-	cmd.SysProcAttr.Setpgid = true
-	cmd.SysProcAttr.Pgid = 0
+	// A session of its own, not only a process group: a worker left in the node's
+	// session kept the terminal that started the node as its controlling terminal,
+	// and could push input into it (TIOCSTI) for the shell there to run. Its session
+	// leads a process group of its pid, killed as a whole as before.
+	cmd.SysProcAttr.Setsid = true
+	cmd.SysProcAttr.Setpgid = false
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
-	cmd.SysProcAttr.Cloneflags &^= syscall.CLONE_NEWNET | syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID
+	cmd.SysProcAttr.Cloneflags &^= syscall.CLONE_NEWNET | syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID |
+		syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS
 	cmd.SysProcAttr.UidMappings, cmd.SysProcAttr.GidMappings = nil, nil
 	if netns {
 		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWNET
 	}
 	if procns {
-		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWNS | syscall.CLONE_NEWPID
+		// IPC and UTS too: System V shared memory and message queues a worker made
+		// outlived it in the host's IPC namespace, beyond every cgroup and kill.
+		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWIPC | syscall.CLONE_NEWUTS
 	}
 	if !netns && !procns {
 		return
@@ -162,11 +169,19 @@ const rlimitsLayer = "rlimits"
 // stdio, the Go runtime's own and the wasm cache's, with room to spare.
 const maxWorkerFiles = 256
 
+// maxWorkerFileSize bounds a file a worker writes: the largest entry of the
+// compiled wasm cache (CPython's) is a few tens of MiB.
+const maxWorkerFileSize = 1 << 30
+
 // applyRlimits sets the worker's own limits: no core files (a crash must
-// not write guest memory to disk) and at most maxWorkerFiles open files.
+// not write guest memory to disk), at most maxWorkerFiles open files, and
+// no file larger than maxWorkerFileSize.
 func applyRlimits() error {
 	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{}); err != nil {
 		return fmt.Errorf("RLIMIT_CORE: %w", err)
+	}
+	if err := unix.Setrlimit(unix.RLIMIT_FSIZE, &unix.Rlimit{Cur: maxWorkerFileSize, Max: maxWorkerFileSize}); err != nil {
+		return fmt.Errorf("RLIMIT_FSIZE: %w", err)
 	}
 	var rl unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
@@ -244,4 +259,21 @@ func dropPrivileges(uid, gid int, nproc uint64) error {
 		return fmt.Errorf("PR_SET_PDEATHSIG: %w", err)
 	}
 	return nil
+}
+
+// closeOnExecInherited marks every descriptor of this process past stdio close-on-exec:
+// the ones it inherited from whatever started it (a shell's redirection, a supervisor's
+// socket, a test harness's pipe) would otherwise pass to every worker, which could read
+// or write them. Go opens its own with close-on-exec already, and a worker's descriptors
+// are handed over explicitly (exec.Cmd.ExtraFiles), which the marks do not affect.
+func closeOnExecInherited() {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
+	}
 }

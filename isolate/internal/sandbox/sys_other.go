@@ -50,3 +50,6 @@ const dropSupported = false
 func dropPrivileges(uid, gid int, nproc uint64) error {
 	return errors.New("sandbox: dropping privileges is linux only")
 }
+
+// closeOnExecInherited: nothing on this platform.
+func closeOnExecInherited() {}

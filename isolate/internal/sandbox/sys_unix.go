@@ -80,3 +80,6 @@ const dropSupported = false
 func dropPrivileges(uid, gid int, nproc uint64) error {
 	return errors.New("sandbox: dropping privileges is linux only")
 }
+
+// closeOnExecInherited: only linux lists a process's descriptors (/proc/self/fd).
+func closeOnExecInherited() {}
