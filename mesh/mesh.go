@@ -14,6 +14,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -293,6 +294,7 @@ func Start(ctx context.Context, cfg Config) (m *Mesh, err error) {
 		m.pc.Close()
 		return nil, fmt.Errorf("mesh: %w", err)
 	}
+	m.cfg.API = routableAPI(m.cfg.API, m.addr.IP)
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 
 	var resetKey quic.StatelessResetKey
@@ -468,6 +470,27 @@ func privateIP() (net.IP, error) {
 		return global, nil
 	}
 	return net.IPv4(127, 0, 0, 1), nil
+}
+
+// routableAPI is an API URL others can reach: one whose host is the
+// unspecified address (an API listening on every address, 0.0.0.0 or [::])
+// takes the node's advertised IP instead. Peers that dialled the URL as it
+// was reached their own host, and a node asking for its peers' views sent
+// its token there.
+func routableAPI(api string, ip net.IP) string {
+	u, err := url.Parse(api)
+	if err != nil || u.Host == "" {
+		return api
+	}
+	host, port, err := net.SplitHostPort(u.Host)
+	if err != nil {
+		return api
+	}
+	if a := net.ParseIP(host); a == nil || !a.IsUnspecified() || ip == nil {
+		return api
+	}
+	u.Host = net.JoinHostPort(ip.String(), port)
+	return u.String()
 }
 
 // Addr is the UDP address this node advertises (QUIC and gossip alike).

@@ -783,3 +783,24 @@ func TestIdleConnections(t *testing.T) {
 		t.Fatalf("after a redial: %q, %v", got, err)
 	}
 }
+
+// An API listening on every address is advertised at the node's own:
+// 0.0.0.0 or [::] in a URL reaches the host of whoever dials it.
+func TestRoutableAPI(t *testing.T) {
+	ip := net.ParseIP("10.0.0.7")
+	for api, want := range map[string]string{
+		"http://[::]:7070":      "http://10.0.0.7:7070",
+		"http://0.0.0.0:7070":   "http://10.0.0.7:7070",
+		"http://127.0.0.1:7070": "http://127.0.0.1:7070",
+		"http://10.0.0.8:7070":  "http://10.0.0.8:7070",
+		"https://[::]:443/base": "https://10.0.0.7:443/base",
+		"":                      "",
+	} {
+		if got := routableAPI(api, ip); got != want {
+			t.Errorf("routableAPI(%q) = %q, want %q", api, got, want)
+		}
+	}
+	if got := routableAPI("http://[::]:7070", net.ParseIP("fd00::2")); got != "http://[fd00::2]:7070" {
+		t.Errorf("with an IPv6 address: %q", got)
+	}
+}

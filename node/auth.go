@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"path"
 	"strings"
@@ -86,6 +87,10 @@ func (n *Node) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		if n.cfg.NoAuth {
+			if err := localOnly(r); err != nil {
+				writeError(w, err)
+				return
+			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller{tok: noAuthToken})))
 			return
 		}
@@ -294,6 +299,51 @@ func checkNoAuth(cfg Config, ln net.Listener) error {
 		return fmt.Errorf("node: without auth (--no-auth) the API must listen on loopback, not %s: anyone who reaches it could run code", addr)
 	}
 	return nil
+}
+
+// MaxHeaderBytes bounds a request's head (its line and headers): a head is
+// held before the caller is known, outside every budget of the node
+// (net/http's default is 1 MiB). Cloudflare takes 128 KB of headers.
+const MaxHeaderBytes = 128 << 10
+
+// localOnly refuses, on a node without auth, a request that a browser may
+// have sent on behalf of another site: one addressed to a name that is not
+// localhost or a loopback address (a name of the attacker's that resolves to
+// 127.0.0.1, DNS rebinding), or from a page of another origin (a form or a
+// fetch that needs no preflight). A loopback listener alone keeps other
+// hosts out, not the browsers of this one.
+func localOnly(r *http.Request) error {
+	refuse := func(why string) error {
+		return &apiError{status: http.StatusForbidden, code: "denied", msg: "this node runs without auth (--no-auth), for clients on this machine: " + why}
+	}
+	if !loopbackHost(r.Host) {
+		return refuse(fmt.Sprintf("it answers requests addressed to localhost or a loopback address, not to %q", r.Host))
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || !loopbackHost(u.Host) {
+			return refuse(fmt.Sprintf("it answers no request from a page of another origin (%q)", o))
+		}
+	}
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return refuse("it answers no cross-site request")
+	}
+	return nil
+}
+
+// loopbackHost reports whether a Host header (or a URL's host) names this
+// machine: localhost, a name under .localhost, or a loopback address, with
+// or without a port.
+func loopbackHost(h string) bool {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		h = host
+	}
+	h = strings.TrimSuffix(strings.ToLower(strings.Trim(h, "[]")), ".")
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // errNoToken is a forward frame's refusal when it carries no valid token.

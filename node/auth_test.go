@@ -216,6 +216,42 @@ func TestNoAuth(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "loopback") {
 		t.Fatalf("no-auth node on 0.0.0.0: %v", err)
 	}
+
+	// A browser on this machine is no client of the node: a request of a
+	// page of another origin, or to a name of an attacker's that resolves
+	// to loopback (DNS rebinding), is refused; curl and the CLI are not.
+	_, port, _ := net.SplitHostPort(n.ln.Addr().String())
+	for _, tc := range []struct {
+		host, origin, site string
+		ok                 bool
+	}{
+		{"127.0.0.1:" + port, "", "", true},
+		{"localhost:" + port, "http://localhost:" + port, "same-origin", true},
+		{"[::1]:" + port, "", "", true},
+		{"attacker.example:" + port, "", "", false},
+		{"127.0.0.1:" + port, "http://attacker.example", "", false},
+		{"127.0.0.1:" + port, "null", "", false},
+		{"127.0.0.1:" + port, "", "cross-site", false},
+	} {
+		req, _ := http.NewRequest("POST", "http://"+n.ln.Addr().String()+"/v1/run", strings.NewReader(string(runWith(`{}`))))
+		req.Host = tc.host
+		req.Header.Set("Content-Type", "text/plain")
+		if tc.origin != "" {
+			req.Header.Set("Origin", tc.origin)
+		}
+		if tc.site != "" {
+			req.Header.Set("Sec-Fetch-Site", tc.site)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if (resp.StatusCode == 200) != tc.ok || !tc.ok && resp.StatusCode != http.StatusForbidden {
+			t.Errorf("Host %s, Origin %q, Sec-Fetch-Site %q: %d %s", tc.host, tc.origin, tc.site, resp.StatusCode, b)
+		}
+	}
 }
 
 // TestForwardedGrants: a call forwarded to a peer runs there under the

@@ -268,28 +268,57 @@ func mcpBatchLen(b []byte) int {
 // keeps open until the client goes away (holding the handler, its MCP
 // server and its share of the body budget), and a stateless server with
 // fixed tools has nothing to send on it. Only a body that could spell the
-// method (with escapes, or as is) is decoded.
+// method (with escapes, or as is) is decoded. Every key of a message that
+// is "method" in any case counts, and each of several: the SDK's decoder
+// matches the key exactly and this package's encoding/json in any case,
+// so a message with "method" and "Method" read as two different methods
+// (a second opinion is only safe if it errs the same way or wider).
 func mcpListens(b []byte) bool {
 	if !bytes.Contains(b, []byte("listen")) && !bytes.Contains(b, []byte(`\`)) {
 		return false
 	}
-	type msg struct {
-		Method string `json:"method"`
-	}
-	var one msg
-	if json.Unmarshal(b, &one) == nil {
-		return one.Method == "subscriptions/listen"
-	}
-	var batch []msg
-	if json.Unmarshal(b, &batch) != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	tok, err := dec.Token()
+	if err != nil {
 		return false // the SDK refuses it
 	}
-	for _, m := range batch {
-		if m.Method == "subscriptions/listen" {
-			return true
+	if tok == json.Delim('[') {
+		for dec.More() {
+			if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+				return false
+			}
+			if objectListens(dec) {
+				return true
+			}
+		}
+		return false
+	}
+	return tok == json.Delim('{') && objectListens(dec)
+}
+
+// objectListens reads the rest of an object whose '{' dec has read, and
+// reports whether a key that is "method" in any case holds
+// "subscriptions/listen".
+func objectListens(dec *json.Decoder) bool {
+	listens := false
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return listens
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return listens
+		}
+		if key, _ := k.(string); strings.EqualFold(key, "method") {
+			var m string
+			if json.Unmarshal(v, &m) == nil && m == "subscriptions/listen" {
+				listens = true
+			}
 		}
 	}
-	return false
+	dec.Token() // the '}'
+	return listens
 }
 
 // mcpErrorWriter turns the SDK's plain-text errors (http.Error) into the

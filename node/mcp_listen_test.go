@@ -28,6 +28,10 @@ func TestMCPListen(t *testing.T) {
 		`{"jsonrpc":"2.0","id":1,"method":"subscriptions\/listen","params":{"notifications":{"toolsListChanged":true}}}`,
 		`{"jsonrpc":"2.0","id":1,"method":"\u0073ubscriptions/listen","params":{"notifications":{"toolsListChanged":true}}}`,
 		`[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":2,"method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true}}}]`,
+		// Keys that this package's decoder and the SDK's read differently.
+		`{"jsonrpc":"2.0","id":1,"method":"subscriptions/listen","Method":"ping","params":{"notifications":{"toolsListChanged":true}}}`,
+		`{"jsonrpc":"2.0","id":1,"Method":0,"method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true}}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"ping","method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true}}}`,
 	} {
 		status, _, b := mcpPost(t, cl, n, []byte(body), "application/json")
 		if status != http.StatusBadRequest || errCode(b) != "bad_request" {

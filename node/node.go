@@ -412,7 +412,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	// of their own (bodyClock). Idle keep-alive connections of vanished
 	// clients do not pile up.
 	n.http = &http.Server{Handler: n.boundConn(n.authenticate(n.routes())), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ConnContext: withConn}
+		MaxHeaderBytes: MaxHeaderBytes, ConnContext: withConn}
 	n.conns = newLimitListener(quietio.Listener{Listener: ln}, cfg.MaxConns, cfg.MaxClientConns)
 	go func() {
 		// Connections read and write quietly (package quietio): the

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -402,15 +403,36 @@ func (n *Node) handleTail(w http.ResponseWriter, r *http.Request) {
 	}
 	keep := time.NewTicker(tailKeepAlive)
 	defer keep.Stop()
+	// The token that opened the tail must stay valid while it runs: a tail
+	// ends when its token expires or is revoked (a leaked token's tail
+	// would otherwise read every invocation for as long as it stays open).
+	tok := callerOf(r).tok
+	valid := func() bool {
+		if tok == nil || tok == noAuthToken {
+			return true
+		}
+		if tok.Expiry != 0 && time.Now().After(time.Unix(tok.Expiry, 0).Add(policy.ClockSkew)) {
+			return false
+		}
+		return !errors.Is(n.checkRevoked(ctx, tok), errRevoked)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-keep.C:
+			if !valid() {
+				send(": the tail's token expired or was revoked\n\n")
+				return
+			}
 			if !send(": keep-alive\n\n") {
 				return
 			}
 		case it := <-sub.ch:
+			if !valid() {
+				send(": the tail's token expired or was revoked\n\n")
+				return
+			}
 			b, err := sub.next(it)
 			if err != nil {
 				continue

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warrenmesh/warren/policy"
 )
 
 // TestTailMesh: a mesh-wide tail on one node shows the invocations that
@@ -99,5 +101,57 @@ func TestTailSlowSubscriber(t *testing.T) {
 	h.publish(TailEvent{Worker: "chat"})
 	if e := <-w.ch; e.Worker != "chat" || len(w.ch) != 0 {
 		t.Errorf("worker filter: %+v, %d more", e, len(w.ch))
+	}
+}
+
+// TestTailEndsWithItsToken: a tail ends once the token that opened it is
+// revoked (or expires): the stream closes at its next event.
+func TestTailEndsWithItsToken(t *testing.T) {
+	c, _ := sharedKVCluster(t, 44, "a")
+	a := c.start("a", c.secret, 2)
+	admin := adminToken(t, c.secret)
+	leaked := revocableToken(t, c.secret, "leaked", policy.Grants{Admin: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.APIURL()+"/v1/tail", nil)
+	req.Header.Set("Authorization", "Bearer "+leaked)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /v1/tail: %d", resp.StatusCode)
+	}
+	ended := make(chan string, 1)
+	go func() {
+		defer resp.Body.Close()
+		var last string
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if sc.Text() != "" {
+				last = sc.Text()
+			}
+		}
+		ended <- last
+	}()
+	if status, _, out := authCall(t, a, "POST", "/v1/tokens/revoke", `{"token":"`+leaked+`"}`, admin); status != 200 {
+		t.Fatalf("revoke: %d %v", status, out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if status, _, out := authCall(t, a, "POST", "/v1/run", runWith(`{}`), admin); status != 200 {
+			t.Fatalf("run: %d %v", status, out)
+		}
+		select {
+		case last := <-ended:
+			if !strings.Contains(last, "revoked") {
+				t.Errorf("the tail ended with %q", last)
+			}
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the tail of a revoked token still runs")
+		}
 	}
 }

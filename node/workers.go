@@ -654,7 +654,10 @@ func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	h := w.Header()
 	for k, v := range res.Response.Headers {
-		if hopByHop[strings.ToLower(k)] || strings.EqualFold(k, "content-length") {
+		// Service-Worker-Allowed would let a Worker's script control pages
+		// beyond /w/{name}/: the node's dashboard shares the origin, and a
+		// service worker over it would see the admin's token.
+		if hopByHop[strings.ToLower(k)] || strings.EqualFold(k, "content-length") || strings.EqualFold(k, "service-worker-allowed") {
 			continue
 		}
 		h.Set(k, v)

@@ -172,6 +172,13 @@ func TestServeWorker(t *testing.T) {
 	deploy("throws", deployBody(`export default { fetch() { throw new Error("secret detail"); } }`, "", nil))
 	deploy("spins", deployBody(`export default { fetch() { for (;;) {} } }`, `{"cpuMs": 20}`, nil))
 	deploy("waits", deployBody(`export default { async fetch() { await new Promise(r => setTimeout(r, 60000)); return new Response("late"); } }`, `{"wallMs": 100}`, nil))
+	deploy("sw", deployBody(`export default { fetch() { return new Response("self.onfetch = () => {}", {headers: {"content-type": "text/javascript", "service-worker-allowed": "/", "x-kept": "1"}}) } }`, "", nil))
+
+	// A Worker's script may not claim a service worker's scope beyond its
+	// own path: the node's dashboard shares the origin.
+	if status, h, _ := serve(t, n, "GET", "/w/sw/sw.js", "", map[string]string{"Service-Worker": "script"}); status != 200 || h.Get("Service-Worker-Allowed") != "" || h.Get("X-Kept") != "1" {
+		t.Errorf("a service worker's script: %d %v", status, h)
+	}
 
 	// The request round-trips: method, URL as sent, headers (not
 	// Authorization), body; and the response: status, headers, body.
