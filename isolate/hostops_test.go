@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/warrenmesh/warren/isolate/internal/contract"
+	"github.com/warrenmesh/warren/isolate/internal/sandbox"
 )
 
 type codedErr string
@@ -107,5 +110,22 @@ func TestStartedCallsBounded(t *testing.T) {
 	}
 	if res := run(t, rt, js("main.js", `export default { fetch() { return new Response("after") } }`), nil); bodyOf(res) != "after" {
 		t.Fatalf("the next call: %+v", res)
+	}
+}
+
+// A worker the pool killed past its CPU bound (its own count aside) ends
+// its call exceededCpu; the bound is far above what an honest engine uses.
+func TestWorkerCPUBound(t *testing.T) {
+	s := &sandboxed{}
+	r := &contract.ExecRequest{Limits: Limits{CPUMs: 50, MemoryMB: 128, WallMs: 30000}}
+	res := s.crashResult(context.Background(), r, &sandbox.CrashError{Reason: "cpu", ExitCode: -1})
+	if res.Outcome != OutcomeExceededCPU || !strings.Contains(res.Error, "50 ms") {
+		t.Errorf("a worker killed for its CPU time: %+v", res)
+	}
+	if b := workerCPUBound(50); b != 2100*time.Millisecond {
+		t.Errorf("the bound of 50 ms: %v", b)
+	}
+	if workerCPUBound(0) != 0 {
+		t.Error("no cpuMs, yet a bound")
 	}
 }

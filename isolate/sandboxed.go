@@ -263,7 +263,7 @@ func (s *sandboxed) execute(ctx context.Context, r *contract.ExecRequest, host c
 	})
 	defer done()
 	tCall := stagetime.Now()
-	out, err := s.pool.Call(ctx, req, sandbox.CallOptions{Deadline: deadline, Low: sched.Low, OnDemote: sched.OnDemote}, onCall)
+	out, err := s.pool.Call(ctx, req, sandbox.CallOptions{Deadline: deadline, Low: sched.Low, OnDemote: sched.OnDemote, CPULimit: workerCPUBound(r.Limits.CPUMs)}, onCall)
 	stagetime.Since("5-pool-call", tCall)
 	if err != nil {
 		res := s.crashResult(ctx, r, err)
@@ -346,6 +346,23 @@ func callHost(ctx context.Context, host contract.HostFunc, c *contract.HostCall)
 	return rep
 }
 
+// workerCPUBound is the CPU time, as the node reads it from the worker's
+// process clock, past which the node kills a worker whose call has cpuMs.
+// It is for a worker whose own count cannot be trusted (one that guest code
+// took over), and must never be reached by an honest one: the engine ends a
+// call at cpuMs of its own count, but sees its interrupt only between steps
+// (a global search over a huge string with a limit of 100 ms used 0.7 s of
+// the process's CPU before it did), and the process clock counts the
+// collector besides. So the bound is twice cpuMs and two seconds more: a
+// worker that spins past its limit is cut there, not at its wall-time limit
+// (30 s by default).
+func workerCPUBound(cpuMs int64) time.Duration {
+	if cpuMs <= 0 {
+		return 0
+	}
+	return 2*time.Duration(cpuMs)*time.Millisecond + 2*time.Second
+}
+
 // MaxStartedCalls bounds the host calls (fetches, KV and cache calls) one
 // invocation has started and not collected; past it a start fails at once.
 const MaxStartedCalls = 256
@@ -417,7 +434,7 @@ func (s *sandboxed) crashResult(ctx context.Context, r *contract.ExecRequest, er
 	switch {
 	case ce.MemoryExceeded || ce.ExitCode == exitMemory:
 		return contract.Failure(OutcomeExceededMemory, memMsg)
-	case ce.ExitCode == exitCPU:
+	case ce.ExitCode == exitCPU || ce.Reason == "cpu":
 		return contract.Failure(OutcomeExceededCPU, cpuMsg)
 	case ce.ExitCode == exitWall || ce.Reason == "deadline":
 		return contract.Failure(OutcomeExceededWallTime, wallMsg)

@@ -680,3 +680,29 @@ func TestTidyingWorker(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A call that uses more CPU time than CallOptions.CPULimit, as the pool
+// reads it from the worker's process clock (whatever the worker says), has
+// its worker killed: Reason "cpu". One within it is untouched.
+func TestCPULimitKills(t *testing.T) {
+	p := newTestPool(t, Config{Workers: 1, Spares: -1})
+	if _, err := processCPUTime(os.Getpid()); err != nil {
+		t.Skipf("no process CPU clock here: %v", err)
+	}
+	resp, err := p.Call(context.Background(), []byte("burn 30"), CallOptions{CPULimit: 500 * time.Millisecond, Deadline: time.Now().Add(20 * time.Second)}, nil)
+	if err != nil || string(resp) != "burnt" {
+		t.Fatalf("a call within its CPU limit: %q %v", resp, err)
+	}
+	t0 := time.Now()
+	_, err = p.Call(context.Background(), []byte("spin"), CallOptions{CPULimit: 100 * time.Millisecond, Deadline: time.Now().Add(20 * time.Second)}, nil)
+	var ce *CrashError
+	if !errors.As(err, &ce) || ce.Reason != "cpu" {
+		t.Fatalf("a spinning call: %v, want a CrashError of reason cpu", err)
+	}
+	if took := time.Since(t0); took > 10*time.Second {
+		t.Errorf("the spinning call ended after %v", took)
+	}
+	if out := call(t, p, "echo next"); out != "next" {
+		t.Errorf("the next call: %q", out)
+	}
+}

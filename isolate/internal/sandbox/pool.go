@@ -108,11 +108,22 @@ type CallOptions struct {
 	// Low, nor for one whose worker may still be clearing its last call's remains (a
 	// demoted call's, or a tidy: the worker's CPU clock counts that work as the call's).
 	OnDemote func()
+	// CPULimit, when set, bounds the CPU time the worker may use on the call, as the
+	// pool reads it from the kernel (the worker's process CPU clock, so the engine's own
+	// count, which a worker taken over could falsify, decides nothing): past it the
+	// worker is killed, and Call returns a *CrashError with Reason "cpu". The pool looks
+	// when the call could first have used it, and again each time it could have used the
+	// rest. Zero: none.
+	CPULimit time.Duration
 }
+
+// cpuWatchMin bounds how often CallOptions.CPULimit's watch reads a call's CPU time.
+const cpuWatchMin = 10 * time.Millisecond
 
 // CrashError reports a call whose worker was killed or died.
 type CrashError struct {
-	// Reason is "deadline" (killed at CallOptions.Deadline), "memory" (the memory limit
+	// Reason is "deadline" (killed at CallOptions.Deadline), "cpu" (killed past
+	// CallOptions.CPULimit), "memory" (the memory limit
 	// was hit), "crash" (the worker exited on its own: panic, os.Exit, fatal error) or "ipc"
 	// (malformed or oversized frame, or the channel failed).
 	Reason string
@@ -1133,11 +1144,13 @@ func (p *Pool) guardedRoundTrip(ctx context.Context, w *worker, req []byte, opts
 	if w.dm != nil {
 		w.dm.start(low, onDemote)
 	}
+	stopWatch := watchCPU(w, opts.CPULimit)
 	tRound := stagetime.Now()
 	resp, err = p.roundTrip(w, req, onCall)
 	stagetime.Since("6-round-trip", tRound)
+	watched := stopWatch == nil || stopWatch() // false: the watch killed the worker
 	// A worker that could not be brought back to the normal weight takes no other call.
-	clean = leveled
+	clean = leveled && watched
 	if w.dm != nil {
 		w.dm.end()
 	}
@@ -1148,6 +1161,51 @@ func (p *Pool) guardedRoundTrip(ctx context.Context, w *worker, req []byte, opts
 		clean = false
 	}
 	return resp, clean, err
+}
+
+// watchCPU kills w with reason "cpu" once it has used more than limit of CPU time from
+// now on (CallOptions.CPULimit); stop ends the watch and reports whether it had not
+// killed w. Nil for no limit, or where the worker's CPU clock cannot be read.
+func watchCPU(w *worker, limit time.Duration) (stop func() bool) {
+	if limit <= 0 {
+		return nil
+	}
+	c0, err := processCPUTime(w.pid)
+	if err != nil {
+		return nil
+	}
+	var done, killed atomic.Bool
+	var t *time.Timer
+	var mu sync.Mutex // orders the check's Reset with stop's Stop
+	check := func() {
+		if done.Load() {
+			return
+		}
+		c, err := processCPUTime(w.pid)
+		if err != nil {
+			return // the worker is gone
+		}
+		if used := c - c0; used >= limit {
+			killed.Store(true)
+			w.abort("cpu")
+		} else {
+			mu.Lock()
+			if !done.Load() {
+				t.Reset(max(limit-used, cpuWatchMin))
+			}
+			mu.Unlock()
+		}
+	}
+	mu.Lock()
+	t = time.AfterFunc(limit, check)
+	mu.Unlock()
+	return func() bool {
+		mu.Lock()
+		done.Store(true)
+		t.Stop()
+		mu.Unlock()
+		return !killed.Load()
+	}
 }
 
 // roundTrip runs one request on w's channel.
