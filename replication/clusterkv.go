@@ -421,6 +421,10 @@ func (c *Cluster) handle(ctx context.Context, from mesh.Peer, req *rpcReq, body 
 		if err := c.disk.admit(body); err != nil {
 			return c.errResp(fmt.Errorf("node %s: %w", c.m.Name(), err)), nil
 		}
+		if err := kvsm.CheckDeadline(body, time.Now()); err != nil {
+			c.log.Warn("refused a write: its request id's deadline is off this node's clock", "group", gid, "err", err)
+			return c.errResp(fmt.Errorf("%w: node %s: %w", ErrKVUnavailable, c.m.Name(), err)), nil
+		}
 		v, err := r.g.Apply(ctx, body)
 		if err != nil {
 			if errors.Is(err, ErrNotLeader) {

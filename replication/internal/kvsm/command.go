@@ -2,6 +2,7 @@ package kvsm
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -51,6 +52,41 @@ const (
 // EncodeDeleteOnce is the proposer's now plus DedupWindow, and the proposer
 // must stop retrying well before it.
 const DedupWindow = 60
+
+// The range of a request id's deadline, in seconds from the clock of the
+// leader that proposes the command (CheckDeadline).
+const (
+	// MinDeadlineLeft: an id must be remembered, by the leader's clock,
+	// until its entry is surely applied.
+	MinDeadlineLeft = 10
+	// MaxDeadlineAhead: a proposer's clock ahead of the leader's keeps ids
+	// (and their records) longer; this much is allowed.
+	MaxDeadlineAhead = DedupWindow + 300
+)
+
+// ErrClockSkew: a command's request id has a deadline outside the range a
+// leader accepts (CheckDeadline).
+var ErrClockSkew = errors.New("kvsm: the clocks of the proposing node and the leader disagree")
+
+// CheckDeadline is a leader's check before it proposes data: a put or delete
+// with a request id must have at least MinDeadlineLeft seconds of its
+// deadline left by now, and at most MaxDeadlineAhead. The deadline comes
+// from the proposer's clock and replicas forget ids by the leader's, so a
+// leader whose clock ran ahead could forget an id while the proposer still
+// retried, and apply the write twice; with this check such a retry is
+// refused instead (ErrClockSkew). Other commands, and data that does not
+// decode (the state machine refuses it), pass.
+func CheckDeadline(data []byte, now time.Time) error {
+	c, err := DecodeCommand(data)
+	if err != nil || !c.HasID() {
+		return nil
+	}
+	if left := c.Deadline - now.Unix(); left < MinDeadlineLeft || left > MaxDeadlineAhead {
+		return fmt.Errorf("%w: a request id's deadline is %d s from this node's clock, where %d to %d s are taken; check the nodes' clocks (NTP)",
+			ErrClockSkew, left, MinDeadlineLeft, MaxDeadlineAhead)
+	}
+	return nil
+}
 
 // Command is a decoded command.
 type Command struct {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"pgregory.net/rapid"
@@ -772,5 +773,31 @@ func TestConcurrentReadsAndApplies(t *testing.T) {
 		if _, err := g.s.Get("ns", "counter", t0); err != nil && !errors.Is(err, ErrNotFound) {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A leader refuses a write whose request id's deadline is too near or too
+// far by its own clock: the clocks disagree, and a retry could outlive the
+// id and apply twice.
+func TestCheckDeadline(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	id := [16]byte{1}
+	for _, tc := range []struct {
+		left int64
+		ok   bool
+	}{{DedupWindow, true}, {MinDeadlineLeft, true}, {MinDeadlineLeft - 1, false}, {-30, false}, {MaxDeadlineAhead, true}, {MaxDeadlineAhead + 1, false}} {
+		put := EncodePutOnce(id, now.Unix()+tc.left, "ns", "k", []byte("v"), nil, 0)
+		del := EncodeDeleteOnce(id, now.Unix()+tc.left, "ns", "k")
+		for _, cmd := range [][]byte{put, del} {
+			if err := CheckDeadline(cmd, now); (err == nil) != tc.ok || err != nil && !errors.Is(err, ErrClockSkew) {
+				t.Errorf("a deadline %d s ahead: %v, want ok=%v", tc.left, err, tc.ok)
+			}
+		}
+	}
+	if err := CheckDeadline(EncodePut("ns", "k", []byte("v"), nil, 0), now); err != nil {
+		t.Errorf("a put without an id: %v", err)
+	}
+	if err := CheckDeadline([]byte{9, 9, 9}, now); err != nil {
+		t.Errorf("garbage (the state machine refuses it): %v", err)
 	}
 }
