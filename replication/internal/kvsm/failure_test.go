@@ -4,35 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"slices"
-	"strconv"
-	"strings"
 	"testing"
-)
 
-// nextMemPath is the path of the WAL that badger makes at its next
-// memtable rotation.
-func nextMemPath(t *testing.T, dir string) string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fids []int
-	for _, e := range ents {
-		if n, ok := strings.CutSuffix(e.Name(), ".mem"); ok {
-			if fid, err := strconv.Atoi(n); err == nil {
-				fids = append(fids, fid)
-			}
-		}
-	}
-	if len(fids) == 0 {
-		t.Fatal("no memtable WAL in", dir)
-	}
-	return filepath.Join(dir, fmt.Sprintf("%05d.mem", slices.Max(fids)+1))
-}
+	"github.com/warrenmesh/warren/replication/internal/badgerfault"
+)
 
 // An entry that fails to apply (a storage failure: here a memtable
 // rotation that cannot make its WAL) stops the replica: the entries raft
@@ -47,8 +22,8 @@ func TestStorageFailureStopsTheReplica(t *testing.T) {
 	g := newGroup(t, db, "g1")
 	ref := newGroup(t, openDB(t, "", false), "g1")
 
-	obstacle := nextMemPath(t, dir)
-	if err := os.Mkdir(obstacle, 0o755); err != nil {
+	unblock, err := badgerfault.BlockRotation(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
 	val := bytes.Repeat([]byte("v"), 512<<10)
@@ -70,7 +45,7 @@ func TestStorageFailureStopsTheReplica(t *testing.T) {
 	if failed == 0 {
 		t.Fatal("no storage failure happened")
 	}
-	if err := os.Remove(obstacle); err != nil { // the disk has room again
+	if err := unblock(); err != nil { // the disk has room again
 		t.Fatal(err)
 	}
 	after := EncodePut("ns", "after", []byte("x"), nil, 0)

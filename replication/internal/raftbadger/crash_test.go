@@ -5,13 +5,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/hashicorp/raft"
+	"github.com/warrenmesh/warren/replication/internal/badgerfault"
 )
 
 // crashImage copies the regular files of a live database directory into
@@ -122,28 +121,6 @@ func TestSuffixDeleteCrashLeavesNoHole(t *testing.T) {
 	}
 }
 
-// nextMemPath is the path of the WAL that badger makes at its next
-// memtable rotation.
-func nextMemPath(t *testing.T, dir string) string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fids []int
-	for _, e := range ents {
-		if n, ok := strings.CutSuffix(e.Name(), ".mem"); ok {
-			if fid, err := strconv.Atoi(n); err == nil {
-				fids = append(fids, fid)
-			}
-		}
-	}
-	if len(fids) == 0 {
-		t.Fatal("no memtable WAL in", dir)
-	}
-	return filepath.Join(dir, fmt.Sprintf("%05d.mem", slices.Max(fids)+1))
-}
-
 // An append that fails left nothing of itself: when a write batch of the
 // database (many groups' appends) fails at a memtable rotation, the
 // appends the batch wrote before the failure succeed, and the others
@@ -154,10 +131,8 @@ func TestFailedAppendLeavesNothing(t *testing.T) {
 	for range 4 {
 		dir := t.TempDir()
 		db := openDisk(t, dir)
-		// The next WAL's path is a directory: the rotation fails, as on a
-		// full disk or an I/O error.
-		obstacle := nextMemPath(t, dir)
-		if err := os.Mkdir(obstacle, 0o755); err != nil {
+		// The rotation fails, as on a full disk or an I/O error.
+		if _, err := badgerfault.BlockRotation(dir); err != nil {
 			t.Fatal(err)
 		}
 		const groups = 32
