@@ -206,6 +206,41 @@ func printBlame(what string, rep *testnet.HostileReport, slow time.Duration) {
 			}
 		}
 	}
+	// By how many hostile calls were in flight when an honest call was sent,
+	// and whether one of them had begun within the 30 ms before.
+	type bucket struct{ inFlight, fresh int }
+	byFlight := map[bucket]*count{}
+	for i, d := range rep.Attack {
+		at := rep.AttackAt[i]
+		var b bucket
+		for _, c := range rep.Cases {
+			if !at.Before(c.Start) && at.Before(c.Start.Add(c.Took)) {
+				b.inFlight++
+				if at.Sub(c.Start) < 30*time.Millisecond {
+					b.fresh = 1
+				}
+			}
+		}
+		k := byFlight[b]
+		if k == nil {
+			k = &count{}
+			byFlight[b] = k
+		}
+		k.beside++
+		if d > slow {
+			k.slow++
+		}
+	}
+	keys := slices.Collect(maps.Keys(byFlight))
+	slices.SortFunc(keys, func(a, b bucket) int {
+		return cmp.Or(cmp.Compare(a.inFlight, b.inFlight), cmp.Compare(a.fresh, b.fresh))
+	})
+	fmt.Fprintf(os.Stderr, "  %s by hostile calls in flight when sent (+: one began within 30 ms), slow / sent:", what)
+	for _, b := range keys {
+		k := byFlight[b]
+		fmt.Fprintf(os.Stderr, " %d%s %d/%d (%.2f %%)", b.inFlight, map[int]string{0: "", 1: "+"}[b.fresh], k.slow, k.beside, 100*float64(k.slow)/float64(k.beside))
+	}
+	fmt.Fprintln(os.Stderr)
 	fmt.Fprintf(os.Stderr, "  %s by round, slow / sent:", what)
 	for r, k := range rounds {
 		fmt.Fprintf(os.Stderr, " %d/%d (%v)", k.slow, k.beside, rep.Attacks[r][1].Sub(rep.Attacks[r][0]).Round(10*time.Millisecond))
