@@ -53,7 +53,6 @@ const MaxOpenFetches = 6
 // subrequest counts one fetch or binding call against the limit.
 func (d *dispatcher) subrequest() error {
 	if d.subrequests > 0 && d.made.Add(1) > d.subrequests {
-		//lint:ignore ST1005 Cloudflare's wording, which Workers may match on
 		return contract.HostErrorf(contract.CodeDenied, "Too many subrequests: the limit is %d per invocation", d.subrequests)
 	}
 	return nil
