@@ -37,13 +37,14 @@ const (
 
 // afterAlarm returns the writes to commit after an alarm event: the
 // event's own, and the alarm deleted (it ran) or moved (it failed and is
-// retried), unless the handler set or deleted it itself.
-func (a *actor) afterAlarm(res *isolate.ObjectResult) *isolate.StorageBatch {
+// retried), unless the handler set or deleted it itself, in its last writes
+// or in ones committed earlier in the event (set).
+func (a *actor) afterAlarm(res *isolate.ObjectResult, set bool) *isolate.StorageBatch {
 	var w isolate.StorageBatch
 	if res.Writes != nil {
 		w = *res.Writes
 	}
-	if w.Alarm != nil {
+	if w.Alarm != nil || set {
 		a.alarmFailures = 0
 		return &w
 	}

@@ -406,7 +406,8 @@ func (a *actor) event(ctx context.Context, c *objectCall) (*objectReply, *ticket
 		ev.Limits = *a.code.Limits
 	}
 	ectx := context.WithValue(ctx, chainKey{}, append(slices.Clip(c.Chain), a.key))
-	res := n.rt.RunObject(ectx, ev, &objectHost{Host: a.host, a: a})
+	host := &objectHost{Host: a.host, a: a}
+	res := n.rt.RunObject(ectx, ev, host)
 	n.metrics.ended(&res.Result, whereObject)
 	n.tail("object", c.Ref.Worker, &res.Result)
 	rep := &objectReply{}
@@ -423,7 +424,7 @@ func (a *actor) event(ctx context.Context, c *objectCall) (*objectReply, *ticket
 	}
 	writes := res.Writes
 	if c.Kind == isolate.ObjectAlarm {
-		writes = a.afterAlarm(res)
+		writes = a.afterAlarm(res, host.alarmSet.Load())
 	}
 	// The writes the event made before it failed stand, as on Cloudflare:
 	// they go through the gate like any other.
@@ -501,6 +502,9 @@ func (a *actor) load(ctx context.Context) error {
 type objectHost struct {
 	isolate.Host
 	a *actor
+	// alarmSet: a batch of this event committed before its end set or
+	// deleted the alarm.
+	alarmSet atomic.Bool
 }
 
 func (h *objectHost) StorageGet(ctx context.Context, keys []string) (map[string][]byte, error) {
@@ -528,6 +532,12 @@ func (h *objectHost) StorageList(ctx context.Context, opts isolate.StorageListOp
 }
 
 func (h *objectHost) StorageCommit(ctx context.Context, b *isolate.StorageBatch) error {
+	if b != nil && b.Alarm != nil {
+		// The event set or deleted the alarm in a batch committed before its
+		// end (the engine commits what is buffered before a call out): an
+		// alarm event's end must not take it for untouched.
+		h.alarmSet.Store(true)
+	}
 	return h.a.gate.submit(b).wait(ctx)
 }
 
