@@ -239,11 +239,11 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 		case fwdNeed:
 			return nil, false, !withCode
 		case fwdRefused:
-			why, _ := readFrame(r)
+			why, _ := readSmallFrame(r, maxRefusal)
 			n.log.Warn("forward: refused", "peer", peer, "why", string(why))
 			return nil, false, false
 		case fwdBadVersion:
-			speaks, _ := readFrame(r)
+			speaks, _ := readSmallFrame(r, maxVersions)
 			n.log.Warn("forward: refused", "peer", peer, "err", versionRefusal(peer, mesh.ProtoInvokeVersion, speaks))
 			return nil, false, false
 		case fwdStarted:
@@ -260,6 +260,14 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 			var result isolate.Result
 			if err := result.UnmarshalBinary(out); err != nil {
 				return failed(fmt.Errorf("%w: an unreadable result", errPeerProtocol)), true, false
+			}
+			if !knownOutcome(result.Outcome) {
+				// It goes into metrics' labels, the audit log and the
+				// caller's answer: only the outcomes there are.
+				return failed(fmt.Errorf("%w: an unknown outcome", errPeerProtocol)), true, false
+			}
+			if len(result.Telemetry.Hops) == 0 {
+				result.Telemetry.Hops = []string{peer}
 			}
 			result.Telemetry.Hops = append([]string{n.id.Name}, result.Telemetry.Hops...)
 			if result.Response != nil && result.Response.Streamed {
@@ -294,7 +302,9 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 		}
 		if !started {
 			started = true
-			_ = s.SetReadDeadline(time.Time{})
+			// The peer runs the call now: its answer comes within the
+			// longest call this node lets in, and its background work.
+			_ = s.SetReadDeadline(time.Now().Add(n.longestCall()))
 			n.remote.Add(1)
 			defer n.remote.Add(-1)
 		}
@@ -418,6 +428,68 @@ type versionError struct{ msg string }
 func (e *versionError) Error() string        { return e.msg }
 func (e *versionError) Is(target error) bool { return target == errInvokeVersion }
 
+// How long a peer has to send a forwarded call: its version byte and the
+// frame's length within fwdHeadTimeout, the frame at fwdMinRate after that.
+// (A variable for tests.)
+var fwdHeadTimeout = 10 * time.Second
+
+const fwdMinRate = 1 << 20 // bytes a second
+
+// Caps of a peer's refusals: its reason, and the versions it speaks.
+const (
+	maxRefusal  = 4 << 10
+	maxVersions = 16
+)
+
+// readFrameIn reads a frame from r, a reader of s, within fwdHeadTimeout
+// for its length and at fwdMinRate for the rest.
+func readFrameIn(r *bufio.Reader, s *mesh.Stream) ([]byte, error) {
+	_ = s.SetReadDeadline(time.Now().Add(fwdHeadTimeout))
+	size, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, err
+	}
+	if size > maxForwardFrame {
+		return nil, fmt.Errorf("frame of %d bytes exceeds %d", size, maxForwardFrame)
+	}
+	_ = s.SetReadDeadline(time.Now().Add(fwdHeadTimeout + time.Duration(size)*time.Second/fwdMinRate))
+	return readFrameBody(r, size)
+}
+
+// readSmallFrame reads a frame of at most max bytes (longer: an error, and
+// what is left of it unread).
+func readSmallFrame(r *bufio.Reader, max uint64) ([]byte, error) {
+	size, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, err
+	}
+	if size > max {
+		return nil, fmt.Errorf("frame of %d bytes exceeds %d", size, max)
+	}
+	return readFrameBody(r, size)
+}
+
+// knownOutcome reports whether o is one of the outcomes a result may have.
+func knownOutcome(o isolate.Outcome) bool {
+	switch o {
+	case isolate.OutcomeOK, isolate.OutcomeException, isolate.OutcomeExceededCPU, isolate.OutcomeExceededMemory,
+		isolate.OutcomeExceededWallTime, isolate.OutcomeCanceled, isolate.OutcomeLoadShed, isolate.OutcomeInternalError,
+		isolate.OutcomeDenied:
+		return true
+	}
+	return false
+}
+
+// longestCall bounds how long a call this node lets in runs, on any node:
+// its longest wall time, the background work after it, and a margin.
+func (n *Node) longestCall() time.Duration {
+	wall := n.cfg.MaxWallMs
+	if wall <= 0 {
+		wall = DefaultMaxWallMs
+	}
+	return time.Duration(wall)*time.Millisecond + isolate.BackgroundLimit + time.Minute
+}
+
 // errPeerProtocol marks a peer that answered what the protocol does not
 // allow (as opposed to a lost connection).
 var errPeerProtocol = errors.New("it broke the forwarding protocol")
@@ -427,6 +499,9 @@ var errPeerProtocol = errors.New("it broke the forwarding protocol")
 func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 	start := time.Now()
 	r := bufio.NewReaderSize(s, fwdReadBuf)
+	// The frame must come: a peer that stalls in it would hold this
+	// goroutine and what it read, before any token or slot bounds them.
+	_ = s.SetReadDeadline(time.Now().Add(fwdHeadTimeout))
 	v, err := r.ReadByte()
 	if err != nil {
 		return
@@ -436,10 +511,11 @@ func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 		_, _ = s.Write(appendFrame([]byte{fwdBadVersion}, []byte{mesh.ProtoInvokeVersion}))
 		return
 	}
-	body, err := readFrame(r)
+	body, err := readFrameIn(r, s)
 	if err != nil {
 		return
 	}
+	_ = s.SetReadDeadline(time.Time{})
 	var raw RunRequest
 	if err := json.Unmarshal(body, &raw); err != nil {
 		_, _ = s.Write([]byte{fwdRefused})
@@ -482,7 +558,7 @@ func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 	// The share is the originating client's, wherever the call came from.
 	cs := n.share.get(raw.Client)
 	defer n.share.put(cs)
-	if !n.tryAcquire(cs) && !n.waitSlotFor(cs, time.Duration(min(raw.WaitMs, peerWait.Milliseconds()))*time.Millisecond) {
+	if !n.tryAcquire(cs) && !n.waitSlotFor(cs, time.Duration(max(0, min(raw.WaitMs, peerWait.Milliseconds())))*time.Millisecond) {
 		_, _ = s.Write([]byte{fwdFull})
 		return
 	}

@@ -472,6 +472,11 @@ func readFrame(r *bufio.Reader) ([]byte, error) {
 	if size > maxForwardFrame {
 		return nil, fmt.Errorf("frame of %d bytes exceeds %d", size, maxForwardFrame)
 	}
+	return readFrameBody(r, size)
+}
+
+// readFrameBody reads a frame's size bytes from r.
+func readFrameBody(r *bufio.Reader, size uint64) ([]byte, error) {
 	// Memory grows with the bytes that arrive, not with what the header
 	// claims.
 	var buf bytes.Buffer
