@@ -445,12 +445,9 @@ const (
 // for its length and at fwdMinRate for the rest.
 func readFrameIn(r *bufio.Reader, s *mesh.Stream) ([]byte, error) {
 	_ = s.SetReadDeadline(time.Now().Add(fwdHeadTimeout))
-	size, err := binary.ReadUvarint(r)
+	size, err := readFrameSize(r, maxForwardFrame)
 	if err != nil {
 		return nil, err
-	}
-	if size > maxForwardFrame {
-		return nil, fmt.Errorf("frame of %d bytes exceeds %d", size, maxForwardFrame)
 	}
 	_ = s.SetReadDeadline(time.Now().Add(fwdHeadTimeout + time.Duration(size)*time.Second/fwdMinRate))
 	return readFrameBody(r, size)
@@ -459,12 +456,9 @@ func readFrameIn(r *bufio.Reader, s *mesh.Stream) ([]byte, error) {
 // readSmallFrame reads a frame of at most max bytes (longer: an error, and
 // what is left of it unread).
 func readSmallFrame(r *bufio.Reader, max uint64) ([]byte, error) {
-	size, err := binary.ReadUvarint(r)
+	size, err := readFrameSize(r, max)
 	if err != nil {
 		return nil, err
-	}
-	if size > max {
-		return nil, fmt.Errorf("frame of %d bytes exceeds %d", size, max)
 	}
 	return readFrameBody(r, size)
 }

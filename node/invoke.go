@@ -465,14 +465,23 @@ func writeFrame(w io.Writer, b []byte) error {
 }
 
 func readFrame(r *bufio.Reader) ([]byte, error) {
-	size, err := binary.ReadUvarint(r)
+	size, err := readFrameSize(r, maxForwardFrame)
 	if err != nil {
 		return nil, err
 	}
-	if size > maxForwardFrame {
-		return nil, fmt.Errorf("frame of %d bytes exceeds %d", size, maxForwardFrame)
-	}
 	return readFrameBody(r, size)
+}
+
+// readFrameSize reads a frame's length, at most max.
+func readFrameSize(r *bufio.Reader, max uint64) (uint64, error) {
+	size, err := binary.ReadUvarint(r)
+	if err != nil {
+		return 0, err
+	}
+	if size > max {
+		return 0, fmt.Errorf("frame of %d bytes exceeds %d", size, max)
+	}
+	return size, nil
 }
 
 // readFrameBody reads a frame's size bytes from r.
