@@ -355,10 +355,13 @@ const nodeTokenTTL = 5 * time.Minute
 
 // nodeToken is an administrator's token in this node's name, for the
 // forwards of calls that came with none.
-func (n *Node) nodeToken() (string, error) {
+func (n *Node) nodeToken() (string, error) { return n.nodeTokenWith(policy.Grants{Admin: true}) }
+
+// nodeTokenWith is a token in this node's name with grants g, for a call
+// to peers that needs no more (the overview's asks any valid token).
+func (n *Node) nodeTokenWith(g policy.Grants) (string, error) {
 	now := time.Now()
-	return policy.SignToken(n.tokenKey, &policy.Token{Name: "node " + n.id.Name, IssuedAt: now.Unix(), Expiry: now.Add(nodeTokenTTL).Unix(),
-		Grants: policy.Grants{Admin: true}})
+	return policy.SignToken(n.tokenKey, &policy.Token{Name: "node " + n.id.Name, IssuedAt: now.Unix(), Expiry: now.Add(nodeTokenTTL).Unix(), Grants: g})
 }
 
 // Grants are what a token allows (policy.Grants), for the binary's commands.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/warrenmesh/warren/mesh"
+	"github.com/warrenmesh/warren/policy"
 )
 
 // The dashboard: GET / serves a page (node/dashboard/, embedded in the
@@ -155,7 +156,8 @@ func (n *Node) sharedPeerViews(ctx context.Context) ([]NodeView, error) {
 			return rows, nil
 		}
 		if sh.busy == nil {
-			tok, err := n.nodeToken()
+			// A peer's row needs any valid token: one that grants nothing.
+			tok, err := n.nodeTokenWith(policy.Grants{})
 			if err != nil {
 				sh.mu.Unlock()
 				return nil, err
