@@ -98,6 +98,9 @@ const (
 	OutcomeDenied           = contract.OutcomeDenied
 )
 
+// Outcomes are every outcome a result may have (Outcome.Known).
+var Outcomes = contract.Outcomes
+
 // DefaultURL is the URL of a request that names none.
 const DefaultURL = contract.DefaultURL
 

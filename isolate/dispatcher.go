@@ -53,7 +53,7 @@ const MaxOpenFetches = 6
 // subrequest counts one fetch or binding call against the limit.
 func (d *dispatcher) subrequest() error {
 	if d.subrequests > 0 && d.made.Add(1) > d.subrequests {
-		return contract.HostErrorf(contract.CodeDenied, "Too many subrequests: the limit is %d per invocation", d.subrequests)
+		return contract.TooManySubrequests(d.subrequests)
 	}
 	return nil
 }

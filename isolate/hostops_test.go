@@ -129,3 +129,22 @@ func TestWorkerCPUBound(t *testing.T) {
 		t.Error("no cpuMs, yet a bound")
 	}
 }
+
+// A JavaScript Worker is held to limits.subRequests by its engine, with
+// Cloudflare's message.
+func TestSubrequestLimitJS(t *testing.T) {
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			c := js("main.js", `export default { async fetch() {
+  let made = 0;
+  try { for (let i = 0; i < 8; i++) { await fetch("https://echo.test/x"); made++ } } catch (e) { return new Response(made + " | " + e.message) }
+  return new Response(made + " | no limit");
+}}`)
+			c.Limits = &Limits{SubRequests: 5}
+			res := run(t, testRuntime(t, kind), c, nil)
+			if res.Outcome != OutcomeOK || !strings.HasPrefix(bodyOf(res), "5 | ") || !strings.Contains(bodyOf(res), "Too many subrequests: the limit is 5 per invocation") {
+				t.Fatalf("%+v %s", res, bodyOf(res))
+			}
+		})
+	}
+}

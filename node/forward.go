@@ -258,13 +258,8 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 				return failed(err), true, false
 			}
 			var result isolate.Result
-			if err := result.UnmarshalBinary(out); err != nil {
+			if err := result.UnmarshalBinary(out); err != nil { // an unknown outcome too
 				return failed(fmt.Errorf("%w: an unreadable result", errPeerProtocol)), true, false
-			}
-			if !knownOutcome(result.Outcome) {
-				// It goes into metrics' labels, the audit log and the
-				// caller's answer: only the outcomes there are.
-				return failed(fmt.Errorf("%w: an unknown outcome", errPeerProtocol)), true, false
 			}
 			if len(result.Telemetry.Hops) == 0 {
 				result.Telemetry.Hops = []string{peer}
@@ -461,17 +456,6 @@ func readSmallFrame(r *bufio.Reader, max uint64) ([]byte, error) {
 		return nil, err
 	}
 	return readFrameBody(r, size)
-}
-
-// knownOutcome reports whether o is one of the outcomes a result may have.
-func knownOutcome(o isolate.Outcome) bool {
-	switch o {
-	case isolate.OutcomeOK, isolate.OutcomeException, isolate.OutcomeExceededCPU, isolate.OutcomeExceededMemory,
-		isolate.OutcomeExceededWallTime, isolate.OutcomeCanceled, isolate.OutcomeLoadShed, isolate.OutcomeInternalError,
-		isolate.OutcomeDenied:
-		return true
-	}
-	return false
 }
 
 // longestCall bounds how long a call this node lets in runs, on any node:

@@ -284,9 +284,7 @@ func (n *Node) tail(entry, worker string, res *isolate.Result) {
 var tailOutcomes = map[string]bool{}
 
 func init() {
-	for _, o := range []isolate.Outcome{isolate.OutcomeOK, isolate.OutcomeException, isolate.OutcomeExceededCPU,
-		isolate.OutcomeExceededMemory, isolate.OutcomeExceededWallTime, isolate.OutcomeCanceled,
-		isolate.OutcomeLoadShed, isolate.OutcomeInternalError, isolate.OutcomeDenied} {
+	for _, o := range isolate.Outcomes {
 		tailOutcomes[string(o)] = true
 	}
 }
@@ -407,30 +405,23 @@ func (n *Node) handleTail(w http.ResponseWriter, r *http.Request) {
 	// ends when its token expires or is revoked (a leaked token's tail
 	// would otherwise read every invocation for as long as it stays open).
 	tok := callerOf(r).tok
-	valid := func() bool {
-		if tok == nil || tok == noAuthToken {
-			return true
-		}
-		if tok.Expiry != 0 && time.Now().After(time.Unix(tok.Expiry, 0).Add(policy.ClockSkew)) {
+	lapsed := func() bool {
+		if tok == nil || tok == noAuthToken || tok.ValidAt(time.Now()) == nil && !errors.Is(n.checkRevoked(ctx, tok), errRevoked) {
 			return false
 		}
-		return !errors.Is(n.checkRevoked(ctx, tok), errRevoked)
+		send(": the tail's token expired or was revoked\n\n")
+		return true
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-keep.C:
-			if !valid() {
-				send(": the tail's token expired or was revoked\n\n")
-				return
-			}
-			if !send(": keep-alive\n\n") {
+			if lapsed() || !send(": keep-alive\n\n") {
 				return
 			}
 		case it := <-sub.ch:
-			if !valid() {
-				send(": the tail's token expired or was revoked\n\n")
+			if lapsed() {
 				return
 			}
 			b, err := sub.next(it)

@@ -149,36 +149,35 @@ func nonPublic(a netip.Addr) string {
 	return ""
 }
 
+// The IPv6 forms that carry an IPv4 address (embeddedIPv4).
+var (
+	// inLast32 carry it in their last 32 bits: IPv4-compatible (::/96; :: and
+	// ::1 are classified before), IPv4-translated, NAT64's two prefixes.
+	inLast32 = []netip.Prefix{
+		netip.MustParsePrefix("::/96"),
+		netip.MustParsePrefix("::ffff:0:0:0/96"),
+		netip.MustParsePrefix("64:ff9b::/96"),
+		netip.MustParsePrefix("64:ff9b:1::/48"),
+	}
+	sixToFour = netip.MustParsePrefix("2002::/16")
+	teredo    = netip.MustParsePrefix("2001::/32")
+)
+
 // embeddedIPv4 is the IPv4 address an IPv6 address carries, in the forms that
 // deliver to it: IPv4-compatible (::a.b.c.d), IPv4-translated
 // (::ffff:0:a.b.c.d), NAT64 (64:ff9b::/96 and the local-use 64:ff9b:1::/48),
 // 6to4 (2002:AABB:CCDD::/48) and Teredo (2001:0::/32, the client's address
 // inverted in the last 32 bits). IPv4-mapped addresses are unmapped before.
 func embeddedIPv4(a netip.Addr) (netip.Addr, bool) {
-	if !a.Is6() {
-		return netip.Addr{}, false
-	}
 	b := a.As16()
-	last := netip.AddrFrom4([4]byte(b[12:16]))
-	zero := func(bs []byte) bool {
-		for _, x := range bs {
-			if x != 0 {
-				return false
-			}
-		}
-		return true
-	}
 	switch {
-	case zero(b[:12]): // ::a.b.c.d (:: and ::1 are classified before)
-		return last, true
-	case zero(b[:8]) && b[8] == 0xff && b[9] == 0xff && b[10] == 0 && b[11] == 0: // ::ffff:0:a.b.c.d
-		return last, true
-	case b[0] == 0 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && (zero(b[4:12]) || b[4] == 0 && b[5] == 1):
-		return last, true // 64:ff9b::/96, 64:ff9b:1::/48
-	case b[0] == 0x20 && b[1] == 0x02:
-		return netip.AddrFrom4([4]byte(b[2:6])), true // 6to4
-	case b[0] == 0x20 && b[1] == 0x01 && b[2] == 0 && b[3] == 0:
-		return netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]}), true // Teredo
+	case !a.Is6():
+	case slices.ContainsFunc(inLast32, func(p netip.Prefix) bool { return p.Contains(a) }):
+		return netip.AddrFrom4([4]byte(b[12:16])), true
+	case sixToFour.Contains(a):
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	case teredo.Contains(a):
+		return netip.AddrFrom4([4]byte{^b[12], ^b[13], ^b[14], ^b[15]}), true
 	}
 	return netip.Addr{}, false
 }
@@ -196,13 +195,10 @@ func ValidGrant(g string) error {
 			return fmt.Errorf("egress grant %q: the port is not a number from 1 to 65535", g)
 		}
 	}
-	if _, ok := grantPrefix(host); ok {
+	if _, ok := grantPrefix(host); ok || host == "*" {
 		return nil
 	}
 	name, _ := strings.CutPrefix(host, "*.")
-	if host == "*" {
-		return nil
-	}
 	if name == "" || strings.HasPrefix(name, ".") || strings.Contains(name, "..") {
 		return fmt.Errorf("egress grant %q: not a host name, wildcard, address or prefix", g)
 	}

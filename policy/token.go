@@ -176,14 +176,25 @@ func ParseToken(key []byte, s string, now time.Time) (*Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	switch unix := now.Unix(); {
-	case unix+int64(ClockSkew/time.Second) < t.IssuedAt:
-		return nil, fmt.Errorf("%w: issued at %s, after this node's clock (%s)", ErrTokenNotYetValid,
-			time.Unix(t.IssuedAt, 0).UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
-	case unix-int64(ClockSkew/time.Second) >= t.Expiry:
-		return nil, fmt.Errorf("%w at %s", ErrTokenExpired, time.Unix(t.Expiry, 0).UTC().Format(time.RFC3339))
+	if err := t.ValidAt(now); err != nil {
+		return nil, err
 	}
 	return t, nil
+}
+
+// ValidAt reports whether t's validity period holds now, give or take
+// ClockSkew: an error wrapping ErrTokenExpired or ErrTokenNotYetValid if not.
+// A verified token checked again later (one that opened a stream) expires
+// by it as a new one would.
+func (t *Token) ValidAt(now time.Time) error {
+	switch unix := now.Unix(); {
+	case unix+int64(ClockSkew/time.Second) < t.IssuedAt:
+		return fmt.Errorf("%w: issued at %s, after this node's clock (%s)", ErrTokenNotYetValid,
+			time.Unix(t.IssuedAt, 0).UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	case unix-int64(ClockSkew/time.Second) >= t.Expiry:
+		return fmt.Errorf("%w at %s", ErrTokenExpired, time.Unix(t.Expiry, 0).UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 // VerifyToken checks s's signature under key and its fields, at any time:

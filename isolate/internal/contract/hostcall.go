@@ -257,13 +257,11 @@ func (h *IPCHost) Call(_ context.Context, c *HostCall) (*HostReply, error) { ret
 
 func (h *IPCHost) Start(_ context.Context, c *HostCall, id int64) {
 	c.ID = id
-	rep, err := h.Send(c)
-	if err == nil && rep.Error != "" { // refused: not started
-		h.failed = append(h.failed, HostAnswer{ID: id, Rep: rep})
-		return
-	}
-	if err != nil {
+	switch rep, err := h.Send(c); {
+	case err != nil:
 		h.failed = append(h.failed, HostAnswer{ID: id, Err: err})
+	case rep.Error != "": // refused, not started: its answer is the refusal
+		h.failed = append(h.failed, HostAnswer{ID: id, Rep: rep})
 	}
 }
 

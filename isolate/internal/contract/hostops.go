@@ -167,6 +167,13 @@ type HostError struct {
 	msg  string
 }
 
+// TooManySubrequests is the error of a fetch or binding call past the
+// invocation's limit (Cloudflare's wording, which Workers may match on),
+// whether the engine or the node counted it.
+func TooManySubrequests(limit int64) *HostError {
+	return HostErrorf(CodeDenied, "Too many subrequests: the limit is %d per invocation", limit)
+}
+
 // HostErrorf makes a HostError.
 func HostErrorf(code HostErrCode, format string, args ...any) *HostError {
 	return &HostError{code: code, msg: fmt.Sprintf(format, args...)}

@@ -30,6 +30,15 @@ const (
 	OutcomeDenied           Outcome = "denied"
 )
 
+// Outcomes are every outcome a result may have.
+var Outcomes = []Outcome{OutcomeOK, OutcomeException, OutcomeExceededCPU, OutcomeExceededMemory, OutcomeExceededWallTime,
+	OutcomeCanceled, OutcomeLoadShed, OutcomeInternalError, OutcomeDenied}
+
+// Known reports whether o is one of Outcomes. A result decoded from a worker
+// or a peer carries only these: the outcome becomes a metric's label, a log
+// field and the caller's answer.
+func (o Outcome) Known() bool { return slices.Contains(Outcomes, o) }
+
 // Request is the HTTP request handed to the Worker's fetch handler.
 type Request struct {
 	Method  string            `json:"method,omitempty"`

@@ -326,6 +326,9 @@ func DecodeResult(b []byte) (*Result, error) {
 	if len(r.B) != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes", ErrWire, len(r.B))
 	}
+	if !res.Outcome.Known() {
+		return nil, fmt.Errorf("%w: an unknown outcome", ErrWire)
+	}
 	return res, nil
 }
 

@@ -2,6 +2,7 @@ package contract
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -209,5 +210,21 @@ func TestWireObjectRoundTrip(t *testing.T) {
 	enc := EncodeObjectResult(res)
 	for i := range enc {
 		_, _ = DecodeObjectResult(enc[:i])
+	}
+}
+
+// A result whose outcome is none of Outcomes (a worker's that is not to be
+// trusted) does not decode: its outcome would become a metric's label and
+// the caller's answer.
+func TestDecodeResultUnknownOutcome(t *testing.T) {
+	for _, o := range []Outcome{"", "bogus", "ok\xff"} {
+		if _, err := DecodeResult(EncodeResult(&Result{Outcome: o})); !errors.Is(err, ErrWire) {
+			t.Errorf("outcome %q: %v", o, err)
+		}
+	}
+	for _, o := range Outcomes {
+		if _, err := DecodeResult(EncodeResult(&Result{Outcome: o})); err != nil {
+			t.Errorf("outcome %q: %v", o, err)
+		}
 	}
 }

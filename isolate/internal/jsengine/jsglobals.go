@@ -211,8 +211,7 @@ func (l *loop) rangeError(msg string) goja.Value {
 func (l *loop) subrequest() error {
 	l.subreqs++
 	if l.subreqs > l.call.limits.SubRequests {
-		//lint:ignore ST1005 Cloudflare's wording, which Workers may match on
-		return fmt.Errorf("Too many subrequests: the limit is %d per invocation", l.call.limits.SubRequests)
+		return contract.TooManySubrequests(l.call.limits.SubRequests)
 	}
 	return nil
 }

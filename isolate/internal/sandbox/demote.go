@@ -159,11 +159,11 @@ func newDemoter(w *worker, after, starve time.Duration) *demoter {
 
 // start begins a call: its worker is at the normal level already, or at the low one if
 // low, a call demoted from its start (CallOptions.Low). onDemote is called if the call
-// is demoted.
-func (d *demoter) start(low bool, onDemote func()) {
+// is demoted. It returns the worker's CPU time at the start, if it could read it.
+func (d *demoter) start(low bool, onDemote func()) (cpu0 time.Duration, read bool) {
 	c, err := processCPUTime(d.w.pid)
 	if err != nil {
-		return // the worker is gone: the call fails
+		return 0, false // the worker is gone: the call fails
 	}
 	d.mu.Lock()
 	d.inCall, d.cpu0, d.demoted, d.boosted, d.onDemote = true, c, low, false, onDemote
@@ -180,6 +180,7 @@ func (d *demoter) start(low bool, onDemote func()) {
 	}
 	d.mu.Unlock()
 	d.timer.Reset(next)
+	return c, true
 }
 
 // check runs on the timer. Before the demotion it demotes the worker once the call has

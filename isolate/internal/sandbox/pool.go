@@ -252,7 +252,8 @@ type worker struct {
 	dm      *demoter      // nil: its calls are never demoted
 	pidsOn  bool          // the worker runs in its pids cgroup
 	timer   *time.Timer
-	oom0    int64 // system OOM-kill counter at start
+	cw      cpuWatch // CallOptions.CPULimit of its call
+	oom0    int64    // system OOM-kill counter at start
 	// tidying: its last answer was a frameResponseTidy, so it works before it reads its
 	// next request (Engine.Tidy). Written by the call that holds the worker.
 	tidying bool
@@ -1141,16 +1142,18 @@ func (p *Pool) guardedRoundTrip(ctx context.Context, w *worker, req []byte, opts
 		}
 		leveled = w.cpuCg.setLevel(level) == nil
 	}
+	var cpu0 time.Duration // the worker's CPU time at the call's start, if read
+	read := false
 	if w.dm != nil {
-		w.dm.start(low, onDemote)
+		cpu0, read = w.dm.start(low, onDemote)
 	}
-	stopWatch := watchCPU(w, opts.CPULimit)
+	w.watchCPU(opts.CPULimit, cpu0, read)
 	tRound := stagetime.Now()
 	resp, err = p.roundTrip(w, req, onCall)
 	stagetime.Since("6-round-trip", tRound)
-	watched := stopWatch == nil || stopWatch() // false: the watch killed the worker
-	// A worker that could not be brought back to the normal weight takes no other call.
-	clean = leveled && watched
+	// A worker that could not be brought back to the normal weight, or that the CPU
+	// watch killed, takes no other call.
+	clean = leveled && !w.stopCPUWatch()
 	if w.dm != nil {
 		w.dm.end()
 	}
@@ -1163,49 +1166,77 @@ func (p *Pool) guardedRoundTrip(ctx context.Context, w *worker, req []byte, opts
 	return resp, clean, err
 }
 
-// watchCPU kills w with reason "cpu" once it has used more than limit of CPU time from
-// now on (CallOptions.CPULimit); stop ends the watch and reports whether it had not
-// killed w. Nil for no limit, or where the worker's CPU clock cannot be read.
-func watchCPU(w *worker, limit time.Duration) (stop func() bool) {
+// cpuWatch watches a worker's call for CallOptions.CPULimit. Its timer is the worker's
+// for its life, armed for each call that has a limit, so that a call costs no timer of
+// its own; the worker's CPU clock is read when the timer fires.
+type cpuWatch struct {
+	mu     sync.Mutex
+	t      *time.Timer
+	on     bool          // a call is watched
+	killed bool          // the watch killed the worker
+	cpu0   time.Duration // the worker's CPU time at the call's start
+	limit  time.Duration
+}
+
+// watchCPU starts the watch of a call with a CPU limit of limit (none: zero), whose
+// worker's CPU time at its start is cpu0 if read (else it is read here).
+func (w *worker) watchCPU(limit, cpu0 time.Duration, read bool) {
 	if limit <= 0 {
-		return nil
+		return
 	}
-	c0, err := processCPUTime(w.pid)
-	if err != nil {
-		return nil
-	}
-	var done, killed atomic.Bool
-	var t *time.Timer
-	var mu sync.Mutex // orders the check's Reset with stop's Stop
-	check := func() {
-		if done.Load() {
-			return
-		}
+	if !read {
 		c, err := processCPUTime(w.pid)
 		if err != nil {
-			return // the worker is gone
+			return
 		}
-		if used := c - c0; used >= limit {
-			killed.Store(true)
-			w.abort("cpu")
-		} else {
-			mu.Lock()
-			if !done.Load() {
-				t.Reset(max(limit-used, cpuWatchMin))
-			}
-			mu.Unlock()
-		}
+		cpu0 = c
 	}
-	mu.Lock()
-	t = time.AfterFunc(limit, check)
-	mu.Unlock()
-	return func() bool {
-		mu.Lock()
-		done.Store(true)
-		t.Stop()
-		mu.Unlock()
-		return !killed.Load()
+	cw := &w.cw
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
+	cw.on, cw.killed, cw.cpu0, cw.limit = true, false, cpu0, limit
+	if cw.t == nil {
+		cw.t = time.AfterFunc(limit, w.checkCPU)
+	} else {
+		cw.t.Reset(limit)
 	}
+}
+
+// checkCPU runs on the watch's timer: it kills the worker (reason "cpu") if its call
+// has used its limit, else looks again when it could have.
+func (w *worker) checkCPU() {
+	cw := &w.cw
+	cw.mu.Lock()
+	if !cw.on {
+		cw.mu.Unlock()
+		return
+	}
+	c, err := processCPUTime(w.pid)
+	if err != nil { // the worker is gone
+		cw.mu.Unlock()
+		return
+	}
+	if used := c - cw.cpu0; used < cw.limit {
+		cw.t.Reset(max(cw.limit-used, cpuWatchMin))
+		cw.mu.Unlock()
+		return
+	}
+	cw.on, cw.killed = false, true
+	cw.mu.Unlock()
+	w.abort("cpu")
+}
+
+// stopCPUWatch ends the watch of the call and reports whether it killed the worker.
+func (w *worker) stopCPUWatch() (killed bool) {
+	cw := &w.cw
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
+	if cw.t != nil {
+		cw.t.Stop()
+	}
+	killed = cw.killed
+	cw.on, cw.killed = false, false
+	return killed
 }
 
 // roundTrip runs one request on w's channel.

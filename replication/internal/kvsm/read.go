@@ -193,11 +193,8 @@ func (s *Store) List(ns string, opts ListOptions, now time.Time) (ListResult, er
 }
 
 func (s *Store) readable() error {
-	if f := s.failed.Load(); f != nil {
-		return *f
-	}
-	if s.unavailable.Load() {
-		return ErrUnavailable
+	if d := s.down.Load(); d != nil {
+		return *d
 	}
 	if s.db.IsClosed() {
 		return storageErr(badger.ErrDBClosed)

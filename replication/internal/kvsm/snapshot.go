@@ -344,7 +344,7 @@ func (s *Store) Restore(r io.Reader) error {
 	if s.db.IsClosed() {
 		return fmt.Errorf("kvsm: restore: %w", storageErr(badger.ErrDBClosed))
 	}
-	s.unavailable.Store(true)
+	s.down.Store(&ErrUnavailable)
 	s.ids.invalidate()
 	s.extras.invalidate()
 	if err := s.update(func(txn *badger.Txn) error {
@@ -381,8 +381,7 @@ func (s *Store) Restore(r io.Reader) error {
 		return fmt.Errorf("kvsm: restore: %w", storageErr(err))
 	}
 	s.applied.Store(index)
-	s.unavailable.Store(false)
-	s.failed.Store(nil) // the state is the snapshot's, whole
+	s.down.Store(nil) // the state is the snapshot's, whole
 	return nil
 }
 

@@ -92,17 +92,18 @@ type Store struct {
 	forgotBefore int64
 	// extras tells, without a read, that a put replaces no record with an
 	// expiration or a blob (under mu).
-	extras      extraFilter
-	unavailable atomic.Bool
-	// failed is the error of an entry that could not be applied (a storage
-	// failure): from then on no entry is applied, no snapshot taken and no
-	// read answered until the store is opened again or restored. Raft
-	// counts an entry as applied whatever the state machine answered, and
-	// goes on handing it the next ones until the replica is shut down; had
-	// they applied, the applied index would pass the failed entry, and no
-	// replay after a restart would bring it back (a replica at the same
-	// index as its peers, without one of their writes).
-	failed atomic.Pointer[error]
+	extras extraFilter
+	// down says why the group's state cannot be used, nil while it can:
+	// ErrUnavailable while a Restore runs or after one failed, or the
+	// storage failure of an entry that could not be applied. The latter
+	// stops the replica until it is opened again or restored: raft counts
+	// an entry as applied whatever the state machine answered, and goes on
+	// handing it the next ones until the replica is shut down; had they
+	// applied, the applied index would pass the failed entry, and no replay
+	// after a restart would bring it back (a replica at the same index as
+	// its peers, without one of their writes). No entry is applied, no
+	// snapshot taken and no read answered while it is set.
+	down atomic.Pointer[error]
 
 	// commits counts committed apply transactions, tooBig the retries after
 	// ErrTxnTooBig (tests observe splitting).
@@ -249,19 +250,17 @@ func (s *Store) ApplyBatch(entries []Entry) []Result {
 	for i := 0; i < len(entries); {
 		var n int
 		var err error
-		if f := s.failed.Load(); f != nil {
-			err = *f
-		} else if s.unavailable.Load() {
-			err = ErrUnavailable
+		if d := s.down.Load(); d != nil {
+			err = *d
 		} else if s.db.IsClosed() {
 			err = badger.ErrDBClosed
 		} else {
 			n, err = s.applyChunk(entries[i:], results[i:])
 		}
 		if err != nil {
-			if s.failed.Load() == nil && !errors.Is(err, ErrUnavailable) {
+			if s.down.Load() == nil {
 				f := fmt.Errorf("%w (entry %d failed to apply: the replica applies nothing more until it is reopened)", storageErr(err), entries[i].Index)
-				s.failed.Store(&f)
+				s.down.Store(&f)
 			}
 			err = fmt.Errorf("kvsm: entries from %d on not applied: %w", entries[i].Index, storageErr(err))
 			for j := i; j < len(entries); j++ {

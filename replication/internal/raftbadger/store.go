@@ -87,18 +87,9 @@ func New(db *badger.DB, prefix []byte) (*Store, error) {
 		logPrefix: append(append([]byte(nil), prefix...), tagLog),
 		stPrefix:  append(append([]byte(nil), prefix...), tagStable),
 	}
-	err := db.View(func(txn *badger.Txn) error {
-		var err error
-		if s.first, err = s.seekLocked(txn, 0, false); err != nil {
-			return err
-		}
-		s.last, err = s.seekLocked(txn, ^uint64(0), true)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("raftbadger: reading the log bounds: %w", err)
+	if err := s.readBoundsLocked(); err != nil {
+		return nil, err
 	}
-	s.publishLocked()
 	return s, nil
 }
 
@@ -265,27 +256,30 @@ func (s *Store) storeLogs(logs []*raft.Log) error {
 	return nil
 }
 
-// reloadBoundsLocked reads the log's bounds from the database again, after a
-// write failed: what reached the database is what the bounds must say,
-// whatever the error said (a failure leaves a store's view and the
-// database's otherwise apart). If even that read fails, the bounds stay.
-func (s *Store) reloadBoundsLocked() {
+// readBoundsLocked reads the log's bounds from the database and publishes
+// them; if the read fails, the bounds stay as they were.
+func (s *Store) readBoundsLocked() error {
+	var first, last uint64
 	err := s.db.View(func(txn *badger.Txn) error {
-		first, err := s.seekLocked(txn, 0, false)
-		if err != nil {
+		var err error
+		if first, err = s.seekLocked(txn, 0, false); err != nil {
 			return err
 		}
-		last, err := s.seekLocked(txn, ^uint64(0), true)
-		if err != nil {
-			return err
-		}
-		s.first, s.last = first, last
-		return nil
+		last, err = s.seekLocked(txn, ^uint64(0), true)
+		return err
 	})
-	if err == nil {
-		s.publishLocked()
+	if err != nil {
+		return fmt.Errorf("raftbadger: reading the log bounds: %w", err)
 	}
+	s.first, s.last = first, last
+	s.publishLocked()
+	return nil
 }
+
+// reloadBoundsLocked reads the bounds again after a write failed: what
+// reached the database is what they must say, whatever the error said (a
+// failure leaves the store's view and the database's otherwise apart).
+func (s *Store) reloadBoundsLocked() { _ = s.readBoundsLocked() }
 
 func (s *Store) noteStoredLocked(lo, hi uint64) {
 	if s.first == 0 || lo < s.first {
@@ -322,11 +316,12 @@ func (s *Store) DeleteRange(from, to uint64) error {
 		s.reloadBoundsLocked()
 		return fmt.Errorf("raftbadger: deleting logs %d-%d: %w", from, to, err)
 	}
-	for next := lo; ; {
-		if down {
-			next = hi
-		}
-		keys, more, err := s.keysIn(lo, hi, next, down)
+	at := lo
+	if down {
+		at = hi
+	}
+	for {
+		keys, more, err := s.keysIn(lo, hi, at, down)
 		if err != nil {
 			return fail(err)
 		}
@@ -346,15 +341,14 @@ func (s *Store) DeleteRange(from, to uint64) error {
 		if !more {
 			break
 		}
-		at := binary.BigEndian.Uint64(keys[len(keys)-1][len(s.logPrefix):])
-		if down {
-			hi = at - 1
+		// There are more: the last key is not at the end of the range.
+		if last := binary.BigEndian.Uint64(keys[len(keys)-1][len(s.logPrefix):]); down {
+			at = last - 1
 		} else {
-			next = at + 1
+			at = last + 1
 		}
 	}
 	// The new bounds are the nearest survivors.
-	lo, hi = max(from, s.first), min(to, s.last)
 	first, last := s.first, s.last
 	err := s.db.View(func(txn *badger.Txn) error {
 		var err error
