@@ -412,7 +412,11 @@ func (r *regexp2Wrapper) findAllSubmatchIndexUTF16(s String, start, limit int, s
 	if limit < 0 {
 		limit = len(runes) + 1
 	}
-	results := make([]regexpResult, 0, limit)
+	// The limit is the most results there can be, not how many there are:
+	// sized by it, a search with one match in a string of ten million
+	// characters allocated (and zeroed, where no interrupt reaches) half a
+	// gigabyte. append grows the slice as matches come.
+	results := make([]regexpResult, 0, min(limit, resultsPrealloc))
 	for match != nil {
 		groups := match.Groups()
 
@@ -479,6 +483,10 @@ func buildPosMap(rd io.RuneReader, l, start int) (posMap []int, runes []rune, ma
 	return
 }
 
+// resultsPrealloc is the most results a global search makes room for before
+// it has found them.
+const resultsPrealloc = 16
+
 func posMapReverseLookup(posMap []int, pos int) (int, bool) {
 	mapped := sort.SearchInts(posMap, pos)
 	if mapped < len(posMap) && posMap[mapped] != pos {
@@ -492,7 +500,7 @@ func (r *regexp2Wrapper) findAllSubmatchIndexUnicode(s unicodeString, start, lim
 	if limit < 0 {
 		limit = len(s) + 1
 	}
-	results := make([]regexpResult, 0, limit)
+	results := make([]regexpResult, 0, min(limit, resultsPrealloc))
 	match, posMap, err := r.findUnicodeCached(s, start, false)
 	if err != nil {
 		return nil
