@@ -218,10 +218,12 @@ func servePrepare(req []byte) []byte {
 	return w.B
 }
 
-// prepare bundles c in a sandbox worker. A failure comes with how long to
-// remember it (0: not at all).
+// prepare bundles c in one of the workers that run no guest code (s.prep).
+// A failure comes with how long to remember it (0: not at all).
 func (s *sandboxed) prepare(ctx context.Context, c *Code, hash string, timeout time.Duration) (*contract.Program, *Result, time.Duration) {
-	out, err := s.pool.Call(ctx, encodePrepare(c), sandbox.CallOptions{Deadline: time.Now().Add(timeout)}, nil)
+	// The timeout counts from when a preparer takes the code: a caller waiting
+	// behind another's long preparation is not told its own code is too large.
+	out, err := s.prep.Call(ctx, encodePrepare(c), sandbox.CallOptions{Timeout: timeout}, nil)
 	if err != nil {
 		return s.prepareCrash(ctx, err, timeout)
 	}

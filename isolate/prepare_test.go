@@ -1,10 +1,13 @@
 package isolate
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warrenmesh/warren/isolate/internal/sandbox"
 )
 
 // hostilePreparations is code built to break bundling rather than
@@ -100,5 +103,46 @@ func TestHostilePreparation(t *testing.T) {
 			len(again.Exceptions) != 1 || again.Exceptions[0].Message != res.Exceptions[0].Message {
 			t.Errorf("%s again: %s %v in %v, want the same failure at once", tc.name, again.Outcome, again.Exceptions, took)
 		}
+	}
+}
+
+// Code is prepared by workers of their own, which run no guest code: a
+// preparation the deadline ends costs one of them, not a worker that runs
+// calls, and the programs they make are what every caller of the code
+// runs.
+func TestPreparersRunNoGuestCode(t *testing.T) {
+	rt, err := New(Options{Executor: Sandboxed, Workers: 1, Host: newMemHost(), Node: "test", PrepareTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	stats := func() sandbox.Stats {
+		st, ok := rt.Stats().(sandbox.Stats)
+		if !ok || st.Preparers == nil {
+			t.Fatalf("stats without preparers: %+v", rt.Stats())
+		}
+		return st
+	}
+	for i := range 3 {
+		code := js("main.js", fmt.Sprintf("export default { fetch() { return new Response('%d') } }", i))
+		if r := rt.Run(context.Background(), &Invocation{Code: code, Tenant: fmt.Sprint("t", i)}); r.Outcome != OutcomeOK {
+			t.Fatalf("call %d: %s %s", i, r.Outcome, r.Error)
+		}
+	}
+	slow := "export default { fetch() { return new Response('x') } };\n" + strings.Repeat("var a = [1,2,3,4,5,6,7,8,9,10].map(x => x * 2 + Math.max(x, 3));\n", 6<<20/64)
+	res := rt.Run(context.Background(), &Invocation{Code: js("main.js", slow), Tenant: "t0"})
+	if res.Outcome != OutcomeException || len(res.Exceptions) != 1 || !strings.Contains(res.Exceptions[0].Message, "preparing the code") {
+		t.Fatalf("6 MB of slow code: %s %s %v", res.Outcome, res.Error, res.Exceptions)
+	}
+	st := stats()
+	if st.Killed != 0 || st.Crashed != 0 {
+		t.Errorf("the call workers: killed %d, crashed %d; want none", st.Killed, st.Crashed)
+	}
+	if st.Preparers.Killed != 1 {
+		t.Errorf("the preparers: killed %d, want 1 (the slow code's deadline)", st.Preparers.Killed)
+	}
+	// Three tenants on one worker: each change of tenant ended the worker.
+	if st.Recycled != 2 {
+		t.Errorf("recycled %d workers for three tenants in turn on one, want 2", st.Recycled)
 	}
 }

@@ -137,6 +137,12 @@ type Invocation struct {
 	StreamTo *BodyPipe
 	// Sched is how the call shares the host's CPU with the others.
 	Sched Sched
+	// Tenant names whose call this is: a sandboxed runtime never runs calls of
+	// two tenants in one worker process (docs/security.md, "One tenant to a
+	// worker"), so a guest that escaped the engine would see only its own
+	// tenant's later calls. A node names the caller's token; "" is a tenant
+	// like any other.
+	Tenant string
 }
 
 // Sched is how a call shares the host's CPU, where a sandboxed runtime weighs its
@@ -176,7 +182,7 @@ type flight struct {
 
 // executor runs a prepared invocation somewhere.
 type executor interface {
-	execute(ctx context.Context, r *contract.ExecRequest, host contract.HostFunc, sched Sched) *Result
+	execute(ctx context.Context, r *contract.ExecRequest, host contract.HostFunc, sched Sched, tenant string) *Result
 	runObject(ctx context.Context, r *contract.ObjectRequest, host contract.HostFunc) *ObjectResult
 	evictObject(key string)
 	close() error
@@ -350,7 +356,7 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 		Hash: p.Hash, Wasm: p.Wasm != nil, Python: p.Python != nil, Deterministic: slices.Contains(c.CompatibilityFlags, DeterministicRandomFlag),
 		Request: req, Scheduled: inv.Scheduled, Env: c.Env,
 		Bindings: inv.Bindings, Limits: limits, Stream: inv.StreamTo != nil && inv.Scheduled == nil,
-	}, d.call, inv.Sched)
+	}, d.call, inv.Sched, inv.Tenant)
 }
 
 // prepare bundles the code, once per hash at a time: concurrent callers of
@@ -451,7 +457,7 @@ type inProcess struct{ e *engine }
 
 func (x *inProcess) name() string { return string(InProcess) }
 func (x *inProcess) close() error { return x.e.close() }
-func (x *inProcess) execute(ctx context.Context, r *contract.ExecRequest, host contract.HostFunc, _ Sched) *Result {
+func (x *inProcess) execute(ctx context.Context, r *contract.ExecRequest, host contract.HostFunc, _ Sched, _ string) *Result {
 	return x.e.execute(ctx, r, contract.NewGoHost(host))
 }
 

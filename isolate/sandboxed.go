@@ -160,7 +160,11 @@ func workerSend(call func([]byte) ([]byte, error)) (send func(*contract.HostCall
 
 // sandboxed runs invocations in the pool's worker processes.
 type sandboxed struct {
-	pool  *sandbox.Pool
+	pool *sandbox.Pool
+	// prep prepares code (prepare.go). Its workers run no guest code: a program
+	// is cached for every caller of the same code, so it must not come from a
+	// worker that a guest of one of them may have taken over.
+	prep  *sandbox.Pool
 	log   *slog.Logger
 	objw  []*objectWorker // the workers live objects are kept in
 	homes int             // objw[:homes] are the objects' homes; the rest take nested events
@@ -211,21 +215,40 @@ func newSandboxed(opts Options) (*sandboxed, error) {
 	if opts.CacheDir != "" {
 		writable = []string{opts.CacheDir}
 	}
-	p, err := sandbox.NewPool(sandbox.Config{
+	cfg := sandbox.Config{
 		Command:          cmd,
 		WritableDirs:     writable,
 		Workers:          opts.Workers,
 		MemoryLimitBytes: workerCapMB(opts.MaxMemoryMB) << 20,
 		Logger:           opts.Logger,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("isolate: starting sandbox workers: %w", err)
+	}
+	// The preparers start beside the slots' workers: neither waits for the other.
+	type started struct {
+		p   *sandbox.Pool
+		err error
+	}
+	prepc := make(chan started, 1)
+	go func() {
+		pc := cfg
+		pc.Workers, pc.Spares = preparers(), -1
+		p, err := sandbox.NewPool(pc)
+		prepc <- started{p, err}
+	}()
+	p, err := sandbox.NewPool(cfg)
+	prep := <-prepc
+	if err != nil || prep.err != nil {
+		for _, q := range []*sandbox.Pool{p, prep.p} {
+			if q != nil {
+				q.Close()
+			}
+		}
+		return nil, fmt.Errorf("isolate: starting sandbox workers: %w", errors.Join(err, prep.err))
 	}
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = 2 * runtime.NumCPU()
 	}
-	s := &sandboxed{pool: p, log: opts.Logger, homes: objectWorkers(workers), moved: map[string]int{}}
+	s := &sandboxed{pool: p, prep: prep.p, log: opts.Logger, homes: objectWorkers(workers), moved: map[string]int{}}
 	s.objw = make([]*objectWorker, s.homes+extraObjectWorkers)
 	for i := range s.objw {
 		s.objw[i] = &objectWorker{sem: make(chan struct{}, 1)}
@@ -234,17 +257,25 @@ func newSandboxed(opts Options) (*sandboxed, error) {
 }
 
 func (s *sandboxed) name() string { return string(Sandboxed) }
-func (s *sandboxed) close() error { return s.pool.Close() }
+func (s *sandboxed) close() error { return errors.Join(s.pool.Close(), s.prep.Close()) }
+
+// preparers is how many workers prepare code: half the CPUs, at least one.
+// Preparing is CPU work bounded by PrepareTimeout; a caller whose code is
+// not prepared yet waits in line for one of them.
+func preparers() int { return max(1, runtime.NumCPU()/2) }
 
 // Stats describes the worker pool (for /healthz and metrics).
 func (rt *Runtime) Stats() any {
 	if s, ok := rt.exec.(*sandboxed); ok {
-		return s.pool.Stats()
+		st := s.pool.Stats()
+		prep := s.prep.Stats()
+		st.Preparers = &prep
+		return st
 	}
 	return map[string]any{"executor": string(InProcess), "layers": []string{}}
 }
 
-func (s *sandboxed) execute(ctx context.Context, r *contract.ExecRequest, host contract.HostFunc, sched Sched) *Result {
+func (s *sandboxed) execute(ctx context.Context, r *contract.ExecRequest, host contract.HostFunc, sched Sched, tenant string) *Result {
 	req, err := contract.EncodeExec(r)
 	if err != nil {
 		return contract.Failure(OutcomeInternalError, fmt.Sprintf("encoding the invocation: %v", err))
@@ -263,7 +294,7 @@ func (s *sandboxed) execute(ctx context.Context, r *contract.ExecRequest, host c
 	})
 	defer done()
 	tCall := stagetime.Now()
-	out, err := s.pool.Call(ctx, req, sandbox.CallOptions{Deadline: deadline, Low: sched.Low, OnDemote: sched.OnDemote, CPULimit: workerCPUBound(r.Limits.CPUMs)}, onCall)
+	out, err := s.pool.Call(ctx, req, sandbox.CallOptions{Deadline: deadline, Low: sched.Low, OnDemote: sched.OnDemote, CPULimit: workerCPUBound(r.Limits.CPUMs), Tenant: tenant}, onCall)
 	stagetime.Since("5-pool-call", tCall)
 	if err != nil {
 		res := s.crashResult(ctx, r, err)

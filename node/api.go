@@ -187,7 +187,7 @@ func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 		inv.StreamTo = req.pipe
 	}
 	tRoute := stagetime.Now()
-	res := n.route(r.Context(), inv, req, &c.tok.Grants)
+	res := n.route(r.Context(), inv, req, c.tok)
 	stagetime.Since("2-route", tRoute)
 	if stagetime.On {
 		tAnswer := stagetime.Now()

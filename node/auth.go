@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -145,16 +146,18 @@ func checkKV(r *http.Request, ns string, write bool) error {
 	return nil
 }
 
-// grant applies g to an invocation before it runs: limits above the
-// token's ceilings and bindings to namespaces it does not grant are
-// refused (the denied result, saying why); limits it leaves out are
+// grant applies who's grants to an invocation before it runs: limits
+// above the token's ceilings and bindings to namespaces it does not grant
+// are refused (the denied result, saying why); limits it leaves out are
 // filled with the token's ceilings where those are lower than the
 // defaults; the invocation's Host reaches KV and the network only as
-// granted. A nil g (an embedder's call of Node.Run) grants everything.
-func (n *Node) grant(inv *isolate.Invocation, g *policy.Grants) (*isolate.Invocation, *isolate.Result) {
-	if g == nil || g.Admin {
+// granted, and its Tenant is who's (tenantOf). A nil who (an embedder's
+// call of Node.Run) grants everything.
+func (n *Node) grant(inv *isolate.Invocation, who *policy.Token) (*isolate.Invocation, *isolate.Result) {
+	if who == nil || who.Grants.Admin {
 		return inv, nil
 	}
+	g := &who.Grants
 	var asked policy.Limits
 	if l := inv.Code.Limits; l != nil {
 		asked = policy.Limits{CPUMs: l.CPUMs, MemoryMB: l.MemoryMB, Subrequests: l.SubRequests}
@@ -193,7 +196,31 @@ func (n *Node) grant(inv *isolate.Invocation, g *policy.Grants) (*isolate.Invoca
 	}
 	out.Host = &grantedHost{inner: host, g: g}
 	out.CacheScope = cacheScope(g)
+	out.Tenant = tenantOf(who)
 	return &out, nil
+}
+
+// tenantOf names the tenant of the calls made with tok
+// (isolate.Invocation.Tenant): calls of two tenants never share a sandbox
+// worker process. Administrators, who may do anything on the mesh anyway,
+// are one tenant, "" (and so are a node without auth and an embedder);
+// any other token is a tenant by its name, ID and grants. Its issue and
+// expiry times are left out: a deployed Worker's calls travel to peers
+// under tokens signed afresh, and stay one tenant.
+func tenantOf(tok *policy.Token) string {
+	if tok == nil || tok.Grants.Admin {
+		return ""
+	}
+	g, err := json.Marshal(&tok.Grants)
+	if err != nil { // cannot happen; a tenant of its own then
+		return fmt.Sprintf("unnamed:%p", tok)
+	}
+	h := sha256.New()
+	for _, part := range [][]byte{[]byte(tok.Name), []byte(tok.ID), g} {
+		h.Write(binary.AppendUvarint(nil, uint64(len(part))))
+		h.Write(part)
+	}
+	return "token:" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // cacheScope parts the Cache API's entries by what the caller is granted:

@@ -472,8 +472,7 @@ func (n *Node) runScheduled(ctx context.Context, name string, ev *isolate.Schedu
 		IssuedAt: now.Unix(), Expiry: now.Add(workerTokenTTL).Unix(), Grants: d.Grants}); err != nil {
 		return internalError(err.Error())
 	}
-	grants := d.Grants
-	res := n.route(ctx, inv, req, &grants)
+	res := n.route(ctx, inv, req, &policy.Token{Name: who, Grants: d.Grants})
 	n.ended("cron", who, "", name, req, res)
 	return res
 }

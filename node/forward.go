@@ -527,7 +527,7 @@ func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 		_ = writeFrame(s, []byte(err.Error()))
 		return
 	}
-	inv, refused := n.grant(inv, &tok.Grants)
+	inv, refused := n.grant(inv, tok)
 	if refused != nil {
 		_, _ = s.Write([]byte{fwdRefused})
 		_ = writeFrame(s, []byte(refused.Error))

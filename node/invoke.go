@@ -151,10 +151,11 @@ func (n *Node) Run(ctx context.Context, raw *RunRequest) *isolate.Result {
 	return n.route(ctx, inv, raw, nil)
 }
 
-// route runs inv where there is room (see Run), as grants allow (nil: all).
+// route runs inv where there is room (see Run), as who's grants allow
+// (nil: all).
 // Every result says where it ended: a call that ran carries its route from
 // the node that ran it; a call shed or canceled while queued ended here.
-func (n *Node) route(ctx context.Context, inv *isolate.Invocation, raw *RunRequest, grants *policy.Grants) *isolate.Result {
+func (n *Node) route(ctx context.Context, inv *isolate.Invocation, raw *RunRequest, who *policy.Token) *isolate.Result {
 	start := time.Now()
 	var res *isolate.Result
 	// Ceilings are checked here as well as by the runtime: a call
@@ -166,7 +167,7 @@ func (n *Node) route(ctx context.Context, inv *isolate.Invocation, raw *RunReque
 		res = denied(fmt.Sprintf("limits.memoryMb %d exceeds this node's maximum of %d; its operator can raise that up to %d (warren node --max-memory-mb)",
 			l.MemoryMB, n.cfg.MaxMemoryMB, isolate.MaxLimits.MemoryMB))
 	default:
-		granted, refused := n.grant(inv, grants)
+		granted, refused := n.grant(inv, who)
 		if refused != nil {
 			res = refused
 			break

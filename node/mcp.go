@@ -188,7 +188,7 @@ func (n *Node) mcpRun(ctx context.Context, in mcpRunInput, c caller, client mcpC
 		return nil, err
 	}
 	req.Client, req.addr, req.Token = client.share, client.addr, c.raw
-	res := n.route(ctx, inv, req, &c.tok.Grants)
+	res := n.route(ctx, inv, req, c.tok)
 	n.ended("mcp", c.tok.Name, c.tok.ID, "", req, res)
 	return res, nil
 }

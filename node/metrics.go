@@ -142,7 +142,7 @@ var (
 	poolWorkersDesc  = prometheus.NewDesc("warren_sandbox_workers", "Sandbox worker processes, by state (idle, busy, spare, starting).", []string{"state"}, nil)
 	poolWaitingDesc  = prometheus.NewDesc("warren_sandbox_waiting", "Invocations waiting for a sandbox worker.", nil, nil)
 	poolSpawnedDesc  = prometheus.NewDesc("warren_sandbox_workers_started_total", "Sandbox workers started.", nil, nil)
-	poolRestartsDesc = prometheus.NewDesc("warren_sandbox_workers_ended_total", "Sandbox workers replaced, by why: killed by the pool (deadline, cancel, IPC error) or crashed (crash, memory).", []string{"reason"}, nil)
+	poolRestartsDesc = prometheus.NewDesc("warren_sandbox_workers_ended_total", "Sandbox workers replaced, by why: killed by the pool (deadline, cancel, IPC error) crashed (crash, memory), or recycled (it had served another tenant, and a caller needed a worker).", []string{"reason"}, nil)
 	poolFailedDesc   = prometheus.NewDesc("warren_sandbox_start_failures_total", "Failed sandbox worker starts.", nil, nil)
 	poolDemotedDesc  = prometheus.NewDesc("warren_sandbox_calls_demoted_total", "Calls that ran past 20 ms of CPU and went on at a low CPU weight.", nil, nil)
 	poolLowDesc      = prometheus.NewDesc("warren_sandbox_calls_started_low_total", "Calls that started at the low CPU weight: their client's calls ran long within the last second.", nil, nil)
@@ -165,6 +165,7 @@ type poolStats struct {
 	Demoted       uint64 `json:"demoted"`
 	StartedLow    uint64 `json:"startedLow"`
 	Boosted       uint64 `json:"boosted"`
+	Recycled      uint64 `json:"recycled"`
 }
 
 // poolCollector reads the sandbox pool at scrape time.
@@ -196,6 +197,7 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(poolSpawnedDesc, s.Spawned)
 	counter(poolRestartsDesc, s.Killed, "killed")
 	counter(poolRestartsDesc, s.Crashed, "crashed")
+	counter(poolRestartsDesc, s.Recycled, "recycled")
 	counter(poolFailedDesc, s.StartFailures)
 	counter(poolDemotedDesc, s.Demoted)
 	counter(poolLowDesc, s.StartedLow)

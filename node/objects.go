@@ -484,8 +484,7 @@ func (a *actor) load(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("the deployment of %s does not decode: %w", a.ref.Worker, err)
 	}
-	g := d.Grants
-	granted, refused := n.grant(inv, &g)
+	granted, refused := n.grant(inv, &policy.Token{Name: "objects of worker " + a.ref.Worker, Grants: d.Grants})
 	if refused != nil {
 		return errors.New(refused.Error)
 	}

@@ -634,8 +634,7 @@ func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	grants := d.Grants
-	res := n.route(r.Context(), inv, req, &grants)
+	res := n.route(r.Context(), inv, req, &policy.Token{Name: who, Grants: d.Grants})
 	n.ended("worker", who, "", name, req, res)
 	if res.Outcome != isolate.OutcomeOK || res.Response == nil {
 		status, msg := outcomeStatus(res.Outcome)

@@ -28,8 +28,9 @@ type Lease struct {
 }
 
 // Lease takes a worker out of the rotation for the caller's exclusive use:
-// a started spare if there is one, else the next idle slot worker (waiting
-// for one, honouring ctx). Release gives it back (the worker is ended).
+// a started spare if there is one, else an idle slot worker that has served
+// no tenant (CallOptions.Clean; waiting for one, honouring ctx). Release
+// gives it back (the worker is ended).
 func (p *Pool) Lease(ctx context.Context) (*Lease, error) {
 	p.mu.Lock()
 	if p.closed {
@@ -46,7 +47,7 @@ func (p *Pool) Lease(ctx context.Context) (*Lease, error) {
 		return p.newLease(w), nil
 	}
 	p.mu.Unlock()
-	w, err := p.acquire(ctx)
+	w, err := p.acquire(ctx, tenancy{clean: true})
 	if err != nil {
 		return nil, err
 	}
@@ -98,6 +99,7 @@ func (l *Lease) Call(ctx context.Context, req []byte, opts CallOptions, onCall f
 		return nil, ErrLeaseLost
 	}
 	p := l.p
+	opts = opts.taken()
 	if !opts.Deadline.IsZero() && !time.Now().Before(opts.Deadline) {
 		return nil, &CrashError{Reason: "deadline", ExitCode: -1}
 	}

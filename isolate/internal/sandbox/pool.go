@@ -97,6 +97,9 @@ type CallOptions struct {
 	// Deadline is a hard deadline: the worker is killed at this time if it has not
 	// answered, and Call returns a *CrashError with Reason "deadline". Zero: none.
 	Deadline time.Time
+	// Timeout, when set, is a deadline as Deadline's that runs from the moment a worker
+	// takes the call, not counting the wait for one (the earlier of the two holds).
+	Timeout time.Duration
 	// Low starts the call at the low CPU weight, as if it had been demoted at its start:
 	// it gets the cycles nobody else wants, and the floor from Config.StarveAfter on
 	// (demote.go). A caller sets it for the calls of a client whose calls ran long lately
@@ -115,7 +118,29 @@ type CallOptions struct {
 	// when the call could first have used it, and again each time it could have used the
 	// rest. Zero: none.
 	CPULimit time.Duration
+	// Tenant names whose call this is. A worker that ran a call of one tenant never
+	// runs one of another: the call goes to an idle worker of its tenant, or to one
+	// that has run nobody's (a spare, a new one); where every idle worker ran another
+	// tenant's calls, the least recently used of them is ended to make room
+	// (Stats.Recycled). A guest that took over its worker (a bug in an engine) thus
+	// sees only its own tenant's later calls. "" is a tenant like any other.
+	Tenant string
 }
+
+// taken is o once a worker has taken its call: Timeout runs from now.
+func (o CallOptions) taken() CallOptions {
+	if o.Timeout > 0 {
+		if d := time.Now().Add(o.Timeout); o.Deadline.IsZero() || d.Before(o.Deadline) {
+			o.Deadline = d
+		}
+	}
+	return o
+}
+
+// maxPassed bounds how often a waiting caller sees a worker it may not use go to
+// a caller behind it (of the worker's tenant): past it, the next worker that
+// frees up and does not fit it is ended, and a new one takes its place for it.
+const maxPassed = 4
 
 // cpuWatchMin bounds how often CallOptions.CPULimit's watch reads a call's CPU time.
 const cpuWatchMin = 10 * time.Millisecond
@@ -189,8 +214,14 @@ type Stats struct {
 	// Tidied counts answers after which the worker did work of its own before its next
 	// call (Engine.Tidy: the garbage of a call that used much memory).
 	Tidied uint64 `json:"tidied"`
+	// Recycled counts idle workers ended because they had run another tenant's calls
+	// (CallOptions.Tenant) and a caller needed a worker.
+	Recycled uint64 `json:"recycled"`
 
 	MemoryLimitBytes int64 `json:"memoryLimitBytes"`
+	// Preparers is the pool of the workers that prepare code and run none, where the
+	// caller keeps one (isolate does).
+	Preparers *Stats `json:"preparers,omitempty"`
 	// Layers lists the isolation layers in force: "process", "process-group",
 	// "pdeathsig", "netns", and per-worker memory layers "cgroup-v1-memory" /
 	// "rlimit-as" (those applied to at least one current worker).
@@ -257,6 +288,9 @@ type worker struct {
 	// tidying: its last answer was a frameResponseTidy, so it works before it reads its
 	// next request (Engine.Tidy). Written by the call that holds the worker.
 	tidying bool
+	// served: it was handed a call of tenant (guarded by p.mu).
+	served bool
+	tenant string
 
 	out        output        // stdout+stderr head/tail; written by the drainer only
 	stderrDone chan struct{} // closed when the drainer hit EOF
@@ -308,7 +342,7 @@ type Pool struct {
 	closed    bool
 	done      chan struct{}
 	idle      []*worker
-	waiters   []chan *worker
+	waiters   []*waiter
 	spareList []*worker
 	live      int // workers in slots
 	leased    int // workers out of the rotation, held by a Lease
@@ -319,7 +353,7 @@ type Pool struct {
 	started   chan error  // NewPool's first outcome (buffered, written once)
 	reported  bool        // the first outcome was sent
 
-	spawned, killed, crashed, startFailures uint64
+	spawned, killed, crashed, startFailures, recycled uint64
 
 	wg sync.WaitGroup
 }
@@ -498,13 +532,54 @@ func (p *Pool) report(err error) {
 	}
 }
 
-// deliver hands a slot worker to the first waiter, or parks it idle. p.mu held.
+// waiter is a caller waiting for a worker.
+type waiter struct {
+	ch     chan *worker
+	t      tenancy
+	passed int // workers handed to callers behind it that it could not use
+}
+
+// tenancy is what a call asks of its worker's past: to have served no tenant but
+// tenant (CallOptions.Tenant), or none at all (clean: a Lease's).
+type tenancy struct {
+	tenant string
+	clean  bool
+}
+
+func tenancyOf(o CallOptions) tenancy { return tenancy{tenant: o.Tenant} }
+
+// fits reports whether w may take a call of t: one that ran no tenant's call takes
+// any; one that did, only its tenant's (and never a clean one). p.mu held.
+func (w *worker) fits(t tenancy) bool {
+	return !w.served || (!t.clean && w.tenant == t.tenant)
+}
+
+// claim marks w as running a call of t. p.mu held.
+func (w *worker) claim(t tenancy) {
+	if !t.clean {
+		w.served, w.tenant = true, t.tenant
+	}
+	w.state_ = stBusy
+}
+
+// deliver hands a slot worker to the first waiter it may serve, or parks it idle.
+// A worker that may serve none of the waiters, or only ones behind a waiter passed
+// over maxPassed times already, is ended, and a new worker takes its slot (p.mu
+// held).
 func (p *Pool) deliver(w *worker) {
 	if len(p.waiters) > 0 {
-		ch := p.waiters[0]
-		p.waiters = slices.Delete(p.waiters, 0, 1)
-		w.state_ = stBusy
-		ch <- w
+		i := slices.IndexFunc(p.waiters, func(wt *waiter) bool { return w.fits(wt.t) })
+		if i < 0 || slices.ContainsFunc(p.waiters[:i], func(wt *waiter) bool { return wt.passed >= maxPassed }) {
+			p.recycle(w)
+			return
+		}
+		wt := p.waiters[i]
+		for _, before := range p.waiters[:i] {
+			before.passed++
+		}
+		p.waiters = slices.Delete(p.waiters, i, i+1)
+		w.claim(wt.t)
+		wt.ch <- w
 		return
 	}
 	w.state_ = stIdle
@@ -518,6 +593,44 @@ func (p *Pool) deliver(w *worker) {
 	p.idle = append(p.idle, w)
 }
 
+// takeIdle takes the idle worker a call of t should run on (nil: none fits): one not
+// at its last call's remains before one that is (deliver), then one of its tenant's
+// before one that served nobody (kept for other tenants), then the most recently
+// used. p.mu held.
+func (p *Pool) takeIdle(t tenancy) *worker {
+	at, best := -1, 4
+	for i := len(p.idle) - 1; i >= 0 && best > 0; i-- {
+		w := p.idle[i]
+		if !w.fits(t) {
+			continue
+		}
+		rank := 0
+		if !w.served {
+			rank++
+		}
+		if w.atRemains() {
+			rank += 2
+		}
+		if rank < best {
+			at, best = i, rank
+		}
+	}
+	if at < 0 {
+		return nil
+	}
+	w := p.idle[at]
+	p.idle = slices.Delete(p.idle, at, at+1)
+	w.claim(t)
+	return w
+}
+
+// recycle ends w, idle or just freed, which has served another tenant than the
+// callers need: a spare or a new worker takes its slot (p.mu held).
+func (p *Pool) recycle(w *worker) {
+	p.retire(w, causeRecycled)
+	go w.abort("recycled")
+}
+
 // atRemains reports whether w may still be at its last call's remains: the work it
 // tidies (its last answer was a frameResponseTidy) or what its demoted last call left
 // (a collection, a trim). Both run at the background level, and its CPU clock counts
@@ -528,9 +641,10 @@ func (w *worker) atRemains() bool {
 
 // Causes for retire, for the counters.
 const (
-	causeNone    = iota // closing, or a worker that never served
-	causeKilled         // the pool kills it
-	causeCrashed        // it died on its own
+	causeNone     = iota // closing, or a worker that never served
+	causeKilled          // the pool kills it
+	causeCrashed         // it died on its own
+	causeRecycled        // it served another tenant (recycle)
 )
 
 // retire takes w out of service (it is being killed or has died) and refills. p.mu held.
@@ -561,6 +675,8 @@ func (p *Pool) retire(w *worker, cause int) {
 		p.killed++
 	case cause == causeCrashed:
 		p.crashed++
+	case cause == causeRecycled:
+		p.recycled++
 	}
 	p.rebalance()
 }
@@ -975,37 +1091,44 @@ func (w *worker) crashError(reason string) *CrashError {
 	return ce
 }
 
-// acquire takes an idle worker, waiting (FIFO) if all are busy.
-func (p *Pool) acquire(ctx context.Context) (*worker, error) {
+// acquire takes an idle worker that may run a call of t (fits), waiting (FIFO, but
+// see deliver) if none is idle. Where every idle worker has served another tenant,
+// the least recently used of them is ended and a spare or a new worker takes its
+// place.
+func (p *Pool) acquire(ctx context.Context, t tenancy) (*worker, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if n := len(p.idle); n > 0 {
-		w := p.idle[n-1]
-		p.idle = p.idle[:n-1]
-		w.state_ = stBusy
+	w := p.takeIdle(t)
+	if w == nil && len(p.idle) > 0 {
+		// Idle workers at their remains sit at the front (deliver): the least
+		// recently used, or one still at work nobody waits for.
+		p.recycle(p.idle[0])
+		w = p.takeIdle(t) // the spare that took its slot, if there was one
+	}
+	if w != nil {
 		p.mu.Unlock()
 		return w, nil
 	}
-	ch := make(chan *worker, 1)
-	p.waiters = append(p.waiters, ch)
+	wt := &waiter{ch: make(chan *worker, 1), t: t}
+	p.waiters = append(p.waiters, wt)
 	p.mu.Unlock()
 	select {
-	case w := <-ch:
+	case w := <-wt.ch:
 		if w == nil {
 			return nil, ErrClosed
 		}
 		return w, nil
 	case <-ctx.Done():
 		p.mu.Lock()
-		if i := slices.Index(p.waiters, ch); i >= 0 {
+		if i := slices.Index(p.waiters, wt); i >= 0 {
 			p.waiters = slices.Delete(p.waiters, i, i+1)
 			p.mu.Unlock()
 		} else {
 			p.mu.Unlock()
-			if w := <-ch; w != nil { // handed over meanwhile: give it back
+			if w := <-wt.ch; w != nil { // handed over meanwhile: give it back
 				p.release(w)
 			}
 		}
@@ -1061,11 +1184,12 @@ func (p *Pool) Call(ctx context.Context, req []byte, opts CallOptions, onCall fu
 	}
 	for attempt := 0; ; attempt++ {
 		tAcquire := stagetime.Now()
-		w, err := p.acquire(ctx)
+		w, err := p.acquire(ctx, tenancyOf(opts))
 		stagetime.Since("5a-acquire", tAcquire)
 		if err != nil {
 			return nil, err
 		}
+		opts := opts.taken()
 		resp, err := p.callOn(ctx, w, req, opts, onCall)
 		if err == nil {
 			return resp, nil
@@ -1368,6 +1492,7 @@ func (p *Pool) Stats() Stats {
 		StartedLow:       p.lowStarts.Load(),
 		Boosted:          p.boosts.Load(),
 		Tidied:           p.tidies.Load(),
+		Recycled:         p.recycled,
 		MemoryLimitBytes: p.limit,
 		Layers:           slices.Clone(platformLayers),
 	}
@@ -1439,8 +1564,8 @@ func (p *Pool) Close() error {
 	}
 	p.closed = true
 	close(p.done)
-	for _, ch := range p.waiters {
-		close(ch)
+	for _, wt := range p.waiters {
+		close(wt.ch)
 	}
 	p.waiters = nil
 	ws := make([]*worker, 0, len(p.all))

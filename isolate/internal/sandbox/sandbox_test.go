@@ -196,6 +196,9 @@ func testHandler(ctx context.Context, req []byte, call func([]byte) ([]byte, err
 	case "nap": // sleep n ms: a short call, as far as the demoter can tell
 		time.Sleep(time.Duration(n) * time.Millisecond)
 		return []byte("slept")
+	case "nappid": // sleep n ms, then answer the pid
+		time.Sleep(time.Duration(n) * time.Millisecond)
+		return []byte(strconv.Itoa(workerPID()))
 	case "burnnap": // "burn 22" (just past a DemoteAfter of 20 ms), then sleep n ms
 		testHandler(ctx, []byte("burn 22"), call)
 		time.Sleep(time.Duration(n) * time.Millisecond)

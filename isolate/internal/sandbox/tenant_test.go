@@ -1,0 +1,176 @@
+package sandbox
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// tenantCall runs req for tenant and returns the answering worker's pid.
+func tenantCall(t *testing.T, p *Pool, tenant, req string) int {
+	t.Helper()
+	out, err := p.Call(context.Background(), []byte(req), CallOptions{Tenant: tenant}, nil)
+	if err != nil {
+		t.Errorf("Call(%q) of %q: %v", req, tenant, err)
+		return 0
+	}
+	pid, err := strconv.Atoi(string(out))
+	if err != nil {
+		t.Errorf("Call(%q) of %q answered %q", req, tenant, out)
+	}
+	return pid
+}
+
+// served records which tenants each worker (by pid) ran calls of.
+type served struct {
+	mu  sync.Mutex
+	by  map[int]map[string]bool
+	all []int
+}
+
+func (s *served) add(pid int, tenant string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.by == nil {
+		s.by = map[int]map[string]bool{}
+	}
+	if s.by[pid] == nil {
+		s.by[pid] = map[string]bool{}
+	}
+	s.by[pid][tenant] = true
+	s.all = append(s.all, pid)
+}
+
+// check fails t for every worker that ran calls of more than one tenant.
+func (s *served) check(t *testing.T) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for pid, ts := range s.by {
+		if len(ts) > 1 {
+			t.Errorf("worker %d ran calls of %d tenants: %v", pid, len(ts), ts)
+		}
+	}
+}
+
+// A worker runs the calls of one tenant only, whether callers find it idle or
+// wait for it; a tenant's calls in a row stay on its worker.
+func TestTenantsNeverShareAWorker(t *testing.T) {
+	p := newTestPool(t, Config{Workers: 2})
+	var s served
+	// In a row: one tenant keeps its worker, and each change of tenant
+	// takes one that served nobody.
+	for i := range 6 {
+		tenant := []string{"a", "a", "b", "", "b", "a"}[i]
+		s.add(tenantCall(t, p, tenant, "pid"), tenant)
+	}
+	if s.all[0] != s.all[1] {
+		t.Errorf("tenant a's second call in a row ran on worker %d, its first on %d", s.all[1], s.all[0])
+	}
+	// At once: more callers than workers, of three tenants, so that callers
+	// wait and freed workers go to the waiters.
+	var wg sync.WaitGroup
+	for g := range 9 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tenant := fmt.Sprint("t", g%3)
+			for range 5 {
+				s.add(tenantCall(t, p, tenant, "nappid 2"), tenant)
+			}
+		}()
+	}
+	wg.Wait()
+	s.check(t)
+	if st := p.Stats(); st.Recycled == 0 {
+		t.Errorf("no worker was recycled across %d calls of four tenants on 2 workers", len(s.all))
+	} else {
+		t.Logf("%d calls, %d workers recycled, %d spawned", len(s.all), st.Recycled, st.Spawned)
+	}
+}
+
+// A caller of another tenant waiting for the only worker gets one, however
+// many calls of the worker's tenant queue behind it.
+func TestTenantWaitingIsNotPassedOverForEver(t *testing.T) {
+	p := newTestPool(t, Config{Workers: 1, Spares: -1})
+	var s served
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 { // tenant a keeps the worker busy, with callers always queued
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				s.add(tenantCall(t, p, "a", "nappid 2"), "a")
+			}
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Stats().Waiting < 3 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := p.Call(ctx, []byte("pid"), CallOptions{Tenant: "b"}, nil)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("tenant b's call behind tenant a's: %v", err)
+	}
+	pid, _ := strconv.Atoi(string(out))
+	s.add(pid, "b")
+	s.check(t)
+}
+
+// A lease takes a worker that served no tenant.
+func TestLeaseTakesACleanWorker(t *testing.T) {
+	p := newTestPool(t, Config{Workers: 1, Spares: -1})
+	first := tenantCall(t, p, "a", "pid")
+	l, err := p.Lease(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	out, err := l.Call(context.Background(), []byte("pid"), CallOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := strconv.Atoi(string(out)); got == first {
+		t.Errorf("the lease got worker %d, which served tenant a", got)
+	}
+}
+
+// Timeout runs from when a worker takes the call, not while the caller waits
+// for one.
+func TestTimeoutCountsFromTheWorker(t *testing.T) {
+	p := newTestPool(t, Config{Workers: 1, Spares: -1})
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Call(context.Background(), []byte("nap 300"), CallOptions{}, nil)
+		done <- err
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Stats().Idle != 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if out, err := p.Call(context.Background(), []byte("nap 50"), CallOptions{Timeout: 200 * time.Millisecond}, nil); err != nil {
+		t.Errorf("a call of 50 ms with a timeout of 200 ms, after 300 ms in line: %v", err)
+	} else if string(out) != "slept" {
+		t.Errorf("answer %q", out)
+	}
+	if err := <-done; err != nil {
+		t.Error(err)
+	}
+	// And it holds once the call runs.
+	if _, err := p.Call(context.Background(), []byte("nap 2000"), CallOptions{Timeout: 100 * time.Millisecond}, nil); err == nil {
+		t.Error("a call of 2 s with a timeout of 100 ms succeeded")
+	}
+}
