@@ -223,8 +223,10 @@ func TestObjectsAcrossNodes(t *testing.T) {
 	// Clients on every node at once: every acknowledged increment counts
 	// once. One whose answer says its outcome is unknown (a group's
 	// leader lost its office mid-write, which a loaded machine's missed
-	// heartbeats can cause) counts at most once.
-	var acked, unknown atomic.Int64
+	// heartbeats can cause) counts at most once; one refused because the
+	// object was reset (its owner no longer led the group when its write
+	// was to commit: nothing was proposed) counts not at all.
+	var acked, unknown, reset atomic.Int64
 	var wg sync.WaitGroup
 	for i := range 12 {
 		wg.Add(1)
@@ -238,6 +240,9 @@ func TestObjectsAcrossNodes(t *testing.T) {
 				case strings.Contains(body, "may or may not"):
 					unknown.Add(1)
 					t.Logf("increment through %s, outcome unknown: %d %q", nodes[i%3].Name(), status, body)
+				case strings.Contains(body, "the Durable Object was reset") && strings.Contains(body, "does not own the object"):
+					reset.Add(1)
+					t.Logf("increment through %s, refused: %d %q", nodes[i%3].Name(), status, body)
 				default:
 					t.Errorf("increment through %s: %d %q", nodes[i%3].Name(), status, body)
 				}
@@ -245,6 +250,9 @@ func TestObjectsAcrossNodes(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	if acked.Load() == 0 {
+		t.Fatalf("no increment acknowledged (%d unknown, %d refused)", unknown.Load(), reset.Load())
+	}
 	_, _, body := serve(t, nodes[0], "GET", "/w/count/get?name=x", "", nil)
 	got, err := strconv.ParseInt(body, 10, 64)
 	if least, most := 7+acked.Load(), 7+acked.Load()+unknown.Load(); err != nil || got < least || got > most {
