@@ -59,6 +59,21 @@ func NewCompilationCacheWithDir(dirname string) (CompilationCache, error) {
 	return c, err
 }
 
+// NewReadOnlyCompilationCacheWithDir is NewCompilationCacheWithDir for a
+// process that may read the cache in dirname but must not change it (one
+// that runs code another process trusts less than the cache's writer): a
+// module found there loads from it, one that is not compiles in memory and
+// is not written, and a stale entry stays. It creates no directory: one
+// not made yet by a writer is an empty cache.
+func NewReadOnlyCompilationCacheWithDir(dirname string) (CompilationCache, error) {
+	dir, err := filepath.Abs(dirname)
+	if err != nil {
+		return nil, err
+	}
+	dir = path.Join(dir, "wazero-"+version.GetWazeroVersion()+"-"+goruntime.GOARCH+"-"+goruntime.GOOS)
+	return &cache{fileCache: filecache.NewReadOnly(dir)}, nil
+}
+
 // cache implements Cache interface.
 type cache struct {
 	// eng is the engine for this cache. If the cache is configured, the engine is shared across multiple instances of

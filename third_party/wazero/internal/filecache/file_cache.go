@@ -14,6 +14,18 @@ func New(dir string) Cache {
 	return newFileCache(dir)
 }
 
+// NewReadOnly returns a Cache that reads the entries of dir and never
+// writes: Add and Delete do nothing.
+func NewReadOnly(dir string) Cache {
+	return readOnly{newFileCache(dir)}
+}
+
+type readOnly struct{ *fileCache }
+
+func (readOnly) Add(Key, io.Reader) error { return nil }
+
+func (readOnly) Delete(Key) error { return nil }
+
 func newFileCache(dir string) *fileCache {
 	return &fileCache{dirPath: dir}
 }
