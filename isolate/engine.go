@@ -32,9 +32,11 @@ type engine struct {
 // newEngine makes an engine. heap, stuck and cpuClock are a sandbox
 // worker's (nil in the node's process): the heap meter for the memory
 // limit, what to do with a guest that cannot be interrupted, and the
-// process's CPU clock.
-func newEngine(cacheSize int, wasmCacheDir string, heap *jsengine.HeapMeter, stuck func(Outcome), cpuClock func() time.Duration) (*engine, error) {
-	w, err := wasmrun.NewEngine(context.Background(), wasmrun.Options{CacheDir: wasmCacheDir, MaxCompiled: cacheSize})
+// process's CPU clock. With cacheReadOnly the engine loads compiled wasm
+// from wasmCacheDir and never stores any there (a sandbox worker that runs
+// guest code: docs/security.md, "One tenant to a worker").
+func newEngine(cacheSize int, wasmCacheDir string, cacheReadOnly bool, heap *jsengine.HeapMeter, stuck func(Outcome), cpuClock func() time.Duration) (*engine, error) {
+	w, err := wasmrun.NewEngine(context.Background(), wasmrun.Options{CacheDir: wasmCacheDir, CacheReadOnly: cacheReadOnly, MaxCompiled: cacheSize})
 	if err != nil {
 		return nil, fmt.Errorf("isolate: wasm engine: %w", err)
 	}
@@ -43,11 +45,11 @@ func newEngine(cacheSize int, wasmCacheDir string, heap *jsengine.HeapMeter, stu
 	}
 	if wasmCacheDir != "" {
 		// WebAssembly from JS: its own directory (another runtime config).
-		if err := jswasm.SetCacheDir(filepath.Join(wasmCacheDir, "js")); err != nil {
+		if err := jswasm.SetCacheDir(filepath.Join(wasmCacheDir, "js"), cacheReadOnly); err != nil {
 			fmt.Fprintln(os.Stderr, "isolate: WebAssembly from JS runs without the disk cache:", err)
 		}
 	}
-	return &engine{js: jsengine.New(cacheSize, heap, stuck, cpuClock), wasm: w, py: &pyEngine{cacheDir: wasmCacheDir}, cpuClock: cpuClock}, nil
+	return &engine{js: jsengine.New(cacheSize, heap, stuck, cpuClock), wasm: w, py: &pyEngine{cacheDir: wasmCacheDir, readOnly: cacheReadOnly}, cpuClock: cpuClock}, nil
 }
 
 // cpuTime is the CPU time of a run that took busy on the wall clock, its

@@ -137,8 +137,12 @@ func bundleConfig(c *Code) bundle.Config {
 // prepFailed with an encoded Result.
 const (
 	wirePrepare byte = 0x50 // 'P': never a WireVersion
-	prepOK      byte = 0
-	prepFailed  byte = 1
+	// wirePython alone asks a preparer to compile python.wasm into the
+	// node's wasm cache (servePython).
+	wirePython byte = 0x59 // 'Y'
+
+	prepOK     byte = 0
+	prepFailed byte = 1
 )
 
 func encodePrepare(c *Code) []byte {
@@ -272,4 +276,51 @@ func (s *sandboxed) prepareCrash(ctx context.Context, err error, timeout time.Du
 		return nil, contract.Failure(OutcomeCanceled, "the invocation was canceled while its code was prepared"), 0
 	}
 	return nil, contract.Failure(OutcomeInternalError, "preparing the code: the sandbox worker crashed"), 0
+}
+
+// servePython is a preparer's answer to wirePython: python.wasm compiled
+// into the wasm cache at cacheDir (or found there), so that the workers
+// that run calls, which only read the cache, load it. Empty: done; else
+// why not.
+func servePython(cacheDir string) []byte {
+	defer memtrim.Trim(32 << 20)
+	if err := PrecompilePython(cacheDir); err != nil {
+		return []byte(err.Error())
+	}
+	return nil
+}
+
+// pythonWarmTimeout bounds a preparer's compilation of python.wasm (a few
+// seconds; half a minute under the race detector).
+const pythonWarmTimeout = 5 * time.Minute
+
+// warmPython has a preparer compile python.wasm into the wasm cache, once
+// for the runtime (again after a failure), and waits for it within ctx:
+// the workers that run calls only read the cache, and without the
+// interpreter there each would compile it in memory (seconds).
+func (s *sandboxed) warmPython(ctx context.Context) {
+	s.pyMu.Lock()
+	ch := s.pyWarm
+	if ch == nil {
+		ch = make(chan struct{})
+		s.pyWarm = ch
+		go func() {
+			out, err := s.prep.Call(context.Background(), []byte{wirePython}, sandbox.CallOptions{Timeout: pythonWarmTimeout}, nil)
+			if err == nil && len(out) != 0 {
+				err = errors.New(string(out))
+			}
+			if err != nil {
+				s.log.Warn("compiling python.wasm into the wasm cache failed: each worker compiles it", "err", err)
+				s.pyMu.Lock()
+				s.pyWarm = nil // the next Python call tries again
+				s.pyMu.Unlock()
+			}
+			close(ch)
+		}()
+	}
+	s.pyMu.Unlock()
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
 }

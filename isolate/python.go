@@ -99,6 +99,7 @@ func pythonCacheDir(wasmCacheDir string) string {
 type pyEngine struct {
 	once     sync.Once
 	cacheDir string
+	readOnly bool // the disk cache is only read (pyrun.Options.CacheReadOnly)
 	eng      *pyrun.Engine
 	err      error
 	programs *sizedlru.Cache[string, *pyProgram]
@@ -141,7 +142,7 @@ func (p *pyEngine) get() (*pyrun.Engine, bool, error) {
 			p.err = err
 			return
 		}
-		p.eng, p.err = pyrun.NewEngine(context.Background(), pyrun.Options{CacheDir: pythonCacheDir(p.cacheDir), Artifacts: a})
+		p.eng, p.err = pyrun.NewEngine(context.Background(), pyrun.Options{CacheDir: pythonCacheDir(p.cacheDir), CacheReadOnly: p.readOnly, Artifacts: a})
 		p.programs = sizedlru.New[string, *pyProgram](64, 128<<20)
 	})
 	return p.eng, made, p.err

@@ -2,6 +2,7 @@ package isolate
 
 import (
 	"context"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -215,5 +216,43 @@ func TestPythonUnavailable(t *testing.T) {
 	if res.Outcome != OutcomeException || !strings.HasPrefix(res.Exceptions[0].Message, "Python is not available in this build") ||
 		!strings.Contains(res.Exceptions[0].Message, "--python-dir") {
 		t.Fatalf("%+v", res)
+	}
+}
+
+// TestPythonWarmsTheCache: with an empty wasm cache, the first Python call
+// of a sandboxed runtime has a preparer compile python.wasm into it (the
+// workers that run calls only read it), and the call runs.
+func TestPythonWarmsTheCache(t *testing.T) {
+	requirePython(t)
+	skipUnderRace(t) // compiling python.wasm takes half a minute under -race
+	if testing.Short() {
+		t.Skip("-short: compiles python.wasm")
+	}
+	cache := t.TempDir()
+	rt, err := New(Options{Executor: Sandboxed, Workers: 1, Host: newMemHost(), Node: "test", CacheDir: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	res := pyRun(t, rt, py("main.py", "print('warm', end='')"), nil)
+	if !res.OK() || bodyOf(res) != "warm" {
+		t.Fatalf("%s %s %v", res.Outcome, res.Error, res.Exceptions)
+	}
+	files := 0
+	_ = filepath.WalkDir(filepath.Join(cache, "python"), func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files++
+		}
+		return nil
+	})
+	if files == 0 {
+		t.Fatal("python.wasm is not in the wasm cache after a Python call")
+	}
+	// Every worker that runs calls starts from the cache now: another one
+	// (after a recycle) loads it rather than compiling it.
+	if r := rt.Run(context.Background(), &Invocation{Code: py("main.py", "print('other', end='')"), Tenant: "other"}); !r.OK() {
+		t.Fatalf("another tenant's call: %s %s", r.Outcome, r.Error)
+	} else {
+		t.Logf("another worker's first Python call: startup %v ms", r.Telemetry.StartupMs)
 	}
 }

@@ -235,7 +235,7 @@ func New(opts Options) (*Runtime, error) {
 	switch opts.Executor {
 	case InProcess:
 		boundRegexps()
-		e, err := newEngine(opts.CacheSize, opts.CacheDir, nil, nil, nil)
+		e, err := newEngine(opts.CacheSize, opts.CacheDir, false, nil, nil, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -433,7 +433,11 @@ func (rt *Runtime) build(ctx context.Context, c *Code, hash string) (*contract.P
 		p = &contract.Program{Hash: hex.EncodeToString(sum[:]), Name: c.MainModule, Wasm: main.Data}
 	case main.Kind == ModulePython:
 		// Nothing to prepare: the interpreter compiles the modules when
-		// they are imported.
+		// they are imported. The interpreter itself is compiled into the
+		// wasm cache by a preparer, which the call waits for (once).
+		if rt.sandbox != nil && rt.sandbox.cached {
+			rt.sandbox.warmPython(ctx)
+		}
 		p = &contract.Program{Hash: hash, Name: c.MainModule, Python: pythonFiles(c)}
 	case rt.sandbox != nil:
 		p, res, ttl = rt.sandbox.prepare(ctx, c, hash, rt.opts.PrepareTimeout)

@@ -22,6 +22,13 @@ import (
 	"github.com/warrenmesh/warren/isolate/internal/sandbox"
 )
 
+// The environment of a sandbox worker: the node's wasm cache, and "1" in
+// a preparer, which writes it.
+const (
+	envWasmCache      = "WARREN_WASM_CACHE"
+	envWasmCacheWrite = "WARREN_WASM_CACHE_WRITE"
+)
+
 // Exit codes a sandbox worker uses when its watchdog ends a guest that did
 // not respond to an interrupt (a long native call).
 const (
@@ -67,10 +74,13 @@ func ServeWorker() error {
 		os.Exit(code)
 	}
 	// The engine is made once the worker has set up its isolation: the
-	// wasm cache it creates belongs to the worker's uid, which reaches the
-	// cache through sandbox.WritablePath.
+	// wasm cache belongs to the worker's uid, which reaches it through
+	// sandbox.WritablePath. Only a preparer (which runs no guest code)
+	// writes it; a worker that runs calls reads it.
+	preparer := os.Getenv(envWasmCacheWrite) == "1"
 	return sandbox.ServeEngine(func() (sandbox.Engine, error) {
-		e, err := newEngine(64, sandbox.WritablePath(os.Getenv("WARREN_WASM_CACHE")), heap, stuck, contract.ProcessCPUClock())
+		cacheDir := sandbox.WritablePath(os.Getenv(envWasmCache))
+		e, err := newEngine(64, cacheDir, !preparer, heap, stuck, contract.ProcessCPUClock())
 		if err != nil {
 			return sandbox.Engine{}, err
 		}
@@ -83,6 +93,9 @@ func ServeWorker() error {
 		return sandbox.Engine{Tidy: heap.Tidy, Handle: func(ctx context.Context, req []byte, call func([]byte) ([]byte, error)) []byte {
 			if len(req) > 0 && req[0] == wirePrepare {
 				return servePrepare(req)
+			}
+			if len(req) == 1 && req[0] == wirePython && preparer {
+				return servePython(cacheDir)
 			}
 			switch {
 			case len(req) > 0 && req[0] == contract.WireObject:
@@ -164,10 +177,17 @@ type sandboxed struct {
 	// prep prepares code (prepare.go). Its workers run no guest code: a program
 	// is cached for every caller of the same code, so it must not come from a
 	// worker that a guest of one of them may have taken over.
-	prep  *sandbox.Pool
-	log   *slog.Logger
-	objw  []*objectWorker // the workers live objects are kept in
-	homes int             // objw[:homes] are the objects' homes; the rest take nested events
+	prep *sandbox.Pool
+	// pyWarm is closed once a preparer has put python.wasm in the wasm
+	// cache (warmPython); nil before the first Python call, or after a
+	// failure. Under pyMu.
+	pyMu   sync.Mutex
+	pyWarm chan struct{}
+	// cached: the runtime has a wasm cache (only then is there one to warm).
+	cached bool
+	log    *slog.Logger
+	objw   []*objectWorker // the workers live objects are kept in
+	homes  int             // objw[:homes] are the objects' homes; the rest take nested events
 
 	movedMu sync.Mutex
 	moved   map[string]int // objects whose instance is away from home, by worker index
@@ -181,7 +201,7 @@ func workerEnv(k string) bool {
 	switch k {
 	case "PATH", "TZ", "LANG", "LC_ALL", "TMPDIR",
 		"GOGC", "GODEBUG", "GOMAXPROCS", "GOMEMLIMIT", "GOTRACEBACK", "GORACE", "GOCOVERDIR",
-		pyrun.DirEnv, "WARREN_WASM_CACHE", "WARREN_STAGES":
+		pyrun.DirEnv, envWasmCache, "WARREN_STAGES":
 		return true
 	}
 	return strings.HasPrefix(k, "WARREN_SANDBOX")
@@ -189,38 +209,44 @@ func workerEnv(k string) bool {
 
 func newSandboxed(opts Options) (*sandboxed, error) {
 	base := opts.WorkerCommand
-	cmd := func() *exec.Cmd {
-		var c *exec.Cmd
-		if base != nil {
-			c = base()
-		} else {
-			exe, _ := os.Executable()
-			c = exec.Command(exe)
+	cmd := func(env ...string) func() *exec.Cmd {
+		return func() *exec.Cmd {
+			var c *exec.Cmd
+			if base != nil {
+				c = base()
+			} else {
+				exe, _ := os.Executable()
+				c = exec.Command(exe)
+			}
+			// A worker is given only the variables it needs: the node's
+			// environment may hold credentials (its token, the path to the mesh
+			// secret, a cloud provider's keys, a database's URL) that a guest
+			// who escaped the engine could read.
+			c.Env = append(slices.DeleteFunc(c.Environ(), func(kv string) bool {
+				k, _, _ := strings.Cut(kv, "=")
+				return !workerEnv(k)
+			}), env...)
+			return c
 		}
-		// A worker is given only the variables it needs: the node's
-		// environment may hold credentials (its token, the path to the mesh
-		// secret, a cloud provider's keys, a database's URL) that a guest
-		// who escaped the engine could read.
-		env := slices.DeleteFunc(c.Environ(), func(kv string) bool {
-			k, _, _ := strings.Cut(kv, "=")
-			return !workerEnv(k)
-		})
-		if opts.CacheDir != "" {
-			env = append(env, "WARREN_WASM_CACHE="+opts.CacheDir)
-		}
-		c.Env = env
-		return c
-	}
-	var writable []string
-	if opts.CacheDir != "" {
-		writable = []string{opts.CacheDir}
 	}
 	cfg := sandbox.Config{
-		Command:          cmd,
-		WritableDirs:     writable,
+		Command:          cmd(),
 		Workers:          opts.Workers,
 		MemoryLimitBytes: workerCapMB(opts.MaxMemoryMB) << 20,
 		Logger:           opts.Logger,
+	}
+	// The preparers, which run no guest code, write the wasm cache; the
+	// workers that run calls only read it (mounted read-only where they
+	// have a mount namespace), so that none can leave compiled code there
+	// for another tenant's worker to run.
+	pc := cfg
+	pc.Workers, pc.Spares = preparers(), -1
+	if dir := opts.CacheDir; dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("isolate: the wasm cache: %w", err)
+		}
+		cfg.Command, cfg.ReadOnlyDirs = cmd(envWasmCache+"="+dir), []string{dir}
+		pc.Command, pc.WritableDirs = cmd(envWasmCache+"="+dir, envWasmCacheWrite+"=1"), []string{dir}
 	}
 	// The preparers start beside the slots' workers: neither waits for the other.
 	type started struct {
@@ -229,8 +255,6 @@ func newSandboxed(opts Options) (*sandboxed, error) {
 	}
 	prepc := make(chan started, 1)
 	go func() {
-		pc := cfg
-		pc.Workers, pc.Spares = preparers(), -1
 		p, err := sandbox.NewPool(pc)
 		prepc <- started{p, err}
 	}()
@@ -248,7 +272,7 @@ func newSandboxed(opts Options) (*sandboxed, error) {
 	if workers <= 0 {
 		workers = 2 * runtime.NumCPU()
 	}
-	s := &sandboxed{pool: p, prep: prep.p, log: opts.Logger, homes: objectWorkers(workers), moved: map[string]int{}}
+	s := &sandboxed{pool: p, prep: prep.p, cached: opts.CacheDir != "", log: opts.Logger, homes: objectWorkers(workers), moved: map[string]int{}}
 	s.objw = make([]*objectWorker, s.homes+extraObjectWorkers)
 	for i := range s.objw {
 		s.objw[i] = &objectWorker{sem: make(chan struct{}, 1)}

@@ -52,23 +52,28 @@ var shared struct {
 
 // SetCacheDir makes the process's runtime keep compiled code on disk in
 // dir too (wazero's compilation cache), so that a new process (a sandbox
-// worker) does not compile a module again. It acts only before the
+// worker) does not compile a module again; with readOnly it only loads
+// what is there, and compiles the rest in memory. It acts only before the
 // runtime is first used; it returns why the cache cannot be used, if so
 // (the runtime then compiles in memory).
-func SetCacheDir(dir string) error {
-	shared.once.Do(func() { initRuntime(dir) })
+func SetCacheDir(dir string, readOnly bool) error {
+	shared.once.Do(func() { initRuntime(dir, readOnly) })
 	return shared.cacheErr
 }
 
 func sharedRuntime() wazero.Runtime {
-	shared.once.Do(func() { initRuntime("") })
+	shared.once.Do(func() { initRuntime("", false) })
 	return shared.rt
 }
 
-func initRuntime(cacheDir string) {
+func initRuntime(cacheDir string, readOnly bool) {
 	cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(true).WithCustomSections(true)
 	if cacheDir != "" {
-		if c, err := wazero.NewCompilationCacheWithDir(cacheDir); err != nil {
+		newCache := wazero.NewCompilationCacheWithDir
+		if readOnly {
+			newCache = wazero.NewReadOnlyCompilationCacheWithDir
+		}
+		if c, err := newCache(cacheDir); err != nil {
 			shared.cacheErr = fmt.Errorf("wasm: compilation cache %s: %w", cacheDir, err)
 		} else {
 			cfg = cfg.WithCompilationCache(c)

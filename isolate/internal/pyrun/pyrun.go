@@ -49,8 +49,11 @@ var (
 type Options struct {
 	// CacheDir holds wazero's compilation cache ("" = compile in memory:
 	// seconds per process).
-	CacheDir  string
-	Artifacts *Artifacts
+	CacheDir string
+	// CacheReadOnly reads CacheDir and never writes it (a process that runs
+	// guest code): without the interpreter there, it compiles in memory.
+	CacheReadOnly bool
+	Artifacts     *Artifacts
 }
 
 // Engine compiles python.wasm once, takes the snapshot on first use, and
@@ -83,7 +86,11 @@ func NewEngine(ctx context.Context, opts Options) (*Engine, error) {
 	cfg := wazero.NewRuntimeConfig().WithCloseOnContextDone(true)
 	var cache wazero.CompilationCache
 	if opts.CacheDir != "" {
-		if c, err := wazero.NewCompilationCacheWithDir(opts.CacheDir); err == nil {
+		newCache := wazero.NewCompilationCacheWithDir
+		if opts.CacheReadOnly {
+			newCache = wazero.NewReadOnlyCompilationCacheWithDir
+		}
+		if c, err := newCache(opts.CacheDir); err == nil {
 			cache = c
 			cfg = cfg.WithCompilationCache(c)
 		}

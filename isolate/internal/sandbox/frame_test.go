@@ -133,7 +133,7 @@ func TestServeConnInProcess(t *testing.T) {
 		done <- serveConn(struct {
 			io.Reader
 			io.Writer
-		}{workerR, workerW}, func() (Engine, error) { return eng, nil }, nil)
+		}{workerR, workerW}, func() (Engine, error) { return eng, nil }, nil, nil)
 	}()
 	br, bw := bufio.NewReader(hostR), bufio.NewWriter(hostW)
 	if err := writeFrame(bw, frameInit, make([]byte, 9)); err != nil {

@@ -132,3 +132,42 @@ func workerCgroupDir(t *testing.T, pid, ctl string) string {
 	t.Fatalf("process %s has no %s cgroup: %s", pid, ctl, b)
 	return ""
 }
+
+// A directory of Config.ReadOnlyDirs is read by the workers and never
+// changed by them, even where its permissions would let them (here it
+// belongs to the worker uid, as a cache another pool writes does).
+func TestReadOnlyDirs(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "entry"), []byte("compiled"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		if err := giveDir(dir, DefaultWorkerUID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := newTestPool(t, Config{Workers: 1, Spares: -1, ReadOnlyDirs: []string{dir}})
+	layers := p.Stats().Layers
+	if !slices.Contains(layers, mountnsLayer) {
+		t.Skipf("the kernel refused mount namespaces here (layers %v)", layers)
+	}
+	if !slices.Contains(layers, readOnlyLayer) {
+		t.Fatalf("layers %v lack %q", layers, readOnlyLayer)
+	}
+	if out := call(t, p, "read "+filepath.Join(dir, "entry")); out != "read 8" {
+		t.Errorf("reading in a ReadOnlyDir: %q", out)
+	}
+	if out := call(t, p, "write "+filepath.Join(dir, "planted")); !strings.Contains(out, "read-only file system") {
+		t.Errorf("writing in a ReadOnlyDir: %q", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "planted")); err == nil {
+		t.Error("the worker planted a file in a ReadOnlyDir")
+	}
+	// The node's own view of it is unchanged: it may still write there.
+	if err := os.WriteFile(filepath.Join(dir, "by-the-host"), nil, 0o644); err != nil {
+		t.Errorf("the host writing in the directory: %v", err)
+	}
+}

@@ -85,6 +85,13 @@ type Config struct {
 	// dropped privileges the pool creates them and gives them, and what they hold, to
 	// WorkerUID.
 	WritableDirs []string
+	// ReadOnlyDirs are existing directories workers read but must not change (the wasm
+	// compilation cache that other processes write): a worker in a mount namespace of
+	// its own mounts each onto itself read-only (the layer "readonly-dirs"); elsewhere
+	// they are only as closed to it as their permissions make them. With dropped
+	// privileges the pool gives them to WorkerUID, as WritableDirs, so that workers
+	// may read them; a worker reaches them through WritablePath as well.
+	ReadOnlyDirs []string
 	// Logger receives pool events (spawn failures, crashes). nil: discard.
 	Logger *slog.Logger
 
@@ -260,31 +267,32 @@ const (
 )
 
 type worker struct {
-	p       *Pool
-	id      uint64
-	cmd     *exec.Cmd
-	pid     int
-	conn    hostConn
-	br      *bufio.Reader
-	bw      *bufio.Writer
-	cg      *workerCgroup
-	cpuCg   *workerCgroup // its CPU quota, if any
-	pidsCg  *workerCgroup // its pids.max, if any
-	rlim    bool          // RLIMIT_AS applied
-	cgOn    bool          // the worker runs in its cgroup
-	netns   bool          // the worker runs in its own network namespace
-	seccomp bool          // the worker installed its seccomp filter
-	rlimits bool          // the worker set its rlimits (no core files, bounded open files)
-	mountns bool          // private mounts, its own /proc
-	pidns   bool          // process 1 of its own PID namespace
-	unpriv  bool          // runs as a uid other than 0
-	nproc   bool          // RLIMIT_NPROC holds
-	cpuOn   bool          // the worker runs in its cpu cgroup
-	dm      *demoter      // nil: its calls are never demoted
-	pidsOn  bool          // the worker runs in its pids cgroup
-	timer   *time.Timer
-	cw      cpuWatch // CallOptions.CPULimit of its call
-	oom0    int64    // system OOM-kill counter at start
+	p        *Pool
+	id       uint64
+	cmd      *exec.Cmd
+	pid      int
+	conn     hostConn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	cg       *workerCgroup
+	cpuCg    *workerCgroup // its CPU quota, if any
+	pidsCg   *workerCgroup // its pids.max, if any
+	rlim     bool          // RLIMIT_AS applied
+	cgOn     bool          // the worker runs in its cgroup
+	netns    bool          // the worker runs in its own network namespace
+	seccomp  bool          // the worker installed its seccomp filter
+	rlimits  bool          // the worker set its rlimits (no core files, bounded open files)
+	mountns  bool          // private mounts, its own /proc
+	pidns    bool          // process 1 of its own PID namespace
+	unpriv   bool          // runs as a uid other than 0
+	nproc    bool          // RLIMIT_NPROC holds
+	readOnly bool          // Config.ReadOnlyDirs are mounted read-only
+	cpuOn    bool          // the worker runs in its cpu cgroup
+	dm       *demoter      // nil: its calls are never demoted
+	pidsOn   bool          // the worker runs in its pids cgroup
+	timer    *time.Timer
+	cw       cpuWatch // CallOptions.CPULimit of its call
+	oom0     int64    // system OOM-kill counter at start
 	// tidying: its last answer was a frameResponseTidy, so it works before it reads its
 	// next request (Engine.Tidy). Written by the call that holds the worker.
 	tidying bool
@@ -389,7 +397,8 @@ func NewPool(cfg Config) (*Pool, error) {
 		if p.uid <= 0 {
 			p.uid = DefaultWorkerUID
 		}
-		for _, d := range cfg.WritableDirs {
+		// ReadOnlyDirs too, for reading: they are mounted read-only for the workers.
+		for _, d := range append(slices.Clone(cfg.WritableDirs), cfg.ReadOnlyDirs...) {
 			if err := giveDir(d, p.uid); err != nil {
 				p.log.Warn("sandbox: a directory workers write is not theirs", "dir", d, "err", err)
 			}
@@ -746,6 +755,10 @@ func (p *Pool) startWorker() (*worker, error) {
 		b, _ := json.Marshal(p.cfg.WritableDirs)
 		cmd.Env = append(cmd.Env, envWritable+"="+string(b))
 	}
+	if len(p.cfg.ReadOnlyDirs) > 0 {
+		b, _ := json.Marshal(p.cfg.ReadOnlyDirs)
+		cmd.Env = append(cmd.Env, envReadOnly+"="+string(b))
+	}
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: stderr pipe: %w", err)
@@ -926,6 +939,7 @@ func (p *Pool) startWorker() (*worker, error) {
 	w.pidns = payload[0]&readyFlagPIDNS != 0
 	w.unpriv = payload[0]&readyFlagUID != 0
 	w.nproc = payload[0]&readyFlagNProc != 0
+	w.readOnly = payload[0]&readyFlagReadOnly != 0
 	if cg == nil && !w.rlim {
 		p.log.Warn("sandbox: worker runs without a hard memory limit", "pid", w.pid)
 	}
@@ -1496,7 +1510,7 @@ func (p *Pool) Stats() Stats {
 		MemoryLimitBytes: p.limit,
 		Layers:           slices.Clone(platformLayers),
 	}
-	var cg, rl, ns, sc, lim, mns, pns, up, np, cpu, pids, dm bool
+	var cg, rl, ns, sc, lim, mns, pns, up, np, cpu, pids, dm, ro bool
 	for w := range p.all {
 		if w.state_ == stStarting || w.state_ == stRetired {
 			continue
@@ -1510,6 +1524,7 @@ func (p *Pool) Stats() Stats {
 		pns = pns || w.pidns
 		up = up || w.unpriv
 		np = np || w.nproc
+		ro = ro || w.readOnly
 		cpu = cpu || w.cpuOn
 		pids = pids || w.pidsOn
 		dm = dm || w.dm != nil
@@ -1540,6 +1555,9 @@ func (p *Pool) Stats() Stats {
 	}
 	if np {
 		s.Layers = append(s.Layers, nprocLayer)
+	}
+	if ro {
+		s.Layers = append(s.Layers, readOnlyLayer)
 	}
 	if cpu {
 		s.Layers = append(s.Layers, cpuCgroupLayer)

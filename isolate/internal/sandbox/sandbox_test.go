@@ -91,8 +91,8 @@ func testHandler(ctx context.Context, req []byte, call func([]byte) ([]byte, err
 		return []byte(strconv.Itoa(workerPID()))
 	case "uid":
 		return []byte(strconv.Itoa(os.Getuid()) + " " + strconv.Itoa(os.Geteuid()) + " " + strconv.Itoa(os.Getgid()))
-	case "read": // the file arg
-		b, err := os.ReadFile(arg)
+	case "read": // the file arg (through WritablePath when its directory is one of the pool's)
+		b, err := os.ReadFile(filepath.Join(WritablePath(filepath.Dir(arg)), filepath.Base(arg)))
 		if err != nil {
 			return []byte("error: " + err.Error())
 		}

@@ -225,6 +225,32 @@ func setupMounts() (pidns bool, err error) {
 	return true, nil
 }
 
+// mountReadOnly runs in a worker after setupMounts, in its own mount namespace: it mounts
+// each of dirs onto itself read-only, keeping the flags the kernel locks in a user
+// namespace (nosuid, nodev, noexec, the atime ones).
+func mountReadOnly(dirs []string) error {
+	for _, d := range dirs {
+		var st unix.Statfs_t
+		if err := unix.Statfs(d, &st); err != nil {
+			return fmt.Errorf("mounting %s read-only: %w", d, err)
+		}
+		if err := unix.Mount(d, d, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("mounting %s read-only: bind: %w", d, err)
+		}
+		flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY)
+		for _, f := range [][2]uintptr{{unix.ST_NOSUID, unix.MS_NOSUID}, {unix.ST_NODEV, unix.MS_NODEV}, {unix.ST_NOEXEC, unix.MS_NOEXEC},
+			{unix.ST_NOATIME, unix.MS_NOATIME}, {unix.ST_NODIRATIME, unix.MS_NODIRATIME}, {unix.ST_RELATIME, unix.MS_RELATIME}} {
+			if uintptr(st.Flags)&f[0] != 0 {
+				flags |= f[1]
+			}
+		}
+		if err := unix.Mount("", d, "", flags, ""); err != nil {
+			return fmt.Errorf("mounting %s read-only: %w", d, err)
+		}
+	}
+	return nil
+}
+
 // dropSupported reports whether dropPrivileges does anything here.
 const dropSupported = true
 

@@ -41,6 +41,10 @@ func applyRlimits() error { return errors.New("sandbox: rlimits not supported on
 
 const procnsSupported = false
 
+func mountReadOnly([]string) error {
+	return errors.New("sandbox: mount namespaces are linux only")
+}
+
 func setupMounts() (bool, error) {
 	return false, errors.New("sandbox: mount namespaces are linux only")
 }

@@ -71,6 +71,10 @@ func applyRlimits() error {
 
 const procnsSupported = false
 
+func mountReadOnly([]string) error {
+	return errors.New("sandbox: mount namespaces are linux only")
+}
+
 func setupMounts() (bool, error) {
 	return false, errors.New("sandbox: mount namespaces are linux only")
 }

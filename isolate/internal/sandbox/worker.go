@@ -23,6 +23,7 @@ const (
 	envWorker   = "WARREN_SANDBOX"          // "1" in a worker
 	envFD       = "WARREN_SANDBOX_FD"       // the IPC socket's fd number (unix)
 	envWritable = "WARREN_SANDBOX_WRITABLE" // Config.WritableDirs, as JSON, when the worker drops privileges
+	envReadOnly = "WARREN_SANDBOX_READONLY" // Config.ReadOnlyDirs, as JSON
 )
 
 // Handler runs one call inside a worker process. call lets the handler ask the host (parent)
@@ -72,10 +73,11 @@ const (
 	readyFlagPIDNS    = 1 << 4 // process 1 of its own PID namespace
 	readyFlagUID      = 1 << 5 // runs as a uid other than 0
 	readyFlagNProc    = 1 << 6 // RLIMIT_NPROC holds (set, and not root)
+	readyFlagReadOnly = 1 << 7 // Config.ReadOnlyDirs are mounted read-only
 )
 
-// writableFDs are the directories of Config.WritableDirs this worker opened before it
-// dropped its privileges, by path.
+// writableFDs are the directories of Config.WritableDirs and ReadOnlyDirs this worker
+// opened before it dropped its privileges, by path.
 var writableFDs map[string]*os.File
 
 // openWritable opens the directories this worker writes, while it may still reach them.
@@ -119,10 +121,11 @@ func workerPID() int {
 // Layers a worker sets up itself (besides rlimit-as, rlimits and seccomp), named in
 // Stats.Layers.
 const (
-	mountnsLayer = "mountns"
-	pidnsLayer   = "pidns"
-	uidLayer     = "unprivileged-uid"
-	nprocLayer   = "rlimit-nproc"
+	mountnsLayer  = "mountns"
+	readOnlyLayer = "readonly-dirs"
+	pidnsLayer    = "pidns"
+	uidLayer      = "unprivileged-uid"
+	nprocLayer    = "rlimit-nproc"
 )
 
 // Serve runs the worker loop on the IPC channel given by the parent. It first applies the
@@ -160,14 +163,17 @@ func ServeEngine(setup func() (Engine, error)) error {
 	}
 	runtime.GOMAXPROCS(1)
 	debug.SetGCPercent(400)
-	var writable []string
+	var writable, readOnly []string
 	if v := os.Getenv(envWritable); v != "" {
 		_ = json.Unmarshal([]byte(v), &writable)
 	}
-	for _, k := range []string{envWorker, envFD, envWritable} {
+	if v := os.Getenv(envReadOnly); v != "" {
+		_ = json.Unmarshal([]byte(v), &readOnly)
+	}
+	for _, k := range []string{envWorker, envFD, envWritable, envReadOnly} {
 		os.Unsetenv(k)
 	}
-	err = serveConn(conn, setup, writable)
+	err = serveConn(conn, setup, writable, readOnly)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sandbox worker: %v\n", err)
 		os.Exit(70)
@@ -188,7 +194,7 @@ type workerLoop struct {
 
 // serveConn runs the init handshake and the request loop. It returns nil when the parent
 // closes the channel between requests.
-func serveConn(rw io.ReadWriter, setup func() (Engine, error), writable []string) error {
+func serveConn(rw io.ReadWriter, setup func() (Engine, error), writable, readOnly []string) error {
 	s := &workerLoop{
 		br: bufio.NewReaderSize(rw, 64<<10),
 		bw: bufio.NewWriterSize(rw, 64<<10),
@@ -234,12 +240,19 @@ func serveConn(rw io.ReadWriter, setup func() (Engine, error), writable []string
 		}
 		if err == nil {
 			ready[0] |= readyFlagMountNS
+			if len(readOnly) > 0 {
+				if err := mountReadOnly(readOnly); err == nil {
+					ready[0] |= readyFlagReadOnly
+				} else {
+					fmt.Fprintf(os.Stderr, "sandbox worker: %v\n", err)
+				}
+			}
 		} else {
 			fmt.Fprintf(os.Stderr, "sandbox worker: mounts not set up: %v\n", err)
 		}
 	}
 	if flags&initFlagDropUID != 0 {
-		openWritable(writable)
+		openWritable(append(writable, readOnly...))
 		uid := int(binary.BigEndian.Uint32(payload[9:13]))
 		gid := int(binary.BigEndian.Uint32(payload[13:17]))
 		nproc := binary.BigEndian.Uint64(payload[17:25])

@@ -94,8 +94,12 @@ func stderrHead(b []byte) string {
 
 // Options configure an Engine.
 type Options struct {
-	CacheDir    string // on-disk compilation cache; "" = memory only
-	MaxCompiled int    // in-memory compiled module LRU size; 0 = 64
+	CacheDir string // on-disk compilation cache; "" = memory only
+	// CacheReadOnly reads CacheDir and never writes it: modules not found
+	// there compile in memory (a process that runs guest code, which must
+	// not change what other processes load).
+	CacheReadOnly bool
+	MaxCompiled   int // in-memory compiled module LRU size; 0 = 64
 }
 
 // Engine compiles, caches and runs WASI command modules. It owns one
@@ -150,7 +154,11 @@ func NewEngine(ctx context.Context, opts Options) (*Engine, error) {
 	if opts.CacheDir != "" {
 		// A cache directory that cannot be made (full disk, permissions)
 		// leaves the engine memory-only: slower cold starts, not a failure.
-		if c, err := wazero.NewCompilationCacheWithDir(opts.CacheDir); err != nil {
+		newCache := wazero.NewCompilationCacheWithDir
+		if opts.CacheReadOnly {
+			newCache = wazero.NewReadOnlyCompilationCacheWithDir
+		}
+		if c, err := newCache(opts.CacheDir); err != nil {
 			cacheErr = fmt.Errorf("wasm: compilation cache %s: %w", opts.CacheDir, err)
 		} else {
 			cache = c
