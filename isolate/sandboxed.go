@@ -240,7 +240,7 @@ func newSandboxed(opts Options) (*sandboxed, error) {
 	// have a mount namespace), so that none can leave compiled code there
 	// for another tenant's worker to run.
 	pc := cfg
-	pc.Workers, pc.Spares = preparers(), -1
+	pc.Workers, pc.Spares = preparers(opts.Workers), -1
 	if dir := opts.CacheDir; dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("isolate: the wasm cache: %w", err)
@@ -283,10 +283,18 @@ func newSandboxed(opts Options) (*sandboxed, error) {
 func (s *sandboxed) name() string { return string(Sandboxed) }
 func (s *sandboxed) close() error { return errors.Join(s.pool.Close(), s.prep.Close()) }
 
-// preparers is how many workers prepare code: half the CPUs, at least one.
-// Preparing is CPU work bounded by PrepareTimeout; a caller whose code is
-// not prepared yet waits in line for one of them.
-func preparers() int { return max(1, runtime.NumCPU()/2) }
+// preparers is how many workers prepare code for a runtime of workers
+// slots: as many, so that preparing is no more serialised than when the
+// slots' workers did it (a node's slot is held while its call's code is
+// prepared, and one preparer made four hostile preparations of a second
+// each hold every slot of a node while they waited in line). An idle one
+// costs its memory, no CPU.
+func preparers(workers int) int {
+	if workers <= 0 {
+		workers = 2 * runtime.NumCPU()
+	}
+	return workers
+}
 
 // Stats describes the worker pool (for /healthz and metrics).
 func (rt *Runtime) Stats() any {
