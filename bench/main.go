@@ -301,7 +301,7 @@ var benchmarks = []benchmark{
 			return nil, err
 		}
 		debug.FreeOSMemory() // what earlier benchmarks in this process left behind
-		idle := treeRSS(os.Getpid())
+		idle, idlePSS := treeRSS(os.Getpid()), treePSS(os.Getpid())
 		for done := 0; done < 10_000; done += 1000 {
 			if _, err := serial(rt, hello(), 1000); err != nil {
 				return nil, err
@@ -312,6 +312,7 @@ var benchmarks = []benchmark{
 		growth := float64(after-idle) / (1 << 20)
 		return []Row{
 			{Name: "isolate/RSS idle (node + sandbox workers)", Unit: "MB", Value: float64(idle) / (1 << 20), N: 1},
+			{Name: "isolate/PSS idle (node + sandbox workers: shared pages counted once)", Unit: "MB", Value: float64(idlePSS) / (1 << 20), N: 1},
 			{Name: "isolate/RSS growth after 10,000 fresh invocations", Unit: "MB", Value: growth, N: 10_000, Target: "<= 30 MB"},
 		}, nil
 	}},
@@ -321,7 +322,13 @@ var benchmarks = []benchmark{
 // workers), from /proc; it scans every process's PPid, since
 // /proc/PID/task/TID/children lists only the children one thread started.
 // Zero where /proc is missing.
-func treeRSS(pid int) int64 {
+func treeRSS(pid int) int64 { return treeSum(pid, rss) }
+
+// treePSS is treeRSS by proportional set size.
+func treePSS(pid int) int64 { return treeSum(pid, pss) }
+
+// treeSum adds size of pid and of every process below it.
+func treeSum(pid int, size func(int) int64) int64 {
 	parents := map[int][]int{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -335,7 +342,7 @@ func treeRSS(pid int) int64 {
 	}
 	var sum func(int) int64
 	sum = func(p int) int64 {
-		total := rss(p)
+		total := size(p)
 		for _, c := range parents[p] {
 			total += sum(c)
 		}
@@ -345,6 +352,23 @@ func treeRSS(pid int) int64 {
 }
 
 func rss(pid int) int64 { return statusField(pid, "VmRSS:") << 10 }
+
+// pss is the proportional set size of pid in bytes: its private pages and
+// its share of those it shares (the binary's text, mapped by every worker,
+// counts once across them, where RSS counts it in each).
+func pss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0
+	}
+	for _, ln := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(ln, "Pss:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return n << 10
+		}
+	}
+	return 0
+}
 
 // statusField reads a numeric field of /proc/PID/status (kB for sizes).
 func statusField(pid int, field string) int64 {

@@ -23,10 +23,10 @@ import (
 )
 
 // The environment of a sandbox worker: the node's wasm cache, and "1" in
-// a preparer, which writes it.
+// a preparer (which writes it).
 const (
-	envWasmCache      = "WARREN_WASM_CACHE"
-	envWasmCacheWrite = "WARREN_WASM_CACHE_WRITE"
+	envWasmCache = "WARREN_WASM_CACHE"
+	envPreparer  = "WARREN_PREPARER"
 )
 
 // Exit codes a sandbox worker uses when its watchdog ends a guest that did
@@ -75,12 +75,26 @@ func ServeWorker() error {
 	}
 	// The engine is made once the worker has set up its isolation: the
 	// wasm cache belongs to the worker's uid, which reaches it through
-	// sandbox.WritablePath. Only a preparer (which runs no guest code)
-	// writes it; a worker that runs calls reads it.
-	preparer := os.Getenv(envWasmCacheWrite) == "1"
+	// sandbox.WritablePath. Only a preparer (which runs no guest code, and
+	// so makes no engine) writes it; a worker that runs calls reads it.
+	if os.Getenv(envPreparer) == "1" {
+		return sandbox.ServeEngine(func() (sandbox.Engine, error) {
+			cacheDir := sandbox.WritablePath(os.Getenv(envWasmCache))
+			go memtrim.Run(context.Background(), 2*time.Second, 64<<20)
+			return sandbox.Engine{Handle: func(_ context.Context, req []byte, _ func([]byte) ([]byte, error)) []byte {
+				switch {
+				case len(req) > 0 && req[0] == wirePrepare:
+					return servePrepare(req)
+				case len(req) == 1 && req[0] == wirePython && cacheDir != "":
+					return servePython(cacheDir)
+				}
+				return contract.EncodeResult(contract.Failure(OutcomeInternalError, "worker: a preparer runs no calls"))
+			}}, nil
+		})
+	}
 	return sandbox.ServeEngine(func() (sandbox.Engine, error) {
 		cacheDir := sandbox.WritablePath(os.Getenv(envWasmCache))
-		e, err := newEngine(64, cacheDir, !preparer, heap, stuck, contract.ProcessCPUClock())
+		e, err := newEngine(64, cacheDir, true, heap, stuck, contract.ProcessCPUClock())
 		if err != nil {
 			return sandbox.Engine{}, err
 		}
@@ -91,12 +105,6 @@ func ServeWorker() error {
 		// The garbage of a call that used much memory is collected once its
 		// answer is out (heap.Tidy), not at the start of the next call.
 		return sandbox.Engine{Tidy: heap.Tidy, Handle: func(ctx context.Context, req []byte, call func([]byte) ([]byte, error)) []byte {
-			if len(req) > 0 && req[0] == wirePrepare {
-				return servePrepare(req)
-			}
-			if len(req) == 1 && req[0] == wirePython && preparer {
-				return servePython(cacheDir)
-			}
 			switch {
 			case len(req) > 0 && req[0] == contract.WireObject:
 				r, err := contract.DecodeObject(req)
@@ -241,12 +249,13 @@ func newSandboxed(opts Options) (*sandboxed, error) {
 	// for another tenant's worker to run.
 	pc := cfg
 	pc.Workers, pc.Spares = preparers(opts.Workers), -1
+	pc.Command = cmd(envPreparer + "=1")
 	if dir := opts.CacheDir; dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("isolate: the wasm cache: %w", err)
 		}
 		cfg.Command, cfg.ReadOnlyDirs = cmd(envWasmCache+"="+dir), []string{dir}
-		pc.Command, pc.WritableDirs = cmd(envWasmCache+"="+dir, envWasmCacheWrite+"=1"), []string{dir}
+		pc.Command, pc.WritableDirs = cmd(envWasmCache+"="+dir, envPreparer+"=1"), []string{dir}
 	}
 	// The preparers start beside the slots' workers: neither waits for the other.
 	type started struct {
