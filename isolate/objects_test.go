@@ -395,7 +395,8 @@ export class Counter extends DurableObject {
 	}
 
 	s := w.rt.sandbox
-	pid := s.objw[s.home(a.Key())].lease.PID()
+	set := s.objectSetOf(a.Key())
+	pid := set.objw[set.home(a.Key())].lease.PID()
 	cpu0, err := procCPUTicks(pid)
 	if err != nil {
 		t.Skipf("no CPU time of the worker to see it spin: %v", err)
@@ -534,7 +535,8 @@ func TestObjectWorkerLost(t *testing.T) {
 	w.call(a, "inc")
 	w.call(a, "inc")
 	s := w.rt.sandbox
-	lease := s.objw[s.home(a.Key())].lease
+	set := s.objectSetOf(a.Key())
+	lease := set.objw[set.home(a.Key())].lease
 	pid := lease.PID()
 	if pid == 0 {
 		t.Fatal("no leased worker")
@@ -556,5 +558,63 @@ func TestObjectWorkerLost(t *testing.T) {
 	res := w.call(a, "inc")
 	if res.Outcome != OutcomeOK || decodeValue(t, res.Value) != int64(1) {
 		t.Fatalf("after the worker died: %s %s %v", res.Outcome, res.Error, decodeValue(t, res.Value))
+	}
+}
+
+// TestObjectsOfTwoWorkersApart: the live objects of two deployed Workers
+// (two tenants) are kept in different worker processes; past
+// maxObjectSets Workers, the least recently used one's workers end, and
+// its objects are made again at their next event.
+func TestObjectsOfTwoWorkersApart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	w := newObjWorld(t, Sandboxed, counterSrc)
+	of := func(worker string) ObjectRef {
+		return ObjectRef{Worker: worker, Class: "Counter", ID: jsengine.ObjectID(worker, "Counter", "x"), Name: "x"}
+	}
+	inc := func(r ObjectRef) any {
+		t.Helper()
+		res := w.call(r, "inc")
+		if res.Outcome != OutcomeOK {
+			t.Fatalf("%s: %s %s", r.Worker, res.Outcome, res.Error)
+		}
+		return decodeValue(t, res.Value)
+	}
+	s := w.rt.sandbox
+	pidOf := func(r ObjectRef) int {
+		set := s.objectSetOf(r.Key())
+		if set == nil {
+			return 0
+		}
+		return set.objw[set.home(r.Key())].lease.PID()
+	}
+	a, b := of("a"), of("b")
+	inc(a)
+	inc(b)
+	if pa, pb := pidOf(a), pidOf(b); pa == 0 || pa == pb {
+		t.Fatalf("the objects of Workers a and b live in workers %d and %d", pa, pb)
+	}
+	if got := inc(a); got != int64(2) {
+		t.Fatalf("a's instance: %v, want 2", got)
+	}
+	for i := range maxObjectSets {
+		inc(of(fmt.Sprint("other", i)))
+	}
+	s.setsMu.Lock()
+	n := len(s.sets)
+	s.setsMu.Unlock()
+	if n != maxObjectSets {
+		t.Errorf("%d object sets live, want at most %d", n, maxObjectSets)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for s.pool.Stats().Leased > maxObjectSets {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d workers leased for objects, want at most %d", s.pool.Stats().Leased, maxObjectSets)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := inc(a); got != int64(1) { // a's set ended, and its instance
+		t.Fatalf("a's object after its set ended: %v, want a new instance (1)", got)
 	}
 }

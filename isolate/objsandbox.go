@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,13 +13,105 @@ import (
 	"github.com/warrenmesh/warren/isolate/internal/sandbox"
 )
 
-// objectWorkers is how many sandbox workers a runtime keeps live Durable
-// Objects in: 1, or 2 when it has more than 3 workers (and up to
-// extraObjectWorkers more, for nested calls: see place). Each is a leased
-// worker (sandbox.Lease) beyond Options.Workers, taken on first use, so
-// objects never take a slot from one-shot calls; objects are spread over
-// them by a hash of their key, and each runs one event at a time.
+// objectWorkers is how many sandbox workers a runtime keeps the live
+// Durable Objects of one deployed Worker in: 1, or 2 when it has more than
+// 3 workers (and up to extraObjectWorkers more, for nested calls: see
+// place). Each is a leased worker (sandbox.Lease) beyond Options.Workers,
+// taken on first use, so objects never take a slot from one-shot calls;
+// objects are spread over them by a hash of their key, and each runs one
+// event at a time.
 func objectWorkers(workers int) int { return min(2, max(1, workers/2)) }
+
+// maxObjectSets bounds the deployed Workers whose objects a runtime keeps
+// live at once, each in workers of their own (objectSet); past it, the
+// least recently used set with no event running ends, and its objects are
+// made again from storage at their next event.
+const maxObjectSets = 8
+
+// objectSet is the workers that keep the live objects of one deployed
+// Worker. A deployed Worker is a tenant (its objects run with its
+// deployment's grants), and no two tenants' objects share a process
+// (docs/security.md, "One tenant to a worker").
+type objectSet struct {
+	objw  []*objectWorker // the workers its live objects are kept in
+	homes int             // objw[:homes] are the objects' homes; the rest take nested events
+
+	movedMu sync.Mutex
+	moved   map[string]int // objects whose instance is away from home, by worker index
+
+	// Under sandboxed.setsMu:
+	busy int       // events in progress, or waiting for a worker of the set
+	used time.Time // when the last event began
+}
+
+func newObjectSet(homes int) *objectSet {
+	set := &objectSet{homes: homes, moved: map[string]int{}, objw: make([]*objectWorker, homes+extraObjectWorkers)}
+	for i := range set.objw {
+		set.objw[i] = &objectWorker{sem: make(chan struct{}, 1)}
+	}
+	return set
+}
+
+// acquireSet returns the object set of the deployed Worker named worker,
+// made if need be, counting the caller's event in it until releaseSet.
+func (s *sandboxed) acquireSet(worker string) *objectSet {
+	s.setsMu.Lock()
+	defer s.setsMu.Unlock()
+	set := s.sets[worker]
+	if set == nil {
+		for len(s.sets) >= maxObjectSets {
+			if !s.endIdleSet() {
+				break
+			}
+		}
+		set = newObjectSet(s.homes)
+		s.sets[worker] = set
+	}
+	set.busy++
+	set.used = time.Now()
+	return set
+}
+
+func (s *sandboxed) releaseSet(set *objectSet) {
+	s.setsMu.Lock()
+	set.busy--
+	s.setsMu.Unlock()
+}
+
+// endIdleSet ends the least recently used set with no event in progress,
+// and reports whether there was one (a busy runtime may keep more than
+// maxObjectSets for a while). setsMu held.
+func (s *sandboxed) endIdleSet() bool {
+	var victim string
+	for name, set := range s.sets {
+		if set.busy == 0 && (victim == "" || set.used.Before(s.sets[victim].used)) {
+			victim = name
+		}
+	}
+	if victim == "" {
+		return false
+	}
+	set := s.sets[victim]
+	delete(s.sets, victim)
+	// Nobody holds the set now (no event, and new ones make a new set).
+	go func() {
+		for _, w := range set.objw {
+			if w.lease != nil {
+				w.lease.Release()
+			}
+		}
+	}()
+	return true
+}
+
+// objectSetOf is the set of the deployed Worker of the object key, nil if
+// the runtime keeps none.
+func (s *sandboxed) objectSetOf(key string) *objectSet {
+	worker, _, _ := strings.Cut(key, "\x00")
+	s.setsMu.Lock()
+	defer s.setsMu.Unlock()
+	return s.sets[worker]
+}
 
 // objectWorker is one leased worker holding live objects; sem serialises
 // its events.
@@ -35,15 +128,15 @@ type objectWorker struct {
 // nested events use (see place).
 const extraObjectWorkers = 2
 
-// heldWorkersKey is the context key of the object workers an event's
-// chain of calls holds: a bit mask of indexes into sandboxed.objw.
-type heldWorkersKey struct{}
+// heldWorkersKey is the context key of the workers of set that an event's
+// chain of calls holds: a bit mask of indexes into set.objw.
+type heldWorkersKey struct{ set *objectSet }
 
 // home is the index of the worker key's instance normally lives in.
-func (s *sandboxed) home(key string) int {
+func (set *objectSet) home(key string) int {
 	h := fnv.New32a()
 	h.Write([]byte(key))
-	return int(h.Sum32() % uint32(s.homes))
+	return int(h.Sum32() % uint32(set.homes))
 }
 
 // place picks the worker for an event of key, given the workers the
@@ -52,11 +145,11 @@ func (s *sandboxed) home(key string) int {
 // worker when it is free of the chain, else the first worker the chain
 // does not hold, the instance moving there (it is evicted where it was).
 // It returns -1 when the chain holds every worker.
-func (s *sandboxed) place(key string, held uint64) int {
-	s.movedMu.Lock()
-	defer s.movedMu.Unlock()
-	home := s.home(key)
-	cur, moved := s.moved[key]
+func (set *objectSet) place(key string, held uint64) int {
+	set.movedMu.Lock()
+	defer set.movedMu.Unlock()
+	home := set.home(key)
+	cur, moved := set.moved[key]
 	if !moved {
 		cur = home
 	}
@@ -67,7 +160,7 @@ func (s *sandboxed) place(key string, held uint64) int {
 	case held&(1<<cur) == 0:
 		pick = cur
 	default:
-		for i := range s.objw {
+		for i := range set.objw {
 			if held&(1<<i) == 0 {
 				pick = i
 				break
@@ -78,18 +171,18 @@ func (s *sandboxed) place(key string, held uint64) int {
 		return pick
 	}
 	// The instance moves: the one where it was is stale from now on.
-	s.objw[cur].evict(key)
+	set.objw[cur].evict(key)
 	if pick == home {
-		delete(s.moved, key)
+		delete(set.moved, key)
 	} else {
-		if len(s.moved) >= maxPendingEvictions {
-			for k, i := range s.moved { // forget them: their workers drop them
-				s.objw[s.home(k)].evict(k)
-				s.objw[i].evict(k)
+		if len(set.moved) >= maxPendingEvictions {
+			for k, i := range set.moved { // forget them: their workers drop them
+				set.objw[set.home(k)].evict(k)
+				set.objw[i].evict(k)
 			}
-			clear(s.moved)
+			clear(set.moved)
 		}
-		s.moved[key] = pick
+		set.moved[key] = pick
 	}
 	return pick
 }
@@ -106,13 +199,15 @@ func (w *objectWorker) lock(ctx context.Context) error {
 func (w *objectWorker) unlock() { <-w.sem }
 
 func (s *sandboxed) runObject(ctx context.Context, r *contract.ObjectRequest, host contract.HostFunc) *ObjectResult {
-	held, _ := ctx.Value(heldWorkersKey{}).(uint64)
-	idx := s.place(r.Object.Key(), held)
+	set := s.acquireSet(r.Object.Worker)
+	defer s.releaseSet(set)
+	held, _ := ctx.Value(heldWorkersKey{set}).(uint64)
+	idx := set.place(r.Object.Key(), held)
 	if idx < 0 {
-		return contract.ObjectFailure(OutcomeInternalError, fmt.Sprintf("a chain of Durable Object calls holds all %d object workers of this runtime", len(s.objw)))
+		return contract.ObjectFailure(OutcomeInternalError, fmt.Sprintf("a chain of Durable Object calls holds all %d object workers of this runtime", len(set.objw)))
 	}
-	ctx = context.WithValue(ctx, heldWorkersKey{}, held|1<<idx)
-	w := s.objw[idx]
+	ctx = context.WithValue(ctx, heldWorkersKey{set}, held|1<<idx)
+	w := set.objw[idx]
 	if err := w.lock(ctx); err != nil {
 		return contract.ObjectFailure(OutcomeCanceled, "the event was canceled while waiting for its object's worker")
 	}
@@ -173,12 +268,16 @@ const maxPendingEvictions = 4096
 // when its object's next event arrives (and, unused, it goes by the
 // worker's idle sweep). It never waits for a running event.
 func (s *sandboxed) evictObject(key string) {
-	s.movedMu.Lock()
-	if i, ok := s.moved[key]; ok {
-		s.objw[i].evict(key)
+	set := s.objectSetOf(key)
+	if set == nil {
+		return // not live here: its set ended, with every instance in it
 	}
-	s.movedMu.Unlock()
-	s.objw[s.home(key)].evict(key)
+	set.movedMu.Lock()
+	if i, ok := set.moved[key]; ok {
+		set.objw[i].evict(key)
+	}
+	set.movedMu.Unlock()
+	set.objw[set.home(key)].evict(key)
 }
 
 func (w *objectWorker) evict(key string) {

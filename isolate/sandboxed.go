@@ -194,11 +194,10 @@ type sandboxed struct {
 	// cached: the runtime has a wasm cache (only then is there one to warm).
 	cached bool
 	log    *slog.Logger
-	objw   []*objectWorker // the workers live objects are kept in
-	homes  int             // objw[:homes] are the objects' homes; the rest take nested events
+	homes  int // the homes of each object set (objectWorkers)
 
-	movedMu sync.Mutex
-	moved   map[string]int // objects whose instance is away from home, by worker index
+	setsMu sync.Mutex
+	sets   map[string]*objectSet // by deployed Worker (objsandbox.go)
 }
 
 // workerEnv reports whether a sandbox worker inherits the environment
@@ -281,11 +280,7 @@ func newSandboxed(opts Options) (*sandboxed, error) {
 	if workers <= 0 {
 		workers = 2 * runtime.NumCPU()
 	}
-	s := &sandboxed{pool: p, prep: prep.p, cached: opts.CacheDir != "", log: opts.Logger, homes: objectWorkers(workers), moved: map[string]int{}}
-	s.objw = make([]*objectWorker, s.homes+extraObjectWorkers)
-	for i := range s.objw {
-		s.objw[i] = &objectWorker{sem: make(chan struct{}, 1)}
-	}
+	s := &sandboxed{pool: p, prep: prep.p, cached: opts.CacheDir != "", log: opts.Logger, homes: objectWorkers(workers), sets: map[string]*objectSet{}}
 	return s, nil
 }
 
