@@ -196,7 +196,9 @@ func (n *Node) grant(inv *isolate.Invocation, who *policy.Token) (*isolate.Invoc
 	}
 	out.Host = &grantedHost{inner: host, g: g}
 	out.CacheScope = cacheScope(g)
-	out.Tenant = tenantOf(who)
+	if !n.cfg.SharedWorkers {
+		out.Tenant = tenantOf(who)
+	}
 	return &out, nil
 }
 

@@ -179,6 +179,12 @@ type Config struct {
 	// (development on one machine): the API must then listen on loopback.
 	// Forwarded calls from peers still need a valid token.
 	NoAuth bool
+	// SharedWorkers lets the calls of every token share sandbox worker
+	// processes (each call still in a fresh isolate): by default a worker
+	// serves one tenant (isolate.Invocation.Tenant), which costs a worker's
+	// start each time a node switches one to another tenant, and more than
+	// the node's slots of tenants calling at once make most calls a switch.
+	SharedWorkers bool
 }
 
 // Node is one running warren node: the isolate runtime, the mesh, and the

@@ -109,3 +109,28 @@ func TestTenantsGetTheirOwnWorkers(t *testing.T) {
 		t.Errorf("an administrator after three tenants: %d recycled, want 2", r)
 	}
 }
+
+// TestSharedWorkers: with Config.SharedWorkers, the calls of every token
+// share the workers: no worker is ended for a change of tenant.
+func TestSharedWorkers(t *testing.T) {
+	c := newCluster(t, 20, "shared")
+	c.tune = func(cfg *Config) { cfg.Executor, cfg.SharedWorkers = isolate.Sandboxed, true }
+	n := c.start("shared", c.secret, 1)
+	for _, name := range []string{"a", "b", "c", "a"} {
+		tok := mintToken(t, c.secret, name, policy.Grants{}, time.Hour)
+		status, _, b := call(t, n, "POST", "/v1/run", strings.NewReader(sleepBody(0)), map[string]string{"Authorization": "Bearer " + tok})
+		if status != http.StatusOK || !strings.Contains(string(b), `"outcome":"ok"`) {
+			t.Fatalf("%s: %d %s", name, status, b)
+		}
+	}
+	b, err := json.Marshal(n.rt.Stats())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Recycled uint64 `json:"recycled"`
+	}
+	if err := json.Unmarshal(b, &s); err != nil || s.Recycled != 0 {
+		t.Errorf("recycled %d workers (%v), want none", s.Recycled, err)
+	}
+}

@@ -149,6 +149,12 @@ func (o CallOptions) taken() CallOptions {
 // frees up and does not fit it is ended, and a new one takes its place for it.
 const maxPassed = 4
 
+// recycleAfter is how long a caller whose tenant has workers, all busy, waits for
+// one of them before a worker of another tenant is ended for it: ending one and
+// starting another costs some 10 ms of CPU, and a short call frees its worker in
+// well under a millisecond.
+const recycleAfter = 20 * time.Millisecond
+
 // cpuWatchMin bounds how often CallOptions.CPULimit's watch reads a call's CPU time.
 const cpuWatchMin = 10 * time.Millisecond
 
@@ -351,6 +357,7 @@ type Pool struct {
 	done      chan struct{}
 	idle      []*worker
 	waiters   []*waiter
+	owned     map[string]int // slot workers (idle or busy) that served each tenant
 	spareList []*worker
 	live      int // workers in slots
 	leased    int // workers out of the rotation, held by a Lease
@@ -383,6 +390,7 @@ func NewPool(cfg Config) (*Pool, error) {
 		limit:   cfg.MemoryLimitBytes,
 		done:    make(chan struct{}),
 		all:     make(map[*worker]struct{}),
+		owned:   map[string]int{},
 		started: make(chan error, 1),
 		forks:   make(chan func()),
 	}
@@ -546,6 +554,9 @@ type waiter struct {
 	ch     chan *worker
 	t      tenancy
 	passed int // workers handed to callers behind it that it could not use
+	// expired: it waited recycleAfter for a worker of its tenant; a worker of
+	// another tenant is ended for it now rather than parked.
+	expired bool
 }
 
 // tenancy is what a call asks of its worker's past: to have served no tenant but
@@ -564,32 +575,53 @@ func (w *worker) fits(t tenancy) bool {
 }
 
 // claim marks w as running a call of t. p.mu held.
-func (w *worker) claim(t tenancy) {
-	if !t.clean {
+func (p *Pool) claim(w *worker, t tenancy) {
+	if !t.clean && !w.served {
 		w.served, w.tenant = true, t.tenant
+		p.owned[t.tenant]++
 	}
 	w.state_ = stBusy
 }
 
+// disown drops w from its tenant's count of workers (owned). p.mu held.
+func (p *Pool) disown(w *worker) {
+	if !w.served {
+		return
+	}
+	if p.owned[w.tenant]--; p.owned[w.tenant] <= 0 {
+		delete(p.owned, w.tenant)
+	}
+}
+
+// needy reports whether waiter wt should have a worker of another tenant ended
+// for it, rather than wait for one of its own: it has none, it waited
+// recycleAfter, or it was passed over maxPassed times. p.mu held.
+func (p *Pool) needy(wt *waiter) bool {
+	return wt.t.clean || wt.expired || wt.passed >= maxPassed || p.owned[wt.t.tenant] == 0
+}
+
 // deliver hands a slot worker to the first waiter it may serve, or parks it idle.
-// A worker that may serve none of the waiters, or only ones behind a waiter passed
-// over maxPassed times already, is ended, and a new worker takes its slot (p.mu
-// held).
+// A worker that may serve only waiters behind one passed over maxPassed times
+// already, or none, while a waiter needs one (needy), is ended, and a new worker
+// takes its slot (p.mu held).
 func (p *Pool) deliver(w *worker) {
 	if len(p.waiters) > 0 {
 		i := slices.IndexFunc(p.waiters, func(wt *waiter) bool { return w.fits(wt.t) })
-		if i < 0 || slices.ContainsFunc(p.waiters[:i], func(wt *waiter) bool { return wt.passed >= maxPassed }) {
+		switch {
+		case i >= 0 && !slices.ContainsFunc(p.waiters[:i], func(wt *waiter) bool { return wt.passed >= maxPassed }):
+			wt := p.waiters[i]
+			for _, before := range p.waiters[:i] {
+				before.passed++
+			}
+			p.waiters = slices.Delete(p.waiters, i, i+1)
+			p.claim(w, wt.t)
+			wt.ch <- w
+			return
+		case slices.ContainsFunc(p.waiters, p.needy):
 			p.recycle(w)
 			return
 		}
-		wt := p.waiters[i]
-		for _, before := range p.waiters[:i] {
-			before.passed++
-		}
-		p.waiters = slices.Delete(p.waiters, i, i+1)
-		w.claim(wt.t)
-		wt.ch <- w
-		return
+		// The waiters wait for workers of their own tenants, busy now.
 	}
 	w.state_ = stIdle
 	if w.atRemains() {
@@ -629,7 +661,7 @@ func (p *Pool) takeIdle(t tenancy) *worker {
 	}
 	w := p.idle[at]
 	p.idle = slices.Delete(p.idle, at, at+1)
-	w.claim(t)
+	p.claim(w, t)
 	return w
 }
 
@@ -668,8 +700,10 @@ func (p *Pool) retire(w *worker, cause int) {
 			p.idle = slices.Delete(p.idle, i, i+1)
 		}
 		p.live--
+		p.disown(w)
 	case stBusy:
 		p.live--
+		p.disown(w)
 	case stSpare:
 		if i := slices.Index(p.spareList, w); i >= 0 {
 			p.spareList = slices.Delete(p.spareList, i, i+1)
@@ -1107,16 +1141,17 @@ func (w *worker) crashError(reason string) *CrashError {
 
 // acquire takes an idle worker that may run a call of t (fits), waiting (FIFO, but
 // see deliver) if none is idle. Where every idle worker has served another tenant,
-// the least recently used of them is ended and a spare or a new worker takes its
-// place.
+// and t's tenant has no worker, or had none free for recycleAfter, the least
+// recently used of them is ended and a spare or a new worker takes its place.
 func (p *Pool) acquire(ctx context.Context, t tenancy) (*worker, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return nil, ErrClosed
 	}
+	wt := &waiter{ch: make(chan *worker, 1), t: t}
 	w := p.takeIdle(t)
-	if w == nil && len(p.idle) > 0 {
+	if w == nil && len(p.idle) > 0 && p.needy(wt) {
 		// Idle workers at their remains sit at the front (deliver): the least
 		// recently used, or one still at work nobody waits for.
 		p.recycle(p.idle[0])
@@ -1126,27 +1161,58 @@ func (p *Pool) acquire(ctx context.Context, t tenancy) (*worker, error) {
 		p.mu.Unlock()
 		return w, nil
 	}
-	wt := &waiter{ch: make(chan *worker, 1), t: t}
+	var expire <-chan time.Time
+	if !p.needy(wt) {
+		timer := time.NewTimer(recycleAfter)
+		defer timer.Stop()
+		expire = timer.C
+	}
 	p.waiters = append(p.waiters, wt)
 	p.mu.Unlock()
-	select {
-	case w := <-wt.ch:
-		if w == nil {
-			return nil, ErrClosed
-		}
-		return w, nil
-	case <-ctx.Done():
-		p.mu.Lock()
-		if i := slices.Index(p.waiters, wt); i >= 0 {
-			p.waiters = slices.Delete(p.waiters, i, i+1)
-			p.mu.Unlock()
-		} else {
-			p.mu.Unlock()
-			if w := <-wt.ch; w != nil { // handed over meanwhile: give it back
-				p.release(w)
+	for {
+		select {
+		case w := <-wt.ch:
+			if w == nil {
+				return nil, ErrClosed
 			}
+			return w, nil
+		case <-expire:
+			expire = nil
+			p.expire(wt)
+		case <-ctx.Done():
+			p.abandon(wt)
+			return nil, fmt.Errorf("sandbox: waiting for a worker: %w", ctx.Err())
 		}
-		return nil, fmt.Errorf("sandbox: waiting for a worker: %w", ctx.Err())
+	}
+}
+
+// expire marks wt as having waited recycleAfter for a worker of its tenant, and
+// ends the least recently used idle worker of another tenant, if there is one: the
+// worker that takes its slot goes to the first waiter (deliver), and a worker freed
+// later is ended for wt if none fits it (needy).
+func (p *Pool) expire(wt *waiter) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !slices.Contains(p.waiters, wt) {
+		return // served meanwhile
+	}
+	wt.expired = true
+	if len(p.idle) > 0 {
+		p.recycle(p.idle[0])
+	}
+}
+
+// abandon takes wt out of the line, giving back a worker handed to it meanwhile.
+func (p *Pool) abandon(wt *waiter) {
+	p.mu.Lock()
+	if i := slices.Index(p.waiters, wt); i >= 0 {
+		p.waiters = slices.Delete(p.waiters, i, i+1)
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	if w := <-wt.ch; w != nil {
+		p.release(w)
 	}
 }
 
