@@ -124,6 +124,10 @@ func httpClient() *http.Client {
 	return &http.Client{Transport: bearer{&http.Transport{MaxIdleConnsPerHost: 64}}, Timeout: 30 * time.Second}
 }
 
+// nodeSecret is the mesh secret of the node process startNodeProcess started
+// last.
+var nodeSecret string
+
 // apiToken is an admin token of the node process startNodeProcess started
 // last, set before any client uses it.
 var apiToken string
@@ -142,6 +146,7 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 func init() {
 	benchmarks = append(benchmarks,
 		benchmark{"mesh/http", benchHTTP},
+		benchmark{"mesh/tenants", benchTenants},
 		benchmark{"mesh/forward", benchForward},
 		benchmark{"mesh/converge", benchConverge},
 		benchmark{"mesh/detect", benchDetect},
@@ -197,6 +202,37 @@ func benchHTTP() ([]Row, error) {
 	}, nil
 }
 
+// benchTenants: hello at 16 clients through one node process (4 slots),
+// the calls spread round robin over n tokens, each a tenant whose calls
+// run in workers of their own (docs/security.md, "One tenant to a
+// worker"): what switching workers between tenants costs.
+func benchTenants() ([]Row, error) {
+	url, _, stop, err := startNodeProcess()
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	var rows []Row
+	for _, n := range []int{1, 2, 4, 8} {
+		toks := make([]string, n)
+		for i := range toks {
+			if toks[i], err = node.MintTokenFile(nodeSecret, fmt.Sprint("tenant", i), node.Grants{}, time.Hour); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := wrkRunAs(url, 16, 2*time.Second, toks); err != nil { // warm up
+			return nil, err
+		}
+		res, err := wrkRunAs(url, 16, 5*time.Second, toks)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, Row{Name: fmt.Sprintf("mesh/hello via POST /v1/run, 16 clients, %d tokens round robin (one tenant each; one warren node process)", n),
+			Unit: "inv/s", Value: res.rate, P50: res.p50, P99: res.p99, N: res.n, Target: "report"})
+	}
+	return rows, nil
+}
+
 // startNodeProcess starts a `warren node` process (built by make build) on
 // free loopback ports and waits until its API answers.
 func startNodeProcess() (url string, pid int, stop func(), err error) {
@@ -234,7 +270,8 @@ func startNodeProcess() (url string, pid int, stop func(), err error) {
 		return "", 0, nil, fmt.Errorf("warren node did not come up: %v: %s", err, logs.String())
 	}
 	// The node created its secret in its data directory.
-	if apiToken, err = node.MintTokenFile(filepath.Join(dir, "secret"), "bench", node.Grants{Admin: true}, time.Hour); err != nil {
+	nodeSecret = filepath.Join(dir, "secret")
+	if apiToken, err = node.MintTokenFile(nodeSecret, "bench", node.Grants{Admin: true}, time.Hour); err != nil {
 		stop()
 		return "", 0, nil, err
 	}
@@ -263,6 +300,11 @@ type wrkResult struct {
 
 // wrkRun drives url's /v1/run with wrk (one thread, conns connections).
 func wrkRun(url string, conns int, dur time.Duration) (wrkResult, error) {
+	return wrkRunAs(url, conns, dur, []string{apiToken})
+}
+
+// wrkRunAs is wrkRun with the requests' tokens taken from tokens in turn.
+func wrkRunAs(url string, conns int, dur time.Duration, tokens []string) (wrkResult, error) {
 	var res wrkResult
 	path, err := exec.LookPath("wrk")
 	if err != nil {
@@ -275,8 +317,10 @@ func wrkRun(url string, conns int, dur time.Duration) (wrkResult, error) {
 	defer os.RemoveAll(dir)
 	script := filepath.Join(dir, "post.lua")
 	body, _ := json.Marshal(string(helloRun))
+	toks, _ := json.Marshal(tokens) // a JSON array of strings is a Lua table constructor once its brackets are braces
 	lua := "wrk.method = \"POST\"\nwrk.body = " + string(body) + "\nwrk.headers[\"Content-Type\"] = \"application/json\"\n" +
-		"wrk.headers[\"Authorization\"] = \"Bearer " + apiToken + "\"\n" +
+		"local toks = {" + string(toks[1:len(toks)-1]) + "}\nlocal i = 0\n" +
+		"request = function()\n  i = i + 1\n  wrk.headers[\"Authorization\"] = \"Bearer \" .. toks[(i % #toks) + 1]\n  return wrk.format()\nend\n" +
 		"done = function(summary, latency, requests)\n" +
 		"  io.write(string.format(\"WARREN %d %d %d %d %d\\n\", summary.requests, summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout, summary.duration, latency:percentile(50), latency:percentile(99)))\nend\n"
 	if err := os.WriteFile(script, []byte(lua), 0o644); err != nil {
