@@ -583,6 +583,17 @@ func (p *Pool) claim(w *worker, t tenancy) {
 	w.state_ = stBusy
 }
 
+// needyWaiters counts the waiters that are needy. p.mu held.
+func (p *Pool) needyWaiters() int {
+	n := 0
+	for _, wt := range p.waiters {
+		if p.needy(wt) {
+			n++
+		}
+	}
+	return n
+}
+
 // disown drops w from its tenant's count of workers (owned). p.mu held.
 func (p *Pool) disown(w *worker) {
 	if !w.served {
@@ -602,8 +613,8 @@ func (p *Pool) needy(wt *waiter) bool {
 
 // deliver hands a slot worker to the first waiter it may serve, or parks it idle.
 // A worker that may serve only waiters behind one passed over maxPassed times
-// already, or none, while a waiter needs one (needy), is ended, and a new worker
-// takes its slot (p.mu held).
+// already, or none, while more waiters need one (needy) than workers are being
+// started, is ended, and a new worker takes its slot (p.mu held).
 func (p *Pool) deliver(w *worker) {
 	if len(p.waiters) > 0 {
 		i := slices.IndexFunc(p.waiters, func(wt *waiter) bool { return w.fits(wt.t) })
@@ -617,7 +628,9 @@ func (p *Pool) deliver(w *worker) {
 			p.claim(w, wt.t)
 			wt.ch <- w
 			return
-		case slices.ContainsFunc(p.waiters, p.needy):
+		case p.needyWaiters() > min(p.starting, p.workers-p.live):
+			// Workers being started for slots go to waiters too: one ended
+			// per needy waiter, not one per worker freed while they start.
 			p.recycle(w)
 			return
 		}
@@ -1161,12 +1174,11 @@ func (p *Pool) acquire(ctx context.Context, t tenancy) (*worker, error) {
 		p.mu.Unlock()
 		return w, nil
 	}
-	var expire <-chan time.Time
-	if !p.needy(wt) {
-		timer := time.NewTimer(recycleAfter)
-		defer timer.Stop()
-		expire = timer.C
-	}
+	// A caller whose tenant has workers waits recycleAfter for one of them; one
+	// that has none, too, should the worker started for it go to another.
+	timer := time.NewTimer(recycleAfter)
+	defer timer.Stop()
+	expire := timer.C
 	p.waiters = append(p.waiters, wt)
 	p.mu.Unlock()
 	for {
