@@ -155,8 +155,11 @@ func TestStreamedResponse(t *testing.T) {
 			t.Run("buffered without a pipe", func(t *testing.T) {
 				c := js("main.js", streamWorker)
 				res := run(t, rt, c, &Request{Method: "GET", URL: "http://x/"})
-				if res.Outcome != OutcomeOK || res.Response.Streamed || !bytes.HasPrefix(res.Response.Body, []byte("part 1\npart 2\npart 3\nxxx")) {
-					t.Errorf("%s %s %.40q", res.Outcome, res.Error, res.Response.Body)
+				if res.Outcome != OutcomeOK || res.Response == nil {
+					t.Fatalf("%s %s %+v", res.Outcome, res.Error, res.Exceptions)
+				}
+				if res.Response.Streamed || !bytes.HasPrefix(res.Response.Body, []byte("part 1\npart 2\npart 3\nxxx")) {
+					t.Errorf("streamed %v, body %.40q", res.Response.Streamed, res.Response.Body)
 				}
 			})
 		})

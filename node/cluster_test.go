@@ -214,11 +214,12 @@ func TestSpillToNearest(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			// Long enough that the first still runs when the last is
-			// placed, on a loaded machine too.
-			results <- n1.Run(ctx, sleepReq(4000))
+			// placed, on a loaded machine too (a placement there, the
+			// code sent and bundled under -race, took over 5 s).
+			results <- n1.Run(ctx, sleepReq(9000))
 		}()
 		// Wait until the call occupies its node before sending the next.
-		waitFor(t, 5*time.Second, "slot taken on "+want, func() bool {
+		waitFor(t, 10*time.Second, "slot taken on "+want, func() bool {
 			for _, p := range c.nodes[want].Mesh().Members() {
 				if p.Local {
 					return len(c.nodes[want].slots) == 1

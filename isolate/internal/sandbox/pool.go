@@ -1199,9 +1199,10 @@ func (p *Pool) acquire(ctx context.Context, t tenancy) (*worker, error) {
 }
 
 // expire marks wt as having waited recycleAfter for a worker of its tenant, and
-// ends the least recently used idle worker of another tenant, if there is one: the
-// worker that takes its slot goes to the first waiter (deliver), and a worker freed
-// later is ended for wt if none fits it (needy).
+// ends the least recently used idle worker of another tenant, if there is one and
+// no worker being started for a slot is on its way to wt or another needy waiter:
+// the worker that takes its slot goes to the first waiter (deliver), and a worker
+// freed later is ended for wt if none fits it (needy).
 func (p *Pool) expire(wt *waiter) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -1209,7 +1210,7 @@ func (p *Pool) expire(wt *waiter) {
 		return // served meanwhile
 	}
 	wt.expired = true
-	if len(p.idle) > 0 {
+	if len(p.idle) > 0 && p.needyWaiters() > min(p.starting, p.workers-p.live) {
 		p.recycle(p.idle[0])
 	}
 }
