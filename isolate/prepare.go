@@ -309,8 +309,10 @@ func (s *sandboxed) warmPython(ctx context.Context) {
 			if err == nil && len(out) != 0 {
 				err = errors.New(string(out))
 			}
-			if err != nil {
+			if err != nil && !errors.Is(err, sandbox.ErrClosed) {
 				s.log.Warn("compiling python.wasm into the wasm cache failed: each worker compiles it", "err", err)
+			}
+			if err != nil {
 				s.pyMu.Lock()
 				s.pyWarm = nil // the next Python call tries again
 				s.pyMu.Unlock()

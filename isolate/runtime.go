@@ -435,7 +435,7 @@ func (rt *Runtime) build(ctx context.Context, c *Code, hash string) (*contract.P
 		// Nothing to prepare: the interpreter compiles the modules when
 		// they are imported. The interpreter itself is compiled into the
 		// wasm cache by a preparer, which the call waits for (once).
-		if rt.sandbox != nil && rt.sandbox.cached {
+		if rt.sandbox != nil && rt.sandbox.cached && PythonAvailable() == nil {
 			rt.sandbox.warmPython(ctx)
 		}
 		p = &contract.Program{Hash: hash, Name: c.MainModule, Python: pythonFiles(c)}
