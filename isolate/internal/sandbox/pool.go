@@ -92,6 +92,12 @@ type Config struct {
 	// privileges the pool gives them to WorkerUID, as WritableDirs, so that workers
 	// may read them; a worker reaches them through WritablePath as well.
 	ReadOnlyDirs []string
+	// Parked is how many idle workers of tenants (CallOptions.Tenant) the pool keeps
+	// beyond Workers: a worker whose slot another tenant needed is parked rather than
+	// ended, and a later call of its tenant swaps it back into a slot for the least
+	// recently used idle worker there, without starting a process. Past it the least
+	// recently parked worker is ended. 0: Workers; negative: none.
+	Parked int
 	// Logger receives pool events (spawn failures, crashes). nil: discard.
 	Logger *slog.Logger
 
@@ -230,6 +236,12 @@ type Stats struct {
 	// Recycled counts idle workers ended because they had run another tenant's calls
 	// (CallOptions.Tenant) and a caller needed a worker.
 	Recycled uint64 `json:"recycled"`
+	// Parked is the idle workers of tenants kept beyond the slots now (Config.Parked);
+	// ParkedTotal counts the workers parked so, and Swapped the calls that swapped a
+	// parked worker back into a slot, without starting one.
+	Parked      int    `json:"parked"`
+	ParkedTotal uint64 `json:"parkedTotal"`
+	Swapped     uint64 `json:"swapped"`
 
 	MemoryLimitBytes int64 `json:"memoryLimitBytes"`
 	// Preparers is the pool of the workers that prepare code and run none, where the
@@ -264,6 +276,7 @@ const (
 	stBusy
 	stRetired
 	stLeased // out of the rotation, for a Lease
+	stParked // out of the slots, kept idle for its tenant (Pool.park)
 )
 
 // abort reasons (besides the CrashError reasons)
@@ -358,6 +371,8 @@ type Pool struct {
 	idle      []*worker
 	waiters   []*waiter
 	owned     map[string]int // slot workers (idle or busy) that served each tenant
+	parked    []*worker      // Config.Parked's workers, the least recently parked first
+	parkMax   int
 	spareList []*worker
 	live      int // workers in slots
 	leased    int // workers out of the rotation, held by a Lease
@@ -369,6 +384,7 @@ type Pool struct {
 	reported  bool        // the first outcome was sent
 
 	spawned, killed, crashed, startFailures, recycled uint64
+	parkedCount, swapped                              uint64
 
 	wg sync.WaitGroup
 }
@@ -414,6 +430,12 @@ func NewPool(cfg Config) (*Pool, error) {
 	}
 	if p.workers <= 0 {
 		p.workers = 2 * runtime.NumCPU()
+	}
+	switch p.parkMax = cfg.Parked; {
+	case p.parkMax == 0:
+		p.parkMax = p.workers
+	case p.parkMax < 0:
+		p.parkMax = 0
 	}
 	if p.spares == 0 {
 		p.spares = 1
@@ -631,6 +653,19 @@ func (p *Pool) deliver(w *worker) {
 		case p.needyWaiters() > min(p.starting, p.workers-p.live):
 			// Workers being started for slots go to waiters too: one ended
 			// per needy waiter, not one per worker freed while they start.
+			// A needy waiter whose tenant has a worker parked takes it back
+			// in w's stead, with no start.
+			for i, wt := range p.waiters {
+				if !p.needy(wt) {
+					continue
+				}
+				if pw := p.parkedOf(wt.t); pw != nil {
+					p.swapIn(pw, w)
+					p.waiters = slices.Delete(p.waiters, i, i+1)
+					wt.ch <- pw
+					return
+				}
+			}
 			p.recycle(w)
 			return
 		}
@@ -681,8 +716,68 @@ func (p *Pool) takeIdle(t tenancy) *worker {
 // recycle ends w, idle or just freed, which has served another tenant than the
 // callers need: a spare or a new worker takes its slot (p.mu held).
 func (p *Pool) recycle(w *worker) {
+	if p.parkMax > 0 && w.served && (w.state_ == stIdle || w.state_ == stBusy) && !w.atRemains() {
+		p.retire(w, causeParked) // its slot is refilled
+		w.state_ = stParked
+		p.parked = append(p.parked, w)
+		if len(p.parked) > p.parkMax {
+			p.recycle(p.parked[0])
+		}
+		return
+	}
 	p.retire(w, causeRecycled)
 	go w.abort("recycled")
+}
+
+// unpark swaps a parked worker of t's tenant into the slot of the least recently
+// used idle worker, which is parked in its stead (nil: t's tenant has none parked,
+// or no slot worker is idle). p.mu held.
+func (p *Pool) unpark(t tenancy) *worker {
+	if len(p.idle) == 0 {
+		return nil
+	}
+	pw := p.parkedOf(t)
+	if pw == nil {
+		return nil
+	}
+	out := p.idle[0]
+	p.idle = p.idle[1:]
+	p.swapIn(pw, out)
+	return pw
+}
+
+// parkedOf takes t's tenant's parked worker out of the parked ones (nil: none).
+// p.mu held.
+func (p *Pool) parkedOf(t tenancy) *worker {
+	if t.clean {
+		return nil
+	}
+	i := slices.IndexFunc(p.parked, func(w *worker) bool { return w.tenant == t.tenant })
+	if i < 0 {
+		return nil
+	}
+	w := p.parked[i]
+	p.parked = slices.Delete(p.parked, i, i+1)
+	return w
+}
+
+// swapIn puts parked worker pw, busy, in the slot of out (idle or just freed, out
+// of the idle list), which is parked in its stead, or ended if it is at its last
+// call's remains. p.mu held.
+func (p *Pool) swapIn(pw, out *worker) {
+	if out.atRemains() {
+		out.state_ = stBusy // retire takes it out of its slot and its tenant's count
+		p.live++            // and pw takes the slot
+		p.retire(out, causeRecycled)
+		go out.abort("recycled")
+	} else {
+		p.disown(out)
+		out.state_ = stParked
+		p.parked = append(p.parked, out)
+	}
+	p.owned[pw.tenant]++
+	pw.state_ = stBusy
+	p.swapped++
 }
 
 // atRemains reports whether w may still be at its last call's remains: the work it
@@ -699,6 +794,7 @@ const (
 	causeKilled          // the pool kills it
 	causeCrashed         // it died on its own
 	causeRecycled        // it served another tenant (recycle)
+	causeParked          // it left its slot for the parked ones (recycle)
 )
 
 // retire takes w out of service (it is being killed or has died) and refills. p.mu held.
@@ -723,6 +819,10 @@ func (p *Pool) retire(w *worker, cause int) {
 		}
 	case stLeased:
 		p.leased--
+	case stParked:
+		if i := slices.Index(p.parked, w); i >= 0 {
+			p.parked = slices.Delete(p.parked, i, i+1)
+		}
 	}
 	w.state_ = stRetired
 	switch {
@@ -733,6 +833,8 @@ func (p *Pool) retire(w *worker, cause int) {
 		p.crashed++
 	case cause == causeRecycled:
 		p.recycled++
+	case cause == causeParked:
+		p.parkedCount++
 	}
 	p.rebalance()
 }
@@ -1164,6 +1266,9 @@ func (p *Pool) acquire(ctx context.Context, t tenancy) (*worker, error) {
 	}
 	wt := &waiter{ch: make(chan *worker, 1), t: t}
 	w := p.takeIdle(t)
+	if w == nil {
+		w = p.unpark(t)
+	}
 	if w == nil && len(p.idle) > 0 && p.needy(wt) {
 		// Idle workers at their remains sit at the front (deliver): the least
 		// recently used, or one still at work nobody waits for.
@@ -1586,6 +1691,9 @@ func (p *Pool) Stats() Stats {
 		Boosted:          p.boosts.Load(),
 		Tidied:           p.tidies.Load(),
 		Recycled:         p.recycled,
+		Parked:           len(p.parked),
+		ParkedTotal:      p.parkedCount,
+		Swapped:          p.swapped,
 		MemoryLimitBytes: p.limit,
 		Layers:           slices.Clone(platformLayers),
 	}

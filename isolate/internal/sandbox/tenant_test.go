@@ -85,10 +85,10 @@ func TestTenantsNeverShareAWorker(t *testing.T) {
 	}
 	wg.Wait()
 	s.check(t)
-	if st := p.Stats(); st.Recycled == 0 {
-		t.Errorf("no worker was recycled across %d calls of four tenants on 2 workers", len(s.all))
+	if st := p.Stats(); st.Recycled+st.ParkedTotal == 0 {
+		t.Errorf("no worker left its slot across %d calls of four tenants on 2 workers", len(s.all))
 	} else {
-		t.Logf("%d calls, %d workers recycled, %d spawned", len(s.all), st.Recycled, st.Spawned)
+		t.Logf("%d calls, %d workers ended, %d parked, %d swapped back, %d spawned", len(s.all), st.Recycled, st.ParkedTotal, st.Swapped, st.Spawned)
 	}
 }
 
@@ -172,5 +172,39 @@ func TestTimeoutCountsFromTheWorker(t *testing.T) {
 	// And it holds once the call runs.
 	if _, err := p.Call(context.Background(), []byte("nap 2000"), CallOptions{Timeout: 100 * time.Millisecond}, nil); err == nil {
 		t.Error("a call of 2 s with a timeout of 100 ms succeeded")
+	}
+}
+
+// A worker whose slot another tenant needed is parked, not ended, and its
+// tenant's next call swaps it back into the slot: the same process, with
+// no worker started for it.
+func TestParkedWorkerSwapsBack(t *testing.T) {
+	p := newTestPool(t, Config{Workers: 1, Spares: -1})
+	var s served
+	a := tenantCall(t, p, "a", "pid")
+	s.add(a, "a")
+	b := tenantCall(t, p, "b", "pid")
+	s.add(b, "b")
+	if a == b {
+		t.Fatalf("tenant b ran on tenant a's worker %d", a)
+	}
+	spawned := p.Stats().Spawned
+	a2 := tenantCall(t, p, "a", "pid")
+	s.add(a2, "a")
+	s.check(t)
+	st := p.Stats()
+	if a2 != a || st.Swapped != 1 || st.Spawned != spawned {
+		t.Errorf("tenant a's next call ran on %d (first on %d), swapped %d, spawned %d more; want its parked worker back, no start", a2, a, st.Swapped, st.Spawned-spawned)
+	}
+	if st.Parked != 1 || st.Recycled != 0 {
+		t.Errorf("parked %d, recycled %d; want b's worker parked, none ended", st.Parked, st.Recycled)
+	}
+	// Past Config.Parked (here Workers, 1), the least recently parked ends.
+	for _, tenant := range []string{"c", "d"} {
+		s.add(tenantCall(t, p, tenant, "pid"), tenant)
+	}
+	s.check(t)
+	if st := p.Stats(); st.Parked != 1 || st.Recycled == 0 {
+		t.Errorf("after four tenants on one slot: parked %d, recycled %d; want 1 parked, the others ended", st.Parked, st.Recycled)
 	}
 }
