@@ -181,9 +181,10 @@ type Config struct {
 	NoAuth bool
 	// SharedWorkers lets the calls of every token share sandbox worker
 	// processes (each call still in a fresh isolate): by default a worker
-	// serves one tenant (isolate.Invocation.Tenant), which costs a worker's
-	// start each time a node switches one to another tenant, and more than
-	// the node's slots of tenants calling at once make most calls a switch.
+	// serves one tenant (isolate.Invocation.Tenant); one whose slot another
+	// tenant needs is parked and swapped back for its tenant's next call,
+	// and past twice Slots tenants calling at once most switches start a
+	// worker.
 	SharedWorkers bool
 }
 
