@@ -278,8 +278,12 @@ func startNodeProcess() (url string, pid int, stop func(), err error) {
 	return url, cmd.Process.Pid, stop, nil
 }
 
-// warrenBinary finds the warren binary that `make build` wrote.
+// warrenBinary finds the warren binary: the one WARREN_BENCH_BINARY names (for
+// A/B runs of two builds, as testnetBinary), else the one `make build` wrote.
 func warrenBinary() (string, error) {
+	if bin := os.Getenv("WARREN_BENCH_BINARY"); bin != "" {
+		return bin, nil
+	}
 	for _, p := range []string{"bin/warren", "../bin/warren"} {
 		if st, err := os.Stat(p); err == nil && !st.IsDir() {
 			return filepath.Abs(p)

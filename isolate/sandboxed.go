@@ -246,8 +246,17 @@ func newSandboxed(opts Options) (*sandboxed, error) {
 	// workers that run calls only read it (mounted read-only where they
 	// have a mount namespace), so that none can leave compiled code there
 	// for another tenant's worker to run.
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = 2 * runtime.NumCPU()
+	}
+	// As many preparers as slots, so that preparing is no more serialised than
+	// when the slots' workers did it (a node's slot is held while its call's
+	// code is prepared, and one preparer made four hostile preparations of a
+	// second each hold every slot of a node while they waited in line). An idle
+	// one costs its memory, no CPU.
 	pc := cfg
-	pc.Workers, pc.Spares = preparers(opts.Workers), -1
+	pc.Workers, pc.Spares = workers, -1
 	pc.Command = cmd(envPreparer + "=1")
 	if dir := opts.CacheDir; dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -276,29 +285,12 @@ func newSandboxed(opts Options) (*sandboxed, error) {
 		}
 		return nil, fmt.Errorf("isolate: starting sandbox workers: %w", errors.Join(err, prep.err))
 	}
-	workers := opts.Workers
-	if workers <= 0 {
-		workers = 2 * runtime.NumCPU()
-	}
 	s := &sandboxed{pool: p, prep: prep.p, cached: opts.CacheDir != "", log: opts.Logger, homes: objectWorkers(workers), sets: map[string]*objectSet{}}
 	return s, nil
 }
 
 func (s *sandboxed) name() string { return string(Sandboxed) }
 func (s *sandboxed) close() error { return errors.Join(s.pool.Close(), s.prep.Close()) }
-
-// preparers is how many workers prepare code for a runtime of workers
-// slots: as many, so that preparing is no more serialised than when the
-// slots' workers did it (a node's slot is held while its call's code is
-// prepared, and one preparer made four hostile preparations of a second
-// each hold every slot of a node while they waited in line). An idle one
-// costs its memory, no CPU.
-func preparers(workers int) int {
-	if workers <= 0 {
-		workers = 2 * runtime.NumCPU()
-	}
-	return workers
-}
 
 // Stats describes the worker pool (for /healthz and metrics).
 func (rt *Runtime) Stats() any {

@@ -197,7 +197,7 @@ func (n *Node) grant(inv *isolate.Invocation, who *policy.Token) (*isolate.Invoc
 	out.Host = &grantedHost{inner: host, g: g}
 	out.CacheScope = cacheScope(g)
 	if !n.cfg.SharedWorkers {
-		out.Tenant = tenantOf(who)
+		out.Tenant = tenantOf(who, out.CacheScope)
 	}
 	return &out, nil
 }
@@ -206,21 +206,18 @@ func (n *Node) grant(inv *isolate.Invocation, who *policy.Token) (*isolate.Invoc
 // (isolate.Invocation.Tenant): calls of two tenants never share a sandbox
 // worker process. Administrators, who may do anything on the mesh anyway,
 // are one tenant, "" (and so are a node without auth and an embedder);
-// any other token is a tenant by its name, ID and grants. Its issue and
-// expiry times are left out: a deployed Worker's calls travel to peers
+// any other token is a tenant by its name, ID and grants, the last by
+// scope, their cacheScope (computed once per call, for both). Its issue
+// and expiry times are left out: a deployed Worker's calls travel to peers
 // under tokens signed afresh, and stay one tenant.
-func tenantOf(tok *policy.Token) string {
+func tenantOf(tok *policy.Token, scope string) string {
 	if tok == nil || tok.Grants.Admin {
 		return ""
 	}
-	g, err := json.Marshal(&tok.Grants)
-	if err != nil { // cannot happen; a tenant of its own then
-		return fmt.Sprintf("unnamed:%p", tok)
-	}
 	h := sha256.New()
-	for _, part := range [][]byte{[]byte(tok.Name), []byte(tok.ID), g} {
+	for _, part := range []string{tok.Name, tok.ID, scope} {
 		h.Write(binary.AppendUvarint(nil, uint64(len(part))))
-		h.Write(part)
+		h.Write([]byte(part))
 	}
 	return "token:" + hex.EncodeToString(h.Sum(nil)[:16])
 }

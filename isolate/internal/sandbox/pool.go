@@ -132,11 +132,12 @@ type CallOptions struct {
 	// rest. Zero: none.
 	CPULimit time.Duration
 	// Tenant names whose call this is. A worker that ran a call of one tenant never
-	// runs one of another: the call goes to an idle worker of its tenant, or to one
-	// that has run nobody's (a spare, a new one); where every idle worker ran another
-	// tenant's calls, the least recently used of them is ended to make room
-	// (Stats.Recycled). A guest that took over its worker (a bug in an engine) thus
-	// sees only its own tenant's later calls. "" is a tenant like any other.
+	// runs one of another: the call goes to an idle worker of its tenant, to its
+	// tenant's parked one (Config.Parked), or to one that has run nobody's (a spare, a
+	// new one); where every idle worker ran another tenant's calls, the least recently
+	// used of them leaves its slot (parked, or ended: Stats.Recycled). A guest that
+	// took over its worker (a bug in an engine) thus sees only its own tenant's later
+	// calls. "" is a tenant like any other.
 	Tenant string
 }
 
@@ -152,13 +153,13 @@ func (o CallOptions) taken() CallOptions {
 
 // maxPassed bounds how often a waiting caller sees a worker it may not use go to
 // a caller behind it (of the worker's tenant): past it, the next worker that
-// frees up and does not fit it is ended, and a new one takes its place for it.
+// frees up and does not fit it leaves its slot for it (vacate).
 const maxPassed = 4
 
 // recycleAfter is how long a caller whose tenant has workers, all busy, waits for
-// one of them before a worker of another tenant is ended for it: ending one and
-// starting another costs some 10 ms of CPU, and a short call frees its worker in
-// well under a millisecond.
+// one of them before a worker of another tenant leaves its slot for it (vacate):
+// starting a worker costs some 10-20 ms of CPU, and a short call frees its worker
+// in well under a millisecond.
 const recycleAfter = 20 * time.Millisecond
 
 // cpuWatchMin bounds how often CallOptions.CPULimit's watch reads a call's CPU time.
@@ -233,8 +234,9 @@ type Stats struct {
 	// Tidied counts answers after which the worker did work of its own before its next
 	// call (Engine.Tidy: the garbage of a call that used much memory).
 	Tidied uint64 `json:"tidied"`
-	// Recycled counts idle workers ended because they had run another tenant's calls
-	// (CallOptions.Tenant) and a caller needed a worker.
+	// Recycled counts workers ended because they had run another tenant's calls
+	// (CallOptions.Tenant) and a caller needed a worker: parked ones past
+	// Config.Parked, or slot workers where nothing is parked.
 	Recycled uint64 `json:"recycled"`
 	// Parked is the idle workers of tenants kept beyond the slots now (Config.Parked);
 	// ParkedTotal counts the workers parked so, and Swapped the calls that swapped a
@@ -577,7 +579,7 @@ type waiter struct {
 	t      tenancy
 	passed int // workers handed to callers behind it that it could not use
 	// expired: it waited recycleAfter for a worker of its tenant; a worker of
-	// another tenant is ended for it now rather than parked.
+	// another tenant now leaves its slot for it rather than stay idle.
 	expired bool
 }
 
@@ -626,17 +628,23 @@ func (p *Pool) disown(w *worker) {
 	}
 }
 
-// needy reports whether waiter wt should have a worker of another tenant ended
-// for it, rather than wait for one of its own: it has none, it waited
-// recycleAfter, or it was passed over maxPassed times. p.mu held.
+// needy reports whether waiter wt should have a worker of another tenant leave
+// its slot for it (vacate), rather than wait for one of its own: its tenant has
+// none in a slot, it waited recycleAfter, or it was passed over maxPassed times.
+// p.mu held.
 func (p *Pool) needy(wt *waiter) bool {
-	return wt.t.clean || wt.expired || wt.passed >= maxPassed || p.owned[wt.t.tenant] == 0
+	return wt.expired || wt.passed >= maxPassed || p.ownsNone(wt.t)
 }
 
-// deliver hands a slot worker to the first waiter it may serve, or parks it idle.
+// ownsNone reports whether no slot worker may serve t but one that served nobody.
+// p.mu held.
+func (p *Pool) ownsNone(t tenancy) bool { return t.clean || p.owned[t.tenant] == 0 }
+
+// deliver hands a slot worker to the first waiter it may serve, or leaves it idle.
 // A worker that may serve only waiters behind one passed over maxPassed times
 // already, or none, while more waiters need one (needy) than workers are being
-// started, is ended, and a new worker takes its slot (p.mu held).
+// started for slots, leaves its slot: for a needy waiter's parked worker, else
+// for a new one (vacate). p.mu held.
 func (p *Pool) deliver(w *worker) {
 	if len(p.waiters) > 0 {
 		i := slices.IndexFunc(p.waiters, func(wt *waiter) bool { return w.fits(wt.t) })
@@ -666,7 +674,7 @@ func (p *Pool) deliver(w *worker) {
 					return
 				}
 			}
-			p.recycle(w)
+			p.vacate(w)
 			return
 		}
 		// The waiters wait for workers of their own tenants, busy now.
@@ -713,15 +721,18 @@ func (p *Pool) takeIdle(t tenancy) *worker {
 	return w
 }
 
-// recycle ends w, idle or just freed, which has served another tenant than the
-// callers need: a spare or a new worker takes its slot (p.mu held).
-func (p *Pool) recycle(w *worker) {
+// vacate takes w, a slot worker idle or just freed that has served another tenant
+// than the callers need, out of its slot: it is parked for its tenant, the least
+// recently parked one ended past Config.Parked (w itself is ended where nothing is
+// parked, or while it is at its last call's remains), and a spare or a new worker
+// takes the slot. A parked worker given to vacate is ended. p.mu held.
+func (p *Pool) vacate(w *worker) {
 	if p.parkMax > 0 && w.served && (w.state_ == stIdle || w.state_ == stBusy) && !w.atRemains() {
 		p.retire(w, causeParked) // its slot is refilled
 		w.state_ = stParked
 		p.parked = append(p.parked, w)
 		if len(p.parked) > p.parkMax {
-			p.recycle(p.parked[0])
+			p.vacate(p.parked[0])
 		}
 		return
 	}
@@ -793,8 +804,8 @@ const (
 	causeNone     = iota // closing, or a worker that never served
 	causeKilled          // the pool kills it
 	causeCrashed         // it died on its own
-	causeRecycled        // it served another tenant (recycle)
-	causeParked          // it left its slot for the parked ones (recycle)
+	causeRecycled        // it served another tenant (vacate)
+	causeParked          // it left its slot for the parked ones (vacate)
 )
 
 // retire takes w out of service (it is being killed or has died) and refills. p.mu held.
@@ -1254,25 +1265,25 @@ func (w *worker) crashError(reason string) *CrashError {
 	return ce
 }
 
-// acquire takes an idle worker that may run a call of t (fits), waiting (FIFO, but
-// see deliver) if none is idle. Where every idle worker has served another tenant,
-// and t's tenant has no worker, or had none free for recycleAfter, the least
-// recently used of them is ended and a spare or a new worker takes its place.
+// acquire takes an idle worker that may run a call of t (fits), or t's tenant's
+// parked one (swapped into a slot), waiting (FIFO, but see deliver) if neither is
+// there. Where every idle worker has served another tenant, and t's tenant has no
+// worker in a slot, or had none free for recycleAfter, the least recently used of
+// them leaves its slot (vacate) and a spare or a new worker takes its place.
 func (p *Pool) acquire(ctx context.Context, t tenancy) (*worker, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return nil, ErrClosed
 	}
-	wt := &waiter{ch: make(chan *worker, 1), t: t}
 	w := p.takeIdle(t)
 	if w == nil {
 		w = p.unpark(t)
 	}
-	if w == nil && len(p.idle) > 0 && p.needy(wt) {
+	if w == nil && len(p.idle) > 0 && p.ownsNone(t) {
 		// Idle workers at their remains sit at the front (deliver): the least
 		// recently used, or one still at work nobody waits for.
-		p.recycle(p.idle[0])
+		p.vacate(p.idle[0])
 		w = p.takeIdle(t) // the spare that took its slot, if there was one
 	}
 	if w != nil {
@@ -1284,6 +1295,7 @@ func (p *Pool) acquire(ctx context.Context, t tenancy) (*worker, error) {
 	timer := time.NewTimer(recycleAfter)
 	defer timer.Stop()
 	expire := timer.C
+	wt := &waiter{ch: make(chan *worker, 1), t: t}
 	p.waiters = append(p.waiters, wt)
 	p.mu.Unlock()
 	for {
@@ -1304,10 +1316,10 @@ func (p *Pool) acquire(ctx context.Context, t tenancy) (*worker, error) {
 }
 
 // expire marks wt as having waited recycleAfter for a worker of its tenant, and
-// ends the least recently used idle worker of another tenant, if there is one and
-// no worker being started for a slot is on its way to wt or another needy waiter:
-// the worker that takes its slot goes to the first waiter (deliver), and a worker
-// freed later is ended for wt if none fits it (needy).
+// vacates the slot of the least recently used idle worker of another tenant, if
+// there is one and no worker being started for a slot is on its way to wt or
+// another needy waiter: the worker that takes the slot goes to the first waiter
+// (deliver), and a worker freed later leaves its slot for wt if none fits it.
 func (p *Pool) expire(wt *waiter) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -1316,7 +1328,7 @@ func (p *Pool) expire(wt *waiter) {
 	}
 	wt.expired = true
 	if len(p.idle) > 0 && p.needyWaiters() > min(p.starting, p.workers-p.live) {
-		p.recycle(p.idle[0])
+		p.vacate(p.idle[0])
 	}
 }
 
