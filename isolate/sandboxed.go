@@ -79,6 +79,7 @@ func ServeWorker() error {
 	// so makes no engine) writes it; a worker that runs calls reads it.
 	if os.Getenv(envPreparer) == "1" {
 		return sandbox.ServeEngine(func() (sandbox.Engine, error) {
+			sandbox.AllowRead(os.Getenv(pyrun.DirEnv)) // read on its first Python preparation
 			cacheDir := sandbox.WritablePath(os.Getenv(envWasmCache))
 			go memtrim.Run(context.Background(), 2*time.Second, 64<<20)
 			return sandbox.Engine{Handle: func(_ context.Context, req []byte, _ func([]byte) ([]byte, error)) []byte {
@@ -93,6 +94,7 @@ func ServeWorker() error {
 		})
 	}
 	return sandbox.ServeEngine(func() (sandbox.Engine, error) {
+		sandbox.AllowRead(os.Getenv(pyrun.DirEnv)) // read on its first Python call
 		cacheDir := sandbox.WritablePath(os.Getenv(envWasmCache))
 		e, err := newEngine(64, cacheDir, true, heap, stuck, contract.ProcessCPUClock())
 		if err != nil {

@@ -96,6 +96,14 @@
 //     the mesh secret nor the node's data), and writes only Config.WritableDirs, which the
 //     pool gives to that uid and the worker reaches through WritablePath.
 //     Config.NoDropPrivileges turns it off.
+//   - landlock (linux 5.13 and later, where Landlock is enabled): once its engine is made,
+//     each worker restricts all its threads with Landlock: it may read
+//     Config.ReadOnlyDirs and what its engine named with AllowRead, read and write
+//     Config.WritableDirs, and no other file (read, written, created or executed),
+//     whatever its uid and mount namespace; with ABI 4 it may not connect or bind TCP,
+//     with ABI 6 it may not signal, or reach an abstract unix socket of, a process
+//     outside its own Landlock domain (the node, the other workers). The pool reports the
+//     kernel's ABI version in Stats.LandlockABI. Config.NoLandlock turns it off.
 //   - rlimit-as (linux, when no cgroup is in force for the worker): the worker sets its own
 //     RLIMIT_AS to its virtual size at start plus MemoryLimitBytes (the Go runtime reserves
 //     far more address space than it uses, so a fixed cap set before exec would keep it
@@ -105,7 +113,7 @@
 //     no_new_privs also holds for every worker that installs it.
 //
 // The order in a worker: rlimits, mounts, the uid, the setup of ServeSetup (the engine),
-// then seccomp, last. Each layer the kernel refuses is logged and left out; the worker
+// Landlock, then seccomp, last. Each layer the kernel refuses is logged and left out; the worker
 // goes on with the others.
 //   - in-process settings in every worker: GOMAXPROCS=1, GOGC=400, and a Go soft memory
 //     limit of 7/8 of MemoryLimitBytes.

@@ -21,7 +21,7 @@ func TestWorkerHardening(t *testing.T) {
 		t.Fatal(err)
 	}
 	writable := filepath.Join(t.TempDir(), "cache")
-	p := newTestPool(t, Config{Workers: 1, Spares: -1, WritableDirs: []string{writable}})
+	p := newTestPool(t, Config{Workers: 1, Spares: -1, NoLandlock: true, WritableDirs: []string{writable}})
 	layers := p.Stats().Layers
 	t.Logf("layers: %v", layers)
 	if !slices.Contains(layers, mountnsLayer) || !slices.Contains(layers, pidnsLayer) {
@@ -89,13 +89,13 @@ func TestWorkerHardening(t *testing.T) {
 		_, err := p.Call(t.Context(), []byte("threads 200"), CallOptions{}, nil)
 		var ce *CrashError
 		if !errors.As(err, &ce) || !strings.Contains(ce.Stderr, "Resource temporarily unavailable") {
-			t.Errorf("200 threads in a worker: %v, want it to die creating one", err)
+			t.Errorf("200 threads in a worker: %v, want it to die creating one (stderr %q)", err, ce.Stderr)
 		} else {
 			t.Logf("200 threads in a worker: %v", err)
 		}
 	}
 
-	shared := newTestPool(t, Config{Workers: 1, Spares: -1, SharedNamespaces: true, NoDropPrivileges: true})
+	shared := newTestPool(t, Config{Workers: 1, Spares: -1, NoLandlock: true, SharedNamespaces: true, NoDropPrivileges: true})
 	layers = shared.Stats().Layers
 	for _, l := range []string{mountnsLayer, pidnsLayer, uidLayer, nprocLayer} {
 		if slices.Contains(layers, l) {
@@ -110,7 +110,7 @@ func TestWorkerHardening(t *testing.T) {
 	}
 	// Room for 200 thread stacks (8 MiB each) under RLIMIT_AS, the memory
 	// bound without a cgroup.
-	unbounded := newTestPool(t, Config{Workers: 1, Spares: -1, SharedNamespaces: true, NoDropPrivileges: true, CgroupRoot: "-", MemoryLimitBytes: 4 << 30})
+	unbounded := newTestPool(t, Config{Workers: 1, Spares: -1, NoLandlock: true, SharedNamespaces: true, NoDropPrivileges: true, CgroupRoot: "-", MemoryLimitBytes: 4 << 30})
 	if out := call(t, unbounded, "threads 200"); out != "threads 200" {
 		t.Errorf("200 threads without the bounds: %q", out)
 	}

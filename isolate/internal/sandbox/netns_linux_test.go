@@ -16,7 +16,7 @@ func TestNetworkNamespace(t *testing.T) {
 	dial := "dial " + hostListener(t)
 
 	// Without seccomp, which would refuse the socket before the namespace matters.
-	p := newTestPool(t, Config{Workers: 1, Spares: -1, NoSeccomp: true})
+	p := newTestPool(t, Config{Workers: 1, Spares: -1, NoLandlock: true, NoSeccomp: true})
 	out := call(t, p, dial)
 	if !slices.Contains(p.Stats().Layers, netnsLayer) {
 		if out != "connected" {
@@ -35,7 +35,7 @@ func TestNetworkNamespace(t *testing.T) {
 	}
 	t.Logf("worker dialing the host: %s", out)
 
-	host := newTestPool(t, Config{Workers: 1, Spares: -1, HostNetwork: true, NoSeccomp: true})
+	host := newTestPool(t, Config{Workers: 1, Spares: -1, NoLandlock: true, HostNetwork: true, NoSeccomp: true})
 	if out := call(t, host, dial); out != "connected" {
 		t.Errorf("a HostNetwork worker could not dial the host: %s", out)
 	}

@@ -70,6 +70,9 @@ type Config struct {
 	// arm64) install on themselves: it refuses system calls a worker never needs
 	// (new sockets, exec, ptrace, mounts, namespaces, bpf, io_uring, ...).
 	NoSeccomp bool
+	// NoLandlock leaves out the Landlock rules workers put on themselves where the
+	// kernel has Landlock (the layer "landlock"; Stats.LandlockABI).
+	NoLandlock bool
 	// SharedNamespaces leaves workers in the host's mount and PID namespaces. By default
 	// (linux) each worker starts in new ones, where the kernel allows, as process 1 with
 	// a /proc of its own: it sees no other process.
@@ -249,6 +252,10 @@ type Stats struct {
 	// Preparers is the pool of the workers that prepare code and run none, where the
 	// caller keeps one (isolate does).
 	Preparers *Stats `json:"preparers,omitempty"`
+	// LandlockABI is the Landlock ABI version every current worker restricted itself
+	// with (the lowest, if they differ; 0 if any has none): 1 and later, file access;
+	// 4, TCP; 6, signals and abstract unix sockets (docs/security.md).
+	LandlockABI int `json:"landlockAbi"`
 	// Layers lists the isolation layers in force: "process", "process-group",
 	// "pdeathsig", "netns", and per-worker memory layers "cgroup-v1-memory" /
 	// "rlimit-as" (those applied to at least one current worker).
@@ -308,6 +315,7 @@ type worker struct {
 	unpriv   bool          // runs as a uid other than 0
 	nproc    bool          // RLIMIT_NPROC holds
 	readOnly bool          // Config.ReadOnlyDirs are mounted read-only
+	landlock int           // the Landlock ABI version the worker restricted itself with (0: none)
 	cpuOn    bool          // the worker runs in its cpu cgroup
 	dm       *demoter      // nil: its calls are never demoted
 	pidsOn   bool          // the worker runs in its pids cgroup
@@ -911,7 +919,7 @@ func (p *Pool) startWorker() (*worker, error) {
 		cmd.Env = os.Environ()
 	}
 	cmd.Env = append(cmd.Env, envWorker+"=1")
-	if p.uid > 0 && len(p.cfg.WritableDirs) > 0 {
+	if len(p.cfg.WritableDirs) > 0 {
 		b, _ := json.Marshal(p.cfg.WritableDirs)
 		cmd.Env = append(cmd.Env, envWritable+"="+string(b))
 	}
@@ -1064,6 +1072,9 @@ func (p *Pool) startWorker() (*worker, error) {
 	if procns {
 		init[8] |= initFlagMounts
 	}
+	if landlockSupported && !p.cfg.NoLandlock {
+		init[8] |= initFlagLandlock
+	}
 	if p.uid > 0 {
 		init[8] |= initFlagDropUID
 		binary.BigEndian.PutUint32(init[9:13], uint32(p.uid))
@@ -1100,6 +1111,9 @@ func (p *Pool) startWorker() (*worker, error) {
 	w.unpriv = payload[0]&readyFlagUID != 0
 	w.nproc = payload[0]&readyFlagNProc != 0
 	w.readOnly = payload[0]&readyFlagReadOnly != 0
+	if len(payload) >= 19 && payload[17]&readyFlag2Landlock != 0 {
+		w.landlock = int(payload[18])
+	}
 	if cg == nil && !w.rlim {
 		p.log.Warn("sandbox: worker runs without a hard memory limit", "pid", w.pid)
 	}
@@ -1709,11 +1723,15 @@ func (p *Pool) Stats() Stats {
 		MemoryLimitBytes: p.limit,
 		Layers:           slices.Clone(platformLayers),
 	}
-	var cg, rl, ns, sc, lim, mns, pns, up, np, cpu, pids, dm, ro bool
+	var cg, rl, ns, sc, lim, mns, pns, up, np, cpu, pids, dm, ro, seen bool
 	for w := range p.all {
 		if w.state_ == stStarting || w.state_ == stRetired {
 			continue
 		}
+		if !seen || w.landlock < s.LandlockABI {
+			s.LandlockABI = w.landlock // the weakest of the workers'
+		}
+		seen = true
 		cg = cg || w.cgOn
 		rl = rl || w.rlim
 		ns = ns || w.netns
@@ -1757,6 +1775,9 @@ func (p *Pool) Stats() Stats {
 	}
 	if ro {
 		s.Layers = append(s.Layers, readOnlyLayer)
+	}
+	if s.LandlockABI > 0 {
+		s.Layers = append(s.Layers, landlockLayer)
 	}
 	if cpu {
 		s.Layers = append(s.Layers, cpuCgroupLayer)

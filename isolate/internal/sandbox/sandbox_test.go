@@ -160,6 +160,11 @@ func testHandler(ctx context.Context, req []byte, call func([]byte) ([]byte, err
 		var ws syscall.WaitStatus
 		syscall.Wait4(int(r), &ws, 0, nil)
 		return []byte("cloned")
+	case "kill": // signal 0 to process n (whether it may signal it)
+		if err := syscall.Kill(n, 0); err != nil {
+			return []byte("error: " + err.Error())
+		}
+		return []byte("signalled")
 	case "dial": // a TCP connection to arg
 		c, err := net.DialTimeout("tcp", arg, 2*time.Second)
 		if err != nil {

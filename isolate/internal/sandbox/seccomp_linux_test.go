@@ -23,7 +23,7 @@ func TestSeccomp(t *testing.T) {
 	}
 	dial, run := "dial "+hostListener(t), "exec "+prog
 
-	p := newTestPool(t, Config{Workers: 1, Spares: -1, HostNetwork: true})
+	p := newTestPool(t, Config{Workers: 1, Spares: -1, NoLandlock: true, HostNetwork: true})
 	if !slices.Contains(p.Stats().Layers, seccompLayer) {
 		// Only a kernel without seccomp filters excuses it.
 		if status, _ := os.ReadFile("/proc/self/status"); !strings.Contains(string(status), "Seccomp_filters:") {
@@ -41,7 +41,7 @@ func TestSeccomp(t *testing.T) {
 		t.Errorf("echo after refused calls: %q", out)
 	}
 
-	open := newTestPool(t, Config{Workers: 1, Spares: -1, HostNetwork: true, NoSeccomp: true})
+	open := newTestPool(t, Config{Workers: 1, Spares: -1, NoLandlock: true, HostNetwork: true, NoSeccomp: true})
 	if slices.Contains(open.Stats().Layers, seccompLayer) {
 		t.Errorf("NoSeccomp pool reports layers %v", open.Stats().Layers)
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -62,6 +63,7 @@ const (
 	initFlagSeccomp  = 1 << 1
 	initFlagMounts   = 1 << 2 // in new mount and PID namespaces: set up the mounts
 	initFlagDropUID  = 1 << 3 // switch to the uid and gid that follow the flags
+	initFlagLandlock = 1 << 4 // restrict the worker with Landlock
 )
 
 // ready-frame flags
@@ -75,6 +77,25 @@ const (
 	readyFlagNProc    = 1 << 6 // RLIMIT_NPROC holds (set, and not root)
 	readyFlagReadOnly = 1 << 7 // Config.ReadOnlyDirs are mounted read-only
 )
+
+// ready-frame flags of its second flags byte (payload[17]); payload[18] is the
+// kernel's Landlock ABI version where the worker applied it.
+const (
+	readyFlag2Landlock = 1 << 0
+)
+
+// readable are the directories the engine named with AllowRead.
+var readable []string
+
+// AllowRead names a directory this worker's engine reads once it serves calls (a
+// folder of artifacts it loads lazily): its Landlock rules let it read that hierarchy,
+// as Config.ReadOnlyDirs. Call it from the setup of ServeSetup or ServeEngine;
+// elsewhere it does nothing.
+func AllowRead(dir string) {
+	if dir != "" {
+		readable = append(readable, dir)
+	}
+}
 
 // writableFDs are the directories of Config.WritableDirs and ReadOnlyDirs this worker
 // opened before it dropped its privileges, by path.
@@ -123,6 +144,7 @@ func workerPID() int {
 const (
 	mountnsLayer  = "mountns"
 	readOnlyLayer = "readonly-dirs"
+	landlockLayer = "landlock"
 	pidnsLayer    = "pidns"
 	uidLayer      = "unprivileged-uid"
 	nprocLayer    = "rlimit-nproc"
@@ -217,7 +239,7 @@ func serveConn(rw io.ReadWriter, setup func() (Engine, error), writable, readOnl
 	if limit > 0 {
 		debug.SetMemoryLimit(limit - limit/8)
 	}
-	var ready [17]byte
+	var ready [19]byte
 	if flags&initFlagRlimitAS != 0 && limit > 0 {
 		vsz, cap, err := applyRlimitAS(limit)
 		if err == nil {
@@ -272,6 +294,14 @@ func serveConn(rw io.ReadWriter, setup func() (Engine, error), writable, readOnl
 		return fmt.Errorf("setting up: %w", err)
 	}
 	h := eng.Handle
+	if flags&initFlagLandlock != 0 {
+		if abi, err := landlockWorker(readOnly, writable); err == nil {
+			ready[17] |= readyFlag2Landlock
+			ready[18] = byte(min(abi, 255))
+		} else {
+			fmt.Fprintf(os.Stderr, "sandbox worker: Landlock not applied: %v\n", err)
+		}
+	}
 	if flags&initFlagSeccomp != 0 {
 		// Last, once everything this process sets up is done.
 		if err := applySeccomp(); err == nil {
@@ -327,6 +357,23 @@ func serveConn(rw io.ReadWriter, setup func() (Engine, error), writable, readOnl
 			tidy()
 		}
 	}
+}
+
+// landlockWorker applies the worker's Landlock rules (applyLandlock): it reads
+// readOnly and what its engine named with AllowRead, and reads and writes writable,
+// each reached through WritablePath (the path itself may be closed to a worker that
+// dropped its uid). Go's local time zone is loaded first: it is read from
+// /etc/localtime on first use, which the rules then close.
+func landlockWorker(readOnly, writable []string) (int, error) {
+	_ = time.Local.String()
+	var ro, rw []string
+	for _, d := range append(slices.Clone(readOnly), readable...) {
+		ro = append(ro, WritablePath(d))
+	}
+	for _, d := range writable {
+		rw = append(rw, WritablePath(d))
+	}
+	return applyLandlock(ro, rw)
 }
 
 var errCallOutside = errors.New("sandbox: call used outside of its handler invocation")
