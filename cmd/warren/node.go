@@ -160,7 +160,7 @@ uses DATA/secret, creating it on first start.`,
 	f.Int64Var(&diskReserveMB, "disk-reserve-mb", node.DefaultDiskReserve>>20, "free space (MiB) kept on the data disk: KV puts and Durable Object writes this node leads are refused (507 full) below it, deletes still taken; 0: none")
 	f.StringSliceVar(&cfg.AllowNet, "allow-net", nil, "egress of Workers called with an admin's token or none (name, *.domain, *, address, prefix; optional :port); other tokens bring their own (token create --allow-net). Default: none")
 	f.BoolVar(&cfg.NoAuth, "no-auth", false, "serve the API without tokens (development on one machine: --api must be a loopback address)")
-	f.BoolVar(&cfg.SharedWorkers, "shared-workers", false, "let the calls of different tokens share sandbox worker processes (each still in a fresh isolate); by default a worker serves one token's calls (parked, and swapped back for its token, when another needs its slot), and past twice --slots tokens calling at once most switches start a worker")
+	f.BoolVar(&cfg.SharedWorkers, "shared-workers", false, "let the calls of different tokens share sandbox worker processes (each still in a fresh isolate); by default a worker serves one token's calls (parked, and swapped back for its token, when another needs its slot), and past three times --slots tokens calling at once most switches start a worker")
 	f.BoolVar(&inProcess, "in-process", false, "run guest code in the node process (trusted code only)")
 	f.StringVar(&logFormat, "log-format", "text", "the node's log on stderr: text (key=value lines) or json (one object per line)")
 	f.StringVar(&logLevel, "log-level", "info", "the least level logged: debug, info, warn or error")

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -199,12 +200,58 @@ func TestParkedWorkerSwapsBack(t *testing.T) {
 	if st.Parked != 1 || st.Recycled != 0 {
 		t.Errorf("parked %d, recycled %d; want b's worker parked, none ended", st.Parked, st.Recycled)
 	}
-	// Past Config.Parked (here Workers, 1), the least recently parked ends.
+	// Past Config.Parked (here Workers, 1) a tenant's only worker is kept, up
+	// to twice Parked; past that the least recently parked ends (b's).
 	for _, tenant := range []string{"c", "d"} {
 		s.add(tenantCall(t, p, tenant, "pid"), tenant)
 	}
 	s.check(t)
-	if st := p.Stats(); st.Parked != 1 || st.Recycled == 0 {
-		t.Errorf("after four tenants on one slot: parked %d, recycled %d; want 1 parked, the others ended", st.Parked, st.Recycled)
+	if st := p.Stats(); st.Parked != 2 || st.Recycled != 1 {
+		t.Errorf("after four tenants on one slot: parked %d, recycled %d; want 2 parked, b's ended", st.Parked, st.Recycled)
+	}
+	if b2 := tenantCall(t, p, "b", "pid"); b2 == b {
+		t.Errorf("tenant b's worker %d, the least recently parked, was not ended", b)
+	}
+}
+
+// Past Config.Parked, the parked worker ended is one of a tenant that keeps
+// another, before any tenant's only one: a tenant whose two calls ran at once
+// holds two workers, and other tenants keep theirs.
+func TestParkedOnlyWorkerEndsLast(t *testing.T) {
+	p := newTestPool(t, Config{Workers: 2, Spares: -1, Parked: 1})
+	var s served
+	y := tenantCall(t, p, "y", "pid")
+	s.add(y, "y")
+	x := make(chan int, 2)
+	for range 2 {
+		go func() { x <- tenantCall(t, p, "x", "nappid 100") }()
+	}
+	x1, x2 := <-x, <-x // y's worker parked for one of them
+	s.add(x1, "x")
+	s.add(x2, "x")
+	if x1 == x2 {
+		t.Fatalf("tenant x's two calls at once ran on one worker %d", x1)
+	}
+	z := tenantCall(t, p, "z", "pid") // parks one of x's: it ends, not y's
+	s.add(z, "z")
+	s.check(t)
+	st := p.Stats()
+	if st.Parked != 1 || st.Recycled != 1 {
+		t.Fatalf("parked %d, recycled %d; want y's worker parked, one of x's ended", st.Parked, st.Recycled)
+	}
+	spawned := st.Spawned
+	for _, c := range []struct {
+		tenant string
+		want   []int
+	}{{"x", []int{x1, x2}}, {"y", []int{y}}, {"z", []int{z}}} {
+		pid := tenantCall(t, p, c.tenant, "pid")
+		s.add(pid, c.tenant)
+		if !slices.Contains(c.want, pid) {
+			t.Errorf("tenant %s ran on %d, not on its worker %v", c.tenant, pid, c.want)
+		}
+	}
+	s.check(t)
+	if n := p.Stats().Spawned - spawned; n != 0 {
+		t.Errorf("%d workers started for tenants that each kept one", n)
 	}
 }
