@@ -33,7 +33,9 @@ import (
 // store) refuses tokens with IDs (503) rather than honour one that may have
 // been revoked meanwhile. A node that never could read it (a mesh whose
 // KV groups are still being placed, a node started while cut off) honours
-// them: it knows of no revocation. Tokens without an ID (those the CLI
+// them: it knows of no revocation. A node that does not know the groups'
+// placement yet (a fresh mesh's first seconds, until its meta group has a
+// leader) does not try: calls do not wait for a read that cannot end. Tokens without an ID (those the CLI
 // and nodes mint for themselves) are never looked up, and a node whose
 // callers use none never reads the list.
 
@@ -88,6 +90,10 @@ type revocations struct {
 
 // errRevoked is a revoked token's refusal.
 var errRevoked = errors.New("token revoked")
+
+// errNotPlaced is a read of the list before this node knows where the
+// store's groups are.
+var errNotPlaced = errors.New("the KV store has no placement of its groups yet")
 
 // errTooManyRevocations is a list longer than maxRevocations.
 var errTooManyRevocations = errors.New("the list is longer than a node reads")
@@ -147,7 +153,7 @@ func (n *Node) readRevocations(done chan struct{}) {
 			set[r.ID] = struct{}{}
 		}
 		rv.ids, rv.read = set, time.Now()
-	} else if rv.err == nil {
+	} else if rv.err == nil && !errors.Is(err, errNotPlaced) {
 		n.log.Warn("reading the token revocation list", "err", err)
 	}
 	rv.err, rv.tried = err, time.Now()
@@ -162,6 +168,13 @@ func (n *Node) listRevocations(ctx context.Context, each func(Revocation)) ([]Re
 	kv, err := n.kvStore()
 	if err != nil {
 		return nil, err
+	}
+	// Without the groups' placement a read would wait for it until its
+	// timeout, and every call meanwhile for revokedWait (a fresh mesh's
+	// first seconds: each call took half a second). It fails at once
+	// instead, and the calls go on, as with any store that cannot answer.
+	if p, ok := kv.(interface{ Placed() bool }); ok && !p.Placed() {
+		return nil, errNotPlaced
 	}
 	ctx, cancel := context.WithTimeout(ctx, revokedReadTimeout)
 	defer cancel()

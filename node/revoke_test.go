@@ -110,9 +110,12 @@ func TestTokenRevocation(t *testing.T) {
 // failingList is a KV store whose List fails while fail is set.
 type failingList struct {
 	replication.KV
-	fail  atomic.Bool
-	lists atomic.Int64
+	fail     atomic.Bool
+	lists    atomic.Int64
+	unplaced atomic.Bool // Placed reports false
 }
+
+func (f *failingList) Placed() bool { return !f.unplaced.Load() }
 
 func (f *failingList) List(ctx context.Context, ns string, o replication.KVListOptions, c replication.Consistency) (replication.KVListResult, error) {
 	f.lists.Add(1)
@@ -125,7 +128,8 @@ func (f *failingList) List(ctx context.Context, ns string, o replication.KVListO
 // TestRevocationListUnreadable: a node that read the list and then cannot
 // for revokedMaxStale refuses tokens with an ID (503, not a 401: the token
 // may be good) and still serves tokens without one; one that never could
-// read it (a mesh still forming) serves them; a node whose callers send no
+// read it (a mesh still forming) serves them, and does not read a store
+// that has no placement yet; a node whose callers send no
 // token with an ID never reads the list; under steady calls the list is
 // read in the background, not once per call.
 func TestRevocationListUnreadable(t *testing.T) {
@@ -149,6 +153,17 @@ func TestRevocationListUnreadable(t *testing.T) {
 		t.Errorf("the list was read %d times for tokens without an ID", l)
 	}
 	withID := revocableToken(t, c.secret, "agent", policy.Grants{})
+	// A store with no placement of its groups yet (a fresh mesh's first
+	// seconds) is not read: the read would wait for one until its timeout,
+	// and every call meanwhile for revokedWait.
+	kv.unplaced.Store(true)
+	if status, _, out := authCall(t, n, "GET", "/v1/members", "", withID); status != 200 {
+		t.Fatalf("a token with an ID, the store not placed: %d %v", status, out)
+	}
+	if l := kv.lists.Load(); l != 0 {
+		t.Errorf("the list was read %d times before the store was placed", l)
+	}
+	kv.unplaced.Store(false)
 	kv.fail.Store(true)
 	if status, _, out := authCall(t, n, "GET", "/v1/members", "", withID); status != 200 {
 		t.Fatalf("a token with an ID, the list never read: %d %v", status, out)

@@ -19,6 +19,12 @@ import (
 
 var _ KV = (*Cluster)(nil)
 
+// Placed reports whether this node knows the mesh's placement of the
+// groups (the meta group's view): until it does, no read or write can be
+// routed, and each waits for it (or its deadline). A fresh mesh has none
+// until its meta group elects its first leader, a few seconds.
+func (c *Cluster) Placed() bool { return c.currentView() != nil }
+
 // slotKey is what a KV key hashes on: its namespace and name.
 func slotKey(ns, key string) string { return ns + "\x00" + key }
 
