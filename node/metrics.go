@@ -166,6 +166,7 @@ type poolStats struct {
 	StartedLow    uint64 `json:"startedLow"`
 	Boosted       uint64 `json:"boosted"`
 	Recycled      uint64 `json:"recycled"`
+	ParkIdled     uint64 `json:"parkedIdleEnded"`
 }
 
 // poolCollector reads the sandbox pool at scrape time.
@@ -198,6 +199,7 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(poolRestartsDesc, s.Killed, "killed")
 	counter(poolRestartsDesc, s.Crashed, "crashed")
 	counter(poolRestartsDesc, s.Recycled, "recycled")
+	counter(poolRestartsDesc, s.ParkIdled, "parked-idle")
 	counter(poolFailedDesc, s.StartFailures)
 	counter(poolDemotedDesc, s.Demoted)
 	counter(poolLowDesc, s.StartedLow)

@@ -103,6 +103,10 @@ type Config struct {
 	// tenant's only worker only past twice Parked (parkedVictim). 0: Workers; negative:
 	// none.
 	Parked int
+	// ParkIdle is how long a parked worker waits for its tenant's next call before it
+	// is ended (0: DefaultParkIdle; negative: it waits for ever): a node that served
+	// many tenants once does not keep their processes idle for good.
+	ParkIdle time.Duration
 	// Logger receives pool events (spawn failures, crashes). nil: discard.
 	Logger *slog.Logger
 
@@ -248,7 +252,9 @@ type Stats struct {
 	// parked worker back into a slot, without starting one.
 	Parked      int    `json:"parked"`
 	ParkedTotal uint64 `json:"parkedTotal"`
-	Swapped     uint64 `json:"swapped"`
+	// ParkedIdleEnded counts the parked workers ended after Config.ParkIdle unused.
+	ParkedIdleEnded uint64 `json:"parkedIdleEnded"`
+	Swapped         uint64 `json:"swapped"`
 
 	MemoryLimitBytes int64 `json:"memoryLimitBytes"`
 	// Preparers is the pool of the workers that prepare code and run none, where the
@@ -330,6 +336,8 @@ type worker struct {
 	// served: it was handed a call of tenant (guarded by p.mu).
 	served bool
 	tenant string
+	// parkedAt is when it was parked last (guarded by p.mu).
+	parkedAt time.Time
 
 	out        output        // stdout+stderr head/tail; written by the drainer only
 	stderrDone chan struct{} // closed when the drainer hit EOF
@@ -396,7 +404,9 @@ type Pool struct {
 	reported  bool        // the first outcome was sent
 
 	spawned, killed, crashed, startFailures, recycled uint64
-	parkedCount, swapped                              uint64
+	parkedCount, swapped, parkIdled                   uint64
+	parkIdle                                          time.Duration
+	parkTimer                                         *time.Timer // ends parked workers idle for parkIdle
 
 	wg sync.WaitGroup
 }
@@ -442,6 +452,12 @@ func NewPool(cfg Config) (*Pool, error) {
 	}
 	if p.workers <= 0 {
 		p.workers = 2 * runtime.NumCPU()
+	}
+	switch p.parkIdle = cfg.ParkIdle; {
+	case p.parkIdle == 0:
+		p.parkIdle = DefaultParkIdle
+	case p.parkIdle < 0:
+		p.parkIdle = 0
 	}
 	switch p.parkMax = cfg.Parked; {
 	case p.parkMax == 0:
@@ -739,8 +755,7 @@ func (p *Pool) takeIdle(t tenancy) *worker {
 func (p *Pool) vacate(w *worker) {
 	if p.parkMax > 0 && w.served && (w.state_ == stIdle || w.state_ == stBusy) && !w.atRemains() {
 		p.retire(w, causeParked) // its slot is refilled
-		w.state_ = stParked
-		p.parked = append(p.parked, w)
+		p.park(w)
 		for len(p.parked) > p.parkMax {
 			v := p.parkedVictim()
 			if v < 0 {
@@ -752,6 +767,41 @@ func (p *Pool) vacate(w *worker) {
 	}
 	p.retire(w, causeRecycled)
 	go w.abort("recycled")
+}
+
+// DefaultParkIdle is Config.ParkIdle's default.
+const DefaultParkIdle = 5 * time.Minute
+
+// park adds w, out of its slot, to the parked workers (the most recently parked
+// last), and arms the timer that ends those idle for p.parkIdle. p.mu held.
+func (p *Pool) park(w *worker) {
+	w.state_ = stParked
+	w.parkedAt = time.Now()
+	p.parked = append(p.parked, w)
+	if p.parkIdle > 0 && p.parkTimer == nil {
+		p.parkTimer = time.AfterFunc(p.parkIdle, p.endIdleParked)
+	}
+}
+
+// endIdleParked runs on the park timer: it ends the parked workers that waited
+// p.parkIdle, and looks again when the next one will have (none while nothing is
+// parked: an idle node keeps no timer).
+func (p *Pool) endIdleParked() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.parkTimer = nil
+	if p.closed {
+		return
+	}
+	for len(p.parked) > 0 {
+		w := p.parked[0]
+		if wait := p.parkIdle - time.Since(w.parkedAt); wait > 0 {
+			p.parkTimer = time.AfterFunc(wait, p.endIdleParked)
+			return
+		}
+		p.retire(w, causeParkIdle)
+		go w.abort("parked-idle")
+	}
 }
 
 // parkedVictim is the index of the parked worker to end when more than Config.Parked
@@ -819,8 +869,7 @@ func (p *Pool) swapIn(pw, out *worker) {
 		go out.abort("recycled")
 	} else {
 		p.disown(out)
-		out.state_ = stParked
-		p.parked = append(p.parked, out)
+		p.park(out)
 	}
 	p.owned[pw.tenant]++
 	pw.state_ = stBusy
@@ -842,6 +891,7 @@ const (
 	causeCrashed         // it died on its own
 	causeRecycled        // it served another tenant (vacate)
 	causeParked          // it left its slot for the parked ones (vacate)
+	causeParkIdle        // parked, it waited Config.ParkIdle for its tenant in vain
 )
 
 // retire takes w out of service (it is being killed or has died) and refills. p.mu held.
@@ -882,6 +932,8 @@ func (p *Pool) retire(w *worker, cause int) {
 		p.recycled++
 	case cause == causeParked:
 		p.parkedCount++
+	case cause == causeParkIdle:
+		p.parkIdled++
 	}
 	p.rebalance()
 }
@@ -1750,6 +1802,7 @@ func (p *Pool) Stats() Stats {
 		Recycled:         p.recycled,
 		Parked:           len(p.parked),
 		ParkedTotal:      p.parkedCount,
+		ParkedIdleEnded:  p.parkIdled,
 		Swapped:          p.swapped,
 		MemoryLimitBytes: p.limit,
 		Layers:           slices.Clone(platformLayers),
@@ -1833,6 +1886,10 @@ func (p *Pool) Close() error {
 	}
 	p.closed = true
 	close(p.done)
+	if p.parkTimer != nil {
+		p.parkTimer.Stop()
+		p.parkTimer = nil
+	}
 	for _, wt := range p.waiters {
 		close(wt.ch)
 	}

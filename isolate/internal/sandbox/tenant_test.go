@@ -255,3 +255,31 @@ func TestParkedOnlyWorkerEndsLast(t *testing.T) {
 		t.Errorf("%d workers started for tenants that each kept one", n)
 	}
 }
+
+// A parked worker that its tenant does not call for Config.ParkIdle is ended,
+// and the pool keeps no timer once nothing is parked.
+func TestParkedWorkerEndsIdle(t *testing.T) {
+	p := newTestPool(t, Config{Workers: 1, Spares: -1, ParkIdle: 100 * time.Millisecond})
+	a := tenantCall(t, p, "a", "pid")
+	tenantCall(t, p, "b", "pid") // parks a's worker
+	if st := p.Stats(); st.Parked != 1 {
+		t.Fatalf("parked %d, want a's worker", st.Parked)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Stats().Parked != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	st := p.Stats()
+	if st.Parked != 0 || st.ParkedIdleEnded != 1 {
+		t.Fatalf("parked %d, ended idle %d; want a's worker ended", st.Parked, st.ParkedIdleEnded)
+	}
+	p.mu.Lock()
+	armed := p.parkTimer != nil
+	p.mu.Unlock()
+	if armed {
+		t.Error("the park timer is still armed with nothing parked")
+	}
+	if a2 := tenantCall(t, p, "a", "pid"); a2 == a {
+		t.Errorf("tenant a ran on its worker %d again, after it was ended", a)
+	}
+}
