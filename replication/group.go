@@ -204,6 +204,7 @@ func (c *GroupConfig) setDefaults() {
 // Group is this node's replica of one Raft group.
 type Group struct {
 	id    string
+	self  raft.ServerID
 	r     *raft.Raft
 	store *raftbadger.Store
 	trans *raft.NetworkTransport
@@ -331,7 +332,7 @@ func StartGroup(cfg GroupConfig) (*Group, error) {
 			return false
 		}))
 	}
-	g := &Group{id: cfg.ID, r: r, store: store, trans: trans, log: log, hb: cfg.HeartbeatTimeout, et: cfg.ElectionTimeout,
+	g := &Group{id: cfg.ID, self: rc.LocalID, r: r, store: store, trans: trans, log: log, hb: cfg.HeartbeatTimeout, et: cfg.ElectionTimeout,
 		lease: cfg.LeaderLeaseTimeout, onCommit: cfg.OnCommit, quietAfter: cfg.QuietAfter, seenAt: time.Now()}
 	if cfg.QuietAfter > 0 && cfg.SleepAfter > 0 && cfg.Vouch != nil {
 		g.sleepAfter, g.vouch = cfg.SleepAfter, cfg.Vouch
@@ -354,7 +355,35 @@ func (g *Group) Bootstrap(servers ...Server) error {
 	if err := g.r.BootstrapCluster(c).Error(); err != nil {
 		return fmt.Errorf("replication: group %q: bootstrap: %w", g.id, err)
 	}
+	if len(servers) > 0 && raft.ServerID(servers[0].ID) == g.self {
+		// The first of a new group's servers stands at once; the others
+		// (bootstrapped alike, or learning the group from its first
+		// leader) wait their heartbeat timeouts, and vote for it.
+		g.standNow()
+	}
 	return nil
+}
+
+// standNow has a new replica stand for election at once, rather than
+// after its heartbeat timeout (1-2 s: a fresh mesh's meta group, then each
+// of its data groups, waited so in turn, and a new node's first KV put
+// took 8 s, 2.3 s now, most of it the meta leader's DefaultSettle). Raft looks at a
+// follower's timer at once when its heartbeat timeout shrinks
+// (ReloadConfig): it shrinks by a nanosecond (the lease with it, which
+// may not exceed it) and is restored, and the follower, never contacted
+// by a leader, stands.
+func (g *Group) standNow() {
+	rc := g.r.ReloadableConfig()
+	short := rc
+	short.HeartbeatTimeout--
+	short.LeaderLeaseTimeout = min(short.LeaderLeaseTimeout, short.HeartbeatTimeout)
+	if err := g.r.ReloadConfig(short); err != nil {
+		g.log.Debug("raft: standing for election at once", "err", err)
+		return
+	}
+	if err := g.r.ReloadConfig(rc); err != nil {
+		g.log.Warn("raft: restoring the timeouts after standing for election", "err", err)
+	}
 }
 
 // Apply replicates cmd and applies it, returning what the FSM's Apply

@@ -591,3 +591,31 @@ func contactGap(t *testing.T, what string, all []*Group, lg *Group, window time.
 	t.Logf("%s: %d contacts in %v, one every %v", what, contacts, time.Since(start).Round(time.Millisecond), gap.Round(time.Millisecond))
 	return gap
 }
+
+// A new group's first server stands for election at once: with heartbeat
+// and election timeouts of a minute, a group of one, and then a group of
+// three bootstrapped on each node, still have a leader within seconds, the
+// first server of the three.
+func TestNewGroupStandsAtOnce(t *testing.T) {
+	slow := func(cfg *GroupConfig) {
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = time.Minute, time.Minute, time.Minute
+	}
+	c := newCluster(t, 3)
+	one := c.startGroup(c.nodes[0], "g1", slow)
+	if err := one.Bootstrap(c.servers()[0]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the group of one led", one.IsLeader)
+
+	servers := c.servers()
+	var three []*Group
+	for _, nd := range c.nodes {
+		three = append(three, c.startGroup(nd, "g3", slow))
+	}
+	for _, g := range three {
+		if err := g.Bootstrap(servers...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, "the group of three led by its first server", three[0].IsLeader)
+}
