@@ -55,10 +55,13 @@ const (
 	// fsmFailWindow is stopped and replaced instead of restarted (fail).
 	maxFSMFails   = 3
 	fsmFailWindow = 10 * time.Minute
-	// DefaultSettle is how long a new meta leader waits before it creates
-	// the data groups, so that nodes started together all get replicas
-	// at once rather than by moves.
+	// DefaultSettle is how long a new meta leader waits, and the mesh's
+	// membership must have stopped growing, before it creates the data
+	// groups, so that nodes started together all get replicas at once
+	// rather than by moves; maxSettle bounds that wait, for a mesh whose
+	// nodes keep coming.
 	DefaultSettle = 2 * time.Second
+	maxSettle     = 15 * time.Second
 	// expireEvery is how often a data group's leader removes expired keys.
 	expireEvery = time.Minute
 	// caughtUpSlack: a nonvoter this close to the leader's commit index
@@ -120,8 +123,9 @@ type ClusterConfig struct {
 	// Grace is how long a dead node keeps its replicas before they are
 	// rebuilt elsewhere (default placement.DefaultGrace).
 	Grace time.Duration
-	// Settle is how long a new meta leader waits before creating data
-	// groups (default DefaultSettle).
+	// Settle is how long a new meta leader waits, and the membership must
+	// have stopped growing, before it creates the data groups (default
+	// DefaultSettle; at most maxSettle after it took office).
 	Settle time.Duration
 	// Tune adjusts each group's configuration (tests shorten timeouts).
 	Tune func(*GroupConfig)
@@ -202,9 +206,13 @@ type Cluster struct {
 	failed      map[failedKey]time.Time
 	leaderTerm  uint64
 	leaderSince time.Time
-	viewAsked   time.Time
-	viewFrom    string // the meta member that answered the last view request
-	viewAsks    int    // view requests made
+	// grownTo is the most nodes placement has seen since this node took
+	// the meta group's office, grewAt when it saw them (place).
+	grownTo   int
+	grewAt    time.Time
+	viewAsked time.Time
+	viewFrom  string // the meta member that answered the last view request
+	viewAsks  int    // view requests made
 }
 
 // replica is this node's replica of one group.

@@ -422,3 +422,27 @@ func TestClusterRestartAll(t *testing.T) {
 		}
 	}
 }
+
+// A meta leader creates the data groups once it has led, and the mesh's
+// membership has not grown, for Settle; or once it has led for maxSettle,
+// however the membership grows.
+func TestSettledFor(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	const settle = 2 * time.Second
+	for _, c := range []struct {
+		name        string
+		now, grewAt time.Duration // after t0, when the leader took office
+		want        bool
+	}{
+		{"just in office", 0, 0, false},
+		{"in office for Settle, no node joined", settle, 0, true},
+		{"a node joined a second ago", settle + time.Second, settle, false},
+		{"the last join Settle ago", 2 * settle, settle, true},
+		{"nodes joining for ever, short of maxSettle", maxSettle - time.Millisecond, maxSettle - 2*time.Millisecond, false},
+		{"nodes joining for ever, at maxSettle", maxSettle, maxSettle - time.Millisecond, true},
+	} {
+		if got := settledFor(t0.Add(c.now), t0, t0.Add(c.grewAt), settle); got != c.want {
+			t.Errorf("%s: settled %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -355,13 +356,23 @@ func (g *Group) Bootstrap(servers ...Server) error {
 	if err := g.r.BootstrapCluster(c).Error(); err != nil {
 		return fmt.Errorf("replication: group %q: bootstrap: %w", g.id, err)
 	}
-	if len(servers) > 0 && raft.ServerID(servers[0].ID) == g.self {
-		// The first of a new group's servers stands at once; the others
+	if len(servers) > 0 && raft.ServerID(servers[standing(g.id, len(servers))].ID) == g.self {
+		// One of a new group's servers stands at once; the others
 		// (bootstrapped alike, or learning the group from its first
 		// leader) wait their heartbeat timeouts, and vote for it.
 		g.standNow()
 	}
 	return nil
+}
+
+// standing is which of the n servers of new group id stands for election
+// at once: one picked by a hash of the id, so that the mesh's groups are
+// led by all their nodes alike, as random elections spread them (the
+// first listed would put the office of most groups on a few nodes).
+func standing(id string, n int) int {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return int(h.Sum32() % uint32(n))
 }
 
 // standNow has a new replica stand for election at once, rather than

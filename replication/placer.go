@@ -48,12 +48,21 @@ func configOf(cf raft.Configuration) []viewReplica {
 	return out
 }
 
+// settledFor reports whether a meta leader in office since since, which saw
+// the membership grow last at grewAt, creates data groups at now: once it
+// has led, and the membership has not grown, for settle, or once it has led
+// for maxSettle.
+func settledFor(now, since, grewAt time.Time, settle time.Duration) bool {
+	return now.Sub(since) >= settle && now.Sub(grewAt) >= settle || now.Sub(since) >= maxSettle
+}
+
 // place is one round of placement on the meta leader: plan from the view
 // and the membership, and start the changes.
 func (c *Cluster) place(meta *replica) {
 	term := meta.g.r.CurrentTerm()
 	if c.leaderTerm != term {
 		c.leaderTerm, c.leaderSince = term, time.Now()
+		c.grownTo, c.grewAt = 0, time.Time{}
 		c.log.Info("leading the meta group", "term", term)
 	}
 	f := meta.g.r.GetConfiguration()
@@ -92,7 +101,13 @@ func (c *Cluster) place(meta *replica) {
 	}
 	c.pmu.Unlock()
 	changes, _ := placement.Plan(st, placement.Config{Grace: c.cfg.Grace})
-	settled := time.Since(c.leaderSince) >= c.cfg.Settle
+	// Data groups are created once the membership has stopped growing for
+	// Settle (nodes started together all get replicas at once, rather than
+	// by moves), or at the latest maxSettle after this node took office.
+	if len(nodes) > c.grownTo {
+		c.grownTo, c.grewAt = len(nodes), time.Now()
+	}
+	settled := settledFor(time.Now(), c.leaderSince, c.grewAt, c.cfg.Settle)
 	// The view records the meta group too; keep it current.
 	if !sameConfig(v.Groups[placement.Meta], metaCfg) {
 		ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
