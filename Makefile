@@ -30,14 +30,17 @@ bin/bench:
 python:
 	./scripts/build-python.sh
 
+# warren is built without cgo: a static binary that runs on any Linux of its
+# architecture, and 1.5 ms less CPU for every process it starts (each sandbox
+# worker is one: 11-13 ms with cgo's dynamic loading, 9.4-11 ms without).
 build:
 	@if ./scripts/build-python.sh; then \
 		mkdir -p $(PYEMBED) && cp $(PYDIR)/python.wasm $(PYDIR)/stdlib.zip $(PYEMBED)/ && \
-		echo "$(GO) build -tags warren_python -o $(BIN) ./cmd/warren" && \
-		$(GO) build -tags warren_python -o $(BIN) ./cmd/warren; \
+		echo "CGO_ENABLED=0 $(GO) build -tags warren_python -o $(BIN) ./cmd/warren" && \
+		CGO_ENABLED=0 $(GO) build -tags warren_python -o $(BIN) ./cmd/warren; \
 	else \
 		echo "WARNING: make python failed: building warren without Python" >&2; \
-		$(GO) build -o $(BIN) ./cmd/warren; \
+		CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/warren; \
 	fi
 
 # run: build, then run the example Workers in the embedded runtime (sandboxed).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -212,6 +213,9 @@ func TestHostileCorpusLiveMesh(t *testing.T) {
 	}
 	for name, layers := range rep.Layers {
 		t.Logf("%s isolation layers: %v", name, layers)
+		if kernelHasLandlock() && !slices.Contains(layers, "landlock") {
+			t.Errorf("%s: the kernel has Landlock, and its workers do not use it (layers %v)", name, layers)
+		}
 	}
 	idle, attack := Quantile(rep.Idle, 0.99), Quantile(rep.Attack, 0.99)
 	t.Logf("honest calls: idle p50 %v p99 %v (%d); under attack p50 %v p99 %v (%d)",

@@ -72,7 +72,9 @@ func warrenCmd(t *testing.T, args ...string) *exec.Cmd {
 			buildErr = err
 			return
 		}
-		out, err := exec.Command(goCmd, "build", "-o", binPath, ".").CombinedOutput()
+		build := exec.Command(goCmd, "build", "-o", binPath, ".")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build
+		out, err := build.CombinedOutput()
 		if err != nil {
 			buildErr = errors.New(string(out))
 		}

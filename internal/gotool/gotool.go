@@ -26,7 +26,7 @@ func Path() (string, error) {
 }
 
 // BuildWarren builds the warren binary (./cmd/warren of the module that
-// holds the working directory) at out.
+// holds the working directory) at out, without cgo, as make build does.
 func BuildWarren(out string) error {
 	goTool, err := Path()
 	if err != nil {
@@ -49,6 +49,7 @@ func BuildWarren(out string) error {
 	}
 	cmd := exec.Command(goTool, "build", "-o", out, "./cmd/warren")
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build: a static binary
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build ./cmd/warren: %w\n%s", err, b)
 	}

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package testnet
+
+func kernelHasLandlock() bool { return false }
