@@ -52,7 +52,8 @@ const (
 )
 
 // logCacheSize is how many recent entries a group keeps in memory, so that
-// the leader replicates them to followers without reading the store.
+// the leader replicates them without reading the store (at most
+// logCacheMaxBytes of them: logCache).
 const logCacheSize = 128
 
 var (
@@ -293,10 +294,7 @@ func StartGroup(cfg GroupConfig) (*Group, error) {
 	if err != nil {
 		return nil, fmt.Errorf("replication: group %q: %w", cfg.ID, err)
 	}
-	logs, err := raft.NewLogCache(logCacheSize, store)
-	if err != nil {
-		return nil, fmt.Errorf("replication: group %q: %w", cfg.ID, err)
-	}
+	logs := newLogCache(logCacheSize, store)
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(filepath.Join(cfg.Dir, "groups", cfg.ID), cfg.SnapshotsRetained, raftLogger(log, "snapshots"))
 	if err != nil {
 		return nil, fmt.Errorf("replication: group %q: snapshot store: %w", cfg.ID, err)
