@@ -56,6 +56,10 @@ const (
 // logCacheMaxBytes of them: logCache).
 const logCacheSize = 128
 
+// maxAppendBytes bounds the data of one AppendEntries request (a larger
+// entry goes alone).
+const maxAppendBytes = 4 << 20
+
 var (
 	// ErrNotLeader: this node does not lead the group; the error names
 	// the leader when one is known.
@@ -279,6 +283,9 @@ func StartGroup(cfg GroupConfig) (*Group, error) {
 	// would buffer that channel, and raft never answers what sits in the
 	// buffer at shutdown: an Apply racing Close would wait forever.
 	rc.BatchApplyCh = false
+	// A request carries up to 64 entries, but not 64 values of 25 MiB:
+	// past 4 MiB of data it takes no more (raft patch 0009).
+	rc.MaxAppendEntriesBytes = maxAppendBytes
 	rc.NoSnapshotRestoreOnStart = cfg.PersistentFSM
 	// A replica removed from its group keeps running until its node
 	// deletes it (Cluster does, once the leader confirms the removal):

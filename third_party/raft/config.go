@@ -166,6 +166,15 @@ type Config struct {
 	// an inconsistent log.
 	MaxAppendEntries int
 
+	// MaxAppendEntriesBytes, when positive, also bounds the size of an
+	// append entries request: entries are added to one until the Data and
+	// Extensions of those in it reach this many bytes (a request always
+	// carries at least one). Without it a request carries MaxAppendEntries
+	// entries whatever their size: 64 entries of 25 MiB each, 1.6 GB to
+	// read, encode and decode at once, for a follower catching up. Zero:
+	// no bound but MaxAppendEntries.
+	MaxAppendEntriesBytes int
+
 	// BatchApplyCh indicates whether we should buffer applyCh
 	// to size MaxAppendEntries. This enables batch log commitment,
 	// but breaks the timeout guarantee on Apply. Specifically,

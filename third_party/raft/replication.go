@@ -555,24 +555,33 @@ SEND:
 // pipelineSend is used to send data over a pipeline. It is a helper to
 // pipelineReplicate.
 func (r *Raft) pipelineSend(s *followerReplication, p AppendPipeline, nextIdx *uint64, lastIndex uint64) (shouldStop bool) {
-	// Create a new append request
-	req := new(AppendEntriesRequest)
-	if err := r.setupAppendEntries(s, req, *nextIdx, lastIndex); err != nil {
-		return true
-	}
+	for {
+		// Create a new append request
+		req := new(AppendEntriesRequest)
+		if err := r.setupAppendEntries(s, req, *nextIdx, lastIndex); err != nil {
+			return true
+		}
 
-	// Pipeline the append entries
-	if _, err := p.AppendEntries(req, new(AppendEntriesResponse)); err != nil {
-		r.logger.Error("failed to pipeline appendEntries", "peer", s.peer, "error", err)
-		return true
-	}
+		// Pipeline the append entries
+		if _, err := p.AppendEntries(req, new(AppendEntriesResponse)); err != nil {
+			r.logger.Error("failed to pipeline appendEntries", "peer", s.peer, "error", err)
+			return true
+		}
 
-	// Increase the next send log to avoid re-sending old logs
-	if n := len(req.Entries); n > 0 {
+		// Increase the next send log to avoid re-sending old logs
+		n := len(req.Entries)
+		if n == 0 {
+			return false
+		}
 		last := req.Entries[n-1]
 		atomic.StoreUint64(nextIdx, last.Index+1)
+		if last.Index >= lastIndex {
+			return false
+		}
+		// MaxAppendEntries or MaxAppendEntriesBytes cut the request short:
+		// the rest goes in the next ones, now, rather than at the next
+		// trigger or CommitTimeout.
 	}
-	return false
 }
 
 // pipelineDecode is used to decode the responses of pipelined requests.
@@ -660,16 +669,22 @@ func (r *Raft) setNewLogs(req *AppendEntriesRequest, nextIndex, lastIndex uint64
 	// Append up to MaxAppendEntries or up to the lastIndex. we need to use a
 	// consistent value for maxAppendEntries in the lines below in case it ever
 	// becomes reloadable.
-	maxAppendEntries := r.config().MaxAppendEntries
-	req.Entries = make([]*Log, 0, maxAppendEntries)
+	conf := r.config()
+	maxAppendEntries, maxBytes := conf.MaxAppendEntries, conf.MaxAppendEntriesBytes
 	maxIndex := min(nextIndex+uint64(maxAppendEntries)-1, lastIndex)
+	req.Entries = make([]*Log, 0, min(uint64(maxAppendEntries), maxIndex-nextIndex+1))
+	size := 0
 	for i := nextIndex; i <= maxIndex; i++ {
+		if maxBytes > 0 && len(req.Entries) > 0 && size >= maxBytes {
+			break
+		}
 		oldLog := new(Log)
 		if err := r.logs.GetLog(i, oldLog); err != nil {
 			r.logger.Error("failed to get log", "index", i, "error", err)
 			return err
 		}
 		req.Entries = append(req.Entries, oldLog)
+		size += len(oldLog.Data) + len(oldLog.Extensions)
 	}
 	return nil
 }
