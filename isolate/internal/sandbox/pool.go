@@ -983,6 +983,21 @@ func (p *Pool) startLoop() {
 	}
 }
 
+// warnSetup logs a failure to set up a worker's cgroups, as a warning unless
+// the pool is closing: a start under way when Close removed the pool's
+// cgroup directories fails so, and printed a warning on the terminal of
+// `warren run` as it ended.
+func (p *Pool) warnSetup(msg string, args ...any) {
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		p.log.Debug(msg, args...)
+		return
+	}
+	p.log.Warn(msg, args...)
+}
+
 // startWorker starts a worker process and completes the init handshake.
 func (p *Pool) startWorker() (*worker, error) {
 	p.mu.Lock()
@@ -1027,7 +1042,7 @@ func (p *Pool) startWorker() (*worker, error) {
 	if p.cg != nil {
 		cg, err = p.cg.newWorker("w"+strconv.FormatUint(id, 10), p.limit)
 		if err != nil {
-			p.log.Warn("sandbox: worker cgroup failed, using RLIMIT_AS", "err", err)
+			p.warnSetup("sandbox: worker cgroup failed, using RLIMIT_AS", "err", err)
 			cg = nil
 		}
 	}
@@ -1038,13 +1053,13 @@ func (p *Pool) startWorker() (*worker, error) {
 			cpus = 1
 		}
 		if cpuCg, err = p.cpuCg.newCPUWorker("w"+strconv.FormatUint(id, 10), cpus); err != nil {
-			p.log.Warn("sandbox: worker cpu cgroup failed", "err", err)
+			p.warnSetup("sandbox: worker cpu cgroup failed", "err", err)
 			cpuCg = nil
 		}
 	}
 	if p.pidsCg != nil {
 		if pidsCg, err = p.pidsCg.newPidsWorker("w"+strconv.FormatUint(id, 10), maxWorkerThreads); err != nil {
-			p.log.Warn("sandbox: worker pids cgroup failed", "err", err)
+			p.warnSetup("sandbox: worker pids cgroup failed", "err", err)
 			pidsCg = nil
 		}
 	}
@@ -1119,7 +1134,7 @@ func (p *Pool) startWorker() (*worker, error) {
 
 	if cg != nil {
 		if err := cg.add(w.pid); err != nil {
-			p.log.Warn("sandbox: moving worker into cgroup failed, using RLIMIT_AS", "err", err)
+			p.warnSetup("sandbox: moving worker into cgroup failed, using RLIMIT_AS", "err", err)
 			cg = nil // w.cg stays set so that the reaper removes the directory
 		}
 	}
@@ -1127,14 +1142,14 @@ func (p *Pool) startWorker() (*worker, error) {
 	// from then on is bounded. (w.cpuCg and w.pidsCg stay set for the reaper.)
 	if cpuCg != nil {
 		if err := cpuCg.add(w.pid); err != nil {
-			p.log.Warn("sandbox: moving worker into its cpu cgroup failed", "err", err)
+			p.warnSetup("sandbox: moving worker into its cpu cgroup failed", "err", err)
 		} else {
 			w.cpuOn = true
 		}
 	}
 	if pidsCg != nil {
 		if err := pidsCg.add(w.pid); err != nil {
-			p.log.Warn("sandbox: moving worker into its pids cgroup failed", "err", err)
+			p.warnSetup("sandbox: moving worker into its pids cgroup failed", "err", err)
 		} else {
 			w.pidsOn = true
 		}
