@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -147,6 +148,7 @@ func init() {
 	benchmarks = append(benchmarks,
 		benchmark{"mesh/http", benchHTTP},
 		benchmark{"mesh/tenants", benchTenants},
+		benchmark{"replication/fresh node", benchFirstPut},
 		benchmark{"mesh/forward", benchForward},
 		benchmark{"mesh/converge", benchConverge},
 		benchmark{"mesh/detect", benchDetect},
@@ -231,6 +233,46 @@ func benchTenants() ([]Row, error) {
 			Unit: "inv/s", Value: res.rate, P50: res.p50, P99: res.p99, N: res.n, Target: "report"})
 	}
 	return rows, nil
+}
+
+// benchFirstPut: how soon a fresh node (a new mesh of one, its data
+// directory empty) takes its first KV put, from the start of its process:
+// its meta group's election, the meta leader's wait for the membership to
+// settle (2 s), and its data groups' elections (replication, Group.standNow).
+// The median of three starts.
+func benchFirstPut() ([]Row, error) {
+	var took []float64
+	for range 3 {
+		t0 := time.Now()
+		url, _, stop, err := startNodeProcess()
+		if err != nil {
+			return nil, err
+		}
+		cl := httpClient()
+		for {
+			req, _ := http.NewRequest(http.MethodPut, url+"/v1/kv/bench/first", strings.NewReader("v"))
+			resp, err := cl.Do(req)
+			last := fmt.Sprint(err)
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+				last = resp.Status
+			}
+			if time.Since(t0) > time.Minute {
+				stop()
+				return nil, fmt.Errorf("no KV put within a minute of the node's start (last: %s)", last)
+			}
+			time.Sleep(10 * time.Millisecond) // a poll interval
+		}
+		took = append(took, float64(time.Since(t0))/float64(time.Millisecond))
+		stop()
+	}
+	slices.Sort(took)
+	return []Row{{Name: "replication/fresh node: first KV put after its process starts (median of 3)", Unit: "ms",
+		Value: took[1], N: len(took), Target: "report"}}, nil
 }
 
 // startNodeProcess starts a `warren node` process (built by make build) on

@@ -183,8 +183,8 @@ type Config struct {
 	// processes (each call still in a fresh isolate): by default a worker
 	// serves one tenant (isolate.Invocation.Tenant); one whose slot another
 	// tenant needs is parked and swapped back for its tenant's next call,
-	// and past twice Slots tenants calling at once most switches start a
-	// worker.
+	// and past three times Slots tenants calling at once most switches
+	// start a worker.
 	SharedWorkers bool
 }
 

@@ -35,9 +35,9 @@ import (
 // KV groups are still being placed, a node started while cut off) honours
 // them: it knows of no revocation. A node that does not know the groups'
 // placement yet (a fresh mesh's first seconds, until its meta group has a
-// leader) does not try: calls do not wait for a read that cannot end. Tokens without an ID (those the CLI
-// and nodes mint for themselves) are never looked up, and a node whose
-// callers use none never reads the list.
+// leader) does not try: calls do not wait for a read that cannot end.
+// Tokens without an ID (those the CLI and nodes mint for themselves) are
+// never looked up, and a node whose callers use none never reads the list.
 
 const (
 	// revokedNS holds the revocations, by token ID.

@@ -383,11 +383,11 @@ func standing(id string, n int) int {
 // standNow has a new replica stand for election at once, rather than
 // after its heartbeat timeout (1-2 s: a fresh mesh's meta group, then each
 // of its data groups, waited so in turn, and a new node's first KV put
-// took 8 s, 2.3 s now, most of it the meta leader's DefaultSettle). Raft looks at a
-// follower's timer at once when its heartbeat timeout shrinks
-// (ReloadConfig): it shrinks by a nanosecond (the lease with it, which
-// may not exceed it) and is restored, and the follower, never contacted
-// by a leader, stands.
+// took 8 s; bench row "replication/fresh node: first KV put"). Raft looks
+// at a follower's timer at once when its heartbeat timeout shrinks
+// (ReloadConfig): it shrinks by a nanosecond (the lease with it, which may
+// not exceed it) and is restored, and the follower, never contacted by a
+// leader, stands.
 func (g *Group) standNow() {
 	rc := g.r.ReloadableConfig()
 	short := rc

@@ -453,38 +453,14 @@ func NewPool(cfg Config) (*Pool, error) {
 	if p.workers <= 0 {
 		p.workers = 2 * runtime.NumCPU()
 	}
-	switch p.parkIdle = cfg.ParkIdle; {
-	case p.parkIdle == 0:
-		p.parkIdle = DefaultParkIdle
-	case p.parkIdle < 0:
-		p.parkIdle = 0
-	}
-	switch p.parkMax = cfg.Parked; {
-	case p.parkMax == 0:
-		p.parkMax = p.workers
-	case p.parkMax < 0:
-		p.parkMax = 0
-	}
-	if p.spares == 0 {
-		p.spares = 1
-	} else if p.spares < 0 {
-		p.spares = 0
-	}
+	p.parkIdle = orDefault(cfg.ParkIdle, DefaultParkIdle)
+	p.parkMax = orDefault(cfg.Parked, p.workers)
+	p.spares = orDefault(p.spares, 1)
 	if p.limit <= 0 {
 		p.limit = defaultMemoryLimit
 	}
-	switch p.demoteAfter = cfg.DemoteAfter; {
-	case p.demoteAfter == 0:
-		p.demoteAfter = DefaultDemoteAfter
-	case p.demoteAfter < 0:
-		p.demoteAfter = 0
-	}
-	switch p.starveAfter = cfg.StarveAfter; {
-	case p.starveAfter == 0:
-		p.starveAfter = defaultStarveAfter
-	case p.starveAfter < 0:
-		p.starveAfter = 0
-	}
+	p.demoteAfter = orDefault(cfg.DemoteAfter, DefaultDemoteAfter)
+	p.starveAfter = orDefault(cfg.StarveAfter, defaultStarveAfter)
 	p.command = cfg.Command
 	if p.command == nil {
 		exe, err := os.Executable()
@@ -748,10 +724,10 @@ func (p *Pool) takeIdle(t tenancy) *worker {
 }
 
 // vacate takes w, a slot worker idle or just freed that has served another tenant
-// than the callers need, out of its slot: it is parked for its tenant, the least
-// recently parked one ended past Config.Parked (w itself is ended where nothing is
-// parked, or while it is at its last call's remains), and a spare or a new worker
-// takes the slot. A parked worker given to vacate is ended. p.mu held.
+// than the callers need, out of its slot: it is parked for its tenant, and past
+// Config.Parked the parked worker parkedVictim picks is ended (w itself is ended
+// where nothing is parked, or while it is at its last call's remains); a spare or a
+// new worker takes the slot. A parked worker given to vacate is ended. p.mu held.
 func (p *Pool) vacate(w *worker) {
 	if p.parkMax > 0 && w.served && (w.state_ == stIdle || w.state_ == stBusy) && !w.atRemains() {
 		p.retire(w, causeParked) // its slot is refilled
@@ -996,6 +972,18 @@ func (p *Pool) warnSetup(msg string, args ...any) {
 		return
 	}
 	p.log.Warn(msg, args...)
+}
+
+// orDefault is a Config setting v: def where it is zero, none (zero) where it
+// is negative.
+func orDefault[T int | time.Duration](v, def T) T {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 // startWorker starts a worker process and completes the init handshake.
