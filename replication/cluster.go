@@ -193,6 +193,9 @@ type Cluster struct {
 	// disk refuses the writes this node leads while its disk is down to
 	// the reserve.
 	disk *diskGuard
+	// lead admits the large writes this node leads, forward those its
+	// clients make (largewrites.go).
+	lead, forward *largeWrites
 
 	pmu     sync.Mutex
 	pending map[placement.GroupID]placement.Change
@@ -268,6 +271,7 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 		reserve = DefaultDiskReserve
 	}
 	c.disk = newDiskGuard(cfg.Dir, reserve)
+	c.lead, c.forward = newLargeWrites(leadBudget), newLargeWrites(forwardBudget)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if err := os.MkdirAll(filepath.Join(cfg.Dir, "groups"), 0o700); err != nil {
 		return nil, fmt.Errorf("replication: %w", err)

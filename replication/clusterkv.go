@@ -131,7 +131,12 @@ func (c *Cluster) write(ctx context.Context, gid placement.GroupID, cmd []byte) 
 	defer cancel()
 	ctx, cancel2 := context.WithTimeout(ctx, maxWriteTime)
 	defer cancel2()
-	_, _, err := c.toLeader(ctx, gid, &rpcReq{Op: opApply, Group: gid.String()}, cmd, true)
+	release, err := c.forward.admit(ctx, c.m.Name(), len(cmd))
+	if err != nil {
+		return err
+	}
+	defer release()
+	_, _, err = c.toLeader(ctx, gid, &rpcReq{Op: opApply, Group: gid.String()}, cmd, true)
 	if err != nil {
 		return c.kvErr(gid, err)
 	}
@@ -300,7 +305,7 @@ func (c *Cluster) toLeader(ctx context.Context, gid placement.GroupID, req *rpcR
 		if target != "" {
 			actx, acancel := ctx, context.CancelFunc(func() {})
 			if write {
-				actx, acancel = context.WithTimeout(ctx, attemptTimeout)
+				actx, acancel = context.WithTimeout(ctx, attemptTimeoutFor(len(body)))
 			}
 			resp, rbody, sent, err := c.attempt(actx, target, req, body)
 			acancel()
@@ -320,6 +325,14 @@ func (c *Cluster) toLeader(ctx context.Context, gid placement.GroupID, req *rpcR
 					continue
 				}
 				c.setHint(gid, "")
+			case isRPC && re.Code == codeBusy:
+				// The leader waited for room as long as the attempt
+				// allowed: asking again at once would send the body
+				// again to wait again.
+				if unknown {
+					return nil, nil, fmt.Errorf("%w (an earlier attempt's; last: %w)", errOutcomeUnknown, err)
+				}
+				return nil, nil, err
 			case isRPC && re.Code == codeUnknown:
 				unknown = true
 			case isRPC:
@@ -431,7 +444,12 @@ func (c *Cluster) handle(ctx context.Context, from mesh.Peer, req *rpcReq, body 
 			c.log.Warn("refused a write: its request id's deadline is off this node's clock", "group", gid, "err", err)
 			return c.errResp(fmt.Errorf("%w: node %s: %w", ErrKVUnavailable, c.m.Name(), err)), nil
 		}
+		release, err := c.lead.admit(ctx, c.m.Name(), len(body))
+		if err != nil {
+			return c.errResp(err), nil
+		}
 		v, err := r.g.Apply(ctx, body)
+		release()
 		if err != nil {
 			if errors.Is(err, ErrNotLeader) {
 				return c.errResp(c.notLeader(r)), nil

@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -129,6 +130,8 @@ func TestKVAcrossProcesses(t *testing.T) {
 			}
 		}
 	}
+	largeWriteFlood(ctx, t, nodes)
+
 	// A Worker counts its visits across nodes.
 	visit := func(api string) string {
 		t.Helper()
@@ -250,6 +253,79 @@ func TestKVAcrossProcesses(t *testing.T) {
 	if got := visit(nodes[0].API); got != "ok visit 8" {
 		t.Fatalf("visit after restarting every node: %q", got)
 	}
+}
+
+// largeWriteFlood puts 12 values of 20 MiB at once, four through each
+// node (largewrites.go). Each put either succeeds or is refused as not
+// made; none ends with an unknown outcome (before the leaders admitted
+// large writes by their bytes in flight, most of 8 such puts outlived
+// their 10 s with an unknown outcome while every attempt was proposed
+// again, and heartbeats of idle groups came too late). A refused value
+// is absent, a made one reads back whole, and every group still has a
+// leader.
+func largeWriteFlood(ctx context.Context, t *testing.T, nodes []testnet.NodeInfo) {
+	t.Helper()
+	const n, size = 12, 20 << 20
+	val := make([]byte, size)
+	for i := range val {
+		val[i] = byte(i*7 + i>>12)
+	}
+	type answer struct {
+		code int
+		body string
+		err  error
+		took time.Duration
+	}
+	answers := make([]answer, n)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for i := range n {
+		wg.Go(func() {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPut, fmt.Sprintf("%s/v1/kv/flood/big%d", nodes[i%3].API, i), bytes.NewReader(val))
+			if err != nil {
+				answers[i].err = err
+				return
+			}
+			req.Header.Set("Authorization", "Bearer "+apiToken)
+			t1 := time.Now()
+			resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+			answers[i].took = time.Since(t1)
+			if err != nil {
+				answers[i].err = err
+				return
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			answers[i] = answer{resp.StatusCode, string(b), err, answers[i].took}
+		})
+	}
+	wg.Wait()
+	made := 0
+	for i, a := range answers {
+		t.Logf("flood put %d through %s: %d in %v %.200s", i, nodes[i%3].Name, a.code, a.took.Round(time.Millisecond), a.body)
+		key := fmt.Sprintf("big%d", i)
+		switch {
+		case a.err != nil:
+			t.Errorf("flood put %d: %v", i, a.err)
+		case a.code == 200:
+			made++
+			code, body, err := httpKV{nodes[(i+1)%3].API}.get(ctx, "flood", key)
+			if err != nil || code != 200 || body != string(val) {
+				t.Errorf("flood put %d made, then read: %d, %d bytes, %v", i, code, len(body), err)
+			}
+		case a.code == 503 && strings.Contains(a.body, "was not made"):
+			if code, _, err := (httpKV{nodes[(i+1)%3].API}).get(ctx, "flood", key); err != nil || code != 404 {
+				t.Errorf("flood put %d refused as not made, then read: %d %v", i, code, err)
+			}
+		default:
+			t.Errorf("flood put %d: %d %s, want made or refused as not made", i, a.code, a.body)
+		}
+	}
+	t.Logf("flood: %d of %d puts of %d MiB made in %v", made, n, size>>20, time.Since(t0).Round(time.Millisecond))
+	if made < n/2 {
+		t.Errorf("flood: only %d of %d puts made", made, n)
+	}
+	waitGroupsPlaced(t, nodes[0].API, 3, time.Minute)
 }
 
 // httpOutcome classifies a write's HTTP answer for the checker: only a

@@ -57,6 +57,7 @@ const (
 	codeFull       = "full" // the leader's disk is down to its reserve
 	codeBadRequest = "bad_request"
 	codeBadVersion = "bad_version"
+	codeBusy       = "busy" // the leader had no room for a large write (largewrites.go): it was not made
 )
 
 type rpcReq struct {
@@ -130,6 +131,8 @@ func (e *rpcError) Unwrap() error {
 		return ErrNotLeader
 	case codeUnavail, codeNoGroup, codeStopped:
 		return ErrKVUnavailable
+	case codeBusy:
+		return errBusyUnavailable
 	case codeUnknown:
 		return errOutcomeUnknown
 	case codeNotFound:
@@ -338,6 +341,8 @@ func (c *Cluster) errResp(err error) *rpcResp {
 		return &rpcResp{Code: codeNotLeader, Error: err.Error(), Leader: re.Leader}
 	case errors.Is(err, errOutcomeUnknown):
 		return &rpcResp{Code: codeUnknown, Error: err.Error()}
+	case errors.Is(err, errBusy):
+		return &rpcResp{Code: codeBusy, Error: err.Error()}
 	case errors.Is(err, ErrKVNotFound):
 		return &rpcResp{Code: codeNotFound, Error: err.Error()}
 	case errors.Is(err, ErrKVFull):
