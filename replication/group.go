@@ -60,6 +60,11 @@ const logCacheSize = 128
 // entry goes alone).
 const maxAppendBytes = 4 << 20
 
+// maxApplyAheadBytes bounds the committed entries a replica has read for
+// its state machine and not yet applied (raft patch 0010): without it, a
+// follower catching up on 16 values of 25 MiB read every one at once.
+const maxApplyAheadBytes = 32 << 20
+
 var (
 	// ErrNotLeader: this node does not lead the group; the error names
 	// the leader when one is known.
@@ -286,6 +291,7 @@ func StartGroup(cfg GroupConfig) (*Group, error) {
 	// A request carries up to 64 entries, but not 64 values of 25 MiB:
 	// past 4 MiB of data it takes no more (raft patch 0009).
 	rc.MaxAppendEntriesBytes = maxAppendBytes
+	rc.MaxApplyAheadBytes = maxApplyAheadBytes
 	rc.NoSnapshotRestoreOnStart = cfg.PersistentFSM
 	// A replica removed from its group keeps running until its node
 	// deletes it (Cluster does, once the leader confirms the removal):

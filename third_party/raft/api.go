@@ -119,6 +119,13 @@ type Raft struct {
 	// snapshot and apply old logs to it that were in the pipe.
 	fsmMutateCh chan interface{}
 
+	// applyAhead is the Data bytes of the committed entries processLogs
+	// has handed to the FSM goroutine and it has not applied yet
+	// (MaxApplyAheadBytes); fsmAppliedCh is signalled, without blocking,
+	// whenever the FSM goroutine has applied a batch.
+	applyAhead   atomic.Int64
+	fsmAppliedCh chan struct{}
+
 	// fsmSnapshotCh is used to trigger a new snapshot being taken
 	fsmSnapshotCh chan *reqSnapshotFuture
 
@@ -563,6 +570,7 @@ func NewRaft(conf *Config, fsm FSM, logs LogStore, stable StableStore, snaps Sna
 		applyCh:               applyCh,
 		fsm:                   fsm,
 		fsmMutateCh:           make(chan interface{}, 128),
+		fsmAppliedCh:          make(chan struct{}, 1),
 		fsmSnapshotCh:         make(chan *reqSnapshotFuture),
 		leaderCh:              make(chan bool, 1),
 		localID:               localID,

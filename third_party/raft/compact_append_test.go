@@ -437,3 +437,31 @@ func TestNetworkTransport_CompactConnDeclines(t *testing.T) {
 		trans.Close()
 	}
 }
+
+// A long field is read into a buffer of exactly its size, allocating at
+// most about twice that on the way (a bytes.Buffer ended with up to twice
+// the size and allocated some five times it).
+func TestCompactAppend_LargeFieldExact(t *testing.T) {
+	const size = 4<<20 + 3
+	var buf bytes.Buffer
+	w := bufio.NewWriter(&buf)
+	if err := writeCompactAppendRequest(w, &AppendEntriesRequest{Term: 1, Entries: []*Log{{Index: 1, Term: 1, Data: make([]byte, size)}}}); err != nil {
+		t.Fatal(err)
+	}
+	w.Flush()
+	r := bufio.NewReader(bytes.NewReader(buf.Bytes()))
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var got AppendEntriesRequest
+	err := readCompactAppendRequest(r, &got)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := got.Entries[0].Data; len(d) != size || cap(d) != size {
+		t.Fatalf("data of len %d cap %d, want both %d", len(d), cap(d), size)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 2*size+1<<20 {
+		t.Fatalf("%d bytes allocated to read a field of %d", n, size)
+	}
+}

@@ -175,6 +175,17 @@ type Config struct {
 	// no bound but MaxAppendEntries.
 	MaxAppendEntriesBytes int
 
+	// MaxApplyAheadBytes, when positive, bounds the Data of committed
+	// entries read for the FSM and not yet applied by it: the goroutine
+	// that hands entries to the FSM waits, once that many bytes are
+	// pending, until the FSM has applied enough of them (an entry is
+	// always handed over when none are pending, whatever its size).
+	// Without it a server behind on applying reads every committed entry
+	// it has not applied at once (up to 128 batches of MaxAppendEntries
+	// entries wait for the FSM): a follower catching up on 16 entries of
+	// 25 MiB held all of them in memory. Zero: no bound.
+	MaxApplyAheadBytes int
+
 	// BatchApplyCh indicates whether we should buffer applyCh
 	// to size MaxAppendEntries. This enables batch log commitment,
 	// but breaks the timeout guarantee on Apply. Specifically,

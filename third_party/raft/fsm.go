@@ -125,6 +125,7 @@ func (r *Raft) runFSM() {
 	}
 
 	applyBatch := func(reqs []*commitTuple) {
+		defer r.appliedAhead(reqs)
 		if !batchingEnabled {
 			for _, ct := range reqs {
 				applySingle(ct)

@@ -1362,10 +1362,16 @@ func (r *Raft) processLogs(index uint64, futures map[uint64]*logFuture) {
 		return
 	}
 
+	// batchBytes is the Data of the batch being gathered: applyAhead
+	// counts it once the batch is handed over.
+	var batchBytes int64
 	applyBatch := func(batch []*commitTuple) {
+		r.applyAhead.Add(batchBytes)
+		batchBytes = 0
 		select {
 		case r.fsmMutateCh <- batch:
 		case <-r.shutdownCh:
+			r.appliedAhead(batch)
 			for _, cl := range batch {
 				if cl.future != nil {
 					cl.future.respond(ErrRaftShutdown)
@@ -1377,6 +1383,7 @@ func (r *Raft) processLogs(index uint64, futures map[uint64]*logFuture) {
 	// Store maxAppendEntries for this call in case it ever becomes reloadable. We
 	// need to use the same value for all lines here to get the expected result.
 	maxAppendEntries := r.config().MaxAppendEntries
+	maxAhead := int64(r.config().MaxApplyAheadBytes)
 
 	batch := make([]*commitTuple, 0, maxAppendEntries)
 
@@ -1409,6 +1416,22 @@ func (r *Raft) processLogs(index uint64, futures map[uint64]*logFuture) {
 
 		switch {
 		case preparedLog != nil:
+			// With MaxApplyAheadBytes, an entry that would take what the
+			// FSM has yet to apply past the bound waits until it has
+			// applied enough: the batch so far goes first.
+			if size := int64(len(preparedLog.log.Data)); maxAhead > 0 && r.applyAhead.Load()+batchBytes+size > maxAhead {
+				if len(batch) > 0 {
+					applyBatch(batch)
+					batch = make([]*commitTuple, 0, maxAppendEntries)
+				}
+				if !r.waitApplyRoom(maxAhead, size) {
+					if preparedLog.future != nil {
+						preparedLog.future.respond(ErrRaftShutdown)
+					}
+					return
+				}
+			}
+			batchBytes += int64(len(preparedLog.log.Data))
 			// If we have a log ready to send to the FSM add it to the batch.
 			// The FSM thread will respond to the future.
 			batch = append(batch, preparedLog)
@@ -1432,6 +1455,40 @@ func (r *Raft) processLogs(index uint64, futures map[uint64]*logFuture) {
 
 	// Update the lastApplied index and term
 	r.setLastApplied(index)
+}
+
+// waitApplyRoom returns true once the FSM has no entries pending or room
+// for size more bytes of them within maxAhead, false if raft shuts down
+// first.
+func (r *Raft) waitApplyRoom(maxAhead, size int64) bool {
+	for {
+		ahead := r.applyAhead.Load()
+		if ahead <= 0 || ahead+size <= maxAhead {
+			return true
+		}
+		select {
+		case <-r.fsmAppliedCh:
+		case <-r.shutdownCh:
+			return false
+		}
+	}
+}
+
+// appliedAhead takes a batch's Data off applyAhead once the FSM goroutine
+// has applied it (or it was dropped), and wakes processLogs if it waits.
+func (r *Raft) appliedAhead(batch []*commitTuple) {
+	var n int64
+	for _, cl := range batch {
+		n += int64(len(cl.log.Data))
+	}
+	if n == 0 {
+		return
+	}
+	r.applyAhead.Add(-n)
+	select {
+	case r.fsmAppliedCh <- struct{}{}:
+	default:
+	}
 }
 
 // processLog is invoked to process the application of a single committed log entry.
