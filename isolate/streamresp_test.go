@@ -154,6 +154,7 @@ func TestStreamedResponse(t *testing.T) {
 			})
 			t.Run("buffered without a pipe", func(t *testing.T) {
 				c := js("main.js", streamWorker)
+				c.Limits = roomy // as "whole": the 3 MiB part under -race and load
 				res := run(t, rt, c, &Request{Method: "GET", URL: "http://x/"})
 				if res.Outcome != OutcomeOK || res.Response == nil {
 					t.Fatalf("%s %s %+v", res.Outcome, res.Error, res.Exceptions)
