@@ -159,6 +159,9 @@ type Cluster struct {
 	// sleeping group's followers must look at once at whether the mesh
 	// still vouches for their leader's node.
 	meshKick chan struct{}
+	// vlogKick is signalled when a group compacted its log for its bytes:
+	// the value log may have garbage to collect (vlog.go).
+	vlogKick chan struct{}
 	// alarms is signalled when a committed object batch set an alarm
 	// (AlarmsChanged).
 	alarms chan struct{}
@@ -254,6 +257,7 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 		kick:      make(chan struct{}, 1),
 		watchKick: make(chan struct{}, 1),
 		meshKick:  make(chan struct{}, 1),
+		vlogKick:  make(chan struct{}, 1),
 		alarms:    make(chan struct{}, 1),
 		lists:     make(chan struct{}, maxLists),
 		replicas:  map[placement.GroupID]*replica{},
@@ -308,11 +312,15 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 	cfg.Transport.onUnknownGroup(c.startUnknown)
 	answered := c.pokeWatch
 	cfg.Transport.answered.Store(&answered)
-	c.wg.Add(2)
+	c.wg.Add(3)
 	go c.loop()
 	c.m.NotifyChanges(c.meshKick)
 	c.m.NotifyChanges(c.kick) // a peer's newer view (refreshView)
 	go c.watchLeaders()
+	go func() {
+		defer c.wg.Done()
+		collectValueLog(cfg.DB, c.log, c.vlogKick, c.ctx.Done())
+	}()
 	return c, nil
 }
 
@@ -383,6 +391,12 @@ func (c *Cluster) ensure(gid placement.GroupID) (*replica, error) {
 	gc.QuietAfter = quietAfter
 	gc.SleepAfter, gc.Vouch = sleepAfter, c.m.Vouches
 	gc.OnCommit = c.cfg.OnCommit
+	gc.OnCompacted = func() {
+		select {
+		case c.vlogKick <- struct{}{}:
+		default:
+		}
+	}
 	if c.cfg.Tune != nil {
 		c.cfg.Tune(&gc)
 	}

@@ -60,6 +60,24 @@ const logCacheSize = 128
 // entry goes alone).
 const maxAppendBytes = 4 << 20
 
+// Log compaction by bytes. raft compacts a log by its entries: a snapshot
+// once SnapshotThreshold entries came since the last one, keeping
+// TrailingLogs behind it. With large entries (KV values of up to 25 MiB,
+// Durable Object writes of up to 1 MiB) that is hundreds of GB before the
+// first compaction, and as much kept after it: a disk fills, and its
+// reserve then refuses every write of the node for good. So a replica also
+// snapshots once the entries stored since its last compaction reach
+// logBytesBeforeSnapshot, or the size of its last snapshot if larger (a
+// snapshot writes the whole state: so it costs at most about what was
+// written since), and then keeps about trailingLogBytes of entries
+// (TrailingLogs set from their mean size, between minTrailingLogs and the
+// configured count).
+const (
+	logBytesBeforeSnapshot = 64 << 20
+	trailingLogBytes       = 32 << 20
+	minTrailingLogs        = 16
+)
+
 // maxApplyAheadBytes bounds the committed entries a replica has read for
 // its state machine and not yet applied (raft patch 0010): without it, a
 // follower catching up on 16 values of 25 MiB read every one at once.
@@ -148,6 +166,11 @@ type GroupConfig struct {
 	// apply), for metrics.
 	OnCommit func(time.Duration)
 
+	// OnCompacted, when set, is called after the replica compacted its
+	// log because of its bytes (compactBig): the database may hold
+	// garbage to collect.
+	OnCompacted func()
+
 	// OnStateChange, when set, is called when the replica becomes a
 	// follower, a candidate or the leader, or shuts down. raft calls it
 	// from its own goroutine: it must not block.
@@ -182,8 +205,13 @@ type GroupConfig struct {
 	SnapshotInterval   time.Duration
 	SnapshotThreshold  uint64
 	TrailingLogs       uint64
-	SnapshotsRetained  int
-	RPCTimeout         time.Duration
+	// SnapshotBytes and TrailingBytes compact the log by its bytes as
+	// well (compactBig; defaults logBytesBeforeSnapshot and
+	// trailingLogBytes).
+	SnapshotBytes     int64
+	TrailingBytes     int64
+	SnapshotsRetained int
+	RPCTimeout        time.Duration
 }
 
 func (c *GroupConfig) setDefaults() {
@@ -203,6 +231,12 @@ func (c *GroupConfig) setDefaults() {
 	dur(&c.RPCTimeout, DefaultRPCTimeout)
 	if c.SnapshotThreshold == 0 {
 		c.SnapshotThreshold = DefaultSnapshotThreshold
+	}
+	if c.SnapshotBytes <= 0 {
+		c.SnapshotBytes = logBytesBeforeSnapshot
+	}
+	if c.TrailingBytes <= 0 {
+		c.TrailingBytes = trailingLogBytes
 	}
 	if c.TrailingLogs == 0 {
 		c.TrailingLogs = DefaultTrailingLogs
@@ -248,6 +282,17 @@ type Group struct {
 	seenAt     time.Time
 	// onCommit is GroupConfig.OnCommit.
 	onCommit func(time.Duration)
+
+	// logs and snaps are the replica's log (through its cache) and
+	// snapshot store; trailing is the configured TrailingLogs; compacting
+	// is set while compactBig runs; onCompacted is GroupConfig's.
+	logs        *logCache
+	snaps       *raft.FileSnapshotStore
+	trailing    uint64
+	snapBytes   int64 // GroupConfig.SnapshotBytes
+	trailBytes  int64 // GroupConfig.TrailingBytes
+	compacting  atomic.Bool
+	onCompacted func()
 }
 
 // StartGroup starts this node's replica of a group. A replica with state
@@ -345,7 +390,10 @@ func StartGroup(cfg GroupConfig) (*Group, error) {
 		}))
 	}
 	g := &Group{id: cfg.ID, self: rc.LocalID, r: r, store: store, trans: trans, log: log, hb: cfg.HeartbeatTimeout, et: cfg.ElectionTimeout,
-		lease: cfg.LeaderLeaseTimeout, onCommit: cfg.OnCommit, quietAfter: cfg.QuietAfter, seenAt: time.Now()}
+		lease: cfg.LeaderLeaseTimeout, onCommit: cfg.OnCommit, quietAfter: cfg.QuietAfter, seenAt: time.Now(),
+		logs: logs, snaps: snaps, trailing: cfg.TrailingLogs, snapBytes: cfg.SnapshotBytes, trailBytes: cfg.TrailingBytes, onCompacted: cfg.OnCompacted}
+	logs.onBig = g.compactBig
+	logs.bigAt.Store(cfg.SnapshotBytes)
 	if cfg.QuietAfter > 0 && cfg.SleepAfter > 0 && cfg.Vouch != nil {
 		g.sleepAfter, g.vouch = cfg.SleepAfter, cfg.Vouch
 	}
@@ -553,6 +601,62 @@ func (g *Group) Snapshot() error {
 		return fmt.Errorf("replication: group %q: snapshot: %w", g.id, err)
 	}
 	return nil
+}
+
+// compactBig snapshots the replica and compacts its log once the entries
+// stored since its last compaction are many bytes (logBytesBeforeSnapshot
+// and the rest above); the log store calls it from an append, and it
+// works in a goroutine of its own, one at a time.
+func (g *Group) compactBig() {
+	if !g.compacting.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer g.compacting.Store(false)
+		// Again while appends made during one took the log past the
+		// next bound (they found this one running).
+		for g.compactBigOnce() {
+		}
+	}()
+}
+
+// compactBigOnce is one compaction of compactBig; it reports whether the
+// log has since grown past the next bound.
+func (g *Group) compactBigOnce() (again bool) {
+	n, b := g.logs.since()
+	if n == 0 {
+		return false
+	}
+	trailing := max(min(uint64(g.trailBytes/max(b/n, 1)), g.trailing), minTrailingLogs)
+	g.mu.Lock()
+	rc := g.r.ReloadableConfig()
+	if rc.TrailingLogs != trailing {
+		rc.TrailingLogs = trailing
+		if err := g.r.ReloadConfig(rc); err != nil {
+			g.log.Warn("raft: setting the entries kept behind a snapshot", "trailing", trailing, "err", err)
+		}
+	}
+	g.mu.Unlock()
+	if err := g.r.Snapshot().Error(); err != nil {
+		// Nothing applied since the last snapshot, or raft shut
+		// down: look again a little further on.
+		g.logs.bigAt.Store(b + g.snapBytes/4)
+		if !errors.Is(err, raft.ErrNothingNewToSnapshot) && !errors.Is(err, raft.ErrRaftShutdown) {
+			g.log.Warn("raft: a snapshot for the log's bytes", "bytes", b, "err", err)
+		}
+		return false
+	}
+	next := g.snapBytes
+	if metas, err := g.snaps.List(); err == nil && len(metas) > 0 {
+		next = max(next, metas[0].Size)
+	}
+	g.logs.bigAt.Store(next)
+	g.log.Debug("raft: compacted the log for its bytes", "bytes", b, "entries", n, "trailing", trailing, "next", next)
+	if g.onCompacted != nil {
+		g.onCompacted()
+	}
+	_, since := g.logs.since()
+	return since >= next
 }
 
 // Raft is the underlying raft.Raft, for what Group does not wrap yet

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
 	"github.com/hashicorp/raft"
 )
 
@@ -618,4 +621,104 @@ func TestNewGroupStandsAtOnce(t *testing.T) {
 		}
 	}
 	waitFor(t, 10*time.Second, "the group of three led by the server that stood", three[standing("g3", 3)].IsLeader)
+}
+
+// A log of large entries is compacted for its bytes, long before raft's
+// count of entries would (SnapshotThreshold 8192): the replicas keep
+// about TrailingBytes of entries, each its whole state, and the value log
+// files the compacted entries took are collected.
+func TestGroupCompactsLargeLog(t *testing.T) {
+	c := newClusterWith(t, 3, &cluster{dbOptions: func(o badger.Options) badger.Options { return o.WithValueLogFileSize(4 << 20) }})
+	const id = "g1"
+	var compacted atomic.Int64
+	tune := func(cfg *GroupConfig) {
+		cfg.SnapshotBytes, cfg.TrailingBytes = 4<<20, 1<<20
+		cfg.OnCompacted = func() { compacted.Add(1) }
+	}
+	for _, nd := range c.nodes {
+		c.startGroup(nd, id, tune)
+	}
+	if err := c.nodes[0].groups[id].Bootstrap(c.servers()...); err != nil {
+		t.Fatal(err)
+	}
+	c.leader(id, 10*time.Second)
+	// 96 entries of 300 KiB, past the value log threshold: 28 MiB, the
+	// same key each time (a state of one entry).
+	big := strings.Repeat("x", 300<<10)
+	for i := range 96 {
+		if err := applyOne(c, id, fmt.Sprintf("k=%03d%s", i, big)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 30*time.Second, "every replica applied every entry and compacted its log for its bytes", func() bool {
+		for _, nd := range c.nodes {
+			g := nd.groups[id]
+			first, _ := g.store.FirstIndex()
+			last, _ := g.store.LastIndex()
+			// 1 MiB behind the snapshot: 3 entries, kept as 16
+			// (minTrailingLogs), and what came since (under 4 MiB).
+			if first <= 1 || last-first+1 > 16+14 || !strings.HasPrefix(nd.fsms[id].get("k"), "095x") {
+				return false
+			}
+		}
+		return true
+	})
+	for _, nd := range c.nodes {
+		if rc := nd.groups[id].r.ReloadableConfig(); rc.TrailingLogs != minTrailingLogs {
+			t.Errorf("%s: TrailingLogs %d, want %d for entries of 300 KiB", nd.name, rc.TrailingLogs, minTrailingLogs)
+		}
+	}
+	if compacted.Load() == 0 {
+		t.Fatal("OnCompacted was not called")
+	}
+
+	// The value log: the compacted entries are garbage once badger's
+	// compactions drop them: the memtable that holds their deletions is
+	// rotated, flushed and compacted; collecting then frees their files.
+	nd := c.nodes[0]
+	before := vlogBytes(t, nd.dir)
+	if _, err := collectValueLogOnce(nd.db, nil); err != nil {
+		t.Fatal(err)
+	}
+	newest := func() (id uint64, l0 bool) {
+		for _, ti := range nd.db.Tables() {
+			id, l0 = max(id, ti.ID), l0 || ti.Level == 0
+		}
+		return id, l0
+	}
+	was, _ := newest()
+	if rotated, err := nd.db.RotateMemtable(); err != nil || !rotated {
+		t.Fatalf("rotating the memtable: %v %v", rotated, err)
+	}
+	waitFor(t, 20*time.Second, "the rotated memtable flushed and compacted", func() bool {
+		id, l0 := newest()
+		return id > was && !l0
+	})
+	n, err := collectValueLogOnce(nd.db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := vlogBytes(t, nd.dir)
+	t.Logf("value log: %d files collected, %d MiB before, %d MiB after", n, before>>20, after>>20)
+	if n == 0 || after > before/2 {
+		t.Errorf("value log: %d files collected, %d MiB before, %d MiB after: want most of it freed", n, before>>20, after>>20)
+	}
+}
+
+// vlogBytes is the size of the value log files under dir.
+func vlogBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".vlog") {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

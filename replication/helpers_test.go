@@ -16,6 +16,7 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/warrenmesh/warren/mesh"
+	"github.com/warrenmesh/warren/replication/internal/raftbadger"
 	"github.com/warrenmesh/warren/testnet"
 	"go.uber.org/goleak"
 )
@@ -70,6 +71,8 @@ type cluster struct {
 	dirOf func(name string) string
 	dir   string
 	nodes []*testNode
+	// dbOptions, if set, changes the nodes' database options.
+	dbOptions func(badger.Options) badger.Options
 }
 
 type testNode struct {
@@ -148,7 +151,12 @@ func (c *cluster) start(nd *testNode) {
 		c.t.Fatal(err)
 	}
 	nd.tr = NewTransport(nd.m, testLogger().With("node", nd.name))
-	if nd.db, err = OpenDB(filepath.Join(nd.dir, "db"), testLogger()); err != nil {
+	if c.dbOptions != nil {
+		nd.db, err = badger.Open(c.dbOptions(raftbadger.Options(filepath.Join(nd.dir, "db"), testLogger())))
+	} else {
+		nd.db, err = OpenDB(filepath.Join(nd.dir, "db"), testLogger())
+	}
+	if err != nil {
 		c.t.Fatal(err)
 	}
 	nd.groups, nd.fsms, nd.up = map[string]*Group{}, map[string]*kvFSM{}, true

@@ -3,6 +3,7 @@ package replication
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 )
@@ -18,6 +19,14 @@ import (
 // cache past logCacheMaxBytes; raft reads those from the store.
 type logCache struct {
 	store raft.LogStore
+
+	// sinceBytes and sinceN count the Data (and Extensions) and the
+	// entries stored since the log was last compacted from its front;
+	// once sinceBytes reaches bigAt (0: never), onBig is called (each
+	// time an append finds it there, until a compaction resets them).
+	sinceBytes, sinceN atomic.Int64
+	bigAt              atomic.Int64
+	onBig              func()
 
 	mu    sync.RWMutex
 	ring  []*raft.Log
@@ -71,8 +80,26 @@ func (c *logCache) StoreLogs(logs []*raft.Log) error {
 		return fmt.Errorf("unable to store logs within log store, err: %q", err)
 	}
 	c.keep(logs)
+	c.count(logs)
 	return nil
 }
+
+// count adds stored entries to what the log holds since its last
+// compaction, and calls onBig past bigAt.
+func (c *logCache) count(logs []*raft.Log) {
+	n := 0
+	for _, l := range logs {
+		n += entrySize(l)
+	}
+	c.sinceN.Add(int64(len(logs)))
+	total := c.sinceBytes.Add(int64(n))
+	if at := c.bigAt.Load(); at > 0 && total >= at && c.onBig != nil {
+		c.onBig()
+	}
+}
+
+// since is what count counted: entries and their bytes.
+func (c *logCache) since() (n, bytes int64) { return c.sinceN.Load(), c.sinceBytes.Load() }
 
 // StoreLogsAsync implements raft.AsyncLogStore: the entries are kept once
 // readable, before they are durable, where the store is asynchronous too;
@@ -90,6 +117,7 @@ func (c *logCache) StoreLogsAsync(logs []*raft.Log, durable func(error)) error {
 		return fmt.Errorf("unable to store logs within log store, err: %q", err)
 	}
 	c.keep(logs)
+	c.count(logs)
 	return nil
 }
 
@@ -123,5 +151,18 @@ func (c *logCache) DeleteRange(min, max uint64) error {
 	clear(c.ring)
 	c.bytes = 0
 	c.mu.Unlock()
-	return c.store.DeleteRange(min, max)
+	// A compaction (from the front; a conflict cuts the back) starts the
+	// count again.
+	front := false
+	if first, err := c.store.FirstIndex(); err == nil && min <= first {
+		front = true
+	}
+	if err := c.store.DeleteRange(min, max); err != nil {
+		return err
+	}
+	if front {
+		c.sinceN.Store(0)
+		c.sinceBytes.Store(0)
+	}
+	return nil
 }

@@ -135,6 +135,8 @@ type DB struct {
 	blockCache *ristretto.Cache[[]byte, *table.Block]
 	indexCache *ristretto.Cache[uint64, *fb.TableIndex]
 	allocPool  *z.AllocatorPool
+
+	syncCalls atomic.Int64 // Sync calls, for tests
 }
 
 const (
@@ -707,6 +709,7 @@ const (
 // Sync syncs database content to disk. This function provides
 // more control to user to sync data whenever required.
 func (db *DB) Sync() error {
+	db.syncCalls.Add(1)
 	if db.opt.InMemory || db.opt.ReadOnly {
 		// InMemory and read-only modes do not use WAL/vlog files, so Sync is a no-op.
 		return nil
@@ -1086,6 +1089,40 @@ var errNoRoom = errors.New("No room for write")
 
 // ensureRoomForWrite is always called serially. It blocks (without busy-polling)
 // until the current memtable can be flushed, i.e. until flushChan has room.
+// RotateMemtable hands the current memtable to be flushed to level 0, as
+// a full one would be, and starts a new one. It does nothing, and reports
+// false, when the memtable is empty or the flush queue is full (it never
+// waits). What the memtable held, deletions included, then reaches the
+// LSM tree's compactions, which keep the value log's discard statistics:
+// a database whose memtable fills slowly (small keys, large values in the
+// value log) otherwise learns late, or never, that its value log holds
+// garbage for RunValueLogGC to collect.
+func (db *DB) RotateMemtable() (bool, error) {
+	if db.opt.InMemory || db.opt.ReadOnly {
+		return false, nil
+	}
+	db.lock.Lock()
+	defer db.lock.Unlock()
+	if db.mt == nil || db.mt.sl.Empty() || len(db.flushChan) >= cap(db.flushChan) {
+		return false, nil
+	}
+	// As ensureRoomForWrite: the replaced memtable's WAL tail is synced,
+	// and the new memtable made before the old one is handed over.
+	if !db.opt.SyncWrites {
+		if err := db.mt.SyncWAL(); err != nil {
+			return false, y.Wrapf(err, "cannot sync the WAL of a rotated memtable")
+		}
+	}
+	mt, err := db.newMemTable()
+	if err != nil {
+		return false, y.Wrapf(err, "cannot create new mem table")
+	}
+	db.flushChan <- db.mt
+	db.imm = append(db.imm, db.mt)
+	db.mt = mt
+	return true, nil
+}
+
 func (db *DB) ensureRoomForWrite() error {
 	db.lock.Lock()
 	defer db.lock.Unlock()

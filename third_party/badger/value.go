@@ -354,6 +354,14 @@ func (vlog *valueLog) rewrite(f *logFile) error {
 	vlog.opt.Infof("Processed %d entries in %d loops", len(wb), loops)
 	vlog.opt.Infof("Total entries: %d. Moved: %d", count, moved)
 	vlog.opt.Infof("Removing fid: %d", f.fid)
+	// Without SyncWrites the moved values and the pointers to them are not
+	// on disk yet, where the file about to go still holds the values: a
+	// crash after its deletion would lose them. Sync first.
+	if !vlog.opt.SyncWrites {
+		if err := vlog.db.Sync(); err != nil {
+			return y.Wrapf(err, "syncing the values moved out of fid %d", f.fid)
+		}
+	}
 	var deleteFileNow bool
 	// Entries written to LSM. Remove the older file now.
 	{

@@ -43,7 +43,10 @@ func Options(dir string, logger *slog.Logger) badger.Options {
 		WithSyncWrites(false). // the log store syncs its commits together (syncer.go)
 		WithMemTableSize(memTableSize).
 		WithNumMemtables(numMemtables).
-		WithNumLevelZeroTables(numMemtables).
+		// A flushed memtable is compacted at once: its deletions reach
+		// the value log's discard statistics (replication's value log
+		// collection) without waiting for a second one.
+		WithNumLevelZeroTables(1).
 		WithNumLevelZeroTablesStall(numMemtables * 4).
 		WithBlockCacheSize(blockCacheSize).
 		WithValueThreshold(valueThreshold).
