@@ -190,7 +190,12 @@ func (n *storeKV) Get(ctx context.Context, key string, opts isolate.KVGetOptions
 }
 
 func (n *storeKV) Put(ctx context.Context, key string, value []byte, opts isolate.KVPutOptions) error {
-	ctx, cancel := context.WithTimeout(ctx, kvCallTimeout)
+	// A large value's write is given the time its size needs by the
+	// replicated store (within the caller's own deadline, if it has one).
+	cancel := context.CancelFunc(func() {})
+	if len(value) < largeKVValue {
+		ctx, cancel = context.WithTimeout(ctx, kvCallTimeout)
+	}
 	defer cancel()
 	return guestKVError(n.kv.Put(ctx, n.ns, key, value, replication.KVPutOptions{
 		Expiration:    opts.Expiration,

@@ -127,16 +127,19 @@ const (
 )
 
 func (c *Cluster) write(ctx context.Context, gid placement.GroupID, cmd []byte) error {
-	ctx, cancel := withDeadline(ctx)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.forward.writeDeadline(len(cmd)))
+		defer cancel()
+	}
+	ctx, cancel := context.WithTimeout(ctx, maxWriteTime)
 	defer cancel()
-	ctx, cancel2 := context.WithTimeout(ctx, maxWriteTime)
-	defer cancel2()
-	release, err := c.forward.admit(ctx, c.m.Name(), len(cmd))
+	done, err := c.forward.admit(ctx, c.m.Name(), len(cmd))
 	if err != nil {
 		return err
 	}
-	defer release()
 	_, _, err = c.toLeader(ctx, gid, &rpcReq{Op: opApply, Group: gid.String()}, cmd, true)
+	done(err == nil || errors.Is(err, errOutcomeUnknown))
 	if err != nil {
 		return c.kvErr(gid, err)
 	}
@@ -305,7 +308,7 @@ func (c *Cluster) toLeader(ctx context.Context, gid placement.GroupID, req *rpcR
 		if target != "" {
 			actx, acancel := ctx, context.CancelFunc(func() {})
 			if write {
-				actx, acancel = context.WithTimeout(ctx, attemptTimeoutFor(len(body)))
+				actx, acancel = context.WithTimeout(ctx, c.forward.attemptTimeout(len(body)))
 			}
 			resp, rbody, sent, err := c.attempt(actx, target, req, body)
 			acancel()
@@ -444,12 +447,12 @@ func (c *Cluster) handle(ctx context.Context, from mesh.Peer, req *rpcReq, body 
 			c.log.Warn("refused a write: its request id's deadline is off this node's clock", "group", gid, "err", err)
 			return c.errResp(fmt.Errorf("%w: node %s: %w", ErrKVUnavailable, c.m.Name(), err)), nil
 		}
-		release, err := c.lead.admit(ctx, c.m.Name(), len(body))
+		done, err := c.lead.admit(ctx, c.m.Name(), len(body))
 		if err != nil {
 			return c.errResp(err), nil
 		}
 		v, err := r.g.Apply(ctx, body)
-		release()
+		done(err == nil || ctx.Err() != nil)
 		if err != nil {
 			if errors.Is(err, ErrNotLeader) {
 				return c.errResp(c.notLeader(r)), nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -15,7 +16,7 @@ import (
 // groups need in the meantime: heartbeats arrive late, leaders are deposed,
 // and every write in flight outlives its caller's deadline with an unknown
 // outcome. So a leader proposes large commands only while those it has in
-// flight total at most largeBudget bytes (one 25 MiB value and some
+// flight total at most leadBudget bytes (one 25 MiB value and some
 // smaller ones); the others wait their turn in arrival order. Commands
 // under largeWrite bytes, nearly every write, never wait here.
 //
@@ -24,21 +25,27 @@ import (
 // values waiting for a leader's room do not crowd the network that the
 // admitted ones are replicated over.
 //
-// A write that cannot start while there is still time to commit it is
-// refused before it is proposed (or sent), an unambiguous "unavailable"
-// that the caller may retry, instead of being proposed late and ending
-// unknown. The caller's attempt lasts long enough for the leader's wait
-// and the commit (attemptTimeoutFor).
+// Each side measures the rate its large writes were made at lately
+// (bytes a second: from proposal to commit on the leader, from sending to
+// the answer on the client's node), and a write is given the time that
+// rate says it needs (allowance): a write that cannot start while there is
+// still that much time before its deadline is refused before it is
+// proposed (or sent), an unambiguous "unavailable" that the caller may
+// retry, instead of being proposed late and ending unknown. A large
+// write's own deadline grows by its allowance (writeDeadline), and each
+// attempt lasts long enough for the leader's wait and the commit
+// (attemptTimeout).
 const (
 	largeWrite    = 256 << 10
 	leadBudget    = 32 << 20
-	forwardBudget = 64 << 20
+	forwardBudget = 32 << 20
 
-	// largeRate is the rate a large command is assumed to commit at, at
-	// worst, on a small host: sent to two followers, written and synced
-	// on three disks, applied three times. Three nodes on one 2-core VM
-	// commit a 25 MiB put in 0.8-1.2 s when nothing else runs.
+	// largeRate is the rate assumed before any large write was measured:
+	// three nodes on one 2-core VM commit a 25 MiB put in 0.8-1.2 s when
+	// nothing else runs. minRate and maxRate bound what is measured.
 	largeRate = 8 << 20 // bytes a second
+	minRate   = 1 << 20
+	maxRate   = 256 << 20
 )
 
 // errBusy is wrapped by a large write's refusal (admit): it was not made.
@@ -52,49 +59,85 @@ var errBusyUnavailable = fmt.Errorf("%w: %w", ErrKVUnavailable, errBusy)
 type largeWrites struct {
 	budget int64
 	sem    *semaphore.Weighted
+
+	mu   sync.Mutex
+	rate float64 // bytes a second, a moving average of the writes made
 }
 
 func newLargeWrites(budget int64) *largeWrites {
-	return &largeWrites{budget: budget, sem: semaphore.NewWeighted(budget)}
+	return &largeWrites{budget: budget, sem: semaphore.NewWeighted(budget), rate: largeRate}
 }
 
-// commitAllowance is how long a command of n bytes may take to commit once
-// proposed.
-func commitAllowance(n int) time.Duration {
-	return time.Second + time.Duration(n)*time.Second/largeRate
+// allowance is how long a command of n bytes is given to be made: a
+// second, and half as long again as the rate measured lately says (the
+// rate moves while it is made).
+func (l *largeWrites) allowance(n int) time.Duration {
+	l.mu.Lock()
+	rate := l.rate
+	l.mu.Unlock()
+	return time.Second + time.Duration(1.5*float64(n)/rate*float64(time.Second))
 }
 
-// attemptTimeoutFor is how long a caller waits for one attempt of a write
+// made counts a large command of n bytes that took d to be made in the
+// rate.
+func (l *largeWrites) made(n int, d time.Duration) {
+	if n < largeWrite || d <= 0 {
+		return
+	}
+	r := min(max(float64(n)/d.Seconds(), minRate), maxRate)
+	l.mu.Lock()
+	l.rate = (l.rate + r) / 2
+	l.mu.Unlock()
+}
+
+// attemptTimeout is how long a caller waits for one attempt of a write
 // whose command is n bytes: attemptTimeout for a small one; for a large
 // one, as long again as its leader may wait for room (admit) and its
-// commit's allowance beside.
-func attemptTimeoutFor(n int) time.Duration {
+// allowance beside.
+func (l *largeWrites) attemptTimeout(n int) time.Duration {
 	if n < largeWrite {
 		return attemptTimeout
 	}
-	return attemptTimeout + commitAllowance(n)
+	return attemptTimeout + l.allowance(n)
+}
+
+// writeDeadline is how long a write of n bytes may take in all when its
+// caller set no deadline: kvDeadline, and a large one its allowance more.
+func (l *largeWrites) writeDeadline(n int) time.Duration {
+	if n < largeWrite {
+		return kvDeadline
+	}
+	return kvDeadline + l.allowance(n)
 }
 
 // admit returns once a command of n bytes may be proposed, with the func
-// that gives its room back; at once, with a no-op, for a small command. A
-// large one waits for room while ctx leaves time to commit it after
-// (commitAllowance); past that it is refused with ErrKVUnavailable.
-func (l *largeWrites) admit(ctx context.Context, node string, n int) (release func(), err error) {
+// that gives its room back (call it once the command is made or failed:
+// timed says that the time it took is a lower bound of what it needs, as
+// when it was made or timed out, and counts it in the rate); at once, with
+// a no-op, for a small command. A large one waits for room while ctx
+// leaves its allowance after; past that it is refused with
+// ErrKVUnavailable.
+func (l *largeWrites) admit(ctx context.Context, node string, n int) (done func(timed bool), err error) {
 	if n < largeWrite {
-		return func() {}, nil
+		return func(bool) {}, nil
 	}
 	w := min(int64(n), l.budget)
-	if l.sem.TryAcquire(w) {
-		return func() { l.sem.Release(w) }, nil
+	if !l.sem.TryAcquire(w) {
+		wait := ctx
+		if dl, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			wait, cancel = context.WithDeadline(ctx, dl.Add(-l.allowance(n)))
+			defer cancel()
+		}
+		if err := l.sem.Acquire(wait, w); err != nil {
+			return nil, fmt.Errorf("%w: node %s is %w (at most %d MiB in flight): this write of %.1f MiB was not made; try again later", ErrKVUnavailable, node, errBusy, l.budget>>20, float64(n)/(1<<20))
+		}
 	}
-	wait := ctx
-	if dl, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		wait, cancel = context.WithDeadline(ctx, dl.Add(-commitAllowance(n)))
-		defer cancel()
-	}
-	if err := l.sem.Acquire(wait, w); err != nil {
-		return nil, fmt.Errorf("%w: node %s is %w (at most %d MiB in flight): this write of %.1f MiB was not made; try again later", ErrKVUnavailable, node, errBusy, l.budget>>20, float64(n)/(1<<20))
-	}
-	return func() { l.sem.Release(w) }, nil
+	t0 := time.Now()
+	return func(timed bool) {
+		if timed {
+			l.made(n, time.Since(t0))
+		}
+		l.sem.Release(w)
+	}, nil
 }

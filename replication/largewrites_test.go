@@ -10,7 +10,10 @@ import (
 func TestLargeWritesAdmit(t *testing.T) {
 	l := newLargeWrites(10 << 20)
 	bg := context.Background()
-	admit := func(ctx context.Context, n int) (func(), error) { return l.admit(ctx, "n1", n) }
+	admit := func(ctx context.Context, n int) (func(), error) {
+		done, err := l.admit(ctx, "n1", n)
+		return func() { done(false) }, err
+	}
 
 	a, err := admit(bg, 6<<20)
 	if err != nil {
@@ -28,7 +31,7 @@ func TestLargeWritesAdmit(t *testing.T) {
 	got := make(chan error, 1)
 	var b func()
 	go func() {
-		ctx, cancel := context.WithTimeout(bg, commitAllowance(6<<20)+time.Minute)
+		ctx, cancel := context.WithTimeout(bg, l.allowance(6<<20)+time.Minute)
 		defer cancel()
 		var err error
 		b, err = admit(ctx, 6<<20)
@@ -46,7 +49,7 @@ func TestLargeWritesAdmit(t *testing.T) {
 	// ...but only while its deadline leaves time to commit it after:
 	// refused, as unavailable and not made, with time left that a commit
 	// needs.
-	ctx, cancel := context.WithTimeout(bg, commitAllowance(6<<20)+50*time.Millisecond)
+	ctx, cancel := context.WithTimeout(bg, l.allowance(6<<20)+50*time.Millisecond)
 	defer cancel()
 	t0 := time.Now()
 	_, err = admit(ctx, 6<<20)
@@ -82,13 +85,44 @@ func TestLargeWritesAdmit(t *testing.T) {
 	}
 }
 
-func TestAttemptTimeoutFor(t *testing.T) {
-	if got := attemptTimeoutFor(100); got != attemptTimeout {
-		t.Fatalf("small write: %v, want %v", got, attemptTimeout)
+func TestLargeWritesTiming(t *testing.T) {
+	l := newLargeWrites(32 << 20)
+	if got := l.attemptTimeout(100); got != attemptTimeout {
+		t.Fatalf("small write's attempt: %v, want %v", got, attemptTimeout)
 	}
-	// A 25 MiB write's attempt covers its leader's wait (an
-	// attemptTimeout) and its commit at largeRate.
-	if got, want := attemptTimeoutFor(25<<20), attemptTimeout+time.Second+25*time.Second/8; got != want {
-		t.Fatalf("25 MiB write: %v, want %v", got, want)
+	if got := l.writeDeadline(100); got != kvDeadline {
+		t.Fatalf("small write's deadline: %v, want %v", got, kvDeadline)
+	}
+	// Before any is measured, a 24 MiB write is given 1 s and 1.5 times
+	// 3 s at largeRate; its attempt as long again as a leader's wait.
+	if got, want := l.allowance(24<<20), 5500*time.Millisecond; got != want {
+		t.Fatalf("24 MiB write's allowance: %v, want %v", got, want)
+	}
+	if got, want := l.attemptTimeout(24<<20), attemptTimeout+5500*time.Millisecond; got != want {
+		t.Fatalf("24 MiB write's attempt: %v, want %v", got, want)
+	}
+	if got, want := l.writeDeadline(24<<20), kvDeadline+5500*time.Millisecond; got != want {
+		t.Fatalf("24 MiB write's deadline: %v, want %v", got, want)
+	}
+	// Writes made at 2 MiB/s (or timed out after as long) slow the
+	// measured rate, and the allowance grows: a loaded mesh gives large
+	// writes the time they take there.
+	for range 8 {
+		l.made(24<<20, 12*time.Second)
+	}
+	if got := l.allowance(24 << 20); got < 18*time.Second || got > 19*time.Second {
+		t.Fatalf("24 MiB write's allowance at 2 MiB/s: %v, want about 19 s", got)
+	}
+	// Small writes and nonsense do not count; the rate has bounds.
+	l.made(100, time.Nanosecond)
+	l.made(24<<20, 0)
+	if got := l.allowance(24 << 20); got < 18*time.Second {
+		t.Fatalf("a small write moved the rate: allowance %v", got)
+	}
+	for range 40 {
+		l.made(1<<30, time.Hour)
+	}
+	if got := l.allowance(minRate); got < 2490*time.Millisecond || got > 2510*time.Millisecond {
+		t.Fatalf("allowance of minRate bytes at the slowest rate: %v, want 2.5 s", got)
 	}
 }

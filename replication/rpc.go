@@ -311,6 +311,10 @@ func (c *Cluster) serve(from mesh.Peer, s *mesh.Stream) {
 		return
 	}
 	var req rpcReq
+	// The caller's timeout counts from when it sent the request: from
+	// before its body is read here (a large write's takes seconds), not
+	// after.
+	sent := time.Now()
 	body, err := readFrame(r, &req)
 	if err != nil {
 		writeFrame(w, &rpcResp{Code: codeBadRequest, Error: err.Error()}, nil)
@@ -321,7 +325,7 @@ func (c *Cluster) serve(from mesh.Peer, s *mesh.Stream) {
 	if timeout <= 0 || timeout > maxRPCTimeout {
 		timeout = maxRPCTimeout
 	}
-	ctx, cancel := context.WithTimeout(c.ctx, timeout)
+	ctx, cancel := context.WithDeadline(c.ctx, sent.Add(timeout))
 	defer cancel()
 	stop := context.AfterFunc(s.Context(), cancel) // the caller went away
 	defer stop()
