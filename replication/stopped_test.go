@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -62,6 +63,25 @@ func TestStoppedReplicaReplaced(t *testing.T) {
 			t.Fatalf("put %d with the replica stopped: %v", i, err)
 		}
 	}
+	// The node sees its replica stopped (watchLeaders, within about 2 s)
+	// before waitReplaced looks for a new one: until then the old one
+	// still answers its checks (its last configuration, reads through
+	// the leader). Once, under make test's load, it was not seen within
+	// 30 s: the dump says where the loops that look and place were.
+	defer func() {
+		if t.Failed() {
+			var b strings.Builder
+			pprof.Lookup("goroutine").WriteTo(&b, 1)
+			for _, g := range strings.Split(b.String(), "\n\n") {
+				if strings.Contains(g, "watchLeaders") || strings.Contains(g, "(*Cluster).loop") {
+					t.Logf("%s", g)
+				}
+			}
+		}
+	}()
+	waitFor(t, 30*time.Second, "the stopped replica seen as stopped", func() bool {
+		return victim.cl.isStopped(gid) || victim.cl.replica(gid) != old
+	})
 	c.waitReplaced(ctx, victim, key)
 	if victim.cl.replica(gid) == old {
 		t.Fatal("the stopped replica is still in service")
