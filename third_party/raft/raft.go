@@ -2365,8 +2365,8 @@ func (r *Raft) setState(state RaftState) {
 	r.setLeader("", "")
 	oldState := r.getState()
 	r.raftState.setState(state)
-	if oldState != state {
-		r.observe(state)
+	if now := r.getState(); oldState != now {
+		r.observe(now)
 	}
 }
 

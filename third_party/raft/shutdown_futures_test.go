@@ -66,9 +66,19 @@ func TestRaft_AppliesQueuedForFSMAnsweredAtShutdown(t *testing.T) {
 	r := c.Leader()
 	first := r.Apply([]byte("first"), 0)
 	<-fsm.entered // the state machine is busy with the first command
+	base := r.LastIndex()
 	var queued []ApplyFuture
 	for i := 0; i < 5; i++ {
 		queued = append(queued, r.Apply([]byte("queued"), 0))
+	}
+	// Committed, all five, before the shutdown (under -race the last ones
+	// were still in flight: answered ErrLeadershipLost, rightly).
+	deadline := time.Now().Add(5 * time.Second)
+	for r.LastIndex() < base+5 || r.CommitIndex() < r.LastIndex() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the queued commands were not committed within 5 s: last %d, commit %d", r.LastIndex(), r.CommitIndex())
+		}
+		time.Sleep(time.Millisecond)
 	}
 	shut := r.Shutdown()
 	for i, f := range append(queued, first) {

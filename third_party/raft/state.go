@@ -81,9 +81,21 @@ func (r *raftState) getState() RaftState {
 	return RaftState(atomic.LoadUint32(stateAddr))
 }
 
+// setState sets the state, but Shutdown is final: a loop that ends a
+// transition after Shutdown set it (a follower's heartbeat timeout that
+// raced the shutdown making it a Candidate) must not make a server that
+// is down look alive again, to State's callers for good.
 func (r *raftState) setState(s RaftState) {
 	stateAddr := (*uint32)(&r.state)
-	atomic.StoreUint32(stateAddr, uint32(s))
+	for {
+		old := atomic.LoadUint32(stateAddr)
+		if RaftState(old) == Shutdown {
+			return
+		}
+		if atomic.CompareAndSwapUint32(stateAddr, old, uint32(s)) {
+			return
+		}
+	}
 }
 
 func (r *raftState) getCurrentTerm() uint64 {
