@@ -29,10 +29,6 @@ const (
 	MaxKVValue = 25 << 20
 	// kvAPITimeout bounds one KV or groups call of the API.
 	kvAPITimeout = 10 * time.Second
-	// largeKVValue: a put of a value this large is bounded in time by
-	// the replicated store (replication's large writes), not by
-	// kvAPITimeout.
-	largeKVValue = 256 << 10
 )
 
 // errNoKV is the API's answer on a node without a KV store.
@@ -201,12 +197,7 @@ func (n *Node) handleKVPut(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	// A large value's write is given the time its size needs by the
-	// replicated store itself, from the rate it measures.
-	ctx, cancel := r.Context(), context.CancelFunc(func() {})
-	if len(value) < largeKVValue {
-		ctx, cancel = context.WithTimeout(ctx, kvAPITimeout)
-	}
+	ctx, cancel := putContext(r.Context(), value, kvAPITimeout)
 	defer cancel()
 	if err := kv.Put(ctx, ns, key, value, opts); err != nil {
 		writeError(w, kvAPIError(err))

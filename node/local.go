@@ -189,13 +189,19 @@ func (n *storeKV) Get(ctx context.Context, key string, opts isolate.KVGetOptions
 	return &e, nil
 }
 
-func (n *storeKV) Put(ctx context.Context, key string, value []byte, opts isolate.KVPutOptions) error {
-	// A large value's write is given the time its size needs by the
-	// replicated store (within the caller's own deadline, if it has one).
-	cancel := context.CancelFunc(func() {})
-	if len(value) < largeKVValue {
-		ctx, cancel = context.WithTimeout(ctx, kvCallTimeout)
+// putContext bounds a KV put of value by timeout, unless the value is a
+// large one (replication.LargeWrite): the replicated store gives that the
+// time its size needs, from the rate it measures, within ctx's own
+// deadline if it has one.
+func putContext(ctx context.Context, value []byte, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if len(value) >= replication.LargeWrite {
+		return context.WithCancel(ctx)
 	}
+	return context.WithTimeout(ctx, timeout)
+}
+
+func (n *storeKV) Put(ctx context.Context, key string, value []byte, opts isolate.KVPutOptions) error {
+	ctx, cancel := putContext(ctx, value, kvCallTimeout)
 	defer cancel()
 	return guestKVError(n.kv.Put(ctx, n.ns, key, value, replication.KVPutOptions{
 		Expiration:    opts.Expiration,

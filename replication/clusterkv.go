@@ -33,12 +33,13 @@ func (c *Cluster) groupOfKey(ns, key string) placement.GroupID {
 	return c.slots[placement.SlotOf(slotKey(ns, key))]
 }
 
-// withDeadline bounds ctx by kvDeadline when it has no deadline.
-func withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+// withDeadline bounds ctx by d (kvDeadline for most calls) when it has
+// no deadline.
+func withDeadline(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
 		return context.WithCancel(ctx)
 	}
-	return context.WithTimeout(ctx, kvDeadline)
+	return context.WithTimeout(ctx, d)
 }
 
 // GetWithMetadata implements KV. A strong read goes to the key's group
@@ -52,7 +53,7 @@ func (c *Cluster) GetWithMetadata(ctx context.Context, ns, key string, cons Cons
 	if err := kvsm.ValidateKey(key); err != nil {
 		return KVValue{}, err
 	}
-	ctx, cancel := withDeadline(ctx)
+	ctx, cancel := withDeadline(ctx, kvDeadline)
 	defer cancel()
 	gid := c.groupOfKey(ns, key)
 	req := &rpcReq{Op: opGet, Group: gid.String(), NS: ns, Key: key, Eventual: cons == Eventual}
@@ -127,13 +128,10 @@ const (
 )
 
 func (c *Cluster) write(ctx context.Context, gid placement.GroupID, cmd []byte) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.forward.writeDeadline(len(cmd)))
-		defer cancel()
-	}
-	ctx, cancel := context.WithTimeout(ctx, maxWriteTime)
+	ctx, cancel := withDeadline(ctx, c.forward.writeDeadline(len(cmd)))
 	defer cancel()
+	ctx, cancel2 := context.WithTimeout(ctx, maxWriteTime)
+	defer cancel2()
 	done, err := c.forward.admit(ctx, c.m.Name(), len(cmd))
 	if err != nil {
 		return err
@@ -180,7 +178,7 @@ func (c *Cluster) List(ctx context.Context, ns string, opts KVListOptions, cons 
 			return KVListResult{}, err
 		}
 	}
-	ctx, cancel := withDeadline(ctx)
+	ctx, cancel := withDeadline(ctx, kvDeadline)
 	defer cancel()
 	// A list gathers up to a page from every group (32 × 1000 keys of up
 	// to 1.5 KiB with metadata: tens of MB at worst) before it merges
@@ -640,7 +638,7 @@ func (c *Cluster) gatherGroups(ctx context.Context) ([]GroupInfo, error) {
 	if v == nil {
 		return nil, fmt.Errorf("%w: this node knows no view of the groups yet", ErrKVUnavailable)
 	}
-	ctx, cancel := withDeadline(ctx)
+	ctx, cancel := withDeadline(ctx, kvDeadline)
 	defer cancel()
 	nodes, _ := nodesOf(c.m.Members())
 	st := placement.State{Slots: c.slots, Nodes: nodes, Now: time.Now()}

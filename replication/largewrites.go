@@ -18,7 +18,7 @@ import (
 // outcome. So a leader proposes large commands only while those it has in
 // flight total at most leadBudget bytes (one 25 MiB value and some
 // smaller ones); the others wait their turn in arrival order. Commands
-// under largeWrite bytes, nearly every write, never wait here.
+// under LargeWrite bytes, nearly every write, never wait here.
 //
 // The node a client sends its write to bounds the large writes it sends
 // on likewise (forwardBudget bytes, leaders elsewhere or not), so that the
@@ -36,7 +36,6 @@ import (
 // attempt lasts long enough for the leader's wait and the commit
 // (attemptTimeout).
 const (
-	largeWrite    = 256 << 10
 	leadBudget    = 32 << 20
 	forwardBudget = 32 << 20
 
@@ -47,6 +46,12 @@ const (
 	minRate   = 1 << 20
 	maxRate   = 256 << 20
 )
+
+// LargeWrite is the size from which a write is a large one: admitted by
+// its bytes in flight, and given the time its size needs when its caller
+// set no deadline (callers that bound KV calls with a fixed timeout leave
+// a write this large to that rule instead).
+const LargeWrite = 256 << 10
 
 // errBusy is wrapped by a large write's refusal (admit): it was not made.
 var errBusy = errors.New("busy with other large writes")
@@ -81,7 +86,7 @@ func (l *largeWrites) allowance(n int) time.Duration {
 // made counts a large command of n bytes that took d to be made in the
 // rate.
 func (l *largeWrites) made(n int, d time.Duration) {
-	if n < largeWrite || d <= 0 {
+	if n < LargeWrite || d <= 0 {
 		return
 	}
 	r := min(max(float64(n)/d.Seconds(), minRate), maxRate)
@@ -95,7 +100,7 @@ func (l *largeWrites) made(n int, d time.Duration) {
 // one, as long again as its leader may wait for room (admit) and its
 // allowance beside.
 func (l *largeWrites) attemptTimeout(n int) time.Duration {
-	if n < largeWrite {
+	if n < LargeWrite {
 		return attemptTimeout
 	}
 	return attemptTimeout + l.allowance(n)
@@ -104,7 +109,7 @@ func (l *largeWrites) attemptTimeout(n int) time.Duration {
 // writeDeadline is how long a write of n bytes may take in all when its
 // caller set no deadline: kvDeadline, and a large one its allowance more.
 func (l *largeWrites) writeDeadline(n int) time.Duration {
-	if n < largeWrite {
+	if n < LargeWrite {
 		return kvDeadline
 	}
 	return kvDeadline + l.allowance(n)
@@ -118,7 +123,7 @@ func (l *largeWrites) writeDeadline(n int) time.Duration {
 // leaves its allowance after; past that it is refused with
 // ErrKVUnavailable.
 func (l *largeWrites) admit(ctx context.Context, node string, n int) (done func(timed bool), err error) {
-	if n < largeWrite {
+	if n < LargeWrite {
 		return func(bool) {}, nil
 	}
 	w := min(int64(n), l.budget)

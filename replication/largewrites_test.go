@@ -21,7 +21,7 @@ func TestLargeWritesAdmit(t *testing.T) {
 	}
 	// Small writes never wait, however full the budget.
 	for range 100 {
-		rel, err := admit(bg, largeWrite-1)
+		rel, err := admit(bg, LargeWrite-1)
 		if err != nil {
 			t.Fatalf("a small write waited: %v", err)
 		}
@@ -76,7 +76,7 @@ func TestLargeWritesAdmit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l.sem.TryAcquire(largeWrite) {
+	if l.sem.TryAcquire(LargeWrite) {
 		t.Fatal("room beside a command larger than the budget")
 	}
 	c()

@@ -170,7 +170,7 @@ func (c *Cluster) OpenObject(ctx context.Context, objectKey string) (*ObjectStor
 	if !r.g.IsLeader() {
 		return nil, notOwner()
 	}
-	ctx, cancel := withDeadline(ctx)
+	ctx, cancel := withDeadline(ctx, kvDeadline)
 	defer cancel()
 	term, err := c.barrier(ctx, r)
 	if err != nil {
@@ -236,14 +236,14 @@ func (s *ObjectStore) Start(ctx context.Context, b ObjectBatch) func(context.Con
 	if err := s.c.disk.admit(cmd); err != nil {
 		return func(context.Context) error { return fmt.Errorf("node %s: %w", s.c.m.Name(), err) }
 	}
-	pctx, cancel := withDeadline(ctx)
+	pctx, cancel := withDeadline(ctx, kvDeadline)
 	f, err := s.r.g.propose(pctx, cmd)
 	cancel()
 	if err != nil {
 		return func(context.Context) error { return fmt.Errorf("%w: %w", ErrKVUnavailable, err) }
 	}
 	return func(ctx context.Context) error {
-		ctx, cancel := withDeadline(ctx)
+		ctx, cancel := withDeadline(ctx, kvDeadline)
 		defer cancel()
 		err := s.outcome(s.r.g.await(ctx, f))
 		if err == nil && b.Alarm != nil {

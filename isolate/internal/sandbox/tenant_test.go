@@ -224,7 +224,10 @@ func TestParkedOnlyWorkerEndsLast(t *testing.T) {
 	s.add(y, "y")
 	x := make(chan int, 2)
 	for range 2 {
-		go func() { x <- tenantCall(t, p, "x", "nappid 100") }()
+		// Long enough that the second call comes while the first still
+		// runs, also when a loaded host starts its goroutine late (a nap
+		// of 100 ms once let it find x's first worker free again).
+		go func() { x <- tenantCall(t, p, "x", "nappid 1000") }()
 	}
 	x1, x2 := <-x, <-x // y's worker parked for one of them
 	s.add(x1, "x")
