@@ -173,15 +173,43 @@ func (c *Cluster) handleFailed(from mesh.Peer, gid placement.GroupID) *rpcResp {
 	if !m.g.IsLeader() {
 		return c.errResp(c.notLeader(m))
 	}
+	k := failedKey{gid, from.Name}
 	c.pmu.Lock()
-	_, known := c.failed[failedKey{gid, from.Name}]
-	c.failed[failedKey{gid, from.Name}] = time.Now()
+	_, known := c.failed[k]
+	c.failed[k] = time.Now()
 	c.pmu.Unlock()
+	// A report sent just before placement removed the replica may arrive
+	// after the removal forgot the reports (execute): the group's leader,
+	// asked after the report was recorded, says whether from still votes.
+	// Asked after, so a removal either comes after the record (and
+	// forgets it) or shows here.
+	if !known && !c.stillVotes(gid, from.Name) {
+		c.forgetFailed(gid, from.Name)
+		return &rpcResp{}
+	}
 	if !known {
 		c.log.Warn("a node reports its replica of a group stopped: placing a new one", "group", gid, "node", from.Name)
 		c.poke()
 	}
 	return &rpcResp{}
+}
+
+// stillVotes says whether node votes in gid as far as gid's leader knows;
+// true when no leader answers (the report then stands, and failedNow's
+// confirmation guards it).
+func (c *Cluster) stillVotes(gid placement.GroupID, node string) bool {
+	ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
+	defer cancel()
+	st := c.leaderStatus(ctx, gid)
+	if st == nil {
+		return true
+	}
+	for _, s := range st.Config {
+		if s.Name == node && s.Voter {
+			return true
+		}
+	}
+	return false
 }
 
 // forgetFailed drops the report of node's replica of gid, once removed.
