@@ -79,6 +79,12 @@ type Builder struct {
 	onDiskSize    uint32
 	staleDataSize int
 
+	// memCapacity bounds the uncompressed bytes the builder holds (its
+	// table's blocks stay in memory until the table is written); keepAlloc
+	// is what its allocator keeps when returned to the pool.
+	memCapacity uint64
+	keepAlloc   int
+
 	// Used to concurrently compress/encrypt blocks.
 	wg        sync.WaitGroup
 	blockChan chan *bblock
@@ -128,6 +134,8 @@ func NewTableBuilder(opts Options) *Builder {
 		data: b.alloc.Allocate(opts.BlockSize + padding),
 	}
 	b.opts.tableCapacity = uint64(float64(b.opts.TableSize) * 0.95)
+	b.memCapacity = uint64(maxUncompressedFactor) * b.opts.tableCapacity
+	b.keepAlloc = 2 * sz
 
 	// If encryption or compression is not enabled, do not start compression/encryption goroutines
 	// and write directly to the buffer.
@@ -187,8 +195,17 @@ func (b *Builder) handleBlock() {
 	}
 }
 
-// Close closes the TableBuilder.
+// Close closes the TableBuilder. Its allocator goes back to the pool only
+// if it holds no more than it started with (its first buffer, sz rounded
+// up to a power of two): the pool keeps up to 8 allocators, each with up
+// to 400 MB (z.AllocatorPool.Return), so the buffers that one large table
+// grew stayed held for as long as the pool was in use. One that grew is
+// released.
 func (b *Builder) Close() {
+	if b.alloc.Allocated() > uint64(b.keepAlloc) {
+		b.alloc.Release()
+		return
+	}
 	b.opts.AllocPool.Return(b.alloc)
 }
 
@@ -371,8 +388,19 @@ func (b *Builder) ReachedCapacity() bool {
 		4 + // Index length
 		b.lenOffsets
 
-	return uint64(estimateSz) > b.opts.tableCapacity
+	if uint64(estimateSz) > b.opts.tableCapacity {
+		return true
+	}
+	// With compression the table's size on disk says little of the memory
+	// its builder holds: values that compress 20 to 1 made tables of 20x
+	// TableSize in memory, and a compaction builds several at once.
+	held := uint64(b.uncompressedSize.Load()) + uint64(b.curBlock.end)
+	return held > b.memCapacity
 }
+
+// maxUncompressedFactor bounds a table's uncompressed size as a multiple
+// of its capacity (ReachedCapacity).
+const maxUncompressedFactor = 4
 
 // Finish finishes the table by appending the index.
 /*
