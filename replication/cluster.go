@@ -319,7 +319,7 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 	go c.watchLeaders()
 	go func() {
 		defer c.wg.Done()
-		collectValueLog(cfg.DB, c.log, c.vlogKick, c.ctx.Done())
+		collectValueLog(cfg.DB, c.log, vlogDefault, c.vlogKick, c.ctx.Done())
 	}()
 	return c, nil
 }

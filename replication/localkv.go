@@ -89,6 +89,10 @@ type LocalKV struct {
 	now        func() time.Time
 	stop, done chan struct{}
 	cfg        localConfig
+	// vlogKick starts quick rounds of the value log's collection after a
+	// put of a value that goes to the value log; vlogDone is closed when
+	// the collection has stopped.
+	vlogKick, vlogDone chan struct{}
 }
 
 // localConfig holds what tests change.
@@ -101,6 +105,11 @@ type localConfig struct {
 	now func() time.Time
 	// afterExpire, when set, is called after each pass of the expirer.
 	afterExpire func(n int, err error)
+	// vlog is the timing of the value log's collection (zero: vlogDefault),
+	// valueLogFileSize the size of a value log file (zero:
+	// localValueLogFile).
+	vlog             vlogTiming
+	valueLogFileSize int64
 }
 
 // ExpireEvery is how often the expirer of a LocalKV removes expired keys.
@@ -119,7 +128,11 @@ func OpenLocalKV(dir string) (*LocalKV, error) {
 }
 
 func openLocalKV(dir string, cfg localConfig) (*LocalKV, error) {
-	db, err := badger.Open(localDBOptions(dir))
+	opts := localDBOptions(dir)
+	if cfg.valueLogFileSize > 0 {
+		opts = opts.WithValueLogFileSize(cfg.valueLogFileSize)
+	}
+	db, err := badger.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("replication: opening the KV store in %s: %w", dir, err)
 	}
@@ -128,11 +141,22 @@ func openLocalKV(dir string, cfg localConfig) (*LocalKV, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("replication: opening the KV store in %s: %w", dir, err)
 	}
-	l := &LocalKV{db: db, s: s, now: cfg.now, stop: make(chan struct{}), done: make(chan struct{}), cfg: cfg}
+	l := &LocalKV{db: db, s: s, now: cfg.now, stop: make(chan struct{}), done: make(chan struct{}), cfg: cfg,
+		vlogKick: make(chan struct{}, 1), vlogDone: make(chan struct{})}
 	if l.now == nil {
 		l.now = time.Now
 	}
 	go l.expirer()
+	tm := cfg.vlog
+	if tm.every == 0 {
+		tm = vlogDefault
+	}
+	// Values of localValueThreshold or more live in the value log, which
+	// keeps an overwritten or deleted one until collected (vlog.go).
+	go func() {
+		defer close(l.vlogDone)
+		collectValueLog(db, slog.Default(), tm, l.vlogKick, l.stop)
+	}()
 	return l, nil
 }
 
@@ -153,7 +177,9 @@ func localDBOptions(dir string) badger.Options {
 		WithSyncWrites(true).
 		WithMemTableSize(localMemTableSize).
 		WithNumMemtables(localNumMemtables).
-		WithNumLevelZeroTables(localNumMemtables).
+		// A flushed memtable is compacted at once: its overwrites reach the
+		// value log's discard statistics (collectValueLog).
+		WithNumLevelZeroTables(1).
 		WithNumLevelZeroTablesStall(localNumMemtables * 4).
 		WithBlockCacheSize(localBlockCache).
 		WithValueThreshold(localValueThreshold).
@@ -242,6 +268,12 @@ func (l *LocalKV) Put(ctx context.Context, ns, key string, value []byte, opts KV
 		return err
 	}
 	_, err = l.apply(kvsm.EncodePut(ns, key, value, opts.Metadata, exp))
+	if err == nil && len(value) >= localValueThreshold {
+		select {
+		case l.vlogKick <- struct{}{}:
+		default:
+		}
+	}
 	return err
 }
 
@@ -348,6 +380,7 @@ func (l *LocalKV) Close() error {
 	l.life.Unlock()
 	close(l.stop)
 	<-l.done
+	<-l.vlogDone
 	if err := l.db.Close(); err != nil {
 		return fmt.Errorf("replication: closing the KV store: %w", err)
 	}

@@ -1,10 +1,12 @@
 package replication
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -337,4 +339,54 @@ func TestLocalKVConcurrent(t *testing.T) {
 	if err != nil || len(res.Keys) != writers*each {
 		t.Fatalf("List: %d keys, %v", len(res.Keys), err)
 	}
+}
+
+// TestLocalKVCollectsValueLog: large values overwritten again and again
+// leave their old copies in badger's value log; the store collects them
+// (quick rounds after large puts), and the live values still read.
+func TestLocalKVCollectsValueLog(t *testing.T) {
+	noLeaks(t)
+	l := openTestKV(t, "", localConfig{
+		vlog:             vlogTiming{every: time.Hour, quickEvery: 100 * time.Millisecond, quick: 100},
+		valueLogFileSize: 1 << 20,
+	})
+	ctx := context.Background()
+	value := func(key string, i int) []byte {
+		return bytes.Repeat([]byte{byte('a' + i%26)}, localValueThreshold+len(key))
+	}
+	var last int
+	for i := range 40 {
+		last = i
+		for _, key := range []string{"one", "two"} {
+			if err := l.Put(ctx, "ns", key, value(key, i), KVPutOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	before := len(vlogFiles(t, l))
+	t.Logf("value log files after 80 puts of %d KiB: %d", localValueThreshold>>10, before)
+	if before < 10 {
+		t.Fatalf("%d value log files: the puts did not go to the value log", before)
+	}
+	// Two live values, in at most the two newest files, and the file
+	// being written.
+	waitFor(t, 30*time.Second, "the value log collected", func() bool {
+		return len(vlogFiles(t, l)) <= 3
+	})
+	for _, key := range []string{"one", "two"} {
+		got, err := l.Get(ctx, "ns", key)
+		if err != nil || !bytes.Equal(got, value(key, last)) {
+			t.Fatalf("%s after collection: %d bytes, %v", key, len(got), err)
+		}
+	}
+}
+
+// vlogFiles lists l's value log files.
+func vlogFiles(t *testing.T, l *LocalKV) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(l.db.Opts().Dir, "*.vlog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }

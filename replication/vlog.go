@@ -40,11 +40,20 @@ const (
 	vlogGCMax   = 16
 )
 
+// vlogTiming is when collectValueLog runs its rounds.
+type vlogTiming struct {
+	every, quickEvery time.Duration
+	quick             int
+}
+
+// vlogDefault is the timing of the constants above.
+var vlogDefault = vlogTiming{every: vlogGCEvery, quickEvery: vlogGCAfterCompaction, quick: vlogGCQuick}
+
 // collectValueLog runs db's value log collection until stop is closed: a
-// round every vlogGCEvery, and vlogGCQuick rounds vlogGCAfterCompaction
-// apart after each kick.
-func collectValueLog(db *badger.DB, log *slog.Logger, kick <-chan struct{}, stop <-chan struct{}) {
-	t := time.NewTimer(vlogGCEvery)
+// round every tm.every, and tm.quick rounds tm.quickEvery apart after each
+// kick.
+func collectValueLog(db *badger.DB, log *slog.Logger, tm vlogTiming, kick <-chan struct{}, stop <-chan struct{}) {
+	t := time.NewTimer(tm.every)
 	defer t.Stop()
 	quick := 0
 	for {
@@ -53,9 +62,9 @@ func collectValueLog(db *badger.DB, log *slog.Logger, kick <-chan struct{}, stop
 			return
 		case <-kick:
 			if quick == 0 {
-				t.Reset(vlogGCAfterCompaction)
+				t.Reset(tm.quickEvery)
 			}
-			quick = vlogGCQuick
+			quick = tm.quick
 			continue
 		case <-t.C:
 		}
@@ -67,10 +76,10 @@ func collectValueLog(db *badger.DB, log *slog.Logger, kick <-chan struct{}, stop
 		if _, err := db.RotateMemtable(); err != nil {
 			log.Warn("rotating the memtable for the value log's collection", "err", err)
 		}
-		next := vlogGCEvery
+		next := tm.every
 		if quick > 0 {
 			quick--
-			next = vlogGCAfterCompaction
+			next = tm.quickEvery
 		}
 		t.Reset(next)
 	}

@@ -936,6 +936,13 @@ func (db *DB) writeRequests(reqs []*request) error {
 	db.opt.Debugf("Writing to memtable")
 	var count int
 	for i, b := range reqs {
+		if b.rotate {
+			rotated, err := db.rotateMemtable()
+			if err != nil {
+				return finish(y.Wrap(err, "writeRequests"))
+			}
+			b.rotated = rotated
+		}
 		if len(b.Entries) == 0 {
 			written = i + 1
 			continue
@@ -1097,10 +1104,33 @@ var errNoRoom = errors.New("No room for write")
 // a database whose memtable fills slowly (small keys, large values in the
 // value log) otherwise learns late, or never, that its value log holds
 // garbage for RunValueLogGC to collect.
+//
+// The rotation is done by the goroutine that writes to the memtable (the
+// request goes through the write channel, after the writes sent before
+// it), so that no batch is split between the old memtable and the new one,
+// nor written to one already being flushed.
 func (db *DB) RotateMemtable() (bool, error) {
 	if db.opt.InMemory || db.opt.ReadOnly {
 		return false, nil
 	}
+	if db.blockWrites.Load() == 1 {
+		return false, ErrBlockedWrites
+	}
+	req := requestPool.Get().(*request)
+	req.reset()
+	req.rotate = true
+	req.Wg.Add(1)
+	req.IncrRef()
+	db.writeCh <- req // Handled in doWrites.
+	req.Wg.Wait()
+	rotated, err := req.rotated, req.Err
+	req.DecrRef()
+	return rotated, err
+}
+
+// rotateMemtable rotates the memtable for RotateMemtable; only the writer
+// goroutine (writeRequests) calls it.
+func (db *DB) rotateMemtable() (bool, error) {
 	db.lock.Lock()
 	defer db.lock.Unlock()
 	if db.mt == nil || db.mt.sl.Empty() || len(db.flushChan) >= cap(db.flushChan) {

@@ -714,11 +714,15 @@ func (vlog *valueLog) sortedFids() []uint32 {
 type request struct {
 	// Input values
 	Entries []*Entry
+	// rotate asks the writer to rotate the memtable (RotateMemtable): the
+	// writer goroutine alone writes to db.mt, so it alone may replace it.
+	rotate bool
 	// Output values and wait group stuff below
-	Ptrs []valuePointer
-	Wg   sync.WaitGroup
-	Err  error
-	ref  atomic.Int32
+	Ptrs    []valuePointer
+	Wg      sync.WaitGroup
+	Err     error
+	ref     atomic.Int32
+	rotated bool
 }
 
 func (req *request) reset() {
@@ -727,6 +731,8 @@ func (req *request) reset() {
 	req.Wg = sync.WaitGroup{}
 	req.Err = nil
 	req.ref.Store(0)
+	req.rotate = false
+	req.rotated = false
 }
 
 func (req *request) IncrRef() {
