@@ -25,7 +25,10 @@ func js(pairs ...string) *Code {
 // testRuntime starts a runtime of the given kind for one test.
 func testRuntime(t testing.TB, kind ExecutorKind) *Runtime {
 	t.Helper()
-	rt, err := New(Options{Executor: kind, Workers: 2, Host: newMemHost(), Node: "test"})
+	// Preparation gets 30 s, not the default 1 s: bundling nodejs_compat
+	// code under -race, beside make test's other packages, once took over
+	// a second (prepare_test.go tests the bound itself).
+	rt, err := New(Options{Executor: kind, Workers: 2, Host: newMemHost(), Node: "test", PrepareTimeout: 30 * time.Second})
 	if err != nil {
 		t.Fatalf("New(%s): %v", kind, err)
 	}
