@@ -47,6 +47,7 @@ func TestBuilderCloseReleasesGrownAllocator(t *testing.T) {
 	for i := range 20 {
 		b.Add(y.KeyWithTs([]byte(fmt.Sprintf("k%06d", i)), 1), y.ValueStruct{Value: value}, 0)
 	}
+	b.Done() // as badger does before Close: the compressing goroutines end
 	grown := b.alloc.Allocated()
 	if grown <= uint64(b.keepAlloc) {
 		t.Fatalf("the allocator holds %d bytes after 2 MB of values: the test did not grow it", grown)
@@ -61,6 +62,7 @@ func TestBuilderCloseReleasesGrownAllocator(t *testing.T) {
 	// One that did not grow goes back to the pool.
 	small := NewTableBuilder(opts)
 	small.Add(y.KeyWithTs([]byte("k"), 1), y.ValueStruct{Value: []byte("v")}, 0)
+	small.Done()
 	sa := small.alloc
 	small.Close()
 	if got := pool.Get(2*int(opts.TableSize), "test"); got != sa {
