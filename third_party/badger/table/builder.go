@@ -195,14 +195,15 @@ func (b *Builder) handleBlock() {
 	}
 }
 
-// Close closes the TableBuilder. Its allocator goes back to the pool only
-// if it holds no more than it started with (its first buffer, sz rounded
-// up to a power of two): the pool keeps up to 8 allocators, each with up
-// to 400 MB (z.AllocatorPool.Return), so the buffers that one large table
-// grew stayed held for as long as the pool was in use. One that grew is
-// released.
+// Close closes the TableBuilder. Its allocator goes back to the pool with
+// no more than the buffer it started with (sz rounded up to a power of
+// two): the pool keeps up to 8 allocators, each with up to 400 MB
+// (z.AllocatorPool.Return), so the buffers that one large table grew
+// stayed held for as long as the pool was in use. One whose first buffer
+// is larger (pooled by a builder of larger tables) is released.
 func (b *Builder) Close() {
-	if b.alloc.Allocated() > uint64(b.keepAlloc) {
+	b.alloc.TrimTo(b.keepAlloc + 1)
+	if b.alloc.Allocated() == 0 {
 		b.alloc.Release()
 		return
 	}

@@ -35,9 +35,9 @@ func TestBuilderCapacityBoundsUncompressed(t *testing.T) {
 	}
 }
 
-// A builder whose allocator grew past its first buffer does not return it
-// to the pool, where it would stay held with all it grew.
-func TestBuilderCloseReleasesGrownAllocator(t *testing.T) {
+// A builder whose allocator grew past its first buffer returns it to the
+// pool with that buffer alone, not with all it grew.
+func TestBuilderCloseTrimsAllocator(t *testing.T) {
 	pool := z.NewAllocatorPool(8)
 	defer pool.Release()
 	opts := Options{Compression: options.Snappy, BlockSize: 4 << 10, BloomFalsePositive: 0.01,
