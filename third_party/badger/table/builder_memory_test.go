@@ -16,7 +16,10 @@ func TestBuilderCapacityBoundsUncompressed(t *testing.T) {
 	opts := Options{Compression: options.Snappy, BlockSize: 4 << 10, BloomFalsePositive: 0.01,
 		TableSize: 1 << 20}
 	b := NewTableBuilder(opts)
-	defer b.Close()
+	defer func() {
+		b.Done() // as badger does before Close: the compressing goroutines end
+		b.Close()
+	}()
 	value := bytes.Repeat([]byte("x"), 127<<10) // compresses about 20 to 1
 	added := 0
 	for i := 0; !b.ReachedCapacity(); i++ {
