@@ -346,6 +346,7 @@ func pythonHostCall(ctx context.Context, op string, arg []byte, r *contract.Exec
 		if err != nil {
 			return nil, fmt.Errorf("fetch %s: %w", h.URL, err)
 		}
+		defer rep.Response.ReleaseBody() // copied below: the host holds it no more
 		if rep.Error != "" {
 			return nil, fmt.Errorf("fetch %s: %s", h.URL, rep.Error)
 		}

@@ -388,11 +388,13 @@ func relayHostCalls(hctx context.Context, host contract.HostFunc, onRespond func
 		default:
 			rep = callHost(hctx, host, c)
 		}
-		return json.Marshal(rep)
+		b, err := json.Marshal(rep)
+		rep.Response.ReleaseBody() // encoded: the node holds its body no more
+		return b, err
 	}
 	done = func() {
 		if started != nil {
-			close(started.done)
+			started.end()
 		}
 	}
 	return onCall, done
@@ -436,17 +438,40 @@ type startedCalls struct {
 	// open counts the calls started and not collected (by the relay's
 	// goroutine alone).
 	open int
+	// running counts the started calls that have not answered yet.
+	running sync.WaitGroup
 }
 
 func (s *startedCalls) start(ctx context.Context, host contract.HostFunc, c *contract.HostCall) {
 	id := c.ID
 	c.ID = 0
+	s.running.Add(1)
 	go func() {
+		defer s.running.Done()
 		rep := *callHost(ctx, host, c)
 		rep.ID = id
 		select {
 		case s.answers <- &rep:
 		case <-s.done:
+			rep.Response.ReleaseBody() // never collected
+		}
+	}()
+}
+
+// end ends the relay of started calls when the request is over: the
+// answers never collected give back what they held (once every started
+// call has answered).
+func (s *startedCalls) end() {
+	close(s.done)
+	go func() {
+		s.running.Wait()
+		for {
+			select {
+			case rep := <-s.answers:
+				rep.Response.ReleaseBody()
+			default:
+				return
+			}
 		}
 	}()
 }

@@ -10,12 +10,15 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/warrenmesh/warren/isolate"
 	"github.com/warrenmesh/warren/policy"
@@ -24,12 +27,37 @@ import (
 // MaxEgressBody caps the body of a response fetched for a guest.
 const MaxEgressBody = 32 << 20
 
+// MaxEgressHeld bounds the bytes of fetched response bodies a node holds
+// for its calls at once. A body counts from its first byte read until its
+// reply has been written to the calling worker, or the call ended without
+// collecting it (contract.Response.Release). A call may have six fetches
+// open and make 50 subrequests, each answered with up to MaxEgressBody and
+// held until the guest collects it: without a bound, one call that never
+// collected its fetches made the node hold 1.6 GB, and a few such calls
+// any amount. A fetch that finds no room waits up to egressHeldWait, then
+// fails with errEgressFull.
+const MaxEgressHeld = 256 << 20
+
+// egressHeldWait is how long a fetch waits for room under MaxEgressHeld
+// (a variable for tests); egressHoldChunk how much of it a body being read
+// takes at a time.
+var egressHeldWait = 5 * time.Second
+
+const egressHoldChunk = 1 << 20
+
+// errEgressFull is a fetch's error when the node holds MaxEgressHeld of
+// fetched bodies for longer than egressHeldWait.
+var errEgressFull = fmt.Errorf("this node holds %d MiB of fetched responses for its calls, its most; try again later", MaxEgressHeld>>20)
+
 // Egress is an isolate.Host that performs guests' fetch calls under an
 // egress policy, checking the host before resolution and every address it
 // dials after; it has no bindings.
 type Egress struct {
 	Policy policy.Egress
 	client *http.Client
+	// held counts the bytes of the fetched bodies the node holds
+	// (MaxEgressHeld); the Egress hosts of a node share one.
+	held *semaphore.Weighted
 }
 
 // maxEgressHeader bounds the head of a response fetched for a guest (its
@@ -44,7 +72,7 @@ func NewEgress(p policy.Egress) *Egress {
 	if p.Own == nil {
 		p.Own = ownAddress
 	}
-	e := &Egress{Policy: p}
+	e := &Egress{Policy: p, held: semaphore.NewWeighted(MaxEgressHeld)}
 	dialer := &net.Dialer{Timeout: 10 * time.Second}
 	e.client = &http.Client{
 		Transport: &http.Transport{
@@ -165,19 +193,86 @@ func (e *Egress) Fetch(ctx context.Context, r *isolate.Request) (*isolate.Respon
 	defer resp.Body.Close()
 	// A body past the cap is refused as soon as it is: at once when its
 	// Content-Length says so, else once the cap is read (into pooled
-	// blocks, so that the refusal costs the node little garbage).
-	b, err := readBody(resp.Body, resp.ContentLength, MaxEgressBody)
-	if errors.Is(err, errBodyTooLarge) {
-		return nil, fmt.Errorf("response body exceeds %d bytes", MaxEgressBody)
-	}
+	// blocks, so that the refusal costs the node little garbage). What is
+	// read is counted under MaxEgressHeld as it comes.
+	hr := &heldReader{ctx: ctx, r: resp.Body, held: e.held}
+	b, err := readBody(hr, resp.ContentLength, MaxEgressBody)
 	if err != nil {
+		hr.release()
+	}
+	switch {
+	case errors.Is(err, errBodyTooLarge):
+		return nil, fmt.Errorf("response body exceeds %d bytes", MaxEgressBody)
+	case errors.Is(err, errEgressFull):
+		return nil, err
+	case err != nil:
 		return nil, fmt.Errorf("reading the response: %w", guestSafe(err))
 	}
+	hr.keep(int64(len(b)))
 	h := make(map[string]string, len(resp.Header))
 	for k, vs := range resp.Header {
 		h[strings.ToLower(k)] = strings.Join(vs, ", ")
 	}
-	return &isolate.Response{Status: resp.StatusCode, Headers: h, Body: b}, nil
+	out := &isolate.Response{Status: resp.StatusCode, Headers: h, Body: b, Release: hr.release}
+	// The isolate releases a response once its body is written to the
+	// worker or dropped; one that a path forgets to release still gives
+	// back its room once it is garbage.
+	runtime.AddCleanup(out, (*heldReader).release, hr)
+	return out, nil
+}
+
+// heldReader reads a fetched body, taking room for it under its Egress's
+// MaxEgressHeld egressHoldChunk at a time before it reads.
+type heldReader struct {
+	ctx  context.Context
+	r    io.Reader
+	held *semaphore.Weighted
+
+	mu    sync.Mutex
+	n     int64 // bytes taken
+	ahead int64 // of those, not read yet
+}
+
+func (h *heldReader) Read(p []byte) (int, error) {
+	if h.ahead == 0 {
+		ctx, cancel := context.WithTimeout(h.ctx, egressHeldWait)
+		err := h.held.Acquire(ctx, egressHoldChunk)
+		cancel()
+		if err != nil {
+			if h.ctx.Err() != nil {
+				return 0, h.ctx.Err()
+			}
+			return 0, errEgressFull
+		}
+		h.mu.Lock()
+		h.n += egressHoldChunk
+		h.mu.Unlock()
+		h.ahead = egressHoldChunk
+	}
+	n, err := h.r.Read(p[:min(int64(len(p)), h.ahead)])
+	h.ahead -= int64(n)
+	return n, err
+}
+
+// keep gives back what was taken beyond size, the body's length.
+func (h *heldReader) keep(size int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if extra := h.n - size; extra > 0 {
+		h.held.Release(extra)
+		h.n = size
+	}
+	h.ahead = 0
+}
+
+// release gives back all that was taken; later calls do nothing.
+func (h *heldReader) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.n > 0 {
+		h.held.Release(h.n)
+		h.n = 0
+	}
 }
 
 // guestSafe rewrites an error of the HTTP client for guest code: the
@@ -247,6 +342,8 @@ type egressPool struct {
 	mu sync.Mutex
 	m  map[string]*egressEntry
 	at int64 // a clock of uses, for eviction
+	// held is the node's MaxEgressHeld, which all its Egress hosts share.
+	held *semaphore.Weighted
 }
 
 type egressEntry struct {
@@ -256,7 +353,9 @@ type egressEntry struct {
 
 const egressPoolSize = 64
 
-func newEgressPool() *egressPool { return &egressPool{m: map[string]*egressEntry{}} }
+func newEgressPool() *egressPool {
+	return &egressPool{m: map[string]*egressEntry{}, held: semaphore.NewWeighted(MaxEgressHeld)}
+}
 
 // grantsKey is an unambiguous key of a list of grants: each with its
 // length, so that no two lists share one (joined with a separator, a grant
@@ -292,6 +391,7 @@ func (p *egressPool) get(grants []string) *Egress {
 		delete(p.m, oldest)
 	}
 	e := NewEgress(policy.Egress{Grants: slices.Clone(grants)})
+	e.held = p.held // the node's bound, whatever the grants
 	p.m[key] = &egressEntry{e: e, used: p.at}
 	return e
 }

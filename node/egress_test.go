@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/warrenmesh/warren/isolate"
 	"github.com/warrenmesh/warren/policy"
@@ -174,5 +178,121 @@ func TestEgressPoolKeys(t *testing.T) {
 	p := newEgressPool()
 	if p.get([]string{"a", "b"}) == p.get([]string{"a\x00b"}) {
 		t.Error("two grant lists share an egress host")
+	}
+}
+
+// The fetched bodies a node holds for its calls are bounded
+// (MaxEgressHeld): past the bound a fetch waits, then fails with a clear
+// error; a body gives its room back once released, or once it is garbage.
+func TestEgressHeldBound(t *testing.T) {
+	body := bytes.Repeat([]byte("h"), 3<<20)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("chunked") == "" {
+			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		}
+		w.Write(body)
+	}))
+	defer srv.Close()
+	e := NewEgress(policy.Egress{Grants: []string{strings.TrimPrefix(srv.URL, "http://")}})
+	const bound = 8 << 20
+	e.held = semaphore.NewWeighted(bound)
+	defer func(w time.Duration) { egressHeldWait = w }(egressHeldWait)
+	egressHeldWait = 100 * time.Millisecond
+	fetch := func(query string) (*isolate.Response, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		return e.Fetch(ctx, &isolate.Request{URL: srv.URL + "/?" + query})
+	}
+	a, err := fetch("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := fetch("chunked=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 6 MiB held: a third body of 3 finds no room.
+	if _, err := fetch(""); !errors.Is(err, errEgressFull) {
+		t.Fatalf("a third body of 3 MiB under a bound of 8: %v", err)
+	}
+	a.Release()
+	a.Release() // a second release gives nothing back
+	c, err := fetch("")
+	if err != nil {
+		t.Fatalf("after a release: %v", err)
+	}
+	if len(c.Body) != len(body) || len(b.Body) != len(body) {
+		t.Fatalf("bodies of %d and %d bytes, want %d", len(b.Body), len(c.Body), len(body))
+	}
+	b.Release()
+	c.Release()
+	if !e.held.TryAcquire(bound) {
+		t.Fatal("released bodies did not give all their room back")
+	}
+	e.held.Release(bound)
+
+	// Never released: the room comes back once the response is garbage.
+	for range 2 {
+		if _, err := fetch(""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !e.held.TryAcquire(bound) {
+		if time.Now().After(deadline) {
+			t.Fatal("responses dropped without a release kept their room")
+		}
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.held.Release(bound)
+}
+
+// Through a sandbox worker: the bodies of fetches a Worker collects, and
+// of those it started and never collected, give their room back when the
+// call is over (not only once they are garbage).
+func TestEgressHeldReleasedByCalls(t *testing.T) {
+	body := bytes.Repeat([]byte("w"), 2<<20)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }))
+	defer srv.Close()
+	e := NewEgress(policy.Egress{Grants: []string{strings.TrimPrefix(srv.URL, "http://")}})
+	const bound = 32 << 20
+	e.held = semaphore.NewWeighted(bound)
+	rt, err := isolate.New(isolate.Options{Executor: isolate.Sandboxed, Workers: 1, Host: e, Node: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	for _, tc := range []struct{ name, src string }{
+		{"collected", `export default { async fetch() {
+			let n = 0
+			for (let i = 0; i < 4; i++) n += (await (await fetch(%q)).arrayBuffer()).byteLength
+			return new Response(String(n))
+		} }`},
+		{"never collected", `export default { async fetch() {
+			for (let i = 0; i < 6; i++) fetch(%q)
+			await new Promise(r => setTimeout(r, 200))
+			return new Response("left")
+		} }`},
+	} {
+		src := fmt.Sprintf(tc.src, srv.URL)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		res := rt.Run(ctx, &isolate.Invocation{
+			Code: &isolate.Code{MainModule: "m.js", Modules: map[string]*isolate.Module{"m.js": {Kind: isolate.ModuleESM, Source: src}},
+				Limits: &isolate.Limits{CPUMs: 10000}}, // reading bodies under -race
+			Request: &isolate.Request{Method: "GET", URL: "http://w/"},
+		})
+		cancel()
+		if res.Outcome != isolate.OutcomeOK {
+			t.Fatalf("%s: %s %s %v", tc.name, res.Outcome, res.Error, res.Exceptions)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !e.held.TryAcquire(bound) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the fetched bodies kept their room after the call", tc.name)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		e.held.Release(bound)
 	}
 }

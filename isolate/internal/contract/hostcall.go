@@ -204,6 +204,9 @@ func (h *goHost) Start(ctx context.Context, c *HostCall, id int64) {
 		select {
 		case h.answers <- HostAnswer{id, rep, err}:
 		case <-ctx.Done(): // the invocation is over
+			if rep != nil {
+				rep.Response.ReleaseBody()
+			}
 		}
 	}()
 }

@@ -117,6 +117,19 @@ type Response struct {
 	// pipe (Body is empty). Only an invocation that asked for it
 	// (ExecRequest.Stream) gets such a response.
 	Streamed bool `json:"-"`
+	// Release, when set, gives back what the host counted for Body (the
+	// node's bound on the fetched bodies it holds) once the host side holds
+	// it no more: its reply written to the worker, or the call ended
+	// without collecting it. Host side only: never encoded, nil in a
+	// worker. Safe to call more than once and from any goroutine.
+	Release func() `json:"-"`
+}
+
+// ReleaseBody calls r.Release if r and it are set.
+func (r *Response) ReleaseBody() {
+	if r != nil && r.Release != nil {
+		r.Release()
+	}
 }
 
 type responseJSON struct {

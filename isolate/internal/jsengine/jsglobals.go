@@ -298,6 +298,13 @@ func (l *loop) sendFetchWith(op contract.HostOp, binding string, ref *contract.O
 	}
 	req := &contract.Request{Method: hr.Method, URL: hr.URL, Headers: contract.HeaderMap(names, values), Body: hr.Body}
 	l.hostAsync(&contract.HostCall{Op: op, Binding: binding, Object: ref, Request: req}, func(rep *contract.HostReply, err error) {
+		// In process, the host's body becomes the JS Response's: the
+		// node's count of fetched bodies it holds (Release) ends here.
+		release := func() {
+			if rep != nil {
+				rep.Response.ReleaseBody()
+			}
+		}
 		switch {
 		case op != contract.OpFetch && err == nil && rep.Thrown != nil:
 			_ = reject(l.jsError(rep.Thrown.Name, rep.Thrown.Message))
@@ -319,11 +326,12 @@ func (l *loop) sendFetchWith(op contract.HostOp, binding string, ref *contract.O
 				_ = resolve(obj)
 			}
 			if before != nil {
-				before(rep.Response, answer)
+				before(rep.Response, func() { answer(); release() })
 				return
 			}
 			answer()
 		}
+		release()
 	})
 }
 
