@@ -205,6 +205,11 @@ type Cluster struct {
 	// retry holds, for a group whose last change failed, when a change of
 	// it may be tried again and how many failed in a row (startChange).
 	retry map[placement.GroupID]changeRetry
+	// unsure holds the groups whose last change failed: the change may
+	// have taken effect all the same (its leader lost office after
+	// appending it), so the view may no longer say what the group is
+	// (checkUnsure).
+	unsure map[placement.GroupID]bool
 	// failed holds, on the meta leader, the replicas their nodes
 	// reported stopped (opFailed), by when each was last reported:
 	// placement replaces them (Replica.Failed) while the reports are
@@ -269,6 +274,7 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 		failed:    map[failedKey]time.Time{},
 		pending:   map[placement.GroupID]placement.Change{},
 		retry:     map[placement.GroupID]changeRetry{},
+		unsure:    map[placement.GroupID]bool{},
 	}
 	reserve := cfg.DiskReserve
 	if reserve == 0 {

@@ -64,10 +64,22 @@ func (c *Cluster) place(meta *replica) {
 		c.leaderTerm, c.leaderSince = term, time.Now()
 		c.grownTo, c.grewAt = 0, time.Time{}
 		c.log.Info("leading the meta group", "term", term)
+		// A change the last leader made may have failed after taking
+		// effect: check every group once.
+		c.pmu.Lock()
+		for gid := range meta.meta.current().Groups {
+			if gid != placement.Meta {
+				c.unsure[gid] = true
+			}
+		}
+		c.pmu.Unlock()
 	}
 	f := meta.g.r.GetConfiguration()
 	if f.Error() != nil {
 		return
+	}
+	if c.checkUnsure(meta) {
+		return // recorded: the next round plans from the new view
 	}
 	v := meta.meta.current()
 	members := c.m.Members()
@@ -127,6 +139,105 @@ func (c *Cluster) place(meta *replica) {
 		}
 		c.startChange(ch, func(ctx context.Context) error { return c.execute(ctx, ch) })
 	}
+}
+
+// checkUnsure asks the leader of each group whose last change failed
+// for the group's configuration, and records it where the view differs:
+// a change whose leader lost office after appending it, say, may commit
+// under the next leader all the same. Without this, a removal of a
+// stopped replica that committed that way left the view with three
+// voters and the group with two, for good: nothing planned a new
+// replica. A group whose leader does not answer stays unsure until one
+// does. It reports whether it recorded anything.
+func (c *Cluster) checkUnsure(meta *replica) bool {
+	v := meta.meta.current()
+	c.pmu.Lock()
+	var todo []placement.GroupID
+	for gid := range c.unsure {
+		if _, busy := c.pending[gid]; busy {
+			continue
+		}
+		if _, ok := v.Groups[gid]; !ok {
+			delete(c.unsure, gid) // never created: placement creates it again
+			continue
+		}
+		todo = append(todo, gid)
+	}
+	c.pmu.Unlock()
+	if len(todo) == 0 {
+		return false
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	recorded := false
+	for _, gid := range todo {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
+			defer cancel()
+			st := c.leaderStatus(ctx, gid)
+			if st == nil {
+				return
+			}
+			if !sameConfig(v.Groups[gid], st.Config) {
+				if err := c.record(ctx, gid, st.Config); err != nil {
+					return
+				}
+				c.log.Warn("placement recorded the configuration a failed change left", "group", gid, "config", replicaNames(st.Config))
+				mu.Lock()
+				recorded = true
+				mu.Unlock()
+			}
+			// A stopped replica's report ends with its removal, however
+			// the removal came about.
+			for k := range c.reportsOf(gid) {
+				if !hasVoter(st.Config, k.node) {
+					c.forgetFailed(gid, k.node)
+				}
+			}
+			c.pmu.Lock()
+			delete(c.unsure, gid)
+			c.pmu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return recorded
+}
+
+// reportsOf is the stopped-replica reports held for gid.
+func (c *Cluster) reportsOf(gid placement.GroupID) map[failedKey]bool {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	out := map[failedKey]bool{}
+	for k := range c.failed {
+		if k.group == gid {
+			out[k] = true
+		}
+	}
+	return out
+}
+
+// hasVoter says whether rs has node as a voter.
+func hasVoter(rs []viewReplica, node string) bool {
+	for _, r := range rs {
+		if r.Name == node && r.Voter {
+			return true
+		}
+	}
+	return false
+}
+
+// replicaNames lists rs for a log line, a nonvoter marked.
+func replicaNames(rs []viewReplica) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Name
+		if !r.Voter {
+			out[i] += "(nonvoter)"
+		}
+	}
+	return out
 }
 
 // groupOf is group gid for placement; a nonvoter is caught up when its
@@ -230,6 +341,7 @@ func (c *Cluster) startChange(ch placement.Change, fn func(ctx context.Context) 
 		c.pmu.Lock()
 		delete(c.pending, ch.Group)
 		if failed {
+			c.unsure[ch.Group] = true
 			r := c.retry[ch.Group]
 			wait := min(changeBackoffMin<<min(r.failures, 20), changeBackoffMax)
 			c.retry[ch.Group] = changeRetry{at: time.Now().Add(wait), failures: r.failures + 1}

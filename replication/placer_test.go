@@ -3,6 +3,7 @@ package replication
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"testing"
@@ -19,6 +20,7 @@ func TestStartChangeBacksOff(t *testing.T) {
 	c := &Cluster{
 		log: slog.New(slog.DiscardHandler), kick: make(chan struct{}, 1),
 		pending: map[placement.GroupID]placement.Change{}, retry: map[placement.GroupID]changeRetry{},
+		unsure: map[placement.GroupID]bool{},
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	defer c.cancel()
@@ -64,4 +66,74 @@ func TestStartChangeBacksOff(t *testing.T) {
 	if ok.Load() != 1 || waiting {
 		t.Fatalf("after the wait: the change ran %d times, wait kept %v; want it run once and the wait gone", ok.Load(), waiting)
 	}
+}
+
+// TestFailedChangeThatTookEffect: a change whose leader lost office after
+// appending it fails to its caller, yet commits under the next leader.
+// The meta leader then holds a view that no longer says what the group is:
+// a removal of a stopped replica made that way left the view with three
+// voters and the group with two, and nothing planned a new replica. Here a
+// removal takes effect and its change reports a failure; the meta leader
+// asks the group's leader, records what it says, and placement gives the
+// group its third replica again.
+func TestFailedChangeThatTookEffect(t *testing.T) {
+	changes := &changeCounter{n: map[string]int{}, t: t}
+	c := newClusterWith(t, 3, &cluster{kv: true, tune: func(cc *ClusterConfig) {
+		fastGroups(cc)
+		cc.Logger = slog.New(changes)
+	}})
+	c.waitPlaced(3, 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const key = "took-effect"
+	if err := c.nodes[0].cl.Put(ctx, "ns", key, []byte("before"), KVPutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	gid := c.nodes[0].cl.groupOfKey("ns", key)
+	var metaLeader, victim *testNode
+	waitFor(t, 10*time.Second, "a meta leader", func() bool {
+		for _, nd := range c.nodes {
+			if r := nd.cl.replica(placement.Meta); r != nil && r.g.IsLeader() {
+				metaLeader = nd
+				return true
+			}
+		}
+		return false
+	})
+	for _, nd := range c.nodes {
+		if r := nd.cl.replica(gid); r != nil && !r.g.IsLeader() {
+			victim = nd
+			break
+		}
+	}
+	if victim == nil {
+		t.Fatalf("no follower of %v", gid)
+	}
+	ch := placement.Change{Op: placement.Remove, Group: gid, Node: placement.NodeID(victim.name)}
+	injected := errors.New("injected: leadership lost")
+	done := make(chan error, 1)
+	metaLeader.cl.startChange(ch, func(ctx context.Context) error {
+		req := &changeReq{Op: "remove", Name: victim.name, ID: victim.id}
+		_, _, err := metaLeader.cl.toLeader(ctx, gid, &rpcReq{Op: opChange, Group: gid.String(), Change: req}, nil, false)
+		if err == nil {
+			err = injected
+		}
+		done <- err
+		return err
+	})
+	if err := <-done; err != injected {
+		t.Fatalf("the removal itself failed: %v", err)
+	}
+	t.Logf("removed %s from %v behind the view's back", victim.name, gid)
+
+	// The view catches up with the removal, then placement adds the node
+	// back: a new nonvoter, caught up and promoted.
+	for _, op := range []string{"add-nonvoter", "promote"} {
+		want := fmt.Sprintf("%s %v %s", op, gid, victim.name)
+		waitFor(t, 60*time.Second, want, func() bool { return changes.count(want) == 1 })
+	}
+	if n := changes.count(fmt.Sprintf("remove %v %s", gid, victim.name)); n != 0 {
+		t.Fatalf("placement removed the node %d times more, want none (the removal had taken effect)", n)
+	}
+	c.waitReplaced(ctx, victim, key)
 }

@@ -201,15 +201,7 @@ func (c *Cluster) stillVotes(gid placement.GroupID, node string) bool {
 	ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
 	defer cancel()
 	st := c.leaderStatus(ctx, gid)
-	if st == nil {
-		return true
-	}
-	for _, s := range st.Config {
-		if s.Name == node && s.Voter {
-			return true
-		}
-	}
-	return false
+	return st == nil || hasVoter(st.Config, node)
 }
 
 // forgetFailed drops the report of node's replica of gid, once removed.
