@@ -233,6 +233,14 @@ func (o *objects) route(ctx context.Context, c *objectCall) *objectReply {
 		if hint == owner { // it named itself: it is becoming the owner
 			hint = ""
 		}
+		if !local && owner != "" && owner != o.n.id.Name && rep.Owner != owner {
+			// The owner this node knew could not be reached, or owns the
+			// object no more: next time, ask its group's replicas (a node
+			// holding none of them learns no other way), or go where it
+			// pointed.
+			o.n.cluster.ForgetObjectOwner(key, owner)
+			o.n.cluster.NoteObjectOwner(key, rep.Owner)
+		}
 		// The group is electing a leader, or this node's view of it is
 		// behind: wait a little, more each time.
 		t := time.NewTimer(wait)

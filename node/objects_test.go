@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -716,5 +717,90 @@ func hostileObjectFrames(t *testing.T, a, b *Node) {
 	}
 	if status, _, body := serve(t, b, "GET", "/w/count/get?name=x", "", nil); status != 200 {
 		t.Fatalf("b after hostile frames: %d %s", status, body)
+	}
+}
+
+// TestObjectOwnerFoundFromOutside: a node that holds no replica of an
+// object's group learns its owner from the group's replicas, and learns
+// a new one when the owner dies: it used to keep sending its calls to the
+// dead owner until KV traffic to the group taught it the new one.
+func TestObjectOwnerFoundFromOutside(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping a 4-node replicated cluster")
+	}
+	_, nodes := objectCluster(t, "a", "b", "c", "d")
+	if status, _, body := call(t, nodes[0], "PUT", "/v1/workers/count", strings.NewReader(doDeployBody("count", counterWorker)), nil); status != 200 {
+		t.Fatalf("deploy: %d %s", status, body)
+	}
+	gs, err := nodes[0].groups.Groups(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	replicas := map[string][]string{}
+	for _, g := range gs {
+		for _, r := range g.Replicas {
+			replicas[g.ID] = append(replicas[g.ID], r.Node)
+		}
+	}
+	// An object whose group has no replica on some node, the outsider.
+	var name, key string
+	var outsider *Node
+	for i := 0; outsider == nil && i < 100; i++ {
+		name = fmt.Sprintf("o%d", i)
+		_, _, b := call(t, nodes[0], "GET", "/v1/objects/count/Counter?name="+name, nil, nil)
+		var info ObjectInfo
+		if err := json.Unmarshal(b, &info); err != nil {
+			t.Fatalf("locating %s: %s", name, b)
+		}
+		key = isolate.ObjectRef{Worker: "count", Class: "Counter", ID: info.ID}.Key()
+		rs := replicas[nodes[0].cluster.ObjectGroup(key)]
+		for _, nd := range nodes {
+			if len(rs) == 3 && !slices.Contains(rs, nd.Name()) {
+				outsider = nd
+			}
+		}
+	}
+	if outsider == nil {
+		t.Fatal("no object whose group leaves a node out")
+	}
+	// Increments through the outsider until one is acknowledged (a
+	// group's leadership may still move after placement, and a call cut
+	// by a move may or may not have run).
+	inc := func(within time.Duration) (count, attempts int) {
+		t.Helper()
+		var status int
+		var body string
+		waitFor(t, within, "an acknowledged increment through "+outsider.Name(), func() bool {
+			attempts++
+			status, _, body = serve(t, outsider, "POST", "/w/count/inc?name="+name, "", nil)
+			return status == 200
+		})
+		count, err := strconv.Atoi(body)
+		if err != nil {
+			t.Fatalf("increment: %d %q", status, body)
+		}
+		return count, attempts
+	}
+	before, _ := inc(20 * time.Second)
+	owner, local := outsider.cluster.ObjectOwner(key)
+	if local || owner == "" || owner == outsider.Name() {
+		t.Fatalf("the outsider knows the owner as %q (local %v)", owner, local)
+	}
+	var victim *Node
+	for _, nd := range nodes {
+		if nd.Name() == owner {
+			victim = nd
+		}
+	}
+	t.Logf("%s calls %s's object (group %s) through its owner %s; killing the owner", outsider.Name(), name, outsider.cluster.ObjectGroup(key), owner)
+	victim.Kill()
+	start := time.Now()
+	after, attempts := inc(30 * time.Second)
+	if after <= before || after > before+attempts {
+		t.Fatalf("the count went from %d to %d in %d attempts", before, after, attempts)
+	}
+	t.Logf("served by a new owner %v after the old one died (%d attempts)", time.Since(start).Round(time.Millisecond), attempts)
+	if now, _ := outsider.cluster.ObjectOwner(key); now == owner {
+		t.Fatalf("the outsider still knows the dead %s as the owner", owner)
 	}
 }

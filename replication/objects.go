@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/warrenmesh/warren/mesh"
 	"github.com/warrenmesh/warren/replication/internal/kvsm"
 	"github.com/warrenmesh/warren/replication/placement"
 )
@@ -120,13 +121,10 @@ func (c *Cluster) FindObjectOwner(ctx context.Context, objectKey string) (string
 	}
 	gid := c.groupOfObject(objectKey)
 	backoff := 5 * time.Millisecond
-	for attempt := 0; ; attempt++ {
-		if target := c.leaderHint(gid, attempt); target != "" {
-			resp, _, err := c.to(ctx, target, &rpcReq{Op: opStatus, Group: gid.String()}, nil)
-			if err == nil && resp.Status != nil && resp.Status.Leader != "" {
-				c.setHint(gid, resp.Status.Leader)
-				return resp.Status.Leader, nil
-			}
+	for {
+		if name := c.askLeader(ctx, gid); name != "" {
+			c.setHint(gid, name)
+			return name, nil
 		}
 		t := time.NewTimer(backoff)
 		select {
@@ -136,6 +134,82 @@ func (c *Cluster) FindObjectOwner(ctx context.Context, objectKey string) (string
 		case <-t.C:
 		}
 		backoff = min(backoff*2, 200*time.Millisecond)
+	}
+}
+
+// askLeader asks every replica of gid in this node's view at once who
+// leads it: a leader's own answer wins at once; otherwise, once all have
+// answered (or ctx ends), a name the others gave. A peer the mesh holds
+// dead or gone is neither asked nor taken for the leader: a follower names
+// its old leader until it hears of a new one. "" if no one knows.
+func (c *Cluster) askLeader(ctx context.Context, gid placement.GroupID) string {
+	var names []string
+	if v := c.currentView(); v != nil {
+		for _, r := range v.Groups[gid] {
+			names = append(names, r.Name)
+		}
+	}
+	if h := c.hintOnly(gid); h != "" && !slices.Contains(names, h) {
+		names = append(names, h)
+	}
+	gone := func(name string) bool {
+		p, ok := c.m.Peer(name)
+		return ok && (p.State == mesh.StateDead || p.State == mesh.StateLeft)
+	}
+	type answer struct{ leader, from string }
+	answers := make(chan answer, len(names))
+	asked := 0
+	for _, name := range names {
+		if name == c.m.Name() || gone(name) {
+			continue
+		}
+		asked++
+		go func() {
+			resp, _, err := c.to(ctx, name, &rpcReq{Op: opStatus, Group: gid.String()}, nil)
+			a := answer{from: name}
+			if err == nil && resp.Status != nil {
+				a.leader = resp.Status.Leader
+			}
+			answers <- a
+		}()
+	}
+	named := ""
+	for range asked {
+		select {
+		case a := <-answers:
+			if a.leader == "" || gone(a.leader) {
+				continue
+			}
+			if a.leader == a.from {
+				return a.leader
+			}
+			named = a.leader
+		case <-ctx.Done():
+			return named
+		}
+	}
+	return named
+}
+
+// ForgetObjectOwner drops what this node knows of the object's owner if
+// it names owner, whom a call could not reach or who named no other: a
+// node holding no replica of the object's group otherwise kept sending
+// its calls to an owner that had died or moved, until KV traffic to the
+// group taught it the new one.
+func (c *Cluster) ForgetObjectOwner(objectKey, owner string) {
+	gid := c.groupOfObject(objectKey)
+	c.mu.Lock()
+	if c.hints[gid] == owner {
+		delete(c.hints, gid)
+	}
+	c.mu.Unlock()
+}
+
+// NoteObjectOwner records owner, named by the object's last owner, as
+// its owner now.
+func (c *Cluster) NoteObjectOwner(objectKey, owner string) {
+	if owner != "" {
+		c.setHint(c.groupOfObject(objectKey), owner)
 	}
 }
 

@@ -386,3 +386,49 @@ func TestObjectSnapshotCatchUp(t *testing.T) {
 		return err1 == nil && err2 == nil && h1 == h2
 	})
 }
+
+// TestObjectOwnerFoundAfterItsDeath: a node holding no replica of an
+// object's group finds its owner by asking the group's replicas, and,
+// once a call could not reach that owner (ForgetObjectOwner), finds the
+// next one: it used to keep the dead owner as its hint until some KV
+// traffic to the group replaced it.
+func TestObjectOwnerFoundAfterItsDeath(t *testing.T) {
+	c := newKVCluster(t, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	gid := c.nodes[0].cl.groupOfObject(testObject)
+	var outsider *testNode
+	for _, nd := range c.nodes {
+		if !nd.cl.currentView().has(gid, nd.name) {
+			outsider = nd
+		}
+	}
+	if outsider == nil {
+		t.Fatalf("every node holds a replica of %v", gid)
+	}
+	owner := c.ownerOf(testObject, 10*time.Second)
+	found, err := outsider.cl.FindObjectOwner(ctx, testObject)
+	if err != nil || found != owner.name {
+		t.Fatalf("the outsider %s found the owner %q (%v), want %s", outsider.name, found, err, owner.name)
+	}
+	t.Logf("%s finds %s, the owner of %v; killing it", outsider.name, owner.name, gid)
+	c.kill(owner)
+	d := waitFor(t, 30*time.Second, "the outsider finding the new owner", func() bool {
+		outsider.cl.ForgetObjectOwner(testObject, owner.name) // as a call that could not reach it does
+		fctx, fcancel := context.WithTimeout(ctx, time.Second)
+		defer fcancel()
+		now, err := outsider.cl.FindObjectOwner(fctx, testObject)
+		if err != nil || now == owner.name {
+			return false
+		}
+		for _, nd := range c.nodes {
+			if nd.name == now && nd.up {
+				if _, local := nd.cl.ObjectOwner(testObject); local {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	t.Logf("found the new owner %v after the old one died", d.Round(time.Millisecond))
+}
