@@ -210,6 +210,8 @@ type Cluster struct {
 	// appending it), so the view may no longer say what the group is
 	// (checkUnsure).
 	unsure map[placement.GroupID]bool
+	// checking holds the unsure groups being checked.
+	checking map[placement.GroupID]bool
 	// failed holds, on the meta leader, the replicas their nodes
 	// reported stopped (opFailed), by when each was last reported:
 	// placement replaces them (Replica.Failed) while the reports are
@@ -275,6 +277,7 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 		pending:   map[placement.GroupID]placement.Change{},
 		retry:     map[placement.GroupID]changeRetry{},
 		unsure:    map[placement.GroupID]bool{},
+		checking:  map[placement.GroupID]bool{},
 	}
 	reserve := cfg.DiskReserve
 	if reserve == 0 {

@@ -78,9 +78,7 @@ func (c *Cluster) place(meta *replica) {
 	if f.Error() != nil {
 		return
 	}
-	if c.checkUnsure(meta) {
-		return // recorded: the next round plans from the new view
-	}
+	c.checkUnsure(meta)
 	v := meta.meta.current()
 	members := c.m.Members()
 	nodes, _ := nodesOf(members)
@@ -137,6 +135,12 @@ func (c *Cluster) place(meta *replica) {
 		if meta.meta.current().Version != v.Version {
 			break
 		}
+		c.pmu.Lock()
+		unsure := c.unsure[ch.Group]
+		c.pmu.Unlock()
+		if unsure && ch.Op != placement.CreateGroup {
+			continue // planned from what may not be the group's configuration
+		}
 		c.startChange(ch, func(ctx context.Context) error { return c.execute(ctx, ch) })
 	}
 }
@@ -147,62 +151,67 @@ func (c *Cluster) place(meta *replica) {
 // under the next leader all the same. Without this, a removal of a
 // stopped replica that committed that way left the view with three
 // voters and the group with two, for good: nothing planned a new
-// replica. A group whose leader does not answer stays unsure until one
-// does. It reports whether it recorded anything.
-func (c *Cluster) checkUnsure(meta *replica) bool {
+// replica. Until its check is done no change of the group is planned. A
+// group whose leader does not answer stays unsure and is asked again the
+// next round; the checks run in the background, one at a time a group,
+// so that a group without a quorum holds up no other.
+func (c *Cluster) checkUnsure(meta *replica) {
 	v := meta.meta.current()
 	c.pmu.Lock()
 	var todo []placement.GroupID
 	for gid := range c.unsure {
-		if _, busy := c.pending[gid]; busy {
+		if _, busy := c.pending[gid]; busy || c.checking[gid] {
 			continue
 		}
 		if _, ok := v.Groups[gid]; !ok {
 			delete(c.unsure, gid) // never created: placement creates it again
 			continue
 		}
+		c.checking[gid] = true
 		todo = append(todo, gid)
 	}
 	c.pmu.Unlock()
-	if len(todo) == 0 {
-		return false
-	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	recorded := false
 	for _, gid := range todo {
-		wg.Add(1)
+		c.wg.Add(1)
 		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
-			defer cancel()
-			st := c.leaderStatus(ctx, gid)
-			if st == nil {
-				return
-			}
-			if !sameConfig(v.Groups[gid], st.Config) {
-				if err := c.record(ctx, gid, st.Config); err != nil {
-					return
-				}
-				c.log.Warn("placement recorded the configuration a failed change left", "group", gid, "config", replicaNames(st.Config))
-				mu.Lock()
-				recorded = true
-				mu.Unlock()
-			}
-			// A stopped replica's report ends with its removal, however
-			// the removal came about.
-			for k := range c.reportsOf(gid) {
-				if !hasVoter(st.Config, k.node) {
-					c.forgetFailed(gid, k.node)
-				}
-			}
+			defer c.wg.Done()
+			sure := c.checkGroup(meta, gid)
 			c.pmu.Lock()
-			delete(c.unsure, gid)
+			delete(c.checking, gid)
+			if sure {
+				delete(c.unsure, gid)
+			}
 			c.pmu.Unlock()
+			if sure {
+				c.poke()
+			}
 		}()
 	}
-	wg.Wait()
-	return recorded
+}
+
+// checkGroup records gid's configuration as its leader reports it, if the
+// view says otherwise; it reports whether it learned the configuration.
+func (c *Cluster) checkGroup(meta *replica, gid placement.GroupID) bool {
+	ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
+	defer cancel()
+	st := c.leaderStatus(ctx, gid)
+	if st == nil {
+		return false
+	}
+	if !sameConfig(meta.meta.current().Groups[gid], st.Config) {
+		if err := c.record(ctx, gid, st.Config); err != nil {
+			return false
+		}
+		c.log.Warn("placement recorded the configuration a failed change left", "group", gid, "config", replicaNames(st.Config))
+	}
+	// A stopped replica's report ends with its removal, however the
+	// removal came about.
+	for k := range c.reportsOf(gid) {
+		if !hasVoter(st.Config, k.node) {
+			c.forgetFailed(gid, k.node)
+		}
+	}
+	return true
 }
 
 // reportsOf is the stopped-replica reports held for gid.

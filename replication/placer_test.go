@@ -20,7 +20,7 @@ func TestStartChangeBacksOff(t *testing.T) {
 	c := &Cluster{
 		log: slog.New(slog.DiscardHandler), kick: make(chan struct{}, 1),
 		pending: map[placement.GroupID]placement.Change{}, retry: map[placement.GroupID]changeRetry{},
-		unsure: map[placement.GroupID]bool{},
+		unsure: map[placement.GroupID]bool{}, checking: map[placement.GroupID]bool{},
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	defer c.cancel()
