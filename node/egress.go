@@ -195,7 +195,7 @@ func (e *Egress) Fetch(ctx context.Context, r *isolate.Request) (*isolate.Respon
 	// Content-Length says so, else once the cap is read (into pooled
 	// blocks, so that the refusal costs the node little garbage). What is
 	// read is counted under MaxEgressHeld as it comes.
-	hr := &heldReader{ctx: ctx, r: resp.Body, held: e.held}
+	hr := &heldReader{ctx: ctx, r: resp.Body, held: e.held, size: resp.ContentLength}
 	b, err := readBody(hr, resp.ContentLength, MaxEgressBody)
 	if err != nil {
 		hr.release()
@@ -227,6 +227,9 @@ type heldReader struct {
 	ctx  context.Context
 	r    io.Reader
 	held *semaphore.Weighted
+	// size is the body's length as its Content-Length gives it, -1 if
+	// unknown: a body known to be small takes no more than it needs.
+	size int64
 
 	mu    sync.Mutex
 	n     int64 // bytes taken
@@ -235,8 +238,14 @@ type heldReader struct {
 
 func (h *heldReader) Read(p []byte) (int, error) {
 	if h.ahead == 0 {
+		chunk := int64(egressHoldChunk)
+		if h.size >= 0 {
+			// One byte past the length lets the reader see the end (or
+			// a body longer than it said).
+			chunk = min(chunk, max(h.size-h.n, 0)+1)
+		}
 		ctx, cancel := context.WithTimeout(h.ctx, egressHeldWait)
-		err := h.held.Acquire(ctx, egressHoldChunk)
+		err := h.held.Acquire(ctx, chunk)
 		cancel()
 		if err != nil {
 			if h.ctx.Err() != nil {
@@ -245,9 +254,9 @@ func (h *heldReader) Read(p []byte) (int, error) {
 			return 0, errEgressFull
 		}
 		h.mu.Lock()
-		h.n += egressHoldChunk
+		h.n += chunk
 		h.mu.Unlock()
-		h.ahead = egressHoldChunk
+		h.ahead = chunk
 	}
 	n, err := h.r.Read(p[:min(int64(len(p)), h.ahead)])
 	h.ahead -= int64(n)

@@ -187,6 +187,11 @@ func TestEgressPoolKeys(t *testing.T) {
 func TestEgressHeldBound(t *testing.T) {
 	body := bytes.Repeat([]byte("h"), 3<<20)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("small") != "" {
+			w.Header().Set("Content-Length", "5")
+			w.Write([]byte("small"))
+			return
+		}
 		if r.URL.Query().Get("chunked") == "" {
 			w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		}
@@ -215,6 +220,17 @@ func TestEgressHeldBound(t *testing.T) {
 	if _, err := fetch(""); !errors.Is(err, errEgressFull) {
 		t.Fatalf("a third body of 3 MiB under a bound of 8: %v", err)
 	}
+	// A body whose Content-Length says it is small takes only that (not
+	// a whole chunk of 1 MiB) while it is read.
+	if !e.held.TryAcquire(bound - 6<<20 - 10) {
+		t.Fatal("two bodies of 3 MiB hold more than 6 MiB")
+	}
+	small, err := fetch("small=1")
+	if err != nil {
+		t.Fatalf("a 5-byte body with 10 bytes of room: %v", err)
+	}
+	small.Release()
+	e.held.Release(bound - 6<<20 - 10)
 	a.Release()
 	a.Release() // a second release gives nothing back
 	c, err := fetch("")
