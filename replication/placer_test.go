@@ -109,21 +109,21 @@ func TestFailedChangeThatTookEffect(t *testing.T) {
 	if victim == nil {
 		t.Fatalf("no follower of %v", gid)
 	}
-	ch := placement.Change{Op: placement.Remove, Group: gid, Node: placement.NodeID(victim.name)}
-	injected := errors.New("injected: leadership lost")
-	done := make(chan error, 1)
-	metaLeader.cl.startChange(ch, func(ctx context.Context) error {
-		req := &changeReq{Op: "remove", Name: victim.name, ID: victim.id}
-		_, _, err := metaLeader.cl.toLeader(ctx, gid, &rpcReq{Op: opChange, Group: gid.String(), Change: req}, nil, false)
-		if err == nil {
-			err = injected
+	// The removal, made until it is known to be made (leadership may move
+	// under it: "leadership lost; the command may or may not commit"),
+	// then a change that reports a failure.
+	req := &changeReq{Op: "remove", Name: victim.name, ID: victim.id}
+	waitFor(t, 30*time.Second, "the removal made", func() bool {
+		actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+		defer acancel()
+		_, _, err := metaLeader.cl.toLeader(actx, gid, &rpcReq{Op: opChange, Group: gid.String(), Change: req}, nil, false)
+		if err != nil {
+			t.Logf("removing: %v", err)
 		}
-		done <- err
-		return err
+		return err == nil
 	})
-	if err := <-done; err != injected {
-		t.Fatalf("the removal itself failed: %v", err)
-	}
+	ch := placement.Change{Op: placement.Remove, Group: gid, Node: placement.NodeID(victim.name)}
+	metaLeader.cl.startChange(ch, func(context.Context) error { return errors.New("injected: leadership lost") })
 	t.Logf("removed %s from %v behind the view's back", victim.name, gid)
 
 	// The view catches up with the removal, then placement adds the node
