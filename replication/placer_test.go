@@ -77,12 +77,7 @@ func TestStartChangeBacksOff(t *testing.T) {
 // asks the group's leader, records what it says, and placement gives the
 // group its third replica again.
 func TestFailedChangeThatTookEffect(t *testing.T) {
-	changes := &changeCounter{n: map[string]int{}, t: t}
-	c := newClusterWith(t, 3, &cluster{kv: true, tune: func(cc *ClusterConfig) {
-		fastGroups(cc)
-		cc.Logger = slog.New(changes)
-	}})
-	c.waitPlaced(3, 60*time.Second)
+	c, changes := newCountedCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	const key = "took-effect"

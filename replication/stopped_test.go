@@ -27,12 +27,7 @@ import (
 // new replica that catches up; the writes made meanwhile read back from
 // it, and the group's replicas agree.
 func TestStoppedReplicaReplaced(t *testing.T) {
-	changes := &changeCounter{n: map[string]int{}, t: t}
-	c := newClusterWith(t, 3, &cluster{kv: true, tune: func(cc *ClusterConfig) {
-		fastGroups(cc)
-		cc.Logger = slog.New(changes)
-	}})
-	c.waitPlaced(3, 60*time.Second)
+	c, changes := newCountedCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	const key = "stopped"
@@ -234,6 +229,19 @@ func TestGroupInfoStopped(t *testing.T) {
 	if g.Replicas[1].Stopped || g.Replicas[1].Lag != 2 || g.Leader != "n1" {
 		t.Fatalf("group: %+v", g)
 	}
+}
+
+// newCountedCluster starts 3 nodes whose placement changes are counted,
+// and waits until every group has 3 voters.
+func newCountedCluster(t *testing.T) (*cluster, *changeCounter) {
+	t.Helper()
+	changes := &changeCounter{n: map[string]int{}, t: t}
+	c := newClusterWith(t, 3, &cluster{kv: true, tune: func(cc *ClusterConfig) {
+		fastGroups(cc)
+		cc.Logger = slog.New(changes)
+	}})
+	c.waitPlaced(3, 60*time.Second)
+	return c, changes
 }
 
 // changeCounter is a log handler that counts the placement changes made.
