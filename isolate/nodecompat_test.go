@@ -210,7 +210,7 @@ export default { fetch() { const d = new StringDecoder("utf16le"); let n = 0; fo
 			code := js("main.js", tc.src)
 			code.CompatibilityFlags = []string{NodeCompatFlag}
 			code.Limits = tc.limits
-			if _, res := rt.prepare(context.Background(), code); res != nil {
+			if _, res := rt.prepare(context.Background(), code, Sched{}); res != nil {
 				t.Fatalf("preparing: %s %s %+v", res.Outcome, res.Error, res.Exceptions)
 			}
 			start := time.Now()

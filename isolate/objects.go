@@ -159,7 +159,7 @@ func (rt *Runtime) runObject(ctx context.Context, ev *ObjectEvent, host ObjectHo
 	if main := c.Modules[c.MainModule]; main != nil && main.Kind == ModulePython {
 		return &ObjectResult{Result: *contract.ExceptionResult("TypeError", "Durable Object classes are for JavaScript Workers: this code's main module is Python", ""), Reset: true}
 	}
-	p, fail := rt.prepare(ctx, c)
+	p, fail := rt.prepare(ctx, c, Sched{})
 	if fail != nil {
 		return &ObjectResult{Result: *fail, Reset: true}
 	}

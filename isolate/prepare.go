@@ -224,10 +224,13 @@ func servePrepare(req []byte) []byte {
 
 // prepare bundles c in one of the workers that run no guest code (s.prep).
 // A failure comes with how long to remember it (0: not at all).
-func (s *sandboxed) prepare(ctx context.Context, c *Code, hash string, timeout time.Duration) (*contract.Program, *Result, time.Duration) {
+func (s *sandboxed) prepare(ctx context.Context, c *Code, hash string, timeout time.Duration, sched Sched) (*contract.Program, *Result, time.Duration) {
 	// The timeout counts from when a preparer takes the code: a caller waiting
 	// behind another's long preparation is not told its own code is too large.
-	out, err := s.prep.Call(ctx, encodePrepare(c), sandbox.CallOptions{Timeout: timeout}, nil)
+	// The caller's weight holds for its preparation: a client whose work ran
+	// long lately has its code bundled at the low weight too, and a long
+	// preparation is demoted as a long call is.
+	out, err := s.prep.Call(ctx, encodePrepare(c), sandbox.CallOptions{Timeout: timeout, Low: sched.Low, OnDemote: sched.OnDemote}, nil)
 	if err != nil {
 		return s.prepareCrash(ctx, err, timeout)
 	}

@@ -148,3 +148,33 @@ func TestPreparersRunNoGuestCode(t *testing.T) {
 		t.Errorf("%d workers parked and %d ended for three tenants in turn on one slot, want 2 and 0", st.ParkedTotal, st.Recycled)
 	}
 }
+
+// TestOnPrepared: a call that prepares its code itself reports how long
+// it took, once; a call whose code was prepared already reports nothing.
+func TestOnPrepared(t *testing.T) {
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			rt := testRuntime(t, kind)
+			var took []time.Duration
+			sched := Sched{OnPrepared: func(d time.Duration) { took = append(took, d) }}
+			call := func(src string) {
+				t.Helper()
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				if r := rt.Run(ctx, &Invocation{Code: js("main.js", src), Sched: sched}); !r.OK() {
+					t.Fatalf("%s %s", r.Outcome, r.Error)
+				}
+			}
+			a := "export default { fetch() { return new Response('a') } }"
+			call(a)
+			call(a)
+			if len(took) != 1 || took[0] <= 0 {
+				t.Fatalf("two calls of one code: prepared %v, want once", took)
+			}
+			call("export default { fetch() { return new Response('b') } }")
+			if len(took) != 2 {
+				t.Fatalf("new code: prepared %v, want a second time", took)
+			}
+		})
+	}
+}

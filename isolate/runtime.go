@@ -156,6 +156,12 @@ type Sched struct {
 	// OnDemote, when set, is called once if the call is demoted, from another
 	// goroutine; it must return promptly.
 	OnDemote func()
+	// OnPrepared, when set, is called on the caller's goroutine once the call
+	// has prepared (bundled) its code itself, with how long that took: not
+	// when the code was prepared already, nor when the call waited for another
+	// caller's preparation of the same code. Low and OnDemote apply to the
+	// preparation as to the call (a preparation is work in a worker too).
+	OnPrepared func(time.Duration)
 }
 
 // Runtime runs invocations: it prepares code (bundling, cached by hash) and
@@ -319,7 +325,7 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 	if limits.WallMs > rt.opts.MaxWallMs {
 		return contract.Failure(OutcomeDenied, fmt.Sprintf("limits.wallMs %d exceeds this runtime's maximum of %d", limits.WallMs, rt.opts.MaxWallMs))
 	}
-	p, res := rt.prepare(ctx, c)
+	p, res := rt.prepare(ctx, c, inv.Sched)
 	if res != nil {
 		return res
 	}
@@ -363,7 +369,7 @@ func (rt *Runtime) run(ctx context.Context, inv *Invocation, start time.Time) *R
 // one hash share its bundle; different hashes bundle in parallel. A
 // failure that describes the code is remembered, so resending bad code
 // costs a map lookup.
-func (rt *Runtime) prepare(ctx context.Context, c *Code) (*contract.Program, *Result) {
+func (rt *Runtime) prepare(ctx context.Context, c *Code, sched Sched) (*contract.Program, *Result) {
 	hash := c.Hash()
 	if p, ok := rt.programs.Get(hash); ok {
 		return p, nil
@@ -387,7 +393,11 @@ func (rt *Runtime) prepare(ctx context.Context, c *Code) (*contract.Program, *Re
 	rt.flightMu.Unlock()
 	// The bundle is shared: one caller giving up must not fail the others.
 	var ttl time.Duration
-	f.p, f.res, ttl = rt.build(context.WithoutCancel(ctx), c, hash)
+	start := time.Now()
+	f.p, f.res, ttl = rt.build(context.WithoutCancel(ctx), c, hash, sched)
+	if sched.OnPrepared != nil {
+		sched.OnPrepared(time.Since(start))
+	}
 	rt.flightMu.Lock()
 	delete(rt.flights, hash)
 	if f.res != nil && ttl > 0 {
@@ -420,7 +430,7 @@ func copyResult(r *Result) *Result {
 
 // build prepares c (in a sandbox worker when the runtime has them) and
 // caches the program under hash.
-func (rt *Runtime) build(ctx context.Context, c *Code, hash string) (*contract.Program, *Result, time.Duration) {
+func (rt *Runtime) build(ctx context.Context, c *Code, hash string, sched Sched) (*contract.Program, *Result, time.Duration) {
 	var p *contract.Program
 	var res *Result
 	var ttl time.Duration
@@ -440,7 +450,7 @@ func (rt *Runtime) build(ctx context.Context, c *Code, hash string) (*contract.P
 		}
 		p = &contract.Program{Hash: hash, Name: c.MainModule, Python: pythonFiles(c)}
 	case rt.sandbox != nil:
-		p, res, ttl = rt.sandbox.prepare(ctx, c, hash, rt.opts.PrepareTimeout)
+		p, res, ttl = rt.sandbox.prepare(ctx, c, hash, rt.opts.PrepareTimeout, sched)
 	default:
 		p, res = bundleCode(c, hash)
 		ttl = failureTTL // it failed on the code alone: the process has no caps

@@ -26,6 +26,15 @@ type heavyClients struct {
 	n     atomic.Int32 // len(until), read without the lock on every call
 	mu    sync.Mutex
 	until map[string]time.Time
+	// prep holds, for the clients whose calls prepared code lately, how
+	// long their preparations took in the current window.
+	prep map[string]*prepUse
+}
+
+// prepUse is a client's time spent preparing its code since start.
+type prepUse struct {
+	start time.Time
+	used  time.Duration
 }
 
 const (
@@ -39,9 +48,50 @@ const (
 	// marks its client by its CPU time when it ends.
 	heavyCPU = isolate.DemoteAfter
 	maxHeavy = 4096
+	// prepBudget is how long a client's preparations (bundling new code)
+	// may take in prepWindow before the client is marked: a client sending
+	// new code back to back keeps a preparer busy at the normal weight
+	// with work no one else waits for, a few milliseconds at a time, and
+	// its calls never run long enough to be demoted. An agent sending new
+	// code with each of a few calls a second stays well under it (a
+	// preparation takes 1 to 5 ms here). Marked, its calls and its
+	// preparations start at the low weight, which on an idle host costs
+	// nothing.
+	prepBudget = 50 * time.Millisecond
+	prepWindow = time.Second
 )
 
-func newHeavyClients() *heavyClients { return &heavyClients{until: map[string]time.Time{}} }
+func newHeavyClients() *heavyClients {
+	return &heavyClients{until: map[string]time.Time{}, prep: map[string]*prepUse{}}
+}
+
+// prepared notes that a call of client prepared its code in d at now, and
+// marks the client once its preparations passed prepBudget in prepWindow.
+func (h *heavyClients) prepared(client string, d time.Duration, now time.Time) {
+	h.mu.Lock()
+	u := h.prep[client]
+	if u == nil || now.Sub(u.start) >= prepWindow {
+		if u == nil && len(h.prep) >= maxHeavy {
+			for c, o := range h.prep {
+				if now.Sub(o.start) >= prepWindow {
+					delete(h.prep, c)
+				}
+			}
+			if len(h.prep) >= maxHeavy {
+				h.mu.Unlock()
+				return
+			}
+		}
+		u = &prepUse{start: now}
+		h.prep[client] = u
+	}
+	u.used += d
+	over := u.used > prepBudget
+	h.mu.Unlock()
+	if over {
+		h.mark(client, now)
+	}
+}
 
 // mark notes that a call of client ran long at now.
 func (h *heavyClients) mark(client string, now time.Time) {
@@ -78,9 +128,14 @@ func (h *heavyClients) low(client string, now time.Time) bool {
 }
 
 // sched is how a call of client shares the CPU: low if the client's calls ran
-// long lately, and marking the client if this one is demoted.
+// long lately, and marking the client if this one is demoted, or if its
+// preparations took their budget.
 func (h *heavyClients) sched(client string) isolate.Sched {
-	return isolate.Sched{Low: h.low(client, time.Now()), OnDemote: func() { h.mark(client, time.Now()) }}
+	return isolate.Sched{
+		Low:        h.low(client, time.Now()),
+		OnDemote:   func() { h.mark(client, time.Now()) },
+		OnPrepared: func(d time.Duration) { h.prepared(client, d, time.Now()) },
+	}
 }
 
 // ended marks client if the call's result says it used heavyCPU or more.

@@ -54,6 +54,28 @@ func TestHeavyClients(t *testing.T) {
 		t.Errorf("a call of %v ms left its client at the normal weight", res.Telemetry.CPUTime)
 	}
 
+	// A client whose preparations take more than prepBudget in a window is
+	// marked; one that takes as much over more than a window is not.
+	slow, churn := "slow", "churn"
+	for i := range 10 {
+		at := now.Add(time.Duration(i) * prepWindow / 5) // 10 ms every 200 ms
+		h.prepared(slow, prepBudget/5, at)
+		if h.low(slow, at) {
+			t.Fatalf("preparations of %v every %v made their client low", prepBudget/5, prepWindow/5)
+		}
+	}
+	for i := range 6 {
+		h.prepared(churn, prepBudget/5, now.Add(time.Duration(i)*time.Millisecond))
+	}
+	if !h.low(churn, now.Add(10*time.Millisecond)) {
+		t.Fatalf("preparations of %v within %v left their client at the normal weight", 6*prepBudget/5, 10*time.Millisecond)
+	}
+	if s := h.sched("e"); s.OnPrepared == nil {
+		t.Fatal("sched gives no OnPrepared")
+	} else if s.OnPrepared(2 * prepBudget); !h.low("e", time.Now()) {
+		t.Error("a call's preparation past the budget left its client at the normal weight")
+	}
+
 	// Full: lapsed marks go first; with none lapsed, a new client is not
 	// remembered, and the others stay.
 	h = newHeavyClients()
@@ -137,6 +159,37 @@ func TestHeavyClientStartsLow(t *testing.T) {
 			t.Fatal("the heavy client's calls still start low 10 s after its long call")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+
+	// A client sending new code back to back (each call's code bundled
+	// anew) is marked once its preparations take their budget; the light
+	// client, calling the same code, is not.
+	churn := clientAs(t, "127.0.0.4", c.secret, "churn")
+	before, _, _ := stats()
+	for i := 0; ; i++ {
+		js := fmt.Sprintf("const pad = %q; export default { fetch() { return new Response(String(%d) + pad.length) } }", strings.Repeat("x", 64<<10), i)
+		src, err := json.Marshal(map[string]any{"code": map[string]any{"mainModule": "m.js", "modules": map[string]any{"m.js": map[string]string{"js": js}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := callFrom(ctx, churn, n.APIURL(), string(src)); r.outcome != isolate.OutcomeOK {
+			t.Fatalf("new code %d: %d %s %q", i, r.status, r.outcome, r.error)
+		}
+		hello(light)
+		if low, _, _ := stats(); low > before {
+			// Which of the two started low: the light client's next one
+			// must not.
+			mid := low
+			hello(light)
+			if after, _, _ := stats(); after != mid {
+				t.Fatal("the light client's call started low beside a client sending new code")
+			}
+			t.Logf("the client sending new code was marked after %d calls", i+1)
+			break
+		}
+		if i == 500 {
+			t.Fatal("500 calls of new code, back to back, and their client never started low")
+		}
 	}
 
 	// /metrics carries the same counts (the floor's boosts as well, which
