@@ -76,6 +76,21 @@ type Revocation struct {
 	// of the revoker's token.
 	RevokedAt int64  `json:"revokedAt"`
 	RevokedBy string `json:"revokedBy"`
+	// Workers, in the answer to a revocation, are the Workers the token
+	// deployed: suspended with it, and its entry kept past its expiry
+	// (Pinned) so that they stay so. Not stored.
+	Workers []string `json:"workers,omitempty"`
+	// Pinned: the entry stays on the list after the token's expiry,
+	// since Workers it deployed depend on it.
+	Pinned bool `json:"pinned,omitempty"`
+}
+
+// isRevoked says whether id is on this node's copy of the list.
+func (n *Node) isRevoked(id string) bool {
+	n.revoked.mu.Lock()
+	defer n.revoked.mu.Unlock()
+	_, ok := n.revoked.ids[id]
+	return ok
 }
 
 // revocations is a node's copy of the list.
@@ -305,8 +320,24 @@ func (n *Node) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	clock.end()
 	rev.RevokedAt, rev.RevokedBy = time.Now().Unix(), shortName(callerOf(r).tok.Name)
+	kv, err := n.kvStore()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	// The Workers the token deployed are suspended with it, for as long
+	// as they are not deployed again: its entry then stays past its
+	// expiry.
+	lctx, lcancel := context.WithTimeout(r.Context(), kvAPITimeout)
+	workers, err := n.deployedBy(lctx, kv, rev.ID)
+	lcancel()
+	if err != nil {
+		writeError(w, kvAPIError(err))
+		return
+	}
+	rev.Pinned = len(workers) > 0
 	opts := replication.KVPutOptions{}
-	if rev.Expiry > 0 {
+	if rev.Expiry > 0 && !rev.Pinned {
 		// Kept until the token would expire, with the clock skew; the store
 		// keeps a key at least a minute.
 		opts.Expiration = max(rev.Expiry+int64(policy.ClockSkew/time.Second), time.Now().Unix()+120)
@@ -317,11 +348,6 @@ func (n *Node) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	opts.Metadata = b
-	kv, err := n.kvStore()
-	if err != nil {
-		writeError(w, err)
-		return
-	}
 	if err := n.revocationRoom(r.Context(), rev.ID); err != nil {
 		writeError(w, err)
 		return
@@ -339,7 +365,8 @@ func (n *Node) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	n.revoked.ids[rev.ID] = struct{}{}
 	n.revoked.mu.Unlock()
-	n.log.Info("token revoked", "id", rev.ID, "name", rev.Name, "by", rev.RevokedBy)
+	n.log.Info("token revoked", "id", rev.ID, "name", rev.Name, "by", rev.RevokedBy, "workersSuspended", workers)
+	rev.Workers = workers
 	writeJSON(w, http.StatusOK, rev)
 }
 

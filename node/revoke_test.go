@@ -224,3 +224,76 @@ func otherSecret(t *testing.T) string {
 	}
 	return p
 }
+
+// TestRevokedDeployerSuspendsWorkers: revoking the token that deployed a
+// Worker suspends the Worker on every node (its calls ran with that
+// token's grants), and keeps the revocation past the token's expiry so
+// that it stays suspended; the Workers other tokens deployed go on, and
+// deploying it again with a valid token brings it back.
+func TestRevokedDeployerSuspendsWorkers(t *testing.T) {
+	c, nodes := objectCluster(t, "a", "b", "c")
+	a := nodes[0]
+	deployer := revocableToken(t, c.secret, "deployer", policy.Grants{Admin: true})
+	admin := adminToken(t, c.secret)
+	hello := deployBody(`export default { fetch() { return new Response("hello") } }`, "", nil)
+	for _, d := range []struct{ name, tok string }{{"leaked", deployer}, {"kept", admin}} {
+		if status, _, out := authCall(t, a, "PUT", "/v1/workers/"+d.name, hello, d.tok); status != 200 {
+			t.Fatalf("deploy %s: %d %v", d.name, status, out)
+		}
+	}
+	for _, n := range nodes {
+		waitFor(t, 10*time.Second, n.id.Name+" serving the Worker", func() bool {
+			status, _, _ := serve(t, n, "GET", "/w/leaked/", "", nil)
+			return status == 200
+		})
+	}
+
+	t.Logf("deployed and served")
+	status, _, out := authCall(t, a, "POST", "/v1/tokens/revoke", `{"token":"`+deployer+`"}`, admin)
+	t.Logf("revoked")
+	if status != 200 || out["pinned"] != true || len(out["workers"].([]any)) != 1 || out["workers"].([]any)[0] != "leaked" {
+		t.Fatalf("revoke: %d %v", status, out)
+	}
+	id := out["id"].(string)
+	if status, _, body := serve(t, a, "GET", "/w/leaked/", "", nil); status != 403 || !strings.Contains(body, "suspended") {
+		t.Fatalf("a, at once: %d %s", status, body)
+	}
+	for _, n := range nodes[1:] {
+		waitFor(t, 10*time.Second, n.id.Name+" refusing the suspended Worker", func() bool {
+			status, _, body := serve(t, n, "GET", "/w/leaked/", "", nil)
+			return status == 403 && strings.Contains(body, "suspended")
+		})
+	}
+	if status, _, body := serve(t, nodes[1], "GET", "/w/kept/", "", nil); status != 200 || body != "hello" {
+		t.Fatalf("the Worker another token deployed: %d %s", status, body)
+	}
+	t.Logf("suspended everywhere")
+	// The listing says so; the entry has no expiry.
+	status, _, out = authCall(t, a, "GET", "/v1/workers", "", admin)
+	if status != 200 {
+		t.Fatalf("list: %d %v", status, out)
+	}
+	for _, w := range out["workers"].([]any) {
+		info := w.(map[string]any)
+		if s, _ := info["suspended"].(string); (info["name"] == "leaked") != strings.Contains(s, "revoked") {
+			t.Errorf("%v in the listing", info)
+		}
+	}
+	kv, err := a.kvStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := kv.GetWithMetadata(context.Background(), revokedNS, id, replication.Strong)
+	if err != nil || v.Expiration != 0 {
+		t.Fatalf("the revocation of a token that deployed Workers: expiration %d, %v; want none", v.Expiration, err)
+	}
+
+	// Deployed again with a valid token, it runs.
+	if status, _, out := authCall(t, a, "PUT", "/v1/workers/leaked", hello, admin); status != 200 {
+		t.Fatalf("redeploy: %d %v", status, out)
+	}
+	waitFor(t, 10*time.Second, "the Worker deployed again served", func() bool {
+		status, _, body := serve(t, a, "GET", "/w/leaked/", "", nil)
+		return status == 200 && body == "hello"
+	})
+}

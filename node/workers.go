@@ -62,6 +62,9 @@ type Deployment struct {
 	// of the deployer's token.
 	DeployedAt time.Time `json:"deployedAt"`
 	DeployedBy string    `json:"deployedBy"`
+	// DeployedByID is the ID of the deployer's token, if it had one: the
+	// Worker is suspended while that token is revoked (deployerRevoked).
+	DeployedByID string `json:"deployedById,omitempty"`
 	// Grants are the deployer's token's grants at deploy time: every call
 	// of the Worker runs with them.
 	Grants policy.Grants `json:"grants"`
@@ -72,12 +75,17 @@ type Deployment struct {
 // WorkerInfo is a deployment as GET /v1/workers shows it: all but its
 // code and grants.
 type WorkerInfo struct {
-	Name       string                     `json:"name"`
-	Version    int64                      `json:"version"`
-	DeployedAt time.Time                  `json:"deployedAt"`
-	DeployedBy string                     `json:"deployedBy"`
-	Bindings   map[string]isolate.Binding `json:"bindings"`
-	Triggers   *Triggers                  `json:"triggers,omitempty"`
+	Name       string    `json:"name"`
+	Version    int64     `json:"version"`
+	DeployedAt time.Time `json:"deployedAt"`
+	DeployedBy string    `json:"deployedBy"`
+	// DeployedByID is the ID of the deployer's token, if it had one.
+	DeployedByID string `json:"deployedById,omitempty"`
+	// Suspended says why the Worker does not run, if it does not: the
+	// token that deployed it was revoked.
+	Suspended string                     `json:"suspended,omitempty"`
+	Bindings  map[string]isolate.Binding `json:"bindings"`
+	Triggers  *Triggers                  `json:"triggers,omitempty"`
 	// CronRuns are the outcomes of its last cron runs, newest first (GET
 	// /v1/workers/{name} only).
 	CronRuns []CronRun `json:"cronRuns,omitempty"`
@@ -88,7 +96,7 @@ func (d *Deployment) info() WorkerInfo {
 	if b == nil {
 		b = map[string]isolate.Binding{}
 	}
-	return WorkerInfo{Name: d.Name, Version: d.Version, DeployedAt: d.DeployedAt, DeployedBy: d.DeployedBy, Bindings: b, Triggers: d.Triggers}
+	return WorkerInfo{Name: d.Name, Version: d.Version, DeployedAt: d.DeployedAt, DeployedBy: d.DeployedBy, DeployedByID: d.DeployedByID, Bindings: b, Triggers: d.Triggers}
 }
 
 // ValidateWorkerName checks a Worker's name: 1 to 63 of [a-z0-9-], not
@@ -183,7 +191,7 @@ func (n *Node) deployment(ctx context.Context, name string) (*Deployment, error)
 	now := time.Now()
 	old, ok := n.workers.cached.Get(name)
 	if ok && now.Sub(old.read) < deploymentTTL {
-		return old.d, nil
+		return old.d, n.deployerRevoked(ctx, old.d)
 	}
 	if at, gone := n.workers.missing.Get(name); gone && now.Sub(at) < deploymentTTL {
 		return nil, notDeployed(name)
@@ -202,7 +210,72 @@ func (n *Node) deployment(ctx context.Context, name string) (*Deployment, error)
 		d = old.d
 	}
 	n.workers.cached.Add(name, &cachedDeployment{d: d, read: now}, int64(len(d.Code)))
-	return d, nil
+	return d, n.deployerRevoked(ctx, d)
+}
+
+// deployerRevoked refuses a deployment whose deployer's token is revoked:
+// its Worker runs with that token's grants, which a revocation must end
+// (a leaked admin token's Workers had the node's egress and every KV
+// namespace for good). It stays suspended until it is deployed again
+// with a valid token: the revocation of a token that deployed Workers is
+// kept past the token's expiry (handleRevoke). Only a known revocation
+// refuses; a node that cannot read the list serves on its last copy.
+func (n *Node) deployerRevoked(ctx context.Context, d *Deployment) error {
+	if d.DeployedByID == "" {
+		return nil
+	}
+	if err := n.checkRevoked(ctx, &policy.Token{ID: d.DeployedByID, Name: d.DeployedBy}); errors.Is(err, errRevoked) {
+		return suspended(d.Name, d.DeployedBy, d.DeployedByID)
+	}
+	return nil
+}
+
+// markSuspended sets info.Suspended if its deployer's token is on this
+// node's copy of the revocation list.
+func (n *Node) markSuspended(info *WorkerInfo) {
+	if info.DeployedByID != "" && n.isRevoked(info.DeployedByID) {
+		info.Suspended = fmt.Sprintf("the token that deployed it (%s, id %s) was revoked", quote(info.DeployedBy), info.DeployedByID)
+	}
+}
+
+// suspended is the error of a Worker whose deployer's token is revoked.
+func suspended(worker, by, id string) error {
+	return &apiError{status: http.StatusForbidden, code: "denied",
+		msg: fmt.Sprintf("Worker %s is suspended: the token that deployed it (%s, id %s) was revoked; deploy it again with a valid token", quote(worker), quote(by), id)}
+}
+
+// deployedBy lists the Workers whose deployer's token has id (a strong
+// list of every deployment's metadata, reading a deployment whose
+// metadata did not hold it all).
+func (n *Node) deployedBy(ctx context.Context, kv replication.KV, id string) ([]string, error) {
+	var out []string
+	opts := replication.KVListOptions{}
+	for {
+		page, err := kv.List(ctx, workersNS, opts, replication.Strong)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range page.Keys {
+			var info WorkerInfo
+			if json.Unmarshal(k.Metadata, &info) != nil || info.Bindings == nil {
+				d, err := n.readDeployment(ctx, kv, k.Name, replication.Strong)
+				if isNotFound(err) {
+					continue
+				}
+				if err != nil {
+					return nil, err
+				}
+				info = d.info()
+			}
+			if info.DeployedByID == id {
+				out = append(out, info.Name)
+			}
+		}
+		if page.ListComplete || page.Cursor == "" {
+			return out, nil
+		}
+		opts.Cursor = page.Cursor
+	}
 }
 
 // sharedRead reads a deployment (eventual), sharing the read with the
@@ -358,7 +431,7 @@ func (n *Node) handleDeploy(w http.ResponseWriter, r *http.Request) {
 		req.Triggers = nil
 	}
 	c := callerOf(r)
-	d := &Deployment{Name: name, Code: req.Code, Bindings: req.Bindings, DeployedAt: time.Now().UTC(), DeployedBy: c.tok.Name, Grants: c.tok.Grants, Triggers: req.Triggers}
+	d := &Deployment{Name: name, Code: req.Code, Bindings: req.Bindings, DeployedAt: time.Now().UTC(), DeployedBy: c.tok.Name, DeployedByID: c.tok.ID, Grants: c.tok.Grants, Triggers: req.Triggers}
 	ctx, cancel := context.WithTimeout(r.Context(), kvAPITimeout)
 	defer cancel()
 	// Read, then write the next version. This node's deploys are
@@ -442,6 +515,7 @@ func (n *Node) handleWorkers(w http.ResponseWriter, r *http.Request) {
 				}
 				info = d.info()
 			}
+			n.markSuspended(&info)
 			out = append(out, info)
 		}
 		if page.ListComplete || page.Cursor == "" {
@@ -471,6 +545,7 @@ func (n *Node) handleWorker(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info := d.info()
+	n.markSuspended(&info)
 	if d.Triggers != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), kvAPITimeout)
 		defer cancel()

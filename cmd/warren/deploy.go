@@ -178,7 +178,11 @@ func newWorkersCmd() *cobra.Command {
 				if w.Triggers != nil {
 					crons = w.Triggers.Crons
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", w.Name, w.Version, w.DeployedAt.Local().Format(time.DateTime), w.DeployedBy, strings.Join(bs, " "), strings.Join(crons, ", "))
+				by := w.DeployedBy
+				if w.Suspended != "" {
+					by += " (revoked: suspended)"
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", w.Name, w.Version, w.DeployedAt.Local().Format(time.DateTime), by, strings.Join(bs, " "), strings.Join(crons, ", "))
 			}
 			return tw.Flush()
 		},

@@ -152,7 +152,9 @@ every call, forwarded ones included. The node asked refuses the token at
 once, the others within about two seconds. The entry goes when the token
 would have expired. Give the token itself (its ID and expiry are read from
 it), or --id ID (from warren token revoked, or an audit log); an entry
-revoked by ID alone is kept for ever. Tokens without an ID (minted before
+revoked by ID alone is kept for ever. The Workers the token deployed are
+suspended with it, and stay so until deployed again: the entry of such a
+token is kept past its expiry. Tokens without an ID (minted before
 revocation existed, or the 5-minute ones the commands mint from --secret)
 cannot be revoked: rotate the mesh secret.
 Needs an admin token (or --secret).`,
@@ -180,6 +182,9 @@ Needs an admin token (or --secret).`,
 			return err
 		}
 		fmt.Fprintf(c.OutOrStdout(), "revoked %s%s\n", r.ID, describeRevocation(r))
+		if len(r.Workers) > 0 {
+			fmt.Fprintf(c.OutOrStdout(), "suspended the Workers it deployed, until they are deployed again: %s\n", strings.Join(r.Workers, ", "))
+		}
 		return nil
 	}
 	return c
@@ -193,6 +198,9 @@ func describeRevocation(r *node.Revocation) string {
 	}
 	if r.Expiry > 0 {
 		s += ", which expires " + time.Unix(r.Expiry, 0).UTC().Format(time.RFC3339)
+	}
+	if r.Pinned {
+		s += " (kept past its expiry: Workers it deployed stay suspended)"
 	}
 	return s
 }
