@@ -218,13 +218,13 @@ func (n *Node) deployment(ctx context.Context, name string) (*Deployment, error)
 // (a leaked admin token's Workers had the node's egress and every KV
 // namespace for good). It stays suspended until it is deployed again
 // with a valid token: the revocation of a token that deployed Workers is
-// kept past the token's expiry (handleRevoke). Only a known revocation
-// refuses; a node that cannot read the list serves on its last copy.
-func (n *Node) deployerRevoked(ctx context.Context, d *Deployment) error {
-	if d.DeployedByID == "" {
-		return nil
-	}
-	if err := n.checkRevoked(ctx, &policy.Token{ID: d.DeployedByID, Name: d.DeployedBy}); errors.Is(err, errRevoked) {
+// kept past the token's expiry (handleRevoke). It looks at this node's
+// copy of the list and never waits for a read (a call that presents a
+// token may): a public Worker's first call after a quiet spell is not
+// held up, and the copy is read again in the background. A node that
+// cannot read the list serves on its last copy.
+func (n *Node) deployerRevoked(_ context.Context, d *Deployment) error {
+	if d.DeployedByID != "" && n.isRevoked(d.DeployedByID) {
 		return suspended(d.Name, d.DeployedBy, d.DeployedByID)
 	}
 	return nil
