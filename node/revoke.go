@@ -345,11 +345,14 @@ func (n *Node) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	lctx, lcancel := context.WithTimeout(r.Context(), kvAPITimeout)
 	workers, err := n.deployedBy(lctx, kv, rev.ID)
 	lcancel()
-	if err != nil {
-		writeError(w, kvAPIError(err))
-		return
-	}
 	rev.Pinned = len(workers) > 0
+	if err != nil {
+		// A revocation must not wait for the deployments' listing: kept
+		// past its expiry, to be safe, its Workers (if any) stay
+		// suspended.
+		n.log.Warn("listing the deployments before a revocation; its entry is kept past the token's expiry", "id", rev.ID, "err", err)
+		rev.Pinned = true
+	}
 	opts := replication.KVPutOptions{}
 	if rev.Expiry > 0 && !rev.Pinned {
 		// Kept until the token would expire, with the clock skew; the store
