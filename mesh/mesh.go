@@ -121,19 +121,25 @@ type LocalState struct {
 	Slots, Free int     // concurrent invocations it accepts / has free
 	Load        float64 // utilisation, 0..1 (may exceed 1)
 	Draining    bool    // it is stopping: peers must send it no work
+	// Retiring: it is being decommissioned: its replicated state is to
+	// move to other nodes before it stops (Peer.Retiring). Unlike
+	// Draining, which every stop goes through, it does not end its work.
+	Retiring bool
 }
 
 // Peer is one member in the peer table.
 type Peer struct {
 	Name, ID, Addr, API string
 	State               string // StateAlive, StateSuspect, StateDraining, StateDead, StateLeft
-	Tags                map[string]string
-	RTT                 time.Duration // from this node; valid when RTTSource != ""
-	RTTSource           string        // RTTQUIC, RTTVivaldi or "" (unknown)
-	Slots, Free         int
-	Load                float64
-	Updated             time.Time // when this entry last changed from gossip
-	Local               bool      // this node
+	// Retiring: the node is being decommissioned (LocalState.Retiring).
+	Retiring    bool
+	Tags        map[string]string
+	RTT         time.Duration // from this node; valid when RTTSource != ""
+	RTTSource   string        // RTTQUIC, RTTVivaldi or "" (unknown)
+	Slots, Free int
+	Load        float64
+	Updated     time.Time // when this entry last changed from gossip
+	Local       bool      // this node
 }
 
 // Candidate returns what the ranking function needs of p.
@@ -556,7 +562,7 @@ func (m *Mesh) localPeerLocked() Peer {
 	}
 	return Peer{
 		Name: m.cfg.Name, ID: m.cfg.ID, Addr: m.addr.String(), API: m.cfg.API,
-		State: st, Tags: cloneTags(m.cfg.Tags),
+		State: st, Retiring: m.local.Retiring, Tags: cloneTags(m.cfg.Tags),
 		Slots: m.local.Slots, Free: m.local.Free, Load: m.local.Load,
 		Updated: time.Now(), Local: true,
 	}
@@ -598,7 +604,7 @@ func (m *Mesh) Peer(name string) (Peer, bool) {
 
 func (m *Mesh) peerLocked(e *peerEntry) Peer {
 	p := Peer{
-		Name: e.name, ID: e.ID, Addr: e.addr, API: e.API, State: e.state,
+		Name: e.name, ID: e.ID, Addr: e.addr, API: e.API, State: e.state, Retiring: e.Retiring,
 		Tags: cloneTags(e.Tags), Slots: e.Slots, Free: e.Free, Load: e.Load,
 		Updated: e.updated,
 	}
@@ -714,7 +720,7 @@ func (m *Mesh) metaLocked() nodeMeta {
 		}
 	}
 	return nodeMeta{
-		ID: m.cfg.ID, API: m.cfg.API, Boot: m.boot, Leaving: m.leaving, Draining: m.local.Draining,
+		ID: m.cfg.ID, API: m.cfg.API, Boot: m.boot, Leaving: m.leaving, Draining: m.local.Draining, Retiring: m.local.Retiring,
 		Slots: m.local.Slots, Free: m.local.Free, Load: m.local.Load,
 		Tags: tags,
 	}

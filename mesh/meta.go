@@ -16,6 +16,9 @@ const metaVersion = 1
 const (
 	metaFlagLeaving  = 1 << 0
 	metaFlagDraining = 1 << 1
+	// metaFlagRetiring is a later flag: a node of an older version ignores
+	// it (it reads only the bits it knows).
+	metaFlagRetiring = 1 << 2
 )
 
 // nodeMeta is what a node gossips about itself in memberlist's node
@@ -32,6 +35,8 @@ type nodeMeta struct {
 	Leaving bool
 	// Draining: it finishes what it runs and takes no new invocations.
 	Draining bool
+	// Retiring: it is being decommissioned; its replicas move elsewhere.
+	Retiring bool
 	Slots    int
 	Free     int
 	Load     float64
@@ -48,6 +53,9 @@ func (nm nodeMeta) encode() []byte {
 	}
 	if nm.Draining {
 		flags |= metaFlagDraining
+	}
+	if nm.Retiring {
+		flags |= metaFlagRetiring
 	}
 	b = append(b, metaVersion, flags)
 	b = binary.BigEndian.AppendUint32(b, nm.Boot)
@@ -89,6 +97,7 @@ func decodeMeta(b []byte) (nodeMeta, error) {
 	}
 	nm.Leaving = b[1]&metaFlagLeaving != 0
 	nm.Draining = b[1]&metaFlagDraining != 0
+	nm.Retiring = b[1]&metaFlagRetiring != 0
 	nm.Boot = binary.BigEndian.Uint32(b[2:6])
 	r := metaReader{b: b[6:]}
 	nm.Slots = r.int()

@@ -18,6 +18,7 @@ func TestMetaRoundTrip(t *testing.T) {
 			Tags: map[string]string{"zone": "eu-1", "gpu": "", "": "empty key"}},
 		{ID: "x", Slots: math.MaxInt32, Free: math.MaxInt32, Load: 2},
 		{ID: "d", Draining: true, Slots: 4},
+		{ID: "r", Retiring: true, Draining: true, Leaving: true},
 	}
 	for _, in := range cases {
 		got, err := decodeMeta(in.encode())

@@ -247,6 +247,8 @@ type Node struct {
 	// draining is set by Close: the node takes no new invocations (its
 	// own callers' go to peers) while the running ones finish.
 	draining atomic.Bool
+	// retiring: the node is being decommissioned (decommission.go).
+	retiring atomic.Bool
 	metrics  *metrics // GET /metrics
 	// objects are the Durable Objects this node owns.
 	objects *objects
@@ -564,7 +566,7 @@ func (n *Node) publish() {
 	if n.draining.Load() {
 		free = 0
 	}
-	n.mesh.SetLoad(mesh.LocalState{Slots: n.cfg.Slots, Free: free, Load: float64(used) / float64(n.cfg.Slots), Draining: n.draining.Load()})
+	n.mesh.SetLoad(mesh.LocalState{Slots: n.cfg.Slots, Free: free, Load: float64(used) / float64(n.cfg.Slots), Draining: n.draining.Load(), Retiring: n.retiring.Load()})
 }
 
 // tryAcquire takes a slot for a call of cs, if one is free and cs has not

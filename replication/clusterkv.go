@@ -730,3 +730,38 @@ func groupInfo(gid placement.GroupID, rs []viewReplica, sts []*replicaStatus, ve
 	}
 	return g
 }
+
+// Held lists, sorted, the groups whose members include this node in the
+// meta leader's view (this node's own may lag: a node whose view is older
+// than its replicas would look empty). A node being decommissioned may
+// stop once it holds none: a replica placement removed may still run here
+// for a while (until its group's leader confirms the removal, dropAfter),
+// but its group no longer counts it.
+func (c *Cluster) Held(ctx context.Context) ([]string, error) {
+	st := c.leaderStatus(ctx, placement.Meta)
+	if st == nil || st.Leader == "" {
+		return nil, fmt.Errorf("%w: no leader of the meta group answers", ErrKVUnavailable)
+	}
+	var resp *rpcResp
+	var err error
+	if st.Leader == c.m.Name() {
+		resp, _, err = c.local(ctx, &rpcReq{Op: opView}, nil)
+	} else {
+		resp, _, err = c.to(ctx, st.Leader, &rpcReq{Op: opView}, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("replication: asking the meta leader for the view: %w", err)
+	}
+	if resp.View == nil {
+		return nil, errors.New("replication: the meta leader answered no view")
+	}
+	me := c.m.Name()
+	out := []string{}
+	for gid := range resp.View.Groups {
+		if resp.View.has(gid, me) {
+			out = append(out, gid.String())
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}

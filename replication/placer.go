@@ -21,12 +21,14 @@ func nodesOf(members []mesh.Peer) ([]placement.Node, map[string]string) {
 	for _, p := range members {
 		n := placement.Node{ID: placement.NodeID(p.Name), Zone: p.Tags["zone"]}
 		switch p.State {
-		case mesh.StateAlive:
-			n.Health = placement.Alive
+		case mesh.StateAlive, mesh.StateDraining:
+			// A draining node finishes its calls before it stops: every
+			// stop (a restart too) goes through it, so it moves nothing;
+			// a retiring one (being decommissioned) has its replicas
+			// moved off now.
+			n.Health, n.Draining = placement.Alive, p.Retiring
 		case mesh.StateSuspect:
-			n.Health = placement.Suspect
-		case mesh.StateDraining:
-			n.Health, n.Draining = placement.Alive, true
+			n.Health, n.Draining = placement.Suspect, p.Retiring
 		default:
 			// A node that left the mesh (warren node stops gracefully
 			// that way) is given the grace period to come back, as a

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/warrenmesh/warren/mesh"
 	"github.com/warrenmesh/warren/replication/placement"
 )
 
@@ -131,4 +133,33 @@ func TestFailedChangeThatTookEffect(t *testing.T) {
 		t.Fatalf("placement removed the node %d times more, want none (the removal had taken effect)", n)
 	}
 	c.waitReplaced(ctx, victim, key)
+}
+
+// TestNodesOf: a node draining its calls (every stop, a restart too,
+// goes through it) keeps its replicas; one being decommissioned
+// (Retiring) has them moved off; one that left waits out the grace.
+func TestNodesOf(t *testing.T) {
+	left := time.Now().Add(-time.Minute)
+	nodes, ids := nodesOf([]mesh.Peer{
+		{Name: "a", ID: "ia", State: mesh.StateAlive},
+		{Name: "b", ID: "ib", State: mesh.StateDraining},
+		{Name: "c", ID: "ic", State: mesh.StateAlive, Retiring: true},
+		{Name: "d", ID: "id", State: mesh.StateDraining, Retiring: true},
+		{Name: "e", ID: "ie", State: mesh.StateLeft, Updated: left},
+		{Name: "f", ID: "if", State: mesh.StateSuspect, Retiring: true},
+	})
+	want := []placement.Node{
+		{ID: "a", Health: placement.Alive},
+		{ID: "b", Health: placement.Alive},
+		{ID: "c", Health: placement.Alive, Draining: true},
+		{ID: "d", Health: placement.Alive, Draining: true},
+		{ID: "e", Health: placement.Dead, DeadSince: left},
+		{ID: "f", Health: placement.Suspect, Draining: true},
+	}
+	if !slices.Equal(nodes, want) {
+		t.Fatalf("nodesOf:\n got %+v\nwant %+v", nodes, want)
+	}
+	if ids["d"] != "id" {
+		t.Fatalf("ids %v", ids)
+	}
 }

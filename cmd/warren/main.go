@@ -63,7 +63,7 @@ func newRoot() *cobra.Command {
 		return usageError{fmt.Errorf("%w\n%s", err, c.UsageString())}
 	})
 	pythonDirFlag(root)
-	root.AddCommand(newRunCmd(), newNodeCmd(), newSecretCmd(), newMembersCmd(), newKVCmd(), newGroupsCmd(), newDeployCmd(), newWorkersCmd(), newUndeployCmd(), newTestnetCmd(), newTokenCmd(), newTailCmd())
+	root.AddCommand(newRunCmd(), newNodeCmd(), newSecretCmd(), newMembersCmd(), newKVCmd(), newGroupsCmd(), newDeployCmd(), newWorkersCmd(), newUndeployCmd(), newTestnetCmd(), newTokenCmd(), newTailCmd(), newDecommissionCmd())
 	// Cobra adds these when it executes; added now, they get the same
 	// treatment of their arguments as the others.
 	root.InitDefaultHelpCmd()

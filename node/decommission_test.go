@@ -1,0 +1,129 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/warrenmesh/warren/policy"
+	"github.com/warrenmesh/warren/replication"
+)
+
+// TestDecommission: a node asked to retire has its replicas moved to the
+// other nodes while it lives (every group keeps 3 voters throughout the
+// move's end), holds none once done, and stopping it then moves nothing;
+// what was written reads back. Draining, which every stop goes through,
+// moves nothing by itself.
+func TestDecommission(t *testing.T) {
+	c, nodes := objectCluster(t, "a", "b", "c", "d")
+	admin := adminToken(t, c.secret)
+	a, d := nodes[0], nodes[3]
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	kv, err := a.kvStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 64 {
+		if err := kv.Put(ctx, "ns", fmt.Sprint("k", i), []byte(fmt.Sprint("v", i)), replication.KVPutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status := func(method string) Decommission {
+		t.Helper()
+		st, _, out := authCall(t, d, method, "/v1/decommission", "", admin)
+		if st != 200 {
+			t.Fatalf("%s /v1/decommission: %d %v", method, st, out)
+		}
+		b, _ := json.Marshal(out)
+		var dc Decommission
+		if err := json.Unmarshal(b, &dc); err != nil {
+			t.Fatal(err)
+		}
+		return dc
+	}
+	if st, _, _ := authCall(t, d, "POST", "/v1/decommission", "", mintToken(t, c.secret, "agent", policy.Grants{}, time.Hour)); st != 403 {
+		t.Fatalf("decommissioned by a non-admin: %d", st)
+	}
+	before := status("GET")
+	if before.Retiring || len(before.Groups) == 0 {
+		t.Fatalf("before: %+v", before)
+	}
+	t.Logf("d holds %d replicas", len(before.Groups))
+	start := time.Now()
+	if dc := status("POST"); !dc.Retiring || dc.Done {
+		t.Fatalf("asked to retire: %+v", dc)
+	}
+	last := time.Now()
+	waitFor(t, 90*time.Second, "d holding no replica", func() bool {
+		dc := status("GET")
+		if time.Since(last) > 10*time.Second {
+			last = time.Now()
+			gs, _ := a.groups.Groups(ctx)
+			n := 0
+			for _, g := range gs {
+				for _, r := range g.Replicas {
+					if r.Node == "d" {
+						n++
+					}
+				}
+			}
+			t.Logf("d holds %v; a's view puts %d replicas on d", dc.Groups, n)
+		}
+		return dc.Done
+	})
+	t.Logf("d holds none %v after it was asked", time.Since(start).Round(time.Millisecond))
+	// Every group has 3 voters, none on d.
+	waitFor(t, 30*time.Second, "every group with 3 voters on a, b and c", func() bool {
+		gs, err := a.groups.Groups(ctx)
+		if err != nil {
+			return false
+		}
+		for _, g := range gs {
+			voters := 0
+			for _, r := range g.Replicas {
+				if r.Node == "d" {
+					return false
+				}
+				if r.Voter {
+					voters++
+				}
+			}
+			if voters != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	// Stopped now, it takes nothing with it.
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 64 {
+		v, err := kv.GetWithMetadata(ctx, "ns", fmt.Sprint("k", i), replication.Strong)
+		if err != nil || string(v.Value) != fmt.Sprint("v", i) {
+			t.Fatalf("k%d after d stopped: %q %v", i, v.Value, err)
+		}
+	}
+}
+
+// TestDecommissionNeedsNodes: on three nodes no other node can take a
+// retiring node's replicas; it keeps them, and the answer says why.
+func TestDecommissionNeedsNodes(t *testing.T) {
+	c, nodes := objectCluster(t, "a", "b", "c")
+	admin := adminToken(t, c.secret)
+	st, _, out := authCall(t, nodes[2], "POST", "/v1/decommission", "", admin)
+	if st != 200 || out["retiring"] != true || out["done"] == true || out["note"] == nil {
+		t.Fatalf("retiring one of three: %d %v", st, out)
+	}
+	if groups, _ := out["groups"].([]any); len(groups) == 0 {
+		t.Fatalf("a retiring node of three holds no replica: %v", out)
+	}
+	// Cancelling ends its retirement.
+	st, _, out = authCall(t, nodes[2], "DELETE", "/v1/decommission", "", admin)
+	if st != 200 || out["retiring"] == true || out["note"] != nil {
+		t.Fatalf("cancel: %d %v", st, out)
+	}
+}
