@@ -191,6 +191,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"node", "--log-level", "loud"}, "want debug, info, warn or error"},
 		{[]string{"node", "--slots", "x"}, `invalid argument "x"`},
 		{[]string{"members", "extra"}, "warren members takes no arguments"},
+		{[]string{"decommission", "extra"}, "warren decommission takes no arguments"},
+		{[]string{"decommission", "--cancel", "--status"}, "--cancel and --status"},
 		{[]string{"secret"}, "needs a subcommand: init"},
 		{[]string{"secret", "bogus"}, `unknown command "bogus" for "warren secret"`},
 		{[]string{"secret", "init"}, "exactly one FILE"},
