@@ -244,32 +244,45 @@ func suspended(worker, by, id string) error {
 		msg: fmt.Sprintf("Worker %s is suspended: the token that deployed it (%s, id %s) was revoked; deploy it again with a valid token", quote(worker), quote(by), id)}
 }
 
-// deployedBy lists the Workers whose deployer's token has id (a strong
-// list of every deployment's metadata, reading a deployment whose
-// metadata did not hold it all).
+// deployedBy lists the Workers whose deployer's token has id.
 func (n *Node) deployedBy(ctx context.Context, kv replication.KV, id string) ([]string, error) {
+	infos, err := n.listDeployments(ctx, kv)
+	if err != nil {
+		return nil, err
+	}
 	var out []string
+	for _, info := range infos {
+		if info.DeployedByID == id {
+			out = append(out, info.Name)
+		}
+	}
+	return out, nil
+}
+
+// listDeployments lists every deployment's WorkerInfo (strong): from its
+// key's metadata, or, where that did not hold it all, its deployment.
+func (n *Node) listDeployments(ctx context.Context, kv replication.KV) ([]WorkerInfo, error) {
+	out := []WorkerInfo{}
 	opts := replication.KVListOptions{}
 	for {
 		page, err := kv.List(ctx, workersNS, opts, replication.Strong)
 		if err != nil {
-			return nil, err
+			return nil, kvAPIError(err)
 		}
 		for _, k := range page.Keys {
 			var info WorkerInfo
 			if json.Unmarshal(k.Metadata, &info) != nil || info.Bindings == nil {
+				// The metadata did not hold it all: read the deployment.
 				d, err := n.readDeployment(ctx, kv, k.Name, replication.Strong)
 				if isNotFound(err) {
-					continue
+					continue // deleted meanwhile
 				}
 				if err != nil {
 					return nil, err
 				}
 				info = d.info()
 			}
-			if info.DeployedByID == id {
-				out = append(out, info.Name)
-			}
+			out = append(out, info)
 		}
 		if page.ListComplete || page.Cursor == "" {
 			return out, nil
@@ -493,35 +506,13 @@ func (n *Node) handleWorkers(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), kvAPITimeout)
 	defer cancel()
-	out := []WorkerInfo{}
-	opts := replication.KVListOptions{}
-	for {
-		page, err := kv.List(ctx, workersNS, opts, replication.Strong)
-		if err != nil {
-			writeError(w, kvAPIError(err))
-			return
-		}
-		for _, k := range page.Keys {
-			var info WorkerInfo
-			if json.Unmarshal(k.Metadata, &info) != nil || info.Bindings == nil {
-				// The metadata did not hold it all: read the deployment.
-				d, err := n.readDeployment(ctx, kv, k.Name, replication.Strong)
-				if isNotFound(err) {
-					continue // deleted meanwhile
-				}
-				if err != nil {
-					writeError(w, err)
-					return
-				}
-				info = d.info()
-			}
-			n.markSuspended(&info)
-			out = append(out, info)
-		}
-		if page.ListComplete || page.Cursor == "" {
-			break
-		}
-		opts.Cursor = page.Cursor
+	out, err := n.listDeployments(ctx, kv)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	for i := range out {
+		n.markSuspended(&out[i])
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	writeJSON(w, http.StatusOK, map[string]any{"workers": out})
