@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/warrenmesh/warren/mesh"
 	"github.com/warrenmesh/warren/replication"
 	"github.com/warrenmesh/warren/replication/placement"
 )
@@ -24,6 +25,7 @@ func init() {
 		benchmark{"replication/kv idle and reads", func() ([]Row, error) { return benchKVStore(false) }},
 		benchmark{"replication/kv put", func() ([]Row, error) { return benchKVStore(true) }},
 		benchmark{"replication/kv re-replication", benchKVRereplication},
+		benchmark{"replication/kv decommission", benchKVDecommission},
 	)
 }
 
@@ -465,12 +467,25 @@ func benchKVRereplication() ([]Row, error) {
 	victim.m.Close() // a crash: no leave, no goodbye to Raft
 	c.stop(victim)
 
+	first, err := waitWhole(watcher, up, killed)
+	if err != nil {
+		return nil, fmt.Errorf("re-replication: %w", err)
+	}
+	took := first.Sub(killed).Seconds()
+	return []Row{{Name: "replication/kv re-replication after a node dies, 4 nodes, Grace 1 s: kill to every group whole again", Unit: "s", Value: took, P50: took, N: 1, Target: "report"}}, nil
+}
+
+// waitWhole polls watcher's groups every 50 ms from since until every
+// group has its replicas on the nodes up says are up, and returns the
+// start of the first poll that saw them so (Groups reads the view when it
+// starts).
+func waitWhole(watcher *replNode, up map[string]bool, since time.Time) (time.Time, error) {
 	var (
 		mu    sync.Mutex
 		first time.Time
 		wg    sync.WaitGroup
 	)
-	deadline := killed.Add(3 * time.Minute)
+	deadline := since.Add(3 * time.Minute)
 	for tick := time.NewTicker(50 * time.Millisecond); ; <-tick.C {
 		mu.Lock()
 		done := !first.IsZero()
@@ -482,13 +497,13 @@ func benchKVRereplication() ([]Row, error) {
 		if time.Now().After(deadline) {
 			tick.Stop()
 			wg.Wait()
-			return nil, fmt.Errorf("re-replication: the groups are not whole %v after the kill", time.Since(killed).Round(time.Second))
+			return time.Time{}, fmt.Errorf("the groups are not whole %v after", time.Since(since).Round(time.Second))
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			at := time.Now()
-			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			gs, err := watcher.cl.Groups(pctx)
 			if err != nil || !groupsPlaced(gs, up) {
@@ -502,6 +517,55 @@ func benchKVRereplication() ([]Row, error) {
 		}()
 	}
 	wg.Wait()
-	took := first.Sub(killed).Seconds()
-	return []Row{{Name: "replication/kv re-replication after a node dies, 4 nodes, Grace 1 s: kill to every group whole again", Unit: "s", Value: took, P50: took, N: 1, Target: "report"}}, nil
+	return first, nil
+}
+
+// benchKVDecommission: 4 nodes in one process, 200 keys, one node that
+// is not the meta leader marked retiring (decommissioned): the time until
+// every group has its 3 replicas on the other three, watched from the
+// meta leader.
+func benchKVDecommission() ([]Row, error) {
+	c, err := newKVCluster(4, time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	leaders, err := kvLeaders(c.nodes[0].cl)
+	if err != nil {
+		return nil, err
+	}
+	var watcher, victim *replNode
+	for _, nd := range c.nodes {
+		if nd.name == leaders["meta"] {
+			watcher = nd
+		}
+	}
+	for _, nd := range slices.Backward(c.nodes) {
+		if nd != watcher {
+			victim = nd
+			break
+		}
+	}
+	if watcher == nil || victim == nil {
+		return nil, fmt.Errorf("no meta leader in %v", leaders)
+	}
+	ctx := context.Background()
+	for i := range 200 {
+		if err := watcher.cl.Put(ctx, kvNS, fmt.Sprintf("key-%04d", i), kvValue, replication.KVPutOptions{}); err != nil {
+			return nil, err
+		}
+	}
+	up := map[string]bool{}
+	for _, nd := range c.nodes {
+		up[nd.name] = nd != victim
+	}
+	start := time.Now()
+	victim.m.SetLoad(mesh.LocalState{Retiring: true})
+	first, err := waitWhole(watcher, up, start)
+	if err != nil {
+		return nil, fmt.Errorf("decommission: %w", err)
+	}
+	took := first.Sub(start).Seconds()
+	fmt.Fprintf(os.Stderr, "  %s retired in %.2f s\n", victim.name, took)
+	return []Row{{Name: "replication/kv decommission, 4 nodes, 200 keys: a node marked retiring to every group whole on the other three", Unit: "s", Value: took, P50: took, N: 1, Target: "report"}}, nil
 }
