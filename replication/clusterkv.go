@@ -738,16 +738,24 @@ func groupInfo(gid placement.GroupID, rs []viewReplica, sts []*replicaStatus, ve
 // for a while (until its group's leader confirms the removal, dropAfter),
 // but its group no longer counts it.
 func (c *Cluster) Held(ctx context.Context) ([]string, error) {
-	st := c.leaderStatus(ctx, placement.Meta)
-	if st == nil || st.Leader == "" {
+	leader := ""
+	if st := c.leaderStatus(ctx, placement.Meta); st != nil {
+		leader = st.Leader
+	} else {
+		// This node's own replica may not know the leader: one removed
+		// from the meta group (a retiring node's, say) hears from it no
+		// more. Ask the members.
+		leader = c.askLeader(ctx, placement.Meta)
+	}
+	if leader == "" {
 		return nil, fmt.Errorf("%w: no leader of the meta group answers", ErrKVUnavailable)
 	}
 	var resp *rpcResp
 	var err error
-	if st.Leader == c.m.Name() {
+	if leader == c.m.Name() {
 		resp, _, err = c.local(ctx, &rpcReq{Op: opView}, nil)
 	} else {
-		resp, _, err = c.to(ctx, st.Leader, &rpcReq{Op: opView}, nil)
+		resp, _, err = c.to(ctx, leader, &rpcReq{Op: opView}, nil)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("replication: asking the meta leader for the view: %w", err)

@@ -46,8 +46,14 @@ nodes): the command says so. Needs an admin token (or --secret).`,
 				ctx, cancel := kvContext(30 * time.Second)
 				d, err := cl.Decommission(ctx, cancelIt, stat || !first)
 				cancel()
-				if err != nil {
+				if err != nil && (first || time.Now().After(deadline)) {
 					return err
+				}
+				if err != nil {
+					// Waiting: the meta group may be between leaders (its
+					// leader may be the node retiring).
+					time.Sleep(500 * time.Millisecond)
+					continue
 				}
 				switch {
 				case cancelIt:
