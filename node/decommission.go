@@ -2,7 +2,13 @@ package node
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"net/http"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/warrenmesh/warren/mesh"
 )
@@ -15,8 +21,9 @@ import (
 // period has passed. The answer lists the groups the node still holds;
 // once it holds none, stopping it moves nothing and loses no redundancy.
 // DELETE cancels (the node may receive replicas again); GET reports. The
-// mark lives as long as the process: a node restarted before it was done
-// is an ordinary node again.
+// mark outlives a restart: a file in the node's data directory,
+// "retiring", holds it, so that a node that crashed while its replicas
+// moved goes on retiring rather than receive them back.
 //
 // A mesh with no other node to take a group (three nodes for three
 // replicas) keeps the replica on the retiring node: placement never
@@ -47,11 +54,19 @@ func (n *Node) handleDecommission(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case http.MethodPost:
+		if err := os.WriteFile(n.retiringPath(), []byte("decommissioned at "+time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
+			writeError(w, fmt.Errorf("recording the decommission in the data directory: %w", err))
+			return
+		}
 		if !n.retiring.Swap(true) {
 			n.log.Info("decommissioning: this node's replicas move to other nodes")
 		}
 		n.publish()
 	case http.MethodDelete:
+		if err := os.Remove(n.retiringPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			writeError(w, fmt.Errorf("removing the decommission's record from the data directory: %w", err))
+			return
+		}
 		if n.retiring.Swap(false) {
 			n.log.Info("decommissioning canceled: this node may hold replicas again")
 		}
@@ -106,3 +121,6 @@ func (c *Client) Decommission(ctx context.Context, cancel, status bool) (*Decomm
 	}
 	return &out, nil
 }
+
+// retiringPath is the file that records a decommission across restarts.
+func (n *Node) retiringPath() string { return filepath.Join(n.cfg.Data, "retiring") }

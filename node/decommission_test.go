@@ -133,7 +133,8 @@ func TestDecommission(t *testing.T) {
 }
 
 // TestDecommissionNeedsNodes: on three nodes no other node can take a
-// retiring node's replicas; it keeps them, and the answer says why.
+// retiring node's replicas; it keeps them, and the answer says why. The
+// mark outlives a restart, and a cancel ends it.
 func TestDecommissionNeedsNodes(t *testing.T) {
 	c, nodes := objectCluster(t, "a", "b", "c")
 	admin := adminToken(t, c.secret)
@@ -144,8 +145,16 @@ func TestDecommissionNeedsNodes(t *testing.T) {
 	if groups, _ := out["groups"].([]any); len(groups) == 0 {
 		t.Fatalf("a retiring node of three holds no replica: %v", out)
 	}
-	// Cancelling ends its retirement.
-	st, _, out = authCall(t, nodes[2], "DELETE", "/v1/decommission", "", admin)
+	// The decommission outlives a restart.
+	if err := nodes[2].Close(); err != nil {
+		t.Fatal(err)
+	}
+	restarted := c.start("c", c.secret, 4, "a")
+	if st, _, out := authCall(t, restarted, "GET", "/v1/decommission", "", admin); st != 200 || out["retiring"] != true {
+		t.Fatalf("after a restart: %d %v", st, out)
+	}
+	// Cancelling ends its retirement, for good.
+	st, _, out = authCall(t, restarted, "DELETE", "/v1/decommission", "", admin)
 	if st != 200 || out["retiring"] == true || out["note"] != nil {
 		t.Fatalf("cancel: %d %v", st, out)
 	}

@@ -414,6 +414,11 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		go n.runAlarms()
 		go n.runCrons()
 		go n.placeObjects()
+		// A decommission outlives a restart: the node goes on retiring.
+		if _, err := os.Stat(n.retiringPath()); err == nil {
+			n.retiring.Store(true)
+			n.log.Info("decommissioning (since before a restart): this node's replicas move to other nodes")
+		}
 	}
 	n.publish()
 	// No overall read or write timeout: a body may be large and a call may

@@ -29,7 +29,7 @@ rebuilt from the others.
 
 With --wait D it waits up to D until the node holds no replica, printing
 its progress. --status only reports; --cancel lets the node hold replicas
-again. The mark lasts as long as the node's process. A mesh without three
+again. The mark outlives the node's restarts (until --cancel). A mesh without three
 other live nodes keeps the node's replicas (a group needs 3 distinct
 nodes): the command says so. Needs an admin token (or --secret).`,
 		Args: noArgs,
