@@ -339,39 +339,19 @@ func (n *Node) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	// The Workers the token deployed are suspended with it, for as long
-	// as they are not deployed again: its entry then stays past its
-	// expiry.
-	lctx, lcancel := context.WithTimeout(r.Context(), kvAPITimeout)
-	workers, err := n.deployedBy(lctx, kv, rev.ID)
-	lcancel()
-	rev.Pinned = len(workers) > 0
-	if err != nil {
-		// A revocation must not wait for the deployments' listing: kept
-		// past its expiry, to be safe, its Workers (if any) stay
-		// suspended.
-		n.log.Warn("listing the deployments before a revocation; its entry is kept past the token's expiry", "id", rev.ID, "err", err)
-		rev.Pinned = true
-	}
-	opts := replication.KVPutOptions{}
-	if rev.Expiry > 0 && !rev.Pinned {
-		// Kept until the token would expire, with the clock skew; the store
-		// keeps a key at least a minute.
-		opts.Expiration = max(rev.Expiry+int64(policy.ClockSkew/time.Second), time.Now().Unix()+120)
-	}
-	b, err := json.Marshal(rev)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	opts.Metadata = b
 	if err := n.revocationRoom(r.Context(), rev.ID); err != nil {
 		writeError(w, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), kvAPITimeout)
 	defer cancel()
-	if err := kv.Put(ctx, revokedNS, rev.ID, b, opts); err != nil {
+	// The revocation takes effect first; then the Workers the token
+	// deployed, suspended with it, pin its entry past the token's expiry
+	// for as long as they are not deployed again. A deploy by the token
+	// reads the entry after writing its deployment (pinRevoked): so either
+	// the listing here sees the deployment, or the deploy sees the entry,
+	// and the entry is pinned whichever came first.
+	if err := n.putRevocation(ctx, kv, rev); err != nil {
 		writeError(w, kvAPIError(err))
 		return
 	}
@@ -382,9 +362,62 @@ func (n *Node) handleRevoke(w http.ResponseWriter, r *http.Request) {
 	}
 	n.revoked.ids[rev.ID] = struct{}{}
 	n.revoked.mu.Unlock()
+	workers, err := n.deployedBy(ctx, kv, rev.ID)
+	if err != nil {
+		// Not knowing, keep the entry past its expiry, to be safe.
+		n.log.Warn("listing the deployments after a revocation; its entry is kept past the token's expiry", "id", rev.ID, "err", err)
+	}
+	if err != nil || len(workers) > 0 {
+		rev.Pinned = true
+		if err := n.putRevocation(ctx, kv, rev); err != nil {
+			writeError(w, fmt.Errorf("the token is revoked, but keeping its entry past its expiry for the Workers it deployed failed (revoke it again): %w", kvAPIError(err)))
+			return
+		}
+	}
 	n.log.Info("token revoked", "id", rev.ID, "name", rev.Name, "by", rev.RevokedBy, "workersSuspended", workers)
 	rev.Workers = workers
 	writeJSON(w, http.StatusOK, rev)
+}
+
+// putRevocation stores rev on the list: until the token would expire,
+// with the clock skew (the store keeps a key at least a minute), or for
+// good when it is pinned or has no expiry.
+func (n *Node) putRevocation(ctx context.Context, kv replication.KV, rev Revocation) error {
+	rev.Workers = nil
+	b, err := json.Marshal(rev)
+	if err != nil {
+		return err
+	}
+	opts := replication.KVPutOptions{Metadata: b}
+	if rev.Expiry > 0 && !rev.Pinned {
+		opts.Expiration = max(rev.Expiry+int64(policy.ClockSkew/time.Second), time.Now().Unix()+120)
+	}
+	return kv.Put(ctx, revokedNS, rev.ID, b, opts)
+}
+
+// pinRevoked pins the revocation of the token id, if there is one, past
+// the token's expiry (a deploy by the token that raced its revocation:
+// the Worker is suspended, and must stay so after the token expires). It
+// reports whether the token is revoked.
+func (n *Node) pinRevoked(ctx context.Context, kv replication.KV, id string) (bool, error) {
+	v, err := kv.GetWithMetadata(ctx, revokedNS, id, replication.Strong)
+	if errors.Is(err, replication.ErrKVNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var rev Revocation
+	if err := json.Unmarshal(v.Metadata, &rev); err != nil || rev.ID != id {
+		rev = Revocation{ID: id}
+	}
+	if v.Expiration != 0 || !rev.Pinned {
+		rev.Pinned = true
+		if err := n.putRevocation(ctx, kv, rev); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
 }
 
 // revocationRoom refuses a new revocation when the list already holds

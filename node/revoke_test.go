@@ -288,6 +288,25 @@ func TestRevokedDeployerSuspendsWorkers(t *testing.T) {
 		t.Fatalf("the revocation of a token that deployed Workers: expiration %d, %v; want none", v.Expiration, err)
 	}
 
+	// A deploy that raced a revocation (whose listing of the deployments
+	// missed it) pins the entry itself.
+	racer := Revocation{ID: "racer-id", Name: "racer", Expiry: time.Now().Add(time.Hour).Unix()}
+	if err := a.putRevocation(context.Background(), kv, racer); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := kv.GetWithMetadata(context.Background(), revokedNS, racer.ID, replication.Strong); v.Expiration == 0 {
+		t.Fatal("an unpinned revocation has no expiry")
+	}
+	if revoked, err := a.pinRevoked(context.Background(), kv, racer.ID); !revoked || err != nil {
+		t.Fatalf("pinRevoked: %v %v", revoked, err)
+	}
+	if v, err := kv.GetWithMetadata(context.Background(), revokedNS, racer.ID, replication.Strong); err != nil || v.Expiration != 0 || !strings.Contains(string(v.Metadata), `"pinned":true`) {
+		t.Fatalf("after pinRevoked: expiration %d, metadata %s, %v", v.Expiration, v.Metadata, err)
+	}
+	if revoked, err := a.pinRevoked(context.Background(), kv, "never-revoked"); revoked || err != nil {
+		t.Fatalf("pinRevoked of a token never revoked: %v %v", revoked, err)
+	}
+
 	// Deployed again with a valid token, it runs.
 	if status, _, out := authCall(t, a, "PUT", "/v1/workers/leaked", hello, admin); status != 200 {
 		t.Fatalf("redeploy: %d %v", status, out)

@@ -477,6 +477,19 @@ func (n *Node) handleDeploy(w http.ResponseWriter, r *http.Request) {
 	n.workers.cached.Remove(name)
 	n.workers.missing.Remove(name)
 	n.bumpDeploys(ctx, kv)
+	// A revocation of the token that raced this deploy: its listing of the
+	// deployments may have missed this one, so the entry is pinned here
+	// (handleRevoke), and the Worker stays suspended.
+	if d.DeployedByID != "" {
+		revoked, err := n.pinRevoked(ctx, kv, d.DeployedByID)
+		if err != nil {
+			n.log.Warn("reading the token's revocation after a deploy", "worker", name, "err", err)
+		}
+		if revoked {
+			unauthorized(w, fmt.Sprintf("invalid token: %v: it was revoked while the deploy ran; Worker %s version %d is stored, and suspended", errRevoked, quote(name), d.Version))
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"name": name, "version": d.Version})
 }
 
