@@ -738,30 +738,22 @@ func groupInfo(gid placement.GroupID, rs []viewReplica, sts []*replicaStatus, ve
 // for a while (until its group's leader confirms the removal, dropAfter),
 // but its group no longer counts it.
 func (c *Cluster) Held(ctx context.Context) ([]string, error) {
-	leader := ""
-	if st := c.leaderStatus(ctx, placement.Meta); st != nil {
-		leader = st.Leader
-	} else {
-		// This node's own replica may not know the leader: one removed
-		// from the meta group (a retiring node's, say) hears from it no
-		// more. Ask the members.
-		leader = c.askLeader(ctx, placement.Meta)
-	}
-	if leader == "" {
-		return nil, fmt.Errorf("%w: no leader of the meta group answers", ErrKVUnavailable)
-	}
 	var resp *rpcResp
 	var err error
-	if leader == c.m.Name() {
-		resp, _, err = c.local(ctx, &rpcReq{Op: opView}, nil)
-	} else {
-		resp, _, err = c.to(ctx, leader, &rpcReq{Op: opView}, nil)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("replication: asking the meta leader for the view: %w", err)
-	}
-	if resp.View == nil {
-		return nil, errors.New("replication: the meta leader answered no view")
+	// Until ctx ends: the meta group may be between leaders (its leader
+	// may be the node retiring), or a connection stale (this node just
+	// restarted).
+	for backoff := 10 * time.Millisecond; ; backoff = min(2*backoff, 200*time.Millisecond) {
+		if resp, err = c.metaView(ctx); err == nil {
+			break
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w: asking the meta leader for the view: %v", ErrKVUnavailable, err)
+		case <-t.C:
+		}
 	}
 	me := c.m.Name()
 	out := []string{}
@@ -772,4 +764,34 @@ func (c *Cluster) Held(ctx context.Context) ([]string, error) {
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// metaView asks the meta leader for its view, once.
+func (c *Cluster) metaView(ctx context.Context) (*rpcResp, error) {
+	leader := ""
+	if st := c.leaderStatus(ctx, placement.Meta); st != nil {
+		leader = st.Leader
+	} else {
+		// This node's own replica may not know the leader: one removed
+		// from the meta group (a retiring node's, say) hears from it no
+		// more. Ask the members.
+		leader = c.askLeader(ctx, placement.Meta)
+	}
+	if leader == "" {
+		return nil, errors.New("no leader of the meta group answers")
+	}
+	var resp *rpcResp
+	var err error
+	if leader == c.m.Name() {
+		resp, _, err = c.local(ctx, &rpcReq{Op: opView}, nil)
+	} else {
+		resp, _, err = c.to(ctx, leader, &rpcReq{Op: opView}, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if resp.View == nil {
+		return nil, errors.New("the meta leader answered no view")
+	}
+	return resp, nil
 }
