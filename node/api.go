@@ -386,9 +386,11 @@ func readToEnd(dec *json.Decoder) error {
 
 // Member is one entry of GET /v1/members.
 type Member struct {
-	Name      string            `json:"name"`
-	ID        string            `json:"id"`
-	State     string            `json:"state"`
+	Name  string `json:"name"`
+	ID    string `json:"id"`
+	State string `json:"state"`
+	// Retiring: the node is being decommissioned (its replicas move off).
+	Retiring  bool              `json:"retiring,omitempty"`
 	Addr      string            `json:"addr"`
 	API       string            `json:"api,omitempty"`
 	RTTMs     *float64          `json:"rttMs"` // null: unknown
@@ -405,7 +407,7 @@ type Member struct {
 func (n *Node) Members() []Member {
 	var out []Member
 	for _, p := range n.mesh.Members() {
-		m := Member{Name: p.Name, ID: p.ID, State: p.State, Addr: p.Addr, API: p.API, RTTSource: p.RTTSource,
+		m := Member{Name: p.Name, ID: p.ID, State: p.State, Retiring: p.Retiring, Addr: p.Addr, API: p.API, RTTSource: p.RTTSource,
 			Slots: p.Slots, Free: p.Free, Load: p.Load, Tags: p.Tags, Local: p.Local, Updated: p.Updated}
 		if p.Local {
 			m.Free = n.cfg.Slots - len(n.slots)

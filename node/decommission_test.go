@@ -79,6 +79,15 @@ func TestDecommission(t *testing.T) {
 	if dc := status("POST"); !dc.Retiring || dc.Done {
 		t.Fatalf("asked to retire: %+v", dc)
 	}
+	// The others see it retiring (GET /v1/members).
+	waitFor(t, 10*time.Second, "a seeing d retiring", func() bool {
+		for _, m := range a.Members() {
+			if m.Name == d.Name() {
+				return m.Retiring
+			}
+		}
+		return false
+	})
 	last := time.Now()
 	waitFor(t, 90*time.Second, "d holding no replica", func() bool {
 		dc := status("GET")

@@ -60,7 +60,11 @@ func newMembersCmd() *cobra.Command {
 				case m.RTTMs != nil:
 					rtt = fmt.Sprintf("%.2fms (%s)", *m.RTTMs, m.RTTSource)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%.2f\t%s\n", m.Name, m.State, m.Addr, rtt, m.Free, m.Slots, m.Load, m.API)
+				state := m.State
+				if m.Retiring {
+					state += " (retiring)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%.2f\t%s\n", m.Name, state, m.Addr, rtt, m.Free, m.Slots, m.Load, m.API)
 			}
 			return tw.Flush()
 		},
