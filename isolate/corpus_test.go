@@ -226,9 +226,10 @@ export default { async fetch() {
   const order = [];
   queueMicrotask(() => order.push("micro"));
   const t = setTimeout(() => order.push("cleared"), 1); clearTimeout(t);
-  let n = 0; const iv = setInterval(() => { if (++n === 3) clearInterval(iv); }, 1);
+  let n = 0; const three = new Promise(r => { const iv = setInterval(() => { if (++n === 3) { clearInterval(iv); r(); } }, 1); });
   const vals = await Promise.all([sleep(5, "a"), sleep(1, "b")]);
-  await sleep(10);
+  await three; // an interval fires once per turn of the loop: on a loaded host 15 ms held only two
+  await sleep(10); // cleared: it fires no more
   return new Response(order.join(",") + "|" + vals.join("") + "|" + n);
 } }`), outcome: OutcomeOK, status: 200, body: "micro|ab|3"},
 		{name: "thrown error maps to TS line", code: throwing, outcome: OutcomeException, excHas: []string{"TypeError", "boom at 3", "util.ts:3", "\nTypeError: boom at 3\n    at explode (util.ts:3:20)\n    at fetch (main.ts:4:12)"}},
