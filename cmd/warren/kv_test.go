@@ -160,6 +160,9 @@ func TestKVCommands(t *testing.T) {
 	if _, errOut, code := warren(t, "groups", "--node", bare); code != 1 || !strings.Contains(errOut, "no replicated KV store") {
 		t.Errorf("groups on a node without a store: %d %s", code, errOut)
 	}
+	if _, errOut, code := warren(t, "decommission", "--node", bare); code != 1 || !strings.Contains(errOut, "holds no replicas, and may be stopped") {
+		t.Errorf("decommission of a node without a store: %d %s", code, errOut)
+	}
 }
 
 // warrenStdin is warren with stdin as its standard input.
