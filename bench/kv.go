@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -408,37 +407,13 @@ func benchKVPuts(c *replCluster, timed func(int, func(string) error) ([]kvSample
 // view when it starts.
 func benchKVRereplication() ([]Row, error) {
 	t0 := time.Now()
-	c, err := newKVCluster(4, time.Second)
+	c, watcher, victim, up, err := fourNodesWithData()
 	if err != nil {
 		return nil, err
 	}
 	defer c.close()
-	fmt.Fprintf(os.Stderr, "  4 nodes placed in %v\n", time.Since(t0).Round(time.Millisecond))
-	leaders, err := kvLeaders(c.nodes[0].cl)
-	if err != nil {
-		return nil, err
-	}
-	var watcher, victim *replNode
-	for _, nd := range c.nodes {
-		if nd.name == leaders["meta"] {
-			watcher = nd
-		}
-	}
-	if watcher == nil {
-		return nil, fmt.Errorf("no meta leader in %v", leaders)
-	}
-	for _, nd := range slices.Backward(c.nodes) {
-		if nd != watcher {
-			victim = nd
-			break
-		}
-	}
+	fmt.Fprintf(os.Stderr, "  4 nodes placed and written in %v\n", time.Since(t0).Round(time.Millisecond))
 	ctx := context.Background()
-	for i := range 200 { // some data in every group
-		if err := watcher.cl.Put(ctx, kvNS, fmt.Sprintf("key-%04d", i), kvValue, replication.KVPutOptions{}); err != nil {
-			return nil, err
-		}
-	}
 	gs, err := watcher.cl.Groups(ctx)
 	if err != nil {
 		return nil, err
@@ -457,10 +432,6 @@ func benchKVRereplication() ([]Row, error) {
 	fmt.Fprintf(os.Stderr, "  killing %s: it holds %d replicas and leads %d groups; watching from %s, the meta leader\n", victim.name, held, led, watcher.name)
 	time.Sleep(2 * time.Second)
 
-	up := map[string]bool{}
-	for _, nd := range c.nodes {
-		up[nd.name] = nd != victim
-	}
 	stop := kvProfile("kv-rereplication")
 	defer stop()
 	killed := time.Now()
@@ -473,6 +444,46 @@ func benchKVRereplication() ([]Row, error) {
 	}
 	took := first.Sub(killed).Seconds()
 	return []Row{{Name: "replication/kv re-replication after a node dies, 4 nodes, Grace 1 s: kill to every group whole again", Unit: "s", Value: took, P50: took, N: 1, Target: "report"}}, nil
+}
+
+// fourNodesWithData starts 4 nodes in one process (Grace 1 s), writes 200
+// keys (some data in every group), and names the meta leader (watcher), a
+// node that is not (victim), and the nodes up once the victim is gone.
+func fourNodesWithData() (c *replCluster, watcher, victim *replNode, up map[string]bool, err error) {
+	c, err = newKVCluster(4, time.Second)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	fail := func(err error) (*replCluster, *replNode, *replNode, map[string]bool, error) {
+		c.close()
+		return nil, nil, nil, nil, err
+	}
+	leaders, err := kvLeaders(c.nodes[0].cl)
+	if err != nil {
+		return fail(err)
+	}
+	for _, nd := range c.nodes {
+		if nd.name == leaders["meta"] {
+			watcher = nd
+		}
+	}
+	if watcher == nil {
+		return fail(fmt.Errorf("no meta leader in %v", leaders))
+	}
+	victim = c.nodes[len(c.nodes)-1]
+	if victim == watcher {
+		victim = c.nodes[len(c.nodes)-2]
+	}
+	for i := range 200 {
+		if err := watcher.cl.Put(context.Background(), kvNS, fmt.Sprintf("key-%04d", i), kvValue, replication.KVPutOptions{}); err != nil {
+			return fail(err)
+		}
+	}
+	up = map[string]bool{}
+	for _, nd := range c.nodes {
+		up[nd.name] = nd != victim
+	}
+	return c, watcher, victim, up, nil
 }
 
 // waitWhole polls watcher's groups every 50 ms from since until every
@@ -525,40 +536,11 @@ func waitWhole(watcher *replNode, up map[string]bool, since time.Time) (time.Tim
 // every group has its 3 replicas on the other three, watched from the
 // meta leader.
 func benchKVDecommission() ([]Row, error) {
-	c, err := newKVCluster(4, time.Second)
+	c, watcher, victim, up, err := fourNodesWithData()
 	if err != nil {
 		return nil, err
 	}
 	defer c.close()
-	leaders, err := kvLeaders(c.nodes[0].cl)
-	if err != nil {
-		return nil, err
-	}
-	var watcher, victim *replNode
-	for _, nd := range c.nodes {
-		if nd.name == leaders["meta"] {
-			watcher = nd
-		}
-	}
-	for _, nd := range slices.Backward(c.nodes) {
-		if nd != watcher {
-			victim = nd
-			break
-		}
-	}
-	if watcher == nil || victim == nil {
-		return nil, fmt.Errorf("no meta leader in %v", leaders)
-	}
-	ctx := context.Background()
-	for i := range 200 {
-		if err := watcher.cl.Put(ctx, kvNS, fmt.Sprintf("key-%04d", i), kvValue, replication.KVPutOptions{}); err != nil {
-			return nil, err
-		}
-	}
-	up := map[string]bool{}
-	for _, nd := range c.nodes {
-		up[nd.name] = nd != victim
-	}
 	start := time.Now()
 	victim.m.SetLoad(mesh.LocalState{Retiring: true})
 	first, err := waitWhole(watcher, up, start)

@@ -28,7 +28,7 @@ type heavyClients struct {
 	until map[string]time.Time
 	// prep holds, for the clients whose calls prepared code lately, how
 	// long their preparations took in the current window.
-	prep map[string]*prepUse
+	prep map[string]prepUse
 }
 
 // prepUse is a client's time spent preparing its code since start.
@@ -62,33 +62,26 @@ const (
 )
 
 func newHeavyClients() *heavyClients {
-	return &heavyClients{until: map[string]time.Time{}, prep: map[string]*prepUse{}}
+	return &heavyClients{until: map[string]time.Time{}, prep: map[string]prepUse{}}
 }
 
 // prepared notes that a call of client prepared its code in d at now, and
 // marks the client once its preparations passed prepBudget in prepWindow.
 func (h *heavyClients) prepared(client string, d time.Duration, now time.Time) {
 	h.mu.Lock()
-	u := h.prep[client]
-	if u == nil || now.Sub(u.start) >= prepWindow {
-		if u == nil && len(h.prep) >= maxHeavy {
-			for c, o := range h.prep {
-				if now.Sub(o.start) >= prepWindow {
-					delete(h.prep, c)
-				}
-			}
-			if len(h.prep) >= maxHeavy {
-				h.mu.Unlock()
-				return
-			}
+	u, ok := h.prep[client]
+	if !ok || now.Sub(u.start) >= prepWindow {
+		lapsed := func(o prepUse) bool { return now.Sub(o.start) >= prepWindow }
+		if !roomFor(h.prep, client, lapsed) {
+			h.mu.Unlock()
+			return
 		}
-		u = &prepUse{start: now}
-		h.prep[client] = u
+		u = prepUse{start: now}
 	}
 	u.used += d
-	over := u.used > prepBudget
+	h.prep[client] = u
 	h.mu.Unlock()
-	if over {
+	if u.used > prepBudget {
 		h.mark(client, now)
 	}
 }
@@ -97,18 +90,26 @@ func (h *heavyClients) prepared(client string, d time.Duration, now time.Time) {
 func (h *heavyClients) mark(client string, now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, ok := h.until[client]; !ok && len(h.until) >= maxHeavy {
-		for c, u := range h.until {
-			if !now.Before(u) {
-				delete(h.until, c)
-			}
-		}
-		if len(h.until) >= maxHeavy {
-			return
-		}
+	if !roomFor(h.until, client, func(u time.Time) bool { return !now.Before(u) }) {
+		return
 	}
 	h.until[client] = now.Add(heavyFor)
 	h.n.Store(int32(len(h.until)))
+}
+
+// roomFor says whether m, one of the maps of clients, may hold client: it
+// does already, or has fewer than maxHeavy entries once those lapsed are
+// dropped. A client that finds it full is not remembered.
+func roomFor[V any](m map[string]V, client string, lapsed func(V) bool) bool {
+	if _, ok := m[client]; ok || len(m) < maxHeavy {
+		return true
+	}
+	for c, v := range m {
+		if lapsed(v) {
+			delete(m, c)
+		}
+	}
+	return len(m) < maxHeavy
 }
 
 // low reports whether client's calls start low at now.

@@ -238,8 +238,7 @@ func (o *objects) route(ctx context.Context, c *objectCall) *objectReply {
 			// object no more: next time, ask its group's replicas (a node
 			// holding none of them learns no other way), or go where it
 			// pointed.
-			o.n.cluster.ForgetObjectOwner(key, owner)
-			o.n.cluster.NoteObjectOwner(key, rep.Owner)
+			o.n.cluster.ObjectOwnerMoved(key, owner, rep.Owner)
 		}
 		// The group is electing a leader, or this node's view of it is
 		// behind: wait a little, more each time.

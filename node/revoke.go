@@ -85,28 +85,31 @@ type Revocation struct {
 	Pinned bool `json:"pinned,omitempty"`
 }
 
-// isRevoked says whether id is on this node's copy of the list, starting
-// a read of the list in the background if the copy is not fresh; it never
-// waits for one.
+// isRevoked says whether id is on this node's copy of the list; it never
+// waits for a read. It serves the calls of deployed Workers, which present
+// no token: their calls start a read of the list in the background only
+// once the copy is older than revokedStale, not revokedFresh as calls with
+// tokens do, so that a node serving public Workers alone reads the whole
+// list every 2 s rather than twice a second.
 func (n *Node) isRevoked(id string) bool {
 	if n.kv == nil {
 		return false
 	}
 	n.revoked.mu.Lock()
 	defer n.revoked.mu.Unlock()
-	n.refreshRevocations()
+	n.refreshRevocations(revokedStale)
 	_, ok := n.revoked.ids[id]
 	return ok
 }
 
 // refreshRevocations starts a read of the list if the copy is older than
-// revokedFresh and none is under way, and returns the read under way (nil
-// if none). The caller holds n.revoked.mu.
-func (n *Node) refreshRevocations() chan struct{} {
+// age and none is under way, and returns the read under way (nil if
+// none). The caller holds n.revoked.mu.
+func (n *Node) refreshRevocations(age time.Duration) chan struct{} {
 	rv := &n.revoked
 	// A store that failed is asked again at the pace of a fresh copy, not
 	// on every call.
-	if time.Since(rv.read) >= revokedFresh && rv.busy == nil && time.Since(rv.tried) >= revokedFresh {
+	if time.Since(rv.read) >= age && rv.busy == nil && time.Since(rv.tried) >= revokedFresh {
 		rv.busy = make(chan struct{})
 		go n.readRevocations(rv.busy)
 	}
@@ -142,7 +145,7 @@ func (n *Node) checkRevoked(ctx context.Context, tok *policy.Token) error {
 	rv := &n.revoked
 	rv.mu.Lock()
 	age := time.Since(rv.read)
-	busy := n.refreshRevocations()
+	busy := n.refreshRevocations(revokedFresh)
 	// A call waits for a read only when the store answered the last one:
 	// while it fails, calls go on with the copy (up to revokedMaxStale)
 	// instead of each waiting for a timeout.

@@ -191,7 +191,7 @@ func (n *Node) deployment(ctx context.Context, name string) (*Deployment, error)
 	now := time.Now()
 	old, ok := n.workers.cached.Get(name)
 	if ok && now.Sub(old.read) < deploymentTTL {
-		return old.d, n.deployerRevoked(ctx, old.d)
+		return old.d, n.deployerRevoked(old.d)
 	}
 	if at, gone := n.workers.missing.Get(name); gone && now.Sub(at) < deploymentTTL {
 		return nil, notDeployed(name)
@@ -210,7 +210,7 @@ func (n *Node) deployment(ctx context.Context, name string) (*Deployment, error)
 		d = old.d
 	}
 	n.workers.cached.Add(name, &cachedDeployment{d: d, read: now}, int64(len(d.Code)))
-	return d, n.deployerRevoked(ctx, d)
+	return d, n.deployerRevoked(d)
 }
 
 // deployerRevoked refuses a deployment whose deployer's token is revoked:
@@ -218,30 +218,29 @@ func (n *Node) deployment(ctx context.Context, name string) (*Deployment, error)
 // (a leaked admin token's Workers had the node's egress and every KV
 // namespace for good). It stays suspended until it is deployed again
 // with a valid token: the revocation of a token that deployed Workers is
-// kept past the token's expiry (handleRevoke). It looks at this node's
-// copy of the list and never waits for a read (a call that presents a
-// token may): a public Worker's first call after a quiet spell is not
-// held up, and the copy is read again in the background. A node that
-// cannot read the list serves on its last copy.
-func (n *Node) deployerRevoked(_ context.Context, d *Deployment) error {
-	if d.DeployedByID != "" && n.isRevoked(d.DeployedByID) {
-		return suspended(d.Name, d.DeployedBy, d.DeployedByID)
+// kept past the token's expiry (handleRevoke).
+func (n *Node) deployerRevoked(d *Deployment) error {
+	if why := n.suspension(d.DeployedBy, d.DeployedByID); why != "" {
+		return &apiError{status: http.StatusForbidden, code: "denied",
+			msg: fmt.Sprintf("Worker %s is suspended: %s; deploy it again with a valid token", quote(d.Name), why)}
 	}
 	return nil
 }
 
-// markSuspended sets info.Suspended if its deployer's token is on this
-// node's copy of the revocation list.
+// markSuspended sets info.Suspended if its deployer's token is revoked.
 func (n *Node) markSuspended(info *WorkerInfo) {
-	if info.DeployedByID != "" && n.isRevoked(info.DeployedByID) {
-		info.Suspended = fmt.Sprintf("the token that deployed it (%s, id %s) was revoked", quote(info.DeployedBy), info.DeployedByID)
-	}
+	info.Suspended = n.suspension(info.DeployedBy, info.DeployedByID)
 }
 
-// suspended is the error of a Worker whose deployer's token is revoked.
-func suspended(worker, by, id string) error {
-	return &apiError{status: http.StatusForbidden, code: "denied",
-		msg: fmt.Sprintf("Worker %s is suspended: the token that deployed it (%s, id %s) was revoked; deploy it again with a valid token", quote(worker), quote(by), id)}
+// suspension says why a Worker deployed by the token named by, with ID id,
+// is suspended: "" unless that token is on this node's copy of the
+// revocation list. It never waits for a read of the list (isRevoked): a
+// public Worker's first call after a quiet spell is not held up.
+func (n *Node) suspension(by, id string) string {
+	if id == "" || !n.isRevoked(id) {
+		return ""
+	}
+	return fmt.Sprintf("the token that deployed it (%s, id %s) was revoked", quote(by), id)
 }
 
 // deployedBy lists the Workers whose deployer's token has id.

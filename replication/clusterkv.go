@@ -346,17 +346,25 @@ func (c *Cluster) toLeader(ctx context.Context, gid placement.GroupID, req *rpcR
 		} else if lastErr == nil {
 			lastErr = fmt.Errorf("no replica of group %v is known yet", gid)
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleepCtx(ctx, backoff) {
 			if unknown {
 				return nil, nil, fmt.Errorf("%w (%w; last: %w)", errOutcomeUnknown, ctx.Err(), lastErr)
 			}
 			return nil, nil, fmt.Errorf("%w: %w (last: %w)", ErrKVUnavailable, ctx.Err(), lastErr)
-		case <-t.C:
 		}
 		backoff = min(backoff*2, 100*time.Millisecond)
+	}
+}
+
+// sleepCtx waits d, or until ctx ends: false if ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -747,12 +755,8 @@ func (c *Cluster) Held(ctx context.Context) ([]string, error) {
 		if resp, err = c.metaView(ctx); err == nil {
 			break
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleepCtx(ctx, backoff) {
 			return nil, fmt.Errorf("%w: asking the meta leader for the view: %v", ErrKVUnavailable, err)
-		case <-t.C:
 		}
 	}
 	me := c.m.Name()

@@ -126,12 +126,8 @@ func (c *Cluster) FindObjectOwner(ctx context.Context, objectKey string) (string
 			c.setHint(gid, name)
 			return name, nil
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleepCtx(ctx, backoff) {
 			return "", fmt.Errorf("%w: no leader of group %v found: %w", ErrKVUnavailable, gid, ctx.Err())
-		case <-t.C:
 		}
 		backoff = min(backoff*2, 200*time.Millisecond)
 	}
@@ -191,25 +187,21 @@ func (c *Cluster) askLeader(ctx context.Context, gid placement.GroupID) string {
 	return named
 }
 
-// ForgetObjectOwner drops what this node knows of the object's owner if
-// it names owner, whom a call could not reach or who named no other: a
-// node holding no replica of the object's group otherwise kept sending
-// its calls to an owner that had died or moved, until KV traffic to the
-// group taught it the new one.
-func (c *Cluster) ForgetObjectOwner(objectKey, owner string) {
+// ObjectOwnerMoved tells this node that was, the object's owner as it
+// knew it, could not be reached or owns the object no more: next, if it
+// named one, is the owner now; with none, the next call asks the object's
+// group (FindObjectOwner). A node holding no replica of the group used to
+// keep sending its calls to an owner that had died or moved, until KV
+// traffic to the group taught it the new one.
+func (c *Cluster) ObjectOwnerMoved(objectKey, was, next string) {
 	gid := c.groupOfObject(objectKey)
 	c.mu.Lock()
-	if c.hints[gid] == owner {
+	defer c.mu.Unlock()
+	switch {
+	case next != "":
+		c.hints[gid] = next
+	case c.hints[gid] == was:
 		delete(c.hints, gid)
-	}
-	c.mu.Unlock()
-}
-
-// NoteObjectOwner records owner, named by the object's last owner, as
-// its owner now.
-func (c *Cluster) NoteObjectOwner(objectKey, owner string) {
-	if owner != "" {
-		c.setHint(c.groupOfObject(objectKey), owner)
 	}
 }
 

@@ -389,7 +389,7 @@ func TestObjectSnapshotCatchUp(t *testing.T) {
 
 // TestObjectOwnerFoundAfterItsDeath: a node holding no replica of an
 // object's group finds its owner by asking the group's replicas, and,
-// once a call could not reach that owner (ForgetObjectOwner), finds the
+// once a call could not reach that owner (ObjectOwnerMoved), finds the
 // next one: it used to keep the dead owner as its hint until some KV
 // traffic to the group replaced it.
 func TestObjectOwnerFoundAfterItsDeath(t *testing.T) {
@@ -414,7 +414,7 @@ func TestObjectOwnerFoundAfterItsDeath(t *testing.T) {
 	t.Logf("%s finds %s, the owner of %v; killing it", outsider.name, owner.name, gid)
 	c.kill(owner)
 	d := waitFor(t, 30*time.Second, "the outsider finding the new owner", func() bool {
-		outsider.cl.ForgetObjectOwner(testObject, owner.name) // as a call that could not reach it does
+		outsider.cl.ObjectOwnerMoved(testObject, owner.name, "") // as a call that could not reach it does
 		fctx, fcancel := context.WithTimeout(ctx, time.Second)
 		defer fcancel()
 		now, err := outsider.cl.FindObjectOwner(fctx, testObject)

@@ -174,9 +174,7 @@ func (c *Cluster) checkUnsure(meta *replica) {
 	}
 	c.pmu.Unlock()
 	for _, gid := range todo {
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
+		c.wg.Go(func() {
 			sure := c.checkGroup(meta, gid)
 			c.pmu.Lock()
 			delete(c.checking, gid)
@@ -187,7 +185,7 @@ func (c *Cluster) checkUnsure(meta *replica) {
 			if sure {
 				c.poke()
 			}
-		}()
+		})
 	}
 }
 
@@ -206,27 +204,8 @@ func (c *Cluster) checkGroup(meta *replica, gid placement.GroupID) bool {
 		}
 		c.log.Warn("placement recorded the configuration a failed change left", "group", gid, "config", replicaNames(st.Config))
 	}
-	// A stopped replica's report ends with its removal, however the
-	// removal came about.
-	for k := range c.reportsOf(gid) {
-		if !hasVoter(st.Config, k.node) {
-			c.forgetFailed(gid, k.node)
-		}
-	}
+	c.forgetRemoved(gid, st.Config)
 	return true
-}
-
-// reportsOf is the stopped-replica reports held for gid.
-func (c *Cluster) reportsOf(gid placement.GroupID) map[failedKey]bool {
-	c.pmu.Lock()
-	defer c.pmu.Unlock()
-	out := map[failedKey]bool{}
-	for k := range c.failed {
-		if k.group == gid {
-			out[k] = true
-		}
-	}
-	return out
 }
 
 // hasVoter says whether rs has node as a voter.

@@ -131,23 +131,21 @@ func (c *Cluster) repairOne(gid placement.GroupID) {
 	if st == nil {
 		return // no leader answers: the data stays, and so does the fault
 	}
-	for _, s := range st.Config {
-		if s.Name == me && s.Voter {
-			_, _, err := c.toLeader(ctx, placement.Meta, &rpcReq{Op: opFailed, Group: gid.String()}, nil, false)
-			c.mu.Lock()
-			st := c.stopped[gid]
-			first := st != nil && !st.logged
-			if first && err == nil {
-				st.logged = true
-			}
-			c.mu.Unlock()
-			if err != nil {
-				c.log.Warn("reporting a stopped replica to the meta leader", "group", gid, "err", err)
-			} else if first {
-				c.log.Info("reported a stopped replica to the meta leader; it stays a voter until placement replaces it", "group", gid)
-			}
-			return
+	if hasVoter(st.Config, me) {
+		_, _, err := c.toLeader(ctx, placement.Meta, &rpcReq{Op: opFailed, Group: gid.String()}, nil, false)
+		c.mu.Lock()
+		st := c.stopped[gid]
+		first := st != nil && !st.logged
+		if first && err == nil {
+			st.logged = true
 		}
+		c.mu.Unlock()
+		if err != nil {
+			c.log.Warn("reporting a stopped replica to the meta leader", "group", gid, "err", err)
+		} else if first {
+			c.log.Info("reported a stopped replica to the meta leader; it stays a voter until placement replaces it", "group", gid)
+		}
+		return
 	}
 	// Out of the voters (or a nonvoter): its data can go. A nonvoter's
 	// next message from the leader starts a new replica here.
@@ -209,6 +207,19 @@ func (c *Cluster) forgetFailed(gid placement.GroupID, node string) {
 	c.pmu.Lock()
 	delete(c.failed, failedKey{gid, node})
 	c.pmu.Unlock()
+}
+
+// forgetRemoved drops the reports of gid's replicas that are no longer
+// voters in cfg: a report ends with its replica's removal, however the
+// removal came about.
+func (c *Cluster) forgetRemoved(gid placement.GroupID, cfg []viewReplica) {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	for k := range c.failed {
+		if k.group == gid && !hasVoter(cfg, k.node) {
+			delete(c.failed, k)
+		}
+	}
 }
 
 // failedNow says whether node's replica of gid is to be replaced as
