@@ -136,6 +136,18 @@ type ClusterConfig struct {
 	// is refused with ErrKVFull (deletes pass, to make room). 0 means
 	// DefaultDiskReserve; a negative value turns the guard off.
 	DiskReserve int64
+
+	// clock, if set, is the node's clock for KV expiration (tests skew
+	// one node's): puts' TTLs, the expiry reads judge, expire commands.
+	clock func() time.Time
+}
+
+// now is the node's clock for KV expiration (ClusterConfig.clock).
+func (c *Cluster) now() time.Time {
+	if c.cfg.clock != nil {
+		return c.cfg.clock()
+	}
+	return time.Now()
 }
 
 // Cluster is a node's part in replication: its replicas of the meta group
@@ -239,6 +251,9 @@ type replica struct {
 	// acknowledged before, and a read needs only VerifyLeader.
 	readyTerm  atomic.Uint64
 	lastExpire time.Time
+	// settling is held while a strong read records its clock in the
+	// group's log (Cluster.settleExpiry): one expire command at a time.
+	settling chan struct{}
 	// verifier shares VerifyLeader among the object owners' confirmations.
 	verifier verifier
 }
@@ -375,7 +390,7 @@ func (c *Cluster) ensure(gid placement.GroupID) (*replica, error) {
 			return nil, fmt.Errorf("replication: %w", err)
 		}
 	}
-	r := &replica{id: gid}
+	r := &replica{id: gid, settling: make(chan struct{}, 1)}
 	gc := GroupConfig{
 		ID: gid.String(), Transport: c.cfg.Transport, DB: c.cfg.DB, Dir: c.cfg.Dir,
 		Logger: c.cfg.Logger, OnStateChange: c.pokeWatch,
@@ -923,12 +938,12 @@ func (c *Cluster) leaderDuties() {
 // no command: an entry every minute would wake a sleeping group
 // (GroupConfig.SleepAfter) for its SleepAfter each time.
 func (c *Cluster) expire(r *replica) {
-	if due, err := r.kv.ExpireDue(time.Now()); err == nil && !due {
+	if due, err := r.kv.ExpireDue(c.now()); err == nil && !due {
 		return
 	}
 	for range 64 {
 		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
-		v, err := r.g.Apply(ctx, kvsm.EncodeExpire(time.Now(), kvsm.MaxExpireLimit))
+		v, err := r.g.Apply(ctx, kvsm.EncodeExpire(c.now(), kvsm.MaxExpireLimit))
 		cancel()
 		if err != nil {
 			return

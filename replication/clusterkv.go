@@ -85,12 +85,11 @@ func (c *Cluster) read(ctx context.Context, gid placement.GroupID, req *rpcReq) 
 
 // Put implements KV.
 func (c *Cluster) Put(ctx context.Context, ns, key string, value []byte, opts KVPutOptions) error {
-	now := time.Now()
-	exp, err := kvsm.ValidatePut(ns, key, value, opts.Metadata, opts.Expiration, opts.ExpirationTTL, now)
+	exp, err := kvsm.ValidatePut(ns, key, value, opts.Metadata, opts.Expiration, opts.ExpirationTTL, c.now())
 	if err != nil {
 		return err
 	}
-	id, deadline := newRequestID(now)
+	id, deadline := newRequestID(time.Now())
 	return c.write(ctx, c.groupOfKey(ns, key), kvsm.EncodePutOnce(id, deadline, ns, key, value, opts.Metadata, exp))
 }
 
@@ -489,8 +488,14 @@ func (c *Cluster) handle(ctx context.Context, from mesh.Peer, req *rpcReq, body 
 				return c.errResp(err), nil
 			}
 		}
+		now := c.now()
 		if req.Op == opGet {
-			v, err := r.kv.Get(req.NS, req.Key, time.Now())
+			v, err := r.kv.Get(req.NS, req.Key, now)
+			if errors.Is(err, kvsm.ErrExpiredByClock) && !req.Eventual {
+				if serr := c.settleExpiry(ctx, r, now); serr != nil {
+					err = serr
+				}
+			}
 			if err != nil {
 				return c.errResp(err), nil
 			}
@@ -501,7 +506,10 @@ func (c *Cluster) handle(ctx context.Context, from mesh.Peer, req *rpcReq, body 
 		if req.List == nil {
 			return &rpcResp{Code: codeBadRequest, Error: "list without options"}, nil
 		}
-		l, err := r.kv.List(req.NS, *req.List, time.Now())
+		l, err := r.kv.List(req.NS, *req.List, now)
+		if err == nil && l.ExpiredByClock && !req.Eventual {
+			err = c.settleExpiry(ctx, r, now)
+		}
 		if err != nil {
 			return c.errResp(err), nil
 		}
@@ -511,6 +519,34 @@ func (c *Cluster) handle(ctx context.Context, from mesh.Peer, req *rpcReq, body 
 }
 
 func isInvalid(err error) bool { return errors.Is(err, kvsm.ErrInvalid) }
+
+// settleExpiry records now in r's group (an expire command, which also
+// removes what expired by it) before a strong read answers that a key
+// expired by this leader's clock alone: once the group's floor passed the
+// key's expiration, no later leader shows it again, however far behind its
+// clock is. Reads that find one in flight wait for it and then check the
+// floor; the command is proposed only while the floor is behind now.
+func (c *Cluster) settleExpiry(ctx context.Context, r *replica, now time.Time) error {
+	select {
+	case r.settling <- struct{}{}:
+		defer func() { <-r.settling }()
+	case <-ctx.Done():
+		return fmt.Errorf("%w: group %v: waiting to record the expiry of a key: %w", ErrKVUnavailable, r.id, ctx.Err())
+	}
+	if r.kv.Floor() >= now.Unix() {
+		return nil
+	}
+	v, err := r.g.Apply(ctx, kvsm.EncodeExpire(now, kvsm.MaxExpireLimit))
+	if err == nil {
+		if res, ok := v.(kvsm.Result); ok && res.Err != nil {
+			err = res.Err
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w: group %v: recording the expiry of a key: %w", ErrKVUnavailable, r.id, err)
+	}
+	return nil
+}
 
 // hintOnly is the leader this node knows for a group it does not run.
 func (c *Cluster) hintOnly(gid placement.GroupID) string {

@@ -12,6 +12,12 @@ var (
 	// ErrNotFound means the key is absent or expired as of the reader's
 	// clock (HTTP 404).
 	ErrNotFound = errors.New("kvsm: key not found")
+	// ErrExpiredByClock wraps ErrNotFound: the key expired by the
+	// reader's clock, but the group has not recorded a time that late
+	// (Store.Floor). A leader with a clock behind the reader's would
+	// still show the key: a linearizable read records the time (an
+	// expire command) before it answers that the key is gone.
+	ErrExpiredByClock = fmt.Errorf("%w: expired by this node's clock, not yet by the group's", ErrNotFound)
 	// ErrInvalid means an argument or command broke a rule of Workers KV
 	// (HTTP 400, or 413/414 for sizes: see HTTPStatus). Each such error is an
 	// *InvalidError naming the field and the rule.

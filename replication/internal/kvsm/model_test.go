@@ -187,14 +187,19 @@ func drawID(t *rapid.T) ([16]byte, int64) {
 	return reqID(byte(rapid.IntRange(1, 4).Draw(t, "id"))), base + rapid.SampledFrom([]int64{1, 30, 31, 60, 100}).Draw(t, "deadline")
 }
 
-// checkSame compares every namespace of the store with the model at now,
-// with Get and with List at a random limit.
-func checkSame(t *rapid.T, s *Store, m model, now int64) {
+// checkSame compares every namespace of the store, read at now, with the
+// model at the later of now and floor (the latest time of an expire
+// command applied), with Get and with List at a random limit.
+func checkSame(t *rapid.T, s *Store, m model, now, floor int64) {
 	t.Helper()
+	if s.Floor() != floor {
+		t.Fatalf("floor %d, want %d", s.Floor(), floor)
+	}
+	seen := max(now, floor)
 	for _, ns := range modelNamespaces {
 		var want []Key
 		for k := range m {
-			if e, ok := m.visible(k, now); ok && k.ns == ns {
+			if e, ok := m.visible(k, seen); ok && k.ns == ns {
 				want = append(want, Key{Name: k.key, Expiration: e.exp, Metadata: e.meta})
 			}
 		}
@@ -215,10 +220,13 @@ func checkSame(t *rapid.T, s *Store, m model, now int64) {
 		}
 		for _, key := range modelKeys {
 			v, err := s.Get(ns, key, at(now-base))
-			e, ok := m.visible(nsKey{ns, key}, now)
+			e, ok := m.visible(nsKey{ns, key}, seen)
+			_, byFloor := m.visible(nsKey{ns, key}, floor)
 			switch {
 			case !ok && !errors.Is(err, ErrNotFound):
 				t.Fatalf("Get(%s, %q) = %v, %v; want not found", ns, key, v, err)
+			case !ok && errors.Is(err, ErrExpiredByClock) != byFloor:
+				t.Fatalf("Get(%s, %q) = %v; visible by the floor alone: %v", ns, key, err, byFloor)
 			case ok && (err != nil || !bytes.Equal(v.Value, e.value) || !bytes.Equal(v.Metadata, e.meta) || v.Expiration != e.exp):
 				t.Fatalf("Get(%s, %q) = %+v, %v; want %+v", ns, key, v, err, e)
 			}
@@ -243,6 +251,7 @@ func TestModel(t *testing.T) {
 		g := fresh(t)
 		m := model{}
 		ids := idModel{}
+		var floor int64
 		steps := 0
 		t.Repeat(map[string]func(*rapid.T){
 			"batch": func(t *rapid.T) {
@@ -257,6 +266,9 @@ func TestModel(t *testing.T) {
 						want = append(want, Result{})
 					} else {
 						want = append(want, st.apply(m, ids))
+						if c, err := DecodeCommand(st.cmd); err == nil && c.Op == OpExpire {
+							floor = max(floor, c.Now)
+						}
 					}
 				}
 				got := g.apply(cmds...)
@@ -272,7 +284,7 @@ func TestModel(t *testing.T) {
 				}
 			},
 			"read": func(t *rapid.T) {
-				checkSame(t, g.s, m, base+rapid.Int64Range(0, 110).Draw(t, "read now"))
+				checkSame(t, g.s, m, base+rapid.Int64Range(0, 110).Draw(t, "read now"), floor)
 			},
 			"reopen": func(t *rapid.T) {
 				// A restart: the request id filter is rebuilt from badger.
@@ -325,6 +337,6 @@ func TestModel(t *testing.T) {
 				}
 			},
 		})
-		checkSame(t, g.s, m, base)
+		checkSame(t, g.s, m, base, floor)
 	})
 }

@@ -40,6 +40,10 @@ type ListResult struct {
 	Keys         []Key  `json:"keys"`
 	ListComplete bool   `json:"list_complete"`
 	Cursor       string `json:"cursor,omitempty"`
+	// ExpiredByClock says that the page left out a key that expired by
+	// the reader's clock but not yet by the group's (see
+	// ErrExpiredByClock).
+	ExpiredByClock bool `json:"-"`
 }
 
 // Key is one listed key; it matches isolate.KVKey.
@@ -56,8 +60,10 @@ const maxListSkip = 10 * MaxListLimit
 
 // Get returns the value of key in namespace ns as of now: a key whose
 // expiration is at or before now is not found even if no expire command has
-// removed it yet. The returned slices belong to the caller. Errors wrap
-// ErrNotFound, ErrInvalid (bad ns or key), ErrUnavailable or ErrStorage.
+// removed it yet (ErrExpiredByClock where only now says so, the group's
+// floor being earlier). The returned slices belong to the caller. Errors
+// wrap ErrNotFound, ErrInvalid (bad ns or key), ErrUnavailable or
+// ErrStorage.
 func (s *Store) Get(ns, key string, now time.Time) (Value, error) {
 	if err := ValidateNamespace(ns); err != nil {
 		return Value{}, err
@@ -69,6 +75,7 @@ func (s *Store) Get(ns, key string, now time.Time) (Value, error) {
 		return Value{}, err
 	}
 	var v Value
+	floor, t := s.floor.Load(), now.Unix()
 	err := s.db.View(func(txn *badger.Txn) error {
 		item, err := txn.Get(s.l.dataKey(ns, key))
 		if errors.Is(err, badger.ErrKeyNotFound) {
@@ -85,8 +92,11 @@ func (s *Store) Get(ns, key string, now time.Time) (Value, error) {
 		if err != nil {
 			return storageErr(fmt.Errorf("%q: %w", key, err))
 		}
-		if expired(rec.exp, now.Unix()) {
+		if expired(rec.exp, floor) {
 			return ErrNotFound
+		}
+		if expired(rec.exp, t) {
+			return ErrExpiredByClock
 		}
 		v.Expiration = rec.exp
 		if len(rec.meta) > 0 {
@@ -114,7 +124,8 @@ func (s *Store) Get(ns, key string, now time.Time) (Value, error) {
 }
 
 // List returns a page of the keys of namespace ns that start with
-// opts.Prefix and have not expired as of now, in byte order, with their
+// opts.Prefix and have not expired as of now (ExpiredByClock: some only
+// by now, not by the group's floor), in byte order, with their
 // expiration and metadata (which belong to the caller). When ListComplete is
 // false, Cursor resumes after the page: it is opaque, URL-safe, names the
 // last key the page looked at and is checked (a malformed or foreign
@@ -147,7 +158,7 @@ func (s *Store) List(ns string, opts ListOptions, now time.Time) (ListResult, er
 		return ListResult{}, err
 	}
 	res := ListResult{Keys: []Key{}}
-	t := now.Unix()
+	floor, t := s.floor.Load(), now.Unix()
 	err := s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
@@ -165,7 +176,11 @@ func (s *Store) List(ns string, opts ListOptions, now time.Time) (ListResult, er
 				if err != nil {
 					return storageErr(fmt.Errorf("%q: %w", last, err))
 				}
+				if expired(rec.exp, floor) {
+					return nil
+				}
 				if expired(rec.exp, t) {
+					res.ExpiredByClock = true
 					return nil
 				}
 				k := Key{Name: string(last), Expiration: rec.exp}

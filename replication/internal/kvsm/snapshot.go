@@ -35,13 +35,20 @@ import (
 // It holds the logical state only (the expiration index, the request id
 // index, the alarm index, the split of large values and the generations
 // of object data are rebuilt by Restore), so equal states give equal
-// streams. Restore also accepts version 3 streams ("wkvsnap" | 0x03: the
+// streams. A group with a clock floor (Store.Floor, not 0) writes version
+// 5, the same stream with the floor after the applied index:
+//
+//	"wkvsnap" | 0x05 | be64 applied index | be64 clock floor (unix seconds)
+//
+// so that a group that never expired anything still speaks version 4 to
+// the nodes before the floor. Restore also accepts version 3 streams ("wkvsnap" | 0x03: the
 // same entries, the request ids in id order, written when the state
 // machine kept an id's record apart from its index), version 2 streams
 // ("wkvsnap" | 0x02, no object entries and no counts of them: the format
 // before Durable Objects) and version 1 streams ("wkvsnap" | 0x01, no id
 // entries either, no id count: the format before request ids).
 const (
+	snapMagicV5 = "wkvsnap\x05"
 	snapMagic   = "wkvsnap\x04"
 	snapMagicV3 = "wkvsnap\x03"
 	snapMagicV2 = "wkvsnap\x02"
@@ -64,6 +71,7 @@ type Snapshot struct {
 	s     *Store
 	txn   *badger.Txn
 	index uint64
+	floor int64
 }
 
 // Snapshot captures the group's current state cheaply; stream it with
@@ -74,12 +82,12 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 		return nil, fmt.Errorf("kvsm: snapshot: %w", err)
 	}
 	txn := s.db.NewTransaction(false)
-	index, err := readApplied(txn, s.l)
+	index, floor, err := readApplied(txn, s.l)
 	if err != nil {
 		txn.Discard()
 		return nil, fmt.Errorf("kvsm: snapshot: %w", storageErr(err))
 	}
-	return &Snapshot{s: s, txn: txn, index: index}, nil
+	return &Snapshot{s: s, txn: txn, index: index, floor: floor}, nil
 }
 
 // Index is the applied index of the snapshot's state.
@@ -97,8 +105,14 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	crc := crc32.New(castagnoli)
 	bw := bufio.NewWriterSize(io.MultiWriter(cw, crc), 64<<10)
 	var scratch []byte
-	scratch = append(scratch, snapMagic...)
-	scratch = binary.BigEndian.AppendUint64(scratch, sn.index)
+	if sn.floor != 0 {
+		scratch = append(scratch, snapMagicV5...)
+		scratch = binary.BigEndian.AppendUint64(scratch, sn.index)
+		scratch = binary.BigEndian.AppendUint64(scratch, uint64(sn.floor))
+	} else {
+		scratch = append(scratch, snapMagic...)
+		scratch = binary.BigEndian.AppendUint64(scratch, sn.index)
+	}
 	if _, err := bw.Write(scratch); err != nil {
 		return cw.n, fmt.Errorf("kvsm: snapshot: %w", err)
 	}
@@ -356,10 +370,11 @@ func (s *Store) Restore(r io.Reader) error {
 		return fmt.Errorf("kvsm: restore: %w", storageErr(err))
 	}
 	s.applied.Store(0)
+	s.floor.Store(0)
 	if err := s.wipe(); err != nil {
 		return fmt.Errorf("kvsm: restore: %w", storageErr(err))
 	}
-	index, err := s.load(r)
+	index, floor, err := s.load(r)
 	if err != nil {
 		return fmt.Errorf("kvsm: restore: %w", err)
 	}
@@ -373,7 +388,7 @@ func (s *Store) Restore(r io.Reader) error {
 		return fmt.Errorf("kvsm: restore: %w", storageErr(err))
 	}
 	if err := s.update(func(txn *badger.Txn) error {
-		if err := txn.Set(s.l.appliedKey(), binary.BigEndian.AppendUint64(nil, index)); err != nil {
+		if err := txn.Set(s.l.appliedKey(), appliedValue(index, floor)); err != nil {
 			return err
 		}
 		return txn.Delete(s.l.restoreKey())
@@ -381,6 +396,7 @@ func (s *Store) Restore(r io.Reader) error {
 		return fmt.Errorf("kvsm: restore: %w", storageErr(err))
 	}
 	s.applied.Store(index)
+	s.floor.Store(floor)
 	s.down.Store(nil) // the state is the snapshot's, whole
 	return nil
 }
@@ -421,15 +437,17 @@ func DeletePrefixes(db *badger.DB, prefixes ...[]byte) error {
 }
 
 // load reads a snapshot stream into the (wiped) group and returns its
-// applied index. Every entry is checked as an apply would check it.
-func (s *Store) load(r io.Reader) (uint64, error) {
+// applied index and clock floor. Every entry is checked as an apply would check it.
+func (s *Store) load(r io.Reader) (index uint64, floor int64, err error) {
 	sr := &snapReader{r: bufio.NewReaderSize(r, 64<<10), crc: crc32.New(castagnoli)}
 	head := sr.read(len(snapMagic) + 8)
 	if sr.err != nil {
-		return 0, sr.err
+		return 0, 0, sr.err
 	}
 	var version int
 	switch string(head[:len(snapMagic)]) {
+	case snapMagicV5:
+		version = 5
 	case snapMagic:
 		version = 4
 	case snapMagicV3:
@@ -439,11 +457,20 @@ func (s *Store) load(r io.Reader) (uint64, error) {
 	case snapMagicV1:
 		version = 1
 	default:
-		return 0, errors.New("not a kvsm snapshot (or an unknown version)")
+		return 0, 0, errors.New("not a kvsm snapshot (or an unknown version)")
 	}
 	// The highest entry tag of the version: entries come in tag order.
-	maxTag := map[int]byte{1: snapEntry, 2: snapID, 3: snapAlarm, 4: snapAlarm}[version]
-	index := binary.BigEndian.Uint64(head[len(snapMagic):])
+	maxTag := map[int]byte{1: snapEntry, 2: snapID, 3: snapAlarm, 4: snapAlarm, 5: snapAlarm}[version]
+	index = binary.BigEndian.Uint64(head[len(snapMagic):])
+	if version == 5 {
+		fb := sr.read(8)
+		if sr.err != nil {
+			return 0, 0, sr.err
+		}
+		if floor = int64(binary.BigEndian.Uint64(fb)); floor <= 0 {
+			return 0, 0, fmt.Errorf("a version 5 snapshot with clock floor %d", floor)
+		}
+	}
 	wb := s.db.NewWriteBatch()
 	defer func() { wb.Cancel() }()
 	var counts [snapAlarm + 1]uint64
@@ -475,7 +502,7 @@ func (s *Store) load(r io.Reader) (uint64, error) {
 		tag := sr.byte()
 		switch {
 		case sr.err != nil:
-			return 0, sr.err
+			return 0, 0, sr.err
 		case tag == snapEnd:
 			var n [snapAlarm + 1]uint64
 			n[snapEntry] = sr.uvarint()
@@ -489,28 +516,28 @@ func (s *Store) load(r io.Reader) (uint64, error) {
 			sum := sr.crc.Sum32()
 			crc := sr.read(4)
 			if sr.err != nil {
-				return 0, sr.err
+				return 0, 0, sr.err
 			}
 			if n != counts {
-				return 0, fmt.Errorf("snapshot ends after %v entries of each kind but says %v", counts[1:], n[1:])
+				return 0, 0, fmt.Errorf("snapshot ends after %v entries of each kind but says %v", counts[1:], n[1:])
 			}
 			if binary.BigEndian.Uint32(crc) != sum {
-				return 0, errors.New("snapshot checksum mismatch")
+				return 0, 0, errors.New("snapshot checksum mismatch")
 			}
 			if err := wb.Flush(); err != nil {
-				return 0, storageErr(err)
+				return 0, 0, storageErr(err)
 			}
-			return index, nil
+			return index, floor, nil
 		case tag > maxTag || tag < phase:
-			return 0, fmt.Errorf("bad snapshot entry tag %d after %v entries of each kind", tag, counts[1:])
+			return 0, 0, fmt.Errorf("bad snapshot entry tag %d after %v entries of each kind", tag, counts[1:])
 		case tag == snapID:
 			id := sr.read(16)
 			deadline := sr.uvarint()
 			if sr.err != nil {
-				return 0, sr.err
+				return 0, 0, sr.err
 			}
 			if deadline == 0 || deadline > math.MaxInt64 || [16]byte(id) == [16]byte{} {
-				return 0, fmt.Errorf("snapshot request id %d: id %x, deadline %d", counts[tag], id, deadline)
+				return 0, 0, fmt.Errorf("snapshot request id %d: id %x, deadline %d", counts[tag], id, deadline)
 			}
 			qk := s.l.idIndexKey(int64(deadline), [16]byte(id))
 			// Version 4 orders ids as their index does; earlier ones by id.
@@ -519,61 +546,61 @@ func (s *Store) load(r io.Reader) (uint64, error) {
 				order = id
 			}
 			if err := ordered(tag, order); err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 			if err := wb.Set(qk, nil); err != nil {
-				return 0, storageErr(err)
+				return 0, 0, storageErr(err)
 			}
 			counts[tag]++
 			if err := added(64); err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 		case tag == snapObject:
 			obj := string(sr.field(MaxObjectKeyLen, "object key"))
 			key := string(sr.field(MaxStorageKeyLen, "storage key"))
 			value := sr.field(MaxStorageValueLen, "storage value")
 			if sr.err != nil {
-				return 0, sr.err
+				return 0, 0, sr.err
 			}
 			if err := ValidateObjectKey(obj); err != nil {
-				return 0, fmt.Errorf("snapshot object key %d: %w", counts[tag], err)
+				return 0, 0, fmt.Errorf("snapshot object key %d: %w", counts[tag], err)
 			}
 			dk := s.l.objDataKey(obj, 0, key)
 			if err := ordered(tag, dk); err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 			if err := wb.Set(dk, value); err != nil {
-				return 0, storageErr(err)
+				return 0, 0, storageErr(err)
 			}
 			counts[tag]++
 			if err := added(len(dk) + len(value)); err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 		case tag == snapAlarm:
 			obj := string(sr.field(MaxObjectKeyLen, "object key"))
 			at := sr.uvarint()
 			if sr.err != nil {
-				return 0, sr.err
+				return 0, 0, sr.err
 			}
 			if err := ValidateObjectKey(obj); err != nil {
-				return 0, fmt.Errorf("snapshot alarm %d: %w", counts[tag], err)
+				return 0, 0, fmt.Errorf("snapshot alarm %d: %w", counts[tag], err)
 			}
 			if at == 0 || at > math.MaxInt64 {
-				return 0, fmt.Errorf("snapshot alarm %d: at %d", counts[tag], at)
+				return 0, 0, fmt.Errorf("snapshot alarm %d: at %d", counts[tag], at)
 			}
 			ak := s.l.alarmKey(obj)
 			if err := ordered(tag, ak); err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 			if err := wb.Set(ak, binary.BigEndian.AppendUint64(nil, at)); err != nil {
-				return 0, storageErr(err)
+				return 0, 0, storageErr(err)
 			}
 			if err := wb.Set(s.l.alarmIndexKey(int64(at), obj), nil); err != nil {
-				return 0, storageErr(err)
+				return 0, 0, storageErr(err)
 			}
 			counts[tag]++
 			if err := added(2*len(ak) + 16); err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 		default: // snapEntry
 			ns := string(sr.field(MaxNamespaceLen, "namespace"))
@@ -582,34 +609,34 @@ func (s *Store) load(r io.Reader) (uint64, error) {
 			meta := sr.field(MaxMetadataLen, "metadata")
 			value := sr.field(MaxValueLen, "value")
 			if sr.err != nil {
-				return 0, sr.err
+				return 0, 0, sr.err
 			}
 			if exp > math.MaxInt64 {
-				return 0, fmt.Errorf("snapshot key %d: expiration %d", counts[tag], exp)
+				return 0, 0, fmt.Errorf("snapshot key %d: expiration %d", counts[tag], exp)
 			}
 			if err := validatePutStatic(ns, key, value, meta, int64(exp)); err != nil {
-				return 0, fmt.Errorf("snapshot key %d: %w", counts[tag], err)
+				return 0, 0, fmt.Errorf("snapshot key %d: %w", counts[tag], err)
 			}
 			dk := s.l.dataKey(ns, key)
 			if err := ordered(tag, dk); err != nil {
-				return 0, fmt.Errorf("snapshot key %d (%s/%q) is out of order", counts[tag], ns, key)
+				return 0, 0, fmt.Errorf("snapshot key %d (%s/%q) is out of order", counts[tag], ns, key)
 			}
 			if len(value) > inlineMax {
 				if err := wb.Set(s.l.blobKey(ns, key), value); err != nil {
-					return 0, storageErr(err)
+					return 0, 0, storageErr(err)
 				}
 			}
 			if err := wb.Set(dk, newRecord(int64(exp), meta, value)); err != nil {
-				return 0, storageErr(err)
+				return 0, 0, storageErr(err)
 			}
 			if exp != 0 {
 				if err := wb.Set(s.l.expiryKey(int64(exp), ns, key), nil); err != nil {
-					return 0, storageErr(err)
+					return 0, 0, storageErr(err)
 				}
 			}
 			counts[tag]++
 			if err := added(len(value) + len(meta) + len(dk)); err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 		}
 	}

@@ -83,6 +83,16 @@ type Store struct {
 
 	mu      sync.Mutex
 	applied atomic.Uint64
+	// floor is the group's clock floor, unix seconds: the latest Now of
+	// an applied expire command (0: none yet). Reads judge expiry by the
+	// later of their clock and the floor, so a key the group recorded as
+	// expired stays expired under a leader whose clock is behind
+	// (ErrExpiredByClock). It is stored with the applied index and carried
+	// in snapshots.
+	floor atomic.Int64
+	// txnFloor is, while a transaction is built, the floor it raises to
+	// (under mu).
+	txnFloor int64
 	// ids tells, without a read, that a request id is not recorded (under
 	// mu).
 	ids idFilter
@@ -148,6 +158,7 @@ func Open(db *badger.DB, prefix []byte) (*Store, error) {
 	s := &Store{db: db, l: layout{prefix: bytes.Clone(prefix)}}
 	var restoring bool
 	var applied uint64
+	var floor int64
 	err := db.View(func(txn *badger.Txn) error {
 		_, err := txn.Get(s.l.restoreKey())
 		switch {
@@ -156,7 +167,7 @@ func Open(db *badger.DB, prefix []byte) (*Store, error) {
 		case !errors.Is(err, badger.ErrKeyNotFound):
 			return err
 		}
-		applied, err = readApplied(txn, s.l)
+		applied, floor, err = readApplied(txn, s.l)
 		return err
 	})
 	if err != nil {
@@ -174,7 +185,7 @@ func Open(db *badger.DB, prefix []byte) (*Store, error) {
 		}); err != nil {
 			return nil, fmt.Errorf("kvsm: open: rolling back an interrupted restore: %w", storageErr(err))
 		}
-		applied = 0
+		applied, floor = 0, 0
 	}
 	if err := s.ids.build(db, s.l); err != nil {
 		return nil, fmt.Errorf("kvsm: open: reading the request ids: %w", storageErr(err))
@@ -183,27 +194,47 @@ func Open(db *badger.DB, prefix []byte) (*Store, error) {
 		return nil, fmt.Errorf("kvsm: open: reading the expiration index: %w", storageErr(err))
 	}
 	s.applied.Store(applied)
+	s.floor.Store(floor)
 	return s, nil
 }
 
-func readApplied(txn *badger.Txn, l layout) (uint64, error) {
+// readApplied reads the applied index and the clock floor: be64 index,
+// then be64 floor unless it is 0 (a group that never applied an expire
+// command keeps the 8-byte form of the versions before the floor).
+func readApplied(txn *badger.Txn, l layout) (index uint64, floor int64, err error) {
 	item, err := txn.Get(l.appliedKey())
 	if errors.Is(err, badger.ErrKeyNotFound) {
-		return 0, nil
+		return 0, 0, nil
 	}
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	var n uint64
 	err = item.Value(func(v []byte) error {
-		if len(v) != 8 {
+		if len(v) != 8 && len(v) != 16 {
 			return fmt.Errorf("applied index of %d bytes", len(v))
 		}
-		n = binary.BigEndian.Uint64(v)
+		index = binary.BigEndian.Uint64(v)
+		if len(v) == 16 {
+			floor = int64(binary.BigEndian.Uint64(v[8:]))
+		}
 		return nil
 	})
-	return n, err
+	return index, floor, err
 }
+
+// appliedValue is the applied key's value for index and floor.
+func appliedValue(index uint64, floor int64) []byte {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, 16), index)
+	if floor != 0 {
+		b = binary.BigEndian.AppendUint64(b, uint64(floor))
+	}
+	return b
+}
+
+// Floor returns the group's clock floor, unix seconds (0: no expire
+// command applied yet): the latest time an applied expire command
+// recorded. Every replica that applied the same entries has the same one.
+func (s *Store) Floor() int64 { return s.floor.Load() }
 
 // update runs fn in a read-write transaction and commits it, synced to disk.
 func (s *Store) update(fn func(txn *badger.Txn) error) error {
@@ -349,6 +380,7 @@ func (s *Store) tryChunk(entries []Entry, results []Result) (int, error) {
 	last := s.applied.Load()
 	wrote := false
 	s.forgotBefore = 0
+	s.txnFloor = s.floor.Load()
 	for i, e := range entries {
 		if e.Index <= last {
 			results[i] = Result{Index: e.Index, Skipped: true}
@@ -365,7 +397,7 @@ func (s *Store) tryChunk(entries []Entry, results []Result) (int, error) {
 		committed = true // nothing changed
 		return len(entries), nil
 	}
-	if err := txn.Set(s.l.appliedKey(), binary.BigEndian.AppendUint64(nil, last)); err != nil {
+	if err := txn.Set(s.l.appliedKey(), appliedValue(last, s.txnFloor)); err != nil {
 		return len(entries), err
 	}
 	if err := txn.Commit(); err != nil {
@@ -374,6 +406,7 @@ func (s *Store) tryChunk(entries []Entry, results []Result) (int, error) {
 	committed = true
 	s.extras.commit()
 	s.applied.Store(last)
+	s.floor.Store(s.txnFloor)
 	s.commits.Add(1)
 	if s.forgotBefore != 0 {
 		s.ids.dropBefore(s.forgotBefore)
@@ -415,6 +448,7 @@ func (s *Store) execute(txn *badger.Txn, e Entry) (Result, error) {
 	case OpDelete:
 		return r, s.delete(txn, c.Namespace, c.Key)
 	case OpExpire:
+		s.txnFloor = max(s.txnFloor, c.Now)
 		var moreKeys, moreIDs, moreData bool
 		r.Expired, moreKeys, err = s.expire(txn, c.Now, c.Limit)
 		if err != nil {
