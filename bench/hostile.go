@@ -107,6 +107,7 @@ func benchHostileCorpus() ([]Row, error) {
 		idle, attack := testnet.Quantile(rep.Idle, 0.99), testnet.Quantile(rep.Attack, 0.99)
 		d := rep.Demotions
 		fmt.Fprintf(os.Stderr, "  %s: since the nodes started, %d calls demoted, %d started low, %d boosts by the floor\n", what, d.Demoted, d.StartedLow, d.Boosted)
+		fmt.Fprintf(os.Stderr, "  %s: sandbox workers during the run, over the nodes: %v\n", what, rep.Workers)
 		printBlame(what, rep, 2*idle)
 		if f := os.Getenv("WARREN_BENCH_HOSTILE_DUMP"); f != "" {
 			// The whole report, for a closer look at when the slow calls came.

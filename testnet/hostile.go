@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,6 +91,39 @@ type HostileReport struct {
 	Attacks [][2]time.Time
 	// Demotions sums the nodes' counts since they started (their /healthz).
 	Demotions Demotions
+	// Workers sums, over the nodes, how their sandbox workers' counters
+	// (/metrics: warren_sandbox_workers_started_total and
+	// warren_sandbox_workers_ended_total by reason) grew during the run.
+	Workers map[string]float64
+}
+
+// workerCounters reads the sandbox worker counters of the node at api
+// (its /metrics), keyed "started" and "ended <reason>".
+func workerCounters(ctx context.Context, api, token string) (map[string]float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	b, err := get(ctx, api+"/metrics", token)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, val, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err != nil {
+			continue
+		}
+		switch {
+		case name == "warren_sandbox_workers_started_total":
+			out["started"] += v
+		case strings.HasPrefix(name, `warren_sandbox_workers_ended_total{reason="`):
+			out["ended "+strings.TrimSuffix(strings.TrimPrefix(name, `warren_sandbox_workers_ended_total{reason="`), `"}`)] += v
+		}
+	}
+	return out, nil
 }
 
 // Demotions are a node's counts of calls demoted, calls started low and the
@@ -162,10 +197,23 @@ func RunHostile(ctx context.Context, st *State, o HostileOptions) (*HostileRepor
 	if err != nil {
 		return nil, err
 	}
+	adminTok, err := mint("hostile-harness", policy.Grants{Admin: true})
+	if err != nil {
+		return nil, err
+	}
 	cl := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 16}}
 	defer cl.CloseIdleConnections()
 
-	rep := &HostileReport{}
+	rep := &HostileReport{Workers: map[string]float64{}}
+	for _, api := range apis {
+		w, err := workerCounters(ctx, api, adminTok)
+		if err != nil {
+			return nil, fmt.Errorf("testnet: %w", err)
+		}
+		for k, v := range w {
+			rep.Workers[k] -= v
+		}
+	}
 	var mu sync.Mutex
 	honestSrc := "export default { fetch() { return new Response('hi') } }"
 	if o.Honest != "" {
@@ -297,6 +345,13 @@ func RunHostile(ctx context.Context, st *State, o HostileOptions) (*HostileRepor
 		rep.Attacks = append(rep.Attacks, [2]time.Time{t0, time.Now()})
 	}
 	rep.Cases = results
+	for _, api := range apis {
+		if w, err := workerCounters(ctx, api, adminTok); err == nil {
+			for k, v := range w {
+				rep.Workers[k] += v
+			}
+		}
+	}
 
 	for _, n := range st.Nodes {
 		if n.PID == 0 {
