@@ -63,6 +63,8 @@ type HostileResult struct {
 	// Start is when it was sent; Took how long its answer took.
 	Start time.Time
 	Took  time.Duration
+	// CPU is the CPU time the node reported (telemetry.cpuTime).
+	CPU time.Duration
 	// Err is what is wrong with its end ("" none): an outcome the case may
 	// not have, a body that shows the host, an HTTP error.
 	Err string
@@ -311,6 +313,7 @@ func RunHostile(ctx context.Context, st *State, o HostileOptions) (*HostileRepor
 						r.Err = err.Error()
 					} else {
 						r.Outcome, r.Node = res.Outcome, res.Telemetry.Node
+						r.CPU = time.Duration(res.Telemetry.CPUTime * float64(time.Millisecond))
 						var out string
 						if res.Response != nil {
 							out = res.Response.Body
@@ -396,8 +399,9 @@ type runResult struct {
 		Message string `json:"message"`
 	} `json:"exceptions"`
 	Telemetry struct {
-		Node string   `json:"node"`
-		Hops []string `json:"hops"`
+		Node    string   `json:"node"`
+		Hops    []string `json:"hops"`
+		CPUTime float64  `json:"cpuTime"` // ms
 	} `json:"telemetry"`
 }
 
