@@ -124,6 +124,10 @@ type revocations struct {
 	tried time.Time     // when the last read ended, well or not
 	busy  chan struct{} // closed when the read under way ends; nil: none
 	err   error         // the last read's error
+	// room serializes this node's revocations, from counting the list
+	// to writing the entry: revocations sent at once each counted the
+	// list before any wrote, and overran its bound.
+	room sync.Mutex
 }
 
 // errRevoked is a revoked token's refusal.
@@ -342,19 +346,23 @@ func (n *Node) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if err := n.revocationRoom(r.Context(), rev.ID); err != nil {
+	ctx, cancel := context.WithTimeout(r.Context(), kvAPITimeout)
+	defer cancel()
+	n.revoked.room.Lock()
+	if err := n.revocationRoom(ctx, rev.ID); err != nil {
+		n.revoked.room.Unlock()
 		writeError(w, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), kvAPITimeout)
-	defer cancel()
 	// The revocation takes effect first; then the Workers the token
 	// deployed, suspended with it, pin its entry past the token's expiry
 	// for as long as they are not deployed again. A deploy by the token
 	// reads the entry after writing its deployment (pinRevoked): so either
 	// the listing here sees the deployment, or the deploy sees the entry,
 	// and the entry is pinned whichever came first.
-	if err := n.putRevocation(ctx, kv, rev); err != nil {
+	err = n.putRevocation(ctx, kv, rev)
+	n.revoked.room.Unlock()
+	if err != nil {
 		writeError(w, kvAPIError(err))
 		return
 	}

@@ -2,11 +2,13 @@ package node
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -67,5 +69,57 @@ func TestRevokeBounds(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(string(b), `"code":"slow_body"`) {
 		t.Errorf("a stalled body: %d %s, want 408 slow_body", resp.StatusCode, b)
+	}
+}
+
+// TestRevokeBoundConcurrent: revocations sent to one node at once do not
+// overrun the list's bound. Each counted the list before any wrote, so
+// that 50 at once made a list of 50 where the bound was 3: a script
+// revoking in parallel could grow the list past what a node reads, and
+// every node would then refuse every revocable token.
+func TestRevokeBoundConcurrent(t *testing.T) {
+	defer func(k int) { maxRevocations = k }(maxRevocations)
+	maxRevocations = 3
+	n, _ := kvNode(t, "rc")
+	admin := testToken(n.ln.Addr().String())
+	const k = 50
+	statuses := make(chan int, k)
+	var wg sync.WaitGroup
+	for i := range k {
+		wg.Go(func() {
+			req, err := http.NewRequest("POST", n.APIURL()+"/v1/tokens/revoke", strings.NewReader(fmt.Sprintf(`{"id":"c-%d"}`, i)))
+			if err != nil {
+				statuses <- -1
+				return
+			}
+			req.Header.Set("Authorization", "Bearer "+admin)
+			resp, err := authlessClient.Do(req)
+			if err != nil {
+				statuses <- -1
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		})
+	}
+	wg.Wait()
+	close(statuses)
+	ok, full := 0, 0
+	for s := range statuses {
+		switch s {
+		case 200:
+			ok++
+		case http.StatusInsufficientStorage:
+			full++
+		default:
+			t.Errorf("a revocation answered %d", s)
+		}
+	}
+	list, err := n.listRevocations(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok != maxRevocations || full != k-maxRevocations || len(list) != maxRevocations {
+		t.Errorf("%d revocations at once with room for %d: %d made, %d refused, the list holds %d", k, maxRevocations, ok, full, len(list))
 	}
 }
