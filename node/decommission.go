@@ -52,25 +52,11 @@ func (n *Node) handleDecommission(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{status: http.StatusServiceUnavailable, code: "no_kv", msg: "this node has no replicated KV store: it holds no replicas, and may be stopped"})
 		return
 	}
-	switch r.Method {
-	case http.MethodPost:
-		if err := os.WriteFile(n.retiringPath(), []byte("decommissioned at "+time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
-			writeError(w, fmt.Errorf("recording the decommission in the data directory: %w", err))
+	if r.Method != http.MethodGet {
+		if err := n.setRetiring(r.Method == http.MethodPost); err != nil {
+			writeError(w, err)
 			return
 		}
-		if !n.retiring.Swap(true) {
-			n.log.Info("decommissioning: this node's replicas move to other nodes")
-		}
-		n.publish()
-	case http.MethodDelete:
-		if err := os.Remove(n.retiringPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			writeError(w, fmt.Errorf("removing the decommission's record from the data directory: %w", err))
-			return
-		}
-		if n.retiring.Swap(false) {
-			n.log.Info("decommissioning canceled: this node may hold replicas again")
-		}
-		n.publish()
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), kvAPITimeout)
 	defer cancel()
@@ -80,6 +66,31 @@ func (n *Node) handleDecommission(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, d)
+}
+
+// setRetiring marks the node retiring, or not, and records it in the
+// data directory; one change at a time, so that the mark and the record
+// agree whatever the order of calls made at once.
+func (n *Node) setRetiring(on bool) error {
+	n.retire.Lock()
+	defer n.retire.Unlock()
+	if on {
+		if err := os.WriteFile(n.retiringPath(), []byte("decommissioned at "+time.Now().UTC().Format(time.RFC3339)+"\n"), 0o600); err != nil {
+			return fmt.Errorf("recording the decommission in the data directory: %w", err)
+		}
+		if !n.retiring.Swap(true) {
+			n.log.Info("decommissioning: this node's replicas move to other nodes")
+		}
+	} else {
+		if err := os.Remove(n.retiringPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("removing the decommission's record from the data directory: %w", err)
+		}
+		if n.retiring.Swap(false) {
+			n.log.Info("decommissioning canceled: this node may hold replicas again")
+		}
+	}
+	n.publish()
+	return nil
 }
 
 // decommission is the node's decommissioning status, from the meta

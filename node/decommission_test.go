@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,5 +169,52 @@ func TestDecommissionNeedsNodes(t *testing.T) {
 	st, _, out = authCall(t, restarted, "DELETE", "/v1/decommission", "", admin)
 	if st != 200 || out["retiring"] == true || out["note"] != nil {
 		t.Fatalf("cancel: %d %v", st, out)
+	}
+}
+
+// TestDecommissionConcurrent: POSTs and DELETEs sent at once leave the
+// node's mark and its record in the data directory agreeing, so that a
+// restart keeps what the node did last. Each wrote or removed the file
+// and then set the mark, unordered with the others: a POST's file could
+// be removed by a DELETE that then lost its mark to the POST's, and the
+// node retired until a restart forgot it (or the other way round).
+func TestDecommissionConcurrent(t *testing.T) {
+	c, nodes := objectCluster(t, "a", "b", "c")
+	admin := adminToken(t, c.secret)
+	n := nodes[2]
+	send := func(method string) int {
+		req, err := http.NewRequest(method, n.APIURL()+"/v1/decommission", nil)
+		if err != nil {
+			return -1
+		}
+		req.Header.Set("Authorization", "Bearer "+admin)
+		resp, err := authlessClient.Do(req)
+		if err != nil {
+			return -1
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for round := range 20 {
+		var wg sync.WaitGroup
+		statuses := make(chan int, 16)
+		for i := range 16 {
+			method := http.MethodPost
+			if i%2 == 1 {
+				method = http.MethodDelete
+			}
+			wg.Go(func() { statuses <- send(method) })
+		}
+		wg.Wait()
+		close(statuses)
+		for s := range statuses {
+			if s != 200 {
+				t.Fatalf("round %d: a call answered %d", round, s)
+			}
+		}
+		_, err := os.Stat(n.retiringPath())
+		if recorded := err == nil; recorded != n.retiring.Load() {
+			t.Fatalf("round %d: retiring %v, recorded in the data directory %v (%v)", round, n.retiring.Load(), recorded, err)
+		}
 	}
 }

@@ -247,8 +247,10 @@ type Node struct {
 	// draining is set by Close: the node takes no new invocations (its
 	// own callers' go to peers) while the running ones finish.
 	draining atomic.Bool
-	// retiring: the node is being decommissioned (decommission.go).
+	// retiring: the node is being decommissioned (decommission.go);
+	// retire serializes its changes with the file that records it.
 	retiring atomic.Bool
+	retire   sync.Mutex
 	metrics  *metrics // GET /metrics
 	// objects are the Durable Objects this node owns.
 	objects *objects
