@@ -37,12 +37,14 @@ nodes): the command says so. Needs an admin token (or --secret).`,
 			if cancelIt && stat {
 				return usageError{fmt.Errorf("--cancel and --status are two different requests: give one\n%s", c.UsageString())}
 			}
-			cl, err := a.client(url)
-			if err != nil {
-				return err
-			}
 			deadline := time.Now().Add(wait)
 			for first := true; ; first = false {
+				// A client each poll: a token minted from the secret
+				// lasts 5 minutes, and a wait may be longer.
+				cl, err := a.client(url)
+				if err != nil {
+					return err
+				}
 				ctx, cancel := kvContext(30 * time.Second)
 				d, err := cl.Decommission(ctx, cancelIt, stat || !first)
 				cancel()

@@ -12,7 +12,7 @@ import (
 )
 
 // mintedTTL is how long a token the CLI mints for one command lasts.
-const mintedTTL = 5 * time.Minute
+var mintedTTL = 5 * time.Minute
 
 // auth holds the flags with which a command proves itself to a node.
 type auth struct{ token, secret string }
