@@ -68,3 +68,43 @@ func TestAnswerBudget(t *testing.T) {
 		t.Fatalf("the budget after the answers: %d bytes left, want all %d", got, 40<<20)
 	}
 }
+
+// TestListAnswerBudget: a KV list's answer, up to a few MB (1000 keys of
+// 512 bytes with 1 KiB of metadata each), is held in the answer budget
+// as a KV value is: any token that may read a namespace could otherwise
+// hold list answers without limit, by asking on many connections and
+// reading none.
+func TestListAnswerBudget(t *testing.T) {
+	kv, err := replication.OpenLocalKV(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCluster(t, 23, "lab")
+	t.Cleanup(func() { kv.Close() })
+	c.tune = func(cfg *Config) {
+		cfg.KV, cfg.Groups = kv, testGroups
+		cfg.AnswerBudget = 4 << 20 // a client may hold 1 MiB
+	}
+	n := c.start("lab", c.secret, 2)
+	meta := []byte(`{"m":"` + strings.Repeat("m", 1000) + `"}`)
+	for i := range 1000 {
+		key := fmt.Sprintf("%04d%s", i, strings.Repeat("k", 500))
+		if err := kv.Put(t.Context(), "ns", key, []byte("v"), replication.KVPutOptions{Metadata: meta}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	status, hdr, body := call(t, n, "GET", "/v1/kv/ns", nil, nil)
+	var e struct{ Code, Error string }
+	_ = json.Unmarshal(body, &e)
+	if status != 503 || e.Code != "busy" || hdr.Get("Retry-After") == "" {
+		t.Fatalf("a list answer (%d bytes) past the client's share of the answer budget: %d %.200s, want 503 busy", len(body), status, body)
+	}
+	status, _, body = call(t, n, "GET", "/v1/kv/ns?limit=10", nil, nil)
+	var page KVListPage
+	if err := json.Unmarshal(body, &page); status != 200 || err != nil || len(page.Keys) != 10 {
+		t.Fatalf("a small list: %d %.200s", status, body)
+	}
+	if got := n.answers.available(); got != 4<<20 {
+		t.Fatalf("the budget after the answers: %d bytes left, want all %d", got, 4<<20)
+	}
+}

@@ -43,6 +43,26 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	writeJSONBytes(w, status, b.Bytes())
 }
 
+// writeHeldJSON is writeJSON for an answer that may be large (a KV list,
+// the deployments, the revocation list): held in the answer budget while
+// it is sent (holdAnswer), or refused 503 busy past it.
+func (n *Node) writeHeldJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	b := answerBufs.Get().(*bytes.Buffer)
+	defer putAnswerBuf(b)
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		writeError(w, fmt.Errorf("encoding the answer: %w", err))
+		return
+	}
+	release, ok := n.holdAnswer(w, r, b.Len())
+	if !ok {
+		return
+	}
+	defer release()
+	writeJSONBytes(w, status, b.Bytes())
+}
+
 // writeJSONBytes answers body, JSON already encoded, with status: into
 // the server's buffer up to smallAnswer (sent as the request ends, under
 // boundConn's deadline), else with sendWithin.

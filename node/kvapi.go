@@ -283,7 +283,7 @@ func (n *Node) handleKVList(w http.ResponseWriter, r *http.Request) {
 	if page.Keys == nil {
 		page.Keys = []replication.KVKey{}
 	}
-	writeJSON(w, http.StatusOK, page)
+	n.writeHeldJSON(w, r, http.StatusOK, page)
 }
 
 // handleGroups is GET /v1/groups: the status of the store's Raft groups.

@@ -98,7 +98,7 @@ type Config struct {
 	// (default a quarter of it): a few clients cannot take it all.
 	ClientBodyBudget int64
 	// AnswerBudget bounds the bytes of large answers (over 64 KiB: KV
-	// values, deployed Workers' bodies, POST /v1/run results) the node
+	// values and lists, deployed Workers' bodies, POST /v1/run results) the node
 	// holds at once while clients read them (default
 	// DefaultAnswerBudget); past it, or past a client's quarter of it,
 	// such requests are answered 503 busy.

@@ -467,7 +467,7 @@ func (n *Node) handleRevoked(w http.ResponseWriter, r *http.Request) {
 	if list == nil {
 		list = []Revocation{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"revoked": list})
+	n.writeHeldJSON(w, r, http.StatusOK, map[string]any{"revoked": list})
 }
 
 // RevokeToken revokes token (POST /v1/tokens/revoke; admin).

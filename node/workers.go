@@ -527,7 +527,7 @@ func (n *Node) handleWorkers(w http.ResponseWriter, r *http.Request) {
 		n.markSuspended(&out[i])
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	writeJSON(w, http.StatusOK, map[string]any{"workers": out})
+	n.writeHeldJSON(w, r, http.StatusOK, map[string]any{"workers": out})
 }
 
 // handleWorker is GET /v1/workers/{name}.
