@@ -180,7 +180,10 @@ func (n *Node) checkRevoked(ctx context.Context, tok *policy.Token) error {
 
 // readRevocations reads the whole list into n.revoked and closes done.
 func (n *Node) readRevocations(done chan struct{}) {
-	ids, err := n.listRevocations(context.Background(), nil)
+	// The node's own read, one at a time: it does not wait behind the
+	// lists of clients, who could otherwise keep it from ever ending, and
+	// the node refusing every token with an ID.
+	ids, err := n.listRevocations(replication.OwnList(context.Background()), nil)
 	rv := &n.revoked
 	rv.mu.Lock()
 	if err == nil {

@@ -155,6 +155,12 @@ func TestClusterKVAcrossNodes(t *testing.T) {
 		t.Fatalf("list with every turn taken: %v, want unavailable", err)
 	}
 	cancelShort()
+	// The node's own lists do not wait for a turn.
+	short, cancelShort = context.WithTimeout(ctx, 5*time.Second)
+	if res, err := n2.List(OwnList(short), "ns", KVListOptions{Prefix: "k"}, Strong); err != nil || len(res.Keys) != 19 {
+		t.Fatalf("the node's own list with every turn taken: %d keys, %v", len(res.Keys), err)
+	}
+	cancelShort()
 	for range maxLists {
 		<-n2.lists
 	}

@@ -181,12 +181,15 @@ func (c *Cluster) List(ctx context.Context, ns string, opts KVListOptions, cons 
 	defer cancel()
 	// A list gathers up to a page from every group (32 × 1000 keys of up
 	// to 1.5 KiB with metadata: tens of MB at worst) before it merges
-	// them: only a few run at once on a node.
-	select {
-	case c.lists <- struct{}{}:
-		defer func() { <-c.lists }()
-	case <-ctx.Done():
-		return KVListResult{}, fmt.Errorf("%w: waiting for a turn to list: %w", ErrKVUnavailable, ctx.Err())
+	// them: only a few run at once on a node. The node's own (OwnList)
+	// do not wait behind its clients'.
+	if ctx.Value(ownListKey{}) == nil {
+		select {
+		case c.lists <- struct{}{}:
+			defer func() { <-c.lists }()
+		case <-ctx.Done():
+			return KVListResult{}, fmt.Errorf("%w: waiting for a turn to list: %w", ErrKVUnavailable, ctx.Err())
+		}
 	}
 	groups := c.slots.Groups()
 	pages := make([]KVListResult, len(groups))
@@ -218,6 +221,18 @@ func (c *Cluster) List(ctx context.Context, ns string, opts KVListOptions, cons 
 		}
 	}
 	return mergePages(pages, opts.Prefix, limit)
+}
+
+// ownListKey marks a context of OwnList.
+type ownListKey struct{}
+
+// OwnList marks ctx's lists as the node's own, which skip the turns of
+// lists (maxLists): clients' lists that keep every turn taken, from the
+// API or from Workers' bindings, cannot hold them up past their deadline.
+// Only for a list the node makes one at a time (the token revocation
+// list, which every node must read every few seconds or refuse tokens).
+func OwnList(ctx context.Context) context.Context {
+	return context.WithValue(ctx, ownListKey{}, true)
 }
 
 // mergePages merges the groups' pages of one list into one page. A group
