@@ -124,6 +124,11 @@ type revocations struct {
 	tried time.Time     // when the last read ended, well or not
 	busy  chan struct{} // closed when the read under way ends; nil: none
 	err   error         // the last read's error
+	// recent are the IDs this node revoked lately, and when: a read
+	// under way may have listed before their entries were written (or
+	// from a lagging replica), so each read's copy keeps them for
+	// revokedMaxStale.
+	recent map[string]time.Time
 	// room serializes this node's revocations, from counting the list
 	// to writing the entry: revocations sent at once each counted the
 	// list before any wrote, and overran its bound.
@@ -190,6 +195,13 @@ func (n *Node) readRevocations(done chan struct{}) {
 		set := make(map[string]struct{}, len(ids))
 		for _, r := range ids {
 			set[r.ID] = struct{}{}
+		}
+		for id, at := range rv.recent {
+			if time.Since(at) >= revokedMaxStale {
+				delete(rv.recent, id)
+			} else {
+				set[id] = struct{}{}
+			}
 		}
 		rv.ids, rv.read = set, time.Now()
 	} else if rv.err == nil && !errors.Is(err, errNotPlaced) {
@@ -375,6 +387,10 @@ func (n *Node) handleRevoke(w http.ResponseWriter, r *http.Request) {
 		n.revoked.ids = map[string]struct{}{}
 	}
 	n.revoked.ids[rev.ID] = struct{}{}
+	if n.revoked.recent == nil {
+		n.revoked.recent = map[string]time.Time{}
+	}
+	n.revoked.recent[rev.ID] = time.Now()
 	n.revoked.mu.Unlock()
 	workers, err := n.deployedBy(ctx, kv, rev.ID)
 	if err != nil {

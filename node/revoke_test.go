@@ -316,3 +316,63 @@ func TestRevokedDeployerSuspendsWorkers(t *testing.T) {
 		return status == 200 && body == "hello"
 	})
 }
+
+// heldList is a KV store whose next List, once armed, reads the store
+// and then waits for release before it answers.
+type heldList struct {
+	replication.KV
+	armed   atomic.Bool
+	listed  chan struct{}
+	release chan struct{}
+}
+
+func (h *heldList) List(ctx context.Context, ns string, o replication.KVListOptions, c replication.Consistency) (replication.KVListResult, error) {
+	if !h.armed.CompareAndSwap(true, false) {
+		return h.KV.List(ctx, ns, o, c)
+	}
+	res, err := h.KV.List(ctx, ns, o, c)
+	close(h.listed)
+	<-h.release
+	return res, err
+}
+
+// TestRevokedDuringRead: a token revoked while the node's read of the
+// list is under way, the read having listed before the revocation was
+// written, stays refused by the node that took the revocation once the
+// read ends. The read's copy replaced the one the revocation had added
+// to, and the token was honoured again until the next read.
+func TestRevokedDuringRead(t *testing.T) {
+	local, err := replication.OpenLocalKV(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	kv := &heldList{KV: local, listed: make(chan struct{}), release: make(chan struct{})}
+	c := newCluster(t, 37, "r")
+	c.tune = func(cfg *Config) { cfg.KV, cfg.Groups = kv, testGroups }
+	n := c.start("r", c.secret, 2)
+	admin := testToken(n.ln.Addr().String())
+	agent := revocableToken(t, c.secret, "agent", policy.Grants{})
+	kv.armed.Store(true)
+	if status, _, out := authCall(t, n, "GET", "/v1/members", "", agent); status != 200 {
+		t.Fatalf("before the revocation: %d %v", status, out)
+	}
+	select {
+	case <-kv.listed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the node did not read the list")
+	}
+	b, _ := json.Marshal(map[string]string{"token": agent})
+	if status, _, out := authCall(t, n, "POST", "/v1/tokens/revoke", string(b), admin); status != 200 {
+		t.Fatalf("revoke: %d %v", status, out)
+	}
+	close(kv.release)
+	waitFor(t, 10*time.Second, "the read ended", func() bool {
+		n.revoked.mu.Lock()
+		defer n.revoked.mu.Unlock()
+		return n.revoked.busy == nil && !n.revoked.read.IsZero()
+	})
+	if status, _, out := authCall(t, n, "GET", "/v1/members", "", agent); status != 401 {
+		t.Fatalf("the revoked token, after a read that listed before the revocation: %d %v", status, out)
+	}
+}
