@@ -140,6 +140,8 @@ type ClusterConfig struct {
 	// clock, if set, is the node's clock for KV expiration (tests skew
 	// one node's): puts' TTLs, the expiry reads judge, expire commands.
 	clock func() time.Time
+	// valuesHeld, if set, replaces MaxValuesHeld (tests).
+	valuesHeld int64
 }
 
 // now is the node's clock for KV expiration (ClusterConfig.clock).
@@ -178,6 +180,7 @@ type Cluster struct {
 	// (AlarmsChanged).
 	alarms chan struct{}
 	lists  chan struct{} // a token per list under way (maxLists)
+	values *valueBudget  // the large values reads hold (heldvalues.go)
 
 	mu       sync.Mutex
 	closed   bool
@@ -282,6 +285,7 @@ func StartCluster(cfg ClusterConfig) (*Cluster, error) {
 		vlogKick:  make(chan struct{}, 1),
 		alarms:    make(chan struct{}, 1),
 		lists:     make(chan struct{}, maxLists),
+		values:    newValueBudget(cmp.Or(cfg.valuesHeld, MaxValuesHeld)),
 		replicas:  map[placement.GroupID]*replica{},
 		hints:     map[placement.GroupID]string{},
 		absent:    map[placement.GroupID]time.Time{},

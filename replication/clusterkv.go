@@ -505,7 +505,19 @@ func (c *Cluster) handle(ctx context.Context, from mesh.Peer, req *rpcReq, body 
 		}
 		now := c.now()
 		if req.Op == opGet {
-			v, err := r.kv.Get(req.NS, req.Key, now)
+			// A large value takes its size from the node's budget before
+			// it is copied, and holds it while anything refers to it.
+			var taken int64
+			v, err := r.kv.GetAdmitted(req.NS, req.Key, now, func(size int) error {
+				var err error
+				taken, err = c.values.take(ctx, size)
+				return err
+			})
+			if err != nil {
+				c.values.give(taken)
+			} else {
+				c.values.hold(v.Value, taken)
+			}
 			if errors.Is(err, kvsm.ErrExpiredByClock) && !req.Eventual {
 				if serr := c.settleExpiry(ctx, r, now); serr != nil {
 					err = serr

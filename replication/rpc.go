@@ -193,6 +193,14 @@ func readFrame(r *bufio.Reader, hdr any) ([]byte, error) {
 // readFrameMax is readFrame with bounds of its own on the header and the
 // body.
 func readFrameMax(r *bufio.Reader, hdr any, maxHeader, maxBody uint64) ([]byte, error) {
+	return readFrameAdmit(r, hdr, maxHeader, maxBody, nil)
+}
+
+// readFrameAdmit is readFrameMax, asking admit (if not nil) with the
+// body's size before it reads the body: an error from admit is its own,
+// and then the body is not read; admitted, a large body is read into one
+// buffer of its size.
+func readFrameAdmit(r *bufio.Reader, hdr any, maxHeader, maxBody uint64, admit func(size uint64) error) ([]byte, error) {
 	n, err := binary.ReadUvarint(r)
 	if err != nil {
 		return nil, err
@@ -217,7 +225,20 @@ func readFrameMax(r *bufio.Reader, hdr any, maxHeader, maxBody uint64) ([]byte, 
 	if m == 0 {
 		return nil, nil
 	}
-	return readN(r, m)
+	if admit == nil {
+		return readN(r, m)
+	}
+	if err := admit(m); err != nil {
+		return nil, err
+	}
+	b := make([]byte, m)
+	if _, err := io.ReadFull(r, b); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return b, nil
 }
 
 // readN reads exactly n bytes. Memory grows with the bytes that arrive,
@@ -247,19 +268,45 @@ func readN(r io.Reader, n uint64) ([]byte, error) {
 // call sends req to peer and returns its answer. sent reports whether the
 // request may have reached the peer (the error came after the first
 // write), which for a write means its outcome is unknown.
+//
+// A get's value takes its size from the node's budget of large values
+// (heldvalues.go) before it is read. It never waits for it with the value
+// on the stream: unread, the value's bytes would hold the connection's
+// flow-control window and stall the answers to every other call on it,
+// those that would free the budget too. If the budget is short, the
+// stream is dropped, the read waits for the value's size, and asks again.
 func (c *Cluster) call(ctx context.Context, peer string, req *rpcReq, body []byte) (resp *rpcResp, rbody []byte, sent bool, err error) {
+	var ahead int64 // budget taken for an attempt after one that found it short
+	defer func() { c.values.give(ahead) }()
+	for {
+		var short int
+		resp, rbody, sent, short, err = c.callOnce(ctx, peer, req, body, &ahead)
+		if short == 0 {
+			return resp, rbody, sent, err
+		}
+		c.values.give(ahead)
+		if ahead, err = c.values.take(ctx, short); err != nil {
+			return nil, nil, true, err
+		}
+	}
+}
+
+// callOnce is one attempt of call. A get whose value does not fit the
+// budget, with none taken ahead of it (*ahead, which it uses up when it
+// is enough), returns the value's size as short, without reading it.
+func (c *Cluster) callOnce(ctx context.Context, peer string, req *rpcReq, body []byte, ahead *int64) (resp *rpcResp, rbody []byte, sent bool, short int, err error) {
 	if dl, ok := ctx.Deadline(); ok {
 		req.TimeoutMs = max(time.Until(dl).Milliseconds(), 1)
 	}
 	if req.Op == opApply && len(body) <= maxPipeBody {
 		resp, rbody, sent, err = c.callPiped(ctx, peer, req, body)
 		if !errors.Is(err, errNoPipe) {
-			return resp, rbody, sent, err
+			return resp, rbody, sent, 0, err
 		}
 	}
 	s, err := c.m.Open(ctx, peer, mesh.ProtoRepl)
 	if err != nil {
-		return nil, nil, false, err
+		return nil, nil, false, 0, err
 	}
 	defer s.Close()
 	stop := context.AfterFunc(ctx, func() { s.SetDeadline(time.Now()) })
@@ -270,19 +317,42 @@ func (c *Cluster) call(ctx context.Context, peer string, req *rpcReq, body []byt
 	w := bufio.NewWriter(s)
 	w.WriteByte(mesh.ProtoReplVersion)
 	if err := writeFrame(w, req, body); err != nil {
-		return nil, nil, true, c.ctxErr(ctx, err)
+		return nil, nil, true, 0, c.ctxErr(ctx, err)
 	}
 	s.CloseWrite()
 	resp = new(rpcResp)
-	rbody, err = readFrame(bufio.NewReader(s), resp)
+	var taken int64
+	rbody, err = readFrameAdmit(bufio.NewReader(s), resp, maxRPCHeader, maxRPCBody, func(size uint64) error {
+		if req.Op != opGet {
+			return nil
+		}
+		if n := c.values.size(int(size)); *ahead >= n {
+			taken, *ahead = *ahead, 0
+			return nil
+		}
+		var ok bool
+		if taken, ok = c.values.tryTake(int(size)); !ok {
+			short = int(size)
+			return errBudgetShort
+		}
+		return nil
+	})
+	if short != 0 {
+		return nil, nil, true, short, nil
+	}
 	if err != nil {
-		return nil, nil, true, c.ctxErr(ctx, err)
+		c.values.give(taken)
+		return nil, nil, true, 0, c.ctxErr(ctx, err)
 	}
+	c.values.hold(rbody, taken)
 	if err := resp.err(peer); err != nil {
-		return resp, nil, true, err
+		return resp, nil, true, 0, err
 	}
-	return resp, rbody, true, nil
+	return resp, rbody, true, 0, nil
 }
+
+// errBudgetShort: a get's value does not fit the node's budget now.
+var errBudgetShort = errors.New("the budget of large values is short")
 
 func (c *Cluster) ctxErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {

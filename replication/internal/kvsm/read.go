@@ -65,6 +65,14 @@ const maxListSkip = 10 * MaxListLimit
 // wrap ErrNotFound, ErrInvalid (bad ns or key), ErrUnavailable or
 // ErrStorage.
 func (s *Store) Get(ns, key string, now time.Time) (Value, error) {
+	return s.GetAdmitted(ns, key, now, nil)
+}
+
+// GetAdmitted is Get, asking admit (if not nil) before it copies a value
+// kept apart from its record (one over 4 KiB) with the value's size; an
+// error from admit is Get's, and then nothing was copied. A caller bounds
+// the memory of the values it reads at once with it.
+func (s *Store) GetAdmitted(ns, key string, now time.Time, admit func(size int) error) (Value, error) {
 	if err := ValidateNamespace(ns); err != nil {
 		return Value{}, err
 	}
@@ -107,6 +115,11 @@ func (s *Store) Get(ns, key string, now time.Time) (Value, error) {
 			item, err := txn.Get(s.l.blobKey(ns, key))
 			if err != nil {
 				return storageErr(fmt.Errorf("value of %q: %w", key, err))
+			}
+			if admit != nil {
+				if err := admit(int(item.ValueSize())); err != nil {
+					return err
+				}
 			}
 			if v.Value, err = item.ValueCopy(nil); err != nil {
 				return storageErr(err)
