@@ -186,7 +186,16 @@ type Config struct {
 	// and past three times Slots tenants calling at once most switches
 	// start a worker.
 	SharedWorkers bool
+
+	// confirmRevocation bounds how long a deploy asks again whether its
+	// token was revoked while it ran (0: confirmRevocationWithin; tests
+	// shorten it).
+	confirmRevocation time.Duration
 }
+
+// confirmRevocationWithin bounds how long a deploy asks again whether its
+// token was revoked while it ran, when reading that fails.
+const confirmRevocationWithin = 5 * time.Second
 
 // Node is one running warren node: the isolate runtime, the mesh, and the
 // HTTP API.

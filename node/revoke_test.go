@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -374,5 +375,50 @@ func TestRevokedDuringRead(t *testing.T) {
 	})
 	if status, _, out := authCall(t, n, "GET", "/v1/members", "", agent); status != 401 {
 		t.Fatalf("the revoked token, after a read that listed before the revocation: %d %v", status, out)
+	}
+}
+
+// revokedFlakyKV fails the first fails reads of the revocation list's
+// entries (a store that cannot answer for a while).
+type revokedFlakyKV struct {
+	replication.KV
+	fails atomic.Int64
+}
+
+func (f *revokedFlakyKV) GetWithMetadata(ctx context.Context, ns, key string, cons replication.Consistency) (replication.KVValue, error) {
+	if ns == revokedNS && f.fails.Add(-1) >= 0 {
+		return replication.KVValue{}, fmt.Errorf("%w: injected", replication.ErrKVUnavailable)
+	}
+	return f.KV.GetWithMetadata(ctx, ns, key, cons)
+}
+
+// A deploy reads, after storing the Worker, whether its token was revoked
+// meanwhile (so that the revocation's entry is pinned): a read that fails
+// is made again, and a deploy that cannot make it says the Worker is
+// stored but unconfirmed rather than answering 200.
+func TestDeployConfirmsRevocation(t *testing.T) {
+	local, err := replication.OpenLocalKV(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { local.Close() })
+	kv := &revokedFlakyKV{KV: local}
+	c := newCluster(t, 23, "confirm")
+	c.tune = func(cfg *Config) {
+		cfg.KV, cfg.Groups = kv, testGroups
+		cfg.confirmRevocation = 500 * time.Millisecond
+	}
+	n := c.start("confirm", c.secret, 2)
+	deployer := revocableToken(t, c.secret, "deployer", policy.Grants{Admin: true})
+	hello := deployBody(`export default { fetch() { return new Response("hello") } }`, "", nil)
+
+	kv.fails.Store(2)
+	if status, _, out := authCall(t, n, "PUT", "/v1/workers/flaky", hello, deployer); status != 200 {
+		t.Fatalf("deploy, the check failing twice: %d %v", status, out)
+	}
+	kv.fails.Store(1 << 40)
+	status, _, out := authCall(t, n, "PUT", "/v1/workers/down", hello, deployer)
+	if msg, _ := out["error"].(string); status != 503 || !strings.Contains(msg, "is stored, but whether its token was revoked") {
+		t.Fatalf("deploy, the check failing throughout: %d %v", status, out)
 	}
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -481,8 +482,26 @@ func (n *Node) handleDeploy(w http.ResponseWriter, r *http.Request) {
 	// (handleRevoke), and the Worker stays suspended.
 	if d.DeployedByID != "" {
 		revoked, err := n.pinRevoked(ctx, kv, d.DeployedByID)
-		if err != nil {
+		// Not known: the entry of a revocation that raced the deploy may
+		// be left unpinned, and lapse with the token while the Worker it
+		// missed runs on. Ask again for a while; past it, the deploy is
+		// stored but not confirmed.
+		cctx, cancel := context.WithTimeout(ctx, cmp.Or(n.cfg.confirmRevocation, confirmRevocationWithin))
+		defer cancel()
+		for wait := 50 * time.Millisecond; err != nil && cctx.Err() == nil; wait = min(2*wait, time.Second) {
 			n.log.Warn("reading the token's revocation after a deploy", "worker", name, "err", err)
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+				revoked, err = n.pinRevoked(cctx, kv, d.DeployedByID)
+			case <-cctx.Done():
+				t.Stop()
+			}
+		}
+		if err != nil {
+			writeError(w, &apiError{status: http.StatusServiceUnavailable, code: "unavailable",
+				msg: fmt.Sprintf("Worker %s version %d is stored, but whether its token was revoked while the deploy ran could not be read (%v): deploy it again", quote(name), d.Version, err)})
+			return
 		}
 		if revoked {
 			unauthorized(w, fmt.Sprintf("invalid token: %v: it was revoked while the deploy ran; Worker %s version %d is stored, and suspended", errRevoked, quote(name), d.Version))
