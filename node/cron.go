@@ -261,7 +261,9 @@ func (n *Node) bumpDeploys(ctx context.Context, kv replication.KV) {
 
 // refresh reads which deployments have triggers.
 func (c *crons) refresh(cons replication.Consistency) error {
-	ctx, cancel := context.WithTimeout(c.n.life, 10*time.Second)
+	// The node's own list, one at a time (the cron loop's): it does not
+	// wait behind the clients' lists, which could keep every turn taken.
+	ctx, cancel := context.WithTimeout(replication.OwnList(c.n.life), 10*time.Second)
 	defer cancel()
 	found := map[string]*Triggers{}
 	opts := replication.KVListOptions{}
