@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
-	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,42 +33,32 @@ func TestLargeReadsBounded(t *testing.T) {
 	}
 	l := c.groupLeader(c.nodes[0].cl.groupOfKey("ns", "big"), 20*time.Second)
 	for _, nd := range []*testNode{l, c.other(l)} {
-		var mu sync.Mutex
+		// Three values fit, and are held.
 		var held [][]byte
-		var refused int
-		var wg sync.WaitGroup
-		for range 8 {
-			wg.Go(func() {
-				rctx, cancel := context.WithTimeout(ctx, time.Second)
-				defer cancel()
-				v, err := nd.cl.GetWithMetadata(rctx, "ns", "big", Strong)
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case err == nil && bytes.Equal(v.Value, big):
-					held = append(held, v.Value)
-				case errors.Is(err, ErrKVUnavailable):
-					refused++
-				default:
-					t.Errorf("get on %s: %d bytes, %v", nd.name, len(v.Value), err)
-				}
-			})
+		for range 3 {
+			v, err := nd.cl.GetWithMetadata(ctx, "ns", "big", Strong)
+			if err != nil || !bytes.Equal(v.Value, big) {
+				t.Fatalf("get on %s: %d bytes, %v", nd.name, len(v.Value), err)
+			}
+			held = append(held, v.Value)
 		}
-		wg.Wait()
-		if len(held) != 3 || refused != 5 {
-			t.Fatalf("on %s, 8 gets of 1 MiB with a budget of 3.5 MiB, the values held: %d got them, %d refused", nd.name, len(held), refused)
+		// A fourth waits for them, until its deadline.
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := nd.cl.GetWithMetadata(rctx, "ns", "big", Strong)
+		cancel()
+		if !errors.Is(err, ErrKVUnavailable) || !strings.Contains(err.Error(), "waiting for memory") {
+			t.Fatalf("on %s, a fourth get of 1 MiB with a budget of 3.5 MiB and three held: %v", nd.name, err)
 		}
+		runtime.KeepAlive(held)
 		// Dropped, they give their bytes back.
 		held = nil
 		runtime.GC()
-		waitFor(t, 10*time.Second, "the budget back", func() bool {
-			rctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-			defer cancel()
+		waitFor(t, 20*time.Second, "the budget back", func() bool {
 			var vs [][]byte
 			for range 3 {
-				v, err := nd.cl.GetWithMetadata(rctx, "ns", "big", Strong)
+				v, err := nd.cl.GetWithMetadata(ctx, "ns", "big", Strong)
 				if err != nil {
-					return false
+					t.Fatalf("get on %s after the values were dropped: %v", nd.name, err)
 				}
 				vs = append(vs, v.Value)
 			}
