@@ -31,13 +31,16 @@ func TestForwardedCancelNotLogged(t *testing.T) {
 	for i := range 5 {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan *isolate.Result, 1)
-		go func() { done <- q1.Run(ctx, sleepReq(20000)) }()
+		go func() { done <- q1.Run(ctx, sleepReq(60000)) }()
 		waitFor(t, 5*time.Second, "the call started on q2", func() bool { return q2.running.Load() == 1 && q1.remote.Load() == 1 })
 		cancel()
 		if r := <-done; r.Outcome != isolate.OutcomeCanceled {
 			t.Fatalf("call %d: %s %q", i, r.Outcome, r.Error)
 		}
-		waitFor(t, 15*time.Second, "q2 frees its slot", func() bool { return len(q2.slots) == 0 && q2.running.Load() == 0 })
+		// Well before the call's own end: the cancellation freed it (a
+		// reset lost with a datagram the fabric's full queue dropped is
+		// sent again, later under load).
+		waitFor(t, 40*time.Second, "q2 frees its slot", func() bool { return len(q2.slots) == 0 && q2.running.Load() == 0 })
 	}
 	if k := strings.Count(logs.String(), "the peer failed"); k > 0 {
 		t.Fatalf("5 canceled calls logged %d failures of the peer:\n%s", k, logs.String())

@@ -612,7 +612,11 @@ func TestObjectsMoveTowardCallers(t *testing.T) {
 		json.Unmarshal(b, &info)
 		return info.Owner
 	}
-	first := owner()
+	var first string
+	waitFor(t, 20*time.Second, "an owner of the object", func() bool {
+		first = owner()
+		return first != ""
+	})
 	var caller *Node
 	for _, n := range nodes {
 		if n.Name() != first {
