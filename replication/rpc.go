@@ -231,7 +231,12 @@ func readFrameAdmit(r *bufio.Reader, hdr any, maxHeader, maxBody uint64, admit f
 	if err := admit(m); err != nil {
 		return nil, err
 	}
-	b := make([]byte, m)
+	return readExactly(r, m)
+}
+
+// readExactly reads exactly n bytes into one buffer of that size.
+func readExactly(r io.Reader, n uint64) ([]byte, error) {
+	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
@@ -245,14 +250,7 @@ func readFrameAdmit(r *bufio.Reader, hdr any, maxHeader, maxBody uint64, admit f
 // not with what a peer's length prefix claims.
 func readN(r io.Reader, n uint64) ([]byte, error) {
 	if n <= 64<<10 { // small: one allocation of the right size
-		b := make([]byte, n)
-		if _, err := io.ReadFull(r, b); err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
-		return b, nil
+		return readExactly(r, n)
 	}
 	var buf bytes.Buffer
 	buf.Grow(int(min(n, 64<<10)))
