@@ -311,6 +311,30 @@ export default { fetch() {
 			`"TypeError KV_INVALID true KV KV.delete: refused by the test store",` +
 			`"Error KV_STORAGE true KV KV.get: the test store failed",` +
 			`"TypeError KV_INVALID true KV put: value must be a string, ArrayBuffer or ArrayBufferView, not [object Object]"]`},
+		{name: "kv bulk get and stream", code: js("main.js", `export default { async fetch(req, env) {
+  await env.KV.put("a", "1", { metadata: { m: "a" } });
+  await env.KV.put("b", JSON.stringify({ n: 2 }));
+  const out = [];
+  const m = await env.KV.get(["a", "b", "missing"]);
+  out.push(m instanceof Map, m.size, m.get("a"), m.get("b"), m.get("missing"));
+  const j = await env.KV.get(["b"], { type: "json" });
+  out.push(j.get("b").n);
+  const w = await env.KV.getWithMetadata(["a", "missing"], "text");
+  out.push(w.get("a").value, w.get("a").metadata.m, w.get("missing"));
+  out.push(await new Response(await env.KV.get("a", "stream")).text());
+  out.push(await env.KV.get("missing", { type: "stream" }));
+  const many = Array.from({ length: 101 }, (_, i) => "k" + i);
+  for (const f of [() => env.KV.get(many), () => env.KV.get([]), () => env.KV.get(["a"], "arrayBuffer"),
+      () => env.KV.getWithMetadata(["a"], { type: "stream" }), () => env.KV.get(["a", "fail:unavailable"])]) {
+    try { await f(); out.push("no error"); } catch (e) { out.push([e.name, e.code, e.message].join(" ")); }
+  }
+  return Response.json(out);
+} }`), outcome: OutcomeOK, status: 200, body: `[true,3,"1","{\"n\":2}",null,2,"1","a",null,"1",null,` +
+			`"TypeError KV_INVALID KV get: 101 keys; a bulk get takes 1 to 100",` +
+			`"TypeError KV_INVALID KV get: 0 keys; a bulk get takes 1 to 100",` +
+			`"TypeError KV_INVALID KV get: a bulk get takes the types text and json, not arrayBuffer",` +
+			`"TypeError KV_INVALID KV getWithMetadata: a bulk get takes the types text and json, not stream",` +
+			`"Error KV_UNAVAILABLE KV KV.getBulk: refused by the test store"]`},
 		{name: "structuredClone", code: js("main.js", `export default { fetch() {
   const a = { d: new Date(0), m: new Map([[1, 2]]) }; a.self = a;
   const b = structuredClone(a);

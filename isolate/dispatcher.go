@@ -303,6 +303,16 @@ func (d *dispatcher) kv(ctx context.Context, c *contract.HostCall) *contract.Hos
 			return fail(err)
 		}
 		return &contract.HostReply{Entry: e}
+	case "getBulk":
+		var opts KVGetOptions
+		if c.Get != nil {
+			opts = *c.Get
+		}
+		es, err := bulkGet(ctx, ns, c.Keys, opts)
+		if err != nil {
+			return fail(err)
+		}
+		return &contract.HostReply{KVEntries: es}
 	case "put":
 		var opts KVPutOptions
 		if c.Put != nil {
@@ -329,4 +339,62 @@ func (d *dispatcher) kv(ctx context.Context, c *contract.HostCall) *contract.Hos
 		return &contract.HostReply{Keys: l}
 	}
 	return fail(contract.HostErrorf(contract.CodeInvalid, "unknown KV method %q", c.Method))
+}
+
+// bulkGetters is how many of a bulk get's keys are read at once.
+const bulkGetters = 8
+
+// bulkGet reads keys (1 to contract.MaxKVBulkKeys of them), bulkGetters
+// at a time, into one entry per key (nil: not found); past
+// contract.MaxKVBulkBytes of values in all it fails, as invalid.
+func bulkGet(ctx context.Context, ns KVNamespace, keys []string, opts KVGetOptions) ([]*KVEntry, error) {
+	if len(keys) == 0 || len(keys) > contract.MaxKVBulkKeys {
+		return nil, contract.HostErrorf(contract.CodeInvalid, "KV GET_BULK: %d keys; a bulk get takes 1 to %d", len(keys), contract.MaxKVBulkKeys)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := make([]*KVEntry, len(keys))
+	var (
+		mu    sync.Mutex
+		total int
+		first error
+	)
+	sem := make(chan struct{}, bulkGetters)
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			e, err := ns.Get(ctx, k, opts)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil && e != nil {
+				if total += len(e.Value); total > contract.MaxKVBulkBytes {
+					err = contract.HostErrorf(contract.CodeInvalid, "KV GET_BULK: the values come to more than %d bytes (25 MiB); get the large ones one by one", contract.MaxKVBulkBytes)
+				}
+			}
+			if err != nil {
+				if first == nil {
+					first = err
+				}
+				cancel()
+				return
+			}
+			out[i] = e
+		})
+	}
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		first = ctx.Err()
+	}
+	if first != nil {
+		return nil, first
+	}
+	return out, nil
 }

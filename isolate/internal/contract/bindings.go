@@ -33,6 +33,15 @@ type KVGetOptions struct {
 	Consistency string `json:"consistency,omitempty"`
 }
 
+// The bounds of a bulk get (get and getWithMetadata given an array of
+// keys, the host call's method "getBulk"): Cloudflare's 100 keys, and at
+// most the 25 MiB of one value in all, so that one call's reply stays
+// within what a single get may bring.
+const (
+	MaxKVBulkKeys  = 100
+	MaxKVBulkBytes = 25 << 20
+)
+
 // KVEntry is a stored value.
 type KVEntry struct {
 	Value      []byte          `json:"value"`

@@ -16,7 +16,7 @@ type HostCall struct {
 	Op      HostOp         `json:"op"`
 	Hash    string         `json:"hash,omitempty"`
 	Binding string         `json:"binding,omitempty"` // the name in env
-	Method  string         `json:"method,omitempty"`  // kv: get, put, delete, list
+	Method  string         `json:"method,omitempty"`  // kv: get, getBulk, put, delete, list
 	Key     string         `json:"key,omitempty"`
 	Value   []byte         `json:"value,omitempty"`
 	Get     *KVGetOptions  `json:"get,omitempty"`
@@ -27,7 +27,7 @@ type HostCall struct {
 	// Args the encoded arguments of OpDOCall (Method names the method).
 	Object *ObjectRef `json:"object,omitempty"`
 	Args   []byte     `json:"args,omitempty"`
-	// Keys are the keys of OpStorageGet; StorageList the options of
+	// Keys are the keys of OpStorageGet and of a KV getBulk; StorageList the options of
 	// OpStorageList; Batch the writes of OpStorageCommit.
 	Keys        []string            `json:"keys,omitempty"`
 	StorageList *StorageListOptions `json:"storageList,omitempty"`
@@ -129,6 +129,9 @@ type HostReply struct {
 	Program  *Program    `json:"program,omitempty"`
 	Entry    *KVEntry    `json:"entry,omitempty"`
 	Keys     *KVList     `json:"keys,omitempty"`
+	// KVEntries answer a KV getBulk: one per key asked, in order, nil for
+	// a key not found.
+	KVEntries []*KVEntry `json:"kvEntries,omitempty"`
 	// Entries answer OpStorageGet and OpStorageList; Alarm answers
 	// OpStorageAlarm.
 	Entries []StorageEntry `json:"entries,omitempty"`

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -388,10 +389,10 @@ func (l *loop) kvBinding(name string) *goja.Object {
 			t = v.String()
 		}
 		switch t {
-		case "text", "json", "arrayBuffer":
+		case "text", "json", "arrayBuffer", "stream":
 			return t, opts, nil
 		}
-		return "", nil, fmt.Errorf("KV get: unsupported type %q (want text, json or arrayBuffer)", t)
+		return "", nil, fmt.Errorf("KV get: unsupported type %q (want text, json, arrayBuffer or stream)", t)
 	}
 	decode := func(e *contract.KVEntry, t string) (goja.Value, error) {
 		if e == nil {
@@ -402,10 +403,19 @@ func (l *loop) kvBinding(name string) *goja.Object {
 			var parse goja.Callable
 			parse, _ = goja.AssertFunction(vm.Get("JSON").ToObject(vm).Get("parse"))
 			return parse(goja.Undefined(), vm.ToValue(string(e.Value)))
-		case "arrayBuffer":
+		case "arrayBuffer", "stream":
 			data := append([]byte(nil), e.Value...)
 			l.addFlat(data)
-			return vm.ToValue(vm.NewArrayBuffer(data)), nil
+			buf := vm.ToValue(vm.NewArrayBuffer(data))
+			if t == "arrayBuffer" {
+				return buf, nil
+			}
+			// The value is here whole: a stream of it is a Response's body.
+			r, err := vm.New(vm.Get("Response"), buf)
+			if err != nil {
+				return nil, err
+			}
+			return r.Get("body"), nil
 		}
 		return vm.ToValue(string(e.Value)), nil
 	}
@@ -431,7 +441,67 @@ func (l *loop) kvBinding(name string) *goja.Object {
 		}
 		return json.RawMessage(out.String()), nil
 	}
+	withMeta := func(e *contract.KVEntry, t string) (goja.Value, error) {
+		v, err := decode(e, t)
+		if err != nil {
+			return nil, err
+		}
+		out := vm.NewObject()
+		_ = out.Set("value", v)
+		_ = out.Set("metadata", meta(e))
+		return out, nil
+	}
+	// bulk is get or getWithMetadata given an array of keys: one host
+	// call (and one subrequest) for up to 100 keys, answered with a Map
+	// of each key to its value (or {value, metadata}), null for a key not
+	// found. As on Cloudflare, only the text and json types.
+	bulk := func(keys *goja.Object, typ goja.Value, method string, each func(*contract.KVEntry, string) (goja.Value, error)) goja.Value {
+		t, opts, err := getType(typ)
+		if err != nil {
+			panic(kvException(vm, contract.KVCodeInvalid, err.Error()))
+		}
+		if t != "text" && t != "json" {
+			panic(kvException(vm, contract.KVCodeInvalid, fmt.Sprintf("KV %s: a bulk get takes the types text and json, not %s", method, t)))
+		}
+		n := keys.Get("length").ToInteger()
+		if n < 1 || n > contract.MaxKVBulkKeys {
+			panic(kvException(vm, contract.KVCodeInvalid, fmt.Sprintf("KV %s: %d keys; a bulk get takes 1 to %d", method, n, contract.MaxKVBulkKeys)))
+		}
+		names := make([]string, n)
+		for i := range names {
+			names[i] = keys.Get(strconv.Itoa(i)).String()
+		}
+		return call(&contract.HostCall{Method: "getBulk", Keys: names, Get: opts}, func(r *contract.HostReply) (goja.Value, error) {
+			if len(r.KVEntries) != len(names) {
+				return nil, fmt.Errorf("KV %s: %d entries for %d keys", method, len(r.KVEntries), len(names))
+			}
+			m, err := vm.New(vm.Get("Map"))
+			if err != nil {
+				return nil, err
+			}
+			set, _ := goja.AssertFunction(m.Get("set"))
+			for i, e := range r.KVEntries {
+				v := goja.Null()
+				if e != nil {
+					if v, err = each(e, t); err != nil {
+						return nil, err
+					}
+				}
+				if _, err := set(m, vm.ToValue(names[i]), v); err != nil {
+					return nil, err
+				}
+			}
+			return m, nil
+		})
+	}
+	isArray := func(v goja.Value) (*goja.Object, bool) {
+		o, ok := v.(*goja.Object)
+		return o, ok && o.ClassName() == "Array"
+	}
 	_ = o.Set("get", func(c goja.FunctionCall) goja.Value {
+		if keys, ok := isArray(c.Argument(0)); ok {
+			return bulk(keys, c.Argument(1), "get", decode)
+		}
 		t, opts, err := getType(c.Argument(1))
 		if err != nil {
 			panic(kvException(vm, contract.KVCodeInvalid, err.Error()))
@@ -439,19 +509,15 @@ func (l *loop) kvBinding(name string) *goja.Object {
 		return call(&contract.HostCall{Method: "get", Key: c.Argument(0).String(), Get: opts}, func(r *contract.HostReply) (goja.Value, error) { return decode(r.Entry, t) })
 	})
 	_ = o.Set("getWithMetadata", func(c goja.FunctionCall) goja.Value {
+		if keys, ok := isArray(c.Argument(0)); ok {
+			return bulk(keys, c.Argument(1), "getWithMetadata", withMeta)
+		}
 		t, opts, err := getType(c.Argument(1))
 		if err != nil {
 			panic(kvException(vm, contract.KVCodeInvalid, err.Error()))
 		}
 		return call(&contract.HostCall{Method: "get", Key: c.Argument(0).String(), Get: opts}, func(r *contract.HostReply) (goja.Value, error) {
-			v, err := decode(r.Entry, t)
-			if err != nil {
-				return nil, err
-			}
-			out := vm.NewObject()
-			_ = out.Set("value", v)
-			_ = out.Set("metadata", meta(r.Entry))
-			return out, nil
+			return withMeta(r.Entry, t)
 		})
 	})
 	_ = o.Set("put", func(c goja.FunctionCall) goja.Value {
