@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -364,10 +365,11 @@ func pythonHostCall(ctx context.Context, op string, arg []byte, r *contract.Exec
 			Method  string `json:"method"`
 			Key     string `json:"key"`
 			Opts    struct {
-				ExpirationTTL int64  `json:"expirationTtl"`
-				Prefix        string `json:"prefix"`
-				Limit         int    `json:"limit"`
-				Cursor        string `json:"cursor"`
+				ExpirationTTL int64    `json:"expirationTtl"`
+				Prefix        string   `json:"prefix"`
+				Limit         int      `json:"limit"`
+				Cursor        string   `json:"cursor"`
+				Keys          []string `json:"keys"`
 			} `json:"opts"`
 		}
 		if err := json.Unmarshal([]byte(head), &h); err != nil {
@@ -382,6 +384,8 @@ func pythonHostCall(ctx context.Context, op string, arg []byte, r *contract.Exec
 			}
 		case "list":
 			c.List = &contract.KVListOptions{Prefix: h.Opts.Prefix, Limit: h.Opts.Limit, Cursor: h.Opts.Cursor}
+		case "getBulk":
+			c.Keys = h.Opts.Keys
 		}
 		rep, err := host.Call(ctx, c)
 		if err != nil {
@@ -396,6 +400,19 @@ func pythonHostCall(ctx context.Context, op string, arg []byte, r *contract.Exec
 				return nil, nil
 			}
 			return append([]byte{1}, rep.Entry.Value...), nil
+		case "getBulk":
+			// Per key: 0 (not found), or 1, a be32 length and the value.
+			var out []byte
+			for _, e := range rep.KVEntries {
+				if e == nil {
+					out = append(out, 0)
+					continue
+				}
+				out = append(out, 1)
+				out = binary.BigEndian.AppendUint32(out, uint32(len(e.Value)))
+				out = append(out, e.Value...)
+			}
+			return out, nil
 		case "list":
 			if rep.Keys == nil {
 				return []byte(`{"keys":[],"list_complete":true}`), nil

@@ -125,9 +125,10 @@ class Default(WorkerEntrypoint):
         keys = await self.env.KV.list(prefix="k")
         await self.env.KV.delete("k1")
         gone = await self.env.KV.get("k1")
-        return Response.json({"a": a, "missing": missing, "keys": [k["name"] for k in keys["keys"]], "gone": gone})
+        bulk = await self.env.KV.get(["k2", "k1"])
+        return Response.json({"a": a, "missing": missing, "keys": [k["name"] for k in keys["keys"]], "gone": gone, "bulk": bulk})
 `), nil)
-			if res.Outcome != OutcomeOK || string(res.Response.Body) != `{"a": "v1", "missing": null, "keys": ["k1", "k2"], "gone": null}` {
+			if res.Outcome != OutcomeOK || string(res.Response.Body) != `{"a": "v1", "missing": null, "keys": ["k1", "k2"], "gone": null, "bulk": {"k2": "v2", "k1": null}}` {
 				t.Fatalf("kv: %+v %s", res, bodyOf(res))
 			}
 

@@ -182,16 +182,37 @@ class _KV:
         ans = _warren.call("kv", head.encode() + b"\n" + (_body_bytes(value) if value is not None else b""))
         return ans
 
-    async def get(self, key, type="text"):  # noqa: A002 (Cloudflare's name)
-        ans = self._call("get", key)
-        if not ans:
-            return None
-        data = ans[1:]
+    @staticmethod
+    def _decode(data, type):  # noqa: A002
         if type == "text":
             return data.decode("utf-8", "replace")
         if type == "json":
             return _json.loads(data)
         return data
+
+    async def get(self, key, type="text"):  # noqa: A002 (Cloudflare's name)
+        """The value of key, None if there is none; given a list of 1 to
+        100 keys (a bulk get: one subrequest, type text or json), a dict of
+        each key to its value or None."""
+        if isinstance(key, (list, tuple)):
+            if type not in ("text", "json"):
+                raise ValueError("KV get: a bulk get takes the types text and json, not %s" % type)
+            keys = [str(k) for k in key]
+            ans = self._call("getBulk", "", None, {"keys": keys})
+            out, i = {}, 0
+            for k in keys:
+                if ans[i] == 0:
+                    out[k] = None
+                    i += 1
+                    continue
+                n = int.from_bytes(ans[i + 1:i + 5], "big")
+                out[k] = self._decode(ans[i + 5:i + 5 + n], type)
+                i += 5 + n
+            return out
+        ans = self._call("get", key)
+        if not ans:
+            return None
+        return self._decode(ans[1:], type)
 
     async def put(self, key, value, expiration_ttl=None, expirationTtl=None):  # noqa: N803
         ttl = expiration_ttl or expirationTtl
