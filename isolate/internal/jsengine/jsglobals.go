@@ -449,6 +449,7 @@ func (l *loop) kvBinding(name string) *goja.Object {
 		out := vm.NewObject()
 		_ = out.Set("value", v)
 		_ = out.Set("metadata", meta(e))
+		_ = out.Set("cacheStatus", goja.Null())
 		return out, nil
 	}
 	// bulk is get or getWithMetadata given an array of keys: one host
@@ -583,6 +584,7 @@ func (l *loop) kvBinding(name string) *goja.Object {
 				_ = out.Set("list_complete", true)
 			}
 			_ = out.Set("keys", vm.NewArray(keys...))
+			_ = out.Set("cacheStatus", goja.Null()) // Cloudflare's edge cache; there is none here
 			return out, nil
 		})
 	})
