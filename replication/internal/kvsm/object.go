@@ -30,6 +30,15 @@ const (
 	MaxObjectBatchBytes = 1 << 20
 	// MaxObjectBatchKeys bounds the puts and deletes of one batch.
 	MaxObjectBatchKeys = 1024
+	// MaxObjectListBytes bounds the keys and values one ObjectList reads
+	// into memory, each entry counted ObjectListEntryBytes over its key and
+	// value: an object's storage has no bound of its own. A guest's list
+	// answer could carry no more (its frame to the sandbox holds 64 MiB,
+	// the values base64-encoded).
+	MaxObjectListBytes = 48 << 20
+	// ObjectListEntryBytes is what MaxObjectListBytes counts for an entry
+	// besides its key and value: millions of tiny entries cost memory too.
+	ObjectListEntryBytes = 64
 )
 
 // ObjectPut is one put of an object batch.
@@ -441,8 +450,9 @@ func (s *Store) ObjectGet(objectKey string, keys []string) (map[string][]byte, e
 // in byte order of their keys (descending if opts.Reverse), with
 // Cloudflare's semantics: Start inclusive, StartAfter exclusive (the
 // greater bound of the two wins), End exclusive, only keys with Prefix,
-// at most Limit entries. Errors wrap ErrInvalid, ErrUnavailable or
-// ErrStorage.
+// at most Limit entries. A list whose keys and values would exceed
+// MaxObjectListBytes fails (ErrInvalid). Errors wrap ErrInvalid,
+// ErrUnavailable or ErrStorage.
 func (s *Store) ObjectList(objectKey string, opts ObjectListOptions) ([]ObjectEntry, error) {
 	if err := ValidateObjectKey(objectKey); err != nil {
 		return nil, err
@@ -495,6 +505,7 @@ func (s *Store) ObjectList(objectKey string, opts ObjectListOptions) ([]ObjectEn
 		} else {
 			seek = append(prefix[:nb:nb], lo...)
 		}
+		read := 0 // bytes of keys and values read
 		for it.Seek(seek); it.Valid(); it.Next() {
 			if opts.Limit > 0 && len(out) == opts.Limit {
 				break
@@ -516,6 +527,9 @@ func (s *Store) ObjectList(objectKey string, opts ObjectListOptions) ([]ObjectEn
 			v, err := item.ValueCopy(nil)
 			if err != nil {
 				return storageErr(err)
+			}
+			if read += len(k) + len(v) + ObjectListEntryBytes; read > MaxObjectListBytes {
+				return invalid("list", http.StatusRequestEntityTooLarge, "the keys and values listed exceed %d bytes; list with a limit or a narrower range", MaxObjectListBytes)
 			}
 			if v == nil {
 				v = []byte{}

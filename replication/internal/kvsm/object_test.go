@@ -460,3 +460,54 @@ func BenchmarkObjectBatch(b *testing.B) {
 		g.next++
 	}
 }
+
+// TestObjectListBounded: a list reads at most MaxObjectListBytes of keys
+// and values into memory; past it the list fails (ErrInvalid) rather than
+// hold all of an object's storage, which has no bound of its own. A limit
+// or a range that selects less still lists.
+func TestObjectListBounded(t *testing.T) {
+	g := newGroup(t, openDB(t, "", false), "o1")
+	value := bytes.Repeat([]byte("v"), 128<<10)
+	const perBatch = 7 // 7 × 128 KiB fit a batch of 1 MiB
+	n := 0
+	for n*len(value) <= MaxObjectListBytes {
+		var b ObjectBatch
+		for range perBatch {
+			b.Puts = append(b.Puts, ObjectPut{Key: keyN(n), Value: value})
+			n++
+		}
+		if r := g.applyAt(1, EncodeObjectBatch(1, objA, &b))[0]; r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	for _, reverse := range []bool{false, true} {
+		es, err := g.s.ObjectList(objA, ObjectListOptions{Reverse: reverse})
+		if !errors.Is(err, ErrInvalid) || HTTPStatus(err) != 413 {
+			t.Fatalf("reverse %v: list of %d keys of %d bytes: %d entries, %v; want ErrInvalid (413)", reverse, n, len(value), len(es), err)
+		}
+	}
+	es, err := g.s.ObjectList(objA, ObjectListOptions{Limit: 10, Reverse: true})
+	if err != nil || len(es) != 10 || es[0].Key != keyN(n-1) {
+		t.Fatalf("list with a limit: %d entries, %v", len(es), err)
+	}
+	if es, err := g.s.ObjectList(objA, ObjectListOptions{Start: keyN(n - 20)}); err != nil || len(es) != 20 {
+		t.Fatalf("list of a range: %d entries, %v", len(es), err)
+	}
+	// Tiny entries count for their overhead too: a million empty values
+	// under keys of 8 bytes.
+	const objB = objA + "b"
+	tiny := 0
+	for tiny < 1_000_000 {
+		var b ObjectBatch
+		for range MaxObjectBatchKeys {
+			b.Puts = append(b.Puts, ObjectPut{Key: fmt.Sprintf("t%07d", tiny), Value: []byte{}})
+			tiny++
+		}
+		if r := g.applyAt(1, EncodeObjectBatch(1, objB, &b))[0]; r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	if es, err := g.s.ObjectList(objB, ObjectListOptions{}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("list of %d empty values: %d entries, %v; want ErrInvalid", tiny, len(es), err)
+	}
+}
