@@ -388,7 +388,8 @@ func (a *actor) event(ctx context.Context, c *objectCall) (*objectReply, *ticket
 		}
 		return &objectReply{Error: err.Error()}, nil
 	}
-	if err := a.load(ctx); err != nil {
+	lasting, err := a.load(ctx)
+	if err != nil && !(lasting && c.Kind == isolate.ObjectAlarm) {
 		return &objectReply{Error: err.Error()}, nil
 	}
 	if c.Kind == isolate.ObjectAlarm {
@@ -404,6 +405,14 @@ func (a *actor) event(ctx context.Context, c *objectCall) (*objectReply, *ticket
 		if at == 0 || at > time.Now().UnixMilli() {
 			return &objectReply{}, nil
 		}
+	}
+	if err != nil {
+		// An alarm that cannot run until the Worker is deployed again
+		// fails as a run would: retried later, then dropped. Left due,
+		// it stayed among the earliest alarms, which the owner looks at
+		// first, and enough of them held every alarm slot for good.
+		res := &isolate.ObjectResult{Result: isolate.Result{Outcome: isolate.OutcomeInternalError, Error: err.Error()}}
+		return &objectReply{Error: err.Error()}, a.gate.submit(a.afterAlarm(res, false))
 	}
 	ev := &isolate.ObjectEvent{
 		Object: c.Ref, Epoch: a.store.Epoch(), Code: a.code, Env: a.code.Env, Bindings: a.binds,
@@ -477,30 +486,34 @@ func (a *actor) open(ctx context.Context) error {
 }
 
 // load reads the deployment that defines the object's class, when the
-// one held is older than the node's cache allows.
-func (a *actor) load(ctx context.Context) error {
+// one held is older than the node's cache allows. An error is lasting
+// when it holds until the Worker is deployed again (it is not deployed,
+// is suspended, or its deployment cannot run), rather than while the store
+// is unavailable.
+func (a *actor) load(ctx context.Context) (lasting bool, err error) {
 	n := a.o.n
 	d, err := n.deployment(ctx, a.ref.Worker)
 	if err != nil {
-		return err
+		var ae *apiError
+		return errors.As(err, &ae) && (ae.status == http.StatusNotFound || ae.status == http.StatusForbidden), err
 	}
 	if d == a.dep {
-		return nil
+		return false, nil
 	}
 	inv, err := (&RunRequest{Code: d.Code, Bindings: d.Bindings}).decode(n.codes)
 	if err != nil {
-		return fmt.Errorf("the deployment of %s does not decode: %w", a.ref.Worker, err)
+		return true, fmt.Errorf("the deployment of %s does not decode: %w", a.ref.Worker, err)
 	}
 	granted, refused := n.grant(inv, &policy.Token{Name: "objects of worker " + a.ref.Worker, Grants: d.Grants})
 	if refused != nil {
-		return errors.New(refused.Error)
+		return true, errors.New(refused.Error)
 	}
 	host := granted.Host
 	if host == nil {
 		host = n.host
 	}
 	a.dep, a.code, a.binds, a.host = d, granted.Code, inv.Bindings, host
-	return nil
+	return false, nil
 }
 
 // objectHost is what a live object reaches: its deployment's host, and
