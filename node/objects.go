@@ -51,6 +51,9 @@ const (
 	// maxActors bounds the objects a node keeps actors for: a flood of
 	// new ids (newUniqueId in a loop) is refused past it, not stored.
 	maxActors = 100_000
+	// maxActorsPerWorker bounds the actors of one deployed Worker's
+	// objects, so that one Worker cannot hold all of them.
+	maxActorsPerWorker = maxActors / 4
 	// commitTimeout bounds one commit of the output gate. It is not the
 	// caller's: a commit abandoned halfway has an unknown outcome.
 	commitTimeout = 10 * time.Second
@@ -120,13 +123,15 @@ type objects struct {
 	n      *Node
 	mu     sync.Mutex
 	actors map[string]*actor
-	demand *demand // where the calls come from
-	ot     objectTimings
+	// perWorker counts the actors by the deployed Worker of their objects.
+	perWorker map[string]int
+	demand    *demand // where the calls come from
+	ot        objectTimings
 }
 
 func newObjects(n *Node) *objects {
 	ot := defaultObjectTimings
-	return &objects{n: n, actors: map[string]*actor{}, demand: newDemand(ot), ot: ot}
+	return &objects{n: n, actors: map[string]*actor{}, perWorker: map[string]int{}, demand: newDemand(ot), ot: ot}
 }
 
 // namespace is the isolate.DurableObjectNamespace of a binding.
@@ -298,9 +303,13 @@ func (o *objects) actor(ref isolate.ObjectRef) (*actor, error) {
 	if len(o.actors) >= maxActors {
 		return nil, fmt.Errorf("this node runs %d Durable Objects already; try again later", maxActors)
 	}
+	if o.perWorker[ref.Worker] >= maxActorsPerWorker {
+		return nil, fmt.Errorf("this node runs %d Durable Objects of Worker %s already; try again later", maxActorsPerWorker, quote(ref.Worker))
+	}
 	a := &actor{o: o, ref: ref, key: key, turn: make(chan struct{}, 1)}
 	a.used.Store(time.Now().UnixNano())
 	o.actors[key] = a
+	o.perWorker[ref.Worker]++
 	return a, nil
 }
 
@@ -312,6 +321,9 @@ func (o *objects) sweep(now time.Time) {
 	for k, a := range o.actors {
 		if a.waiting.Load() == 0 && now.Sub(time.Unix(0, a.used.Load())) > objectIdle {
 			delete(o.actors, k)
+			if o.perWorker[a.ref.Worker]--; o.perWorker[a.ref.Worker] == 0 {
+				delete(o.perWorker, a.ref.Worker)
+			}
 		}
 	}
 }
