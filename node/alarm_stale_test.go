@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -50,5 +51,55 @@ func TestAlarmsOfAnUndeployedWorker(t *testing.T) {
 	waitFor(t, 30*time.Second, "the stale alarms dropped", func() bool {
 		_, ok := n.cluster.NextAlarm()
 		return !ok
+	})
+}
+
+// greedyWorker's Hog objects hold their alarm for a while and set the
+// next one in the past, so that it is always among the earliest due.
+const greedyWorker = `import { DurableObject } from "cloudflare:workers";
+export class Counter extends DurableObject {}
+export class Hog extends DurableObject {
+  async arm() { await this.ctx.storage.setAlarm(1); }
+  async alarm() {
+    await new Promise(r => setTimeout(r, 300));
+    await this.ctx.storage.setAlarm(1);
+  }
+}
+export default {
+  async fetch(req, env) {
+    const name = new URL(req.url).searchParams.get("name");
+    await env.HOG.getByName(name).arm();
+    return new Response("armed");
+  }
+};`
+
+// TestAlarmsInThePastWaitTheirTurn: an alarm set in the past runs as soon
+// as the alarms due before it had their turn, not before them. Before,
+// it kept its time: objects that set their next alarm in the past, as
+// many as the owner runs at once, were always the earliest due and held
+// every alarm slot, so no other object's alarm ran on the node.
+func TestAlarmsInThePastWaitTheirTurn(t *testing.T) {
+	_, nodes := objectCluster(t, "a")
+	n := nodes[0]
+	code := map[string]any{"mainModule": "m.js", "modules": map[string]string{"m.js": greedyWorker}}
+	bindings := map[string]any{"HOG": map[string]any{"durableObject": map[string]string{"worker": "greedy", "class": "Hog"}}}
+	body, _ := json.Marshal(map[string]any{"code": code, "bindings": bindings})
+	if status, _, out := call(t, n, "PUT", "/v1/workers/greedy", strings.NewReader(string(body)), nil); status != 200 {
+		t.Fatalf("deploy greedy: %d %s", status, out)
+	}
+	if status, _, out := call(t, n, "PUT", "/v1/workers/count", strings.NewReader(doDeployBody("count", alarmWorker)), nil); status != 200 {
+		t.Fatalf("deploy count: %d %s", status, out)
+	}
+	for i := range alarmsAtOnce {
+		if status, _, out := serve(t, n, "POST", fmt.Sprintf("/w/greedy/?name=h%d", i), "", nil); status != 200 {
+			t.Fatalf("arm h%d: %d %s", i, status, out)
+		}
+	}
+	if status, _, out := serve(t, n, "POST", "/w/count/arm?name=honest&ms=50", "", nil); status != 200 {
+		t.Fatalf("arm honest: %d %s", status, out)
+	}
+	waitFor(t, 20*time.Second, "the other Worker's alarm to run", func() bool {
+		st, ok := readAlarm(t, n, "honest")
+		return ok && st.Fired == 1
 	})
 }

@@ -822,8 +822,16 @@ func mergeBatches(q []*ticket) *isolate.StorageBatch {
 	return out
 }
 
+// toObjectBatch is b as the store takes it. An alarm set in the past
+// is set to now: it runs as soon as the alarms due before it had their
+// turn. Keeping its time, it went before them all, and objects that kept
+// setting their next alarm in the past held every alarm slot of their
+// owner.
 func toObjectBatch(b *isolate.StorageBatch) replication.ObjectBatch {
 	ob := replication.ObjectBatch{DeleteAll: b.DeleteAll, Deletes: b.Deletes, Alarm: b.Alarm}
+	if now := time.Now().UnixMilli(); b.Alarm != nil && *b.Alarm > 0 && *b.Alarm < now {
+		ob.Alarm = &now
+	}
 	for _, p := range b.Puts {
 		ob.Puts = append(ob.Puts, replication.ObjectPut{Key: p.Key, Value: p.Value})
 	}
