@@ -240,6 +240,11 @@ var errNoObjects = errors.New("Durable Objects are not available on this runtime
 func (d *dispatcher) storage(ctx context.Context, c *contract.HostCall) *contract.HostReply {
 	switch c.Op {
 	case contract.OpStorageGet:
+		if len(c.Keys) > contract.MaxStorageKeysPerCall {
+			// The engine sends at most that many; a worker that sent
+			// more is not believed.
+			return contract.FailReply(c.Op, contract.HostErrorf(contract.CodeInvalid, "a storage get names %d keys, more than %d", len(c.Keys), contract.MaxStorageKeysPerCall))
+		}
 		m, err := d.obj.StorageGet(ctx, c.Keys)
 		if err != nil {
 			return contract.FailReply(c.Op, err)

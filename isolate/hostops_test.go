@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -146,5 +147,35 @@ func TestSubrequestLimitJS(t *testing.T) {
 				t.Fatalf("%+v %s", res, bodyOf(res))
 			}
 		})
+	}
+}
+
+// keyCounter is an ObjectHost that records how many keys a get asked for.
+type keyCounter struct {
+	ObjectHost
+	asked int
+}
+
+func (k *keyCounter) StorageGet(_ context.Context, keys []string) (map[string][]byte, error) {
+	k.asked += len(keys)
+	return map[string][]byte{}, nil
+}
+
+// A storage get from a worker process names at most MaxStorageKeysPerCall
+// keys, as the engine sends them: a worker that sent millions in one frame
+// (a guest out of its isolate) had the node build a map of them all.
+func TestDispatcherBoundsStorageGet(t *testing.T) {
+	k := &keyCounter{}
+	d := &dispatcher{obj: k}
+	keys := make([]string, contract.MaxStorageKeysPerCall+1)
+	for i := range keys {
+		keys[i] = strconv.Itoa(i)
+	}
+	rep, err := d.call(context.Background(), &contract.HostCall{Op: contract.OpStorageGet, Keys: keys})
+	if err != nil || rep.Code != contract.CodeInvalid || k.asked != 0 {
+		t.Fatalf("a get of %d keys: %+v, %v; the host asked for %d", len(keys), rep, err, k.asked)
+	}
+	if rep, err := d.call(context.Background(), &contract.HostCall{Op: contract.OpStorageGet, Keys: keys[1:]}); err != nil || rep.Error != "" || k.asked != len(keys)-1 {
+		t.Fatalf("a get of %d keys: %+v, %v", len(keys)-1, rep, err)
 	}
 }
