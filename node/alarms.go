@@ -31,8 +31,15 @@ const (
 	alarmIdleEvery = 10 * time.Second
 	// alarmRetries is how many times a failing alarm is retried.
 	alarmRetries = 6
-	// alarmsAtOnce bounds the alarms an owner runs at once.
-	alarmsAtOnce = 16
+	// alarmsAtOnce bounds the alarms an owner runs at once, and
+	// alarmsPerWorker those of one Worker's objects among them: a Worker
+	// whose alarm handlers run long (up to their wall limit) cannot hold
+	// every slot while other Workers' alarms come due.
+	alarmsAtOnce    = 16
+	alarmsPerWorker = alarmsAtOnce / 4
+	// alarmsLooked is how many of the earliest alarms due an owner looks
+	// at: past those of Workers at their share, to the others'.
+	alarmsLooked = 4 * alarmsAtOnce
 )
 
 // afterAlarm returns the writes to commit after an alarm event: the
@@ -69,6 +76,7 @@ type alarms struct {
 	o       *objects
 	mu      sync.Mutex
 	running map[string]bool // object keys whose alarm is running
+	workers map[string]int  // alarms running, by Worker
 	slots   chan struct{}
 }
 
@@ -78,7 +86,7 @@ type alarms struct {
 // (Cluster.AlarmsChanged), or at most alarmIdleEvery. An idle node does
 // not scan its store ten times a second, nor wake up every second.
 func (n *Node) runAlarms() {
-	al := &alarms{o: n.objects, running: map[string]bool{}, slots: make(chan struct{}, alarmsAtOnce)}
+	al := n.alarms
 	t := time.NewTimer(alarmEvery)
 	defer t.Stop()
 	for {
@@ -107,17 +115,18 @@ func (n *Node) runAlarms() {
 // fire starts the due alarms that are not running already.
 func (al *alarms) fire(now time.Time) {
 	n := al.o.n
-	for _, d := range n.cluster.DueAlarms(now, alarmsAtOnce) {
+	for _, d := range n.cluster.DueAlarms(now, alarmsLooked) {
 		ref, ok := parseObjectKey(d.ObjectKey)
 		if !ok {
 			continue
 		}
 		al.mu.Lock()
-		busy := al.running[d.ObjectKey]
+		busy := al.running[d.ObjectKey] || al.workers[ref.Worker] >= alarmsPerWorker
 		if !busy {
 			select {
 			case al.slots <- struct{}{}:
 				al.running[d.ObjectKey] = true
+				al.workers[ref.Worker]++
 			default:
 				busy = true // as many as it runs at once: the rest wait
 			}
@@ -143,6 +152,9 @@ func (al *alarms) fire(now time.Time) {
 			}
 			al.mu.Lock()
 			delete(al.running, d.ObjectKey)
+			if al.workers[ref.Worker]--; al.workers[ref.Worker] == 0 {
+				delete(al.workers, ref.Worker)
+			}
 			<-al.slots
 			al.mu.Unlock()
 		}()

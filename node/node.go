@@ -263,6 +263,7 @@ type Node struct {
 	metrics  *metrics // GET /metrics
 	// objects are the Durable Objects this node owns.
 	objects *objects
+	alarms  *alarms  // the alarms this node runs as the owner of their objects
 	auditor *auditor // nil without Config.AuditLog
 	tails   tailHub  // GET /v1/tail
 	// raftCommit times the commands this node's replicas applied as
@@ -422,6 +423,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.cluster != nil {
 		n.mesh.Handle(mesh.ProtoObject, n.serveObject)
 		go n.sweepObjects()
+		n.alarms = &alarms{o: n.objects, running: map[string]bool{}, workers: map[string]int{}, slots: make(chan struct{}, alarmsAtOnce)}
 		go n.runAlarms()
 		go n.runCrons()
 		go n.placeObjects()
