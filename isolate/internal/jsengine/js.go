@@ -14,6 +14,7 @@ import (
 
 	"github.com/dlclark/regexp2/v2"
 	"github.com/dop251/goja"
+	"github.com/dop251/goja/parser"
 
 	"github.com/warrenmesh/warren/isolate/internal/contract"
 	"github.com/warrenmesh/warren/isolate/internal/webapi"
@@ -114,6 +115,10 @@ func runJS(ctx context.Context, c *jsCall) *contract.Result {
 func newLoop(localeMethods bool) *loop {
 	vm := goja.New()
 	vm.SetMaxCallStackSize(MaxCallStackSize)
+	// Code compiled at run time (eval, new Function) maps no positions: a
+	// sourceMappingURL comment in it would have goja read any file it names
+	// (os.ReadFile: a FIFO, /dev/zero, the node's files in process).
+	vm.SetParserOptions(parser.WithDisableSourceMaps)
 	l := &loop{vm: vm}
 	l.api = webapi.Install(vm, webapi.Options{
 		Log: func(level, msg string) {

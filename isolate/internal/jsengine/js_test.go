@@ -1,6 +1,8 @@
 package jsengine
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -51,5 +53,35 @@ func TestOverCPUWithClock(t *testing.T) {
 	l.meter = contract.CPUMeter{} // the node's process: busy time alone
 	if !l.overCPU(101 * ms) {
 		t.Error("without a clock, 101 ms busy is not over a 100 ms limit")
+	}
+}
+
+// TestEvalReadsNoSourceMapFile: code compiled at run time (eval, new
+// Function) ending in a sourceMappingURL comment does not make the engine
+// read that file (goja's default is os.ReadFile of any path: the node's
+// files for the in-process executor, /dev/zero or a FIFO for any worker).
+func TestEvalReadsNoSourceMapFile(t *testing.T) {
+	p, err := filepath.Abs(filepath.Join(t.TempDir(), "m.map"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(`{"version":3,"sources":["LEAKED.ts"],"names":[],"mappings":"AAAA;AACA;AACA"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := newLoop(false)
+	defer l.api.Close()
+	up := strings.Repeat("../", strings.Count(p, "/")+4)
+	for _, src := range []string{
+		`try { eval("\nthrow new Error('x')\n//# sourceMappingURL=` + up + p + `") } catch (e) { e.stack }`,
+		`try { new Function("\nthrow new Error('x')\n//# sourceMappingURL=` + up + p + `")() } catch (e) { e.stack }`,
+		`try { eval("\nthrow new Error('x')\n//# sourceMappingURL=file://` + p + `") } catch (e) { e.stack }`,
+	} {
+		v, err := l.vm.RunString(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := v.String(); strings.Contains(s, "LEAKED") || !strings.Contains(s, "Error: x") {
+			t.Errorf("the engine read the source map file named by eval'd code: %q", s)
+		}
 	}
 }
