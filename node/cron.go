@@ -106,8 +106,12 @@ func (t *Triggers) validate() error {
 		if len(c) > 128 {
 			return fmt.Errorf("triggers.crons[%d]: longer than 128 bytes", i)
 		}
-		if _, err := cronParser.Parse(c); err != nil {
+		s, err := cronParser.Parse(c)
+		if err != nil {
 			return fmt.Errorf("triggers.crons[%d] %q: %w", i, c, err)
+		}
+		if s.Next(time.Now()).IsZero() {
+			return fmt.Errorf("triggers.crons[%d] %q: it has no tick in the next five years", i, c)
 		}
 	}
 	return nil
@@ -377,15 +381,17 @@ func (st *cronState) due(now time.Time) int64 {
 		from = now.Add(-24 * time.Hour) // a long outage: only recent ticks count
 	}
 	for _, s := range st.scheds {
+		// Next answers the zero time when it finds no tick within five
+		// years (30 February): from it, each step searched five years.
 		t := s.Next(from)
-		if t.After(now) {
+		if t.IsZero() || t.After(now) {
 			continue
 		}
 		// Skip to the latest tick not after now (bounded: a one-second
 		// schedule a day behind takes 86,400 steps once).
 		for i := 0; i < 100_000; i++ {
 			nt := s.Next(t)
-			if nt.After(now) {
+			if nt.IsZero() || nt.After(now) {
 				break
 			}
 			t = nt
