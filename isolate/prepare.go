@@ -85,6 +85,11 @@ func ImportResolver(c *Code) func(importer, specifier string, require bool) (str
 	return bundle.NewResolver(mods).Resolve
 }
 
+// maxPrepareErrorBytes bounds the message of a build error: esbuild's
+// quote the code (an import specifier of megabytes), and a failure is
+// kept by code hash for minutes (failureTTL).
+const maxPrepareErrorBytes = 4 << 10
+
 // bundleCode bundles a JavaScript code object into a program. It runs
 // where the limits apply: in a sandbox worker, or in the caller's process
 // for the in-process executor.
@@ -110,13 +115,14 @@ func bundleCode(c *Code, hash string) (*contract.Program, *Result) {
 			if strings.Contains(be.Text, "nests deeper than") {
 				name = "RangeError"
 			}
-			stack := name + ": " + be.Error()
+			msg := contract.CutText(be.Error(), maxPrepareErrorBytes, 0)
+			stack := name + ": " + msg
 			if be.File != "" {
 				stack += fmt.Sprintf("\n%s%s:%d:%d", contract.FrameIndent, be.File, be.Line, be.Column)
 			}
-			return nil, contract.ExceptionResult(name, be.Error(), stack)
+			return nil, contract.ExceptionResult(name, msg, stack)
 		}
-		return nil, contract.ExceptionResult("Error", err.Error(), "")
+		return nil, contract.ExceptionResult("Error", contract.CutText(err.Error(), maxPrepareErrorBytes, 0), "")
 	}
 	if limit := maxBundleBytes(size); len(out.Script) > limit {
 		return nil, contract.ExceptionResult("RangeError", fmt.Sprintf("the bundled code is %d bytes, more than the %d allowed for %d bytes of source", len(out.Script), limit, size), "")

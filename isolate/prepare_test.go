@@ -178,3 +178,28 @@ func TestOnPrepared(t *testing.T) {
 		})
 	}
 }
+
+// TestPreparationFailureIsSmall: a build error quoting a huge part of the
+// code (an import specifier of megabytes) is cut, so that the failure
+// each code hash keeps for minutes holds kilobytes, not four copies of
+// the specifier.
+func TestPreparationFailureIsSmall(t *testing.T) {
+	rt := testRuntime(t, Sandboxed)
+	spec := strings.Repeat("a", 3<<20)
+	for _, src := range []string{
+		`import x from "` + spec + `"; export default { fetch() { return new Response(x) } }`,
+		`import x from "./` + spec + `.js"; export default { fetch() { return new Response(x) } }`,
+		`export default { fetch() { return new Response(` + spec + ` ` + spec + `) } }`,
+	} {
+		res := run(t, rt, js("main.js", src), nil)
+		n := len(res.Error)
+		for _, e := range res.Exceptions {
+			n += len(e.Name) + len(e.Message) + len(e.Stack)
+		}
+		if res.Outcome != OutcomeException || len(res.Exceptions) != 1 || !strings.Contains(res.Exceptions[0].Message, "aaaa") {
+			t.Errorf("%s %s %.200v", res.Outcome, res.Error, res.Exceptions)
+		} else if n > maxPrepareErrorBytes*3 {
+			t.Errorf("the failure holds %d bytes of text: %.200s", n, res.Exceptions[0].Message)
+		}
+	}
+}
