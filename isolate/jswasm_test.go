@@ -240,3 +240,71 @@ export class Box extends DurableObject {
 		}
 	})
 }
+
+// TestWasmHugeDeclaredCounts: a module of a few bytes that declares
+// billions of exports, globals, locals, names (...) is refused as
+// malformed at once, imported from JS or run as the main module: the
+// decoder sized its slices by the declared count first, and spent the
+// worker's memory (a killed worker) or seconds of CPU past the call's
+// limit (exports: a map sized for 4 billion) before it failed.
+func TestWasmHugeDeclaredCounts(t *testing.T) {
+	leb := func(v uint64) []byte {
+		var b []byte
+		for {
+			c := byte(v & 0x7f)
+			if v >>= 7; v != 0 {
+				c |= 0x80
+			}
+			if b = append(b, c); v == 0 {
+				return b
+			}
+		}
+	}
+	cat := func(bs ...[]byte) []byte {
+		var o []byte
+		for _, b := range bs {
+			o = append(o, b...)
+		}
+		return o
+	}
+	sec := func(id byte, body ...[]byte) []byte {
+		b := cat(body...)
+		return cat([]byte{id}, leb(uint64(len(b))), b)
+	}
+	mod := func(secs ...[]byte) []byte {
+		return cat(append([][]byte{[]byte("\x00asm\x01\x00\x00\x00")}, secs...)...)
+	}
+	const huge = 0xffffffff
+	typ := sec(1, leb(1), []byte{0x60, 0, 0})
+	fn := sec(3, leb(1), leb(0))
+	cases := map[string][]byte{
+		"types":         mod(sec(1, leb(huge), []byte{0x60, 0, 0})),
+		"imports":       mod(sec(2, leb(huge))),
+		"functions":     mod(typ, sec(3, leb(huge), []byte{0})),
+		"globals":       mod(sec(6, leb(huge), []byte{0x7f, 0, 0x41, 0, 0x0b})),
+		"exports":       mod(sec(7, leb(huge))),
+		"elements":      mod(sec(9, leb(huge))),
+		"data":          mod(sec(11, leb(huge), []byte{0})),
+		"locals":        mod(typ, fn, sec(10, leb(1), leb(8), leb(1), leb(huge-1), []byte{0x7f, 0x0b})),
+		"local groups":  mod(typ, fn, sec(10, leb(1), leb(15), leb(2), leb(0x7ffffffe), []byte{0x7f}, leb(0x7ffffffe), []byte{0x7f, 0x0b})),
+		"names":         mod(sec(0, leb(4), []byte("name"), []byte{1}, leb(6), leb(huge))),
+		"param types":   mod(sec(1, leb(1), []byte{0x60}, leb(huge), []byte{0x7f})),
+		"custom":        mod([]byte{0}, leb(huge), leb(1), []byte("x")),
+		"data segment":  mod(sec(11, leb(1), []byte{1}, leb(huge))),
+		"export string": mod(sec(7, leb(1), leb(huge))),
+	}
+	rt := testRuntime(t, Sandboxed)
+	for name, w := range cases {
+		c := js("main.js", `import mod from "./x.wasm";
+export default { fetch() { new WebAssembly.Instance(mod); return new Response("instantiated") } };`)
+		c.Modules["x.wasm"] = &Module{Kind: ModuleWasm, Data: w}
+		main := &Code{MainModule: "x.wasm", Modules: map[string]*Module{"x.wasm": {Kind: ModuleWasm, Data: w}}}
+		for _, c := range []*Code{c, main} {
+			c.Limits = &Limits{MemoryMB: 128, CPUMs: 1000}
+			res := run(t, rt, c, nil)
+			if res.Outcome != OutcomeException || res.Telemetry.CPUTime > 500 {
+				t.Errorf("%s (main %s): %s %q after %v ms of CPU, want an exception at once", name, c.MainModule, res.Outcome, res.Error, res.Telemetry.CPUTime)
+			}
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"math"
 
 	"github.com/tetratelabs/wazero/internal/leb128"
 	"github.com/tetratelabs/wazero/internal/wasm"
@@ -64,8 +63,8 @@ func decodeCode(r *bytes.Reader, codeSectionStart uint64, ret *wasm.Code) (err e
 		}
 	}
 
-	if sum > math.MaxUint32 {
-		return fmt.Errorf("too many locals: %d", sum)
+	if sum > maxFunctionLocals {
+		return fmt.Errorf("too many locals: %d, more than %d", sum, maxFunctionLocals)
 	}
 
 	// Rewind the buffer.
@@ -108,6 +107,9 @@ func decodeCode(r *bytes.Reader, codeSectionStart uint64, ret *wasm.Code) (err e
 	}
 
 	bodyOffsetInCodeSection := codeSectionStart - uint64(r.Len())
+	if err := checkCount(r, uint64(max(remaining, 0)), "function body bytes"); err != nil {
+		return err
+	}
 	body := make([]byte, remaining)
 	if _, err = io.ReadFull(r, body); err != nil {
 		return fmt.Errorf("read body: %w", err)

@@ -82,6 +82,9 @@ func decodeFunctionNames(r *bytes.Reader) (wasm.NameMap, error) {
 		return nil, err
 	}
 
+	if err := checkCount(r, uint64(functionCount), "function names"); err != nil {
+		return nil, err
+	}
 	result := make(wasm.NameMap, functionCount)
 	for i := uint32(0); i < functionCount; i++ {
 		functionIndex, err := decodeFunctionIndex(r, subsectionIDFunctionNames)
@@ -104,6 +107,9 @@ func decodeLocalNames(r *bytes.Reader) (wasm.IndirectNameMap, error) {
 		return nil, err
 	}
 
+	if err := checkCount(r, uint64(functionCount), "functions with local names"); err != nil {
+		return nil, err
+	}
 	result := make(wasm.IndirectNameMap, functionCount)
 	for i := uint32(0); i < functionCount; i++ {
 		functionIndex, err := decodeFunctionIndex(r, subsectionIDLocalNames)
@@ -116,6 +122,9 @@ func decodeLocalNames(r *bytes.Reader) (wasm.IndirectNameMap, error) {
 			return nil, fmt.Errorf("failed to read the local count for function[%d]: %w", functionIndex, err)
 		}
 
+		if err := checkCount(r, uint64(localCount), "local names"); err != nil {
+			return nil, err
+		}
 		locals := make(wasm.NameMap, localCount)
 		for j := uint32(0); j < localCount; j++ {
 			localIndex, _, err := leb128.DecodeUint32(r)

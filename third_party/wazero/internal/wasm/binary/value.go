@@ -16,6 +16,9 @@ func decodeValueTypes(r *bytes.Reader, num uint32) ([]wasm.ValueType, error) {
 		return nil, nil
 	}
 
+	if err := checkCount(r, uint64(num), "value types"); err != nil {
+		return nil, err
+	}
 	ret := make([]wasm.ValueType, 0, num)
 	for i := uint32(0); i < num; i++ {
 		b, err := r.ReadByte()
@@ -83,6 +86,9 @@ func decodeUTF8(r *bytes.Reader, contextFormat string, contextArgs ...interface{
 		return "", uint32(sizeOfSize), nil
 	}
 
+	if err := checkCount(r, uint64(size), fmt.Sprintf(contextFormat, contextArgs...)); err != nil {
+		return "", 0, err
+	}
 	buf := make([]byte, size)
 	if _, err = io.ReadFull(r, buf); err != nil {
 		return "", 0, fmt.Errorf("failed to read %s: %w", fmt.Sprintf(contextFormat, contextArgs...), err)
