@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warrenmesh/warren/policy"
 )
 
 // slowAlarmWorker's Slow objects run an alarm handler that takes 20 s.
@@ -56,4 +58,37 @@ func TestAlarmsShareOfAWorker(t *testing.T) {
 		st, ok := readAlarm(t, n, "other")
 		return ok && st.Fired == 1
 	})
+}
+
+// TestAlarmsOfASuspendedWorker: the alarm of an object whose Worker is
+// suspended (its deployer's token revoked) is kept, looked at again every
+// alarmSuspendedEvery, and there when the Worker is deployed again.
+// Before, it failed as a run would and was dropped after its retries.
+func TestAlarmsOfASuspendedWorker(t *testing.T) {
+	defaultObjectTimings.alarmBackoff = 100 * time.Millisecond
+	t.Cleanup(func() { defaultObjectTimings.alarmBackoff = time.Second })
+	c, nodes := objectCluster(t, "a")
+	n := nodes[0]
+	deployer := revocableToken(t, c.secret, "deployer", policy.Grants{Admin: true})
+	admin := adminToken(t, c.secret)
+	if status, _, out := authCall(t, n, "PUT", "/v1/workers/count", doDeployBody("count", alarmWorker), deployer); status != 200 {
+		t.Fatalf("deploy: %d %v", status, out)
+	}
+	if status, _, body := serve(t, n, "POST", "/w/count/arm?name=x&ms=1500", "", nil); status != 200 {
+		t.Fatalf("arm: %d %s", status, body)
+	}
+	if status, _, out := authCall(t, n, "POST", "/v1/tokens/revoke", `{"token":"`+deployer+`"}`, admin); status != 200 {
+		t.Fatalf("revoke: %d %v", status, out)
+	}
+	waitFor(t, 20*time.Second, "the suspended Worker's alarm put off", func() bool {
+		at, ok := n.cluster.NextAlarm()
+		return ok && time.Until(at) > alarmSuspendedEvery/2
+	})
+	if status, _, out := authCall(t, n, "PUT", "/v1/workers/count", doDeployBody("count", alarmWorker), admin); status != 200 {
+		t.Fatalf("deploy again: %d %v", status, out)
+	}
+	st, ok := readAlarm(t, n, "x")
+	if !ok || st.Alarm == nil || st.Fired != 0 {
+		t.Fatalf("after the deploy that lifts the suspension: %+v", st)
+	}
 }

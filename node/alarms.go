@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -40,7 +42,19 @@ const (
 	// alarmsLooked is how many of the earliest alarms due an owner looks
 	// at: past those of Workers at their share, to the others'.
 	alarmsLooked = 4 * alarmsAtOnce
+	// alarmSuspendedEvery is how long the alarm of a suspended Worker's
+	// object (its deployer's token revoked) waits before it is looked at
+	// again: kept for the deploy that lifts the suspension, but not among
+	// the alarms due.
+	alarmSuspendedEvery = 10 * time.Minute
 )
+
+// suspended reports whether err is a deployment's refusal because its
+// Worker is suspended (its deployer's token was revoked).
+func suspended(err error) bool {
+	var ae *apiError
+	return errors.As(err, &ae) && ae.status == http.StatusForbidden
+}
 
 // afterAlarm returns the writes to commit after an alarm event: the
 // event's own, and the alarm deleted (it ran) or moved (it failed and is

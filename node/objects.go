@@ -418,6 +418,13 @@ func (a *actor) event(ctx context.Context, c *objectCall) (*objectReply, *ticket
 			return &objectReply{}, nil
 		}
 	}
+	if err != nil && suspended(err) {
+		// The Worker's deployer was revoked: a deploy brings it back,
+		// and its alarms with it. Until then the alarm is looked at
+		// again every alarmSuspendedEvery, not among the alarms due.
+		next := time.Now().Add(alarmSuspendedEvery).UnixMilli()
+		return &objectReply{Error: err.Error()}, a.gate.submit(&isolate.StorageBatch{Alarm: &next})
+	}
 	if err != nil {
 		// An alarm that cannot run until the Worker is deployed again
 		// fails as a run would: retried later, then dropped. Left due,
