@@ -438,8 +438,10 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	// run for its whole wall-time limit; a run body's reads have deadlines
 	// of their own (bodyClock). Idle keep-alive connections of vanished
 	// clients do not pile up.
+	// net/http's own OPTIONS * handler runs outside boundConn, and read a
+	// body that never came with no deadline: the node answers it too.
 	n.http = &http.Server{Handler: n.boundConn(n.authenticate(n.routes())), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		MaxHeaderBytes: MaxHeaderBytes, ConnContext: withConn}
+		MaxHeaderBytes: MaxHeaderBytes, ConnContext: withConn, DisableGeneralOptionsHandler: true}
 	n.conns = newLimitListener(quietio.Listener{Listener: ln}, cfg.MaxConns, cfg.MaxClientConns)
 	go func() {
 		// Connections read and write quietly (package quietio): the

@@ -35,6 +35,9 @@ func TestUnreadBodyStalled(t *testing.T) {
 		// store to find deployments in) is refused before the body is read.
 		{"a public route refused early", "POST /w/nope HTTP/1.1\r\nContent-Length: 1000", 503},
 		{"a refused method", "PATCH /v1/members HTTP/1.1\r\nAuthorization: Bearer " + tok + "\r\nContent-Length: 100", 405},
+		// net/http answers OPTIONS * itself, before the node's handler,
+		// reading up to 4 KiB of its body with no deadline.
+		{"OPTIONS *", "OPTIONS * HTTP/1.1\r\nContent-Length: 100", 401},
 		{"a tail", "GET /v1/tail HTTP/1.1\r\nAuthorization: Bearer " + tok + "\r\nContent-Length: 100", 200},
 		// Routes that read a body stop at the end of its JSON: what
 		// follows must come under the body's clock too.
