@@ -18,7 +18,7 @@ func TestWorkerRequestConnectionTokens(t *testing.T) {
 	r.Header.Set("X-Keep", "1")
 	r.Header.Set("X-Drop", "1")
 	r.Header.Set("Connection", "keep-alive, X-DROP")
-	h := workerRequest(r, "echo", nil).Headers
+	h := workerRequest(r, nil).Headers
 	if h["x-keep"] != "1" || h["x-drop"] != "" || h["connection"] != "" {
 		t.Fatalf("headers: %v", h)
 	}
@@ -31,12 +31,32 @@ func TestWorkerRequestConnectionTokens(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	h = workerRequest(r, "echo", nil).Headers
+	h = workerRequest(r, nil).Headers
 	runtime.ReadMemStats(&after)
 	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {
 		t.Errorf("a Connection header of %d bytes cost %d bytes, want under 1 MiB", b.Len(), got)
 	}
 	if h["x-keep"] != "1" || h["x-drop"] != "1" {
 		t.Fatalf("headers: %v", h)
+	}
+}
+
+// TestWorkerRequestEscapedName: the URL a Worker sees has the path after
+// /w/{name} however the client escaped the name or the /w/ (the mux routes
+// /w/%65cho and /%77/echo to the Worker echo). Before, only a literal
+// /w/echo prefix was cut, and those gave the Worker /w/%65cho/x.
+func TestWorkerRequestEscapedName(t *testing.T) {
+	for target, want := range map[string]string{
+		"/w/echo":           "http://x/",
+		"/w/echo/":          "http://x/",
+		"/w/echo/a%2Fb?q=1": "http://x/a%2Fb?q=1",
+		"/w/%65cho/x":       "http://x/x",
+		"/%77/echo/x":       "http://x/x",
+		"/w/%65cho":         "http://x/",
+	} {
+		r := httptest.NewRequest("GET", "http://x"+target, nil)
+		if got := workerRequest(r, nil).URL; got != want {
+			t.Errorf("%s: the Worker sees %s, want %s", target, got, want)
+		}
 	}
 }

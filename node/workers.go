@@ -624,14 +624,16 @@ var hopByHop = map[string]bool{
 // workerRequest is the Worker's view of r: its method, the public URL as
 // the client sent it with the path after /w/{name}, its headers less the
 // hop-by-hop ones and Authorization, and body.
-func workerRequest(r *http.Request, name string, body []byte) *isolate.Request {
+func workerRequest(r *http.Request, body []byte) *isolate.Request {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	rest := strings.TrimPrefix(r.URL.EscapedPath(), "/w/"+name)
-	if !strings.HasPrefix(rest, "/") {
-		rest = "/" + rest
+	// The path after its first two segments, /w and the name, however the
+	// client escaped them (the mux routes /%77/%65cho/x to echo).
+	rest := "/"
+	if seg := strings.SplitN(r.URL.EscapedPath(), "/", 4); len(seg) == 4 {
+		rest += seg[3]
 	}
 	u := scheme + "://" + r.Host + rest
 	if r.URL.RawQuery != "" {
@@ -707,7 +709,7 @@ func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	req := &RunRequest{Code: d.Code, Request: workerRequest(r, name, b), Bindings: d.Bindings, Client: clientOf(r), CF: requestCF(r), pipe: isolate.NewBodyPipe()}
+	req := &RunRequest{Code: d.Code, Request: workerRequest(r, b), Bindings: d.Bindings, Client: clientOf(r), CF: requestCF(r), pipe: isolate.NewBodyPipe()}
 	inv, err := req.decode(n.codes)
 	if err != nil {
 		// The request (its headers, its URL) is the client's mistake; a
