@@ -2,6 +2,7 @@ package node
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warrenmesh/warren/replication"
 )
 
 // rawRequest sends head (the request line and headers, without the blank
@@ -129,5 +132,76 @@ func TestStalledAnswer(t *testing.T) {
 		waitFor(t, 20*time.Second, tc.name+" to start answering", func() bool { return handlerRunning(tc.fn) })
 		waitFor(t, 20*time.Second, tc.name+" to give up its stalled client", func() bool { return !handlerRunning(tc.fn) })
 		conn.Close()
+	}
+}
+
+// stallKV holds every read of a deployment until its context ends or
+// release is closed: a group without a quorum.
+type stallKV struct {
+	replication.KV
+	release chan struct{}
+}
+
+func (s *stallKV) GetWithMetadata(ctx context.Context, ns, key string, c replication.Consistency) (replication.KVValue, error) {
+	if ns != workersNS {
+		return s.KV.GetWithMetadata(ctx, ns, key, c)
+	}
+	select {
+	case <-ctx.Done():
+		return replication.KVValue{}, ctx.Err()
+	case <-s.release:
+		return replication.KVValue{}, replication.ErrKVNotFound
+	}
+}
+
+// TestServeReadsBounded: a read of a deployment outlives the call that
+// started it (later calls share it), so a client that asks /w/ for one
+// name after another and goes away each time, while reads are slow,
+// leaves them all running. At most maxDeploymentReads run at once; a call
+// that would start one more is 503 at once. Before, each name added a
+// read and a goroutine, with no bound but the read's 10 s timeout.
+func TestServeReadsBounded(t *testing.T) {
+	local, err := replication.OpenLocalKV(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv := &stallKV{KV: local, release: make(chan struct{})}
+	c := newCluster(t, 24, "reads")
+	t.Cleanup(func() { local.Close() })
+	c.tune = func(cfg *Config) { cfg.KV, cfg.Groups = kv, testGroups }
+	n := c.start("reads", c.secret, 2)
+	t.Cleanup(func() { close(kv.release) })
+	reads := func() int {
+		n.workers.rmu.Lock()
+		defer n.workers.rmu.Unlock()
+		return len(n.workers.reads)
+	}
+	for i := range maxDeploymentReads {
+		conn, err := net.Dial("tcp", n.ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "GET /w/name-%d/ HTTP/1.1\r\nHost: x\r\n\r\n", i)
+		waitFor(t, 10*time.Second, "the read to start", func() bool { return reads() == i+1 })
+		conn.Close()
+	}
+	conn, err := net.Dial("tcp", n.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second)) // the reads last 10 s
+	fmt.Fprintf(conn, "GET /w/one-more/ HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("with %d reads running, another name: %v (%d reads)", maxDeploymentReads, err, reads())
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || errCode(b) != "unavailable" {
+		t.Errorf("with %d reads running, another name: %d %s, want 503 unavailable", maxDeploymentReads, resp.StatusCode, b)
+	}
+	if r := reads(); r > maxDeploymentReads {
+		t.Errorf("%d reads running, want at most %d", r, maxDeploymentReads)
 	}
 }

@@ -291,12 +291,23 @@ func (n *Node) listDeployments(ctx context.Context, kv replication.KV) ([]Worker
 	}
 }
 
+// maxDeploymentReads bounds the deployments sharedRead reads at once: a
+// read outlives its caller, so callers that go away at once (/w/ needs no
+// token) would otherwise leave one running per name while reads are slow.
+const maxDeploymentReads = 256
+
 // sharedRead reads a deployment (eventual), sharing the read with the
-// calls for the same name that arrive while it is under way.
+// calls for the same name that arrive while it is under way; past
+// maxDeploymentReads under way, a new name is 503 unavailable.
 func (n *Node) sharedRead(ctx context.Context, kv replication.KV, name string) (*Deployment, error) {
 	w := n.workers
 	w.rmu.Lock()
 	rd, ok := w.reads[name]
+	if !ok && len(w.reads) >= maxDeploymentReads {
+		w.rmu.Unlock()
+		return nil, &apiError{status: http.StatusServiceUnavailable, code: "unavailable",
+			msg: fmt.Sprintf("this node is already reading %d deployments; retry later", maxDeploymentReads)}
+	}
 	if !ok {
 		rd = &deploymentRead{done: make(chan struct{})}
 		w.reads[name] = rd
