@@ -11,8 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/warrenmesh/warren/testnet"
 )
 
 func init() {
@@ -29,26 +27,13 @@ const largeGets = 64
 // node held meanwhile. The node's budget of large values read (256 MiB)
 // and its answer budget bound it.
 func benchKVLargeGets() ([]Row, error) {
-	bin, err := warrenBinary()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "warren-bench-largeget")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	st, err := testnet.Up(ctx, testnet.Options{Binary: bin, Dir: dir, N: 3, Timeout: 60 * time.Second})
+	st, token, down, err := threeNodeProcesses(ctx, "warren-bench-largeget")
 	if err != nil {
 		return nil, err
 	}
-	defer testnet.Down(dir)
-	token, err := st.Token(time.Hour)
-	if err != nil {
-		return nil, err
-	}
+	defer down()
 	api, pid := st.Nodes[0].API, st.Nodes[0].PID
 	cl := &http.Client{Timeout: 2 * time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: largeGets}}
 	do := func(method string, body []byte) (int, int64, error) {

@@ -57,26 +57,13 @@ const (
 // the most anonymous memory any node held meanwhile, the most one held
 // 15 s after, and the rate written.
 func benchObjectFlood() ([]Row, error) {
-	bin, err := warrenBinary()
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "warren-bench-flood")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	st, err := testnet.Up(ctx, testnet.Options{Binary: bin, Dir: dir, N: 3, Timeout: 60 * time.Second})
+	st, token, down, err := threeNodeProcesses(ctx, "warren-bench-flood")
 	if err != nil {
 		return nil, err
 	}
-	defer testnet.Down(dir)
-	token, err := st.Token(time.Hour)
-	if err != nil {
-		return nil, err
-	}
+	defer down()
 	apis := make([]string, len(st.Nodes))
 	pids := make([]int, len(st.Nodes))
 	for i, n := range st.Nodes {
@@ -180,6 +167,33 @@ func benchObjectFlood() ([]Row, error) {
 		{Name: "objects/storage flood: most anonymous memory of a node 15 s after the flood", Unit: "MB", Value: float64(after) / 1024, N: 3, Target: "report"},
 		{Name: "objects/storage flood: written", Unit: "MiB/s", Value: mibps, N: int(batches.Load()), Target: "report"},
 	}, nil
+}
+
+// threeNodeProcesses starts a testnet of three node processes in a new
+// directory named after prefix, and mints an admin token for it; down
+// stops them and removes the directory.
+func threeNodeProcesses(ctx context.Context, prefix string) (st *testnet.State, token string, down func(), err error) {
+	bin, err := warrenBinary()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	down = func() {
+		testnet.Down(dir)
+		os.RemoveAll(dir)
+	}
+	if st, err = testnet.Up(ctx, testnet.Options{Binary: bin, Dir: dir, N: 3, Timeout: 60 * time.Second}); err != nil {
+		down()
+		return nil, "", nil, err
+	}
+	if token, err = st.Token(time.Hour); err != nil {
+		down()
+		return nil, "", nil, err
+	}
+	return st, token, down, nil
 }
 
 // rssAnonKiB is the anonymous resident memory of process pid (0 if it
