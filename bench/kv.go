@@ -304,7 +304,7 @@ func benchKVStore(puts bool) ([]Row, error) {
 	}
 
 	if puts {
-		return benchKVPuts(c, timed, put, key, keys)
+		return benchKVPuts(c, timed, put, key, keys, leaders)
 	}
 
 	get := func(cons replication.Consistency) func(string) error {
@@ -343,8 +343,9 @@ func benchKVStore(puts bool) ([]Row, error) {
 // spread over the nodes putting random keys: their rate, and the CPU of
 // the whole process (the three nodes, the clients, the Go runtime) per
 // write. Set WARREN_BENCH_KV_SECONDS to run the 16 clients longer than 3 s,
+// WARREN_BENCH_KV_ON_LEADER to send each put to its key's group leader,
 // WARREN_BENCH_KV_STAGES to print where a write's time goes (kvStages).
-func benchKVPuts(c *replCluster, timed func(int, func(string) error) ([]kvSample, error), put func(string) error, key func(int) string, keys int) ([]Row, error) {
+func benchKVPuts(c *replCluster, timed func(int, func(string) error) ([]kvSample, error), put func(string) error, key func(int) string, keys int, leaders map[string]string) ([]Row, error) {
 	stop := kvProfile("kv-put-serial")
 	s, err := timed(3000, put)
 	stop()
@@ -367,12 +368,22 @@ func benchKVPuts(c *replCluster, timed func(int, func(string) error) ([]kvSample
 	}
 	c0 := cpuTime()
 	stopStages := kvStages()
+	// WARREN_BENCH_KV_ON_LEADER=1 sends each put to the node that leads
+	// its key's group, so that none is forwarded (docs/performance.md).
+	onLeader := os.Getenv("WARREN_BENCH_KV_ON_LEADER") != ""
+	byName := map[string]*replNode{}
+	for _, nd := range c.nodes {
+		byName[nd.name] = nd
+	}
 	var putNs, puts atomic.Int64
 	rate, n, err := parallel(16, dur, func() error {
 		i := next.Add(1)
-		nd := c.nodes[i%int64(len(c.nodes))]
+		nd, k := c.nodes[i%int64(len(c.nodes))], key(rand.IntN(keys))
+		if l := byName[leaders[kvGroupOf(k)]]; onLeader && l != nil {
+			nd = l
+		}
 		t0 := time.Now()
-		err := nd.cl.Put(ctx, kvNS, key(rand.IntN(keys)), kvValue, replication.KVPutOptions{})
+		err := nd.cl.Put(ctx, kvNS, k, kvValue, replication.KVPutOptions{})
 		putNs.Add(int64(time.Since(t0)))
 		puts.Add(1)
 		return err

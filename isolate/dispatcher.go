@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/warrenmesh/warren/isolate/internal/cache"
 	"github.com/warrenmesh/warren/isolate/internal/contract"
 )
@@ -356,50 +358,25 @@ func bulkGet(ctx context.Context, ns KVNamespace, keys []string, opts KVGetOptio
 	if len(keys) == 0 || len(keys) > contract.MaxKVBulkKeys {
 		return nil, contract.HostErrorf(contract.CodeInvalid, "KV GET_BULK: %d keys; a bulk get takes 1 to %d", len(keys), contract.MaxKVBulkKeys)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	out := make([]*KVEntry, len(keys))
-	var (
-		mu    sync.Mutex
-		total int
-		first error
-	)
-	sem := make(chan struct{}, bulkGetters)
-	var wg sync.WaitGroup
+	var total atomic.Int64
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(bulkGetters)
 	for i, k := range keys {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil {
-			break
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
+		g.Go(func() error {
 			e, err := ns.Get(ctx, k, opts)
-			mu.Lock()
-			defer mu.Unlock()
-			if err == nil && e != nil {
-				if total += len(e.Value); total > contract.MaxKVBulkBytes {
-					err = contract.HostErrorf(contract.CodeInvalid, "KV GET_BULK: the values come to more than %d bytes (25 MiB); get the large ones one by one", contract.MaxKVBulkBytes)
-				}
-			}
 			if err != nil {
-				if first == nil {
-					first = err
-				}
-				cancel()
-				return
+				return err
+			}
+			if e != nil && total.Add(int64(len(e.Value))) > contract.MaxKVBulkBytes {
+				return contract.HostErrorf(contract.CodeInvalid, "KV GET_BULK: the values come to more than %d bytes (25 MiB); get the large ones one by one", contract.MaxKVBulkBytes)
 			}
 			out[i] = e
+			return nil
 		})
 	}
-	wg.Wait()
-	if first == nil && ctx.Err() != nil {
-		first = ctx.Err()
-	}
-	if first != nil {
-		return nil, first
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -31,12 +31,7 @@ export default {
 func TestAlarmsShareOfAWorker(t *testing.T) {
 	_, nodes := objectCluster(t, "a")
 	n := nodes[0]
-	code := map[string]any{"mainModule": "m.js", "modules": map[string]string{"m.js": slowAlarmWorker}}
-	bindings := map[string]any{"SLOW": map[string]any{"durableObject": map[string]string{"worker": "slow", "class": "Slow"}}}
-	body, _ := json.Marshal(map[string]any{"code": code, "bindings": bindings})
-	if status, _, out := call(t, n, "PUT", "/v1/workers/slow", strings.NewReader(string(body)), nil); status != 200 {
-		t.Fatalf("deploy slow: %d %s", status, out)
-	}
+	deployClass(t, n, "slow", slowAlarmWorker, "SLOW", "Slow")
 	if status, _, out := call(t, n, "PUT", "/v1/workers/count", strings.NewReader(doDeployBody("count", alarmWorker)), nil); status != 200 {
 		t.Fatalf("deploy count: %d %s", status, out)
 	}
@@ -90,5 +85,17 @@ func TestAlarmsOfASuspendedWorker(t *testing.T) {
 	st, ok := readAlarm(t, n, "x")
 	if !ok || st.Alarm == nil || st.Fired != 0 {
 		t.Fatalf("after the deploy that lifts the suspension: %+v", st)
+	}
+}
+
+// deployClass deploys src as Worker worker with env.BINDING bound to its
+// own Durable Object class.
+func deployClass(t *testing.T, n *Node, worker, src, binding, class string) {
+	t.Helper()
+	code := map[string]any{"mainModule": "m.js", "modules": map[string]string{"m.js": src}}
+	bindings := map[string]any{binding: map[string]any{"durableObject": map[string]string{"worker": worker, "class": class}}}
+	body, _ := json.Marshal(map[string]any{"code": code, "bindings": bindings})
+	if status, _, out := call(t, n, "PUT", "/v1/workers/"+worker, strings.NewReader(string(body)), nil); status != 200 {
+		t.Fatalf("deploy %s: %d %s", worker, status, out)
 	}
 }

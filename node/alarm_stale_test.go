@@ -1,7 +1,6 @@
 package node
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -81,12 +80,7 @@ export default {
 func TestAlarmsInThePastWaitTheirTurn(t *testing.T) {
 	_, nodes := objectCluster(t, "a")
 	n := nodes[0]
-	code := map[string]any{"mainModule": "m.js", "modules": map[string]string{"m.js": greedyWorker}}
-	bindings := map[string]any{"HOG": map[string]any{"durableObject": map[string]string{"worker": "greedy", "class": "Hog"}}}
-	body, _ := json.Marshal(map[string]any{"code": code, "bindings": bindings})
-	if status, _, out := call(t, n, "PUT", "/v1/workers/greedy", strings.NewReader(string(body)), nil); status != 200 {
-		t.Fatalf("deploy greedy: %d %s", status, out)
-	}
+	deployClass(t, n, "greedy", greedyWorker, "HOG", "Hog")
 	if status, _, out := call(t, n, "PUT", "/v1/workers/count", strings.NewReader(doDeployBody("count", alarmWorker)), nil); status != 200 {
 		t.Fatalf("deploy count: %d %s", status, out)
 	}

@@ -94,6 +94,10 @@ type alarms struct {
 	slots   chan struct{}
 }
 
+func newAlarms(o *objects) *alarms {
+	return &alarms{o: o, running: map[string]bool{}, workers: map[string]int{}, slots: make(chan struct{}, alarmsAtOnce)}
+}
+
 // runAlarms looks for due alarms every alarmEvery while one is due or
 // running, and otherwise sleeps until the next alarm of the groups this
 // node leads, or an alarm set here or a group's leadership gained

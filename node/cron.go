@@ -469,7 +469,7 @@ func (n *Node) runScheduled(ctx context.Context, name string, ev *isolate.Schedu
 	if err != nil {
 		return internalError(fmt.Sprintf("reading the deployment of %s: %v", name, err))
 	}
-	req := &RunRequest{Code: d.Code, Bindings: d.Bindings, Scheduled: ev}
+	req := &RunRequest{Code: d.Code, Bindings: d.Bindings, Scheduled: ev, key: d.codeKey}
 	inv, err := req.decode(n.codes)
 	if err != nil {
 		return internalError(fmt.Sprintf("the deployment of %s does not decode: %v", name, err))

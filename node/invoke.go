@@ -71,7 +71,7 @@ type RunRequest struct {
 	// result). Nodes set it from pipe; a client's value is ignored.
 	Stream bool `json:"stream,omitempty"`
 
-	key  [32]byte          // SHA-256 of Code, set by decode (or before, by /w/)
+	key  [32]byte          // SHA-256 of Code, set by decode (or before, from a Deployment's codeKey)
 	pipe *isolate.BodyPipe // where a streamed body goes (nil: buffer it)
 	addr string            // the API caller's address (clientOf), for the audit log
 }

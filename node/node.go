@@ -423,7 +423,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	if n.cluster != nil {
 		n.mesh.Handle(mesh.ProtoObject, n.serveObject)
 		go n.sweepObjects()
-		n.alarms = &alarms{o: n.objects, running: map[string]bool{}, workers: map[string]int{}, slots: make(chan struct{}, alarmsAtOnce)}
+		n.alarms = newAlarms(n.objects)
 		go n.runAlarms()
 		go n.runCrons()
 		go n.placeObjects()

@@ -513,13 +513,12 @@ func (a *actor) load(ctx context.Context) (lasting bool, err error) {
 	n := a.o.n
 	d, err := n.deployment(ctx, a.ref.Worker)
 	if err != nil {
-		var ae *apiError
-		return errors.As(err, &ae) && (ae.status == http.StatusNotFound || ae.status == http.StatusForbidden), err
+		return isNotFound(err) || suspended(err), err
 	}
 	if d == a.dep {
 		return false, nil
 	}
-	inv, err := (&RunRequest{Code: d.Code, Bindings: d.Bindings}).decode(n.codes)
+	inv, err := (&RunRequest{Code: d.Code, Bindings: d.Bindings, key: d.codeKey}).decode(n.codes)
 	if err != nil {
 		return true, fmt.Errorf("the deployment of %s does not decode: %w", a.ref.Worker, err)
 	}

@@ -72,9 +72,11 @@ type Deployment struct {
 	// Triggers are its cron triggers.
 	Triggers *Triggers `json:"triggers,omitempty"`
 
-	// codeKey is the SHA-256 of Code, set as it is read: /w/ needs no
-	// token, and hashing a code object of up to 25 MiB for every call
-	// made a request of a few bytes cost the node 15 ms of CPU.
+	// codeKey is the SHA-256 of Code, set as it is read, which every run
+	// of the deployment (/w/, cron, its objects) passes on as its
+	// RunRequest's key: /w/ needs no token, and hashing a code object of
+	// up to 25 MiB for every call made a request of a few bytes cost the
+	// node 15 ms of CPU.
 	codeKey [32]byte
 }
 

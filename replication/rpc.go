@@ -320,21 +320,22 @@ func (c *Cluster) callOnce(ctx context.Context, peer string, req *rpcReq, body [
 	s.CloseWrite()
 	resp = new(rpcResp)
 	var taken int64
-	rbody, err = readFrameAdmit(bufio.NewReader(s), resp, maxRPCHeader, maxRPCBody, func(size uint64) error {
-		if req.Op != opGet {
+	var admit func(size uint64) error // nil: the body grows as it arrives (readN)
+	if req.Op == opGet {
+		admit = func(size uint64) error {
+			if n := c.values.size(int(size)); *ahead >= n {
+				taken, *ahead = *ahead, 0
+				return nil
+			}
+			var ok bool
+			if taken, ok = c.values.tryTake(int(size)); !ok {
+				short = int(size)
+				return errBudgetShort
+			}
 			return nil
 		}
-		if n := c.values.size(int(size)); *ahead >= n {
-			taken, *ahead = *ahead, 0
-			return nil
-		}
-		var ok bool
-		if taken, ok = c.values.tryTake(int(size)); !ok {
-			short = int(size)
-			return errBudgetShort
-		}
-		return nil
-	})
+	}
+	rbody, err = readFrameAdmit(bufio.NewReader(s), resp, maxRPCHeader, maxRPCBody, admit)
 	if short != 0 {
 		return nil, nil, true, short, nil
 	}
