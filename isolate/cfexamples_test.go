@@ -151,6 +151,24 @@ export default {
     return new Response(hashArray.map((b) => b.toString(16).padStart(2, "0")).join(""));
   },
 };`), outcome: OutcomeOK, status: 200, body: "c0535e4be2b79ffd93291305436bf889314e4a3faec05ecffcbb7df31ad9e51a"},
+		{name: "JWT (ES256) and AES-GCM with Web Crypto", code: js("index.js", `const b64url = (b) => btoa(String.fromCharCode(...new Uint8Array(b))).replace(/[+]/g, "-").replace(/[/]/g, "_").replace(/=+$/, "");
+const enc = new TextEncoder();
+export default {
+  async fetch(request) {
+    const { publicKey, privateKey } = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"]);
+    const header = b64url(enc.encode(JSON.stringify({ alg: "ES256", typ: "JWT" })));
+    const payload = b64url(enc.encode(JSON.stringify({ sub: "ada" })));
+    const sig = await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, privateKey, enc.encode(header + "." + payload));
+    const jwk = await crypto.subtle.exportKey("jwk", publicKey);
+    const verifier = await crypto.subtle.importKey("jwk", jwk, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]);
+    const valid = await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, verifier, sig, enc.encode(header + "." + payload));
+    const key = await crypto.subtle.importKey("raw", await crypto.subtle.digest("SHA-256", enc.encode("a passphrase")), "AES-GCM", false, ["encrypt", "decrypt"]);
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const sealed = await crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, enc.encode("hello"));
+    const opened = new TextDecoder().decode(await crypto.subtle.decrypt({ name: "AES-GCM", iv }, key, sealed));
+    return Response.json({ valid, signatureBytes: sig.byteLength, opened, sealedBytes: sealed.byteLength });
+  },
+};`), outcome: OutcomeOK, status: 200, body: `{"valid":true,"signatureBytes":64,"opened":"hello","sealedBytes":21}`},
 		{name: "rewrite links with HTMLRewriter", code: js("index.js", `const OLD_URL = "developer.mozilla.org";
 const NEW_URL = "mynewdomain.com";
 class AttributeRewriter {

@@ -74,11 +74,10 @@
 //
 //   - FormData cannot be built from an HTML form (there is none).
 //   - CompressionStream formats other than gzip, deflate and deflate-raw.
-//   - crypto.subtle beyond digest (SHA-1/256/384/512, MD5), importKey("raw")
-//     of HMAC keys, exportKey("raw"), sign, verify and timingSafeEqual:
-//     encrypt, decrypt, generateKey, deriveKey, deriveBits, wrapKey,
-//     unwrapKey and other algorithms are undefined or reject with
-//     NotSupportedError. crypto.DigestStream is undefined.
+//   - In crypto.subtle (subtle.go has what there is): AES-GCM tags of 32
+//     and 64 bits, RSA-PSS signing with an empty salt, compressed EC
+//     points, algorithms Workers lacks too. crypto.DigestStream is
+//     undefined.
 //   - DOMException's legacy code constants (DOMException.ABORT_ERR, ...);
 //     the code attribute is there.
 //   - structuredClone transfers ArrayBuffers only (other transferables,
