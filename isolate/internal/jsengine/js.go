@@ -646,7 +646,7 @@ func (l *loop) invoke(res *contract.Result) error {
 	if ev != nil {
 		name, sig = "scheduled", "scheduled(controller, env, ctx)"
 	}
-	handler, this, err := l.handler(name, sig)
+	handler, this, ctor, err := l.handler(name, sig)
 	if err != nil {
 		return err
 	}
@@ -667,6 +667,10 @@ func (l *loop) invoke(res *contract.Result) error {
 	_ = l.vm.Set("__warrenEnv", env) // the env export of "cloudflare:workers"
 	var ret goja.Value
 	err = l.run(func() (err error) {
+		if ctor != nil {
+			ret, err = l.callEntrypoint(ctor, name, arg, env, l.ctxObject())
+			return err
+		}
 		ret, err = handler(this, arg, env, l.ctxObject())
 		return err
 	})
@@ -744,27 +748,49 @@ func (l *loop) streamBody(res *contract.Result, s *webapi.BodyStream) error {
 }
 
 // handler finds the default export's method name; sig names it in the
-// exception when it is missing.
-func (l *loop) handler(name, sig string) (goja.Callable, goja.Value, error) {
+// exception when it is missing. A class default export (`export default
+// class extends WorkerEntrypoint`) whose prototype has the method is
+// returned as ctor: the event makes an instance with (ctx, env) and calls
+// the method on it with the event's one argument, as Cloudflare does.
+func (l *loop) handler(name, sig string) (fn goja.Callable, this goja.Value, ctor goja.Constructor, err error) {
 	vm := l.vm
 	var def goja.Value
 	if mainV := vm.Get("__warrenMain"); mainV != nil && !goja.IsUndefined(mainV) {
 		def = mainV.ToObject(vm).Get("default")
 	}
 	if def == nil || goja.IsUndefined(def) || goja.IsNull(def) {
-		return nil, nil, &guestError{name: "Error", message: "the main module has no default export with a " + sig + " handler"}
+		return nil, nil, nil, &guestError{name: "Error", message: "the main module has no default export with a " + sig + " handler"}
 	}
-	var fn goja.Callable
 	if obj, ok := def.(*goja.Object); ok {
-		fn, _ = goja.AssertFunction(obj.Get(name))
-	}
-	if fn == nil {
-		if name == "fetch" { // as it always said
-			return nil, nil, &guestError{name: "Error", message: "the main module has no default export with a " + sig + " handler"}
+		if fn, _ = goja.AssertFunction(obj.Get(name)); fn != nil {
+			return fn, def, nil, nil
 		}
-		return nil, nil, &guestError{name: "Error", message: "the main module's default export has no " + sig + " handler"}
+		if c, ok := goja.AssertConstructor(obj); ok {
+			if proto, ok := obj.Get("prototype").(*goja.Object); ok {
+				if _, ok := goja.AssertFunction(proto.Get(name)); ok {
+					return nil, nil, c, nil
+				}
+			}
+		}
 	}
-	return fn, def, nil
+	if name == "fetch" { // as it always said
+		return nil, nil, nil, &guestError{name: "Error", message: "the main module has no default export with a " + sig + " handler"}
+	}
+	return nil, nil, nil, &guestError{name: "Error", message: "the main module's default export has no " + sig + " handler"}
+}
+
+// callEntrypoint makes an instance of a class default export and calls its
+// method name with arg.
+func (l *loop) callEntrypoint(ctor goja.Constructor, name string, arg, env, ctx goja.Value) (goja.Value, error) {
+	inst, err := ctor(nil, ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := goja.AssertFunction(inst.Get(name))
+	if !ok {
+		return nil, &guestError{name: "TypeError", message: "the default export's instance has no " + name + " method"}
+	}
+	return m(inst, arg)
 }
 
 // controller is a scheduled handler's first argument, as on Cloudflare.
