@@ -235,6 +235,9 @@ func (d *dispatcher) object(ctx context.Context, c *contract.HostCall) *contract
 	return &contract.HostReply{Value: v}
 }
 
+// maxPagesRead bounds the pages of one OpStoragePages: 1 MiB.
+const maxPagesRead = 256
+
 //lint:ignore ST1005 "Durable Objects" is a proper noun
 var errNoObjects = errors.New("Durable Objects are not available on this runtime")
 
@@ -263,6 +266,9 @@ func (d *dispatcher) storage(ctx context.Context, c *contract.HostCall) *contrac
 		if c.StorageList != nil {
 			opts = *c.StorageList
 		}
+		if opts.End == "" || opts.End > contract.SQLPagePrefix {
+			opts.End = contract.SQLPagePrefix // the SQL database's pages are not the Worker's keys
+		}
 		entries, err := d.obj.StorageList(ctx, opts)
 		if err != nil {
 			return contract.FailReply(c.Op, err)
@@ -272,10 +278,26 @@ func (d *dispatcher) storage(ctx context.Context, c *contract.HostCall) *contrac
 		if c.Batch == nil {
 			return &contract.HostReply{}
 		}
-		if err := d.obj.StorageCommit(ctx, c.Batch); err != nil {
+		if err := d.obj.StorageCommit(ctx, c.Batch.PagesAsPuts()); err != nil {
 			return contract.FailReply(c.Op, err)
 		}
 		return &contract.HostReply{}
+	case contract.OpStoragePages:
+		r := c.Pages
+		if r == nil || r.From == 0 || r.Count == 0 || r.Count > maxPagesRead || r.From > contract.MaxSQLPages {
+			return contract.FailReply(c.Op, contract.HostErrorf(contract.CodeInvalid, "a page read must name 1 to %d pages from 1 to %d", maxPagesRead, contract.MaxSQLPages))
+		}
+		entries, err := d.obj.StorageList(ctx, StorageListOptions{Start: contract.SQLPageKey(r.From), End: contract.SQLPageKey(r.From + r.Count)})
+		if err != nil {
+			return contract.FailReply(c.Op, err)
+		}
+		pages := make([]contract.StoragePage, 0, len(entries))
+		for _, e := range entries {
+			if n, ok := contract.SQLPageNumber(e.Key); ok {
+				pages = append(pages, contract.StoragePage{No: n, Data: e.Value})
+			}
+		}
+		return &contract.HostReply{Pages: pages}
 	case contract.OpStorageAlarm:
 		t, err := d.obj.GetAlarm(ctx)
 		if err != nil {

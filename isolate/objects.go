@@ -173,7 +173,9 @@ func (rt *Runtime) runObject(ctx context.Context, ev *ObjectEvent, host ObjectHo
 		Object:      ev.Object, Epoch: ev.Epoch, Kind: ev.Kind, Method: ev.Method, Args: ev.Args,
 		Idle: ObjectIdleTimeout,
 	}
-	return rt.exec.runObject(ctx, r, d.call)
+	res := rt.exec.runObject(ctx, r, d.call)
+	res.Writes = res.Writes.PagesAsPuts()
+	return res
 }
 
 // EvictObject drops the live instance of ref, if any (idempotent): its

@@ -32,6 +32,8 @@ type HostCall struct {
 	Keys        []string            `json:"keys,omitempty"`
 	StorageList *StorageListOptions `json:"storageList,omitempty"`
 	Batch       *StorageBatch       `json:"batch,omitempty"`
+	// Pages are the pages OpStoragePages reads: Count pages from From.
+	Pages *PageRange `json:"pages,omitempty"`
 	// Cache is the argument of OpCache (Method: match, put or delete).
 	Cache *CacheCall `json:"cache,omitempty"`
 	// ID, from a sandbox worker, starts the call instead of making it: the
@@ -136,6 +138,9 @@ type HostReply struct {
 	// OpStorageAlarm.
 	Entries []StorageEntry `json:"entries,omitempty"`
 	Alarm   int64          `json:"alarm,omitempty"`
+	// Pages answer OpStoragePages: the stored pages of the range, in order
+	// (a page never written is absent).
+	Pages []StoragePage `json:"pages,omitempty"`
 	// Value is the encoded return value of OpDOCall (nil: undefined);
 	// Thrown the error the object threw.
 	Value  []byte       `json:"value,omitempty"`

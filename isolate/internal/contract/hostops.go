@@ -26,6 +26,7 @@ const (
 	OpStorageAlarm                    // ... read the committed alarm
 	OpBody                            // a chunk (or the end) of a streamed response body
 	OpCache                           // the Cache API: match, put, delete
+	OpStoragePages                    // a live object's SQL database: read pages
 	NumHostOps
 )
 
@@ -75,6 +76,7 @@ var HostOps = [NumHostOps]HostOpInfo{
 	OpStorageAlarm:  {Name: "salarm", Side: SideObject, Fallback: CodeStorage},
 	OpBody:          {Name: "body", Side: SideRuntime, Fallback: CodeInternal},
 	OpCache:         {Name: "cache", Async: true, Side: SideRuntime, Fallback: CodeInternal},
+	OpStoragePages:  {Name: "spages", Side: SideObject, Fallback: CodeStorage},
 }
 
 // hostOpByName maps wire names to ops.

@@ -1,6 +1,9 @@
 package contract
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // ObjectRef names one Durable Object.
 type ObjectRef struct {
@@ -47,6 +50,66 @@ type StorageBatch struct {
 	Puts      []StoragePut `json:"puts,omitempty"`      // in key order
 	Deletes   []string     `json:"deletes,omitempty"`   // in key order
 	Alarm     *int64       `json:"alarm,omitempty"`     // unix ms; 0 deletes the alarm; nil: unchanged
+	// Pages are pages of the object's SQL database (ctx.storage.sql), in
+	// page order. Between a sandbox worker and its host they travel apart
+	// from the puts; the host stores each as a put of SQLPageKey(No)
+	// (PagesAsPuts).
+	Pages []StoragePage `json:"pages,omitempty"`
+}
+
+// StoragePage is one page of an object's SQL database.
+type StoragePage struct {
+	No   uint32 `json:"no"` // from 1, as SQLite numbers pages
+	Data []byte `json:"data"`
+}
+
+// PageRange names Count pages from From.
+type PageRange struct {
+	From  uint32 `json:"from"`
+	Count uint32 `json:"count"`
+}
+
+// An object's SQL database is SQLite's file cut in pages of SQLPageSize
+// bytes, each stored as an entry of the object's storage under
+// SQLPageKey(n). Those keys start with the byte 0xFF, which no UTF-8
+// string (no key the storage API takes) starts with: they sort after every
+// key a Worker can write, and lists stop before SQLPagePrefix. deleteAll
+// deletes them with the rest.
+const (
+	SQLPageSize = 4096
+	// MaxSQLPages bounds an object's SQL database: 128 MiB.
+	MaxSQLPages = 32768
+	// SQLPagePrefix starts every page key.
+	SQLPagePrefix = "\xffsql\x00"
+)
+
+// SQLPageKey is the storage key of page n.
+func SQLPageKey(n uint32) string {
+	return SQLPagePrefix + string([]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+}
+
+// SQLPageNumber is the page a storage key names, if it is a page key.
+func SQLPageNumber(key string) (uint32, bool) {
+	if len(key) != len(SQLPagePrefix)+4 || key[:len(SQLPagePrefix)] != SQLPagePrefix {
+		return 0, false
+	}
+	b := key[len(SQLPagePrefix):]
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]), true
+}
+
+// PagesAsPuts returns b with its pages as puts of their keys (after the
+// other puts: page keys sort last), or b itself if it has none.
+func (b *StorageBatch) PagesAsPuts() *StorageBatch {
+	if b == nil || len(b.Pages) == 0 {
+		return b
+	}
+	out := *b
+	out.Puts = append(slices.Clip(b.Puts), make([]StoragePut, 0, len(b.Pages))...)
+	for _, p := range b.Pages {
+		out.Puts = append(out.Puts, StoragePut{Key: SQLPageKey(p.No), Value: p.Data})
+	}
+	out.Pages = nil
+	return &out
 }
 
 // StoragePut is one written key.

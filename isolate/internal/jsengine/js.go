@@ -334,6 +334,9 @@ type loop struct {
 	// wasm is the loop's WebAssembly state, made on first use (most
 	// Workers never touch WebAssembly); the watchdog reads it.
 	wasm atomic.Pointer[loopWasm]
+	// sqlStop, while a Durable Object's SQL statement runs, interrupts it
+	// (see withInterrupt).
+	sqlStop atomic.Pointer[func()]
 }
 
 // mono reads the monotonic clock as nanoseconds since the call began,
@@ -418,6 +421,9 @@ func (l *loop) interrupt(h *limitHit) {
 		l.vm.Interrupt(h)
 		if w := l.wasm.Load(); w != nil {
 			w.stop() // stops wasm the guest is running
+		}
+		if stop := l.sqlStop.Load(); stop != nil {
+			(*stop)() // and a SQL statement
 		}
 	}
 }

@@ -31,6 +31,11 @@ type liveObject struct {
 
 	blocking []*goja.Promise // blockConcurrencyWhile promises of the constructor
 	broken   error           // a blockConcurrencyWhile callback failed: the instance goes
+
+	sql *sqlDB // ctx.storage.sql's database, once used
+	// sqlFresh: deleteAll emptied the database in this instance, so the
+	// next one it opens starts empty without asking the node.
+	sqlFresh bool
 }
 
 // MaxLiveObjects bounds the live instances one engine (a sandbox worker,
@@ -111,13 +116,13 @@ func (t *objectTable) evict(key string) {
 // retire releases what a removed instance holds outside the Go heap (its
 // wasm instances, which wazero's store keeps), once no event runs in it.
 func (o *liveObject) retire() {
-	if o.l.wasm.Load() == nil {
-		return
-	}
 	go func() {
 		o.mu.Lock()
 		defer o.mu.Unlock()
-		o.l.closeWasm()
+		o.closeSQL()
+		if o.l.wasm.Load() != nil {
+			o.l.closeWasm()
+		}
 	}()
 }
 
@@ -188,6 +193,7 @@ func (e *Engine) RunObject(ctx context.Context, r *contract.ObjectRequest, host 
 	} else {
 		res.Writes = o.store.takeBatch()
 		o.store.endEvent()
+		o.endSQLEvent()
 	}
 	// What the event left pending goes with it.
 	l.timers, l.timerByID, l.waiting, l.pending = nil, nil, nil, 0

@@ -174,7 +174,58 @@ function makeStorage(txn) {
   });
   s.deleteAlarm = () => wrap(() => { prim.setAlarm(0); });
   s.sync = () => Promise.resolve();
+  let sql;
+  Object.defineProperty(s, "sql", { get() { if (sql === undefined) sql = makeSql(); return sql; }, enumerable: true });
+  s.transactionSync = (fn) => {
+    if (typeof fn !== "function") throw new TypeError("transactionSync: the callback is not a function");
+    prim.sqlTxn(true, false);
+    let r;
+    try {
+      r = fn();
+    } catch (e) {
+      prim.sqlTxn(false, false);
+      throw e;
+    }
+    prim.sqlTxn(false, true);
+    return r;
+  };
   return Object.freeze(s);
+}
+function makeCursor(r) {
+  const cols = r[0], rows = r[1];
+  let i = 0;
+  const obj = (row) => { const o = {}; for (let j = 0; j < cols.length; j++) o[cols[j]] = row[j]; return o; };
+  const c = {
+    next() { return i < rows.length ? { done: false, value: obj(rows[i++]) } : { done: true, value: undefined }; },
+    toArray() { const out = []; while (i < rows.length) out.push(obj(rows[i++])); return out; },
+    one() {
+      const left = rows.length - i;
+      if (left !== 1) throw new Error(left === 0 ? "Expected exactly one result from SQL query, but got no results." : "Expected exactly one result from SQL query, but got multiple results.");
+      return obj(rows[i++]);
+    },
+    raw() {
+      const it = {
+        next() { return i < rows.length ? { done: false, value: rows[i++] } : { done: true, value: undefined }; },
+        toArray() { const out = []; while (i < rows.length) out.push(rows[i++]); return out; },
+        [Symbol.iterator]() { return it; },
+      };
+      return it;
+    },
+    [Symbol.iterator]() { return c; },
+    get columnNames() { return cols.slice(); },
+    get rowsRead() { return r[2]; },
+    get rowsWritten() { return r[3]; },
+  };
+  return c;
+}
+function makeSql() {
+  return Object.freeze({
+    exec(query, ...bindings) {
+      if (typeof query !== "string") throw new TypeError("exec: the query must be a string");
+      return makeCursor(prim.sqlExec(query, bindings));
+    },
+    get databaseSize() { return prim.sqlSize(); },
+  });
 }
 function makeCtx(hex, name) {
   return {

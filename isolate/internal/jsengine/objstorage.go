@@ -3,6 +3,7 @@ package jsengine
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -31,6 +32,10 @@ type objStorage struct {
 
 	alarmKnown bool // alarmVal is the alarm as this event sees it
 	alarmVal   int64
+
+	// pages are the SQL database's pages this event handed over, not
+	// committed yet (counted in dirtyBytes).
+	pages map[uint32][]byte
 }
 
 // txnLayer is one transaction's writes, applied to the storage when its
@@ -69,15 +74,20 @@ func (s *objStorage) write(k string, v []byte) {
 func (s *objStorage) clearAll() {
 	s.cache, s.cacheBytes, s.allKnown = map[string][]byte{}, 0, true
 	s.dirty, s.dirtyBytes, s.deleteAll = map[string][]byte{}, 0, true
+	s.pages = nil
 }
 
 // takeBatch returns the event's writes so far, nil if none, and forgets
 // them (they are committed by whoever takes them).
 func (s *objStorage) takeBatch() *contract.StorageBatch {
-	if len(s.dirty) == 0 && !s.deleteAll && s.alarm == nil {
+	if len(s.dirty) == 0 && !s.deleteAll && s.alarm == nil && len(s.pages) == 0 {
 		return nil
 	}
 	b := &contract.StorageBatch{DeleteAll: s.deleteAll, Alarm: s.alarm}
+	for _, no := range slices.Sorted(maps.Keys(s.pages)) {
+		b.Pages = append(b.Pages, contract.StoragePage{No: no, Data: s.pages[no]})
+	}
+	s.pages = nil
 	for _, k := range contract.SortedKeys(s.dirty) {
 		if v := s.dirty[k]; v != nil {
 			b.Puts = append(b.Puts, contract.StoragePut{Key: k, Value: v})
@@ -182,7 +192,7 @@ func (l *loop) makeRoom(n, keys int) {
 		l.throwError("RangeError", fmt.Sprintf("one transaction may write at most %d keys; this one writes %d", contract.MaxStorageBatchKeys, keys))
 	}
 	s := &l.obj.store
-	if s.dirtyBytes+n > contract.MaxStorageBatchBytes || len(s.dirty)+keys > contract.MaxStorageBatchKeys {
+	if s.dirtyBytes+n > contract.MaxStorageBatchBytes || len(s.dirty)+len(s.pages)+keys > contract.MaxStorageBatchKeys {
 		if err := l.flushWrites(); err != nil {
 			l.throwError("Error", err.Error())
 		}
@@ -309,6 +319,7 @@ func (l *loop) list(o contract.StorageListOptions, t *txnLayer) []contract.Stora
 // storagePrimitives adds the primitives of ctx.storage to p (see the
 // prelude's makeStorage).
 func (l *loop) storagePrimitives(p *goja.Object) {
+	l.sqlPrimitives(p)
 	vm := l.vm
 	obj := func() *liveObject {
 		if l.obj == nil {
@@ -440,7 +451,16 @@ func (l *loop) storagePrimitives(p *goja.Object) {
 		}
 		return vm.NewArray(flat...)
 	})
-	_ = p.Set("deleteAll", func() { obj().store.clearAll() })
+	_ = p.Set("deleteAll", func() {
+		o := obj()
+		if o.sql != nil && o.sql.depth > 0 {
+			panic(vm.NewTypeError("deleteAll cannot run inside transactionSync"))
+		}
+		o.store.clearAll()
+		// The SQL database goes too: the next statement opens an empty one.
+		o.closeSQL()
+		o.sqlFresh = true
+	})
 	_ = p.Set("txnBegin", func() goja.Value {
 		obj()
 		return vm.ToValue(&txnLayer{writes: map[string][]byte{}})

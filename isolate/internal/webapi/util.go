@@ -431,6 +431,10 @@ func (a *API) pair(v goja.Value, what string) (goja.Value, goja.Value) {
 // arguments take a SharedArrayBuffer too, as in V8.)
 func (a *API) BufferSource(v goja.Value) ([]byte, bool) { return a.allowSharedBufferSource(v) }
 
+// NewArrayBuffer makes an ArrayBuffer over b, memory the caller has just
+// allocated and gives away (it counts as the guest's allocation).
+func (a *API) NewArrayBuffer(b []byte) goja.Value { return a.newArrayBuffer(b) }
+
 // isUint8Array reports whether o is a Uint8Array (not a Uint8ClampedArray,
 // which exports as the same Go type).
 func (a *API) isUint8Array(o *goja.Object) bool {

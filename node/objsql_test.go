@@ -1,0 +1,119 @@
+package node
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// sqlWorker keeps a counter and a log of increments in its Durable
+// Object's SQL database.
+const sqlWorker = `import { DurableObject } from "cloudflare:workers";
+export class Counter extends DurableObject {
+  constructor(ctx, env) {
+    super(ctx, env);
+    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS hits (id INTEGER PRIMARY KEY, at INTEGER, pad TEXT)");
+  }
+  increment() {
+    this.ctx.storage.sql.exec("INSERT INTO hits (at, pad) VALUES (?, ?)", Date.now(), "x".repeat(300));
+    return this.ctx.storage.sql.exec("SELECT count(*) AS n FROM hits").one().n;
+  }
+  get() { return this.ctx.storage.sql.exec("SELECT count(*) AS n FROM hits").one().n; }
+  check() { return this.ctx.storage.sql.exec("PRAGMA integrity_check").raw().toArray().join(","); }
+}
+export default {
+  async fetch(req, env) {
+    const url = new URL(req.url);
+    const c = env.COUNTER.getByName(url.searchParams.get("name") ?? "a");
+    switch (url.pathname.split("/").pop()) {
+    case "inc": return new Response(String(await c.increment()));
+    case "get": return new Response(String(await c.get()));
+    case "check": return new Response(await c.check());
+    }
+    return new Response("unknown op", {status: 404});
+  }
+};`
+
+// TestObjectSQLSurvivesItsOwner: a Durable Object's SQL database is its
+// replicated storage: its owner killed while increments go on, a new owner
+// opens the database as the last acknowledged write left it.
+func TestObjectSQLSurvivesItsOwner(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping a 3-node replicated cluster")
+	}
+	_, nodes := objectCluster(t, "a", "b", "c")
+	if status, _, body := call(t, nodes[0], "PUT", "/v1/workers/sql", strings.NewReader(doDeployBody("sql", sqlWorker)), nil); status != 200 {
+		t.Fatalf("deploy: %d %s", status, body)
+	}
+	// More rows than one page holds, so the table spans pages.
+	for i := 1; i <= 30; i++ {
+		if status, _, body := serve(t, nodes[i%3], "POST", "/w/sql/inc?name=x", "", nil); status != 200 || body != strconv.Itoa(i) {
+			t.Fatalf("increment %d: %d %q", i, status, body)
+		}
+	}
+	_, _, b := call(t, nodes[0], "GET", "/v1/objects/sql/Counter?name=x", nil, nil)
+	var info ObjectInfo
+	if err := json.Unmarshal(b, &info); err != nil || info.Owner == "" {
+		t.Fatalf("owner: %s", b)
+	}
+	var owner *Node
+	var others []*Node
+	for _, n := range nodes {
+		if n.Name() == info.Owner {
+			owner = n
+		} else {
+			others = append(others, n)
+		}
+	}
+	if owner == nil {
+		t.Fatalf("owner %q is none of the nodes", info.Owner)
+	}
+	var acked, attempted atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				attempted.Add(1)
+				if status, _, _ := serve(t, others[i%2], "POST", "/w/sql/inc?name=x", "", nil); status == 200 {
+					acked.Add(1)
+				}
+			}
+		}()
+	}
+	waitFor(t, 10*time.Second, "some increments", func() bool { return acked.Load() > 20 })
+	t.Logf("killing the owner %s", owner.Name())
+	owner.Kill()
+	before := acked.Load()
+	waitFor(t, 30*time.Second, "increments after the owner's death", func() bool { return acked.Load() > before+20 })
+	close(stop)
+	wg.Wait()
+	var final int64
+	waitFor(t, 20*time.Second, "a final read", func() bool {
+		status, _, body := serve(t, others[0], "GET", "/w/sql/get?name=x", "", nil)
+		if status != 200 {
+			return false
+		}
+		final, _ = strconv.ParseInt(body, 10, 64)
+		return true
+	})
+	lo, hi := 30+acked.Load(), 30+attempted.Load()
+	t.Logf("acknowledged %d, attempted %d, final %d", acked.Load(), attempted.Load(), final)
+	if final < lo || final > hi {
+		t.Fatalf("final count %d outside [acknowledged %d, attempted %d]", final, lo, hi)
+	}
+	if status, _, body := serve(t, others[1], "GET", "/w/sql/check?name=x", "", nil); status != 200 || body != "ok" {
+		t.Fatalf("integrity_check on the new owner: %d %q", status, body)
+	}
+}
