@@ -2,6 +2,8 @@ package node
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,6 +50,23 @@ func TestObjectSQLSurvivesItsOwner(t *testing.T) {
 	_, nodes := objectCluster(t, "a", "b", "c")
 	if status, _, body := call(t, nodes[0], "PUT", "/v1/workers/sql", strings.NewReader(doDeployBody("sql", sqlWorker)), nil); status != 200 {
 		t.Fatalf("deploy: %d %s", status, body)
+	}
+	// The notes example: a SQL database per user.
+	src, err := os.ReadFile("../examples/notes.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dep, _ := json.Marshal(map[string]any{
+		"code":     map[string]any{"mainModule": "notes.js", "modules": map[string]string{"notes.js": string(src)}},
+		"bindings": map[string]any{"NOTES": map[string]any{"durableObject": map[string]string{"worker": "notes", "class": "Notes"}}},
+	})
+	if status, _, body := call(t, nodes[0], "PUT", "/v1/workers/notes", strings.NewReader(string(dep)), nil); status != 200 {
+		t.Fatalf("deploy notes: %d %s", status, body)
+	}
+	for i, text := range []string{"buy milk", "call bob", "milk the cow"} {
+		if status, _, body := serve(t, nodes[i], "POST", "/w/notes/ada", text, nil); status != 200 || !strings.HasPrefix(body, fmt.Sprintf(`{"id":%d,"count":%d}`, i+1, i+1)) {
+			t.Fatalf("note %d: %d %s", i+1, status, body)
+		}
 	}
 	// More rows than one page holds, so the table spans pages.
 	for i := 1; i <= 30; i++ {
@@ -115,5 +134,13 @@ func TestObjectSQLSurvivesItsOwner(t *testing.T) {
 	}
 	if status, _, body := serve(t, others[1], "GET", "/w/sql/check?name=x", "", nil); status != 200 || body != "ok" {
 		t.Fatalf("integrity_check on the new owner: %d %q", status, body)
+	}
+	var found []struct {
+		ID   int
+		Text string
+	}
+	if status, _, body := serve(t, others[0], "GET", "/w/notes/ada?q=milk", "", nil); status != 200 || json.Unmarshal([]byte(body), &found) != nil ||
+		len(found) != 2 || found[0].Text != "milk the cow" || found[1].ID != 1 {
+		t.Fatalf("the notes after the owner's death: %d %s", status, body)
 	}
 }

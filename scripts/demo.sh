@@ -57,6 +57,11 @@ step "$bin" deploy --node "$n1" --do ROOMS=Room chat examples/chat.js
 shown curl -s -d '{"from":"ada","text":"hello from n1"}' "$n1/w/chat/lobby"
 shown curl -s -d '{"from":"bob","text":"hi from n2"}' "$n2/w/chat/lobby"
 shown curl -s "$n3/w/chat/lobby?since=0"
+bold "Notes per user as Durable Objects with SQL (ctx.storage.sql): a SQLite database each, replicated"
+step "$bin" deploy --node "$n1" --do NOTES=Notes notes examples/notes.js
+shown curl -s -d 'buy milk' "$n1/w/notes/ada"
+shown curl -s -d 'call bob' "$n2/w/notes/ada"
+shown curl -s "$n3/w/notes/ada?q=milk"
 bold "A streamed answer (server-sent events): each word reaches curl as the Worker writes it"
 step "$bin" deploy --node "$n1" stream examples/stream.js
 shown curl -sN "$n3/w/stream/?q=warren"
@@ -82,6 +87,7 @@ Next:
   $bin kv list --node $n2 greetings
   curl $n3/w/counter/                                            # the deployed Worker, through any node
   curl "$n2/w/chat/lobby?since=1"                                 # the chat room's messages after the first
+  curl -d 'water plants' "$n3/w/notes/bob"; curl "$n1/w/notes/bob" # notes in a Durable Object's SQLite database
   curl -N "$n2/w/stream/?q=agents"                                # a streamed answer, word by word
   $bin run examples/stream.js                                    # the same, printed as it comes
   $bin run --var GREETING=Hello examples/python/worker.py         # a Python Worker (docs/python.md)
