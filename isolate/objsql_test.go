@@ -76,6 +76,16 @@ export class Db extends DurableObject {
     this.ctx.storage.transactionSync(() => { p = this.ctx.storage.deleteAll(); });
     try { await p; return "no error"; } catch (e) { return e.name + ": " + e.message; }
   }
+  syncKV() {
+    const kv = this.ctx.storage.kv;
+    const before = kv.get("sk");
+    kv.put("sk", { n: 1 });
+    kv.put("sl", [2]);
+    const listed = [...kv.list({ prefix: "s" })].map(([k, v]) => k + "=" + JSON.stringify(v)).join(",");
+    const deleted = [kv.delete("sl"), kv.delete("sl")].join(",");
+    return [String(before), JSON.stringify(kv.get("sk")), listed, deleted, [...kv.list({ prefix: "s" })].length].join(" ");
+  }
+  async asyncSeesSync() { return JSON.stringify(await this.ctx.storage.get("sk")); }
   async list() { return JSON.stringify([...(await this.ctx.storage.list()).keys()]); }
   async wipe(sql) {
     await this.ctx.storage.deleteAll();
@@ -170,6 +180,13 @@ func TestObjectSQL(t *testing.T) {
 		if n := strings.Count(got, "SQLITE_AUTH"); n != 4 {
 			t.Errorf("refused: %d authorization denials, want 4 (PRAGMA, ATTACH, BEGIN, VACUUM INTO): %s", n, got)
 		}
+		if got := run("syncKV"); got != `undefined {"n":1} sk={"n":1},sl=[2] true,false 1` {
+			t.Errorf("syncKV: %s", got)
+		}
+		w.rt.EvictObject(d)
+		if got := run("asyncSeesSync"); got != `{"n":1}` {
+			t.Errorf("the asynchronous API after the synchronous one: %s", got)
+		}
 		if got := run("wipeInTxn"); got != "TypeError: deleteAll cannot run inside transactionSync" {
 			t.Errorf("wipeInTxn: %s", got)
 		}
@@ -183,7 +200,7 @@ func TestObjectSQL(t *testing.T) {
 		if res.Writes == nil || len(res.Writes.Puts) < 2 || res.Writes.Puts[0].Key != "kv" {
 			t.Errorf("mixed: writes %+v", res.Writes)
 		}
-		if got := run("list"); got != `["kv"]` {
+		if got := run("list"); got != `["kv","sk"]` {
 			t.Errorf("list: %s", got)
 		}
 		// deleteAll empties the database too, at once and for later

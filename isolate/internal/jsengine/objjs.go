@@ -176,6 +176,31 @@ function makeStorage(txn) {
   s.sync = () => Promise.resolve();
   let sql;
   Object.defineProperty(s, "sql", { get() { if (sql === undefined) sql = makeSql(); return sql; }, enumerable: true });
+  // The synchronous key-value API: the same keys as the asynchronous one.
+  s.kv = Object.freeze({
+    get(k) { checkKey(k); return prim.get([k], undefined)[1]; },
+    put(k, v) { checkKey(k); prim.put([k], [v], undefined); },
+    delete(k) { checkKey(k); return prim.del([k], undefined) > 0; },
+    list(o) {
+      if (o === undefined || o === null) o = {};
+      if (typeof o !== "object") throw new TypeError("list: the options must be an object");
+      const str = (n) => {
+        const v = o[n];
+        if (v === undefined) return undefined;
+        if (typeof v !== "string") throw new TypeError("list: " + n + " must be a string");
+        return v;
+      };
+      const limit = o.limit;
+      if (limit !== undefined && (typeof limit !== "number" || !Number.isInteger(limit) || limit <= 0))
+        throw new TypeError("list: limit must be a positive integer");
+      if (o.start !== undefined && o.startAfter !== undefined)
+        throw new TypeError("list: start and startAfter cannot both be given");
+      const flat = prim.list(str("start"), str("startAfter"), str("end"), str("prefix"), !!o.reverse, limit === undefined ? 0 : limit, undefined);
+      const out = [];
+      for (let i = 0; i < flat.length; i += 2) out.push([flat[i], flat[i + 1]]);
+      return out[Symbol.iterator]();
+    },
+  });
   s.transactionSync = (fn) => {
     if (typeof fn !== "function") throw new TypeError("transactionSync: the callback is not a function");
     prim.sqlTxn(true, false);
