@@ -1,7 +1,9 @@
 package node
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -41,5 +43,75 @@ func TestActorsPerWorker(t *testing.T) {
 	}
 	if _, err := o.actor(ref("flood", maxActors)); err != nil {
 		t.Fatalf("a new object after the sweep: %v", err)
+	}
+}
+
+// hostileStorageWorker's Probe object writes a key, then tries one
+// hostile storage call (catching what it throws), then writes another:
+// /w/NAME/x?op=OP answers what the call threw and what the object holds.
+const hostileStorageWorker = `import { DurableObject } from "cloudflare:workers";
+const long = "a".repeat(3000);
+export class Probe extends DurableObject {
+  async run(op) {
+    const s = this.ctx.storage;
+    const tries = {
+      listStart: () => s.list({ start: long }),
+      listStartAfter: () => s.list({ startAfter: long }),
+      listEnd: () => s.list({ end: long }),
+      listPrefix: () => s.list({ prefix: long, reverse: true }),
+    };
+    s.put("before-" + op, 1);
+    let threw = "nothing";
+    try { await tries[op](); } catch (e) { threw = e.name; }
+    await s.put("after-" + op, 2);
+    return threw;
+  }
+  async state() {
+    return JSON.stringify({ keys: [...(await this.ctx.storage.list()).keys()], alarm: await this.ctx.storage.getAlarm() });
+  }
+}
+export default {
+  async fetch(req, env) {
+    const op = new URL(req.url).searchParams.get("op");
+    const stub = env.PROBE.getByName("p");
+    try {
+      return new Response(op === "state" ? await stub.state() : await stub.run(op));
+    } catch (e) {
+      return new Response(e.name + ": " + e.message, { status: 500 });
+    }
+  }
+};`
+
+// TestObjectStorageHostileArguments: a storage list bounded by a key past
+// 2 KiB throws an exception the object can catch, and the object's writes
+// around it stand. Before, the store refused the bound, which failed the
+// whole event with a storage error and dropped the instance (the write
+// before it was lost, the one after never made).
+func TestObjectStorageHostileArguments(t *testing.T) {
+	_, nodes := objectCluster(t, "a")
+	n := nodes[0]
+	deployClass(t, n, "probe", hostileStorageWorker, "PROBE", "Probe")
+	ops := []struct{ op, threw string }{
+		{"listStart", "RangeError"}, {"listStartAfter", "RangeError"}, {"listEnd", "RangeError"}, {"listPrefix", "RangeError"},
+	}
+	var want []string
+	for _, c := range ops {
+		status, _, body := serve(t, n, "GET", "/w/probe/x?op="+c.op, "", nil)
+		if status != 200 || body != c.threw {
+			t.Errorf("%s: %d %q, want 200 %q", c.op, status, body, c.threw)
+		}
+		want = append(want, "after-"+c.op, "before-"+c.op)
+	}
+	slices.Sort(want)
+	status, _, body := serve(t, n, "GET", "/w/probe/x?op=state", "", nil)
+	var st struct {
+		Keys  []string
+		Alarm *int64
+	}
+	if status != 200 || json.Unmarshal([]byte(body), &st) != nil {
+		t.Fatalf("state: %d %s", status, body)
+	}
+	if !slices.Equal(st.Keys, want) || st.Alarm != nil {
+		t.Errorf("the object holds %v with alarm %v, want %v and none", st.Keys, st.Alarm, want)
 	}
 }

@@ -440,6 +440,13 @@ func (l *loop) storagePrimitives(p *goja.Object) {
 			return ""
 		}
 		o := contract.StorageListOptions{Start: str(0), StartAfter: str(1), End: str(2), Prefix: str(3), Reverse: call.Argument(4).ToBoolean()}
+		// The store refuses a bound no key could be, and that failed the
+		// whole event; the guest gets what a key that long gets.
+		for _, b := range []struct{ name, v string }{{"start", o.Start}, {"startAfter", o.StartAfter}, {"end", o.End}, {"prefix", o.Prefix}} {
+			if len(b.v) > contract.MaxStorageKeyBytes {
+				l.throwError("RangeError", fmt.Sprintf("list: %s cannot be larger than %d bytes, as keys cannot; one of %d bytes was given", b.name, contract.MaxStorageKeyBytes, len(b.v)))
+			}
+		}
 		if n := call.Argument(5).ToInteger(); n > 0 {
 			o.Limit = int(min(n, 1<<30))
 		}
