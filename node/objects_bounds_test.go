@@ -59,6 +59,9 @@ export class Probe extends DurableObject {
       listStartAfter: () => s.list({ startAfter: long }),
       listEnd: () => s.list({ end: long }),
       listPrefix: () => s.list({ prefix: long, reverse: true }),
+      alarmHuge: () => s.setAlarm(1e300),
+      alarm2p63: () => s.setAlarm(2 ** 63),
+      alarmPastDate: () => s.setAlarm(8.64e15 + 1),
     };
     s.put("before-" + op, 1);
     let threw = "nothing";
@@ -83,16 +86,20 @@ export default {
 };`
 
 // TestObjectStorageHostileArguments: a storage list bounded by a key past
-// 2 KiB throws an exception the object can catch, and the object's writes
-// around it stand. Before, the store refused the bound, which failed the
-// whole event with a storage error and dropped the instance (the write
-// before it was lost, the one after never made).
+// 2 KiB, and an alarm past a Date's range, throw an exception the object
+// can catch, and the object's writes around them stand. Before, the store
+// refused the list's bound, which failed the whole event with a storage
+// error and dropped the instance (the write before it was lost, the one
+// after never made); and setAlarm(1e300) or setAlarm(2 ** 63) resolved,
+// its time wrapped to a negative int64, and the store's refusal of that
+// batch reset the object, losing the event's writes.
 func TestObjectStorageHostileArguments(t *testing.T) {
 	_, nodes := objectCluster(t, "a")
 	n := nodes[0]
 	deployClass(t, n, "probe", hostileStorageWorker, "PROBE", "Probe")
 	ops := []struct{ op, threw string }{
 		{"listStart", "RangeError"}, {"listStartAfter", "RangeError"}, {"listEnd", "RangeError"}, {"listPrefix", "RangeError"},
+		{"alarmHuge", "TypeError"}, {"alarm2p63", "TypeError"}, {"alarmPastDate", "TypeError"},
 	}
 	var want []string
 	for _, c := range ops {
@@ -112,6 +119,6 @@ func TestObjectStorageHostileArguments(t *testing.T) {
 		t.Fatalf("state: %d %s", status, body)
 	}
 	if !slices.Equal(st.Keys, want) || st.Alarm != nil {
-		t.Errorf("the object holds %v with alarm %v, want %v and none", st.Keys, st.Alarm, want)
+		t.Errorf("the object holds %v with alarm %s, want %v and none", st.Keys, body, want)
 	}
 }

@@ -169,7 +169,9 @@ function makeStorage(txn) {
   s.getAlarm = () => wrap(() => prim.getAlarm());
   s.setAlarm = (t) => wrap(() => {
     const ms = typeof t === "number" ? t : t instanceof Date ? t.getTime() : NaN;
-    if (!Number.isFinite(ms)) throw new TypeError("setAlarm: scheduledTime must be a number (ms since the epoch) or a Date");
+    // Past a Date's range (8.64e15 ms) a time is an Invalid Date; in
+    // the int64 the store keeps, 1e300 would wrap to a negative time.
+    if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) throw new TypeError("setAlarm: scheduledTime must be a number (ms since the epoch) or a Date, within a Date's range");
     prim.setAlarm(Math.max(1, Math.floor(ms)));
   });
   s.deleteAlarm = () => wrap(() => { prim.setAlarm(0); });
