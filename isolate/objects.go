@@ -20,6 +20,11 @@ func validateRef(r ObjectRef) error {
 	if !IsObjectID(r.ID) {
 		return fmt.Errorf("object id %q is not 64 lower-case hex characters", r.ID)
 	}
+	// The object sees the name as ctx.id.name: a guest's stub may carry
+	// only the one the id was made from (idFromName), not any it claims.
+	if r.Name != "" && ObjectIDFromName(r.Worker, r.Class, r.Name) != r.ID {
+		return fmt.Errorf("the Durable Object id %s was not made from the name %q", r.ID, r.Name)
+	}
 	return nil
 }
 

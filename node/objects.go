@@ -288,6 +288,11 @@ func validRef(r isolate.ObjectRef) error {
 	if r.Class == "" || len(r.Class) > 128 || len(r.Name) > 2048 {
 		return errors.New("a Durable Object's class name is 1 to 128 bytes, its name at most 2048")
 	}
+	// The object sees the name as ctx.id.name: it is the one its id was
+	// made from, not any a caller claims.
+	if r.Name != "" && ObjectIDFromName(r.Worker, r.Class, r.Name) != r.ID {
+		return fmt.Errorf("the Durable Object id %s was not made from the name %s", r.ID, quote(r.Name))
+	}
 	return nil
 }
 

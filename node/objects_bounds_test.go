@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,5 +121,50 @@ func TestObjectStorageHostileArguments(t *testing.T) {
 	}
 	if !slices.Equal(st.Keys, want) || st.Alarm != nil {
 		t.Errorf("the object holds %v with alarm %s, want %v and none", st.Keys, body, want)
+	}
+}
+
+// namedWorker's Named object answers its ctx.id.name; /w/NAME/x?op=forged
+// calls the object named "alice" through an id it made itself, carrying
+// the name "mallory", and /w/NAME/x?op=real through getByName("alice").
+const namedWorker = `import { DurableObject } from "cloudflare:workers";
+export class Named extends DurableObject {
+  who() { return String(this.ctx.id.name); }
+}
+export default {
+  async fetch(req, env) {
+    const op = new URL(req.url).searchParams.get("op");
+    try {
+      if (op === "forged") {
+        const real = env.NAMED.idFromName("alice");
+        const fake = { toString() { return real.toString(); }, name: "mallory" };
+        return new Response(await env.NAMED.get(fake).who());
+      }
+      return new Response(await env.NAMED.getByName("alice").who());
+    } catch (e) {
+      return new Response(e.name + ": " + e.message, { status: 500 });
+    }
+  }
+};`
+
+// TestObjectNameForged: an id's name must be the one its id was made
+// from. Before, a Worker could hand get() an id of its own making, with
+// the id of the object named "alice" and the name "mallory", and the
+// object then saw ctx.id.name === "mallory", on that call and on every
+// later one, however made, for as long as it stayed live.
+func TestObjectNameForged(t *testing.T) {
+	_, nodes := objectCluster(t, "a")
+	n := nodes[0]
+	deployClass(t, n, "named", namedWorker, "NAMED", "Named")
+	if status, _, body := serve(t, n, "GET", "/w/named/x?op=forged", "", nil); status != 500 || !strings.Contains(body, "name") {
+		t.Errorf("a forged name: %d %q, want 500 and an error about the name", status, body)
+	}
+	if status, _, body := serve(t, n, "GET", "/w/named/x?op=real", "", nil); status != 200 || body != "alice" {
+		t.Errorf("the object's own name: %d %q, want 200 \"alice\"", status, body)
+	}
+	// GET /v1/objects refuses an id and a name that do not go together.
+	q := "?id=" + ObjectIDFromName("named", "Named", "alice") + "&name=mallory"
+	if status, _, body := call(t, n, "GET", "/v1/objects/named/Named"+q, nil, nil); status != 400 {
+		t.Errorf("GET /v1/objects with another object's name: %d %s", status, body)
 	}
 }
