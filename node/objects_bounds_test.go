@@ -60,6 +60,13 @@ export class Probe extends DurableObject {
       listStartAfter: () => s.list({ startAfter: long }),
       listEnd: () => s.list({ end: long }),
       listPrefix: () => s.list({ prefix: long, reverse: true }),
+      txnDeletes: () => s.transaction(async (t) => {
+        for (let i = 0; i < 600; i++) t.delete(long.slice(0, 2000) + i);
+      }),
+      txnPutDelete: () => s.transaction(async (t) => {
+        const v = "v".repeat(1000);
+        for (let i = 0; i < 600; i++) { const k = long.slice(0, 2000) + i; t.delete(k); t.put(k, v); }
+      }),
       alarmHuge: () => s.setAlarm(1e300),
       alarm2p63: () => s.setAlarm(2 ** 63),
       alarmPastDate: () => s.setAlarm(8.64e15 + 1),
@@ -91,15 +98,18 @@ export default {
 // can catch, and the object's writes around them stand. Before, the store
 // refused the list's bound, which failed the whole event with a storage
 // error and dropped the instance (the write before it was lost, the one
-// after never made); and setAlarm(1e300) or setAlarm(2 ** 63) resolved,
-// its time wrapped to a negative int64, and the store's refusal of that
-// batch reset the object, losing the event's writes.
+// after never made); setAlarm(1e300) or setAlarm(2 ** 63) resolved, its
+// time wrapped to a negative int64, and the store's refusal of that batch
+// reset the object, losing the event's writes; and a transaction's deletes
+// were not counted against a batch's 1 MiB, so 600 deletes of 2 KB keys
+// made a batch the store refused, with the same loss.
 func TestObjectStorageHostileArguments(t *testing.T) {
 	_, nodes := objectCluster(t, "a")
 	n := nodes[0]
 	deployClass(t, n, "probe", hostileStorageWorker, "PROBE", "Probe")
 	ops := []struct{ op, threw string }{
 		{"listStart", "RangeError"}, {"listStartAfter", "RangeError"}, {"listEnd", "RangeError"}, {"listPrefix", "RangeError"},
+		{"txnDeletes", "RangeError"}, {"txnPutDelete", "RangeError"},
 		{"alarmHuge", "TypeError"}, {"alarm2p63", "TypeError"}, {"alarmPastDate", "TypeError"},
 	}
 	var want []string

@@ -47,6 +47,16 @@ type txnLayer struct {
 	done       bool
 }
 
+// write records a write of the transaction (v nil: a delete), keeping
+// bytes the size of writes: a delete's key counts as in a batch.
+func (t *txnLayer) write(k string, v []byte) {
+	if old, ok := t.writes[k]; ok {
+		t.bytes -= len(k) + len(old)
+	}
+	t.writes[k] = v
+	t.bytes += len(k) + len(v)
+}
+
 func (s *objStorage) set(k string, v []byte) {
 	if s.cache == nil {
 		s.cache = map[string][]byte{}
@@ -196,6 +206,19 @@ func (l *loop) makeRoom(n, keys int) {
 		if err := l.flushWrites(); err != nil {
 			l.throwError("Error", err.Error())
 		}
+	}
+}
+
+// txnBounded throws the RangeError of a transaction whose writes would
+// not fit one batch (makeRoom's bounds), as soon as they do not: its
+// deletes count too. Uncounted, they made a batch the store refused,
+// which reset the object and lost the event's writes.
+func (l *loop) txnBounded(t *txnLayer) {
+	if t.bytes > contract.MaxStorageBatchBytes {
+		l.throwError("RangeError", fmt.Sprintf("a transaction may write at most %d bytes of keys and values", contract.MaxStorageBatchBytes))
+	}
+	if len(t.writes) > contract.MaxStorageBatchKeys {
+		l.throwError("RangeError", fmt.Sprintf("one transaction may write at most %d keys; this one writes %d", contract.MaxStorageBatchKeys, len(t.writes)))
 	}
 }
 
@@ -396,15 +419,9 @@ func (l *loop) storagePrimitives(p *goja.Object) {
 				return
 			}
 			for i, k := range keys {
-				if old, ok := t.writes[k]; ok {
-					t.bytes -= len(k) + len(old)
-				}
-				t.writes[k] = enc[i]
+				t.write(k, enc[i])
 			}
-			t.bytes += writeSize(keys, enc)
-			if t.bytes > contract.MaxStorageBatchBytes {
-				l.throwError("RangeError", fmt.Sprintf("a transaction may write at most %d bytes of keys and values", contract.MaxStorageBatchBytes))
-			}
+			l.txnBounded(t)
 			return
 		}
 		l.makeRoom(writeSize(keys, enc), len(keys))
@@ -423,11 +440,14 @@ func (l *loop) storagePrimitives(p *goja.Object) {
 		for _, k := range keys {
 			if t != nil {
 				if !t.rolledBack {
-					t.writes[k] = nil
+					t.write(k, nil)
 				}
 			} else {
 				o.store.write(k, nil)
 			}
+		}
+		if t != nil {
+			l.txnBounded(t)
 		}
 		return len(got)
 	})
