@@ -366,3 +366,26 @@ func TestGatedKV(t *testing.T) {
 		t.Error("a refused delete was made")
 	}
 }
+
+// TestKVWorkerExpirationNotANumber: a put whose expiration or
+// expirationTtl is no number of seconds (NaN, a word, Infinity) is refused
+// with KV_INVALID and stores nothing. Before, NaN and words read as 0,
+// "not given", and the key was stored to live for ever; Infinity as the
+// largest int64, an expiration that never comes.
+func TestKVWorkerExpirationNotANumber(t *testing.T) {
+	n, _ := kvNode(t, "kvx")
+	code, _ := json.Marshal(map[string]any{"mainModule": "m.js", "modules": map[string]string{"m.js": `export default { async fetch(req, env) {
+  const out = [];
+  const cases = [["ttlNaN", { expirationTtl: NaN }], ["ttlWord", { expirationTtl: "soon" }], ["expNaN", { expiration: NaN }], ["expInf", { expiration: Infinity }]];
+  for (const [key, opts] of cases) {
+    try { await env.KV.put(key, "v", opts); out.push(key + " stored"); } catch (e) { out.push(key + " " + e.name + " " + e.code); }
+    out.push(String(await env.KV.get(key)));
+  }
+  return Response.json(out);
+} }`}})
+	status, out := runFrom(t, http.DefaultClient, n, `{"code":`+string(code)+`,"bindings":{"KV":{"kv":"ns"}}}`)
+	want := `["ttlNaN TypeError KV_INVALID","null","ttlWord TypeError KV_INVALID","null","expNaN TypeError KV_INVALID","null","expInf TypeError KV_INVALID","null"]`
+	if resp, _ := out["response"].(map[string]any); status != 200 || resp["body"] != want {
+		t.Errorf("%d %v\nwant body %s", status, out, want)
+	}
+}

@@ -528,12 +528,20 @@ func (l *loop) kvBinding(name string) *goja.Object {
 		}
 		opts := &contract.KVPutOptions{}
 		if ov, ok := c.Argument(2).(*goja.Object); ok {
-			if v := ov.Get("expiration"); v != nil && !goja.IsUndefined(v) {
-				opts.Expiration = v.ToInteger()
+			// A time that is no number (NaN, "soon") read as 0, not
+			// given: the key was stored to live for ever.
+			seconds := func(name string, to *int64) {
+				v := ov.Get(name)
+				if v == nil || goja.IsUndefined(v) || goja.IsNull(v) {
+					return
+				}
+				if f := v.ToFloat(); math.IsNaN(f) || math.IsInf(f, 0) {
+					panic(kvException(vm, contract.KVCodeInvalid, fmt.Sprintf("KV put: %s must be a number of seconds, not %s", name, v.String())))
+				}
+				*to = v.ToInteger()
 			}
-			if v := ov.Get("expirationTtl"); v != nil && !goja.IsUndefined(v) {
-				opts.ExpirationTTL = v.ToInteger()
-			}
+			seconds("expiration", &opts.Expiration)
+			seconds("expirationTtl", &opts.ExpirationTTL)
 			if opts.Metadata, err = stringify(ov.Get("metadata")); err != nil {
 				panic(err)
 			}
