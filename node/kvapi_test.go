@@ -97,6 +97,7 @@ func TestKVAPI(t *testing.T) {
 		{"short TTL", "PUT", "/v1/kv/ns/k?expiration_ttl=10", "v", nil, 400, "invalid", nil},
 		{"TTL not a number", "PUT", "/v1/kv/ns/k?expiration_ttl=soon", "v", nil, 400, "invalid", nil},
 		{"past expiration", "PUT", "/v1/kv/ns/k?expiration=1000", "v", nil, 400, "invalid", nil},
+		{"expiration past 2^53", "PUT", "/v1/kv/ns/k?expiration=9223372036854775807", "v", nil, 400, "invalid", nil},
 		{"bad cursor", "GET", "/v1/kv/ns?cursor=nope", "", nil, 400, "invalid", nil},
 		{"bad limit", "GET", "/v1/kv/ns?limit=-1", "", nil, 400, "invalid", nil},
 		{"limit too large", "GET", "/v1/kv/ns?limit=1001", "", nil, 400, "invalid", nil},

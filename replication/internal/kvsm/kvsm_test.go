@@ -349,6 +349,8 @@ func TestValidatePut(t *testing.T) {
 	ok("ns", "k", nil, nil, now.Unix()+MinTTL, 0, now.Unix()+MinTTL)
 	ok("ns", "k", nil, nil, 0, MinTTL, now.Unix()+MinTTL)
 	ok("ns", "k", nil, nil, now.Unix()+1, 3600, now.Unix()+3600) // TTL wins
+	ok("ns", "k", nil, nil, MaxExpiration, 0, MaxExpiration)
+	ok("ns", "k", nil, nil, 0, MaxExpiration-now.Unix(), MaxExpiration)
 	for _, c := range []struct {
 		name, ns, key string
 		value, meta   []byte
@@ -375,6 +377,9 @@ func TestValidatePut(t *testing.T) {
 		{"short ttl", "ns", "k", nil, nil, 0, MinTTL - 1, "expirationTtl", 400, "at least 60"},
 		{"negative ttl", "ns", "k", nil, nil, 0, -1, "expirationTtl", 400, "greater than 0"},
 		{"huge ttl", "ns", "k", nil, nil, 0, math.MaxInt64 - 10, "expirationTtl", 400, "too large"},
+		{"ttl past 2^53", "ns", "k", nil, nil, 0, MaxExpiration - now.Unix() + 1, "expirationTtl", 400, "too large"},
+		{"expiration past 2^53", "ns", "k", nil, nil, MaxExpiration + 1, 0, "expiration", 400, "too large"},
+		{"largest expiration", "ns", "k", nil, nil, math.MaxInt64, 0, "expiration", 400, "too large"},
 	} {
 		_, err := ValidatePut(c.ns, c.key, c.value, c.meta, c.exp, c.ttl, now)
 		var ie *InvalidError

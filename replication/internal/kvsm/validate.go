@@ -2,7 +2,6 @@ package kvsm
 
 import (
 	"encoding/json"
-	"math"
 	"net/http"
 	"time"
 	"unicode/utf8"
@@ -27,6 +26,10 @@ const (
 	// MaxExpireLimit is the most keys one expire command may remove. It
 	// bounds the size of the transaction that applies it.
 	MaxExpireLimit = 256
+	// MaxExpiration is the latest expiration a put may set, in unix
+	// seconds: 2^53-1, the largest integer a JavaScript number (a Worker's
+	// list, a client's JSON) holds exactly, some 285 million years ahead.
+	MaxExpiration = 1<<53 - 1
 )
 
 // ValidateNamespace checks a namespace name: 1..MaxNamespaceLen bytes of
@@ -125,14 +128,17 @@ func ValidatePut(ns, key string, value, metadata []byte, expiration, expirationT
 		if expirationTTL < MinTTL {
 			return 0, invalid("expirationTtl", http.StatusBadRequest, "%d: expiration TTL must be at least %d", expirationTTL, MinTTL)
 		}
-		if expirationTTL > math.MaxInt64-t {
-			return 0, invalid("expirationTtl", http.StatusBadRequest, "%d is too large", expirationTTL)
+		if expirationTTL > MaxExpiration-t {
+			return 0, invalid("expirationTtl", http.StatusBadRequest, "%d is too large: the expiration it gives must be at most %d", expirationTTL, MaxExpiration)
 		}
 		return t + expirationTTL, nil
 	case expiration < 0 || expiration > 0 && expiration <= t:
 		return 0, invalid("expiration", http.StatusBadRequest, "%d: please specify an integer greater than the current number of seconds since the UNIX epoch (%d)", expiration, t)
 	case expiration > 0 && expiration-t < MinTTL:
 		return 0, invalid("expiration", http.StatusBadRequest, "%d: expiration times must be at least %d seconds in the future", expiration, MinTTL)
+	case expiration > MaxExpiration:
+		// Stored, it read back as another time in JSON and in Workers.
+		return 0, invalid("expiration", http.StatusBadRequest, "%d is too large: at most %d", expiration, MaxExpiration)
 	}
 	return expiration, nil
 }
