@@ -308,7 +308,16 @@ func parseRevoke(body io.Reader, key []byte) (Revocation, error) {
 			return Revocation{}, bad("the token has no id: it cannot be revoked before it expires at %s (rotate the mesh secret to revoke every token)",
 				time.Unix(tok.Expiry, 0).UTC().Format(time.RFC3339))
 		}
-		return Revocation{ID: tok.ID, Name: shortName(tok.Name), Expiry: tok.Expiry}, nil
+		exp := tok.Expiry
+		if exp > maxRevocationExpiry {
+			// Its signer may have given it any exp: past 9999 it is
+			// revoked for good, as by id without exp. Kept until then,
+			// with the clock skew added, an exp near 2^63 overflowed (the
+			// entry went after 2 minutes) and one past 2^53 was more than
+			// the store keeps (the revocation failed).
+			exp = 0
+		}
+		return Revocation{ID: tok.ID, Name: shortName(tok.Name), Expiry: exp}, nil
 	case req.ID != "":
 		if err := policy.ValidateTokenID(req.ID); err != nil {
 			return Revocation{}, bad("id: %v", err)

@@ -5,12 +5,16 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/warrenmesh/warren/policy"
+	"github.com/warrenmesh/warren/replication"
 )
 
 // TestRevokeBounds: POST /v1/tokens/revoke refuses malformed requests
@@ -121,5 +125,32 @@ func TestRevokeBoundConcurrent(t *testing.T) {
 	}
 	if ok != maxRevocations || full != k-maxRevocations || len(list) != maxRevocations {
 		t.Errorf("%d revocations at once with room for %d: %d made, %d refused, the list holds %d", k, maxRevocations, ok, full, len(list))
+	}
+}
+
+// TestRevokeFarFutureToken: a token that expires past the year 9999 (its
+// signer chose any exp) is revoked for good, as a revocation by id without
+// exp is. Before, the entry was kept until the token's expiry and the
+// clock skew: for an exp near 2^63 that sum overflowed, and the entry was
+// kept 2 minutes, after which the token worked again; for one past 2^53
+// the store refused the entry's expiration, and the token could not be
+// revoked.
+func TestRevokeFarFutureToken(t *testing.T) {
+	n, kv := kvNode(t, "rf")
+	admin := testToken(n.ln.Addr().String())
+	for i, exp := range []int64{math.MaxInt64, 1 << 60} {
+		id := fmt.Sprintf("far-%d", i)
+		tok, err := policy.SignToken(n.tokenKey, &policy.Token{Name: "far", ID: id, IssuedAt: time.Now().Unix(), Expiry: exp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status, _, out := authCall(t, n, "POST", "/v1/tokens/revoke", `{"token":"`+tok+`"}`, admin); status != 200 {
+			t.Errorf("revoking a token that expires at %d: %d %v", exp, status, out)
+			continue
+		}
+		v, err := kv.GetWithMetadata(context.Background(), revokedNS, id, replication.Strong)
+		if err != nil || v.Expiration != 0 {
+			t.Errorf("the revocation of a token that expires at %d: expiration %d (%v), want none", exp, v.Expiration, err)
+		}
 	}
 }
