@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -617,4 +618,84 @@ func TestObjectsOfTwoWorkersApart(t *testing.T) {
 	if got := inc(a); got != int64(1) { // a's set ended, and its instance
 		t.Fatalf("a's object after its set ended: %v, want a new instance (1)", got)
 	}
+}
+
+// TestObjectSetsBounded: events for the objects of many deployed Workers
+// at once keep at most maxBusyObjectSets sets, and so a bounded number of
+// leased worker processes; the events past it wait for a set and run.
+// Before, each Worker's event made a set and leased a worker of its own:
+// 3 × maxBusyObjectSets Workers at once held as many processes.
+func TestObjectSetsBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	w := newObjWorld(t, Sandboxed, `import { DurableObject } from "cloudflare:workers";
+export class Counter extends DurableObject {
+  async nap(ms) { await new Promise((r) => setTimeout(r, ms)); return 1; }
+}
+export default { fetch() { return new Response("main") } };`)
+	s := w.rt.sandbox
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if l := int64(s.pool.Stats().Leased); l > peak.Load() {
+				peak.Store(l)
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for i := range 3 * maxBusyObjectSets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			worker := fmt.Sprint("w", i)
+			r := ObjectRef{Worker: worker, Class: "Counter", ID: jsengine.ObjectID(worker, "Counter", "x"), Name: "x"}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			ev := &ObjectEvent{Object: r, Kind: ObjectCall, Method: "nap", Args: encodeArgs(t, 1500), Code: w.code, Bindings: testBindings, Epoch: 1}
+			if res := w.rt.RunObject(ctx, ev, &objHost{w: w, ref: r}); res.Outcome != OutcomeOK {
+				t.Errorf("%s: %s %s", worker, res.Outcome, res.Error)
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	<-sampled
+	// The workers of an ended set are released in the background: a few
+	// may still count while the next set leases its own.
+	if p, most := peak.Load(), int64(maxBusyObjectSets+4); p > most {
+		t.Errorf("%d workers leased at once for the objects of %d Workers, want at most %d", p, 3*maxBusyObjectSets, most)
+	}
+	// A waiting event honours its context.
+	s.setsMu.Lock()
+	for i := len(s.sets); i < maxBusyObjectSets; i++ {
+		s.sets[fmt.Sprint("busy", i)] = newObjectSet(s.homes)
+	}
+	for _, set := range s.sets {
+		set.busy++
+	}
+	s.setsMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	r := ref("Counter", "late")
+	r.Worker = "late"
+	r.ID = jsengine.ObjectID("late", "Counter", "late")
+	if res := w.rt.RunObject(ctx, &ObjectEvent{Object: r, Kind: ObjectCall, Method: "nap", Args: encodeArgs(t, 1), Code: w.code, Bindings: testBindings, Epoch: 1}, &objHost{w: w, ref: r}); res.Outcome != OutcomeCanceled {
+		t.Errorf("an event while every set is busy: %s %s, want canceled", res.Outcome, res.Error)
+	}
+	s.setsMu.Lock()
+	for _, set := range s.sets {
+		set.busy--
+	}
+	s.setsMu.Unlock()
 }

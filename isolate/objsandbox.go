@@ -52,29 +52,60 @@ func newObjectSet(homes int) *objectSet {
 	return set
 }
 
+// maxBusyObjectSets bounds the object sets a runtime keeps at once, busy
+// ones included: each holds leased workers beyond Options.Workers (up to
+// objectWorkers+extraObjectWorkers processes), so without it one event
+// for each of a few hundred deployed Workers at once (a fan-out of stub
+// calls, peers' calls, alarms) started a few hundred worker processes.
+// An event for another Worker waits, within its context, for a set to
+// fall idle.
+const maxBusyObjectSets = 2 * maxObjectSets
+
 // acquireSet returns the object set of the deployed Worker named worker,
-// made if need be, counting the caller's event in it until releaseSet.
-func (s *sandboxed) acquireSet(worker string) *objectSet {
+// made if need be, counting the caller's event in it until releaseSet. It
+// waits, until ctx ends, while maxBusyObjectSets sets are busy.
+func (s *sandboxed) acquireSet(ctx context.Context, worker string) (*objectSet, error) {
 	s.setsMu.Lock()
-	defer s.setsMu.Unlock()
-	set := s.sets[worker]
-	if set == nil {
-		for len(s.sets) >= maxObjectSets {
-			if !s.endIdleSet() {
-				break
+	for {
+		set := s.sets[worker]
+		if set == nil {
+			for len(s.sets) >= maxObjectSets {
+				if !s.endIdleSet() {
+					break
+				}
+			}
+			if len(s.sets) < maxBusyObjectSets {
+				set = newObjectSet(s.homes)
+				s.sets[worker] = set
 			}
 		}
-		set = newObjectSet(s.homes)
-		s.sets[worker] = set
+		if set != nil {
+			set.busy++
+			set.used = time.Now()
+			s.setsMu.Unlock()
+			return set, nil
+		}
+		if s.setIdle == nil {
+			s.setIdle = make(chan struct{})
+		}
+		idle := s.setIdle
+		s.setsMu.Unlock()
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		s.setsMu.Lock()
 	}
-	set.busy++
-	set.used = time.Now()
-	return set
 }
 
 func (s *sandboxed) releaseSet(set *objectSet) {
 	s.setsMu.Lock()
 	set.busy--
+	if set.busy == 0 && s.setIdle != nil {
+		close(s.setIdle) // a set may end now: the waiters look again
+		s.setIdle = nil
+	}
 	s.setsMu.Unlock()
 }
 
@@ -199,7 +230,10 @@ func (w *objectWorker) lock(ctx context.Context) error {
 func (w *objectWorker) unlock() { <-w.sem }
 
 func (s *sandboxed) runObject(ctx context.Context, r *contract.ObjectRequest, host contract.HostFunc) *ObjectResult {
-	set := s.acquireSet(r.Object.Worker)
+	set, err := s.acquireSet(ctx, r.Object.Worker)
+	if err != nil {
+		return contract.ObjectFailure(OutcomeCanceled, fmt.Sprintf("the event was canceled while waiting for a worker: this runtime keeps the objects of %d deployed Workers at once, all busy", maxBusyObjectSets))
+	}
 	defer s.releaseSet(set)
 	held, _ := ctx.Value(heldWorkersKey{set}).(uint64)
 	idx := set.place(r.Object.Key(), held)

@@ -200,6 +200,9 @@ type sandboxed struct {
 
 	setsMu sync.Mutex
 	sets   map[string]*objectSet // by deployed Worker (objsandbox.go)
+	// setIdle is closed (and dropped) when a set's last event ends, for
+	// the events waiting for a set (acquireSet); nil when none waits.
+	setIdle chan struct{}
 }
 
 // workerEnv reports whether a sandbox worker inherits the environment
