@@ -116,6 +116,10 @@ func (n *Node) newMCPServer(r *http.Request) *mcp.Server {
 			if err != nil {
 				return nil, mcpKVOutput{}, kvAPIError(err)
 			}
+			if len(v.Value) > maxMCPValue {
+				return nil, mcpKVOutput{}, fmt.Errorf("the value of %s is %d bytes; kv_get answers at most %d: read it with GET /v1/kv/%s/{key} or warren kv get",
+					quote(in.Key), len(v.Value), maxMCPValue, in.Namespace)
+			}
 			return nil, mcpKVOutput{Found: true, Value: string(v.Value)}, nil
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "kv_put", Description: "Write a key of the mesh's replicated KV store; it is durable on a majority of its replicas when this returns. Workers bound to the namespace read it as env.NAME.get(key)."},
@@ -207,6 +211,13 @@ const (
 	maxMCPBody  = 4 << 20
 	maxMCPBatch = 16
 )
+
+// maxMCPValue bounds the value kv_get answers. The SDK encodes a tool's
+// answer several times over (its structured output, that as text, the
+// whole as JSON-RPC), escaping each time: a value of 2 MiB of zero bytes
+// made a 27 MB answer and 540 MB of allocations in 1.7 s of CPU, and one
+// of 25 MiB (the store's largest) ran past 30 s, 16 of them to a batch.
+const maxMCPValue = 64 << 10
 
 // handleMCP is POST /mcp: the body is read as POST /v1/run's is (under
 // maxMCPBody and the slow-body clock, drawing on the node's body budget

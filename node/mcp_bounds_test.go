@@ -191,3 +191,41 @@ func FuzzTailQuery(f *testing.F) {
 		}
 	})
 }
+
+// TestMCPKVGetBounded: kv_get answers a value of at most maxMCPValue bytes
+// and refuses a larger one with the tool's error, naming the HTTP route
+// that reads it. Before, it answered any value the store holds: 2 MiB of
+// zero bytes cost the node 540 MB of allocations and 1.7 s of CPU for a
+// 27 MB answer, and a 25 MiB value ran past 30 s.
+func TestMCPKVGetBounded(t *testing.T) {
+	n, _ := kvNode(t, "mk")
+	for key, size := range map[string]int{"small": maxMCPValue, "big": 2 << 20} {
+		if status, _, b := call(t, n, "PUT", "/v1/kv/ns/"+key, bytes.NewReader(make([]byte, size)), nil); status != 200 {
+			t.Fatalf("put %s: %d %s", key, status, b)
+		}
+	}
+	get := func(key string) (isError bool, text string, found bool) {
+		t.Helper()
+		status, _, b := mcpPost(t, http.DefaultClient, n, []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"kv_get","arguments":{"namespace":"ns","key":"`+key+`"}}}`), "application/json")
+		var out struct {
+			Result struct {
+				IsError           bool
+				Content           []struct{ Text string }
+				StructuredContent struct{ Found bool }
+			}
+		}
+		if status != 200 || json.Unmarshal(b, &out) != nil {
+			t.Fatalf("kv_get %s: %d %s", key, status, trunc(b))
+		}
+		if len(out.Result.Content) > 0 {
+			text = out.Result.Content[0].Text
+		}
+		return out.Result.IsError, text, out.Result.StructuredContent.Found
+	}
+	if isErr, text, found := get("small"); isErr || !found {
+		t.Errorf("kv_get of %d bytes: error %v, found %v: %.200s", maxMCPValue, isErr, found, text)
+	}
+	if isErr, text, _ := get("big"); !isErr || !strings.Contains(text, "GET /v1/kv/ns/") {
+		t.Errorf("kv_get of 2 MiB: error %v: %.200s, want the tool's error naming GET /v1/kv", isErr, text)
+	}
+}
