@@ -177,6 +177,12 @@ func (c *Cluster) List(ctx context.Context, ns string, opts KVListOptions, cons 
 			return KVListResult{}, err
 		}
 	}
+	if len(opts.Prefix) > kvsm.MaxKeyLen {
+		// No key starts with it. Sent to every group's leader, a prefix
+		// past an RPC header's 1 MiB was refused by each peer, and the
+		// list retried until its deadline.
+		return KVListResult{Keys: []KVKey{}, ListComplete: true}, nil
+	}
 	ctx, cancel := withDeadline(ctx, kvDeadline)
 	defer cancel()
 	// A list gathers up to a page from every group (32 × 1000 keys of up
