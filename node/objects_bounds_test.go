@@ -60,6 +60,21 @@ export class Probe extends DurableObject {
       listStartAfter: () => s.list({ startAfter: long }),
       listEnd: () => s.list({ end: long }),
       listPrefix: () => s.list({ prefix: long, reverse: true }),
+      alarmPatched: async () => {
+        const [isFinite, floor, abs] = [Number.isFinite, Math.floor, Math.abs];
+        Number.isFinite = () => true;
+        Math.floor = (x) => x;
+        Math.abs = () => 0;
+        try { await s.setAlarm(1e300); } finally { [Number.isFinite, Math.floor, Math.abs] = [isFinite, floor, abs]; }
+      },
+      getPatched: async () => {
+        const isArray = Array.isArray;
+        const keys = Array.from({ length: 200 }, (_, i) => "k" + i);
+        let reads = 0;
+        const sneaky = new Proxy(keys, { get(t, p) { return p === "length" && reads++ === 0 ? 1 : t[p]; } });
+        Array.isArray = () => true;
+        try { await s.get(sneaky); } finally { Array.isArray = isArray; }
+      },
       txnDeletes: () => s.transaction(async (t) => {
         for (let i = 0; i < 600; i++) t.delete(long.slice(0, 2000) + i);
       }),
@@ -102,14 +117,16 @@ export default {
 // time wrapped to a negative int64, and the store's refusal of that batch
 // reset the object, losing the event's writes; and a transaction's deletes
 // were not counted against a batch's 1 MiB, so 600 deletes of 2 KB keys
-// made a batch the store refused, with the same loss.
+// made a batch the store refused, with the same loss. The engine's own
+// checks hold when the guest replaced the intrinsics the prelude checks
+// with (alarmPatched, getPatched).
 func TestObjectStorageHostileArguments(t *testing.T) {
 	_, nodes := objectCluster(t, "a")
 	n := nodes[0]
 	deployClass(t, n, "probe", hostileStorageWorker, "PROBE", "Probe")
 	ops := []struct{ op, threw string }{
 		{"listStart", "RangeError"}, {"listStartAfter", "RangeError"}, {"listEnd", "RangeError"}, {"listPrefix", "RangeError"},
-		{"txnDeletes", "RangeError"}, {"txnPutDelete", "RangeError"},
+		{"txnDeletes", "RangeError"}, {"txnPutDelete", "RangeError"}, {"alarmPatched", "TypeError"}, {"getPatched", "RangeError"},
 		{"alarmHuge", "TypeError"}, {"alarm2p63", "TypeError"}, {"alarmPastDate", "TypeError"},
 	}
 	var want []string

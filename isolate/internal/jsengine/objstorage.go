@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 
@@ -12,6 +13,9 @@ import (
 	"github.com/warrenmesh/warren/isolate/internal/contract"
 	"github.com/warrenmesh/warren/isolate/internal/sclone"
 )
+
+// maxDateMs is the greatest time a Date holds, in ms since the epoch.
+const maxDateMs = 8.64e15
 
 // objCacheBytes bounds the storage cache a live instance keeps between
 // events: over it, the cache is dropped at the end of an event.
@@ -368,6 +372,11 @@ func (l *loop) storagePrimitives(p *goja.Object) {
 		if err := vm.ExportTo(v, &keys); err != nil {
 			panic(vm.NewTypeError("keys: %s", err.Error()))
 		}
+		// The prelude checks the count too, with intrinsics a guest can
+		// replace: the host refuses more, which failed the event.
+		if len(keys) > contract.MaxStorageKeysPerCall {
+			l.throwError("RangeError", fmt.Sprintf("at most %d keys per call, not %d", contract.MaxStorageKeysPerCall, len(keys)))
+		}
 		for _, k := range keys {
 			if len(k) > contract.MaxStorageKeyBytes {
 				l.throwError("RangeError", fmt.Sprintf("Keys cannot be larger than %d bytes; a key of %d bytes was given", contract.MaxStorageKeyBytes, len(k)))
@@ -522,8 +531,15 @@ func (l *loop) storagePrimitives(p *goja.Object) {
 		}
 		return vm.ToValue(s.alarmVal)
 	})
-	_ = p.Set("setAlarm", func(ms int64) {
+	_ = p.Set("setAlarm", func(t float64) {
 		s := &obj().store
+		// The prelude checks the time with intrinsics a guest can
+		// replace (Number.isFinite, Math.floor): past a Date's range it
+		// would wrap in the int64, and the store refuse the batch.
+		if math.IsNaN(t) || t < 0 || t > maxDateMs {
+			l.throwError("TypeError", "setAlarm: scheduledTime must be a number (ms since the epoch) or a Date, within a Date's range")
+		}
+		ms := int64(t)
 		s.alarm = &ms
 		s.alarmVal, s.alarmKnown = ms, true
 	})
