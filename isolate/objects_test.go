@@ -622,9 +622,10 @@ func TestObjectsOfTwoWorkersApart(t *testing.T) {
 
 // TestObjectSetsBounded: events for the objects of many deployed Workers
 // at once keep at most maxBusyObjectSets sets, and so a bounded number of
-// leased worker processes; the events past it wait for a set and run.
-// Before, each Worker's event made a set and leased a worker of its own:
-// 3 × maxBusyObjectSets Workers at once held as many processes.
+// leased worker processes; the events past it wait for a set and run, but
+// an event's call to another Worker's object does not wait. Before, each
+// Worker's event made a set and leased a worker of its own: 3 ×
+// maxBusyObjectSets Workers at once held as many processes.
 func TestObjectSetsBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
@@ -632,6 +633,7 @@ func TestObjectSetsBounded(t *testing.T) {
 	w := newObjWorld(t, Sandboxed, `import { DurableObject } from "cloudflare:workers";
 export class Counter extends DurableObject {
   async nap(ms) { await new Promise((r) => setTimeout(r, ms)); return 1; }
+  async other() { return 1 + await this.env.COUNTER.getByName("x").nap(1); }
 }
 export default { fetch() { return new Response("main") } };`)
 	s := w.rt.sandbox
@@ -676,26 +678,50 @@ export default { fetch() { return new Response("main") } };`)
 	if p, most := peak.Load(), int64(maxBusyObjectSets+4); p > most {
 		t.Errorf("%d workers leased at once for the objects of %d Workers, want at most %d", p, 3*maxBusyObjectSets, most)
 	}
-	// A waiting event honours its context.
+	// With every set but one busy, an event of Worker "outer" takes the
+	// last, and its call to an object of Worker "w" (the COUNTER
+	// binding's) goes past the bound rather than wait for itself; then,
+	// every set busy, a new event waits, honouring its context.
 	s.setsMu.Lock()
-	for i := len(s.sets); i < maxBusyObjectSets; i++ {
+	for name := range s.sets {
+		if s.sets[name].busy == 0 {
+			delete(s.sets, name)
+		}
+	}
+	for i := len(s.sets); i < maxBusyObjectSets-1; i++ {
 		s.sets[fmt.Sprint("busy", i)] = newObjectSet(s.homes)
 	}
 	for _, set := range s.sets {
 		set.busy++
 	}
 	s.setsMu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	of := func(worker, name string) ObjectRef {
+		return ObjectRef{Worker: worker, Class: "Counter", ID: jsengine.ObjectID(worker, "Counter", name), Name: name}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	r := ref("Counter", "late")
-	r.Worker = "late"
-	r.ID = jsengine.ObjectID("late", "Counter", "late")
-	if res := w.rt.RunObject(ctx, &ObjectEvent{Object: r, Kind: ObjectCall, Method: "nap", Args: encodeArgs(t, 1), Code: w.code, Bindings: testBindings, Epoch: 1}, &objHost{w: w, ref: r}); res.Outcome != OutcomeCanceled {
+	outer := of("outer", "o")
+	if res := w.rt.RunObject(ctx, &ObjectEvent{Object: outer, Kind: ObjectCall, Method: "other", Code: w.code, Bindings: testBindings, Epoch: 1}, &objHost{w: w, ref: outer}); res.Outcome != OutcomeOK || decodeValue(t, res.Value) != int64(2) {
+		t.Errorf("a call between objects with one set left: %s %s %+v", res.Outcome, res.Error, res.Exceptions)
+	}
+	s.setsMu.Lock()
+	s.sets["outer"].busy++ // as if its event still ran
+	for i := len(s.sets); i < maxBusyObjectSets; i++ {
+		s.sets[fmt.Sprint("more", i)] = newObjectSet(s.homes)
+		s.sets[fmt.Sprint("more", i)].busy++
+	}
+	s.setsMu.Unlock()
+	wctx, wcancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer wcancel()
+	late := of("late", "l")
+	if res := w.rt.RunObject(wctx, &ObjectEvent{Object: late, Kind: ObjectCall, Method: "nap", Args: encodeArgs(t, 1), Code: w.code, Bindings: testBindings, Epoch: 1}, &objHost{w: w, ref: late}); res.Outcome != OutcomeCanceled {
 		t.Errorf("an event while every set is busy: %s %s, want canceled", res.Outcome, res.Error)
 	}
 	s.setsMu.Lock()
 	for _, set := range s.sets {
-		set.busy--
+		if set.busy > 0 {
+			set.busy--
+		}
 	}
 	s.setsMu.Unlock()
 }

@@ -58,13 +58,24 @@ func newObjectSet(homes int) *objectSet {
 // for each of a few hundred deployed Workers at once (a fan-out of stub
 // calls, peers' calls, alarms) started a few hundred worker processes.
 // An event for another Worker waits, within its context, for a set to
-// fall idle.
+// fall idle; one called from an event of this runtime (which holds its
+// own set meanwhile: waiting, a few such chains could hold every set)
+// may go up to twice the bound, and past that fails at once.
 const maxBusyObjectSets = 2 * maxObjectSets
+
+// objectEventKey marks the context of an event's calls out: an event for
+// an object that such a call makes is nested.
+type objectEventKey struct{}
+
+// errObjectSetsFull is acquireSet's refusal of a nested event.
+var errObjectSetsFull = fmt.Errorf("this runtime keeps the objects of %d deployed Workers at once, all busy, and a call between objects does not wait for one", 2*maxBusyObjectSets)
 
 // acquireSet returns the object set of the deployed Worker named worker,
 // made if need be, counting the caller's event in it until releaseSet. It
-// waits, until ctx ends, while maxBusyObjectSets sets are busy.
+// waits, until ctx ends, while maxBusyObjectSets sets are busy (see there
+// for a nested event).
 func (s *sandboxed) acquireSet(ctx context.Context, worker string) (*objectSet, error) {
+	nested := ctx.Value(objectEventKey{}) != nil
 	s.setsMu.Lock()
 	for {
 		set := s.sets[worker]
@@ -74,9 +85,12 @@ func (s *sandboxed) acquireSet(ctx context.Context, worker string) (*objectSet, 
 					break
 				}
 			}
-			if len(s.sets) < maxBusyObjectSets {
+			if n := len(s.sets); n < maxBusyObjectSets || nested && n < 2*maxBusyObjectSets {
 				set = newObjectSet(s.homes)
 				s.sets[worker] = set
+			} else if nested {
+				s.setsMu.Unlock()
+				return nil, errObjectSetsFull
 			}
 		}
 		if set != nil {
@@ -231,6 +245,9 @@ func (w *objectWorker) unlock() { <-w.sem }
 
 func (s *sandboxed) runObject(ctx context.Context, r *contract.ObjectRequest, host contract.HostFunc) *ObjectResult {
 	set, err := s.acquireSet(ctx, r.Object.Worker)
+	if errors.Is(err, errObjectSetsFull) {
+		return contract.ObjectFailure(OutcomeInternalError, err.Error())
+	}
 	if err != nil {
 		return contract.ObjectFailure(OutcomeCanceled, fmt.Sprintf("the event was canceled while waiting for a worker: this runtime keeps the objects of %d deployed Workers at once, all busy", maxBusyObjectSets))
 	}
@@ -240,7 +257,7 @@ func (s *sandboxed) runObject(ctx context.Context, r *contract.ObjectRequest, ho
 	if idx < 0 {
 		return contract.ObjectFailure(OutcomeInternalError, fmt.Sprintf("a chain of Durable Object calls holds all %d object workers of this runtime", len(set.objw)))
 	}
-	ctx = context.WithValue(ctx, heldWorkersKey{set}, held|1<<idx)
+	ctx = context.WithValue(context.WithValue(ctx, heldWorkersKey{set}, held|1<<idx), objectEventKey{}, true)
 	w := set.objw[idx]
 	if err := w.lock(ctx); err != nil {
 		return contract.ObjectFailure(OutcomeCanceled, "the event was canceled while waiting for its object's worker")
