@@ -379,7 +379,9 @@ func pythonHostCall(ctx context.Context, op string, arg []byte, r *contract.Exec
 		switch h.Method {
 		case "put":
 			c.Value = []byte(body)
-			if h.Opts.ExpirationTTL > 0 {
+			if h.Opts.ExpirationTTL != 0 {
+				// A negative one too: the store refuses it, as for a
+				// JavaScript Worker (dropped, the key never expired).
 				c.Put = &contract.KVPutOptions{ExpirationTTL: h.Opts.ExpirationTTL}
 			}
 		case "list":

@@ -128,3 +128,40 @@ func TestPythonThroughAPIAndMesh(t *testing.T) {
 		t.Fatalf("ran on %s, want p1>p2", hops)
 	}
 }
+
+// TestPythonKVNegativeTTL: a Python Worker's put with a negative
+// expiration_ttl is refused, as a JavaScript Worker's is. Before, only a
+// TTL above 0 reached the store: a negative one was dropped, and the key
+// stored to live for ever.
+func TestPythonKVNegativeTTL(t *testing.T) {
+	requirePython(t)
+	kv, err := replication.OpenLocalKV(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCluster(t, 16, "pyttl")
+	t.Cleanup(func() { kv.Close() })
+	c.tune = func(cfg *Config) { cfg.KV, cfg.Groups = kv, testGroups }
+	sharePythonCache(t, c, "pyttl")
+	n := c.start("pyttl", c.secret, 2)
+	code := map[string]any{"mainModule": "w.py", "modules": map[string]string{"w.py": `
+from workers import WorkerEntrypoint, Response
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        try:
+            await self.env.KV.put("k", "v", expiration_ttl=-5)
+            said = "stored"
+        except Exception as e:
+            said = "refused: " + str(e)
+        return Response(said + " | " + str(await self.env.KV.get("k")))
+`}}
+	body, _ := json.Marshal(map[string]any{"code": code, "bindings": map[string]any{"KV": map[string]string{"kv": "app"}}})
+	if status, _, b := call(t, n, "PUT", "/v1/workers/pyttl", strings.NewReader(string(body)), nil); status != 200 {
+		t.Fatalf("deploy: %d %s", status, b)
+	}
+	status, _, got := serve(t, n, "GET", "/w/pyttl/", "", nil)
+	if status != 200 || !strings.HasPrefix(got, "refused: ") || !strings.Contains(got, "expirationTtl") || !strings.HasSuffix(got, " | None") {
+		t.Errorf("a put with expiration_ttl=-5: %d %q, want it refused and nothing stored", status, got)
+	}
+}
