@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -34,7 +35,8 @@ const (
 	// into memory, each entry counted ObjectListEntryBytes over its key and
 	// value: an object's storage has no bound of its own. A guest's list
 	// answer could carry no more (its frame to the sandbox holds 64 MiB,
-	// the values base64-encoded).
+	// the values base64-encoded); the keys count as that JSON escapes them
+	// (jsonLen), up to 6 bytes for one.
 	MaxObjectListBytes = 48 << 20
 	// ObjectListEntryBytes is what MaxObjectListBytes counts for an entry
 	// besides its key and value: millions of tiny entries cost memory too.
@@ -226,6 +228,37 @@ func ValidateObjectBatch(objectKey string, b *ObjectBatch) error {
 		return invalid("alarm", http.StatusBadRequest, "%d is negative", *b.Alarm)
 	}
 	return nil
+}
+
+// jsonLen is at least the length of s as encoding/json writes it in a
+// string, its quotes aside: '"', '\\', '\n', '\r' and '\t' take 2 bytes,
+// other control characters, '<', '>', '&' (escaped for HTML), each byte
+// of invalid UTF-8 and U+2028 and U+2029 take 6, the rest their own.
+func jsonLen(s string) int {
+	n := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
+				n += 2
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				n += 6
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+			n += 6
+		} else {
+			n += size
+		}
+		i += size
+	}
+	return n
 }
 
 func staleOwner(epoch, term uint64) error {
@@ -528,7 +561,7 @@ func (s *Store) ObjectList(objectKey string, opts ObjectListOptions) ([]ObjectEn
 			if err != nil {
 				return storageErr(err)
 			}
-			if read += len(k) + len(v) + ObjectListEntryBytes; read > MaxObjectListBytes {
+			if read += jsonLen(k) + len(v) + ObjectListEntryBytes; read > MaxObjectListBytes {
 				return invalid("list", http.StatusRequestEntityTooLarge, "the keys and values listed exceed %d bytes; list with a limit or a narrower range", MaxObjectListBytes)
 			}
 			if v == nil {

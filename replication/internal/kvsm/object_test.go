@@ -511,3 +511,39 @@ func TestObjectListBounded(t *testing.T) {
 		t.Fatalf("list of %d empty values: %d entries, %v; want ErrInvalid", tiny, len(es), err)
 	}
 }
+
+// TestObjectListBoundedEscaped: a list's keys count as JSON writes them,
+// escaped, which is how the answer reaches the Worker (and must fit its
+// 64 MiB frame): 8000 keys of 2000 '<' (6 bytes each escaped: 96 MB of
+// JSON from 16 MB of keys) exceed MaxObjectListBytes. Before, the list
+// passed, and the node built hundreds of MB of JSON for a frame the
+// sandbox then refused.
+func TestObjectListBoundedEscaped(t *testing.T) {
+	g := newGroup(t, openDB(t, "", false), "o1")
+	prefix := strings.Repeat("<", 2000)
+	n := 0
+	for n < 8000 {
+		var b ObjectBatch
+		for range 400 {
+			b.Puts = append(b.Puts, ObjectPut{Key: fmt.Sprintf("%s%05d", prefix, n), Value: []byte{1}})
+			n++
+		}
+		if r := g.applyAt(1, EncodeObjectBatch(1, objA, &b))[0]; r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	if es, err := g.s.ObjectList(objA, ObjectListOptions{}); !errors.Is(err, ErrInvalid) || HTTPStatus(err) != 413 {
+		t.Fatalf("list of %d keys of 2005 bytes, mostly '<': %d entries, %v; want ErrInvalid (413)", n, len(es), err)
+	}
+	if es, err := g.s.ObjectList(objA, ObjectListOptions{Limit: 1000}); err != nil || len(es) != 1000 {
+		t.Fatalf("the same with a limit of 1000: %d entries, %v", len(es), err)
+	}
+	for _, c := range []struct {
+		s    string
+		want int
+	}{{"abc", 3}, {"é", 2}, {`"\`, 4}, {"\n\t", 4}, {"\x00\x1f", 12}, {"<>&", 18}, {"\xff", 6}, {"\u2028", 6}} {
+		if got := jsonLen(c.s); got < c.want {
+			t.Errorf("jsonLen(%q) = %d, want at least %d", c.s, got, c.want)
+		}
+	}
+}
