@@ -22,6 +22,10 @@ func validateRef(r ObjectRef) error {
 	}
 	// The object sees the name as ctx.id.name: a guest's stub may carry
 	// only the one the id was made from (idFromName), not any it claims.
+	// Its length is checked before it is hashed: the guest chose it.
+	if len(r.Name) > maxObjectIDName {
+		return fmt.Errorf("a Durable Object's name is at most %d bytes, not %d", maxObjectIDName, len(r.Name))
+	}
 	if r.Name != "" && ObjectIDFromName(r.Worker, r.Class, r.Name) != r.ID {
 		return fmt.Errorf("the Durable Object id %s was not made from the name %q", r.ID, r.Name)
 	}
@@ -30,6 +34,10 @@ func validateRef(r ObjectRef) error {
 
 // maxObjectName bounds a Durable Object binding's worker and class names.
 const maxObjectName = 256
+
+// maxObjectIDName bounds the name an object's id is made from, that a
+// call to it carries (as the node does).
+const maxObjectIDName = 2048
 
 // validObjectName checks a worker or class name of a Durable Object
 // binding: non-empty, at most maxObjectName bytes of printable ASCII other

@@ -725,3 +725,25 @@ export default { fetch() { return new Response("main") } };`)
 	}
 	s.setsMu.Unlock()
 }
+
+// TestValidateRefName: a stub's call carries the id's name, which must be
+// the one the id was made from, and at most 2048 bytes (as the node
+// takes): checked before the name is hashed, the guest having chosen its
+// length (a call's frame holds 64 MiB).
+func TestValidateRefName(t *testing.T) {
+	long := strings.Repeat("n", maxObjectIDName+1)
+	for _, c := range []struct {
+		ref  ObjectRef
+		want string
+	}{
+		{ref("Counter", "a"), ""},
+		{ObjectRef{Worker: "w", Class: "Counter", ID: jsengine.ObjectID("w", "Counter", "a"), Name: "b"}, "was not made from the name"},
+		{ObjectRef{Worker: "w", Class: "Counter", ID: jsengine.ObjectID("w", "Counter", long), Name: long}, "at most 2048 bytes"},
+		{ObjectRef{Worker: "w", Class: "Counter", ID: jsengine.ObjectID("w", "Counter", "a")}, ""},
+	} {
+		err := validateRef(c.ref)
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("name of %d bytes: %v, want %q", len(c.ref.Name), err, c.want)
+		}
+	}
+}
