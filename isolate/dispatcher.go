@@ -228,12 +228,19 @@ func (d *dispatcher) object(ctx context.Context, c *contract.HostCall) *contract
 		}
 		return &contract.HostReply{Response: resp}
 	}
+	if len(c.Method) > maxMethodName {
+		return contract.FailReply(c.Op, contract.HostErrorf(contract.CodeInvalid, "an RPC method's name is %d bytes, more than %d", len(c.Method), maxMethodName))
+	}
 	v, err := ns.Call(ctx, ref, c.Method, c.Args)
 	if err != nil {
 		return fail(err)
 	}
 	return &contract.HostReply{Value: v}
 }
+
+// maxMethodName bounds an RPC method's name (it is echoed in errors and
+// logs).
+const maxMethodName = 256
 
 // maxPagesRead bounds the pages of one OpStoragePages: 1 MiB.
 const maxPagesRead = 256

@@ -316,6 +316,8 @@ func TestObjectThrows(t *testing.T) {
 			{"rejects", nil, ObjectError{Name: "TypeError", Message: "nope"}},
 			{"nothere", nil, ObjectError{Name: "TypeError", Message: `The RPC receiver does not implement the method "nothere".`}},
 			{"constructor", nil, ObjectError{Name: "TypeError", Message: `The RPC receiver does not implement the method "constructor".`}},
+			{"hasOwnProperty", nil, ObjectError{Name: "TypeError", Message: `The RPC receiver does not implement the method "hasOwnProperty".`}},
+			{"__defineGetter__", nil, ObjectError{Name: "TypeError", Message: `The RPC receiver does not implement the method "__defineGetter__".`}},
 		} {
 			res := w.call(a, tc.method, tc.args...)
 			if res.Outcome != OutcomeException || res.Thrown == nil || *res.Thrown != tc.want || res.Reset {
@@ -745,5 +747,25 @@ func TestValidateRefName(t *testing.T) {
 		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
 			t.Errorf("name of %d bytes: %v, want %q", len(c.ref.Name), err, c.want)
 		}
+	}
+}
+
+// TestObjectMethodNameBounded: an RPC method's name past 256 bytes is
+// refused before it leaves the Worker's host.
+func TestObjectMethodNameBounded(t *testing.T) {
+	w := newObjWorld(t, InProcess, stubSrc)
+	w.code = js("main.js", stubSrc+`
+export const probe = { async fetch(req, env) {
+  try { await env.COUNTER.getByName("z")["m".repeat(300)](); return new Response("called"); } catch (e) { return new Response(e.message); }
+} };`)
+	w.code.Modules["main.js"].Source = strings.Replace(w.code.Modules["main.js"].Source, "export default {", "const unused = {", 1) + "\nexport default probe;"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := w.rt.Run(ctx, &Invocation{Code: w.code, Bindings: testBindings, Host: w})
+	if r.Outcome != OutcomeOK || !strings.Contains(string(r.Response.Body), "more than 256") {
+		t.Fatalf("%s %+v %+v", r.Outcome, r.Response, r.Exceptions)
+	}
+	if log := w.takeLog(); len(log) != 0 {
+		t.Errorf("the host was called: %q", log)
 	}
 }

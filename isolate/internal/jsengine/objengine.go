@@ -274,9 +274,18 @@ func (o *liveObject) construct(prog *goja.Program) error {
 }
 
 // method returns the instance's method name, or nil.
+// Object.prototype's own functions (toString, hasOwnProperty,
+// __defineGetter__, ...) are not the class's methods: RPC does not reach
+// them, as on Cloudflare.
 func (o *liveObject) method(name string) goja.Callable {
 	var fn goja.Callable
-	o.l.guard(func() { fn, _ = goja.AssertFunction(o.inst.Get(name)) })
+	o.l.guard(func() {
+		v := o.inst.Get(name)
+		if objProto := o.l.vm.NewObject().Prototype(); v != nil && objProto != nil && v.SameAs(objProto.Get(name)) {
+			return
+		}
+		fn, _ = goja.AssertFunction(v)
+	})
 	return fn
 }
 
