@@ -152,6 +152,8 @@ func TestRunBindingErrors(t *testing.T) {
 		{`{"B":{}}`, `bindings["B"]: empty binding`},
 		{`{"E":{"kv":"ns"}}`, `bindings["E"]: name is also a plain env value`},
 		{`{"OBJ":{"durableObject":{"worker":"w","class":"a b"}}}`, `bindings["OBJ"]: durableObject class "a b"`},
+		{`{"OBJ":{"durableObject":{"worker":"-w","class":"C"}}}`, `bindings["OBJ"]: durableObject worker: `},
+		{`{"OBJ":{"durableObject":{"worker":"w","class":"` + strings.Repeat("C", 129) + `"}}}`, `bindings["OBJ"]: durableObject class is 129 bytes, more than 128`},
 	} {
 		_, _, err := parseRun(strings.NewReader(code+tc.bindings+"}"), newCodeCache())
 		var ae *apiError

@@ -142,6 +142,15 @@ func (r *RunRequest) decode(cache *codeCache) (*isolate.Invocation, error) {
 		if err := reservedNamespace(r.Bindings[name].KV); err != nil {
 			return nil, &apiError{status: 400, code: "invalid_bindings", msg: fmt.Sprintf("bindings[%q]: %v", name, kvRuleError{err})}
 		}
+		// What validRef will ask of every call on the binding.
+		if do := r.Bindings[name].DurableObject; do != nil {
+			if err := ValidateWorkerName(do.Worker); err != nil {
+				return nil, &apiError{status: 400, code: "invalid_bindings", msg: fmt.Sprintf("bindings[%q]: durableObject worker: %v", name, err)}
+			}
+			if len(do.Class) > maxObjectClass {
+				return nil, &apiError{status: 400, code: "invalid_bindings", msg: fmt.Sprintf("bindings[%q]: durableObject class is %d bytes, more than %d", name, len(do.Class), maxObjectClass)}
+			}
+		}
 	}
 	inv := &isolate.Invocation{Code: c, Request: r.Request, Bindings: r.Bindings, Scheduled: r.Scheduled, StreamTo: r.pipe}
 	if r.CF != nil && r.Request != nil {

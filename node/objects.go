@@ -277,6 +277,9 @@ func (o *objects) runHere(ctx context.Context, c *objectCall, origin string) *ob
 	return a.call(ctx, c)
 }
 
+// maxObjectClass bounds a Durable Object class's name.
+const maxObjectClass = 128
+
 // validRef checks an object's name as it came from a peer or a guest.
 func validRef(r isolate.ObjectRef) error {
 	if ValidateWorkerName(r.Worker) != nil {
@@ -285,8 +288,8 @@ func validRef(r isolate.ObjectRef) error {
 	if !isolate.IsObjectID(r.ID) {
 		return errors.New("a Durable Object id is 64 hex digits")
 	}
-	if r.Class == "" || len(r.Class) > 128 || len(r.Name) > 2048 {
-		return errors.New("a Durable Object's class name is 1 to 128 bytes, its name at most 2048")
+	if r.Class == "" || len(r.Class) > maxObjectClass || len(r.Name) > 2048 {
+		return fmt.Errorf("a Durable Object's class name is 1 to %d bytes, its name at most 2048", maxObjectClass)
 	}
 	// The object sees the name as ctx.id.name: it is the one its id was
 	// made from, not any a caller claims.
