@@ -66,7 +66,7 @@ func benchHostileCorpus() ([]Row, error) {
 	var rows []Row
 	var slowest testnet.HostileResult
 	var all int
-	kinds := []string{"", hostile.KindCPU, hostile.KindMemory, hostile.KindTime, hostile.KindEscape, hostile.KindEgress}
+	kinds := []string{"", hostile.KindCPU, hostile.KindMemory, hostile.KindTime, hostile.KindEscape, hostile.KindEgress, hostile.KindState}
 	if only := os.Getenv("WARREN_BENCH_HOSTILE_KINDS"); only != "" {
 		// Some rows only, while working on them: "memory,escape"; "all" is the
 		// whole corpus's row.

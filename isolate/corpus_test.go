@@ -299,7 +299,7 @@ export default { fetch() {
   out.push((await env.KV.list({ prefix: "echo-consistency", consistency: "eventual" })).keys[0].name);
   for (const f of [() => env.KV.get("k", { consistency: "weak" }), () => env.KV.list({ consistency: 1 }),
       () => env.KV.get("fail:unavailable"), () => env.KV.put("fail:denied", "v"), () => env.KV.delete("fail:invalid"),
-      () => env.KV.get("fail:storage"), () => env.KV.put("k", {})]) {
+      () => env.KV.get("fail:storage"), () => env.KV.put("k", {}), () => env.KV.put("big", new Uint8Array(25 * 1024 * 1024 + 1))]) {
     try { await f(); out.push("no error"); } catch (e) { out.push([e.name, e.code, e instanceof Error, e.message].join(" ")); }
   }
   return Response.json(out);
@@ -310,7 +310,8 @@ export default { fetch() {
 			`"Error KV_DENIED true KV KV.put: refused by the test store",` +
 			`"TypeError KV_INVALID true KV KV.delete: refused by the test store",` +
 			`"Error KV_STORAGE true KV KV.get: the test store failed",` +
-			`"TypeError KV_INVALID true KV put: value must be a string, ArrayBuffer or ArrayBufferView, not [object Object]"]`},
+			`"TypeError KV_INVALID true KV put: value must be a string, ArrayBuffer or ArrayBufferView, not [object Object]",` +
+			`"TypeError KV_INVALID true KV put: value: length of 26214401 exceeds limit of 26214400"]`},
 		{name: "kv bulk get and stream", code: js("main.js", `export default { async fetch(req, env) {
   await env.KV.put("a", "1", { metadata: { m: "a" } });
   await env.KV.put("b", JSON.stringify({ n: 2 }));

@@ -195,7 +195,8 @@ func RunHostile(ctx context.Context, st *State, o HostileOptions) (*HostileRepor
 	if err != nil {
 		return nil, err
 	}
-	hostileTok, err := mint("hostile", policy.Grants{AllowNet: hostile.Grants(originAddr)})
+	hostileTok, err := mint("hostile", policy.Grants{AllowNet: hostile.Grants(originAddr),
+		KV: map[string]string{hostile.StateNamespace: policy.KVReadWrite}, DO: []string{hostile.StateWorker + ".*"}})
 	if err != nil {
 		return nil, err
 	}
@@ -236,9 +237,16 @@ func RunHostile(ctx context.Context, st *State, o HostileOptions) (*HostileRepor
 		honestCall(i)
 	}
 	var cases []hostile.Case
-	for _, c := range append(hostile.Scripts(), hostile.Egress(originAddr)...) {
+	state := false
+	for _, c := range slices.Concat(hostile.Scripts(), hostile.Egress(originAddr), hostile.State()) {
 		if o.Only == nil || o.Only(c) {
 			cases = append(cases, c)
+			state = state || c.State
+		}
+	}
+	if state {
+		if err := deployState(ctx, cl, apis[0], adminTok); err != nil {
+			return nil, err
 		}
 	}
 	idle := func(calls int) {
@@ -306,6 +314,9 @@ func RunHostile(ctx context.Context, st *State, o HostileOptions) (*HostileRepor
 						limits = map[string]int64{"cpuMs": c.CPUMs, "memoryMb": c.MemoryMB, "wallMs": c.WallMs}
 					}
 					body := hostileBody(c.Src, c.Compat, limits, c.Body)
+					if c.State {
+						body = withBindings(body, hostile.StateBindings())
+					}
 					t0 := time.Now()
 					res, err := callRun(ctx, cl, api, hostileTok, body)
 					r := HostileResult{Name: c.Name, API: api, Start: t0, Took: time.Since(t0)}
@@ -420,6 +431,48 @@ func hostileBody(src string, compat []string, limits map[string]int64, reqBody [
 	}
 	b, _ := json.Marshal(body) // []byte is base64 in JSON
 	return b
+}
+
+// withBindings adds bindings to a /v1/run body.
+func withBindings(body []byte, bindings map[string]any) []byte {
+	var m map[string]any
+	if json.Unmarshal(body, &m) != nil {
+		return body
+	}
+	m["bindings"] = bindings
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// deployState deploys hostile.StateWorker through api, retrying while the
+// mesh's store is not ready yet (a new mesh places its groups in seconds).
+func deployState(ctx context.Context, cl *http.Client, api, token string) error {
+	code := map[string]any{"mainModule": "main.js", "modules": map[string]string{"main.js": hostile.StateObjects}, "limits": hostile.StateLimits}
+	body, _ := json.Marshal(map[string]any{"code": code, "bindings": hostile.StateBindings()})
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, api+"/v1/workers/"+hostile.StateWorker, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := cl.Do(req)
+		var b []byte
+		if err == nil {
+			b, _ = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("HTTP %d: %.300s", resp.StatusCode, b)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("testnet: deploying %s: %w", hostile.StateWorker, err)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // callRun posts body to api's /v1/run with token; an answer that is not a

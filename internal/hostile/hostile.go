@@ -42,6 +42,7 @@ const (
 	KindTime   = "time"   // wall time and the event loop: timers, promises, streams
 	KindEscape = "escape" // the isolate's walls: built-ins, files, environment, processes, sockets
 	KindEgress = "egress" // the network: fetch where the grants do not reach
+	KindState  = "state"  // the replicated state: KV, Durable Objects, their storage and SQL
 )
 
 // Case is one hostile Worker.
@@ -64,6 +65,10 @@ type Case struct {
 	// Egress is set on the cases that fetch: they need the grants of
 	// Grants and an Origin server.
 	Egress bool
+	// State is set on the cases that use the replicated state: they run
+	// with the bindings of StateBindings, granted, and StateWorker
+	// deployed.
+	State bool
 	// KeepsWorker is set on the cases the engine itself must stop at their
 	// limit, wherever the guest is (a loop, a match, a built-in's own
 	// loop): the sandbox worker that ran one serves the next call, where
@@ -275,6 +280,84 @@ func Egress(origin string) []Case {
 			CPUMs: 1500, MemoryMB: 128, WallMs: 1800, Outcomes: []string{OK, ExceededMemory, ExceededWallTime}, Has: "exceeds", Egress: true},
 		{Name: "response that never ends", Kind: KindEgress, Src: probe(`fetch("http://` + origin + `/endless").then(r => r.text()).then(t => "read " + t.length)`),
 			CPUMs: 1000, WallMs: 1000, Outcomes: []string{OK, ExceededWallTime}, Has: "refused", Egress: true},
+	}
+}
+
+// The State cases' world: a KV namespace, and a deployed Worker whose
+// Durable Object class Hog misbehaves on request.
+const (
+	StateNamespace = "hostile"
+	StateWorker    = "hostile-state"
+	StateClass     = "Hog"
+)
+
+// StateBindings are the bindings the State cases run with (a run's
+// "bindings"): env.KV and env.HOG.
+func StateBindings() map[string]any {
+	return map[string]any{
+		"KV":  map[string]any{"kv": StateNamespace},
+		"HOG": map[string]any{"durableObject": map[string]string{"worker": StateWorker, "class": StateClass}},
+	}
+}
+
+// StateLimits are the limits StateWorker is deployed with: each of its
+// objects' events ends within a fraction of Budget.
+var StateLimits = map[string]int64{"cpuMs": 300, "memoryMb": 64, "wallMs": 1500}
+
+// StateObjects is StateWorker's code: the class Hog, whose methods each
+// attack what an object holds (its storage, its SQL database, its event's
+// limits, its owner).
+const StateObjects = `import { DurableObject } from "cloudflare:workers";
+export class Hog extends DurableObject {
+  cpu() { for (;;) {} }
+  memory() { const a = []; for (;;) a.push(new Uint8Array(1 << 20)); }
+  sqlForever() { return this.ctx.storage.sql.exec("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c").one(); }
+  sqlHuge() { return this.ctx.storage.sql.exec("SELECT randomblob(1000000) FROM generate_series(1, 100)").toArray().length; }
+  sqlTooMuch() {
+    this.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS t (v)");
+    return this.ctx.storage.sql.exec("INSERT INTO t SELECT randomblob(1000) FROM generate_series(1, 3000)").rowsWritten;
+  }
+  sqlEscape() { return this.ctx.storage.sql.exec("ATTACH DATABASE '/etc/passwd' AS p").toArray(); }
+  async selfCall() { return await this.env.HOG.get(this.ctx.id).selfCall(); }
+  bigValue() { return this.ctx.storage.put("big", "x".repeat(200000)); }
+  async flood() {
+    const v = "x".repeat(100000);
+    for (let i = 0; i < 64; i++) this.ctx.storage.put("f" + i, v);
+    await this.ctx.storage.deleteAll();
+    return "flooded";
+  }
+  hugeList() { return this.ctx.storage.list({ prefix: "p".repeat(3000) }); }
+}
+export default { fetch() { return new Response("hostile state") } };
+`
+
+// hog is an expression that calls method on a Hog of a fresh name.
+func hog(method string) string {
+	return "env.HOG.getByName(crypto.randomUUID())." + method + "()"
+}
+
+// State are the cases against the replicated state: each needs
+// StateBindings granted and StateWorker deployed.
+func State() []Case {
+	c := func(name string, exprs ...string) Case {
+		return Case{Name: name, Kind: KindState, Src: probe(exprs...), CPUMs: 1000, WallMs: 1800, Outcomes: []string{OK}, Has: "refused", State: true}
+	}
+	return []Case{
+		c("KV value past 25 MiB", `env.KV.put("big", "x".repeat(26 << 20))`),
+		c("KV key and metadata past their bounds", `env.KV.put("k".repeat(600), "v")`, `env.KV.put("m", "v", { metadata: { m: "x".repeat(2000) } })`),
+		c("KV calls past the subrequest limit", `(async () => { for (let i = 0; i < 100; i++) await env.KV.get("k" + i); })()`),
+		{Name: "KV list with a huge prefix", Kind: KindState, Src: probe(`env.KV.list({ prefix: "p".repeat(1 << 20) }).then((l) => l.keys.length + " keys")`),
+			CPUMs: 1000, WallMs: 1800, Outcomes: []string{OK}, Has: ": 0 keys", State: true},
+		c("object that loops", hog("cpu")),
+		c("object memory bomb", hog("memory")),
+		c("object SQL that never ends", hog("sqlForever")),
+		c("object SQL result past its bound", hog("sqlHuge")),
+		c("object SQL commit past a batch", hog("sqlTooMuch")),
+		c("object SQL attaching a host file", hog("sqlEscape")),
+		c("object calling itself", hog("selfCall")),
+		c("object value past 128 KiB", hog("bigValue")),
+		c("object list with a huge prefix", hog("hugeList")),
+		{Name: "object storage flood", Kind: KindState, Src: probe(hog("flood")), CPUMs: 1000, WallMs: 1800, Outcomes: []string{OK}, Has: "flooded", State: true},
 	}
 }
 

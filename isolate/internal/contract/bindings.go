@@ -42,6 +42,11 @@ const (
 	MaxKVBulkBytes = 25 << 20
 )
 
+// MaxKVValueBytes is the largest value a KV put stores (Workers KV's 25
+// MiB, the replicated store's bound): a Worker's larger put is refused
+// before the value leaves the isolate.
+const MaxKVValueBytes = 25 << 20
+
 // KVEntry is a stored value.
 type KVEntry struct {
 	Value      []byte          `json:"value"`

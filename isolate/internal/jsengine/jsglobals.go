@@ -526,6 +526,9 @@ func (l *loop) kvBinding(name string) *goja.Object {
 		if err != nil {
 			panic(kvException(vm, contract.KVCodeInvalid, "KV put: "+err.Error()))
 		}
+		if len(value) > contract.MaxKVValueBytes {
+			panic(kvException(vm, contract.KVCodeInvalid, fmt.Sprintf("KV put: value: length of %d exceeds limit of %d", len(value), contract.MaxKVValueBytes)))
+		}
 		opts := &contract.KVPutOptions{}
 		if ov, ok := c.Argument(2).(*goja.Object); ok {
 			// A time that is no number (NaN, "soon") read as 0, not
