@@ -68,6 +68,10 @@ type Config struct {
 	Slots int
 	// Tags are gossiped with the node.
 	Tags map[string]string
+	// ObjectWriteRate paces the storage writes of each deployed Worker's
+	// Durable Objects on this node, in bytes a second, after a burst of
+	// two seconds' worth (default 2 MiB; negative: unpaced).
+	ObjectWriteRate int64
 	// QueueTimeout is how long an invocation waits for room anywhere before
 	// it is shed (default DefaultQueueTimeout).
 	QueueTimeout time.Duration

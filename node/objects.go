@@ -127,11 +127,24 @@ type objects struct {
 	perWorker map[string]int
 	demand    *demand // where the calls come from
 	ot        objectTimings
+	// pace paces each deployed Worker's storage writes (see writeRate).
+	pace *writeRate
 }
 
 func newObjects(n *Node) *objects {
 	ot := defaultObjectTimings
-	return &objects{n: n, actors: map[string]*actor{}, perWorker: map[string]int{}, demand: newDemand(ot), ot: ot}
+	o := &objects{n: n, actors: map[string]*actor{}, perWorker: map[string]int{}, demand: newDemand(ot), ot: ot}
+	var rate int64
+	if n != nil {
+		rate = n.cfg.ObjectWriteRate
+	}
+	switch r := rate; {
+	case r == 0:
+		o.pace = newWriteRate(defaultObjectWriteRate, defaultObjectWriteBurst)
+	case r > 0:
+		o.pace = newWriteRate(float64(r), defaultObjectWriteBurst)
+	}
+	return o
 }
 
 // namespace is the isolate.DurableObjectNamespace of a binding.
@@ -507,7 +520,9 @@ func (a *actor) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	a.store, a.gate = st, &outputGate{st: st, observe: a.o.n.metrics.gate}
+	worker := a.ref.Worker
+	pace := func(ctx context.Context, n int) error { return a.o.pace.wait(ctx, worker, n) }
+	a.store, a.gate = st, &outputGate{st: st, observe: a.o.n.metrics.gate, pace: pace}
 	a.o.n.rt.EvictObject(a.ref) // an instance of an older epoch must not go on
 	return nil
 }
@@ -599,6 +614,9 @@ type outputGate struct {
 	st *replication.ObjectStore
 	// observe, if set, is told how long each commit or verification took.
 	observe func(kind string, d time.Duration)
+	// pace, if set, waits for a batch of n bytes' turn (the Worker's
+	// write rate) before it is committed.
+	pace func(ctx context.Context, n int) error
 
 	mu      sync.Mutex
 	queue   []*ticket
@@ -699,14 +717,21 @@ func (g *outputGate) flush() {
 		began := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 		var waits []func(context.Context) error
+		var err error
 		for _, c := range chunks(q) {
 			if merged := mergeBatches(c); merged != nil {
+				if g.pace != nil {
+					if bytes, _ := batchSize(merged); bytes > 0 {
+						if err = g.pace(ctx, bytes); err != nil {
+							break
+						}
+					}
+				}
 				waits = append(waits, g.st.Start(ctx, toObjectBatch(merged)))
 			}
 		}
-		var err error
 		kind := "commit"
-		if len(waits) == 0 {
+		if len(waits) == 0 && err == nil {
 			kind = "verify"
 			err = g.st.Verify(ctx)
 		}

@@ -135,9 +135,21 @@ func doDeployBody(worker, src string) string {
 // every data group has a leader.
 func objectCluster(t *testing.T, names ...string) (*cluster, []*Node) {
 	t.Helper()
+	return objectClusterTuned(t, nil, names...)
+}
+
+// objectClusterTuned is objectCluster with tune applied to each node's
+// configuration last.
+func objectClusterTuned(t *testing.T, tune func(*Config), names ...string) (*cluster, []*Node) {
+	t.Helper()
 	testnet.Exclusive(t)
 	c := newCluster(t, 41, names...)
 	c.tune = func(cfg *Config) {
+		defer func() {
+			if tune != nil {
+				tune(cfg)
+			}
+		}()
 		cfg.NoReplication = false
 		cfg.Logger = slog.New(slog.DiscardHandler) // raft's complaints as nodes die
 		cfg.ReplicaGrace = 3 * time.Second

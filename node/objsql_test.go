@@ -26,6 +26,12 @@ export class Counter extends DurableObject {
   }
   get() { return this.ctx.storage.sql.exec("SELECT count(*) AS n FROM hits").one().n; }
   check() { return this.ctx.storage.sql.exec("PRAGMA integrity_check").raw().toArray().join(","); }
+  async flood(mib) {
+    const v = "x".repeat(100000);
+    for (let i = 0; i < mib * 10; i++) this.ctx.storage.put("f" + i, v);
+    await this.ctx.storage.deleteAll();
+    return "flooded";
+  }
 }
 export default {
   async fetch(req, env) {
@@ -35,6 +41,7 @@ export default {
     case "inc": return new Response(String(await c.increment()));
     case "get": return new Response(String(await c.get()));
     case "check": return new Response(await c.check());
+    case "flood": return new Response(await c.flood(Number(url.searchParams.get("mib"))));
     }
     return new Response("unknown op", {status: 404});
   }
@@ -47,7 +54,8 @@ func TestObjectSQLSurvivesItsOwner(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping a 3-node replicated cluster")
 	}
-	_, nodes := objectCluster(t, "a", "b", "c")
+	// Each Worker's object writes paced at 512 KiB a second on a node.
+	_, nodes := objectClusterTuned(t, func(cfg *Config) { cfg.ObjectWriteRate = 512 << 10 }, "a", "b", "c")
 	if status, _, body := call(t, nodes[0], "PUT", "/v1/workers/sql", strings.NewReader(doDeployBody("sql", sqlWorker)), nil); status != 200 {
 		t.Fatalf("deploy: %d %s", status, body)
 	}
@@ -73,6 +81,31 @@ func TestObjectSQLSurvivesItsOwner(t *testing.T) {
 		if status, _, body := serve(t, nodes[i%3], "POST", "/w/sql/inc?name=x", "", nil); status != 200 || body != strconv.Itoa(i) {
 			t.Fatalf("increment %d: %d %q", i, status, body)
 		}
+	}
+	// A Worker's objects write at most 512 KiB a second on a node, after
+	// two seconds' worth: 6 MB, committed in batches of a MiB as the
+	// event goes, take more than 5 s (about a second without the pace),
+	// and the other Worker's writes are not held by them.
+	if status, _, body := call(t, nodes[0], "PUT", "/v1/workers/flood", strings.NewReader(doDeployBody("flood", sqlWorker)), nil); status != 200 {
+		t.Fatalf("deploy: %d %s", status, body)
+	}
+	began := time.Now()
+	flooded := make(chan string, 1)
+	go func() {
+		_, _, body := serve(t, nodes[0], "POST", "/w/flood/flood?name=f&mib=6", "", nil)
+		flooded <- body
+	}()
+	if status, _, body := serve(t, nodes[1], "POST", "/w/sql/inc?name=other", "", nil); status != 200 || body != "1" {
+		t.Fatalf("another Worker's write during the flood: %d %q", status, body)
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("another Worker's write waited %v behind the flood", took)
+	}
+	if body := <-flooded; body != "flooded" {
+		t.Fatalf("flood: %q", body)
+	}
+	if took := time.Since(began); took < 4*time.Second {
+		t.Errorf("6 MB of one Worker's object writes took %v, want more than 5 s at 512 KiB a second", took)
 	}
 	_, _, b := call(t, nodes[0], "GET", "/v1/objects/sql/Counter?name=x", nil, nil)
 	var info ObjectInfo
