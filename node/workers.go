@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/warrenmesh/warren/internal/sizedlru"
 	"github.com/warrenmesh/warren/isolate"
 	"github.com/warrenmesh/warren/policy"
@@ -764,6 +766,14 @@ func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, status, map[string]string{"error": msg, "code": "worker_" + string(res.Outcome), "outcome": string(res.Outcome)})
 		return
 	}
+	if err := checkWorkerHead(res.Response.Headers); err != nil {
+		if res.Response.Streamed {
+			req.pipe.Abort(err)
+		}
+		n.log.Debug("a deployed Worker's response is not valid HTTP", "worker", name, "version", d.Version, "err", err)
+		writeError(w, &apiError{status: http.StatusBadGateway, code: "worker_invalid_response", msg: "the Worker's response is not valid HTTP: " + err.Error()})
+		return
+	}
 	release, ok := n.holdAnswer(w, r, len(res.Response.Body))
 	if !ok {
 		return
@@ -796,6 +806,25 @@ func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodHead {
 		sendWithin(w, res.Response.Body)
 	}
+}
+
+// checkWorkerHead reports what makes headers, a Worker's response's, no
+// HTTP head to send: a name that is not a token, or a value with a control
+// character other than a tab. A JavaScript Worker's Headers refuse both,
+// but a Python Worker's headers are any strings (and a worker process
+// could be hostile); net/http drops such a name, but sends a NUL or
+// another control character of a value as it is, an answer no client
+// reads.
+func checkWorkerHead(headers map[string]string) error {
+	for k, v := range headers {
+		if !isToken(k) {
+			return fmt.Errorf("the header name %s is not an HTTP token", quote(k))
+		}
+		if !httpguts.ValidHeaderFieldValue(v) {
+			return fmt.Errorf("the value of header %s has a control character", quote(k))
+		}
+	}
+	return nil
 }
 
 // bodyless reports whether a response of status has no body (and so no

@@ -1,0 +1,60 @@
+package node
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// pythonWorker is a PUT /v1/workers body of one Python module.
+func pythonWorker(src string) string {
+	code := map[string]any{"mainModule": "w.py", "modules": map[string]string{"w.py": src}}
+	b, _ := json.Marshal(map[string]any{"code": code})
+	return string(b)
+}
+
+// TestServeInvalidResponseHead: a Worker's response headers that are not
+// valid HTTP are a 502 worker_invalid_response, not sent. A Python
+// Worker's headers are any strings; before, a NUL or DEL in a value went
+// out as it was (a response no client reads: Go's refuses it), and CR and
+// LF as spaces.
+func TestServeInvalidResponseHead(t *testing.T) {
+	requirePython(t)
+	n, _ := kvNode(t, "head")
+	// The header to send is the request's path: ?name=value, escaped.
+	src := `
+from urllib.parse import unquote
+from workers import WorkerEntrypoint, Response
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        k, v = request.url.split("?", 1)[1].split("=", 1)
+        return Response("body", headers={unquote(k): unquote(v)})
+`
+	if status, _, b := call(t, n, "PUT", "/v1/workers/py", strings.NewReader(pythonWorker(src)), nil); status != 200 {
+		t.Fatalf("deploy: %d %s", status, b)
+	}
+	for _, tc := range []struct {
+		query  string
+		status int
+	}{
+		{"x-ok=a%09b%20c%C3%A9", 200},
+		{"x-nul=a%00b", 502},
+		{"x-del=a%7Fb", 502},
+		{"x-bell=a%07b", 502},
+		{"x-crlf=a%0D%0ASet-Cookie:%20evil=1", 502},
+		{"location=/a%0D%0A%0D%0Abody", 502},
+		{"x%20space=1", 502},
+		{"x%0D%0Aset-cookie:evil=1=1", 502},
+		{"x%C3%A9=1", 502},
+	} {
+		status, h, body := serve(t, n, "GET", "/w/py/?"+tc.query, "", nil)
+		switch {
+		case status != tc.status:
+			t.Errorf("%s: %d %v %.200s, want %d", tc.query, status, h, body, tc.status)
+		case status == 200 && body != "body":
+			t.Errorf("%s: %q", tc.query, body)
+		case status == 502 && (errCode([]byte(body)) != "worker_invalid_response" || h.Get("Set-Cookie") != "" || h.Get("Location") != ""):
+			t.Errorf("%s: %d %v %s, want a JSON error worker_invalid_response", tc.query, status, h, body)
+		}
+	}
+}
