@@ -58,3 +58,42 @@ class Default(WorkerEntrypoint):
 		}
 	}
 }
+
+// TestServeLargeResponseHead: a Worker's response headers of more than
+// maxWorkerHead bytes, in one header or many, are a 502
+// worker_invalid_response. Before, a JavaScript Worker's megabyte header
+// or a Python Worker's 100,000 headers went out (up to 32 MiB of them,
+// which the node held outside the answer budget for as long as a client
+// took to read them).
+func TestServeLargeResponseHead(t *testing.T) {
+	n, _ := kvNode(t, "head")
+	src := `export default { fetch(req) {
+  const q = new URL(req.url).searchParams, size = +q.get("size"), count = +q.get("count") || 1;
+  const h = new Headers();
+  for (let i = 0; i < count; i++) h.set("x-h" + i, "v".repeat(size));
+  return new Response("body", {headers: h});
+} }`
+	if status, _, b := call(t, n, "PUT", "/v1/workers/js", strings.NewReader(deployBody(src, `{"cpuMs": 5000, "wallMs": 20000}`, nil)), nil); status != 200 {
+		t.Fatalf("deploy: %d %s", status, b)
+	}
+	for _, tc := range []struct {
+		query  string
+		status int
+	}{
+		{"size=200000", 200},
+		{"size=1000&count=200", 200},
+		{"size=262144", 502},
+		{"size=1048576", 502},
+		{"size=1000&count=300", 502},
+	} {
+		status, h, body := serve(t, n, "GET", "/w/js/?"+tc.query, "", nil)
+		switch {
+		case status != tc.status:
+			t.Errorf("%s: %d %.200s, want %d", tc.query, status, body, tc.status)
+		case status == 200 && body != "body":
+			t.Errorf("%s: %q", tc.query, body)
+		case status == 502 && (errCode([]byte(body)) != "worker_invalid_response" || h.Get("X-H0") != ""):
+			t.Errorf("%s: %d %.200s, want a JSON error worker_invalid_response", tc.query, status, body)
+		}
+	}
+}

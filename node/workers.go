@@ -766,16 +766,20 @@ func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, status, map[string]string{"error": msg, "code": "worker_" + string(res.Outcome), "outcome": string(res.Outcome)})
 		return
 	}
-	if err := checkWorkerHead(res.Response.Headers); err != nil {
+	head, err := checkWorkerHead(res.Response.Headers)
+	if err != nil {
 		if res.Response.Streamed {
 			req.pipe.Abort(err)
 		}
 		n.log.Debug("a deployed Worker's response is not valid HTTP", "worker", name, "version", d.Version, "err", err)
-		writeError(w, &apiError{status: http.StatusBadGateway, code: "worker_invalid_response", msg: "the Worker's response is not valid HTTP: " + err.Error()})
+		writeError(w, &apiError{status: http.StatusBadGateway, code: "worker_invalid_response", msg: "the Worker's response cannot be sent: " + err.Error()})
 		return
 	}
-	release, ok := n.holdAnswer(w, r, len(res.Response.Body))
+	release, ok := n.holdAnswer(w, r, head+len(res.Response.Body))
 	if !ok {
+		if res.Response.Streamed {
+			req.pipe.Abort(errors.New("no answer for the body"))
+		}
 		return
 	}
 	defer release()
@@ -808,23 +812,37 @@ func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// maxWorkerHead bounds the headers of a Worker's response that /w/
+// sends (names and values, with ": " and CRLF each): as much as a fetched
+// response's head may hold (maxEgressHeader), and as much as a browser
+// takes (Chrome refuses a head past 256 KiB). A response may otherwise
+// hold 32 MiB of headers (MaxResponseBytes), which the node held outside
+// the answer budget while a client that read nothing left them unsent,
+// and a million small ones that made an http.Header of hundreds of MB.
+const maxWorkerHead = 256 << 10
+
 // checkWorkerHead reports what makes headers, a Worker's response's, no
-// HTTP head to send: a name that is not a token, or a value with a control
-// character other than a tab. A JavaScript Worker's Headers refuse both,
-// but a Python Worker's headers are any strings (and a worker process
-// could be hostile); net/http drops such a name, but sends a NUL or
-// another control character of a value as it is, an answer no client
+// HTTP head to send, and else their size: a name that is not a token, a
+// value with a control character other than a tab, or more than
+// maxWorkerHead bytes in all. A JavaScript Worker's Headers refuse the
+// first two, but a Python Worker's headers are any strings (and a worker
+// process could be hostile); net/http drops such a name, but sends a NUL
+// or another control character of a value as it is, an answer no client
 // reads.
-func checkWorkerHead(headers map[string]string) error {
+func checkWorkerHead(headers map[string]string) (int, error) {
+	size := 0
 	for k, v := range headers {
+		if size += len(k) + len(v) + len(": \r\n"); size > maxWorkerHead {
+			return 0, fmt.Errorf("its headers hold more than %d bytes", maxWorkerHead)
+		}
 		if !isToken(k) {
-			return fmt.Errorf("the header name %s is not an HTTP token", quote(k))
+			return 0, fmt.Errorf("the header name %s is not an HTTP token", quote(k))
 		}
 		if !httpguts.ValidHeaderFieldValue(v) {
-			return fmt.Errorf("the value of header %s has a control character", quote(k))
+			return 0, fmt.Errorf("the value of header %s has a control character", quote(k))
 		}
 	}
-	return nil
+	return size, nil
 }
 
 // bodyless reports whether a response of status has no body (and so no
