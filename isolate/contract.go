@@ -1,6 +1,9 @@
 package isolate
 
-import "github.com/warrenmesh/warren/isolate/internal/contract"
+import (
+	"github.com/warrenmesh/warren/isolate/internal/contract"
+	"github.com/warrenmesh/warren/isolate/internal/webapi"
+)
 
 // The result contract, the limits, and the types of bindings, Durable
 // Objects and scheduled events are defined in internal/contract, which
@@ -103,6 +106,13 @@ var Outcomes = contract.Outcomes
 
 // DefaultURL is the URL of a request that names none.
 const DefaultURL = contract.DefaultURL
+
+// CheckRequestURL reports why raw cannot be a Request's url in a
+// JavaScript Worker (the URL Standard's parser refuses it, or it is too
+// long or costly to read), without repeating raw; nil if it can be. A
+// request an embedder hands Run with such a URL ends in
+// OutcomeInternalError: the runtime cannot build the Request.
+func CheckRequestURL(raw string) error { return webapi.CheckRequestURL(raw) }
 
 // The consistencies of a KV read: the Consistency of KVGetOptions and
 // KVListOptions ("" means strong).

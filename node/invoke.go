@@ -108,6 +108,15 @@ func (r *RunRequest) decode(cache *codeCache) (*isolate.Invocation, error) {
 	if err := ApplyHost(r.Request); err != nil {
 		return nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "request.headers: " + err.Error()}
 	}
+	// The guest reads the URL with the URL Standard's parser, which
+	// refuses many a URL that validateRequest's net/url takes (a port past
+	// 65535, a host with "<" or "%"): refused there, the call ended as the
+	// node's internal error (a /w/ client's Host: x:99999 was a 502).
+	if r.Request != nil && r.Request.URL != "" {
+		if err := isolate.CheckRequestURL(r.Request.URL); err != nil {
+			return nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: fmt.Sprintf("request.url: %s is not a URL: %v", quote(r.Request.URL), err)}
+		}
+	}
 	key := r.key
 	switch {
 	case key != [32]byte{}: // the caller hashed Code already (a deployment's)

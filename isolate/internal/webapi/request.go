@@ -1,12 +1,14 @@
 package webapi
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
 
 	"github.com/dop251/goja"
+	werrors "github.com/nlnwa/whatwg-url/errors"
 )
 
 type requestState struct {
@@ -229,6 +231,54 @@ func requestHref(raw string) (string, error) {
 	href := u.Href(false)
 	lastHref.Store(&[2]string{raw, href})
 	return href, nil
+}
+
+// CheckRequestURL reports why raw cannot be the url of the Request a fetch
+// handler receives, which the URL Standard's parser reads (Go's net/url
+// takes many a URL it refuses: a port past 65535, an IPv4 address with a
+// part past 255, a host with "<" or "%"), in words that do not repeat raw;
+// nil if it can be. The embedder checks a request with it before any
+// runtime builds the Request, whose failure would be the runtime's.
+//
+// Only the scheme and the authority can make the parser fail (the path,
+// query and fragment it percent-encodes as it meets them), so only they
+// are parsed: the parser takes 50-120 ns a byte, 120 ms for a megabyte of
+// path.
+func CheckRequestURL(raw string) error {
+	if len(raw) > maxURLLength {
+		return urlError("URL too long")
+	}
+	if err := checkPathCost(raw, nil); err != nil {
+		return err
+	}
+	// The parser drops every tab and newline first.
+	head := raw
+	if strings.ContainsAny(raw, "\t\n\r") {
+		raw = strings.NewReplacer("\t", "", "\n", "", "\r", "").Replace(raw)
+		head = raw
+	}
+	if i := strings.Index(raw, "://"); i >= 0 {
+		// The authority starts past every slash (a special scheme's
+		// parser skips them) and ends at the path, query or fragment; a
+		// slash stays after it, so that what ends it is not trimmed as
+		// the end of the input is (a space).
+		k := i + 3
+		for k < len(raw) && (raw[k] == '/' || raw[k] == '\\') {
+			k++
+		}
+		if j := strings.IndexAny(raw[k:], "/?#\\"); j >= 0 {
+			head = raw[:k+j] + "/"
+		}
+	}
+	_, err := parseURL(head, nil)
+	var ve *werrors.ValidationError
+	if errors.As(err, &ve) {
+		if d := ve.Description(); d != "" && len(d) <= 16 {
+			return fmt.Errorf("%s: %s", ve.Type(), d)
+		}
+		return errors.New(string(ve.Type()))
+	}
+	return err
 }
 
 // NewRequest makes the JS Request a fetch handler receives. Its headers are
