@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -83,6 +84,7 @@ func (n *Node) newMCPServer(r *http.Request) *mcp.Server {
 	c := callerOf(r)
 	client := mcpClient{addr: clientOf(r), share: shareOf(r, c.tok)}
 	s := mcp.NewServer(&mcp.Implementation{Name: "warren", Title: "warren mesh " + n.id.Name, Version: "1"}, &mcp.ServerOptions{SchemaCache: mcpSchemas})
+	var results atomic.Int64 // the bytes of run_code's results this request carries
 	mcp.AddTool(s, &mcp.Tool{Name: "run_code", Description: runCodeDescription},
 		func(ctx context.Context, _ *mcp.CallToolRequest, in mcpRunInput) (*mcp.CallToolResult, mcpRunOutput, error) {
 			res, err := n.mcpRun(ctx, in, c, client)
@@ -92,6 +94,11 @@ func (n *Node) newMCPServer(r *http.Request) *mcp.Server {
 			b, err := json.Marshal(res)
 			if err != nil {
 				return nil, mcpRunOutput{}, err
+			}
+			if held := results.Add(int64(len(b))); held > maxMCPResults {
+				results.Add(-int64(len(b)))
+				return nil, mcpRunOutput{}, fmt.Errorf("the call ran (outcome %s), but its result is %d bytes, and an MCP request carries at most %d bytes of results (%d before it here): POST /v1/run answers a large result whole",
+					res.Outcome, len(b), maxMCPResults, held-int64(len(b)))
 			}
 			var out mcpRunOutput
 			if err := json.Unmarshal(b, &out.Result); err != nil {
@@ -218,6 +225,16 @@ const (
 // made a 27 MB answer and 540 MB of allocations in 1.7 s of CPU, and one
 // of 25 MiB (the store's largest) ran past 30 s, 16 of them to a batch.
 const maxMCPValue = 64 << 10
+
+// maxMCPResults bounds the JSON of the run_code results one POST /mcp
+// carries, all of a batch's together. The SDK copies a tool's output many
+// times as it builds its answer (decoded to a map, encoded, decoded again
+// to check it against the schema, encoded, and sent twice, as
+// structuredContent and as text): a result of a 30 MiB body made the
+// node's heap peak at 460 MB (120 MB as POST /v1/run's), and a batch of 16
+// of them at 8 GB, before the answer budget refused the gigabyte answer.
+// A result past the bound is a tool error, its call having run.
+const maxMCPResults = 16 << 20
 
 // handleMCP is POST /mcp: the body is read as POST /v1/run's is (under
 // maxMCPBody and the slow-body clock, drawing on the node's body budget

@@ -229,3 +229,60 @@ func TestMCPKVGetBounded(t *testing.T) {
 		t.Errorf("kv_get of 2 MiB: error %v: %.200s, want the tool's error naming GET /v1/kv", isErr, text)
 	}
 }
+
+// TestMCPResultsBounded: the run_code results of one POST /mcp carry at
+// most maxMCPResults bytes together; a result past them is a tool error
+// saying so. Before, a batch of 16 results of 30 MiB bodies took the
+// node's heap to 8 GB as the SDK built its answer (a 1 GB answer, which
+// the answer budget then refused).
+func TestMCPResultsBounded(t *testing.T) {
+	c := newCluster(t, 32, "a")
+	n := c.start("a", c.secret, 2)
+	run := func(id, mib int) string {
+		src := fmt.Sprintf(`export default {fetch(){return new Response("x".repeat(%d<<20))}}`, mib)
+		return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"run_code","arguments":{"source":%q,"limits":{"cpuMs":5000}}}}`, id, src)
+	}
+	type answer struct {
+		ID     int
+		Result struct {
+			IsError bool
+			Content []struct{ Text string }
+		}
+	}
+	post := func(body string) []answer {
+		t.Helper()
+		status, _, b := mcpPost(t, http.DefaultClient, n, []byte(body), "application/json")
+		if status != 200 {
+			t.Fatalf("%d %s", status, trunc(b))
+		}
+		var out []answer
+		if body[0] != '[' {
+			out = make([]answer, 1)
+			err := json.Unmarshal(b, &out[0])
+			if err != nil {
+				t.Fatalf("%v: %s", err, trunc(b))
+			}
+			return out
+		}
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatalf("%v: %s", err, trunc(b))
+		}
+		return out
+	}
+	tooLarge := func(a answer) bool {
+		return a.Result.IsError && len(a.Result.Content) == 1 && strings.Contains(a.Result.Content[0].Text, "carries at most")
+	}
+	// One result under the bound is carried; past it, a tool error.
+	if a := post(run(1, 10)); len(a) != 1 || a[0].Result.IsError || len(a[0].Result.Content) != 1 || len(a[0].Result.Content[0].Text) < 10<<20 {
+		t.Fatalf("a result of 10 MiB: %+.200v", a)
+	}
+	if a := post(run(1, 20)); len(a) != 1 || !tooLarge(a[0]) {
+		t.Fatalf("a result of 20 MiB: %+.200v, want a tool error", a)
+	}
+	// A batch's results share the bound: one of two 10 MiB results is
+	// carried, the other refused.
+	a := post("[" + run(1, 10) + "," + run(2, 10) + "]")
+	if len(a) != 2 || tooLarge(a[0]) == tooLarge(a[1]) {
+		t.Fatalf("two results of 10 MiB: %+.200v, want one carried and one refused", a)
+	}
+}
