@@ -183,6 +183,12 @@ func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
 // until the call ends.
 func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 	tIn := stagetime.Now()
+	if r.ContentLength > MaxRunBody {
+		// Refused before the client is asked for it: read, it would hold
+		// the client's share of the body budget for minutes.
+		writeError(w, errRunTooLarge())
+		return
+	}
 	client := clientOf(r)
 	clock := n.newBodyClock(w, r)
 	body := &budgetReader{r: http.MaxBytesReader(w, clock, MaxRunBody), b: n.bodies, client: client}
@@ -358,14 +364,14 @@ func parseRun(body io.Reader, codes *codeCache) (*RunRequest, *isolate.Invocatio
 	if err := dec.Decode(&req); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, nil, &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large", msg: fmt.Sprintf("request body exceeds %d bytes", MaxRunBody)}
+			return nil, nil, errRunTooLarge()
 		}
 		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "decoding the run request: " + err.Error()}
 	}
 	if err := readToEnd(dec); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, nil, &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large", msg: fmt.Sprintf("request body exceeds %d bytes", MaxRunBody)}
+			return nil, nil, errRunTooLarge()
 		}
 		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: err.Error() + " after the run request"}
 	}
@@ -386,6 +392,11 @@ func parseRun(body io.Reader, codes *codeCache) (*RunRequest, *isolate.Invocatio
 		return nil, nil, err
 	}
 	return &req, inv, nil
+}
+
+// errRunTooLarge is the 413 of a run body over MaxRunBody.
+func errRunTooLarge() error {
+	return &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large", msg: fmt.Sprintf("request body exceeds %d bytes", MaxRunBody)}
 }
 
 // readToEnd reads what follows dec's value to the end of the body: nil

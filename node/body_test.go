@@ -287,3 +287,31 @@ func TestBudgetReaderDrawsWhatArrives(t *testing.T) {
 		t.Fatalf("holds %d bytes after Close", held)
 	}
 }
+
+// TestRunBodyAnnouncedTooLarge: a run body whose Content-Length announces
+// more than MaxRunBody is refused at once, 413 too_large, before the
+// client is asked for it (Expect: 100-continue) or any of it is read, as
+// the other routes with bodies refuse one. Before, the node asked for it
+// and read up to 96 MiB of it into its body budget, at the slowest rate
+// the body clock allows (5 minutes), before refusing it.
+func TestRunBodyAnnouncedTooLarge(t *testing.T) {
+	c := newCluster(t, 25, "big")
+	n := c.start("big", c.secret, 1)
+	conn, err := net.Dial("tcp", n.ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
+	fmt.Fprintf(conn, "POST /v1/run HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n",
+		adminToken(t, c.secret), MaxRunBody+1)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || errCode(b) != "too_large" {
+		t.Fatalf("%d %s, want 413 too_large before any of the body is sent", resp.StatusCode, b)
+	}
+}
