@@ -864,6 +864,10 @@ func (n *Node) sendStreamedBody(w http.ResponseWriter, r *http.Request, status i
 	}
 	rc := http.NewResponseController(w)
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }() // the connection may serve more requests
+	// The head (up to maxWorkerHead) goes out under the same bound as a
+	// chunk: flushed with none, one larger than the sockets' buffers held
+	// the handler for as long as a client that read nothing stayed.
+	_ = rc.SetWriteDeadline(time.Now().Add(answerStall.get()))
 	if err := rc.Flush(); err != nil {
 		pipe.Abort(err)
 		return
@@ -881,7 +885,7 @@ func (n *Node) sendStreamedBody(w http.ResponseWriter, r *http.Request, status i
 			}
 			return
 		}
-		_ = rc.SetWriteDeadline(time.Now().Add(bodyStall))
+		_ = rc.SetWriteDeadline(time.Now().Add(answerStall.get()))
 		_, err = w.Write(chunk)
 		if err == nil {
 			err = rc.Flush()
