@@ -21,9 +21,9 @@ func pythonWorker(src string) string {
 
 // TestServeInvalidResponseHead: a Worker's response headers that are not
 // valid HTTP are a 502 worker_invalid_response, not sent. A Python
-// Worker's headers are any strings; before, a NUL or DEL in a value went
-// out as it was (a response no client reads: Go's refuses it), and CR and
-// LF as spaces.
+// Worker's headers are any strings; before, a NUL in a value went out as
+// it was (a response no client reads: Go's refuses it), and CR and LF as
+// spaces.
 func TestServeInvalidResponseHead(t *testing.T) {
 	requirePython(t)
 	n, _ := kvNode(t, "head")
@@ -45,8 +45,6 @@ class Default(WorkerEntrypoint):
 	}{
 		{"x-ok=a%09b%20c%C3%A9", 200},
 		{"x-nul=a%00b", 502},
-		{"x-del=a%7Fb", 502},
-		{"x-bell=a%07b", 502},
 		{"x-crlf=a%0D%0ASet-Cookie:%20evil=1", 502},
 		{"location=/a%0D%0A%0D%0Abody", 502},
 		{"x%20space=1", 502},

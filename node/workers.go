@@ -15,8 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/net/http/httpguts"
-
 	"github.com/warrenmesh/warren/internal/sizedlru"
 	"github.com/warrenmesh/warren/isolate"
 	"github.com/warrenmesh/warren/policy"
@@ -818,17 +816,17 @@ func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
 // takes (Chrome refuses a head past 256 KiB). A response may otherwise
 // hold 32 MiB of headers (MaxResponseBytes), which the node held outside
 // the answer budget while a client that read nothing left them unsent,
-// and a million small ones that made an http.Header of hundreds of MB.
+// and a Python Worker's 100,000 small ones made an http.Header of as many.
 const maxWorkerHead = 256 << 10
 
 // checkWorkerHead reports what makes headers, a Worker's response's, no
 // HTTP head to send, and else their size: a name that is not a token, a
-// value with a control character other than a tab, or more than
-// maxWorkerHead bytes in all. A JavaScript Worker's Headers refuse the
-// first two, but a Python Worker's headers are any strings (and a worker
-// process could be hostile); net/http drops such a name, but sends a NUL
-// or another control character of a value as it is, an answer no client
-// reads.
+// value with a NUL, CR or LF, or more than maxWorkerHead bytes in all. A
+// JavaScript Worker's Headers refuse the first two, as the Fetch standard
+// does (and workerd sends the other control characters of a value, as
+// this does), but a Python Worker's headers are any strings (and a worker
+// process could be hostile): net/http drops such a name, but sends a NUL
+// as it is, an answer no client reads, and CR and LF as spaces.
 func checkWorkerHead(headers map[string]string) (int, error) {
 	size := 0
 	for k, v := range headers {
@@ -838,8 +836,8 @@ func checkWorkerHead(headers map[string]string) (int, error) {
 		if !isToken(k) {
 			return 0, fmt.Errorf("the header name %s is not an HTTP token", quote(k))
 		}
-		if !httpguts.ValidHeaderFieldValue(v) {
-			return 0, fmt.Errorf("the value of header %s has a control character", quote(k))
+		if strings.ContainsAny(v, "\x00\r\n") {
+			return 0, fmt.Errorf("the value of header %s has a NUL, CR or LF", quote(k))
 		}
 	}
 	return size, nil
