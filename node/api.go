@@ -358,20 +358,28 @@ func (n *Node) sendRunLines(w http.ResponseWriter, r *http.Request, res *isolate
 // parseRun reads and validates a POST /v1/run body. Every error is an
 // *apiError with a 4xx status.
 func parseRun(body io.Reader, codes *codeCache) (*RunRequest, *isolate.Invocation, error) {
-	dec := json.NewDecoder(body)
+	dec := json.NewDecoder(newShapeReader(body))
 	dec.DisallowUnknownFields()
 	var req RunRequest
 	if err := dec.Decode(&req); err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var ae *apiError
+		switch {
+		case errors.As(err, &mbe):
 			return nil, nil, errRunTooLarge()
+		case errors.As(err, &ae): // the shape's
+			return nil, nil, ae
 		}
 		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "decoding the run request: " + err.Error()}
 	}
 	if err := readToEnd(dec); err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var ae *apiError
+		switch {
+		case errors.As(err, &mbe):
 			return nil, nil, errRunTooLarge()
+		case errors.As(err, &ae):
+			return nil, nil, ae
 		}
 		return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: err.Error() + " after the run request"}
 	}
