@@ -88,17 +88,9 @@ func (m *Module) UnmarshalJSON(b []byte) error {
 	if len(b) == 0 || b[0] != '{' {
 		return errors.New("a module is a source string or an object with one of js, cjs, text, data, json, wasm, py")
 	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
+	raw, err := moduleObject(b)
+	if err != nil {
 		return err
-	}
-	if len(raw) != 1 {
-		keys := make([]string, 0, len(raw))
-		for k := range raw {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		return fmt.Errorf("a module object has exactly one of js, cjs, text, data, json, wasm, py; got %q", keys)
 	}
 	for k, v := range raw {
 		switch k {
@@ -131,6 +123,48 @@ func (m *Module) UnmarshalJSON(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// moduleObject reads a module object, b, whose one key it answers with
+// its value (a repeated key's last value, as encoding/json reads it). Its
+// keys are read one at a time, up to a second one: a map of them all
+// (and an error quoting them all) cost a run request's module of 90 MiB
+// of keys gigabytes.
+func moduleObject(b []byte) (map[string]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if _, err := dec.Token(); err != nil { // the '{'
+		return nil, err
+	}
+	var keys []string // distinct, at most two
+	var val json.RawMessage
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		k, _ := t.(string)
+		if err := dec.Decode(&val); err != nil {
+			return nil, err
+		}
+		if len(keys) == 0 || keys[0] != k {
+			keys = append(keys, k)
+		}
+		if len(keys) == 2 {
+			sort.Strings(keys)
+			more := ""
+			if dec.More() {
+				more = " and more"
+			}
+			return nil, fmt.Errorf("a module object has exactly one of js, cjs, text, data, json, wasm, py; got %q%s", keys, more)
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the '}'
+		return nil, err
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("a module object has exactly one of js, cjs, text, data, json, wasm, py; got %q", keys)
+	}
+	return map[string]json.RawMessage{keys[0]: val}, nil
 }
 
 // MarshalJSON writes the object form of the module.

@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -225,5 +227,43 @@ func TestDurableObjectBindingWithoutObjects(t *testing.T) {
 	want := "Error: no Durable Objects here " + jsengine.ObjectID("w", "C", "a")
 	if res.Outcome != OutcomeOK || string(res.Response.Body) != want {
 		t.Errorf("outcome %s %+v %+v, want %q", res.Outcome, res.Exceptions, res.Response, want)
+	}
+}
+
+// TestModuleObjectManyKeys: a module object with many keys is refused
+// once its second key is read, naming two of them: before, every key went
+// into a map first and the error quoted them all (2.4 MB of message for
+// 200,000 keys; a run request's 90 MiB of them cost gigabytes).
+func TestModuleObjectManyKeys(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"mainModule":"m.js","modules":{"m.js":{`)
+	for i := range 200_000 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"k%d":""`, i)
+	}
+	b.WriteString(`}}}`)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := DecodeCode([]byte(b.String()))
+	runtime.ReadMemStats(&after)
+	if err == nil || len(err.Error()) > 200 || !strings.Contains(err.Error(), `["k0" "k1"] and more`) {
+		t.Fatalf("%.300v (%d bytes)", err, len(fmt.Sprint(err)))
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 8*uint64(b.Len()) { // the decoder of the code object takes 5x
+		t.Errorf("refusing %d bytes allocated %d", b.Len(), got)
+	}
+	// Two keys, and one repeated, read as before.
+	for src, want := range map[string]string{
+		`{"js":"a","text":"b"}`: `got ["js" "text"]`,
+		`{}`:                    `got []`,
+		`{"js":"a","js":"b"}`:   "",
+	} {
+		_, err := DecodeCode([]byte(`{"mainModule":"m.js","modules":{"m.js":` + src + `}}`))
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("%s: %v, want %q", src, err, want)
+		}
 	}
 }
