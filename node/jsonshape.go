@@ -33,6 +33,7 @@ const (
 // refuse.
 type shapeReader struct {
 	r         io.Reader
+	what      string // "the run request", for errors
 	depth     int
 	commas    []int // of the open objects and arrays within maxShapeDepth
 	inString  bool
@@ -40,16 +41,22 @@ type shapeReader struct {
 	err       error
 	max       int
 	limitedTo int
+	// total, when not 0, bounds the elements and containers of the whole
+	// text (every comma, brace and bracket outside strings), at any depth.
+	total, seen int
 }
 
 func newShapeReader(r io.Reader) *shapeReader {
-	return &shapeReader{r: r, max: maxShapeElements, limitedTo: maxShapeDepth}
+	return &shapeReader{r: r, what: "the run request", max: maxShapeElements, limitedTo: maxShapeDepth}
 }
 
-// errShape is the 400 of a run request past maxShapeElements.
-func errShape(depth, max int) error {
-	return &apiError{status: http.StatusBadRequest, code: "bad_request",
-		msg: fmt.Sprintf("an object or array of the run request (at depth %d) holds more than %d elements", depth, max)}
+// errShape is the 400 of a text past its shape's bounds.
+func (s *shapeReader) errShape() error {
+	msg := fmt.Sprintf("an object or array of %s (at depth %d) holds more than %d elements", s.what, s.depth, s.max)
+	if s.total > 0 && s.seen > s.total {
+		msg = fmt.Sprintf("%s holds more than %d JSON values", s.what, s.total)
+	}
+	return &apiError{status: http.StatusBadRequest, code: "bad_request", msg: msg}
 }
 
 func (s *shapeReader) Read(p []byte) (int, error) {
@@ -88,10 +95,24 @@ func (s *shapeReader) scan(b []byte) error {
 			}
 			continue
 		}
-		switch b[i] {
+		switch c := b[i]; c {
 		case '"':
 			s.inString = true
-		case '{', '[':
+		case '{', '[', ',':
+			if s.total > 0 {
+				if s.seen++; s.seen > s.total {
+					return s.errShape()
+				}
+			}
+			if c == ',' {
+				if s.depth >= 1 && s.depth <= s.limitedTo {
+					n := &s.commas[len(s.commas)-1]
+					if *n++; *n >= s.max {
+						return s.errShape()
+					}
+				}
+				break
+			}
 			s.depth++
 			if s.depth <= s.limitedTo {
 				s.commas = append(s.commas, 0)
@@ -102,13 +123,6 @@ func (s *shapeReader) scan(b []byte) error {
 			}
 			if s.depth > 0 {
 				s.depth--
-			}
-		case ',':
-			if s.depth >= 1 && s.depth <= s.limitedTo {
-				c := &s.commas[len(s.commas)-1]
-				if *c++; *c >= s.max {
-					return errShape(s.depth, s.max)
-				}
 			}
 		}
 	}

@@ -226,6 +226,12 @@ const (
 // of 25 MiB (the store's largest) ran past 30 s, 16 of them to a batch.
 const maxMCPValue = 64 << 10
 
+// maxMCPValues bounds the JSON values of a POST /mcp body (counted as its
+// commas, braces and brackets outside strings): the SDK decodes a message
+// into maps and slices of any before it reads its arguments, at up to a
+// hundred times their bytes.
+const maxMCPValues = 100_000
+
 // maxMCPResults bounds the JSON of the run_code results one POST /mcp
 // carries, all of a batch's together. The SDK copies a tool's output many
 // times as it builds its answer (decoded to a map, encoded, decoded again
@@ -247,6 +253,12 @@ func (n *Node) handleMCP(w http.ResponseWriter, r *http.Request) {
 	})
 	defer release()
 	if err != nil {
+		writeError(w, err)
+		return
+	}
+	// The SDK decodes a request whole, into maps and slices of any, to
+	// check its arguments: 4 MiB of empty arrays took 345 MB of heap.
+	if err := (&shapeReader{what: "the MCP request", total: maxMCPValues}).scan(b); err != nil {
 		writeError(w, err)
 		return
 	}

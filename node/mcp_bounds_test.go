@@ -286,3 +286,30 @@ func TestMCPResultsBounded(t *testing.T) {
 		t.Fatalf("two results of 10 MiB: %+.200v, want one carried and one refused", a)
 	}
 }
+
+
+// TestMCPValuesBounded: a POST /mcp body of more than maxMCPValues JSON
+// values is a 400 before the SDK decodes it. Before, the SDK decoded the
+// arguments whole into maps and slices of any to check them: 4 MiB of
+// empty arrays in run_code's code took 345 MB of heap, and 4 MiB of
+// object members came back quoted whole in the tool's error (3.3 MB).
+func TestMCPValuesBounded(t *testing.T) {
+	c := newCluster(t, 32, "a")
+	n := c.start("a", c.secret, 2)
+	for _, inner := range []string{
+		`[` + strings.TrimSuffix(strings.Repeat("[],", maxMCPValues), ",") + `]`,
+		`{` + strings.TrimSuffix(strings.Repeat(`"k":0,`, maxMCPValues), ",") + `}`,
+	} {
+		body := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"run_code","arguments":{"source":"x","code":` + inner + `}}}`)
+		status, ctype, b := mcpPost(t, http.DefaultClient, n, body, "application/json")
+		if status != 400 || ctype != "application/json" || errCode(b) != "bad_request" || !strings.Contains(string(b), fmt.Sprintf("more than %d JSON values", maxMCPValues)) {
+			t.Errorf("%.20s...: %d %s %s, want 400 naming the bound", inner, status, ctype, trunc(b))
+		}
+	}
+	// Values in strings do not count.
+	src := strings.Repeat("[],", maxMCPValues)
+	body := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"members","arguments":{}},"x":"` + src + `"}`)
+	if status, _, b := mcpPost(t, http.DefaultClient, n, body, "application/json"); status != 200 {
+		t.Errorf("a long string of commas: %d %s", status, trunc(b))
+	}
+}
