@@ -129,3 +129,22 @@ func overShape(t *testing.T, text string, max, depth int) bool {
 		}
 	}
 }
+
+// TestDeployShapeBounded: a deployment's objects and arrays are bounded
+// as a run request's are, before it is decoded: 20,000 bindings are a 400
+// (before, they were decoded and deployed).
+func TestDeployShapeBounded(t *testing.T) {
+	n, _ := kvNode(t, "dep")
+	var b strings.Builder
+	for i := range maxShapeElements + 1 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `"B%d":{"kv":"a"}`, i)
+	}
+	body := `{"code":{"mainModule":"m.js","modules":{"m.js":""}},"bindings":{` + b.String() + `}}`
+	status, _, out := call(t, n, "PUT", "/v1/workers/many", strings.NewReader(body), nil)
+	if status != 400 || errCode(out) != "bad_request" || !strings.Contains(string(out), "the deployment") {
+		t.Fatalf("%d %.300s, want 400 naming the bound", status, out)
+	}
+}

@@ -438,6 +438,12 @@ func (n *Node) handleDeploy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	// A deployment has a run request's shape (code, bindings), bounded as
+	// one is before it is decoded (shapeReader).
+	if err := (&shapeReader{what: "the deployment", max: maxShapeElements, limitedTo: maxShapeDepth}).scan(b); err != nil {
+		writeError(w, err)
+		return
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var req deployRequest
