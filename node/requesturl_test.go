@@ -46,4 +46,9 @@ func TestRequestURLTheGuestRefuses(t *testing.T) {
 			t.Errorf("%.60q: %d %.300s, want 400 bad_request", head, status, body)
 		}
 	}
+	// HTTP/1.0 without a Host: the error says what is missing, not that
+	// http:///x is no URL.
+	if status, body := rawRequest(t, n, "GET /w/echo/x HTTP/1.0"); status != 400 || errCode([]byte(body)) != "bad_request" || !strings.Contains(body, "needs a Host header") {
+		t.Errorf("HTTP/1.0 without a Host: %d %.300s, want 400 naming the Host header", status, body)
+	}
 }
