@@ -723,13 +723,13 @@ func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{status: http.StatusNotFound, code: "not_found", msg: fmt.Sprintf("no Worker %s is deployed", quote(name))})
 		return
 	}
+	if r.Host == "" { // HTTP/1.0 without one; net/http refuses HTTP/1.1 without
+		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "a request to a Worker needs a Host header: the Worker's request.url is made of it"})
+		return
+	}
 	d, err := n.deployment(r.Context(), name)
 	if err != nil {
 		writeError(w, err)
-		return
-	}
-	if r.Host == "" { // HTTP/1.0 without one; net/http refuses HTTP/1.1 without
-		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "a request to a Worker needs a Host header: the Worker's request.url is made of it"})
 		return
 	}
 	b, release, err := n.readLimitedBody(w, r, MaxWorkerRequestBody, tooLargeRequest)
