@@ -237,6 +237,9 @@ func TestMCPKVGetBounded(t *testing.T) {
 // the answer budget then refused).
 func TestMCPResultsBounded(t *testing.T) {
 	c := newCluster(t, 32, "a")
+	// A batch's calls run at once: the second waits for the first's slot
+	// (a client's share) longer than the tests' usual 300 ms under -race.
+	c.tune = func(cfg *Config) { cfg.QueueTimeout = 30 * time.Second }
 	n := c.start("a", c.secret, 2)
 	run := func(id, mib int) string {
 		src := fmt.Sprintf(`export default {fetch(){return new Response("x".repeat(%d<<20))}}`, mib)
