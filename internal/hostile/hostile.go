@@ -186,6 +186,11 @@ func Scripts() []Case {
 		{Name: "start that enqueues for ever", Src: worker("return new Response(new ReadableStream({ start(c) { for (;;) c.enqueue(new Uint8Array(1 << 20)) } }))"), CPUMs: 5000, MemoryMB: 64, Outcomes: []string{ExceededMemory}},
 		{Name: "gzip bomb as the response", Src: worker(`return new Response(request.body.pipeThrough(new DecompressionStream("gzip")))`), CPUMs: 1000, MemoryMB: 128, Body: GzipBomb(), Outcomes: []string{Exception, ExceededMemory, ExceededCPU}},
 		{Name: "gzip bomb read whole", Src: worker(`return new Response(String((await new Response(request.body.pipeThrough(new DecompressionStream("gzip"))).arrayBuffer()).byteLength))`), CPUMs: 1000, MemoryMB: 64, Body: GzipBomb(), Outcomes: []string{Exception, ExceededMemory, ExceededCPU}},
+		// Web API calls that gather, in one host call, many times what the
+		// guest holds: the engine refuses the block before it is made.
+		{Name: "Blob of one buffer many times", Src: worker("const u = new Uint8Array(1 << 20); return new Response(String(new Blob(Array(4096).fill(u)).size))"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{ExceededMemory}, KeepsWorker: true},
+		{Name: "Blob of one string many times", Src: worker("const s = 'x'.repeat(1 << 20); return new Response(String(new Blob(Array(4096).fill(s)).size))"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{ExceededMemory}, KeepsWorker: true},
+		{Name: "Blob doubled", Src: worker("let b = new Blob([new Uint8Array(1 << 20)]); for (let i = 0; i < 16; i++) b = new Blob([b, b]); return new Response(String(b.size))"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{ExceededMemory}, KeepsWorker: true},
 		// Tampering with the built-ins harms only this isolate: the next
 		// call (the honest calls beside the corpus) gets fresh ones.
 		{Name: "prototype tampering", Src: worker(`Object.prototype.polluted = "yes"; Array.prototype.push = () => -1; Function.prototype.call = () => "hijacked";
@@ -240,6 +245,7 @@ var scriptKinds = map[string]string{
 	"huge resizable ArrayBuffer": KindMemory, "resizable ArrayBuffer grown step by step": KindMemory,
 	"pull that enqueues for ever": KindMemory, "start that enqueues for ever": KindMemory,
 	"gzip bomb as the response": KindMemory, "gzip bomb read whole": KindMemory,
+	"Blob of one buffer many times": KindMemory, "Blob of one string many times": KindMemory, "Blob doubled": KindMemory,
 	"100,000 pending promises awaited": KindTime, "100,000 pending promises left behind": KindTime,
 	"timer flood": KindTime, "timers that double": KindTime, "timer past the wall limit": KindTime,
 	"stream that never ends": KindTime, "stream that can never go on": KindTime,

@@ -129,6 +129,7 @@ func newLoop(localeMethods bool) *loop {
 		Interrupted:          func() bool { return l.hit.Load() != nil },
 		LocaleMethods:        localeMethods,
 		ArrayBufferAllocated: l.addFlat,
+		AllowAlloc:           l.allowAlloc,
 	})
 	vm.SetArrayBufferAllocHook(l.addFlat)
 	vm.SetAllocGuard(l.allowAlloc)

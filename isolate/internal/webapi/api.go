@@ -85,6 +85,13 @@ type Options struct {
 	// goja.Runtime.SetArrayBufferAllocHook is for the runtime's own; not for
 	// buffers over memory it shares (a transfer).
 	ArrayBufferAllocated func(data []byte)
+	// AllowAlloc, if set, is the runtime's allocation guard
+	// (goja.Runtime.SetAllocGuard), asked before the Web API allocates at
+	// once a block whose size it knows in advance and that need not be
+	// as large as anything the guest holds (a Blob made of one buffer
+	// named many times): false refuses it, and the call throws V8's
+	// RangeError instead.
+	AllowAlloc func(size int, kind goja.AllocKind) bool
 }
 
 // UsesLocaleMethods reports whether script names one of the built-ins'
@@ -113,7 +120,8 @@ type API struct {
 	rand        io.Reader
 	now         func() time.Time
 	interrupted func() bool
-	abAllocated func(data []byte) // Options.ArrayBufferAllocated
+	abAllocated func(data []byte)                        // Options.ArrayBufferAllocated
+	allowAlloc  func(size int, kind goja.AllocKind) bool // Options.AllowAlloc
 	origin      time.Time
 
 	globals   *lazyGlobals
@@ -148,7 +156,7 @@ type API struct {
 // the global object.
 func Install(vm *goja.Runtime, opts Options) *API {
 	a := &API{vm: vm, log: opts.Log, maxMessage: opts.MaxMessage, rand: opts.Rand, now: opts.Now, extra: opts.Extra, maxBody: opts.MaxBodyBytes,
-		interrupted: opts.Interrupted, abAllocated: opts.ArrayBufferAllocated}
+		interrupted: opts.Interrupted, abAllocated: opts.ArrayBufferAllocated, allowAlloc: opts.AllowAlloc}
 	if a.maxBody <= 0 {
 		a.maxBody = DefaultMaxBody
 	}

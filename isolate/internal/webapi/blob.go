@@ -61,15 +61,24 @@ func (a *API) blobParts(b *blobState, parts, options goja.Value, what string, be
 		}
 		// Each part is converted as it is iterated (WebIDL sequence
 		// conversion, which reads @@iterator once); the bytes are gathered
-		// once the options are read.
+		// once the options are read. The parts may name one buffer, Blob
+		// or string many times, in one host call the interrupt cannot
+		// reach: the bytes they add up to are asked of the allocation
+		// guard as they grow, before each is copied.
+		total := int64(0)
 		a.vm.ForOfMethod(o, iter, func(p goja.Value) bool {
+			var pt part
 			if st, ok := stateOf[*blobState](p); ok {
-				list = append(list, part{bs: st.data})
+				pt.bs = st.data
 			} else if bs, ok := a.bufferSource(p); ok {
-				list = append(list, part{bs: slices.Clone(bs)})
+				a.reserve(total+int64(len(bs)), goja.AllocArrayBuffer)
+				pt.bs = slices.Clone(bs)
 			} else {
-				list = append(list, part{s: a.str(p)})
+				pt.s = a.str(p)
 			}
+			total += int64(len(pt.s) + len(pt.bs))
+			a.reserve(total, goja.AllocArrayBuffer)
+			list = append(list, pt)
 			return true
 		})
 	}

@@ -2,6 +2,7 @@ package webapi
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -324,6 +325,22 @@ func (a *API) newArrayBuffer(b []byte) goja.Value {
 func (a *API) allocated(b []byte) {
 	if f := a.abAllocated; f != nil && len(b) > 0 {
 		f(b)
+	}
+}
+
+// reserve asks Options.AllowAlloc for n bytes of kind, about to be
+// allocated at once, and throws V8's RangeError if it refuses (the guard
+// has then ended the call). Smaller blocks than goja.AllocGuardMin do not
+// ask, as for the runtime's own.
+func (a *API) reserve(n int64, kind goja.AllocKind) {
+	if a.allowAlloc == nil || n < goja.AllocGuardMin {
+		return
+	}
+	if !a.allowAlloc(int(min(n, math.MaxInt)), kind) {
+		if kind == goja.AllocString {
+			a.rangeError("Invalid string length")
+		}
+		a.rangeError("Array buffer allocation failed")
 	}
 }
 
