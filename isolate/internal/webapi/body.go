@@ -153,7 +153,7 @@ func bodyMethods(get func(a *API, call goja.FunctionCall) (*body, *headerList)) 
 		return method(name, 0, func(a *API, call goja.FunctionCall) goja.Value {
 			b, h := get(a, call)
 			return a.read(b, kind, func() string {
-				v, _ := h.lookup("content-type")
+				v, _ := h.lookup(a, "content-type")
 				return v
 			})
 		})

@@ -690,7 +690,7 @@ func (in *inspector) host(o *goja.Object, h *hostObject, depth int) {
 	name := in.ctorName(o)
 	switch st := h.st.(type) {
 	case *headerList:
-		list := st.sortAndCombine()
+		list := st.sortAndCombine(in.a)
 		fmt.Fprintf(b, "%s(%d) {", name, len(list))
 		for i, e := range list {
 			if i > 0 {

@@ -22,7 +22,20 @@ func (h *headerList) clone() *headerList {
 
 func (h *headerList) changed() { h.sorted = nil }
 
-func (h *headerList) lookup(name string) (string, bool) {
+// lookup returns the values of name joined with ", ". The guest may have
+// appended one long value many times: the joined string is asked of a's
+// allocation guard before it is built (a nil a asks nothing).
+func (h *headerList) lookup(a *API, name string) (string, bool) {
+	n, count := int64(0), 0
+	for _, e := range h.list {
+		if e.Name == name {
+			n += int64(len(e.Value)) + 2
+			count++
+		}
+	}
+	if count > 1 && a != nil {
+		a.reserve(n, goja.AllocString)
+	}
 	var b strings.Builder
 	found := false
 	for _, e := range h.list {
@@ -78,9 +91,17 @@ func (h *headerList) put(name, value string) {
 
 // sortAndCombine is the Fetch standard's iteration order: names sorted,
 // values of one name joined with ", ", except set-cookie kept separate.
-func (h *headerList) sortAndCombine() []Header {
+// The joined values are asked of a's allocation guard first, as in lookup.
+func (h *headerList) sortAndCombine(a *API) []Header {
 	if h.sorted != nil || len(h.list) == 0 {
 		return h.sorted
+	}
+	if a != nil {
+		n := int64(0)
+		for _, e := range h.list {
+			n += int64(len(e.Value)) + 2
+		}
+		a.reserve(n, goja.AllocString)
 	}
 	byName := slices.Clone(h.list)
 	slices.SortStableFunc(byName, func(x, y Header) int { return strings.Compare(x.Name, y.Name) })
@@ -205,7 +226,7 @@ func (a *API) headersObject(h *headerList, cache **goja.Object) *goja.Object {
 func (a *API) headersIterator(h *headerList, kind int) goja.Value {
 	i := 0
 	return a.newIterator(clsIterator, func() goja.Value {
-		list := h.sortAndCombine()
+		list := h.sortAndCombine(a)
 		if i >= len(list) {
 			return nil
 		}
@@ -256,7 +277,7 @@ var headersClass = &classDef{
 		}),
 		method("get", 1, func(a *API, call goja.FunctionCall) goja.Value {
 			h := this[*headerList](a, call)
-			v, ok := h.lookup(a.headerName(call.Argument(0)))
+			v, ok := h.lookup(a, a.headerName(call.Argument(0)))
 			if !ok {
 				return goja.Null()
 			}
@@ -291,8 +312,8 @@ var headersClass = &classDef{
 			if !ok {
 				a.typeError("Headers.forEach: callback is not a function")
 			}
-			for i := 0; i < len(h.sortAndCombine()); i++ {
-				e := h.sortAndCombine()[i]
+			for i := 0; i < len(h.sortAndCombine(a)); i++ {
+				e := h.sortAndCombine(a)[i]
 				if _, err := fn(call.Argument(1), a.latin1Value(e.Value), a.vm.ToValue(e.Name), call.This); err != nil {
 					a.rethrow(err)
 				}
@@ -322,7 +343,7 @@ func (a *API) setCookies(h *headerList) goja.Value {
 }
 
 // exportHeaders returns h in iteration order, names lower-case, values as
-// Go strings of the header bytes.
-func exportHeaders(h *headerList) []Header {
-	return slices.Clone(h.sortAndCombine())
+// Go strings of the header bytes. It may throw (sortAndCombine).
+func (a *API) exportHeaders(h *headerList) []Header {
+	return slices.Clone(h.sortAndCombine(a))
 }

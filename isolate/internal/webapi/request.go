@@ -335,10 +335,14 @@ func goHeaders(hs []Header) (*headerList, error) {
 // the TypeError to reject the fetch promise with.
 func (a *API) ExportRequest(input, init goja.Value) (*HTTPRequest, error) {
 	var r *requestState
-	if ex := a.vm.Try(func() { r = a.newRequestState(input, init) }); ex != nil {
+	var headers []Header
+	if ex := a.vm.Try(func() {
+		r = a.newRequestState(input, init)
+		headers = a.exportHeaders(r.headers)
+	}); ex != nil {
 		return nil, ex
 	}
-	hr := &HTTPRequest{Method: r.method, URL: r.url, Headers: exportHeaders(r.headers)}
+	hr := &HTTPRequest{Method: r.method, URL: r.url, Headers: headers}
 	if r.has {
 		var data []byte
 		ok := true

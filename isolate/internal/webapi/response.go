@@ -201,6 +201,10 @@ func (a *API) ExportResponse(v goja.Value) (*HTTPResponse, error) {
 	if r.typ == "error" {
 		return nil, fmt.Errorf("fetch handler returned a network error (Response.error()), %w", ErrNotResponse)
 	}
+	var headers []Header
+	if ex := a.vm.Try(func() { headers = a.exportHeaders(r.headers) }); ex != nil {
+		return nil, ex
+	}
 	var ex *goja.Exception
 	var data []byte
 	var stream *goja.Object
@@ -228,7 +232,7 @@ func (a *API) ExportResponse(v goja.Value) (*HTTPResponse, error) {
 	hr := &HTTPResponse{
 		Status:     r.status,
 		StatusText: r.statusText,
-		Headers:    exportHeaders(r.headers),
+		Headers:    headers,
 	}
 	switch {
 	case stream != nil:
