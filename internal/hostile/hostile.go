@@ -191,6 +191,7 @@ func Scripts() []Case {
 		{Name: "Blob of one buffer many times", Src: worker("const u = new Uint8Array(1 << 20); return new Response(String(new Blob(Array(4096).fill(u)).size))"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{ExceededMemory}, KeepsWorker: true},
 		{Name: "Blob of one string many times", Src: worker("const s = 'x'.repeat(1 << 20); return new Response(String(new Blob(Array(4096).fill(s)).size))"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{ExceededMemory}, KeepsWorker: true},
 		{Name: "Blob doubled", Src: worker("let b = new Blob([new Uint8Array(1 << 20)]); for (let i = 0; i < 16; i++) b = new Blob([b, b]); return new Response(String(b.size))"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{ExceededMemory}, KeepsWorker: true},
+		{Name: "form of one Blob many times", Src: worker("const b = new Blob([new Uint8Array(1 << 20)]); const f = new FormData(); for (let i = 0; i < 4096; i++) f.append('f', b); return new Response(f)"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{ExceededMemory}, KeepsWorker: true},
 		// Tampering with the built-ins harms only this isolate: the next
 		// call (the honest calls beside the corpus) gets fresh ones.
 		{Name: "prototype tampering", Src: worker(`Object.prototype.polluted = "yes"; Array.prototype.push = () => -1; Function.prototype.call = () => "hijacked";
@@ -246,6 +247,7 @@ var scriptKinds = map[string]string{
 	"pull that enqueues for ever": KindMemory, "start that enqueues for ever": KindMemory,
 	"gzip bomb as the response": KindMemory, "gzip bomb read whole": KindMemory,
 	"Blob of one buffer many times": KindMemory, "Blob of one string many times": KindMemory, "Blob doubled": KindMemory,
+	"form of one Blob many times":      KindMemory,
 	"100,000 pending promises awaited": KindTime, "100,000 pending promises left behind": KindTime,
 	"timer flood": KindTime, "timers that double": KindTime, "timer past the wall limit": KindTime,
 	"stream that never ends": KindTime, "stream that can never go on": KindTime,

@@ -24,6 +24,9 @@ func TestAllocGuard(t *testing.T) {
 		{"blob within", many + `return new Blob(Array(4).fill(u)).size`, "4194304"},
 		{"header get", many + `const h = new Headers(); for (let i = 0; i < 16; i++) h.append("a", s); return h.get("a").length`, "rejected: RangeError: Invalid string length"},
 		{"header iteration", many + `const h = new Headers(); for (let i = 0; i < 16; i++) h.append("a", s); return [...h].length`, "rejected: RangeError: Invalid string length"},
+		{"form of one blob", many + `const f = new FormData(); const b = new Blob([u]); for (let i = 0; i < 16; i++) f.append("f", b); return new Response(f).headers.get("content-type")`, "rejected: RangeError: Array buffer allocation failed"},
+		{"form of one string", many + `const f = new FormData(); for (let i = 0; i < 16; i++) f.append("f", s); return new Request("https://x.test/", { method: "POST", body: f }).method`, "rejected: RangeError: Array buffer allocation failed"},
+		{"form within", many + `const f = new FormData(); for (let i = 0; i < 4; i++) f.append("f", new Blob([u])); return (await new Response(f).arrayBuffer()).byteLength > 4 << 20`, "true"},
 		{"header within", many + `const h = new Headers(); for (let i = 0; i < 4; i++) h.append("a", s); return h.get("a").length + " " + [...h].length`, "4194310 1"},
 	}
 	for _, c := range cases {

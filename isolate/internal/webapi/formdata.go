@@ -108,7 +108,18 @@ func (a *API) parseForm(data []byte, contentType string) *formData {
 }
 
 // encodeForm serializes f as multipart/form-data with a random boundary.
+// A form may name one Blob or string thousands of times, each append
+// costing nothing: what its entries add up to is asked of the allocation
+// guard before the body is written.
 func (a *API) encodeForm(f *formData) ([]byte, string) {
+	n := int64(0)
+	for _, e := range f.list {
+		n += int64(len(e.name) + len(e.value) + len(e.filename))
+		if e.file != nil {
+			n += int64(len(e.file.data))
+		}
+	}
+	a.reserve(n, goja.AllocArrayBuffer)
 	var rnd [12]byte
 	a.randomFill(rnd[:])
 	var buf bytes.Buffer
