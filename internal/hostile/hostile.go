@@ -192,6 +192,9 @@ func Scripts() []Case {
 		{Name: "Blob of one string many times", Src: worker("const s = 'x'.repeat(1 << 20); return new Response(String(new Blob(Array(4096).fill(s)).size))"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{ExceededMemory}, KeepsWorker: true},
 		{Name: "Blob doubled", Src: worker("let b = new Blob([new Uint8Array(1 << 20)]); for (let i = 0; i < 16; i++) b = new Blob([b, b]); return new Response(String(b.size))"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{ExceededMemory}, KeepsWorker: true},
 		{Name: "form of one Blob many times", Src: worker("const b = new Blob([new Uint8Array(1 << 20)]); const f = new FormData(); for (let i = 0; i < 4096; i++) f.append('f', b); return new Response(f)"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{ExceededMemory}, KeepsWorker: true},
+		// A Web API call that loops over the guest's values in one host
+		// call (here for a second or more): the limit stops it inside the loop.
+		{Name: "structuredClone of many arrays", Src: worker("const a = []; for (let i = 0; i < 5e4; i++) a.push([i]); return new Response(String(structuredClone(a).length))"), CPUMs: 300, MemoryMB: 256, Outcomes: []string{ExceededCPU}, KeepsWorker: true},
 		// Tampering with the built-ins harms only this isolate: the next
 		// call (the honest calls beside the corpus) gets fresh ones.
 		{Name: "prototype tampering", Src: worker(`Object.prototype.polluted = "yes"; Array.prototype.push = () => -1; Function.prototype.call = () => "hijacked";
@@ -241,7 +244,7 @@ return { status: 200 }`), CPUMs: 1000, Outcomes: []string{Exception}},
 var scriptKinds = map[string]string{
 	"infinite loop": KindCPU, "deep recursion": KindCPU, "catastrophic regexp": KindCPU, "huge native sort": KindCPU,
 	"huge split": KindCPU, "global search over a huge string": KindCPU,
-	"costly constant": KindCPU, "BigInt literal of two million digits": KindCPU,
+	"costly constant": KindCPU, "BigInt literal of two million digits": KindCPU, "structuredClone of many arrays": KindCPU,
 	"memory bomb": KindMemory, "huge string": KindMemory, "huge ArrayBuffer": KindMemory,
 	"huge resizable ArrayBuffer": KindMemory, "resizable ArrayBuffer grown step by step": KindMemory,
 	"pull that enqueues for ever": KindMemory, "start that enqueues for ever": KindMemory,

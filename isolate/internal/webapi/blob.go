@@ -66,7 +66,7 @@ func (a *API) blobParts(b *blobState, parts, options goja.Value, what string, be
 		// reach: the bytes they add up to are asked of the allocation
 		// guard as they grow, before each is copied.
 		total := int64(0)
-		a.vm.ForOfMethod(o, iter, func(p goja.Value) bool {
+		a.forOfMethod(o, iter, func(p goja.Value) bool {
 			var pt part
 			if st, ok := stateOf[*blobState](p); ok {
 				pt.bs = st.data

@@ -22,8 +22,9 @@ var (
 )
 
 type cloner struct {
-	a    *API
-	memo map[*goja.Object]*goja.Object
+	a     *API
+	memo  map[*goja.Object]*goja.Object
+	steps int // values cloned, for checkpoint
 }
 
 func (a *API) structuredClone(call goja.FunctionCall) goja.Value {
@@ -97,6 +98,8 @@ func (c *cloner) fail(what string) {
 
 func (c *cloner) clone(v goja.Value, depth int) goja.Value {
 	a := c.a
+	a.checkpoint(c.steps)
+	c.steps++
 	if _, ok := v.(*goja.Symbol); ok {
 		c.fail("Symbol()")
 	}

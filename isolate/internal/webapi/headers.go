@@ -203,7 +203,7 @@ func (a *API) fillHeaders(h *headerList, init goja.Value) {
 		return
 	}
 	if iter != nil {
-		a.vm.ForOfMethod(o, iter, func(item goja.Value) bool {
+		a.forOfMethod(o, iter, func(item goja.Value) bool {
 			n, v := a.pair(item, "Failed to construct 'Headers'")
 			h.append(a.headerName(n), a.headerValue(v))
 			return true

@@ -164,7 +164,7 @@ func (a *API) fillSearchParams(p *searchParams, init goja.Value) {
 			return
 		}
 		if iter != nil {
-			a.vm.ForOfMethod(o, iter, func(item goja.Value) bool {
+			a.forOfMethod(o, iter, func(item goja.Value) bool {
 				n, v := a.pair(item, "Failed to construct 'URLSearchParams'")
 				p.list = append(p.list, nameValue{a.str(n), a.str(v)})
 				return true

@@ -398,9 +398,42 @@ func field(o *goja.Object, name string) goja.Value {
 	return v
 }
 
+// checkEvery is one less than how many steps a Web API loop over the
+// guest's values takes between looks at the interrupt (checkpoint).
+const checkEvery = 1<<12 - 1
+
+// checkpoint is step i of a loop over the guest's values in one host call
+// (the parts of a Blob, the pairs of a HeadersInit, the objects a
+// structuredClone walks). The runtime sees its interrupt only between
+// instructions, and such a loop over millions of values runs for seconds
+// without one (then the worker's watchdog ends the worker): once a limit
+// has interrupted the runtime, the loop throws, and the runtime ends the
+// call with that limit at its next instruction, a catch block's too.
+func (a *API) checkpoint(i int) {
+	if i&checkEvery == 0 && a.interrupted != nil && a.interrupted() {
+		panic(a.plainError("interrupted"))
+	}
+}
+
 // forOf iterates v with the iteration protocol.
 func (a *API) forOf(v goja.Value, step func(goja.Value) bool) {
-	a.vm.ForOf(v, step)
+	i := 0
+	a.vm.ForOf(v, func(x goja.Value) bool {
+		a.checkpoint(i)
+		i++
+		return step(x)
+	})
+}
+
+// forOfMethod is forOf with the @@iterator method already read
+// (goja.Runtime.ForOfMethod).
+func (a *API) forOfMethod(v, method goja.Value, step func(goja.Value) bool) {
+	i := 0
+	a.vm.ForOfMethod(v, method, func(x goja.Value) bool {
+		a.checkpoint(i)
+		i++
+		return step(x)
+	})
 }
 
 // iterMethod reads o's Symbol.iterator once (WebIDL's sequence conversion
@@ -479,7 +512,8 @@ func (a *API) record(o *goja.Object, fn func(key string, v goja.Value)) {
 			}
 		}
 		if !exact {
-			for _, k := range keys {
+			for i, k := range keys {
+				a.checkpoint(i)
 				fn(k, o.Get(k))
 			}
 			return
@@ -491,6 +525,7 @@ func (a *API) record(o *goja.Object, fn func(key string, v goja.Value)) {
 	}
 	n := list.Get("length").ToInteger()
 	for i := int64(0); i < n; i++ {
+		a.checkpoint(int(i))
 		k := list.Get(strconv.FormatInt(i, 10))
 		desc, ok := a.callIntrinsic(nil, []goja.Value{o, k}, "Reflect", "getOwnPropertyDescriptor").(*goja.Object)
 		if !ok || !desc.Get("enumerable").ToBoolean() {
