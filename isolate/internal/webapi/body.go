@@ -47,7 +47,7 @@ func (a *API) extractBody(v goja.Value, b *body) (contentType string) {
 	if h, ok := asHost(o); ok {
 		switch st := h.st.(type) {
 		case *searchParams:
-			b.data = []byte(st.serialize())
+			b.data = []byte(st.serialize(a))
 			return "application/x-www-form-urlencoded;charset=UTF-8"
 		case *blobState:
 			b.data = st.data

@@ -110,7 +110,15 @@ func formEncode(b *strings.Builder, s string) {
 	}
 }
 
-func (p *searchParams) serialize() string {
+// serialize is the application/x-www-form-urlencoded serializer of the
+// list. One long name appended many times costs nothing: the serialization,
+// at least as long as the entries, is asked of a's allocation guard first.
+func (p *searchParams) serialize(a *API) string {
+	n := int64(0)
+	for _, nv := range p.list {
+		n += int64(len(nv.name) + len(nv.value) + 2)
+	}
+	a.reserve(n, goja.AllocString)
 	var b strings.Builder
 	for i, nv := range p.list {
 		if i > 0 {
@@ -124,9 +132,9 @@ func (p *searchParams) serialize() string {
 }
 
 // update runs the URLSearchParams update steps on the linked URL.
-func (p *searchParams) update() {
+func (p *searchParams) update(a *API) {
 	if p.url != nil {
-		p.url.queryChanged(p.serialize())
+		p.url.queryChanged(p.serialize(a))
 	}
 }
 
@@ -237,7 +245,7 @@ var searchParamsClass = &classDef{
 		method("append", 2, func(a *API, call goja.FunctionCall) goja.Value {
 			p := this[*searchParams](a, call)
 			p.list = append(p.list, nameValue{a.str(call.Argument(0)), a.str(call.Argument(1))})
-			p.update()
+			p.update(a)
 			return goja.Undefined()
 		}),
 		method("delete", 1, func(a *API, call goja.FunctionCall) goja.Value {
@@ -249,7 +257,7 @@ var searchParamsClass = &classDef{
 			} else {
 				p.list = slices.DeleteFunc(p.list, func(nv nameValue) bool { return nv.name == name })
 			}
-			p.update()
+			p.update(a)
 			return goja.Undefined()
 		}),
 		method("get", 1, func(a *API, call goja.FunctionCall) goja.Value {
@@ -312,7 +320,7 @@ var searchParamsClass = &classDef{
 			} else {
 				p.list = append(p.list, nameValue{name, val})
 			}
-			p.update()
+			p.update(a)
 			return goja.Undefined()
 		}),
 		method("sort", 0, func(a *API, call goja.FunctionCall) goja.Value {
@@ -325,11 +333,11 @@ var searchParamsClass = &classDef{
 				steps++
 				return compareUTF16(x.name, y.name)
 			})
-			p.update()
+			p.update(a)
 			return goja.Undefined()
 		}),
 		method("toString", 0, func(a *API, call goja.FunctionCall) goja.Value {
-			return a.vm.ToValue(this[*searchParams](a, call).serialize())
+			return a.vm.ToValue(this[*searchParams](a, call).serialize(a))
 		}),
 		method("forEach", 1, func(a *API, call goja.FunctionCall) goja.Value {
 			p := this[*searchParams](a, call)
