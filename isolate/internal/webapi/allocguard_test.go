@@ -29,7 +29,6 @@ func TestAllocGuard(t *testing.T) {
 		{"form within", many + `const f = new FormData(); for (let i = 0; i < 4; i++) f.append("f", new Blob([u])); return (await new Response(f).arrayBuffer()).byteLength > 4 << 20`, "true"},
 		{"search params of one name", many + `const q = new URLSearchParams(); for (let i = 0; i < 16; i++) q.append(s, "1"); return q.toString().length`, "rejected: RangeError: Invalid string length"},
 		{"search params body", many + `const q = new URLSearchParams(); for (let i = 0; i < 16; i++) q.append(s, "1"); return new Response(q).status`, "rejected: RangeError: Invalid string length"},
-		{"url of one name", many + `const q = new URL("https://x.test/"); for (let i = 0; i < 16; i++) q.searchParams.append(s, "1"); return q.search.length`, "rejected: RangeError: Invalid string length"},
 		{"search params within", many + `const q = new URLSearchParams(); for (let i = 0; i < 4; i++) q.append(s, "1"); return q.toString().length`, "4194315"},
 		{"header within", many + `const h = new Headers(); for (let i = 0; i < 4; i++) h.append("a", s); return h.get("a").length + " " + [...h].length`, "4194310 1"},
 	}

@@ -81,3 +81,14 @@ func TestURLHostile(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchParamsURLTooLong: a URL's searchParams cannot give it a query
+// longer than its setters take (maxURLLength), which whatwg-url would
+// parse for seconds in one host call.
+func TestSearchParamsURLTooLong(t *testing.T) {
+	runCases(t, []jsCase{
+		{"append", `const u = new URL("https://x.test/?q=1"); try { u.searchParams.append("a", "x".repeat(2 << 20)) } catch (e) { return e.name + ": " + e.message + " " + u.search + " " + u.searchParams.size } return "appended"`, "TypeError: URL too long ?q=1 2"},
+		{"set", `const u = new URL("https://x.test/"); const s = "y".repeat(600 << 10); u.searchParams.set("a", s); try { u.searchParams.set("b", s) } catch (e) { return e.message + " " + u.search.length } return "set"`, "URL too long 614403"},
+		{"within", `const u = new URL("https://x.test/"); u.searchParams.append("a", "x".repeat(1000)); return u.search.length`, "1003"},
+	})
+}
