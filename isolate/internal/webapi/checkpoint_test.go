@@ -28,6 +28,7 @@ func TestLoopsSeeTheInterrupt(t *testing.T) {
 		{"clone object", wide, `Object.keys(structuredClone(o)).length`},
 		{"clone array", `const a = Array(10000).fill(1);`, `structuredClone(a).length`},
 		{"clone map", many, `structuredClone(m).size`},
+		{"compression", `const b = new Uint8Array(4 << 20); const cs = new CompressionStream("gzip"); const w = cs.writable.getWriter(); cs.readable.getReader().read();`, `w.write(b).then(() => "written")`},
 		{"search params sort", pairs + "const u = new URLSearchParams(p);", `(u.sort(), u.size)`},
 	}
 	for _, c := range cases {

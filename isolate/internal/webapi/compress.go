@@ -28,6 +28,10 @@ const (
 	inflateChunkMax = 1 << 20
 )
 
+// deflateStep is how much of a chunk a CompressionStream compresses at a
+// time (10-40 ms of incompressible bytes).
+const deflateStep = 1 << 20
+
 func (a *API) checkFormat(format, who string) {
 	switch format {
 	case "gzip", "deflate", "deflate-raw":
@@ -64,7 +68,14 @@ func (a *API) newDeflater(format string) goja.Value {
 		if !ok {
 			a.typeError("CompressionStream: a chunk must be an ArrayBuffer or an ArrayBufferView")
 		}
-		_, _ = w.Write(b) // writes to a bytes.Buffer do not fail
+		// A chunk of 64 MiB takes seconds to compress: it goes to the
+		// encoder a piece at a time, looking at the interrupt between.
+		for len(b) > 0 {
+			a.stopIfInterrupted()
+			n := min(len(b), deflateStep)
+			_, _ = w.Write(b[:n]) // writes to a bytes.Buffer do not fail
+			b = b[n:]
+		}
 		return out()
 	}))
 	_ = o.Set("finish", a.newFunc("finish", 0, func(call goja.FunctionCall) goja.Value {

@@ -410,7 +410,15 @@ const checkEvery = 1<<12 - 1
 // has interrupted the runtime, the loop throws, and the runtime ends the
 // call with that limit at its next instruction, a catch block's too.
 func (a *API) checkpoint(i int) {
-	if i&checkEvery == 0 && a.interrupted != nil && a.interrupted() {
+	if i&checkEvery == 0 {
+		a.stopIfInterrupted()
+	}
+}
+
+// stopIfInterrupted throws once a limit has interrupted the runtime (see
+// checkpoint).
+func (a *API) stopIfInterrupted() {
+	if a.interrupted != nil && a.interrupted() {
 		panic(a.plainError("interrupted"))
 	}
 }
