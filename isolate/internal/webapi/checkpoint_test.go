@@ -29,6 +29,9 @@ func TestLoopsSeeTheInterrupt(t *testing.T) {
 		{"clone array", `const a = Array(10000).fill(1);`, `structuredClone(a).length`},
 		{"clone map", many, `structuredClone(m).size`},
 		{"compression", `const b = new Uint8Array(4 << 20); const cs = new CompressionStream("gzip"); const w = cs.writable.getWriter(); cs.readable.getReader().read();`, `w.write(b).then(() => "written")`},
+		{"digest", `const b = new Uint8Array(4 << 20);`, `crypto.subtle.digest("SHA-256", b).then(() => "digested")`},
+		{"sign", `const b = new Uint8Array(4 << 20); const k = await crypto.subtle.importKey("raw", new Uint8Array(16), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);`, `crypto.subtle.sign("HMAC", k, b).then(() => "signed")`},
+		{"node hash", `const b = new Uint8Array(4 << 20); const h = nodeSupport.hash("sha256");`, `(h.update(b), "updated")`},
 		{"search params sort", pairs + "const u = new URLSearchParams(p);", `(u.sort(), u.size)`},
 	}
 	for _, c := range cases {
@@ -40,6 +43,7 @@ func TestLoopsSeeTheInterrupt(t *testing.T) {
 				Now:         fakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Millisecond),
 				Interrupted: func() bool { return interrupted },
 			})
+			_ = e.vm.Set("nodeSupport", e.api.NodeSupport())
 			if got := e.eval(c.setup + "return " + c.expr); strings.HasPrefix(got, "rejected") {
 				t.Fatalf("without an interrupt: %s", got)
 			}

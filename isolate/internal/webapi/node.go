@@ -208,7 +208,7 @@ func (a *API) nodeHasher(h hash.Hash) goja.Value {
 		if done {
 			a.typeError("Digest already called")
 		}
-		h.Write(a.bufferArg(call.Argument(0), "The data"))
+		a.hashWrite(h, a.bufferArg(call.Argument(0), "The data"))
 		return goja.Undefined()
 	}))
 	_ = o.Set("digest", a.newFunc("digest", 0, func(call goja.FunctionCall) goja.Value {

@@ -17,6 +17,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"hash"
 	"math/big"
 	"slices"
 	"strings"
@@ -269,14 +270,29 @@ func (a *API) newKey(k *cryptoKey) goja.Value {
 
 func (a *API) hmacOf(k *cryptoKey, data []byte) []byte {
 	m := hmac.New(hashes[k.alg.hash], k.secret)
-	m.Write(data)
+	a.hashWrite(m, data)
 	return m.Sum(nil)
 }
 
-func digestOf(hash string, data []byte) []byte {
-	h := hashes[hash]()
-	h.Write(data)
+func (a *API) digestOf(name string, data []byte) []byte {
+	h := hashes[name]()
+	a.hashWrite(h, data)
 	return h.Sum(nil)
+}
+
+// hashStep is how much of its input a digest or HMAC takes at a time
+// (1-4 ms).
+const hashStep = 1 << 20
+
+// hashWrite feeds data to h a piece at a time, looking at the interrupt
+// between: a digest of 100 MiB takes most of a second in one host call.
+func (a *API) hashWrite(h hash.Hash, data []byte) {
+	for len(data) > 0 {
+		a.stopIfInterrupted()
+		n := min(len(data), hashStep)
+		h.Write(data[:n])
+		data = data[n:]
+	}
 }
 
 var subtleMembers = newMembers(
@@ -288,7 +304,7 @@ var subtleMembers = newMembers(
 				a.cryptoError("NotSupportedError", "Unrecognized name %q", name)
 			}
 			h := newHash()
-			h.Write(a.bufferArg(call.Argument(1), "Failed to execute 'digest' on 'SubtleCrypto': parameter 2"))
+			a.hashWrite(h, a.bufferArg(call.Argument(1), "Failed to execute 'digest' on 'SubtleCrypto': parameter 2"))
 			return a.newArrayBuffer(h.Sum(nil))
 		})
 	}),
@@ -1099,7 +1115,7 @@ func (a *API) sign(name string, p *goja.Object, k *cryptoKey, data []byte) []byt
 	case "ECDSA":
 		h := a.hashName(a.requiredField(p, "EcdsaParams", "hash"))
 		priv := k.priv.(*ecdsa.PrivateKey)
-		r, s, err := ecdsa.Sign(a.rand, priv, digestOf(h, data))
+		r, s, err := ecdsa.Sign(a.rand, priv, a.digestOf(h, data))
 		if err != nil {
 			a.cryptoError("OperationError", "Signing failed: %v", err)
 		}
@@ -1111,14 +1127,14 @@ func (a *API) sign(name string, p *goja.Object, k *cryptoKey, data []byte) []byt
 	case "Ed25519", "NODE-ED25519":
 		return ed25519.Sign(k.priv.(ed25519.PrivateKey), data)
 	case "RSASSA-PKCS1-v1_5":
-		sig, err := rsa.SignPKCS1v15(a.rand, k.priv.(*rsa.PrivateKey), cryptoHashes[k.alg.hash], digestOf(k.alg.hash, data))
+		sig, err := rsa.SignPKCS1v15(a.rand, k.priv.(*rsa.PrivateKey), cryptoHashes[k.alg.hash], a.digestOf(k.alg.hash, data))
 		if err != nil {
 			a.cryptoError("OperationError", "Signing failed: %v", err)
 		}
 		return sig
 	case "RSA-PSS":
 		salt := a.saltLength(p, k, true)
-		sig, err := rsa.SignPSS(a.rand, k.priv.(*rsa.PrivateKey), cryptoHashes[k.alg.hash], digestOf(k.alg.hash, data), &rsa.PSSOptions{SaltLength: salt})
+		sig, err := rsa.SignPSS(a.rand, k.priv.(*rsa.PrivateKey), cryptoHashes[k.alg.hash], a.digestOf(k.alg.hash, data), &rsa.PSSOptions{SaltLength: salt})
 		if err != nil {
 			a.cryptoError("OperationError", "Signing failed: %v", err)
 		}
@@ -1140,14 +1156,14 @@ func (a *API) verify(name string, p *goja.Object, k *cryptoKey, sig, data []byte
 			return false
 		}
 		r, s := new(big.Int).SetBytes(sig[:size]), new(big.Int).SetBytes(sig[size:])
-		return ecdsa.Verify(pub, digestOf(h, data), r, s)
+		return ecdsa.Verify(pub, a.digestOf(h, data), r, s)
 	case "Ed25519", "NODE-ED25519":
 		return len(sig) == ed25519.SignatureSize && ed25519.Verify(k.pub.(ed25519.PublicKey), data, sig)
 	case "RSASSA-PKCS1-v1_5":
-		return rsa.VerifyPKCS1v15(k.pub.(*rsa.PublicKey), cryptoHashes[k.alg.hash], digestOf(k.alg.hash, data), sig) == nil
+		return rsa.VerifyPKCS1v15(k.pub.(*rsa.PublicKey), cryptoHashes[k.alg.hash], a.digestOf(k.alg.hash, data), sig) == nil
 	case "RSA-PSS":
 		salt := a.saltLength(p, k, false)
-		return rsa.VerifyPSS(k.pub.(*rsa.PublicKey), cryptoHashes[k.alg.hash], digestOf(k.alg.hash, data), sig, &rsa.PSSOptions{SaltLength: salt}) == nil
+		return rsa.VerifyPSS(k.pub.(*rsa.PublicKey), cryptoHashes[k.alg.hash], a.digestOf(k.alg.hash, data), sig, &rsa.PSSOptions{SaltLength: salt}) == nil
 	}
 	a.cryptoError("NotSupportedError", "%s cannot verify.", name)
 	return false
