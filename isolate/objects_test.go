@@ -17,6 +17,7 @@ import (
 	"github.com/dop251/goja"
 
 	"github.com/warrenmesh/warren/isolate/internal/jsengine"
+	"github.com/warrenmesh/warren/isolate/internal/sandbox"
 	"github.com/warrenmesh/warren/isolate/internal/sclone"
 )
 
@@ -767,5 +768,62 @@ export const probe = { async fetch(req, env) {
 	}
 	if log := w.takeLog(); len(log) != 0 {
 		t.Errorf("the host was called: %q", log)
+	}
+}
+
+// bigNS answers every RPC call with one value, already encoded.
+type bigNS struct{ value []byte }
+
+func (n *bigNS) Fetch(context.Context, ObjectRef, *Request) (*Response, error) {
+	return nil, errors.New("no fetch")
+}
+
+func (n *bigNS) Call(context.Context, ObjectRef, string, []byte) ([]byte, error) {
+	return n.value, nil
+}
+
+type bigHost struct {
+	*memHost
+	ns *bigNS
+}
+
+func (h *bigHost) DurableObjects(DurableObjectBinding) (DurableObjectNamespace, error) {
+	return h.ns, nil
+}
+
+// TestRPCDecodeInterrupted: decoding an RPC's large return value (3
+// million numbers in 6 MB take seconds, in one Go call the runtime's
+// interrupt does not reach) stops at the caller's CPU limit; the caller's
+// worker is kept.
+func TestRPCDecodeInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	vm := goja.New()
+	v, err := vm.RunString("Array(3e6).fill(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := sclone.Encode(vm, v, MaxObjectRPCBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := New(Options{Executor: Sandboxed, Workers: 1, Host: &bigHost{memHost: newMemHost(), ns: &bigNS{value: enc}}, Node: "test", PrepareTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	c := js("main.js", `export default { async fetch(req, env) { const v = await env.BIG.get(env.BIG.idFromName("a")).big(); return new Response(String(v.length)) } }`)
+	c.Limits = &Limits{CPUMs: 200, WallMs: 10_000}
+	before := rt.Stats().(sandbox.Stats)
+	start := time.Now()
+	res := rt.Run(context.Background(), &Invocation{Code: c, Bindings: map[string]Binding{"BIG": {DurableObject: &DurableObjectBinding{Worker: "w", Class: "Big"}}}})
+	took := time.Since(start)
+	after := rt.Stats().(sandbox.Stats)
+	if res.Outcome != OutcomeExceededCPU {
+		t.Errorf("outcome %s %s", res.Outcome, res.Error)
+	}
+	if after.Killed != before.Killed || after.Crashed != before.Crashed {
+		t.Errorf("it cost its worker: killed %d, crashed %d (in %v)", after.Killed-before.Killed, after.Crashed-before.Crashed, took)
 	}
 }

@@ -126,7 +126,7 @@ func newLoop(localeMethods bool) *loop {
 		},
 		MaxMessage:           contract.MaxLogMessageBytes,
 		Extra:                &webapi.ExtraGlobals{Names: loopGlobals, Build: l.buildGlobal},
-		Interrupted:          func() bool { return l.hit.Load() != nil },
+		Interrupted:          l.interrupted,
 		LocaleMethods:        localeMethods,
 		ArrayBufferAllocated: l.addFlat,
 		AllowAlloc:           l.allowAlloc,
@@ -414,6 +414,10 @@ func (l *loop) cpuTime(busy time.Duration) time.Duration { return l.meter.Used(b
 func (l *loop) cpuHit() *limitHit {
 	return &limitHit{contract.OutcomeExceededCPU, fmt.Sprintf("Worker exceeded its CPU time limit of %d ms", l.call.limits.CPUMs)}
 }
+
+// interrupted reports whether a limit has interrupted the guest: long Go
+// work on its behalf (the Web API's, a structured clone's) stops then.
+func (l *loop) interrupted() bool { return l.hit.Load() != nil }
 
 // interrupt stops the guest for a limit; the first limit to hit wins.
 func (l *loop) interrupt(h *limitHit) {

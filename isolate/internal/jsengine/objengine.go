@@ -316,7 +316,7 @@ func (o *liveObject) deliver(r *contract.ObjectRequest, res *contract.ObjectResu
 		if len(r.Args) > 0 {
 			var err error
 			if err = l.run(func() error {
-				v, err := sclone.Decode(vm, r.Args)
+				v, err := sclone.DecodeInterruptible(vm, r.Args, l.interrupted)
 				if err != nil {
 					return err
 				}
@@ -368,7 +368,7 @@ func (o *liveObject) deliver(r *contract.ObjectRequest, res *contract.ObjectResu
 		if ret != nil && !goja.IsUndefined(ret) {
 			var enc []byte
 			if err := l.run(func() (err error) {
-				enc, err = sclone.Encode(vm, ret, contract.MaxObjectRPCBytes)
+				enc, err = sclone.EncodeInterruptible(vm, ret, contract.MaxObjectRPCBytes, l.interrupted)
 				return err
 			}); err != nil {
 				var dce *sclone.DataCloneError

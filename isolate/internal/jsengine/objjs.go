@@ -396,7 +396,7 @@ func (l *loop) stubCall(binding string, ref *contract.ObjectRef, method string, 
 		_ = reject(l.jsError("Error", err.Error()))
 		return vm.ToValue(p)
 	}
-	enc, err := sclone.Encode(vm, args, contract.MaxObjectRPCBytes)
+	enc, err := sclone.EncodeInterruptible(vm, args, contract.MaxObjectRPCBytes, l.interrupted)
 	if err != nil {
 		_ = reject(l.cloneError(err))
 		return vm.ToValue(p)
@@ -416,7 +416,7 @@ func (l *loop) stubCall(binding string, ref *contract.ObjectRef, method string, 
 		case rep.Value == nil:
 			_ = resolve(goja.Undefined())
 		default:
-			v, err := sclone.Decode(vm, rep.Value)
+			v, err := sclone.DecodeInterruptible(vm, rep.Value, l.interrupted)
 			if err != nil {
 				_ = reject(l.cloneError(err))
 				return

@@ -385,7 +385,7 @@ func (l *loop) storagePrimitives(p *goja.Object) {
 		return keys
 	}
 	decode := func(b []byte) goja.Value {
-		v, err := sclone.Decode(vm, b)
+		v, err := sclone.DecodeInterruptible(vm, b, l.interrupted)
 		if err != nil {
 			panic(l.cloneError(err))
 		}
@@ -414,7 +414,7 @@ func (l *loop) storagePrimitives(p *goja.Object) {
 		vals := valuesV.ToObject(vm)
 		enc := make([][]byte, len(keys))
 		for i := range keys {
-			b, err := sclone.Encode(vm, vals.Get(fmt.Sprint(i)), contract.MaxObjectRPCBytes)
+			b, err := sclone.EncodeInterruptible(vm, vals.Get(fmt.Sprint(i)), contract.MaxObjectRPCBytes, l.interrupted)
 			if err != nil {
 				panic(l.cloneError(err))
 			}

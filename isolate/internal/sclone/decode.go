@@ -17,19 +17,27 @@ type decoder struct {
 	b    []byte // what remains
 	objs []goja.Value
 	fns  map[string]*goja.Object // built-ins used, by name
+	stop
 }
 
 // Decode decodes an encoding made by Encode into vm. Bytes that are not one
 // fail with an error wrapping ErrMalformed (or, when a built-in constructor
 // rejects what they describe, the *goja.Exception it threw).
 func Decode(vm *goja.Runtime, b []byte) (goja.Value, error) {
+	return DecodeInterruptible(vm, b, nil)
+}
+
+// DecodeInterruptible is Decode, asking interrupted (if not nil) every few
+// thousand values whether to give up with ErrInterrupted (see
+// EncodeInterruptible).
+func DecodeInterruptible(vm *goja.Runtime, b []byte, interrupted func() bool) (goja.Value, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: empty", ErrMalformed)
 	}
 	if b[0] != version {
 		return nil, fmt.Errorf("%w: unknown version %d", ErrMalformed, b[0])
 	}
-	d := &decoder{vm: vm, b: b[1:]}
+	d := &decoder{vm: vm, b: b[1:], stop: stop{interrupted: interrupted}}
 	var v goja.Value
 	var err error
 	if ex := vm.Try(func() { v, err = d.value(0) }); ex != nil {
@@ -237,6 +245,9 @@ func (d *decoder) bigint() (goja.Value, error) {
 }
 
 func (d *decoder) value(depth int) (goja.Value, error) {
+	if d.stopped() {
+		return nil, ErrInterrupted
+	}
 	if depth > maxDepth {
 		return nil, malformed("nested more than %d levels deep", maxDepth)
 	}

@@ -19,6 +19,7 @@ type encoder struct {
 	max int
 	ids map[*goja.Object]uint64
 	fns map[string]goja.Callable // built-in functions used, by path
+	stop
 }
 
 // Encode encodes v. max bounds the output in bytes (0 or less: no bound);
@@ -26,7 +27,15 @@ type encoder struct {
 // value that cannot be cloned fails with a *DataCloneError; an exception
 // thrown by a getter or a built-in it calls is returned as *goja.Exception.
 func Encode(vm *goja.Runtime, v goja.Value, max int) ([]byte, error) {
-	e := &encoder{vm: vm, max: max, buf: make([]byte, 1, 64)}
+	return EncodeInterruptible(vm, v, max, nil)
+}
+
+// EncodeInterruptible is Encode, asking interrupted (if not nil) every
+// few thousand values whether to give up with ErrInterrupted: 32 MiB of
+// small values take seconds to encode, in one call the runtime's
+// interrupt does not reach.
+func EncodeInterruptible(vm *goja.Runtime, v goja.Value, max int, interrupted func() bool) ([]byte, error) {
+	e := &encoder{vm: vm, max: max, buf: make([]byte, 1, 64), stop: stop{interrupted: interrupted}}
 	e.buf[0] = version
 	var err error
 	if ex := vm.Try(func() { err = e.value(v, 0) }); ex != nil {
@@ -196,6 +205,9 @@ func hasLoneSurrogate(s []uint16) bool {
 }
 
 func (e *encoder) value(v goja.Value, depth int) error {
+	if e.stopped() {
+		return ErrInterrupted
+	}
 	switch x := v.(type) {
 	case nil:
 		return e.byte1(tagUndefined)

@@ -70,6 +70,25 @@ const canonicalNaN = 0x7FF8000000000000
 // when the encoding would exceed its bound.
 var ErrTooLarge = errors.New("sclone: value too large")
 
+// ErrInterrupted is returned by EncodeInterruptible and DecodeInterruptible
+// when their interrupted function reported true.
+var ErrInterrupted = errors.New("sclone: interrupted")
+
+// stopEvery is one less than how many values an encoding or decoding
+// handles between looks at its interrupted function.
+const stopEvery = 1<<12 - 1
+
+// stop asks an interrupted function every stopEvery+1 values.
+type stop struct {
+	interrupted func() bool
+	n           int
+}
+
+func (s *stop) stopped() bool {
+	s.n++
+	return s.n&stopEvery == 0 && s.interrupted != nil && s.interrupted()
+}
+
 // ErrMalformed is wrapped by the errors Decode returns for bytes that are not
 // an encoding.
 var ErrMalformed = errors.New("sclone: malformed data")

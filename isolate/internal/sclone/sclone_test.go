@@ -466,3 +466,41 @@ func TestDecodeMemory(t *testing.T) {
 		}
 	}
 }
+
+// TestInterruptible: encoding and decoding give up with ErrInterrupted
+// once their interrupted function says so, and never ask it for a value
+// of a few thousand parts.
+func TestInterruptible(t *testing.T) {
+	vm := goja.New()
+	big, err := vm.RunString("Array(100000).fill(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := 0
+	never := func() bool { asked++; return false }
+	always := func() bool { return true }
+	b, err := EncodeInterruptible(vm, big, 0, never)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeInterruptible(vm, b, never); err != nil {
+		t.Fatal(err)
+	}
+	if asked == 0 {
+		t.Error("interrupted was never asked")
+	}
+	if _, err := EncodeInterruptible(vm, big, 0, always); !errors.Is(err, ErrInterrupted) {
+		t.Errorf("encode: %v", err)
+	}
+	if _, err := DecodeInterruptible(vm, b, always); !errors.Is(err, ErrInterrupted) {
+		t.Errorf("decode: %v", err)
+	}
+	small, _ := vm.RunString(`({ a: [1, 2, 3], b: "x" })`)
+	sb, err := EncodeInterruptible(vm, small, 0, always)
+	if err != nil {
+		t.Errorf("a small value: %v", err)
+	}
+	if _, err := DecodeInterruptible(vm, sb, always); err != nil {
+		t.Errorf("a small value: %v", err)
+	}
+}
