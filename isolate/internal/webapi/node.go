@@ -82,7 +82,7 @@ func (a *API) NodeSupport() goja.Value {
 		if newHash == nil {
 			return goja.Null()
 		}
-		key := a.bufferArg(call.Argument(1), "The key")
+		key := a.macKey(newHash, a.bufferArg(call.Argument(1), "The key"))
 		return a.nodeHasher(hmac.New(newHash, key))
 	}))
 	_ = o.Set("pbkdf2", a.newFunc("pbkdf2", 5, func(call goja.FunctionCall) goja.Value {
@@ -91,7 +91,7 @@ func (a *API) NodeSupport() goja.Value {
 			return goja.Null()
 		}
 		p := &pbkdf2{
-			prf:    hmac.New(newHash, a.bufferArg(call.Argument(1), "The password")),
+			prf:    hmac.New(newHash, a.macKey(newHash, a.bufferArg(call.Argument(1), "The password"))),
 			salt:   append([]byte(nil), a.bufferArg(call.Argument(2), "The salt")...),
 			iter:   call.Argument(3).ToInteger(),
 			keyLen: int(call.Argument(4).ToInteger()),

@@ -97,6 +97,7 @@ type cryptoKey struct {
 	extractable bool
 	usages      []string
 	secret      []byte // HMAC, AES, PBKDF2, HKDF
+	macKey      []byte // an HMAC or PBKDF2 secret, hashed once if longer than the hash's block (macKey)
 	// pub and priv: *ecdsa.PublicKey/PrivateKey (ECDSA, ECDH),
 	// ed25519.PublicKey/PrivateKey, *ecdh.PublicKey/PrivateKey (X25519),
 	// *rsa.PublicKey/PrivateKey.
@@ -269,7 +270,10 @@ func (a *API) newKey(k *cryptoKey) goja.Value {
 }
 
 func (a *API) hmacOf(k *cryptoKey, data []byte) []byte {
-	m := hmac.New(hashes[k.alg.hash], k.secret)
+	if k.macKey == nil {
+		k.macKey = a.macKey(hashes[k.alg.hash], k.secret)
+	}
+	m := hmac.New(hashes[k.alg.hash], k.macKey)
 	a.hashWrite(m, data)
 	return m.Sum(nil)
 }
@@ -277,6 +281,19 @@ func (a *API) hmacOf(k *cryptoKey, data []byte) []byte {
 func (a *API) digestOf(name string, data []byte) []byte {
 	h := hashes[name]()
 	a.hashWrite(h, data)
+	return h.Sum(nil)
+}
+
+// macKey is the HMAC key to use for key: a key longer than the hash's
+// block is its digest (RFC 2104), which hmac.New would compute in one
+// call for every MAC made with it, out of the interrupt's reach (100 MiB
+// took 0.2 s each time); it is computed once, with hashWrite.
+func (a *API) macKey(newHash func() hash.Hash, key []byte) []byte {
+	h := newHash()
+	if len(key) <= h.BlockSize() {
+		return key
+	}
+	a.hashWrite(h, key)
 	return h.Sum(nil)
 }
 
@@ -1444,7 +1461,7 @@ func (a *API) deriveBits(name string, p *goja.Object, k *cryptoKey, length int) 
 		if iter*blocks > maxPBKDF2Work {
 			a.cryptoError("NotSupportedError", "PBKDF2 of %d bits at %d iterations is more work than warren does in one call (iterations × %s blocks at most %d).", length, iter, h, maxPBKDF2Work)
 		}
-		out, err := stdpbkdf2.Key(hashes[h], string(k.secret), salt, int(iter), length/8)
+		out, err := stdpbkdf2.Key(hashes[h], string(a.macKey(hashes[h], k.secret)), salt, int(iter), length/8)
 		if err != nil {
 			a.cryptoError("OperationError", "PBKDF2 failed: %v", err)
 		}
