@@ -36,6 +36,7 @@ func TestLoopsSeeTheInterrupt(t *testing.T) {
 		{"digest", `const b = new Uint8Array(4 << 20);`, `crypto.subtle.digest("SHA-256", b).then(() => "digested")`},
 		{"sign", `const b = new Uint8Array(4 << 20); const k = await crypto.subtle.importKey("raw", new Uint8Array(16), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);`, `crypto.subtle.sign("HMAC", k, b).then(() => "signed")`},
 		{"node hash", `const b = new Uint8Array(4 << 20); const h = nodeSupport.hash("sha256");`, `(h.update(b), "updated")`},
+		{"headers sort", pairs + "const h = new Headers(p);", `[...h].length`},
 		{"search params sort", pairs + "const u = new URLSearchParams(p);", `(u.sort(), u.size)`},
 	}
 	for _, c := range cases {
