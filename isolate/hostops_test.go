@@ -179,3 +179,25 @@ func TestDispatcherBoundsStorageGet(t *testing.T) {
 		t.Fatalf("a get of %d keys: %+v, %v", len(keys)-1, rep, err)
 	}
 }
+
+// TestFetchBodyOfNULs: a request and a response body of 24 MiB of NULs
+// (valid UTF-8, which JSON text escapes to six times its size) cross a
+// sandbox worker's channel, within its frame, and quickly.
+func TestFetchBodyOfNULs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	rt := testRuntime(t, Sandboxed)
+	c := js("main.js", `export default { async fetch() {
+  const r = await fetch("https://echo.test/", { method: "POST", body: new Uint8Array(24 << 20) });
+  const b = new Uint8Array(await r.arrayBuffer());
+  return new Response(r.status + " " + b.length + " " + new TextDecoder().decode(b.subarray(0, 10)) + " " + (b[10] + b[b.length >> 1] + b[b.length - 1]));
+} }`)
+	c.Limits = &Limits{CPUMs: 5000, MemoryMB: 512, WallMs: 20_000}
+	start := time.Now()
+	res := run(t, rt, c, nil)
+	if !res.OK() || string(res.Response.Body) != "200 25165834 echo:POST: 0" {
+		t.Fatalf("%s %s %+v", res.Outcome, res.Error, res.Exceptions)
+	}
+	t.Logf("took %v, %.0f ms of CPU", time.Since(start), res.Telemetry.CPUTime)
+}

@@ -2,7 +2,6 @@ package isolate
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -156,7 +155,7 @@ func workerSend(call func([]byte) ([]byte, error)) (send func(*contract.HostCall
 		case c.Op == contract.OpBody:
 			b = contract.EncodeBody(c)
 		default:
-			b, err = json.Marshal(c)
+			b, err = contract.EncodeHostCall(c)
 		}
 		if err != nil {
 			return nil, err
@@ -166,11 +165,11 @@ func workerSend(call func([]byte) ([]byte, error)) (send func(*contract.HostCall
 			return nil, err
 		}
 		responded = responded || c.Op == contract.OpRespond
-		var rep contract.HostReply
-		if err := json.Unmarshal(out, &rep); err != nil {
+		rep, err := contract.DecodeHostReply(out)
+		if err != nil {
 			return nil, fmt.Errorf("worker: bad host reply: %w", err)
 		}
-		return &rep, nil
+		return rep, nil
 	}
 	end = func() bool {
 		mu.Lock()
@@ -391,7 +390,7 @@ func relayHostCalls(hctx context.Context, host contract.HostFunc, onRespond func
 		default:
 			rep = callHost(hctx, host, c)
 		}
-		b, err := json.Marshal(rep)
+		b, err := contract.EncodeHostReply(rep)
 		rep.Response.ReleaseBody() // encoded: the node holds its body no more
 		return b, err
 	}

@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -226,5 +227,50 @@ func TestDecodeResultUnknownOutcome(t *testing.T) {
 		if _, err := DecodeResult(EncodeResult(&Result{Outcome: o})); err != nil {
 			t.Errorf("outcome %q: %v", o, err)
 		}
+	}
+}
+
+// TestHostCallBodies: request, cached and response bodies cross a
+// worker's channel whole (none, empty, NULs, bytes that are not UTF-8), in
+// base64: the NULs' encoding is a third larger, not six times.
+func TestHostCallBodies(t *testing.T) {
+	nuls := make([]byte, 1<<20)
+	for _, body := range [][]byte{nil, {}, []byte("text"), nuls, {0xff, 0xfe, 0}} {
+		c := &HostCall{Op: OpFetch, Request: &Request{Method: "POST", URL: "https://x.test/", Body: body},
+			Cache: &CacheCall{URL: "https://x.test/", Response: &Response{Status: 200, Body: body}}}
+		b, err := EncodeHostCall(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(body) == len(nuls) && len(b) > 2*len(nuls)*3/2 {
+			t.Errorf("a call with two bodies of 1 MiB of NULs is %d bytes", len(b))
+		}
+		got, err := DecodeHostCall(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Request.Body, body) || !bytes.Equal(got.Cache.Response.Body, body) || (body == nil) != (got.Request.Body == nil) {
+			t.Errorf("body of %d bytes: request %d, cache %d", len(body), len(got.Request.Body), len(got.Cache.Response.Body))
+		}
+		if !bytes.Equal(c.Request.Body, body) || !bytes.Equal(c.Cache.Response.Body, body) {
+			t.Error("encoding changed the call")
+		}
+		rb, err := EncodeHostReply(&HostReply{Response: &Response{Status: 200, Body: body}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := DecodeHostReply(rb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(rep.Response.Body, body) {
+			t.Errorf("reply body of %d bytes: %d", len(body), len(rep.Response.Body))
+		}
+	}
+	if _, err := DecodeHostCall([]byte(`{"op":"fetch","reqBody":"AA=="}`)); err == nil {
+		t.Error("a request body without a request was taken")
+	}
+	if _, err := DecodeHostReply([]byte(`{"respBody":"AA=="}`)); err == nil {
+		t.Error("a response body without a response was taken")
 	}
 }
