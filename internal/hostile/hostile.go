@@ -193,12 +193,13 @@ func Scripts() []Case {
 		{Name: "Blob doubled", Src: worker("let b = new Blob([new Uint8Array(1 << 20)]); for (let i = 0; i < 16; i++) b = new Blob([b, b]); return new Response(String(b.size))"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{ExceededMemory}, KeepsWorker: true},
 		{Name: "form of one Blob many times", Src: worker("const b = new Blob([new Uint8Array(1 << 20)]); const f = new FormData(); for (let i = 0; i < 4096; i++) f.append('f', b); return new Response(f)"), CPUMs: 1000, MemoryMB: 64, Outcomes: []string{ExceededMemory}, KeepsWorker: true},
 		// A Web API call that loops over the guest's values in one host
-		// call (here for a second or more): the limit stops it inside the loop.
-		{Name: "structuredClone of many arrays", Src: worker("const a = []; for (let i = 0; i < 5e4; i++) a.push([i]); return new Response(String(structuredClone(a).length))"), CPUMs: 300, MemoryMB: 256, Outcomes: []string{ExceededCPU}, KeepsWorker: true},
+		// call (here for a second or more on a loaded host): the limit
+		// stops it inside the loop. (On a fast one it may end first.)
+		{Name: "structuredClone of many arrays", Src: worker("const a = []; for (let i = 0; i < 5e4; i++) a.push([i]); return new Response(String(structuredClone(a).length))"), CPUMs: 300, MemoryMB: 256, Outcomes: []string{ExceededCPU, OK}, KeepsWorker: true},
 		{Name: "sort of search params with long names", Src: worker("const s = 'a'.repeat(1 << 20); const u = new URLSearchParams(); for (let i = 0; i < 256; i++) u.append(s + i, '1'); u.sort(); return new Response(String(u.size))"), CPUMs: 200, MemoryMB: 128, Outcomes: []string{OK, ExceededCPU}, KeepsWorker: true},
 		{Name: "URL query of 20 MB through searchParams", Src: worker("const u = new URL('http://x.test/'); u.searchParams.append('a', 'x'.repeat(2e7)); return new Response(String(u.search.length))"), CPUMs: 1000, MemoryMB: 128, Outcomes: []string{Exception}, KeepsWorker: true},
 		{Name: "gzip of 64 MiB past its window", Src: worker("const r = crypto.getRandomValues(new Uint8Array(65536)); const b = new Uint8Array(64 << 20); for (let i = 0; i < b.length; i += r.length) b.set(r, i); const cs = new CompressionStream('gzip'); const w = cs.writable.getWriter(); w.write(b); w.close(); return new Response(String((await new Response(cs.readable).arrayBuffer()).byteLength))"), CPUMs: 300, MemoryMB: 256, Outcomes: []string{ExceededCPU}, KeepsWorker: true},
-		{Name: "digest of 160 MiB", Src: worker("const d = await crypto.subtle.digest('SHA-512', new Uint8Array(160 << 20)); return new Response(String(d.byteLength))"), CPUMs: 200, MemoryMB: 256, Outcomes: []string{ExceededCPU}, KeepsWorker: true},
+		{Name: "digest of 160 MiB", Src: worker("const d = await crypto.subtle.digest('SHA-512', new Uint8Array(160 << 20)); return new Response(String(d.byteLength))"), CPUMs: 200, MemoryMB: 256, Outcomes: []string{ExceededCPU, OK}, KeepsWorker: true},
 		// Tampering with the built-ins harms only this isolate: the next
 		// call (the honest calls beside the corpus) gets fresh ones.
 		{Name: "prototype tampering", Src: worker(`Object.prototype.polluted = "yes"; Array.prototype.push = () => -1; Function.prototype.call = () => "hijacked";
