@@ -30,6 +30,7 @@ type jsonParser struct {
 	pairs  []jsonPair
 	keys   map[string]unistring.String
 	buf    []byte
+	n      int // values read, for the interrupt
 }
 
 type jsonFrame struct {
@@ -74,6 +75,12 @@ func (p *jsonParser) skipSpace() {
 func (p *jsonParser) parse() Value {
 	var v Value
 	for {
+		// A text of tens of megabytes holds tens of millions of values,
+		// seconds of parsing in this one call: it looks at the interrupt
+		// as the run loop would.
+		if p.n++; p.n&interruptEvery == 0 {
+			p.r.vm.checkInterrupt()
+		}
 		p.skipSpace()
 		if p.pos >= len(p.s) {
 			p.failEOF()
