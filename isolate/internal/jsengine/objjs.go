@@ -90,6 +90,23 @@ function checkKeys(ks, what) {
   if (ks.length > maxKeys) throw new RangeError(what + ": at most " + maxKeys + " keys per call, not " + ks.length);
   for (const k of ks) checkKey(k);
 }
+// listFlat checks list's options and returns [key, value, key, value...].
+function listFlat(o, txn) {
+  if (o === undefined || o === null) o = {};
+  if (typeof o !== "object") throw new TypeError("list: the options must be an object");
+  const str = (n) => {
+    const v = o[n];
+    if (v === undefined) return undefined;
+    if (typeof v !== "string") throw new TypeError("list: " + n + " must be a string");
+    return v;
+  };
+  const limit = o.limit;
+  if (limit !== undefined && (typeof limit !== "number" || !Number.isInteger(limit) || limit <= 0))
+    throw new TypeError("list: limit must be a positive integer");
+  if (o.start !== undefined && o.startAfter !== undefined)
+    throw new TypeError("list: start and startAfter cannot both be given");
+  return prim.list(str("start"), str("startAfter"), str("end"), str("prefix"), !!o.reverse, limit === undefined ? 0 : limit, txn);
+}
 function makeStorage(txn) {
   const s = {
     get(k) {
@@ -128,20 +145,7 @@ function makeStorage(txn) {
     },
     list(o) {
       return wrap(() => {
-        if (o === undefined || o === null) o = {};
-        if (typeof o !== "object") throw new TypeError("list: the options must be an object");
-        const str = (n) => {
-          const v = o[n];
-          if (v === undefined) return undefined;
-          if (typeof v !== "string") throw new TypeError("list: " + n + " must be a string");
-          return v;
-        };
-        const limit = o.limit;
-        if (limit !== undefined && (typeof limit !== "number" || !Number.isInteger(limit) || limit <= 0))
-          throw new TypeError("list: limit must be a positive integer");
-        if (o.start !== undefined && o.startAfter !== undefined)
-          throw new TypeError("list: start and startAfter cannot both be given");
-        const flat = prim.list(str("start"), str("startAfter"), str("end"), str("prefix"), !!o.reverse, limit === undefined ? 0 : limit, txn);
+        const flat = listFlat(o, txn);
         const m = new Map();
         for (let i = 0; i < flat.length; i += 2) m.set(flat[i], flat[i + 1]);
         return m;
@@ -184,20 +188,7 @@ function makeStorage(txn) {
     put(k, v) { checkKey(k); prim.put([k], [v], undefined); },
     delete(k) { checkKey(k); return prim.del([k], undefined) > 0; },
     list(o) {
-      if (o === undefined || o === null) o = {};
-      if (typeof o !== "object") throw new TypeError("list: the options must be an object");
-      const str = (n) => {
-        const v = o[n];
-        if (v === undefined) return undefined;
-        if (typeof v !== "string") throw new TypeError("list: " + n + " must be a string");
-        return v;
-      };
-      const limit = o.limit;
-      if (limit !== undefined && (typeof limit !== "number" || !Number.isInteger(limit) || limit <= 0))
-        throw new TypeError("list: limit must be a positive integer");
-      if (o.start !== undefined && o.startAfter !== undefined)
-        throw new TypeError("list: start and startAfter cannot both be given");
-      const flat = prim.list(str("start"), str("startAfter"), str("end"), str("prefix"), !!o.reverse, limit === undefined ? 0 : limit, undefined);
+      const flat = listFlat(o, undefined);
       const out = [];
       for (let i = 0; i < flat.length; i += 2) out.push([flat[i], flat[i + 1]]);
       return out[Symbol.iterator]();

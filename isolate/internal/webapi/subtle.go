@@ -378,22 +378,8 @@ var subtleMembers = newMembers(
 			return a.vm.ToValue(a.verify(name, p, k, sig, data))
 		})
 	}),
-	promiseMethod("encrypt", 3, func(a *API, call goja.FunctionCall) goja.Value {
-		return a.promiseTry(func() goja.Value {
-			name, p := a.algorithm(call.Argument(0))
-			k := a.keyArg(call.Argument(1), "encrypt", 2, name, "encrypt")
-			data := a.bufferArg(call.Argument(2), "Failed to execute 'encrypt' on 'SubtleCrypto': parameter 3")
-			return a.newArrayBuffer(a.cipher(true, name, p, k, data))
-		})
-	}),
-	promiseMethod("decrypt", 3, func(a *API, call goja.FunctionCall) goja.Value {
-		return a.promiseTry(func() goja.Value {
-			name, p := a.algorithm(call.Argument(0))
-			k := a.keyArg(call.Argument(1), "decrypt", 2, name, "decrypt")
-			data := a.bufferArg(call.Argument(2), "Failed to execute 'decrypt' on 'SubtleCrypto': parameter 3")
-			return a.newArrayBuffer(a.cipher(false, name, p, k, data))
-		})
-	}),
+	cipherMethod("encrypt", true),
+	cipherMethod("decrypt", false),
 	promiseMethod("deriveBits", 3, func(a *API, call goja.FunctionCall) goja.Value {
 		return a.promiseTry(func() goja.Value {
 			name, p := a.algorithm(call.Argument(0))
@@ -467,6 +453,18 @@ var subtleMembers = newMembers(
 		return a.vm.ToValue(subtle.ConstantTimeCompare(x, y) == 1)
 	}),
 )
+
+// cipherMethod is encrypt or decrypt.
+func cipherMethod(op string, encrypt bool) member {
+	return promiseMethod(op, 3, func(a *API, call goja.FunctionCall) goja.Value {
+		return a.promiseTry(func() goja.Value {
+			name, p := a.algorithm(call.Argument(0))
+			k := a.keyArg(call.Argument(1), op, 2, name, op)
+			data := a.bufferArg(call.Argument(2), "Failed to execute '"+op+"' on 'SubtleCrypto': parameter 3")
+			return a.newArrayBuffer(a.cipher(encrypt, name, p, k, data))
+		})
+	})
+}
 
 // derivedKeyLength is the length deriveKey asks of deriveBits for a key
 // of algorithm name: an AES key's length, an HMAC key's (its hash's block
