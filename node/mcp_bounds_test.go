@@ -290,7 +290,6 @@ func TestMCPResultsBounded(t *testing.T) {
 	}
 }
 
-
 // TestMCPValuesBounded: a POST /mcp body of more than maxMCPValues JSON
 // values is a 400 before the SDK decodes it. Before, the SDK decoded the
 // arguments whole into maps and slices of any to check them: 4 MiB of
