@@ -26,6 +26,8 @@ func init() {
 
 // objectsWorker is the benchmark's Worker: a counter object per name,
 // incremented through /w/bench/inc?name=X.
+// /w/bench/sql?name=X does the same in the object's SQL database: a row
+// inserted, the rows counted.
 const objectsWorker = `import { DurableObject } from "cloudflare:workers";
 export class Counter extends DurableObject {
   async increment() {
@@ -33,13 +35,20 @@ export class Counter extends DurableObject {
     this.ctx.storage.put("n", n);
     return n;
   }
+  sqlIncrement() {
+    const sql = this.ctx.storage.sql;
+    sql.exec("CREATE TABLE IF NOT EXISTS hits (id INTEGER PRIMARY KEY, at INTEGER)");
+    sql.exec("INSERT INTO hits (at) VALUES (?)", Date.now());
+    return sql.exec("SELECT count(*) AS n FROM hits").one().n;
+  }
 }
 export default {
   async fetch(req, env) {
     const url = new URL(req.url);
     const stub = env.COUNTER.getByName(url.searchParams.get("name") ?? "a");
+    const sql = url.pathname.endsWith("/sql");
     let v;
-    for (let i = Number(url.searchParams.get("n") ?? 1); i > 0; i--) v = await stub.increment();
+    for (let i = Number(url.searchParams.get("n") ?? 1); i > 0; i--) v = await (sql ? stub.sqlIncrement() : stub.increment());
     return new Response(String(v));
   }
 };`
@@ -53,6 +62,7 @@ type objNodes struct {
 	nodes  []*node.Node
 	cfgs   []node.Config
 	pcs    []net.PacketConn // each node's mesh socket
+	op     string           // the Worker's path: "inc" (the key-value API) or "sql"
 }
 
 func startObjNodes() (*objNodes, error) {
@@ -60,7 +70,7 @@ func startObjNodes() (*objNodes, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &objNodes{dir: dir, secret: filepath.Join(dir, "secret")}
+	o := &objNodes{dir: dir, secret: filepath.Join(dir, "secret"), op: "inc"}
 	if err := node.InitSecret(o.secret); err != nil {
 		return nil, err
 	}
@@ -174,7 +184,7 @@ func (o *objNodes) objectRate(clients, per int, d time.Duration, pick func(clien
 			defer wg.Done()
 			for i := 0; time.Now().Before(stop); i++ {
 				n, name := pick(c, i)
-				code, body := o.do(n, "POST", fmt.Sprintf("/w/bench/inc?name=%s&n=%d", name, per), "")
+				code, body := o.do(n, "POST", fmt.Sprintf("/w/bench/%s?name=%s&n=%d", o.op, name, per), "")
 				if code != 200 {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, fmt.Sprintf("%d %s", code, body))
@@ -195,7 +205,7 @@ func (o *objNodes) serialCalls(n *node.Node, name string, count int) ([]time.Dur
 	d := make([]time.Duration, 0, count)
 	for range count {
 		start := time.Now()
-		if code, body := o.do(n, "POST", "/w/bench/inc?name="+name, ""); code != 200 {
+		if code, body := o.do(n, "POST", "/w/bench/"+o.op+"?name="+name, ""); code != 200 {
 			return nil, fmt.Errorf("%d %s", code, body)
 		}
 		d = append(d, time.Since(start))
@@ -247,6 +257,24 @@ func benchObjects() ([]Row, error) {
 		p50, p99 := latencies(d)
 		rows = append(rows, Row{Name: "objects/call p50, " + tc.label + " (HTTP /w/ call, one-shot Worker, RPC to the object, one persisted write)", Unit: "ms", Value: p50, P50: p50, P99: p99, N: len(d), Target: "report"})
 	}
+
+	// The same through the SQL API: a row inserted and the rows counted.
+	o.op = "sql"
+	if _, err := o.serialCalls(owner, "hotsql", 50); err != nil {
+		return nil, err
+	}
+	sd, err := o.serialCalls(owner, "hotsql", 300)
+	if err != nil {
+		return nil, err
+	}
+	sp50, sp99 := latencies(sd)
+	rows = append(rows, Row{Name: "objects/call p50, local owner, SQL API (HTTP /w/ call, one-shot Worker, RPC to the object, a row inserted and the rows counted)", Unit: "ms", Value: sp50, P50: sp50, P99: sp99, N: len(sd), Target: "report"})
+	rate, n, err = o.objectRate(16, 1, 5*time.Second, func(int, int) (*node.Node, string) { return owner, "hotsql" })
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, Row{Name: "objects/HTTP calls to one object through its owner's node, 16 clients, SQL API (a row inserted and the rows counted)", Unit: "calls/s", Value: rate, N: n, Target: "report"})
+	o.op = "inc"
 
 	rate, n, err = o.objectRate(24, 1, 5*time.Second, func(c, i int) (*node.Node, string) {
 		return o.nodes[c%3], fmt.Sprintf("obj-%d", (c*7919+i*104729)%1000)

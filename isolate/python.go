@@ -149,11 +149,17 @@ func (p *pyEngine) get() (*pyrun.Engine, bool, error) {
 	return p.eng, made, p.err
 }
 
+// close closes the engine. Its once first: an engine being made meanwhile
+// (a call racing the runtime's close) is waited for and closed; none is
+// made after.
 func (p *pyEngine) close() {
+	p.once.Do(func() { p.err = errPythonClosed })
 	if p.eng != nil {
 		_ = p.eng.Close(context.Background())
 	}
 }
+
+var errPythonClosed = errors.New("isolate: the runtime is closed")
 
 var errCPU = errors.New("python: CPU time limit")
 

@@ -86,7 +86,12 @@ func TestObjectSQLSurvivesItsOwner(t *testing.T) {
 	// two seconds' worth: 6 MB, committed in batches of a MiB as the
 	// event goes, take more than 5 s (about a second without the pace),
 	// and the other Worker's writes are not held by them.
-	if status, _, body := call(t, nodes[0], "PUT", "/v1/workers/flood", strings.NewReader(doDeployBody("flood", sqlWorker)), nil); status != 200 {
+	// Its objects get the CPU and time to build 6 MB of values under -race.
+	var flood map[string]any
+	_ = json.Unmarshal([]byte(doDeployBody("flood", sqlWorker)), &flood)
+	flood["code"].(map[string]any)["limits"] = map[string]int64{"cpuMs": 20_000, "wallMs": 30_000}
+	floodBody, _ := json.Marshal(flood)
+	if status, _, body := call(t, nodes[0], "PUT", "/v1/workers/flood", strings.NewReader(string(floodBody)), nil); status != 200 {
 		t.Fatalf("deploy: %d %s", status, body)
 	}
 	began := time.Now()
