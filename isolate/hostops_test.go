@@ -187,6 +187,9 @@ func TestFetchBodyOfNULs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts worker processes")
 	}
+	// 24 MiB through the worker's channel: its CPU is about the code as
+	// built, which -race slows past the limit.
+	skipUnderRace(t)
 	rt := testRuntime(t, Sandboxed)
 	c := js("main.js", `export default { async fetch() {
   const r = await fetch("https://echo.test/", { method: "POST", body: new Uint8Array(24 << 20) });
