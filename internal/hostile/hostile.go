@@ -200,6 +200,8 @@ func Scripts() []Case {
 		{Name: "URL query of 20 MB through searchParams", Src: worker("const u = new URL('http://x.test/'); u.searchParams.append('a', 'x'.repeat(2e7)); return new Response(String(u.search.length))"), CPUMs: 1000, MemoryMB: 128, Outcomes: []string{Exception}, KeepsWorker: true},
 		{Name: "gzip of 64 MiB past its window", Src: worker("const r = crypto.getRandomValues(new Uint8Array(65536)); const b = new Uint8Array(64 << 20); for (let i = 0; i < b.length; i += r.length) b.set(r, i); const cs = new CompressionStream('gzip'); const w = cs.writable.getWriter(); w.write(b); w.close(); return new Response(String((await new Response(cs.readable).arrayBuffer()).byteLength))"), CPUMs: 300, MemoryMB: 256, Outcomes: []string{ExceededCPU}, KeepsWorker: true},
 		{Name: "digest of 160 MiB", Src: worker("const d = await crypto.subtle.digest('SHA-512', new Uint8Array(160 << 20)); return new Response(String(d.byteLength))"), CPUMs: 200, MemoryMB: 256, Outcomes: []string{ExceededCPU, OK}, KeepsWorker: true},
+		{Name: "JSON.parse of 30 million values", Src: worker("const v = await new Response('[' + '0,'.repeat(3e7) + '0]').json(); return new Response(String(v.length))"), CPUMs: 500, MemoryMB: 256, Outcomes: []string{ExceededCPU}, KeepsWorker: true},
+		{Name: "sort of a 100 MiB typed array", Src: worker("const a = new Uint8Array(100 << 20); a.sort(); return new Response(String(a.length))"), CPUMs: 300, MemoryMB: 256, Outcomes: []string{ExceededCPU, OK}, KeepsWorker: true},
 		// Tampering with the built-ins harms only this isolate: the next
 		// call (the honest calls beside the corpus) gets fresh ones.
 		{Name: "prototype tampering", Src: worker(`Object.prototype.polluted = "yes"; Array.prototype.push = () => -1; Function.prototype.call = () => "hijacked";
@@ -252,6 +254,7 @@ var scriptKinds = map[string]string{
 	"costly constant": KindCPU, "BigInt literal of two million digits": KindCPU, "structuredClone of many arrays": KindCPU,
 	"sort of search params with long names": KindCPU, "URL query of 20 MB through searchParams": KindCPU,
 	"gzip of 64 MiB past its window": KindCPU, "digest of 160 MiB": KindCPU,
+	"JSON.parse of 30 million values": KindCPU, "sort of a 100 MiB typed array": KindCPU,
 	"memory bomb": KindMemory, "huge string": KindMemory, "huge ArrayBuffer": KindMemory,
 	"huge resizable ArrayBuffer": KindMemory, "resizable ArrayBuffer grown step by step": KindMemory,
 	"pull that enqueues for ever": KindMemory, "start that enqueues for ever": KindMemory,

@@ -19,6 +19,7 @@ type typedArraySortCtx struct {
 	compare      func(FunctionCall) Value
 	needValidate bool
 	detached     bool
+	n            int // comparisons made, for the interrupt
 }
 
 func (ctx *typedArraySortCtx) Len() int {
@@ -33,6 +34,11 @@ func (ctx *typedArraySortCtx) checkDetached() {
 }
 
 func (ctx *typedArraySortCtx) Less(i, j int) bool {
+	// A sort of a hundred million elements runs for seconds in one call:
+	// it looks at the interrupt as the run loop would.
+	if ctx.n++; ctx.n&interruptEvery == 0 {
+		ctx.ta.val.runtime.vm.checkInterrupt()
+	}
 	ctx.checkDetached()
 	if ctx.detached {
 		return false
@@ -1021,6 +1027,9 @@ func (r *Runtime) typedArrayProto_join(call FunctionCall) Value {
 		}
 
 		for i := 1; i < l; i++ {
+			if i&interruptEvery == 0 {
+				r.vm.checkInterrupt()
+			}
 			buf.WriteString(sep)
 			if ta.isValidIntegerIndex(i) {
 				element := ta.typedArray.get(ta.offset + i)
@@ -1397,6 +1406,9 @@ func (r *Runtime) typedArrayProto_toLocaleString(call FunctionCall) Value {
 		length := ta.curLen()
 		var buf StringBuilder
 		for i := 0; i < length; i++ {
+			if i&interruptEvery == 0 {
+				r.vm.checkInterrupt()
+			}
 			ta.ensureValid(true)
 			if i > 0 {
 				buf.WriteRune(',')
