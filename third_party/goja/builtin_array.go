@@ -469,8 +469,13 @@ func (r *Runtime) arrayproto_sort(call FunctionCall) Value {
 		sort.Stable(&ctx)
 	} else {
 		length := toLength(o.self.getStr("length", nil))
-		a := make([]Value, 0, length)
+		// Room for what is there, not for what length says: an
+		// array-like's length may be 2 ** 32 - 1.
+		a := make([]Value, 0, min(length, 1<<16))
 		for i := int64(0); i < length; i++ {
+			if i&interruptEvery == 0 {
+				r.vm.checkInterrupt()
+			}
 			idx := valueInt(i)
 			if o.self.hasPropertyIdx(idx) {
 				a = append(a, nilSafe(o.self.getIdx(idx, nil)))
@@ -479,9 +484,15 @@ func (r *Runtime) arrayproto_sort(call FunctionCall) Value {
 		ctx := newArraySortCtx(compareObj, compareFn)
 		ctx.sortValues(a)
 		for i := 0; i < len(a); i++ {
+			if i&interruptEvery == 0 {
+				r.vm.checkInterrupt()
+			}
 			o.self.setOwnIdx(valueInt(i), a[i], true)
 		}
 		for i := int64(len(a)); i < length; i++ {
+			if i&interruptEvery == 0 {
+				r.vm.checkInterrupt()
+			}
 			o.self.deleteIdx(valueInt(i), true)
 		}
 	}
@@ -513,6 +524,9 @@ func (r *Runtime) arrayproto_splice(call FunctionCall) Value {
 			setArrayValues(dst, values)
 		} else {
 			for k := int64(0); k < actualDeleteCount; k++ {
+				if k&interruptEvery == 0 {
+					r.vm.checkInterrupt()
+				}
 				createDataPropertyOrThrow(a, intToValue(k), src.values[k+actualStart])
 			}
 			a.self.setOwnStr("length", intToValue(actualDeleteCount), true)
@@ -545,6 +559,9 @@ func (r *Runtime) arrayproto_splice(call FunctionCall) Value {
 		src.objCount = len(values)
 	} else {
 		for k := int64(0); k < actualDeleteCount; k++ {
+			if k&interruptEvery == 0 {
+				r.vm.checkInterrupt()
+			}
 			from := valueInt(k + actualStart)
 			if o.self.hasPropertyIdx(from) {
 				createDataPropertyOrThrow(a, valueInt(k), nilSafe(o.self.getIdx(from, nil)))
@@ -553,6 +570,9 @@ func (r *Runtime) arrayproto_splice(call FunctionCall) Value {
 
 		if itemCount < actualDeleteCount {
 			for k := actualStart; k < length-actualDeleteCount; k++ {
+				if k&interruptEvery == 0 {
+					r.vm.checkInterrupt()
+				}
 				from := valueInt(k + actualDeleteCount)
 				to := valueInt(k + itemCount)
 				if o.self.hasPropertyIdx(from) {
@@ -563,10 +583,16 @@ func (r *Runtime) arrayproto_splice(call FunctionCall) Value {
 			}
 
 			for k := length; k > length-actualDeleteCount+itemCount; k-- {
+				if k&interruptEvery == 0 {
+					r.vm.checkInterrupt()
+				}
 				o.self.deleteIdx(valueInt(k-1), true)
 			}
 		} else if itemCount > actualDeleteCount {
 			for k := length - actualDeleteCount; k > actualStart; k-- {
+				if k&interruptEvery == 0 {
+					r.vm.checkInterrupt()
+				}
 				from := valueInt(k + actualDeleteCount - 1)
 				to := valueInt(k + itemCount - 1)
 				if o.self.hasPropertyIdx(from) {
@@ -612,6 +638,9 @@ func (r *Runtime) arrayproto_unshift(call FunctionCall) Value {
 			arr.objCount = int(arr.length)
 		} else {
 			for k := length - 1; k >= 0; k-- {
+				if k&interruptEvery == 0 {
+					r.vm.checkInterrupt()
+				}
 				from := valueInt(k)
 				to := valueInt(k + argCount)
 				if o.self.hasPropertyIdx(from) {
@@ -1090,6 +1119,9 @@ func (r *Runtime) arrayproto_shift(call FunctionCall) Value {
 	}
 	first := o.self.getIdx(valueInt(0), nil)
 	for i := int64(1); i < length; i++ {
+		if i&interruptEvery == 0 {
+			r.vm.checkInterrupt()
+		}
 		idxFrom := valueInt(i)
 		idxTo := valueInt(i - 1)
 		if o.self.hasPropertyIdx(idxFrom) {
@@ -1286,6 +1318,9 @@ func (r *Runtime) arrayproto_flat(call FunctionCall) Value {
 func (r *Runtime) flattenIntoArray(target, source *Object, sourceLen, start, depth int64, mapperFunction func(FunctionCall) Value, thisArg Value) int64 {
 	targetIndex, sourceIndex := start, int64(0)
 	for sourceIndex < sourceLen {
+		if sourceIndex&interruptEvery == 0 {
+			r.vm.checkInterrupt()
+		}
 		p := intToValue(sourceIndex)
 		if source.hasProperty(p.toString()) {
 			element := nilSafe(source.get(p, source))
@@ -1349,6 +1384,9 @@ func (r *Runtime) arrayproto_with(call FunctionCall) Value {
 	if src := r.checkStdArrayObj(o); src != nil {
 		a := make([]Value, 0, length)
 		for k := int64(0); k < length; k++ {
+			if k&interruptEvery == 0 {
+				r.vm.checkInterrupt()
+			}
 			pk := valueInt(k)
 			var fromValue Value
 			if k == actualIndex {
@@ -1362,6 +1400,9 @@ func (r *Runtime) arrayproto_with(call FunctionCall) Value {
 	} else {
 		a := r.newArrayLength(length)
 		for k := int64(0); k < length; k++ {
+			if k&interruptEvery == 0 {
+				r.vm.checkInterrupt()
+			}
 			pk := valueInt(k)
 			var fromValue Value
 			if k == actualIndex {
@@ -1382,6 +1423,9 @@ func (r *Runtime) arrayproto_toReversed(call FunctionCall) Value {
 	if src := r.checkStdArrayObj(o); src != nil {
 		a := make([]Value, 0, length)
 		for k := int64(0); k < length; k++ {
+			if k&interruptEvery == 0 {
+				r.vm.checkInterrupt()
+			}
 			from := valueInt(length - k - 1)
 			fromValue := src.values[from]
 			a = append(a, fromValue)
@@ -1390,6 +1434,9 @@ func (r *Runtime) arrayproto_toReversed(call FunctionCall) Value {
 	} else {
 		a := r.newArrayLength(length)
 		for k := int64(0); k < length; k++ {
+			if k&interruptEvery == 0 {
+				r.vm.checkInterrupt()
+			}
 			pk := valueInt(k)
 			from := valueInt(length - k - 1)
 			fromValue := o.self.getIdx(from, nil)
@@ -1424,8 +1471,11 @@ func (r *Runtime) arrayproto_toSorted(call FunctionCall) Value {
 		a = make([]Value, length)
 		copy(a, src.values)
 	} else {
-		a = make([]Value, 0, length)
+		a = make([]Value, 0, min(length, 1<<16)) // see arrayproto_sort
 		for i := int64(0); i < length; i++ {
+			if i&interruptEvery == 0 {
+				r.vm.checkInterrupt()
+			}
 			idx := valueInt(i)
 			a = append(a, nilSafe(o.self.getIdx(idx, nil)))
 		}
@@ -1472,6 +1522,9 @@ func (r *Runtime) arrayproto_toSpliced(call FunctionCall) Value {
 		rl := actualStart + actualSkipCount
 
 		for i < actualStart {
+			if i&interruptEvery == 0 {
+				r.vm.checkInterrupt()
+			}
 			pi := valueInt(i)
 			iValue := nilSafe(o.self.getIdx(pi, nil))
 			createDataPropertyOrThrow(a, pi, iValue)
@@ -1486,6 +1539,9 @@ func (r *Runtime) arrayproto_toSpliced(call FunctionCall) Value {
 		}
 
 		for i < newLength {
+			if i&interruptEvery == 0 {
+				r.vm.checkInterrupt()
+			}
 			pi := valueInt(i)
 			from := valueInt(rl)
 			fromValue := nilSafe(o.self.getIdx(from, nil))
