@@ -81,8 +81,14 @@ func (r *Runtime) createListFromArrayLike(a Value) []Value {
 		return arr.values
 	}
 	l := toLength(o.self.getStr("length", nil))
-	res := make([]Value, 0, l)
+	// An array-like's length may name billions of elements it does not
+	// hold: room grows as they are read, and the loop looks at the
+	// interrupt (a limit on memory ends it too).
+	res := make([]Value, 0, min(l, 1<<16))
 	for k := int64(0); k < l; k++ {
+		if k&interruptEvery == 0 {
+			r.vm.checkInterrupt()
+		}
 		res = append(res, nilSafe(o.self.getIdx(valueInt(k), nil)))
 	}
 	return res
