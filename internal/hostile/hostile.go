@@ -204,6 +204,7 @@ func Scripts() []Case {
 		{Name: "sort of a 100 MiB typed array", Src: worker("const a = new Uint8Array(100 << 20); a.sort(); return new Response(String(a.length))"), CPUMs: 300, MemoryMB: 256, Outcomes: []string{ExceededCPU, OK}, KeepsWorker: true},
 		{Name: "indexOf over a billion-long array-like", Src: worker("return new Response(String(Array.prototype.indexOf.call({ length: 1e9 }, 1)))"), CPUMs: 100, Outcomes: []string{ExceededCPU}, KeepsWorker: true},
 		{Name: "apply of a billion-long array-like", Src: worker("return new Response(String(Math.max.apply(null, { length: 1e9 })))"), CPUMs: 200, MemoryMB: 64, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
+		{Name: "keys of a long string", Src: worker("return new Response(String(Object.keys('x'.repeat(1 << 24)).length))"), CPUMs: 200, MemoryMB: 128, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
 		// Tampering with the built-ins harms only this isolate: the next
 		// call (the honest calls beside the corpus) gets fresh ones.
 		{Name: "prototype tampering", Src: worker(`Object.prototype.polluted = "yes"; Array.prototype.push = () => -1; Function.prototype.call = () => "hijacked";
@@ -258,7 +259,8 @@ var scriptKinds = map[string]string{
 	"gzip of 64 MiB past its window": KindCPU, "digest of 160 MiB": KindCPU,
 	"JSON.parse of 30 million values": KindCPU, "sort of a 100 MiB typed array": KindCPU,
 	"indexOf over a billion-long array-like": KindCPU, "apply of a billion-long array-like": KindMemory,
-	"memory bomb": KindMemory, "huge string": KindMemory, "huge ArrayBuffer": KindMemory,
+	"keys of a long string": KindCPU,
+	"memory bomb":           KindMemory, "huge string": KindMemory, "huge ArrayBuffer": KindMemory,
 	"huge resizable ArrayBuffer": KindMemory, "resizable ArrayBuffer grown step by step": KindMemory,
 	"pull that enqueues for ever": KindMemory, "start that enqueues for ever": KindMemory,
 	"gzip bomb as the response": KindMemory, "gzip bomb read whole": KindMemory,

@@ -277,6 +277,11 @@ func (s *stringObject) iterateStringKeys() iterNextFunc {
 
 func (s *stringObject) stringKeys(all bool, accum []Value) []Value {
 	for i := 0; i < s.length; i++ {
+		// A string of 2 ** 29 characters has as many keys, made in
+		// this one call: it looks at the interrupt.
+		if i&interruptEvery == 0 {
+			s.val.runtime.vm.checkInterrupt()
+		}
 		accum = append(accum, asciiString(strconv.Itoa(i)))
 	}
 

@@ -1080,9 +1080,14 @@ func (a *typedArrayObject) stringKeys(all bool, accum []Value) []Value {
 		l = a.curLen()
 	}
 	if accum == nil {
-		accum = make([]Value, 0, l)
+		accum = make([]Value, 0, min(l, 1<<16))
 	}
 	for i := 0; i < l; i++ {
+		// As for a string's (stringObject.stringKeys): a typed array of
+		// a billion bytes, cheap to make, has a billion keys.
+		if i&interruptEvery == 0 {
+			a.val.runtime.vm.checkInterrupt()
+		}
 		accum = append(accum, asciiString(strconv.Itoa(i)))
 	}
 	return a.baseObject.stringKeys(all, accum)
