@@ -194,8 +194,9 @@ func (n *Node) grant(inv *isolate.Invocation, who *policy.Token) (*isolate.Invoc
 	if host == nil {
 		host = n.host
 	}
-	out.Host = &grantedHost{inner: host, g: g}
-	out.CacheScope = cacheScope(g)
+	scope := cacheScope(g)
+	out.Host = &grantedHost{inner: host, g: g, pace: n.kvPace, paceKey: "kv " + tenantOf(who, scope)}
+	out.CacheScope = scope
 	if !n.cfg.SharedWorkers {
 		out.Tenant = tenantOf(who, out.CacheScope)
 	}
@@ -241,6 +242,9 @@ func cacheScope(g *policy.Grants) string {
 type grantedHost struct {
 	inner isolate.Host
 	g     *policy.Grants
+	// pace, if set, paces the KV writes under paceKey (the token's).
+	pace    *writeRate
+	paceKey string
 }
 
 func (h *grantedHost) Fetch(ctx context.Context, req *isolate.Request) (*isolate.Response, error) {
@@ -267,10 +271,44 @@ func (h *grantedHost) KV(namespace string) (isolate.KVNamespace, error) {
 		return nil, &isolate.KVError{Code: isolate.KVCodeDenied, Err: h.g.CheckKV(namespace, false)}
 	}
 	ns, err := h.inner.KV(namespace)
-	if err != nil || w {
+	if err != nil {
 		return ns, err
 	}
+	if w {
+		if h.pace != nil {
+			return &pacedKV{inner: ns, pace: h.pace, key: h.paceKey}, nil
+		}
+		return ns, nil
+	}
 	return &readOnlyKV{inner: ns, ns: namespace}, nil
+}
+
+// pacedKV is a namespace whose puts wait their turn in the token's write
+// pace (writeRate) before they go. It spells out every method of
+// isolate.KVNamespace, as readOnlyKV does.
+type pacedKV struct {
+	inner isolate.KVNamespace
+	pace  *writeRate
+	key   string
+}
+
+var _ isolate.KVNamespace = (*pacedKV)(nil)
+
+func (k *pacedKV) Get(ctx context.Context, key string, opts isolate.KVGetOptions) (*isolate.KVEntry, error) {
+	return k.inner.Get(ctx, key, opts)
+}
+
+func (k *pacedKV) Put(ctx context.Context, key string, value []byte, opts isolate.KVPutOptions) error {
+	if err := k.pace.wait(ctx, k.key, len(key)+len(value)); err != nil {
+		return &isolate.KVError{Code: isolate.KVCodeUnavailable, Err: fmt.Errorf("KV writes of this token are paced: %w", err)}
+	}
+	return k.inner.Put(ctx, key, value, opts)
+}
+
+func (k *pacedKV) Delete(ctx context.Context, key string) error { return k.inner.Delete(ctx, key) }
+
+func (k *pacedKV) List(ctx context.Context, opts isolate.KVListOptions) (*isolate.KVList, error) {
+	return k.inner.List(ctx, opts)
 }
 
 func (h *grantedHost) DurableObjects(b isolate.DurableObjectBinding) (isolate.DurableObjectNamespace, error) {

@@ -199,6 +199,13 @@ func (n *Node) handleKVPut(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := putContext(r.Context(), value, kvAPITimeout)
 	defer cancel()
+	if c := callerOf(r); c.tok != nil && !c.tok.Grants.Admin {
+		// A token's writes through the API are paced as its Workers' are.
+		if err := n.kvPace.wait(ctx, "kv "+tenantOf(c.tok, cacheScope(&c.tok.Grants)), len(key)+len(value)); err != nil {
+			writeError(w, &apiError{status: http.StatusServiceUnavailable, code: "unavailable", msg: "KV writes of this token are paced: " + err.Error()})
+			return
+		}
+	}
 	if err := kv.Put(ctx, ns, key, value, opts); err != nil {
 		writeError(w, kvAPIError(err))
 		return

@@ -68,6 +68,11 @@ type Config struct {
 	Slots int
 	// Tags are gossiped with the node.
 	Tags map[string]string
+	// KVWriteRate paces the KV writes of each token that is not an
+	// administrator's, through its Workers' bindings and the API, on this
+	// node, in bytes a second, after a burst of eight seconds' worth
+	// (default 4 MiB; negative: unpaced).
+	KVWriteRate int64
 	// ObjectWriteRate paces the storage writes of each deployed Worker's
 	// Durable Objects on this node, in bytes a second, after a burst of
 	// two seconds' worth (default 2 MiB; negative: unpaced).
@@ -267,6 +272,8 @@ type Node struct {
 	metrics  *metrics // GET /metrics
 	// objects are the Durable Objects this node owns.
 	objects *objects
+	// kvPace paces each token's KV writes (Config.KVWriteRate).
+	kvPace *writeRate
 	alarms  *alarms  // the alarms this node runs as the owner of their objects
 	auditor *auditor // nil without Config.AuditLog
 	tails   tailHub  // GET /v1/tail
@@ -358,6 +365,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, id: id, log: cfg.Logger.With("node", id.Name), slots: make(chan struct{}, cfg.Slots), done: make(chan struct{})}
 	n.tokenKey = TokenKey(secret)
 	n.objects = newObjects(n)
+	n.kvPace = newPace(n.cfg.KVWriteRate, defaultKVWriteRate, defaultKVWriteBurst)
 	if cfg.AuditLog != nil {
 		n.auditor = newAuditor(cfg.AuditLog)
 	}

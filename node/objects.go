@@ -138,12 +138,7 @@ func newObjects(n *Node) *objects {
 	if n != nil {
 		rate = n.cfg.ObjectWriteRate
 	}
-	switch r := rate; {
-	case r == 0:
-		o.pace = newWriteRate(defaultObjectWriteRate, defaultObjectWriteBurst)
-	case r > 0:
-		o.pace = newWriteRate(float64(r), defaultObjectWriteBurst)
-	}
+	o.pace = newPace(rate, defaultObjectWriteRate, defaultObjectWriteBurst)
 	return o
 }
 

@@ -26,11 +26,27 @@ type writeRate struct {
 	tat map[string]time.Time // per key: when its reservations are paid off
 }
 
-// Default pace of one Worker's object writes on one node.
+// Default pace of one Worker's object writes on one node, and of one
+// token's KV writes: a burst of 8 s lets one value of Workers KV's largest
+// (25 MiB) through at once.
 const (
 	defaultObjectWriteRate  = 2 << 20
 	defaultObjectWriteBurst = 2 * time.Second
+	defaultKVWriteRate      = 4 << 20
+	defaultKVWriteBurst     = 8 * time.Second
 )
+
+// newPace is the writeRate of a configured rate: 0 the default, negative
+// none (nil).
+func newPace(rate int64, def float64, burst time.Duration) *writeRate {
+	switch {
+	case rate == 0:
+		return newWriteRate(def, burst)
+	case rate > 0:
+		return newWriteRate(float64(rate), burst)
+	}
+	return nil
+}
 
 func newWriteRate(rate float64, burst time.Duration) *writeRate {
 	return &writeRate{rate: rate, burst: burst, now: time.Now, tat: map[string]time.Time{}}

@@ -157,6 +157,7 @@ uses DATA/secret, creating it on first start.`,
 	f.Int64Var(&cfg.MaxMemoryMB, "max-memory-mb", node.DefaultMaxMemoryMB, "the most memory (limits.memoryMb) a call may ask for, in MiB; calls asking for more are denied (at most 4096); each sandbox worker's hard memory cap is (8 × this + 192 MiB) × 8/7, memoryMb counting memory as V8 would")
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", node.DefaultDrainTimeout, "on SIGTERM or Ctrl-C, how long running calls may finish before they are canceled")
 	f.DurationVar(&cfg.ReplicaGrace, "replica-grace", 5*time.Minute, "how long a dead node keeps its KV replicas before they are rebuilt on other nodes")
+	f.Int64Var(&cfg.KVWriteRate, "kv-write-rate", 0, "bytes a second one token that is not an admin's may write to KV through this node (its Workers' bindings and the API), after eight seconds' worth at once (default 4 MiB); negative: unpaced")
 	f.Int64Var(&cfg.ObjectWriteRate, "object-write-rate", 0, "bytes a second the Durable Objects of one deployed Worker may commit on this node, after two seconds' worth at once (default 2 MiB); negative: unpaced")
 	f.Int64Var(&diskReserveMB, "disk-reserve-mb", node.DefaultDiskReserve>>20, "free space (MiB) kept on the data disk: KV puts and Durable Object writes this node leads are refused (507 full) below it, deletes still taken; 0: none")
 	f.StringSliceVar(&cfg.AllowNet, "allow-net", nil, "egress of Workers called with an admin's token or none (name, *.domain, *, address, prefix; optional :port); other tokens bring their own (token create --allow-net). Default: none")
