@@ -273,7 +273,7 @@ type Node struct {
 	// objects are the Durable Objects this node owns.
 	objects *objects
 	// kvPace paces each token's KV writes (Config.KVWriteRate).
-	kvPace *writeRate
+	kvPace  *writeRate
 	alarms  *alarms  // the alarms this node runs as the owner of their objects
 	auditor *auditor // nil without Config.AuditLog
 	tails   tailHub  // GET /v1/tail
