@@ -199,12 +199,9 @@ func (n *Node) handleKVPut(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := putContext(r.Context(), value, kvAPITimeout)
 	defer cancel()
-	if c := callerOf(r); c.tok != nil && !c.tok.Grants.Admin {
-		// A token's writes through the API are paced as its Workers' are.
-		if err := n.kvPace.wait(ctx, "kv "+tenantOf(c.tok, cacheScope(&c.tok.Grants)), len(key)+len(value)); err != nil {
-			writeError(w, &apiError{status: http.StatusServiceUnavailable, code: "unavailable", msg: "KV writes of this token are paced: " + err.Error()})
-			return
-		}
+	if err := n.paceKVWrite(ctx, r, len(key)+len(value)); err != nil {
+		writeError(w, err)
+		return
 	}
 	if err := kv.Put(ctx, ns, key, value, opts); err != nil {
 		writeError(w, kvAPIError(err))
@@ -310,4 +307,18 @@ func (n *Node) handleGroups(w http.ResponseWriter, r *http.Request) {
 		gs = []replication.GroupInfo{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"node": n.id.Name, "groups": gs})
+}
+
+// paceKVWrite waits for n bytes' turn in the KV write pace of r's token,
+// if it is not an administrator's: its writes through the API and MCP are
+// paced as its Workers' are (grantedHost).
+func (n *Node) paceKVWrite(ctx context.Context, r *http.Request, size int) error {
+	c := callerOf(r)
+	if c.tok == nil || c.tok.Grants.Admin {
+		return nil
+	}
+	if err := n.kvPace.wait(ctx, "kv "+tenantOf(c.tok, cacheScope(&c.tok.Grants)), size); err != nil {
+		return &apiError{status: http.StatusServiceUnavailable, code: "unavailable", msg: "KV writes of this token are paced: " + err.Error()}
+	}
+	return nil
 }

@@ -135,6 +135,9 @@ func (n *Node) newMCPServer(r *http.Request) *mcp.Server {
 			if err != nil {
 				return nil, mcpKVOutput{}, err
 			}
+			if err := n.paceKVWrite(ctx, r, len(in.Key)+len(in.Value)); err != nil {
+				return nil, mcpKVOutput{}, err
+			}
 			if err := kv.Put(ctx, in.Namespace, in.Key, []byte(in.Value), replication.KVPutOptions{}); err != nil {
 				return nil, mcpKVOutput{}, kvAPIError(err)
 			}
