@@ -26,6 +26,7 @@ func TestAlarmsOfAnUndeployedWorker(t *testing.T) {
 	}
 	const stale = alarmsAtOnce + 4
 	const dueIn = 3000 // ms: after the undeploy below
+	due := time.Now().Add(dueIn * time.Millisecond)
 	for i := range stale {
 		if status, _, body := serve(t, n, "POST", fmt.Sprintf("/w/gone/arm?name=o%d&ms=%d", i, dueIn), "", nil); status != 200 {
 			t.Fatalf("arm o%d: %d %s", i, status, body)
@@ -35,8 +36,11 @@ func TestAlarmsOfAnUndeployedWorker(t *testing.T) {
 		t.Fatalf("undeploy: %d %s", status, body)
 	}
 	// The stale alarms come due first; the other Worker's comes due after.
+	// Once due, the owner tries them and moves each failed one a backoff
+	// ahead (at most 3.2 s), so they are not all due at any one instant:
+	// wait until their time has passed with every one still pending.
 	waitFor(t, 20*time.Second, "the stale alarms due", func() bool {
-		return len(n.cluster.DueAlarms(time.Now(), stale)) == stale
+		return time.Now().After(due) && len(n.cluster.DueAlarms(time.Now().Add(5*time.Second), stale)) == stale
 	})
 	if status, _, body := serve(t, n, "POST", "/w/count/arm?name=honest&ms=50", "", nil); status != 200 {
 		t.Fatalf("arm honest: %d %s", status, body)
