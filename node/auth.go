@@ -194,11 +194,11 @@ func (n *Node) grant(inv *isolate.Invocation, who *policy.Token) (*isolate.Invoc
 	if host == nil {
 		host = n.host
 	}
-	scope := cacheScope(g)
-	out.Host = &grantedHost{inner: host, g: g, pace: n.kvPace, paceKey: "kv " + tenantOf(who, scope)}
-	out.CacheScope = scope
+	out.CacheScope = cacheScope(g)
+	tenant := tenantOf(who, out.CacheScope)
+	out.Host = &grantedHost{inner: host, g: g, pace: n.kvPace, paceKey: "kv " + tenant}
 	if !n.cfg.SharedWorkers {
-		out.Tenant = tenantOf(who, out.CacheScope)
+		out.Tenant = tenant
 	}
 	return &out, nil
 }

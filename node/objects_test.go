@@ -374,23 +374,7 @@ func TestObjectSurvivesItsOwner(t *testing.T) {
 			t.Fatalf("increment %d: %d %q", i, status, body)
 		}
 	}
-	_, _, b := call(t, nodes[0], "GET", "/v1/objects/count/Counter?name=x", nil, nil)
-	var info ObjectInfo
-	if err := json.Unmarshal(b, &info); err != nil || info.Owner == "" {
-		t.Fatalf("owner: %s", b)
-	}
-	var owner *Node
-	var others []*Node
-	for _, n := range nodes {
-		if n.Name() == info.Owner {
-			owner = n
-		} else {
-			others = append(others, n)
-		}
-	}
-	if owner == nil {
-		t.Fatalf("owner %q is none of the nodes", info.Owner)
-	}
+	owner, others := objectOwner(t, nodes, "count", "Counter", "x")
 	// An alarm of an object of the same owner, set to fire after the
 	// owner's death.
 	alarmed := ""
@@ -409,10 +393,50 @@ func TestObjectSurvivesItsOwner(t *testing.T) {
 		t.Fatalf("arm: %d %s", status, body)
 	}
 	// Increments through the survivors while the owner dies.
+	countThroughDeath(t, owner, others, 4, "/w/count/inc?name=x", "/w/count/get?name=x", 3)
+	// The alarm set before the owner died fired once, on a new owner,
+	// and is gone.
+	waitFor(t, 20*time.Second, "the alarm on the new owner", func() bool {
+		st, ok := readAlarm(t, others[0], alarmed)
+		return ok && st.Fired >= 1 && st.Alarm == nil
+	})
+	if st, _ := readAlarm(t, others[1], alarmed); st.Fired != 1 {
+		t.Fatalf("the alarm fired %d times", st.Fired)
+	}
+}
+
+// objectOwner returns the node that owns worker's object of class made
+// from name, and the other nodes.
+func objectOwner(t *testing.T, nodes []*Node, worker, class, name string) (owner *Node, others []*Node) {
+	t.Helper()
+	_, _, b := call(t, nodes[0], "GET", "/v1/objects/"+worker+"/"+class+"?name="+name, nil, nil)
+	var info ObjectInfo
+	if err := json.Unmarshal(b, &info); err != nil || info.Owner == "" {
+		t.Fatalf("owner: %s", b)
+	}
+	for _, n := range nodes {
+		if n.Name() == info.Owner {
+			owner = n
+		} else {
+			others = append(others, n)
+		}
+	}
+	if owner == nil {
+		t.Fatalf("owner %q is none of the nodes", info.Owner)
+	}
+	return owner, others
+}
+
+// countThroughDeath has clients increment a counter (POST inc) through
+// the first two of others while owner is killed, then reads it (GET get
+// through others[0]): it must hold base plus every acknowledged increment
+// and no more than were attempted.
+func countThroughDeath(t *testing.T, owner *Node, others []*Node, clients int, inc, get string, base int64) {
+	t.Helper()
 	var acked, attempted atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for i := range 4 {
+	for i := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -423,8 +447,7 @@ func TestObjectSurvivesItsOwner(t *testing.T) {
 				default:
 				}
 				attempted.Add(1)
-				status, _, _ := serve(t, others[i%2], "POST", "/w/count/inc?name=x", "", nil)
-				if status == 200 {
+				if status, _, _ := serve(t, others[i%2], "POST", inc, "", nil); status == 200 {
 					acked.Add(1)
 				}
 			}
@@ -440,26 +463,17 @@ func TestObjectSurvivesItsOwner(t *testing.T) {
 	wg.Wait()
 	var final int64
 	waitFor(t, 20*time.Second, "a final read", func() bool {
-		status, _, body := serve(t, others[0], "GET", "/w/count/get?name=x", "", nil)
+		status, _, body := serve(t, others[0], "GET", get, "", nil)
 		if status != 200 {
 			return false
 		}
 		final, _ = strconv.ParseInt(body, 10, 64)
 		return true
 	})
-	lo, hi := 3+acked.Load(), 3+attempted.Load()
+	lo, hi := base+acked.Load(), base+attempted.Load()
 	t.Logf("acknowledged %d, attempted %d, final %d", acked.Load(), attempted.Load(), final)
 	if final < lo || final > hi {
 		t.Fatalf("final count %d outside [acknowledged %d, attempted %d]", final, lo, hi)
-	}
-	// The alarm set before the owner died fired once, on a new owner,
-	// and is gone.
-	waitFor(t, 20*time.Second, "the alarm on the new owner", func() bool {
-		st, ok := readAlarm(t, others[0], alarmed)
-		return ok && st.Fired >= 1 && st.Alarm == nil
-	})
-	if st, _ := readAlarm(t, others[1], alarmed); st.Fired != 1 {
-		t.Fatalf("the alarm fired %d times", st.Fired)
 	}
 }
 

@@ -6,8 +6,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -113,64 +111,8 @@ func TestObjectSQLSurvivesItsOwner(t *testing.T) {
 	if took := time.Since(began); took < 4*time.Second {
 		t.Errorf("4 MB of one Worker's object writes took %v, want more than 5 s at 256 KiB a second", took)
 	}
-	_, _, b := call(t, nodes[0], "GET", "/v1/objects/sql/Counter?name=x", nil, nil)
-	var info ObjectInfo
-	if err := json.Unmarshal(b, &info); err != nil || info.Owner == "" {
-		t.Fatalf("owner: %s", b)
-	}
-	var owner *Node
-	var others []*Node
-	for _, n := range nodes {
-		if n.Name() == info.Owner {
-			owner = n
-		} else {
-			others = append(others, n)
-		}
-	}
-	if owner == nil {
-		t.Fatalf("owner %q is none of the nodes", info.Owner)
-	}
-	var acked, attempted atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				attempted.Add(1)
-				if status, _, _ := serve(t, others[i%2], "POST", "/w/sql/inc?name=x", "", nil); status == 200 {
-					acked.Add(1)
-				}
-			}
-		}()
-	}
-	waitFor(t, 10*time.Second, "some increments", func() bool { return acked.Load() > 20 })
-	t.Logf("killing the owner %s", owner.Name())
-	owner.Kill()
-	before := acked.Load()
-	waitFor(t, 30*time.Second, "increments after the owner's death", func() bool { return acked.Load() > before+20 })
-	close(stop)
-	wg.Wait()
-	var final int64
-	waitFor(t, 20*time.Second, "a final read", func() bool {
-		status, _, body := serve(t, others[0], "GET", "/w/sql/get?name=x", "", nil)
-		if status != 200 {
-			return false
-		}
-		final, _ = strconv.ParseInt(body, 10, 64)
-		return true
-	})
-	lo, hi := 30+acked.Load(), 30+attempted.Load()
-	t.Logf("acknowledged %d, attempted %d, final %d", acked.Load(), attempted.Load(), final)
-	if final < lo || final > hi {
-		t.Fatalf("final count %d outside [acknowledged %d, attempted %d]", final, lo, hi)
-	}
+	owner, others := objectOwner(t, nodes, "sql", "Counter", "x")
+	countThroughDeath(t, owner, others, 3, "/w/sql/inc?name=x", "/w/sql/get?name=x", 30)
 	if status, _, body := serve(t, others[1], "GET", "/w/sql/check?name=x", "", nil); status != 200 || body != "ok" {
 		t.Fatalf("integrity_check on the new owner: %d %q", status, body)
 	}

@@ -10,8 +10,8 @@ import (
 // writeRate paces the replicated writes of each tenant on this node: a
 // deployed Worker's Durable Objects together may commit at most rate bytes
 // a second here, after a burst of burst's worth. A replicated write costs
-// every replica of its group CPU and disk (about 0.1 s of CPU a MiB over
-// three nodes here), at the node's weight, which no demotion reaches: one
+// every replica of its group CPU and disk (about 0.1 s of CPU a MB over
+// three nodes, measured by hand: docs/security.md), at the node's weight, which no demotion reaches: one
 // Worker flooding its objects' storage would otherwise take the mesh's
 // CPU from every other call. Writes past the pace wait, in the order they
 // came (a generic cell rate algorithm: each reservation moves the key's

@@ -1,9 +1,6 @@
 package contract
 
-import (
-	"slices"
-	"time"
-)
+import "time"
 
 // ObjectRef names one Durable Object.
 type ObjectRef struct {
@@ -104,7 +101,8 @@ func (b *StorageBatch) PagesAsPuts() *StorageBatch {
 		return b
 	}
 	out := *b
-	out.Puts = append(slices.Clip(b.Puts), make([]StoragePut, 0, len(b.Pages))...)
+	out.Puts = make([]StoragePut, len(b.Puts), len(b.Puts)+len(b.Pages))
+	copy(out.Puts, b.Puts)
 	for _, p := range b.Pages {
 		out.Puts = append(out.Puts, StoragePut{Key: SQLPageKey(p.No), Value: p.Data})
 	}

@@ -1,6 +1,7 @@
 package jsengine
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -36,9 +37,11 @@ import (
 
 const (
 	sqlPageSize = contract.SQLPageSize
-	// sqlMaxCommitPages bounds the pages one commit changes: with their
-	// keys they fill at most contract.MaxStorageBatchBytes.
-	sqlMaxCommitPages = contract.MaxStorageBatchBytes / (sqlPageSize + 16)
+	// sqlPageEntryBytes is what a page takes of a storage batch, its key
+	// included; sqlMaxCommitPages bounds the pages one commit changes,
+	// which must fit one batch (contract.MaxStorageBatchBytes).
+	sqlPageEntryBytes = sqlPageSize + len(contract.SQLPagePrefix) + 4
+	sqlMaxCommitPages = contract.MaxStorageBatchBytes / sqlPageEntryBytes
 	// sqlReadAhead is how many pages one read from the node asks for.
 	sqlReadAhead = 32
 	// sqlCacheBytes bounds the pages an instance keeps between events.
@@ -330,7 +333,7 @@ func (o *liveObject) openSQL() (*sqlDB, error) {
 		f.size = contract.MaxSQLPages * sqlPageSize
 		p, err := f.page(1)
 		if err != nil {
-			return nil, fmt.Errorf("reading the SQL database: %w", cmpErr(f.err, err))
+			return nil, fmt.Errorf("reading the SQL database: %w", cmp.Or(f.err, err))
 		}
 		f.size = 0
 		if p != nil {
@@ -407,13 +410,6 @@ func sqlMessage(err error) string {
 		return msg + ": " + name
 	}
 	return msg
-}
-
-func cmpErr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // authorize refuses what a Worker may not do: other databases, PRAGMAs
@@ -519,7 +515,7 @@ func (l *loop) handOver(d *sqlDB) {
 		nos = append(nos, no)
 	}
 	slices.Sort(nos)
-	l.makeRoom(len(nos)*(sqlPageSize+len(contract.SQLPagePrefix)+4), len(nos))
+	l.makeRoom(len(nos)*sqlPageEntryBytes, len(nos))
 	s := &l.obj.store
 	if s.pages == nil {
 		s.pages = map[uint32][]byte{}
@@ -527,11 +523,11 @@ func (l *loop) handOver(d *sqlDB) {
 	for _, no := range nos {
 		data := make([]byte, sqlPageSize)
 		copy(data, d.f.pages[no])
-		if old, ok := s.pages[no]; ok {
-			s.dirtyBytes -= len(old) + len(contract.SQLPagePrefix) + 4
+		if _, ok := s.pages[no]; ok {
+			s.dirtyBytes -= sqlPageEntryBytes
 		}
 		s.pages[no] = data
-		s.dirtyBytes += sqlPageSize + len(contract.SQLPagePrefix) + 4
+		s.dirtyBytes += sqlPageEntryBytes
 	}
 	clear(d.f.dirty)
 	l.trimSQLCache(d)
@@ -669,7 +665,9 @@ func (l *loop) sqlExec(query string, args []goja.Value) goja.Value {
 				read++
 				return nil
 			})
-			written += d.conn.Changes() * boolInt(!st.ReadOnly())
+			if !st.ReadOnly() {
+				written += d.conn.Changes()
+			}
 			if cerr := st.Close(); err == nil {
 				err = cerr
 			}
@@ -691,13 +689,6 @@ func (l *loop) sqlExec(query string, args []goja.Value) goja.Value {
 		cols = []any{}
 	}
 	return vm.NewArray(vm.NewArray(cols...), vm.NewArray(rows...), read, written)
-}
-
-func boolInt(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // runStmt binds st and steps it to its end: head is told the column count

@@ -518,7 +518,7 @@ func (a *API) importKey(format string, data []byte, jwk *goja.Object, name strin
 		case "jwk":
 			j.kty("oct")
 			k.secret = j.bytes("k", true)
-			j.alg("HS" + strings.TrimPrefix(k.alg.hash, "SHA-"))
+			j.alg(jwkAlg(k.alg))
 		default:
 			a.cryptoError("NotSupportedError", "An HMAC key cannot be imported as %s.", format)
 		}
@@ -551,7 +551,7 @@ func (a *API) importKey(format string, data []byte, jwk *goja.Object, name strin
 		}
 		k.alg.length = len(k.secret) * 8
 		if j != nil {
-			j.alg(fmt.Sprintf("A%d%s", k.alg.length, strings.TrimPrefix(name, "AES-")))
+			j.alg(jwkAlg(k.alg))
 		}
 	case "PBKDF2", "HKDF":
 		k.kind = "secret"
@@ -607,7 +607,7 @@ func (a *API) importKey(format string, data []byte, jwk *goja.Object, name strin
 				k.kind, k.pub, k.priv = "private", nil, priv
 			}
 			if name == "ECDSA" {
-				j.alg(map[string]string{"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}[k.alg.curve])
+				j.alg(jwkAlg(k.alg))
 			}
 		}
 	case "Ed25519", "NODE-ED25519", "X25519":
@@ -629,7 +629,7 @@ func (a *API) importKey(format string, data []byte, jwk *goja.Object, name strin
 			k.kind, k.pub = "public", pub
 		case "pkcs8":
 			priv := a.parsePKCS8(data)
-			if !isOKPPrivate(okp, priv) {
+			if !isOKPPublic(okp, publicOf(priv)) {
 				a.cryptoError("DataError", "The key is not an %s private key.", okp)
 			}
 			k.kind, k.priv = "private", priv
@@ -671,15 +671,7 @@ func (a *API) importKey(format string, data []byte, jwk *goja.Object, name strin
 		case "jwk":
 			j.kty("RSA")
 			k.kind, k.pub, k.priv = a.rsaFromJWK(j)
-			prefix := map[string]string{"RSASSA-PKCS1-v1_5": "RS", "RSA-PSS": "PS", "RSA-OAEP": "RSA-OAEP-"}[name]
-			want := prefix + strings.TrimPrefix(k.alg.hash, "SHA-")
-			if want == "RS1" || want == "PS1" {
-				want = prefix + "1"
-			}
-			if want == "RSA-OAEP-1" {
-				want = "RSA-OAEP"
-			}
-			j.alg(want)
+			j.alg(jwkAlg(k.alg))
 		default:
 			a.cryptoError("NotSupportedError", "An RSA key cannot be imported raw.")
 		}
@@ -752,16 +744,6 @@ func isOKPPublic(okp string, pub any) bool {
 	case ed25519.PublicKey:
 		return okp == "Ed25519"
 	case *ecdh.PublicKey:
-		return okp == "X25519" && p.Curve() == ecdh.X25519()
-	}
-	return false
-}
-
-func isOKPPrivate(okp string, priv any) bool {
-	switch p := priv.(type) {
-	case ed25519.PrivateKey:
-		return okp == "Ed25519"
-	case *ecdh.PrivateKey:
 		return okp == "X25519" && p.Curve() == ecdh.X25519()
 	}
 	return false
@@ -863,14 +845,10 @@ func (a *API) exportJWK(k *cryptoKey) goja.Value {
 	o := a.vm.NewObject()
 	set := func(name string, v any) { _ = o.Set(name, v) }
 	switch k.alg.name {
-	case "HMAC":
+	case "HMAC", "AES-GCM", "AES-CBC", "AES-CTR", "AES-KW":
 		set("kty", "oct")
 		set("k", b64(k.secret))
-		set("alg", "HS"+strings.TrimPrefix(k.alg.hash, "SHA-"))
-	case "AES-GCM", "AES-CBC", "AES-CTR", "AES-KW":
-		set("kty", "oct")
-		set("k", b64(k.secret))
-		set("alg", fmt.Sprintf("A%d%s", k.alg.length, strings.TrimPrefix(k.alg.name, "AES-")))
+		set("alg", jwkAlg(k.alg))
 	case "ECDSA", "ECDH":
 		pub := k.public().(*ecdsa.PublicKey)
 		raw, err := pub.Bytes()
@@ -895,7 +873,7 @@ func (a *API) exportJWK(k *cryptoKey) goja.Value {
 		case ed25519.PublicKey:
 			set("crv", "Ed25519")
 			set("x", b64(p))
-			set("alg", "Ed25519")
+			set("alg", jwkAlg(k.alg))
 		case *ecdh.PublicKey:
 			set("crv", "X25519")
 			set("x", b64(p.Bytes()))
@@ -921,19 +899,7 @@ func (a *API) exportJWK(k *cryptoKey) goja.Value {
 				set("qi", b64(p.Precomputed.Qinv.Bytes()))
 			}
 		}
-		h := strings.TrimPrefix(k.alg.hash, "SHA-")
-		switch k.alg.name {
-		case "RSASSA-PKCS1-v1_5":
-			set("alg", "RS"+h)
-		case "RSA-PSS":
-			set("alg", "PS"+h)
-		default:
-			if h == "1" {
-				set("alg", "RSA-OAEP")
-			} else {
-				set("alg", "RSA-OAEP-"+h)
-			}
-		}
+		set("alg", jwkAlg(k.alg))
 	default:
 		a.cryptoError("InvalidAccessError", "A %s key cannot be exported as jwk.", k.alg.name)
 	}
@@ -944,6 +910,32 @@ func (a *API) exportJWK(k *cryptoKey) goja.Value {
 	set("key_ops", a.vm.NewArray(u...))
 	set("ext", k.extractable)
 	return o
+}
+
+// jwkAlg is a JWK's "alg" for a key of algorithm g. An ECDSA key's is only
+// checked on import: exports leave it out, as Node's do.
+func jwkAlg(g keyAlg) string {
+	h := strings.TrimPrefix(g.hash, "SHA-")
+	switch g.name {
+	case "HMAC":
+		return "HS" + h
+	case "AES-GCM", "AES-CBC", "AES-CTR", "AES-KW":
+		return fmt.Sprintf("A%d%s", g.length, strings.TrimPrefix(g.name, "AES-"))
+	case "RSASSA-PKCS1-v1_5":
+		return "RS" + h
+	case "RSA-PSS":
+		return "PS" + h
+	case "RSA-OAEP":
+		if h == "1" {
+			return "RSA-OAEP"
+		}
+		return "RSA-OAEP-" + h
+	case "ECDSA":
+		return map[string]string{"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}[g.curve]
+	case "Ed25519", "NODE-ED25519":
+		return "Ed25519"
+	}
+	return ""
 }
 
 // jwkReader reads the members of a JsonWebKey dictionary.
