@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/warrenmesh/warren/internal/quietio"
 	"github.com/warrenmesh/warren/mesh"
 	"github.com/warrenmesh/warren/replication"
 	"github.com/warrenmesh/warren/replication/placement"
@@ -366,7 +367,7 @@ func benchKVPuts(c *replCluster, timed func(int, func(string) error) ([]kvSample
 		s, w := replication.SyncCounts(nd.db)
 		s0, w0 = s0+s, w0+w
 	}
-	c0 := cpuTime()
+	c0, d0 := cpuTime(), quietio.DatagramsSent()
 	stopStages := kvStages()
 	// WARREN_BENCH_KV_ON_LEADER=1 sends each put to the node that leads
 	// its key's group, so that none is forwarded (docs/performance.md).
@@ -388,7 +389,7 @@ func benchKVPuts(c *replCluster, timed func(int, func(string) error) ([]kvSample
 		puts.Add(1)
 		return err
 	})
-	cpu := cpuTime() - c0
+	cpu, datagrams := cpuTime()-c0, quietio.DatagramsSent()-d0
 	stopStages(time.Duration(putNs.Load() / max(puts.Load(), 1)))
 	stop()
 	if err != nil {
@@ -400,8 +401,8 @@ func benchKVPuts(c *replCluster, timed func(int, func(string) error) ([]kvSample
 		s1, w1 = s1+s, w1+w
 	}
 	perWrite := float64(cpu.Microseconds()) / float64(max(n, 1))
-	fmt.Fprintf(os.Stderr, "  16 clients: %d writes in %v, %.0f µs of CPU per write (%.2f cores); %d syncs on the three nodes, %.2f per write, %.1f waits per sync\n",
-		n, dur, perWrite, cpu.Seconds()/dur.Seconds(), s1-s0, float64(s1-s0)/float64(max(n, 1)), float64(w1-w0)/float64(max(s1-s0, 1)))
+	fmt.Fprintf(os.Stderr, "  16 clients: %d writes in %v, %.0f µs of CPU per write (%.2f cores); %d syncs on the three nodes, %.2f per write, %.1f waits per sync; %.1f datagrams per write\n",
+		n, dur, perWrite, cpu.Seconds()/dur.Seconds(), s1-s0, float64(s1-s0)/float64(max(n, 1)), float64(w1-w0)/float64(max(s1-s0, 1)), float64(datagrams)/float64(max(n, 1)))
 	return append(rows,
 		Row{Name: "replication/kv put, 3 nodes, synced log, 16 clients spread over the nodes, random keys", Unit: "writes/s", Value: rate, N: n, Target: ">= 10000/s"},
 		Row{Name: "replication/kv put, 16 clients: CPU per write, all three nodes in one process", Unit: "µs", Value: perWrite, N: n, Target: "report"},

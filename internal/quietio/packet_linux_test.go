@@ -35,8 +35,12 @@ func TestPacketRoundTrip(t *testing.T) {
 			a, b := listenQuiet(t, tc.network, tc.bind), listenQuiet(t, tc.network, tc.bind)
 			to := &net.UDPAddr{IP: net.ParseIP(tc.to), Port: b.LocalAddr().(*net.UDPAddr).Port}
 			msg := []byte("datagram")
+			sent := DatagramsSent()
 			if n, err := a.WriteTo(msg, to); err != nil || n != len(msg) {
 				t.Fatalf("WriteTo: %d, %v", n, err)
+			}
+			if d := DatagramsSent() - sent; d < 1 {
+				t.Fatalf("DatagramsSent rose by %d after a datagram was written", d)
 			}
 			buf := make([]byte, 64)
 			b.SetReadDeadline(time.Now().Add(5 * time.Second))
