@@ -522,6 +522,12 @@ func (l *loop) kvBinding(name string) *goja.Object {
 		})
 	})
 	_ = o.Set("put", func(c goja.FunctionCall) goja.Value {
+		// A string encodes to at least one byte per UTF-16 unit: one
+		// longer than the bound is refused before it is copied twice
+		// (exported, then encoded).
+		if s, ok := c.Argument(1).(goja.String); ok && s.Length() > contract.MaxKVValueBytes {
+			panic(kvException(vm, contract.KVCodeInvalid, fmt.Sprintf("KV put: value: a string of %d characters exceeds the limit of %d bytes", s.Length(), contract.MaxKVValueBytes)))
+		}
 		value, err := bytesOf(vm, c.Argument(1))
 		if err != nil {
 			panic(kvException(vm, contract.KVCodeInvalid, "KV put: "+err.Error()))
