@@ -60,46 +60,55 @@ type HostCall struct {
 }
 
 // On a worker's channel, the bodies of requests and responses travel in
-// base64 fields of their own ([]byte), not as the text a valid UTF-8 body
-// is in Request's and Response's JSON: escaped, NULs or markup grow to six
-// times their size (a 12 MiB body of NULs overflowed the frame), and
-// encoding/json took seconds to write and read them (8 MiB: 1.8 s and 2.8
-// s), the node's share for every fetch.
+// byte fields of their own, carried beside the JSON as blobs (blobs.go),
+// not as the text a valid UTF-8 body is in Request's and Response's JSON:
+// escaped, NULs or markup grow to six times their size (a 12 MiB body of
+// NULs overflowed the frame), and encoding/json took seconds to write and
+// read them (8 MiB: 1.8 s and 2.8 s), the node's share for every fetch.
 
 // EncodeHostCall encodes c, other than OpRespond and OpBody calls, for a
 // worker's channel; DecodeHostCall reads it.
 func EncodeHostCall(c *HostCall) ([]byte, error) {
 	w := *c
-	if r := c.Request; r != nil && len(r.Body) > 0 {
+	if r := c.Request; r != nil && r.Body != nil {
 		cp := *r
 		w.ReqBody, cp.Body = r.Body, nil
 		w.Request = &cp
 	}
-	if cc := c.Cache; cc != nil && cc.Response != nil && len(cc.Response.Body) > 0 {
+	if cc := c.Cache; cc != nil && cc.Response != nil && cc.Response.Body != nil {
 		ccp, rp := *cc, *cc.Response
 		w.CacheBody, rp.Body = rp.Body, nil
 		ccp.Response = &rp
 		w.Cache = &ccp
 	}
-	return json.Marshal(&w)
+	if w.Batch != nil {
+		w.Batch = w.Batch.detach()
+	}
+	return encodeBlobs(&w, w.eachBytes)
 }
 
 // EncodeHostReply encodes r for a worker's channel; DecodeHostReply reads
 // it.
 func EncodeHostReply(r *HostReply) ([]byte, error) {
 	w := *r
-	if resp := r.Response; resp != nil && len(resp.Body) > 0 {
+	if resp := r.Response; resp != nil && resp.Body != nil {
 		cp := *resp
 		w.RespBody, cp.Body = resp.Body, nil
 		w.Response = &cp
 	}
-	return json.Marshal(&w)
+	d := w.detach()
+	return encodeBlobs(d, d.eachBytes)
 }
 
-// DecodeHostReply is EncodeHostReply's inverse.
+// DecodeHostReply is EncodeHostReply's inverse (it also reads a reply in
+// plain JSON).
 func DecodeHostReply(b []byte) (*HostReply, error) {
 	var r HostReply
-	if err := json.Unmarshal(b, &r); err != nil {
+	if len(b) > 0 && b[0] == blobTag {
+		if err := decodeBlobs(b[1:], &r, r.eachBytes); err != nil {
+			return nil, err
+		}
+	} else if err := json.Unmarshal(b, &r); err != nil {
 		return nil, err
 	}
 	if r.RespBody != nil {
@@ -112,7 +121,8 @@ func DecodeHostReply(b []byte) (*HostReply, error) {
 }
 
 // respondTag starts an OpRespond call on a worker's channel, where other
-// calls are JSON objects; bodyTag an OpBody call.
+// calls are JSON objects with their bytes beside them (blobTag, blobs.go);
+// bodyTag an OpBody call.
 const (
 	respondTag = 0
 	bodyTag    = 1
@@ -162,7 +172,11 @@ func DecodeHostCall(msg []byte) (*HostCall, error) {
 		return decodeBody(msg[1:])
 	}
 	var c HostCall
-	if err := json.Unmarshal(msg, &c); err != nil {
+	if len(msg) > 0 && msg[0] == blobTag {
+		if err := decodeBlobs(msg[1:], &c, c.eachBytes); err != nil {
+			return nil, fmt.Errorf("bad host call: %w", err)
+		}
+	} else if err := json.Unmarshal(msg, &c); err != nil {
 		return nil, fmt.Errorf("bad host call: %w", err)
 	}
 	if !c.Op.Valid() {

@@ -416,7 +416,8 @@ func EncodeObjectResult(res *ObjectResult) []byte {
 	w.Bytes(res.Value)
 	var writes []byte
 	if res.Writes != nil {
-		writes, _ = json.Marshal(res.Writes) // plain data: never fails
+		d := res.Writes.detach()
+		writes, _ = encodeBlobs(d, d.eachBytes) // plain data: never fails
 	}
 	w.Bytes(writes)
 	w.Bool(res.Thrown != nil)
@@ -449,7 +450,10 @@ func DecodeObjectResult(b []byte) (*ObjectResult, error) {
 	}
 	if writes := r.Bytes(); len(writes) > 0 && r.Err == nil {
 		res.Writes = &StorageBatch{}
-		if err := json.Unmarshal(writes, res.Writes); err != nil {
+		if writes[0] != blobTag {
+			return nil, fmt.Errorf("%w: writes: not a frame with blobs", ErrWire)
+		}
+		if err := decodeBlobs(writes[1:], res.Writes, res.Writes.eachBytes); err != nil {
 			return nil, fmt.Errorf("%w: writes: %w", ErrWire, err)
 		}
 	}
