@@ -205,6 +205,14 @@ func Scripts() []Case {
 		{Name: "indexOf over a billion-long array-like", Src: worker("return new Response(String(Array.prototype.indexOf.call({ length: 1e9 }, 1)))"), CPUMs: 100, Outcomes: []string{ExceededCPU}, KeepsWorker: true},
 		{Name: "apply of a billion-long array-like", Src: worker("return new Response(String(Math.max.apply(null, { length: 1e9 })))"), CPUMs: 200, MemoryMB: 64, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
 		{Name: "keys of a long string", Src: worker("return new Response(String(Object.keys('x'.repeat(1 << 24)).length))"), CPUMs: 200, MemoryMB: 128, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
+		// Web API conversions of hundreds of megabytes in one host call
+		// (strings made by a repeat of a repeat, which is quick): the
+		// limit stops each between chunks.
+		{Name: "TextDecoder of 200 MiB", Src: worker("return new Response(String(new TextDecoder('utf-16le').decode(new Uint8Array(200 << 20)).length))"), CPUMs: 200, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
+		{Name: "TextEncoder of 128 Mi characters", Src: worker("return new Response(String(new TextEncoder().encode('é'.repeat(1 << 16).repeat(1 << 11)).length))"), CPUMs: 200, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
+		{Name: "encodeInto of 64 Mi characters", Src: worker("const b = new Uint8Array(128 << 20); return new Response(String(new TextEncoder().encodeInto('é'.repeat(1 << 16).repeat(1 << 10), b).read))"), CPUMs: 200, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
+		{Name: "btoa of 256 MiB", Src: worker("return new Response(String(btoa('x'.repeat(1 << 16).repeat(1 << 12)).length))"), CPUMs: 200, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
+		{Name: "atob of 256 MiB", Src: worker("return new Response(String(atob('QUFB'.repeat(1 << 14).repeat(1 << 12)).length))"), CPUMs: 200, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
 		// Tampering with the built-ins harms only this isolate: the next
 		// call (the honest calls beside the corpus) gets fresh ones.
 		{Name: "prototype tampering", Src: worker(`Object.prototype.polluted = "yes"; Array.prototype.push = () => -1; Function.prototype.call = () => "hijacked";
@@ -259,8 +267,9 @@ var scriptKinds = map[string]string{
 	"gzip of 64 MiB past its window": KindCPU, "digest of 160 MiB": KindCPU,
 	"JSON.parse of 30 million values": KindCPU, "sort of a 100 MiB typed array": KindCPU,
 	"indexOf over a billion-long array-like": KindCPU, "apply of a billion-long array-like": KindMemory,
-	"keys of a long string": KindCPU,
-	"memory bomb":           KindMemory, "huge string": KindMemory, "huge ArrayBuffer": KindMemory,
+	"keys of a long string": KindCPU, "TextDecoder of 200 MiB": KindCPU, "TextEncoder of 128 Mi characters": KindCPU,
+	"encodeInto of 64 Mi characters": KindCPU, "btoa of 256 MiB": KindCPU, "atob of 256 MiB": KindCPU,
+	"memory bomb": KindMemory, "huge string": KindMemory, "huge ArrayBuffer": KindMemory,
 	"huge resizable ArrayBuffer": KindMemory, "resizable ArrayBuffer grown step by step": KindMemory,
 	"pull that enqueues for ever": KindMemory, "start that enqueues for ever": KindMemory,
 	"gzip bomb as the response": KindMemory, "gzip bomb read whole": KindMemory,

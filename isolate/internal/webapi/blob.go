@@ -175,7 +175,7 @@ var blobClass = &classDef{
 		}),
 		method("text", 0, func(a *API, call goja.FunctionCall) goja.Value {
 			b := this[*blobState](a, call)
-			return a.promiseTry(func() goja.Value { return a.vm.ToValue(decodeUTF8(b.data, false)) })
+			return a.promiseTry(func() goja.Value { return a.utf8Text(b.data) })
 		}),
 		method("arrayBuffer", 0, func(a *API, call goja.FunctionCall) goja.Value {
 			b := this[*blobState](a, call)

@@ -125,7 +125,7 @@ func (a *API) read(b *body, kind int, contentType func() string) goja.Value {
 	convert := func(data []byte) goja.Value {
 		switch kind {
 		case readText:
-			return a.vm.ToValue(decodeUTF8(data, false))
+			return a.utf8Text(data)
 		case readJSON:
 			return a.jsonParse(decodeUTF8(data, false))
 		case readArrayBuffer:

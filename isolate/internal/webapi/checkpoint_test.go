@@ -38,6 +38,18 @@ func TestLoopsSeeTheInterrupt(t *testing.T) {
 		{"node hash", `const b = new Uint8Array(4 << 20); const h = nodeSupport.hash("sha256");`, `(h.update(b), "updated")`},
 		{"headers sort", pairs + "const h = new Headers(p);", `[...h].length`},
 		{"search params sort", pairs + "const u = new URLSearchParams(p);", `(u.sort(), u.size)`},
+		// Conversions of strings and buffers of megabytes, a chunk at a
+		// time.
+		{"text decoder utf-8", `const b = new Uint8Array(4 << 20).fill(0xC3); const d = new TextDecoder();`, `d.decode(b).length`},
+		{"text decoder utf-8 valid", `const b = new Uint8Array(4 << 20); const d = new TextDecoder();`, `d.decode(b).length`},
+		{"text decoder utf-16", `const b = new Uint8Array(4 << 20); const d = new TextDecoder("utf-16le");`, `d.decode(b).length`},
+		{"text decoder windows-1252", `const b = new Uint8Array(4 << 20); const d = new TextDecoder("windows-1252");`, `d.decode(b).length`},
+		{"text decoder shift_jis", `const b = new Uint8Array(4 << 20); const d = new TextDecoder("shift_jis");`, `d.decode(b).length`},
+		{"body text", `const b = new Uint8Array(4 << 20).fill(0xC3); const r = new Response(b);`, `r.text().then(t => t.length)`},
+		{"text encoder", `const s = "é".repeat(1 << 21); const e = new TextEncoder();`, `e.encode(s).length`},
+		{"text encoder into", `const s = "é".repeat(1 << 21); const e = new TextEncoder(); const b = new Uint8Array(4 << 20);`, `e.encodeInto(s, b).read`},
+		{"btoa", `const s = "é".repeat(4 << 20);`, `btoa(s).length`},
+		{"atob", `const s = "QUFB".repeat(1 << 20);`, `atob(s).length`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

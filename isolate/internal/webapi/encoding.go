@@ -428,35 +428,63 @@ func (d *textDecoder) set(a *API, key string, v goja.Value) (known, ok bool) {
 	return d.get(a, key) != nil, false
 }
 
-func (d *textDecoder) decode(in []byte, flush bool) (string, bool) {
-	var out []byte
+// decode decodes in, a chunk of chunkBytes at a time, looking at the
+// interrupt between chunks (a decoder keeps its state across them, as
+// across the chunks of a stream), and makes the string.
+func (d *textDecoder) decode(a *API, in []byte, flush bool) (goja.Value, bool) {
+	out := make([]byte, 0, min(len(in), chunkBytes))
 	ok := true
-	switch d.encoding {
-	case "utf-8":
-		out, ok = d.u8.decode(nil, in, flush, d.fatal)
-	case "utf-16le", "utf-16be":
-		out, ok = d.u16.decode(nil, in, flush, d.fatal)
-	case "windows-1252":
-		out = make([]byte, 0, len(in))
-		for _, b := range in {
-			r := rune(b)
-			if b >= 0x80 && b <= 0x9F {
-				r = windows1252High[b-0x80]
+	for off := 0; ; {
+		end := min(off+chunkBytes, len(in))
+		if d.encoding == "utf-8" {
+			// A chunk ends before a character, so that a well-formed
+			// one is decoded whole.
+			for k := 0; k < 3 && end < len(in) && in[end]&0xC0 == 0x80; k++ {
+				end--
 			}
-			out = utf8.AppendRune(out, r)
 		}
-	default:
-		out, ok = d.legacy.decode(nil, in, flush, d.fatal)
+		last := end == len(in)
+		chunk := in[off:end]
+		switch d.encoding {
+		case "utf-8":
+			out, ok = d.u8.decode(out, chunk, flush && last, d.fatal)
+		case "utf-16le", "utf-16be":
+			out, ok = d.u16.decode(out, chunk, flush && last, d.fatal)
+		case "windows-1252":
+			for _, b := range chunk {
+				r := rune(b)
+				if b >= 0x80 && b <= 0x9F {
+					r = windows1252High[b-0x80]
+				}
+				out = utf8.AppendRune(out, r)
+			}
+		default:
+			out, ok = d.legacy.decode(out, chunk, flush && last, d.fatal)
+		}
+		if !ok {
+			return nil, false
+		}
+		if last {
+			break
+		}
+		off = end
+		a.stopIfInterrupted()
 	}
-	if !ok {
-		return "", false
-	}
-	s := string(out)
-	if !d.ignoreBOM && !d.bomSeen && s != "" && d.legacy == nil && d.encoding != "windows-1252" {
+	if !d.ignoreBOM && !d.bomSeen && len(out) > 0 && d.legacy == nil && d.encoding != "windows-1252" {
 		d.bomSeen = true
-		s = strings.TrimPrefix(s, bom)
+		out = bytes.TrimPrefix(out, []byte(bom))
 	}
-	return s, true
+	return utf8String(a, out), true
+}
+
+// utf8Text is decodeUTF8(b, false) as a JS string, decoded and made a
+// chunk at a time as TextDecoder's are (a body read whole may be
+// DefaultMaxBody bytes).
+func (a *API) utf8Text(b []byte) goja.Value {
+	d := textDecoder{encoding: "utf-8"}
+	d.resetStream()
+	v, _ := d.decode(a, b, true)
+	return v
 }
 
 func (d *textDecoder) resetStream() {
@@ -515,12 +543,12 @@ var textDecoderClass = &classDef{
 				d.resetStream()
 			}
 			d.doNotFlush = stream
-			s, ok := d.decode(in, !stream)
+			s, ok := d.decode(a, in, !stream)
 			if !ok {
 				d.doNotFlush = false
 				a.typeError("Failed to execute 'decode' on 'TextDecoder': The encoded data was not valid for encoding %s", d.encoding)
 			}
-			return a.vm.ToValue(s)
+			return s
 		}),
 	),
 }
@@ -547,33 +575,45 @@ var textEncoderClass = &classDef{
 	methods: newMembers(
 		method("encode", 0, func(a *API, call goja.FunctionCall) goja.Value {
 			this[textEncoder](a, call)
-			s := ""
-			if v := call.Argument(0); !goja.IsUndefined(v) {
-				s = a.str(v)
+			v := call.Argument(0)
+			if goja.IsUndefined(v) {
+				return a.newUint8Array(nil)
 			}
-			return a.newUint8Array([]byte(s))
+			s := a.jsString(v)
+			// Each code unit is a byte at least: an encoding that could
+			// never fit is refused before it is made.
+			a.reserve(int64(s.Length()), goja.AllocArrayBuffer)
+			out := make([]byte, 0, s.Length())
+			a.strChunks(s, func(part string) bool {
+				out = append(out, part...)
+				return true
+			})
+			return a.newUint8Array(out)
 		}),
 		method("encodeInto", 2, func(a *API, call goja.FunctionCall) goja.Value {
 			this[textEncoder](a, call)
-			s := a.str(call.Argument(0))
+			s := a.jsString(call.Argument(0))
 			dst, ok := call.Argument(1).(*goja.Object)
 			var buf []byte
 			if !ok || !a.isUint8Array(dst) || a.vm.ExportTo(dst, &buf) != nil {
 				a.typeError("Failed to execute 'encodeInto' on 'TextEncoder': parameter 2 is not of type 'Uint8Array'.")
 			}
 			read, written := 0, 0
-			for _, r := range s {
-				n := utf8.RuneLen(r)
-				if written+n > len(buf) {
-					break
-				}
-				utf8.EncodeRune(buf[written:], r)
-				written += n
-				read++
-				if r > 0xFFFF {
+			a.strChunks(s, func(part string) bool {
+				for _, r := range part {
+					n := utf8.RuneLen(r)
+					if written+n > len(buf) {
+						return false
+					}
+					utf8.EncodeRune(buf[written:], r)
+					written += n
 					read++
+					if r > 0xFFFF {
+						read++
+					}
 				}
-			}
+				return true
+			})
 			res := a.vm.NewObject()
 			_ = res.Set("read", read)
 			_ = res.Set("written", written)
@@ -582,20 +622,28 @@ var textEncoderClass = &classDef{
 	),
 }
 
-// atob implements forgiving-base64 decode.
+// atob implements forgiving-base64 decode. A long string is read, decoded
+// and made a chunk at a time, looking at the interrupt between chunks.
 func (a *API) atob(call goja.FunctionCall) goja.Value {
 	if len(call.Arguments) == 0 {
 		a.typeError("Failed to execute 'atob': 1 argument required, but only 0 present.")
 	}
-	s := a.str(call.Argument(0))
-	clean := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\t', '\n', '\f', '\r', ' ':
-		default:
-			clean = append(clean, c)
+	s := a.jsString(call.Argument(0))
+	clean := make([]byte, 0, min(s.Length(), chunkBytes))
+	bad := false
+	a.strChunks(s, func(part string) bool {
+		for i := 0; i < len(part); i++ {
+			switch c := part[i]; {
+			case c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == ' ':
+			case c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=':
+				clean = append(clean, c)
+			default:
+				bad = true
+				return false
+			}
 		}
-	}
+		return true
+	})
 	if len(clean)%4 == 0 {
 		if n := len(clean); n > 0 && clean[n-1] == '=' {
 			clean = clean[:n-1]
@@ -604,36 +652,55 @@ func (a *API) atob(call goja.FunctionCall) goja.Value {
 			}
 		}
 	}
-	bad := len(clean)%4 == 1
-	for _, c := range clean {
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/') {
-			bad = true
-			break
-		}
-	}
+	bad = bad || len(clean)%4 == 1 || bytes.IndexByte(clean, '=') >= 0
 	var out []byte
 	if !bad {
-		var err error
-		out, err = base64.RawStdEncoding.DecodeString(string(clean))
-		bad = err != nil
+		out = make([]byte, base64.RawStdEncoding.DecodedLen(len(clean)))
+		n := 0
+		for i := 0; i < len(clean) && !bad; {
+			if i > 0 {
+				a.stopIfInterrupted()
+			}
+			j := min(i+chunkBytes, len(clean)) // chunkBytes is a multiple of 4
+			m, err := base64.RawStdEncoding.Decode(out[n:], clean[i:j])
+			n += m
+			bad = err != nil
+			i = j
+		}
+		out = out[:n]
 	}
 	if bad {
 		panic(a.domException("The string to be decoded is not correctly encoded.", "InvalidCharacterError"))
 	}
-	return a.latin1Value(string(out))
+	return latin1String(a, out)
 }
 
+// btoa implements btoa; a long string is read and encoded a chunk at a
+// time, looking at the interrupt between chunks.
 func (a *API) btoa(call goja.FunctionCall) goja.Value {
 	if len(call.Arguments) == 0 {
 		a.typeError("Failed to execute 'btoa': 1 argument required, but only 0 present.")
 	}
-	s := a.str(call.Argument(0))
-	b := make([]byte, 0, len(s))
-	for _, r := range s {
-		if r > 0xFF {
-			panic(a.domException("The string to be encoded contains characters outside of the Latin1 range.", "InvalidCharacterError"))
+	s := a.jsString(call.Argument(0))
+	sb := a.newString(base64.StdEncoding.EncodedLen(s.Length()), true)
+	// latin1 holds the string's bytes not yet encoded: the encoding of
+	// a chunk stops at a multiple of three, and the rest waits.
+	latin1 := make([]byte, 0, min(s.Length(), chunkBytes/2+2))
+	enc := make([]byte, 0, base64.StdEncoding.EncodedLen(cap(latin1)))
+	a.strChunks(s, func(part string) bool {
+		for _, r := range part {
+			if r > 0xFF {
+				panic(a.domException("The string to be encoded contains characters outside of the Latin1 range.", "InvalidCharacterError"))
+			}
+			latin1 = append(latin1, byte(r))
 		}
-		b = append(b, byte(r))
-	}
-	return a.vm.ToValue(base64.StdEncoding.EncodeToString(b))
+		n := len(latin1) / 3 * 3
+		enc = base64.StdEncoding.AppendEncode(enc[:0], latin1[:n])
+		sb.WriteUTF8String(string(enc))
+		latin1 = append(latin1[:0], latin1[n:]...)
+		return true
+	})
+	enc = base64.StdEncoding.AppendEncode(enc[:0], latin1)
+	sb.WriteUTF8String(string(enc))
+	return sb.String()
 }

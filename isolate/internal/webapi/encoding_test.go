@@ -1,6 +1,7 @@
 package webapi
 
 import (
+	"strconv"
 	"testing"
 )
 
@@ -58,4 +59,39 @@ func TestBase64(t *testing.T) {
 		{"atob no args", `try { atob(); } catch (e) { return e.name }`, "TypeError"},
 		{"round trip bytes", `let s = ""; for (let i = 0; i < 256; i++) s += String.fromCharCode(i); return atob(btoa(s)) === s`, "true"},
 	})
+}
+
+// TestLongEncodings: strings and buffers longer than a chunk convert as
+// short ones do, whatever falls on a chunk's edge (a surrogate pair, a
+// lone surrogate, a character of several bytes, an incomplete sequence of
+// a legacy encoding, base64's groups); and a string past V8's longest is
+// V8's RangeError.
+func TestLongEncodings(t *testing.T) {
+	const n = chunkBytes/2 - 1 // the edge of strChunks' pieces, in code units
+	cases := []jsCase{
+		{"pairs across edges", `const s = "a" + "😀".repeat(` + strconv.Itoa(n) + `) + "é";
+const b = new TextEncoder().encode(s);
+const back = new TextDecoder().decode(b);
+return (back === s) + " " + b.length + " " + new TextDecoder().decode(b.subarray(1, b.length - 2)).length`, "true " + strconv.Itoa(1+4*n+2) + " " + strconv.Itoa(2*n)},
+		{"lone surrogates", `const s = "x".repeat(` + strconv.Itoa(n-1) + `) + "\ud800" + "\ud800\udc00".repeat(3) + "\udc00";
+const b = new TextEncoder().encode(s);
+const r = new TextEncoder().encodeInto(s, new Uint8Array(b.length));
+return (new TextDecoder().decode(b) === s.replace("\ud800\ud800", "\ufffd\ud800").replace(/\udc00$/, "\ufffd")) + " " + r.read + " " + r.written + " " + b.length`, "true " + strconv.Itoa(n-1+8) + " " + strconv.Itoa(n-1+18) + " " + strconv.Itoa(n-1+18)},
+		{"encodeInto a short buffer", `const s = "é".repeat(3 << 20); const r = new TextEncoder().encodeInto(s, new Uint8Array(5)); return r.read + " " + r.written`, "2 4"},
+		{"utf-8 of many sizes", `const s = ("aé€😀").repeat(1 << 18); const b = new TextEncoder().encode(s); return (new TextDecoder().decode(b) === s) + " " + (new TextDecoder("utf-8", { fatal: true }).decode(b) === s)`, "true true"},
+		{"utf-8 errors", `const b = new Uint8Array(3 << 20).fill(0xE2); b[b.length - 1] = 0x41; const s = new TextDecoder().decode(b); return s.length + " " + (s === "\ufffd".repeat(b.length - 1) + "A")`, strconv.Itoa(3<<20) + " true"},
+		{"utf-16 odd edge", `const s = "é😀".repeat(1 << 19); const b = new Uint8Array(s.length * 2); for (let i = 0; i < s.length; i++) { b[2 * i] = s.charCodeAt(i) & 255; b[2 * i + 1] = s.charCodeAt(i) >> 8 } return new TextDecoder("utf-16le").decode(b) === s`, "true"},
+		{"shift_jis across edges", `const b = new Uint8Array((1 << 20) + 3); b[0] = 0x41; for (let i = 1; i < b.length - 1; i += 2) { b[i] = 0x82; b[i + 1] = 0xA0 } const s = new TextDecoder("shift_jis").decode(b); return s.length + " " + s.slice(0, 3) + " " + s.at(-1)`, strconv.Itoa(1<<19+2) + " Aああ あ"},
+		{"windows-1252", `const b = new Uint8Array(3 << 20).fill(0x80); const s = new TextDecoder("windows-1252").decode(b); return s.length + " " + (s === "€".repeat(3 << 20))`, strconv.Itoa(3<<20) + " true"},
+		{"base64 round trip", `const s = "é\u00ffa".repeat((1 << 20) + 1) + "b"; const b = btoa(s); return (atob(b) === s) + " " + b.length + " " + (atob(" " + b.slice(0, -1).replace(/=/g, "") + "\n") === s)`, "true " + strconv.Itoa((3*((1<<20)+1)+1+2)/3*4) + " true"},
+		{"atob rejects", `const s = "QUFB".repeat(1 << 20); try { atob(s + "!" + s) } catch (e) { return e.name }`, "InvalidCharacterError"},
+		{"btoa rejects", `try { btoa("x".repeat(3 << 20) + "€") } catch (e) { return e.name }`, "InvalidCharacterError"},
+		{"body text", `const b = new Uint8Array(3 << 20).fill(0xC3); b[0] = 0xEF; b[1] = 0xBB; b[2] = 0xBF; const s = await new Response(b).text(); return s.length + " " + (s === "\ufffd".repeat((3 << 20) - 3))`, strconv.Itoa(3<<20-3) + " true"},
+	}
+	runCases(t, cases)
+	// Past V8's longest string.
+	e := newEnv(t)
+	if ex := e.vm.Try(func() { e.api.newString(maxStringLength+1, true) }); ex == nil || ex.Error() != "RangeError: Invalid string length" {
+		t.Errorf("a string past the longest: %v", ex)
+	}
 }

@@ -145,17 +145,155 @@ func (a *API) latin1Bytes(s string, what string) string {
 }
 
 // latin1Value makes a JS string whose code units are the bytes of s.
-func (a *API) latin1Value(s string) goja.Value {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			r := make([]rune, len(s))
-			for j := 0; j < len(s); j++ {
-				r[j] = rune(s[j])
+func (a *API) latin1Value(s string) goja.Value { return latin1String(a, s) }
+
+// chunkBytes is how much of a long string or buffer a Web API call
+// converts in one step: it looks at the interrupt between steps (see
+// checkpoint), where one conversion of hundreds of megabytes ran for
+// seconds out of its reach, and the worker's watchdog ended the worker.
+const chunkBytes = 1 << 20
+
+// maxStringLength is the longest string V8 makes (String::kMaxLength on
+// 64-bit platforms), in UTF-16 code units, as goja's repeat and padStart
+// have it: a Web API call that would make a longer one throws V8's
+// RangeError, "Invalid string length".
+const maxStringLength = 1<<29 - 24
+
+// jsString converts v to a JS string as str does (symbols throw), without
+// converting it to Go.
+func (a *API) jsString(v goja.Value) goja.String {
+	if _, ok := v.(*goja.Symbol); ok {
+		a.typeError("Cannot convert a Symbol value to a string")
+	}
+	if v == nil {
+		v = goja.Undefined()
+	}
+	if s, ok := v.(goja.String); ok {
+		return s
+	}
+	if s, ok := v.ToString().(goja.String); ok {
+		return s
+	}
+	return a.vm.ToValue(v.String()).(goja.String)
+}
+
+// strChunks calls f with s converted to Go as str converts it (lone
+// surrogates become U+FFFD), a piece of at most about chunkBytes/2 code
+// units at a time, never splitting a surrogate pair, and looks at the
+// interrupt between pieces; f returns false to stop. goja converts a
+// string whole, through a slice of runes four times its length.
+func (a *API) strChunks(s goja.String, f func(part string) bool) {
+	const units = chunkBytes / 2
+	n := s.Length()
+	if n <= units {
+		f(s.String())
+		return
+	}
+	for i := 0; i < n; {
+		a.stopIfInterrupted()
+		j := min(i+units, n)
+		if c := s.CharAt(j - 1); j < n && c >= 0xD800 && c < 0xDC00 {
+			j++ // the pair's second half with it
+		}
+		if !f(s.Substring(i, j).String()) {
+			return
+		}
+		i = j
+	}
+}
+
+// newString starts a JS string of units UTF-16 code units, ASCII or not,
+// that a Web API call builds a piece at a time (see utf8String): past
+// V8's longest string it throws V8's RangeError, and it asks the
+// allocation guard for its bytes (reserve).
+func (a *API) newString(units int, ascii bool) *goja.StringBuilder {
+	if units > maxStringLength {
+		a.rangeError("Invalid string length")
+	}
+	var sb goja.StringBuilder
+	if ascii {
+		a.reserve(int64(units), goja.AllocString)
+		sb.Grow(units)
+	} else {
+		a.reserve(2*int64(units+1), goja.AllocString)
+		sb.LikelyUnicode(units)
+	}
+	return &sb
+}
+
+// utf8String makes the JS string of b, well-formed UTF-8. A long one is
+// measured and converted to UTF-16 a chunk at a time, looking at the
+// interrupt between chunks: goja would convert it whole at its first use
+// (and the guest's code meanwhile sees no interrupt).
+func utf8String[T string | []byte](a *API, b T) goja.Value {
+	if len(b) <= chunkBytes {
+		return a.vm.ToValue(string(b))
+	}
+	units, ascii := 0, true
+	for i := 0; i < len(b); i += chunkBytes {
+		a.stopIfInterrupted()
+		for _, c := range []byte(b[i:min(i+chunkBytes, len(b))]) {
+			switch {
+			case c < utf8.RuneSelf:
+				units++
+			case c >= 0xF0: // a lead of four bytes: two code units
+				units += 2
+				ascii = false
+			case c >= 0xC0:
+				units++
+				ascii = false
 			}
-			return a.vm.ToValue(string(r))
 		}
 	}
-	return a.vm.ToValue(s)
+	sb := a.newString(units, ascii)
+	for i := 0; i < len(b); {
+		a.stopIfInterrupted()
+		j := min(i+chunkBytes, len(b))
+		for j < len(b) && b[j]&0xC0 == 0x80 {
+			j++ // the rest of the character with it
+		}
+		sb.WriteUTF8String(string(b[i:j]))
+		i = j
+	}
+	return sb.String()
+}
+
+// latin1String makes a JS string whose code units are the bytes of b, a
+// long one a chunk at a time as utf8String does.
+func latin1String[T string | []byte](a *API, b T) goja.Value {
+	ascii := true
+	for i := 0; i < len(b) && ascii; i += chunkBytes {
+		if i > 0 {
+			a.stopIfInterrupted()
+		}
+		for _, c := range []byte(b[i:min(i+chunkBytes, len(b))]) {
+			if c >= utf8.RuneSelf {
+				ascii = false
+				break
+			}
+		}
+	}
+	if ascii {
+		return utf8String(a, b)
+	}
+	if len(b) <= chunkBytes {
+		r := make([]rune, len(b))
+		for j := 0; j < len(b); j++ {
+			r[j] = rune(b[j])
+		}
+		return a.vm.ToValue(string(r))
+	}
+	sb := a.newString(len(b), false)
+	buf := make([]byte, 0, 2*chunkBytes)
+	for i := 0; i < len(b); i += chunkBytes {
+		a.stopIfInterrupted()
+		buf = buf[:0]
+		for _, c := range []byte(b[i:min(i+chunkBytes, len(b))]) {
+			buf = utf8.AppendRune(buf, rune(c))
+		}
+		sb.WriteUTF8String(string(buf))
+	}
+	return sb.String()
 }
 
 func isNullish(v goja.Value) bool {
