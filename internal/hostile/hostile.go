@@ -213,6 +213,7 @@ func Scripts() []Case {
 		{Name: "encodeInto of 64 Mi characters", Src: worker("const b = new Uint8Array(128 << 20); return new Response(String(new TextEncoder().encodeInto('é'.repeat(1 << 16).repeat(1 << 10), b).read))"), CPUMs: 200, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
 		{Name: "btoa of 256 MiB", Src: worker("return new Response(String(btoa('x'.repeat(1 << 16).repeat(1 << 12)).length))"), CPUMs: 200, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
 		{Name: "atob of 256 MiB", Src: worker("return new Response(String(atob('QUFB'.repeat(1 << 14).repeat(1 << 12)).length))"), CPUMs: 200, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
+		{Name: "normalize of 128 Mi characters", Src: worker("return new Response(String('é'.repeat(1 << 16).repeat(1 << 11).normalize('NFD').length))"), CPUMs: 200, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
 		// Tampering with the built-ins harms only this isolate: the next
 		// call (the honest calls beside the corpus) gets fresh ones.
 		{Name: "prototype tampering", Src: worker(`Object.prototype.polluted = "yes"; Array.prototype.push = () => -1; Function.prototype.call = () => "hijacked";
@@ -269,7 +270,8 @@ var scriptKinds = map[string]string{
 	"indexOf over a billion-long array-like": KindCPU, "apply of a billion-long array-like": KindMemory,
 	"keys of a long string": KindCPU, "TextDecoder of 200 MiB": KindCPU, "TextEncoder of 128 Mi characters": KindCPU,
 	"encodeInto of 64 Mi characters": KindCPU, "btoa of 256 MiB": KindCPU, "atob of 256 MiB": KindCPU,
-	"memory bomb": KindMemory, "huge string": KindMemory, "huge ArrayBuffer": KindMemory,
+	"normalize of 128 Mi characters": KindCPU,
+	"memory bomb":                    KindMemory, "huge string": KindMemory, "huge ArrayBuffer": KindMemory,
 	"huge resizable ArrayBuffer": KindMemory, "resizable ArrayBuffer grown step by step": KindMemory,
 	"pull that enqueues for ever": KindMemory, "start that enqueues for ever": KindMemory,
 	"gzip bomb as the response": KindMemory, "gzip bomb read whole": KindMemory,

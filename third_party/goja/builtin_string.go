@@ -470,16 +470,69 @@ func (r *Runtime) stringproto_normalize(call FunctionCall) Value {
 	case asciiString:
 		return s
 	case unicodeString:
+		if s.Length() > normalizeUnits {
+			return r.normalizeLong(f, s)
+		}
 		ss := s.String()
 		return newStringValue(f.String(ss))
 	case *importedString:
 		if s.scanned && s.u == nil {
 			return asciiString(s.s)
 		}
+		if len(s.s) > normalizeUnits {
+			return r.normalizeLong(f, s)
+		}
 		return newStringValue(f.String(s.s))
 	default:
 		panic(unknownStringTypeErr(s))
 	}
+}
+
+// normalizeUnits is how many code units of a string normalize normalizes
+// in one step.
+const normalizeUnits = 1 << 16
+
+// normalizeLong is normalize of a long string s, a piece at a time up to
+// the last boundary in it (pieces between boundaries normalize on their
+// own), looking at the interrupt between pieces: the whole string in one
+// call of the norm package ran for half a minute (NFD of 128 Mi
+// characters). A result longer than maxStringLength is V8's RangeError,
+// and the guard is asked for its bytes as it grows (NFKD makes up to 18
+// characters of one).
+func (r *Runtime) normalizeLong(f norm.Form, s String) String {
+	var sb StringBuilder
+	n := s.Length()
+	sb.LikelyUnicode(n)
+	var pending, out []byte // UTF-8 not yet normalized; the normalized piece
+	length := 0
+	for i := 0; i < n; {
+		r.vm.checkInterrupt()
+		j := min(i+normalizeUnits, n)
+		if j < n && isUTF16FirstSurrogate(s.CharAt(j-1)) {
+			j++ // the pair's second half with it
+		}
+		pending = append(pending, s.Substring(i, j).String()...)
+		i = j
+		k := len(pending)
+		if i < n {
+			if k = f.LastBoundary(pending); k <= 0 {
+				continue
+			}
+		}
+		out = f.Append(out[:0], pending[:k]...)
+		for _, c := range out {
+			if c < 0x80 || c >= 0xC0 {
+				length++
+				if c >= 0xF0 {
+					length++ // a pair
+				}
+			}
+		}
+		r.guardString(int64(length), false)
+		sb.WriteUTF8String(string(out))
+		pending = append(pending[:0], pending[k:]...)
+	}
+	return sb.String()
 }
 
 func (r *Runtime) _stringPad(call FunctionCall, start bool) Value {
