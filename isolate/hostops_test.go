@@ -204,3 +204,37 @@ func TestFetchBodyOfNULs(t *testing.T) {
 	}
 	t.Logf("took %v, %.0f ms of CPU", time.Since(start), res.Telemetry.CPUTime)
 }
+
+// TestFetchHeaderBound: a fetch whose request headers come to more than
+// MaxFetchHeaderBytes (names, values and 4 bytes a header) rejects inside
+// the Worker with a TypeError naming the bound; up to it the fetch goes
+// out. They were unbounded on their way to the
+// node's egress (thousands of headers, or one of megabytes).
+func TestFetchHeaderBound(t *testing.T) {
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			if kind == Sandboxed && testing.Short() {
+				t.Skip("starts worker processes")
+			}
+			rt := testRuntime(t, kind)
+			res := run(t, rt, js("main.js", `export default { async fetch() {
+  const out = [];
+  const t = async (name, h) => { try { const r = await fetch("https://echo.test/", { headers: h }); out.push(name + " " + r.status) } catch (e) { out.push(name + " " + e.name + ": " + e.message) } };
+  await t("one long", { a: "x".repeat(128 << 10) });
+  const many = new Headers(); for (let i = 0; i < 20000; i++) many.append("h" + i, "v");
+  await t("many", many);
+  await t("at the bound", { a: "x".repeat((128 << 10) - 5) });
+  return new Response(out.join("\n"));
+} }`), nil)
+			if !res.OK() {
+				t.Fatalf("%s %s %+v", res.Outcome, res.Error, res.Exceptions)
+			}
+			want := "one long TypeError: fetch: the request's headers are 131077 bytes, more than 131072 (128 KiB; each header counts its name, its value and 4 bytes)\n" +
+				"many TypeError: fetch: the request's headers are 208890 bytes, more than 131072 (128 KiB; each header counts its name, its value and 4 bytes)\n" +
+				"at the bound 200"
+			if got := string(res.Response.Body); got != want {
+				t.Errorf("got\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+}

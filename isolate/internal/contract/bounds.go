@@ -31,6 +31,11 @@ const (
 	// MaxResponseBytes bounds a response, body and headers together; a
 	// larger one is a RangeError (outcome exception).
 	MaxResponseBytes = 32 << 20
+	// MaxFetchHeaderBytes bounds the headers of a request a Worker fetches
+	// (egress or a Durable Object's fetch): their names and values, each
+	// header counted 4 bytes more (": " and its line's end), as
+	// Cloudflare takes 128 KB of them; more rejects with a TypeError.
+	MaxFetchHeaderBytes = 128 << 10
 )
 
 // MaxErrorBytes bounds Result.Error, which may quote the guest.

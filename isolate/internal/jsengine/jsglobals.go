@@ -232,6 +232,14 @@ func (l *loop) fetchVia(op contract.HostOp, binding string, ref *contract.Object
 		_ = reject(vm.NewTypeError("%s", err.Error()))
 		return vm.ToValue(p)
 	}
+	size := 0
+	for _, h := range hr.Headers {
+		size += len(h.Name) + len(h.Value) + 4
+	}
+	if size > contract.MaxFetchHeaderBytes {
+		_ = reject(vm.NewTypeError("fetch: the request's headers are %d bytes, more than %d (128 KiB; each header counts its name, its value and 4 bytes)", size, contract.MaxFetchHeaderBytes))
+		return vm.ToValue(p)
+	}
 	if err := l.subrequest(); err != nil {
 		_ = reject(vm.NewGoError(err))
 		return vm.ToValue(p)
