@@ -186,6 +186,11 @@ func (e *Egress) Fetch(ctx context.Context, r *isolate.Request) (*isolate.Respon
 			req.Header.Set(k, v)
 		}
 	}
+	if c := chainOf(ctx); len(c) > 0 {
+		// Made by an object's event: should it reach a Worker's URL that
+		// calls the object back, the call fails at once (checkChain).
+		req.Header.Set(ObjectChainHeader, chainHeader(c))
+	}
 	resp, err := e.client.Do(req)
 	if err != nil {
 		return nil, guestSafe(err)

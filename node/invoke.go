@@ -340,8 +340,9 @@ func (n *Node) runHere(ctx context.Context, inv *isolate.Invocation, cs *clientS
 	n.running.Add(1)
 	n.ran.Add(1)
 	// The call's own context: canceled by the caller until the response
-	// is out, and by the node's end always.
-	run, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	// is out, and by the node's end always; under the chain of objects
+	// its request names, if it came from an object's fetch.
+	run, cancel := context.WithCancel(context.WithoutCancel(withRequestChain(ctx, inv.Request)))
 	detach := context.AfterFunc(ctx, cancel)
 	stopLife := context.AfterFunc(n.life, cancel)
 	early := make(chan *isolate.Result, 1)

@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -88,18 +90,100 @@ func chainOf(ctx context.Context) []string {
 
 // checkChain refuses a call to key from within an event of key itself
 // (events run one at a time: it would wait for itself until its
-// deadline), and chains deeper than maxObjectChain.
+// deadline), and chains deeper than maxObjectChain. An entry of the chain
+// is an object's key, or its chainHash when it came in an
+// ObjectChainHeader (the object fetched a Worker's URL).
 func checkChain(chain []string, key string) error {
 	if len(chain) >= maxObjectChain {
 		return fmt.Errorf("calls between Durable Objects nest more than %d deep", maxObjectChain)
 	}
+	hashed := ""
 	for _, k := range chain {
-		if k == key {
+		if len(k) == chainHashLen && hashed == "" {
+			hashed = chainHash(key)
+		}
+		if k == key || k == hashed {
 			ref, _ := parseObjectKey(key)
-			return fmt.Errorf("the Durable Object %s.%s %s called itself while handling an event: it handles one event at a time, so the call would wait for itself", ref.Worker, ref.Class, ref.ID)
+			how := ""
+			if k == hashed {
+				how = " (through a fetch of a Worker's URL)"
+			}
+			return fmt.Errorf("the Durable Object %s.%s %s called itself%s while handling an event: it handles one event at a time, so the call would wait for itself", ref.Worker, ref.Class, ref.ID, how)
 		}
 	}
 	return nil
+}
+
+// ObjectChainHeader is the header of a fetch that an object's event (or a
+// call that came in with this header) makes through egress: the
+// chainHash of each object of its chain, outermost first, separated by
+// commas. A Worker's invocation whose request carries it runs under that
+// chain, so that its calls to one of those objects, which would wait for
+// the event that led to them, fail at once (a fetch of a Worker's own URL
+// that routes back to the object), and the chain's depth stays bounded
+// across such fetches. The hashes name no object to whoever else gets it.
+const ObjectChainHeader = "Warren-Object-Chain"
+
+// chainHashLen is the length of a chainHash, which no object key has (a
+// key holds two NULs and an id of 64 characters).
+const chainHashLen = 32
+
+// chainHash is what stands for an object's key in an ObjectChainHeader:
+// 32 hex digits of a SHA-256 of it.
+func chainHash(key string) string {
+	sum := sha256.Sum256([]byte("warren object chain\x00" + key))
+	return hex.EncodeToString(sum[:chainHashLen/2])
+}
+
+// chainHeader is the value of ObjectChainHeader for a fetch made under
+// chain ("" for none).
+func chainHeader(chain []string) string {
+	hs := make([]string, len(chain))
+	for i, k := range chain {
+		if len(k) != chainHashLen {
+			k = chainHash(k)
+		}
+		hs[i] = k
+	}
+	return strings.Join(hs, ",")
+}
+
+// parseChainHeader is the chain an ObjectChainHeader value stands for: nil
+// when it is not one (empty, or not at most maxObjectChain hashes of
+// lower-case hex). A client may send any value: it can only make its own
+// call's calls to objects fail.
+func parseChainHeader(v string) []string {
+	if v == "" || len(v) > maxObjectChain*(chainHashLen+1) {
+		return nil
+	}
+	hs := strings.Split(v, ",")
+	if len(hs) > maxObjectChain {
+		return nil
+	}
+	for i, h := range hs {
+		h = strings.TrimSpace(h)
+		if len(h) != chainHashLen || strings.Trim(h, "0123456789abcdef") != "" {
+			return nil
+		}
+		hs[i] = h
+	}
+	return hs
+}
+
+// withRequestChain is ctx under the chain that req's ObjectChainHeader
+// names, if it names one and ctx runs under none.
+func withRequestChain(ctx context.Context, req *isolate.Request) context.Context {
+	if req == nil || len(chainOf(ctx)) > 0 {
+		return ctx
+	}
+	for k, v := range req.Headers {
+		if strings.EqualFold(k, ObjectChainHeader) {
+			if c := parseChainHeader(v); c != nil {
+				return context.WithValue(ctx, chainKey{}, c)
+			}
+		}
+	}
+	return ctx
 }
 
 // objectReply is what a call gave: exactly one of its fields set, or none
