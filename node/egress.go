@@ -219,6 +219,9 @@ func (e *Egress) Fetch(ctx context.Context, r *isolate.Request) (*isolate.Respon
 		h[strings.ToLower(k)] = strings.Join(vs, ", ")
 	}
 	out := &isolate.Response{Status: resp.StatusCode, Headers: h, Body: b, Release: hr.release}
+	if cs := resp.Header.Values("Set-Cookie"); len(cs) >= 2 {
+		out.SetCookie = cs
+	}
 	// The isolate releases a response once its body is written to the
 	// worker or dropped; one that a path forgets to release still gives
 	// back its room once it is garbage.

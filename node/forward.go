@@ -159,6 +159,7 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 	}()
 	fr := *raw
 	fr.Stream = raw.pipe != nil
+	fr.SetCookie = true
 	fr.Hops = append(append([]string(nil), raw.Hops...), n.id.Name)
 	fr.WaitMs = wait.Milliseconds()
 	if fr.Token == "" {
@@ -554,6 +555,15 @@ func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 	announce.Stop()
 	n.metrics.took(start, whereForwardedIn)
 	n.forgetFailed(raw.key, inv, res)
+	if res.Response != nil && res.Response.SetCookie != nil && !raw.SetCookie {
+		// A caller from before Response.SetCookie gets the joined header
+		// only, as it always did.
+		r := *res.Response
+		r.SetCookie = nil
+		joined := *res
+		joined.Response = &r
+		res = &joined
+	}
 	out, _ := res.MarshalBinary()
 	streamed := res.Response != nil && res.Response.Streamed
 	if err := fc.sendResult(out, streamed); err != nil {

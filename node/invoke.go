@@ -70,6 +70,12 @@ type RunRequest struct {
 	// response's body as it is produced (fwdChunk frames after the
 	// result). Nodes set it from pipe; a client's value is ignored.
 	Stream bool `json:"stream,omitempty"`
+	// SetCookie, in a forwarded invocation, says the caller reads a
+	// result's Set-Cookie values apart (Response.SetCookie, a trailing
+	// field of the binary result that a node from before it refuses):
+	// a peer keeps them only when asked. Nodes set it; a client's value
+	// is ignored.
+	SetCookie bool `json:"setCookie,omitempty"`
 
 	key  [32]byte          // SHA-256 of Code, set by decode (or before, from a Deployment's codeKey)
 	pipe *isolate.BodyPipe // where a streamed body goes (nil: buffer it)

@@ -774,7 +774,7 @@ func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, status, map[string]string{"error": msg, "code": "worker_" + string(res.Outcome), "outcome": string(res.Outcome)})
 		return
 	}
-	head, err := checkWorkerHead(res.Response.Headers)
+	head, err := checkWorkerHead(res.Response)
 	if err != nil {
 		if res.Response.Streamed {
 			req.pipe.Abort(err)
@@ -797,6 +797,18 @@ func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
 		// beyond /w/{name}/: the node's dashboard shares the origin, and a
 		// service worker over it would see the admin's token.
 		if hopByHop[strings.ToLower(k)] || strings.EqualFold(k, "content-length") || strings.EqualFold(k, "service-worker-allowed") {
+			continue
+		}
+		if strings.EqualFold(k, "set-cookie") {
+			// Each its own line: joined, a browser would split them at
+			// the commas of their Expires.
+			if len(res.Response.SetCookie) == 0 {
+				h.Add(k, v)
+			} else if len(h.Values(k)) == 0 {
+				for _, c := range res.Response.SetCookie {
+					h.Add(k, c)
+				}
+			}
 			continue
 		}
 		h.Set(k, v)
@@ -837,17 +849,32 @@ const maxWorkerHead = 256 << 10
 // this does), but a Python Worker's headers are any strings (and a worker
 // process could be hostile): net/http drops such a name, but sends a NUL
 // as it is, an answer no client reads, and CR and LF as spaces.
-func checkWorkerHead(headers map[string]string) (int, error) {
+func checkWorkerHead(r *isolate.Response) (int, error) {
 	size := 0
-	for k, v := range headers {
+	check := func(k, v string) error {
 		if size += len(k) + len(v) + len(": \r\n"); size > maxWorkerHead {
-			return 0, fmt.Errorf("its headers hold more than %d bytes", maxWorkerHead)
+			return fmt.Errorf("its headers hold more than %d bytes", maxWorkerHead)
 		}
 		if !isToken(k) {
-			return 0, fmt.Errorf("the header name %s is not an HTTP token", quote(k))
+			return fmt.Errorf("the header name %s is not an HTTP token", quote(k))
 		}
 		if strings.ContainsAny(v, "\x00\r\n") {
-			return 0, fmt.Errorf("the value of header %s has a NUL, CR or LF", quote(k))
+			return fmt.Errorf("the value of header %s has a NUL, CR or LF", quote(k))
+		}
+		return nil
+	}
+	for k, v := range r.Headers {
+		if strings.EqualFold(k, "set-cookie") && len(r.SetCookie) > 0 {
+			// Sent as the lines of SetCookie, not as v.
+			for _, c := range r.SetCookie {
+				if err := check(k, c); err != nil {
+					return 0, err
+				}
+			}
+			continue
+		}
+		if err := check(k, v); err != nil {
+			return 0, err
 		}
 	}
 	return size, nil

@@ -111,7 +111,12 @@ func (r Request) MarshalJSON() ([]byte, error) {
 type Response struct {
 	Status  int               `json:"status"`
 	Headers map[string]string `json:"headers"`
-	Body    []byte            `json:"-"`
+	// SetCookie holds the values of the response's Set-Cookie headers, in
+	// order, when it has two or more (Headers["set-cookie"] joins them
+	// with ", ", which a browser cannot split: Expires holds a comma);
+	// nil otherwise. SetCookies gives them in every case.
+	SetCookie []string `json:"-"`
+	Body      []byte   `json:"-"`
 	// Streamed says the body did not come with the response: it went,
 	// chunk by chunk as the Worker produced it, to the invocation's body
 	// pipe (Body is empty). Only an invocation that asked for it
@@ -125,6 +130,18 @@ type Response struct {
 	Release func() `json:"-"`
 }
 
+// SetCookies is the values of r's Set-Cookie headers, each its own header
+// line: SetCookie, or the one value of Headers["set-cookie"].
+func (r *Response) SetCookies() []string {
+	if len(r.SetCookie) > 0 {
+		return r.SetCookie
+	}
+	if v, ok := r.Headers["set-cookie"]; ok {
+		return []string{v}
+	}
+	return nil
+}
+
 // ReleaseBody calls r.Release if r and it are set.
 func (r *Response) ReleaseBody() {
 	if r != nil && r.Release != nil {
@@ -135,6 +152,7 @@ func (r *Response) ReleaseBody() {
 type responseJSON struct {
 	Status     int               `json:"status"`
 	Headers    map[string]string `json:"headers"`
+	SetCookie  []string          `json:"setCookie,omitempty"`
 	Body       *string           `json:"body,omitempty"`
 	BodyBase64 *string           `json:"bodyBase64,omitempty"`
 	Streamed   bool              `json:"streamed,omitempty"`
@@ -142,7 +160,7 @@ type responseJSON struct {
 
 // MarshalJSON writes body as text when it is valid UTF-8, else as bodyBase64.
 func (r Response) MarshalJSON() ([]byte, error) {
-	j := responseJSON{Status: r.Status, Headers: r.Headers, Streamed: r.Streamed}
+	j := responseJSON{Status: r.Status, Headers: r.Headers, SetCookie: r.SetCookie, Streamed: r.Streamed}
 	if j.Headers == nil {
 		j.Headers = map[string]string{}
 	}
@@ -160,7 +178,7 @@ func (r *Response) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*r = Response{Status: j.Status, Headers: j.Headers, Streamed: j.Streamed}
+	*r = Response{Status: j.Status, Headers: j.Headers, SetCookie: j.SetCookie, Streamed: j.Streamed}
 	if j.Body != nil {
 		r.Body = []byte(*j.Body)
 	} else if j.BodyBase64 != nil {
@@ -233,6 +251,22 @@ type Result struct {
 
 // OK reports whether the outcome is ok.
 func (r *Result) OK() bool { return r.Outcome == OutcomeOK }
+
+// ResponseHeaders is HeaderMap of a response's header pairs, and the
+// values of its set-cookie headers when there are two or more
+// (Response.SetCookie).
+func ResponseHeaders(names, values []string) (map[string]string, []string) {
+	var cookies []string
+	for i, n := range names {
+		if strings.EqualFold(n, "set-cookie") {
+			cookies = append(cookies, values[i])
+		}
+	}
+	if len(cookies) < 2 {
+		cookies = nil
+	}
+	return HeaderMap(names, values), cookies
+}
 
 // HeaderMap flattens header pairs into the result's map, joining repeats
 // with ", " (set-cookie included: the map cannot hold repeats).

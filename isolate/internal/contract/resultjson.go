@@ -144,6 +144,16 @@ func (r *Response) appendJSON(dst []byte) []byte {
 		}
 	}
 	dst = append(dst, '}')
+	if len(r.SetCookie) > 0 {
+		dst = append(dst, `,"setCookie":[`...)
+		for i, c := range r.SetCookie {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, c)
+		}
+		dst = append(dst, ']')
+	}
 	switch {
 	case r.Body == nil:
 		if !r.Streamed {

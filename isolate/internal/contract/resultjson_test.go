@@ -73,6 +73,11 @@ func randResult(rng *rand.Rand, html bool) *Result {
 				resp.Headers[randText(rng, html)] = randText(rng, html)
 			}
 		}
+		if rng.IntN(4) == 0 {
+			for range 2 + rng.IntN(3) {
+				resp.SetCookie = append(resp.SetCookie, randText(rng, html))
+			}
+		}
 		switch rng.IntN(4) {
 		case 0:
 		case 1:

@@ -263,12 +263,24 @@ func EncodeResult(res *Result) []byte {
 	w.Str(t.Executor)
 	// Optional trailing fields, written only when set, so that a reader
 	// from before them still decodes every result that does not use them.
+	// Each is written when one after it is (NoRetry, Streamed, then the
+	// Set-Cookie values, two or more).
 	streamed := res.Response != nil && res.Response.Streamed
-	if res.NoRetry || streamed {
+	var cookies []string
+	if res.Response != nil && len(res.Response.SetCookie) >= 2 {
+		cookies = res.Response.SetCookie
+	}
+	if res.NoRetry || streamed || cookies != nil {
 		w.Bool(res.NoRetry)
 	}
-	if streamed {
-		w.Bool(true)
+	if streamed || cookies != nil {
+		w.Bool(streamed)
+	}
+	if cookies != nil {
+		w.Uint(uint64(len(cookies)))
+		for _, c := range cookies {
+			w.Str(c)
+		}
 	}
 	return w.B
 }
@@ -313,8 +325,19 @@ func DecodeResult(b []byte) (*Result, error) {
 		res.NoRetry = r.Bool()
 		switch {
 		case len(r.B) > 0 && res.Response != nil:
-			if res.Response.Streamed = r.Bool(); !res.Response.Streamed {
-				r.Fail() // written only when true
+			res.Response.Streamed = r.Bool()
+			if len(r.B) == 0 || r.Err != nil {
+				if !res.Response.Streamed {
+					r.Fail() // written only when true or followed by the cookies
+				}
+				break
+			}
+			n := r.N()
+			if n < 2 {
+				r.Fail() // written only with two or more
+			}
+			for i := 0; i < n && r.Err == nil; i++ {
+				res.Response.SetCookie = append(res.Response.SetCookie, r.Str())
 			}
 		case !res.NoRetry:
 			r.Fail() // written only when true or followed by Streamed

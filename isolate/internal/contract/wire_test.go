@@ -99,6 +99,27 @@ func TestWireRoundTrip(t *testing.T) {
 	if _, err := DecodeResult(append(EncodeResult(res), 1, 0)); err == nil {
 		t.Error("a result with Streamed false decoded")
 	}
+	// The Set-Cookie values follow Streamed, with or without it; they are
+	// written only when two or more.
+	for _, streamed := range []bool{false, true} {
+		res.Response.Streamed = streamed
+		res.Response.SetCookie = []string{"a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT", "b=2"}
+		if gotRes, err = DecodeResult(EncodeResult(res)); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(gotRes, res) {
+			t.Errorf("SetCookie round trip (streamed %v):\n got %+v\nwant %+v", streamed, gotRes, res)
+		}
+	}
+	res.Response.Streamed, res.Response.SetCookie = false, nil
+	if _, err := DecodeResult(append(EncodeResult(res), 0, 0, 1, 1, 'a')); err == nil {
+		t.Error("a result with one Set-Cookie value decoded")
+	}
+	res.Response.SetCookie = []string{"one"}
+	if got, err := DecodeResult(EncodeResult(res)); err != nil || got.Response.SetCookie != nil {
+		t.Errorf("one Set-Cookie value: %+v, %v; want it left to the headers", got, err)
+	}
+	res.Response.SetCookie = nil
 	// Exec frames carry Stream.
 	sx, err := EncodeExec(&ExecRequest{Hash: "h", Request: &Request{Method: "GET"}, Stream: true})
 	if err != nil {

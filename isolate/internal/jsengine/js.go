@@ -1345,12 +1345,21 @@ func toResponse(r *webapi.HTTPResponse) *contract.Response {
 	if body == nil {
 		body = []byte{}
 	}
-	return &contract.Response{Status: r.Status, Headers: contract.HeaderMap(names, values), Body: body}
+	h, cookies := contract.ResponseHeaders(names, values)
+	return &contract.Response{Status: r.Status, Headers: h, SetCookie: cookies, Body: body}
 }
 
+// fromResponse is r for the guest: its Set-Cookie values apart, as
+// Headers keep them (getSetCookie).
 func fromResponse(r *contract.Response) *webapi.HTTPResponse {
 	hr := &webapi.HTTPResponse{Status: r.Status, Body: r.Body}
 	for _, k := range contract.SortedKeys(r.Headers) {
+		if k == "set-cookie" && len(r.SetCookie) > 0 {
+			for _, c := range r.SetCookie {
+				hr.Headers = append(hr.Headers, webapi.Header{Name: k, Value: c})
+			}
+			continue
+		}
 		hr.Headers = append(hr.Headers, webapi.Header{Name: k, Value: r.Headers[k]})
 	}
 	return hr

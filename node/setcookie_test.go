@@ -1,0 +1,100 @@
+package node
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// cookieWorker answers two Set-Cookie headers whose Expires hold commas;
+// /w/NAME/fetch?u=URL answers the Set-Cookie values that URL's response
+// gave it (getSetCookie), as JSON.
+const cookieWorker = `export default { async fetch(req) {
+  const u = new URL(req.url).searchParams.get("u");
+  if (u) {
+    const r = await fetch(u);
+    return new Response(JSON.stringify(r.headers.getSetCookie()));
+  }
+  const h = new Headers();
+  h.append("Set-Cookie", "a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT; Path=/");
+  h.append("Set-Cookie", "b=2; Expires=Thu, 22 Oct 2026 07:28:00 GMT");
+  h.append("X-Other", "x");
+  return new Response("ok", { headers: h });
+} }`
+
+var wantCookies = []string{"a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT; Path=/", "b=2; Expires=Thu, 22 Oct 2026 07:28:00 GMT"}
+
+// TestWorkerSetCookies: each Set-Cookie of a deployed Worker's response
+// goes out as its own header line, from the node that took the call and
+// from a peer it forwarded the call to; a run's result lists them in
+// response.setCookie beside the joined header; and a fetched response's
+// Set-Cookie headers reach the Worker apart (getSetCookie). Before, /w/
+// sent one line with the values joined by ", ", which a browser splits at
+// the commas of Expires, and getSetCookie gave the fetched ones joined.
+func TestWorkerSetCookies(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, c := range wantCookies {
+			w.Header().Add("Set-Cookie", c)
+		}
+		w.Write([]byte("origin"))
+	}))
+	defer origin.Close()
+
+	c, _ := sharedKVCluster(t, 43, "a", "b")
+	kvTune := c.tune
+	c.tune = func(cfg *Config) {
+		kvTune(cfg)
+		cfg.AllowNet = []string{"127.0.0.1"}
+	}
+	a := c.start("a", c.secret, 1)
+	b := c.start("b", c.secret, 1, "a")
+	waitFor(t, 10*time.Second, "the mesh", func() bool { return sees(a, "a", "b") && sees(b, "a", "b") })
+	if status, _, body := call(t, a, "PUT", "/v1/workers/cookies", strings.NewReader(deployBody(cookieWorker, "", nil)), nil); status != 200 {
+		t.Fatalf("deploy: %d %s", status, body)
+	}
+
+	check := func(where string) {
+		t.Helper()
+		status, h, body := serve(t, a, "GET", "/w/cookies/x", "", nil)
+		if status != 200 || body != "ok" || h.Get("X-Other") != "x" {
+			t.Fatalf("%s: %d %q %v", where, status, body, h)
+		}
+		if got := h.Values("Set-Cookie"); !slices.Equal(got, wantCookies) {
+			t.Errorf("%s: Set-Cookie lines %q, want %q", where, got, wantCookies)
+		}
+	}
+	check("run on a")
+	ran := b.ran.Load()
+	occupy(t, a, 5000)
+	check("forwarded to b")
+	if b.ran.Load() == ran {
+		t.Errorf("the call did not run on b")
+	}
+
+	// The result of a run lists them, and joins them in headers as before.
+	run := `{"code": {"mainModule": "m.js", "modules": {"m.js": ` + jsonString(cookieWorker) + `}}, "request": {"url": "http://x/"}}`
+	status, _, out := call(t, b, "POST", "/v1/run", strings.NewReader(run), nil)
+	var res struct {
+		Response struct {
+			Headers   map[string]string `json:"headers"`
+			SetCookie []string          `json:"setCookie"`
+		} `json:"response"`
+	}
+	if status != 200 || json.Unmarshal(out, &res) != nil {
+		t.Fatalf("run: %d %s", status, out)
+	}
+	if !slices.Equal(res.Response.SetCookie, wantCookies) || res.Response.Headers["set-cookie"] != strings.Join(wantCookies, ", ") {
+		t.Errorf("run: response %s", out)
+	}
+
+	// A fetched response's Set-Cookie headers stay apart.
+	status, _, body := serve(t, b, "GET", "/w/cookies/x?u="+url.QueryEscape(origin.URL+"/"), "", nil)
+	if want, _ := json.Marshal(wantCookies); status != 200 || body != string(want) {
+		t.Errorf("getSetCookie of a fetched response: %d %s, want %s", status, body, want)
+	}
+}
