@@ -20,6 +20,9 @@ func validateRef(r ObjectRef) error {
 	if !IsObjectID(r.ID) {
 		return fmt.Errorf("object id %q is not 64 lower-case hex characters", r.ID)
 	}
+	if !ObjectIDBelongs(r.Worker, r.Class, r.ID) {
+		return fmt.Errorf("the Durable Object id %s was made by another namespace than class %s of Worker %s", r.ID, r.Class, r.Worker)
+	}
 	// The object sees the name as ctx.id.name: a guest's stub may carry
 	// only the one the id was made from (idFromName), not any it claims.
 	// Its length is checked before it is hashed: the guest chose it.
@@ -70,6 +73,14 @@ func IsObjectID(s string) bool {
 		}
 	}
 	return true
+}
+
+// ObjectIDBelongs reports whether id (64 lower-case hex characters) may
+// name an object of worker's class: false only for a newUniqueId id of
+// another namespace. Ids made from a name, and unique ids made before they
+// named their namespace, belong to any.
+func ObjectIDBelongs(worker, class, id string) bool {
+	return jsengine.ObjectIDBelongs(worker, class, id)
 }
 
 // ObjectIDFromName is the id idFromName(name) gives in a Worker for the

@@ -383,6 +383,9 @@ func validRef(r isolate.ObjectRef) error {
 	if r.Class == "" || len(r.Class) > maxObjectClass || len(r.Name) > 2048 {
 		return fmt.Errorf("a Durable Object's class name is 1 to %d bytes, its name at most 2048", maxObjectClass)
 	}
+	if !isolate.ObjectIDBelongs(r.Worker, r.Class, r.ID) {
+		return fmt.Errorf("the Durable Object id %s was made by another namespace than class %s of Worker %s", r.ID, quote(r.Class), quote(r.Worker))
+	}
 	// The object sees the name as ctx.id.name: it is the one its id was
 	// made from, not any a caller claims.
 	if r.Name != "" && ObjectIDFromName(r.Worker, r.Class, r.Name) != r.ID {

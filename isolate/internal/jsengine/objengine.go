@@ -242,7 +242,7 @@ func (o *liveObject) construct(prog *goja.Program) error {
 	}
 	var ctxObj goja.Value
 	if err := l.run(func() (err error) {
-		ctxObj, err = sup.makeCtx(goja.Undefined(), vm.ToValue(o.ref.ID), vm.ToValue(o.ref.Name))
+		ctxObj, err = sup.makeCtx(goja.Undefined(), vm.ToValue(o.ref.ID), vm.ToValue(o.ref.Name), vm.ToValue(o.ref.Worker+"\x00"+o.ref.Class))
 		return err
 	}); err != nil {
 		return err

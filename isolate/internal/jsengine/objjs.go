@@ -1,10 +1,13 @@
 package jsengine
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/dop251/goja"
@@ -29,18 +32,24 @@ function makeError(name, message) {
   if (e.name !== name) Object.defineProperty(e, "name", { value: name, writable: true, configurable: true });
   return e;
 }
-function makeId(hex, name) {
+// An id keeps the namespace that made it (worker and class, as
+// prim.namespaceOf gives them) under nsKey, which get() checks.
+const nsKey = Symbol("namespace");
+function makeId(hex, name, ns) {
   const id = {
     toString() { return hex; },
     toJSON() { return hex; },
     equals(other) { return other !== null && other !== undefined && String(other) === hex; },
   };
   if (name !== undefined) id.name = name;
+  Object.defineProperty(id, nsKey, { value: ns });
   return Object.freeze(id);
 }
 function makeStub(binding, id) {
   const hex = String(id);
   if (!idRe.test(hex)) throw new TypeError("get: not a Durable Object id");
+  const own = id[nsKey];
+  prim.checkId("get", binding, hex.toLowerCase(), typeof own === "string" ? own : "");
   const name = id.name === undefined ? "" : String(id.name);
   const fetch = (input, init) => prim.fetch(binding, hex.toLowerCase(), name, input, init);
   const methods = new Map();
@@ -64,13 +73,16 @@ function makeStub(binding, id) {
   });
 }
 function makeNamespace(binding) {
+  const own = prim.namespaceOf(binding);
   const ns = {
-    idFromName(name) { name = String(name); return makeId(prim.idFromName(binding, name), name); },
-    newUniqueId() { return makeId(prim.newUniqueId()); },
+    idFromName(name) { name = String(name); return makeId(prim.idFromName(binding, name), name, own); },
+    newUniqueId() { return makeId(prim.newUniqueId(binding), undefined, own); },
     idFromString(s) {
       s = String(s);
       if (!idRe.test(s)) throw new TypeError("Invalid Durable Object ID: it must be 64 hex digits");
-      return makeId(s.toLowerCase());
+      s = s.toLowerCase();
+      prim.checkId("idFromString", binding, s, "");
+      return makeId(s, undefined, own);
     },
     get(id) {
       if (id === null || typeof id !== "object") throw new TypeError("get: the argument is not a Durable Object id");
@@ -245,9 +257,9 @@ function makeSql() {
     get databaseSize() { return prim.sqlSize(); },
   });
 }
-function makeCtx(hex, name) {
+function makeCtx(hex, name, ns) {
   return {
-    id: makeId(hex, name === "" ? undefined : name),
+    id: makeId(hex, name === "" ? undefined : name, ns),
     storage: makeStorage(undefined),
     waitUntil(p) { prim.waitUntil(p); },
     blockConcurrencyWhile(fn) {
@@ -346,6 +358,46 @@ func ObjectID(worker, class, name string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// NewUniqueObjectID is newUniqueId in the namespace of worker's class: 16
+// random bytes, then 8 that mark the id as one that names its namespace
+// (uniqueMark), then 8 that name it (uniqueTag). An object's storage is
+// keyed by its id as it is, as it always was.
+func NewUniqueObjectID(worker, class string) string {
+	var b [32]byte
+	_, _ = rand.Read(b[:16])
+	copy(b[16:24], uniqueMark(b[:16]))
+	copy(b[24:], uniqueTag(worker, class, b[:16]))
+	return hex.EncodeToString(b[:])
+}
+
+func uniqueMark(r []byte) []byte {
+	sum := sha256.Sum256(append([]byte("warren do unique v2\x00"), r...))
+	return sum[:8]
+}
+
+func uniqueTag(worker, class string, r []byte) []byte {
+	sum := sha256.Sum256(append([]byte("warren do unique v2\x00"+worker+"\x00"+class+"\x00"), r...))
+	return sum[:8]
+}
+
+// ObjectIDBelongs reports whether id, 64 lower-case hex digits, may name an
+// object of worker's class: false for an id NewUniqueObjectID made in
+// another namespace (or for what is no id). Ids made from a name
+// (ObjectID), and the unique ids made before they named their namespace
+// (32 random bytes), say nothing of their namespace: they belong to
+// any, as the objects stored under them must stay reachable. An old
+// unique id carries the mark with a chance of 2^-64.
+func ObjectIDBelongs(worker, class, id string) bool {
+	b, err := hex.DecodeString(id)
+	if err != nil || len(b) != 32 {
+		return false
+	}
+	if !bytes.Equal(b[16:24], uniqueMark(b[:16])) {
+		return true
+	}
+	return bytes.Equal(b[24:], uniqueTag(worker, class, b[:16]))
+}
+
 // primitives is the Go side of the prelude.
 func (l *loop) primitives() *goja.Object {
 	vm := l.vm
@@ -361,10 +413,26 @@ func (l *loop) primitives() *goja.Object {
 		b := binding(bname)
 		return ObjectID(b.Worker, b.Class, name)
 	})
-	_ = p.Set("newUniqueId", func() string {
-		var b [32]byte
-		_, _ = rand.Read(b[:])
-		return hex.EncodeToString(b[:])
+	_ = p.Set("newUniqueId", func(bname string) string {
+		b := binding(bname)
+		return NewUniqueObjectID(b.Worker, b.Class)
+	})
+	_ = p.Set("namespaceOf", func(bname string) string {
+		b := binding(bname)
+		return b.Worker + "\x00" + b.Class
+	})
+	// checkId throws the TypeError of an id that another namespace made:
+	// own is the namespace the id object says made it ("" when it says
+	// none), and a unique id names its own.
+	_ = p.Set("checkId", func(what, bname, id, own string) {
+		b := binding(bname)
+		if own != "" && own != b.Worker+"\x00"+b.Class {
+			w, c, _ := strings.Cut(own, "\x00")
+			l.throwError("TypeError", fmt.Sprintf("%s: the Durable Object id was made by the namespace of class %s of Worker %s, not by this one (class %s of Worker %s)", what, c, w, b.Class, b.Worker))
+		}
+		if !ObjectIDBelongs(b.Worker, b.Class, id) {
+			l.throwError("TypeError", fmt.Sprintf("%s: the Durable Object id %s belongs to another namespace than this one (class %s of Worker %s)", what, id, b.Class, b.Worker))
+		}
 	})
 	_ = p.Set("fetch", func(call goja.FunctionCall) goja.Value {
 		ref := &contract.ObjectRef{ID: call.Argument(1).String(), Name: call.Argument(2).String()}
