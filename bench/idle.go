@@ -146,6 +146,29 @@ func procTicks(pid int) int64 {
 	return u + k
 }
 
+// treeTicks is the CPU time in clock ticks of pid and its children: its
+// own, that of its children it has reaped, and that of those alive.
+func treeTicks(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 15 {
+		return 0
+	}
+	var t int64
+	for _, i := range []int{11, 12, 13, 14} { // utime, stime, cutime, cstime
+		v, _ := strconv.ParseInt(f[i], 10, 64)
+		t += v
+	}
+	for _, c := range childrenOf(pid) {
+		t += max(procTicks(c), 0)
+	}
+	return t
+}
+
 // procSwitches sums the voluntary and involuntary context switches of all
 // of pid's threads: how often it woke up.
 func procSwitches(pid int) int64 {

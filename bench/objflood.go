@@ -134,6 +134,13 @@ func benchObjectFlood() ([]Row, error) {
 	})
 	var batches, failures atomic.Int64
 	var lastErr atomic.Value
+	ticks := func() (t int64) {
+		for _, pid := range pids {
+			t += treeTicks(pid)
+		}
+		return t
+	}
+	ticks0 := ticks()
 	end := time.Now().Add(floodFor)
 	var clients sync.WaitGroup
 	for o := range floodObjects {
@@ -151,6 +158,7 @@ func benchObjectFlood() ([]Row, error) {
 	}
 	clients.Wait()
 	took := floodFor + time.Since(end)
+	cpu := float64(ticks()-ticks0) / 100 // USER_HZ
 	time.Sleep(floodAfter)
 	close(stopSampling)
 	sampling.Wait()
@@ -159,13 +167,15 @@ func benchObjectFlood() ([]Row, error) {
 		return nil, fmt.Errorf("no batch written (%d failed calls, last: %v)", failures.Load(), lastErr.Load())
 	}
 	mibps := float64(batches.Load()) * 8 * 127 / 1024 / took.Seconds()
-	fmt.Fprintf(os.Stderr, "  %d batches of 1 MiB in %v (%.1f MiB/s), %d failed calls; peak %d MB, %d MB %v after\n",
-		batches.Load(), took.Round(time.Millisecond), mibps, failures.Load(), peak.Load()>>10, after>>10, floodAfter)
+	written := float64(batches.Load()) * 8 * 127 / 1024
+	fmt.Fprintf(os.Stderr, "  %d batches of 1 MiB in %v (%.1f MiB/s), %d failed calls; peak %d MB, %d MB %v after; %.1f s of CPU in the nodes and their workers\n",
+		batches.Load(), took.Round(time.Millisecond), mibps, failures.Load(), peak.Load()>>10, after>>10, floodAfter, cpu)
 	const what = "3 node processes, 6 Durable Objects writing 1 MiB batches of repeated text for 30 s"
 	return []Row{
 		{Name: "objects/storage flood: most anonymous memory of a node (" + what + ")", Unit: "MB", Value: float64(peak.Load()) / 1024, N: int(batches.Load()), Target: "report"},
 		{Name: "objects/storage flood: most anonymous memory of a node 15 s after the flood", Unit: "MB", Value: float64(after) / 1024, N: 3, Target: "report"},
 		{Name: "objects/storage flood: written", Unit: "MiB/s", Value: mibps, N: int(batches.Load()), Target: "report"},
+		{Name: "objects/storage flood: CPU of the nodes and their sandbox workers per MiB written", Unit: "ms", Value: 1000 * cpu / max(written, 1), N: int(batches.Load()), Target: "report"},
 	}, nil
 }
 
