@@ -1,6 +1,8 @@
 package node
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warrenmesh/warren/isolate"
+	"github.com/warrenmesh/warren/mesh"
 )
 
 // cookieWorker answers two Set-Cookie headers whose Expires hold commas;
@@ -96,5 +101,80 @@ func TestWorkerSetCookies(t *testing.T) {
 	status, _, body := serve(t, b, "GET", "/w/cookies/x?u="+url.QueryEscape(origin.URL+"/"), "", nil)
 	if want, _ := json.Marshal(wantCookies); status != 200 || body != string(want) {
 		t.Errorf("getSetCookie of a fetched response: %d %s, want %s", status, body, want)
+	}
+}
+
+// forwardCookies sends to, as a peer from would, the invocation of
+// cookieWorker with RunRequest.SetCookie set to ask, and gives back the
+// result it answers.
+func forwardCookies(t *testing.T, from, to *Node, ask bool) *isolate.Result {
+	t.Helper()
+	tok, err := from.nodeToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := encodeForward(&RunRequest{Code: code(cookieWorker), Request: &isolate.Request{URL: "http://x/"}, Token: tok, Hops: []string{from.Name()}, SetCookie: ask})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := from.Mesh().Open(context.Background(), to.Name(), protoInvoke)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Abort()
+	_ = s.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := s.Write(appendFrame([]byte{mesh.ProtoInvokeVersion}, body)); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(s)
+	for {
+		msg, err := r.ReadByte()
+		if err != nil {
+			t.Fatalf("reading %s's answer: %v", to.Name(), err)
+		}
+		switch msg {
+		case fwdStarted:
+		case fwdResult:
+			out, err := readFrame(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = s.CloseWrite()
+			var res isolate.Result
+			if err := res.UnmarshalBinary(out); err != nil {
+				t.Fatalf("decoding %s's result: %v", to.Name(), err)
+			}
+			return &res
+		default:
+			t.Fatalf("%s answered %q", to.Name(), msg)
+		}
+	}
+}
+
+// TestForwardSetCookieAsked: a peer keeps a result's Set-Cookie values
+// apart (Response.SetCookie) only for a forwarding node that asks for them
+// (RunRequest.SetCookie): one from before them cannot decode the result
+// that holds them, and gets the joined header alone, as it always did.
+func TestForwardSetCookieAsked(t *testing.T) {
+	c := newCluster(t, 44, "a", "b")
+	a := c.start("a", c.secret, 1)
+	b := c.start("b", c.secret, 1, "a")
+	waitFor(t, 10*time.Second, "the mesh", func() bool { return sees(a, "a", "b") && sees(b, "a", "b") })
+	joined := strings.Join(wantCookies, ", ")
+
+	res := forwardCookies(t, a, b, true)
+	if !res.OK() || res.Response == nil {
+		t.Fatalf("asked: %s %q", res.Outcome, res.Error)
+	}
+	if !slices.Equal(res.Response.SetCookie, wantCookies) || res.Response.Headers["set-cookie"] != joined {
+		t.Errorf("asked: setCookie %q, set-cookie %q; want both", res.Response.SetCookie, res.Response.Headers["set-cookie"])
+	}
+
+	res = forwardCookies(t, a, b, false)
+	if !res.OK() || res.Response == nil {
+		t.Fatalf("not asked: %s %q", res.Outcome, res.Error)
+	}
+	if res.Response.SetCookie != nil || res.Response.Headers["set-cookie"] != joined || res.Response.Headers["x-other"] != "x" || string(res.Response.Body) != "ok" {
+		t.Errorf("not asked: setCookie %q, headers %q, body %q; want the joined header alone", res.Response.SetCookie, res.Response.Headers, res.Response.Body)
 	}
 }
