@@ -60,6 +60,10 @@ func (h *memHost) Fetch(ctx context.Context, r *Request) (*Response, error) {
 	if strings.HasPrefix(r.URL, "https://echo.test/") {
 		return &Response{Status: 200, Headers: map[string]string{"content-type": "text/plain"}, Body: []byte("echo:" + r.Method + ":" + string(r.Body))}, nil
 	}
+	if strings.HasPrefix(r.URL, "https://cookies.test/") {
+		// Two Set-Cookie headers, as egress gives them.
+		return &Response{Status: 200, Headers: map[string]string{"set-cookie": strings.Join(twoCookies, ", ")}, SetCookie: twoCookies, Body: []byte("cookies")}, nil
+	}
 	if rest, ok := strings.CutPrefix(r.URL, "https://count.test/"); ok {
 		// Answers its request count; the path picks the status and
 		// headers: 404..., nocache..., cookie..., fresh... (max-age=60).

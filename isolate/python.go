@@ -290,6 +290,15 @@ func pythonResult(ctx context.Context, r *contract.ExecRequest, out *pyrun.Outpu
 	case out.Response != nil:
 		res = contract.Failure(OutcomeOK, "")
 		res.Response = &Response{Status: out.Response.Status, Headers: out.Response.Headers, Body: out.Response.Body}
+		if cs := out.Response.SetCookie; len(cs) >= 2 {
+			// Each its own header line; the map holds them joined, as
+			// the result contract has it, whatever the guest sent there.
+			if res.Response.Headers == nil {
+				res.Response.Headers = map[string]string{}
+			}
+			res.Response.Headers["set-cookie"] = strings.Join(cs, ", ")
+			res.Response.SetCookie = cs
+		}
 	default:
 		res = contract.Failure(OutcomeOK, "")
 		res.Response = &Response{Status: 200, Headers: map[string]string{"content-type": "text/plain; charset=utf-8"}, Body: out.Stdout}
@@ -360,7 +369,11 @@ func pythonHostCall(ctx context.Context, op string, arg []byte, r *contract.Exec
 		if rep.Response == nil {
 			return nil, fmt.Errorf("fetch %s: no response", h.URL)
 		}
-		meta, err := json.Marshal(map[string]any{"status": rep.Response.Status, "headers": rep.Response.Headers})
+		m := map[string]any{"status": rep.Response.Status, "headers": rep.Response.Headers}
+		if len(rep.Response.SetCookie) >= 2 {
+			m["setCookie"] = rep.Response.SetCookie // apart, for get_all
+		}
+		meta, err := json.Marshal(m)
 		if err != nil {
 			return nil, err
 		}

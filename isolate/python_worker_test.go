@@ -3,6 +3,8 @@ package isolate
 import (
 	"context"
 	"encoding/json"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -246,6 +248,101 @@ class Default(WorkerEntrypoint):
 			t.Logf("cpuTime %.1f ms, wallTime %.1f ms", res.Telemetry.CPUTime, res.Telemetry.WallTime)
 			if res.Telemetry.CPUTime >= 300 {
 				t.Errorf("cpuTime %.1f ms: the fetch's 600 ms wait was counted", res.Telemetry.CPUTime)
+			}
+		})
+	}
+}
+
+// twoCookies are Set-Cookie values whose Expires hold commas (a joined
+// header cannot be split again).
+var twoCookies = []string{"a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT; Path=/", "b=2; Expires=Thu, 22 Oct 2026 07:28:00 GMT"}
+
+// TestPythonSetCookies: a Python Worker's response can carry two
+// Set-Cookie headers, each its own (Response.SetCookie), through
+// Headers.append or a list of pairs, in workers and in js; a fetched
+// response's stay apart too (get_all, getSetCookie). Before, the headers
+// were a dict: the second replaced the first, and a fetched response's
+// came joined.
+func TestPythonSetCookies(t *testing.T) {
+	skipUnderRace(t)
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			rt := pyRuntime(t, kind)
+			joined := strings.Join(twoCookies, ", ")
+			// The values as Python literals.
+			qa, _ := json.Marshal(twoCookies[0])
+			qb, _ := json.Marshal(twoCookies[1])
+			a, b := string(qa), string(qb)
+			check := func(what string, res *Result, body string) {
+				t.Helper()
+				if res.Outcome != OutcomeOK || res.Response == nil {
+					t.Fatalf("%s: %s %q %+v", what, res.Outcome, res.Error, res.Exceptions)
+				}
+				if !slices.Equal(res.Response.SetCookie, twoCookies) || res.Response.Headers["set-cookie"] != joined {
+					t.Errorf("%s: setCookie %q, set-cookie %q; want each apart and joined", what, res.Response.SetCookie, res.Response.Headers["set-cookie"])
+				}
+				if body != "" && bodyOf(res) != body {
+					t.Errorf("%s: body %s, want %s", what, bodyOf(res), body)
+				}
+			}
+
+			res := pyRun(t, rt, py("main.py", `
+import json
+from workers import WorkerEntrypoint, Response, Headers, fetch
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        r = await fetch("https://cookies.test/")
+        h = Headers({"x-multi": "1"})
+        h.append("X-Multi", "2")
+        h.append("Set-Cookie", `+a+`)
+        h.append("set-cookie", `+b+`)
+        got = {"all": r.headers.get_all("Set-Cookie"), "js": r.headers.getSetCookie(), "get": r.headers.get("set-cookie"),
+               "none": Headers().get_all("set-cookie"), "mine": h.getSetCookie(), "copy": Headers(h).get_all("set-cookie")}
+        return Response(json.dumps(got), headers=h)
+`), nil)
+			want, _ := json.Marshal(map[string]any{"all": twoCookies, "js": twoCookies, "get": joined, "none": []string{}, "mine": twoCookies, "copy": twoCookies})
+			var gotBody, wantBody any
+			_ = json.Unmarshal(want, &wantBody)
+			if json.Unmarshal([]byte(bodyOf(res)), &gotBody) != nil || !reflect.DeepEqual(gotBody, wantBody) {
+				t.Errorf("append: body %s, want %s", bodyOf(res), want)
+			}
+			check("append", res, "")
+			if res.Response.Headers["x-multi"] != "1, 2" {
+				t.Errorf("append: x-multi %q, want \"1, 2\"", res.Response.Headers["x-multi"])
+			}
+
+			res = pyRun(t, rt, py("main.py", `
+from workers import Response
+def on_fetch(request):
+    return Response("pairs", headers=[("Set-Cookie", `+a+`), ("Set-Cookie", `+b+`)])
+`), nil)
+			check("a list of pairs", res, "pairs")
+
+			res = pyRun(t, rt, py("main.py", `
+from js import Response, Headers
+def on_fetch(request):
+    h = Headers()
+    h.set("set-cookie", "gone=1")
+    h["Set-Cookie"] = `+a+`
+    h.append("Set-Cookie", `+b+`)
+    return Response.new("js", {"headers": h})
+`), nil)
+			check("js.Response.new", res, "js")
+
+			// One stays in the headers alone, as for JavaScript.
+			res = pyRun(t, rt, py("main.py", `
+from workers import Response, Headers
+def on_fetch(request):
+    h = Headers()
+    h.append("Set-Cookie", "x=1")
+    h.append("Set-Cookie", "y=2")
+    del h["set-cookie"]
+    h.append("Set-Cookie", "z=3")
+    return Response("one", headers=h)
+`), nil)
+			if res.Outcome != OutcomeOK || res.Response.SetCookie != nil || res.Response.Headers["set-cookie"] != "z=3" {
+				t.Errorf("one cookie: %s %q %+v", res.Outcome, res.Error, res.Response)
 			}
 		})
 	}

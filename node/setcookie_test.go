@@ -178,3 +178,37 @@ func TestForwardSetCookieAsked(t *testing.T) {
 		t.Errorf("not asked: setCookie %q, headers %q, body %q; want the joined header alone", res.Response.SetCookie, res.Response.Headers, res.Response.Body)
 	}
 }
+
+// TestPythonWorkerSetCookies: a Python Worker's Set-Cookie headers
+// (Headers.append) go out of /w/ each as its own line, and one that is not
+// valid HTTP is refused as the others' are. Before, its headers were a
+// dict: it could send one Set-Cookie.
+func TestPythonWorkerSetCookies(t *testing.T) {
+	requirePython(t)
+	n, _ := kvNode(t, "cookies")
+	src := `
+from workers import WorkerEntrypoint, Response, Headers
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        h = Headers({"x-other": "x"})
+        for c in ` + jsonString(wantCookies[0]) + `, ` + jsonString(wantCookies[1]) + `:
+            h.append("Set-Cookie", c)
+        if "bad" in request.url:
+            h.append("Set-Cookie", "c=3\r\nX-Evil: 1")
+        return Response("ok", headers=h)
+`
+	if status, _, b := call(t, n, "PUT", "/v1/workers/py", strings.NewReader(pythonWorker(src)), nil); status != 200 {
+		t.Fatalf("deploy: %d %s", status, b)
+	}
+	status, h, body := serve(t, n, "GET", "/w/py/", "", nil)
+	if status != 200 || body != "ok" || h.Get("X-Other") != "x" {
+		t.Fatalf("%d %q %v", status, body, h)
+	}
+	if got := h.Values("Set-Cookie"); !slices.Equal(got, wantCookies) {
+		t.Errorf("Set-Cookie lines %q, want %q", got, wantCookies)
+	}
+	status, h, body = serve(t, n, "GET", "/w/py/bad", "", nil)
+	if status != 502 || errCode([]byte(body)) != "worker_invalid_response" || h.Get("Set-Cookie") != "" || h.Get("X-Evil") != "" {
+		t.Errorf("a Set-Cookie with CR LF: %d %v %s, want a 502 worker_invalid_response", status, h, body)
+	}
+}

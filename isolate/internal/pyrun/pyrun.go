@@ -195,7 +195,10 @@ type Exception struct {
 type Response struct {
 	Status  int               `json:"status"`
 	Headers map[string]string `json:"headers"`
-	Body    []byte            `json:"-"`
+	// SetCookie holds the values of its Set-Cookie headers, in order,
+	// when it has two or more (Headers joins them).
+	SetCookie []string `json:"setCookie"`
+	Body      []byte   `json:"-"`
 }
 
 // Output is what a call produced. Stdout and Stderr hold what was written

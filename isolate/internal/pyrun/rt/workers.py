@@ -24,30 +24,76 @@ def handler(fn):
 
 
 class Headers:
-    """Case-insensitive HTTP headers (names are kept lower-case)."""
+    """Case-insensitive HTTP headers (names are kept lower-case). A repeated
+    name holds its values joined with ", ", but for Set-Cookie, whose values
+    stay apart (a cookie's Expires holds a comma): get_all("set-cookie")
+    (getSetCookie()) gives them, and each goes out as its own header.
+    Built from a mapping, or from a list of (name, value) pairs, which
+    appends each."""
 
     def __init__(self, init=None):
         self._h = {}
+        self._cookies = []  # the Set-Cookie values; _h joins them
         if init is None:
             return
-        items = init.items() if hasattr(init, "items") else init
-        for k, v in items:
-            self._h[str(k).lower()] = str(v)
+        if isinstance(init, Headers):
+            self._h = dict(init._h)
+            self._cookies = list(init._cookies)
+            return
+        if hasattr(init, "items"):
+            for k, v in init.items():
+                self[k] = v
+            return
+        for k, v in init:
+            self.append(k, v)
 
     def get(self, name, default=None):
         return self._h.get(name.lower(), default)
+
+    def get_all(self, name):
+        """The values of name: each Set-Cookie apart, one joined value of
+        another name ([] when there is none)."""
+        name = name.lower()
+        if name == "set-cookie":
+            return list(self._cookies)
+        return [self._h[name]] if name in self._h else []
+
+    def getSetCookie(self):  # noqa: N802 (the JavaScript name)
+        return self.get_all("set-cookie")
 
     def __getitem__(self, name):
         return self._h[name.lower()]
 
     def __setitem__(self, name, value):
-        self._h[name.lower()] = str(value)
+        name, value = name.lower(), str(value)
+        self._h[name] = value
+        if name == "set-cookie":
+            self._cookies = [value]
 
     def set(self, name, value):
         self[name] = value
 
+    def append(self, name, value):
+        """Adds a value to name: joined to the others with ", ", or, for
+        Set-Cookie, a header of its own."""
+        name, value = name.lower(), str(value)
+        if name == "set-cookie":
+            self._cookies.append(value)
+            self._h[name] = ", ".join(self._cookies)
+        elif name in self._h:
+            self._h[name] += ", " + value
+        else:
+            self._h[name] = value
+
     def __delitem__(self, name):
-        del self._h[name.lower()]
+        name = name.lower()
+        del self._h[name]
+        if name == "set-cookie":
+            self._cookies = []
+
+    def delete(self, name):
+        if name in self:
+            del self[name]
 
     def __contains__(self, name):
         return name.lower() in self._h
@@ -148,7 +194,7 @@ class FetchResponse(_Body):
 
     def __init__(self, status, headers, body, url):
         self.status = status
-        self.headers = Headers(headers)
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
         self._body = body
         self.url = url
         self.ok = 200 <= status < 300
@@ -168,7 +214,13 @@ async def fetch(url, method="GET", headers=None, body=None):
     ans = _warren.call("fetch", head.encode() + b"\n" + _body_bytes(body))
     meta, _, data = ans.partition(b"\n")
     m = _json.loads(meta)
-    return FetchResponse(m["status"], m.get("headers") or {}, data, str(url))
+    h = Headers(m.get("headers") or {})
+    cookies = m.get("setCookie")
+    if cookies:
+        # Two or more, apart (the headers join them).
+        h._cookies = [str(c) for c in cookies]
+        h._h["set-cookie"] = ", ".join(h._cookies)
+    return FetchResponse(m["status"], h, data, str(url))
 
 
 class _KV:
@@ -356,5 +408,10 @@ def _serve(handler, cfg):
         res = Response(res)
     if not isinstance(res, Response):
         raise TypeError("fetch must return a workers.Response, not %s" % type(res).__name__)
-    head = _json.dumps({"status": res.status, "headers": dict(res.headers.items())})
+    h = res.headers if isinstance(res.headers, Headers) else Headers(res.headers)
+    out = {"status": res.status, "headers": dict(h.items())}
+    if len(h._cookies) >= 2:
+        # Each its own header line (the joined one cannot be split again).
+        out["setCookie"] = h._cookies
+    head = _json.dumps(out)
     _warren.call("respond", head.encode() + b"\n" + res._body)
