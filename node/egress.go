@@ -186,6 +186,10 @@ func (e *Egress) Fetch(ctx context.Context, r *isolate.Request) (*isolate.Respon
 			req.Header.Set(k, v)
 		}
 	}
+	// One Worker invocation deeper than the one that fetches: should it
+	// reach a Worker's URL, calls from Workers to Workers stay bounded
+	// (maxWorkerDepth). Set over the guest's own.
+	req.Header.Set(WorkerDepthHeader, strconv.Itoa(depthOf(ctx)+1))
 	if c := chainOf(ctx); len(c) > 0 {
 		// Made by an object's event: should it reach a Worker's URL that
 		// calls the object back, the call fails at once (checkChain).

@@ -347,8 +347,9 @@ func (n *Node) runHere(ctx context.Context, inv *isolate.Invocation, cs *clientS
 	n.ran.Add(1)
 	// The call's own context: canceled by the caller until the response
 	// is out, and by the node's end always; under the chain of objects
-	// its request names, if it came from an object's fetch.
-	run, cancel := context.WithCancel(context.WithoutCancel(withRequestChain(ctx, inv.Request)))
+	// its request names, if it came from an object's fetch, and at the
+	// depth it names, if it came from a Worker's.
+	run, cancel := context.WithCancel(context.WithoutCancel(withRequestDepth(withRequestChain(ctx, inv.Request), inv.Request)))
 	detach := context.AfterFunc(ctx, cancel)
 	stopLife := context.AfterFunc(n.life, cancel)
 	early := make(chan *isolate.Result, 1)

@@ -74,6 +74,10 @@ type objectCall struct {
 	// Chain lists the objects whose events led to this call, outermost
 	// first: an object that is one of them would wait for itself.
 	Chain []string `json:"chain,omitempty"`
+	// Depth is the depth of the Worker invocation that made the call
+	// (depthOf): the object's event runs at it, so that its fetches
+	// count on from there (WorkerDepthHeader).
+	Depth int `json:"depth,omitempty"`
 }
 
 // maxObjectChain bounds how deep calls between objects may nest.
@@ -297,6 +301,7 @@ func (o *objects) route(ctx context.Context, c *objectCall) *objectReply {
 	if c.Chain == nil {
 		c.Chain = chainOf(ctx)
 	}
+	c.Depth = max(c.Depth, depthOf(ctx))
 	if err := checkChain(c.Chain, key); err != nil {
 		return &objectReply{Error: err.Error()}
 	}
@@ -543,7 +548,7 @@ func (a *actor) event(ctx context.Context, c *objectCall) (*objectReply, *ticket
 	if a.code.Limits != nil {
 		ev.Limits = *a.code.Limits
 	}
-	ectx := context.WithValue(ctx, chainKey{}, append(slices.Clip(c.Chain), a.key))
+	ectx := withDepth(context.WithValue(ctx, chainKey{}, append(slices.Clip(c.Chain), a.key)), c.Depth)
 	host := &objectHost{Host: a.host, a: a}
 	res := n.rt.RunObject(ectx, ev, host)
 	n.metrics.ended(&res.Result, whereObject)

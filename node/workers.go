@@ -727,6 +727,12 @@ func (n *Node) handleServe(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{status: http.StatusBadRequest, code: "bad_request", msg: "a request to a Worker needs a Host header: the Worker's request.url is made of it"})
 		return
 	}
+	if headerDepth(r.Header) > maxWorkerDepth {
+		// Workers calling each other through their URLs: refused before
+		// the call takes a slot (WorkerDepthHeader).
+		writeError(w, errWorkerLoop)
+		return
+	}
 	d, err := n.deployment(r.Context(), name)
 	if err != nil {
 		writeError(w, err)
