@@ -3,6 +3,7 @@ package isolate
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -345,5 +346,29 @@ def on_fetch(request):
 				t.Errorf("one cookie: %s %q %+v", res.Outcome, res.Error, res.Response)
 			}
 		})
+	}
+}
+
+// TestPythonResponseBound: a Python Worker's response is at most
+// MaxResponseBytes, body, headers and Set-Cookie values together, as a
+// JavaScript Worker's is: a larger one is a RangeError. Before, a 40 MiB
+// body, or 12 MiB of cookies beside it, went out whole.
+func TestPythonResponseBound(t *testing.T) {
+	skipUnderRace(t)
+	rt := pyRuntime(t, InProcess)
+	for _, tc := range []struct{ what, ret string }{
+		{"a body", "Response(b'x' * (MaxResponseBytes + 1))"},
+		{"cookies", "Response(b'x' * (MaxResponseBytes - (8 << 20)), headers=[('set-cookie', 'c' * (3 << 20)) for i in range(2)])"},
+	} {
+		c := py("main.py", fmt.Sprintf("from workers import Response\nMaxResponseBytes = %d\ndef on_fetch(request):\n    return %s\n", MaxResponseBytes, tc.ret))
+		c.Limits = &Limits{MemoryMB: 256}
+		res := pyRun(t, rt, c, nil)
+		if res.Outcome != OutcomeException || len(res.Exceptions) == 0 || res.Exceptions[0].Name != "RangeError" || res.Response != nil {
+			t.Errorf("%s: %s %q %+v, want a RangeError", tc.what, res.Outcome, res.Error, res.Exceptions)
+		}
+	}
+	res := pyRun(t, rt, py("main.py", "from workers import Response\ndef on_fetch(request):\n    return Response(b'x' * (1 << 20))\n"), nil)
+	if res.Outcome != OutcomeOK || len(res.Response.Body) != 1<<20 {
+		t.Errorf("1 MiB: %s %q", res.Outcome, res.Error)
 	}
 }
