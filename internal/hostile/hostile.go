@@ -380,7 +380,7 @@ func State() []Case {
 		return Case{Name: name, Kind: KindState, Src: probe(exprs...), CPUMs: 1000, WallMs: 1800, Outcomes: []string{OK}, Has: "refused", State: true}
 	}
 	return []Case{
-		c("KV value past 25 MiB", `env.KV.put("big", "x".repeat(26 << 20))`),
+		c("KV value past 25 MiB", `env.KV.put("big", "x".repeat(1 << 20).repeat(26))`),
 		c("KV key and metadata past their bounds", `env.KV.put("k".repeat(600), "v")`, `env.KV.put("m", "v", { metadata: { m: "x".repeat(2000) } })`),
 		c("KV calls past the subrequest limit", `(async () => { for (let i = 0; i < 100; i++) await env.KV.get("k" + i); })()`),
 		{Name: "KV list with a huge prefix", Kind: KindState, Src: probe(`env.KV.list({ prefix: "p".repeat(1 << 20) }).then((l) => l.keys.length + " keys")`),
