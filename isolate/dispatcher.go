@@ -3,6 +3,8 @@ package isolate
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -152,6 +154,12 @@ func (d *dispatcher) cacheOp(c *contract.HostCall) *contract.HostReply {
 // hostOp answers the SideHost ops.
 func (d *dispatcher) hostOp(ctx context.Context, c *contract.HostCall) (*contract.HostReply, error) {
 	switch c.Op {
+	case contract.OpFetch, contract.OpDOFetch:
+		if err := checkFetchRequest(c.Request); err != nil {
+			return contract.FailReply(c.Op, contract.HostErrorf(contract.CodeInvalid, "%s", err)), nil
+		}
+	}
+	switch c.Op {
 	case contract.OpFetch, contract.OpKV, contract.OpDOFetch, contract.OpDOCall:
 		if err := d.subrequest(); err != nil {
 			return contract.FailReply(c.Op, err), nil
@@ -236,6 +244,90 @@ func (d *dispatcher) object(ctx context.Context, c *contract.HostCall) *contract
 		return fail(err)
 	}
 	return &contract.HostReply{Value: v}
+}
+
+// checkFetchRequest refuses a request of a fetch (egress or a Durable
+// Object's) that a Worker's engine would not send: headers of more than
+// contract.MaxFetchHeaderBytes, or whose names are not tokens or whose
+// values hold a CR, LF or NUL; a method that is not a token, or is
+// CONNECT, TRACE or TRACK; a body on a GET or HEAD, or one of more than
+// contract.MaxResponseBytes; a URL the URL Standard's parser refuses, one
+// past its length, or one with credentials. The engine's checks run in the
+// worker process, which a guest out of its isolate controls: the node
+// makes them again. A nil request passes (the op answers it).
+func checkFetchRequest(r *contract.Request) error {
+	if r == nil {
+		return nil
+	}
+	if r.Method != "" && !isToken(r.Method) {
+		return fmt.Errorf("fetch: %s is not a valid HTTP method", quoteCut(r.Method))
+	}
+	switch strings.ToUpper(r.Method) {
+	case "CONNECT", "TRACE", "TRACK":
+		return fmt.Errorf("fetch: %q HTTP method is unsupported", r.Method)
+	case "", "GET", "HEAD":
+		if len(r.Body) > 0 {
+			return errors.New("fetch: a GET or HEAD request cannot have a body")
+		}
+	}
+	if len(r.Body) > contract.MaxResponseBytes {
+		return fmt.Errorf("fetch: the request body is %d bytes, more than %d", len(r.Body), contract.MaxResponseBytes)
+	}
+	if err := CheckRequestURL(r.URL); err != nil {
+		return fmt.Errorf("fetch: invalid URL: %w", err)
+	}
+	if u, err := url.Parse(r.URL); err != nil {
+		return fmt.Errorf("fetch: invalid URL: %w", unwrapURLError(err))
+	} else if u.User != nil {
+		return errors.New("fetch: the URL includes credentials")
+	}
+	size := 0
+	for name, value := range r.Headers {
+		if !isToken(name) {
+			return fmt.Errorf("fetch: the header name %s is not an HTTP token", quoteCut(name))
+		}
+		if strings.ContainsAny(value, "\r\n\x00") {
+			return fmt.Errorf("fetch: the header %s: the value has a CR, LF or NUL", quoteCut(name))
+		}
+		size += len(name) + len(value) + 4
+	}
+	if size > contract.MaxFetchHeaderBytes {
+		return fmt.Errorf("fetch: the request's headers are %d bytes, more than %d (128 KiB; each header counts its name, its value and 4 bytes)", size, contract.MaxFetchHeaderBytes)
+	}
+	return nil
+}
+
+// unwrapURLError returns the cause of a url.Error, which repeats the
+// whole URL.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110 §5.6.2).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// quoteCut quotes s for an error message, cut short: the guest has it.
+func quoteCut(s string) string {
+	const most = 64
+	if len(s) > most {
+		return fmt.Sprintf("%q...", s[:most])
+	}
+	return fmt.Sprintf("%q", s)
 }
 
 // maxMethodName bounds an RPC method's name (it is echoed in errors and

@@ -238,3 +238,115 @@ func TestFetchHeaderBound(t *testing.T) {
 		})
 	}
 }
+
+// fetchCounter is a Host whose fetches, and its objects', only count.
+type fetchCounter struct {
+	Host
+	fetched int
+}
+
+func (f *fetchCounter) Fetch(context.Context, *Request) (*Response, error) {
+	f.fetched++
+	return &Response{Status: 200}, nil
+}
+
+func (f *fetchCounter) DurableObjects(DurableObjectBinding) (DurableObjectNamespace, error) {
+	return objectsCounted{f}, nil
+}
+
+// objectsCounted is a fetchCounter's Durable Object namespace.
+type objectsCounted struct{ f *fetchCounter }
+
+func (o objectsCounted) Fetch(ctx context.Context, _ ObjectRef, r *Request) (*Response, error) {
+	return o.f.Fetch(ctx, r)
+}
+
+func (o objectsCounted) Call(context.Context, ObjectRef, string, []byte) ([]byte, error) {
+	return nil, nil
+}
+
+// A fetch from a worker process is checked by the node as the engine
+// checks it before it sends it: a worker that sent what its engine refuses
+// (a guest out of its isolate) had the node send it on, with headers of
+// any size, a method the engine refuses, or a URL with credentials.
+func TestDispatcherChecksFetchRequests(t *testing.T) {
+	ok := func() *Request {
+		return &Request{Method: "POST", URL: "https://example.com/a?b", Headers: map[string]string{"x-a": "b"}, Body: []byte("body")}
+	}
+	for _, tc := range []struct {
+		name string
+		bad  func(r *Request)
+		want string
+	}{
+		{"headers past the bound", func(r *Request) { r.Headers["a"] = strings.Repeat("x", contract.MaxFetchHeaderBytes) }, "headers are 131085 bytes, more than 131072"},
+		{"many headers", func(r *Request) {
+			for i := range 20000 {
+				r.Headers["h"+strconv.Itoa(i)] = "v"
+			}
+		}, "more than 131072"},
+		{"a header name not a token", func(r *Request) { r.Headers["a b"] = "c" }, `header name "a b" is not an HTTP token`},
+		{"an empty header name", func(r *Request) { r.Headers[""] = "c" }, `header name "" is not an HTTP token`},
+		{"a header value with CR LF", func(r *Request) { r.Headers["a"] = "b\r\nc: d" }, `header "a": the value has a CR, LF or NUL`},
+		{"a header value with NUL", func(r *Request) { r.Headers["a"] = "b\x00" }, `header "a": the value has a CR, LF or NUL`},
+		{"a method not a token", func(r *Request) { r.Method = "GET /x HTTP/1.1\r\n" }, "is not a valid HTTP method"},
+		{"CONNECT", func(r *Request) { r.Method = "connect" }, `"connect" HTTP method is unsupported`},
+		{"TRACE", func(r *Request) { r.Method = "TRACE" }, `"TRACE" HTTP method is unsupported`},
+		{"a GET with a body", func(r *Request) { r.Method = "get" }, "a GET or HEAD request cannot have a body"},
+		{"no method with a body", func(r *Request) { r.Method = "" }, "a GET or HEAD request cannot have a body"},
+		{"a HEAD with a body", func(r *Request) { r.Method = "HEAD" }, "a GET or HEAD request cannot have a body"},
+		{"a body past the bound", func(r *Request) { r.Body = make([]byte, contract.MaxResponseBytes+1) }, "the request body is 33554433 bytes, more than 33554432"},
+		{"a URL past the bound", func(r *Request) { r.URL = "https://example.com/" + strings.Repeat("a", 1<<20) }, "URL too long"},
+		{"a URL with credentials", func(r *Request) { r.URL = "https://user:pass@example.com/" }, "includes credentials"},
+		{"a URL with a user", func(r *Request) { r.URL = "https://user@example.com/" }, "includes credentials"},
+		{"an invalid URL", func(r *Request) { r.URL = "https://exa mple.com/" }, "invalid URL"},
+		{"a relative URL", func(r *Request) { r.URL = "/a" }, "invalid URL"},
+	} {
+		for _, op := range []contract.HostOp{contract.OpFetch, contract.OpDOFetch} {
+			h := &fetchCounter{}
+			d := &dispatcher{host: h, bindings: map[string]Binding{"OBJ": {DurableObject: &DurableObjectBinding{Worker: "w", Class: "C"}}}}
+			r := ok()
+			tc.bad(r)
+			c := &contract.HostCall{Op: op, Request: r}
+			if op == contract.OpDOFetch {
+				c.Binding, c.Object = "OBJ", &contract.ObjectRef{ID: ObjectIDFromName("w", "C", "a"), Name: "a"}
+			}
+			rep, err := d.call(context.Background(), c)
+			if err != nil || rep.Code != contract.CodeInvalid || !strings.Contains(rep.Error, tc.want) || h.fetched != 0 {
+				t.Errorf("%s, %s: %+v, %v, want %q; %d fetches made", tc.name, op, rep, err, tc.want, h.fetched)
+			}
+			if len(rep.Error) > 1000 {
+				t.Errorf("%s, %s: an error of %d bytes", tc.name, op, len(rep.Error))
+			}
+		}
+	}
+	for _, op := range []contract.HostOp{contract.OpFetch, contract.OpDOFetch} {
+		for _, r := range []*Request{ok(), {URL: "http://example.com/"}, {Method: "HEAD", URL: "http://example.com/", Body: []byte{}},
+			{Method: "PUT", URL: "https://example.com/", Headers: map[string]string{"a": strings.Repeat("x", contract.MaxFetchHeaderBytes-5)}, Body: make([]byte, contract.MaxResponseBytes)}} {
+			h := &fetchCounter{}
+			d := &dispatcher{host: h, bindings: map[string]Binding{"OBJ": {DurableObject: &DurableObjectBinding{Worker: "w", Class: "C"}}}}
+			c := &contract.HostCall{Op: op, Request: r}
+			if op == contract.OpDOFetch {
+				c.Binding, c.Object = "OBJ", &contract.ObjectRef{ID: ObjectIDFromName("w", "C", "a"), Name: "a"}
+			}
+			if rep, err := d.call(context.Background(), c); err != nil || rep.Error != "" || h.fetched != 1 {
+				t.Errorf("%s of %s %s: %+v, %v; %d fetches made", op, r.Method, r.URL, rep, err, h.fetched)
+			}
+		}
+	}
+}
+
+// A fetch's request body of more than MaxResponseBytes rejects inside the
+// Worker with a RangeError, a buffered one as a stream did; the node
+// refuses it too (TestDispatcherChecksFetchRequests).
+func TestFetchBodyBound(t *testing.T) {
+	rt := testRuntime(t, InProcess)
+	c := js("main.js", `export default { async fetch() {
+  try { await fetch("https://echo.test/", { method: "POST", body: new Uint8Array((32 << 20) + 1) }); return new Response("sent") }
+  catch (e) { return new Response(e.name + ": " + e.message) }
+} }`)
+	c.Limits = &Limits{CPUMs: 5000, MemoryMB: 512, WallMs: 20_000}
+	res := run(t, rt, c, nil)
+	if want := "RangeError: fetch: the request body is more than 33554432 bytes"; !res.OK() || string(res.Response.Body) != want {
+		t.Fatalf("%s %s %q, want %q", res.Outcome, res.Error, res.Response.Body, want)
+	}
+}

@@ -240,6 +240,12 @@ func (l *loop) fetchVia(op contract.HostOp, binding string, ref *contract.Object
 		_ = reject(vm.NewTypeError("fetch: the request's headers are %d bytes, more than %d (128 KiB; each header counts its name, its value and 4 bytes)", size, contract.MaxFetchHeaderBytes))
 		return vm.ToValue(p)
 	}
+	if hr.Stream == nil && len(hr.Body) > contract.MaxResponseBytes {
+		// As a stream body past it is refused below (and the node
+		// refuses both).
+		_ = reject(l.rangeError(fmt.Sprintf("fetch: the request body is more than %d bytes", contract.MaxResponseBytes)))
+		return vm.ToValue(p)
+	}
 	if err := l.subrequest(); err != nil {
 		_ = reject(vm.NewGoError(err))
 		return vm.ToValue(p)
