@@ -395,7 +395,12 @@ func (r *Runtime) object_entries(call FunctionCall) Value {
 
 	var values []Value
 
+	// A string of 2 ** 29 characters has as many entries, made in this
+	// one call: it looks at the interrupt.
 	for item, next := iterateEnumerableStringProperties(obj)(); next != nil; item, next = next() {
+		if len(values)&interruptEvery == 0 {
+			r.vm.checkInterrupt()
+		}
 		values = append(values, r.newArrayValues([]Value{item.name, item.value}))
 	}
 
@@ -408,6 +413,9 @@ func (r *Runtime) object_values(call FunctionCall) Value {
 	var values []Value
 
 	for item, next := iterateEnumerableStringProperties(obj)(); next != nil; item, next = next() {
+		if len(values)&interruptEvery == 0 {
+			r.vm.checkInterrupt()
+		}
 		values = append(values, item.value)
 	}
 
@@ -526,7 +534,12 @@ func (r *Runtime) object_assign(call FunctionCall) Value {
 		for _, arg := range call.Arguments[1:] {
 			if arg != _undefined && arg != _null {
 				source := arg.ToObject(r)
+				n := 0
 				for item, next := iterateEnumerableProperties(source)(); next != nil; item, next = next() {
+					if n&interruptEvery == 0 {
+						r.vm.checkInterrupt()
+					}
+					n++
 					to.setOwn(item.name, item.value, true)
 				}
 			}

@@ -627,26 +627,40 @@ func (r *Runtime) stringproto_repeat(call FunctionCall) Value {
 	a, u := devirtualizeString(s)
 	r.guardString(int64(s.Length())*numInt, u == nil)
 	if u == nil {
+		total := len(a) * num
 		var sb strings.Builder
-		sb.Grow(len(a) * num)
-		for i := 0; i < num; i++ {
-			if i&interruptEvery == 0 {
-				r.vm.checkInterrupt()
-			}
-			sb.WriteString(string(a))
+		sb.Grow(total)
+		sb.WriteString(string(a))
+		for sb.Len() < total {
+			r.vm.checkInterrupt()
+			// The result so far is whole copies of a: a prefix of it
+			// that is whole copies goes on its end (a copy of itself,
+			// within the room grown: nothing it holds moves).
+			sb.WriteString(sb.String()[:repeatStep(sb.Len(), total, len(a))])
 		}
 		return asciiString(sb.String())
 	}
-
-	var sb unicodeStringBuilder
-	sb.Grow(u.Length() * num)
-	for i := 0; i < num; i++ {
-		if i&interruptEvery == 0 {
-			r.vm.checkInterrupt()
-		}
-		sb.writeUnicodeString(u)
+	unit := u[1:]
+	total := 1 + len(unit)*num // the leading marker, then the copies
+	buf := make([]uint16, 1, total)
+	buf[0] = unistring.BOM
+	buf = append(buf, unit...)
+	for len(buf) < total {
+		r.vm.checkInterrupt()
+		buf = append(buf, buf[1:1+repeatStep(len(buf)-1, total-1, len(unit))]...)
 	}
-	return sb.String()
+	return unicodeString(buf)
+}
+
+// repeatCopy is about the most units repeat copies between two looks at
+// the interrupt.
+const repeatCopy = 1 << 20
+
+// repeatStep is how many units repeat copies next, of a result of total
+// units with done made, its piece unit long: what is made (doubling it),
+// at most what is left and about repeatCopy, and always whole pieces.
+func repeatStep(done, total, unit int) int {
+	return min(done, total-done, max(repeatCopy/unit, 1)*unit)
 }
 
 func getReplaceValue(replaceValue Value) (str String, rcall func(FunctionCall) Value) {

@@ -33,6 +33,7 @@ func TestArrayLikeLoopsSeeTheInterrupt(t *testing.T) {
 		`Reflect.construct(Array, { length: 1e9 }).length`,
 		`Object.keys("x".repeat(1 << 26)).length`,
 		`Object.entries("x".repeat(1 << 25)).length`,
+		`Object.values("x".repeat(1 << 25)).length`,
 		`Object.assign({}, "x".repeat(1 << 25))`,
 		`Object.keys(new Uint8Array(1 << 27)).length`,
 		`new Uint8Array(1 << 28).indexOf(1)`,
