@@ -243,7 +243,7 @@ func (e *engine) executePython(ctx context.Context, r *contract.ExecRequest, hos
 	}
 	out, err := py.Run(ctx, pyrun.Input{
 		Main: p.Name, Files: p.Python, CodeFS: prog.fs, Config: cfg, Stdin: req.Body,
-		MemoryLimitBytes: uint64(contract.LimitMemory(r.Limits)), Host: hostFn,
+		MemoryLimitBytes: uint64(contract.LimitMemory(r.Limits)), MaxResponseBytes: contract.MaxResponseBytes, Host: hostFn,
 	})
 	res := pythonResult(ctx, r, out, err)
 	res.Telemetry.CPUTime = contract.Millis(cpu.Used()) // the host calls' waits left out
@@ -287,9 +287,6 @@ func pythonResult(ctx context.Context, r *contract.ExecRequest, out *pyrun.Outpu
 		res = contract.ExceptionResult("SystemExit", fmt.Sprintf("the script exited with status %d", out.ExitCode), "")
 	case r.Scheduled != nil: // a scheduled handler returns nothing
 		res = contract.Failure(OutcomeOK, "")
-	case out.Response != nil && pythonResponseSize(out.Response) > contract.MaxResponseBytes:
-		// As a JavaScript Worker's: the node would hold and send it all.
-		res = contract.ExceptionResult("RangeError", fmt.Sprintf("the response is %d bytes (body and headers), more than the limit of %d", pythonResponseSize(out.Response), contract.MaxResponseBytes), "")
 	case out.Response != nil:
 		res = contract.Failure(OutcomeOK, "")
 		res.Response = &Response{Status: out.Response.Status, Headers: out.Response.Headers, Body: out.Response.Body}
@@ -316,19 +313,6 @@ func pythonResult(ctx context.Context, r *contract.ExecRequest, out *pyrun.Outpu
 	addLines(&logs, now, "error", stderr)
 	res.Logs = logs.List(now)
 	return res
-}
-
-// pythonResponseSize is the bytes of r's body, headers and Set-Cookie
-// values.
-func pythonResponseSize(r *pyrun.Response) int {
-	n := len(r.Body)
-	for k, v := range r.Headers {
-		n += len(k) + len(v)
-	}
-	for _, c := range r.SetCookie {
-		n += len(c)
-	}
-	return n
 }
 
 func looksWorker(out *pyrun.Output) bool { return out.Response != nil }

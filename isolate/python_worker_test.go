@@ -372,3 +372,54 @@ func TestPythonResponseBound(t *testing.T) {
 		t.Errorf("1 MiB: %s %q", res.Outcome, res.Error)
 	}
 }
+
+// TestPythonMalformedResponse: a Python Worker's response that no HTTP
+// response can be (a status outside [200, 599] or not a number, a header
+// name that is not a token, a value with a CR, LF or NUL or not a string,
+// more than MaxResponseBytes) ends the call with an exception naming what
+// was wrong, as the same mistake does in JavaScript, and never with a
+// response the node cannot send. Before, each went out as an ok response
+// (status 5, status 0, a header "a b"), or as an OSError quoting Go's JSON
+// decoder; a body past the worker's frame (64 MiB) killed the sandbox
+// worker, and the call ended internalError.
+func TestPythonMalformedResponse(t *testing.T) {
+	skipUnderRace(t)
+	const pre = "from workers import Response\ndef on_fetch(request, env):\n    r = Response('x')\n"
+	cases := []struct {
+		name, src, exception, message string
+	}{
+		{"status 5", pre + "    r.status = 5\n    return r\n", "RangeError", "the response's status 5 is outside the range [200, 599]"},
+		{"status None", pre + "    r.status = None\n    return r\n", "TypeError", "the response's status is null, not an integer"},
+		{"status a string", pre + "    r.status = 'zz'\n    return r\n", "TypeError", `the response's status is "zz", not an integer`},
+		{"status huge", pre + "    r.status = 10 ** 30\n    return r\n", "RangeError", "the response's status 1000000000000000000000000000000 is outside the range [200, 599]"},
+		{"header name", "from workers import Response\ndef on_fetch(request, env):\n    return Response('x', headers={'a b': 'c'})\n", "TypeError", `Invalid header name: "a b"`},
+		{"header value CR LF", "from workers import Response\ndef on_fetch(request, env):\n    return Response('x', headers={'a': 'b\\r\\nc: d'})\n", "TypeError", `Invalid header value of "a": it has a CR, LF or NUL`},
+		{"header value not a string", pre + "    r.headers._h['a'] = ['x']\n    return r\n", "TypeError", `the value of the response's header "a" is not a string`},
+		{"headers not an object", pre + "    r.headers._h = None\n    return r\n", "AttributeError", ""},
+		{"body past the bound", "from workers import Response\ndef on_fetch(request, env):\n    return Response(b'x' * ((32 << 20) - 10), headers={'a': 'bcdefghijkl'})\n", "RangeError",
+			"the response is 33554434 bytes (body and headers), more than the limit of 33554432"},
+		{"body past the frame", "from workers import Response\ndef on_fetch(request, env):\n    return Response(b'x' * (70 << 20))\n", "RangeError",
+			"the response is 73400320 bytes (body and headers), more than the limit of 33554432"},
+		{"no status", "import _warren\ndef on_fetch(request, env):\n    _warren.call('respond', b'{}\\n')\n    return 'x'\n", "TypeError", "the response has no status"},
+		{"sent twice", "import _warren\nfrom workers import Response\ndef on_fetch(request, env):\n    _warren.call('respond', b'{\"status\": 201}\\n')\n    return Response('x')\n", "Error", "the response was sent already"},
+	}
+	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
+		t.Run(string(kind), func(t *testing.T) {
+			rt := pyRuntime(t, kind)
+			for _, tc := range cases {
+				c := py("main.py", tc.src)
+				c.Limits = &Limits{CPUMs: 5000, MemoryMB: 512, WallMs: 20_000}
+				res := pyRun(t, rt, c, nil)
+				if res.Outcome != OutcomeException || len(res.Exceptions) == 0 || res.Exceptions[0].Name != tc.exception || !strings.Contains(res.Exceptions[0].Message, tc.message) || res.Response != nil {
+					t.Errorf("%s: %s %q %+v, want an exception %s: %s", tc.name, res.Outcome, res.Error, res.Exceptions, tc.exception, tc.message)
+				}
+			}
+			// A response within the bounds still goes out, its headers as
+			// they were.
+			res := pyRun(t, rt, py("main.py", "from workers import Response\ndef on_fetch(request, env):\n    return Response('x', status=599, headers={'x-a': ' b\\tc', 'x-b': 'ü'})\n"), nil)
+			if res.Outcome != OutcomeOK || res.Response.Status != 599 || res.Response.Headers["x-a"] != " b\tc" || res.Response.Headers["x-b"] != "ü" || bodyOf(res) != "x" {
+				t.Errorf("a valid response: %+v", res)
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -181,6 +182,9 @@ type Input struct {
 	CodeFS           fs.FS
 	StdoutLimit      int    // 0 = 16 MiB
 	MemoryLimitBytes uint64 // 0 = no cap of ours
+	// MaxResponseBytes bounds a Worker's response, its body and its
+	// headers' names and values (0: no bound of ours).
+	MaxResponseBytes int
 	Host             Host
 }
 
@@ -449,16 +453,19 @@ func (st *state) serve(op string, arg []byte) ([]byte, error) {
 		}
 		return nil, nil
 	case "respond":
-		head, body, _ := bytes.Cut(arg, []byte("\n"))
-		var r Response
-		if err := json.Unmarshal(head, &r); err != nil {
-			return nil, fmt.Errorf("respond: %w", err)
+		r, x := decodeResponse(arg, in.MaxResponseBytes)
+		if x == nil && st.out.Response != nil {
+			x = &Exception{Name: "Error", Message: "the response was sent already"}
 		}
-		if st.out.Response != nil {
-			return nil, errors.New("respond: the response was sent already")
+		if x != nil {
+			// The call ends with it, whatever the guest makes of the
+			// error (the runtime's _serve lets it pass).
+			if st.out.Exception == nil {
+				st.out.Exception = x
+			}
+			return nil, fmt.Errorf("respond: %s: %s", x.Name, x.Message)
 		}
-		r.Body = bytes.Clone(body)
-		st.out.Response = &r
+		st.out.Response = r
 		return nil, nil
 	}
 	if in.Host == nil {
@@ -488,4 +495,95 @@ func (c *capWriter) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	return c.w.Write(p)
+}
+
+// decodeResponse reads the response of a Worker's "respond" call (its head
+// as JSON, a newline, its body), or says what makes it no HTTP response,
+// as the exception the same mistake is in JavaScript: a status that is not
+// an integer in [200, 599], headers that are not an object of strings, a
+// header name that is not a token or a value with a CR, LF or NUL, or more
+// than max bytes of body, names and values (max 0: no bound). The guest
+// made it: its mistakes are the call's exception, never the runtime's
+// failure.
+func decodeResponse(arg []byte, max int) (*Response, *Exception) {
+	fail := func(name, format string, args ...any) (*Response, *Exception) {
+		return nil, &Exception{Name: name, Message: fmt.Sprintf(format, args...)}
+	}
+	head, body, _ := bytes.Cut(arg, []byte("\n"))
+	var raw struct {
+		Status    json.RawMessage            `json:"status"`
+		Headers   map[string]json.RawMessage `json:"headers"`
+		SetCookie json.RawMessage            `json:"setCookie"`
+	}
+	if err := json.Unmarshal(head, &raw); err != nil {
+		return fail("TypeError", "the response's head is not a JSON object of a status and headers: %v", err)
+	}
+	var status json.Number
+	d := json.NewDecoder(bytes.NewReader(raw.Status))
+	d.UseNumber()
+	if err := d.Decode(&status); err != nil || status == "" || strings.ContainsAny(string(status), ".eE") {
+		if len(raw.Status) == 0 {
+			return fail("TypeError", "the response has no status")
+		}
+		return fail("TypeError", "the response's status is %s, not an integer", cutText(string(raw.Status)))
+	}
+	n, err := status.Int64()
+	if err != nil || n < 200 || n > 599 {
+		return fail("RangeError", "the response's status %s is outside the range [200, 599]", cutText(string(status)))
+	}
+	r := &Response{Status: int(n), Headers: make(map[string]string, len(raw.Headers))}
+	size := len(body)
+	for name, rv := range raw.Headers {
+		var v string
+		if err := json.Unmarshal(rv, &v); err != nil {
+			return fail("TypeError", "the value of the response's header %s is not a string", cutText(strconv.Quote(name)))
+		}
+		if !isToken(name) {
+			return fail("TypeError", "Invalid header name: %s", cutText(strconv.Quote(name)))
+		}
+		if strings.ContainsAny(v, "\x00\r\n") {
+			return fail("TypeError", "Invalid header value of %s: it has a CR, LF or NUL", cutText(strconv.Quote(name)))
+		}
+		r.Headers[name] = v
+		size += len(name) + len(v)
+	}
+	if len(raw.SetCookie) > 0 && string(raw.SetCookie) != "null" {
+		if err := json.Unmarshal(raw.SetCookie, &r.SetCookie); err != nil {
+			return fail("TypeError", "the response's Set-Cookie values are not a list of strings")
+		}
+		for _, v := range r.SetCookie {
+			if strings.ContainsAny(v, "\x00\r\n") {
+				return fail("TypeError", "Invalid header value of \"set-cookie\": it has a CR, LF or NUL")
+			}
+			size += len("set-cookie") + len(v)
+		}
+	}
+	if max > 0 && size > max {
+		return fail("RangeError", "the response is %d bytes (body and headers), more than the limit of %d", size, max)
+	}
+	r.Body = bytes.Clone(body)
+	return r, nil
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110 §5.6.2).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// cutText cuts s, the guest's, to quote in an error message.
+func cutText(s string) string {
+	const most = 64
+	if len(s) > most {
+		return s[:most] + "..."
+	}
+	return s
 }

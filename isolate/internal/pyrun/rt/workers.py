@@ -414,4 +414,9 @@ def _serve(handler, cfg):
         # Each its own header line (the joined one cannot be split again).
         out["setCookie"] = h._cookies
     head = _json.dumps(out)
-    _warren.call("respond", head.encode() + b"\n" + res._body)
+    try:
+        _warren.call("respond", head.encode() + b"\n" + res._body)
+    except OSError:
+        # The host refused the response (a status or a header no HTTP
+        # response has, a body past the bound) and ends the call with why.
+        pass
