@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"golang.org/x/net/http/httpguts"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/warrenmesh/warren/isolate/internal/cache"
@@ -259,7 +260,7 @@ func checkFetchRequest(r *contract.Request) error {
 	if r == nil {
 		return nil
 	}
-	if r.Method != "" && !isToken(r.Method) {
+	if r.Method != "" && !httpguts.ValidHeaderFieldName(r.Method) {
 		return fmt.Errorf("fetch: %s is not a valid HTTP method", quoteCut(r.Method))
 	}
 	switch strings.ToUpper(r.Method) {
@@ -283,7 +284,7 @@ func checkFetchRequest(r *contract.Request) error {
 	}
 	size := 0
 	for name, value := range r.Headers {
-		if !isToken(name) {
+		if !httpguts.ValidHeaderFieldName(name) {
 			return fmt.Errorf("fetch: the header name %s is not an HTTP token", quoteCut(name))
 		}
 		if strings.ContainsAny(value, "\r\n\x00") {
@@ -305,20 +306,6 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-// isToken reports whether s is an HTTP token (RFC 9110 §5.6.2).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // quoteCut quotes s for an error message, cut short: the guest has it.

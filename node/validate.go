@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/warrenmesh/warren/isolate"
 )
 
@@ -32,7 +34,7 @@ func validateRequest(r *isolate.Request) error {
 	bad := func(format string, args ...any) error {
 		return &apiError{status: http.StatusBadRequest, code: "bad_request", msg: fmt.Sprintf(format, args...)}
 	}
-	if r.Method != "" && (len(r.Method) > maxMethodLen || !isToken(r.Method)) {
+	if r.Method != "" && (len(r.Method) > maxMethodLen || !httpguts.ValidHeaderFieldName(r.Method)) {
 		return bad("request.method: %s is not an HTTP method (a token of at most %d bytes)", quote(r.Method), maxMethodLen)
 	}
 	if r.URL != "" {
@@ -58,7 +60,7 @@ func validateRequest(r *isolate.Request) error {
 		return bad("request.headers: %d headers, more than %d", len(r.Headers), maxRequestHeaders)
 	}
 	for name, value := range r.Headers {
-		if !isToken(name) {
+		if !httpguts.ValidHeaderFieldName(name) {
 			return bad("request.headers: the name %s is not an HTTP token", quote(name))
 		}
 		if strings.ContainsAny(value, "\r\n\x00") {
@@ -102,20 +104,6 @@ func ApplyHost(r *isolate.Request) error {
 	u.Host = host
 	r.URL = u.String()
 	return nil
-}
-
-// isToken reports whether s is an HTTP token (RFC 9110 §5.6.2).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // quote quotes s for an error message, cut short: it names the field, it

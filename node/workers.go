@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/warrenmesh/warren/internal/sizedlru"
 	"github.com/warrenmesh/warren/isolate"
 	"github.com/warrenmesh/warren/policy"
@@ -861,7 +863,7 @@ func checkWorkerHead(r *isolate.Response) (int, error) {
 		if size += len(k) + len(v) + len(": \r\n"); size > maxWorkerHead {
 			return fmt.Errorf("its headers hold more than %d bytes", maxWorkerHead)
 		}
-		if !isToken(k) {
+		if !httpguts.ValidHeaderFieldName(k) {
 			return fmt.Errorf("the header name %s is not an HTTP token", quote(k))
 		}
 		if strings.ContainsAny(v, "\x00\r\n") {

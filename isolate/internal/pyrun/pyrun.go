@@ -21,6 +21,7 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
+	"golang.org/x/net/http/httpguts"
 )
 
 //go:embed rt/*.py
@@ -538,7 +539,7 @@ func decodeResponse(arg []byte, max int) (*Response, *Exception) {
 		if err := json.Unmarshal(rv, &v); err != nil {
 			return fail("TypeError", "the value of the response's header %s is not a string", cutText(strconv.Quote(name)))
 		}
-		if !isToken(name) {
+		if !httpguts.ValidHeaderFieldName(name) {
 			return fail("TypeError", "Invalid header name: %s", cutText(strconv.Quote(name)))
 		}
 		if strings.ContainsAny(v, "\x00\r\n") {
@@ -563,20 +564,6 @@ func decodeResponse(arg []byte, max int) (*Response, *Exception) {
 	}
 	r.Body = bytes.Clone(body)
 	return r, nil
-}
-
-// isToken reports whether s is an HTTP token (RFC 9110 §5.6.2).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // cutText cuts s, the guest's, to quote in an error message.
