@@ -213,6 +213,7 @@ func Scripts() []Case {
 		{Name: "encodeInto of 64 Mi characters", Src: worker("const b = new Uint8Array(128 << 20); return new Response(String(new TextEncoder().encodeInto('é'.repeat(1 << 16).repeat(1 << 10), b).read))"), CPUMs: 200, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
 		{Name: "btoa of 256 MiB", Src: worker("return new Response(String(btoa('x'.repeat(1 << 16).repeat(1 << 12)).length))"), CPUMs: 200, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
 		{Name: "atob of 256 MiB", Src: worker("return new Response(String(atob('QUFB'.repeat(1 << 14).repeat(1 << 12)).length))"), CPUMs: 200, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
+		{Name: "padStart to 256 Mi characters", Src: worker("return new Response(String(''.padStart(2 ** 28, 'ab').length + 'é'.padEnd(2 ** 27, 'xyz').length))"), CPUMs: 100, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory, OK}, Has: "402653184", KeepsWorker: true},
 		{Name: "normalize of 128 Mi characters", Src: worker("return new Response(String('é'.repeat(1 << 16).repeat(1 << 11).normalize('NFD').length))"), CPUMs: 200, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
 		// Tampering with the built-ins harms only this isolate: the next
 		// call (the honest calls beside the corpus) gets fresh ones.
