@@ -182,6 +182,16 @@ type Cluster struct {
 	lists  chan struct{} // a token per list under way (maxLists)
 	values *valueBudget  // the large values reads hold (heldvalues.go)
 
+	// readers counts the reads of the replicas' stores under way outside
+	// the groups' own goroutines (KV reads, object storage reads, alarm
+	// scans): Close waits for them, so that the node can close the
+	// database once Close returns (a read of a closed badger database
+	// panics). A read begins only while the cluster is open (enterRead).
+	readers sync.WaitGroup
+	// readHook, when set (tests), runs in NextAlarm between the choice of
+	// the replicas to read and their reads.
+	readHook func()
+
 	mu       sync.Mutex
 	closed   bool
 	replicas map[placement.GroupID]*replica
@@ -548,7 +558,33 @@ func (c *Cluster) Close() error {
 	c.cancel()
 	c.closePipes()
 	c.wg.Wait()
+	c.readers.Wait()
 	return c.closeAll()
+}
+
+// errReadClosed is what a read of a closed cluster's stores returns.
+var errReadClosed = fmt.Errorf("%w: %w", ErrKVUnavailable, ErrClosed)
+
+// readStore runs f, a read of a replica's store, unless the cluster is
+// closed (errReadClosed).
+func (c *Cluster) readStore(f func() error) error {
+	if !c.enterRead() {
+		return errReadClosed
+	}
+	defer c.readers.Done()
+	return f()
+}
+
+// enterRead begins a read of a replica's store, unless the cluster is
+// closed (false); c.readers.Done ends it.
+func (c *Cluster) enterRead() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.readers.Add(1)
+	return true
 }
 
 func (c *Cluster) closeAll() error {

@@ -514,9 +514,13 @@ func (c *Cluster) handle(ctx context.Context, from mesh.Peer, req *rpcReq, body 
 			// A large value takes its size from the node's budget before
 			// it is copied, and holds it while anything refers to it.
 			var taken int64
-			v, err := r.kv.GetAdmitted(req.NS, req.Key, now, func(size int) error {
-				var err error
-				taken, err = c.values.take(ctx, size)
+			var v kvsm.Value
+			err := c.readStore(func() (err error) {
+				v, err = r.kv.GetAdmitted(req.NS, req.Key, now, func(size int) error {
+					var err error
+					taken, err = c.values.take(ctx, size)
+					return err
+				})
 				return err
 			})
 			if err != nil {
@@ -539,7 +543,11 @@ func (c *Cluster) handle(ctx context.Context, from mesh.Peer, req *rpcReq, body 
 		if req.List == nil {
 			return &rpcResp{Code: codeBadRequest, Error: "list without options"}, nil
 		}
-		l, err := r.kv.List(req.NS, *req.List, now)
+		var l kvsm.ListResult
+		err := c.readStore(func() (err error) {
+			l, err = r.kv.List(req.NS, *req.List, now)
+			return err
+		})
 		if err == nil && l.ExpiredByClock && !req.Eventual {
 			err = c.settleExpiry(ctx, r, now)
 		}

@@ -262,17 +262,31 @@ func (s *ObjectStore) Key() string { return s.key }
 // Get returns the values of keys from this node's applied state; absent
 // keys are absent from the map.
 func (s *ObjectStore) Get(keys []string) (map[string][]byte, error) {
+	if !s.c.enterRead() {
+		return nil, errReadClosed
+	}
+	defer s.c.readers.Done()
 	return s.r.kv.ObjectGet(s.key, keys)
 }
 
 // List returns the entries opts selects from this node's applied state.
 func (s *ObjectStore) List(opts ObjectListOptions) ([]ObjectEntry, error) {
+	if !s.c.enterRead() {
+		return nil, errReadClosed
+	}
+	defer s.c.readers.Done()
 	return s.r.kv.ObjectList(s.key, opts)
 }
 
 // Alarm returns the object's alarm (unix ms, 0 = none) from this node's
 // applied state.
-func (s *ObjectStore) Alarm() (int64, error) { return s.r.kv.ObjectAlarm(s.key) }
+func (s *ObjectStore) Alarm() (int64, error) {
+	if !s.c.enterRead() {
+		return 0, errReadClosed
+	}
+	defer s.c.readers.Done()
+	return s.r.kv.ObjectAlarm(s.key)
+}
 
 // Commit replicates b as one log entry and returns once this node applied
 // it: atomically, if the entry's term is the handle's epoch; else nothing
@@ -386,6 +400,10 @@ func (s *ObjectStore) Verify(ctx context.Context) error {
 // Before running an alarm, open the object (which confirms ownership and
 // catches up the state) and read its Alarm again.
 func (c *Cluster) DueAlarms(now time.Time, limit int) []DueAlarm {
+	if !c.enterRead() {
+		return nil
+	}
+	defer c.readers.Done()
 	c.mu.Lock()
 	var lead []*replica
 	for _, r := range c.replicas {
@@ -415,6 +433,10 @@ func (c *Cluster) DueAlarms(now time.Time, limit int) []DueAlarm {
 // NextAlarm is the time of the earliest alarm in the groups this node
 // leads (due or not), and whether there is one.
 func (c *Cluster) NextAlarm() (time.Time, bool) {
+	if !c.enterRead() {
+		return time.Time{}, false
+	}
+	defer c.readers.Done()
 	c.mu.Lock()
 	var lead []*replica
 	for _, r := range c.replicas {
@@ -423,6 +445,9 @@ func (c *Cluster) NextAlarm() (time.Time, bool) {
 		}
 	}
 	c.mu.Unlock()
+	if c.readHook != nil {
+		c.readHook()
+	}
 	var next int64
 	found := false
 	for _, r := range lead {
