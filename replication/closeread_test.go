@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -81,7 +82,19 @@ func TestReadsRacingClose(t *testing.T) {
 			t.Fatal("a closed cluster has due alarms")
 		}
 	}
-	rcancel() // a closed cluster's KV reads wait for their deadline
+	// A closed cluster's KV calls fail at once; they waited for their
+	// deadline.
+	t0 := time.Now()
+	if _, err := cl.GetWithMetadata(ctx, "ns", "k", Strong); !errors.Is(err, ErrClosed) || !errors.Is(err, ErrKVUnavailable) {
+		t.Errorf("a get of a closed cluster: %v", err)
+	}
+	if err := cl.Put(ctx, "ns", "k", []byte("w"), KVPutOptions{}); !errors.Is(err, ErrClosed) {
+		t.Errorf("a put on a closed cluster: %v", err)
+	}
+	if took := time.Since(t0); took > 5*time.Second {
+		t.Errorf("a closed cluster's KV calls took %v", took)
+	}
+	rcancel()
 	wg.Wait()
 	nd.cl = nil // stopped by hand
 	nd.m.Close()

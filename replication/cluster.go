@@ -562,7 +562,8 @@ func (c *Cluster) Close() error {
 	return c.closeAll()
 }
 
-// errReadClosed is what a read of a closed cluster's stores returns.
+// errReadClosed is what a read of a closed cluster's stores, or a KV call
+// on a closed cluster, returns.
 var errReadClosed = fmt.Errorf("%w: %w", ErrKVUnavailable, ErrClosed)
 
 // readStore runs f, a read of a replica's store, unless the cluster is
@@ -573,6 +574,13 @@ func (c *Cluster) readStore(f func() error) error {
 	}
 	defer c.readers.Done()
 	return f()
+}
+
+// isClosed reports whether Close was called.
+func (c *Cluster) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
 }
 
 // enterRead begins a read of a replica's store, unless the cluster is

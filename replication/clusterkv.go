@@ -322,6 +322,13 @@ func (c *Cluster) toLeader(ctx context.Context, gid placement.GroupID, req *rpcR
 	unknown := false
 	backoff := 2 * time.Millisecond
 	for attempt := 0; ; attempt++ {
+		if c.isClosed() {
+			// Nothing here will answer: no replica, no pipe, no mesh.
+			if unknown {
+				return nil, nil, fmt.Errorf("%w (an earlier attempt's; last: %w)", errOutcomeUnknown, errReadClosed)
+			}
+			return nil, nil, errReadClosed
+		}
 		target := c.leaderHint(gid, attempt)
 		if target != "" {
 			actx, acancel := ctx, context.CancelFunc(func() {})
