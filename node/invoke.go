@@ -349,7 +349,7 @@ func (n *Node) runHere(ctx context.Context, inv *isolate.Invocation, cs *clientS
 	// is out, and by the node's end always; under the chain of objects
 	// its request names, if it came from an object's fetch, and at the
 	// depth it names, if it came from a Worker's.
-	run, cancel := context.WithCancel(context.WithoutCancel(withRequestDepth(withRequestChain(ctx, inv.Request), inv.Request)))
+	run, cancel := context.WithCancel(context.WithoutCancel(withCallers(ctx, inv.Request)))
 	detach := context.AfterFunc(ctx, cancel)
 	stopLife := context.AfterFunc(n.life, cancel)
 	early := make(chan *isolate.Result, 1)

@@ -174,22 +174,6 @@ func parseChainHeader(v string) []string {
 	return hs
 }
 
-// withRequestChain is ctx under the chain that req's ObjectChainHeader
-// names, if it names one and ctx runs under none.
-func withRequestChain(ctx context.Context, req *isolate.Request) context.Context {
-	if req == nil || len(chainOf(ctx)) > 0 {
-		return ctx
-	}
-	for k, v := range req.Headers {
-		if strings.EqualFold(k, ObjectChainHeader) {
-			if c := parseChainHeader(v); c != nil {
-				return context.WithValue(ctx, chainKey{}, c)
-			}
-		}
-	}
-	return ctx
-}
-
 // objectReply is what a call gave: exactly one of its fields set, or none
 // (an RPC method that returned undefined).
 type objectReply struct {

@@ -73,15 +73,22 @@ func headerDepth(h http.Header) int {
 	return d
 }
 
-// withRequestDepth is ctx at the depth req's WorkerDepthHeader names, if
-// it names one.
-func withRequestDepth(ctx context.Context, req *isolate.Request) context.Context {
+// withCallers is ctx under what req's headers say of the calls that led
+// to it, in one pass over them: the depth of Worker invocations its
+// WorkerDepthHeader names, and the chain of objects its ObjectChainHeader
+// names (when ctx runs under none).
+func withCallers(ctx context.Context, req *isolate.Request) context.Context {
 	if req == nil {
 		return ctx
 	}
 	for k, v := range req.Headers {
-		if strings.EqualFold(k, WorkerDepthHeader) {
+		switch {
+		case strings.EqualFold(k, WorkerDepthHeader):
 			ctx = withDepth(ctx, parseDepth(v))
+		case strings.EqualFold(k, ObjectChainHeader) && len(chainOf(ctx)) == 0:
+			if c := parseChainHeader(v); c != nil {
+				ctx = context.WithValue(ctx, chainKey{}, c)
+			}
 		}
 	}
 	return ctx

@@ -562,15 +562,15 @@ func (c *Cluster) Close() error {
 	return c.closeAll()
 }
 
-// errReadClosed is what a read of a closed cluster's stores, or a KV call
+// errClusterClosed is what a read of a closed cluster's stores, or a KV call
 // on a closed cluster, returns.
-var errReadClosed = fmt.Errorf("%w: %w", ErrKVUnavailable, ErrClosed)
+var errClusterClosed = fmt.Errorf("%w: %w", ErrKVUnavailable, ErrClosed)
 
 // readStore runs f, a read of a replica's store, unless the cluster is
-// closed (errReadClosed).
+// closed (errClusterClosed).
 func (c *Cluster) readStore(f func() error) error {
 	if !c.enterRead() {
-		return errReadClosed
+		return errClusterClosed
 	}
 	defer c.readers.Done()
 	return f()

@@ -325,9 +325,9 @@ func (c *Cluster) toLeader(ctx context.Context, gid placement.GroupID, req *rpcR
 		if c.isClosed() {
 			// Nothing here will answer: no replica, no pipe, no mesh.
 			if unknown {
-				return nil, nil, fmt.Errorf("%w (an earlier attempt's; last: %w)", errOutcomeUnknown, errReadClosed)
+				return nil, nil, fmt.Errorf("%w (an earlier attempt's; last: %w)", errOutcomeUnknown, errClusterClosed)
 			}
-			return nil, nil, errReadClosed
+			return nil, nil, errClusterClosed
 		}
 		target := c.leaderHint(gid, attempt)
 		if target != "" {

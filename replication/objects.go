@@ -263,7 +263,7 @@ func (s *ObjectStore) Key() string { return s.key }
 // keys are absent from the map.
 func (s *ObjectStore) Get(keys []string) (map[string][]byte, error) {
 	if !s.c.enterRead() {
-		return nil, errReadClosed
+		return nil, errClusterClosed
 	}
 	defer s.c.readers.Done()
 	return s.r.kv.ObjectGet(s.key, keys)
@@ -272,7 +272,7 @@ func (s *ObjectStore) Get(keys []string) (map[string][]byte, error) {
 // List returns the entries opts selects from this node's applied state.
 func (s *ObjectStore) List(opts ObjectListOptions) ([]ObjectEntry, error) {
 	if !s.c.enterRead() {
-		return nil, errReadClosed
+		return nil, errClusterClosed
 	}
 	defer s.c.readers.Done()
 	return s.r.kv.ObjectList(s.key, opts)
@@ -282,7 +282,7 @@ func (s *ObjectStore) List(opts ObjectListOptions) ([]ObjectEntry, error) {
 // applied state.
 func (s *ObjectStore) Alarm() (int64, error) {
 	if !s.c.enterRead() {
-		return 0, errReadClosed
+		return 0, errClusterClosed
 	}
 	defer s.c.readers.Done()
 	return s.r.kv.ObjectAlarm(s.key)
