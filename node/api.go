@@ -183,6 +183,13 @@ func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
 // until the call ends.
 func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 	tIn := stagetime.Now()
+	depth := headerDepth(r.Header)
+	if depth > maxWorkerDepth {
+		// A Worker that runs code through /v1/run that does the same:
+		// refused before the body is read, as /w/ refuses it.
+		writeError(w, errWorkerLoop)
+		return
+	}
 	if r.ContentLength > MaxRunBody {
 		// Refused before the client is asked for it: read, it would hold
 		// the client's share of the body budget for minutes.
@@ -210,6 +217,7 @@ func (n *Node) handleRun(w http.ResponseWriter, r *http.Request) {
 	c := callerOf(r)
 	req.Client, req.addr = shareOf(r, c.tok), client
 	req.Token = c.raw
+	req.Depth = depth
 	lines := acceptsNDJSON(r)
 	if lines {
 		req.pipe = isolate.NewBodyPipe()
@@ -388,11 +396,11 @@ func parseRun(body io.Reader, codes *codeCache) (*RunRequest, *isolate.Invocatio
 		set  bool
 	}{
 		{"hops", len(req.Hops) > 0}, {"waitMs", req.WaitMs != 0}, {"codeRef", req.CodeRef != ""},
-		{"client", req.Client != ""}, {"token", req.Token != ""}, {"cf", req.CF != nil},
+		{"client", req.Client != ""}, {"token", req.Token != ""}, {"cf", req.CF != nil}, {"depth", req.Depth != 0},
 	} {
 		if f.set {
 			return nil, nil, &apiError{status: http.StatusBadRequest, code: "bad_request",
-				msg: f.name + " is set by nodes, not clients (hops, waitMs, codeRef, client, token and cf; a token goes in the Authorization header)"}
+				msg: f.name + " is set by nodes, not clients (hops, waitMs, codeRef, client, token, cf and depth; a token goes in the Authorization header)"}
 		}
 	}
 	inv, err := req.decode(codes)

@@ -162,6 +162,7 @@ func (n *Node) forwardOnce(ctx context.Context, peer string, raw *RunRequest, wa
 	fr.SetCookie = true
 	fr.Hops = append(append([]string(nil), raw.Hops...), n.id.Name)
 	fr.WaitMs = wait.Milliseconds()
+	fr.Depth = depthOf(ctx)
 	if fr.Token == "" {
 		// A call without a caller's token (an embedder's Node.Run, a
 		// node without auth) goes as this node's administrator.
@@ -515,6 +516,11 @@ func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 		_ = writeFrame(s, []byte(fmt.Sprintf("%v: %v", errNoToken, err)))
 		return
 	}
+	if raw.Depth > maxWorkerDepth {
+		_, _ = s.Write([]byte{fwdRefused})
+		_ = writeFrame(s, []byte(errWorkerLoop.msg))
+		return
+	}
 	if raw.Stream {
 		raw.pipe = isolate.NewBodyPipe()
 	}
@@ -542,7 +548,7 @@ func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 		return
 	}
 	fc := &fwdCall{s: s, goAhead: make(chan struct{}), drained: make(chan struct{})}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(withDepth(context.Background(), raw.Depth))
 	defer cancel()
 	go fc.read(r, cancel)
 	inner := inv.Host // the grants'

@@ -76,6 +76,13 @@ type RunRequest struct {
 	// a peer keeps them only when asked. Nodes set it; a client's value
 	// is ignored.
 	SetCookie bool `json:"setCookie,omitempty"`
+	// Depth is how many Worker invocations led to this call: set by nodes
+	// from the API call's WorkerDepthHeader (a Worker that calls /v1/run
+	// through its egress), and carried by a forwarded call, so that the
+	// Worker fetches of the code it runs count on from there and /v1/run
+	// cannot restart a loop's count. A peer refuses one past
+	// maxWorkerDepth.
+	Depth int `json:"depth,omitempty"`
 
 	key  [32]byte          // SHA-256 of Code, set by decode (or before, from a Deployment's codeKey)
 	pipe *isolate.BodyPipe // where a streamed body goes (nil: buffer it)
@@ -194,6 +201,7 @@ func (n *Node) Run(ctx context.Context, raw *RunRequest) *isolate.Result {
 // the node that ran it; a call shed or canceled while queued ended here.
 func (n *Node) route(ctx context.Context, inv *isolate.Invocation, raw *RunRequest, who *policy.Token) *isolate.Result {
 	start := time.Now()
+	ctx = withDepth(ctx, raw.Depth)
 	var res *isolate.Result
 	// Ceilings are checked here as well as by the runtime: a call
 	// forwarded to a peer must not escape this node's.

@@ -36,6 +36,9 @@ func kvNode(t *testing.T, name string) (*Node, *replication.LocalKV) {
 	c := newCluster(t, 21, name)
 	t.Cleanup(func() { kv.Close() }) // runs before the cluster's cleanup kills the node
 	c.tune = func(cfg *Config) { cfg.KV, cfg.Groups = kv, testGroups }
+	// A Python Worker's first call would otherwise compile python.wasm
+	// within the client's timeout (past 30 s under -race on a loaded CI).
+	sharePythonCache(t, c, name)
 	return c.start(name, c.secret, 2), kv
 }
 
