@@ -425,3 +425,26 @@ func TestPythonMalformedResponse(t *testing.T) {
 		})
 	}
 }
+
+// TestPythonHandlerNotCallable: a main module that names a fetch handler
+// it cannot call is an exception that says so. Before, `on_fetch = 5` (or
+// a Default class without fetch) ran as a script: ok, with no response,
+// whatever the request.
+func TestPythonHandlerNotCallable(t *testing.T) {
+	skipUnderRace(t)
+	rt := pyRuntime(t, InProcess)
+	for _, tc := range []struct{ src, want string }{
+		{"on_fetch = 5\n", "on_fetch is not a function but int"},
+		{"from workers import WorkerEntrypoint\nclass Default(WorkerEntrypoint):\n    pass\n", "Default has no fetch method"},
+	} {
+		res := pyRun(t, rt, py("main.py", tc.src), &Request{Method: "GET", URL: "http://w.test/"})
+		if res.Outcome != OutcomeException || len(res.Exceptions) != 1 || res.Exceptions[0].Name != "TypeError" || !strings.Contains(res.Exceptions[0].Message, tc.want) {
+			t.Errorf("%q: %s %+v %+v, want a TypeError %q", tc.src, res.Outcome, res.Exceptions, res.Response, tc.want)
+		}
+	}
+	// A script (no handler named) still runs as one.
+	res := pyRun(t, rt, py("main.py", "Default = 3\nprint('script')\n"), &Request{Method: "GET", URL: "http://w.test/"})
+	if res.Outcome != OutcomeOK || res.Response == nil || string(res.Response.Body) != "script\n" {
+		t.Errorf("a script: %s %+v", res.Outcome, res.Response)
+	}
+}

@@ -331,12 +331,20 @@ def _run(aw):
 
 
 def _handler(ns):
+    """The main module's fetch handler, or None for a script. A module
+    that names one that cannot be called is an error, not a script: it
+    would answer ok with nothing, whatever the request."""
     d = ns.get("Default")
     if isinstance(d, type) and callable(getattr(d, "fetch", None)):
         return ("class", d)
     f = ns.get("on_fetch")
     if callable(f):
         return ("func", f)
+    if "on_fetch" in ns:
+        raise TypeError("on_fetch is not a function but %s: define def on_fetch(request, env), "
+                        "or class Default(WorkerEntrypoint) with async def fetch(self, request)" % type(f).__name__)
+    if isinstance(d, type) and issubclass(d, WorkerEntrypoint):
+        raise TypeError("Default has no fetch method: define async def fetch(self, request) to answer requests")
     return None
 
 
