@@ -201,11 +201,15 @@ type objects struct {
 	ot        objectTimings
 	// pace paces each deployed Worker's storage writes (see writeRate).
 	pace *writeRate
+	// doubted holds the owners a call was lost to, until one answers a
+	// probe (objects.forward).
+	doubtMu sync.Mutex
+	doubted map[string]bool
 }
 
 func newObjects(n *Node) *objects {
 	ot := defaultObjectTimings
-	o := &objects{n: n, actors: map[string]*actor{}, perWorker: map[string]int{}, demand: newDemand(ot), ot: ot}
+	o := &objects{n: n, actors: map[string]*actor{}, perWorker: map[string]int{}, demand: newDemand(ot), ot: ot, doubted: map[string]bool{}}
 	var rate int64
 	if n != nil {
 		rate = n.cfg.ObjectWriteRate

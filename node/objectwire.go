@@ -2,10 +2,12 @@ package node
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/warrenmesh/warren/isolate"
@@ -28,6 +30,63 @@ const objectOpenTimeout = 500 * time.Millisecond
 // checks that the owner still is one.
 const objectWatchEvery = 50 * time.Millisecond
 
+// probeFrame is the frame of a probe: a call of no kind, which a node
+// answers at once with an empty reply (one from before probes answers
+// it an error: an answer all the same).
+var probeFrame = []byte(`{"kind":"probe"}`)
+
+// maxDoubted bounds objects.doubted: past it, a lost owner is not
+// remembered (its next call is sent as before).
+const maxDoubted = 1024
+
+// doubt notes that a call to peer was lost: its next calls wait until it
+// answers a probe. A node that dies leaves its peers a connection that
+// looks open until it times out, and the groups it led elect new leaders
+// one by one (an idle group later than a busy one): a call sent to it on
+// that connection in the meantime is lost, and, since the object may have
+// run it, cannot be sent again. Probed first, it is not sent at all until
+// the owner answers or the object has another.
+func (o *objects) doubt(peer string) {
+	o.doubtMu.Lock()
+	if len(o.doubted) < maxDoubted {
+		o.doubted[peer] = true
+	}
+	o.doubtMu.Unlock()
+}
+
+// trusted reports whether calls may go to peer without a probe first.
+func (o *objects) trusted(peer string) bool {
+	o.doubtMu.Lock()
+	defer o.doubtMu.Unlock()
+	return !o.doubted[peer]
+}
+
+// probe reports whether peer answers a probe within objectOpenTimeout, and
+// trusts it again if so. The probe runs nothing.
+func (o *objects) probe(ctx context.Context, peer string) bool {
+	pctx, cancel := context.WithTimeout(ctx, objectOpenTimeout)
+	defer cancel()
+	s, err := o.n.mesh.Open(pctx, peer, mesh.ProtoObject)
+	if err != nil {
+		return false
+	}
+	defer s.Close()
+	stop := context.AfterFunc(pctx, s.Abort)
+	defer stop()
+	if _, err := s.Write(appendFrame([]byte{mesh.ProtoObjectVersion}, probeFrame)); err != nil {
+		return false
+	}
+	_ = s.CloseWrite()
+	var b [1]byte
+	if _, err := io.ReadFull(s, b[:]); err != nil {
+		return false
+	}
+	o.doubtMu.Lock()
+	delete(o.doubted, peer)
+	o.doubtMu.Unlock()
+	return true
+}
+
 // objBadVersion starts the answer of a node that does not speak the
 // caller's version ('{' starts every reply).
 const objBadVersion byte = 'V'
@@ -49,6 +108,11 @@ func (o *objects) forward(ctx context.Context, peer string, c *objectCall) *obje
 	}
 	if len(body) > maxForwardFrame {
 		return &objectReply{Error: fmt.Sprintf("the call is %d bytes, more than the %d a call to a Durable Object may carry", len(body), maxForwardFrame)}
+	}
+	if p, _ := n.mesh.Peer(peer); (!o.trusted(peer) || p.State == mesh.StateSuspect) && !o.probe(ctx, peer) {
+		// A call was lost to it, or the mesh's probe of it failed, and
+		// it does not answer: nothing is sent; look again (doubt).
+		return &objectReply{NotOwner: true}
 	}
 	// A dead owner must not hold the call until its deadline: the stream
 	// opens within objectOpenTimeout or the owner is looked up again.
@@ -104,6 +168,7 @@ wait:
 			p, known := n.mesh.Peer(peer)
 			if (now != "" && now != peer) || (known && (p.State == mesh.StateDead || p.State == mesh.StateLeft)) {
 				s.Abort()
+				o.doubt(peer)
 				return &objectReply{Error: fmt.Sprintf("node %s, the Durable Object's owner, was lost during the call (the object is moving to another node): the call may or may not have run", peer)}
 			}
 		}
@@ -117,6 +182,7 @@ wait:
 			return &objectReply{Error: fmt.Sprintf("the call to the Durable Object on %s was canceled: %v", peer, context.Cause(ctx))}
 		}
 		n.log.Info("object: the owner failed during the call", "peer", peer, "err", err)
+		o.doubt(peer)
 		return &objectReply{Error: fmt.Sprintf("node %s, the Durable Object's owner, failed during the call: the connection to it was lost", peer)}
 	}
 	var rep objectReply
@@ -166,7 +232,9 @@ func (n *Node) serveObject(from mesh.Peer, s *mesh.Stream) {
 	}
 	_ = s.SetReadDeadline(time.Time{})
 	var rep *objectReply
-	if c, err := decodeObjectCall(body); err != nil {
+	if bytes.Equal(body, probeFrame) {
+		rep = &objectReply{} // alive (objects.probe)
+	} else if c, err := decodeObjectCall(body); err != nil {
 		rep = &objectReply{Error: err.Error()}
 	} else {
 		timeout := min(time.Duration(max(c.TimeoutMs, 1))*time.Millisecond, objectCallTimeout)
