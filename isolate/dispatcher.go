@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"strings"
 	"sync"
@@ -251,7 +252,8 @@ func (d *dispatcher) object(ctx context.Context, c *contract.HostCall) *contract
 // Object's) that a Worker's engine would not send: headers of more than
 // contract.MaxFetchHeaderBytes, or whose names are not tokens or whose
 // values hold a CR, LF or NUL; a method that is not a token, or is
-// CONNECT, TRACE or TRACK; a body on a GET or HEAD, or one of more than
+// CONNECT, TRACE or TRACK, or is longer than the headers' bound (it counts
+// in it); a body on a GET or HEAD, or one of more than
 // contract.MaxResponseBytes; a URL the URL Standard's parser refuses, one
 // past its length, or one with credentials. The engine's checks run in the
 // worker process, which a guest out of its isolate controls: the node
@@ -282,7 +284,6 @@ func checkFetchRequest(r *contract.Request) error {
 	} else if u.User != nil {
 		return errors.New("fetch: the URL includes credentials")
 	}
-	size := 0
 	for name, value := range r.Headers {
 		if !httpguts.ValidHeaderFieldName(name) {
 			return fmt.Errorf("fetch: the header name %s is not an HTTP token", quoteCut(name))
@@ -290,12 +291,8 @@ func checkFetchRequest(r *contract.Request) error {
 		if strings.ContainsAny(value, "\r\n\x00") {
 			return fmt.Errorf("fetch: the header %s: the value has a CR, LF or NUL", quoteCut(name))
 		}
-		size += len(name) + len(value) + 4
 	}
-	if size > contract.MaxFetchHeaderBytes {
-		return fmt.Errorf("fetch: the request's headers are %d bytes, more than %d (128 KiB; each header counts its name, its value and 4 bytes)", size, contract.MaxFetchHeaderBytes)
-	}
-	return nil
+	return contract.CheckFetchHead(r.Method, maps.All(r.Headers))
 }
 
 // unwrapURLError returns the cause of a url.Error, which repeats the

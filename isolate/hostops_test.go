@@ -205,11 +205,12 @@ func TestFetchBodyOfNULs(t *testing.T) {
 	t.Logf("took %v, %.0f ms of CPU", time.Since(start), res.Telemetry.CPUTime)
 }
 
-// TestFetchHeaderBound: a fetch whose request headers come to more than
-// MaxFetchHeaderBytes (names, values and 4 bytes a header) rejects inside
-// the Worker with a TypeError naming the bound; up to it the fetch goes
-// out. They were unbounded on their way to the
-// node's egress (thousands of headers, or one of megabytes).
+// TestFetchHeaderBound: a fetch whose request method and headers come to
+// more than MaxFetchHeaderBytes (the method, names, values and 4 bytes a
+// header) rejects inside the Worker with a TypeError naming the bound; up
+// to it the fetch goes out. They were unbounded on their way to the node's
+// egress (thousands of headers, or one of megabytes; a method of any
+// length).
 func TestFetchHeaderBound(t *testing.T) {
 	for _, kind := range []ExecutorKind{InProcess, Sandboxed} {
 		t.Run(string(kind), func(t *testing.T) {
@@ -219,18 +220,21 @@ func TestFetchHeaderBound(t *testing.T) {
 			rt := testRuntime(t, kind)
 			res := run(t, rt, js("main.js", `export default { async fetch() {
   const out = [];
-  const t = async (name, h) => { try { const r = await fetch("https://echo.test/", { headers: h }); out.push(name + " " + r.status) } catch (e) { out.push(name + " " + e.name + ": " + e.message) } };
+  const t = async (name, h, method = "GET") => { try { const r = await fetch("https://echo.test/", { headers: h, method }); out.push(name + " " + r.status) } catch (e) { out.push(name + " " + e.name + ": " + e.message) } };
   await t("one long", { a: "x".repeat(128 << 10) });
   const many = new Headers(); for (let i = 0; i < 20000; i++) many.append("h" + i, "v");
   await t("many", many);
-  await t("at the bound", { a: "x".repeat((128 << 10) - 5) });
+  await t("a long method", {}, "M".repeat(128 << 10) + "X");
+  await t("at the bound", { a: "x".repeat((128 << 10) - 8) });
   return new Response(out.join("\n"));
 } }`), nil)
 			if !res.OK() {
 				t.Fatalf("%s %s %+v", res.Outcome, res.Error, res.Exceptions)
 			}
-			want := "one long TypeError: fetch: the request's headers are 131077 bytes, more than 131072 (128 KiB; each header counts its name, its value and 4 bytes)\n" +
-				"many TypeError: fetch: the request's headers are 208890 bytes, more than 131072 (128 KiB; each header counts its name, its value and 4 bytes)\n" +
+			const why = " bytes, more than 131072 (128 KiB; the method counts its length, each header its name, its value and 4 bytes)\n"
+			want := "one long TypeError: fetch: the request's method and headers are 131080" + why +
+				"many TypeError: fetch: the request's method and headers are 208893" + why +
+				"a long method TypeError: fetch: the request's method and headers are 131073" + why +
 				"at the bound 200"
 			if got := string(res.Response.Body); got != want {
 				t.Errorf("got\n%s\nwant\n%s", got, want)
@@ -278,7 +282,8 @@ func TestDispatcherChecksFetchRequests(t *testing.T) {
 		bad  func(r *Request)
 		want string
 	}{
-		{"headers past the bound", func(r *Request) { r.Headers["a"] = strings.Repeat("x", contract.MaxFetchHeaderBytes) }, "headers are 131085 bytes, more than 131072"},
+		{"headers past the bound", func(r *Request) { r.Headers["a"] = strings.Repeat("x", contract.MaxFetchHeaderBytes) }, "headers are 131089 bytes, more than 131072"},
+		{"a method past the bound", func(r *Request) { r.Method = strings.Repeat("M", contract.MaxFetchHeaderBytes) }, "method and headers are 131080 bytes, more than 131072"},
 		{"many headers", func(r *Request) {
 			for i := range 20000 {
 				r.Headers["h"+strconv.Itoa(i)] = "v"
@@ -321,7 +326,7 @@ func TestDispatcherChecksFetchRequests(t *testing.T) {
 	}
 	for _, op := range []contract.HostOp{contract.OpFetch, contract.OpDOFetch} {
 		for _, r := range []*Request{ok(), {URL: "http://example.com/"}, {Method: "HEAD", URL: "http://example.com/", Body: []byte{}},
-			{Method: "PUT", URL: "https://example.com/", Headers: map[string]string{"a": strings.Repeat("x", contract.MaxFetchHeaderBytes-5)}, Body: make([]byte, contract.MaxResponseBytes)}} {
+			{Method: "PUT", URL: "https://example.com/", Headers: map[string]string{"a": strings.Repeat("x", contract.MaxFetchHeaderBytes-5-len("PUT"))}, Body: make([]byte, contract.MaxResponseBytes)}} {
 			h := &fetchCounter{}
 			d := &dispatcher{host: h, bindings: map[string]Binding{"OBJ": {DurableObject: &DurableObjectBinding{Worker: "w", Class: "C"}}}}
 			c := &contract.HostCall{Op: op, Request: r}

@@ -2,6 +2,7 @@ package contract
 
 import (
 	"fmt"
+	"iter"
 	"unicode/utf8"
 )
 
@@ -31,12 +32,27 @@ const (
 	// MaxResponseBytes bounds a response, body and headers together; a
 	// larger one is a RangeError (outcome exception).
 	MaxResponseBytes = 32 << 20
-	// MaxFetchHeaderBytes bounds the headers of a request a Worker fetches
-	// (egress or a Durable Object's fetch): their names and values, each
-	// header counted 4 bytes more (": " and its line's end), as
-	// Cloudflare takes 128 KB of them; more rejects with a TypeError.
+	// MaxFetchHeaderBytes bounds the head of a request a Worker fetches
+	// (egress or a Durable Object's fetch): its method and its headers'
+	// names and values, each header counted 4 bytes more (": " and its
+	// line's end), as Cloudflare takes 128 KB of headers; more rejects
+	// with a TypeError (CheckFetchHead).
 	MaxFetchHeaderBytes = 128 << 10
 )
+
+// CheckFetchHead refuses a fetch whose method and headers (name, value)
+// count more than MaxFetchHeaderBytes. The engine checks it before it
+// sends a fetch, and the node again as it takes one.
+func CheckFetchHead(method string, headers iter.Seq2[string, string]) error {
+	size := len(method)
+	for name, value := range headers {
+		size += len(name) + len(value) + 4
+	}
+	if size > MaxFetchHeaderBytes {
+		return fmt.Errorf("fetch: the request's method and headers are %d bytes, more than %d (128 KiB; the method counts its length, each header its name, its value and 4 bytes)", size, MaxFetchHeaderBytes)
+	}
+	return nil
+}
 
 // MaxErrorBytes bounds Result.Error, which may quote the guest.
 const MaxErrorBytes = MaxExceptionFieldBytes

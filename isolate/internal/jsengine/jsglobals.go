@@ -232,12 +232,14 @@ func (l *loop) fetchVia(op contract.HostOp, binding string, ref *contract.Object
 		_ = reject(vm.NewTypeError("%s", err.Error()))
 		return vm.ToValue(p)
 	}
-	size := 0
-	for _, h := range hr.Headers {
-		size += len(h.Name) + len(h.Value) + 4
-	}
-	if size > contract.MaxFetchHeaderBytes {
-		_ = reject(vm.NewTypeError("fetch: the request's headers are %d bytes, more than %d (128 KiB; each header counts its name, its value and 4 bytes)", size, contract.MaxFetchHeaderBytes))
+	if err := contract.CheckFetchHead(hr.Method, func(yield func(string, string) bool) {
+		for _, h := range hr.Headers {
+			if !yield(h.Name, h.Value) {
+				return
+			}
+		}
+	}); err != nil {
+		_ = reject(vm.NewTypeError("%s", err.Error()))
 		return vm.ToValue(p)
 	}
 	if hr.Stream == nil && len(hr.Body) > contract.MaxResponseBytes {
