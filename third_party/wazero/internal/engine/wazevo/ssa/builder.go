@@ -178,6 +178,10 @@ type builder struct {
 	// The index is blockID of the BasicBlock.
 	dominators []*basicBlock
 	sparseTree dominatorSparseTree
+	// warren: domIndex and loopHeaderMemo make the loop passes linear
+	// (warren_dom.go).
+	domIndex       domIndex
+	loopHeaderMemo []*basicBlock
 
 	varLengthBasicBlockPool wazevoapi.VarLengthPool[BasicBlock]
 

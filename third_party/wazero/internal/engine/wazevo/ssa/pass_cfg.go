@@ -153,13 +153,23 @@ func intersect(doms []*basicBlock, blk1 *basicBlock, blk2 *basicBlock) *basicBlo
 //
 // This is run at the last of passCalculateImmediateDominators.
 func subPassLoopDetection(b *builder) {
+	// warren: isDominatedBy walks the dominator tree; domIndex answers in
+	// constant time (warren_dom.go).
+	x := &b.domIndex
+	x.build(b)
 	for blk := b.blockIteratorBegin(); blk != nil; blk = b.blockIteratorNext() {
 		for i := range blk.preds {
 			pred := blk.preds[i].blk
 			if pred.invalid {
 				continue
 			}
-			if b.isDominatedBy(pred, blk) {
+			var dominated bool
+			if x.inTree(pred) && x.inTree(blk) {
+				dominated = x.dominates(blk, pred)
+			} else {
+				dominated = b.isDominatedBy(pred, blk)
+			}
+			if dominated {
 				blk.loopHeader = true
 			}
 		}
@@ -170,12 +180,17 @@ func subPassLoopDetection(b *builder) {
 // This must be called after branch splitting since it relies on the CFG.
 func passBuildLoopNestingForest(b *builder) {
 	ent := b.entryBlk()
-	doms := b.dominators
+	// warren: the nearest loop header above each block, walking each
+	// block of the dominator tree once for all (warren_dom.go).
+	memo := b.loopHeaderMemo
+	if cap(memo) < len(b.dominators) {
+		memo = make([]*basicBlock, len(b.dominators))
+	}
+	memo = memo[:len(b.dominators)]
+	clear(memo)
+	b.loopHeaderMemo = memo
 	for _, blk := range b.reversePostOrderedBasicBlocks {
-		n := doms[blk.id]
-		for !n.loopHeader && n != ent {
-			n = doms[n.id]
-		}
+		n := b.nearestLoopHeader(blk, memo)
 
 		if n == ent && blk.loopHeader {
 			b.loopNestingForestRoots = append(b.loopNestingForestRoots, blk)
