@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/warrenmesh/warren/internal/cpujobs"
+	"github.com/warrenmesh/warren/isolate/internal/sandbox"
 )
 
 // addWasm imports env.scale(i32) -> i32 and exports add(a, b) =
@@ -374,5 +375,81 @@ export default { fetch() {
 				t.Errorf("%s (%s): %s %q, want ok", name, kind, res.Outcome, res.Error)
 			}
 		}
+	}
+}
+
+// TestWasmTablesCountAgainstMemory: the entries of a module's tables (a
+// machine word each) count against the call's memory limit with its linear
+// memory, run as the main module or imported from JS: table.grow past it
+// returns -1, and a module declaring more is refused. A table's entries
+// were counted nowhere: table.grow in a loop took a worker's memory past
+// its cap (the worker was killed, with the call: exceededMemory, or
+// exceededCpu while it copied gigabytes), and a declared minimum of 2^27
+// entries allocated a GiB for a few bytes of module.
+func TestWasmTablesCountAgainstMemory(t *testing.T) {
+	leb := func(v uint64) []byte {
+		var b []byte
+		for {
+			c := byte(v & 0x7f)
+			if v >>= 7; v != 0 {
+				c |= 0x80
+			}
+			if b = append(b, c); v == 0 {
+				return b
+			}
+		}
+	}
+	sec := func(id byte, body ...[]byte) []byte {
+		b := bytes.Join(body, nil)
+		return bytes.Join([][]byte{{id}, leb(uint64(len(b))), b}, nil)
+	}
+	// command is a WASI command with one funcref table of min entries and
+	// no maximum, whose _start is body.
+	command := func(min uint64, body []byte) []byte {
+		fn := append(append([]byte{0}, body...), 0x0b) // no locals
+		return bytes.Join([][]byte{
+			[]byte("\x00asm\x01\x00\x00\x00"),
+			sec(1, leb(1), []byte{0x60, 0, 0}),
+			sec(3, leb(1), leb(0)),
+			sec(4, leb(1), []byte{0x70, 0x00}, leb(min)),
+			sec(5, leb(1), []byte{0, 1}),
+			sec(7, leb(2), leb(6), []byte("memory"), []byte{2, 0}, leb(6), []byte("_start"), []byte{0, 0}),
+			sec(10, leb(1), leb(uint64(len(fn))), fn),
+		}, nil)
+	}
+	// loop: table.grow(ref.null func, 16 Mi) != -1 -> br 0
+	grow := bytes.Join([][]byte{{0x03, 0x40, 0xd0, 0x70, 0x41}, leb(16 << 20), {0xfc, 0x0f, 0x00, 0x41, 0x7f, 0x47, 0x0d, 0x00, 0x0b}}, nil)
+	cases := []struct {
+		name string
+		wasm []byte
+		// want is the outcome of the main module, and ok that of the
+		// module imported from JS (its error is caught).
+		want Outcome
+	}{
+		{"table.grow until refused", command(0, grow), OutcomeOK},
+		{"a declared GiB", command(1<<27, nil), OutcomeExceededMemory},
+	}
+	rt := testRuntime(t, Sandboxed)
+	for _, tc := range cases {
+		imported := js("main.js", `import mod from "./x.wasm";
+export default { fetch() {
+  try { new WebAssembly.Instance(mod).exports._start() } catch (e) { return new Response(e.name) }
+  return new Response("ok");
+} };`)
+		imported.Modules["x.wasm"] = &Module{Kind: ModuleWasm, Data: tc.wasm}
+		main := &Code{MainModule: "x.wasm", Modules: map[string]*Module{"x.wasm": {Kind: ModuleWasm, Data: tc.wasm}}}
+		for kind, c := range map[string]*Code{"imported": imported, "main": main} {
+			c.Limits = &Limits{MemoryMB: 128, CPUMs: 2000, WallMs: 10000}
+			want := tc.want
+			if kind == "imported" {
+				want = OutcomeOK
+			}
+			if res := run(t, rt, c, nil); res.Outcome != want {
+				t.Errorf("%s (%s): %s %q, want %s", tc.name, kind, res.Outcome, res.Error, want)
+			}
+		}
+	}
+	if st, _ := rt.Stats().(sandbox.Stats); st.Killed+st.Crashed > 0 {
+		t.Errorf("%d workers killed and %d crashed, want none", st.Killed, st.Crashed)
 	}
 }

@@ -54,7 +54,10 @@
 // the interrupted isolate never lets the guest catch. Every linear memory
 // of the isolate is allocated by the State, which refuses to grow them
 // past Options.MemoryLimit in total (memory.grow returns -1, Memory.grow
-// throws a RangeError). Deep recursion in wasm traps with wazero's stack
+// throws a RangeError); the entries of the tables its modules define (8
+// bytes each) count against the same total, for as long as the isolate
+// lives (table.grow returns -1, and a module that declares more fails to
+// instantiate). Deep recursion in wasm traps with wazero's stack
 // overflow, a RuntimeError. Compiling is not interruptible, so a module is
 // at most MaxModuleBytes; the compile of a module bundled with the code is
 // not the guest's CPU time (Options.Compiling), that of bytes the guest

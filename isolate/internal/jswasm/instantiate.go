@@ -140,7 +140,7 @@ func (s *State) instantiate(c *compiled, importObj goja.Value) *goja.Object {
 		s.rangeError("WebAssembly.Instance(): Out of memory: the module's initial memory of %d pages does not fit the Worker's memory limit", c.info.minPages)
 	}
 
-	ctx := experimental.WithMemoryAllocator(s.ctx(), s)
+	ctx := s.instantiateCtx()
 	resolved := map[string]api.Module{}
 	for _, g := range order {
 		m, err := s.linkGroup(ctx, g)

@@ -1,6 +1,7 @@
 package jswasm
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"sync/atomic"
@@ -143,7 +144,7 @@ func (s *State) newMemory(this *goja.Object, desc goja.Value) {
 		panic(s.vm.NewGoError(err))
 	}
 	s.hold(c)
-	ctx := experimental.WithMemoryAllocator(s.ctx(), s)
+	ctx := s.instantiateCtx()
 	s.reserveMax = shared
 	mod, err := sharedRuntime().InstantiateModule(ctx, c.cm, wazero.NewModuleConfig().WithName("").WithStartFunctions())
 	s.reserveMax = false
@@ -246,6 +247,27 @@ func (s *State) makeGlobal(t api.ValueType, mut bool, bits uint64) *global {
 // Linear memory: the isolate's allocator (experimental.MemoryAllocator)
 // backs every memory with an ordinary []byte and refuses to grow past the
 // isolate's memory limit, counting all its memories together.
+
+// instantiateCtx is the context to instantiate modules under: the
+// isolate's, with its allocator for their memories and its limiter for
+// their tables.
+func (s *State) instantiateCtx() context.Context {
+	return experimental.WithTableLimiter(experimental.WithMemoryAllocator(s.ctx(), s), s)
+}
+
+// tableEntryBytes is what one table entry costs the host (a machine word).
+const tableEntryBytes = 8
+
+// GrowTable implements experimental.TableLimiter: the entries of the
+// isolate's tables count against its memory limit with its linear
+// memories, and are never given back (tables live as long as the isolate).
+func (s *State) GrowTable(n uint64) bool {
+	if lim := s.limit(); lim > 0 && (n > uint64(lim)/tableEntryBytes || s.memUsed.Load()+int64(n*tableEntryBytes) > lim) {
+		return false
+	}
+	s.memUsed.Add(int64(n * tableEntryBytes))
+	return true
+}
 
 // Allocate implements experimental.MemoryAllocator.
 func (s *State) Allocate(capHint, max uint64) experimental.LinearMemory {

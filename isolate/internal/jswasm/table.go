@@ -75,7 +75,7 @@ func (s *State) tableStore(t *table, from, n uint32, v goja.Value, what string) 
 		s.throw(s.runtimeErr, "WebAssembly.Table.%s(): %v", what, err)
 	}
 	s.hold(c)
-	ctx := experimental.WithImportResolver(s.ctx(), func(name string) api.Module {
+	ctx := experimental.WithImportResolver(s.instantiateCtx(), func(name string) api.Module {
 		switch name {
 		case "s0":
 			return t.mod
@@ -120,7 +120,7 @@ func (s *State) tableHelper(t *table) api.Module {
 		s.throw(s.runtimeErr, "WebAssembly.Table: %v", err)
 	}
 	s.hold(c)
-	ctx := experimental.WithImportResolver(s.ctx(), func(name string) api.Module {
+	ctx := experimental.WithImportResolver(s.instantiateCtx(), func(name string) api.Module {
 		if name == "s0" {
 			return t.mod
 		}
@@ -317,7 +317,7 @@ func (s *State) newTable(this *goja.Object, desc, init goja.Value) {
 		s.throw(s.runtimeErr, "WebAssembly.Table(): %v", err)
 	}
 	s.hold(c)
-	m, err := sharedRuntime().InstantiateModule(s.ctx(), c.cm, wazero.NewModuleConfig().WithName(""))
+	m, err := sharedRuntime().InstantiateModule(s.instantiateCtx(), c.cm, wazero.NewModuleConfig().WithName(""))
 	if err != nil {
 		s.throw(s.runtimeErr, "WebAssembly.Table(): %v", err)
 	}

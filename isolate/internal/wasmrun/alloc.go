@@ -59,13 +59,39 @@ func recycleBuf(buf []byte) {
 // guest's linear memory with an ordinary []byte and refuses to grow it past
 // limit bytes, recording that it did so. It is used by one instance only and
 // read after the guest has stopped.
+//
+// It is the call's experimental.TableLimiter too: a table entry is a
+// machine word of the host's, and the entries of the module's tables count
+// against the same limit as its linear memory (tableEntryBytes each).
 type capAllocator struct {
 	limit uint64 // 0 = no cap of ours
 	mem   *capMemory
+	// tableBytes is what the module's tables hold; tableDenied records a
+	// table refused because of the cap.
+	tableBytes  uint64
+	tableDenied bool
+}
+
+// tableEntryBytes is what one table entry costs the host.
+const tableEntryBytes = 8
+
+// GrowTable implements experimental.TableLimiter: it refuses entries that
+// would take the tables and the linear memory past the limit.
+func (a *capAllocator) GrowTable(n uint64) bool {
+	if a.limit == 0 {
+		a.tableBytes += n * tableEntryBytes
+		return true
+	}
+	if n > a.limit/tableEntryBytes || a.size()+a.tableBytes+n*tableEntryBytes > a.limit {
+		a.tableDenied = true
+		return false
+	}
+	a.tableBytes += n * tableEntryBytes
+	return true
 }
 
 func (a *capAllocator) Allocate(capHint, max uint64) experimental.LinearMemory {
-	m := &capMemory{limit: a.limit, capHint: capHint}
+	m := &capMemory{limit: a.limit, capHint: capHint, tables: &a.tableBytes}
 	if a.mem == nil {
 		a.mem = m // WASI commands have one memory; the first is the one that counts.
 	}
@@ -74,7 +100,7 @@ func (a *capAllocator) Allocate(capHint, max uint64) experimental.LinearMemory {
 
 // denied reports whether a grow was refused because of the cap (or the
 // initial size already exceeded it).
-func (a *capAllocator) denied() bool { return a.mem != nil && a.mem.denied }
+func (a *capAllocator) denied() bool { return a.tableDenied || a.mem != nil && a.mem.denied }
 
 // size is the current (= peak) length of the linear memory in bytes.
 func (a *capAllocator) size() uint64 {
@@ -87,6 +113,7 @@ func (a *capAllocator) size() uint64 {
 type capMemory struct {
 	limit   uint64
 	capHint uint64
+	tables  *uint64 // the bytes of the module's tables, which count against limit
 	buf     []byte
 	started bool
 	denied  bool
@@ -109,7 +136,7 @@ func (m *capMemory) Reallocate(size uint64) []byte {
 		m.buf = newBuf(size, c)
 		return m.buf
 	}
-	if m.limit > 0 && size > m.limit {
+	if m.limit > 0 && size+*m.tables > m.limit {
 		m.denied = true
 		return nil
 	}

@@ -46,7 +46,10 @@
 //     instead each call installs a custom experimental.MemoryAllocator that
 //     refuses to grow past the call's cap (memory.grow returns -1). A module
 //     whose declared initial memory exceeds the cap is refused before it is
-//     instantiated.
+//     instantiated. The entries of the module's tables (8 bytes each, the
+//     host's words) count against the same cap (the allocator is the
+//     call's experimental.TableLimiter too): table.grow past it returns -1,
+//     and a module that declares more fails to instantiate (ErrMemoryLimit).
 //
 // # Classifying memory exhaustion (heuristic)
 //

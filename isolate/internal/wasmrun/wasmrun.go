@@ -385,7 +385,7 @@ func (e *Engine) Run(ctx context.Context, in Input) (*Output, error) {
 	}
 
 	alloc := &capAllocator{limit: limit}
-	actx := experimental.WithMemoryAllocator(runCtx, alloc)
+	actx := experimental.WithTableLimiter(experimental.WithMemoryAllocator(runCtx, alloc), alloc)
 
 	t1 := time.Now()
 	var cpu1 time.Duration

@@ -100,6 +100,10 @@ type TableInstance struct {
 	// Type is either RefTypeFuncref or RefTypeExternRef.
 	Type RefType
 
+	// warren: Limiter, if set, is asked before the table gets more
+	// entries (experimental.WithTableLimiter).
+	Limiter interface{ GrowTable(n uint64) bool }
+
 	// The following is only used when the table is exported.
 
 	// involvingModuleInstances is a set of module instances which are involved in the table instance.
@@ -240,13 +244,17 @@ func (m *Module) validateTable(enabledFeatures api.CoreFeatures, tables []Table,
 // If the result `init` is non-nil, it is the `tableInit` parameter of Engine.NewModuleEngine.
 //
 // Note: An error is only possible when an ElementSegment.OffsetExpr is out of range of the TableInstance.Min.
-func (m *ModuleInstance) buildTables(module *Module, skipBoundCheck bool) (err error) {
+func (m *ModuleInstance) buildTables(module *Module, skipBoundCheck bool, limiter interface{ GrowTable(n uint64) bool }) (err error) {
 	idx := module.ImportTableCount
 	for i := range module.TableSection {
 		tsec := &module.TableSection[i]
+		// warren: the limiter is asked before the entries are allocated.
+		if limiter != nil && !limiter.GrowTable(uint64(tsec.Min)) {
+			return fmt.Errorf("table[%d]: %d entries exceed the limit on tables", i, tsec.Min)
+		}
 		t := &TableInstance{
 			References: make([]Reference, tsec.Min), Min: tsec.Min, Max: tsec.Max,
-			Type: tsec.Type,
+			Type: tsec.Type, Limiter: limiter,
 		}
 		if tsec.InitExpr != nil {
 			initVals := evaluateConstExprInModuleInstance(tsec.InitExpr, m)
@@ -303,6 +311,9 @@ func (t *TableInstance) Grow(delta uint32, initialRef Reference) (currentLen uin
 	if newLen := int64(currentLen) + int64(delta); // adding as 64bit ints to avoid overflow.
 	newLen >= math.MaxUint32 || (t.Max != nil && newLen > int64(*t.Max)) {
 		return 0xffffffff // = -1 in signed 32-bit integer.
+	}
+	if t.Limiter != nil && !t.Limiter.GrowTable(uint64(delta)) { // warren
+		return 0xffffffff
 	}
 
 	t.References = append(t.References, make([]uintptr, delta)...)
