@@ -29,6 +29,8 @@ func TestLoopsSeeTheInterrupt(t *testing.T) {
 		{"headers record", wide, `[...new Headers(o)].length`},
 		{"search params pairs", pairs, `new URLSearchParams(p).size`},
 		{"search params record", wide, `new URLSearchParams(o).size`},
+		{"search params string", `const s = "a=b&".repeat(10000);`, `new URLSearchParams(s).size`},
+		{"form urlencoded", `const r = new Response("a=b&".repeat(10000), { headers: { "content-type": "application/x-www-form-urlencoded" } });`, `r.formData().then(f => [...f].length)`},
 		{"clone object", wide, `Object.keys(structuredClone(o)).length`},
 		{"clone array", `const a = Array(10000).fill(1);`, `structuredClone(a).length`},
 		{"clone map", many, `structuredClone(m).size`},

@@ -72,7 +72,7 @@ func (a *API) parseForm(data []byte, contentType string) *formData {
 	switch {
 	case err == nil && mt == "application/x-www-form-urlencoded":
 		var p searchParams
-		p.parse(string(data))
+		p.parse(a, string(data))
 		for _, nv := range p.list {
 			f.list = append(f.list, formEntry{name: nv.name, value: nv.value})
 		}

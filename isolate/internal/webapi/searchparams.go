@@ -30,10 +30,16 @@ func (p *searchParams) set(a *API, key string, v goja.Value) (known, ok bool) {
 }
 
 // parse replaces the list with the application/x-www-form-urlencoded
-// parsing of query.
-func (p *searchParams) parse(query string) {
+// parsing of query. With a non-nil a it looks at the interrupt every few
+// thousand pairs (checkpoint): a string of 64 MB is 16 million pairs,
+// which took 6 s in one host call, and as much memory again in the list.
+// A URL's query is bounded (maxURLLength) and parses with a nil a.
+func (p *searchParams) parse(a *API, query string) {
 	p.list = p.list[:0]
-	for len(query) > 0 {
+	for i := 0; len(query) > 0; i++ {
+		if a != nil {
+			a.checkpoint(i)
+		}
 		var seq string
 		seq, query, _ = strings.Cut(query, "&")
 		if seq == "" {
@@ -228,7 +234,7 @@ func (a *API) fillSearchParams(p *searchParams, init goja.Value) {
 		return
 	}
 	s := a.str(init)
-	p.parse(strings.TrimPrefix(s, "?"))
+	p.parse(a, strings.TrimPrefix(s, "?"))
 }
 
 func (a *API) searchParamsIterator(p *searchParams, kind int) goja.Value {

@@ -179,7 +179,7 @@ func (s *urlState) get(a *API, key string) goja.Value {
 func (s *urlState) searchParams() *searchParams {
 	if s.params == nil {
 		s.params = &searchParams{url: s}
-		s.params.parse(s.u.Query())
+		s.params.parse(nil, s.u.Query())
 	}
 	return s.params
 }
@@ -229,7 +229,7 @@ func (s *urlState) set(a *API, key string, v goja.Value) (known, ok bool) {
 	}
 	s.u = fixOpaquePath(u)
 	if s.params != nil && (key == "href" || key == "search") {
-		s.params.parse(s.u.Query())
+		s.params.parse(nil, s.u.Query())
 	}
 	return true, true
 }
