@@ -216,6 +216,7 @@ func Scripts() []Case {
 		{Name: "padStart to 256 Mi characters", Src: worker("return new Response(String(''.padStart(2 ** 28, 'ab').length + 'é'.padEnd(2 ** 27, 'xyz').length))"), CPUMs: 100, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory, OK}, Has: "402653184", KeepsWorker: true},
 		// A Web API parse that makes millions of entries from one string.
 		{Name: "URLSearchParams of 16 million pairs", Src: worker("return new Response(String(new URLSearchParams('a=b&'.repeat(1 << 24)).size))"), CPUMs: 100, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
+		{Name: "multipart form of a million parts", Src: worker(`const part = '--B\r\nContent-Disposition: form-data; name="a"\r\n\r\nb\r\n'; const r = new Response(part.repeat(1 << 14).repeat(1 << 6) + '--B--\r\n', { headers: { 'content-type': 'multipart/form-data; boundary=B' } }); return new Response(String([...(await r.formData())].length))`), CPUMs: 300, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
 		{Name: "normalize of 128 Mi characters", Src: worker("return new Response(String('é'.repeat(1 << 16).repeat(1 << 11).normalize('NFD').length))"), CPUMs: 200, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
 		// Tampering with the built-ins harms only this isolate: the next
 		// call (the honest calls beside the corpus) gets fresh ones.
@@ -277,7 +278,7 @@ var scriptKinds = map[string]string{
 	"keys of a long string": KindCPU, "TextDecoder of 200 MiB": KindCPU, "TextEncoder of 128 Mi characters": KindCPU,
 	"encodeInto of 64 Mi characters": KindCPU, "btoa of 256 MiB": KindCPU, "atob of 256 MiB": KindCPU,
 	"normalize of 128 Mi characters": KindCPU, "padStart to 256 Mi characters": KindCPU,
-	"URLSearchParams of 16 million pairs": KindCPU, "memory bomb": KindMemory, "huge string": KindMemory, "huge ArrayBuffer": KindMemory,
+	"URLSearchParams of 16 million pairs": KindCPU, "multipart form of a million parts": KindCPU, "memory bomb": KindMemory, "huge string": KindMemory, "huge ArrayBuffer": KindMemory,
 	"huge resizable ArrayBuffer": KindMemory, "resizable ArrayBuffer grown step by step": KindMemory,
 	"pull that enqueues for ever": KindMemory, "start that enqueues for ever": KindMemory,
 	"gzip bomb as the response": KindMemory, "gzip bomb read whole": KindMemory,

@@ -30,6 +30,7 @@ func TestLoopsSeeTheInterrupt(t *testing.T) {
 		{"search params pairs", pairs, `new URLSearchParams(p).size`},
 		{"search params record", wide, `new URLSearchParams(o).size`},
 		{"search params string", `const s = "a=b&".repeat(10000);`, `new URLSearchParams(s).size`},
+		{"form multipart", `const part = '--B\r\nContent-Disposition: form-data; name="a"\r\n\r\nb\r\n'; const r = new Response(part.repeat(10000) + "--B--\r\n", { headers: { "content-type": "multipart/form-data; boundary=B" } });`, `r.formData().then(f => [...f].length)`},
 		{"form urlencoded", `const r = new Response("a=b&".repeat(10000), { headers: { "content-type": "application/x-www-form-urlencoded" } });`, `r.formData().then(f => [...f].length)`},
 		{"clone object", wide, `Object.keys(structuredClone(o)).length`},
 		{"clone array", `const a = Array(10000).fill(1);`, `structuredClone(a).length`},

@@ -78,8 +78,11 @@ func (a *API) parseForm(data []byte, contentType string) *formData {
 		}
 		return f
 	case err == nil && mt == "multipart/form-data" && params["boundary"] != "":
+		// A body of 50 MB may hold a million parts (3 s in one host
+		// call): the loop looks at the interrupt every few thousand.
 		r := multipart.NewReader(bytes.NewReader(data), params["boundary"])
-		for {
+		for i := 0; ; i++ {
+			a.checkpoint(i)
 			part, err := r.NextPart()
 			if err == io.EOF {
 				return f
@@ -87,10 +90,20 @@ func (a *API) parseForm(data []byte, contentType string) *formData {
 			if err != nil {
 				a.typeError("Could not parse content as FormData: %v", err)
 			}
-			content, err := io.ReadAll(part)
-			if err != nil {
-				a.typeError("Could not parse content as FormData: %v", err)
+			// A part is read a chunk at a time too: one of 128 MiB took
+			// 0.2 s.
+			var buf bytes.Buffer
+			for {
+				a.stopIfInterrupted()
+				_, err := io.CopyN(&buf, part, chunkBytes)
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					a.typeError("Could not parse content as FormData: %v", err)
+				}
 			}
+			content := buf.Bytes()
 			e := formEntry{name: part.FormName()}
 			// A part with a filename parameter (even an empty one) is a file.
 			_, disp, _ := mime.ParseMediaType(part.Header.Get("Content-Disposition"))
