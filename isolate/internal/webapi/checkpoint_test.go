@@ -51,6 +51,11 @@ func TestLoopsSeeTheInterrupt(t *testing.T) {
 		{"body text", `const b = new Uint8Array(4 << 20).fill(0xC3); const r = new Response(b);`, `r.text().then(t => t.length)`},
 		{"text encoder", `const s = "é".repeat(1 << 21); const e = new TextEncoder();`, `e.encode(s).length`},
 		{"text encoder into", `const s = "é".repeat(1 << 21); const e = new TextEncoder(); const b = new Uint8Array(4 << 20);`, `e.encodeInto(s, b).read`},
+		// A string argument of other than ASCII characters is converted
+		// to Go a chunk at a time.
+		{"console.log of a long string", `const s = "é".repeat(1 << 21);`, `(console.log(s), "logged")`},
+		{"format of a long string", `const s = "é".repeat(1 << 21);`, `nodeSupport.format("%s", s).length`},
+		{"search params append", `const s = "é".repeat(1 << 21); const u = new URLSearchParams();`, `(u.append("a", s), u.size)`},
 		{"btoa", `const s = "é".repeat(4 << 20);`, `btoa(s).length`},
 		{"atob", `const s = "QUFB".repeat(1 << 20);`, `atob(s).length`},
 	}
@@ -62,6 +67,7 @@ func TestLoopsSeeTheInterrupt(t *testing.T) {
 				Rand:        bytes.NewReader(bytes.Repeat([]byte{0xAB}, 1<<20)),
 				Now:         fakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Millisecond),
 				Interrupted: func() bool { return interrupted },
+				Log:         func(level, message string) {},
 			})
 			_ = e.vm.Set("nodeSupport", e.api.NodeSupport())
 			if got := e.eval(c.setup + "return " + c.expr); strings.HasPrefix(got, "rejected") {
