@@ -1,8 +1,15 @@
 package webapi
 
 import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -271,4 +278,43 @@ func TestWebCryptoKeys(t *testing.T) {
 				(await S.deriveBits({name: "X25519", public: x.publicKey}, x.privateKey, null)).byteLength].join(" ")`,
 			"InvalidAccessError InvalidAccessError InvalidAccessError OperationError 32"},
 	})
+}
+
+// TestAESInSteps: AES-CBC and AES-CTR over more than one cipherStep (they
+// go a step at a time, looking at the interrupt between) give what one
+// pass of Go's cipher modes gives, and decrypt back.
+func TestAESInSteps(t *testing.T) {
+	n := 3*cipherStep + 5
+	data := make([]byte, n)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	key, iv := make([]byte, 16), make([]byte, 16)
+	for i := range key {
+		key[i], iv[i] = byte(i), byte(0xF0-i)
+	}
+	b, _ := aes.NewCipher(key)
+	padded := append(slices.Clone(data), bytes.Repeat([]byte{11}, 11)...)
+	cbc := make([]byte, len(padded))
+	cipher.NewCBCEncrypter(b, iv).CryptBlocks(cbc, padded)
+	ctr := make([]byte, n)
+	cipher.NewCTR(b, iv).XORKeyStream(ctr, data)
+	e := newEnv(t)
+	_ = e.vm.Set("data", e.vm.NewArrayBuffer(data))
+	_ = e.vm.Set("key", e.vm.NewArrayBuffer(key))
+	_ = e.vm.Set("iv", e.vm.NewArrayBuffer(iv))
+	got := e.eval(`
+		const hex = (b) => [...new Uint8Array(b)].map(x => x.toString(16).padStart(2, "0")).join("");
+		const digest = async (b) => hex(await crypto.subtle.digest("SHA-256", b));
+		const cbcKey = await crypto.subtle.importKey("raw", key, "AES-CBC", false, ["encrypt", "decrypt"]);
+		const ctrKey = await crypto.subtle.importKey("raw", key, "AES-CTR", false, ["encrypt", "decrypt"]);
+		const cbc = await crypto.subtle.encrypt({ name: "AES-CBC", iv }, cbcKey, data);
+		const ctr = await crypto.subtle.encrypt({ name: "AES-CTR", counter: iv, length: 128 }, ctrKey, data);
+		const back = await crypto.subtle.decrypt({ name: "AES-CBC", iv }, cbcKey, cbc);
+		const back2 = await crypto.subtle.decrypt({ name: "AES-CTR", counter: iv, length: 128 }, ctrKey, ctr);
+		return [await digest(cbc), await digest(ctr), await digest(back), await digest(back2)].join(" ");`)
+	sum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+	if want := strings.Join([]string{sum(cbc), sum(ctr), sum(data), sum(data)}, " "); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
 }
