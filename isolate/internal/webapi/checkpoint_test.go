@@ -168,3 +168,24 @@ return hex(sig) + " " + ok + " " + hex(h.digest()) + " " + hex(p.result())`)
 		t.Errorf("the key's MAC key is %d bytes, want its SHA-256 digest kept", len(k.macKey))
 	}
 }
+
+// TestRSAKeyGenerationSeesTheInterrupt: generating an RSA key (seconds of
+// CPU for 4,096 bits, on a loaded host) stops when a limit falls while it
+// searches for its primes.
+func TestRSAKeyGenerationSeesTheInterrupt(t *testing.T) {
+	var armed time.Time
+	e := &env{t: t, vm: goja.New()}
+	e.api = Install(e.vm, Options{
+		Now:         fakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Millisecond),
+		Interrupted: func() bool { return !armed.IsZero() && time.Since(armed) > 20*time.Millisecond },
+	})
+	_ = e.vm.Set("arm", func() { armed = time.Now() })
+	const gen = `crypto.subtle.generateKey({ name: "RSA-PSS", modulusLength: 4096, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" }, true, ["sign"])`
+	start := time.Now()
+	if got := e.eval(`arm(); return ` + gen + `.then(() => "generated")`); got != "rejected: Error: interrupted" {
+		t.Fatalf("got %q after the interrupt", got)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("it stopped %v after it started, the interrupt 20 ms after", took)
+	}
+}

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -316,5 +320,38 @@ func TestAESInSteps(t *testing.T) {
 	sum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 	if want := strings.Join([]string{sum(cbc), sum(ctr), sum(data), sum(data)}, " "); got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+// TestRSAKeyGeneration: the keys generateKey makes (generateRSAKey) have
+// the length asked, pass Go's validation, and sign, verify, encrypt and
+// decrypt.
+func TestRSAKeyGeneration(t *testing.T) {
+	e := newEnv(t)
+	for _, bits := range []int{1024, 1032, 2048} {
+		got := e.eval(`
+			const S = crypto.subtle;
+			const alg = (name) => ({ name, modulusLength: ` + fmt.Sprint(bits) + `, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" });
+			const pss = await S.generateKey(alg("RSA-PSS"), true, ["sign", "verify"]);
+			const data = new TextEncoder().encode("signed");
+			const sig = await S.sign({ name: "RSA-PSS", saltLength: 32 }, pss.privateKey, data);
+			const oaep = await S.generateKey(alg("RSA-OAEP"), true, ["encrypt", "decrypt"]);
+			const ct = await S.encrypt({ name: "RSA-OAEP" }, oaep.publicKey, data);
+			const pt = new TextDecoder().decode(await S.decrypt({ name: "RSA-OAEP" }, oaep.privateKey, ct));
+			const pkcs8 = new Uint8Array(await S.exportKey("pkcs8", pss.privateKey));
+			return [await S.verify({ name: "RSA-PSS", saltLength: 32 }, pss.publicKey, sig, data), pt, pss.publicKey.algorithm.modulusLength, btoa(String.fromCharCode(...pkcs8))].join(" ");`)
+		f := strings.Fields(got)
+		if len(f) != 4 || f[0] != "true" || f[1] != "signed" || f[2] != fmt.Sprint(bits) {
+			t.Fatalf("%d bits: %.200s", bits, got)
+		}
+		der, _ := base64.StdEncoding.DecodeString(f[3])
+		k, err := x509.ParsePKCS8PrivateKey(der)
+		if err != nil {
+			t.Fatalf("%d bits: %v", bits, err)
+		}
+		rk := k.(*rsa.PrivateKey)
+		if err := rk.Validate(); err != nil || rk.N.BitLen() != bits || rk.E != 65537 {
+			t.Errorf("%d bits: a key of %d bits, e %d: %v", bits, rk.N.BitLen(), rk.E, err)
+		}
 	}
 }
