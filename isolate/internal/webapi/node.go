@@ -1,7 +1,6 @@
 package webapi
 
 import (
-	"crypto/hkdf"
 	"crypto/hmac"
 	"encoding"
 	"encoding/binary"
@@ -91,6 +90,7 @@ func (a *API) NodeSupport() goja.Value {
 			return goja.Null()
 		}
 		p := &pbkdf2{
+			a:      a,
 			prf:    hmac.New(newHash, a.macKey(newHash, a.bufferArg(call.Argument(1), "The password"))),
 			salt:   append([]byte(nil), a.bufferArg(call.Argument(2), "The salt")...),
 			iter:   call.Argument(3).ToInteger(),
@@ -124,11 +124,7 @@ func (a *API) NodeSupport() goja.Value {
 		if n < 0 || n > int64(255*newHash().Size()) {
 			a.rangeError("Invalid key length")
 		}
-		out, err := hkdf.Key(newHash, key, salt, string(info), int(n))
-		if err != nil {
-			a.rangeError("%s", err.Error())
-		}
-		return a.newArrayBuffer(out)
+		return a.newArrayBuffer(a.hkdf(newHash, key, salt, info, int(n)))
 	}))
 	return o
 }
@@ -142,6 +138,7 @@ const maxPBKDF2Step = 1 << 14
 
 // pbkdf2 is PBKDF2 (RFC 8018) computed a few HMACs at a time.
 type pbkdf2 struct {
+	a         *API      // hashes the salt (hashWrite)
 	prf       hash.Hash // HMAC keyed with the password
 	salt      []byte
 	iter      int64
@@ -155,8 +152,10 @@ type pbkdf2 struct {
 func (p *pbkdf2) step(n int64) bool {
 	for n > 0 && len(p.out) < p.keyLen {
 		if p.j == 0 {
+			// The salt may be hundreds of megabytes, hashed again for
+			// every block: a piece at a time, looking at the interrupt.
 			p.prf.Reset()
-			p.prf.Write(p.salt)
+			p.a.hashWrite(p.prf, p.salt)
 			p.prf.Write(binary.BigEndian.AppendUint32(nil, p.block))
 			p.u = p.prf.Sum(p.u[:0])
 			p.t = append(p.t[:0], p.u...)
@@ -177,6 +176,32 @@ func (p *pbkdf2) step(n int64) bool {
 		}
 	}
 	return len(p.out) >= p.keyLen
+}
+
+// hkdf is HKDF (RFC 5869) of n bytes, as crypto/hkdf.Key computes it,
+// with the secret, the salt (an HMAC key longer than a block is hashed,
+// macKey) and the info, hashed once per output block, fed to the HMACs a
+// piece at a time (hashWrite): hkdf.Key takes them whole, out of the
+// interrupt's reach, and an info of 64 MiB was hashed 255 times in one
+// host call. n is at most 255 digests.
+func (a *API) hkdf(newHash func() hash.Hash, secret, salt, info []byte, n int) []byte {
+	if len(salt) == 0 {
+		salt = make([]byte, newHash().Size())
+	}
+	extract := hmac.New(newHash, a.macKey(newHash, salt))
+	a.hashWrite(extract, secret)
+	expand := hmac.New(newHash, extract.Sum(nil))
+	out := make([]byte, 0, n+expand.Size())
+	var t []byte
+	for i := byte(1); len(out) < n; i++ {
+		expand.Reset()
+		expand.Write(t)
+		a.hashWrite(expand, info)
+		expand.Write([]byte{i})
+		t = expand.Sum(t[:0])
+		out = append(out, t...)
+	}
+	return out[:n]
 }
 
 // nodeHashOf makes a new hash of the same algorithm as h (one of

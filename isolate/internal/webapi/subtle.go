@@ -9,9 +9,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
-	"crypto/hkdf"
 	"crypto/hmac"
-	stdpbkdf2 "crypto/pbkdf2"
 	cryptorand "crypto/rand"
 	"crypto/rsa"
 	"crypto/subtle"
@@ -39,8 +37,8 @@ import (
 // (at most 100,000, as Workers) and blocks, RSA moduli to 8,192 bits
 // (4,096 for generateKey), derived lengths and AES-GCM's iv. Those that
 // take their time from the size of their input (digests, HMAC, AES-CBC,
-// AES-CTR) or from chance (an RSA key's primes) look at the interrupt as
-// they go.
+// AES-CTR, the salt and info of PBKDF2 and HKDF), from their work (PBKDF2)
+// or from chance (an RSA key's primes) look at the interrupt as they go.
 
 const (
 	maxPBKDF2Iterations = 100_000
@@ -1518,11 +1516,10 @@ func (a *API) deriveBits(name string, p *goja.Object, k *cryptoKey, length int) 
 		}
 		if name == "HKDF" {
 			info := a.bufferArg(a.requiredField(p, "HkdfParams", "info"), "HkdfParams: info")
-			out, err := hkdf.Key(hashes[h], k.secret, salt, string(info), length/8)
-			if err != nil {
-				a.cryptoError("OperationError", "HKDF failed: %v", err)
+			if length/8 > 255*hashes[h]().Size() {
+				a.cryptoError("OperationError", "HKDF failed: hkdf: requested key length too large")
 			}
-			return out
+			return a.hkdf(hashes[h], k.secret, salt, info, length/8)
 		}
 		iter := a.requiredField(p, "Pbkdf2Params", "iterations").ToInteger()
 		if iter <= 0 {
@@ -1535,11 +1532,14 @@ func (a *API) deriveBits(name string, p *goja.Object, k *cryptoKey, length int) 
 		if iter*blocks > maxPBKDF2Work {
 			a.cryptoError("NotSupportedError", "PBKDF2 of %d bits at %d iterations is more work than warren does in one call (iterations × %s blocks at most %d).", length, iter, h, maxPBKDF2Work)
 		}
-		out, err := stdpbkdf2.Key(hashes[h], string(a.macKey(hashes[h], k.secret)), salt, int(iter), length/8)
-		if err != nil {
-			a.cryptoError("OperationError", "PBKDF2 failed: %v", err)
+		// A step at a time, looking at the interrupt between: the most
+		// work allowed took 0.3 s, and a salt of 64 MiB is hashed once
+		// for every block.
+		pk := &pbkdf2{a: a, prf: hmac.New(hashes[h], a.macKey(hashes[h], k.secret)), salt: salt, iter: iter, keyLen: length / 8, block: 1}
+		for !pk.step(maxPBKDF2Step) {
+			a.stopIfInterrupted()
 		}
-		return out
+		return pk.out[:pk.keyLen]
 	case "ECDH", "X25519":
 		pv := a.requiredField(p, "EcdhKeyDeriveParams", "public")
 		pk, ok := stateOf[*cryptoKey](pv)

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
+	gopbkdf2 "crypto/pbkdf2"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -352,6 +355,47 @@ func TestRSAKeyGeneration(t *testing.T) {
 		rk := k.(*rsa.PrivateKey)
 		if err := rk.Validate(); err != nil || rk.N.BitLen() != bits || rk.E != 65537 {
 			t.Errorf("%d bits: a key of %d bits, e %d: %v", bits, rk.N.BitLen(), rk.E, err)
+		}
+	}
+}
+
+// TestDerivationsInSteps: HKDF and PBKDF2, which hash their secret, salt
+// and info a piece at a time (hkdf, pbkdf2), give what crypto/hkdf and
+// crypto/pbkdf2 give, with an empty salt, a salt and an info longer than
+// a block and than a piece, and keys of several blocks.
+func TestDerivationsInSteps(t *testing.T) {
+	e := newEnv(t)
+	long := make([]byte, hashStep+100)
+	for i := range long {
+		long[i] = byte(i * 13)
+	}
+	for _, c := range []struct {
+		secret, salt, info []byte
+		n                  int
+	}{
+		{[]byte("secret"), nil, nil, 32},
+		{[]byte("secret"), []byte{}, []byte("info"), 100},
+		{long, long[:200], long, 255 * 32},
+		{long[:10], long, long[:3], 33},
+	} {
+		want, err := hkdf.Key(sha256.New, c.secret, c.salt, string(c.info), c.n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := e.api.hkdf(sha256.New, c.secret, c.salt, c.info, c.n); !bytes.Equal(got, want) {
+			t.Errorf("hkdf of %d bytes (salt %d, info %d): %x, want %x", c.n, len(c.salt), len(c.info), got[:8], want[:8])
+		}
+		for _, iter := range []int64{1, 3} {
+			want, err := gopbkdf2.Key(sha256.New, string(c.secret), c.salt, int(iter), c.n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := &pbkdf2{a: e.api, prf: hmac.New(sha256.New, e.api.macKey(sha256.New, c.secret)), salt: c.salt, iter: iter, keyLen: c.n, block: 1}
+			for !p.step(7) {
+			}
+			if got := p.out[:p.keyLen]; !bytes.Equal(got, want) {
+				t.Errorf("pbkdf2 of %d bytes at %d iterations (salt %d): %x, want %x", c.n, iter, len(c.salt), got[:8], want[:8])
+			}
 		}
 	}
 }
