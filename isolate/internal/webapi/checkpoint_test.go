@@ -45,6 +45,8 @@ func TestLoopsSeeTheInterrupt(t *testing.T) {
 		{"hkdf info", `const info = new Uint8Array(4 << 20); const k = await crypto.subtle.importKey("raw", new Uint8Array(16), "HKDF", false, ["deriveBits"]);`, `crypto.subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt: new Uint8Array(16), info }, k, 256).then(() => "derived")`},
 		{"node pbkdf2 salt", `const salt = new Uint8Array(4 << 20);`, `nodeSupport.pbkdf2("sha256", new Uint8Array(1), salt, 1, 32).step(1)`},
 		{"node hkdf info", `const info = new Uint8Array(4 << 20);`, `nodeSupport.hkdf("sha256", new Uint8Array(16), new Uint8Array(16), info, 32).byteLength`},
+		{"aes-kw unwrap", `const data = new Uint8Array(1 << 20); const kw = await crypto.subtle.importKey("raw", new Uint8Array(16), "AES-KW", false, ["unwrapKey"]);`, `crypto.subtle.unwrapKey("raw", data, kw, "AES-KW", { name: "HMAC", hash: "SHA-256" }, false, ["sign"]).catch(e => { if (e.message === "interrupted") throw e; return e.name })`},
+		{"aes-kw wrap", `const kw = await crypto.subtle.importKey("raw", new Uint8Array(16), "AES-KW", false, ["wrapKey"]); const hk = await crypto.subtle.importKey("raw", new Uint8Array(1 << 20), { name: "HMAC", hash: "SHA-256" }, true, ["sign"]);`, `crypto.subtle.wrapKey("raw", hk, kw, "AES-KW").then(() => "wrapped")`},
 		{"node hash", `const b = new Uint8Array(4 << 20); const h = nodeSupport.hash("sha256");`, `(h.update(b), "updated")`},
 		{"headers sort", pairs + "const h = new Headers(p);", `[...h].length`},
 		{"search params sort", pairs + "const u = new URLSearchParams(p);", `(u.sort(), u.size)`},

@@ -1439,7 +1439,11 @@ func incCounter(block *[aes.BlockSize]byte, bits int) {
 
 var kwIV = []byte{0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6, 0xA6}
 
-// aesKeyWrap is RFC 3394's key wrap.
+// aesKeyWrap is RFC 3394's key wrap. It ciphers every 8 bytes of its
+// input six times, one block at a time: a key of 64 MiB (an HMAC key
+// imported raw, or what unwrapKey is given) was 50 million blocks in one
+// host call, and both directions look at the interrupt every few
+// thousand (checkpoint).
 func (a *API) aesKeyWrap(k *cryptoKey, data []byte) []byte {
 	if len(data) < 16 || len(data)%8 != 0 {
 		a.cryptoError("OperationError", "AES-KW wraps 16 bytes or more, in multiples of 8 (this is %d).", len(data))
@@ -1452,6 +1456,7 @@ func (a *API) aesKeyWrap(k *cryptoKey, data []byte) []byte {
 	var buf [16]byte
 	for j := range 6 {
 		for i := 1; i <= n; i++ {
+			a.checkpoint(i)
 			copy(buf[:8], out[:8])
 			copy(buf[8:], out[i*8:i*8+8])
 			b.Encrypt(buf[:], buf[:])
@@ -1477,6 +1482,7 @@ func (a *API) aesKeyUnwrap(k *cryptoKey, data []byte) []byte {
 	var buf [16]byte
 	for j := 5; j >= 0; j-- {
 		for i := n; i >= 1; i-- {
+			a.checkpoint(i)
 			copy(buf[:8], out[:8])
 			t := uint64(n*j + i)
 			for s := 7; s >= 0; s-- {
