@@ -219,6 +219,13 @@ func (r *Runtime) pushToStringStack(o *Object) bool {
 			return true
 		}
 	}
+	// join and toLocaleString of nested arrays recurse in Go, out of the
+	// interrupt's reach (a million levels took seconds and a Go stack of
+	// gigabytes): as deep as the runtime lets JS calls go
+	// (SetMaxCallStackSize), then V8's RangeError.
+	if len(r.toStringStack) >= r.vm.maxCallStackSize {
+		panic(r.newError(r.getRangeError(), "Maximum call stack size exceeded"))
+	}
 
 	// Push this object onto the stack
 	r.toStringStack = append(r.toStringStack, o)

@@ -268,6 +268,14 @@ func (ctx *_builtinJSON_stringifyContext) str(key Value, holder *Object) bool {
 				ctx.r.typeErrorResult(true, "Converting circular structure to JSON")
 			}
 		}
+		// The walk recurses in Go and looks for a cycle along its whole
+		// path at every level: a million nested arrays took seconds per
+		// thousand levels, out of the interrupt's reach, and a Go stack of
+		// gigabytes. It is as deep as the runtime lets JS calls go
+		// (SetMaxCallStackSize), and throws V8's RangeError past that.
+		if len(ctx.stack) >= ctx.r.vm.maxCallStackSize {
+			panic(ctx.r.newError(ctx.r.getRangeError(), "Maximum call stack size exceeded"))
+		}
 		ctx.stack = append(ctx.stack, value1)
 		defer func() { ctx.stack = ctx.stack[:len(ctx.stack)-1] }()
 		if _, ok := value1.self.assertCallable(); !ok {
