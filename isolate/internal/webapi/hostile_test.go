@@ -159,5 +159,13 @@ func TestHugeInputs(t *testing.T) {
 			try { return await new Response(f).text() } catch (e) { return e.name }`, "[object DataView]"},
 		{"array-like with huge length", `return await new Response({length: 2 ** 32}).text()`, "[object Object]"},
 		{"Blob of many parts", `return new Blob(new Array(10000).fill("ab")).size`, "20000"},
+		// An invalid input is quoted in the error only as far as its
+		// first 256 bytes.
+		{"huge invalid inputs", `const s = "\x00".repeat(1 << 22); const out = [];
+			for (const f of [() => new URL(s), () => new Request(s), () => Response.redirect(s), () => { new URL("https://e.com/").href = s },
+				() => new Headers([[s, "v"]]), () => new Headers([["n", s]]), () => crypto.subtle.digest(s, new Uint8Array(1))]) {
+				try { await f() } catch (e) { out.push(e.message.length < 2000) }
+			}
+			return out.join()`, "true,true,true,true,true,true,true"},
 	})
 }

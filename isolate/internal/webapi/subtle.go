@@ -172,7 +172,7 @@ func (g keyAlg) object(a *API) *goja.Object {
 var cryptoKeyClass = &classDef{name: "CryptoKey", methods: newMembers()}
 
 func (a *API) cryptoError(name, format string, args ...any) {
-	panic(a.domException(fmt.Sprintf(format, args...), name))
+	panic(a.domException(errorf(format, args...), name))
 }
 
 // algorithm normalizes an AlgorithmIdentifier to its canonical name and

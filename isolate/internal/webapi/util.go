@@ -84,7 +84,7 @@ func (a *API) rethrow(err error) {
 // it has the stack an embedder's TypeError gives (jsengine's V8-style
 // stacks); goja's own when that is not a constructor of errors.
 func (a *API) typeError(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
+	msg := errorf(format, args...)
 	if ctor := a.intrinsic("TypeError"); ctor != nil {
 		if o, err := a.vm.New(ctor, a.vm.ToValue(msg)); err == nil && o.ClassName() == "Error" {
 			panic(o)
@@ -94,7 +94,7 @@ func (a *API) typeError(format string, args ...any) {
 }
 
 func (a *API) rangeError(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
+	msg := errorf(format, args...)
 	ctor := a.intrinsic("RangeError")
 	if ctor != nil {
 		if o, err := a.vm.New(ctor, a.vm.ToValue(msg)); err == nil {
@@ -102,6 +102,40 @@ func (a *API) rangeError(format string, args ...any) {
 		}
 	}
 	panic(a.vm.NewTypeError("%s", msg))
+}
+
+// errorf formats the message of an error the Web API throws. A string
+// argument longer than 256 bytes, a guest's input (a URL, a header, the
+// name of an algorithm), is formatted as its start and its length
+// (clipped): formatted whole, an invalid URL of 64 MB of control
+// characters made a message four times as long, in one call.
+func errorf(format string, args ...any) string {
+	for i, v := range args {
+		if s, ok := v.(string); ok && len(s) > maxQuoted {
+			args[i] = clipped(s)
+		}
+	}
+	return fmt.Sprintf(format, args...)
+}
+
+// maxQuoted is how much of a string argument errorf formats.
+const maxQuoted = 256
+
+// clipped formats (%q, %s, %v) as the first maxQuoted bytes of itself,
+// cut at a character's start, and how long it is.
+type clipped string
+
+func (c clipped) Format(f fmt.State, verb rune) {
+	s := string(c)
+	cut := min(len(s), maxQuoted)
+	for cut > 0 && cut < len(s) && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	if verb == 'q' {
+		fmt.Fprintf(f, "%q… (%d bytes)", s[:cut], len(s))
+		return
+	}
+	fmt.Fprintf(f, "%s… (%d bytes)", s[:cut], len(s))
 }
 
 // str converts v like WebIDL's DOMString/USVString: lone surrogates become
