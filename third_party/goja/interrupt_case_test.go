@@ -1,0 +1,57 @@
+package goja
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// toUpperCase and toLowerCase of a long string map it a piece at a time
+// (changeCaseLong) and give what one pass gives (toUpper, toLower), with
+// what the mapping depends on (a final sigma, toLower's workaround for
+// U+0345 before a final sigma, pairs) cut across pieces anywhere.
+func TestChangeCaseInPieces(t *testing.T) {
+	r := New()
+	specials := []string{"ΑΣ ", "ΑΣ", "Σ", "ß", "İ", "\u0345\u03c2", "α\u0345\u03c2", "x\u0345\u03c2", "𐐀", "ΐ", "Ǆ"}
+	for _, sp := range specials {
+		for _, off := range []int{-3, -2, -1, 0, 1} {
+			var b strings.Builder
+			b.WriteString(strings.Repeat("é", caseUnits+off))
+			b.WriteString(sp)
+			b.WriteString(strings.Repeat("Éa", 10))
+			b.WriteString(sp)
+			s := newStringValue(b.String())
+			if got, want := r.changeCaseLong(s, true).String(), s.toUpper().String(); got != want {
+				t.Errorf("upper of %q at %d: differs", sp, off)
+			}
+			if got, want := r.changeCaseLong(s, false).String(), s.toLower().String(); got != want {
+				t.Errorf("lower of %q at %d: differs", sp, off)
+			}
+		}
+	}
+}
+
+// toUpperCase of 32 Mi characters stops at the interrupt, where it ran
+// for seconds.
+func TestChangeCaseSeesTheInterrupt(t *testing.T) {
+	r := New()
+	_ = r.Set("s", strings.Repeat("é", 1<<25))
+	prg := MustCompile("", `s.toUpperCase().length`, false)
+	done := make(chan error, 1)
+	t0 := time.Now()
+	go func() {
+		_, err := r.RunProgram(prg)
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	r.Interrupt("stop")
+	err := <-done
+	var ie *InterruptedError
+	if !errors.As(err, &ie) {
+		t.Skipf("it ended before the interrupt (%v, %v)", time.Since(t0), err)
+	}
+	if took := time.Since(t0); took > 500*time.Millisecond {
+		t.Errorf("it stopped %v after it started, the interrupt 50 ms after", took)
+	}
+}
