@@ -68,7 +68,13 @@ func (r *Runtime) _encode(uriString String, unescaped *[256]bool) String {
 	utf8Buf := make([]byte, utf8.UTFMax)
 	needed := false
 	l := 0
-	for {
+	// A string of tens of millions of characters is seconds of work in
+	// this one call: the loops here look at the interrupt as the run
+	// loop would.
+	for n := 0; ; n++ {
+		if n&interruptEvery == 0 {
+			r.vm.checkInterrupt()
+		}
 		rn, _, err := reader.ReadRune()
 		if err != nil {
 			if err != io.EOF {
@@ -92,10 +98,14 @@ func (r *Runtime) _encode(uriString String, unescaped *[256]bool) String {
 		return uriString
 	}
 
+	r.guardString(int64(l), true)
 	buf := make([]byte, l)
 	i := 0
 	reader = uriString.Reader()
-	for {
+	for n := 0; ; n++ {
+		if n&interruptEvery == 0 {
+			r.vm.checkInterrupt()
+		}
 		rn, _, err := reader.ReadRune()
 		if err == io.EOF {
 			break
@@ -125,7 +135,10 @@ func (r *Runtime) _encode(uriString String, unescaped *[256]bool) String {
 func (r *Runtime) _decode(sv String, reservedSet *[256]bool) String {
 	s := sv.String()
 	hexCount := 0
-	for i := 0; i < len(s); {
+	for i, n := 0, 0; i < len(s); n++ {
+		if n&interruptEvery == 0 {
+			r.vm.checkInterrupt()
+		}
 		switch s[i] {
 		case '%':
 			if i+2 >= len(s) || !ishex(s[i+1]) || !ishex(s[i+2]) {
@@ -148,7 +161,10 @@ func (r *Runtime) _decode(sv String, reservedSet *[256]bool) String {
 	t := make([]byte, len(s)-hexCount*2)
 	j := 0
 	isUnicode := false
-	for i := 0; i < len(s); {
+	for i, n := 0, 0; i < len(s); n++ {
+		if n&interruptEvery == 0 {
+			r.vm.checkInterrupt()
+		}
 		ch := s[i]
 		switch ch {
 		case '%':
@@ -181,7 +197,10 @@ func (r *Runtime) _decode(sv String, reservedSet *[256]bool) String {
 	}
 
 	us := make([]rune, 0, len(s))
-	for len(t) > 0 {
+	for n := 0; len(t) > 0; n++ {
+		if n&interruptEvery == 0 {
+			r.vm.checkInterrupt()
+		}
 		rn, size := utf8.DecodeRune(t)
 		if rn == utf8.RuneError {
 			if size != 3 || t[0] != 0xef || t[1] != 0xbf || t[2] != 0xbd {
@@ -238,11 +257,14 @@ func (r *Runtime) builtin_encodeURIComponent(call FunctionCall) Value {
 	return r._encode(uriString, &uriUnescaped)
 }
 
-func (r *Runtime) builtin_escape(call FunctionCall) Value {
+func (rt *Runtime) builtin_escape(call FunctionCall) Value {
 	s := call.Argument(0).toString()
 	var sb strings.Builder
 	l := s.Length()
 	for i := 0; i < l; i++ {
+		if i&interruptEvery == 0 {
+			rt.vm.checkInterrupt()
+		}
 		r := s.CharAt(i)
 		if r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' ||
 			r == '@' || r == '*' || r == '_' || r == '+' || r == '-' || r == '.' || r == '/' {
@@ -262,7 +284,7 @@ func (r *Runtime) builtin_escape(call FunctionCall) Value {
 	return asciiString(sb.String())
 }
 
-func (r *Runtime) builtin_unescape(call FunctionCall) Value {
+func (rt *Runtime) builtin_unescape(call FunctionCall) Value {
 	s := call.Argument(0).toString()
 	l := s.Length()
 	var asciiBuf []byte
@@ -275,7 +297,10 @@ func (r *Runtime) builtin_unescape(call FunctionCall) Value {
 	} else {
 		asciiBuf = make([]byte, 0, l)
 	}
-	for i := 0; i < l; {
+	for i, n := 0, 0; i < l; n++ {
+		if n&interruptEvery == 0 {
+			rt.vm.checkInterrupt()
+		}
 		r := s.CharAt(i)
 		if r == '%' {
 			if i <= l-6 && s.CharAt(i+1) == 'u' {
