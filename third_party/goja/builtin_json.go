@@ -409,11 +409,16 @@ func (ctx *_builtinJSON_stringifyContext) quote(str String) {
 	ctx.quoteRunes(str)
 }
 
-// quoteRunes is quote, one character at a time.
+// quoteRunes is quote, one character at a time, looking at the interrupt
+// as the run loop would: a string of 64 Mi characters took most of a
+// second.
 func (ctx *_builtinJSON_stringifyContext) quoteRunes(str String) {
 	ctx.buf.WriteByte('"')
 	reader := &lenientUtf16Decoder{utf16Reader: str.utf16Reader()}
-	for {
+	for n := 0; ; n++ {
+		if n&interruptEvery == 0 && ctx.r != nil {
+			ctx.r.vm.checkInterrupt()
+		}
 		r, _, err := reader.ReadRune()
 		if err != nil {
 			break
