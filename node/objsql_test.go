@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/warrenmesh/warren/replication"
 	"os"
 	"strconv"
 	"strings"
@@ -53,8 +54,23 @@ func TestObjectSQLSurvivesItsOwner(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping a 3-node replicated cluster")
 	}
-	// Each Worker's object writes paced at 256 KiB a second on a node.
-	_, nodes := objectClusterTuned(t, func(cfg *Config) { cfg.ObjectWriteRate = 256 << 10 }, "a", "b", "c")
+	// Each Worker's object writes paced at 256 KiB a second on a node; the
+	// leaders' lease longer than objectClusterTuned's 250 ms: a follower's
+	// append of a MiB batch under -race on a loaded host (make test runs
+	// packages side by side) took longer now and then, the leader stepped
+	// down, and the flood's write ended "may or may not commit".
+	_, nodes := objectClusterTuned(t, func(cfg *Config) {
+		cfg.ObjectWriteRate = 256 << 10
+		tuned := cfg.ReplicationTuning
+		cfg.ReplicationTuning = func(cc *replication.ClusterConfig) {
+			tuned(cc)
+			inner := cc.Tune
+			cc.Tune = func(g *replication.GroupConfig) {
+				inner(g)
+				g.HeartbeatTimeout, g.ElectionTimeout, g.LeaderLeaseTimeout = time.Second, time.Second, 750*time.Millisecond
+			}
+		}
+	}, "a", "b", "c")
 	if status, _, body := call(t, nodes[0], "PUT", "/v1/workers/sql", strings.NewReader(doDeployBody("sql", sqlWorker)), nil); status != 200 {
 		t.Fatalf("deploy: %d %s", status, body)
 	}
