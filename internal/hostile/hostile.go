@@ -226,6 +226,7 @@ func Scripts() []Case {
 		{Name: "console.log of 128 Mi characters", Src: worker("console.log('é'.repeat(1 << 16).repeat(1 << 11)); return new Response('logged')"), CPUMs: 300, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
 		{Name: "toUpperCase of 64 Mi characters", Src: worker("return new Response(String('é'.repeat(1 << 16).repeat(1 << 10).toUpperCase().length))"), CPUMs: 200, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
 		{Name: "trim of 64 Mi characters", Src: worker("return new Response(String((' ' + 'é'.repeat(1 << 16).repeat(1 << 10) + ' ').trim().length))"), CPUMs: 400, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory, OK}, Has: "67108864", KeepsWorker: true},
+		{Name: "parseFloat after 64 Mi spaces", Src: worker("const s = '\\u00a0'.repeat(1 << 16).repeat(1 << 10) + 'é'; return new Response(String([Number(s), parseInt(s), parseFloat(s), decodeURI(s)].length))"), CPUMs: 200, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
 		{Name: "encodeURIComponent of 64 Mi characters", Src: worker("return new Response(String(encodeURIComponent('é'.repeat(1 << 16).repeat(1 << 10)).length))"), CPUMs: 200, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
 		{Name: "normalize of 128 Mi characters", Src: worker("return new Response(String('é'.repeat(1 << 16).repeat(1 << 11).normalize('NFD').length))"), CPUMs: 200, MemoryMB: 512, Outcomes: []string{ExceededCPU, ExceededMemory}, KeepsWorker: true},
 		// Tampering with the built-ins harms only this isolate: the next
@@ -289,7 +290,7 @@ var scriptKinds = map[string]string{
 	"keys of a long string": KindCPU, "TextDecoder of 200 MiB": KindCPU, "TextEncoder of 128 Mi characters": KindCPU,
 	"encodeInto of 64 Mi characters": KindCPU, "btoa of 256 MiB": KindCPU, "atob of 256 MiB": KindCPU,
 	"normalize of 128 Mi characters": KindCPU, "toUpperCase of 64 Mi characters": KindCPU,
-	"trim of 64 Mi characters": KindCPU, "encodeURIComponent of 64 Mi characters": KindCPU, "padStart to 256 Mi characters": KindCPU,
+	"trim of 64 Mi characters": KindCPU, "encodeURIComponent of 64 Mi characters": KindCPU, "parseFloat after 64 Mi spaces": KindCPU, "padStart to 256 Mi characters": KindCPU,
 	"URLSearchParams of 16 million pairs": KindCPU, "multipart form of a million parts": KindCPU,
 	"Blob of a string of 128 Mi characters": KindCPU, "console.log of 128 Mi characters": KindCPU, "memory bomb": KindMemory, "huge string": KindMemory, "huge ArrayBuffer": KindMemory,
 	"huge resizable ArrayBuffer": KindMemory, "resizable ArrayBuffer grown step by step": KindMemory,

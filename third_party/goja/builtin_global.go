@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,10 +14,6 @@ import (
 
 const hexUpper = "0123456789ABCDEF"
 
-var (
-	parseFloatRegexp = regexp.MustCompile(`^([+-]?(?:Infinity|[0-9]*\.?[0-9]*(?:[eE][+-]?[0-9]+)?))`)
-)
-
 func (r *Runtime) builtin_isNaN(call FunctionCall) Value {
 	if math.IsNaN(call.Argument(0).ToFloat()) {
 		return valueTrue
@@ -27,30 +22,89 @@ func (r *Runtime) builtin_isNaN(call FunctionCall) Value {
 	}
 }
 
+// builtin_parseInt and builtin_parseFloat look only at the leading white
+// space and the numeric prefix after it, a code unit at a time: they used to
+// convert the whole string to UTF-8 and trim it first, seconds of work out
+// of the interrupt's reach for a string of tens of millions of characters
+// other than ASCII, and parseFloat matched its prefix with a regexp, twelve
+// seconds for 64 Mi digits. Only the prefix is converted, and the loops
+// look at the interrupt as the run loop would.
 func (r *Runtime) builtin_parseInt(call FunctionCall) Value {
-	str := call.Argument(0).toString().toTrimmedUTF8()
+	s := call.Argument(0).toString()
 	radix := int(toInt32(call.Argument(1)))
-	v, _ := parseInt(str, radix)
+	l := s.Length()
+	start := r.skipStrWhiteSpace(s, 0, l)
+	i := start
+	if i < l {
+		if c := s.CharAt(i); c == '+' || c == '-' {
+			i++
+		}
+	}
+	sign := r.asciiRange(s, start, i)
+	if (radix == 0 || radix == 16) && hasASCIIAt(s, i, l, "0") && i+1 < l {
+		if c := s.CharAt(i + 1); c == 'x' || c == 'X' {
+			i += 2
+			radix = 16
+		}
+	}
+	if radix == 0 {
+		radix = 10
+	}
+	if radix < 2 || radix > 36 {
+		return _NaN
+	}
+	end := r.skipASCII(s, i, l, func(c byte) bool { return digitVal(c) < radix })
+	if end == i {
+		return _NaN
+	}
+	v, _ := r.parseInt(sign+r.asciiRange(s, i, end), radix)
 	return v
 }
 
 func (r *Runtime) builtin_parseFloat(call FunctionCall) Value {
-	m := parseFloatRegexp.FindStringSubmatch(call.Argument(0).toString().toTrimmedUTF8())
-	if len(m) == 2 {
-		if s := m[1]; s != "" && s != "+" && s != "-" {
-			switch s {
-			case "+", "-":
-			case "Infinity", "+Infinity":
-				return _positiveInf
-			case "-Infinity":
-				return _negativeInf
-			default:
-				f, err := strconv.ParseFloat(s, 64)
-				if err == nil || isRangeErr(err) {
-					return floatToValue(f)
-				}
-			}
+	s := call.Argument(0).toString()
+	l := s.Length()
+	start := r.skipStrWhiteSpace(s, 0, l)
+	i := start
+	neg := false
+	if i < l {
+		switch s.CharAt(i) {
+		case '-':
+			neg = true
+			i++
+		case '+':
+			i++
 		}
+	}
+	if hasASCIIAt(s, i, l, "Infinity") {
+		if neg {
+			return _negativeInf
+		}
+		return _positiveInf
+	}
+	digits := i
+	i = r.skipASCII(s, i, l, isDecimalDigit)
+	n := i - digits
+	if hasASCIIAt(s, i, l, ".") {
+		frac := i + 1
+		i = r.skipASCII(s, frac, l, isDecimalDigit)
+		n += i - frac
+	}
+	if n == 0 {
+		return _NaN
+	}
+	if hasASCIIAt(s, i, l, "e") || hasASCIIAt(s, i, l, "E") {
+		j := i + 1
+		if hasASCIIAt(s, j, l, "+") || hasASCIIAt(s, j, l, "-") {
+			j++
+		}
+		if e := r.skipASCII(s, j, l, isDecimalDigit); e > j {
+			i = e
+		}
+	}
+	f, err := strconv.ParseFloat(r.asciiRange(s, start, i), 64)
+	if err == nil || isRangeErr(err) {
+		return floatToValue(f)
 	}
 	return _NaN
 }
@@ -133,7 +187,11 @@ func (r *Runtime) _encode(uriString String, unescaped *[256]bool) String {
 }
 
 func (r *Runtime) _decode(sv String, reservedSet *[256]bool) String {
-	s := sv.String()
+	a, u := devirtualizeString(sv)
+	if u != nil {
+		return r._decodeUnicode(sv, u[1:], reservedSet)
+	}
+	s := string(a)
 	hexCount := 0
 	for i, n := 0, 0; i < len(s); n++ {
 		if n&interruptEvery == 0 {
@@ -211,6 +269,93 @@ func (r *Runtime) _decode(sv String, reservedSet *[256]bool) String {
 		t = t[size:]
 	}
 	return unicodeStringFromRunes(us)
+}
+
+// _decodeUnicode decodes a string of other than ASCII characters by its code
+// units, a piece at a time: _decode used to convert it to UTF-8 whole
+// first, out of the interrupt's reach, and so turned a lone surrogate into
+// U+FFFD where the standard keeps it. The bytes of each escaped UTF-8
+// sequence are decoded as _decode's are: an invalid sequence throws
+// URIError, and U+FFFD may be escaped.
+func (r *Runtime) _decodeUnicode(sv String, u []uint16, reservedSet *[256]bool) String {
+	found := false
+	for i, c := range u {
+		if i&interruptEvery == 0 {
+			r.vm.checkInterrupt()
+		}
+		if c == '%' {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return sv
+	}
+	malformed := func() {
+		panic(r.newError(r.getURIError(), "Malformed URI"))
+	}
+	// escaped returns the byte escaped at i, which must be %XX.
+	escaped := func(i int) byte {
+		if i+2 >= len(u) || u[i] != '%' || u[i+1] >= utf8.RuneSelf || u[i+2] >= utf8.RuneSelf ||
+			!ishex(byte(u[i+1])) || !ishex(byte(u[i+2])) {
+			malformed()
+		}
+		return unhex(byte(u[i+1]))<<4 | unhex(byte(u[i+2]))
+	}
+	r.guardString(int64(len(u)), false)
+	var b unicodeStringBuilder
+	b.Grow(len(u))
+	var seq [utf8.UTFMax]byte
+	var m int
+	for i, n := 0, 0; i < len(u); n++ {
+		if n&interruptEvery == 0 {
+			r.vm.checkInterrupt()
+		}
+		if u[i] != '%' {
+			if u[i] >= utf8.RuneSelf {
+				b.unicode = true
+			}
+			b.buf = append(b.buf, u[i])
+			i++
+			continue
+		}
+		c := escaped(i)
+		switch {
+		case c < utf8.RuneSelf:
+			if reservedSet[c] {
+				b.buf = append(b.buf, u[i:i+3]...)
+			} else {
+				b.buf = append(b.buf, uint16(c))
+			}
+			i += 3
+			continue
+		case c&0xe0 == 0xc0:
+			seq[0] = c
+			m = 2
+		case c&0xf0 == 0xe0:
+			seq[0] = c
+			m = 3
+		case c&0xf8 == 0xf0:
+			seq[0] = c
+			m = 4
+		default:
+			malformed()
+		}
+		i += 3
+		for k := 1; k < m; k++ {
+			seq[k] = escaped(i)
+			if seq[k]&0xc0 != 0x80 {
+				malformed()
+			}
+			i += 3
+		}
+		rn, size := utf8.DecodeRune(seq[:m])
+		if size != m || rn == utf8.RuneError && (size != 3 || seq[0] != 0xef || seq[1] != 0xbf || seq[2] != 0xbd) {
+			malformed()
+		}
+		b.writeRuneFast(rn)
+	}
+	return b.String()
 }
 
 func ishex(c byte) bool {
@@ -450,8 +595,9 @@ func digitVal(d byte) int {
 	return int(v)
 }
 
-// ECMAScript compatible version of strconv.ParseInt
-func parseInt(s string, base int) (Value, error) {
+// ECMAScript compatible version of strconv.ParseInt. Its loops look at the
+// interrupt: s may be tens of millions of digits.
+func (r *Runtime) parseInt(s string, base int) (Value, error) {
 	var n int64
 	var err error
 	var cutoff, maxVal int64
@@ -524,9 +670,12 @@ func parseInt(s string, base int) (Value, error) {
 
 	maxVal = math.MaxInt64
 	for ; i < len(s); i++ {
+		if i&interruptEvery == 0 {
+			r.vm.checkInterrupt()
+		}
 		if n >= cutoff {
 			// n*base overflows
-			return parseLargeInt(float64(n), s[i:], base, sign)
+			return r.parseLargeInt(float64(n), s[i:], base, sign)
 		}
 		v := digitVal(s[i])
 		if v >= base {
@@ -537,7 +686,7 @@ func parseInt(s string, base int) (Value, error) {
 		n1 := n + int64(v)
 		if n1 < n || n1 > maxVal {
 			// n+v overflows
-			return parseLargeInt(float64(n)+float64(v), s[i+1:], base, sign)
+			return r.parseLargeInt(float64(n)+float64(v), s[i+1:], base, sign)
 		}
 		n = n1
 	}
@@ -556,10 +705,13 @@ Error:
 	return _NaN, err
 }
 
-func parseLargeInt(n float64, s string, base int, sign bool) (Value, error) {
+func (r *Runtime) parseLargeInt(n float64, s string, base int, sign bool) (Value, error) {
 	i := 0
 	b := float64(base)
 	for ; i < len(s); i++ {
+		if i&interruptEvery == 0 {
+			r.vm.checkInterrupt()
+		}
 		v := digitVal(s[i])
 		if v >= base {
 			break

@@ -398,8 +398,15 @@ func (s unicodeString) toTrimmedUTF8() string {
 	return strings.Trim(s.String(), parser.WhitespaceChars)
 }
 
+// ToNumber trims s and converts it by code units (trimmedASCII): it used
+// to convert the whole string to UTF-8 first, seconds of work out of the
+// interrupt's reach for tens of millions of characters.
 func (s unicodeString) ToNumber() Value {
-	return asciiString(s.toTrimmedUTF8()).ToNumber()
+	ss, ok := s.trimmedASCII()
+	if !ok {
+		return _NaN
+	}
+	return asciiString(ss).ToNumber()
 }
 
 func (s unicodeString) ToObject(r *Runtime) *Object {
