@@ -85,7 +85,12 @@ func main() {
 		rows = append(rows, rs...)
 	}
 	printTable(rows)
-	if err := mergeRows(*out, rows, *only); err != nil {
+	prefix := *only
+	if os.Getenv("WARREN_BENCH_HOSTILE_KINDS") != "" {
+		// Some of the corpus's rows only: the others are not stale.
+		prefix = "\x00"
+	}
+	if err := mergeRows(*out, rows, prefix); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -96,10 +101,10 @@ type benchmark struct {
 	run  func() ([]Row, error)
 }
 
-// mergeRows replaces rows of the same name in the results file, so that
-// other groups' rows survive a partial run; rows named under the prefix of
-// the run (all of them when it is empty) that it did not produce are stale
-// (a renamed or removed benchmark) and go.
+// mergeRows replaces rows of the same name in the results file (rowKey),
+// so that other groups' rows survive a partial run; rows named under the
+// prefix of the run (all of them when it is empty) that it did not produce
+// are stale (a renamed or removed benchmark) and go.
 func mergeRows(path string, rows []Row, prefix string) error {
 	var old, all []Row
 	if b, err := os.ReadFile(path); err == nil {
@@ -107,22 +112,22 @@ func mergeRows(path string, rows []Row, prefix string) error {
 	}
 	fresh := map[string]bool{}
 	for _, r := range rows {
-		fresh[r.Name] = true
+		fresh[rowKey(r.Name)] = true
 	}
 	for _, r := range old {
-		if fresh[r.Name] || !strings.HasPrefix(r.Name, prefix) {
+		if fresh[rowKey(r.Name)] || !strings.HasPrefix(r.Name, prefix) {
 			all = append(all, r)
 		}
 	}
 	idx := map[string]int{}
 	for i, r := range all {
-		idx[r.Name] = i
+		idx[rowKey(r.Name)] = i
 	}
 	for _, r := range rows {
-		if i, ok := idx[r.Name]; ok {
+		if i, ok := idx[rowKey(r.Name)]; ok {
 			all[i] = r
 		} else {
-			idx[r.Name] = len(all)
+			idx[rowKey(r.Name)] = len(all)
 			all = append(all, r)
 		}
 	}
@@ -419,4 +424,14 @@ func runSoak(n int) error {
 		fmt.Printf("%9d invocations  RSS %7.1f MB  (+%.1f MB)  %.0f inv/s\n", done.Load(), float64(r)/(1<<20), float64(r-idle)/(1<<20), float64(done.Load())/time.Since(t0).Seconds())
 	}
 	return nil
+}
+
+// rowKey is what identifies a row across runs: its name, but for the
+// hostile corpus's rows, whose names carry the run's figures and slowest
+// case in parentheses, the name before them.
+func rowKey(name string) string {
+	if strings.HasPrefix(name, "mesh/hostile-corpus") {
+		name, _, _ = strings.Cut(name, " (")
+	}
+	return name
 }
