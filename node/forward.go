@@ -17,7 +17,6 @@ import (
 
 	"github.com/warrenmesh/warren/isolate"
 	"github.com/warrenmesh/warren/mesh"
-	"github.com/warrenmesh/warren/policy"
 )
 
 // protoInvoke is the mesh stream protocol that forwards an invocation
@@ -504,7 +503,7 @@ func (n *Node) serveForward(from mesh.Peer, s *mesh.Stream) {
 	}
 	// The caller's token, verified again here: a peer trusts no grant it
 	// cannot check itself.
-	tok, err := policy.ParseToken(n.tokenKey, raw.Token, time.Now())
+	tok, err := n.parseToken(raw.Token, time.Now())
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), revokedReadTimeout)
 		err = n.checkRevoked(ctx, tok)

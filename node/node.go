@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/warrenmesh/warren/internal/sizedlru"
 	"io"
 	"log/slog"
 	"net"
@@ -229,6 +230,8 @@ type Node struct {
 	host isolate.Host
 	// tokenKey verifies the mesh's tokens (TokenKey).
 	tokenKey []byte
+	// verified holds tokens whose signature checked out (parseToken).
+	verified *sizedlru.Cache[string, *policy.Token]
 	// revoked is this node's copy of the token revocation list.
 	revoked revocations
 	codes   *codeCache     // decoded code objects by JSON hash
@@ -364,6 +367,7 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, id: id, log: cfg.Logger.With("node", id.Name), slots: make(chan struct{}, cfg.Slots), done: make(chan struct{})}
 	n.tokenKey = TokenKey(secret)
+	n.verified = sizedlru.New[string, *policy.Token](verifiedTokens, verifiedTokens*policy.MaxTokenLen)
 	n.objects = newObjects(n)
 	n.kvPace = newPace(n.cfg.KVWriteRate, defaultKVWriteRate, defaultKVWriteBurst)
 	if cfg.AuditLog != nil {

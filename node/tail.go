@@ -16,7 +16,6 @@ import (
 
 	"github.com/warrenmesh/warren/isolate"
 	"github.com/warrenmesh/warren/mesh"
-	"github.com/warrenmesh/warren/policy"
 )
 
 // The live tail: GET /v1/tail streams, as server-sent events, every
@@ -329,7 +328,7 @@ func (n *Node) tailHolder(r *http.Request) (holder string, peer bool) {
 	tok := callerOf(r).tok
 	if n.cfg.NoAuth { // the caller's token was not read; a peer sends one
 		if raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-			tok, _ = policy.ParseToken(n.tokenKey, strings.TrimSpace(raw), time.Now())
+			tok, _ = n.parseToken(strings.TrimSpace(raw), time.Now())
 		}
 	}
 	if tok != nil && tok.Admin {
