@@ -321,22 +321,7 @@ export default { fetch() { new WebAssembly.Instance(mod); return new Response("i
 // cannot be interrupted, so the call held its worker until the node killed
 // it (or, in the node's process, held the node's).
 func TestWasmDeepNestingCompiles(t *testing.T) {
-	leb := func(v uint64) []byte {
-		var b []byte
-		for {
-			c := byte(v & 0x7f)
-			if v >>= 7; v != 0 {
-				c |= 0x80
-			}
-			if b = append(b, c); v == 0 {
-				return b
-			}
-		}
-	}
-	sec := func(id byte, body ...[]byte) []byte {
-		b := bytes.Join(body, nil)
-		return bytes.Join([][]byte{{id}, leb(uint64(len(b))), b}, nil)
-	}
+	leb, sec := wasmLEB, wasmSection
 	// command is a WASI command whose _start is open repeated depth times,
 	// then as many ends.
 	command := func(open []byte, depth int) []byte {
@@ -390,22 +375,7 @@ export default { fetch() {
 // exceededCpu while it copied gigabytes), and a declared minimum of 2^27
 // entries allocated a GiB for a few bytes of module.
 func TestWasmTablesCountAgainstMemory(t *testing.T) {
-	leb := func(v uint64) []byte {
-		var b []byte
-		for {
-			c := byte(v & 0x7f)
-			if v >>= 7; v != 0 {
-				c |= 0x80
-			}
-			if b = append(b, c); v == 0 {
-				return b
-			}
-		}
-	}
-	sec := func(id byte, body ...[]byte) []byte {
-		b := bytes.Join(body, nil)
-		return bytes.Join([][]byte{{id}, leb(uint64(len(b))), b}, nil)
-	}
+	leb, sec := wasmLEB, wasmSection
 	// command is a WASI command with one funcref table of min entries and
 	// no maximum, whose _start is body.
 	command := func(min uint64, body []byte) []byte {
@@ -455,4 +425,24 @@ export default { fetch() {
 	if st, _ := rt.Stats().(sandbox.Stats); st.Killed+st.Crashed > 0 {
 		t.Errorf("%d workers killed and %d crashed, want none", st.Killed, st.Crashed)
 	}
+}
+
+// wasmLEB is v in unsigned LEB128, as a wasm binary writes numbers.
+func wasmLEB(v uint64) []byte {
+	var b []byte
+	for {
+		c := byte(v & 0x7f)
+		if v >>= 7; v != 0 {
+			c |= 0x80
+		}
+		if b = append(b, c); v == 0 {
+			return b
+		}
+	}
+}
+
+// wasmSection is a wasm binary's section id of the bytes of body.
+func wasmSection(id byte, body ...[]byte) []byte {
+	b := bytes.Join(body, nil)
+	return bytes.Join([][]byte{{id}, wasmLEB(uint64(len(b))), b}, nil)
 }
