@@ -1,7 +1,6 @@
 package goja
 
 import (
-	"errors"
 	"testing"
 	"time"
 )
@@ -10,36 +9,16 @@ import (
 // millions of characters other than ASCII stop at the interrupt, where they
 // converted the whole string to UTF-8 in one call first.
 func TestNumberConversionsSeeTheInterrupt(t *testing.T) {
-	const ws = `'\u00a0'.repeat(1 << 16).repeat(1 << 10) + '1'`
+	const ws = `'\u00a0'.repeat(1 << 16).repeat(1 << 9) + '1'`
 	for _, c := range []struct{ name, s, expr string }{
 		{"parseFloat", ws, `parseFloat(s)`},
 		{"parseInt", ws, `parseInt(s)`},
-		{"parseInt of zeros", `'\u00a0' + '0'.repeat(1 << 16).repeat(1 << 11)`, `parseInt(s)`},
-		{"decodeURIComponent", `'é'.repeat(1 << 16).repeat(1 << 10) + '%41'`, `decodeURIComponent(s).length`},
-		{"decodeURI", `'é'.repeat(1 << 16).repeat(1 << 10) + '%41'`, `decodeURI(s).length`},
+		{"parseInt of zeros", `'\u00a0' + '0'.repeat(1 << 16).repeat(1 << 9)`, `parseInt(s)`},
+		{"decodeURIComponent", `'é'.repeat(1 << 16).repeat(1 << 9) + '%41'`, `decodeURIComponent(s).length`},
+		{"decodeURI", `'é'.repeat(1 << 16).repeat(1 << 9) + '%41'`, `decodeURI(s).length`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			r := New()
-			if _, err := r.RunString("var s = " + c.s); err != nil {
-				t.Fatal(err)
-			}
-			prg := MustCompile("", c.expr, false)
-			done := make(chan error, 1)
-			t0 := time.Now()
-			go func() {
-				_, err := r.RunProgram(prg)
-				done <- err
-			}()
-			time.Sleep(30 * time.Millisecond)
-			r.Interrupt("stop")
-			err := <-done
-			var ie *InterruptedError
-			if !errors.As(err, &ie) {
-				t.Skipf("it ended before the interrupt (%v, %v)", time.Since(t0), err)
-			}
-			if took := time.Since(t0); took > 200*time.Millisecond {
-				t.Errorf("it stopped %v after it started, the interrupt 30 ms after", took)
-			}
+			checkInterruptible(t, runSetup("var s = "+c.s), c.expr)
 		})
 	}
 }
@@ -49,7 +28,7 @@ func TestNumberConversionsSeeTheInterrupt(t *testing.T) {
 // seconds for 64 Mi characters.
 func TestNumberOfLongUnicodeStringEndsAtOnce(t *testing.T) {
 	r := New()
-	if _, err := r.RunString(`var s = 'é'.repeat(1 << 16).repeat(1 << 10)`); err != nil {
+	if _, err := r.RunString(`var s = 'é'.repeat(1 << 16).repeat(1 << 9)`); err != nil {
 		t.Fatal(err)
 	}
 	for _, expr := range []string{`Number(s)`, `+s`, `parseFloat(s)`, `parseInt(s)`, `parseFloat("1" + s)`, `parseInt("1" + s)`} {
