@@ -80,7 +80,7 @@ test-race:
 	WARREN_REQUIRE_PYTHON=1 WARREN_PYTHON_DIR=$(CURDIR)/$(PYDIR) $(GO) test $(TESTFLAGS) -count=1 -race -p 3 -timeout 25m $(RACE_PKGS)
 
 test-norace:
-	WARREN_REQUIRE_PYTHON=1 WARREN_PYTHON_DIR=$(CURDIR)/$(PYDIR) $(GO) test $(TESTFLAGS) -count=1 -timeout 10m -run 'TestMemoryCorpus|TestDecodeCode|TestPython|TestWasmEcho|TestGoWasmFromJS|TestDiskCache|TestTidyAfterGarbage|TestStarvedCallCompletes|TestObjectSQLBounds|TestFetchBodyOfNULs|TestRPCDecodeInterrupted' ./isolate ./isolate/internal/wasmrun
+	WARREN_REQUIRE_PYTHON=1 WARREN_PYTHON_DIR=$(CURDIR)/$(PYDIR) $(GO) test $(TESTFLAGS) -count=1 -timeout 10m -run 'TestMemoryCorpus|TestDecodeCode|TestPython|TestWasmEcho|TestWasmDeepNestingCompiles|TestGoWasmFromJS|TestDiskCache|TestTidyAfterGarbage|TestStarvedCallCompletes|TestObjectSQLBounds|TestFetchBodyOfNULs|TestRPCDecodeInterrupted' ./isolate ./isolate/internal/wasmrun
 
 # The tests that warren's patches to the modules in third_party add (about
 # 30 s of CPU; each module's whole suite is run by hand when a patch

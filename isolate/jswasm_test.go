@@ -321,6 +321,9 @@ export default { fetch() { new WebAssembly.Instance(mod); return new Response("i
 // cannot be interrupted, so the call held its worker until the node killed
 // it (or, in the node's process, held the node's).
 func TestWasmDeepNestingCompiles(t *testing.T) {
+	// Under -race wazero's compiler is several times slower, and the
+	// calls' CPU limits are what the test is about.
+	skipUnderRace(t)
 	leb, sec := wasmLEB, wasmSection
 	// command is a WASI command whose _start is open repeated depth times,
 	// then as many ends.
