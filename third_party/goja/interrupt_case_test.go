@@ -30,12 +30,12 @@ func TestChangeCaseInPieces(t *testing.T) {
 	}
 }
 
-// toUpperCase and toLowerCase of 4 Mi characters stop at the interrupt,
+// toUpperCase and toLowerCase of 8 Mi characters stop at the interrupt,
 // where they ran for seconds.
 func TestChangeCaseSeesTheInterrupt(t *testing.T) {
 	for _, src := range []string{`s.toUpperCase().length`, `s.toLowerCase().length`} {
 		t.Run(src, func(t *testing.T) {
-			checkInterruptible(t, set(strings.Repeat("é", 1<<22)), src)
+			checkInterruptible(t, set(strings.Repeat("é", 1<<23)), src)
 		})
 	}
 }

@@ -9,7 +9,8 @@ import (
 
 // checkInterruptible runs src in a fresh runtime that setup prepared: twice
 // to the end, then interrupted a quarter of the way in, when it must end
-// with the interrupt before three quarters of the whole call's time. Timed
+// with the interrupt before three quarters of the whole call's time (once
+// in three tries). Timed
 // against the call itself, as the repeat and pad tests are, it holds on a
 // loaded host, where a bound in milliseconds did not: a call of a second
 // here took 0.7 to 0.9 s to see an interrupt under make test.
@@ -45,17 +46,25 @@ func checkInterruptible(t *testing.T, setup func(*Runtime) error, src string) {
 		}
 		whole = min(whole, took)
 	}
-	if whole < 80*time.Millisecond {
+	if whole < 200*time.Millisecond {
 		t.Skipf("the whole call took %v: too quick here to tell an interrupt inside it", whole)
 	}
-	took, err := run(whole / 4)
-	var ie *InterruptedError
-	if !errors.As(err, &ie) || ie.Value() != "stop" {
-		t.Fatalf("%v, want the interrupt (the whole call takes %v)", err, whole)
+	// A loop that does not look at the interrupt never ends in time; one
+	// that does may still, on a loaded host, lose the CPU for a while:
+	// one run in three in time is enough.
+	var tooks []time.Duration
+	for range 3 {
+		took, err := run(whole / 4)
+		var ie *InterruptedError
+		if !errors.As(err, &ie) || ie.Value() != "stop" {
+			t.Fatalf("%v, want the interrupt (the whole call takes %v)", err, whole)
+		}
+		if took <= whole*3/4 {
+			return
+		}
+		tooks = append(tooks, took)
 	}
-	if took > whole*3/4 {
-		t.Errorf("interrupted %v in, it ended after %v; the whole call takes %v", whole/4, took, whole)
-	}
+	t.Errorf("interrupted %v in, it ended after %v; the whole call takes %v", whole/4, tooks, whole)
 }
 
 // set is a checkInterruptible setup that sets the global s to v.

@@ -9,13 +9,13 @@ import (
 // millions of characters other than ASCII stop at the interrupt, where they
 // converted the whole string to UTF-8 in one call first.
 func TestNumberConversionsSeeTheInterrupt(t *testing.T) {
-	const ws = `'\u00a0'.repeat(1 << 16).repeat(1 << 9) + '1'`
+	const ws = `'\u00a0'.repeat(1 << 16).repeat(1 << 10) + '1'`
 	for _, c := range []struct{ name, s, expr string }{
 		{"parseFloat", ws, `parseFloat(s)`},
 		{"parseInt", ws, `parseInt(s)`},
-		{"parseInt of zeros", `'\u00a0' + '0'.repeat(1 << 16).repeat(1 << 9)`, `parseInt(s)`},
-		{"decodeURIComponent", `'é'.repeat(1 << 16).repeat(1 << 9) + '%41'`, `decodeURIComponent(s).length`},
-		{"decodeURI", `'é'.repeat(1 << 16).repeat(1 << 9) + '%41'`, `decodeURI(s).length`},
+		{"parseInt of zeros", `'\u00a0' + '0'.repeat(1 << 16).repeat(1 << 10)`, `parseInt(s)`},
+		{"decodeURIComponent", `'é'.repeat(1 << 16).repeat(1 << 10) + '%41'`, `decodeURIComponent(s).length`},
+		{"decodeURI", `'é'.repeat(1 << 16).repeat(1 << 10) + '%41'`, `decodeURI(s).length`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			checkInterruptible(t, runSetup("var s = "+c.s), c.expr)
@@ -28,7 +28,7 @@ func TestNumberConversionsSeeTheInterrupt(t *testing.T) {
 // seconds for 64 Mi characters.
 func TestNumberOfLongUnicodeStringEndsAtOnce(t *testing.T) {
 	r := New()
-	if _, err := r.RunString(`var s = 'é'.repeat(1 << 16).repeat(1 << 9)`); err != nil {
+	if _, err := r.RunString(`var s = 'é'.repeat(1 << 16).repeat(1 << 10)`); err != nil {
 		t.Fatal(err)
 	}
 	for _, expr := range []string{`Number(s)`, `+s`, `parseFloat(s)`, `parseInt(s)`, `parseFloat("1" + s)`, `parseInt("1" + s)`} {
