@@ -85,12 +85,9 @@ func main() {
 		rows = append(rows, rs...)
 	}
 	printTable(rows)
-	prefix := *only
-	if os.Getenv("WARREN_BENCH_HOSTILE_KINDS") != "" {
-		// Some of the corpus's rows only: the others are not stale.
-		prefix = "\x00"
-	}
-	if err := mergeRows(*out, rows, prefix); err != nil {
+	// Some of the corpus's kinds only: the others' rows are not stale.
+	partial := os.Getenv("WARREN_BENCH_HOSTILE_KINDS") != ""
+	if err := mergeRows(*out, rows, *only, partial); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
@@ -102,10 +99,11 @@ type benchmark struct {
 }
 
 // mergeRows replaces rows of the same name in the results file (rowKey),
-// so that other groups' rows survive a partial run; rows named under the
-// prefix of the run (all of them when it is empty) that it did not produce
-// are stale (a renamed or removed benchmark) and go.
-func mergeRows(path string, rows []Row, prefix string) error {
+// so that other groups' rows survive a partial run; unless the run is
+// partial (some of a benchmark's rows only), rows named under the prefix
+// of the run (all of them when it is empty) that it did not produce are
+// stale (a renamed or removed benchmark) and go.
+func mergeRows(path string, rows []Row, prefix string, partial bool) error {
 	var old, all []Row
 	if b, err := os.ReadFile(path); err == nil {
 		_ = json.Unmarshal(b, &old)
@@ -115,7 +113,7 @@ func mergeRows(path string, rows []Row, prefix string) error {
 		fresh[rowKey(r.Name)] = true
 	}
 	for _, r := range old {
-		if fresh[rowKey(r.Name)] || !strings.HasPrefix(r.Name, prefix) {
+		if partial || fresh[rowKey(r.Name)] || !strings.HasPrefix(r.Name, prefix) {
 			all = append(all, r)
 		}
 	}

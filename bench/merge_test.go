@@ -34,7 +34,7 @@ func TestMergeRows(t *testing.T) {
 		Row{Name: "mesh/hostile-corpus, cpu cases alone: honest p99 (idle p99 1.0 ms)"},
 		Row{Name: "mesh/hostile-corpus, state cases alone: honest p99 (idle p99 2.0 ms)"},
 		Row{Name: "mesh/hostile-corpus: slowest hostile call (x)"})
-	if err := mergeRows(path, []Row{{Name: "isolate/a (sandbox)"}, {Name: "isolate/a (inprocess)"}}, "isolate/"); err != nil {
+	if err := mergeRows(path, []Row{{Name: "isolate/a (sandbox)"}, {Name: "isolate/a (inprocess)"}}, "isolate/", false); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"isolate/a (sandbox)", "isolate/a (inprocess)",
@@ -44,9 +44,9 @@ func TestMergeRows(t *testing.T) {
 	if got := read(); !slices.Equal(got, want) {
 		t.Fatalf("after isolate/: %q, want %q", got, want)
 	}
-	// Some kinds (the prefix no row has: none is stale).
+	// Some kinds (a partial run: none is stale).
 	if err := mergeRows(path, []Row{{Name: "mesh/hostile-corpus, state cases alone: honest p99 (idle p99 3.0 ms)"},
-		{Name: "mesh/hostile-corpus: slowest hostile call (y)"}}, "\x00"); err != nil {
+		{Name: "mesh/hostile-corpus: slowest hostile call (y)"}}, "mesh/hostile-corpus", true); err != nil {
 		t.Fatal(err)
 	}
 	want = []string{"isolate/a (sandbox)", "isolate/a (inprocess)",

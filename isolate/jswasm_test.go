@@ -251,29 +251,8 @@ export class Box extends DurableObject {
 // worker's memory (a killed worker) or seconds of CPU past the call's
 // limit (exports: a map sized for 4 billion) before it failed.
 func TestWasmHugeDeclaredCounts(t *testing.T) {
-	leb := func(v uint64) []byte {
-		var b []byte
-		for {
-			c := byte(v & 0x7f)
-			if v >>= 7; v != 0 {
-				c |= 0x80
-			}
-			if b = append(b, c); v == 0 {
-				return b
-			}
-		}
-	}
-	cat := func(bs ...[]byte) []byte {
-		var o []byte
-		for _, b := range bs {
-			o = append(o, b...)
-		}
-		return o
-	}
-	sec := func(id byte, body ...[]byte) []byte {
-		b := cat(body...)
-		return cat([]byte{id}, leb(uint64(len(b))), b)
-	}
+	leb, sec := wasmLEB, wasmSection
+	cat := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
 	mod := func(secs ...[]byte) []byte {
 		return cat(append([][]byte{[]byte("\x00asm\x01\x00\x00\x00")}, secs...)...)
 	}

@@ -602,17 +602,39 @@ func (m *Mesh) Peer(name string) (Peer, bool) {
 	return m.peerLocked(e), true
 }
 
+// PeerState is Peer(name).State, without the copy of the entry and the
+// look at its connection's round trip that Peer makes: for a caller on a
+// call's path that needs only the state.
+func (m *Mesh) PeerState(name string) (string, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if name == m.cfg.Name {
+		return m.localPeerLocked().State, true
+	}
+	e, ok := m.peers[name]
+	if !ok {
+		return "", false
+	}
+	return m.stateLocked(e), true
+}
+
+// stateLocked is e's state as Peer reports it.
+func (m *Mesh) stateLocked(e *peerEntry) string {
+	state := e.state
+	if state == StateSuspect && time.Since(e.updated) > m.suspectExpiry(len(m.peers)+1) {
+		state = StateAlive // memberlist would have declared it dead by now
+	}
+	if state == StateAlive && e.Draining {
+		state = StateDraining
+	}
+	return state
+}
+
 func (m *Mesh) peerLocked(e *peerEntry) Peer {
 	p := Peer{
-		Name: e.name, ID: e.ID, Addr: e.addr, API: e.API, State: e.state, Retiring: e.Retiring,
+		Name: e.name, ID: e.ID, Addr: e.addr, API: e.API, State: m.stateLocked(e), Retiring: e.Retiring,
 		Tags: cloneTags(e.Tags), Slots: e.Slots, Free: e.Free, Load: e.Load,
 		Updated: e.updated,
-	}
-	if p.State == StateSuspect && time.Since(e.updated) > m.suspectExpiry(len(m.peers)+1) {
-		p.State = StateAlive // memberlist would have declared it dead by now
-	}
-	if p.State == StateAlive && e.Draining {
-		p.State = StateDraining
 	}
 	if mc := m.bestConnLocked(e.name); mc != nil {
 		if rtt := quicRTT(mc.c.ConnectionStats()); rtt > 0 {

@@ -323,6 +323,16 @@ func TestDeadNodeDetected(t *testing.T) {
 		worst = max(worst, d)
 	}
 	t.Logf("kill -> dead: %v (worst %v)", detected, worst)
+	// PeerState says what Peer does, without the copy.
+	if st, ok := nodes[0].PeerState(victim.Name()); !ok || st != StateDead {
+		t.Errorf("PeerState of the dead %s: %q %v", victim.Name(), st, ok)
+	}
+	if st, ok := nodes[0].PeerState(nodes[0].Name()); !ok || st != peerOf(t, nodes[0].Mesh, nodes[0].Name()).State {
+		t.Errorf("PeerState of itself: %q %v", st, ok)
+	}
+	if _, ok := nodes[0].PeerState("nobody"); ok {
+		t.Error("PeerState of a node it never saw")
+	}
 	if worst > 4*time.Second {
 		t.Fatalf("detection took %v, want <= 4s", worst)
 	}

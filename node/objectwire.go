@@ -109,7 +109,7 @@ func (o *objects) forward(ctx context.Context, peer string, c *objectCall) *obje
 	if len(body) > maxForwardFrame {
 		return &objectReply{Error: fmt.Sprintf("the call is %d bytes, more than the %d a call to a Durable Object may carry", len(body), maxForwardFrame)}
 	}
-	if p, _ := n.mesh.Peer(peer); (!o.trusted(peer) || p.State == mesh.StateSuspect) && !o.probe(ctx, peer) {
+	if st, _ := n.mesh.PeerState(peer); (!o.trusted(peer) || st == mesh.StateSuspect) && !o.probe(ctx, peer) {
 		// A call was lost to it, or the mesh's probe of it failed, and
 		// it does not answer: nothing is sent; look again (doubt).
 		return &objectReply{NotOwner: true}
@@ -165,8 +165,8 @@ wait:
 			break wait
 		case <-watch.C:
 			now, _ := o.n.cluster.ObjectOwner(c.Ref.Key())
-			p, known := n.mesh.Peer(peer)
-			if (now != "" && now != peer) || (known && (p.State == mesh.StateDead || p.State == mesh.StateLeft)) {
+			st, known := n.mesh.PeerState(peer)
+			if (now != "" && now != peer) || (known && (st == mesh.StateDead || st == mesh.StateLeft)) {
 				s.Abort()
 				o.doubt(peer)
 				return &objectReply{Error: fmt.Sprintf("node %s, the Durable Object's owner, was lost during the call (the object is moving to another node): the call may or may not have run", peer)}

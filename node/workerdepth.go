@@ -94,6 +94,7 @@ func withCallers(ctx context.Context, req *isolate.Request) context.Context {
 	return ctx
 }
 
-// errWorkerLoop is /w/'s answer to a request past maxWorkerDepth.
+// errWorkerLoop is the answer of /w/ and /v1/run to a request past
+// maxWorkerDepth.
 var errWorkerLoop = &apiError{status: http.StatusLoopDetected, code: "worker_loop",
 	msg: "the request has come through more than " + strconv.Itoa(maxWorkerDepth) + " Workers' fetches (" + WorkerDepthHeader + "): Workers that call each other through their URLs or /v1/run nest at most " + strconv.Itoa(maxWorkerDepth) + " deep"}
